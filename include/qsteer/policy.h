@@ -1,0 +1,158 @@
+/*
+ * policy.h - libqsteer-policy: load, validate and write .q8 files, and run int8
+ * policies with the scalar reference or a SIMD kernel.
+ *
+ * Loading allocates once (the struct and every array in one block); running never
+ * allocates. A struct qs_policy is immutable after loading, so any number of
+ * threads may run it at once.
+ */
+#ifndef QSTEER_POLICY_H
+#define QSTEER_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "features.h"
+#include "q8.h"
+#include "status.h"
+
+/*
+ * One layer as loaded. Weights are stored row-major with each row zero-padded to
+ * w_stride (a multiple of 4) bytes: the 4-byte groups every kernel (scalar, AVX2,
+ * VNNI, BPF, dp4a) consumes. m and s are NULL for the last layer.
+ */
+struct qs_policy_layer {
+	uint16_t n_in;
+	uint16_t n_out;
+	uint16_t w_stride;
+	const int8_t *w;
+	const int32_t *bias;
+	const int32_t *m;
+	const uint8_t *s;
+};
+
+struct qs_policy {
+	uint16_t version;
+	uint16_t kind;	 /* QS_Q8_KIND_* */
+	uint32_t schema; /* QS_SCHEMA_* */
+	uint64_t created;
+	uint64_t content_id;
+	uint32_t crc;
+	uint32_t file_size;
+	bool is_signed; /* a signature trailer was present and verified */
+	char name[QS_Q8_NAME_LEN];
+	uint16_t n_layers;
+	uint16_t n_actions;
+	uint16_t n_in;	/* inputs of the first layer */
+	uint16_t n_out; /* outputs of the last layer */
+	uint16_t max_dim;
+	struct qs_policy_layer layer[QS_INT8_MAX_LAYERS];
+	const struct qs_q8_action *action; /* n_actions entries, classifier only */
+};
+
+struct qs_policy_load_opts {
+	uint32_t expect_schema;	       /* QS_SCHEMA_ANY or the schema the caller runs */
+	uint16_t expect_kind;	       /* 0 for any, else QS_Q8_KIND_* */
+	const uint8_t *ed25519_pubkey; /* 32 bytes: refuse unsigned or tampered files */
+};
+
+/*
+ * Validate buf (len bytes) completely, then build a policy. label names the input
+ * in messages ("router.q8: layer 2 has 32 inputs but layer 1 has 16 outputs").
+ * On failure *out is untouched and msg says what was wrong and where.
+ */
+int qs_policy_load(const void *buf, size_t len, const char *label,
+		   const struct qs_policy_load_opts *opts, struct qs_policy **out, char *msg,
+		   size_t msglen);
+int qs_policy_load_file(const char *path, const struct qs_policy_load_opts *opts,
+			struct qs_policy **out, char *msg, size_t msglen);
+void qs_policy_free(struct qs_policy *p);
+
+/* ---- writer ------------------------------------------------------------------ */
+
+/* What the writer serializes. Weights are dense row-major [n_out][n_in]. */
+struct qs_q8_layer_desc {
+	uint16_t n_in;
+	uint16_t n_out;
+	const int8_t *w;
+	const int32_t *bias;
+	const int32_t *m; /* hidden layers only */
+	const uint8_t *s; /* hidden layers only */
+};
+
+struct qs_q8_desc {
+	uint16_t kind;
+	uint32_t schema;
+	const char *name; /* <= 31 printable ASCII characters */
+	uint64_t created;
+	uint16_t n_layers;
+	struct qs_q8_layer_desc layer[QS_INT8_MAX_LAYERS];
+	uint16_t n_actions;
+	const struct qs_q8_action *action;
+};
+
+/* Bytes the file for desc takes (without a signature), 0 if desc is impossible. */
+size_t qs_q8_size(const struct qs_q8_desc *d);
+
+/*
+ * Serialize into buf (cap bytes), then validate the result with the loader's own
+ * checks, so the writer can never emit a file the loader would refuse.
+ */
+int qs_q8_write(const struct qs_q8_desc *d, uint8_t *buf, size_t cap, size_t *len, char *msg,
+		size_t msglen);
+int qs_q8_write_file(const struct qs_q8_desc *d, const char *path, char *msg, size_t msglen);
+
+/* FNV-1a 64 of the file's shapes, weights and actions (not its name or time). */
+uint64_t qs_q8_content_id(const uint8_t *file, size_t file_size);
+
+/* Is libsodium compiled in (signing and verification available)? */
+bool qs_q8_have_signatures(void);
+/* Append a signature trailer to a valid file in buf (len bytes; cap >= len + 72). */
+int qs_q8_sign(uint8_t *buf, size_t len, size_t cap, const uint8_t sk[64], size_t *out_len,
+	       char *msg, size_t msglen);
+
+/* ---- kernels ------------------------------------------------------------------ */
+
+enum qs_kernel {
+	QS_KERNEL_AUTO = 0, /* the best this CPU runs, or $QSTEER_KERNEL if set */
+	QS_KERNEL_SCALAR,
+	QS_KERNEL_AVX2,
+	QS_KERNEL_AVX512VNNI,
+	QS_KERNEL__COUNT
+};
+
+const char *qs_kernel_name(enum qs_kernel k);
+/* "scalar", "avx2", "avx512vnni" or "auto"; QS_E_ARG otherwise. */
+int qs_kernel_parse(const char *s, enum qs_kernel *k);
+/* Was it compiled in, and does this CPU (and OS) support it? */
+bool qs_kernel_supported(enum qs_kernel k);
+/* AUTO resolved: $QSTEER_KERNEL if set and supported, else the best supported. */
+enum qs_kernel qs_kernel_resolve(enum qs_kernel k);
+
+/*
+ * Run the network over n rows of inputs (row r at x + r * x_stride, n_in bytes each,
+ * values 0..127) and write n * n_out int32 outputs, row-major. Any n; any kernel
+ * gives the same integers. QS_E_UNSUPPORTED if k cannot run here.
+ */
+int qs_policy_run(const struct qs_policy *p, enum qs_kernel k, const uint8_t *x, size_t x_stride,
+		  uint32_t n, int32_t *out);
+
+#define QS_NO_CHOICE 0xffffu
+
+/*
+ * Scorer over a burst: n_req requests with n_cand (<= QS_MAX_CANDIDATES) candidate
+ * rows each, x laid out [n_req][n_cand][n_in] contiguous. eligible[r] bit c says
+ * candidate c may win for request r (NULL: all may). Writes scores[n_req * n_cand]
+ * when scores is not NULL, and choice[r]: the eligible candidate with the highest
+ * score, the lowest index on ties, QS_NO_CHOICE when none is eligible.
+ */
+int qs_policy_choose(const struct qs_policy *p, enum qs_kernel k, const uint8_t *x,
+		     uint32_t n_req, uint32_t n_cand, const uint64_t *eligible, int32_t *scores,
+		     uint16_t *choice);
+
+/* Classifier: per row, the argmax output (lowest index on ties). */
+int qs_policy_classify(const struct qs_policy *p, enum qs_kernel k, const uint8_t *x,
+		       size_t x_stride, uint32_t n, uint16_t *action);
+
+#endif /* QSTEER_POLICY_H */

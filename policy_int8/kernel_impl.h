@@ -1,0 +1,24 @@
+/*
+ * kernel_impl.h - the one signature every kernel level implements; not installed.
+ *
+ * A kernel runs the whole network over n rows: row r's inputs at x + r * x_stride
+ * (n_in bytes, 0..127), outputs at out + r * p->n_out. Kernels never allocate; their
+ * scratch lives on the stack, bounded by QS_INT8_MAX_DIM.
+ */
+#ifndef QSTEER_KERNEL_IMPL_H
+#define QSTEER_KERNEL_IMPL_H
+
+#include "qsteer/policy.h"
+
+typedef void qs_kern_fn(const struct qs_policy *p, const uint8_t *x, size_t x_stride, uint32_t n,
+			int32_t *out);
+
+qs_kern_fn qs_kern_scalar;
+#ifdef QSTEER_KERNEL_AVX2
+qs_kern_fn qs_kern_avx2;
+#endif
+#ifdef QSTEER_KERNEL_AVX512VNNI
+qs_kern_fn qs_kern_avx512vnni;
+#endif
+
+#endif
