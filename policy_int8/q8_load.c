@@ -404,6 +404,7 @@ qs_policy_load(const void *buf, size_t len, const char *label,
 	p->content_id = q8_rd64(b + QS_Q8_HDR_CONTENT_ID);
 	p->file_size = q8_rd32(b + QS_Q8_HDR_FILE_SIZE);
 	p->crc = q8_rd32(b + p->file_size - 4);
+	p->has_signature = sig;
 	p->is_signed = sig && opts && opts->ed25519_pubkey;
 	memcpy(p->name, b + QS_Q8_HDR_NAME, QS_Q8_NAME_LEN);
 	p->n_layers = (uint16_t)n_layers;

@@ -40,7 +40,8 @@ struct qs_policy {
 	uint64_t content_id;
 	uint32_t crc;
 	uint32_t file_size;
-	bool is_signed; /* a signature trailer was present and verified */
+	bool has_signature; /* an Ed25519 trailer is present (format checked) */
+	bool is_signed;	    /* ... and it verified against the caller's public key */
 	char name[QS_Q8_NAME_LEN];
 	uint16_t n_layers;
 	uint16_t n_actions;

@@ -1,0 +1,276 @@
+/*
+ * qsteer_policy_main.c - the qsteer-policy tool: look inside .q8 files, evaluate them
+ * on feature rows, and benchmark the kernels.
+ *
+ *   qsteer-policy inspect FILE           header, layers, sizes, content id, CRC status
+ *   qsteer-policy eval FILE [--kernel K] feature rows as CSV on stdin -> scores/choices
+ *   qsteer-policy bench [--json] ...     kernel timings (policy_bench.c)
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "policy_bench.h"
+#include "qsteer/policy.h"
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: qsteer-policy inspect FILE\n"
+		   "       qsteer-policy eval FILE [--kernel scalar|avx2|avx512vnni|auto] < rows.csv\n"
+		   "       qsteer-policy bench [--json] [--seconds S] [--kernel K]\n"
+		   "\n"
+		   "eval reads one candidate's features per line (comma-separated integers 0..127);\n"
+		   "a blank line ends one request's candidates (scorer) -- classifiers take one row\n"
+		   "per decision. Lines starting with '#' are ignored.\n");
+}
+
+static const char *
+kind_str(unsigned kind)
+{
+	return kind == QS_Q8_KIND_SCORER ? "scorer" : "classifier";
+}
+
+static const char *
+schema_str(uint32_t schema)
+{
+	switch (schema) {
+	case QS_SCHEMA_ROUTER_V1:
+		return "router-v1";
+	case QS_SCHEMA_BATCH_V1:
+		return "batch-v1";
+	case QS_SCHEMA_RAW:
+		return "raw";
+	default:
+		return "?";
+	}
+}
+
+static int
+cmd_inspect(int argc, char **argv)
+{
+	struct qs_policy *p = NULL;
+	char msg[512], when[64];
+	time_t t;
+	struct tm tm;
+	size_t params = 0;
+
+	if (argc != 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (qs_policy_load_file(argv[1], NULL, &p, msg, sizeof(msg)) != QS_OK) {
+		fprintf(stderr, "qsteer-policy: %s\n", msg);
+		return 1;
+	}
+	t = (time_t)p->created;
+	if (gmtime_r(&t, &tm))
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	else
+		snprintf(when, sizeof(when), "%llu", (unsigned long long)p->created);
+	printf("file        %s\n", argv[1]);
+	printf("name        %s\n", p->name[0] ? p->name : "(none)");
+	printf("format      q8 version %u, %u bytes\n", p->version, p->file_size);
+	printf("kind        %s\n", kind_str(p->kind));
+	printf("schema      %#x (%s)\n", p->schema, schema_str(p->schema));
+	printf("created     %s\n", when);
+	printf("content id  %016llx\n", (unsigned long long)p->content_id);
+	printf("crc32c      %08x ok\n", p->crc);
+	printf("signature   %s\n", p->has_signature ? "Ed25519 trailer (not verified here: no key given)" : "none");
+	printf("layers      %u\n", p->n_layers);
+	for (unsigned l = 0; l < p->n_layers; l++) {
+		const struct qs_policy_layer *L = &p->layer[l];
+		size_t n = (size_t)L->n_in * L->n_out;
+
+		params += n + L->n_out;
+		printf("  %u: %3u -> %3u  %6zu weights  %s\n", l + 1, L->n_in, L->n_out, n,
+		       L->m ? "requant+relu" : "int32 outputs");
+	}
+	printf("parameters  %zu\n", params);
+	printf("macs/row    ");
+	{
+		size_t macs = 0;
+
+		for (unsigned l = 0; l < p->n_layers; l++)
+			macs += (size_t)p->layer[l].n_in * p->layer[l].n_out;
+		printf("%zu\n", macs);
+	}
+	for (unsigned a = 0; a < p->n_actions; a++)
+		printf("action %2u   max_seqs %u  max_tokens %u  kv_reserve %u%%\n", a,
+		       p->action[a].max_seqs, p->action[a].max_tokens, p->action[a].kv_reserve_pct);
+	qs_policy_free(p);
+	return 0;
+}
+
+/* Parse one CSV line of exactly n integers 0..127; *err names the problem. */
+static int
+parse_row(const char *line, unsigned n, uint8_t *row, char *err, size_t errlen)
+{
+	const char *s = line;
+
+	for (unsigned i = 0; i < n; i++) {
+		char *end;
+		long v;
+
+		while (*s == ' ' || *s == '\t')
+			s++;
+		errno = 0;
+		v = strtol(s, &end, 10);
+		if (end == s || errno) {
+			snprintf(err, errlen, "column %ld: expected an integer (feature %u of %u)",
+				 (long)(s - line) + 1, i + 1, n);
+			return -1;
+		}
+		if (v < 0 || v > QS_INT8_ACT_MAX) {
+			snprintf(err, errlen, "column %ld: feature %u is %ld, features are 0..127",
+				 (long)(s - line) + 1, i + 1, v);
+			return -1;
+		}
+		row[i] = (uint8_t)v;
+		s = end;
+		while (*s == ' ' || *s == '\t')
+			s++;
+		if (i + 1 < n) {
+			if (*s != ',') {
+				snprintf(err, errlen, "column %ld: %u features, the policy takes %u",
+					 (long)(s - line) + 1, i + 1, n);
+				return -1;
+			}
+			s++;
+		}
+	}
+	while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
+		s++;
+	if (*s) {
+		snprintf(err, errlen, "column %ld: more than the %u features the policy takes",
+			 (long)(s - line) + 1, n);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+flush_request(const struct qs_policy *p, enum qs_kernel k, const uint8_t *rows, unsigned n,
+	      unsigned long req)
+{
+	int32_t scores[QS_MAX_CANDIDATES];
+	uint16_t choice;
+
+	if (!n)
+		return 0;
+	if (qs_policy_choose(p, k, rows, 1, n, NULL, scores, &choice) != QS_OK)
+		return -1;
+	for (unsigned c = 0; c < n; c++)
+		printf("%lu,%u,%d,%u\n", req, c, scores[c], choice);
+	return 0;
+}
+
+static int
+cmd_eval(int argc, char **argv)
+{
+	static uint8_t rows[QS_MAX_CANDIDATES * QS_INT8_MAX_DIM];
+	enum qs_kernel k = QS_KERNEL_AUTO;
+	struct qs_policy *p = NULL;
+	char msg[512], err[160];
+	char *line = NULL;
+	size_t cap = 0;
+	unsigned long lineno = 0, req = 0;
+	unsigned n = 0;
+	int rc = 1;
+
+	if (argc == 4 && strcmp(argv[2], "--kernel") == 0) {
+		if (qs_kernel_parse(argv[3], &k) != QS_OK) {
+			fprintf(stderr, "qsteer-policy: unknown kernel '%s'\n", argv[3]);
+			return 2;
+		}
+	} else if (argc != 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (k != QS_KERNEL_AUTO && !qs_kernel_supported(k)) {
+		fprintf(stderr, "qsteer-policy: kernel %s does not run on this CPU or build\n",
+			qs_kernel_name(k));
+		return 1;
+	}
+	if (qs_policy_load_file(argv[1], NULL, &p, msg, sizeof(msg)) != QS_OK) {
+		fprintf(stderr, "qsteer-policy: %s\n", msg);
+		return 1;
+	}
+	if (p->kind == QS_Q8_KIND_SCORER)
+		printf("request,candidate,score,choice\n");
+	else {
+		printf("row,action");
+		for (unsigned j = 0; j < p->n_out; j++)
+			printf(",out%u", j);
+		printf("\n");
+	}
+	while (getline(&line, &cap, stdin) > 0) {
+		const char *s = line;
+
+		lineno++;
+		while (*s == ' ' || *s == '\t')
+			s++;
+		if (*s == '#')
+			continue;
+		if (*s == '\n' || *s == '\r' || !*s) {
+			if (p->kind == QS_Q8_KIND_SCORER && flush_request(p, k, rows, n, req++))
+				goto out;
+			n = 0;
+			continue;
+		}
+		if (p->kind == QS_Q8_KIND_SCORER && n == QS_MAX_CANDIDATES) {
+			fprintf(stderr, "qsteer-policy: stdin line %lu: more than %d candidates in one request\n",
+				lineno, QS_MAX_CANDIDATES);
+			goto out;
+		}
+		if (parse_row(line, p->n_in, rows + (size_t)n * p->n_in, err, sizeof(err))) {
+			fprintf(stderr, "qsteer-policy: stdin line %lu, %s\n", lineno, err);
+			goto out;
+		}
+		if (p->kind == QS_Q8_KIND_SCORER) {
+			n++;
+			continue;
+		}
+		{
+			int32_t out[QS_INT8_MAX_DIM];
+
+			if (qs_policy_run(p, k, rows, p->n_in, 1, out) != QS_OK)
+				goto out;
+			printf("%lu,%u", req++, qs_int8_argmax(out, p->n_out));
+			for (unsigned j = 0; j < p->n_out; j++)
+				printf(",%d", out[j]);
+			printf("\n");
+		}
+	}
+	if (p->kind == QS_Q8_KIND_SCORER && flush_request(p, k, rows, n, req))
+		goto out;
+	rc = 0;
+out:
+	free(line);
+	qs_policy_free(p);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "inspect") == 0)
+		return cmd_inspect(argc - 1, argv + 1);
+	if (strcmp(argv[1], "eval") == 0)
+		return cmd_eval(argc - 1, argv + 1);
+	if (strcmp(argv[1], "bench") == 0)
+		return qs_policy_bench_cmd(argc - 1, argv + 1);
+	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	fprintf(stderr, "qsteer-policy: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return 2;
+}
