@@ -82,4 +82,9 @@ q8_fail(int status, char *msg, size_t msglen, const char *label, const char *fmt
 int q8_check(const uint8_t *b, size_t len, const char *label,
 	     const struct qs_policy_load_opts *opts, int *sig_present, char *msg, size_t msglen);
 
+/* Read a whole (bounded) policy file into a fresh malloc'd buffer. */
+int q8_read_file(const char *path, uint8_t **buf, size_t *len, char *msg, size_t msglen);
+/* Write buf to path atomically (temp file, fsync, rename). */
+int q8_write_all(const char *path, const uint8_t *buf, size_t len, char *msg, size_t msglen);
+
 #endif

@@ -468,15 +468,14 @@ qs_policy_load(const void *buf, size_t len, const char *label,
 }
 
 int
-qs_policy_load_file(const char *path, const struct qs_policy_load_opts *opts,
-		    struct qs_policy **out, char *msg, size_t msglen)
+q8_read_file(const char *path, uint8_t **out, size_t *out_len, char *msg, size_t msglen)
 {
 	/* Read at most one byte past the largest valid file: enough to call it too big. */
 	enum { CAP = QS_Q8_MAX_FILE_SIZE + QS_Q8_SIG_SIZE + 1 };
 	uint8_t *buf;
 	size_t len = 0;
 	ssize_t r;
-	int fd, rc;
+	int fd;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -488,23 +487,40 @@ qs_policy_load_file(const char *path, const struct qs_policy_load_opts *opts,
 	}
 	while (len < CAP && (r = read(fd, buf + len, CAP - len)) != 0) {
 		if (r < 0) {
-			if (errno == EINTR)
+			int e = errno;
+
+			if (e == EINTR)
 				continue;
-			rc = q8_fail(QS_E_IO, msg, msglen, path, "read failed: %s", strerror(errno));
-			goto out;
+			free(buf);
+			close(fd);
+			return q8_fail(QS_E_IO, msg, msglen, path, "read failed: %s", strerror(e));
 		}
 		len += (size_t)r;
 	}
-	if (len == CAP) {
-		rc = q8_fail(QS_E_SIZE, msg, msglen, path,
-			     "larger than the largest valid policy (%d bytes)",
-			     (int)(QS_Q8_MAX_FILE_SIZE + QS_Q8_SIG_SIZE));
-		goto out;
-	}
-	rc = qs_policy_load(buf, len, path, opts, out, msg, msglen);
-out:
-	free(buf);
 	close(fd);
+	if (len == CAP) {
+		free(buf);
+		return q8_fail(QS_E_SIZE, msg, msglen, path,
+			       "larger than the largest valid policy (%d bytes)",
+			       (int)(QS_Q8_MAX_FILE_SIZE + QS_Q8_SIG_SIZE));
+	}
+	*out = buf;
+	*out_len = len;
+	return QS_OK;
+}
+
+int
+qs_policy_load_file(const char *path, const struct qs_policy_load_opts *opts,
+		    struct qs_policy **out, char *msg, size_t msglen)
+{
+	uint8_t *buf;
+	size_t len;
+	int rc;
+
+	if ((rc = q8_read_file(path, &buf, &len, msg, msglen)))
+		return rc;
+	rc = qs_policy_load(buf, len, path, opts, out, msg, msglen);
+	free(buf);
 	return rc;
 }
 

@@ -110,8 +110,8 @@ qs_q8_write(const struct qs_q8_desc *d, uint8_t *buf, size_t cap, size_t *len, c
 	return q8_check(buf, size, label, NULL, &sig, msg, msglen);
 }
 
-static int
-write_all(const char *path, const uint8_t *buf, size_t len, char *msg, size_t msglen)
+int
+q8_write_all(const char *path, const uint8_t *buf, size_t len, char *msg, size_t msglen)
 {
 	/* Write a sibling temp file and rename it over the target: a reader never sees
 	 * half a policy. */
@@ -167,7 +167,7 @@ qs_q8_write_file(const struct qs_q8_desc *d, const char *path, char *msg, size_t
 		return q8_fail(QS_E_NOMEM, msg, msglen, path, "cannot allocate %zu bytes", size);
 	rc = qs_q8_write(d, buf, size, &len, msg, msglen);
 	if (rc == QS_OK)
-		rc = write_all(path, buf, len, msg, msglen);
+		rc = q8_write_all(path, buf, len, msg, msglen);
 	free(buf);
 	return rc;
 }

@@ -5,6 +5,9 @@
  *   qsteer-policy inspect FILE           header, layers, sizes, content id, CRC status
  *   qsteer-policy eval FILE [--kernel K] feature rows as CSV on stdin -> scores/choices
  *   qsteer-policy bench [--json] ...     kernel timings (policy_bench.c)
+ *   qsteer-policy keygen PUB SEC         Ed25519 key pair as hex files
+ *   qsteer-policy sign FILE SEC [OUT]    append a signature (in place without OUT)
+ *   qsteer-policy verify FILE PUB        load as a dataplane with that key would
  */
 #include <errno.h>
 #include <stdio.h>
@@ -21,6 +24,9 @@ usage(FILE *f)
 	fprintf(f, "usage: qsteer-policy inspect FILE\n"
 		   "       qsteer-policy eval FILE [--kernel scalar|avx2|avx512vnni|auto] < rows.csv\n"
 		   "       qsteer-policy bench [--json] [--seconds S] [--kernel K]\n"
+		   "       qsteer-policy keygen PUB SEC\n"
+		   "       qsteer-policy sign FILE SEC [OUT]\n"
+		   "       qsteer-policy verify FILE PUB\n"
 		   "\n"
 		   "eval reads one candidate's features per line (comma-separated integers 0..127);\n"
 		   "a blank line ends one request's candidates (scorer) -- classifiers take one row\n"
@@ -253,6 +259,40 @@ out:
 	return rc;
 }
 
+static int
+cmd_keys(int argc, char **argv)
+{
+	char msg[512];
+	int rc;
+
+	if (strcmp(argv[0], "keygen") == 0 && argc == 3)
+		rc = qs_q8_keygen(argv[1], argv[2], msg, sizeof(msg));
+	else if (strcmp(argv[0], "sign") == 0 && (argc == 3 || argc == 4))
+		rc = qs_q8_sign_file(argv[1], argc == 4 ? argv[3] : argv[1], argv[2], msg,
+				     sizeof(msg));
+	else if (strcmp(argv[0], "verify") == 0 && argc == 3) {
+		uint8_t pk[QS_Q8_PUBKEY_LEN];
+		struct qs_policy_load_opts o = { .ed25519_pubkey = pk };
+		struct qs_policy *p = NULL;
+
+		rc = qs_q8_read_key(argv[2], pk, sizeof(pk), msg, sizeof(msg));
+		if (rc == QS_OK)
+			rc = qs_policy_load_file(argv[1], &o, &p, msg, sizeof(msg));
+		if (rc == QS_OK)
+			printf("%s: signature ok (content id %016llx)\n", argv[1],
+			       (unsigned long long)p->content_id);
+		qs_policy_free(p);
+	} else {
+		usage(stderr);
+		return 2;
+	}
+	if (rc != QS_OK) {
+		fprintf(stderr, "qsteer-policy: %s\n", msg);
+		return 1;
+	}
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -264,6 +304,9 @@ main(int argc, char **argv)
 		return cmd_inspect(argc - 1, argv + 1);
 	if (strcmp(argv[1], "eval") == 0)
 		return cmd_eval(argc - 1, argv + 1);
+	if (strcmp(argv[1], "keygen") == 0 || strcmp(argv[1], "sign") == 0 ||
+	    strcmp(argv[1], "verify") == 0)
+		return cmd_keys(argc - 1, argv + 1);
 	if (strcmp(argv[1], "bench") == 0)
 		return qs_policy_bench_cmd(argc - 1, argv + 1);
 	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {

@@ -113,6 +113,18 @@ bool qs_q8_have_signatures(void);
 int qs_q8_sign(uint8_t *buf, size_t len, size_t cap, const uint8_t sk[64], size_t *out_len,
 	       char *msg, size_t msglen);
 
+/*
+ * Ed25519 keys for policy signatures, stored as one line of hex in a text file
+ * (public: 64 hex digits; secret: 128, written with mode 0600).
+ */
+#define QS_Q8_PUBKEY_LEN 32
+#define QS_Q8_SECKEY_LEN 64
+int qs_q8_keygen(const char *pub_path, const char *sec_path, char *msg, size_t msglen);
+int qs_q8_read_key(const char *path, uint8_t *key, size_t key_len, char *msg, size_t msglen);
+/* Sign the policy at in_path with the secret key file; write the result to out_path. */
+int qs_q8_sign_file(const char *in_path, const char *out_path, const char *sec_path, char *msg,
+		    size_t msglen);
+
 /* ---- kernels ------------------------------------------------------------------ */
 
 enum qs_kernel {
