@@ -1,11 +1,14 @@
 /*
  * crc32c.c - CRC32C for .q8 files. Table-driven bytewise: policies are loaded rarely
- * and are at most a few hundred KiB, so simplicity beats the SSE4.2 instruction.
+ * and are at most a few hundred KiB, so simplicity beats the SSE4.2 instruction. The
+ * table is built once under pthread_once, so concurrent first loads do not race.
  */
+#include <pthread.h>
+
 #include "qsteer/crc32c.h"
 
 static uint32_t crc_table[256];
-static int crc_table_ready;
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
 
 static void
 crc_init(void)
@@ -17,8 +20,6 @@ crc_init(void)
 			c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
 		crc_table[i] = c;
 	}
-	/* Written before the flag; a race only recomputes identical values. */
-	__atomic_store_n(&crc_table_ready, 1, __ATOMIC_RELEASE);
 }
 
 uint32_t
@@ -26,8 +27,7 @@ qs_crc32c(uint32_t crc, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
 
-	if (!__atomic_load_n(&crc_table_ready, __ATOMIC_ACQUIRE))
-		crc_init();
+	pthread_once(&crc_once, crc_init);
 	crc = ~crc;
 	while (len--)
 		crc = crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);

@@ -19,6 +19,10 @@ configure() {
 	fi
 }
 
+# Sanitizer findings must fail the test that triggered them, not just print.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:abort_on_error=1:print_stacktrace=1}
+
 status=0
 logs=()
 run_suite() {

@@ -100,7 +100,7 @@ qs_feat_msb(qs_u32 v)
 /*
  * (log2(v) + 1) in fixed point with frac_bits fractional bits taken from the bits
  * below the leading one (a piecewise-linear log), saturated to 7 bits; 0 maps to 0.
- * frac_bits is 0..4. Examples with 3 bits: 1 -> 8, 2 -> 16, 3 -> 20, 1000 -> 79.
+ * frac_bits is 0..4. Examples with 3 bits: 1 -> 8, 2 -> 16, 3 -> 20, 1000 -> 87.
  */
 QS_RC_FN qs_u8
 qs_feat_log2q(qs_u32 v, qs_u32 frac_bits)
