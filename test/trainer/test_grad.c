@@ -1,0 +1,414 @@
+/*
+ * test_grad.c - finite-difference checks of every backward pass: the MLP (weights,
+ * biases and inputs), the masked softmax's log-probability and entropy gradients,
+ * and the full PPO / REINFORCE loss (policy surrogate, entropy bonus, value loss).
+ *
+ * The numeric gradients come from an independent double-precision implementation
+ * (tutil.h and the reference loss below) with central differences, h = 1e-5: the
+ * truncation error is O(h^2) ~ 1e-10 and the rounding error ~1e-16 / 1e-5 ~ 1e-11, so
+ * the numeric side is exact to ~1e-9. The analytic side is float: each gradient is a
+ * sum of a few dozen products of float values with relative error ~6e-8 each, so
+ * its relative error stays below ~1e-5. A tolerance of 1e-3 (relative, with a 1e-4
+ * absolute floor for gradients that are ~0) catches any real mistake -- a missing
+ * term or a wrong sign is an O(1) error -- with margin against float noise. Points
+ * where a perturbation flips a ReLU or the PPO clip are skipped (the function is
+ * not differentiable there); the tests assert that few are.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "ppo.h"
+#include "tutil.h"
+
+#define H 1e-5
+#define TOL 1e-3
+#define FLOOR 1e-4
+
+static void
+test_mlp_backward(void **state)
+{
+	uint32_t dim[4] = {5, 7, 6, 3};
+	enum { N = 4 };
+	struct qs_mlp m;
+	struct qs_mlp_ws ws;
+	struct qs_rng rng;
+	float x[N * 5], c[N * 3], dx[N * 5];
+	double xd[N * 5], *pd, out[3];
+	float *grad;
+	uint32_t checked = 0, skipped = 0;
+
+	(void)state;
+	assert_int_equal(qs_mlp_init(&m, 3, dim, NULL, 0), QS_OK);
+	assert_int_equal(qs_mlp_ws_init(&ws, &m, N, NULL, 0), QS_OK);
+	qs_rng_seed(&rng, 7, 0);
+	qs_mlp_init_params(&m, &rng, 1.0f);
+	for (size_t i = 0; i < m.n_params; i++) /* nonzero biases too */
+		if (i >= m.b_off[0] && i < m.b_off[0] + 7)
+			m.p[i] = 0.2f * qs_rng_normal(&rng);
+	for (int i = 0; i < N * 5; i++)
+		xd[i] = x[i] = qs_rng_uniform(&rng);
+	for (int i = 0; i < N * 3; i++)
+		c[i] = qs_rng_normal(&rng);
+	grad = calloc(m.n_params, sizeof(float));
+	qs_mlp_forward(&m, &ws, x, N, NULL);
+	qs_mlp_backward(&m, &ws, N, c, NULL, grad, dx);
+	pd = params_to_double(&m);
+
+	/* L = sum_r sum_k c[r][k] out[r][k] */
+	for (size_t k = 0; k < m.n_params; k++) {
+		double lp = 0, lm = 0, keep = pd[k];
+		int kink = 0;
+
+		for (int r = 0; r < N; r++) {
+			uint64_t base = ref_pattern(&m, pd, xd + r * 5);
+
+			pd[k] = keep + H;
+			kink |= ref_pattern(&m, pd, xd + r * 5) != base;
+			ref_forward(&m, pd, xd + r * 5, out);
+			for (int j = 0; j < 3; j++)
+				lp += c[r * 3 + j] * out[j];
+			pd[k] = keep - H;
+			kink |= ref_pattern(&m, pd, xd + r * 5) != base;
+			ref_forward(&m, pd, xd + r * 5, out);
+			for (int j = 0; j < 3; j++)
+				lm += c[r * 3 + j] * out[j];
+			pd[k] = keep;
+		}
+		if (kink) {
+			skipped++;
+			continue;
+		}
+		checked++;
+		if (rel_err(grad[k], (lp - lm) / (2 * H), FLOOR) > TOL)
+			fail_msg("param %zu: analytic %g numeric %g", k, (double)grad[k],
+				 (lp - lm) / (2 * H));
+	}
+	assert_true(skipped * 20 < checked);
+	/* Inputs. */
+	for (int i = 0; i < N * 5; i++) {
+		int r = i / 5;
+		double keep = xd[i], lp = 0, lm = 0;
+
+		xd[i] = keep + H;
+		ref_forward(&m, pd, xd + r * 5, out);
+		for (int j = 0; j < 3; j++)
+			lp += c[r * 3 + j] * out[j];
+		xd[i] = keep - H;
+		ref_forward(&m, pd, xd + r * 5, out);
+		for (int j = 0; j < 3; j++)
+			lm += c[r * 3 + j] * out[j];
+		xd[i] = keep;
+		if (rel_err(dx[i], (lp - lm) / (2 * H), FLOOR) > TOL)
+			fail_msg("input %d: analytic %g numeric %g", i, (double)dx[i],
+				 (lp - lm) / (2 * H));
+	}
+	free(pd);
+	free(grad);
+	qs_mlp_ws_free(&ws);
+	qs_mlp_free(&m);
+}
+
+/* Double references of log p[a] and entropy under a mask. */
+static double
+ref_lse(const double *s, uint32_t k, uint64_t mask)
+{
+	double mx = -INFINITY, sum = 0;
+
+	for (uint32_t c = 0; c < k; c++)
+		if ((mask >> c & 1) && s[c] > mx)
+			mx = s[c];
+	for (uint32_t c = 0; c < k; c++)
+		if (mask >> c & 1)
+			sum += exp(s[c] - mx);
+	return mx + log(sum);
+}
+
+static double
+ref_entropy(const double *s, uint32_t k, uint64_t mask)
+{
+	double lse = ref_lse(s, k, mask), h = 0;
+
+	for (uint32_t c = 0; c < k; c++)
+		if (mask >> c & 1)
+			h -= exp(s[c] - lse) * (s[c] - lse);
+	return h;
+}
+
+static void
+test_softmax_grads(void **state)
+{
+	struct qs_rng rng;
+
+	(void)state;
+	qs_rng_seed(&rng, 11, 0);
+	for (int trial = 0; trial < 50; trial++) {
+		uint32_t k = 1 + qs_rng_below(&rng, 9), a;
+		uint64_t mask;
+		float s[10], p[10], g1[10] = {0}, g2[10] = {0}, lse, h;
+		double sd[10];
+
+		do
+			mask = qs_rng_next(&rng) & ((1ull << k) - 1);
+		while (!mask);
+		do
+			a = qs_rng_below(&rng, k);
+		while (!(mask >> a & 1));
+		for (uint32_t c = 0; c < k; c++)
+			sd[c] = s[c] = 2.0f * qs_rng_normal(&rng);
+		lse = qs_mlp_softmax_masked(s, k, mask, p);
+		h = qs_mlp_entropy(s, p, k, mask, lse);
+		assert_true(fabs(h - ref_entropy(sd, k, mask)) < 1e-5);
+		for (uint32_t c = 0; c < k; c++)
+			if (!(mask >> c & 1))
+				assert_true(p[c] == 0.0f);
+		qs_mlp_logp_grad(p, k, mask, a, 1.0f, g1);
+		qs_mlp_entropy_grad(s, p, k, mask, lse, h, 1.0f, g2);
+		for (uint32_t c = 0; c < k; c++) {
+			double keep = sd[c], lp, lm, hp, hm;
+
+			sd[c] = keep + H;
+			lp = sd[a] - ref_lse(sd, k, mask);
+			hp = ref_entropy(sd, k, mask);
+			sd[c] = keep - H;
+			lm = sd[a] - ref_lse(sd, k, mask);
+			hm = ref_entropy(sd, k, mask);
+			sd[c] = keep;
+			if (!(mask >> c & 1)) {
+				assert_true(g1[c] == 0 && g2[c] == 0);
+				continue;
+			}
+			if (rel_err(g1[c], (lp - lm) / (2 * H), FLOOR) > TOL)
+				fail_msg("dlogp/ds[%u]: %g vs %g", c, (double)g1[c],
+					 (lp - lm) / (2 * H));
+			if (rel_err(g2[c], (hp - hm) / (2 * H), FLOOR) > TOL)
+				fail_msg("dH/ds[%u]: %g vs %g", c, (double)g2[c],
+					 (hp - hm) / (2 * H));
+		}
+	}
+}
+
+/* ---- the PPO / REINFORCE loss ----------------------------------------------------- */
+
+struct loss_ctx {
+	const struct qs_ppo_agent *ag;
+	const struct qs_ppo_buf *b;
+	const uint32_t *idx;
+	uint32_t n;
+};
+
+/* The loss of qs_ppo_loss_grad, written again in double. clipped: per decision, is
+ * the clipped branch active (for kink detection). */
+static double
+ref_loss(const struct loss_ctx *c, const double *ppi, const double *pvf, uint8_t *clipped,
+	 uint64_t *pattern)
+{
+	const struct qs_ppo_cfg *cfg = &c->ag->cfg;
+	uint32_t nf = cfg->n_feat;
+	double total = 0;
+
+	*pattern = 1469598103934665603ull;
+	for (uint32_t k = 0; k < c->n; k++) {
+		uint32_t i = c->idx[k], r0 = c->b->row_off[i], nc = c->b->row_off[i + 1] - r0;
+		uint64_t mask = c->b->mask[i];
+		double s[QS_PPO_MAX_CAND] = {0}, x[128], lse, lp, h, v, A = c->b->adv[i];
+		float summ[128];
+
+		for (uint32_t cc = 0; cc < nc; cc++) {
+			for (uint32_t f = 0; f < nf; f++)
+				x[f] = c->b->rows[(size_t)(r0 + cc) * nf + f] / 127.0;
+			ref_forward(&c->ag->pi, ppi, x, &s[cc]);
+			*pattern = (*pattern ^ ref_pattern(&c->ag->pi, ppi, x)) * 1099511628211ull;
+		}
+		lse = ref_lse(s, nc, mask);
+		lp = s[c->b->action[i]] - lse;
+		h = ref_entropy(s, nc, mask);
+		if (cfg->algo == QS_ALGO_REINFORCE) {
+			total += -A * lp;
+			clipped[k] = 0;
+		} else {
+			double ratio = exp(lp - c->b->logp[i]), lo = 1 - cfg->clip, hi = 1 + cfg->clip;
+			double rc = ratio < lo ? lo : ratio > hi ? hi : ratio;
+			double s1 = ratio * A, s2 = rc * A;
+
+			total += -(s1 < s2 ? s1 : s2);
+			clipped[k] = s2 < s1;
+		}
+		total -= cfg->ent_coef * h;
+		qs_ppo_summary(c->b->rows + (size_t)r0 * nf, nc, mask, nf, summ);
+		for (uint32_t f = 0; f < 2 * nf; f++)
+			x[f] = summ[f];
+		ref_forward(&c->ag->vf, pvf, x, &v);
+		*pattern = (*pattern ^ ref_pattern(&c->ag->vf, pvf, x)) * 1099511628211ull;
+		total += cfg->vf_coef * 0.5 * (v - c->b->ret[i]) * (v - c->b->ret[i]);
+	}
+	return total / c->n;
+}
+
+static void
+check_loss(enum qs_algo algo)
+{
+	struct qs_ppo_cfg cfg;
+	struct qs_ppo_agent ag;
+	struct qs_ppo_buf b;
+	struct qs_rng rng;
+	uint32_t idx[12], checked = 0, skipped = 0;
+	uint8_t rows[8 * 4], clip0[12], clip1[12];
+	double *ppi, *pvf, loss_ref, loss;
+	uint64_t pat0, pat1;
+	struct loss_ctx lc;
+	struct qs_ppo_actor act;
+
+	qs_ppo_defaults(&cfg);
+	cfg.algo = algo;
+	cfg.n_feat = 4;
+	cfg.h1 = 6;
+	cfg.h2 = 5;
+	cfg.vh = 5;
+	cfg.minibatch = 12;
+	cfg.ent_coef = 0.05f;
+	assert_int_equal(qs_ppo_agent_init(&ag, &cfg, 3, NULL, 0), QS_OK);
+	qs_rng_seed(&rng, 5, 0);
+	qs_mlp_init_params(&ag.pi, &rng, 1.0f); /* scores that differ by O(1) */
+	qs_mlp_init_params(&ag.vf, &rng, 1.0f);
+	for (uint32_t l = 0; l < 3; l++) {
+		for (uint32_t j = 0; j < ag.pi.dim[l + 1]; j++)
+			ag.pi.p[ag.pi.b_off[l] + j] = 0.1f * qs_rng_normal(&rng);
+		for (uint32_t j = 0; j < ag.vf.dim[l + 1]; j++)
+			ag.vf.p[ag.vf.b_off[l] + j] = 0.1f * qs_rng_normal(&rng);
+	}
+	assert_int_equal(qs_ppo_buf_init(&b, 2, 12, 12 * 8, 4, NULL, 0), QS_OK);
+	assert_int_equal(qs_ppo_actor_init(&act, &ag, NULL, 0), QS_OK);
+	for (uint32_t i = 0; i < 12; i++) {
+		uint32_t nc = 2 + qs_rng_below(&rng, 6), a;
+		uint64_t mask;
+		float lp, v;
+
+		for (uint32_t k = 0; k < nc * 4; k++)
+			rows[k] = (uint8_t)qs_rng_below(&rng, 128);
+		do
+			mask = qs_rng_next(&rng) & ((1ull << nc) - 1);
+		while (!mask);
+		assert_int_equal(qs_ppo_act(&ag, &act, rows, nc, mask, &rng, 0, &a, &lp, &v),
+				 QS_OK);
+		/* old log-probs off by up to +-0.5 so that some ratios are clipped */
+		assert_int_equal(qs_ppo_buf_push(&b, i & 1, rows, nc, mask, a,
+						 lp + qs_rng_uniform(&rng) - 0.5f, v, NULL),
+				 QS_OK);
+		b.adv[i] = qs_rng_normal(&rng);
+		b.ret[i] = v + qs_rng_normal(&rng);
+		idx[i] = 11 - i;
+	}
+	lc = (struct loss_ctx){&ag, &b, idx, 12};
+	loss = qs_ppo_loss_grad(&ag, &b, idx, 12, NULL);
+	ppi = params_to_double(&ag.pi);
+	pvf = params_to_double(&ag.vf);
+	loss_ref = ref_loss(&lc, ppi, pvf, clip0, &pat0);
+	assert_true(fabs(loss - loss_ref) < 1e-4 * (1 + fabs(loss_ref)));
+	for (int net = 0; net < 2; net++) {
+		double *pd = net ? pvf : ppi;
+		const float *g = net ? ag.g_vf : ag.g_pi;
+		size_t np = net ? ag.vf.n_params : ag.pi.n_params;
+
+		for (size_t k = 0; k < np; k++) {
+			double keep = pd[k], lp, lm, num;
+			int kink = 0;
+
+			pd[k] = keep + H;
+			lp = ref_loss(&lc, ppi, pvf, clip1, &pat1);
+			kink |= pat1 != pat0 || memcmp(clip0, clip1, 12);
+			pd[k] = keep - H;
+			lm = ref_loss(&lc, ppi, pvf, clip1, &pat1);
+			kink |= pat1 != pat0 || memcmp(clip0, clip1, 12);
+			pd[k] = keep;
+			if (kink) {
+				skipped++;
+				continue;
+			}
+			checked++;
+			num = (lp - lm) / (2 * H);
+			if (rel_err(g[k], num, FLOOR) > TOL)
+				fail_msg("%s %s param %zu: analytic %g numeric %g",
+					 algo ? "reinforce" : "ppo", net ? "value" : "scorer", k,
+					 (double)g[k], num);
+		}
+	}
+	assert_true(skipped * 10 < checked);
+	free(ppi);
+	free(pvf);
+	qs_ppo_actor_free(&act);
+	qs_ppo_buf_free(&b);
+	qs_ppo_agent_free(&ag);
+}
+
+static void
+test_ppo_loss(void **state)
+{
+	(void)state;
+	check_loss(QS_ALGO_PPO);
+}
+
+static void
+test_reinforce_loss(void **state)
+{
+	(void)state;
+	check_loss(QS_ALGO_REINFORCE);
+}
+
+/* GAE against a hand computation on two interleaved envs, one with an episode end. */
+static void
+test_gae(void **state)
+{
+	struct qs_ppo_buf b;
+	uint8_t row[4] = {1, 2, 3, 4};
+	float g = 0.9f, l = 0.8f;
+	/* env 0: decisions 0, 2, 4 (episode ends after 2); env 1: 1, 3 (bootstrap 0.5) */
+	float r[5] = {1, 0, 2, 1, -1}, v[5] = {0.5f, 0.2f, 0.1f, 0.3f, 0.4f};
+	double d, a4, a2, a0, a3, a1;
+
+	(void)state;
+	assert_int_equal(qs_ppo_buf_init(&b, 2, 8, 8, 4, NULL, 0), QS_OK);
+	for (uint32_t i = 0; i < 5; i++) {
+		uint32_t idx;
+
+		assert_int_equal(qs_ppo_buf_push(&b, i & 1, row, 1, 1, 0, 0, v[i], &idx), QS_OK);
+	}
+	/* rewards arrive late and out of order */
+	for (int i = 4; i >= 0; i--)
+		assert_int_equal(qs_ppo_buf_credit(&b, (uint32_t)i, r[i]), QS_OK);
+	assert_int_equal(qs_ppo_buf_credit(&b, 9, 1), QS_E_ARG);
+	qs_ppo_buf_end_episode(&b, 2);
+	qs_ppo_buf_bootstrap(&b, 0, 0.7f);
+	qs_ppo_buf_bootstrap(&b, 1, 0.5f);
+	qs_ppo_buf_finish(&b, g, l);
+	a4 = r[4] + g * 0.7 - v[4];
+	d = r[2] - v[2]; /* episode ended: no bootstrap through it */
+	a2 = d;
+	a0 = r[0] + g * v[2] - v[0] + g * l * a2;
+	a3 = r[3] + g * 0.5 - v[3];
+	a1 = r[1] + g * v[3] - v[1] + g * l * a3;
+	assert_true(fabs(b.adv[4] - a4) < 1e-6);
+	assert_true(fabs(b.adv[2] - a2) < 1e-6);
+	assert_true(fabs(b.adv[0] - a0) < 1e-6);
+	assert_true(fabs(b.adv[3] - a3) < 1e-6);
+	assert_true(fabs(b.adv[1] - a1) < 1e-6);
+	assert_true(fabs(b.ret[0] - (a0 + v[0])) < 1e-6);
+	qs_ppo_buf_free(&b);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_mlp_backward),
+		cmocka_unit_test(test_softmax_grads),
+		cmocka_unit_test(test_ppo_loss),
+		cmocka_unit_test(test_reinforce_loss),
+		cmocka_unit_test(test_gae),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,87 @@
+/*
+ * env.h - what the trainer needs from an environment, and the vectorized, threaded
+ * rollout collector that drives several of them.
+ *
+ * An environment is a pull API: observe() returns the next routing decision
+ * (candidate feature rows and the eligibility mask), act() routes it with a tag,
+ * and rewards come back later as (tag, reward) credits when the request the
+ * decision placed completes. The simulator adapter (sim_env.c, when sim/ is built)
+ * and the built-in contextual bandit (bandit.c) both implement it.
+ *
+ * Determinism: environment e has its own RNG stream and its own local buffer;
+ * thread t runs environments t, t + T, t + 2T, ...; buffers are merged in
+ * environment order. So a rollout depends on the seed only -- not on the thread
+ * count or on scheduling.
+ */
+#ifndef QSTEER_TRAINER_ENV_H
+#define QSTEER_TRAINER_ENV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ppo.h"
+
+struct qs_train_credit {
+	uint64_t tag;
+	float reward;
+};
+
+#define QS_ENV_MAX_CREDITS 256
+
+struct qs_train_env_ops {
+	const char *name;
+	int (*create)(void **env, const char *scenario, uint64_t seed, char *msg, size_t msglen);
+	void (*destroy)(void *env);
+	/* Start a new episode (randomized from seed). */
+	int (*reset)(void *env, uint64_t seed, char *msg, size_t msglen);
+	/*
+	 * Advance to the next decision: *done = 1 when the episode is over (every
+	 * request completed, every credit delivered), else rows/n_cand/mask are set.
+	 */
+	int (*observe)(void *env, uint8_t *rows, uint32_t *n_cand, uint64_t *mask, int *done,
+		       char *msg, size_t msglen);
+	/* Route the pending decision to candidate action; tag names it in credits. */
+	int (*act)(void *env, uint32_t action, uint64_t tag, char *msg, size_t msglen);
+	/* Move up to cap credits that arrived so far into out; returns how many. */
+	uint32_t (*credits)(void *env, struct qs_train_credit *out, uint32_t cap);
+	/* The scenario's primary metric for evaluation reports (higher is better). */
+	double (*metric)(void *env, const char **name);
+};
+
+extern const struct qs_train_env_ops qs_env_bandit;
+/* Present when built with the simulator (QSTEER_HAVE_SIM): scenario = an .ini path. */
+extern const struct qs_train_env_ops qs_env_sim;
+
+/* Look up an environment by scenario: "bandit" or, with sim/ built, a scenario. */
+const struct qs_train_env_ops *qs_env_for_scenario(const char *scenario);
+
+struct qs_roll_stats {
+	uint64_t decisions;
+	uint32_t episodes;	/* completed in this rollout */
+	double episode_return;	/* mean over them (0 if none) */
+	double reward_per_decision;
+};
+
+struct qs_roll_env;
+
+struct qs_roll {
+	const struct qs_train_env_ops *ops;
+	uint32_t n_env, n_threads, steps; /* steps: recorded decisions per env per rollout */
+	uint32_t n_feat;
+	struct qs_roll_env *e;
+};
+
+int qs_roll_init(struct qs_roll *r, const struct qs_train_env_ops *ops, const char *scenario,
+		 uint32_t n_env, uint32_t n_threads, uint32_t steps, const struct qs_ppo_agent *ag,
+		 uint64_t seed, char *msg, size_t msglen);
+void qs_roll_free(struct qs_roll *r);
+/*
+ * One rollout: every env records `steps` decisions (sampling from the policy), then
+ * keeps acting unrecorded until its recorded decisions have all been credited (at
+ * most `steps` more), and the merged result goes into out (cleared first), with GAE
+ * computed. greedy: argmax actions (evaluation).
+ */
+int qs_roll_collect(struct qs_roll *r, const struct qs_ppo_agent *ag, struct qs_ppo_buf *out,
+		    int greedy, struct qs_roll_stats *st, char *msg, size_t msglen);
+
+#endif /* QSTEER_TRAINER_ENV_H */

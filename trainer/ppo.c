@@ -1,0 +1,504 @@
+/*
+ * ppo.c - rollout buffer with late reward credit, GAE, acting, and the PPO /
+ * REINFORCE updates of the scorer and value networks.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ppo.h"
+#include "util.h"
+
+#define MAX_FEAT 64
+
+void
+qs_ppo_defaults(struct qs_ppo_cfg *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->algo = QS_ALGO_PPO;
+	c->n_feat = 16;
+	c->h1 = 32;
+	c->h2 = 16;
+	c->vh = 32;
+	c->gamma = 0.99f;
+	c->lambda = 0.95f;
+	c->clip = 0.2f;
+	c->vf_coef = 0.5f;
+	c->ent_coef = 0.01f;
+	c->epochs = 4;
+	c->minibatch = 256;
+	c->norm_adv = 1;
+	qs_adam_defaults(&c->adam_pi);
+	qs_adam_defaults(&c->adam_vf);
+	c->adam_vf.lr = 1e-3f;
+}
+
+/* ---- buffer ---------------------------------------------------------------------- */
+
+int
+qs_ppo_buf_init(struct qs_ppo_buf *b, uint32_t n_env, uint32_t cap, uint32_t cap_rows,
+		uint32_t n_feat, char *msg, size_t msglen)
+{
+	memset(b, 0, sizeof(*b));
+	if (!n_env || n_env > 65535 || !cap || !cap_rows || !n_feat || n_feat > MAX_FEAT)
+		return qs_train_fail(QS_E_ARG, msg, msglen,
+				     "rollout buffer: %u envs, %u decisions, %u rows, %u features",
+				     n_env, cap, cap_rows, n_feat);
+	b->n_feat = n_feat;
+	b->n_env = n_env;
+	b->cap = cap;
+	b->cap_rows = cap_rows;
+	b->rows = malloc((size_t)cap_rows * n_feat);
+	b->row_off = calloc((size_t)cap + 1, sizeof(uint32_t));
+	b->mask = malloc((size_t)cap * sizeof(uint64_t));
+	b->action = malloc((size_t)cap * sizeof(uint16_t));
+	b->env = malloc((size_t)cap * sizeof(uint16_t));
+	b->done = malloc(cap);
+	b->logp = malloc((size_t)cap * sizeof(float));
+	b->value = malloc((size_t)cap * sizeof(float));
+	b->reward = malloc((size_t)cap * sizeof(float));
+	b->adv = malloc((size_t)cap * sizeof(float));
+	b->ret = malloc((size_t)cap * sizeof(float));
+	b->boot = calloc(n_env, sizeof(float));
+	b->scratch = calloc(2 * (size_t)n_env, sizeof(float));
+	if (!b->rows || !b->row_off || !b->mask || !b->action || !b->env || !b->done || !b->logp ||
+	    !b->value || !b->reward || !b->adv || !b->ret || !b->boot || !b->scratch) {
+		qs_ppo_buf_free(b);
+		return qs_train_fail(QS_E_NOMEM, msg, msglen, "rollout buffer: %u decisions", cap);
+	}
+	return QS_OK;
+}
+
+void
+qs_ppo_buf_free(struct qs_ppo_buf *b)
+{
+	if (!b)
+		return;
+	free(b->rows);
+	free(b->row_off);
+	free(b->mask);
+	free(b->action);
+	free(b->env);
+	free(b->done);
+	free(b->logp);
+	free(b->value);
+	free(b->reward);
+	free(b->adv);
+	free(b->ret);
+	free(b->boot);
+	free(b->scratch);
+	memset(b, 0, sizeof(*b));
+}
+
+void
+qs_ppo_buf_clear(struct qs_ppo_buf *b)
+{
+	b->n = 0;
+	b->n_rows = 0;
+	b->row_off[0] = 0;
+	memset(b->boot, 0, b->n_env * sizeof(float));
+}
+
+int
+qs_ppo_buf_push(struct qs_ppo_buf *b, uint32_t env, const uint8_t *rows, uint32_t n_cand,
+		uint64_t mask, uint32_t action, float logp, float value, uint32_t *index)
+{
+	uint32_t i = b->n;
+
+	if (env >= b->n_env || !n_cand || n_cand > QS_PPO_MAX_CAND || action >= n_cand ||
+	    !(mask >> action & 1))
+		return QS_E_ARG;
+	if (i >= b->cap || b->n_rows + n_cand > b->cap_rows)
+		return QS_E_SIZE;
+	memcpy(b->rows + (size_t)b->n_rows * b->n_feat, rows, (size_t)n_cand * b->n_feat);
+	b->n_rows += n_cand;
+	b->row_off[i + 1] = b->n_rows;
+	if (n_cand < 64)
+		mask &= (1ull << n_cand) - 1;
+	b->mask[i] = mask;
+	b->action[i] = (uint16_t)action;
+	b->env[i] = (uint16_t)env;
+	b->done[i] = 0;
+	b->logp[i] = logp;
+	b->value[i] = value;
+	b->reward[i] = 0;
+	b->n = i + 1;
+	if (index)
+		*index = i;
+	return QS_OK;
+}
+
+int
+qs_ppo_buf_credit(struct qs_ppo_buf *b, uint32_t index, float reward)
+{
+	if (index >= b->n)
+		return QS_E_ARG;
+	b->reward[index] += reward;
+	return QS_OK;
+}
+
+int
+qs_ppo_buf_end_episode(struct qs_ppo_buf *b, uint32_t index)
+{
+	if (index >= b->n)
+		return QS_E_ARG;
+	b->done[index] = 1;
+	return QS_OK;
+}
+
+void
+qs_ppo_buf_bootstrap(struct qs_ppo_buf *b, uint32_t env, float value)
+{
+	if (env < b->n_env)
+		b->boot[env] = value;
+}
+
+void
+qs_ppo_buf_finish(struct qs_ppo_buf *b, float gamma, float lambda)
+{
+	/* Walk backwards once; per env, remember the value and advantage of the decision
+	 * that followed, which is the next one of that env in buffer order. */
+	float *next_value = b->scratch, *next_adv = b->scratch + b->n_env;
+
+	for (uint32_t e = 0; e < b->n_env; e++) {
+		next_value[e] = b->boot[e];
+		next_adv[e] = 0;
+	}
+	for (uint32_t i = b->n; i-- > 0;) {
+		uint32_t e = b->env[i];
+		float nd = b->done[i] ? 0.0f : 1.0f;
+		float delta = b->reward[i] + gamma * next_value[e] * nd - b->value[i];
+		float a = delta + gamma * lambda * nd * next_adv[e];
+
+		b->adv[i] = a;
+		b->ret[i] = a + b->value[i];
+		next_value[e] = b->value[i];
+		next_adv[e] = a;
+	}
+}
+
+/* ---- acting ---------------------------------------------------------------------- */
+
+void
+qs_ppo_summary(const uint8_t *rows, uint32_t n_cand, uint64_t mask, uint32_t n_feat, float *out)
+{
+	float *mean = out, *mx = out + n_feat;
+	uint32_t cnt = 0;
+
+	memset(out, 0, 2 * n_feat * sizeof(float));
+	for (uint32_t c = 0; c < n_cand; c++) {
+		const uint8_t *r = rows + (size_t)c * n_feat;
+
+		if (!(mask >> c & 1))
+			continue;
+		cnt++;
+		for (uint32_t f = 0; f < n_feat; f++) {
+			float v = (float)r[f] * (1.0f / 127.0f);
+
+			mean[f] += v;
+			mx[f] = v > mx[f] ? v : mx[f];
+		}
+	}
+	if (cnt)
+		for (uint32_t f = 0; f < n_feat; f++)
+			mean[f] /= (float)cnt;
+}
+
+static void
+rows_to_float(const uint8_t *rows, size_t n, float *x)
+{
+	/* The float model sees x / 127; quantize.c folds exactly this into layer 1. */
+	for (size_t i = 0; i < n; i++)
+		x[i] = (float)rows[i] * (1.0f / 127.0f);
+}
+
+int
+qs_ppo_actor_init(struct qs_ppo_actor *a, const struct qs_ppo_agent *ag, char *msg,
+		  size_t msglen)
+{
+	int rc;
+
+	memset(a, 0, sizeof(*a));
+	rc = qs_mlp_ws_init(&a->ws_pi, &ag->pi, QS_PPO_MAX_CAND, msg, msglen);
+	if (rc == QS_OK)
+		rc = qs_mlp_ws_init(&a->ws_vf, &ag->vf, 1, msg, msglen);
+	if (rc != QS_OK)
+		qs_ppo_actor_free(a);
+	return rc;
+}
+
+void
+qs_ppo_actor_free(struct qs_ppo_actor *a)
+{
+	qs_mlp_ws_free(&a->ws_pi);
+	qs_mlp_ws_free(&a->ws_vf);
+}
+
+int
+qs_ppo_act(const struct qs_ppo_agent *ag, struct qs_ppo_actor *a, const uint8_t *rows,
+	   uint32_t n_cand, uint64_t mask, struct qs_rng *rng, int greedy, uint32_t *action,
+	   float *logp, float *value)
+{
+	uint32_t nf = ag->cfg.n_feat, pick;
+	const float *s;
+	float lse;
+
+	if (!n_cand || n_cand > QS_PPO_MAX_CAND)
+		return QS_E_ARG;
+	if (n_cand < 64)
+		mask &= (1ull << n_cand) - 1;
+	if (!mask)
+		return QS_E_ARG;
+	rows_to_float(rows, (size_t)n_cand * nf, a->x);
+	s = qs_mlp_forward(&ag->pi, &a->ws_pi, a->x, n_cand, NULL);
+	memcpy(a->s, s, n_cand * sizeof(float));
+	lse = qs_mlp_softmax_masked(a->s, n_cand, mask, a->p);
+	if (greedy) {
+		pick = qs_mlp_argmax_masked(a->s, n_cand, mask);
+	} else {
+		float u = qs_rng_uniform(rng), acc = 0;
+
+		pick = n_cand;
+		for (uint32_t c = 0; c < n_cand; c++) {
+			if (!(mask >> c & 1))
+				continue;
+			pick = c; /* the last eligible absorbs rounding of the cumulative sum */
+			acc += a->p[c];
+			if (u < acc)
+				break;
+		}
+	}
+	*action = pick;
+	if (logp)
+		*logp = a->s[pick] - lse;
+	if (value) {
+		qs_ppo_summary(rows, n_cand, mask, nf, a->summary);
+		*value = qs_mlp_forward(&ag->vf, &a->ws_vf, a->summary, 1, NULL)[0];
+	}
+	return QS_OK;
+}
+
+/* ---- agent ----------------------------------------------------------------------- */
+
+int
+qs_ppo_agent_init(struct qs_ppo_agent *ag, const struct qs_ppo_cfg *c, uint64_t seed, char *msg,
+		  size_t msglen)
+{
+	uint32_t dpi[4] = {c->n_feat, c->h1, c->h2, 1};
+	uint32_t dvf[4] = {2 * c->n_feat, c->vh, c->vh, 1};
+	struct qs_rng init;
+	int rc;
+
+	memset(ag, 0, sizeof(*ag));
+	if (!c->n_feat || c->n_feat > MAX_FEAT || !c->minibatch || !c->epochs ||
+	    !(c->gamma >= 0 && c->gamma <= 1) || !(c->lambda >= 0 && c->lambda <= 1) ||
+	    !(c->clip > 0))
+		return qs_train_fail(QS_E_ARG, msg, msglen,
+				     "ppo: n_feat %u (1..%d), minibatch %u, epochs %u, gamma %g, "
+				     "lambda %g, clip %g",
+				     c->n_feat, MAX_FEAT, c->minibatch, c->epochs, (double)c->gamma,
+				     (double)c->lambda, (double)c->clip);
+	ag->cfg = *c;
+	qs_rng_seed(&init, seed, 0x1417);
+	qs_rng_seed(&ag->rng, seed, 0x5eed);
+	ag->cap_rows = c->minibatch * QS_PPO_MAX_CAND;
+	rc = qs_mlp_init(&ag->pi, 3, dpi, msg, msglen);
+	if (rc == QS_OK)
+		rc = qs_mlp_init(&ag->vf, 3, dvf, msg, msglen);
+	if (rc == QS_OK)
+		rc = qs_adam_init(&ag->opt_pi, &c->adam_pi, ag->pi.n_params, msg, msglen);
+	if (rc == QS_OK)
+		rc = qs_adam_init(&ag->opt_vf, &c->adam_vf, ag->vf.n_params, msg, msglen);
+	if (rc == QS_OK)
+		rc = qs_mlp_ws_init(&ag->ws_pi, &ag->pi, ag->cap_rows, msg, msglen);
+	if (rc == QS_OK)
+		rc = qs_mlp_ws_init(&ag->ws_vf, &ag->vf, c->minibatch, msg, msglen);
+	if (rc != QS_OK) {
+		qs_ppo_agent_free(ag);
+		return rc;
+	}
+	ag->g_pi = calloc(ag->pi.n_params, sizeof(float));
+	ag->g_vf = calloc(ag->vf.n_params, sizeof(float));
+	ag->x = malloc((size_t)ag->cap_rows * c->n_feat * sizeof(float));
+	ag->xs = malloc((size_t)c->minibatch * 2 * c->n_feat * sizeof(float));
+	ag->dscore = malloc((size_t)ag->cap_rows * sizeof(float));
+	ag->prob = malloc((size_t)ag->cap_rows * sizeof(float));
+	ag->dval = malloc((size_t)c->minibatch * sizeof(float));
+	if (!ag->g_pi || !ag->g_vf || !ag->x || !ag->xs || !ag->dscore || !ag->prob || !ag->dval) {
+		qs_ppo_agent_free(ag);
+		return qs_train_fail(QS_E_NOMEM, msg, msglen, "ppo: update scratch");
+	}
+	/* A small output layer starts the policy near uniform over candidates. */
+	qs_mlp_init_params(&ag->pi, &init, 0.1f);
+	qs_mlp_init_params(&ag->vf, &init, 0.1f);
+	return QS_OK;
+}
+
+void
+qs_ppo_agent_free(struct qs_ppo_agent *ag)
+{
+	if (!ag)
+		return;
+	qs_mlp_free(&ag->pi);
+	qs_mlp_free(&ag->vf);
+	qs_adam_free(&ag->opt_pi);
+	qs_adam_free(&ag->opt_vf);
+	qs_mlp_ws_free(&ag->ws_pi);
+	qs_mlp_ws_free(&ag->ws_vf);
+	free(ag->g_pi);
+	free(ag->g_vf);
+	free(ag->x);
+	free(ag->xs);
+	free(ag->dscore);
+	free(ag->prob);
+	free(ag->dval);
+	free(ag->perm);
+	memset(ag, 0, sizeof(*ag));
+}
+
+float
+qs_ppo_loss_grad(struct qs_ppo_agent *ag, const struct qs_ppo_buf *b, const uint32_t *idx,
+		 uint32_t n, struct qs_ppo_stats *st)
+{
+	const struct qs_ppo_cfg *c = &ag->cfg;
+	uint32_t nf = c->n_feat, nr = 0;
+	const float *s, *v;
+	float inv = 1.0f / (float)n, pi_loss = 0, v_loss = 0, ent = 0, kl = 0, clipped = 0;
+
+	memset(ag->g_pi, 0, ag->pi.n_params * sizeof(float));
+	memset(ag->g_vf, 0, ag->vf.n_params * sizeof(float));
+	/* Gather the minibatch: every candidate row, and one summary per decision. */
+	for (uint32_t k = 0; k < n; k++) {
+		uint32_t i = idx[k], r0 = b->row_off[i], nc = b->row_off[i + 1] - r0;
+
+		rows_to_float(b->rows + (size_t)r0 * nf, (size_t)nc * nf, ag->x + (size_t)nr * nf);
+		qs_ppo_summary(b->rows + (size_t)r0 * nf, nc, b->mask[i], nf,
+			       ag->xs + (size_t)k * 2 * nf);
+		nr += nc;
+	}
+	s = qs_mlp_forward(&ag->pi, &ag->ws_pi, ag->x, nr, NULL);
+	v = qs_mlp_forward(&ag->vf, &ag->ws_vf, ag->xs, n, NULL);
+	nr = 0;
+	for (uint32_t k = 0; k < n; k++) {
+		uint32_t i = idx[k], nc = b->row_off[i + 1] - b->row_off[i], a = b->action[i];
+		uint64_t mask = b->mask[i];
+		const float *sk = s + nr;
+		float *p = ag->prob + nr, *ds = ag->dscore + nr;
+		float lse = qs_mlp_softmax_masked(sk, nc, mask, p);
+		float lp = sk[a] - lse, h = qs_mlp_entropy(sk, p, nc, mask, lse);
+		float A = b->adv[i], dlogp, dv;
+
+		memset(ds, 0, nc * sizeof(float));
+		if (c->algo == QS_ALGO_REINFORCE) {
+			pi_loss += -A * lp;
+			dlogp = -A;
+		} else {
+			float ratio = expf(lp - b->logp[i]);
+			float rc = ratio < 1 - c->clip ? 1 - c->clip
+						       : (ratio > 1 + c->clip ? 1 + c->clip : ratio);
+			float s1 = ratio * A, s2 = rc * A;
+
+			pi_loss += -(s1 < s2 ? s1 : s2);
+			/* The min picks the unclipped term, or the clipped one, which is
+			 * constant in the parameters outside [1 - clip, 1 + clip]. */
+			dlogp = (s1 <= s2 || rc == ratio) ? -A * ratio : 0.0f;
+			kl += b->logp[i] - lp;
+			clipped += rc != ratio;
+		}
+		ent += h;
+		qs_mlp_logp_grad(p, nc, mask, a, dlogp * inv, ds);
+		qs_mlp_entropy_grad(sk, p, nc, mask, lse, h, -c->ent_coef * inv, ds);
+		dv = v[k] - b->ret[i];
+		v_loss += 0.5f * dv * dv;
+		ag->dval[k] = c->vf_coef * dv * inv;
+		nr += nc;
+	}
+	qs_mlp_backward(&ag->pi, &ag->ws_pi, nr, ag->dscore, NULL, ag->g_pi, NULL);
+	qs_mlp_backward(&ag->vf, &ag->ws_vf, n, ag->dval, NULL, ag->g_vf, NULL);
+	if (st) {
+		st->pi_loss = pi_loss * inv;
+		st->v_loss = v_loss * inv;
+		st->entropy = ent * inv;
+		st->approx_kl = kl * inv;
+		st->clip_frac = clipped * inv;
+	}
+	return (pi_loss + c->vf_coef * v_loss - c->ent_coef * ent) * inv;
+}
+
+int
+qs_ppo_update(struct qs_ppo_agent *ag, struct qs_ppo_buf *b, struct qs_ppo_stats *st,
+	      char *msg, size_t msglen)
+{
+	const struct qs_ppo_cfg *c = &ag->cfg;
+	uint32_t epochs = c->algo == QS_ALGO_REINFORCE ? 1 : c->epochs, mb = c->minibatch;
+	struct qs_ppo_stats acc = {0}, one;
+
+	if (!b->n)
+		return qs_train_fail(QS_E_ARG, msg, msglen, "ppo update: empty buffer");
+	if (b->n_feat != c->n_feat)
+		return qs_train_fail(QS_E_SHAPE, msg, msglen,
+				     "ppo update: buffer rows have %u features, the policy %u",
+				     b->n_feat, c->n_feat);
+	if (ag->perm_cap < b->n) {
+		uint32_t *p = realloc(ag->perm, (size_t)b->n * sizeof(uint32_t));
+
+		if (!p)
+			return qs_train_fail(QS_E_NOMEM, msg, msglen, "ppo update: %u indices",
+					     b->n);
+		ag->perm = p;
+		ag->perm_cap = b->n;
+	}
+	if (c->norm_adv && b->n > 1) {
+		double mean = 0, var = 0;
+		float sd;
+
+		for (uint32_t i = 0; i < b->n; i++)
+			mean += b->adv[i];
+		mean /= b->n;
+		for (uint32_t i = 0; i < b->n; i++)
+			var += (b->adv[i] - mean) * (b->adv[i] - mean);
+		sd = (float)sqrt(var / b->n) + 1e-8f;
+		for (uint32_t i = 0; i < b->n; i++)
+			b->adv[i] = (float)(b->adv[i] - mean) / sd;
+	}
+	for (uint32_t i = 0; i < b->n; i++)
+		ag->perm[i] = i;
+	for (uint32_t e = 0; e < epochs; e++) {
+		/* Fisher-Yates from the agent's own stream: reproducible minibatches. */
+		for (uint32_t i = b->n - 1; i > 0; i--) {
+			uint32_t j = qs_rng_below(&ag->rng, i + 1), t = ag->perm[i];
+
+			ag->perm[i] = ag->perm[j];
+			ag->perm[j] = t;
+		}
+		for (uint32_t off = 0; off < b->n; off += mb) {
+			uint32_t n = b->n - off < mb ? b->n - off : mb;
+
+			qs_ppo_loss_grad(ag, b, ag->perm + off, n, &one);
+			one.grad_norm_pi = qs_adam_step(&ag->opt_pi, ag->pi.p, ag->g_pi);
+			one.grad_norm_vf = qs_adam_step(&ag->opt_vf, ag->vf.p, ag->g_vf);
+			acc.pi_loss += one.pi_loss;
+			acc.v_loss += one.v_loss;
+			acc.entropy += one.entropy;
+			acc.approx_kl += one.approx_kl;
+			acc.clip_frac += one.clip_frac;
+			acc.grad_norm_pi += one.grad_norm_pi;
+			acc.grad_norm_vf += one.grad_norm_vf;
+			acc.minibatches++;
+		}
+	}
+	ag->updates++;
+	if (st) {
+		float k = 1.0f / (float)acc.minibatches;
+
+		*st = acc;
+		st->pi_loss *= k;
+		st->v_loss *= k;
+		st->entropy *= k;
+		st->approx_kl *= k;
+		st->clip_frac *= k;
+		st->grad_norm_pi *= k;
+		st->grad_norm_vf *= k;
+	}
+	return QS_OK;
+}

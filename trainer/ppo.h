@@ -1,0 +1,158 @@
+/*
+ * ppo.h - the router policy's learning algorithms: PPO (clipped surrogate, GAE(lambda),
+ * value loss, entropy bonus, minibatch epochs) and REINFORCE with a learned baseline,
+ * over a rollout buffer of routing decisions.
+ *
+ * The policy (DESIGN.md 3.2): the scorer MLP scores every candidate row, a softmax
+ * over the eligible candidates is the routing distribution. The value network sees
+ * a pooled summary of the decision -- the mean and the max over eligible candidates
+ * of each feature (2 * n_feat inputs) -- so it is, like the scorer, independent of
+ * candidate order and count, and it shares no parameters with the scorer (so the
+ * exported int8 scorer is exactly what the policy gradient trained).
+ *
+ * The buffer is built for late rewards: the environment adapter pushes one decision
+ * (rows, mask, action, logp, value) and gets its index back; when the request that
+ * decision placed completes, it credits (index, reward). Rewards may arrive in any
+ * order until qs_ppo_buf_finish. A decision's env id orders decisions into per-env
+ * trajectories for GAE, so many environments can share one buffer.
+ */
+#ifndef QSTEER_TRAINER_PPO_H
+#define QSTEER_TRAINER_PPO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "adam.h"
+#include "mlp.h"
+#include "rng.h"
+
+#define QS_PPO_MAX_CAND 64 /* = QS_MAX_CANDIDATES: one u64 eligibility mask */
+
+enum qs_algo {
+	QS_ALGO_PPO = 0,
+	QS_ALGO_REINFORCE,
+};
+
+struct qs_ppo_cfg {
+	enum qs_algo algo;
+	uint32_t n_feat;	 /* inputs per candidate row (QS_FR_COUNT) */
+	uint32_t h1, h2;	 /* scorer hidden sizes */
+	uint32_t vh;		 /* value network hidden size (two hidden layers) */
+	float gamma, lambda;	 /* per-decision discount; GAE lambda (REINFORCE uses 1) */
+	float clip;		 /* PPO ratio clip epsilon */
+	float vf_coef, ent_coef; /* loss weights */
+	uint32_t epochs;	 /* PPO epochs per batch (REINFORCE: 1) */
+	uint32_t minibatch;	 /* decisions per minibatch */
+	int norm_adv;		 /* normalize advantages over the batch */
+	struct qs_adam_cfg adam_pi, adam_vf;
+};
+
+/* Defaults: 16 -> 32 -> 16 -> 1, value 32 -> 32 -> 32 -> 1, gamma 0.99, lambda 0.95. */
+void qs_ppo_defaults(struct qs_ppo_cfg *c);
+
+/* ---- rollout buffer ------------------------------------------------------------ */
+
+struct qs_ppo_buf {
+	uint32_t n_feat, n_env;
+	uint32_t cap, cap_rows;
+	uint32_t n, n_rows;
+	uint8_t *rows;	   /* [cap_rows][n_feat], features 0..127 */
+	uint32_t *row_off; /* [cap + 1]: decision i's rows are row_off[i] .. row_off[i+1] */
+	uint64_t *mask;
+	uint16_t *action;
+	uint16_t *env;
+	uint8_t *done; /* the episode of env[i] ended after decision i */
+	float *logp, *value, *reward;
+	float *adv, *ret; /* filled by qs_ppo_buf_finish */
+	float *boot;	  /* [n_env] value of each env's state after its last decision */
+	float *scratch;	  /* [2 n_env] for qs_ppo_buf_finish */
+};
+
+int qs_ppo_buf_init(struct qs_ppo_buf *b, uint32_t n_env, uint32_t cap, uint32_t cap_rows,
+		    uint32_t n_feat, char *msg, size_t msglen);
+void qs_ppo_buf_free(struct qs_ppo_buf *b);
+void qs_ppo_buf_clear(struct qs_ppo_buf *b);
+/* Record a decision; QS_E_SIZE when full. */
+int qs_ppo_buf_push(struct qs_ppo_buf *b, uint32_t env, const uint8_t *rows, uint32_t n_cand,
+		    uint64_t mask, uint32_t action, float logp, float value, uint32_t *index);
+/* Add reward to the decision that placed a request (late credit). */
+int qs_ppo_buf_credit(struct qs_ppo_buf *b, uint32_t index, float reward);
+/* The episode ends after decision index (nothing is bootstrapped past it). */
+int qs_ppo_buf_end_episode(struct qs_ppo_buf *b, uint32_t index);
+/* Bootstrap value for env's unfinished trajectory (0 if never set). */
+void qs_ppo_buf_bootstrap(struct qs_ppo_buf *b, uint32_t env, float value);
+/* GAE(lambda): adv and ret (= adv + value) for every decision. */
+void qs_ppo_buf_finish(struct qs_ppo_buf *b, float gamma, float lambda);
+
+/* ---- acting -------------------------------------------------------------------- */
+
+struct qs_ppo_agent;
+
+/* Per-thread scratch for choosing actions; reads the agent's parameters only. */
+struct qs_ppo_actor {
+	struct qs_mlp_ws ws_pi, ws_vf;
+	float x[QS_PPO_MAX_CAND * 64];
+	float summary[128];
+	float p[QS_PPO_MAX_CAND];
+	float s[QS_PPO_MAX_CAND];
+};
+
+int qs_ppo_actor_init(struct qs_ppo_actor *a, const struct qs_ppo_agent *ag, char *msg,
+		      size_t msglen);
+void qs_ppo_actor_free(struct qs_ppo_actor *a);
+
+/*
+ * Score one decision's candidates and pick one: sampled from the masked softmax, or
+ * the argmax when greedy. Writes the action, its log-probability and the state value
+ * (value may be NULL to skip the value network). QS_E_ARG when nothing is eligible.
+ */
+int qs_ppo_act(const struct qs_ppo_agent *ag, struct qs_ppo_actor *a, const uint8_t *rows,
+	       uint32_t n_cand, uint64_t mask, struct qs_rng *rng, int greedy, uint32_t *action,
+	       float *logp, float *value);
+
+/* The value network's input: mean and max of x/127 over eligible rows. */
+void qs_ppo_summary(const uint8_t *rows, uint32_t n_cand, uint64_t mask, uint32_t n_feat,
+		    float *out);
+
+/* ---- learning ------------------------------------------------------------------ */
+
+struct qs_ppo_stats {
+	float pi_loss, v_loss, entropy, approx_kl, clip_frac;
+	float grad_norm_pi, grad_norm_vf;
+	uint32_t minibatches;
+};
+
+struct qs_ppo_agent {
+	struct qs_ppo_cfg cfg;
+	struct qs_mlp pi, vf;
+	struct qs_adam opt_pi, opt_vf;
+	float *g_pi, *g_vf;
+	/* update scratch, sized for one minibatch */
+	struct qs_mlp_ws ws_pi, ws_vf;
+	uint32_t cap_rows;
+	float *x, *xs, *dscore, *dval, *prob;
+	uint32_t *perm;
+	uint32_t perm_cap;
+	struct qs_rng rng; /* minibatch shuffling */
+	uint64_t updates;  /* calls to qs_ppo_update */
+};
+
+/* Build the networks (initialized from seed) and the optimizers. */
+int qs_ppo_agent_init(struct qs_ppo_agent *ag, const struct qs_ppo_cfg *c, uint64_t seed,
+		      char *msg, size_t msglen);
+void qs_ppo_agent_free(struct qs_ppo_agent *ag);
+
+/*
+ * Loss and gradients over decisions idx[0..n) of a finished buffer: zeroes g_pi and
+ * g_vf, then fills them. Returns the total loss (policy + vf_coef value - ent_coef
+ * entropy, means over the n decisions). Used by qs_ppo_update and by the
+ * finite-difference tests.
+ */
+float qs_ppo_loss_grad(struct qs_ppo_agent *ag, const struct qs_ppo_buf *b,
+		       const uint32_t *idx, uint32_t n, struct qs_ppo_stats *st);
+
+/* Normalize advantages (if configured), then the configured epochs of minibatches. */
+int qs_ppo_update(struct qs_ppo_agent *ag, struct qs_ppo_buf *b, struct qs_ppo_stats *st,
+		  char *msg, size_t msglen);
+
+#endif /* QSTEER_TRAINER_PPO_H */

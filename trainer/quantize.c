@@ -1,0 +1,417 @@
+/*
+ * quantize.c - post-training quantization, quantization-aware fine-tuning and the
+ * float-vs-int8 agreement check (scales and formulas: quantize.h, docs/trainer.md).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "adam.h"
+#include "qsteer/features.h"
+#include "quantize.h"
+#include "rng.h"
+#include "util.h"
+
+int
+qs_quant_plan_init(struct qs_quant_plan *q, const struct qs_mlp *m, char *msg, size_t msglen)
+{
+	size_t fl = 0, i8 = 0, i32 = 0, u8 = 0;
+	char *p;
+
+	memset(q, 0, sizeof(*q));
+	q->n_layers = m->n_layers;
+	memcpy(q->dim, m->dim, sizeof(q->dim));
+	if (m->dim[m->n_layers] != 1)
+		return qs_train_fail(QS_E_SHAPE, msg, msglen,
+				     "quantize: a scorer has 1 output, this net has %u",
+				     m->dim[m->n_layers]);
+	for (uint32_t l = 0; l < m->n_layers; l++) {
+		fl += m->dim[l] + m->dim[l + 1];
+		i8 += (size_t)m->dim[l] * m->dim[l + 1];
+		i32 += 2 * (size_t)m->dim[l + 1];
+		u8 += m->dim[l + 1];
+	}
+	q->block = calloc(1, fl * 4 + i32 * 4 + i8 + u8 + 16);
+	if (!q->block)
+		return qs_train_fail(QS_E_NOMEM, msg, msglen, "quantize: plan");
+	p = q->block;
+	for (uint32_t l = 0; l < m->n_layers; l++) {
+		q->in_scale[l] = (float *)p;
+		p += m->dim[l] * 4;
+		q->w_scale[l] = (float *)p;
+		p += m->dim[l + 1] * 4;
+		q->bq[l] = (int32_t *)p;
+		p += m->dim[l + 1] * 4;
+		q->m[l] = (int32_t *)p;
+		p += m->dim[l + 1] * 4;
+	}
+	for (uint32_t l = 0; l < m->n_layers; l++) {
+		q->wq[l] = (int8_t *)p;
+		p += (size_t)m->dim[l] * m->dim[l + 1];
+		q->s[l] = (uint8_t *)p;
+		p += m->dim[l + 1];
+	}
+	for (uint32_t l = 0; l < m->n_layers; l++) {
+		if (l + 1 < m->n_layers)
+			q->act_scale[l] = q->in_scale[l + 1];
+		else
+			q->m[l] = NULL, q->s[l] = NULL;
+	}
+	for (uint32_t i = 0; i < m->dim[0]; i++)
+		q->in_scale[0][i] = 1.0f / 127.0f;
+	for (uint32_t l = 0; l + 1 < m->n_layers; l++)
+		for (uint32_t j = 0; j < m->dim[l + 1]; j++)
+			q->act_scale[l][j] = 1.0f / 127.0f;
+	return QS_OK;
+}
+
+void
+qs_quant_plan_free(struct qs_quant_plan *q)
+{
+	if (!q)
+		return;
+	free(q->block);
+	memset(q, 0, sizeof(*q));
+}
+
+static int
+cmp_float(const void *a, const void *b)
+{
+	float x = *(const float *)a, y = *(const float *)b;
+
+	return (x > y) - (x < y);
+}
+
+int
+qs_quant_calibrate(struct qs_quant_plan *q, const struct qs_mlp *m,
+		   const struct qs_quant_states *st, float pct, uint32_t max_rows, char *msg,
+		   size_t msglen)
+{
+	uint32_t total = st->row_off[st->n], n, stride, md = 0;
+	struct qs_mlp_ws ws;
+	float *x = NULL, *vals = NULL;
+	int rc;
+
+	if (!total || !max_rows || st->n_feat != m->dim[0] || !(pct > 0 && pct <= 1))
+		return qs_train_fail(QS_E_ARG, msg, msglen,
+				     "calibrate: %u rows of %u features for a %u-input net, pct %g",
+				     total, st->n_feat, m->dim[0], (double)pct);
+	stride = (total + max_rows - 1) / max_rows;
+	n = (total + stride - 1) / stride;
+	rc = qs_mlp_ws_init(&ws, m, n, msg, msglen);
+	if (rc != QS_OK)
+		return rc;
+	for (uint32_t l = 1; l < m->n_layers; l++)
+		md = m->dim[l] > md ? m->dim[l] : md;
+	x = malloc((size_t)n * m->dim[0] * sizeof(float));
+	vals = malloc((size_t)n * sizeof(float));
+	if (!x || !vals) {
+		rc = qs_train_fail(QS_E_NOMEM, msg, msglen, "calibrate: %u rows", n);
+		goto out;
+	}
+	for (uint32_t r = 0; r < n; r++)
+		for (uint32_t f = 0; f < m->dim[0]; f++)
+			x[(size_t)r * m->dim[0] + f] =
+				(float)st->rows[(size_t)r * stride * st->n_feat + f] / 127.0f;
+	qs_mlp_forward(m, &ws, x, n, NULL);
+	for (uint32_t l = 0; l + 1 < m->n_layers; l++) {
+		uint32_t no = m->dim[l + 1];
+
+		for (uint32_t j = 0; j < no; j++) {
+			float range;
+
+			for (uint32_t r = 0; r < n; r++)
+				vals[r] = ws.h[l][(size_t)r * no + j];
+			if (pct >= 1.0f) {
+				range = 0;
+				for (uint32_t r = 0; r < n; r++)
+					range = vals[r] > range ? vals[r] : range;
+			} else {
+				uint32_t k = (uint32_t)floor((double)pct * (n - 1) + 0.5);
+
+				qsort(vals, n, sizeof(float), cmp_float);
+				range = vals[k];
+			}
+			/* A channel never active on the states keeps a nominal range; its
+			 * value barely matters, but it must be positive and finite. */
+			q->act_scale[l][j] = range > 1e-6f ? range / 127.0f : 1.0f / 127.0f;
+		}
+	}
+	rc = QS_OK;
+out:
+	free(x);
+	free(vals);
+	qs_mlp_ws_free(&ws);
+	return rc;
+}
+
+void
+qs_quant_multiplier(double mult, int32_t *M, uint8_t *S)
+{
+	int s = QS_INT8_S_MAX;
+	double v;
+
+	if (!(mult > 0)) {
+		*M = 1;
+		*S = QS_INT8_S_MAX;
+		return;
+	}
+	while (s > QS_INT8_S_MIN && mult * ldexp(1.0, s) >= 2147483647.5)
+		s--;
+	v = floor(mult * ldexp(1.0, s) + 0.5);
+	if (v > QS_INT8_M_MAX)
+		v = QS_INT8_M_MAX; /* mult >= 2^30: saturates the output anyway */
+	if (v < 1)
+		v = 1; /* mult < 2^-63: the channel is effectively off */
+	*M = (int32_t)v;
+	*S = (uint8_t)s;
+}
+
+void
+qs_quant_build(struct qs_quant_plan *q, const struct qs_mlp *m)
+{
+	q->bias_clamped = 0;
+	for (uint32_t l = 0; l < q->n_layers; l++) {
+		uint32_t ni = q->dim[l], no = q->dim[l + 1];
+		const float *w = m->p + m->w_off[l], *b = m->p + m->b_off[l];
+
+		for (uint32_t j = 0; j < no; j++) {
+			double mx = 0, ws, bq;
+
+			for (uint32_t i = 0; i < ni; i++) {
+				double v = fabs((double)w[(size_t)j * ni + i] * q->in_scale[l][i]);
+
+				mx = v > mx ? v : mx;
+			}
+			ws = mx / QS_INT8_W_MAX;
+			if (!(ws > 0)) /* all-zero row: the bias alone sets the scale */
+				ws = fabs((double)b[j]) > 0 ? fabs((double)b[j]) / (1 << 20) : 1.0;
+			q->w_scale[l][j] = (float)ws;
+			for (uint32_t i = 0; i < ni; i++) {
+				double v = (double)w[(size_t)j * ni + i] * q->in_scale[l][i] / ws;
+				long r = lround(v);
+
+				r = r > QS_INT8_W_MAX ? QS_INT8_W_MAX : r;
+				r = r < -QS_INT8_W_MAX ? -QS_INT8_W_MAX : r;
+				q->wq[l][(size_t)j * ni + i] = (int8_t)r;
+			}
+			bq = floor((double)b[j] / ws + 0.5);
+			if (bq > QS_INT8_MAX_ABS_BIAS || bq < -QS_INT8_MAX_ABS_BIAS) {
+				bq = bq > 0 ? QS_INT8_MAX_ABS_BIAS : -QS_INT8_MAX_ABS_BIAS;
+				q->bias_clamped++;
+			}
+			q->bq[l][j] = (int32_t)bq;
+			if (l + 1 < q->n_layers)
+				qs_quant_multiplier(ws / q->act_scale[l][j], &q->m[l][j],
+						    &q->s[l][j]);
+		}
+	}
+}
+
+void
+qs_quant_fake_params(const struct qs_quant_plan *q, float *p)
+{
+	size_t off = 0;
+
+	for (uint32_t l = 0; l < q->n_layers; l++) {
+		uint32_t ni = q->dim[l], no = q->dim[l + 1];
+
+		for (uint32_t j = 0; j < no; j++)
+			for (uint32_t i = 0; i < ni; i++)
+				p[off + (size_t)j * ni + i] =
+					(float)((double)q->wq[l][(size_t)j * ni + i] *
+						q->w_scale[l][j] / q->in_scale[l][i]);
+		off += (size_t)ni * no;
+		for (uint32_t j = 0; j < no; j++)
+			p[off + j] = (float)((double)q->bq[l][j] * q->w_scale[l][j]);
+		off += no;
+	}
+}
+
+void
+qs_quant_fq(const struct qs_quant_plan *q, struct qs_mlp_fq *fq)
+{
+	memset(fq, 0, sizeof(*fq));
+	for (uint32_t l = 0; l + 1 < q->n_layers; l++)
+		fq->act_scale[l] = q->act_scale[l];
+}
+
+void
+qs_quant_desc(const struct qs_quant_plan *q, const char *name, uint64_t created,
+	      struct qs_q8_desc *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->kind = QS_Q8_KIND_SCORER;
+	d->schema = q->dim[0] == QS_FR_COUNT ? QS_SCHEMA_ROUTER_V1 : QS_SCHEMA_RAW;
+	d->name = name;
+	d->created = created;
+	d->n_layers = (uint16_t)q->n_layers;
+	for (uint32_t l = 0; l < q->n_layers; l++) {
+		d->layer[l].n_in = (uint16_t)q->dim[l];
+		d->layer[l].n_out = (uint16_t)q->dim[l + 1];
+		d->layer[l].w = q->wq[l];
+		d->layer[l].bias = q->bq[l];
+		d->layer[l].m = l + 1 < q->n_layers ? q->m[l] : NULL;
+		d->layer[l].s = l + 1 < q->n_layers ? q->s[l] : NULL;
+	}
+}
+
+int
+qs_quant_agreement(const struct qs_mlp *m, const struct qs_policy *p,
+		   const struct qs_quant_states *st, double *agree, char *msg, size_t msglen)
+{
+	struct qs_mlp_ws ws;
+	float x[QS_MAX_CANDIDATES * 64];
+	uint64_t same = 0, counted = 0;
+	int rc;
+
+	if (st->n_feat != m->dim[0] || st->n_feat != p->n_in || st->n_feat > 64)
+		return qs_train_fail(QS_E_SHAPE, msg, msglen,
+				     "agreement: states have %u features, float net %u, int8 %u",
+				     st->n_feat, m->dim[0], p->n_in);
+	rc = qs_mlp_ws_init(&ws, m, QS_MAX_CANDIDATES, msg, msglen);
+	if (rc != QS_OK)
+		return rc;
+	for (uint32_t i = 0; i < st->n; i++) {
+		uint32_t r0 = st->row_off[i], nc = st->row_off[i + 1] - r0, fa;
+		const uint8_t *rows = st->rows + (size_t)r0 * st->n_feat;
+		uint64_t mask = st->mask[i];
+		uint16_t choice;
+		const float *s;
+
+		if (!nc || nc > QS_MAX_CANDIDATES)
+			continue;
+		if (nc < 64)
+			mask &= (1ull << nc) - 1;
+		if (!mask)
+			continue;
+		for (size_t k = 0; k < (size_t)nc * st->n_feat; k++)
+			x[k] = (float)rows[k] / 127.0f;
+		s = qs_mlp_forward(m, &ws, x, nc, NULL);
+		fa = qs_mlp_argmax_masked(s, nc, mask);
+		rc = qs_policy_choose(p, QS_KERNEL_SCALAR, rows, 1, nc, &mask, NULL, &choice);
+		if (rc != QS_OK) {
+			qs_mlp_ws_free(&ws);
+			return qs_train_fail(rc, msg, msglen, "agreement: int8 policy failed (%s)",
+					     qs_status_name(rc));
+		}
+		counted++;
+		same += choice == fa;
+	}
+	qs_mlp_ws_free(&ws);
+	*agree = counted ? (double)same / (double)counted : 1.0;
+	return QS_OK;
+}
+
+void
+qs_quant_qat_defaults(struct qs_quant_qat_cfg *c)
+{
+	c->steps = 400;
+	c->minibatch = 128;
+	c->lr = 3e-4f;
+	c->temp = 0.5f;
+	c->seed = 1;
+}
+
+int
+qs_quant_qat(struct qs_mlp *m, const struct qs_mlp *teacher, struct qs_quant_plan *q,
+	     const struct qs_quant_states *st, const struct qs_quant_qat_cfg *c, char *msg,
+	     size_t msglen)
+{
+	struct qs_mlp shadow = {0};
+	struct qs_mlp_ws ws = {0}, wt = {0};
+	struct qs_adam opt = {0};
+	struct qs_adam_cfg ac;
+	struct qs_mlp_fq fq;
+	struct qs_rng rng;
+	uint32_t nf = st->n_feat, cap = c->minibatch * QS_MAX_CANDIDATES;
+	float *x = NULL, *g = NULL, *ds = NULL, *pt = NULL, *ps = NULL;
+	uint32_t *pick = NULL;
+	int rc;
+
+	if (!st->n || !c->minibatch || !c->steps || !qs_mlp_same_shape(m, teacher) ||
+	    nf != m->dim[0])
+		return qs_train_fail(QS_E_ARG, msg, msglen,
+				     "qat: %u states, minibatch %u, %u steps, or shapes differ",
+				     st->n, c->minibatch, c->steps);
+	qs_adam_defaults(&ac);
+	ac.lr = c->lr;
+	ac.max_grad_norm = 1.0f;
+	ac.sched = QS_ADAM_CONSTANT;
+	rc = qs_mlp_init(&shadow, m->n_layers, m->dim, msg, msglen);
+	if (rc == QS_OK)
+		rc = qs_mlp_ws_init(&ws, m, cap, msg, msglen);
+	if (rc == QS_OK)
+		rc = qs_mlp_ws_init(&wt, m, cap, msg, msglen);
+	if (rc == QS_OK)
+		rc = qs_adam_init(&opt, &ac, m->n_params, msg, msglen);
+	if (rc != QS_OK)
+		goto out;
+	x = malloc((size_t)cap * nf * sizeof(float));
+	g = malloc(m->n_params * sizeof(float));
+	ds = malloc((size_t)cap * sizeof(float));
+	pt = malloc((size_t)cap * sizeof(float));
+	ps = malloc((size_t)cap * sizeof(float));
+	pick = malloc((size_t)c->minibatch * sizeof(uint32_t));
+	if (!x || !g || !ds || !pt || !ps || !pick) {
+		rc = qs_train_fail(QS_E_NOMEM, msg, msglen, "qat: scratch");
+		goto out;
+	}
+	qs_rng_seed(&rng, c->seed, 0x9a7);
+	qs_quant_fq(q, &fq);
+	for (uint32_t step = 0; step < c->steps; step++) {
+		uint32_t nr = 0;
+		const float *ss, *tsrc;
+
+		for (uint32_t k = 0; k < c->minibatch; k++) {
+			uint32_t i = qs_rng_below(&rng, st->n), r0 = st->row_off[i];
+			uint32_t nc = st->row_off[i + 1] - r0;
+
+			pick[k] = i;
+			for (size_t e = 0; e < (size_t)nc * nf; e++)
+				x[(size_t)nr * nf + e] = (float)st->rows[(size_t)r0 * nf + e] / 127.0f;
+			nr += nc;
+		}
+		/* Teacher distribution (sharpened), then the fake-quantized student. */
+		tsrc = qs_mlp_forward(teacher, &wt, x, nr, NULL);
+		qs_quant_build(q, m);
+		qs_quant_fake_params(q, shadow.p);
+		ss = qs_mlp_forward(&shadow, &ws, x, nr, &fq);
+		nr = 0;
+		for (uint32_t k = 0; k < c->minibatch; k++) {
+			uint32_t i = pick[k], nc = st->row_off[i + 1] - st->row_off[i];
+			uint64_t mask = st->mask[i];
+			float tt[QS_MAX_CANDIDATES];
+
+			if (nc < 64)
+				mask &= (1ull << nc) - 1;
+			for (uint32_t cc = 0; cc < nc; cc++)
+				tt[cc] = tsrc[nr + cc] / c->temp;
+			qs_mlp_softmax_masked(tt, nc, mask, pt + nr);
+			qs_mlp_softmax_masked(ss + nr, nc, mask, ps + nr);
+			/* d/ds of cross-entropy(teacher, student) = p_student - p_teacher. */
+			for (uint32_t cc = 0; cc < nc; cc++)
+				ds[nr + cc] = (ps[nr + cc] - pt[nr + cc]) / (float)c->minibatch;
+			nr += nc;
+		}
+		memset(g, 0, m->n_params * sizeof(float));
+		qs_mlp_backward(&shadow, &ws, nr, ds, &fq, g, NULL);
+		/* Straight-through: the gradient at the quantized weights updates the float
+		 * master weights. */
+		qs_adam_step(&opt, m->p, g);
+	}
+	qs_quant_build(q, m);
+	rc = QS_OK;
+out:
+	free(x);
+	free(g);
+	free(ds);
+	free(pt);
+	free(ps);
+	free(pick);
+	qs_adam_free(&opt);
+	qs_mlp_ws_free(&ws);
+	qs_mlp_ws_free(&wt);
+	qs_mlp_free(&shadow);
+	return rc;
+}

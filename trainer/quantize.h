@@ -1,0 +1,110 @@
+/*
+ * quantize.h - from the float scorer to the int8 contract (include/qsteer/int8.h):
+ * post-training quantization, quantization-aware fine-tuning, .q8 export and the
+ * float-vs-int8 agreement check.
+ *
+ * Scales. Integer activations stand for float values: layer l's input channel i
+ * is in_scale[l][i] per integer step. Layer 0's inputs are the features 0..127
+ * that the float model sees as x / 127, so in_scale[0][i] = 1/127 -- the feature
+ * scaling is folded into the first layer's weights. A hidden layer's output
+ * channel j has act_scale = range_j / 127, range_j calibrated on collected states
+ * (max, or a percentile, of that channel's float activation); it is the next
+ * layer's in_scale, so per-channel activation ranges cost nothing at run time:
+ * they are folded into the next layer's weights.
+ *
+ * Layer l, output channel j: W'[j][i] = W[j][i] * in_scale[i] acts on integers;
+ * w_scale[j] = max_i |W'[j][i]| / 127; Wq = round(W' / w_scale) in [-127, 127];
+ * the int32 accumulator then stands for z_j / w_scale[j], so bias_q = round(b_j /
+ * w_scale[j]); hidden layers requantize by m_j = w_scale[j] / act_scale[j], written
+ * as M / 2^S with the largest S (<= 62) that keeps M < 2^31 -- the most precise
+ * multiplier the contract allows. The last layer's accumulator is the score times
+ * 1 / w_scale: a positive factor, so the argmax is the float model's.
+ */
+#ifndef QSTEER_TRAINER_QUANTIZE_H
+#define QSTEER_TRAINER_QUANTIZE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mlp.h"
+#include "qsteer/policy.h"
+
+/* A set of decisions: candidate rows (0..127) grouped per decision, and masks. */
+struct qs_quant_states {
+	uint32_t n_feat;
+	uint32_t n;		 /* decisions */
+	const uint8_t *rows;	 /* [row_off[n]][n_feat] */
+	const uint32_t *row_off; /* [n + 1] */
+	const uint64_t *mask;	 /* [n] */
+};
+
+struct qs_quant_plan {
+	uint32_t n_layers;
+	uint32_t dim[QS_MLP_MAX_LAYERS + 1];
+	float *in_scale[QS_MLP_MAX_LAYERS];  /* [dim[l]] */
+	float *act_scale[QS_MLP_MAX_LAYERS]; /* hidden layers: [dim[l+1]]; = in_scale[l+1] */
+	float *w_scale[QS_MLP_MAX_LAYERS];   /* [dim[l+1]] */
+	int8_t *wq[QS_MLP_MAX_LAYERS];	     /* [dim[l+1]][dim[l]] */
+	int32_t *bq[QS_MLP_MAX_LAYERS];
+	int32_t *m[QS_MLP_MAX_LAYERS]; /* hidden layers */
+	uint8_t *s[QS_MLP_MAX_LAYERS];
+	uint32_t bias_clamped; /* biases that had to be clamped to +-2^28 */
+	void *block;
+};
+
+int qs_quant_plan_init(struct qs_quant_plan *q, const struct qs_mlp *m, char *msg, size_t msglen);
+void qs_quant_plan_free(struct qs_quant_plan *q);
+
+/*
+ * Activation ranges: run the float model over the states' rows (at most max_rows of
+ * them, evenly strided) and set every hidden channel's act_scale from the pct
+ * quantile (1.0: the maximum) of its activations.
+ */
+int qs_quant_calibrate(struct qs_quant_plan *q, const struct qs_mlp *m,
+		       const struct qs_quant_states *st, float pct, uint32_t max_rows, char *msg,
+		       size_t msglen);
+
+/* The multiplier m as (M, S) per the contract: 0 < M < 2^31, 1 <= S <= 62. */
+void qs_quant_multiplier(double mult, int32_t *M, uint8_t *S);
+
+/* Integer weights, biases and requant from m's weights and the plan's scales. */
+void qs_quant_build(struct qs_quant_plan *q, const struct qs_mlp *m);
+
+/* What the int8 network computes, as float parameters of m's shape (for QAT). */
+void qs_quant_fake_params(const struct qs_quant_plan *q, float *p);
+/* The matching fake-quantization of hidden activations. */
+void qs_quant_fq(const struct qs_quant_plan *q, struct qs_mlp_fq *fq);
+
+/* A writer description (kind scorer, QS_SCHEMA_ROUTER_V1 when n_in matches). */
+void qs_quant_desc(const struct qs_quant_plan *q, const char *name, uint64_t created,
+		   struct qs_q8_desc *d);
+
+/*
+ * Fraction of decisions where the float model's argmax over eligible candidates
+ * equals qs_policy_choose's choice on the int8 policy (scalar kernel).
+ */
+int qs_quant_agreement(const struct qs_mlp *m, const struct qs_policy *p,
+		       const struct qs_quant_states *st, double *agree, char *msg,
+		       size_t msglen);
+
+struct qs_quant_qat_cfg {
+	uint32_t steps;	    /* Adam steps */
+	uint32_t minibatch; /* decisions per step */
+	float lr;
+	float temp; /* teacher temperature: < 1 sharpens towards the float argmax */
+	uint64_t seed;
+};
+
+void qs_quant_qat_defaults(struct qs_quant_qat_cfg *c);
+
+/*
+ * Quantization-aware fine-tuning by distillation: the fake-quantized model (plan's
+ * activation scales fixed, weights re-quantized every step, straight-through
+ * gradients) learns to reproduce the teacher's (float model's) candidate
+ * distribution on the states. Updates m's parameters and then q (qs_quant_build).
+ */
+int qs_quant_qat(struct qs_mlp *m, const struct qs_mlp *teacher, struct qs_quant_plan *q,
+		 const struct qs_quant_states *st, const struct qs_quant_qat_cfg *c, char *msg,
+		 size_t msglen);
+
+#endif /* QSTEER_TRAINER_QUANTIZE_H */

@@ -1,0 +1,335 @@
+/*
+ * rollout.c - vectorized, threaded rollout collection with late reward credit
+ * (contract: env.h).
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "env.h"
+#include "util.h"
+
+#define TAG_NONE UINT64_MAX
+
+struct qs_roll_env {
+	void *env;
+	struct qs_rng rng;
+	struct qs_ppo_buf buf;
+	struct qs_ppo_actor actor;
+	uint32_t gen;
+	uint32_t n_credited;
+	uint8_t *credited;
+	int need_reset, have_obs;
+	uint8_t rows[QS_PPO_MAX_CAND * 64];
+	uint32_t n_cand;
+	uint64_t mask;
+	int64_t ep_last; /* local index of this episode's last recorded decision, -1 none */
+	double ep_ret, ep_ret_sum, rew_sum;
+	uint32_t episodes;
+	uint64_t decisions;
+	/* per-collect inputs and result */
+	const struct qs_ppo_agent *ag;
+	int greedy;
+	int rc;
+	char msg[256];
+};
+
+struct worker {
+	struct qs_roll *r;
+	uint32_t first;
+	pthread_t tid;
+};
+
+int
+qs_roll_init(struct qs_roll *r, const struct qs_train_env_ops *ops, const char *scenario,
+	     uint32_t n_env, uint32_t n_threads, uint32_t steps, const struct qs_ppo_agent *ag,
+	     uint64_t seed, char *msg, size_t msglen)
+{
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	if (!ops || !n_env || n_env > 4096 || !n_threads || n_threads > 256 || !steps ||
+	    steps > (1u << 24))
+		return qs_train_fail(QS_E_ARG, msg, msglen,
+				     "rollouts: %u envs (1..4096), %u threads (1..256), %u steps",
+				     n_env, n_threads, steps);
+	r->ops = ops;
+	r->n_env = n_env;
+	r->n_threads = n_threads > n_env ? n_env : n_threads;
+	r->steps = steps;
+	r->n_feat = ag->cfg.n_feat;
+	r->e = calloc(n_env, sizeof(*r->e));
+	if (!r->e)
+		return qs_train_fail(QS_E_NOMEM, msg, msglen, "rollouts: %u envs", n_env);
+	for (uint32_t i = 0; i < n_env; i++) {
+		struct qs_roll_env *e = &r->e[i];
+
+		qs_rng_seed(&e->rng, seed, 1000 + i);
+		e->need_reset = 1;
+		e->ep_last = -1;
+		rc = ops->create(&e->env, scenario, qs_rng_next(&e->rng), msg, msglen);
+		if (rc == QS_OK)
+			rc = qs_ppo_buf_init(&e->buf, 1, steps, steps * QS_PPO_MAX_CAND,
+					     ag->cfg.n_feat, msg, msglen);
+		if (rc == QS_OK)
+			rc = qs_ppo_actor_init(&e->actor, ag, msg, msglen);
+		if (rc == QS_OK && !(e->credited = calloc(steps, 1)))
+			rc = qs_train_fail(QS_E_NOMEM, msg, msglen, "rollouts");
+		if (rc != QS_OK) {
+			qs_roll_free(r);
+			return rc;
+		}
+	}
+	return QS_OK;
+}
+
+void
+qs_roll_free(struct qs_roll *r)
+{
+	if (!r || !r->e)
+		return;
+	for (uint32_t i = 0; i < r->n_env; i++) {
+		struct qs_roll_env *e = &r->e[i];
+
+		if (e->env)
+			r->ops->destroy(e->env);
+		qs_ppo_buf_free(&e->buf);
+		qs_ppo_actor_free(&e->actor);
+		free(e->credited);
+	}
+	free(r->e);
+	r->e = NULL;
+}
+
+static void
+take_credits(const struct qs_roll *r, struct qs_roll_env *e)
+{
+	struct qs_train_credit c[64];
+	uint32_t n;
+
+	while ((n = r->ops->credits(e->env, c, 64)) > 0) {
+		for (uint32_t k = 0; k < n; k++) {
+			uint32_t gen = (uint32_t)(c[k].tag >> 32), i = (uint32_t)c[k].tag;
+
+			e->ep_ret += c[k].reward;
+			e->rew_sum += c[k].reward;
+			/* Only this rollout's recorded decisions can still be credited. */
+			if (c[k].tag == TAG_NONE || gen != e->gen || i >= e->buf.n)
+				continue;
+			qs_ppo_buf_credit(&e->buf, i, c[k].reward);
+			if (!e->credited[i]) {
+				e->credited[i] = 1;
+				e->n_credited++;
+			}
+		}
+		if (n < 64)
+			break;
+	}
+}
+
+/* Make sure an observation is pending; returns 1 if so, 0 if the episode ended. */
+static int
+next_obs(const struct qs_roll *r, struct qs_roll_env *e)
+{
+	int done = 0;
+
+	for (int tries = 0; tries < 2 && !e->have_obs; tries++) {
+		if (e->need_reset) {
+			e->rc = r->ops->reset(e->env, qs_rng_next(&e->rng), e->msg, sizeof(e->msg));
+			if (e->rc != QS_OK)
+				return -1;
+			e->need_reset = 0;
+			e->ep_ret = 0;
+			e->ep_last = -1;
+		}
+		e->rc = r->ops->observe(e->env, e->rows, &e->n_cand, &e->mask, &done, e->msg,
+					sizeof(e->msg));
+		if (e->rc != QS_OK)
+			return -1;
+		if (!done) {
+			e->have_obs = 1;
+			break;
+		}
+		take_credits(r, e);
+		if (e->ep_last >= 0)
+			qs_ppo_buf_end_episode(&e->buf, (uint32_t)e->ep_last);
+		e->episodes++;
+		e->ep_ret_sum += e->ep_ret;
+		e->need_reset = 1;
+		return 0;
+	}
+	return e->have_obs;
+}
+
+static int
+collect_env(const struct qs_roll *r, struct qs_roll_env *e)
+{
+	const struct qs_ppo_agent *ag = e->ag;
+	uint32_t drained = 0, action, idx;
+	float logp, value;
+	int got;
+
+	qs_ppo_buf_clear(&e->buf);
+	memset(e->credited, 0, r->steps);
+	e->n_credited = 0;
+	e->gen++;
+	e->ep_last = -1;
+	while (e->buf.n < r->steps) {
+		got = next_obs(r, e);
+		if (got < 0)
+			return e->rc;
+		if (!got)
+			continue;
+		e->rc = qs_ppo_act(ag, &e->actor, e->rows, e->n_cand, e->mask, &e->rng, e->greedy,
+				   &action, &logp, &value);
+		if (e->rc != QS_OK)
+			return qs_train_fail(e->rc, e->msg, sizeof(e->msg),
+					     "env %s: decision with no eligible candidate",
+					     r->ops->name);
+		e->rc = qs_ppo_buf_push(&e->buf, 0, e->rows, e->n_cand, e->mask, action, logp,
+					value, &idx);
+		if (e->rc != QS_OK)
+			return qs_train_fail(e->rc, e->msg, sizeof(e->msg),
+					     "rollout buffer: push failed");
+		e->have_obs = 0;
+		e->ep_last = idx;
+		e->decisions++;
+		e->rc = r->ops->act(e->env, action, (uint64_t)e->gen << 32 | idx, e->msg,
+				    sizeof(e->msg));
+		if (e->rc != QS_OK)
+			return e->rc;
+		take_credits(r, e);
+	}
+	/* Bootstrap from the state after the last recorded decision, then act unrecorded
+	 * until the recorded decisions' requests have completed (their rewards are late). */
+	got = next_obs(r, e);
+	if (got < 0)
+		return e->rc;
+	if (got) {
+		e->rc = qs_ppo_act(ag, &e->actor, e->rows, e->n_cand, e->mask, &e->rng, e->greedy,
+				   &action, NULL, &value);
+		if (e->rc != QS_OK)
+			return e->rc;
+		qs_ppo_buf_bootstrap(&e->buf, 0, value);
+	}
+	while (e->n_credited < e->buf.n && drained < r->steps) {
+		got = next_obs(r, e);
+		if (got < 0)
+			return e->rc;
+		if (!got)
+			continue;
+		e->rc = qs_ppo_act(ag, &e->actor, e->rows, e->n_cand, e->mask, &e->rng, e->greedy,
+				   &action, NULL, NULL);
+		if (e->rc == QS_OK)
+			e->rc = r->ops->act(e->env, action, TAG_NONE, e->msg, sizeof(e->msg));
+		if (e->rc != QS_OK)
+			return e->rc;
+		e->have_obs = 0;
+		drained++;
+		take_credits(r, e);
+	}
+	return QS_OK;
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct qs_roll *r = w->r;
+
+	for (uint32_t i = w->first; i < r->n_env; i += r->n_threads)
+		r->e[i].rc = collect_env(r, &r->e[i]);
+	return NULL;
+}
+
+int
+qs_roll_collect(struct qs_roll *r, const struct qs_ppo_agent *ag, struct qs_ppo_buf *out,
+		int greedy, struct qs_roll_stats *st, char *msg, size_t msglen)
+{
+	struct worker w[256];
+	uint32_t started = 0, episodes = 0;
+	double ep_sum = 0, rew = 0;
+	uint64_t decisions = 0;
+	float lambda = ag->cfg.algo == QS_ALGO_REINFORCE ? 1.0f : ag->cfg.lambda;
+
+	if (out->n_env < r->n_env || out->n_feat != r->n_feat)
+		return qs_train_fail(QS_E_ARG, msg, msglen,
+				     "rollouts: output buffer has %u envs of %u features, need %u "
+				     "of %u",
+				     out->n_env, out->n_feat, r->n_env, r->n_feat);
+	for (uint32_t i = 0; i < r->n_env; i++) {
+		r->e[i].ag = ag;
+		r->e[i].greedy = greedy;
+		r->e[i].rc = QS_OK;
+		r->e[i].episodes = 0;
+		r->e[i].ep_ret_sum = 0;
+		r->e[i].rew_sum = 0;
+		r->e[i].decisions = 0;
+	}
+	for (uint32_t t = 1; t < r->n_threads; t++) {
+		w[t].r = r;
+		w[t].first = t;
+		if (pthread_create(&w[t].tid, NULL, worker_main, &w[t]) != 0)
+			break;
+		started = t;
+	}
+	/* The calling thread is worker 0; threads that failed to start are covered by
+	 * running their environments here, so results never depend on the count. */
+	w[0].r = r;
+	w[0].first = 0;
+	worker_main(&w[0]);
+	for (uint32_t t = 1; t <= started; t++)
+		pthread_join(w[t].tid, NULL);
+	for (uint32_t t = started + 1; t < r->n_threads; t++) {
+		w[t].r = r;
+		w[t].first = t;
+		worker_main(&w[t]);
+	}
+	qs_ppo_buf_clear(out);
+	for (uint32_t i = 0; i < r->n_env; i++) {
+		struct qs_roll_env *e = &r->e[i];
+		const struct qs_ppo_buf *b = &e->buf;
+
+		if (e->rc != QS_OK)
+			return qs_train_fail(e->rc, msg, msglen, "env %u: %s", i, e->msg);
+		for (uint32_t k = 0; k < b->n; k++) {
+			uint32_t idx, r0 = b->row_off[k];
+			int rc = qs_ppo_buf_push(out, i, b->rows + (size_t)r0 * b->n_feat,
+						 b->row_off[k + 1] - r0, b->mask[k], b->action[k],
+						 b->logp[k], b->value[k], &idx);
+
+			if (rc != QS_OK)
+				return qs_train_fail(rc, msg, msglen,
+						     "rollouts: merged buffer too small (%u "
+						     "decisions)",
+						     out->cap);
+			out->reward[idx] = b->reward[k];
+			out->done[idx] = b->done[k];
+		}
+		qs_ppo_buf_bootstrap(out, i, b->boot[0]);
+		episodes += e->episodes;
+		ep_sum += e->ep_ret_sum;
+		rew += e->rew_sum;
+		decisions += e->decisions;
+	}
+	qs_ppo_buf_finish(out, ag->cfg.gamma, lambda);
+	if (st) {
+		st->decisions = decisions;
+		st->episodes = episodes;
+		st->episode_return = episodes ? ep_sum / episodes : 0;
+		st->reward_per_decision = decisions ? rew / (double)decisions : 0;
+	}
+	return QS_OK;
+}
+
+const struct qs_train_env_ops *
+qs_env_for_scenario(const char *scenario)
+{
+	if (scenario && strcmp(scenario, "bandit") == 0)
+		return &qs_env_bandit;
+#ifdef QSTEER_HAVE_SIM
+	if (scenario)
+		return &qs_env_sim;
+#endif
+	return NULL;
+}
