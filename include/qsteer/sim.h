@@ -1,0 +1,362 @@
+/*
+ * sim.h - libqsteer-sim: a deterministic discrete-event simulator of a GPU
+ * inference cluster (DESIGN.md 3.3 and 4), the ground every routing claim and the
+ * trainer stand on.
+ *
+ * The simulator is driven one routing decision at a time (a pull API), so a
+ * trainer, the baseline routers and the int8 policy all use the same loop:
+ *
+ *	qs_sim_create(cfg, seed, &sim, msg, len);
+ *	while (qs_sim_next_decision(sim, &d, msg, len) == QS_OK && !d.done)
+ *		qs_sim_route(sim, my_choice(&d), msg, len);
+ *	qs_sim_metrics(sim, &m);
+ *
+ * qs_sim_next_decision advances the event loop until the next request arrives
+ * and needs a backend, and shows what a dataplane would see at that moment: each
+ * backend's last (possibly lost, always stale) report plus the router's own count
+ * of what it sent since, the eligibility mask, the global features and the
+ * ready-built router_v1 feature rows. Never ground truth. Outcomes (TTFT, TPOT,
+ * end-to-end, SLO met) come back per request through a callback or a queue,
+ * tagged with the decision they came from, for reward credit.
+ *
+ * Instances share nothing: no globals, no static mutable state, so vectorized
+ * environments may run one instance per thread. Times are integer nanoseconds.
+ * Same config and seed give the same bytes of output.
+ */
+#ifndef QSTEER_SIM_H
+#define QSTEER_SIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "baselines.h"
+#include "features.h"
+#include "status.h"
+
+#define QS_SIM_MAX_BACKENDS QS_MAX_CANDIDATES
+#define QS_SIM_MAX_CLASSES 8
+#define QS_SIM_SLO_CLASSES 4
+#define QS_SIM_BLOCK_TOKENS 16 /* KV cache block size, as vLLM */
+#define QS_SIM_NAME_LEN 64
+#define QS_SIM_PATH_LEN 1024
+
+/* ---- configuration ------------------------------------------------------------ */
+
+enum qs_sim_model {
+	QS_SIM_MODEL_BATCH = 0, /* vLLM-like iteration-level batching with a KV cache */
+	QS_SIM_MODEL_TOKRATE,	/* "T tokens/s with concurrency C": C slots of T/C tokens/s */
+};
+
+/*
+ * A backend's performance profile (sim/profiles/NAME.ini). Batch model: one
+ * iteration takes fixed_us + prefill_us_per_token * prefill tokens +
+ * decode_us_per_seq * decode sequences + kv_us_per_token * KV tokens the decode
+ * sequences read. Tokrate model: a request holds one of `concurrency` slots for
+ * (prefill_weight * prompt + gen) / (tokens_per_s / concurrency) seconds, its first
+ * token after (prefill_weight * prompt + 1) tokens' worth.
+ */
+struct qs_sim_profile {
+	char name[QS_SIM_NAME_LEN];
+	enum qs_sim_model model;
+	double fixed_us;
+	double prefill_us_per_token;
+	double decode_us_per_seq;
+	double kv_us_per_token;
+	uint32_t max_seqs;	/* sequences per iteration */
+	uint32_t max_tokens;	/* token budget per iteration */
+	uint32_t kv_blocks;	/* KV cache blocks of QS_SIM_BLOCK_TOKENS */
+	uint32_t max_model_len; /* longer requests are truncated (prompt first) */
+	bool chunked_prefill;	/* Sarathi-style: decodes first, prefill chunks fill the budget */
+	uint32_t prefix_cache;	/* backend prefix-cache entries (0: none) */
+	double tokens_per_s;	/* tokrate */
+	uint32_t concurrency;	/* tokrate */
+	double prefill_weight;	/* tokrate: cost of a prompt token relative to a generated one */
+};
+
+struct qs_sim_backend_cfg {
+	struct qs_sim_profile prof;
+	uint32_t capacity; /* relative capacity weight (SED, feature class); 0: estimate */
+};
+
+enum qs_sim_dist {
+	QS_SIM_DIST_FIXED = 0,
+	QS_SIM_DIST_EXP,	/* exponential with the mean, rounded up */
+	QS_SIM_DIST_LOGNORMAL,	/* mean and coefficient of variation */
+	QS_SIM_DIST_UNIFORM,	/* [min, max] */
+};
+
+struct qs_sim_len {
+	enum qs_sim_dist dist;
+	double mean;
+	double cv;
+	uint32_t min; /* results are clamped to [min, max] */
+	uint32_t max;
+};
+
+enum qs_sim_when {
+	QS_SIM_WHEN_ALWAYS = 0,
+	QS_SIM_WHEN_BURST, /* only drawn in the burst phase (bursty, adversarial) */
+	QS_SIM_WHEN_QUIET,
+};
+
+/* A request class: how often, how long, whose, how urgent, which shared prefix. */
+struct qs_sim_class {
+	char name[32];
+	double weight;
+	struct qs_sim_len prompt; /* ignored for trace replay: lengths come from the trace */
+	struct qs_sim_len gen;
+	uint8_t slo_class;
+	uint8_t priority;
+	uint16_t tenant;
+	uint32_t prefix_groups; /* distinct shared prefixes (0: none) */
+	uint32_t prefix_tokens; /* tokens of the prompt that are the shared prefix */
+	enum qs_sim_when when;
+};
+
+enum qs_sim_arrival {
+	QS_SIM_ARR_POISSON = 0,
+	QS_SIM_ARR_GAMMA,   /* renewal process, inter-arrival CV = cv */
+	QS_SIM_ARR_BURSTY,  /* Markov-modulated Poisson: quiet and burst phases */
+	QS_SIM_ARR_DIURNAL, /* rate * (1 + amplitude * sin(2 pi t / period)) */
+	QS_SIM_ARR_TRACE,   /* Azure LLM trace CSV replay */
+};
+
+struct qs_sim_workload {
+	enum qs_sim_arrival arrival;
+	double rate;	    /* mean requests/s; 0 means derive from load */
+	double load;	    /* offered load as a fraction of estimated cluster capacity */
+	double cv;	    /* gamma */
+	double burst_factor; /* bursty: burst rate / quiet rate */
+	double burst_mean_s; /* bursty: mean burst phase length */
+	double quiet_mean_s; /* bursty: mean quiet phase length */
+	double amplitude;    /* diurnal, 0..1 */
+	double period_s;     /* diurnal */
+	uint64_t requests;   /* stop after this many arrivals (0: no limit) */
+	double duration_s;   /* stop arrivals after this simulated time (0: no limit) */
+	char trace[QS_SIM_PATH_LEN];
+	double window_start_s; /* trace: skip rows before first + window_start_s */
+	double window_s;       /* trace: rows within window_s of the start (0: all) */
+	uint32_t n_classes;
+	struct qs_sim_class cls[QS_SIM_MAX_CLASSES];
+};
+
+/* SLO per class; 0 means "no limit on this". A request meets its SLO if it meets all. */
+struct qs_sim_slo {
+	double ttft_ms;
+	double tpot_ms;
+	double e2e_ms;
+};
+
+struct qs_sim_outcome;
+struct qs_sim_iter;
+
+struct qs_sim_config {
+	char name[QS_SIM_NAME_LEN];
+	char primary_metric[32]; /* "ttft_p99" or "slo_attainment" */
+	uint32_t n_backends;
+	struct qs_sim_backend_cfg backend[QS_SIM_MAX_BACKENDS];
+	struct qs_sim_workload wl;
+	struct qs_sim_slo slo[QS_SIM_SLO_CLASSES];
+	uint64_t report_interval_ns; /* default 5 ms */
+	double report_loss;	     /* probability a report is lost, 0..1 */
+	uint64_t prefix_max_age_ns;  /* router prefix-affinity ageing (default 10 s) */
+	/* Per-request outcomes: a callback, and/or a queue drained by qs_sim_poll_outcomes. */
+	void (*on_outcome)(void *ctx, const struct qs_sim_outcome *o);
+	void *outcome_ctx;
+	bool queue_outcomes;
+	/* Called at the start of every batch-model iteration (tests, tracing). */
+	void (*on_iteration)(void *ctx, const struct qs_sim_iter *it);
+	void *iter_ctx;
+};
+
+/* Defaults: no backends, Poisson at 1 req/s, 5 ms reports, no loss, no SLOs. */
+void qs_sim_config_default(struct qs_sim_config *c);
+/* An A100-80GB / Llama-2-7B-like batch profile (tests start from it). */
+void qs_sim_profile_default(struct qs_sim_profile *p);
+
+/*
+ * Closed-form requests/s of one backend for requests of the given mean lengths
+ * (exact for tokrate; a rough first guess for batch, which qs_sim_create replaces
+ * by a saturation run of the backend model when a scenario gives `load`).
+ */
+double qs_sim_profile_capacity_rps(const struct qs_sim_profile *p, double prompt, double gen);
+
+/* ---- scenario and profile files (INI) -------------------------------------------- */
+
+/*
+ * Load a scenario file into cfg (defaults first). Relative trace and profile paths
+ * resolve against repo_root first, then the scenario file's directory; profiles
+ * named without a path are looked up in profile_dir. Unknown keys and sections are
+ * errors naming the key and the file.
+ */
+int qs_sim_scenario_load(const char *path, const char *repo_root, const char *profile_dir,
+			 struct qs_sim_config *cfg, char *msg, size_t msglen);
+/* Same from a string; label names it in messages, base_dir stands for its directory. */
+int qs_sim_scenario_parse(const char *text, const char *label, const char *repo_root,
+			  const char *base_dir, const char *profile_dir,
+			  struct qs_sim_config *cfg, char *msg, size_t msglen);
+int qs_sim_profile_load(const char *path, struct qs_sim_profile *p, char *msg, size_t msglen);
+int qs_sim_profile_parse(const char *text, const char *label, struct qs_sim_profile *p,
+			 char *msg, size_t msglen);
+
+/* ---- trace reader (streamed) ------------------------------------------------------ */
+
+struct qs_sim_trace;
+struct qs_sim_trace_row {
+	uint64_t t_ns; /* timestamp, ns since an arbitrary epoch */
+	uint32_t context_tokens;
+	uint32_t generated_tokens;
+	uint64_t line;
+};
+/* Open a CSV with a header naming TIMESTAMP, ContextTokens, GeneratedTokens (any order). */
+int qs_sim_trace_open(const char *path, struct qs_sim_trace **out, char *msg, size_t msglen);
+/* Read from a stream the caller owns (label names it in messages). */
+int qs_sim_trace_open_stream(FILE *f, const char *label, struct qs_sim_trace **out, char *msg,
+			     size_t msglen);
+/* Next row: QS_OK and *eof false, or QS_OK and *eof true at the end, or an error
+ * naming the file, line and column. */
+int qs_sim_trace_next(struct qs_sim_trace *t, struct qs_sim_trace_row *row, bool *eof,
+		      char *msg, size_t msglen);
+int qs_sim_trace_rewind(struct qs_sim_trace *t, char *msg, size_t msglen);
+void qs_sim_trace_close(struct qs_sim_trace *t);
+
+/* ---- the pull API ------------------------------------------------------------------ */
+
+struct qs_sim;
+
+/* The request as the router sees it (from its QRP header) plus simulator labels. */
+struct qs_sim_request {
+	uint64_t id;
+	uint64_t arrival_ns;
+	uint32_t prompt_tokens;
+	uint32_t max_new_tokens; /* the simulator uses it as the exact generated length */
+	uint32_t prefix_hash;	 /* 0: no shared prefix */
+	uint16_t tenant;
+	uint8_t priority;
+	uint8_t slo_class;
+	uint8_t class_index; /* workload class it was drawn from */
+};
+
+struct qs_sim_decision {
+	bool done;	      /* no more requests: everything has completed */
+	uint64_t decision_id; /* 0, 1, 2, ... in order; outcomes carry it */
+	uint64_t now_ns;
+	struct qs_sim_request req;
+	struct qs_feat_request freq;
+	uint32_t n_backends;
+	uint64_t eligible; /* bit i: backend i may be chosen */
+	struct qs_feat_backend backend[QS_SIM_MAX_BACKENDS];
+	struct qs_feat_global global;
+	const uint32_t *capacity; /* n_backends configured capacity weights */
+	uint8_t features[QS_SIM_MAX_BACKENDS][QS_FR_COUNT]; /* router_v1 rows */
+};
+
+/* What became of one request, reported when it completes. */
+struct qs_sim_outcome {
+	uint64_t request_id;
+	uint64_t decision_id;
+	uint32_t backend;
+	uint32_t prompt_tokens;
+	uint32_t gen_tokens;
+	uint16_t tenant;
+	uint8_t slo_class;
+	uint8_t class_index;
+	uint32_t preemptions;
+	bool prefix_cache_hit;
+	bool slo_met;
+	uint64_t arrival_ns;
+	uint64_t ttft_ns;
+	uint64_t tpot_ns; /* (e2e - ttft) / (gen - 1); 0 when gen == 1 */
+	uint64_t e2e_ns;
+};
+
+/* One batch-model iteration as scheduled (on_iteration). */
+struct qs_sim_iter {
+	uint32_t backend;
+	uint64_t start_ns;
+	uint64_t duration_ns;
+	uint32_t seqs;		 /* sequences in the batch */
+	uint32_t tokens;	 /* prefill + decode tokens */
+	uint32_t prefill_tokens;
+	uint32_t decode_seqs;
+	uint32_t kv_blocks_used; /* after scheduling */
+	uint32_t max_seqs;
+	uint32_t max_tokens;
+	uint32_t kv_blocks;
+	uint32_t preempted;	 /* sequences preempted to schedule it */
+};
+
+int qs_sim_create(const struct qs_sim_config *cfg, uint64_t seed, struct qs_sim **out,
+		  char *msg, size_t msglen);
+void qs_sim_destroy(struct qs_sim *s);
+const struct qs_sim_config *qs_sim_config_of(const struct qs_sim *s);
+
+/* Advance to the next decision (d->done once all requests have completed). */
+int qs_sim_next_decision(struct qs_sim *s, struct qs_sim_decision *d, char *msg,
+			 size_t msglen);
+/* Send the pending request to backend b (must be eligible). */
+int qs_sim_route(struct qs_sim *s, uint32_t b, char *msg, size_t msglen);
+/* Build the router_v1 feature rows in each decision (default on; off saves time for
+ * routers that only read the view). */
+void qs_sim_set_features(struct qs_sim *s, bool on);
+/* Drain up to cap queued outcomes (config.queue_outcomes); returns how many. */
+uint32_t qs_sim_poll_outcomes(struct qs_sim *s, struct qs_sim_outcome *out, uint32_t cap);
+
+/* ---- routers and the run loop ---------------------------------------------------- */
+
+struct qs_policy;
+struct qs_sim_router {
+	char name[QS_SIM_NAME_LEN];
+	bool is_policy;
+	struct qs_baseline base;
+	struct qs_policy *policy; /* owned when loaded by qs_sim_router_parse */
+	uint64_t fallbacks;	  /* policy chose nothing: fell back to least requests */
+};
+/* "random", "rr", ..., or "q8:FILE" (loads and checks the policy). */
+int qs_sim_router_parse(const char *spec, uint64_t seed, struct qs_sim_router *r, char *msg,
+			size_t msglen);
+void qs_sim_router_free(struct qs_sim_router *r);
+int qs_sim_router_choose(struct qs_sim_router *r, const struct qs_sim_decision *d);
+/* Drive s to the end with router r. */
+int qs_sim_run(struct qs_sim *s, struct qs_sim_router *r, char *msg, size_t msglen);
+
+/* ---- metrics ------------------------------------------------------------------------ */
+
+enum qs_sim_metric { QS_SIM_M_TTFT = 0, QS_SIM_M_TPOT, QS_SIM_M_E2E, QS_SIM_M__COUNT };
+
+struct qs_sim_metrics {
+	uint64_t arrived;
+	uint64_t completed;
+	uint64_t slo_met;
+	uint64_t preemptions;
+	uint64_t truncated; /* requests longer than max_model_len */
+	uint64_t prefix_hits;
+	uint64_t events;
+	uint64_t decisions;
+	double makespan_s; /* first arrival to last completion */
+	double p50_ms[QS_SIM_M__COUNT];
+	double p90_ms[QS_SIM_M__COUNT];
+	double p99_ms[QS_SIM_M__COUNT];
+	double mean_ms[QS_SIM_M__COUNT];
+	double slo_attainment;
+	uint64_t class_n[QS_SIM_SLO_CLASSES];
+	double class_attainment[QS_SIM_SLO_CLASSES];
+	double goodput_rps;	/* requests within SLO per second of makespan */
+	double throughput_rps;
+	double throughput_tps;	/* generated tokens per second */
+	double little_l;	/* time-average requests in the system */
+	double little_lambda_w; /* arrival rate times mean time in the system */
+	uint32_t n_backends;
+	double util[QS_SIM_MAX_BACKENDS]; /* busy fraction of makespan */
+	uint64_t be_completed[QS_SIM_MAX_BACKENDS];
+	uint64_t be_preemptions[QS_SIM_MAX_BACKENDS];
+};
+
+void qs_sim_metrics(const struct qs_sim *s, struct qs_sim_metrics *m);
+/* Empirical CDF of a metric: up to cap (ms, fraction) points; returns how many. */
+uint32_t qs_sim_cdf(const struct qs_sim *s, enum qs_sim_metric which, double *x_ms,
+		    double *frac, uint32_t cap);
+
+#endif /* QSTEER_SIM_H */

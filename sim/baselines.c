@@ -1,0 +1,211 @@
+/*
+ * baselines.c - libqsteer-baselines: the heuristic routers of baselines.h.
+ *
+ * Only the router's view is used (reports plus own sends, capacity weights), so
+ * the DPDK dataplane can link this file as it is. Integer arithmetic throughout,
+ * so the simulator and the dataplane make identical choices; ties go to the
+ * lowest index; a candidate outside the eligibility mask is never chosen.
+ */
+#include <string.h>
+
+#include "qsteer/baselines.h"
+
+static const char *const names[QS_BASELINE__COUNT] = {
+	"random", "rr", "lor", "lot", "jsq", "p2c", "sed", "kv",
+};
+static const char *const aliases[QS_BASELINE__COUNT] = {
+	"random", "round-robin", "least-requests", "least-tokens", "join-shortest-queue",
+	"power-of-two", "shortest-expected-delay", "kv-aware",
+};
+
+const char *
+qs_baseline_name(enum qs_baseline_kind k)
+{
+	return (unsigned)k < QS_BASELINE__COUNT ? names[k] : "?";
+}
+
+int
+qs_baseline_parse(const char *s, enum qs_baseline_kind *k)
+{
+	int i;
+
+	for (i = 0; i < QS_BASELINE__COUNT; i++) {
+		if (!strcmp(s, names[i]) || !strcmp(s, aliases[i])) {
+			*k = (enum qs_baseline_kind)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static uint64_t
+rng_next(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+void
+qs_baseline_init(struct qs_baseline *r, enum qs_baseline_kind k, uint64_t seed)
+{
+	memset(r, 0, sizeof(*r));
+	r->kind = k;
+	r->rng = seed ^ 0x5bd1e9955bd1e995ull;
+	/* llm-d's default scheduling profile: queue 2, KV utilisation 2, prefix 3. */
+	r->kvw.queue = 2;
+	r->kvw.kv = 2;
+	r->kvw.prefix = 3;
+}
+
+/* Index of the k-th (0-based) set bit of m. */
+static int
+nth_bit(uint64_t m, uint32_t k)
+{
+	while (k--)
+		m &= m - 1;
+	return m ? __builtin_ctzll(m) : -1;
+}
+
+static uint64_t
+outstanding(const struct qs_feat_backend *b)
+{
+	return (uint64_t)b->waiting + b->running + b->sent_reqs;
+}
+
+static uint64_t
+token_load(const struct qs_feat_backend *b)
+{
+	return (uint64_t)b->prefill_pending + b->sent_tokens + (uint64_t)b->kv_used * 16;
+}
+
+int
+qs_baseline_choose(struct qs_baseline *r, const struct qs_feat_request *rq,
+		   const struct qs_feat_backend *be, uint32_t n, uint64_t eligible,
+		   const uint32_t *capacity)
+{
+	uint32_t m, i;
+	int best = -1;
+	uint64_t bv = 0;
+
+	(void)rq;
+	if (n > QS_MAX_CANDIDATES)
+		n = QS_MAX_CANDIDATES;
+	if (n < 64)
+		eligible &= (1ull << n) - 1;
+	if (!eligible)
+		return -1;
+	m = (uint32_t)__builtin_popcountll(eligible);
+	switch (r->kind) {
+	case QS_BASELINE_RANDOM:
+		return nth_bit(eligible, (uint32_t)(rng_next(&r->rng) % m));
+	case QS_BASELINE_ROUND_ROBIN:
+		for (i = 0; i < n; i++) {
+			uint32_t c = (r->rr_next + i) % n;
+
+			if (eligible >> c & 1) {
+				r->rr_next = (c + 1) % n;
+				return (int)c;
+			}
+		}
+		return -1;
+	case QS_BASELINE_P2C: {
+		uint32_t a, b;
+		int ia, ib;
+
+		if (m == 1)
+			return nth_bit(eligible, 0);
+		a = (uint32_t)(rng_next(&r->rng) % m);
+		b = (uint32_t)(rng_next(&r->rng) % (m - 1));
+		if (b >= a)
+			b++;
+		ia = nth_bit(eligible, a);
+		ib = nth_bit(eligible, b);
+		if (ib < ia) {
+			int t = ia;
+
+			ia = ib;
+			ib = t;
+		}
+		return outstanding(&be[ib]) < outstanding(&be[ia]) ? ib : ia;
+	}
+	case QS_BASELINE_SED:
+		for (i = 0; i < n; i++) {
+			uint64_t ci, cb;
+
+			if (!(eligible >> i & 1))
+				continue;
+			ci = capacity && capacity[i] ? capacity[i] : 1;
+			cb = best >= 0 && capacity && capacity[best] ? capacity[best] : 1;
+			/* (o_i + 1) / c_i < (o_b + 1) / c_b, cross-multiplied. */
+			if (best < 0 || (outstanding(&be[i]) + 1) * cb < bv * ci) {
+				best = (int)i;
+				bv = outstanding(&be[i]) + 1;
+			}
+		}
+		return best;
+	case QS_BASELINE_KV_AWARE: {
+		/*
+		 * Gateway-style weighted sum of per-candidate scores in [0, 1000]:
+		 * queue (min-max normalised over the candidates, fewer is better),
+		 * free KV fraction, and prefix affinity (1000 on a hit).
+		 */
+		uint64_t qmin = UINT64_MAX, qmax = 0, q;
+
+		for (i = 0; i < n; i++) {
+			if (!(eligible >> i & 1))
+				continue;
+			q = (uint64_t)be[i].waiting + be[i].sent_reqs;
+			qmin = q < qmin ? q : qmin;
+			qmax = q > qmax ? q : qmax;
+		}
+		for (i = 0; i < n; i++) {
+			uint64_t sq, skv, sp, score;
+
+			if (!(eligible >> i & 1))
+				continue;
+			q = (uint64_t)be[i].waiting + be[i].sent_reqs;
+			sq = qmax > qmin ? (qmax - q) * 1000 / (qmax - qmin) : 1000;
+			skv = be[i].kv_total ? 1000 - (be[i].kv_used >= be[i].kv_total
+							       ? 1000
+							       : (uint64_t)be[i].kv_used * 1000 /
+									 be[i].kv_total)
+					     : 1000;
+			sp = be[i].prefix_hit ? 1000 : 0;
+			score = r->kvw.queue * sq + r->kvw.kv * skv + r->kvw.prefix * sp;
+			if (best < 0 || score > bv) {
+				best = (int)i;
+				bv = score;
+			}
+		}
+		return best;
+	}
+	default:
+		break;
+	}
+	/* Minimum-load routers. */
+	for (i = 0; i < n; i++) {
+		uint64_t v;
+
+		if (!(eligible >> i & 1))
+			continue;
+		switch (r->kind) {
+		case QS_BASELINE_LEAST_TOKENS:
+			v = token_load(&be[i]);
+			break;
+		case QS_BASELINE_JSQ:
+			v = (uint64_t)be[i].waiting + be[i].running;
+			break;
+		default:
+			v = outstanding(&be[i]);
+			break;
+		}
+		if (best < 0 || v < bv) {
+			best = (int)i;
+			bv = v;
+		}
+	}
+	return best;
+}

@@ -1,0 +1,710 @@
+/*
+ * engine.c - the discrete-event core: the event heap, the request pool, the pull
+ * API (qs_sim_next_decision / qs_sim_route), the router's view of the backends
+ * and request completion.
+ *
+ * Time is integer nanoseconds. The heap orders events by (time, push sequence),
+ * so equal-time events pop in a fixed order and a run is a pure function of the
+ * config and the seed.
+ *
+ * Reports are lazy: a backend's state changes only at its own events, so instead
+ * of one event per backend per report interval (millions per hour of trace), a
+ * backend takes the reports whose boundaries it crossed just before it changes
+ * (qs_sim_reports_sync), and the router does the same for every backend when it
+ * decides. A report at boundary T therefore shows the state left by the events
+ * before T. Lost reports are decided per (backend, report index) by a hash of the
+ * run's seed, so they do not depend on when the snapshot happens to be taken.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim_internal.h"
+
+int
+qs_sim_err(char *msg, size_t msglen, int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (msg && msglen) {
+		va_start(ap, fmt);
+		vsnprintf(msg, msglen, fmt, ap);
+		va_end(ap);
+	}
+	return status;
+}
+
+double
+qs_sim_rng_exp(uint64_t *s, double mean)
+{
+	return -mean * log1p(-qs_sim_rng_u01(s));
+}
+
+double
+qs_sim_rng_normal(uint64_t *s)
+{
+	/* Box-Muller, one value per call: simplicity over the discarded twin. */
+	double u1 = 1.0 - qs_sim_rng_u01(s), u2 = qs_sim_rng_u01(s);
+
+	return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+double
+qs_sim_rng_gamma(uint64_t *s, double shape, double scale)
+{
+	/* Marsaglia-Tsang; shape < 1 boosted by U^(1/shape). */
+	double d, c, x, v, u, boost = 1.0;
+
+	if (shape < 1.0) {
+		boost = pow(1.0 - qs_sim_rng_u01(s), 1.0 / shape);
+		shape += 1.0;
+	}
+	d = shape - 1.0 / 3.0;
+	c = 1.0 / sqrt(9.0 * d);
+	for (;;) {
+		do {
+			x = qs_sim_rng_normal(s);
+			v = 1.0 + c * x;
+		} while (v <= 0.0);
+		v = v * v * v;
+		u = qs_sim_rng_u01(s);
+		if (u < 1.0 - 0.0331 * x * x * x * x)
+			break;
+		if (log(u) < 0.5 * x * x + d * (1.0 - v + log(v)))
+			break;
+	}
+	return d * v * scale * boost;
+}
+
+/* ---- heap ------------------------------------------------------------------------- */
+
+static inline bool
+ev_before(const struct qs_sim_event *a, const struct qs_sim_event *b)
+{
+	return a->t < b->t || (a->t == b->t && a->seq < b->seq);
+}
+
+int
+qs_sim_heap_push(struct qs_sim_heap *h, uint64_t t, uint32_t type, uint32_t a, uint32_t b)
+{
+	struct qs_sim_event e = { .t = t, .seq = h->next_seq++, .type = type, .a = a, .b = b };
+	uint32_t i;
+
+	if (h->n == h->cap) {
+		uint32_t cap = h->cap ? h->cap * 2 : 64;
+		struct qs_sim_event *ev = realloc(h->ev, (size_t)cap * sizeof(*ev));
+
+		if (!ev)
+			return QS_E_NOMEM;
+		h->ev = ev;
+		h->cap = cap;
+	}
+	i = h->n++;
+	while (i > 0) {
+		uint32_t p = (i - 1) / 2;
+
+		if (!ev_before(&e, &h->ev[p]))
+			break;
+		h->ev[i] = h->ev[p];
+		i = p;
+	}
+	h->ev[i] = e;
+	return QS_OK;
+}
+
+void
+qs_sim_heap_pop(struct qs_sim_heap *h, struct qs_sim_event *out)
+{
+	struct qs_sim_event last;
+	uint32_t i = 0, n;
+
+	*out = h->ev[0];
+	n = --h->n;
+	if (n == 0)
+		return;
+	last = h->ev[n];
+	for (;;) {
+		uint32_t c = 2 * i + 1;
+
+		if (c >= n)
+			break;
+		if (c + 1 < n && ev_before(&h->ev[c + 1], &h->ev[c]))
+			c++;
+		if (!ev_before(&h->ev[c], &last))
+			break;
+		h->ev[i] = h->ev[c];
+		i = c;
+	}
+	h->ev[i] = last;
+}
+
+/* ---- request pool ---------------------------------------------------------------------- */
+
+int
+qs_sim_pool_alloc(struct qs_sim *s, uint32_t *ri)
+{
+	struct qs_sim_pool *p = &s->pool;
+
+	if (p->free_head == QS_NIL) {
+		uint32_t cap = p->cap ? p->cap * 2 : 256, i;
+		struct qs_sim_req *r;
+
+		if (cap > (1u << 30))
+			return QS_E_NOMEM;
+		r = realloc(p->req, (size_t)cap * sizeof(*r));
+		if (!r)
+			return QS_E_NOMEM;
+		for (i = p->cap; i < cap; i++)
+			r[i].next = i + 1 < cap ? i + 1 : QS_NIL;
+		p->free_head = p->cap;
+		p->req = r;
+		p->cap = cap;
+	}
+	*ri = p->free_head;
+	p->free_head = p->req[*ri].next;
+	p->live++;
+	return QS_OK;
+}
+
+static void
+pool_free(struct qs_sim *s, uint32_t ri)
+{
+	s->pool.req[ri].next = s->pool.free_head;
+	s->pool.free_head = ri;
+	s->pool.live--;
+}
+
+/* ---- configuration ------------------------------------------------------------------------ */
+
+void
+qs_sim_config_default(struct qs_sim_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->name, sizeof(c->name), "unnamed");
+	snprintf(c->primary_metric, sizeof(c->primary_metric), "ttft_p99");
+	c->wl.arrival = QS_SIM_ARR_POISSON;
+	c->wl.rate = 1.0;
+	c->wl.cv = 1.0;
+	c->wl.burst_factor = 4.0;
+	c->wl.burst_mean_s = 10.0;
+	c->wl.quiet_mean_s = 30.0;
+	c->wl.period_s = 3600.0;
+	c->report_interval_ns = 5000000;
+	c->prefix_max_age_ns = 10000000000ull;
+}
+
+static int
+check_config(const struct qs_sim_config *c, char *msg, size_t msglen)
+{
+	uint32_t i;
+
+	if (c->n_backends == 0 || c->n_backends > QS_SIM_MAX_BACKENDS)
+		return qs_sim_err(msg, msglen, QS_E_ARG, "%s: %u backends (1..%d)", c->name,
+				  c->n_backends, QS_SIM_MAX_BACKENDS);
+	if (c->report_interval_ns == 0)
+		return qs_sim_err(msg, msglen, QS_E_VALUE, "%s: report interval 0", c->name);
+	if (!(c->report_loss >= 0.0 && c->report_loss < 1.0))
+		return qs_sim_err(msg, msglen, QS_E_VALUE, "%s: report_loss must be in [0, 1)",
+				  c->name);
+	for (i = 0; i < c->n_backends; i++) {
+		const struct qs_sim_profile *p = &c->backend[i].prof;
+
+		if (p->model == QS_SIM_MODEL_TOKRATE) {
+			if (!(p->tokens_per_s > 0) || p->concurrency == 0 || p->prefill_weight < 0)
+				return qs_sim_err(msg, msglen, QS_E_VALUE,
+						  "backend %u (%s): tokrate needs tokens_per_s > 0 "
+						  "and concurrency > 0",
+						  i, p->name);
+			continue;
+		}
+		if (p->max_seqs == 0 || p->max_tokens < p->max_seqs || p->kv_blocks == 0 ||
+		    p->max_model_len < 2)
+			return qs_sim_err(msg, msglen, QS_E_VALUE,
+					  "backend %u (%s): need max_seqs > 0, max_tokens >= max_seqs, "
+					  "kv_blocks > 0, max_model_len >= 2",
+					  i, p->name);
+		if (!p->chunked_prefill && p->max_tokens < p->max_model_len)
+			return qs_sim_err(msg, msglen, QS_E_VALUE,
+					  "backend %u (%s): without chunked prefill max_tokens must be "
+					  ">= max_model_len (as vLLM requires)",
+					  i, p->name);
+		if ((uint64_t)p->kv_blocks * QS_SIM_BLOCK_TOKENS < p->max_model_len + 1ull)
+			return qs_sim_err(msg, msglen, QS_E_VALUE,
+					  "backend %u (%s): kv_blocks hold fewer than max_model_len "
+					  "tokens, a long request could never run",
+					  i, p->name);
+		if (!(p->fixed_us >= 0 && p->prefill_us_per_token >= 0 &&
+		      p->decode_us_per_seq >= 0 && p->kv_us_per_token >= 0) ||
+		    p->fixed_us + p->prefill_us_per_token + p->decode_us_per_seq <= 0)
+			return qs_sim_err(msg, msglen, QS_E_VALUE,
+					  "backend %u (%s): iteration costs must be >= 0, not all 0",
+					  i, p->name);
+		if (p->prefix_cache > 4096)
+			return qs_sim_err(msg, msglen, QS_E_VALUE,
+					  "backend %u (%s): prefix_cache > 4096", i, p->name);
+	}
+	return QS_OK;
+}
+
+static void
+sat_outcome(void *ctx, const struct qs_sim_outcome *o)
+{
+	uint64_t *t = ctx;
+
+	/* t[0]: completions so far, t[1]: target count, t[2]: time the target was hit */
+	if (++t[0] == t[1])
+		t[2] = o->arrival_ns + o->e2e_ns;
+}
+
+/*
+ * Saturation throughput of one backend on this workload: enqueue a sample of the
+ * workload's requests at once and time 90% of them (the tail of a drained queue
+ * is not steady state). A closed-form estimate misjudges prefill-first batching
+ * and KV pressure from long requests by up to 2x; the backend model itself does
+ * not. Tokrate servers have an exact formula.
+ */
+static double
+saturation_rps(const struct qs_sim_config *cfg, const struct qs_sim_profile *p, double mp,
+	       double mg, uint64_t seed)
+{
+	struct qs_sim_config *c;
+	struct qs_sim *s = NULL;
+	struct qs_sim_decision *d;
+	uint64_t t[3] = { 0, 0, 0 };
+	double rps = 0;
+	char msg[256];
+
+	if (p->model == QS_SIM_MODEL_TOKRATE)
+		return qs_sim_profile_capacity_rps(p, mp, mg);
+	c = malloc(sizeof(*c));
+	d = malloc(sizeof(*d));
+	if (!c || !d)
+		goto out;
+	*c = *cfg;
+	c->n_backends = 1;
+	c->backend[0].prof = *p;
+	c->backend[0].capacity = 1;
+	c->wl.load = 0;
+	c->wl.rate = 1e9; /* everything arrives within microseconds */
+	c->wl.duration_s = 0;
+	c->wl.requests = QS_SIM_SAT_SAMPLE;
+	if (c->wl.arrival == QS_SIM_ARR_BURSTY || c->wl.arrival == QS_SIM_ARR_DIURNAL)
+		c->wl.arrival = QS_SIM_ARR_POISSON;
+	c->on_outcome = sat_outcome;
+	c->outcome_ctx = t;
+	c->queue_outcomes = false;
+	c->on_iteration = NULL;
+	if (qs_sim_create(c, seed ^ 0x5a7u, &s, msg, sizeof(msg)) != QS_OK)
+		goto out;
+	s->build_features = false;
+	t[1] = s->wl.cfg->arrival == QS_SIM_ARR_TRACE && s->wl.tr_rows < QS_SIM_SAT_SAMPLE
+		       ? s->wl.tr_rows * 9 / 10
+		       : QS_SIM_SAT_SAMPLE * 9 / 10;
+	while (qs_sim_next_decision(s, d, msg, sizeof(msg)) == QS_OK && !d->done)
+		if (qs_sim_route(s, 0, msg, sizeof(msg)) != QS_OK)
+			break;
+	if (t[2] > s->acc.first_arrival)
+		rps = (double)t[1] / ((double)(t[2] - s->acc.first_arrival) * 1e-9);
+out:
+	qs_sim_destroy(s);
+	free(c);
+	free(d);
+	return rps > 0 ? rps : qs_sim_profile_capacity_rps(p, mp, mg);
+}
+
+/* Capacity class 0..7: half-octaves above the smallest configured capacity. */
+static uint8_t
+capacity_class(uint32_t cap, uint32_t min_cap)
+{
+	double c = 2.0 * log2((double)cap / (double)min_cap);
+	long r = lround(c);
+
+	return (uint8_t)(r < 0 ? 0 : r > 7 ? 7 : r);
+}
+
+static int
+push_next_arrival(struct qs_sim *s, char *msg, size_t msglen)
+{
+	struct qs_sim_request r;
+	bool have;
+	uint32_t ri;
+	int rc;
+
+	if (s->wl_done)
+		return QS_OK;
+	rc = qs_sim_wl_next(&s->wl, &r, &have, msg, msglen);
+	if (rc != QS_OK)
+		return rc;
+	if (!have) {
+		s->wl_done = true;
+		return QS_OK;
+	}
+	rc = qs_sim_pool_alloc(s, &ri);
+	if (rc != QS_OK)
+		return qs_sim_err(msg, msglen, rc, "out of memory for requests");
+	memset(&s->pool.req[ri], 0, sizeof(s->pool.req[ri]));
+	s->pool.req[ri].r = r;
+	s->pool.req[ri].next = QS_NIL;
+	rc = qs_sim_heap_push(&s->heap, r.arrival_ns, QS_EV_ARRIVAL, ri, 0);
+	if (rc != QS_OK)
+		return qs_sim_err(msg, msglen, rc, "out of memory for events");
+	return QS_OK;
+}
+
+int
+qs_sim_create(const struct qs_sim_config *cfg, uint64_t seed, struct qs_sim **out, char *msg,
+	      size_t msglen)
+{
+	struct qs_sim *s;
+	uint32_t i, min_cap = UINT32_MAX;
+	double mp, mg, sat[QS_SIM_MAX_BACKENDS] = { 0 };
+	int rc;
+
+	*out = NULL;
+	rc = check_config(cfg, msg, msglen);
+	if (rc != QS_OK)
+		return rc;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return qs_sim_err(msg, msglen, QS_E_NOMEM, "out of memory");
+	s->cfg = *cfg;
+	s->seed = seed;
+	s->pool.free_head = QS_NIL;
+	s->nb = cfg->n_backends;
+	s->build_features = true;
+	s->prefix = calloc(1, sizeof(*s->prefix));
+	if (!s->prefix) {
+		rc = qs_sim_err(msg, msglen, QS_E_NOMEM, "out of memory");
+		goto fail;
+	}
+	qs_prefix_init(s->prefix);
+	if (qs_sim_acc_init(&s->acc) != QS_OK) {
+		rc = qs_sim_err(msg, msglen, QS_E_NOMEM, "out of memory");
+		goto fail;
+	}
+	rc = qs_sim_wl_init(&s->wl, &s->cfg, seed, msg, msglen);
+	if (rc != QS_OK)
+		goto fail;
+	qs_sim_wl_mean_lengths(&s->wl, &mp, &mg);
+	s->rep_drop_seed = qs_sim_stream(seed, QS_STREAM_REPORT_DROP);
+	for (i = 0; i < s->nb; i++) {
+		uint64_t ph = qs_sim_stream(seed, QS_STREAM_REPORT_PHASE + 0x100 * (i + 1));
+		uint32_t j;
+
+		rc = qs_sim_backend_init(s, &s->be[i], i, &cfg->backend[i].prof);
+		if (rc != QS_OK) {
+			rc = qs_sim_err(msg, msglen, rc, "out of memory for backend %u", i);
+			goto fail;
+		}
+		/* Agents are not synchronised: each reports with its own phase. */
+		s->be[i].rep_phase = qs_sim_rng_next(&ph) % cfg->report_interval_ns;
+		s->be[i].rep_next_t = s->be[i].rep_phase;
+		s->capacity[i] = cfg->backend[i].capacity;
+		if (s->capacity[i] && !(cfg->wl.load > 0))
+			continue;
+		/* Same profile as an earlier backend: same estimate. */
+		for (j = 0; j < i; j++)
+			if (!memcmp(&cfg->backend[j].prof, &cfg->backend[i].prof,
+				    sizeof(cfg->backend[i].prof)))
+				break;
+		sat[i] = j < i ? sat[j] : saturation_rps(cfg, &cfg->backend[i].prof, mp, mg, seed);
+		if (s->capacity[i] == 0)
+			s->capacity[i] = (uint32_t)fmax(1.0, fmin(1e9, sat[i] * 1000.0));
+	}
+	for (i = 0; i < s->nb; i++)
+		min_cap = s->capacity[i] < min_cap ? s->capacity[i] : min_cap;
+	for (i = 0; i < s->nb; i++)
+		s->capacity_class[i] = capacity_class(s->capacity[i], min_cap);
+	if (cfg->wl.load > 0.0) {
+		double total = 0;
+
+		for (i = 0; i < s->nb; i++)
+			total += sat[i];
+		qs_sim_wl_set_rate(&s->wl, cfg->wl.load * total);
+	}
+	rc = push_next_arrival(s, msg, msglen);
+	if (rc != QS_OK)
+		goto fail;
+	*out = s;
+	return QS_OK;
+fail:
+	qs_sim_destroy(s);
+	return rc;
+}
+
+void
+qs_sim_destroy(struct qs_sim *s)
+{
+	uint32_t i;
+
+	if (!s)
+		return;
+	for (i = 0; i < s->nb; i++)
+		qs_sim_backend_free(&s->be[i]);
+	qs_sim_wl_free(&s->wl);
+	qs_sim_acc_free(&s->acc);
+	free(s->heap.ev);
+	free(s->pool.req);
+	free(s->prefix);
+	free(s->oq);
+	free(s);
+}
+
+const struct qs_sim_config *
+qs_sim_config_of(const struct qs_sim *s)
+{
+	return &s->cfg;
+}
+
+/* ---- reports ----------------------------------------------------------------------------------- */
+
+static bool
+report_lost(const struct qs_sim *s, uint32_t b, uint64_t k)
+{
+	uint64_t h;
+
+	if (s->cfg.report_loss <= 0.0)
+		return false;
+	h = qs_sim_mix64(s->rep_drop_seed ^ qs_sim_mix64(((uint64_t)b << 48) ^ k));
+	return (double)(h >> 11) * 0x1.0p-53 < s->cfg.report_loss;
+}
+
+static void
+take_report(struct qs_sim *s, struct qs_sim_backend *be, uint64_t t)
+{
+	struct qs_sim_report *r = &be->rep;
+	uint32_t i, mx = 0;
+	uint64_t dt = t - be->rep_prev_t;
+
+	r->t = t;
+	r->waiting = be->n_waiting;
+	r->running = be->n_running;
+	r->kv_used = qs_sim_backend_kv_used(be);
+	r->kv_total = qs_sim_backend_kv_total(be);
+	r->decode_tps = dt ? (uint32_t)((be->decoded - be->rep_prev_decoded) * 1000000000ull / dt)
+			   : r->decode_tps;
+	for (i = 0; i < QS_SIM_TTFT_RING; i++)
+		mx = be->ttft_ring[i] > mx ? be->ttft_ring[i] : mx;
+	r->ttft_p99_us = mx;
+	r->prefill_pending = be->prefill_pending > UINT32_MAX ? UINT32_MAX
+							      : (uint32_t)be->prefill_pending;
+	r->received = be->received;
+	r->received_tokens = be->received_tokens;
+	r->completed = be->completed;
+	be->rep_prev_decoded = be->decoded;
+	be->rep_prev_t = t;
+	(void)s;
+}
+
+void
+qs_sim_reports_take(struct qs_sim *s, struct qs_sim_backend *be, uint64_t t)
+{
+	uint64_t P = s->cfg.report_interval_ns, k_last, k, lo;
+	uint32_t tries;
+
+	k_last = (t - be->rep_phase) / P;
+	if (k_last < be->rep_next_k)
+		return;
+	/* The state has been constant since the last event, so the newest delivered
+	 * report among the crossed boundaries is the only one that matters. */
+	lo = be->rep_next_k;
+	be->rep_next_k = k_last + 1;
+	be->rep_next_t = be->rep_phase + (k_last + 1) * P;
+	for (k = k_last, tries = 0; tries < 64; k--, tries++) {
+		if (!report_lost(s, be->id, k)) {
+			take_report(s, be, be->rep_phase + k * P);
+			return;
+		}
+		if (k == lo)
+			return;
+	}
+}
+
+/* ---- completion ------------------------------------------------------------------------------ */
+
+void
+qs_sim_complete(struct qs_sim *s, struct qs_sim_backend *be, uint32_t ri)
+{
+	struct qs_sim_req *q = &s->pool.req[ri];
+	const struct qs_sim_slo *slo = &s->cfg.slo[q->r.slo_class & 3];
+	struct qs_sim_outcome o;
+	double ttft_ms, tpot_ms, e2e_ms;
+
+	memset(&o, 0, sizeof(o));
+	o.request_id = q->r.id;
+	o.decision_id = q->decision_id;
+	o.backend = be->id;
+	o.prompt_tokens = q->r.prompt_tokens;
+	o.gen_tokens = q->r.max_new_tokens;
+	o.tenant = q->r.tenant;
+	o.slo_class = q->r.slo_class;
+	o.class_index = q->r.class_index;
+	o.preemptions = q->preemptions;
+	o.prefix_cache_hit = q->cache_hit;
+	o.arrival_ns = q->r.arrival_ns;
+	o.ttft_ns = q->first_token_ns - q->r.arrival_ns;
+	o.e2e_ns = s->now - q->r.arrival_ns;
+	o.tpot_ns = q->r.max_new_tokens > 1
+			    ? (o.e2e_ns - o.ttft_ns) / (q->r.max_new_tokens - 1)
+			    : 0;
+	ttft_ms = (double)o.ttft_ns * 1e-6;
+	tpot_ms = (double)o.tpot_ns * 1e-6;
+	e2e_ms = (double)o.e2e_ns * 1e-6;
+	o.slo_met = (slo->ttft_ms <= 0 || ttft_ms <= slo->ttft_ms) &&
+		    (slo->tpot_ms <= 0 || tpot_ms <= slo->tpot_ms) &&
+		    (slo->e2e_ms <= 0 || e2e_ms <= slo->e2e_ms);
+	be->completed++;
+	qs_sim_acc_complete(&s->acc, &o, s->now);
+	if (s->cfg.on_outcome)
+		s->cfg.on_outcome(s->cfg.outcome_ctx, &o);
+	if (s->cfg.queue_outcomes) {
+		if (s->oq_n == s->oq_cap) {
+			uint32_t cap = s->oq_cap ? s->oq_cap * 2 : 256, i;
+			struct qs_sim_outcome *nq = malloc((size_t)cap * sizeof(*nq));
+
+			if (nq) {
+				for (i = 0; i < s->oq_n; i++)
+					nq[i] = s->oq[(s->oq_head + i) % s->oq_cap];
+				free(s->oq);
+				s->oq = nq;
+				s->oq_cap = cap;
+				s->oq_head = 0;
+			}
+		}
+		if (s->oq_n < s->oq_cap) {
+			s->oq[(s->oq_head + s->oq_n) % s->oq_cap] = o;
+			s->oq_n++;
+		}
+	}
+	pool_free(s, ri);
+}
+
+uint32_t
+qs_sim_poll_outcomes(struct qs_sim *s, struct qs_sim_outcome *out, uint32_t cap)
+{
+	uint32_t n = 0;
+
+	while (n < cap && s->oq_n) {
+		out[n++] = s->oq[s->oq_head];
+		s->oq_head = (s->oq_head + 1) % s->oq_cap;
+		s->oq_n--;
+	}
+	return n;
+}
+
+/* ---- the pull API ---------------------------------------------------------------------------- */
+
+static void
+build_view(struct qs_sim *s, struct qs_sim_decision *d)
+{
+	const struct qs_sim_req *q = &s->pool.req[s->pending_req];
+	uint32_t i, hit = qs_prefix_lookup(s->prefix, q->r.prefix_hash, s->now,
+					      s->cfg.prefix_max_age_ns);
+	uint64_t outstanding = 0;
+
+	d->done = false;
+	d->decision_id = s->decisions;
+	d->now_ns = s->now;
+	d->req = q->r;
+	d->freq.prompt_tokens = q->r.prompt_tokens;
+	d->freq.max_new_tokens = q->r.max_new_tokens;
+	d->freq.priority = q->r.priority;
+	d->freq.slo_class = q->r.slo_class;
+	d->n_backends = s->nb;
+	d->eligible = s->nb == 64 ? ~0ull : (1ull << s->nb) - 1;
+	d->capacity = s->capacity;
+	for (i = 0; i < s->nb; i++) {
+		struct qs_sim_backend *be = &s->be[i];
+		struct qs_feat_backend *fb = &d->backend[i];
+		uint64_t sr, st;
+
+		qs_sim_reports_sync(s, be, s->now);
+		sr = s->sent[i] - be->rep.received;
+		st = s->sent_tokens[i] - be->rep.received_tokens;
+		fb->waiting = be->rep.waiting;
+		fb->running = be->rep.running;
+		fb->kv_used = be->rep.kv_used;
+		fb->kv_total = be->rep.kv_total;
+		fb->prefill_pending = be->rep.prefill_pending;
+		fb->decode_tps = be->rep.decode_tps;
+		fb->ttft_p99_ms = be->rep.ttft_p99_us / 1000;
+		fb->sent_reqs = sr > UINT32_MAX ? UINT32_MAX : (uint32_t)sr;
+		fb->sent_tokens = st > UINT32_MAX ? UINT32_MAX : (uint32_t)st;
+		fb->capacity_class = s->capacity_class[i];
+		fb->prefix_hit = hit == i;
+		outstanding += (uint64_t)fb->waiting + fb->running + fb->sent_reqs;
+	}
+	d->global.outstanding = outstanding > UINT32_MAX ? UINT32_MAX : (uint32_t)outstanding;
+	d->global.eligible = s->nb;
+	if (s->build_features)
+		for (i = 0; i < s->nb; i++)
+			qs_feat_router_v1(&d->freq, &d->backend[i], &d->global, d->features[i]);
+}
+
+void
+qs_sim_set_features(struct qs_sim *s, bool on)
+{
+	s->build_features = on;
+}
+
+int
+qs_sim_next_decision(struct qs_sim *s, struct qs_sim_decision *d, char *msg, size_t msglen)
+{
+	struct qs_sim_event ev;
+	int rc;
+
+	if (s->pending)
+		return qs_sim_err(msg, msglen, QS_E_ARG,
+				  "decision %llu is still waiting for qs_sim_route",
+				  (unsigned long long)s->decisions);
+	while (s->heap.n) {
+		qs_sim_heap_pop(&s->heap, &ev);
+		s->now = ev.t;
+		s->events++;
+		switch (ev.type) {
+		case QS_EV_ARRIVAL:
+			s->pending = true;
+			s->pending_req = ev.a;
+			qs_sim_acc_arrive(&s->acc, s->now);
+			build_view(s, d);
+			return QS_OK;
+		case QS_EV_ITER_END:
+			rc = qs_sim_backend_iter_end(s, &s->be[ev.a]);
+			break;
+		default:
+			rc = qs_sim_backend_tok_done(s, &s->be[ev.a], ev.b);
+			break;
+		}
+		if (rc != QS_OK)
+			return qs_sim_err(msg, msglen, rc, "out of memory in the event loop");
+	}
+	memset(d, 0, offsetof(struct qs_sim_decision, backend));
+	d->done = true;
+	d->now_ns = s->now;
+	return QS_OK;
+}
+
+int
+qs_sim_route(struct qs_sim *s, uint32_t b, char *msg, size_t msglen)
+{
+	struct qs_sim_req *q;
+	int rc;
+
+	if (!s->pending)
+		return qs_sim_err(msg, msglen, QS_E_ARG, "no decision is pending");
+	if (b >= s->nb)
+		return qs_sim_err(msg, msglen, QS_E_ARG, "backend %u of %u", b, s->nb);
+	q = &s->pool.req[s->pending_req];
+	q->decision_id = s->decisions++;
+	q->backend = b;
+	s->pending = false;
+	s->sent[b]++;
+	s->sent_tokens[b] += q->r.prompt_tokens;
+	qs_prefix_update(s->prefix, q->r.prefix_hash, b, s->now);
+	qs_sim_reports_sync(s, &s->be[b], s->now);
+	rc = qs_sim_backend_enqueue(s, &s->be[b], s->pending_req);
+	if (rc != QS_OK)
+		return qs_sim_err(msg, msglen, rc, "out of memory in backend %u", b);
+	return push_next_arrival(s, msg, msglen);
+}

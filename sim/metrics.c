@@ -1,0 +1,216 @@
+/*
+ * metrics.c - per-run accounting: latency histograms, SLO attainment per class,
+ * goodput, throughput, utilisation, preemptions and the Little's-law check.
+ *
+ * Latencies go into log-linear histograms (128 sub-buckets per power of two, so a
+ * quantile is within 0.4% of the exact sample quantile), which keeps memory fixed
+ * however long the run; means are exact sums. The time integral of the number of
+ * requests in the system is kept separately from the sum of their sojourn times,
+ * so L = lambda * W checks two independent pieces of bookkeeping.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim_internal.h"
+
+static uint32_t
+bucket_of(uint64_t v)
+{
+	uint32_t e;
+
+	if (v < (1u << QS_SIM_HIST_SUB))
+		return (uint32_t)v;
+	e = 63u - (uint32_t)__builtin_clzll(v);
+	return ((e - QS_SIM_HIST_SUB + 1) << QS_SIM_HIST_SUB) |
+	       (uint32_t)((v >> (e - QS_SIM_HIST_SUB)) & ((1u << QS_SIM_HIST_SUB) - 1));
+}
+
+/* Midpoint of a bucket, in the histogram's unit (ns). */
+static double
+bucket_mid(uint32_t b)
+{
+	uint32_t hi = b >> QS_SIM_HIST_SUB, lo = b & ((1u << QS_SIM_HIST_SUB) - 1);
+	uint32_t e;
+	double base, width;
+
+	if (hi == 0)
+		return (double)lo;
+	e = hi + QS_SIM_HIST_SUB - 1;
+	width = ldexp(1.0, (int)(e - QS_SIM_HIST_SUB));
+	base = ldexp(1.0, (int)e) + (double)lo * width;
+	return base + 0.5 * width;
+}
+
+int
+qs_sim_acc_init(struct qs_sim_acc *a)
+{
+	uint32_t i;
+
+	memset(a, 0, sizeof(*a));
+	for (i = 0; i < QS_SIM_M__COUNT; i++) {
+		a->h[i].count = calloc(QS_SIM_HIST_BUCKETS, sizeof(uint32_t));
+		if (!a->h[i].count)
+			return QS_E_NOMEM;
+	}
+	a->first_arrival = UINT64_MAX;
+	return QS_OK;
+}
+
+void
+qs_sim_acc_free(struct qs_sim_acc *a)
+{
+	uint32_t i;
+
+	for (i = 0; i < QS_SIM_M__COUNT; i++)
+		free(a->h[i].count);
+}
+
+static void
+area_to(struct qs_sim_acc *a, uint64_t t)
+{
+	a->area += (double)a->in_system * (double)(t - a->area_t);
+	a->area_t = t;
+}
+
+void
+qs_sim_acc_arrive(struct qs_sim_acc *a, uint64_t t)
+{
+	if (a->first_arrival == UINT64_MAX) {
+		a->first_arrival = t;
+		a->area_t = t;
+	}
+	area_to(a, t);
+	a->in_system++;
+	a->arrived++;
+}
+
+static void
+hist_add(struct qs_sim_hist *h, uint64_t v)
+{
+	h->count[bucket_of(v)]++;
+	h->n++;
+	h->sum += (double)v;
+}
+
+void
+qs_sim_acc_complete(struct qs_sim_acc *a, const struct qs_sim_outcome *o, uint64_t t)
+{
+	area_to(a, t);
+	a->in_system--;
+	a->completed++;
+	a->last_completion = t;
+	a->gen_tokens += o->gen_tokens;
+	a->sum_e2e_ns += (double)o->e2e_ns;
+	hist_add(&a->h[QS_SIM_M_TTFT], o->ttft_ns);
+	if (o->gen_tokens > 1)
+		hist_add(&a->h[QS_SIM_M_TPOT], o->tpot_ns);
+	hist_add(&a->h[QS_SIM_M_E2E], o->e2e_ns);
+	a->class_n[o->slo_class & 3]++;
+	if (o->slo_met) {
+		a->slo_met++;
+		a->class_met[o->slo_class & 3]++;
+	}
+}
+
+double
+qs_sim_hist_quantile(const struct qs_sim_hist *h, double q)
+{
+	uint64_t rank, seen = 0;
+	uint32_t b;
+
+	if (h->n == 0)
+		return 0;
+	rank = (uint64_t)ceil(q * (double)h->n);
+	if (rank < 1)
+		rank = 1;
+	for (b = 0; b < QS_SIM_HIST_BUCKETS; b++) {
+		seen += h->count[b];
+		if (seen >= rank)
+			return bucket_mid(b);
+	}
+	return bucket_mid(QS_SIM_HIST_BUCKETS - 1);
+}
+
+void
+qs_sim_metrics(const struct qs_sim *s, struct qs_sim_metrics *m)
+{
+	const struct qs_sim_acc *a = &s->acc;
+	uint64_t span;
+	double span_s;
+	uint32_t i;
+
+	memset(m, 0, sizeof(*m));
+	m->arrived = a->arrived;
+	m->completed = a->completed;
+	m->slo_met = a->slo_met;
+	m->truncated = a->truncated;
+	m->prefix_hits = a->prefix_hits;
+	m->events = s->events;
+	m->decisions = s->decisions;
+	span = a->completed && a->last_completion > a->first_arrival
+		       ? a->last_completion - a->first_arrival
+		       : 0;
+	span_s = (double)span * 1e-9;
+	m->makespan_s = span_s;
+	for (i = 0; i < QS_SIM_M__COUNT; i++) {
+		const struct qs_sim_hist *h = &a->h[i];
+
+		m->p50_ms[i] = qs_sim_hist_quantile(h, 0.50) * 1e-6;
+		m->p90_ms[i] = qs_sim_hist_quantile(h, 0.90) * 1e-6;
+		m->p99_ms[i] = qs_sim_hist_quantile(h, 0.99) * 1e-6;
+		m->mean_ms[i] = h->n ? h->sum / (double)h->n * 1e-6 : 0;
+	}
+	m->slo_attainment = a->completed ? (double)a->slo_met / (double)a->completed : 0;
+	for (i = 0; i < QS_SIM_SLO_CLASSES; i++) {
+		m->class_n[i] = a->class_n[i];
+		m->class_attainment[i] =
+			a->class_n[i] ? (double)a->class_met[i] / (double)a->class_n[i] : 0;
+	}
+	if (span_s > 0) {
+		m->goodput_rps = (double)a->slo_met / span_s;
+		m->throughput_rps = (double)a->completed / span_s;
+		m->throughput_tps = (double)a->gen_tokens / span_s;
+		m->little_l = a->area / (double)span;
+		m->little_lambda_w = a->completed
+					     ? ((double)a->arrived / (double)span) *
+						       (a->sum_e2e_ns / (double)a->completed)
+					     : 0;
+	}
+	m->n_backends = s->nb;
+	for (i = 0; i < s->nb; i++) {
+		const struct qs_sim_backend *be = &s->be[i];
+		double busy = (double)be->busy_ns;
+
+		m->preemptions += be->preemptions;
+		m->be_preemptions[i] = be->preemptions;
+		m->be_completed[i] = be->completed;
+		if (be->prof.model == QS_SIM_MODEL_TOKRATE)
+			busy /= be->prof.concurrency;
+		m->util[i] = span ? busy / (double)span : 0;
+	}
+}
+
+uint32_t
+qs_sim_cdf(const struct qs_sim *s, enum qs_sim_metric which, double *x_ms, double *frac,
+	   uint32_t cap)
+{
+	const struct qs_sim_hist *h;
+	uint64_t seen = 0;
+	uint32_t b, n = 0;
+
+	if ((unsigned)which >= QS_SIM_M__COUNT || cap == 0)
+		return 0;
+	h = &s->acc.h[which];
+	if (h->n == 0)
+		return 0;
+	for (b = 0; b < QS_SIM_HIST_BUCKETS && n < cap; b++) {
+		if (!h->count[b])
+			continue;
+		seen += h->count[b];
+		x_ms[n] = bucket_mid(b) * 1e-6;
+		frac[n] = (double)seen / (double)h->n;
+		n++;
+	}
+	return n;
+}

@@ -1,0 +1,304 @@
+/*
+ * sim_internal.h - the simulator's private structures, shared by the engine, the
+ * backend models, the workload generators and the metrics. Nothing here is API.
+ *
+ * Assumes one thread per struct qs_sim; everything an instance owns hangs off it.
+ * Requests live in one pool indexed by u32 (it may move when it grows, so code
+ * holds indices, never pointers, across anything that can admit a request).
+ */
+#ifndef QSTEER_SIM_INTERNAL_H
+#define QSTEER_SIM_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdint.h>
+
+#include "qsteer/prefix.h"
+#include "qsteer/sim.h"
+
+#define QS_NIL 0xffffffffu
+#define QS_SIM_TTFT_RING 32
+#define QS_SIM_SAT_SAMPLE 2000 /* requests per saturation-throughput estimate */ /* reported p99 TTFT: max of the last 32 first tokens */
+
+/* ---- random streams: splitmix64, one state per source ------------------------- */
+
+static inline uint64_t
+qs_sim_mix64(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static inline uint64_t
+qs_sim_rng_next(uint64_t *s)
+{
+	*s += 0x9e3779b97f4a7c15ull;
+	return qs_sim_mix64(*s);
+}
+
+/* Uniform in [0, 1). */
+static inline double
+qs_sim_rng_u01(uint64_t *s)
+{
+	return (double)(qs_sim_rng_next(s) >> 11) * 0x1.0p-53;
+}
+
+/* Seed of an independent stream `id` under the run's seed. */
+static inline uint64_t
+qs_sim_stream(uint64_t seed, uint64_t id)
+{
+	return qs_sim_mix64(seed ^ qs_sim_mix64(id * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull));
+}
+
+enum qs_sim_stream_id {
+	QS_STREAM_ARRIVALS = 1,
+	QS_STREAM_LENGTHS,
+	QS_STREAM_CLASSES,
+	QS_STREAM_PHASES,
+	QS_STREAM_REPORT_DROP,
+	QS_STREAM_REPORT_PHASE,
+	QS_STREAM_ROUTER,
+};
+
+double qs_sim_rng_exp(uint64_t *s, double mean);
+double qs_sim_rng_normal(uint64_t *s);
+double qs_sim_rng_gamma(uint64_t *s, double shape, double scale);
+
+/* ---- messages -------------------------------------------------------------------- */
+
+int qs_sim_err(char *msg, size_t msglen, int status, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* ---- event heap ---------------------------------------------------------------------- */
+
+enum qs_sim_ev {
+	QS_EV_ARRIVAL = 1,
+	QS_EV_ITER_END, /* a: backend */
+	QS_EV_TOK_DONE, /* a: backend, b: request */
+};
+
+struct qs_sim_event {
+	uint64_t t;
+	uint64_t seq; /* push order: equal times pop in the order they were pushed */
+	uint32_t type;
+	uint32_t a;
+	uint32_t b;
+	uint32_t pad;
+};
+
+struct qs_sim_heap {
+	struct qs_sim_event *ev;
+	uint32_t n;
+	uint32_t cap;
+	uint64_t next_seq;
+};
+
+int qs_sim_heap_push(struct qs_sim_heap *h, uint64_t t, uint32_t type, uint32_t a, uint32_t b);
+void qs_sim_heap_pop(struct qs_sim_heap *h, struct qs_sim_event *out);
+
+/* ---- requests -------------------------------------------------------------------------- */
+
+struct qs_sim_req {
+	struct qs_sim_request r;
+	uint64_t decision_id;
+	uint64_t first_token_ns; /* 0 until the first token */
+	uint32_t next;		 /* waiting-queue link or free-list link */
+	uint32_t backend;
+	uint32_t prefill_target; /* tokens the (re)prefill must compute */
+	uint32_t prefill_done;
+	uint32_t generated;	 /* as of its last preemption or completion */
+	uint32_t preemptions;
+	bool cache_hit;
+	bool first_done;
+};
+
+struct qs_sim_pool {
+	struct qs_sim_req *req;
+	uint32_t cap;
+	uint32_t free_head;
+	uint32_t live;
+};
+
+/* A running sequence of a batch backend: the hot state the per-iteration loops
+ * touch, kept contiguous. Prefill progress stays in the request. */
+struct qs_sim_slot {
+	uint32_t ri;
+	uint32_t kv_tokens;
+	uint32_t blocks;
+	uint32_t generated;
+	uint32_t gen_total;
+	uint32_t sched; /* tokens scheduled in the running iteration */
+	uint32_t in_prefill;
+};
+
+/* ---- backends ----------------------------------------------------------------------------- */
+
+/* A report as the router holds it (the wire fields it needs, plus the received
+ * prompt tokens, which stand for the dataplane's reset-on-report token counter). */
+struct qs_sim_report {
+	uint64_t t;
+	uint32_t waiting;
+	uint32_t running;
+	uint32_t kv_used;
+	uint32_t kv_total;
+	uint32_t decode_tps;
+	uint32_t ttft_p99_us;
+	uint32_t prefill_pending;
+	uint64_t received;
+	uint64_t received_tokens;
+	uint64_t completed;
+};
+
+struct qs_sim_pcache_entry {
+	uint32_t hash;
+	uint64_t used_ns;
+};
+
+struct qs_sim_backend {
+	uint32_t id;
+	struct qs_sim_profile prof;
+	/* queues */
+	uint32_t wait_head, wait_tail, n_waiting;
+	struct qs_sim_slot *running; /* batch: admission order; tokrate: unused */
+	uint32_t n_running;
+	uint32_t kv_free;
+	bool busy;
+	uint64_t iter_start;
+	uint64_t iter_ns;
+	uint32_t iter_preempted;
+	/* counters */
+	uint64_t received, received_tokens, completed, decoded, preemptions;
+	uint64_t prefill_pending;
+	uint64_t busy_ns; /* batch: iteration time; tokrate: slot time / concurrency */
+	uint32_t ttft_ring[QS_SIM_TTFT_RING];
+	uint32_t ttft_pos;
+	double tok_speed; /* tokrate: tokens/s per slot */
+	/* reports (lazy: see engine.c) */
+	uint64_t rep_phase;
+	uint64_t rep_next_k;
+	uint64_t rep_next_t; /* time of boundary rep_next_k */
+	uint64_t rep_prev_decoded;
+	uint64_t rep_prev_t;
+	struct qs_sim_report rep;
+	/* prefix cache */
+	struct qs_sim_pcache_entry *pcache;
+};
+
+/* ---- workload ------------------------------------------------------------------------------ */
+
+struct qs_sim_wl {
+	const struct qs_sim_workload *cfg;
+	uint64_t rng_arr, rng_len, rng_cls, rng_phase;
+	double t_s;	     /* last arrival, seconds */
+	double rate;	     /* resolved mean rate */
+	bool burst;	     /* bursty: in the burst phase */
+	double phase_end_s;  /* bursty: when the phase ends */
+	double quiet_rate, burst_rate;
+	uint64_t emitted;
+	uint64_t next_id;
+	double cls_cum[QS_SIM_MAX_CLASSES];
+	/* trace */
+	struct qs_sim_trace *trace;
+	uint64_t tr_t0;	       /* first row's time in the window */
+	uint64_t tr_end;       /* rows at or after this are outside the window */
+	double tr_scale;       /* simulated seconds per trace second */
+	double tr_natural;     /* the window's own request rate */
+	double tr_mean_prompt; /* over the window */
+	double tr_mean_gen;
+	uint64_t tr_rows;
+	uint64_t tr_last_ns;
+	bool done;
+};
+
+int qs_sim_wl_init(struct qs_sim_wl *w, const struct qs_sim_config *cfg, uint64_t seed,
+		   char *msg, size_t msglen);
+/* Mean prompt/gen lengths the workload will produce (for load -> rate). */
+void qs_sim_wl_mean_lengths(const struct qs_sim_wl *w, double *prompt, double *gen);
+void qs_sim_wl_set_rate(struct qs_sim_wl *w, double rate);
+/* Next request in arrival order; *have false when the workload is exhausted. */
+int qs_sim_wl_next(struct qs_sim_wl *w, struct qs_sim_request *r, bool *have, char *msg,
+		   size_t msglen);
+void qs_sim_wl_free(struct qs_sim_wl *w);
+
+/* ---- metrics ------------------------------------------------------------------------------- */
+
+#define QS_SIM_HIST_SUB 7 /* 128 sub-buckets per octave: < 0.4% relative error */
+#define QS_SIM_HIST_BUCKETS ((64 - QS_SIM_HIST_SUB + 1) << QS_SIM_HIST_SUB)
+
+struct qs_sim_hist {
+	uint32_t *count;
+	uint64_t n;
+	double sum;
+};
+
+struct qs_sim_acc {
+	struct qs_sim_hist h[QS_SIM_M__COUNT];
+	uint64_t arrived, completed, slo_met, gen_tokens, prefix_hits, truncated;
+	uint64_t class_n[QS_SIM_SLO_CLASSES], class_met[QS_SIM_SLO_CLASSES];
+	uint64_t first_arrival, last_completion;
+	uint64_t in_system;
+	uint64_t area_t; /* last time the in-system count changed */
+	double area;	 /* integral of in-system count, request-ns */
+	double sum_e2e_ns;
+};
+
+int qs_sim_acc_init(struct qs_sim_acc *a);
+void qs_sim_acc_free(struct qs_sim_acc *a);
+void qs_sim_acc_arrive(struct qs_sim_acc *a, uint64_t t);
+void qs_sim_acc_complete(struct qs_sim_acc *a, const struct qs_sim_outcome *o, uint64_t t);
+double qs_sim_hist_quantile(const struct qs_sim_hist *h, double q);
+
+/* ---- the instance ------------------------------------------------------------------------- */
+
+struct qs_sim {
+	struct qs_sim_config cfg;
+	uint64_t seed;
+	uint64_t now;
+	uint64_t events;
+	struct qs_sim_heap heap;
+	struct qs_sim_pool pool;
+	struct qs_sim_wl wl;
+	struct qs_sim_acc acc;
+	uint32_t nb;
+	struct qs_sim_backend be[QS_SIM_MAX_BACKENDS];
+	uint32_t capacity[QS_SIM_MAX_BACKENDS];
+	uint8_t capacity_class[QS_SIM_MAX_BACKENDS];
+	/* router side */
+	uint64_t rep_drop_seed;
+	uint64_t sent[QS_SIM_MAX_BACKENDS];
+	uint64_t sent_tokens[QS_SIM_MAX_BACKENDS];
+	struct qs_prefix_table *prefix;
+	/* the request waiting for qs_sim_route */
+	bool pending;
+	uint32_t pending_req;
+	uint64_t decisions;
+	bool wl_done;
+	bool build_features;
+	/* outcome queue */
+	struct qs_sim_outcome *oq;
+	uint32_t oq_head, oq_n, oq_cap;
+};
+
+/* backend.c */
+int qs_sim_backend_init(struct qs_sim *s, struct qs_sim_backend *be, uint32_t id,
+			const struct qs_sim_profile *p);
+void qs_sim_backend_free(struct qs_sim_backend *be);
+int qs_sim_backend_enqueue(struct qs_sim *s, struct qs_sim_backend *be, uint32_t ri);
+int qs_sim_backend_iter_end(struct qs_sim *s, struct qs_sim_backend *be);
+int qs_sim_backend_tok_done(struct qs_sim *s, struct qs_sim_backend *be, uint32_t ri);
+uint32_t qs_sim_backend_kv_used(const struct qs_sim_backend *be);
+uint32_t qs_sim_backend_kv_total(const struct qs_sim_backend *be);
+
+/* engine.c */
+int qs_sim_pool_alloc(struct qs_sim *s, uint32_t *ri);
+void qs_sim_complete(struct qs_sim *s, struct qs_sim_backend *be, uint32_t ri);
+/* Take any report the backend emitted up to t (state is unchanged since its last event). */
+void qs_sim_reports_take(struct qs_sim *s, struct qs_sim_backend *be, uint64_t t);
+static inline void
+qs_sim_reports_sync(struct qs_sim *s, struct qs_sim_backend *be, uint64_t t)
+{
+	if (t >= be->rep_next_t) /* else no boundary crossed since the last sync */
+		qs_sim_reports_take(s, be, t);
+}
+
+#endif /* QSTEER_SIM_INTERNAL_H */

@@ -1,0 +1,548 @@
+/*
+ * sim_main.c - qsteer-sim: run, compare and benchmark routers on scenarios.
+ *
+ *   qsteer-sim run --scenario FILE|NAME --router R [--seed N] [--trace CSV] [--rate R]
+ *                  [--json] [--requests CSV]
+ *   qsteer-sim compare --scenario FILE|NAME [--seeds K] [--seed N] [--router q8:FILE]...
+ *                  [--json] [--plot DIR]
+ *   qsteer-sim bench [--json] [--scenario FILE|NAME] [--router R]
+ *   qsteer-sim list
+ *
+ * A NAME is looked up as $QSTEER_SCENARIO_DIR/NAME.ini, else as
+ * <source dir>/sim/scenarios/NAME.ini; relative paths inside scenarios resolve
+ * against the source tree first ($QSTEER_REPO_ROOT overrides it).
+ */
+#include <dirent.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sim_report.h"
+
+#ifndef QSTEER_SOURCE_DIR
+#define QSTEER_SOURCE_DIR "."
+#endif
+
+#define MAX_ROUTERS 16
+
+struct opts {
+	const char *cmd;
+	const char *scenario;
+	const char *router;
+	const char *q8[MAX_ROUTERS];
+	uint32_t n_q8;
+	const char *trace;
+	double rate;
+	uint64_t seed;
+	uint32_t seeds;
+	bool json;
+	const char *requests;
+	const char *plot;
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+		"usage: qsteer-sim run --scenario FILE|NAME --router R [--seed N] [--trace CSV]\n"
+		"                      [--rate R] [--json] [--requests CSV]\n"
+		"       qsteer-sim compare --scenario FILE|NAME [--seeds K] [--seed N]\n"
+		"                      [--router q8:FILE]... [--json] [--plot DIR]\n"
+		"       qsteer-sim bench [--json] [--scenario FILE|NAME] [--router R]\n"
+		"       qsteer-sim list\n"
+		"routers: random rr lor lot jsq p2c sed kv q8:FILE\n");
+}
+
+static const char *
+repo_root(void)
+{
+	const char *e = getenv("QSTEER_REPO_ROOT");
+
+	return e && *e ? e : QSTEER_SOURCE_DIR;
+}
+
+static void
+scenario_dir(char *out, size_t n)
+{
+	const char *e = getenv("QSTEER_SCENARIO_DIR");
+
+	if (e && *e)
+		snprintf(out, n, "%s", e);
+	else
+		snprintf(out, n, "%s/sim/scenarios", QSTEER_SOURCE_DIR);
+}
+
+static void
+profile_dir(char *out, size_t n)
+{
+	const char *e = getenv("QSTEER_PROFILE_DIR");
+
+	if (e && *e)
+		snprintf(out, n, "%s", e);
+	else
+		snprintf(out, n, "%s/sim/profiles", QSTEER_SOURCE_DIR);
+}
+
+static int
+load_scenario(const struct opts *o, struct qs_sim_config *cfg)
+{
+	char path[QS_SIM_PATH_LEN], pdir[QS_SIM_PATH_LEN], msg[1024];
+	int rc;
+
+	if (!o->scenario) {
+		fprintf(stderr, "qsteer-sim: --scenario is required\n");
+		return 2;
+	}
+	if (strchr(o->scenario, '/') || access(o->scenario, R_OK) == 0) {
+		snprintf(path, sizeof(path), "%s", o->scenario);
+	} else {
+		char dir[QS_SIM_PATH_LEN / 2];
+
+		scenario_dir(dir, sizeof(dir));
+		snprintf(path, sizeof(path), "%s/%.400s.ini", dir, o->scenario);
+	}
+	profile_dir(pdir, sizeof(pdir));
+	rc = qs_sim_scenario_load(path, repo_root(), pdir, cfg, msg, sizeof(msg));
+	if (rc != QS_OK) {
+		fprintf(stderr, "qsteer-sim: %s\n", msg);
+		return 1;
+	}
+	if (o->trace) {
+		cfg->wl.arrival = QS_SIM_ARR_TRACE;
+		snprintf(cfg->wl.trace, sizeof(cfg->wl.trace), "%s", o->trace);
+		cfg->wl.requests = 0;
+		cfg->wl.duration_s = 0;
+		cfg->wl.window_start_s = 0;
+		cfg->wl.window_s = 0;
+	}
+	if (o->rate > 0) {
+		cfg->wl.rate = o->rate;
+		cfg->wl.load = 0;
+	} else if (o->trace) {
+		cfg->wl.rate = 0; /* replay at the trace's own rate unless a load is set */
+	}
+	return 0;
+}
+
+static void
+csv_outcome(void *ctx, const struct qs_sim_outcome *o)
+{
+	qs_report_csv_row(ctx, o);
+}
+
+static int
+cmd_run(const struct opts *o)
+{
+	struct qs_sim_config *cfg = calloc(1, sizeof(*cfg));
+	struct qs_sim_router r;
+	struct qs_sim_metrics m;
+	struct qs_sim *s = NULL;
+	FILE *csv = NULL;
+	char msg[1024];
+	int rc = 1;
+
+	if (!cfg)
+		return 1;
+	if (!o->router) {
+		fprintf(stderr, "qsteer-sim: run needs --router\n");
+		free(cfg);
+		return 2;
+	}
+	if ((rc = load_scenario(o, cfg)) != 0) {
+		free(cfg);
+		return rc;
+	}
+	rc = 1;
+	if (qs_sim_router_parse(o->router, o->seed, &r, msg, sizeof(msg)) != QS_OK) {
+		fprintf(stderr, "qsteer-sim: %s\n", msg);
+		free(cfg);
+		return 1;
+	}
+	if (o->requests) {
+		csv = fopen(o->requests, "w");
+		if (!csv) {
+			perror(o->requests);
+			goto out;
+		}
+		qs_report_csv_header(csv);
+		cfg->on_outcome = csv_outcome;
+		cfg->outcome_ctx = csv;
+	}
+	if (qs_sim_create(cfg, o->seed, &s, msg, sizeof(msg)) != QS_OK ||
+	    qs_sim_run(s, &r, msg, sizeof(msg)) != QS_OK) {
+		fprintf(stderr, "qsteer-sim: %s\n", msg);
+		goto out;
+	}
+	qs_sim_metrics(s, &m);
+	if (o->json)
+		qs_report_run_json(stdout, cfg, r.name, o->seed, &m, r.fallbacks);
+	else
+		qs_report_run_table(stdout, cfg, r.name, o->seed, &m, r.fallbacks);
+	rc = 0;
+out:
+	if (csv && fclose(csv)) {
+		perror(o->requests);
+		rc = 1;
+	}
+	qs_sim_destroy(s);
+	qs_sim_router_free(&r);
+	free(cfg);
+	return rc;
+}
+
+/* ---- compare: (router, seed) jobs over a few threads ------------------------------------ */
+
+struct cmp_job_ctx {
+	const struct qs_sim_config *cfg;
+	const struct opts *o;
+	const char *specs[MAX_ROUTERS];
+	struct qs_cmp_row *rows;
+	uint32_t n_routers;
+	uint32_t k;
+	pthread_mutex_t lock;
+	uint32_t next;
+	int failed;
+	char msg[1024];
+};
+
+static void *
+cmp_worker(void *arg)
+{
+	struct cmp_job_ctx *c = arg;
+	char msg[1024];
+
+	for (;;) {
+		uint32_t j, ri, si, mi;
+		uint64_t seed;
+		struct qs_sim_router r;
+		struct qs_sim_metrics m;
+		struct qs_sim *s = NULL;
+		struct qs_cmp_row *row;
+		double v[QS_CMP_COLS];
+		int rc;
+
+		pthread_mutex_lock(&c->lock);
+		j = c->next++;
+		pthread_mutex_unlock(&c->lock);
+		if (j >= c->n_routers * c->k || c->failed)
+			return NULL;
+		ri = j / c->k;
+		si = j % c->k;
+		seed = c->o->seed + si;
+		row = &c->rows[ri];
+		rc = qs_sim_router_parse(c->specs[ri], seed, &r, msg, sizeof(msg));
+		if (rc == QS_OK) {
+			rc = qs_sim_create(c->cfg, seed, &s, msg, sizeof(msg));
+			if (rc == QS_OK)
+				rc = qs_sim_run(s, &r, msg, sizeof(msg));
+		}
+		if (rc != QS_OK) {
+			pthread_mutex_lock(&c->lock);
+			if (!c->failed)
+				snprintf(c->msg, sizeof(c->msg), "%s", msg);
+			c->failed = 1;
+			pthread_mutex_unlock(&c->lock);
+			qs_sim_destroy(s);
+			qs_sim_router_free(&r);
+			return NULL;
+		}
+		qs_sim_metrics(s, &m);
+		qs_report_cmp_values(&m, v);
+		for (mi = 0; mi < QS_CMP_COLS; mi++)
+			row->v[mi][si] = v[mi];
+		row->fallbacks += r.fallbacks;
+		if (si == 0) {
+			snprintf(row->router, sizeof(row->router), "%s", r.name);
+			for (mi = 0; mi < QS_SIM_M__COUNT; mi++)
+				row->cdf_n[mi] = qs_sim_cdf(s, (enum qs_sim_metric)mi, row->cdf_x[mi],
+							    row->cdf_p[mi], QS_CDF_POINTS);
+		}
+		qs_sim_destroy(s);
+		qs_sim_router_free(&r);
+	}
+}
+
+static int
+cmd_compare(const struct opts *o)
+{
+	struct qs_sim_config *cfg = calloc(1, sizeof(*cfg));
+	struct cmp_job_ctx *c = calloc(1, sizeof(*c));
+	pthread_t th[16];
+	uint32_t i, nt;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	int rc = 1;
+
+	if (!cfg || !c)
+		goto out;
+	if (o->seeds == 0 || o->seeds > 64) {
+		fprintf(stderr, "qsteer-sim: --seeds must be 1..64\n");
+		rc = 2;
+		goto out;
+	}
+	if ((rc = load_scenario(o, cfg)) != 0)
+		goto out;
+	rc = 1;
+	c->cfg = cfg;
+	c->o = o;
+	c->k = o->seeds;
+	for (i = 0; i < QS_BASELINE__COUNT; i++)
+		c->specs[c->n_routers++] = qs_baseline_name((enum qs_baseline_kind)i);
+	for (i = 0; i < o->n_q8 && c->n_routers < MAX_ROUTERS; i++)
+		c->specs[c->n_routers++] = o->q8[i];
+	c->rows = calloc(c->n_routers, sizeof(*c->rows));
+	if (!c->rows)
+		goto out;
+	pthread_mutex_init(&c->lock, NULL);
+	nt = ncpu > 0 ? (uint32_t)ncpu : 1;
+	if (nt > 16)
+		nt = 16;
+	if (nt > c->n_routers * c->k)
+		nt = c->n_routers * c->k;
+	for (i = 0; i < nt; i++)
+		if (pthread_create(&th[i], NULL, cmp_worker, c))
+			break;
+	nt = i;
+	if (nt == 0)
+		cmp_worker(c);
+	for (i = 0; i < nt; i++)
+		pthread_join(th[i], NULL);
+	pthread_mutex_destroy(&c->lock);
+	if (c->failed) {
+		fprintf(stderr, "qsteer-sim: %s\n", c->msg);
+		goto out;
+	}
+	for (i = 0; i < c->n_routers; i++)
+		qs_report_cmp_finish(&c->rows[i], c->k);
+	if (o->json)
+		qs_report_cmp_json(stdout, cfg, c->rows, c->n_routers, c->k, o->seed);
+	else
+		qs_report_cmp_table(stdout, cfg, c->rows, c->n_routers, c->k, o->seed);
+	rc = 0;
+	if (o->plot) {
+		char why[512];
+
+		fflush(stdout);
+		if (qs_report_plot(o->plot, cfg, c->rows, c->n_routers, why, sizeof(why))) {
+			fprintf(stderr, "qsteer-sim: plot: %s\n", why);
+			rc = 1;
+		}
+	}
+out:
+	if (c)
+		free(c->rows);
+	free(c);
+	free(cfg);
+	return rc;
+}
+
+/* ---- bench ------------------------------------------------------------------------------- */
+
+/* The fixed reference run: 8 A100/H100-class 7B backends, Poisson, lognormal lengths. */
+static void
+bench_config(struct qs_sim_config *c)
+{
+	uint32_t i;
+
+	qs_sim_config_default(c);
+	snprintf(c->name, sizeof(c->name), "bench-reference");
+	c->n_backends = 8;
+	for (i = 0; i < 8; i++) {
+		qs_sim_profile_default(&c->backend[i].prof);
+		if (i >= 4) {
+			/* The H100 7B profile's coefficients (sim/profiles/h100-80gb-llama2-7b.ini). */
+			snprintf(c->backend[i].prof.name, QS_SIM_NAME_LEN, "h100-80gb-llama2-7b");
+			c->backend[i].prof.fixed_us = 7366;
+			c->backend[i].prof.prefill_us_per_token = 38.9;
+			c->backend[i].prof.decode_us_per_seq = 57.4;
+			c->backend[i].prof.kv_us_per_token = 0.157;
+		}
+	}
+	c->wl.arrival = QS_SIM_ARR_POISSON;
+	c->wl.load = 0.8;
+	c->wl.requests = 200000;
+	c->wl.n_classes = 1;
+	snprintf(c->wl.cls[0].name, sizeof(c->wl.cls[0].name), "chat");
+	c->wl.cls[0].weight = 1;
+	c->wl.cls[0].prompt = (struct qs_sim_len){ QS_SIM_DIST_LOGNORMAL, 512, 1.0, 1, 6000 };
+	c->wl.cls[0].gen = (struct qs_sim_len){ QS_SIM_DIST_LOGNORMAL, 128, 1.0, 1, 2000 };
+}
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int
+cmd_bench(const struct opts *o)
+{
+	struct qs_sim_config *cfg = calloc(1, sizeof(*cfg));
+	struct qs_sim_router r;
+	struct qs_sim_metrics m;
+	struct qs_sim *s = NULL;
+	char msg[1024];
+	double tc, t0, t1;
+	int rc;
+
+	if (!cfg)
+		return 1;
+	if (o->scenario) {
+		if ((rc = load_scenario(o, cfg)) != 0) {
+			free(cfg);
+			return rc;
+		}
+	} else {
+		bench_config(cfg);
+	}
+	if (qs_sim_router_parse(o->router ? o->router : "lor", o->seed, &r, msg, sizeof(msg))) {
+		fprintf(stderr, "qsteer-sim: %s\n", msg);
+		free(cfg);
+		return 1;
+	}
+	/* Setup (trace pre-pass, saturation estimates) is timed apart from the event loop. */
+	tc = now_s();
+	rc = qs_sim_create(cfg, o->seed, &s, msg, sizeof(msg));
+	t0 = now_s();
+	if (rc == QS_OK)
+		rc = qs_sim_run(s, &r, msg, sizeof(msg));
+	t1 = now_s();
+	if (rc != QS_OK) {
+		fprintf(stderr, "qsteer-sim: %s\n", msg);
+		qs_sim_destroy(s);
+		qs_sim_router_free(&r);
+		free(cfg);
+		return 1;
+	}
+	qs_sim_metrics(s, &m);
+	if (o->json)
+		printf("{\"events_per_s\": %.0f, \"requests_per_s\": %.0f}\n",
+		       (double)m.events / (t1 - t0), (double)m.completed / (t1 - t0));
+	else
+		printf("%s with %s: %llu events, %llu requests; setup %.2f ms, event loop %.2f ms "
+		       "(%.2f M events/s, %.0f requests/s); total %.2f ms wall\n",
+		       cfg->name, r.name, (unsigned long long)m.events,
+		       (unsigned long long)m.completed, (t0 - tc) * 1e3, (t1 - t0) * 1e3,
+		       (double)m.events / (t1 - t0) * 1e-6, (double)m.completed / (t1 - t0),
+		       (t1 - tc) * 1e3);
+	qs_sim_destroy(s);
+	qs_sim_router_free(&r);
+	free(cfg);
+	return 0;
+}
+
+static int
+cmd_list(void)
+{
+	char dir[QS_SIM_PATH_LEN];
+	struct dirent **ents;
+	int n, i;
+
+	scenario_dir(dir, sizeof(dir));
+	n = scandir(dir, &ents, NULL, alphasort);
+	if (n < 0) {
+		perror(dir);
+		return 1;
+	}
+	for (i = 0; i < n; i++) {
+		size_t l = strlen(ents[i]->d_name);
+
+		if (l > 4 && !strcmp(ents[i]->d_name + l - 4, ".ini"))
+			printf("%.*s\n", (int)(l - 4), ents[i]->d_name);
+		free(ents[i]);
+	}
+	free(ents);
+	return 0;
+}
+
+static int
+parse_args(int argc, char **argv, struct opts *o)
+{
+	int i;
+
+	memset(o, 0, sizeof(*o));
+	o->seed = 1;
+	o->seeds = 5;
+	if (argc < 2)
+		return -1;
+	o->cmd = argv[1];
+	for (i = 2; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		char *end;
+
+		if (!strcmp(a, "--json")) {
+			o->json = true;
+			continue;
+		}
+		if (!strcmp(a, "-h") || !strcmp(a, "--help"))
+			return -1;
+		if (!v) {
+			fprintf(stderr, "qsteer-sim: %s needs a value\n", a);
+			return -1;
+		}
+		i++;
+		if (!strcmp(a, "--scenario")) {
+			o->scenario = v;
+		} else if (!strcmp(a, "--router")) {
+			if (!strcmp(o->cmd, "compare")) {
+				if (strncmp(v, "q8:", 3)) {
+					fprintf(stderr, "qsteer-sim: compare runs every baseline; "
+							"--router adds q8:FILE policies\n");
+					return -1;
+				}
+				if (o->n_q8 == MAX_ROUTERS - QS_BASELINE__COUNT)
+					return -1;
+				o->q8[o->n_q8++] = v;
+			} else {
+				o->router = v;
+			}
+		} else if (!strcmp(a, "--seed")) {
+			o->seed = strtoull(v, &end, 10);
+			if (*end || end == v)
+				return -1;
+		} else if (!strcmp(a, "--seeds")) {
+			o->seeds = (uint32_t)strtoul(v, &end, 10);
+			if (*end || end == v)
+				return -1;
+		} else if (!strcmp(a, "--trace")) {
+			o->trace = v;
+		} else if (!strcmp(a, "--rate")) {
+			o->rate = strtod(v, &end);
+			if (*end || end == v || !(o->rate > 0))
+				return -1;
+		} else if (!strcmp(a, "--requests")) {
+			o->requests = v;
+		} else if (!strcmp(a, "--plot")) {
+			o->plot = v;
+		} else {
+			fprintf(stderr, "qsteer-sim: unknown option %s\n", a);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct opts o;
+
+	if (parse_args(argc, argv, &o)) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(o.cmd, "run"))
+		return cmd_run(&o);
+	if (!strcmp(o.cmd, "compare"))
+		return cmd_compare(&o);
+	if (!strcmp(o.cmd, "bench"))
+		return cmd_bench(&o);
+	if (!strcmp(o.cmd, "list"))
+		return cmd_list();
+	usage(stderr);
+	return 2;
+}

@@ -1,0 +1,308 @@
+/*
+ * sim_report.c - qsteer-sim's tables, JSON, CSV and plots. Everything printed is
+ * a function of the results only (no wall-clock times), so the same seed gives
+ * the same bytes.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "sim_report.h"
+
+const char *const qs_cmp_col_names[QS_CMP_COLS] = {
+	"ttft_p50_ms", "ttft_p99_ms", "tpot_p99_ms", "e2e_mean_ms", "slo_attainment", "goodput_rps",
+};
+
+static const char *const metric_names[QS_SIM_M__COUNT] = { "TTFT", "TPOT", "E2E" };
+
+void
+qs_report_run_table(FILE *f, const struct qs_sim_config *c, const char *router, uint64_t seed,
+		    const struct qs_sim_metrics *m, uint64_t fallbacks)
+{
+	uint32_t i;
+
+	fprintf(f, "scenario   %s (primary metric: %s)\n", c->name, c->primary_metric);
+	fprintf(f, "router     %s, seed %llu\n", router, (unsigned long long)seed);
+	fprintf(f, "requests   %llu arrived, %llu completed, makespan %.3f s, %llu events\n",
+		(unsigned long long)m->arrived, (unsigned long long)m->completed, m->makespan_s,
+		(unsigned long long)m->events);
+	fprintf(f, "%-10s %10s %10s %10s %10s\n", "(ms)", "p50", "p90", "p99", "mean");
+	for (i = 0; i < QS_SIM_M__COUNT; i++)
+		fprintf(f, "%-10s %10.2f %10.2f %10.2f %10.2f\n", metric_names[i], m->p50_ms[i],
+			m->p90_ms[i], m->p99_ms[i], m->mean_ms[i]);
+	fprintf(f, "SLO        %.4f attained", m->slo_attainment);
+	for (i = 0; i < QS_SIM_SLO_CLASSES; i++)
+		if (m->class_n[i])
+			fprintf(f, "; class %u: %.4f of %llu", i, m->class_attainment[i],
+				(unsigned long long)m->class_n[i]);
+	fprintf(f, "\n");
+	fprintf(f, "goodput    %.3f req/s; throughput %.3f req/s, %.1f tok/s\n", m->goodput_rps,
+		m->throughput_rps, m->throughput_tps);
+	fprintf(f, "events     preemptions %llu, prefix-cache hits %llu, truncated %llu%s",
+		(unsigned long long)m->preemptions, (unsigned long long)m->prefix_hits,
+		(unsigned long long)m->truncated, fallbacks ? "" : "\n");
+	if (fallbacks)
+		fprintf(f, ", policy fallbacks %llu\n", (unsigned long long)fallbacks);
+	fprintf(f, "little     L = %.4f, lambda*W = %.4f\n", m->little_l, m->little_lambda_w);
+	fprintf(f, "%-8s %-28s %8s %10s %12s\n", "backend", "profile", "util", "completed",
+		"preemptions");
+	for (i = 0; i < m->n_backends; i++)
+		fprintf(f, "%-8u %-28s %8.3f %10llu %12llu\n", i, c->backend[i].prof.name,
+			m->util[i], (unsigned long long)m->be_completed[i],
+			(unsigned long long)m->be_preemptions[i]);
+}
+
+static void
+json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fprintf(f, "\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			fprintf(f, "\\u%04x", *s);
+		else
+			fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+void
+qs_report_run_json(FILE *f, const struct qs_sim_config *c, const char *router, uint64_t seed,
+		   const struct qs_sim_metrics *m, uint64_t fallbacks)
+{
+	static const char *const keys[QS_SIM_M__COUNT] = { "ttft", "tpot", "e2e" };
+	uint32_t i;
+
+	fprintf(f, "{\"scenario\": ");
+	json_str(f, c->name);
+	fprintf(f, ", \"primary_metric\": ");
+	json_str(f, c->primary_metric);
+	fprintf(f, ", \"router\": ");
+	json_str(f, router);
+	fprintf(f, ", \"seed\": %llu, \"arrived\": %llu, \"completed\": %llu, \"events\": %llu",
+		(unsigned long long)seed, (unsigned long long)m->arrived,
+		(unsigned long long)m->completed, (unsigned long long)m->events);
+	fprintf(f, ", \"makespan_s\": %.6f", m->makespan_s);
+	for (i = 0; i < QS_SIM_M__COUNT; i++)
+		fprintf(f, ", \"%s_p50_ms\": %.4f, \"%s_p90_ms\": %.4f, \"%s_p99_ms\": %.4f, "
+			   "\"%s_mean_ms\": %.4f",
+			keys[i], m->p50_ms[i], keys[i], m->p90_ms[i], keys[i], m->p99_ms[i], keys[i],
+			m->mean_ms[i]);
+	fprintf(f, ", \"slo_attainment\": %.6f, \"slo_class\": [", m->slo_attainment);
+	for (i = 0; i < QS_SIM_SLO_CLASSES; i++)
+		fprintf(f, "%s{\"n\": %llu, \"attainment\": %.6f}", i ? ", " : "",
+			(unsigned long long)m->class_n[i], m->class_attainment[i]);
+	fprintf(f, "], \"goodput_rps\": %.6f, \"throughput_rps\": %.6f, \"throughput_tps\": %.3f",
+		m->goodput_rps, m->throughput_rps, m->throughput_tps);
+	fprintf(f, ", \"preemptions\": %llu, \"prefix_hits\": %llu, \"truncated\": %llu, "
+		   "\"policy_fallbacks\": %llu",
+		(unsigned long long)m->preemptions, (unsigned long long)m->prefix_hits,
+		(unsigned long long)m->truncated, (unsigned long long)fallbacks);
+	fprintf(f, ", \"little_l\": %.6f, \"little_lambda_w\": %.6f, \"backends\": [",
+		m->little_l, m->little_lambda_w);
+	for (i = 0; i < m->n_backends; i++) {
+		fprintf(f, "%s{\"profile\": ", i ? ", " : "");
+		json_str(f, c->backend[i].prof.name);
+		fprintf(f, ", \"util\": %.6f, \"completed\": %llu, \"preemptions\": %llu}",
+			m->util[i], (unsigned long long)m->be_completed[i],
+			(unsigned long long)m->be_preemptions[i]);
+	}
+	fprintf(f, "]}\n");
+}
+
+void
+qs_report_cmp_values(const struct qs_sim_metrics *m, double out[QS_CMP_COLS])
+{
+	out[0] = m->p50_ms[QS_SIM_M_TTFT];
+	out[1] = m->p99_ms[QS_SIM_M_TTFT];
+	out[2] = m->p99_ms[QS_SIM_M_TPOT];
+	out[3] = m->mean_ms[QS_SIM_M_E2E];
+	out[4] = m->slo_attainment;
+	out[5] = m->goodput_rps;
+}
+
+/* Two-sided 97.5% Student t quantiles for 1..30 degrees of freedom. */
+static double
+t975(uint32_t df)
+{
+	static const double t[] = {
+		0,     12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+		2.201, 2.179,  2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080,
+		2.074, 2.069,  2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+	};
+
+	return df == 0 ? 0 : df <= 30 ? t[df] : 1.960;
+}
+
+void
+qs_report_cmp_finish(struct qs_cmp_row *r, uint32_t k)
+{
+	uint32_t c, i;
+
+	for (c = 0; c < QS_CMP_COLS; c++) {
+		double s = 0, ss = 0;
+
+		for (i = 0; i < k; i++)
+			s += r->v[c][i];
+		r->mean[c] = s / k;
+		for (i = 0; i < k; i++)
+			ss += (r->v[c][i] - r->mean[c]) * (r->v[c][i] - r->mean[c]);
+		r->ci[c] = k > 1 ? t975(k - 1) * sqrt(ss / (k - 1)) / sqrt((double)k) : 0;
+	}
+}
+
+static int
+primary_col(const struct qs_sim_config *c, bool *higher_better)
+{
+	*higher_better = false;
+	if (!strcmp(c->primary_metric, "ttft_p50"))
+		return 0;
+	if (!strcmp(c->primary_metric, "tpot_p99"))
+		return 2;
+	if (!strcmp(c->primary_metric, "e2e_mean"))
+		return 3;
+	if (!strcmp(c->primary_metric, "slo_attainment")) {
+		*higher_better = true;
+		return 4;
+	}
+	if (!strcmp(c->primary_metric, "goodput")) {
+		*higher_better = true;
+		return 5;
+	}
+	return 1;
+}
+
+void
+qs_report_cmp_table(FILE *f, const struct qs_sim_config *c, const struct qs_cmp_row *rows,
+		    uint32_t n, uint32_t k, uint64_t seed0)
+{
+	uint32_t i, j;
+	bool hb;
+	int pc = primary_col(c, &hb), best = -1;
+
+	for (i = 0; i < n; i++)
+		if (best < 0 || (hb ? rows[i].mean[pc] > rows[best].mean[pc]
+				    : rows[i].mean[pc] < rows[best].mean[pc]))
+			best = (int)i;
+	fprintf(f, "scenario %s: primary metric %s; %u seed%s from %llu; mean +- 95%% CI\n",
+		c->name, c->primary_metric, k, k == 1 ? "" : "s", (unsigned long long)seed0);
+	fprintf(f, "%-16s", "router");
+	for (j = 0; j < QS_CMP_COLS; j++)
+		fprintf(f, " %21s", qs_cmp_col_names[j]);
+	fprintf(f, "\n");
+	for (i = 0; i < n; i++) {
+		fprintf(f, "%-15.15s%c", rows[i].router, (int)i == best ? '*' : ' ');
+		for (j = 0; j < QS_CMP_COLS; j++) {
+			char cell[64];
+
+			if (j >= 4)
+				snprintf(cell, sizeof(cell), "%.4f +- %.4f", rows[i].mean[j],
+					 rows[i].ci[j]);
+			else
+				snprintf(cell, sizeof(cell), "%.1f +- %.1f", rows[i].mean[j],
+					 rows[i].ci[j]);
+			fprintf(f, " %21s", cell);
+		}
+		fprintf(f, "\n");
+	}
+}
+
+void
+qs_report_cmp_json(FILE *f, const struct qs_sim_config *c, const struct qs_cmp_row *rows,
+		   uint32_t n, uint32_t k, uint64_t seed0)
+{
+	uint32_t i, j;
+
+	fprintf(f, "{\"scenario\": ");
+	json_str(f, c->name);
+	fprintf(f, ", \"primary_metric\": ");
+	json_str(f, c->primary_metric);
+	fprintf(f, ", \"seeds\": %u, \"seed0\": %llu, \"routers\": [", k,
+		(unsigned long long)seed0);
+	for (i = 0; i < n; i++) {
+		fprintf(f, "%s{\"router\": ", i ? ", " : "");
+		json_str(f, rows[i].router);
+		for (j = 0; j < QS_CMP_COLS; j++)
+			fprintf(f, ", \"%s\": %.6f", qs_cmp_col_names[j], rows[i].mean[j]);
+		fprintf(f, ", \"ci95\": {");
+		for (j = 0; j < QS_CMP_COLS; j++)
+			fprintf(f, "%s\"%s\": %.6f", j ? ", " : "", qs_cmp_col_names[j],
+				rows[i].ci[j]);
+		fprintf(f, "}}");
+	}
+	fprintf(f, "]}\n");
+}
+
+void
+qs_report_csv_header(FILE *f)
+{
+	fprintf(f, "request_id,decision_id,backend,arrival_ms,prompt_tokens,gen_tokens,tenant,"
+		   "slo_class,class,ttft_ms,tpot_ms,e2e_ms,slo_met,preemptions,prefix_cache_hit\n");
+}
+
+void
+qs_report_csv_row(FILE *f, const struct qs_sim_outcome *o)
+{
+	fprintf(f, "%llu,%llu,%u,%.6f,%u,%u,%u,%u,%u,%.6f,%.6f,%.6f,%d,%u,%d\n",
+		(unsigned long long)o->request_id, (unsigned long long)o->decision_id, o->backend,
+		(double)o->arrival_ns * 1e-6, o->prompt_tokens, o->gen_tokens, o->tenant,
+		o->slo_class, o->class_index, (double)o->ttft_ns * 1e-6, (double)o->tpot_ns * 1e-6,
+		(double)o->e2e_ns * 1e-6, o->slo_met, o->preemptions, o->prefix_cache_hit);
+}
+
+int
+qs_report_plot(const char *dir, const struct qs_sim_config *c, const struct qs_cmp_row *rows,
+	       uint32_t n, char *why, size_t whylen)
+{
+	static const char *const lower[QS_SIM_M__COUNT] = { "ttft", "tpot", "e2e" };
+	char path[4096], script[2048];
+	uint32_t m, i, j;
+	FILE *f;
+	int st;
+
+	if (mkdir(dir, 0777) && errno != EEXIST) {
+		snprintf(why, whylen, "%s: %s", dir, strerror(errno));
+		return -1;
+	}
+	for (m = 0; m < QS_SIM_M__COUNT; m++) {
+		for (i = 0; i < n; i++) {
+			snprintf(path, sizeof(path), "%s/%s-%s-%u.dat", dir, c->name, lower[m], i);
+			f = fopen(path, "w");
+			if (!f) {
+				snprintf(why, whylen, "%s: %s", path, strerror(errno));
+				return -1;
+			}
+			for (j = 0; j < rows[i].cdf_n[m]; j++)
+				fprintf(f, "%.6f %.6f\n", rows[i].cdf_x[m][j], rows[i].cdf_p[m][j]);
+			fclose(f);
+		}
+		snprintf(script, sizeof(script), "%s/%s-%s.gp", dir, c->name, lower[m]);
+		f = fopen(script, "w");
+		if (!f) {
+			snprintf(why, whylen, "%s: %s", script, strerror(errno));
+			return -1;
+		}
+		fprintf(f, "set terminal pngcairo size 900,600 noenhanced\n");
+		fprintf(f, "set output '%s/%s-%s.png'\n", dir, c->name, lower[m]);
+		fprintf(f, "set title '%s: %s CDF'\nset xlabel '%s (ms)'\nset ylabel 'fraction'\n",
+			c->name, metric_names[m], metric_names[m]);
+		fprintf(f, "set logscale x\nset key bottom right\nset grid\n");
+		fprintf(f, "plot ");
+		for (i = 0; i < n; i++)
+			fprintf(f, "%s'%s/%s-%s-%u.dat' using 1:2 with lines lw 2 title '%s'",
+				i ? ", \\\n     " : "", dir, c->name, lower[m], i, rows[i].router);
+		fprintf(f, "\n");
+		fclose(f);
+		snprintf(path, sizeof(path), "gnuplot '%s' 2>&1", script);
+		st = system(path);
+		if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+			snprintf(why, whylen, "gnuplot failed on %s (is gnuplot installed?)", script);
+			return -1;
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,46 @@
+/*
+ * sim_report.h - qsteer-sim's output: run tables and JSON, compare tables with
+ * confidence intervals, per-request CSV, gnuplot CDFs. Program-side only (it
+ * prints); the library never does.
+ */
+#ifndef QSTEER_SIM_REPORT_H
+#define QSTEER_SIM_REPORT_H
+
+#include <stdio.h>
+
+#include "qsteer/sim.h"
+
+#define QS_CMP_COLS 6
+#define QS_CDF_POINTS 2048
+
+/* One router's results over K seeds in a compare. */
+struct qs_cmp_row {
+	char router[QS_SIM_NAME_LEN];
+	double v[QS_CMP_COLS][64]; /* per seed: ttft_p50, ttft_p99, tpot_p99, e2e_mean, slo, goodput */
+	double mean[QS_CMP_COLS];
+	double ci[QS_CMP_COLS];
+	uint64_t fallbacks;
+	uint32_t cdf_n[QS_SIM_M__COUNT];
+	double cdf_x[QS_SIM_M__COUNT][QS_CDF_POINTS];
+	double cdf_p[QS_SIM_M__COUNT][QS_CDF_POINTS];
+};
+
+extern const char *const qs_cmp_col_names[QS_CMP_COLS];
+
+void qs_report_run_table(FILE *f, const struct qs_sim_config *c, const char *router,
+			 uint64_t seed, const struct qs_sim_metrics *m, uint64_t fallbacks);
+void qs_report_run_json(FILE *f, const struct qs_sim_config *c, const char *router,
+			uint64_t seed, const struct qs_sim_metrics *m, uint64_t fallbacks);
+void qs_report_cmp_values(const struct qs_sim_metrics *m, double out[QS_CMP_COLS]);
+void qs_report_cmp_finish(struct qs_cmp_row *r, uint32_t k);
+void qs_report_cmp_table(FILE *f, const struct qs_sim_config *c, const struct qs_cmp_row *rows,
+			 uint32_t n, uint32_t k, uint64_t seed0);
+void qs_report_cmp_json(FILE *f, const struct qs_sim_config *c, const struct qs_cmp_row *rows,
+			uint32_t n, uint32_t k, uint64_t seed0);
+/* PNG CDFs of TTFT, TPOT and E2E per router under dir (gnuplot); 0 or -1 with why. */
+int qs_report_plot(const char *dir, const struct qs_sim_config *c, const struct qs_cmp_row *rows,
+		   uint32_t n, char *why, size_t whylen);
+void qs_report_csv_header(FILE *f);
+void qs_report_csv_row(FILE *f, const struct qs_sim_outcome *o);
+
+#endif /* QSTEER_SIM_REPORT_H */

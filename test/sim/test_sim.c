@@ -1,0 +1,863 @@
+/*
+ * test_sim.c - the simulator's validation (issue 3): hand-computed batching cases,
+ * the M/M/1 mean wait, Little's law on every named scenario, determinism, bad
+ * input (file/line/column errors, unknown keys) with short fuzz loops over the
+ * CSV and INI readers, the baseline routers and the prefix-affinity table.
+ *
+ * QSTEER_SIM_MM1_N sets the M/M/1 sample size (default 1,000,000; the tolerance
+ * widens to four standard errors when it is smaller, so a fast sanitizer run
+ * stays sound).
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "qsteer/prefix.h"
+#include "qsteer/sim.h"
+
+#ifndef QSTEER_SOURCE_DIR
+#define QSTEER_SOURCE_DIR "."
+#endif
+
+static struct qs_sim_config *
+base_config(void)
+{
+	struct qs_sim_config *c = calloc(1, sizeof(*c));
+
+	assert_non_null(c);
+	qs_sim_config_default(c);
+	c->n_backends = 1;
+	qs_sim_profile_default(&c->backend[0].prof);
+	c->wl.n_classes = 1;
+	snprintf(c->wl.cls[0].name, sizeof(c->wl.cls[0].name), "t");
+	c->wl.cls[0].weight = 1;
+	return c;
+}
+
+/* Drive to the end, always choosing backend `to` (or lowest-load if to < 0). */
+static void
+drive(struct qs_sim *s, int to)
+{
+	struct qs_sim_decision *d = malloc(sizeof(*d));
+	struct qs_sim_router r;
+	char msg[256];
+
+	assert_non_null(d);
+	assert_int_equal(qs_sim_router_parse("lor", 1, &r, msg, sizeof(msg)), QS_OK);
+	for (;;) {
+		int b;
+
+		assert_int_equal(qs_sim_next_decision(s, d, msg, sizeof(msg)), QS_OK);
+		if (d->done)
+			break;
+		b = to >= 0 ? to : qs_sim_router_choose(&r, d);
+		assert_int_equal(qs_sim_route(s, (uint32_t)b, msg, sizeof(msg)), QS_OK);
+	}
+	qs_sim_router_free(&r);
+	free(d);
+}
+
+struct outs {
+	struct qs_sim_outcome o[64];
+	uint32_t n;
+};
+
+static void
+collect(void *ctx, const struct qs_sim_outcome *o)
+{
+	struct outs *x = ctx;
+
+	if (x->n < 64)
+		x->o[x->n++] = *o;
+}
+
+/* ---- hand-computed cases ----------------------------------------------------------- */
+
+static void
+test_ttft_is_prefill(void **state)
+{
+	struct qs_sim_config *c = base_config();
+	struct qs_sim_profile *p = &c->backend[0].prof;
+	struct qs_sim *s;
+	struct outs x = { .n = 0 };
+	char msg[256];
+	double it;
+
+	(void)state;
+	p->fixed_us = 1000;
+	p->prefill_us_per_token = 10;
+	p->decode_us_per_seq = 50;
+	p->kv_us_per_token = 1;
+	c->wl.rate = 1;
+	c->wl.requests = 1;
+	c->wl.cls[0].prompt = (struct qs_sim_len){ QS_SIM_DIST_FIXED, 100, 0, 0, 0 };
+	c->wl.cls[0].gen = (struct qs_sim_len){ QS_SIM_DIST_FIXED, 5, 0, 0, 0 };
+	c->on_outcome = collect;
+	c->outcome_ctx = &x;
+	assert_int_equal(qs_sim_create(c, 7, &s, msg, sizeof(msg)), QS_OK);
+	drive(s, 0);
+	assert_int_equal(x.n, 1);
+	/* Prefill of 100 tokens: 1000 + 10 * 100 us. */
+	assert_int_equal(x.o[0].ttft_ns, 2000000);
+	/* Then 4 decodes reading 100, 101, 102, 103 KV tokens: 4 * (1000 + 50) + 406 us. */
+	it = 4 * 1050 + (100 + 101 + 102 + 103);
+	assert_int_equal(x.o[0].e2e_ns, 2000000 + (uint64_t)(it * 1000));
+	assert_int_equal(x.o[0].tpot_ns, (uint64_t)(it * 1000) / 4);
+	qs_sim_destroy(s);
+	free(c);
+}
+
+struct itercheck {
+	uint64_t n, preempt_iters, max_seqs_seen, max_tok_seen;
+	int bad;
+};
+
+static void
+check_iter(void *ctx, const struct qs_sim_iter *it)
+{
+	struct itercheck *k = ctx;
+
+	k->n++;
+	if (it->seqs > it->max_seqs || it->tokens > it->max_tokens ||
+	    it->kv_blocks_used > it->kv_blocks || it->seqs == 0 || it->tokens == 0) {
+		print_message("bad iteration: %u seqs (cap %u), %u tokens (budget %u), %u/%u blocks\n",
+			      it->seqs, it->max_seqs, it->tokens, it->max_tokens, it->kv_blocks_used,
+			      it->kv_blocks);
+		k->bad++;
+	}
+	if (it->preempted)
+		k->preempt_iters++;
+	if (it->seqs > k->max_seqs_seen)
+		k->max_seqs_seen = it->seqs;
+	if (it->tokens > k->max_tok_seen)
+		k->max_tok_seen = it->tokens;
+}
+
+static void
+test_kv_full_preempts(void **state)
+{
+	struct qs_sim_config *c = base_config();
+	struct qs_sim_profile *p = &c->backend[0].prof;
+	struct itercheck k = { 0 };
+	struct outs x = { .n = 0 };
+	struct qs_sim_metrics m;
+	struct qs_sim *s;
+	char msg[256];
+
+	(void)state;
+	/* Three 16-token blocks; two requests of 16 + 20 tokens cannot both grow. */
+	p->kv_blocks = 3;
+	p->max_model_len = 40;
+	c->wl.rate = 1e6;
+	c->wl.requests = 2;
+	c->wl.cls[0].prompt = (struct qs_sim_len){ QS_SIM_DIST_FIXED, 16, 0, 0, 0 };
+	c->wl.cls[0].gen = (struct qs_sim_len){ QS_SIM_DIST_FIXED, 20, 0, 0, 0 };
+	c->on_outcome = collect;
+	c->outcome_ctx = &x;
+	c->on_iteration = check_iter;
+	c->iter_ctx = &k;
+	assert_int_equal(qs_sim_create(c, 1, &s, msg, sizeof(msg)), QS_OK);
+	drive(s, 0);
+	qs_sim_metrics(s, &m);
+	/*
+	 * A prefills (1 block), B prefills (1 block, 1 left); the first decode gives A
+	 * its second block and B, the most recently admitted, finds none: B is preempted
+	 * (recompute) and waits until A completes and frees its blocks. A reaches its
+	 * third block at 33 tokens, using the block B released.
+	 */
+	assert_int_equal(m.preemptions, 1);
+	assert_int_equal(k.preempt_iters, 1);
+	assert_int_equal(k.bad, 0);
+	assert_int_equal(x.n, 2);
+	assert_int_equal(x.o[0].request_id, 0);
+	assert_int_equal(x.o[0].preemptions, 0);
+	assert_int_equal(x.o[1].request_id, 1);
+	assert_int_equal(x.o[1].preemptions, 1);
+	assert_true(x.o[1].e2e_ns + x.o[1].arrival_ns > x.o[0].e2e_ns + x.o[0].arrival_ns);
+	qs_sim_destroy(s);
+	free(c);
+}
+
+static void
+caps_case(bool chunked)
+{
+	struct qs_sim_config *c = base_config();
+	struct qs_sim_profile *p = &c->backend[0].prof;
+	struct itercheck k = { 0 };
+	struct qs_sim_metrics m;
+	struct qs_sim *s;
+	char msg[256];
+
+	p->max_seqs = 8;
+	p->max_tokens = chunked ? 512 : 1024;
+	p->kv_blocks = 150;
+	p->max_model_len = 1024;
+	p->chunked_prefill = chunked;
+	c->wl.rate = 40;
+	c->wl.requests = 3000;
+	c->wl.cls[0].prompt = (struct qs_sim_len){ QS_SIM_DIST_LOGNORMAL, 200, 1, 1, 500 };
+	c->wl.cls[0].gen = (struct qs_sim_len){ QS_SIM_DIST_LOGNORMAL, 100, 1, 1, 500 };
+	c->on_iteration = check_iter;
+	c->iter_ctx = &k;
+	assert_int_equal(qs_sim_create(c, 3, &s, msg, sizeof(msg)), QS_OK);
+	drive(s, 0);
+	qs_sim_metrics(s, &m);
+	assert_int_equal(m.completed, 3000);
+	assert_int_equal(k.bad, 0);
+	assert_true(k.n > 3000);
+	/* The caps were reached, so holding them meant something. */
+	assert_int_equal(k.max_seqs_seen, 8);
+	assert_true(m.preemptions > 0);
+	if (chunked)
+		assert_int_equal(k.max_tok_seen, 512);
+	else
+		assert_true(k.max_tok_seen > 512);
+	qs_sim_destroy(s);
+	free(c);
+}
+
+static void
+test_caps_hold(void **state)
+{
+	(void)state;
+	caps_case(false);
+	caps_case(true);
+}
+
+/* ---- M/M/1 ----------------------------------------------------------------------------- */
+
+struct mm1 {
+	double tps;
+	double sum_wait;
+	uint64_t n;
+};
+
+static void
+mm1_outcome(void *ctx, const struct qs_sim_outcome *o)
+{
+	struct mm1 *m = ctx;
+	double svc = (double)o->gen_tokens / m->tps;
+
+	m->sum_wait += (double)o->e2e_ns * 1e-9 - svc;
+	m->n++;
+}
+
+static void
+test_mm1_mean_wait(void **state)
+{
+	struct qs_sim_config *c = base_config();
+	struct qs_sim_profile *p = &c->backend[0].prof;
+	struct mm1 mm = { .tps = 1000 };
+	const char *e = getenv("QSTEER_SIM_MM1_N");
+	uint64_t n = e ? strtoull(e, NULL, 10) : 1000000;
+	double mean_tok = 1000, q, es, lambda = 0.5, rho, wq, got, tol;
+	struct qs_sim *s;
+	char msg[256];
+
+	(void)state;
+	if (n < 1000)
+		n = 1000;
+	p->model = QS_SIM_MODEL_TOKRATE;
+	p->tokens_per_s = mm.tps;
+	p->concurrency = 1;
+	p->prefill_weight = 0;
+	c->wl.rate = lambda;
+	c->wl.requests = n;
+	c->wl.cls[0].prompt = (struct qs_sim_len){ QS_SIM_DIST_FIXED, 1, 0, 0, 0 };
+	c->wl.cls[0].gen = (struct qs_sim_len){ QS_SIM_DIST_EXP, mean_tok, 0, 1, 100000000 };
+	c->on_outcome = mm1_outcome;
+	c->outcome_ctx = &mm;
+	assert_int_equal(qs_sim_create(c, 11, &s, msg, sizeof(msg)), QS_OK);
+	drive(s, 0);
+	assert_int_equal(mm.n, n);
+	/*
+	 * Service = ceil(Exp(1000)) tokens at 1000 tok/s: exponential to within 0.05%
+	 * (its mean is 1/(1-e^(-1/1000)) tokens). M/M/1: Wq = rho / (mu - lambda).
+	 */
+	q = exp(-1.0 / mean_tok);
+	es = 1.0 / (1.0 - q) / mm.tps;
+	rho = lambda * es;
+	wq = rho / (1.0 / es - lambda);
+	got = mm.sum_wait / (double)mm.n;
+	/*
+	 * The sample mean of M/M/1 waits has asymptotic variance
+	 * rho (2 + 5 rho - 4 rho^2 + rho^3) / ((1 - rho)^4 mu^2) / n (Whitt 1989):
+	 * at rho = 0.5 that is 29 / n relative to Wq = 1 s, i.e. 0.54% at n = 1e6,
+	 * so 2% is 3.7 standard errors. Smaller n widens to 4 standard errors.
+	 */
+	tol = fmax(0.02, 4.0 * sqrt(rho * (2 + 5 * rho - 4 * rho * rho + rho * rho * rho) /
+				    pow(1 - rho, 4) * es * es / (double)n) / wq);
+	print_message("M/M/1: n %llu, mean wait %.5f s, formula %.5f s, error %.3f%% (tol %.2f%%)\n",
+		      (unsigned long long)n, got, wq, 100 * fabs(got - wq) / wq, 100 * tol);
+	assert_true(fabs(got - wq) / wq < tol);
+	qs_sim_destroy(s);
+	free(c);
+}
+
+/* ---- scenarios: Little's law, determinism ---------------------------------------------- */
+
+static const char *const scenarios[] = {
+	"heterogeneous-servers", "multi-gpu-mixed", "static", "bursty", "adversarial",
+	"azure-code-70", "azure-code-90",
+};
+
+static int
+load_named(const char *name, struct qs_sim_config *c, char *msg, size_t msglen)
+{
+	char path[1024];
+
+	snprintf(path, sizeof(path), "%s/sim/scenarios/%s.ini", QSTEER_SOURCE_DIR, name);
+	return qs_sim_scenario_load(path, QSTEER_SOURCE_DIR, QSTEER_SOURCE_DIR "/sim/profiles", c,
+				    msg, msglen);
+}
+
+static void
+test_little_every_scenario(void **state)
+{
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++) {
+		struct qs_sim_config *c = calloc(1, sizeof(*c));
+		struct qs_sim_metrics m;
+		struct qs_sim *s;
+		char msg[512];
+		int rc;
+
+		assert_non_null(c);
+		rc = load_named(scenarios[i], c, msg, sizeof(msg));
+		if (rc != QS_OK)
+			fail_msg("%s", msg);
+		if (!c->wl.requests || c->wl.requests > 4000)
+			c->wl.requests = 4000;
+		rc = qs_sim_create(c, 5, &s, msg, sizeof(msg));
+		if (rc != QS_OK)
+			fail_msg("%s", msg);
+		drive(s, -1);
+		qs_sim_metrics(s, &m);
+		print_message("%-22s L %.4f lambda*W %.4f (%llu requests)\n", scenarios[i],
+			      m.little_l, m.little_lambda_w, (unsigned long long)m.completed);
+		assert_int_equal(m.arrived, m.completed);
+		assert_true(m.completed > 100);
+		assert_true(m.little_l > 0);
+		assert_true(fabs(m.little_l - m.little_lambda_w) <= 1e-9 * m.little_l);
+		qs_sim_destroy(s);
+		free(c);
+	}
+}
+
+static void
+csv_out(void *ctx, const struct qs_sim_outcome *o)
+{
+	fprintf(ctx, "%llu,%llu,%u,%llu,%llu,%llu,%d,%u\n", (unsigned long long)o->request_id,
+		(unsigned long long)o->decision_id, o->backend, (unsigned long long)o->arrival_ns,
+		(unsigned long long)o->ttft_ns, (unsigned long long)o->e2e_ns, o->slo_met,
+		o->preemptions);
+}
+
+static char *
+run_bytes(const char *scen, const char *router, uint64_t seed, size_t *len)
+{
+	struct qs_sim_config *c = calloc(1, sizeof(*c));
+	struct qs_sim_router r;
+	struct qs_sim_metrics m;
+	struct qs_sim *s;
+	char *buf = NULL, msg[512];
+	FILE *f = open_memstream(&buf, len);
+
+	assert_non_null(c);
+	assert_non_null(f);
+	assert_int_equal(load_named(scen, c, msg, sizeof(msg)), QS_OK);
+	if (!c->wl.requests || c->wl.requests > 3000)
+		c->wl.requests = 3000;
+	c->on_outcome = csv_out;
+	c->outcome_ctx = f;
+	assert_int_equal(qs_sim_router_parse(router, seed, &r, msg, sizeof(msg)), QS_OK);
+	assert_int_equal(qs_sim_create(c, seed, &s, msg, sizeof(msg)), QS_OK);
+	assert_int_equal(qs_sim_run(s, &r, msg, sizeof(msg)), QS_OK);
+	qs_sim_metrics(s, &m);
+	fwrite(&m, sizeof(m), 1, f);
+	fclose(f);
+	qs_sim_destroy(s);
+	qs_sim_router_free(&r);
+	free(c);
+	return buf;
+}
+
+static void
+test_determinism(void **state)
+{
+	size_t la, lb, lc;
+	char *a, *b, *c;
+
+	(void)state;
+	a = run_bytes("adversarial", "p2c", 42, &la);
+	b = run_bytes("adversarial", "p2c", 42, &lb);
+	c = run_bytes("adversarial", "p2c", 43, &lc);
+	assert_true(la > 1000);
+	assert_int_equal(la, lb);
+	assert_memory_equal(a, b, la);
+	assert_true(la != lc || memcmp(a, c, la) != 0);
+	free(a);
+	free(b);
+	free(c);
+	a = run_bytes("azure-code-70", "random", 9, &la);
+	b = run_bytes("azure-code-70", "random", 9, &lb);
+	assert_int_equal(la, lb);
+	assert_memory_equal(a, b, la);
+	free(a);
+	free(b);
+}
+
+/* Many instances at once share nothing: interleaving two runs changes neither. */
+static void
+test_instances_independent(void **state)
+{
+	struct qs_sim_config *c = calloc(1, sizeof(*c));
+	struct qs_sim *s1, *s2, *s3;
+	struct qs_sim_decision *d1 = malloc(sizeof(*d1)), *d2 = malloc(sizeof(*d2));
+	struct qs_sim_metrics m1, m3;
+	char msg[512];
+	bool done1 = false, done2 = false;
+
+	(void)state;
+	assert_non_null(c);
+	assert_int_equal(load_named("static", c, msg, sizeof(msg)), QS_OK);
+	c->wl.requests = 2000;
+	assert_int_equal(qs_sim_create(c, 1, &s1, msg, sizeof(msg)), QS_OK);
+	assert_int_equal(qs_sim_create(c, 2, &s2, msg, sizeof(msg)), QS_OK);
+	assert_int_equal(qs_sim_create(c, 1, &s3, msg, sizeof(msg)), QS_OK);
+	while (!done1 || !done2) {
+		if (!done1) {
+			assert_int_equal(qs_sim_next_decision(s1, d1, msg, sizeof(msg)), QS_OK);
+			done1 = d1->done;
+			if (!done1)
+				assert_int_equal(qs_sim_route(s1, (uint32_t)(d1->decision_id % 4), msg,
+							      sizeof(msg)),
+						 QS_OK);
+		}
+		if (!done2) {
+			assert_int_equal(qs_sim_next_decision(s2, d2, msg, sizeof(msg)), QS_OK);
+			done2 = d2->done;
+			if (!done2)
+				assert_int_equal(qs_sim_route(s2, 0, msg, sizeof(msg)), QS_OK);
+		}
+	}
+	for (;;) {
+		assert_int_equal(qs_sim_next_decision(s3, d1, msg, sizeof(msg)), QS_OK);
+		if (d1->done)
+			break;
+		assert_int_equal(qs_sim_route(s3, (uint32_t)(d1->decision_id % 4), msg, sizeof(msg)),
+				 QS_OK);
+	}
+	qs_sim_metrics(s1, &m1);
+	qs_sim_metrics(s3, &m3);
+	assert_memory_equal(&m1, &m3, sizeof(m1));
+	qs_sim_destroy(s1);
+	qs_sim_destroy(s2);
+	qs_sim_destroy(s3);
+	free(d1);
+	free(d2);
+	free(c);
+}
+
+/* ---- the pull API ------------------------------------------------------------------------ */
+
+static void
+test_pull_api(void **state)
+{
+	struct qs_sim_config *c = calloc(1, sizeof(*c));
+	struct qs_sim_decision *d = malloc(sizeof(*d));
+	struct qs_sim_outcome o[64];
+	struct qs_sim *s;
+	char msg[512];
+	uint64_t routed = 0, got = 0, stale = 0;
+	uint32_t i, n;
+
+	(void)state;
+	assert_non_null(c);
+	assert_int_equal(load_named("static", c, msg, sizeof(msg)), QS_OK);
+	c->wl.requests = 3000;
+	c->queue_outcomes = true;
+	assert_int_equal(qs_sim_create(c, 4, &s, msg, sizeof(msg)), QS_OK);
+	assert_int_equal(qs_sim_route(s, 0, msg, sizeof(msg)), QS_E_ARG);
+	for (;;) {
+		assert_int_equal(qs_sim_next_decision(s, d, msg, sizeof(msg)), QS_OK);
+		if (d->done)
+			break;
+		assert_int_equal(d->decision_id, routed);
+		assert_int_equal(qs_sim_next_decision(s, d, msg, sizeof(msg)), QS_E_ARG);
+		assert_int_equal(d->n_backends, 4);
+		for (i = 0; i < d->n_backends; i++) {
+			uint8_t row[QS_FR_COUNT];
+
+			qs_feat_router_v1(&d->freq, &d->backend[i], &d->global, row);
+			assert_memory_equal(row, d->features[i], QS_FR_COUNT);
+			stale += d->backend[i].sent_reqs > 0;
+		}
+		assert_int_equal(qs_sim_route(s, 99, msg, sizeof(msg)), QS_E_ARG);
+		assert_int_equal(qs_sim_route(s, 0, msg, sizeof(msg)), QS_OK);
+		routed++;
+		n = qs_sim_poll_outcomes(s, o, 64);
+		for (i = 0; i < n; i++) {
+			assert_true(o[i].decision_id < routed);
+			assert_int_equal(o[i].backend, 0);
+		}
+		got += n;
+	}
+	while ((n = qs_sim_poll_outcomes(s, o, 64)) > 0)
+		got += n;
+	assert_int_equal(routed, 3000);
+	assert_int_equal(got, 3000);
+	/* Everything went to backend 0, often faster than its reports: the router saw
+	 * its own sends since the last report. */
+	assert_true(stale > 100);
+	qs_sim_destroy(s);
+	free(d);
+	free(c);
+}
+
+static void
+test_lossy_reports(void **state)
+{
+	struct qs_sim_config *c = calloc(1, sizeof(*c));
+	struct qs_sim_metrics m;
+	struct qs_sim *s;
+	char msg[512];
+
+	(void)state;
+	assert_non_null(c);
+	assert_int_equal(load_named("bursty", c, msg, sizeof(msg)), QS_OK);
+	c->wl.requests = 3000;
+	c->report_loss = 0.9;
+	c->report_interval_ns = 1000000;
+	assert_int_equal(qs_sim_create(c, 4, &s, msg, sizeof(msg)), QS_OK);
+	drive(s, -1);
+	qs_sim_metrics(s, &m);
+	assert_int_equal(m.completed, 3000);
+	qs_sim_destroy(s);
+	c->report_loss = 1.0;
+	assert_int_equal(qs_sim_create(c, 4, &s, msg, sizeof(msg)), QS_E_VALUE);
+	free(c);
+}
+
+/* ---- bad input -------------------------------------------------------------------------- */
+
+static int
+trace_text(const char *text, char *msg, size_t msglen, uint64_t *rows)
+{
+	FILE *f = fmemopen((void *)text, strlen(text), "r");
+	struct qs_sim_trace *t;
+	struct qs_sim_trace_row row;
+	bool eof = false;
+	int rc;
+
+	if (!f) /* fmemopen refuses empty buffers */
+		return QS_E_TRUNCATED;
+	*rows = 0;
+	rc = qs_sim_trace_open_stream(f, "t.csv", &t, msg, msglen);
+	while (rc == QS_OK) {
+		rc = qs_sim_trace_next(t, &row, &eof, msg, msglen);
+		if (rc != QS_OK || eof)
+			break;
+		(*rows)++;
+	}
+	if (t)
+		qs_sim_trace_close(t);
+	fclose(f);
+	return rc;
+}
+
+static void
+test_bad_trace(void **state)
+{
+	char msg[512];
+	uint64_t rows;
+
+	(void)state;
+	assert_int_equal(trace_text("TIMESTAMP,ContextTokens,GeneratedTokens\r\n"
+				    "2023-11-16 18:17:03.9799600,4808,10\r\n"
+				    "2023-11-16 18:17:04.0319600,3180,8",
+				    msg, sizeof(msg), &rows),
+			 QS_OK);
+	assert_int_equal(rows, 2);
+	assert_int_equal(trace_text("TIMESTAMP,ContextTokens,GeneratedTokens\n"
+				    "2023-11-16 18:17:03.97,4808,10\n"
+				    "2023-11-16 18:17:04.03,31x0,8\n",
+				    msg, sizeof(msg), &rows),
+			 QS_E_VALUE);
+	assert_string_equal(msg, "t.csv:3:26: bad token count field");
+	assert_int_equal(trace_text("TIMESTAMP,ContextTokens,GeneratedTokens\n"
+				    "2023-13-16 18:17:03.97,4808,10\n",
+				    msg, sizeof(msg), &rows),
+			 QS_E_VALUE);
+	assert_string_equal(msg, "t.csv:2:6: bad TIMESTAMP field");
+	assert_int_equal(trace_text("TIMESTAMP,ContextTokens,GeneratedTokens\n"
+				    "2023-11-16 18:17:03.97,4808\n",
+				    msg, sizeof(msg), &rows),
+			 QS_E_VALUE);
+	assert_non_null(strstr(msg, "t.csv:2:"));
+	assert_int_equal(trace_text("TIME,ContextTokens,GeneratedTokens\n1,2,3\n", msg, sizeof(msg),
+				    &rows),
+			 QS_E_VALUE);
+	assert_non_null(strstr(msg, "t.csv:1:1:"));
+	/* Plain-seconds timestamps and extra columns are fine. */
+	assert_int_equal(trace_text("x,GeneratedTokens,TIMESTAMP,ContextTokens\nq,3,0.5,7\n", msg,
+				    sizeof(msg), &rows),
+			 QS_OK);
+	assert_int_equal(rows, 1);
+}
+
+static const char good_ini[] = "[scenario]\n"
+			       "name = t\n"
+			       "primary_metric = ttft_p99\n"
+			       "[workload]\n"
+			       "arrival = poisson\n"
+			       "rate = 5\n"
+			       "requests = 50\n"
+			       "[class.a]\n"
+			       "prompt_dist = lognormal\n"
+			       "prompt_mean = 100\n"
+			       "prompt_cv = 1\n"
+			       "gen_mean = 20\n"
+			       "[slo.1]\n"
+			       "ttft_ms = 100\n"
+			       "[backend.x]\n"
+			       "model = tokrate\n"
+			       "tokens_per_s = 1000\n"
+			       "concurrency = 2\n"
+			       "count = 2\n";
+
+static void
+test_unknown_key(void **state)
+{
+	struct qs_sim_config *c = calloc(1, sizeof(*c));
+	char msg[512], *text;
+	size_t n = strlen(good_ini);
+
+	(void)state;
+	assert_non_null(c);
+	assert_int_equal(qs_sim_scenario_parse(good_ini, "s.ini", NULL, NULL, NULL, c, msg,
+					       sizeof(msg)),
+			 QS_OK);
+	assert_int_equal(c->n_backends, 2);
+	assert_int_equal(c->wl.n_classes, 1);
+	assert_true(c->slo[1].ttft_ms == 100);
+	text = malloc(n + 64);
+	assert_non_null(text);
+	snprintf(text, n + 64, "%sbogus_key = 3\n", good_ini);
+	assert_int_equal(qs_sim_scenario_parse(text, "s.ini", NULL, NULL, NULL, c, msg, sizeof(msg)),
+			 QS_E_VALUE);
+	assert_non_null(strstr(msg, "s.ini"));
+	assert_non_null(strstr(msg, "bogus_key"));
+	snprintf(text, n + 64, "%s[nonsense]\na = 1\n", good_ini);
+	assert_int_equal(qs_sim_scenario_parse(text, "s.ini", NULL, NULL, NULL, c, msg, sizeof(msg)),
+			 QS_E_VALUE);
+	assert_non_null(strstr(msg, "nonsense"));
+	assert_int_equal(qs_sim_profile_parse("[profile]\nname = p\nwarp = 9\n", "p.ini", &c->backend[0].prof,
+					      msg, sizeof(msg)),
+			 QS_E_VALUE);
+	assert_non_null(strstr(msg, "p.ini"));
+	assert_non_null(strstr(msg, "warp"));
+	free(text);
+	free(c);
+}
+
+static uint64_t fuzz_rng = 0x1234567;
+
+static uint32_t
+fuzz_next(void)
+{
+	fuzz_rng += 0x9e3779b97f4a7c15ull;
+	return (uint32_t)((fuzz_rng ^ (fuzz_rng >> 29)) * 0xbf58476d1ce4e5b9ull >> 32);
+}
+
+static void
+mutate(char *buf, size_t *len, size_t cap, const char *alphabet)
+{
+	uint32_t k, edits = 1 + fuzz_next() % 4;
+
+	for (k = 0; k < edits; k++) {
+		uint32_t op = fuzz_next() % 4;
+		size_t at = *len ? fuzz_next() % *len : 0;
+
+		if (op == 0 && *len) {
+			buf[at] = alphabet[fuzz_next() % strlen(alphabet)];
+		} else if (op == 1 && *len + 1 < cap) {
+			memmove(buf + at + 1, buf + at, *len - at);
+			buf[at] = alphabet[fuzz_next() % strlen(alphabet)];
+			(*len)++;
+		} else if (op == 2 && *len) {
+			memmove(buf + at, buf + at + 1, *len - at - 1);
+			(*len)--;
+		} else if (*len) {
+			*len = at; /* truncate */
+		}
+	}
+	buf[*len] = 0;
+}
+
+static void
+test_fuzz_readers(void **state)
+{
+	static const char csv[] = "TIMESTAMP,ContextTokens,GeneratedTokens\r\n"
+				  "2023-11-16 18:17:03.9799600,4808,10\r\n"
+				  "2023-11-16 18:17:04.0319600,3180,8\r\n"
+				  "2023-11-16 18:17:04.0781490,110,27\r\n"
+				  "12.5,7,9\n";
+	struct qs_sim_config *c = calloc(1, sizeof(*c));
+	char buf[2048], msg[512];
+	uint32_t it, ok = 0, bad = 0;
+	uint64_t rows;
+
+	(void)state;
+	assert_non_null(c);
+	for (it = 0; it < 4000; it++) {
+		size_t len = sizeof(csv) - 1;
+
+		memcpy(buf, csv, len + 1);
+		mutate(buf, &len, sizeof(buf), "0123456789,.:- \r\nTZx\"\xef\xff");
+		if (trace_text(buf, msg, sizeof(msg), &rows) == QS_OK)
+			ok++;
+		else
+			bad++;
+	}
+	for (it = 0; it < 4000; it++) {
+		size_t len = sizeof(good_ini) - 1;
+
+		memcpy(buf, good_ini, len + 1);
+		mutate(buf, &len, sizeof(buf), "[]=.;#\n abcdefgilmnoprstuwxyz0123456789-");
+		if (qs_sim_scenario_parse(buf, "f.ini", NULL, NULL, NULL, c, msg, sizeof(msg)) == QS_OK)
+			ok++;
+		else
+			bad++;
+	}
+	print_message("fuzz: %u inputs accepted, %u refused, none crashed\n", ok, bad);
+	assert_true(ok > 0 && bad > 0);
+	free(c);
+}
+
+/* ---- baselines ------------------------------------------------------------------------- */
+
+static void
+test_baselines(void **state)
+{
+	struct qs_feat_backend be[8];
+	struct qs_feat_request rq = { .prompt_tokens = 100, .max_new_tokens = 10 };
+	uint32_t cap[8] = { 1, 1, 1, 1, 4, 1, 1, 1 };
+	int k, i, j;
+
+	(void)state;
+	memset(be, 0, sizeof(be));
+	for (k = 0; k < QS_BASELINE__COUNT; k++) {
+		struct qs_baseline r, r2;
+
+		qs_baseline_init(&r, (enum qs_baseline_kind)k, 5);
+		qs_baseline_init(&r2, (enum qs_baseline_kind)k, 5);
+		for (i = 0; i < 2000; i++) {
+			uint64_t mask = ((uint64_t)fuzz_next() << 32 | fuzz_next()) & 0xff;
+			int a, b;
+
+			for (j = 0; j < 8; j++) {
+				be[j].waiting = fuzz_next() % 4;
+				be[j].running = fuzz_next() % 4;
+				be[j].kv_used = fuzz_next() % 100;
+				be[j].kv_total = 100;
+				be[j].prefix_hit = fuzz_next() % 8 == 0;
+			}
+			a = qs_baseline_choose(&r, &rq, be, 8, mask, cap);
+			b = qs_baseline_choose(&r2, &rq, be, 8, mask, cap);
+			assert_int_equal(a, b); /* same seed, same choices */
+			if (!mask)
+				assert_int_equal(a, -1);
+			else
+				assert_true(a >= 0 && (mask >> a & 1));
+		}
+	}
+	/* Ties go to the lowest eligible index; SED weighs capacity. */
+	memset(be, 0, sizeof(be));
+	for (k = 0; k < QS_BASELINE__COUNT; k++) {
+		struct qs_baseline r;
+
+		if (k == QS_BASELINE_RANDOM || k == QS_BASELINE_P2C || k == QS_BASELINE_ROUND_ROBIN)
+			continue;
+		qs_baseline_init(&r, (enum qs_baseline_kind)k, 1);
+		assert_int_equal(qs_baseline_choose(&r, &rq, be, 8, 0xfc, NULL), 2);
+	}
+	{
+		struct qs_baseline r;
+
+		for (j = 0; j < 8; j++)
+			be[j].waiting = 2;
+		qs_baseline_init(&r, QS_BASELINE_SED, 1);
+		assert_int_equal(qs_baseline_choose(&r, &rq, be, 8, 0xff, cap), 4);
+		qs_baseline_init(&r, QS_BASELINE_ROUND_ROBIN, 1);
+		assert_int_equal(qs_baseline_choose(&r, &rq, be, 8, 0x0a, NULL), 1);
+		assert_int_equal(qs_baseline_choose(&r, &rq, be, 8, 0x0a, NULL), 3);
+		assert_int_equal(qs_baseline_choose(&r, &rq, be, 8, 0x0a, NULL), 1);
+		be[5].prefix_hit = 1;
+		qs_baseline_init(&r, QS_BASELINE_KV_AWARE, 1);
+		assert_int_equal(qs_baseline_choose(&r, &rq, be, 8, 0xff, NULL), 5);
+	}
+}
+
+/* ---- prefix table ----------------------------------------------------------------------- */
+
+static void
+test_prefix_table(void **state)
+{
+	struct qs_prefix_table *t = malloc(sizeof(*t));
+	uint32_t h, same_set[6], n = 0;
+
+	(void)state;
+	assert_non_null(t);
+	qs_prefix_init(t);
+	assert_int_equal(qs_prefix_lookup(t, 77, 0, 100), QS_PREFIX_NONE);
+	qs_prefix_update(t, 77, 3, 10);
+	assert_int_equal(qs_prefix_lookup(t, 77, 50, 100), 3);
+	assert_int_equal(qs_prefix_lookup(t, 77, 200, 100), QS_PREFIX_NONE); /* aged out */
+	qs_prefix_update(t, 77, 5, 300);
+	assert_int_equal(qs_prefix_lookup(t, 77, 300, 100), 5);
+	assert_int_equal(qs_prefix_lookup(t, 0, 300, 100), QS_PREFIX_NONE);
+	/* Five hashes in one 4-way set: the least recently used one is evicted. */
+	for (h = 1; n < 6; h++)
+		if (qs_prefix_set(h) == qs_prefix_set(1000))
+			same_set[n++] = h;
+	for (n = 0; n < 4; n++)
+		qs_prefix_update(t, same_set[n], n, 1000 + n);
+	qs_prefix_update(t, same_set[0], 0, 2000); /* refresh: now same_set[1] is oldest */
+	qs_prefix_update(t, same_set[4], 9, 2001);
+	assert_int_equal(qs_prefix_lookup(t, same_set[1], 2002, 5000), QS_PREFIX_NONE);
+	assert_int_equal(qs_prefix_lookup(t, same_set[0], 2002, 5000), 0);
+	assert_int_equal(qs_prefix_lookup(t, same_set[4], 2002, 5000), 9);
+	free(t);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ttft_is_prefill),
+		cmocka_unit_test(test_kv_full_preempts),
+		cmocka_unit_test(test_caps_hold),
+		cmocka_unit_test(test_mm1_mean_wait),
+		cmocka_unit_test(test_little_every_scenario),
+		cmocka_unit_test(test_determinism),
+		cmocka_unit_test(test_instances_independent),
+		cmocka_unit_test(test_pull_api),
+		cmocka_unit_test(test_lossy_reports),
+		cmocka_unit_test(test_bad_trace),
+		cmocka_unit_test(test_unknown_key),
+		cmocka_unit_test(test_fuzz_readers),
+		cmocka_unit_test(test_baselines),
+		cmocka_unit_test(test_prefix_table),
+	};
+
+	return cmocka_run_group_tests_name("sim", tests, NULL, NULL);
+}
