@@ -1,0 +1,317 @@
+/*
+ * serve.c - the agent's UDP loop: requests in with recvmmsg bursts, one iteration
+ * at a time through the scheduler, responses out to each request's client (direct
+ * server return, from the service socket), and backend reports to every configured
+ * dataplane at a fixed interval.
+ *
+ * With the model executor an iteration "takes" its modelled time: the loop keeps
+ * receiving while it passes and sends the iteration's events only when it has, so
+ * a client sees the same TTFT it would see from a GPU with that profile. With a
+ * real executor the iteration has taken its time when run() returns.
+ *
+ * The agent clock is CLOCK_MONOTONIC in ns (reports' sent_ns, responses' times).
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <netinet/in.h>
+
+#include "qsteer/agent.h"
+#include "agent_int.h"
+
+#define BURST 32
+#define DGRAM_MAX 2048
+
+uint64_t
+qs_agent_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void
+qs_agent_serve_cfg_default(struct qs_agent_serve_cfg *c)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->listen, sizeof(c->listen), "0.0.0.0:%d", QS_QRP_PORT);
+	c->report_interval_ns = 5000000ull;
+}
+
+int
+qs_agent_addr_parse(const char *s, uint16_t default_port, struct qs_agent_addr *a, char *msg,
+		    size_t msglen)
+{
+	char host[128], port[16];
+	const char *colon;
+	struct addrinfo hints, *res = NULL;
+	int e;
+
+	memset(a, 0, sizeof(*a));
+	snprintf(port, sizeof(port), "%u", default_port);
+	if (s[0] == '[') {
+		const char *rb = strchr(s, ']');
+
+		if (!rb || (size_t)(rb - s - 1) >= sizeof(host)) {
+			snprintf(msg, msglen, "address '%s': unterminated [v6]", s);
+			return QS_E_ARG;
+		}
+		memcpy(host, s + 1, (size_t)(rb - s - 1));
+		host[rb - s - 1] = '\0';
+		if (rb[1] == ':')
+			snprintf(port, sizeof(port), "%s", rb + 2);
+		else if (rb[1]) {
+			snprintf(msg, msglen, "address '%s': junk after ]", s);
+			return QS_E_ARG;
+		}
+	} else if ((colon = strrchr(s, ':')) != NULL) {
+		if ((size_t)(colon - s) >= sizeof(host)) {
+			snprintf(msg, msglen, "address '%s': host too long", s);
+			return QS_E_ARG;
+		}
+		memcpy(host, s, (size_t)(colon - s));
+		host[colon - s] = '\0';
+		snprintf(port, sizeof(port), "%s", colon + 1);
+	} else if (s[0] >= '0' && s[0] <= '9' && !strchr(s, '.')) {
+		snprintf(host, sizeof(host), "0.0.0.0");
+		snprintf(port, sizeof(port), "%s", s);
+	} else {
+		snprintf(host, sizeof(host), "%s", s);
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_DGRAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	e = getaddrinfo(host[0] ? host : "0.0.0.0", port, &hints, &res);
+	if (e != 0 || !res) {
+		snprintf(msg, msglen, "address '%s': %s", s, e ? gai_strerror(e) : "no result");
+		return QS_E_ARG;
+	}
+	if (res->ai_addrlen > sizeof(a->b)) {
+		freeaddrinfo(res);
+		snprintf(msg, msglen, "address '%s': unsupported family", s);
+		return QS_E_ARG;
+	}
+	memcpy(a->b, res->ai_addr, res->ai_addrlen);
+	a->len = (uint32_t)res->ai_addrlen;
+	freeaddrinfo(res);
+	return QS_OK;
+}
+
+static int
+family_of(const struct qs_agent_addr *a)
+{
+	const struct sockaddr *sa = (const void *)a->b;
+
+	return sa->sa_family;
+}
+
+static void
+flush_events(struct qs_agent *a, int fd, uint16_t backend_id, struct qs_agent_serve_stats *st)
+{
+	const struct qs_agent_event *ev;
+	uint32_t n, i, len;
+	uint8_t buf[QS_QRA_LEN];
+
+	ev = qs_agent_events(a, &n);
+	for (i = 0; i < n; i++) {
+		if (ev[i].client.len == 0)
+			continue;
+		len = qs_agent_event_encode(&ev[i], backend_id, buf);
+		if (sendto(fd, buf, len, 0, (const void *)ev[i].client.b, ev[i].client.len) < 0)
+			st->send_errors++;
+		else
+			st->responses_sent++;
+	}
+	qs_agent_events_clear(a);
+}
+
+/* Wait for a datagram or until deadline (ns, agent clock), whichever comes first. */
+static void
+wait_until(int fd, uint64_t deadline)
+{
+	struct pollfd pfd = { fd, POLLIN, 0 };
+	struct timespec ts;
+	uint64_t now = qs_agent_now_ns(), d;
+
+	if (deadline <= now)
+		return;
+	d = deadline - now;
+	ts.tv_sec = (time_t)(d / 1000000000ull);
+	ts.tv_nsec = (long)(d % 1000000000ull);
+	(void)ppoll(&pfd, 1, &ts, NULL);
+}
+
+int
+qs_agent_serve(struct qs_agent *a, struct qs_agent_intake *in, struct qs_agent_serve_cfg *c,
+	       struct qs_agent_serve_stats *st, char *msg, size_t msglen)
+{
+	struct qs_agent_addr lis, rep[QS_AGENT_MAX_REPORT_TO];
+	uint8_t bufs[BURST][DGRAM_MAX];
+	struct mmsghdr mm[BURST];
+	struct iovec iov[BURST];
+	struct sockaddr_storage from[BURST];
+	int fd = -1, rfd = -1, rc = QS_OK, one = 1;
+	uint64_t start, now, next_report, busy_until = 0, rep_seq = 0;
+	bool pending = false;
+	uint16_t backend_id;
+	uint32_t i;
+	struct qs_agent_iter it;
+	struct qs_qrp_report r;
+	uint8_t rbuf[QS_QRP_HDR_LEN + QS_QRP_REPORT_LEN];
+
+	memset(st, 0, sizeof(*st));
+	start = qs_agent_now_ns();
+	if (c->n_report_to > QS_AGENT_MAX_REPORT_TO || c->report_interval_ns == 0) {
+		snprintf(msg, msglen, "serve: at most %d report addresses and a nonzero interval",
+			 QS_AGENT_MAX_REPORT_TO);
+		return QS_E_ARG;
+	}
+	rc = qs_agent_addr_parse(c->listen, QS_QRP_PORT, &lis, msg, msglen);
+	for (i = 0; rc == QS_OK && i < c->n_report_to; i++)
+		rc = qs_agent_addr_parse(c->report_to[i], QS_QRP_REPORT_PORT, &rep[i], msg, msglen);
+	if (rc != QS_OK)
+		return rc;
+	fd = socket(family_of(&lis), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    bind(fd, (const void *)lis.b, lis.len)) {
+		snprintf(msg, msglen, "serve: bind %s: %s", c->listen, strerror(errno));
+		rc = QS_E_IO;
+		goto out;
+	}
+	{
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+
+		if (getsockname(fd, (void *)&ss, &sl) == 0)
+			c->bound_port = ntohs(ss.ss_family == AF_INET6 ?
+					      ((struct sockaddr_in6 *)&ss)->sin6_port :
+					      ((struct sockaddr_in *)&ss)->sin_port);
+	}
+	rfd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (rfd >= 0) {
+		int zero = 0; /* dual-stack: one socket reports to v4 and v6 dataplanes */
+
+		(void)setsockopt(rfd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+	}
+	if (rfd < 0)
+		rfd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (rfd < 0) {
+		snprintf(msg, msglen, "serve: report socket: %s", strerror(errno));
+		rc = QS_E_IO;
+		goto out;
+	}
+	if (c->ready)
+		*c->ready = 1;
+	for (i = 0; i < BURST; i++) {
+		iov[i].iov_base = bufs[i];
+		iov[i].iov_len = DGRAM_MAX;
+	}
+	qs_agent_report(a, qs_agent_now_ns(), &r); /* opens the first report window */
+	backend_id = r.backend_id;
+	next_report = qs_agent_now_ns() + c->report_interval_ns;
+	for (;;) {
+		int n;
+
+		now = qs_agent_now_ns();
+		if (c->stop && *c->stop)
+			break;
+		if (c->max_run_ns && now - start >= c->max_run_ns)
+			break;
+		if (c->max_completed && qs_agent_stats(a)->completed >= c->max_completed &&
+		    !pending)
+			break;
+		/* Requests in. */
+		for (i = 0; i < BURST; i++) {
+			memset(&mm[i].msg_hdr, 0, sizeof(mm[i].msg_hdr));
+			mm[i].msg_hdr.msg_iov = &iov[i];
+			mm[i].msg_hdr.msg_iovlen = 1;
+			mm[i].msg_hdr.msg_name = &from[i];
+			mm[i].msg_hdr.msg_namelen = sizeof(from[i]);
+		}
+		n = recvmmsg(fd, mm, BURST, MSG_DONTWAIT, NULL);
+		for (i = 0; n > 0 && i < (uint32_t)n; i++) {
+			struct qs_agent_addr src;
+			struct qs_agent_req req;
+			int why;
+
+			st->datagrams++;
+			memset(&src, 0, sizeof(src));
+			src.len = QS_RC_MIN(mm[i].msg_hdr.msg_namelen, (socklen_t)sizeof(src.b));
+			memcpy(src.b, &from[i], src.len);
+			switch (qs_agent_intake_feed(in, bufs[i], mm[i].msg_len, &src, now, &req,
+						     &why)) {
+			case QS_AGENT_IN_REQUEST:
+				(void)qs_agent_submit(a, &req, now);
+				break;
+			case QS_AGENT_IN_CANCEL:
+				(void)qs_agent_cancel(a, req.id, now);
+				break;
+			default:
+				break;
+			}
+		}
+		qs_agent_intake_age(in, now);
+		/* Reports out. */
+		if (now >= next_report) {
+			qs_agent_report(a, now, &r);
+			for (i = 0; i < c->n_report_to; i++) {
+				uint32_t len = qs_agent_report_encode(&r, rep_seq, rbuf);
+
+				if (sendto(rfd, rbuf, len, 0, (const void *)rep[i].b, rep[i].len) < 0)
+					st->send_errors++;
+				else
+					st->reports_sent++;
+			}
+			rep_seq++;
+			next_report += c->report_interval_ns;
+			if (next_report <= now) /* fell behind: skip, do not burst */
+				next_report = now + c->report_interval_ns;
+		}
+		/* An iteration. */
+		if (pending) {
+			if (now < busy_until) {
+				wait_until(fd, QS_RC_MIN(busy_until, next_report));
+				continue;
+			}
+			pending = false;
+			flush_events(a, fd, backend_id, st);
+			continue;
+		}
+		rc = qs_agent_step(a, now, &it, msg, msglen);
+		if (rc != QS_OK)
+			goto out;
+		if (it.seqs == 0) {
+			flush_events(a, fd, backend_id, st); /* rejections */
+			if (n <= 0)
+				wait_until(fd, QS_RC_MIN(next_report, now + 1000000ull));
+			continue;
+		}
+		/* Real executors return after the work; busy_until is then already past. */
+		busy_until = now + it.ns;
+		pending = true;
+	}
+	flush_events(a, fd, backend_id, st);
+	/* A last report, so the dataplanes see the final cumulative counts. */
+	qs_agent_report(a, qs_agent_now_ns(), &r);
+	for (i = 0; i < c->n_report_to; i++) {
+		uint32_t len = qs_agent_report_encode(&r, rep_seq, rbuf);
+
+		if (sendto(rfd, rbuf, len, 0, (const void *)rep[i].b, rep[i].len) < 0)
+			st->send_errors++;
+		else
+			st->reports_sent++;
+	}
+out:
+	st->elapsed_ns = qs_agent_now_ns() - start;
+	if (fd >= 0)
+		close(fd);
+	if (rfd >= 0)
+		close(rfd);
+	return rc;
+}

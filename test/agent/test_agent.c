@@ -1,0 +1,866 @@
+/*
+ * test_agent.c - the agent's CPU tests: the KV allocator (no leak, no double use),
+ * the request intake against malformed, duplicate and out-of-order packets, the
+ * batching strategies and the scheduler against hand-computed iterations,
+ * preemption by recompute, the learned classifier strategy, backend reports'
+ * cumulative counts, profiles (parse and least-squares fit), and a bench smoke run.
+ *
+ * Why hand-computed: the scheduler's decisions are the contract the simulator's
+ * batching environment must reproduce; a number worked out on paper catches a
+ * drift that a self-consistency check would not.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "qsteer/agent.h"
+#include "qsteer/policy.h"
+
+static char msg[512];
+
+/* ---- KV allocator ------------------------------------------------------------------ */
+
+static void
+kv_basic(void **state)
+{
+	struct qs_kv kv;
+	uint32_t b[9], i;
+
+	(void)state;
+	assert_int_equal(qs_kv_init(&kv, 8, msg, sizeof(msg)), QS_OK);
+	for (i = 0; i < 8; i++) {
+		assert_int_equal(qs_kv_alloc(&kv, i % 3, &b[i]), QS_OK);
+		assert_int_equal(b[i], i); /* 0, 1, 2, ... */
+	}
+	assert_int_equal(qs_kv_alloc(&kv, 0, &b[8]), QS_E_NOMEM);
+	assert_int_equal(qs_kv_used(&kv), 8);
+	/* Wrong owner, double release, out of range: refused, nothing changes. */
+	assert_int_equal(qs_kv_release(&kv, 1, b[0]), QS_E_VALUE);
+	assert_int_equal(qs_kv_release(&kv, 0, b[0]), QS_OK);
+	assert_int_equal(qs_kv_release(&kv, 0, b[0]), QS_E_VALUE);
+	assert_int_equal(qs_kv_release(&kv, 0, 99), QS_E_VALUE);
+	assert_int_equal(qs_kv_check(&kv, msg, sizeof(msg)), QS_OK);
+	for (i = 1; i < 8; i++)
+		assert_int_equal(qs_kv_release(&kv, i % 3, b[i]), QS_OK);
+	assert_int_equal(kv.n_free, 8);
+	assert_int_equal(qs_kv_check(&kv, msg, sizeof(msg)), QS_OK);
+	qs_kv_fini(&kv);
+	assert_int_equal(qs_kv_init(&kv, 0, msg, sizeof(msg)), QS_E_ARG);
+	qs_kv_init(&kv, 4, msg, sizeof(msg));
+	qs_kv_fini(&kv);
+}
+
+static void
+kv_random(void **state)
+{
+	struct qs_kv kv;
+	uint32_t held[64], owner[64], n = 0, i;
+	uint64_t r = 12345;
+
+	(void)state;
+	assert_int_equal(qs_kv_init(&kv, 64, msg, sizeof(msg)), QS_OK);
+	for (i = 0; i < 20000; i++) {
+		r = r * 6364136223846793005ull + 1442695040888963407ull;
+		if ((r >> 33) % 2 && n < 64) {
+			owner[n] = (uint32_t)(r >> 40) % 7;
+			assert_int_equal(qs_kv_alloc(&kv, owner[n], &held[n]), QS_OK);
+			n++;
+		} else if (n > 0) {
+			uint32_t k = (uint32_t)(r >> 45) % n;
+
+			assert_int_equal(qs_kv_release(&kv, owner[k], held[k]), QS_OK);
+			held[k] = held[n - 1];
+			owner[k] = owner[n - 1];
+			n--;
+		}
+		assert_int_equal(qs_kv_used(&kv), n);
+		if (i % 997 == 0)
+			assert_int_equal(qs_kv_check(&kv, msg, sizeof(msg)), QS_OK);
+	}
+	/* No block handed out twice: all held blocks are distinct. */
+	for (i = 0; i < n; i++)
+		for (uint32_t j = i + 1; j < n; j++)
+			assert_int_not_equal(held[i], held[j]);
+	qs_kv_fini(&kv);
+}
+
+/* ---- intake ------------------------------------------------------------------------- */
+
+static uint32_t
+pkt(uint8_t *b, uint8_t type, uint16_t flags, uint64_t id, uint32_t prompt, uint32_t gen,
+    uint32_t payload)
+{
+	struct qs_qrp_hdr h = { 0 };
+
+	memset(&h, 0, sizeof(h));
+	h.type = type;
+	h.flags = flags;
+	h.tenant = 7;
+	h.request_id = id;
+	h.prompt_tokens = prompt;
+	h.max_new_tokens = gen;
+	h.priority = 1;
+	h.slo_class = 2;
+	qs_qrp_write_hdr(b, &h);
+	memset(b + QS_QRP_HDR_LEN, 0xab, payload);
+	return QS_QRP_HDR_LEN + payload;
+}
+
+static void
+intake_cases(void **state)
+{
+	struct qs_agent_intake_cfg c;
+	struct qs_agent_intake *in;
+	struct qs_agent_req q;
+	uint8_t b[256];
+	uint32_t n;
+	int why;
+	const struct qs_agent_intake_stats *st;
+
+	(void)state;
+	qs_agent_intake_cfg_default(&c);
+	c.table_size = 2;
+	c.max_packets = 3;
+	c.max_age_ns = 1000;
+	assert_int_equal(qs_agent_intake_create(&c, &in, msg, sizeof(msg)), QS_OK);
+
+	/* One packet, one request. */
+	n = pkt(b, 1, QS_QRP_F_LAST, 42, 100, 20, 10);
+	assert_int_equal(qs_agent_intake_feed(in, b, n, NULL, 5, &q, &why), QS_AGENT_IN_REQUEST);
+	assert_int_equal(q.id, 42);
+	assert_int_equal(q.prompt_tokens, 100);
+	assert_int_equal(q.max_new_tokens, 20);
+	assert_int_equal(q.tenant, 7);
+	assert_int_equal(q.slo_class, 2);
+	assert_int_equal(q.bytes, 10);
+	assert_int_equal(q.recv_ns, 5);
+
+	/* Malformed: each dropped with its reason. */
+	assert_int_equal(qs_agent_intake_feed(in, b, 10, NULL, 5, &q, &why), QS_AGENT_IN_DROP);
+	assert_int_equal(why, QS_QRP_E_SHORT);
+	n = pkt(b, 1, QS_QRP_F_LAST, 1, 100, 20, 0);
+	b[0] = 0;
+	qs_agent_intake_feed(in, b, n, NULL, 5, &q, &why);
+	assert_int_equal(why, QS_QRP_E_MAGIC);
+	n = pkt(b, 1, QS_QRP_F_LAST, 1, 100, 20, 0);
+	b[2] = 2;
+	qs_agent_intake_feed(in, b, n, NULL, 5, &q, &why);
+	assert_int_equal(why, QS_QRP_E_VERSION);
+	n = pkt(b, 9, QS_QRP_F_LAST, 1, 100, 20, 0);
+	qs_agent_intake_feed(in, b, n, NULL, 5, &q, &why);
+	assert_int_equal(why, QS_QRP_E_TYPE);
+	n = pkt(b, 1, QS_QRP_F_LAST, 1, 100, 20, 0);
+	b[31] = 16;
+	qs_agent_intake_feed(in, b, n, NULL, 5, &q, &why);
+	assert_int_equal(why, QS_QRP_E_HDR_LEN);
+	n = pkt(b, 1, QS_QRP_F_LAST | 0x8, 1, 100, 20, 0);
+	qs_agent_intake_feed(in, b, n, NULL, 5, &q, &why);
+	assert_int_equal(why, QS_QRP_E_FIELD);
+	n = pkt(b, 3, QS_QRP_F_LAST, 1, 100, 20, 56);
+	qs_agent_intake_feed(in, b, n, NULL, 5, &q, &why);
+	assert_int_equal(why, QS_AGENT_DROP_UNEXPECTED);
+	n = pkt(b, 1, QS_QRP_F_LAST, 1, 0, 20, 0);
+	qs_agent_intake_feed(in, b, n, NULL, 5, &q, &why);
+	assert_int_equal(why, QS_AGENT_DROP_INVALID);
+
+	/* Out of order: the continuation before its start is an orphan. */
+	n = pkt(b, 2, 0, 50, 0, 0, 4);
+	assert_int_equal(qs_agent_intake_feed(in, b, n, NULL, 10, &q, &why), QS_AGENT_IN_DROP);
+	assert_int_equal(why, QS_AGENT_DROP_ORPHAN);
+	n = pkt(b, 1, 0, 50, 300, 10, 8);
+	assert_int_equal(qs_agent_intake_feed(in, b, n, NULL, 11, &q, &why), QS_AGENT_IN_NONE);
+	assert_int_equal(qs_agent_intake_open(in), 1);
+	/* A second start for the same id is a duplicate. */
+	assert_int_equal(qs_agent_intake_feed(in, b, n, NULL, 11, &q, &why), QS_AGENT_IN_DROP);
+	assert_int_equal(why, QS_AGENT_DROP_DUPLICATE);
+	n = pkt(b, 2, 0, 50, 0, 0, 4);
+	assert_int_equal(qs_agent_intake_feed(in, b, n, NULL, 12, &q, &why), QS_AGENT_IN_NONE);
+	n = pkt(b, 2, QS_QRP_F_LAST, 50, 0, 0, 2);
+	assert_int_equal(qs_agent_intake_feed(in, b, n, NULL, 13, &q, &why), QS_AGENT_IN_REQUEST);
+	assert_int_equal(q.id, 50);
+	assert_int_equal(q.packets, 3);
+	assert_int_equal(q.bytes, 14);
+	assert_int_equal(q.prompt_tokens, 300);
+	assert_int_equal(q.recv_ns, 13);
+	assert_int_equal(qs_agent_intake_open(in), 0);
+
+	/* Table full at 2 open requests. */
+	n = pkt(b, 1, 0, 60, 10, 10, 0);
+	qs_agent_intake_feed(in, b, n, NULL, 20, &q, &why);
+	n = pkt(b, 1, 0, 61, 10, 10, 0);
+	qs_agent_intake_feed(in, b, n, NULL, 20, &q, &why);
+	n = pkt(b, 1, 0, 62, 10, 10, 0);
+	assert_int_equal(qs_agent_intake_feed(in, b, n, NULL, 20, &q, &why), QS_AGENT_IN_DROP);
+	assert_int_equal(why, QS_AGENT_DROP_TABLE_FULL);
+	/* A continuation from another tenant does not join it. */
+	n = pkt(b, 2, 0, 60, 0, 0, 0);
+	b[7] = 9;
+	qs_agent_intake_feed(in, b, n, NULL, 21, &q, &why);
+	assert_int_equal(why, QS_AGENT_DROP_MISMATCH);
+	/* Too many packets: 60 has 1, +2 makes 3, the 4th drops the request. */
+	n = pkt(b, 2, 0, 60, 0, 0, 0);
+	qs_agent_intake_feed(in, b, n, NULL, 21, &q, &why);
+	qs_agent_intake_feed(in, b, n, NULL, 21, &q, &why);
+	assert_int_equal(qs_agent_intake_feed(in, b, n, NULL, 21, &q, &why), QS_AGENT_IN_DROP);
+	assert_int_equal(why, QS_AGENT_DROP_TOO_MANY);
+	assert_int_equal(qs_agent_intake_open(in), 1);
+	/* Cancel of an open one frees its entry. */
+	n = pkt(b, 4, QS_QRP_F_LAST, 61, 0, 0, 0);
+	assert_int_equal(qs_agent_intake_feed(in, b, n, NULL, 22, &q, &why), QS_AGENT_IN_CANCEL);
+	assert_int_equal(q.id, 61);
+	assert_int_equal(qs_agent_intake_open(in), 0);
+	/* Ageing: an incomplete request expires; its late continuation is an orphan. */
+	n = pkt(b, 1, 0, 70, 10, 10, 0);
+	qs_agent_intake_feed(in, b, n, NULL, 100, &q, &why);
+	assert_int_equal(qs_agent_intake_age(in, 1000), 0);
+	assert_int_equal(qs_agent_intake_age(in, 1101), 1);
+	n = pkt(b, 2, QS_QRP_F_LAST, 70, 0, 0, 0);
+	qs_agent_intake_feed(in, b, n, NULL, 1102, &q, &why);
+	assert_int_equal(why, QS_AGENT_DROP_ORPHAN);
+
+	st = qs_agent_intake_stats(in);
+	assert_int_equal(st->requests, 2);
+	assert_int_equal(st->cancels, 1);
+	assert_int_equal(st->drops[QS_AGENT_DROP_ORPHAN], 2);
+	assert_int_equal(st->drops[QS_AGENT_DROP_EXPIRED], 1);
+	assert_int_equal(st->drops[QS_AGENT_DROP_TOO_MANY], 1);
+	{
+		uint64_t sum = 0;
+
+		for (int k = 0; k < QS_AGENT_DROP__COUNT; k++)
+			sum += st->drops[k];
+		assert_int_equal(sum, st->dropped);
+		assert_int_equal(st->dropped, 15);
+	}
+	assert_string_equal(qs_agent_drop_name(QS_AGENT_DROP_ORPHAN), "orphan");
+	qs_agent_intake_destroy(in);
+}
+
+/* Random bytes and truncations never crash and are all counted. */
+static void
+intake_fuzz(void **state)
+{
+	struct qs_agent_intake_cfg c;
+	struct qs_agent_intake *in;
+	struct qs_agent_req q;
+	uint8_t b[128];
+	uint64_t r = 99;
+	uint32_t i, k, got = 0;
+
+	(void)state;
+	qs_agent_intake_cfg_default(&c);
+	c.table_size = 8;
+	assert_int_equal(qs_agent_intake_create(&c, &in, msg, sizeof(msg)), QS_OK);
+	for (i = 0; i < 20000; i++) {
+		uint32_t n = pkt(b, (uint8_t)(1 + i % 4), (uint16_t)(i & 1), i % 13, 1 + i % 50, 1 + i % 9, 20);
+
+		for (k = 0; k < 3; k++) {
+			r = r * 6364136223846793005ull + 1442695040888963407ull;
+			b[(r >> 33) % n] ^= (uint8_t)(1u << ((r >> 50) % 8));
+		}
+		n = (uint32_t)((r >> 20) % (n + 1));
+		if (qs_agent_intake_feed(in, b, n, NULL, i, &q, NULL) != QS_AGENT_IN_DROP)
+			got++;
+		qs_agent_intake_age(in, i);
+	}
+	assert_int_equal(got + qs_agent_intake_stats(in)->dropped, 20000);
+	qs_agent_intake_destroy(in);
+}
+
+/* ---- scheduler + strategies ---------------------------------------------------------- */
+
+/* A profile whose arithmetic is easy to do by hand. */
+static void
+hand_cfg(struct qs_agent_cfg *c)
+{
+	qs_agent_cfg_default(c);
+	memset(&c->prof, 0, sizeof(c->prof));
+	snprintf(c->prof.name, sizeof(c->prof.name), "hand");
+	c->prof.model = QS_SIM_MODEL_BATCH;
+	c->prof.fixed_us = 1000;
+	c->prof.prefill_us_per_token = 10;
+	c->prof.decode_us_per_seq = 100;
+	c->prof.kv_us_per_token = 1;
+	c->prof.max_seqs = 4;
+	c->prof.max_tokens = 100;
+	c->prof.kv_blocks = 8;
+	c->prof.max_model_len = 1024;
+	c->chunked_prefill = false;
+	c->max_slots = 16;
+}
+
+struct rig {
+	struct qs_agent_cfg cfg;
+	struct qs_batch_strategy st;
+	struct qs_agent_exec ex;
+	struct qs_agent *a;
+};
+
+static void
+rig_up(struct rig *r, const char *spec, uint32_t kv_blocks, bool chunked)
+{
+	hand_cfg(&r->cfg);
+	if (kv_blocks)
+		r->cfg.prof.kv_blocks = kv_blocks;
+	r->cfg.chunked_prefill = chunked;
+	assert_int_equal(qs_batch_parse(spec, &r->st, msg, sizeof(msg)), QS_OK);
+	assert_int_equal(qs_agent_exec_model(&r->cfg.prof, &r->ex, msg, sizeof(msg)), QS_OK);
+	assert_int_equal(qs_agent_create(&r->cfg, &r->st, &r->ex, &r->a, msg, sizeof(msg)), QS_OK);
+}
+
+static void
+rig_down(struct rig *r)
+{
+	qs_agent_destroy(r->a);
+	qs_agent_exec_destroy(&r->ex);
+	qs_batch_free(&r->st);
+}
+
+static void
+submit(struct rig *r, uint64_t id, uint32_t prompt, uint32_t gen, uint8_t slo)
+{
+	struct qs_agent_req q;
+
+	memset(&q, 0, sizeof(q));
+	q.id = id;
+	q.prompt_tokens = prompt;
+	q.max_new_tokens = gen;
+	q.slo_class = slo;
+	assert_int_equal(qs_agent_submit(r->a, &q, 0), QS_OK);
+}
+
+static void
+step_ok(struct rig *r, uint64_t now, struct qs_agent_iter *it)
+{
+	assert_int_equal(qs_agent_step(r->a, now, it, msg, sizeof(msg)), QS_OK);
+	if (qs_agent_check(r->a, msg, sizeof(msg)) != QS_OK)
+		fail_msg("%s", msg);
+}
+
+static void
+sched_fixed2(void **state)
+{
+	struct rig r;
+	struct qs_agent_iter it;
+	const struct qs_agent_event *ev;
+	uint32_t n;
+
+	(void)state;
+	rig_up(&r, "fixed:2", 0, false);
+	submit(&r, 0, 16, 2, 0);
+	submit(&r, 1, 16, 2, 0);
+	submit(&r, 2, 16, 2, 0);
+	/* 1: cap 2 admits 0 and 1: 1000 + 10 * 32 = 1320 us; both first tokens. */
+	step_ok(&r, 0, &it);
+	assert_int_equal(it.seqs, 2);
+	assert_int_equal(it.prefill_tokens, 32);
+	assert_int_equal(it.ns, 1320000);
+	assert_int_equal(it.kv_used, 2);
+	ev = qs_agent_events(r.a, &n);
+	assert_int_equal(n, 2);
+	assert_int_equal(ev[0].kind, QS_AGENT_EV_FIRST);
+	assert_int_equal(ev[0].event_ns, 1320000);
+	qs_agent_events_clear(r.a);
+	/* 2: two decodes at context 17: 1000 + 2 * 100 + 34 = 1234 us; both done. */
+	step_ok(&r, 1320000, &it);
+	assert_int_equal(it.decode_seqs, 2);
+	assert_int_equal(it.prefill_tokens, 0);
+	assert_int_equal(it.ns, 1234000);
+	ev = qs_agent_events(r.a, &n);
+	assert_int_equal(n, 2);
+	assert_int_equal(ev[0].kind, QS_AGENT_EV_DONE);
+	assert_int_equal(ev[0].tokens, 2);
+	assert_int_equal(ev[0].first_ns, 1320000);
+	assert_int_equal(ev[0].event_ns, 2554000);
+	qs_agent_events_clear(r.a);
+	assert_int_equal(qs_kv_used(qs_agent_kv(r.a)), 0);
+	/* 3: the third alone: 1160 us. */
+	step_ok(&r, 2554000, &it);
+	assert_int_equal(it.seqs, 1);
+	assert_int_equal(it.ns, 1160000);
+	rig_down(&r);
+}
+
+static uint32_t
+first_prefill(const char *spec, uint32_t *cap)
+{
+	struct rig r;
+	struct qs_agent_iter it;
+
+	rig_up(&r, spec, 0, false);
+	submit(&r, 0, 60, 4, 3);
+	submit(&r, 1, 30, 4, 0);
+	submit(&r, 2, 20, 4, 1);
+	step_ok(&r, 0, &it);
+	if (cap)
+		*cap = it.dec.lim.max_seqs;
+	rig_down(&r);
+	return it.prefill_tokens;
+}
+
+static void
+sched_strategies(void **state)
+{
+	uint32_t cap;
+
+	(void)state;
+	/* Budget 100, prompts 60 (SLO 3), 30 (SLO 0), 20 (SLO 1), whole prompts only. */
+	assert_int_equal(first_prefill("fixed", NULL), 90);	   /* FCFS: 60 + 30 */
+	assert_int_equal(first_prefill("throughput", NULL), 50);   /* shortest: 20 + 30 */
+	assert_int_equal(first_prefill("latency", NULL), 80);	   /* SLO 3, then SLO 1 */
+	assert_int_equal(first_prefill("coalesce", NULL), 60);	   /* 60 alone in [32, 64) */
+	/* Adaptive starts at cap 4/4 = 1, budget 25, grows once (queue waiting, no slow
+	 * iteration yet): cap 2, budget 32; the 60-token prompt runs alone. */
+	assert_int_equal(first_prefill("adaptive", &cap), 60);
+	assert_int_equal(cap, 2);
+}
+
+static void
+sched_adaptive_backoff(void **state)
+{
+	struct qs_batch_strategy s;
+	struct qs_batch_view v;
+	struct qs_batch_decision d;
+
+	(void)state;
+	assert_int_equal(qs_batch_parse("adaptive:10", &s, msg, sizeof(msg)), QS_OK);
+	memset(&v, 0, sizeof(v));
+	v.hw.max_seqs = 64;
+	v.hw.max_tokens = 1600;
+	v.st.waiting = 40;
+	qs_batch_decide(&s, &v, &d); /* 16 + 40/4 = 26 */
+	assert_int_equal(d.lim.max_seqs, 26);
+	assert_int_equal(d.lim.max_tokens, 400 + 101);
+	v.last_iter_ns = 20000000; /* over the 10 ms target: * 3/4 */
+	qs_batch_decide(&s, &v, &d);
+	assert_int_equal(d.lim.max_seqs, 19);
+	assert_int_equal(d.lim.max_tokens, 375);
+	qs_batch_free(&s);
+	assert_int_equal(qs_batch_parse("bogus", &s, msg, sizeof(msg)), QS_E_ARG);
+	assert_int_equal(qs_batch_parse("fixed:0", &s, msg, sizeof(msg)), QS_E_ARG);
+	assert_int_equal(qs_batch_parse("q8:", &s, msg, sizeof(msg)), QS_E_ARG);
+	assert_int_not_equal(qs_batch_parse("q8:/nonexistent.q8", &s, msg, sizeof(msg)), QS_OK);
+}
+
+static void
+sched_chunked(void **state)
+{
+	struct rig r;
+	struct qs_agent_iter it;
+	uint32_t n;
+
+	(void)state;
+	rig_up(&r, "fixed", 32, true);
+	submit(&r, 0, 250, 1, 0);
+	/* 250 tokens over a 100-token budget: 100, 100, 50, then done. */
+	step_ok(&r, 0, &it);
+	assert_int_equal(it.prefill_tokens, 100);
+	qs_agent_events(r.a, &n);
+	assert_int_equal(n, 0);
+	step_ok(&r, it.ns, &it);
+	assert_int_equal(it.prefill_tokens, 100);
+	step_ok(&r, it.ns, &it);
+	assert_int_equal(it.prefill_tokens, 50);
+	qs_agent_events(r.a, &n);
+	assert_int_equal(n, 2); /* first token and completion (1 token) */
+	assert_int_equal(qs_agent_running(r.a), 0);
+	rig_down(&r);
+}
+
+static void
+sched_preempt(void **state)
+{
+	struct rig r;
+	struct qs_agent_iter it;
+	uint64_t t = 0;
+	uint32_t steps = 0, done = 0, n, k;
+	const struct qs_agent_event *ev;
+
+	(void)state;
+	/* 4 blocks (64 tokens) for two sequences that each grow to 56: they cannot both
+	 * hold 3 blocks, so the newer is preempted and recomputed. */
+	rig_up(&r, "fixed", 4, false);
+	submit(&r, 0, 16, 40, 0);
+	submit(&r, 1, 16, 40, 0);
+	/* Too long for the cache: rejected up front, not preempted forever. */
+	{
+		struct qs_agent_req q;
+
+		memset(&q, 0, sizeof(q));
+		q.id = 9;
+		q.prompt_tokens = 60;
+		q.max_new_tokens = 10;
+		assert_int_equal(qs_agent_submit(r.a, &q, 0), QS_E_SIZE);
+		ev = qs_agent_events(r.a, &n);
+		assert_int_equal(n, 1);
+		assert_int_equal(ev[0].kind, QS_AGENT_EV_REJECTED);
+		qs_agent_events_clear(r.a);
+	}
+	while (done < 2 && steps < 1000) {
+		step_ok(&r, t, &it);
+		t += it.ns;
+		steps++;
+		assert_true(it.kv_used <= 4);
+		ev = qs_agent_events(r.a, &n);
+		for (k = 0; k < n; k++)
+			if (ev[k].kind == QS_AGENT_EV_DONE) {
+				assert_int_equal(ev[k].tokens, 40);
+				done++;
+				if (ev[k].request_id == 1)
+					assert_true(ev[k].preemptions >= 1);
+			}
+		qs_agent_events_clear(r.a);
+	}
+	assert_int_equal(done, 2);
+	assert_true(qs_agent_stats(r.a)->preemptions >= 1);
+	assert_int_equal(qs_kv_used(qs_agent_kv(r.a)), 0);
+	assert_int_equal(qs_agent_stats(r.a)->first_tokens, 2); /* recompute: no second first */
+	rig_down(&r);
+}
+
+/* Many random requests through a tight cache: invariants after every iteration. */
+static void
+sched_stress(void **state)
+{
+	struct rig r;
+	struct qs_agent_iter it;
+	uint64_t t = 0, x = 7;
+	uint32_t i, sub = 0;
+
+	(void)state;
+	rig_up(&r, "throughput", 16, true);
+	for (i = 0; i < 3000; i++) {
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+		if (sub < 300 && (x >> 60) < 6) {
+			struct qs_agent_req q;
+
+			memset(&q, 0, sizeof(q));
+			q.id = sub++;
+			q.prompt_tokens = 1 + (uint32_t)(x >> 20) % 150;
+			q.max_new_tokens = 1 + (uint32_t)(x >> 40) % 60;
+			q.slo_class = (uint8_t)((x >> 8) & 3);
+			(void)qs_agent_submit(r.a, &q, t);
+			if ((x >> 12) % 50 == 0)
+				(void)qs_agent_cancel(r.a, q.id / 2, t);
+		}
+		step_ok(&r, t, &it);
+		t += it.ns ? it.ns : 1000;
+		qs_agent_events_clear(r.a);
+	}
+	assert_int_equal(qs_agent_waiting(r.a) + qs_agent_running(r.a), 0);
+	assert_int_equal(qs_agent_stats(r.a)->completed + qs_agent_stats(r.a)->rejected +
+				 qs_agent_stats(r.a)->cancelled, sub);
+	assert_int_equal(qs_kv_used(qs_agent_kv(r.a)), 0);
+	rig_down(&r);
+}
+
+/* ---- learned strategy ------------------------------------------------------------------ */
+
+static struct qs_policy *
+tiny_classifier(void)
+{
+	/* One layer, 16 -> 2: output 1 = waiting_log - 20, output 0 = 0. */
+	static int8_t w[2 * QS_FB_COUNT];
+	static int32_t bias[2] = { 0, -20 };
+	static const struct qs_q8_action act[2] = { { 1, 100, 0, 0 }, { 4, 100, 25, 0 } };
+	struct qs_q8_desc d;
+	static uint8_t buf[4096];
+	size_t len;
+	struct qs_policy *p;
+	struct qs_policy_load_opts o = { QS_SCHEMA_BATCH_V1, QS_Q8_KIND_CLASSIFIER, NULL };
+
+	memset(w, 0, sizeof(w));
+	w[QS_FB_COUNT + QS_FB_WAITING_LOG] = 1;
+	memset(&d, 0, sizeof(d));
+	d.kind = QS_Q8_KIND_CLASSIFIER;
+	d.schema = QS_SCHEMA_BATCH_V1;
+	d.name = "tiny-batch";
+	d.n_layers = 1;
+	d.layer[0].n_in = QS_FB_COUNT;
+	d.layer[0].n_out = 2;
+	d.layer[0].w = w;
+	d.layer[0].bias = bias;
+	d.n_actions = 2;
+	d.action = act;
+	if (qs_q8_write(&d, buf, sizeof(buf), &len, msg, sizeof(msg)) != QS_OK)
+		fail_msg("%s", msg);
+	if (qs_policy_load(buf, len, "tiny", &o, &p, msg, sizeof(msg)) != QS_OK)
+		fail_msg("%s", msg);
+	return p;
+}
+
+static void
+learned_actions(void **state)
+{
+	struct rig r;
+	struct qs_agent_iter it;
+	uint32_t i;
+
+	(void)state;
+	hand_cfg(&r.cfg);
+	assert_int_equal(qs_batch_from_policy(tiny_classifier(), "tiny", &r.st, msg, sizeof(msg)),
+			 QS_OK);
+	assert_int_equal(qs_agent_exec_model(&r.cfg.prof, &r.ex, msg, sizeof(msg)), QS_OK);
+	assert_int_equal(qs_agent_create(&r.cfg, &r.st, &r.ex, &r.a, msg, sizeof(msg)), QS_OK);
+	/* 2 waiting: log2q(2, 3) = 16 < 20 -> action 0, cap 1. */
+	submit(&r, 0, 10, 5, 0);
+	submit(&r, 1, 10, 5, 0);
+	step_ok(&r, 0, &it);
+	assert_int_equal(it.dec.action, 0);
+	assert_int_equal(it.seqs, 1);
+	/* 1 + 4 = 5 waiting: log2q(5, 3) = 26 > 20 -> action 1, cap 4, reserve 25%. */
+	for (i = 2; i < 6; i++)
+		submit(&r, i, 10, 5, 0);
+	step_ok(&r, it.ns, &it);
+	assert_int_equal(it.dec.action, 1);
+	assert_int_equal(it.dec.lim.max_seqs, 4);
+	assert_int_equal(it.dec.lim.kv_reserve_pct, 25);
+	assert_int_equal(it.seqs, 4);
+	assert_int_equal(r.st.action_count[0], 1);
+	assert_int_equal(r.st.action_count[1], 1);
+	rig_down(&r);
+}
+
+static void
+batch_features(void **state)
+{
+	struct qs_batch_state s;
+	uint8_t x[QS_FB_COUNT];
+
+	(void)state;
+	memset(&s, 0, sizeof(s));
+	s.waiting = 5;
+	s.kv_used = 1;
+	s.kv_total = 4;
+	s.head_prompt = 1000;
+	s.tight_waiting = 5;
+	s.prev_cap = 1;
+	qs_batch_features_v1(&s, x);
+	assert_int_equal(x[QS_FB_WAITING_LOG], 26);
+	assert_int_equal(x[QS_FB_RUNNING_LOG], 0);
+	assert_int_equal(x[QS_FB_KV_UTIL], 32);
+	assert_int_equal(x[QS_FB_HEAD_PROMPT_LOG], 87); /* msb 9: (10 << 3) | 7 */
+	assert_int_equal(x[QS_FB_TIGHT_SHARE], 127);
+	assert_int_equal(x[QS_FB_PREFILL_SHARE], 0); /* 0 running: ratio with den 0 is 0 */
+	assert_int_equal(x[QS_FB_PREV_CAP_LOG], 8);
+	assert_int_equal(QS_FB__END, QS_FB_COUNT);
+}
+
+/* ---- reports ------------------------------------------------------------------------------ */
+
+static void
+reports_cumulative(void **state)
+{
+	struct rig r;
+	struct qs_agent_iter it;
+	struct qs_qrp_report rep, back;
+	struct qs_qrp_hdr h = { 0 };
+	uint8_t buf[QS_QRP_HDR_LEN + QS_QRP_REPORT_LEN];
+	uint64_t t = 0;
+	uint32_t i;
+
+	(void)state;
+	rig_up(&r, "fixed:2", 0, false);
+	r.cfg.backend_id = 3;
+	for (i = 0; i < 5; i++)
+		submit(&r, i, 16, 2, 0);
+	qs_agent_report(r.a, 0, &rep);
+	assert_int_equal(rep.received, 5);
+	assert_int_equal(rep.completed, 0);
+	assert_int_equal(rep.waiting, 5);
+	assert_int_equal(rep.kv_total, 8);
+	assert_int_equal(rep.prefill_pending, 80);
+	/* Two iterations: requests 0 and 1 done. */
+	for (i = 0; i < 2; i++) {
+		step_ok(&r, t, &it);
+		t += it.ns;
+	}
+	qs_agent_report(r.a, t, &rep);
+	assert_int_equal(rep.received, 5);
+	assert_int_equal(rep.completed, 2);
+	assert_int_equal(rep.waiting, 3);
+	assert_int_equal(rep.ttft_p99_us, 1320);
+	assert_int_equal(rep.decode_tps, (uint32_t)(2 * 1000000000ull / t));
+	/* A lost report loses nothing: the next one still carries the totals. */
+	for (i = 0; i < 4; i++) {
+		step_ok(&r, t, &it);
+		t += it.ns;
+	}
+	qs_agent_report(r.a, t, &rep);
+	assert_int_equal(rep.received, 5);
+	assert_int_equal(rep.completed, 5);
+	assert_int_equal(rep.sent_ns, t);
+	/* On the wire: header type 3, the body parses back to the same values. */
+	assert_int_equal(qs_agent_report_encode(&rep, 77, buf), sizeof(buf));
+	assert_int_equal(qs_qrp_parse_hdr(buf, sizeof(buf), &h), QS_QRP_OK);
+	assert_int_equal(h.type, QS_QRP_T_REPORT);
+	assert_int_equal(h.request_id, 77);
+	assert_int_equal(qs_qrp_parse_report(buf + h.hdr_len, sizeof(buf) - h.hdr_len, &back),
+			 QS_QRP_OK);
+	assert_memory_equal(&back.received, &rep.received, sizeof(uint64_t));
+	assert_int_equal(back.completed, 5);
+	assert_int_equal(back.kv_total, 8);
+	rig_down(&r);
+}
+
+static void
+response_wire(void **state)
+{
+	struct qs_agent_event e;
+	struct qs_qra_resp r;
+	uint8_t b[QS_QRA_LEN];
+
+	(void)state;
+	memset(&e, 0, sizeof(e));
+	e.kind = QS_AGENT_EV_DONE;
+	e.request_id = 0x0102030405060708ull;
+	e.tokens = 9;
+	e.arrival_ns = 1;
+	e.first_ns = 2;
+	e.event_ns = 3;
+	assert_int_equal(qs_agent_event_encode(&e, 4, b), QS_QRA_LEN);
+	assert_int_equal(qs_qra_parse(b, sizeof(b), &r), QS_QRP_OK);
+	assert_int_equal(r.kind, QS_QRA_K_DONE);
+	assert_int_equal(r.backend_id, 4);
+	assert_int_equal(r.request_id, e.request_id);
+	assert_int_equal(r.tokens, 9);
+	assert_int_equal(r.event_ns, 3);
+	assert_int_equal(qs_qra_parse(b, 47, &r), QS_QRP_E_SHORT);
+	/* Never mistaken for QRP: wrong magic for the QRP parser. */
+	{
+		struct qs_qrp_hdr h;
+		uint8_t big[64] = { 0 };
+
+		memcpy(big, b, sizeof(b));
+		assert_int_equal(qs_qrp_parse_hdr(big, sizeof(big), &h), QS_QRP_E_MAGIC);
+	}
+}
+
+/* ---- profiles ------------------------------------------------------------------------------ */
+
+static void
+profile_parse_fit(void **state)
+{
+	struct qs_sim_profile p, q;
+	struct qs_agent_iter_sample s[64];
+	double rms;
+	uint32_t n = 0, a, b, c;
+	char path[] = "/tmp/qsteer-agent-profile-XXXXXX";
+	int fd;
+	FILE *f;
+
+	(void)state;
+	assert_int_equal(qs_agent_profile_parse("[profile]\nname = t\nmodel = batch\nfixed_us = 5\n"
+						"prefill_us_per_token = 2\ndecode_us_per_seq = 3\n"
+						"kv_us_per_token = 0.5\nmax_seqs = 8\n",
+						"t.ini", &p, msg, sizeof(msg)),
+			 QS_OK);
+	assert_true(p.fixed_us == 5 && p.prefill_us_per_token == 2 && p.kv_us_per_token == 0.5);
+	assert_int_equal(p.max_seqs, 8);
+	assert_int_not_equal(qs_agent_profile_parse("[profile]\nbogus = 1\n", "b.ini", &q, msg,
+						     sizeof(msg)), QS_OK);
+	assert_int_not_equal(qs_agent_profile_parse("[profile]\nmax_seqs = -1\n", "b.ini", &q, msg,
+						     sizeof(msg)), QS_OK);
+	/* The fit recovers a profile from exact samples. */
+	for (a = 0; a < 4; a++)
+		for (b = 0; b < 4; b++)
+			for (c = 0; c < 4; c++) {
+				s[n].prefill_tokens = a * 128;
+				s[n].decode_seqs = b * 8;
+				s[n].kv_tokens = b * 8 * (c * 256.0 + 1);
+				s[n].us = 5 + 2 * s[n].prefill_tokens + 3 * s[n].decode_seqs +
+					  0.5 * s[n].kv_tokens;
+				n++;
+			}
+	q = p;
+	q.fixed_us = q.prefill_us_per_token = q.decode_us_per_seq = q.kv_us_per_token = 0;
+	assert_int_equal(qs_agent_profile_fit(s, n, &q, &rms, msg, sizeof(msg)), QS_OK);
+	assert_true(rms < 1e-6);
+	assert_true(q.fixed_us > 4.999 && q.fixed_us < 5.001);
+	assert_true(q.prefill_us_per_token > 1.999 && q.prefill_us_per_token < 2.001);
+	assert_true(q.decode_us_per_seq > 2.999 && q.decode_us_per_seq < 3.001);
+	assert_true(q.kv_us_per_token > 0.4999 && q.kv_us_per_token < 0.5001);
+	/* Written, it loads back (through the simulator's loader when it is built). */
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	assert_int_equal(qs_agent_profile_write(f, &q), QS_OK);
+	fclose(f);
+	memset(&p, 0, sizeof(p));
+	if (qs_agent_profile_load(path, &p, msg, sizeof(msg)) != QS_OK)
+		fail_msg("%s", msg);
+	remove(path);
+	assert_true(p.fixed_us > 4.99 && p.fixed_us < 5.01);
+	assert_int_equal(p.max_seqs, 8);
+	/* A grid that never varies a term cannot be fitted. */
+	for (a = 0; a < n; a++)
+		s[a].prefill_tokens = 0;
+	assert_int_equal(qs_agent_profile_fit(s, n, &q, &rms, msg, sizeof(msg)), QS_E_VALUE);
+}
+
+/* ---- bench smoke --------------------------------------------------------------------------- */
+
+static void
+bench_smoke(void **state)
+{
+	struct qs_agent_bench_cfg bc;
+	struct qs_agent_cfg ac;
+	struct qs_agent_bench_result r1, r2;
+	int scn;
+
+	(void)state;
+	qs_agent_cfg_default(&ac);
+	for (scn = 0; scn < QS_AGENT_SCN__COUNT; scn++) {
+		for (int k = 0; qs_batch_builtin[k]; k++) {
+			struct qs_batch_strategy s;
+			struct qs_agent_exec ex;
+
+			qs_agent_bench_cfg_default(&bc, scn);
+			bc.requests = 150;
+			assert_int_equal(qs_batch_parse(qs_batch_builtin[k], &s, msg, sizeof(msg)), QS_OK);
+			assert_int_equal(qs_agent_exec_model(&ac.prof, &ex, msg, sizeof(msg)), QS_OK);
+			if (qs_agent_bench_run(&bc, &ac, &s, &ex, &r1, msg, sizeof(msg)) != QS_OK)
+				fail_msg("%s", msg);
+			/* Same arrivals, same strategy: the same numbers. */
+			qs_batch_free(&s);
+			qs_batch_parse(qs_batch_builtin[k], &s, msg, sizeof(msg));
+			assert_int_equal(qs_agent_bench_run(&bc, &ac, &s, &ex, &r2, msg, sizeof(msg)),
+					 QS_OK);
+			assert_int_equal(r1.completed, 150);
+			assert_true(r1.ttft_p99_ms == r2.ttft_p99_ms && r1.slo_met == r2.slo_met);
+			qs_agent_exec_destroy(&ex);
+			qs_batch_free(&s);
+		}
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(kv_basic),
+		cmocka_unit_test(kv_random),
+		cmocka_unit_test(intake_cases),
+		cmocka_unit_test(intake_fuzz),
+		cmocka_unit_test(sched_fixed2),
+		cmocka_unit_test(sched_strategies),
+		cmocka_unit_test(sched_adaptive_backoff),
+		cmocka_unit_test(sched_chunked),
+		cmocka_unit_test(sched_preempt),
+		cmocka_unit_test(sched_stress),
+		cmocka_unit_test(learned_actions),
+		cmocka_unit_test(batch_features),
+		cmocka_unit_test(reports_cumulative),
+		cmocka_unit_test(response_wire),
+		cmocka_unit_test(profile_parse_fit),
+		cmocka_unit_test(bench_smoke),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,212 @@
+/*
+ * test_e2e.c - the agent end to end on loopback (127.0.0.1 only): qs_agent_serve
+ * with the model executor in a thread; this test is client and dataplane at once.
+ * It sends single- and multi-packet requests plus malformed datagrams, and checks
+ * that every request gets a first-token and a completion response in that order,
+ * that reports arrive with the right cumulative counts, and that the agent stops
+ * by itself (after N completions, with a hard time limit as a backstop).
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "qsteer/agent.h"
+
+#define N_REQ 24
+
+struct srv {
+	struct qs_agent *a;
+	struct qs_agent_intake *in;
+	struct qs_agent_serve_cfg c;
+	struct qs_agent_serve_stats st;
+	volatile int ready;
+	int rc;
+	char msg[256];
+};
+
+static void *
+serve_thread(void *arg)
+{
+	struct srv *s = arg;
+
+	s->rc = qs_agent_serve(s->a, s->in, &s->c, &s->st, s->msg, sizeof(s->msg));
+	s->ready = 1;
+	return NULL;
+}
+
+static int
+udp_bound(uint16_t *port)
+{
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (void *)&sa, sizeof(sa)), 0);
+	getsockname(fd, (void *)&sa, &sl);
+	*port = ntohs(sa.sin_port);
+	return fd;
+}
+
+static void
+e2e(void **state)
+{
+	struct srv s;
+	struct qs_agent_cfg ac;
+	struct qs_batch_strategy st;
+	struct qs_agent_exec ex;
+	struct qs_agent_intake_cfg ic;
+	struct sockaddr_in to;
+	pthread_t th;
+	uint16_t cport, rport;
+	int cfd, rfd, i, waited;
+	uint8_t buf[256];
+	uint32_t firsts = 0, dones = 0, reports = 0;
+	uint8_t seen_first[N_REQ] = { 0 };
+	uint64_t last_completed = 0, last_received = 0;
+	char msg[256];
+
+	(void)state;
+	memset(&s, 0, sizeof(s));
+	qs_agent_cfg_default(&ac);
+	/* A fast profile so the run takes tens of milliseconds. */
+	ac.prof.fixed_us = 200;
+	ac.prof.prefill_us_per_token = 1;
+	ac.prof.decode_us_per_seq = 10;
+	ac.prof.kv_us_per_token = 0.01;
+	ac.backend_id = 5;
+	assert_int_equal(qs_batch_parse("adaptive", &st, msg, sizeof(msg)), QS_OK);
+	assert_int_equal(qs_agent_exec_model(&ac.prof, &ex, msg, sizeof(msg)), QS_OK);
+	assert_int_equal(qs_agent_create(&ac, &st, &ex, &s.a, msg, sizeof(msg)), QS_OK);
+	qs_agent_intake_cfg_default(&ic);
+	assert_int_equal(qs_agent_intake_create(&ic, &s.in, msg, sizeof(msg)), QS_OK);
+
+	cfd = udp_bound(&cport);
+	rfd = udp_bound(&rport);
+	qs_agent_serve_cfg_default(&s.c);
+	snprintf(s.c.listen, sizeof(s.c.listen), "127.0.0.1:0");
+	snprintf(s.c.report_to[0], sizeof(s.c.report_to[0]), "127.0.0.1:%u", rport);
+	s.c.n_report_to = 1;
+	s.c.report_interval_ns = 2000000;
+	s.c.max_completed = N_REQ;
+	s.c.max_run_ns = 10000000000ull;
+	s.c.ready = &s.ready;
+	assert_int_equal(pthread_create(&th, NULL, serve_thread, &s), 0);
+	for (waited = 0; !s.ready && waited < 5000; waited++)
+		usleep(1000);
+	assert_true(s.ready);
+	assert_true(s.c.bound_port > 0);
+
+	memset(&to, 0, sizeof(to));
+	to.sin_family = AF_INET;
+	to.sin_port = htons((uint16_t)s.c.bound_port);
+	to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	/* Malformed first: they must not disturb anything. */
+	memset(buf, 0x5a, sizeof(buf));
+	sendto(cfd, buf, 7, 0, (void *)&to, sizeof(to));
+	sendto(cfd, buf, 64, 0, (void *)&to, sizeof(to));
+	for (i = 0; i < N_REQ; i++) {
+		struct qs_qrp_hdr h;
+		bool multi = i % 3 == 0;
+
+		memset(&h, 0, sizeof(h));
+		h.type = QS_QRP_T_REQUEST;
+		h.flags = multi ? 0 : QS_QRP_F_LAST;
+		h.request_id = 1000 + (uint64_t)i;
+		h.prompt_tokens = 20 + (uint32_t)i * 7;
+		h.max_new_tokens = 1 + (uint32_t)i % 9;
+		h.slo_class = (uint8_t)(i % 4);
+		qs_qrp_write_hdr(buf, &h);
+		sendto(cfd, buf, QS_QRP_HDR_LEN + 16, 0, (void *)&to, sizeof(to));
+		if (multi) {
+			h.type = QS_QRP_T_CONTINUATION;
+			h.flags = QS_QRP_F_LAST;
+			qs_qrp_write_hdr(buf, &h);
+			sendto(cfd, buf, QS_QRP_HDR_LEN + 16, 0, (void *)&to, sizeof(to));
+		}
+	}
+	/* Collect responses and reports until done or 10 s. */
+	for (waited = 0; (dones < N_REQ || last_completed < N_REQ) && waited < 10000; waited++) {
+		struct pollfd p[2] = { { cfd, POLLIN, 0 }, { rfd, POLLIN, 0 } };
+		ssize_t n;
+
+		if (poll(p, 2, 1) <= 0)
+			continue;
+		if (p[0].revents & POLLIN) {
+			struct qs_qra_resp r = { 0 };
+
+			n = recv(cfd, buf, sizeof(buf), 0);
+			assert_int_equal(qs_qra_parse(buf, (uint32_t)n, &r), QS_QRP_OK);
+			assert_int_equal(r.backend_id, 5);
+			assert_true(r.request_id >= 1000 && r.request_id < 1000 + N_REQ);
+			if (r.kind == QS_QRA_K_FIRST) {
+				firsts++;
+				seen_first[r.request_id - 1000] = 1;
+				assert_true(r.event_ns >= r.recv_ns);
+			} else {
+				assert_int_equal(r.kind, QS_QRA_K_DONE);
+				assert_true(seen_first[r.request_id - 1000]);
+				assert_int_equal(r.tokens, 1 + (r.request_id - 1000) % 9);
+				assert_true(r.event_ns >= r.first_ns);
+				dones++;
+			}
+		}
+		if (p[1].revents & POLLIN) {
+			struct qs_qrp_hdr h = { 0 };
+			struct qs_qrp_report rep;
+
+			n = recv(rfd, buf, sizeof(buf), 0);
+			assert_int_equal(qs_qrp_parse_hdr(buf, (uint32_t)n, &h), QS_QRP_OK);
+			assert_int_equal(h.type, QS_QRP_T_REPORT);
+			assert_int_equal(qs_qrp_parse_report(buf + h.hdr_len, (uint32_t)n - h.hdr_len,
+							     &rep), QS_QRP_OK);
+			assert_int_equal(rep.backend_id, 5);
+			/* Cumulative: never goes down. */
+			assert_true(rep.completed >= last_completed);
+			assert_true(rep.received >= last_received);
+			assert_true(rep.completed <= rep.received);
+			last_completed = rep.completed;
+			last_received = rep.received;
+			reports++;
+		}
+	}
+	pthread_join(th, NULL);
+	if (s.rc != QS_OK)
+		fail_msg("serve: %s", s.msg);
+	assert_int_equal(firsts, N_REQ);
+	assert_int_equal(dones, N_REQ);
+	assert_int_equal(last_received, N_REQ);
+	assert_int_equal(last_completed, N_REQ);
+	assert_true(reports >= 1);
+	assert_int_equal(qs_agent_intake_stats(s.in)->dropped, 2);
+	assert_int_equal(s.st.responses_sent, 2 * N_REQ);
+	assert_int_equal(qs_agent_check(s.a, msg, sizeof(msg)), QS_OK);
+	close(cfd);
+	close(rfd);
+	qs_agent_intake_destroy(s.in);
+	qs_agent_destroy(s.a);
+	qs_agent_exec_destroy(&ex);
+	qs_batch_free(&st);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = { cmocka_unit_test(e2e) };
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
