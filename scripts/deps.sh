@@ -11,7 +11,7 @@ pkgs=(
 	gnuplot-nox
 )
 # Optional parts: DPDK and BPF (their meson features are 'auto').
-pkgs+=(libbpf-dev bpftool linux-libc-dev libelf-dev zlib1g-dev libdpdk-dev dpdk tcpreplay iproute2)
+pkgs+=(libbpf-dev bpftool linux-libc-dev libelf-dev zlib1g-dev libdpdk-dev dpdk dpdk-dev tcpreplay iproute2)
 
 missing=()
 for p in "${pkgs[@]}"; do
