@@ -1,0 +1,195 @@
+/*
+ * config.c - qsteer-dp's INI configuration (inih): the service section and one
+ * section per backend. docs/dataplane.md lists every key. The loader validates
+ * everything (addresses, ranges, duplicate ids) and names the line that is wrong.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "qsteer/dp_core.h"
+
+struct cfg_ctx {
+	struct qs_dp_config *c;
+	char last_section[64];
+	char err[200];
+	int in_backend;
+};
+
+static int
+parse_u64(const char *v, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long x;
+
+	errno = 0;
+	x = strtoull(v, &end, 0);
+	if (errno || end == v || *end || v[0] == '-' || x > max)
+		return -1;
+	*out = x;
+	return 0;
+}
+
+static int
+parse_mac(const char *v, uint8_t mac[6])
+{
+	unsigned int m[6];
+	int i;
+	char tail;
+
+	if (sscanf(v, "%x:%x:%x:%x:%x:%x%c", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5], &tail) != 6)
+		return -1;
+	for (i = 0; i < 6; i++) {
+		if (m[i] > 255)
+			return -1;
+		mac[i] = (uint8_t)m[i];
+	}
+	return 0;
+}
+
+static int
+handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct cfg_ctx *x = user;
+	struct qs_dp_config *c = x->c;
+	uint64_t u;
+
+	/* An inih built to call handlers on new sections passes NULL name and value:
+	 * nothing to set. (Also tells gcc that section is never NULL below.) */
+	if (!section || !name || !value)
+		return 1;
+	if (strcmp(section, x->last_section) != 0) {
+		snprintf(x->last_section, sizeof(x->last_section), "%s", section);
+		x->in_backend = strncmp(section, "backend", 7) == 0;
+		if (x->in_backend) {
+			struct qs_dp_backend_cfg *b;
+			const char *nm = section + 7;
+
+			if (c->n_backends >= QS_DP_MAX_BACKENDS) {
+				snprintf(x->err, sizeof(x->err), "more than %d backends",
+					 QS_DP_MAX_BACKENDS);
+				return 0;
+			}
+			b = &c->be[c->n_backends++];
+			memset(b, 0, sizeof(*b));
+			b->id = (uint16_t)(c->n_backends - 1);
+			b->capacity = 1;
+			b->capacity_class = 1;
+			while (*nm == ' ' || *nm == '.' || *nm == ':')
+				nm++;
+			snprintf(b->name, sizeof(b->name), "%s", *nm ? nm : "backend");
+		} else if (strcmp(section, "service") != 0) {
+			snprintf(x->err, sizeof(x->err), "unknown section [%s]", section);
+			return 0;
+		}
+	}
+	if (x->in_backend) {
+		struct qs_dp_backend_cfg *b = &c->be[c->n_backends - 1];
+
+		if (strcmp(name, "id") == 0 && parse_u64(value, 0xfffe, &u) == 0)
+			b->id = (uint16_t)u;
+		else if (strcmp(name, "mac") == 0 && parse_mac(value, b->mac) == 0)
+			;
+		else if (strcmp(name, "ip") == 0 && inet_pton(AF_INET, value, b->ip4) == 1)
+			b->has_ip4 = true;
+		else if (strcmp(name, "ip6") == 0 && inet_pton(AF_INET6, value, b->ip6) == 1)
+			b->has_ip6 = true;
+		else if (strcmp(name, "port") == 0 && parse_u64(value, 65535, &u) == 0 && u > 0)
+			b->port = (uint16_t)u;
+		else if (strcmp(name, "capacity_class") == 0 && parse_u64(value, 7, &u) == 0)
+			b->capacity_class = (uint8_t)u;
+		else if (strcmp(name, "capacity") == 0 && parse_u64(value, 1u << 20, &u) == 0 &&
+			 u > 0)
+			b->capacity = (uint32_t)u;
+		else if (strcmp(name, "name") == 0)
+			snprintf(b->name, sizeof(b->name), "%s", value);
+		else {
+			snprintf(x->err, sizeof(x->err), "[%s] %s = %s: unknown key or bad value",
+				 section, name, value);
+			return 0;
+		}
+		return 1;
+	}
+	if (strcmp(name, "ip") == 0 && inet_pton(AF_INET, value, c->ip4) == 1)
+		c->has_ip4 = true;
+	else if (strcmp(name, "ip6") == 0 && inet_pton(AF_INET6, value, c->ip6) == 1)
+		c->has_ip6 = true;
+	else if (strcmp(name, "port") == 0 && parse_u64(value, 65535, &u) == 0 && u > 0)
+		c->port = (uint16_t)u;
+	else if (strcmp(name, "report_port") == 0 && parse_u64(value, 65535, &u) == 0 && u > 0)
+		c->report_port = (uint16_t)u;
+	else if (strcmp(name, "non_qrp") == 0 &&
+		 (strcmp(value, "drop") == 0 || strcmp(value, "pass") == 0))
+		c->pass_non_qrp = strcmp(value, "pass") == 0;
+	else if (strcmp(name, "report_max_age_ms") == 0 && parse_u64(value, 3600000, &u) == 0)
+		c->report_max_age_ns = u * 1000000ull;
+	else if (strcmp(name, "request_ttl_ms") == 0 && parse_u64(value, 3600000, &u) == 0)
+		c->request_ttl_ns = u * 1000000ull;
+	else if (strcmp(name, "prefix_max_age_ms") == 0 && parse_u64(value, 3600000, &u) == 0)
+		c->prefix_max_age_ns = u * 1000000ull;
+	else if (strcmp(name, "fallback") == 0 && qs_baseline_parse(value, &c->fallback) == 0)
+		;
+	else if (strcmp(name, "fallback_seed") == 0 && parse_u64(value, UINT64_MAX, &u) == 0)
+		c->fallback_seed = u;
+	else if (strcmp(name, "clock") == 0 && strcmp(value, "tsc") == 0)
+		c->clock = QS_DP_CLOCK_TSC;
+	else if (strcmp(name, "clock") == 0 && strcmp(value, "packet") == 0)
+		c->clock = QS_DP_CLOCK_PACKET;
+	else {
+		snprintf(x->err, sizeof(x->err), "[%s] %s = %s: unknown key or bad value", section,
+			 name, value);
+		return 0;
+	}
+	return 1;
+}
+
+int
+qs_dp_config_load(const char *path, struct qs_dp_config *c, char *msg, size_t msglen)
+{
+	struct cfg_ctx x;
+	FILE *f;
+	int line;
+	uint32_t i, j;
+
+	memset(&x, 0, sizeof(x));
+	x.c = c;
+	f = fopen(path, "r");
+	if (!f) {
+		snprintf(msg, msglen, "%s: %s", path, strerror(errno));
+		return QS_E_IO;
+	}
+	line = ini_parse_file(f, handler, &x);
+	fclose(f);
+	if (line != 0) {
+		snprintf(msg, msglen, "%s:%d: %s", path, line,
+			 x.err[0] ? x.err : "syntax error");
+		return QS_E_VALUE;
+	}
+	if (c->n_backends == 0) {
+		snprintf(msg, msglen, "%s: no [backend ...] section", path);
+		return QS_E_VALUE;
+	}
+	for (i = 0; i < c->n_backends; i++) {
+		const struct qs_dp_backend_cfg *b = &c->be[i];
+
+		if (!b->has_ip4 && !b->has_ip6) {
+			snprintf(msg, msglen, "%s: backend %s has no ip or ip6", path, b->name);
+			return QS_E_VALUE;
+		}
+		if (b->port == 0) {
+			snprintf(msg, msglen, "%s: backend %s has no port", path, b->name);
+			return QS_E_VALUE;
+		}
+		for (j = 0; j < i; j++)
+			if (c->be[j].id == b->id) {
+				snprintf(msg, msglen, "%s: backends %s and %s share id %u", path,
+					 c->be[j].name, b->name, b->id);
+				return QS_E_VALUE;
+			}
+	}
+	return QS_OK;
+}

@@ -1,0 +1,658 @@
+/*
+ * core.c - qsteer-dp's per-burst state machine: backend table, request-id table,
+ * decision and commit (docs/dataplane.md, "Order of work within a burst").
+ *
+ * A burst is processed in three steps so that a decision is a pure function of
+ * what came before it: prepare (parse every packet, apply the burst's reports in
+ * packet order, snapshot the backend table, build features), decide (one
+ * qs_policy_choose over all requests x candidates; the fallback for requests with
+ * no eligible candidate), commit (in packet order: record each request's decision,
+ * look up continuations, rewrite). Within a burst every request sees the same
+ * snapshot; what a request changes (sent counts, prefix affinity, request-id
+ * entries) is visible from the next packet (request-id table) or the next burst
+ * (features).
+ */
+#include <string.h>
+
+#include "qsteer/dp_core.h"
+
+static const char *const drop_names[QS_DP_D__COUNT] = {
+	[QS_DP_D_NONE] = "none",
+	[QS_DP_D_ETH_SHORT] = "eth-short",
+	[QS_DP_D_VLAN_DEPTH] = "vlan-depth",
+	[QS_DP_D_IP_HDR] = "ip-hdr",
+	[QS_DP_D_IP_CSUM] = "ip-csum",
+	[QS_DP_D_IP_FRAG] = "ip-frag",
+	[QS_DP_D_IP6_EXT] = "ip6-ext",
+	[QS_DP_D_UDP_HDR] = "udp-hdr",
+	[QS_DP_D_NON_QRP] = "non-qrp",
+	[QS_DP_D_QRP_SHORT] = "qrp-short",
+	[QS_DP_D_QRP_MAGIC] = "qrp-magic",
+	[QS_DP_D_QRP_VERSION] = "qrp-version",
+	[QS_DP_D_QRP_TYPE] = "qrp-type",
+	[QS_DP_D_QRP_HDR_LEN] = "qrp-hdr-len",
+	[QS_DP_D_QRP_FIELD] = "qrp-field",
+	[QS_DP_D_WRONG_PORT] = "wrong-port",
+	[QS_DP_D_REPORT_BACKEND] = "report-backend",
+	[QS_DP_D_UNKNOWN_REQ] = "unknown-request",
+	[QS_DP_D_NO_BACKEND] = "no-backend",
+	[QS_DP_D_FAMILY] = "family",
+	[QS_DP_D_TX] = "tx",
+};
+
+const char *
+qs_dp_drop_name(int d)
+{
+	if (d < 0 || d >= QS_DP_D__COUNT)
+		return "?";
+	return drop_names[d];
+}
+
+const char *
+qs_dp_mode_name(enum qs_dp_mode m)
+{
+	switch (m) {
+	case QS_DP_MODE_ACTIVE:
+		return "active";
+	case QS_DP_MODE_SHADOW:
+		return "shadow";
+	case QS_DP_MODE_CANARY:
+		return "canary";
+	}
+	return "?";
+}
+
+void
+qs_dp_config_defaults(struct qs_dp_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->port = QS_QRP_PORT;
+	c->report_port = QS_QRP_REPORT_PORT;
+	c->pass_non_qrp = false;
+	c->report_max_age_ns = 50ull * 1000 * 1000;
+	c->request_ttl_ns = 5000ull * 1000 * 1000;
+	c->prefix_max_age_ns = 10000ull * 1000 * 1000;
+	c->fallback = QS_BASELINE_LEAST_REQUESTS;
+	c->fallback_seed = 1;
+	c->clock = QS_DP_CLOCK_TSC;
+}
+
+int
+qs_dp_backend_index(const struct qs_dp_config *c, uint16_t id)
+{
+	uint32_t i;
+
+	for (i = 0; i < c->n_backends && i < QS_DP_MAX_BACKENDS; i++)
+		if (c->be[i].id == id)
+			return (int)i;
+	return -1;
+}
+
+void
+qs_dp_shared_init(struct qs_dp_shared *s, const struct qs_dp_config *c)
+{
+	memset(s, 0, sizeof(*s));
+	s->cfg = *c;
+}
+
+bool
+qs_dp_canary_pick(uint64_t request_id, uint32_t pct)
+{
+	uint64_t z = request_id + 0x9e3779b97f4a7c15ull;
+
+	/* splitmix64 finaliser: ids are often sequential, the slice must not be */
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	z ^= z >> 31;
+	return (uint32_t)(z % 100) < pct;
+}
+
+void
+qs_dp_counters_add(struct qs_dp_counters *acc, const struct qs_dp_counters *c)
+{
+	const uint64_t *src = (const uint64_t *)c;
+	uint64_t *dst = (uint64_t *)acc;
+	size_t i;
+
+	/* the struct is nothing but u64 counters */
+	for (i = 0; i < sizeof(*c) / sizeof(uint64_t); i++)
+		dst[i] += __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+}
+
+void
+qs_dp_worker_init(struct qs_dp_worker *w, const struct qs_dp_shared *s, enum qs_kernel k,
+		  uint32_t worker_index)
+{
+	uint32_t i, j;
+
+	memset(w, 0, sizeof(*w));
+	w->kernel = k;
+	qs_prefix_init(&w->prefix);
+	for (i = 0; i < QS_DP_REQ_SETS; i++)
+		for (j = 0; j < QS_DP_REQ_WAYS; j++)
+			w->reqtab.e[i][j].backend = QS_DP_REQ_EMPTY;
+	qs_baseline_init(&w->fallback, s->cfg.fallback, s->cfg.fallback_seed + worker_index);
+	w->builtin_kind = QS_BASELINE__COUNT; /* initialised when a set names one */
+}
+
+/* ---- request-id table ---------------------------------------------------------- */
+
+static uint32_t
+req_set(uint64_t id, uint16_t tenant)
+{
+	uint64_t z = (id ^ ((uint64_t)tenant << 48)) * 0x9e3779b97f4a7c15ull;
+
+	return (uint32_t)(z >> 52) & (QS_DP_REQ_SETS - 1);
+}
+
+static bool
+req_live(const struct qs_dp_req_entry *e, uint64_t now, uint64_t ttl)
+{
+	return e->backend != QS_DP_REQ_EMPTY && !(now > e->last_ns && now - e->last_ns > ttl);
+}
+
+static struct qs_dp_req_entry *
+req_find(struct qs_dp_worker *w, uint64_t id, uint16_t tenant, uint64_t now, uint64_t ttl)
+{
+	struct qs_dp_req_entry *set = w->reqtab.e[req_set(id, tenant)];
+	uint32_t i;
+
+	for (i = 0; i < QS_DP_REQ_WAYS; i++)
+		if (set[i].id == id && set[i].tenant == tenant && req_live(&set[i], now, ttl))
+			return &set[i];
+	return NULL;
+}
+
+static void
+req_insert(struct qs_dp_worker *w, uint64_t id, uint16_t tenant, uint16_t be, uint64_t now,
+	   uint64_t ttl)
+{
+	struct qs_dp_req_entry *set = w->reqtab.e[req_set(id, tenant)], *v = NULL;
+	uint32_t i;
+
+	for (i = 0; i < QS_DP_REQ_WAYS && !v; i++)
+		if (set[i].backend != QS_DP_REQ_EMPTY && set[i].id == id && set[i].tenant == tenant)
+			v = &set[i];
+	for (i = 0; i < QS_DP_REQ_WAYS && !v; i++)
+		if (set[i].backend == QS_DP_REQ_EMPTY)
+			v = &set[i];
+	for (i = 0; i < QS_DP_REQ_WAYS && !v; i++)
+		if (!req_live(&set[i], now, ttl)) {
+			v = &set[i];
+			w->ctr.reqtab_expired++;
+		}
+	if (!v) {
+		/* every way live: the least recently used request loses its tail */
+		v = &set[0];
+		for (i = 1; i < QS_DP_REQ_WAYS; i++)
+			if (set[i].last_ns < v->last_ns)
+				v = &set[i];
+		w->ctr.reqtab_evict++;
+	}
+	v->id = id;
+	v->tenant = tenant;
+	v->backend = be;
+	v->last_ns = now;
+	w->ctr.reqtab_insert++;
+}
+
+/* ---- backend table ----------------------------------------------------------- */
+
+static void
+apply_report(struct qs_dp_worker *w, struct qs_dp_shared *s, const struct qs_dp_pkt *p,
+	     uint64_t now)
+{
+	int idx = qs_dp_backend_index(&s->cfg, p->rep.backend_id);
+	struct qs_dp_backend_state *e;
+	uint32_t seq;
+
+	if (idx < 0) {
+		w->ctr.drop[QS_DP_D_REPORT_BACKEND]++;
+		return;
+	}
+	e = &s->be[idx];
+	seq = __atomic_load_n(&e->seq, __ATOMIC_ACQUIRE);
+	/*
+	 * Reports are snapshots with cumulative counts, so an older one than what we
+	 * hold is useless. An agent that restarted counts from 0 again: its reports
+	 * are accepted once the held one has aged out.
+	 */
+	if (e->valid && p->h.request_id <= e->report_seq && now >= e->last_ns &&
+	    now - e->last_ns <= s->cfg.report_max_age_ns) {
+		w->ctr.reports_ignored++;
+		return;
+	}
+	/* another worker is writing this entry: its report is as new as ours */
+	if ((seq & 1) || !__atomic_compare_exchange_n(&e->seq, &seq, seq + 1, false,
+						      __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+		w->ctr.reports_ignored++;
+		return;
+	}
+	e->rep = p->rep;
+	e->report_seq = p->h.request_id;
+	e->last_ns = now;
+	e->generation++;
+	e->valid = 1;
+	__atomic_store_n(&e->seq, seq + 2, __ATOMIC_RELEASE);
+}
+
+static void
+snapshot(const struct qs_dp_backend_state *e, struct qs_dp_backend_state *out)
+{
+	uint32_t s1, s2, tries;
+
+	for (tries = 0; tries < 16; tries++) {
+		s1 = __atomic_load_n(&e->seq, __ATOMIC_ACQUIRE);
+		if (s1 & 1)
+			continue;
+		memcpy(out, e, sizeof(*out));
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		s2 = __atomic_load_n(&e->seq, __ATOMIC_RELAXED);
+		if (s1 == s2)
+			return;
+	}
+	/* a writer kept it busy: this burst sees the backend as never reported */
+	memset(out, 0, sizeof(*out));
+}
+
+bool
+qs_dp_backend_fresh(const struct qs_dp_shared *s, uint32_t i, uint64_t now_ns)
+{
+	struct qs_dp_backend_state st;
+
+	snapshot(&s->be[i], &st);
+	return st.valid && (now_ns < st.last_ns || now_ns - st.last_ns <= s->cfg.report_max_age_ns);
+}
+
+/* ---- the burst ---------------------------------------------------------------- */
+
+void
+qs_dp_prepare(struct qs_dp_worker *w, struct qs_dp_shared *s, uint8_t *const *pkts,
+	      const uint32_t *lens, uint32_t n, uint64_t now_ns)
+{
+	struct qs_dp_burst *b = &w->b;
+	const struct qs_dp_config *c = &s->cfg;
+	uint64_t now, fam[2] = {0, 0}, drain;
+	uint32_t i, nb = c->n_backends, r, cnd;
+	struct qs_feat_global gl[2];
+	uint8_t tmpl[2][QS_DP_MAX_BACKENDS][QS_FR_COUNT];
+
+	if (n > QS_DP_BURST)
+		n = QS_DP_BURST;
+	now = now_ns > w->now_ns ? now_ns : w->now_ns;
+	w->now_ns = now;
+	b->n = n;
+	b->now_ns = now;
+	b->n_req = 0;
+	w->ctr.rx += n;
+	w->ctr.bursts++;
+
+	for (i = 0; i < n; i++) {
+		struct qs_dp_pkt *p = &b->pkt[i];
+
+		if (i + 1 < n)
+			__builtin_prefetch(pkts[i + 1]);
+		qs_dp_parse(c, pkts[i], lens[i], p);
+		b->backend[i] = 0xffff;
+		b->verdict[i] = QS_DP_V_DROP;
+		if (p->cls == QS_DP_C_DROP) {
+			w->ctr.drop[p->drop]++;
+			continue;
+		}
+		if (p->cls == QS_DP_C_NON_QRP) {
+			if (c->pass_non_qrp) {
+				b->verdict[i] = QS_DP_V_PASS;
+				p->drop = QS_DP_D_NONE;
+			} else {
+				w->ctr.drop[QS_DP_D_NON_QRP]++;
+			}
+			continue;
+		}
+		switch (p->h.type) {
+		case QS_QRP_T_REPORT:
+			w->ctr.reports++;
+			apply_report(w, s, p, now);
+			if (qs_dp_backend_index(c, p->rep.backend_id) < 0) {
+				p->cls = QS_DP_C_DROP;
+				p->drop = QS_DP_D_REPORT_BACKEND;
+			} else {
+				b->verdict[i] = QS_DP_V_CONSUMED;
+			}
+			break;
+		case QS_QRP_T_REQUEST:
+			b->req_pkt[b->n_req++] = (uint8_t)i;
+			break;
+		default: /* continuation, cancel: at commit, in packet order */
+			break;
+		}
+	}
+
+	/* snapshot the backend table and derive this burst's masks */
+	b->cand_mask = 0;
+	b->fallback_mask = 0;
+	b->n_cand = 0;
+	drain = __atomic_load_n(&s->admin_drain, __ATOMIC_ACQUIRE);
+	for (i = 0; i < nb; i++) {
+		struct qs_dp_backend_state st;
+		struct qs_feat_backend *f = &b->fb[i];
+		bool fresh, draining, full;
+
+		snapshot(&s->be[i], &st);
+		if (st.generation != w->seen_gen[i]) {
+			/* a new report: what we sent before it is in its counts */
+			w->seen_gen[i] = st.generation;
+			w->sent_reqs[i] = 0;
+			w->sent_tokens[i] = 0;
+		}
+		fresh = st.valid && (now < st.last_ns || now - st.last_ns <= c->report_max_age_ns);
+		draining = fresh && (st.rep.flags & QS_QRP_RF_DRAINING);
+		full = fresh && st.rep.kv_total != 0 && st.rep.kv_used >= st.rep.kv_total;
+		f->waiting = fresh ? st.rep.waiting : 0;
+		f->running = fresh ? st.rep.running : 0;
+		f->kv_used = fresh ? st.rep.kv_used : 0;
+		f->kv_total = fresh ? st.rep.kv_total : 0;
+		f->prefill_pending = fresh ? st.rep.prefill_pending : 0;
+		f->decode_tps = fresh ? st.rep.decode_tps : 0;
+		f->ttft_p99_ms = fresh ? st.rep.ttft_p99_us / 1000 : 0;
+		f->sent_reqs = w->sent_reqs[i];
+		f->sent_tokens = w->sent_tokens[i];
+		f->capacity_class = c->be[i].capacity_class;
+		f->prefix_hit = 0;
+		if (drain & (1ull << i))
+			continue;
+		if (!draining)
+			b->fallback_mask |= 1ull << i;
+		if (fresh && !draining && !full) {
+			b->cand_mask |= 1ull << i;
+			b->cand_be[b->n_cand++] = (uint8_t)i;
+		}
+		if (c->be[i].has_ip4)
+			fam[0] |= 1ull << i;
+		if (c->be[i].has_ip6)
+			fam[1] |= 1ull << i;
+	}
+	if (b->n_req == 0 || b->n_cand == 0) {
+		for (r = 0; r < b->n_req; r++)
+			b->req_elig[r] = 0;
+		return;
+	}
+
+	/* per family: the global features and each candidate's request-free row */
+	for (i = 0; i < 2; i++) {
+		struct qs_feat_request rq0 = {0, 0, 0, 0};
+
+		gl[i].outstanding = 0;
+		gl[i].eligible = 0;
+		for (cnd = 0; cnd < b->n_cand; cnd++) {
+			const struct qs_feat_backend *f = &b->fb[b->cand_be[cnd]];
+
+			if (!(fam[i] & (1ull << b->cand_be[cnd])))
+				continue;
+			gl[i].outstanding += f->waiting + f->running + f->sent_reqs;
+			gl[i].eligible++;
+		}
+		for (cnd = 0; cnd < b->n_cand; cnd++)
+			qs_feat_router_v1(&rq0, &b->fb[b->cand_be[cnd]], &gl[i], tmpl[i][cnd]);
+	}
+
+	for (r = 0; r < b->n_req; r++) {
+		const struct qs_dp_pkt *p = &b->pkt[b->req_pkt[r]];
+		struct qs_feat_request rq = {p->h.prompt_tokens, p->h.max_new_tokens,
+					     p->h.priority, p->h.slo_class};
+		struct qs_feat_backend f0;
+		uint8_t *x = &b->x[(size_t)r * b->n_cand * QS_FR_COUNT];
+		uint32_t hit = qs_prefix_lookup(&w->prefix, p->h.prefix_hash, now,
+						c->prefix_max_age_ns);
+		uint64_t el = 0;
+
+		/*
+		 * Row = the candidate's template with this request's fields: the request
+		 * part comes from qs_feat_router_v1 itself (a full row for candidate 0),
+		 * so no quantizer is re-implemented here.
+		 */
+		f0 = b->fb[b->cand_be[0]];
+		f0.prefix_hit = hit == b->cand_be[0];
+		qs_feat_router_v1(&rq, &f0, &gl[p->ipv6], x);
+		for (cnd = 1; cnd < b->n_cand; cnd++) {
+			uint8_t *row = x + (size_t)cnd * QS_FR_COUNT;
+
+			memcpy(row, tmpl[p->ipv6][cnd], QS_FR_COUNT);
+			row[QS_FR_PROMPT_LOG] = x[QS_FR_PROMPT_LOG];
+			row[QS_FR_GEN_LOG] = x[QS_FR_GEN_LOG];
+			row[QS_FR_PRIORITY] = x[QS_FR_PRIORITY];
+			row[QS_FR_SLO] = x[QS_FR_SLO];
+			row[QS_FR_PREFIX_HIT] = hit == b->cand_be[cnd] ? 127 : 0;
+		}
+		for (cnd = 0; cnd < b->n_cand; cnd++)
+			if (fam[p->ipv6] & (1ull << b->cand_be[cnd]))
+				el |= 1ull << cnd;
+		b->req_elig[r] = el;
+	}
+}
+
+static void
+cand_view(const struct qs_dp_worker *w, const struct qs_dp_config *c, uint32_t hit,
+	  struct qs_feat_backend *fbc, uint32_t *cap)
+{
+	const struct qs_dp_burst *b = &w->b;
+	uint32_t cnd;
+
+	for (cnd = 0; cnd < b->n_cand; cnd++) {
+		fbc[cnd] = b->fb[b->cand_be[cnd]];
+		fbc[cnd].prefix_hit = hit == b->cand_be[cnd];
+		cap[cnd] = c->be[b->cand_be[cnd]].capacity;
+	}
+}
+
+void
+qs_dp_decide(struct qs_dp_worker *w, const struct qs_dp_config *c,
+	     const struct qs_dp_policy_set *set, uint16_t *out)
+{
+	struct qs_dp_burst *b = &w->b;
+	uint32_t r, nb = c->n_backends;
+	uint64_t fam[2] = {0, 0};
+	uint32_t i, cap[QS_DP_MAX_BACKENDS];
+	struct qs_feat_backend fbc[QS_DP_MAX_BACKENDS];
+
+	if (b->n_req == 0)
+		return;
+	for (r = 0; r < b->n_req; r++) {
+		b->choice[r] = QS_NO_CHOICE;
+		b->choice2[r] = QS_NO_CHOICE;
+		b->disagree[r] = 0;
+		b->how[r] = QS_DP_HOW_NONE;
+	}
+	if (b->n_cand > 0) {
+		if (set->active) {
+			qs_policy_choose(set->active, w->kernel, b->x, b->n_req, b->n_cand,
+					 b->req_elig, NULL, b->choice);
+			for (r = 0; r < b->n_req; r++)
+				b->how[r] = QS_DP_HOW_POLICY;
+			if (set->second && set->mode != QS_DP_MODE_ACTIVE) {
+				qs_policy_choose(set->second, w->kernel, b->x, b->n_req, b->n_cand,
+						 b->req_elig, NULL, b->choice2);
+				for (r = 0; r < b->n_req; r++) {
+					const struct qs_dp_pkt *p = &b->pkt[b->req_pkt[r]];
+
+					if (set->mode == QS_DP_MODE_SHADOW) {
+						b->disagree[r] = b->choice[r] != b->choice2[r] ? 2 : 1;
+					} else if (qs_dp_canary_pick(p->h.request_id,
+								     set->canary_pct)) {
+						b->choice[r] = b->choice2[r];
+						b->how[r] = QS_DP_HOW_CANARY;
+					}
+				}
+			}
+		} else {
+			if (w->builtin_kind != set->builtin) {
+				qs_baseline_init(&w->builtin, set->builtin, c->fallback_seed);
+				w->builtin_kind = set->builtin;
+			}
+			for (r = 0; r < b->n_req; r++) {
+				const struct qs_dp_pkt *p = &b->pkt[b->req_pkt[r]];
+				struct qs_feat_request rq = {p->h.prompt_tokens, p->h.max_new_tokens,
+							     p->h.priority, p->h.slo_class};
+				uint32_t hit = qs_prefix_lookup(&w->prefix, p->h.prefix_hash,
+								b->now_ns, c->prefix_max_age_ns);
+				int k;
+
+				cand_view(w, c, hit, fbc, cap);
+				k = qs_baseline_choose(&w->builtin, &rq, fbc, b->n_cand,
+						       b->req_elig[r], cap);
+				b->choice[r] = k < 0 ? QS_NO_CHOICE : (uint16_t)k;
+				b->how[r] = QS_DP_HOW_BUILTIN;
+			}
+		}
+	}
+	for (i = 0; i < nb; i++) {
+		if (c->be[i].has_ip4)
+			fam[0] |= 1ull << i;
+		if (c->be[i].has_ip6)
+			fam[1] |= 1ull << i;
+		cap[i] = c->be[i].capacity;
+	}
+	for (r = 0; r < b->n_req; r++) {
+		const struct qs_dp_pkt *p = &b->pkt[b->req_pkt[r]];
+		uint64_t m = b->fallback_mask & fam[p->ipv6];
+		struct qs_feat_request rq;
+		uint32_t hit;
+		int k;
+
+		if (b->choice[r] != QS_NO_CHOICE) {
+			out[r] = b->cand_be[b->choice[r]];
+			continue;
+		}
+		/* no candidate the policy may pick: the configured heuristic decides */
+		out[r] = 0xffff;
+		b->how[r] = QS_DP_HOW_NONE;
+		if (!m)
+			continue;
+		rq.prompt_tokens = p->h.prompt_tokens;
+		rq.max_new_tokens = p->h.max_new_tokens;
+		rq.priority = p->h.priority;
+		rq.slo_class = p->h.slo_class;
+		hit = qs_prefix_lookup(&w->prefix, p->h.prefix_hash, b->now_ns,
+				       c->prefix_max_age_ns);
+		for (i = 0; i < nb; i++)
+			fbc[i] = b->fb[i];
+		if (hit < nb)
+			fbc[hit].prefix_hit = 1;
+		k = qs_baseline_choose(&w->fallback, &rq, fbc, nb, m, cap);
+		if (k >= 0) {
+			out[r] = (uint16_t)k;
+			b->how[r] = QS_DP_HOW_FALLBACK;
+		}
+	}
+}
+
+void
+qs_dp_commit(struct qs_dp_worker *w, const struct qs_dp_shared *s, uint8_t *const *pkts,
+	     const uint16_t *req_backend)
+{
+	struct qs_dp_burst *b = &w->b;
+	const struct qs_dp_config *c = &s->cfg;
+	uint32_t i, r = 0;
+	uint64_t now = b->now_ns;
+
+	for (i = 0; i < b->n; i++) {
+		struct qs_dp_pkt *p = &b->pkt[i];
+		struct qs_dp_req_entry *e;
+		uint16_t be;
+		int rc;
+
+		if (b->verdict[i] == QS_DP_V_PASS) {
+			w->ctr.pass++;
+			continue;
+		}
+		if (b->verdict[i] == QS_DP_V_CONSUMED) {
+			w->ctr.consumed++;
+			continue;
+		}
+		if (p->cls != QS_DP_C_QRP)
+			continue;
+		if (p->h.type == QS_QRP_T_REQUEST) {
+			be = req_backend[r];
+			w->ctr.requests++;
+			switch (b->how[r]) {
+			case QS_DP_HOW_POLICY:
+				w->ctr.decided_policy++;
+				break;
+			case QS_DP_HOW_CANARY:
+				w->ctr.decided_policy++;
+				w->ctr.canary++;
+				break;
+			case QS_DP_HOW_BUILTIN:
+				w->ctr.decided_builtin++;
+				break;
+			case QS_DP_HOW_FALLBACK:
+				w->ctr.fallback++;
+				break;
+			default:
+				break;
+			}
+			if (b->disagree[r])
+				w->ctr.shadow_scored++;
+			if (b->disagree[r] == 2)
+				w->ctr.shadow_disagree++;
+			r++;
+			if (be >= c->n_backends) {
+				p->cls = QS_DP_C_DROP;
+				p->drop = QS_DP_D_NO_BACKEND;
+				w->ctr.drop[QS_DP_D_NO_BACKEND]++;
+				continue;
+			}
+			rc = qs_dp_rewrite(pkts[i], p, &c->be[be]);
+			if (rc != QS_DP_D_NONE) {
+				p->cls = QS_DP_C_DROP;
+				p->drop = (uint8_t)rc;
+				w->ctr.drop[rc]++;
+				continue;
+			}
+			w->sent_reqs[be]++;
+			w->sent_tokens[be] += p->h.prompt_tokens;
+			qs_prefix_update(&w->prefix, p->h.prefix_hash, be, now);
+			if (!(p->h.flags & QS_QRP_F_LAST))
+				req_insert(w, p->h.request_id, p->h.tenant, be, now,
+					   c->request_ttl_ns);
+		} else {
+			if (p->h.type == QS_QRP_T_CONTINUATION)
+				w->ctr.continuations++;
+			else
+				w->ctr.cancels++;
+			e = req_find(w, p->h.request_id, p->h.tenant, now, c->request_ttl_ns);
+			if (!e) {
+				p->cls = QS_DP_C_DROP;
+				p->drop = QS_DP_D_UNKNOWN_REQ;
+				w->ctr.drop[QS_DP_D_UNKNOWN_REQ]++;
+				continue;
+			}
+			be = e->backend;
+			if (p->h.type == QS_QRP_T_CANCEL || (p->h.flags & QS_QRP_F_LAST))
+				e->backend = QS_DP_REQ_EMPTY; /* the request is complete */
+			else
+				e->last_ns = now;
+			rc = qs_dp_rewrite(pkts[i], p, &c->be[be]);
+			if (rc != QS_DP_D_NONE) {
+				p->cls = QS_DP_C_DROP;
+				p->drop = (uint8_t)rc;
+				w->ctr.drop[rc]++;
+				continue;
+			}
+		}
+		b->verdict[i] = QS_DP_V_TX;
+		b->backend[i] = be;
+		w->ctr.tx++;
+		w->ctr.to_backend[be]++;
+	}
+}
+
+void
+qs_dp_process(struct qs_dp_worker *w, struct qs_dp_shared *s, const struct qs_dp_policy_set *set,
+	      uint8_t *const *pkts, const uint32_t *lens, uint32_t n, uint64_t now_ns)
+{
+	uint16_t out[QS_DP_BURST];
+
+	qs_dp_prepare(w, s, pkts, lens, n, now_ns);
+	qs_dp_decide(w, &s->cfg, set, out);
+	qs_dp_commit(w, s, pkts, out);
+}

@@ -1,0 +1,53 @@
+/*
+ * dp_app.h - what qsteer-dp's DPDK shell (main.c) and its control thread
+ * (control.c) share. Private to dp/: the public contract is docs/control.md.
+ */
+#ifndef QSTEER_DP_APP_H
+#define QSTEER_DP_APP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "qsteer/dp_core.h"
+
+/* A policy the control thread owns: a loaded .q8, or a builtin baseline. */
+struct qs_dpa_slot {
+	struct qs_policy *p; /* NULL: builtin */
+	enum qs_baseline_kind builtin;
+	char source[256]; /* path or "builtin:NAME" */
+	bool used;
+};
+
+/* Control-thread view of the running process. */
+struct qs_dpa_info {
+	uint32_t n_workers;
+	uint64_t uptime_ns;
+	uint64_t now_ns; /* the dataplane clock (packet clock: the newest burst) */
+	uint64_t swaps;
+	const char *kernel;
+};
+
+/* Implemented in main.c, called from control.c on the control thread. */
+const struct qs_dp_shared *qs_dpa_shared(void);
+void qs_dpa_info(struct qs_dpa_info *out);
+void qs_dpa_counters(struct qs_dp_counters *sum);
+/* The policy view: active slot, second slot (NULL unless shadow/canary), mode. */
+void qs_dpa_policy(const struct qs_dpa_slot **active, const struct qs_dpa_slot **second,
+		   const struct qs_dpa_slot **previous, enum qs_dp_mode *mode, uint32_t *pct,
+		   uint64_t *version);
+/* mode: "active", "shadow", "canary"; msg receives the loader's reason. */
+int qs_dpa_policy_load(const char *source, enum qs_dp_mode mode, uint32_t pct, char *msg,
+		       size_t msglen);
+int qs_dpa_policy_rollback(char *msg, size_t msglen);
+int qs_dpa_drain(uint16_t backend_id, bool drain, char *msg, size_t msglen);
+void qs_dpa_request_quit(void);
+
+/* control.c */
+int qs_dpc_open(const char *path, char *msg, size_t msglen);
+void qs_dpc_poll(int timeout_ms);
+void qs_dpc_close(void);
+char *qs_dpc_stats_json(void);
+void qs_dpc_telemetry_register(void);
+
+#endif /* QSTEER_DP_APP_H */

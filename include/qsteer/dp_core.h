@@ -1,0 +1,338 @@
+/*
+ * dp_core.h - the DPDK-independent core of the qsteer dataplane (docs/dataplane.md).
+ *
+ * Everything qsteer-dp decides is computed here on plain byte buffers: packet
+ * parsing (Ethernet, 802.1Q, IPv4, IPv6, UDP, then QRP through wire.h), the backend
+ * table fed by reports, the request-id table that makes continuations follow their
+ * request, the per-burst decision (features for every request x candidate backend,
+ * then one qs_policy_choose call), and the header rewrite with checksums. The DPDK
+ * shell (dp/main.c) only moves mbufs in and out; qsteer-pcap check runs this same
+ * state machine with the scalar reference kernel, and the libFuzzer target runs the
+ * parser. So a decision is a deterministic function of (packet sequence and their
+ * timestamps, burst boundaries, configuration, policy set).
+ *
+ * Threading: one struct qs_dp_shared per process (configuration, the backend table
+ * written by whichever worker receives a report, the operator's drain mask); one
+ * struct qs_dp_worker per worker lcore, touched only by that lcore. Nothing here
+ * allocates after qs_dp_worker_init; nothing takes a lock.
+ */
+#ifndef QSTEER_DP_CORE_H
+#define QSTEER_DP_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "baselines.h"
+#include "features.h"
+#include "policy.h"
+#include "prefix.h"
+#include "wire.h"
+
+#define QS_DP_MAX_BACKENDS 64 /* one u64 eligibility mask */
+#define QS_DP_BURST 32
+#define QS_DP_REQ_SETS 4096 /* request-id table: sets x ways entries per worker */
+#define QS_DP_REQ_WAYS 4
+#define QS_DP_NAME_LEN 32
+
+/* Why a packet was dropped. Names (qs_dp_drop_name) are stable: counters use them. */
+enum qs_dp_drop {
+	QS_DP_D_NONE = 0,
+	QS_DP_D_ETH_SHORT,	/* frame shorter than its Ethernet/VLAN headers */
+	QS_DP_D_VLAN_DEPTH,	/* more than two 802.1Q/802.1ad tags */
+	QS_DP_D_IP_HDR,		/* bad version, IHL, total/payload length */
+	QS_DP_D_IP_CSUM,	/* IPv4 header checksum wrong */
+	QS_DP_D_IP_FRAG,	/* a UDP fragment: QRP is never fragmented */
+	QS_DP_D_IP6_EXT,	/* IPv6 extension headers before UDP (not walked) */
+	QS_DP_D_UDP_HDR,	/* UDP length impossible, or zero checksum over IPv6 */
+	QS_DP_D_NON_QRP,	/* not for the service and configured non_qrp = drop */
+	QS_DP_D_QRP_SHORT,	/* the six QRP parse errors of wire.h, in its order */
+	QS_DP_D_QRP_MAGIC,
+	QS_DP_D_QRP_VERSION,
+	QS_DP_D_QRP_TYPE,
+	QS_DP_D_QRP_HDR_LEN,
+	QS_DP_D_QRP_FIELD,
+	QS_DP_D_WRONG_PORT,	/* a report on the request port or a request on the report port */
+	QS_DP_D_REPORT_BACKEND, /* a report from a backend id not in the configuration */
+	QS_DP_D_UNKNOWN_REQ,	/* continuation or cancel with no live request-id entry */
+	QS_DP_D_NO_BACKEND,	/* not even the fallback found a backend */
+	QS_DP_D_FAMILY,		/* chosen backend lacks an address of the packet's family */
+	QS_DP_D_TX,		/* the NIC refused it (DPDK shell only) */
+	QS_DP_D__COUNT
+};
+
+/* What happens to a packet once its burst is processed. */
+enum qs_dp_verdict {
+	QS_DP_V_DROP = 0,
+	QS_DP_V_TX,	  /* rewritten towards a backend */
+	QS_DP_V_PASS,	  /* non-QRP, non_qrp = pass: sent back out unchanged */
+	QS_DP_V_CONSUMED, /* a backend report: absorbed by the backend table */
+};
+
+enum qs_dp_clock {
+	QS_DP_CLOCK_TSC = 0, /* live: the worker's clock */
+	QS_DP_CLOCK_PACKET,  /* replay: the packets' receive timestamps */
+};
+
+struct qs_dp_backend_cfg {
+	uint16_t id; /* the id its agent puts in reports */
+	uint8_t mac[6];
+	bool has_ip4, has_ip6;
+	uint8_t ip4[4];
+	uint8_t ip6[16];
+	uint16_t port;
+	uint8_t capacity_class; /* 0..7: the feature */
+	uint32_t capacity;	/* relative weight for the baselines, > 0 */
+	char name[QS_DP_NAME_LEN];
+};
+
+struct qs_dp_config {
+	bool has_ip4, has_ip6; /* service addresses; absent: any destination */
+	uint8_t ip4[4];
+	uint8_t ip6[16];
+	uint16_t port;	      /* requests */
+	uint16_t report_port; /* backend reports */
+	bool pass_non_qrp;
+	uint64_t report_max_age_ns; /* a backend silent this long is masked */
+	uint64_t request_ttl_ns;    /* request-id entries older than this are dead */
+	uint64_t prefix_max_age_ns;
+	enum qs_baseline_kind fallback;
+	uint64_t fallback_seed;
+	enum qs_dp_clock clock;
+	uint32_t n_backends;
+	struct qs_dp_backend_cfg be[QS_DP_MAX_BACKENDS];
+};
+
+/* Defaults, then the INI file (docs/dataplane.md). msg says what and which line. */
+void qs_dp_config_defaults(struct qs_dp_config *c);
+int qs_dp_config_load(const char *path, struct qs_dp_config *c, char *msg, size_t msglen);
+
+/* ---- parsing ------------------------------------------------------------------ */
+
+enum qs_dp_class {
+	QS_DP_C_DROP = 0,
+	QS_DP_C_NON_QRP,
+	QS_DP_C_QRP,
+};
+
+struct qs_dp_pkt {
+	uint8_t cls;  /* enum qs_dp_class */
+	uint8_t drop; /* enum qs_dp_drop when cls == QS_DP_C_DROP */
+	uint8_t ipv6;
+	uint8_t pad;
+	uint16_t l3_off;
+	uint16_t l4_off;
+	uint16_t pay_off;
+	uint16_t pay_len;
+	struct qs_qrp_hdr h;
+	struct qs_qrp_report rep; /* type 3 only */
+};
+
+/* Classify and parse len bytes at buf. Reads nothing beyond buf + len. */
+void qs_dp_parse(const struct qs_dp_config *c, const uint8_t *buf, uint32_t len,
+		 struct qs_dp_pkt *out);
+
+/* ---- checksums and rewrite ---------------------------------------------------- */
+
+/* Ones' complement sum helpers (host order 16-bit words of big-endian data). */
+uint32_t qs_dp_csum_add(uint32_t sum, const uint8_t *p, uint32_t len);
+uint16_t qs_dp_csum_fold(uint32_t sum);
+/* Full UDP checksum of the packet's UDP datagram with its pseudo-header (as it
+ * should be on the wire, 0 mapped to 0xffff). The reference for tests and check. */
+uint16_t qs_dp_udp_csum(const uint8_t *buf, const struct qs_dp_pkt *p);
+uint16_t qs_dp_ip4_csum(const uint8_t *ip, uint32_t ihl_bytes);
+
+/*
+ * Point the parsed packet at backend b: destination MAC (source MAC becomes the old
+ * destination, the service's), destination IP and UDP port, with the IPv4 header
+ * and UDP checksums updated incrementally (RFC 1624). QS_DP_D_FAMILY if b has no
+ * address of the packet's family, else QS_DP_D_NONE.
+ */
+int qs_dp_rewrite(uint8_t *buf, const struct qs_dp_pkt *p, const struct qs_dp_backend_cfg *b);
+
+/* ---- shared backend table ------------------------------------------------------ */
+
+struct qs_dp_backend_state {
+	uint32_t seq; /* seqcount: odd while a writer updates the entry */
+	uint32_t valid; /* a report has been accepted */
+	uint64_t last_ns; /* when the last accepted report arrived (dataplane clock) */
+	uint64_t report_seq;
+	uint64_t generation; /* bumps with every accepted report */
+	struct qs_qrp_report rep;
+} __attribute__((aligned(64)));
+
+struct qs_dp_shared {
+	struct qs_dp_config cfg;
+	struct qs_dp_backend_state be[QS_DP_MAX_BACKENDS];
+	uint64_t admin_drain; /* operator's drain mask, written by the control thread */
+};
+
+void qs_dp_shared_init(struct qs_dp_shared *s, const struct qs_dp_config *c);
+/* Backend index of a report's backend id, or -1. */
+int qs_dp_backend_index(const struct qs_dp_config *c, uint16_t id);
+
+/* ---- the policy set a burst runs ----------------------------------------------- */
+
+enum qs_dp_mode {
+	QS_DP_MODE_ACTIVE = 0, /* the active policy decides */
+	QS_DP_MODE_SHADOW,     /* score both, count disagreements, steer by the active one */
+	QS_DP_MODE_CANARY,     /* canary_pct% of request ids go to the canary */
+};
+
+/*
+ * Immutable once published. active NULL means the builtin baseline decides.
+ * Workers read the pointer once per burst (dp: under RCU), so a burst never mixes
+ * two sets.
+ */
+struct qs_dp_policy_set {
+	const struct qs_policy *active;
+	const struct qs_policy *second; /* shadow or canary policy */
+	enum qs_dp_mode mode;
+	uint32_t canary_pct;
+	enum qs_baseline_kind builtin;
+	uint64_t version;
+};
+
+/* Is request id in the canary slice of pct percent? (a fixed mix of the id) */
+bool qs_dp_canary_pick(uint64_t request_id, uint32_t pct);
+
+/* ---- per-worker state ---------------------------------------------------------- */
+
+struct qs_dp_req_entry {
+	uint64_t id;
+	uint64_t last_ns;
+	uint16_t tenant;
+	uint16_t backend; /* index; QS_DP_REQ_EMPTY if free */
+	uint32_t pad;
+};
+#define QS_DP_REQ_EMPTY 0xffffu
+
+struct qs_dp_reqtab {
+	struct qs_dp_req_entry e[QS_DP_REQ_SETS][QS_DP_REQ_WAYS];
+};
+
+/* Counters one worker keeps; the control thread sums them over workers. */
+struct qs_dp_counters {
+	uint64_t rx, tx, pass, consumed;
+	uint64_t requests, continuations, cancels, reports;
+	uint64_t reports_ignored; /* older than the last accepted sequence */
+	uint64_t decided_policy, decided_builtin, fallback;
+	uint64_t shadow_scored, shadow_disagree, canary;
+	uint64_t reqtab_insert, reqtab_evict, reqtab_expired;
+	uint64_t bursts;
+	uint64_t drop[QS_DP_D__COUNT];
+	uint64_t to_backend[QS_DP_MAX_BACKENDS];
+};
+
+/* One burst's working set: parsed packets, features, scores, choices. */
+struct qs_dp_burst {
+	uint32_t n;
+	uint64_t now_ns;
+	struct qs_dp_pkt pkt[QS_DP_BURST];
+	uint8_t verdict[QS_DP_BURST];
+	uint16_t backend[QS_DP_BURST]; /* chosen backend index per packet, or 0xffff */
+	/* requests needing a decision */
+	uint32_t n_req;
+	uint8_t req_pkt[QS_DP_BURST];
+	uint64_t req_elig[QS_DP_BURST];	 /* candidate-index space */
+	uint32_t n_cand;
+	uint8_t cand_be[QS_DP_MAX_BACKENDS]; /* candidate index -> backend index */
+	uint64_t cand_mask;		     /* backends eligible for the policy */
+	uint64_t fallback_mask;		     /* backends the fallback may use */
+	struct qs_feat_backend fb[QS_DP_MAX_BACKENDS]; /* per backend index */
+	uint8_t x[QS_DP_BURST * QS_DP_MAX_BACKENDS * QS_FR_COUNT];
+	int32_t scores[QS_DP_BURST * QS_DP_MAX_BACKENDS];
+	uint16_t choice[QS_DP_BURST];  /* candidate index per request */
+	uint16_t choice2[QS_DP_BURST]; /* second policy's choice */
+	uint8_t how[QS_DP_BURST];	/* enum qs_dp_how per request */
+	uint8_t disagree[QS_DP_BURST];	/* shadow: 0 not scored, 1 agreed, 2 disagreed */
+};
+
+/* Who decided a request (counted at commit). */
+enum qs_dp_how {
+	QS_DP_HOW_POLICY = 0,
+	QS_DP_HOW_CANARY,
+	QS_DP_HOW_BUILTIN,
+	QS_DP_HOW_FALLBACK,
+	QS_DP_HOW_NONE,
+};
+
+struct qs_dp_worker {
+	struct qs_dp_counters ctr;
+	uint64_t now_ns; /* monotonic: max of the bursts' clocks so far */
+	uint64_t seen_gen[QS_DP_MAX_BACKENDS];
+	uint32_t sent_reqs[QS_DP_MAX_BACKENDS]; /* since the report of seen_gen */
+	uint32_t sent_tokens[QS_DP_MAX_BACKENDS];
+	struct qs_baseline fallback;
+	struct qs_baseline builtin;
+	enum qs_baseline_kind builtin_kind;
+	enum qs_kernel kernel;
+	struct qs_dp_burst b;
+	struct qs_prefix_table prefix;
+	struct qs_dp_reqtab reqtab;
+} __attribute__((aligned(64)));
+
+void qs_dp_worker_init(struct qs_dp_worker *w, const struct qs_dp_shared *s,
+		       enum qs_kernel k, uint32_t worker_index);
+
+/*
+ * Process one burst in place: pkts[i] (lens[i] bytes) are parsed, reports applied
+ * to s, requests decided with set, continuations looked up, and packets to forward
+ * rewritten. now_ns is the burst's clock (QS_DP_CLOCK_PACKET: the largest receive
+ * timestamp in the burst; the worker keeps it monotonic). On return w->b.verdict[i]
+ * says what to do with packet i and w->b.pkt[i].drop why it was dropped.
+ *
+ * The three steps are exposed for qsteer-pcap check, which decides one burst with
+ * two policy sets before committing the one the dataplane used.
+ */
+void qs_dp_process(struct qs_dp_worker *w, struct qs_dp_shared *s,
+		   const struct qs_dp_policy_set *set, uint8_t *const *pkts,
+		   const uint32_t *lens, uint32_t n, uint64_t now_ns);
+void qs_dp_prepare(struct qs_dp_worker *w, struct qs_dp_shared *s, uint8_t *const *pkts,
+		   const uint32_t *lens, uint32_t n, uint64_t now_ns);
+/* Decide the prepared burst's requests; writes w->b.choice (and choice2). Pure
+ * except for a builtin baseline's state. out[r]: backend index or 0xffff. */
+void qs_dp_decide(struct qs_dp_worker *w, const struct qs_dp_config *c,
+		  const struct qs_dp_policy_set *set, uint16_t *out);
+void qs_dp_commit(struct qs_dp_worker *w, const struct qs_dp_shared *s, uint8_t *const *pkts,
+		  const uint16_t *req_backend);
+
+/* Names. */
+const char *qs_dp_drop_name(int d);
+const char *qs_dp_mode_name(enum qs_dp_mode m);
+
+/* Sum a worker's counters into acc (the control thread's view). */
+void qs_dp_counters_add(struct qs_dp_counters *acc, const struct qs_dp_counters *c);
+
+/* Is backend index i eligible for the policy at now (state snapshot rules)? For
+ * status displays; the burst computes its own masks. */
+bool qs_dp_backend_fresh(const struct qs_dp_shared *s, uint32_t i, uint64_t now_ns);
+
+/* ---- for tools and tests (not the fast path) ----------------------------------- */
+
+/* One direction of a UDP flow, as qsteer-pcap gen and the tests build packets. */
+struct qs_dp_flow {
+	uint8_t src_mac[6], dst_mac[6];
+	uint16_t vlan; /* 0: untagged; else one 802.1Q tag with this VID */
+	bool ipv6;
+	uint8_t src_ip[16], dst_ip[16]; /* IPv4 uses the first 4 bytes */
+	uint16_t sport, dport;
+};
+
+/*
+ * Build an Ethernet/[802.1Q]/IP/UDP frame carrying a QRP header (h; hdr_len 32),
+ * the report body rep when not NULL, then body_len filler bytes derived from the
+ * request id. Checksums are computed with the reference functions above. Returns
+ * the frame length, 0 if it does not fit in cap.
+ */
+uint32_t qs_dp_build_qrp(uint8_t *buf, uint32_t cap, const struct qs_dp_flow *f,
+			 const struct qs_qrp_hdr *h, const struct qs_qrp_report *rep,
+			 uint32_t body_len);
+/* Same frame around an arbitrary UDP payload. */
+uint32_t qs_dp_build_udp(uint8_t *buf, uint32_t cap, const struct qs_dp_flow *f,
+			 const uint8_t *payload, uint32_t len);
+
+/* Counters as a JSON object text (caller frees), with names from the config. */
+char *qs_dp_counters_json(const struct qs_dp_counters *c, const struct qs_dp_config *cfg);
+
+#endif /* QSTEER_DP_CORE_H */

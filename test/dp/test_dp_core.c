@@ -1,0 +1,672 @@
+/*
+ * test_dp_core.c - unit tests of the dataplane core on byte buffers: the parser
+ * against every malformed case and every truncation, checksums against a
+ * straightforward reference, backend-table ageing, request-id ageing and eviction,
+ * the decision against an independent scalar recomputation, shadow, canary,
+ * fallback and drain.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "qsteer/dp_core.h"
+
+#define MS 1000000ull
+
+static struct qs_dp_config cfg;
+static struct qs_dp_shared *sh;
+static struct qs_dp_worker *wk;
+static struct qs_policy *polA, *polB;
+
+static void
+make_cfg(void)
+{
+	uint32_t i;
+
+	qs_dp_config_defaults(&cfg);
+	cfg.has_ip4 = true;
+	memcpy(cfg.ip4, (uint8_t[]){10, 0, 0, 1}, 4);
+	cfg.has_ip6 = true;
+	cfg.ip6[0] = 0xfd;
+	cfg.ip6[15] = 1;
+	cfg.clock = QS_DP_CLOCK_PACKET;
+	cfg.n_backends = 8;
+	for (i = 0; i < 8; i++) {
+		struct qs_dp_backend_cfg *b = &cfg.be[i];
+
+		memset(b, 0, sizeof(*b));
+		b->id = (uint16_t)(100 + i);
+		b->mac[0] = 2;
+		b->mac[5] = (uint8_t)i;
+		b->has_ip4 = true;
+		memcpy(b->ip4, (uint8_t[]){10, 1, 0, (uint8_t)(10 + i)}, 4);
+		b->has_ip6 = i != 3;
+		b->ip6[0] = 0xfd;
+		b->ip6[1] = 1;
+		b->ip6[15] = (uint8_t)(10 + i);
+		b->port = (uint16_t)(8000 + i);
+		b->capacity = 1;
+		b->capacity_class = (uint8_t)(i % 8);
+		snprintf(b->name, sizeof(b->name), "b%u", i);
+	}
+}
+
+static struct qs_policy *
+rand_policy(uint64_t seed)
+{
+	static int8_t w1[32 * 16], w2[16 * 32], w3[16];
+	static int32_t b1[32], b2[16], b3[1], m1[32], m2[16];
+	static uint8_t s1[32], s2[16];
+	struct qs_q8_desc d;
+	uint8_t *buf = malloc(1 << 16);
+	size_t len;
+	char msg[256];
+	struct qs_policy *p = NULL;
+	struct qs_policy_load_opts lo = {QS_SCHEMA_ROUTER_V1, QS_Q8_KIND_SCORER, NULL};
+	int i;
+
+	for (i = 0; i < 512; i++) {
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		w1[i] = (int8_t)((int)((seed >> 33) % 255) - 127);
+		w2[i] = (int8_t)((int)((seed >> 41) % 255) - 127);
+	}
+	for (i = 0; i < 16; i++)
+		w3[i] = (int8_t)((int)((seed >> (i + 3)) % 255) - 127);
+	for (i = 0; i < 32; i++) {
+		b1[i] = (int32_t)(i * 97 % 2001) - 1000;
+		m1[i] = 1 << 20;
+		s1[i] = 32;
+	}
+	for (i = 0; i < 16; i++) {
+		b2[i] = 0;
+		m2[i] = 1 << 22;
+		s2[i] = 30;
+	}
+	b3[0] = 0;
+	memset(&d, 0, sizeof(d));
+	d.kind = QS_Q8_KIND_SCORER;
+	d.schema = QS_SCHEMA_ROUTER_V1;
+	d.name = "t";
+	d.n_layers = 3;
+	d.layer[0] = (struct qs_q8_layer_desc){16, 32, w1, b1, m1, s1};
+	d.layer[1] = (struct qs_q8_layer_desc){32, 16, w2, b2, m2, s2};
+	d.layer[2] = (struct qs_q8_layer_desc){16, 1, w3, b3, NULL, NULL};
+	assert_int_equal(qs_q8_write(&d, buf, 1 << 16, &len, msg, sizeof(msg)), QS_OK);
+	assert_int_equal(qs_policy_load(buf, len, "t", &lo, &p, msg, sizeof(msg)), QS_OK);
+	free(buf);
+	return p;
+}
+
+static int
+setup(void **state)
+{
+	(void)state;
+	make_cfg();
+	sh = aligned_alloc(64, (sizeof(*sh) + 63) & ~(size_t)63);
+	wk = aligned_alloc(64, sizeof(*wk));
+	qs_dp_shared_init(sh, &cfg);
+	qs_dp_worker_init(wk, sh, QS_KERNEL_AUTO, 0);
+	if (!polA)
+		polA = rand_policy(1);
+	if (!polB)
+		polB = rand_policy(2);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	free(sh);
+	free(wk);
+	return 0;
+}
+
+static void
+flow(struct qs_dp_flow *f, bool v6, uint16_t vlan, uint16_t dport)
+{
+	memset(f, 0, sizeof(*f));
+	f->src_mac[0] = 2;
+	f->src_mac[5] = 0xcc;
+	f->dst_mac[0] = 2;
+	f->dst_mac[5] = 0x01;
+	f->ipv6 = v6;
+	f->vlan = vlan;
+	if (v6) {
+		f->src_ip[0] = 0xfd;
+		f->src_ip[1] = 9;
+		f->src_ip[15] = 7;
+		memcpy(f->dst_ip, cfg.ip6, 16);
+	} else {
+		memcpy(f->src_ip, (uint8_t[]){192, 168, 0, 7}, 4);
+		memcpy(f->dst_ip, cfg.ip4, 4);
+	}
+	f->sport = 40000;
+	f->dport = dport;
+}
+
+static uint32_t
+req(uint8_t *buf, uint8_t type, uint64_t id, uint16_t flags, uint32_t prompt, bool v6,
+    uint32_t prefix)
+{
+	struct qs_dp_flow f;
+	struct qs_qrp_hdr h = {type, flags, 1, id, prompt, 50, prefix, 1, 2, 32};
+
+	flow(&f, v6, 0, cfg.port);
+	return qs_dp_build_qrp(buf, 2048, &f, &h, NULL, 40);
+}
+
+static uint32_t
+report(uint8_t *buf, uint16_t be_id, uint64_t seq, uint32_t waiting, uint16_t flags)
+{
+	struct qs_dp_flow f;
+	struct qs_qrp_hdr h = {QS_QRP_T_REPORT, 0, 0, seq, 0, 0, 0, 0, 0, 32};
+	struct qs_qrp_report r = {be_id, flags, waiting, 3, 100, 4096, 900, 30000, 50, seq, seq, 0};
+
+	flow(&f, false, 0, cfg.report_port);
+	return qs_dp_build_qrp(buf, 2048, &f, &h, &r, 0);
+}
+
+/* Run one burst of n frames at now (ms). */
+static void
+burst(uint8_t (*frames)[2048], uint32_t *lens, uint32_t n, uint64_t now_ms,
+      const struct qs_dp_policy_set *set)
+{
+	uint8_t *b[QS_DP_BURST];
+	uint32_t i;
+
+	for (i = 0; i < n; i++)
+		b[i] = frames[i];
+	qs_dp_process(wk, sh, set, b, lens, n, now_ms * MS);
+}
+
+static void
+report_all(uint64_t now_ms, uint64_t seq)
+{
+	uint8_t fr[8][2048];
+	uint32_t lens[8], i;
+	struct qs_dp_policy_set set = {0};
+
+	for (i = 0; i < 8; i++)
+		lens[i] = report(fr[i], (uint16_t)(100 + i), seq, 2 * i + 1, 0);
+	set.builtin = QS_BASELINE_LEAST_REQUESTS;
+	burst(fr, lens, 8, now_ms, &set);
+}
+
+/* ---- parser ------------------------------------------------------------------------ */
+
+static void
+test_parse_good(void **state)
+{
+	uint8_t buf[2048];
+	struct qs_dp_pkt p;
+	struct qs_dp_flow f;
+	struct qs_qrp_hdr h = {QS_QRP_T_REQUEST, 1, 3, 42, 100, 10, 0, 3, 3, 32};
+	uint32_t len;
+
+	(void)state;
+	len = req(buf, QS_QRP_T_REQUEST, 42, 1, 100, false, 0);
+	qs_dp_parse(&cfg, buf, len, &p);
+	assert_int_equal(p.cls, QS_DP_C_QRP);
+	assert_int_equal(p.h.request_id, 42);
+	assert_int_equal(p.ipv6, 0);
+	len = req(buf, QS_QRP_T_REQUEST, 43, 1, 100, true, 0);
+	qs_dp_parse(&cfg, buf, len, &p);
+	assert_int_equal(p.cls, QS_DP_C_QRP);
+	assert_int_equal(p.ipv6, 1);
+	flow(&f, false, 77, cfg.port);
+	len = qs_dp_build_qrp(buf, sizeof(buf), &f, &h, NULL, 0);
+	qs_dp_parse(&cfg, buf, len, &p);
+	assert_int_equal(p.cls, QS_DP_C_QRP);
+	assert_int_equal(p.l3_off, 18);
+	/* Ethernet padding after the IP packet is fine */
+	memset(buf + len, 0, 20);
+	qs_dp_parse(&cfg, buf, len + 20, &p);
+	assert_int_equal(p.cls, QS_DP_C_QRP);
+}
+
+static void
+test_parse_malformed(void **state)
+{
+	uint8_t buf[2048], pay[64];
+	struct qs_dp_pkt p;
+	struct qs_dp_flow f;
+	uint32_t len;
+	struct qs_qrp_hdr h = {QS_QRP_T_REQUEST, 1, 3, 42, 100, 10, 0, 3, 3, 32};
+	struct {
+		uint32_t off;
+		uint8_t val;
+		int why;
+	} cases[] = {
+		{14, 0x44, QS_DP_D_IP_HDR},	   /* IHL 4 */
+		{14, 0x55, QS_DP_D_IP_HDR},	   /* version 5 */
+		{22, 0x33, QS_DP_D_IP_CSUM},	   /* TTL without checksum */
+		{42, 0x00, QS_DP_D_QRP_MAGIC},
+		{44, 0x02, QS_DP_D_QRP_VERSION},
+		{45, 0x00, QS_DP_D_QRP_TYPE},
+		{45, 0x05, QS_DP_D_QRP_TYPE},
+		{46, 0x80, QS_DP_D_QRP_FIELD},	   /* unknown flag */
+		{70, 0x04, QS_DP_D_QRP_FIELD},	   /* priority 4 */
+		{71, 0x09, QS_DP_D_QRP_FIELD},	   /* SLO class 9 */
+		{72, 0x01, QS_DP_D_QRP_HDR_LEN}, /* header length 256+32 */
+		{73, 0x10, QS_DP_D_QRP_HDR_LEN}, /* header length 16 */
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		len = req(buf, QS_QRP_T_REQUEST, 42, 1, 100, false, 0);
+		buf[cases[i].off] = cases[i].val;
+		qs_dp_parse(&cfg, buf, len, &p);
+		assert_int_equal(p.cls, QS_DP_C_DROP);
+		assert_int_equal(p.drop, cases[i].why);
+	}
+	len = req(buf, QS_QRP_T_REQUEST, 42, 1, 100, false, 0);
+	qs_qrp_wr16(buf + 38, 500); /* UDP length past the IP payload */
+	qs_dp_parse(&cfg, buf, len, &p);
+	assert_int_equal(p.drop, QS_DP_D_UDP_HDR);
+	len = req(buf, QS_QRP_T_REQUEST, 42, 1, 100, true, 0);
+	qs_qrp_wr16(buf + 14 + 40 + 6, 0); /* IPv6 zero checksum */
+	qs_dp_parse(&cfg, buf, len, &p);
+	assert_int_equal(p.drop, QS_DP_D_UDP_HDR);
+	len = req(buf, QS_QRP_T_REQUEST, 42, 1, 100, true, 0);
+	buf[14 + 6] = 44;
+	qs_dp_parse(&cfg, buf, len, &p);
+	assert_int_equal(p.drop, QS_DP_D_IP_FRAG);
+	buf[14 + 6] = 43;
+	qs_dp_parse(&cfg, buf, len, &p);
+	assert_int_equal(p.drop, QS_DP_D_IP6_EXT);
+	/* a report on the request port, a request on the report port */
+	len = report(buf, 100, 1, 1, 0);
+	qs_dp_parse(&cfg, buf, len, &p);
+	assert_int_equal(p.cls, QS_DP_C_QRP);
+	qs_qrp_wr16(buf + 36, cfg.port);
+	qs_dp_parse(&cfg, buf, len, &p);
+	assert_int_equal(p.drop, QS_DP_D_WRONG_PORT);
+	/* non-QRP: another port, another address, ARP */
+	flow(&f, false, 0, 53);
+	memset(pay, 1, sizeof(pay));
+	len = qs_dp_build_udp(buf, sizeof(buf), &f, pay, 40);
+	qs_dp_parse(&cfg, buf, len, &p);
+	assert_int_equal(p.cls, QS_DP_C_NON_QRP);
+	flow(&f, false, 0, cfg.port);
+	f.dst_ip[3] = 99;
+	len = qs_dp_build_qrp(buf, sizeof(buf), &f, &h, NULL, 0);
+	qs_dp_parse(&cfg, buf, len, &p);
+	assert_int_equal(p.cls, QS_DP_C_NON_QRP);
+	qs_qrp_wr16(buf + 12, 0x0806);
+	qs_dp_parse(&cfg, buf, len, &p);
+	assert_int_equal(p.cls, QS_DP_C_NON_QRP);
+	/* three VLAN tags */
+	memset(buf, 0, 64);
+	qs_qrp_wr16(buf + 12, 0x8100);
+	qs_qrp_wr16(buf + 16, 0x8100);
+	qs_qrp_wr16(buf + 20, 0x8100);
+	qs_dp_parse(&cfg, buf, 64, &p);
+	assert_int_equal(p.drop, QS_DP_D_VLAN_DEPTH);
+}
+
+/* Every truncation of valid frames: never a read past the end (ASan), always a drop. */
+static void
+test_parse_truncated(void **state)
+{
+	uint8_t buf[2048];
+	struct qs_dp_pkt p;
+	uint32_t len, l, k;
+
+	(void)state;
+	for (k = 0; k < 3; k++) {
+		len = k == 0 ? req(buf, QS_QRP_T_REQUEST, 1, 1, 5, false, 0)
+		      : k == 1 ? req(buf, QS_QRP_T_CONTINUATION, 1, 1, 5, true, 0)
+			       : report(buf, 100, 1, 1, 0);
+		for (l = 0; l < len; l++) {
+			uint8_t *copy = malloc(l ? l : 1);
+
+			memcpy(copy, buf, l);
+			qs_dp_parse(&cfg, copy, l, &p);
+			assert_int_equal(p.cls, QS_DP_C_DROP);
+			assert_int_not_equal(p.drop, QS_DP_D_NONE);
+			free(copy);
+		}
+	}
+}
+
+/* ---- checksums ------------------------------------------------------------------------- */
+
+/* The textbook Internet checksum, byte by byte: the reference. */
+static uint16_t
+naive_csum(const uint8_t *a, size_t n)
+{
+	uint64_t s = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		s += (i & 1) ? a[i] : (uint64_t)a[i] << 8;
+	while (s >> 16)
+		s = (s & 0xffff) + (s >> 16);
+	return (uint16_t)~s;
+}
+
+static void
+test_checksums(void **state)
+{
+	uint8_t buf[2048], ph[2048];
+	uint32_t len, k, ulen, n;
+	struct qs_dp_pkt p;
+
+	(void)state;
+	for (k = 0; k < 400; k++) {
+		bool v6 = k & 1;
+		uint16_t vlan = (k & 2) ? 5 : 0;
+		struct qs_dp_flow f;
+		struct qs_qrp_hdr h = {QS_QRP_T_REQUEST, 1, 1, k * 7919, k * 13, 10, 0, 1, 1, 32};
+		const struct qs_dp_backend_cfg *b = &cfg.be[k % 8];
+
+		if (v6 && !b->has_ip6)
+			continue;
+		flow(&f, v6, vlan, cfg.port);
+		f.sport = (uint16_t)(k * 131);
+		len = qs_dp_build_qrp(buf, sizeof(buf), &f, &h, NULL, k % 97);
+		qs_dp_parse(&cfg, buf, len, &p);
+		assert_int_equal(p.cls, QS_DP_C_QRP);
+		assert_int_equal(qs_dp_rewrite(buf, &p, b), QS_DP_D_NONE);
+		/* IPv4 header: the naive checksum over the header is 0 */
+		if (!v6)
+			assert_int_equal(naive_csum(buf + p.l3_off, 20), 0);
+		/* UDP: pseudo-header + datagram, naively */
+		ulen = qs_qrp_rd16(buf + p.l4_off + 4);
+		n = 0;
+		if (v6) {
+			memcpy(ph, buf + p.l3_off + 8, 32);
+			n = 32;
+			ph[n++] = 0;
+			ph[n++] = 0;
+			ph[n++] = (uint8_t)(ulen >> 8);
+			ph[n++] = (uint8_t)ulen;
+			ph[n++] = 0;
+			ph[n++] = 0;
+			ph[n++] = 0;
+			ph[n++] = 17;
+		} else {
+			memcpy(ph, buf + p.l3_off + 12, 8);
+			n = 8;
+			ph[n++] = 0;
+			ph[n++] = 17;
+			ph[n++] = (uint8_t)(ulen >> 8);
+			ph[n++] = (uint8_t)ulen;
+		}
+		memcpy(ph + n, buf + p.l4_off, ulen);
+		n += ulen;
+		assert_int_equal(naive_csum(ph, n), 0);
+		/* and the library's full recomputation agrees with the incremental update */
+		assert_int_equal(qs_dp_udp_csum(buf, &p), qs_qrp_rd16(buf + p.l4_off + 6));
+		assert_memory_equal(buf, b->mac, 6);
+		assert_int_equal(qs_qrp_rd16(buf + p.l4_off + 2), b->port);
+	}
+	/* IPv4 UDP checksum 0 ("none") stays 0 */
+	len = req(buf, QS_QRP_T_REQUEST, 1, 1, 5, false, 0);
+	qs_qrp_wr16(buf + 40, 0);
+	qs_dp_parse(&cfg, buf, len, &p);
+	assert_int_equal(qs_dp_rewrite(buf, &p, &cfg.be[0]), QS_DP_D_NONE);
+	assert_int_equal(qs_qrp_rd16(buf + 40), 0);
+	/* an IPv6 request to a backend without IPv6 */
+	len = req(buf, QS_QRP_T_REQUEST, 1, 1, 5, true, 0);
+	qs_dp_parse(&cfg, buf, len, &p);
+	assert_int_equal(qs_dp_rewrite(buf, &p, &cfg.be[3]), QS_DP_D_FAMILY);
+}
+
+/* ---- tables ------------------------------------------------------------------------------ */
+
+static void
+test_backend_ageing(void **state)
+{
+	uint8_t fr[1][2048];
+	uint32_t lens[1];
+	struct qs_dp_policy_set set = {0};
+
+	(void)state;
+	set.builtin = QS_BASELINE_LEAST_REQUESTS;
+	report_all(0, 1);
+	lens[0] = req(fr[0], QS_QRP_T_REQUEST, 1, 1, 10, false, 0);
+	burst(fr, lens, 1, 49, &set);
+	assert_int_equal(wk->b.cand_mask, 0xff);
+	/* all silent past report_max_age: masked, and the fallback decides */
+	lens[0] = req(fr[0], QS_QRP_T_REQUEST, 2, 1, 10, false, 0);
+	burst(fr, lens, 1, 51, &set);
+	assert_int_equal(wk->b.cand_mask, 0);
+	assert_int_equal(wk->ctr.fallback, 1);
+	assert_int_equal(wk->b.verdict[0], QS_DP_V_TX);
+	/* reports resume: back */
+	report_all(60, 2);
+	lens[0] = req(fr[0], QS_QRP_T_REQUEST, 3, 1, 10, false, 0);
+	burst(fr, lens, 1, 61, &set);
+	assert_int_equal(wk->b.cand_mask, 0xff);
+	/* an older report than held is ignored */
+	lens[0] = report(fr[0], 100, 1, 999, 0);
+	burst(fr, lens, 1, 62, &set);
+	assert_int_equal(wk->ctr.reports_ignored, 1);
+	assert_int_equal(sh->be[0].rep.waiting, 1);
+	/* a draining report masks it, even from the fallback */
+	lens[0] = report(fr[0], 100, 3, 1, QS_QRP_RF_DRAINING);
+	burst(fr, lens, 1, 63, &set);
+	lens[0] = req(fr[0], QS_QRP_T_REQUEST, 4, 1, 10, false, 0);
+	burst(fr, lens, 1, 63, &set);
+	assert_int_equal(wk->b.cand_mask, 0xfe);
+	assert_int_equal(wk->b.fallback_mask & 1, 0);
+	/* the operator's drain */
+	sh->admin_drain = 1ull << 5;
+	burst(fr, lens, 1, 64, &set);
+	assert_int_equal(wk->b.cand_mask, 0xde);
+	/* unknown backend id */
+	lens[0] = report(fr[0], 7, 9, 1, 0);
+	burst(fr, lens, 1, 64, &set);
+	assert_int_equal(wk->b.pkt[0].drop, QS_DP_D_REPORT_BACKEND);
+}
+
+static void
+test_request_table(void **state)
+{
+	static uint8_t fr[QS_DP_BURST][2048];
+	uint32_t lens[QS_DP_BURST], i, k;
+	struct qs_dp_policy_set set = {0};
+	uint16_t be;
+
+	(void)state;
+	set.builtin = QS_BASELINE_ROUND_ROBIN;
+	report_all(0, 1);
+	/* request and continuation in one burst: the continuation follows it */
+	lens[0] = req(fr[0], QS_QRP_T_REQUEST, 500, 0, 10, false, 0);
+	lens[1] = req(fr[1], QS_QRP_T_CONTINUATION, 500, 0, 10, false, 0);
+	burst(fr, lens, 2, 1, &set);
+	be = wk->b.backend[0];
+	assert_int_equal(wk->b.verdict[1], QS_DP_V_TX);
+	assert_int_equal(wk->b.backend[1], be);
+	/* a later continuation, then the last one closes the entry */
+	lens[0] = req(fr[0], QS_QRP_T_CONTINUATION, 500, 0, 10, false, 0);
+	lens[1] = req(fr[1], QS_QRP_T_CONTINUATION, 500, QS_QRP_F_LAST, 10, false, 0);
+	lens[2] = req(fr[2], QS_QRP_T_CONTINUATION, 500, 0, 10, false, 0);
+	burst(fr, lens, 3, 2, &set);
+	assert_int_equal(wk->b.backend[0], be);
+	assert_int_equal(wk->b.backend[1], be);
+	assert_int_equal(wk->b.pkt[2].drop, QS_DP_D_UNKNOWN_REQ);
+	/* ageing: past the TTL the entry is dead */
+	lens[0] = req(fr[0], QS_QRP_T_REQUEST, 501, 0, 10, false, 0);
+	burst(fr, lens, 1, 3, &set);
+	lens[0] = req(fr[0], QS_QRP_T_CONTINUATION, 501, 0, 10, false, 0);
+	burst(fr, lens, 1, 3 + cfg.request_ttl_ns / MS + 1, &set);
+	assert_int_equal(wk->b.pkt[0].drop, QS_DP_D_UNKNOWN_REQ);
+	/* eviction: more open requests than entries; the table stays bounded */
+	for (k = 0; k < (QS_DP_REQ_SETS * QS_DP_REQ_WAYS) / QS_DP_BURST + 64; k++) {
+		for (i = 0; i < QS_DP_BURST; i++)
+			lens[i] = req(fr[i], QS_QRP_T_REQUEST, 10000 + k * QS_DP_BURST + i, 0, 10,
+				      false, 0);
+		burst(fr, lens, QS_DP_BURST, 10000, &set);
+	}
+	assert_true(wk->ctr.reqtab_evict > 0);
+	/* the newest are still there */
+	lens[0] = req(fr[0], QS_QRP_T_CONTINUATION, 10000 + (k - 1) * QS_DP_BURST + 5, 0, 10,
+		      false, 0);
+	burst(fr, lens, 1, 10000, &set);
+	assert_int_equal(wk->b.verdict[0], QS_DP_V_TX);
+}
+
+/* ---- decisions ------------------------------------------------------------------------ */
+
+/* Independent recomputation: features from qs_feat_router_v1, scalar kernel, argmax. */
+static void
+test_decision_reference(void **state)
+{
+	static uint8_t fr[QS_DP_BURST][2048];
+	uint32_t lens[QS_DP_BURST], i, c;
+	struct qs_dp_policy_set set = {0};
+
+	(void)state;
+	set.active = polA;
+	report_all(0, 1);
+	for (i = 0; i < QS_DP_BURST; i++)
+		lens[i] = req(fr[i], QS_QRP_T_REQUEST, 900 + i, 1, 1 + i * 300, i % 3 == 0,
+			      i % 4 ? 0 : 77);
+	burst(fr, lens, QS_DP_BURST, 1, &set);
+	for (i = 0; i < QS_DP_BURST; i++) {
+		struct qs_feat_request rq = {1 + i * 300, 50, 1, 2};
+		struct qs_feat_global gl = {0, 0};
+		struct qs_feat_backend fb[8];
+		uint8_t x[QS_FR_COUNT];
+		int32_t best = 0, sc;
+		int bi = -1;
+		bool v6 = i % 3 == 0;
+
+		for (c = 0; c < 8; c++) {
+			memset(&fb[c], 0, sizeof(fb[c]));
+			fb[c].waiting = 2 * c + 1;
+			fb[c].running = 3;
+			fb[c].kv_used = 100;
+			fb[c].kv_total = 4096;
+			fb[c].prefill_pending = 50;
+			fb[c].decode_tps = 900;
+			fb[c].ttft_p99_ms = 30;
+			fb[c].capacity_class = (uint8_t)(c % 8);
+			/* the prefix (77) goes where request 0 went, from the next burst on */
+			if (!v6 || cfg.be[c].has_ip6) {
+				gl.outstanding += fb[c].waiting + fb[c].running;
+				gl.eligible++;
+			}
+		}
+		for (c = 0; c < 8; c++) {
+			if (v6 && !cfg.be[c].has_ip6)
+				continue;
+			qs_feat_router_v1(&rq, &fb[c], &gl, x);
+			assert_int_equal(qs_policy_run(polA, QS_KERNEL_SCALAR, x, QS_FR_COUNT, 1, &sc),
+					 QS_OK);
+			if (bi < 0 || sc > best) {
+				best = sc;
+				bi = (int)c;
+			}
+		}
+		assert_int_equal(wk->b.verdict[i], QS_DP_V_TX);
+		assert_int_equal(wk->b.backend[i], bi);
+		assert_memory_equal(fr[i], cfg.be[bi].mac, 6);
+	}
+	assert_int_equal(wk->ctr.decided_policy, QS_DP_BURST);
+}
+
+static void
+test_shadow_canary(void **state)
+{
+	static uint8_t fr[QS_DP_BURST][2048];
+	uint32_t lens[QS_DP_BURST], i;
+	uint16_t a[QS_DP_BURST], b[QS_DP_BURST];
+	struct qs_dp_policy_set set = {0};
+	uint32_t k, dis = 0;
+
+	(void)state;
+	report_all(0, 1);
+	for (k = 0; k < 2; k++) {
+		set.active = k ? polB : polA;
+		for (i = 0; i < QS_DP_BURST; i++)
+			lens[i] = req(fr[i], QS_QRP_T_REQUEST, 2000 + i, 1, 1 + i * 500, false, 0);
+		burst(fr, lens, QS_DP_BURST, 1, &set);
+		for (i = 0; i < QS_DP_BURST; i++)
+			(k ? b : a)[i] = wk->b.backend[i];
+		/* same state for the second run */
+		teardown(NULL);
+		setup(NULL);
+		report_all(0, 1);
+	}
+	for (i = 0; i < QS_DP_BURST; i++)
+		dis += a[i] != b[i];
+	assert_true(dis > 0);
+	/* shadow: steered by the active one, disagreements counted */
+	set.active = polA;
+	set.second = polB;
+	set.mode = QS_DP_MODE_SHADOW;
+	for (i = 0; i < QS_DP_BURST; i++)
+		lens[i] = req(fr[i], QS_QRP_T_REQUEST, 2000 + i, 1, 1 + i * 500, false, 0);
+	burst(fr, lens, QS_DP_BURST, 1, &set);
+	for (i = 0; i < QS_DP_BURST; i++)
+		assert_int_equal(wk->b.backend[i], a[i]);
+	assert_int_equal(wk->ctr.shadow_scored, QS_DP_BURST);
+	assert_int_equal(wk->ctr.shadow_disagree, dis);
+	/* canary at 0% and 100%, and at 50% by request id */
+	for (k = 0; k < 3; k++) {
+		teardown(NULL);
+		setup(NULL);
+		report_all(0, 1);
+		set.mode = QS_DP_MODE_CANARY;
+		set.canary_pct = k == 0 ? 0 : k == 1 ? 100 : 50;
+		for (i = 0; i < QS_DP_BURST; i++)
+			lens[i] = req(fr[i], QS_QRP_T_REQUEST, 2000 + i, 1, 1 + i * 500, false, 0);
+		burst(fr, lens, QS_DP_BURST, 1, &set);
+		for (i = 0; i < QS_DP_BURST; i++) {
+			bool pick = qs_dp_canary_pick(2000 + i, set.canary_pct);
+
+			assert_int_equal(wk->b.backend[i], pick ? b[i] : a[i]);
+		}
+	}
+	assert_true(qs_dp_canary_pick(12345, 100));
+	assert_false(qs_dp_canary_pick(12345, 0));
+}
+
+static void
+test_no_backend(void **state)
+{
+	uint8_t fr[1][2048];
+	uint32_t lens[1];
+	struct qs_dp_policy_set set = {0};
+
+	(void)state;
+	set.active = polA;
+	sh->admin_drain = 0xff;
+	lens[0] = req(fr[0], QS_QRP_T_REQUEST, 1, 1, 10, false, 0);
+	burst(fr, lens, 1, 1, &set);
+	assert_int_equal(wk->b.verdict[0], QS_DP_V_DROP);
+	assert_int_equal(wk->b.pkt[0].drop, QS_DP_D_NO_BACKEND);
+	assert_string_equal(qs_dp_drop_name(QS_DP_D_NO_BACKEND), "no-backend");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_parse_good, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parse_malformed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parse_truncated, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_checksums, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_backend_ageing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_request_table, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_decision_reference, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shadow_canary, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_backend, setup, teardown),
+	};
+	int rc = cmocka_run_group_tests(tests, NULL, NULL);
+
+	qs_policy_free(polA);
+	qs_policy_free(polB);
+	return rc;
+}
