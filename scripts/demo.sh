@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
-# The main job: build qsteer, then show the int8 policy runtime at work on this CPU --
-# every kernel level benchmarked side by side on the router scorer shape.
-# (The simulator's baseline comparison on the bundled Azure trace joins here when
-# sim/ lands; see README.md.)
+# The main job: build qsteer, then replay the bundled Azure LLM code trace (CC-BY 4.0,
+# see data/traces/README.md) on an 8-backend A100/H100 cluster at 70% load and compare
+# every baseline router side by side over 5 seeds (mean and 95% interval).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
@@ -12,4 +11,4 @@ else
 	meson setup build -Dbuildtype=release >/dev/null
 fi
 ninja -C build >/dev/null
-./build/policy_int8/qsteer-policy bench
+./build/sim/qsteer-sim compare --scenario azure-code-70 --seeds 5
