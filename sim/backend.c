@@ -17,6 +17,13 @@
  * first output token; each decode stores the previous token's KV and samples one
  * more. So while running, kv_tokens = prompt + generated - 1.
  *
+ * Cost: a decode iteration decodes every decoding sequence (the sequence cap is
+ * at most the token budget), so the decoding set advances in lock step and is
+ * kept as aggregates (struct qs_sim_slot): scheduling and ending a decode-only
+ * iteration is O(1) plus O(log n) per completion, not O(n) per iteration. Only
+ * when the KV cache runs out does scheduling walk the set in admission order to
+ * preempt exactly as the per-sequence rule says.
+ *
  * Tokrate model: `concurrency` slots of tokens_per_s / concurrency each, FIFO
  * queue; one event per request (its completion).
  */
@@ -42,9 +49,20 @@ qs_sim_backend_init(struct qs_sim *s, struct qs_sim_backend *be, uint32_t id,
 	be->prof = *p;
 	be->wait_head = be->wait_tail = QS_NIL;
 	if (p->model == QS_SIM_MODEL_BATCH) {
-		be->running = calloc(p->max_seqs, sizeof(*be->running));
-		if (!be->running)
+		uint32_t i;
+
+		be->slot = calloc(p->max_seqs, sizeof(*be->slot));
+		be->slot_free = calloc(p->max_seqs, sizeof(uint32_t));
+		be->pf = calloc(p->max_seqs, sizeof(uint32_t));
+		be->fh = calloc(p->max_seqs, sizeof(uint32_t));
+		be->done = calloc(p->max_seqs, sizeof(uint32_t));
+		if (!be->slot || !be->slot_free || !be->pf || !be->fh || !be->done)
 			return QS_E_NOMEM;
+		/* Pop order 0, 1, 2, ...: slot indices do not affect results anyway. */
+		for (i = 0; i < p->max_seqs; i++)
+			be->slot_free[i] = p->max_seqs - 1 - i;
+		be->n_slot_free = p->max_seqs;
+		be->run_head = be->run_tail = QS_NIL;
 		be->kv_free = p->kv_blocks;
 		if (p->prefix_cache) {
 			be->pcache = calloc(p->prefix_cache, sizeof(*be->pcache));
@@ -61,9 +79,14 @@ qs_sim_backend_init(struct qs_sim *s, struct qs_sim_backend *be, uint32_t id,
 void
 qs_sim_backend_free(struct qs_sim_backend *be)
 {
-	free(be->running);
+	free(be->slot);
+	free(be->slot_free);
+	free(be->pf);
+	free(be->fh);
+	free(be->done);
 	free(be->pcache);
-	be->running = NULL;
+	be->slot = NULL;
+	be->slot_free = be->pf = be->fh = be->done = NULL;
 	be->pcache = NULL;
 }
 
@@ -129,6 +152,7 @@ record_first_token(struct qs_sim *s, struct qs_sim_backend *be, struct qs_sim_re
 	us = (t - q->r.arrival_ns) / 1000;
 	be->ttft_ring[be->ttft_pos++ % QS_SIM_TTFT_RING] = us > UINT32_MAX ? UINT32_MAX
 									: (uint32_t)us;
+	be->ttft_dirty = true;
 	(void)s;
 }
 
@@ -227,68 +251,210 @@ qs_sim_backend_tok_done(struct qs_sim *s, struct qs_sim_backend *be, uint32_t ri
 	return QS_OK;
 }
 
-/* ---- batch ---------------------------------------------------------------------------- */
+/* ---- batch: the running set ------------------------------------------------------------ */
 
+static inline uint64_t
+slot_kv(const struct qs_sim_backend *be, const struct qs_sim_slot *sl)
+{
+	return sl->kv0 + be->dec_iter;
+}
+
+static inline bool
+fh_less(const struct qs_sim_backend *be, uint32_t a, uint32_t b)
+{
+	const struct qs_sim_slot *x = &be->slot[a], *y = &be->slot[b];
+
+	return x->fin < y->fin || (x->fin == y->fin && x->adm < y->adm);
+}
+
+static inline void
+fh_set(struct qs_sim_backend *be, uint32_t pos, uint32_t si)
+{
+	be->fh[pos] = si;
+	be->slot[si].hpos = pos;
+}
+
+static void
+fh_up(struct qs_sim_backend *be, uint32_t pos)
+{
+	uint32_t si = be->fh[pos];
+
+	while (pos > 0) {
+		uint32_t p = (pos - 1) / 2;
+
+		if (!fh_less(be, si, be->fh[p]))
+			break;
+		fh_set(be, pos, be->fh[p]);
+		pos = p;
+	}
+	fh_set(be, pos, si);
+}
+
+static void
+fh_down(struct qs_sim_backend *be, uint32_t pos)
+{
+	uint32_t si = be->fh[pos], n = be->n_dec;
+
+	for (;;) {
+		uint32_t c = 2 * pos + 1;
+
+		if (c >= n)
+			break;
+		if (c + 1 < n && fh_less(be, be->fh[c + 1], be->fh[c]))
+			c++;
+		if (!fh_less(be, be->fh[c], si))
+			break;
+		fh_set(be, pos, be->fh[c]);
+		pos = c;
+	}
+	fh_set(be, pos, si);
+}
+
+/* A sequence whose prefill just finished joins the decoding set. */
+static void
+dec_join(struct qs_sim_backend *be, uint32_t si, uint32_t kv_tokens)
+{
+	struct qs_sim_slot *sl = &be->slot[si];
+
+	sl->in_prefill = 0;
+	sl->kv0 = (uint64_t)kv_tokens - be->dec_iter;
+	sl->fin = be->dec_iter + (sl->gen_total - sl->generated);
+	be->sum_kv0 += sl->kv0;
+	be->kv_phase[sl->kv0 % QS_SIM_BLOCK_TOKENS]++;
+	fh_set(be, be->n_dec++, si);
+	fh_up(be, be->n_dec - 1);
+}
+
+static void
+dec_leave(struct qs_sim_backend *be, uint32_t si)
+{
+	struct qs_sim_slot *sl = &be->slot[si];
+	uint32_t pos = sl->hpos, moved;
+
+	be->sum_kv0 -= sl->kv0;
+	be->kv_phase[sl->kv0 % QS_SIM_BLOCK_TOKENS]--;
+	if (pos == --be->n_dec)
+		return;
+	moved = be->fh[be->n_dec];
+	fh_set(be, pos, moved);
+	fh_up(be, pos);
+	fh_down(be, be->slot[moved].hpos);
+}
+
+static uint32_t
+run_add(struct qs_sim_backend *be)
+{
+	uint32_t si = be->slot_free[--be->n_slot_free];
+	struct qs_sim_slot *sl = &be->slot[si];
+
+	sl->adm = be->adm_next++;
+	sl->prev = be->run_tail;
+	sl->next = QS_NIL;
+	if (be->run_tail == QS_NIL)
+		be->run_head = si;
+	else
+		be->slot[be->run_tail].next = si;
+	be->run_tail = si;
+	be->n_running++;
+	return si;
+}
+
+static void
+run_remove(struct qs_sim_backend *be, uint32_t si)
+{
+	struct qs_sim_slot *sl = &be->slot[si];
+
+	if (sl->prev == QS_NIL)
+		be->run_head = sl->next;
+	else
+		be->slot[sl->prev].next = sl->next;
+	if (sl->next == QS_NIL)
+		be->run_tail = sl->prev;
+	else
+		be->slot[sl->next].prev = sl->prev;
+	be->slot_free[be->n_slot_free++] = si;
+	be->n_running--;
+}
+
+/* Preempt the most recently admitted sequence (the tail of the running set). */
 static void
 preempt_last(struct qs_sim *s, struct qs_sim_backend *be)
 {
-	struct qs_sim_slot *sl = &be->running[--be->n_running];
+	uint32_t si = be->run_tail;
+	struct qs_sim_slot *sl = &be->slot[si];
 	struct qs_sim_req *q = &s->pool.req[sl->ri];
+	uint32_t blocks, generated;
 
-	be->kv_free += sl->blocks;
+	if (sl->in_prefill) {
+		/* The newest sequence is the last prefilling one. */
+		be->n_pf--;
+		blocks = sl->blocks;
+		generated = sl->generated;
+	} else {
+		/* Preemption happens while scheduling, before this iteration's blocks. */
+		blocks = blocks_for((uint32_t)slot_kv(be, sl));
+		generated = sl->gen_total - (uint32_t)(sl->fin - be->dec_iter);
+		dec_leave(be, si);
+	}
+	be->kv_free += blocks;
 	/* Recompute: the prompt and every generated token but the last are prefilled again. */
 	be->prefill_pending -= q->prefill_target - q->prefill_done;
-	q->generated = sl->generated;
+	q->generated = generated;
 	q->prefill_target = q->r.prompt_tokens + q->generated;
 	q->prefill_done = 0;
 	q->preemptions++;
 	be->prefill_pending += q->prefill_target;
 	be->preemptions++;
 	be->iter_preempted++;
+	run_remove(be, si);
 	wait_push_front(s, be, sl->ri);
 }
 
 /*
- * Decode pass over the running set: every sequence past its prefill gets one
- * token, taking a block when its KV crosses a block boundary; when none is free,
- * preempt from the back (possibly the sequence itself). Returns decodes scheduled.
- * The running set is a compact array of slots so this loop touches nothing else.
+ * Decode pass: every decoding sequence gets one token, taking a block when its
+ * KV crosses a block boundary (kv_tokens a multiple of 16). When the free blocks
+ * cover all of those, that is one subtraction. Otherwise walk the set in
+ * admission order as the per-sequence rule does: a sequence that needs a block
+ * when none is free preempts from the back (possibly itself). Adds the decodes'
+ * KV read to *kv_read and returns how many decodes were scheduled.
  */
 static uint32_t
-schedule_decodes(struct qs_sim *s, struct qs_sim_backend *be, uint64_t *kv_read,
-		 uint32_t budget)
+schedule_decodes(struct qs_sim *s, struct qs_sim_backend *be, uint64_t *kv_read)
 {
-	uint32_t i = 0, n = 0;
-	uint64_t kv = 0;
+	uint32_t need, si;
 
-	while (i < be->n_running && n < budget) {
-		struct qs_sim_slot *sl = &be->running[i];
+	if (be->n_dec == 0)
+		return 0;
+	need = be->kv_phase[(0 - be->dec_iter) % QS_SIM_BLOCK_TOKENS];
+	if (need <= be->kv_free) {
+		be->kv_free -= need;
+	} else {
+		for (si = be->run_head; si != QS_NIL;) {
+			struct qs_sim_slot *sl = &be->slot[si];
+			bool preempted_self = false;
 
-		if (sl->in_prefill) {
-			i++;
-			continue;
-		}
-		if ((sl->kv_tokens + QS_SIM_BLOCK_TOKENS) / QS_SIM_BLOCK_TOKENS > sl->blocks) {
-			/* kv_tokens + 1 needs one more block than it holds */
-			while (be->kv_free == 0) {
-				bool self = i == be->n_running - 1;
+			if (!sl->in_prefill && slot_kv(be, sl) % QS_SIM_BLOCK_TOKENS == 0) {
+				while (be->kv_free == 0) {
+					bool self = si == be->run_tail;
 
-				preempt_last(s, be);
-				if (self)
-					break;
+					preempt_last(s, be);
+					if (self) {
+						preempted_self = true;
+						break;
+					}
+				}
+				if (preempted_self)
+					break; /* nothing after it remains */
+				be->kv_free--;
 			}
-			if (i >= be->n_running)
-				break; /* it was preempted itself: nothing after it remains */
-			be->kv_free--;
-			sl->blocks++;
+			si = sl->next;
 		}
-		sl->sched = 1;
-		kv += sl->kv_tokens;
-		n++;
-		i++;
+		if (be->n_dec == 0)
+			return 0;
 	}
-	*kv_read += kv;
-	return n;
+	*kv_read += be->sum_kv0 + (uint64_t)be->n_dec * be->dec_iter;
+	be->dec_sched = true;
+	return be->n_dec;
 }
 
 static int
@@ -303,17 +469,14 @@ batch_step(struct qs_sim *s, struct qs_sim_backend *be)
 		return QS_OK;
 	be->iter_preempted = 0;
 	if (p->chunked_prefill) {
-		decodes = schedule_decodes(s, be, &kv_read, budget);
+		decodes = schedule_decodes(s, be, &kv_read);
 		budget -= decodes;
 		/* Continue partial prefills, in admission order. */
-		for (i = 0; i < be->n_running && budget; i++) {
-			struct qs_sim_slot *sl = &be->running[i];
-			struct qs_sim_req *q;
+		for (i = 0; i < be->n_pf && budget; i++) {
+			struct qs_sim_slot *sl = &be->slot[be->pf[i]];
+			struct qs_sim_req *q = &s->pool.req[sl->ri];
 			uint32_t chunk, need;
 
-			if (!sl->in_prefill)
-				continue;
-			q = &s->pool.req[sl->ri];
 			chunk = q->prefill_target - q->prefill_done;
 			chunk = chunk < budget ? chunk : budget;
 			need = blocks_for(q->prefill_done + chunk);
@@ -328,12 +491,12 @@ batch_step(struct qs_sim *s, struct qs_sim_backend *be)
 			budget -= chunk;
 		}
 	} else if (be->n_waiting == 0 || be->n_running == p->max_seqs) {
-		decodes = schedule_decodes(s, be, &kv_read, budget);
+		decodes = schedule_decodes(s, be, &kv_read);
 		budget = 0;
 	}
 	/* Admit from the head of the waiting queue while the head fits (FCFS). */
 	while (be->n_waiting && be->n_running < p->max_seqs && budget) {
-		uint32_t ri = be->wait_head;
+		uint32_t ri = be->wait_head, si;
 		struct qs_sim_req *q = &s->pool.req[ri];
 		struct qs_sim_slot *sl;
 		uint32_t rest = q->prefill_target - q->prefill_done, chunk = rest, need;
@@ -347,19 +510,20 @@ batch_step(struct qs_sim *s, struct qs_sim_backend *be)
 			break;
 		wait_pop(s, be);
 		be->kv_free -= need;
-		sl = &be->running[be->n_running++];
+		si = run_add(be);
+		sl = &be->slot[si];
 		sl->ri = ri;
-		sl->kv_tokens = q->prefill_done;
 		sl->blocks = need;
 		sl->generated = q->generated;
 		sl->gen_total = q->r.max_new_tokens;
 		sl->sched = chunk;
 		sl->in_prefill = 1;
+		be->pf[be->n_pf++] = si;
 		prefill += chunk;
 		budget -= chunk;
 	}
 	if (!p->chunked_prefill && prefill == 0 && decodes == 0 && be->n_running)
-		decodes = schedule_decodes(s, be, &kv_read, p->max_tokens);
+		decodes = schedule_decodes(s, be, &kv_read);
 	tokens = decodes + prefill;
 	if (tokens == 0)
 		return QS_OK; /* nothing fits: wait for a completion to free blocks */
@@ -375,7 +539,7 @@ batch_step(struct qs_sim *s, struct qs_sim_backend *be)
 			.backend = be->id,
 			.start_ns = s->now,
 			.duration_ns = be->iter_ns,
-			.seqs = 0,
+			.seqs = decodes,
 			.tokens = tokens,
 			.prefill_tokens = prefill,
 			.decode_seqs = decodes,
@@ -386,8 +550,8 @@ batch_step(struct qs_sim *s, struct qs_sim_backend *be)
 			.preempted = be->iter_preempted,
 		};
 
-		for (i = 0; i < be->n_running; i++)
-			it.seqs += be->running[i].sched > 0;
+		for (i = 0; i < be->n_pf; i++)
+			it.seqs += be->slot[be->pf[i]].sched > 0;
 		s->cfg.on_iteration(s->cfg.iter_ctx, &it);
 	}
 	return qs_sim_heap_push(&s->heap, s->now + be->iter_ns, QS_EV_ITER_END, be->id, 0);
@@ -396,43 +560,63 @@ batch_step(struct qs_sim *s, struct qs_sim_backend *be)
 int
 qs_sim_backend_iter_end(struct qs_sim *s, struct qs_sim_backend *be)
 {
-	uint32_t i, w = 0, n = be->n_running;
+	uint32_t i, j, w = 0, nd = 0;
 
 	qs_sim_reports_sync(s, be, s->now);
 	be->busy = false;
 	be->busy_ns += be->iter_ns;
-	for (i = 0; i < n; i++) {
-		struct qs_sim_slot *sl = &be->running[i];
+	if (be->dec_sched) {
+		/* Every decoding sequence got its token: advance them all at once. */
+		be->dec_sched = false;
+		be->dec_iter++;
+		be->decoded += be->n_dec;
+		while (be->n_dec && be->slot[be->fh[0]].fin <= be->dec_iter) {
+			uint32_t si = be->fh[0];
+
+			be->slot[si].blocks = blocks_for((uint32_t)slot_kv(be, &be->slot[si]));
+			dec_leave(be, si);
+			be->done[nd++] = si;
+		}
+	}
+	for (i = 0; i < be->n_pf; i++) {
+		uint32_t si = be->pf[i];
+		struct qs_sim_slot *sl = &be->slot[si];
+		struct qs_sim_req *q = &s->pool.req[sl->ri];
 
 		if (sl->sched) {
-			if (!sl->in_prefill) {
-				sl->kv_tokens++;
-				sl->generated++;
-				be->decoded++;
-			} else {
-				struct qs_sim_req *q = &s->pool.req[sl->ri];
-
-				q->prefill_done += sl->sched;
-				sl->kv_tokens = q->prefill_done;
-				be->prefill_pending -= sl->sched;
-				if (q->prefill_done == q->prefill_target) {
-					sl->in_prefill = 0;
-					sl->generated++;
-					record_first_token(s, be, q, s->now);
-				}
-			}
+			q->prefill_done += sl->sched;
+			be->prefill_pending -= sl->sched;
 			sl->sched = 0;
-			if (sl->generated >= sl->gen_total && !sl->in_prefill) {
-				be->kv_free += sl->blocks;
-				s->pool.req[sl->ri].generated = sl->generated;
-				qs_sim_complete(s, be, sl->ri);
+			if (q->prefill_done == q->prefill_target) {
+				sl->generated++;
+				record_first_token(s, be, q, s->now);
+				if (sl->generated >= sl->gen_total) {
+					sl->in_prefill = 0;
+					be->done[nd++] = si;
+				} else {
+					dec_join(be, si, q->prefill_done);
+				}
 				continue;
 			}
 		}
-		if (w != i)
-			be->running[w] = *sl;
-		w++;
+		be->pf[w++] = si;
 	}
-	be->n_running = w;
+	be->n_pf = w;
+	/* Complete in admission order, as a walk over the running set would. */
+	for (i = 1; i < nd; i++) {
+		uint32_t si = be->done[i];
+
+		for (j = i; j > 0 && be->slot[be->done[j - 1]].adm > be->slot[si].adm; j--)
+			be->done[j] = be->done[j - 1];
+		be->done[j] = si;
+	}
+	for (i = 0; i < nd; i++) {
+		struct qs_sim_slot *sl = &be->slot[be->done[i]];
+
+		be->kv_free += sl->blocks;
+		s->pool.req[sl->ri].generated = sl->gen_total;
+		qs_sim_complete(s, be, sl->ri);
+		run_remove(be, be->done[i]);
+	}
 	return batch_step(s, be);
 }

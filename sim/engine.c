@@ -247,14 +247,102 @@ check_config(const struct qs_sim_config *c, char *msg, size_t msglen)
 	return QS_OK;
 }
 
+/*
+ * Capacity probes: small single-backend simulations of the scenario's own
+ * workload. keep_arrival keeps its arrival process (Poisson, gamma, bursty with
+ * its phases; a trace replays the time-scaled stamps and lengths of its window's
+ * first rows, so no probe re-reads the file); otherwise, and for diurnal (whose
+ * period a short probe cannot cover), arrivals are Poisson and classes drawn only
+ * in one phase keep their long-run share of the mix.
+ */
 static void
-sat_outcome(void *ctx, const struct qs_sim_outcome *o)
+probe_config(const struct qs_sim_config *cfg, const struct qs_sim_profile *p, bool keep_arrival,
+	     struct qs_sim_config *c)
 {
-	uint64_t *t = ctx;
+	const struct qs_sim_workload *w = &cfg->wl;
+	double tb = w->burst_mean_s * w->burst_factor, tq = w->quiet_mean_s;
+	uint32_t i;
 
-	/* t[0]: completions so far, t[1]: target count, t[2]: time the target was hit */
-	if (++t[0] == t[1])
-		t[2] = o->arrival_ns + o->e2e_ns;
+	*c = *cfg;
+	c->n_backends = 1;
+	c->backend[0].prof = *p;
+	c->backend[0].capacity = 1;
+	c->wl.load = 0;
+	c->wl.duration_s = 0;
+	c->wl.window_start_s = 0;
+	c->wl.window_s = 0;
+	c->on_outcome = NULL;
+	c->outcome_ctx = NULL;
+	c->queue_outcomes = false;
+	c->on_iteration = NULL;
+	if (keep_arrival && w->arrival != QS_SIM_ARR_DIURNAL)
+		return;
+	c->wl.arrival = QS_SIM_ARR_POISSON;
+	for (i = 0; i < c->wl.n_classes; i++) {
+		struct qs_sim_class *k = &c->wl.cls[i];
+
+		if (k->when == QS_SIM_WHEN_ALWAYS)
+			continue;
+		if (w->arrival == QS_SIM_ARR_BURSTY && tb + tq > 0)
+			k->weight *= k->when == QS_SIM_WHEN_BURST ? tb / (tb + tq) : tq / (tb + tq);
+		else
+			k->weight = 0; /* never drawn without phases */
+		k->when = QS_SIM_WHEN_ALWAYS;
+	}
+	if (c->wl.n_classes == 0) {
+		c->wl.n_classes = 1;
+		snprintf(c->wl.cls[0].name, sizeof(c->wl.cls[0].name), "all");
+		c->wl.cls[0].weight = 1;
+	}
+}
+
+struct probe_acc {
+	uint64_t skip;	   /* request ids below this are warm-up */
+	uint64_t n, met;
+	uint64_t target;   /* saturation: completions to time */
+	uint64_t t_target; /* when the target-th completion happened */
+};
+
+static void
+probe_outcome(void *ctx, const struct qs_sim_outcome *o)
+{
+	struct probe_acc *a = ctx;
+
+	if (++a->n == a->target)
+		a->t_target = o->arrival_ns + o->e2e_ns;
+	if (o->request_id >= a->skip)
+		a->met += o->slo_met;
+}
+
+static int sim_create(const struct qs_sim_config *cfg, uint64_t seed,
+		      const struct qs_sim_sample_row *sample, uint32_t n_sample, struct qs_sim **out,
+		      char *msg, size_t msglen);
+
+/* Run probe config c (rate and requests set) on its one backend to the end. */
+static int
+probe_run(struct qs_sim_config *c, uint64_t seed, const struct qs_sim_wl *parent,
+	  struct probe_acc *a, uint64_t *first_arrival)
+{
+	struct qs_sim *s = NULL;
+	struct qs_sim_decision *d = malloc(sizeof(*d));
+	char msg[256];
+	int rc;
+
+	if (!d)
+		return QS_E_NOMEM;
+	c->on_outcome = probe_outcome;
+	c->outcome_ctx = a;
+	rc = sim_create(c, seed, parent->len_sample, parent->n_len_sample, &s, msg, sizeof(msg));
+	if (rc == QS_OK) {
+		s->build_features = false;
+		while ((rc = qs_sim_next_decision(s, d, msg, sizeof(msg))) == QS_OK && !d->done)
+			if ((rc = qs_sim_route(s, 0, msg, sizeof(msg))) != QS_OK)
+				break;
+		*first_arrival = s->acc.first_arrival;
+	}
+	qs_sim_destroy(s);
+	free(d);
+	return rc;
 }
 
 /*
@@ -265,52 +353,83 @@ sat_outcome(void *ctx, const struct qs_sim_outcome *o)
  * not. Tokrate servers have an exact formula.
  */
 static double
-saturation_rps(const struct qs_sim_config *cfg, const struct qs_sim_profile *p, double mp,
-	       double mg, uint64_t seed)
+saturation_rps(const struct qs_sim_config *cfg, const struct qs_sim_wl *wl,
+	       const struct qs_sim_profile *p, double mp, double mg, uint64_t seed)
 {
 	struct qs_sim_config *c;
-	struct qs_sim *s = NULL;
-	struct qs_sim_decision *d;
-	uint64_t t[3] = { 0, 0, 0 };
+	struct probe_acc a = { 0 };
+	uint64_t t0 = 0;
 	double rps = 0;
-	char msg[256];
 
 	if (p->model == QS_SIM_MODEL_TOKRATE)
 		return qs_sim_profile_capacity_rps(p, mp, mg);
 	c = malloc(sizeof(*c));
-	d = malloc(sizeof(*d));
-	if (!c || !d)
-		goto out;
-	*c = *cfg;
-	c->n_backends = 1;
-	c->backend[0].prof = *p;
-	c->backend[0].capacity = 1;
-	c->wl.load = 0;
+	if (!c)
+		return qs_sim_profile_capacity_rps(p, mp, mg);
+	probe_config(cfg, p, false, c);
 	c->wl.rate = 1e9; /* everything arrives within microseconds */
-	c->wl.duration_s = 0;
 	c->wl.requests = QS_SIM_SAT_SAMPLE;
-	if (c->wl.arrival == QS_SIM_ARR_BURSTY || c->wl.arrival == QS_SIM_ARR_DIURNAL)
-		c->wl.arrival = QS_SIM_ARR_POISSON;
-	c->on_outcome = sat_outcome;
-	c->outcome_ctx = t;
-	c->queue_outcomes = false;
-	c->on_iteration = NULL;
-	if (qs_sim_create(c, seed ^ 0x5a7u, &s, msg, sizeof(msg)) != QS_OK)
-		goto out;
-	s->build_features = false;
-	t[1] = s->wl.cfg->arrival == QS_SIM_ARR_TRACE && s->wl.tr_rows < QS_SIM_SAT_SAMPLE
-		       ? s->wl.tr_rows * 9 / 10
-		       : QS_SIM_SAT_SAMPLE * 9 / 10;
-	while (qs_sim_next_decision(s, d, msg, sizeof(msg)) == QS_OK && !d->done)
-		if (qs_sim_route(s, 0, msg, sizeof(msg)) != QS_OK)
-			break;
-	if (t[2] > s->acc.first_arrival)
-		rps = (double)t[1] / ((double)(t[2] - s->acc.first_arrival) * 1e-9);
-out:
-	qs_sim_destroy(s);
+	if (wl->n_len_sample && wl->n_len_sample < QS_SIM_SAT_SAMPLE)
+		c->wl.requests = wl->n_len_sample;
+	a.target = c->wl.requests * 9 / 10;
+	a.skip = UINT64_MAX;
+	if (probe_run(c, seed ^ 0x5a7u, wl, &a, &t0) == QS_OK && a.t_target > t0)
+		rps = (double)a.target / ((double)(a.t_target - t0) * 1e-9);
 	free(c);
-	free(d);
 	return rps > 0 ? rps : qs_sim_profile_capacity_rps(p, mp, mg);
+}
+
+static bool
+slo_given(const struct qs_sim_config *cfg)
+{
+	uint32_t i;
+
+	for (i = 0; i < QS_SIM_SLO_CLASSES; i++)
+		if (cfg->slo[i].ttft_ms > 0 || cfg->slo[i].tpot_ms > 0 || cfg->slo[i].e2e_ms > 0)
+			return true;
+	return false;
+}
+
+/*
+ * SLO-bounded capacity of one backend (DistServe's per-GPU goodput): the largest
+ * Poisson rate of the scenario's request mix at which this backend alone serves
+ * QS_SIM_SLO_GOAL of the requests within their SLOs. Bisection between 0 and the
+ * saturation throughput on probes of QS_SIM_SLO_SAMPLE requests (the first 10%
+ * are warm-up); every probe uses the same seed, so the arrivals are the same
+ * draws scaled by the rate and attainment is (nearly) monotone in it. Without
+ * SLOs, or when even a light load misses the goal, the saturation throughput
+ * stands in (the scenario then says nothing about latency, or is hopeless).
+ */
+static double
+slo_capacity_rps(const struct qs_sim_config *cfg, const struct qs_sim_wl *wl,
+		 const struct qs_sim_profile *p, double sat, uint64_t seed)
+{
+	struct qs_sim_config *c;
+	double lo = 0, hi = sat;
+	uint32_t step;
+
+	if (!slo_given(cfg) || !(sat > 0))
+		return sat;
+	c = malloc(sizeof(*c));
+	if (!c)
+		return sat;
+	probe_config(cfg, p, true, c);
+	c->wl.requests = QS_SIM_SLO_SAMPLE;
+	for (step = 0; step < QS_SIM_SLO_STEPS; step++) {
+		struct probe_acc a = { .skip = QS_SIM_SLO_SAMPLE / 10, .target = UINT64_MAX };
+		double mid = 0.5 * (lo + hi);
+		uint64_t t0;
+
+		c->wl.rate = mid;
+		if (probe_run(c, seed ^ 0x510u, wl, &a, &t0) != QS_OK)
+			break;
+		if ((double)a.met >= QS_SIM_SLO_GOAL * (double)(a.n - a.skip))
+			lo = mid;
+		else
+			hi = mid;
+	}
+	free(c);
+	return lo > 0 ? lo : sat;
 }
 
 /* Capacity class 0..7: half-octaves above the smallest configured capacity. */
@@ -356,9 +475,17 @@ int
 qs_sim_create(const struct qs_sim_config *cfg, uint64_t seed, struct qs_sim **out, char *msg,
 	      size_t msglen)
 {
+	return sim_create(cfg, seed, NULL, 0, out, msg, msglen);
+}
+
+/* qs_sim_create; a capacity probe passes its parent's trace length sample. */
+static int
+sim_create(const struct qs_sim_config *cfg, uint64_t seed, const struct qs_sim_sample_row *sample,
+	   uint32_t n_sample, struct qs_sim **out, char *msg, size_t msglen)
+{
 	struct qs_sim *s;
 	uint32_t i, min_cap = UINT32_MAX;
-	double mp, mg, sat[QS_SIM_MAX_BACKENDS] = { 0 };
+	double mp, mg, *sat, *slo;
 	int rc;
 
 	*out = NULL;
@@ -373,6 +500,9 @@ qs_sim_create(const struct qs_sim_config *cfg, uint64_t seed, struct qs_sim **ou
 	s->pool.free_head = QS_NIL;
 	s->nb = cfg->n_backends;
 	s->build_features = true;
+	s->masking = cfg->report_max_age_ns || cfg->mask_kv_full;
+	for (i = 0; i < cfg->n_backends; i++)
+		s->masking |= cfg->backend[i].drain_at_s > 0;
 	s->prefix = calloc(1, sizeof(*s->prefix));
 	if (!s->prefix) {
 		rc = qs_sim_err(msg, msglen, QS_E_NOMEM, "out of memory");
@@ -383,10 +513,18 @@ qs_sim_create(const struct qs_sim_config *cfg, uint64_t seed, struct qs_sim **ou
 		rc = qs_sim_err(msg, msglen, QS_E_NOMEM, "out of memory");
 		goto fail;
 	}
-	rc = qs_sim_wl_init(&s->wl, &s->cfg, seed, msg, msglen);
+	rc = qs_sim_wl_init_probe(&s->wl, &s->cfg, seed, sample, n_sample, msg, msglen);
 	if (rc != QS_OK)
 		goto fail;
+	if (sample && n_sample && cfg->wl.arrival != QS_SIM_ARR_TRACE) {
+		/* A saturation probe of a trace: Poisson with the trace's lengths. */
+		s->wl.len_sample = (struct qs_sim_sample_row *)sample;
+		s->wl.n_len_sample = n_sample;
+		s->wl.len_sample_owned = false;
+	}
 	qs_sim_wl_mean_lengths(&s->wl, &mp, &mg);
+	sat = s->sat_rps;
+	slo = s->slo_rps;
 	s->rep_drop_seed = qs_sim_stream(seed, QS_STREAM_REPORT_DROP);
 	for (i = 0; i < s->nb; i++) {
 		uint64_t ph = qs_sim_stream(seed, QS_STREAM_REPORT_PHASE + 0x100 * (i + 1));
@@ -408,7 +546,12 @@ qs_sim_create(const struct qs_sim_config *cfg, uint64_t seed, struct qs_sim **ou
 			if (!memcmp(&cfg->backend[j].prof, &cfg->backend[i].prof,
 				    sizeof(cfg->backend[i].prof)))
 				break;
-		sat[i] = j < i ? sat[j] : saturation_rps(cfg, &cfg->backend[i].prof, mp, mg, seed);
+		sat[i] = j < i ? sat[j]
+			       : saturation_rps(cfg, &s->wl, &cfg->backend[i].prof, mp, mg, seed);
+		if (cfg->wl.load > 0)
+			slo[i] = j < i ? slo[j]
+				       : slo_capacity_rps(cfg, &s->wl, &cfg->backend[i].prof, sat[i],
+							  seed);
 		if (s->capacity[i] == 0)
 			s->capacity[i] = (uint32_t)fmax(1.0, fmin(1e9, sat[i] * 1000.0));
 	}
@@ -419,8 +562,9 @@ qs_sim_create(const struct qs_sim_config *cfg, uint64_t seed, struct qs_sim **ou
 	if (cfg->wl.load > 0.0) {
 		double total = 0;
 
+		/* load is a fraction of the SLO-bounded capacity (docs/sim.md, "Load"). */
 		for (i = 0; i < s->nb; i++)
-			total += sat[i];
+			total += slo[i];
 		qs_sim_wl_set_rate(&s->wl, cfg->wl.load * total);
 	}
 	rc = push_next_arrival(s, msg, msglen);
@@ -457,6 +601,19 @@ qs_sim_config_of(const struct qs_sim *s)
 	return &s->cfg;
 }
 
+double
+qs_sim_arrival_rate(const struct qs_sim *s)
+{
+	return s->wl.rate;
+}
+
+void
+qs_sim_capacity_estimates(const struct qs_sim *s, uint32_t b, double *sat_rps, double *slo_rps)
+{
+	*sat_rps = b < s->nb ? s->sat_rps[b] : 0;
+	*slo_rps = b < s->nb ? s->slo_rps[b] : 0;
+}
+
 /* ---- reports ----------------------------------------------------------------------------------- */
 
 static bool
@@ -464,6 +621,15 @@ report_lost(const struct qs_sim *s, uint32_t b, uint64_t k)
 {
 	uint64_t h;
 
+	const struct qs_sim_backend_cfg *bc = &s->cfg.backend[b];
+
+	if (bc->down_at_s > 0 || bc->up_at_s > 0) {
+		/* Agent outage: nothing is reported in [down_at_s, up_at_s). */
+		double t = (double)(s->be[b].rep_phase + k * s->cfg.report_interval_ns) * 1e-9;
+
+		if (t >= bc->down_at_s && (bc->up_at_s <= bc->down_at_s || t < bc->up_at_s))
+			return true;
+	}
 	if (s->cfg.report_loss <= 0.0)
 		return false;
 	h = qs_sim_mix64(s->rep_drop_seed ^ qs_sim_mix64(((uint64_t)b << 48) ^ k));
@@ -484,9 +650,14 @@ take_report(struct qs_sim *s, struct qs_sim_backend *be, uint64_t t)
 	r->kv_total = qs_sim_backend_kv_total(be);
 	r->decode_tps = dt ? (uint32_t)((be->decoded - be->rep_prev_decoded) * 1000000000ull / dt)
 			   : r->decode_tps;
-	for (i = 0; i < QS_SIM_TTFT_RING; i++)
-		mx = be->ttft_ring[i] > mx ? be->ttft_ring[i] : mx;
-	r->ttft_p99_us = mx;
+	if (be->ttft_dirty) {
+		/* Only a first token changes the ring: rescan then, not every report. */
+		for (i = 0; i < QS_SIM_TTFT_RING; i++)
+			mx = be->ttft_ring[i] > mx ? be->ttft_ring[i] : mx;
+		be->ttft_max = mx;
+		be->ttft_dirty = false;
+	}
+	r->ttft_p99_us = be->ttft_max;
 	r->prefill_pending = be->prefill_pending > UINT32_MAX ? UINT32_MAX
 							      : (uint32_t)be->prefill_pending;
 	r->received = be->received;
@@ -636,7 +807,23 @@ build_view(struct qs_sim *s, struct qs_sim_decision *d)
 		outstanding += (uint64_t)fb->waiting + fb->running + fb->sent_reqs;
 	}
 	d->global.outstanding = outstanding > UINT32_MAX ? UINT32_MAX : (uint32_t)outstanding;
-	d->global.eligible = s->nb;
+	if (s->masking) {
+		/* DESIGN 3.1: stale (agent down), draining and full backends never win. */
+		for (i = 0; i < s->nb; i++) {
+			const struct qs_sim_backend *be = &s->be[i];
+			const struct qs_sim_backend_cfg *bc = &s->cfg.backend[i];
+
+			if ((s->cfg.report_max_age_ns && s->now - be->rep.t > s->cfg.report_max_age_ns) ||
+			    (bc->drain_at_s > 0 && (double)s->now * 1e-9 >= bc->drain_at_s) ||
+			    (s->cfg.mask_kv_full && be->rep.kv_total &&
+			     be->rep.kv_used >= be->rep.kv_total))
+				d->eligible &= ~(1ull << i);
+		}
+		if (!d->eligible)
+			s->all_masked++;
+	}
+	s->pending_eligible = d->eligible;
+	d->global.eligible = (uint32_t)__builtin_popcountll(d->eligible);
 	if (s->build_features)
 		for (i = 0; i < s->nb; i++)
 			qs_feat_router_v1(&d->freq, &d->backend[i], &d->global, d->features[i]);
@@ -695,6 +882,9 @@ qs_sim_route(struct qs_sim *s, uint32_t b, char *msg, size_t msglen)
 		return qs_sim_err(msg, msglen, QS_E_ARG, "no decision is pending");
 	if (b >= s->nb)
 		return qs_sim_err(msg, msglen, QS_E_ARG, "backend %u of %u", b, s->nb);
+	if (s->pending_eligible && !(s->pending_eligible >> b & 1))
+		return qs_sim_err(msg, msglen, QS_E_ARG, "backend %u is masked in decision %llu", b,
+				  (unsigned long long)s->decisions);
 	q = &s->pool.req[s->pending_req];
 	q->decision_id = s->decisions++;
 	q->backend = b;

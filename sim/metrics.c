@@ -142,6 +142,7 @@ qs_sim_metrics(const struct qs_sim *s, struct qs_sim_metrics *m)
 
 	memset(m, 0, sizeof(*m));
 	m->arrived = a->arrived;
+	m->all_masked = s->all_masked;
 	m->completed = a->completed;
 	m->slo_met = a->slo_met;
 	m->truncated = a->truncated;

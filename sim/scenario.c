@@ -24,6 +24,7 @@ struct group {
 	struct qs_sim_profile prof;
 	uint32_t count;
 	uint32_t capacity;
+	double down_at_s, up_at_s, drain_at_s;
 	bool have_profile;
 };
 
@@ -250,6 +251,18 @@ scenario_key(struct scen_ctx *c, const char *n, const char *v)
 		snprintf(cfg->primary_metric, sizeof(cfg->primary_metric), "%s", v);
 		return 1;
 	}
+	if (!strcmp(n, "report_max_age_ms")) {
+		if (qs_sim_parse_double(v, &d) || d < 0)
+			return fail(c, "bad value '%s' for key '%s'", v, n);
+		cfg->report_max_age_ns = (uint64_t)(d * 1e6 + 0.5);
+		return 1;
+	}
+	if (!strcmp(n, "mask_kv_full")) {
+		if (strcmp(v, "true") && strcmp(v, "false"))
+			return fail(c, "bad value '%s' for key '%s'", v, n);
+		cfg->mask_kv_full = v[0] == 't';
+		return 1;
+	}
 	if (!strcmp(n, "report_interval_ms") || !strcmp(n, "report_loss") ||
 	    !strcmp(n, "prefix_max_age_s")) {
 		if (qs_sim_parse_double(v, &d) || d < 0)
@@ -315,6 +328,14 @@ backend_key(struct scen_ctx *c, struct group *g, const char *n, const char *v)
 		if (qs_sim_parse_u64(v, &u) || u > (n[1] == 'o' ? QS_SIM_MAX_BACKENDS : 1000000000))
 			return fail(c, "bad value '%s' for key '%s'", v, n);
 		*(n[1] == 'o' ? &g->count : &g->capacity) = (uint32_t)u;
+		return 1;
+	}
+	if (!strcmp(n, "down_at_s") || !strcmp(n, "up_at_s") || !strcmp(n, "drain_at_s")) {
+		double d;
+
+		if (qs_sim_parse_double(v, &d) || d < 0)
+			return fail(c, "bad value '%s' for key '%s'", v, n);
+		*(n[0] == 'u' ? &g->up_at_s : n[1] == 'o' ? &g->down_at_s : &g->drain_at_s) = d;
 		return 1;
 	}
 	if (!g->have_profile && strcmp(n, "model"))
@@ -437,6 +458,9 @@ qs_sim_scenario_parse(const char *text, const char *label, const char *repo_root
 			}
 			cfg->backend[cfg->n_backends].prof = c->g[i].prof;
 			cfg->backend[cfg->n_backends].capacity = c->g[i].capacity;
+			cfg->backend[cfg->n_backends].down_at_s = c->g[i].down_at_s;
+			cfg->backend[cfg->n_backends].up_at_s = c->g[i].up_at_s;
+			cfg->backend[cfg->n_backends].drain_at_s = c->g[i].drain_at_s;
 			cfg->n_backends++;
 		}
 	}

@@ -17,7 +17,11 @@
 
 #define QS_NIL 0xffffffffu
 #define QS_SIM_TTFT_RING 32
-#define QS_SIM_SAT_SAMPLE 2000 /* requests per saturation-throughput estimate */ /* reported p99 TTFT: max of the last 32 first tokens */
+#define QS_SIM_SAT_SAMPLE 2000 /* requests per saturation-throughput estimate */
+#define QS_SIM_LEN_SAMPLE 2000 /* trace rows kept for the capacity estimates */
+#define QS_SIM_SLO_SAMPLE 2000 /* requests per SLO-attainment probe */
+#define QS_SIM_SLO_STEPS 9     /* bisection steps: capacity within 0.2% of saturation */
+#define QS_SIM_SLO_GOAL 0.9    /* capacity: the rate at which 90% of requests meet the SLO */
 
 /* ---- random streams: splitmix64, one state per source ------------------------- */
 
@@ -119,16 +123,28 @@ struct qs_sim_pool {
 	uint32_t live;
 };
 
-/* A running sequence of a batch backend: the hot state the per-iteration loops
- * touch, kept contiguous. Prefill progress stays in the request. */
+/*
+ * A running sequence of a batch backend. Sequences past their prefill
+ * ("decoding") do not store their own KV length: every decode iteration
+ * advances all of them by one token, so the backend keeps one shared counter
+ * (dec_iter) and each sequence stores kv0 = kv_tokens - dec_iter (mod 2^64) and
+ * the counter value at which it completes. A decode-only iteration is then O(1):
+ * its KV read is sum(kv0) + n * dec_iter, and the sequences that need a new KV
+ * block are those with kv_tokens a multiple of 16, counted per kv0 mod 16.
+ * Prefilling sequences keep explicit progress (they are few).
+ */
 struct qs_sim_slot {
+	uint64_t kv0;	    /* decoding: kv_tokens - dec_iter */
+	uint64_t fin;	    /* decoding: dec_iter at which it has generated everything */
+	uint64_t adm;	    /* admission number: running-set order */
 	uint32_t ri;
-	uint32_t kv_tokens;
-	uint32_t blocks;
-	uint32_t generated;
+	uint32_t blocks;    /* prefilling: blocks held (decoding: ceil(kv_tokens / 16)) */
+	uint32_t generated; /* prefilling: tokens generated before (re)admission */
 	uint32_t gen_total;
-	uint32_t sched; /* tokens scheduled in the running iteration */
+	uint32_t sched;	    /* prefilling: tokens scheduled in the running iteration */
 	uint32_t in_prefill;
+	uint32_t prev, next; /* admission-order list */
+	uint32_t hpos;	     /* decoding: index in the completion heap */
 };
 
 /* ---- backends ----------------------------------------------------------------------------- */
@@ -159,8 +175,24 @@ struct qs_sim_backend {
 	struct qs_sim_profile prof;
 	/* queues */
 	uint32_t wait_head, wait_tail, n_waiting;
-	struct qs_sim_slot *running; /* batch: admission order; tokrate: unused */
 	uint32_t n_running;
+	/* batch running set (see struct qs_sim_slot); tokrate: unused */
+	struct qs_sim_slot *slot;  /* max_seqs slots */
+	uint32_t *slot_free;	   /* free slot stack */
+	uint32_t n_slot_free;
+	uint32_t run_head, run_tail; /* admission order */
+	uint32_t *pf;		   /* prefilling slots, admission order */
+	uint32_t n_pf;
+	uint32_t *fh;		   /* decoding slots: min-heap on (fin, adm) */
+	uint32_t n_dec;
+	uint32_t *done;		   /* scratch: slots completing at an iteration end */
+	uint64_t dec_iter;	   /* decode iterations so far */
+	uint64_t sum_kv0;	   /* sum of kv0 over decoding slots (mod 2^64) */
+	uint64_t adm_next;
+	uint32_t kv_phase[QS_SIM_BLOCK_TOKENS]; /* decoding slots per kv0 mod 16 */
+	bool dec_sched;		   /* the running iteration decodes every decoding slot */
+	bool ttft_dirty;	   /* ttft_ring changed since ttft_max was taken */
+	uint32_t ttft_max;
 	uint32_t kv_free;
 	bool busy;
 	uint64_t iter_start;
@@ -186,6 +218,11 @@ struct qs_sim_backend {
 
 /* ---- workload ------------------------------------------------------------------------------ */
 
+struct qs_sim_sample_row {
+	uint64_t t_ns; /* in file order, out-of-order stamps clamped */
+	uint32_t prompt, gen;
+};
+
 struct qs_sim_wl {
 	const struct qs_sim_workload *cfg;
 	uint64_t rng_arr, rng_len, rng_cls, rng_phase;
@@ -208,10 +245,19 @@ struct qs_sim_wl {
 	uint64_t tr_rows;
 	uint64_t tr_last_ns;
 	bool done;
+	/* The trace window's first rows (owned), or, in a capacity probe, borrowed
+	 * from its parent and replayed instead of the file. */
+	struct qs_sim_sample_row *len_sample;
+	uint32_t n_len_sample;
+	bool len_sample_owned;
 };
 
 int qs_sim_wl_init(struct qs_sim_wl *w, const struct qs_sim_config *cfg, uint64_t seed,
 		   char *msg, size_t msglen);
+/* Same, a capacity probe: a trace workload replays the parent's sample, not the file. */
+int qs_sim_wl_init_probe(struct qs_sim_wl *w, const struct qs_sim_config *cfg, uint64_t seed,
+			 const struct qs_sim_sample_row *sample, uint32_t n_sample, char *msg,
+			 size_t msglen);
 /* Mean prompt/gen lengths the workload will produce (for load -> rate). */
 void qs_sim_wl_mean_lengths(const struct qs_sim_wl *w, double *prompt, double *gen);
 void qs_sim_wl_set_rate(struct qs_sim_wl *w, double rate);
@@ -262,6 +308,8 @@ struct qs_sim {
 	uint32_t nb;
 	struct qs_sim_backend be[QS_SIM_MAX_BACKENDS];
 	uint32_t capacity[QS_SIM_MAX_BACKENDS];
+	double sat_rps[QS_SIM_MAX_BACKENDS]; /* saturation throughput estimate (0: none) */
+	double slo_rps[QS_SIM_MAX_BACKENDS]; /* SLO-bounded capacity (0: none) */
 	uint8_t capacity_class[QS_SIM_MAX_BACKENDS];
 	/* router side */
 	uint64_t rep_drop_seed;
@@ -274,6 +322,9 @@ struct qs_sim {
 	uint64_t decisions;
 	bool wl_done;
 	bool build_features;
+	bool masking;		   /* any mask rule configured */
+	uint64_t pending_eligible; /* the pending decision's mask */
+	uint64_t all_masked;	   /* decisions with every backend masked */
 	/* outcome queue */
 	struct qs_sim_outcome *oq;
 	uint32_t oq_head, oq_n, oq_cap;

