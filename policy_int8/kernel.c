@@ -2,6 +2,7 @@
  * kernel.c - kernel levels: CPU detection, selection, and the scorer and classifier
  * entry points built on top of whichever level runs.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,65 +32,90 @@ qs_kernel_parse(const char *s, enum qs_kernel *k)
 	return QS_E_ARG;
 }
 
+/*
+ * What this CPU runs and what AUTO means, decided once: CPUID and $QSTEER_KERNEL are
+ * read under pthread_once, so the per-call cost of AUTO is one table load (the hot
+ * paths of the simulator, trainer and agent pass AUTO on every decision).
+ */
+static struct {
+	bool supported[QS_KERNEL__COUNT];
+	qs_kern_fn *fn[QS_KERNEL__COUNT];
+	enum qs_kernel automatic;
+} levels;
+static pthread_once_t levels_once = PTHREAD_ONCE_INIT;
+
+static void
+levels_init(void)
+{
+	const char *env = getenv("QSTEER_KERNEL");
+	enum qs_kernel forced;
+
+	levels.supported[QS_KERNEL_SCALAR] = true;
+	levels.fn[QS_KERNEL_SCALAR] = qs_kern_scalar;
+	__builtin_cpu_init();
+	/* libgcc's cpu model checks OSXSAVE and XCR0 before it reports AVX2 or AVX-512,
+	 * so "supported" also means the OS saves the registers. */
+#ifdef QSTEER_KERNEL_AVX2
+	levels.supported[QS_KERNEL_AVX2] = __builtin_cpu_supports("avx2");
+	levels.fn[QS_KERNEL_AVX2] = qs_kern_avx2;
+#endif
+#ifdef QSTEER_KERNEL_AVX512VNNI
+	levels.supported[QS_KERNEL_AVX512VNNI] =
+		__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+		__builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+	levels.fn[QS_KERNEL_AVX512VNNI] = qs_kern_avx512vnni;
+#endif
+	levels.automatic = QS_KERNEL_SCALAR;
+	for (int i = QS_KERNEL__COUNT - 1; i > QS_KERNEL_SCALAR; i--)
+		if (levels.supported[i]) {
+			levels.automatic = (enum qs_kernel)i;
+			break;
+		}
+	if (env && qs_kernel_parse(env, &forced) == QS_OK && forced != QS_KERNEL_AUTO &&
+	    levels.supported[forced])
+		levels.automatic = forced;
+}
+
 bool
 qs_kernel_supported(enum qs_kernel k)
 {
-	switch (k) {
-	case QS_KERNEL_SCALAR:
-		return true;
-#ifdef QSTEER_KERNEL_AVX2
-	case QS_KERNEL_AVX2:
-		/* libgcc's cpu model checks XCR0, so the OS saves the registers too. */
-		__builtin_cpu_init();
-		return __builtin_cpu_supports("avx2");
-#endif
-#ifdef QSTEER_KERNEL_AVX512VNNI
-	case QS_KERNEL_AVX512VNNI:
-		__builtin_cpu_init();
-		return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-		       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
-#endif
-	default:
-		return false;
-	}
+	pthread_once(&levels_once, levels_init);
+	return (unsigned)k < QS_KERNEL__COUNT && levels.supported[k];
 }
 
 enum qs_kernel
 qs_kernel_resolve(enum qs_kernel k)
 {
-	const char *env;
-	enum qs_kernel forced;
-
-	if (k != QS_KERNEL_AUTO)
-		return k;
-	env = getenv("QSTEER_KERNEL");
-	if (env && qs_kernel_parse(env, &forced) == QS_OK && forced != QS_KERNEL_AUTO &&
-	    qs_kernel_supported(forced))
-		return forced;
-	for (int i = QS_KERNEL__COUNT - 1; i > QS_KERNEL_SCALAR; i--)
-		if (qs_kernel_supported((enum qs_kernel)i))
-			return (enum qs_kernel)i;
-	return QS_KERNEL_SCALAR;
+	pthread_once(&levels_once, levels_init);
+	return k == QS_KERNEL_AUTO ? levels.automatic : k;
 }
 
 static qs_kern_fn *
 kernel_fn(enum qs_kernel k)
 {
 	k = qs_kernel_resolve(k);
-	if (!qs_kernel_supported(k))
-		return NULL;
-	switch (k) {
-#ifdef QSTEER_KERNEL_AVX2
-	case QS_KERNEL_AVX2:
-		return qs_kern_avx2;
+	return (unsigned)k < QS_KERNEL__COUNT && levels.supported[k] ? levels.fn[k] : NULL;
+}
+
+/*
+ * Inputs outside 0..127 break the contract (AVX2's vpmaddubsw would saturate), and
+ * kernels then disagree; debug builds refuse them instead of answering differently.
+ */
+static bool
+inputs_valid(const uint8_t *x, size_t x_stride, uint32_t n_in, uint64_t n)
+{
+#ifndef NDEBUG
+	for (uint64_t r = 0; r < n; r++)
+		for (uint32_t i = 0; i < n_in; i++)
+			if (x[r * x_stride + i] > QS_INT8_ACT_MAX)
+				return false;
+#else
+	(void)x;
+	(void)x_stride;
+	(void)n_in;
+	(void)n;
 #endif
-#ifdef QSTEER_KERNEL_AVX512VNNI
-	case QS_KERNEL_AVX512VNNI:
-		return qs_kern_avx512vnni;
-#endif
-	default:
-		return qs_kern_scalar;
-	}
+	return true;
 }
 
 int
@@ -102,6 +128,8 @@ qs_policy_run(const struct qs_policy *p, enum qs_kernel k, const uint8_t *x, siz
 		return QS_E_ARG;
 	if (!fn)
 		return QS_E_UNSUPPORTED;
+	if (!inputs_valid(x, x_stride, p->n_in, n))
+		return QS_E_VALUE;
 	if (n)
 		fn(p, x, x_stride, n, out);
 	return QS_OK;
@@ -111,7 +139,8 @@ int
 qs_policy_choose(const struct qs_policy *p, enum qs_kernel k, const uint8_t *x, uint32_t n_req,
 		 uint32_t n_cand, const uint64_t *eligible, int32_t *scores, uint16_t *choice)
 {
-	/* Scores for up to this many rows at once when the caller keeps none. */
+	/* Rows per kernel call: bounded so row counts never overflow and, when the caller
+	 * keeps no scores, so they fit this stack buffer. */
 	enum { CHUNK_ROWS = 512 };
 	int32_t local[CHUNK_ROWS];
 	qs_kern_fn *fn = kernel_fn(k);
@@ -122,7 +151,9 @@ qs_policy_choose(const struct qs_policy *p, enum qs_kernel k, const uint8_t *x, 
 		return QS_E_ARG;
 	if (!fn)
 		return QS_E_UNSUPPORTED;
-	per_chunk = scores ? n_req : CHUNK_ROWS / n_cand;
+	if (!inputs_valid(x, p->n_in, p->n_in, (uint64_t)n_req * n_cand))
+		return QS_E_VALUE;
+	per_chunk = CHUNK_ROWS / n_cand;
 	for (uint32_t r0 = 0; r0 < n_req; r0 += per_chunk) {
 		uint32_t nr = n_req - r0 < per_chunk ? n_req - r0 : per_chunk;
 		int32_t *sc = scores ? scores + (size_t)r0 * n_cand : local;
@@ -146,17 +177,26 @@ int
 qs_policy_classify(const struct qs_policy *p, enum qs_kernel k, const uint8_t *x,
 		   size_t x_stride, uint32_t n, uint16_t *action)
 {
-	int32_t out[QS_INT8_MAX_DIM];
+	/* Rows per kernel call, so SIMD tiles run full rather than one live row each. */
+	enum { CHUNK_OUT = 2048 };
+	int32_t out[CHUNK_OUT];
 	qs_kern_fn *fn = kernel_fn(k);
+	uint32_t per_chunk;
 
 	if (!p || (n && (!x || !action)) || p->kind != QS_Q8_KIND_CLASSIFIER ||
 	    x_stride < p->n_in)
 		return QS_E_ARG;
 	if (!fn)
 		return QS_E_UNSUPPORTED;
-	for (uint32_t r = 0; r < n; r++) {
-		fn(p, x + (size_t)r * x_stride, x_stride, 1, out);
-		action[r] = (uint16_t)qs_int8_argmax(out, p->n_out);
+	if (!inputs_valid(x, x_stride, p->n_in, n))
+		return QS_E_VALUE;
+	per_chunk = CHUNK_OUT / p->n_out; /* n_out <= 256, so at least 8 rows */
+	for (uint32_t r0 = 0; r0 < n; r0 += per_chunk) {
+		uint32_t nr = n - r0 < per_chunk ? n - r0 : per_chunk;
+
+		fn(p, x + (size_t)r0 * x_stride, x_stride, nr, out);
+		for (uint32_t r = 0; r < nr; r++)
+			action[r0 + r] = (uint16_t)qs_int8_argmax(out + (size_t)r * p->n_out, p->n_out);
 	}
 	return QS_OK;
 }

@@ -21,4 +21,4 @@ qs_kern_fn qs_kern_avx2;
 qs_kern_fn qs_kern_avx512vnni;
 #endif
 
-#endif
+#endif /* QSTEER_KERNEL_IMPL_H */

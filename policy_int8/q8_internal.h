@@ -1,4 +1,7 @@
-/* q8_internal.h - shared between the .q8 loader and writer; not installed. */
+/*
+ * q8_internal.h - shared between the .q8 loader, writer and key code; not installed.
+ * Functions named qs_q8__* (double underscore) are library-internal.
+ */
 #ifndef QSTEER_Q8_INTERNAL_H
 #define QSTEER_Q8_INTERNAL_H
 
@@ -79,12 +82,12 @@ q8_fail(int status, char *msg, size_t msglen, const char *label, const char *fmt
  * Validate a whole file image. On success fills *sig_present and returns QS_OK; the
  * image may then be trusted field by field.
  */
-int q8_check(const uint8_t *b, size_t len, const char *label,
+int qs_q8__check(const uint8_t *b, size_t len, const char *label,
 	     const struct qs_policy_load_opts *opts, int *sig_present, char *msg, size_t msglen);
 
 /* Read a whole (bounded) policy file into a fresh malloc'd buffer. */
-int q8_read_file(const char *path, uint8_t **buf, size_t *len, char *msg, size_t msglen);
+int qs_q8__read_file(const char *path, uint8_t **buf, size_t *len, char *msg, size_t msglen);
 /* Write buf to path atomically (temp file, fsync, rename). */
-int q8_write_all(const char *path, const uint8_t *buf, size_t len, char *msg, size_t msglen);
+int qs_q8__write_all(const char *path, const uint8_t *buf, size_t len, char *msg, size_t msglen);
 
 #endif

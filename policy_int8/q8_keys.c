@@ -80,6 +80,7 @@ qs_q8_read_key(const char *path, uint8_t *key, size_t key_len, char *msg, size_t
 {
 	char line[2 * QS_Q8_SECKEY_LEN + 8];
 	size_t n = 0;
+	int rc = QS_OK;
 	FILE *f;
 
 	if (key_len != QS_Q8_PUBKEY_LEN && key_len != QS_Q8_SECKEY_LEN)
@@ -92,19 +93,26 @@ qs_q8_read_key(const char *path, uint8_t *key, size_t key_len, char *msg, size_t
 	line[n] = 0;
 	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' '))
 		line[--n] = 0;
-	if (n != 2 * key_len)
-		return q8_fail(QS_E_VALUE, msg, msglen, path,
-			       "expected %zu hex digits (a %s key), found %zu characters", 2 * key_len,
-			       key_len == QS_Q8_PUBKEY_LEN ? "public" : "secret", n);
+	if (n != 2 * key_len) {
+		rc = q8_fail(QS_E_VALUE, msg, msglen, path,
+			     "expected %zu hex digits (a %s key), found %zu characters", 2 * key_len,
+			     key_len == QS_Q8_PUBKEY_LEN ? "public" : "secret", n);
+		goto out;
+	}
 	for (size_t i = 0; i < key_len; i++) {
 		int hi = hexval(line[2 * i]), lo = hexval(line[2 * i + 1]);
 
-		if (hi < 0 || lo < 0)
-			return q8_fail(QS_E_VALUE, msg, msglen, path,
-				       "character %zu is not a hex digit", 2 * i + (hi < 0 ? 1 : 2));
+		if (hi < 0 || lo < 0) {
+			rc = q8_fail(QS_E_VALUE, msg, msglen, path,
+				     "character %zu is not a hex digit", 2 * i + (hi < 0 ? 1 : 2));
+			goto out;
+		}
 		key[i] = (uint8_t)(hi << 4 | lo);
 	}
-	return QS_OK;
+out:
+	/* the secret key's text must not linger on the stack */
+	explicit_bzero(line, sizeof(line));
+	return rc;
 }
 
 int
@@ -117,7 +125,7 @@ qs_q8_sign_file(const char *in_path, const char *out_path, const char *sec_path,
 
 	if ((rc = qs_q8_read_key(sec_path, sk, sizeof(sk), msg, msglen)))
 		return rc;
-	if ((rc = q8_read_file(in_path, &buf, &len, msg, msglen)))
+	if ((rc = qs_q8__read_file(in_path, &buf, &len, msg, msglen)))
 		goto out;
 	big = realloc(buf, len + QS_Q8_SIG_SIZE);
 	if (!big) {
@@ -127,7 +135,7 @@ qs_q8_sign_file(const char *in_path, const char *out_path, const char *sec_path,
 	buf = big;
 	rc = qs_q8_sign(buf, len, len + QS_Q8_SIG_SIZE, sk, &out_len, msg, msglen);
 	if (rc == QS_OK)
-		rc = q8_write_all(out_path, buf, out_len, msg, msglen);
+		rc = qs_q8__write_all(out_path, buf, out_len, msg, msglen);
 out:
 	explicit_bzero(sk, sizeof(sk));
 	free(buf);

@@ -20,14 +20,14 @@
 #include <sodium.h>
 #endif
 
-static const char *
-kind_name(uint32_t kind)
+const char *
+qs_q8_kind_name(unsigned kind)
 {
 	return kind == QS_Q8_KIND_SCORER ? "scorer" : kind == QS_Q8_KIND_CLASSIFIER ? "classifier" : "?";
 }
 
-static const char *
-schema_name(uint32_t schema)
+const char *
+qs_q8_schema_name(uint32_t schema)
 {
 	switch (schema) {
 	case QS_SCHEMA_ROUTER_V1:
@@ -37,7 +37,7 @@ schema_name(uint32_t schema)
 	case QS_SCHEMA_RAW:
 		return "raw";
 	default:
-		return "unknown";
+		return "?";
 	}
 }
 
@@ -99,16 +99,26 @@ check_header(const uint8_t *b, size_t len, const char *label,
 			       "kind %u at offset %d (1 scorer, 2 classifier)", kind, QS_Q8_HDR_KIND);
 	if (opts && opts->expect_kind && opts->expect_kind != kind)
 		return q8_fail(QS_E_KIND, msg, msglen, label, "is a %s, this program needs a %s",
-			       kind_name(kind), kind_name(opts->expect_kind));
+			       qs_q8_kind_name(kind), qs_q8_kind_name(opts->expect_kind));
 	schema = q8_rd32(b + QS_Q8_HDR_SCHEMA);
 	if (qs_feat_schema_inputs(schema) < 0)
 		return q8_fail(QS_E_SCHEMA, msg, msglen, label, "unknown feature schema %#x",
 			       schema);
+	/* A schema fixes what the outputs mean, so it fixes the kind too; a mismatch would
+	 * load and then fail every decision. */
+	if ((schema == QS_SCHEMA_ROUTER_V1 && kind != QS_Q8_KIND_SCORER) ||
+	    (schema == QS_SCHEMA_BATCH_V1 && kind != QS_Q8_KIND_CLASSIFIER))
+		return q8_fail(QS_E_SCHEMA, msg, msglen, label,
+			       "feature schema %#x (%s) is for a %s, but the file is a %s", schema,
+			       qs_q8_schema_name(schema),
+			       qs_q8_kind_name(schema == QS_SCHEMA_ROUTER_V1 ? QS_Q8_KIND_SCORER
+								: QS_Q8_KIND_CLASSIFIER),
+			       qs_q8_kind_name(kind));
 	if (opts && opts->expect_schema != QS_SCHEMA_ANY && opts->expect_schema != schema)
 		return q8_fail(QS_E_SCHEMA, msg, msglen, label,
 			       "trained for feature schema %#x (%s), this program builds schema %#x (%s)",
-			       schema, schema_name(schema), opts->expect_schema,
-			       schema_name(opts->expect_schema));
+			       schema, qs_q8_schema_name(schema), opts->expect_schema,
+			       qs_q8_schema_name(opts->expect_schema));
 	flags = q8_rd16(b + QS_Q8_HDR_FLAGS);
 	if (flags)
 		return q8_fail(QS_E_VALUE, msg, msglen, label,
@@ -308,7 +318,7 @@ check_values(const uint8_t *b, const char *label, char *msg, size_t msglen)
 }
 
 int
-q8_check(const uint8_t *b, size_t len, const char *label, const struct qs_policy_load_opts *opts,
+qs_q8__check(const uint8_t *b, size_t len, const char *label, const struct qs_policy_load_opts *opts,
 	 int *sig_present, char *msg, size_t msglen)
 {
 	size_t expect = 0;
@@ -376,7 +386,7 @@ qs_policy_load(const void *buf, size_t len, const char *label,
 
 	if (!buf || !out)
 		return q8_fail(QS_E_ARG, msg, msglen, label, "no input or no output pointer");
-	if ((rc = q8_check(b, len, label, opts, &sig, msg, msglen)))
+	if ((rc = qs_q8__check(b, len, label, opts, &sig, msg, msglen)))
 		return rc;
 	n_layers = q8_rd16(b + QS_Q8_HDR_LAYERS);
 	n_actions = q8_rd16(b + QS_Q8_HDR_ACTIONS);
@@ -468,7 +478,7 @@ qs_policy_load(const void *buf, size_t len, const char *label,
 }
 
 int
-q8_read_file(const char *path, uint8_t **out, size_t *out_len, char *msg, size_t msglen)
+qs_q8__read_file(const char *path, uint8_t **out, size_t *out_len, char *msg, size_t msglen)
 {
 	/* Read at most one byte past the largest valid file: enough to call it too big. */
 	enum { CAP = QS_Q8_MAX_FILE_SIZE + QS_Q8_SIG_SIZE + 1 };
@@ -517,7 +527,7 @@ qs_policy_load_file(const char *path, const struct qs_policy_load_opts *opts,
 	size_t len;
 	int rc;
 
-	if ((rc = q8_read_file(path, &buf, &len, msg, msglen)))
+	if ((rc = qs_q8__read_file(path, &buf, &len, msg, msglen)))
 		return rc;
 	rc = qs_policy_load(buf, len, path, opts, out, msg, msglen);
 	free(buf);

@@ -42,7 +42,7 @@ qs_q8_write(const struct qs_q8_desc *d, uint8_t *buf, size_t cap, size_t *len, c
 {
 	const char *label = d && d->name ? d->name : "policy";
 	size_t size = qs_q8_size(d), off, name_len;
-	int sig;
+	int sig, rc;
 
 	if (!size)
 		return q8_fail(QS_E_SHAPE, msg, msglen, label,
@@ -105,23 +105,28 @@ qs_q8_write(const struct qs_q8_desc *d, uint8_t *buf, size_t cap, size_t *len, c
 	}
 	q8_wr64(buf + QS_Q8_HDR_CONTENT_ID, qs_q8_content_id(buf, size));
 	q8_wr32(buf + size - 4, qs_crc32c(0, buf, size - 4));
+	rc = qs_q8__check(buf, size, label, NULL, &sig, msg, msglen);
+	if (rc != QS_OK)
+		return rc; /* the description holds something the format refuses */
 	if (len)
 		*len = size;
-	return q8_check(buf, size, label, NULL, &sig, msg, msglen);
+	return QS_OK;
 }
 
 int
-q8_write_all(const char *path, const uint8_t *buf, size_t len, char *msg, size_t msglen)
+qs_q8__write_all(const char *path, const uint8_t *buf, size_t len, char *msg, size_t msglen)
 {
-	/* Write a sibling temp file and rename it over the target: a reader never sees
-	 * half a policy. */
-	char tmp[4096];
-	int fd, n;
+	/* A sibling temp file renamed over the target: a reader never sees half a policy.
+	 * The name carries pid and thread id, so concurrent writers do not collide, and
+	 * the directory is synced after the rename so the new name survives a crash. */
+	char tmp[4096], dir[4096];
+	const char *slash;
+	int fd = -1, dfd, n, rc = QS_OK;
 
-	n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+	n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld.%ld", path, (long)getpid(), (long)gettid());
 	if (n < 0 || (size_t)n >= sizeof(tmp))
 		return q8_fail(QS_E_ARG, msg, msglen, path, "path too long");
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return q8_fail(QS_E_IO, msg, msglen, path, "cannot create %s: %s", tmp,
 			       strerror(errno));
@@ -131,26 +136,40 @@ q8_write_all(const char *path, const uint8_t *buf, size_t len, char *msg, size_t
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
-			int e = errno;
-
-			close(fd);
-			unlink(tmp);
-			return q8_fail(QS_E_IO, msg, msglen, path, "write failed: %s", strerror(e));
+			rc = q8_fail(QS_E_IO, msg, msglen, path, "write failed: %s",
+				     strerror(w < 0 ? errno : EIO));
+			goto out;
 		}
 		done += (size_t)w;
 	}
-	if (fsync(fd) != 0 || close(fd) != 0) {
-		unlink(tmp);
-		return q8_fail(QS_E_IO, msg, msglen, path, "cannot flush: %s", strerror(errno));
+	if (fsync(fd) != 0) {
+		rc = q8_fail(QS_E_IO, msg, msglen, path, "cannot flush: %s", strerror(errno));
+		goto out;
+	}
+	n = close(fd);
+	fd = -1;
+	if (n != 0) {
+		rc = q8_fail(QS_E_IO, msg, msglen, path, "cannot close: %s", strerror(errno));
+		goto out;
 	}
 	if (rename(tmp, path) != 0) {
-		int e = errno;
-
-		unlink(tmp);
-		return q8_fail(QS_E_IO, msg, msglen, path, "cannot rename into place: %s",
-			       strerror(e));
+		rc = q8_fail(QS_E_IO, msg, msglen, path, "cannot rename into place: %s",
+			     strerror(errno));
+		goto out;
+	}
+	slash = strrchr(path, '/');
+	n = snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) + 1 : 1,
+		     slash ? path : ".");
+	if (n > 0 && (size_t)n < sizeof(dir) && (dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		fsync(dfd); /* best effort: some filesystems refuse fsync on directories */
+		close(dfd);
 	}
 	return QS_OK;
+out:
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	return rc;
 }
 
 int
@@ -167,7 +186,7 @@ qs_q8_write_file(const struct qs_q8_desc *d, const char *path, char *msg, size_t
 		return q8_fail(QS_E_NOMEM, msg, msglen, path, "cannot allocate %zu bytes", size);
 	rc = qs_q8_write(d, buf, size, &len, msg, msglen);
 	if (rc == QS_OK)
-		rc = q8_write_all(path, buf, len, msg, msglen);
+		rc = qs_q8__write_all(path, buf, len, msg, msglen);
 	free(buf);
 	return rc;
 }
@@ -178,7 +197,7 @@ qs_q8_sign(uint8_t *buf, size_t len, size_t cap, const uint8_t sk[64], size_t *o
 {
 	int sig = 0, rc;
 
-	if ((rc = q8_check(buf, len, "policy", NULL, &sig, msg, msglen)))
+	if ((rc = qs_q8__check(buf, len, "policy", NULL, &sig, msg, msglen)))
 		return rc;
 	if (sig)
 		return q8_fail(QS_E_SIGNATURE, msg, msglen, "policy", "already signed");

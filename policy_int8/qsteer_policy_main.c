@@ -33,25 +33,15 @@ usage(FILE *f)
 		   "per decision. Lines starting with '#' are ignored.\n");
 }
 
-static const char *
-kind_str(unsigned kind)
+/* Output that could not be written (a full disk, a closed pipe) is an error too. */
+static int
+finish_stdout(void)
 {
-	return kind == QS_Q8_KIND_SCORER ? "scorer" : "classifier";
-}
-
-static const char *
-schema_str(uint32_t schema)
-{
-	switch (schema) {
-	case QS_SCHEMA_ROUTER_V1:
-		return "router-v1";
-	case QS_SCHEMA_BATCH_V1:
-		return "batch-v1";
-	case QS_SCHEMA_RAW:
-		return "raw";
-	default:
-		return "?";
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "qsteer-policy: writing the output failed: %s\n", strerror(errno));
+		return 1;
 	}
+	return 0;
 }
 
 static int
@@ -79,8 +69,8 @@ cmd_inspect(int argc, char **argv)
 	printf("file        %s\n", argv[1]);
 	printf("name        %s\n", p->name[0] ? p->name : "(none)");
 	printf("format      q8 version %u, %u bytes\n", p->version, p->file_size);
-	printf("kind        %s\n", kind_str(p->kind));
-	printf("schema      %#x (%s)\n", p->schema, schema_str(p->schema));
+	printf("kind        %s\n", qs_q8_kind_name(p->kind));
+	printf("schema      %#x (%s)\n", p->schema, qs_q8_schema_name(p->schema));
 	printf("created     %s\n", when);
 	printf("content id  %016llx\n", (unsigned long long)p->content_id);
 	printf("crc32c      %08x ok\n", p->crc);
@@ -107,7 +97,7 @@ cmd_inspect(int argc, char **argv)
 		printf("action %2u   max_seqs %u  max_tokens %u  kv_reserve %u%%\n", a,
 		       p->action[a].max_seqs, p->action[a].max_tokens, p->action[a].kv_reserve_pct);
 	qs_policy_free(p);
-	return 0;
+	return finish_stdout();
 }
 
 /* Parse one CSV line of exactly n integers 0..127; *err names the problem. */
@@ -124,14 +114,16 @@ parse_row(const char *line, unsigned n, uint8_t *row, char *err, size_t errlen)
 			s++;
 		errno = 0;
 		v = strtol(s, &end, 10);
-		if (end == s || errno) {
+		if (end == s) {
 			snprintf(err, errlen, "column %ld: expected an integer (feature %u of %u)",
 				 (long)(s - line) + 1, i + 1, n);
 			return -1;
 		}
+		if (errno == ERANGE)
+			v = -1; /* reported as out of range just below */
 		if (v < 0 || v > QS_INT8_ACT_MAX) {
-			snprintf(err, errlen, "column %ld: feature %u is %ld, features are 0..127",
-				 (long)(s - line) + 1, i + 1, v);
+			snprintf(err, errlen, "column %ld: feature %u is %.*s, features are 0..127",
+				 (long)(s - line) + 1, i + 1, (int)(end - s), s);
 			return -1;
 		}
 		row[i] = (uint8_t)v;
@@ -140,8 +132,8 @@ parse_row(const char *line, unsigned n, uint8_t *row, char *err, size_t errlen)
 			s++;
 		if (i + 1 < n) {
 			if (*s != ',') {
-				snprintf(err, errlen, "column %ld: %u features, the policy takes %u",
-					 (long)(s - line) + 1, i + 1, n);
+				snprintf(err, errlen, "column %ld: %u feature%s, the policy takes %u",
+					 (long)(s - line) + 1, i + 1, i ? "s" : "", n);
 				return -1;
 			}
 			s++;
@@ -164,10 +156,16 @@ flush_request(const struct qs_policy *p, enum qs_kernel k, const uint8_t *rows, 
 	int32_t scores[QS_MAX_CANDIDATES];
 	uint16_t choice;
 
+	int rc;
+
 	if (!n)
 		return 0;
-	if (qs_policy_choose(p, k, rows, 1, n, NULL, scores, &choice) != QS_OK)
+	rc = qs_policy_choose(p, k, rows, 1, n, NULL, scores, &choice);
+	if (rc != QS_OK) {
+		fprintf(stderr, "qsteer-policy: scoring request %lu failed: %s\n", req,
+			qs_status_name(rc));
 		return -1;
+	}
 	for (unsigned c = 0; c < n; c++)
 		printf("%lu,%u,%d,%u\n", req, c, scores[c], choice);
 	return 0;
@@ -221,8 +219,10 @@ cmd_eval(int argc, char **argv)
 		if (*s == '#')
 			continue;
 		if (*s == '\n' || *s == '\r' || !*s) {
-			if (p->kind == QS_Q8_KIND_SCORER && flush_request(p, k, rows, n, req++))
-				goto out;
+			if (p->kind == QS_Q8_KIND_SCORER && n) {
+				if (flush_request(p, k, rows, n, req++))
+					goto out;
+			}
 			n = 0;
 			continue;
 		}
@@ -242,8 +242,13 @@ cmd_eval(int argc, char **argv)
 		{
 			int32_t out[QS_INT8_MAX_DIM];
 
-			if (qs_policy_run(p, k, rows, p->n_in, 1, out) != QS_OK)
+			int st = qs_policy_run(p, k, rows, p->n_in, 1, out);
+
+			if (st != QS_OK) {
+				fprintf(stderr, "qsteer-policy: stdin line %lu: %s\n", lineno,
+					qs_status_name(st));
 				goto out;
+			}
 			printf("%lu,%u", req++, qs_int8_argmax(out, p->n_out));
 			for (unsigned j = 0; j < p->n_out; j++)
 				printf(",%d", out[j]);
@@ -254,6 +259,8 @@ cmd_eval(int argc, char **argv)
 		goto out;
 	rc = 0;
 out:
+	if (finish_stdout())
+		rc = 1;
 	free(line);
 	qs_policy_free(p);
 	return rc;

@@ -37,7 +37,7 @@ enum qs_feat_router {
 	QS_FR_SENT_REQS_LOG,	/* log2q(requests this router sent since that report, 3) */
 	QS_FR_SENT_TOKENS_LOG,	/* log2q(prompt tokens this router sent since that report, 2) */
 	QS_FR_CAPACITY,		/* configured capacity class 0..7, times 18 */
-	QS_FR_GLOBAL_LOAD_LOG,	/* log2q(outstanding requests over eligible backends, 2) */
+	QS_FR_GLOBAL_LOAD_LOG,	/* log2q(sum over eligible backends of waiting + running + sent, 2) */
 	QS_FR_ELIGIBLE_LOG,	/* log2q(eligible candidates, 4) */
 	QS_FR_COUNT
 };

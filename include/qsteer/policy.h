@@ -104,6 +104,10 @@ int qs_q8_write(const struct qs_q8_desc *d, uint8_t *buf, size_t cap, size_t *le
 		size_t msglen);
 int qs_q8_write_file(const struct qs_q8_desc *d, const char *path, char *msg, size_t msglen);
 
+/* "scorer" / "classifier"; "router-v1" / "batch-v1" / "raw" (or "?" if unknown). */
+const char *qs_q8_kind_name(unsigned kind);
+const char *qs_q8_schema_name(uint32_t schema);
+
 /* FNV-1a 64 of the file's shapes, weights and actions (not its name or time). */
 uint64_t qs_q8_content_id(const uint8_t *file, size_t file_size);
 
@@ -146,7 +150,8 @@ enum qs_kernel qs_kernel_resolve(enum qs_kernel k);
 /*
  * Run the network over n rows of inputs (row r at x + r * x_stride, n_in bytes each,
  * values 0..127) and write n * n_out int32 outputs, row-major. Any n; any kernel
- * gives the same integers. QS_E_UNSUPPORTED if k cannot run here.
+ * gives the same integers. QS_E_UNSUPPORTED if k cannot run here. Inputs above 127
+ * break the contract: debug builds return QS_E_VALUE, release builds do not check.
  */
 int qs_policy_run(const struct qs_policy *p, enum qs_kernel k, const uint8_t *x, size_t x_stride,
 		  uint32_t n, int32_t *out);

@@ -9,12 +9,18 @@
  * exercised too; a loaded policy must also survive a write -> load round trip
  * through the writer with identical bytes. Also built without libFuzzer as the
  * replay test (replay_q8.c).
+ *
+ * Random bytes almost never carry a valid CRC, so each input is tried twice: as is,
+ * and "repaired" -- file size, content id and CRC recomputed over the input -- so
+ * the value checks, the allocation and layout code and the kernels behind them are
+ * fuzzed too, not only the header checks in front of the CRC.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fuzz_q8.h"
+#include "qsteer/crc32c.h"
 #include "qsteer/policy.h"
 
 /* Re-describe a loaded policy for the writer (weights repacked without padding). */
@@ -43,8 +49,8 @@ rewrite(const struct qs_policy *p, const uint8_t *data)
 	}
 }
 
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void
+try_load(const uint8_t *data, size_t size)
 {
 	static const struct qs_policy_load_opts opts[] = {
 		{ .expect_schema = QS_SCHEMA_ANY },
@@ -59,7 +65,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (size_t i = 0; i < sizeof(x); i++)
 			x[i] = (uint8_t)((i * 37 + 11) % 128);
 	for (size_t o = 0; o < sizeof(opts) / sizeof(opts[0]); o++) {
-		int rc = qs_policy_load(data, size, "fuzz", &opts[o], &p, msg, sizeof(msg));
+		int rc;
+
+		msg[0] = 0;
+		rc = qs_policy_load(data, size, "fuzz", &opts[o], &p, msg, sizeof(msg));
 
 		if (rc != QS_OK) {
 			if (!msg[0] || rc <= QS_OK || rc >= QS_E__COUNT) {
@@ -92,6 +101,40 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			rewrite(p, data);
 		qs_policy_free(p);
 		p = NULL;
+	}
+}
+
+static void
+put32(uint8_t *b, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		b[i] = (uint8_t)(v >> (8 * i));
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static uint8_t fixed[QS_Q8_MAX_FILE_SIZE];
+	uint64_t cid;
+
+	try_load(data, size);
+	if (size < QS_Q8_HDR_SIZE + 4 || size > sizeof(fixed))
+		return 0;
+	memcpy(fixed, data, size);
+	put32(fixed + QS_Q8_HDR_FILE_SIZE, (uint32_t)size);
+	cid = qs_q8_content_id(fixed, size);
+	put32(fixed + QS_Q8_HDR_CONTENT_ID, (uint32_t)cid);
+	put32(fixed + QS_Q8_HDR_CONTENT_ID + 4, (uint32_t)(cid >> 32));
+	put32(fixed + size - 4, qs_crc32c(0, fixed, size - 4));
+	/* Exact-size heap copy, so ASan sees any read past the end. */
+	{
+		uint8_t *copy = malloc(size);
+
+		if (!copy)
+			return 0;
+		memcpy(copy, fixed, size);
+		try_load(copy, size);
+		free(copy);
 	}
 	return 0;
 }

@@ -348,30 +348,8 @@ test_run_args(void **state)
 	}
 	assert_int_equal(qs_kernel_resolve(QS_KERNEL_SCALAR), QS_KERNEL_SCALAR);
 	assert_true(qs_kernel_supported(qs_kernel_resolve(QS_KERNEL_AUTO)));
-	/* $QSTEER_KERNEL picks AUTO's level when supported, else is ignored. */
-	{
-		const char *saved = getenv("QSTEER_KERNEL");
-		enum qs_kernel best;
-
-		unsetenv("QSTEER_KERNEL");
-		best = qs_kernel_resolve(QS_KERNEL_AUTO);
-		for (int k = QS_KERNEL_SCALAR + 1; k < QS_KERNEL__COUNT; k++)
-			if (qs_kernel_supported((enum qs_kernel)k))
-				assert_true((int)best >= k);
-		setenv("QSTEER_KERNEL", "scalar", 1);
-		assert_int_equal(qs_kernel_resolve(QS_KERNEL_AUTO), QS_KERNEL_SCALAR);
-		setenv("QSTEER_KERNEL", "bogus", 1);
-		assert_int_equal(qs_kernel_resolve(QS_KERNEL_AUTO), best);
-		for (int k = QS_KERNEL_SCALAR; k < QS_KERNEL__COUNT; k++) {
-			setenv("QSTEER_KERNEL", qs_kernel_name((enum qs_kernel)k), 1);
-			assert_int_equal(qs_kernel_resolve(QS_KERNEL_AUTO),
-					 qs_kernel_supported((enum qs_kernel)k) ? k : (int)best);
-		}
-		if (saved)
-			setenv("QSTEER_KERNEL", saved, 1);
-		else
-			unsetenv("QSTEER_KERNEL");
-	}
+	/* $QSTEER_KERNEL is read once, at first use: test_kernel_env.c checks it in
+	 * fresh processes. */
 	for (int k = QS_KERNEL_AUTO; k < QS_KERNEL__COUNT; k++) {
 		enum qs_kernel back;
 

@@ -789,7 +789,9 @@ test_crafted(void **state)
 	crafted(1, nothing, 1, QS_E_SCHEMA, "batch-v1, router-v1 wanted", &want_router);
 	crafted(1, nothing, 1, QS_E_SCHEMA, "batch-v1, raw wanted", &want_raw);
 	crafted(1, schema_unknown, 1, QS_E_SCHEMA, "unknown schema", NULL);
-	crafted(1, schema_router, 1, QS_OK, "router-v1 (16 inputs too)", &want_router);
+	/* sample 1 is a classifier: router-v1 is for scorers */
+	crafted(1, schema_router, 1, QS_E_SCHEMA, "router-v1 classifier", &want_router);
+	crafted(1, schema_router, 1, QS_E_SCHEMA, "router-v1 classifier", NULL);
 	crafted(1, in_schema, 1, QS_E_SCHEMA, "17 inputs, schema has 16", NULL);
 	crafted(1, hdr_size, 1, QS_E_VALUE, "header size", NULL);
 	crafted(1, flags, 1, QS_E_VALUE, "flags", NULL);
@@ -834,7 +836,8 @@ test_crafted(void **state)
 	crafted(1, crc_bad, 0, QS_E_CRC, "CRC", NULL);
 	crafted(1, cid_bad, 0, QS_E_VALUE, "content id (CRC fixed)", NULL);
 	crafted(0, scorer_actions, 1, QS_E_VALUE, "scorer with an action", NULL);
-	crafted(0, scorer_as_cls, 1, QS_E_SIZE, "classifier, no action table bytes", NULL);
+	/* router-v1 fixes the kind: the schema check fires before the action-table size */
+	crafted(0, scorer_as_cls, 1, QS_E_SCHEMA, "router-v1 file marked classifier", NULL);
 	/* Padding bytes must be 0 (a hand-built 3 -> 3 -> 1 scorer: 9 weights). */
 	{
 		static const uint16_t ni[] = { 3, 3 }, no[] = { 3, 1 };

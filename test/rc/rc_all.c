@@ -1,8 +1,10 @@
 /*
- * rc_all.c - instantiates every restricted-C function so that compiling this file
- * for BPF (clang -target bpf) proves the shared headers really are restricted C: no
- * libc, no floats, nothing the BPF backend cannot lower. The host build of the same
- * file runs it as a smoke test.
+ * rc_all.c - instantiates every restricted-C function of the headers the XDP program
+ * and the CUDA agent share, so that compiling this file for BPF proves they really
+ * are restricted C: no libc, no floats, nothing the BPF backend cannot lower. The
+ * BPF object is then disassembled and refused if it divides by a register
+ * (rc_bpf_check.sh); loop bounds are proven by the verifier in the XDP tests. The
+ * host build runs the same code and checks values computed by hand.
  */
 #include "qsteer/features.h"
 #include "qsteer/int8.h"
@@ -14,53 +16,108 @@
 #define RC_EXPORT
 #endif
 
-RC_EXPORT int rc_all(const qs_u8 *x, const qs_s8 *w, qs_u8 *out);
+/* Outputs: the feature row, then a few scalars the host checks. */
+struct rc_out {
+	qs_u8 feat[QS_FR_COUNT];
+	qs_s32 dot;
+	qs_u8 requant;
+	qs_u8 ratio;
+	qs_u8 log2q;
+	qs_u8 clamp;
+	qs_u32 msb;
+	qs_u8 class4;
+	qs_s32 schema_inputs;
+	qs_u32 argmax;
+	qs_s32 parse_hdr;
+	qs_s32 parse_report;
+	qs_u64 report_received;
+};
+
+RC_EXPORT int rc_all(const qs_u8 *x, const qs_s8 *w, struct rc_out *o);
 
 RC_EXPORT int
-rc_all(const qs_u8 *x, const qs_s8 *w, qs_u8 *out)
+rc_all(const qs_u8 *x, const qs_s8 *w, struct rc_out *o)
 {
 	struct qs_feat_request rq = { .prompt_tokens = x[0] * 97u, .max_new_tokens = x[1],
 				      .priority = x[2], .slo_class = x[3] };
 	struct qs_feat_backend be = { .waiting = x[4], .running = x[5], .kv_used = x[6],
 				      .kv_total = x[7], .prefix_hit = x[8] & 1 };
 	struct qs_feat_global gl = { .outstanding = x[9], .eligible = x[10] };
-	struct qs_qrp_hdr h;
-	struct qs_qrp_report rep;
+	struct qs_qrp_hdr h = { .type = QS_QRP_T_REPORT, .tenant = x[0], .request_id = x[1] };
+	struct qs_qrp_report rep = { .backend_id = 3, .received = 0x123456789ull };
 	qs_u8 pkt[QS_QRP_HDR_LEN + QS_QRP_REPORT_LEN];
-	qs_s32 acc[4];
-	qs_u32 i;
+	qs_s32 v[4];
 
-	for (i = 0; i < sizeof(pkt); i++)
-		pkt[i] = x[i & 15];
-	h.type = QS_QRP_T_REPORT;
-	h.flags = 0;
-	h.tenant = x[0];
-	h.request_id = x[1];
-	h.prompt_tokens = h.max_new_tokens = h.prefix_hash = 0;
-	h.priority = h.slo_class = 0;
 	qs_qrp_write_hdr(pkt, &h);
-	if (qs_qrp_parse_hdr(pkt, sizeof(pkt), &h) != QS_QRP_OK)
-		return -1;
-	if (qs_qrp_parse_report(pkt + h.hdr_len, sizeof(pkt) - h.hdr_len, &rep) == QS_QRP_OK)
-		qs_qrp_write_report(pkt + QS_QRP_HDR_LEN, &rep);
-
-	qs_feat_router_v1(&rq, &be, &gl, out);
-	acc[0] = qs_int8_dot(w, out, QS_FR_COUNT, 5);
-	acc[1] = qs_int8_requant(acc[0], 0x40000000, 31);
-	acc[2] = qs_feat_ratio_q7(x[11], x[12]);
-	acc[3] = qs_feat_log2q(x[13], 3);
-	return (int)qs_int8_argmax(acc, 4);
+	qs_qrp_write_report(pkt + QS_QRP_HDR_LEN, &rep);
+	o->parse_hdr = qs_qrp_parse_hdr(pkt, sizeof(pkt), &h);
+	o->parse_report =
+		qs_qrp_parse_report(pkt + h.hdr_len, (qs_u32)sizeof(pkt) - h.hdr_len, &rep);
+	o->report_received = rep.received;
+	qs_feat_router_v1(&rq, &be, &gl, o->feat);
+	o->dot = qs_int8_dot(w, o->feat, QS_FR_COUNT, 5);
+	o->requant = qs_int8_requant(x[11] * 1000, 0x40000000, 31);
+	o->ratio = qs_feat_ratio_q7(x[12], x[13]);
+	o->log2q = qs_feat_log2q(x[14] * 8u, 3);
+	o->clamp = qs_feat_clamp7(x[15] * 2u);
+	o->msb = qs_feat_msb(x[14] * 1000u + 1);
+	o->class4 = qs_feat_class4(x[2]);
+	o->schema_inputs = qs_feat_schema_inputs(x[3] & 3);
+	v[0] = o->dot;
+	v[1] = o->requant;
+	v[2] = o->ratio;
+	v[3] = o->log2q;
+	o->argmax = qs_int8_argmax(v, 4);
+	return 0;
 }
 
 #ifndef __bpf__
+#include <stdio.h>
+
 int main(void);
+
+#define EXPECT(what, got, want)                                                          \
+	do {                                                                             \
+		if ((long long)(got) != (long long)(want)) {                             \
+			printf("%s: got %lld, want %lld\n", what, (long long)(got),      \
+			       (long long)(want));                                       \
+			bad++;                                                           \
+		}                                                                        \
+	} while (0)
 
 int
 main(void)
 {
-	qs_u8 x[16] = { 10, 20, 1, 2, 3, 4, 5, 10, 1, 7, 3, 5, 10, 200, 0, 0 }, out[QS_FR_COUNT];
+	/* x[14] = 125 -> log2q(1000, 3) = 87 (docs/features.md) */
+	qs_u8 x[16] = { 10, 20, 1, 1, 3, 4, 5, 10, 1, 7, 3, 5, 1, 4, 125, 100 };
 	qs_s8 w[QS_FR_COUNT] = { 1, -1, 2, -2, 3, -3, 4, -4, 5, -5, 6, -6, 7, -7, 8, -8 };
+	struct rc_out o;
+	int bad = 0;
 
-	return rc_all(x, w, out) >= 0 ? 0 : 1;
+	rc_all(x, w, &o);
+	EXPECT("parse_hdr", o.parse_hdr, QS_QRP_OK);
+	EXPECT("parse_report", o.parse_report, QS_QRP_OK);
+	EXPECT("report received", o.report_received, 0x123456789ull);
+	EXPECT("requant(5000, 0.5)", o.requant, 127); /* 2500 saturates */
+	EXPECT("ratio_q7(1, 4)", o.ratio, 32);
+	EXPECT("log2q(1000, 3)", o.log2q, 87);
+	EXPECT("clamp7(200)", o.clamp, 127);
+	EXPECT("msb(125001)", o.msb, 16);
+	EXPECT("class4(1)", o.class4, 42);
+	EXPECT("schema_inputs(router-v1)", o.schema_inputs, QS_FR_COUNT);
+	EXPECT("feature prompt log2q(970, 3)", o.feat[QS_FR_PROMPT_LOG], 87);
+	EXPECT("feature kv ratio_q7(5, 10)", o.feat[QS_FR_KV_UTIL], 64);
+	EXPECT("feature prefix hit", o.feat[QS_FR_PREFIX_HIT], 127);
+	EXPECT("argmax (requant wins)", o.argmax, 1);
+	{
+		qs_s32 want = 5;
+
+		for (int i = 0; i < QS_FR_COUNT; i++)
+			want += w[i] * o.feat[i];
+		EXPECT("dot", o.dot, want);
+	}
+	if (!bad)
+		printf("restricted-C functions give the hand-computed values\n");
+	return bad ? 1 : 0;
 }
 #endif
