@@ -90,21 +90,6 @@ qs_sim_backend_free(struct qs_sim_backend *be)
 	be->pcache = NULL;
 }
 
-uint32_t
-qs_sim_backend_kv_used(const struct qs_sim_backend *be)
-{
-	/* Tokrate servers have no KV model: slots in use stand for it. */
-	if (be->prof.model == QS_SIM_MODEL_TOKRATE)
-		return be->n_running;
-	return be->prof.kv_blocks - be->kv_free;
-}
-
-uint32_t
-qs_sim_backend_kv_total(const struct qs_sim_backend *be)
-{
-	return be->prof.model == QS_SIM_MODEL_TOKRATE ? be->prof.concurrency : be->prof.kv_blocks;
-}
-
 static void
 wait_push_back(struct qs_sim *s, struct qs_sim_backend *be, uint32_t ri)
 {
@@ -144,15 +129,21 @@ record_first_token(struct qs_sim *s, struct qs_sim_backend *be, struct qs_sim_re
 		   uint64_t t)
 {
 	uint64_t us;
+	uint32_t v, *slot;
 
 	if (q->first_done)
 		return;
 	q->first_done = true;
 	q->first_token_ns = t;
 	us = (t - q->r.arrival_ns) / 1000;
-	be->ttft_ring[be->ttft_pos++ % QS_SIM_TTFT_RING] = us > UINT32_MAX ? UINT32_MAX
-									: (uint32_t)us;
-	be->ttft_dirty = true;
+	v = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+	slot = &be->ttft_ring[be->ttft_pos++ % QS_SIM_TTFT_RING];
+	/* Keep the ring's max; rescan (at the next report) only when it may have left. */
+	if (v >= be->ttft_max)
+		be->ttft_max = v;
+	else if (*slot == be->ttft_max)
+		be->ttft_dirty = true;
+	*slot = v;
 	(void)s;
 }
 

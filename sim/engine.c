@@ -82,7 +82,40 @@ qs_sim_rng_gamma(uint64_t *s, double shape, double scale)
 static inline bool
 ev_before(const struct qs_sim_event *a, const struct qs_sim_event *b)
 {
-	return a->t < b->t || (a->t == b->t && a->seq < b->seq);
+	/* (t, seq) as one 128-bit key: a compare and a subtract-with-borrow, no branch. */
+	return ((unsigned __int128)a->t << 64 | a->seq) < ((unsigned __int128)b->t << 64 | b->seq);
+}
+
+/*
+ * Fill the hole at the root with e. Floyd's bottom-up variant: walk the hole
+ * down the path of smaller children to a leaf (one compare per level), then sift
+ * e up from there. A replacement is usually later than most of the heap (the
+ * next iteration end of the backend just handled), so the way back up is short.
+ */
+static inline void
+heap_fill_root(struct qs_sim_heap *h, const struct qs_sim_event *e)
+{
+	struct qs_sim_event *ev = h->ev;
+	uint32_t n = h->n, i = 0, c;
+
+	while ((c = 2 * i + 2) < n) {
+		c -= ev_before(&ev[c - 1], &ev[c]);
+		ev[i] = ev[c];
+		i = c;
+	}
+	if (c == n) { /* a last, lone left child */
+		ev[i] = ev[c - 1];
+		i = c - 1;
+	}
+	while (i > 0) {
+		uint32_t p = (i - 1) / 2;
+
+		if (!ev_before(e, &ev[p]))
+			break;
+		ev[i] = ev[p];
+		i = p;
+	}
+	ev[i] = *e;
 }
 
 int
@@ -91,6 +124,12 @@ qs_sim_heap_push(struct qs_sim_heap *h, uint64_t t, uint32_t type, uint32_t a, u
 	struct qs_sim_event e = { .t = t, .seq = h->next_seq++, .type = type, .a = a, .b = b };
 	uint32_t i;
 
+	if (h->top_done) {
+		/* The handled event's place: one sift instead of a pop and a push. */
+		h->top_done = false;
+		heap_fill_root(h, &e);
+		return QS_OK;
+	}
 	if (h->n == h->cap) {
 		uint32_t cap = h->cap ? h->cap * 2 : 64;
 		struct qs_sim_event *ev = realloc(h->ev, (size_t)cap * sizeof(*ev));
@@ -113,30 +152,19 @@ qs_sim_heap_push(struct qs_sim_heap *h, uint64_t t, uint32_t type, uint32_t a, u
 	return QS_OK;
 }
 
-void
-qs_sim_heap_pop(struct qs_sim_heap *h, struct qs_sim_event *out)
+bool
+qs_sim_heap_next(struct qs_sim_heap *h, struct qs_sim_event *out)
 {
-	struct qs_sim_event last;
-	uint32_t i = 0, n;
-
-	*out = h->ev[0];
-	n = --h->n;
-	if (n == 0)
-		return;
-	last = h->ev[n];
-	for (;;) {
-		uint32_t c = 2 * i + 1;
-
-		if (c >= n)
-			break;
-		if (c + 1 < n && ev_before(&h->ev[c + 1], &h->ev[c]))
-			c++;
-		if (!ev_before(&h->ev[c], &last))
-			break;
-		h->ev[i] = h->ev[c];
-		i = c;
+	if (h->top_done) {
+		h->top_done = false;
+		if (--h->n)
+			heap_fill_root(h, &h->ev[h->n]);
 	}
-	h->ev[i] = last;
+	if (h->n == 0)
+		return false;
+	*out = h->ev[0];
+	h->top_done = true;
+	return true;
 }
 
 /* ---- request pool ---------------------------------------------------------------------- */
@@ -538,6 +566,8 @@ sim_create(const struct qs_sim_config *cfg, uint64_t seed, const struct qs_sim_s
 		/* Agents are not synchronised: each reports with its own phase. */
 		s->be[i].rep_phase = qs_sim_rng_next(&ph) % cfg->report_interval_ns;
 		s->be[i].rep_next_t = s->be[i].rep_phase;
+		s->be[i].rep_lossy = cfg->report_loss > 0.0 || cfg->backend[i].down_at_s > 0 ||
+				     cfg->backend[i].up_at_s > 0;
 		s->capacity[i] = cfg->backend[i].capacity;
 		if (s->capacity[i] && !(cfg->wl.load > 0))
 			continue;
@@ -648,10 +678,14 @@ take_report(struct qs_sim *s, struct qs_sim_backend *be, uint64_t t)
 	r->running = be->n_running;
 	r->kv_used = qs_sim_backend_kv_used(be);
 	r->kv_total = qs_sim_backend_kv_total(be);
-	r->decode_tps = dt ? (uint32_t)((be->decoded - be->rep_prev_decoded) * 1000000000ull / dt)
-			   : r->decode_tps;
+	if (be->decoded == be->rep_prev_decoded)
+		r->decode_tps = dt ? 0 : r->decode_tps; /* no division for an idle interval */
+	else
+		r->decode_tps = dt ? (uint32_t)((be->decoded - be->rep_prev_decoded) *
+						1000000000ull / dt)
+				   : r->decode_tps;
 	if (be->ttft_dirty) {
-		/* Only a first token changes the ring: rescan then, not every report. */
+		/* record_first_token keeps the max unless the max itself left the ring. */
 		for (i = 0; i < QS_SIM_TTFT_RING; i++)
 			mx = be->ttft_ring[i] > mx ? be->ttft_ring[i] : mx;
 		be->ttft_max = mx;
@@ -674,9 +708,16 @@ qs_sim_reports_take(struct qs_sim *s, struct qs_sim_backend *be, uint64_t t)
 	uint64_t P = s->cfg.report_interval_ns, k_last, k, lo;
 	uint32_t tries;
 
-	k_last = (t - be->rep_phase) / P;
-	if (k_last < be->rep_next_k)
+	if (t < be->rep_next_t)
 		return;
+	/* One boundary crossed (the usual case) needs no division. */
+	k_last = t - be->rep_next_t < P ? be->rep_next_k : (t - be->rep_phase) / P;
+	if (!be->rep_lossy) {
+		be->rep_next_k = k_last + 1;
+		be->rep_next_t = be->rep_phase + (k_last + 1) * P;
+		take_report(s, be, be->rep_next_t - P);
+		return;
+	}
 	/* The state has been constant since the last event, so the newest delivered
 	 * report among the crossed boundaries is the only one that matters. */
 	lo = be->rep_next_k;
@@ -823,7 +864,7 @@ build_view(struct qs_sim *s, struct qs_sim_decision *d)
 			s->all_masked++;
 	}
 	s->pending_eligible = d->eligible;
-	d->global.eligible = (uint32_t)__builtin_popcountll(d->eligible);
+	d->global.eligible = s->masking ? (uint32_t)__builtin_popcountll(d->eligible) : s->nb;
 	if (s->build_features)
 		for (i = 0; i < s->nb; i++)
 			qs_feat_router_v1(&d->freq, &d->backend[i], &d->global, d->features[i]);
@@ -845,8 +886,7 @@ qs_sim_next_decision(struct qs_sim *s, struct qs_sim_decision *d, char *msg, siz
 		return qs_sim_err(msg, msglen, QS_E_ARG,
 				  "decision %llu is still waiting for qs_sim_route",
 				  (unsigned long long)s->decisions);
-	while (s->heap.n) {
-		qs_sim_heap_pop(&s->heap, &ev);
+	while (qs_sim_heap_next(&s->heap, &ev)) {
 		s->now = ev.t;
 		s->events++;
 		switch (ev.type) {

@@ -73,7 +73,7 @@ double qs_sim_rng_gamma(uint64_t *s, double shape, double scale);
 int qs_sim_err(char *msg, size_t msglen, int status, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
-/* ---- event heap ---------------------------------------------------------------------- */
+/* ---- event heap ------------------------------------------------------------------------ */
 
 enum qs_sim_ev {
 	QS_EV_ARRIVAL = 1,
@@ -90,15 +90,24 @@ struct qs_sim_event {
 	uint32_t pad;
 };
 
+/*
+ * Binary min-heap on (t, seq). The event being handled stays at the root
+ * (top_done) until the next push, which takes its place with one sift, or the
+ * next pop, which removes it: an iteration end that schedules the next iteration
+ * costs one sift instead of a pop and a push. (t, seq) is a strict total order,
+ * so the pop order does not depend on the heap's shape.
+ */
 struct qs_sim_heap {
 	struct qs_sim_event *ev;
-	uint32_t n;
+	uint32_t n; /* a top_done root included */
 	uint32_t cap;
 	uint64_t next_seq;
+	bool top_done;
 };
 
 int qs_sim_heap_push(struct qs_sim_heap *h, uint64_t t, uint32_t type, uint32_t a, uint32_t b);
-void qs_sim_heap_pop(struct qs_sim_heap *h, struct qs_sim_event *out);
+/* Hand out the earliest event (it stays at the root, done); false when none is left. */
+bool qs_sim_heap_next(struct qs_sim_heap *h, struct qs_sim_event *out);
 
 /* ---- requests -------------------------------------------------------------------------- */
 
@@ -191,8 +200,8 @@ struct qs_sim_backend {
 	uint64_t adm_next;
 	uint32_t kv_phase[QS_SIM_BLOCK_TOKENS]; /* decoding slots per kv0 mod 16 */
 	bool dec_sched;		   /* the running iteration decodes every decoding slot */
-	bool ttft_dirty;	   /* ttft_ring changed since ttft_max was taken */
-	uint32_t ttft_max;
+	bool ttft_dirty;	   /* ttft_max needs a rescan of ttft_ring */
+	uint32_t ttft_max;	   /* max of ttft_ring unless ttft_dirty */
 	uint32_t kv_free;
 	bool busy;
 	uint64_t iter_start;
@@ -207,6 +216,7 @@ struct qs_sim_backend {
 	double tok_speed; /* tokrate: tokens/s per slot */
 	/* reports (lazy: see engine.c) */
 	uint64_t rep_phase;
+	bool rep_lossy; /* reports can be lost (report_loss > 0 or an agent outage) */
 	uint64_t rep_next_k;
 	uint64_t rep_next_t; /* time of boundary rep_next_k */
 	uint64_t rep_prev_decoded;
@@ -234,6 +244,8 @@ struct qs_sim_wl {
 	uint64_t emitted;
 	uint64_t next_id;
 	double cls_cum[QS_SIM_MAX_CLASSES];
+	/* lognormal lengths: mu and sigma per class, [0] prompt, [1] gen (set at init) */
+	double ln_mu[QS_SIM_MAX_CLASSES][2], ln_sigma[QS_SIM_MAX_CLASSES][2];
 	/* trace */
 	struct qs_sim_trace *trace;
 	uint64_t tr_t0;	       /* first row's time in the window */
@@ -337,8 +349,20 @@ void qs_sim_backend_free(struct qs_sim_backend *be);
 int qs_sim_backend_enqueue(struct qs_sim *s, struct qs_sim_backend *be, uint32_t ri);
 int qs_sim_backend_iter_end(struct qs_sim *s, struct qs_sim_backend *be);
 int qs_sim_backend_tok_done(struct qs_sim *s, struct qs_sim_backend *be, uint32_t ri);
-uint32_t qs_sim_backend_kv_used(const struct qs_sim_backend *be);
-uint32_t qs_sim_backend_kv_total(const struct qs_sim_backend *be);
+static inline uint32_t
+qs_sim_backend_kv_used(const struct qs_sim_backend *be)
+{
+	/* Tokrate servers have no KV model: slots in use stand for it. */
+	if (be->prof.model == QS_SIM_MODEL_TOKRATE)
+		return be->n_running;
+	return be->prof.kv_blocks - be->kv_free;
+}
+
+static inline uint32_t
+qs_sim_backend_kv_total(const struct qs_sim_backend *be)
+{
+	return be->prof.model == QS_SIM_MODEL_TOKRATE ? be->prof.concurrency : be->prof.kv_blocks;
+}
 
 /* engine.c */
 int qs_sim_pool_alloc(struct qs_sim *s, uint32_t *ri);

@@ -27,8 +27,18 @@ class_mean(const struct qs_sim_len *l)
 	}
 }
 
+/* The lognormal's parameters, computed once per class and length. */
+static void
+lognormal_params(const struct qs_sim_len *l, double *mu, double *sigma)
+{
+	double s2 = log1p(l->cv * l->cv);
+
+	*mu = log(l->mean) - 0.5 * s2;
+	*sigma = sqrt(s2);
+}
+
 static uint32_t
-draw_len(uint64_t *rng, const struct qs_sim_len *l)
+draw_len(uint64_t *rng, const struct qs_sim_len *l, double mu, double sigma)
 {
 	double v;
 	uint32_t lo = l->min ? l->min : 1, hi = l->max ? l->max : 1000000;
@@ -37,12 +47,9 @@ draw_len(uint64_t *rng, const struct qs_sim_len *l)
 	case QS_SIM_DIST_EXP:
 		v = ceil(qs_sim_rng_exp(rng, l->mean));
 		break;
-	case QS_SIM_DIST_LOGNORMAL: {
-		double s2 = log1p(l->cv * l->cv), mu = log(l->mean) - 0.5 * s2;
-
-		v = round(exp(mu + sqrt(s2) * qs_sim_rng_normal(rng)));
+	case QS_SIM_DIST_LOGNORMAL:
+		v = round(exp(mu + sigma * qs_sim_rng_normal(rng)));
 		break;
-	}
 	case QS_SIM_DIST_UNIFORM:
 		v = (double)lo + (double)(qs_sim_rng_next(rng) % ((uint64_t)hi - lo + 1));
 		break;
@@ -170,6 +177,8 @@ qs_sim_wl_init_probe(struct qs_sim_wl *w, const struct qs_sim_config *cfg, uint6
 	if (c->n_classes > QS_SIM_MAX_CLASSES)
 		return qs_sim_err(msg, msglen, QS_E_VALUE, "%s: too many classes", cfg->name);
 	for (i = 0; i < c->n_classes; i++) {
+		lognormal_params(&c->cls[i].prompt, &w->ln_mu[i][0], &w->ln_sigma[i][0]);
+		lognormal_params(&c->cls[i].gen, &w->ln_mu[i][1], &w->ln_sigma[i][1]);
 		if (!(c->cls[i].weight >= 0))
 			return qs_sim_err(msg, msglen, QS_E_VALUE, "class %s: weight < 0",
 					  c->cls[i].name);
@@ -423,8 +432,10 @@ qs_sim_wl_next(struct qs_sim_wl *w, struct qs_sim_request *r, bool *have, char *
 			r->prompt_tokens = l->prompt;
 			r->max_new_tokens = l->gen;
 		} else {
-			r->prompt_tokens = draw_len(&w->rng_len, &k->prompt);
-			r->max_new_tokens = draw_len(&w->rng_len, &k->gen);
+			r->prompt_tokens = draw_len(&w->rng_len, &k->prompt, w->ln_mu[ci][0],
+						    w->ln_sigma[ci][0]);
+			r->max_new_tokens = draw_len(&w->rng_len, &k->gen, w->ln_mu[ci][1],
+						     w->ln_sigma[ci][1]);
 		}
 	}
 	if (c->duration_s > 0 && (double)t_ns * 1e-9 > c->duration_s) {
