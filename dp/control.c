@@ -4,73 +4,24 @@
  * path solely through the functions of dp_app.h (RCU publication, the atomic drain
  * mask, reading per-lcore counters).
  *
- * One request per line, one response per line: {"cmd":"stats"} ->
- * {"ok":true,...}; errors are {"ok":false,"error":"...","status":"..."}. Clients are
- * served one at a time with short timeouts, so a stuck client delays only the
- * control plane, never a worker.
+ * The socket, framing, validation and the Prometheus endpoint are the shared
+ * control server (dp/ctl_server.c, include/qsteer/ctl.h, also used by qsteer-xdp);
+ * this file supplies qsteer-dp's callbacks. Clients are served one at a time with
+ * short timeouts, so a stuck client delays only the control plane, never a worker.
  */
-#include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <unistd.h>
 #include <arpa/inet.h>
 
 #include <rte_telemetry.h>
 
+#include "qsteer/ctl.h"
 #include "dp_app.h"
 
-static int lfd = -1;
-static char sock_path[108];
-
-int
-qs_dpc_open(const char *path, char *msg, size_t msglen)
-{
-	struct sockaddr_un sa;
-	mode_t old;
-
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		snprintf(msg, msglen, "%s: path too long", path);
-		return -1;
-	}
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (lfd < 0) {
-		snprintf(msg, msglen, "socket: %s", strerror(errno));
-		return -1;
-	}
-	unlink(path); /* a stale socket of a previous run */
-	old = umask(0177); /* created 0600: only the owner may steer traffic */
-	if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(lfd, 8) != 0) {
-		umask(old);
-		snprintf(msg, msglen, "%s: %s", path, strerror(errno));
-		close(lfd);
-		lfd = -1;
-		return -1;
-	}
-	umask(old);
-	chmod(path, 0600);
-	snprintf(sock_path, sizeof(sock_path), "%s", path);
-	return 0;
-}
-
-void
-qs_dpc_close(void)
-{
-	if (lfd >= 0) {
-		close(lfd);
-		unlink(sock_path);
-		lfd = -1;
-	}
-}
+static struct qs_ctl_server *srv;
 
 static json_t *
 counters_obj(void)
@@ -86,6 +37,36 @@ counters_obj(void)
 	return o;
 }
 
+/* Each worker's own counters: the sum over them is "counters". */
+static json_t *
+per_worker_arr(void)
+{
+	struct qs_dpa_info info;
+	json_t *a = json_array();
+	uint32_t i;
+
+	qs_dpa_info(&info);
+	for (i = 0; i < info.n_workers; i++) {
+		struct qs_dp_counters c;
+		unsigned lcore;
+		uint16_t queue;
+		char *js;
+		json_t *o, *cj;
+
+		qs_dpa_worker_counters(i, &c, &lcore, &queue);
+		js = qs_dp_counters_json(&c, &qs_dpa_shared()->cfg);
+		cj = json_loads(js, 0, NULL);
+		free(js);
+		o = json_object();
+		json_object_set_new(o, "worker", json_integer(i));
+		json_object_set_new(o, "lcore", json_integer(lcore));
+		json_object_set_new(o, "queue", json_integer(queue));
+		json_object_set_new(o, "counters", cj);
+		json_array_append_new(a, o);
+	}
+	return a;
+}
+
 char *
 qs_dpc_stats_json(void)
 {
@@ -94,6 +75,7 @@ qs_dpc_stats_json(void)
 
 	json_object_set_new(o, "ok", json_true());
 	json_object_set_new(o, "counters", counters_obj());
+	json_object_set_new(o, "per_worker", per_worker_arr());
 	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(o);
 	return s;
@@ -192,187 +174,165 @@ backends_arr(void)
 	return a;
 }
 
-static json_t *
-err_obj(int status, const char *msg)
-{
-	json_t *o = json_object();
+/* ---- the callbacks of include/qsteer/ctl.h ------------------------------------ */
 
-	json_object_set_new(o, "ok", json_false());
-	json_object_set_new(o, "status", json_string(qs_status_name(status)));
-	json_object_set_new(o, "error", json_string(msg));
-	return o;
+static int
+cb_status(void *ctx, json_t *resp, char *msg, size_t msglen)
+{
+	struct qs_dpa_info info;
+	struct qs_dp_counters sum;
+	const struct qs_dp_shared *sh = qs_dpa_shared();
+	uint32_t i, fresh = 0;
+
+	(void)ctx;
+	(void)msg;
+	(void)msglen;
+	qs_dpa_info(&info);
+	qs_dpa_counters(&sum);
+	for (i = 0; i < sh->cfg.n_backends; i++)
+		fresh += qs_dp_backend_fresh(sh, i, info.now_ns);
+	json_object_set_new(resp, "daemon", json_string("qsteer-dp"));
+	json_object_set_new(resp, "workers", json_integer(info.n_workers));
+	json_object_set_new(resp, "burst", json_integer(info.burst));
+	json_object_set_new(resp, "uptime_s", json_integer((json_int_t)(info.uptime_ns / 1000000000u)));
+	json_object_set_new(resp, "clock",
+			    json_string(sh->cfg.clock == QS_DP_CLOCK_PACKET ? "packet" : "tsc"));
+	json_object_set_new(resp, "backends", json_integer(sh->cfg.n_backends));
+	json_object_set_new(resp, "backends_fresh", json_integer(fresh));
+	json_object_set_new(resp, "rx", json_integer((json_int_t)sum.rx));
+	json_object_set_new(resp, "tx", json_integer((json_int_t)sum.tx));
+	json_object_set_new(resp, "policy", policy_obj());
+	return QS_OK;
 }
 
-static json_t *
-handle(const char *line)
+static int
+cb_stats(void *ctx, json_t *resp, char *msg, size_t msglen)
 {
-	json_error_t je;
-	json_t *req = json_loads(line, 0, &je), *resp;
-	const char *cmd;
-	char msg[512];
+	(void)ctx;
+	(void)msg;
+	(void)msglen;
+	json_object_set_new(resp, "counters", counters_obj());
+	json_object_set_new(resp, "per_worker", per_worker_arr());
+	return QS_OK;
+}
+
+static int
+cb_backends(void *ctx, json_t *resp, char *msg, size_t msglen)
+{
+	(void)ctx;
+	(void)msg;
+	(void)msglen;
+	json_object_set_new(resp, "backends", backends_arr());
+	return QS_OK;
+}
+
+static int
+cb_policy_show(void *ctx, json_t *resp, char *msg, size_t msglen)
+{
+	(void)ctx;
+	(void)msg;
+	(void)msglen;
+	json_object_set_new(resp, "policy", policy_obj());
+	return QS_OK;
+}
+
+static int
+cb_policy_load(void *ctx, enum qs_ctl_mode mode, const char *path, uint32_t pct, json_t *resp,
+	       char *msg, size_t msglen)
+{
+	enum qs_dp_mode m = mode == QS_CTL_MODE_SHADOW	 ? QS_DP_MODE_SHADOW
+			    : mode == QS_CTL_MODE_CANARY ? QS_DP_MODE_CANARY
+							 : QS_DP_MODE_ACTIVE;
 	int rc;
 
-	if (!req || !json_is_object(req)) {
-		json_decref(req);
-		snprintf(msg, sizeof(msg), "bad request: %s", req ? "not an object" : je.text);
-		return err_obj(QS_E_ARG, msg);
-	}
-	cmd = json_string_value(json_object_get(req, "cmd"));
-	if (!cmd) {
-		json_decref(req);
-		return err_obj(QS_E_ARG, "bad request: no \"cmd\"");
-	}
-	resp = json_object();
-	json_object_set_new(resp, "ok", json_true());
-	if (strcmp(cmd, "status") == 0) {
-		struct qs_dpa_info info;
-		struct qs_dp_counters sum;
-		const struct qs_dp_shared *sh = qs_dpa_shared();
-		uint32_t i, fresh = 0;
-
-		qs_dpa_info(&info);
-		qs_dpa_counters(&sum);
-		for (i = 0; i < sh->cfg.n_backends; i++)
-			fresh += qs_dp_backend_fresh(sh, i, info.now_ns);
-		json_object_set_new(resp, "workers", json_integer(info.n_workers));
-		json_object_set_new(resp, "uptime_s", json_integer((json_int_t)(info.uptime_ns / 1000000000u)));
-		json_object_set_new(resp, "clock", json_string(sh->cfg.clock == QS_DP_CLOCK_PACKET ? "packet" : "tsc"));
-		json_object_set_new(resp, "backends", json_integer(sh->cfg.n_backends));
-		json_object_set_new(resp, "backends_fresh", json_integer(fresh));
-		json_object_set_new(resp, "rx", json_integer((json_int_t)sum.rx));
-		json_object_set_new(resp, "tx", json_integer((json_int_t)sum.tx));
+	(void)ctx;
+	rc = qs_dpa_policy_load(path, m, pct, msg, msglen);
+	if (rc == QS_OK)
 		json_object_set_new(resp, "policy", policy_obj());
-	} else if (strcmp(cmd, "stats") == 0) {
-		json_object_set_new(resp, "counters", counters_obj());
-	} else if (strcmp(cmd, "backends") == 0) {
-		json_object_set_new(resp, "backends", backends_arr());
-	} else if (strcmp(cmd, "policy.show") == 0) {
-		json_object_set_new(resp, "policy", policy_obj());
-	} else if (strcmp(cmd, "policy.load") == 0) {
-		const char *path = json_string_value(json_object_get(req, "path"));
-		const char *mode = json_string_value(json_object_get(req, "mode"));
-		json_t *pj = json_object_get(req, "pct");
-		enum qs_dp_mode m = QS_DP_MODE_ACTIVE;
-
-		if (mode && strcmp(mode, "shadow") == 0)
-			m = QS_DP_MODE_SHADOW;
-		else if (mode && strcmp(mode, "canary") == 0)
-			m = QS_DP_MODE_CANARY;
-		else if (mode && strcmp(mode, "active") != 0)
-			m = (enum qs_dp_mode)-1;
-		if (!path || (int)m < 0 || (m == QS_DP_MODE_CANARY && !json_is_integer(pj))) {
-			json_decref(resp);
-			resp = err_obj(QS_E_ARG, "policy.load takes \"path\", \"mode\" (active, shadow, "
-						 "canary) and for canary \"pct\"");
-		} else {
-			rc = qs_dpa_policy_load(path, m, (uint32_t)json_integer_value(pj), msg, sizeof(msg));
-			if (rc != QS_OK) {
-				json_decref(resp);
-				resp = err_obj(rc, msg);
-			} else {
-				json_object_set_new(resp, "message", json_string(msg));
-				json_object_set_new(resp, "policy", policy_obj());
-			}
-		}
-	} else if (strcmp(cmd, "policy.rollback") == 0) {
-		rc = qs_dpa_policy_rollback(msg, sizeof(msg));
-		if (rc != QS_OK) {
-			json_decref(resp);
-			resp = err_obj(rc, msg);
-		} else {
-			json_object_set_new(resp, "message", json_string(msg));
-			json_object_set_new(resp, "policy", policy_obj());
-		}
-	} else if (strcmp(cmd, "backend.drain") == 0 || strcmp(cmd, "backend.undrain") == 0) {
-		json_t *id = json_object_get(req, "id");
-
-		if (!json_is_integer(id) || json_integer_value(id) < 0 ||
-		    json_integer_value(id) > 0xffff) {
-			json_decref(resp);
-			resp = err_obj(QS_E_ARG, "backend.drain/undrain take an integer \"id\"");
-		} else {
-			rc = qs_dpa_drain((uint16_t)json_integer_value(id),
-					  strcmp(cmd, "backend.drain") == 0, msg, sizeof(msg));
-			if (rc != QS_OK) {
-				json_decref(resp);
-				resp = err_obj(rc, msg);
-			} else {
-				json_object_set_new(resp, "message", json_string(msg));
-			}
-		}
-	} else if (strcmp(cmd, "shutdown") == 0) {
-		qs_dpa_request_quit();
-		json_object_set_new(resp, "message", json_string("shutting down"));
-	} else {
-		json_decref(resp);
-		snprintf(msg, sizeof(msg), "unknown command \"%s\"", cmd);
-		resp = err_obj(QS_E_ARG, msg);
-	}
-	json_decref(req);
-	return resp;
+	return rc;
 }
 
-static void
-serve(int fd)
+static int
+cb_rollback(void *ctx, json_t *resp, char *msg, size_t msglen)
 {
-	char buf[8192];
-	size_t have = 0;
+	int rc;
 
-	for (;;) {
-		struct pollfd p = {fd, POLLIN, 0};
-		char *nl;
-		ssize_t r;
+	(void)ctx;
+	rc = qs_dpa_policy_rollback(msg, msglen);
+	if (rc == QS_OK)
+		json_object_set_new(resp, "policy", policy_obj());
+	return rc;
+}
 
-		if (poll(&p, 1, 1000) <= 0)
-			return;
-		r = read(fd, buf + have, sizeof(buf) - 1 - have);
-		if (r <= 0)
-			return;
-		have += (size_t)r;
-		buf[have] = 0;
-		while ((nl = memchr(buf, '\n', have)) != NULL) {
-			json_t *resp;
-			char *out;
-			size_t len, off = 0;
+static int
+cb_drain(void *ctx, uint16_t id, json_t *resp, char *msg, size_t msglen)
+{
+	(void)ctx;
+	(void)resp;
+	return qs_dpa_drain(id, true, msg, msglen);
+}
 
-			*nl = 0;
-			resp = handle(buf);
-			out = json_dumps(resp, JSON_COMPACT | JSON_PRESERVE_ORDER);
-			json_decref(resp);
-			len = strlen(out);
-			out[len] = '\n';
-			while (off < len + 1) {
-				ssize_t w = write(fd, out + off, len + 1 - off);
+static int
+cb_undrain(void *ctx, uint16_t id, json_t *resp, char *msg, size_t msglen)
+{
+	(void)ctx;
+	(void)resp;
+	return qs_dpa_drain(id, false, msg, msglen);
+}
 
-				if (w <= 0)
-					break;
-				off += (size_t)w;
-			}
-			free(out);
-			have -= (size_t)(nl + 1 - buf);
-			memmove(buf, nl + 1, have);
-		}
-		if (have == sizeof(buf) - 1)
-			return; /* a line longer than any request: drop the client */
+static int
+cb_shutdown(void *ctx, json_t *resp, char *msg, size_t msglen)
+{
+	(void)ctx;
+	(void)resp;
+	qs_dpa_request_quit();
+	snprintf(msg, msglen, "shutting down");
+	return QS_OK;
+}
+
+static const struct qs_ctl_ops dp_ops = {
+	.status = cb_status,
+	.stats = cb_stats,
+	.backends = cb_backends,
+	.policy_show = cb_policy_show,
+	.policy_load = cb_policy_load,
+	.rollback = cb_rollback,
+	.drain = cb_drain,
+	.undrain = cb_undrain,
+	.shutdown = cb_shutdown,
+};
+
+int
+qs_dpc_open(const char *path, const char *prometheus, char *msg, size_t msglen)
+{
+	srv = qs_ctl_open(path, &dp_ops, NULL, msg, msglen);
+	if (!srv)
+		return -1;
+	if (prometheus && qs_ctl_prometheus_open(srv, prometheus, NULL, msg, msglen) != QS_OK) {
+		qs_ctl_close(srv);
+		srv = NULL;
+		return -1;
 	}
+	return 0;
+}
+
+uint16_t
+qs_dpc_prometheus_port(void)
+{
+	return qs_ctl_prometheus_port(srv);
 }
 
 void
 qs_dpc_poll(int timeout_ms)
 {
-	struct pollfd p;
-	int fd;
+	qs_ctl_poll(srv, timeout_ms);
+}
 
-	if (lfd < 0)
-		return;
-	p.fd = lfd;
-	p.events = POLLIN;
-	if (poll(&p, 1, timeout_ms) <= 0)
-		return;
-	while ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
-		serve(fd);
-		close(fd);
-	}
+void
+qs_dpc_close(void)
+{
+	qs_ctl_close(srv);
+	srv = NULL;
 }
 
 /* ---- telemetry: the same counters under /qsteer/... --------------------------------- */

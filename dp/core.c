@@ -270,12 +270,18 @@ void
 qs_dp_prepare(struct qs_dp_worker *w, struct qs_dp_shared *s, uint8_t *const *pkts,
 	      const uint32_t *lens, uint32_t n, uint64_t now_ns)
 {
+	qs_dp_prepare_rx(w, s, pkts, lens, n, now_ns);
+	qs_dp_prepare_view(w, s, __atomic_load_n(&s->admin_drain, __ATOMIC_ACQUIRE));
+}
+
+void
+qs_dp_prepare_rx(struct qs_dp_worker *w, struct qs_dp_shared *s, uint8_t *const *pkts,
+		 const uint32_t *lens, uint32_t n, uint64_t now_ns)
+{
 	struct qs_dp_burst *b = &w->b;
 	const struct qs_dp_config *c = &s->cfg;
-	uint64_t now, fam[2] = {0, 0}, drain;
-	uint32_t i, nb = c->n_backends, r, cnd;
-	struct qs_feat_global gl[2];
-	uint8_t tmpl[2][QS_DP_MAX_BACKENDS][QS_FR_COUNT];
+	uint64_t now;
+	uint32_t i;
 
 	if (n > QS_DP_BURST)
 		n = QS_DP_BURST;
@@ -327,11 +333,22 @@ qs_dp_prepare(struct qs_dp_worker *w, struct qs_dp_shared *s, uint8_t *const *pk
 		}
 	}
 
+}
+
+void
+qs_dp_prepare_view(struct qs_dp_worker *w, const struct qs_dp_shared *s, uint64_t drain)
+{
+	struct qs_dp_burst *b = &w->b;
+	const struct qs_dp_config *c = &s->cfg;
+	uint64_t now = b->now_ns, fam[2] = {0, 0};
+	uint32_t i, nb = c->n_backends, r, cnd;
+	struct qs_feat_global gl[2];
+	uint8_t tmpl[2][QS_DP_MAX_BACKENDS][QS_FR_COUNT];
+
 	/* snapshot the backend table and derive this burst's masks */
 	b->cand_mask = 0;
 	b->fallback_mask = 0;
 	b->n_cand = 0;
-	drain = __atomic_load_n(&s->admin_drain, __ATOMIC_ACQUIRE);
 	for (i = 0; i < nb; i++) {
 		struct qs_dp_backend_state st;
 		struct qs_feat_backend *f = &b->fb[i];

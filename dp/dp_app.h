@@ -22,6 +22,7 @@ struct qs_dpa_slot {
 /* Control-thread view of the running process. */
 struct qs_dpa_info {
 	uint32_t n_workers;
+	uint32_t burst; /* rx burst size (--burst) */
 	uint64_t uptime_ns;
 	uint64_t now_ns; /* the dataplane clock (packet clock: the newest burst) */
 	uint64_t swaps;
@@ -32,6 +33,9 @@ struct qs_dpa_info {
 const struct qs_dp_shared *qs_dpa_shared(void);
 void qs_dpa_info(struct qs_dpa_info *out);
 void qs_dpa_counters(struct qs_dp_counters *sum);
+/* One worker's counters (i < n_workers), its lcore and queue. */
+void qs_dpa_worker_counters(uint32_t i, struct qs_dp_counters *c, unsigned *lcore,
+			    uint16_t *queue);
 /* The policy view: active slot, second slot (NULL unless shadow/canary), mode. */
 void qs_dpa_policy(const struct qs_dpa_slot **active, const struct qs_dpa_slot **second,
 		   const struct qs_dpa_slot **previous, enum qs_dp_mode *mode, uint32_t *pct,
@@ -43,8 +47,10 @@ int qs_dpa_policy_rollback(char *msg, size_t msglen);
 int qs_dpa_drain(uint16_t backend_id, bool drain, char *msg, size_t msglen);
 void qs_dpa_request_quit(void);
 
-/* control.c */
-int qs_dpc_open(const char *path, char *msg, size_t msglen);
+/* control.c: qsteer-dp's callbacks for the shared control server (qsteer/ctl.h).
+ * path and prometheus ("IPV4:PORT") may each be NULL. */
+int qs_dpc_open(const char *path, const char *prometheus, char *msg, size_t msglen);
+uint16_t qs_dpc_prometheus_port(void);
 void qs_dpc_poll(int timeout_ms);
 void qs_dpc_close(void);
 char *qs_dpc_stats_json(void);

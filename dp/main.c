@@ -13,8 +13,9 @@
  * single atomic word. Nothing on the fast path allocates or locks.
  *
  * usage: qsteer-dp [EAL args] -- --config FILE [--policy FILE.q8|builtin:NAME]
- *        [--control PATH] [--kernel NAME] [--port N] [--stats-out FILE]
- *        [--idle-exit-ms MS] [--pace-us US] [--bench SECONDS --bench-kind KIND]
+ *        [--control PATH] [--prometheus IPV4:PORT] [--kernel NAME] [--port N]
+ *        [--burst N] [--stats-out FILE] [--idle-exit-ms MS] [--pace-us US]
+ *        [--bench SECONDS --bench-kind KIND]
  */
 #include <errno.h>
 #include <getopt.h>
@@ -53,6 +54,7 @@ struct worker_ctx {
 	struct qs_dp_worker *w;
 	uint16_t queue;
 	uint32_t thread_id; /* RCU reader id */
+	unsigned lcore;
 	uint64_t idle_polls;
 } __rte_cache_aligned;
 
@@ -72,8 +74,9 @@ static struct {
 	int ts_off;
 	uint64_t ts_flag;
 	uint32_t pace_us;
+	uint16_t burst; /* rx burst size, 1..QS_DP_BURST (--burst) */
 	volatile int quit;
-} app = {.active = -1, .second = -1, .previous = -1, .ts_off = -1};
+} app = {.active = -1, .second = -1, .previous = -1, .ts_off = -1, .burst = QS_DP_BURST};
 
 static uint64_t
 tsc_ns(void)
@@ -103,7 +106,7 @@ worker_main(void *arg)
 
 		/* nothing from the previous burst is held past this point */
 		rte_rcu_qsbr_quiescent(app.qsv, ctx->thread_id);
-		n = rte_eth_rx_burst(app.port, ctx->queue, mb, QS_DP_BURST);
+		n = rte_eth_rx_burst(app.port, ctx->queue, mb, app.burst);
 		if (n == 0) {
 			ctx->idle_polls++;
 			continue;
@@ -167,11 +170,20 @@ qs_dpa_counters(struct qs_dp_counters *sum)
 }
 
 void
+qs_dpa_worker_counters(uint32_t i, struct qs_dp_counters *c, unsigned *lcore, uint16_t *queue)
+{
+	memcpy(c, &app.wk[i].w->ctr, sizeof(*c));
+	*lcore = app.wk[i].lcore;
+	*queue = app.wk[i].queue;
+}
+
+void
 qs_dpa_info(struct qs_dpa_info *out)
 {
 	uint32_t i;
 
 	out->n_workers = app.n_workers;
+	out->burst = app.burst;
 	out->uptime_ns = (uint64_t)((unsigned __int128)(rte_rdtsc() - app.start_tsc) * 1000000000u /
 				    rte_get_tsc_hz());
 	out->swaps = app.swaps;
@@ -490,21 +502,22 @@ run_bench(double seconds, const char *kind)
 	memset(&w->ctr, 0, sizeof(w->ctr));
 	t0 = rte_rdtsc();
 	t1 = t0 + (uint64_t)(seconds * (double)hz);
-	for (i = 0; rte_rdtsc() < t1; i = (i + QS_DP_BURST) % NPKT) {
+	for (i = 0; rte_rdtsc() < t1; i = i + 2u * app.burst > NPKT ? 0 : i + app.burst) {
 		uint32_t k;
 
-		for (k = 0; k < QS_DP_BURST; k++)
+		for (k = 0; k < app.burst; k++)
 			bufs[k] = frames[i + k];
-		qs_dp_process(w, s, app.set, bufs, lens + i, QS_DP_BURST, now);
-		n += QS_DP_BURST;
+		qs_dp_process(w, s, app.set, bufs, lens + i, app.burst, now);
+		n += app.burst;
 	}
 	t1 = rte_rdtsc();
 	printf("{\"bench\":\"%s\",\"packets\":%" PRIu64 ",\"seconds\":%.3f,\"mpps\":%.3f,"
 	       "\"tx\":%" PRIu64 ",\"dropped\":%" PRIu64 ",\"policy\":\"%s\",\"kernel\":\"%s\","
-	       "\"backends\":%u}\n",
+	       "\"backends\":%u,\"burst\":%u}\n",
 	       kind, n, (double)(t1 - t0) / (double)hz,
 	       (double)n / ((double)(t1 - t0) / (double)hz) / 1e6, w->ctr.tx, n - w->ctr.tx,
-	       app.slots[app.active].source, qs_kernel_name(app.kernel), s->cfg.n_backends);
+	       app.slots[app.active].source, qs_kernel_name(app.kernel), s->cfg.n_backends,
+	       app.burst);
 	return w->ctr.tx == n ? 0 : 1;
 }
 
@@ -513,7 +526,8 @@ usage(void)
 {
 	fprintf(stderr,
 		"usage: qsteer-dp [EAL args] -- --config FILE [--policy FILE.q8|builtin:NAME]\n"
-		"         [--control PATH] [--kernel auto|scalar|avx2|avx512vnni] [--port N]\n"
+		"         [--control PATH] [--prometheus IPV4:PORT]\n"
+		"         [--kernel auto|scalar|avx2|avx512vnni] [--port N] [--burst N]\n"
 		"         [--stats-out FILE] [--idle-exit-ms MS] [--pace-us US]\n"
 		"         [--bench SECONDS --bench-kind requests|continuations]\n");
 }
@@ -525,9 +539,10 @@ main(int argc, char **argv)
 		{"config", 1, 0, 'c'},	   {"policy", 1, 0, 'p'},     {"control", 1, 0, 'C'},
 		{"kernel", 1, 0, 'k'},	   {"port", 1, 0, 'P'},	      {"stats-out", 1, 0, 's'},
 		{"idle-exit-ms", 1, 0, 'i'}, {"pace-us", 1, 0, 'u'},    {"bench", 1, 0, 'b'},
-		{"bench-kind", 1, 0, 'K'}, {"help", 0, 0, 'h'},	      {0, 0, 0, 0}};
+		{"bench-kind", 1, 0, 'K'}, {"burst", 1, 0, 'B'},	      {"prometheus", 1, 0, 'M'},
+		{"help", 0, 0, 'h'},	   {0, 0, 0, 0}};
 	const char *cfgpath = NULL, *policy = "builtin:lor", *control = NULL, *stats_out = NULL;
-	const char *bench_kind = "requests";
+	const char *bench_kind = "requests", *prometheus = NULL;
 	double bench = 0;
 	uint64_t idle_ms = 0;
 	struct qs_dp_config cfg;
@@ -559,6 +574,16 @@ main(int argc, char **argv)
 		case 'u': app.pace_us = (uint32_t)strtoul(optarg, NULL, 0); break;
 		case 'b': bench = atof(optarg); break;
 		case 'K': bench_kind = optarg; break;
+		case 'M': prometheus = optarg; break;
+		case 'B': {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 0);
+
+			if (*end || v < 1 || v > QS_DP_BURST)
+				rte_exit(EXIT_FAILURE, "--burst %s: want 1..%d\n", optarg, QS_DP_BURST);
+			app.burst = (uint16_t)v;
+			break;
+		}
 		case 'h': usage(); rte_eal_cleanup(); return 0;
 		default: usage(); rte_eal_cleanup(); return 2;
 		}
@@ -621,19 +646,22 @@ main(int argc, char **argv)
 		rte_exit(EXIT_FAILURE, "mbuf pool: %s\n", rte_strerror(rte_errno));
 	port_init(app.port, (uint16_t)app.n_workers, cfg.clock == QS_DP_CLOCK_PACKET);
 
-	if (control && qs_dpc_open(control, msg, sizeof(msg)) != 0)
-		rte_exit(EXIT_FAILURE, "control socket: %s\n", msg);
+	if ((control || prometheus) && qs_dpc_open(control, prometheus, msg, sizeof(msg)) != 0)
+		rte_exit(EXIT_FAILURE, "control: %s\n", msg);
+	if (prometheus)
+		LOG(INFO, "prometheus /metrics on port %u\n", qs_dpc_prometheus_port());
 	qs_dpc_telemetry_register();
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 
 	i = 0;
 	RTE_LCORE_FOREACH_WORKER(lcore) {
+		app.wk[i].lcore = lcore;
 		rte_eal_remote_launch(worker_main, &app.wk[i], lcore);
 		i++;
 	}
-	LOG(INFO, "%u workers, kernel %s, %u backends, policy %s\n", app.n_workers,
-	    qs_kernel_name(app.kernel), cfg.n_backends, policy);
+	LOG(INFO, "%u workers, burst %u, kernel %s, %u backends, policy %s\n", app.n_workers,
+	    app.burst, qs_kernel_name(app.kernel), cfg.n_backends, policy);
 
 	{
 		uint64_t last_rx = 0, last_change = rte_rdtsc(), hz = rte_get_tsc_hz();
@@ -641,8 +669,8 @@ main(int argc, char **argv)
 		while (!app.quit) {
 			struct qs_dp_counters sum;
 
-			qs_dpc_poll(control ? 20 : 0);
-			if (!control)
+			qs_dpc_poll(control || prometheus ? 20 : 0);
+			if (!control && !prometheus)
 				rte_delay_us_sleep(20000);
 			if (idle_ms) {
 				qs_dpa_counters(&sum);

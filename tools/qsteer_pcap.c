@@ -14,6 +14,11 @@
  *          reference functions, and compares drops by reason (and every counter
  *          with --stats). With --alt-policy, each burst must equal the decisions of
  *          one of the two policies entirely: the hot-swap test's "never a mix".
+ *          --canary PCT makes the second variant "A active + B canary at PCT%";
+ *          --drained IDS makes it "A with those backends drained by the operator";
+ *          --windows N requires the second variant's bursts to form N windows.
+ *   split  software RSS for the multi-worker test: IN to one pcap per queue by a
+ *          hash of the UDP 4-tuple.
  *
  * docs/dataplane.md explains why these decisions are reproducible.
  */
@@ -382,7 +387,9 @@ usage(FILE *f)
 		"                   [--malformed N] [--no-outage] [--ipv6-pct P] [--manifest FILE]\n"
 		"       qsteer-pcap check --in IN --out OUT --config FILE --policy FILE.q8|builtin:NAME\n"
 		"                   [--alt-policy FILE.q8] [--stats DP.json] [--manifest FILE]\n"
-		"                   [--burst N] [--max-print N]\n");
+		"                   [--burst N] [--max-print N]\n"
+		"                   [--canary PCT (with --alt-policy) | --drained ID[,ID]] [--windows N]\n"
+		"       qsteer-pcap split --in IN --queues N --prefix P [--config FILE]\n");
 }
 
 static int
@@ -747,6 +754,7 @@ cmd_check(int argc, char **argv)
 		{"in", 1, 0, 'i'},	 {"out", 1, 0, 'o'},	  {"config", 1, 0, 'c'},
 		{"policy", 1, 0, 'p'},	 {"alt-policy", 1, 0, 'a'}, {"stats", 1, 0, 'S'},
 		{"manifest", 1, 0, 'M'}, {"burst", 1, 0, 'b'},	  {"max-print", 1, 0, 'x'},
+		{"drained", 1, 0, 'D'},	 {"canary", 1, 0, 'C'},	  {"windows", 1, 0, 'W'},
 		{"help", 0, 0, 'h'},	 {0, 0, 0, 0}};
 	const char *inp = NULL, *outp = NULL, *cfgpath = NULL, *pol = NULL, *alt = NULL,
 		   *stats = NULL, *manifest = NULL;
@@ -761,6 +769,15 @@ cmd_check(int argc, char **argv)
 	size_t n_in, n_out, pos = 0, base;
 	uint64_t mism = 0, bursts_a = 0, bursts_b = 0, bursts_both = 0, bursts_mix = 0;
 	uint64_t csum_bad = 0, counter_bad = 0;
+	/* variant B: --alt-policy (B active), --canary PCT (A active + B canary), or
+	 * --drained IDS (A with the operator drain mask) */
+	const char *drained = NULL;
+	long canary = -1, want_windows = -1;
+	uint64_t drain_mask = 0, windows = 0, drained_frames = 0, canary_lo = 0, canary_amb = 0;
+	uint64_t canary_reqs = 0, canary_picked = 0;
+	int phase = 0; /* 0: the dataplane ran A, 1: B (the last burst only one explains) */
+	size_t first_b = (size_t)-1, last_b = 0, first_b_out = 0, last_b_out = 0;
+	bool variant;
 	char msg[256];
 
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -774,11 +791,15 @@ cmd_check(int argc, char **argv)
 		case 'M': manifest = optarg; break;
 		case 'b': burst = (uint32_t)strtoul(optarg, NULL, 0); break;
 		case 'x': max_print = atoi(optarg); break;
+		case 'D': drained = optarg; break;
+		case 'C': canary = strtol(optarg, NULL, 10); break;
+		case 'W': want_windows = strtol(optarg, NULL, 10); break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
-	if (!inp || !outp || !cfgpath || !pol || burst == 0 || burst > QS_DP_BURST) {
+	if (!inp || !outp || !cfgpath || !pol || burst == 0 || burst > QS_DP_BURST ||
+	    (canary >= 0 && (!alt || canary > 100)) || (drained && alt)) {
 		usage(stderr);
 		return 2;
 	}
@@ -792,13 +813,39 @@ cmd_check(int argc, char **argv)
 	load_set(pol, &setA, &pA);
 	if (alt)
 		load_set(alt, &setB, &pB);
+	if (canary >= 0) {
+		if (!pA || !pB)
+			die("--canary needs .q8 files for --policy and --alt-policy%s", "");
+		setB.active = pA;
+		setB.second = pB;
+		setB.mode = QS_DP_MODE_CANARY;
+		setB.canary_pct = (uint32_t)canary;
+	}
+	if (drained) {
+		const char *q = drained;
+
+		while (*q) {
+			char *end;
+			long id = strtol(q, &end, 0);
+			int bi = end == q ? -1 : qs_dp_backend_index(&c, (uint16_t)id);
+
+			if (bi < 0 || id < 0 || id > 0xffff)
+				die("--drained %s: not a configured backend id", drained);
+			drain_mask |= 1ull << bi;
+			q = *end == ',' ? end + 1 : end;
+			if (*end && *end != ',')
+				die("--drained %s: want ID[,ID...]", drained);
+		}
+		setB = setA;
+	}
+	variant = alt || drained;
 	in = read_pcap(inp, &n_in);
 	out = read_pcap(outp, &n_out);
 	s = aligned_alloc(64, (sizeof(*s) + 63) & ~(size_t)63);
 	w = aligned_alloc(64, sizeof(*w));
-	if (alt)
+	if (variant)
 		w2 = aligned_alloc(64, sizeof(*w2));
-	if (!s || !w || (alt && !w2))
+	if (!s || !w || (variant && !w2))
 		die("%s%s", "out of memory", "");
 	qs_dp_shared_init(s, &c);
 	qs_dp_worker_init(w, s, QS_KERNEL_SCALAR, 0);
@@ -817,23 +864,44 @@ cmd_check(int argc, char **argv)
 			if (in[base + i].t_ns > now)
 				now = in[base + i].t_ns;
 		}
-		qs_dp_prepare(w, s, bufs, lens, n, now);
-		if (alt)
+		qs_dp_prepare_rx(w, s, bufs, lens, n, now);
+		if (variant)
 			memcpy(w2, w, sizeof(*w));
+		qs_dp_prepare_view(w, s, 0);
 		qs_dp_decide(w, &c, &setA, dA);
 		try_commit(w, s, in, base, n, dA, &eA);
 		kA = match_count(&eA, out, n_out, pos);
 		e = &eA;
-		if (alt) {
+		if (variant) {
+			uint64_t can0 = w2->ctr.canary;
+
+			qs_dp_prepare_view(w2, s, drain_mask);
 			qs_dp_decide(w2, &c, &setB, dB);
 			try_commit(w2, s, in, base, n, dB, &eB);
 			kB = match_count(&eB, out, n_out, pos);
 			if (kA == eA.n && kB == eB.n) {
+				/* either explains it: carry on with the phase we are in */
 				bursts_both++;
+				if (phase == 1) {
+					memcpy(w, w2, sizeof(*w));
+					e = &eB;
+				}
+				canary_amb += w2->ctr.canary - can0;
 			} else if (kA == eA.n) {
 				bursts_a++;
+				phase = 0;
 			} else if (kB == eB.n) {
 				bursts_b++;
+				if (phase == 0)
+					windows++;
+				phase = 1;
+				if (first_b == (size_t)-1) {
+					first_b = base;
+					first_b_out = pos;
+				}
+				last_b = base;
+				last_b_out = pos + eB.n;
+				canary_lo += w2->ctr.canary - can0;
 				memcpy(w, w2, sizeof(*w));
 				e = &eB;
 			} else {
@@ -843,9 +911,10 @@ cmd_check(int argc, char **argv)
 					e = &eB;
 				}
 				if (printed++ < max_print)
-					printf("burst at in#%zu: matches neither policy entirely "
+					printf("burst at in#%zu: matches neither variant entirely "
 					       "(%u/%u like %s, %u/%u like %s)\n",
-					       base, kA, eA.n, pol, kB, eB.n, alt);
+					       base, kA, eA.n, pol, kB, eB.n,
+					       alt ? alt : "the drained reference");
 			}
 		}
 		for (i = 0; i < e->n; i++, pos++) {
@@ -881,8 +950,17 @@ cmd_check(int argc, char **argv)
 					printf("out#%zu: bad %s\n", pos, why);
 			}
 		}
+		if (canary >= 0 && e == &eB) {
+			/* the split, recomputed from the request ids alone */
+			for (i = 0; i < w->b.n_req; i++) {
+				const struct qs_dp_pkt *p = &w->b.pkt[w->b.req_pkt[i]];
+
+				canary_reqs++;
+				canary_picked += qs_dp_canary_pick(p->h.request_id, (uint32_t)canary);
+			}
+		}
 		free_expect(&eA);
-		if (alt)
+		if (variant)
 			free_expect(&eB);
 	}
 	if (pos < n_out) {
@@ -905,7 +983,20 @@ cmd_check(int argc, char **argv)
 			if (json_is_object(json_object_get(dp, "counters")))
 				dp = json_object_get(dp, "counters");
 			json_object_del(ref, "bursts");
-			if (alt) {
+			if (canary >= 0) {
+				/* boundary bursts both variants explain may or may not have
+				 * counted canary decisions: the dataplane's count lies between */
+				json_int_t dc = json_integer_value(json_object_get(dp, "canary"));
+
+				if (dc < (json_int_t)canary_lo || dc > (json_int_t)(canary_lo + canary_amb)) {
+					counter_bad++;
+					if (printed++ < max_print)
+						printf("counter canary: dataplane %" JSON_INTEGER_FORMAT
+						       ", reference %" PRIu64 "..%" PRIu64 "\n",
+						       dc, canary_lo, canary_lo + canary_amb);
+				}
+			}
+			if (variant) {
 				/* the operator's shadow/canary phases are not in the reference */
 				json_object_del(ref, "shadow_scored");
 				json_object_del(ref, "shadow_disagree");
@@ -956,10 +1047,56 @@ cmd_check(int argc, char **argv)
 		json_decref(ref);
 		free(js);
 	}
-	if (alt)
+	if (variant)
 		printf("bursts: %" PRIu64 " like %s only, %" PRIu64 " like %s only, %" PRIu64
 		       " like both, %" PRIu64 " like neither\n",
-		       bursts_a, pol, bursts_b, alt, bursts_both, bursts_mix);
+		       bursts_a, pol, bursts_b,
+		       drained ? "drained" : canary >= 0 ? "canary" : alt, bursts_both, bursts_mix);
+	if (variant)
+		printf("windows of %s: %" PRIu64 "\n",
+		       drained ? "drained" : canary >= 0 ? "canary" : alt, windows);
+	if (want_windows >= 0 && (uint64_t)want_windows != windows) {
+		counter_bad++;
+		printf("expected %ld window(s), found %" PRIu64 "\n", want_windows, windows);
+	}
+	if (drained && first_b != (size_t)-1) {
+		/* from the first burst only the drain explains to the last: nothing may
+		 * reach a drained backend (read from OUT's destination MACs) */
+		size_t k;
+		uint32_t bi;
+
+		struct qs_dp_config any = c;
+		uint64_t window_reqs = 0;
+
+		/* continuations of requests already there still go (they must) */
+		any.has_ip4 = any.has_ip6 = false;
+		for (k = first_b_out; k < last_b_out && k < n_out; k++) {
+			struct qs_dp_pkt pk;
+
+			/* parse as if the backend's port were the service's */
+			any.port = c.port;
+			qs_dp_parse(&any, out[k].data, out[k].len, &pk);
+			if (pk.l4_off && pk.l4_off + 4u <= out[k].len) {
+				any.port = qs_qrp_rd16(out[k].data + pk.l4_off + 2);
+				qs_dp_parse(&any, out[k].data, out[k].len, &pk);
+			}
+			if (pk.cls != QS_DP_C_QRP || pk.h.type != QS_QRP_T_REQUEST)
+				continue;
+			window_reqs++;
+			for (bi = 0; bi < c.n_backends; bi++)
+				if ((drain_mask >> bi & 1) && memcmp(out[k].data, c.be[bi].mac, 6) == 0)
+					drained_frames++;
+		}
+		printf("drained window in#%zu..in#%zu: %" PRIu64
+		       " new requests to a drained backend (of %" PRIu64 " sent in it)\n",
+		       first_b, last_b, drained_frames, window_reqs);
+		if (drained_frames)
+			counter_bad++;
+	}
+	if (canary >= 0)
+		printf("canary split: %" PRIu64 " of %" PRIu64
+		       " requests in canary bursts picked by request id at %ld%%\n",
+		       canary_picked, canary_reqs, canary);
 	printf("mismatched frames %" PRIu64 ", bad checksums %" PRIu64 ", counter mismatches %" PRIu64
 	       ": %s\n",
 	       mism, csum_bad, counter_bad,
@@ -978,6 +1115,92 @@ cmd_check(int argc, char **argv)
 	return mism || csum_bad || counter_bad || bursts_mix ? 1 : 0;
 }
 
+/* ---- split: software RSS for tests ------------------------------------------------ */
+
+/*
+ * Write IN's packets to PREFIX0.pcap .. PREFIX{N-1}.pcap by a hash of the UDP
+ * 4-tuple (addresses and ports), as a NIC's RSS on IP+UDP puts them on queues:
+ * one client flow, hence one request with all its continuations when the client
+ * sends them from one source port, lands on one queue. Packets the parser refuses
+ * before UDP go to queue 0. Timestamps and order within a queue are kept.
+ */
+static int
+cmd_split(int argc, char **argv)
+{
+	static const struct option opts[] = {{"in", 1, 0, 'i'},	    {"queues", 1, 0, 'q'},
+					     {"prefix", 1, 0, 'p'}, {"config", 1, 0, 'c'},
+					     {"help", 0, 0, 'h'},   {0, 0, 0, 0}};
+	const char *inp = NULL, *prefix = NULL, *cfgpath = NULL;
+	uint32_t nq = 2, q;
+	char err[PCAP_ERRBUF_SIZE], path[4096];
+	pcap_dumper_t *d[16];
+	pcap_t *p, *dead;
+	struct pcap_pkthdr *h;
+	const u_char *data;
+	struct qs_dp_config c;
+	uint64_t count[16] = {0};
+	int o;
+
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (o) {
+		case 'i': inp = optarg; break;
+		case 'q': nq = (uint32_t)strtoul(optarg, NULL, 0); break;
+		case 'p': prefix = optarg; break;
+		case 'c': cfgpath = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (!inp || !prefix || nq < 1 || nq > 16) {
+		usage(stderr);
+		return 2;
+	}
+	qs_dp_config_defaults(&c);
+	if (cfgpath && qs_dp_config_load(cfgpath, &c, err, sizeof(err)) != QS_OK)
+		die("%s%s", err, "");
+	c.has_ip4 = c.has_ip6 = false; /* hash every flow, whatever its destination */
+	p = pcap_open_offline(inp, err);
+	if (!p)
+		die("%s: %s", inp, err);
+	dead = pcap_open_dead(DLT_EN10MB, 65535);
+	for (q = 0; q < nq; q++) {
+		snprintf(path, sizeof(path), "%s%u.pcap", prefix, q);
+		d[q] = pcap_dump_open(dead, path);
+		if (!d[q])
+			die("%s: %s", path, pcap_geterr(dead));
+	}
+	while (pcap_next_ex(p, &h, &data) == 1) {
+		struct qs_dp_pkt pk;
+		uint64_t x = 0xcbf29ce484222325ull;
+		uint32_t i, alen;
+
+		qs_dp_parse(&c, data, h->caplen, &pk);
+		q = 0;
+		if (pk.l4_off && pk.l3_off && pk.l4_off + 4u <= h->caplen &&
+		    pk.l3_off + (pk.ipv6 ? 40u : 20u) <= h->caplen) {
+			/* addresses, then both ports: FNV-1a */
+			const uint8_t *ip = data + pk.l3_off;
+			const uint8_t *src = pk.ipv6 ? ip + 8 : ip + 12;
+
+			alen = pk.ipv6 ? 32 : 8;
+			for (i = 0; i < alen; i++)
+				x = (x ^ src[i]) * 0x100000001b3ull;
+			for (i = 0; i < 4; i++)
+				x = (x ^ data[pk.l4_off + i]) * 0x100000001b3ull;
+			q = (uint32_t)((x >> 32) % nq);
+		}
+		pcap_dump((u_char *)d[q], h, data);
+		count[q]++;
+	}
+	for (q = 0; q < nq; q++) {
+		pcap_dump_close(d[q]);
+		printf("%s%u.pcap: %" PRIu64 " packets\n", prefix, q, count[q]);
+	}
+	pcap_close(dead);
+	pcap_close(p);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -989,6 +1212,8 @@ main(int argc, char **argv)
 		return cmd_gen(argc - 1, argv + 1);
 	if (strcmp(argv[1], "check") == 0)
 		return cmd_check(argc - 1, argv + 1);
+	if (strcmp(argv[1], "split") == 0)
+		return cmd_split(argc - 1, argv + 1);
 	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
 		usage(stdout);
 		return 0;

@@ -1,5 +1,6 @@
 /*
- * qsteerctl.c - the operator's client for qsteer-dp's control socket (docs/control.md).
+ * qsteerctl.c - the operator's client for the control socket of qsteer-dp and
+ * qsteer-xdp (docs/control.md).
  *
  * Sends one JSON-lines request, prints the answer as a readable table (or the raw
  * JSON with --json), and says plainly what went wrong: no daemon, no permission,
@@ -59,13 +60,14 @@ talk(const char *path, const char *req, json_t **resp)
 		if (fd >= 0)
 			close(fd);
 		if (e == ENOENT || e == ECONNREFUSED) {
-			fprintf(stderr, "qsteerctl: qsteer-dp is not running (nothing listens on %s)\n",
+			fprintf(stderr, "qsteerctl: the daemon (qsteer-dp or qsteer-xdp) is not "
+					"running: nothing listens on %s\n",
 				path);
 			return 3;
 		}
 		if (e == EACCES || e == EPERM) {
 			fprintf(stderr, "qsteerctl: permission denied on %s: the socket is mode 0600, "
-					"run as the user that runs qsteer-dp (or root)\n",
+					"run as the user that runs the daemon (or root)\n",
 				path);
 			return 4;
 		}

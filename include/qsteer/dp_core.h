@@ -11,6 +11,28 @@
  * parser. So a decision is a deterministic function of (packet sequence and their
  * timestamps, burst boundaries, configuration, policy set).
  *
+ * Burst size 1 (per-packet decisions; what an XDP program does): qsteer-dp
+ * --burst 1 and qsteer-pcap check --burst 1 call qs_dp_process once per packet, so
+ * with clock = packet the verdict and the output bytes of packet k are a
+ * deterministic function of packets 0..k, their order, and their clocks only:
+ *
+ *	now_k = max(now_{k-1}, t_k)   (now_{-1} = 0; t_k in ns)
+ *	t_k   = pcap ts.tv_sec * 1000000000 + ts.tv_usec * 1000
+ *
+ * (net_pcap stamps microseconds; qsteer-dp multiplies by 1000.) With one packet per
+ * burst, "the burst's clock" is the packet's own clock, so report ageing
+ * (report_max_age_ns), request-id ageing (request_ttl_ns) and prefix ageing use
+ * now_k; a report applies before any later packet is decided; the per-worker
+ * sent_reqs / sent_tokens features count the requests sent since that backend's
+ * last report, including every earlier packet. An implementation that decides per
+ * packet (qsteer-xdp) and takes now_k from a test-clock value set to t_k before
+ * packet k (kept monotonic as above) must produce the same frames packet by packet
+ * as both qsteer-dp --burst 1 and qsteer-pcap check --burst 1 on the same pcap,
+ * configuration and policy (check --burst 1 --out XDP_OUT.pcap is that comparison).
+ * With the default burst of 32 the decisions of a burst are taken together (one
+ * clock, one backend-table snapshot, sent counts updated at commit), so they differ
+ * from burst 1 in general; compare like with like.
+ *
  * Threading: one struct qs_dp_shared per process (configuration, the backend table
  * written by whichever worker receives a report, the operator's drain mask); one
  * struct qs_dp_worker per worker lcore, touched only by that lcore. Nothing here
@@ -30,7 +52,7 @@
 #include "wire.h"
 
 #define QS_DP_MAX_BACKENDS 64 /* one u64 eligibility mask */
-#define QS_DP_BURST 32
+#define QS_DP_BURST 32 /* the largest burst (default); --burst 1..32 */
 #define QS_DP_REQ_SETS 4096 /* request-id table: sets x ways entries per worker */
 #define QS_DP_REQ_WAYS 4
 #define QS_DP_NAME_LEN 32
@@ -290,6 +312,13 @@ void qs_dp_process(struct qs_dp_worker *w, struct qs_dp_shared *s,
 		   const uint32_t *lens, uint32_t n, uint64_t now_ns);
 void qs_dp_prepare(struct qs_dp_worker *w, struct qs_dp_shared *s, uint8_t *const *pkts,
 		   const uint32_t *lens, uint32_t n, uint64_t now_ns);
+/* prepare = prepare_rx (parse, apply reports, set the burst clock) then
+ * prepare_view (backend snapshot, masks with the given operator drain mask,
+ * features). check calls them apart to try a burst with and without a drain. */
+void qs_dp_prepare_rx(struct qs_dp_worker *w, struct qs_dp_shared *s, uint8_t *const *pkts,
+		      const uint32_t *lens, uint32_t n, uint64_t now_ns);
+void qs_dp_prepare_view(struct qs_dp_worker *w, const struct qs_dp_shared *s,
+			uint64_t admin_drain);
 /* Decide the prepared burst's requests; writes w->b.choice (and choice2). Pure
  * except for a builtin baseline's state. out[r]: backend index or 0xffff. */
 void qs_dp_decide(struct qs_dp_worker *w, const struct qs_dp_config *c,

@@ -39,6 +39,17 @@ while [ ! -S "$SOCK" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 [ -S "$SOCK" ] || { cat dp.log; echo "FAIL: no control socket"; exit 1; }
 [ "$(stat -c %a "$SOCK")" = 600 ] || { echo "FAIL: socket mode $(stat -c %a "$SOCK")"; exit 1; }
 CTLS="$CTL --socket $SOCK"
+# shadow first, while traffic surely flows (slow sanitizer builds make the swaps
+# below take most of the traffic): scored by both, steered by the active one
+$CTLS policy load b.q8 --shadow
+sleep 0.3
+$CTLS --json policy show | grep -q '"mode": "shadow"'
+$CTLS --json stats > shadow.json
+python3 -c 'import json,sys; c=json.load(open("shadow.json"))["counters"]; sys.exit(0 if c["shadow_scored"] > 0 and c["shadow_disagree"] > 0 else 1)' \
+	|| { echo "FAIL: shadow counted nothing"; cat shadow.json; exit 1; }
+# rollback first drops the shadow
+$CTLS policy rollback
+$CTLS --json policy show | grep -q '"mode": "active"'
 n=0
 while [ $n -lt 120 ]; do
 	$CTLS policy load b.q8 > /dev/null
@@ -51,16 +62,7 @@ if $CTLS policy load bad.q8 2> err.txt; then echo "FAIL: truncated policy accept
 cat err.txt
 grep -q "policy rejected" err.txt
 $CTLS --json policy show | grep -q '"source": "'"$T"'/a.q8"'
-# shadow: scored by both, steered by the active one
-$CTLS policy load b.q8 --shadow
-sleep 0.3
-$CTLS --json policy show | grep -q '"mode": "shadow"'
-$CTLS --json stats > shadow.json
-python3 -c 'import json,sys; c=json.load(open("shadow.json"))["counters"]; sys.exit(0 if c["shadow_scored"] > 0 and c["shadow_disagree"] > 0 else 1)' \
-	|| { echo "FAIL: shadow counted nothing"; cat shadow.json; exit 1; }
-# rollback: first drops the shadow, then returns to the previous active policy
-$CTLS policy rollback
-$CTLS --json policy show | grep -q '"mode": "active"'
+# rollback returns to the previous active policy
 $CTLS policy rollback
 $CTLS --json policy show | grep -q '"source": "'"$T"'/b.q8"'
 $CTLS policy rollback

@@ -2,9 +2,11 @@
 # replay.sh - pcap replay through qsteer-dp on net_pcap (--no-huge), then
 # qsteer-pcap check: every frame equal to the scalar reference's, checksums valid,
 # counters equal to the reference's and to what the generator put in the pcap.
-# usage: replay.sh QSTEER_DP|none QSTEER_PCAP MKPOLICY CONFIG TRACE
+# With BURST 1 (--burst 1 on both sides) every packet is decided alone: the
+# per-packet contract the XDP program is compared against (docs/dataplane.md).
+# usage: replay.sh QSTEER_DP|none QSTEER_PCAP MKPOLICY CONFIG TRACE [BURST]
 set -eu
-DP=$1 PCAP=$2 MKPOL=$3 CFG=$4 TRACE=$5
+DP=$1 PCAP=$2 MKPOL=$3 CFG=$4 TRACE=$5 BURST=${6:-32}
 # meson passes paths relative to the build directory; we cd elsewhere
 abs() { case $1 in /*|none) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
 DP=$(abs "$DP")
@@ -21,8 +23,11 @@ cd "$T"
 # >= 10,000 packets: requests, continuations, cancels, reports, every malformed kind
 "$PCAP" gen --config "$CFG" --trace "$TRACE" --limit 5000 --speedup 200 \
 	--malformed 380 --out in.pcap --manifest manifest.json
-timeout 60 "$DP" --no-huge -m 256 --no-pci --file-prefix "qsteer-replay-$$" -l 0,1 \
+timeout 60 "$DP" --no-huge -m 256 --no-pci --file-prefix "qsteer-replay-$BURST-$$" -l 0,1 \
 	--vdev "net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap" -- \
-	--config "$CFG" --policy a.q8 --idle-exit-ms 500 --stats-out stats.json
-"$PCAP" check --in in.pcap --out out.pcap --config "$CFG" --policy a.q8 \
+	--config "$CFG" --policy a.q8 --burst "$BURST" --idle-exit-ms 500 --stats-out stats.json
+"$PCAP" check --in in.pcap --out out.pcap --config "$CFG" --policy a.q8 --burst "$BURST" \
 	--stats stats.json --manifest manifest.json
+# the dataplane's bursts really were that size
+python3 -c 'import json,sys; c=json.load(open("stats.json"))["counters"]; sys.exit(0 if c["bursts"] == -(-c["rx"] // '"$BURST"') else 1)' \
+	|| { echo "FAIL: bursts are not of $BURST packets"; exit 1; }
