@@ -44,9 +44,25 @@ struct qs_train_env_ops {
 	int (*act)(void *env, uint32_t action, uint64_t tag, char *msg, size_t msglen);
 	/* Move up to cap credits that arrived so far into out; returns how many. */
 	uint32_t (*credits)(void *env, struct qs_train_credit *out, uint32_t cap);
-	/* The scenario's primary metric for evaluation reports (higher is better). */
+	/* The scenario's primary metric for evaluation reports. */
 	double (*metric)(void *env, const char **name);
+	/* Optional: a setting ("randomize" 0/1, "teacher" baseline name). */
+	int (*set)(void *env, const char *key, const char *val, char *msg, size_t msglen);
+	/* Optional: the teacher's (a heuristic's) choice for the pending decision. */
+	int (*teacher)(void *env, uint32_t *action);
+	/* Optional: a one-line description (scenario, teacher). */
+	int (*describe)(void *env, char *out, size_t n);
 };
+
+#ifdef QSTEER_HAVE_SIM
+struct qs_sim_config;
+/* The repository root: $QSTEER_REPO_ROOT, else the source dir compiled in. */
+const char *qs_env_repo_root(void);
+/* A scenario name or path -> an .ini path ($QSTEER_SCENARIO_DIR, <root>/sim/scenarios). */
+int qs_env_scenario_path(const char *scenario, char *out, size_t n);
+/* Load a scenario (name or path) with the trainer's root and profile resolution. */
+int qs_env_sim_load(const char *scenario, struct qs_sim_config *cfg, char *msg, size_t msglen);
+#endif
 
 extern const struct qs_train_env_ops qs_env_bandit;
 /* Present when built with the simulator (QSTEER_HAVE_SIM): scenario = an .ini path. */
@@ -66,15 +82,21 @@ struct qs_roll_env;
 
 struct qs_roll {
 	const struct qs_train_env_ops *ops;
+	int bc; /* behaviour cloning: act with the env's teacher, record its choice */
 	uint32_t n_env, n_threads, steps; /* steps: recorded decisions per env per rollout */
 	uint32_t n_feat;
 	struct qs_roll_env *e;
 };
 
+/* scenario may be a comma-separated list: environment i runs item i mod count. */
 int qs_roll_init(struct qs_roll *r, const struct qs_train_env_ops *ops, const char *scenario,
 		 uint32_t n_env, uint32_t n_threads, uint32_t steps, const struct qs_ppo_agent *ag,
 		 uint64_t seed, char *msg, size_t msglen);
 void qs_roll_free(struct qs_roll *r);
+/* Describe environment i (its ops->describe, or its name). */
+void qs_roll_describe(const struct qs_roll *r, uint32_t i, char *out, size_t n);
+/* Apply an env setting to every environment (QS_OK if the env has no settings). */
+int qs_roll_set(struct qs_roll *r, const char *key, const char *val, char *msg, size_t msglen);
 /*
  * One rollout: every env records `steps` decisions (sampling from the policy), then
  * keeps acting unrecorded until its recorded decisions have all been credited (at

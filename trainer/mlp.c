@@ -3,9 +3,13 @@
  * softmax with its log-probability and entropy gradients.
  *
  * Loops are ordered so that the innermost one walks contiguous memory without a
- * reduction where possible (the backward passes), which the compiler vectorizes
- * without -ffast-math; the forward dot products use four partial sums for the same
- * reason. Results are deterministic: the order of every floating-point sum is fixed.
+ * reduction, which the compiler vectorizes without -ffast-math: the forward pass
+ * accumulates x[i] * Wt[i][:] over the transposed weights (one output row in
+ * registers for the router's fixed widths 16 and 32), the backward passes
+ * accumulate d[j] * x[:] and d[j] * W[j][:]. Zero inputs (ReLU) and zero deltas are
+ * skipped, which changes no result. Results are deterministic: the order of every
+ * floating-point sum is fixed. Hot loops get an AVX2 clone on x86-64 (no FMA, so
+ * both clones round identically).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -96,6 +100,7 @@ qs_mlp_ws_init(struct qs_mlp_ws *ws, const struct qs_mlp *m, uint32_t cap, char 
 	for (uint32_t l = 1; l <= m->n_layers; l++)
 		total += 2 * (size_t)cap * m->dim[l];
 	total += 2 * (size_t)cap * md;
+	total += m->n_params;
 	ws->block = malloc(total * sizeof(float));
 	if (!ws->block)
 		return qs_train_fail(QS_E_NOMEM, msg, msglen, "mlp workspace: %zu floats", total);
@@ -108,6 +113,8 @@ qs_mlp_ws_init(struct qs_mlp_ws *ws, const struct qs_mlp *m, uint32_t cap, char 
 	ws->d0 = ws->block + off;
 	off += (size_t)cap * md;
 	ws->d1 = ws->block + off;
+	off += (size_t)cap * md;
+	ws->wt = ws->block + off;
 	ws->cap = cap;
 	ws->max_dim = md;
 	return QS_OK;
@@ -122,21 +129,103 @@ qs_mlp_ws_free(struct qs_mlp_ws *ws)
 	memset(ws, 0, sizeof(*ws));
 }
 
-static inline float
-dot(const float *a, const float *b, uint32_t n)
-{
-	float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-	uint32_t i = 0;
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define HOT __attribute__((target_clones("avx2", "default")))
+#else
+#define HOT
+#endif
 
-	for (; i + 4 <= n; i += 4) {
-		s0 += a[i] * b[i];
-		s1 += a[i + 1] * b[i + 1];
-		s2 += a[i + 2] * b[i + 2];
-		s3 += a[i + 3] * b[i + 3];
+static void
+transpose(const struct qs_mlp *m, float *wt)
+{
+	for (uint32_t l = 0; l < m->n_layers; l++) {
+		uint32_t ni = m->dim[l], no = m->dim[l + 1];
+		const float *w = m->p + m->w_off[l];
+		float *t = wt + m->w_off[l];
+
+		for (uint32_t j = 0; j < no; j++)
+			for (uint32_t i = 0; i < ni; i++)
+				t[(size_t)i * no + j] = w[(size_t)j * ni + i];
 	}
-	for (; i < n; i++)
-		s0 += a[i] * b[i];
-	return (s0 + s1) + (s2 + s3);
+}
+
+void
+qs_mlp_ws_pin(struct qs_mlp_ws *ws, const struct qs_mlp *m)
+{
+	transpose(m, ws->wt);
+	ws->pinned = 1;
+}
+
+void
+qs_mlp_ws_unpin(struct qs_mlp_ws *ws)
+{
+	ws->pinned = 0;
+}
+
+/* z[r][:] = b + sum_i x[r][i] Wt[i][:], the output row kept in registers. */
+#define FWD_FIXED(NO)                                                                      \
+	static void fwd_##NO(const float *restrict x, const float *restrict wt,             \
+			     const float *restrict b, float *restrict z, uint32_t n,         \
+			     uint32_t ni)                                                    \
+	{                                                                                   \
+		for (uint32_t r = 0; r < n; r++) {                                          \
+			const float *restrict xr = x + (size_t)r * ni;                      \
+			float acc[NO];                                                      \
+                                                                                            \
+			for (uint32_t j = 0; j < NO; j++)                                   \
+				acc[j] = b[j];                                              \
+			for (uint32_t i = 0; i < ni; i++) {                                 \
+				const float xi = xr[i];                                     \
+				const float *restrict t = wt + (size_t)i * NO;              \
+                                                                                            \
+				if (xi == 0.0f)                                             \
+					continue;                                           \
+				for (uint32_t j = 0; j < NO; j++)                           \
+					acc[j] += xi * t[j];                                \
+			}                                                                   \
+			for (uint32_t j = 0; j < NO; j++)                                   \
+				z[(size_t)r * NO + j] = acc[j];                             \
+		}                                                                           \
+	}
+
+HOT FWD_FIXED(32)
+HOT FWD_FIXED(16)
+
+/* One output: z[r] = b + sum_i x[r][i] w[i] in index order. */
+HOT static void
+fwd_1(const float *restrict x, const float *restrict w, float b, float *restrict z, uint32_t n,
+      uint32_t ni)
+{
+	for (uint32_t r = 0; r < n; r++) {
+		const float *restrict xr = x + (size_t)r * ni;
+		float acc = b;
+
+		for (uint32_t i = 0; i < ni; i++)
+			acc += xr[i] * w[i];
+		z[r] = acc;
+	}
+}
+
+HOT static void
+fwd_any(const float *restrict x, const float *restrict wt, const float *restrict b,
+	float *restrict z, uint32_t n, uint32_t ni, uint32_t no)
+{
+	for (uint32_t r = 0; r < n; r++) {
+		const float *restrict xr = x + (size_t)r * ni;
+		float *restrict zr = z + (size_t)r * no;
+
+		for (uint32_t j = 0; j < no; j++)
+			zr[j] = b[j];
+		for (uint32_t i = 0; i < ni; i++) {
+			const float xi = xr[i];
+			const float *restrict t = wt + (size_t)i * no;
+
+			if (xi == 0.0f)
+				continue;
+			for (uint32_t j = 0; j < no; j++)
+				zr[j] += xi * t[j];
+		}
+	}
 }
 
 const float *
@@ -145,27 +234,34 @@ qs_mlp_forward(const struct qs_mlp *m, struct qs_mlp_ws *ws, const float *x, uin
 {
 	const float *in = x;
 
+	if (!ws->pinned)
+		transpose(m, ws->wt);
 	ws->x = x;
 	for (uint32_t l = 0; l < m->n_layers; l++) {
 		uint32_t ni = m->dim[l], no = m->dim[l + 1];
-		const float *w = m->p + m->w_off[l], *b = m->p + m->b_off[l];
+		const float *wt = ws->wt + m->w_off[l], *b = m->p + m->b_off[l];
 		const float *as = fq && l + 1 < m->n_layers ? fq->act_scale[l] : NULL;
 		float *z = ws->z[l], *h = ws->h[l];
-		int hidden = l + 1 < m->n_layers;
+		size_t nn = (size_t)n * no;
 
-		for (uint32_t r = 0; r < n; r++) {
-			const float *xr = in + (size_t)r * ni;
-			float *zr = z + (size_t)r * no, *hr = h + (size_t)r * no;
+		if (no == 32)
+			fwd_32(in, wt, b, z, n, ni);
+		else if (no == 16)
+			fwd_16(in, wt, b, z, n, ni);
+		else if (no == 1)
+			fwd_1(in, wt, b[0], z, n, ni);
+		else
+			fwd_any(in, wt, b, z, n, ni, no);
+		if (l + 1 == m->n_layers) {
+			memcpy(h, z, nn * sizeof(float));
+			break;
+		}
+		for (size_t k = 0; k < nn; k++)
+			h[k] = z[k] > 0 ? z[k] : 0;
+		if (as) {
+			for (uint32_t r = 0; r < n; r++) {
+				float *hr = h + (size_t)r * no;
 
-			for (uint32_t j = 0; j < no; j++)
-				zr[j] = b[j] + dot(w + (size_t)j * ni, xr, ni);
-			if (!hidden) {
-				memcpy(hr, zr, no * sizeof(float));
-				continue;
-			}
-			for (uint32_t j = 0; j < no; j++)
-				hr[j] = zr[j] > 0 ? zr[j] : 0;
-			if (as) {
 				for (uint32_t j = 0; j < no; j++) {
 					float q = floorf(hr[j] / as[j] + 0.5f); /* half up, as the requant */
 
@@ -176,6 +272,133 @@ qs_mlp_forward(const struct qs_mlp *m, struct qs_mlp_ws *ws, const float *x, uin
 		in = h;
 	}
 	return ws->h[m->n_layers - 1];
+}
+
+/*
+ * gw[j][:] += sum_r d[r][j] x[r][:] for ni of 16 or 32: two output rows at a time
+ * accumulate over all n rows in registers, then add into gw once.
+ */
+#define BWD_W_FIXED(NI)                                                                    \
+	static void bwd_w_##NI(const float *restrict delta, const float *restrict in,       \
+			       float *restrict gw, float *restrict gb, uint32_t n,           \
+			       uint32_t no)                                                  \
+	{                                                                                   \
+		uint32_t j = 0;                                                             \
+                                                                                            \
+		for (; j + 2 <= no; j += 2) {                                               \
+			float a0[NI], a1[NI], b0 = 0.0f, b1 = 0.0f;                         \
+                                                                                            \
+			for (uint32_t i = 0; i < NI; i++)                                   \
+				a0[i] = a1[i] = 0.0f;                                       \
+			for (uint32_t r = 0; r < n; r++) {                                  \
+				const float d0 = delta[(size_t)r * no + j];                 \
+				const float d1 = delta[(size_t)r * no + j + 1];             \
+				const float *restrict xr = in + (size_t)r * NI;             \
+                                                                                            \
+				b0 += d0;                                                   \
+				b1 += d1;                                                   \
+				for (uint32_t i = 0; i < NI; i++) {                         \
+					a0[i] += d0 * xr[i];                                \
+					a1[i] += d1 * xr[i];                                \
+				}                                                           \
+			}                                                                   \
+			gb[j] += b0;                                                        \
+			gb[j + 1] += b1;                                                    \
+			for (uint32_t i = 0; i < NI; i++) {                                 \
+				gw[(size_t)j * NI + i] += a0[i];                            \
+				gw[(size_t)(j + 1) * NI + i] += a1[i];                      \
+			}                                                                   \
+		}                                                                           \
+		for (; j < no; j++) {                                                       \
+			float a0[NI], b0 = 0.0f;                                            \
+                                                                                            \
+			for (uint32_t i = 0; i < NI; i++)                                   \
+				a0[i] = 0.0f;                                               \
+			for (uint32_t r = 0; r < n; r++) {                                  \
+				const float d0 = delta[(size_t)r * no + j];                 \
+				const float *restrict xr = in + (size_t)r * NI;             \
+                                                                                            \
+				b0 += d0;                                                   \
+				for (uint32_t i = 0; i < NI; i++)                           \
+					a0[i] += d0 * xr[i];                                \
+			}                                                                   \
+			gb[j] += b0;                                                        \
+			for (uint32_t i = 0; i < NI; i++)                                   \
+				gw[(size_t)j * NI + i] += a0[i];                            \
+		}                                                                           \
+	}
+
+HOT BWD_W_FIXED(32)
+HOT BWD_W_FIXED(16)
+
+/* gw[j][:] += d[r][j] x[r][:]; gb[j] += d[r][j]. */
+HOT static void
+bwd_w(const float *restrict delta, const float *restrict in, float *restrict gw,
+      float *restrict gb, uint32_t n, uint32_t ni, uint32_t no)
+{
+	for (uint32_t r = 0; r < n; r++) {
+		const float *restrict dr = delta + (size_t)r * no, *restrict xr = in + (size_t)r * ni;
+
+		for (uint32_t j = 0; j < no; j++) {
+			const float d = dr[j];
+			float *restrict g = gw + (size_t)j * ni;
+
+			if (d == 0.0f)
+				continue;
+			gb[j] += d;
+			for (uint32_t i = 0; i < ni; i++)
+				g[i] += d * xr[i];
+		}
+	}
+}
+
+/* din[r][:] = sum_j d[r][j] W[j][:] (ni of 16 or 32 kept in registers). */
+#define BWD_X_FIXED(NI)                                                                    \
+	static void bwd_x_##NI(const float *restrict delta, const float *restrict w,        \
+			       float *restrict din, uint32_t n, uint32_t no)                 \
+	{                                                                                   \
+		for (uint32_t r = 0; r < n; r++) {                                          \
+			const float *restrict dr = delta + (size_t)r * no;                  \
+			float acc[NI];                                                      \
+                                                                                            \
+			for (uint32_t i = 0; i < NI; i++)                                   \
+				acc[i] = 0.0f;                                              \
+			for (uint32_t j = 0; j < no; j++) {                                 \
+				const float d = dr[j];                                      \
+				const float *restrict wr = w + (size_t)j * NI;              \
+                                                                                            \
+				if (d == 0.0f)                                              \
+					continue;                                           \
+				for (uint32_t i = 0; i < NI; i++)                           \
+					acc[i] += d * wr[i];                                \
+			}                                                                   \
+			for (uint32_t i = 0; i < NI; i++)                                   \
+				din[(size_t)r * NI + i] = acc[i];                           \
+		}                                                                           \
+	}
+
+HOT BWD_X_FIXED(32)
+HOT BWD_X_FIXED(16)
+
+HOT static void
+bwd_x_any(const float *restrict delta, const float *restrict w, float *restrict din,
+	  uint32_t n, uint32_t ni, uint32_t no)
+{
+	memset(din, 0, (size_t)n * ni * sizeof(float));
+	for (uint32_t r = 0; r < n; r++) {
+		const float *restrict dr = delta + (size_t)r * no;
+		float *restrict o = din + (size_t)r * ni;
+
+		for (uint32_t j = 0; j < no; j++) {
+			const float d = dr[j];
+			const float *restrict wr = w + (size_t)j * ni;
+
+			if (d == 0.0f)
+				continue;
+			for (uint32_t i = 0; i < ni; i++)
+				o[i] += d * wr[i];
+		}
+	}
 }
 
 void
@@ -193,39 +416,22 @@ qs_mlp_backward(const struct qs_mlp *m, struct qs_mlp_ws *ws, uint32_t n, const 
 		float *gw = grad + m->w_off[l], *gb = grad + m->b_off[l];
 		float *din;
 
-		for (uint32_t r = 0; r < n; r++) {
-			const float *dr = delta + (size_t)r * no, *xr = in + (size_t)r * ni;
-
-			for (uint32_t j = 0; j < no; j++) {
-				float d = dr[j];
-				float *g = gw + (size_t)j * ni;
-
-				if (d == 0.0f)
-					continue;
-				gb[j] += d;
-				for (uint32_t i = 0; i < ni; i++)
-					g[i] += d * xr[i];
-			}
-		}
+		if (ni == 32)
+			bwd_w_32(delta, in, gw, gb, n, no);
+		else if (ni == 16)
+			bwd_w_16(delta, in, gw, gb, n, no);
+		else
+			bwd_w(delta, in, gw, gb, n, ni, no);
 		if (l == 0 && !dx)
 			break;
 		din = l == 0 ? dx : bufs[cur];
 		cur ^= 1;
-		memset(din, 0, (size_t)n * ni * sizeof(float));
-		for (uint32_t r = 0; r < n; r++) {
-			const float *dr = delta + (size_t)r * no;
-			float *o = din + (size_t)r * ni;
-
-			for (uint32_t j = 0; j < no; j++) {
-				float d = dr[j];
-				const float *wr = w + (size_t)j * ni;
-
-				if (d == 0.0f)
-					continue;
-				for (uint32_t i = 0; i < ni; i++)
-					o[i] += d * wr[i];
-			}
-		}
+		if (ni == 32)
+			bwd_x_32(delta, w, din, n, no);
+		else if (ni == 16)
+			bwd_x_16(delta, w, din, n, no);
+		else
+			bwd_x_any(delta, w, din, n, ni, no);
 		if (l > 0) {
 			/* Through layer l-1's activation: ReLU, and under fake quantization the
 			 * straight-through estimator, zero where the clamp at 127 steps held. */

@@ -46,6 +46,8 @@ struct qs_mlp_ws {
 	float *z[QS_MLP_MAX_LAYERS];
 	float *h[QS_MLP_MAX_LAYERS];
 	float *d0, *d1; /* backward deltas, cap * max_dim each */
+	float *wt;	/* transposed weights ([n_in][n_out] per layer), n_params floats */
+	int pinned;	/* wt holds a fixed model's transpose (qs_mlp_ws_pin) */
 	float *block;
 };
 
@@ -70,6 +72,15 @@ int qs_mlp_same_shape(const struct qs_mlp *a, const struct qs_mlp *b);
 int qs_mlp_ws_init(struct qs_mlp_ws *ws, const struct qs_mlp *m, uint32_t cap, char *msg,
 		   size_t msglen);
 void qs_mlp_ws_free(struct qs_mlp_ws *ws);
+
+/*
+ * Pin m's current weights into ws: later forwards through ws reuse the transposed
+ * copy instead of rebuilding it (the rollout actors pin once per collection, while
+ * the parameters are fixed). Unpinned workspaces transpose on every forward, so a
+ * caller that edits m->p in place always sees its edits.
+ */
+void qs_mlp_ws_pin(struct qs_mlp_ws *ws, const struct qs_mlp *m);
+void qs_mlp_ws_unpin(struct qs_mlp_ws *ws);
 
 /*
  * Forward n <= ws->cap rows of x (row-major [n][dim[0]]). Returns the outputs,

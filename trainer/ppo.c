@@ -3,6 +3,7 @@
  * REINFORCE updates of the scorer and value networks.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,8 +26,8 @@ qs_ppo_defaults(struct qs_ppo_cfg *c)
 	c->clip = 0.2f;
 	c->vf_coef = 0.5f;
 	c->ent_coef = 0.01f;
-	c->epochs = 4;
-	c->minibatch = 256;
+	c->epochs = 2;
+	c->minibatch = 512;
 	c->norm_adv = 1;
 	qs_adam_defaults(&c->adam_pi);
 	qs_adam_defaults(&c->adam_vf);
@@ -234,6 +235,26 @@ qs_ppo_actor_free(struct qs_ppo_actor *a)
 	qs_mlp_ws_free(&a->ws_vf);
 }
 
+void
+qs_ppo_actor_pin(struct qs_ppo_actor *a, const struct qs_ppo_agent *ag)
+{
+	qs_mlp_ws_pin(&a->ws_pi, &ag->pi);
+	qs_mlp_ws_pin(&a->ws_vf, &ag->vf);
+}
+
+void
+qs_ppo_actor_unpin(struct qs_ppo_actor *a)
+{
+	qs_mlp_ws_unpin(&a->ws_pi);
+	qs_mlp_ws_unpin(&a->ws_vf);
+}
+
+void
+qs_ppo_set_threads(struct qs_ppo_agent *ag, uint32_t n)
+{
+	ag->n_threads = n ? n : 1;
+}
+
 int
 qs_ppo_act(const struct qs_ppo_agent *ag, struct qs_ppo_actor *a, const uint8_t *rows,
 	   uint32_t n_cand, uint64_t mask, struct qs_rng *rng, int greedy, uint32_t *action,
@@ -302,6 +323,8 @@ qs_ppo_agent_init(struct qs_ppo_agent *ag, const struct qs_ppo_cfg *c, uint64_t 
 	qs_rng_seed(&init, seed, 0x1417);
 	qs_rng_seed(&ag->rng, seed, 0x5eed);
 	ag->cap_rows = c->minibatch * QS_PPO_MAX_CAND;
+	ag->shard_cap = (c->minibatch + QS_PPO_SHARDS - 1) / QS_PPO_SHARDS;
+	ag->n_threads = 1;
 	rc = qs_mlp_init(&ag->pi, 3, dpi, msg, msglen);
 	if (rc == QS_OK)
 		rc = qs_mlp_init(&ag->vf, 3, dvf, msg, msglen);
@@ -309,22 +332,32 @@ qs_ppo_agent_init(struct qs_ppo_agent *ag, const struct qs_ppo_cfg *c, uint64_t 
 		rc = qs_adam_init(&ag->opt_pi, &c->adam_pi, ag->pi.n_params, msg, msglen);
 	if (rc == QS_OK)
 		rc = qs_adam_init(&ag->opt_vf, &c->adam_vf, ag->vf.n_params, msg, msglen);
-	if (rc == QS_OK)
-		rc = qs_mlp_ws_init(&ag->ws_pi, &ag->pi, ag->cap_rows, msg, msglen);
-	if (rc == QS_OK)
-		rc = qs_mlp_ws_init(&ag->ws_vf, &ag->vf, c->minibatch, msg, msglen);
+	for (uint32_t k = 0; rc == QS_OK && k < QS_PPO_SHARDS; k++) {
+		struct qs_ppo_shard *h = &ag->sh[k];
+		uint32_t cr = ag->shard_cap * QS_PPO_MAX_CAND;
+
+		rc = qs_mlp_ws_init(&h->ws_pi, &ag->pi, cr, msg, msglen);
+		if (rc == QS_OK)
+			rc = qs_mlp_ws_init(&h->ws_vf, &ag->vf, ag->shard_cap, msg, msglen);
+		if (rc != QS_OK)
+			break;
+		h->g_pi = calloc(ag->pi.n_params, sizeof(float));
+		h->g_vf = calloc(ag->vf.n_params, sizeof(float));
+		h->x = malloc((size_t)cr * c->n_feat * sizeof(float));
+		h->xs = malloc((size_t)ag->shard_cap * 2 * c->n_feat * sizeof(float));
+		h->dscore = malloc((size_t)cr * sizeof(float));
+		h->prob = malloc((size_t)cr * sizeof(float));
+		h->dval = malloc((size_t)ag->shard_cap * sizeof(float));
+		if (!h->g_pi || !h->g_vf || !h->x || !h->xs || !h->dscore || !h->prob || !h->dval)
+			rc = qs_train_fail(QS_E_NOMEM, msg, msglen, "ppo: update scratch");
+	}
 	if (rc != QS_OK) {
 		qs_ppo_agent_free(ag);
 		return rc;
 	}
 	ag->g_pi = calloc(ag->pi.n_params, sizeof(float));
 	ag->g_vf = calloc(ag->vf.n_params, sizeof(float));
-	ag->x = malloc((size_t)ag->cap_rows * c->n_feat * sizeof(float));
-	ag->xs = malloc((size_t)c->minibatch * 2 * c->n_feat * sizeof(float));
-	ag->dscore = malloc((size_t)ag->cap_rows * sizeof(float));
-	ag->prob = malloc((size_t)ag->cap_rows * sizeof(float));
-	ag->dval = malloc((size_t)c->minibatch * sizeof(float));
-	if (!ag->g_pi || !ag->g_vf || !ag->x || !ag->xs || !ag->dscore || !ag->prob || !ag->dval) {
+	if (!ag->g_pi || !ag->g_vf) {
 		qs_ppo_agent_free(ag);
 		return qs_train_fail(QS_E_NOMEM, msg, msglen, "ppo: update scratch");
 	}
@@ -343,53 +376,72 @@ qs_ppo_agent_free(struct qs_ppo_agent *ag)
 	qs_mlp_free(&ag->vf);
 	qs_adam_free(&ag->opt_pi);
 	qs_adam_free(&ag->opt_vf);
-	qs_mlp_ws_free(&ag->ws_pi);
-	qs_mlp_ws_free(&ag->ws_vf);
+	for (uint32_t k = 0; k < QS_PPO_SHARDS; k++) {
+		struct qs_ppo_shard *h = &ag->sh[k];
+
+		qs_mlp_ws_free(&h->ws_pi);
+		qs_mlp_ws_free(&h->ws_vf);
+		free(h->g_pi);
+		free(h->g_vf);
+		free(h->x);
+		free(h->xs);
+		free(h->dscore);
+		free(h->prob);
+		free(h->dval);
+	}
 	free(ag->g_pi);
 	free(ag->g_vf);
-	free(ag->x);
-	free(ag->xs);
-	free(ag->dscore);
-	free(ag->prob);
-	free(ag->dval);
 	free(ag->perm);
 	memset(ag, 0, sizeof(*ag));
 }
 
-float
-qs_ppo_loss_grad(struct qs_ppo_agent *ag, const struct qs_ppo_buf *b, const uint32_t *idx,
-		 uint32_t n, struct qs_ppo_stats *st)
+/* Loss and gradients of one shard (decisions h->idx[0..n), means taken over 1/inv
+ * decisions) into h->g_pi, h->g_vf. */
+static void
+shard_run(struct qs_ppo_shard *sh)
 {
+	struct qs_ppo_agent *ag = sh->ag;
+	const struct qs_ppo_buf *b = sh->b;
+	const uint32_t *idx = sh->idx;
+	uint32_t n = sh->n;
 	const struct qs_ppo_cfg *c = &ag->cfg;
 	uint32_t nf = c->n_feat, nr = 0;
 	const float *s, *v;
-	float inv = 1.0f / (float)n, pi_loss = 0, v_loss = 0, ent = 0, kl = 0, clipped = 0;
+	float inv = sh->inv, pi_loss = 0, v_loss = 0, ent = 0, kl = 0, clipped = 0;
+	struct qs_ppo_stats *st = &sh->st;
 
-	memset(ag->g_pi, 0, ag->pi.n_params * sizeof(float));
-	memset(ag->g_vf, 0, ag->vf.n_params * sizeof(float));
+	memset(sh->g_pi, 0, ag->pi.n_params * sizeof(float));
+	memset(sh->g_vf, 0, ag->vf.n_params * sizeof(float));
+	memset(st, 0, sizeof(*st));
+	sh->loss = 0;
+	if (!n)
+		return;
 	/* Gather the minibatch: every candidate row, and one summary per decision. */
 	for (uint32_t k = 0; k < n; k++) {
 		uint32_t i = idx[k], r0 = b->row_off[i], nc = b->row_off[i + 1] - r0;
 
-		rows_to_float(b->rows + (size_t)r0 * nf, (size_t)nc * nf, ag->x + (size_t)nr * nf);
+		rows_to_float(b->rows + (size_t)r0 * nf, (size_t)nc * nf, sh->x + (size_t)nr * nf);
 		qs_ppo_summary(b->rows + (size_t)r0 * nf, nc, b->mask[i], nf,
-			       ag->xs + (size_t)k * 2 * nf);
+			       sh->xs + (size_t)k * 2 * nf);
 		nr += nc;
 	}
-	s = qs_mlp_forward(&ag->pi, &ag->ws_pi, ag->x, nr, NULL);
-	v = qs_mlp_forward(&ag->vf, &ag->ws_vf, ag->xs, n, NULL);
+	s = qs_mlp_forward(&ag->pi, &sh->ws_pi, sh->x, nr, NULL);
+	v = qs_mlp_forward(&ag->vf, &sh->ws_vf, sh->xs, n, NULL);
 	nr = 0;
 	for (uint32_t k = 0; k < n; k++) {
 		uint32_t i = idx[k], nc = b->row_off[i + 1] - b->row_off[i], a = b->action[i];
 		uint64_t mask = b->mask[i];
 		const float *sk = s + nr;
-		float *p = ag->prob + nr, *ds = ag->dscore + nr;
+		float *p = sh->prob + nr, *ds = sh->dscore + nr;
 		float lse = qs_mlp_softmax_masked(sk, nc, mask, p);
 		float lp = sk[a] - lse, h = qs_mlp_entropy(sk, p, nc, mask, lse);
 		float A = b->adv[i], dlogp, dv;
 
 		memset(ds, 0, nc * sizeof(float));
-		if (c->algo == QS_ALGO_REINFORCE) {
+		if (ag->bc) {
+			pi_loss += -lp;
+			dlogp = -1.0f;
+		} else if (c->algo == QS_ALGO_REINFORCE) {
 			pi_loss += -A * lp;
 			dlogp = -A;
 		} else {
@@ -410,19 +462,92 @@ qs_ppo_loss_grad(struct qs_ppo_agent *ag, const struct qs_ppo_buf *b, const uint
 		qs_mlp_entropy_grad(sk, p, nc, mask, lse, h, -c->ent_coef * inv, ds);
 		dv = v[k] - b->ret[i];
 		v_loss += 0.5f * dv * dv;
-		ag->dval[k] = c->vf_coef * dv * inv;
+		sh->dval[k] = c->vf_coef * dv * inv;
 		nr += nc;
 	}
-	qs_mlp_backward(&ag->pi, &ag->ws_pi, nr, ag->dscore, NULL, ag->g_pi, NULL);
-	qs_mlp_backward(&ag->vf, &ag->ws_vf, n, ag->dval, NULL, ag->g_vf, NULL);
-	if (st) {
-		st->pi_loss = pi_loss * inv;
-		st->v_loss = v_loss * inv;
-		st->entropy = ent * inv;
-		st->approx_kl = kl * inv;
-		st->clip_frac = clipped * inv;
+	qs_mlp_backward(&ag->pi, &sh->ws_pi, nr, sh->dscore, NULL, sh->g_pi, NULL);
+	qs_mlp_backward(&ag->vf, &sh->ws_vf, n, sh->dval, NULL, sh->g_vf, NULL);
+	st->pi_loss = pi_loss * inv;
+	st->v_loss = v_loss * inv;
+	st->entropy = ent * inv;
+	st->approx_kl = kl * inv;
+	st->clip_frac = clipped * inv;
+	sh->loss = (pi_loss + c->vf_coef * v_loss - c->ent_coef * ent) * inv;
+}
+
+static void *
+shard_main(void *arg)
+{
+	shard_run(arg);
+	return NULL;
+}
+
+/* Split idx[0..n) into the shards, run them (threads if configured), sum in order. */
+static float
+sharded_loss_grad(struct qs_ppo_agent *ag, const struct qs_ppo_buf *b, const uint32_t *idx,
+		  uint32_t n, struct qs_ppo_stats *st)
+{
+	pthread_t tid[QS_PPO_SHARDS];
+	int started[QS_PPO_SHARDS] = {0};
+	uint32_t per, off = 0;
+	float loss = 0;
+
+	if (n > ag->cfg.minibatch) /* the shards' scratch holds one minibatch */
+		return NAN;
+	per = (n + QS_PPO_SHARDS - 1) / QS_PPO_SHARDS;
+
+	for (uint32_t k = 0; k < QS_PPO_SHARDS; k++) {
+		struct qs_ppo_shard *h = &ag->sh[k];
+		uint32_t m = n - off < per ? n - off : per;
+
+		h->ag = ag;
+		h->b = b;
+		h->idx = idx + off;
+		h->n = m;
+		h->inv = 1.0f / (float)n;
+		off += m;
 	}
-	return (pi_loss + c->vf_coef * v_loss - c->ent_coef * ent) * inv;
+	for (uint32_t k = 1; k < QS_PPO_SHARDS && ag->n_threads > 1 && n >= 64; k++)
+		started[k] = pthread_create(&tid[k], NULL, shard_main, &ag->sh[k]) == 0;
+	shard_run(&ag->sh[0]);
+	for (uint32_t k = 1; k < QS_PPO_SHARDS; k++) {
+		if (started[k])
+			pthread_join(tid[k], NULL);
+		else
+			shard_run(&ag->sh[k]);
+	}
+	memcpy(ag->g_pi, ag->sh[0].g_pi, ag->pi.n_params * sizeof(float));
+	memcpy(ag->g_vf, ag->sh[0].g_vf, ag->vf.n_params * sizeof(float));
+	for (uint32_t k = 1; k < QS_PPO_SHARDS; k++) {
+		const float *gp = ag->sh[k].g_pi, *gv = ag->sh[k].g_vf;
+
+		for (size_t i = 0; i < ag->pi.n_params; i++)
+			ag->g_pi[i] += gp[i];
+		for (size_t i = 0; i < ag->vf.n_params; i++)
+			ag->g_vf[i] += gv[i];
+	}
+	if (st)
+		memset(st, 0, sizeof(*st));
+	for (uint32_t k = 0; k < QS_PPO_SHARDS; k++) {
+		const struct qs_ppo_stats *x = &ag->sh[k].st;
+
+		loss += ag->sh[k].loss;
+		if (st) {
+			st->pi_loss += x->pi_loss;
+			st->v_loss += x->v_loss;
+			st->entropy += x->entropy;
+			st->approx_kl += x->approx_kl;
+			st->clip_frac += x->clip_frac;
+		}
+	}
+	return loss;
+}
+
+float
+qs_ppo_loss_grad(struct qs_ppo_agent *ag, const struct qs_ppo_buf *b, const uint32_t *idx,
+		 uint32_t n, struct qs_ppo_stats *st)
+{
+	return sharded_loss_grad(ag, b, idx, n, st);
 }
 
 int
@@ -474,7 +599,7 @@ qs_ppo_update(struct qs_ppo_agent *ag, struct qs_ppo_buf *b, struct qs_ppo_stats
 		for (uint32_t off = 0; off < b->n; off += mb) {
 			uint32_t n = b->n - off < mb ? b->n - off : mb;
 
-			qs_ppo_loss_grad(ag, b, ag->perm + off, n, &one);
+			sharded_loss_grad(ag, b, ag->perm + off, n, &one);
 			one.grad_norm_pi = qs_adam_step(&ag->opt_pi, ag->pi.p, ag->g_pi);
 			one.grad_norm_vf = qs_adam_step(&ag->opt_vf, ag->vf.p, ag->g_vf);
 			acc.pi_loss += one.pi_loss;

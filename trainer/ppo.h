@@ -100,6 +100,12 @@ struct qs_ppo_actor {
 int qs_ppo_actor_init(struct qs_ppo_actor *a, const struct qs_ppo_agent *ag, char *msg,
 		      size_t msglen);
 void qs_ppo_actor_free(struct qs_ppo_actor *a);
+/* Freeze the agent's current parameters into the actor (transposed once) until
+ * unpinned; only valid while the parameters do not change (one rollout). */
+void qs_ppo_actor_pin(struct qs_ppo_actor *a, const struct qs_ppo_agent *ag);
+void qs_ppo_actor_unpin(struct qs_ppo_actor *a);
+/* Threads for qs_ppo_update's shards (results do not depend on it). */
+void qs_ppo_set_threads(struct qs_ppo_agent *ag, uint32_t n);
 
 /*
  * Score one decision's candidates and pick one: sampled from the masked softmax, or
@@ -122,15 +128,38 @@ struct qs_ppo_stats {
 	uint32_t minibatches;
 };
 
+/*
+ * A minibatch is split into QS_PPO_SHARDS fixed, contiguous shards whose gradients
+ * are computed independently (on threads when the agent has more than one) and
+ * summed in shard order: the result depends on the seed only, not on the thread
+ * count.
+ */
+#define QS_PPO_SHARDS 2
+
+struct qs_ppo_shard {
+	struct qs_mlp_ws ws_pi, ws_vf;
+	float *x, *xs, *dscore, *dval, *prob;
+	float *g_pi, *g_vf;
+	/* one job */
+	const struct qs_ppo_buf *b;
+	const uint32_t *idx;
+	uint32_t n;
+	float inv;
+	float loss;
+	struct qs_ppo_stats st;
+	struct qs_ppo_agent *ag;
+};
+
 struct qs_ppo_agent {
 	struct qs_ppo_cfg cfg;
 	struct qs_mlp pi, vf;
 	struct qs_adam opt_pi, opt_vf;
-	float *g_pi, *g_vf;
-	/* update scratch, sized for one minibatch */
-	struct qs_mlp_ws ws_pi, ws_vf;
+	float *g_pi, *g_vf; /* the minibatch gradient (sum of the shards') */
 	uint32_t cap_rows;
-	float *x, *xs, *dscore, *dval, *prob;
+	uint32_t shard_cap; /* decisions per shard */
+	struct qs_ppo_shard sh[QS_PPO_SHARDS];
+	int bc; /* behaviour cloning: the policy loss is -log pi(recorded action) */
+	uint32_t n_threads; /* threads for the update (1 unless set; results do not depend on it) */
 	uint32_t *perm;
 	uint32_t perm_cap;
 	struct qs_rng rng; /* minibatch shuffling */
@@ -143,7 +172,8 @@ int qs_ppo_agent_init(struct qs_ppo_agent *ag, const struct qs_ppo_cfg *c, uint6
 void qs_ppo_agent_free(struct qs_ppo_agent *ag);
 
 /*
- * Loss and gradients over decisions idx[0..n) of a finished buffer: zeroes g_pi and
+ * Loss and gradients over decisions idx[0..n) (n <= cfg.minibatch) of a finished
+ * buffer, computed as QS_PPO_SHARDS gradient shards summed in order: zeroes g_pi and
  * g_vf, then fills them. Returns the total loss (policy + vf_coef value - ent_coef
  * entropy, means over the n decisions). Used by qs_ppo_update and by the
  * finite-difference tests.

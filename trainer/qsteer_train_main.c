@@ -12,20 +12,31 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <math.h>
+#include <pthread.h>
+#include <sys/stat.h>
+
 #include "ckpt.h"
 #include "env.h"
 #include "qsteer/features.h"
 #include "quantize.h"
+#ifdef QSTEER_HAVE_SIM
+#include "qsteer/sim.h"
+#endif
 
 #define N_ENV 8
 #define STEPS_PER_ENV 256
+#define CALIB_PER_ENV 1024 /* calibration / QAT / agreement states per env */
 
 struct opts {
 	const char *cmd, *scenario, *out, *log, *ckpt, *resume, *plot, *file;
+	const char *teacher, *init, *fckpt, *out_dir;
 	enum qs_algo algo;
-	uint64_t steps, seed;
-	uint32_t threads, episodes;
-	int json;
+	uint64_t steps, seed, bc_steps, created;
+	double lr, bc_lr, ent, calib_pct;
+	uint32_t epochs, qat_rounds;
+	uint32_t threads, episodes, seeds;
+	int json, randomize, quiet;
 };
 
 static double
@@ -41,12 +52,15 @@ static int
 usage(void)
 {
 	fprintf(stderr,
-		"usage: qsteer-train train --scenario S [--algo ppo|reinforce] [--steps N] --out FILE.q8\n"
+		"usage: qsteer-train train --scenario S[,S...] [--algo ppo|reinforce] [--steps N] --out FILE.q8\n"
+		"                          [--bc-steps N] [--teacher auto|sed|kv|...] [--init CKPT]\n"
 		"                          [--threads N] [--seed S] [--log CSV] [--checkpoint FILE]\n"
-		"                          [--resume FILE] [--plot DIR]\n"
-		"       qsteer-train eval FILE.q8 --scenario S [--episodes N] [--seed S]\n"
-		"       qsteer-train bench [--json] [--threads N]\n"
-		"S is \"bandit\" (built-in self-test environment) or a scenario .ini (needs sim/).\n");
+		"                          [--resume FILE] [--plot DIR] [--no-randomize] [--created T]\n"
+		"       qsteer-train eval FILE.q8 --scenario S [--seeds K] [--seed S] [--float CKPT] [--json]\n"
+		"                          [--plot DIR]\n"
+		"       qsteer-train bench [--json] [--threads N] [--scenario S]\n"
+		"       qsteer-train demo --out-dir DIR [--scenario S] [--steps N] [--seeds K] [--init CKPT]\n"
+		"S is \"bandit\" (built-in self-test environment) or a scenario name or .ini (needs sim/).\n");
 	return 2;
 }
 
@@ -68,11 +82,14 @@ env_or_die(const char *scenario)
 	return ops;
 }
 
-/* Run episodes of an env with the int8 policy (p) or the float scorer (m); return
- * the mean of the env's primary metric. */
+#define HELDOUT_SEED0 1 /* evaluation seeds 1..K; training episodes use bit 63 set */
+
+/* Run episodes of an env (its scenario as written, no randomization) on held-out
+ * seeds seed0, seed0 + 1, ... with the int8 policy (p) or the float scorer (ag);
+ * return the mean of the env's primary metric. */
 static int
 evaluate(const struct qs_train_env_ops *ops, const char *scenario, const struct qs_policy *p,
-	 const struct qs_ppo_agent *ag, uint32_t episodes, uint64_t seed, double *metric,
+	 const struct qs_ppo_agent *ag, uint32_t episodes, uint64_t seed0, double *metric,
 	 const char **name)
 {
 	uint8_t rows[QS_MAX_CANDIDATES * QS_FR_COUNT];
@@ -81,14 +98,14 @@ evaluate(const struct qs_train_env_ops *ops, const char *scenario, const struct 
 	char msg[512];
 	void *env = NULL;
 	double sum = 0;
-	int rc = ops->create(&env, scenario, seed, msg, sizeof(msg));
+	int rc = ops->create(&env, scenario, seed0, msg, sizeof(msg));
 
 	if (rc == QS_OK && ag)
 		rc = qs_ppo_actor_init(&act, ag, msg, sizeof(msg));
 	for (uint32_t e = 0; rc == QS_OK && e < episodes; e++) {
 		int done = 0;
 
-		rc = ops->reset(env, seed + 7919 * (e + 1), msg, sizeof(msg));
+		rc = ops->reset(env, seed0 + e, msg, sizeof(msg));
 		while (rc == QS_OK) {
 			uint32_t nc, a = 0;
 			uint64_t mask;
@@ -124,6 +141,19 @@ evaluate(const struct qs_train_env_ops *ops, const char *scenario, const struct 
 	return QS_OK;
 }
 
+static uint64_t
+created_time(const struct opts *o)
+{
+	const char *e = getenv("SOURCE_DATE_EPOCH");
+	uint64_t v;
+
+	if (o->created != UINT64_MAX)
+		return o->created;
+	if (e && *e && sscanf(e, "%" SCNu64, &v) == 1)
+		return v;
+	return 0; /* deterministic by default: the .q8 is a function of the inputs */
+}
+
 static int
 export_policy(const struct opts *o, const struct qs_train_env_ops *ops, struct qs_ppo_agent *ag,
 	      struct qs_roll *ev, struct qs_ppo_buf *states)
@@ -137,6 +167,8 @@ export_policy(const struct opts *o, const struct qs_train_env_ops *ops, struct q
 	char msg[512];
 	double agree = 0, mf, mq;
 	const char *mname = "metric";
+	const char *first = o->scenario;
+	char one[1024];
 	int rc;
 
 	/* Calibration and agreement states: greedy decisions on evaluation seeds. */
@@ -152,8 +184,13 @@ export_policy(const struct opts *o, const struct qs_train_env_ops *ops, struct q
 	memcpy(teacher.p, ag->pi.p, ag->pi.n_params * sizeof(float));
 	rc = qs_quant_plan_init(&q, &ag->pi, msg, sizeof(msg));
 	if (rc == QS_OK)
-		rc = qs_quant_calibrate(&q, &ag->pi, &st, 1.0f, 1u << 18, msg, sizeof(msg));
-	for (int round = 0; rc == QS_OK && round < 4; round++) {
+		rc = qs_quant_calibrate(&q, &ag->pi, &st, (float)o->calib_pct, 1u << 18, msg, sizeof(msg));
+	float *best_p = malloc(ag->pi.n_params * sizeof(float));
+	double best_agree = -1;
+
+	if (!best_p)
+		rc = QS_E_NOMEM;
+	for (int round = 0; rc == QS_OK && round <= (int)o->qat_rounds; round++) {
 		struct qs_quant_qat_cfg qc;
 
 		if (round == 0) {
@@ -161,13 +198,18 @@ export_policy(const struct opts *o, const struct qs_train_env_ops *ops, struct q
 		} else {
 			qs_quant_qat_defaults(&qc);
 			qc.seed = o->seed + (uint64_t)round;
+			/* Near-ties decide agreement: distill towards the float argmax
+			 * (low temperature), with larger steps than the defaults. */
+			qc.steps = 3000;
+			qc.lr = 3e-3f;
+			qc.temp = 0.02f;
 			fprintf(stderr, "qsteer-train: agreement %.4f < 0.99, QAT round %d\n", agree,
 				round);
 			rc = qs_quant_qat(&ag->pi, &teacher, &q, &st, &qc, msg, sizeof(msg));
 			if (rc != QS_OK)
 				break;
 		}
-		qs_quant_desc(&q, "qsteer-router", 0, &d);
+		qs_quant_desc(&q, "qsteer-router", created_time(o), &d);
 		rc = qs_q8_write_file(&d, o->out, msg, sizeof(msg));
 		if (rc == QS_OK) {
 			qs_policy_free(p);
@@ -176,21 +218,43 @@ export_policy(const struct opts *o, const struct qs_train_env_ops *ops, struct q
 		}
 		if (rc == QS_OK)
 			rc = qs_quant_agreement(&teacher, p, &st, &agree, msg, sizeof(msg));
+		if (rc == QS_OK && agree > best_agree) {
+			best_agree = agree;
+			memcpy(best_p, ag->pi.p, ag->pi.n_params * sizeof(float));
+		}
 		if (rc != QS_OK || agree >= 0.99)
 			break;
 	}
+	if (rc == QS_OK && agree < best_agree) {
+		/* Keep the best round's file. */
+		memcpy(ag->pi.p, best_p, ag->pi.n_params * sizeof(float));
+		qs_quant_build(&q, &ag->pi);
+		qs_quant_desc(&q, "qsteer-router", created_time(o), &d);
+		rc = qs_q8_write_file(&d, o->out, msg, sizeof(msg));
+		qs_policy_free(p);
+		p = NULL;
+		if (rc == QS_OK)
+			rc = qs_policy_load_file(o->out, &lo, &p, msg, sizeof(msg));
+		if (rc == QS_OK)
+			rc = qs_quant_agreement(&teacher, p, &st, &agree, msg, sizeof(msg));
+	}
+	free(best_p);
 	if (rc != QS_OK) {
 		fprintf(stderr, "qsteer-train: export: %s\n", msg);
 		goto out;
 	}
 	memcpy(ag->pi.p, teacher.p, ag->pi.n_params * sizeof(float)); /* float = the teacher */
-	rc = evaluate(ops, o->scenario, NULL, ag, 2, o->seed ^ 0xe7a1, &mf, &mname);
+	if (strchr(first, ',')) {
+		snprintf(one, sizeof(one), "%.*s", (int)(strchr(first, ',') - first), first);
+		first = one;
+	}
+	rc = evaluate(ops, first, NULL, ag, 2, HELDOUT_SEED0, &mf, &mname);
 	if (rc == QS_OK)
-		rc = evaluate(ops, o->scenario, p, NULL, 2, o->seed ^ 0xe7a1, &mq, &mname);
+		rc = evaluate(ops, first, p, NULL, 2, HELDOUT_SEED0, &mq, &mname);
 	if (rc == QS_OK)
-		printf("exported %s: float-vs-int8 agreement %.4f on %u decisions; %s float %.4f "
-		       "int8 %.4f (difference %.2f%%)%s\n",
-		       o->out, agree, st.n, mname, mf, mq,
+		printf("exported %s: float-vs-int8 agreement %.4f on %u decisions; %s on %s "
+		       "(held-out seeds %d..%d) float %.4f int8 %.4f (difference %.2f%%)%s\n",
+		       o->out, agree, st.n, mname, first, HELDOUT_SEED0, HELDOUT_SEED0 + 1, mf, mq,
 		       mf != 0 ? 100.0 * (mq - mf) / mf : 0.0,
 		       q.bias_clamped ? " [biases clamped]" : "");
 out:
@@ -201,7 +265,7 @@ out:
 }
 
 static void
-plot(const char *dir, const char *csv)
+plot_curve(const char *dir, const char *csv)
 {
 	char cmd[8192];
 	FILE *g;
@@ -217,10 +281,13 @@ plot(const char *dir, const char *csv)
 		return;
 	}
 	fprintf(g, "set terminal pngcairo size 900,500\nset output '%s/learning-curve.png'\n"
-		   "set datafile separator ','\nset key top left\nset xlabel 'decisions'\n"
-		   "set ylabel 'reward per decision'\n"
-		   "plot '%s' using 2:4 skip 1 with lines title 'reward per decision'\n",
-		dir, csv);
+		   "set datafile separator ','\nset key bottom right\nset xlabel 'decisions'\n"
+		   "set ylabel 'reward per decision'\nset y2label 'policy entropy'\n"
+		   "set y2tics\nset ytics nomirror\nset grid\n"
+		   "set title 'qsteer-train learning curve (%s)'\n"
+		   "plot '%s' using 2:4 skip 1 with lines lw 2 title 'reward per decision', "
+		   "'' using 2:8 skip 1 axes x1y2 with lines title 'entropy'\n",
+		dir, csv, csv);
 	if (pclose(g) != 0)
 		fprintf(stderr, "qsteer-train: gnuplot failed (is it installed?)\n");
 }
@@ -228,7 +295,8 @@ plot(const char *dir, const char *csv)
 static int
 cmd_train(const struct opts *o, int bench)
 {
-	const struct qs_train_env_ops *ops = bench ? &qs_env_bandit : env_or_die(o->scenario);
+	const struct qs_train_env_ops *ops = bench && !o->scenario ? &qs_env_bandit
+								   : env_or_die(o->scenario);
 	struct qs_ppo_cfg c;
 	struct qs_ppo_agent ag;
 	struct qs_roll r, ev;
@@ -236,24 +304,31 @@ cmd_train(const struct opts *o, int bench)
 	struct qs_ckpt_meta meta = {0};
 	struct qs_roll_stats rs;
 	struct qs_ppo_stats ps;
-	const char *scen = bench ? "bandit" : o->scenario;
+	const char *scen = bench && !o->scenario ? "bandit" : o->scenario;
 	uint64_t per = (uint64_t)N_ENV * STEPS_PER_ENV, updates, step = 0;
+	uint64_t total = o->steps + o->bc_steps;
 	FILE *log = NULL;
 	char msg[512];
 	double t0, recent = 0;
-	int rc, tty = isatty(2);
+	int rc, tty = isatty(2) && !o->quiet;
 
 	if (!ops)
 		return 1;
 	qs_ppo_defaults(&c);
 	c.algo = o->algo;
+	if (o->lr > 0)
+		c.adam_pi.lr = (float)o->lr;
+	if (o->epochs)
+		c.epochs = o->epochs;
+	if (o->ent >= 0)
+		c.ent_coef = (float)o->ent;
 	if (ops == &qs_env_bandit)
 		c.gamma = 0; /* a bandit: each decision earns only its own reward */
 	if (o->resume && (rc = qs_ckpt_peek(o->resume, &c, msg, sizeof(msg))) != QS_OK) {
 		fprintf(stderr, "qsteer-train: resume: %s\n", msg);
 		return 1;
 	}
-	updates = (o->steps + per - 1) / per;
+	updates = (total + per - 1) / per;
 	c.adam_pi.total_steps = c.adam_vf.total_steps =
 		updates * c.epochs * ((per + c.minibatch - 1) / c.minibatch);
 	rc = qs_ppo_agent_init(&ag, &c, o->seed, msg, sizeof(msg));
@@ -261,30 +336,54 @@ cmd_train(const struct opts *o, int bench)
 		fprintf(stderr, "qsteer-train: %s\n", msg);
 		return 1;
 	}
-	if (o->resume) {
-		rc = qs_ckpt_load(o->resume, &ag, &meta, msg, sizeof(msg));
+	qs_ppo_set_threads(&ag, o->threads);
+	if (o->resume || o->init) {
+		rc = qs_ckpt_load(o->resume ? o->resume : o->init, &ag, &meta, msg, sizeof(msg));
 		if (rc != QS_OK) {
-			fprintf(stderr, "qsteer-train: resume: %s\n", msg);
+			fprintf(stderr, "qsteer-train: %s: %s\n", o->resume ? "resume" : "init", msg);
 			qs_ppo_agent_free(&ag);
 			return 1;
 		}
-		step = meta.step;
+		if (o->resume) {
+			step = meta.step;
+		} else {
+			/* Weights only: a fresh optimizer and schedule for this run. */
+			ag.opt_pi.cfg = c.adam_pi;
+			ag.opt_vf.cfg = c.adam_vf;
+			ag.opt_pi.t = ag.opt_vf.t = 0;
+			memset(ag.opt_pi.m, 0, ag.opt_pi.n * sizeof(float));
+			memset(ag.opt_pi.v, 0, ag.opt_pi.n * sizeof(float));
+			memset(ag.opt_vf.m, 0, ag.opt_vf.n * sizeof(float));
+			memset(ag.opt_vf.v, 0, ag.opt_vf.n * sizeof(float));
+			meta = (struct qs_ckpt_meta){0};
+		}
 	}
 	/* Rollout seeds advance with the step so a resumed run continues the stream. */
 	rc = qs_roll_init(&r, ops, scen, N_ENV, o->threads, STEPS_PER_ENV, &ag, o->seed + step,
 			  msg, sizeof(msg));
+	if (rc == QS_OK && o->randomize)
+		rc = qs_roll_set(&r, "randomize", "1", msg, sizeof(msg));
+	if (rc == QS_OK && o->bc_steps && step < o->bc_steps)
+		rc = qs_roll_set(&r, "teacher", o->teacher ? o->teacher : "auto", msg, sizeof(msg));
 	if (rc == QS_OK)
-		rc = qs_roll_init(&ev, ops, scen, N_ENV, o->threads, STEPS_PER_ENV, &ag,
+		rc = qs_roll_init(&ev, ops, scen, N_ENV, o->threads, CALIB_PER_ENV, &ag,
 				  o->seed ^ 0x5eedf00dull, msg, sizeof(msg));
 	if (rc == QS_OK)
 		rc = qs_ppo_buf_init(&b, N_ENV, (uint32_t)per, (uint32_t)per * QS_MAX_CANDIDATES,
 				     c.n_feat, msg, sizeof(msg));
 	if (rc == QS_OK)
-		rc = qs_ppo_buf_init(&states, N_ENV, (uint32_t)per,
-				     (uint32_t)per * QS_MAX_CANDIDATES, c.n_feat, msg, sizeof(msg));
+		rc = qs_ppo_buf_init(&states, N_ENV, N_ENV * CALIB_PER_ENV,
+				     N_ENV * CALIB_PER_ENV * QS_MAX_CANDIDATES, c.n_feat, msg,
+				     sizeof(msg));
 	if (rc != QS_OK) {
 		fprintf(stderr, "qsteer-train: %s\n", msg);
 		return 1;
+	}
+	if (!bench && !o->quiet && ops->describe && o->bc_steps && step < o->bc_steps) {
+		for (uint32_t i = 0; i < N_ENV && i < 8; i++) {
+			qs_roll_describe(&r, i, msg, sizeof(msg));
+			fprintf(stderr, "qsteer-train: env %u: %s\n", i, msg);
+		}
 	}
 	if (o->log) {
 		log = fopen(o->log, o->resume ? "a" : "w");
@@ -294,13 +393,18 @@ cmd_train(const struct opts *o, int bench)
 		}
 		if (!o->resume)
 			fprintf(log, "update,step,decisions_per_s,reward_per_decision,episode_return,"
-				     "pi_loss,v_loss,entropy,approx_kl,clip_frac\n");
+				     "pi_loss,v_loss,entropy,approx_kl,clip_frac,phase,elapsed_s\n");
 	}
 	t0 = now_s();
 	uint64_t start = step;
-	while (step < o->steps) {
+	while (step < total) {
 		double el, rate;
+		int bc = step < o->bc_steps;
 
+		r.bc = bc;
+		ag.bc = bc;
+		/* Behaviour cloning takes larger steps than the policy gradient. */
+		ag.opt_pi.cfg.lr = bc ? (float)o->bc_lr : c.adam_pi.lr;
 		rc = qs_roll_collect(&r, &ag, &b, 0, &rs, msg, sizeof(msg));
 		if (rc == QS_OK)
 			rc = qs_ppo_update(&ag, &b, &ps, msg, sizeof(msg));
@@ -314,16 +418,18 @@ cmd_train(const struct opts *o, int bench)
 		recent = recent == 0 ? rs.reward_per_decision
 				     : 0.9 * recent + 0.1 * rs.reward_per_decision;
 		if (log)
-			fprintf(log, "%" PRIu64 ",%" PRIu64 ",%.0f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.4f\n",
+			fprintf(log,
+				"%" PRIu64 ",%" PRIu64 ",%.0f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.4f,%s,"
+				"%.3f\n",
 				ag.updates, step, rate, rs.reward_per_decision, rs.episode_return,
 				(double)ps.pi_loss, (double)ps.v_loss, (double)ps.entropy,
-				(double)ps.approx_kl, (double)ps.clip_frac);
+				(double)ps.approx_kl, (double)ps.clip_frac, bc ? "bc" : "rl", el);
 		if (tty && !bench)
 			fprintf(stderr,
-				"\r%" PRIu64 "/%" PRIu64 " decisions  %.0f dec/s  reward/decision %.4f"
-				"  entropy %.3f  ETA %.0f s   ",
-				step, o->steps, rate, recent, (double)ps.entropy,
-				(double)(o->steps - (step < o->steps ? step : o->steps)) / rate);
+				"\r[%s] %" PRIu64 "/%" PRIu64 " decisions  %.0f dec/s  reward/decision "
+				"%.4f  entropy %.3f  ETA %.0f s   ",
+				bc ? "bc" : "rl", step, total, rate, recent, (double)ps.entropy,
+				(double)(total - (step < total ? step : total)) / rate);
 		if (o->ckpt && ag.updates % 10 == 0) {
 			meta.seed = o->seed;
 			meta.step = step;
@@ -331,18 +437,19 @@ cmd_train(const struct opts *o, int bench)
 				fprintf(stderr, "\nqsteer-train: checkpoint: %s\n", msg);
 		}
 	}
+	ag.bc = 0;
+	r.bc = 0;
 	if (tty && !bench)
 		fprintf(stderr, "\n");
 	if (bench && rc == QS_OK) {
 		double el = now_s() - t0, dps = (double)(step - start) / el;
 
 		if (o->json)
-			printf("{\"decisions_per_s\": %.0f, \"threads\": %u, \"env\": \"bandit\"}\n",
-			       dps, o->threads);
+			printf("{\"decisions_per_s\": %.0f, \"threads\": %u, \"env\": \"%s\"}\n", dps,
+			       o->threads, scen);
 		else
-			printf("%.0f decisions/s (training including learning, bandit env, %u "
-			       "threads)\n",
-			       dps, o->threads);
+			printf("%.0f decisions/s (training including learning, env %s, %u threads)\n",
+			       dps, scen, o->threads);
 	}
 	if (rc == QS_OK && o->ckpt) {
 		meta.seed = o->seed;
@@ -355,13 +462,322 @@ cmd_train(const struct opts *o, int bench)
 	if (rc == QS_OK && !bench && o->out)
 		rc = export_policy(o, ops, &ag, &ev, &states);
 	if (rc == QS_OK && o->plot)
-		plot(o->plot, o->log);
+		plot_curve(o->plot, o->log);
 	qs_ppo_buf_free(&b);
 	qs_ppo_buf_free(&states);
 	qs_roll_free(&r);
 	qs_roll_free(&ev);
 	qs_ppo_agent_free(&ag);
 	return rc == QS_OK ? 0 : 1;
+}
+
+#ifdef QSTEER_HAVE_SIM
+#define N_COLS 5
+static const char *col_name[N_COLS] = {"ttft_p50_ms", "ttft_p99_ms", "tpot_p99_ms",
+				       "slo_attainment", "goodput_rps"};
+
+struct eval_job {
+	const struct qs_sim_config *cfg;
+	const char *router; /* baseline name, "q8:FILE", or NULL: the float policy */
+	const struct qs_ppo_agent *ag;
+	const struct qs_policy *p; /* with ag and router q8: agreement on the int8 run */
+	uint64_t seed;
+	double v[N_COLS];
+	uint64_t agree, decisions;
+	int rc;
+	char msg[256];
+};
+
+static void
+job_metrics(struct qs_sim *s, double *v)
+{
+	struct qs_sim_metrics m;
+
+	qs_sim_metrics(s, &m);
+	v[0] = m.p50_ms[QS_SIM_M_TTFT];
+	v[1] = m.p99_ms[QS_SIM_M_TTFT];
+	v[2] = m.p99_ms[QS_SIM_M_TPOT];
+	v[3] = m.slo_attainment;
+	v[4] = m.goodput_rps;
+}
+
+static void
+run_job(struct eval_job *j)
+{
+	struct qs_sim *s = NULL;
+	struct qs_sim_decision *d = NULL;
+	struct qs_ppo_actor act;
+	int have_act = 0;
+
+	j->rc = qs_sim_create(j->cfg, j->seed, &s, j->msg, sizeof(j->msg));
+	if (j->rc != QS_OK)
+		return;
+	if (j->router && !j->ag) {
+		struct qs_sim_router r;
+
+		j->rc = qs_sim_router_parse(j->router, j->seed, &r, j->msg, sizeof(j->msg));
+		if (j->rc == QS_OK)
+			j->rc = qs_sim_run(s, &r, j->msg, sizeof(j->msg));
+		qs_sim_router_free(&r);
+		goto done;
+	}
+	/* The float policy's own run, or the int8 run scored against the float policy. */
+	d = malloc(sizeof(*d));
+	j->rc = d ? qs_ppo_actor_init(&act, j->ag, j->msg, sizeof(j->msg)) : QS_E_NOMEM;
+	have_act = j->rc == QS_OK;
+	while (j->rc == QS_OK) {
+		uint32_t fa = 0;
+		uint16_t qa = QS_NO_CHOICE;
+
+		j->rc = qs_sim_next_decision(s, d, j->msg, sizeof(j->msg));
+		if (j->rc != QS_OK || d->done)
+			break;
+		if (!d->eligible) {
+			j->rc = qs_sim_route(s, 0, j->msg, sizeof(j->msg));
+			continue;
+		}
+		qs_ppo_act(j->ag, &act, &d->features[0][0], d->n_backends, d->eligible, NULL, 1,
+			   &fa, NULL, NULL);
+		if (j->p) {
+			qs_policy_choose(j->p, QS_KERNEL_AUTO, &d->features[0][0], 1, d->n_backends,
+					 &d->eligible, NULL, &qa);
+			j->decisions++;
+			j->agree += qa == fa;
+			if (qa == QS_NO_CHOICE)
+				qa = (uint16_t)fa;
+		}
+		j->rc = qs_sim_route(s, j->p ? qa : fa, j->msg, sizeof(j->msg));
+	}
+done:
+	if (j->rc == QS_OK)
+		job_metrics(s, j->v);
+	if (have_act)
+		qs_ppo_actor_free(&act);
+	free(d);
+	qs_sim_destroy(s);
+}
+
+struct job_pool {
+	struct eval_job *jobs;
+	uint32_t n, next;
+	pthread_mutex_t mu;
+};
+
+static void *
+pool_main(void *arg)
+{
+	struct job_pool *pl = arg;
+
+	for (;;) {
+		uint32_t k;
+
+		pthread_mutex_lock(&pl->mu);
+		k = pl->next++;
+		pthread_mutex_unlock(&pl->mu);
+		if (k >= pl->n)
+			return NULL;
+		run_job(&pl->jobs[k]);
+	}
+}
+
+static double
+t95(uint32_t k)
+{
+	static const double t[] = {0, 12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306,
+				   2.262, 2.228};
+	return k - 1 < 11 ? t[k - 1] : 1.96;
+}
+
+/* The int8 policy (and the float one, when given) beside every baseline on held-out
+ * seeds; prints the table (and JSON) and writes DIR/compare.png with --plot. */
+static int
+eval_table(const struct opts *o, const char *q8, const struct qs_ppo_agent *ag, FILE *out)
+{
+	struct qs_sim_config cfg;
+	struct qs_policy_load_opts lo = {QS_SCHEMA_ROUTER_V1, QS_Q8_KIND_SCORER, NULL};
+	struct qs_policy *p = NULL;
+	char msg[512], spec[1100];
+	const char *names[QS_BASELINE__COUNT + 2];
+	uint32_t nr = 0, K = o->seeds, nt = o->threads ? o->threads : 1;
+	struct job_pool pl = {0};
+	pthread_t tid[64];
+	int prim, rc, ttft;
+	uint64_t agree = 0, dec = 0;
+	double best = 0, mean[QS_BASELINE__COUNT + 2][N_COLS], ci[QS_BASELINE__COUNT + 2][N_COLS];
+	int best_i = -1, q_i, f_i = -1;
+
+	rc = qs_env_sim_load(o->scenario, &cfg, msg, sizeof(msg));
+	if (rc == QS_OK && q8)
+		rc = qs_policy_load_file(q8, &lo, &p, msg, sizeof(msg));
+	if (rc != QS_OK) {
+		fprintf(stderr, "qsteer-train: %s\n", msg);
+		return 1;
+	}
+	ttft = strcmp(cfg.primary_metric, "ttft_p99") == 0;
+	prim = ttft ? 1 : 3;
+	for (int k = 0; k < QS_BASELINE__COUNT; k++)
+		names[nr++] = qs_baseline_name((enum qs_baseline_kind)k);
+	snprintf(spec, sizeof(spec), "q8:%s", q8);
+	q_i = (int)nr;
+	names[nr++] = spec;
+	if (ag) {
+		f_i = (int)nr;
+		names[nr++] = NULL;
+	}
+	pl.n = nr * K;
+	pl.jobs = calloc(pl.n, sizeof(*pl.jobs));
+	if (!pl.jobs) {
+		qs_policy_free(p);
+		return 1;
+	}
+	for (uint32_t i = 0; i < nr; i++)
+		for (uint32_t k = 0; k < K; k++) {
+			struct eval_job *j = &pl.jobs[i * K + k];
+
+			j->cfg = &cfg;
+			j->router = names[i];
+			j->seed = o->seed + k;
+			if ((int)i == q_i && ag) {
+				j->ag = ag;
+				j->p = p;
+			} else if ((int)i == f_i) {
+				j->ag = ag;
+			}
+		}
+	pthread_mutex_init(&pl.mu, NULL);
+	nt = nt > 64 ? 64 : nt;
+	for (uint32_t t = 1; t < nt; t++)
+		if (pthread_create(&tid[t], NULL, pool_main, &pl) != 0)
+			nt = t;
+	pool_main(&pl);
+	for (uint32_t t = 1; t < nt; t++)
+		pthread_join(tid[t], NULL);
+	pthread_mutex_destroy(&pl.mu);
+	for (uint32_t i = 0; i < pl.n; i++)
+		if (pl.jobs[i].rc != QS_OK) {
+			fprintf(stderr, "qsteer-train: eval %s seed %" PRIu64 ": %s\n",
+				pl.jobs[i].router ? pl.jobs[i].router : "float", pl.jobs[i].seed,
+				pl.jobs[i].msg);
+			free(pl.jobs);
+			qs_policy_free(p);
+			return 1;
+		}
+	for (uint32_t i = 0; i < nr; i++) {
+		for (int c = 0; c < N_COLS; c++) {
+			double s = 0, ss = 0;
+
+			for (uint32_t k = 0; k < K; k++)
+				s += pl.jobs[i * K + k].v[c];
+			mean[i][c] = s / K;
+			for (uint32_t k = 0; k < K; k++)
+				ss += (pl.jobs[i * K + k].v[c] - mean[i][c]) *
+				      (pl.jobs[i * K + k].v[c] - mean[i][c]);
+			ci[i][c] = K > 1 ? t95(K) * sqrt(ss / (K - 1) / K) : 0;
+		}
+		if ((int)i == q_i && ag)
+			for (uint32_t k = 0; k < K; k++) {
+				agree += pl.jobs[i * K + k].agree;
+				dec += pl.jobs[i * K + k].decisions;
+			}
+		if (i < QS_BASELINE__COUNT &&
+		    (best_i < 0 || (ttft ? mean[i][prim] < best : mean[i][prim] > best))) {
+			best = mean[i][prim];
+			best_i = (int)i;
+		}
+	}
+	fprintf(out, "scenario %s: primary metric %s; held-out seeds %" PRIu64 "..%" PRIu64
+		     " (training never uses them); mean +- 95%% CI\n",
+		cfg.name, cfg.primary_metric, o->seed, o->seed + K - 1);
+	fprintf(out, "%-28s", "router");
+	for (int c = 0; c < N_COLS; c++)
+		fprintf(out, " %22s", col_name[c]);
+	fprintf(out, "\n");
+	for (uint32_t i = 0; i < nr; i++) {
+		const char *nm = names[i] ? names[i] : "float (same net)";
+
+		fprintf(out, "%-26.26s%s", nm, (int)i == best_i ? " *" : "  ");
+		for (int c = 0; c < N_COLS; c++)
+			fprintf(out, " %12.4f +- %7.4f", mean[i][c], ci[i][c]);
+		fprintf(out, "\n");
+	}
+	{
+		double qm = mean[q_i][prim];
+		double rel = ttft ? (best - qm) / best : (qm - best) / best;
+
+		fprintf(out,
+			"int8 vs best baseline (%s): %s %.4f vs %.4f: %s by %.2f%%\n",
+			names[best_i], cfg.primary_metric, qm, best, rel >= 0 ? "better" : "worse",
+			100.0 * fabs(rel));
+		if (ag)
+			fprintf(out,
+				"float-vs-int8: action agreement %.4f on %" PRIu64
+				" decisions (int8 runs); %s float %.4f int8 %.4f (difference %.2f%%)\n",
+				dec ? (double)agree / (double)dec : 0.0, dec, cfg.primary_metric,
+				mean[f_i][prim], qm,
+				mean[f_i][prim] != 0 ? 100.0 * (qm - mean[f_i][prim]) / mean[f_i][prim]
+						     : 0.0);
+	}
+	if (o->json) {
+		printf("{\"scenario\": \"%s\", \"primary_metric\": \"%s\", \"seeds\": %u, "
+		       "\"seed0\": %" PRIu64 ", \"routers\": [",
+		       cfg.name, cfg.primary_metric, K, o->seed);
+		for (uint32_t i = 0; i < nr; i++) {
+			printf("%s{\"router\": \"%s\"", i ? ", " : "", names[i] ? names[i] : "float");
+			for (int c = 0; c < N_COLS; c++)
+				printf(", \"%s\": %.6f", col_name[c], mean[i][c]);
+			printf("}");
+		}
+		printf("]");
+		if (ag)
+			printf(", \"agreement\": %.6f", dec ? (double)agree / (double)dec : 0.0);
+		printf("}\n");
+	}
+	if (o->plot) {
+		char cmd[8192];
+		FILE *g;
+
+		snprintf(cmd, sizeof(cmd), "mkdir -p '%s' && gnuplot", o->plot);
+		g = popen(cmd, "w");
+		if (g) {
+			fprintf(g,
+				"set terminal pngcairo size 900,500\nset output '%s/compare-%s.png'\n"
+				"set style data histograms\nset style fill solid 0.7\nset boxwidth 0.8\n"
+				"set xtics rotate by -30\nset grid ytics\nset key off\n"
+				"set title '%s: %s on held-out seeds (mean)'\nset ylabel '%s'\n"
+				"plot '-' using 2:xtic(1) lc rgb '#4477aa'\n",
+				o->plot, cfg.name, cfg.name, cfg.primary_metric, cfg.primary_metric);
+			for (uint32_t i = 0; i < nr; i++)
+				fprintf(g, "\"%s\" %.6f\n", names[i] ? (i == (uint32_t)q_i ? "int8" : names[i]) : "float",
+					mean[i][prim]);
+			fprintf(g, "e\n");
+			pclose(g);
+		}
+	}
+	free(pl.jobs);
+	qs_policy_free(p);
+	return 0;
+}
+#endif
+
+static int
+load_float(const char *path, struct qs_ppo_agent *ag)
+{
+	struct qs_ppo_cfg c;
+	struct qs_ckpt_meta meta;
+	char msg[512];
+
+	qs_ppo_defaults(&c);
+	if (qs_ckpt_peek(path, &c, msg, sizeof(msg)) != QS_OK ||
+	    qs_ppo_agent_init(ag, &c, 1, msg, sizeof(msg)) != QS_OK) {
+		fprintf(stderr, "qsteer-train: %s\n", msg);
+		return 1;
+	}
+	if (qs_ckpt_load(path, ag, &meta, msg, sizeof(msg)) != QS_OK) {
+		fprintf(stderr, "qsteer-train: %s\n", msg);
+		qs_ppo_agent_free(ag);
+		return 1;
+	}
+	return 0;
 }
 
 static int
@@ -376,18 +792,84 @@ cmd_eval(const struct opts *o)
 
 	if (!ops)
 		return 1;
+#ifdef QSTEER_HAVE_SIM
+	if (ops == &qs_env_sim) {
+		struct qs_ppo_agent ag;
+		int rc;
+
+		if (o->fckpt && load_float(o->fckpt, &ag))
+			return 1;
+		rc = eval_table(o, o->file, o->fckpt ? &ag : NULL, stdout);
+		if (o->fckpt)
+			qs_ppo_agent_free(&ag);
+		return rc;
+	}
+#endif
 	if (qs_policy_load_file(o->file, &lo, &p, msg, sizeof(msg)) != QS_OK) {
 		fprintf(stderr, "qsteer-train: %s\n", msg);
 		return 1;
 	}
-	if (evaluate(ops, o->scenario, p, NULL, o->episodes, o->seed, &m, &name) != QS_OK) {
+	if (evaluate(ops, o->scenario, p, NULL, o->seeds, o->seed, &m, &name) != QS_OK) {
 		qs_policy_free(p);
 		return 1;
 	}
 	printf("%s on %s, %u held-out episodes (seed %" PRIu64 "): %s %.4f\n", o->file,
-	       o->scenario, o->episodes, o->seed, name, m);
+	       o->scenario, o->seeds, o->seed, name, m);
 	qs_policy_free(p);
 	return 0;
+}
+
+/* Train briefly on the bundled trace (from the shipped policy when present),
+ * quantize, evaluate against every baseline, print the table, write plots. */
+static int
+cmd_demo(struct opts *o)
+{
+#ifdef QSTEER_HAVE_SIM
+	static char out[4096], logp[4096], ckpt[4096], init[4096], fck[4096];
+	struct qs_ppo_agent ag;
+	double t0 = now_s();
+	int rc;
+
+	if (mkdir(o->out_dir, 0777) != 0 && errno != EEXIST) {
+		fprintf(stderr, "qsteer-train: %s: %s\n", o->out_dir, strerror(errno));
+		return 1;
+	}
+	if (!o->scenario)
+		o->scenario = "azure-code-70";
+	snprintf(out, sizeof(out), "%s/policy.q8", o->out_dir);
+	snprintf(logp, sizeof(logp), "%s/train.csv", o->out_dir);
+	snprintf(fck, sizeof(fck), "%s/policy.ckpt", o->out_dir);
+	if (!o->init) {
+		snprintf(init, sizeof(init), "%s/policies/default-router.ckpt", qs_env_repo_root());
+		if (access(init, R_OK) == 0)
+			o->init = init;
+	}
+	printf("demo: training on %s from %s for %" PRIu64 " decisions\n", o->scenario,
+	       o->init ? o->init : "scratch (behaviour cloning first)", o->steps);
+	if (!o->init && !o->bc_steps)
+		o->bc_steps = 65536;
+	o->out = out;
+	o->log = logp;
+	o->ckpt = fck;
+	o->plot = o->out_dir;
+	fflush(stdout);
+	if (cmd_train(o, 0) != 0)
+		return 1;
+	(void)ckpt;
+	printf("demo: trained and exported in %.1f s; evaluating against every baseline\n",
+	       now_s() - t0);
+	if (load_float(fck, &ag))
+		return 1;
+	rc = eval_table(o, out, &ag, stdout);
+	qs_ppo_agent_free(&ag);
+	printf("demo: done in %.1f s; %s/{policy.q8,train.csv,learning-curve.png,compare-*.png}\n",
+	       now_s() - t0, o->out_dir);
+	return rc;
+#else
+	(void)o;
+	fprintf(stderr, "qsteer-train: demo needs the simulator (sim/)\n");
+	return 1;
+#endif
 }
 
 static int
@@ -412,13 +894,25 @@ main(int argc, char **argv)
 	o.steps = 200000;
 	o.seed = 1;
 	o.threads = 2;
-	o.episodes = 5;
+	o.seeds = 5;
+	o.randomize = 1;
+	o.created = UINT64_MAX;
+	o.bc_lr = 3e-3;
+	o.qat_rounds = 2;
+	o.calib_pct = 0.99;
+	o.ent = -1;
 	for (int i = 2; i < argc; i++) {
 		const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
 		int takes = 1;
 
 		if (!strcmp(a, "--json")) {
 			o.json = 1;
+			takes = 0;
+		} else if (!strcmp(a, "--no-randomize")) {
+			o.randomize = 0;
+			takes = 0;
+		} else if (!strcmp(a, "--quiet")) {
+			o.quiet = 1;
 			takes = 0;
 		} else if (a[0] != '-') {
 			o.file = a;
@@ -430,12 +924,49 @@ main(int argc, char **argv)
 			o.scenario = val;
 		} else if (!strcmp(a, "--out")) {
 			o.out = val;
+		} else if (!strcmp(a, "--out-dir")) {
+			o.out_dir = val;
 		} else if (!strcmp(a, "--log")) {
 			o.log = val;
 		} else if (!strcmp(a, "--checkpoint")) {
 			o.ckpt = val;
 		} else if (!strcmp(a, "--resume")) {
 			o.resume = val;
+		} else if (!strcmp(a, "--init")) {
+			o.init = val;
+		} else if (!strcmp(a, "--float")) {
+			o.fckpt = val;
+		} else if (!strcmp(a, "--teacher")) {
+			o.teacher = val;
+		} else if (!strcmp(a, "--lr") || !strcmp(a, "--bc-lr") || !strcmp(a, "--ent") ||
+			   !strcmp(a, "--calib-pct")) {
+			char *end;
+			double x = strtod(val, &end);
+
+			if (*end || !(x >= 0 && x <= 1) || (!strcmp(a, "--calib-pct") && x < 0.5)) {
+				fprintf(stderr, "qsteer-train: %s %s: not a valid value\n", a, val);
+				return 2;
+			}
+			if (!strcmp(a, "--lr"))
+				o.lr = x;
+			else if (!strcmp(a, "--bc-lr"))
+				o.bc_lr = x;
+			else if (!strcmp(a, "--calib-pct"))
+				o.calib_pct = x;
+			else
+				o.ent = x;
+		} else if (!strcmp(a, "--qat-rounds")) {
+			if (parse_u64(val, &v) != 0 || v > 64) {
+				fprintf(stderr, "qsteer-train: --qat-rounds %s: 0..64\n", val);
+				return 2;
+			}
+			o.qat_rounds = (uint32_t)v;
+		} else if (!strcmp(a, "--epochs")) {
+			if (parse_u64(val, &v) != 0 || v < 1 || v > 64) {
+				fprintf(stderr, "qsteer-train: --epochs %s: 1..64\n", val);
+				return 2;
+			}
+			o.epochs = (uint32_t)v;
 		} else if (!strcmp(a, "--plot")) {
 			o.plot = val;
 		} else if (!strcmp(a, "--algo")) {
@@ -448,10 +979,15 @@ main(int argc, char **argv)
 				return 2;
 			}
 		} else if (!strcmp(a, "--steps") || !strcmp(a, "--seed") ||
-			   !strcmp(a, "--threads") || !strcmp(a, "--episodes")) {
-			if (parse_u64(val, &v) != 0 ||
-			    (strcmp(a, "--seed") && (v < 1 || v > (1ull << 40))) ||
-			    (!strcmp(a, "--threads") && v > 256)) {
+			   !strcmp(a, "--threads") || !strcmp(a, "--episodes") ||
+			   !strcmp(a, "--seeds") || !strcmp(a, "--bc-steps") ||
+			   !strcmp(a, "--created")) {
+			int zero_ok = !strcmp(a, "--seed") || !strcmp(a, "--bc-steps") ||
+				      !strcmp(a, "--created") || !strcmp(a, "--steps");
+
+			if (parse_u64(val, &v) != 0 || (!zero_ok && (v < 1 || v > (1ull << 40))) ||
+			    (!strcmp(a, "--threads") && v > 256) ||
+			    ((!strcmp(a, "--seeds") || !strcmp(a, "--episodes")) && v > 1000)) {
 				fprintf(stderr, "qsteer-train: %s %s: not a valid count\n", a, val);
 				return 2;
 			}
@@ -461,8 +997,12 @@ main(int argc, char **argv)
 				o.seed = v;
 			else if (!strcmp(a, "--threads"))
 				o.threads = (uint32_t)v;
+			else if (!strcmp(a, "--bc-steps"))
+				o.bc_steps = v;
+			else if (!strcmp(a, "--created"))
+				o.created = v;
 			else
-				o.episodes = (uint32_t)v;
+				o.seeds = (uint32_t)v;
 		} else {
 			fprintf(stderr, "qsteer-train: unknown option %s\n", a);
 			return usage();
@@ -486,6 +1026,15 @@ main(int argc, char **argv)
 	if (!strcmp(o.cmd, "bench")) {
 		o.steps = (uint64_t)N_ENV * STEPS_PER_ENV * 24;
 		return cmd_train(&o, 1);
+	}
+	if (!strcmp(o.cmd, "demo")) {
+		if (!o.out_dir) {
+			fprintf(stderr, "qsteer-train demo: --out-dir DIR is required\n");
+			return 2;
+		}
+		if (o.steps == 200000)
+			o.steps = 98304;
+		return cmd_demo(&o);
 	}
 	return usage();
 }

@@ -3,6 +3,7 @@
  * (contract: env.h).
  */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,7 +68,24 @@ qs_roll_init(struct qs_roll *r, const struct qs_train_env_ops *ops, const char *
 		qs_rng_seed(&e->rng, seed, 1000 + i);
 		e->need_reset = 1;
 		e->ep_last = -1;
-		rc = ops->create(&e->env, scenario, qs_rng_next(&e->rng), msg, msglen);
+		char one[1024];
+		const char *sc = scenario;
+
+		if (scenario && strchr(scenario, ',')) {
+			/* A list: environment i runs item i mod count. */
+			uint32_t cnt = 1, want;
+			const char *p = scenario, *q;
+
+			for (const char *t = scenario; *t; t++)
+				cnt += *t == ',';
+			want = i % cnt;
+			for (uint32_t k = 0; k < want; k++)
+				p = strchr(p, ',') + 1;
+			q = strchr(p, ',');
+			snprintf(one, sizeof(one), "%.*s", (int)(q ? (size_t)(q - p) : strlen(p)), p);
+			sc = one;
+		}
+		rc = ops->create(&e->env, sc, qs_rng_next(&e->rng), msg, msglen);
 		if (rc == QS_OK)
 			rc = qs_ppo_buf_init(&e->buf, 1, steps, steps * QS_PPO_MAX_CAND,
 					     ag->cfg.n_feat, msg, msglen);
@@ -99,6 +117,29 @@ qs_roll_free(struct qs_roll *r)
 	}
 	free(r->e);
 	r->e = NULL;
+}
+
+void
+qs_roll_describe(const struct qs_roll *r, uint32_t i, char *out, size_t n)
+{
+	if (i < r->n_env && r->ops->describe)
+		r->ops->describe(r->e[i].env, out, n);
+	else
+		snprintf(out, n, "%s", r->ops->name);
+}
+
+int
+qs_roll_set(struct qs_roll *r, const char *key, const char *val, char *msg, size_t msglen)
+{
+	if (!r->ops->set)
+		return QS_OK;
+	for (uint32_t i = 0; i < r->n_env; i++) {
+		int rc = r->ops->set(r->e[i].env, key, val, msg, msglen);
+
+		if (rc != QS_OK)
+			return rc;
+	}
+	return QS_OK;
 }
 
 static void
@@ -186,6 +227,9 @@ collect_env(const struct qs_roll *r, struct qs_roll_env *e)
 			return qs_train_fail(e->rc, e->msg, sizeof(e->msg),
 					     "env %s: decision with no eligible candidate",
 					     r->ops->name);
+		if (r->bc && (!r->ops->teacher || r->ops->teacher(e->env, &action) != QS_OK))
+			return e->rc = qs_train_fail(QS_E_VALUE, e->msg, sizeof(e->msg),
+						     "env %s: no teacher choice", r->ops->name);
 		e->rc = qs_ppo_buf_push(&e->buf, 0, e->rows, e->n_cand, e->mask, action, logp,
 					value, &idx);
 		if (e->rc != QS_OK)
@@ -220,6 +264,8 @@ collect_env(const struct qs_roll *r, struct qs_roll_env *e)
 			continue;
 		e->rc = qs_ppo_act(ag, &e->actor, e->rows, e->n_cand, e->mask, &e->rng, e->greedy,
 				   &action, NULL, NULL);
+		if (e->rc == QS_OK && r->bc && r->ops->teacher)
+			e->rc = r->ops->teacher(e->env, &action);
 		if (e->rc == QS_OK)
 			e->rc = r->ops->act(e->env, action, TAG_NONE, e->msg, sizeof(e->msg));
 		if (e->rc != QS_OK)
@@ -237,8 +283,12 @@ worker_main(void *arg)
 	struct worker *w = arg;
 	struct qs_roll *r = w->r;
 
-	for (uint32_t i = w->first; i < r->n_env; i += r->n_threads)
+	for (uint32_t i = w->first; i < r->n_env; i += r->n_threads) {
+		/* The parameters are fixed during a collection: transpose them once. */
+		qs_ppo_actor_pin(&r->e[i].actor, r->e[i].ag);
 		r->e[i].rc = collect_env(r, &r->e[i]);
+		qs_ppo_actor_unpin(&r->e[i].actor);
+	}
 	return NULL;
 }
 

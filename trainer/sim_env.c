@@ -4,27 +4,91 @@
  * the simulator presents (the dataplane's stale view, never ground truth), and one
  * reward per request when it completes, credited to the decision that placed it.
  *
- * Reward of a completed request (docs/trainer.md):
- *   r = 1[SLO met] - 0.25 * min(TTFT / TTFT_ref, 4)
- * TTFT_ref is the request's SLO class TTFT target, or 1 s when the class has none.
- * The SLO term is the scenarios' attainment metric; the latency term keeps a
- * gradient when every choice misses (or meets) the SLO and pushes on p99 TTFT.
+ * Scenarios: a path to an .ini, or a name resolved as qsteer-sim does
+ * ($QSTEER_SCENARIO_DIR/NAME.ini, else <source dir>/sim/scenarios/NAME.ini). Paths
+ * inside a scenario resolve against the repository root ($QSTEER_REPO_ROOT, else
+ * the source dir compiled in), profiles against $QSTEER_PROFILE_DIR or
+ * <root>/sim/profiles, so the trainer works from any directory.
+ *
+ * Reward (docs/trainer.md), x = the request's worst ratio of achieved latency to
+ * its SLO limit (TTFT, TPOT, E2E; TTFT against 1 s when the class has no limit):
+ *   slo_attainment scenarios: r = 1[SLO met] - 0.25 min(x, 4)
+ *   ttft_p99 scenarios:       r = 1[SLO met] - 0.25 min(y^2, 16), y = TTFT / TTFT_ref
+ * The square makes the tail expensive: p99 TTFT is a tail metric.
+ *
+ * Domain randomization ("randomize" = 1, training only): every episode draws the
+ * offered load (x U[0.75, 1.15] of the scenario's), the backend mix (one backend
+ * dropped or one duplicated, each with probability 1/3, never below 2 or above 16),
+ * the report interval (log-uniform over [0.5, 4] x the scenario's) and, for trace
+ * replay, a random 15-minute window of the trace; synthetic episodes are capped at
+ * 4,000 requests (a bounded horizon, more randomized episodes per update).
+ * Training episode seeds have bit 63 set; evaluation seeds are small integers, so
+ * the two never meet.
  */
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "env.h"
 #include "qsteer/sim.h"
+#include "rng.h"
 #include "util.h"
 
+#ifndef QSTEER_SOURCE_DIR
+#define QSTEER_SOURCE_DIR "."
+#endif
+
 struct sim_env {
-	struct qs_sim_config cfg;
+	struct qs_sim_config base, cfg;
 	struct qs_sim *sim;
 	struct qs_sim_decision d;
+	struct qs_baseline teacher;
+	enum qs_baseline_kind teacher_kind;
+	int randomize;
+	int ttft_metric;
 	uint64_t *tags; /* by decision id, this episode */
 	uint64_t n_tags;
 	struct qs_sim_outcome out[64];
 };
+
+const char *
+qs_env_repo_root(void)
+{
+	const char *e = getenv("QSTEER_REPO_ROOT");
+
+	return e && *e ? e : QSTEER_SOURCE_DIR;
+}
+
+int
+qs_env_scenario_path(const char *scenario, char *out, size_t n)
+{
+	const char *e = getenv("QSTEER_SCENARIO_DIR");
+	size_t len = strlen(scenario);
+
+	if (strchr(scenario, '/') || (len > 4 && !strcmp(scenario + len - 4, ".ini")))
+		return snprintf(out, n, "%s", scenario) < (int)n ? 0 : -1;
+	if (e && *e)
+		return snprintf(out, n, "%s/%s.ini", e, scenario) < (int)n ? 0 : -1;
+	return snprintf(out, n, "%s/sim/scenarios/%s.ini", qs_env_repo_root(), scenario) < (int)n
+		       ? 0
+		       : -1;
+}
+
+int
+qs_env_sim_load(const char *scenario, struct qs_sim_config *cfg, char *msg, size_t msglen)
+{
+	char path[QS_SIM_PATH_LEN], prof[QS_SIM_PATH_LEN];
+	const char *pe = getenv("QSTEER_PROFILE_DIR");
+
+	if (qs_env_scenario_path(scenario, path, sizeof(path)) != 0)
+		return qs_train_fail(QS_E_ARG, msg, msglen, "scenario name too long");
+	if (pe && *pe)
+		snprintf(prof, sizeof(prof), "%s", pe);
+	else
+		snprintf(prof, sizeof(prof), "%s/sim/profiles", qs_env_repo_root());
+	return qs_sim_scenario_load(path, qs_env_repo_root(), prof, cfg, msg, msglen);
+}
 
 static int
 sim_env_create(void **env, const char *scenario, uint64_t seed, char *msg, size_t msglen)
@@ -35,13 +99,16 @@ sim_env_create(void **env, const char *scenario, uint64_t seed, char *msg, size_
 	(void)seed;
 	if (!e)
 		return qs_train_fail(QS_E_NOMEM, msg, msglen, "sim env");
-	rc = qs_sim_scenario_load(scenario, ".", "sim/profiles", &e->cfg, msg, msglen);
+	rc = qs_env_sim_load(scenario, &e->base, msg, msglen);
 	if (rc != QS_OK) {
 		free(e);
 		return rc;
 	}
-	e->cfg.queue_outcomes = true;
-	e->cfg.on_outcome = NULL;
+	e->base.queue_outcomes = true;
+	e->base.on_outcome = NULL;
+	e->cfg = e->base;
+	e->ttft_metric = strcmp(e->base.primary_metric, "ttft_p99") == 0;
+	e->teacher_kind = QS_BASELINE_SED;
 	*env = e;
 	return QS_OK;
 }
@@ -57,6 +124,106 @@ sim_env_destroy(void *env)
 	free(e);
 }
 
+/* The best baseline on the scenario as written, by its primary metric, on two
+ * training seeds (bit 63 set: never an evaluation seed). */
+static int
+pick_teacher(struct sim_env *e, char *msg, size_t msglen)
+{
+	double best = 0;
+	int have = 0;
+
+	for (int k = 0; k < QS_BASELINE__COUNT; k++) {
+		double sum = 0;
+
+		if (k == QS_BASELINE_RANDOM || k == QS_BASELINE_ROUND_ROBIN)
+			continue;
+		for (uint64_t sd = 1; sd <= 2; sd++) {
+			struct qs_sim_router r;
+			struct qs_sim_metrics m;
+			struct qs_sim *s = NULL;
+			uint64_t seed = 1ull << 63 | 0x7eac0000ull | sd;
+			int rc = qs_sim_router_parse(qs_baseline_name((enum qs_baseline_kind)k), seed,
+						     &r, msg, msglen);
+
+			if (rc == QS_OK)
+				rc = qs_sim_create(&e->base, seed, &s, msg, msglen);
+			if (rc == QS_OK)
+				rc = qs_sim_run(s, &r, msg, msglen);
+			if (rc == QS_OK) {
+				qs_sim_metrics(s, &m);
+				sum += e->ttft_metric ? -m.p99_ms[QS_SIM_M_TTFT] : m.slo_attainment;
+			}
+			if (s)
+				qs_sim_destroy(s);
+			qs_sim_router_free(&r);
+			if (rc != QS_OK)
+				return rc;
+		}
+		if (!have || sum > best) {
+			best = sum;
+			have = 1;
+			e->teacher_kind = (enum qs_baseline_kind)k;
+		}
+	}
+	return QS_OK;
+}
+
+static int
+sim_env_set(void *env, const char *key, const char *val, char *msg, size_t msglen)
+{
+	struct sim_env *e = env;
+
+	if (!strcmp(key, "randomize")) {
+		e->randomize = atoi(val);
+		return QS_OK;
+	}
+	if (!strcmp(key, "teacher")) {
+		if (!strcmp(val, "auto"))
+			return pick_teacher(e, msg, msglen);
+		if (qs_baseline_parse(val, &e->teacher_kind))
+			return qs_train_fail(QS_E_ARG, msg, msglen, "unknown teacher '%s'", val);
+		return QS_OK;
+	}
+	return qs_train_fail(QS_E_ARG, msg, msglen, "sim env: unknown setting %s", key);
+}
+
+/* Draw an episode's configuration from the scenario (domain randomization). */
+static void
+randomize_cfg(struct sim_env *e, uint64_t seed)
+{
+	struct qs_sim_config *c = &e->cfg;
+	struct qs_rng g;
+	double u, scale;
+	uint32_t k;
+
+	*c = e->base;
+	qs_rng_seed(&g, seed, 0xd0a1);
+	scale = 0.75 + 0.40 * qs_rng_uniform(&g);
+	if (c->wl.load > 0)
+		c->wl.load *= scale;
+	else if (c->wl.rate > 0)
+		c->wl.rate *= scale;
+	u = qs_rng_uniform(&g);
+	if (u < 1.0 / 3 && c->n_backends > 2) {
+		k = qs_rng_below(&g, c->n_backends);
+		memmove(&c->backend[k], &c->backend[k + 1],
+			(c->n_backends - k - 1) * sizeof(c->backend[0]));
+		c->n_backends--;
+	} else if (u < 2.0 / 3 && c->n_backends < 16) {
+		k = qs_rng_below(&g, c->n_backends);
+		c->backend[c->n_backends++] = c->backend[k];
+	}
+	c->report_interval_ns =
+		(uint64_t)((double)(c->report_interval_ns ? c->report_interval_ns : 5000000) *
+			   exp(log(0.5) + (log(4.0) - log(0.5)) * qs_rng_uniform(&g)));
+	if (c->wl.arrival == QS_SIM_ARR_TRACE) {
+		c->wl.window_start_s = 2700.0 * qs_rng_uniform(&g);
+		c->wl.window_s = 900;
+	} else if (c->wl.requests == 0 || c->wl.requests > 4000) {
+		c->wl.requests = 4000;
+	}
+}
+
 static int
 sim_env_reset(void *env, uint64_t seed, char *msg, size_t msglen)
 {
@@ -66,6 +233,13 @@ sim_env_reset(void *env, uint64_t seed, char *msg, size_t msglen)
 		qs_sim_destroy(e->sim);
 	e->sim = NULL;
 	e->n_tags = 0;
+	if (e->randomize) {
+		seed |= 1ull << 63; /* training seeds: disjoint from evaluation seeds */
+		randomize_cfg(e, seed);
+	} else {
+		e->cfg = e->base;
+	}
+	qs_baseline_init(&e->teacher, e->teacher_kind, seed ^ 0x7eac);
 	return qs_sim_create(&e->cfg, seed, &e->sim, msg, msglen);
 }
 
@@ -74,22 +248,39 @@ sim_env_observe(void *env, uint8_t *rows, uint32_t *n_cand, uint64_t *mask, int 
 		char *msg, size_t msglen)
 {
 	struct sim_env *e = env;
-	int rc = qs_sim_next_decision(e->sim, &e->d, msg, msglen);
+	int rc;
 
-	if (rc != QS_OK)
-		return rc;
-	*done = e->d.done;
-	if (e->d.done)
-		return QS_OK;
-	if (!e->d.eligible) {
+	for (;;) {
+		rc = qs_sim_next_decision(e->sim, &e->d, msg, msglen);
+		if (rc != QS_OK)
+			return rc;
+		*done = e->d.done;
+		if (e->d.done)
+			return QS_OK;
+		if (e->d.eligible)
+			break;
 		/* Nothing eligible: the dataplane falls back to its heuristic; so do we,
 		 * without recording a decision. */
 		rc = qs_sim_route(e->sim, 0, msg, msglen);
-		return rc != QS_OK ? rc : sim_env_observe(env, rows, n_cand, mask, done, msg, msglen);
+		if (rc != QS_OK)
+			return rc;
 	}
 	memcpy(rows, e->d.features, (size_t)e->d.n_backends * QS_FR_COUNT);
 	*n_cand = e->d.n_backends;
 	*mask = e->d.eligible;
+	return QS_OK;
+}
+
+static int
+sim_env_teacher(void *env, uint32_t *action)
+{
+	struct sim_env *e = env;
+	int b = qs_baseline_choose(&e->teacher, &e->d.freq, e->d.backend, e->d.n_backends,
+				   e->d.eligible, e->d.capacity);
+
+	if (b < 0 || !(e->d.eligible >> b & 1))
+		return QS_E_VALUE;
+	*action = (uint32_t)b;
 	return QS_OK;
 }
 
@@ -117,6 +308,24 @@ sim_env_act(void *env, uint32_t action, uint64_t tag, char *msg, size_t msglen)
 	return qs_sim_route(e->sim, action, msg, msglen);
 }
 
+static float
+reward(const struct sim_env *e, const struct qs_sim_outcome *o)
+{
+	const struct qs_sim_slo *slo = &e->cfg.slo[o->slo_class & 3];
+	double ttft = (double)o->ttft_ns / 1e6, ref = slo->ttft_ms > 0 ? slo->ttft_ms : 1000.0;
+	double x = ttft / ref;
+
+	if (e->ttft_metric) {
+		x = x * x;
+		return (float)((o->slo_met ? 1.0 : 0.0) - 0.25 * (x > 16 ? 16 : x));
+	}
+	if (slo->e2e_ms > 0 && (double)o->e2e_ns / 1e6 / slo->e2e_ms > x)
+		x = (double)o->e2e_ns / 1e6 / slo->e2e_ms;
+	if (slo->tpot_ms > 0 && (double)o->tpot_ns / 1e6 / slo->tpot_ms > x)
+		x = (double)o->tpot_ns / 1e6 / slo->tpot_ms;
+	return (float)((o->slo_met ? 1.0 : 0.0) - 0.25 * (x > 4 ? 4 : x));
+}
+
 static uint32_t
 sim_env_credits(void *env, struct qs_train_credit *out, uint32_t cap)
 {
@@ -129,21 +338,23 @@ sim_env_credits(void *env, struct qs_train_credit *out, uint32_t cap)
 
 		for (uint32_t i = 0; i < got; i++) {
 			const struct qs_sim_outcome *o = &e->out[i];
-			double ref = e->cfg.slo[o->slo_class & 3].ttft_ms;
-			double ttft = (double)o->ttft_ns / 1e6, x;
 
-			if (!(ref > 0))
-				ref = 1000.0;
-			x = ttft / ref;
-			x = x > 4 ? 4 : x;
 			out[n].tag = o->decision_id < e->n_tags ? e->tags[o->decision_id] : UINT64_MAX;
-			out[n].reward = (float)((o->slo_met ? 1.0 : 0.0) - 0.25 * x);
+			out[n].reward = reward(e, o);
 			n++;
 		}
 		if (got < want)
 			break;
 	}
 	return n;
+}
+
+static int
+sim_env_describe(void *env, char *out, size_t n)
+{
+	struct sim_env *e = env;
+
+	return snprintf(out, n, "%s (teacher %s)", e->base.name, qs_baseline_name(e->teacher_kind));
 }
 
 static double
@@ -170,4 +381,7 @@ const struct qs_train_env_ops qs_env_sim = {
 	.act = sim_env_act,
 	.credits = sim_env_credits,
 	.metric = sim_env_metric,
+	.set = sim_env_set,
+	.teacher = sim_env_teacher,
+	.describe = sim_env_describe,
 };

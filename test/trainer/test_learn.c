@@ -158,6 +158,41 @@ test_threads_deterministic(void **state)
 	qs_ppo_agent_free(&ag);
 }
 
+/* The update's gradient shards make results independent of the update threads. */
+static void
+test_update_threads_deterministic(void **state)
+{
+	struct qs_ppo_cfg c;
+	struct qs_ppo_agent a1, a2;
+	struct qs_roll r;
+	struct qs_ppo_buf b;
+
+	(void)state;
+	qs_ppo_defaults(&c);
+	assert_int_equal(qs_ppo_agent_init(&a1, &c, 9, NULL, 0), QS_OK);
+	assert_int_equal(qs_ppo_agent_init(&a2, &c, 9, NULL, 0), QS_OK);
+	qs_ppo_set_threads(&a2, 2);
+	assert_int_equal(qs_roll_init(&r, &qs_env_bandit, "bandit", 4, 1, 300, &a1, 3, NULL, 0),
+			 QS_OK);
+	assert_int_equal(qs_ppo_buf_init(&b, 4, 1200, 1200 * 64, 16, NULL, 0), QS_OK);
+	for (int round = 0; round < 3; round++) {
+		assert_int_equal(qs_roll_collect(&r, &a1, &b, 0, NULL, NULL, 0), QS_OK);
+		float *adv = malloc(b.n * sizeof(float));
+
+		memcpy(adv, b.adv, b.n * sizeof(float));
+		assert_int_equal(qs_ppo_update(&a1, &b, NULL, NULL, 0), QS_OK);
+		memcpy(b.adv, adv, b.n * sizeof(float)); /* the update normalizes in place */
+		free(adv);
+		assert_int_equal(qs_ppo_update(&a2, &b, NULL, NULL, 0), QS_OK);
+		assert_memory_equal(a1.pi.p, a2.pi.p, a1.pi.n_params * sizeof(float));
+		assert_memory_equal(a1.vf.p, a2.vf.p, a1.vf.n_params * sizeof(float));
+	}
+	qs_ppo_buf_free(&b);
+	qs_roll_free(&r);
+	qs_ppo_agent_free(&a1);
+	qs_ppo_agent_free(&a2);
+}
+
 int
 main(void)
 {
@@ -165,6 +200,7 @@ main(void)
 		cmocka_unit_test(test_ppo_learns),
 		cmocka_unit_test(test_reinforce_learns),
 		cmocka_unit_test(test_threads_deterministic),
+		cmocka_unit_test(test_update_threads_deterministic),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
