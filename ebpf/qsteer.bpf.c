@@ -1,0 +1,1192 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * qsteer.bpf.c - qsteer's steering in XDP: the DPDK-free dataplane core
+ * (dp/packet.c, dp/core.c) with bursts of one packet, in the kernel.
+ *
+ * Per packet, in the dataplane's order: parse (Ethernet, two VLAN tags, IPv4 with
+ * header checksum, IPv6 without extension headers, UDP, QRP through wire.h); apply
+ * a report to the shared backend table; for a request, snapshot the table at the
+ * packet's clock, build qs_feat_router_v1 rows for every eligible backend, score
+ * them with the int8 policy of the active slot (or a builtin baseline), else the
+ * configured fallback baseline; commit (sent counts, prefix table, request-id
+ * entry); continuations and cancels follow the request-id table; rewrite with
+ * RFC 1624 checksums; XDP_TX, or redirect to the configured egress interface.
+ *
+ * State: configuration in read-only data (set by the loader before load);
+ * backend table shared by all CPUs; worker state, prefix table, request-id table
+ * and counters per CPU (the dataplane's per-lcore worker; RSS keeps a flow on one
+ * queue, hence one CPU). The policy lives in two slots of an array map; the loader
+ * writes the inactive one and flips qs_active_slot (docs/xdp.md, "Policy swap").
+ *
+ * Verifier notes (6.1 and newer): every loop has a constant bound; the per-
+ * candidate scoring runs in a bpf_loop callback (5.17+) so it is verified once;
+ * atomics need -mcpu=v3 (5.12+); nothing newer is used.
+ */
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "qsteer/int8.h"
+#include "qsteer/xdp.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* ---- configuration and globals -------------------------------------------------- */
+
+const volatile struct qs_xdp_config qs_cfg = {};
+
+/* Written by the loader through the mmapped .bss: the active policy slot (0 or 1),
+ * the operator's drain mask (bit = backend index), and the test clock. */
+volatile qs_u32 qs_active_slot;
+volatile qs_u64 qs_admin_drain;
+volatile qs_u64 qs_test_clock_ns;
+
+/* ---- maps ---------------------------------------------------------------------- */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct qs_xdp_policy);
+} qs_policy SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, QS_XDP_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct qs_xdp_backend_state);
+} qs_backends SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct qs_xdp_worker);
+} qs_worker SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct qs_xdp_counters);
+} qs_counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct qs_prefix_table);
+} qs_prefix SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, QS_XDP_REQ_SETS);
+	__type(key, __u32);
+	__type(value, struct qs_xdp_req_set);
+} qs_reqtab SEC(".maps");
+
+/* Per-CPU scratch: what does not fit the 512-byte stack. */
+struct qs_xdp_scratch {
+	struct qs_feat_backend fb[QS_XDP_MAX_BACKENDS]; /* this packet's view per backend */
+	struct qs_feat_backend fbc[QS_XDP_MAX_BACKENDS]; /* a baseline's view */
+	qs_u32 cap[QS_XDP_MAX_BACKENDS];
+	qs_u8 cand_be[QS_XDP_MAX_BACKENDS];
+	qs_u8 x[QS_XDP_IN];
+	qs_u8 a1[QS_XDP_ACT + 6];
+	qs_u8 a2[QS_XDP_ACT + 6];
+	qs_u8 rep[QS_QRP_REPORT_LEN];
+	qs_u8 hb[QS_QRP_HDR_LEN];
+	/* this request's masks, kept in map memory so the verifier does not track every
+	 * combination of their bits as a separate state */
+	qs_u64 cand, fbm, fam;
+	qs_u32 ncand, pad_;
+	qs_s32 best, pad2_; /* a baseline's running best */
+	qs_u64 bv, qmin, qmax;
+	struct qs_qrp_report qrep;
+	struct qs_xdp_backend_state st;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct qs_xdp_scratch);
+} qs_scratch SEC(".maps");
+
+#define ETH_HLEN_ 14
+#define ET_IPV4 0x0800
+#define ET_IPV6 0x86dd
+#define ET_VLAN 0x8100
+#define ET_QINQ 0x88a8
+#define PROTO_UDP 17
+
+#define HOW_POLICY 0
+#define HOW_BUILTIN 2
+#define HOW_FALLBACK 3
+#define HOW_NONE 4
+
+#define barrier_() asm volatile("" ::: "memory")
+
+static __u32 zero_key;
+
+/* ---- parse (dp/packet.c, qs_dp_parse) ------------------------------------------------ */
+
+struct pkt {
+	qs_u8 drop; /* QS_XDP_D_*, or NONE with cls */
+	qs_u8 cls;  /* 0 drop, 1 non-QRP, 2 QRP */
+	qs_u8 ipv6;
+	qs_u16 l3_off, l4_off, pay_off, pay_len;
+	struct qs_qrp_hdr h;
+};
+
+static __always_inline qs_u32
+fold16(qs_u32 sum)
+{
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return sum;
+}
+
+static __always_inline qs_u16
+rd16(const qs_u8 *p)
+{
+	return (qs_u16)((qs_u16)p[0] << 8 | p[1]);
+}
+
+/* Global: verified once; the caller sees the offsets as unknown values and checks
+ * them again where it uses them. */
+__noinline int
+qs_xdp_parse(struct xdp_md *ctx, struct pkt *out, struct qs_xdp_scratch *sc)
+{
+	qs_u8 *data = (qs_u8 *)(long)ctx->data, *end = (qs_u8 *)(long)ctx->data_end;
+	qs_u32 len = (qs_u32)(end - data), off = 12, l4, ip_end, ulen, dport, i;
+	qs_u16 et;
+	qs_u8 *ip, *udp, *hb = sc->hb;
+	int e;
+
+	if (!out || !sc)
+		return QS_XDP_D_ETH_SHORT;
+	out->cls = 0;
+	out->ipv6 = 0;
+	if (data + ETH_HLEN_ > end)
+		return QS_XDP_D_ETH_SHORT;
+	et = rd16(data + 12);
+	/* at most two tags; a third is vlan-depth, as the dataplane counts it */
+#pragma unroll
+	for (i = 0; i < 3; i++) {
+		if (et != ET_VLAN && et != ET_QINQ)
+			break;
+		if (i == 2)
+			return QS_XDP_D_VLAN_DEPTH;
+		off += 4;
+		if (data + off + 2 > end)
+			return QS_XDP_D_ETH_SHORT;
+		et = rd16(data + off);
+	}
+	off += 2;
+	out->l3_off = (qs_u16)off;
+	ip = data + off;
+	if (et == ET_IPV4) {
+		qs_u32 ihl, tot, sum = 0;
+
+		if (ip + 20 > end || (ip[0] >> 4) != 4)
+			return QS_XDP_D_IP_HDR;
+		ihl = (qs_u32)(ip[0] & 15) * 4;
+		tot = rd16(ip + 2);
+		if (ihl < 20 || tot < ihl || off + tot > len)
+			return QS_XDP_D_IP_HDR;
+		/* header checksum over ihl bytes (the frame holds them: tot <= len - off) */
+#pragma unroll
+		for (i = 0; i < 30; i++) {
+			if (i * 2 >= ihl)
+				break;
+			if (ip + i * 2 + 2 > end)
+				return QS_XDP_D_IP_HDR;
+			sum += (qs_u32)ip[i * 2] << 8 | ip[i * 2 + 1];
+		}
+		if (fold16(sum) != 0xffff)
+			return QS_XDP_D_IP_CSUM;
+		if (ip[9] != PROTO_UDP) {
+			out->cls = 1;
+			return QS_XDP_D_NON_QRP;
+		}
+		if (rd16(ip + 6) & 0x3fff)
+			return QS_XDP_D_IP_FRAG;
+		if (qs_cfg.has_ip4 && (ip[16] != qs_cfg.ip4[0] || ip[17] != qs_cfg.ip4[1] ||
+				       ip[18] != qs_cfg.ip4[2] || ip[19] != qs_cfg.ip4[3])) {
+			out->cls = 1;
+			return QS_XDP_D_NON_QRP;
+		}
+		l4 = off + ihl;
+		ip_end = off + tot;
+	} else if (et == ET_IPV6) {
+		qs_u32 plen;
+		qs_u8 nh;
+
+		if (ip + 40 > end || (ip[0] >> 4) != 6)
+			return QS_XDP_D_IP_HDR;
+		plen = rd16(ip + 4);
+		if (off + 40 + plen > len)
+			return QS_XDP_D_IP_HDR;
+		nh = ip[6];
+		if (nh == 44)
+			return QS_XDP_D_IP_FRAG;
+		if (nh == 0 || nh == 43 || nh == 60)
+			return QS_XDP_D_IP6_EXT;
+		if (nh != PROTO_UDP) {
+			out->cls = 1;
+			return QS_XDP_D_NON_QRP;
+		}
+		if (qs_cfg.has_ip6) {
+			qs_u8 diff = 0;
+
+#pragma unroll
+			for (i = 0; i < 16; i++)
+				diff |= ip[24 + i] ^ qs_cfg.ip6[i];
+			if (diff) {
+				out->cls = 1;
+				return QS_XDP_D_NON_QRP;
+			}
+		}
+		out->ipv6 = 1;
+		l4 = off + 40;
+		ip_end = l4 + plen;
+	} else {
+		out->cls = 1;
+		return QS_XDP_D_NON_QRP;
+	}
+	out->l4_off = (qs_u16)l4;
+	if (l4 + 8 > ip_end)
+		return QS_XDP_D_UDP_HDR;
+	if (l4 > 128)
+		return QS_XDP_D_UDP_HDR; /* unreachable: l3 <= 22, ihl <= 60 */
+	udp = data + l4;
+	if (udp + 8 > end)
+		return QS_XDP_D_UDP_HDR;
+	ulen = rd16(udp + 4);
+	if (ulen < 8 || l4 + ulen > ip_end || (out->ipv6 && rd16(udp + 6) == 0))
+		return QS_XDP_D_UDP_HDR;
+	dport = rd16(udp + 2);
+	if (dport != qs_cfg.port && dport != qs_cfg.report_port) {
+		out->cls = 1;
+		return QS_XDP_D_NON_QRP;
+	}
+	out->pay_off = (qs_u16)(l4 + 8);
+	out->pay_len = (qs_u16)(ulen - 8);
+	/* wire.h parses; it sees a copy of the header bytes the frame has */
+	__builtin_memset(hb, 0, QS_QRP_HDR_LEN);
+	if (out->pay_len >= QS_QRP_HDR_LEN) {
+		if (udp + 8 + QS_QRP_HDR_LEN > end)
+			return QS_XDP_D_UDP_HDR; /* unreachable: ulen <= len */
+		__builtin_memcpy(hb, udp + 8, QS_QRP_HDR_LEN);
+	}
+	e = qs_qrp_parse_hdr(hb, out->pay_len, &out->h);
+	if (e != QS_QRP_OK)
+		return QS_XDP_D_QRP_SHORT + (e - QS_QRP_E_SHORT);
+	if ((out->h.type == QS_QRP_T_REPORT) != (dport == qs_cfg.report_port)) {
+		if (qs_cfg.port != qs_cfg.report_port)
+			return QS_XDP_D_WRONG_PORT;
+	}
+	out->cls = 2;
+	return QS_XDP_D_NONE;
+}
+
+/* The report body after the header: wire.h parses a copy. */
+static __always_inline int
+parse_report(struct xdp_md *ctx, const struct pkt *p, struct qs_xdp_scratch *sc,
+	     struct qs_qrp_report *r)
+{
+	qs_u32 rem = (qs_u32)p->pay_len - p->h.hdr_len, off;
+	int e;
+
+	__builtin_memset(sc->rep, 0, sizeof(sc->rep));
+	if (rem >= QS_QRP_REPORT_LEN) {
+		off = (qs_u32)p->pay_off + p->h.hdr_len;
+		if (off > 0xffff)
+			return QS_XDP_D_QRP_SHORT;
+		if (bpf_xdp_load_bytes(ctx, off, sc->rep, QS_QRP_REPORT_LEN) != 0)
+			return QS_XDP_D_QRP_SHORT;
+	}
+	e = qs_qrp_parse_report(sc->rep, rem, r);
+	if (e != QS_QRP_OK)
+		return QS_XDP_D_QRP_SHORT + (e - QS_QRP_E_SHORT);
+	return QS_XDP_D_NONE;
+}
+
+/* ---- baselines (sim/baselines.c, the same arithmetic) ------------------------------ */
+
+static __always_inline qs_u64
+rng_next(qs_u64 *s)
+{
+	qs_u64 z = (*s += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static __always_inline void
+baseline_init(struct qs_xdp_baseline *b, qs_u32 kind, qs_u64 seed)
+{
+	b->rng = seed ^ 0x5bd1e9955bd1e995ull;
+	b->rr_next = 0;
+	b->kind = kind;
+}
+
+static __always_inline qs_u32
+popcount64(qs_u64 m)
+{
+	m = m - ((m >> 1) & 0x5555555555555555ull);
+	m = (m & 0x3333333333333333ull) + ((m >> 2) & 0x3333333333333333ull);
+	m = (m + (m >> 4)) & 0x0f0f0f0f0f0f0f0full;
+	return (qs_u32)((m * 0x0101010101010101ull) >> 56);
+}
+
+/* Index of the k-th (0-based) set bit of m, -1 if none. */
+static __always_inline int
+nth_bit(qs_u64 m, qs_u32 k)
+{
+	qs_u32 j;
+
+	for (j = 0; j < 64; j++) {
+		if (j >= k)
+			break;
+		m &= m - 1;
+	}
+	if (!m)
+		return -1;
+	return (int)popcount64((m & -m) - 1);
+}
+
+static __always_inline qs_u64
+outstanding(const struct qs_feat_backend *b)
+{
+	return (qs_u64)b->waiting + b->running + b->sent_reqs;
+}
+
+/* qs_baseline_choose over be[0..n) with the eligibility mask and capacities. */
+/* bpf_loop bodies of the baselines: verified once each, for any index. */
+struct bl_ctx {
+	qs_u64 eligible;
+	qs_u32 kind;
+	qs_u32 phase; /* kv: 1 = min/max pass */
+	qs_u32 n;
+	qs_u32 rr_next;
+	int found;
+};
+
+static long
+bl_rr(__u32 i, void *arg)
+{
+	struct bl_ctx *c = arg;
+	qs_u32 k;
+
+	if (c->n == 0)
+		return 1;
+	k = (c->rr_next + i) % c->n;
+	if (k < 64 && (c->eligible >> k & 1)) {
+		c->found = (int)k;
+		return 1;
+	}
+	return 0;
+}
+
+static long
+bl_scan(__u32 i, void *arg)
+{
+	struct bl_ctx *c = arg;
+	struct qs_xdp_scratch *sc = bpf_map_lookup_elem(&qs_scratch, &zero_key);
+	const struct qs_feat_backend *be;
+	qs_u64 v, q;
+	qs_s32 best;
+
+	if (!sc || i >= QS_XDP_MAX_BACKENDS)
+		return 1;
+	if (!(c->eligible >> i & 1))
+		return 0;
+	be = &sc->fbc[i];
+	best = sc->best;
+	switch (c->kind) {
+	case QS_XDP_B_SED: {
+		qs_u64 ci = sc->cap[i] ? sc->cap[i] : 1, cb = 1;
+
+		if (best >= 0 && sc->cap[best & (QS_XDP_MAX_BACKENDS - 1)])
+			cb = sc->cap[best & (QS_XDP_MAX_BACKENDS - 1)];
+		v = outstanding(be) + 1;
+		/* (o_i + 1) / c_i < (o_b + 1) / c_b, cross-multiplied */
+		if (best < 0 || v * cb < sc->bv * ci) {
+			sc->best = (qs_s32)i;
+			sc->bv = v;
+		}
+		return 0;
+	}
+	case QS_XDP_B_KV: {
+		qs_u64 sq, skv, sp, qmin = sc->qmin, qmax = sc->qmax;
+
+		q = (qs_u64)be->waiting + be->sent_reqs;
+		if (c->phase == 1) {
+			if (q < qmin)
+				sc->qmin = q;
+			if (q > qmax)
+				sc->qmax = q;
+			return 0;
+		}
+		sq = qmax > qmin ? (qmax - q) * 1000 / (qmax - qmin) : 1000;
+		if (be->kv_total)
+			skv = 1000 - (be->kv_used >= be->kv_total
+					      ? 1000
+					      : (qs_u64)be->kv_used * 1000 / be->kv_total);
+		else
+			skv = 1000;
+		sp = be->prefix_hit ? 1000 : 0;
+		/* llm-d's default profile: queue 2, KV 2, prefix 3 (qs_baseline_init) */
+		v = 2 * sq + 2 * skv + 3 * sp;
+		if (best < 0 || v > sc->bv) {
+			sc->best = (qs_s32)i;
+			sc->bv = v;
+		}
+		return 0;
+	}
+	case QS_XDP_B_LOT:
+		v = (qs_u64)be->prefill_pending + be->sent_tokens + (qs_u64)be->kv_used * 16;
+		break;
+	case QS_XDP_B_JSQ:
+		v = (qs_u64)be->waiting + be->running;
+		break;
+	default: /* lor */
+		v = outstanding(be);
+		break;
+	}
+	if (best < 0 || v < sc->bv) {
+		sc->best = (qs_s32)i;
+		sc->bv = v;
+	}
+	return 0;
+}
+
+/*
+ * A global function: the verifier checks it once, for any arguments. The running
+ * best (index and value) lives in scratch map memory, whose contents the verifier
+ * does not track, so the loops below converge instead of forking one state per
+ * possible best index.
+ */
+__noinline int
+qs_xdp_baseline_choose(struct qs_xdp_baseline *r, struct qs_xdp_scratch *sc, qs_u32 n,
+		       qs_u64 eligible)
+{
+	const struct qs_feat_backend *be;
+	qs_u32 m, kind;
+
+	if (!r || !sc)
+		return -1;
+	be = sc->fbc;
+	if (n > QS_XDP_MAX_BACKENDS)
+		n = QS_XDP_MAX_BACKENDS;
+	if (n < 64)
+		eligible &= (1ull << n) - 1;
+	if (!eligible || n == 0)
+		return -1;
+	m = popcount64(eligible);
+	kind = r->kind;
+	sc->best = -1;
+	sc->bv = 0;
+	if (kind == QS_XDP_B_RANDOM)
+		return nth_bit(eligible, (qs_u32)(rng_next(&r->rng) % m));
+	if (kind == QS_XDP_B_RR) {
+		struct bl_ctx c = {eligible, kind, 0, n, r->rr_next, -1};
+
+		bpf_loop(n, bl_rr, &c, 0);
+		if (c.found >= 0)
+			r->rr_next = ((qs_u32)c.found + 1) % n;
+		return c.found;
+	}
+	if (kind == QS_XDP_B_P2C) {
+		qs_u32 a, b;
+		int ia, ib, t;
+
+		if (m == 1)
+			return nth_bit(eligible, 0);
+		a = (qs_u32)(rng_next(&r->rng) % m);
+		b = (qs_u32)(rng_next(&r->rng) % (m - 1));
+		if (b >= a)
+			b++;
+		ia = nth_bit(eligible, a);
+		ib = nth_bit(eligible, b);
+		if (ib < ia) {
+			t = ia;
+			ia = ib;
+			ib = t;
+		}
+		if (ia < 0 || ib < 0 || ia >= QS_XDP_MAX_BACKENDS || ib >= QS_XDP_MAX_BACKENDS)
+			return -1;
+		return outstanding(&be[ib]) < outstanding(&be[ia]) ? ib : ia;
+	}
+	{
+		struct bl_ctx c = {eligible, kind, 0, n, 0, -1};
+
+		if (kind == QS_XDP_B_KV) {
+			sc->qmin = ~0ull;
+			sc->qmax = 0;
+			c.phase = 1;
+			bpf_loop(n, bl_scan, &c, 0);
+			c.phase = 0;
+		}
+		bpf_loop(n, bl_scan, &c, 0);
+	}
+	return sc->best;
+}
+
+/* ---- the int8 scorer -------------------------------------------------------------- */
+
+/*
+ * One hidden layer in SWAR: each u64 multiply computes three biased products
+ * x * (w + 128) in 21-bit fields (x <= 127, w + 128 <= 255: 15 bits each; at most 64
+ * terms: < 2^21, so no field carries into the next). Subtracting 128 * sum(x) gives
+ * the exact dot products of int8.h's qs_int8_dot, then qs_int8_requant requantizes.
+ */
+#define SWAR_GROUP(W, X, NIN, B, M, S, OUT, G, SUMX)                                     \
+	do {                                                                             \
+		qs_u64 acc_ = 0;                                                         \
+		qs_u32 k_;                                                               \
+		_Pragma("unroll") for (k_ = 0; k_ < (NIN); k_++) acc_ +=                 \
+			(qs_u64)(X)[k_] * (W)[G][k_];                                    \
+		_Pragma("unroll") for (k_ = 0; k_ < 3; k_++)                             \
+		{                                                                        \
+			qs_s32 d_ = (qs_s32)((acc_ >> (QS_XDP_FIELD_BITS * k_)) &        \
+					     QS_XDP_FIELD_MASK) -                        \
+				    (qs_s32)(SUMX);                                      \
+			(OUT)[(G)*3 + k_] = qs_int8_requant((B)[(G)*3 + k_] + d_,        \
+							    (M)[(G)*3 + k_],             \
+							    (S)[(G)*3 + k_]);            \
+		}                                                                        \
+	} while (0)
+
+/* Global: verified once, whatever the caller's state. Scores the row in sc->x. */
+__noinline int
+qs_xdp_score(const struct qs_xdp_policy *pol, struct qs_xdp_scratch *sc)
+{
+	qs_u32 g, c, k, sumx = 0;
+	const qs_u8 *out_x;
+
+	if (!pol || !sc)
+		return 0;
+#pragma unroll
+	for (k = 0; k < QS_XDP_IN; k++)
+		sumx += sc->x[k];
+	sumx *= QS_XDP_W_BIAS;
+	for (g = 0; g < QS_XDP_GROUPS; g++) {
+		if (g >= pol->g1)
+			break;
+		SWAR_GROUP(pol->w1, sc->x, QS_XDP_IN, pol->b1, pol->m1, pol->s1, sc->a1, g, sumx);
+	}
+	out_x = sc->a1;
+	if (pol->n_hidden == 2) {
+		qs_u32 nc = pol->c2;
+
+		sumx = 0;
+		for (c = 0; c < QS_XDP_CHUNKS; c++) {
+			if (c >= nc)
+				break;
+#pragma unroll
+			for (k = 0; k < 8; k++)
+				sumx += sc->a1[c * 8 + k];
+		}
+		sumx *= QS_XDP_W_BIAS;
+		for (g = 0; g < QS_XDP_GROUPS; g++) {
+			qs_u64 acc = 0;
+
+			if (g >= pol->g2)
+				break;
+			for (c = 0; c < QS_XDP_CHUNKS; c++) {
+				if (c >= nc)
+					break;
+#pragma unroll
+				for (k = 0; k < 8; k++)
+					acc += (qs_u64)sc->a1[c * 8 + k] * pol->w2[g][c * 8 + k];
+			}
+#pragma unroll
+			for (k = 0; k < 3; k++) {
+				qs_s32 d = (qs_s32)((acc >> (QS_XDP_FIELD_BITS * k)) &
+						    QS_XDP_FIELD_MASK) -
+					   (qs_s32)sumx;
+
+				sc->a2[g * 3 + k] =
+					qs_int8_requant(pol->b2[g * 3 + k] + d, pol->m2[g * 3 + k],
+							pol->s2[g * 3 + k]);
+			}
+		}
+		out_x = sc->a2;
+	}
+	/* the output layer: the reference dot product itself */
+	k = pol->out_in;
+	if (k > QS_XDP_MAX_HIDDEN)
+		k = QS_XDP_MAX_HIDDEN;
+	return qs_int8_dot(pol->w_out, out_x, k, pol->out_bias);
+}
+
+/* ---- per-request decision --------------------------------------------------------- */
+
+struct score_ctx {
+	struct qs_feat_request rq;
+	struct qs_feat_global gl;
+	qs_u64 elig; /* backends the policy may pick for this request (family included) */
+	qs_u32 hit;  /* prefix affinity: backend index or QS_PREFIX_NONE */
+	qs_u32 slot;
+	qs_u32 best;
+	qs_s32 best_score;
+};
+
+/* Global: the router-v1 row of backend i for this request, into sc->x. */
+__noinline int
+qs_xdp_row(const struct score_ctx *sx, struct qs_xdp_scratch *sc, qs_u32 i)
+{
+	struct qs_feat_backend f;
+
+	if (!sx || !sc)
+		return 0;
+	f = sc->fb[i & (QS_XDP_MAX_BACKENDS - 1)];
+	f.prefix_hit = sx->hit == i;
+	qs_feat_router_v1(&sx->rq, &f, &sx->gl, sc->x);
+	return 0;
+}
+
+static long
+score_one(__u32 i, void *arg)
+{
+	struct score_ctx *sx = arg;
+	struct qs_xdp_scratch *sc;
+	const struct qs_xdp_policy *pol;
+	qs_u32 slot = sx->slot & 1;
+	qs_s32 s;
+
+	if (i >= QS_XDP_MAX_BACKENDS)
+		return 1;
+	if (!(sx->elig >> i & 1))
+		return 0;
+	sc = bpf_map_lookup_elem(&qs_scratch, &zero_key);
+	pol = bpf_map_lookup_elem(&qs_policy, &slot);
+	if (!sc || !pol)
+		return 1;
+	qs_xdp_row(sx, sc, i);
+	s = qs_xdp_score(pol, sc);
+	if (sx->best == QS_XDP_NO_BACKEND || s > sx->best_score) {
+		sx->best = i;
+		sx->best_score = s;
+	}
+	return 0;
+}
+
+/* ---- request-id table (dp/core.c req_*) ------------------------------------------------ */
+
+static __always_inline qs_u32
+req_set(qs_u64 id, qs_u16 tenant)
+{
+	qs_u64 z = (id ^ ((qs_u64)tenant << 48)) * 0x9e3779b97f4a7c15ull;
+
+	return (qs_u32)(z >> 52) & (QS_XDP_REQ_SETS - 1);
+}
+
+static __always_inline int
+req_live(const struct qs_xdp_req_entry *e, qs_u64 now, qs_u64 ttl)
+{
+	return e->backend != QS_XDP_REQ_EMPTY && !(now > e->last_ns && now - e->last_ns > ttl);
+}
+
+static __always_inline void
+req_insert(struct qs_xdp_req_set *set, struct qs_xdp_counters *ctr, qs_u64 id, qs_u16 tenant,
+	   qs_u16 be, qs_u64 now, qs_u64 ttl)
+{
+	int v = -1, i;
+
+#pragma unroll
+	for (i = 0; i < QS_XDP_REQ_WAYS; i++)
+		if (v < 0 && set->e[i].backend != QS_XDP_REQ_EMPTY && set->e[i].id == id &&
+		    set->e[i].tenant == tenant)
+			v = i;
+#pragma unroll
+	for (i = 0; i < QS_XDP_REQ_WAYS; i++)
+		if (v < 0 && set->e[i].backend == QS_XDP_REQ_EMPTY)
+			v = i;
+#pragma unroll
+	for (i = 0; i < QS_XDP_REQ_WAYS; i++)
+		if (v < 0 && !req_live(&set->e[i], now, ttl)) {
+			v = i;
+			ctr->reqtab_expired++;
+		}
+	if (v < 0) {
+		v = 0;
+#pragma unroll
+		for (i = 1; i < QS_XDP_REQ_WAYS; i++)
+			if (set->e[i].last_ns < set->e[v & 3].last_ns)
+				v = i;
+		ctr->reqtab_evict++;
+	}
+	v &= 3;
+	set->e[v].id = id;
+	set->e[v].tenant = tenant;
+	set->e[v].backend = be;
+	set->e[v].last_ns = now;
+	ctr->reqtab_insert++;
+}
+
+/* ---- backend table ------------------------------------------------------------------ */
+
+static __always_inline int
+backend_index(qs_u16 id)
+{
+	qs_u32 i;
+
+	for (i = 0; i < QS_XDP_MAX_BACKENDS; i++) {
+		if (i >= qs_cfg.n_backends)
+			break;
+		if (qs_cfg.be[i].id == id)
+			return (int)i;
+	}
+	return -1;
+}
+
+static __always_inline void
+apply_report(struct qs_xdp_counters *ctr, const struct pkt *p, const struct qs_qrp_report *rep,
+	     qs_u64 now)
+{
+	int idx = backend_index(rep->backend_id);
+	struct qs_xdp_backend_state *e;
+	qs_u32 key, seq;
+
+	if (idx < 0) {
+		ctr->drop[QS_XDP_D_REPORT_BACKEND]++;
+		return;
+	}
+	key = (qs_u32)idx;
+	e = bpf_map_lookup_elem(&qs_backends, &key);
+	if (!e)
+		return;
+	seq = *(volatile qs_u32 *)&e->seq;
+	if (e->valid && p->h.request_id <= e->report_seq && now >= e->last_ns &&
+	    now - e->last_ns <= qs_cfg.report_max_age_ns) {
+		ctr->reports_ignored++;
+		return;
+	}
+	if ((seq & 1) || __sync_val_compare_and_swap(&e->seq, seq, seq + 1) != seq) {
+		ctr->reports_ignored++;
+		return;
+	}
+	e->rep = *rep;
+	e->report_seq = p->h.request_id;
+	e->last_ns = now;
+	e->generation++;
+	e->valid = 1;
+	__sync_fetch_and_add(&e->seq, 1);
+}
+
+/* Consistent copy of a backend entry; a writer busy on every try: never reported. */
+static __always_inline void
+snapshot(const struct qs_xdp_backend_state *e, struct qs_xdp_backend_state *out)
+{
+	qs_u32 s1, s2, t;
+
+#pragma unroll
+	for (t = 0; t < 4; t++) {
+		s1 = *(volatile const qs_u32 *)&e->seq;
+		barrier_();
+		if (s1 & 1)
+			continue;
+		*out = *e;
+		barrier_();
+		s2 = *(volatile const qs_u32 *)&e->seq;
+		if (s1 == s2)
+			return;
+	}
+	__builtin_memset(out, 0, sizeof(*out));
+}
+
+/* ---- rewrite (dp/packet.c qs_dp_rewrite) ------------------------------------------------ */
+
+/* RFC 1624 eqn. 3 over len bytes (even), as dp/packet.c csum_replace. */
+static __always_inline qs_u16
+csum_replace(qs_u16 csum, const qs_u8 *old, const qs_u8 *new_, qs_u32 len)
+{
+	qs_u32 sum = (qs_u16)~csum, i;
+
+#pragma unroll
+	for (i = 0; i < 16; i += 2) {
+		if (i >= len)
+			break;
+		sum += (qs_u16) ~((qs_u32)old[i] << 8 | old[i + 1]);
+		sum += (qs_u32)new_[i] << 8 | new_[i + 1];
+	}
+	return (qs_u16)~fold16(sum);
+}
+
+/* Global: verified once (called for requests and for continuations). */
+__noinline int
+qs_xdp_rewrite(struct xdp_md *ctx, const struct pkt *p, qs_u32 bi)
+{
+	qs_u8 *data = (qs_u8 *)(long)ctx->data, *end = (qs_u8 *)(long)ctx->data_end;
+	const volatile struct qs_xdp_backend_cfg *b;
+	qs_u8 *ip, *udp, na[16], port[2], svc[6];
+	qs_u16 uc, c;
+	qs_u32 l3, l4, i;
+
+	if (!p || bi >= QS_XDP_MAX_BACKENDS)
+		return QS_XDP_D_NO_BACKEND;
+	l3 = p->l3_off;
+	l4 = p->l4_off;
+	if (bi >= QS_XDP_MAX_BACKENDS)
+		return QS_XDP_D_NO_BACKEND;
+	b = &qs_cfg.be[bi];
+	if (p->ipv6 ? !b->has_ip6 : !b->has_ip4)
+		return QS_XDP_D_FAMILY;
+	if (l3 > 64 || l4 > 128)
+		return QS_XDP_D_IP_HDR;
+	ip = data + l3;
+	udp = data + l4;
+	if (ip + 40 > end && p->ipv6)
+		return QS_XDP_D_IP_HDR;
+	if (ip + 20 > end || udp + 8 > end || data + 14 > end)
+		return QS_XDP_D_IP_HDR;
+#pragma unroll
+	for (i = 0; i < 6; i++)
+		svc[i] = data[i];
+#pragma unroll
+	for (i = 0; i < 6; i++) {
+		data[6 + i] = svc[i];
+		data[i] = b->mac[i];
+	}
+	port[0] = (qs_u8)(b->port >> 8);
+	port[1] = (qs_u8)b->port;
+	uc = rd16(udp + 6);
+	if (p->ipv6) {
+		qs_u8 *dst = ip + 24;
+
+		if (ip + 40 > end)
+			return QS_XDP_D_IP_HDR;
+#pragma unroll
+		for (i = 0; i < 16; i++)
+			na[i] = b->ip6[i];
+		if (uc != 0) {
+			c = csum_replace(uc, dst, na, 16);
+			c = csum_replace(c, udp + 2, port, 2);
+			udp[6] = (qs_u8)((c == 0 ? 0xffff : c) >> 8);
+			udp[7] = (qs_u8)(c == 0 ? 0xffff : c);
+		}
+#pragma unroll
+		for (i = 0; i < 16; i++)
+			dst[i] = na[i];
+	} else {
+		qs_u8 *dst = ip + 16;
+
+#pragma unroll
+		for (i = 0; i < 4; i++)
+			na[i] = b->ip4[i];
+		c = csum_replace(rd16(ip + 10), dst, na, 4);
+		ip[10] = (qs_u8)(c >> 8);
+		ip[11] = (qs_u8)c;
+		if (uc != 0) {
+			c = csum_replace(uc, dst, na, 4);
+			c = csum_replace(c, udp + 2, port, 2);
+			udp[6] = (qs_u8)((c == 0 ? 0xffff : c) >> 8);
+			udp[7] = (qs_u8)(c == 0 ? 0xffff : c);
+		}
+#pragma unroll
+		for (i = 0; i < 4; i++)
+			dst[i] = na[i];
+	}
+	udp[2] = port[0];
+	udp[3] = port[1];
+	return QS_XDP_D_NONE;
+}
+
+static __always_inline int
+transmit(void)
+{
+	if (qs_cfg.egress_ifindex)
+		return bpf_redirect(qs_cfg.egress_ifindex, 0);
+	return XDP_TX;
+}
+
+/* ---- decide a request (prepare's masks + qs_dp_decide for one request) ------------- */
+
+/* Global: verified once. Returns the backend index or QS_XDP_NO_BACKEND. */
+__noinline int
+qs_xdp_decide(const struct pkt *p, qs_u64 now, qs_u32 *how)
+{
+	struct qs_xdp_worker *w = bpf_map_lookup_elem(&qs_worker, &zero_key);
+	struct qs_xdp_scratch *sc = bpf_map_lookup_elem(&qs_scratch, &zero_key);
+	struct qs_prefix_table *pt = bpf_map_lookup_elem(&qs_prefix, &zero_key);
+	qs_u32 nb = qs_cfg.n_backends, i, slot, key, ncand = 0, hit, fam_bit;
+	qs_u64 cand, fbm, fam, drain = qs_admin_drain;
+	const struct qs_xdp_policy *pol;
+	struct score_ctx sx;
+	int k;
+
+	if (!how)
+		return QS_XDP_NO_BACKEND;
+	*how = HOW_NONE;
+	if (!w || !sc || !pt || !p)
+		return QS_XDP_NO_BACKEND;
+	fam_bit = p->ipv6;
+	sc->cand = 0;
+	sc->fbm = 0;
+	sc->fam = 0;
+	sc->ncand = 0;
+	for (i = 0; i < QS_XDP_MAX_BACKENDS; i++) {
+		struct qs_xdp_backend_state *stp = &sc->st;
+		const struct qs_xdp_backend_state *e;
+		struct qs_feat_backend *f = &sc->fb[i];
+		int fresh, draining, full;
+
+		if (i >= nb)
+			break;
+		key = i;
+		e = bpf_map_lookup_elem(&qs_backends, &key);
+		if (!e)
+			return QS_XDP_NO_BACKEND;
+		snapshot(e, stp);
+		if (stp->generation != w->seen_gen[i]) {
+			w->seen_gen[i] = stp->generation;
+			w->sent_reqs[i] = 0;
+			w->sent_tokens[i] = 0;
+		}
+		fresh = stp->valid && (now < stp->last_ns || now - stp->last_ns <= qs_cfg.report_max_age_ns);
+		draining = fresh && (stp->rep.flags & QS_QRP_RF_DRAINING);
+		full = fresh && stp->rep.kv_total != 0 && stp->rep.kv_used >= stp->rep.kv_total;
+		f->waiting = fresh ? stp->rep.waiting : 0;
+		f->running = fresh ? stp->rep.running : 0;
+		f->kv_used = fresh ? stp->rep.kv_used : 0;
+		f->kv_total = fresh ? stp->rep.kv_total : 0;
+		f->prefill_pending = fresh ? stp->rep.prefill_pending : 0;
+		f->decode_tps = fresh ? stp->rep.decode_tps : 0;
+		f->ttft_p99_ms = fresh ? stp->rep.ttft_p99_us / 1000 : 0;
+		f->sent_reqs = w->sent_reqs[i];
+		f->sent_tokens = w->sent_tokens[i];
+		f->capacity_class = qs_cfg.be[i].capacity_class;
+		f->prefix_hit = 0;
+		sc->cap[i] = qs_cfg.be[i].capacity;
+		if (drain & (1ull << i))
+			continue;
+		if (fam_bit ? qs_cfg.be[i].has_ip6 : qs_cfg.be[i].has_ip4)
+			sc->fam |= 1ull << i;
+		if (!draining)
+			sc->fbm |= 1ull << i;
+		if (fresh && !draining && !full) {
+			sc->cand |= 1ull << i;
+			sc->cand_be[sc->ncand & (QS_XDP_MAX_BACKENDS - 1)] = (qs_u8)i;
+			sc->ncand++;
+		}
+	}
+	cand = sc->cand;
+	fbm = sc->fbm;
+	fam = sc->fam;
+	ncand = sc->ncand;
+	hit = qs_prefix_lookup(pt, p->h.prefix_hash, now, qs_cfg.prefix_max_age_ns);
+	sx.rq.prompt_tokens = p->h.prompt_tokens;
+	sx.rq.max_new_tokens = p->h.max_new_tokens;
+	sx.rq.priority = p->h.priority;
+	sx.rq.slo_class = p->h.slo_class;
+	if (ncand > 0) {
+		slot = qs_active_slot & 1;
+		pol = bpf_map_lookup_elem(&qs_policy, &slot);
+		if (!pol)
+			return QS_XDP_NO_BACKEND;
+		if (pol->kind == QS_XDP_P_INT8) {
+			/* global features over the candidates with the packet's family */
+			sx.gl.outstanding = 0;
+			sx.gl.eligible = 0;
+			for (i = 0; i < QS_XDP_MAX_BACKENDS; i++) {
+				if (i >= nb)
+					break;
+				qs_u32 bit = (qs_u32)((cand & fam) >> i) & 1;
+
+				sx.gl.outstanding += bit * (sc->fb[i].waiting + sc->fb[i].running +
+							    sc->fb[i].sent_reqs);
+				sx.gl.eligible += bit;
+			}
+			sx.elig = cand & fam;
+			sx.hit = hit;
+			sx.slot = slot;
+			sx.best = QS_XDP_NO_BACKEND;
+			sx.best_score = 0;
+			bpf_loop(nb, score_one, &sx, 0);
+			*how = HOW_POLICY;
+			if (sx.best < nb)
+				return sx.best;
+		} else if (pol->kind == QS_XDP_P_BUILTIN) {
+			/* the baseline over the candidates, in candidate-index space */
+			qs_u64 el = 0;
+
+			if (w->builtin.kind != pol->builtin)
+				baseline_init(&w->builtin, pol->builtin, qs_cfg.fallback_seed);
+			for (i = 0; i < QS_XDP_MAX_BACKENDS; i++) {
+				qs_u32 b;
+
+				if (i >= ncand)
+					break;
+				b = sc->cand_be[i] & (QS_XDP_MAX_BACKENDS - 1);
+				sc->fbc[i] = sc->fb[b];
+				sc->fbc[i].prefix_hit = hit == b;
+				sc->cap[i] = qs_cfg.be[b].capacity;
+				if (fam >> b & 1)
+					el |= 1ull << i;
+			}
+			k = qs_xdp_baseline_choose(&w->builtin, sc, ncand, el);
+			*how = HOW_BUILTIN;
+			if (k >= 0 && k < QS_XDP_MAX_BACKENDS)
+				return sc->cand_be[k];
+			/* restore the per-backend capacities for the fallback */
+			for (i = 0; i < QS_XDP_MAX_BACKENDS; i++) {
+				if (i >= nb)
+					break;
+				sc->cap[i] = qs_cfg.be[i].capacity;
+			}
+		}
+	}
+	/* no candidate the policy may pick: the configured heuristic decides */
+	*how = HOW_NONE;
+	if (!(fbm & fam))
+		return QS_XDP_NO_BACKEND;
+	for (i = 0; i < QS_XDP_MAX_BACKENDS; i++) {
+		if (i >= nb)
+			break;
+		sc->fbc[i] = sc->fb[i];
+	}
+	if (hit < nb)
+		sc->fbc[hit & (QS_XDP_MAX_BACKENDS - 1)].prefix_hit = 1;
+	k = qs_xdp_baseline_choose(&w->fallback, sc, nb, fbm & fam);
+	if (k >= 0 && k < QS_XDP_MAX_BACKENDS) {
+		*how = HOW_FALLBACK;
+		return (qs_u32)k;
+	}
+	return QS_XDP_NO_BACKEND;
+}
+
+/* ---- the program ----------------------------------------------------------------------- */
+
+SEC("xdp")
+int
+qsteer_xdp(struct xdp_md *ctx)
+{
+	struct qs_xdp_worker *w = bpf_map_lookup_elem(&qs_worker, &zero_key);
+	struct qs_xdp_counters *ctr = bpf_map_lookup_elem(&qs_counters, &zero_key);
+	struct qs_xdp_scratch *sc = bpf_map_lookup_elem(&qs_scratch, &zero_key);
+	struct qs_prefix_table *pt = bpf_map_lookup_elem(&qs_prefix, &zero_key);
+	struct qs_xdp_req_set *set;
+	struct pkt p;
+	qs_u64 now;
+	qs_u32 be, how, key;
+	int d;
+
+	if (!w || !ctr || !sc || !pt)
+		return XDP_ABORTED;
+	now = qs_cfg.test_clock ? qs_test_clock_ns : bpf_ktime_get_ns();
+	if (now < w->now_ns)
+		now = w->now_ns;
+	w->now_ns = now;
+	ctr->rx++;
+	ctr->bursts++;
+
+	__builtin_memset(&p, 0, sizeof(p));
+	d = qs_xdp_parse(ctx, &p, sc);
+	if (p.cls == 1) {
+		if (qs_cfg.pass_non_qrp) {
+			ctr->pass++;
+			return XDP_PASS;
+		}
+		ctr->drop[QS_XDP_D_NON_QRP]++;
+		return XDP_DROP;
+	}
+	if (p.cls != 2) {
+		ctr->drop[d & 31]++;
+		return XDP_DROP;
+	}
+	if (p.h.type == QS_QRP_T_REPORT) {
+		struct qs_qrp_report *rep = &sc->qrep;
+
+		d = parse_report(ctx, &p, sc, rep);
+		if (d != QS_XDP_D_NONE) {
+			ctr->drop[d & 31]++;
+			return XDP_DROP;
+		}
+		ctr->reports++;
+		apply_report(ctr, &p, rep, now);
+		if (backend_index(rep->backend_id) < 0)
+			return XDP_DROP; /* counted as report-backend by apply_report */
+		ctr->consumed++;
+		return XDP_DROP;
+	}
+	if (p.h.type == QS_QRP_T_REQUEST) {
+		be = (qs_u32)qs_xdp_decide(&p, now, &how);
+		ctr->requests++;
+		if (how == HOW_POLICY)
+			ctr->decided_policy++;
+		else if (how == HOW_BUILTIN)
+			ctr->decided_builtin++;
+		else if (how == HOW_FALLBACK)
+			ctr->fallback++;
+		if (be >= qs_cfg.n_backends || be >= QS_XDP_MAX_BACKENDS) {
+			ctr->drop[QS_XDP_D_NO_BACKEND]++;
+			return XDP_DROP;
+		}
+		d = qs_xdp_rewrite(ctx, &p, be);
+		if (d != QS_XDP_D_NONE) {
+			ctr->drop[d & 31]++;
+			return XDP_DROP;
+		}
+		w->sent_reqs[be]++;
+		w->sent_tokens[be] += p.h.prompt_tokens;
+		qs_prefix_update(pt, p.h.prefix_hash, be, now);
+		if (!(p.h.flags & QS_QRP_F_LAST)) {
+			key = req_set(p.h.request_id, p.h.tenant);
+			set = bpf_map_lookup_elem(&qs_reqtab, &key);
+			if (set)
+				req_insert(set, ctr, p.h.request_id, p.h.tenant, (qs_u16)be, now,
+					   qs_cfg.request_ttl_ns);
+		}
+	} else {
+		struct qs_xdp_req_entry *e = NULL;
+		int i;
+
+		if (p.h.type == QS_QRP_T_CONTINUATION)
+			ctr->continuations++;
+		else
+			ctr->cancels++;
+		key = req_set(p.h.request_id, p.h.tenant);
+		set = bpf_map_lookup_elem(&qs_reqtab, &key);
+		if (set) {
+#pragma unroll
+			for (i = 0; i < QS_XDP_REQ_WAYS; i++)
+				if (!e && set->e[i].id == p.h.request_id &&
+				    set->e[i].tenant == p.h.tenant &&
+				    req_live(&set->e[i], now, qs_cfg.request_ttl_ns))
+					e = &set->e[i];
+		}
+		if (!e) {
+			ctr->drop[QS_XDP_D_UNKNOWN_REQ]++;
+			return XDP_DROP;
+		}
+		be = e->backend;
+		if (p.h.type == QS_QRP_T_CANCEL || (p.h.flags & QS_QRP_F_LAST))
+			e->backend = QS_XDP_REQ_EMPTY;
+		else
+			e->last_ns = now;
+		if (be >= QS_XDP_MAX_BACKENDS)
+			return XDP_DROP;
+		d = qs_xdp_rewrite(ctx, &p, be);
+		if (d != QS_XDP_D_NONE) {
+			ctr->drop[d & 31]++;
+			return XDP_DROP;
+		}
+	}
+	ctr->tx++;
+	ctr->to_backend[be & (QS_XDP_MAX_BACKENDS - 1)]++;
+	return transmit();
+}
+
+/* The benchmark's reference: the cheapest program that transmits. */
+SEC("xdp")
+int
+qsteer_xdp_tx(struct xdp_md *ctx)
+{
+	(void)ctx;
+	return XDP_TX;
+}

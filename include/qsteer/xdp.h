@@ -1,0 +1,195 @@
+/*
+ * xdp.h - the structs the XDP program (ebpf/qsteer.bpf.c) and its loader
+ * (ebpf/qsteer_xdp.c, ebpf/xdp_lib.c) share: configuration (read-only data), maps'
+ * value layouts, counters, and the packed int8 policy the kernel side scores with.
+ * Restricted C (rc.h): it compiles for the host and for clang -target bpf.
+ *
+ * The program mirrors the DPDK-free dataplane core (dp/core.c, dp/packet.c) run
+ * with bursts of one packet; docs/xdp.md explains the mapping. Numeric values that
+ * must equal the dataplane's (drop reasons, counter layout, baseline kinds) are
+ * repeated here because dp_core.h is not restricted C; the loader checks every one
+ * of them against dp_core.h / baselines.h with _Static_assert, so they cannot drift.
+ */
+#ifndef QSTEER_XDP_H
+#define QSTEER_XDP_H
+
+#include "features.h"
+#include "prefix.h"
+#include "wire.h"
+
+/* ---- limits (the loader refuses anything larger, with a message) ------------ */
+
+#define QS_XDP_MAX_BACKENDS 64 /* one u64 eligibility mask, as qsteer-dp */
+#define QS_XDP_IN QS_FR_COUNT  /* router schema v1: 16 inputs */
+#define QS_XDP_MAX_HIDDEN 64   /* widest hidden layer */
+#define QS_XDP_MIN_HIDDEN_LAYERS 1
+#define QS_XDP_MAX_HIDDEN_LAYERS 2 /* 16 -> H1 [-> H2] -> 1 */
+/* Three outputs per packed u64 (21-bit fields), rounded so every 8-input chunk the
+ * next layer reads was written: ceil(64 / 3) = 22 groups, 66 activations. */
+#define QS_XDP_GROUPS 22
+#define QS_XDP_ACT (QS_XDP_GROUPS * 3)
+#define QS_XDP_CHUNKS (QS_XDP_MAX_HIDDEN / 8)
+#define QS_XDP_FIELD_BITS 21
+#define QS_XDP_FIELD_MASK ((1ull << QS_XDP_FIELD_BITS) - 1)
+#define QS_XDP_W_BIAS 128 /* packed weights hold w + 128, in 1..255 */
+
+/* Request-id table: the dataplane's geometry (QS_DP_REQ_SETS x QS_DP_REQ_WAYS). */
+#define QS_XDP_REQ_SETS 4096
+#define QS_XDP_REQ_WAYS 4
+#define QS_XDP_REQ_EMPTY 0xffffu
+#define QS_XDP_NO_BACKEND 0xffffu
+
+/* ---- values shared with dp_core.h / baselines.h (checked by the loader) --------- */
+
+/* enum qs_dp_drop, same order */
+#define QS_XDP_D_NONE 0
+#define QS_XDP_D_ETH_SHORT 1
+#define QS_XDP_D_VLAN_DEPTH 2
+#define QS_XDP_D_IP_HDR 3
+#define QS_XDP_D_IP_CSUM 4
+#define QS_XDP_D_IP_FRAG 5
+#define QS_XDP_D_IP6_EXT 6
+#define QS_XDP_D_UDP_HDR 7
+#define QS_XDP_D_NON_QRP 8
+#define QS_XDP_D_QRP_SHORT 9 /* + (qs_qrp_err - QS_QRP_E_SHORT) */
+#define QS_XDP_D_WRONG_PORT 15
+#define QS_XDP_D_REPORT_BACKEND 16
+#define QS_XDP_D_UNKNOWN_REQ 17
+#define QS_XDP_D_NO_BACKEND 18
+#define QS_XDP_D_FAMILY 19
+#define QS_XDP_D_TX 20
+#define QS_XDP_D_COUNT 21
+
+/* enum qs_baseline_kind, same order */
+#define QS_XDP_B_RANDOM 0
+#define QS_XDP_B_RR 1
+#define QS_XDP_B_LOR 2
+#define QS_XDP_B_LOT 3
+#define QS_XDP_B_JSQ 4
+#define QS_XDP_B_P2C 5
+#define QS_XDP_B_SED 6
+#define QS_XDP_B_KV 7
+#define QS_XDP_B_COUNT 8
+
+/* Per-CPU counters: exactly struct qs_dp_counters (the loader asserts size and
+ * offsets), so user space sums CPUs into one and prints it with the dataplane's
+ * JSON code. */
+struct qs_xdp_counters {
+	qs_u64 rx, tx, pass, consumed;
+	qs_u64 requests, continuations, cancels, reports;
+	qs_u64 reports_ignored;
+	qs_u64 decided_policy, decided_builtin, fallback;
+	qs_u64 shadow_scored, shadow_disagree, canary;
+	qs_u64 reqtab_insert, reqtab_evict, reqtab_expired;
+	qs_u64 bursts;
+	qs_u64 drop[QS_XDP_D_COUNT];
+	qs_u64 to_backend[QS_XDP_MAX_BACKENDS];
+};
+
+/* ---- configuration: the program's read-only data, set between open and load ---- */
+
+struct qs_xdp_backend_cfg {
+	qs_u16 id;
+	qs_u8 mac[6];
+	qs_u8 has_ip4, has_ip6;
+	qs_u8 capacity_class;
+	qs_u8 pad;
+	qs_u16 port;
+	qs_u8 ip4[4];
+	qs_u32 capacity;
+	qs_u8 ip6[16];
+};
+
+struct qs_xdp_config {
+	qs_u8 has_ip4, has_ip6, pass_non_qrp;
+	qs_u8 test_clock; /* 1: the clock is qs_test_clock_ns (BPF_PROG_TEST_RUN replay) */
+	qs_u8 ip4[4];
+	qs_u8 ip6[16];
+	qs_u16 port, report_port;
+	qs_u32 n_backends;
+	qs_u32 fallback; /* QS_XDP_B_* */
+	qs_u32 egress_ifindex; /* 0: XDP_TX back out of the receiving interface */
+	qs_u64 fallback_seed;
+	qs_u64 report_max_age_ns;
+	qs_u64 request_ttl_ns;
+	qs_u64 prefix_max_age_ns;
+	struct qs_xdp_backend_cfg be[QS_XDP_MAX_BACKENDS];
+};
+
+/* ---- maps' values ------------------------------------------------------------ */
+
+/* Shared backend table (array map qs_backends): written by the CPU that receives a
+ * report, under a sequence count exactly as dp/core.c does. */
+struct qs_xdp_backend_state {
+	qs_u32 seq; /* odd while a writer updates the entry */
+	qs_u32 valid;
+	qs_u64 last_ns;
+	qs_u64 report_seq;
+	qs_u64 generation;
+	struct qs_qrp_report rep;
+};
+
+/* One baseline router's state (struct qs_baseline's rng and rr_next). */
+struct qs_xdp_baseline {
+	qs_u64 rng;
+	qs_u32 rr_next;
+	qs_u32 kind; /* builtin: the kind this state was initialised for, or B_COUNT */
+};
+
+/* Per-CPU worker state (percpu array qs_worker): struct qs_dp_worker's fields that
+ * outlive a burst. The loader initialises it (fallback seed + CPU number). */
+struct qs_xdp_worker {
+	qs_u64 now_ns; /* monotonic: max of the packets' clocks so far */
+	struct qs_xdp_baseline fallback;
+	struct qs_xdp_baseline builtin;
+	qs_u64 seen_gen[QS_XDP_MAX_BACKENDS];
+	qs_u32 sent_reqs[QS_XDP_MAX_BACKENDS];
+	qs_u32 sent_tokens[QS_XDP_MAX_BACKENDS];
+};
+
+/* Request-id table: percpu array of QS_XDP_REQ_SETS sets of QS_XDP_REQ_WAYS ways. */
+struct qs_xdp_req_entry {
+	qs_u64 id;
+	qs_u64 last_ns;
+	qs_u16 tenant;
+	qs_u16 backend; /* QS_XDP_REQ_EMPTY if free */
+	qs_u32 pad;
+};
+
+struct qs_xdp_req_set {
+	struct qs_xdp_req_entry e[QS_XDP_REQ_WAYS];
+};
+
+/* ---- the policy slots (array map qs_policy, two entries) ------------------------ */
+
+#define QS_XDP_P_EMPTY 0
+#define QS_XDP_P_INT8 1	   /* the int8 scorer below decides */
+#define QS_XDP_P_BUILTIN 2 /* baseline `builtin` decides (qsteer-dp's builtin:NAME) */
+
+/*
+ * A scorer 16 -> h1 [-> h2] -> 1 in the layout the program's SWAR kernel reads.
+ * Hidden layer l: w[g][i] packs rows 3g, 3g+1, 3g+2 of input i as
+ * (W + 128) | (W + 128) << 21 | (W + 128) << 42; rows past the layer's width are
+ * zero weights (packed 128), bias 0, M 1, S 1, so they requantize to 0. g1 and g2
+ * count the groups the program runs, c2 the 8-input chunks layer 2 reads.
+ */
+struct qs_xdp_policy {
+	qs_u32 kind; /* QS_XDP_P_* */
+	qs_u32 builtin;
+	qs_u64 version;
+	qs_u64 content_id;
+	qs_u32 n_hidden; /* 1 or 2 */
+	qs_u32 h1, h2;
+	qs_u32 g1, g2, c2;
+	qs_u32 out_in; /* inputs of the output layer: h2, or h1 with one hidden layer */
+	qs_s32 out_bias;
+	qs_u64 w1[QS_XDP_GROUPS][QS_XDP_IN];
+	qs_u64 w2[QS_XDP_GROUPS][QS_XDP_MAX_HIDDEN];
+	qs_s32 b1[QS_XDP_ACT], m1[QS_XDP_ACT];
+	qs_s32 b2[QS_XDP_ACT], m2[QS_XDP_ACT];
+	qs_u8 s1[QS_XDP_ACT], s2[QS_XDP_ACT];
+	qs_s8 w_out[QS_XDP_ACT];
+	qs_u8 pad[2];
+};
+
+#endif /* QSTEER_XDP_H */

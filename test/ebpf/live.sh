@@ -1,0 +1,118 @@
+#!/bin/sh
+# live.sh - qsteer-xdp attached (generic mode) to a veth in a network namespace made
+# here, between a client namespace and a backend namespace:
+#   client [c0] <-> [c1] steer: XDP on c1, redirect to b1 [b1] <-> [b0] backend
+# tcpreplay sends the dataplane's replay pcap from the client (pinned to one CPU, so
+# the program's per-CPU state is one worker's); a raw AF_PACKET socket captures what
+# reaches the backend side; qsteerctl swaps policies twice in the middle. Ages are
+# configured long, so decisions do not depend on timing and qsteer-pcap check
+# (bursts of one, --alt-policy) must find every frame -- nothing lost in the swaps --
+# each equal to one policy's decision, both policies steering, and every counter.
+# usage: live.sh QSTEER_XDP QSTEER_PCAP QSTEERCTL MKPOLICY CONFIG TRACE
+set -eu
+abs() { case $1 in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
+XDP=$(abs "$1") PCAP=$(abs "$2") CTL=$(abs "$3") MKPOL=$(abs "$4") CFG=$(abs "$5") TRACE=$(abs "$6")
+if [ "$(id -u)" != 0 ]; then echo "SKIP: needs root (namespaces, XDP)"; exit 77; fi
+for t in ip tcpreplay python3 taskset; do
+	command -v $t >/dev/null 2>&1 || { echo "SKIP: $t not installed"; exit 77; }
+done
+S=$$
+NC=qsc$S NS=qss$S NB=qsb$S
+T=$(mktemp -d /tmp/qsteer-xdp-live.XXXXXX)
+XPID= RPID=
+cleanup() {
+	[ -n "$XPID" ] && kill "$XPID" 2>/dev/null && wait "$XPID" 2>/dev/null
+	[ -n "$RPID" ] && kill "$RPID" 2>/dev/null && wait "$RPID" 2>/dev/null
+	for n in $NC $NS $NB; do ip netns del $n 2>/dev/null || true; done
+	rm -rf "$T"
+}
+trap cleanup EXIT INT TERM
+[ -n "${KEEP:-}" ] && trap - EXIT
+ip netns add $NC 2>/dev/null || { echo "SKIP: cannot create network namespaces"; exit 77; }
+ip netns add $NS
+ip netns add $NB
+for n in $NC $NS $NB; do
+	# no IPv6 neighbour discovery or MLD: only the test's frames cross the wires
+	ip netns exec $n sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+	ip -n $n link set lo up
+done
+ip link add c0 netns $NC type veth peer name c1 netns $NS
+ip link add b1 netns $NS type veth peer name b0 netns $NB
+ip -n $NC link set c0 up
+ip -n $NS link set c1 up
+ip -n $NS link set b1 up
+ip -n $NB link set b0 up
+cd "$T"
+"$MKPOL" 1 a.q8 live-a >/dev/null
+"$MKPOL" 2 b.q8 live-b >/dev/null
+"$PCAP" gen --config "$CFG" --trace "$TRACE" --limit 5000 --speedup 200 \
+	--malformed 380 --out gen.pcap --manifest manifest.json >/dev/null
+# timing-free configuration: nothing ages during the test
+sed -e 's/^report_max_age_ms.*/report_max_age_ms = 600000/' \
+    -e 's/^request_ttl_ms.*/request_ttl_ms = 600000/' \
+    -e 's/^prefix_max_age_ms.*/prefix_max_age_ms = 600000/' \
+    -e 's/^clock.*/clock = tsc/' "$CFG" > live.ini
+cat > tools.py <<'PY'
+import signal, socket, struct, sys, time
+def strip(src, dst):
+    # frames shorter than an Ethernet header never reach a driver, let alone XDP
+    b = open(src, 'rb').read(); o = 24; out = [b[:24]]
+    while o + 16 <= len(b):
+        n = struct.unpack_from('<I', b, o + 8)[0]
+        if n >= 14: out.append(b[o:o + 16 + n])
+        o += 16 + n
+    open(dst, 'wb').write(b''.join(out))
+def recv(ifname, dst, ready):
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+    s.bind((ifname, 0)); s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 25)
+    s.setsockopt(263, 8, 1)  # SOL_PACKET, PACKET_AUXDATA: the VLAN tag the stack took off
+    s.settimeout(0.2)
+    f = open(dst, 'wb'); f.write(struct.pack('<IHHiIII', 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
+    open(ready, 'w').close()
+    while not stop:
+        try: d, anc, _, _ = s.recvmsg(65535, 256)
+        except socket.timeout: continue
+        for lvl, typ, data in anc:
+            if lvl == 263 and typ == 8 and len(data) >= 20:
+                st, _, _, _, _, tci, tpid = struct.unpack_from('<IIIHHHH', data)
+                if st & 0x10:  # TP_STATUS_VLAN_VALID: put the tag back where it was
+                    tpid = tpid if st & 0x40 else 0x8100
+                    d = d[:12] + struct.pack('>HH', tpid, tci) + d[12:]
+        t = time.time(); f.write(struct.pack('<IIII', int(t), int(t % 1 * 1e6), len(d), len(d)) + d)
+    f.close()
+if sys.argv[1] == 'strip': strip(sys.argv[2], sys.argv[3])
+else: recv(sys.argv[2], sys.argv[3], sys.argv[4])
+PY
+python3 tools.py strip gen.pcap in.pcap
+ip netns exec $NB python3 tools.py recv b0 cap.pcap ready &
+RPID=$!
+ip netns exec $NS "$XDP" --config live.ini --iface c1 --mode generic --egress b1 \
+	--policy a.q8 --control "$T/xdp.sock" --stats-out xdp.json &
+XPID=$!
+i=0
+while [ ! -S "$T/xdp.sock" ] || [ ! -e ready ]; do
+	i=$((i + 1)); [ $i -gt 100 ] && { echo "FAIL: qsteer-xdp or the receiver did not start"; exit 1; }
+	sleep 0.1
+done
+ip netns exec $NC taskset -c 0 tcpreplay -q -i c0 --pps 4000 in.pcap > tcpreplay.log 2>&1 &
+TPID=$!
+sleep 1.2
+"$CTL" --socket "$T/xdp.sock" policy load "$T/b.q8"
+sleep 1.2
+"$CTL" --socket "$T/xdp.sock" policy rollback
+"$CTL" --socket "$T/xdp.sock" policy show
+wait $TPID || { cat tcpreplay.log; echo "FAIL: tcpreplay"; exit 1; }
+sleep 0.5
+"$CTL" --socket "$T/xdp.sock" stats > /dev/null
+"$CTL" --socket "$T/xdp.sock" shutdown > /dev/null
+wait $XPID; XPID=
+kill $RPID; wait $RPID || true; RPID=
+grep -Eq "Failed packets: *[1-9]" tcpreplay.log && { echo "FAIL: tcpreplay did not send everything"; exit 1; }
+"$PCAP" check --burst 1 --in in.pcap --out cap.pcap --config live.ini --policy a.q8 \
+	--alt-policy b.q8 --stats xdp.json | tee check.log | tail -3
+grep -q ' 0 like neither' check.log || { echo "FAIL: a packet matched neither policy"; exit 1; }
+grep -Eq 'like a.q8 only, [1-9][0-9]* like b.q8 only' check.log ||
+	{ echo "FAIL: the swap to b.q8 did not steer anything"; exit 1; }
+echo "ebpf-live: OK"
