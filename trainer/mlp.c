@@ -405,6 +405,13 @@ void
 qs_mlp_backward(const struct qs_mlp *m, struct qs_mlp_ws *ws, uint32_t n, const float *dout,
 		const struct qs_mlp_fq *fq, float *grad, float *dx)
 {
+	qs_mlp_backward_h(m, ws, n, dout, NULL, fq, grad, dx);
+}
+
+void
+qs_mlp_backward_h(const struct qs_mlp *m, struct qs_mlp_ws *ws, uint32_t n, const float *dout,
+		  float *const *dh, const struct qs_mlp_fq *fq, float *grad, float *dx)
+{
 	const float *delta = dout;
 	float *bufs[2] = {ws->d0, ws->d1};
 	int cur = 0;
@@ -437,6 +444,11 @@ qs_mlp_backward(const struct qs_mlp *m, struct qs_mlp_ws *ws, uint32_t n, const 
 			 * straight-through estimator, zero where the clamp at 127 steps held. */
 			const float *z = ws->z[l - 1];
 			const float *as = fq ? fq->act_scale[l - 1] : NULL;
+			const float *extra = dh ? dh[l - 1] : NULL;
+
+			if (extra)
+				for (size_t k = 0; k < (size_t)n * ni; k++)
+					din[k] += extra[k];
 
 			for (uint32_t r = 0; r < n; r++) {
 				const float *zr = z + (size_t)r * ni;

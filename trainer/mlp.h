@@ -97,6 +97,16 @@ const float *qs_mlp_forward(const struct qs_mlp *m, struct qs_mlp_ws *ws, const 
 void qs_mlp_backward(const struct qs_mlp *m, struct qs_mlp_ws *ws, uint32_t n,
 		     const float *dout, const struct qs_mlp_fq *fq, float *grad, float *dx);
 
+/*
+ * The same, with extra gradients on hidden outputs: dh[l] (NULL, or an entry NULL
+ * to skip) is dLoss/dh[l] [n][dim[l+1]] from a term that reads hidden layer l's
+ * output (after ReLU) directly; it is added before the backward pass goes through
+ * that layer's ReLU. dh may be NULL (= qs_mlp_backward).
+ */
+void qs_mlp_backward_h(const struct qs_mlp *m, struct qs_mlp_ws *ws, uint32_t n,
+		       const float *dout, float *const *dh, const struct qs_mlp_fq *fq,
+		       float *grad, float *dx);
+
 /* ---- masked softmax over one decision's candidates ----------------------------- */
 
 /*

@@ -348,7 +348,12 @@ qs_ppo_agent_init(struct qs_ppo_agent *ag, const struct qs_ppo_cfg *c, uint64_t 
 		h->dscore = malloc((size_t)cr * sizeof(float));
 		h->prob = malloc((size_t)cr * sizeof(float));
 		h->dval = malloc((size_t)ag->shard_cap * sizeof(float));
-		if (!h->g_pi || !h->g_vf || !h->x || !h->xs || !h->dscore || !h->prob || !h->dval)
+		h->dh[0] = malloc((size_t)cr * c->h1 * sizeof(float));
+		h->dh[1] = malloc((size_t)cr * c->h2 * sizeof(float));
+		h->dm = malloc((size_t)ag->shard_cap * (c->h1 > c->h2 ? c->h1 : c->h2) *
+			       sizeof(float));
+		if (!h->g_pi || !h->g_vf || !h->x || !h->xs || !h->dscore || !h->prob || !h->dval ||
+		    !h->dh[0] || !h->dh[1] || !h->dm)
 			rc = qs_train_fail(QS_E_NOMEM, msg, msglen, "ppo: update scratch");
 	}
 	if (rc != QS_OK) {
@@ -388,11 +393,79 @@ qs_ppo_agent_free(struct qs_ppo_agent *ag)
 		free(h->dscore);
 		free(h->prob);
 		free(h->dval);
+		free(h->dh[0]);
+		free(h->dh[1]);
+		free(h->dm);
 	}
 	free(ag->g_pi);
 	free(ag->g_vf);
 	free(ag->perm);
 	memset(ag, 0, sizeof(*ag));
+}
+
+/*
+ * Shared-variance penalty of one layer's outputs h [nr][no] (rows grouped by the
+ * shard's decisions): per channel, R = B / (B + W), the between-decision share of
+ * the channel's variance (B: of the per-decision means, W: within decisions; row
+ * weighted, so B + W is the total variance). Only within-decision differences steer
+ * a decision; a channel whose range is spent on what every candidate shares rounds
+ * those differences away at 7 bits. R is scale invariant, as per-channel
+ * quantization is. Adds coef / no * dR/dh into dh; returns the mean R.
+ */
+static float
+share_penalty(const float *h, uint32_t no, const struct qs_ppo_buf *b, const uint32_t *idx,
+	      uint32_t n, float coef, float *dm, float *dh)
+{
+	uint32_t nr = 0;
+	double total = 0;
+
+	for (uint32_t k = 0; k < n; k++) {
+		uint32_t nc = b->row_off[idx[k] + 1] - b->row_off[idx[k]];
+
+		for (uint32_t j = 0; j < no; j++) {
+			double acc = 0;
+
+			for (uint32_t r = 0; r < nc; r++)
+				acc += h[(size_t)(nr + r) * no + j];
+			dm[(size_t)k * no + j] = (float)(acc / nc);
+		}
+		nr += nc;
+	}
+	for (uint32_t j = 0; j < no; j++) {
+		double M = 0, B = 0, W = 0, V, g;
+		uint32_t r0 = 0;
+
+		for (uint32_t r = 0; r < nr; r++)
+			M += h[(size_t)r * no + j];
+		M /= nr;
+		for (uint32_t k = 0; k < n; k++) {
+			uint32_t nc = b->row_off[idx[k] + 1] - b->row_off[idx[k]];
+			double mk = dm[(size_t)k * no + j];
+
+			B += nc * (mk - M) * (mk - M);
+			for (uint32_t r = r0; r < r0 + nc; r++)
+				W += (h[(size_t)r * no + j] - mk) * (h[(size_t)r * no + j] - mk);
+			r0 += nc;
+		}
+		B /= nr;
+		W /= nr;
+		V = B + W;
+		if (!(V > 1e-12))
+			continue;
+		total += B / V;
+		g = coef / no * 2.0 / (nr * V * V);
+		r0 = 0;
+		for (uint32_t k = 0; k < n; k++) {
+			uint32_t nc = b->row_off[idx[k] + 1] - b->row_off[idx[k]];
+			double mk = dm[(size_t)k * no + j];
+
+			for (uint32_t r = r0; r < r0 + nc; r++)
+				dh[(size_t)r * no + j] +=
+					(float)(g * (W * (mk - M) - B * (h[(size_t)r * no + j] - mk)));
+			r0 += nc;
+		}
+	}
+	return (float)(total / no);
 }
 
 /* Loss and gradients of one shard (decisions h->idx[0..n), means taken over 1/inv
@@ -465,14 +538,30 @@ shard_run(struct qs_ppo_shard *sh)
 		sh->dval[k] = c->vf_coef * dv * inv;
 		nr += nc;
 	}
-	qs_mlp_backward(&ag->pi, &sh->ws_pi, nr, sh->dscore, NULL, sh->g_pi, NULL);
+	if (c->share_coef > 0) {
+		/* Hidden layers and the score, weighted by this shard's share of decisions. */
+		float wgt = c->share_coef * (float)n * inv / 3.0f, r = 0;
+
+		for (uint32_t l = 0; l < 2; l++) {
+			memset(sh->dh[l], 0, (size_t)nr * ag->pi.dim[l + 1] * sizeof(float));
+			r += share_penalty(sh->ws_pi.h[l], ag->pi.dim[l + 1], b, idx, n, wgt, sh->dm,
+					   sh->dh[l]);
+		}
+		r += share_penalty(s, 1, b, idx, n, wgt, sh->dm, sh->dscore);
+		st->shared = r / 3.0f * (float)n * inv;
+		sh->loss += wgt * r;
+		qs_mlp_backward_h(&ag->pi, &sh->ws_pi, nr, sh->dscore, sh->dh, NULL, sh->g_pi,
+				  NULL);
+	} else {
+		qs_mlp_backward(&ag->pi, &sh->ws_pi, nr, sh->dscore, NULL, sh->g_pi, NULL);
+	}
 	qs_mlp_backward(&ag->vf, &sh->ws_vf, n, sh->dval, NULL, sh->g_vf, NULL);
 	st->pi_loss = pi_loss * inv;
 	st->v_loss = v_loss * inv;
 	st->entropy = ent * inv;
 	st->approx_kl = kl * inv;
 	st->clip_frac = clipped * inv;
-	sh->loss = (pi_loss + c->vf_coef * v_loss - c->ent_coef * ent) * inv;
+	sh->loss += (pi_loss + c->vf_coef * v_loss - c->ent_coef * ent) * inv;
 }
 
 static void *
@@ -538,6 +627,7 @@ sharded_loss_grad(struct qs_ppo_agent *ag, const struct qs_ppo_buf *b, const uin
 			st->entropy += x->entropy;
 			st->approx_kl += x->approx_kl;
 			st->clip_frac += x->clip_frac;
+			st->shared += x->shared;
 		}
 	}
 	return loss;
@@ -607,6 +697,7 @@ qs_ppo_update(struct qs_ppo_agent *ag, struct qs_ppo_buf *b, struct qs_ppo_stats
 			acc.entropy += one.entropy;
 			acc.approx_kl += one.approx_kl;
 			acc.clip_frac += one.clip_frac;
+			acc.shared += one.shared;
 			acc.grad_norm_pi += one.grad_norm_pi;
 			acc.grad_norm_vf += one.grad_norm_vf;
 			acc.minibatches++;
@@ -622,6 +713,7 @@ qs_ppo_update(struct qs_ppo_agent *ag, struct qs_ppo_buf *b, struct qs_ppo_stats
 		st->entropy *= k;
 		st->approx_kl *= k;
 		st->clip_frac *= k;
+		st->shared *= k;
 		st->grad_norm_pi *= k;
 		st->grad_norm_vf *= k;
 	}

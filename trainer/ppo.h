@@ -44,6 +44,7 @@ struct qs_ppo_cfg {
 	uint32_t epochs;	 /* PPO epochs per batch (REINFORCE: 1) */
 	uint32_t minibatch;	 /* decisions per minibatch */
 	int norm_adv;		 /* normalize advantages over the batch */
+	float share_coef;	 /* shared-variance penalty (quantization friendliness), 0 = off */
 	struct qs_adam_cfg adam_pi, adam_vf;
 };
 
@@ -125,6 +126,7 @@ void qs_ppo_summary(const uint8_t *rows, uint32_t n_cand, uint64_t mask, uint32_
 struct qs_ppo_stats {
 	float pi_loss, v_loss, entropy, approx_kl, clip_frac;
 	float grad_norm_pi, grad_norm_vf;
+	float shared; /* mean between-decision share of hidden/score variance */
 	uint32_t minibatches;
 };
 
@@ -139,6 +141,7 @@ struct qs_ppo_stats {
 struct qs_ppo_shard {
 	struct qs_mlp_ws ws_pi, ws_vf;
 	float *x, *xs, *dscore, *dval, *prob;
+	float *dh[2], *dm; /* shared-variance penalty: hidden-output gradients, means */
 	float *g_pi, *g_vf;
 	/* one job */
 	const struct qs_ppo_buf *b;

@@ -33,7 +33,8 @@ struct opts {
 	const char *teacher, *init, *fckpt, *out_dir;
 	enum qs_algo algo;
 	uint64_t steps, seed, bc_steps, created;
-	double lr, bc_lr, ent, calib_pct;
+	double lr, bc_lr, ent, calib_pct, share, consist, anchor, qat_temp;
+	uint32_t qat_steps, calib_per_env;
 	uint32_t epochs, qat_rounds;
 	uint32_t threads, episodes, seeds;
 	int json, randomize, quiet;
@@ -203,11 +204,30 @@ export_policy(const struct opts *o, const struct qs_train_env_ops *ops, struct q
 			qc.steps = 3000;
 			qc.lr = 3e-3f;
 			qc.temp = 0.02f;
+			if (o->consist > 0) {
+				/* Consistency: the float net itself moves so that it and its
+				 * int8 version decide alike, anchored to the trained policy. */
+				qc.consist = (float)o->consist;
+				qc.anchor = (float)o->anchor;
+				qc.temp = (float)o->qat_temp;
+				qc.lr = 1e-3f;
+			}
+			if (o->qat_steps)
+				qc.steps = o->qat_steps;
 			fprintf(stderr, "qsteer-train: agreement %.4f < 0.99, QAT round %d\n", agree,
 				round);
 			rc = qs_quant_qat(&ag->pi, &teacher, &q, &st, &qc, msg, sizeof(msg));
 			if (rc != QS_OK)
 				break;
+			if (o->consist > 0) {
+				/* Measure (and train the next round) on fresh decisions of the
+				 * new float net, not on the states it was just fitted to. */
+				rc = qs_roll_collect(ev, ag, states, 1, NULL, msg, sizeof(msg));
+				st = (struct qs_quant_states){states->n_feat, states->n, states->rows,
+							      states->row_off, states->mask};
+				if (rc != QS_OK)
+					break;
+			}
 		}
 		qs_quant_desc(&q, "qsteer-router", created_time(o), &d);
 		rc = qs_q8_write_file(&d, o->out, msg, sizeof(msg));
@@ -217,7 +237,8 @@ export_policy(const struct opts *o, const struct qs_train_env_ops *ops, struct q
 			rc = qs_policy_load_file(o->out, &lo, &p, msg, sizeof(msg));
 		}
 		if (rc == QS_OK)
-			rc = qs_quant_agreement(&teacher, p, &st, &agree, msg, sizeof(msg));
+			rc = qs_quant_agreement(o->consist > 0 ? &ag->pi : &teacher, p, &st, &agree,
+						msg, sizeof(msg));
 		if (rc == QS_OK && agree > best_agree) {
 			best_agree = agree;
 			memcpy(best_p, ag->pi.p, ag->pi.n_params * sizeof(float));
@@ -236,14 +257,18 @@ export_policy(const struct opts *o, const struct qs_train_env_ops *ops, struct q
 		if (rc == QS_OK)
 			rc = qs_policy_load_file(o->out, &lo, &p, msg, sizeof(msg));
 		if (rc == QS_OK)
-			rc = qs_quant_agreement(&teacher, p, &st, &agree, msg, sizeof(msg));
+			rc = qs_quant_agreement(o->consist > 0 ? &ag->pi : &teacher, p, &st, &agree,
+						msg, sizeof(msg));
 	}
 	free(best_p);
 	if (rc != QS_OK) {
 		fprintf(stderr, "qsteer-train: export: %s\n", msg);
 		goto out;
 	}
-	memcpy(ag->pi.p, teacher.p, ag->pi.n_params * sizeof(float)); /* float = the teacher */
+	/* The float reference: the trained net, or in consistency mode the float net the
+	 * int8 file was quantized from (it is what the checkpoint then holds). */
+	if (o->consist <= 0)
+		memcpy(ag->pi.p, teacher.p, ag->pi.n_params * sizeof(float));
 	if (strchr(first, ',')) {
 		snprintf(one, sizeof(one), "%.*s", (int)(strchr(first, ',') - first), first);
 		first = one;
@@ -280,7 +305,7 @@ plot_curve(const char *dir, const char *csv)
 		fprintf(stderr, "qsteer-train: cannot run gnuplot\n");
 		return;
 	}
-	fprintf(g, "set terminal pngcairo size 900,500\nset output '%s/learning-curve.png'\n"
+	fprintf(g, "set terminal pngcairo size 900,500 noenhanced\nset output '%s/learning-curve.png'\n"
 		   "set datafile separator ','\nset key bottom right\nset xlabel 'decisions'\n"
 		   "set ylabel 'reward per decision'\nset y2label 'policy entropy'\n"
 		   "set y2tics\nset ytics nomirror\nset grid\n"
@@ -322,6 +347,7 @@ cmd_train(const struct opts *o, int bench)
 		c.epochs = o->epochs;
 	if (o->ent >= 0)
 		c.ent_coef = (float)o->ent;
+	c.share_coef = (float)o->share;
 	if (ops == &qs_env_bandit)
 		c.gamma = 0; /* a bandit: each decision earns only its own reward */
 	if (o->resume && (rc = qs_ckpt_peek(o->resume, &c, msg, sizeof(msg))) != QS_OK) {
@@ -366,14 +392,14 @@ cmd_train(const struct opts *o, int bench)
 	if (rc == QS_OK && o->bc_steps && step < o->bc_steps)
 		rc = qs_roll_set(&r, "teacher", o->teacher ? o->teacher : "auto", msg, sizeof(msg));
 	if (rc == QS_OK)
-		rc = qs_roll_init(&ev, ops, scen, N_ENV, o->threads, CALIB_PER_ENV, &ag,
+		rc = qs_roll_init(&ev, ops, scen, N_ENV, o->threads, o->calib_per_env, &ag,
 				  o->seed ^ 0x5eedf00dull, msg, sizeof(msg));
 	if (rc == QS_OK)
 		rc = qs_ppo_buf_init(&b, N_ENV, (uint32_t)per, (uint32_t)per * QS_MAX_CANDIDATES,
 				     c.n_feat, msg, sizeof(msg));
 	if (rc == QS_OK)
-		rc = qs_ppo_buf_init(&states, N_ENV, N_ENV * CALIB_PER_ENV,
-				     N_ENV * CALIB_PER_ENV * QS_MAX_CANDIDATES, c.n_feat, msg,
+		rc = qs_ppo_buf_init(&states, N_ENV, N_ENV * o->calib_per_env,
+				     N_ENV * o->calib_per_env * 32, c.n_feat, msg,
 				     sizeof(msg));
 	if (rc != QS_OK) {
 		fprintf(stderr, "qsteer-train: %s\n", msg);
@@ -393,7 +419,7 @@ cmd_train(const struct opts *o, int bench)
 		}
 		if (!o->resume)
 			fprintf(log, "update,step,decisions_per_s,reward_per_decision,episode_return,"
-				     "pi_loss,v_loss,entropy,approx_kl,clip_frac,phase,elapsed_s\n");
+				     "pi_loss,v_loss,entropy,approx_kl,clip_frac,phase,elapsed_s,shared\n");
 	}
 	t0 = now_s();
 	uint64_t start = step;
@@ -420,10 +446,11 @@ cmd_train(const struct opts *o, int bench)
 		if (log)
 			fprintf(log,
 				"%" PRIu64 ",%" PRIu64 ",%.0f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.4f,%s,"
-				"%.3f\n",
+				"%.3f,%.4f\n",
 				ag.updates, step, rate, rs.reward_per_decision, rs.episode_return,
 				(double)ps.pi_loss, (double)ps.v_loss, (double)ps.entropy,
-				(double)ps.approx_kl, (double)ps.clip_frac, bc ? "bc" : "rl", el);
+				(double)ps.approx_kl, (double)ps.clip_frac, bc ? "bc" : "rl", el,
+				(double)ps.shared);
 		if (tty && !bench)
 			fprintf(stderr,
 				"\r[%s] %" PRIu64 "/%" PRIu64 " decisions  %.0f dec/s  reward/decision "
@@ -461,6 +488,11 @@ cmd_train(const struct opts *o, int bench)
 		fclose(log);
 	if (rc == QS_OK && !bench && o->out)
 		rc = export_policy(o, ops, &ag, &ev, &states);
+	if (rc == QS_OK && !bench && o->out && o->ckpt && o->consist > 0) {
+		/* The checkpoint holds the float net the .q8 was quantized from. */
+		if (qs_ckpt_save(o->ckpt, &ag, &meta, msg, sizeof(msg)) != QS_OK)
+			fprintf(stderr, "qsteer-train: checkpoint: %s\n", msg);
+	}
 	if (rc == QS_OK && o->plot)
 		plot_curve(o->plot, o->log);
 	qs_ppo_buf_free(&b);
@@ -740,8 +772,10 @@ eval_table(const struct opts *o, const char *q8, const struct qs_ppo_agent *ag, 
 		g = popen(cmd, "w");
 		if (g) {
 			fprintf(g,
-				"set terminal pngcairo size 900,500\nset output '%s/compare-%s.png'\n"
+				"set terminal pngcairo size 900,500 noenhanced\nset output '%s/compare-%s.png'\n"
 				"set style data histograms\nset style fill solid 0.7\nset boxwidth 0.8\n"
+				/* bars start at zero: a cut axis would exaggerate the differences */
+				"set yrange [0:*]\n"
 				"set xtics rotate by -30\nset grid ytics\nset key off\n"
 				"set title '%s: %s on held-out seeds (mean)'\nset ylabel '%s'\n"
 				"plot '-' using 2:xtic(1) lc rgb '#4477aa'\n",
@@ -900,6 +934,8 @@ main(int argc, char **argv)
 	o.bc_lr = 3e-3;
 	o.qat_rounds = 2;
 	o.calib_pct = 0.99;
+	o.qat_temp = 0.1;
+	o.calib_per_env = CALIB_PER_ENV;
 	o.ent = -1;
 	for (int i = 2; i < argc; i++) {
 		const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -939,7 +975,9 @@ main(int argc, char **argv)
 		} else if (!strcmp(a, "--teacher")) {
 			o.teacher = val;
 		} else if (!strcmp(a, "--lr") || !strcmp(a, "--bc-lr") || !strcmp(a, "--ent") ||
-			   !strcmp(a, "--calib-pct")) {
+			   !strcmp(a, "--calib-pct") || !strcmp(a, "--share") ||
+			   !strcmp(a, "--consist") || !strcmp(a, "--anchor") ||
+			   !strcmp(a, "--qat-temp")) {
 			char *end;
 			double x = strtod(val, &end);
 
@@ -953,6 +991,14 @@ main(int argc, char **argv)
 				o.bc_lr = x;
 			else if (!strcmp(a, "--calib-pct"))
 				o.calib_pct = x;
+			else if (!strcmp(a, "--share"))
+				o.share = x;
+			else if (!strcmp(a, "--consist"))
+				o.consist = x;
+			else if (!strcmp(a, "--anchor"))
+				o.anchor = x;
+			else if (!strcmp(a, "--qat-temp"))
+				o.qat_temp = x > 0 ? x : 0.1;
 			else
 				o.ent = x;
 		} else if (!strcmp(a, "--qat-rounds")) {
@@ -961,6 +1007,18 @@ main(int argc, char **argv)
 				return 2;
 			}
 			o.qat_rounds = (uint32_t)v;
+		} else if (!strcmp(a, "--calib-per-env")) {
+			if (parse_u64(val, &v) != 0 || v < 64 || v > 65536) {
+				fprintf(stderr, "qsteer-train: --calib-per-env %s: 64..65536\n", val);
+				return 2;
+			}
+			o.calib_per_env = (uint32_t)v;
+		} else if (!strcmp(a, "--qat-steps")) {
+			if (parse_u64(val, &v) != 0 || v < 1 || v > 1000000) {
+				fprintf(stderr, "qsteer-train: --qat-steps %s: 1..1000000\n", val);
+				return 2;
+			}
+			o.qat_steps = (uint32_t)v;
 		} else if (!strcmp(a, "--epochs")) {
 			if (parse_u64(val, &v) != 0 || v < 1 || v > 64) {
 				fprintf(stderr, "qsteer-train: --epochs %s: 1..64\n", val);

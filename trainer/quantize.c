@@ -311,6 +311,8 @@ qs_quant_qat_defaults(struct qs_quant_qat_cfg *c)
 	c->lr = 3e-4f;
 	c->temp = 0.5f;
 	c->seed = 1;
+	c->consist = 0;
+	c->anchor = 0;
 }
 
 int
@@ -319,7 +321,7 @@ qs_quant_qat(struct qs_mlp *m, const struct qs_mlp *teacher, struct qs_quant_pla
 	     size_t msglen)
 {
 	struct qs_mlp shadow = {0};
-	struct qs_mlp_ws ws = {0}, wt = {0};
+	struct qs_mlp_ws ws = {0}, wt = {0}, wf = {0};
 	struct qs_adam opt = {0};
 	struct qs_adam_cfg ac;
 	struct qs_mlp_fq fq;
@@ -343,13 +345,15 @@ qs_quant_qat(struct qs_mlp *m, const struct qs_mlp *teacher, struct qs_quant_pla
 		rc = qs_mlp_ws_init(&ws, m, cap, msg, msglen);
 	if (rc == QS_OK)
 		rc = qs_mlp_ws_init(&wt, m, cap, msg, msglen);
+	if (rc == QS_OK && c->consist > 0)
+		rc = qs_mlp_ws_init(&wf, m, cap, msg, msglen);
 	if (rc == QS_OK)
 		rc = qs_adam_init(&opt, &ac, m->n_params, msg, msglen);
 	if (rc != QS_OK)
 		goto out;
 	x = malloc((size_t)cap * nf * sizeof(float));
 	g = malloc(m->n_params * sizeof(float));
-	ds = malloc((size_t)cap * sizeof(float));
+	ds = malloc((size_t)cap * 2 * sizeof(float));
 	pt = malloc((size_t)cap * sizeof(float));
 	ps = malloc((size_t)cap * sizeof(float));
 	pick = malloc((size_t)c->minibatch * sizeof(uint32_t));
@@ -395,6 +399,47 @@ qs_quant_qat(struct qs_mlp *m, const struct qs_mlp *teacher, struct qs_quant_pla
 			nr += nc;
 		}
 		memset(g, 0, m->n_params * sizeof(float));
+		if (c->consist > 0) {
+			/* Replace the distillation gradient by the consistency loss. */
+			const float *sf = qs_mlp_forward(m, &wf, x, nr, NULL);
+			float *df = ds + cap, inv = 1.0f / (float)c->minibatch;
+
+			nr = 0;
+			for (uint32_t k = 0; k < c->minibatch; k++) {
+				uint32_t i = pick[k], nc = st->row_off[i + 1] - st->row_off[i];
+				uint64_t mask = st->mask[i];
+				float tq[QS_MAX_CANDIDATES], tf[QS_MAX_CANDIDATES];
+				float pq[QS_MAX_CANDIDATES], pf[QS_MAX_CANDIDATES];
+				uint32_t af, aq, at;
+
+				if (nc < 64)
+					mask &= (1ull << nc) - 1;
+				af = qs_mlp_argmax_masked(sf + nr, nc, mask);
+				aq = qs_mlp_argmax_masked(ss + nr, nc, mask);
+				for (uint32_t cc = 0; cc < nc; cc++) {
+					tq[cc] = ss[nr + cc] / c->temp;
+					tf[cc] = sf[nr + cc] / c->temp;
+				}
+				qs_mlp_softmax_masked(tq, nc, mask, pq);
+				qs_mlp_softmax_masked(tf, nc, mask, pf);
+				at = qs_mlp_argmax_masked(tsrc + nr, nc, mask);
+				for (uint32_t cc = 0; cc < nc; cc++) {
+					int in = (int)(mask >> cc & 1);
+
+					ds[nr + cc] = in ? (pq[cc] - (cc == af)) / c->temp * inv : 0.0f;
+					df[nr + cc] = in ? (c->consist * (pf[cc] - (cc == aq)) +
+							    c->anchor * (pf[cc] - (cc == at))) /
+								   c->temp * inv
+							 : 0.0f;
+				}
+				nr += nc;
+			}
+			memset(g, 0, m->n_params * sizeof(float));
+			qs_mlp_backward(&shadow, &ws, nr, ds, &fq, g, NULL);
+			qs_mlp_backward(m, &wf, nr, df, NULL, g, NULL);
+			qs_adam_step(&opt, m->p, g);
+			continue;
+		}
 		qs_mlp_backward(&shadow, &ws, nr, ds, &fq, g, NULL);
 		/* Straight-through: the gradient at the quantized weights updates the float
 		 * master weights. */
@@ -412,6 +457,7 @@ out:
 	qs_adam_free(&opt);
 	qs_mlp_ws_free(&ws);
 	qs_mlp_ws_free(&wt);
+	qs_mlp_ws_free(&wf);
 	qs_mlp_free(&shadow);
 	return rc;
 }

@@ -93,6 +93,17 @@ struct qs_quant_qat_cfg {
 	float lr;
 	float temp; /* teacher temperature: < 1 sharpens towards the float argmax */
 	uint64_t seed;
+	/*
+	 * Consistency mode (consist > 0): m itself is the float model that ships, and the
+	 * loss makes m and its int8 version decide alike -- per decision, cross-entropy
+	 * of the fake-quantized scores / temp towards m's own float argmax, plus consist
+	 * times cross-entropy of m's float scores / temp towards the fake-quantized
+	 * argmax (both only bite on near-ties: temp is in score units), plus anchor
+	 * times cross-entropy of m's float scores / temp towards the teacher's argmax,
+	 * which keeps the policy's decisions where training left them.
+	 */
+	float consist;
+	float anchor;
 };
 
 void qs_quant_qat_defaults(struct qs_quant_qat_cfg *c);

@@ -358,6 +358,180 @@ test_reinforce_loss(void **state)
 	check_loss(QS_ALGO_REINFORCE);
 }
 
+/* ---- the shared-variance penalty (share_coef) ------------------------------------ */
+
+/* Hidden outputs (layers 0, 1) and the score of one row, in double. */
+static void
+ref_layers(const struct qs_mlp *m, const double *p, const double *x, double out[3][64])
+{
+	double a[QS_MLP_MAX_DIM];
+
+	memcpy(a, x, m->dim[0] * sizeof(double));
+	for (uint32_t l = 0; l < m->n_layers; l++) {
+		uint32_t ni = m->dim[l], no = m->dim[l + 1];
+
+		for (uint32_t j = 0; j < no; j++) {
+			double z = p[m->b_off[l] + j];
+
+			for (uint32_t i = 0; i < ni; i++)
+				z += p[m->w_off[l] + (size_t)j * ni + i] * a[i];
+			out[l][j] = l + 1 < m->n_layers ? (z > 0 ? z : 0) : z;
+		}
+		memcpy(a, out[l], no * sizeof(double));
+	}
+}
+
+/* The penalty as documented in ppo.c, in double: per shard (the fixed split of
+ * qs_ppo_loss_grad), coef * (shard decisions / n) / 3 times the sum over the two
+ * hidden layers and the score of the channel mean of B / (B + W). */
+static double
+ref_share(const struct loss_ctx *c, const double *ppi, uint64_t *pattern)
+{
+	const struct qs_mlp *m = &c->ag->pi;
+	uint32_t nf = c->ag->cfg.n_feat, per = (c->n + 1) / 2, off = 0;
+	double total = 0;
+
+	*pattern = 1469598103934665603ull;
+	for (int sh = 0; sh < 2; sh++) {
+		uint32_t n = c->n - off < per ? c->n - off : per, nr = 0;
+		static double h[256][3][64];
+		uint32_t dec[256];
+		double sum = 0;
+
+		for (uint32_t k = 0; k < n; k++) {
+			uint32_t i = c->idx[off + k], r0 = c->b->row_off[i];
+			uint32_t nc = c->b->row_off[i + 1] - r0;
+
+			for (uint32_t cc = 0; cc < nc; cc++, nr++) {
+				double x[64];
+
+				for (uint32_t f = 0; f < nf; f++)
+					x[f] = c->b->rows[(size_t)(r0 + cc) * nf + f] / 127.0;
+				ref_layers(m, ppi, x, h[nr]);
+				dec[nr] = k;
+				*pattern = (*pattern ^ ref_pattern(m, ppi, x)) * 1099511628211ull;
+			}
+		}
+		for (uint32_t l = 0; l < 3; l++) {
+			uint32_t no = m->dim[l + 1];
+			double lsum = 0;
+
+			for (uint32_t j = 0; j < no; j++) {
+				double M = 0, B = 0, W = 0, mk[256] = {0};
+				uint32_t cnt[256] = {0};
+
+				for (uint32_t r = 0; r < nr; r++) {
+					M += h[r][l][j];
+					mk[dec[r]] += h[r][l][j];
+					cnt[dec[r]]++;
+				}
+				M /= nr;
+				for (uint32_t k = 0; k < n; k++)
+					mk[k] /= cnt[k];
+				for (uint32_t r = 0; r < nr; r++) {
+					B += (mk[dec[r]] - M) * (mk[dec[r]] - M);
+					W += (h[r][l][j] - mk[dec[r]]) * (h[r][l][j] - mk[dec[r]]);
+				}
+				if (B + W > 1e-12 * nr)
+					lsum += B / (B + W);
+			}
+			sum += lsum / no;
+		}
+		total += c->ag->cfg.share_coef * ((double)n / c->n) / 3.0 * sum;
+		off += n;
+	}
+	return total;
+}
+
+/* qs_ppo_loss_grad with share_coef minus without, against finite differences of the
+ * double penalty. */
+static void
+test_share_penalty(void **state)
+{
+	struct qs_ppo_cfg cfg;
+	struct qs_ppo_agent ag;
+	struct qs_ppo_buf b;
+	struct qs_rng rng;
+	uint32_t idx[12], checked = 0, skipped = 0;
+	uint8_t rows[8 * 4];
+	double *ppi, pen;
+	float l_on, l_off, *g_on;
+	uint64_t pat0, pat1;
+	struct loss_ctx lc;
+	struct qs_ppo_actor act;
+
+	(void)state;
+	qs_ppo_defaults(&cfg);
+	cfg.n_feat = 4;
+	cfg.h1 = 6;
+	cfg.h2 = 5;
+	cfg.vh = 5;
+	cfg.minibatch = 12;
+	cfg.share_coef = 0.7f;
+	assert_int_equal(qs_ppo_agent_init(&ag, &cfg, 3, NULL, 0), QS_OK);
+	qs_rng_seed(&rng, 9, 0);
+	qs_mlp_init_params(&ag.pi, &rng, 1.0f);
+	for (uint32_t l = 0; l < 3; l++)
+		for (uint32_t j = 0; j < ag.pi.dim[l + 1]; j++)
+			ag.pi.p[ag.pi.b_off[l] + j] = 0.3f + 0.1f * qs_rng_normal(&rng);
+	assert_int_equal(qs_ppo_buf_init(&b, 2, 12, 12 * 8, 4, NULL, 0), QS_OK);
+	assert_int_equal(qs_ppo_actor_init(&act, &ag, NULL, 0), QS_OK);
+	for (uint32_t i = 0; i < 12; i++) {
+		uint32_t nc = 2 + qs_rng_below(&rng, 6), a;
+		float lp, v;
+
+		for (uint32_t k = 0; k < nc * 4; k++)
+			rows[k] = (uint8_t)qs_rng_below(&rng, 128);
+		assert_int_equal(qs_ppo_act(&ag, &act, rows, nc, (1ull << nc) - 1, &rng, 0, &a,
+					    &lp, &v),
+				 QS_OK);
+		assert_int_equal(qs_ppo_buf_push(&b, i & 1, rows, nc, (1ull << nc) - 1, a, lp, v,
+						 NULL),
+				 QS_OK);
+		b.adv[i] = qs_rng_normal(&rng);
+		b.ret[i] = v;
+		idx[i] = 11 - i;
+	}
+	lc = (struct loss_ctx){&ag, &b, idx, 12};
+	l_on = qs_ppo_loss_grad(&ag, &b, idx, 12, NULL);
+	g_on = malloc(ag.pi.n_params * sizeof(float));
+	memcpy(g_on, ag.g_pi, ag.pi.n_params * sizeof(float));
+	ag.cfg.share_coef = 0;
+	l_off = qs_ppo_loss_grad(&ag, &b, idx, 12, NULL);
+	ag.cfg.share_coef = cfg.share_coef;
+	ppi = params_to_double(&ag.pi);
+	pen = ref_share(&lc, ppi, &pat0);
+	assert_true(pen > 0.01);
+	assert_true(fabs((l_on - l_off) - pen) < 1e-4 * (1 + pen));
+	for (size_t k = 0; k < ag.pi.n_params; k++) {
+		double keep = ppi[k], lp, lm, num;
+		int kink;
+
+		ppi[k] = keep + H;
+		lp = ref_share(&lc, ppi, &pat1);
+		kink = pat1 != pat0;
+		ppi[k] = keep - H;
+		lm = ref_share(&lc, ppi, &pat1);
+		kink |= pat1 != pat0;
+		ppi[k] = keep;
+		if (kink) {
+			skipped++;
+			continue;
+		}
+		checked++;
+		num = (lp - lm) / (2 * H);
+		if (rel_err(g_on[k] - ag.g_pi[k], num, FLOOR) > 1e-2)
+			fail_msg("share penalty param %zu: analytic %g numeric %g", k,
+				 (double)(g_on[k] - ag.g_pi[k]), num);
+	}
+	assert_true(checked > 50 && skipped * 10 < checked);
+	free(g_on);
+	free(ppi);
+	qs_ppo_actor_free(&act);
+	qs_ppo_buf_free(&b);
+	qs_ppo_agent_free(&ag);
+}
+
 /* GAE against a hand computation on two interleaved envs, one with an episode end. */
 static void
 test_gae(void **state)
@@ -407,6 +581,7 @@ main(void)
 		cmocka_unit_test(test_softmax_grads),
 		cmocka_unit_test(test_ppo_loss),
 		cmocka_unit_test(test_reinforce_loss),
+		cmocka_unit_test(test_share_penalty),
 		cmocka_unit_test(test_gae),
 	};
 
