@@ -18,9 +18,11 @@
  * queue, hence one CPU). The policy lives in two slots of an array map; the loader
  * writes the inactive one and flips qs_active_slot (docs/xdp.md, "Policy swap").
  *
- * Verifier notes (6.1 and newer): every loop has a constant bound; the per-
- * candidate scoring runs in a bpf_loop callback (5.17+) so it is verified once;
- * atomics need -mcpu=v3 (5.12+); nothing newer is used.
+ * Verifier notes (6.1 and newer): every loop has a constant bound; the scorer's
+ * kernels are global functions of straight-line code (verified once each, for any
+ * arguments), the candidate loop's running best lives in map memory so its states
+ * converge, and the baselines' scans run in bpf_loop callbacks (5.17+); atomics need
+ * -mcpu=v3 (5.12+); nothing newer is used.
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -90,9 +92,13 @@ struct qs_xdp_scratch {
 	struct qs_feat_backend fbc[QS_XDP_MAX_BACKENDS]; /* a baseline's view */
 	qs_u32 cap[QS_XDP_MAX_BACKENDS];
 	qs_u8 cand_be[QS_XDP_MAX_BACKENDS];
+	qs_u64 gen[QS_XDP_MAX_BACKENDS]; /* report generation per backend (cache key) */
+	qs_u64 rq[QS_XDP_GROUPS];	 /* this request's part of layer 1 */
+	qs_u64 freshm;			 /* backends with a fresh report */
+	struct qs_feat_request rqf;
+	struct qs_feat_global glf;
 	qs_u8 x[QS_XDP_IN];
-	qs_u8 a1[QS_XDP_ACT + 6];
-	qs_u8 a2[QS_XDP_ACT + 6];
+	qs_u8 row[QS_XDP_IN];
 	qs_u8 rep[QS_QRP_REPORT_LEN];
 	qs_u8 hb[QS_QRP_HDR_LEN];
 	/* this request's masks, kept in map memory so the verifier does not track every
@@ -111,6 +117,14 @@ struct {
 	__type(key, __u32);
 	__type(value, struct qs_xdp_scratch);
 } qs_scratch SEC(".maps");
+
+/* Per CPU and backend: the backend's part of layer 1 (struct qs_xdp_l1c). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct qs_xdp_l1cache);
+} qs_l1cache SEC(".maps");
 
 #define ETH_HLEN_ 14
 #define ET_IPV4 0x0800
@@ -539,139 +553,312 @@ qs_xdp_baseline_choose(struct qs_xdp_baseline *r, struct qs_xdp_scratch *sc, qs_
 /* ---- the int8 scorer -------------------------------------------------------------- */
 
 /*
- * One hidden layer in SWAR: each u64 multiply computes three biased products
- * x * (w + 128) in 21-bit fields (x <= 127, w + 128 <= 255: 15 bits each; at most 64
- * terms: < 2^21, so no field carries into the next). Subtracting 128 * sum(x) gives
- * the exact dot products of int8.h's qs_int8_dot, then qs_int8_requant requantizes.
+ * Layer 1 is split by what its inputs depend on (integer addition is exact, so the
+ * split is bit-exact with qs_int8_dot): acc = rq + part[backend] (+ ph for the one
+ * backend with the prefix hit), where rq holds the request and global features'
+ * products (once per packet, qs_xdp_rq_part) and part the backend features' (per CPU
+ * and backend, recomputed only when those features change, qs_xdp_be_refresh).
+ * Then requantize, layer 2 in SWAR (three outputs per multiply, input-major, six
+ * accumulators in registers), and the output layer as the requantized units appear.
+ * xdp.h explains the packing.
  */
-#define SWAR_GROUP(W, X, NIN, B, M, S, OUT, G, SUMX)                                     \
+
+/* qs_int8_requant of field value f (acc = bias + f - 2^20), with c folding bias,
+ * offset and rounding: the same 64-bit value, the same shift, the same clamp. */
+static __always_inline qs_s64
+rq_unit(qs_u64 f, qs_s64 m, qs_s64 c, qs_u32 s)
+{
+	qs_s64 v = ((qs_s64)f * m + c) >> s;
+
+	/* one test on the common path; and no test whose outcome the verifier knows from
+	 * an earlier one (that would make it track each unit's 0 / 127 / other as
+	 * separate states) */
+	if ((qs_u64)v > QS_INT8_ACT_MAX)
+		v = v < 0 ? 0 : QS_INT8_ACT_MAX;
+	return v;
+}
+
+#define FIELD(W, K)                                                                      \
+	((K) == 2 ? (W) >> (2 * QS_XDP_FIELD_BITS)                                       \
+		  : ((W) >> (QS_XDP_FIELD_BITS * (K))) & QS_XDP_FIELD_MASK)
+
+/* Layer 1 for one backend into a1[0..NU1). */
+#define K_LAYER1(NG1, NU1)                                                               \
 	do {                                                                             \
-		qs_u64 acc_ = 0;                                                         \
-		qs_u32 k_;                                                               \
-		_Pragma("unroll") for (k_ = 0; k_ < (NIN); k_++) acc_ +=                 \
-			(qs_u64)(X)[k_] * (W)[G][k_];                                    \
-		_Pragma("unroll") for (k_ = 0; k_ < 3; k_++)                             \
+		qs_u32 g_, k_;                                                           \
+		_Pragma("unroll") for (g_ = 0; g_ < (NG1); g_++)                         \
 		{                                                                        \
-			qs_s32 d_ = (qs_s32)((acc_ >> (QS_XDP_FIELD_BITS * k_)) &        \
-					     QS_XDP_FIELD_MASK) -                        \
-				    (qs_s32)(SUMX);                                      \
-			(OUT)[(G)*3 + k_] = qs_int8_requant((B)[(G)*3 + k_] + d_,        \
-							    (M)[(G)*3 + k_],             \
-							    (S)[(G)*3 + k_]);            \
+			qs_u64 w_ = sc->rq[g_] + c->part[g_];                            \
+			if (hit)                                                         \
+				w_ += pol->ph[g_];                                       \
+			_Pragma("unroll") for (k_ = 0; k_ < 3; k_++)                     \
+			{                                                                \
+				if (g_ * 3 + k_ < (NU1))                                 \
+					a1[g_ * 3 + k_] = (qs_u8)rq_unit(               \
+						FIELD(w_, k_), pol->m1[g_ * 3 + k_],     \
+						pol->c1[g_ * 3 + k_], pol->s1[g_ * 3 + k_]); \
+			}                                                                \
+			barrier_();                                                      \
 		}                                                                        \
 	} while (0)
 
-/* Global: verified once, whatever the caller's state. Scores the row in sc->x. */
+/* Six layer-2 groups from G0 (fewer at the end), NI inputs, then their units into the
+ * output layer's sum. Named accumulators: clang keeps them in registers. */
+#define K_L2_ACC(G, A)                                                                   \
+	do {                                                                             \
+		if ((G) < (NGB_)) {                                                      \
+			A += x_ * pol->w2[i_][(G0_) + (G)];                              \
+			/* in order, one product live at a time: the scheduler would  \
+			 * otherwise hoist every load and spill */                     \
+			asm volatile("" : "+r"(A)::"memory");                            \
+		}                                                                        \
+	} while (0)
+#define K_L2_OUT(G, A)                                                                   \
+	do {                                                                             \
+		qs_u32 k_, j_;                                                           \
+		if ((G) < (NGB_)) {                                                      \
+			_Pragma("unroll") for (k_ = 0; k_ < 3; k_++)                     \
+			{                                                                \
+				j_ = ((G0_) + (G)) * 3 + k_;                             \
+				if (j_ < (NU2_)) {                                       \
+					out += rq_unit(FIELD(A, k_), pol->m2[j_],        \
+						       pol->c2[j_], pol->s2[j_]) *       \
+					       pol->w_out[j_];                           \
+					asm volatile("" : "+r"(out)::"memory");          \
+				}                                                        \
+			}                                                                \
+		}                                                                        \
+	} while (0)
+#define K_L2_BLOCK(G0, NGB, NI, NU2)                                                     \
+	do {                                                                             \
+		const qs_u32 G0_ = (G0), NGB_ = (NGB), NU2_ = (NU2);                     \
+		qs_u64 A0 = QS_XDP_OFFSET_WORD, A1 = A0, A2 = A0, A3 = A0, A4 = A0, A5 = A0; \
+		qs_u32 i_;                                                               \
+		_Pragma("unroll") for (i_ = 0; i_ < (NI); i_++)                          \
+		{                                                                        \
+			qs_u64 x_ = a1[i_];                                              \
+			if (x_) { /* ReLU zeros add nothing */                           \
+				K_L2_ACC(0, A0);                                         \
+				K_L2_ACC(1, A1);                                         \
+				K_L2_ACC(2, A2);                                         \
+				K_L2_ACC(3, A3);                                         \
+				K_L2_ACC(4, A4);                                         \
+				K_L2_ACC(5, A5);                                         \
+			}                                                                \
+		}                                                                        \
+		K_L2_OUT(0, A0);                                                         \
+		K_L2_OUT(1, A1);                                                         \
+		K_L2_OUT(2, A2);                                                         \
+		K_L2_OUT(3, A3);                                                         \
+		K_L2_OUT(4, A4);                                                         \
+		K_L2_OUT(5, A5);                                                         \
+	} while (0)
+
+#define K_MIN_(a, b) ((a) < (b) ? (a) : (b))
+
+/* A two-hidden-layer kernel: a global function, verified once, straight-line code. */
+#define K_DEF2(NAME, NG1, NU1, NG2, NU2)                                                  \
+	__noinline int NAME(const struct qs_xdp_policy *pol, const struct qs_xdp_scratch *sc, \
+			    const struct qs_xdp_l1c *c, qs_u32 hit)                      \
+	{                                                                                \
+		qs_u8 a1[(NG1) * 3];                                                     \
+		qs_s64 out;                                                              \
+		qs_u32 b_;                                                               \
+                                                                                         \
+		if (!pol || !sc || !c)                                                   \
+			return 0;                                                        \
+		out = pol->out_bias;                                                     \
+		/* a1 lives in memory: the barriers keep the scheduler from holding \
+		 * every activation in a register (the stack would overflow) */      \
+		asm volatile("" : : "r"(a1) : "memory");                                 \
+		K_LAYER1(NG1, NU1);                                                      \
+		_Pragma("unroll") for (b_ = 0; b_ < (NG2); b_ += 6)                      \
+		{                                                                        \
+			K_L2_BLOCK(b_, K_MIN_(6, (NG2) - b_), NU1, NU2);                 \
+			barrier_();                                                      \
+		}                                                                        \
+		return (int)(qs_s32)out;                                                 \
+	}
+
+/* A one-hidden-layer kernel. */
+#define K_DEF1(NAME, NG1, NU1)                                                           \
+	__noinline int NAME(const struct qs_xdp_policy *pol, const struct qs_xdp_scratch *sc, \
+			    const struct qs_xdp_l1c *c, qs_u32 hit)                      \
+	{                                                                                \
+		qs_u8 a1[(NG1) * 3];                                                     \
+		qs_s64 out;                                                              \
+		qs_u32 j_;                                                               \
+                                                                                         \
+		if (!pol || !sc || !c)                                                   \
+			return 0;                                                        \
+		out = pol->out_bias;                                                     \
+		/* a1 lives in memory: the barriers keep the scheduler from holding \
+		 * every activation in a register (the stack would overflow) */      \
+		asm volatile("" : : "r"(a1) : "memory");                                 \
+		K_LAYER1(NG1, NU1);                                                      \
+		_Pragma("unroll") for (j_ = 0; j_ < (NU1); j_++)                         \
+		{                                                                        \
+			out += (qs_s64)a1[j_] * pol->w_out[j_];                          \
+			asm volatile("" : "+r"(out)::"memory");                          \
+		}                                                                        \
+		return (int)(qs_s32)out;                                                 \
+	}
+
+K_DEF2(qs_xdp_k_16_16, 6, 16, 6, 16)
+K_DEF2(qs_xdp_k_32_16, 11, 32, 6, 16)
+K_DEF2(qs_xdp_k_32_32, 11, 32, 11, 32)
+K_DEF2(qs_xdp_k_64_64, 22, 64, 22, 64)
+K_DEF1(qs_xdp_k_16, 6, 16)
+K_DEF1(qs_xdp_k_32, 11, 32)
+K_DEF1(qs_xdp_k_64, 22, 64)
+
+/* Global: the request and global features' part of layer 1 (plus the field offsets),
+ * once per packet. row holds qs_feat_router_v1's row for this request. */
 __noinline int
-qs_xdp_score(const struct qs_xdp_policy *pol, struct qs_xdp_scratch *sc)
+qs_xdp_rq_part(const struct qs_xdp_policy *pol, struct qs_xdp_scratch *sc)
 {
-	qs_u32 g, c, k, sumx = 0;
-	const qs_u8 *out_x;
+	qs_u32 g, i, n;
 
 	if (!pol || !sc)
 		return 0;
-#pragma unroll
-	for (k = 0; k < QS_XDP_IN; k++)
-		sumx += sc->x[k];
-	sumx *= QS_XDP_W_BIAS;
+	n = pol->g1;
 	for (g = 0; g < QS_XDP_GROUPS; g++) {
-		if (g >= pol->g1)
+		qs_u64 w = QS_XDP_OFFSET_WORD;
+
+		if (g >= n)
 			break;
-		SWAR_GROUP(pol->w1, sc->x, QS_XDP_IN, pol->b1, pol->m1, pol->s1, sc->a1, g, sumx);
+#pragma unroll
+		for (i = 0; i < QS_XDP_IN; i++)
+			if (QS_XDP_FEAT_REQ_MASK & (1u << i))
+				w += (qs_u64)sc->row[i] * pol->w1[i][g];
+		sc->rq[g] = w;
 	}
-	out_x = sc->a1;
-	if (pol->n_hidden == 2) {
-		qs_u32 nc = pol->c2;
-
-		sumx = 0;
-		for (c = 0; c < QS_XDP_CHUNKS; c++) {
-			if (c >= nc)
-				break;
-#pragma unroll
-			for (k = 0; k < 8; k++)
-				sumx += sc->a1[c * 8 + k];
-		}
-		sumx *= QS_XDP_W_BIAS;
-		for (g = 0; g < QS_XDP_GROUPS; g++) {
-			qs_u64 acc = 0;
-
-			if (g >= pol->g2)
-				break;
-			for (c = 0; c < QS_XDP_CHUNKS; c++) {
-				if (c >= nc)
-					break;
-#pragma unroll
-				for (k = 0; k < 8; k++)
-					acc += (qs_u64)sc->a1[c * 8 + k] * pol->w2[g][c * 8 + k];
-			}
-#pragma unroll
-			for (k = 0; k < 3; k++) {
-				qs_s32 d = (qs_s32)((acc >> (QS_XDP_FIELD_BITS * k)) &
-						    QS_XDP_FIELD_MASK) -
-					   (qs_s32)sumx;
-
-				sc->a2[g * 3 + k] =
-					qs_int8_requant(pol->b2[g * 3 + k] + d, pol->m2[g * 3 + k],
-							pol->s2[g * 3 + k]);
-			}
-		}
-		out_x = sc->a2;
-	}
-	/* the output layer: the reference dot product itself */
-	k = pol->out_in;
-	if (k > QS_XDP_MAX_HIDDEN)
-		k = QS_XDP_MAX_HIDDEN;
-	return qs_int8_dot(pol->w_out, out_x, k, pol->out_bias);
-}
-
-/* ---- per-request decision --------------------------------------------------------- */
-
-struct score_ctx {
-	struct qs_feat_request rq;
-	struct qs_feat_global gl;
-	qs_u64 elig; /* backends the policy may pick for this request (family included) */
-	qs_u32 hit;  /* prefix affinity: backend index or QS_PREFIX_NONE */
-	qs_u32 slot;
-	qs_u32 best;
-	qs_s32 best_score;
-};
-
-/* Global: the router-v1 row of backend i for this request, into sc->x. */
-__noinline int
-qs_xdp_row(const struct score_ctx *sx, struct qs_xdp_scratch *sc, qs_u32 i)
-{
-	struct qs_feat_backend f;
-
-	if (!sx || !sc)
-		return 0;
-	f = sc->fb[i & (QS_XDP_MAX_BACKENDS - 1)];
-	f.prefix_hit = sx->hit == i;
-	qs_feat_router_v1(&sx->rq, &f, &sx->gl, sc->x);
 	return 0;
 }
 
-static long
-score_one(__u32 i, void *arg)
+#define BE_IDX_(F) ((F) - QS_XDP_FEAT_BE_FIRST)
+
+/* Global: backend i's features and, when they changed, its part of layer 1. */
+__noinline int
+qs_xdp_be_refresh(const struct qs_xdp_policy *pol, struct qs_xdp_scratch *sc,
+		  struct qs_xdp_l1c *c, qs_u32 i)
 {
-	struct score_ctx *sx = arg;
-	struct qs_xdp_scratch *sc;
-	const struct qs_xdp_policy *pol;
-	qs_u32 slot = sx->slot & 1;
+	qs_u32 g, k, n, same, fresh;
+	qs_u64 gen;
+	qs_u8 *x;
+
+	if (!pol || !sc || !c)
+		return 0;
+	i &= QS_XDP_MAX_BACKENDS - 1;
+	x = sc->x;
+	gen = sc->gen[i];
+	fresh = (qs_u32)(sc->freshm >> i) & 1;
+	n = pol->g1;
+	if (c->version == pol->version && c->gen == gen && c->fresh == fresh) {
+		/* only this CPU's sent counts moved: two features, and if they
+		 * changed, their two columns' difference (exact integer arithmetic) */
+		qs_s64 dr, dt;
+
+		qs_xdp_feat_sent(&sc->fb[i], x);
+		c->sent_reqs = sc->fb[i].sent_reqs;
+		c->sent_tokens = sc->fb[i].sent_tokens;
+		dr = (qs_s64)x[QS_FR_SENT_REQS_LOG] - c->feat[BE_IDX_(QS_FR_SENT_REQS_LOG)];
+		dt = (qs_s64)x[QS_FR_SENT_TOKENS_LOG] - c->feat[BE_IDX_(QS_FR_SENT_TOKENS_LOG)];
+		if (!dr && !dt)
+			return 0;
+		c->feat[BE_IDX_(QS_FR_SENT_REQS_LOG)] = x[QS_FR_SENT_REQS_LOG];
+		c->feat[BE_IDX_(QS_FR_SENT_TOKENS_LOG)] = x[QS_FR_SENT_TOKENS_LOG];
+		for (g = 0; g < QS_XDP_GROUPS; g++) {
+			if (g >= n)
+				break;
+			c->part[g] += (qs_u64)dr * pol->w1[QS_FR_SENT_REQS_LOG][g] +
+				      (qs_u64)dt * pol->w1[QS_FR_SENT_TOKENS_LOG][g];
+		}
+		return 0;
+	}
+	qs_feat_router_v1(&sc->rqf, &sc->fb[i], &sc->glf, x);
+	same = c->version == pol->version;
+#pragma unroll
+	for (k = 0; k < QS_XDP_FEAT_BE_N; k++)
+		same &= c->feat[k] == x[QS_XDP_FEAT_BE_FIRST + k];
+	c->gen = gen;
+	c->fresh = fresh;
+	c->sent_reqs = sc->fb[i].sent_reqs;
+	c->sent_tokens = sc->fb[i].sent_tokens;
+	if (same)
+		return 0;
+	c->version = pol->version;
+#pragma unroll
+	for (k = 0; k < QS_XDP_FEAT_BE_N; k++)
+		c->feat[k] = x[QS_XDP_FEAT_BE_FIRST + k];
+	for (g = 0; g < QS_XDP_GROUPS; g++) {
+		qs_u64 w = 0;
+
+		if (g >= n)
+			break;
+#pragma unroll
+		for (k = QS_XDP_FEAT_BE_FIRST; k <= QS_XDP_FEAT_BE_LAST; k++)
+			w += (qs_u64)x[k] * pol->w1[k][g];
+		c->part[g] = w;
+	}
+	return 0;
+}
+
+/* Global: one candidate's score with the policy's kernel. */
+__noinline int
+qs_xdp_score_one(const struct qs_xdp_policy *pol, const struct qs_xdp_scratch *sc,
+		 const struct qs_xdp_l1c *c, qs_u32 hit)
+{
+	if (!pol)
+		return 0;
+	switch (pol->tier) {
+	case QS_XDP_T_H2_16_16:
+		return qs_xdp_k_16_16(pol, sc, c, hit);
+	case QS_XDP_T_H2_32_16:
+		return qs_xdp_k_32_16(pol, sc, c, hit);
+	case QS_XDP_T_H2_32_32:
+		return qs_xdp_k_32_32(pol, sc, c, hit);
+	case QS_XDP_T_H2_64_64:
+		return qs_xdp_k_64_64(pol, sc, c, hit);
+	case QS_XDP_T_H1_16:
+		return qs_xdp_k_16(pol, sc, c, hit);
+	case QS_XDP_T_H1_32:
+		return qs_xdp_k_32(pol, sc, c, hit);
+	default:
+		return qs_xdp_k_64(pol, sc, c, hit);
+	}
+}
+
+/* Global: score every candidate in elig; the best (first of the highest scores) goes
+ * to sc->best (-1: none). The running best lives in map memory, which the verifier
+ * does not track, so the loop's states converge. */
+__noinline int
+qs_xdp_score_all(const struct qs_xdp_policy *pol, struct qs_xdp_scratch *sc,
+		 struct qs_xdp_l1cache *lc, qs_u64 elig, qs_u32 hit)
+{
+	qs_u32 i;
 	qs_s32 s;
 
-	if (i >= QS_XDP_MAX_BACKENDS)
-		return 1;
-	if (!(sx->elig >> i & 1))
+	if (!pol || !sc || !lc)
 		return 0;
-	sc = bpf_map_lookup_elem(&qs_scratch, &zero_key);
-	pol = bpf_map_lookup_elem(&qs_policy, &slot);
-	if (!sc || !pol)
-		return 1;
-	qs_xdp_row(sx, sc, i);
-	s = qs_xdp_score(pol, sc);
-	if (sx->best == QS_XDP_NO_BACKEND || s > sx->best_score) {
-		sx->best = i;
-		sx->best_score = s;
+	sc->best = -1;
+	sc->bv = 0;
+	for (i = 0; i < QS_XDP_MAX_BACKENDS; i++) {
+		struct qs_xdp_l1c *c = &lc->e[i];
+
+		if (!(elig >> i))
+			break;
+		if (!(elig >> i & 1))
+			continue;
+		if (c->version != pol->version || c->gen != sc->gen[i] ||
+		    c->fresh != ((qs_u32)(sc->freshm >> i) & 1) ||
+		    c->sent_reqs != sc->fb[i].sent_reqs || c->sent_tokens != sc->fb[i].sent_tokens)
+			qs_xdp_be_refresh(pol, sc, c, i);
+		s = qs_xdp_score_one(pol, sc, c, hit == i);
+		if (sc->best < 0 || s > (qs_s32)sc->bv) {
+			sc->best = (qs_s32)i;
+			sc->bv = (qs_u64)(qs_u32)s;
+		}
 	}
 	return 0;
 }
@@ -916,16 +1103,17 @@ qs_xdp_decide(const struct pkt *p, qs_u64 now, qs_u32 *how)
 	struct qs_prefix_table *pt = bpf_map_lookup_elem(&qs_prefix, &zero_key);
 	qs_u32 nb = qs_cfg.n_backends, i, slot, key, ncand = 0, hit, fam_bit;
 	qs_u64 cand, fbm, fam, drain = qs_admin_drain;
+	struct qs_xdp_l1cache *lc = bpf_map_lookup_elem(&qs_l1cache, &zero_key);
 	const struct qs_xdp_policy *pol;
-	struct score_ctx sx;
 	int k;
 
 	if (!how)
 		return QS_XDP_NO_BACKEND;
 	*how = HOW_NONE;
-	if (!w || !sc || !pt || !p)
+	if (!w || !sc || !pt || !p || !lc)
 		return QS_XDP_NO_BACKEND;
 	fam_bit = p->ipv6;
+	sc->freshm = 0;
 	sc->cand = 0;
 	sc->fbm = 0;
 	sc->fam = 0;
@@ -963,6 +1151,9 @@ qs_xdp_decide(const struct pkt *p, qs_u64 now, qs_u32 *how)
 		f->capacity_class = qs_cfg.be[i].capacity_class;
 		f->prefix_hit = 0;
 		sc->cap[i] = qs_cfg.be[i].capacity;
+		sc->gen[i] = stp->generation;
+		if (fresh)
+			sc->freshm |= 1ull << i;
 		if (drain & (1ull << i))
 			continue;
 		if (fam_bit ? qs_cfg.be[i].has_ip6 : qs_cfg.be[i].has_ip4)
@@ -980,10 +1171,10 @@ qs_xdp_decide(const struct pkt *p, qs_u64 now, qs_u32 *how)
 	fam = sc->fam;
 	ncand = sc->ncand;
 	hit = qs_prefix_lookup(pt, p->h.prefix_hash, now, qs_cfg.prefix_max_age_ns);
-	sx.rq.prompt_tokens = p->h.prompt_tokens;
-	sx.rq.max_new_tokens = p->h.max_new_tokens;
-	sx.rq.priority = p->h.priority;
-	sx.rq.slo_class = p->h.slo_class;
+	sc->rqf.prompt_tokens = p->h.prompt_tokens;
+	sc->rqf.max_new_tokens = p->h.max_new_tokens;
+	sc->rqf.priority = p->h.priority;
+	sc->rqf.slo_class = p->h.slo_class;
 	if (ncand > 0) {
 		slot = qs_active_slot & 1;
 		pol = bpf_map_lookup_elem(&qs_policy, &slot);
@@ -991,26 +1182,27 @@ qs_xdp_decide(const struct pkt *p, qs_u64 now, qs_u32 *how)
 			return QS_XDP_NO_BACKEND;
 		if (pol->kind == QS_XDP_P_INT8) {
 			/* global features over the candidates with the packet's family */
-			sx.gl.outstanding = 0;
-			sx.gl.eligible = 0;
+			qs_u32 outst = 0, nel = 0;
+
 			for (i = 0; i < QS_XDP_MAX_BACKENDS; i++) {
 				if (i >= nb)
 					break;
 				qs_u32 bit = (qs_u32)((cand & fam) >> i) & 1;
 
-				sx.gl.outstanding += bit * (sc->fb[i].waiting + sc->fb[i].running +
-							    sc->fb[i].sent_reqs);
-				sx.gl.eligible += bit;
+				outst += bit * (sc->fb[i].waiting + sc->fb[i].running +
+						sc->fb[i].sent_reqs);
+				nel += bit;
 			}
-			sx.elig = cand & fam;
-			sx.hit = hit;
-			sx.slot = slot;
-			sx.best = QS_XDP_NO_BACKEND;
-			sx.best_score = 0;
-			bpf_loop(nb, score_one, &sx, 0);
+			sc->glf.outstanding = outst;
+			sc->glf.eligible = nel;
+			/* the request's features and its part of layer 1 */
+			qs_xdp_feat_request(&sc->rqf, &sc->glf, sc->row);
+			qs_xdp_rq_part(pol, sc);
+			qs_xdp_score_all(pol, sc, lc, cand & fam, hit);
+			k = sc->best;
 			*how = HOW_POLICY;
-			if (sx.best < nb)
-				return sx.best;
+			if (k >= 0 && (qs_u32)k < nb)
+				return k;
 		} else if (pol->kind == QS_XDP_P_BUILTIN) {
 			/* the baseline over the candidates, in candidate-index space */
 			qs_u64 el = 0;

@@ -398,6 +398,7 @@ qs_xdp_pin(struct qs_xdp *x, const char *dir, char *msg, size_t msglen)
 
 /* ---- policies ------------------------------------------------------------------- */
 
+/* Signed weights of rows 3g..3g+2, input i, as one 64-bit integer (xdp.h). */
 static uint64_t
 pack3(const struct qs_policy_layer *L, uint32_t g, uint32_t i)
 {
@@ -406,41 +407,58 @@ pack3(const struct qs_policy_layer *L, uint32_t g, uint32_t i)
 
 	for (k = 0; k < 3; k++) {
 		uint32_t j = g * 3 + k;
-		int32_t w = j < L->n_out && i < L->n_in ? L->w[(size_t)j * L->w_stride + i] : 0;
+		int64_t w = j < L->n_out && i < L->n_in ? L->w[(size_t)j * L->w_stride + i] : 0;
 
-		v |= (uint64_t)(uint32_t)(w + QS_XDP_W_BIAS) << (QS_XDP_FIELD_BITS * k);
+		v += (uint64_t)w << (QS_XDP_FIELD_BITS * k);
 	}
 	return v;
 }
 
+/* Requantization constants of a hidden layer (padding units: bias 0, M 1, S 1). */
 static void
-pack_hidden(const struct qs_policy_layer *L, uint32_t groups, uint32_t n_in_max,
-	    uint64_t (*w)[QS_XDP_MAX_HIDDEN], uint64_t (*w1)[QS_XDP_IN], int32_t *b, int32_t *m,
-	    uint8_t *s)
+pack_requant(const struct qs_policy_layer *L, int64_t *m, int64_t *c, uint8_t *s)
 {
-	uint32_t g, i, j;
+	uint32_t j;
 
-	for (g = 0; g < QS_XDP_GROUPS; g++)
-		for (i = 0; i < n_in_max; i++) {
-			uint64_t v = g < groups ? pack3(L, g, i) : 0;
-
-			if (w)
-				w[g][i] = v;
-			else
-				w1[g][i] = v;
-		}
 	for (j = 0; j < QS_XDP_ACT; j++) {
-		b[j] = j < L->n_out ? L->bias[j] : 0;
-		m[j] = j < L->n_out ? L->m[j] : 1;
-		s[j] = j < L->n_out ? L->s[j] : 1;
+		int64_t b = j < L->n_out ? L->bias[j] : 0, mj = j < L->n_out ? L->m[j] : 1;
+		uint32_t sj = j < L->n_out ? L->s[j] : 1;
+
+		m[j] = mj;
+		c[j] = (b - QS_XDP_FIELD_OFF) * mj + ((int64_t)1 << (sj - 1));
+		s[j] = (uint8_t)sj;
 	}
+}
+
+/* The smallest unrolled kernel the shape fits (xdp.h QS_XDP_T_*), its layer-1 groups. */
+static uint32_t
+pick_tier(uint32_t nh, uint32_t h1, uint32_t h2, uint32_t *g1)
+{
+	uint32_t t;
+
+	if (nh == 2) {
+		if (h1 <= 16 && h2 <= 16)
+			t = QS_XDP_T_H2_16_16;
+		else if (h1 <= 32 && h2 <= 16)
+			t = QS_XDP_T_H2_32_16;
+		else if (h1 <= 32 && h2 <= 32)
+			t = QS_XDP_T_H2_32_32;
+		else
+			t = QS_XDP_T_H2_64_64;
+		h1 = t == QS_XDP_T_H2_16_16 ? 16 : t == QS_XDP_T_H2_64_64 ? 64 : 32;
+	} else {
+		t = h1 <= 16 ? QS_XDP_T_H1_16 : h1 <= 32 ? QS_XDP_T_H1_32 : QS_XDP_T_H1_64;
+		h1 = h1 <= 16 ? 16 : h1 <= 32 ? 32 : 64;
+	}
+	*g1 = (h1 + 2) / 3;
+	return t;
 }
 
 int
 qs_xdp_policy_pack(const struct qs_policy *p, struct qs_xdp_policy *out, char *msg, size_t msglen)
 {
 	const struct qs_policy_layer *L0, *L1, *Lo;
-	uint32_t nh, h1, h2 = 0, c2 = 0, i;
+	uint32_t nh, h1, h2 = 0, i, g;
 
 	memset(out, 0, sizeof(*out));
 	if (p->kind != QS_Q8_KIND_SCORER) {
@@ -473,30 +491,26 @@ qs_xdp_policy_pack(const struct qs_policy *p, struct qs_xdp_policy *out, char *m
 	L1 = &p->layer[1];
 	Lo = &p->layer[p->n_layers - 1];
 	h1 = L0->n_out;
+	if (nh == 2)
+		h2 = L1->n_out;
 	out->kind = QS_XDP_P_INT8;
 	out->content_id = p->content_id;
 	out->n_hidden = nh;
 	out->h1 = h1;
+	out->h2 = h2;
+	out->tier = pick_tier(nh, h1, h2, &out->g1);
+	for (i = 0; i < QS_XDP_IN; i++)
+		for (g = 0; g < QS_XDP_GROUPS; g++)
+			out->w1[i][g] = pack3(L0, g, i);
+	for (g = 0; g < QS_XDP_GROUPS; g++)
+		out->ph[g] = 127u * out->w1[QS_FR_PREFIX_HIT][g];
+	pack_requant(L0, out->m1, out->c1, out->s1);
 	if (nh == 2) {
-		h2 = L1->n_out;
-		c2 = (h1 + 7) / 8;
-		/* layer 2 reads whole 8-input chunks: layer 1 writes every one of them */
-		out->g1 = (c2 * 8 + 2) / 3;
-		out->g2 = (h2 + 2) / 3;
-		out->c2 = c2;
-		out->h2 = h2;
-	} else {
-		out->g1 = (h1 + 2) / 3;
+		for (i = 0; i < QS_XDP_MAX_HIDDEN; i++)
+			for (g = 0; g < QS_XDP_GROUPS; g++)
+				out->w2[i][g] = pack3(L1, g, i);
+		pack_requant(L1, out->m2, out->c2, out->s2);
 	}
-	pack_hidden(L0, out->g1, QS_XDP_IN, NULL, out->w1, out->b1, out->m1, out->s1);
-	if (nh == 2)
-		pack_hidden(L1, out->g2, QS_XDP_MAX_HIDDEN, out->w2, NULL, out->b2, out->m2,
-			    out->s2);
-	else
-		for (i = 0; i < QS_XDP_ACT; i++) {
-			out->m2[i] = 1;
-			out->s2[i] = 1;
-		}
 	out->out_in = Lo->n_in;
 	out->out_bias = Lo->bias[0];
 	for (i = 0; i < Lo->n_in && i < QS_XDP_ACT; i++)

@@ -24,20 +24,61 @@
 #define QS_XDP_MAX_HIDDEN 64   /* widest hidden layer */
 #define QS_XDP_MIN_HIDDEN_LAYERS 1
 #define QS_XDP_MAX_HIDDEN_LAYERS 2 /* 16 -> H1 [-> H2] -> 1 */
-/* Three outputs per packed u64 (21-bit fields), rounded so every 8-input chunk the
- * next layer reads was written: ceil(64 / 3) = 22 groups, 66 activations. */
+/* Hidden layers run three outputs per packed u64 (21-bit fields): ceil(64 / 3) = 22
+ * groups, 66 activations. */
 #define QS_XDP_GROUPS 22
 #define QS_XDP_ACT (QS_XDP_GROUPS * 3)
-#define QS_XDP_CHUNKS (QS_XDP_MAX_HIDDEN / 8)
 #define QS_XDP_FIELD_BITS 21
 #define QS_XDP_FIELD_MASK ((1ull << QS_XDP_FIELD_BITS) - 1)
-#define QS_XDP_W_BIAS 128 /* packed weights hold w + 128, in 1..255 */
+/* Each field holds its dot product + 2^20: |dot| <= 64 * 127 * 127 < 2^20, so a field
+ * stays in [0, 2^21) and never borrows from or carries into its neighbour. */
+#define QS_XDP_FIELD_OFF (1ll << 20)
+#define QS_XDP_OFFSET_WORD                                                               \
+	((qs_u64)QS_XDP_FIELD_OFF | (qs_u64)QS_XDP_FIELD_OFF << QS_XDP_FIELD_BITS |        \
+	 (qs_u64)QS_XDP_FIELD_OFF << (2 * QS_XDP_FIELD_BITS))
+
+/* Router-v1 features by what they depend on (qs_feat_router_v1): the request and the
+ * decision's globals (once per packet), the prefix hit (one column per request and
+ * backend), and the backend's own state (its report, this CPU's sent counts, its
+ * configured capacity: cached per CPU and backend, see struct qs_xdp_l1c). */
+#define QS_XDP_FEAT_REQ_MASK                                                              \
+	((1u << QS_FR_PROMPT_LOG) | (1u << QS_FR_GEN_LOG) | (1u << QS_FR_PRIORITY) |         \
+	 (1u << QS_FR_SLO) | (1u << QS_FR_GLOBAL_LOAD_LOG) | (1u << QS_FR_ELIGIBLE_LOG))
+#define QS_XDP_FEAT_BE_FIRST QS_FR_WAITING_LOG
+#define QS_XDP_FEAT_BE_LAST QS_FR_CAPACITY
+#define QS_XDP_FEAT_BE_N (QS_XDP_FEAT_BE_LAST - QS_XDP_FEAT_BE_FIRST + 1)
 
 /* Request-id table: the dataplane's geometry (QS_DP_REQ_SETS x QS_DP_REQ_WAYS). */
 #define QS_XDP_REQ_SETS 4096
 #define QS_XDP_REQ_WAYS 4
 #define QS_XDP_REQ_EMPTY 0xffffu
 #define QS_XDP_NO_BACKEND 0xffffu
+
+/*
+ * Subsets of qs_feat_router_v1's row, with the same quantizers (features.h), for the
+ * program's split of layer 1: the request and global features (once per packet) and
+ * the two sent-count features (after a send, the only backend features that move).
+ * They write only their own entries of out. test-xdp-feat checks both against
+ * qs_feat_router_v1 on random and edge inputs, so the split cannot drift from it.
+ */
+QS_RC_FN void
+qs_xdp_feat_request(const struct qs_feat_request *rq, const struct qs_feat_global *gl,
+		    qs_u8 out[QS_FR_COUNT])
+{
+	out[QS_FR_PROMPT_LOG] = qs_feat_log2q(rq->prompt_tokens, 3);
+	out[QS_FR_GEN_LOG] = qs_feat_log2q(rq->max_new_tokens, 3);
+	out[QS_FR_PRIORITY] = qs_feat_class4(rq->priority);
+	out[QS_FR_SLO] = qs_feat_class4(rq->slo_class);
+	out[QS_FR_GLOBAL_LOAD_LOG] = qs_feat_log2q(gl->outstanding, 2);
+	out[QS_FR_ELIGIBLE_LOG] = qs_feat_log2q(gl->eligible, 4);
+}
+
+QS_RC_FN void
+qs_xdp_feat_sent(const struct qs_feat_backend *be, qs_u8 out[QS_FR_COUNT])
+{
+	out[QS_FR_SENT_REQS_LOG] = qs_feat_log2q(be->sent_reqs, 3);
+	out[QS_FR_SENT_TOKENS_LOG] = qs_feat_log2q(be->sent_tokens, 2);
+}
 
 /* ---- values shared with dp_core.h / baselines.h (checked by the loader) --------- */
 
@@ -167,29 +208,71 @@ struct qs_xdp_req_set {
 #define QS_XDP_P_BUILTIN 2 /* baseline `builtin` decides (qsteer-dp's builtin:NAME) */
 
 /*
- * A scorer 16 -> h1 [-> h2] -> 1 in the layout the program's SWAR kernel reads.
- * Hidden layer l: w[g][i] packs rows 3g, 3g+1, 3g+2 of input i as
- * (W + 128) | (W + 128) << 21 | (W + 128) << 42; rows past the layer's width are
- * zero weights (packed 128), bias 0, M 1, S 1, so they requantize to 0. g1 and g2
- * count the groups the program runs, c2 the 8-input chunks layer 2 reads.
+ * Unrolled kernels: the loader picks the smallest one the shape fits (padding units
+ * have zero weights, bias 0, M 1, S 1 and requantize to 0). NU1/NU2: the layers'
+ * units as the kernel sees them.
+ */
+#define QS_XDP_T_H2_16_16 0 /* 16 -> <=16 -> <=16 -> 1 */
+#define QS_XDP_T_H2_32_16 1 /* 16 -> <=32 -> <=16 -> 1 (the default router shape) */
+#define QS_XDP_T_H2_32_32 2
+#define QS_XDP_T_H2_64_64 3
+#define QS_XDP_T_H1_16 4 /* 16 -> <=16 -> 1 */
+#define QS_XDP_T_H1_32 5
+#define QS_XDP_T_H1_64 6
+#define QS_XDP_T_COUNT 7
+
+/*
+ * A scorer 16 -> h1 [-> h2] -> 1 in the layout the program's SWAR kernels read.
+ * Hidden layer l: w[i][g] (input-major) packs the signed weights of rows 3g, 3g+1,
+ * 3g+2 for input i as the 64-bit integer W0 + W1 * 2^21 + W2 * 2^42 (two's
+ * complement, mod 2^64), so x * w[i][g] summed over i is D0 + D1 * 2^21 + D2 * 2^42
+ * with D the exact dot products; the kernels start from QS_XDP_OFFSET_WORD, so field
+ * k holds Dk + 2^20. Requantization of field value f (qs_int8_requant with
+ * acc = bias + f - 2^20) is (f * m + c) >> s, clamped to [0, 127], with
+ * c = (bias - 2^20) * m + 2^(s-1) precomputed: the same 64-bit integer.
+ * ph[g] = 127 * w1[QS_FR_PREFIX_HIT][g]: the prefix-hit column, added for the
+ * backend that has the hit. serial changes with every publication (the per-CPU
+ * layer-1 cache is keyed by it).
  */
 struct qs_xdp_policy {
 	qs_u32 kind; /* QS_XDP_P_* */
 	qs_u32 builtin;
-	qs_u64 version;
+	qs_u64 version; /* unique per publication: keys the per-CPU layer-1 cache */
 	qs_u64 content_id;
 	qs_u32 n_hidden; /* 1 or 2 */
 	qs_u32 h1, h2;
-	qs_u32 g1, g2, c2;
+	qs_u32 tier; /* QS_XDP_T_* */
+	qs_u32 g1;   /* layer-1 groups the tier computes */
 	qs_u32 out_in; /* inputs of the output layer: h2, or h1 with one hidden layer */
-	qs_s32 out_bias;
-	qs_u64 w1[QS_XDP_GROUPS][QS_XDP_IN];
-	qs_u64 w2[QS_XDP_GROUPS][QS_XDP_MAX_HIDDEN];
-	qs_s32 b1[QS_XDP_ACT], m1[QS_XDP_ACT];
-	qs_s32 b2[QS_XDP_ACT], m2[QS_XDP_ACT];
+	qs_s64 out_bias;
+	qs_u64 w1[QS_XDP_IN][QS_XDP_GROUPS];
+	qs_u64 ph[QS_XDP_GROUPS];
+	qs_u64 w2[QS_XDP_MAX_HIDDEN][QS_XDP_GROUPS];
+	qs_s64 m1[QS_XDP_ACT], c1[QS_XDP_ACT];
+	qs_s64 m2[QS_XDP_ACT], c2[QS_XDP_ACT];
+	qs_s64 w_out[QS_XDP_ACT];
 	qs_u8 s1[QS_XDP_ACT], s2[QS_XDP_ACT];
-	qs_s8 w_out[QS_XDP_ACT];
-	qs_u8 pad[2];
+	qs_u8 pad[4];
+};
+
+/*
+ * Per CPU and backend (percpu array qs_l1cache): the backend's part of layer 1,
+ * sum over the backend features i of x[i] * w1[i][g], valid for the policy version and
+ * the inputs it was computed from (report generation, freshness, this CPU's sent
+ * counts). When those change but the quantized features do not, only the key moves.
+ */
+struct qs_xdp_l1c {
+	qs_u64 version; /* 0: empty (publications start at 1) */
+	qs_u64 gen;
+	qs_u32 sent_reqs, sent_tokens;
+	qs_u32 fresh;
+	qs_u8 feat[QS_XDP_FEAT_BE_N];
+	qs_u8 pad[12 - QS_XDP_FEAT_BE_N];
+	qs_u64 part[QS_XDP_GROUPS];
+};
+
+struct qs_xdp_l1cache {
+	struct qs_xdp_l1c e[QS_XDP_MAX_BACKENDS];
 };
 
 #endif /* QSTEER_XDP_H */

@@ -7,6 +7,8 @@
  *   - every shape the program accepts (1 or 2 hidden layers, widths 1..64) with
  *     extreme weights, biases and requantization scores bit-exactly like the scalar
  *     reference: each packet's verdict and bytes equal the dataplane core's;
+ *   - a policy swap and a rollback in the middle of traffic keep every decision
+ *     exact (the program's per-CPU layer-1 cache follows the publication);
  *   - malformed packets (every truncation and random byte flips of valid frames)
  *     get the dataplane core's verdicts, bytes and drop counters.
  * usage: test-xdp-bad CONFIG.ini MKPOLICY
@@ -207,11 +209,16 @@ flow(struct qs_dp_flow *f, const struct qs_dp_config *c, uint16_t dport, bool v6
 	f->vlan = k % 5 == 0 ? 7 : 0;
 }
 
-/* Traffic: reports for every backend now and then, requests with varied fields. */
+/* Traffic: reports for every backend now and then, requests with varied fields. With
+ * swap_path, the program publishes that policy (swap_p for the core) a third of the way
+ * through and rolls back two thirds of the way: the per-CPU layer-1 cache must follow. */
 static uint64_t
-traffic(struct qs_xdp *x, const struct qs_dp_config *c, const struct qs_dp_policy_set *set,
-	uint64_t seed, uint32_t n, bool mangle)
+traffic_swap(struct qs_xdp *x, const struct qs_dp_config *c, const struct qs_dp_policy_set *set0,
+	     uint64_t seed, uint32_t n, bool mangle, const char *swap_path,
+	     const struct qs_policy *swap_p)
 {
+	struct qs_dp_policy_set setv = *set0, *set = &setv;
+	char smsg[512];
 	struct qs_dp_shared *s = aligned_alloc(64, (sizeof(*s) + 63) & ~(size_t)63);
 	struct qs_dp_worker *w = aligned_alloc(64, (sizeof(*w) + 63) & ~(size_t)63);
 	uint64_t bad = 0, now = 1000000000ull;
@@ -229,6 +236,15 @@ traffic(struct qs_xdp *x, const struct qs_dp_config *c, const struct qs_dp_polic
 		uint32_t len;
 
 		now += rnd(&seed) % 2000000;
+		if (swap_path && i == n / 3) {
+			if (qs_xdp_load_policy_file(x, swap_path, smsg, sizeof(smsg)) != QS_OK)
+				fail_msg("%s", smsg);
+			setv.active = swap_p;
+		}
+		if (swap_path && i == 2 * n / 3) {
+			assert_int_equal(qs_xdp_rollback(x, smsg, sizeof(smsg)), QS_OK);
+			setv.active = set0->active;
+		}
 		memset(&h, 0, sizeof(h));
 		h.hdr_len = QS_QRP_HDR_LEN;
 		if (i % 16 == 0) {
@@ -286,6 +302,13 @@ traffic(struct qs_xdp *x, const struct qs_dp_config *c, const struct qs_dp_polic
 	return bad;
 }
 
+static uint64_t
+traffic(struct qs_xdp *x, const struct qs_dp_config *c, const struct qs_dp_policy_set *set,
+	uint64_t seed, uint32_t n, bool mangle)
+{
+	return traffic_swap(x, c, set, seed, n, mangle, NULL, NULL);
+}
+
 static void
 test_shapes(void **state)
 {
@@ -293,7 +316,10 @@ test_shapes(void **state)
 		uint16_t h[2];
 		int n;
 	} shapes[] = {{{1}, 1},	       {{7}, 1},      {{64}, 1},     {{32, 16}, 2}, {{10, 5}, 2},
-		      {{33, 17}, 2}, {{64, 64}, 2}, {{1, 1}, 2},   {{9, 64}, 2},  {{64, 2}, 2}};
+		      {{33, 17}, 2}, {{64, 64}, 2}, {{1, 1}, 2},   {{9, 64}, 2},  {{64, 2}, 2},
+		      /* one shape per unrolled kernel at least (xdp.h QS_XDP_T_*) */
+		      {{16}, 1},     {{17}, 1},     {{32}, 1},     {{16, 16}, 2}, {{17, 16}, 2},
+		      {{24, 30}, 2}, {{32, 32}, 2}, {{33, 1}, 2},  {{3, 33}, 2}};
 	size_t k;
 
 	(void)state;
@@ -332,6 +358,50 @@ test_shapes(void **state)
 	}
 }
 
+/* Policy swap and rollback in the middle of traffic (different shapes and kernels):
+ * the per-CPU layer-1 cache is keyed by the publication, so no stale partial sum
+ * survives either flip. */
+static void
+test_swap_cache(void **state)
+{
+	static const uint16_t ha[] = {32, 16}, hb[] = {20, 30};
+	struct qs_dp_config c;
+	struct qs_xdp *x = open_xdp(&c);
+	struct qs_policy_load_opts lo = {QS_SCHEMA_ROUTER_V1, QS_Q8_KIND_SCORER, NULL};
+	struct qs_dp_policy_set set;
+	struct qs_policy *pa = NULL, *pb = NULL, *pc = NULL;
+	char a[512], b[512], cc[512], msg[512];
+	uint64_t bad;
+
+	(void)state;
+	snprintf(a, sizeof(a), "%s/swap-a.q8", tmpdir);
+	snprintf(b, sizeof(b), "%s/swap-b.q8", tmpdir);
+	snprintf(cc, sizeof(cc), "%s/swap-c.q8", tmpdir);
+	write_policy(a, ha, 2, QS_Q8_KIND_SCORER, QS_SCHEMA_ROUTER_V1, 41, false);
+	write_policy(b, hb, 2, QS_Q8_KIND_SCORER, QS_SCHEMA_ROUTER_V1, 42, true);
+	/* same shape as a, other weights: same kernel, only the cache key differs */
+	write_policy(cc, ha, 2, QS_Q8_KIND_SCORER, QS_SCHEMA_ROUTER_V1, 43, false);
+	assert_int_equal(qs_xdp_load_policy_file(x, a, msg, sizeof(msg)), QS_OK);
+	assert_int_equal(qs_policy_load_file(a, &lo, &pa, msg, sizeof(msg)), QS_OK);
+	assert_int_equal(qs_policy_load_file(b, &lo, &pb, msg, sizeof(msg)), QS_OK);
+	assert_int_equal(qs_policy_load_file(cc, &lo, &pc, msg, sizeof(msg)), QS_OK);
+	memset(&set, 0, sizeof(set));
+	set.active = pa;
+	bad = traffic_swap(x, &c, &set, 77, 3000, false, b, pb);
+	printf("swap to another shape and back: %llu differences\n", (unsigned long long)bad);
+	assert_int_equal(bad, 0);
+	qs_xdp_close(x);
+	x = open_xdp(&c);
+	assert_int_equal(qs_xdp_load_policy_file(x, a, msg, sizeof(msg)), QS_OK);
+	bad = traffic_swap(x, &c, &set, 78, 3000, false, cc, pc);
+	printf("swap to the same shape and back: %llu differences\n", (unsigned long long)bad);
+	assert_int_equal(bad, 0);
+	qs_policy_free(pa);
+	qs_policy_free(pb);
+	qs_policy_free(pc);
+	qs_xdp_close(x);
+}
+
 static void
 test_malformed(void **state)
 {
@@ -365,6 +435,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_refused_config),
 		cmocka_unit_test(test_refused_policies),
 		cmocka_unit_test(test_shapes),
+		cmocka_unit_test(test_swap_cache),
 		cmocka_unit_test(test_malformed),
 	};
 	char cmd[256];

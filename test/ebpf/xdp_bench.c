@@ -10,7 +10,8 @@
  * service port, as the dataplane's benchmark does. Each run counts a send, so the
  * features move as in real traffic.
  *
- * usage: xdp-bench MKPOLICY [REPEAT]     (root; 77 without)
+ * usage: xdp-bench MKPOLICY [REPEAT [BACKENDS...]]   (root; 77 without)
+ *        BACKENDS: the backend counts to measure, 4 8 16 unless given (1..64)
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -65,14 +66,23 @@ flow(struct qs_dp_flow *f, uint16_t dport)
 int
 main(int argc, char **argv)
 {
-	static const uint32_t sizes[] = {4, 8, 16};
+	uint32_t sizes[64] = {4, 8, 16}, n_sizes = 3;
 	uint32_t repeat = argc > 2 ? (uint32_t)strtoul(argv[2], NULL, 0) : 200000, k;
 	char cmd[512], msg[512], pol[] = "/tmp/qsteer-xdp-bench-XXXXXX";
 	int fd;
 
 	if (argc < 2) {
-		fprintf(stderr, "usage: xdp-bench MKPOLICY [REPEAT]\n");
+		fprintf(stderr, "usage: xdp-bench MKPOLICY [REPEAT [BACKENDS...]]\n");
 		return 2;
+	}
+	if (argc > 3) {
+		for (n_sizes = 0; (int)n_sizes + 3 < argc && n_sizes < 64; n_sizes++) {
+			sizes[n_sizes] = (uint32_t)strtoul(argv[n_sizes + 3], NULL, 0);
+			if (sizes[n_sizes] < 1 || sizes[n_sizes] > QS_XDP_MAX_BACKENDS) {
+				fprintf(stderr, "backend counts are 1..%d\n", QS_XDP_MAX_BACKENDS);
+				return 2;
+			}
+		}
 	}
 	if (geteuid() != 0) {
 		printf("SKIP: BPF_PROG_TEST_RUN needs root\n");
@@ -90,7 +100,7 @@ main(int argc, char **argv)
 	}
 	printf("%-9s %12s %12s %12s %10s\n", "backends", "steer ns", "QS_XDP_TX ns", "difference",
 	       "verdict");
-	for (k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+	for (k = 0; k < n_sizes; k++) {
 		struct qs_dp_config c;
 		struct qs_xdp *x = NULL;
 		struct qs_xdp_opts xo = {0};
