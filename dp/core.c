@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "qsteer/dp_core.h"
+#include "packet_fast.h"
 
 static const char *const drop_names[QS_DP_D__COUNT] = {
 	[QS_DP_D_NONE] = "none",
@@ -152,9 +153,10 @@ req_live(const struct qs_dp_req_entry *e, uint64_t now, uint64_t ttl)
 }
 
 static struct qs_dp_req_entry *
-req_find(struct qs_dp_worker *w, uint64_t id, uint16_t tenant, uint64_t now, uint64_t ttl)
+req_find(struct qs_dp_worker *w, uint32_t si, uint64_t id, uint16_t tenant, uint64_t now,
+	 uint64_t ttl)
 {
-	struct qs_dp_req_entry *set = w->reqtab.e[req_set(id, tenant)];
+	struct qs_dp_req_entry *set = w->reqtab.e[si];
 	uint32_t i;
 
 	for (i = 0; i < QS_DP_REQ_WAYS; i++)
@@ -164,10 +166,10 @@ req_find(struct qs_dp_worker *w, uint64_t id, uint16_t tenant, uint64_t now, uin
 }
 
 static void
-req_insert(struct qs_dp_worker *w, uint64_t id, uint16_t tenant, uint16_t be, uint64_t now,
-	   uint64_t ttl)
+req_insert(struct qs_dp_worker *w, uint32_t si, uint64_t id, uint16_t tenant, uint16_t be,
+	   uint64_t now, uint64_t ttl)
 {
-	struct qs_dp_req_entry *set = w->reqtab.e[req_set(id, tenant)], *v = NULL;
+	struct qs_dp_req_entry *set = w->reqtab.e[si], *v = NULL;
 	uint32_t i;
 
 	for (i = 0; i < QS_DP_REQ_WAYS && !v; i++)
@@ -266,6 +268,8 @@ qs_dp_backend_fresh(const struct qs_dp_shared *s, uint32_t i, uint64_t now_ns)
 
 /* ---- the burst ---------------------------------------------------------------- */
 
+#define PREFETCH_AHEAD 4
+
 void
 qs_dp_prepare(struct qs_dp_worker *w, struct qs_dp_shared *s, uint8_t *const *pkts,
 	      const uint32_t *lens, uint32_t n, uint64_t now_ns)
@@ -293,12 +297,20 @@ qs_dp_prepare_rx(struct qs_dp_worker *w, struct qs_dp_shared *s, uint8_t *const 
 	w->ctr.rx += n;
 	w->ctr.bursts++;
 
+	/* headers (QRP's ends at byte 74 of an untagged IPv4 frame: two lines) a few
+	 * packets ahead of the parser */
+	for (i = 0; i < n && i < PREFETCH_AHEAD; i++) {
+		__builtin_prefetch(pkts[i]);
+		__builtin_prefetch(pkts[i] + 64);
+	}
 	for (i = 0; i < n; i++) {
 		struct qs_dp_pkt *p = &b->pkt[i];
 
-		if (i + 1 < n)
-			__builtin_prefetch(pkts[i + 1]);
-		qs_dp_parse(c, pkts[i], lens[i], p);
+		if (i + PREFETCH_AHEAD < n) {
+			__builtin_prefetch(pkts[i + PREFETCH_AHEAD]);
+			__builtin_prefetch(pkts[i + PREFETCH_AHEAD] + 64);
+		}
+		qs_dp_parse_inl(c, pkts[i], lens[i], p);
 		b->backend[i] = 0xffff;
 		b->verdict[i] = QS_DP_V_DROP;
 		if (p->cls == QS_DP_C_DROP) {
@@ -327,12 +339,32 @@ qs_dp_prepare_rx(struct qs_dp_worker *w, struct qs_dp_shared *s, uint8_t *const 
 			break;
 		case QS_QRP_T_REQUEST:
 			b->req_pkt[b->n_req++] = (uint8_t)i;
+			b->rset[i] = (uint16_t)req_set(p->h.request_id, p->h.tenant);
+			if (!(p->h.flags & QS_QRP_F_LAST)) /* an insert at commit */
+				__builtin_prefetch(w->reqtab.e[b->rset[i]], 1);
 			break;
 		default: /* continuation, cancel: at commit, in packet order */
+			b->rset[i] = (uint16_t)req_set(p->h.request_id, p->h.tenant);
+			__builtin_prefetch(w->reqtab.e[b->rset[i]], 1);
 			break;
 		}
 	}
 
+}
+
+/* Row = template | request vector: both 16 bytes (QS_FR_COUNT), no overlap. */
+_Static_assert(QS_FR_COUNT == 16, "the row builder ORs 16-byte rows");
+
+typedef uint8_t qs_dp_row_v __attribute__((vector_size(QS_FR_COUNT)));
+
+static inline void
+row_or(uint8_t *row, const uint8_t *tmpl, qs_dp_row_v rv)
+{
+	qs_dp_row_v t;
+
+	memcpy(&t, tmpl, sizeof(t));
+	t |= rv;
+	memcpy(row, &t, sizeof(t));
 }
 
 void
@@ -340,10 +372,20 @@ qs_dp_prepare_view(struct qs_dp_worker *w, const struct qs_dp_shared *s, uint64_
 {
 	struct qs_dp_burst *b = &w->b;
 	const struct qs_dp_config *c = &s->cfg;
-	uint64_t now = b->now_ns, fam[2] = {0, 0};
-	uint32_t i, nb = c->n_backends, r, cnd;
+	uint64_t now = b->now_ns, fam[2] = {0, 0}, elig[2] = {0, 0};
+	uint32_t i, nb = c->n_backends, r, cnd, need = 0;
 	struct qs_feat_global gl[2];
 	uint8_t tmpl[2][QS_DP_MAX_BACKENDS][QS_FR_COUNT];
+	const uint8_t(*tm[2])[QS_FR_COUNT];
+
+	/*
+	 * A burst without a request needs no view: nothing in it reads the masks or the
+	 * features, and the sent counts a newer report resets are only ever raised by
+	 * a request's commit, so resetting them at the next burst that has requests
+	 * (which snapshots first) leaves every decision as it was.
+	 */
+	if (b->n_req == 0)
+		return;
 
 	/* snapshot the backend table and derive this burst's masks */
 	b->cand_mask = 0;
@@ -388,62 +430,79 @@ qs_dp_prepare_view(struct qs_dp_worker *w, const struct qs_dp_shared *s, uint64_
 		if (c->be[i].has_ip6)
 			fam[1] |= 1ull << i;
 	}
-	if (b->n_req == 0 || b->n_cand == 0) {
+	if (b->n_cand == 0) {
 		for (r = 0; r < b->n_req; r++)
 			b->req_elig[r] = 0;
 		return;
 	}
 
-	/* per family: the global features and each candidate's request-free row */
+	/*
+	 * Per family present among the burst's requests: the global features and each
+	 * candidate's request-free row (request fields 0, prefix hit 0). Two families
+	 * whose candidates are the same share one set of templates.
+	 */
+	for (r = 0; r < b->n_req; r++)
+		need |= 1u << b->pkt[b->req_pkt[r]].ipv6;
+	for (cnd = 0; cnd < b->n_cand; cnd++)
+		for (i = 0; i < 2; i++)
+			if (fam[i] & (1ull << b->cand_be[cnd]))
+				elig[i] |= 1ull << cnd;
+	tm[0] = tm[1] = NULL;
 	for (i = 0; i < 2; i++) {
 		struct qs_feat_request rq0 = {0, 0, 0, 0};
 
+		if (!(need & (1u << i)))
+			continue;
+		if (i == 1 && tm[0] && elig[1] == elig[0]) {
+			tm[1] = tm[0];
+			continue;
+		}
 		gl[i].outstanding = 0;
 		gl[i].eligible = 0;
 		for (cnd = 0; cnd < b->n_cand; cnd++) {
 			const struct qs_feat_backend *f = &b->fb[b->cand_be[cnd]];
 
-			if (!(fam[i] & (1ull << b->cand_be[cnd])))
+			if (!(elig[i] & (1ull << cnd)))
 				continue;
 			gl[i].outstanding += f->waiting + f->running + f->sent_reqs;
 			gl[i].eligible++;
 		}
 		for (cnd = 0; cnd < b->n_cand; cnd++)
 			qs_feat_router_v1(&rq0, &b->fb[b->cand_be[cnd]], &gl[i], tmpl[i][cnd]);
+		tm[i] = (const uint8_t(*)[QS_FR_COUNT])tmpl[i];
 	}
 
 	for (r = 0; r < b->n_req; r++) {
 		const struct qs_dp_pkt *p = &b->pkt[b->req_pkt[r]];
 		struct qs_feat_request rq = {p->h.prompt_tokens, p->h.max_new_tokens,
 					     p->h.priority, p->h.slo_class};
-		struct qs_feat_backend f0;
-		uint8_t *x = &b->x[(size_t)r * b->n_cand * QS_FR_COUNT];
+		const uint8_t(*t)[QS_FR_COUNT] = tm[p->ipv6];
+		const uint32_t nc = b->n_cand;
+		uint8_t rv[QS_FR_COUNT] = {0}, *x = &b->x[(size_t)r * nc * QS_FR_COUNT];
+		qs_dp_row_v rvv;
 		uint32_t hit = qs_prefix_lookup(&w->prefix, p->h.prefix_hash, now,
 						c->prefix_max_age_ns);
-		uint64_t el = 0;
 
 		/*
-		 * Row = the candidate's template with this request's fields: the request
-		 * part comes from qs_feat_router_v1 itself (a full row for candidate 0),
-		 * so no quantizer is re-implemented here.
+		 * Row = the candidate's template | this request's fields. Every router v1
+		 * feature is a function of the request alone or of the backend and global
+		 * view alone; the request's four are features.h's own quantizers, as
+		 * qs_feat_router_v1 applies them (no quantizer is re-implemented here, and
+		 * a unit test checks every row against a full qs_feat_router_v1 call).
 		 */
-		f0 = b->fb[b->cand_be[0]];
-		f0.prefix_hit = hit == b->cand_be[0];
-		qs_feat_router_v1(&rq, &f0, &gl[p->ipv6], x);
-		for (cnd = 1; cnd < b->n_cand; cnd++) {
-			uint8_t *row = x + (size_t)cnd * QS_FR_COUNT;
-
-			memcpy(row, tmpl[p->ipv6][cnd], QS_FR_COUNT);
-			row[QS_FR_PROMPT_LOG] = x[QS_FR_PROMPT_LOG];
-			row[QS_FR_GEN_LOG] = x[QS_FR_GEN_LOG];
-			row[QS_FR_PRIORITY] = x[QS_FR_PRIORITY];
-			row[QS_FR_SLO] = x[QS_FR_SLO];
-			row[QS_FR_PREFIX_HIT] = hit == b->cand_be[cnd] ? 127 : 0;
+		rv[QS_FR_PROMPT_LOG] = qs_feat_log2q(rq.prompt_tokens, 3);
+		rv[QS_FR_GEN_LOG] = qs_feat_log2q(rq.max_new_tokens, 3);
+		rv[QS_FR_PRIORITY] = qs_feat_class4(rq.priority);
+		rv[QS_FR_SLO] = qs_feat_class4(rq.slo_class);
+		memcpy(&rvv, rv, sizeof(rvv));
+		for (cnd = 0; cnd < nc; cnd++) /* a byte store may alias b: nc, not b->n_cand */
+			row_or(x + (size_t)cnd * QS_FR_COUNT, t[cnd], rvv);
+		if (hit < QS_DP_MAX_BACKENDS && (b->cand_mask >> hit & 1)) {
+			for (cnd = 0; cnd < nc; cnd++)
+				if (b->cand_be[cnd] == hit)
+					x[(size_t)cnd * QS_FR_COUNT + QS_FR_PREFIX_HIT] = 127;
 		}
-		for (cnd = 0; cnd < b->n_cand; cnd++)
-			if (fam[p->ipv6] & (1ull << b->cand_be[cnd]))
-				el |= 1ull << cnd;
-		b->req_elig[r] = el;
+		b->req_elig[r] = elig[p->ipv6];
 	}
 }
 
@@ -618,7 +677,7 @@ qs_dp_commit(struct qs_dp_worker *w, const struct qs_dp_shared *s, uint8_t *cons
 				w->ctr.drop[QS_DP_D_NO_BACKEND]++;
 				continue;
 			}
-			rc = qs_dp_rewrite(pkts[i], p, &c->be[be]);
+			rc = qs_dp_rewrite_inl(pkts[i], p, &c->be[be]);
 			if (rc != QS_DP_D_NONE) {
 				p->cls = QS_DP_C_DROP;
 				p->drop = (uint8_t)rc;
@@ -629,14 +688,15 @@ qs_dp_commit(struct qs_dp_worker *w, const struct qs_dp_shared *s, uint8_t *cons
 			w->sent_tokens[be] += p->h.prompt_tokens;
 			qs_prefix_update(&w->prefix, p->h.prefix_hash, be, now);
 			if (!(p->h.flags & QS_QRP_F_LAST))
-				req_insert(w, p->h.request_id, p->h.tenant, be, now,
+				req_insert(w, b->rset[i], p->h.request_id, p->h.tenant, be, now,
 					   c->request_ttl_ns);
 		} else {
 			if (p->h.type == QS_QRP_T_CONTINUATION)
 				w->ctr.continuations++;
 			else
 				w->ctr.cancels++;
-			e = req_find(w, p->h.request_id, p->h.tenant, now, c->request_ttl_ns);
+			e = req_find(w, b->rset[i], p->h.request_id, p->h.tenant, now,
+				     c->request_ttl_ns);
 			if (!e) {
 				p->cls = QS_DP_C_DROP;
 				p->drop = QS_DP_D_UNKNOWN_REQ;
@@ -648,7 +708,7 @@ qs_dp_commit(struct qs_dp_worker *w, const struct qs_dp_shared *s, uint8_t *cons
 				e->backend = QS_DP_REQ_EMPTY; /* the request is complete */
 			else
 				e->last_ns = now;
-			rc = qs_dp_rewrite(pkts[i], p, &c->be[be]);
+			rc = qs_dp_rewrite_inl(pkts[i], p, &c->be[be]);
 			if (rc != QS_DP_D_NONE) {
 				p->cls = QS_DP_C_DROP;
 				p->drop = (uint8_t)rc;

@@ -93,7 +93,7 @@ worker_main(void *arg)
 	struct qs_dp_worker *w = ctx->w;
 	struct qs_dp_shared *s = app.shared;
 	const bool pkt_clock = s->cfg.clock == QS_DP_CLOCK_PACKET;
-	struct rte_mbuf *mb[QS_DP_BURST], *tx[QS_DP_BURST];
+	struct rte_mbuf *mb[QS_DP_BURST], *tx[QS_DP_BURST], *fr[QS_DP_BURST];
 	uint8_t *bufs[QS_DP_BURST];
 	uint32_t lens[QS_DP_BURST];
 
@@ -101,7 +101,7 @@ worker_main(void *arg)
 	rte_rcu_qsbr_thread_online(app.qsv, ctx->thread_id);
 	while (!app.quit) {
 		const struct qs_dp_policy_set *set;
-		uint16_t n, i, ntx = 0, sent;
+		uint16_t n, i, ntx = 0, nfree = 0, sent;
 		uint64_t now = 0;
 
 		/* nothing from the previous burst is held past this point */
@@ -133,8 +133,10 @@ worker_main(void *arg)
 			if (w->b.verdict[i] == QS_DP_V_TX || w->b.verdict[i] == QS_DP_V_PASS)
 				tx[ntx++] = mb[i];
 			else
-				rte_pktmbuf_free(mb[i]);
+				fr[nfree++] = mb[i]; /* drops and consumed reports */
 		}
+		if (nfree)
+			rte_pktmbuf_free_bulk(fr, nfree);
 		sent = 0;
 		for (i = 0; i < 8 && sent < ntx; i++)
 			sent += rte_eth_tx_burst(app.port, ctx->queue, tx + sent, ntx - sent);
@@ -430,6 +432,14 @@ port_init(uint16_t port, uint16_t nq, bool want_ts)
 /* ---- benchmark: one worker fed from memory ------------------------------------------ */
 
 static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int
 run_bench(double seconds, const char *kind)
 {
 	struct qs_dp_worker *w = app.wk[0].w;
@@ -443,7 +453,10 @@ run_bench(double seconds, const char *kind)
 	struct qs_qrp_hdr h;
 	struct qs_qrp_report r;
 	uint32_t i, b;
-	uint64_t t0, t1, n = 0, hz = rte_get_tsc_hz(), now;
+	uint64_t t0, t1, t, wt, wn = 0, n = 0, hz = rte_get_tsc_hz(), now;
+	enum { MAX_WIN = 600 };
+	static double win[MAX_WIN];
+	unsigned nwin = 0;
 	uint8_t tmp[256];
 	uint32_t tl;
 
@@ -502,22 +515,35 @@ run_bench(double seconds, const char *kind)
 	memset(&w->ctr, 0, sizeof(w->ctr));
 	t0 = rte_rdtsc();
 	t1 = t0 + (uint64_t)(seconds * (double)hz);
-	for (i = 0; rte_rdtsc() < t1; i = i + 2u * app.burst > NPKT ? 0 : i + app.burst) {
+	wt = t0;
+	for (i = 0, t = t0; t < t1; i = i + 2u * app.burst > NPKT ? 0 : i + app.burst) {
 		uint32_t k;
 
 		for (k = 0; k < app.burst; k++)
 			bufs[k] = frames[i + k];
 		qs_dp_process(w, s, app.set, bufs, lens + i, app.burst, now);
 		n += app.burst;
+		t = rte_rdtsc();
+		if (t - wt >= hz) {
+			/* one-second windows, as dpdk-testpmd's --stats-period 1 reports */
+			if (nwin < MAX_WIN)
+				win[nwin++] = (double)(n - wn) / ((double)(t - wt) / (double)hz) / 1e6;
+			wt = t;
+			wn = n;
+		}
 	}
-	t1 = rte_rdtsc();
+	t1 = t;
+	qsort(win, nwin, sizeof(win[0]), cmp_double);
 	printf("{\"bench\":\"%s\",\"packets\":%" PRIu64 ",\"seconds\":%.3f,\"mpps\":%.3f,"
+	       "\"mpps_median_s\":%.3f,\"mpps_best_s\":%.3f,\"windows\":%u,"
 	       "\"tx\":%" PRIu64 ",\"dropped\":%" PRIu64 ",\"policy\":\"%s\",\"kernel\":\"%s\","
 	       "\"backends\":%u,\"burst\":%u}\n",
 	       kind, n, (double)(t1 - t0) / (double)hz,
-	       (double)n / ((double)(t1 - t0) / (double)hz) / 1e6, w->ctr.tx, n - w->ctr.tx,
-	       app.slots[app.active].source, qs_kernel_name(app.kernel), s->cfg.n_backends,
-	       app.burst);
+	       (double)n / ((double)(t1 - t0) / (double)hz) / 1e6,
+	       nwin ? (win[(nwin - 1) / 2] + win[nwin / 2]) / 2 : 0.0, nwin ? win[nwin - 1] : 0.0,
+	       nwin, w->ctr.tx,
+	       n - w->ctr.tx, app.slots[app.active].source, qs_kernel_name(app.kernel),
+	       s->cfg.n_backends, app.burst);
 	return w->ctr.tx == n ? 0 : 1;
 }
 

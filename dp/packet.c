@@ -10,14 +10,11 @@
 #include <string.h>
 
 #include "qsteer/dp_core.h"
+#include "packet_fast.h"
 
-#define ETH_HLEN 14
-#define ETHERTYPE_IPV4 0x0800
 #define ETHERTYPE_IPV6 0x86dd
 #define ETHERTYPE_VLAN 0x8100
 #define ETHERTYPE_QINQ 0x88a8
-#define IPPROTO_UDP_ 17
-#define UDP_HLEN 8
 
 static void
 drop(struct qs_dp_pkt *out, enum qs_dp_drop why)
@@ -47,12 +44,18 @@ qs_dp_csum_add(uint32_t sum, const uint8_t *p, uint32_t len)
 	return sum;
 }
 
-uint16_t
-qs_dp_csum_fold(uint32_t sum)
+static inline uint16_t
+fold16(uint32_t sum)
 {
 	while (sum >> 16)
 		sum = (sum & 0xffff) + (sum >> 16);
 	return (uint16_t)sum;
+}
+
+uint16_t
+qs_dp_csum_fold(uint32_t sum)
+{
+	return fold16(sum);
 }
 
 uint16_t
@@ -85,9 +88,10 @@ qs_dp_udp_csum(const uint8_t *buf, const struct qs_dp_pkt *p)
 	return c == 0 ? 0xffff : c;
 }
 
+/* Everything else: VLAN tags, IPv6, options, reports, and every drop. */
 void
-qs_dp_parse(const struct qs_dp_config *c, const uint8_t *buf, uint32_t len,
-	    struct qs_dp_pkt *out)
+qs_dp__parse_general(const struct qs_dp_config *c, const uint8_t *buf, uint32_t len,
+		     struct qs_dp_pkt *out)
 {
 	uint32_t off = 12, tags = 0, l4, ip_end, ulen, dport;
 	uint16_t et;
@@ -130,7 +134,7 @@ qs_dp_parse(const struct qs_dp_config *c, const uint8_t *buf, uint32_t len,
 			drop(out, QS_DP_D_IP_HDR);
 			return;
 		}
-		if (qs_dp_csum_fold(qs_dp_csum_add(0, ip, ihl)) != 0xffff) {
+		if (!ip4_csum_ok(ip, ihl)) {
 			drop(out, QS_DP_D_IP_CSUM);
 			return;
 		}
@@ -226,56 +230,15 @@ qs_dp_parse(const struct qs_dp_config *c, const uint8_t *buf, uint32_t len,
 	out->cls = QS_DP_C_QRP;
 }
 
-/* Fold old -> new 16-bit words into a checksum (RFC 1624 eqn. 3). */
-static uint16_t
-csum_replace(uint16_t csum, const uint8_t *old, const uint8_t *new, uint32_t len)
+void
+qs_dp_parse(const struct qs_dp_config *c, const uint8_t *buf, uint32_t len,
+	    struct qs_dp_pkt *out)
 {
-	uint32_t sum = (uint16_t)~csum, i;
-
-	for (i = 0; i < len; i += 2) {
-		sum += (uint16_t)~((uint32_t)old[i] << 8 | old[i + 1]);
-		sum += (uint32_t)new[i] << 8 | new[i + 1];
-	}
-	return (uint16_t)~qs_dp_csum_fold(sum);
+	qs_dp_parse_inl(c, buf, len, out);
 }
 
 int
 qs_dp_rewrite(uint8_t *buf, const struct qs_dp_pkt *p, const struct qs_dp_backend_cfg *b)
 {
-	uint8_t *ip = buf + p->l3_off, *udp = buf + p->l4_off, *dst;
-	uint8_t port[2];
-	uint16_t uc = qs_qrp_rd16(udp + 6), c;
-	uint32_t alen;
-	const uint8_t *na;
-
-	if (p->ipv6 ? !b->has_ip6 : !b->has_ip4)
-		return QS_DP_D_FAMILY;
-	/* the service's MAC (the old destination) becomes the source; through a copy,
-	 * since gcc's -Warray-bounds misjudges an in-place memcpy under sanitizers */
-	uint8_t svc_mac[6];
-
-	memcpy(svc_mac, buf, 6);
-	memcpy(buf + 6, svc_mac, 6);
-	memcpy(buf, b->mac, 6);
-	qs_qrp_wr16(port, b->port);
-	if (p->ipv6) {
-		dst = ip + 24;
-		alen = 16;
-		na = b->ip6;
-	} else {
-		dst = ip + 16;
-		alen = 4;
-		na = b->ip4;
-		c = csum_replace(qs_qrp_rd16(ip + 10), dst, na, 4);
-		qs_qrp_wr16(ip + 10, c);
-	}
-	/* IPv4 UDP checksum 0 means "none" and stays so */
-	if (uc != 0) {
-		c = csum_replace(uc, dst, na, alen);
-		c = csum_replace(c, udp + 2, port, 2);
-		qs_qrp_wr16(udp + 6, c == 0 ? 0xffff : c);
-	}
-	memcpy(dst, na, alen);
-	memcpy(udp + 2, port, 2);
-	return QS_DP_D_NONE;
+	return qs_dp_rewrite_inl(buf, p, b);
 }

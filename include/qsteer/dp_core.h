@@ -253,6 +253,7 @@ struct qs_dp_burst {
 	struct qs_dp_pkt pkt[QS_DP_BURST];
 	uint8_t verdict[QS_DP_BURST];
 	uint16_t backend[QS_DP_BURST]; /* chosen backend index per packet, or 0xffff */
+	uint16_t rset[QS_DP_BURST];    /* request-id table set of a QRP non-report packet */
 	/* requests needing a decision */
 	uint32_t n_req;
 	uint8_t req_pkt[QS_DP_BURST];
@@ -314,7 +315,8 @@ void qs_dp_prepare(struct qs_dp_worker *w, struct qs_dp_shared *s, uint8_t *cons
 		   const uint32_t *lens, uint32_t n, uint64_t now_ns);
 /* prepare = prepare_rx (parse, apply reports, set the burst clock) then
  * prepare_view (backend snapshot, masks with the given operator drain mask,
- * features). check calls them apart to try a burst with and without a drain. */
+ * features; nothing at all for a burst without a request, which reads none of it).
+ * check calls them apart to try a burst with and without a drain. */
 void qs_dp_prepare_rx(struct qs_dp_worker *w, struct qs_dp_shared *s, uint8_t *const *pkts,
 		      const uint32_t *lens, uint32_t n, uint64_t now_ns);
 void qs_dp_prepare_view(struct qs_dp_worker *w, const struct qs_dp_shared *s,

@@ -459,8 +459,9 @@ test_backend_ageing(void **state)
 	burst(fr, lens, 1, 63, &set);
 	assert_int_equal(wk->b.cand_mask, 0xfe);
 	assert_int_equal(wk->b.fallback_mask & 1, 0);
-	/* the operator's drain */
+	/* the operator's drain (a fresh request: the view is taken for bursts with one) */
 	sh->admin_drain = 1ull << 5;
+	lens[0] = req(fr[0], QS_QRP_T_REQUEST, 5, 1, 10, false, 0);
 	burst(fr, lens, 1, 64, &set);
 	assert_int_equal(wk->b.cand_mask, 0xde);
 	/* unknown backend id */
@@ -576,6 +577,83 @@ test_decision_reference(void **state)
 	assert_int_equal(wk->ctr.decided_policy, QS_DP_BURST);
 }
 
+/*
+ * The rows the burst hands the policy, byte for byte: each must equal a full
+ * qs_feat_router_v1 call on the burst's backend view (the candidate's snapshot, the
+ * request's prefix hit, the global features over the candidates of the request's
+ * address family). The burst builds them from per-candidate templates and the
+ * request's own fields; this is the check that the two ways agree. Two families
+ * with different candidates (backend 3 has no IPv6), an operator-drained backend,
+ * sent counts and prefix hits from an earlier burst, and varied request fields.
+ */
+static void
+test_feature_rows(void **state)
+{
+	static uint8_t fr[QS_DP_BURST][2048];
+	uint8_t *bufs[QS_DP_BURST];
+	uint32_t lens[QS_DP_BURST], i, r, cnd, hits = 0, v6s = 0;
+	struct qs_dp_policy_set set = {0};
+	struct qs_dp_burst *b = &wk->b;
+
+	(void)state;
+	set.active = polA;
+	report_all(0, 1);
+	/* an earlier burst: sent counts, prefix affinity for 77 and 78 */
+	for (i = 0; i < QS_DP_BURST; i++)
+		lens[i] = req(fr[i], QS_QRP_T_REQUEST, 3000 + i, 1, 10 + i * 97, i % 2 == 0,
+			      i % 3 ? 77 + i % 2 : 0);
+	burst(fr, lens, QS_DP_BURST, 1, &set);
+	sh->admin_drain = 1ull << 6;
+	for (i = 0; i < QS_DP_BURST; i++) {
+		struct qs_dp_flow f;
+		struct qs_qrp_hdr h = {QS_QRP_T_REQUEST, QS_QRP_F_LAST, 1, 4000 + i,
+				       i * i * 131, i * 37 % 2000, i % 4 ? 77 + i % 3 : 0,
+				       (uint8_t)(i % 4), (uint8_t)(3 - i % 4), 32};
+
+		flow(&f, i % 3 == 1, 0, cfg.port);
+		lens[i] = qs_dp_build_qrp(fr[i], 2048, &f, &h, NULL, 40);
+		bufs[i] = fr[i];
+	}
+	qs_dp_prepare(wk, sh, bufs, lens, QS_DP_BURST, 2 * MS);
+	assert_int_equal(b->n_req, QS_DP_BURST);
+	assert_int_equal(b->n_cand, 7);
+	for (r = 0; r < b->n_req; r++) {
+		const struct qs_dp_pkt *p = &b->pkt[b->req_pkt[r]];
+		struct qs_feat_request rq = {p->h.prompt_tokens, p->h.max_new_tokens, p->h.priority,
+					     p->h.slo_class};
+		struct qs_feat_global gl = {0, 0};
+		uint32_t hit = qs_prefix_lookup(&wk->prefix, p->h.prefix_hash, b->now_ns,
+						cfg.prefix_max_age_ns);
+		uint64_t el = 0;
+
+		for (cnd = 0; cnd < b->n_cand; cnd++) {
+			const struct qs_feat_backend *f = &b->fb[b->cand_be[cnd]];
+
+			if (p->ipv6 && !cfg.be[b->cand_be[cnd]].has_ip6)
+				continue;
+			gl.outstanding += f->waiting + f->running + f->sent_reqs;
+			gl.eligible++;
+			el |= 1ull << cnd;
+		}
+		assert_int_equal(b->req_elig[r], el);
+		for (cnd = 0; cnd < b->n_cand; cnd++) {
+			struct qs_feat_backend fbc = b->fb[b->cand_be[cnd]];
+			uint8_t x[QS_FR_COUNT];
+
+			fbc.prefix_hit = hit == b->cand_be[cnd];
+			hits += fbc.prefix_hit;
+			qs_feat_router_v1(&rq, &fbc, &gl, x);
+			assert_memory_equal(x, &b->x[((size_t)r * b->n_cand + cnd) * QS_FR_COUNT],
+					    QS_FR_COUNT);
+		}
+		v6s += p->ipv6;
+	}
+	/* the case mix this test is for */
+	assert_true(hits > 0);
+	assert_true(v6s > 0 && v6s < b->n_req);
+	assert_true(b->fb[0].sent_reqs + b->fb[1].sent_reqs + b->fb[2].sent_reqs > 0);
+}
+
 static void
 test_shadow_canary(void **state)
 {
@@ -661,6 +739,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_backend_ageing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_request_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_decision_reference, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_feature_rows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shadow_canary, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_backend, setup, teardown),
 	};
