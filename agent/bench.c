@@ -84,24 +84,12 @@ qs_agent_bench_cfg_default(struct qs_agent_bench_cfg *c, enum qs_agent_scn scn)
 	memcpy(c->tpot_slo_ms, tpot, sizeof(tpot));
 }
 
-/* Requests/s one backend sustains for the mean lengths: GPU time per request with
- * the batch as full as KV and the cap allow (same estimate as docs/agent.md). */
+/* Requests/s one backend sustains for the mean lengths: the simulator's estimate,
+ * so the agent's bench loads a backend as the simulator's scenarios do. */
 static double
 capacity_rps(const struct qs_sim_profile *p, double prompt, double gen)
 {
-	double ctx = prompt + gen / 2, b = fmin((double)p->max_seqs,
-						(double)p->kv_blocks * QS_KV_BLOCK_TOKENS /
-							(prompt + gen));
-	double us;
-
-#ifdef QSTEER_AGENT_HAVE_SIM
 	return qs_sim_profile_capacity_rps(p, prompt, gen);
-#endif
-	b = fmax(1.0, b);
-	us = p->prefill_us_per_token * prompt + gen * (p->decode_us_per_seq +
-						       p->kv_us_per_token * ctx) +
-	     gen * p->fixed_us / b;
-	return 1e6 / us;
 }
 
 static void

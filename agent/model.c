@@ -80,32 +80,16 @@ qs_agent_exec_destroy(struct qs_agent_exec *e)
 }
 
 /*
- * A100-80GB serving a Llama-2-7B-shaped model in fp16, from first principles:
- * 14 GB of weights read per iteration (~9 ms at 1.5 TB/s), ~14 GFLOP per prefill
- * token at ~230 TFLOP/s effective, 0.5 MB of KV per token read at HBM speed.
+ * Profiles are the simulator's (include/qsteer/sim.h): one format, one loader and
+ * one default for the simulator and the agent, so a profile measured here with
+ * --profile loads there unchanged.
  */
 void
 qs_agent_profile_default(struct qs_sim_profile *p)
 {
-#ifdef QSTEER_AGENT_HAVE_SIM
-	qs_sim_profile_default(p); /* one default for the simulator and the agent */
-	return;
-#endif
-	memset(p, 0, sizeof(*p));
-	snprintf(p->name, sizeof(p->name), "a100-llama2-7b");
-	p->model = QS_SIM_MODEL_BATCH;
-	p->fixed_us = 9000;
-	p->prefill_us_per_token = 60;
-	p->decode_us_per_seq = 30;
-	p->kv_us_per_token = 0.35;
-	p->max_seqs = 256;
-	p->max_tokens = 4096;
-	p->kv_blocks = 7000;
-	p->max_model_len = 8192;
-	p->chunked_prefill = true;
+	qs_sim_profile_default(p);
 }
 
-#ifdef QSTEER_AGENT_HAVE_SIM
 int
 qs_agent_profile_load(const char *path, struct qs_sim_profile *p, char *msg, size_t msglen)
 {
@@ -118,162 +102,6 @@ qs_agent_profile_parse(const char *text, const char *label, struct qs_sim_profil
 {
 	return qs_sim_profile_parse(text, label, p, msg, msglen);
 }
-#else
-struct parse_ctx {
-	struct qs_sim_profile *p;
-	const char *label;
-	char *msg;
-	size_t msglen;
-	int rc;
-};
-
-static int
-num(struct parse_ctx *c, const char *key, const char *v, double lo, double hi, double *out)
-{
-	char *end;
-	double x;
-
-	errno = 0;
-	x = strtod(v, &end);
-	if (end == v || *end != '\0' || errno || !(x >= lo && x <= hi)) {
-		snprintf(c->msg, c->msglen, "%s: %s = '%s' is not a number in [%g, %g]", c->label,
-			 key, v, lo, hi);
-		c->rc = QS_E_VALUE;
-		return 0;
-	}
-	*out = x;
-	return 1;
-}
-
-static int
-on_kv(void *user, const char *section, const char *key, const char *v)
-{
-	struct parse_ctx *c = user;
-	struct qs_sim_profile *p = c->p;
-	double x = 0;
-
-	if (section[0] && strcmp(section, "profile")) {
-		snprintf(c->msg, c->msglen, "%s: unknown section [%s]", c->label, section);
-		c->rc = QS_E_VALUE;
-		return 0;
-	}
-#define D(k, lo, hi)                                                        \
-	if (!strcmp(key, #k)) {                                             \
-		if (!num(c, key, v, lo, hi, &x))                            \
-			return 0;                                           \
-		p->k = x;                                                   \
-		return 1;                                                   \
-	}
-#define U(k, lo, hi)                                                        \
-	if (!strcmp(key, #k)) {                                             \
-		if (!num(c, key, v, lo, hi, &x) || x != floor(x)) {         \
-			snprintf(c->msg, c->msglen, "%s: %s = '%s' is not an integer in [%g, %g]", \
-				 c->label, key, v, (double)(lo), (double)(hi)); \
-			c->rc = QS_E_VALUE;                                 \
-			return 0;                                           \
-		}                                                           \
-		p->k = (uint32_t)x;                                         \
-		return 1;                                                   \
-	}
-	D(fixed_us, 0, 1e9)
-	D(prefill_us_per_token, 0, 1e9)
-	D(decode_us_per_seq, 0, 1e9)
-	D(kv_us_per_token, 0, 1e9)
-	D(tokens_per_s, 0, 1e12)
-	D(prefill_weight, 0, 1e6)
-	U(max_seqs, 1, 1 << 20)
-	U(max_tokens, 1, 1 << 24)
-	U(kv_blocks, 1, 1 << 28)
-	U(max_model_len, 0, 1 << 24)
-	U(prefix_cache, 0, 1 << 24)
-	U(concurrency, 0, 1 << 20)
-#undef D
-#undef U
-	if (!strcmp(key, "name")) {
-		snprintf(p->name, sizeof(p->name), "%s", v);
-		return 1;
-	}
-	if (!strcmp(key, "model")) {
-		if (!strcmp(v, "batch"))
-			p->model = QS_SIM_MODEL_BATCH;
-		else if (!strcmp(v, "tokrate"))
-			p->model = QS_SIM_MODEL_TOKRATE;
-		else {
-			snprintf(c->msg, c->msglen, "%s: model = '%s' (batch or tokrate)", c->label, v);
-			c->rc = QS_E_VALUE;
-			return 0;
-		}
-		return 1;
-	}
-	if (!strcmp(key, "chunked_prefill")) {
-		if (!strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes"))
-			p->chunked_prefill = true;
-		else if (!strcmp(v, "false") || !strcmp(v, "0") || !strcmp(v, "no"))
-			p->chunked_prefill = false;
-		else {
-			snprintf(c->msg, c->msglen, "%s: chunked_prefill = '%s' (true or false)",
-				 c->label, v);
-			c->rc = QS_E_VALUE;
-			return 0;
-		}
-		return 1;
-	}
-	snprintf(c->msg, c->msglen, "%s: unknown key '%s'", c->label, key);
-	c->rc = QS_E_VALUE;
-	return 0;
-}
-
-int
-qs_agent_profile_parse(const char *text, const char *label, struct qs_sim_profile *p,
-		       char *msg, size_t msglen)
-{
-	struct qs_sim_profile tmp;
-	struct parse_ctx c = { &tmp, label, msg, msglen, QS_OK };
-	int line;
-
-	qs_agent_profile_default(&tmp);
-	line = ini_parse_string(text, on_kv, &c);
-	if (c.rc != QS_OK)
-		return c.rc;
-	if (line != 0) {
-		snprintf(msg, msglen, "%s:%d: not INI", label, line);
-		return QS_E_VALUE;
-	}
-	*p = tmp;
-	return QS_OK;
-}
-
-int
-qs_agent_profile_load(const char *path, struct qs_sim_profile *p, char *msg, size_t msglen)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	long n;
-	int rc;
-
-	if (!f) {
-		snprintf(msg, msglen, "%s: %s", path, strerror(errno));
-		return QS_E_IO;
-	}
-	if (fseek(f, 0, SEEK_END) || (n = ftell(f)) < 0 || n > (1 << 20) || fseek(f, 0, SEEK_SET)) {
-		fclose(f);
-		snprintf(msg, msglen, "%s: unreadable or larger than 1 MiB", path);
-		return QS_E_IO;
-	}
-	buf = malloc((size_t)n + 1);
-	if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n) {
-		free(buf);
-		fclose(f);
-		snprintf(msg, msglen, "%s: read failed", path);
-		return QS_E_IO;
-	}
-	fclose(f);
-	buf[n] = '\0';
-	rc = qs_agent_profile_parse(buf, path, p, msg, msglen);
-	free(buf);
-	return rc;
-}
-#endif
 
 int
 qs_agent_profile_write(FILE *f, const struct qs_sim_profile *p)
