@@ -13,5 +13,4 @@ else
 	meson setup build -Dbuildtype=release >/dev/null
 fi
 ninja -C build >/dev/null
-mkdir -p out/demo
 ./build/trainer/qsteer-train demo --out-dir out/demo

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "ppo.h"
+#include "quantize.h"
 #include "util.h"
 
 #define MAX_FEAT 64
@@ -299,6 +300,130 @@ qs_ppo_act(const struct qs_ppo_agent *ag, struct qs_ppo_actor *a, const uint8_t 
 	return QS_OK;
 }
 
+/* ---- consistency with the int8 version during RL (cfg.consist_coef) ---------- */
+
+struct ppo_qc {
+	struct qs_quant_plan q;
+	struct qs_mlp shadow;
+	struct qs_mlp_ws wq, wf;
+	struct qs_mlp_fq fq;
+	float *x, *ds, *df;
+	uint64_t same, counted;
+};
+
+static void
+qc_free(void *p)
+{
+	struct ppo_qc *qc = p;
+
+	if (!qc)
+		return;
+	qs_quant_plan_free(&qc->q);
+	qs_mlp_free(&qc->shadow);
+	qs_mlp_ws_free(&qc->wq);
+	qs_mlp_ws_free(&qc->wf);
+	free(qc->x);
+	free(qc->ds);
+	free(qc->df);
+	free(qc);
+}
+
+static int
+qc_prepare(struct qs_ppo_agent *ag, const struct qs_ppo_buf *b, char *msg, size_t msglen)
+{
+	struct ppo_qc *qc = ag->qc;
+	struct qs_quant_states st = {b->n_feat, b->n, b->rows, b->row_off, b->mask};
+	uint32_t cap = ag->cfg.minibatch * QS_PPO_MAX_CAND;
+	float pct = ag->cfg.consist_pct > 0 && ag->cfg.consist_pct <= 1 ? ag->cfg.consist_pct
+									 : 0.999f;
+	int rc;
+
+	if (!qc) {
+		qc = calloc(1, sizeof(*qc));
+		if (!qc)
+			return qs_train_fail(QS_E_NOMEM, msg, msglen, "ppo: consistency scratch");
+		ag->qc = qc;
+		rc = qs_quant_plan_init(&qc->q, &ag->pi, msg, msglen);
+		if (rc == QS_OK)
+			rc = qs_mlp_init(&qc->shadow, ag->pi.n_layers, ag->pi.dim, msg, msglen);
+		if (rc == QS_OK)
+			rc = qs_mlp_ws_init(&qc->wq, &ag->pi, cap, msg, msglen);
+		if (rc == QS_OK)
+			rc = qs_mlp_ws_init(&qc->wf, &ag->pi, cap, msg, msglen);
+		if (rc == QS_OK) {
+			qc->x = malloc((size_t)cap * ag->cfg.n_feat * sizeof(float));
+			qc->ds = malloc((size_t)cap * sizeof(float));
+			qc->df = malloc((size_t)cap * sizeof(float));
+			if (!qc->x || !qc->ds || !qc->df)
+				rc = qs_train_fail(QS_E_NOMEM, msg, msglen,
+						   "ppo: consistency scratch");
+		}
+		if (rc != QS_OK) {
+			qc_free(qc); /* a later update starts over */
+			ag->qc = NULL;
+			return rc;
+		}
+	}
+	qc->same = qc->counted = 0;
+	/* This update's activation ranges, from the current net on the batch's states. */
+	rc = qs_quant_calibrate(&qc->q, &ag->pi, &st, pct, 1u << 14, msg, msglen);
+	if (rc == QS_OK)
+		qs_quant_fq(&qc->q, &qc->fq);
+	return rc;
+}
+
+/* Adds the consistency gradient of decisions idx[0..n) into ag->g_pi. */
+static void
+qc_grad(struct qs_ppo_agent *ag, const struct qs_ppo_buf *b, const uint32_t *idx, uint32_t n)
+{
+	struct ppo_qc *qc = ag->qc;
+	uint32_t nf = ag->cfg.n_feat, nr = 0;
+	float t = ag->cfg.consist_temp > 0 ? ag->cfg.consist_temp : 0.3f;
+	float w = ag->cfg.consist_coef / t / (float)n;
+	const float *ss, *sf;
+
+	qs_quant_build(&qc->q, &ag->pi);
+	qs_quant_fake_params(&qc->q, qc->shadow.p);
+	for (uint32_t k = 0; k < n; k++) {
+		uint32_t i = idx[k], r0 = b->row_off[i], nc = b->row_off[i + 1] - r0;
+
+		rows_to_float(b->rows + (size_t)r0 * nf, (size_t)nc * nf, qc->x + (size_t)nr * nf);
+		nr += nc;
+	}
+	ss = qs_mlp_forward(&qc->shadow, &qc->wq, qc->x, nr, &qc->fq);
+	sf = qs_mlp_forward(&ag->pi, &qc->wf, qc->x, nr, NULL);
+	nr = 0;
+	for (uint32_t k = 0; k < n; k++) {
+		uint32_t i = idx[k], nc = b->row_off[i + 1] - b->row_off[i], af, aq;
+		uint64_t mask = b->mask[i];
+		float tq[QS_PPO_MAX_CAND], tf[QS_PPO_MAX_CAND], pq[QS_PPO_MAX_CAND],
+			pf[QS_PPO_MAX_CAND];
+
+		if (nc < 64)
+			mask &= (1ull << nc) - 1;
+		af = qs_mlp_argmax_masked(sf + nr, nc, mask);
+		aq = qs_mlp_argmax_masked(ss + nr, nc, mask);
+		qc->same += af == aq;
+		qc->counted++;
+		for (uint32_t c = 0; c < nc; c++) {
+			tq[c] = ss[nr + c] / t;
+			tf[c] = sf[nr + c] / t;
+		}
+		qs_mlp_softmax_masked(tq, nc, mask, pq);
+		qs_mlp_softmax_masked(tf, nc, mask, pf);
+		for (uint32_t c = 0; c < nc; c++) {
+			int in = (int)(mask >> c & 1);
+
+			qc->ds[nr + c] = in ? w * (pq[c] - (float)(c == af)) : 0.0f;
+			qc->df[nr + c] = in ? w * (pf[c] - (float)(c == aq)) : 0.0f;
+		}
+		nr += nc;
+	}
+	/* Straight-through: the gradient at the quantized weights updates the float ones. */
+	qs_mlp_backward(&qc->shadow, &qc->wq, nr, qc->ds, &qc->fq, ag->g_pi, NULL);
+	qs_mlp_backward(&ag->pi, &qc->wf, nr, qc->df, NULL, ag->g_pi, NULL);
+}
+
 /* ---- agent ----------------------------------------------------------------------- */
 
 int
@@ -377,6 +502,7 @@ qs_ppo_agent_free(struct qs_ppo_agent *ag)
 {
 	if (!ag)
 		return;
+	qc_free(ag->qc);
 	qs_mlp_free(&ag->pi);
 	qs_mlp_free(&ag->vf);
 	qs_adam_free(&ag->opt_pi);
@@ -532,6 +658,19 @@ shard_run(struct qs_ppo_shard *sh)
 		}
 		ent += h;
 		qs_mlp_logp_grad(p, nc, mask, a, dlogp * inv, ds);
+		if (c->center_coef > 0) {
+			uint32_t ne = 0;
+			float mu = 0;
+
+			for (uint32_t cc = 0; cc < nc; cc++)
+				if (mask >> cc & 1)
+					mu += sk[cc], ne++;
+			mu /= (float)(ne ? ne : 1);
+			sh->loss += c->center_coef * mu * mu * inv;
+			for (uint32_t cc = 0; cc < nc; cc++)
+				if (mask >> cc & 1)
+					ds[cc] += c->center_coef * 2.0f * mu / (float)ne * inv;
+		}
 		qs_mlp_entropy_grad(sk, p, nc, mask, lse, h, -c->ent_coef * inv, ds);
 		dv = v[k] - b->ret[i];
 		v_loss += 0.5f * dv * dv;
@@ -647,6 +786,7 @@ qs_ppo_update(struct qs_ppo_agent *ag, struct qs_ppo_buf *b, struct qs_ppo_stats
 	const struct qs_ppo_cfg *c = &ag->cfg;
 	uint32_t epochs = c->algo == QS_ALGO_REINFORCE ? 1 : c->epochs, mb = c->minibatch;
 	struct qs_ppo_stats acc = {0}, one;
+	int consist;
 
 	if (!b->n)
 		return qs_train_fail(QS_E_ARG, msg, msglen, "ppo update: empty buffer");
@@ -678,6 +818,13 @@ qs_ppo_update(struct qs_ppo_agent *ag, struct qs_ppo_buf *b, struct qs_ppo_stats
 	}
 	for (uint32_t i = 0; i < b->n; i++)
 		ag->perm[i] = i;
+	consist = c->consist_coef > 0 && !ag->bc;
+	if (consist) {
+		int rc = qc_prepare(ag, b, msg, msglen);
+
+		if (rc != QS_OK)
+			return rc;
+	}
 	for (uint32_t e = 0; e < epochs; e++) {
 		/* Fisher-Yates from the agent's own stream: reproducible minibatches. */
 		for (uint32_t i = b->n - 1; i > 0; i--) {
@@ -690,6 +837,8 @@ qs_ppo_update(struct qs_ppo_agent *ag, struct qs_ppo_buf *b, struct qs_ppo_stats
 			uint32_t n = b->n - off < mb ? b->n - off : mb;
 
 			sharded_loss_grad(ag, b, ag->perm + off, n, &one);
+			if (consist)
+				qc_grad(ag, b, ag->perm + off, n);
 			one.grad_norm_pi = qs_adam_step(&ag->opt_pi, ag->pi.p, ag->g_pi);
 			one.grad_norm_vf = qs_adam_step(&ag->opt_vf, ag->vf.p, ag->g_vf);
 			acc.pi_loss += one.pi_loss;
@@ -704,6 +853,9 @@ qs_ppo_update(struct qs_ppo_agent *ag, struct qs_ppo_buf *b, struct qs_ppo_stats
 		}
 	}
 	ag->updates++;
+	if (consist && ((struct ppo_qc *)ag->qc)->counted)
+		ag->consist_agree = (float)((double)((struct ppo_qc *)ag->qc)->same /
+					    (double)((struct ppo_qc *)ag->qc)->counted);
 	if (st) {
 		float k = 1.0f / (float)acc.minibatches;
 

@@ -45,6 +45,18 @@ struct qs_ppo_cfg {
 	uint32_t minibatch;	 /* decisions per minibatch */
 	int norm_adv;		 /* normalize advantages over the batch */
 	float share_coef;	 /* shared-variance penalty (quantization friendliness), 0 = off */
+	/*
+	 * Consistency with the int8 version during RL (0 = off): per minibatch, the
+	 * scorer is quantized (ranges: the consist_pct quantile over the update's batch)
+	 * and the loss adds consist_coef times the consistency terms of consistency QAT
+	 * (quantize.h): cross-entropy of the fake-quantized scores / consist_temp towards
+	 * the float argmax (straight-through) plus that of the float scores towards the
+	 * fake-quantized argmax. Not applied during behaviour cloning.
+	 */
+	float consist_coef, consist_temp, consist_pct;
+	/* Score centering (0 = off): adds center_coef * mean over decisions of the squared
+	 * mean score of the decision's eligible candidates (the softmax ignores it). */
+	float center_coef;
 	struct qs_adam_cfg adam_pi, adam_vf;
 };
 
@@ -167,6 +179,8 @@ struct qs_ppo_agent {
 	uint32_t perm_cap;
 	struct qs_rng rng; /* minibatch shuffling */
 	uint64_t updates;  /* calls to qs_ppo_update */
+	void *qc;	   /* consistency scratch (consist_coef > 0), allocated on first use */
+	float consist_agree; /* last update: float-vs-fake-quantized argmax agreement */
 };
 
 /* Build the networks (initialized from seed) and the optimizers. */

@@ -34,8 +34,10 @@ struct opts {
 	enum qs_algo algo;
 	uint64_t steps, seed, bc_steps, created;
 	double lr, bc_lr, ent, calib_pct, share, consist, anchor, qat_temp;
+	double ppo_consist, ppo_temp, center, min_fid, guard;
 	uint32_t qat_steps, calib_per_env;
 	uint32_t epochs, qat_rounds;
+	int recalib;
 	uint32_t threads, episodes, seeds;
 	int json, randomize, quiet;
 };
@@ -57,6 +59,9 @@ usage(void)
 		"                          [--bc-steps N] [--teacher auto|sed|kv|...] [--init CKPT]\n"
 		"                          [--threads N] [--seed S] [--log CSV] [--checkpoint FILE]\n"
 		"                          [--resume FILE] [--plot DIR] [--no-randomize] [--created T]\n"
+		"                          [--ppo-consist X] [--ppo-temp T] [--consist X] [--anchor X]\n"
+		"                          [--qat-temp T] [--qat-rounds N] [--qat-steps N] [--recalib]\n"
+		"                          [--min-fidelity F] [--guard G] [--share X] [--center X]\n"
 		"       qsteer-train eval FILE.q8 --scenario S [--seeds K] [--seed S] [--float CKPT] [--json]\n"
 		"                          [--plot DIR]\n"
 		"       qsteer-train bench [--json] [--threads N] [--scenario S]\n"
@@ -155,6 +160,77 @@ created_time(const struct opts *o)
 	return 0; /* deterministic by default: the .q8 is a function of the inputs */
 }
 
+/* Fraction of decisions where two float nets pick the same candidate. */
+static double
+float_fidelity(const struct qs_mlp *a, const struct qs_mlp *b, const struct qs_quant_states *st)
+{
+	struct qs_mlp_ws wa, wb;
+	float x[QS_MAX_CANDIDATES * 64];
+	uint64_t same = 0, counted = 0;
+	char msg[128];
+
+	if (qs_mlp_ws_init(&wa, a, QS_MAX_CANDIDATES, msg, sizeof(msg)) != QS_OK)
+		return -1;
+	if (qs_mlp_ws_init(&wb, b, QS_MAX_CANDIDATES, msg, sizeof(msg)) != QS_OK) {
+		qs_mlp_ws_free(&wa);
+		return -1;
+	}
+	for (uint32_t i = 0; i < st->n; i++) {
+		uint32_t r0 = st->row_off[i], nc = st->row_off[i + 1] - r0;
+		uint64_t mask = st->mask[i];
+		const float *sa, *sb;
+		uint32_t ia;
+
+		if (!nc || nc > QS_MAX_CANDIDATES || st->n_feat > 64)
+			continue;
+		if (nc < 64)
+			mask &= (1ull << nc) - 1;
+		if (!mask)
+			continue;
+		for (size_t k = 0; k < (size_t)nc * st->n_feat; k++)
+			x[k] = (float)st->rows[(size_t)r0 * st->n_feat + k] / 127.0f;
+		sa = qs_mlp_forward(a, &wa, x, nc, NULL);
+		ia = qs_mlp_argmax_masked(sa, nc, mask);
+		sb = qs_mlp_forward(b, &wb, x, nc, NULL);
+		same += ia == qs_mlp_argmax_masked(sb, nc, mask);
+		counted++;
+	}
+	qs_mlp_ws_free(&wa);
+	qs_mlp_ws_free(&wb);
+	return counted ? (double)same / (double)counted : 1.0;
+}
+
+#define GUARD_SEED0 (1ull << 63 | 0x6a7d0000ull) /* training-side seeds (bit 63) */
+#define GUARD_MAX 16
+
+/*
+ * The int8 policy's primary metric on every scenario of the comma-separated list,
+ * scenario as written, GUARD_SEED0.. (training-side seeds, never evaluation seeds),
+ * as a loss (lower is better: p99 TTFT as is, SLO attainment negated).
+ */
+static int
+guard_metrics(const struct qs_train_env_ops *ops, const char *list, const struct qs_policy *p,
+	      double *loss, uint32_t *n)
+{
+	char one[1024];
+	const char *s = list;
+	int rc = QS_OK;
+
+	*n = 0;
+	while (rc == QS_OK && *s && *n < GUARD_MAX) {
+		const char *e = strchr(s, ',');
+		size_t len = e ? (size_t)(e - s) : strlen(s);
+		const char *name = "";
+		double m = 0;
+
+		snprintf(one, sizeof(one), "%.*s", (int)len, s);
+		rc = evaluate(ops, one, p, NULL, 3, GUARD_SEED0, &m, &name);
+		loss[(*n)++] = strstr(name, "ttft") ? m : -m;
+		s = e ? e + 1 : s + len;
+	}
+	return rc;
+}
+
 static int
 export_policy(const struct opts *o, const struct qs_train_env_ops *ops, struct qs_ppo_agent *ag,
 	      struct qs_roll *ev, struct qs_ppo_buf *states)
@@ -187,7 +263,10 @@ export_policy(const struct opts *o, const struct qs_train_env_ops *ops, struct q
 	if (rc == QS_OK)
 		rc = qs_quant_calibrate(&q, &ag->pi, &st, (float)o->calib_pct, 1u << 18, msg, sizeof(msg));
 	float *best_p = malloc(ag->pi.n_params * sizeof(float));
-	double best_agree = -1;
+	double best_agree = -1, fid;
+	float best_s[QS_MLP_MAX_LAYERS * 64];
+	int best_round = -1, last_round = -1, ok;
+	double guard0[GUARD_MAX] = {0};
 
 	if (!best_p)
 		rc = QS_E_NOMEM;
@@ -227,6 +306,14 @@ export_policy(const struct opts *o, const struct qs_train_env_ops *ops, struct q
 							      states->row_off, states->mask};
 				if (rc != QS_OK)
 					break;
+				if (o->recalib) {
+					/* Ranges of the moved net, on its own fresh decisions. */
+					rc = qs_quant_calibrate(&q, &ag->pi, &st, (float)o->calib_pct,
+								1u << 18, msg, sizeof(msg));
+					if (rc != QS_OK)
+						break;
+					qs_quant_build(&q, &ag->pi);
+				}
 			}
 		}
 		qs_quant_desc(&q, "qsteer-router", created_time(o), &d);
@@ -239,16 +326,55 @@ export_policy(const struct opts *o, const struct qs_train_env_ops *ops, struct q
 		if (rc == QS_OK)
 			rc = qs_quant_agreement(o->consist > 0 ? &ag->pi : &teacher, p, &st, &agree,
 						msg, sizeof(msg));
-		if (rc == QS_OK && agree > best_agree) {
-			best_agree = agree;
-			memcpy(best_p, ag->pi.p, ag->pi.n_params * sizeof(float));
+		fid = rc == QS_OK ? float_fidelity(&ag->pi, &teacher, &st) : 0;
+		if (rc == QS_OK && !o->quiet)
+			fprintf(stderr,
+				"qsteer-train: round %d: float-vs-int8 agreement %.4f, float vs trained "
+				"policy %.4f (%u fresh decisions)\n",
+				round, agree, fid, st.n);
+		ok = round == 0 || fid >= o->min_fid;
+		if (rc == QS_OK && o->guard > 0) {
+			/* The int8 policy's metric per scenario on training-side seeds must
+			 * not fall more than --guard (relative) behind round 0's. */
+			double gl[GUARD_MAX];
+			uint32_t gn;
+
+			rc = guard_metrics(ops, o->scenario, p, gl, &gn);
+			for (uint32_t k = 0; rc == QS_OK && k < gn; k++) {
+				if (round == 0)
+					guard0[k] = gl[k];
+				else if (gl[k] - guard0[k] > o->guard * fabs(guard0[k]))
+					ok = 0;
+				if (!o->quiet)
+					fprintf(stderr, "%s%.4f%s", k ? " " : "qsteer-train:   guard ",
+						fabs(gl[k]), k + 1 == gn ? (ok ? "\n" : " (rejected)\n") : "");
+			}
 		}
+		/* A round whose float net strays from the trained policy (below
+		 * --min-fidelity) or whose int8 metric falls behind (--guard) is not kept,
+		 * whatever its agreement. */
+		if (rc == QS_OK && agree > best_agree && ok) {
+			uint32_t k = 0;
+
+			best_agree = agree;
+			best_round = round;
+			memcpy(best_p, ag->pi.p, ag->pi.n_params * sizeof(float));
+			for (uint32_t l = 1; l < q.n_layers; l++)
+				for (uint32_t j = 0; j < q.dim[l]; j++)
+					best_s[k++] = q.in_scale[l][j];
+		}
+		last_round = round;
 		if (rc != QS_OK || agree >= 0.99)
 			break;
 	}
-	if (rc == QS_OK && agree < best_agree) {
-		/* Keep the best round's file. */
+	if (rc == QS_OK && best_round != last_round) {
+		/* Keep the best round's file (its weights and activation ranges). */
+		uint32_t k = 0;
+
 		memcpy(ag->pi.p, best_p, ag->pi.n_params * sizeof(float));
+		for (uint32_t l = 1; l < q.n_layers; l++)
+			for (uint32_t j = 0; j < q.dim[l]; j++)
+				q.in_scale[l][j] = best_s[k++];
 		qs_quant_build(&q, &ag->pi);
 		qs_quant_desc(&q, "qsteer-router", created_time(o), &d);
 		rc = qs_q8_write_file(&d, o->out, msg, sizeof(msg));
@@ -348,6 +474,10 @@ cmd_train(const struct opts *o, int bench)
 	if (o->ent >= 0)
 		c.ent_coef = (float)o->ent;
 	c.share_coef = (float)o->share;
+	c.consist_coef = (float)o->ppo_consist;
+	c.center_coef = (float)o->center;
+	c.consist_temp = (float)(o->ppo_temp > 0 ? o->ppo_temp : o->qat_temp);
+	c.consist_pct = (float)o->calib_pct;
 	if (ops == &qs_env_bandit)
 		c.gamma = 0; /* a bandit: each decision earns only its own reward */
 	if (o->resume && (rc = qs_ckpt_peek(o->resume, &c, msg, sizeof(msg))) != QS_OK) {
@@ -468,6 +598,9 @@ cmd_train(const struct opts *o, int bench)
 	r.bc = 0;
 	if (tty && !bench)
 		fprintf(stderr, "\n");
+	if (c.consist_coef > 0 && !bench && !o->quiet)
+		fprintf(stderr, "qsteer-train: last update's float-vs-fake-int8 agreement %.4f\n",
+			(double)ag.consist_agree);
 	if (bench && rc == QS_OK) {
 		double el = now_s() - t0, dps = (double)(step - start) / el;
 
@@ -855,6 +988,30 @@ cmd_eval(const struct opts *o)
 
 /* Train briefly on the bundled trace (from the shipped policy when present),
  * quantize, evaluate against every baseline, print the table, write plots. */
+
+/* mkdir -p: create dir and any missing parents; 0 if it exists afterwards. */
+static int
+mkdir_parents(const char *dir)
+{
+	char path[4096];
+	size_t n = strlen(dir);
+
+	if (n == 0 || n >= sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(path, dir, n + 1);
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(path, 0777) != 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return mkdir(path, 0777) != 0 && errno != EEXIST ? -1 : 0;
+}
+
 static int
 cmd_demo(struct opts *o)
 {
@@ -864,7 +1021,7 @@ cmd_demo(struct opts *o)
 	double t0 = now_s();
 	int rc;
 
-	if (mkdir(o->out_dir, 0777) != 0 && errno != EEXIST) {
+	if (mkdir_parents(o->out_dir) != 0) {
 		fprintf(stderr, "qsteer-train: %s: %s\n", o->out_dir, strerror(errno));
 		return 1;
 	}
@@ -950,6 +1107,9 @@ main(int argc, char **argv)
 		} else if (!strcmp(a, "--quiet")) {
 			o.quiet = 1;
 			takes = 0;
+		} else if (!strcmp(a, "--recalib")) {
+			o.recalib = 1;
+			takes = 0;
 		} else if (a[0] != '-') {
 			o.file = a;
 			takes = 0;
@@ -977,11 +1137,15 @@ main(int argc, char **argv)
 		} else if (!strcmp(a, "--lr") || !strcmp(a, "--bc-lr") || !strcmp(a, "--ent") ||
 			   !strcmp(a, "--calib-pct") || !strcmp(a, "--share") ||
 			   !strcmp(a, "--consist") || !strcmp(a, "--anchor") ||
+			   !strcmp(a, "--ppo-consist") || !strcmp(a, "--center") ||
+			   !strcmp(a, "--ppo-temp") || !strcmp(a, "--min-fidelity") ||
+			   !strcmp(a, "--guard") ||
 			   !strcmp(a, "--qat-temp")) {
 			char *end;
 			double x = strtod(val, &end);
 
-			if (*end || !(x >= 0 && x <= 1) || (!strcmp(a, "--calib-pct") && x < 0.5)) {
+			if (*end || !(x >= 0 && x <= (!strcmp(a, "--ppo-consist") ? 10 : 1)) ||
+			    (!strcmp(a, "--calib-pct") && x < 0.5)) {
 				fprintf(stderr, "qsteer-train: %s %s: not a valid value\n", a, val);
 				return 2;
 			}
@@ -997,6 +1161,16 @@ main(int argc, char **argv)
 				o.consist = x;
 			else if (!strcmp(a, "--anchor"))
 				o.anchor = x;
+			else if (!strcmp(a, "--ppo-consist"))
+				o.ppo_consist = x;
+			else if (!strcmp(a, "--center"))
+				o.center = x;
+			else if (!strcmp(a, "--ppo-temp"))
+				o.ppo_temp = x;
+			else if (!strcmp(a, "--min-fidelity"))
+				o.min_fid = x;
+			else if (!strcmp(a, "--guard"))
+				o.guard = x;
 			else if (!strcmp(a, "--qat-temp"))
 				o.qat_temp = x > 0 ? x : 0.1;
 			else

@@ -14,4 +14,10 @@ cmp "$dir/p1.q8" "$dir/p2.q8"
 "$exe" train --scenario bandit --steps 4096 --seed 7 --threads 2 --out "$dir/p3.q8" --qat-rounds 0 \
 	--created 1700000000 --quiet >/dev/null
 ! cmp -s "$dir/p1.q8" "$dir/p3.q8"
+# Consistency with the int8 version during PPO does not depend on the thread count.
+for t in 1 2; do
+	"$exe" train --scenario bandit --steps 4096 --seed 7 --threads $t --out "$dir/c$t.q8" --qat-rounds 0 \
+		--ppo-consist 1 --quiet >/dev/null
+done
+cmp "$dir/c1.q8" "$dir/c2.q8"
 echo "reproducible"

@@ -20,6 +20,8 @@
 #define N_ENV 8
 #define STEPS 128
 
+static float g_consist; /* cfg.consist_coef for train() */
+
 static double
 train(enum qs_algo algo, uint32_t max_updates, uint32_t *used, struct qs_ppo_agent *ag,
       struct qs_ppo_buf *keep)
@@ -37,6 +39,7 @@ train(enum qs_algo algo, uint32_t max_updates, uint32_t *used, struct qs_ppo_age
 	c.adam_pi.sched = QS_ADAM_CONSTANT;
 	c.ent_coef = 0.001f;
 	c.gamma = 0; /* a bandit: a decision earns only its own reward */
+	c.consist_coef = g_consist;
 	assert_int_equal(qs_ppo_agent_init(ag, &c, 1, NULL, 0), QS_OK);
 	assert_int_equal(qs_roll_init(&r, &qs_env_bandit, "bandit", N_ENV, 2, STEPS, ag, 1, msg,
 				      sizeof(msg)),
@@ -158,17 +161,18 @@ test_threads_deterministic(void **state)
 	qs_ppo_agent_free(&ag);
 }
 
-/* The update's gradient shards make results independent of the update threads. */
+/* The update's gradient shards make results independent of the update threads; so
+ * does the consistency term (consist_coef), which runs after the shards are summed. */
 static void
-test_update_threads_deterministic(void **state)
+update_threads_deterministic(float consist)
 {
 	struct qs_ppo_cfg c;
 	struct qs_ppo_agent a1, a2;
 	struct qs_roll r;
 	struct qs_ppo_buf b;
 
-	(void)state;
 	qs_ppo_defaults(&c);
+	c.consist_coef = consist;
 	assert_int_equal(qs_ppo_agent_init(&a1, &c, 9, NULL, 0), QS_OK);
 	assert_int_equal(qs_ppo_agent_init(&a2, &c, 9, NULL, 0), QS_OK);
 	qs_ppo_set_threads(&a2, 2);
@@ -186,11 +190,43 @@ test_update_threads_deterministic(void **state)
 		assert_int_equal(qs_ppo_update(&a2, &b, NULL, NULL, 0), QS_OK);
 		assert_memory_equal(a1.pi.p, a2.pi.p, a1.pi.n_params * sizeof(float));
 		assert_memory_equal(a1.vf.p, a2.vf.p, a1.vf.n_params * sizeof(float));
+		if (consist > 0) {
+			assert_non_null(a1.qc);
+			assert_true(a1.consist_agree > 0 && a1.consist_agree <= 1);
+		} else {
+			assert_null(a1.qc);
+		}
 	}
 	qs_ppo_buf_free(&b);
 	qs_roll_free(&r);
 	qs_ppo_agent_free(&a1);
 	qs_ppo_agent_free(&a2);
+}
+
+static void
+test_update_threads_deterministic(void **state)
+{
+	(void)state;
+	update_threads_deterministic(0);
+	update_threads_deterministic(1);
+}
+
+/* With consistency during PPO the bandit is still learned, and the trained scorer's
+ * fake-quantized argmax agrees with the float one on the last batch. */
+static void
+test_ppo_consist_learns(void **state)
+{
+	struct qs_ppo_agent ag;
+	uint32_t used;
+	double acc;
+
+	(void)state;
+	g_consist = 1.0f;
+	acc = train(QS_ALGO_PPO, 200, &used, &ag, NULL);
+	g_consist = 0;
+	assert_true(acc > 0.95);
+	assert_true(ag.consist_agree >= 0.95);
+	qs_ppo_agent_free(&ag);
 }
 
 int
@@ -201,6 +237,7 @@ main(void)
 		cmocka_unit_test(test_reinforce_learns),
 		cmocka_unit_test(test_threads_deterministic),
 		cmocka_unit_test(test_update_threads_deterministic),
+		cmocka_unit_test(test_ppo_consist_learns),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
