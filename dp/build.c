@@ -1,7 +1,7 @@
 /*
  * build.c - frame builders for qsteer-pcap gen and the tests: well-formed
  * Ethernet/802.1Q/IPv4/IPv6/UDP frames around QRP messages, checksums from the
- * reference functions. Never used on the fast path.
+ * reference functions, and the benchmark workload. Never used on the fast path.
  */
 #include <string.h>
 
@@ -81,4 +81,64 @@ qs_dp_build_qrp(uint8_t *buf, uint32_t cap, const struct qs_dp_flow *f,
 	for (i = 0; i < body_len; i++)
 		pay[len + i] = (uint8_t)(h->request_id * 31 + i * 7);
 	return qs_dp_build_udp(buf, cap, f, pay, len + body_len);
+}
+
+void
+qs_dp_bench_workload(struct qs_dp_worker *w, struct qs_dp_shared *s,
+		     const struct qs_dp_policy_set *set, uint8_t (*frames)[QS_DP_BENCH_FRAME],
+		     uint32_t *lens, uint32_t n, bool continuations, uint64_t now)
+{
+	uint8_t tmp[QS_DP_BENCH_FRAME], *bufs[1];
+	struct qs_dp_flow f;
+	struct qs_qrp_hdr h;
+	struct qs_qrp_report r;
+	uint32_t i, b, tl;
+
+	/* rewritten frames come round again: accept any destination, keep the port */
+	s->cfg.has_ip4 = s->cfg.has_ip6 = false;
+	for (b = 0; b < s->cfg.n_backends; b++)
+		s->cfg.be[b].port = s->cfg.port;
+	memset(&f, 0, sizeof(f));
+	f.src_ip[0] = 192;
+	f.dst_ip[0] = 10;
+	f.dport = s->cfg.port;
+	/* every backend reports once (fresh for the whole run: the clock is pinned) */
+	for (b = 0; b < s->cfg.n_backends; b++) {
+		memset(&h, 0, sizeof(h));
+		h.type = QS_QRP_T_REPORT;
+		h.request_id = 1;
+		memset(&r, 0, sizeof(r));
+		r.backend_id = s->cfg.be[b].id;
+		r.waiting = b * 3;
+		r.running = 8 + b;
+		r.kv_used = 100 * b;
+		r.kv_total = 4096;
+		r.decode_tps = 1000 + b;
+		r.ttft_p99_us = 50000;
+		f.dport = s->cfg.report_port;
+		tl = qs_dp_build_qrp(tmp, sizeof(tmp), &f, &h, &r, 0);
+		bufs[0] = tmp;
+		qs_dp_process(w, s, set, bufs, &tl, 1, now);
+	}
+	f.dport = s->cfg.port;
+	for (i = 0; i < n; i++) {
+		memset(&h, 0, sizeof(h));
+		h.type = QS_QRP_T_REQUEST;
+		h.request_id = i + 1;
+		h.prompt_tokens = 100 + i * 7 % 4000;
+		h.max_new_tokens = 10 + i % 300;
+		h.prefix_hash = i % 5 ? 0 : i % 37 + 1;
+		h.priority = (uint8_t)(i % 4);
+		h.slo_class = (uint8_t)(i % 3);
+		f.sport = (uint16_t)(1000 + i % 64);
+		h.flags = continuations ? 0 : QS_QRP_F_LAST;
+		lens[i] = qs_dp_build_qrp(frames[i], sizeof(frames[i]), &f, &h, NULL, 64);
+		if (continuations) {
+			/* open the request (its first packet decides), then bench its tail */
+			bufs[0] = frames[i];
+			qs_dp_process(w, s, set, bufs, &lens[i], 1, now);
+			h.type = QS_QRP_T_CONTINUATION;
+			lens[i] = qs_dp_build_qrp(frames[i], sizeof(frames[i]), &f, &h, NULL, 64);
+		}
+	}
 }

@@ -445,73 +445,22 @@ run_bench(double seconds, const char *kind)
 	struct qs_dp_worker *w = app.wk[0].w;
 	struct qs_dp_shared *s = app.shared;
 	enum { NPKT = 4096 };
-	static uint8_t frames[NPKT][256];
+	static uint8_t frames[NPKT][QS_DP_BENCH_FRAME];
 	static uint32_t lens[NPKT];
 	uint8_t *bufs[QS_DP_BURST];
 	bool cont = strcmp(kind, "continuations") == 0;
-	struct qs_dp_flow f;
-	struct qs_qrp_hdr h;
-	struct qs_qrp_report r;
-	uint32_t i, b;
+	uint32_t i;
 	uint64_t t0, t1, t, wt, wn = 0, n = 0, hz = rte_get_tsc_hz(), now;
 	enum { MAX_WIN = 600 };
 	static double win[MAX_WIN];
 	unsigned nwin = 0;
-	uint8_t tmp[256];
-	uint32_t tl;
 
 	if (!cont && strcmp(kind, "requests") != 0) {
 		fprintf(stderr, "qsteer-dp: --bench-kind is requests or continuations\n");
 		return 2;
 	}
-	/* rewritten frames come round again: accept any destination, keep the port */
-	s->cfg.has_ip4 = s->cfg.has_ip6 = false;
-	for (b = 0; b < s->cfg.n_backends; b++)
-		s->cfg.be[b].port = s->cfg.port;
-	memset(&f, 0, sizeof(f));
-	f.src_ip[0] = 192;
-	f.dst_ip[0] = 10;
-	f.dport = s->cfg.port;
 	now = tsc_ns();
-	/* every backend reports once (fresh for the whole run: the clock is pinned) */
-	for (b = 0; b < s->cfg.n_backends; b++) {
-		memset(&h, 0, sizeof(h));
-		h.type = QS_QRP_T_REPORT;
-		h.request_id = 1;
-		memset(&r, 0, sizeof(r));
-		r.backend_id = s->cfg.be[b].id;
-		r.waiting = b * 3;
-		r.running = 8 + b;
-		r.kv_used = 100 * b;
-		r.kv_total = 4096;
-		r.decode_tps = 1000 + b;
-		r.ttft_p99_us = 50000;
-		f.dport = s->cfg.report_port;
-		tl = qs_dp_build_qrp(tmp, sizeof(tmp), &f, &h, &r, 0);
-		bufs[0] = tmp;
-		qs_dp_process(w, s, app.set, bufs, &tl, 1, now);
-	}
-	f.dport = s->cfg.port;
-	for (i = 0; i < NPKT; i++) {
-		memset(&h, 0, sizeof(h));
-		h.type = QS_QRP_T_REQUEST;
-		h.request_id = i + 1;
-		h.prompt_tokens = 100 + i * 7 % 4000;
-		h.max_new_tokens = 10 + i % 300;
-		h.prefix_hash = i % 5 ? 0 : i % 37 + 1;
-		h.priority = (uint8_t)(i % 4);
-		h.slo_class = (uint8_t)(i % 3);
-		f.sport = (uint16_t)(1000 + i % 64);
-		h.flags = cont ? 0 : QS_QRP_F_LAST;
-		lens[i] = qs_dp_build_qrp(frames[i], sizeof(frames[i]), &f, &h, NULL, 64);
-		if (cont) {
-			/* open the request (its first packet decides), then bench its tail */
-			bufs[0] = frames[i];
-			qs_dp_process(w, s, app.set, bufs, &lens[i], 1, now);
-			h.type = QS_QRP_T_CONTINUATION;
-			lens[i] = qs_dp_build_qrp(frames[i], sizeof(frames[i]), &f, &h, NULL, 64);
-		}
-	}
+	qs_dp_bench_workload(w, s, app.set, frames, lens, NPKT, cont, now);
 	memset(&w->ctr, 0, sizeof(w->ctr));
 	t0 = rte_rdtsc();
 	t1 = t0 + (uint64_t)(seconds * (double)hz);

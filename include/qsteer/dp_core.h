@@ -363,6 +363,20 @@ uint32_t qs_dp_build_qrp(uint8_t *buf, uint32_t cap, const struct qs_dp_flow *f,
 uint32_t qs_dp_build_udp(uint8_t *buf, uint32_t cap, const struct qs_dp_flow *f,
 			 const uint8_t *payload, uint32_t len);
 
+/*
+ * The benchmark workload, one definition for `qsteer-dp --bench` and the DPDK-free
+ * callgrind harness (test/dp/bench_core.c): every backend reports once at `now`, then
+ * n request frames (varied lengths, priorities, prefixes, source ports) are built
+ * into frames[i] (QS_DP_BENCH_FRAME bytes each). For continuations each request is
+ * first opened through w and the frame is rewritten as its continuation. Backends
+ * are reconfigured to accept any destination and keep the service port, so
+ * rewritten frames can be fed again.
+ */
+#define QS_DP_BENCH_FRAME 256
+void qs_dp_bench_workload(struct qs_dp_worker *w, struct qs_dp_shared *s,
+			  const struct qs_dp_policy_set *set, uint8_t (*frames)[QS_DP_BENCH_FRAME],
+			  uint32_t *lens, uint32_t n, bool continuations, uint64_t now);
+
 /* Counters as a JSON object text (caller frees), with names from the config. */
 char *qs_dp_counters_json(const struct qs_dp_counters *c, const struct qs_dp_config *cfg);
 

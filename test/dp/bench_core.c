@@ -1,6 +1,6 @@
 /*
  * bench_core.c - qsteer-dp's benchmark workload without DPDK, for instruction
- * counts: the same frames as `qsteer-dp --bench` (dp/main.c run_bench) through
+ * counts: the same frames as `qsteer-dp --bench` (qs_dp_bench_workload) through
  * qs_dp_process, N packets in bursts, so that
  *
  *   valgrind --tool=callgrind --toggle-collect=bench_loop \
@@ -20,7 +20,7 @@
 #include "qsteer/dp_core.h"
 
 enum { NPKT = 4096 };
-static uint8_t frames[NPKT][256];
+static uint8_t frames[NPKT][QS_DP_BENCH_FRAME];
 static uint32_t lens[NPKT];
 
 static uint64_t
@@ -62,12 +62,8 @@ main(int argc, char **argv)
 	struct qs_policy_load_opts lo = {QS_SCHEMA_ROUTER_V1, QS_Q8_KIND_SCORER, NULL};
 	struct qs_dp_policy_set set;
 	struct qs_dp_config cfg;
-	struct qs_dp_flow f;
-	struct qs_qrp_hdr h;
-	struct qs_qrp_report r;
 	enum qs_kernel k = QS_KERNEL_AUTO;
-	uint8_t tmp[256], *bufs[1];
-	uint32_t i, b, tl, burst = QS_DP_BURST;
+	uint32_t burst = QS_DP_BURST;
 	uint64_t npk, n, t0, t1, now = 1000000000ull;
 	char msg[512];
 	bool cont;
@@ -102,50 +98,7 @@ main(int argc, char **argv)
 	qs_dp_shared_init(&s, &cfg);
 	qs_dp_worker_init(&w, &s, k, 0);
 
-	/* as run_bench: accept any destination, frames keep the service port */
-	s.cfg.has_ip4 = s.cfg.has_ip6 = false;
-	for (b = 0; b < s.cfg.n_backends; b++)
-		s.cfg.be[b].port = s.cfg.port;
-	memset(&f, 0, sizeof(f));
-	f.src_ip[0] = 192;
-	f.dst_ip[0] = 10;
-	for (b = 0; b < s.cfg.n_backends; b++) {
-		memset(&h, 0, sizeof(h));
-		h.type = QS_QRP_T_REPORT;
-		h.request_id = 1;
-		memset(&r, 0, sizeof(r));
-		r.backend_id = s.cfg.be[b].id;
-		r.waiting = b * 3;
-		r.running = 8 + b;
-		r.kv_used = 100 * b;
-		r.kv_total = 4096;
-		r.decode_tps = 1000 + b;
-		r.ttft_p99_us = 50000;
-		f.dport = s.cfg.report_port;
-		tl = qs_dp_build_qrp(tmp, sizeof(tmp), &f, &h, &r, 0);
-		bufs[0] = tmp;
-		qs_dp_process(&w, &s, &set, bufs, &tl, 1, now);
-	}
-	f.dport = s.cfg.port;
-	for (i = 0; i < NPKT; i++) {
-		memset(&h, 0, sizeof(h));
-		h.type = QS_QRP_T_REQUEST;
-		h.request_id = i + 1;
-		h.prompt_tokens = 100 + i * 7 % 4000;
-		h.max_new_tokens = 10 + i % 300;
-		h.prefix_hash = i % 5 ? 0 : i % 37 + 1;
-		h.priority = (uint8_t)(i % 4);
-		h.slo_class = (uint8_t)(i % 3);
-		f.sport = (uint16_t)(1000 + i % 64);
-		h.flags = cont ? 0 : QS_QRP_F_LAST;
-		lens[i] = qs_dp_build_qrp(frames[i], sizeof(frames[i]), &f, &h, NULL, 64);
-		if (cont) {
-			bufs[0] = frames[i];
-			qs_dp_process(&w, &s, &set, bufs, &lens[i], 1, now);
-			h.type = QS_QRP_T_CONTINUATION;
-			lens[i] = qs_dp_build_qrp(frames[i], sizeof(frames[i]), &f, &h, NULL, 64);
-		}
-	}
+	qs_dp_bench_workload(&w, &s, &set, frames, lens, NPKT, cont, now);
 	memset(&w.ctr, 0, sizeof(w.ctr));
 	t0 = now_ns();
 	n = bench_loop(&w, &s, &set, npk, burst, now);
