@@ -107,7 +107,7 @@ qs_ppo_buf_push(struct qs_ppo_buf *b, uint32_t env, const uint8_t *rows, uint32_
 {
 	uint32_t i = b->n;
 
-	if (env >= b->n_env || !n_cand || n_cand > QS_PPO_MAX_CAND || action >= n_cand ||
+	if (env >= b->n_env || !n_cand || n_cand > QS_MAX_CANDIDATES || action >= n_cand ||
 	    !(mask >> action & 1))
 		return QS_E_ARG;
 	if (i >= b->cap || b->n_rows + n_cand > b->cap_rows)
@@ -221,7 +221,7 @@ qs_ppo_actor_init(struct qs_ppo_actor *a, const struct qs_ppo_agent *ag, char *m
 	int rc;
 
 	memset(a, 0, sizeof(*a));
-	rc = qs_mlp_ws_init(&a->ws_pi, &ag->pi, QS_PPO_MAX_CAND, msg, msglen);
+	rc = qs_mlp_ws_init(&a->ws_pi, &ag->pi, QS_MAX_CANDIDATES, msg, msglen);
 	if (rc == QS_OK)
 		rc = qs_mlp_ws_init(&a->ws_vf, &ag->vf, 1, msg, msglen);
 	if (rc != QS_OK)
@@ -265,7 +265,7 @@ qs_ppo_act(const struct qs_ppo_agent *ag, struct qs_ppo_actor *a, const uint8_t 
 	const float *s;
 	float lse;
 
-	if (!n_cand || n_cand > QS_PPO_MAX_CAND)
+	if (!n_cand || n_cand > QS_MAX_CANDIDATES)
 		return QS_E_ARG;
 	if (n_cand < 64)
 		mask &= (1ull << n_cand) - 1;
@@ -333,7 +333,7 @@ qc_prepare(struct qs_ppo_agent *ag, const struct qs_ppo_buf *b, char *msg, size_
 {
 	struct ppo_qc *qc = ag->qc;
 	struct qs_quant_states st = {b->n_feat, b->n, b->rows, b->row_off, b->mask};
-	uint32_t cap = ag->cfg.minibatch * QS_PPO_MAX_CAND;
+	uint32_t cap = ag->cfg.minibatch * QS_MAX_CANDIDATES;
 	float pct = ag->cfg.consist_pct > 0 && ag->cfg.consist_pct <= 1 ? ag->cfg.consist_pct
 									 : 0.999f;
 	int rc;
@@ -396,8 +396,8 @@ qc_grad(struct qs_ppo_agent *ag, const struct qs_ppo_buf *b, const uint32_t *idx
 	for (uint32_t k = 0; k < n; k++) {
 		uint32_t i = idx[k], nc = b->row_off[i + 1] - b->row_off[i], af, aq;
 		uint64_t mask = b->mask[i];
-		float tq[QS_PPO_MAX_CAND], tf[QS_PPO_MAX_CAND], pq[QS_PPO_MAX_CAND],
-			pf[QS_PPO_MAX_CAND];
+		float tq[QS_MAX_CANDIDATES], tf[QS_MAX_CANDIDATES], pq[QS_MAX_CANDIDATES],
+			pf[QS_MAX_CANDIDATES];
 
 		if (nc < 64)
 			mask &= (1ull << nc) - 1;
@@ -447,7 +447,7 @@ qs_ppo_agent_init(struct qs_ppo_agent *ag, const struct qs_ppo_cfg *c, uint64_t 
 	ag->cfg = *c;
 	qs_rng_seed(&init, seed, 0x1417);
 	qs_rng_seed(&ag->rng, seed, 0x5eed);
-	ag->cap_rows = c->minibatch * QS_PPO_MAX_CAND;
+	ag->cap_rows = c->minibatch * QS_MAX_CANDIDATES;
 	ag->shard_cap = (c->minibatch + QS_PPO_SHARDS - 1) / QS_PPO_SHARDS;
 	ag->n_threads = 1;
 	rc = qs_mlp_init(&ag->pi, 3, dpi, msg, msglen);
@@ -459,7 +459,7 @@ qs_ppo_agent_init(struct qs_ppo_agent *ag, const struct qs_ppo_cfg *c, uint64_t 
 		rc = qs_adam_init(&ag->opt_vf, &c->adam_vf, ag->vf.n_params, msg, msglen);
 	for (uint32_t k = 0; rc == QS_OK && k < QS_PPO_SHARDS; k++) {
 		struct qs_ppo_shard *h = &ag->sh[k];
-		uint32_t cr = ag->shard_cap * QS_PPO_MAX_CAND;
+		uint32_t cr = ag->shard_cap * QS_MAX_CANDIDATES;
 
 		rc = qs_mlp_ws_init(&h->ws_pi, &ag->pi, cr, msg, msglen);
 		if (rc == QS_OK)

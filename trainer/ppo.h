@@ -22,11 +22,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "qsteer/features.h" /* QS_MAX_CANDIDATES: one u64 eligibility mask */
+
 #include "adam.h"
 #include "mlp.h"
 #include "rng.h"
-
-#define QS_PPO_MAX_CAND 64 /* = QS_MAX_CANDIDATES: one u64 eligibility mask */
 
 enum qs_algo {
 	QS_ALGO_PPO = 0,
@@ -104,10 +104,10 @@ struct qs_ppo_agent;
 /* Per-thread scratch for choosing actions; reads the agent's parameters only. */
 struct qs_ppo_actor {
 	struct qs_mlp_ws ws_pi, ws_vf;
-	float x[QS_PPO_MAX_CAND * 64];
+	float x[QS_MAX_CANDIDATES * 64];
 	float summary[128];
-	float p[QS_PPO_MAX_CAND];
-	float s[QS_PPO_MAX_CAND];
+	float p[QS_MAX_CANDIDATES];
+	float s[QS_MAX_CANDIDATES];
 };
 
 int qs_ppo_actor_init(struct qs_ppo_actor *a, const struct qs_ppo_agent *ag, char *msg,

@@ -21,7 +21,7 @@ struct qs_roll_env {
 	uint32_t n_credited;
 	uint8_t *credited;
 	int need_reset, have_obs;
-	uint8_t rows[QS_PPO_MAX_CAND * 64];
+	uint8_t rows[QS_MAX_CANDIDATES * 64];
 	uint32_t n_cand;
 	uint64_t mask;
 	int64_t ep_last; /* local index of this episode's last recorded decision, -1 none */
@@ -87,7 +87,7 @@ qs_roll_init(struct qs_roll *r, const struct qs_train_env_ops *ops, const char *
 		}
 		rc = ops->create(&e->env, sc, qs_rng_next(&e->rng), msg, msglen);
 		if (rc == QS_OK)
-			rc = qs_ppo_buf_init(&e->buf, 1, steps, steps * QS_PPO_MAX_CAND,
+			rc = qs_ppo_buf_init(&e->buf, 1, steps, steps * QS_MAX_CANDIDATES,
 					     ag->cfg.n_feat, msg, msglen);
 		if (rc == QS_OK)
 			rc = qs_ppo_actor_init(&e->actor, ag, msg, msglen);

@@ -214,7 +214,7 @@ ref_loss(const struct loss_ctx *c, const double *ppi, const double *pvf, uint8_t
 	for (uint32_t k = 0; k < c->n; k++) {
 		uint32_t i = c->idx[k], r0 = c->b->row_off[i], nc = c->b->row_off[i + 1] - r0;
 		uint64_t mask = c->b->mask[i];
-		double s[QS_PPO_MAX_CAND] = {0}, x[128], lse, lp, h, v, A = c->b->adv[i];
+		double s[QS_MAX_CANDIDATES] = {0}, x[128], lse, lp, h, v, A = c->b->adv[i];
 		float summ[128];
 
 		for (uint32_t cc = 0; cc < nc; cc++) {
