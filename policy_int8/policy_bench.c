@@ -114,6 +114,11 @@ cpu_model(char *buf, size_t len)
 			colon++;
 		colon[strcspn(colon, "\n")] = 0;
 		snprintf(buf, len, "%s", colon);
+		/* printed inside a JSON string: keep it free of quotes, backslashes and
+		 * control characters rather than escaping a display name */
+		for (char *c = buf; *c; c++)
+			if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20)
+				*c = ' ';
 		break;
 	}
 	fclose(f);
