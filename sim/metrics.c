@@ -215,3 +215,17 @@ qs_sim_cdf(const struct qs_sim *s, enum qs_sim_metric which, double *x_ms, doubl
 	}
 	return n;
 }
+
+const char *
+qs_sim_gp_quote(const char *s, char *out, size_t outlen)
+{
+	size_t o = 0;
+
+	for (; *s && o + 2 < outlen; s++) {
+		if (*s == '\'')
+			out[o++] = '\'';
+		out[o++] = *s;
+	}
+	out[o] = 0;
+	return out;
+}

@@ -5,10 +5,12 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "sim_report.h"
 
@@ -259,7 +261,7 @@ qs_report_plot(const char *dir, const struct qs_sim_config *c, const struct qs_c
 	       uint32_t n, char *why, size_t whylen)
 {
 	static const char *const lower[QS_SIM_M__COUNT] = { "ttft", "tpot", "e2e" };
-	char path[4096], script[2048];
+	char path[4096], script[2048], qdir[4096], qname[2 * QS_SIM_NAME_LEN], qr[2 * QS_SIM_NAME_LEN];
 	uint32_t m, i, j;
 	FILE *f;
 	int st;
@@ -268,6 +270,8 @@ qs_report_plot(const char *dir, const struct qs_sim_config *c, const struct qs_c
 		snprintf(why, whylen, "%s: %s", dir, strerror(errno));
 		return -1;
 	}
+	qs_sim_gp_quote(dir, qdir, sizeof(qdir));
+	qs_sim_gp_quote(c->name, qname, sizeof(qname));
 	for (m = 0; m < QS_SIM_M__COUNT; m++) {
 		for (i = 0; i < n; i++) {
 			snprintf(path, sizeof(path), "%s/%s-%s-%u.dat", dir, c->name, lower[m], i);
@@ -287,18 +291,27 @@ qs_report_plot(const char *dir, const struct qs_sim_config *c, const struct qs_c
 			return -1;
 		}
 		fprintf(f, "set terminal pngcairo size 900,600 noenhanced\n");
-		fprintf(f, "set output '%s/%s-%s.png'\n", dir, c->name, lower[m]);
+		fprintf(f, "set output '%s/%s-%s.png'\n", qdir, qname, lower[m]);
 		fprintf(f, "set title '%s: %s CDF'\nset xlabel '%s (ms)'\nset ylabel 'fraction'\n",
-			c->name, metric_names[m], metric_names[m]);
+			qname, metric_names[m], metric_names[m]);
 		fprintf(f, "set logscale x\nset key bottom right\nset grid\n");
 		fprintf(f, "plot ");
 		for (i = 0; i < n; i++)
 			fprintf(f, "%s'%s/%s-%s-%u.dat' using 1:2 with lines lw 2 title '%s'",
-				i ? ", \\\n     " : "", dir, c->name, lower[m], i, rows[i].router);
+				i ? ", \\\n     " : "", qdir, qname, lower[m], i,
+				qs_sim_gp_quote(rows[i].router, qr, sizeof(qr)));
 		fprintf(f, "\n");
 		fclose(f);
-		snprintf(path, sizeof(path), "gnuplot '%s' 2>&1", script);
-		st = system(path);
+		/* gnuplot gets the script as an argument, through no shell, so no path
+		 * can be taken for a command */
+		{
+			char *argv[] = { (char *)"gnuplot", script, NULL };
+			pid_t pid;
+
+			st = posix_spawnp(&pid, "gnuplot", NULL, NULL, argv, environ) != 0 ? -1 : 0;
+			if (st == 0 && waitpid(pid, &st, 0) != pid)
+				st = -1;
+		}
 		if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 			snprintf(why, whylen, "gnuplot failed on %s (is gnuplot installed?)", script);
 			return -1;

@@ -415,18 +415,45 @@ out:
 	return rc;
 }
 
+/* mkdir -p: create dir and any missing parents; 0 if it exists afterwards. */
+static int
+mkdir_parents(const char *dir)
+{
+	char path[4096];
+	size_t n = strlen(dir);
+
+	if (n == 0 || n >= sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(path, dir, n + 1);
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(path, 0777) != 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return mkdir(path, 0777) != 0 && errno != EEXIST ? -1 : 0;
+}
+
 static void
 plot_curve(const char *dir, const char *csv)
 {
-	char cmd[8192];
+	char qdir[4096], qcsv[4096];
 	FILE *g;
 
 	if (!csv) {
 		fprintf(stderr, "qsteer-train: --plot needs --log CSV\n");
 		return;
 	}
-	snprintf(cmd, sizeof(cmd), "mkdir -p '%s' && gnuplot", dir);
-	g = popen(cmd, "w");
+	/* no shell command built from the path: create it here, pipe into gnuplot */
+	if (mkdir_parents(dir) != 0) {
+		fprintf(stderr, "qsteer-train: %s: %s\n", dir, strerror(errno));
+		return;
+	}
+	g = popen("gnuplot", "w");
 	if (!g) {
 		fprintf(stderr, "qsteer-train: cannot run gnuplot\n");
 		return;
@@ -438,7 +465,8 @@ plot_curve(const char *dir, const char *csv)
 		   "set title 'qsteer-train learning curve (%s)'\n"
 		   "plot '%s' using 2:4 skip 1 with lines lw 2 title 'reward per decision', "
 		   "'' using 2:8 skip 1 axes x1y2 with lines title 'entropy'\n",
-		dir, csv, csv);
+		qs_sim_gp_quote(dir, qdir, sizeof(qdir)), qs_sim_gp_quote(csv, qcsv, sizeof(qcsv)),
+		qcsv);
 	if (pclose(g) != 0)
 		fprintf(stderr, "qsteer-train: gnuplot failed (is it installed?)\n");
 }
@@ -898,11 +926,13 @@ eval_table(const struct opts *o, const char *q8, const struct qs_ppo_agent *ag, 
 		printf("}\n");
 	}
 	if (o->plot) {
-		char cmd[8192];
-		FILE *g;
+		char qdir[4096], qname[2 * QS_SIM_NAME_LEN];
+		FILE *g = NULL;
 
-		snprintf(cmd, sizeof(cmd), "mkdir -p '%s' && gnuplot", o->plot);
-		g = popen(cmd, "w");
+		if (mkdir_parents(o->plot) != 0)
+			fprintf(stderr, "qsteer-train: %s: %s\n", o->plot, strerror(errno));
+		else
+			g = popen("gnuplot", "w");
 		if (g) {
 			fprintf(g,
 				"set terminal pngcairo size 900,500 noenhanced\nset output '%s/compare-%s.png'\n"
@@ -912,7 +942,9 @@ eval_table(const struct opts *o, const char *q8, const struct qs_ppo_agent *ag, 
 				"set xtics rotate by -30\nset grid ytics\nset key off\n"
 				"set title '%s: %s on held-out seeds (mean)'\nset ylabel '%s'\n"
 				"plot '-' using 2:xtic(1) lc rgb '#4477aa'\n",
-				o->plot, cfg.name, cfg.name, cfg.primary_metric, cfg.primary_metric);
+				qs_sim_gp_quote(o->plot, qdir, sizeof(qdir)),
+				qs_sim_gp_quote(cfg.name, qname, sizeof(qname)), qname,
+				cfg.primary_metric, cfg.primary_metric);
 			for (uint32_t i = 0; i < nr; i++)
 				fprintf(g, "\"%s\" %.6f\n", names[i] ? (i == (uint32_t)q_i ? "int8" : names[i]) : "float",
 					mean[i][prim]);
@@ -988,29 +1020,6 @@ cmd_eval(const struct opts *o)
 
 /* Train briefly on the bundled trace (from the shipped policy when present),
  * quantize, evaluate against every baseline, print the table, write plots. */
-
-/* mkdir -p: create dir and any missing parents; 0 if it exists afterwards. */
-static int
-mkdir_parents(const char *dir)
-{
-	char path[4096];
-	size_t n = strlen(dir);
-
-	if (n == 0 || n >= sizeof(path)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	memcpy(path, dir, n + 1);
-	for (char *p = path + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = 0;
-		if (mkdir(path, 0777) != 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	return mkdir(path, 0777) != 0 && errno != EEXIST ? -1 : 0;
-}
 
 static int
 cmd_demo(struct opts *o)

@@ -377,4 +377,11 @@ void qs_sim_capacity_estimates(const struct qs_sim *s, uint32_t b, double *sat_r
 uint32_t qs_sim_cdf(const struct qs_sim *s, enum qs_sim_metric which, double *x_ms,
 		    double *frac, uint32_t cap);
 
+/*
+ * s as the body of a gnuplot single-quoted string (a quote is written twice), for
+ * the tools that write gnuplot scripts around user-given paths and names. Truncates
+ * to fit out (outlen >= 1); returns out.
+ */
+const char *qs_sim_gp_quote(const char *s, char *out, size_t outlen);
+
 #endif /* QSTEER_SIM_H */
