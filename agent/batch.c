@@ -161,10 +161,22 @@ learned(struct qs_batch_strategy *s, const struct qs_batch_view *v, struct qs_ba
 		act = 0;
 	a = &s->policy->action[act];
 	s->action_count[act & 63]++;
+	qs_batch_apply_action(a, d);
 	d->action = act;
+}
+
+void
+qs_batch_apply_action(const struct qs_q8_action *a, struct qs_batch_decision *d)
+{
+	static const enum qs_batch_order order[] = { QS_BATCH_FCFS, QS_BATCH_SHORTEST,
+						     QS_BATCH_PRIORITY, QS_BATCH_FCFS };
+
 	d->lim.max_seqs = a->max_seqs;
 	d->lim.max_tokens = a->max_tokens;
 	d->lim.kv_reserve_pct = a->kv_reserve_pct;
+	/* The loader refuses order 3; an action built in memory gets FCFS for it. */
+	d->order = order[a->flags & QS_Q8_ACT_ORDER_MASK];
+	d->coalesce = (a->flags & QS_Q8_ACT_COALESCE) != 0;
 }
 
 void
@@ -199,6 +211,10 @@ qs_batch_decide(struct qs_batch_strategy *s, const struct qs_batch_view *v,
 		break;
 	case QS_BATCH_K_LEARNED:
 		learned(s, v, d);
+		break;
+	case QS_BATCH_K_EXTERNAL:
+		if (s->ext)
+			s->ext(s->ext_ctx, v, d);
 		break;
 	default:
 		break;

@@ -178,6 +178,7 @@ qs_agent_bench_run(const struct qs_agent_bench_cfg *c, const struct qs_agent_cfg
 	gen_arrivals(c, &acfg->prof, a);
 	while (done < c->requests) {
 		struct qs_agent_iter it;
+		struct qs_agent_bench_step step;
 		const struct qs_agent_event *ev;
 		uint32_t n, k;
 
@@ -198,6 +199,7 @@ qs_agent_bench_run(const struct qs_agent_bench_cfg *c, const struct qs_agent_cfg
 		if (rc != QS_OK)
 			goto out;
 		ev = qs_agent_events(ag, &n);
+		memset(&step, 0, sizeof(step));
 		for (k = 0; k < n; k++) {
 			const struct qs_agent_event *e = &ev[k];
 			uint32_t id = (uint32_t)e->request_id;
@@ -205,12 +207,18 @@ qs_agent_bench_run(const struct qs_agent_bench_cfg *c, const struct qs_agent_cfg
 
 			if (e->kind == QS_AGENT_EV_FIRST) {
 				first[id] = e->event_ns;
-				ttft[n_ttft++] = (double)(e->event_ns - x->t_ns) / 1e6;
+				ttft[n_ttft] = (double)(e->event_ns - x->t_ns) / 1e6;
+				if (ttft[n_ttft++] <= c->ttft_slo_ms[x->slo & 3])
+					step.first_ok++;
+				else
+					step.first_late++;
 				continue;
 			}
 			done++;
-			if (e->kind == QS_AGENT_EV_REJECTED)
+			if (e->kind == QS_AGENT_EV_REJECTED) {
+				step.rejected++;
 				continue;
+			}
 			res->completed++;
 			gen_tokens += e->tokens;
 			last_done = QS_RC_MAX(last_done, e->event_ns);
@@ -220,11 +228,19 @@ qs_agent_bench_run(const struct qs_agent_bench_cfg *c, const struct qs_agent_cfg
 							       (e->tokens - 1) : 0;
 
 				tpot[n_tpot++] = tp;
-				if (tt <= c->ttft_slo_ms[x->slo & 3] && tp <= c->tpot_slo_ms[x->slo & 3])
+				if (tt <= c->ttft_slo_ms[x->slo & 3] && tp <= c->tpot_slo_ms[x->slo & 3]) {
 					res->slo_met++;
+					step.done_met++;
+				} else {
+					step.done_missed++;
+				}
 			}
 		}
 		qs_agent_events_clear(ag);
+		if (c->on_iter) {
+			step.waiting = qs_agent_waiting(ag);
+			c->on_iter(c->on_iter_ctx, &it, &step);
+		}
 		if (it.seqs > 0)
 			t += it.ns;
 		else if (next < c->requests)

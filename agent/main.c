@@ -65,7 +65,8 @@ usage(FILE *f)
 		"  -e, --executor E         model (default) or cuda\n"
 		"  -p, --sim-profile FILE   iteration-time profile for the model executor\n"
 		"  -b, --batching S         fixed[:N] | adaptive[:MS] | coalesce | latency |\n"
-		"                           throughput | q8:FILE (bench: repeatable)\n"
+		"                           throughput | q8:FILE (bench: repeatable;\n"
+		"                           'heuristics' = all of the built-in ones)\n"
 		"  -l, --listen ADDR        HOST:PORT for requests (default 0.0.0.0:%d)\n"
 		"  -r, --report-to ADDR     dataplane HOST:PORT for reports (repeatable)\n"
 		"      --backend-id N       id carried in reports\n"
@@ -346,7 +347,7 @@ print_result(const struct opts *o, const char *scn, const struct qs_agent_bench_
 		       r->makespan_s);
 		return;
 	}
-	printf("%-12s %-14s %9.3f %7.1f%% %11.1f %11.1f %10.1f %8llu\n", scn, r->strategy,
+	printf("%-12s %-18s %9.3f %7.1f%% %11.1f %11.1f %10.1f %8llu\n", scn, r->strategy,
 	       r->goodput_rps, 100 * r->slo_attainment, r->ttft_p50_ms, r->ttft_p99_ms,
 	       r->tpot_p99_ms, (unsigned long long)r->preemptions);
 }
@@ -363,12 +364,20 @@ run_bench(struct opts *o, char *msg, size_t msglen)
 	if (o->n_batching == 0)
 		for (k = 0; qs_batch_builtin[k]; k++)
 			specs[n_specs++] = qs_batch_builtin[k];
-	for (k = 0; k < o->n_batching; k++)
-		specs[n_specs++] = o->batching[k];
+	for (k = 0; k < o->n_batching; k++) {
+		/* "heuristics": every built-in strategy, so a learned policy is compared
+		 * with all of them in one run (-b heuristics -b q8:FILE). */
+		if (!strcmp(o->batching[k], "heuristics")) {
+			for (uint32_t b = 0; qs_batch_builtin[b] && n_specs < MAX_STRATS + 8; b++)
+				specs[n_specs++] = qs_batch_builtin[b];
+		} else if (n_specs < MAX_STRATS + 8) {
+			specs[n_specs++] = o->batching[k];
+		}
+	}
 	if (o->json)
 		printf("[\n");
 	else
-		printf("%-12s %-14s %9s %8s %11s %11s %10s %8s\n", "scenario", "strategy",
+		printf("%-12s %-18s %9s %8s %11s %11s %10s %8s\n", "scenario", "strategy",
 		       "goodput/s", "SLO", "TTFT p50ms", "TTFT p99ms", "TPOT p99ms", "preempt");
 	for (s = lo; s <= hi; s++) {
 		struct qs_agent_bench_cfg bc;

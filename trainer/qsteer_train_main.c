@@ -16,6 +16,9 @@
 #include <pthread.h>
 #include <sys/stat.h>
 
+#ifdef QSTEER_HAVE_AGENT
+#include "batch_cmd.h"
+#endif
 #include "ckpt.h"
 #include "env.h"
 #include "qsteer/features.h"
@@ -66,6 +69,7 @@ usage(void)
 		"                          [--plot DIR]\n"
 		"       qsteer-train bench [--json] [--threads N] [--scenario S]\n"
 		"       qsteer-train demo --out-dir DIR [--scenario S] [--steps N] [--seeds K] [--init CKPT]\n"
+		"       qsteer-train batch train|eval ...  (the agent's batching classifier; 'batch' alone: help)\n"
 		"S is \"bandit\" (built-in self-test environment) or a scenario name or .ini (needs sim/).\n");
 	return 2;
 }
@@ -1090,6 +1094,10 @@ main(int argc, char **argv)
 
 	if (argc < 2)
 		return usage();
+#ifdef QSTEER_HAVE_AGENT
+	if (!strcmp(argv[1], "batch"))
+		return qs_train_batch_main(argc - 1, argv + 1);
+#endif
 	o.cmd = argv[1];
 	o.steps = 200000;
 	o.seed = 1;

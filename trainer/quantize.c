@@ -21,10 +21,8 @@ qs_quant_plan_init(struct qs_quant_plan *q, const struct qs_mlp *m, char *msg, s
 	memset(q, 0, sizeof(*q));
 	q->n_layers = m->n_layers;
 	memcpy(q->dim, m->dim, sizeof(q->dim));
-	if (m->dim[m->n_layers] != 1)
-		return qs_train_fail(QS_E_SHAPE, msg, msglen,
-				     "quantize: a scorer has 1 output, this net has %u",
-				     m->dim[m->n_layers]);
+	/* Any output count: a scorer has 1 (qs_q8_write checks it against the kind),
+	 * the batching classifier one per action (batch_export.c). */
 	for (uint32_t l = 0; l < m->n_layers; l++) {
 		fl += m->dim[l] + m->dim[l + 1];
 		i8 += (size_t)m->dim[l] * m->dim[l + 1];

@@ -179,10 +179,15 @@ enum qs_batch_kind {
 	QS_BATCH_K_LATENCY,
 	QS_BATCH_K_THROUGHPUT,
 	QS_BATCH_K_LEARNED,
+	QS_BATCH_K_EXTERNAL, /* decided by a caller's function (the trainer's float policy) */
 	QS_BATCH_K__COUNT
 };
 
+typedef void (*qs_batch_ext_fn)(void *ctx, const struct qs_batch_view *v,
+				struct qs_batch_decision *d);
+
 struct qs_policy;
+struct qs_q8_action;
 struct qs_batch_strategy {
 	char name[QS_AGENT_NAME_LEN];
 	enum qs_batch_kind kind;
@@ -192,7 +197,12 @@ struct qs_batch_strategy {
 	uint32_t adaptive_tokens;  /* adaptive: current token budget */
 	struct qs_policy *policy;  /* learned, owned */
 	uint64_t action_count[64]; /* learned: how often each action won */
+	qs_batch_ext_fn ext;	   /* external: called with d preset to the hardware limits */
+	void *ext_ctx;
 };
+
+/* Apply a classifier action (limits, order, coalescing) to a decision. */
+void qs_batch_apply_action(const struct qs_q8_action *a, struct qs_batch_decision *d);
 
 /*
  * spec: "fixed", "fixed:N", "adaptive", "adaptive:TARGET_MS", "coalesce", "latency",
@@ -391,6 +401,7 @@ enum qs_agent_scn { QS_AGENT_SCN_STATIC = 0, QS_AGENT_SCN_BURSTY, QS_AGENT_SCN_A
 		    QS_AGENT_SCN__COUNT };
 const char *qs_agent_scn_name(enum qs_agent_scn s);
 
+struct qs_agent_bench_step;
 struct qs_agent_bench_cfg {
 	enum qs_agent_scn scn;
 	uint64_t seed;
@@ -398,6 +409,20 @@ struct qs_agent_bench_cfg {
 	double load;	     /* offered load relative to the profile's capacity */
 	double ttft_slo_ms[4]; /* per SLO class */
 	double tpot_slo_ms[4];
+	/* Optional (training): called after every iteration with what it settled. */
+	void (*on_iter)(void *ctx, const struct qs_agent_iter *it,
+			const struct qs_agent_bench_step *st);
+	void *on_iter_ctx;
+};
+
+/* What one iteration settled, judged against the bench's SLOs. */
+struct qs_agent_bench_step {
+	uint32_t first_ok;    /* first tokens within the request's TTFT SLO */
+	uint32_t first_late;  /* first tokens after it */
+	uint32_t done_met;    /* completions within both SLOs */
+	uint32_t done_missed; /* completions that missed either */
+	uint32_t rejected;
+	uint32_t waiting;     /* queue after the iteration */
 };
 
 struct qs_agent_bench_result {

@@ -53,8 +53,19 @@ struct qs_q8_action {
 	qs_u32 max_seqs;	/* sequences per iteration, >= 1 */
 	qs_u32 max_tokens;	/* token budget per iteration, >= 1 */
 	qs_u32 kv_reserve_pct;	/* KV blocks kept free for running sequences, 0..100 */
-	qs_u32 flags;		/* reserved, 0 */
+	qs_u32 flags;		/* QS_Q8_ACT_*: admission order, coalescing */
 };
+
+/* Action flags. Bits 0-1: the order the waiting queue is admitted in (3 is invalid);
+ * bit 2: admit only prompts in the first admitted one's log2 length bucket. The
+ * other bits are reserved and must be 0, so a newer agent's flag is refused by an
+ * older loader instead of being ignored. */
+#define QS_Q8_ACT_ORDER_MASK 0x3u
+#define QS_Q8_ACT_ORDER_FCFS 0u	    /* oldest first */
+#define QS_Q8_ACT_ORDER_SHORTEST 1u /* shortest prompt first */
+#define QS_Q8_ACT_ORDER_PRIORITY 2u /* tightest SLO class, then priority, then oldest */
+#define QS_Q8_ACT_COALESCE 0x4u
+#define QS_Q8_ACT_FLAGS_VALID 0x7u
 
 #define QS_Q8_SIG_MAGIC "QSIG"
 #define QS_Q8_SIG_ALG_ED25519 1

@@ -568,7 +568,10 @@ tiny_classifier(void)
 	/* One layer, 16 -> 2: output 1 = waiting_log - 20, output 0 = 0. */
 	static int8_t w[2 * QS_FB_COUNT];
 	static int32_t bias[2] = { 0, -20 };
-	static const struct qs_q8_action act[2] = { { 1, 100, 0, 0 }, { 4, 100, 25, 0 } };
+	static const struct qs_q8_action act[2] = {
+		{ 1, 100, 0, 0 },
+		{ 4, 100, 25, QS_Q8_ACT_ORDER_SHORTEST | QS_Q8_ACT_COALESCE },
+	};
 	struct qs_q8_desc d;
 	static uint8_t buf[4096];
 	size_t len;
@@ -614,6 +617,8 @@ learned_actions(void **state)
 	step_ok(&r, 0, &it);
 	assert_int_equal(it.dec.action, 0);
 	assert_int_equal(it.seqs, 1);
+	assert_int_equal(it.dec.order, QS_BATCH_FCFS);
+	assert_false(it.dec.coalesce);
 	/* 1 + 4 = 5 waiting: log2q(5, 3) = 26 > 20 -> action 1, cap 4, reserve 25%. */
 	for (i = 2; i < 6; i++)
 		submit(&r, i, 10, 5, 0);
@@ -621,10 +626,36 @@ learned_actions(void **state)
 	assert_int_equal(it.dec.action, 1);
 	assert_int_equal(it.dec.lim.max_seqs, 4);
 	assert_int_equal(it.dec.lim.kv_reserve_pct, 25);
-	assert_int_equal(it.seqs, 4);
+	assert_int_equal(it.dec.order, QS_BATCH_SHORTEST); /* the action's flags */
+	assert_true(it.dec.coalesce);
+	assert_int_equal(it.seqs, 4); /* equal prompts: one length bucket */
 	assert_int_equal(r.st.action_count[0], 1);
 	assert_int_equal(r.st.action_count[1], 1);
 	rig_down(&r);
+}
+
+/* Every order value and the coalescing bit of an action reach the decision. */
+static void
+action_flags(void **state)
+{
+	static const enum qs_batch_order want[3] = { QS_BATCH_FCFS, QS_BATCH_SHORTEST,
+						     QS_BATCH_PRIORITY };
+	struct qs_batch_decision d;
+
+	(void)state;
+	for (uint32_t f = 0; f <= QS_Q8_ACT_FLAGS_VALID; f++) {
+		struct qs_q8_action a = { 7, 300, 12, f };
+
+		if ((f & QS_Q8_ACT_ORDER_MASK) > QS_Q8_ACT_ORDER_PRIORITY)
+			continue; /* the loader refuses these */
+		memset(&d, 0xff, sizeof(d));
+		qs_batch_apply_action(&a, &d);
+		assert_int_equal(d.lim.max_seqs, 7);
+		assert_int_equal(d.lim.max_tokens, 300);
+		assert_int_equal(d.lim.kv_reserve_pct, 12);
+		assert_int_equal(d.order, want[f & QS_Q8_ACT_ORDER_MASK]);
+		assert_int_equal(d.coalesce, (f & QS_Q8_ACT_COALESCE) != 0);
+	}
 }
 
 static void
@@ -855,6 +886,7 @@ main(void)
 		cmocka_unit_test(sched_preempt),
 		cmocka_unit_test(sched_stress),
 		cmocka_unit_test(learned_actions),
+		cmocka_unit_test(action_flags),
 		cmocka_unit_test(batch_features),
 		cmocka_unit_test(reports_cumulative),
 		cmocka_unit_test(response_wire),

@@ -696,7 +696,21 @@ static void
 act_flags(uint8_t *b, size_t *l)
 {
 	(void)l;
-	tu_wr32(b + CLS_ACT + 12, 1);
+	tu_wr32(b + CLS_ACT + 12, 8); /* a reserved bit */
+}
+
+static void
+act_flags_ok(uint8_t *b, size_t *l)
+{
+	(void)l;
+	tu_wr32(b + CLS_ACT + 12, QS_Q8_ACT_ORDER_PRIORITY | QS_Q8_ACT_COALESCE);
+}
+
+static void
+act_order(uint8_t *b, size_t *l)
+{
+	(void)l;
+	tu_wr32(b + CLS_ACT + 12, 3); /* order 3 is not defined */
 }
 
 static void
@@ -828,6 +842,8 @@ test_crafted(void **state)
 	crafted(1, act_toks0, 1, QS_E_VALUE, "action max_tokens 0", NULL);
 	crafted(1, act_pct, 1, QS_E_VALUE, "action kv_reserve_pct 101", NULL);
 	crafted(1, act_flags, 1, QS_E_VALUE, "action flags", NULL);
+	crafted(1, act_order, 1, QS_E_VALUE, "action order", NULL);
+	crafted(1, act_flags_ok, 1, QS_OK, "action priority + coalesce", NULL);
 	crafted(1, actions5, 1, QS_E_SHAPE, "5 actions, 6 outputs", NULL);
 	crafted(1, actions0, 1, QS_E_VALUE, "classifier without actions", NULL);
 	crafted(1, actions65, 1, QS_E_VALUE, "65 actions", NULL);

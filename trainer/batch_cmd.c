@@ -1,0 +1,565 @@
+/*
+ * batch_cmd.c - `qsteer-train batch`: learn the agent's batching classifier by PPO
+ * in the batching environment (batch_env.h), export it to int8 and compare it, on
+ * held-out arrival seeds, with every heuristic strategy of the agent.
+ *
+ * Determinism: episode g of a run draws its scenario, load and arrival seed from
+ * (seed, g) alone and samples actions from its own stream, and episodes are merged
+ * in index order, so a run depends on its seed and arguments, not on --threads.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "batch_cmd.h"
+#include "batch_env.h"
+#include "batch_export.h"
+#include "batch_ppo.h"
+#include "qsteer/policy.h"
+
+#define EP_CAP (1u << 16) /* decisions one training episode may record */
+#define MAX_EPISODES 64
+#define MAX_THREADS 16
+
+struct bopts {
+	const char *cmd, *out, *log, *policy;
+	uint32_t iters, episodes, requests, threads, seeds, eval_requests;
+	uint64_t seed, created;
+	double eval_load;
+	int scn_only; /* -1: all scenarios */
+	int quiet;
+};
+
+static int
+busage(void)
+{
+	fprintf(stderr,
+		"usage: qsteer-train batch train --out FILE.q8 [--iters N (400)] [--episodes E (8)]\n"
+		"                          [--requests N] [--scenario static|bursty|adversarial|all]\n"
+		"                          [--seed S] [--threads T] [--log CSV] [--created T]\n"
+		"                          [--seeds K] [--quiet]\n"
+		"       qsteer-train batch eval FILE.q8 [--seeds K] [--requests N] [--load X]\n"
+		"Trains the agent's int8 batching classifier (docs/agent.md) and compares it with\n"
+		"every heuristic on held-out arrival seeds 1..K of the agent bench's scenarios.\n");
+	return 2;
+}
+
+static int
+u64_arg(const char *s, uint64_t *v)
+{
+	char *end;
+
+	errno = 0;
+	*v = strtoull(s, &end, 10);
+	return errno || end == s || *end || s[0] == '-' ? -1 : 0;
+}
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* ---- rollouts on threads ------------------------------------------------------------- */
+
+struct ep_job {
+	const struct qs_benv_cfg *c;
+	const struct qs_bppo *ag;
+	uint64_t seed;
+	uint64_t index; /* global episode index */
+	int scn_only;
+	struct qs_bppo_buf buf;
+	struct qs_agent_bench_result res;
+	enum qs_agent_scn scn;
+	int rc;
+	char msg[256];
+};
+
+struct worker {
+	pthread_t tid;
+	struct ep_job *jobs;
+	uint32_t first, n, stride;
+	struct qs_bppo_actor actor;
+};
+
+static void
+run_job(struct ep_job *j, struct qs_bppo_actor *actor)
+{
+	struct qs_rng r;
+	struct qs_benv_actor ac;
+	double load, wsum = 0, u;
+	enum qs_agent_scn scn = QS_AGENT_SCN_STATIC;
+
+	qs_rng_seed(&r, j->seed, 0x100000000ull + j->index);
+	if (j->scn_only >= 0) {
+		scn = (enum qs_agent_scn)j->scn_only;
+	} else {
+		for (int s = 0; s < QS_AGENT_SCN__COUNT; s++)
+			wsum += j->c->scn_weight[s];
+		u = qs_rng_uniform(&r) * wsum;
+		for (int s = 0; s < QS_AGENT_SCN__COUNT; s++) {
+			scn = (enum qs_agent_scn)s;
+			if (u < j->c->scn_weight[s])
+				break;
+			u -= j->c->scn_weight[s];
+		}
+	}
+	load = j->c->load_lo + (j->c->load_hi - j->c->load_lo) * qs_rng_uniform(&r);
+	j->scn = scn;
+	j->buf.n = 0;
+	ac.ag = j->ag;
+	ac.scratch = actor;
+	ac.rng = &r;
+	ac.greedy = 0;
+	ac.out = &j->buf;
+	j->rc = qs_benv_episode(j->c, scn, QS_BENV_TRAIN_SEED_BASE + j->seed * 1000003ull + j->index,
+				load, j->c->requests, &ac, NULL, &j->res, j->msg, sizeof(j->msg));
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	for (uint32_t k = w->first; k < w->n; k += w->stride)
+		run_job(&w->jobs[k], &w->actor);
+	return NULL;
+}
+
+static int
+collect(struct worker *w, uint32_t threads, struct ep_job *jobs, uint32_t n, char *msg,
+	size_t msglen)
+{
+	for (uint32_t t = 0; t < threads; t++) {
+		w[t].jobs = jobs;
+		w[t].first = t;
+		w[t].n = n;
+		w[t].stride = threads;
+	}
+	if (threads == 1) {
+		worker_main(&w[0]);
+	} else {
+		uint32_t started = 0;
+
+		for (; started < threads; started++)
+			if (pthread_create(&w[started].tid, NULL, worker_main, &w[started]) != 0)
+				break;
+		for (uint32_t t = 0; t < started; t++)
+			pthread_join(w[t].tid, NULL);
+		if (started < threads) {
+			snprintf(msg, msglen, "batch: cannot start rollout threads");
+			return QS_E_NOMEM;
+		}
+	}
+	for (uint32_t k = 0; k < n; k++)
+		if (jobs[k].rc != QS_OK) {
+			snprintf(msg, msglen, "episode %" PRIu64 ": %s", jobs[k].index, jobs[k].msg);
+			return jobs[k].rc;
+		}
+	return QS_OK;
+}
+
+/* ---- evaluation ------------------------------------------------------------------------ */
+
+struct eval_row {
+	char name[QS_AGENT_NAME_LEN];
+	double goodput, slo, ttft_p99, tpot_p99, preempt;
+};
+
+/* Mean over seeds 1..K of one strategy (s) or of the greedy float policy (ag). */
+static int
+eval_one(const struct qs_benv_cfg *c, enum qs_agent_scn scn, uint32_t seeds, uint32_t requests,
+	 double load, struct qs_batch_strategy *s, const struct qs_bppo *ag,
+	 struct qs_bppo_actor *actor, struct qs_bppo_buf *states, struct eval_row *row,
+	 char *msg, size_t msglen)
+{
+	memset(row, 0, sizeof(*row));
+	snprintf(row->name, sizeof(row->name), "%s", s ? s->name : "float (greedy)");
+	for (uint32_t k = 1; k <= seeds; k++) {
+		struct qs_agent_bench_result r;
+		struct qs_benv_actor ac = { ag, actor, NULL, 1, states };
+		int rc;
+
+		rc = qs_benv_episode(c, scn, k, load, requests, ag ? &ac : NULL, s, &r, msg, msglen);
+		if (rc != QS_OK)
+			return rc;
+		row->goodput += r.goodput_rps / seeds;
+		row->slo += r.slo_attainment / seeds;
+		row->ttft_p99 += r.ttft_p99_ms / seeds;
+		row->tpot_p99 += r.tpot_p99_ms / seeds;
+		row->preempt += (double)r.preemptions / seeds;
+	}
+	return QS_OK;
+}
+
+static void
+print_row(FILE *f, const char *scn, const struct eval_row *r, double fixed_goodput)
+{
+	fprintf(f, "%-12s %-26s %9.3f %7.1f%% %10.1f %10.1f %8.1f %+8.2f%%\n", scn, r->name,
+		r->goodput, 100 * r->slo, r->ttft_p99, r->tpot_p99, r->preempt,
+		fixed_goodput > 0 ? 100 * (r->goodput / fixed_goodput - 1) : 0.0);
+}
+
+/*
+ * Every heuristic, the int8 policy p (may be NULL) and the float policy ag (may be
+ * NULL) on seeds 1..K of each scenario. Returns, per scenario, the int8 policy's
+ * goodput relative to the fixed strategy's in gain[] (when p is set).
+ */
+static int
+eval_table(const struct qs_benv_cfg *c, const struct bopts *o, struct qs_policy *p,
+	   const char *pname, const struct qs_bppo *ag, struct qs_bppo_actor *actor,
+	   double gain[QS_AGENT_SCN__COUNT], char *msg, size_t msglen)
+{
+	printf("%-12s %-26s %9s %8s %10s %10s %8s %9s\n", "scenario", "strategy", "goodput/s",
+	       "SLO", "TTFT p99", "TPOT p99", "preempt", "vs fixed");
+	for (int sc = 0; sc < QS_AGENT_SCN__COUNT; sc++) {
+		enum qs_agent_scn scn = (enum qs_agent_scn)sc;
+		struct eval_row row, fixed;
+		int rc;
+
+		if (o->scn_only >= 0 && o->scn_only != sc)
+			continue;
+		fixed.goodput = 0;
+		for (uint32_t b = 0; qs_batch_builtin[b]; b++) {
+			struct qs_batch_strategy s;
+
+			rc = qs_batch_parse(qs_batch_builtin[b], &s, msg, msglen);
+			if (rc == QS_OK)
+				rc = eval_one(c, scn, o->seeds, o->eval_requests, o->eval_load, &s,
+					      NULL, NULL, NULL, &row, msg, msglen);
+			qs_batch_free(&s);
+			if (rc != QS_OK)
+				return rc;
+			if (b == 0)
+				fixed = row; /* "fixed": the hardware cap, oldest first */
+			print_row(stdout, qs_agent_scn_name(scn), &row, fixed.goodput);
+		}
+		if (ag) {
+			rc = eval_one(c, scn, o->seeds, o->eval_requests, o->eval_load, NULL, ag,
+				      actor, NULL, &row, msg, msglen);
+			if (rc != QS_OK)
+				return rc;
+			print_row(stdout, qs_agent_scn_name(scn), &row, fixed.goodput);
+		}
+		if (p) {
+			struct qs_batch_strategy s;
+
+			/* The strategy borrows p: detach it before qs_batch_free. */
+			rc = qs_batch_from_policy(p, pname, &s, msg, msglen);
+			if (rc == QS_OK)
+				rc = eval_one(c, scn, o->seeds, o->eval_requests, o->eval_load, &s,
+					      NULL, NULL, NULL, &row, msg, msglen);
+			s.policy = NULL;
+			if (rc != QS_OK)
+				return rc;
+			print_row(stdout, qs_agent_scn_name(scn), &row, fixed.goodput);
+			gain[sc] = fixed.goodput > 0 ? row.goodput / fixed.goodput - 1 : 0;
+		}
+	}
+	return QS_OK;
+}
+
+/* ---- train ----------------------------------------------------------------------------- */
+
+static int
+cmd_train(struct bopts *o)
+{
+	struct qs_benv_cfg c;
+	struct qs_bppo_cfg pc;
+	struct qs_bppo ag;
+	struct qs_bppo_buf buf, states;
+	struct ep_job *jobs = NULL;
+	struct worker w[MAX_THREADS];
+	struct qs_bexp_report rep;
+	struct qs_policy *p = NULL;
+	struct qs_policy_load_opts lo = { QS_SCHEMA_BATCH_V1, QS_Q8_KIND_CLASSIFIER, NULL };
+	double gain[QS_AGENT_SCN__COUNT] = { 0 }, t0 = now_s();
+	FILE *log = NULL;
+	char msg[512];
+	uint32_t t_init = 0;
+	uint64_t total = 0;
+	int rc;
+
+	memset(w, 0, sizeof(w));
+	memset(&buf, 0, sizeof(buf));
+	memset(&states, 0, sizeof(states));
+	qs_benv_defaults(&c);
+	c.requests = o->requests;
+	qs_bppo_defaults(&pc, c.n_actions);
+	pc.adam_pi.total_steps = (uint64_t)o->iters * pc.epochs *
+				 ((o->episodes * 4000u + pc.minibatch - 1) / pc.minibatch);
+	pc.adam_vf.total_steps = pc.adam_pi.total_steps;
+	pc.adam_pi.min_frac = pc.adam_vf.min_frac = 0.1f;
+	rc = qs_bppo_init(&ag, &pc, o->seed, msg, sizeof(msg));
+	if (rc != QS_OK)
+		goto fail;
+	jobs = calloc(o->episodes, sizeof(*jobs));
+	if (!jobs) {
+		rc = QS_E_NOMEM;
+		snprintf(msg, sizeof(msg), "batch: no memory");
+		goto fail;
+	}
+	for (uint32_t k = 0; k < o->episodes && rc == QS_OK; k++)
+		rc = qs_bppo_buf_init(&jobs[k].buf, EP_CAP, msg, sizeof(msg));
+	if (rc == QS_OK)
+		rc = qs_bppo_buf_init(&buf, o->episodes * EP_CAP, msg, sizeof(msg));
+	if (rc == QS_OK)
+		rc = qs_bppo_buf_init(&states, QS_AGENT_SCN__COUNT * EP_CAP, msg, sizeof(msg));
+	for (; rc == QS_OK && t_init < o->threads; t_init++)
+		rc = qs_bppo_actor_init(&w[t_init].actor, &ag, msg, sizeof(msg));
+	if (rc != QS_OK)
+		goto fail;
+	if (o->log) {
+		log = fopen(o->log, "w");
+		if (!log) {
+			snprintf(msg, sizeof(msg), "%s: %s", o->log, strerror(errno));
+			rc = QS_E_IO;
+			goto fail;
+		}
+		fprintf(log, "iter,decisions,episode_return,slo_attainment,pi_loss,v_loss,entropy,"
+			     "approx_kl,clip_frac,seconds\n");
+	}
+	for (uint32_t it = 0; it < o->iters; it++) {
+		struct qs_bppo_stats st;
+		double ret = 0, slo = 0;
+
+		for (uint32_t k = 0; k < o->episodes; k++) {
+			jobs[k].c = &c;
+			jobs[k].ag = &ag;
+			jobs[k].seed = o->seed;
+			jobs[k].index = (uint64_t)it * o->episodes + k;
+			jobs[k].scn_only = o->scn_only;
+		}
+		rc = collect(w, o->threads, jobs, o->episodes, msg, sizeof(msg));
+		if (rc != QS_OK)
+			goto fail;
+		buf.n = 0;
+		for (uint32_t k = 0; k < o->episodes; k++) {
+			for (uint32_t i = 0; i < jobs[k].buf.n; i++)
+				ret += jobs[k].buf.reward[i] / o->episodes;
+			slo += jobs[k].res.slo_attainment / o->episodes;
+			qs_bppo_buf_append(&buf, &jobs[k].buf); /* fits: cap = episodes * EP_CAP */
+		}
+		qs_bppo_buf_finish(&buf, pc.gamma, pc.lambda);
+		total += buf.n;
+		rc = qs_bppo_update(&ag, &buf, &st, msg, sizeof(msg));
+		if (rc != QS_OK)
+			goto fail;
+		if (log)
+			fprintf(log, "%u,%u,%.4f,%.4f,%.5f,%.5f,%.4f,%.5f,%.4f,%.1f\n", it + 1, buf.n,
+				ret, slo, st.pi_loss, st.v_loss, st.entropy, st.approx_kl,
+				st.clip_frac, now_s() - t0);
+		if (!o->quiet) {
+			double el = now_s() - t0;
+
+			fprintf(stderr,
+				"\rbatch: iter %u/%u  %.0f decisions/s  return %.1f  SLO %.1f%%  "
+				"entropy %.2f  ETA %.0fs   ",
+				it + 1, o->iters, (double)total / el,
+				ret, 100 * slo, st.entropy, el / (it + 1) * (o->iters - it - 1));
+			if (it + 1 == o->iters)
+				fputc('\n', stderr);
+		}
+	}
+	if (log && fclose(log) != 0) {
+		log = NULL;
+		snprintf(msg, sizeof(msg), "%s: write failed", o->log);
+		rc = QS_E_IO;
+		goto fail;
+	}
+	log = NULL;
+
+	/* Calibration states: greedy episodes of every scenario on training seeds. */
+	for (int sc = 0; sc < QS_AGENT_SCN__COUNT; sc++) {
+		struct qs_agent_bench_result r;
+		struct qs_rng rng;
+		struct qs_benv_actor ac = { &ag, &w[0].actor, &rng, 1, &states };
+
+		qs_rng_seed(&rng, o->seed, 7);
+		rc = qs_benv_episode(&c, (enum qs_agent_scn)sc,
+				     QS_BENV_TRAIN_SEED_BASE - 1 - (uint64_t)sc, 0.9, c.requests,
+				     &ac, NULL, &r, msg, sizeof(msg));
+		if (rc != QS_OK)
+			goto fail;
+	}
+	rc = qs_bexp_write(&ag.pi, states.x, states.n, 1.0f, c.action, c.n_actions,
+			   "default-batch", o->created, o->out, &rep, msg, sizeof(msg));
+	if (rc != QS_OK)
+		goto fail;
+	printf("wrote %s: %zu bytes, %u actions; float-vs-int8 agreement %.2f%% on %u "
+	       "calibration states (%u biases clamped); %.1f s\n",
+	       o->out, rep.bytes, c.n_actions, 100 * rep.agree, rep.states, rep.bias_clamped,
+	       now_s() - t0);
+	rc = qs_policy_load_file(o->out, &lo, &p, msg, sizeof(msg));
+	if (rc == QS_OK && o->seeds > 0)
+		rc = eval_table(&c, o, p, o->out, &ag, &w[0].actor, gain, msg, sizeof(msg));
+	if (rc != QS_OK)
+		goto fail;
+	for (int sc = 0; sc < QS_AGENT_SCN__COUNT && o->seeds > 0; sc++)
+		if (o->scn_only < 0 || o->scn_only == sc)
+			printf("int8 policy vs fixed on %s: %+.2f%% goodput\n",
+			       qs_agent_scn_name((enum qs_agent_scn)sc), 100 * gain[sc]);
+fail:
+	if (rc != QS_OK)
+		fprintf(stderr, "qsteer-train batch: %s\n", msg);
+	if (log)
+		fclose(log);
+	qs_policy_free(p);
+	for (uint32_t t = 0; t < t_init; t++)
+		qs_bppo_actor_free(&w[t].actor);
+	for (uint32_t k = 0; jobs && k < o->episodes; k++)
+		qs_bppo_buf_free(&jobs[k].buf);
+	free(jobs);
+	qs_bppo_buf_free(&buf);
+	qs_bppo_buf_free(&states);
+	qs_bppo_free(&ag);
+	return rc == QS_OK ? 0 : 1;
+}
+
+static int
+cmd_eval(struct bopts *o)
+{
+	struct qs_benv_cfg c;
+	struct qs_policy *p = NULL;
+	struct qs_policy_load_opts lo = { QS_SCHEMA_BATCH_V1, QS_Q8_KIND_CLASSIFIER, NULL };
+	double gain[QS_AGENT_SCN__COUNT] = { 0 };
+	char msg[512];
+	int rc;
+
+	qs_benv_defaults(&c);
+	rc = qs_policy_load_file(o->policy, &lo, &p, msg, sizeof(msg));
+	if (rc == QS_OK)
+		rc = eval_table(&c, o, p, o->policy, NULL, NULL, gain, msg, sizeof(msg));
+	qs_policy_free(p);
+	if (rc != QS_OK) {
+		fprintf(stderr, "qsteer-train batch eval: %s\n", msg);
+		return 1;
+	}
+	for (int sc = 0; sc < QS_AGENT_SCN__COUNT; sc++)
+		if (o->scn_only < 0 || o->scn_only == sc)
+			printf("int8 policy vs fixed on %s: %+.2f%% goodput\n",
+			       qs_agent_scn_name((enum qs_agent_scn)sc), 100 * gain[sc]);
+	return 0;
+}
+
+int
+qs_train_batch_main(int argc, char **argv)
+{
+	struct bopts o;
+	uint64_t v;
+
+	memset(&o, 0, sizeof(o));
+	o.iters = 400;
+	o.episodes = 8;
+	o.requests = 600;
+	o.threads = 2;
+	o.seeds = 5;
+	o.eval_requests = 2000;
+	o.eval_load = 0.8;
+	o.seed = 1;
+	o.created = 0;
+	o.scn_only = -1;
+	if (argc < 2)
+		return busage();
+	o.cmd = argv[1];
+	for (int i = 2; i < argc; i++) {
+		const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+		uint64_t lim = 0;
+		uint32_t *u32 = NULL;
+
+		if (!strcmp(a, "--quiet")) {
+			o.quiet = 1;
+			continue;
+		}
+		if (a[0] != '-') {
+			if (o.policy) {
+				fprintf(stderr, "qsteer-train batch: unexpected argument '%s'\n", a);
+				return 2;
+			}
+			o.policy = a;
+			continue;
+		}
+		if (!val) {
+			fprintf(stderr, "qsteer-train batch: %s needs a value\n", a);
+			return 2;
+		}
+		i++;
+		if (!strcmp(a, "--out")) {
+			o.out = val;
+		} else if (!strcmp(a, "--log")) {
+			o.log = val;
+		} else if (!strcmp(a, "--scenario")) {
+			o.scn_only = -2;
+			if (!strcmp(val, "all"))
+				o.scn_only = -1;
+			for (int s = 0; s < QS_AGENT_SCN__COUNT; s++)
+				if (!strcmp(val, qs_agent_scn_name((enum qs_agent_scn)s)))
+					o.scn_only = s;
+			if (o.scn_only == -2) {
+				fprintf(stderr, "qsteer-train batch: --scenario '%s': static, bursty, "
+						"adversarial or all\n", val);
+				return 2;
+			}
+		} else if (!strcmp(a, "--load")) {
+			char *end;
+
+			o.eval_load = strtod(val, &end);
+			if (*end || !(o.eval_load > 0.05 && o.eval_load <= 4)) {
+				fprintf(stderr, "qsteer-train batch: --load '%s': 0.05..4\n", val);
+				return 2;
+			}
+		} else if (!strcmp(a, "--seed") || !strcmp(a, "--created")) {
+			if (u64_arg(val, &v)) {
+				fprintf(stderr, "qsteer-train batch: %s '%s' is not a number\n", a, val);
+				return 2;
+			}
+			*(a[2] == 's' ? &o.seed : &o.created) = v;
+		} else {
+			if (!strcmp(a, "--iters"))
+				u32 = &o.iters, lim = 100000;
+			else if (!strcmp(a, "--episodes"))
+				u32 = &o.episodes, lim = MAX_EPISODES;
+			else if (!strcmp(a, "--requests"))
+				u32 = o.cmd && !strcmp(o.cmd, "eval") ? &o.eval_requests : &o.requests,
+				lim = 100000;
+			else if (!strcmp(a, "--threads"))
+				u32 = &o.threads, lim = MAX_THREADS;
+			else if (!strcmp(a, "--seeds"))
+				u32 = &o.seeds, lim = 1000;
+			if (!u32) {
+				fprintf(stderr, "qsteer-train batch: unknown option '%s'\n", a);
+				return busage();
+			}
+			if (u64_arg(val, &v) || v < (u32 == &o.seeds ? 0u : 1u) || v > lim) {
+				fprintf(stderr, "qsteer-train batch: %s '%s': needs %u..%" PRIu64 "\n", a,
+					val, u32 == &o.seeds ? 0u : 1u, lim);
+				return 2;
+			}
+			*u32 = (uint32_t)v;
+		}
+	}
+	if (!strcmp(o.cmd, "train")) {
+		if (!o.out || o.policy) {
+			fprintf(stderr, "qsteer-train batch train: needs --out FILE.q8 and no file "
+					"argument\n");
+			return 2;
+		}
+		return cmd_train(&o);
+	}
+	if (!strcmp(o.cmd, "eval")) {
+		if (!o.policy) {
+			fprintf(stderr, "qsteer-train batch eval: needs a policy file\n");
+			return 2;
+		}
+		return cmd_eval(&o);
+	}
+	return busage();
+}

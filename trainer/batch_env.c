@@ -1,0 +1,163 @@
+/*
+ * batch_env.c - the batching environment (batch_env.h): the agent bench's episode
+ * loop with the trainer's policy in the scheduler's decision hook and the rewards
+ * taken from the bench's per-iteration SLO judgement.
+ */
+#include <string.h>
+
+#include "batch_env.h"
+#include "util.h"
+
+void
+qs_benv_defaults(struct qs_benv_cfg *c)
+{
+	memset(c, 0, sizeof(*c));
+	qs_agent_cfg_default(&c->agent);
+	c->requests = 600;
+	c->load_lo = 0.6f;
+	c->load_hi = 1.1f;
+	for (int i = 0; i < QS_AGENT_SCN__COUNT; i++)
+		c->scn_weight[i] = 1;
+	c->r_met = 1.0f;
+	c->r_late = 0.5f;
+	c->r_preempt = 0.05f;
+	c->n_actions = qs_benv_action_table(&c->agent.prof, c->action, QS_BPPO_MAX_ACTIONS);
+}
+
+uint32_t
+qs_benv_action_table(const struct qs_sim_profile *p, struct qs_q8_action *a, uint32_t cap)
+{
+	/* Shifts of the hardware cap and budget, so the table fits any profile: the
+	 * budget decides how much prefill an iteration carries (and so how long the
+	 * decodes riding with it wait), the cap how many sequences share it. */
+	static const struct {
+		uint8_t seq_shift, tok_shift, reserve, flags;
+	} t[] = {
+		{ 0, 0, 0, QS_Q8_ACT_ORDER_FCFS }, /* = the fixed strategy */
+		{ 0, 0, 0, QS_Q8_ACT_ORDER_SHORTEST },
+		{ 0, 0, 0, QS_Q8_ACT_ORDER_PRIORITY },
+		{ 0, 1, 0, QS_Q8_ACT_ORDER_FCFS },
+		{ 0, 1, 0, QS_Q8_ACT_ORDER_SHORTEST },
+		{ 0, 1, 0, QS_Q8_ACT_ORDER_PRIORITY },
+		{ 0, 2, 0, QS_Q8_ACT_ORDER_FCFS },
+		{ 0, 2, 0, QS_Q8_ACT_ORDER_SHORTEST },
+		{ 0, 2, 0, QS_Q8_ACT_ORDER_PRIORITY },
+		{ 0, 3, 10, QS_Q8_ACT_ORDER_PRIORITY },
+		{ 0, 3, 0, QS_Q8_ACT_ORDER_SHORTEST },
+		{ 0, 4, 0, QS_Q8_ACT_ORDER_FCFS },
+		{ 2, 0, 0, QS_Q8_ACT_ORDER_FCFS },
+		{ 1, 1, 0, QS_Q8_ACT_ORDER_PRIORITY },
+		{ 0, 0, 0, QS_Q8_ACT_ORDER_FCFS | QS_Q8_ACT_COALESCE },
+		{ 0, 0, 10, QS_Q8_ACT_ORDER_SHORTEST },
+	};
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < sizeof(t) / sizeof(t[0]) && n < cap; i++, n++) {
+		a[n].max_seqs = QS_RC_MAX(1u, p->max_seqs >> t[i].seq_shift);
+		a[n].max_tokens = QS_RC_MAX(1u, p->max_tokens >> t[i].tok_shift);
+		a[n].kv_reserve_pct = t[i].reserve;
+		a[n].flags = t[i].flags;
+	}
+	return n;
+}
+
+struct episode {
+	const struct qs_benv_cfg *c;
+	struct qs_benv_actor *actor;
+	uint32_t start;	   /* first decision of this episode in actor->out */
+	int have_last;	   /* a decision of this episode is recorded */
+	uint32_t overflow; /* decisions the buffer had no room for */
+};
+
+static void
+decide(void *ctx, const struct qs_batch_view *v, struct qs_batch_decision *d)
+{
+	struct episode *e = ctx;
+	struct qs_benv_actor *ac = e->actor;
+	struct qs_bppo_buf *b = ac->out;
+	uint8_t x[QS_FB_COUNT];
+	float logp, value;
+	uint32_t a;
+
+	qs_batch_features_v1(&v->st, x);
+	a = qs_bppo_act(ac->ag, ac->scratch, x, ac->rng, ac->greedy, b ? &logp : NULL,
+			b ? &value : NULL);
+	if (b) {
+		if (b->n < b->cap) {
+			memcpy(b->x + (size_t)b->n * QS_FB_COUNT, x, QS_FB_COUNT);
+			b->action[b->n] = (uint16_t)a;
+			b->logp[b->n] = logp;
+			b->value[b->n] = value;
+			b->reward[b->n] = 0;
+			b->done[b->n] = 0;
+			b->n++;
+			e->have_last = 1;
+		} else {
+			e->overflow++;
+		}
+	}
+	qs_batch_apply_action(&e->c->action[a], d);
+	d->action = (uint16_t)a;
+}
+
+static void
+settle(void *ctx, const struct qs_agent_iter *it, const struct qs_agent_bench_step *st)
+{
+	struct episode *e = ctx;
+	struct qs_bppo_buf *b = e->actor ? e->actor->out : NULL;
+
+	if (!b || !e->have_last || e->overflow)
+		return;
+	b->reward[b->n - 1] += e->c->r_met * (float)st->done_met -
+			       e->c->r_late * (float)st->first_late -
+			       e->c->r_preempt * (float)it->preempted;
+}
+
+int
+qs_benv_episode(const struct qs_benv_cfg *c, enum qs_agent_scn scn, uint64_t seed, double load,
+		uint32_t requests, struct qs_benv_actor *actor, struct qs_batch_strategy *s,
+		struct qs_agent_bench_result *res, char *msg, size_t msglen)
+{
+	struct qs_agent_bench_cfg bc;
+	struct qs_agent_exec ex;
+	struct qs_batch_strategy ext;
+	struct episode e;
+	int rc;
+
+	memset(&e, 0, sizeof(e));
+	e.c = c;
+	e.actor = actor && actor->ag ? actor : NULL;
+	if (e.actor && actor->out)
+		e.start = actor->out->n;
+	qs_agent_bench_cfg_default(&bc, scn);
+	bc.seed = seed;
+	bc.load = load;
+	bc.requests = requests;
+	bc.on_iter = settle;
+	bc.on_iter_ctx = &e;
+	if (e.actor) {
+		memset(&ext, 0, sizeof(ext));
+		ext.kind = QS_BATCH_K_EXTERNAL;
+		snprintf(ext.name, sizeof(ext.name), "float");
+		ext.ext = decide;
+		ext.ext_ctx = &e;
+		s = &ext;
+	} else if (!s) {
+		return qs_train_fail(QS_E_ARG, msg, msglen, "batch: an episode needs a policy");
+	}
+	rc = qs_agent_exec_model(&c->agent.prof, &ex, msg, msglen);
+	if (rc != QS_OK)
+		return rc;
+	rc = qs_agent_bench_run(&bc, &c->agent, s, &ex, res, msg, msglen);
+	qs_agent_exec_destroy(&ex);
+	if (rc != QS_OK)
+		return rc;
+	if (e.overflow)
+		return qs_train_fail(QS_E_SIZE, msg, msglen,
+				     "batch: the rollout buffer (%u decisions) filled up; %u "
+				     "decisions of a %s episode were not recorded",
+				     actor->out->cap, e.overflow, qs_agent_scn_name(scn));
+	if (e.actor && actor->out && actor->out->n > e.start)
+		actor->out->done[actor->out->n - 1] = 1;
+	return QS_OK;
+}

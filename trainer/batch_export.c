@@ -1,0 +1,149 @@
+/*
+ * batch_export.c - int8 export of the batching classifier (batch_export.h).
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch_export.h"
+#include "qsteer/batch_features.h"
+#include "qsteer/policy.h"
+#include "quantize.h"
+#include "util.h"
+
+/* Re-quantize the last layer with one scale for all its outputs (see the header). */
+static void
+last_layer_per_tensor(struct qs_quant_plan *q, const struct qs_mlp *m)
+{
+	uint32_t l = q->n_layers - 1, ni = q->dim[l], no = q->dim[l + 1];
+	const float *w = m->p + m->w_off[l], *b = m->p + m->b_off[l];
+	double ws = 0, bq;
+
+	for (uint32_t j = 0; j < no; j++)
+		ws = q->w_scale[l][j] > ws ? q->w_scale[l][j] : ws;
+	for (uint32_t j = 0; j < no; j++) {
+		q->w_scale[l][j] = (float)ws;
+		for (uint32_t i = 0; i < ni; i++) {
+			long r = lround((double)w[(size_t)j * ni + i] * q->in_scale[l][i] / ws);
+
+			r = r > QS_INT8_W_MAX ? QS_INT8_W_MAX : r;
+			r = r < -QS_INT8_W_MAX ? -QS_INT8_W_MAX : r;
+			q->wq[l][(size_t)j * ni + i] = (int8_t)r;
+		}
+		bq = floor((double)b[j] / ws + 0.5);
+		if (bq > QS_INT8_MAX_ABS_BIAS || bq < -QS_INT8_MAX_ABS_BIAS) {
+			bq = bq > 0 ? QS_INT8_MAX_ABS_BIAS : -QS_INT8_MAX_ABS_BIAS;
+			q->bias_clamped++;
+		}
+		q->bq[l][j] = (int32_t)bq;
+	}
+}
+
+int
+qs_bexp_write(const struct qs_mlp *pi, const uint8_t *x, uint32_t n, float pct,
+	      const struct qs_q8_action *action, uint32_t n_actions, const char *name,
+	      uint64_t created, const char *path, struct qs_bexp_report *rep, char *msg,
+	      size_t msglen)
+{
+	struct qs_policy_load_opts o = { QS_SCHEMA_BATCH_V1, QS_Q8_KIND_CLASSIFIER, NULL };
+	struct qs_quant_plan q;
+	struct qs_quant_states st;
+	struct qs_q8_desc d;
+	struct qs_policy *p = NULL;
+	struct qs_mlp_ws ws;
+	uint32_t *row_off = NULL;
+	uint64_t *mask = NULL;
+	uint16_t *cls = NULL;
+	uint8_t *buf = NULL;
+	size_t cap, len = 0;
+	float xf[QS_FB_COUNT];
+	uint64_t same = 0;
+	int rc;
+
+	memset(rep, 0, sizeof(*rep));
+	memset(&ws, 0, sizeof(ws));
+	if (pi->dim[0] != QS_FB_COUNT || pi->dim[pi->n_layers] != n_actions || n == 0)
+		return qs_train_fail(QS_E_SHAPE, msg, msglen,
+				     "batch export: a %u-input net with %u outputs for %u actions "
+				     "and %u states", pi->dim[0], pi->dim[pi->n_layers], n_actions,
+				     n);
+	rc = qs_quant_plan_init(&q, pi, msg, msglen);
+	if (rc != QS_OK)
+		return rc;
+	row_off = malloc(((size_t)n + 1) * sizeof(*row_off));
+	mask = malloc((size_t)n * sizeof(*mask));
+	cls = malloc((size_t)n * sizeof(*cls));
+	if (!row_off || !mask || !cls) {
+		rc = qs_train_fail(QS_E_NOMEM, msg, msglen, "batch export: no memory");
+		goto out;
+	}
+	for (uint32_t i = 0; i <= n; i++)
+		row_off[i] = i; /* a classifier decision is one row */
+	for (uint32_t i = 0; i < n; i++)
+		mask[i] = 1;
+	st.n_feat = QS_FB_COUNT;
+	st.n = n;
+	st.rows = x;
+	st.row_off = row_off;
+	st.mask = mask;
+	rc = qs_quant_calibrate(&q, pi, &st, pct, 1u << 18, msg, msglen);
+	if (rc != QS_OK)
+		goto out;
+	qs_quant_build(&q, pi);
+	last_layer_per_tensor(&q, pi);
+	qs_quant_desc(&q, name, created, &d);
+	d.kind = QS_Q8_KIND_CLASSIFIER;
+	d.schema = QS_SCHEMA_BATCH_V1;
+	d.n_actions = (uint16_t)n_actions;
+	d.action = action;
+	cap = qs_q8_size(&d);
+	buf = malloc(cap ? cap : 1);
+	if (!buf) {
+		rc = qs_train_fail(QS_E_NOMEM, msg, msglen, "batch export: no memory");
+		goto out;
+	}
+	rc = qs_q8_write(&d, buf, cap, &len, msg, msglen);
+	if (rc == QS_OK)
+		rc = qs_policy_load(buf, len, name, &o, &p, msg, msglen);
+	if (rc == QS_OK)
+		rc = qs_policy_classify(p, QS_KERNEL_SCALAR, x, QS_FB_COUNT, n, cls);
+	if (rc == QS_OK)
+		rc = qs_mlp_ws_init(&ws, pi, 1, msg, msglen);
+	if (rc != QS_OK)
+		goto out;
+	for (uint32_t i = 0; i < n; i++) {
+		const float *s;
+
+		for (uint32_t k = 0; k < QS_FB_COUNT; k++)
+			xf[k] = (float)x[(size_t)i * QS_FB_COUNT + k] / 127.0f;
+		s = qs_mlp_forward(pi, &ws, xf, 1, NULL);
+		same += qs_mlp_argmax_masked(s, n_actions, n_actions >= 64 ? ~0ull :
+					     (1ull << n_actions) - 1) == cls[i];
+	}
+	rep->agree = (double)same / n;
+	rep->states = n;
+	rep->bias_clamped = q.bias_clamped;
+	rep->bytes = len;
+	if (path) {
+		FILE *f = fopen(path, "wb");
+
+		int bad = !f || fwrite(buf, 1, len, f) != len;
+
+		if (f && fclose(f) != 0)
+			bad = 1;
+		if (bad)
+			rc = qs_train_fail(QS_E_IO, msg, msglen, "%s: cannot write the policy: %s",
+					   path, strerror(errno));
+	}
+out:
+	qs_mlp_ws_free(&ws);
+	qs_policy_free(p);
+	qs_quant_plan_free(&q);
+	free(row_off);
+	free(mask);
+	free(cls);
+	free(buf);
+	return rc;
+}
