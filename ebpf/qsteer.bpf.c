@@ -94,6 +94,7 @@ struct qs_xdp_scratch {
 	qs_u8 cand_be[QS_XDP_MAX_BACKENDS];
 	qs_u64 gen[QS_XDP_MAX_BACKENDS]; /* report generation per backend (cache key) */
 	qs_u64 rq[QS_XDP_GROUPS];	 /* this request's part of layer 1 */
+	qs_u64 w1s[QS_XDP_GROUPS];	 /* the kernel's packed layer-1 sums for one backend */
 	qs_u64 freshm;			 /* backends with a fresh report */
 	struct qs_feat_request rqf;
 	struct qs_feat_global glf;
@@ -558,9 +559,11 @@ qs_xdp_baseline_choose(struct qs_xdp_baseline *r, struct qs_xdp_scratch *sc, qs_
  * backend with the prefix hit), where rq holds the request and global features'
  * products (once per packet, qs_xdp_rq_part) and part the backend features' (per CPU
  * and backend, recomputed only when those features change, qs_xdp_be_refresh).
- * Then requantize, layer 2 in SWAR (three outputs per multiply, input-major, six
- * accumulators in registers), and the output layer as the requantized units appear.
- * xdp.h explains the packing.
+ * Then, with two hidden layers, each layer-1 unit is tested against its threshold
+ * (xdp.h t1) and only a positive one is requantized and multiplied into layer 2 in
+ * SWAR (three outputs per multiply, input-major, six accumulators in registers);
+ * then the output layer as layer 2's units are requantized. xdp.h explains the
+ * packing, docs/xdp.md the measurements behind each choice.
  */
 
 /* qs_int8_requant of field value f (acc = bias + f - 2^20), with c folding bias,
@@ -588,7 +591,7 @@ rq_unit(qs_u64 f, qs_s64 m, qs_s64 c, qs_u32 s)
 	((K) == 2 ? (W) >> (2 * QS_XDP_FIELD_BITS)                                       \
 		  : ((W) >> (QS_XDP_FIELD_BITS * (K))) & QS_XDP_FIELD_MASK)
 
-/* Layer 1 for one backend into a1[0..NU1). */
+/* Layer 1 for one backend into a1[0..NU1) (the one-hidden-layer kernels). */
 #define K_LAYER1(NG1, NU1)                                                               \
 	do {                                                                             \
 		qs_u32 g_, k_;                                                           \
@@ -608,16 +611,25 @@ rq_unit(qs_u64 f, qs_s64 m, qs_s64 c, qs_u32 s)
 		}                                                                        \
 	} while (0)
 
-/* Six layer-2 groups from G0 (fewer at the end), NI inputs, then their units into the
- * output layer's sum. Named accumulators: clang keeps them in registers. */
+/* Six layer-2 groups from G0 (fewer at the end): input I_'s products, when it is not 0,
+ * into named accumulators (clang keeps them in registers). */
 #define K_L2_ACC(G, A)                                                                   \
 	do {                                                                             \
 		if ((G) < (NGB_)) {                                                      \
-			A += x_ * pol->w2[i_][(G0_) + (G)];                              \
+			A += x_ * pol->w2[I_][(G0_) + (G)];                              \
 			/* in order, one product live at a time: the scheduler would  \
 			 * otherwise hoist every load and spill */                     \
 			asm volatile("" : "+r"(A)::"memory");                            \
 		}                                                                        \
+	} while (0)
+#define K_L2_ACC6()                                                                      \
+	do {                                                                             \
+		K_L2_ACC(0, A0);                                                         \
+		K_L2_ACC(1, A1);                                                         \
+		K_L2_ACC(2, A2);                                                         \
+		K_L2_ACC(3, A3);                                                         \
+		K_L2_ACC(4, A4);                                                         \
+		K_L2_ACC(5, A5);                                                         \
 	} while (0)
 #define K_L2_OUT(G, A)                                                                   \
 	do {                                                                             \
@@ -635,26 +647,8 @@ rq_unit(qs_u64 f, qs_s64 m, qs_s64 c, qs_u32 s)
 			}                                                                \
 		}                                                                        \
 	} while (0)
-#define K_L2_BLOCK(G0, NGB, NI, NU2)                                                     \
+#define K_L2_OUT6()                                                                      \
 	do {                                                                             \
-		const qs_u32 G0_ = (G0), NGB_ = (NGB), NU2_ = (NU2);                     \
-		qs_u64 A0 = QS_XDP_OFFSET_WORD, A1 = A0, A2 = A0, A3 = A0, A4 = A0, A5 = A0; \
-		qs_u32 i_;                                                               \
-		_Pragma("unroll") for (i_ = 0; i_ < (NI); i_++)                          \
-		{                                                                        \
-			qs_u64 x_ = a1[i_];                                              \
-			/* ReLU zeros add nothing. Kept: measured on varied traffic \
-			 * (xdp-bench), the skip still beats six multiply-adds per  \
-			 * zero input despite its mispredictions */                 \
-			if (x_) {                                                        \
-				K_L2_ACC(0, A0);                                         \
-				K_L2_ACC(1, A1);                                         \
-				K_L2_ACC(2, A2);                                         \
-				K_L2_ACC(3, A3);                                         \
-				K_L2_ACC(4, A4);                                         \
-				K_L2_ACC(5, A5);                                         \
-			}                                                                \
-		}                                                                        \
 		K_L2_OUT(0, A0);                                                         \
 		K_L2_OUT(1, A1);                                                         \
 		K_L2_OUT(2, A2);                                                         \
@@ -663,25 +657,142 @@ rq_unit(qs_u64 f, qs_s64 m, qs_s64 c, qs_u32 s)
 		K_L2_OUT(5, A5);                                                         \
 	} while (0)
 
+/* Input I's products into the six accumulators of the first block, written out so
+ * that the accumulators stay in the same six registers on both sides of the unit's
+ * zero test (compiled from C, the allocator rotated them through copies and a spill
+ * at every join). */
+#define K_W2_OFF(I, G) (__builtin_offsetof(struct qs_xdp_policy, w2) + ((I) * QS_XDP_GROUPS + (G)) * 8)
+#define K_L2_ASM6(I)                                                                     \
+	do {                                                                             \
+		qs_u64 t_;                                                               \
+		asm volatile("%[t] = *(u64 *)(%[p] + %[o0])\n\t"                        \
+			     "%[t] *= %[x]\n\t"                                          \
+			     "%[a0] += %[t]\n\t"                                         \
+			     "%[t] = *(u64 *)(%[p] + %[o1])\n\t"                        \
+			     "%[t] *= %[x]\n\t"                                          \
+			     "%[a1] += %[t]\n\t"                                         \
+			     "%[t] = *(u64 *)(%[p] + %[o2])\n\t"                        \
+			     "%[t] *= %[x]\n\t"                                          \
+			     "%[a2] += %[t]\n\t"                                         \
+			     "%[t] = *(u64 *)(%[p] + %[o3])\n\t"                        \
+			     "%[t] *= %[x]\n\t"                                          \
+			     "%[a3] += %[t]\n\t"                                         \
+			     "%[t] = *(u64 *)(%[p] + %[o4])\n\t"                        \
+			     "%[t] *= %[x]\n\t"                                          \
+			     "%[a4] += %[t]\n\t"                                         \
+			     "%[t] = *(u64 *)(%[p] + %[o5])\n\t"                        \
+			     "%[t] *= %[x]\n\t"                                          \
+			     "%[a5] += %[t]\n\t"                                         \
+			     : [a0] "+r"(A0), [a1] "+r"(A1), [a2] "+r"(A2), [a3] "+r"(A3),   \
+			       [a4] "+r"(A4), [a5] "+r"(A5), [t] "=&r"(t_)                  \
+			     : [p] "r"(pol), [x] "r"(x_), [o0] "i"(K_W2_OFF(I, 0)),          \
+			       [o1] "i"(K_W2_OFF(I, 1)), [o2] "i"(K_W2_OFF(I, 2)),          \
+			       [o3] "i"(K_W2_OFF(I, 3)), [o4] "i"(K_W2_OFF(I, 4)),          \
+			       [o5] "i"(K_W2_OFF(I, 5)));                                    \
+	} while (0)
+
+/*
+ * Layer 1 fused with layer 2's first block (groups 0..5). A unit is 0 exactly when
+ * its field is below its threshold t1 (xdp.h), which the packed word shifted in
+ * place compares against without extracting the field: a zero unit costs a shift, a
+ * load and one test, with no multiply. Only a positive unit is requantized, clamped
+ * above and multiplied into the block. The one test per unit replaces the lower
+ * clamp, the store and reload of the activation and layer 2's zero test; it
+ * mispredicts where the zero test did, and skips more. Units for later blocks
+ * (H2 > 18) are also kept in a1, which starts zeroed.
+ */
+#define K_L1_UNIT(G, K, KEEP)                                                            \
+	do {                                                                             \
+		if (I_ < (NU1_)) {                                                       \
+			qs_u64 w_ = w1p_[G], h_;                                         \
+			h_ = (K) == 0 ? w_ << 43 : (K) == 1 ? w_ << 22 : w_;             \
+			if (h_ >= pol->t1[I_]) {                                         \
+				qs_u64 f_ = (K) == 2 ? h_ >> 42 : h_ >> 43;              \
+				qs_s64 v_ = ((qs_s64)f_ * pol->m1[I_] + pol->c1[I_]) >>   \
+					    pol->s1[I_];                                 \
+				qs_s64 t_ = v_ - QS_INT8_ACT_MAX, n_ = t_ >> 63;         \
+				qs_u64 x_;                                               \
+				asm("" : "+r"(n_));                                      \
+				x_ = (qs_u64)(QS_INT8_ACT_MAX + (t_ & n_));              \
+				if (KEEP)                                                \
+					a1[I_] = (qs_u8)x_;                              \
+				K_L2_ASM6(I_);                                           \
+			}                                                                \
+		}                                                                        \
+	} while (0)
+
+/* Layer 2's block from G0 over the activations kept in a1 (blocks after the first). */
+#define K_L2_BLOCK(G0, NGB, NI, NU2)                                                     \
+	do {                                                                             \
+		const qs_u32 G0_ = (G0), NGB_ = (NGB), NU2_ = (NU2);                     \
+		qs_u64 A0 = QS_XDP_OFFSET_WORD, A1 = A0, A2 = A0, A3 = A0, A4 = A0, A5 = A0; \
+		qs_u32 I_;                                                               \
+		_Pragma("unroll") for (I_ = 0; I_ < (NI); I_++)                          \
+		{                                                                        \
+			qs_u64 x_ = a1[I_];                                              \
+			if (x_)                                                          \
+				K_L2_ACC6();                                             \
+		}                                                                        \
+		K_L2_OUT6();                                                             \
+	} while (0)
+
 #define K_MIN_(a, b) ((a) < (b) ? (a) : (b))
 
 /* A two-hidden-layer kernel: a global function, verified once, straight-line code. */
 #define K_DEF2(NAME, NG1, NU1, NG2, NU2)                                                  \
-	__noinline int NAME(const struct qs_xdp_policy *pol, const struct qs_xdp_scratch *sc, \
+	__noinline int NAME(const struct qs_xdp_policy *pol, struct qs_xdp_scratch *sc, \
 			    const struct qs_xdp_l1c *c, qs_u32 hit)                      \
 	{                                                                                \
-		qs_u8 a1[(NG1) * 3];                                                     \
+		qs_u64 a1q_[(NG2) > 6 ? ((NG1) * 3 + 7) / 8 : 1];                        \
+		qs_u64 w1st_[(NG1) <= 11 ? (NG1) : 1], *w1p_;                            \
+		qs_u8 *a1 = (qs_u8 *)a1q_;                                               \
 		qs_s64 out;                                                              \
-		qs_u32 b_;                                                               \
+		qs_u64 hm_;                                                              \
+		qs_u32 b_, g_;                                                           \
                                                                                          \
 		if (!pol || !sc || !c)                                                   \
 			return 0;                                                        \
 		out = pol->out_bias;                                                     \
-		/* a1 lives in memory: the barriers keep the scheduler from holding \
-		 * every activation in a register (the stack would overflow) */      \
-		asm volatile("" : : "r"(a1) : "memory");                                 \
-		K_LAYER1(NG1, NU1);                                                      \
-		_Pragma("unroll") for (b_ = 0; b_ < (NG2); b_ += 6)                      \
+		/* the packed layer-1 sums first, so the fused loop needs neither rq \
+		 * nor c: on the stack (addressed from the frame pointer, no register \
+		 * held), in scratch for the widest kernel (the stack is shared by the \
+		 * whole call chain) */                                                \
+		w1p_ = (NG1) <= 11 ? w1st_ : sc->w1s;                                    \
+		hm_ = -(qs_u64)(hit != 0);                                               \
+		_Pragma("unroll") for (g_ = 0; g_ < (NG1); g_++)                         \
+			w1p_[g_] = sc->rq[g_] + c->part[g_] + (pol->ph[g_] & hm_);       \
+		if ((NG1) > 11)                                                          \
+			asm volatile("" : "+r"(w1p_) : : "memory");                      \
+		if ((NG2) > 6) {                                                         \
+			_Pragma("unroll") for (g_ = 0; g_ < ((NG1) * 3 + 7) / 8; g_++)   \
+				a1q_[g_] = 0;                                            \
+		}                                                                        \
+		asm volatile("" : : "r"(a1q_), "r"(w1st_) : "memory");                   \
+		{                                                                        \
+			const qs_u32 G0_ = 0, NGB_ = K_MIN_(6, (NG2)), NU2_ = (NU2),     \
+				     NU1_ = (NU1);                                       \
+			qs_u64 A0 = QS_XDP_OFFSET_WORD, A1 = A0, A2 = A0, A3 = A0, A4 = A0, \
+			       A5 = A0;                                                  \
+			qs_u32 I_;                                                       \
+			_Pragma("unroll") for (g_ = 0; g_ < (NG1); g_++)                 \
+			{                                                                \
+				/* the packed word is reloaded per unit: kept in a   \
+				 * register it would push an accumulator onto the  \
+				 * stack */                                          \
+				I_ = g_ * 3;                                             \
+				K_L1_UNIT(g_, 0, (NG2) > 6);                             \
+				barrier_();                                              \
+				I_ = g_ * 3 + 1;                                         \
+				K_L1_UNIT(g_, 1, (NG2) > 6);                             \
+				barrier_();                                              \
+				I_ = g_ * 3 + 2;                                         \
+				K_L1_UNIT(g_, 2, (NG2) > 6);                             \
+				barrier_();                                              \
+			}                                                                \
+			K_L2_OUT6();                                                     \
+		}                                                                        \
+		barrier_();                                                              \
+		_Pragma("unroll") for (b_ = 6; b_ < (NG2); b_ += 6)                      \
 		{                                                                        \
 			K_L2_BLOCK(b_, K_MIN_(6, (NG2) - b_), NU1, NU2);                 \
 			barrier_();                                                      \
@@ -691,7 +802,7 @@ rq_unit(qs_u64 f, qs_s64 m, qs_s64 c, qs_u32 s)
 
 /* A one-hidden-layer kernel. */
 #define K_DEF1(NAME, NG1, NU1)                                                           \
-	__noinline int NAME(const struct qs_xdp_policy *pol, const struct qs_xdp_scratch *sc, \
+	__noinline int NAME(const struct qs_xdp_policy *pol, struct qs_xdp_scratch *sc, \
 			    const struct qs_xdp_l1c *c, qs_u32 hit)                      \
 	{                                                                                \
 		qs_u8 a1[(NG1) * 3];                                                     \
@@ -813,39 +924,16 @@ qs_xdp_be_refresh(const struct qs_xdp_policy *pol, struct qs_xdp_scratch *sc,
 	return 0;
 }
 
-/* Global: one candidate's score with the policy's kernel. */
-__noinline int
-qs_xdp_score_one(const struct qs_xdp_policy *pol, const struct qs_xdp_scratch *sc,
-		 const struct qs_xdp_l1c *c, qs_u32 hit)
-{
-	if (!pol)
-		return 0;
-	switch (pol->tier) {
-	case QS_XDP_T_H2_16_16:
-		return qs_xdp_k_16_16(pol, sc, c, hit);
-	case QS_XDP_T_H2_32_16:
-		return qs_xdp_k_32_16(pol, sc, c, hit);
-	case QS_XDP_T_H2_32_32:
-		return qs_xdp_k_32_32(pol, sc, c, hit);
-	case QS_XDP_T_H2_64_64:
-		return qs_xdp_k_64_64(pol, sc, c, hit);
-	case QS_XDP_T_H1_16:
-		return qs_xdp_k_16(pol, sc, c, hit);
-	case QS_XDP_T_H1_32:
-		return qs_xdp_k_32(pol, sc, c, hit);
-	default:
-		return qs_xdp_k_64(pol, sc, c, hit);
-	}
-}
-
 /* Global: score every candidate in elig; the best (first of the highest scores) goes
  * to sc->best (-1: none). The running best lives in map memory, which the verifier
- * does not track, so the loop's states converge. */
+ * does not track, so the loop's states converge. The tier's kernel is called from
+ * here directly (a switch the predictor learns once per packet, no dispatch
+ * function in between: one call less per candidate). */
 __noinline int
 qs_xdp_score_all(const struct qs_xdp_policy *pol, struct qs_xdp_scratch *sc,
 		 struct qs_xdp_l1cache *lc, qs_u64 elig, qs_u32 hit)
 {
-	qs_u32 i;
+	qs_u32 i, tier;
 	qs_s32 s;
 
 	if (!pol || !sc || !lc)
@@ -854,6 +942,7 @@ qs_xdp_score_all(const struct qs_xdp_policy *pol, struct qs_xdp_scratch *sc,
 	sc->bv = 0;
 	for (i = 0; i < QS_XDP_MAX_BACKENDS; i++) {
 		struct qs_xdp_l1c *c = &lc->e[i];
+		qs_u32 h = hit == i;
 
 		if (!(elig >> i))
 			break;
@@ -863,7 +952,24 @@ qs_xdp_score_all(const struct qs_xdp_policy *pol, struct qs_xdp_scratch *sc,
 		    c->fresh != ((qs_u32)(sc->freshm >> i) & 1) ||
 		    c->sent_reqs != sc->fb[i].sent_reqs || c->sent_tokens != sc->fb[i].sent_tokens)
 			qs_xdp_be_refresh(pol, sc, c, i);
-		s = qs_xdp_score_one(pol, sc, c, hit == i);
+		/* read here, not kept from before the loop: a register the verifier
+		 * knows per branch would split every later iteration into one state
+		 * per tier */
+		tier = *(volatile const qs_u32 *)&pol->tier;
+		if (tier == QS_XDP_T_H2_32_16)
+			s = qs_xdp_k_32_16(pol, sc, c, h);
+		else if (tier == QS_XDP_T_H2_16_16)
+			s = qs_xdp_k_16_16(pol, sc, c, h);
+		else if (tier == QS_XDP_T_H2_32_32)
+			s = qs_xdp_k_32_32(pol, sc, c, h);
+		else if (tier == QS_XDP_T_H2_64_64)
+			s = qs_xdp_k_64_64(pol, sc, c, h);
+		else if (tier == QS_XDP_T_H1_16)
+			s = qs_xdp_k_16(pol, sc, c, h);
+		else if (tier == QS_XDP_T_H1_32)
+			s = qs_xdp_k_32(pol, sc, c, h);
+		else
+			s = qs_xdp_k_64(pol, sc, c, h);
 		if (sc->best < 0 || s > (qs_s32)sc->bv) {
 			sc->best = (qs_s32)i;
 			sc->bv = (qs_u64)(qs_u32)s;

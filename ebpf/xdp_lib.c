@@ -430,6 +430,39 @@ pack_requant(const struct qs_policy_layer *L, int64_t *m, int64_t *c, uint8_t *s
 	}
 }
 
+/* Layer-1 thresholds (xdp.h t1): the smallest field value whose requantized output
+ * is positive, in the field's compare position. Exact: computed in 128 bits, then
+ * checked with the kernel's own 64-bit arithmetic on both sides of the step. */
+static int
+pack_thresholds(const int64_t *m, const int64_t *c, const uint8_t *s, uint64_t *t)
+{
+	uint32_t j;
+
+	for (j = 0; j < QS_XDP_ACT; j++) {
+		__int128 num = ((__int128)1 << s[j]) - c[j];
+		int64_t lim = (int64_t)1 << QS_XDP_FIELD_BITS, tj;
+
+		/* ceil(num / m) for m > 0, clamped to [0, 2^21] */
+		if (num <= 0)
+			tj = 0;
+		else if (num > (__int128)lim * m[j])
+			tj = lim;
+		else
+			tj = (int64_t)((num + m[j] - 1) / m[j]);
+		if (tj > lim)
+			tj = lim;
+		if (tj > 0 && ((tj - 1) * m[j] + c[j]) >> s[j] > 0)
+			return -1;
+		if (tj < lim && (tj * m[j] + c[j]) >> s[j] < 1)
+			return -1;
+		if (tj >= lim)
+			t[j] = ~(uint64_t)0;
+		else
+			t[j] = (uint64_t)tj << (j % 3 == 2 ? 2 * QS_XDP_FIELD_BITS : 43);
+	}
+	return 0;
+}
+
 /* The smallest unrolled kernel the shape fits (xdp.h QS_XDP_T_*), its layer-1 groups. */
 static uint32_t
 pick_tier(uint32_t nh, uint32_t h1, uint32_t h2, uint32_t *g1)
@@ -505,6 +538,10 @@ qs_xdp_policy_pack(const struct qs_policy *p, struct qs_xdp_policy *out, char *m
 	for (g = 0; g < QS_XDP_GROUPS; g++)
 		out->ph[g] = 127u * out->w1[QS_FR_PREFIX_HIT][g];
 	pack_requant(L0, out->m1, out->c1, out->s1);
+	if (pack_thresholds(out->m1, out->c1, out->s1, out->t1) != 0) {
+		set_msg(msg, msglen, "%s: internal error: layer-1 thresholds inexact", p->name);
+		return QS_E_VALUE;
+	}
 	if (nh == 2) {
 		for (i = 0; i < QS_XDP_MAX_HIDDEN; i++)
 			for (g = 0; g < QS_XDP_GROUPS; g++)

@@ -233,6 +233,13 @@ struct qs_xdp_req_set {
  * ph[g] = 127 * w1[QS_FR_PREFIX_HIT][g]: the prefix-hit column, added for the
  * backend that has the hit. serial changes with every publication (the per-CPU
  * layer-1 cache is keyed by it).
+ * t1[j]: the smallest field value T with a requantized output > 0 ((T * m + c) >> s
+ * >= 1; the output is monotone in the field since m > 0), 0 if every value is
+ * positive, 2^21 if none is, shifted to where the kernel compares it without
+ * extracting the field: T << 43 for fields 0 and 1 (compared with w << 43 and
+ * w << 22, whose lower bits are below 2^43), T << 42 for field 2 (compared with w
+ * itself, whose two lower fields are below 2^42); 2^21 becomes ~0, which no shifted
+ * field reaches. A unit with field value f is 0 exactly when f < T.
  */
 struct qs_xdp_policy {
 	qs_u32 kind; /* QS_XDP_P_* */
@@ -250,6 +257,7 @@ struct qs_xdp_policy {
 	qs_u64 w2[QS_XDP_MAX_HIDDEN][QS_XDP_GROUPS];
 	qs_s64 m1[QS_XDP_ACT], c1[QS_XDP_ACT];
 	qs_s64 m2[QS_XDP_ACT], c2[QS_XDP_ACT];
+	qs_u64 t1[QS_XDP_ACT]; /* layer-1 unit thresholds in field position, see below */
 	qs_s64 w_out[QS_XDP_ACT];
 	qs_u8 s1[QS_XDP_ACT], s2[QS_XDP_ACT];
 	qs_u8 pad[4];

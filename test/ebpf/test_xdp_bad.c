@@ -39,10 +39,12 @@ rnd(uint64_t *s)
 	return z ^ (z >> 31);
 }
 
-/* Write a scorer 16 -> dims[0] -> ... -> 1 with random (extreme when asked) values. */
+/* Write a scorer 16 -> dims[0] -> ... -> 1 with random (extreme when asked) values.
+ * extreme 2: also every shift 1..62 with M from 1 up, so the kernel's layer-1
+ * thresholds (xdp.h t1) meet steps at both ends of the field range. */
 static void
 write_policy(const char *path, const uint16_t *hidden, int n_hidden, uint16_t kind,
-	     uint32_t schema, uint64_t seed, bool extreme)
+	     uint32_t schema, uint64_t seed, int extreme)
 {
 	static int8_t w[8][256 * 256];
 	static int32_t b[8][256], m[8][256];
@@ -67,8 +69,12 @@ write_policy(const char *path, const uint16_t *hidden, int n_hidden, uint16_t ki
 		for (i = 0; i < n_out; i++) {
 			b[l][i] = extreme ? (int32_t)(rnd(&seed) % (2u << 20)) - (1 << 20)
 					  : (int32_t)(rnd(&seed) % 20001) - 10000;
-			m[l][i] = extreme ? (int32_t)(rnd(&seed) % 0x7ffffffe) + 1 : 1 << 20;
-			s[l][i] = extreme ? (uint8_t)(30 + rnd(&seed) % 20) : 32;
+			m[l][i] = extreme == 2 ? (int32_t)(rnd(&seed) % (1u << (rnd(&seed) % 31))) + 1
+				  : extreme ? (int32_t)(rnd(&seed) % 0x7ffffffe) + 1
+					    : 1 << 20;
+			s[l][i] = extreme == 2 ? (uint8_t)(1 + rnd(&seed) % 62)
+				  : extreme ? (uint8_t)(30 + rnd(&seed) % 20)
+					    : 32;
 		}
 		d.layer[l] = (struct qs_q8_layer_desc){n_in, n_out, w[l], b[l],
 						       l < n_hidden ? m[l] : NULL,
@@ -326,7 +332,7 @@ test_shapes(void **state)
 	for (k = 0; k < sizeof(shapes) / sizeof(shapes[0]); k++) {
 		int extreme;
 
-		for (extreme = 0; extreme < 2; extreme++) {
+		for (extreme = 0; extreme < 3; extreme++) {
 			struct qs_dp_config c;
 			struct qs_xdp *x = open_xdp(&c);
 			struct qs_policy_load_opts lo = {QS_SCHEMA_ROUTER_V1, QS_Q8_KIND_SCORER, NULL};
@@ -346,11 +352,12 @@ test_shapes(void **state)
 			bad = traffic(x, &c, &set, 7 + k, 1500, false);
 			if (shapes[k].n == 2)
 				printf("shape 16-%u-%u-1 %s: %llu differences\n", shapes[k].h[0],
-				       shapes[k].h[1], extreme ? "extreme" : "random",
+				       shapes[k].h[1], extreme == 2 ? "any-shift" : extreme ? "extreme" : "random",
 				       (unsigned long long)bad);
 			else
 				printf("shape 16-%u-1 %s: %llu differences\n", shapes[k].h[0],
-				       extreme ? "extreme" : "random", (unsigned long long)bad);
+				       extreme == 2 ? "any-shift" : extreme ? "extreme" : "random",
+				       (unsigned long long)bad);
 			assert_int_equal(bad, 0);
 			qs_policy_free(p);
 			qs_xdp_close(x);
