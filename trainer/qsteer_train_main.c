@@ -37,7 +37,7 @@ struct opts {
 	enum qs_algo algo;
 	uint64_t steps, seed, bc_steps, created;
 	double lr, bc_lr, ent, calib_pct, share, consist, anchor, qat_temp;
-	double ppo_consist, ppo_temp, center, min_fid, guard;
+	double ppo_consist, ppo_temp, center, min_fid, guard, focus_gap, focus_frac;
 	uint32_t qat_steps, calib_per_env;
 	uint32_t epochs, qat_rounds;
 	int recalib;
@@ -65,6 +65,7 @@ usage(void)
 		"                          [--ppo-consist X] [--ppo-temp T] [--consist X] [--anchor X]\n"
 		"                          [--qat-temp T] [--qat-rounds N] [--qat-steps N] [--recalib]\n"
 		"                          [--min-fidelity F] [--guard G] [--share X] [--center X]\n"
+		"                          [--focus-gap G] [--focus-frac F]\n"
 		"       qsteer-train eval FILE.q8 --scenario S [--seeds K] [--seed S] [--float CKPT] [--json]\n"
 		"                          [--plot DIR]\n"
 		"       qsteer-train bench [--json] [--threads N] [--scenario S]\n"
@@ -267,7 +268,16 @@ export_policy(const struct opts *o, const struct qs_train_env_ops *ops, struct q
 	if (rc == QS_OK)
 		rc = qs_quant_calibrate(&q, &ag->pi, &st, (float)o->calib_pct, 1u << 18, msg, sizeof(msg));
 	float *best_p = malloc(ag->pi.n_params * sizeof(float));
-	double best_agree = -1, fid;
+	/* Environment i runs scenario i mod n_scen: agreement is judged per scenario. */
+	uint32_t n_scen = 1;
+	uint16_t *grp = malloc((size_t)states->cap * sizeof(uint16_t));
+	double best_agree = -1, fid, worst = 0, per[GUARD_MAX];
+
+	for (const char *t = o->scenario; *t; t++)
+		n_scen += *t == ',';
+	n_scen = n_scen > GUARD_MAX ? GUARD_MAX : n_scen;
+	if (!grp)
+		rc = QS_E_NOMEM;
 	float best_s[QS_MLP_MAX_LAYERS * 64];
 	int best_round = -1, last_round = -1, ok;
 	double guard0[GUARD_MAX] = {0};
@@ -294,10 +304,12 @@ export_policy(const struct opts *o, const struct qs_train_env_ops *ops, struct q
 				qc.anchor = (float)o->anchor;
 				qc.temp = (float)o->qat_temp;
 				qc.lr = 1e-3f;
+				qc.focus_gap = (float)o->focus_gap;
+				qc.focus_frac = (float)o->focus_frac;
 			}
 			if (o->qat_steps)
 				qc.steps = o->qat_steps;
-			fprintf(stderr, "qsteer-train: agreement %.4f < 0.99, QAT round %d\n", agree,
+			fprintf(stderr, "qsteer-train: agreement %.4f < 0.99, QAT round %d\n", worst,
 				round);
 			rc = qs_quant_qat(&ag->pi, &teacher, &q, &st, &qc, msg, sizeof(msg));
 			if (rc != QS_OK)
@@ -330,12 +342,24 @@ export_policy(const struct opts *o, const struct qs_train_env_ops *ops, struct q
 		if (rc == QS_OK)
 			rc = qs_quant_agreement(o->consist > 0 ? &ag->pi : &teacher, p, &st, &agree,
 						msg, sizeof(msg));
+		for (uint32_t i = 0; rc == QS_OK && i < st.n; i++)
+			grp[i] = (uint16_t)(states->env[i] % n_scen);
+		if (rc == QS_OK)
+			rc = qs_quant_agreement_groups(o->consist > 0 ? &ag->pi : &teacher, p, &st,
+						       grp, n_scen, per, msg, sizeof(msg));
+		worst = 1;
+		for (uint32_t k = 0; rc == QS_OK && k < n_scen; k++)
+			worst = per[k] < worst ? per[k] : worst;
 		fid = rc == QS_OK ? float_fidelity(&ag->pi, &teacher, &st) : 0;
-		if (rc == QS_OK && !o->quiet)
+		if (rc == QS_OK && !o->quiet) {
 			fprintf(stderr,
-				"qsteer-train: round %d: float-vs-int8 agreement %.4f, float vs trained "
-				"policy %.4f (%u fresh decisions)\n",
-				round, agree, fid, st.n);
+				"qsteer-train: round %d: float-vs-int8 agreement %.4f (lowest scenario "
+				"%.4f), float vs trained policy %.4f (%u fresh decisions)\n",
+				round, agree, worst, fid, st.n);
+			for (uint32_t k = 0; n_scen > 1 && k < n_scen; k++)
+				fprintf(stderr, "%s%.4f%s", k ? " " : "qsteer-train:   per scenario ",
+					per[k], k + 1 == n_scen ? "\n" : "");
+		}
 		ok = round == 0 || fid >= o->min_fid;
 		if (rc == QS_OK && o->guard > 0) {
 			/* The int8 policy's metric per scenario on training-side seeds must
@@ -357,10 +381,10 @@ export_policy(const struct opts *o, const struct qs_train_env_ops *ops, struct q
 		/* A round whose float net strays from the trained policy (below
 		 * --min-fidelity) or whose int8 metric falls behind (--guard) is not kept,
 		 * whatever its agreement. */
-		if (rc == QS_OK && agree > best_agree && ok) {
+		if (rc == QS_OK && worst > best_agree && ok) {
 			uint32_t k = 0;
 
-			best_agree = agree;
+			best_agree = worst;
 			best_round = round;
 			memcpy(best_p, ag->pi.p, ag->pi.n_params * sizeof(float));
 			for (uint32_t l = 1; l < q.n_layers; l++)
@@ -368,7 +392,7 @@ export_policy(const struct opts *o, const struct qs_train_env_ops *ops, struct q
 					best_s[k++] = q.in_scale[l][j];
 		}
 		last_round = round;
-		if (rc != QS_OK || agree >= 0.99)
+		if (rc != QS_OK || worst >= 0.99)
 			break;
 	}
 	if (rc == QS_OK && best_round != last_round) {
@@ -391,6 +415,7 @@ export_policy(const struct opts *o, const struct qs_train_env_ops *ops, struct q
 						msg, sizeof(msg));
 	}
 	free(best_p);
+	free(grp);
 	if (rc != QS_OK) {
 		fprintf(stderr, "qsteer-train: export: %s\n", msg);
 		goto out;
@@ -802,6 +827,7 @@ eval_table(const struct opts *o, const char *q8, const struct qs_ppo_agent *ag, 
 	uint64_t agree = 0, dec = 0;
 	double best = 0, mean[QS_BASELINE__COUNT + 2][N_COLS], ci[QS_BASELINE__COUNT + 2][N_COLS];
 	int best_i = -1, q_i, f_i = -1;
+	double pdiff = 0, pdiff_ci = 0;
 
 	rc = qs_env_sim_load(o->scenario, &cfg, msg, sizeof(msg));
 	if (rc == QS_OK && q8)
@@ -905,14 +931,29 @@ eval_table(const struct opts *o, const char *q8, const struct qs_ppo_agent *ag, 
 			"int8 vs best baseline (%s): %s %.4f vs %.4f: %s by %.2f%%\n",
 			names[best_i], cfg.primary_metric, qm, best, rel >= 0 ? "better" : "worse",
 			100.0 * fabs(rel));
-		if (ag)
+		if (ag) {
+			/* Paired over seeds: both runs of a seed see the same arrivals, so the
+			 * per-seed difference has far less spread than either mean. */
+			double fm = mean[f_i][prim], dm = 0, dss = 0, dci;
+
+			for (uint32_t k = 0; k < K; k++)
+				dm += pl.jobs[q_i * K + k].v[prim] - pl.jobs[f_i * K + k].v[prim];
+			dm /= K;
+			for (uint32_t k = 0; k < K; k++) {
+				double d = pl.jobs[q_i * K + k].v[prim] - pl.jobs[f_i * K + k].v[prim] - dm;
+
+				dss += d * d;
+			}
+			dci = K > 1 ? t95(K) * sqrt(dss / (K - 1) / K) : 0;
+			pdiff = fm != 0 ? 100.0 * dm / fm : 0.0;
+			pdiff_ci = fm != 0 ? 100.0 * dci / fabs(fm) : 0.0;
 			fprintf(out,
 				"float-vs-int8: action agreement %.4f on %" PRIu64
-				" decisions (int8 runs); %s float %.4f int8 %.4f (difference %.2f%%)\n",
-				dec ? (double)agree / (double)dec : 0.0, dec, cfg.primary_metric,
-				mean[f_i][prim], qm,
-				mean[f_i][prim] != 0 ? 100.0 * (qm - mean[f_i][prim]) / mean[f_i][prim]
-						     : 0.0);
+				" decisions (int8 runs); %s float %.4f int8 %.4f (difference %.2f%%, "
+				"paired 95%% CI +- %.2f%%)\n",
+				dec ? (double)agree / (double)dec : 0.0, dec, cfg.primary_metric, fm, qm,
+				pdiff, pdiff_ci);
+		}
 	}
 	if (o->json) {
 		printf("{\"scenario\": \"%s\", \"primary_metric\": \"%s\", \"seeds\": %u, "
@@ -926,7 +967,9 @@ eval_table(const struct opts *o, const char *q8, const struct qs_ppo_agent *ag, 
 		}
 		printf("]");
 		if (ag)
-			printf(", \"agreement\": %.6f", dec ? (double)agree / (double)dec : 0.0);
+			printf(", \"agreement\": %.6f, \"metric_diff_pct\": %.4f, "
+			       "\"metric_diff_ci_pct\": %.4f",
+			       dec ? (double)agree / (double)dec : 0.0, pdiff, pdiff_ci);
 		printf("}\n");
 	}
 	if (o->plot) {
@@ -1156,12 +1199,12 @@ main(int argc, char **argv)
 			   !strcmp(a, "--consist") || !strcmp(a, "--anchor") ||
 			   !strcmp(a, "--ppo-consist") || !strcmp(a, "--center") ||
 			   !strcmp(a, "--ppo-temp") || !strcmp(a, "--min-fidelity") ||
-			   !strcmp(a, "--guard") ||
-			   !strcmp(a, "--qat-temp")) {
+			   !strcmp(a, "--guard") || !strcmp(a, "--focus-gap") ||
+			   !strcmp(a, "--focus-frac") || !strcmp(a, "--qat-temp")) {
 			char *end;
 			double x = strtod(val, &end);
 
-			if (*end || !(x >= 0 && x <= (!strcmp(a, "--ppo-consist") ? 10 : 1)) ||
+			if (*end || !(x >= 0 && x <= (!strcmp(a, "--ppo-consist") || !strcmp(a, "--focus-gap") ? 10 : 1)) ||
 			    (!strcmp(a, "--calib-pct") && x < 0.5)) {
 				fprintf(stderr, "qsteer-train: %s %s: not a valid value\n", a, val);
 				return 2;
@@ -1188,6 +1231,10 @@ main(int argc, char **argv)
 				o.min_fid = x;
 			else if (!strcmp(a, "--guard"))
 				o.guard = x;
+			else if (!strcmp(a, "--focus-gap"))
+				o.focus_gap = x;
+			else if (!strcmp(a, "--focus-frac"))
+				o.focus_frac = x;
 			else if (!strcmp(a, "--qat-temp"))
 				o.qat_temp = x > 0 ? x : 0.1;
 			else

@@ -255,29 +255,37 @@ qs_quant_desc(const struct qs_quant_plan *q, const char *name, uint64_t created,
 }
 
 int
-qs_quant_agreement(const struct qs_mlp *m, const struct qs_policy *p,
-		   const struct qs_quant_states *st, double *agree, char *msg, size_t msglen)
+qs_quant_agreement_groups(const struct qs_mlp *m, const struct qs_policy *p,
+			  const struct qs_quant_states *st, const uint16_t *group, uint32_t n_groups,
+			  double *agree, char *msg, size_t msglen)
 {
 	struct qs_mlp_ws ws;
 	float x[QS_MAX_CANDIDATES * 64];
-	uint64_t same = 0, counted = 0;
+	uint64_t *same, *counted;
 	int rc;
 
-	if (st->n_feat != m->dim[0] || st->n_feat != p->n_in || st->n_feat > 64)
+	if (st->n_feat != m->dim[0] || st->n_feat != p->n_in || st->n_feat > 64 || !n_groups)
 		return qs_train_fail(QS_E_SHAPE, msg, msglen,
 				     "agreement: states have %u features, float net %u, int8 %u",
 				     st->n_feat, m->dim[0], p->n_in);
+	same = calloc(2 * (size_t)n_groups, sizeof(uint64_t));
+	if (!same)
+		return qs_train_fail(QS_E_NOMEM, msg, msglen, "agreement: %u groups", n_groups);
+	counted = same + n_groups;
 	rc = qs_mlp_ws_init(&ws, m, QS_MAX_CANDIDATES, msg, msglen);
-	if (rc != QS_OK)
+	if (rc != QS_OK) {
+		free(same);
 		return rc;
+	}
 	for (uint32_t i = 0; i < st->n; i++) {
 		uint32_t r0 = st->row_off[i], nc = st->row_off[i + 1] - r0, fa;
+		uint32_t gi = group ? group[i] : 0;
 		const uint8_t *rows = st->rows + (size_t)r0 * st->n_feat;
 		uint64_t mask = st->mask[i];
 		uint16_t choice;
 		const float *s;
 
-		if (!nc || nc > QS_MAX_CANDIDATES)
+		if (!nc || nc > QS_MAX_CANDIDATES || gi >= n_groups)
 			continue;
 		if (nc < 64)
 			mask &= (1ull << nc) - 1;
@@ -290,15 +298,25 @@ qs_quant_agreement(const struct qs_mlp *m, const struct qs_policy *p,
 		rc = qs_policy_choose(p, QS_KERNEL_SCALAR, rows, 1, nc, &mask, NULL, &choice);
 		if (rc != QS_OK) {
 			qs_mlp_ws_free(&ws);
+			free(same);
 			return qs_train_fail(rc, msg, msglen, "agreement: int8 policy failed (%s)",
 					     qs_status_name(rc));
 		}
-		counted++;
-		same += choice == fa;
+		counted[gi]++;
+		same[gi] += choice == fa;
 	}
 	qs_mlp_ws_free(&ws);
-	*agree = counted ? (double)same / (double)counted : 1.0;
+	for (uint32_t g = 0; g < n_groups; g++)
+		agree[g] = counted[g] ? (double)same[g] / (double)counted[g] : 1.0;
+	free(same);
 	return QS_OK;
+}
+
+int
+qs_quant_agreement(const struct qs_mlp *m, const struct qs_policy *p,
+		   const struct qs_quant_states *st, double *agree, char *msg, size_t msglen)
+{
+	return qs_quant_agreement_groups(m, p, st, NULL, 1, agree, msg, msglen);
 }
 
 void
@@ -311,6 +329,47 @@ qs_quant_qat_defaults(struct qs_quant_qat_cfg *c)
 	c->seed = 1;
 	c->consist = 0;
 	c->anchor = 0;
+	c->focus_gap = 0;
+	c->focus_frac = 0;
+}
+
+/*
+ * Indices of the decisions at risk (quantize.h, focus_gap): float gap below gap, or
+ * the fake-quantized argmax (shadow, fq) already different. Returns the count.
+ */
+static uint32_t
+at_risk(const struct qs_mlp *m, const struct qs_mlp *shadow, const struct qs_mlp_fq *fq,
+	const struct qs_quant_states *st, float gap, struct qs_mlp_ws *wa, struct qs_mlp_ws *wb,
+	uint32_t *out)
+{
+	float x[QS_MAX_CANDIDATES * 64];
+	uint32_t n = 0, nf = st->n_feat;
+
+	for (uint32_t i = 0; i < st->n; i++) {
+		uint32_t r0 = st->row_off[i], nc = st->row_off[i + 1] - r0, a, aq;
+		uint64_t mask = st->mask[i];
+		const float *sf, *sq;
+		float g = INFINITY;
+
+		if (!nc || nc > QS_MAX_CANDIDATES || nf > 64)
+			continue;
+		if (nc < 64)
+			mask &= (1ull << nc) - 1;
+		if (!mask)
+			continue;
+		for (size_t k = 0; k < (size_t)nc * nf; k++)
+			x[k] = (float)st->rows[(size_t)r0 * nf + k] / 127.0f;
+		sf = qs_mlp_forward(m, wa, x, nc, NULL);
+		sq = qs_mlp_forward(shadow, wb, x, nc, fq);
+		a = qs_mlp_argmax_masked(sf, nc, mask);
+		aq = qs_mlp_argmax_masked(sq, nc, mask);
+		for (uint32_t cc = 0; cc < nc; cc++)
+			if ((mask >> cc & 1) && cc != a && sf[a] - sf[cc] < g)
+				g = sf[a] - sf[cc];
+		if (g < gap || a != aq)
+			out[n++] = i;
+	}
+	return n;
 }
 
 int
@@ -326,7 +385,7 @@ qs_quant_qat(struct qs_mlp *m, const struct qs_mlp *teacher, struct qs_quant_pla
 	struct qs_rng rng;
 	uint32_t nf = st->n_feat, cap = c->minibatch * QS_MAX_CANDIDATES;
 	float *x = NULL, *g = NULL, *ds = NULL, *pt = NULL, *ps = NULL;
-	uint32_t *pick = NULL;
+	uint32_t *pick = NULL, *risk = NULL, n_risk = 0;
 	int rc;
 
 	if (!st->n || !c->minibatch || !c->steps || !qs_mlp_same_shape(m, teacher) ||
@@ -355,19 +414,27 @@ qs_quant_qat(struct qs_mlp *m, const struct qs_mlp *teacher, struct qs_quant_pla
 	pt = malloc((size_t)cap * sizeof(float));
 	ps = malloc((size_t)cap * sizeof(float));
 	pick = malloc((size_t)c->minibatch * sizeof(uint32_t));
-	if (!x || !g || !ds || !pt || !ps || !pick) {
+	risk = c->focus_frac > 0 ? malloc((size_t)st->n * sizeof(uint32_t)) : NULL;
+	if (!x || !g || !ds || !pt || !ps || !pick || (c->focus_frac > 0 && !risk)) {
 		rc = qs_train_fail(QS_E_NOMEM, msg, msglen, "qat: scratch");
 		goto out;
 	}
 	qs_rng_seed(&rng, c->seed, 0x9a7);
 	qs_quant_fq(q, &fq);
+	if (c->focus_frac > 0) {
+		qs_quant_build(q, m);
+		qs_quant_fake_params(q, shadow.p);
+		n_risk = at_risk(m, &shadow, &fq, st, c->focus_gap, &ws, &wt, risk);
+	}
 	for (uint32_t step = 0; step < c->steps; step++) {
 		uint32_t nr = 0;
 		const float *ss, *tsrc;
 
 		for (uint32_t k = 0; k < c->minibatch; k++) {
-			uint32_t i = qs_rng_below(&rng, st->n), r0 = st->row_off[i];
-			uint32_t nc = st->row_off[i + 1] - r0;
+			uint32_t i = n_risk && qs_rng_uniform(&rng) < c->focus_frac
+					     ? risk[qs_rng_below(&rng, n_risk)]
+					     : qs_rng_below(&rng, st->n);
+			uint32_t r0 = st->row_off[i], nc = st->row_off[i + 1] - r0;
 
 			pick[k] = i;
 			for (size_t e = 0; e < (size_t)nc * nf; e++)
@@ -452,6 +519,7 @@ out:
 	free(pt);
 	free(ps);
 	free(pick);
+	free(risk);
 	qs_adam_free(&opt);
 	qs_mlp_ws_free(&ws);
 	qs_mlp_ws_free(&wt);

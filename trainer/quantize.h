@@ -87,6 +87,16 @@ int qs_quant_agreement(const struct qs_mlp *m, const struct qs_policy *p,
 		       const struct qs_quant_states *st, double *agree, char *msg,
 		       size_t msglen);
 
+/*
+ * The same per group: decision i belongs to group[i] (< n_groups; e.g. the scenario
+ * its environment ran), agree[g] is that group's fraction (1 when it has none).
+ * Training on several scenarios, the target is every scenario's agreement, and a
+ * mixed average hides the scenario with the most near-ties.
+ */
+int qs_quant_agreement_groups(const struct qs_mlp *m, const struct qs_policy *p,
+			      const struct qs_quant_states *st, const uint16_t *group,
+			      uint32_t n_groups, double *agree, char *msg, size_t msglen);
+
 struct qs_quant_qat_cfg {
 	uint32_t steps;	    /* Adam steps */
 	uint32_t minibatch; /* decisions per step */
@@ -104,6 +114,16 @@ struct qs_quant_qat_cfg {
 	 */
 	float consist;
 	float anchor;
+	/*
+	 * Focused sampling (focus_frac > 0): the decisions at risk -- float gap between
+	 * the best and the runner-up below focus_gap (score units), or float and int8
+	 * argmax already different, both measured once when the call starts -- make up
+	 * focus_frac of every minibatch (drawn uniformly among them), the rest is drawn
+	 * from all decisions. Only near-ties can flip, and they are a few percent of the
+	 * states, so uniform minibatches spend most of the steps on decisions whose loss
+	 * is already ~0.
+	 */
+	float focus_gap, focus_frac;
 };
 
 void qs_quant_qat_defaults(struct qs_quant_qat_cfg *c);

@@ -314,6 +314,98 @@ test_qat(void **state)
 	fixture_free(&f);
 }
 
+
+/* Per-group agreement: every decision in one group gives the overall figure there and
+ * 1 for an empty group; three groups average back to the overall figure. */
+static void
+test_agreement_groups(void **state)
+{
+	struct fixture f;
+	struct qs_quant_plan q;
+	struct qs_policy *p;
+	double all, one[2], three[3], mn = 1, mx = 0, avg = 0;
+	uint16_t *g;
+	uint32_t cnt[3] = {0};
+
+	(void)state;
+	fixture_make(&f, 45);
+	assert_int_equal(qs_quant_plan_init(&q, &f.m, NULL, 0), QS_OK);
+	assert_int_equal(qs_quant_calibrate(&q, &f.m, &f.st, 0.6f, 1u << 20, NULL, 0), QS_OK);
+	qs_quant_build(&q, &f.m);
+	p = export_load(&q);
+	g = malloc(f.st.n * sizeof(uint16_t));
+	assert_non_null(g);
+	assert_int_equal(qs_quant_agreement(&f.m, p, &f.st, &all, NULL, 0), QS_OK);
+	assert_true(all < 1.0); /* clipped ranges: some decisions must differ */
+	for (uint32_t i = 0; i < f.st.n; i++)
+		g[i] = 1;
+	assert_int_equal(qs_quant_agreement_groups(&f.m, p, &f.st, g, 2, one, NULL, 0), QS_OK);
+	assert_true(one[0] == 1.0);
+	assert_true(fabs(one[1] - all) < 1e-12);
+	for (uint32_t i = 0; i < f.st.n; i++) {
+		g[i] = (uint16_t)(i % 3);
+		cnt[i % 3]++;
+	}
+	assert_int_equal(qs_quant_agreement_groups(&f.m, p, &f.st, g, 3, three, NULL, 0), QS_OK);
+	for (int k = 0; k < 3; k++) {
+		mn = three[k] < mn ? three[k] : mn;
+		mx = three[k] > mx ? three[k] : mx;
+		avg += three[k] * cnt[k] / (double)f.st.n;
+	}
+	assert_true(mn <= all && all <= mx);
+	assert_true(fabs(avg - all) < 1e-9);
+	free(g);
+	qs_policy_free(p);
+	qs_quant_plan_free(&q);
+	fixture_free(&f);
+}
+
+/* Focused sampling (only the decisions at risk in the minibatches) wins back more
+ * agreement than uniform minibatches in the same number of steps: most decisions
+ * already agree and teach nothing. */
+static void
+test_qat_focus(void **state)
+{
+	double after[2];
+
+	(void)state;
+	for (int focus = 0; focus < 2; focus++) {
+		struct fixture f;
+		struct qs_mlp teacher;
+		struct qs_quant_plan q;
+		struct qs_quant_qat_cfg c;
+		struct qs_policy *p;
+		char msg[256];
+
+		fixture_make(&f, 44);
+		assert_int_equal(qs_mlp_init(&teacher, 3, f.m.dim, NULL, 0), QS_OK);
+		memcpy(teacher.p, f.m.p, f.m.n_params * sizeof(float));
+		assert_int_equal(qs_quant_plan_init(&q, &f.m, NULL, 0), QS_OK);
+		assert_int_equal(qs_quant_calibrate(&q, &f.m, &f.st, 0.6f, 1u << 20, NULL, 0),
+				 QS_OK);
+		qs_quant_build(&q, &f.m);
+		qs_quant_qat_defaults(&c);
+		c.steps = 60;
+		c.lr = 1e-3f;
+		if (focus) {
+			c.focus_gap = 0.01f;
+			c.focus_frac = 1.0f;
+		}
+		if (qs_quant_qat(&f.m, &teacher, &q, &f.st, &c, msg, sizeof(msg)) != QS_OK)
+			fail_msg("qat: %s", msg);
+		p = export_load(&q);
+		assert_int_equal(qs_quant_agreement(&teacher, p, &f.st, &after[focus], NULL, 0),
+				 QS_OK);
+		qs_policy_free(p);
+		qs_quant_plan_free(&q);
+		qs_mlp_free(&teacher);
+		fixture_free(&f);
+	}
+	print_message("agreement after 60 QAT steps: uniform %.4f, focused %.4f\n", after[0],
+		      after[1]);
+	assert_true(after[1] > after[0]);
+}
+
 int
 main(void)
 {
@@ -322,6 +414,8 @@ main(void)
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_agreement),
 		cmocka_unit_test(test_qat),
+		cmocka_unit_test(test_agreement_groups),
+		cmocka_unit_test(test_qat_focus),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
