@@ -2,7 +2,6 @@
  * batch_export.c - int8 export of the batching classifier (batch_export.h).
  */
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,34 +11,6 @@
 #include "qsteer/policy.h"
 #include "quantize.h"
 #include "util.h"
-
-/* Re-quantize the last layer with one scale for all its outputs (see the header). */
-static void
-last_layer_per_tensor(struct qs_quant_plan *q, const struct qs_mlp *m)
-{
-	uint32_t l = q->n_layers - 1, ni = q->dim[l], no = q->dim[l + 1];
-	const float *w = m->p + m->w_off[l], *b = m->p + m->b_off[l];
-	double ws = 0, bq;
-
-	for (uint32_t j = 0; j < no; j++)
-		ws = q->w_scale[l][j] > ws ? q->w_scale[l][j] : ws;
-	for (uint32_t j = 0; j < no; j++) {
-		q->w_scale[l][j] = (float)ws;
-		for (uint32_t i = 0; i < ni; i++) {
-			long r = lround((double)w[(size_t)j * ni + i] * q->in_scale[l][i] / ws);
-
-			r = r > QS_INT8_W_MAX ? QS_INT8_W_MAX : r;
-			r = r < -QS_INT8_W_MAX ? -QS_INT8_W_MAX : r;
-			q->wq[l][(size_t)j * ni + i] = (int8_t)r;
-		}
-		bq = floor((double)b[j] / ws + 0.5);
-		if (bq > QS_INT8_MAX_ABS_BIAS || bq < -QS_INT8_MAX_ABS_BIAS) {
-			bq = bq > 0 ? QS_INT8_MAX_ABS_BIAS : -QS_INT8_MAX_ABS_BIAS;
-			q->bias_clamped++;
-		}
-		q->bq[l][j] = (int32_t)bq;
-	}
-}
 
 int
 qs_bexp_write(const struct qs_mlp *pi, const uint8_t *x, uint32_t n, float pct,
@@ -91,8 +62,8 @@ qs_bexp_write(const struct qs_mlp *pi, const uint8_t *x, uint32_t n, float pct,
 	rc = qs_quant_calibrate(&q, pi, &st, pct, 1u << 18, msg, msglen);
 	if (rc != QS_OK)
 		goto out;
+	q.shared_out_scale = 1;
 	qs_quant_build(&q, pi);
-	last_layer_per_tensor(&q, pi);
 	qs_quant_desc(&q, name, created, &d);
 	d.kind = QS_Q8_KIND_CLASSIFIER;
 	d.schema = QS_SCHEMA_BATCH_V1;

@@ -172,9 +172,10 @@ qs_quant_build(struct qs_quant_plan *q, const struct qs_mlp *m)
 	for (uint32_t l = 0; l < q->n_layers; l++) {
 		uint32_t ni = q->dim[l], no = q->dim[l + 1];
 		const float *w = m->p + m->w_off[l], *b = m->p + m->b_off[l];
+		double row_ws[QS_MLP_MAX_DIM], shared = 0;
 
 		for (uint32_t j = 0; j < no; j++) {
-			double mx = 0, ws, bq;
+			double mx = 0, ws;
 
 			for (uint32_t i = 0; i < ni; i++) {
 				double v = fabs((double)w[(size_t)j * ni + i] * q->in_scale[l][i]);
@@ -184,7 +185,18 @@ qs_quant_build(struct qs_quant_plan *q, const struct qs_mlp *m)
 			ws = mx / QS_INT8_W_MAX;
 			if (!(ws > 0)) /* all-zero row: the bias alone sets the scale */
 				ws = fabs((double)b[j]) > 0 ? fabs((double)b[j]) / (1 << 20) : 1.0;
+			row_ws[j] = ws;
 			q->w_scale[l][j] = (float)ws;
+			shared = q->w_scale[l][j] > shared ? q->w_scale[l][j] : shared;
+		}
+		for (uint32_t j = 0; j < no; j++) {
+			double ws = row_ws[j], bq;
+
+			if (q->shared_out_scale && l + 1 == q->n_layers) {
+				/* The largest row's scale (as stored): no weight saturates. */
+				ws = shared;
+				q->w_scale[l][j] = (float)ws;
+			}
 			for (uint32_t i = 0; i < ni; i++) {
 				double v = (double)w[(size_t)j * ni + i] * q->in_scale[l][i] / ws;
 				long r = lround(v);

@@ -49,6 +49,12 @@ struct qs_quant_plan {
 	int32_t *m[QS_MLP_MAX_LAYERS]; /* hidden layers */
 	uint8_t *s[QS_MLP_MAX_LAYERS];
 	uint32_t bias_clamped; /* biases that had to be clamped to +-2^28 */
+	/*
+	 * Output layer with one scale for all its rows (set before qs_quant_build): a
+	 * classifier's argmax compares raw accumulators of different outputs, which
+	 * must share a scale; a scorer's single output does not care.
+	 */
+	int shared_out_scale;
 	void *block;
 };
 
