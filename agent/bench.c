@@ -3,63 +3,28 @@
  * with any executor (the model executor makes it a pure CPU run; a real executor
  * makes the clock advance by measured iteration times).
  *
- * The scenario shapes follow DESIGN.md 4 (static, bursty, adversarial multi-tenant:
- * mega-prompts at traffic peaks), generated here from a seed so that every strategy
- * sees byte-identical arrivals. When the simulator's scenario files land, these
- * should be read from sim/scenarios instead (docs/agent.md).
+ * The arrivals and SLOs are the simulator's scenarios (DESIGN.md 4: static, bursty
+ * and adversarial multi-tenant load, sim/scenarios/NAME.ini), for one backend whose
+ * profile is the agent's. The simulator generates the stream itself -- arrival
+ * process, class mix, burst-only classes, tenants, priorities, SLO classes and the
+ * rate its load resolves to on this backend -- so the bench, the trainer's batching
+ * environment and the router experiments share one source of truth. Its streams
+ * do not depend on routing (sim/workload.c), so pulling every decision and
+ * routing it to the only backend yields exactly the scenario's requests.
  */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
 
 #include "qsteer/agent.h"
 
-struct arr {
-	uint64_t t_ns;
-	uint32_t prompt, gen;
-	uint8_t slo, prio;
-	uint16_t tenant;
-};
+#ifndef QSTEER_SOURCE_DIR
+#define QSTEER_SOURCE_DIR "."
+#endif
 
-struct rng {
-	uint64_t s;
-};
-
-static uint64_t
-next_u64(struct rng *r)
-{
-	uint64_t z = (r->s += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static double
-unif(struct rng *r)
-{
-	return ((double)(next_u64(r) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
-}
-
-static double
-expo(struct rng *r, double mean)
-{
-	return -mean * log(unif(r));
-}
-
-static uint32_t
-lognormal(struct rng *r, double mean, double cv, uint32_t lo, uint32_t hi)
-{
-	double s2 = log(1.0 + cv * cv), mu = log(mean) - s2 / 2;
-	double z = sqrt(-2.0 * log(unif(r))) * cos(2.0 * M_PI * unif(r));
-	double v = exp(mu + sqrt(s2) * z);
-
-	if (v < lo)
-		return lo;
-	if (v > hi)
-		return hi;
-	return (uint32_t)(v + 0.5);
-}
+/* A stream without a request count stops at the scenario's requests or duration;
+ * this bounds the memory a scenario file can make the bench take. */
+#define MAX_STREAM (1u << 24)
 
 const char *
 qs_agent_scn_name(enum qs_agent_scn s)
@@ -72,66 +37,206 @@ qs_agent_scn_name(enum qs_agent_scn s)
 void
 qs_agent_bench_cfg_default(struct qs_agent_bench_cfg *c, enum qs_agent_scn scn)
 {
-	static const double ttft[4] = { 4000, 2000, 1000, 500 };
-	static const double tpot[4] = { 200, 150, 100, 75 };
-
 	memset(c, 0, sizeof(*c));
 	c->scn = scn;
 	c->seed = 1;
 	c->requests = 2000;
-	c->load = 0.8;
-	memcpy(c->ttft_slo_ms, ttft, sizeof(ttft));
-	memcpy(c->tpot_slo_ms, tpot, sizeof(tpot));
 }
 
-/* Requests/s one backend sustains for the mean lengths: the simulator's estimate,
- * so the agent's bench loads a backend as the simulator's scenarios do. */
-static double
-capacity_rps(const struct qs_sim_profile *p, double prompt, double gen)
+static const char *
+env_or(const char *name, const char *dflt)
 {
-	return qs_sim_profile_capacity_rps(p, prompt, gen);
+	const char *e = getenv(name);
+
+	return e && *e ? e : dflt;
 }
 
-static void
-gen_arrivals(const struct qs_agent_bench_cfg *c, const struct qs_sim_profile *p, struct arr *a)
+int
+qs_agent_bench_scenario_path(const struct qs_agent_bench_cfg *c, char *out, size_t n, char *msg,
+			     size_t msglen)
 {
-	struct rng r = { c->seed * 0x2545f4914f6cdd1dull + (uint64_t)c->scn };
-	double mean_prompt = 512, mean_gen = 128, rate, t = 0, phase_end = 0;
-	double burst_factor = 4, burst_mean = 0.5, quiet_mean = 2.0, quiet_rate, burst_rate;
-	bool burst = false;
-	uint32_t i;
+	int len;
 
-	rate = c->load * capacity_rps(p, mean_prompt, mean_gen);
-	/* Bursty phases keep the same mean rate: quiet q, burst f*q, weighted by time. */
-	quiet_rate = rate * (quiet_mean + burst_mean) / (quiet_mean + burst_factor * burst_mean);
-	burst_rate = quiet_rate * burst_factor;
-	for (i = 0; i < c->requests; i++) {
-		struct arr *x = &a[i];
-		double cur = rate;
+	if ((unsigned)c->scn >= QS_AGENT_SCN__COUNT) {
+		snprintf(msg, msglen, "bench: unknown scenario %d", (int)c->scn);
+		return QS_E_ARG;
+	}
+	if (c->scenario_dir[0])
+		len = snprintf(out, n, "%s/%s.ini", c->scenario_dir, qs_agent_scn_name(c->scn));
+	else if (getenv("QSTEER_SCENARIO_DIR") && *getenv("QSTEER_SCENARIO_DIR"))
+		len = snprintf(out, n, "%s/%s.ini", getenv("QSTEER_SCENARIO_DIR"),
+			       qs_agent_scn_name(c->scn));
+	else
+		len = snprintf(out, n, "%s/sim/scenarios/%s.ini",
+			       env_or("QSTEER_REPO_ROOT", QSTEER_SOURCE_DIR),
+			       qs_agent_scn_name(c->scn));
+	if (len < 0 || (size_t)len >= n) {
+		snprintf(msg, msglen, "bench: the path of scenario %s is too long",
+			 qs_agent_scn_name(c->scn));
+		return QS_E_ARG;
+	}
+	return QS_OK;
+}
 
-		if (c->scn != QS_AGENT_SCN_STATIC) {
-			while (t >= phase_end) {
-				burst = !burst;
-				phase_end += expo(&r, burst ? burst_mean : quiet_mean);
-			}
-			cur = burst ? burst_rate : quiet_rate;
+int
+qs_agent_bench_scenario_load(const struct qs_agent_bench_cfg *c, struct qs_sim_config *cfg,
+			     char *msg, size_t msglen)
+{
+	char path[QS_SIM_PATH_LEN], prof[QS_SIM_PATH_LEN + 16];
+	const char *slash;
+	int rc = qs_agent_bench_scenario_path(c, path, sizeof(path), msg, msglen);
+
+	if (rc != QS_OK)
+		return rc;
+	/* Profiles sit beside the scenarios (sim/profiles next to sim/scenarios), so a
+	 * scenario directory given alone finds its profiles too. */
+	slash = strrchr(path, '/');
+	if (getenv("QSTEER_PROFILE_DIR") && *getenv("QSTEER_PROFILE_DIR"))
+		snprintf(prof, sizeof(prof), "%s", getenv("QSTEER_PROFILE_DIR"));
+	else if (slash)
+		snprintf(prof, sizeof(prof), "%.*s/../profiles", (int)(slash - path), path);
+	else
+		snprintf(prof, sizeof(prof), "../profiles");
+	return qs_sim_scenario_load(path, env_or("QSTEER_REPO_ROOT", QSTEER_SOURCE_DIR), prof, cfg,
+				    msg, msglen);
+}
+
+void
+qs_agent_bench_arrivals_free(struct qs_agent_bench_arrivals *a)
+{
+	free(a->req);
+	a->req = NULL;
+	a->n = 0;
+}
+
+/* A simulator message, prefixed with the scenario file it is about. */
+static int
+scn_fail(const struct qs_agent_bench_arrivals *a, int rc, char *msg, size_t msglen)
+{
+	char inner[512];
+
+	snprintf(inner, sizeof(inner), "%s", msg);
+	snprintf(msg, msglen, "%s: %s", a->path, inner);
+	return rc;
+}
+
+int
+qs_agent_bench_arrivals(const struct qs_agent_bench_cfg *c, const struct qs_agent_cfg *acfg,
+			struct qs_agent_bench_arrivals *a, char *msg, size_t msglen)
+{
+	struct qs_sim_config *sc = malloc(sizeof(*sc));
+	struct qs_sim_decision *d = malloc(sizeof(*d));
+	struct qs_sim *sim = NULL;
+	uint32_t cap = c->requests ? c->requests : 4096;
+	int rc;
+
+	memset(a, 0, sizeof(*a));
+	if (!sc || !d) {
+		snprintf(msg, msglen, "bench: out of memory");
+		rc = QS_E_NOMEM;
+		goto out;
+	}
+	rc = qs_agent_bench_scenario_path(c, a->path, sizeof(a->path), msg, msglen);
+	if (rc == QS_OK)
+		rc = qs_agent_bench_scenario_load(c, sc, msg, msglen);
+	if (rc != QS_OK)
+		goto out;
+	if (c->load > 0) {
+		sc->wl.load = c->load;
+		sc->wl.rate = 0;
+	} else if (!(sc->wl.load > 0)) {
+		/* A rate is a cluster's; only a load scales to one backend. */
+		snprintf(msg, msglen, "%s: [workload] gives no load; the bench needs one (a "
+			 "fraction of the backend's capacity) or a load override", a->path);
+		rc = QS_E_VALUE;
+		goto out;
+	}
+	/* One backend, the agent's: its capacity is what load is relative to. Nothing
+	 * masks it (no report ageing, KV-full or drain masks), so every route to it is
+	 * accepted -- and qs_sim_route accepts any backend when all are masked. */
+	sc->n_backends = 1;
+	memset(&sc->backend[0], 0, sizeof(sc->backend[0]));
+	sc->backend[0].prof = acfg->prof;
+	sc->backend[0].prof.chunked_prefill = acfg->chunked_prefill;
+	sc->report_max_age_ns = 0;
+	sc->mask_kv_full = false;
+	sc->report_loss = 0;
+	sc->on_outcome = NULL;
+	sc->outcome_ctx = NULL;
+	sc->queue_outcomes = false;
+	sc->on_iteration = NULL;
+	sc->iter_ctx = NULL;
+	if (c->requests) {
+		/* The scenario's duration bounds a cluster run; here the count does. */
+		sc->wl.requests = c->requests;
+		sc->wl.duration_s = 0;
+	}
+	memcpy(a->slo, sc->slo, sizeof(a->slo));
+	a->load = sc->wl.load;
+	rc = qs_sim_create(sc, c->seed, &sim, msg, msglen);
+	if (rc != QS_OK) {
+		rc = scn_fail(a, rc, msg, msglen);
+		goto out;
+	}
+	a->rate_rps = qs_sim_arrival_rate(sim);
+	qs_sim_set_features(sim, false);
+	a->req = malloc((size_t)cap * sizeof(*a->req));
+	if (!a->req) {
+		snprintf(msg, msglen, "bench: out of memory for %u requests", cap);
+		rc = QS_E_NOMEM;
+		goto out;
+	}
+	while (!c->requests || a->n < c->requests) {
+		rc = qs_sim_next_decision(sim, d, msg, msglen);
+		if (rc != QS_OK) {
+			rc = scn_fail(a, rc, msg, msglen);
+			goto out;
 		}
-		t += expo(&r, 1.0 / cur);
-		x->t_ns = (uint64_t)(t * 1e9);
-		x->slo = (uint8_t)(next_u64(&r) % 4);
-		x->prio = x->slo;
-		x->tenant = 1;
-		x->prompt = lognormal(&r, mean_prompt, 1.0, 8, 4096);
-		x->gen = lognormal(&r, mean_gen, 1.0, 1, 1024);
-		if (c->scn == QS_AGENT_SCN_ADVERSARIAL && burst && unif(&r) < 0.15) {
-			/* A second tenant's mega-prompts, at the peaks. */
-			x->tenant = 2;
-			x->slo = 0;
-			x->prio = 0;
-			x->prompt = lognormal(&r, 6000, 0.2, 3000, 7000);
-			x->gen = lognormal(&r, 32, 0.5, 1, 128);
+		if (d->done)
+			break;
+		if (a->n == cap) {
+			struct qs_sim_request *g;
+
+			if (cap >= MAX_STREAM) {
+				snprintf(msg, msglen, "%s: more than %u requests; give a request "
+					 "count", a->path, MAX_STREAM);
+				rc = QS_E_SIZE;
+				goto out;
+			}
+			g = realloc(a->req, (size_t)cap * 2 * sizeof(*a->req));
+			if (!g) {
+				snprintf(msg, msglen, "bench: out of memory for %u requests", cap * 2);
+				rc = QS_E_NOMEM;
+				goto out;
+			}
+			a->req = g;
+			cap *= 2;
+		}
+		a->req[a->n++] = d->req;
+		rc = qs_sim_route(sim, 0, msg, msglen);
+		if (rc != QS_OK) {
+			rc = scn_fail(a, rc, msg, msglen);
+			goto out;
 		}
 	}
+	if (a->n == 0) {
+		snprintf(msg, msglen, "%s: the scenario gave no requests", a->path);
+		rc = QS_E_VALUE;
+	}
+out:
+	qs_sim_destroy(sim);
+	free(sc);
+	free(d);
+	if (rc != QS_OK)
+		qs_agent_bench_arrivals_free(a);
+	return rc;
+}
+
+/* 0 means no limit, as in the simulator's SLOs. */
+static bool
+within(double v, double limit)
+{
+	return !(limit > 0) || v <= limit;
 }
 
 static int
@@ -156,18 +261,34 @@ qs_agent_bench_run(const struct qs_agent_bench_cfg *c, const struct qs_agent_cfg
 		   struct qs_batch_strategy *s, struct qs_agent_exec *exec,
 		   struct qs_agent_bench_result *res, char *msg, size_t msglen)
 {
-	struct arr *a = calloc(c->requests ? c->requests : 1, sizeof(*a));
-	double *ttft = calloc(c->requests ? c->requests : 1, sizeof(double));
-	double *tpot = calloc(c->requests ? c->requests : 1, sizeof(double));
-	uint64_t *first = calloc(c->requests ? c->requests : 1, sizeof(uint64_t));
+	struct qs_agent_bench_arrivals own;
+	const struct qs_agent_bench_arrivals *a = c->arrivals;
+	const struct qs_sim_request *rq;
+	double *ttft = NULL, *tpot = NULL;
+	uint64_t *first = NULL;
 	struct qs_agent *ag = NULL;
-	uint32_t next = 0, n_ttft = 0, n_tpot = 0, done = 0;
+	uint32_t n, next = 0, n_ttft = 0, n_tpot = 0, done = 0;
 	uint64_t t = 0, last_done = 0, gen_tokens = 0;
 	int rc;
 
 	memset(res, 0, sizeof(*res));
+	memset(&own, 0, sizeof(own));
 	snprintf(res->strategy, sizeof(res->strategy), "%s", s->name);
-	if (!a || !ttft || !tpot || !first) {
+	if (!a) {
+		rc = qs_agent_bench_arrivals(c, acfg, &own, msg, msglen);
+		if (rc != QS_OK)
+			return rc;
+		a = &own;
+	}
+	n = a->n;
+	rq = a->req;
+	res->requests = n;
+	res->load = a->load;
+	res->rate_rps = a->rate_rps;
+	ttft = calloc(n ? n : 1, sizeof(double));
+	tpot = calloc(n ? n : 1, sizeof(double));
+	first = calloc(n ? n : 1, sizeof(uint64_t));
+	if (!ttft || !tpot || !first) {
 		snprintf(msg, msglen, "bench: out of memory");
 		rc = QS_E_NOMEM;
 		goto out;
@@ -175,40 +296,42 @@ qs_agent_bench_run(const struct qs_agent_bench_cfg *c, const struct qs_agent_cfg
 	rc = qs_agent_create(acfg, s, exec, &ag, msg, msglen);
 	if (rc != QS_OK)
 		goto out;
-	gen_arrivals(c, &acfg->prof, a);
-	while (done < c->requests) {
+	while (done < n) {
 		struct qs_agent_iter it;
 		struct qs_agent_bench_step step;
 		const struct qs_agent_event *ev;
-		uint32_t n, k;
+		uint32_t ne, k;
 
-		for (; next < c->requests && a[next].t_ns <= t; next++) {
+		for (; next < n && rq[next].arrival_ns <= t; next++) {
 			struct qs_agent_req q;
 
 			memset(&q, 0, sizeof(q));
 			q.id = next;
-			q.prompt_tokens = a[next].prompt;
-			q.max_new_tokens = a[next].gen;
-			q.tenant = a[next].tenant;
-			q.priority = a[next].prio;
-			q.slo_class = a[next].slo;
-			q.recv_ns = a[next].t_ns;
+			q.prompt_tokens = rq[next].prompt_tokens;
+			q.max_new_tokens = rq[next].max_new_tokens;
+			q.prefix_hash = rq[next].prefix_hash;
+			q.tenant = rq[next].tenant;
+			q.priority = rq[next].priority;
+			q.slo_class = rq[next].slo_class;
+			q.recv_ns = rq[next].arrival_ns;
 			(void)qs_agent_submit(ag, &q, t);
 		}
 		rc = qs_agent_step(ag, t, &it, msg, msglen);
 		if (rc != QS_OK)
 			goto out;
-		ev = qs_agent_events(ag, &n);
+		ev = qs_agent_events(ag, &ne);
 		memset(&step, 0, sizeof(step));
-		for (k = 0; k < n; k++) {
+		for (k = 0; k < ne; k++) {
 			const struct qs_agent_event *e = &ev[k];
 			uint32_t id = (uint32_t)e->request_id;
-			const struct arr *x = &a[id];
+			const struct qs_sim_request *x = &rq[id];
+			const struct qs_sim_slo *slo = &a->slo[x->slo_class % QS_SIM_SLO_CLASSES];
+			double tt, tp, e2e;
 
 			if (e->kind == QS_AGENT_EV_FIRST) {
 				first[id] = e->event_ns;
-				ttft[n_ttft] = (double)(e->event_ns - x->t_ns) / 1e6;
-				if (ttft[n_ttft++] <= c->ttft_slo_ms[x->slo & 3])
+				ttft[n_ttft] = (double)(e->event_ns - x->arrival_ns) / 1e6;
+				if (within(ttft[n_ttft++], slo->ttft_ms))
 					step.first_ok++;
 				else
 					step.first_late++;
@@ -222,18 +345,19 @@ qs_agent_bench_run(const struct qs_agent_bench_cfg *c, const struct qs_agent_cfg
 			res->completed++;
 			gen_tokens += e->tokens;
 			last_done = QS_RC_MAX(last_done, e->event_ns);
-			{
-				double tt = (double)(first[id] - x->t_ns) / 1e6;
-				double tp = e->tokens > 1 ? (double)(e->event_ns - first[id]) / 1e6 /
-							       (e->tokens - 1) : 0;
-
-				tpot[n_tpot++] = tp;
-				if (tt <= c->ttft_slo_ms[x->slo & 3] && tp <= c->tpot_slo_ms[x->slo & 3]) {
-					res->slo_met++;
-					step.done_met++;
-				} else {
-					step.done_missed++;
-				}
+			/* The simulator's judgement (sim/engine.c): TPOT over the tokens
+			 * after the first, every limit of the request's SLO class. */
+			tt = (double)(first[id] - x->arrival_ns) / 1e6;
+			tp = e->tokens > 1 ? (double)(e->event_ns - first[id]) / 1e6 / (e->tokens - 1)
+					   : 0;
+			e2e = (double)(e->event_ns - x->arrival_ns) / 1e6;
+			tpot[n_tpot++] = tp;
+			if (within(tt, slo->ttft_ms) && within(tp, slo->tpot_ms) &&
+			    within(e2e, slo->e2e_ms)) {
+				res->slo_met++;
+				step.done_met++;
+			} else {
+				step.done_missed++;
 			}
 		}
 		qs_agent_events_clear(ag);
@@ -243,11 +367,10 @@ qs_agent_bench_run(const struct qs_agent_bench_cfg *c, const struct qs_agent_cfg
 		}
 		if (it.seqs > 0)
 			t += it.ns;
-		else if (next < c->requests)
-			t = QS_RC_MAX(t, a[next].t_ns);
-		else if (done < c->requests) {
-			snprintf(msg, msglen, "bench: stalled with %u of %u requests done", done,
-				 c->requests);
+		else if (next < n)
+			t = QS_RC_MAX(t, rq[next].arrival_ns);
+		else if (done < n) {
+			snprintf(msg, msglen, "bench: stalled with %u of %u requests done", done, n);
 			rc = QS_E_VALUE;
 			goto out;
 		}
@@ -257,19 +380,21 @@ qs_agent_bench_run(const struct qs_agent_bench_cfg *c, const struct qs_agent_cfg
 		goto out;
 	res->preemptions = qs_agent_stats(ag)->preemptions;
 	res->iterations = qs_agent_stats(ag)->iterations;
-	res->makespan_s = c->requests ? (double)(last_done - a[0].t_ns) / 1e9 : 0;
+	res->makespan_s = n && last_done > rq[0].arrival_ns
+				  ? (double)(last_done - rq[0].arrival_ns) / 1e9
+				  : 0;
 	if (res->makespan_s > 0) {
 		res->goodput_rps = (double)res->slo_met / res->makespan_s;
 		res->throughput_tps = (double)gen_tokens / res->makespan_s;
 	}
-	res->slo_attainment = c->requests ? (double)res->slo_met / c->requests : 0;
+	res->slo_attainment = n ? (double)res->slo_met / n : 0;
 	res->ttft_p50_ms = pct(ttft, n_ttft, 0.50);
 	res->ttft_p99_ms = pct(ttft, n_ttft, 0.99);
 	res->tpot_p50_ms = pct(tpot, n_tpot, 0.50);
 	res->tpot_p99_ms = pct(tpot, n_tpot, 0.99);
 out:
 	qs_agent_destroy(ag);
-	free(a);
+	qs_agent_bench_arrivals_free(&own);
 	free(ttft);
 	free(tpot);
 	free(first);

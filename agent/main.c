@@ -36,8 +36,10 @@ struct opts {
 	bool bench, json;
 	int scenario; /* -1: all */
 	uint32_t requests;
+	bool requests_set; /* --requests 0: the scenario file's own count / duration */
 	double load;
 	uint64_t seed;
+	char scenario_dir[QS_SIM_PATH_LEN];
 #ifdef QSTEER_AGENT_HAVE_CUDA
 	struct qs_agent_cuda_model cuda;
 #endif
@@ -73,7 +75,10 @@ usage(FILE *f)
 		"      --report-interval-ms N (default 5)\n"
 		"      --duration S         stop after S seconds\n"
 		"      --max-requests N     stop after N completions\n"
-		"bench: --scenario static|bursty|adversarial|all, --requests N, --load X,\n"
+		"bench: --scenario static|bursty|adversarial|all (the simulator's scenario\n"
+		"       files, on one backend with this profile), --scenario-dir DIR (default\n"
+		"       $QSTEER_SCENARIO_DIR or the source tree's sim/scenarios), --requests N\n"
+		"       (default 2000; 0: the file's own), --load X (overrides the scenario's),\n"
 		"       --seed N, --json\n",
 		QS_QRP_PORT);
 }
@@ -190,6 +195,7 @@ parse_args(int argc, char **argv, struct opts *o)
 		{ "load", required_argument, NULL, 8 },
 		{ "seed", required_argument, NULL, 9 },
 		{ "json", no_argument, NULL, 10 },
+		{ "scenario-dir", required_argument, NULL, 11 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -274,9 +280,10 @@ parse_args(int argc, char **argv, struct opts *o)
 				goto bad;
 			break;
 		case 7:
-			if (num_u64(optarg, 1, 10000000, &x))
+			if (num_u64(optarg, 0, 10000000, &x))
 				goto bad;
 			o->requests = (uint32_t)x;
+			o->requests_set = true;
 			break;
 		case 8:
 			o->load = strtod(optarg, &end);
@@ -289,6 +296,11 @@ parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case 10:
 			o->json = true;
+			break;
+		case 11:
+			if (!*optarg || strlen(optarg) >= sizeof(o->scenario_dir))
+				goto bad;
+			snprintf(o->scenario_dir, sizeof(o->scenario_dir), "%s", optarg);
 			break;
 		case 'h':
 			usage(stdout);
@@ -338,13 +350,14 @@ print_result(const struct opts *o, const char *scn, const struct qs_agent_bench_
 		       "\"completed\":%llu,\"slo_met\":%llu,\"slo_attainment\":%.4f,"
 		       "\"goodput_rps\":%.3f,\"throughput_tps\":%.1f,\"ttft_p50_ms\":%.2f,"
 		       "\"ttft_p99_ms\":%.2f,\"tpot_p50_ms\":%.2f,\"tpot_p99_ms\":%.2f,"
-		       "\"preemptions\":%llu,\"iterations\":%llu,\"makespan_s\":%.3f}",
+		       "\"preemptions\":%llu,\"iterations\":%llu,\"makespan_s\":%.3f,"
+		       "\"requests\":%u,\"load\":%.3f,\"rate_rps\":%.4f}",
 		       first ? "" : ",\n", scn, o->executor, r->strategy,
 		       (unsigned long long)r->completed, (unsigned long long)r->slo_met,
 		       r->slo_attainment, r->goodput_rps, r->throughput_tps, r->ttft_p50_ms,
 		       r->ttft_p99_ms, r->tpot_p50_ms, r->tpot_p99_ms,
 		       (unsigned long long)r->preemptions, (unsigned long long)r->iterations,
-		       r->makespan_s);
+		       r->makespan_s, r->requests, r->load, r->rate_rps);
 		return;
 	}
 	printf("%-12s %-18s %9.3f %7.1f%% %11.1f %11.1f %10.1f %8llu\n", scn, r->strategy,
@@ -381,21 +394,34 @@ run_bench(struct opts *o, char *msg, size_t msglen)
 		       "goodput/s", "SLO", "TTFT p50ms", "TTFT p99ms", "TPOT p99ms", "preempt");
 	for (s = lo; s <= hi; s++) {
 		struct qs_agent_bench_cfg bc;
+		struct qs_agent_bench_arrivals arr;
+		int rc;
 
 		qs_agent_bench_cfg_default(&bc, s);
-		if (o->requests)
+		if (o->requests_set)
 			bc.requests = o->requests;
 		if (o->load > 0)
 			bc.load = o->load;
 		bc.seed = o->seed;
+		snprintf(bc.scenario_dir, sizeof(bc.scenario_dir), "%s", o->scenario_dir);
+		/* One stream per scenario: every strategy sees the same requests, and the
+		 * simulator's capacity probes run once. */
+		rc = qs_agent_bench_arrivals(&bc, &o->agent, &arr, msg, msglen);
+		if (rc != QS_OK)
+			return rc;
+		bc.arrivals = &arr;
+		if (!o->json)
+			printf("# %s: %s, %u requests, load %.2f = %.3f req/s on %s\n",
+			       qs_agent_scn_name(s), arr.path, arr.n, arr.load, arr.rate_rps,
+			       o->agent.prof.name[0] ? o->agent.prof.name : "the profile");
 		for (k = 0; k < n_specs; k++) {
 			struct qs_batch_strategy st;
 			struct qs_agent_exec ex;
 			struct qs_agent_bench_result r;
-			int rc = qs_batch_parse(specs[k], &st, msg, msglen);
 
+			rc = qs_batch_parse(specs[k], &st, msg, msglen);
 			if (rc != QS_OK)
-				return rc;
+				break;
 			rc = make_exec(o, &ex, msg, msglen);
 			if (rc == QS_OK) {
 				rc = qs_agent_bench_run(&bc, &o->agent, &st, &ex, &r, msg, msglen);
@@ -403,11 +429,14 @@ run_bench(struct opts *o, char *msg, size_t msglen)
 			}
 			qs_batch_free(&st);
 			if (rc != QS_OK)
-				return rc;
+				break;
 			print_result(o, qs_agent_scn_name(s), &r, first);
 			first = false;
 			fflush(stdout);
 		}
+		qs_agent_bench_arrivals_free(&arr);
+		if (rc != QS_OK)
+			return rc;
 	}
 	if (o->json)
 		printf("\n]\n");

@@ -1,7 +1,8 @@
 /*
  * batch_cmd.c - `qsteer-train batch`: learn the agent's batching classifier by PPO
- * in the batching environment (batch_env.h), export it to int8 and compare it, on
- * held-out arrival seeds, with every heuristic strategy of the agent.
+ * in the batching environment (batch_env.h: the simulator's scenarios on the
+ * agent's scheduler), export it to int8 and compare it, on held-out arrival seeds,
+ * with every heuristic strategy of the agent.
  *
  * Determinism: episode g of a run draws its scenario, load and arrival seed from
  * (seed, g) alone and samples actions from its own stream, and episodes are merged
@@ -45,7 +46,9 @@ busage(void)
 		"                          [--seeds K] [--quiet]\n"
 		"       qsteer-train batch eval FILE.q8 [--seeds K] [--requests N] [--load X]\n"
 		"Trains the agent's int8 batching classifier (docs/agent.md) and compares it with\n"
-		"every heuristic on held-out arrival seeds 1..K of the agent bench's scenarios.\n");
+		"every heuristic on held-out arrival seeds 1..K of the simulator's static, bursty\n"
+		"and adversarial scenarios (sim/scenarios) on one backend, each at its own load\n"
+		"unless --load X is given.\n");
 	return 2;
 }
 
@@ -459,11 +462,11 @@ qs_train_batch_main(int argc, char **argv)
 	memset(&o, 0, sizeof(o));
 	o.iters = 400;
 	o.episodes = 8;
-	o.requests = 600;
+	o.requests = 200;
 	o.threads = 2;
 	o.seeds = 5;
 	o.eval_requests = 2000;
-	o.eval_load = 0.8;
+	o.eval_load = 0; /* each scenario's own load */
 	o.seed = 1;
 	o.created = 0;
 	o.scn_only = -1;

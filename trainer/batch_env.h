@@ -1,16 +1,17 @@
 /*
  * batch_env.h - the batching environment (issue 7): the agent's own scheduler
  * (libqsteer-agent: waiting queue, running set, paged KV, preemption) with the model
- * executor, driven in virtual time over the agent bench's arrivals (static, bursty,
- * adversarial multi-tenant), where the trainer's float policy takes every
- * iteration's batching decision.
+ * executor, driven in virtual time over the agent bench's arrivals -- the
+ * simulator's static, bursty and adversarial multi-tenant scenarios
+ * (sim/scenarios), on one backend with the agent's profile -- where the trainer's
+ * float policy takes every iteration's batching decision.
  *
  * One step is one scheduler iteration: the policy sees the iteration's batch
  * features (batch_features.h, the integers the int8 classifier will see) and picks
  * an action of the action table (cap, token budget, KV reserve, admission order,
  * coalescing). Rewards (docs/agent.md) are credited to the decision whose iteration
  * settled them:
- *   +r_met      per request that completes within both its TTFT and TPOT SLOs,
+ *   +r_met      per request that completes within its scenario SLO class's limits,
  *   -r_late     per first token later than its TTFT SLO (the request is lost; the
  *               penalty says so seconds before its completion would),
  *   -r_preempt  per sequence preempted (its KV blocks recomputed later).
@@ -39,7 +40,7 @@ struct qs_benv_cfg {
 	struct qs_q8_action action[QS_BPPO_MAX_ACTIONS];
 };
 
-/* Defaults: the default profile, 600 requests, load 0.6..1.1, all three scenarios,
+/* Defaults: the default profile, 200 requests, load 0.7..1.3, all three scenarios,
  * rewards 1 / 0.5 / 0.05, the standard action table. */
 void qs_benv_defaults(struct qs_benv_cfg *c);
 /*
@@ -61,7 +62,8 @@ struct qs_benv_actor {
 };
 
 /*
- * Run one episode: scenario scn, seed, load, requests. With actor->ag set, the float
+ * Run one episode: scenario scn, seed, load (0: the scenario's own), the first
+ * `requests` requests of its stream. With actor->ag set, the float
  * policy decides every iteration and, when actor->out is set, the decisions,
  * log-probabilities, values and rewards are appended to it (the last one marked
  * done); otherwise s decides. res gets the bench's figures.

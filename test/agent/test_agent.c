@@ -3,12 +3,14 @@
  * the request intake against malformed, duplicate and out-of-order packets, the
  * batching strategies and the scheduler against hand-computed iterations,
  * preemption by recompute, the learned classifier strategy, backend reports'
- * cumulative counts, profiles (parse and least-squares fit), and a bench smoke run.
+ * cumulative counts, profiles (parse and least-squares fit), the bench's streams
+ * (the simulator's scenario files, request for request) and a bench smoke run.
  *
  * Why hand-computed: the scheduler's decisions are the contract the simulator's
  * batching environment must reproduce; a number worked out on paper catches a
  * drift that a self-consistency check would not.
  */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -835,6 +838,171 @@ profile_parse_fit(void **state)
 	assert_int_equal(qs_agent_profile_fit(s, n, &q, &rms, msg, sizeof(msg)), QS_E_VALUE);
 }
 
+/* ---- bench streams: the simulator's scenarios ------------------------------------------------ */
+
+/*
+ * The bench's stream is the simulator's workload for the scenario file, request for
+ * request: the same file on its own six backends, at the rate the bench's one backend
+ * resolved, routed round robin, arrives identically (the simulator's streams do not
+ * depend on backends or routing). And the SLOs are the file's.
+ */
+static void
+bench_stream_is_the_scenario(void **state)
+{
+	struct qs_agent_bench_cfg bc;
+	struct qs_agent_cfg ac;
+	struct qs_agent_bench_arrivals a, b;
+	struct qs_sim_config *sc = malloc(sizeof(*sc));
+	struct qs_sim_decision *d = malloc(sizeof(*d));
+	struct qs_sim *sim;
+	uint32_t i, n = 0, mega = 0, chat = 0;
+
+	(void)state;
+	assert_non_null(sc);
+	assert_non_null(d);
+	qs_agent_cfg_default(&ac);
+	qs_agent_bench_cfg_default(&bc, QS_AGENT_SCN_ADVERSARIAL);
+	bc.requests = 600;
+	bc.seed = 5;
+	if (qs_agent_bench_arrivals(&bc, &ac, &a, msg, sizeof(msg)) != QS_OK)
+		fail_msg("%s", msg);
+	assert_int_equal(a.n, 600);
+	assert_non_null(strstr(a.path, "sim/scenarios/adversarial.ini"));
+	assert_true(a.load > 1.049 && a.load < 1.051); /* the file's load */
+	assert_true(a.rate_rps > 0.2 && a.rate_rps < 20);
+	/* [slo.0] ttft 10 s; [slo.1] ttft 1.5 s, tpot 150 ms. */
+	assert_true(a.slo[0].ttft_ms == 10000 && a.slo[0].tpot_ms == 0 && a.slo[0].e2e_ms == 0);
+	assert_true(a.slo[1].ttft_ms == 1500 && a.slo[1].tpot_ms == 150);
+	for (i = 0; i < a.n; i++) {
+		const struct qs_sim_request *r = &a.req[i];
+
+		assert_true(i == 0 || r->arrival_ns >= a.req[i - 1].arrival_ns);
+		if (r->tenant == 1) {
+			/* [class.mega]: uniform 6500..7600, 64 new tokens, burst phases only. */
+			assert_true(r->prompt_tokens >= 6500 && r->prompt_tokens <= 7600);
+			assert_int_equal(r->max_new_tokens, 64);
+			assert_int_equal(r->slo_class, 0);
+			assert_int_equal(r->priority, 0);
+			mega++;
+		} else {
+			/* [class.chat]: tenant 0, SLO class 1, priority 2, a shared prefix. */
+			assert_int_equal(r->tenant, 0);
+			assert_int_equal(r->slo_class, 1);
+			assert_int_equal(r->priority, 2);
+			assert_true(r->prompt_tokens > 1024 && r->prefix_hash != 0);
+			chat++;
+		}
+	}
+	assert_true(mega > 5 && chat > 10 * mega);
+
+	/* Request for request what the simulator generates for the file itself. */
+	assert_int_equal(qs_agent_bench_scenario_load(&bc, sc, msg, sizeof(msg)), QS_OK);
+	assert_int_equal(sc->n_backends, 6);
+	sc->wl.load = 0;
+	sc->wl.rate = a.rate_rps;
+	sc->wl.requests = a.n;
+	sc->wl.duration_s = 0;
+	if (qs_sim_create(sc, bc.seed, &sim, msg, sizeof(msg)) != QS_OK)
+		fail_msg("%s", msg);
+	while (qs_sim_next_decision(sim, d, msg, sizeof(msg)) == QS_OK && !d->done) {
+		assert_true(n < a.n);
+		assert_memory_equal(&d->req, &a.req[n], sizeof(d->req));
+		n++;
+		assert_int_equal(qs_sim_route(sim, (uint32_t)(d->decision_id % 6), msg, sizeof(msg)),
+				 QS_OK);
+	}
+	assert_int_equal(n, a.n);
+	qs_sim_destroy(sim);
+
+	/* Same seed: the same bytes; another seed: another stream. */
+	assert_int_equal(qs_agent_bench_arrivals(&bc, &ac, &b, msg, sizeof(msg)), QS_OK);
+	assert_int_equal(b.n, a.n);
+	assert_memory_equal(a.req, b.req, a.n * sizeof(*a.req));
+	qs_agent_bench_arrivals_free(&b);
+	bc.seed = 6;
+	assert_int_equal(qs_agent_bench_arrivals(&bc, &ac, &b, msg, sizeof(msg)), QS_OK);
+	assert_true(memcmp(a.req, b.req, a.n * sizeof(*a.req)) != 0);
+	qs_agent_bench_arrivals_free(&b);
+
+	/* A load override scales the rate (the file's load otherwise). */
+	bc.seed = 5;
+	bc.load = 0.5;
+	assert_int_equal(qs_agent_bench_arrivals(&bc, &ac, &b, msg, sizeof(msg)), QS_OK);
+	assert_true(b.load == 0.5);
+	assert_true(fabs(b.rate_rps / a.rate_rps - 0.5 / 1.05) < 1e-9);
+	qs_agent_bench_arrivals_free(&b);
+
+	/* Without a request count the scenario's own duration (600 s) ends the stream. */
+	qs_agent_bench_cfg_default(&bc, QS_AGENT_SCN_BURSTY);
+	bc.requests = 0;
+	assert_int_equal(qs_agent_bench_arrivals(&bc, &ac, &b, msg, sizeof(msg)), QS_OK);
+	assert_true(b.n > 100);
+	assert_true(b.req[b.n - 1].arrival_ns <= 600000000000ull);
+	/* [slo] sets every class; [slo.N] only its own. */
+	assert_true(b.slo[0].ttft_ms == 2000 && b.slo[3].tpot_ms == 150);
+	assert_true(a.slo[2].ttft_ms == 0 && a.slo[2].tpot_ms == 0);
+	qs_agent_bench_arrivals_free(&b);
+	qs_agent_bench_arrivals_free(&a);
+	free(sc);
+	free(d);
+}
+
+/* A missing or invalid scenario file is an error that names the file. */
+static void
+bench_scenario_errors(void **state)
+{
+	struct qs_agent_bench_cfg bc;
+	struct qs_agent_cfg ac;
+	struct qs_agent_bench_result r;
+	struct qs_batch_strategy s;
+	struct qs_agent_exec ex;
+	char dir[] = "/tmp/qsteer-test-scn-XXXXXX", path[64];
+	FILE *f;
+
+	(void)state;
+	qs_agent_cfg_default(&ac);
+	assert_int_equal(qs_batch_parse("fixed", &s, msg, sizeof(msg)), QS_OK);
+	assert_int_equal(qs_agent_exec_model(&ac.prof, &ex, msg, sizeof(msg)), QS_OK);
+	qs_agent_bench_cfg_default(&bc, QS_AGENT_SCN_BURSTY);
+	snprintf(bc.scenario_dir, sizeof(bc.scenario_dir), "/nonexistent/qsteer-scenarios");
+	assert_int_not_equal(qs_agent_bench_run(&bc, &ac, &s, &ex, &r, msg, sizeof(msg)), QS_OK);
+	assert_non_null(strstr(msg, "/nonexistent/qsteer-scenarios/bursty.ini"));
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/bursty.ini", dir);
+	snprintf(bc.scenario_dir, sizeof(bc.scenario_dir), "%s", dir);
+	/* An unknown key. */
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("[workload]\nload = 0.5\nbogus = 1\n", f);
+	fclose(f);
+	assert_int_not_equal(qs_agent_bench_run(&bc, &ac, &s, &ex, &r, msg, sizeof(msg)), QS_OK);
+	assert_non_null(strstr(msg, path));
+	/* A rate and no load: a cluster's rate says nothing about one backend. */
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("[workload]\nrate = 5\nrequests = 10\n[class.a]\nprompt_dist = fixed\n"
+	      "prompt_mean = 10\ngen_dist = fixed\ngen_mean = 5\n[backend.x]\n"
+	      "profile = a100-80gb-llama2-7b\n", f);
+	fclose(f);
+	setenv("QSTEER_PROFILE_DIR", QSTEER_TEST_PROFILE_DIR, 1);
+	assert_int_equal(qs_agent_bench_run(&bc, &ac, &s, &ex, &r, msg, sizeof(msg)), QS_E_VALUE);
+	assert_non_null(strstr(msg, path));
+	assert_non_null(strstr(msg, "load"));
+	/* ... which a load override supplies; no request count: the file's 10. */
+	bc.load = 0.5;
+	bc.requests = 0;
+	if (qs_agent_bench_run(&bc, &ac, &s, &ex, &r, msg, sizeof(msg)) != QS_OK)
+		fail_msg("%s", msg);
+	assert_int_equal(r.requests, 10);
+	assert_int_equal(r.completed, 10);
+	unsetenv("QSTEER_PROFILE_DIR");
+	unlink(path);
+	rmdir(dir);
+	qs_agent_exec_destroy(&ex);
+	qs_batch_free(&s);
+}
+
 /* ---- bench smoke --------------------------------------------------------------------------- */
 
 static void
@@ -863,8 +1031,11 @@ bench_smoke(void **state)
 			qs_batch_parse(qs_batch_builtin[k], &s, msg, sizeof(msg));
 			assert_int_equal(qs_agent_bench_run(&bc, &ac, &s, &ex, &r2, msg, sizeof(msg)),
 					 QS_OK);
+			assert_int_equal(r1.requests, 150);
 			assert_int_equal(r1.completed, 150);
-			assert_true(r1.ttft_p99_ms == r2.ttft_p99_ms && r1.slo_met == r2.slo_met);
+			assert_true(r1.slo_met > 0);
+			assert_true(r1.ttft_p99_ms == r2.ttft_p99_ms && r1.slo_met == r2.slo_met &&
+				    r1.makespan_s == r2.makespan_s && r1.preemptions == r2.preemptions);
 			qs_agent_exec_destroy(&ex);
 			qs_batch_free(&s);
 		}
@@ -891,6 +1062,8 @@ main(void)
 		cmocka_unit_test(reports_cumulative),
 		cmocka_unit_test(response_wire),
 		cmocka_unit_test(profile_parse_fit),
+		cmocka_unit_test(bench_stream_is_the_scenario),
+		cmocka_unit_test(bench_scenario_errors),
 		cmocka_unit_test(bench_smoke),
 	};
 

@@ -3,7 +3,8 @@
  * against central differences of an independent double-precision loss (see
  * test_grad.c for the tolerance argument), GAE on a hand-computed case, the int8
  * export (classifier file, shared output scale, agreement), the environment's
- * reward accounting against the bench's own counts, and a run that does not depend
+ * reward accounting against the bench's own counts (on the simulator's scenario
+ * streams), and a run that does not depend
  * on the thread count.
  */
 #include <setjmp.h>
@@ -295,10 +296,16 @@ env_rewards(void **state)
 	c.r_late = 0;
 	c.r_preempt = 0;
 	sum = episode_return(&c, QS_AGENT_SCN_BURSTY, &r);
+	/* The simulator's bursty scenario, its first 400 requests, at the episode's load. */
+	assert_int_equal(r.requests, 400);
+	assert_true(r.load == 1.0 && r.rate_rps > 0);
 	assert_true(r.slo_met > 0);
 	assert_float_equal(sum, (double)r.slo_met, 1e-9);
 	c.r_met = 0;
 	c.r_preempt = 1;
+	/* The scenario's load on a smaller KV cache: its mega-prompts then evict. (The
+	 * full cache preempts only a few times in a thousand requests.) */
+	c.agent.prof.kv_blocks = 1024;
 	sum = episode_return(&c, QS_AGENT_SCN_ADVERSARIAL, &r);
 	printf("  adversarial episode: %" PRIu64 " preemptions\n", r.preemptions);
 	assert_true(r.preemptions > 0);
