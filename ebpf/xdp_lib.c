@@ -178,7 +178,7 @@ init_percpu(struct qs_xdp *x, char *msg, size_t msglen)
 {
 	size_t n = (size_t)x->ncpus;
 	struct qs_xdp_worker *w = calloc(n, sizeof(*w));
-	struct qs_xdp_req_set *rs = calloc(n, sizeof(*rs));
+	struct qs_xdp_req_block *rs = calloc(n, sizeof(*rs));
 	struct qs_prefix_table *pt = calloc(n, sizeof(*pt));
 	uint32_t key = 0, i, j, k;
 	int rc = QS_E_IO;
@@ -192,8 +192,9 @@ init_percpu(struct qs_xdp *x, char *msg, size_t msglen)
 		w[i].fallback.rng = (x->cfg.fallback_seed + i) ^ 0x5bd1e9955bd1e995ull;
 		w[i].fallback.kind = (uint32_t)x->cfg.fallback;
 		w[i].builtin.kind = QS_XDP_B_COUNT;
-		for (j = 0; j < QS_XDP_REQ_WAYS; j++)
-			rs[i].e[j].backend = QS_XDP_REQ_EMPTY;
+		for (k = 0; k < QS_XDP_REQ_BLOCK_SETS; k++)
+			for (j = 0; j < QS_XDP_REQ_WAYS; j++)
+				rs[i].s[k].e[j].backend = QS_XDP_REQ_EMPTY;
 		qs_prefix_init(&pt[i]);
 	}
 	if (bpf_map__update_elem(x->skel->maps.qs_worker, &key, sizeof(key), w, n * sizeof(*w),
@@ -203,7 +204,7 @@ init_percpu(struct qs_xdp *x, char *msg, size_t msglen)
 		set_msg(msg, msglen, "initialising per-CPU state: %s", strerror(errno));
 		goto cleanup;
 	}
-	for (k = 0; k < QS_XDP_REQ_SETS; k++)
+	for (k = 0; k < QS_XDP_REQ_BLOCKS; k++)
 		if (bpf_map__update_elem(x->skel->maps.qs_reqtab, &k, sizeof(k), rs,
 					 n * sizeof(*rs), BPF_ANY)) {
 			set_msg(msg, msglen, "initialising the request-id table: %s",
@@ -550,8 +551,11 @@ qs_xdp_policy_pack(const struct qs_policy *p, struct qs_xdp_policy *out, char *m
 	}
 	out->out_in = Lo->n_in;
 	out->out_bias = Lo->bias[0];
-	for (i = 0; i < Lo->n_in && i < QS_XDP_ACT; i++)
+	out->out_bias_l2 = out->out_bias;
+	for (i = 0; i < Lo->n_in && i < QS_XDP_ACT; i++) {
 		out->w_out[i] = Lo->w[i];
+		out->out_bias_l2 += QS_INT8_ACT_MAX * out->w_out[i];
+	}
 	return QS_OK;
 }
 

@@ -76,25 +76,72 @@ struct qs_feat_global {
 
 /* ---- quantizers ------------------------------------------------------------ */
 
+/*
+ * The quantizers are branch-free: BPF has no conditional move, so every test becomes
+ * a jump, and on varied requests (and after every report) those jumps mispredict.
+ * Each test below is arithmetic instead: a 0/1 from a carry out of a sum, or an
+ * all-ones mask from the sign of a 64-bit difference. test/policy/test_feat_bitexact.c
+ * checks every function against the branchy versions they replaced (kept there as
+ * the reference), exhaustively over every u32 where one argument decides.
+ *
+ * QS_FEAT_OPAQUE hides a mask from clang when compiling for BPF, where it would
+ * otherwise recognise the select and turn it back into a jump; elsewhere (x86,
+ * CUDA) the compiler's conditional moves are as good, so it is nothing.
+ */
+#if defined(__bpf__)
+#define QS_FEAT_OPAQUE(x) asm("" : "+r"(x))
+#else
+#define QS_FEAT_OPAQUE(x) ((void)0)
+#endif
+
+/* 1 if v != 0, else 0: the carry out of v + (2^32 - 1). */
+QS_RC_FN qs_u64
+qs_feat_nz(qs_u32 v)
+{
+	return ((qs_u64)v + 0xffffffffu) >> 32;
+}
+
 /* Saturate to the 7-bit activation range. */
 QS_RC_FN qs_u8
 qs_feat_clamp7(qs_u32 v)
 {
-	return v > QS_INT8_ACT_MAX ? QS_INT8_ACT_MAX : (qs_u8)v;
+	/* d < 0 (v < 127): m is all ones and 127 + d = v; else 127 */
+	qs_s64 d = (qs_s64)v - QS_INT8_ACT_MAX, m = d >> 63;
+
+	QS_FEAT_OPAQUE(m);
+	return (qs_u8)(QS_INT8_ACT_MAX + (d & m));
 }
 
-/* Index of the leading one bit of v (v > 0): a branchy binary search, 5 steps. */
+/*
+ * Index of the leading one bit of v (0 for v = 0 and 1): a binary search whose five
+ * steps are arithmetic. At each step v < 2^(2k) and (v >> k) + (2^k - 1) carries into
+ * bit k exactly when v >= 2^k, so t is that test as 0 or 1.
+ */
 QS_RC_FN qs_u32
 qs_feat_msb(qs_u32 v)
 {
-	qs_u32 n = 0;
+	qs_u32 n, t;
 
-	if (v >= (1u << 16)) { v >>= 16; n += 16; }
-	if (v >= (1u << 8)) { v >>= 8; n += 8; }
-	if (v >= (1u << 4)) { v >>= 4; n += 4; }
-	if (v >= (1u << 2)) { v >>= 2; n += 2; }
-	if (v >= (1u << 1)) { n += 1; }
-	return n;
+	t = ((v >> 16) + 0xffffu) >> 16;
+	QS_FEAT_OPAQUE(t);
+	n = t << 4;
+	v >>= n;
+	t = ((v >> 8) + 0xffu) >> 8;
+	QS_FEAT_OPAQUE(t);
+	t <<= 3;
+	v >>= t;
+	n += t;
+	t = ((v >> 4) + 0xfu) >> 4;
+	QS_FEAT_OPAQUE(t);
+	t <<= 2;
+	v >>= t;
+	n += t;
+	t = ((v >> 2) + 3u) >> 2;
+	QS_FEAT_OPAQUE(t);
+	t <<= 1;
+	v >>= t;
+	n += t;
+	return n + (v >> 1);
 }
 
 /*
@@ -105,48 +152,54 @@ qs_feat_msb(qs_u32 v)
 QS_RC_FN qs_u8
 qs_feat_log2q(qs_u32 v, qs_u32 frac_bits)
 {
-	qs_u32 n, frac;
+	qs_u32 n = qs_feat_msb(v), r;
+	qs_u64 frac;
 
-	if (v == 0)
-		return 0;
-	n = qs_feat_msb(v);
-	if (n >= frac_bits)
-		frac = (v >> (n - frac_bits)) & ((1u << frac_bits) - 1);
-	else
-		frac = (v << (frac_bits - n)) & ((1u << frac_bits) - 1);
-	return qs_feat_clamp7(((n + 1) << frac_bits) | frac);
+	/* the frac_bits bits below the leading one, zero-filled when there are fewer:
+	 * (v << frac_bits) >> n is v >> (n - frac_bits) or v << (frac_bits - n), exactly
+	 * (64 bits: nothing is shifted out) */
+	frac = (((qs_u64)v << frac_bits) >> n) & ((1u << frac_bits) - 1);
+	r = qs_feat_clamp7(((n + 1) << frac_bits) | (qs_u32)frac);
+	/* 0 maps to 0 */
+	return (qs_u8)(r & (qs_u32)-qs_feat_nz(v));
 }
 
 /*
  * floor(128 * num / den) for num < den, 127 for num >= den, 0 for den == 0: seven
  * steps of restoring division, so no division instruction and no variable divisor.
+ * Each step subtracts den under a mask (r < 2^40 throughout, so r - den is exact as
+ * a signed 64-bit value). num >= den needs no test: then r >= den stays true at every
+ * step (2r - den >= r), every quotient bit is 1, and q is 127.
  */
 QS_RC_FN qs_u8
 qs_feat_ratio_q7(qs_u32 num, qs_u32 den)
 {
 	qs_u64 r = num;
 	qs_u32 q = 0, i;
+	qs_s64 m;
 
-	if (den == 0)
-		return 0;
-	if (num >= den)
-		return QS_INT8_ACT_MAX;
+	QS_RC_UNROLL
 	for (i = 0; i < 7; i++) {
 		r <<= 1;
-		q <<= 1;
-		if (r >= den) {
-			r -= den;
-			q |= 1;
-		}
+		/* all ones when r >= den */
+		m = ~((qs_s64)(r - den) >> 63);
+		QS_FEAT_OPAQUE(m);
+		r -= den & (qs_u64)m;
+		q = (q << 1) | (qs_u32)(m & 1);
 	}
-	return (qs_u8)q;
+	/* den == 0 maps to 0 */
+	return (qs_u8)(q & (qs_u32)-qs_feat_nz(den));
 }
 
 /* Four ordered classes spread over the 7-bit range; out-of-range classes saturate. */
 QS_RC_FN qs_u8
 qs_feat_class4(qs_u32 c)
 {
-	return c >= 3 ? 127 : (qs_u8)(c * 42);
+	/* c < 3: m is all ones */
+	qs_s64 m = ((qs_s64)c - 3) >> 63;
+
+	QS_FEAT_OPAQUE(m);
+	return (qs_u8)(((qs_s64)c * 42 & m) | (127 & ~m));
 }
 
 /* ---- router schema v1 -------------------------------------------------------- */

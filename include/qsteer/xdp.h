@@ -80,6 +80,19 @@ qs_xdp_feat_sent(const struct qs_feat_backend *be, qs_u8 out[QS_FR_COUNT])
 	out[QS_FR_SENT_TOKENS_LOG] = qs_feat_log2q(be->sent_tokens, 2);
 }
 
+/*
+ * x / 1000 without a division, for every u32 x: clang keeps a division by a constant
+ * for BPF (it has no high multiply) and the x86 JIT emits a div. K = 274877907 =
+ * ceil(2^38 / 1000) exceeds 2^38 / 1000 by 56 / 1000, so x * K / 2^38 = x / 1000 +
+ * x * 56 / (1000 * 2^38), and the floor is exact while x * 56 < 2^38 (x < 4.9e9).
+ * test-xdp-feat checks every u32.
+ */
+QS_RC_FN qs_u32
+qs_xdp_div1000(qs_u32 x)
+{
+	return (qs_u32)(((qs_u64)x * 274877907u) >> 38);
+}
+
 /* ---- values shared with dp_core.h / baselines.h (checked by the loader) --------- */
 
 /* enum qs_dp_drop, same order */
@@ -188,7 +201,15 @@ struct qs_xdp_worker {
 	qs_u32 sent_tokens[QS_XDP_MAX_BACKENDS];
 };
 
-/* Request-id table: percpu array of QS_XDP_REQ_SETS sets of QS_XDP_REQ_WAYS ways. */
+/*
+ * Request-id table: QS_XDP_REQ_SETS sets of QS_XDP_REQ_WAYS ways per CPU, stored as a
+ * percpu array of QS_XDP_REQ_BLOCKS blocks of QS_XDP_REQ_BLOCK_SETS sets (24 KiB per
+ * CPU and block, under the kernel's 32 KiB per-CPU value limit). One entry per set
+ * would cost every new request id two dependent cache misses (the 4096-entry table of
+ * per-CPU pointers, then the set); the 16 block pointers stay cached.
+ */
+#define QS_XDP_REQ_BLOCK_SETS 256
+#define QS_XDP_REQ_BLOCKS (QS_XDP_REQ_SETS / QS_XDP_REQ_BLOCK_SETS)
 struct qs_xdp_req_entry {
 	qs_u64 id;
 	qs_u64 last_ns;
@@ -199,6 +220,10 @@ struct qs_xdp_req_entry {
 
 struct qs_xdp_req_set {
 	struct qs_xdp_req_entry e[QS_XDP_REQ_WAYS];
+};
+
+struct qs_xdp_req_block {
+	struct qs_xdp_req_set s[QS_XDP_REQ_BLOCK_SETS];
 };
 
 /* ---- the policy slots (array map qs_policy, two entries) ------------------------ */
@@ -230,9 +255,12 @@ struct qs_xdp_req_set {
  * k holds Dk + 2^20. Requantization of field value f (qs_int8_requant with
  * acc = bias + f - 2^20) is (f * m + c) >> s, clamped to [0, 127], with
  * c = (bias - 2^20) * m + 2^(s-1) precomputed: the same 64-bit integer.
- * ph[g] = 127 * w1[QS_FR_PREFIX_HIT][g]: the prefix-hit column, added for the
- * backend that has the hit. serial changes with every publication (the per-CPU
+ * ph[g] = 127 * w1[QS_FR_PREFIX_HIT][g]: the prefix-hit column, added to the cached
+ * part of the backend that has the hit while the kernels run (and taken out after). serial changes with every publication (the per-CPU
  * layer-1 cache is keyed by it).
+ * out_bias_l2: the two-layer kernels add (x - 127) * w_out[j] per layer-2 unit, so
+ * they start from out_bias + 127 * sum of w_out[j] (padding units have w_out 0): the
+ * same integer, one instruction less per unit.
  * t1[j]: the smallest field value T with a requantized output > 0 ((T * m + c) >> s
  * >= 1; the output is monotone in the field since m > 0), 0 if every value is
  * positive, 2^21 if none is, shifted to where the kernel compares it without
@@ -252,6 +280,7 @@ struct qs_xdp_policy {
 	qs_u32 g1;   /* layer-1 groups the tier computes */
 	qs_u32 out_in; /* inputs of the output layer: h2, or h1 with one hidden layer */
 	qs_s64 out_bias;
+	qs_s64 out_bias_l2; /* two hidden layers: out_bias + 127 * sum of w_out (see below) */
 	qs_u64 w1[QS_XDP_IN][QS_XDP_GROUPS];
 	qs_u64 ph[QS_XDP_GROUPS];
 	qs_u64 w2[QS_XDP_MAX_HIDDEN][QS_XDP_GROUPS];

@@ -7,7 +7,8 @@
  *   - the index sets partition the row: request/global, prefix hit, backend;
  *   - the backend features do not depend on the request or the globals, and the
  *     request/global ones do not depend on the backend (what makes the per-CPU
- *     layer-1 cache and the once-per-packet request part exact).
+ *     layer-1 cache and the once-per-packet request part exact);
+ *   - qs_xdp_div1000 (the program's TTFT us -> ms) equals x / 1000 for every u32.
  * Host only (no BPF, no root).
  */
 #include <stdint.h>
@@ -126,5 +127,16 @@ main(void)
 	}
 	printf("xdp feature split vs qs_feat_router_v1: %llu differences in %u rows\n",
 	       (unsigned long long)bad, n);
+	{
+		uint32_t x = 0;
+		uint64_t bad_div = 0;
+
+		do
+			bad_div += qs_xdp_div1000(x) != x / 1000;
+		while (++x != 0);
+		printf("qs_xdp_div1000 vs / 1000: %llu differences over every u32\n",
+		       (unsigned long long)bad_div);
+		bad += bad_div;
+	}
 	return bad ? 1 : 0;
 }
