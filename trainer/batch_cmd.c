@@ -393,7 +393,10 @@ cmd_train(struct bopts *o)
 		if (rc != QS_OK)
 			goto fail;
 	}
-	rc = qs_bexp_write(&ag.pi, states.x, states.n, 1.0f, c.action, c.n_actions,
+	/* Ranges at the 0.999 quantile: the maximum spends the 7 bits on a handful of
+	 * outliers (94.96% agreement on the shipped policy's states, 97.17% at 0.999;
+	 * 0.99 clips too much, 91.89%). */
+	rc = qs_bexp_write(&ag.pi, states.x, states.n, 0.999f, c.action, c.n_actions,
 			   "default-batch", o->created, o->out, &rep, msg, sizeof(msg));
 	if (rc != QS_OK)
 		goto fail;

@@ -29,6 +29,13 @@
  * usage: xdp-bench MKPOLICY [REPEAT [BACKENDS...]]   (root; 77 without)
  *        REPEAT: the single-frame line's repeat (200000); BACKENDS: 4 8 16 unless given
  *        QS_XDP_BENCH_PASSES (env): round-robin passes over the frames (default 40)
+ *        QS_XDP_BENCH_REPORT_EVERY (env): requests per backend report (default 4)
+ *
+ * The report ratio is the traffic's: backends report every 5 ms (the agent's
+ * default), so B backends send 200 B reports/s, and a core steering R requests/s
+ * sees one report per R / (200 B) requests -- 4 is a few thousand requests/s over 8
+ * backends (the stress case: nearly every request finds a refreshed backend), 625
+ * is a core near line rate (1 M requests/s) over 8 backends.
  */
 #include <inttypes.h>
 #include <sched.h>
@@ -40,10 +47,12 @@
 #include "qsteer/xdp_loader.h"
 
 #define NPKT 400
-#define REPORT_EVERY 4
+#define REPORT_EVERY 4 /* default; QS_XDP_BENCH_REPORT_EVERY overrides */
 #define PREFIXES 48
 
 static uint64_t rng_s = 0x2545f4914f6cdd1dull;
+static uint32_t report_every = REPORT_EVERY;
+static uint64_t steered; /* requests sent through the steering program so far */
 
 static uint64_t
 rnd(void)
@@ -163,7 +172,7 @@ pass(struct bench *b, bool tx_only, uint32_t rep, uint64_t *ns, uint64_t *runs, 
 	uint32_t k, len, d, v;
 
 	for (k = 0; k < NPKT; k++) {
-		if (!tx_only && k % REPORT_EVERY == 0 &&
+		if (!tx_only && steered++ % report_every == 0 &&
 		    send_report(b, (uint32_t)(rnd() % b->nb), msg, msglen) != QS_OK)
 			return 1;
 		len = build_req(b, k, pkt, sizeof(pkt));
@@ -196,6 +205,9 @@ main(int argc, char **argv)
 	}
 	if (env && strtoul(env, NULL, 0) > 0)
 		passes = (uint32_t)strtoul(env, NULL, 0);
+	env = getenv("QS_XDP_BENCH_REPORT_EVERY");
+	if (env && strtoul(env, NULL, 0) > 0)
+		report_every = (uint32_t)strtoul(env, NULL, 0);
 	if (argc > 3) {
 		for (n_sizes = 0; (int)n_sizes + 3 < argc && n_sizes < 64; n_sizes++) {
 			sizes[n_sizes] = (uint32_t)strtoul(argv[n_sizes + 3], NULL, 0);
@@ -227,7 +239,7 @@ main(int argc, char **argv)
 	}
 	printf("policy 16-32-16-1; varied: %u request frames x %u passes, round-robin, repeat 1,\n"
 	       "a backend report every %u requests; pinned to CPU %d\n",
-	       NPKT, passes, REPORT_EVERY, cpu);
+	       NPKT, passes, report_every, cpu);
 	printf("%-8s | %9s %9s %9s | %12s %9s | %s\n", "backends", "varied", "XDP_TX", "diff",
 	       "single-frame", "XDP_TX", "decisions (policy/fallback)");
 	for (k = 0; k < n_sizes; k++) {
@@ -255,6 +267,7 @@ main(int argc, char **argv)
 			return 1;
 		}
 		rng_s = 0x2545f4914f6cdd1dull; /* same traffic for every backend count */
+		steered = 0;
 		for (i = 0; i < sizes[k] && !err; i++)
 			err = send_report(b, i, msg, sizeof(msg));
 		for (i = 0; i < NPKT; i++) {
