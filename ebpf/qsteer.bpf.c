@@ -726,7 +726,9 @@ rq_unit_m127(qs_u64 f, qs_s64 m, qs_s64 c, qs_u32 s)
  * above and multiplied into the block. The one test per unit replaces the lower
  * clamp, the store and reload of the activation and layer 2's zero test; it
  * mispredicts where the zero test did, and skips more. Units for later blocks
- * (H2 > 18) are also kept in a1, which starts zeroed.
+ * (H2 > 18) are also kept in a1, which starts zeroed. The two-layer policies' m1, c1,
+ * s1 give the requantized value minus 127 (xdp.h), the upper clamp's operand, so
+ * the subtraction is not done per unit.
  */
 #define K_L1_UNIT(G, K, KEEP)                                                            \
 	do {                                                                             \
@@ -735,9 +737,9 @@ rq_unit_m127(qs_u64 f, qs_s64 m, qs_s64 c, qs_u32 s)
 			h_ = (K) == 0 ? w_ << 43 : (K) == 1 ? w_ << 22 : w_;             \
 			if (h_ >= pol->t1[I_]) {                                         \
 				qs_u64 f_ = (K) == 2 ? h_ >> 42 : h_ >> 43;              \
-				qs_s64 v_ = ((qs_s64)f_ * pol->m1[I_] + pol->c1[I_]) >>   \
-					    pol->s1[I_];                                 \
-				qs_s64 t_ = v_ - QS_INT8_ACT_MAX, n_ = t_ >> 63;         \
+				qs_s64 t_ = ((qs_s64)f_ * pol->m1[I_] + pol->c1[I_]) >>   \
+					    pol->s1[I_],                                 \
+				       n_ = t_ >> 63;                                    \
 				qs_u64 x_;                                               \
 				asm("" : "+r"(n_));                                      \
 				x_ = (qs_u64)(QS_INT8_ACT_MAX + (t_ & n_));              \

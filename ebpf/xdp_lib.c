@@ -464,6 +464,63 @@ pack_thresholds(const int64_t *m, const int64_t *c, const uint8_t *s, uint64_t *
 	return 0;
 }
 
+/* 64-bit arithmetic shift of (f * m + c), as the kernel computes it. */
+static int64_t
+rq64(int64_t f, int64_t m, int64_t c, uint32_t s)
+{
+	return (int64_t)((uint64_t)f * (uint64_t)m + (uint64_t)c) >> s;
+}
+
+/*
+ * Layer 1 of the two-hidden-layer kernels (xdp.h, "c1"): constants whose shifted value
+ * is the requantized value minus 127, so the kernel's upper clamp needs no subtraction.
+ * Where c - 127 * 2^s fits, that is the same floor. It does not fit only for large
+ * shifts (s >= 57), where f * m < 2^52 moves (f * m + c) >> s by at most one step over
+ * every field value; that step at F is rebuilt with m' = 2^33, s' = 55. Checked with
+ * the kernel's arithmetic at both ends and on both sides of the step.
+ */
+static int
+fold_l1(int64_t *m, int64_t *c, uint8_t *s)
+{
+	const int64_t fmax = ((int64_t)1 << QS_XDP_FIELD_BITS) - 1;
+	uint32_t j;
+
+	for (j = 0; j < QS_XDP_ACT; j++) {
+		int64_t mj = m[j], cj = c[j], v0, v1, f[4];
+		uint32_t sj = s[j], k;
+		__int128 cf = (__int128)cj - ((__int128)QS_INT8_ACT_MAX << sj);
+
+		v0 = rq64(0, mj, cj, sj);
+		v1 = rq64(fmax, mj, cj, sj);
+		if (mj <= 0)
+			return -1;
+		if (cf >= INT64_MIN && cf + (__int128)fmax * mj <= INT64_MAX) {
+			c[j] = (int64_t)cf;
+			f[0] = f[1] = f[2] = 0;
+		} else {
+			__int128 num = ((__int128)(v0 + 1) << sj) - cj, fs;
+
+			if (v1 - v0 > 1 || v0 > 64 || v0 < -64)
+				return -1;
+			/* the first field value with v0 + 1 (2^21: none) */
+			fs = num <= 0 ? 0 : (num + mj - 1) / mj;
+			if (fs > fmax + 1)
+				fs = fmax + 1;
+			m[j] = (int64_t)1 << 33;
+			s[j] = 55;
+			c[j] = (v0 - QS_INT8_ACT_MAX + 1) * ((int64_t)1 << 55) - (int64_t)fs * m[j];
+			f[0] = fs > 0 ? (int64_t)fs - 1 : 0;
+			f[1] = fs <= fmax ? (int64_t)fs : fmax;
+			f[2] = fmax / 2;
+		}
+		f[3] = fmax;
+		for (k = 0; k < 4; k++)
+			if (rq64(f[k], m[j], c[j], s[j]) != rq64(f[k], mj, cj, sj) - QS_INT8_ACT_MAX)
+				return -1;
+	}
+	return 0;
+}
+
 /* The smallest unrolled kernel the shape fits (xdp.h QS_XDP_T_*), its layer-1 groups. */
 static uint32_t
 pick_tier(uint32_t nh, uint32_t h1, uint32_t h2, uint32_t *g1)
@@ -544,6 +601,11 @@ qs_xdp_policy_pack(const struct qs_policy *p, struct qs_xdp_policy *out, char *m
 		return QS_E_VALUE;
 	}
 	if (nh == 2) {
+		if (fold_l1(out->m1, out->c1, out->s1) != 0) {
+			set_msg(msg, msglen, "%s: internal error: layer-1 constants inexact",
+				p->name);
+			return QS_E_VALUE;
+		}
 		for (i = 0; i < QS_XDP_MAX_HIDDEN; i++)
 			for (g = 0; g < QS_XDP_GROUPS; g++)
 				out->w2[i][g] = pack3(L1, g, i);

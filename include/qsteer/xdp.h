@@ -261,6 +261,13 @@ struct qs_xdp_req_block {
  * out_bias_l2: the two-layer kernels add (x - 127) * w_out[j] per layer-2 unit, so
  * they start from out_bias + 127 * sum of w_out[j] (padding units have w_out 0): the
  * same integer, one instruction less per unit.
+ * With two hidden layers, layer 1's m1, c1, s1 are rewritten so that
+ * (f * m1 + c1) >> s1 is the unclamped requantized value minus 127, the operand of
+ * the fused kernel's upper clamp: c1 - 127 * 2^s1 where that fits in 64 bits; where
+ * it does not (s1 >= 57, where f * m < 2^52 moves the value by at most one step over
+ * all f), the step at F is rebuilt as m1 = 2^33, s1 = 55,
+ * c1 = (v0 - 126) * 2^55 - F * 2^33 (v0: the value at f = 0). The loader checks both
+ * forms with the kernel's arithmetic; t1 is computed from the original constants.
  * t1[j]: the smallest field value T with a requantized output > 0 ((T * m + c) >> s
  * >= 1; the output is monotone in the field since m > 0), 0 if every value is
  * positive, 2^21 if none is, shifted to where the kernel compares it without
