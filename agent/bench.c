@@ -232,13 +232,6 @@ out:
 	return rc;
 }
 
-/* 0 means no limit, as in the simulator's SLOs. */
-static bool
-within(double v, double limit)
-{
-	return !(limit > 0) || v <= limit;
-}
-
 static int
 cmp_d(const void *x, const void *y)
 {
@@ -331,7 +324,7 @@ qs_agent_bench_run(const struct qs_agent_bench_cfg *c, const struct qs_agent_cfg
 			if (e->kind == QS_AGENT_EV_FIRST) {
 				first[id] = e->event_ns;
 				ttft[n_ttft] = (double)(e->event_ns - x->arrival_ns) / 1e6;
-				if (within(ttft[n_ttft++], slo->ttft_ms))
+				if (qs_sim_slo_met(slo, ttft[n_ttft++], 0, 0))
 					step.first_ok++;
 				else
 					step.first_late++;
@@ -345,15 +338,14 @@ qs_agent_bench_run(const struct qs_agent_bench_cfg *c, const struct qs_agent_cfg
 			res->completed++;
 			gen_tokens += e->tokens;
 			last_done = QS_RC_MAX(last_done, e->event_ns);
-			/* The simulator's judgement (sim/engine.c): TPOT over the tokens
-			 * after the first, every limit of the request's SLO class. */
+			/* As the simulator judges a completion: TPOT over the tokens after
+			 * the first, every limit of the request's SLO class. */
 			tt = (double)(first[id] - x->arrival_ns) / 1e6;
 			tp = e->tokens > 1 ? (double)(e->event_ns - first[id]) / 1e6 / (e->tokens - 1)
 					   : 0;
 			e2e = (double)(e->event_ns - x->arrival_ns) / 1e6;
 			tpot[n_tpot++] = tp;
-			if (within(tt, slo->ttft_ms) && within(tp, slo->tpot_ms) &&
-			    within(e2e, slo->e2e_ms)) {
+			if (qs_sim_slo_met(slo, tt, tp, e2e)) {
 				res->slo_met++;
 				step.done_met++;
 			} else {

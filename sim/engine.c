@@ -735,6 +735,14 @@ qs_sim_reports_take(struct qs_sim *s, struct qs_sim_backend *be, uint64_t t)
 
 /* ---- completion ------------------------------------------------------------------------------ */
 
+bool
+qs_sim_slo_met(const struct qs_sim_slo *slo, double ttft_ms, double tpot_ms, double e2e_ms)
+{
+	return (slo->ttft_ms <= 0 || ttft_ms <= slo->ttft_ms) &&
+	       (slo->tpot_ms <= 0 || tpot_ms <= slo->tpot_ms) &&
+	       (slo->e2e_ms <= 0 || e2e_ms <= slo->e2e_ms);
+}
+
 void
 qs_sim_complete(struct qs_sim *s, struct qs_sim_backend *be, uint32_t ri)
 {
@@ -763,9 +771,7 @@ qs_sim_complete(struct qs_sim *s, struct qs_sim_backend *be, uint32_t ri)
 	ttft_ms = (double)o.ttft_ns * 1e-6;
 	tpot_ms = (double)o.tpot_ns * 1e-6;
 	e2e_ms = (double)o.e2e_ns * 1e-6;
-	o.slo_met = (slo->ttft_ms <= 0 || ttft_ms <= slo->ttft_ms) &&
-		    (slo->tpot_ms <= 0 || tpot_ms <= slo->tpot_ms) &&
-		    (slo->e2e_ms <= 0 || e2e_ms <= slo->e2e_ms);
+	o.slo_met = qs_sim_slo_met(slo, ttft_ms, tpot_ms, e2e_ms);
 	be->completed++;
 	qs_sim_acc_complete(&s->acc, &o, s->now);
 	if (s->cfg.on_outcome)

@@ -155,6 +155,11 @@ struct qs_sim_slo {
 	double e2e_ms;
 };
 
+/* Do these times meet slo (every limit that is set)? The one judgement the simulator
+ * and the agent's bench both use; pass 0 for a time not known yet. */
+bool qs_sim_slo_met(const struct qs_sim_slo *slo, double ttft_ms, double tpot_ms,
+		    double e2e_ms);
+
 struct qs_sim_outcome;
 struct qs_sim_iter;
 
