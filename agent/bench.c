@@ -18,10 +18,6 @@
 
 #include "qsteer/agent.h"
 
-#ifndef QSTEER_SOURCE_DIR
-#define QSTEER_SOURCE_DIR "."
-#endif
-
 /* A stream without a request count stops at the scenario's requests or duration;
  * this bounds the memory a scenario file can make the bench take. */
 #define MAX_STREAM (1u << 24)
@@ -43,36 +39,27 @@ qs_agent_bench_cfg_default(struct qs_agent_bench_cfg *c, enum qs_agent_scn scn)
 	c->requests = 2000;
 }
 
+/* The scenario's name, checked (the lookup itself is the simulator's, sim.h). */
 static const char *
-env_or(const char *name, const char *dflt)
+scn_file(const struct qs_agent_bench_cfg *c, char *msg, size_t msglen)
 {
-	const char *e = getenv(name);
-
-	return e && *e ? e : dflt;
+	if ((unsigned)c->scn >= QS_AGENT_SCN__COUNT) {
+		snprintf(msg, msglen, "bench: unknown scenario %d", (int)c->scn);
+		return NULL;
+	}
+	return qs_agent_scn_name(c->scn);
 }
 
 int
 qs_agent_bench_scenario_path(const struct qs_agent_bench_cfg *c, char *out, size_t n, char *msg,
 			     size_t msglen)
 {
-	int len;
+	const char *name = scn_file(c, msg, msglen);
 
-	if ((unsigned)c->scn >= QS_AGENT_SCN__COUNT) {
-		snprintf(msg, msglen, "bench: unknown scenario %d", (int)c->scn);
+	if (!name)
 		return QS_E_ARG;
-	}
-	if (c->scenario_dir[0])
-		len = snprintf(out, n, "%s/%s.ini", c->scenario_dir, qs_agent_scn_name(c->scn));
-	else if (getenv("QSTEER_SCENARIO_DIR") && *getenv("QSTEER_SCENARIO_DIR"))
-		len = snprintf(out, n, "%s/%s.ini", getenv("QSTEER_SCENARIO_DIR"),
-			       qs_agent_scn_name(c->scn));
-	else
-		len = snprintf(out, n, "%s/sim/scenarios/%s.ini",
-			       env_or("QSTEER_REPO_ROOT", QSTEER_SOURCE_DIR),
-			       qs_agent_scn_name(c->scn));
-	if (len < 0 || (size_t)len >= n) {
-		snprintf(msg, msglen, "bench: the path of scenario %s is too long",
-			 qs_agent_scn_name(c->scn));
+	if (qs_sim_scenario_path(name, c->scenario_dir, out, n) != 0) {
+		snprintf(msg, msglen, "bench: the path of scenario %s is too long", name);
 		return QS_E_ARG;
 	}
 	return QS_OK;
@@ -82,23 +69,10 @@ int
 qs_agent_bench_scenario_load(const struct qs_agent_bench_cfg *c, struct qs_sim_config *cfg,
 			     char *msg, size_t msglen)
 {
-	char path[QS_SIM_PATH_LEN], prof[QS_SIM_PATH_LEN + 16];
-	const char *slash;
-	int rc = qs_agent_bench_scenario_path(c, path, sizeof(path), msg, msglen);
+	const char *name = scn_file(c, msg, msglen);
 
-	if (rc != QS_OK)
-		return rc;
-	/* Profiles sit beside the scenarios (sim/profiles next to sim/scenarios), so a
-	 * scenario directory given alone finds its profiles too. */
-	slash = strrchr(path, '/');
-	if (getenv("QSTEER_PROFILE_DIR") && *getenv("QSTEER_PROFILE_DIR"))
-		snprintf(prof, sizeof(prof), "%s", getenv("QSTEER_PROFILE_DIR"));
-	else if (slash)
-		snprintf(prof, sizeof(prof), "%.*s/../profiles", (int)(slash - path), path);
-	else
-		snprintf(prof, sizeof(prof), "../profiles");
-	return qs_sim_scenario_load(path, env_or("QSTEER_REPO_ROOT", QSTEER_SOURCE_DIR), prof, cfg,
-				    msg, msglen);
+	return name ? qs_sim_scenario_load_named(name, c->scenario_dir, cfg, msg, msglen)
+		    : QS_E_ARG;
 }
 
 void

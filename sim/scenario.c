@@ -493,3 +493,75 @@ qs_sim_scenario_load(const char *path, const char *repo_root, const char *profil
 	free(text);
 	return rc;
 }
+
+#ifndef QSTEER_SOURCE_DIR
+#define QSTEER_SOURCE_DIR "."
+#endif
+
+static const char *
+env_dir(const char *name)
+{
+	const char *e = getenv(name);
+
+	return e && *e ? e : NULL;
+}
+
+const char *
+qs_sim_repo_root(void)
+{
+	const char *e = env_dir("QSTEER_REPO_ROOT");
+
+	return e ? e : QSTEER_SOURCE_DIR;
+}
+
+int
+qs_sim_scenario_dir(char *out, size_t n)
+{
+	const char *e = env_dir("QSTEER_SCENARIO_DIR");
+	int w = e ? snprintf(out, n, "%s", e)
+		  : snprintf(out, n, "%s/sim/scenarios", qs_sim_repo_root());
+
+	return w >= 0 && (size_t)w < n ? 0 : -1;
+}
+
+int
+qs_sim_scenario_path(const char *scenario, const char *dir, char *out, size_t n)
+{
+	char def[QS_SIM_PATH_LEN];
+	size_t len = strlen(scenario);
+	int w;
+
+	if (strchr(scenario, '/') || (len > 4 && !strcmp(scenario + len - 4, ".ini"))) {
+		w = snprintf(out, n, "%s", scenario);
+	} else {
+		if (!dir || !*dir) {
+			if (qs_sim_scenario_dir(def, sizeof(def)) != 0)
+				return -1;
+			dir = def;
+		}
+		w = snprintf(out, n, "%s/%s.ini", dir, scenario);
+	}
+	return w >= 0 && (size_t)w < n ? 0 : -1;
+}
+
+int
+qs_sim_scenario_load_named(const char *scenario, const char *dir, struct qs_sim_config *cfg,
+			   char *msg, size_t msglen)
+{
+	char path[QS_SIM_PATH_LEN], prof[QS_SIM_PATH_LEN];
+	const char *pe = env_dir("QSTEER_PROFILE_DIR");
+	int w;
+
+	if (qs_sim_scenario_path(scenario, dir, path, sizeof(path)) != 0) {
+		snprintf(msg, msglen, "scenario '%.64s...': the path is longer than %d bytes",
+			 scenario, QS_SIM_PATH_LEN - 1);
+		return QS_E_ARG;
+	}
+	w = pe ? snprintf(prof, sizeof(prof), "%s", pe)
+	       : snprintf(prof, sizeof(prof), "%s/sim/profiles", qs_sim_repo_root());
+	if (w < 0 || (size_t)w >= sizeof(prof)) {
+		snprintf(msg, msglen, "%s: the profile directory's path is too long", path);
+		return QS_E_ARG;
+	}
+	return qs_sim_scenario_load(path, qs_sim_repo_root(), prof, cfg, msg, msglen);
+}

@@ -8,9 +8,8 @@
  *   qsteer-sim bench [--json] [--scenario FILE|NAME] [--router R]
  *   qsteer-sim list
  *
- * A NAME is looked up as $QSTEER_SCENARIO_DIR/NAME.ini, else as
- * <source dir>/sim/scenarios/NAME.ini; relative paths inside scenarios resolve
- * against the source tree first ($QSTEER_REPO_ROOT overrides it).
+ * A NAME is looked up by qs_sim_scenario_load_named (sim.h): $QSTEER_SCENARIO_DIR/
+ * NAME.ini, else <repository root>/sim/scenarios/NAME.ini.
  */
 #include <dirent.h>
 #include <pthread.h>
@@ -20,10 +19,6 @@
 #include <unistd.h>
 
 #include "sim_report.h"
-
-#ifndef QSTEER_SOURCE_DIR
-#define QSTEER_SOURCE_DIR "."
-#endif
 
 #define MAX_ROUTERS 16
 
@@ -55,56 +50,17 @@ usage(FILE *f)
 		"routers: random rr lor lot jsq p2c sed kv q8:FILE\n");
 }
 
-static const char *
-repo_root(void)
-{
-	const char *e = getenv("QSTEER_REPO_ROOT");
-
-	return e && *e ? e : QSTEER_SOURCE_DIR;
-}
-
-static void
-scenario_dir(char *out, size_t n)
-{
-	const char *e = getenv("QSTEER_SCENARIO_DIR");
-
-	if (e && *e)
-		snprintf(out, n, "%s", e);
-	else
-		snprintf(out, n, "%s/sim/scenarios", QSTEER_SOURCE_DIR);
-}
-
-static void
-profile_dir(char *out, size_t n)
-{
-	const char *e = getenv("QSTEER_PROFILE_DIR");
-
-	if (e && *e)
-		snprintf(out, n, "%s", e);
-	else
-		snprintf(out, n, "%s/sim/profiles", QSTEER_SOURCE_DIR);
-}
-
 static int
 load_scenario(const struct opts *o, struct qs_sim_config *cfg)
 {
-	char path[QS_SIM_PATH_LEN], pdir[QS_SIM_PATH_LEN], msg[1024];
+	char msg[1024];
 	int rc;
 
 	if (!o->scenario) {
 		fprintf(stderr, "qsteer-sim: --scenario is required\n");
 		return 2;
 	}
-	if (strchr(o->scenario, '/') || access(o->scenario, R_OK) == 0) {
-		snprintf(path, sizeof(path), "%s", o->scenario);
-	} else {
-		char dir[QS_SIM_PATH_LEN / 2];
-
-		scenario_dir(dir, sizeof(dir));
-		snprintf(path, sizeof(path), "%s/%.400s.ini", dir, o->scenario);
-	}
-	profile_dir(pdir, sizeof(pdir));
-	rc = qs_sim_scenario_load(path, repo_root(), pdir, cfg, msg, sizeof(msg));
+	rc = qs_sim_scenario_load_named(o->scenario, NULL, cfg, msg, sizeof(msg));
 	if (rc != QS_OK) {
 		fprintf(stderr, "qsteer-sim: %s\n", msg);
 		return 1;
@@ -442,7 +398,10 @@ cmd_list(void)
 	struct dirent **ents;
 	int n, i;
 
-	scenario_dir(dir, sizeof(dir));
+	if (qs_sim_scenario_dir(dir, sizeof(dir)) != 0) {
+		fprintf(stderr, "qsteer-sim: the scenario directory's path is too long\n");
+		return 1;
+	}
 	n = scandir(dir, &ents, NULL, alphasort);
 	if (n < 0) {
 		perror(dir);

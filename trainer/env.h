@@ -54,15 +54,6 @@ struct qs_train_env_ops {
 	int (*describe)(void *env, char *out, size_t n);
 };
 
-#ifdef QSTEER_HAVE_SIM
-struct qs_sim_config;
-/* The repository root: $QSTEER_REPO_ROOT, else the source dir compiled in. */
-const char *qs_env_repo_root(void);
-/* A scenario name or path -> an .ini path ($QSTEER_SCENARIO_DIR, <root>/sim/scenarios). */
-int qs_env_scenario_path(const char *scenario, char *out, size_t n);
-/* Load a scenario (name or path) with the trainer's root and profile resolution. */
-int qs_env_sim_load(const char *scenario, struct qs_sim_config *cfg, char *msg, size_t msglen);
-#endif
 
 extern const struct qs_train_env_ops qs_env_bandit;
 /* Present when built with the simulator (QSTEER_HAVE_SIM): scenario = an .ini path. */

@@ -829,7 +829,7 @@ eval_table(const struct opts *o, const char *q8, const struct qs_ppo_agent *ag, 
 	int best_i = -1, q_i, f_i = -1;
 	double pdiff = 0, pdiff_ci = 0;
 
-	rc = qs_env_sim_load(o->scenario, &cfg, msg, sizeof(msg));
+	rc = qs_sim_scenario_load_named(o->scenario, NULL, &cfg, msg, sizeof(msg));
 	if (rc == QS_OK && q8)
 		rc = qs_policy_load_file(q8, &lo, &p, msg, sizeof(msg));
 	if (rc != QS_OK) {
@@ -1087,7 +1087,7 @@ cmd_demo(struct opts *o)
 	snprintf(logp, sizeof(logp), "%s/train.csv", o->out_dir);
 	snprintf(fck, sizeof(fck), "%s/policy.ckpt", o->out_dir);
 	if (!o->init) {
-		snprintf(init, sizeof(init), "%s/policies/default-router.ckpt", qs_env_repo_root());
+		snprintf(init, sizeof(init), "%s/policies/default-router.ckpt", qs_sim_repo_root());
 		if (access(init, R_OK) == 0)
 			o->init = init;
 	}

@@ -4,11 +4,8 @@
  * the simulator presents (the dataplane's stale view, never ground truth), and one
  * reward per request when it completes, credited to the decision that placed it.
  *
- * Scenarios: a path to an .ini, or a name resolved as qsteer-sim does
- * ($QSTEER_SCENARIO_DIR/NAME.ini, else <source dir>/sim/scenarios/NAME.ini). Paths
- * inside a scenario resolve against the repository root ($QSTEER_REPO_ROOT, else
- * the source dir compiled in), profiles against $QSTEER_PROFILE_DIR or
- * <root>/sim/profiles, so the trainer works from any directory.
+ * Scenarios: a path to an .ini, or a name, found as every program finds them
+ * (qs_sim_scenario_load_named, sim.h), so the trainer works from any directory.
  *
  * Reward (docs/trainer.md), x = the request's worst ratio of achieved latency to
  * its SLO limit (TTFT, TPOT, E2E; TTFT against 1 s when the class has no limit):
@@ -35,10 +32,6 @@
 #include "rng.h"
 #include "util.h"
 
-#ifndef QSTEER_SOURCE_DIR
-#define QSTEER_SOURCE_DIR "."
-#endif
-
 struct sim_env {
 	struct qs_sim_config base, cfg;
 	struct qs_sim *sim;
@@ -52,44 +45,6 @@ struct sim_env {
 	struct qs_sim_outcome out[64];
 };
 
-const char *
-qs_env_repo_root(void)
-{
-	const char *e = getenv("QSTEER_REPO_ROOT");
-
-	return e && *e ? e : QSTEER_SOURCE_DIR;
-}
-
-int
-qs_env_scenario_path(const char *scenario, char *out, size_t n)
-{
-	const char *e = getenv("QSTEER_SCENARIO_DIR");
-	size_t len = strlen(scenario);
-
-	if (strchr(scenario, '/') || (len > 4 && !strcmp(scenario + len - 4, ".ini")))
-		return snprintf(out, n, "%s", scenario) < (int)n ? 0 : -1;
-	if (e && *e)
-		return snprintf(out, n, "%s/%s.ini", e, scenario) < (int)n ? 0 : -1;
-	return snprintf(out, n, "%s/sim/scenarios/%s.ini", qs_env_repo_root(), scenario) < (int)n
-		       ? 0
-		       : -1;
-}
-
-int
-qs_env_sim_load(const char *scenario, struct qs_sim_config *cfg, char *msg, size_t msglen)
-{
-	char path[QS_SIM_PATH_LEN], prof[QS_SIM_PATH_LEN];
-	const char *pe = getenv("QSTEER_PROFILE_DIR");
-
-	if (qs_env_scenario_path(scenario, path, sizeof(path)) != 0)
-		return qs_train_fail(QS_E_ARG, msg, msglen, "scenario name too long");
-	if (pe && *pe)
-		snprintf(prof, sizeof(prof), "%s", pe);
-	else
-		snprintf(prof, sizeof(prof), "%s/sim/profiles", qs_env_repo_root());
-	return qs_sim_scenario_load(path, qs_env_repo_root(), prof, cfg, msg, msglen);
-}
-
 static int
 sim_env_create(void **env, const char *scenario, uint64_t seed, char *msg, size_t msglen)
 {
@@ -99,7 +54,7 @@ sim_env_create(void **env, const char *scenario, uint64_t seed, char *msg, size_
 	(void)seed;
 	if (!e)
 		return qs_train_fail(QS_E_NOMEM, msg, msglen, "sim env");
-	rc = qs_env_sim_load(scenario, &e->base, msg, msglen);
+	rc = qs_sim_scenario_load_named(scenario, NULL, &e->base, msg, msglen);
 	if (rc != QS_OK) {
 		free(e);
 		return rc;

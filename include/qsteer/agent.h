@@ -399,7 +399,7 @@ int qs_agent_serve(struct qs_agent *a, struct qs_agent_intake *in,
 
 /*
  * The bench's scenarios are the simulator's (DESIGN.md 4): sim/scenarios/static.ini,
- * bursty.ini and adversarial.ini, loaded with qs_sim_scenario_load. Their workload
+ * bursty.ini and adversarial.ini, loaded with qs_sim_scenario_load_named. Their workload
  * (arrival process, classes, tenants, priorities, SLO classes, burst-only classes,
  * load) and [slo.N] thresholds apply to ONE backend whose profile is the agent's, so
  * `load` is relative to this agent's SLO-bounded capacity as the simulator
@@ -413,9 +413,9 @@ struct qs_agent_bench_step;
 struct qs_agent_bench_arrivals;
 struct qs_agent_bench_cfg {
 	enum qs_agent_scn scn;
-	/* Directory of the scenario files ("": $QSTEER_SCENARIO_DIR, else
-	 * <source dir>/sim/scenarios). Profiles they name are looked up in
-	 * $QSTEER_PROFILE_DIR, else the scenario directory's sibling "profiles". */
+	/* Directory of the scenario files ("": qs_sim_scenario_load_named's default,
+	 * $QSTEER_SCENARIO_DIR, else <repository root>/sim/scenarios; profiles they
+	 * name: $QSTEER_PROFILE_DIR, else <repository root>/sim/profiles). */
 	char scenario_dir[QS_SIM_PATH_LEN];
 	uint64_t seed;	   /* the simulator's seed for the stream */
 	uint32_t requests; /* the first N requests of the stream (0: the scenario's own

@@ -207,6 +207,21 @@ double qs_sim_profile_capacity_rps(const struct qs_sim_profile *p, double prompt
  */
 int qs_sim_scenario_load(const char *path, const char *repo_root, const char *profile_dir,
 			 struct qs_sim_config *cfg, char *msg, size_t msglen);
+/*
+ * Scenarios by name, the one lookup every program uses. A scenario containing '/'
+ * or ending in ".ini" is a path; a name is NAME.ini in dir when dir is given, else
+ * in $QSTEER_SCENARIO_DIR, else in <root>/sim/scenarios. The repository root is
+ * $QSTEER_REPO_ROOT, else the source tree libqsteer-sim was built from; profiles a
+ * scenario names come from $QSTEER_PROFILE_DIR, else <root>/sim/profiles.
+ */
+const char *qs_sim_repo_root(void);
+/* The directory names are looked up in when no dir is given: 0, or -1 if too long. */
+int qs_sim_scenario_dir(char *out, size_t n);
+/* The .ini path for scenario: 0, or -1 when it does not fit in n bytes. */
+int qs_sim_scenario_path(const char *scenario, const char *dir, char *out, size_t n);
+/* qs_sim_scenario_load with that lookup. */
+int qs_sim_scenario_load_named(const char *scenario, const char *dir, struct qs_sim_config *cfg,
+			       char *msg, size_t msglen);
 /* Same from a string; label names it in messages, base_dir stands for its directory. */
 int qs_sim_scenario_parse(const char *text, const char *label, const char *repo_root,
 			  const char *base_dir, const char *profile_dir,
