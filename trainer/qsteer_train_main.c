@@ -339,14 +339,11 @@ export_policy(const struct opts *o, const struct qs_train_env_ops *ops, struct q
 			p = NULL;
 			rc = qs_policy_load_file(o->out, &lo, &p, msg, sizeof(msg));
 		}
-		if (rc == QS_OK)
-			rc = qs_quant_agreement(o->consist > 0 ? &ag->pi : &teacher, p, &st, &agree,
-						msg, sizeof(msg));
 		for (uint32_t i = 0; rc == QS_OK && i < st.n; i++)
 			grp[i] = (uint16_t)(states->env[i] % n_scen);
 		if (rc == QS_OK)
 			rc = qs_quant_agreement_groups(o->consist > 0 ? &ag->pi : &teacher, p, &st,
-						       grp, n_scen, per, msg, sizeof(msg));
+						       grp, n_scen, per, &agree, msg, sizeof(msg));
 		worst = 1;
 		for (uint32_t k = 0; rc == QS_OK && k < n_scen; k++)
 			worst = per[k] < worst ? per[k] : worst;

@@ -269,8 +269,9 @@ qs_quant_desc(const struct qs_quant_plan *q, const char *name, uint64_t created,
 int
 qs_quant_agreement_groups(const struct qs_mlp *m, const struct qs_policy *p,
 			  const struct qs_quant_states *st, const uint16_t *group, uint32_t n_groups,
-			  double *agree, char *msg, size_t msglen)
+			  double *agree, double *overall, char *msg, size_t msglen)
 {
+	uint64_t all_same = 0, all_counted = 0;
 	struct qs_mlp_ws ws;
 	float x[QS_MAX_CANDIDATES * 64];
 	uint64_t *same, *counted;
@@ -318,8 +319,13 @@ qs_quant_agreement_groups(const struct qs_mlp *m, const struct qs_policy *p,
 		same[gi] += choice == fa;
 	}
 	qs_mlp_ws_free(&ws);
-	for (uint32_t g = 0; g < n_groups; g++)
+	for (uint32_t g = 0; g < n_groups; g++) {
 		agree[g] = counted[g] ? (double)same[g] / (double)counted[g] : 1.0;
+		all_same += same[g];
+		all_counted += counted[g];
+	}
+	if (overall)
+		*overall = all_counted ? (double)all_same / (double)all_counted : 1.0;
 	free(same);
 	return QS_OK;
 }
@@ -328,7 +334,7 @@ int
 qs_quant_agreement(const struct qs_mlp *m, const struct qs_policy *p,
 		   const struct qs_quant_states *st, double *agree, char *msg, size_t msglen)
 {
-	return qs_quant_agreement_groups(m, p, st, NULL, 1, agree, msg, msglen);
+	return qs_quant_agreement_groups(m, p, st, NULL, 1, agree, NULL, msg, msglen);
 }
 
 void

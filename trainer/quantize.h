@@ -95,13 +95,15 @@ int qs_quant_agreement(const struct qs_mlp *m, const struct qs_policy *p,
 
 /*
  * The same per group: decision i belongs to group[i] (< n_groups; e.g. the scenario
- * its environment ran), agree[g] is that group's fraction (1 when it has none).
+ * its environment ran), agree[g] is that group's fraction (1 when it has none);
+ * overall (may be NULL) gets the fraction over all of them, from the same pass.
  * Training on several scenarios, the target is every scenario's agreement, and a
  * mixed average hides the scenario with the most near-ties.
  */
 int qs_quant_agreement_groups(const struct qs_mlp *m, const struct qs_policy *p,
 			      const struct qs_quant_states *st, const uint16_t *group,
-			      uint32_t n_groups, double *agree, char *msg, size_t msglen);
+			      uint32_t n_groups, double *agree, double *overall, char *msg,
+			      size_t msglen);
 
 struct qs_quant_qat_cfg {
 	uint32_t steps;	    /* Adam steps */

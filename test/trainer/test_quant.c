@@ -323,7 +323,7 @@ test_agreement_groups(void **state)
 	struct fixture f;
 	struct qs_quant_plan q;
 	struct qs_policy *p;
-	double all, one[2], three[3], mn = 1, mx = 0, avg = 0;
+	double all, one[2], three[3], mn = 1, mx = 0, avg = 0, overall = -1;
 	uint16_t *g;
 	uint32_t cnt[3] = {0};
 
@@ -339,14 +339,14 @@ test_agreement_groups(void **state)
 	assert_true(all < 1.0); /* clipped ranges: some decisions must differ */
 	for (uint32_t i = 0; i < f.st.n; i++)
 		g[i] = 1;
-	assert_int_equal(qs_quant_agreement_groups(&f.m, p, &f.st, g, 2, one, NULL, 0), QS_OK);
+	assert_int_equal(qs_quant_agreement_groups(&f.m, p, &f.st, g, 2, one, NULL, NULL, 0), QS_OK);
 	assert_true(one[0] == 1.0);
 	assert_true(fabs(one[1] - all) < 1e-12);
 	for (uint32_t i = 0; i < f.st.n; i++) {
 		g[i] = (uint16_t)(i % 3);
 		cnt[i % 3]++;
 	}
-	assert_int_equal(qs_quant_agreement_groups(&f.m, p, &f.st, g, 3, three, NULL, 0), QS_OK);
+	assert_int_equal(qs_quant_agreement_groups(&f.m, p, &f.st, g, 3, three, &overall, NULL, 0), QS_OK);
 	for (int k = 0; k < 3; k++) {
 		mn = three[k] < mn ? three[k] : mn;
 		mx = three[k] > mx ? three[k] : mx;
@@ -354,6 +354,7 @@ test_agreement_groups(void **state)
 	}
 	assert_true(mn <= all && all <= mx);
 	assert_true(fabs(avg - all) < 1e-9);
+	assert_true(fabs(overall - all) < 1e-12); /* the same pass gives the overall figure */
 	free(g);
 	qs_policy_free(p);
 	qs_quant_plan_free(&q);
