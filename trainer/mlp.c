@@ -258,13 +258,38 @@ qs_mlp_forward(const struct qs_mlp *m, struct qs_mlp_ws *ws, const float *x, uin
 		}
 		for (size_t k = 0; k < nn; k++)
 			h[k] = z[k] > 0 ? z[k] : 0;
-		if (as) {
+		if (as && fq->split[l]) {
+			const uint8_t *ks = fq->split[l];
+			const float *off = fq->off[l];
+
+			for (uint32_t r = 0; r < n; r++) {
+				float *hr = h + (size_t)r * no;
+				uint32_t u = 0; /* the first copy of channel j */
+
+				for (uint32_t j = 0; j < no; u += ks[j], j++) {
+					float v, sum = 0;
+
+					if (!(as[j] > 0))
+						continue;
+					v = hr[j] / as[j];
+					for (uint32_t c = 0; c < ks[j]; c++) {
+						float q = floorf(v + 0.5f + off[u + c]);
+
+						sum += q > 127.0f ? 127.0f : q;
+					}
+					hr[j] = sum * as[j] / (float)ks[j];
+				}
+			}
+		} else if (as) {
 			for (uint32_t r = 0; r < n; r++) {
 				float *hr = h + (size_t)r * no;
 
 				for (uint32_t j = 0; j < no; j++) {
-					float q = floorf(hr[j] / as[j] + 0.5f); /* half up, as the requant */
+					float q;
 
+					if (!(as[j] > 0))
+						continue;
+					q = floorf(hr[j] / as[j] + 0.5f); /* half up, as the requant */
 					hr[j] = (q > 127.0f ? 127.0f : q) * as[j];
 				}
 			}
@@ -457,7 +482,7 @@ qs_mlp_backward_h(const struct qs_mlp *m, struct qs_mlp_ws *ws, uint32_t n, cons
 				for (uint32_t i = 0; i < ni; i++) {
 					int pass = zr[i] > 0;
 
-					if (as && zr[i] >= 127.5f * as[i])
+					if (as && as[i] > 0 && zr[i] >= 127.5f * as[i])
 						pass = 0;
 					o[i] = pass ? o[i] : 0.0f;
 				}

@@ -59,6 +59,14 @@ struct qs_mlp_ws {
  */
 struct qs_mlp_fq {
 	const float *act_scale[QS_MLP_MAX_LAYERS];
+	/*
+	 * Split channels (quantize.h), NULL: none. Channel j of hidden layer l has k =
+	 * split[l][j] copies, copy c offset by off[l][...] steps (copies numbered in
+	 * channel order); its value is sum_c clamp(floor(h / s + 1/2 + off), 0, 127) *
+	 * s / k. An act_scale of 0 leaves that channel unrounded.
+	 */
+	const uint8_t *split[QS_MLP_MAX_LAYERS];
+	const float *off[QS_MLP_MAX_LAYERS];
 };
 
 int qs_mlp_init(struct qs_mlp *m, uint32_t n_layers, const uint32_t *dim, char *msg,

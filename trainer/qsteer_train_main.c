@@ -38,8 +38,12 @@ struct opts {
 	uint64_t steps, seed, bc_steps, created;
 	double lr, bc_lr, ent, calib_pct, share, consist, anchor, qat_temp;
 	double ppo_consist, ppo_temp, center, min_fid, guard, focus_gap, focus_frac;
+	double qat_target; /* QAT runs while the lowest scenario's agreement is below it */
 	uint32_t qat_steps, calib_per_env;
 	uint32_t epochs, qat_rounds;
+	/* --split: copies per hidden layer's channels; --split-width: the widened
+	 * layers' units, copies by measured cost (0: none given) */
+	uint32_t split[QS_MLP_MAX_LAYERS], split_width[QS_MLP_MAX_LAYERS];
 	int recalib;
 	uint32_t threads, episodes, seeds;
 	int json, randomize, quiet;
@@ -65,11 +69,13 @@ usage(void)
 		"                          [--ppo-consist X] [--ppo-temp T] [--consist X] [--anchor X]\n"
 		"                          [--qat-temp T] [--qat-rounds N] [--qat-steps N] [--recalib]\n"
 		"                          [--min-fidelity F] [--guard G] [--share X] [--center X]\n"
-		"                          [--focus-gap G] [--focus-frac F]\n"
+		"                          [--focus-gap G] [--focus-frac F] [--qat-target A]\n"
+		"                          [--split K1,K2 | --split-width W1,W2]\n"
 		"       qsteer-train eval FILE.q8 --scenario S [--seeds K] [--seed S] [--float CKPT] [--json]\n"
 		"                          [--plot DIR]\n"
 		"       qsteer-train bench [--json] [--threads N] [--scenario S]\n"
 		"       qsteer-train demo --out-dir DIR [--scenario S] [--steps N] [--seeds K] [--init CKPT]\n"
+		"                          [--split-width W1,W2] (default 64,64)\n"
 		"       qsteer-train batch train|eval ...  (the agent's batching classifier; 'batch' alone: help)\n"
 		"S is \"bandit\" (built-in self-test environment) or a scenario name or .ini (needs sim/).\n");
 	return 2;
@@ -205,6 +211,7 @@ float_fidelity(const struct qs_mlp *a, const struct qs_mlp *b, const struct qs_q
 	return counted ? (double)same / (double)counted : 1.0;
 }
 
+
 #define GUARD_SEED0 (1ull << 63 | 0x6a7d0000ull) /* training-side seeds (bit 63) */
 #define GUARD_MAX 16
 
@@ -267,6 +274,25 @@ export_policy(const struct opts *o, const struct qs_train_env_ops *ops, struct q
 	rc = qs_quant_plan_init(&q, &ag->pi, msg, sizeof(msg));
 	if (rc == QS_OK)
 		rc = qs_quant_calibrate(&q, &ag->pi, &st, (float)o->calib_pct, 1u << 18, msg, sizeof(msg));
+	if (rc == QS_OK && o->split[0]) {
+		uint8_t ks[QS_MLP_MAX_LAYERS][QS_MLP_MAX_DIM];
+		const uint8_t *kp[QS_MLP_MAX_LAYERS] = {0};
+
+		for (uint32_t l = 0; l + 1 < q.n_layers && o->split[l]; l++) {
+			memset(ks[l], (int)o->split[l], sizeof(ks[l]));
+			kp[l] = ks[l];
+		}
+		rc = qs_quant_plan_split(&q, kp, msg, sizeof(msg));
+	} else if (rc == QS_OK && o->split_width[0]) {
+		rc = qs_quant_split_alloc(&q, &ag->pi, &st, o->split_width, msg, sizeof(msg));
+	}
+	for (uint32_t l = 0; rc == QS_OK && q.xblock && l + 1 < q.n_layers && !o->quiet; l++) {
+		fprintf(stderr, "qsteer-train: hidden layer %u split to %u units:", l + 1,
+			q.xdim[l + 1]);
+		for (uint32_t j = 0; j < q.dim[l + 1]; j++)
+			fprintf(stderr, " %u", q.split[l][j]);
+		fprintf(stderr, "\n");
+	}
 	float *best_p = malloc(ag->pi.n_params * sizeof(float));
 	/* Environment i runs scenario i mod n_scen: agreement is judged per scenario. */
 	uint32_t n_scen = 1;
@@ -309,8 +335,8 @@ export_policy(const struct opts *o, const struct qs_train_env_ops *ops, struct q
 			}
 			if (o->qat_steps)
 				qc.steps = o->qat_steps;
-			fprintf(stderr, "qsteer-train: agreement %.4f < 0.99, QAT round %d\n", worst,
-				round);
+			fprintf(stderr, "qsteer-train: agreement %.4f < %.4g, QAT round %d\n", worst,
+				o->qat_target, round);
 			rc = qs_quant_qat(&ag->pi, &teacher, &q, &st, &qc, msg, sizeof(msg));
 			if (rc != QS_OK)
 				break;
@@ -389,7 +415,7 @@ export_policy(const struct opts *o, const struct qs_train_env_ops *ops, struct q
 					best_s[k++] = q.in_scale[l][j];
 		}
 		last_round = round;
-		if (rc != QS_OK || worst >= 0.99)
+		if (rc != QS_OK || worst >= o->qat_target)
 			break;
 	}
 	if (rc == QS_OK && best_round != last_round) {
@@ -1092,6 +1118,12 @@ cmd_demo(struct opts *o)
 	       o->init ? o->init : "scratch (behaviour cloning first)", o->steps);
 	if (!o->init && !o->bc_steps)
 		o->bc_steps = 65536;
+	if (!o->split[0] && !o->split_width[0]) {
+		/* The shipped policy's export (policies/README.md): channels split to 64
+		 * units per hidden layer by measured cost. */
+		o->split_width[0] = 64;
+		o->split_width[1] = 64;
+	}
 	o->out = out;
 	o->log = logp;
 	o->ckpt = fck;
@@ -1148,6 +1180,7 @@ main(int argc, char **argv)
 	o.bc_lr = 3e-3;
 	o.qat_rounds = 2;
 	o.calib_pct = 0.99;
+	o.qat_target = 0.99;
 	o.qat_temp = 0.1;
 	o.calib_per_env = CALIB_PER_ENV;
 	o.ent = -1;
@@ -1197,7 +1230,8 @@ main(int argc, char **argv)
 			   !strcmp(a, "--ppo-consist") || !strcmp(a, "--center") ||
 			   !strcmp(a, "--ppo-temp") || !strcmp(a, "--min-fidelity") ||
 			   !strcmp(a, "--guard") || !strcmp(a, "--focus-gap") ||
-			   !strcmp(a, "--focus-frac") || !strcmp(a, "--qat-temp")) {
+			   !strcmp(a, "--focus-frac") || !strcmp(a, "--qat-temp") ||
+			   !strcmp(a, "--qat-target")) {
 			char *end;
 			double x = strtod(val, &end);
 
@@ -1234,6 +1268,8 @@ main(int argc, char **argv)
 				o.focus_frac = x;
 			else if (!strcmp(a, "--qat-temp"))
 				o.qat_temp = x > 0 ? x : 0.1;
+			else if (!strcmp(a, "--qat-target"))
+				o.qat_target = x;
 			else
 				o.ent = x;
 		} else if (!strcmp(a, "--qat-rounds")) {
@@ -1248,6 +1284,34 @@ main(int argc, char **argv)
 				return 2;
 			}
 			o.calib_per_env = (uint32_t)v;
+		} else if (!strcmp(a, "--split") || !strcmp(a, "--split-width")) {
+			int w = !strcmp(a, "--split-width");
+			uint32_t *dst = w ? o.split_width : o.split, n = 0;
+			const char *t = val;
+			char *end = NULL;
+
+			memset(o.split, 0, sizeof(o.split));
+			memset(o.split_width, 0, sizeof(o.split_width));
+			while (n < QS_MLP_MAX_LAYERS - 1) {
+				unsigned long k = strtoul(t, &end, 10);
+
+				if (end == t || k < 1 || k > (w ? QS_MLP_MAX_DIM : 8) ||
+				    (*end && *end != ','))
+					break;
+				dst[n++] = (uint32_t)k;
+				if (!*end)
+					break;
+				t = end + 1;
+			}
+			if (!n || *end) {
+				fprintf(stderr,
+					"qsteer-train: %s %s: one value per hidden layer, comma-separated "
+					"(%s)\n",
+					a, val,
+					w ? "units 1..256 of the widened layer, e.g. 64,64"
+					  : "copies 1..8 of every channel, e.g. 2,2");
+				return 2;
+			}
 		} else if (!strcmp(a, "--qat-steps")) {
 			if (parse_u64(val, &v) != 0 || v < 1 || v > 1000000) {
 				fprintf(stderr, "qsteer-train: --qat-steps %s: 1..1000000\n", val);

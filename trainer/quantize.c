@@ -69,7 +69,293 @@ qs_quant_plan_free(struct qs_quant_plan *q)
 	if (!q)
 		return;
 	free(q->block);
+	free(q->xblock);
 	memset(q, 0, sizeof(*q));
+}
+
+int
+qs_quant_plan_split(struct qs_quant_plan *q, const uint8_t *const *split, char *msg,
+		    size_t msglen)
+{
+	size_t i8 = 0, i32 = 0, fl = 0, u8 = 0;
+	char *p;
+
+	free(q->xblock);
+	q->xblock = NULL;
+	memset(q->split, 0, sizeof(q->split));
+	q->xdim[0] = q->dim[0];
+	for (uint32_t l = 0; l < q->n_layers; l++) {
+		uint32_t w = 0;
+
+		for (uint32_t j = 0; j < q->dim[l + 1]; j++) {
+			uint32_t k = l + 1 < q->n_layers && split[l] ? split[l][j] : 1;
+
+			if (k < 1 || k > 8)
+				return qs_train_fail(QS_E_ARG, msg, msglen,
+						     "quantize: split %u for hidden layer %u channel %u "
+						     "(1..8)",
+						     k, l + 1, j);
+			w += k;
+		}
+		if (w > QS_INT8_MAX_DIM)
+			return qs_train_fail(QS_E_ARG, msg, msglen,
+					     "quantize: hidden layer %u split to %u units, above the "
+					     "contract's %u",
+					     l + 1, w, QS_INT8_MAX_DIM);
+		q->xdim[l + 1] = w;
+		i8 += (size_t)q->xdim[l] * w;
+		i32 += 3 * (size_t)w + (size_t)q->dim[l + 1] * (q->dim[l] + 1);
+		fl += w + q->dim[l + 1];
+		u8 += w + q->dim[l + 1];
+	}
+	q->xblock = calloc(1, i32 * 4 + fl * 4 + i8 + u8 + 16);
+	if (!q->xblock)
+		return qs_train_fail(QS_E_NOMEM, msg, msglen, "quantize: split plan");
+	p = q->xblock;
+	for (uint32_t l = 0; l < q->n_layers; l++) {
+		q->xbq[l] = (int32_t *)p;
+		p += q->xdim[l + 1] * 4;
+		q->xm[l] = (int32_t *)p;
+		p += q->xdim[l + 1] * 4;
+		q->xbase[l] = (int32_t *)p;
+		p += q->xdim[l + 1] * 4;
+		q->xn[l] = (int32_t *)p;
+		p += (size_t)q->dim[l + 1] * q->dim[l] * 4;
+		p += q->dim[l + 1] * 4; /* keeps the int32 block's size as counted */
+		q->xoff[l] = (float *)p;
+		p += q->xdim[l + 1] * 4;
+		q->xws[l] = (float *)p;
+		p += q->dim[l + 1] * 4;
+	}
+	for (uint32_t l = 0; l < q->n_layers; l++) {
+		q->xwq[l] = (int8_t *)p;
+		p += (size_t)q->xdim[l] * q->xdim[l + 1];
+		q->xs[l] = (uint8_t *)p;
+		p += q->xdim[l + 1];
+		if (l + 1 < q->n_layers) {
+			q->split[l] = (uint8_t *)p;
+			for (uint32_t j = 0; j < q->dim[l + 1]; j++)
+				q->split[l][j] = split[l] ? split[l][j] : 1;
+		}
+		p += q->dim[l + 1];
+	}
+	return QS_OK;
+}
+
+/*
+ * The widened network of a split plan. Layer l's input channel i arrives as k_i
+ * copies whose integers sum to round(k_i x_i / in_scale_i): one int8 weight w read
+ * over all of them contributes w k_i per step of x_i, so the row scale is
+ * max_i |W'_ji| / (127 k_i) (W' = W in_scale) and w = round(W'_ji / (ws k_i)) --
+ * each weight as precise as unsplit, each activation k_i times finer, and the
+ * fake-quantized model (weights N ws / in_scale with N = w k_i, bias base ws,
+ * copies' exact offsets) equal to the file. Giving the copies different roundings
+ * of a finer weight (sum k times as precise) measured no better and is not exact.
+ */
+static void
+build_split(struct qs_quant_plan *q, const struct qs_mlp *m)
+{
+	for (uint32_t l = 0; l < q->n_layers; l++) {
+		uint32_t ni = q->dim[l], no = q->dim[l + 1], xni = q->xdim[l], xj = 0;
+		const uint8_t *kin = l ? q->split[l - 1] : NULL, *kout = q->split[l];
+		int hidden = l + 1 < q->n_layers;
+		const float *w = m->p + m->w_off[l], *b = m->p + m->b_off[l];
+
+		for (uint32_t j = 0; j < no; j++) {
+			uint32_t k = hidden ? kout[j] : 1, xi = 0;
+			double mx = 0, ws, base;
+			int8_t *row = q->xwq[l] + (size_t)xj * xni;
+
+			for (uint32_t i = 0; i < ni; i++) {
+				double v = fabs((double)w[(size_t)j * ni + i] * q->in_scale[l][i]) /
+					   (kin ? kin[i] : 1);
+
+				mx = v > mx ? v : mx;
+			}
+			ws = mx / QS_INT8_W_MAX;
+			if (!(ws > 0))
+				ws = fabs((double)b[j]) > 0 ? fabs((double)b[j]) / (1 << 20) : 1.0;
+			q->xws[l][j] = (float)ws;
+			for (uint32_t i = 0; i < ni; i++) {
+				uint32_t ki = kin ? kin[i] : 1;
+				long r = lround((double)w[(size_t)j * ni + i] * q->in_scale[l][i] /
+						(ws * ki));
+
+				r = r > QS_INT8_W_MAX ? QS_INT8_W_MAX : r < -QS_INT8_W_MAX ? -QS_INT8_W_MAX : r;
+				q->xn[l][(size_t)j * ni + i] = (int32_t)(r * (long)ki);
+				for (uint32_t c = 0; c < ki; c++)
+					row[xi++] = (int8_t)r;
+			}
+			base = floor((double)b[j] / ws + 0.5);
+			if (base > QS_INT8_MAX_ABS_BIAS || base < -QS_INT8_MAX_ABS_BIAS) {
+				base = base > 0 ? QS_INT8_MAX_ABS_BIAS : -QS_INT8_MAX_ABS_BIAS;
+				q->bias_clamped++;
+			}
+			q->xbase[l][j] = (int32_t)base;
+			for (uint32_t c = 0; c < k; c++, xj++) {
+				double step = hidden ? (double)q->act_scale[l][j] / ws : 0;
+				double d = floor(((double)c - 0.5 * (k - 1)) / k * step + 0.5), bq;
+
+				if (c)
+					memcpy(q->xwq[l] + (size_t)xj * xni, row, xni);
+				bq = base + d;
+				if (bq > QS_INT8_MAX_ABS_BIAS || bq < -QS_INT8_MAX_ABS_BIAS) {
+					bq = bq > 0 ? QS_INT8_MAX_ABS_BIAS : -QS_INT8_MAX_ABS_BIAS;
+					q->bias_clamped++;
+				}
+				q->xbq[l][xj] = (int32_t)bq;
+				if (hidden) {
+					q->xoff[l][xj] = (float)((bq - base) / step);
+					qs_quant_multiplier(ws / q->act_scale[l][j], &q->xm[l][xj],
+							    &q->xs[l][xj]);
+				}
+			}
+		}
+	}
+}
+
+/* Decisions [d0, d1) of st as float rows x / 127, and the row offset of each. */
+static uint32_t
+rows_of(const struct qs_quant_states *st, uint32_t d0, uint32_t d1, float *x)
+{
+	uint32_t r0 = st->row_off[d0], nr = st->row_off[d1] - r0;
+
+	for (size_t k = 0; k < (size_t)nr * st->n_feat; k++)
+		x[k] = (float)st->rows[(size_t)r0 * st->n_feat + k] / 127.0f;
+	return nr;
+}
+
+#define ALLOC_CHUNK 512 /* decisions per forward */
+
+int
+qs_quant_split_alloc(struct qs_quant_plan *q, const struct qs_mlp *m,
+		     const struct qs_quant_states *st, const uint32_t *budget, char *msg,
+		     size_t msglen)
+{
+	uint8_t *k[QS_MLP_MAX_LAYERS] = {0};
+	uint32_t *ref = NULL, cap = 0;
+	double *cost = NULL;
+	float *x = NULL, *one = NULL;
+	struct qs_mlp_ws ws = {0};
+	int rc = QS_OK;
+
+	if (st->n_feat != m->dim[0] || !st->n)
+		return qs_train_fail(QS_E_ARG, msg, msglen,
+				     "split: %u decisions of %u features for a %u-input net", st->n,
+				     st->n_feat, m->dim[0]);
+	for (uint32_t d = 0; d < st->n; d += ALLOC_CHUNK) {
+		uint32_t e = d + ALLOC_CHUNK < st->n ? d + ALLOC_CHUNK : st->n;
+		uint32_t nr = st->row_off[e] - st->row_off[d];
+
+		cap = nr > cap ? nr : cap;
+	}
+	ref = malloc((size_t)st->n * sizeof(uint32_t));
+	cost = calloc(QS_MLP_MAX_DIM, sizeof(double));
+	x = malloc((size_t)cap * st->n_feat * sizeof(float));
+	one = malloc(QS_MLP_MAX_DIM * sizeof(float));
+	if (!ref || !cost || !x || !one) {
+		rc = qs_train_fail(QS_E_NOMEM, msg, msglen, "split: %u decisions", st->n);
+		goto out;
+	}
+	rc = qs_mlp_ws_init(&ws, m, cap, msg, msglen);
+	/* The float argmax of every decision, then per channel the flips when that
+	 * channel alone is rounded (its act_scale set, the others 0 = unrounded). */
+	for (int pass = -1; rc == QS_OK; pass++) {
+		uint32_t l = 0, j = (uint32_t)pass;
+		struct qs_mlp_fq fq;
+		uint64_t flips = 0;
+
+		if (pass >= 0) {
+			while (l + 1 < m->n_layers && (!budget[l] || j >= m->dim[l + 1])) {
+				j -= budget[l] ? m->dim[l + 1] : 0;
+				l++;
+			}
+			if (l + 1 >= m->n_layers)
+				break;
+			memset(&fq, 0, sizeof(fq));
+			memset(one, 0, QS_MLP_MAX_DIM * sizeof(float));
+			one[j] = q->act_scale[l][j];
+			fq.act_scale[l] = one;
+		}
+		for (uint32_t d = 0; d < st->n; d += ALLOC_CHUNK) {
+			uint32_t e = d + ALLOC_CHUNK < st->n ? d + ALLOC_CHUNK : st->n;
+			const float *sc;
+
+			rows_of(st, d, e, x);
+			sc = qs_mlp_forward(m, &ws, x, st->row_off[e] - st->row_off[d],
+					    pass < 0 ? NULL : &fq);
+			for (uint32_t i = d; i < e; i++) {
+				uint32_t r0 = st->row_off[i] - st->row_off[d];
+				uint32_t nc = st->row_off[i + 1] - st->row_off[i];
+				uint64_t mask = st->mask[i];
+				uint32_t a;
+
+				if (nc < 64)
+					mask &= (1ull << nc) - 1;
+				a = mask ? qs_mlp_argmax_masked(sc + r0, nc, mask) : 0;
+				if (pass < 0)
+					ref[i] = a;
+				else
+					flips += a != ref[i];
+			}
+		}
+		if (pass >= 0) {
+			uint32_t base = 0;
+
+			for (uint32_t ll = 0; ll < l; ll++)
+				base += budget[ll] ? m->dim[ll + 1] : 0;
+			cost[base + j] = (double)flips;
+		}
+	}
+	for (uint32_t l = 0, base = 0; rc == QS_OK && l + 1 < m->n_layers; l++) {
+		uint32_t no = m->dim[l + 1], used = no;
+
+		if (!budget[l])
+			continue;
+		if (budget[l] < no || budget[l] > QS_INT8_MAX_DIM) {
+			rc = qs_train_fail(QS_E_ARG, msg, msglen,
+					   "split: hidden layer %u has %u channels, budget %u "
+					   "(%u..%u)",
+					   l + 1, no, budget[l], no, QS_INT8_MAX_DIM);
+			break;
+		}
+		k[l] = malloc(no);
+		if (!k[l]) {
+			rc = qs_train_fail(QS_E_NOMEM, msg, msglen, "split");
+			break;
+		}
+		memset(k[l], 1, no);
+		/* Greedy on cost / k, the flips if they fall as the step does. */
+		while (used < budget[l]) {
+			uint32_t best = no;
+			double gain = 0;
+
+			for (uint32_t j = 0; j < no; j++) {
+				double g = cost[base + j] / ((double)k[l][j] * (k[l][j] + 1));
+
+				if (k[l][j] < 8 && g > gain) {
+					gain = g;
+					best = j;
+				}
+			}
+			if (best == no)
+				break; /* every remaining channel costs nothing */
+			k[l][best]++;
+			used++;
+		}
+		base += no;
+	}
+	if (rc == QS_OK)
+		rc = qs_quant_plan_split(q, (const uint8_t *const *)k, msg, msglen);
+out:
+	for (uint32_t l = 0; l < QS_MLP_MAX_LAYERS; l++)
+		free(k[l]);
+	qs_mlp_ws_free(&ws);
+	free(ref);
+	free(cost);
+	free(x);
+	free(one);
+	return rc;
 }
 
 static int
@@ -216,6 +502,8 @@ qs_quant_build(struct qs_quant_plan *q, const struct qs_mlp *m)
 						    &q->s[l][j]);
 		}
 	}
+	if (q->xblock)
+		build_split(q, m);
 }
 
 void
@@ -226,14 +514,20 @@ qs_quant_fake_params(const struct qs_quant_plan *q, float *p)
 	for (uint32_t l = 0; l < q->n_layers; l++) {
 		uint32_t ni = q->dim[l], no = q->dim[l + 1];
 
-		for (uint32_t j = 0; j < no; j++)
-			for (uint32_t i = 0; i < ni; i++)
-				p[off + (size_t)j * ni + i] =
-					(float)((double)q->wq[l][(size_t)j * ni + i] *
-						q->w_scale[l][j] / q->in_scale[l][i]);
+		for (uint32_t j = 0; j < no; j++) {
+			double ws = q->xblock ? q->xws[l][j] : q->w_scale[l][j];
+
+			for (uint32_t i = 0; i < ni; i++) {
+				size_t k = (size_t)j * ni + i;
+				double w = q->xblock ? q->xn[l][k] : q->wq[l][k];
+
+				p[off + k] = (float)(w * ws / q->in_scale[l][i]);
+			}
+		}
 		off += (size_t)ni * no;
 		for (uint32_t j = 0; j < no; j++)
-			p[off + j] = (float)((double)q->bq[l][j] * q->w_scale[l][j]);
+			p[off + j] = q->xblock ? (float)((double)q->xbase[l][j] * q->xws[l][j])
+					       : (float)((double)q->bq[l][j] * q->w_scale[l][j]);
 		off += no;
 	}
 }
@@ -242,8 +536,13 @@ void
 qs_quant_fq(const struct qs_quant_plan *q, struct qs_mlp_fq *fq)
 {
 	memset(fq, 0, sizeof(*fq));
-	for (uint32_t l = 0; l + 1 < q->n_layers; l++)
+	for (uint32_t l = 0; l + 1 < q->n_layers; l++) {
 		fq->act_scale[l] = q->act_scale[l];
+		if (q->xblock) {
+			fq->split[l] = q->split[l];
+			fq->off[l] = q->xoff[l];
+		}
+	}
 }
 
 void
@@ -256,7 +555,15 @@ qs_quant_desc(const struct qs_quant_plan *q, const char *name, uint64_t created,
 	d->name = name;
 	d->created = created;
 	d->n_layers = (uint16_t)q->n_layers;
-	for (uint32_t l = 0; l < q->n_layers; l++) {
+	for (uint32_t l = 0; q->xblock && l < q->n_layers; l++) {
+		d->layer[l].n_in = (uint16_t)q->xdim[l];
+		d->layer[l].n_out = (uint16_t)q->xdim[l + 1];
+		d->layer[l].w = q->xwq[l];
+		d->layer[l].bias = q->xbq[l];
+		d->layer[l].m = l + 1 < q->n_layers ? q->xm[l] : NULL;
+		d->layer[l].s = l + 1 < q->n_layers ? q->xs[l] : NULL;
+	}
+	for (uint32_t l = 0; !q->xblock && l < q->n_layers; l++) {
 		d->layer[l].n_in = (uint16_t)q->dim[l];
 		d->layer[l].n_out = (uint16_t)q->dim[l + 1];
 		d->layer[l].w = q->wq[l];

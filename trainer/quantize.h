@@ -55,7 +55,28 @@ struct qs_quant_plan {
 	 * must share a scale; a scorer's single output does not care.
 	 */
 	int shared_out_scale;
-	void *block;
+	/*
+	 * Channel splitting (qs_quant_plan_split): hidden layer l's output channel j is
+	 * written k = split[l][j] times, copy c with its bias moved by (c - (k-1)/2) / k
+	 * of an activation step. The copies' integers sum to round(k z / act_scale) --
+	 * Hermite's identity, sum_c floor(x + c/k) = floor(k x) -- so channel j is carried
+	 * at a k times finer step for k - 1 more units. The next layer reads every copy
+	 * with the same int8 weight, its row scale divided by the copies (so each
+	 * weight stays as precise as unsplit). x* is the widened network the file holds
+	 * (qs_quant_build fills it); xn/xws/xbase describe what it computes in the
+	 * unsplit shape, for fake quantization and QAT, which then match the file.
+	 */
+	uint8_t *split[QS_MLP_MAX_LAYERS]; /* hidden layers: [dim[l+1]], NULL: not split */
+	uint32_t xdim[QS_MLP_MAX_LAYERS + 1];
+	int8_t *xwq[QS_MLP_MAX_LAYERS];
+	int32_t *xbq[QS_MLP_MAX_LAYERS];
+	int32_t *xm[QS_MLP_MAX_LAYERS];
+	uint8_t *xs[QS_MLP_MAX_LAYERS];
+	float *xoff[QS_MLP_MAX_LAYERS];	 /* hidden: [xdim[l+1]], copy's offset in act steps */
+	int32_t *xn[QS_MLP_MAX_LAYERS];	 /* [dim[l+1]][dim[l]]: integer weight summed over copies */
+	int32_t *xbase[QS_MLP_MAX_LAYERS]; /* [dim[l+1]]: bias before the copies' offsets */
+	float *xws[QS_MLP_MAX_LAYERS];	 /* [dim[l+1]]: row scale of the widened layer */
+	void *block, *xblock;
 };
 
 int qs_quant_plan_init(struct qs_quant_plan *q, const struct qs_mlp *m, char *msg, size_t msglen);
@@ -72,6 +93,26 @@ int qs_quant_calibrate(struct qs_quant_plan *q, const struct qs_mlp *m,
 
 /* The multiplier m as (M, S) per the contract: 0 < M < 2^31, 1 <= S <= 62. */
 void qs_quant_multiplier(double mult, int32_t *M, uint8_t *S);
+
+/*
+ * Split the hidden channels: split[l] (one array per hidden layer, NULL entries for
+ * layers left alone) gives each channel's copies, 1..8. Refuses a widened layer above
+ * QS_INT8_MAX_DIM. Call after qs_quant_plan_init, before qs_quant_build (the
+ * copies' offsets take the act_scale of that build).
+ */
+int qs_quant_plan_split(struct qs_quant_plan *q, const uint8_t *const *split, char *msg,
+			size_t msglen);
+
+/*
+ * Choose the copies per channel for a width budget[l] per hidden layer (0: leave
+ * the layer alone) on calibrated ranges: each channel's cost is the fraction of the
+ * states' decisions whose float argmax changes when that channel alone is rounded
+ * to its step; copies go one at a time to the channel whose cost falls most
+ * (cost / k - cost / (k + 1)), at most 8 each. Then qs_quant_plan_split.
+ */
+int qs_quant_split_alloc(struct qs_quant_plan *q, const struct qs_mlp *m,
+			 const struct qs_quant_states *st, const uint32_t *budget, char *msg,
+			 size_t msglen);
 
 /* Integer weights, biases and requant from m's weights and the plan's scales. */
 void qs_quant_build(struct qs_quant_plan *q, const struct qs_mlp *m);

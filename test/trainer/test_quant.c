@@ -407,6 +407,149 @@ test_qat_focus(void **state)
 	assert_true(after[1] > after[0]);
 }
 
+
+/*
+ * Channel splitting: hidden channels written k times with staggered biases carry
+ * their activations at a k times finer step. The widened file must compute what
+ * the fake-quantized model of the same plan computes (the copies' sum is the finer
+ * rounding, Hermite's identity), land closer to the float scores than the unsplit
+ * file, and a split wider than the contract is refused. Allocation by measured cost
+ * fills the width it is given and leaves channels that never change a decision at
+ * one copy.
+ */
+static void
+split_run(struct fixture *f, struct qs_quant_plan *q, struct qs_policy *p, double *err_float,
+	  double *worst, uint32_t *off_rows)
+{
+	struct qs_mlp shadow;
+	struct qs_mlp_ws ws, wf;
+	struct qs_mlp_fq fq;
+	float x[NC * QS_FR_COUNT];
+	int32_t out[NC];
+
+	assert_int_equal(qs_mlp_init(&shadow, 3, f->m.dim, NULL, 0), QS_OK);
+	assert_int_equal(qs_mlp_ws_init(&ws, &f->m, NC, NULL, 0), QS_OK);
+	assert_int_equal(qs_mlp_ws_init(&wf, &f->m, NC, NULL, 0), QS_OK);
+	qs_quant_fake_params(q, shadow.p);
+	qs_quant_fq(q, &fq);
+	*err_float = *worst = 0;
+	*off_rows = 0;
+	for (uint32_t d = 0; d < ND; d++) {
+		const uint8_t *rows = f->rows + (size_t)d * NC * QS_FR_COUNT;
+		const float *sq, *sf;
+
+		for (int i = 0; i < NC * QS_FR_COUNT; i++)
+			x[i] = rows[i] / 127.0f;
+		sq = qs_mlp_forward(&shadow, &ws, x, NC, &fq);
+		sf = qs_mlp_forward(&f->m, &wf, x, NC, NULL);
+		assert_int_equal(qs_policy_run(p, QS_KERNEL_SCALAR, rows, QS_FR_COUNT, NC, out),
+				 QS_OK);
+		for (uint32_t r = 0; r < NC; r++) {
+			double ws8 = q->xblock ? q->xws[2][0] : q->w_scale[2][0];
+			double s8 = (double)out[r] * ws8, e = fabs(s8 - sq[r]);
+
+			/* float32 rounding of the fake model only */
+			e /= 1e-4 * (fabs(sq[r]) + 1e-2);
+			*off_rows += e > 1;
+			*worst = e > *worst ? e : *worst;
+			*err_float += fabs(s8 - sf[r]);
+		}
+	}
+	*err_float /= ND * NC;
+	qs_mlp_ws_free(&ws);
+	qs_mlp_ws_free(&wf);
+	qs_mlp_free(&shadow);
+}
+
+static void
+test_split(void **state)
+{
+	static const uint8_t splits[][2] = {{1, 1}, {2, 4}, {3, 2}};
+	struct fixture f;
+	double err_float[3], agree[3], worst;
+	uint32_t off_rows;
+	char msg[256];
+
+	(void)state;
+	fixture_make(&f, 45);
+	for (int v = 0; v < 3; v++) {
+		struct qs_quant_plan q;
+		struct qs_policy *p;
+		uint8_t k1[32], k2[16];
+		const uint8_t *k[2] = {k1, k2};
+
+		memset(k1, splits[v][0], sizeof(k1));
+		memset(k2, splits[v][1], sizeof(k2));
+		assert_int_equal(qs_quant_plan_init(&q, &f.m, NULL, 0), QS_OK);
+		assert_int_equal(qs_quant_calibrate(&q, &f.m, &f.st, 1.0f, 1u << 20, NULL, 0),
+				 QS_OK);
+		if (v) {
+			assert_int_equal(qs_quant_plan_split(&q, k, msg, sizeof(msg)), QS_OK);
+			assert_int_equal(q.xdim[1], 32u * splits[v][0]);
+			assert_int_equal(q.xdim[2], 16u * splits[v][1]);
+		}
+		qs_quant_build(&q, &f.m);
+		assert_int_equal(q.bias_clamped, 0);
+		p = export_load(&q);
+		split_run(&f, &q, p, &err_float[v], &worst, &off_rows);
+		print_message("split %u,%u: int8 vs fake-quantized worst %.2g (units of 1e-4 "
+			      "relative), %u rows off, mean |int8 - float| %.4g\n",
+			      splits[v][0], splits[v][1], worst, off_rows, err_float[v]);
+		/* Exact but for float32: the fake model computes h / s + 1/2 + offset in
+		 * float, so a copy whose value lies within ~1e-6 of a rounding boundary may
+		 * round the other way -- one step of one copy, a few rows in 10^4. */
+		assert_true(off_rows <= ND * NC / 1000);
+		assert_true(worst <= 100);
+		assert_int_equal(qs_quant_agreement(&f.m, p, &f.st, &agree[v], NULL, 0), QS_OK);
+		qs_policy_free(p);
+		qs_quant_plan_free(&q);
+	}
+	print_message("agreement: unsplit %.4f, split 2,4 %.4f, 3,2 %.4f\n", agree[0], agree[1],
+		      agree[2]);
+	/* Random nets on uniform random features: weight rounding is a large part of
+	 * the error here, which splitting does not touch, so agreement moves by noise;
+	 * the score error must fall. */
+	assert_true(err_float[1] < 0.8 * err_float[0]);
+	assert_true(err_float[2] < 0.8 * err_float[0]);
+	{
+		struct qs_quant_plan q;
+		struct qs_policy *p;
+		uint8_t k1[32], bad[32];
+		const uint8_t *k[2] = {k1, NULL}, *kb[2] = {bad, NULL};
+		uint32_t budget[2] = {64, 0}, too_small[2] = {31, 0}, units = 0;
+
+		assert_int_equal(qs_quant_plan_init(&q, &f.m, NULL, 0), QS_OK);
+		assert_int_equal(qs_quant_calibrate(&q, &f.m, &f.st, 1.0f, 1u << 20, NULL, 0),
+				 QS_OK);
+		memset(bad, 1, sizeof(bad));
+		bad[5] = 9;
+		assert_int_equal(qs_quant_plan_split(&q, kb, msg, sizeof(msg)), QS_E_ARG);
+		assert_non_null(strstr(msg, "channel 5"));
+		memset(k1, 8, sizeof(k1)); /* 256 units: the contract's limit */
+		assert_int_equal(qs_quant_plan_split(&q, k, msg, sizeof(msg)), QS_OK);
+		k1[0] = 1, k1[1] = 1;
+		k[1] = k1; /* 16 channels of layer 2 x 8 = 128: fine */
+		assert_int_equal(qs_quant_plan_split(&q, k, msg, sizeof(msg)), QS_OK);
+		assert_int_equal(qs_quant_split_alloc(&q, &f.m, &f.st, too_small, msg, sizeof(msg)),
+				 QS_E_ARG);
+		assert_non_null(strstr(msg, "budget 31"));
+		assert_int_equal(qs_quant_split_alloc(&q, &f.m, &f.st, budget, msg, sizeof(msg)),
+				 QS_OK);
+		for (uint32_t j = 0; j < 32; j++)
+			units += q.split[0][j];
+		assert_int_equal(units, q.xdim[1]);
+		assert_true(q.xdim[1] <= 64 && q.xdim[1] > 32);
+		assert_int_equal(q.xdim[2], 16);
+		qs_quant_build(&q, &f.m);
+		p = export_load(&q);
+		split_run(&f, &q, p, &err_float[0], &worst, &off_rows);
+		assert_true(off_rows <= ND * NC / 1000 && worst <= 100);
+		qs_policy_free(p);
+		qs_quant_plan_free(&q);
+	}
+	fixture_free(&f);
+}
+
 int
 main(void)
 {
@@ -417,6 +560,7 @@ main(void)
 		cmocka_unit_test(test_qat),
 		cmocka_unit_test(test_agreement_groups),
 		cmocka_unit_test(test_qat_focus),
+		cmocka_unit_test(test_split),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
