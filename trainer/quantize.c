@@ -104,7 +104,7 @@ qs_quant_plan_split(struct qs_quant_plan *q, const uint8_t *const *split, char *
 					     l + 1, w, QS_INT8_MAX_DIM);
 		q->xdim[l + 1] = w;
 		i8 += (size_t)q->xdim[l] * w;
-		i32 += 3 * (size_t)w + (size_t)q->dim[l + 1] * (q->dim[l] + 1);
+		i32 += 3 * (size_t)w + (size_t)q->dim[l + 1] * q->dim[l];
 		fl += w + q->dim[l + 1];
 		u8 += w + q->dim[l + 1];
 	}
@@ -121,7 +121,6 @@ qs_quant_plan_split(struct qs_quant_plan *q, const uint8_t *const *split, char *
 		p += q->xdim[l + 1] * 4;
 		q->xn[l] = (int32_t *)p;
 		p += (size_t)q->dim[l + 1] * q->dim[l] * 4;
-		p += q->dim[l + 1] * 4; /* keeps the int32 block's size as counted */
 		q->xoff[l] = (float *)p;
 		p += q->xdim[l + 1] * 4;
 		q->xws[l] = (float *)p;
