@@ -204,7 +204,7 @@ uint32_t
 qs_bppo_act(const struct qs_bppo *ag, struct qs_bppo_actor *a, const uint8_t x[QS_FB_COUNT],
 	    struct qs_rng *rng, int greedy, float *logp, float *value)
 {
-	uint32_t n = ag->cfg.n_actions, act = 0;
+	uint32_t n = ag->cfg.n_actions, act;
 	uint64_t mask = all_actions(n);
 	const float *s;
 	float lse;
@@ -213,20 +213,8 @@ qs_bppo_act(const struct qs_bppo *ag, struct qs_bppo_actor *a, const uint8_t x[Q
 		a->x[i] = (float)x[i] / 127.0f;
 	s = qs_mlp_forward(&ag->pi, &a->ws_pi, a->x, 1, NULL);
 	lse = qs_mlp_softmax_masked(s, n, mask, a->p);
-	if (greedy) {
-		act = qs_mlp_argmax_masked(s, n, mask);
-	} else {
-		float u = qs_rng_uniform(rng), acc = 0;
-
-		act = n - 1;
-		for (uint32_t c = 0; c < n; c++) {
-			acc += a->p[c];
-			if (u < acc) {
-				act = c;
-				break;
-			}
-		}
-	}
+	act = greedy ? qs_mlp_argmax_masked(s, n, mask)
+		     : qs_mlp_sample_masked(a->p, n, mask, qs_rng_uniform(rng));
 	if (logp)
 		*logp = s[act] - lse;
 	if (value)
@@ -329,12 +317,7 @@ qs_bppo_update(struct qs_bppo *ag, struct qs_bppo_buf *b, struct qs_bppo_stats *
 	for (uint32_t e = 0; e < epochs; e++) {
 		for (uint32_t i = 0; i < b->n; i++)
 			ag->perm[i] = i;
-		for (uint32_t i = b->n; i > 1; i--) { /* Fisher-Yates */
-			uint32_t j = qs_rng_below(&ag->rng, i), t = ag->perm[i - 1];
-
-			ag->perm[i - 1] = ag->perm[j];
-			ag->perm[j] = t;
-		}
+		qs_rng_shuffle(&ag->rng, ag->perm, b->n);
 		for (uint32_t o = 0; o < b->n; o += c->minibatch) {
 			uint32_t n = b->n - o < c->minibatch ? b->n - o : c->minibatch;
 

@@ -547,3 +547,20 @@ qs_mlp_argmax_masked(const float *s, uint32_t k, uint64_t mask)
 			best = c;
 	return best;
 }
+
+uint32_t
+qs_mlp_sample_masked(const float *p, uint32_t k, uint64_t mask, float u)
+{
+	uint32_t pick = k;
+	float acc = 0;
+
+	for (uint32_t c = 0; c < k; c++) {
+		if (!(mask >> c & 1))
+			continue;
+		pick = c;
+		acc += p[c];
+		if (u < acc)
+			break;
+	}
+	return pick;
+}

@@ -132,6 +132,10 @@ void qs_mlp_logp_grad(const float *p, uint32_t k, uint64_t mask, uint32_t a, flo
 void qs_mlp_entropy_grad(const float *s, const float *p, uint32_t k, uint64_t mask, float lse,
 			 float h, float coef, float *ds);
 
+/* The eligible candidate whose cumulative probability first exceeds u (uniform in
+ * [0, 1)); the last eligible one absorbs the rounding of the sum. k if none. */
+uint32_t qs_mlp_sample_masked(const float *p, uint32_t k, uint64_t mask, float u);
+
 /* Index of the highest score among eligible candidates (lowest on ties); k if none. */
 uint32_t qs_mlp_argmax_masked(const float *s, uint32_t k, uint64_t mask);
 

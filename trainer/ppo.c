@@ -275,21 +275,8 @@ qs_ppo_act(const struct qs_ppo_agent *ag, struct qs_ppo_actor *a, const uint8_t 
 	s = qs_mlp_forward(&ag->pi, &a->ws_pi, a->x, n_cand, NULL);
 	memcpy(a->s, s, n_cand * sizeof(float));
 	lse = qs_mlp_softmax_masked(a->s, n_cand, mask, a->p);
-	if (greedy) {
-		pick = qs_mlp_argmax_masked(a->s, n_cand, mask);
-	} else {
-		float u = qs_rng_uniform(rng), acc = 0;
-
-		pick = n_cand;
-		for (uint32_t c = 0; c < n_cand; c++) {
-			if (!(mask >> c & 1))
-				continue;
-			pick = c; /* the last eligible absorbs rounding of the cumulative sum */
-			acc += a->p[c];
-			if (u < acc)
-				break;
-		}
-	}
+	pick = greedy ? qs_mlp_argmax_masked(a->s, n_cand, mask)
+		      : qs_mlp_sample_masked(a->p, n_cand, mask, qs_rng_uniform(rng));
 	*action = pick;
 	if (logp)
 		*logp = a->s[pick] - lse;
@@ -826,13 +813,8 @@ qs_ppo_update(struct qs_ppo_agent *ag, struct qs_ppo_buf *b, struct qs_ppo_stats
 			return rc;
 	}
 	for (uint32_t e = 0; e < epochs; e++) {
-		/* Fisher-Yates from the agent's own stream: reproducible minibatches. */
-		for (uint32_t i = b->n - 1; i > 0; i--) {
-			uint32_t j = qs_rng_below(&ag->rng, i + 1), t = ag->perm[i];
-
-			ag->perm[i] = ag->perm[j];
-			ag->perm[j] = t;
-		}
+		/* The agent's own stream; the permutation carries over between epochs. */
+		qs_rng_shuffle(&ag->rng, ag->perm, b->n);
 		for (uint32_t off = 0; off < b->n; off += mb) {
 			uint32_t n = b->n - off < mb ? b->n - off : mb;
 

@@ -72,6 +72,19 @@ qs_rng_below(struct qs_rng *r, uint32_t n)
 	return (uint32_t)(((qs_rng_next(r) >> 32) * (uint64_t)n) >> 32);
 }
 
+/* Fisher-Yates shuffle of v[0..n) from r's stream: the same stream state gives the
+ * same permutation, which keeps minibatch order reproducible. */
+static inline void
+qs_rng_shuffle(struct qs_rng *r, uint32_t *v, uint32_t n)
+{
+	for (uint32_t i = n; i > 1; i--) {
+		uint32_t j = qs_rng_below(r, i), t = v[i - 1];
+
+		v[i - 1] = v[j];
+		v[j] = t;
+	}
+}
+
 /* Standard normal (Box-Muller; one value per call keeps the stream simple). */
 static inline float
 qs_rng_normal(struct qs_rng *r)

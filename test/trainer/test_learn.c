@@ -4,6 +4,8 @@
  * decision late): PPO and REINFORCE must reach > 95% greedy accuracy within a fixed
  * number of updates from a fixed seed, rollouts must not depend on the thread
  * count, and the trained scorer must survive int8 export with >= 99% agreement.
+ * Also the two random pieces acting and updating share: masked sampling and the
+ * minibatch shuffle.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,11 +13,13 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "env.h"
 #include "quantize.h"
+#include "rng.h"
 
 #define N_ENV 8
 #define STEPS 128
@@ -229,10 +233,76 @@ test_ppo_consist_learns(void **state)
 	qs_ppo_agent_free(&ag);
 }
 
+/* Sampling picks by cumulative probability over eligible candidates only, and the
+ * last eligible one takes the mass that float rounding leaves short of 1. Empirical
+ * frequencies over a fixed stream match p to within 5 sigma. */
+static void
+test_sample_masked(void **state)
+{
+	const float p[5] = {0.2f, 0.0f, 0.5f, 0.0f, 0.3f};
+	const uint64_t mask = 0x15; /* candidates 0, 2, 4 */
+	uint32_t cnt[6] = {0};
+	struct qs_rng r;
+	const uint32_t N = 200000;
+
+	(void)state;
+	assert_int_equal(qs_mlp_sample_masked(p, 5, mask, 0.0f), 0);
+	assert_int_equal(qs_mlp_sample_masked(p, 5, mask, 0.19f), 0);
+	assert_int_equal(qs_mlp_sample_masked(p, 5, mask, 0.21f), 2);
+	assert_int_equal(qs_mlp_sample_masked(p, 5, mask, 0.69f), 2);
+	assert_int_equal(qs_mlp_sample_masked(p, 5, mask, 0.71f), 4);
+	/* u past the rounded sum: the last eligible, never an ineligible or k */
+	assert_int_equal(qs_mlp_sample_masked(p, 5, 0x5, 0.99f), 2);
+	assert_int_equal(qs_mlp_sample_masked(p, 5, 0, 0.5f), 5);
+	qs_rng_seed(&r, 3, 0);
+	for (uint32_t i = 0; i < N; i++)
+		cnt[qs_mlp_sample_masked(p, 5, mask, qs_rng_uniform(&r))]++;
+	assert_int_equal(cnt[1] + cnt[3] + cnt[5], 0);
+	for (int c = 0; c < 5; c += 2) {
+		double e = p[c] * N, sd = sqrt(e * (1 - p[c]));
+
+		assert_true(fabs(cnt[c] - e) < 5 * sd);
+	}
+}
+
+/* The shuffle is a permutation, depends only on the stream, and reaches every
+ * position: each of 8 elements visits each of 8 slots over 4000 shuffles. */
+static void
+test_shuffle(void **state)
+{
+	uint32_t v[8], w[8], seen[8][8] = {{0}};
+	struct qs_rng a, b;
+
+	(void)state;
+	qs_rng_seed(&a, 9, 1);
+	qs_rng_seed(&b, 9, 1);
+	for (uint32_t i = 0; i < 8; i++)
+		v[i] = w[i] = i;
+	for (int t = 0; t < 4000; t++) {
+		uint32_t mark = 0;
+
+		qs_rng_shuffle(&a, v, 8);
+		qs_rng_shuffle(&b, w, 8);
+		assert_memory_equal(v, w, sizeof(v));
+		for (uint32_t i = 0; i < 8; i++) {
+			mark |= 1u << v[i];
+			seen[v[i]][i]++;
+		}
+		assert_int_equal(mark, 0xff);
+	}
+	for (int e = 0; e < 8; e++)
+		for (int i = 0; i < 8; i++)
+			assert_true(seen[e][i] > 350 && seen[e][i] < 650); /* 500 expected */
+	qs_rng_shuffle(&a, v, 0); /* empty and single: no draw, no access */
+	qs_rng_shuffle(&a, v, 1);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_sample_masked),
+		cmocka_unit_test(test_shuffle),
 		cmocka_unit_test(test_ppo_learns),
 		cmocka_unit_test(test_reinforce_learns),
 		cmocka_unit_test(test_threads_deterministic),
