@@ -23,6 +23,7 @@
 #include "env.h"
 #include "qsteer/features.h"
 #include "quantize.h"
+#include "util.h"
 #ifdef QSTEER_HAVE_SIM
 #include "qsteer/sim.h"
 #endif
@@ -214,9 +215,8 @@ float_fidelity(const struct qs_mlp *a, const struct qs_mlp *b, const struct qs_q
 	return counted ? (double)same / (double)counted : 1.0;
 }
 
-
 #define GUARD_SEED0 (1ull << 63 | 0x6a7d0000ull) /* training-side seeds (bit 63) */
-#define GUARD_MAX 16
+#define GUARD_MAX 16 /* scenarios in a --scenario list (agreement and guard per scenario) */
 
 /*
  * The int8 policy's primary metric on every scenario of the comma-separated list,
@@ -305,8 +305,9 @@ export_policy(const struct opts *o, const struct qs_train_env_ops *ops, struct q
 	for (const char *t = o->scenario; *t; t++)
 		n_scen += *t == ',';
 	n_scen = n_scen > GUARD_MAX ? GUARD_MAX : n_scen;
-	if (!grp)
-		rc = QS_E_NOMEM;
+	if (!grp && rc == QS_OK)
+		rc = qs_train_fail(QS_E_NOMEM, msg, sizeof(msg), "%u decisions' scenarios",
+				   states->cap);
 	float best_s[QS_MLP_MAX_LAYERS * 64];
 	int best_round = -1, last_round = -1, ok;
 	double guard0[GUARD_MAX] = {0};
@@ -575,6 +576,19 @@ cmd_train(const struct opts *o, int bench)
 	if (rc != QS_OK) {
 		fprintf(stderr, "qsteer-train: %s\n", msg);
 		return 1;
+	}
+	/* More --split values than the net has hidden layers: refused before training. */
+	{
+		uint32_t nv = 0;
+
+		while (nv < QS_MLP_MAX_LAYERS && (o->split[nv] || o->split_width[nv]))
+			nv++;
+		if (nv > ag.pi.n_layers - 1) {
+			fprintf(stderr, "qsteer-train: %s: %u values for a net with %u hidden layers\n",
+				o->split[0] ? "--split" : "--split-width", nv, ag.pi.n_layers - 1);
+			qs_ppo_agent_free(&ag);
+			return 2;
+		}
 	}
 	qs_ppo_set_threads(&ag, o->threads);
 	if (o->resume || o->init) {
@@ -1236,6 +1250,15 @@ main(int argc, char **argv)
 			fprintf(stderr, "qsteer-train: %s needs a value\n", a);
 			return 2;
 		} else if (!strcmp(a, "--scenario")) {
+			uint32_t n = 1;
+
+			for (const char *t = val; *t; t++)
+				n += *t == ',';
+			if (n > GUARD_MAX) {
+				fprintf(stderr, "qsteer-train: --scenario: %u scenarios, at most %d\n",
+					n, GUARD_MAX);
+				return 2;
+			}
 			o.scenario = val;
 		} else if (!strcmp(a, "--out")) {
 			o.out = val;
@@ -1332,7 +1355,7 @@ main(int argc, char **argv)
 					break;
 				t = end + 1;
 			}
-			if (!n || *end) {
+			if (!n || *end || val[strlen(val) - 1] == ',') {
 				fprintf(stderr,
 					"qsteer-train: %s %s: one value per hidden layer, comma-separated "
 					"(%s)\n",

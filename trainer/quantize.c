@@ -226,6 +226,36 @@ rows_of(const struct qs_quant_states *st, uint32_t d0, uint32_t d1, float *x)
 
 #define ALLOC_CHUNK 512 /* decisions per forward */
 
+/*
+ * The masked argmax of every decision of st under fake quantization fq (NULL: the
+ * float net): into ref when flips is NULL, else the count of decisions whose
+ * argmax differs from ref. x and ws hold ALLOC_CHUNK decisions' rows.
+ */
+static void
+argmax_pass(const struct qs_mlp *m, struct qs_mlp_ws *ws, const struct qs_quant_states *st,
+	    const struct qs_mlp_fq *fq, float *x, uint32_t *ref, uint64_t *flips)
+{
+	for (uint32_t d = 0; d < st->n; d += ALLOC_CHUNK) {
+		uint32_t e = d + ALLOC_CHUNK < st->n ? d + ALLOC_CHUNK : st->n;
+		const float *sc = qs_mlp_forward(m, ws, x, rows_of(st, d, e, x), fq);
+
+		for (uint32_t i = d; i < e; i++) {
+			uint32_t r0 = st->row_off[i] - st->row_off[d];
+			uint32_t nc = st->row_off[i + 1] - st->row_off[i];
+			uint64_t mask = st->mask[i];
+			uint32_t a;
+
+			if (nc < 64)
+				mask &= (1ull << nc) - 1;
+			a = mask ? qs_mlp_argmax_masked(sc + r0, nc, mask) : 0;
+			if (flips)
+				*flips += a != ref[i];
+			else
+				ref[i] = a;
+		}
+	}
+}
+
 int
 qs_quant_split_alloc(struct qs_quant_plan *q, const struct qs_mlp *m,
 		     const struct qs_quant_states *st, const uint32_t *budget, char *msg,
@@ -242,6 +272,13 @@ qs_quant_split_alloc(struct qs_quant_plan *q, const struct qs_mlp *m,
 		return qs_train_fail(QS_E_ARG, msg, msglen,
 				     "split: %u decisions of %u features for a %u-input net", st->n,
 				     st->n_feat, m->dim[0]);
+	for (uint32_t l = 0; l + 1 < m->n_layers; l++)
+		if (budget[l] && (budget[l] < m->dim[l + 1] || budget[l] > QS_INT8_MAX_DIM))
+			return qs_train_fail(QS_E_ARG, msg, msglen,
+					     "split: hidden layer %u has %u channels, budget %u "
+					     "(%u..%u)",
+					     l + 1, m->dim[l + 1], budget[l], m->dim[l + 1],
+					     QS_INT8_MAX_DIM);
 	for (uint32_t d = 0; d < st->n; d += ALLOC_CHUNK) {
 		uint32_t e = d + ALLOC_CHUNK < st->n ? d + ALLOC_CHUNK : st->n;
 		uint32_t nr = st->row_off[e] - st->row_off[d];
@@ -249,74 +286,33 @@ qs_quant_split_alloc(struct qs_quant_plan *q, const struct qs_mlp *m,
 		cap = nr > cap ? nr : cap;
 	}
 	ref = malloc((size_t)st->n * sizeof(uint32_t));
-	cost = calloc(QS_MLP_MAX_DIM, sizeof(double));
+	cost = malloc(QS_MLP_MAX_DIM * sizeof(double));
 	x = malloc((size_t)cap * st->n_feat * sizeof(float));
-	one = malloc(QS_MLP_MAX_DIM * sizeof(float));
+	one = calloc(QS_MLP_MAX_DIM, sizeof(float));
 	if (!ref || !cost || !x || !one) {
 		rc = qs_train_fail(QS_E_NOMEM, msg, msglen, "split: %u decisions", st->n);
 		goto out;
 	}
 	rc = qs_mlp_ws_init(&ws, m, cap, msg, msglen);
-	/* The float argmax of every decision, then per channel the flips when that
-	 * channel alone is rounded (its act_scale set, the others 0 = unrounded). */
-	for (int pass = -1; rc == QS_OK; pass++) {
-		uint32_t l = 0, j = (uint32_t)pass;
-		struct qs_mlp_fq fq;
-		uint64_t flips = 0;
-
-		if (pass >= 0) {
-			while (l + 1 < m->n_layers && (!budget[l] || j >= m->dim[l + 1])) {
-				j -= budget[l] ? m->dim[l + 1] : 0;
-				l++;
-			}
-			if (l + 1 >= m->n_layers)
-				break;
-			memset(&fq, 0, sizeof(fq));
-			memset(one, 0, QS_MLP_MAX_DIM * sizeof(float));
-			one[j] = q->act_scale[l][j];
-			fq.act_scale[l] = one;
-		}
-		for (uint32_t d = 0; d < st->n; d += ALLOC_CHUNK) {
-			uint32_t e = d + ALLOC_CHUNK < st->n ? d + ALLOC_CHUNK : st->n;
-			const float *sc;
-
-			rows_of(st, d, e, x);
-			sc = qs_mlp_forward(m, &ws, x, st->row_off[e] - st->row_off[d],
-					    pass < 0 ? NULL : &fq);
-			for (uint32_t i = d; i < e; i++) {
-				uint32_t r0 = st->row_off[i] - st->row_off[d];
-				uint32_t nc = st->row_off[i + 1] - st->row_off[i];
-				uint64_t mask = st->mask[i];
-				uint32_t a;
-
-				if (nc < 64)
-					mask &= (1ull << nc) - 1;
-				a = mask ? qs_mlp_argmax_masked(sc + r0, nc, mask) : 0;
-				if (pass < 0)
-					ref[i] = a;
-				else
-					flips += a != ref[i];
-			}
-		}
-		if (pass >= 0) {
-			uint32_t base = 0;
-
-			for (uint32_t ll = 0; ll < l; ll++)
-				base += budget[ll] ? m->dim[ll + 1] : 0;
-			cost[base + j] = (double)flips;
-		}
-	}
-	for (uint32_t l = 0, base = 0; rc == QS_OK && l + 1 < m->n_layers; l++) {
+	if (rc == QS_OK)
+		argmax_pass(m, &ws, st, NULL, x, ref, NULL);
+	for (uint32_t l = 0; rc == QS_OK && l + 1 < m->n_layers; l++) {
 		uint32_t no = m->dim[l + 1], used = no;
+		struct qs_mlp_fq fq;
 
 		if (!budget[l])
 			continue;
-		if (budget[l] < no || budget[l] > QS_INT8_MAX_DIM) {
-			rc = qs_train_fail(QS_E_ARG, msg, msglen,
-					   "split: hidden layer %u has %u channels, budget %u "
-					   "(%u..%u)",
-					   l + 1, no, budget[l], no, QS_INT8_MAX_DIM);
-			break;
+		/* Each channel's cost: the flips when it alone is rounded to its step (its
+		 * act_scale set, every other one 0 = unrounded). */
+		memset(&fq, 0, sizeof(fq));
+		fq.act_scale[l] = one;
+		for (uint32_t j = 0; j < no; j++) {
+			uint64_t flips = 0;
+
+			one[j] = q->act_scale[l][j];
+			argmax_pass(m, &ws, st, &fq, x, ref, &flips);
+			one[j] = 0;
+			cost[j] = (double)flips;
 		}
 		k[l] = malloc(no);
 		if (!k[l]) {
@@ -330,7 +326,7 @@ qs_quant_split_alloc(struct qs_quant_plan *q, const struct qs_mlp *m,
 			double gain = 0;
 
 			for (uint32_t j = 0; j < no; j++) {
-				double g = cost[base + j] / ((double)k[l][j] * (k[l][j] + 1));
+				double g = cost[j] / ((double)k[l][j] * (k[l][j] + 1));
 
 				if (k[l][j] < 8 && g > gain) {
 					gain = g;
@@ -342,7 +338,6 @@ qs_quant_split_alloc(struct qs_quant_plan *q, const struct qs_mlp *m,
 			k[l][best]++;
 			used++;
 		}
-		base += no;
 	}
 	if (rc == QS_OK)
 		rc = qs_quant_plan_split(q, (const uint8_t *const *)k, msg, msglen);
@@ -610,8 +605,7 @@ qs_quant_agreement_groups(const struct qs_mlp *m, const struct qs_policy *p,
 			mask &= (1ull << nc) - 1;
 		if (!mask)
 			continue;
-		for (size_t k = 0; k < (size_t)nc * st->n_feat; k++)
-			x[k] = (float)rows[k] / 127.0f;
+		rows_of(st, i, i + 1, x);
 		s = qs_mlp_forward(m, &ws, x, nc, NULL);
 		fa = qs_mlp_argmax_masked(s, nc, mask);
 		rc = qs_policy_choose(p, QS_KERNEL_SCALAR, rows, 1, nc, &mask, NULL, &choice);
@@ -681,8 +675,7 @@ at_risk(const struct qs_mlp *m, const struct qs_mlp *shadow, const struct qs_mlp
 			mask &= (1ull << nc) - 1;
 		if (!mask)
 			continue;
-		for (size_t k = 0; k < (size_t)nc * nf; k++)
-			x[k] = (float)st->rows[(size_t)r0 * nf + k] / 127.0f;
+		rows_of(st, i, i + 1, x);
 		sf = qs_mlp_forward(m, wa, x, nc, NULL);
 		sq = qs_mlp_forward(shadow, wb, x, nc, fq);
 		a = qs_mlp_argmax_masked(sf, nc, mask);

@@ -550,6 +550,43 @@ test_split(void **state)
 	fixture_free(&f);
 }
 
+/* Three hidden layers of 96 channels, each with a budget: 288 channels are costed
+ * (more than one layer's QS_MLP_MAX_DIM) and every layer gets its own allocation. */
+static void
+test_split_three_hidden(void **state)
+{
+	uint32_t dim[5] = {QS_FR_COUNT, 96, 96, 96, 1}, budget[3] = {100, 104, 96};
+	struct fixture f;
+	struct qs_mlp m;
+	struct qs_quant_plan q;
+	struct qs_quant_states st;
+	struct qs_rng rng;
+	char msg[256];
+
+	(void)state;
+	fixture_make(&f, 5);
+	st = f.st;
+	st.n = 40; /* 240 rows: 289 forward passes stay fast */
+	assert_int_equal(qs_mlp_init(&m, 4, dim, NULL, 0), QS_OK);
+	qs_rng_seed(&rng, 5, 1);
+	qs_mlp_init_params(&m, &rng, 1.0f);
+	assert_int_equal(qs_quant_plan_init(&q, &m, NULL, 0), QS_OK);
+	assert_int_equal(qs_quant_calibrate(&q, &m, &st, 1.0f, 1u << 20, NULL, 0), QS_OK);
+	if (qs_quant_split_alloc(&q, &m, &st, budget, msg, sizeof(msg)) != QS_OK)
+		fail_msg("split_alloc: %s", msg);
+	for (uint32_t l = 0; l < 3; l++) {
+		uint32_t units = 0;
+
+		for (uint32_t j = 0; j < 96; j++)
+			units += q.split[l][j];
+		assert_int_equal(units, q.xdim[l + 1]);
+		assert_true(q.xdim[l + 1] >= 96 && q.xdim[l + 1] <= budget[l]);
+	}
+	qs_quant_plan_free(&q);
+	qs_mlp_free(&m);
+	fixture_free(&f);
+}
+
 int
 main(void)
 {
@@ -558,6 +595,7 @@ main(void)
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_agreement),
 		cmocka_unit_test(test_qat),
+		cmocka_unit_test(test_split_three_hidden),
 		cmocka_unit_test(test_agreement_groups),
 		cmocka_unit_test(test_qat_focus),
 		cmocka_unit_test(test_split),

@@ -1,0 +1,31 @@
+#!/bin/sh
+# qsteer-train refuses malformed export options with exit status 2 and a message
+# naming the option, before any training runs.
+exe=$1
+fail=0
+refuse() {
+	want=$1
+	shift
+	err=$("$exe" "$@" 2>&1 >/dev/null)
+	rc=$?
+	if [ $rc -ne 2 ] || ! echo "$err" | grep -q -- "$want"; then
+		echo "FAIL: qsteer-train $* -> status $rc, message: $err (wanted 2 and '$want')" >&2
+		fail=1
+	else
+		echo "refused: $* -> $err"
+	fi
+}
+refuse "3 values for a net with 2 hidden layers" \
+	train --scenario bandit --steps 4096 --out /dev/null --split 2,2,2
+refuse "3 values for a net with 2 hidden layers" \
+	train --scenario bandit --steps 4096 --out /dev/null --split-width 64,64,64
+refuse "--split 2,: one value per hidden layer" \
+	train --scenario bandit --out /dev/null --split 2,
+refuse "--split 9: one value per hidden layer" \
+	train --scenario bandit --out /dev/null --split 9
+refuse "--split-width 300: one value per hidden layer" \
+	train --scenario bandit --out /dev/null --split-width 300
+s=bandit
+for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16; do s="$s,bandit"; done
+refuse "17 scenarios, at most 16" train --scenario "$s" --out /dev/null
+exit $fail
