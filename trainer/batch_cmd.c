@@ -15,15 +15,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <unistd.h>
 
 #include "batch_cmd.h"
 #include "batch_env.h"
 #include "batch_export.h"
 #include "batch_ppo.h"
 #include "qsteer/policy.h"
+#include "util.h"
 
 #define EP_CAP (1u << 16) /* decisions one training episode may record */
+/* Training episodes' requests that EP_CAP holds: 200 requests made up to 4,997
+ * scheduler decisions (~25 a request) at loads 0.7-1.3. */
+#define MAX_TRAIN_REQUESTS 2000
 #define MAX_EPISODES 64
 #define MAX_THREADS 16
 
@@ -33,6 +37,7 @@ struct bopts {
 	uint64_t seed, created;
 	double eval_load;
 	int scn_only; /* -1: all scenarios */
+	const char *train_only; /* the last option given that eval does not take */
 	int quiet;
 };
 
@@ -43,7 +48,7 @@ busage(void)
 		"usage: qsteer-train batch train --out FILE.q8 [--iters N (400)] [--episodes E (8)]\n"
 		"                          [--requests N] [--scenario static|bursty|adversarial|all]\n"
 		"                          [--seed S] [--threads T] [--log CSV] [--created T]\n"
-		"                          [--seeds K] [--quiet]\n"
+		"                          [--seeds K] [--load X] [--quiet]\n"
 		"       qsteer-train batch eval FILE.q8 [--seeds K] [--requests N] [--load X]\n"
 		"Trains the agent's int8 batching classifier (docs/agent.md) and compares it with\n"
 		"every heuristic on held-out arrival seeds 1..K of the simulator's static, bursty\n"
@@ -52,23 +57,24 @@ busage(void)
 	return 2;
 }
 
+/* The directory of path exists and takes new files: checked before hours of training
+ * (the policy is written there at the end, through a temporary file). */
 static int
-u64_arg(const char *s, uint64_t *v)
+out_dir_writable(const char *path)
 {
-	char *end;
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
 
-	errno = 0;
-	*v = strtoull(s, &end, 10);
-	return errno || end == s || *end || s[0] == '-' ? -1 : 0;
-}
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash == path ? 1 : slash - path), path);
+	if (access(dir, W_OK | X_OK) != 0) {
+		fprintf(stderr, "qsteer-train batch train: --out %s: cannot write in %s: %s\n",
+			path, dir, strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 /* ---- rollouts on threads ------------------------------------------------------------- */
@@ -124,7 +130,8 @@ run_job(struct ep_job *j, struct qs_bppo_actor *actor)
 	ac.greedy = 0;
 	ac.out = &j->buf;
 	j->rc = qs_benv_episode(j->c, scn, QS_BENV_TRAIN_SEED_BASE + j->seed * 1000003ull + j->index,
-				load, j->c->requests, &ac, NULL, &j->res, j->msg, sizeof(j->msg));
+				load, j->c->requests, NULL, &ac, NULL, &j->res, j->msg,
+				sizeof(j->msg));
 }
 
 static void *
@@ -146,6 +153,7 @@ collect(struct worker *w, uint32_t threads, struct ep_job *jobs, uint32_t n, cha
 		w[t].first = t;
 		w[t].n = n;
 		w[t].stride = threads;
+		qs_bppo_actor_pin(&w[t].actor, jobs[0].ag);
 	}
 	if (threads == 1) {
 		worker_main(&w[0]);
@@ -157,15 +165,17 @@ collect(struct worker *w, uint32_t threads, struct ep_job *jobs, uint32_t n, cha
 				break;
 		for (uint32_t t = 0; t < started; t++)
 			pthread_join(w[t].tid, NULL);
-		if (started < threads) {
-			snprintf(msg, msglen, "batch: cannot start rollout threads");
-			return QS_E_NOMEM;
-		}
+		/* A thread that would not start leaves its share to this one: the episodes
+		 * and their order do not depend on how many threads ran them. */
+		for (uint32_t t = started; t < threads; t++)
+			worker_main(&w[t]);
 	}
+	for (uint32_t t = 0; t < threads; t++)
+		qs_bppo_actor_unpin(&w[t].actor);
 	for (uint32_t k = 0; k < n; k++)
 		if (jobs[k].rc != QS_OK) {
-			snprintf(msg, msglen, "episode %" PRIu64 ": %s", jobs[k].index, jobs[k].msg);
-			return jobs[k].rc;
+			return qs_train_fail(jobs[k].rc, msg, msglen, "episode %" PRIu64 ": %s",
+					     jobs[k].index, jobs[k].msg);
 		}
 	return QS_OK;
 }
@@ -177,30 +187,14 @@ struct eval_row {
 	double goodput, slo, ttft_p99, tpot_p99, preempt;
 };
 
-/* Mean over seeds 1..K of one strategy (s) or of the greedy float policy (ag). */
-static int
-eval_one(const struct qs_benv_cfg *c, enum qs_agent_scn scn, uint32_t seeds, uint32_t requests,
-	 double load, struct qs_batch_strategy *s, const struct qs_bppo *ag,
-	 struct qs_bppo_actor *actor, struct qs_bppo_buf *states, struct eval_row *row,
-	 char *msg, size_t msglen)
+static void
+add_result(struct eval_row *row, const struct qs_agent_bench_result *r, uint32_t seeds)
 {
-	memset(row, 0, sizeof(*row));
-	snprintf(row->name, sizeof(row->name), "%s", s ? s->name : "float (greedy)");
-	for (uint32_t k = 1; k <= seeds; k++) {
-		struct qs_agent_bench_result r;
-		struct qs_benv_actor ac = { ag, actor, NULL, 1, states };
-		int rc;
-
-		rc = qs_benv_episode(c, scn, k, load, requests, ag ? &ac : NULL, s, &r, msg, msglen);
-		if (rc != QS_OK)
-			return rc;
-		row->goodput += r.goodput_rps / seeds;
-		row->slo += r.slo_attainment / seeds;
-		row->ttft_p99 += r.ttft_p99_ms / seeds;
-		row->tpot_p99 += r.tpot_p99_ms / seeds;
-		row->preempt += (double)r.preemptions / seeds;
-	}
-	return QS_OK;
+	row->goodput += r->goodput_rps / seeds;
+	row->slo += r->slo_attainment / seeds;
+	row->ttft_p99 += r->ttft_p99_ms / seeds;
+	row->tpot_p99 += r->tpot_p99_ms / seeds;
+	row->preempt += (double)r->preemptions / seeds;
 }
 
 static void
@@ -211,62 +205,83 @@ print_row(FILE *f, const char *scn, const struct eval_row *r, double fixed_goodp
 		fixed_goodput > 0 ? 100 * (r->goodput / fixed_goodput - 1) : 0.0);
 }
 
+#define MAX_ROWS 16 /* the heuristics, the float and the int8 policy */
+
 /*
- * Every heuristic, the int8 policy p (may be NULL) and the float policy ag (may be
- * NULL) on seeds 1..K of each scenario. Returns, per scenario, the int8 policy's
- * goodput relative to the fixed strategy's in gain[] (when p is set).
+ * Every heuristic, the float policy ag (may be NULL) and the int8 policy p, means
+ * over seeds 1..K of a scenario, all on one stream per (scenario, seed); then, per
+ * scenario, the int8 policy's goodput relative to the fixed strategy's ("int8 policy
+ * vs fixed on S: +X% goodput").
  */
 static int
 eval_table(const struct qs_benv_cfg *c, const struct bopts *o, struct qs_policy *p,
-	   const char *pname, const struct qs_bppo *ag, struct qs_bppo_actor *actor,
-	   double gain[QS_AGENT_SCN__COUNT], char *msg, size_t msglen)
+	   const char *pname, const struct qs_bppo *ag, struct qs_bppo_actor *actor, char *msg,
+	   size_t msglen)
 {
+	double gain[QS_AGENT_SCN__COUNT] = { 0 };
+	struct qs_batch_strategy s[MAX_ROWS];
+	struct eval_row row[MAX_ROWS];
+	uint32_t nh = 0, fixed = 0, n;
+	int rc = QS_OK;
+
+	/* The heuristics' rows, then the float's (ag), then the int8 policy's. */
+	while (qs_batch_builtin[nh] && nh + 2 < MAX_ROWS) {
+		rc = qs_batch_parse(qs_batch_builtin[nh], &s[nh], msg, msglen);
+		if (rc != QS_OK)
+			break;
+		if (!strcmp(qs_batch_builtin[nh], "fixed"))
+			fixed = nh; /* the hardware cap, oldest first */
+		nh++;
+	}
+	n = nh;
+	if (rc == QS_OK && ag)
+		n++;
+	/* s[n] borrows p (the caller frees it): no qs_batch_free for it */
+	if (rc == QS_OK)
+		rc = qs_batch_from_policy(p, pname, &s[n++], msg, msglen);
 	printf("%-12s %-26s %9s %8s %10s %10s %8s %9s\n", "scenario", "strategy", "goodput/s",
 	       "SLO", "TTFT p99", "TPOT p99", "preempt", "vs fixed");
-	for (int sc = 0; sc < QS_AGENT_SCN__COUNT; sc++) {
+	for (int sc = 0; rc == QS_OK && sc < QS_AGENT_SCN__COUNT; sc++) {
 		enum qs_agent_scn scn = (enum qs_agent_scn)sc;
-		struct eval_row row, fixed;
-		int rc;
 
 		if (o->scn_only >= 0 && o->scn_only != sc)
 			continue;
-		fixed.goodput = 0;
-		for (uint32_t b = 0; qs_batch_builtin[b]; b++) {
-			struct qs_batch_strategy s;
+		memset(row, 0, sizeof(row));
+		for (uint32_t i = 0; i < n; i++)
+			snprintf(row[i].name, sizeof(row[i].name), "%.*s",
+				 (int)sizeof(row[i].name) - 1,
+				 ag && i == nh ? "float (greedy)" : s[i].name);
+		for (uint32_t k = 1; rc == QS_OK && k <= o->seeds; k++) {
+			struct qs_agent_bench_arrivals arr;
 
-			rc = qs_batch_parse(qs_batch_builtin[b], &s, msg, msglen);
-			if (rc == QS_OK)
-				rc = eval_one(c, scn, o->seeds, o->eval_requests, o->eval_load, &s,
-					      NULL, NULL, NULL, &row, msg, msglen);
-			qs_batch_free(&s);
-			if (rc != QS_OK)
-				return rc;
-			if (b == 0)
-				fixed = row; /* "fixed": the hardware cap, oldest first */
-			print_row(stdout, qs_agent_scn_name(scn), &row, fixed.goodput);
-		}
-		if (ag) {
-			rc = eval_one(c, scn, o->seeds, o->eval_requests, o->eval_load, NULL, ag,
-				      actor, NULL, &row, msg, msglen);
-			if (rc != QS_OK)
-				return rc;
-			print_row(stdout, qs_agent_scn_name(scn), &row, fixed.goodput);
-		}
-		if (p) {
-			struct qs_batch_strategy s;
+			rc = qs_benv_arrivals(c, scn, k, o->eval_load, o->eval_requests, &arr, msg,
+					      msglen);
+			for (uint32_t i = 0; rc == QS_OK && i < n; i++) {
+				struct qs_agent_bench_result r;
+				struct qs_benv_actor ac = { ag, actor, NULL, 1, NULL };
+				int fl = ag && i == nh;
 
-			/* The strategy borrows p: detach it before qs_batch_free. */
-			rc = qs_batch_from_policy(p, pname, &s, msg, msglen);
-			if (rc == QS_OK)
-				rc = eval_one(c, scn, o->seeds, o->eval_requests, o->eval_load, &s,
-					      NULL, NULL, NULL, &row, msg, msglen);
-			s.policy = NULL;
-			if (rc != QS_OK)
-				return rc;
-			print_row(stdout, qs_agent_scn_name(scn), &row, fixed.goodput);
-			gain[sc] = fixed.goodput > 0 ? row.goodput / fixed.goodput - 1 : 0;
+				rc = qs_benv_episode(c, scn, k, o->eval_load, o->eval_requests, &arr,
+						     fl ? &ac : NULL, fl ? NULL : &s[i], &r, msg,
+						     msglen);
+				if (rc == QS_OK)
+					add_result(&row[i], &r, o->seeds);
+			}
+			qs_agent_bench_arrivals_free(&arr);
 		}
+		for (uint32_t i = 0; rc == QS_OK && i < n; i++)
+			print_row(stdout, qs_agent_scn_name(scn), &row[i], row[fixed].goodput);
+		if (rc == QS_OK && row[fixed].goodput > 0)
+			gain[sc] = row[n - 1].goodput / row[fixed].goodput - 1;
 	}
+	for (uint32_t i = 0; i < nh; i++)
+		qs_batch_free(&s[i]);
+	if (rc != QS_OK)
+		return rc;
+	for (int sc = 0; sc < QS_AGENT_SCN__COUNT; sc++)
+		if (o->scn_only < 0 || o->scn_only == sc)
+			printf("int8 policy vs fixed on %s: %+.2f%% goodput\n",
+			       qs_agent_scn_name((enum qs_agent_scn)sc), 100 * gain[sc]);
 	return QS_OK;
 }
 
@@ -284,7 +299,7 @@ cmd_train(struct bopts *o)
 	struct qs_bexp_report rep;
 	struct qs_policy *p = NULL;
 	struct qs_policy_load_opts lo = { QS_SCHEMA_BATCH_V1, QS_Q8_KIND_CLASSIFIER, NULL };
-	double gain[QS_AGENT_SCN__COUNT] = { 0 }, t0 = now_s();
+	double t0 = qs_train_now_s();
 	FILE *log = NULL;
 	char msg[512];
 	uint32_t t_init = 0;
@@ -306,8 +321,7 @@ cmd_train(struct bopts *o)
 		goto fail;
 	jobs = calloc(o->episodes, sizeof(*jobs));
 	if (!jobs) {
-		rc = QS_E_NOMEM;
-		snprintf(msg, sizeof(msg), "batch: no memory");
+		rc = qs_train_fail(QS_E_NOMEM, msg, sizeof(msg), "batch: no memory");
 		goto fail;
 	}
 	for (uint32_t k = 0; k < o->episodes && rc == QS_OK; k++)
@@ -323,8 +337,8 @@ cmd_train(struct bopts *o)
 	if (o->log) {
 		log = fopen(o->log, "w");
 		if (!log) {
-			snprintf(msg, sizeof(msg), "%s: %s", o->log, strerror(errno));
-			rc = QS_E_IO;
+			rc = qs_train_fail(QS_E_IO, msg, sizeof(msg), "%s: %s", o->log,
+					   strerror(errno));
 			goto fail;
 		}
 		fprintf(log, "iter,decisions,episode_return,slo_attainment,pi_loss,v_loss,entropy,"
@@ -359,9 +373,9 @@ cmd_train(struct bopts *o)
 		if (log)
 			fprintf(log, "%u,%u,%.4f,%.4f,%.5f,%.5f,%.4f,%.5f,%.4f,%.1f\n", it + 1, buf.n,
 				ret, slo, st.pi_loss, st.v_loss, st.entropy, st.approx_kl,
-				st.clip_frac, now_s() - t0);
+				st.clip_frac, qs_train_now_s() - t0);
 		if (!o->quiet) {
-			double el = now_s() - t0;
+			double el = qs_train_now_s() - t0;
 
 			fprintf(stderr,
 				"\rbatch: iter %u/%u  %.0f decisions/s  return %.1f  SLO %.1f%%  "
@@ -374,13 +388,14 @@ cmd_train(struct bopts *o)
 	}
 	if (log && fclose(log) != 0) {
 		log = NULL;
-		snprintf(msg, sizeof(msg), "%s: write failed", o->log);
-		rc = QS_E_IO;
+		rc = qs_train_fail(QS_E_IO, msg, sizeof(msg), "%s: write failed", o->log);
 		goto fail;
 	}
 	log = NULL;
 
-	/* Calibration states: greedy episodes of every scenario on training seeds. */
+	/* Calibration states: greedy episodes of every scenario on training seeds. The
+	 * learner is fixed from here on (calibration, export, evaluation). */
+	qs_bppo_actor_pin(&w[0].actor, &ag);
 	for (int sc = 0; sc < QS_AGENT_SCN__COUNT; sc++) {
 		struct qs_agent_bench_result r;
 		struct qs_rng rng;
@@ -389,7 +404,7 @@ cmd_train(struct bopts *o)
 		qs_rng_seed(&rng, o->seed, 7);
 		rc = qs_benv_episode(&c, (enum qs_agent_scn)sc,
 				     QS_BENV_TRAIN_SEED_BASE - 1 - (uint64_t)sc, 0.9, c.requests,
-				     &ac, NULL, &r, msg, sizeof(msg));
+				     NULL, &ac, NULL, &r, msg, sizeof(msg));
 		if (rc != QS_OK)
 			goto fail;
 	}
@@ -403,16 +418,10 @@ cmd_train(struct bopts *o)
 	printf("wrote %s: %zu bytes, %u actions; float-vs-int8 agreement %.2f%% on %u "
 	       "calibration states (%u biases clamped); %.1f s\n",
 	       o->out, rep.bytes, c.n_actions, 100 * rep.agree, rep.states, rep.bias_clamped,
-	       now_s() - t0);
+	       qs_train_now_s() - t0);
 	rc = qs_policy_load_file(o->out, &lo, &p, msg, sizeof(msg));
 	if (rc == QS_OK && o->seeds > 0)
-		rc = eval_table(&c, o, p, o->out, &ag, &w[0].actor, gain, msg, sizeof(msg));
-	if (rc != QS_OK)
-		goto fail;
-	for (int sc = 0; sc < QS_AGENT_SCN__COUNT && o->seeds > 0; sc++)
-		if (o->scn_only < 0 || o->scn_only == sc)
-			printf("int8 policy vs fixed on %s: %+.2f%% goodput\n",
-			       qs_agent_scn_name((enum qs_agent_scn)sc), 100 * gain[sc]);
+		rc = eval_table(&c, o, p, o->out, &ag, &w[0].actor, msg, sizeof(msg));
 fail:
 	if (rc != QS_OK)
 		fprintf(stderr, "qsteer-train batch: %s\n", msg);
@@ -436,23 +445,18 @@ cmd_eval(struct bopts *o)
 	struct qs_benv_cfg c;
 	struct qs_policy *p = NULL;
 	struct qs_policy_load_opts lo = { QS_SCHEMA_BATCH_V1, QS_Q8_KIND_CLASSIFIER, NULL };
-	double gain[QS_AGENT_SCN__COUNT] = { 0 };
 	char msg[512];
 	int rc;
 
 	qs_benv_defaults(&c);
 	rc = qs_policy_load_file(o->policy, &lo, &p, msg, sizeof(msg));
 	if (rc == QS_OK)
-		rc = eval_table(&c, o, p, o->policy, NULL, NULL, gain, msg, sizeof(msg));
+		rc = eval_table(&c, o, p, o->policy, NULL, NULL, msg, sizeof(msg));
 	qs_policy_free(p);
 	if (rc != QS_OK) {
 		fprintf(stderr, "qsteer-train batch eval: %s\n", msg);
 		return 1;
 	}
-	for (int sc = 0; sc < QS_AGENT_SCN__COUNT; sc++)
-		if (o->scn_only < 0 || o->scn_only == sc)
-			printf("int8 policy vs fixed on %s: %+.2f%% goodput\n",
-			       qs_agent_scn_name((enum qs_agent_scn)sc), 100 * gain[sc]);
 	return 0;
 }
 
@@ -498,6 +502,10 @@ qs_train_batch_main(int argc, char **argv)
 			return 2;
 		}
 		i++;
+		if (!strcmp(a, "--out") || !strcmp(a, "--log") || !strcmp(a, "--iters") ||
+		    !strcmp(a, "--episodes") || !strcmp(a, "--threads") || !strcmp(a, "--seed") ||
+		    !strcmp(a, "--created"))
+			o.train_only = a;
 		if (!strcmp(a, "--out")) {
 			o.out = val;
 		} else if (!strcmp(a, "--log")) {
@@ -523,7 +531,7 @@ qs_train_batch_main(int argc, char **argv)
 				return 2;
 			}
 		} else if (!strcmp(a, "--seed") || !strcmp(a, "--created")) {
-			if (u64_arg(val, &v)) {
+			if (qs_train_parse_u64(val, &v)) {
 				fprintf(stderr, "qsteer-train batch: %s '%s' is not a number\n", a, val);
 				return 2;
 			}
@@ -544,7 +552,7 @@ qs_train_batch_main(int argc, char **argv)
 				fprintf(stderr, "qsteer-train batch: unknown option '%s'\n", a);
 				return busage();
 			}
-			if (u64_arg(val, &v) || v < (u32 == &o.seeds ? 0u : 1u) || v > lim) {
+			if (qs_train_parse_u64(val, &v) || v < (u32 == &o.seeds ? 0u : 1u) || v > lim) {
 				fprintf(stderr, "qsteer-train batch: %s '%s': needs %u..%" PRIu64 "\n", a,
 					val, u32 == &o.seeds ? 0u : 1u, lim);
 				return 2;
@@ -558,11 +566,28 @@ qs_train_batch_main(int argc, char **argv)
 					"argument\n");
 			return 2;
 		}
+		if (o.requests > MAX_TRAIN_REQUESTS) {
+			fprintf(stderr, "qsteer-train batch train: --requests %u: 1..%u (an "
+					"episode's decisions must fit the %u-decision buffer)\n",
+				o.requests, MAX_TRAIN_REQUESTS, EP_CAP);
+			return 2;
+		}
+		if (out_dir_writable(o.out) != 0)
+			return 2;
 		return cmd_train(&o);
 	}
 	if (!strcmp(o.cmd, "eval")) {
 		if (!o.policy) {
 			fprintf(stderr, "qsteer-train batch eval: needs a policy file\n");
+			return 2;
+		}
+		if (o.train_only) {
+			fprintf(stderr, "qsteer-train batch eval: %s applies to train only\n",
+				o.train_only);
+			return 2;
+		}
+		if (!o.seeds) {
+			fprintf(stderr, "qsteer-train batch eval: --seeds 0: at least 1\n");
 			return 2;
 		}
 		return cmd_eval(&o);

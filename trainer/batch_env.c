@@ -14,8 +14,8 @@ qs_benv_defaults(struct qs_benv_cfg *c)
 {
 	memset(c, 0, sizeof(*c));
 	qs_agent_cfg_default(&c->agent);
-	/* 200 requests of a simulator scenario make ~5000 scheduler iterations on one
-	 * backend, the episode length the learning-rate schedule assumes; loads reach
+	/* 200 requests of a simulator scenario make 1,200-5,000 scheduler iterations on
+	 * one backend (loads 0.7-1.3; the learning-rate schedule assumes 4,000); loads reach
 	 * 1.3 because below ~0.9 every sensible action meets nearly every SLO (no
 	 * signal), while the eval scenarios run at 0.6, 0.75 and 1.05. */
 	c->requests = 200;
@@ -70,7 +70,6 @@ struct episode {
 	const struct qs_benv_cfg *c;
 	struct qs_benv_actor *actor;
 	uint32_t start;	   /* first decision of this episode in actor->out */
-	int have_last;	   /* a decision of this episode is recorded */
 	uint32_t overflow; /* decisions the buffer had no room for */
 };
 
@@ -96,7 +95,6 @@ decide(void *ctx, const struct qs_batch_view *v, struct qs_batch_decision *d)
 			b->reward[b->n] = 0;
 			b->done[b->n] = 0;
 			b->n++;
-			e->have_last = 1;
 		} else {
 			e->overflow++;
 		}
@@ -111,16 +109,37 @@ settle(void *ctx, const struct qs_agent_iter *it, const struct qs_agent_bench_st
 	struct episode *e = ctx;
 	struct qs_bppo_buf *b = e->actor ? e->actor->out : NULL;
 
-	if (!b || !e->have_last || e->overflow)
+	if (!b || b->n == e->start || e->overflow) /* none of this episode's yet */
 		return;
 	b->reward[b->n - 1] += e->c->r_met * (float)st->done_met -
 			       e->c->r_late * (float)st->first_late -
 			       e->c->r_preempt * (float)it->preempted;
 }
 
+static void
+bench_cfg(enum qs_agent_scn scn, uint64_t seed, double load, uint32_t requests,
+	  struct qs_agent_bench_cfg *bc)
+{
+	qs_agent_bench_cfg_default(bc, scn);
+	bc->seed = seed;
+	bc->load = load;
+	bc->requests = requests;
+}
+
+int
+qs_benv_arrivals(const struct qs_benv_cfg *c, enum qs_agent_scn scn, uint64_t seed, double load,
+		 uint32_t requests, struct qs_agent_bench_arrivals *arr, char *msg, size_t msglen)
+{
+	struct qs_agent_bench_cfg bc;
+
+	bench_cfg(scn, seed, load, requests, &bc);
+	return qs_agent_bench_arrivals(&bc, &c->agent, arr, msg, msglen);
+}
+
 int
 qs_benv_episode(const struct qs_benv_cfg *c, enum qs_agent_scn scn, uint64_t seed, double load,
-		uint32_t requests, struct qs_benv_actor *actor, struct qs_batch_strategy *s,
+		uint32_t requests, const struct qs_agent_bench_arrivals *arr,
+		struct qs_benv_actor *actor, struct qs_batch_strategy *s,
 		struct qs_agent_bench_result *res, char *msg, size_t msglen)
 {
 	struct qs_agent_bench_cfg bc;
@@ -134,10 +153,8 @@ qs_benv_episode(const struct qs_benv_cfg *c, enum qs_agent_scn scn, uint64_t see
 	e.actor = actor && actor->ag ? actor : NULL;
 	if (e.actor && actor->out)
 		e.start = actor->out->n;
-	qs_agent_bench_cfg_default(&bc, scn);
-	bc.seed = seed;
-	bc.load = load;
-	bc.requests = requests;
+	bench_cfg(scn, seed, load, requests, &bc);
+	bc.arrivals = arr;
 	bc.on_iter = settle;
 	bc.on_iter_ctx = &e;
 	if (e.actor) {

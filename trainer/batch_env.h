@@ -63,14 +63,25 @@ struct qs_benv_actor {
 
 /*
  * Run one episode: scenario scn, seed, load (0: the scenario's own), the first
- * `requests` requests of its stream. With actor->ag set, the float
- * policy decides every iteration and, when actor->out is set, the decisions,
+ * `requests` requests of its stream -- or the stream arr (may be NULL) made from the
+ * same four by qs_benv_arrivals, which then are not read. With actor->ag set, the
+ * float policy decides every iteration and, when actor->out is set, the decisions,
  * log-probabilities, values and rewards are appended to it (the last one marked
  * done); otherwise s decides. res gets the bench's figures.
  */
 int qs_benv_episode(const struct qs_benv_cfg *c, enum qs_agent_scn scn, uint64_t seed,
-		    double load, uint32_t requests, struct qs_benv_actor *actor,
-		    struct qs_batch_strategy *s, struct qs_agent_bench_result *res, char *msg,
-		    size_t msglen);
+		    double load, uint32_t requests, const struct qs_agent_bench_arrivals *arr,
+		    struct qs_benv_actor *actor, struct qs_batch_strategy *s,
+		    struct qs_agent_bench_result *res, char *msg, size_t msglen);
+
+/*
+ * The stream of an episode, made once: building it runs the simulator (its capacity
+ * probes and a backend), which costs many times the episode, so an evaluation of
+ * several policies on one (scenario, seed) shares it. Free with
+ * qs_agent_bench_arrivals_free.
+ */
+int qs_benv_arrivals(const struct qs_benv_cfg *c, enum qs_agent_scn scn, uint64_t seed,
+		     double load, uint32_t requests, struct qs_agent_bench_arrivals *arr,
+		     char *msg, size_t msglen);
 
 #endif /* QSTEER_TRAINER_BATCH_ENV_H */

@@ -1,8 +1,6 @@
 /*
  * batch_export.c - int8 export of the batching classifier (batch_export.h).
  */
-#include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,6 +82,7 @@ qs_bexp_write(const struct qs_mlp *pi, const uint8_t *x, uint32_t n, float pct,
 		rc = qs_mlp_ws_init(&ws, pi, 1, msg, msglen);
 	if (rc != QS_OK)
 		goto out;
+	qs_mlp_ws_pin(&ws, pi); /* pi is fixed here: one transpose, not one per state */
 	for (uint32_t i = 0; i < n; i++) {
 		const float *s;
 
@@ -97,17 +96,8 @@ qs_bexp_write(const struct qs_mlp *pi, const uint8_t *x, uint32_t n, float pct,
 	rep->states = n;
 	rep->bias_clamped = q.bias_clamped;
 	rep->bytes = len;
-	if (path) {
-		FILE *f = fopen(path, "wb");
-
-		int bad = !f || fwrite(buf, 1, len, f) != len;
-
-		if (f && fclose(f) != 0)
-			bad = 1;
-		if (bad)
-			rc = qs_train_fail(QS_E_IO, msg, msglen, "%s: cannot write the policy: %s",
-					   path, strerror(errno));
-	}
+	if (path) /* temp file, fsync, rename: a reader never sees half a policy */
+		rc = qs_q8_write_file(&d, path, msg, msglen);
 out:
 	qs_mlp_ws_free(&ws);
 	qs_policy_free(p);

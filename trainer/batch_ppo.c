@@ -200,6 +200,20 @@ qs_bppo_actor_free(struct qs_bppo_actor *a)
 	qs_mlp_ws_free(&a->ws_vf);
 }
 
+void
+qs_bppo_actor_pin(struct qs_bppo_actor *a, const struct qs_bppo *ag)
+{
+	qs_mlp_ws_pin(&a->ws_pi, &ag->pi);
+	qs_mlp_ws_pin(&a->ws_vf, &ag->vf);
+}
+
+void
+qs_bppo_actor_unpin(struct qs_bppo_actor *a)
+{
+	qs_mlp_ws_unpin(&a->ws_pi);
+	qs_mlp_ws_unpin(&a->ws_vf);
+}
+
 uint32_t
 qs_bppo_act(const struct qs_bppo *ag, struct qs_bppo_actor *a, const uint8_t x[QS_FB_COUNT],
 	    struct qs_rng *rng, int greedy, float *logp, float *value)
@@ -252,10 +266,7 @@ qs_bppo_loss_grad(struct qs_bppo *ag, const struct qs_bppo_buf *b, const uint32_
 		float s1 = ratio * adv;
 		float s2 = fminf(fmaxf(ratio, 1 - c->clip), 1 + c->clip) * adv;
 
-		if (c->epochs == 0 || c->clip <= 0) { /* REINFORCE-style: -logp * adv */
-			lpi -= lp * adv;
-			qs_mlp_logp_grad(p, A, mask, a, -adv * inv, ds);
-		} else if (s1 <= s2) {
+		if (s1 <= s2) {
 			/* The unclipped term is the minimum: d(-ratio adv)/dlogp = -ratio adv. */
 			lpi -= s1;
 			qs_mlp_logp_grad(p, A, mask, a, -s1 * inv, ds);
@@ -292,11 +303,14 @@ qs_bppo_update(struct qs_bppo *ag, struct qs_bppo_buf *b, struct qs_bppo_stats *
 {
 	const struct qs_bppo_cfg *c = &ag->cfg;
 	double mean = 0, var = 0;
-	uint32_t epochs = c->epochs ? c->epochs : 1, steps = 0;
+	uint32_t steps = 0;
 	struct qs_bppo_stats acc, one;
 
-	if (b->n == 0)
-		return qs_train_fail(QS_E_ARG, msg, msglen, "batch: update with no decisions");
+	if (b->n == 0 || c->epochs == 0 || !(c->clip > 0))
+		return qs_train_fail(QS_E_ARG, msg, msglen,
+				     "batch: update of %u decisions, %u epochs, clip %g (needs "
+				     "decisions, epochs >= 1, clip > 0)",
+				     b->n, c->epochs, (double)c->clip);
 	if (ag->perm_cap < b->n) {
 		uint32_t *p = realloc(ag->perm, (size_t)b->n * sizeof(*p));
 
@@ -314,7 +328,7 @@ qs_bppo_update(struct qs_bppo *ag, struct qs_bppo_buf *b, struct qs_bppo_stats *
 	for (uint32_t i = 0; i < b->n; i++)
 		b->adv[i] = (float)((b->adv[i] - mean) / (sqrt(var) + 1e-8));
 	memset(&acc, 0, sizeof(acc));
-	for (uint32_t e = 0; e < epochs; e++) {
+	for (uint32_t e = 0; e < c->epochs; e++) {
 		for (uint32_t i = 0; i < b->n; i++)
 			ag->perm[i] = i;
 		qs_rng_shuffle(&ag->rng, ag->perm, b->n);

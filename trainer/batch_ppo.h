@@ -87,6 +87,10 @@ struct qs_bppo_actor {
 int qs_bppo_actor_init(struct qs_bppo_actor *a, const struct qs_bppo *ag, char *msg,
 		       size_t msglen);
 void qs_bppo_actor_free(struct qs_bppo_actor *a);
+/* While ag's parameters stay fixed (a collection, an evaluation), act on one transpose
+ * of them instead of one per decision; unpin before the next update. */
+void qs_bppo_actor_pin(struct qs_bppo_actor *a, const struct qs_bppo *ag);
+void qs_bppo_actor_unpin(struct qs_bppo_actor *a);
 /* Sample an action (or the argmax when greedy) for one state; logp and value may be NULL. */
 uint32_t qs_bppo_act(const struct qs_bppo *ag, struct qs_bppo_actor *a,
 		     const uint8_t x[QS_FB_COUNT], struct qs_rng *rng, int greedy, float *logp,

@@ -50,15 +50,6 @@ struct opts {
 	int json, randomize, quiet;
 };
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static int
 usage(void)
 {
@@ -649,7 +640,7 @@ cmd_train(const struct opts *o, int bench)
 			fprintf(log, "update,step,decisions_per_s,reward_per_decision,episode_return,"
 				     "pi_loss,v_loss,entropy,approx_kl,clip_frac,phase,elapsed_s,shared\n");
 	}
-	t0 = now_s();
+	t0 = qs_train_now_s();
 	uint64_t start = step;
 	while (step < total) {
 		double el, rate;
@@ -667,7 +658,7 @@ cmd_train(const struct opts *o, int bench)
 			break;
 		}
 		step += b.n;
-		el = now_s() - t0;
+		el = qs_train_now_s() - t0;
 		rate = (double)(step - start) / (el > 0 ? el : 1e-9);
 		recent = recent == 0 ? rs.reward_per_decision
 				     : 0.9 * recent + 0.1 * rs.reward_per_decision;
@@ -700,7 +691,7 @@ cmd_train(const struct opts *o, int bench)
 		fprintf(stderr, "qsteer-train: last update's float-vs-fake-int8 agreement %.4f\n",
 			(double)ag.consist_agree);
 	if (bench && rc == QS_OK) {
-		double el = now_s() - t0, dps = (double)(step - start) / el;
+		double el = qs_train_now_s() - t0, dps = (double)(step - start) / el;
 
 		if (o->json)
 			printf("{\"decisions_per_s\": %.0f, \"threads\": %u, \"env\": \"%s\"}\n", dps,
@@ -1140,7 +1131,7 @@ cmd_demo(struct opts *o)
 #ifdef QSTEER_HAVE_SIM
 	static char out[4096], logp[4096], ckpt[4096], init[4096], fck[4096];
 	struct qs_ppo_agent ag;
-	double t0 = now_s();
+	double t0 = qs_train_now_s();
 	int rc;
 
 	if (mkdir_parents(o->out_dir) != 0) {
@@ -1176,29 +1167,19 @@ cmd_demo(struct opts *o)
 		return 1;
 	(void)ckpt;
 	printf("demo: trained and exported in %.1f s; evaluating against every baseline\n",
-	       now_s() - t0);
+	       qs_train_now_s() - t0);
 	if (load_float(fck, &ag))
 		return 1;
 	rc = eval_table(o, out, &ag, stdout);
 	qs_ppo_agent_free(&ag);
 	printf("demo: done in %.1f s; %s/{policy.q8,train.csv,learning-curve.png,compare-*.png}\n",
-	       now_s() - t0, o->out_dir);
+	       qs_train_now_s() - t0, o->out_dir);
 	return rc;
 #else
 	(void)o;
 	fprintf(stderr, "qsteer-train: demo needs the simulator (sim/)\n");
 	return 1;
 #endif
-}
-
-static int
-parse_u64(const char *s, uint64_t *v)
-{
-	char *end;
-
-	errno = 0;
-	*v = strtoull(s, &end, 10);
-	return errno || end == s || *end || s[0] == '-' ? -1 : 0;
 }
 
 int
@@ -1325,13 +1306,13 @@ main(int argc, char **argv)
 			else
 				o.ent = x;
 		} else if (!strcmp(a, "--qat-rounds")) {
-			if (parse_u64(val, &v) != 0 || v > 64) {
+			if (qs_train_parse_u64(val, &v) != 0 || v > 64) {
 				fprintf(stderr, "qsteer-train: --qat-rounds %s: 0..64\n", val);
 				return 2;
 			}
 			o.qat_rounds = (uint32_t)v;
 		} else if (!strcmp(a, "--calib-per-env")) {
-			if (parse_u64(val, &v) != 0 || v < 64 || v > 65536) {
+			if (qs_train_parse_u64(val, &v) != 0 || v < 64 || v > 65536) {
 				fprintf(stderr, "qsteer-train: --calib-per-env %s: 64..65536\n", val);
 				return 2;
 			}
@@ -1365,13 +1346,13 @@ main(int argc, char **argv)
 				return 2;
 			}
 		} else if (!strcmp(a, "--qat-steps")) {
-			if (parse_u64(val, &v) != 0 || v < 1 || v > 1000000) {
+			if (qs_train_parse_u64(val, &v) != 0 || v < 1 || v > 1000000) {
 				fprintf(stderr, "qsteer-train: --qat-steps %s: 1..1000000\n", val);
 				return 2;
 			}
 			o.qat_steps = (uint32_t)v;
 		} else if (!strcmp(a, "--epochs")) {
-			if (parse_u64(val, &v) != 0 || v < 1 || v > 64) {
+			if (qs_train_parse_u64(val, &v) != 0 || v < 1 || v > 64) {
 				fprintf(stderr, "qsteer-train: --epochs %s: 1..64\n", val);
 				return 2;
 			}
@@ -1394,7 +1375,7 @@ main(int argc, char **argv)
 			int zero_ok = !strcmp(a, "--seed") || !strcmp(a, "--bc-steps") ||
 				      !strcmp(a, "--created") || !strcmp(a, "--steps");
 
-			if (parse_u64(val, &v) != 0 || (!zero_ok && (v < 1 || v > (1ull << 40))) ||
+			if (qs_train_parse_u64(val, &v) != 0 || (!zero_ok && (v < 1 || v > (1ull << 40))) ||
 			    (!strcmp(a, "--threads") && v > 256) ||
 			    ((!strcmp(a, "--seeds") || !strcmp(a, "--episodes")) && v > 1000)) {
 				fprintf(stderr, "qsteer-train: %s %s: not a valid count\n", a, val);

@@ -1,6 +1,9 @@
-/* util.c - the trainer's error-message helper. */
+/* util.c - the trainer's small helpers: error messages, option numbers, the clock. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
 
 #include "util.h"
 
@@ -15,4 +18,23 @@ qs_train_fail(int status, char *msg, size_t msglen, const char *fmt, ...)
 		va_end(ap);
 	}
 	return status;
+}
+
+int
+qs_train_parse_u64(const char *s, uint64_t *v)
+{
+	char *end;
+
+	errno = 0;
+	*v = strtoull(s, &end, 10);
+	return errno || end == s || *end || s[0] == '-' ? -1 : 0;
+}
+
+double
+qs_train_now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }

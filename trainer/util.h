@@ -12,6 +12,13 @@
 int qs_train_fail(int status, char *msg, size_t msglen, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/* A decimal unsigned option value, the whole string (no sign, no trailing text):
+ * 0, or -1 if it is not one. */
+int qs_train_parse_u64(const char *s, uint64_t *v);
+
+/* Monotonic seconds, for progress lines and timings. */
+double qs_train_now_s(void);
+
 static inline void
 qs_train_wr32(uint8_t *b, uint32_t v)
 {

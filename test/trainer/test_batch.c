@@ -127,10 +127,18 @@ bppo_grad(void **state)
 		c.adv[k] = b.adv[k];
 		c.ret[k] = b.ret[k];
 	}
-	qs_bppo_loss_grad(&ag, &b, idx, N, NULL);
-	pp = params_to_double(&ag.pi);
-	pv = params_to_double(&ag.vf);
-	ref_loss(&ag, pp, pv, &c, &pat0, &br0);
+	{
+		struct qs_bppo_stats st;
+		float loss = qs_bppo_loss_grad(&ag, &b, idx, N, &st);
+		double ref;
+
+		pp = params_to_double(&ag.pi);
+		pv = params_to_double(&ag.vf);
+		ref = ref_loss(&ag, pp, pv, &c, &pat0, &br0);
+		/* the float loss and its reported clip fraction against the double reference */
+		assert_true(fabs(loss - ref) <= 1e-4 * (1 + fabs(ref)));
+		assert_true(st.clip_frac >= 1.0f / N - 1e-6f);
+	}
 	assert_int_equal(br0 & 1, 0); /* decision 0 is on the clipped branch */
 	for (int net = 0; net < 2; net++) {
 		double *p = net ? pv : pp;
@@ -207,7 +215,7 @@ export_classifier(void **state)
 	static uint8_t x[S * QS_FB_COUNT];
 	char path[] = "/tmp/qsteer-test-batch-XXXXXX";
 	int fd = mkstemp(path);
-	int32_t max_abs = 0;
+	int32_t max_abs = 0, max_abs0 = 0;
 
 	(void)state;
 	assert_true(fd >= 0);
@@ -234,13 +242,19 @@ export_classifier(void **state)
 	for (uint32_t a = 0; a < ec.n_actions; a++)
 		assert_memory_equal(&p->action[a], &ec.action[a], sizeof(ec.action[a]));
 	/* One output scale: the largest-magnitude row uses the full int8 range and the
-	 * smallest stays proportionally small (row j's weights were scaled by 1 + j). */
+	 * smallest stays proportionally small (row j's weights were scaled by 1 + j);
+	 * per-row scales would take every row to 127. */
 	for (uint32_t i = 0; i < cfg.h2; i++) {
 		int32_t v = p->layer[2].w[(ec.n_actions - 1) * cfg.h2 + i];
+		int32_t v0 = p->layer[2].w[i];
 
 		max_abs = v < 0 ? -v > max_abs ? -v : max_abs : v > max_abs ? v : max_abs;
+		max_abs0 = v0 < 0 ? -v0 > max_abs0 ? -v0 : max_abs0 : v0 > max_abs0 ? v0 : max_abs0;
 	}
+	printf("  output rows' largest |weight|: row 0 %d, row %u %d\n", max_abs0,
+	       ec.n_actions - 1, max_abs);
 	assert_true(max_abs >= 100);
+	assert_true(max_abs0 <= 127 / 4);
 	qs_policy_free(p);
 	unlink(path);
 	qs_bppo_free(&ag);
@@ -269,7 +283,7 @@ episode_return(struct qs_benv_cfg *c, enum qs_agent_scn scn, struct qs_agent_ben
 	ac.rng = &rng;
 	ac.greedy = 0;
 	ac.out = &b;
-	if (qs_benv_episode(c, scn, 77, 1.0, 400, &ac, NULL, r, msg, sizeof(msg)) != QS_OK)
+	if (qs_benv_episode(c, scn, 77, 1.0, 400, NULL, &ac, NULL, r, msg, sizeof(msg)) != QS_OK)
 		fail_msg("%s", msg);
 	assert_true(b.n > 100);
 	assert_int_equal(b.done[b.n - 1], 1);
