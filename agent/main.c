@@ -40,6 +40,7 @@ struct opts {
 	double load;
 	uint64_t seed;
 	char scenario_dir[QS_SIM_PATH_LEN];
+	const char *bench_only; /* a bench option given: refused unless benching */
 #ifdef QSTEER_AGENT_HAVE_CUDA
 	struct qs_agent_cuda_model cuda;
 #endif
@@ -98,6 +99,25 @@ add_report_to(struct opts *o, const char *v)
 static int
 add_batching(struct opts *o, const char *v)
 {
+	uint32_t n = 0;
+
+	/* "heuristics": every built-in strategy, so a learned policy is compared
+	 * with all of them in one run (-b heuristics -b q8:FILE). Expanded here so
+	 * the limit sees every strategy it stands for. */
+	if (!strcmp(v, "heuristics")) {
+		while (qs_batch_builtin[n])
+			n++;
+		if (o->n_batching + n > MAX_STRATS) {
+			snprintf(o->err, sizeof(o->err),
+				 "at most %d batching strategies ('heuristics' is %u of them, "
+				 "%u already given)", MAX_STRATS, n, o->n_batching);
+			return -1;
+		}
+		for (n = 0; qs_batch_builtin[n]; n++)
+			snprintf(o->batching[o->n_batching++], sizeof(o->batching[0]), "%s",
+				 qs_batch_builtin[n]);
+		return 0;
+	}
 	if (o->n_batching >= MAX_STRATS) {
 		snprintf(o->err, sizeof(o->err), "at most %d batching strategies", MAX_STRATS);
 		return -1;
@@ -175,6 +195,9 @@ bad:
 	return 0;
 }
 
+#define BENCH_OPT_FIRST 6 /* --scenario .. --scenario-dir in parse_args' table */
+#define BENCH_OPT_LAST 11
+
 static int
 parse_args(int argc, char **argv, struct opts *o)
 {
@@ -190,6 +213,7 @@ parse_args(int argc, char **argv, struct opts *o)
 		{ "duration", required_argument, NULL, 3 },
 		{ "max-requests", required_argument, NULL, 4 },
 		{ "profile", required_argument, NULL, 5 },
+		/* numbered BENCH_OPT_FIRST..BENCH_OPT_LAST: bench's alone */
 		{ "scenario", required_argument, NULL, 6 },
 		{ "requests", required_argument, NULL, 7 },
 		{ "load", required_argument, NULL, 8 },
@@ -199,7 +223,7 @@ parse_args(int argc, char **argv, struct opts *o)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int c, i;
+	int c, i, li;
 	uint64_t x;
 	char *end;
 
@@ -226,7 +250,10 @@ parse_args(int argc, char **argv, struct opts *o)
 			}
 		}
 	}
-	while ((c = getopt_long(argc, argv, "c:e:p:b:l:r:h", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:e:p:b:l:r:h", lo, &li)) != -1) {
+		/* Serving would ignore bench's options: remember one to refuse it. */
+		if (c >= BENCH_OPT_FIRST && c <= BENCH_OPT_LAST)
+			o->bench_only = lo[li].name;
 		switch (c) {
 		case 'c':
 			break;
@@ -314,6 +341,11 @@ parse_args(int argc, char **argv, struct opts *o)
 		snprintf(o->err, sizeof(o->err), "unexpected argument '%s'", argv[optind]);
 		return -1;
 	}
+	if (o->bench_only && !o->bench) {
+		snprintf(o->err, sizeof(o->err), "--%s applies to bench only (qsteer-agent bench "
+			 "--%s ...)", o->bench_only, o->bench_only);
+		return -1;
+	}
 	return 0;
 bad:
 	snprintf(o->err, sizeof(o->err), "bad value '%s' for an option", optarg);
@@ -370,22 +402,12 @@ run_bench(struct opts *o, char *msg, size_t msglen)
 {
 	int s, lo = o->scenario < 0 ? 0 : o->scenario;
 	int hi = o->scenario < 0 ? QS_AGENT_SCN__COUNT - 1 : o->scenario;
-	uint32_t k, n_specs = 0;
-	const char *specs[MAX_STRATS + 8];
+	uint32_t k;
 	bool first = true;
 
-	if (o->n_batching == 0)
-		for (k = 0; qs_batch_builtin[k]; k++)
-			specs[n_specs++] = qs_batch_builtin[k];
-	for (k = 0; k < o->n_batching; k++) {
-		/* "heuristics": every built-in strategy, so a learned policy is compared
-		 * with all of them in one run (-b heuristics -b q8:FILE). */
-		if (!strcmp(o->batching[k], "heuristics")) {
-			for (uint32_t b = 0; qs_batch_builtin[b] && n_specs < MAX_STRATS + 8; b++)
-				specs[n_specs++] = qs_batch_builtin[b];
-		} else if (n_specs < MAX_STRATS + 8) {
-			specs[n_specs++] = o->batching[k];
-		}
+	if (o->n_batching == 0 && add_batching(o, "heuristics")) {
+		snprintf(msg, msglen, "%s", o->err);
+		return QS_E_ARG;
 	}
 	if (o->json)
 		printf("[\n");
@@ -414,12 +436,12 @@ run_bench(struct opts *o, char *msg, size_t msglen)
 			printf("# %s: %s, %u requests, load %.2f = %.3f req/s on %s\n",
 			       qs_agent_scn_name(s), arr.path, arr.n, arr.load, arr.rate_rps,
 			       o->agent.prof.name[0] ? o->agent.prof.name : "the profile");
-		for (k = 0; k < n_specs; k++) {
+		for (k = 0; k < o->n_batching; k++) {
 			struct qs_batch_strategy st;
 			struct qs_agent_exec ex;
 			struct qs_agent_bench_result r;
 
-			rc = qs_batch_parse(specs[k], &st, msg, msglen);
+			rc = qs_batch_parse(o->batching[k], &st, msg, msglen);
 			if (rc != QS_OK)
 				break;
 			rc = make_exec(o, &ex, msg, msglen);
@@ -518,7 +540,8 @@ main(int argc, char **argv)
 		goto done;
 	}
 	if (o.n_batching > 1) {
-		fprintf(stderr, "qsteer-agent: one --batching when serving\n");
+		fprintf(stderr, "qsteer-agent: one --batching when serving (several, or "
+			"'heuristics', are for bench)\n");
 		return 2;
 	}
 	rc = qs_batch_parse(o.n_batching ? o.batching[0] : "fixed", &st, msg, sizeof(msg));

@@ -971,13 +971,17 @@ bench_scenario_errors(void **state)
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/bursty.ini", dir);
 	snprintf(bc.scenario_dir, sizeof(bc.scenario_dir), "%s", dir);
-	/* An unknown key. */
+	setenv("QSTEER_PROFILE_DIR", QSTEER_TEST_PROFILE_DIR, 1);
+	/* An unknown key in an otherwise runnable file, so only the key can fail it. */
 	f = fopen(path, "w");
 	assert_non_null(f);
-	fputs("[workload]\nload = 0.5\nbogus = 1\n", f);
+	fputs("[workload]\nload = 0.5\nrequests = 10\nbogus = 1\n[class.a]\n"
+	      "prompt_dist = fixed\nprompt_mean = 10\ngen_dist = fixed\ngen_mean = 5\n"
+	      "[backend.x]\nprofile = a100-80gb-llama2-7b\n", f);
 	fclose(f);
 	assert_int_not_equal(qs_agent_bench_run(&bc, &ac, &s, &ex, &r, msg, sizeof(msg)), QS_OK);
 	assert_non_null(strstr(msg, path));
+	assert_non_null(strstr(msg, "bogus"));
 	/* A rate and no load: a cluster's rate says nothing about one backend. */
 	f = fopen(path, "w");
 	assert_non_null(f);
@@ -985,7 +989,6 @@ bench_scenario_errors(void **state)
 	      "prompt_mean = 10\ngen_dist = fixed\ngen_mean = 5\n[backend.x]\n"
 	      "profile = a100-80gb-llama2-7b\n", f);
 	fclose(f);
-	setenv("QSTEER_PROFILE_DIR", QSTEER_TEST_PROFILE_DIR, 1);
 	assert_int_equal(qs_agent_bench_run(&bc, &ac, &s, &ex, &r, msg, sizeof(msg)), QS_E_VALUE);
 	assert_non_null(strstr(msg, path));
 	assert_non_null(strstr(msg, "load"));
