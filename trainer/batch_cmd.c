@@ -218,7 +218,7 @@ eval_table(const struct qs_benv_cfg *c, const struct bopts *o, struct qs_policy 
 	   const char *pname, const struct qs_bppo *ag, struct qs_bppo_actor *actor, char *msg,
 	   size_t msglen)
 {
-	double gain[QS_AGENT_SCN__COUNT] = { 0 };
+	double gain[QS_AGENT_SCN__COUNT] = { 0 }, gain_ci[QS_AGENT_SCN__COUNT] = { 0 };
 	struct qs_batch_strategy s[MAX_ROWS];
 	struct eval_row row[MAX_ROWS];
 	uint32_t nh = 0, fixed = 0, n;
@@ -246,6 +246,9 @@ eval_table(const struct qs_benv_cfg *c, const struct bopts *o, struct qs_policy 
 
 		if (o->scn_only >= 0 && o->scn_only != sc)
 			continue;
+		/* the int8 policy's goodput minus fixed's, per seed: sum and sum of squares */
+		double dsum = 0, dsq = 0;
+
 		memset(row, 0, sizeof(row));
 		for (uint32_t i = 0; i < n; i++)
 			snprintf(row[i].name, sizeof(row[i].name), "%.*s",
@@ -253,6 +256,7 @@ eval_table(const struct qs_benv_cfg *c, const struct bopts *o, struct qs_policy 
 				 ag && i == nh ? "float (greedy)" : s[i].name);
 		for (uint32_t k = 1; rc == QS_OK && k <= o->seeds; k++) {
 			struct qs_agent_bench_arrivals arr;
+			double g_fixed = 0, g_int8 = 0;
 
 			rc = qs_benv_arrivals(c, scn, k, o->eval_load, o->eval_requests, &arr, msg,
 					      msglen);
@@ -266,13 +270,26 @@ eval_table(const struct qs_benv_cfg *c, const struct bopts *o, struct qs_policy 
 						     msglen);
 				if (rc == QS_OK)
 					add_result(&row[i], &r, o->seeds);
+				if (i == fixed)
+					g_fixed = r.goodput_rps;
+				if (i + 1 == n)
+					g_int8 = r.goodput_rps;
 			}
 			qs_agent_bench_arrivals_free(&arr);
+			dsum += g_int8 - g_fixed;
+			dsq += (g_int8 - g_fixed) * (g_int8 - g_fixed);
 		}
 		for (uint32_t i = 0; rc == QS_OK && i < n; i++)
 			print_row(stdout, qs_agent_scn_name(scn), &row[i], row[fixed].goodput);
-		if (rc == QS_OK && row[fixed].goodput > 0)
+		if (rc == QS_OK && row[fixed].goodput > 0) {
+			/* Paired over seeds: both runs of a seed see the same arrivals. */
+			uint32_t K = o->seeds;
+			double dm = dsum / K, var = K > 1 ? (dsq - K * dm * dm) / (K - 1) : 0;
+
 			gain[sc] = row[n - 1].goodput / row[fixed].goodput - 1;
+			gain_ci[sc] = qs_train_t95(K) * sqrt(var > 0 ? var / K : 0) /
+				      row[fixed].goodput;
+		}
 	}
 	for (uint32_t i = 0; i < nh; i++)
 		qs_batch_free(&s[i]);
@@ -280,8 +297,10 @@ eval_table(const struct qs_benv_cfg *c, const struct bopts *o, struct qs_policy 
 		return rc;
 	for (int sc = 0; sc < QS_AGENT_SCN__COUNT; sc++)
 		if (o->scn_only < 0 || o->scn_only == sc)
-			printf("int8 policy vs fixed on %s: %+.2f%% goodput\n",
-			       qs_agent_scn_name((enum qs_agent_scn)sc), 100 * gain[sc]);
+			printf("int8 policy vs fixed on %s: %+.2f%% goodput (paired 95%% CI +- "
+			       "%.2f%%)\n",
+			       qs_agent_scn_name((enum qs_agent_scn)sc), 100 * gain[sc],
+			       100 * gain_ci[sc]);
 	return QS_OK;
 }
 

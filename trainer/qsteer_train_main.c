@@ -834,22 +834,6 @@ pool_main(void *arg)
 	}
 }
 
-/* Two-sided 95% Student t quantile for the mean of k samples (k - 1 degrees of
- * freedom). Tabled to 30 degrees; beyond, z + (z^3 + z) / (4 df), within 0.2% there.
- * The normal 1.96 alone would understate a 12-seed interval by 11%. */
-static double
-t95(uint32_t k)
-{
-	static const double t[] = {0,     12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365,
-				   2.306, 2.262,  2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
-				   2.120, 2.110,  2.101, 2.093, 2.086, 2.080, 2.074, 2.069,
-				   2.064, 2.060,  2.056, 2.052, 2.048, 2.045, 2.042};
-	uint32_t df = k - 1;
-
-	if (k < 2)
-		return 0;
-	return df <= 30 ? t[df] : 1.96 + 2.372 / df;
-}
 
 /* The int8 policy (and the float one, when given) beside every baseline on held-out
  * seeds; prints the table (and JSON) and writes DIR/compare.png with --plot. */
@@ -936,7 +920,7 @@ eval_table(const struct opts *o, const char *q8, const struct qs_ppo_agent *ag, 
 			for (uint32_t k = 0; k < K; k++)
 				ss += (pl.jobs[i * K + k].v[c] - mean[i][c]) *
 				      (pl.jobs[i * K + k].v[c] - mean[i][c]);
-			ci[i][c] = K > 1 ? t95(K) * sqrt(ss / (K - 1) / K) : 0;
+			ci[i][c] = K > 1 ? qs_train_t95(K) * sqrt(ss / (K - 1) / K) : 0;
 		}
 		if ((int)i == q_i && ag)
 			for (uint32_t k = 0; k < K; k++) {
@@ -985,7 +969,7 @@ eval_table(const struct opts *o, const char *q8, const struct qs_ppo_agent *ag, 
 
 				dss += d * d;
 			}
-			dci = K > 1 ? t95(K) * sqrt(dss / (K - 1) / K) : 0;
+			dci = K > 1 ? qs_train_t95(K) * sqrt(dss / (K - 1) / K) : 0;
 			pdiff = fm != 0 ? 100.0 * dm / fm : 0.0;
 			pdiff_ci = fm != 0 ? 100.0 * dci / fabs(fm) : 0.0;
 			fprintf(out,
@@ -1000,7 +984,7 @@ eval_table(const struct opts *o, const char *q8, const struct qs_ppo_agent *ag, 
 			 * difference from the 1% target instead of letting a point estimate
 			 * pass for a measurement. */
 			if (K > 1 && pdiff_ci > DIFF_HALF_WIDTH_PCT) {
-				double sd = pdiff_ci / t95(K) * sqrt((double)K);
+				double sd = pdiff_ci / qs_train_t95(K) * sqrt((double)K);
 				double need = ceil(sd * sd * 1.96 * 1.96 /
 						   (DIFF_HALF_WIDTH_PCT * DIFF_HALF_WIDTH_PCT));
 
