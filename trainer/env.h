@@ -54,9 +54,9 @@ struct qs_train_env_ops {
 	int (*describe)(void *env, char *out, size_t n);
 };
 
-
 extern const struct qs_train_env_ops qs_env_bandit;
-/* Present when built with the simulator (QSTEER_HAVE_SIM): scenario = an .ini path. */
+/* Present when built with the simulator (QSTEER_HAVE_SIM): scenario = a scenario name
+ * or an .ini path (qs_sim_scenario_load_named). */
 extern const struct qs_train_env_ops qs_env_sim;
 
 /* Look up an environment by scenario: "bandit" or, with sim/ built, a scenario. */
