@@ -50,9 +50,9 @@ scn_file(const struct qs_agent_bench_cfg *c, char *msg, size_t msglen)
 	return qs_agent_scn_name(c->scn);
 }
 
-int
-qs_agent_bench_scenario_path(const struct qs_agent_bench_cfg *c, char *out, size_t n, char *msg,
-			     size_t msglen)
+/* The scenario file c names, for messages (QS_E_ARG when the path does not fit). */
+static int
+scenario_path(const struct qs_agent_bench_cfg *c, char *out, size_t n, char *msg, size_t msglen)
 {
 	const char *name = scn_file(c, msg, msglen);
 
@@ -110,7 +110,7 @@ qs_agent_bench_arrivals(const struct qs_agent_bench_cfg *c, const struct qs_agen
 		rc = QS_E_NOMEM;
 		goto out;
 	}
-	rc = qs_agent_bench_scenario_path(c, a->path, sizeof(a->path), msg, msglen);
+	rc = scenario_path(c, a->path, sizeof(a->path), msg, msglen);
 	if (rc == QS_OK)
 		rc = qs_agent_bench_scenario_load(c, sc, msg, msglen);
 	if (rc != QS_OK)

@@ -553,8 +553,8 @@ qs_sim_scenario_load_named(const char *scenario, const char *dir, struct qs_sim_
 	int w;
 
 	if (qs_sim_scenario_path(scenario, dir, path, sizeof(path)) != 0) {
-		snprintf(msg, msglen, "scenario '%.64s...': the path is longer than %d bytes",
-			 scenario, QS_SIM_PATH_LEN - 1);
+		snprintf(msg, msglen, "scenario '%.64s%s': the path is longer than %d bytes",
+			 scenario, strlen(scenario) > 64 ? "..." : "", QS_SIM_PATH_LEN - 1);
 		return QS_E_ARG;
 	}
 	w = pe ? snprintf(prof, sizeof(prof), "%s", pe)

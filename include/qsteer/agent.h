@@ -468,9 +468,6 @@ struct qs_agent_bench_result {
 
 /* Defaults: seed 1, the first 2000 requests, the scenario's load. */
 void qs_agent_bench_cfg_default(struct qs_agent_bench_cfg *c, enum qs_agent_scn scn);
-/* The scenario file c names (QS_E_ARG when the path does not fit). */
-int qs_agent_bench_scenario_path(const struct qs_agent_bench_cfg *c, char *out, size_t n,
-				 char *msg, size_t msglen);
 /* Load c's scenario file with the simulator's loader (errors name the file). */
 int qs_agent_bench_scenario_load(const struct qs_agent_bench_cfg *c, struct qs_sim_config *cfg,
 				 char *msg, size_t msglen);
