@@ -578,10 +578,13 @@ qs_xdp_baseline_choose(struct qs_xdp_baseline *r, struct qs_xdp_scratch *sc, qs_
  * packing, docs/xdp.md the measurements behind each choice.
  */
 
-/* qs_int8_requant of field value f (acc = bias + f - 2^20), with c folding bias,
- * offset and rounding: the same 64-bit value, the same shift, the same clamp. */
+/* qs_int8_requant of field value f (acc = bias + f - 2^20) minus 127, in [-127, 0],
+ * with c folding bias, offset and rounding: the same 64-bit value, the same shift,
+ * the same clamp. The two-layer kernels accumulate (x - 127) * w_out from the output
+ * bias plus 127 * the sum of w_out (xdp.h out_bias_l2), one addition less per layer-2
+ * unit, the same integer. */
 static __always_inline qs_s64
-rq_unit(qs_u64 f, qs_s64 m, qs_s64 c, qs_u32 s)
+rq_unit_m127(qs_u64 f, qs_s64 m, qs_s64 c, qs_u32 s)
 {
 	qs_s64 v = ((qs_s64)f * m + c) >> s, t, n;
 
@@ -589,31 +592,21 @@ rq_unit(qs_u64 f, qs_s64 m, qs_s64 c, qs_u32 s)
 	 * the clamp is not predictable, and each miss costs more than these five ALU
 	 * operations. v >> 63 is all ones for a negative v (arithmetic shift); then
 	 * t = v - 127 < 0 keeps v, else 127. No test, so the verifier has no states to
-	 * track either. */
+	 * track either. QS_FEAT_OPAQUE: clang would turn the masks back into branches. */
 	n = v >> 63;
-	asm("" : "+r"(n)); /* opaque: clang would turn the masks back into branches */
+	QS_FEAT_OPAQUE(n);
 	v &= ~n;
 	t = v - QS_INT8_ACT_MAX;
 	n = t >> 63;
-	asm("" : "+r"(n));
-	return QS_INT8_ACT_MAX + (t & n);
+	QS_FEAT_OPAQUE(n);
+	return t & n;
 }
 
-/* rq_unit's value minus 127 (in [-127, 0]): the two-layer kernels accumulate
- * (x - 127) * w_out from the output bias plus 127 * the sum of w_out (xdp.h
- * out_bias_l2), one addition less per layer-2 unit, the same integer. */
+/* qs_int8_requant of field value f: the one-hidden-layer kernels' activation. */
 static __always_inline qs_s64
-rq_unit_m127(qs_u64 f, qs_s64 m, qs_s64 c, qs_u32 s)
+rq_unit(qs_u64 f, qs_s64 m, qs_s64 c, qs_u32 s)
 {
-	qs_s64 v = ((qs_s64)f * m + c) >> s, t, n;
-
-	n = v >> 63;
-	asm("" : "+r"(n));
-	v &= ~n;
-	t = v - QS_INT8_ACT_MAX;
-	n = t >> 63;
-	asm("" : "+r"(n));
-	return t & n;
+	return QS_INT8_ACT_MAX + rq_unit_m127(f, m, c, s);
 }
 
 #define FIELD(W, K)                                                                      \
@@ -734,14 +727,17 @@ rq_unit_m127(qs_u64 f, qs_s64 m, qs_s64 c, qs_u32 s)
 	do {                                                                             \
 		if (I_ < (NU1_)) {                                                       \
 			qs_u64 w_ = w1p_[G], h_;                                         \
-			h_ = (K) == 0 ? w_ << 43 : (K) == 1 ? w_ << 22 : w_;             \
+			h_ = (K) == 0   ? w_ << QS_XDP_FIELD_TOP                         \
+			     : (K) == 1 ? w_ << (QS_XDP_FIELD_TOP - QS_XDP_FIELD_BITS)   \
+					: w_;                                            \
 			if (h_ >= pol->t1[I_]) {                                         \
-				qs_u64 f_ = (K) == 2 ? h_ >> 42 : h_ >> 43;              \
+				qs_u64 f_ = (K) == 2 ? h_ >> (2 * QS_XDP_FIELD_BITS)     \
+						     : h_ >> QS_XDP_FIELD_TOP;           \
 				qs_s64 t_ = ((qs_s64)f_ * pol->m1[I_] + pol->c1[I_]) >>   \
 					    pol->s1[I_],                                 \
 				       n_ = t_ >> 63;                                    \
 				qs_u64 x_;                                               \
-				asm("" : "+r"(n_));                                      \
+				QS_FEAT_OPAQUE(n_);                                      \
 				x_ = (qs_u64)(QS_INT8_ACT_MAX + (t_ & n_));              \
 				if (KEEP)                                                \
 					a1[I_] = (qs_u8)x_;                              \
@@ -1053,6 +1049,10 @@ qs_xdp_score_all(const struct qs_xdp_policy *pol, struct qs_xdp_scratch *sc,
 		sc->kc[n & (QS_XDP_MAX_BACKENDS - 1)] = (qs_u8)i;
 		sc->nk = n + 1;
 	}
+	/* only a candidate's part is read by the kernels: for any other backend the
+	 * round trip is two passes over its entry for nothing */
+	if (!(elig >> (hit & (QS_XDP_MAX_BACKENDS - 1)) & 1))
+		hit = QS_XDP_MAX_BACKENDS;
 	ph_fold(pol, lc, hit, 0);
 	for (i = 0; i < QS_XDP_MAX_BACKENDS; i += QS_XDP_KN) {
 		n = *(volatile qs_u32 *)&sc->nk;
@@ -1281,6 +1281,9 @@ qs_xdp_be_view(const struct qs_xdp_backend_state *e, struct qs_xdp_scratch *sc, 
  * sequence count, three fields and the count again. A writer busy at that moment
  * sends it to qs_xdp_be_view as well, whose copy retries (one path for the verifier:
  * retries written out here would fork its states per backend).
+ * Either way sc->gen[i] is the generation returned: qs_xdp_be_view stores both it
+ * and the key, and a matching key fixes the generation (a counter from 0 that never
+ * reaches 2^63), so callers need not store it again.
  */
 static __always_inline int
 backend_view(const struct qs_xdp_backend_state *e, struct qs_xdp_scratch *sc, qs_u32 i,
@@ -1467,7 +1470,6 @@ qs_xdp_decide(const struct pkt *p, struct qs_xdp_worker *w, struct qs_xdp_scratc
 		f->capacity_class = qs_cfg.be[i].capacity_class;
 		f->prefix_hit = 0;
 		sc->cap[i] = qs_cfg.be[i].capacity;
-		sc->gen[i] = gen;
 		if (fresh)
 			sc->freshm |= 1ull << i;
 		if (drain & (1ull << i))
@@ -1660,7 +1662,7 @@ qsteer_xdp(struct xdp_md *ctx)
 		w->sent_reqs[be]++;
 		w->sent_tokens[be] += p.h.prompt_tokens;
 		qs_prefix_update(pt, p.h.prefix_hash, be, now);
-		if (set && !(p.h.flags & QS_QRP_F_LAST))
+		if (set) /* looked up only for a request that is not the last */
 			req_insert(set, ctr, p.h.request_id, p.h.tenant, (qs_u16)be, now,
 				   qs_cfg.request_ttl_ns);
 	} else {

@@ -431,6 +431,13 @@ pack_requant(const struct qs_policy_layer *L, int64_t *m, int64_t *c, uint8_t *s
 	}
 }
 
+/* 64-bit arithmetic shift of (f * m + c), as the kernel computes it. */
+static int64_t
+rq64(int64_t f, int64_t m, int64_t c, uint32_t s)
+{
+	return (int64_t)((uint64_t)f * (uint64_t)m + (uint64_t)c) >> s;
+}
+
 /* Layer-1 thresholds (xdp.h t1): the smallest field value whose requantized output
  * is positive, in the field's compare position. Exact: computed in 128 bits, then
  * checked with the kernel's own 64-bit arithmetic on both sides of the step. */
@@ -443,32 +450,24 @@ pack_thresholds(const int64_t *m, const int64_t *c, const uint8_t *s, uint64_t *
 		__int128 num = ((__int128)1 << s[j]) - c[j];
 		int64_t lim = (int64_t)1 << QS_XDP_FIELD_BITS, tj;
 
-		/* ceil(num / m) for m > 0, clamped to [0, 2^21] */
+		/* ceil(num / m) for m > 0, in [0, 2^21] */
 		if (num <= 0)
 			tj = 0;
 		else if (num > (__int128)lim * m[j])
 			tj = lim;
 		else
 			tj = (int64_t)((num + m[j] - 1) / m[j]);
-		if (tj > lim)
-			tj = lim;
-		if (tj > 0 && ((tj - 1) * m[j] + c[j]) >> s[j] > 0)
+		if (tj > 0 && rq64(tj - 1, m[j], c[j], s[j]) > 0)
 			return -1;
-		if (tj < lim && (tj * m[j] + c[j]) >> s[j] < 1)
+		if (tj < lim && rq64(tj, m[j], c[j], s[j]) < 1)
 			return -1;
 		if (tj >= lim)
 			t[j] = ~(uint64_t)0;
 		else
-			t[j] = (uint64_t)tj << (j % 3 == 2 ? 2 * QS_XDP_FIELD_BITS : 43);
+			t[j] = (uint64_t)tj << (j % 3 == 2 ? 2 * QS_XDP_FIELD_BITS
+							   : QS_XDP_FIELD_TOP);
 	}
 	return 0;
-}
-
-/* 64-bit arithmetic shift of (f * m + c), as the kernel computes it. */
-static int64_t
-rq64(int64_t f, int64_t m, int64_t c, uint32_t s)
-{
-	return (int64_t)((uint64_t)f * (uint64_t)m + (uint64_t)c) >> s;
 }
 
 /*
@@ -596,11 +595,13 @@ qs_xdp_policy_pack(const struct qs_policy *p, struct qs_xdp_policy *out, char *m
 	for (g = 0; g < QS_XDP_GROUPS; g++)
 		out->ph[g] = 127u * out->w1[QS_FR_PREFIX_HIT][g];
 	pack_requant(L0, out->m1, out->c1, out->s1);
-	if (pack_thresholds(out->m1, out->c1, out->s1, out->t1) != 0) {
-		set_msg(msg, msglen, "%s: internal error: layer-1 thresholds inexact", p->name);
-		return QS_E_VALUE;
-	}
 	if (nh == 2) {
+		/* only the two-layer kernels read t1 (from the constants before fold_l1) */
+		if (pack_thresholds(out->m1, out->c1, out->s1, out->t1) != 0) {
+			set_msg(msg, msglen, "%s: internal error: layer-1 thresholds inexact",
+				p->name);
+			return QS_E_VALUE;
+		}
 		if (fold_l1(out->m1, out->c1, out->s1) != 0) {
 			set_msg(msg, msglen, "%s: internal error: layer-1 constants inexact",
 				p->name);

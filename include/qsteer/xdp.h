@@ -36,6 +36,9 @@
 #define QS_XDP_OFFSET_WORD                                                               \
 	((qs_u64)QS_XDP_FIELD_OFF | (qs_u64)QS_XDP_FIELD_OFF << QS_XDP_FIELD_BITS |        \
 	 (qs_u64)QS_XDP_FIELD_OFF << (2 * QS_XDP_FIELD_BITS))
+/* Field 0 shifted left by this sits in a word's top bits (t1's compare position);
+ * field 1 needs QS_XDP_FIELD_BITS less, field 2 is there already. */
+#define QS_XDP_FIELD_TOP (64 - QS_XDP_FIELD_BITS)
 
 /* Router-v1 features by what they depend on (qs_feat_router_v1): the request and the
  * decision's globals (once per packet), the prefix hit (one column per request and
@@ -238,7 +241,7 @@ struct qs_xdp_req_block {
  * units as the kernel sees them.
  */
 #define QS_XDP_T_H2_16_16 0 /* 16 -> <=16 -> <=16 -> 1 */
-#define QS_XDP_T_H2_32_16 1 /* 16 -> <=32 -> <=16 -> 1 (the default router shape) */
+#define QS_XDP_T_H2_32_16 1 /* 16 -> <=32 -> <=16 -> 1 (the test and bench policy) */
 #define QS_XDP_T_H2_32_32 2
 #define QS_XDP_T_H2_64_64 3
 #define QS_XDP_T_H1_16 4 /* 16 -> <=16 -> 1 */
@@ -256,8 +259,8 @@ struct qs_xdp_req_block {
  * acc = bias + f - 2^20) is (f * m + c) >> s, clamped to [0, 127], with
  * c = (bias - 2^20) * m + 2^(s-1) precomputed: the same 64-bit integer.
  * ph[g] = 127 * w1[QS_FR_PREFIX_HIT][g]: the prefix-hit column, added to the cached
- * part of the backend that has the hit while the kernels run (and taken out after). serial changes with every publication (the per-CPU
- * layer-1 cache is keyed by it).
+ * part of the backend that has the hit while the kernels run (and taken out after).
+ * version changes with every publication (the per-CPU layer-1 cache is keyed by it).
  * out_bias_l2: the two-layer kernels add (x - 127) * w_out[j] per layer-2 unit, so
  * they start from out_bias + 127 * sum of w_out[j] (padding units have w_out 0): the
  * same integer, one instruction less per unit.
@@ -272,9 +275,10 @@ struct qs_xdp_req_block {
  * >= 1; the output is monotone in the field since m > 0), 0 if every value is
  * positive, 2^21 if none is, shifted to where the kernel compares it without
  * extracting the field: T << 43 for fields 0 and 1 (compared with w << 43 and
- * w << 22, whose lower bits are below 2^43), T << 42 for field 2 (compared with w
- * itself, whose two lower fields are below 2^42); 2^21 becomes ~0, which no shifted
- * field reaches. A unit with field value f is 0 exactly when f < T.
+ * w << 22, whose lower bits are below 2^43; QS_XDP_FIELD_TOP), T << 42 for field 2
+ * (compared with w itself, whose two lower fields are below 2^42); 2^21 becomes ~0,
+ * which no shifted field reaches. A unit with field value f is 0 exactly when f < T.
+ * Only the two-layer kernels read t1; one-hidden-layer policies leave it 0.
  */
 struct qs_xdp_policy {
 	qs_u32 kind; /* QS_XDP_P_* */
@@ -287,13 +291,13 @@ struct qs_xdp_policy {
 	qs_u32 g1;   /* layer-1 groups the tier computes */
 	qs_u32 out_in; /* inputs of the output layer: h2, or h1 with one hidden layer */
 	qs_s64 out_bias;
-	qs_s64 out_bias_l2; /* two hidden layers: out_bias + 127 * sum of w_out (see below) */
+	qs_s64 out_bias_l2; /* two hidden layers: out_bias + 127 * sum of w_out (above) */
 	qs_u64 w1[QS_XDP_IN][QS_XDP_GROUPS];
 	qs_u64 ph[QS_XDP_GROUPS];
 	qs_u64 w2[QS_XDP_MAX_HIDDEN][QS_XDP_GROUPS];
 	qs_s64 m1[QS_XDP_ACT], c1[QS_XDP_ACT];
 	qs_s64 m2[QS_XDP_ACT], c2[QS_XDP_ACT];
-	qs_u64 t1[QS_XDP_ACT]; /* layer-1 unit thresholds in field position, see below */
+	qs_u64 t1[QS_XDP_ACT]; /* layer-1 unit thresholds in field position (above) */
 	qs_s64 w_out[QS_XDP_ACT];
 	qs_u8 s1[QS_XDP_ACT], s2[QS_XDP_ACT];
 	qs_u8 pad[4];

@@ -5,7 +5,8 @@
  *     truncated) are refused with a message and the running policy stays;
  *   - a configuration without backends is refused;
  *   - every shape the program accepts (1 or 2 hidden layers, widths 1..64) with
- *     extreme weights, biases and requantization scores bit-exactly like the scalar
+ *     extreme weights, biases and requantization (large shifts with nonzero
+ *     activations included) scores bit-exactly like the scalar
  *     reference: each packet's verdict and bytes equal the dataplane core's;
  *   - a policy swap and a rollback in the middle of traffic keep every decision
  *     exact (the program's per-CPU layer-1 cache follows the publication);
@@ -24,10 +25,20 @@
 
 #include <cmocka.h>
 
+#include "qsteer/int8.h"
 #include "qsteer/xdp_loader.h"
 
 static const char *cfg_path;
 static char tmpdir[] = "/tmp/qsteer-xdp-bad-XXXXXX";
+
+/* Layer-1 units with a shift of 57 or more, as the reference computes them on the rows
+ * the core scored: a test that meets only zeros there says nothing of the kernel's
+ * rebuilt constants (xdp.h c1). */
+static struct {
+	const struct qs_policy *p; /* NULL: not watching */
+	uint64_t nonzero;	   /* such activations above 0 */
+	uint64_t seen[2];	   /* bit j: unit j seen at 0, above 0 */
+} big_shift;
 
 static uint64_t
 rnd(uint64_t *s)
@@ -41,7 +52,12 @@ rnd(uint64_t *s)
 
 /* Write a scorer 16 -> dims[0] -> ... -> 1 with random (extreme when asked) values.
  * extreme 2: also every shift 1..62 with M from 1 up, so the kernel's layer-1
- * thresholds (xdp.h t1) meet steps at both ends of the field range. */
+ * thresholds (xdp.h t1) meet steps at both ends of the field range.
+ * extreme 3: every layer-1 unit has a shift of 57..60, where the loader rebuilds the
+ * two-layer kernels' constants (xdp.h c1: m1 = 2^33, s1 = 55). With |bias| <= 2^20 such
+ * a unit is always 0, so M is near 2^31 and the bias (up to the format's 2^28) puts
+ * the unit's step from value V - 1 to V at a dot product D0 that requests reach;
+ * layer 2 is kept sensitive to those small activations. */
 static void
 write_policy(const char *path, const uint16_t *hidden, int n_hidden, uint16_t kind,
 	     uint32_t schema, uint64_t seed, int extreme)
@@ -64,14 +80,42 @@ write_policy(const char *path, const uint16_t *hidden, int n_hidden, uint16_t ki
 		uint16_t n_out = l < n_hidden ? hidden[l] : 1;
 
 		for (i = 0; i < n_in * n_out; i++)
-			w[l][i] = extreme ? (rnd(&seed) & 1 ? 127 : -127)
+			w[l][i] = extreme == 1 || extreme == 2
+					  ? (rnd(&seed) & 1 ? 127 : -127)
 					  : (int8_t)((int)(rnd(&seed) % 255) - 127);
 		for (i = 0; i < n_out; i++) {
+			if (extreme == 3 && l == 0) {
+				int64_t v = 1 + (int64_t)(rnd(&seed) % 3);
+				int64_t d0 = (int64_t)(rnd(&seed) % 8001) - 4000, bb;
+				__int128 num;
+
+				s[l][i] = (uint8_t)(57 + rnd(&seed) % 4);
+				m[l][i] = (int32_t)(QS_INT8_M_MAX - rnd(&seed) % (1u << 28));
+				/* the smallest acc with (acc * M + 2^(S-1)) >> S >= v */
+				num = ((__int128)2 * v - 1) << (s[l][i] - 1);
+				bb = (int64_t)((num + m[l][i] - 1) / m[l][i]) - d0;
+				if (bb > QS_INT8_MAX_ABS_BIAS)
+					bb = QS_INT8_MAX_ABS_BIAS;
+				b[l][i] = (int32_t)bb;
+				continue;
+			}
+			if (extreme == 3) {
+				b[l][i] = (int32_t)(rnd(&seed) % 2001) - 1000;
+				m[l][i] = 1 << 20;
+				s[l][i] = 22;
+				continue;
+			}
 			b[l][i] = extreme ? (int32_t)(rnd(&seed) % (2u << 20)) - (1 << 20)
 					  : (int32_t)(rnd(&seed) % 20001) - 10000;
-			m[l][i] = extreme == 2 ? (int32_t)(rnd(&seed) % (1u << (rnd(&seed) % 31))) + 1
-				  : extreme ? (int32_t)(rnd(&seed) % 0x7ffffffe) + 1
-					    : 1 << 20;
+			if (extreme == 2) {
+				/* two draws in sequence: the bound's, then the value's */
+				uint32_t mb = (uint32_t)(rnd(&seed) % 31);
+
+				m[l][i] = (int32_t)(rnd(&seed) % (1u << mb)) + 1;
+			} else {
+				m[l][i] = extreme ? (int32_t)(rnd(&seed) % 0x7ffffffe) + 1
+						  : 1 << 20;
+			}
 			s[l][i] = extreme == 2 ? (uint8_t)(1 + rnd(&seed) % 62)
 				  : extreme ? (uint8_t)(30 + rnd(&seed) % 20)
 					    : 32;
@@ -182,6 +226,24 @@ both(struct qs_xdp *x, struct qs_dp_worker *w, struct qs_dp_shared *s,
 	if (qs_xdp_run(x, a, len, now, &v, out, sizeof(out), &olen, msg, sizeof(msg)) != QS_OK)
 		fail_msg("%s", msg);
 	qs_dp_process(w, s, set, &bp, &len, 1, now);
+	if (big_shift.p && w->b.n_req == 1) {
+		const struct qs_policy_layer *L = &big_shift.p->layer[0];
+		uint32_t cnd, j;
+
+		for (cnd = 0; cnd < w->b.n_cand; cnd++)
+			for (j = 0; j < L->n_out && j < 64; j++) {
+				const uint8_t *row = &w->b.x[(size_t)cnd * QS_FR_COUNT];
+				uint8_t y;
+
+				if (L->s[j] < 57)
+					continue;
+				y = qs_int8_requant(qs_int8_dot(L->w + (size_t)j * L->w_stride, row,
+								L->n_in, L->bias[j]),
+						    L->m[j], L->s[j]);
+				big_shift.nonzero += y > 0;
+				big_shift.seen[y > 0] |= 1ull << j;
+			}
+	}
 	want = w->b.verdict[0] == QS_DP_V_TX	 ? QS_XDP_TX
 	       : w->b.verdict[0] == QS_DP_V_PASS ? QS_XDP_PASS
 						 : QS_XDP_DROP;
@@ -326,13 +388,16 @@ test_shapes(void **state)
 		      /* one shape per unrolled kernel at least (xdp.h QS_XDP_T_*) */
 		      {{16}, 1},     {{17}, 1},     {{32}, 1},     {{16, 16}, 2}, {{17, 16}, 2},
 		      {{24, 30}, 2}, {{32, 32}, 2}, {{33, 1}, 2},  {{3, 33}, 2}};
+	uint32_t crossed = 0; /* large-shift units seen on both sides of their step */
 	size_t k;
 
 	(void)state;
 	for (k = 0; k < sizeof(shapes) / sizeof(shapes[0]); k++) {
 		int extreme;
 
-		for (extreme = 0; extreme < 3; extreme++) {
+		for (extreme = 0; extreme < 4; extreme++) {
+			static const char *const mode[] = {"random", "extreme", "any-shift",
+							   "large-shift"};
 			struct qs_dp_config c;
 			struct qs_xdp *x = open_xdp(&c);
 			struct qs_policy_load_opts lo = {QS_SCHEMA_ROUTER_V1, QS_Q8_KIND_SCORER, NULL};
@@ -349,20 +414,36 @@ test_shapes(void **state)
 			assert_int_equal(qs_policy_load_file(path, &lo, &p, msg, sizeof(msg)), QS_OK);
 			memset(&set, 0, sizeof(set));
 			set.active = p;
+			memset(&big_shift, 0, sizeof(big_shift));
+			big_shift.p = extreme == 3 ? p : NULL;
 			bad = traffic(x, &c, &set, 7 + k, 1500, false);
+			big_shift.p = NULL;
 			if (shapes[k].n == 2)
-				printf("shape 16-%u-%u-1 %s: %llu differences\n", shapes[k].h[0],
-				       shapes[k].h[1], extreme == 2 ? "any-shift" : extreme ? "extreme" : "random",
-				       (unsigned long long)bad);
+				printf("shape 16-%u-%u-1 %s: %llu differences", shapes[k].h[0],
+				       shapes[k].h[1], mode[extreme], (unsigned long long)bad);
 			else
-				printf("shape 16-%u-1 %s: %llu differences\n", shapes[k].h[0],
-				       extreme == 2 ? "any-shift" : extreme ? "extreme" : "random",
-				       (unsigned long long)bad);
+				printf("shape 16-%u-1 %s: %llu differences", shapes[k].h[0],
+				       mode[extreme], (unsigned long long)bad);
+			if (extreme == 3) {
+				uint64_t both_sides = big_shift.seen[0] & big_shift.seen[1];
+
+				printf(", %llu large-shift activations > 0, %d units both sides",
+				       (unsigned long long)big_shift.nonzero,
+				       __builtin_popcountll(both_sides));
+				/* the rebuilt constants run only in the two-layer kernels */
+				if (shapes[k].n == 2) {
+					assert_true(big_shift.nonzero > 0);
+					crossed += (uint32_t)__builtin_popcountll(both_sides);
+				}
+			}
+			printf("\n");
 			assert_int_equal(bad, 0);
 			qs_policy_free(p);
 			qs_xdp_close(x);
 		}
 	}
+	printf("two-layer large-shift units crossing their step: %u\n", crossed);
+	assert_true(crossed >= 10);
 }
 
 /* Policy swap and rollback in the middle of traffic (different shapes and kernels):

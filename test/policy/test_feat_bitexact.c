@@ -10,8 +10,9 @@
  * each power of two and its neighbours, every denominator against numerators at its
  * own neighbours and at scaled fractions, and edge-heavy random pairs.
  *
- * Plain C (no cmocka): the exhaustive loops run about 4.3e9 cases, and a failure
- * prints the first mismatching input.
+ * Plain C (no cmocka): the exhaustive loops take each of the 2^32 (about 4.3e9)
+ * arguments through eight functions, about 3.4e10 cases in all (the count printed at
+ * the end), and a failure prints the first mismatching input.
  */
 #include <stdint.h>
 #include <stdio.h>
