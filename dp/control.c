@@ -290,6 +290,58 @@ cb_shutdown(void *ctx, json_t *resp, char *msg, size_t msglen)
 	return QS_OK;
 }
 
+/*
+ * "rx": the rx gate. {"cmd":"rx"} shows it; "op" hold | allow (with "bursts" >= 1)
+ * | release changes it first. Daemon-specific, so it arrives through ops.other.
+ */
+static int
+cb_other(void *ctx, const char *cmd, json_t *req, json_t *resp, char *msg, size_t msglen)
+{
+	static const char *const names[] = {"show", "hold", "allow", "release"};
+	const char *op = json_string_value(json_object_get(req, "op"));
+	json_t *jn = json_object_get(req, "bursts");
+	enum qs_dpa_rx_op o = QS_DPA_RX_SHOW;
+	struct qs_dpa_rx st;
+	uint64_t n = 0;
+	unsigned i;
+
+	(void)ctx;
+	if (strcmp(cmd, "rx") != 0) {
+		snprintf(msg, msglen, "unknown command \"%.64s\"", cmd);
+		return QS_E_ARG;
+	}
+	if (json_object_get(req, "op") && !op) {
+		snprintf(msg, msglen, "rx: \"op\" must be a string (show, hold, allow, release)");
+		return QS_E_ARG;
+	}
+	if (op) {
+		for (i = 0; i < 4 && strcmp(op, names[i]) != 0; i++)
+			;
+		if (i == 4) {
+			snprintf(msg, msglen, "rx: unknown op \"%.32s\" (show, hold, allow, release)",
+				 op);
+			return QS_E_ARG;
+		}
+		o = (enum qs_dpa_rx_op)i;
+	}
+	if (o == QS_DPA_RX_ALLOW) {
+		if (!json_is_integer(jn) || json_integer_value(jn) < 1 ||
+		    json_integer_value(jn) > 1000000000) {
+			snprintf(msg, msglen, "rx allow needs \"bursts\": an integer 1..1000000000");
+			return QS_E_ARG;
+		}
+		n = (uint64_t)json_integer_value(jn);
+	} else if (jn) {
+		snprintf(msg, msglen, "rx: \"bursts\" only goes with op allow");
+		return QS_E_ARG;
+	}
+	qs_dpa_rx_gate(o, n, &st);
+	json_object_set_new(resp, "gated", json_boolean(st.gated));
+	json_object_set_new(resp, "credit", json_integer((json_int_t)st.credit));
+	json_object_set_new(resp, "bursts", json_integer((json_int_t)st.bursts));
+	return QS_OK;
+}
+
 static const struct qs_ctl_ops dp_ops = {
 	.status = cb_status,
 	.stats = cb_stats,
@@ -300,6 +352,7 @@ static const struct qs_ctl_ops dp_ops = {
 	.drain = cb_drain,
 	.undrain = cb_undrain,
 	.shutdown = cb_shutdown,
+	.other = cb_other,
 };
 
 int

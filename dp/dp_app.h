@@ -47,6 +47,16 @@ int qs_dpa_policy_rollback(char *msg, size_t msglen);
 int qs_dpa_drain(uint16_t backend_id, bool drain, char *msg, size_t msglen);
 void qs_dpa_request_quit(void);
 
+/* The rx gate (docs/control.md "rx"): show it, hold rx, allow N more bursts, or
+ * release it (poll freely again). out gets the state after the operation. */
+enum qs_dpa_rx_op { QS_DPA_RX_SHOW, QS_DPA_RX_HOLD, QS_DPA_RX_ALLOW, QS_DPA_RX_RELEASE };
+struct qs_dpa_rx {
+	bool gated;
+	int64_t credit;	 /* bursts still allowed while gated */
+	uint64_t bursts; /* rx bursts that brought packets, all workers */
+};
+void qs_dpa_rx_gate(enum qs_dpa_rx_op op, uint64_t bursts, struct qs_dpa_rx *out);
+
 /* control.c: qsteer-dp's callbacks for the shared control server (qsteer/ctl.h).
  * path and prometheus ("IPV4:PORT") may each be NULL. */
 int qs_dpc_open(const char *path, const char *prometheus, char *msg, size_t msglen);

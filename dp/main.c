@@ -14,7 +14,7 @@
  *
  * usage: qsteer-dp [EAL args] -- --config FILE [--policy FILE.q8|builtin:NAME]
  *        [--control PATH] [--prometheus IPV4:PORT] [--kernel NAME] [--port N]
- *        [--burst N] [--stats-out FILE] [--idle-exit-ms MS] [--pace-us US]
+ *        [--burst N] [--stats-out FILE] [--idle-exit-ms MS] [--pace-us US] [--rx-hold]
  *        [--bench SECONDS --bench-kind KIND]
  */
 #include <errno.h>
@@ -75,6 +75,15 @@ static struct {
 	uint64_t ts_flag;
 	uint32_t pace_us;
 	uint16_t burst; /* rx burst size, 1..QS_DP_BURST (--burst) */
+	/*
+	 * The rx gate (docs/control.md "rx"): while gated, a worker polls rx only
+	 * when it can take one burst of credit, so a test (or an operator holding
+	 * traffic) decides exactly how many bursts run between two control actions,
+	 * whatever the machine's speed. Ungated, the loop pays one load per poll.
+	 * A hold lets a burst already taken finish (at most one per worker).
+	 */
+	int rx_gated;
+	int64_t rx_credit;
 	volatile int quit;
 } app = {.active = -1, .second = -1, .previous = -1, .ts_off = -1, .burst = QS_DP_BURST};
 
@@ -103,11 +112,21 @@ worker_main(void *arg)
 		const struct qs_dp_policy_set *set;
 		uint16_t n, i, ntx = 0, nfree = 0, sent;
 		uint64_t now = 0;
+		int gated;
 
 		/* nothing from the previous burst is held past this point */
 		rte_rcu_qsbr_quiescent(app.qsv, ctx->thread_id);
+		gated = __atomic_load_n(&app.rx_gated, __ATOMIC_ACQUIRE);
+		if (gated && __atomic_sub_fetch(&app.rx_credit, 1, __ATOMIC_ACQ_REL) < 0) {
+			__atomic_add_fetch(&app.rx_credit, 1, __ATOMIC_ACQ_REL);
+			ctx->idle_polls++;
+			rte_pause();
+			continue;
+		}
 		n = rte_eth_rx_burst(app.port, ctx->queue, mb, app.burst);
 		if (n == 0) {
+			if (gated) /* the credit buys a burst, not a poll */
+				__atomic_add_fetch(&app.rx_credit, 1, __ATOMIC_ACQ_REL);
 			ctx->idle_polls++;
 			continue;
 		}
@@ -214,6 +233,34 @@ qs_dpa_policy(const struct qs_dpa_slot **active, const struct qs_dpa_slot **seco
 	*mode = app.set->mode;
 	*pct = app.set->canary_pct;
 	*version = app.set->version;
+}
+
+void
+qs_dpa_rx_gate(enum qs_dpa_rx_op op, uint64_t bursts, struct qs_dpa_rx *out)
+{
+	struct qs_dp_counters sum;
+
+	switch (op) {
+	case QS_DPA_RX_SHOW: break;
+	case QS_DPA_RX_HOLD:
+		__atomic_store_n(&app.rx_credit, 0, __ATOMIC_RELEASE);
+		__atomic_store_n(&app.rx_gated, 1, __ATOMIC_RELEASE);
+		break;
+	case QS_DPA_RX_ALLOW:
+		__atomic_add_fetch(&app.rx_credit, (int64_t)bursts, __ATOMIC_ACQ_REL);
+		__atomic_store_n(&app.rx_gated, 1, __ATOMIC_RELEASE);
+		break;
+	case QS_DPA_RX_RELEASE:
+		__atomic_store_n(&app.rx_gated, 0, __ATOMIC_RELEASE);
+		__atomic_store_n(&app.rx_credit, 0, __ATOMIC_RELEASE);
+		break;
+	}
+	out->gated = __atomic_load_n(&app.rx_gated, __ATOMIC_ACQUIRE) != 0;
+	out->credit = __atomic_load_n(&app.rx_credit, __ATOMIC_ACQUIRE);
+	if (out->credit < 0) /* a worker between its take and its give-back */
+		out->credit = 0;
+	qs_dpa_counters(&sum);
+	out->bursts = sum.bursts;
 }
 
 void
@@ -503,7 +550,7 @@ usage(void)
 		"usage: qsteer-dp [EAL args] -- --config FILE [--policy FILE.q8|builtin:NAME]\n"
 		"         [--control PATH] [--prometheus IPV4:PORT]\n"
 		"         [--kernel auto|scalar|avx2|avx512vnni] [--port N] [--burst N]\n"
-		"         [--stats-out FILE] [--idle-exit-ms MS] [--pace-us US]\n"
+		"         [--stats-out FILE] [--idle-exit-ms MS] [--pace-us US] [--rx-hold]\n"
 		"         [--bench SECONDS --bench-kind requests|continuations]\n");
 }
 
@@ -515,7 +562,7 @@ main(int argc, char **argv)
 		{"kernel", 1, 0, 'k'},	   {"port", 1, 0, 'P'},	      {"stats-out", 1, 0, 's'},
 		{"idle-exit-ms", 1, 0, 'i'}, {"pace-us", 1, 0, 'u'},    {"bench", 1, 0, 'b'},
 		{"bench-kind", 1, 0, 'K'}, {"burst", 1, 0, 'B'},	      {"prometheus", 1, 0, 'M'},
-		{"help", 0, 0, 'h'},	   {0, 0, 0, 0}};
+		{"rx-hold", 0, 0, 'H'},	   {"help", 0, 0, 'h'},	      {0, 0, 0, 0}};
 	const char *cfgpath = NULL, *policy = "builtin:lor", *control = NULL, *stats_out = NULL;
 	const char *bench_kind = "requests", *prometheus = NULL;
 	double bench = 0;
@@ -559,6 +606,7 @@ main(int argc, char **argv)
 			app.burst = (uint16_t)v;
 			break;
 		}
+		case 'H': app.rx_gated = 1; break;
 		case 'h': usage(); rte_eal_cleanup(); return 0;
 		default: usage(); rte_eal_cleanup(); return 2;
 		}

@@ -33,6 +33,7 @@ usage(FILE *f)
 		"  policy load FILE.q8|builtin:NAME [--shadow | --canary PCT]\n"
 		"  policy rollback              drop the shadow/canary, else the previous active\n"
 		"  backend drain ID | backend undrain ID\n"
+		"  rx [hold | allow BURSTS | release]  qsteer-dp's rx gate (tests, maintenance)\n"
 		"  shutdown\n"
 		"The socket defaults to $QSTEER_CONTROL, else " DEFAULT_SOCKET ".\n");
 }
@@ -264,6 +265,26 @@ main(int argc, char **argv)
 								  ? "backend.drain"
 								  : "backend.undrain"));
 		json_object_set_new(req, "id", json_integer(id));
+	} else if (strcmp(cmd, "rx") == 0) {
+		json_object_set_new(req, "cmd", json_string("rx"));
+		if (i + 1 < argc && strcmp(argv[i + 1], "allow") == 0) {
+			char *end;
+			long long n = i + 2 < argc ? strtoll(argv[i + 2], &end, 0) : 0;
+
+			if (i + 2 >= argc || *end || n < 1 || n > 1000000000) {
+				fprintf(stderr, "qsteerctl: rx allow BURSTS: an integer 1..1000000000\n");
+				return 2;
+			}
+			json_object_set_new(req, "op", json_string("allow"));
+			json_object_set_new(req, "bursts", json_integer(n));
+		} else if (i + 1 < argc && (strcmp(argv[i + 1], "hold") == 0 ||
+					    strcmp(argv[i + 1], "release") == 0 ||
+					    strcmp(argv[i + 1], "show") == 0)) {
+			json_object_set_new(req, "op", json_string(argv[i + 1]));
+		} else if (i + 1 < argc) {
+			usage(stderr);
+			return 2;
+		}
 	} else {
 		usage(stderr);
 		return 2;
@@ -286,6 +307,11 @@ main(int argc, char **argv)
 	} else if (json_object_get(resp, "backends") &&
 		   json_is_array(json_object_get(resp, "backends"))) {
 		print_backends(json_object_get(resp, "backends"));
+	} else if (strcmp(cmd, "rx") == 0) {
+		printf("rx %s, %" JSON_INTEGER_FORMAT " bursts allowed, %" JSON_INTEGER_FORMAT
+		       " bursts received\n",
+		       json_is_true(json_object_get(resp, "gated")) ? "gated" : "free",
+		       ival(resp, "credit"), ival(resp, "bursts"));
 	} else if (strcmp(cmd, "status") == 0) {
 		printf("workers    %" JSON_INTEGER_FORMAT "\nuptime     %" JSON_INTEGER_FORMAT
 		       " s\nclock      %s\nbackends   %" JSON_INTEGER_FORMAT " (%" JSON_INTEGER_FORMAT

@@ -4,6 +4,8 @@
 #     for an unprivileged user against the 0600 root socket;
 #   - --json status / backends / stats parsed;
 #   - Prometheus /metrics scraped over loopback (a tiny HTTP client);
+#   - traffic metered in bursts through the rx gate (lib.sh): every action happens
+#     between known bursts, whatever the machine's load;
 #   - run 1: backend drain then undrain while traffic flows; qsteer-pcap check
 #     --drained proves one drain window, every frame explained, nothing sent to the
 #     drained backend inside it, all counters equal;
@@ -28,6 +30,7 @@ cleanup() { [ -n "$DPPID" ] && kill "$DPPID" 2>/dev/null; rm -rf "$T"; }
 trap cleanup EXIT
 cd "$T"
 fail() { echo "FAIL: $*"; [ -f dp.log ] && tail -20 dp.log; exit 1; }
+. "$(dirname "$0")/lib.sh"
 "$MKPOL" 1 a.q8 ctl-a
 "$MKPOL" 2 b.q8 ctl-b
 SOCK="$T/dp.sock"
@@ -43,21 +46,15 @@ echo "not running: $(cat err.txt)"
 "$PCAP" gen --config "$CFG" --trace "$TRACE" --limit 2000 --speedup 200 --seed 11 \
 	--malformed 40 --out in.pcap
 
-start_dp() { # $1: file prefix tag; ~200 bursts x 12 ms
+NPKT=$(pcap_count in.pcap)
+start_dp() { # $1: file prefix tag. Held: the test meters traffic between its actions.
 	rm -f "$SOCK" out.pcap stats.json
-	timeout 60 "$DP" --no-huge -m 256 --no-pci --file-prefix "qsteer-ctl-$1-$$" -l 0,1 \
+	timeout 300 "$DP" --no-huge -m 256 --no-pci --file-prefix "qsteer-ctl-$1-$$" -l 0,1 \
 		--vdev "net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap" -- \
 		--config "$CFG" --policy a.q8 --control "$SOCK" --prometheus 127.0.0.1:0 \
-		--pace-us 12000 --idle-exit-ms 800 --stats-out stats.json > dp.log 2>&1 &
+		--rx-hold --stats-out stats.json > dp.log 2>&1 &
 	DPPID=$!
-	i=0
-	while [ ! -S "$SOCK" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
-	[ -S "$SOCK" ] || fail "no control socket"
-}
-wait_dp() {
-	wait "$DPPID" || fail "qsteer-dp exited with an error"
-	DPPID=
-	grep -q "idle for" dp.log || fail "traffic ended before the operator's actions"
+	wait_socket "$SOCK"
 }
 
 # ---- run 1: drain / undrain, --json, permission, Prometheus ----------------------
@@ -89,7 +86,8 @@ rc=0
 $CTLS backend drain 99 2> err.txt || rc=$?
 [ $rc = 1 ] && grep -q "no backend with id 99" err.txt || fail "drain 99: rc $rc $(cat err.txt)"
 
-sleep 0.5
+$CTLS rx allow 20 > /dev/null
+wait_bursts 20
 $CTLS backend drain 13 | grep -q "backend gpu3 (id 13) drained" || fail "drain"
 $CTLS --json backends | python3 -c '
 import json, sys
@@ -123,9 +121,11 @@ assert 'qsteer_drops_total{reason="ip-csum"}' in m
 assert "# TYPE qsteer_rx_total counter" in body
 print(f"prometheus: {len(m)} samples, rx {m['qsteer_rx_total']}, tx {m['qsteer_tx_total']}")
 PY
-sleep 0.6
+$CTLS rx allow 20 > /dev/null
+wait_bursts 40
 $CTLS backend undrain 13 | grep -q "undrained" || fail "undrain"
-wait_dp
+run_out "$NPKT"
+stop_dp
 "$PCAP" check --in in.pcap --out out.pcap --config "$CFG" --policy a.q8 --drained 13 \
 	--windows 1 --stats stats.json > check.txt || { cat check.txt; fail "check --drained"; }
 cat check.txt
@@ -139,7 +139,8 @@ PY
 
 # ---- run 2: canary 30% then rollback --------------------------------------------
 start_dp canary
-sleep 0.5
+$CTLS rx allow 20 > /dev/null
+wait_bursts 20
 $CTLS policy load b.q8 --canary 30 > /dev/null
 $CTLS --json policy show | python3 -c '
 import json, sys
@@ -149,9 +150,11 @@ sys.exit(0 if p["mode"] == "canary" and p["canary_pct"] == 30 and p["canary"]["s
 rc=0
 $CTLS policy load b.q8 --canary 130 2> err.txt || rc=$?
 [ $rc = 1 ] && grep -q "integer 0..100" err.txt || fail "canary 130: rc $rc $(cat err.txt)"
-sleep 0.8
+$CTLS rx allow 40 > /dev/null
+wait_bursts 60
 $CTLS policy rollback | grep -q "dropped" || fail "rollback"
-wait_dp
+run_out "$NPKT"
+stop_dp
 "$PCAP" check --in in.pcap --out out.pcap --config "$CFG" --policy a.q8 --alt-policy b.q8 \
 	--canary 30 --windows 1 --stats stats.json > check.txt || { cat check.txt; fail "check --canary"; }
 cat check.txt

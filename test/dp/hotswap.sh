@@ -1,7 +1,7 @@
 #!/bin/sh
-# hotswap.sh - traffic replayed through qsteer-dp (paced so it lasts a few seconds)
-# while qsteerctl swaps two policies >= 100 times; then shadow mode, rollback, a
-# rejected policy. qsteer-pcap check --alt-policy then requires every frame present
+# hotswap.sh - traffic replayed through qsteer-dp, metered in bursts by the test
+# (rx gate, lib.sh), while qsteerctl swaps two policies 120 times with traffic
+# between and around every swap; then shadow mode, rollback, a rejected policy. qsteer-pcap check --alt-policy then requires every frame present
 # and every burst to carry exactly one of the two policies' decisions (never a mix),
 # and all counters equal to the reference's (no packet lost).
 # usage: hotswap.sh QSTEER_DP|none QSTEER_PCAP QSTEERCTL MKPOLICY CONFIG TRACE
@@ -26,51 +26,74 @@ cd "$T"
 "$MKPOL" 2 b.q8 swap-b
 head -c 300 a.q8 > bad.q8 # truncated: must be refused
 SOCK="$T/dp.sock"
+fail() { echo "FAIL: $*"; [ -f dp.log ] && tail -20 dp.log; exit 1; }
+. "$(dirname "$0")/lib.sh"
 "$PCAP" gen --config "$CFG" --trace "$TRACE" --limit 4000 --speedup 200 --seed 7 \
 	--malformed 100 --out in.pcap
-# ~390 bursts x 12 ms: the swaps below happen while traffic flows
-timeout 90 "$DP" --no-huge -m 256 --no-pci --file-prefix "qsteer-swap-$$" -l 0,1 \
+NPKT=$(pcap_count in.pcap)
+NB=$(((NPKT + 31) / 32))
+[ "$NB" -ge 300 ] || fail "in.pcap has $NB bursts; the swaps below need 300"
+# Held at start: the test meters traffic in bursts between its actions, so what
+# ran under which policy depends on the counters, not on how fast anything is.
+# --pace-us keeps a worker inside a burst for a while, so a swap issued while a
+# metered burst is in flight waits for it in the RCU grace period.
+timeout 300 "$DP" --no-huge -m 256 --no-pci --file-prefix "qsteer-swap-$$" -l 0,1 \
 	--vdev "net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap" -- \
-	--config "$CFG" --policy a.q8 --control "$SOCK" --pace-us 12000 \
-	--idle-exit-ms 800 --stats-out stats.json > dp.log 2>&1 &
+	--config "$CFG" --policy a.q8 --control "$SOCK" --pace-us 2000 --rx-hold \
+	--stats-out stats.json > dp.log 2>&1 &
 DPPID=$!
-i=0
-while [ ! -S "$SOCK" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-[ -S "$SOCK" ] || { cat dp.log; echo "FAIL: no control socket"; exit 1; }
-[ "$(stat -c %a "$SOCK")" = 600 ] || { echo "FAIL: socket mode $(stat -c %a "$SOCK")"; exit 1; }
 CTLS="$CTL --socket $SOCK"
-# shadow first, while traffic surely flows (slow sanitizer builds make the swaps
-# below take most of the traffic): scored by both, steered by the active one
+wait_socket "$SOCK"
+[ "$(stat -c %a "$SOCK")" = 600 ] || fail "socket mode $(stat -c %a "$SOCK")"
+$CTLS rx | grep -q "rx gated, 0 bursts allowed, 0 bursts received" || fail "rx not held: $($CTLS rx)"
+$CTLS rx allow 4 > /dev/null
+wait_bursts 4
+# shadow: scored by both, steered by the active one
 $CTLS policy load b.q8 --shadow
-sleep 0.3
-$CTLS --json policy show | grep -q '"mode": "shadow"'
+$CTLS rx allow 8 > /dev/null
+wait_bursts 12
+$CTLS --json policy show | grep -q '"mode": "shadow"' || fail "not in shadow mode"
 $CTLS --json stats > shadow.json
 python3 -c 'import json,sys; c=json.load(open("shadow.json"))["counters"]; sys.exit(0 if c["shadow_scored"] > 0 and c["shadow_disagree"] > 0 else 1)' \
-	|| { echo "FAIL: shadow counted nothing"; cat shadow.json; exit 1; }
+	|| { cat shadow.json; fail "shadow counted nothing"; }
 # rollback first drops the shadow
 $CTLS policy rollback
-$CTLS --json policy show | grep -q '"mode": "active"'
+$CTLS --json policy show | grep -q '"mode": "active"' || fail "rollback kept the shadow"
+# 120 swaps. After each, two bursts are allowed and the next swap waits only for
+# the first: that one ran under the new policy, the second is often still in
+# flight when the next swap publishes (both outcomes are legal; the check below
+# requires each burst to be one policy's, never a mix).
+b=$(rx_bursts)
 n=0
 while [ $n -lt 120 ]; do
 	$CTLS policy load b.q8 > /dev/null
+	$CTLS rx allow 2 > /dev/null
+	wait_bursts $((b + 1))
 	$CTLS policy load a.q8 > /dev/null
+	$CTLS rx allow 2 > /dev/null
+	wait_bursts $((b + 3))
+	b=$((b + 4))
 	n=$((n + 2))
 done
-echo "$n swaps done"
+wait_bursts "$b"
+echo "$n swaps done, $b bursts of $NB received"
 # a refused policy leaves the running one in place
-if $CTLS policy load bad.q8 2> err.txt; then echo "FAIL: truncated policy accepted"; exit 1; fi
+if $CTLS policy load bad.q8 2> err.txt; then fail "truncated policy accepted"; fi
 cat err.txt
-grep -q "policy rejected" err.txt
-$CTLS --json policy show | grep -q '"source": "'"$T"'/a.q8"'
+grep -q "policy rejected" err.txt || fail "refusal: $(cat err.txt)"
+$CTLS --json policy show | grep -q '"source": "'"$T"'/a.q8"' || fail "active policy changed"
 # rollback returns to the previous active policy
 $CTLS policy rollback
-$CTLS --json policy show | grep -q '"source": "'"$T"'/b.q8"'
+$CTLS --json policy show | grep -q '"source": "'"$T"'/b.q8"' || fail "rollback to b"
 $CTLS policy rollback
 $CTLS status
 $CTLS backends
-wait "$DPPID" || { cat dp.log; echo "FAIL: qsteer-dp exited with an error"; exit 1; }
-DPPID=
-grep -q "idle for" dp.log || { cat dp.log; echo "FAIL: traffic ended before the swaps"; exit 1; }
+# the swaps happened with traffic before and after them: the rest still flows
+swaps=$($CTLS --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["policy"]["swaps"])')
+[ "$swaps" -ge 124 ] || fail "only $swaps swaps counted"
+[ "$b" -lt "$NB" ] || fail "no traffic left after the swaps"
+run_out "$NPKT"
+stop_dp
 "$PCAP" check --in in.pcap --out out.pcap --config "$CFG" --policy a.q8 --alt-policy b.q8 \
 	--stats stats.json > check.txt || { cat check.txt; echo "FAIL: check"; exit 1; }
 cat check.txt

@@ -4,28 +4,40 @@
 # counters equal to the reference's and to what the generator put in the pcap.
 # With BURST 1 (--burst 1 on both sides) every packet is decided alone: the
 # per-packet contract the XDP program is compared against (docs/dataplane.md).
-# usage: replay.sh QSTEER_DP|none QSTEER_PCAP MKPOLICY CONFIG TRACE [BURST]
+# usage: replay.sh QSTEER_DP|none QSTEER_PCAP QSTEERCTL MKPOLICY CONFIG TRACE [BURST]
 set -eu
-DP=$1 PCAP=$2 MKPOL=$3 CFG=$4 TRACE=$5 BURST=${6:-32}
+DP=$1 PCAP=$2 CTL=$3 MKPOL=$4 CFG=$5 TRACE=$6 BURST=${7:-32}
 # meson passes paths relative to the build directory; we cd elsewhere
 abs() { case $1 in /*|none) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
 DP=$(abs "$DP")
 PCAP=$(abs "$PCAP")
+CTL=$(abs "$CTL")
 MKPOL=$(abs "$MKPOL")
 CFG=$(abs "$CFG")
 TRACE=$(abs "$TRACE")
 if [ "$DP" = none ]; then echo "SKIP: qsteer-dp not built (no DPDK)"; exit 77; fi
 if [ "$(id -u)" != 0 ]; then echo "SKIP: DPDK needs root here"; exit 77; fi
 T=$(mktemp -d /tmp/qsteer-replay.XXXXXX)
-trap 'rm -rf "$T"' EXIT
+DPPID=
+cleanup() { [ -n "$DPPID" ] && kill "$DPPID" 2>/dev/null; rm -rf "$T"; }
+trap cleanup EXIT
 cd "$T"
+fail() { echo "FAIL: $*"; [ -f dp.log ] && tail -20 dp.log; exit 1; }
+. "$(dirname "$0")/lib.sh"
+CTLS="$CTL --socket $T/dp.sock"
 "$MKPOL" 1 a.q8 replay-a
 # >= 10,000 packets: requests, continuations, cancels, reports, every malformed kind
 "$PCAP" gen --config "$CFG" --trace "$TRACE" --limit 5000 --speedup 200 \
 	--malformed 380 --out in.pcap --manifest manifest.json
-timeout 60 "$DP" --no-huge -m 256 --no-pci --file-prefix "qsteer-replay-$BURST-$$" -l 0,1 \
+# the daemon runs until every packet is in and the test stops it (no idle guess)
+timeout 300 "$DP" --no-huge -m 256 --no-pci --file-prefix "qsteer-replay-$BURST-$$" -l 0,1 \
 	--vdev "net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap" -- \
-	--config "$CFG" --policy a.q8 --burst "$BURST" --idle-exit-ms 500 --stats-out stats.json
+	--config "$CFG" --policy a.q8 --burst "$BURST" --control "$T/dp.sock" \
+	--stats-out stats.json > dp.log 2>&1 &
+DPPID=$!
+wait_socket "$T/dp.sock"
+run_out "$(pcap_count in.pcap)"
+stop_dp
 "$PCAP" check --in in.pcap --out out.pcap --config "$CFG" --policy a.q8 --burst "$BURST" \
 	--stats stats.json --manifest manifest.json
 # the dataplane's bursts really were that size

@@ -9,31 +9,41 @@
 # to the backend its request went to. Not checked: which backend each request got
 # (the shared backend table is written by whichever worker gets a report, at a
 # timing no reference reproduces).
-# usage: workers.sh QSTEER_DP|none QSTEER_PCAP MKPOLICY CONFIG TRACE
+# usage: workers.sh QSTEER_DP|none QSTEER_PCAP QSTEERCTL MKPOLICY CONFIG TRACE
 set -eu
-DP=$1 PCAP=$2 MKPOL=$3 CFG=$4 TRACE=$5
+DP=$1 PCAP=$2 CTL=$3 MKPOL=$4 CFG=$5 TRACE=$6
 abs() { case $1 in /*|none) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
 DP=$(abs "$DP")
 PCAP=$(abs "$PCAP")
+CTL=$(abs "$CTL")
 MKPOL=$(abs "$MKPOL")
 CFG=$(abs "$CFG")
 TRACE=$(abs "$TRACE")
 if [ "$DP" = none ]; then echo "SKIP: qsteer-dp not built (no DPDK)"; exit 77; fi
 if [ "$(id -u)" != 0 ]; then echo "SKIP: DPDK needs root here"; exit 77; fi
 T=$(mktemp -d /tmp/qsteer-workers.XXXXXX)
-trap 'rm -rf "$T"' EXIT
+DPPID=
+cleanup() { [ -n "$DPPID" ] && kill "$DPPID" 2>/dev/null; rm -rf "$T"; }
+trap cleanup EXIT
 cd "$T"
+fail() { echo "FAIL: $*"; [ -f dp.log ] && tail -20 dp.log; exit 1; }
+. "$(dirname "$0")/lib.sh"
+CTLS="$CTL --socket $T/dp.sock"
 "$MKPOL" 1 a.q8 workers-a
 "$PCAP" gen --config "$CFG" --trace "$TRACE" --limit 4000 --speedup 200 --seed 5 \
 	--malformed 190 --out in.pcap --manifest manifest.json
 "$PCAP" split --in in.pcap --queues 2 --prefix q --config "$CFG"
 # main lcore 0 and workers 1, 2 on however many CPUs there are (two here)
 LAST=$(($(nproc) - 1))
-timeout 60 "$DP" --no-huge -m 256 --no-pci --file-prefix "qsteer-workers-$$" \
+timeout 300 "$DP" --no-huge -m 256 --no-pci --file-prefix "qsteer-workers-$$" \
 	--lcores "0@0,1@0,2@$LAST" \
 	--vdev "net_pcap0,rx_pcap=q0.pcap,rx_pcap=q1.pcap,tx_pcap=out0.pcap,tx_pcap=out1.pcap" -- \
-	--config "$CFG" --policy a.q8 --idle-exit-ms 800 --stats-out stats.json > dp.log 2>&1 \
-	|| { cat dp.log; echo "FAIL: qsteer-dp"; exit 1; }
+	--config "$CFG" --policy a.q8 --control "$T/dp.sock" --stats-out stats.json \
+	> dp.log 2>&1 &
+DPPID=$!
+wait_socket "$T/dp.sock"
+run_out "$(pcap_count in.pcap)"
+stop_dp
 grep -q "2 workers" dp.log || { cat dp.log; echo "FAIL: not two workers"; exit 1; }
 python3 - "$CFG" <<'PY'
 import json, struct, sys

@@ -43,6 +43,10 @@ ip -n $NS link set c1 up
 ip -n $NS link set b1 up
 ip -n $NB link set b0 up
 cd "$T"
+fail() { echo "FAIL: $*"; exit 1; }
+DPPID= # lib.sh watches $DPPID: here the XDP daemon, set below
+CTLS="$CTL --socket $T/xdp.sock"
+. "$(dirname "$0")/../dp/lib.sh"
 "$MKPOL" 1 a.q8 live-a >/dev/null
 "$MKPOL" 2 b.q8 live-b >/dev/null
 "$PCAP" gen --config "$CFG" --trace "$TRACE" --limit 5000 --speedup 200 \
@@ -69,11 +73,17 @@ def recv(ifname, dst, ready):
     s.settimeout(0.2)
     f = open(dst, 'wb'); f.write(struct.pack('<IHHiIII', 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1))
     stop = []
-    signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
+    signal.signal(signal.SIGTERM, lambda *a: stop.append(time.time()))
     open(ready, 'w').close()
-    while not stop:
+    idle = 0.0
+    # asked to stop, it still drains what the kernel holds: it leaves only after a
+    # full second with nothing to read (a busy machine may be slow to deliver)
+    while not stop or idle < 1.0:
         try: d, anc, _, _ = s.recvmsg(65535, 256)
-        except socket.timeout: continue
+        except socket.timeout:
+            idle += 0.2
+            continue
+        idle = 0.0
         for lvl, typ, data in anc:
             if lvl == 263 and typ == 8 and len(data) >= 20:
                 st, _, _, _, _, tci, tpid = struct.unpack_from('<IIIHHHH', data)
@@ -82,7 +92,16 @@ def recv(ifname, dst, ready):
                     d = d[:12] + struct.pack('>HH', tpid, tci) + d[12:]
         t = time.time(); f.write(struct.pack('<IIII', int(t), int(t % 1 * 1e6), len(d), len(d)) + d)
     f.close()
+def split(src, n1, n2):
+    # three pcaps: packets [0, n1), [n1, n2), [n2, end)
+    b = open(src, 'rb').read(); o = 24; recs = []
+    while o + 16 <= len(b):
+        n = struct.unpack_from('<I', b, o + 8)[0]; recs.append(b[o:o + 16 + n]); o += 16 + n
+    for i, (lo, hi) in enumerate(((0, n1), (n1, n2), (n2, len(recs)))):
+        open('part%d.pcap' % i, 'wb').write(b[:24] + b''.join(recs[lo:hi]))
+    print(len(recs))
 if sys.argv[1] == 'strip': strip(sys.argv[2], sys.argv[3])
+elif sys.argv[1] == 'split': split(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
 else: recv(sys.argv[2], sys.argv[3], sys.argv[4])
 PY
 python3 tools.py strip gen.pcap in.pcap
@@ -91,21 +110,27 @@ RPID=$!
 ip netns exec $NS "$XDP" --config live.ini --iface c1 --mode generic --egress b1 \
 	--policy a.q8 --control "$T/xdp.sock" --stats-out xdp.json &
 XPID=$!
+DPPID=$XPID
 i=0
 while [ ! -S "$T/xdp.sock" ] || [ ! -e ready ]; do
 	i=$((i + 1)); [ $i -gt 100 ] && { echo "FAIL: qsteer-xdp or the receiver did not start"; exit 1; }
 	sleep 0.1
 done
-ip netns exec $NC taskset -c 0 tcpreplay -q -i c0 --pps 4000 in.pcap > tcpreplay.log 2>&1 &
-TPID=$!
-sleep 1.2
-"$CTL" --socket "$T/xdp.sock" policy load "$T/b.q8"
-sleep 1.2
-"$CTL" --socket "$T/xdp.sock" policy rollback
-"$CTL" --socket "$T/xdp.sock" policy show
-wait $TPID || { cat tcpreplay.log; echo "FAIL: tcpreplay"; exit 1; }
-sleep 0.5
-"$CTL" --socket "$T/xdp.sock" stats > /dev/null
+# three parts: a.q8 steers the first, b.q8 the second, a.q8 (rolled back) the third;
+# each swap waits until the program has seen every packet sent before it
+NTOT=$(python3 tools.py split in.pcap 3000 7000)
+send() { # $1: part, $2: packets the program must have seen after it
+	ip netns exec $NC taskset -c 0 tcpreplay -q -i c0 --pps 4000 "part$1.pcap" \
+		>> tcpreplay.log 2>&1 || { cat tcpreplay.log; fail "tcpreplay part $1"; }
+	wait_until "xdp rx packets" rx_packets "$2"
+}
+send 0 3000
+$CTLS policy load "$T/b.q8"
+send 1 7000
+$CTLS policy rollback
+$CTLS policy show
+send 2 "$NTOT"
+$CTLS stats > /dev/null
 "$CTL" --socket "$T/xdp.sock" shutdown > /dev/null
 wait $XPID; XPID=
 kill $RPID; wait $RPID || true; RPID=

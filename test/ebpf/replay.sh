@@ -7,15 +7,20 @@
 #  2. qsteer-pcap check --burst 1 on the frames the program sent (and its counters);
 #  3. when qsteer-dp is built and takes --burst: qsteer-dp on net_pcap with bursts
 #     of one must write exactly the frames the program sent.
-# usage: replay.sh XDP_REPLAY QSTEER_PCAP MKPOLICY CONFIG TRACE QSTEER_DP|none
+# usage: replay.sh XDP_REPLAY QSTEER_PCAP MKPOLICY CONFIG TRACE QSTEER_DP|none QSTEERCTL
 set -eu
 abs() { case $1 in /*|none) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
 XR=$(abs "$1") PCAP=$(abs "$2") MKPOL=$(abs "$3") CFG=$(abs "$4") TRACE=$(abs "$5")
-DP=$(abs "${6:-none}")
+DP=$(abs "${6:-none}") CTL=$(abs "${7:-none}")
 if [ "$(id -u)" != 0 ]; then echo "SKIP: BPF_PROG_TEST_RUN needs root"; exit 77; fi
 T=$(mktemp -d /tmp/qsteer-xdp-replay.XXXXXX)
-trap 'rm -rf "$T"' EXIT
+DPPID=
+cleanup() { [ -n "$DPPID" ] && kill "$DPPID" 2>/dev/null; rm -rf "$T"; }
+trap cleanup EXIT
 cd "$T"
+fail() { echo "FAIL: $*"; [ -f dp.log ] && tail -20 dp.log; exit 1; }
+. "$(dirname "$0")/../dp/lib.sh"
+CTLS="$CTL --socket $T/dp.sock"
 "$MKPOL" 1 a.q8 replay-a
 # exactly as test/dp/replay.sh makes it
 "$PCAP" gen --config "$CFG" --trace "$TRACE" --limit 5000 --speedup 200 \
@@ -44,9 +49,14 @@ done
 if [ "$DP" != none ] && "$DP" --no-huge -m 64 --no-pci --file-prefix "qsteer-xdp-help-$$" \
 		-l 0 -- --help 2>&1 | grep -q -- '--burst'; then
 	echo "== qsteer-dp --burst 1 on net_pcap"
-	timeout 60 "$DP" --no-huge -m 256 --no-pci --file-prefix "qsteer-xdp-replay-$$" -l 0,1 \
+	timeout 300 "$DP" --no-huge -m 256 --no-pci --file-prefix "qsteer-xdp-replay-$$" -l 0,1 \
 		--vdev "net_pcap0,rx_pcap=in.pcap,tx_pcap=dp.pcap" -- \
-		--config "$CFG" --policy a.q8 --burst 1 --idle-exit-ms 500 --stats-out dp.json
+		--config "$CFG" --policy a.q8 --burst 1 --control "$T/dp.sock" \
+		--stats-out dp.json > dp.log 2>&1 &
+	DPPID=$!
+	wait_socket "$T/dp.sock"
+	run_out "$(pcap_count in.pcap)"
+	stop_dp
 	"$PCAP" check --burst 1 --in in.pcap --out dp.pcap --config "$CFG" --policy a.q8 \
 		--stats dp.json --manifest manifest.json
 	# same frames, same order (pcap record headers hold times, so compare payloads)

@@ -1,0 +1,74 @@
+# lib.sh - sourced by the qsteer-dp test scripts: drive a running qsteer-dp through
+# its control socket instead of guessing how long anything takes. A test starts the
+# dataplane with --rx-hold (or lets it run free), meters traffic in whole bursts with
+# `qsteerctl rx allow N`, waits on counters, and stops the daemon itself
+# (`qsteerctl shutdown`). Nothing here depends on the machine's speed: every wait is
+# for a counter to reach a value, bounded by a deadline (QS_WAIT_S, default 120 s)
+# that only a stuck dataplane reaches.
+# Needs: $CTLS (qsteerctl --socket PATH), $DPPID (the daemon), fail() from the test.
+
+QS_WAIT_S=${QS_WAIT_S:-120}
+
+# pcap_count FILE: the number of packets in a classic pcap file
+pcap_count() {
+	python3 - "$1" <<'PY'
+import struct, sys
+d = open(sys.argv[1], "rb").read()
+e = "<" if d[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+off, n = 24, 0
+while off + 16 <= len(d):
+    incl = struct.unpack(e + "I", d[off + 8:off + 12])[0]
+    off += 16 + incl
+    n += 1
+print(n)
+PY
+}
+
+# wait_socket PATH: the daemon is up and answers
+wait_socket() {
+	i=0
+	while ! $CTLS status > /dev/null 2>&1; do
+		kill -0 "$DPPID" 2> /dev/null || fail "qsteer-dp exited before its control socket answered"
+		i=$((i + 1))
+		[ $i -lt $((QS_WAIT_S * 20)) ] || fail "no control socket at $1 after ${QS_WAIT_S} s"
+		sleep 0.05
+	done
+}
+
+# rx_bursts: bursts the dataplane has received so far
+rx_bursts() {
+	$CTLS rx | sed -n 's/.* \([0-9]*\) bursts received$/\1/p'
+}
+
+# rx_packets: packets the dataplane has received so far
+rx_packets() {
+	$CTLS status | sed -n 's/^rx \/ tx *\([0-9]*\) \/.*/\1/p'
+}
+
+# wait_until WHAT CMD TARGET: poll until $(CMD) >= TARGET
+wait_until() {
+	deadline=$(($(date +%s) + QS_WAIT_S))
+	while :; do
+		v=$($2)
+		[ -n "$v" ] && [ "$v" -ge "$3" ] && return 0
+		kill -0 "$DPPID" 2> /dev/null || fail "qsteer-dp died while waiting for $1 >= $3"
+		[ "$(date +%s)" -lt "$deadline" ] || fail "$1 stuck at ${v:-?} < $3 for ${QS_WAIT_S} s"
+		sleep 0.01
+	done
+}
+
+# wait_bursts N: at least N bursts received
+wait_bursts() { wait_until bursts rx_bursts "$1"; }
+
+# run_out N: let the rest of the traffic through and wait for all N packets
+run_out() {
+	$CTLS rx release > /dev/null
+	wait_until "rx packets" rx_packets "$1"
+}
+
+# stop_dp: ask the daemon to exit (it writes --stats-out) and reap it
+stop_dp() {
+	$CTLS shutdown > /dev/null
+	wait "$DPPID" || { DPPID=; fail "qsteer-dp exited with an error"; }
+	DPPID=
+}
