@@ -132,26 +132,28 @@ qs_sim_hist_quantile(const struct qs_sim_hist *h, double q)
 	return bucket_mid(QS_SIM_HIST_BUCKETS - 1);
 }
 
-void
-qs_sim_metrics(const struct qs_sim *s, struct qs_sim_metrics *m)
+/* The makespan: first arrival to last completion, ns (0 before any completion). */
+static uint64_t
+acc_span(const struct qs_sim_acc *a)
 {
-	const struct qs_sim_acc *a = &s->acc;
-	uint64_t span;
+	return a->completed && a->last_completion > a->first_arrival
+		       ? a->last_completion - a->first_arrival
+		       : 0;
+}
+
+/* Everything in m that the accumulator alone determines. */
+static void
+acc_metrics(const struct qs_sim_acc *a, struct qs_sim_metrics *m)
+{
+	uint64_t span = acc_span(a), judged = a->completed + a->lost;
 	double span_s;
 	uint32_t i;
 
-	memset(m, 0, sizeof(*m));
 	m->arrived = a->arrived;
-	m->all_masked = s->all_masked;
 	m->completed = a->completed;
 	m->slo_met = a->slo_met;
 	m->truncated = a->truncated;
 	m->prefix_hits = a->prefix_hits;
-	m->events = s->events;
-	m->decisions = s->decisions;
-	span = a->completed && a->last_completion > a->first_arrival
-		       ? a->last_completion - a->first_arrival
-		       : 0;
 	span_s = (double)span * 1e-9;
 	m->makespan_s = span_s;
 	for (i = 0; i < QS_SIM_M__COUNT; i++) {
@@ -162,7 +164,9 @@ qs_sim_metrics(const struct qs_sim *s, struct qs_sim_metrics *m)
 		m->p99_ms[i] = qs_sim_hist_quantile(h, 0.99) * 1e-6;
 		m->mean_ms[i] = h->n ? h->sum / (double)h->n * 1e-6 : 0;
 	}
-	m->slo_attainment = a->completed ? (double)a->slo_met / (double)a->completed : 0;
+	/* A lost request (qs_sim_tally_lost; never in the simulator) is judged and
+	 * missed its SLO. */
+	m->slo_attainment = judged ? (double)a->slo_met / (double)judged : 0;
 	for (i = 0; i < QS_SIM_SLO_CLASSES; i++) {
 		m->class_n[i] = a->class_n[i];
 		m->class_attainment[i] =
@@ -178,6 +182,19 @@ qs_sim_metrics(const struct qs_sim *s, struct qs_sim_metrics *m)
 						       (a->sum_e2e_ns / (double)a->completed)
 					     : 0;
 	}
+}
+
+void
+qs_sim_metrics(const struct qs_sim *s, struct qs_sim_metrics *m)
+{
+	uint64_t span = acc_span(&s->acc);
+	uint32_t i;
+
+	memset(m, 0, sizeof(*m));
+	acc_metrics(&s->acc, m);
+	m->all_masked = s->all_masked;
+	m->events = s->events;
+	m->decisions = s->decisions;
 	m->n_backends = s->nb;
 	for (i = 0; i < s->nb; i++) {
 		const struct qs_sim_backend *be = &s->be[i];
@@ -192,9 +209,9 @@ qs_sim_metrics(const struct qs_sim *s, struct qs_sim_metrics *m)
 	}
 }
 
-uint32_t
-qs_sim_cdf(const struct qs_sim *s, enum qs_sim_metric which, double *x_ms, double *frac,
-	   uint32_t cap)
+static uint32_t
+hist_cdf(const struct qs_sim_acc *a, enum qs_sim_metric which, double *x_ms, double *frac,
+	 uint32_t cap)
 {
 	const struct qs_sim_hist *h;
 	uint64_t seen = 0;
@@ -202,7 +219,7 @@ qs_sim_cdf(const struct qs_sim *s, enum qs_sim_metric which, double *x_ms, doubl
 
 	if ((unsigned)which >= QS_SIM_M__COUNT || cap == 0)
 		return 0;
-	h = &s->acc.h[which];
+	h = &a->h[which];
 	if (h->n == 0)
 		return 0;
 	for (b = 0; b < QS_SIM_HIST_BUCKETS && n < cap; b++) {
@@ -214,6 +231,83 @@ qs_sim_cdf(const struct qs_sim *s, enum qs_sim_metric which, double *x_ms, doubl
 		n++;
 	}
 	return n;
+}
+
+uint32_t
+qs_sim_cdf(const struct qs_sim *s, enum qs_sim_metric which, double *x_ms, double *frac,
+	   uint32_t cap)
+{
+	return hist_cdf(&s->acc, which, x_ms, frac, cap);
+}
+
+/* ---- the same accounting for measured requests (sim.h, qs_sim_tally_*) ------------------ */
+
+struct qs_sim_tally {
+	struct qs_sim_acc acc;
+};
+
+int
+qs_sim_tally_create(struct qs_sim_tally **out)
+{
+	struct qs_sim_tally *t = calloc(1, sizeof(*t));
+
+	*out = NULL;
+	if (!t)
+		return QS_E_NOMEM;
+	if (qs_sim_acc_init(&t->acc) != QS_OK) {
+		qs_sim_acc_free(&t->acc);
+		free(t);
+		return QS_E_NOMEM;
+	}
+	*out = t;
+	return QS_OK;
+}
+
+void
+qs_sim_tally_destroy(struct qs_sim_tally *t)
+{
+	if (!t)
+		return;
+	qs_sim_acc_free(&t->acc);
+	free(t);
+}
+
+void
+qs_sim_tally_arrive(struct qs_sim_tally *t, uint64_t t_ns)
+{
+	qs_sim_acc_arrive(&t->acc, t_ns);
+}
+
+void
+qs_sim_tally_complete(struct qs_sim_tally *t, const struct qs_sim_outcome *o, uint64_t t_ns)
+{
+	qs_sim_acc_complete(&t->acc, o, t_ns);
+}
+
+void
+qs_sim_tally_lost(struct qs_sim_tally *t, uint8_t slo_class, uint64_t t_ns)
+{
+	struct qs_sim_acc *a = &t->acc;
+
+	a->area += (double)a->in_system * (double)(t_ns - a->area_t);
+	a->area_t = t_ns;
+	a->in_system--;
+	a->lost++;
+	a->class_n[slo_class & 3]++;
+}
+
+void
+qs_sim_tally_metrics(const struct qs_sim_tally *t, struct qs_sim_metrics *m)
+{
+	memset(m, 0, sizeof(*m));
+	acc_metrics(&t->acc, m);
+}
+
+uint32_t
+qs_sim_tally_cdf(const struct qs_sim_tally *t, enum qs_sim_metric which, double *x_ms,
+		 double *frac, uint32_t cap)
+{
+	return hist_cdf(&t->acc, which, x_ms, frac, cap);
 }
 
 const char *

@@ -292,6 +292,7 @@ struct qs_sim_hist {
 struct qs_sim_acc {
 	struct qs_sim_hist h[QS_SIM_M__COUNT];
 	uint64_t arrived, completed, slo_met, gen_tokens, prefix_hits, truncated;
+	uint64_t lost; /* left unanswered (qs_sim_tally_lost; 0 in the simulator) */
 	uint64_t class_n[QS_SIM_SLO_CLASSES], class_met[QS_SIM_SLO_CLASSES];
 	uint64_t first_arrival, last_completion;
 	uint64_t in_system;

@@ -398,6 +398,26 @@ uint32_t qs_sim_cdf(const struct qs_sim *s, enum qs_sim_metric which, double *x_
 		    double *frac, uint32_t cap);
 
 /*
+ * The simulator's per-run accounting (the histograms, SLO attainment per class,
+ * goodput and Little's law above) for requests measured outside it, so that a live
+ * run's table is computed exactly as the simulator's (qsteer-load). Events must come
+ * in time order: arrive at each arrival, then complete (an answered request, its
+ * outcome judged with qs_sim_slo_met) or lost (never answered: counts as a request
+ * that missed its SLO, and in no latency) once per arrival.
+ */
+struct qs_sim_tally;
+int qs_sim_tally_create(struct qs_sim_tally **out); /* QS_OK or QS_E_NOMEM */
+void qs_sim_tally_destroy(struct qs_sim_tally *t);
+void qs_sim_tally_arrive(struct qs_sim_tally *t, uint64_t t_ns);
+void qs_sim_tally_complete(struct qs_sim_tally *t, const struct qs_sim_outcome *o,
+			   uint64_t t_ns);
+void qs_sim_tally_lost(struct qs_sim_tally *t, uint8_t slo_class, uint64_t t_ns);
+/* Like qs_sim_metrics; the per-backend fields stay 0. */
+void qs_sim_tally_metrics(const struct qs_sim_tally *t, struct qs_sim_metrics *m);
+uint32_t qs_sim_tally_cdf(const struct qs_sim_tally *t, enum qs_sim_metric which, double *x_ms,
+			  double *frac, uint32_t cap);
+
+/*
  * s as the body of a gnuplot single-quoted string (a quote is written twice), for
  * the tools that write gnuplot scripts around user-given paths and names. Truncates
  * to fit out (outlen >= 1); returns out.
