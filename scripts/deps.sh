@@ -9,6 +9,7 @@ pkgs=(
 	libcmocka-dev python3-numpy
 	libsodium-dev libjansson-dev libinih-dev libpcap-dev
 	gnuplot-nox
+	tshark groff-base
 )
 # Optional parts: DPDK and BPF (their meson features are 'auto').
 pkgs+=(libbpf-dev bpftool linux-libc-dev libelf-dev zlib1g-dev libdpdk-dev dpdk dpdk-dev tcpreplay iproute2)
