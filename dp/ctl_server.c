@@ -5,19 +5,32 @@
  * the stats callback. No DPDK, no threads: everything runs inside qs_ctl_poll on
  * the daemon's control thread.
  *
- * Clients are served one at a time with short timeouts (1 s idle per client,
- * 1 s per write), so a stuck client delays only the control plane. Writes use
- * MSG_NOSIGNAL: a client that hangs up early never kills the daemon with SIGPIPE.
+ * Clients are served concurrently from one poll loop: every socket is non-blocking,
+ * each client has its own input line buffer, output buffer and idle deadline
+ * (1 s without progress drops it), and a client that does not read its answers is
+ * not read from until it does. A client can therefore delay only itself: idle or
+ * slow connections never hold up another client, the Prometheus endpoint, or the
+ * daemon's loop (which calls qs_ctl_poll with its own timeout). The table is
+ * bounded (QS_CTL_MAX_CLIENTS); a new connection to a full table evicts the client
+ * idle the longest. Writes use MSG_NOSIGNAL: a client that hangs up early never
+ * kills the daemon with SIGPIPE.
+ *
+ * One daemon per socket path: qs_ctl_open takes an exclusive flock on PATH.lock for
+ * the server's lifetime, and only then replaces a stale socket file, so a second
+ * daemon on the same path refuses to start instead of unlinking a live one's socket.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -27,15 +40,31 @@
 #define CLIENT_IDLE_MS 1000
 #define HTTP_MAX_REQ 4096
 
+/* One connection: a control client (JSON lines) or a Prometheus scrape (HTTP). */
+struct ctl_client {
+	int fd; /* -1: free slot */
+	bool http;
+	bool closing;	  /* drop once out is flushed (HTTP answered, line too long, EOF) */
+	char *in;	  /* QS_CTL_MAX_LINE + 1 bytes */
+	size_t have;	  /* bytes in in */
+	char *out;	  /* answers not yet written */
+	size_t out_len, out_off;
+	uint64_t last_ms; /* last progress either way: the idle deadline counts from it */
+	uint64_t touched; /* server tick of that progress: the least recent is evicted */
+};
+
 struct qs_ctl_server {
 	int lfd;   /* unix listener, -1 none */
 	int hfd;   /* Prometheus TCP listener, -1 none */
+	int lockfd; /* flock on path + ".lock", -1 none */
 	uint16_t hport;
 	bool quit;
 	const struct qs_ctl_ops *ops;
 	void *ctx;
 	char path[108];
 	char prefix[64];
+	uint64_t tick; /* orders client progress (milliseconds tie) */
+	struct ctl_client cl[QS_CTL_MAX_CLIENTS];
 };
 
 const char *
@@ -47,6 +76,38 @@ qs_ctl_mode_name(enum qs_ctl_mode m)
 	case QS_CTL_MODE_CANARY: return "canary";
 	}
 	return "?";
+}
+
+/*
+ * Hold an exclusive lock on path + ".lock" for the server's lifetime. The lock file
+ * stays after exit (removing it would race with the next daemon); the lock does not.
+ */
+static int
+lock_path(struct qs_ctl_server *s, const char *path, char *msg, size_t msglen)
+{
+	char lp[sizeof(s->path) + 8];
+
+	snprintf(lp, sizeof(lp), "%s.lock", path);
+	s->lockfd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (s->lockfd < 0) {
+		snprintf(msg, msglen, "%s: %s", lp, strerror(errno));
+		return -1;
+	}
+	if (flock(s->lockfd, LOCK_EX | LOCK_NB) != 0) {
+		int e = errno;
+
+		if (e == EWOULDBLOCK)
+			snprintf(msg, msglen,
+				 "%s: another daemon is running on this control socket (it holds "
+				 "%s); stop it first or give another --control path",
+				 path, lp);
+		else
+			snprintf(msg, msglen, "%s: flock: %s", lp, strerror(e));
+		close(s->lockfd);
+		s->lockfd = -1;
+		return -1;
+	}
+	return 0;
 }
 
 struct qs_ctl_server *
@@ -71,7 +132,9 @@ qs_ctl_open(const char *path, const struct qs_ctl_ops *ops, void *ctx, char *msg
 		snprintf(msg, msglen, "out of memory");
 		return NULL;
 	}
-	s->lfd = s->hfd = -1;
+	s->lfd = s->hfd = s->lockfd = -1;
+	for (int i = 0; i < QS_CTL_MAX_CLIENTS; i++)
+		s->cl[i].fd = -1;
 	s->ops = ops;
 	s->ctx = ctx;
 	snprintf(s->prefix, sizeof(s->prefix), "qsteer");
@@ -86,12 +149,20 @@ qs_ctl_open(const char *path, const struct qs_ctl_ops *ops, void *ctx, char *msg
 		free(s);
 		return NULL;
 	}
-	unlink(path); /* a stale socket of a previous run */
+	if (lock_path(s, path, msg, msglen) != 0) {
+		close(s->lfd);
+		free(s);
+		return NULL;
+	}
+	unlink(path); /* a stale socket of a previous run: no live daemon holds the lock */
 	old = umask(0177); /* created 0600: only the owner (or root) may steer traffic */
-	if (bind(s->lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(s->lfd, 8) != 0) {
+	/* a backlog as deep as the kernel allows: connections wait in it, not in connect() */
+	if (bind(s->lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    listen(s->lfd, SOMAXCONN) != 0) {
 		umask(old);
 		snprintf(msg, msglen, "%s: %s", path, strerror(errno));
 		close(s->lfd);
+		close(s->lockfd);
 		free(s);
 		return NULL;
 	}
@@ -100,6 +171,7 @@ qs_ctl_open(const char *path, const struct qs_ctl_ops *ops, void *ctx, char *msg
 		snprintf(msg, msglen, "%s: chmod: %s", path, strerror(errno));
 		close(s->lfd);
 		unlink(path);
+		close(s->lockfd);
 		free(s);
 		return NULL;
 	}
@@ -107,30 +179,26 @@ qs_ctl_open(const char *path, const struct qs_ctl_ops *ops, void *ctx, char *msg
 	return s;
 }
 
+static void client_drop(struct ctl_client *c);
+
 void
 qs_ctl_close(struct qs_ctl_server *s)
 {
+	int i;
+
 	if (!s)
 		return;
+	for (i = 0; i < QS_CTL_MAX_CLIENTS; i++)
+		client_drop(&s->cl[i]);
 	if (s->lfd >= 0) {
 		close(s->lfd);
 		unlink(s->path);
 	}
 	if (s->hfd >= 0)
 		close(s->hfd);
+	if (s->lockfd >= 0)
+		close(s->lockfd); /* releases the lock */
 	free(s);
-}
-
-int
-qs_ctl_fd(const struct qs_ctl_server *s)
-{
-	return s ? s->lfd : -1;
-}
-
-int
-qs_ctl_prometheus_fd(const struct qs_ctl_server *s)
-{
-	return s ? s->hfd : -1;
 }
 
 uint16_t
@@ -310,77 +378,6 @@ qs_ctl_handle_line(struct qs_ctl_server *s, const char *line)
 	out = json_dumps(resp, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(resp);
 	return out;
-}
-
-/* ---- socket I/O ----------------------------------------------------------------- */
-
-static bool
-send_all(int fd, const char *p, size_t len)
-{
-	size_t off = 0;
-
-	while (off < len) {
-		struct pollfd pf = {fd, POLLOUT, 0};
-		ssize_t w;
-
-		if (poll(&pf, 1, CLIENT_IDLE_MS) <= 0)
-			return false;
-		w = send(fd, p + off, len - off, MSG_NOSIGNAL);
-		if (w <= 0)
-			return false;
-		off += (size_t)w;
-	}
-	return true;
-}
-
-/* Serve one client until it hangs up, idles, or misbehaves. Returns requests answered. */
-static int
-serve(struct qs_ctl_server *s, int fd)
-{
-	char *buf = malloc(QS_CTL_MAX_LINE + 1);
-	size_t have = 0;
-	int n = 0;
-
-	if (!buf)
-		return 0;
-	for (;;) {
-		struct pollfd p = {fd, POLLIN, 0};
-		char *nl;
-		ssize_t r;
-
-		if (poll(&p, 1, CLIENT_IDLE_MS) <= 0)
-			break;
-		r = read(fd, buf + have, QS_CTL_MAX_LINE - have);
-		if (r <= 0)
-			break;
-		have += (size_t)r;
-		buf[have] = 0;
-		while ((nl = memchr(buf, '\n', have)) != NULL) {
-			char *out;
-			bool ok;
-
-			*nl = 0;
-			out = qs_ctl_handle_line(s, buf);
-			n++;
-			ok = out && send_all(fd, out, strlen(out)) && send_all(fd, "\n", 1);
-			free(out);
-			have -= (size_t)(nl + 1 - buf);
-			memmove(buf, nl + 1, have);
-			if (!ok)
-				goto done;
-		}
-		if (have == QS_CTL_MAX_LINE) {
-			/* a line longer than any request: say so, drop the client */
-			static const char e[] = "{\"ok\":false,\"status\":\"size\",\"error\":"
-						"\"request line too long\"}\n";
-
-			send_all(fd, e, sizeof(e) - 1);
-			break;
-		}
-	}
-done:
-	free(buf);
-	return n;
 }
 
 /* ---- Prometheus ------------------------------------------------------------------ */
@@ -580,31 +577,77 @@ qs_ctl_prometheus_text(struct qs_ctl_server *s)
 	return b.p;
 }
 
-/* One HTTP/1.0-style exchange: read the request head, answer, close. */
-static void
-serve_http(struct qs_ctl_server *s, int fd)
+/* ---- socket I/O: one poll loop, every client its own buffers and deadline ---- */
+
+static uint64_t
+mono_ms(void)
 {
-	char req[HTTP_MAX_REQ + 1];
-	size_t have = 0;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void
+client_drop(struct ctl_client *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c->in);
+	free(c->out);
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+}
+
+/* Queue bytes for the client; false (and the client closing) if out of memory. */
+static bool
+client_queue(struct ctl_client *c, const char *p, size_t len)
+{
+	char *n;
+
+	if (c->out_off == c->out_len)
+		c->out_off = c->out_len = 0;
+	n = realloc(c->out, c->out_len + len);
+	if (!n) {
+		c->closing = true;
+		return false;
+	}
+	memcpy(n + c->out_len, p, len);
+	c->out = n;
+	c->out_len += len;
+	return true;
+}
+
+/* Write what the socket takes now. false: the client is gone. */
+static bool
+client_flush(struct qs_ctl_server *s, struct ctl_client *c, uint64_t now)
+{
+	while (c->out_off < c->out_len) {
+		ssize_t w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return true;
+		if (w <= 0)
+			return false;
+		c->out_off += (size_t)w;
+		c->last_ms = now;
+		c->touched = ++s->tick;
+	}
+	return true;
+}
+
+/* The Prometheus answer for a complete request head in c->in. */
+static void
+http_answer(struct qs_ctl_server *s, struct ctl_client *c)
+{
+	const char *req = c->in;
 	char head[256];
 	char *body = NULL;
 	const char *status = "200 OK";
 
-	while (have < HTTP_MAX_REQ) {
-		struct pollfd p = {fd, POLLIN, 0};
-		ssize_t r;
-
-		if (poll(&p, 1, CLIENT_IDLE_MS) <= 0)
-			return;
-		r = read(fd, req + have, HTTP_MAX_REQ - have);
-		if (r <= 0)
-			return;
-		have += (size_t)r;
-		req[have] = 0;
-		if (strstr(req, "\r\n\r\n") || strstr(req, "\n\n"))
-			break;
-	}
-	req[have] = 0;
 	if (strncmp(req, "GET /metrics ", 13) == 0 || strncmp(req, "GET /metrics?", 13) == 0 ||
 	    strncmp(req, "GET /metrics\r", 13) == 0) {
 		body = qs_ctl_prometheus_text(s);
@@ -617,50 +660,216 @@ serve_http(struct qs_ctl_server *s, int fd)
 	}
 	if (!body) {
 		body = malloc(64);
-		if (!body)
+		if (!body) {
+			c->closing = true;
 			return;
+		}
 		snprintf(body, 64, "%s\n", status);
 	}
 	snprintf(head, sizeof(head),
 		 "HTTP/1.0 %s\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
 		 "Content-Length: %zu\r\nConnection: close\r\n\r\n",
 		 status, strlen(body));
-	if (send_all(fd, head, strlen(head)))
-		send_all(fd, body, strlen(body));
+	if (client_queue(c, head, strlen(head)))
+		client_queue(c, body, strlen(body));
 	free(body);
+	c->closing = true; /* one exchange per connection */
+}
+
+/* Answer every complete line in c->in. Returns the number answered. */
+static int
+ctl_answer_lines(struct qs_ctl_server *s, struct ctl_client *c)
+{
+	char *nl;
+	int n = 0;
+
+	while (!c->closing && (nl = memchr(c->in, '\n', c->have)) != NULL) {
+		char *out;
+
+		*nl = 0;
+		out = qs_ctl_handle_line(s, c->in);
+		n++;
+		if (!out || !client_queue(c, out, strlen(out)) || !client_queue(c, "\n", 1))
+			c->closing = true;
+		free(out);
+		c->have -= (size_t)(nl + 1 - c->in);
+		memmove(c->in, nl + 1, c->have);
+	}
+	if (!c->closing && c->have == QS_CTL_MAX_LINE) {
+		/* a line longer than any request: say so, drop the client */
+		static const char e[] = "{\"ok\":false,\"status\":\"size\",\"error\":"
+					"\"request line too long\"}\n";
+
+		client_queue(c, e, sizeof(e) - 1);
+		c->closing = true;
+	}
+	return n;
+}
+
+/*
+ * Read what the client sent and answer it. A client with answers still unwritten
+ * is not read from (it is not reading either), so its buffers stay bounded.
+ * Returns requests answered; sets closing on EOF or error.
+ */
+static int
+client_read(struct qs_ctl_server *s, struct ctl_client *c, uint64_t now, bool *drained)
+{
+	size_t cap = c->http ? HTTP_MAX_REQ : QS_CTL_MAX_LINE;
+	int n = 0;
+
+	while (!c->closing && c->out_off == c->out_len && c->have < cap) {
+		ssize_t r = recv(c->fd, c->in + c->have, cap - c->have, MSG_DONTWAIT);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			*drained = true;
+			break;
+		}
+		if (r <= 0) {
+			c->closing = true; /* EOF: answer what came, then close */
+			break;
+		}
+		c->have += (size_t)r;
+		c->in[c->have] = 0;
+		c->last_ms = now;
+		c->touched = ++s->tick;
+		if (c->http) {
+			if (strstr(c->in, "\r\n\r\n") || strstr(c->in, "\n\n") || c->have == cap) {
+				http_answer(s, c);
+				n++;
+			}
+		} else {
+			n += ctl_answer_lines(s, c);
+		}
+	}
+	return n;
+}
+
+/*
+ * Read, answer and write for one client until it would block either way, it is
+ * done, or it is gone (then its slot is freed). Returns requests answered.
+ */
+static int
+client_progress(struct qs_ctl_server *s, struct ctl_client *c, uint64_t now)
+{
+	int n = 0, rounds;
+
+	/* each round either drains the socket, fills the answer buffer or ends the
+	 * client; the bound only guards against a client that never stops sending */
+	for (rounds = 0; rounds < 64; rounds++) {
+		bool drained = false;
+
+		n += client_read(s, c, now, &drained);
+		if (!client_flush(s, c, now)) {
+			client_drop(c);
+			return n;
+		}
+		if (c->out_off < c->out_len)
+			return n; /* the client reads slower than it asks: wait for POLLOUT */
+		if (c->closing) {
+			client_drop(c);
+			return n;
+		}
+		if (drained)
+			return n;
+	}
+	return n;
+}
+
+/* Take a connection into the table, evicting the client idle the longest if full. */
+static void
+client_accept(struct qs_ctl_server *s, int fd, bool http, uint64_t now)
+{
+	struct ctl_client *c = NULL;
+	int i;
+
+	for (i = 0; i < QS_CTL_MAX_CLIENTS && !c; i++)
+		if (s->cl[i].fd < 0)
+			c = &s->cl[i];
+	if (!c) {
+		c = &s->cl[0];
+		for (i = 1; i < QS_CTL_MAX_CLIENTS; i++)
+			if (s->cl[i].touched < c->touched)
+				c = &s->cl[i];
+		client_drop(c);
+	}
+	c->in = malloc((http ? HTTP_MAX_REQ : QS_CTL_MAX_LINE) + 1);
+	if (!c->in) {
+		close(fd);
+		return;
+	}
+	c->fd = fd;
+	c->http = http;
+	c->last_ms = now;
+	c->touched = ++s->tick;
 }
 
 int
 qs_ctl_poll(struct qs_ctl_server *s, int timeout_ms)
 {
-	struct pollfd p[2];
-	int np = 0, n = 0, fd, i;
+	struct pollfd p[2 + QS_CTL_MAX_CLIENTS];
+	int idx[2 + QS_CTL_MAX_CLIENTS]; /* client slot per pollfd, -1 listener */
+	int np = 0, n = 0, fd, i, wait = timeout_ms;
+	uint64_t now = mono_ms();
 
 	if (!s)
 		return 0;
-	if (s->lfd >= 0)
+	if (s->lfd >= 0) {
+		idx[np] = -1;
 		p[np++] = (struct pollfd){s->lfd, POLLIN, 0};
-	if (s->hfd >= 0)
+	}
+	if (s->hfd >= 0) {
+		idx[np] = -1;
 		p[np++] = (struct pollfd){s->hfd, POLLIN, 0};
+	}
+	for (i = 0; i < QS_CTL_MAX_CLIENTS; i++) {
+		struct ctl_client *c = &s->cl[i];
+		uint64_t left;
+
+		if (c->fd < 0)
+			continue;
+		left = c->last_ms + CLIENT_IDLE_MS > now ? c->last_ms + CLIENT_IDLE_MS - now : 0;
+		if (wait < 0 || (uint64_t)wait > left)
+			wait = (int)left; /* wake for the earliest idle deadline */
+		idx[np] = i;
+		p[np++] = (struct pollfd){c->fd, c->out_off < c->out_len ? POLLOUT : POLLIN, 0};
+	}
 	if (np == 0) {
 		if (timeout_ms > 0)
 			poll(NULL, 0, timeout_ms);
 		return 0;
 	}
-	if (poll(p, (nfds_t)np, timeout_ms) <= 0)
+	if (poll(p, (nfds_t)np, wait) < 0)
 		return 0;
+	now = mono_ms();
 	for (i = 0; i < np; i++) {
-		if (!(p[i].revents & POLLIN))
+		if (idx[i] >= 0 || !(p[i].revents & POLLIN))
 			continue;
-		while ((fd = accept4(p[i].fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
-			if (p[i].fd == s->lfd) {
-				n += serve(s, fd);
-			} else {
-				serve_http(s, fd);
-				n++;
-			}
-			close(fd);
+		while ((fd = accept4(p[i].fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
+			int k;
+
+			client_accept(s, fd, p[i].fd == s->hfd, now);
+			/* serve at once what already arrived: most clients write, then wait */
+			for (k = 0; k < QS_CTL_MAX_CLIENTS && s->cl[k].fd != fd; k++)
+				;
+			if (k == QS_CTL_MAX_CLIENTS)
+				continue;
+			n += client_progress(s, &s->cl[k], now);
 		}
+	}
+	for (i = 0; i < np; i++) {
+		struct ctl_client *c;
+
+		if (idx[i] < 0)
+			continue;
+		c = &s->cl[idx[i]];
+		if (c->fd != p[i].fd)
+			continue; /* evicted above, slot reused */
+		if (p[i].revents)
+			n += client_progress(s, c, now);
+		if (c->fd >= 0 && now - c->last_ms >= CLIENT_IDLE_MS)
+			client_drop(c); /* no progress for the idle allowance */
 	}
 	return n;
 }

@@ -3,8 +3,9 @@
  * daemon): a unix stream socket (created mode 0600) speaking JSON lines
  * (docs/control.md), plus an optional Prometheus text endpoint (GET /metrics).
  *
- * The server owns everything generic: the socket, the accept/poll loop with
- * per-client timeouts (a stuck client delays only the control plane), line framing,
+ * The server owns everything generic: the socket (one daemon per path, by flock),
+ * a non-blocking poll loop that serves clients concurrently with per-client idle
+ * deadlines (a stuck client delays only itself), line framing,
  * JSON parsing with jansson, validation of every request's arguments (with a clear
  * error), dispatch to the daemon's callbacks, and the response framing. The daemon
  * supplies a table of callbacks (struct qs_ctl_ops) that fill the response object
@@ -44,6 +45,8 @@
 
 /* Longest request line accepted; a longer one drops the client. */
 #define QS_CTL_MAX_LINE 8192
+/* Connections served at once (control and Prometheus together). */
+#define QS_CTL_MAX_CLIENTS 64
 
 enum qs_ctl_mode {
 	QS_CTL_MODE_ACTIVE = 0, /* replace the active policy (previous kept for rollback) */
@@ -87,9 +90,10 @@ struct qs_ctl_ops {
 struct qs_ctl_server;
 
 /*
- * Listen on path (a stale socket there is removed), mode 0600. NULL on failure with
- * the reason in msg. ops must outlive the server. path NULL: no socket (tests drive
- * it with qs_ctl_handle_line; Prometheus may still be opened).
+ * Listen on path, mode 0600. Refuses (NULL, reason in msg) when another live server
+ * holds the path (flock on path + ".lock"); otherwise a stale socket there is
+ * removed. ops must outlive the server. path NULL: no socket (tests drive it with
+ * qs_ctl_handle_line; Prometheus may still be opened).
  */
 struct qs_ctl_server *qs_ctl_open(const char *path, const struct qs_ctl_ops *ops, void *ctx,
 				  char *msg, size_t msglen);
@@ -109,15 +113,14 @@ int qs_ctl_prometheus_open(struct qs_ctl_server *s, const char *addr, const char
 uint16_t qs_ctl_prometheus_port(const struct qs_ctl_server *s);
 
 /*
- * Wait up to timeout_ms for a client, then serve every pending one (each request
- * line answered in order; a client idle for 1 s, or sending a line longer than
- * QS_CTL_MAX_LINE, is dropped). Returns the number of requests answered.
+ * Wait up to timeout_ms for socket activity, then make progress on every client
+ * without blocking on any: accept, read, answer each complete request line in
+ * order, write what the socket takes. Clients are served concurrently; a client
+ * without progress for 1 s, or sending a line longer than QS_CTL_MAX_LINE, is
+ * dropped, and a new connection to a full table (QS_CTL_MAX_CLIENTS) evicts the
+ * client idle the longest. Returns the number of requests answered.
  */
 int qs_ctl_poll(struct qs_ctl_server *s, int timeout_ms);
-
-/* The listening descriptors, for a daemon with its own poll loop (-1 if none). */
-int qs_ctl_fd(const struct qs_ctl_server *s);
-int qs_ctl_prometheus_fd(const struct qs_ctl_server *s);
 
 /* Has a client asked for shutdown (after the shutdown callback said QS_OK)? */
 bool qs_ctl_shutdown_requested(const struct qs_ctl_server *s);

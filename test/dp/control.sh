@@ -67,6 +67,18 @@ setpriv --reuid=65534 --regid=65534 --clear-groups "$CTL" --socket "$SOCK" statu
 grep -q "permission denied on $SOCK: the socket is mode 0600" err.txt || fail "message: $(cat err.txt)"
 echo "unprivileged: $(cat err.txt)"
 
+# a second daemon on the same control path refuses and leaves the first one's socket
+rc=0
+timeout 120 "$DP" --no-huge -m 256 --no-pci --file-prefix "qsteer-ctl-second-$$" -l 0,1 \
+	--vdev "net_pcap0,rx_pcap=in.pcap,tx_pcap=second.pcap" -- --config "$CFG" --policy a.q8 \
+	--control "$SOCK" --rx-hold \
+	> second.log 2>&1 || rc=$?
+[ $rc != 0 ] || fail "a second qsteer-dp started on $SOCK"
+grep -q "another daemon is running on this control socket" second.log ||
+	fail "second daemon: $(tail -3 second.log)"
+$CTLS status > /dev/null || fail "the first daemon lost its socket"
+echo "second daemon: $(grep -o 'another daemon.*' second.log | head -1)"
+
 $CTLS --json status > status.json
 $CTLS --json backends > backends.json
 python3 - <<'PY' || fail "--json output"

@@ -368,6 +368,8 @@ test_socket(void **state)
 
 	qs_ctl_close(s);
 	assert_int_not_equal(stat(path, &st), 0); /* the socket file is gone */
+	snprintf(msg, sizeof(msg), "%s.lock", path);
+	unlink(msg);
 	/* a path that does not fit sun_path */
 	assert_null(qs_ctl_open("/tmp/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 				"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock",
@@ -375,6 +377,79 @@ test_socket(void **state)
 	assert_non_null(strstr(msg, "too long"));
 	assert_null(qs_ctl_open("/nonexistent-dir/x.sock", &fake_ops, &f, msg, sizeof(msg)));
 	assert_non_null(strstr(msg, "/nonexistent-dir/x.sock"));
+}
+
+/*
+ * 100 connections that send nothing do not delay another client: it is answered
+ * within a few polls (counted, not timed), the idle ones are dropped or evicted,
+ * and a second server on the same path refuses to start and leaves the live one's
+ * socket in place.
+ */
+static void
+test_concurrent(void **state)
+{
+	struct fake f = {0};
+	char msg[512], path[64], *got;
+	struct sockaddr_un sa;
+	struct qs_ctl_server *s, *s2;
+	struct stat st;
+	int idle[100], fd, i, polls;
+
+	(void)state;
+	snprintf(path, sizeof(path), "/tmp/qsteer-ctl-conc.%d.sock", (int)getpid());
+	s = qs_ctl_open(path, &fake_ops, &f, msg, sizeof(msg));
+	assert_non_null(s);
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	for (i = 0; i < 100; i++) {
+		idle[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		assert_true(idle[i] >= 0);
+		/* the backlog takes them all: connect never waits for the server */
+		assert_int_equal(connect(idle[i], (struct sockaddr *)&sa, sizeof(sa)), 0);
+	}
+	fd = client_send((struct sockaddr *)&sa, sizeof(sa), AF_UNIX, "{\"cmd\":\"stats\"}\n");
+	/* the answer needs one poll; a few more allowed, none of them waiting long */
+	for (polls = 0; polls < 5; polls++)
+		if (qs_ctl_poll(s, 10) > 0)
+			break;
+	assert_true(polls < 5);
+	got = client_read(fd);
+	assert_non_null(strstr(got, "\"rx\":42"));
+
+	/* one idle client that sends half a line keeps its slot but blocks nobody */
+	assert_int_equal(send(idle[99], "{\"cmd\":", 8, MSG_NOSIGNAL), 8);
+	fd = client_send((struct sockaddr *)&sa, sizeof(sa), AF_UNIX,
+			 "{\"cmd\":\"backend.drain\",\"id\":5}\n");
+	for (polls = 0; polls < 5; polls++)
+		if (qs_ctl_poll(s, 10) > 0)
+			break;
+	assert_true(polls < 5);
+	got = client_read(fd);
+	assert_non_null(strstr(got, "{\"ok\":true}"));
+	assert_int_equal(f.id, 5);
+
+	/* a second server on the same path refuses and the first keeps its socket */
+	s2 = qs_ctl_open(path, &fake_ops, &f, msg, sizeof(msg));
+	assert_null(s2);
+	assert_non_null(strstr(msg, "another daemon is running"));
+	assert_int_equal(stat(path, &st), 0);
+	fd = client_send((struct sockaddr *)&sa, sizeof(sa), AF_UNIX, "{\"cmd\":\"stats\"}\n");
+	for (polls = 0; polls < 5; polls++)
+		if (qs_ctl_poll(s, 10) > 0)
+			break;
+	got = client_read(fd);
+	assert_non_null(strstr(got, "\"rx\":42"));
+
+	for (i = 0; i < 100; i++)
+		close(idle[i]);
+	qs_ctl_close(s);
+	/* once it is gone, the path is free again */
+	s2 = qs_ctl_open(path, &fake_ops, &f, msg, sizeof(msg));
+	assert_non_null(s2);
+	qs_ctl_close(s2);
+	snprintf(msg, sizeof(msg), "%s.lock", path);
+	unlink(msg);
 }
 
 int
@@ -385,6 +460,7 @@ main(void)
 		cmocka_unit_test(test_dispatch),
 		cmocka_unit_test(test_prometheus_text),
 		cmocka_unit_test(test_socket),
+		cmocka_unit_test(test_concurrent),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
