@@ -1,5 +1,6 @@
 /*
- * q8_keys.c - Ed25519 key files for signed policies: generate a pair, read one back.
+ * q8_keys.c - Ed25519 key files for signed policies: generate a pair, read one back,
+ * and collect the set of public keys a program trusts (the loader verifies with it).
  * Keys are hex text so that operators can move them through config management and
  * diff them; the secret key file is created 0600 and never overwritten.
  */
@@ -140,4 +141,58 @@ out:
 	explicit_bzero(sk, sizeof(sk));
 	free(buf);
 	return rc;
+}
+
+int
+qs_q8_keyset_add_file(struct qs_q8_keyset *ks, const char *path, char *msg, size_t msglen)
+{
+	uint8_t pk[QS_Q8_PUBKEY_LEN];
+	int rc;
+
+	if (!qs_q8_have_signatures())
+		return q8_fail(QS_E_UNSUPPORTED, msg, msglen, path,
+			       "a policy public key was given, but this build has no libsodium "
+			       "(-Dsignatures) and could not enforce it");
+	if ((rc = qs_q8_read_key(path, pk, sizeof(pk), msg, msglen)))
+		return rc;
+	for (uint32_t i = 0; i < ks->n; i++)
+		if (memcmp(ks->key[i], pk, sizeof(pk)) == 0)
+			return QS_OK; /* the same key named twice (config and option) */
+	if (ks->n >= QS_Q8_MAX_PUBKEYS)
+		return q8_fail(QS_E_SIZE, msg, msglen, path, "more than %d policy public keys",
+			       QS_Q8_MAX_PUBKEYS);
+	memcpy(ks->key[ks->n++], pk, sizeof(pk));
+	return QS_OK;
+}
+
+int
+qs_q8_keyset_add_list(struct qs_q8_keyset *ks, const char *list, char *msg, size_t msglen)
+{
+	char path[4096];
+	const char *p = list, *e;
+	size_t n;
+	int rc;
+
+	for (;;) {
+		while (*p == ' ' || *p == '\t')
+			p++;
+		e = strchr(p, ',');
+		if (!e)
+			e = p + strlen(p);
+		n = (size_t)(e - p);
+		while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+			n--;
+		if (n == 0)
+			return q8_fail(QS_E_ARG, msg, msglen, list, "an empty name in a key list");
+		if (n >= sizeof(path))
+			return q8_fail(QS_E_ARG, msg, msglen, "key list",
+				       "a file name is too long");
+		memcpy(path, p, n);
+		path[n] = 0;
+		if ((rc = qs_q8_keyset_add_file(ks, path, msg, msglen)))
+			return rc;
+		if (!*e)
+			return QS_OK;
+		p = e + 1;
+	}
 }

@@ -220,6 +220,7 @@ check_signature(const uint8_t *b, size_t file_size, const char *label,
 		const struct qs_policy_load_opts *opts, int present, char *msg, size_t msglen)
 {
 	const uint8_t *t = b + file_size;
+	uint32_t n_keys;
 
 	if (present) {
 		if (memcmp(t, QS_Q8_SIG_MAGIC, 4) != 0)
@@ -231,18 +232,33 @@ check_signature(const uint8_t *b, size_t file_size, const char *label,
 				       "signature algorithm %u at offset %zu (1 = Ed25519)",
 				       q8_rd32(t + 4), file_size + 4);
 	}
-	if (!opts || !opts->ed25519_pubkey)
+	n_keys =
+	    (opts && opts->ed25519_pubkey ? 1u : 0u) + (opts && opts->keys ? opts->keys->n : 0u);
+	if (n_keys == 0)
 		return QS_OK;
 	if (!present)
 		return q8_fail(QS_E_SIGNATURE, msg, msglen, label,
-			       "unsigned, and signed policies are required here");
+			       "unsigned, and signed policies are required here (%u public key%s "
+			       "configured)",
+			       n_keys, n_keys == 1 ? "" : "s");
 #ifdef QSTEER_HAVE_SODIUM
 	if (sodium_init() < 0)
 		return q8_fail(QS_E_UNSUPPORTED, msg, msglen, label, "libsodium failed to start");
-	if (crypto_sign_verify_detached(t + 8, b, file_size, opts->ed25519_pubkey) != 0)
+	/* rotation: any trusted key will do */
+	if (opts->ed25519_pubkey &&
+	    crypto_sign_verify_detached(t + 8, b, file_size, opts->ed25519_pubkey) == 0)
+		return QS_OK;
+	for (uint32_t i = 0; opts->keys && i < opts->keys->n && i < QS_Q8_MAX_PUBKEYS; i++)
+		if (crypto_sign_verify_detached(t + 8, b, file_size, opts->keys->key[i]) == 0)
+			return QS_OK;
+	if (n_keys == 1)
 		return q8_fail(QS_E_SIGNATURE, msg, msglen, label,
-			       "Ed25519 signature does not verify with the given public key");
-	return QS_OK;
+			       "Ed25519 signature does not verify with the given public key "
+			       "(signed with another key, or tampered after signing)");
+	return q8_fail(QS_E_SIGNATURE, msg, msglen, label,
+		       "Ed25519 signature does not verify with any of the %u configured public "
+		       "keys (signed with another key, or tampered after signing)",
+		       n_keys);
 #else
 	return q8_fail(QS_E_UNSUPPORTED, msg, msglen, label,
 		       "a public key was given but this build has no libsodium");
@@ -351,8 +367,9 @@ qs_q8__check(const uint8_t *b, size_t len, const char *label, const struct qs_po
 	want_crc = qs_crc32c(0, b, file_size - 4);
 	if (crc != want_crc)
 		return q8_fail(QS_E_CRC, msg, msglen, label,
-			       "CRC32C at offset %u is %08x, the content gives %08x: corrupted",
-			       file_size - 4, crc, want_crc);
+			       "CRC32C at offset %u is %08x, the content gives %08x: corrupted%s",
+			       file_size - 4, crc, want_crc,
+			       len != file_size ? ", or tampered after signing" : "");
 	*sig_present = len != file_size;
 	if ((rc = check_signature(b, file_size, label, opts, *sig_present, msg, msglen)))
 		return rc;
@@ -416,7 +433,7 @@ qs_policy_load(const void *buf, size_t len, const char *label,
 	p->file_size = q8_rd32(b + QS_Q8_HDR_FILE_SIZE);
 	p->crc = q8_rd32(b + p->file_size - 4);
 	p->has_signature = sig;
-	p->is_signed = sig && opts && opts->ed25519_pubkey;
+	p->is_signed = sig && opts && (opts->ed25519_pubkey || (opts->keys && opts->keys->n));
 	memcpy(p->name, b + QS_Q8_HDR_NAME, QS_Q8_NAME_LEN);
 	p->n_layers = (uint16_t)n_layers;
 	p->n_actions = (uint16_t)n_actions;

@@ -52,10 +52,16 @@ struct qs_policy {
 	const struct qs_q8_action *action; /* n_actions entries, classifier only */
 };
 
+struct qs_q8_keyset;
+
 struct qs_policy_load_opts {
 	uint32_t expect_schema;	       /* QS_SCHEMA_ANY or the schema the caller runs */
 	uint16_t expect_kind;	       /* 0 for any, else QS_Q8_KIND_* */
 	const uint8_t *ed25519_pubkey; /* 32 bytes: refuse unsigned or tampered files */
+	/* Trusted keys (rotation): with at least one key here or in ed25519_pubkey, a
+	 * file must carry a signature that verifies with one of them. NULL or empty: no
+	 * signature required (a trailer is still checked for its format). */
+	const struct qs_q8_keyset *keys;
 };
 
 /*
@@ -128,6 +134,28 @@ int qs_q8_read_key(const char *path, uint8_t *key, size_t key_len, char *msg, si
 /* Sign the policy at in_path with the secret key file; write the result to out_path. */
 int qs_q8_sign_file(const char *in_path, const char *out_path, const char *sec_path, char *msg,
 		    size_t msglen);
+
+/*
+ * The public keys a program trusts for policies: its --pubkey options and its
+ * configuration's policy_pubkey keys together. A policy signed with any of them is
+ * accepted, so a key is rotated by adding the new one, re-signing, then removing the
+ * old one. Every program that loads policies passes its set to the loader
+ * (qs_policy_load_opts.keys); the verification itself is the loader's.
+ */
+#define QS_Q8_MAX_PUBKEYS 8
+struct qs_q8_keyset {
+	uint32_t n;
+	uint8_t key[QS_Q8_MAX_PUBKEYS][QS_Q8_PUBKEY_LEN];
+};
+/*
+ * Read a public key file (qs_q8_read_key) into ks; a key already there is not added
+ * twice. QS_E_UNSUPPORTED in a build without libsodium (a key that could not be
+ * enforced is refused, never ignored); QS_E_IO / QS_E_VALUE for a missing or
+ * malformed file; QS_E_SIZE beyond QS_Q8_MAX_PUBKEYS keys.
+ */
+int qs_q8_keyset_add_file(struct qs_q8_keyset *ks, const char *path, char *msg, size_t msglen);
+/* Each file of a comma-separated list (spaces around names are ignored). */
+int qs_q8_keyset_add_list(struct qs_q8_keyset *ks, const char *list, char *msg, size_t msglen);
 
 /* ---- kernels ------------------------------------------------------------------ */
 

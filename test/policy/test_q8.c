@@ -1010,6 +1010,111 @@ test_signatures(void **state)
 #endif
 }
 
+/* A key set (rotation): keys from files, any of them verifies, the rest refuse. */
+static void
+test_keyset(void **state)
+{
+	struct qs_q8_keyset ks;
+	char dir[] = "/tmp/qsteer-keyset-XXXXXX", pub[3][128], sec[3][128], bad[128];
+	char msg[512];
+
+	(void)state;
+	memset(&ks, 0, sizeof(ks));
+	assert_non_null(mkdtemp(dir));
+	snprintf(bad, sizeof(bad), "%s/bad.pub", dir);
+	for (int i = 0; i < 3; i++) {
+		snprintf(pub[i], sizeof(pub[i]), "%s/k%d.pub", dir, i);
+		snprintf(sec[i], sizeof(sec[i]), "%s/k%d.sec", dir, i);
+	}
+	if (!qs_q8_have_signatures()) {
+		FILE *f = fopen(pub[0], "w");
+
+		/* a key that could not be enforced is refused, never ignored */
+		assert_non_null(f);
+		fprintf(f, "%064d\n", 0);
+		fclose(f);
+		assert_int_equal(qs_q8_keyset_add_file(&ks, pub[0], msg, sizeof(msg)),
+				 QS_E_UNSUPPORTED);
+		assert_non_null(strstr(msg, "no libsodium"));
+		unlink(pub[0]);
+		rmdir(dir);
+		return;
+	}
+#ifdef TEST_HAVE_SODIUM
+	{
+		static struct sample S;
+		struct qs_policy_load_opts o = {0};
+		uint8_t file[3][8192];
+		size_t len[3];
+		struct qs_policy *p = NULL;
+		char list[512];
+		FILE *f;
+
+		for (int i = 0; i < 3; i++) {
+			uint8_t sk[QS_Q8_SECKEY_LEN];
+
+			assert_int_equal(qs_q8_keygen(pub[i], sec[i], msg, sizeof(msg)), QS_OK);
+			assert_int_equal(qs_q8_read_key(sec[i], sk, sizeof(sk), msg, sizeof(msg)),
+					 QS_OK);
+			make_sample(&S, 1);
+			memcpy(file[i], S.file, S.len);
+			assert_int_equal(qs_q8_sign(file[i], S.len, sizeof(file[i]), sk, &len[i], msg,
+						    sizeof(msg)),
+					 QS_OK);
+		}
+		/* k0 and k1 through a list, k0 again through a file: two keys */
+		snprintf(list, sizeof(list), " %s ,%s", pub[0], pub[1]);
+		assert_int_equal(qs_q8_keyset_add_list(&ks, list, msg, sizeof(msg)), QS_OK);
+		assert_int_equal(qs_q8_keyset_add_file(&ks, pub[0], msg, sizeof(msg)), QS_OK);
+		assert_int_equal(ks.n, 2);
+		o.keys = &ks;
+		for (int i = 0; i < 2; i++) {
+			assert_int_equal(qs_policy_load(file[i], len[i], "s", &o, &p, msg,
+							sizeof(msg)),
+					 QS_OK);
+			assert_true(p->is_signed);
+			qs_policy_free(p);
+		}
+		assert_int_equal(qs_policy_load(file[2], len[2], "k2.q8", &o, &p, msg, sizeof(msg)),
+				 QS_E_SIGNATURE);
+		assert_non_null(strstr(msg, "k2.q8: Ed25519 signature does not verify with any of "
+					    "the 2 configured public keys"));
+		assert_int_equal(qs_policy_load(S.file, S.len, "u.q8", &o, &p, msg, sizeof(msg)),
+				 QS_E_SIGNATURE);
+		assert_non_null(strstr(msg, "u.q8: unsigned, and signed policies are required here "
+					    "(2 public keys configured)"));
+		file[0][len[0] - QS_Q8_SIG_SIZE - 8] ^= 1; /* the action table */
+		assert_int_equal(qs_policy_load(file[0], len[0], "t.q8", &o, &p, msg, sizeof(msg)),
+				 QS_E_CRC);
+		assert_non_null(strstr(msg, "corrupted, or tampered after signing"));
+		/* an empty set requires nothing */
+		ks.n = 0;
+		assert_int_equal(qs_policy_load(S.file, S.len, "u", &o, &p, msg, sizeof(msg)),
+				 QS_OK);
+		assert_false(p->is_signed);
+		qs_policy_free(p);
+		/* bad files and lists */
+		assert_int_equal(qs_q8_keyset_add_file(&ks, bad, msg, sizeof(msg)), QS_E_IO);
+		f = fopen(bad, "w");
+		assert_non_null(f);
+		fprintf(f, "zz%062d\n", 0);
+		fclose(f);
+		assert_int_equal(qs_q8_keyset_add_file(&ks, bad, msg, sizeof(msg)), QS_E_VALUE);
+		assert_int_equal(qs_q8_keyset_add_file(&ks, sec[0], msg, sizeof(msg)), QS_E_VALUE);
+		assert_non_null(strstr(msg, "expected 64 hex digits (a public key)"));
+		snprintf(list, sizeof(list), "%s,,%s", pub[0], pub[1]);
+		assert_int_equal(qs_q8_keyset_add_list(&ks, list, msg, sizeof(msg)), QS_E_ARG);
+		assert_int_equal(ks.n, 1);
+		for (int i = 0; i < 3; i++) {
+			unlink(pub[i]);
+			unlink(sec[i]);
+		}
+		unlink(bad);
+		rmdir(dir);
+	}
+#endif
+}
+
 int
 main(void)
 {
@@ -1022,6 +1127,7 @@ main(void)
 		cmocka_unit_test(test_crafted),
 		cmocka_unit_test(test_files),
 		cmocka_unit_test(test_signatures),
+		cmocka_unit_test(test_keyset),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
