@@ -16,7 +16,7 @@
 struct cfg_ctx {
 	struct qs_dp_config *c;
 	char last_section[64];
-	char err[200];
+	char err[600];
 	int in_backend;
 };
 
@@ -135,7 +135,15 @@ handler(void *user, const char *section, const char *name, const char *value)
 		;
 	else if (strcmp(name, "fallback_seed") == 0 && parse_u64(value, UINT64_MAX, &u) == 0)
 		c->fallback_seed = u;
-	else if (strcmp(name, "clock") == 0 && strcmp(value, "tsc") == 0)
+	else if (strcmp(name, "policy_pubkey") == 0) {
+		char kmsg[sizeof(x->err) - 32];
+
+		/* repeatable, or a comma-separated list: keys add up (rotation) */
+		if (qs_q8_keyset_add_list(&c->policy_keys, value, kmsg, sizeof(kmsg)) != QS_OK) {
+			snprintf(x->err, sizeof(x->err), "policy_pubkey: %s", kmsg);
+			return 0;
+		}
+	} else if (strcmp(name, "clock") == 0 && strcmp(value, "tsc") == 0)
 		c->clock = QS_DP_CLOCK_TSC;
 	else if (strcmp(name, "clock") == 0 && strcmp(value, "packet") == 0)
 		c->clock = QS_DP_CLOCK_PACKET;

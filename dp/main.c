@@ -15,7 +15,7 @@
  * usage: qsteer-dp [EAL args] -- --config FILE [--policy FILE.q8|builtin:NAME]
  *        [--control PATH] [--prometheus IPV4:PORT] [--kernel NAME] [--port N]
  *        [--burst N] [--stats-out FILE] [--idle-exit-ms MS] [--pace-us US] [--rx-hold]
- *        [--bench SECONDS --bench-kind KIND]
+ *        [--pubkey FILE]... [--bench SECONDS --bench-kind KIND]
  */
 #include <errno.h>
 #include <getopt.h>
@@ -272,7 +272,10 @@ qs_dpa_request_quit(void)
 static int
 slot_load(const char *source, char *msg, size_t msglen)
 {
-	struct qs_policy_load_opts lo = {QS_SCHEMA_ROUTER_V1, QS_Q8_KIND_SCORER, NULL};
+	/* with policy keys configured, a file must be signed with one of them: at start
+	 * and on every live load (active, shadow, canary), all of which come here */
+	struct qs_policy_load_opts lo = {QS_SCHEMA_ROUTER_V1, QS_Q8_KIND_SCORER, NULL,
+					 &app.shared->cfg.policy_keys};
 	int i, k = -1;
 
 	for (i = 0; i < MAX_SLOTS; i++)
@@ -551,20 +554,25 @@ usage(void)
 		"         [--control PATH] [--prometheus IPV4:PORT]\n"
 		"         [--kernel auto|scalar|avx2|avx512vnni] [--port N] [--burst N]\n"
 		"         [--stats-out FILE] [--idle-exit-ms MS] [--pace-us US] [--rx-hold]\n"
+		"         [--pubkey FILE]... (policies must be signed with one of the keys)\n"
 		"         [--bench SECONDS --bench-kind requests|continuations]\n");
 }
 
 int
 main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"config", 1, 0, 'c'},	   {"policy", 1, 0, 'p'},     {"control", 1, 0, 'C'},
-		{"kernel", 1, 0, 'k'},	   {"port", 1, 0, 'P'},	      {"stats-out", 1, 0, 's'},
-		{"idle-exit-ms", 1, 0, 'i'}, {"pace-us", 1, 0, 'u'},    {"bench", 1, 0, 'b'},
-		{"bench-kind", 1, 0, 'K'}, {"burst", 1, 0, 'B'},	      {"prometheus", 1, 0, 'M'},
-		{"rx-hold", 0, 0, 'H'},	   {"help", 0, 0, 'h'},	      {0, 0, 0, 0}};
+	static const struct option opts[] = {{"config", 1, 0, 'c'},	  {"policy", 1, 0, 'p'},
+					     {"control", 1, 0, 'C'},	  {"kernel", 1, 0, 'k'},
+					     {"port", 1, 0, 'P'},	  {"stats-out", 1, 0, 's'},
+					     {"idle-exit-ms", 1, 0, 'i'}, {"pace-us", 1, 0, 'u'},
+					     {"bench", 1, 0, 'b'},	  {"bench-kind", 1, 0, 'K'},
+					     {"burst", 1, 0, 'B'},	  {"prometheus", 1, 0, 'M'},
+					     {"rx-hold", 0, 0, 'H'},	  {"pubkey", 1, 0, 'Y'},
+					     {"help", 0, 0, 'h'},	  {0, 0, 0, 0}};
 	const char *cfgpath = NULL, *policy = "builtin:lor", *control = NULL, *stats_out = NULL;
 	const char *bench_kind = "requests", *prometheus = NULL;
+	const char *pubkeys[QS_Q8_MAX_PUBKEYS];
+	unsigned n_pubkeys = 0;
 	double bench = 0;
 	uint64_t idle_ms = 0;
 	struct qs_dp_config cfg;
@@ -607,6 +615,12 @@ main(int argc, char **argv)
 			break;
 		}
 		case 'H': app.rx_gated = 1; break;
+		case 'Y':
+			if (n_pubkeys >= QS_Q8_MAX_PUBKEYS)
+				rte_exit(EXIT_FAILURE, "at most %d --pubkey options\n",
+					 QS_Q8_MAX_PUBKEYS);
+			pubkeys[n_pubkeys++] = optarg;
+			break;
 		case 'h': usage(); rte_eal_cleanup(); return 0;
 		default: usage(); rte_eal_cleanup(); return 2;
 		}
@@ -619,6 +633,10 @@ main(int argc, char **argv)
 	qs_dp_config_defaults(&cfg);
 	if (qs_dp_config_load(cfgpath, &cfg, msg, sizeof(msg)) != QS_OK)
 		rte_exit(EXIT_FAILURE, "%s\n", msg);
+	/* --pubkey adds to the configuration's policy_pubkey keys */
+	for (i = 0; i < n_pubkeys; i++)
+		if (qs_q8_keyset_add_file(&cfg.policy_keys, pubkeys[i], msg, sizeof(msg)) != QS_OK)
+			rte_exit(EXIT_FAILURE, "--pubkey: %s\n", msg);
 	app.kernel = qs_kernel_resolve(app.kernel);
 	app.start_tsc = rte_rdtsc();
 
@@ -650,6 +668,9 @@ main(int argc, char **argv)
 		app.wk[i].thread_id = i;
 	}
 
+	if (cfg.policy_keys.n)
+		LOG(INFO, "policies must be signed with one of %u public key%s\n",
+		    cfg.policy_keys.n, cfg.policy_keys.n == 1 ? "" : "s");
 	k = slot_load(policy, msg, sizeof(msg));
 	if (k < 0)
 		rte_exit(EXIT_FAILURE, "policy refused: %s\n", msg);

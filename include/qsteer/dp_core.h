@@ -46,6 +46,7 @@
 #include <stdint.h>
 
 #include "baselines.h"
+#include "drop.h"
 #include "features.h"
 #include "policy.h"
 #include "prefix.h"
@@ -56,32 +57,6 @@
 #define QS_DP_REQ_SETS 4096 /* request-id table: sets x ways entries per worker */
 #define QS_DP_REQ_WAYS 4
 #define QS_DP_NAME_LEN 32
-
-/* Why a packet was dropped. Names (qs_dp_drop_name) are stable: counters use them. */
-enum qs_dp_drop {
-	QS_DP_D_NONE = 0,
-	QS_DP_D_ETH_SHORT,	/* frame shorter than its Ethernet/VLAN headers */
-	QS_DP_D_VLAN_DEPTH,	/* more than two 802.1Q/802.1ad tags */
-	QS_DP_D_IP_HDR,		/* bad version, IHL, total/payload length */
-	QS_DP_D_IP_CSUM,	/* IPv4 header checksum wrong */
-	QS_DP_D_IP_FRAG,	/* a UDP fragment: QRP is never fragmented */
-	QS_DP_D_IP6_EXT,	/* IPv6 extension headers before UDP (not walked) */
-	QS_DP_D_UDP_HDR,	/* UDP length impossible, or zero checksum over IPv6 */
-	QS_DP_D_NON_QRP,	/* not for the service and configured non_qrp = drop */
-	QS_DP_D_QRP_SHORT,	/* the six QRP parse errors of wire.h, in its order */
-	QS_DP_D_QRP_MAGIC,
-	QS_DP_D_QRP_VERSION,
-	QS_DP_D_QRP_TYPE,
-	QS_DP_D_QRP_HDR_LEN,
-	QS_DP_D_QRP_FIELD,
-	QS_DP_D_WRONG_PORT,	/* a report on the request port or a request on the report port */
-	QS_DP_D_REPORT_BACKEND, /* a report from a backend id not in the configuration */
-	QS_DP_D_UNKNOWN_REQ,	/* continuation or cancel with no live request-id entry */
-	QS_DP_D_NO_BACKEND,	/* not even the fallback found a backend */
-	QS_DP_D_FAMILY,		/* chosen backend lacks an address of the packet's family */
-	QS_DP_D_TX,		/* the NIC refused it (DPDK shell only) */
-	QS_DP_D__COUNT
-};
 
 /* What happens to a packet once its burst is processed. */
 enum qs_dp_verdict {
@@ -123,6 +98,9 @@ struct qs_dp_config {
 	enum qs_dp_clock clock;
 	uint32_t n_backends;
 	struct qs_dp_backend_cfg be[QS_DP_MAX_BACKENDS];
+	/* policy_pubkey (control plane only): with a key, every policy file loaded,
+	 * at start or live, must be signed with one of them (docs/dataplane.md) */
+	struct qs_q8_keyset policy_keys;
 };
 
 /* Defaults, then the INI file (docs/dataplane.md). msg says what and which line. */
