@@ -299,8 +299,12 @@ usage(FILE *f)
 		"usage: qsteer-xdp --config FILE --iface IF [--mode auto|native|generic]\n"
 		"                  [--policy FILE.q8|builtin:NAME] [--egress IF] [--control PATH]\n"
 		"                  [--pin DIR] [--stats-out FILE] [--duration S] [--verbose]\n"
+		"                  [--pubkey FILE]...\n"
 		"       qsteer-xdp --config FILE --check [--policy FILE.q8|builtin:NAME] [--verbose]\n"
+		"                  [--pubkey FILE]...\n"
 		"  --check loads the program (the verifier runs) and validates the policy, then exits.\n"
+		"  --pubkey (repeatable; also policy_pubkey in the config): policy files, at start\n"
+		"  and loaded live, must be signed with one of these keys.\n"
 		"  Limits: %d backends; policies 16 -> H1 [-> H2] -> 1, H <= %d, router v1 scorer.\n",
 		QS_XDP_MAX_BACKENDS, QS_XDP_MAX_HIDDEN);
 }
@@ -326,9 +330,11 @@ main(int argc, char **argv)
 		{"policy", 1, 0, 'p'}, {"egress", 1, 0, 'e'},	 {"control", 1, 0, 's'},
 		{"pin", 1, 0, 'P'},    {"stats-out", 1, 0, 'S'}, {"duration", 1, 0, 'd'},
 		{"check", 0, 0, 'k'},  {"verbose", 0, 0, 'v'},	 {"help", 0, 0, 'h'},
-		{0, 0, 0, 0}};
+		{"pubkey", 1, 0, 'Y'}, {0, 0, 0, 0}};
 	const char *cfgp = NULL, *ifname = NULL, *mode = "auto", *pol = NULL, *egress = NULL,
 		   *ctlp = NULL, *pin = NULL, *statsp = NULL;
+	const char *pubkeys[QS_Q8_MAX_PUBKEYS];
+	unsigned n_pubkeys = 0, i;
 	double duration = 0;
 	bool check = false, verbose = false;
 	struct qs_dp_config cfg;
@@ -353,6 +359,14 @@ main(int argc, char **argv)
 		case 'd': duration = atof(optarg); break;
 		case 'k': check = true; break;
 		case 'v': verbose = true; break;
+		case 'Y':
+			if (n_pubkeys >= QS_Q8_MAX_PUBKEYS) {
+				fprintf(stderr, "qsteer-xdp: at most %d --pubkey options\n",
+					QS_Q8_MAX_PUBKEYS);
+				return 2;
+			}
+			pubkeys[n_pubkeys++] = optarg;
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -374,6 +388,13 @@ main(int argc, char **argv)
 		fprintf(stderr, "qsteer-xdp: %s\n", msg);
 		return 2;
 	}
+	/* --pubkey adds to the configuration's policy_pubkey keys */
+	for (i = 0; i < n_pubkeys; i++)
+		if (qs_q8_keyset_add_file(&cfg.policy_keys, pubkeys[i], msg, sizeof(msg)) !=
+		    QS_OK) {
+			fprintf(stderr, "qsteer-xdp: --pubkey: %s\n", msg);
+			return 2;
+		}
 	if (cfg.clock == QS_DP_CLOCK_PACKET)
 		fprintf(stderr, "qsteer-xdp: note: %s says clock = packet; live XDP uses the kernel's "
 				"monotonic clock (bpf_ktime_get_ns)\n",

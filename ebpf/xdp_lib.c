@@ -691,7 +691,10 @@ cleanup:
 int
 qs_xdp_load_policy_file(struct qs_xdp *x, const char *path, char *msg, size_t msglen)
 {
-	struct qs_policy_load_opts lo = {QS_SCHEMA_ROUTER_V1, QS_Q8_KIND_SCORER, NULL};
+	/* the configuration's policy keys (policy_pubkey, --pubkey): a file must be
+	 * signed with one of them, at start and on every live load */
+	struct qs_policy_load_opts lo = {QS_SCHEMA_ROUTER_V1, QS_Q8_KIND_SCORER, NULL,
+					 &x->cfg.policy_keys};
 	struct qs_policy *p = NULL;
 	int rc;
 

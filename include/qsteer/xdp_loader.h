@@ -79,7 +79,8 @@ int qs_xdp_policy_pack(const struct qs_policy *p, struct qs_xdp_policy *out, cha
  */
 int qs_xdp_publish(struct qs_xdp *x, const struct qs_policy *p, enum qs_baseline_kind builtin,
 		   const char *label, char *msg, size_t msglen);
-/* Validate a .q8 file fully (qs_policy_load_file: router v1 scorer), pack it, publish. */
+/* Validate a .q8 file fully (qs_policy_load_file: router v1 scorer; signed with one of
+ * the configuration's policy_keys when it has any), pack it, publish. */
 int qs_xdp_load_policy_file(struct qs_xdp *x, const char *path, char *msg, size_t msglen);
 /* Publish "builtin:NAME" or a .q8 path. */
 int qs_xdp_load_policy_spec(struct qs_xdp *x, const char *spec, char *msg, size_t msglen);

@@ -1,0 +1,147 @@
+#!/bin/sh
+# signed.sh - qsteer-xdp given policy public keys (issue 17 part 2): k1 by --pubkey
+# and k2 by the config's policy_pubkey are trusted (rotation), k3 is not.
+#   - start-up (--check: the program is loaded, nothing attached): an unsigned, a
+#     tampered (one byte flipped after signing), a badly signed and a wrongly signed
+#     policy, and a missing or malformed key file, are refused with a message that
+#     names the file and the reason; files signed with k1 or k2 pass;
+#   - live: the daemon attached (generic mode) to lo in a network namespace made here,
+#     `qsteerctl policy load` of each bad file is refused with that message and
+#     `policy show` still shows the running policy at the same version; signed files
+#     and builtins load. Nothing waits on time but the control socket's first answer.
+#   - in a build without libsodium: --pubkey is refused, not ignored.
+# usage: signed.sh QSTEER_XDP QSTEERCTL MKPOLICY QSTEER_POLICY CONFIG
+set -eu
+abs() { case $1 in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
+XDP=$(abs "$1") CTL=$(abs "$2") MKPOL=$(abs "$3") QPOL=$(abs "$4") CFG=$(abs "$5")
+if [ "$(id -u)" != 0 ]; then echo "SKIP: needs root (BPF, namespaces)"; exit 77; fi
+command -v ip > /dev/null 2>&1 || { echo "SKIP: ip not installed"; exit 77; }
+HERE=$(cd "$(dirname "$0")" && pwd)
+NS=qsig$$
+T=$(mktemp -d /tmp/qsteer-xdp-signed.XXXXXX)
+DPPID=
+cleanup() {
+	[ -n "$DPPID" ] && kill "$DPPID" 2> /dev/null && wait "$DPPID" 2> /dev/null
+	ip netns del $NS 2> /dev/null || true
+	rm -rf "$T"
+}
+trap cleanup EXIT INT TERM
+cd "$T"
+fail() { echo "FAIL: $*"; [ -f xdp.log ] && tail -20 xdp.log; exit 1; }
+CTLS="$CTL --socket $T/xdp.sock"
+. "$HERE/../dp/lib.sh"
+. "$HERE/../dp/siglib.sh"
+
+# check WHAT ARGS...: qsteer-xdp --check; its output in check.log, its status returned
+check() {
+	rc=0
+	timeout 120 "$XDP" --check "$@" > check.log 2>&1 || rc=$?
+	return $rc
+}
+# refused WHAT PATTERN ARGS...
+refused() {
+	what=$1 pat=$2
+	shift 2
+	if check "$@"; then fail "--check with $what was not refused: $(cat check.log)"; fi
+	grep -q -- "$pat" check.log || fail "--check with $what: want '$pat', got: $(tail -3 check.log)"
+	echo "start-up, $what: $(grep -- "$pat" check.log | head -1)"
+}
+
+"$MKPOL" 1 a.q8 xsig-a > /dev/null
+"$MKPOL" 2 b.q8 xsig-b > /dev/null
+# BPF available at all? (a kernel or container without it skips, as the other tests)
+if ! check --config "$CFG" --policy a.q8; then
+	if grep -qi "operation not permitted\|not supported\|bpf" check.log; then
+		echo "SKIP: cannot load BPF here: $(tail -1 check.log)"
+		exit 77
+	fi
+	fail "plain --check: $(cat check.log)"
+fi
+
+if ! sig_keys; then
+	refused "--pubkey, no libsodium" "no libsodium" --config "$CFG" --policy a.q8 \
+		--pubkey "$T/k1.pub"
+	echo "PASS (this build has no libsodium: --pubkey refused)"
+	exit 0
+fi
+sig_variants a.q8
+sig_variants b.q8
+sed "s|^\[service\]|[service]\npolicy_pubkey = $T/k2.pub|" "$CFG" > sig.ini
+grep -q "^policy_pubkey = $T/k2.pub" sig.ini || fail "sig.ini"
+KEYS="--config sig.ini --pubkey $T/k1.pub"
+
+# ---- start-up -----------------------------------------------------------------------
+refused unsigned "policy refused: a.q8: unsigned, and signed policies are required here (2 public keys configured)" \
+	$KEYS --policy a.q8
+refused tampered "policy refused: a.tamp.q8: CRC32C .* corrupted, or tampered after signing" \
+	$KEYS --policy a.tamp.q8
+refused "tampered signature" "policy refused: a.tsig.q8: Ed25519 signature does not verify with any of the 2 configured public keys" \
+	$KEYS --policy a.tsig.q8
+refused "wrong key" "policy refused: a.k3.q8: Ed25519 signature does not verify with any of the 2 configured public keys" \
+	$KEYS --policy a.k3.q8
+refused "missing --pubkey file" "pubkey: $T/missing.pub: cannot open: No such file" \
+	$KEYS --pubkey "$T/missing.pub" --policy a.k1.q8
+refused "malformed --pubkey file" "pubkey: $T/bad.pub: expected 64 hex digits" \
+	$KEYS --pubkey "$T/bad.pub" --policy a.k1.q8
+for k in k1 k2; do
+	check $KEYS --policy a.$k.q8 || fail "a.$k.q8 refused: $(cat check.log)"
+	grep -q "policy a.$k.q8 OK" check.log || fail "a.$k.q8: $(cat check.log)"
+done
+check $KEYS --policy builtin:rr || fail "builtin:rr with keys: $(cat check.log)"
+check --config "$CFG" --policy a.q8 || fail "unsigned without a key: $(cat check.log)"
+echo "start-up: a.k1.q8 and a.k2.q8 pass, builtin:rr passes, no key: unsigned passes"
+
+# ---- live ---------------------------------------------------------------------------
+ip netns add $NS 2> /dev/null || { echo "SKIP: cannot create network namespaces"; exit 77; }
+ip -n $NS link set lo up
+ip netns exec $NS "$XDP" $KEYS --iface lo --mode generic --policy "$T/a.k1.q8" \
+	--control "$T/xdp.sock" > xdp.log 2>&1 &
+DPPID=$!
+wait_socket "$T/xdp.sock"
+
+# show_is ACTIVE_SUFFIX VERSION|-
+show_is() {
+	$CTLS --json policy show > show.json
+	python3 - "$@" <<'PY' || fail "policy show: want $*, got $(cat show.json)"
+import json, sys
+act, ver = sys.argv[1:3]
+p = json.load(open("show.json"))["policy"]
+assert p["mode"] == "active", p
+assert p["active"]["source"].endswith(act), p
+if ver != "-":
+    assert p["version"] == int(ver), p
+PY
+}
+$CTLS --json policy show > show.json
+V0=$(python3 -c 'import json; print(json.load(open("show.json"))["policy"]["version"])')
+show_is a.k1.q8 "$V0"
+for v in "b.q8|unsigned, and signed policies are required here (2 public keys configured)" \
+	"b.tamp.q8|corrupted, or tampered after signing" \
+	"b.tsig.q8|does not verify with any of the 2 configured public keys" \
+	"b.k3.q8|does not verify with any of the 2 configured public keys"; do
+	f=${v%%|*} pat=${v#*|}
+	for flag in --shadow "--canary 30" ""; do
+		rc=0
+		# shellcheck disable=SC2086
+		$CTLS policy load "$T/$f" $flag 2> err.txt > out.txt || rc=$?
+		[ $rc = 1 ] || fail "load $flag of $f: exit $rc, want 1 ($(cat out.txt err.txt))"
+		# active: the signature's reason; shadow and canary: that, or not supported here
+		if [ -z "$flag" ] || ! grep -q "is not supported" err.txt; then
+			grep -q "$T/$f: .*$pat" err.txt || fail "load $flag of $f: $(cat err.txt)"
+		fi
+		show_is a.k1.q8 "$V0"
+	done
+done
+echo "live: unsigned, tampered, bad signature and wrong key refused; a.k1.q8 still runs"
+echo "refused: $(cat err.txt)"
+$CTLS policy load "$T/b.k2.q8" > /dev/null || fail "b.k2.q8 refused live"
+show_is b.k2.q8 -
+$CTLS policy load builtin:rr > /dev/null || fail "builtin:rr refused live"
+show_is builtin:rr -
+$CTLS policy load "$T/a.k1.q8" > /dev/null || fail "a.k1.q8 refused live"
+show_is a.k1.q8 -
+echo "live: signed with k2, then builtin:rr, then signed with k1 loaded"
+$CTLS shutdown > /dev/null
+wait "$DPPID" || { DPPID=; fail "qsteer-xdp exited with an error"; }
+DPPID=
+echo PASS
