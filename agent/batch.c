@@ -47,6 +47,13 @@ qs_batch_from_policy(struct qs_policy *p, const char *name, struct qs_batch_stra
 int
 qs_batch_parse(const char *spec, struct qs_batch_strategy *s, char *msg, size_t msglen)
 {
+	return qs_batch_parse_signed(spec, NULL, s, msg, msglen);
+}
+
+int
+qs_batch_parse_signed(const char *spec, const struct qs_q8_keyset *keys,
+		      struct qs_batch_strategy *s, char *msg, size_t msglen)
+{
 	const char *arg = strchr(spec, ':');
 	size_t klen = arg ? (size_t)(arg - spec) : strlen(spec);
 	uint32_t v;
@@ -56,7 +63,8 @@ qs_batch_parse(const char *spec, struct qs_batch_strategy *s, char *msg, size_t 
 	if (arg)
 		arg++;
 	if (klen == 2 && !strncmp(spec, "q8", 2)) {
-		struct qs_policy_load_opts o = { QS_SCHEMA_BATCH_V1, QS_Q8_KIND_CLASSIFIER, NULL };
+		struct qs_policy_load_opts o = { QS_SCHEMA_BATCH_V1, QS_Q8_KIND_CLASSIFIER, NULL,
+						 keys };
 		struct qs_policy *p;
 		int rc;
 

@@ -15,6 +15,7 @@
 #include <ini.h>
 
 #include "qsteer/agent.h"
+#include "qsteer/policy.h"
 #ifdef QSTEER_AGENT_HAVE_CUDA
 #include "qsteer/agent_cuda.h"
 #endif
@@ -27,6 +28,7 @@ struct opts {
 	uint32_t n_batching;
 	char profile[1024];
 	char profile_out[1024];
+	struct qs_q8_keyset keys; /* policy_pubkey and --pubkey: q8: files must be signed */
 	struct qs_agent_serve_cfg serve;
 	struct qs_agent_cfg agent;
 	struct qs_agent_intake_cfg intake;
@@ -76,6 +78,8 @@ usage(FILE *f)
 		"      --report-interval-ms N (default 5)\n"
 		"      --duration S         stop after S seconds\n"
 		"      --max-requests N     stop after N completions\n"
+		"      --pubkey FILE        q8: policies must be signed with this Ed25519 key\n"
+		"                           (repeatable, for rotation; config: policy_pubkey)\n"
 		"bench: --scenario static|bursty|adversarial|all (the simulator's scenario\n"
 		"       files, on one backend with this profile), --scenario-dir DIR (default\n"
 		"       $QSTEER_SCENARIO_DIR or the source tree's sim/scenarios), --requests N\n"
@@ -126,6 +130,21 @@ add_batching(struct opts *o, const char *v)
 	return 0;
 }
 
+/* One key file (--pubkey) or a comma-separated list (policy_pubkey); keys add up. */
+static int
+add_pubkeys(struct opts *o, const char *v, bool list)
+{
+	char msg[sizeof(o->err) - 16];
+	int rc = list ? qs_q8_keyset_add_list(&o->keys, v, msg, sizeof(msg))
+		      : qs_q8_keyset_add_file(&o->keys, v, msg, sizeof(msg));
+
+	if (rc != QS_OK) {
+		snprintf(o->err, sizeof(o->err), "%s: %s", list ? "policy_pubkey" : "--pubkey", msg);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 num_u64(const char *v, uint64_t lo, uint64_t hi, uint64_t *out)
 {
@@ -157,6 +176,8 @@ on_ini(void *user, const char *sec, const char *key, const char *v)
 			return add_batching(o, v) == 0;
 		else if (!strcmp(key, "profile"))
 			snprintf(o->profile, sizeof(o->profile), "%s", v);
+		else if (!strcmp(key, "policy_pubkey"))
+			return add_pubkeys(o, v, true) == 0;
 		else if (!strcmp(key, "backend_id") && !num_u64(v, 0, 65535, &x))
 			o->agent.backend_id = (uint16_t)x;
 		else if (!strcmp(key, "report_interval_ms") && !num_u64(v, 1, 60000, &x))
@@ -220,6 +241,7 @@ parse_args(int argc, char **argv, struct opts *o)
 		{ "seed", required_argument, NULL, 9 },
 		{ "json", no_argument, NULL, 10 },
 		{ "scenario-dir", required_argument, NULL, 11 },
+		{ "pubkey", required_argument, NULL, 12 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -328,6 +350,10 @@ parse_args(int argc, char **argv, struct opts *o)
 			if (!*optarg || strlen(optarg) >= sizeof(o->scenario_dir))
 				goto bad;
 			snprintf(o->scenario_dir, sizeof(o->scenario_dir), "%s", optarg);
+			break;
+		case 12:
+			if (add_pubkeys(o, optarg, false))
+				return -1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -441,7 +467,7 @@ run_bench(struct opts *o, char *msg, size_t msglen)
 			struct qs_agent_exec ex;
 			struct qs_agent_bench_result r;
 
-			rc = qs_batch_parse(o->batching[k], &st, msg, msglen);
+			rc = qs_batch_parse_signed(o->batching[k], &o->keys, &st, msg, msglen);
 			if (rc != QS_OK)
 				break;
 			rc = make_exec(o, &ex, msg, msglen);
@@ -544,7 +570,8 @@ main(int argc, char **argv)
 			"'heuristics', are for bench)\n");
 		return 2;
 	}
-	rc = qs_batch_parse(o.n_batching ? o.batching[0] : "fixed", &st, msg, sizeof(msg));
+	rc = qs_batch_parse_signed(o.n_batching ? o.batching[0] : "fixed", &o.keys, &st, msg,
+				   sizeof(msg));
 	if (rc != QS_OK)
 		goto fail;
 	rc = make_exec(&o, &ex, msg, sizeof(msg));

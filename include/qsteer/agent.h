@@ -209,6 +209,14 @@ void qs_batch_apply_action(const struct qs_q8_action *a, struct qs_batch_decisio
  * "throughput", or "q8:FILE" (a classifier for QS_SCHEMA_BATCH_V1).
  */
 int qs_batch_parse(const char *spec, struct qs_batch_strategy *s, char *msg, size_t msglen);
+/*
+ * The same, where a q8:FILE policy must be signed with one of keys when keys holds
+ * any (policy.h; NULL or empty: no signature required). Built-in strategies are
+ * compiled in, not files, and need none.
+ */
+struct qs_q8_keyset;
+int qs_batch_parse_signed(const char *spec, const struct qs_q8_keyset *keys,
+			  struct qs_batch_strategy *s, char *msg, size_t msglen);
 /* Build the learned strategy from a loaded policy (takes ownership on QS_OK). */
 int qs_batch_from_policy(struct qs_policy *p, const char *name, struct qs_batch_strategy *s,
 			 char *msg, size_t msglen);
