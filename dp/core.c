@@ -35,6 +35,7 @@ static const char *const drop_names[QS_DP_D__COUNT] = {
 	[QS_DP_D_QRP_FIELD] = "qrp-field",
 	[QS_DP_D_WRONG_PORT] = "wrong-port",
 	[QS_DP_D_REPORT_BACKEND] = "report-backend",
+	[QS_DP_D_REPORT_SOURCE] = "report-source",
 	[QS_DP_D_UNKNOWN_REQ] = "unknown-request",
 	[QS_DP_D_NO_BACKEND] = "no-backend",
 	[QS_DP_D_FAMILY] = "family",

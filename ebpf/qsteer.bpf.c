@@ -157,7 +157,7 @@ static __u32 zero_key;
 /* ---- parse (dp/packet.c, qs_dp_parse) ------------------------------------------------ */
 
 struct pkt {
-	qs_u8 drop; /* QS_XDP_D_*, or NONE with cls */
+	qs_u8 drop; /* enum qs_dp_drop (drop.h), or NONE with cls */
 	qs_u8 cls;  /* 0 drop, 1 non-QRP, 2 QRP */
 	qs_u8 ipv6;
 	qs_u16 l3_off, l4_off, pay_off, pay_len;
@@ -191,11 +191,11 @@ qs_xdp_parse(struct xdp_md *ctx, struct pkt *out, struct qs_xdp_scratch *sc)
 	int e;
 
 	if (!out || !sc)
-		return QS_XDP_D_ETH_SHORT;
+		return QS_DP_D_ETH_SHORT;
 	out->cls = 0;
 	out->ipv6 = 0;
 	if (data + ETH_HLEN_ > end)
-		return QS_XDP_D_ETH_SHORT;
+		return QS_DP_D_ETH_SHORT;
 	et = rd16(data + 12);
 	/* at most two tags; a third is vlan-depth, as the dataplane counts it */
 #pragma unroll
@@ -203,10 +203,10 @@ qs_xdp_parse(struct xdp_md *ctx, struct pkt *out, struct qs_xdp_scratch *sc)
 		if (et != ET_VLAN && et != ET_QINQ)
 			break;
 		if (i == 2)
-			return QS_XDP_D_VLAN_DEPTH;
+			return QS_DP_D_VLAN_DEPTH;
 		off += 4;
 		if (data + off + 2 > end)
-			return QS_XDP_D_ETH_SHORT;
+			return QS_DP_D_ETH_SHORT;
 		et = rd16(data + off);
 	}
 	off += 2;
@@ -216,32 +216,32 @@ qs_xdp_parse(struct xdp_md *ctx, struct pkt *out, struct qs_xdp_scratch *sc)
 		qs_u32 ihl, tot, sum = 0;
 
 		if (ip + 20 > end || (ip[0] >> 4) != 4)
-			return QS_XDP_D_IP_HDR;
+			return QS_DP_D_IP_HDR;
 		ihl = (qs_u32)(ip[0] & 15) * 4;
 		tot = rd16(ip + 2);
 		if (ihl < 20 || tot < ihl || off + tot > len)
-			return QS_XDP_D_IP_HDR;
+			return QS_DP_D_IP_HDR;
 		/* header checksum over ihl bytes (the frame holds them: tot <= len - off) */
 #pragma unroll
 		for (i = 0; i < 30; i++) {
 			if (i * 2 >= ihl)
 				break;
 			if (ip + i * 2 + 2 > end)
-				return QS_XDP_D_IP_HDR;
+				return QS_DP_D_IP_HDR;
 			sum += (qs_u32)ip[i * 2] << 8 | ip[i * 2 + 1];
 		}
 		if (fold16(sum) != 0xffff)
-			return QS_XDP_D_IP_CSUM;
+			return QS_DP_D_IP_CSUM;
 		if (ip[9] != PROTO_UDP) {
 			out->cls = 1;
-			return QS_XDP_D_NON_QRP;
+			return QS_DP_D_NON_QRP;
 		}
 		if (rd16(ip + 6) & 0x3fff)
-			return QS_XDP_D_IP_FRAG;
+			return QS_DP_D_IP_FRAG;
 		if (qs_cfg.has_ip4 && (ip[16] != qs_cfg.ip4[0] || ip[17] != qs_cfg.ip4[1] ||
 				       ip[18] != qs_cfg.ip4[2] || ip[19] != qs_cfg.ip4[3])) {
 			out->cls = 1;
-			return QS_XDP_D_NON_QRP;
+			return QS_DP_D_NON_QRP;
 		}
 		l4 = off + ihl;
 		ip_end = off + tot;
@@ -250,18 +250,18 @@ qs_xdp_parse(struct xdp_md *ctx, struct pkt *out, struct qs_xdp_scratch *sc)
 		qs_u8 nh;
 
 		if (ip + 40 > end || (ip[0] >> 4) != 6)
-			return QS_XDP_D_IP_HDR;
+			return QS_DP_D_IP_HDR;
 		plen = rd16(ip + 4);
 		if (off + 40 + plen > len)
-			return QS_XDP_D_IP_HDR;
+			return QS_DP_D_IP_HDR;
 		nh = ip[6];
 		if (nh == 44)
-			return QS_XDP_D_IP_FRAG;
+			return QS_DP_D_IP_FRAG;
 		if (nh == 0 || nh == 43 || nh == 60)
-			return QS_XDP_D_IP6_EXT;
+			return QS_DP_D_IP6_EXT;
 		if (nh != PROTO_UDP) {
 			out->cls = 1;
-			return QS_XDP_D_NON_QRP;
+			return QS_DP_D_NON_QRP;
 		}
 		if (qs_cfg.has_ip6) {
 			qs_u8 diff = 0;
@@ -271,7 +271,7 @@ qs_xdp_parse(struct xdp_md *ctx, struct pkt *out, struct qs_xdp_scratch *sc)
 				diff |= ip[24 + i] ^ qs_cfg.ip6[i];
 			if (diff) {
 				out->cls = 1;
-				return QS_XDP_D_NON_QRP;
+				return QS_DP_D_NON_QRP;
 			}
 		}
 		out->ipv6 = 1;
@@ -279,23 +279,23 @@ qs_xdp_parse(struct xdp_md *ctx, struct pkt *out, struct qs_xdp_scratch *sc)
 		ip_end = l4 + plen;
 	} else {
 		out->cls = 1;
-		return QS_XDP_D_NON_QRP;
+		return QS_DP_D_NON_QRP;
 	}
 	out->l4_off = (qs_u16)l4;
 	if (l4 + 8 > ip_end)
-		return QS_XDP_D_UDP_HDR;
+		return QS_DP_D_UDP_HDR;
 	if (l4 > 128)
-		return QS_XDP_D_UDP_HDR; /* unreachable: l3 <= 22, ihl <= 60 */
+		return QS_DP_D_UDP_HDR; /* unreachable: l3 <= 22, ihl <= 60 */
 	udp = data + l4;
 	if (udp + 8 > end)
-		return QS_XDP_D_UDP_HDR;
+		return QS_DP_D_UDP_HDR;
 	ulen = rd16(udp + 4);
 	if (ulen < 8 || l4 + ulen > ip_end || (out->ipv6 && rd16(udp + 6) == 0))
-		return QS_XDP_D_UDP_HDR;
+		return QS_DP_D_UDP_HDR;
 	dport = rd16(udp + 2);
 	if (dport != qs_cfg.port && dport != qs_cfg.report_port) {
 		out->cls = 1;
-		return QS_XDP_D_NON_QRP;
+		return QS_DP_D_NON_QRP;
 	}
 	out->pay_off = (qs_u16)(l4 + 8);
 	out->pay_len = (qs_u16)(ulen - 8);
@@ -303,18 +303,18 @@ qs_xdp_parse(struct xdp_md *ctx, struct pkt *out, struct qs_xdp_scratch *sc)
 	__builtin_memset(hb, 0, QS_QRP_HDR_LEN);
 	if (out->pay_len >= QS_QRP_HDR_LEN) {
 		if (udp + 8 + QS_QRP_HDR_LEN > end)
-			return QS_XDP_D_UDP_HDR; /* unreachable: ulen <= len */
+			return QS_DP_D_UDP_HDR; /* unreachable: ulen <= len */
 		__builtin_memcpy(hb, udp + 8, QS_QRP_HDR_LEN);
 	}
 	e = qs_qrp_parse_hdr(hb, out->pay_len, &out->h);
 	if (e != QS_QRP_OK)
-		return QS_XDP_D_QRP_SHORT + (e - QS_QRP_E_SHORT);
+		return QS_DP_D_QRP_SHORT + (e - QS_QRP_E_SHORT);
 	if ((out->h.type == QS_QRP_T_REPORT) != (dport == qs_cfg.report_port)) {
 		if (qs_cfg.port != qs_cfg.report_port)
-			return QS_XDP_D_WRONG_PORT;
+			return QS_DP_D_WRONG_PORT;
 	}
 	out->cls = 2;
-	return QS_XDP_D_NONE;
+	return QS_DP_D_NONE;
 }
 
 /* The report body after the header: wire.h parses a copy. */
@@ -329,14 +329,14 @@ parse_report(struct xdp_md *ctx, const struct pkt *p, struct qs_xdp_scratch *sc,
 	if (rem >= QS_QRP_REPORT_LEN) {
 		off = (qs_u32)p->pay_off + p->h.hdr_len;
 		if (off > 0xffff)
-			return QS_XDP_D_QRP_SHORT;
+			return QS_DP_D_QRP_SHORT;
 		if (bpf_xdp_load_bytes(ctx, off, sc->rep, QS_QRP_REPORT_LEN) != 0)
-			return QS_XDP_D_QRP_SHORT;
+			return QS_DP_D_QRP_SHORT;
 	}
 	e = qs_qrp_parse_report(sc->rep, rem, r);
 	if (e != QS_QRP_OK)
-		return QS_XDP_D_QRP_SHORT + (e - QS_QRP_E_SHORT);
-	return QS_XDP_D_NONE;
+		return QS_DP_D_QRP_SHORT + (e - QS_QRP_E_SHORT);
+	return QS_DP_D_NONE;
 }
 
 /* ---- baselines (sim/baselines.c, the same arithmetic) ------------------------------ */
@@ -1181,7 +1181,7 @@ apply_report(struct qs_xdp_counters *ctr, const struct pkt *p, const struct qs_q
 	qs_u32 key, seq;
 
 	if (idx < 0) {
-		ctr->drop[QS_XDP_D_REPORT_BACKEND]++;
+		ctr->drop[QS_DP_D_REPORT_BACKEND]++;
 		return;
 	}
 	key = (qs_u32)idx;
@@ -1340,22 +1340,22 @@ qs_xdp_rewrite(struct xdp_md *ctx, const struct pkt *p, qs_u32 bi)
 	qs_u32 l3, l4, i;
 
 	if (!p || bi >= QS_XDP_MAX_BACKENDS)
-		return QS_XDP_D_NO_BACKEND;
+		return QS_DP_D_NO_BACKEND;
 	l3 = p->l3_off;
 	l4 = p->l4_off;
 	if (bi >= QS_XDP_MAX_BACKENDS)
-		return QS_XDP_D_NO_BACKEND;
+		return QS_DP_D_NO_BACKEND;
 	b = &qs_cfg.be[bi];
 	if (p->ipv6 ? !b->has_ip6 : !b->has_ip4)
-		return QS_XDP_D_FAMILY;
+		return QS_DP_D_FAMILY;
 	if (l3 > 64 || l4 > 128)
-		return QS_XDP_D_IP_HDR;
+		return QS_DP_D_IP_HDR;
 	ip = data + l3;
 	udp = data + l4;
 	if (ip + 40 > end && p->ipv6)
-		return QS_XDP_D_IP_HDR;
+		return QS_DP_D_IP_HDR;
 	if (ip + 20 > end || udp + 8 > end || data + 14 > end)
-		return QS_XDP_D_IP_HDR;
+		return QS_DP_D_IP_HDR;
 #pragma unroll
 	for (i = 0; i < 6; i++)
 		svc[i] = data[i];
@@ -1371,7 +1371,7 @@ qs_xdp_rewrite(struct xdp_md *ctx, const struct pkt *p, qs_u32 bi)
 		qs_u8 *dst = ip + 24;
 
 		if (ip + 40 > end)
-			return QS_XDP_D_IP_HDR;
+			return QS_DP_D_IP_HDR;
 #pragma unroll
 		for (i = 0; i < 16; i++)
 			na[i] = b->ip6[i];
@@ -1405,7 +1405,7 @@ qs_xdp_rewrite(struct xdp_md *ctx, const struct pkt *p, qs_u32 bi)
 	}
 	udp[2] = port[0];
 	udp[3] = port[1];
-	return QS_XDP_D_NONE;
+	return QS_DP_D_NONE;
 }
 
 static __always_inline int
@@ -1603,7 +1603,7 @@ qsteer_xdp(struct xdp_md *ctx)
 			ctr->pass++;
 			return XDP_PASS;
 		}
-		ctr->drop[QS_XDP_D_NON_QRP]++;
+		ctr->drop[QS_DP_D_NON_QRP]++;
 		return XDP_DROP;
 	}
 	if (p.cls != 2) {
@@ -1614,7 +1614,7 @@ qsteer_xdp(struct xdp_md *ctx)
 		struct qs_qrp_report *rep = &sc->qrep;
 
 		d = parse_report(ctx, &p, sc, rep);
-		if (d != QS_XDP_D_NONE) {
+		if (d != QS_DP_D_NONE) {
 			ctr->drop[d & 31]++;
 			return XDP_DROP;
 		}
@@ -1651,11 +1651,11 @@ qsteer_xdp(struct xdp_md *ctx)
 		else if (how == HOW_FALLBACK)
 			ctr->fallback++;
 		if (be >= qs_cfg.n_backends || be >= QS_XDP_MAX_BACKENDS) {
-			ctr->drop[QS_XDP_D_NO_BACKEND]++;
+			ctr->drop[QS_DP_D_NO_BACKEND]++;
 			return XDP_DROP;
 		}
 		d = qs_xdp_rewrite(ctx, &p, be);
-		if (d != QS_XDP_D_NONE) {
+		if (d != QS_DP_D_NONE) {
 			ctr->drop[d & 31]++;
 			return XDP_DROP;
 		}
@@ -1683,7 +1683,7 @@ qsteer_xdp(struct xdp_md *ctx)
 					e = &set->e[i];
 		}
 		if (!e) {
-			ctr->drop[QS_XDP_D_UNKNOWN_REQ]++;
+			ctr->drop[QS_DP_D_UNKNOWN_REQ]++;
 			return XDP_DROP;
 		}
 		be = e->backend;
@@ -1694,7 +1694,7 @@ qsteer_xdp(struct xdp_md *ctx)
 		if (be >= QS_XDP_MAX_BACKENDS)
 			return XDP_DROP;
 		d = qs_xdp_rewrite(ctx, &p, be);
-		if (d != QS_XDP_D_NONE) {
+		if (d != QS_DP_D_NONE) {
 			ctr->drop[d & 31]++;
 			return XDP_DROP;
 		}

@@ -35,18 +35,6 @@
 _Static_assert(QS_XDP_MAX_BACKENDS == QS_DP_MAX_BACKENDS, "backend limit");
 _Static_assert(QS_XDP_REQ_SETS == QS_DP_REQ_SETS && QS_XDP_REQ_WAYS == QS_DP_REQ_WAYS,
 	       "request-id table geometry");
-_Static_assert(QS_XDP_D_COUNT == QS_DP_D__COUNT, "drop reasons");
-_Static_assert(QS_XDP_D_ETH_SHORT == QS_DP_D_ETH_SHORT && QS_XDP_D_VLAN_DEPTH == QS_DP_D_VLAN_DEPTH &&
-		       QS_XDP_D_IP_HDR == QS_DP_D_IP_HDR && QS_XDP_D_IP_CSUM == QS_DP_D_IP_CSUM &&
-		       QS_XDP_D_IP_FRAG == QS_DP_D_IP_FRAG && QS_XDP_D_IP6_EXT == QS_DP_D_IP6_EXT &&
-		       QS_XDP_D_UDP_HDR == QS_DP_D_UDP_HDR && QS_XDP_D_NON_QRP == QS_DP_D_NON_QRP &&
-		       QS_XDP_D_QRP_SHORT == QS_DP_D_QRP_SHORT &&
-		       QS_XDP_D_WRONG_PORT == QS_DP_D_WRONG_PORT &&
-		       QS_XDP_D_REPORT_BACKEND == QS_DP_D_REPORT_BACKEND &&
-		       QS_XDP_D_UNKNOWN_REQ == QS_DP_D_UNKNOWN_REQ &&
-		       QS_XDP_D_NO_BACKEND == QS_DP_D_NO_BACKEND &&
-		       QS_XDP_D_FAMILY == QS_DP_D_FAMILY && QS_XDP_D_TX == QS_DP_D_TX,
-	       "drop reason values");
 _Static_assert(QS_DP_D_QRP_FIELD - QS_DP_D_QRP_SHORT == QS_QRP_E_FIELD - QS_QRP_E_SHORT,
 	       "QRP errors in wire.h order");
 _Static_assert(QS_XDP_B_RANDOM == (int)QS_BASELINE_RANDOM && QS_XDP_B_RR == QS_BASELINE_ROUND_ROBIN &&

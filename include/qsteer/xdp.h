@@ -5,14 +5,16 @@
  * Restricted C (rc.h): it compiles for the host and for clang -target bpf.
  *
  * The program mirrors the DPDK-free dataplane core (dp/core.c, dp/packet.c) run
- * with bursts of one packet; docs/xdp.md explains the mapping. Numeric values that
- * must equal the dataplane's (drop reasons, counter layout, baseline kinds) are
- * repeated here because dp_core.h is not restricted C; the loader checks every one
- * of them against dp_core.h / baselines.h with _Static_assert, so they cannot drift.
+ * with bursts of one packet; docs/xdp.md explains the mapping. Drop reasons are the
+ * dataplane's own enum (drop.h, restricted C). The few other values that must equal
+ * the dataplane's (counter layout, baseline kinds) are repeated here because
+ * dp_core.h is not restricted C; the loader checks every one of them against
+ * dp_core.h / baselines.h with _Static_assert, so they cannot drift.
  */
 #ifndef QSTEER_XDP_H
 #define QSTEER_XDP_H
 
+#include "drop.h"
 #include "features.h"
 #include "prefix.h"
 #include "wire.h"
@@ -98,25 +100,6 @@ qs_xdp_div1000(qs_u32 x)
 
 /* ---- values shared with dp_core.h / baselines.h (checked by the loader) --------- */
 
-/* enum qs_dp_drop, same order */
-#define QS_XDP_D_NONE 0
-#define QS_XDP_D_ETH_SHORT 1
-#define QS_XDP_D_VLAN_DEPTH 2
-#define QS_XDP_D_IP_HDR 3
-#define QS_XDP_D_IP_CSUM 4
-#define QS_XDP_D_IP_FRAG 5
-#define QS_XDP_D_IP6_EXT 6
-#define QS_XDP_D_UDP_HDR 7
-#define QS_XDP_D_NON_QRP 8
-#define QS_XDP_D_QRP_SHORT 9 /* + (qs_qrp_err - QS_QRP_E_SHORT) */
-#define QS_XDP_D_WRONG_PORT 15
-#define QS_XDP_D_REPORT_BACKEND 16
-#define QS_XDP_D_UNKNOWN_REQ 17
-#define QS_XDP_D_NO_BACKEND 18
-#define QS_XDP_D_FAMILY 19
-#define QS_XDP_D_TX 20
-#define QS_XDP_D_COUNT 21
-
 /* enum qs_baseline_kind, same order */
 #define QS_XDP_B_RANDOM 0
 #define QS_XDP_B_RR 1
@@ -139,7 +122,7 @@ struct qs_xdp_counters {
 	qs_u64 shadow_scored, shadow_disagree, canary;
 	qs_u64 reqtab_insert, reqtab_evict, reqtab_expired;
 	qs_u64 bursts;
-	qs_u64 drop[QS_XDP_D_COUNT];
+	qs_u64 drop[QS_DP_D__COUNT]; /* enum qs_dp_drop (drop.h) */
 	qs_u64 to_backend[QS_XDP_MAX_BACKENDS];
 };
 
