@@ -17,6 +17,8 @@
 #include <sodium.h>
 #endif
 
+#ifdef QSTEER_HAVE_SODIUM
+/* only keygen writes keys, and keygen needs libsodium */
 static int
 write_hex(const char *path, const uint8_t *key, size_t len, mode_t mode, char *msg, size_t msglen)
 {
@@ -38,6 +40,7 @@ write_hex(const char *path, const uint8_t *key, size_t len, mode_t mode, char *m
 	}
 	return QS_OK;
 }
+#endif
 
 int
 qs_q8_keygen(const char *pub_path, const char *sec_path, char *msg, size_t msglen)
