@@ -1,0 +1,408 @@
+#!/usr/bin/env bash
+# cluster.sh - the whole system live on one machine (issue 13, docs/cluster.md).
+#
+# Network namespaces joined by a bridge in a "fabric" namespace:
+#   client  c0 10.77.0.2 ----+
+#   steer   s0 (no address; owns the service address 10.77.0.1 and its MAC):
+#           qsteer-dp on net_af_packet, or qsteer-xdp (generic) ---+-- br0 (fabric)
+#   gpuI    g0 10.77.0.(10+I):8000, qsteer-agent --executor model -+
+# The client sends QRP requests to 10.77.0.1:7788; the dataplane rewrites MAC/IP/port
+# towards an agent and sends the frame back out of s0; the agent answers the client
+# directly (DSR) and reports to 10.77.0.1:7789 every 5 ms.
+#
+# usage: scripts/cluster.sh [options]   (as root; docs/cluster.md)
+#   --mode dp|xdp|both     dataplane(s) to run (default dp)
+#   --agents N             GPU-host namespaces/agents, 2..8 (default 4)
+#   --routers "R ..."      routers for live-vs-sim: q8 (policies/default-router.q8),
+#                          sed kv lor rr ... (default "q8 sed kv lor rr"; "" = none)
+#   --scenario trace|chat  arrivals for live-vs-sim (default trace)
+#   --rate R --requests N  arrival rate (req/s) and count (default: 8 req/s, 400)
+#   --seed N               scenario seed (default 1)
+#   --ops                  operations under load: swaps (active/shadow/canary/rollback)
+#                          and an agent killed and restarted
+#   --hop                  the steering hop's cost (dataplane vs straight to an agent)
+#   --ci                   assert (exit 1 on failure): every request answered, 0
+#                          malformed, 0 lost in swaps, the killed agent masked
+#   --build DIR            build directory (default $QSTEER_BUILD, build-cl or build)
+#   --out DIR              keep results there (default: a temporary directory, removed)
+# Exit status: 0 ok, 1 failure, 2 usage, 77 cannot run here (not root, no DPDK/XDP).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+MODE=dp AGENTS=4 ROUTERS="q8 sed kv lor rr" SCEN=trace RATE=8 REQUESTS=400 SEED=1
+OPS=0 HOP=0 CI=0 BUILD=${QSTEER_BUILD:-} OUTDIR=
+OPS_RATE=40 OPS_REQUESTS=1200 HOP_RATE=50 HOP_REQUESTS=400
+usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 2; }
+while [ $# -gt 0 ]; do
+	case $1 in
+	--mode) MODE=$2; shift ;;
+	--agents) AGENTS=$2; shift ;;
+	--routers) ROUTERS=$2; shift ;;
+	--scenario) SCEN=$2; shift ;;
+	--rate) RATE=$2; shift ;;
+	--requests) REQUESTS=$2; shift ;;
+	--seed) SEED=$2; shift ;;
+	--ops-rate) OPS_RATE=$2; shift ;;
+	--ops-requests) OPS_REQUESTS=$2; shift ;;
+	--hop-requests) HOP_REQUESTS=$2; shift ;;
+	--ops) OPS=1 ;;
+	--hop) HOP=1 ;;
+	--ci) CI=1 ;;
+	--build) BUILD=$2; shift ;;
+	--out) OUTDIR=$2; shift ;;
+	-h|--help) usage ;;
+	*) echo "cluster.sh: unknown option $1" >&2; usage ;;
+	esac
+	shift
+done
+case $MODE in dp) MODES=dp ;; xdp) MODES=xdp ;; both) MODES="dp xdp" ;; *) usage ;; esac
+case $SCEN in trace|chat) ;; *) usage ;; esac
+[ "$AGENTS" -ge 2 ] && [ "$AGENTS" -le 8 ] || { echo "cluster.sh: --agents 2..8" >&2; exit 2; }
+
+skip() { echo "SKIP: $*"; exit 77; }
+[ "$(id -u)" = 0 ] || skip "needs root (network namespaces, AF_PACKET, XDP)"
+for t in ip ethtool python3 timeout; do
+	command -v $t > /dev/null 2>&1 || skip "$t not installed (scripts/deps.sh)"
+done
+if [ -z "$BUILD" ]; then
+	for b in "$ROOT/build-cl" "$ROOT/build"; do [ -x "$b/agent/qsteer-agent" ] && { BUILD=$b; break; }; done
+fi
+[ -n "$BUILD" ] || { echo "cluster.sh: no build directory (--build DIR)" >&2; exit 1; }
+BUILD=$(cd "$BUILD" && pwd)
+DP=$BUILD/dp/qsteer-dp XDP=$BUILD/ebpf/qsteer-xdp AGENT=$BUILD/agent/qsteer-agent
+CTL=$BUILD/tools/qsteerctl LOAD=$BUILD/tools/load/qsteer-load SIM=$BUILD/sim/qsteer-sim
+for p in "$AGENT" "$CTL" "$LOAD" "$SIM"; do [ -x "$p" ] || { echo "cluster.sh: $p not built" >&2; exit 1; }; done
+for m in $MODES; do
+	case $m in
+	dp) [ -x "$DP" ] || skip "qsteer-dp not built (no DPDK)" ;;
+	xdp) [ -x "$XDP" ] || skip "qsteer-xdp not built (no libbpf/bpftool)" ;;
+	esac
+done
+
+# ---- state and teardown -------------------------------------------------------------
+ID=$$
+P=qcl$ID # namespace prefix: ${P}f fabric, ${P}c client, ${P}s steer, ${P}g0.. GPU hosts
+NSF=${P}f NSC=${P}c NSS=${P}s
+T=$(mktemp -d /tmp/qsteer-cluster.XXXXXX)
+OUT=${OUTDIR:-$T/out}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+SOCK=$T/ctl.sock
+PFX=qsteer-cluster-$ID
+DPPID= LOADPID=
+declare -a APID
+FAILS=0
+cleanup() {
+	set +e
+	trap - EXIT INT TERM
+	[ -n "$LOADPID" ] && kill "$LOADPID" 2> /dev/null && wait "$LOADPID" 2> /dev/null
+	stop_dataplane
+	for i in "${!APID[@]}"; do stop_agent "$i"; done
+	for n in $NSC $NSS $NSF $(seq -f "${P}g%g" 0 $((AGENTS - 1))); do
+		# anything still inside a namespace (it should be none) is killed first
+		for pid in $(ip netns pids "$n" 2> /dev/null); do kill -9 "$pid" 2> /dev/null; done
+		ip netns del "$n" 2> /dev/null
+	done
+	rm -rf "/var/run/dpdk/$PFX" "$T"
+}
+trap cleanup EXIT
+trap 'echo "cluster.sh: interrupted" >&2; exit 130' INT TERM
+
+say() { echo "== $*"; }
+fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); [ "$CI" = 1 ] && exit 1; return 0; }
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+ctl() { timeout 10 "$CTL" --socket "$SOCK" "$@"; }
+
+# ---- topology -----------------------------------------------------------------------
+SVC=10.77.0.1 CLIENT=10.77.0.2 SVCMAC=02:51:00:00:00:01
+agent_ip() { echo "10.77.0.$((10 + $1))"; }
+agent_mac() { printf '02:51:00:00:01:%02x' "$1"; }
+# a heterogeneous mix like azure-code-70: the first half A100, the rest H100
+NA100=$(((AGENTS + 1) / 2)) NH100=$((AGENTS - (AGENTS + 1) / 2))
+agent_profile() { [ "$1" -lt "$NA100" ] && echo a100-80gb-llama2-7b || echo h100-80gb-llama2-7b; }
+
+say "topology: $AGENTS GPU hosts ($NA100 x A100, $NH100 x H100), namespaces ${P}*"
+ip netns add "$NSF" 2> /dev/null || skip "cannot create network namespaces"
+nsinit() { # $1 namespace: lo up, no IPv6 (no ND/MLD noise on the wires)
+	ip netns exec "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+	ip -n "$1" link set lo up
+}
+nsinit "$NSF"
+ip -n "$NSF" link add br0 type bridge
+ip -n "$NSF" link set br0 up
+# plug NS IF PEER [MAC]: veth IF in NS <-> PEER on the fabric's bridge, tx checksum
+# offload off on both ends (a partial UDP checksum would survive af_packet/XDP_TX and
+# the receiver would drop the datagram)
+plug() {
+	ip link add "$2" netns "$1" type veth peer name "$3" netns "$NSF"
+	[ -n "${4:-}" ] && ip -n "$1" link set dev "$2" address "$4"
+	ip netns exec "$1" ethtool -K "$2" tx off > /dev/null
+	ip netns exec "$NSF" ethtool -K "$3" tx off > /dev/null
+	ip -n "$NSF" link set "$3" master br0 up
+	ip -n "$1" link set "$2" up
+}
+ip netns add "$NSC"; nsinit "$NSC"
+plug "$NSC" c0 pc
+ip -n "$NSC" addr add $CLIENT/24 dev c0
+ip -n "$NSC" neigh replace $SVC lladdr $SVCMAC dev c0 nud permanent
+ip netns add "$NSS"; nsinit "$NSS"
+plug "$NSS" s0 ps $SVCMAC # no address: only the dataplane uses s0
+for i in $(seq 0 $((AGENTS - 1))); do
+	n=${P}g$i
+	ip netns add "$n"; nsinit "$n"
+	plug "$n" g0 "pg$i" "$(agent_mac "$i")"
+	ip -n "$n" addr add "$(agent_ip "$i")/24" dev g0
+	ip -n "$n" neigh replace $SVC lladdr $SVCMAC dev g0 nud permanent
+done
+
+# ---- configuration ------------------------------------------------------------------
+sed -e "s/@SERVICE_IP@/$SVC/" "$ROOT/scripts/cluster/dp.ini" > "$T/dp.ini"
+for i in $(seq 0 $((AGENTS - 1))); do
+	if [ "$i" -lt "$NA100" ]; then cap=100 cls=0; else cap=200 cls=2; fi
+	cat >> "$T/dp.ini" <<-EOF
+
+	[backend gpu$i]
+	id = $((i + 1))
+	mac = $(agent_mac "$i")
+	ip = $(agent_ip "$i")
+	port = 8000
+	capacity_class = $cls
+	capacity = $cap
+	EOF
+done
+# scenario NAME RATE REQUESTS OUTFILE: a template with the cluster's backends (the
+# same capacities as the dataplane's, so sed and the capacity feature agree)
+scenario() {
+	sed -e "s|@TRACE@|$ROOT/data/traces/azure_llm_2023_code.csv|" -e "s/@RATE@/$2/" \
+	    -e "s/@REQUESTS@/$3/" "$ROOT/scripts/cluster/$1.ini" > "$4"
+	printf '\n[backend.a100]\nprofile = a100-80gb-llama2-7b\ncount = %d\ncapacity = 100\n' $NA100 >> "$4"
+	[ $NH100 -gt 0 ] && printf '\n[backend.h100]\nprofile = h100-80gb-llama2-7b\ncount = %d\ncapacity = 200\n' $NH100 >> "$4"
+	return 0
+}
+scenario "$SCEN" "$RATE" "$REQUESTS" "$T/main.ini"
+scenario chat "$OPS_RATE" "$OPS_REQUESTS" "$T/ops.ini"
+scenario hop "$HOP_RATE" "$HOP_REQUESTS" "$T/hop.ini"
+cp "$T/dp.ini" "$T/main.ini" "$OUT/"
+export QSTEER_SCENARIO_DIR=$ROOT/sim/scenarios
+
+# ---- processes ----------------------------------------------------------------------
+start_agent() { # $1 index
+	local i=$1
+	ip netns exec "${P}g$i" "$AGENT" --executor model \
+		--sim-profile "$ROOT/sim/profiles/$(agent_profile "$i").ini" --batching fixed \
+		--listen "$(agent_ip "$i"):8000" --report-to $SVC:7789 --backend-id $((i + 1)) \
+		>> "$OUT/agent$i.log" 2>&1 &
+	APID[$i]=$!
+}
+stop_agent() { # $1 index [signal]
+	local pid=${APID[$1]:-}
+	[ -n "$pid" ] || return 0
+	kill "-${2:-TERM}" "$pid" 2> /dev/null
+	wait "$pid" 2> /dev/null
+	APID[$1]=
+	return 0
+}
+start_dataplane() { # $1 dp|xdp, $2 policy
+	rm -f "$SOCK"
+	if [ "$1" = dp ]; then
+		# one worker lcore (1) busy-polls s0 through AF_PACKET; lcore 0 runs control
+		ip netns exec "$NSS" "$DP" --no-huge -m 256 --no-pci --file-prefix "$PFX" -l 0,1 \
+			--vdev net_af_packet0,iface=s0 -- --config "$T/dp.ini" --policy "$2" \
+			--control "$SOCK" --stats-out "$OUT/dp-stats.json" > "$OUT/dp.log" 2>&1 &
+	else
+		ip netns exec "$NSS" "$XDP" --config "$T/dp.ini" --iface s0 --mode generic \
+			--policy "$2" --control "$SOCK" --stats-out "$OUT/xdp-stats.json" \
+			> "$OUT/xdp.log" 2>&1 &
+	fi
+	DPPID=$!
+	local k=0
+	until ctl status > /dev/null 2>&1; do
+		kill -0 "$DPPID" 2> /dev/null || { cat "$OUT/$1.log"; fail "$1 exited at start"; exit 1; }
+		k=$((k + 1)); [ $k -le 300 ] || { fail "$1: no control socket after 30 s"; exit 1; }
+		sleep 0.1
+	done
+}
+stop_dataplane() {
+	[ -n "$DPPID" ] || return 0
+	ctl shutdown > /dev/null 2>&1 || kill "$DPPID" 2> /dev/null
+	local k=0
+	while kill -0 "$DPPID" 2> /dev/null && [ $k -lt 100 ]; do sleep 0.1; k=$((k + 1)); done
+	kill -9 "$DPPID" 2> /dev/null
+	wait "$DPPID" 2> /dev/null
+	DPPID=
+	rm -rf "/var/run/dpdk/$PFX"
+	return 0
+}
+# backend_field ID FIELD: one field of one backend from `qsteerctl --json backends`
+backends_json() { ctl --json backends 2> /dev/null || echo '{}'; }
+backend_field() {
+	backends_json | python3 -c 'import json,sys
+d=json.load(sys.stdin)
+for b in d.get("backends",[]):
+    if b["id"]==int(sys.argv[1]): v=b[sys.argv[2]]; print(int(v) if isinstance(v,bool) else v)' "$1" "$2"
+}
+fresh_count() {
+	backends_json | python3 -c 'import json,sys; print(sum(1 for b in json.load(sys.stdin).get("backends",[]) if b["fresh"]))'
+}
+wait_fresh() { # $1 count: wait until that many backends have a fresh report (30 s)
+	local k=0
+	until [ "$(fresh_count)" -ge "$1" ]; do
+		k=$((k + 1)); [ $k -le 300 ] || { fail "only $(fresh_count) of $1 backends fresh after 30 s"; return 1; }
+		sleep 0.1
+	done
+}
+# load TARGET SCENARIO LABEL [extra]: one qsteer-load run from the client namespace;
+# result in $OUT/LABEL.json and LABEL.csv; a hard time bound from the scenario
+load() {
+	local tgt=$1 sc=$2 label=$3; shift 3
+	timeout 600 ip netns exec "$NSC" "$LOAD" --target "$tgt" --scenario "$sc" --seed "$SEED" \
+		--clients 16 --bind $CLIENT --drain-ms 10000 --label "$label" \
+		--out "$OUT/$label.csv" --json "$@" > "$OUT/$label.json" 2> "$OUT/$label.err" || true
+}
+jget() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {}, d))' "$@"; }
+check_all_answered() { # $1 label
+	local f=$OUT/$1.json
+	[ -s "$f" ] || { cat "$OUT/$1.err"; fail "$1: qsteer-load gave no result"; return; }
+	local s a m
+	s=$(jget "$f" scheduled); a=$(jget "$f" answered); m=$(jget "$f" malformed)
+	echo "   $1: $a of $s answered, $m malformed"
+	[ "$a" = "$s" ] || fail "$1: $((s - a)) of $s requests not answered"
+	[ "$m" = 0 ] || fail "$1: $m malformed responses"
+}
+
+# ---- health -------------------------------------------------------------------------
+for i in $(seq 0 $((AGENTS - 1))); do start_agent "$i"; done
+health() { # every agent answers a request sent straight to it
+	local i k
+	for i in $(seq 0 $((AGENTS - 1))); do
+		k=0
+		until timeout 30 ip netns exec "$NSC" "$LOAD" --target "$(agent_ip "$i"):8000" \
+			--scenario "$T/hop.ini" --rate 20 --requests 2 --drain-ms 2000 --require-all \
+			> /dev/null 2>&1; do
+			k=$((k + 1)); [ $k -le 10 ] || { fail "agent $i does not answer"; exit 1; }
+			kill -0 "${APID[$i]}" 2> /dev/null || { cat "$OUT/agent$i.log"; fail "agent $i exited"; exit 1; }
+			sleep 0.5
+		done
+	done
+	echo "   every agent answers"
+}
+say "health"
+health
+
+# ---- per mode -----------------------------------------------------------------------
+policy_path() { case $1 in q8) echo "$ROOT/policies/default-router.q8" ;; *) echo "builtin:$1" ;; esac; }
+sim_router() { case $1 in q8) echo "q8:$ROOT/policies/default-router.q8" ;; *) echo "$1" ;; esac; }
+
+for M in $MODES; do
+	say "mode $M: $( [ "$M" = dp ] && echo "qsteer-dp, net_af_packet on s0" || echo "qsteer-xdp, generic XDP on s0")"
+	start_dataplane "$M" builtin:lor
+	wait_fresh "$AGENTS" || exit 1
+	echo "   control socket answers; $AGENTS backends fresh ($(ctl status | grep -i '^policy' | head -1))"
+
+	# -- live vs simulated --
+	for R in $ROUTERS; do
+		ctl policy load "$(policy_path "$R")" > /dev/null || { fail "policy load $R"; continue; }
+		wait_fresh "$AGENTS" || true
+		load "$SVC:7788" "$T/main.ini" "$M-$R"
+		timeout 600 "$SIM" run --scenario "$T/main.ini" --router "$(sim_router "$R")" \
+			--seed "$SEED" --json > "$OUT/sim-$R.json" 2> "$OUT/sim-$R.err" || true
+		[ "$CI" = 1 ] && check_all_answered "$M-$R"
+	done
+	if [ -n "$ROUTERS" ]; then
+		echo
+		python3 "$ROOT/scripts/cluster/table.py" "$OUT" "$M" $ROUTERS | tee "$OUT/$M-table.txt"
+	fi
+
+	# -- the steering hop: every request to agent 0 (the others drained), through
+	# the dataplane and straight, alternating twice on the same arrivals --
+	if [ "$HOP" = 1 ]; then
+		say "$M: steering hop (agent 0 only; $HOP_REQUESTS lone requests at $HOP_RATE req/s, each way twice)"
+		ctl policy load builtin:lor > /dev/null
+		for i in $(seq 1 $((AGENTS - 1))); do ctl backend drain $((i + 1)) > /dev/null; done
+		for k in 1 2; do
+			load "$(agent_ip 0):8000" "$T/hop.ini" "$M-hop-direct$k"
+			load "$SVC:7788" "$T/hop.ini" "$M-hop-steered$k"
+		done
+		for i in $(seq 1 $((AGENTS - 1))); do ctl backend undrain $((i + 1)) > /dev/null; done
+		python3 "$ROOT/scripts/cluster/hop.py" "$OUT" "$M" | tee "$OUT/$M-hop.txt"
+		[ "$CI" = 1 ] && for k in 1 2; do check_all_answered "$M-hop-steered$k"; done
+	fi
+
+	# -- operations under load --
+	if [ "$OPS" = 1 ]; then
+		dur=$(python3 -c "print(round($OPS_REQUESTS / $OPS_RATE, 1))")
+		say "$M: policy swaps under load ($OPS_REQUESTS requests at $OPS_RATE req/s, ~$dur s)"
+		ctl policy load builtin:lor > /dev/null
+		wait_fresh "$AGENTS" || true
+		load "$SVC:7788" "$T/ops.ini" "$M-ops-swaps" &
+		LOADPID=$!
+		Q8=$ROOT/policies/default-router.q8
+		step=$(python3 -c "print(max(0.2, $dur / 8))")
+		swaps=0
+		for cmd in "policy load $Q8" "policy load $Q8 --shadow" "policy rollback" \
+			   "policy load $Q8 --canary 10" "policy rollback" "policy load builtin:sed" \
+			   "policy rollback"; do
+			sleep "$step"
+			if ctl $cmd > /dev/null; then swaps=$((swaps + 1)); echo "   t+$(python3 -c "print(round($step*$swaps,1))")s qsteerctl $cmd" | sed "s|$ROOT/||"
+			else fail "qsteerctl $cmd refused"; fi
+		done
+		wait "$LOADPID" || true; LOADPID=
+		f=$OUT/$M-ops-swaps.json
+		s=$(jget "$f" scheduled); a=$(jget "$f" answered)
+		echo "   $swaps policy changes under load: $a of $s answered, $((s - a)) lost; $(ctl policy show | head -1)"
+		check_all_answered "$M-ops-swaps"
+
+		say "$M: agent 2 killed and restarted under load"
+		ctl policy load builtin:lor > /dev/null
+		wait_fresh "$AGENTS" || true
+		VB=3 VI=2 # backend id 3, agent index 2
+		load "$SVC:7788" "$T/ops.ini" "$M-ops-kill" &
+		LOADPID=$!
+		sleep "$(python3 -c "print($dur / 3)")"
+		sent0=$(backend_field $VB sent)
+		w=$(backend_field $VB waiting); r=$(backend_field $VB running)
+		t0=$(now_ms)
+		stop_agent $VI KILL
+		# poll: when does it stop being fresh, when did its sent count last grow
+		tmask= tlast=$t0 slast=$sent0 k=0
+		while [ $k -lt 500 ]; do
+			v=$(backends_json)
+			read -r fr se < <(python3 -c 'import json,sys
+for b in json.loads(sys.argv[1]).get("backends",[]):
+    if b["id"]==int(sys.argv[2]): print(int(b["fresh"]), b["sent"])' "$v" $VB)
+			t=$(now_ms)
+			[ "$se" != "$slast" ] && { slast=$se; tlast=$t; }
+			[ -z "$tmask" ] && [ "$fr" = 0 ] && tmask=$t
+			[ -n "$tmask" ] && [ $((t - tmask)) -ge 1000 ] && break
+			k=$((k + 1)); sleep 0.01
+		done
+		if [ -z "$tmask" ]; then fail "backend $VB still fresh $((t - t0)) ms after its agent was killed"; tmask=$t; fi
+		sent1=$(backend_field $VB sent)
+		echo "   killed at load; in flight at the agent (last report): $w waiting + $r running"
+		echo "   masked (not fresh) $((tmask - t0)) ms after the kill (report_max_age_ms = 50, reports every 5 ms)"
+		echo "   requests steered to it after the kill: $((slast - sent0)), the last $((tlast - t0)) ms after the kill (polled every ~10-30 ms)"
+		[ "$sent1" = "$slast" ] || fail "backend $VB still receiving after being masked"
+		sleep "$(python3 -c "print($dur / 6)")"
+		t1=$(now_ms)
+		start_agent $VI
+		k=0 trec=
+		while [ $k -lt 1000 ]; do
+			[ "$(backend_field $VB fresh)" = 1 ] && [ "$(backend_field $VB sent)" != "$sent1" ] && { trec=$(now_ms); break; }
+			k=$((k + 1)); sleep 0.02
+		done
+		[ -n "$trec" ] && echo "   restarted: fresh and steered to again $((trec - t1)) ms after the restart" ||
+			fail "restarted agent not steered to again"
+		wait "$LOADPID" || true; LOADPID=
+		f=$OUT/$M-ops-kill.json
+		s=$(jget "$f" scheduled); a=$(jget "$f" answered)
+		echo "   run: $a of $s answered, $((s - a)) lost (requests in flight at the killed agent or steered to it before the mask)"
+		echo "   answers per backend: $(jget "$f" 'answers_per_backend' 2> /dev/null || jget "$f" 'backends' 2> /dev/null || echo '?')"
+		wait_fresh "$AGENTS" || true
+	fi
+	ctl --json stats > "$OUT/$M-final-stats.json" 2> /dev/null || true
+	stop_dataplane
+done
+
+say "results in $OUT"
+if [ "$FAILS" -gt 0 ]; then echo "cluster.sh: $FAILS failure(s)"; exit 1; fi
+echo "cluster.sh: OK"
