@@ -7,7 +7,7 @@
  *   qsteer-policy bench [--json] ...     kernel timings (policy_bench.c)
  *   qsteer-policy keygen PUB SEC         Ed25519 key pair as hex files
  *   qsteer-policy sign FILE SEC [OUT]    append a signature (in place without OUT)
- *   qsteer-policy verify FILE PUB        load as a dataplane with that key would
+ *   qsteer-policy verify FILE PUB...     load as a program trusting those keys would
  */
 #include <errno.h>
 #include <stdio.h>
@@ -26,7 +26,7 @@ usage(FILE *f)
 		   "       qsteer-policy bench [--json] [--seconds S] [--kernel K]\n"
 		   "       qsteer-policy keygen PUB SEC\n"
 		   "       qsteer-policy sign FILE SEC [OUT]\n"
-		   "       qsteer-policy verify FILE PUB\n"
+		   "       qsteer-policy verify FILE PUB [PUB...]\n"
 		   "\n"
 		   "eval reads one candidate's features per line (comma-separated integers 0..127);\n"
 		   "a blank line ends one request's candidates (scorer) -- classifiers take one row\n"
@@ -277,12 +277,15 @@ cmd_keys(int argc, char **argv)
 	else if (strcmp(argv[0], "sign") == 0 && (argc == 3 || argc == 4))
 		rc = qs_q8_sign_file(argv[1], argc == 4 ? argv[3] : argv[1], argv[2], msg,
 				     sizeof(msg));
-	else if (strcmp(argv[0], "verify") == 0 && argc == 3) {
-		uint8_t pk[QS_Q8_PUBKEY_LEN];
-		struct qs_policy_load_opts o = { .ed25519_pubkey = pk };
+	else if (strcmp(argv[0], "verify") == 0 && argc >= 3) {
+		/* the same key set and loader check as qsteer-dp, qsteer-xdp, qsteer-agent */
+		static struct qs_q8_keyset ks;
+		struct qs_policy_load_opts o = { .keys = &ks };
 		struct qs_policy *p = NULL;
 
-		rc = qs_q8_read_key(argv[2], pk, sizeof(pk), msg, sizeof(msg));
+		rc = QS_OK;
+		for (int i = 2; i < argc && rc == QS_OK; i++)
+			rc = qs_q8_keyset_add_file(&ks, argv[i], msg, sizeof(msg));
 		if (rc == QS_OK)
 			rc = qs_policy_load_file(argv[1], &o, &p, msg, sizeof(msg));
 		if (rc == QS_OK)
