@@ -116,11 +116,16 @@ qs_dp_bench_workload(struct qs_dp_worker *w, struct qs_dp_shared *s,
 		r.decode_tps = 1000 + b;
 		r.ttft_p99_us = 50000;
 		f.dport = s->cfg.report_port;
+		/* from the agent's own address, where the dataplane believes reports */
+		if (s->cfg.be[b].report_src.has_ip4)
+			memcpy(f.src_ip, s->cfg.be[b].report_src.ip4, 4);
 		tl = qs_dp_build_qrp(tmp, sizeof(tmp), &f, &h, &r, 0);
 		bufs[0] = tmp;
 		qs_dp_process(w, s, set, bufs, &tl, 1, now);
 	}
 	f.dport = s->cfg.port;
+	memset(f.src_ip, 0, sizeof(f.src_ip));
+	f.src_ip[0] = 192;
 	for (i = 0; i < n; i++) {
 		memset(&h, 0, sizeof(h));
 		h.type = QS_QRP_T_REQUEST;

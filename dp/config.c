@@ -18,6 +18,7 @@ struct cfg_ctx {
 	char last_section[64];
 	char err[600];
 	int in_backend;
+	int report_any; /* [service] report_source = any */
 };
 
 static int
@@ -48,6 +49,71 @@ parse_mac(const char *v, uint8_t mac[6])
 			return -1;
 		mac[i] = (uint8_t)m[i];
 	}
+	return 0;
+}
+
+/*
+ * report_from = ADDR: an IPv4 or IPv6 address, optionally with a UDP source port
+ * (10.0.1.10:40000, [fd00:1::10]:40000). Once per family; one port per backend.
+ */
+void
+qs_dp_report_src_default(struct qs_dp_backend_cfg *b)
+{
+	struct qs_report_src *r = &b->report_src;
+
+	memset(r, 0, sizeof(*r));
+	r->has_ip4 = b->has_ip4;
+	r->has_ip6 = b->has_ip6;
+	memcpy(r->ip4, b->ip4, 4);
+	memcpy(r->ip6, b->ip6, 16);
+}
+
+static int
+parse_report_from(const char *value, struct qs_report_src *r)
+{
+	char host[64];
+	const char *port = NULL, *end;
+	uint64_t u = 0;
+	uint8_t a[16];
+	size_t n;
+
+	if (value[0] == '[') {
+		end = strchr(value, ']');
+		if (!end || (end[1] && end[1] != ':'))
+			return -1;
+		n = (size_t)(end - value - 1);
+		port = end[1] ? end + 2 : NULL;
+		value++;
+	} else {
+		end = strchr(value, ':');
+		if (end && strchr(end + 1, ':'))
+			end = NULL; /* a bare IPv6 address */
+		n = end ? (size_t)(end - value) : strlen(value);
+		port = end ? end + 1 : NULL;
+	}
+	if (n == 0 || n >= sizeof(host))
+		return -1;
+	memcpy(host, value, n);
+	host[n] = 0;
+	if (port && (parse_u64(port, 65535, &u) != 0 || u == 0))
+		return -1;
+	if (port && r->port && r->port != u)
+		return -1;
+	if (inet_pton(AF_INET, host, a) == 1) {
+		if (r->has_ip4)
+			return -1;
+		memcpy(r->ip4, a, 4);
+		r->has_ip4 = 1;
+	} else if (inet_pton(AF_INET6, host, a) == 1) {
+		if (r->has_ip6)
+			return -1;
+		memcpy(r->ip6, a, 16);
+		r->has_ip6 = 1;
+	} else {
+		return -1;
+	}
+	if (port)
+		r->port = (uint16_t)u;
 	return 0;
 }
 
@@ -107,6 +173,9 @@ handler(void *user, const char *section, const char *name, const char *value)
 			b->capacity = (uint32_t)u;
 		else if (strcmp(name, "name") == 0)
 			snprintf(b->name, sizeof(b->name), "%s", value);
+		else if (strcmp(name, "report_from") == 0 &&
+			 parse_report_from(value, &b->report_src) == 0)
+			;
 		else {
 			snprintf(x->err, sizeof(x->err), "[%s] %s = %s: unknown key or bad value",
 				 section, name, value);
@@ -125,6 +194,9 @@ handler(void *user, const char *section, const char *name, const char *value)
 	else if (strcmp(name, "non_qrp") == 0 &&
 		 (strcmp(value, "drop") == 0 || strcmp(value, "pass") == 0))
 		c->pass_non_qrp = strcmp(value, "pass") == 0;
+	else if (strcmp(name, "report_source") == 0 &&
+		 (strcmp(value, "backend") == 0 || strcmp(value, "any") == 0))
+		x->report_any = strcmp(value, "any") == 0;
 	else if (strcmp(name, "report_max_age_ms") == 0 && parse_u64(value, 3600000, &u) == 0)
 		c->report_max_age_ns = u * 1000000ull;
 	else if (strcmp(name, "request_ttl_ms") == 0 && parse_u64(value, 3600000, &u) == 0)
@@ -192,6 +264,9 @@ qs_dp_config_load(const char *path, struct qs_dp_config *c, char *msg, size_t ms
 			snprintf(msg, msglen, "%s: backend %s has no port", path, b->name);
 			return QS_E_VALUE;
 		}
+		if (!c->be[i].report_src.has_ip4 && !c->be[i].report_src.has_ip6)
+			qs_dp_report_src_default(&c->be[i]);
+		c->be[i].report_src.any = x.report_any;
 		for (j = 0; j < i; j++)
 			if (c->be[j].id == b->id) {
 				snprintf(msg, msglen, "%s: backends %s and %s share id %u", path,

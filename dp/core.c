@@ -201,19 +201,14 @@ req_insert(struct qs_dp_worker *w, uint32_t si, uint64_t id, uint16_t tenant, ui
 
 /* ---- backend table ----------------------------------------------------------- */
 
+/* A report for backend idx, from its configured source (report_src.h). */
 static void
-apply_report(struct qs_dp_worker *w, struct qs_dp_shared *s, const struct qs_dp_pkt *p,
+apply_report(struct qs_dp_worker *w, struct qs_dp_shared *s, int idx, const struct qs_dp_pkt *p,
 	     uint64_t now)
 {
-	int idx = qs_dp_backend_index(&s->cfg, p->rep.backend_id);
-	struct qs_dp_backend_state *e;
+	struct qs_dp_backend_state *e = &s->be[idx];
 	uint32_t seq;
 
-	if (idx < 0) {
-		w->ctr.drop[QS_DP_D_REPORT_BACKEND]++;
-		return;
-	}
-	e = &s->be[idx];
 	seq = __atomic_load_n(&e->seq, __ATOMIC_ACQUIRE);
 	/*
 	 * Reports are snapshots with cumulative counts, so an older one than what we
@@ -328,16 +323,27 @@ qs_dp_prepare_rx(struct qs_dp_worker *w, struct qs_dp_shared *s, uint8_t *const 
 			continue;
 		}
 		switch (p->h.type) {
-		case QS_QRP_T_REPORT:
+		case QS_QRP_T_REPORT: {
+			int bi = qs_dp_backend_index(c, p->rep.backend_id);
+			const uint8_t *ip = pkts[i] + p->l3_off;
+
 			w->ctr.reports++;
-			apply_report(w, s, p, now);
-			if (qs_dp_backend_index(c, p->rep.backend_id) < 0) {
-				p->cls = QS_DP_C_DROP;
+			/* who sent it is checked before its sequence number is believed */
+			if (bi < 0) {
 				p->drop = QS_DP_D_REPORT_BACKEND;
+			} else if (!qs_report_src_ok(&c->be[bi].report_src, p->ipv6,
+						     ip + (p->ipv6 ? 8 : 12),
+						     qs_qrp_rd16(pkts[i] + p->l4_off))) {
+				p->drop = QS_DP_D_REPORT_SOURCE;
 			} else {
+				apply_report(w, s, bi, p, now);
 				b->verdict[i] = QS_DP_V_CONSUMED;
+				break;
 			}
+			p->cls = QS_DP_C_DROP;
+			w->ctr.drop[p->drop]++;
 			break;
+		}
 		case QS_QRP_T_REQUEST:
 			b->req_pkt[b->n_req++] = (uint8_t)i;
 			b->rset[i] = (uint16_t)req_set(p->h.request_id, p->h.tenant);

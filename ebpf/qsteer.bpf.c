@@ -1172,18 +1172,14 @@ backend_index(qs_u16 id)
 	return -1;
 }
 
+/* A report for backend idx, from its configured source (report_src.h). */
 static __always_inline void
-apply_report(struct qs_xdp_counters *ctr, const struct pkt *p, const struct qs_qrp_report *rep,
-	     qs_u64 now)
+apply_report(struct qs_xdp_counters *ctr, int idx, const struct pkt *p,
+	     const struct qs_qrp_report *rep, qs_u64 now)
 {
-	int idx = backend_index(rep->backend_id);
 	struct qs_xdp_backend_state *e;
 	qs_u32 key, seq;
 
-	if (idx < 0) {
-		ctr->drop[QS_DP_D_REPORT_BACKEND]++;
-		return;
-	}
 	key = (qs_u32)idx;
 	e = bpf_map_lookup_elem(&qs_backends, &key);
 	if (!e)
@@ -1204,6 +1200,26 @@ apply_report(struct qs_xdp_counters *ctr, const struct pkt *p, const struct qs_q
 	e->generation++;
 	e->valid = 1;
 	__sync_fetch_and_add(&e->seq, 1);
+}
+
+/* Is the report in ctx from backend bi's configured source? */
+static __always_inline int
+report_from_source(struct xdp_md *ctx, const struct pkt *p, int bi)
+{
+	qs_u8 src[16], sp[2];
+
+	if (bi < 0 || bi >= QS_XDP_MAX_BACKENDS)
+		return 0;
+	if (bpf_xdp_load_bytes(ctx, p->l4_off, sp, 2) != 0)
+		return 0;
+	if (p->ipv6) {
+		if (bpf_xdp_load_bytes(ctx, p->l3_off + 8, src, 16) != 0)
+			return 0;
+	} else if (bpf_xdp_load_bytes(ctx, p->l3_off + 12, src, 4) != 0) {
+		return 0;
+	}
+	return qs_report_src_ok((const struct qs_report_src *)&qs_cfg.be[bi].report_src,
+				p->ipv6, src, (qs_u16)((sp[0] << 8) | sp[1]));
 }
 
 /* Consistent copy of a backend entry; a writer busy on every try: never reported. */
@@ -1585,7 +1601,7 @@ qsteer_xdp(struct xdp_md *ctx)
 	struct pkt p;
 	qs_u64 now;
 	qs_u32 be, how;
-	int d;
+	int d, bi;
 
 	if (!w || !ctr || !sc || !pt)
 		return XDP_ABORTED;
@@ -1619,9 +1635,17 @@ qsteer_xdp(struct xdp_md *ctx)
 			return XDP_DROP;
 		}
 		ctr->reports++;
-		apply_report(ctr, &p, rep, now);
-		if (backend_index(rep->backend_id) < 0)
-			return XDP_DROP; /* counted as report-backend by apply_report */
+		/* who sent it is checked before its sequence number is believed */
+		bi = backend_index(rep->backend_id);
+		if (bi < 0) {
+			ctr->drop[QS_DP_D_REPORT_BACKEND]++;
+			return XDP_DROP;
+		}
+		if (!report_from_source(ctx, &p, bi)) {
+			ctr->drop[QS_DP_D_REPORT_SOURCE]++;
+			return XDP_DROP;
+		}
+		apply_report(ctr, bi, &p, rep, now);
 		ctr->consumed++;
 		return XDP_DROP;
 	}

@@ -278,6 +278,22 @@ gen_malformed(struct gen *g, uint32_t k, uint8_t *buf, uint32_t cap, uint32_t *l
 		*len = qs_dp_build_qrp(buf, cap, &f, &h, &r, 0);
 		return QS_DP_D_REPORT_BACKEND;
 	}
+	case 18: { /* a forged report: a real backend id from another address, claiming
+		    * an empty backend with a sequence number that would lock the real
+		    * agent out if it were believed */
+		struct qs_qrp_report r;
+
+		memset(&r, 0, sizeof(r));
+		r.backend_id = g->c->be[g->seq % g->c->n_backends].id;
+		r.kv_total = 4096;
+		h.type = QS_QRP_T_REPORT;
+		h.flags = 0;
+		h.request_id = 1000000000ull + g->seq;
+		client_flow(g, &f, 9, false, g->c->report_port);
+		*len = qs_dp_build_qrp(buf, cap, &f, &h, &r, 0);
+		return g->c->be[g->seq % g->c->n_backends].report_src.any ? QS_DP_D_NONE
+									  : QS_DP_D_REPORT_SOURCE;
+	}
 	case 17: /* a continuation of a request nobody sent */
 		h.type = QS_QRP_T_CONTINUATION;
 		h.request_id = 0x7f00000000ull + g->seq;
@@ -293,7 +309,7 @@ gen_malformed(struct gen *g, uint32_t k, uint8_t *buf, uint32_t cap, uint32_t *l
 		return QS_DP_D_QRP_SHORT;
 	}
 }
-#define N_MALFORMED_KINDS 19
+#define N_MALFORMED_KINDS 20
 
 struct trace_row {
 	uint64_t t_ns;
@@ -504,7 +520,12 @@ cmd_gen(int argc, char **argv)
 		uint32_t waiting = 4, running = 8, kv = 1000;
 		struct qs_dp_flow f;
 
-		client_flow(&g, &f, 100 + b, false, c.report_port);
+		/* from the agent's own address, where the dataplane believes it */
+		client_flow(&g, &f, 100 + b, !c.be[b].has_ip4, c.report_port);
+		if (c.be[b].has_ip4)
+			memcpy(f.src_ip, c.be[b].ip4, 4);
+		else
+			memcpy(f.src_ip, c.be[b].ip6, 16);
 		f.vlan = 0;
 		for (t = (rep_ms * 1000000ull * b) / (c.n_backends + 1); t < span;
 		     t += rep_ms * 1000000ull) {

@@ -50,6 +50,7 @@
 #include "features.h"
 #include "policy.h"
 #include "prefix.h"
+#include "report_src.h"
 #include "wire.h"
 
 #define QS_DP_MAX_BACKENDS 64 /* one u64 eligibility mask */
@@ -81,6 +82,8 @@ struct qs_dp_backend_cfg {
 	uint8_t capacity_class; /* 0..7: the feature */
 	uint32_t capacity;	/* relative weight for the baselines, > 0 */
 	char name[QS_DP_NAME_LEN];
+	/* where its reports must come from (report_src.h): report_from, else ip/ip6 */
+	struct qs_report_src report_src;
 };
 
 struct qs_dp_config {
@@ -102,6 +105,10 @@ struct qs_dp_config {
 	 * at start or live, must be signed with one of them (docs/dataplane.md) */
 	struct qs_q8_keyset policy_keys;
 };
+
+/* The report source a backend without report_from gets: its own ip / ip6, any port
+ * (agents report from an ephemeral port). For configurations built in code. */
+void qs_dp_report_src_default(struct qs_dp_backend_cfg *b);
 
 /* Defaults, then the INI file (docs/dataplane.md). msg says what and which line. */
 void qs_dp_config_defaults(struct qs_dp_config *c);

@@ -17,6 +17,7 @@
 #include "drop.h"
 #include "features.h"
 #include "prefix.h"
+#include "report_src.h"
 #include "wire.h"
 
 /* ---- limits (the loader refuses anything larger, with a message) ------------ */
@@ -138,6 +139,7 @@ struct qs_xdp_backend_cfg {
 	qs_u8 ip4[4];
 	qs_u32 capacity;
 	qs_u8 ip6[16];
+	struct qs_report_src report_src; /* where its reports must come from */
 };
 
 struct qs_xdp_config {

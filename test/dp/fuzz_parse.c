@@ -39,6 +39,9 @@ init(void)
 		c.be[i].ip6[0] = 0xfd;
 		c.be[i].port = 8000;
 		c.be[i].capacity = 1;
+		qs_dp_report_src_default(&c.be[i]);
+		/* half the backends believe any source, so fuzzed reports reach the table */
+		c.be[i].report_src.any = i & 1;
 	}
 	sh = aligned_alloc(64, (sizeof(*sh) + 63) & ~(size_t)63);
 	wk = aligned_alloc(64, sizeof(*wk));

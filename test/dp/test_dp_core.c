@@ -54,6 +54,7 @@ make_cfg(void)
 		b->capacity = 1;
 		b->capacity_class = (uint8_t)(i % 8);
 		snprintf(b->name, sizeof(b->name), "b%u", i);
+		qs_dp_report_src_default(b); /* as qs_dp_config_load does */
 	}
 }
 
@@ -162,15 +163,30 @@ req(uint8_t *buf, uint8_t type, uint64_t id, uint16_t flags, uint32_t prompt, bo
 	return qs_dp_build_qrp(buf, 2048, &f, &h, NULL, 40);
 }
 
+/* A report of be_id from src (4 or 16 bytes by v6; NULL: the client's address). */
 static uint32_t
-report(uint8_t *buf, uint16_t be_id, uint64_t seq, uint32_t waiting, uint16_t flags)
+report_src(uint8_t *buf, uint16_t be_id, uint64_t seq, uint32_t waiting, uint16_t flags,
+	   bool v6, const uint8_t *src, uint16_t sport)
 {
 	struct qs_dp_flow f;
 	struct qs_qrp_hdr h = {QS_QRP_T_REPORT, 0, 0, seq, 0, 0, 0, 0, 0, 32};
 	struct qs_qrp_report r = {be_id, flags, waiting, 3, 100, 4096, 900, 30000, 50, seq, seq, 0};
 
-	flow(&f, false, 0, cfg.report_port);
+	flow(&f, v6, 0, cfg.report_port);
+	if (src)
+		memcpy(f.src_ip, src, v6 ? 16 : 4);
+	f.sport = sport;
 	return qs_dp_build_qrp(buf, 2048, &f, &h, &r, 0);
+}
+
+/* A report from the backend's own IPv4 address, as its agent sends it. */
+static uint32_t
+report(uint8_t *buf, uint16_t be_id, uint64_t seq, uint32_t waiting, uint16_t flags)
+{
+	int bi = qs_dp_backend_index(&cfg, be_id);
+
+	return report_src(buf, be_id, seq, waiting, flags, false, bi >= 0 ? cfg.be[bi].ip4 : NULL,
+			  40000);
 }
 
 /* Run one burst of n frames at now (ms). */
@@ -197,6 +213,75 @@ report_all(uint64_t now_ms, uint64_t seq)
 		lens[i] = report(fr[i], (uint16_t)(100 + i), seq, 2 * i + 1, 0);
 	set.builtin = QS_BASELINE_LEAST_REQUESTS;
 	burst(fr, lens, 8, now_ms, &set);
+}
+
+/*
+ * Reports are believed only from their backend's configured source: a forged one
+ * (another address, a huge sequence number, an empty backend) is dropped as
+ * report-source and neither changes the view nor locks the real agent out; a
+ * configured source port is enforced; a family the backend has no address in is
+ * refused; report_source = any believes everyone.
+ */
+static void
+test_report_source(void **state)
+{
+	static uint8_t fr[4][2048];
+	uint32_t lens[4];
+	struct qs_dp_policy_set set = {0};
+	const uint8_t forger[4] = {192, 168, 0, 66};
+	uint8_t v6src[16] = {0xfd, 1};
+
+	(void)state;
+	set.builtin = QS_BASELINE_LEAST_REQUESTS;
+	lens[0] = report(fr[0], 100, 5, 200, 0);
+	burst(fr, lens, 1, 1, &set);
+	assert_int_equal(sh->be[0].rep.waiting, 200);
+	/* forged: dropped by reason, the held report stays */
+	lens[0] = report_src(fr[0], 100, 1000000000ull, 0, 0, false, forger, 40000);
+	burst(fr, lens, 1, 2, &set);
+	assert_int_equal(wk->b.pkt[0].drop, QS_DP_D_REPORT_SOURCE);
+	assert_int_equal(wk->b.verdict[0], QS_DP_V_DROP);
+	assert_int_equal(wk->ctr.drop[QS_DP_D_REPORT_SOURCE], 1);
+	assert_int_equal(sh->be[0].rep.waiting, 200);
+	assert_int_equal(sh->be[0].report_seq, 5);
+	assert_string_equal(qs_dp_drop_name(QS_DP_D_REPORT_SOURCE), "report-source");
+	/* the real agent is not locked out */
+	lens[0] = report(fr[0], 100, 6, 190, 0);
+	burst(fr, lens, 1, 3, &set);
+	assert_int_equal(sh->be[0].rep.waiting, 190);
+	assert_int_equal(wk->ctr.reports_ignored, 0);
+	/* a replay of an older report from the right source: ignored, not applied */
+	lens[0] = report(fr[0], 100, 5, 1, 0);
+	burst(fr, lens, 1, 4, &set);
+	assert_int_equal(wk->ctr.reports_ignored, 1);
+	assert_int_equal(sh->be[0].rep.waiting, 190);
+	/* a configured source port is enforced */
+	sh->cfg.be[1].report_src.port = 5555;
+	lens[0] = report_src(fr[0], 101, 1, 7, 0, false, cfg.be[1].ip4, 40000);
+	lens[1] = report_src(fr[1], 101, 2, 8, 0, false, cfg.be[1].ip4, 5555);
+	burst(fr, lens, 2, 5, &set);
+	assert_int_equal(wk->b.pkt[0].drop, QS_DP_D_REPORT_SOURCE);
+	assert_int_equal(wk->b.verdict[1], QS_DP_V_CONSUMED);
+	assert_int_equal(sh->be[1].rep.waiting, 8);
+	sh->cfg.be[1].report_src.port = 0;
+	/* over IPv6: from its ip6, yes; backend 103 has no ip6, so never */
+	memcpy(v6src, cfg.be[2].ip6, 16);
+	lens[0] = report_src(fr[0], 102, 1, 9, 0, true, v6src, 40000);
+	v6src[15]++;
+	lens[1] = report_src(fr[1], 102, 2, 3, 0, true, v6src, 40000);
+	lens[2] = report_src(fr[2], 103, 1, 3, 0, true, cfg.be[2].ip6, 40000);
+	burst(fr, lens, 3, 6, &set);
+	assert_int_equal(wk->b.verdict[0], QS_DP_V_CONSUMED);
+	assert_int_equal(wk->b.pkt[1].drop, QS_DP_D_REPORT_SOURCE);
+	assert_int_equal(wk->b.pkt[2].drop, QS_DP_D_REPORT_SOURCE);
+	assert_int_equal(sh->be[2].rep.waiting, 9);
+	/* report_source = any: the forger is believed (and that is the operator's call) */
+	sh->cfg.be[0].report_src.any = 1;
+	lens[0] = report_src(fr[0], 100, 1000000000ull, 0, 0, false, forger, 40000);
+	burst(fr, lens, 1, 7, &set);
+	assert_int_equal(wk->b.verdict[0], QS_DP_V_CONSUMED);
+	assert_int_equal(sh->be[0].rep.waiting, 0);
+	sh->cfg.be[0].report_src.any = 0;
 }
 
 /* ---- parser ------------------------------------------------------------------------ */
@@ -737,6 +822,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_parse_truncated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_checksums, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backend_ageing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_report_source, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_request_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_decision_reference, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_feature_rows, setup, teardown),

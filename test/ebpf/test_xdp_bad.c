@@ -330,6 +330,7 @@ traffic_swap(struct qs_xdp *x, const struct qs_dp_config *c, const struct qs_dp_
 				r.prefill_pending = (uint32_t)rnd(&seed);
 				r.flags = rnd(&seed) % 9 == 0 ? QS_QRP_RF_DRAINING : 0;
 				flow(&f, c, c->report_port, false, 200 + j);
+				memcpy(f.src_ip, c->be[j].ip4, 4); /* the agent's address */
 				len = qs_dp_build_qrp(pkt, sizeof(pkt), &f, &h, &r, 0);
 				bad += (uint64_t)both(x, w, s, set, pkt, len, now);
 			}

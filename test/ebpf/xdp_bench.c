@@ -96,6 +96,7 @@ bench_config(struct qs_dp_config *c, uint32_t nb)
 		b->capacity_class = (uint8_t)(i % 8);
 		b->capacity = 1;
 		snprintf(b->name, sizeof(b->name), "gpu%u", i);
+		qs_dp_report_src_default(b);
 	}
 }
 
@@ -134,6 +135,11 @@ send_report(struct bench *b, uint32_t i, char *msg, size_t msglen)
 	uint32_t len, v, olen;
 
 	flow(&f, QS_QRP_REPORT_PORT);
+	/* from the agent's own address: the program checks it, as in production */
+	f.src_ip[0] = 10;
+	f.src_ip[1] = 0;
+	f.src_ip[2] = 1;
+	f.src_ip[3] = (uint8_t)(10 + i);
 	memset(&h, 0, sizeof(h));
 	memset(&r, 0, sizeof(r));
 	h.type = QS_QRP_T_REPORT;

@@ -8,6 +8,7 @@
  */
 #include "qsteer/features.h"
 #include "qsteer/int8.h"
+#include "qsteer/report_src.h"
 #include "qsteer/wire.h"
 
 #ifdef __bpf__
@@ -31,6 +32,7 @@ struct rc_out {
 	qs_s32 parse_hdr;
 	qs_s32 parse_report;
 	qs_u64 report_received;
+	qs_s32 src_ok[4]; /* qs_report_src_ok: right v4, wrong v4, right v6, wrong port */
 };
 
 RC_EXPORT int rc_all(const qs_u8 *x, const qs_s8 *w, struct rc_out *o);
@@ -47,7 +49,15 @@ rc_all(const qs_u8 *x, const qs_s8 *w, struct rc_out *o)
 	struct qs_qrp_report rep = { .backend_id = 3, .received = 0x123456789ull };
 	qs_u8 pkt[QS_QRP_HDR_LEN + QS_QRP_REPORT_LEN];
 	qs_s32 v[4];
+	struct qs_report_src rs = { .has_ip4 = 1, .has_ip6 = 1, .ip4 = { 10, 0, 1, 10 },
+				    .ip6 = { 0xfd, 1 } };
+	qs_u8 a4[4] = { 10, 0, 1, 10 }, b4[4] = { 10, 0, 1, 11 }, a6[16] = { 0xfd, 1 };
 
+	o->src_ok[0] = qs_report_src_ok(&rs, 0, a4, x[0]);
+	o->src_ok[1] = qs_report_src_ok(&rs, 0, b4, x[0]);
+	o->src_ok[2] = qs_report_src_ok(&rs, 1, a6, x[0]);
+	rs.port = 7000;
+	o->src_ok[3] = qs_report_src_ok(&rs, 0, a4, x[0]);
 	qs_qrp_write_hdr(pkt, &h);
 	qs_qrp_write_report(pkt + QS_QRP_HDR_LEN, &rep);
 	o->parse_hdr = qs_qrp_parse_hdr(pkt, sizeof(pkt), &h);
@@ -109,6 +119,10 @@ main(void)
 	EXPECT("feature kv ratio_q7(5, 10)", o.feat[QS_FR_KV_UTIL], 64);
 	EXPECT("feature prefix hit", o.feat[QS_FR_PREFIX_HIT], 127);
 	EXPECT("argmax (requant wins)", o.argmax, 1);
+	EXPECT("report source: its address", o.src_ok[0], 1);
+	EXPECT("report source: another address", o.src_ok[1], 0);
+	EXPECT("report source: its ip6", o.src_ok[2], 1);
+	EXPECT("report source: wrong port", o.src_ok[3], 0);
 	{
 		qs_s32 want = 5;
 
