@@ -188,36 +188,11 @@ print_backends(json_t *a)
 	printf("(drain* = drained by the operator; drain = the agent reports draining)\n");
 }
 
-int
-main(int argc, char **argv)
+/* The request for argv[i..] (cmd = argv[i]): 0, or the exit status (2 usage, 1 a
+ * file that is not there). */
+static int
+build_request(json_t *req, const char *cmd, int argc, char **argv, int i, char *abspath)
 {
-	const char *path = getenv("QSTEER_CONTROL");
-	bool as_json = false;
-	json_t *req = json_object(), *resp = NULL;
-	char *line, abspath[PATH_MAX];
-	const char *cmd;
-	int i = 1, rc;
-
-	if (!path)
-		path = DEFAULT_SOCKET;
-	for (; i < argc && argv[i][0] == '-'; i++) {
-		if (strcmp(argv[i], "--json") == 0) {
-			as_json = true;
-		} else if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) {
-			path = argv[++i];
-		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-			usage(stdout);
-			return 0;
-		} else {
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (i >= argc) {
-		usage(stderr);
-		return 2;
-	}
-	cmd = argv[i];
 	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "stats") == 0 ||
 	    strcmp(cmd, "backends") == 0 || strcmp(cmd, "shutdown") == 0) {
 		json_object_set_new(req, "cmd", json_string(cmd));
@@ -288,6 +263,49 @@ main(int argc, char **argv)
 	} else {
 		usage(stderr);
 		return 2;
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *path = getenv("QSTEER_CONTROL");
+	bool as_json = false;
+	json_t *req, *resp = NULL;
+	char *line, abspath[PATH_MAX];
+	const char *cmd;
+	int i = 1, rc;
+
+	if (!path)
+		path = DEFAULT_SOCKET;
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (strcmp(argv[i], "--json") == 0) {
+			as_json = true;
+		} else if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) {
+			path = argv[++i];
+		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			usage(stdout);
+			return 0;
+		} else {
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	cmd = argv[i];
+	req = json_object();
+	if (!req) {
+		fprintf(stderr, "qsteerctl: out of memory\n");
+		return 1;
+	}
+	rc = build_request(req, cmd, argc, argv, i, abspath);
+	if (rc != 0) {
+		json_decref(req);
+		return rc;
 	}
 	line = json_dumps(req, JSON_COMPACT);
 	json_decref(req);
