@@ -63,6 +63,8 @@ counters_obj(struct daemon *d)
 	return o;
 }
 
+static json_t *policy_obj(struct daemon *d);
+
 static int
 cb_status(void *ctx, json_t *resp, char *msg, size_t msglen)
 {
@@ -94,6 +96,7 @@ cb_status(void *ctx, json_t *resp, char *msg, size_t msglen)
 	json_object_set_new(resp, "backends_fresh", json_integer(fresh));
 	json_object_set_new(resp, "rx", json_integer((json_int_t)sum.rx));
 	json_object_set_new(resp, "tx", json_integer((json_int_t)sum.tx));
+	json_object_set_new(resp, "policy", policy_obj(d));
 	(void)msg;
 	(void)msglen;
 	return QS_OK;
@@ -186,16 +189,14 @@ slot_obj(const struct qs_xdp_slot_info *s)
 	return o;
 }
 
-static int
-cb_policy_show(void *ctx, json_t *resp, char *msg, size_t msglen)
+/* The "policy" object of status and policy.show (docs/control.md). */
+static json_t *
+policy_obj(struct daemon *d)
 {
-	struct daemon *d = ctx;
 	struct qs_xdp_slot_info a, p;
 	uint64_t swaps;
 	json_t *o = json_object();
 
-	(void)msg;
-	(void)msglen;
 	qs_xdp_policy_info(d->x, &a, &p, &swaps);
 	json_object_set_new(o, "mode", json_string("active"));
 	json_object_set_new(o, "version", json_integer((json_int_t)a.version));
@@ -203,7 +204,15 @@ cb_policy_show(void *ctx, json_t *resp, char *msg, size_t msglen)
 	json_object_set_new(o, "kernel", json_string("bpf-swar"));
 	json_object_set_new(o, "active", slot_obj(&a));
 	json_object_set_new(o, "previous", slot_obj(&p));
-	json_object_set_new(resp, "policy", o);
+	return o;
+}
+
+static int
+cb_policy_show(void *ctx, json_t *resp, char *msg, size_t msglen)
+{
+	(void)msg;
+	(void)msglen;
+	json_object_set_new(resp, "policy", policy_obj(ctx));
 	return QS_OK;
 }
 
@@ -299,7 +308,7 @@ usage(FILE *f)
 		"usage: qsteer-xdp --config FILE --iface IF [--mode auto|native|generic]\n"
 		"                  [--policy FILE.q8|builtin:NAME] [--egress IF] [--control PATH]\n"
 		"                  [--pin DIR] [--stats-out FILE] [--duration S] [--verbose]\n"
-		"                  [--pubkey FILE]...\n"
+		"                  [--prometheus IPV4:PORT] [--pubkey FILE]...\n"
 		"       qsteer-xdp --config FILE --check [--policy FILE.q8|builtin:NAME] [--verbose]\n"
 		"                  [--pubkey FILE]...\n"
 		"  --check loads the program (the verifier runs) and validates the policy, then exits.\n"
@@ -330,9 +339,9 @@ main(int argc, char **argv)
 		{"policy", 1, 0, 'p'}, {"egress", 1, 0, 'e'},	 {"control", 1, 0, 's'},
 		{"pin", 1, 0, 'P'},    {"stats-out", 1, 0, 'S'}, {"duration", 1, 0, 'd'},
 		{"check", 0, 0, 'k'},  {"verbose", 0, 0, 'v'},	 {"help", 0, 0, 'h'},
-		{"pubkey", 1, 0, 'Y'}, {0, 0, 0, 0}};
+		{"pubkey", 1, 0, 'Y'}, {"prometheus", 1, 0, 'M'}, {0, 0, 0, 0}};
 	const char *cfgp = NULL, *ifname = NULL, *mode = "auto", *pol = NULL, *egress = NULL,
-		   *ctlp = NULL, *pin = NULL, *statsp = NULL;
+		   *ctlp = NULL, *pin = NULL, *statsp = NULL, *prom = NULL;
 	const char *pubkeys[QS_Q8_MAX_PUBKEYS];
 	unsigned n_pubkeys = 0, i;
 	double duration = 0;
@@ -359,6 +368,7 @@ main(int argc, char **argv)
 		case 'd': duration = atof(optarg); break;
 		case 'k': check = true; break;
 		case 'v': verbose = true; break;
+		case 'M': prom = optarg; break;
 		case 'Y':
 			if (n_pubkeys >= QS_Q8_MAX_PUBKEYS) {
 				fprintf(stderr, "qsteer-xdp: at most %d --pubkey options\n",
@@ -445,13 +455,21 @@ main(int argc, char **argv)
 		fprintf(stderr, "qsteer-xdp: %s\n", msg);
 		goto cleanup;
 	}
-	if (ctlp) {
+	if (ctlp || prom) {
 		srv = qs_ctl_open(ctlp, &ops, &d, msg, sizeof(msg));
 		if (!srv) {
 			fprintf(stderr, "qsteer-xdp: control socket: %s\n", msg);
 			goto cleanup;
 		}
 	}
+	/* the same metric names as qsteer-dp: tell them apart by the scrape's job */
+	if (prom && qs_ctl_prometheus_open(srv, prom, NULL, msg, sizeof(msg)) != QS_OK) {
+		fprintf(stderr, "qsteer-xdp: %s\n", msg);
+		goto cleanup;
+	}
+	if (prom)
+		fprintf(stderr, "qsteer-xdp: prometheus /metrics on port %u\n",
+			qs_ctl_prometheus_port(srv));
 	if (qs_xdp_attach(d.x, ifindex, am, msg, sizeof(msg)) != QS_OK) {
 		fprintf(stderr, "qsteer-xdp: %s\n", msg);
 		goto cleanup;

@@ -337,6 +337,10 @@ main(int argc, char **argv)
 		       ival(resp, "workers"), ival(resp, "uptime_s"),
 		       json_string_value(json_object_get(resp, "clock")), ival(resp, "backends"),
 		       ival(resp, "backends_fresh"), ival(resp, "rx"), ival(resp, "tx"));
+		if (json_object_get(resp, "xdp_mode"))
+			printf("interface  %s (XDP %s mode)\n",
+			       json_string_value(json_object_get(resp, "interface")),
+			       json_string_value(json_object_get(resp, "xdp_mode")));
 		print_policy(json_object_get(resp, "policy"));
 	} else {
 		if (json_object_get(resp, "message"))

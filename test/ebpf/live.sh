@@ -108,7 +108,8 @@ python3 tools.py strip gen.pcap in.pcap
 ip netns exec $NB python3 tools.py recv b0 cap.pcap ready &
 RPID=$!
 ip netns exec $NS "$XDP" --config live.ini --iface c1 --mode generic --egress b1 \
-	--policy a.q8 --control "$T/xdp.sock" --stats-out xdp.json &
+	--policy a.q8 --control "$T/xdp.sock" --stats-out xdp.json \
+	--prometheus 127.0.0.1:0 2> xdp.log &
 XPID=$!
 DPPID=$XPID
 i=0
@@ -131,6 +132,36 @@ $CTLS policy rollback
 $CTLS policy show
 send 2 "$NTOT"
 $CTLS stats > /dev/null
+# operator parity with qsteer-dp: a status with the policy and the XDP mode (no
+# "(null)"), and Prometheus, where the forged reports of the pcap show by reason
+$CTLS status | tee status.txt
+grep -q "(null)" status.txt && fail "status prints (null)"
+grep -q "XDP generic mode" status.txt || fail "status has no XDP mode"
+grep -q "^mode  *active" status.txt || fail "status has no policy mode"
+PORT=$(sed -n 's/.*prometheus \/metrics on port \([0-9]*\).*/\1/p' xdp.log)
+[ -n "$PORT" ] || { cat xdp.log; fail "no prometheus port in the log"; }
+ip netns exec $NS python3 - "$PORT" "$NTOT" <<'PY' || fail "prometheus scrape"
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=30)
+s.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+data = b""
+while True:
+    d = s.recv(65536)
+    if not d:
+        break
+    data += d
+head, body = data.decode().split("\r\n\r\n", 1)
+assert head.startswith("HTTP/1.0 200 OK"), head
+m = {}
+for line in body.splitlines():
+    if line and not line.startswith("#"):
+        k, v = line.rsplit(" ", 1)
+        m[k] = int(v)
+assert m["qsteer_rx_total"] == int(sys.argv[2]), (m["qsteer_rx_total"], sys.argv[2])
+forged = m['qsteer_drops_total{reason="report-source"}']
+assert forged > 0, "forged reports not counted"
+print(f"prometheus: rx {m['qsteer_rx_total']}, forged reports dropped {forged}")
+PY
 "$CTL" --socket "$T/xdp.sock" shutdown > /dev/null
 wait $XPID; XPID=
 kill $RPID; wait $RPID || true; RPID=
