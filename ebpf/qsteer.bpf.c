@@ -29,6 +29,7 @@
 #include <bpf/bpf_helpers.h>
 
 #include "qsteer/int8.h"
+#include "qsteer/rng.h"
 #include "qsteer/xdp.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -344,11 +345,7 @@ parse_report(struct xdp_md *ctx, const struct pkt *p, struct qs_xdp_scratch *sc,
 static __always_inline qs_u64
 rng_next(qs_u64 *s)
 {
-	qs_u64 z = (*s += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	return qs_splitmix64(s);
 }
 
 static __always_inline void

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "qsteer/baselines.h"
+#include "qsteer/rng.h"
 
 static const char *const names[QS_BASELINE__COUNT] = {
 	"random", "rr", "lor", "lot", "jsq", "p2c", "sed", "kv",
@@ -41,11 +42,7 @@ qs_baseline_parse(const char *s, enum qs_baseline_kind *k)
 static uint64_t
 rng_next(uint64_t *s)
 {
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	return qs_splitmix64(s);
 }
 
 void

@@ -564,7 +564,7 @@ sim_create(const struct qs_sim_config *cfg, uint64_t seed, const struct qs_sim_s
 			goto fail;
 		}
 		/* Agents are not synchronised: each reports with its own phase. */
-		s->be[i].rep_phase = qs_sim_rng_next(&ph) % cfg->report_interval_ns;
+		s->be[i].rep_phase = qs_splitmix64(&ph) % cfg->report_interval_ns;
 		s->be[i].rep_next_t = s->be[i].rep_phase;
 		s->be[i].rep_lossy = cfg->report_loss > 0.0 || cfg->backend[i].down_at_s > 0 ||
 				     cfg->backend[i].up_at_s > 0;
@@ -662,7 +662,7 @@ report_lost(const struct qs_sim *s, uint32_t b, uint64_t k)
 	}
 	if (s->cfg.report_loss <= 0.0)
 		return false;
-	h = qs_sim_mix64(s->rep_drop_seed ^ qs_sim_mix64(((uint64_t)b << 48) ^ k));
+	h = qs_mix64(s->rep_drop_seed ^ qs_mix64(((uint64_t)b << 48) ^ k));
 	return (double)(h >> 11) * 0x1.0p-53 < s->cfg.report_loss;
 }
 

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "qsteer/prefix.h"
+#include "qsteer/rng.h"
 #include "qsteer/sim.h"
 
 #define QS_NIL 0xffffffffu
@@ -23,35 +24,20 @@
 #define QS_SIM_SLO_STEPS 9     /* bisection steps: capacity within 0.2% of saturation */
 #define QS_SIM_SLO_GOAL 0.9    /* capacity: the rate at which 90% of requests meet the SLO */
 
-/* ---- random streams: splitmix64, one state per source ------------------------- */
-
-static inline uint64_t
-qs_sim_mix64(uint64_t z)
-{
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static inline uint64_t
-qs_sim_rng_next(uint64_t *s)
-{
-	*s += 0x9e3779b97f4a7c15ull;
-	return qs_sim_mix64(*s);
-}
+/* ---- random streams: splitmix64 (qsteer/rng.h), one state per source ---------- */
 
 /* Uniform in [0, 1). */
 static inline double
 qs_sim_rng_u01(uint64_t *s)
 {
-	return (double)(qs_sim_rng_next(s) >> 11) * 0x1.0p-53;
+	return (double)(qs_splitmix64(s) >> 11) * 0x1.0p-53;
 }
 
 /* Seed of an independent stream `id` under the run's seed. */
 static inline uint64_t
 qs_sim_stream(uint64_t seed, uint64_t id)
 {
-	return qs_sim_mix64(seed ^ qs_sim_mix64(id * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull));
+	return qs_mix64(seed ^ qs_mix64(id * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull));
 }
 
 enum qs_sim_stream_id {

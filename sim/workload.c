@@ -51,7 +51,7 @@ draw_len(uint64_t *rng, const struct qs_sim_len *l, double mu, double sigma)
 		v = round(exp(mu + sigma * qs_sim_rng_normal(rng)));
 		break;
 	case QS_SIM_DIST_UNIFORM:
-		v = (double)lo + (double)(qs_sim_rng_next(rng) % ((uint64_t)hi - lo + 1));
+		v = (double)lo + (double)(qs_splitmix64(rng) % ((uint64_t)hi - lo + 1));
 		break;
 	default:
 		v = round(l->mean);
@@ -449,9 +449,9 @@ qs_sim_wl_next(struct qs_sim_wl *w, struct qs_sim_request *r, bool *have, char *
 		r->priority = k->priority;
 		r->tenant = k->tenant;
 		if (k->prefix_groups) {
-			uint64_t g = qs_sim_rng_next(&w->rng_cls) % k->prefix_groups;
+			uint64_t g = qs_splitmix64(&w->rng_cls) % k->prefix_groups;
 
-			r->prefix_hash = (uint32_t)qs_sim_mix64(((uint64_t)ci << 32) | g) | 1u;
+			r->prefix_hash = (uint32_t)qs_mix64(((uint64_t)ci << 32) | g) | 1u;
 			if (r->prompt_tokens <= k->prefix_tokens)
 				r->prompt_tokens = k->prefix_tokens + 1;
 		}

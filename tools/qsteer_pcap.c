@@ -33,17 +33,14 @@
 #include <string.h>
 
 #include "qsteer/dp_core.h"
+#include "qsteer/rng.h"
 
 /* ---- small helpers ------------------------------------------------------------- */
 
 static uint64_t
 rng_next(uint64_t *s)
 {
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	return qs_splitmix64(s);
 }
 
 static uint32_t

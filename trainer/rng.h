@@ -12,6 +12,8 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "qsteer/rng.h"
+
 struct qs_rng {
 	uint64_t s[4];
 };
@@ -19,11 +21,7 @@ struct qs_rng {
 static inline uint64_t
 qs_rng_splitmix(uint64_t *x)
 {
-	uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	return qs_splitmix64(x);
 }
 
 /* Seed stream `stream` of seed: distinct streams are independent sequences. */

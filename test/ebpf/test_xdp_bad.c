@@ -27,6 +27,7 @@
 
 #include "qsteer/int8.h"
 #include "qsteer/xdp_loader.h"
+#include "qsteer/rng.h"
 
 static const char *cfg_path;
 static char tmpdir[] = "/tmp/qsteer-xdp-bad-XXXXXX";
@@ -43,11 +44,7 @@ static struct {
 static uint64_t
 rnd(uint64_t *s)
 {
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	return qs_splitmix64(s);
 }
 
 /* Write a scorer 16 -> dims[0] -> ... -> 1 with random (extreme when asked) values.

@@ -45,6 +45,7 @@
 #include <unistd.h>
 
 #include "qsteer/xdp_loader.h"
+#include "qsteer/rng.h"
 
 #define NPKT 400
 #define REPORT_EVERY 4 /* default; QS_XDP_BENCH_REPORT_EVERY overrides */
@@ -57,11 +58,7 @@ static uint64_t steered; /* requests sent through the steering program so far */
 static uint64_t
 rnd(void)
 {
-	uint64_t z = (rng_s += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	return qs_splitmix64(&rng_s);
 }
 
 /* log-uniform in [1, 2^bits) */

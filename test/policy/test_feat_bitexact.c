@@ -19,6 +19,7 @@
 #include <stdlib.h>
 
 #include "qsteer/features.h"
+#include "qsteer/rng.h"
 
 /* ---- the reference: features.h before the branch-free rewrite ----------------- */
 
@@ -131,11 +132,7 @@ static uint64_t rng_s = 0x8c5e0a1f3b27d491ull;
 static uint64_t
 rnd(void)
 {
-	uint64_t z = (rng_s += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	return qs_splitmix64(&rng_s);
 }
 
 /* Edge-heavy: 2^k - 1 + {0, 1, 2}, all ones shifted, uniform, small. */

@@ -15,6 +15,7 @@
 
 #include "qsteer/crc32c.h"
 #include "qsteer/policy.h"
+#include "qsteer/rng.h"
 
 /* ---- PRNG: splitmix64, so every run sees the same cases ----------------------- */
 
@@ -25,11 +26,7 @@ struct tu_rng {
 static inline uint64_t
 tu_next(struct tu_rng *r)
 {
-	uint64_t z = (r->s += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	return qs_splitmix64(&r->s);
 }
 
 /* Uniform in [lo, hi] (inclusive); hi - lo < 2^32. */
