@@ -12,7 +12,7 @@ pkgs=(
 	tshark groff-base
 )
 # Optional parts: DPDK and BPF (their meson features are 'auto').
-pkgs+=(libbpf-dev bpftool linux-libc-dev libelf-dev zlib1g-dev libdpdk-dev dpdk dpdk-dev tcpreplay iproute2)
+pkgs+=(libbpf-dev bpftool linux-libc-dev libelf-dev zlib1g-dev libdpdk-dev dpdk dpdk-dev tcpreplay iproute2 ethtool)
 
 missing=()
 for p in "${pkgs[@]}"; do
