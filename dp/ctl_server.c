@@ -523,6 +523,66 @@ label_name(const char *obj)
 	return "key";
 }
 
+/*
+ * Per-backend gauges from the backends callback (docs/control.md "Prometheus"):
+ * what the dataplane believes of each backend, in base units. A backend never
+ * reported has no report age (absent, not 0).
+ */
+static void
+prometheus_backends(struct qs_ctl_server *s, struct strbuf *b)
+{
+	static const struct {
+		const char *field, *metric, *help;
+	} g[] = {
+		{"waiting", "backend_waiting_requests", "Requests waiting, as last reported."},
+		{"running", "backend_running_requests", "Requests running, as last reported."},
+		{"kv_used", "backend_kv_used_blocks", "KV-cache blocks in use, as last reported."},
+		{"kv_total", "backend_kv_total_blocks", "KV-cache blocks in all, as last reported."},
+		{"report_age_ms", "backend_report_age_seconds", "Age of the last report believed."},
+		{"masked", "backend_masked", "1 when no new request may go to it (stale, "
+					     "draining or drained)."},
+	};
+	char msg[256] = "";
+	json_t *resp = json_object(), *arr, *o;
+	size_t i, k;
+
+	if (s->ops->backends(s->ctx, resp, msg, sizeof(msg)) != QS_OK ||
+	    !json_is_array(arr = json_object_get(resp, "backends"))) {
+		json_decref(resp);
+		return;
+	}
+	for (k = 0; k < sizeof(g) / sizeof(g[0]); k++) {
+		sb_printf(b, "# HELP %s_%s %s\n# TYPE %s_%s gauge\n", s->prefix, g[k].metric,
+			  g[k].help, s->prefix, g[k].metric);
+		json_array_foreach(arr, i, o) {
+			const char *name = json_string_value(json_object_get(o, "name"));
+			json_t *v = json_object_get(o, g[k].field);
+
+			if (!name)
+				continue;
+			if (strcmp(g[k].field, "masked") == 0) {
+				bool m = !json_is_true(json_object_get(o, "fresh")) ||
+					 json_is_true(json_object_get(o, "draining")) ||
+					 json_is_true(json_object_get(o, "drained"));
+
+				sb_printf(b, "%s_%s{backend=\"", s->prefix, g[k].metric);
+				sb_label(b, name);
+				sb_printf(b, "\"} %d\n", m ? 1 : 0);
+				continue;
+			}
+			if (!json_is_integer(v))
+				continue;
+			sb_printf(b, "%s_%s{backend=\"", s->prefix, g[k].metric);
+			sb_label(b, name);
+			if (strcmp(g[k].field, "report_age_ms") == 0)
+				sb_printf(b, "\"} %.3f\n", (double)json_integer_value(v) / 1000.0);
+			else
+				sb_printf(b, "\"} %" JSON_INTEGER_FORMAT "\n", json_integer_value(v));
+		}
+	}
+	json_decref(resp);
+}
+
 char *
 qs_ctl_prometheus_text(struct qs_ctl_server *s)
 {
@@ -570,6 +630,8 @@ qs_ctl_prometheus_text(struct qs_ctl_server *s)
 		}
 	}
 	json_decref(resp);
+	if (s->ops->backends)
+		prometheus_backends(s, &b);
 	if (b.oom) {
 		free(b.p);
 		return NULL;

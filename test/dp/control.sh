@@ -124,14 +124,19 @@ m = {}
 for line in body.splitlines():
     if line and not line.startswith("#"):
         k, v = line.rsplit(" ", 1)
-        m[k] = int(v)
+        m[k] = float(v)
 assert m["qsteer_up"] == 1
 assert m["qsteer_rx_total"] > 0 and m["qsteer_requests_total"] > 0, m
 assert m["qsteer_rx_total"] >= m["qsteer_tx_total"]
 assert 'qsteer_to_backend_total{backend="gpu0"}' in m
 assert 'qsteer_drops_total{reason="ip-csum"}' in m
 assert "# TYPE qsteer_rx_total counter" in body
-print(f"prometheus: {len(m)} samples, rx {m['qsteer_rx_total']}, tx {m['qsteer_tx_total']}")
+# per-backend gauges: the operator-drained gpu3 is masked, a reporting one is not
+assert m['qsteer_backend_masked{backend="gpu3"}'] == 1, m
+assert m['qsteer_backend_masked{backend="gpu0"}'] == 0, m
+assert 'qsteer_backend_kv_total_blocks{backend="gpu0"}' in m
+assert "# TYPE qsteer_backend_report_age_seconds gauge" in body
+print(f"prometheus: {len(m)} samples, rx {m['qsteer_rx_total']:.0f}, tx {m['qsteer_tx_total']:.0f}")
 PY
 $CTLS rx allow 20 > /dev/null
 wait_bursts 40

@@ -50,6 +50,28 @@ f_stats(void *ctx, json_t *resp, char *msg, size_t msglen)
 }
 
 static int
+f_backends(void *ctx, json_t *resp, char *msg, size_t msglen)
+{
+	json_t *a = json_array(), *o = json_object(), *o2 = json_object();
+
+	(void)ctx;
+	(void)msg;
+	(void)msglen;
+	json_object_set_new(o, "name", json_string("gpu0"));
+	json_object_set_new(o, "fresh", json_true());
+	json_object_set_new(o, "waiting", json_integer(3));
+	json_object_set_new(o, "kv_used", json_integer(100));
+	json_object_set_new(o, "report_age_ms", json_integer(4));
+	json_array_append_new(a, o);
+	json_object_set_new(o2, "name", json_string("gpu1"));
+	json_object_set_new(o2, "fresh", json_false());
+	json_object_set_new(o2, "report_age_ms", json_null());
+	json_array_append_new(a, o2);
+	json_object_set_new(resp, "backends", a);
+	return QS_OK;
+}
+
+static int
 f_load(void *ctx, enum qs_ctl_mode mode, const char *path, uint32_t pct, json_t *resp, char *msg,
        size_t msglen)
 {
@@ -110,6 +132,7 @@ f_other(void *ctx, const char *cmd, json_t *req, json_t *resp, char *msg, size_t
 /* no status/backends/undrain: answered "unsupported" */
 static const struct qs_ctl_ops fake_ops = {
 	.stats = f_stats,
+	.backends = f_backends,
 	.policy_load = f_load,
 	.drain = f_drain,
 	.shutdown = f_shutdown,
@@ -245,6 +268,14 @@ test_prometheus_text(void **state)
 	assert_non_null(strstr(t, "# TYPE qsteer_rx_total counter\nqsteer_rx_total 42\n"));
 	assert_non_null(strstr(t, "qsteer_drops_total{reason=\"ip-csum\"} 2\n"));
 	assert_non_null(strstr(t, "qsteer_to_backend_total{backend=\"gpu\\\"0\"} 7\n"));
+	/* per-backend gauges in base units; never-reported ages absent, not 0 */
+	assert_non_null(strstr(t, "# TYPE qsteer_backend_waiting_requests gauge\n"
+				  "qsteer_backend_waiting_requests{backend=\"gpu0\"} 3\n"));
+	assert_non_null(strstr(t, "qsteer_backend_kv_used_blocks{backend=\"gpu0\"} 100\n"));
+	assert_non_null(strstr(t, "qsteer_backend_report_age_seconds{backend=\"gpu0\"} 0.004\n"));
+	assert_null(strstr(t, "qsteer_backend_report_age_seconds{backend=\"gpu1\"}"));
+	assert_non_null(strstr(t, "qsteer_backend_masked{backend=\"gpu0\"} 0\n"));
+	assert_non_null(strstr(t, "qsteer_backend_masked{backend=\"gpu1\"} 1\n"));
 	free(t);
 	assert_int_equal(qs_ctl_prometheus_open(s, "localhost:1", NULL, msg, sizeof(msg)), QS_E_ARG);
 	assert_int_equal(qs_ctl_prometheus_open(s, "127.0.0.1", NULL, msg, sizeof(msg)), QS_E_ARG);
