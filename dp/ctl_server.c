@@ -682,7 +682,7 @@ client_queue(struct ctl_client *c, const char *p, size_t len)
 
 /* Write what the socket takes now. false: the client is gone. */
 static bool
-client_flush(struct qs_ctl_server *s, struct ctl_client *c, uint64_t now)
+client_flush(struct qs_ctl_server *s, struct ctl_client *c)
 {
 	while (c->out_off < c->out_len) {
 		ssize_t w = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
@@ -695,7 +695,7 @@ client_flush(struct qs_ctl_server *s, struct ctl_client *c, uint64_t now)
 		if (w <= 0)
 			return false;
 		c->out_off += (size_t)w;
-		c->last_ms = now;
+		c->last_ms = mono_ms(); /* after the answer was made, however long it took */
 		c->touched = ++s->tick;
 	}
 	return true;
@@ -774,7 +774,7 @@ ctl_answer_lines(struct qs_ctl_server *s, struct ctl_client *c)
  * Returns requests answered; sets closing on EOF or error.
  */
 static int
-client_read(struct qs_ctl_server *s, struct ctl_client *c, uint64_t now, bool *drained)
+client_read(struct qs_ctl_server *s, struct ctl_client *c, bool *drained)
 {
 	size_t cap = c->http ? HTTP_MAX_REQ : QS_CTL_MAX_LINE;
 	int n = 0;
@@ -794,7 +794,7 @@ client_read(struct qs_ctl_server *s, struct ctl_client *c, uint64_t now, bool *d
 		}
 		c->have += (size_t)r;
 		c->in[c->have] = 0;
-		c->last_ms = now;
+		c->last_ms = mono_ms();
 		c->touched = ++s->tick;
 		if (c->http) {
 			if (strstr(c->in, "\r\n\r\n") || strstr(c->in, "\n\n") || c->have == cap) {
@@ -813,7 +813,7 @@ client_read(struct qs_ctl_server *s, struct ctl_client *c, uint64_t now, bool *d
  * done, or it is gone (then its slot is freed). Returns requests answered.
  */
 static int
-client_progress(struct qs_ctl_server *s, struct ctl_client *c, uint64_t now)
+client_progress(struct qs_ctl_server *s, struct ctl_client *c)
 {
 	int n = 0, rounds;
 
@@ -822,8 +822,8 @@ client_progress(struct qs_ctl_server *s, struct ctl_client *c, uint64_t now)
 	for (rounds = 0; rounds < 64; rounds++) {
 		bool drained = false;
 
-		n += client_read(s, c, now, &drained);
-		if (!client_flush(s, c, now)) {
+		n += client_read(s, c, &drained);
+		if (!client_flush(s, c)) {
 			client_drop(c);
 			return n;
 		}
@@ -917,7 +917,7 @@ qs_ctl_poll(struct qs_ctl_server *s, int timeout_ms)
 				;
 			if (k == QS_CTL_MAX_CLIENTS)
 				continue;
-			n += client_progress(s, &s->cl[k], now);
+			n += client_progress(s, &s->cl[k]);
 		}
 	}
 	for (i = 0; i < np; i++) {
@@ -929,8 +929,10 @@ qs_ctl_poll(struct qs_ctl_server *s, int timeout_ms)
 		if (c->fd != p[i].fd)
 			continue; /* evicted above, slot reused */
 		if (p[i].revents)
-			n += client_progress(s, c, now);
-		if (c->fd >= 0 && now - c->last_ms >= CLIENT_IDLE_MS)
+			n += client_progress(s, c);
+		/* a fresh clock: answering others (a policy load waits for an RCU grace
+		 * period) must not count against this client's idle allowance */
+		if (c->fd >= 0 && mono_ms() - c->last_ms >= CLIENT_IDLE_MS)
 			client_drop(c); /* no progress for the idle allowance */
 	}
 	return n;
