@@ -107,24 +107,11 @@ b = {x["id"]: x for x in json.load(sys.stdin)["backends"]}
 sys.exit(0 if b[13]["drained"] and not b[12]["drained"] else 1)' || fail "drained flag"
 PORT=$(sed -n 's/.*prometheus \/metrics on port \([0-9]*\).*/\1/p' dp.log)
 [ -n "$PORT" ] || fail "no prometheus port in the log"
-python3 - "$PORT" <<'PY' || fail "prometheus scrape"
-import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
-s.sendall(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
-data = b""
-while True:
-    d = s.recv(65536)
-    if not d:
-        break
-    data += d
-head, body = data.decode().split("\r\n\r\n", 1)
-assert head.startswith("HTTP/1.0 200 OK"), head
-assert "text/plain; version=0.0.4" in head, head
-m = {}
-for line in body.splitlines():
-    if line and not line.startswith("#"):
-        k, v = line.rsplit(" ", 1)
-        m[k] = float(v)
+python3 "$(dirname "$0")/prom_fetch.py" "$PORT" metrics.json || fail "prometheus scrape"
+python3 - <<'PY' || fail "prometheus metrics"
+import json
+j = json.load(open("metrics.json"))
+body, m = j["body"], j["m"]
 assert m["qsteer_up"] == 1
 assert m["qsteer_rx_total"] > 0 and m["qsteer_requests_total"] > 0, m
 assert m["qsteer_rx_total"] >= m["qsteer_tx_total"]

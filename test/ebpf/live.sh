@@ -140,24 +140,12 @@ grep -q "XDP generic mode" status.txt || fail "status has no XDP mode"
 grep -q "^mode  *active" status.txt || fail "status has no policy mode"
 PORT=$(sed -n 's/.*prometheus \/metrics on port \([0-9]*\).*/\1/p' xdp.log)
 [ -n "$PORT" ] || { cat xdp.log; fail "no prometheus port in the log"; }
-ip netns exec $NS python3 - "$PORT" "$NTOT" <<'PY' || fail "prometheus scrape"
-import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=30)
-s.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
-data = b""
-while True:
-    d = s.recv(65536)
-    if not d:
-        break
-    data += d
-head, body = data.decode().split("\r\n\r\n", 1)
-assert head.startswith("HTTP/1.0 200 OK"), head
-m = {}
-for line in body.splitlines():
-    if line and not line.startswith("#"):
-        k, v = line.rsplit(" ", 1)
-        m[k] = int(v)
-assert m["qsteer_rx_total"] == int(sys.argv[2]), (m["qsteer_rx_total"], sys.argv[2])
+ip netns exec $NS python3 "$(dirname "$0")/../dp/prom_fetch.py" "$PORT" metrics.json ||
+	fail "prometheus scrape"
+python3 - "$NTOT" <<'PY' || fail "prometheus metrics"
+import json, sys
+m = json.load(open("metrics.json"))["m"]
+assert m["qsteer_rx_total"] == int(sys.argv[1]), (m["qsteer_rx_total"], sys.argv[1])
 forged = m['qsteer_drops_total{reason="report-source"}']
 assert forged > 0, "forged reports not counted"
 print(f"prometheus: rx {m['qsteer_rx_total']}, forged reports dropped {forged}")
