@@ -56,18 +56,6 @@ parse_mac(const char *v, uint8_t mac[6])
  * report_from = ADDR: an IPv4 or IPv6 address, optionally with a UDP source port
  * (10.0.1.10:40000, [fd00:1::10]:40000). Once per family; one port per backend.
  */
-void
-qs_dp_report_src_default(struct qs_dp_backend_cfg *b)
-{
-	struct qs_report_src *r = &b->report_src;
-
-	memset(r, 0, sizeof(*r));
-	r->has_ip4 = b->has_ip4;
-	r->has_ip6 = b->has_ip6;
-	memcpy(r->ip4, b->ip4, 4);
-	memcpy(r->ip6, b->ip6, 16);
-}
-
 static int
 parse_report_from(const char *value, struct qs_report_src *r)
 {

@@ -65,6 +65,18 @@ qs_dp_mode_name(enum qs_dp_mode m)
 }
 
 void
+qs_dp_report_src_default(struct qs_dp_backend_cfg *b)
+{
+	struct qs_report_src *r = &b->report_src;
+
+	memset(r, 0, sizeof(*r));
+	r->has_ip4 = b->has_ip4;
+	r->has_ip6 = b->has_ip6;
+	memcpy(r->ip4, b->ip4, 4);
+	memcpy(r->ip6, b->ip6, 16);
+}
+
+void
 qs_dp_config_defaults(struct qs_dp_config *c)
 {
 	memset(c, 0, sizeof(*c));

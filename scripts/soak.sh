@@ -102,7 +102,7 @@ soak_fuzz() {
 	if [ ! -f build-fuzz/build.ninja ]; then
 		CC=clang meson setup build-fuzz -Dbuildtype=debugoptimized -Dfuzz=true > /dev/null
 	fi
-	ninja -C build-fuzz > /dev/null
+	ninja -C build-fuzz test/dp/fuzz-dp-parse test/fuzz/fuzz-q8-load > /dev/null
 	local W
 	W=$(mktemp -d /tmp/qsteer-fuzz.XXXXXX)
 	cp -r test/dp/corpus "$W/parse"
