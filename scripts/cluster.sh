@@ -13,8 +13,9 @@
 # usage: scripts/cluster.sh [options]   (as root; docs/cluster.md)
 #   --mode dp|xdp|both     dataplane(s) to run (default dp)
 #   --agents N             GPU-host namespaces/agents, 2..8 (default 4)
-#   --routers "R ..."      routers for live-vs-sim: q8 (policies/default-router.q8),
+#   --routers "R ..."      routers for live-vs-sim: q8 (the --policy file),
 #                          sed kv lor rr ... (default "q8 sed kv lor rr"; "" = none)
+#   --policy FILE.q8       the router "q8" (default policies/default-router.q8)
 #   --scenario trace|chat  arrivals for live-vs-sim (default trace)
 #   --rate R --requests N  arrival rate (req/s) and count (default: 8 req/s, 400)
 #   --seed N               scenario seed (default 1)
@@ -30,7 +31,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 MODE=dp AGENTS=4 ROUTERS="q8 sed kv lor rr" SCEN=trace RATE=8 REQUESTS=400 SEED=1
-OPS=0 HOP=0 CI=0 BUILD=${QSTEER_BUILD:-} OUTDIR=
+OPS=0 HOP=0 CI=0 BUILD=${QSTEER_BUILD:-} OUTDIR= Q8=$ROOT/policies/default-router.q8
 OPS_RATE=40 OPS_REQUESTS=1000 HOP_RATE=50 HOP_REQUESTS=400
 usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 2; }
 while [ $# -gt 0 ]; do
@@ -38,6 +39,7 @@ while [ $# -gt 0 ]; do
 	--mode) MODE=$2; shift ;;
 	--agents) AGENTS=$2; shift ;;
 	--routers) ROUTERS=$2; shift ;;
+	--policy) Q8=$(realpath "$2"); shift ;;
 	--scenario) SCEN=$2; shift ;;
 	--rate) RATE=$2; shift ;;
 	--requests) REQUESTS=$2; shift ;;
@@ -57,6 +59,7 @@ while [ $# -gt 0 ]; do
 done
 case $MODE in dp) MODES=dp ;; xdp) MODES=xdp ;; both) MODES="dp xdp" ;; *) usage ;; esac
 case $SCEN in trace|chat) ;; *) usage ;; esac
+[ -f "$Q8" ] || { echo "cluster.sh: --policy $Q8: no such file" >&2; exit 2; }
 [ "$AGENTS" -ge 2 ] && [ "$AGENTS" -le 8 ] || { echo "cluster.sh: --agents 2..8" >&2; exit 2; }
 
 skip() { echo "SKIP: $*"; exit 77; }
@@ -290,8 +293,8 @@ say "health"
 health
 
 # ---- per mode -----------------------------------------------------------------------
-policy_path() { case $1 in q8) echo "$ROOT/policies/default-router.q8" ;; *) echo "builtin:$1" ;; esac; }
-sim_router() { case $1 in q8) echo "q8:$ROOT/policies/default-router.q8" ;; *) echo "$1" ;; esac; }
+policy_path() { case $1 in q8) echo "$Q8" ;; *) echo "builtin:$1" ;; esac; }
+sim_router() { case $1 in q8) echo "q8:$Q8" ;; *) echo "$1" ;; esac; }
 
 for M in $MODES; do
 	say "mode $M: $( [ "$M" = dp ] && echo "qsteer-dp, net_af_packet on s0" || echo "qsteer-xdp, generic XDP on s0")"
@@ -336,7 +339,6 @@ for M in $MODES; do
 		wait_fresh "$AGENTS" || true
 		load "$SVC:7788" "$T/ops.ini" "$M-ops-swaps" &
 		LOADPID=$!
-		Q8=$ROOT/policies/default-router.q8
 		step=$(python3 -c "print(max(0.2, $dur / 8))")
 		swaps=0
 		if [ "$M" = dp ]; then
