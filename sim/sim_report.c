@@ -57,8 +57,8 @@ qs_report_run_table(FILE *f, const struct qs_sim_config *c, const char *router, 
 			(unsigned long long)m->be_preemptions[i]);
 }
 
-static void
-json_str(FILE *f, const char *s)
+void
+qs_report_json_str(FILE *f, const char *s)
 {
 	fputc('"', f);
 	for (; *s; s++) {
@@ -80,11 +80,11 @@ qs_report_run_json(FILE *f, const struct qs_sim_config *c, const char *router, u
 	uint32_t i;
 
 	fprintf(f, "{\"scenario\": ");
-	json_str(f, c->name);
+	qs_report_json_str(f, c->name);
 	fprintf(f, ", \"primary_metric\": ");
-	json_str(f, c->primary_metric);
+	qs_report_json_str(f, c->primary_metric);
 	fprintf(f, ", \"router\": ");
-	json_str(f, router);
+	qs_report_json_str(f, router);
 	fprintf(f, ", \"seed\": %llu, \"arrived\": %llu, \"completed\": %llu, \"events\": %llu",
 		(unsigned long long)seed, (unsigned long long)m->arrived,
 		(unsigned long long)m->completed, (unsigned long long)m->events);
@@ -108,7 +108,7 @@ qs_report_run_json(FILE *f, const struct qs_sim_config *c, const char *router, u
 		m->little_l, m->little_lambda_w);
 	for (i = 0; i < m->n_backends; i++) {
 		fprintf(f, "%s{\"profile\": ", i ? ", " : "");
-		json_str(f, c->backend[i].prof.name);
+		qs_report_json_str(f, c->backend[i].prof.name);
 		fprintf(f, ", \"util\": %.6f, \"completed\": %llu, \"preemptions\": %llu}",
 			m->util[i], (unsigned long long)m->be_completed[i],
 			(unsigned long long)m->be_preemptions[i]);
@@ -220,14 +220,14 @@ qs_report_cmp_json(FILE *f, const struct qs_sim_config *c, const struct qs_cmp_r
 	uint32_t i, j;
 
 	fprintf(f, "{\"scenario\": ");
-	json_str(f, c->name);
+	qs_report_json_str(f, c->name);
 	fprintf(f, ", \"primary_metric\": ");
-	json_str(f, c->primary_metric);
+	qs_report_json_str(f, c->primary_metric);
 	fprintf(f, ", \"seeds\": %u, \"seed0\": %llu, \"routers\": [", k,
 		(unsigned long long)seed0);
 	for (i = 0; i < n; i++) {
 		fprintf(f, "%s{\"router\": ", i ? ", " : "");
-		json_str(f, rows[i].router);
+		qs_report_json_str(f, rows[i].router);
 		for (j = 0; j < QS_CMP_COLS; j++)
 			fprintf(f, ", \"%s\": %.6f", qs_cmp_col_names[j], rows[i].mean[j]);
 		fprintf(f, ", \"ci95\": {");

@@ -40,6 +40,8 @@ void qs_report_cmp_json(FILE *f, const struct qs_sim_config *c, const struct qs_
 /* PNG CDFs of TTFT, TPOT and E2E per router under dir (gnuplot); 0 or -1 with why. */
 int qs_report_plot(const char *dir, const struct qs_sim_config *c, const struct qs_cmp_row *rows,
 		   uint32_t n, char *why, size_t whylen);
+/* s as a JSON string literal, quotes and escapes included. */
+void qs_report_json_str(FILE *f, const char *s);
 void qs_report_csv_header(FILE *f);
 void qs_report_csv_row(FILE *f, const struct qs_sim_outcome *o);
 

@@ -328,21 +328,6 @@ write_csv(const char *path, const struct qs_load_book *b,
 }
 
 static void
-json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fprintf(f, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			fprintf(f, "\\u%04x", *s);
-		else
-			fputc(*s, f);
-	}
-	fputc('"', f);
-}
-
-static void
 print_json(const struct opts *o, const struct qs_load_src_info *info, const struct qs_load_book *b,
 	   const struct qs_load_summary *s, const struct qs_load_run_stats *st,
 	   const double cols[QS_CMP_COLS])
@@ -351,11 +336,11 @@ print_json(const struct opts *o, const struct qs_load_src_info *info, const stru
 	uint32_t i;
 
 	printf("{\"source\": ");
-	json_str(stdout, info->name);
+	qs_report_json_str(stdout, info->name);
 	printf(", \"label\": ");
-	json_str(stdout, o->label);
+	qs_report_json_str(stdout, o->label);
 	printf(", \"target\": ");
-	json_str(stdout, o->net.target);
+	qs_report_json_str(stdout, o->net.target);
 	printf(", \"clients\": %u, \"scheduled\": %llu", o->net.clients,
 	       (unsigned long long)s->scheduled);
 	for (i = 0; i < QS_LOAD_S__COUNT; i++)
