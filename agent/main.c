@@ -14,7 +14,7 @@
 
 #include <ini.h>
 
-#include "qsteer/agent.h"
+#include "qsteer/agent_bench.h"
 #include "qsteer/policy.h"
 #ifdef QSTEER_AGENT_HAVE_CUDA
 #include "qsteer/agent_cuda.h"

@@ -1,19 +1,36 @@
 /*
- * profile.c - backend performance profiles: defaults, INI loading
- * (sim/profiles/NAME.ini, section [profile]) and the capacity estimate that turns
- * a scenario's `load` into a request rate.
+ * profile.c - libqsteer-profile (include/qsteer/profile.h): backend performance
+ * profiles: defaults, INI loading (sim/profiles/NAME.ini, section [profile]) and the
+ * capacity estimate that turns a scenario's `load` into a request rate.
  *
  * The key table here is shared with scenario.c, whose [backend.*] sections may
- * override any profile key after naming the profile.
+ * override any profile key after naming the profile (profile_int.h).
  */
 #include <errno.h>
 #include <ini.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "sim_profile.h"
+#include "profile_int.h"
+
+/* The library's own message helper: it links nothing of the simulator (whose
+ * qs_sim_err this mirrors), so the agent can use profiles without it. */
+static int __attribute__((format(printf, 4, 5)))
+fail(char *msg, size_t msglen, int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (msg && msglen) {
+		va_start(ap, fmt);
+		vsnprintf(msg, msglen, fmt, ap);
+		va_end(ap);
+	}
+	return status;
+}
 
 void
 qs_sim_profile_default(struct qs_sim_profile *p)
@@ -232,10 +249,10 @@ qs_sim_profile_parse(const char *text, const char *label, struct qs_sim_profile 
 	p->name[0] = 0;
 	line = ini_parse_string(text, prof_handler, &c);
 	if (line != 0)
-		return qs_sim_err(msg, msglen, QS_E_VALUE, "%s:%d: %s", label, line,
+		return fail(msg, msglen, QS_E_VALUE, "%s:%d: %s", label, line,
 				  c.failed ? c.err : "syntax error");
 	if (!p->name[0])
-		return qs_sim_err(msg, msglen, QS_E_VALUE, "%s: profile has no name", label);
+		return fail(msg, msglen, QS_E_VALUE, "%s: profile has no name", label);
 	return QS_OK;
 }
 
@@ -248,30 +265,30 @@ qs_sim_read_file(const char *path, char **out, char *msg, size_t msglen)
 
 	*out = NULL;
 	if (!f)
-		return qs_sim_err(msg, msglen, QS_E_IO, "%s: %s", path, strerror(errno));
+		return fail(msg, msglen, QS_E_IO, "%s: %s", path, strerror(errno));
 	if (fseek(f, 0, SEEK_END) || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET)) {
 		fclose(f);
-		return qs_sim_err(msg, msglen, QS_E_IO, "%s: cannot size", path);
+		return fail(msg, msglen, QS_E_IO, "%s: cannot size", path);
 	}
 	if (n > (1 << 20)) {
 		fclose(f);
-		return qs_sim_err(msg, msglen, QS_E_SIZE, "%s: larger than 1 MiB", path);
+		return fail(msg, msglen, QS_E_SIZE, "%s: larger than 1 MiB", path);
 	}
 	buf = malloc((size_t)n + 1);
 	if (!buf) {
 		fclose(f);
-		return qs_sim_err(msg, msglen, QS_E_NOMEM, "out of memory");
+		return fail(msg, msglen, QS_E_NOMEM, "out of memory");
 	}
 	if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
 		fclose(f);
 		free(buf);
-		return qs_sim_err(msg, msglen, QS_E_IO, "%s: read error", path);
+		return fail(msg, msglen, QS_E_IO, "%s: read error", path);
 	}
 	fclose(f);
 	buf[n] = 0;
 	if (strlen(buf) != (size_t)n) {
 		free(buf);
-		return qs_sim_err(msg, msglen, QS_E_VALUE, "%s: contains a NUL byte", path);
+		return fail(msg, msglen, QS_E_VALUE, "%s: contains a NUL byte", path);
 	}
 	*out = buf;
 	return QS_OK;

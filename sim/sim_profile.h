@@ -1,28 +1,12 @@
 /*
- * sim_profile.h - private helpers shared by profile.c and scenario.c: typed key
- * tables for INI sections, strict number parsing, whole-file reads.
+ * sim_profile.h - what scenario.c includes: the simulator's internals and the
+ * profile library's key tables (profile_int.h), which its [backend.*] sections
+ * share to override any profile key after naming the profile.
  */
 #ifndef QSTEER_SIM_PROFILE_H
 #define QSTEER_SIM_PROFILE_H
 
+#include "profile_int.h"
 #include "sim_internal.h"
-
-enum qs_sim_key_type { QS_KEY_DOUBLE, QS_KEY_U32, QS_KEY_BOOL, QS_KEY_MODEL, QS_KEY_STR };
-
-struct qs_sim_key {
-	const char *name;
-	enum qs_sim_key_type type;
-	size_t off;
-};
-
-int qs_sim_parse_double(const char *v, double *out);
-int qs_sim_parse_u64(const char *v, uint64_t *out);
-int qs_sim_parse_bool(const char *v, bool *out);
-int qs_sim_set_key(const struct qs_sim_key *keys, void *base, const char *name,
-		   const char *value, char *err, size_t errlen);
-int qs_sim_profile_key(struct qs_sim_profile *p, const char *name, const char *value, char *err,
-		       size_t errlen);
-/* Read a whole (small, text) file; the caller frees *out. */
-int qs_sim_read_file(const char *path, char **out, char *msg, size_t msglen);
 
 #endif /* QSTEER_SIM_PROFILE_H */

@@ -24,7 +24,7 @@
 #include <stdint.h>
 
 #include "batch_ppo.h"
-#include "qsteer/agent.h"
+#include "qsteer/agent_bench.h"
 #include "qsteer/q8.h"
 
 /* Training seeds start here, so no training episode repeats an evaluation seed. */

@@ -33,47 +33,15 @@
 
 #include "baselines.h"
 #include "features.h"
+#include "profile.h"
 #include "status.h"
 
 #define QS_SIM_MAX_BACKENDS QS_MAX_CANDIDATES
 #define QS_SIM_MAX_CLASSES 8
 #define QS_SIM_SLO_CLASSES 4
-#define QS_SIM_BLOCK_TOKENS 16 /* KV cache block size, as vLLM */
-#define QS_SIM_NAME_LEN 64
 #define QS_SIM_PATH_LEN 1024
 
 /* ---- configuration ------------------------------------------------------------ */
-
-enum qs_sim_model {
-	QS_SIM_MODEL_BATCH = 0, /* vLLM-like iteration-level batching with a KV cache */
-	QS_SIM_MODEL_TOKRATE,	/* "T tokens/s with concurrency C": C slots of T/C tokens/s */
-};
-
-/*
- * A backend's performance profile (sim/profiles/NAME.ini). Batch model: one
- * iteration takes fixed_us + prefill_us_per_token * prefill tokens +
- * decode_us_per_seq * decode sequences + kv_us_per_token * KV tokens the decode
- * sequences read. Tokrate model: a request holds one of `concurrency` slots for
- * (prefill_weight * prompt + gen) / (tokens_per_s / concurrency) seconds, its first
- * token after (prefill_weight * prompt + 1) tokens' worth.
- */
-struct qs_sim_profile {
-	char name[QS_SIM_NAME_LEN];
-	enum qs_sim_model model;
-	double fixed_us;
-	double prefill_us_per_token;
-	double decode_us_per_seq;
-	double kv_us_per_token;
-	uint32_t max_seqs;	/* sequences per iteration */
-	uint32_t max_tokens;	/* token budget per iteration */
-	uint32_t kv_blocks;	/* KV cache blocks of QS_SIM_BLOCK_TOKENS */
-	uint32_t max_model_len; /* longer requests are truncated (prompt first) */
-	bool chunked_prefill;	/* Sarathi-style: decodes first, prefill chunks fill the budget */
-	uint32_t prefix_cache;	/* backend prefix-cache entries (0: none) */
-	double tokens_per_s;	/* tokrate */
-	uint32_t concurrency;	/* tokrate */
-	double prefill_weight;	/* tokrate: cost of a prompt token relative to a generated one */
-};
 
 struct qs_sim_backend_cfg {
 	struct qs_sim_profile prof;
@@ -187,15 +155,7 @@ struct qs_sim_config {
 
 /* Defaults: no backends, Poisson at 1 req/s, 5 ms reports, no loss, no SLOs. */
 void qs_sim_config_default(struct qs_sim_config *c);
-/* An A100-80GB / Llama-2-7B-like batch profile (tests start from it). */
-void qs_sim_profile_default(struct qs_sim_profile *p);
-
-/*
- * Closed-form requests/s of one backend for requests of the given mean lengths
- * (exact for tokrate; a rough first guess for batch, which qs_sim_create replaces
- * by a saturation run of the backend model when a scenario gives `load`).
- */
-double qs_sim_profile_capacity_rps(const struct qs_sim_profile *p, double prompt, double gen);
+/* Backend profiles (struct qs_sim_profile, their defaults and files): profile.h. */
 
 /* ---- scenario and profile files (INI) -------------------------------------------- */
 
@@ -226,9 +186,6 @@ int qs_sim_scenario_load_named(const char *scenario, const char *dir, struct qs_
 int qs_sim_scenario_parse(const char *text, const char *label, const char *repo_root,
 			  const char *base_dir, const char *profile_dir,
 			  struct qs_sim_config *cfg, char *msg, size_t msglen);
-int qs_sim_profile_load(const char *path, struct qs_sim_profile *p, char *msg, size_t msglen);
-int qs_sim_profile_parse(const char *text, const char *label, struct qs_sim_profile *p,
-			 char *msg, size_t msglen);
 
 /* ---- trace reader (streamed) ------------------------------------------------------ */
 

@@ -22,7 +22,7 @@
 
 #include <cmocka.h>
 
-#include "qsteer/agent.h"
+#include "qsteer/agent_bench.h"
 #include "qsteer/policy.h"
 
 static char msg[512];

@@ -1,7 +1,9 @@
 /*
- * bench.c - batching strategies compared on the same arrivals, in virtual time,
- * with any executor (the model executor makes it a pure CPU run; a real executor
- * makes the clock advance by measured iteration times).
+ * agent_bench.c - libqsteer-agent-bench (agent_bench.h): batching strategies
+ * compared on the same arrivals, in virtual time, with any executor (the model
+ * executor makes it a pure CPU run; a real executor makes the clock advance by
+ * measured iteration times). Beside batch_env.c, which drives the same loop for
+ * training; out of libqsteer-agent, which serves and does not link the simulator.
  *
  * The arrivals and SLOs are the simulator's scenarios (DESIGN.md 4: static, bursty
  * and adversarial multi-tenant load, sim/scenarios/NAME.ini), for one backend whose
@@ -16,7 +18,7 @@
 #include <string.h>
 #include <math.h>
 
-#include "qsteer/agent.h"
+#include "qsteer/agent_bench.h"
 
 /* A stream without a request count stops at the scenario's requests or duration;
  * this bounds the memory a scenario file can make the bench take. */
