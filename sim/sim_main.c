@@ -12,7 +12,6 @@
  * NAME.ini, else <repository root>/sim/scenarios/NAME.ini.
  */
 #include <dirent.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -148,89 +147,21 @@ out:
 	return rc;
 }
 
-/* ---- compare: (router, seed) jobs over a few threads ------------------------------------ */
-
-struct cmp_job_ctx {
-	const struct qs_sim_config *cfg;
-	const struct opts *o;
-	const char *specs[MAX_ROUTERS];
-	struct qs_cmp_row *rows;
-	uint32_t n_routers;
-	uint32_t k;
-	pthread_mutex_t lock;
-	uint32_t next;
-	int failed;
-	char msg[1024];
-};
-
-static void *
-cmp_worker(void *arg)
-{
-	struct cmp_job_ctx *c = arg;
-	char msg[1024];
-
-	for (;;) {
-		uint32_t j, ri, si, mi;
-		uint64_t seed;
-		struct qs_sim_router r;
-		struct qs_sim_metrics m;
-		struct qs_sim *s = NULL;
-		struct qs_cmp_row *row;
-		double v[QS_CMP_COLS];
-		int rc;
-
-		pthread_mutex_lock(&c->lock);
-		j = c->next++;
-		pthread_mutex_unlock(&c->lock);
-		if (j >= c->n_routers * c->k || c->failed)
-			return NULL;
-		ri = j / c->k;
-		si = j % c->k;
-		seed = c->o->seed + si;
-		row = &c->rows[ri];
-		rc = qs_sim_router_parse(c->specs[ri], seed, &r, msg, sizeof(msg));
-		if (rc == QS_OK) {
-			rc = qs_sim_create(c->cfg, seed, &s, msg, sizeof(msg));
-			if (rc == QS_OK)
-				rc = qs_sim_run(s, &r, msg, sizeof(msg));
-		}
-		if (rc != QS_OK) {
-			pthread_mutex_lock(&c->lock);
-			if (!c->failed)
-				snprintf(c->msg, sizeof(c->msg), "%s", msg);
-			c->failed = 1;
-			pthread_mutex_unlock(&c->lock);
-			qs_sim_destroy(s);
-			qs_sim_router_free(&r);
-			return NULL;
-		}
-		qs_sim_metrics(s, &m);
-		qs_report_cmp_values(&m, v);
-		for (mi = 0; mi < QS_CMP_COLS; mi++)
-			row->v[mi][si] = v[mi];
-		row->fallbacks += r.fallbacks;
-		if (si == 0) {
-			snprintf(row->router, sizeof(row->router), "%s", r.name);
-			for (mi = 0; mi < QS_SIM_M__COUNT; mi++)
-				row->cdf_n[mi] = qs_sim_cdf(s, (enum qs_sim_metric)mi, row->cdf_x[mi],
-							    row->cdf_p[mi], QS_CDF_POINTS);
-		}
-		qs_sim_destroy(s);
-		qs_sim_router_free(&r);
-	}
-}
+/* ---- compare: (router, seed) jobs on the job pool (compare.h) -------------------------- */
 
 static int
 cmd_compare(const struct opts *o)
 {
 	struct qs_sim_config *cfg = calloc(1, sizeof(*cfg));
-	struct cmp_job_ctx *c = calloc(1, sizeof(*c));
-	pthread_t th[16];
-	uint32_t i, nt;
+	struct qs_cmp_router routers[MAX_ROUTERS] = {{0}};
+	struct qs_cmp_row *rows = NULL;
+	struct qs_cmp_opts co = {.seeds = o->seeds, .seed0 = o->seed, .cdf = true};
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	uint32_t i, n = 0;
+	char msg[1024];
 	int rc = 1;
 
-	if (!cfg || !c)
+	if (!cfg)
 		goto out;
 	if (o->seeds == 0 || o->seeds > 64) {
 		fprintf(stderr, "qsteer-sim: --seeds must be 1..64\n");
@@ -240,55 +171,36 @@ cmd_compare(const struct opts *o)
 	if ((rc = load_scenario(o, cfg)) != 0)
 		goto out;
 	rc = 1;
-	c->cfg = cfg;
-	c->o = o;
-	c->k = o->seeds;
 	for (i = 0; i < QS_BASELINE__COUNT; i++)
-		c->specs[c->n_routers++] = qs_baseline_name((enum qs_baseline_kind)i);
-	for (i = 0; i < o->n_q8 && c->n_routers < MAX_ROUTERS; i++)
-		c->specs[c->n_routers++] = o->q8[i];
-	c->rows = calloc(c->n_routers, sizeof(*c->rows));
-	if (!c->rows)
+		routers[n++].spec = qs_baseline_name((enum qs_baseline_kind)i);
+	for (i = 0; i < o->n_q8 && n < MAX_ROUTERS; i++)
+		routers[n++].spec = o->q8[i];
+	rows = calloc(n, sizeof(*rows));
+	if (!rows)
 		goto out;
-	pthread_mutex_init(&c->lock, NULL);
-	nt = ncpu > 0 ? (uint32_t)ncpu : 1;
-	if (nt > 16)
-		nt = 16;
-	if (nt > c->n_routers * c->k)
-		nt = c->n_routers * c->k;
-	for (i = 0; i < nt; i++)
-		if (pthread_create(&th[i], NULL, cmp_worker, c))
-			break;
-	nt = i;
-	if (nt == 0)
-		cmp_worker(c);
-	for (i = 0; i < nt; i++)
-		pthread_join(th[i], NULL);
-	pthread_mutex_destroy(&c->lock);
-	if (c->failed) {
-		fprintf(stderr, "qsteer-sim: %s\n", c->msg);
+	co.threads = ncpu > 0 ? (uint32_t)ncpu : 1;
+	if (co.threads > 16)
+		co.threads = 16;
+	if (qs_cmp_run(cfg, routers, n, &co, rows, NULL, msg, sizeof(msg)) != QS_OK) {
+		fprintf(stderr, "qsteer-sim: %s\n", msg);
 		goto out;
 	}
-	for (i = 0; i < c->n_routers; i++)
-		qs_report_cmp_finish(&c->rows[i], c->k);
 	if (o->json)
-		qs_report_cmp_json(stdout, cfg, c->rows, c->n_routers, c->k, o->seed);
+		qs_report_cmp_json(stdout, cfg, rows, n, o->seeds, o->seed);
 	else
-		qs_report_cmp_table(stdout, cfg, c->rows, c->n_routers, c->k, o->seed);
+		qs_report_cmp_table(stdout, cfg, rows, n, o->seeds, o->seed);
 	rc = 0;
 	if (o->plot) {
 		char why[512];
 
 		fflush(stdout);
-		if (qs_report_plot(o->plot, cfg, c->rows, c->n_routers, why, sizeof(why))) {
+		if (qs_report_plot(o->plot, cfg, rows, n, why, sizeof(why))) {
 			fprintf(stderr, "qsteer-sim: plot: %s\n", why);
 			rc = 1;
 		}
 	}
 out:
-	if (c)
-		free(c->rows);
-	free(c);
+	free(rows);
 	free(cfg);
 	return rc;
 }

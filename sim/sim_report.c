@@ -14,10 +14,6 @@
 
 #include "sim_report.h"
 
-const char *const qs_cmp_col_names[QS_CMP_COLS] = {
-	"ttft_p50_ms", "ttft_p99_ms", "tpot_p99_ms", "e2e_mean_ms", "slo_attainment", "goodput_rps",
-};
-
 static const char *const metric_names[QS_SIM_M__COUNT] = { "TTFT", "TPOT", "E2E" };
 
 void
@@ -119,42 +115,13 @@ qs_report_run_json(FILE *f, const struct qs_sim_config *c, const char *router, u
 void
 qs_report_cmp_values(const struct qs_sim_metrics *m, double out[QS_CMP_COLS])
 {
-	out[0] = m->p50_ms[QS_SIM_M_TTFT];
-	out[1] = m->p99_ms[QS_SIM_M_TTFT];
-	out[2] = m->p99_ms[QS_SIM_M_TPOT];
-	out[3] = m->mean_ms[QS_SIM_M_E2E];
-	out[4] = m->slo_attainment;
-	out[5] = m->goodput_rps;
-}
-
-/* Two-sided 97.5% Student t quantiles for 1..30 degrees of freedom. */
-static double
-t975(uint32_t df)
-{
-	static const double t[] = {
-		0,     12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
-		2.201, 2.179,  2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080,
-		2.074, 2.069,  2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
-	};
-
-	return df == 0 ? 0 : df <= 30 ? t[df] : 1.960;
+	qs_cmp_values(m, out);
 }
 
 void
 qs_report_cmp_finish(struct qs_cmp_row *r, uint32_t k)
 {
-	uint32_t c, i;
-
-	for (c = 0; c < QS_CMP_COLS; c++) {
-		double s = 0, ss = 0;
-
-		for (i = 0; i < k; i++)
-			s += r->v[c][i];
-		r->mean[c] = s / k;
-		for (i = 0; i < k; i++)
-			ss += (r->v[c][i] - r->mean[c]) * (r->v[c][i] - r->mean[c]);
-		r->ci[c] = k > 1 ? t975(k - 1) * sqrt(ss / (k - 1)) / sqrt((double)k) : 0;
-	}
+	qs_cmp_finish(r, k);
 }
 
 static int

@@ -8,24 +8,12 @@
 
 #include <stdio.h>
 
+#include "qsteer/compare.h"
 #include "qsteer/sim.h"
 
-#define QS_CMP_COLS 6
-#define QS_CDF_POINTS 2048
-
-/* One router's results over K seeds in a compare. */
-struct qs_cmp_row {
-	char router[QS_SIM_NAME_LEN];
-	double v[QS_CMP_COLS][64]; /* per seed: ttft_p50, ttft_p99, tpot_p99, e2e_mean, slo, goodput */
-	double mean[QS_CMP_COLS];
-	double ci[QS_CMP_COLS];
-	uint64_t fallbacks;
-	uint32_t cdf_n[QS_SIM_M__COUNT];
-	double cdf_x[QS_SIM_M__COUNT][QS_CDF_POINTS];
-	double cdf_p[QS_SIM_M__COUNT][QS_CDF_POINTS];
-};
-
-extern const char *const qs_cmp_col_names[QS_CMP_COLS];
+/* The compare's rows, columns and intervals are libqsteer-sim's (compare.h);
+ * qs_report_cmp_values and qs_report_cmp_finish are its qs_cmp_values and
+ * qs_cmp_finish under the names qsteer-load calls. */
 
 void qs_report_run_table(FILE *f, const struct qs_sim_config *c, const char *router,
 			 uint64_t seed, const struct qs_sim_metrics *m, uint64_t fallbacks);
