@@ -6,7 +6,12 @@
  * iteration, a KV cache of 16-token blocks. Without chunked prefill an iteration
  * either admits and prefills waiting requests (prefill first, as vLLM v0) or
  * decodes every running sequence; with chunked prefill (Sarathi-Serve) decodes go
- * first and prefill chunks fill the rest of the token budget. When a decode needs
+ * first and prefill chunks fill the rest of the token budget. The backend's
+ * `schedule = mixed` (no chunked prefill) is qsteer-agent's scheduler (agent.c):
+ * every running sequence decodes, then whole prompts are admitted FCFS into what
+ * is left of the token budget, and one prompt larger than that may still be the
+ * iteration's only prefill (else it would starve behind the decodes); so a live
+ * agent and its simulated backend run the same iterations. When a decode needs
  * a block and none is free, the most recently admitted sequence is preempted and
  * recomputed later (vLLM's recompute preemption): it goes back to the head of the
  * waiting queue and must prefill its prompt and everything it generated.
@@ -43,10 +48,11 @@ int
 qs_sim_backend_init(struct qs_sim *s, struct qs_sim_backend *be, uint32_t id,
 		    const struct qs_sim_profile *p)
 {
-	(void)s;
 	memset(be, 0, sizeof(*be));
 	be->id = id;
 	be->prof = *p;
+	be->mixed = p->model == QS_SIM_MODEL_BATCH && !p->chunked_prefill &&
+		    s->cfg.backend[id].schedule == QS_SIM_SCHED_MIXED;
 	be->wait_head = be->wait_tail = QS_NIL;
 	if (p->model == QS_SIM_MODEL_BATCH) {
 		uint32_t i;
@@ -481,6 +487,12 @@ batch_step(struct qs_sim *s, struct qs_sim_backend *be)
 			prefill += chunk;
 			budget -= chunk;
 		}
+	} else if (be->mixed) {
+		decodes = schedule_decodes(s, be, &kv_read);
+		/* The agent's executor counts each decode's KV read with the token it
+		 * adds (context + 1, agent.c's add_to_batch); v0 counts the context. */
+		kv_read += decodes;
+		budget -= decodes; /* decodes <= max_seqs <= max_tokens */
 	} else if (be->n_waiting == 0 || be->n_running == p->max_seqs) {
 		decodes = schedule_decodes(s, be, &kv_read);
 		budget = 0;
@@ -494,8 +506,8 @@ batch_step(struct qs_sim *s, struct qs_sim_backend *be)
 
 		if (p->chunked_prefill)
 			chunk = rest < budget ? rest : budget;
-		else if (rest > budget)
-			break;
+		else if (rest > budget && (!be->mixed || prefill > 0))
+			break; /* mixed: an oversized prompt goes alone beside the decodes */
 		need = blocks_for(q->prefill_done + chunk);
 		if (need > be->kv_free)
 			break;
@@ -511,9 +523,9 @@ batch_step(struct qs_sim *s, struct qs_sim_backend *be)
 		sl->in_prefill = 1;
 		be->pf[be->n_pf++] = si;
 		prefill += chunk;
-		budget -= chunk;
+		budget = chunk < budget ? budget - chunk : 0;
 	}
-	if (!p->chunked_prefill && prefill == 0 && decodes == 0 && be->n_running)
+	if (!p->chunked_prefill && !be->mixed && prefill == 0 && decodes == 0 && be->n_running)
 		decodes = schedule_decodes(s, be, &kv_read);
 	tokens = decodes + prefill;
 	if (tokens == 0)

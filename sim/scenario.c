@@ -25,6 +25,8 @@ struct group {
 	uint32_t count;
 	uint32_t capacity;
 	double down_at_s, up_at_s, drain_at_s;
+	enum qs_sim_schedule schedule;
+	bool have_schedule;
 	bool have_profile;
 };
 
@@ -341,6 +343,18 @@ backend_key(struct scen_ctx *c, struct group *g, const char *n, const char *v)
 	if (!g->have_profile && strcmp(n, "model"))
 		return fail(c, "[backend.%s]: 'profile' or 'model' must come before '%s'",
 			    g->name, n);
+	if (!strcmp(n, "schedule")) {
+		if (g->have_schedule)
+			return fail(c, "key '%s' given twice in [backend.%s]", n, g->name);
+		if (!strcmp(v, "vllm-v0"))
+			g->schedule = QS_SIM_SCHED_VLLM_V0;
+		else if (!strcmp(v, "mixed"))
+			g->schedule = QS_SIM_SCHED_MIXED;
+		else
+			return fail(c, "bad value '%s' for key '%s' (vllm-v0 or mixed)", v, n);
+		g->have_schedule = true;
+		return 1;
+	}
 	if (!g->have_profile) {
 		qs_sim_profile_default(&g->prof);
 		snprintf(g->prof.name, sizeof(g->prof.name), "%s", g->name);
@@ -443,10 +457,30 @@ qs_sim_scenario_parse(const char *text, const char *label, const char *repo_root
 	}
 	cfg->n_backends = 0;
 	for (i = 0; i < c->n_groups; i++) {
-		if (!c->g[i].have_profile) {
+		const struct group *g = &c->g[i];
+
+		if (!g->have_profile) {
 			rc = qs_sim_err(msg, msglen, QS_E_VALUE,
 					"%s: [backend.%s] names no profile or model", label,
-					c->g[i].name);
+					g->name);
+			goto out;
+		}
+		/* mixed is the agent's whole-prompt scheduler: a tokrate server has no
+		 * iterations, and chunked prefill already puts decodes first. */
+		if (g->schedule == QS_SIM_SCHED_MIXED &&
+		    (g->prof.model != QS_SIM_MODEL_BATCH || g->prof.chunked_prefill)) {
+			rc = qs_sim_err(msg, msglen, QS_E_VALUE,
+					"%s: [backend.%s]: schedule = mixed needs the batch model "
+					"without chunked prefill", label, g->name);
+			goto out;
+		}
+		/* A capacity probe simulates one backend with the first backend's
+		 * settings and the probed profile (engine.c), so one schedule for all. */
+		if (g->schedule != c->g[0].schedule) {
+			rc = qs_sim_err(msg, msglen, QS_E_VALUE,
+					"%s: [backend.%s]: schedule differs from [backend.%s]'s; "
+					"every backend must use the same", label, g->name,
+					c->g[0].name);
 			goto out;
 		}
 		for (j = 0; j < c->g[i].count; j++) {
@@ -461,6 +495,7 @@ qs_sim_scenario_parse(const char *text, const char *label, const char *repo_root
 			cfg->backend[cfg->n_backends].down_at_s = c->g[i].down_at_s;
 			cfg->backend[cfg->n_backends].up_at_s = c->g[i].up_at_s;
 			cfg->backend[cfg->n_backends].drain_at_s = c->g[i].drain_at_s;
+			cfg->backend[cfg->n_backends].schedule = c->g[i].schedule;
 			cfg->n_backends++;
 		}
 	}

@@ -168,6 +168,7 @@ struct qs_sim_pcache_entry {
 struct qs_sim_backend {
 	uint32_t id;
 	struct qs_sim_profile prof;
+	bool mixed; /* batch without chunked prefill, schedule = mixed (backend.c) */
 	/* queues */
 	uint32_t wait_head, wait_tail, n_waiting;
 	uint32_t n_running;

@@ -43,9 +43,22 @@
 
 /* ---- configuration ------------------------------------------------------------ */
 
+/*
+ * How a batch backend without chunked prefill fills an iteration (scenario key
+ * `schedule` in [backend.NAME], docs/sim.md). The server's scheduler, not the GPU's
+ * cost, so it is the backend's setting rather than the profile's. VLLM_V0 is the
+ * default: every shipped scenario, and the policies trained on them, keep their
+ * results.
+ */
+enum qs_sim_schedule {
+	QS_SIM_SCHED_VLLM_V0 = 0, /* an iteration prefills admitted prompts or decodes */
+	QS_SIM_SCHED_MIXED,	  /* qsteer-agent's: every decode, then whole prompts */
+};
+
 struct qs_sim_backend_cfg {
 	struct qs_sim_profile prof;
 	uint32_t capacity; /* relative capacity weight (SED, feature class); 0: estimate */
+	enum qs_sim_schedule schedule; /* batch model without chunked prefill */
 	/* Agent outage: no reports from down_at_s until up_at_s (both 0: none); the
 	 * router masks the backend once its last report is older than
 	 * config.report_max_age_ns. The backend itself keeps serving. */
