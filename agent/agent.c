@@ -56,7 +56,11 @@ struct qs_agent {
 	uint64_t wait_tokens;	/* prefill tokens the waiting (not running) sequences need */
 	uint32_t tight_waiting;
 	struct qs_agent_batch_seq *bseq; /* hw max_seqs entries */
-	uint32_t *bslot;
+	uint32_t *bslot;		 /* NIL: cancelled while its iteration ran */
+	/* the iteration qs_agent_step_start ran and qs_agent_step_finish applies */
+	struct qs_agent_batch pend;
+	uint64_t pend_end, pend_ns;
+	bool pending;
 	struct qs_agent_event *ev;
 	uint32_t n_ev, ev_cap;
 	struct qs_agent_stats st;
@@ -346,10 +350,18 @@ qs_agent_cancel(struct qs_agent *a, uint64_t request_id, uint64_t now_ns)
 
 		if (s->state == S_FREE || s->req.id != request_id)
 			continue;
-		if (s->state == S_WAITING)
+		if (s->state == S_WAITING) {
 			leave_waiting(a, i);
-		else
+		} else {
+			uint32_t k;
+
 			list_remove(a, &a->running, i);
+			/* In the running iteration: its result goes nowhere (the slot may
+			 * be reused before the iteration is applied). */
+			for (k = 0; a->pending && k < a->pend.n; k++)
+				if (a->bslot[k] == i)
+					a->bslot[k] = NIL;
+		}
 		free_slot(a, i);
 		a->st.cancelled++;
 		return QS_OK;
@@ -452,7 +464,8 @@ bucket_of(uint32_t tokens)
  * for coalescing (other buckets). NIL when none qualifies in the window.
  */
 static uint32_t
-pick(struct qs_agent *a, const struct qs_batch_decision *d, bool have_bucket, uint32_t bucket)
+pick(struct qs_agent *a, const struct qs_batch_decision *d, bool have_bucket, uint32_t bucket,
+     uint64_t now)
 {
 	uint32_t i, k, best = NIL;
 
@@ -460,6 +473,10 @@ pick(struct qs_agent *a, const struct qs_batch_decision *d, bool have_bucket, ui
 		const struct seq *s = &a->seq[i];
 
 		if (have_bucket && bucket_of(s->req.prompt_tokens) != bucket)
+			continue;
+		/* Not yet arrived at this iteration's start (serve.c starts an iteration
+		 * when the previous one ended, which the loop may notice late). */
+		if (s->req.recv_ns > now)
 			continue;
 		if (d->order == QS_BATCH_FCFS || s->preemptions > 0) {
 			/* Preempted sequences sit at the front and go first under any order:
@@ -522,17 +539,40 @@ int
 qs_agent_step(struct qs_agent *a, uint64_t now_ns, struct qs_agent_iter *it, char *msg,
 	      size_t msglen)
 {
+	int rc = qs_agent_step_start(a, now_ns, it, msg, msglen);
+
+	if (rc == QS_OK && a->pending)
+		qs_agent_step_finish(a, it);
+	return rc;
+}
+
+/*
+ * Schedule and run one iteration; qs_agent_step_finish applies it. Between the two
+ * the state is the one a GPU has while the iteration runs: admitted sequences are
+ * running and hold their blocks, and nothing the iteration computes has happened
+ * yet (no first token, no completion, prefill still pending), which is what a
+ * report sent meanwhile must show. serve.c keeps a model-executor iteration open
+ * for its modelled time; a real executor's run() has returned after the work.
+ */
+int
+qs_agent_step_start(struct qs_agent *a, uint64_t now_ns, struct qs_agent_iter *it, char *msg,
+		    size_t msglen)
+{
 	struct qs_batch_view v;
 	struct qs_batch_decision d;
 	struct qs_agent_batch b;
 	uint32_t i, next, tokens = 0, reserve, k;
-	uint64_t ns = 0, end;
+	uint64_t ns = 0;
 	bool have_bucket = false;
 	uint32_t bucket = 0;
 	int rc;
 
 	memset(it, 0, sizeof(*it));
 	it->start_ns = now_ns;
+	if (a->pending) {
+		snprintf(msg, msglen, "agent: an iteration is still running");
+		return QS_E_ARG;
+	}
 	roll_window(a, now_ns);
 	if (a->waiting.n == 0 && a->running.n == 0)
 		return QS_OK;
@@ -581,7 +621,7 @@ qs_agent_step(struct qs_agent *a, uint64_t now_ns, struct qs_agent_iter *it, cha
 		struct seq *s;
 		uint32_t need, n_tok, blocks;
 
-		i = pick(a, &d, have_bucket, bucket);
+		i = pick(a, &d, have_bucket, bucket, now_ns);
 		if (i == NIL)
 			break;
 		s = &a->seq[i];
@@ -624,22 +664,44 @@ qs_agent_step(struct qs_agent *a, uint64_t now_ns, struct qs_agent_iter *it, cha
 	rc = a->exec->run(a->exec->ctx, &b, &ns, msg, msglen);
 	if (rc != QS_OK)
 		return rc;
-	end = now_ns + ns;
+	a->pend = b;
+	a->pend_ns = ns;
+	a->pend_end = now_ns + ns;
+	a->pending = true;
+	it->ns = ns;
+	it->seqs = b.n;
+	it->prefill_tokens = b.prefill_tokens;
+	it->decode_seqs = b.decode_seqs;
+	it->kv_used = qs_kv_used(&a->kv);
+	return QS_OK;
+}
 
-	/* 4. Apply: tokens computed, first tokens, completions. */
-	for (k = 0; k < b.n; k++) {
+/* 4. Apply the running iteration: tokens computed, first tokens, completions. */
+void
+qs_agent_step_finish(struct qs_agent *a, struct qs_agent_iter *it)
+{
+	const struct qs_agent_batch *b = &a->pend;
+	uint64_t ns = a->pend_ns, end = a->pend_end;
+	uint32_t i, k;
+
+	if (!a->pending)
+		return;
+	a->pending = false;
+	for (k = 0; k < b->n; k++) {
 		struct seq *s;
 
 		i = a->bslot[k];
+		if (i == NIL)
+			continue; /* cancelled meanwhile */
 		s = &a->seq[i];
-		if (b.seq[k].decode) {
+		if (b->seq[k].decode) {
 			s->computed += 1;
 			s->generated++;
 			a->st.decode_tokens++;
 			a->rep_decode_tokens++;
 		} else {
-			s->computed += b.seq[k].n_tokens;
-			a->st.prefill_tokens += b.seq[k].n_tokens;
+			s->computed += b->seq[k].n_tokens;
+			a->st.prefill_tokens += b->seq[k].n_tokens;
 			if (prefill_need(s) > 0)
 				continue; /* a chunk of the prompt; the rest runs next iteration */
 			s->decoding = true;
@@ -666,15 +728,23 @@ qs_agent_step(struct qs_agent *a, uint64_t now_ns, struct qs_agent_iter *it, cha
 	a->last_iter_ns = ns;
 	a->st.iterations++;
 	a->st.busy_ns += ns;
-	it->ns = ns;
-	it->seqs = b.n;
-	it->prefill_tokens = b.prefill_tokens;
-	it->decode_seqs = b.decode_seqs;
-	it->kv_used = qs_kv_used(&a->kv);
-	return QS_OK;
+	if (it)
+		it->kv_used = qs_kv_used(&a->kv);
 }
 
 /* ---- accessors and checks ------------------------------------------------------------------ */
+
+bool
+qs_agent_exec_simulated(const struct qs_agent *a)
+{
+	return a->exec->simulated;
+}
+
+uint64_t
+qs_agent_oldest_recv(const struct qs_agent *a)
+{
+	return a->waiting.head == NIL ? UINT64_MAX : a->seq[a->waiting.head].req.recv_ns;
+}
 
 uint32_t
 qs_agent_waiting(const struct qs_agent *a)

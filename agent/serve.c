@@ -157,7 +157,8 @@ qs_agent_serve(struct qs_agent *a, struct qs_agent_intake *in, struct qs_agent_s
 	struct iovec iov[BURST];
 	struct sockaddr_storage from[BURST];
 	int fd = -1, rfd = -1, rc = QS_OK, one = 1;
-	uint64_t start, now, next_report, busy_until = 0, rep_seq = 0;
+	uint64_t start, now, next_report, busy_until = 0, last_end = 0, it_start, rep_seq = 0;
+	bool simulated = qs_agent_exec_simulated(a);
 	bool pending = false;
 	uint16_t backend_id;
 	uint32_t i;
@@ -273,17 +274,38 @@ qs_agent_serve(struct qs_agent *a, struct qs_agent_intake *in, struct qs_agent_s
 			if (next_report <= now) /* fell behind: skip, do not burst */
 				next_report = now + c->report_interval_ns;
 		}
-		/* An iteration. */
+		/* An iteration. Its results are applied when its time has passed, not when
+		 * it starts, so that a report sent meanwhile shows the sequences it
+		 * finishes as still running, as a GPU's would (and as the simulator's
+		 * backend does). */
 		if (pending) {
 			if (now < busy_until) {
 				wait_until(fd, QS_RC_MIN(busy_until, next_report));
 				continue;
 			}
 			pending = false;
+			qs_agent_step_finish(a, &it);
 			flush_events(a, fd, backend_id, st);
 			continue;
 		}
-		rc = qs_agent_step(a, now, &it, msg, msglen);
+		/*
+		 * With the model executor the next iteration starts when the previous one
+		 * ended, not when this loop noticed (ppoll wakes late on a busy machine):
+		 * the GPU's timeline is the model's, and the loop's lateness must not add
+		 * up over a busy period. With nothing running it starts when its oldest
+		 * waiting request arrived. Requests that arrived after that start wait for
+		 * the next iteration (agent.c admits by arrival), as the simulator's
+		 * would; responses still go out only once their time has come. A real
+		 * executor's iteration starts now.
+		 */
+		it_start = now;
+		if (simulated && last_end && last_end < now) {
+			uint64_t oldest = qs_agent_oldest_recv(a);
+
+			it_start = qs_agent_running(a) > 0 ? last_end : QS_RC_MAX(last_end, oldest);
+			it_start = QS_RC_MIN(it_start, now);
+		}
+		rc = qs_agent_step_start(a, it_start, &it, msg, msglen);
 		if (rc != QS_OK)
 			goto out;
 		if (it.seqs == 0) {
@@ -293,9 +315,12 @@ qs_agent_serve(struct qs_agent *a, struct qs_agent_intake *in, struct qs_agent_s
 			continue;
 		}
 		/* Real executors return after the work; busy_until is then already past. */
-		busy_until = now + it.ns;
+		busy_until = it_start + it.ns;
+		last_end = busy_until;
 		pending = true;
 	}
+	if (pending)
+		qs_agent_step_finish(a, &it);
 	flush_events(a, fd, backend_id, st);
 	/* A last report, so the dataplanes see the final cumulative counts. */
 	qs_agent_report(a, qs_agent_now_ns(), &r);
