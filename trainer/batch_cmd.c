@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +20,8 @@
 #include "batch_env.h"
 #include "batch_export.h"
 #include "batch_ppo.h"
+#include "qsteer/compare.h"
+#include "qsteer/jobs.h"
 #include "qsteer/policy.h"
 #include "util.h"
 
@@ -92,11 +93,14 @@ struct ep_job {
 	char msg[256];
 };
 
+/* A worker of the job pool (jobs.h): its actor is scratch, pinned for a collection. */
 struct worker {
-	pthread_t tid;
-	struct ep_job *jobs;
-	uint32_t first, n, stride;
 	struct qs_bppo_actor actor;
+};
+
+struct collect_ctx {
+	struct worker *w;
+	struct ep_job *jobs;
 };
 
 static void
@@ -134,42 +138,25 @@ run_job(struct ep_job *j, struct qs_bppo_actor *actor)
 				sizeof(j->msg));
 }
 
-static void *
-worker_main(void *arg)
+static void
+collect_job(void *arg, uint32_t k, uint32_t worker)
 {
-	struct worker *w = arg;
+	struct collect_ctx *c = arg;
 
-	for (uint32_t k = w->first; k < w->n; k += w->stride)
-		run_job(&w->jobs[k], &w->actor);
-	return NULL;
+	run_job(&c->jobs[k], &c->w[worker].actor);
 }
 
 static int
 collect(struct worker *w, uint32_t threads, struct ep_job *jobs, uint32_t n, char *msg,
 	size_t msglen)
 {
-	for (uint32_t t = 0; t < threads; t++) {
-		w[t].jobs = jobs;
-		w[t].first = t;
-		w[t].n = n;
-		w[t].stride = threads;
-		qs_bppo_actor_pin(&w[t].actor, jobs[0].ag);
-	}
-	if (threads == 1) {
-		worker_main(&w[0]);
-	} else {
-		uint32_t started = 0;
+	struct collect_ctx c = { w, jobs };
 
-		for (; started < threads; started++)
-			if (pthread_create(&w[started].tid, NULL, worker_main, &w[started]) != 0)
-				break;
-		for (uint32_t t = 0; t < started; t++)
-			pthread_join(w[t].tid, NULL);
-		/* A thread that would not start leaves its share to this one: the episodes
-		 * and their order do not depend on how many threads ran them. */
-		for (uint32_t t = started; t < threads; t++)
-			worker_main(&w[t]);
-	}
+	for (uint32_t t = 0; t < threads; t++)
+		qs_bppo_actor_pin(&w[t].actor, jobs[0].ag);
+	/* Each episode is a function of its job alone: the episodes and their order do
+	 * not depend on how many threads ran them. */
+	qs_jobs_run(n, threads, collect_job, &c);
 	for (uint32_t t = 0; t < threads; t++)
 		qs_bppo_actor_unpin(&w[t].actor);
 	for (uint32_t k = 0; k < n; k++)
@@ -287,8 +274,8 @@ eval_table(const struct qs_benv_cfg *c, const struct bopts *o, struct qs_policy 
 			double dm = dsum / K, var = K > 1 ? (dsq - K * dm * dm) / (K - 1) : 0;
 
 			gain[sc] = row[n - 1].goodput / row[fixed].goodput - 1;
-			gain_ci[sc] = qs_train_t95(K) * sqrt(var > 0 ? var / K : 0) /
-				      row[fixed].goodput;
+			gain_ci[sc] = (K > 1 ? qs_cmp_t975(K - 1) : 0) *
+				      sqrt(var > 0 ? var / K : 0) / row[fixed].goodput;
 		}
 	}
 	for (uint32_t i = 0; i < nh; i++)

@@ -3,11 +3,11 @@
  * REINFORCE updates of the scorer and value networks.
  */
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ppo.h"
+#include "qsteer/jobs.h"
 #include "quantize.h"
 #include "util.h"
 
@@ -690,11 +690,14 @@ shard_run(struct qs_ppo_shard *sh)
 	sh->loss += (pi_loss + c->vf_coef * v_loss - c->ent_coef * ent) * inv;
 }
 
-static void *
-shard_main(void *arg)
+/* Shard k: a job of the pool (jobs.h). */
+static void
+shard_job(void *arg, uint32_t k, uint32_t worker)
 {
-	shard_run(arg);
-	return NULL;
+	struct qs_ppo_agent *ag = arg;
+
+	(void)worker;
+	shard_run(&ag->sh[k]);
 }
 
 /* Split idx[0..n) into the shards, run them (threads if configured), sum in order. */
@@ -702,8 +705,6 @@ static float
 sharded_loss_grad(struct qs_ppo_agent *ag, const struct qs_ppo_buf *b, const uint32_t *idx,
 		  uint32_t n, struct qs_ppo_stats *st)
 {
-	pthread_t tid[QS_PPO_SHARDS];
-	int started[QS_PPO_SHARDS] = {0};
 	uint32_t per, off = 0;
 	float loss = 0;
 
@@ -722,15 +723,10 @@ sharded_loss_grad(struct qs_ppo_agent *ag, const struct qs_ppo_buf *b, const uin
 		h->inv = 1.0f / (float)n;
 		off += m;
 	}
-	for (uint32_t k = 1; k < QS_PPO_SHARDS && ag->n_threads > 1 && n >= 64; k++)
-		started[k] = pthread_create(&tid[k], NULL, shard_main, &ag->sh[k]) == 0;
-	shard_run(&ag->sh[0]);
-	for (uint32_t k = 1; k < QS_PPO_SHARDS; k++) {
-		if (started[k])
-			pthread_join(tid[k], NULL);
-		else
-			shard_run(&ag->sh[k]);
-	}
+	/* A thread per shard when threads are configured and the minibatch is worth
+	 * it; each shard owns its gradient, summed below in shard order. */
+	qs_jobs_run(QS_PPO_SHARDS, ag->n_threads > 1 && n >= 64 ? QS_PPO_SHARDS : 1, shard_job,
+		    ag);
 	memcpy(ag->g_pi, ag->sh[0].g_pi, ag->pi.n_params * sizeof(float));
 	memcpy(ag->g_vf, ag->sh[0].g_vf, ag->vf.n_params * sizeof(float));
 	for (uint32_t k = 1; k < QS_PPO_SHARDS; k++) {

@@ -2,12 +2,12 @@
  * rollout.c - vectorized, threaded rollout collection with late reward credit
  * (contract: env.h).
  */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "env.h"
+#include "qsteer/jobs.h"
 #include "util.h"
 
 #define TAG_NONE UINT64_MAX
@@ -33,12 +33,6 @@ struct qs_roll_env {
 	int greedy;
 	int rc;
 	char msg[256];
-};
-
-struct worker {
-	struct qs_roll *r;
-	uint32_t first;
-	pthread_t tid;
 };
 
 int
@@ -277,27 +271,24 @@ collect_env(const struct qs_roll *r, struct qs_roll_env *e)
 	return QS_OK;
 }
 
-static void *
-worker_main(void *arg)
+/* One environment's collection: a job of the pool (jobs.h). */
+static void
+collect_job(void *arg, uint32_t i, uint32_t worker)
 {
-	struct worker *w = arg;
-	struct qs_roll *r = w->r;
+	struct qs_roll *r = arg;
 
-	for (uint32_t i = w->first; i < r->n_env; i += r->n_threads) {
-		/* The parameters are fixed during a collection: transpose them once. */
-		qs_ppo_actor_pin(&r->e[i].actor, r->e[i].ag);
-		r->e[i].rc = collect_env(r, &r->e[i]);
-		qs_ppo_actor_unpin(&r->e[i].actor);
-	}
-	return NULL;
+	(void)worker;
+	/* The parameters are fixed during a collection: transpose them once. */
+	qs_ppo_actor_pin(&r->e[i].actor, r->e[i].ag);
+	r->e[i].rc = collect_env(r, &r->e[i]);
+	qs_ppo_actor_unpin(&r->e[i].actor);
 }
 
 int
 qs_roll_collect(struct qs_roll *r, const struct qs_ppo_agent *ag, struct qs_ppo_buf *out,
 		int greedy, struct qs_roll_stats *st, char *msg, size_t msglen)
 {
-	struct worker w[256];
-	uint32_t started = 0, episodes = 0;
+	uint32_t episodes = 0;
 	double ep_sum = 0, rew = 0;
 	uint64_t decisions = 0;
 	float lambda = ag->cfg.algo == QS_ALGO_REINFORCE ? 1.0f : ag->cfg.lambda;
@@ -316,25 +307,9 @@ qs_roll_collect(struct qs_roll *r, const struct qs_ppo_agent *ag, struct qs_ppo_
 		r->e[i].rew_sum = 0;
 		r->e[i].decisions = 0;
 	}
-	for (uint32_t t = 1; t < r->n_threads; t++) {
-		w[t].r = r;
-		w[t].first = t;
-		if (pthread_create(&w[t].tid, NULL, worker_main, &w[t]) != 0)
-			break;
-		started = t;
-	}
-	/* The calling thread is worker 0; threads that failed to start are covered by
-	 * running their environments here, so results never depend on the count. */
-	w[0].r = r;
-	w[0].first = 0;
-	worker_main(&w[0]);
-	for (uint32_t t = 1; t <= started; t++)
-		pthread_join(w[t].tid, NULL);
-	for (uint32_t t = started + 1; t < r->n_threads; t++) {
-		w[t].r = r;
-		w[t].first = t;
-		worker_main(&w[t]);
-	}
+	/* Each environment owns its actor, RNG and buffer: the split over threads
+	 * cannot change what is collected. */
+	qs_jobs_run(r->n_env, r->n_threads, collect_job, r);
 	qs_ppo_buf_clear(out);
 	for (uint32_t i = 0; i < r->n_env; i++) {
 		struct qs_roll_env *e = &r->e[i];
