@@ -16,9 +16,6 @@ int qs_train_fail(int status, char *msg, size_t msglen, const char *fmt, ...)
  * 0, or -1 if it is not one. */
 int qs_train_parse_u64(const char *s, uint64_t *v);
 
-/* Two-sided 95% Student t quantile for the mean of k samples; 0 below 2. */
-double qs_train_t95(uint32_t k);
-
 /* Monotonic seconds, for progress lines and timings. */
 double qs_train_now_s(void);
 

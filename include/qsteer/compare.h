@@ -19,7 +19,7 @@ extern "C" {
 #endif
 
 #define QS_CMP_COLS 6
-#define QS_CMP_MAX_SEEDS 64
+#define QS_CMP_MAX_SEEDS 1000 /* qsteer-train eval --seeds; qsteer-sim compare takes 64 */
 #define QS_CDF_POINTS 2048
 
 /* The columns, in qs_cmp_col_names' order. */
