@@ -12,11 +12,14 @@
  * NAME.ini, else <repository root>/sim/scenarios/NAME.ini.
  */
 #include <dirent.h>
+#include <float.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "qsteer/opt.h"
 #include "sim_report.h"
 
 #define MAX_ROUTERS 16
@@ -31,7 +34,7 @@ struct opts {
 	double rate;
 	uint64_t seed;
 	uint32_t seeds;
-	bool json;
+	int json;
 	const char *requests;
 	const char *plot;
 };
@@ -330,10 +333,46 @@ cmd_list(void)
 	return 0;
 }
 
+/* --router: run's router, or for compare one more q8:FILE beside the baselines. */
+static int
+opt_router(const struct qs_opt *opt, const char *v, void *ctx)
+{
+	struct opts *o = ctx;
+
+	(void)opt;
+	if (strcmp(o->cmd, "compare")) {
+		o->router = v;
+		return 0;
+	}
+	if (strncmp(v, "q8:", 3)) {
+		fprintf(stderr, "qsteer-sim: compare runs every baseline; "
+				"--router adds q8:FILE policies\n");
+		return -1;
+	}
+	if (o->n_q8 == MAX_ROUTERS - QS_BASELINE__COUNT)
+		return -1;
+	o->q8[o->n_q8++] = v;
+	return 0;
+}
+
+/* Any refusal prints the usage (main), so the rows name no message of their own. */
 static int
 parse_args(int argc, char **argv, struct opts *o)
 {
-	int i;
+	const struct qs_opt table[] = {
+		QS_OPT_FLAG("--json", &o->json, 1),
+		QS_OPT_HELP_FLAG("-h"),
+		QS_OPT_HELP_FLAG("--help"),
+		QS_OPT_STR("--scenario", &o->scenario),
+		QS_OPT_FN("--router", opt_router),
+		QS_OPT_U64("--seed", &o->seed, 0, UINT64_MAX, NULL),
+		QS_OPT_U32("--seeds", &o->seeds, 0, UINT32_MAX, NULL),
+		QS_OPT_STR("--trace", &o->trace),
+		QS_OPT_DOUBLE("--rate", &o->rate, DBL_TRUE_MIN, INFINITY, NULL),
+		QS_OPT_STR("--requests", &o->requests),
+		QS_OPT_STR("--plot", &o->plot),
+		QS_OPT_END,
+	};
 
 	memset(o, 0, sizeof(*o));
 	o->seed = 1;
@@ -341,60 +380,7 @@ parse_args(int argc, char **argv, struct opts *o)
 	if (argc < 2)
 		return -1;
 	o->cmd = argv[1];
-	for (i = 2; i < argc; i++) {
-		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		char *end;
-
-		if (!strcmp(a, "--json")) {
-			o->json = true;
-			continue;
-		}
-		if (!strcmp(a, "-h") || !strcmp(a, "--help"))
-			return -1;
-		if (!v) {
-			fprintf(stderr, "qsteer-sim: %s needs a value\n", a);
-			return -1;
-		}
-		i++;
-		if (!strcmp(a, "--scenario")) {
-			o->scenario = v;
-		} else if (!strcmp(a, "--router")) {
-			if (!strcmp(o->cmd, "compare")) {
-				if (strncmp(v, "q8:", 3)) {
-					fprintf(stderr, "qsteer-sim: compare runs every baseline; "
-							"--router adds q8:FILE policies\n");
-					return -1;
-				}
-				if (o->n_q8 == MAX_ROUTERS - QS_BASELINE__COUNT)
-					return -1;
-				o->q8[o->n_q8++] = v;
-			} else {
-				o->router = v;
-			}
-		} else if (!strcmp(a, "--seed")) {
-			o->seed = strtoull(v, &end, 10);
-			if (*end || end == v)
-				return -1;
-		} else if (!strcmp(a, "--seeds")) {
-			o->seeds = (uint32_t)strtoul(v, &end, 10);
-			if (*end || end == v)
-				return -1;
-		} else if (!strcmp(a, "--trace")) {
-			o->trace = v;
-		} else if (!strcmp(a, "--rate")) {
-			o->rate = strtod(v, &end);
-			if (*end || end == v || !(o->rate > 0))
-				return -1;
-		} else if (!strcmp(a, "--requests")) {
-			o->requests = v;
-		} else if (!strcmp(a, "--plot")) {
-			o->plot = v;
-		} else {
-			fprintf(stderr, "qsteer-sim: unknown option %s\n", a);
-			return -1;
-		}
-	}
-	return 0;
+	return qs_opt_parse("qsteer-sim", table, argc, argv, 2, NULL, o) == QS_OPT_OK ? 0 : -1;
 }
 
 int
