@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <ini.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,20 +16,10 @@
 
 #include "profile_int.h"
 
-/* The library's own message helper: it links nothing of the simulator (whose
- * qs_sim_err this mirrors), so the agent can use profiles without it. */
-static int __attribute__((format(printf, 4, 5)))
-fail(char *msg, size_t msglen, int status, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (msg && msglen) {
-		va_start(ap, fmt);
-		vsnprintf(msg, msglen, fmt, ap);
-		va_end(ap);
-	}
-	return status;
-}
+/* msg gets the message, the status is returned; every caller here has msg and msglen
+ * in scope. A macro, not a copy of the simulator's qs_sim_err: this library links
+ * nothing of the simulator, so the agent can load profiles without it. */
+#define FAIL(status, ...) (snprintf(msg, msglen, __VA_ARGS__), (status))
 
 void
 qs_sim_profile_default(struct qs_sim_profile *p)
@@ -249,10 +238,10 @@ qs_sim_profile_parse(const char *text, const char *label, struct qs_sim_profile 
 	p->name[0] = 0;
 	line = ini_parse_string(text, prof_handler, &c);
 	if (line != 0)
-		return fail(msg, msglen, QS_E_VALUE, "%s:%d: %s", label, line,
-				  c.failed ? c.err : "syntax error");
+		return FAIL(QS_E_VALUE, "%s:%d: %s", label, line,
+			    c.failed ? c.err : "syntax error");
 	if (!p->name[0])
-		return fail(msg, msglen, QS_E_VALUE, "%s: profile has no name", label);
+		return FAIL(QS_E_VALUE, "%s: profile has no name", label);
 	return QS_OK;
 }
 
@@ -265,30 +254,30 @@ qs_sim_read_file(const char *path, char **out, char *msg, size_t msglen)
 
 	*out = NULL;
 	if (!f)
-		return fail(msg, msglen, QS_E_IO, "%s: %s", path, strerror(errno));
+		return FAIL(QS_E_IO, "%s: %s", path, strerror(errno));
 	if (fseek(f, 0, SEEK_END) || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET)) {
 		fclose(f);
-		return fail(msg, msglen, QS_E_IO, "%s: cannot size", path);
+		return FAIL(QS_E_IO, "%s: cannot size", path);
 	}
 	if (n > (1 << 20)) {
 		fclose(f);
-		return fail(msg, msglen, QS_E_SIZE, "%s: larger than 1 MiB", path);
+		return FAIL(QS_E_SIZE, "%s: larger than 1 MiB", path);
 	}
 	buf = malloc((size_t)n + 1);
 	if (!buf) {
 		fclose(f);
-		return fail(msg, msglen, QS_E_NOMEM, "out of memory");
+		return FAIL(QS_E_NOMEM, "out of memory");
 	}
 	if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
 		fclose(f);
 		free(buf);
-		return fail(msg, msglen, QS_E_IO, "%s: read error", path);
+		return FAIL(QS_E_IO, "%s: read error", path);
 	}
 	fclose(f);
 	buf[n] = 0;
 	if (strlen(buf) != (size_t)n) {
 		free(buf);
-		return fail(msg, msglen, QS_E_VALUE, "%s: contains a NUL byte", path);
+		return FAIL(QS_E_VALUE, "%s: contains a NUL byte", path);
 	}
 	*out = buf;
 	return QS_OK;

@@ -34,15 +34,11 @@ struct opts {
 	const char *teacher, *init, *fckpt, *out_dir;
 	enum qs_algo algo;
 	uint64_t steps, seed, bc_steps, created;
-	double lr, bc_lr, ent, calib_pct, share, consist, anchor, qat_temp;
-	double ppo_consist, ppo_temp, center, min_fid, guard, focus_gap, focus_frac;
-	double qat_target; /* QAT runs while the lowest scenario's agreement is below it */
-	uint32_t qat_steps, calib_per_env;
-	uint32_t epochs, qat_rounds;
-	/* --split: copies per hidden layer's channels; --split-width: the widened
-	 * layers' units, copies by measured cost (0: none given) */
-	uint32_t split[QS_MLP_MAX_LAYERS], split_width[QS_MLP_MAX_LAYERS];
-	int recalib;
+	double lr, bc_lr, ent, share, ppo_consist, ppo_temp, center;
+	uint32_t calib_per_env, epochs;
+	/* The export's options (--calib-pct, --consist, --qat-*, --split...); the
+	 * scenario, output, seed, time and log are filled in when it runs. */
+	struct qs_train_export_cfg ex;
 	uint32_t threads, seeds;
 	int json, randomize, quiet;
 };
@@ -106,31 +102,16 @@ static int
 export_policy(const struct opts *o, const struct qs_train_env_ops *ops, struct qs_ppo_agent *ag,
 	      struct qs_roll *ev, struct qs_ppo_buf *states)
 {
-	struct qs_train_export_cfg c = {
-		.scenario = o->scenario,
-		.out = o->out,
-		.seed = o->seed,
-		.created = created_time(o),
-		.calib_pct = o->calib_pct,
-		.consist = o->consist,
-		.anchor = o->anchor,
-		.qat_temp = o->qat_temp,
-		.focus_gap = o->focus_gap,
-		.focus_frac = o->focus_frac,
-		.min_fid = o->min_fid,
-		.guard = o->guard,
-		.qat_target = o->qat_target,
-		.qat_steps = o->qat_steps,
-		.qat_rounds = o->qat_rounds,
-		.recalib = o->recalib,
-		.log = stderr,
-		.quiet = o->quiet,
-	};
+	struct qs_train_export_cfg c = o->ex;
 	struct qs_train_export_result r;
 	int rc;
 
-	memcpy(c.split, o->split, sizeof(c.split));
-	memcpy(c.split_width, o->split_width, sizeof(c.split_width));
+	c.scenario = o->scenario;
+	c.out = o->out;
+	c.seed = o->seed;
+	c.created = created_time(o);
+	c.log = stderr;
+	c.quiet = o->quiet;
 	rc = qs_train_export(&c, ops, ag, ev, states, &r);
 	if (rc == QS_OK)
 		printf("exported %s: float-vs-int8 agreement %.4f on %u decisions; %s on %s "
@@ -177,8 +158,8 @@ cmd_train(const struct opts *o, int bench)
 	c.share_coef = (float)o->share;
 	c.consist_coef = (float)o->ppo_consist;
 	c.center_coef = (float)o->center;
-	c.consist_temp = (float)(o->ppo_temp > 0 ? o->ppo_temp : o->qat_temp);
-	c.consist_pct = (float)o->calib_pct;
+	c.consist_temp = (float)(o->ppo_temp > 0 ? o->ppo_temp : o->ex.qat_temp);
+	c.consist_pct = (float)o->ex.calib_pct;
 	if (ops == &qs_env_bandit)
 		c.gamma = 0; /* a bandit: each decision earns only its own reward */
 	if (o->resume && (rc = qs_ckpt_peek(o->resume, &c, msg, sizeof(msg))) != QS_OK) {
@@ -197,11 +178,11 @@ cmd_train(const struct opts *o, int bench)
 	{
 		uint32_t nv = 0;
 
-		while (nv < QS_MLP_MAX_LAYERS && (o->split[nv] || o->split_width[nv]))
+		while (nv < QS_MLP_MAX_LAYERS && (o->ex.split[nv] || o->ex.split_width[nv]))
 			nv++;
 		if (nv > ag.pi.n_layers - 1) {
 			fprintf(stderr, "qsteer-train: %s: %u values for a net with %u hidden layers\n",
-				o->split[0] ? "--split" : "--split-width", nv, ag.pi.n_layers - 1);
+				o->ex.split[0] ? "--split" : "--split-width", nv, ag.pi.n_layers - 1);
 			qs_ppo_agent_free(&ag);
 			return 2;
 		}
@@ -335,7 +316,7 @@ cmd_train(const struct opts *o, int bench)
 		fclose(log);
 	if (rc == QS_OK && !bench && o->out)
 		rc = export_policy(o, ops, &ag, &ev, &states);
-	if (rc == QS_OK && !bench && o->out && o->ckpt && o->consist > 0) {
+	if (rc == QS_OK && !bench && o->out && o->ckpt && o->ex.consist > 0) {
 		/* The checkpoint holds the float net the .q8 was quantized from. */
 		if (qs_ckpt_save(o->ckpt, &ag, &meta, msg, sizeof(msg)) != QS_OK)
 			fprintf(stderr, "qsteer-train: checkpoint: %s\n", msg);
@@ -470,11 +451,11 @@ cmd_demo(struct opts *o)
 	       o->init ? o->init : "scratch (behaviour cloning first)", o->steps);
 	if (!o->init && !o->bc_steps)
 		o->bc_steps = 65536;
-	if (!o->split[0] && !o->split_width[0]) {
+	if (!o->ex.split[0] && !o->ex.split_width[0]) {
 		/* The shipped policy's export (policies/README.md): channels split to 64
 		 * units per hidden layer by measured cost. */
-		o->split_width[0] = 64;
-		o->split_width[1] = 64;
+		o->ex.split_width[0] = 64;
+		o->ex.split_width[1] = 64;
 	}
 	o->out = out;
 	o->log = logp;
@@ -527,12 +508,12 @@ opt_split(const struct qs_opt *opt, const char *val, void *ctx)
 {
 	struct opts *o = ctx;
 	int w = !strcmp(opt->name, "--split-width");
-	uint32_t *dst = w ? o->split_width : o->split, n = 0;
+	uint32_t *dst = w ? o->ex.split_width : o->ex.split, n = 0;
 	const char *t = val;
 	char *end = NULL;
 
-	memset(o->split, 0, sizeof(o->split));
-	memset(o->split_width, 0, sizeof(o->split_width));
+	memset(o->ex.split, 0, sizeof(o->ex.split));
+	memset(o->ex.split_width, 0, sizeof(o->ex.split_width));
 	while (n < QS_MLP_MAX_LAYERS - 1) {
 		unsigned long k = strtoul(t, &end, 10);
 
@@ -582,7 +563,7 @@ main(int argc, char **argv)
 		QS_OPT_FLAG("--json", &o.json, 1),
 		QS_OPT_FLAG("--no-randomize", &o.randomize, 0),
 		QS_OPT_FLAG("--quiet", &o.quiet, 1),
-		QS_OPT_FLAG("--recalib", &o.recalib, 1),
+		QS_OPT_FLAG("--recalib", &o.ex.recalib, 1),
 		QS_OPT_FN("--scenario", opt_scenario),
 		QS_OPT_STR("--out", &o.out),
 		QS_OPT_STR("--out-dir", &o.out_dir),
@@ -596,24 +577,24 @@ main(int argc, char **argv)
 		QS_OPT_DOUBLE("--lr", &o.lr, 0, 1, VALUE),
 		QS_OPT_DOUBLE("--bc-lr", &o.bc_lr, 0, 1, VALUE),
 		QS_OPT_DOUBLE("--ent", &o.ent, 0, 1, VALUE),
-		QS_OPT_DOUBLE("--calib-pct", &o.calib_pct, 0.5, 1, VALUE),
+		QS_OPT_DOUBLE("--calib-pct", &o.ex.calib_pct, 0.5, 1, VALUE),
 		QS_OPT_DOUBLE("--share", &o.share, 0, 1, VALUE),
-		QS_OPT_DOUBLE("--consist", &o.consist, 0, 1, VALUE),
-		QS_OPT_DOUBLE("--anchor", &o.anchor, 0, 1, VALUE),
+		QS_OPT_DOUBLE("--consist", &o.ex.consist, 0, 1, VALUE),
+		QS_OPT_DOUBLE("--anchor", &o.ex.anchor, 0, 1, VALUE),
 		QS_OPT_DOUBLE("--ppo-consist", &o.ppo_consist, 0, 10, VALUE),
 		QS_OPT_DOUBLE("--center", &o.center, 0, 1, VALUE),
 		QS_OPT_DOUBLE("--ppo-temp", &o.ppo_temp, 0, 1, VALUE),
-		QS_OPT_DOUBLE("--min-fidelity", &o.min_fid, 0, 1, VALUE),
-		QS_OPT_DOUBLE("--guard", &o.guard, 0, 1, VALUE),
-		QS_OPT_DOUBLE("--focus-gap", &o.focus_gap, 0, 10, VALUE),
-		QS_OPT_DOUBLE("--focus-frac", &o.focus_frac, 0, 1, VALUE),
-		QS_OPT_DOUBLE("--qat-temp", &o.qat_temp, 0, 1, VALUE), /* 0: the default */
-		QS_OPT_DOUBLE("--qat-target", &o.qat_target, 0, 1, VALUE),
-		QS_OPT_U32("--qat-rounds", &o.qat_rounds, 0, 64, "0..64"),
+		QS_OPT_DOUBLE("--min-fidelity", &o.ex.min_fid, 0, 1, VALUE),
+		QS_OPT_DOUBLE("--guard", &o.ex.guard, 0, 1, VALUE),
+		QS_OPT_DOUBLE("--focus-gap", &o.ex.focus_gap, 0, 10, VALUE),
+		QS_OPT_DOUBLE("--focus-frac", &o.ex.focus_frac, 0, 1, VALUE),
+		QS_OPT_DOUBLE("--qat-temp", &o.ex.qat_temp, 0, 1, VALUE), /* 0: the default */
+		QS_OPT_DOUBLE("--qat-target", &o.ex.qat_target, 0, 1, VALUE),
+		QS_OPT_U32("--qat-rounds", &o.ex.qat_rounds, 0, 64, "0..64"),
 		QS_OPT_U32("--calib-per-env", &o.calib_per_env, 64, 65536, "64..65536"),
 		QS_OPT_FN("--split", opt_split),
 		QS_OPT_FN("--split-width", opt_split),
-		QS_OPT_U32("--qat-steps", &o.qat_steps, 1, 1000000, "1..1000000"),
+		QS_OPT_U32("--qat-steps", &o.ex.qat_steps, 1, 1000000, "1..1000000"),
 		QS_OPT_U32("--epochs", &o.epochs, 1, 64, "1..64"),
 		QS_OPT_FN("--algo", opt_algo),
 		QS_OPT_U64("--steps", &o.steps, 0, UINT64_MAX, COUNT),
@@ -641,10 +622,10 @@ main(int argc, char **argv)
 	o.randomize = 1;
 	o.created = UINT64_MAX;
 	o.bc_lr = 3e-3;
-	o.qat_rounds = 2;
-	o.calib_pct = 0.99;
-	o.qat_target = 0.99;
-	o.qat_temp = 0.1;
+	o.ex.qat_rounds = 2;
+	o.ex.calib_pct = 0.99;
+	o.ex.qat_target = 0.99;
+	o.ex.qat_temp = 0.1;
 	o.calib_per_env = CALIB_PER_ENV;
 	o.ent = -1;
 	rc = qs_opt_parse("qsteer-train", table, argc, argv, 2, &o.file, &o);
@@ -652,8 +633,8 @@ main(int argc, char **argv)
 		return usage();
 	if (rc != QS_OPT_OK)
 		return 2;
-	if (!(o.qat_temp > 0))
-		o.qat_temp = 0.1;
+	if (!(o.ex.qat_temp > 0))
+		o.ex.qat_temp = 0.1;
 	if (!strcmp(o.cmd, "train")) {
 		if (!o.scenario || !o.out) {
 			fprintf(stderr, "qsteer-train train: --scenario and --out are required\n");
