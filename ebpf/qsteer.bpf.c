@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: Apache-2.0
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * qsteer.bpf.c - qsteer's steering in XDP: the DPDK-free dataplane core
  * (dp/packet.c, dp/core.c) with bursts of one packet, in the kernel.
