@@ -176,6 +176,38 @@ backends_arr(void)
 
 /* ---- the callbacks of include/qsteer/ctl.h ------------------------------------ */
 
+/* A shadow report as an object (JSON null when out of memory). */
+static json_t *
+shadow_obj(const struct qs_dp_shadow *sh, uint32_t top)
+{
+	char *js = qs_dp_shadow_json(sh, &qs_dpa_shared()->cfg, top);
+	json_t *o = js ? json_loads(js, 0, NULL) : NULL;
+
+	free(js);
+	return o ? o : json_null();
+}
+
+static int
+cb_shadow(void *ctx, uint32_t top, json_t *resp, char *msg, size_t msglen)
+{
+	/* two 34 KiB reports: the heap, not the control thread's stack */
+	struct qs_dp_shadow *tot = malloc(2 * sizeof(*tot)), *win;
+	bool running;
+
+	(void)ctx;
+	if (!tot) {
+		snprintf(msg, msglen, "out of memory");
+		return QS_E_NOMEM;
+	}
+	win = tot + 1;
+	running = qs_dpa_shadow(tot, win);
+	json_object_set_new(resp, "policy", policy_obj());
+	json_object_set_new(resp, "window", running ? shadow_obj(win, top) : json_null());
+	json_object_set_new(resp, "total", shadow_obj(tot, top));
+	free(tot);
+	return QS_OK;
+}
+
 static int
 cb_status(void *ctx, json_t *resp, char *msg, size_t msglen)
 {
@@ -353,6 +385,7 @@ static const struct qs_ctl_ops dp_ops = {
 	.undrain = cb_undrain,
 	.shutdown = cb_shutdown,
 	.other = cb_other,
+	.shadow = cb_shadow,
 };
 
 int

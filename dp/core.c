@@ -109,16 +109,38 @@ qs_dp_shared_init(struct qs_dp_shared *s, const struct qs_dp_config *c)
 	s->cfg = *c;
 }
 
+_Static_assert(QS_SHADOW_MAX_BACKENDS == QS_DP_MAX_BACKENDS, "shadow table covers every backend");
+
 bool
 qs_dp_canary_pick(uint64_t request_id, uint32_t pct)
 {
-	uint64_t z = request_id + 0x9e3779b97f4a7c15ull;
+	/* shadow.h: the XDP program runs the same function, so both split alike */
+	return qs_canary_pick(request_id, pct) != 0;
+}
 
-	/* splitmix64 finaliser: ids are often sequential, the slice must not be */
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	z ^= z >> 31;
-	return (uint32_t)(z % 100) < pct;
+void
+qs_dp_shadow_add(struct qs_dp_shadow *acc, const struct qs_dp_worker *w)
+{
+	acc->scored += w->ctr.shadow_scored;
+	acc->disagree += w->ctr.shadow_disagree;
+	for (size_t a = 0; a < QS_DP_MAX_BACKENDS; a++) {
+		const uint64_t *src = (const uint64_t *)&w->shadow[a];
+		uint64_t *dst = (uint64_t *)&acc->row[a];
+
+		for (size_t k = 0; k < sizeof(w->shadow[a]) / sizeof(uint64_t); k++)
+			dst[k] += src[k];
+	}
+}
+
+void
+qs_dp_shadow_sum(struct qs_dp_shadow *acc, const struct qs_dp_shadow *src, bool sub)
+{
+	const uint64_t *s = (const uint64_t *)src;
+	uint64_t *d = (uint64_t *)acc;
+
+	/* struct qs_dp_shadow is u64s only */
+	for (size_t k = 0; k < sizeof(*acc) / sizeof(uint64_t); k++)
+		d[k] = sub ? d[k] - s[k] : d[k] + s[k];
 }
 
 void
@@ -689,6 +711,14 @@ qs_dp_commit(struct qs_dp_worker *w, const struct qs_dp_shared *s, uint8_t *cons
 				w->ctr.shadow_scored++;
 			if (b->disagree[r] == 2)
 				w->ctr.shadow_disagree++;
+			/* where the shadow would have sent it: its choice, or (no candidate
+			 * for either) the same fallback backend */
+			if (b->disagree[r] && be < c->n_backends) {
+				uint16_t sb = b->choice2[r] == QS_NO_CHOICE ? be
+									    : b->cand_be[b->choice2[r]];
+
+				qs_shadow_count(&w->shadow[be], &w->shadow[sb], be, sb);
+			}
 			r++;
 			if (be >= c->n_backends) {
 				p->cls = QS_DP_C_DROP;

@@ -328,6 +328,26 @@ dispatch(struct qs_ctl_server *s, const char *cmd, json_t *req)
 		rc = ops->policy_load(s->ctx, m, path, pct, resp, msg, sizeof(msg));
 		return finish(rc, resp, msg);
 	}
+	if (strcmp(cmd, "policy.shadow") == 0) {
+		json_t *jt = json_object_get(req, "top");
+		uint32_t top = 10;
+
+		if (!ops->shadow) {
+			json_decref(resp);
+			return unsupported(cmd);
+		}
+		if (jt) {
+			if (!json_is_integer(jt) || json_integer_value(jt) < 0 ||
+			    json_integer_value(jt) > 4096) {
+				json_decref(resp);
+				return err_obj(QS_E_ARG, "policy.shadow: \"top\" must be an integer "
+							 "0..4096 (0: every disagreement pair)");
+			}
+			top = (uint32_t)json_integer_value(jt);
+		}
+		rc = ops->shadow(s->ctx, top, resp, msg, sizeof(msg));
+		return finish(rc, resp, msg);
+	}
 	if (strcmp(cmd, "backend.drain") == 0 || strcmp(cmd, "backend.undrain") == 0) {
 		bool drain = strcmp(cmd, "backend.drain") == 0;
 		json_t *id = json_object_get(req, "id");
@@ -583,6 +603,71 @@ prometheus_backends(struct qs_ctl_server *s, struct strbuf *b)
 	json_decref(resp);
 }
 
+static const char *
+jstr(json_t *o, const char *k)
+{
+	const char *v = json_string_value(json_object_get(o, k));
+
+	return v ? v : "";
+}
+
+/*
+ * The shadow metrics (docs/control.md "Prometheus"): counters from the report since
+ * start ("total"), and the agreement ratio of the running shadow policy since it
+ * was loaded ("window"; absent while none runs or before its first scored request).
+ */
+static void
+prometheus_shadow(struct qs_ctl_server *s, struct strbuf *b)
+{
+	char msg[256] = "";
+	json_t *resp = json_object(), *tot, *win, *arr, *o, *ppm;
+	size_t i;
+
+	if (s->ops->shadow(s->ctx, 0, resp, msg, sizeof(msg)) != QS_OK ||
+	    !json_is_object(tot = json_object_get(resp, "total"))) {
+		json_decref(resp);
+		return;
+	}
+	win = json_object_get(resp, "window");
+	sb_printf(b, "# HELP %s_shadow_agreement_ratio Share of the requests the shadow policy "
+		     "scored since it was loaded on which it chose the active policy's backend.\n"
+		     "# TYPE %s_shadow_agreement_ratio gauge\n", s->prefix, s->prefix);
+	if (json_is_object(win) && json_is_integer(ppm = json_object_get(win, "agreement_ppm")))
+		sb_printf(b, "%s_shadow_agreement_ratio %.6f\n", s->prefix,
+			  (double)json_integer_value(ppm) / 1e6);
+	arr = json_object_get(tot, "per_backend");
+	sb_printf(b, "# HELP %s_backend_shadow_active_send_total Shadow-scored requests the active "
+		     "policy sent to the backend.\n# TYPE %s_backend_shadow_active_send_total "
+		     "counter\n", s->prefix, s->prefix);
+	json_array_foreach(arr, i, o) {
+		sb_printf(b, "%s_backend_shadow_active_send_total{backend=\"", s->prefix);
+		sb_label(b, jstr(o, "backend"));
+		sb_printf(b, "\"} %" JSON_INTEGER_FORMAT "\n",
+			  json_integer_value(json_object_get(o, "active")));
+	}
+	sb_printf(b, "# HELP %s_backend_shadow_would_send_total Shadow-scored requests the shadow "
+		     "policy would have sent to the backend.\n# TYPE "
+		     "%s_backend_shadow_would_send_total counter\n", s->prefix, s->prefix);
+	json_array_foreach(arr, i, o) {
+		sb_printf(b, "%s_backend_shadow_would_send_total{backend=\"", s->prefix);
+		sb_label(b, jstr(o, "backend"));
+		sb_printf(b, "\"} %" JSON_INTEGER_FORMAT "\n",
+			  json_integer_value(json_object_get(o, "shadow")));
+	}
+	sb_printf(b, "# HELP %s_shadow_disagreements_total Shadow-scored requests by the active "
+		     "policy's backend and the shadow's other choice.\n# TYPE "
+		     "%s_shadow_disagreements_total counter\n", s->prefix, s->prefix);
+	json_array_foreach(json_object_get(tot, "disagreements"), i, o) {
+		sb_printf(b, "%s_shadow_disagreements_total{active=\"", s->prefix);
+		sb_label(b, jstr(o, "active"));
+		sb_printf(b, "\",shadow=\"");
+		sb_label(b, jstr(o, "shadow"));
+		sb_printf(b, "\"} %" JSON_INTEGER_FORMAT "\n",
+			  json_integer_value(json_object_get(o, "count")));
+	}
+	json_decref(resp);
+}
+
 char *
 qs_ctl_prometheus_text(struct qs_ctl_server *s)
 {
@@ -632,6 +717,8 @@ qs_ctl_prometheus_text(struct qs_ctl_server *s)
 	json_decref(resp);
 	if (s->ops->backends)
 		prometheus_backends(s, &b);
+	if (s->ops->shadow)
+		prometheus_shadow(s, &b);
 	if (b.oom) {
 		free(b.p);
 		return NULL;

@@ -36,6 +36,9 @@ void qs_dpa_counters(struct qs_dp_counters *sum);
 /* One worker's counters (i < n_workers), its lcore and queue. */
 void qs_dpa_worker_counters(uint32_t i, struct qs_dp_counters *c, unsigned *lcore,
 			    uint16_t *queue);
+/* The shadow counters summed over workers since start (total) and, when a shadow
+ * policy runs (true returned), since it was published (window; may be NULL). */
+bool qs_dpa_shadow(struct qs_dp_shadow *total, struct qs_dp_shadow *window);
 /* The policy view: active slot, second slot (NULL unless shadow/canary), mode. */
 void qs_dpa_policy(const struct qs_dpa_slot **active, const struct qs_dpa_slot **second,
 		   const struct qs_dpa_slot **previous, enum qs_dp_mode *mode, uint32_t *pct,

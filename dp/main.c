@@ -85,6 +85,9 @@ static struct {
 	int rx_gated;
 	int64_t rx_credit;
 	volatile int quit;
+	/* the shadow counters when the running shadow policy was published: the
+	 * operator's report is what they grew by since (control thread only) */
+	struct qs_dp_shadow shadow_base;
 } app = {.active = -1, .second = -1, .previous = -1, .ts_off = -1, .burst = QS_DP_BURST};
 
 static uint64_t
@@ -188,6 +191,21 @@ qs_dpa_counters(struct qs_dp_counters *sum)
 	memset(sum, 0, sizeof(*sum));
 	for (i = 0; i < app.n_workers; i++)
 		qs_dp_counters_add(sum, &app.wk[i].w->ctr);
+}
+
+bool
+qs_dpa_shadow(struct qs_dp_shadow *total, struct qs_dp_shadow *window)
+{
+	uint32_t i;
+
+	memset(total, 0, sizeof(*total));
+	for (i = 0; i < app.n_workers; i++)
+		qs_dp_shadow_add(total, app.wk[i].w);
+	if (!window || app.set->mode != QS_DP_MODE_SHADOW)
+		return false;
+	*window = *total;
+	qs_dp_shadow_sum(window, &app.shadow_base, true);
+	return true;
 }
 
 void
@@ -329,6 +347,10 @@ publish(int active, int second, enum qs_dp_mode mode, uint32_t pct)
 		free(old);
 		app.swaps++;
 	}
+	/* after the grace period no worker scores with an older shadow: what the
+	 * counters gain from here on is this shadow's */
+	if (ns->mode == QS_DP_MODE_SHADOW)
+		qs_dpa_shadow(&app.shadow_base, NULL);
 	app.active = active;
 	app.second = second;
 	for (i = 0; i < MAX_SLOTS; i++) {

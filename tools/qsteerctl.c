@@ -30,6 +30,8 @@ usage(FILE *f)
 		"  stats                        counters, drops by reason, sends per backend\n"
 		"  backends                     the backend table\n"
 		"  policy show\n"
+		"  policy shadow [--top N]      the shadow's agreement, where each policy sends,\n"
+		"                               the N commonest disagreements (default 10, 0 all)\n"
 		"  policy load FILE.q8|builtin:NAME [--shadow | --canary PCT]\n"
 		"  policy rollback              drop the shadow/canary, else the previous active\n"
 		"  backend drain ID | backend undrain ID\n"
@@ -136,6 +138,52 @@ print_policy(json_t *p)
 	print_slot("previous", json_object_get(p, "previous"));
 }
 
+/* One shadow report (qs_dp_shadow_json): agreement, sends side by side, the top
+ * disagreement pairs with their share of all disagreements. */
+static void
+print_shadow_report(const char *title, json_t *r)
+{
+	json_int_t scored = ival(r, "scored"), dis = ival(r, "disagreed");
+	size_t i;
+	json_t *e;
+
+	printf("%s: %" JSON_INTEGER_FORMAT " requests scored, %" JSON_INTEGER_FORMAT
+	       " agreed, %" JSON_INTEGER_FORMAT " disagreed",
+	       title, scored, ival(r, "agreed"), dis);
+	if (json_is_integer(json_object_get(r, "agreement_ppm")))
+		printf("; agreement %.2f%%", (double)ival(r, "agreement_ppm") / 1e4);
+	printf("\n  %-16s %10s %10s %10s\n", "BACKEND", "ACTIVE", "SHADOW", "SHADOW-ACT");
+	json_array_foreach(json_object_get(r, "per_backend"), i, e)
+		printf("  %-16s %10" JSON_INTEGER_FORMAT " %10" JSON_INTEGER_FORMAT
+		       " %+10" JSON_INTEGER_FORMAT "\n",
+		       json_string_value(json_object_get(e, "backend")), ival(e, "active"),
+		       ival(e, "shadow"), ival(e, "shadow") - ival(e, "active"));
+	if (json_array_size(json_object_get(r, "disagreements")) == 0)
+		return;
+	printf("  top disagreements (active sent -> shadow would send)\n");
+	json_array_foreach(json_object_get(r, "disagreements"), i, e)
+		printf("  %16s -> %-16s %10" JSON_INTEGER_FORMAT "  %5.1f%%\n",
+		       json_string_value(json_object_get(e, "active")),
+		       json_string_value(json_object_get(e, "shadow")), ival(e, "count"),
+		       dis ? 100.0 * (double)ival(e, "count") / (double)dis : 0.0);
+}
+
+static void
+print_shadow(json_t *resp)
+{
+	json_t *p = json_object_get(resp, "policy"), *w = json_object_get(resp, "window");
+
+	if (json_is_object(w)) {
+		print_slot("shadow", json_object_get(p, "shadow"));
+		print_slot("active", json_object_get(p, "active"));
+		print_shadow_report("since the shadow was loaded", w);
+	} else {
+		printf("no shadow policy runs (mode %s)\n",
+		       json_string_value(json_object_get(p, "mode")));
+	}
+	print_shadow_report("since start", json_object_get(resp, "total"));
+}
+
 static void
 print_stats(json_t *c)
 {
@@ -198,6 +246,19 @@ build_request(json_t *req, const char *cmd, int argc, char **argv, int i, char *
 		json_object_set_new(req, "cmd", json_string(cmd));
 	} else if (strcmp(cmd, "policy") == 0 && i + 1 < argc && strcmp(argv[i + 1], "show") == 0) {
 		json_object_set_new(req, "cmd", json_string("policy.show"));
+	} else if (strcmp(cmd, "policy") == 0 && i + 1 < argc &&
+		   strcmp(argv[i + 1], "shadow") == 0) {
+		json_object_set_new(req, "cmd", json_string("policy.shadow"));
+		if (i + 2 < argc) {
+			char *end = NULL;
+			long n = i + 4 == argc ? strtol(argv[i + 3], &end, 10) : -1;
+
+			if (strcmp(argv[i + 2], "--top") != 0 || !end || *end || n < 0 || n > 4096) {
+				fprintf(stderr, "qsteerctl: policy shadow [--top N], N 0..4096\n");
+				return 2;
+			}
+			json_object_set_new(req, "top", json_integer(n));
+		}
 	} else if (strcmp(cmd, "policy") == 0 && i + 1 < argc &&
 		   strcmp(argv[i + 1], "rollback") == 0) {
 		json_object_set_new(req, "cmd", json_string("policy.rollback"));
@@ -325,6 +386,8 @@ main(int argc, char **argv)
 	} else if (json_object_get(resp, "backends") &&
 		   json_is_array(json_object_get(resp, "backends"))) {
 		print_backends(json_object_get(resp, "backends"));
+	} else if (json_object_get(resp, "total")) {
+		print_shadow(resp);
 	} else if (strcmp(cmd, "rx") == 0) {
 		printf("rx %s, %" JSON_INTEGER_FORMAT " bursts allowed, %" JSON_INTEGER_FORMAT
 		       " bursts received\n",

@@ -85,6 +85,12 @@ struct qs_ctl_ops {
 	 * object. Return QS_E_ARG with a message for a command it does not know. */
 	int (*other)(void *ctx, const char *cmd, json_t *req, json_t *resp, char *msg,
 		     size_t msglen);
+	/* "policy.shadow" (docs/control.md): must add "total", the shadow report since
+	 * the daemon started, and "window", the report since the running shadow policy
+	 * was loaded (null when none runs), both qs_dp_shadow_json objects with their
+	 * disagreement lists cut to top entries (0: all; the server checks 0..4096,
+	 * default 10). /metrics renders the shadow metrics from one call with top 0. */
+	int (*shadow)(void *ctx, uint32_t top, json_t *resp, char *msg, size_t msglen);
 };
 
 struct qs_ctl_server;
@@ -104,7 +110,8 @@ struct qs_ctl_server *qs_ctl_open(const char *path, const struct qs_ctl_ops *ops
  * qs_ctl_prometheus_port). Metrics are rendered from the stats callback's
  * "counters": integer c -> `qsteer_c_total`, object o of integers ->
  * `qsteer_o_total{key="k"}` (drops: {reason=...}, to_backend: {backend=...}),
- * with `# TYPE ... counter` lines, and `qsteer_up 1`. prefix replaces "qsteer"
+ * with `# TYPE ... counter` lines, and `qsteer_up 1`; with a shadow callback, the
+ * shadow metrics (docs/control.md "Prometheus"). prefix replaces "qsteer"
  * when not NULL (e.g. "qsteer_xdp"). QS_OK or QS_E_IO/QS_E_ARG with msg.
  */
 int qs_ctl_prometheus_open(struct qs_ctl_server *s, const char *addr, const char *prefix,

@@ -51,6 +51,7 @@
 #include "policy.h"
 #include "prefix.h"
 #include "report_src.h"
+#include "shadow.h"
 #include "wire.h"
 
 #define QS_DP_MAX_BACKENDS 64 /* one u64 eligibility mask */
@@ -200,7 +201,8 @@ struct qs_dp_policy_set {
 	uint64_t version;
 };
 
-/* Is request id in the canary slice of pct percent? (a fixed mix of the id) */
+/* Is request id in the canary slice of pct percent? qs_canary_pick (shadow.h), the
+ * one definition the XDP program runs too. */
 bool qs_dp_canary_pick(uint64_t request_id, uint32_t pct);
 
 /* ---- per-worker state ---------------------------------------------------------- */
@@ -278,6 +280,9 @@ struct qs_dp_worker {
 	struct qs_dp_burst b;
 	struct qs_prefix_table prefix;
 	struct qs_dp_reqtab reqtab;
+	/* shadow mode: per backend, where the scored requests went and would have gone
+	 * (shadow.h), counted at commit beside ctr.shadow_scored */
+	struct qs_shadow_row shadow[QS_DP_MAX_BACKENDS];
 } __attribute__((aligned(64)));
 
 void qs_dp_worker_init(struct qs_dp_worker *w, const struct qs_dp_shared *s,
@@ -364,5 +369,29 @@ void qs_dp_bench_workload(struct qs_dp_worker *w, struct qs_dp_shared *s,
 
 /* Counters as a JSON object text (caller frees), with names from the config. */
 char *qs_dp_counters_json(const struct qs_dp_counters *c, const struct qs_dp_config *cfg);
+
+/*
+ * The shadow report (docs/operations.md "Shadow and canary"): what the control
+ * thread sums over workers (qsteer-dp) or CPUs (qsteer-xdp). scored / disagree are
+ * the counters of the same name; row[a] the shadow.h table.
+ */
+struct qs_dp_shadow {
+	uint64_t scored, disagree;
+	struct qs_shadow_row row[QS_DP_MAX_BACKENDS];
+};
+
+/* acc += one worker's shadow counters. */
+void qs_dp_shadow_add(struct qs_dp_shadow *acc, const struct qs_dp_worker *w);
+/* acc += src (rows and totals), or acc -= src with sub: the since-load window. */
+void qs_dp_shadow_sum(struct qs_dp_shadow *acc, const struct qs_dp_shadow *src, bool sub);
+/*
+ * The report as a JSON object text (caller frees; NULL when out of memory):
+ * scored, agreed, disagreed, agreement_ppm (null before the first scored request),
+ * per_backend [{backend, active, shadow}] and disagreements [{active, shadow, count}]
+ * sorted by count (ties: active, then shadow backend index), at most top of them
+ * (0: all). Names from the config.
+ */
+char *qs_dp_shadow_json(const struct qs_dp_shadow *sh, const struct qs_dp_config *cfg,
+			uint32_t top);
 
 #endif /* QSTEER_DP_CORE_H */
