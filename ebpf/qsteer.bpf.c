@@ -15,8 +15,13 @@
  * State: configuration in read-only data (set by the loader before load);
  * backend table shared by all CPUs; worker state, prefix table, request-id table
  * and counters per CPU (the dataplane's per-lcore worker; RSS keeps a flow on one
- * queue, hence one CPU). The policy lives in two slots of an array map; the loader
- * writes the inactive one and flips qs_active_slot (docs/xdp.md, "Policy swap").
+ * queue, hence one CPU). The policies live in an array map (the active one, the
+ * previous, a shadow or canary and its spare); the loader writes an entry no run
+ * reads and stores the one word qs_policy_set (docs/xdp.md, "Policy swap"). With a
+ * shadow, a request is scored by both policies (the second through one more call of
+ * the same global scorer, with its own layer-1 cache) and counted per CPU in
+ * qs_shadow; with a canary, qs_canary_pick (shadow.h, qsteer-dp's own function)
+ * picks the requests the second policy decides.
  *
  * Verifier notes (6.1 and newer): every loop has a constant bound; the scorer's
  * kernels are global functions (verified once each, for any arguments), each a loop
@@ -30,6 +35,7 @@
 
 #include "qsteer/int8.h"
 #include "qsteer/rng.h"
+#include "qsteer/shadow.h"
 #include "qsteer/xdp.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -38,9 +44,9 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 const volatile struct qs_xdp_config qs_cfg = {};
 
-/* Written by the loader through the mmapped .bss: the active policy slot (0 or 1),
- * the operator's drain mask (bit = backend index), and the test clock. */
-volatile qs_u32 qs_active_slot;
+/* Written by the loader through the mmapped .bss: the policy set word (xdp.h
+ * QS_XDP_PSET), the operator's drain mask (bit = backend index), and the test clock. */
+volatile qs_u32 qs_policy_set;
 volatile qs_u64 qs_admin_drain;
 volatile qs_u64 qs_test_clock_ns;
 
@@ -48,10 +54,18 @@ volatile qs_u64 qs_test_clock_ns;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 2);
+	__uint(max_entries, QS_XDP_POLICY_ENTRIES);
 	__type(key, __u32);
 	__type(value, struct qs_xdp_policy);
 } qs_policy SEC(".maps");
+
+/* Per CPU and backend: the shadow counters (shadow.h), as qsteer-dp's workers keep. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, QS_XDP_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct qs_shadow_row);
+} qs_shadow SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -121,7 +135,15 @@ struct qs_xdp_scratch {
 	qs_u32 nk;                      /* candidates in kc */
 	qs_u64 now;  /* this packet's clock, for qs_xdp_decide */
 	qs_u32 how;  /* qs_xdp_decide's HOW_* */
-	qs_u32 pad3_;
+	qs_u32 pset;   /* qs_policy_set as this packet read it, once */
+	/* qs_xdp_decide -> qs_xdp_second: the active int8 policy scored a request of a
+	 * shadow or canary set (second = 1) with best1 its choice over elig and hit */
+	qs_u32 second;
+	qs_s32 best1;
+	qs_u32 hit;
+	qs_u64 elig;
+	qs_u32 shadow; /* qs_xdp_second: 0 no shadow scored, 1 it agreed, 2 it disagreed */
+	qs_s32 best2;  /* the shadow's choice (backend index, -1: none) */
 };
 
 struct {
@@ -131,10 +153,11 @@ struct {
 	__type(value, struct qs_xdp_scratch);
 } qs_scratch SEC(".maps");
 
-/* Per CPU and backend: the backend's part of layer 1 (struct qs_xdp_l1c). */
+/* Per CPU and backend: the backend's part of layer 1 (struct qs_xdp_l1c); entry 0
+ * for the active policy, 1 for the second, so scoring both keeps both warm. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, 2);
 	__type(key, __u32);
 	__type(value, struct qs_xdp_l1cache);
 } qs_l1cache SEC(".maps");
@@ -147,6 +170,7 @@ struct {
 #define PROTO_UDP 17
 
 #define HOW_POLICY 0
+#define HOW_CANARY 1
 #define HOW_BUILTIN 2
 #define HOW_FALLBACK 3
 #define HOW_NONE 4
@@ -1432,6 +1456,47 @@ transmit(void)
 /* ---- decide a request (prepare's masks + qs_dp_decide for one request) ------------- */
 
 /*
+ * Global: the second policy of a shadow or canary set, for a request qs_xdp_decide
+ * left with sc->second set (sc->row, glf, elig, hit as it computed them): scored with
+ * the same scorer and its own layer-1 cache entry (1), the active one's choice in
+ * sc->best1. Either both policies have a candidate or neither (the same elig), so
+ * with none this scores nothing, as qsteer-dp's two empty choices. Shadow: the
+ * verdict goes to sc->shadow and sc->best2; returns -1. Canary: the second policy's
+ * backend for a request id in the slice (qs_canary_pick, qsteer-dp's function), -1
+ * for the others.
+ */
+__noinline int
+qs_xdp_second(struct qs_xdp_scratch *sc, qs_u64 request_id)
+{
+	const struct qs_xdp_policy *pol;
+	struct qs_xdp_l1cache *lc;
+	qs_u32 key;
+	int k2 = -1;
+
+	if (!sc)
+		return -1;
+	key = QS_XDP_PSET_SECOND(sc->pset);
+	pol = bpf_map_lookup_elem(&qs_policy, &key);
+	key = 1;
+	lc = bpf_map_lookup_elem(&qs_l1cache, &key);
+	if (!pol || !lc || pol->kind != QS_XDP_P_INT8)
+		return -1;
+	if (QS_XDP_PSET_MODE(sc->pset) == QS_XDP_SET_CANARY &&
+	    !qs_canary_pick(request_id, QS_XDP_PSET_PCT(sc->pset)))
+		return -1;
+	if (sc->best1 >= 0) {
+		qs_xdp_rq_part(pol, sc);
+		qs_xdp_score_all(pol, sc, lc, sc->elig, sc->hit);
+		k2 = sc->best;
+	}
+	if (QS_XDP_PSET_MODE(sc->pset) == QS_XDP_SET_CANARY)
+		return k2;
+	sc->shadow = k2 == sc->best1 ? 1 : 2;
+	sc->best2 = k2;
+	return -1;
+}
+
+/*
  * Global: verified once. Returns the backend index or QS_XDP_NO_BACKEND; how the
  * decision was taken goes to sc->how. The caller's per-CPU pointers are passed in
  * (and the clock in sc->now): on 6.1 every per-CPU array lookup is a helper call.
@@ -1449,6 +1514,7 @@ qs_xdp_decide(const struct pkt *p, struct qs_xdp_worker *w, struct qs_xdp_scratc
 		return QS_XDP_NO_BACKEND;
 	how = &sc->how;
 	*how = HOW_NONE;
+	sc->second = 0;
 	if (!w || !pt || !p || !lc)
 		return QS_XDP_NO_BACKEND;
 	now = sc->now;
@@ -1507,7 +1573,7 @@ qs_xdp_decide(const struct pkt *p, struct qs_xdp_worker *w, struct qs_xdp_scratc
 	sc->rqf.priority = p->h.priority;
 	sc->rqf.slo_class = p->h.slo_class;
 	if (ncand > 0) {
-		slot = qs_active_slot & 1;
+		slot = QS_XDP_PSET_ACTIVE(sc->pset);
 		pol = bpf_map_lookup_elem(&qs_policy, &slot);
 		if (!pol)
 			return QS_XDP_NO_BACKEND;
@@ -1532,6 +1598,15 @@ qs_xdp_decide(const struct pkt *p, struct qs_xdp_worker *w, struct qs_xdp_scratc
 			qs_xdp_score_all(pol, sc, lc, cand & fam, hit);
 			k = sc->best;
 			*how = HOW_POLICY;
+			/* a shadow or canary: qs_xdp_second scores the second policy
+			 * from the main program (called from here, its scorer would be
+			 * a fifth frame, past the 512-byte combined stack) */
+			if (QS_XDP_PSET_MODE(sc->pset) != QS_XDP_SET_ACTIVE) {
+				sc->second = 1;
+				sc->best1 = k;
+				sc->elig = cand & fam;
+				sc->hit = hit;
+			}
 			if (k >= 0 && (qs_u32)k < nb)
 				return k;
 		} else if (pol->kind == QS_XDP_P_BUILTIN) {
@@ -1662,18 +1737,48 @@ qsteer_xdp(struct xdp_md *ctx)
 		if (!lc)
 			return XDP_ABORTED;
 		sc->now = now;
+		sc->pset = qs_policy_set; /* read once: a packet runs one policy set */
+		sc->shadow = 0;
 		be = (qs_u32)qs_xdp_decide(&p, w, sc, pt, lc);
 		how = sc->how;
+		if (sc->second) {
+			int k2 = qs_xdp_second(sc, p.h.request_id);
+
+			if (k2 >= 0 && k2 < QS_XDP_MAX_BACKENDS) { /* the canary decides */
+				be = (qs_u32)k2;
+				how = HOW_CANARY;
+			}
+		}
 		ctr->requests++;
 		if (how == HOW_POLICY)
 			ctr->decided_policy++;
-		else if (how == HOW_BUILTIN)
+		else if (how == HOW_CANARY) {
+			ctr->decided_policy++;
+			ctr->canary++;
+		} else if (how == HOW_BUILTIN)
 			ctr->decided_builtin++;
 		else if (how == HOW_FALLBACK)
 			ctr->fallback++;
+		if (sc->shadow) {
+			ctr->shadow_scored++;
+			if (sc->shadow == 2)
+				ctr->shadow_disagree++;
+		}
 		if (be >= qs_cfg.n_backends || be >= QS_XDP_MAX_BACKENDS) {
 			ctr->drop[QS_DP_D_NO_BACKEND]++;
 			return XDP_DROP;
+		}
+		if (sc->shadow) {
+			/* where the shadow would have sent it: its choice, or (no candidate
+			 * for either) the same fallback backend, as qsteer-dp counts */
+			qs_u32 ka = be, ks = sc->best2 >= 0 ? (qs_u32)sc->best2 : be;
+			struct qs_shadow_row *ra, *rs;
+
+			/* keys of their own: a helper's key slot loses be's bounds */
+			ra = bpf_map_lookup_elem(&qs_shadow, &ka);
+			rs = bpf_map_lookup_elem(&qs_shadow, &ks);
+			if (ra && rs)
+				qs_shadow_count(ra, rs, be, ks);
 		}
 		d = qs_xdp_rewrite(ctx, &p, be);
 		if (d != QS_DP_D_NONE) {

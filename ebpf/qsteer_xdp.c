@@ -193,16 +193,25 @@ slot_obj(const struct qs_xdp_slot_info *s)
 static json_t *
 policy_obj(struct daemon *d)
 {
-	struct qs_xdp_slot_info a, p;
+	struct qs_xdp_slot_info a, p, s;
 	uint64_t swaps;
+	uint32_t mode, pct;
 	json_t *o = json_object();
 
 	qs_xdp_policy_info(d->x, &a, &p, &swaps);
-	json_object_set_new(o, "mode", json_string("active"));
-	json_object_set_new(o, "version", json_integer((json_int_t)a.version));
+	qs_xdp_policy_second(d->x, &s, &mode, &pct);
+	json_object_set_new(o, "mode", json_string(qs_dp_mode_name((enum qs_dp_mode)mode)));
+	/* the newest publication the running set holds */
+	json_object_set_new(o, "version",
+			    json_integer((json_int_t)(s.used && s.version > a.version ? s.version
+										: a.version)));
 	json_object_set_new(o, "swaps", json_integer((json_int_t)swaps));
 	json_object_set_new(o, "kernel", json_string("bpf-swar"));
 	json_object_set_new(o, "active", slot_obj(&a));
+	if (s.used)
+		json_object_set_new(o, mode == QS_XDP_SET_CANARY ? "canary" : "shadow", slot_obj(&s));
+	if (mode == QS_XDP_SET_CANARY)
+		json_object_set_new(o, "canary_pct", json_integer(pct));
 	json_object_set_new(o, "previous", slot_obj(&p));
 	return o;
 }
@@ -223,18 +232,50 @@ cb_policy_load(void *ctx, enum qs_ctl_mode mode, const char *path, uint32_t pct,
 	struct daemon *d = ctx;
 	int rc;
 
-	(void)pct;
-	if (mode != QS_CTL_MODE_ACTIVE) {
-		snprintf(msg, msglen,
-			 "qsteer-xdp runs one policy per packet: mode %s is not supported "
-			 "(load it as active; shadow and canary need qsteer-dp)",
-			 qs_ctl_mode_name(mode));
-		return QS_E_UNSUPPORTED;
-	}
-	rc = qs_xdp_load_policy_spec(d->x, path, msg, msglen);
+	if (mode == QS_CTL_MODE_ACTIVE)
+		rc = qs_xdp_load_policy_spec(d->x, path, msg, msglen);
+	else
+		rc = qs_xdp_load_second_file(d->x, path,
+					     mode == QS_CTL_MODE_CANARY ? QS_XDP_SET_CANARY
+									: QS_XDP_SET_SHADOW,
+					     pct, msg, msglen);
 	if (rc != QS_OK)
 		return rc;
-	return cb_policy_show(ctx, resp, msg, msglen);
+	snprintf(msg, msglen, "%s loaded as %s", path, qs_ctl_mode_name(mode));
+	json_object_set_new(resp, "policy", policy_obj(d));
+	return QS_OK;
+}
+
+/* A shadow report as an object (JSON null when out of memory). */
+static json_t *
+shadow_obj(struct daemon *d, const struct qs_dp_shadow *sh, uint32_t top)
+{
+	char *js = qs_dp_shadow_json(sh, d->cfg, top);
+	json_t *o = js ? json_loads(js, 0, NULL) : NULL;
+
+	free(js);
+	return o ? o : json_null();
+}
+
+/* policy.shadow: qsteer-dp's answer, from the per-CPU shadow map */
+static int
+cb_shadow(void *ctx, uint32_t top, json_t *resp, char *msg, size_t msglen)
+{
+	struct daemon *d = ctx;
+	struct qs_dp_shadow *tot = malloc(2 * sizeof(*tot)), *win;
+	bool running;
+
+	if (!tot) {
+		snprintf(msg, msglen, "out of memory");
+		return QS_E_NOMEM;
+	}
+	win = tot + 1;
+	running = qs_xdp_shadow(d->x, tot, win);
+	json_object_set_new(resp, "policy", policy_obj(d));
+	json_object_set_new(resp, "window", running ? shadow_obj(d, win, top) : json_null());
+	json_object_set_new(resp, "total", shadow_obj(d, tot, top));
+	free(tot);
+	return QS_OK;
 }
 
 static int
@@ -299,6 +340,7 @@ static const struct qs_ctl_ops ops = {
 	.drain = cb_drain,
 	.undrain = cb_undrain,
 	.shutdown = cb_shutdown,
+	.shadow = cb_shadow,
 };
 
 static void

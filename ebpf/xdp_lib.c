@@ -5,9 +5,10 @@
  * (configuration) -> load (verifier) -> initialise per-CPU state -> attach, with one
  * cleanup path; libbpf's print callback carries the verifier log.
  *
- * Policy publication (docs/xdp.md, "Policy swap"): the new policy goes into the
- * inactive slot of the qs_policy array map, the active-slot word in the mmapped
- * .bss flips with one store, then an update of a one-entry ARRAY_OF_MAPS makes the
+ * Policy publication (docs/xdp.md, "Policy swap"): the new policy goes into an
+ * entry of the qs_policy array map that no run reads, the policy-set word in the
+ * mmapped .bss (xdp.h QS_XDP_PSET: active entry, mode, second entry, canary
+ * percentage) changes with one store, then an update of a one-entry ARRAY_OF_MAPS makes the
  * kernel run synchronize_rcu() (kernel/bpf/syscall.c maybe_wait_bpf_programs: "so
  * that userspace, when we return to it, knows that all programs that could be
  * running use the new map value"). XDP runs inside an RCU read-side section (NAPI
@@ -50,6 +51,14 @@ _Static_assert(offsetof(struct qs_xdp_counters, bursts) == offsetof(struct qs_dp
 			       offsetof(struct qs_dp_counters, to_backend),
 	       "counter layout");
 
+_Static_assert(QS_XDP_SET_ACTIVE == (int)QS_DP_MODE_ACTIVE &&
+		       QS_XDP_SET_SHADOW == (int)QS_DP_MODE_SHADOW &&
+		       QS_XDP_SET_CANARY == (int)QS_DP_MODE_CANARY,
+	       "policy set modes");
+_Static_assert(sizeof(struct qs_dp_shadow) ==
+		       2 * sizeof(uint64_t) + QS_XDP_MAX_BACKENDS * sizeof(struct qs_shadow_row),
+	       "shadow report: the per-CPU rows summed as u64s");
+
 _Static_assert((int)QS_XDP_ABORTED == (int)XDP_ABORTED && (int)QS_XDP_DROP == (int)XDP_DROP &&
 		       (int)QS_XDP_PASS == (int)XDP_PASS && (int)QS_XDP_TX == (int)XDP_TX &&
 		       (int)QS_XDP_REDIRECT == (int)XDP_REDIRECT,
@@ -73,10 +82,15 @@ struct qs_xdp {
 	uint32_t xdp_flags;
 	int grace_outer, grace_inner; /* ARRAY_OF_MAPS whose update waits for RCU */
 	char pin_dir[256];
-	struct qs_xdp_slot_info slot[2]; /* per map slot */
-	uint32_t active;
+	struct qs_xdp_slot_info slot[QS_XDP_POLICY_ENTRIES]; /* per qs_policy entry */
+	uint32_t active; /* entry 0 or 1 */
+	uint32_t second; /* entry 2 or 3: the second policy while mode is not active */
+	uint32_t mode;	 /* QS_XDP_SET_* */
+	uint32_t pct;	 /* canary percentage */
 	uint64_t swaps;
 	uint64_t version;
+	/* the shadow counters when the running shadow was published (its window) */
+	struct qs_dp_shadow shadow_base;
 };
 
 static void
@@ -292,7 +306,8 @@ qs_xdp_open(const struct qs_dp_config *cfg, const struct qs_xdp_opts *opts, stru
 	rc = grace_init(x, msg, msglen);
 	if (rc != QS_OK)
 		goto cleanup;
-	x->skel->bss->qs_active_slot = 0;
+	x->second = 2;
+	x->skel->bss->qs_policy_set = QS_XDP_PSET(0, QS_XDP_SET_ACTIVE, 0, 0);
 	*out = x;
 	return QS_OK;
 cleanup:
@@ -611,26 +626,55 @@ qs_xdp_policy_pack(const struct qs_policy *p, struct qs_xdp_policy *out, char *m
 	return QS_OK;
 }
 
+/* Store the policy-set word for (active, mode, second, pct), then wait until no run
+ * can still use the old one: only then may an entry it named be rewritten. */
+static int
+set_word(struct qs_xdp *x, uint32_t active, uint32_t mode, uint32_t second, uint32_t pct,
+	 char *msg, size_t msglen)
+{
+	int rc;
+
+	__atomic_store_n(&x->skel->bss->qs_policy_set, QS_XDP_PSET(active, mode, second, pct),
+			 __ATOMIC_RELEASE);
+	x->active = active;
+	x->mode = mode;
+	x->second = second;
+	x->pct = pct;
+	x->swaps++;
+	rc = grace_wait(x, msg, msglen);
+	/* after the grace period no run scores with an older shadow: the window of
+	 * this one starts here (as qsteer-dp's) */
+	if (rc == QS_OK && mode == QS_XDP_SET_SHADOW)
+		qs_xdp_shadow(x, &x->shadow_base, NULL);
+	return rc;
+}
+
+/* Write entry e, which the current word does not name (the last change of the word
+ * waited for a grace period, so no run reads it). */
+static int
+write_entry(struct qs_xdp *x, uint32_t e, const struct qs_xdp_policy *v,
+	    const struct qs_xdp_slot_info *info, char *msg, size_t msglen)
+{
+	if (bpf_map__update_elem(x->skel->maps.qs_policy, &e, sizeof(e), v, sizeof(*v), BPF_ANY)) {
+		set_msg(msg, msglen, "writing policy slot %u: %s", e, strerror(errno));
+		return QS_E_IO;
+	}
+	x->slot[e] = *info;
+	return QS_OK;
+}
+
+/* A new active policy: the inactive one of entries 0/1; a running shadow or canary
+ * ends (as in qsteer-dp, which publishes the new active alone). */
 static int
 publish(struct qs_xdp *x, const struct qs_xdp_policy *v, const struct qs_xdp_slot_info *info,
 	char *msg, size_t msglen)
 {
 	uint32_t next = x->active ^ 1;
-	int rc;
+	int rc = write_entry(x, next, v, info, msg, msglen);
 
-	/* the inactive slot: no program run reads it (the last flip waited for one) */
-	if (bpf_map__update_elem(x->skel->maps.qs_policy, &next, sizeof(next), v, sizeof(*v),
-				 BPF_ANY)) {
-		set_msg(msg, msglen, "writing policy slot %u: %s", next, strerror(errno));
-		return QS_E_IO;
-	}
-	x->slot[next] = *info;
-	__atomic_store_n(&x->skel->bss->qs_active_slot, next, __ATOMIC_RELEASE);
-	x->active = next;
-	x->swaps++;
-	/* no reuse of the old slot before every run that may read it has finished */
-	rc = grace_wait(x, msg, msglen);
-	return rc;
+	if (rc != QS_OK)
+		return rc;
+	return set_word(x, next, QS_XDP_SET_ACTIVE, x->second, 0, msg, msglen);
 }
 
 int
@@ -713,19 +757,147 @@ qs_xdp_load_policy_spec(struct qs_xdp *x, const char *spec, char *msg, size_t ms
 }
 
 int
+qs_xdp_publish_second(struct qs_xdp *x, const struct qs_policy *p, uint32_t mode, uint32_t pct,
+		      const char *label, char *msg, size_t msglen)
+{
+	const char *mname = mode == QS_XDP_SET_CANARY ? "canary" : "shadow";
+	struct qs_xdp_policy *v;
+	struct qs_xdp_slot_info info;
+	uint32_t spare = x->second ^ 1; /* 2 <-> 3 */
+	int rc;
+
+	if (mode != QS_XDP_SET_SHADOW && mode != QS_XDP_SET_CANARY) {
+		set_msg(msg, msglen, "second policy mode %u: shadow (1) or canary (2)", mode);
+		return QS_E_ARG;
+	}
+	if (mode == QS_XDP_SET_CANARY && pct > 100) {
+		set_msg(msg, msglen, "canary percentage %u is above 100", pct);
+		return QS_E_ARG;
+	}
+	if (!x->slot[x->active].used || x->slot[x->active].builtin) {
+		set_msg(msg, msglen, "%s needs an active .q8 policy to compare with", mname);
+		return QS_E_ARG;
+	}
+	v = calloc(1, sizeof(*v));
+	if (!v) {
+		set_msg(msg, msglen, "out of memory");
+		return QS_E_NOMEM;
+	}
+	rc = qs_xdp_policy_pack(p, v, msg, msglen);
+	if (rc != QS_OK)
+		goto cleanup;
+	memset(&info, 0, sizeof(info));
+	info.used = true;
+	snprintf(info.label, sizeof(info.label), "%s", label ? label : "");
+	snprintf(info.name, sizeof(info.name), "%s", p->name);
+	info.content_id = p->content_id;
+	info.shape[0] = QS_XDP_IN;
+	info.shape[1] = v->h1;
+	info.shape[2] = v->h2;
+	info.shape[3] = 1;
+	v->version = ++x->version;
+	info.version = v->version;
+	/* the spare entry: the running second (if any) stays readable until the word
+	 * names the new one */
+	rc = write_entry(x, spare, v, &info, msg, msglen);
+	if (rc == QS_OK)
+		rc = set_word(x, x->active, mode, spare, mode == QS_XDP_SET_CANARY ? pct : 0, msg,
+			      msglen);
+cleanup:
+	free(v);
+	return rc;
+}
+
+int
+qs_xdp_load_second_file(struct qs_xdp *x, const char *path, uint32_t mode, uint32_t pct,
+			char *msg, size_t msglen)
+{
+	/* the configuration's policy keys apply to shadow and canary loads as to any */
+	struct qs_policy_load_opts lo = {QS_SCHEMA_ROUTER_V1, QS_Q8_KIND_SCORER, NULL,
+					 &x->cfg.policy_keys};
+	const char *mname = mode == QS_XDP_SET_CANARY ? "canary" : "shadow";
+	struct qs_policy *p = NULL;
+	int rc;
+
+	if (strncmp(path, "builtin:", 8) == 0) {
+		set_msg(msg, msglen, "%s takes a .q8 policy, not a builtin", mname);
+		return QS_E_ARG;
+	}
+	if (!x->slot[x->active].used || x->slot[x->active].builtin) {
+		set_msg(msg, msglen, "%s needs an active .q8 policy to compare with", mname);
+		return QS_E_ARG;
+	}
+	rc = qs_policy_load_file(path, &lo, &p, msg, msglen);
+	if (rc != QS_OK)
+		return rc;
+	rc = qs_xdp_publish_second(x, p, mode, pct, path, msg, msglen);
+	qs_policy_free(p);
+	return rc;
+}
+
+int
 qs_xdp_rollback(struct qs_xdp *x, char *msg, size_t msglen)
 {
 	uint32_t prev = x->active ^ 1;
 
+	/* as qsteer-dp: a shadow or canary is dropped first, the active one stays */
+	if (x->mode != QS_XDP_SET_ACTIVE)
+		return set_word(x, x->active, QS_XDP_SET_ACTIVE, x->second, 0, msg, msglen);
 	if (!x->slot[prev].used) {
 		set_msg(msg, msglen, "no previous policy to roll back to");
 		return QS_E_ARG;
 	}
-	/* the previous policy is still intact in the other slot: one flip */
-	__atomic_store_n(&x->skel->bss->qs_active_slot, prev, __ATOMIC_RELEASE);
-	x->active = prev;
-	x->swaps++;
-	return grace_wait(x, msg, msglen);
+	/* the previous policy is still intact in the other entry: one store */
+	return set_word(x, prev, QS_XDP_SET_ACTIVE, x->second, 0, msg, msglen);
+}
+
+void
+qs_xdp_policy_second(const struct qs_xdp *x, struct qs_xdp_slot_info *second, uint32_t *mode,
+		     uint32_t *pct)
+{
+	if (second) {
+		memset(second, 0, sizeof(*second));
+		if (x->mode != QS_XDP_SET_ACTIVE)
+			*second = x->slot[x->second];
+	}
+	if (mode)
+		*mode = x->mode;
+	if (pct)
+		*pct = x->pct;
+}
+
+bool
+qs_xdp_shadow(struct qs_xdp *x, struct qs_dp_shadow *total, struct qs_dp_shadow *window)
+{
+	size_t n = (size_t)x->ncpus;
+	struct qs_shadow_row *v = calloc(n, sizeof(*v));
+	struct qs_dp_counters c;
+	uint32_t a;
+	size_t cpu, k;
+
+	memset(total, 0, sizeof(*total));
+	if (v && qs_xdp_counters(x, &c) == QS_OK) {
+		total->scored = c.shadow_scored;
+		total->disagree = c.shadow_disagree;
+		for (a = 0; a < x->cfg.n_backends && a < QS_XDP_MAX_BACKENDS; a++) {
+			if (bpf_map__lookup_elem(x->skel->maps.qs_shadow, &a, sizeof(a), v,
+						 n * sizeof(*v), 0))
+				continue;
+			for (cpu = 0; cpu < n; cpu++) {
+				const uint64_t *src = (const uint64_t *)&v[cpu];
+				uint64_t *dst = (uint64_t *)&total->row[a];
+
+				for (k = 0; k < sizeof(*v) / sizeof(uint64_t); k++)
+					dst[k] += src[k];
+			}
+		}
+	}
+	free(v);
+	if (!window || x->mode != QS_XDP_SET_SHADOW)
+		return false;
+	*window = *total;
+	qs_dp_shadow_sum(window, &x->shadow_base, true);
+	return true;
 }
 
 void

@@ -18,6 +18,7 @@
 #include "features.h"
 #include "prefix.h"
 #include "report_src.h"
+#include "shadow.h"
 #include "wire.h"
 
 /* ---- limits (the loader refuses anything larger, with a message) ------------ */
@@ -214,7 +215,30 @@ struct qs_xdp_req_block {
 	struct qs_xdp_req_set s[QS_XDP_REQ_BLOCK_SETS];
 };
 
-/* ---- the policy slots (array map qs_policy, two entries) ------------------------ */
+/* ---- the policy set (array map qs_policy, four entries; the .bss word qs_policy_set) */
+
+/*
+ * Entries 0 and 1 of qs_policy hold the active policy and the previous one; 2 and 3
+ * the second policy (shadow or canary) and its spare. The loader writes an entry no
+ * program run reads, stores the word, then waits for a grace period, so a packet
+ * that read the word once sees one consistent set: which entry is active, the mode
+ * (enum qs_dp_mode: the loader asserts the values), which entry is second, and the
+ * canary percentage.
+ */
+#define QS_XDP_POLICY_ENTRIES 4
+#define QS_XDP_SET_ACTIVE 0 /* QS_DP_MODE_ACTIVE: the active policy alone */
+#define QS_XDP_SET_SHADOW 1 /* both score, the active one steers, counted in qs_shadow */
+#define QS_XDP_SET_CANARY 2 /* pct% of request ids (qs_canary_pick) go to the second */
+#define QS_XDP_PSET(active, mode, second, pct)                                             \
+	((qs_u32)(active) | (qs_u32)(mode) << 1 | ((qs_u32)(second) & 1u) << 3 |            \
+	 (qs_u32)(pct) << 8)
+#define QS_XDP_PSET_ACTIVE(w) ((w) & 1u)
+#define QS_XDP_PSET_MODE(w) (((w) >> 1) & 3u)
+#define QS_XDP_PSET_SECOND(w) (2u + (((w) >> 3) & 1u)) /* its qs_policy entry */
+#define QS_XDP_PSET_PCT(w) (((w) >> 8) & 0x7fu)	/* 0..100 */
+
+/* Per-CPU shadow counters (percpu array qs_shadow): one struct qs_shadow_row
+ * (shadow.h) per backend index, the layout qsteer-dp's workers count in. */
 
 #define QS_XDP_P_EMPTY 0
 #define QS_XDP_P_INT8 1	   /* the int8 scorer below decides */

@@ -84,7 +84,21 @@ int qs_xdp_publish(struct qs_xdp *x, const struct qs_policy *p, enum qs_baseline
 int qs_xdp_load_policy_file(struct qs_xdp *x, const char *path, char *msg, size_t msglen);
 /* Publish "builtin:NAME" or a .q8 path. */
 int qs_xdp_load_policy_spec(struct qs_xdp *x, const char *spec, char *msg, size_t msglen);
-/* Flip back to the previous slot (QS_E_ARG if there is none). */
+/*
+ * Shadow and canary (qsteer-dp's modes, docs/xdp.md "Shadow and canary"): publish p
+ * as the second policy beside the active one, mode QS_XDP_SET_SHADOW (both score,
+ * the active steers, counted per CPU) or QS_XDP_SET_CANARY (pct% of request ids by
+ * qs_canary_pick go to p). Refused (QS_E_ARG) unless the active policy is a .q8.
+ * A running second policy is replaced; loading a new active policy ends it.
+ */
+int qs_xdp_publish_second(struct qs_xdp *x, const struct qs_policy *p, uint32_t mode,
+			  uint32_t pct, const char *label, char *msg, size_t msglen);
+/* Validate a .q8 file as qs_xdp_load_policy_file does (signed with one of the
+ * configuration's policy_keys when it has any), then publish it as the second. */
+int qs_xdp_load_second_file(struct qs_xdp *x, const char *path, uint32_t mode, uint32_t pct,
+			    char *msg, size_t msglen);
+/* Drop a running shadow or canary; without one, flip back to the previous active
+ * policy (QS_E_ARG if there is none). */
 int qs_xdp_rollback(struct qs_xdp *x, char *msg, size_t msglen);
 
 struct qs_xdp_slot_info {
@@ -99,6 +113,14 @@ struct qs_xdp_slot_info {
 /* Slot 0: the active one; slot 1: the previous one. swaps: publications so far. */
 void qs_xdp_policy_info(const struct qs_xdp *x, struct qs_xdp_slot_info *active,
 			struct qs_xdp_slot_info *previous, uint64_t *swaps);
+
+/* The second policy (second->used false when none runs), the mode (QS_XDP_SET_*)
+ * and the canary percentage. */
+void qs_xdp_policy_second(const struct qs_xdp *x, struct qs_xdp_slot_info *second,
+			  uint32_t *mode, uint32_t *pct);
+/* The shadow counters summed over CPUs since load (total) and, while a shadow runs
+ * (true returned), since it was published (window; may be NULL). */
+bool qs_xdp_shadow(struct qs_xdp *x, struct qs_dp_shadow *total, struct qs_dp_shadow *window);
 
 /* Operator drain mask (bit = backend index). */
 void qs_xdp_set_drain(struct qs_xdp *x, uint64_t mask);

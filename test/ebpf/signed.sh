@@ -6,9 +6,11 @@
 #     policy, and a missing or malformed key file, are refused with a message that
 #     names the file and the reason; files signed with k1 or k2 pass;
 #   - live: the daemon attached (generic mode) to lo in a network namespace made here,
-#     `qsteerctl policy load` of each bad file is refused with that message and
-#     `policy show` still shows the running policy at the same version; signed files
-#     and builtins load. Nothing waits on time but the control socket's first answer.
+#     `qsteerctl policy load` of each bad file, as active, shadow and canary, is
+#     refused with that message and `policy show` still shows the running policy at
+#     the same version; signed files load as shadow and canary (and roll back) and
+#     as active, builtins as active. Nothing waits on time but the control socket's
+#     first answer.
 #   - in a build without libsodium: --pubkey is refused, not ignored.
 # usage: signed.sh QSTEER_XDP QSTEERCTL MKPOLICY QSTEER_POLICY CONFIG
 set -eu
@@ -125,15 +127,38 @@ for v in "b.q8|unsigned, and signed policies are required here (2 public keys co
 		# shellcheck disable=SC2086
 		$CTLS policy load "$T/$f" $flag 2> err.txt > out.txt || rc=$?
 		[ $rc = 1 ] || fail "load $flag of $f: exit $rc, want 1 ($(cat out.txt err.txt))"
-		# active: the signature's reason; shadow and canary: that, or not supported here
-		if [ -z "$flag" ] || ! grep -q "is not supported" err.txt; then
-			grep -q "$T/$f: .*$pat" err.txt || fail "load $flag of $f: $(cat err.txt)"
-		fi
+		# active, shadow and canary alike: the signature's reason
+		grep -q "$T/$f: .*$pat" err.txt || fail "load $flag of $f: $(cat err.txt)"
 		show_is a.k1.q8 "$V0"
 	done
 done
 echo "live: unsigned, tampered, bad signature and wrong key refused; a.k1.q8 still runs"
 echo "refused: $(cat err.txt)"
+# signed second policies run, and a rollback drops them
+# mode_is MODE SECOND_SUFFIX|- [PCT]
+mode_is() {
+	$CTLS --json policy show > show.json
+	python3 - "$@" <<'PY' || fail "policy show: want $*, got $(cat show.json)"
+import json, sys
+mode, sec = sys.argv[1:3]
+p = json.load(open("show.json"))["policy"]
+assert p["mode"] == mode, p
+assert p["active"]["source"].endswith("a.k1.q8"), p
+if sec != "-":
+    assert p[mode]["source"].endswith(sec), p
+if mode == "canary":
+    assert p["canary_pct"] == int(sys.argv[3]), p
+PY
+}
+$CTLS policy load "$T/b.k2.q8" --shadow > /dev/null || fail "b.k2.q8 refused as shadow"
+mode_is shadow b.k2.q8
+$CTLS policy load "$T/b.q8" --canary 10 2> err.txt && fail "unsigned canary loaded over a shadow"
+mode_is shadow b.k2.q8
+$CTLS policy load "$T/b.k2.q8" --canary 30 > /dev/null || fail "b.k2.q8 refused as canary"
+mode_is canary b.k2.q8 30
+$CTLS policy rollback > /dev/null || fail "rollback of the canary"
+mode_is active -
+echo "live: b.k2.q8 as shadow, an unsigned canary refused over it, b.k2.q8 as canary 30%, rolled back"
 $CTLS policy load "$T/b.k2.q8" > /dev/null || fail "b.k2.q8 refused live"
 show_is b.k2.q8 -
 $CTLS policy load builtin:rr > /dev/null || fail "builtin:rr refused live"

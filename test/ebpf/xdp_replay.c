@@ -10,9 +10,16 @@
  * (TX, PASS) are written to --out for `qsteer-pcap check --burst 1`, and its
  * counters to --stats-out in qsteer-dp's JSON.
  *
+ * With --second B.q8 --mode shadow|canary [--pct N] both run the policy set
+ * "--policy active + B as shadow (or canary at N%)": the canary split must give the
+ * same frames, and the shadow counters (scored, disagreements, per-backend
+ * would-send, disagreement pairs) must be equal; --shadow-out writes the program's
+ * shadow report (qs_dp_shadow_json, every pair).
+ *
  * usage: xdp-replay --config INI --in IN.pcap --policy FILE.q8|builtin:NAME
+ *                   [--second B.q8 --mode shadow|canary [--pct N]]
  *                   [--fallback NAME] [--pass-non-qrp] [--out OUT.pcap]
- *                   [--stats-out FILE] [--max-print N]
+ *                   [--stats-out FILE] [--shadow-out FILE] [--max-print N]
  * Exit: 0 identical, 1 a difference, 2 usage or setup error, 77 no root / no BPF.
  */
 #include <errno.h>
@@ -33,9 +40,14 @@ main(int argc, char **argv)
 	static const struct option opts[] = {
 		{"config", 1, 0, 'c'},	 {"in", 1, 0, 'i'},	 {"policy", 1, 0, 'p'},
 		{"fallback", 1, 0, 'f'}, {"pass-non-qrp", 0, 0, 'P'}, {"out", 1, 0, 'o'},
-		{"stats-out", 1, 0, 'S'}, {"max-print", 1, 0, 'x'}, {0, 0, 0, 0}};
+		{"stats-out", 1, 0, 'S'}, {"max-print", 1, 0, 'x'}, {"second", 1, 0, '2'},
+		{"mode", 1, 0, 'm'},	  {"pct", 1, 0, 'C'},	     {"shadow-out", 1, 0, 'H'},
+		{0, 0, 0, 0}};
 	const char *cfgp = NULL, *inp = NULL, *pol = NULL, *fb = NULL, *outp = NULL,
-		   *statsp = NULL;
+		   *statsp = NULL, *second = NULL, *mode = NULL, *shadowp = NULL;
+	long pct = -1;
+	struct qs_policy *p2 = NULL;
+	struct qs_dp_shadow *xsh = NULL, *dsh = NULL;
 	bool pass = false;
 	int o, max_print = 10, printed = 0, rc = 2;
 	struct qs_dp_config c;
@@ -64,8 +76,18 @@ main(int argc, char **argv)
 		case 'o': outp = optarg; break;
 		case 'S': statsp = optarg; break;
 		case 'x': max_print = atoi(optarg); break;
+		case '2': second = optarg; break;
+		case 'm': mode = optarg; break;
+		case 'C': pct = strtol(optarg, NULL, 10); break;
+		case 'H': shadowp = optarg; break;
 		default: return 2;
 		}
+	}
+	if (second && (!mode || (strcmp(mode, "shadow") != 0 && strcmp(mode, "canary") != 0) ||
+		       (strcmp(mode, "canary") == 0) != (pct >= 0) || pct > 100)) {
+		fprintf(stderr, "xdp-replay: --second needs --mode shadow, or --mode canary "
+				"--pct 0..100\n");
+		return 2;
 	}
 	if (!cfgp || !inp || !pol) {
 		fprintf(stderr, "usage: xdp-replay --config INI --in IN.pcap --policy SPEC ...\n");
@@ -119,6 +141,20 @@ main(int argc, char **argv)
 			goto cleanup;
 		}
 		set.active = p;
+	}
+	if (second) {
+		struct qs_policy_load_opts lo = {QS_SCHEMA_ROUTER_V1, QS_Q8_KIND_SCORER, NULL};
+		bool canary = strcmp(mode, "canary") == 0;
+
+		if (qs_xdp_load_second_file(x, second, canary ? QS_XDP_SET_CANARY : QS_XDP_SET_SHADOW,
+					    canary ? (uint32_t)pct : 0, msg, sizeof(msg)) != QS_OK ||
+		    qs_policy_load_file(second, &lo, &p2, msg, sizeof(msg)) != QS_OK) {
+			fprintf(stderr, "%s\n", msg);
+			goto cleanup;
+		}
+		set.second = p2;
+		set.mode = canary ? QS_DP_MODE_CANARY : QS_DP_MODE_SHADOW;
+		set.canary_pct = canary ? (uint32_t)pct : 0;
 	}
 	s = aligned_alloc(64, (sizeof(*s) + 63) & ~(size_t)63);
 	w = aligned_alloc(64, (sizeof(*w) + 63) & ~(size_t)63);
@@ -226,6 +262,32 @@ main(int argc, char **argv)
 		free(jx);
 		free(jd);
 	}
+	xsh = calloc(1, sizeof(*xsh));
+	dsh = calloc(1, sizeof(*dsh));
+	if (!xsh || !dsh)
+		goto cleanup;
+	qs_xdp_shadow(x, xsh, NULL);
+	qs_dp_shadow_add(dsh, w);
+	{
+		char *jx = qs_dp_shadow_json(xsh, &c, 0), *jd = qs_dp_shadow_json(dsh, &c, 0);
+
+		if (memcmp(xsh, dsh, sizeof(*xsh)) != 0) {
+			bad++;
+			printf("shadow counters differ:\n  xdp:       %s\n  dataplane: %s\n", jx, jd);
+		}
+		if (second)
+			printf("second policy %s as %s: shadow report %s\n", second, mode, jx);
+		if (shadowp) {
+			FILE *f = fopen(shadowp, "w");
+
+			if (f) {
+				fprintf(f, "%s\n", jx);
+				fclose(f);
+			}
+		}
+		free(jx);
+		free(jd);
+	}
 	{
 		uint32_t insns = 0, jited = 0, verified = 0;
 
@@ -244,6 +306,9 @@ cleanup:
 		pcap_close(pin);
 	qs_xdp_close(x);
 	qs_policy_free(p);
+	qs_policy_free(p2);
+	free(xsh);
+	free(dsh);
 	free(s);
 	free(w);
 	return rc;
