@@ -19,11 +19,15 @@
 #   --scenario trace|chat  arrivals for live-vs-sim (default trace)
 #   --rate R --requests N  arrival rate (req/s) and count (default: 8 req/s, 400)
 #   --seed N               scenario seed (default 1)
+#   --sim-schedule S       the simulated backends' schedule: mixed (the agent's,
+#                          default) or vllm-v0 (the simulator's default backend)
 #   --ops                  operations under load: swaps (active/shadow/canary/rollback)
 #                          and an agent killed and restarted
 #   --hop                  the steering hop's cost (dataplane vs straight to an agent)
 #   --ci                   assert (exit 1 on failure): every request answered, 0
 #                          malformed, 0 lost in swaps, the killed agent masked
+#   --p50-tol PCT          with --ci: each router's live TTFT p50 within PCT % of
+#                          the simulator's (docs/cluster.md, "Test")
 #   --build DIR            build directory (default $QSTEER_BUILD, build-cl or build)
 #   --out DIR              keep results there (default: a temporary directory, removed)
 # Exit status: 0 ok, 1 failure, 2 usage, 77 cannot run here (not root, no DPDK/XDP).
@@ -32,7 +36,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 MODE=dp AGENTS=4 ROUTERS="q8 sed kv lor rr" SCEN=trace RATE=8 REQUESTS=400 SEED=1
 OPS=0 HOP=0 CI=0 BUILD=${QSTEER_BUILD:-} OUTDIR= Q8=$ROOT/policies/default-router.q8
-OPS_RATE=40 OPS_REQUESTS=1000 HOP_RATE=50 HOP_REQUESTS=400
+OPS_RATE=40 OPS_REQUESTS=1000 HOP_RATE=50 HOP_REQUESTS=400 SCHEDULE=mixed P50_TOL=
 usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 2; }
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -44,6 +48,8 @@ while [ $# -gt 0 ]; do
 	--rate) RATE=$2; shift ;;
 	--requests) REQUESTS=$2; shift ;;
 	--seed) SEED=$2; shift ;;
+	--p50-tol) P50_TOL=$2; shift ;;
+	--sim-schedule) SCHEDULE=$2; shift ;;
 	--ops-rate) OPS_RATE=$2; shift ;;
 	--ops-requests) OPS_REQUESTS=$2; shift ;;
 	--hop-requests) HOP_REQUESTS=$2; shift ;;
@@ -59,6 +65,7 @@ while [ $# -gt 0 ]; do
 done
 case $MODE in dp) MODES=dp ;; xdp) MODES=xdp ;; both) MODES="dp xdp" ;; *) usage ;; esac
 case $SCEN in trace|chat) ;; *) usage ;; esac
+case $SCHEDULE in mixed|vllm-v0) ;; *) usage ;; esac
 [ -f "$Q8" ] || { echo "cluster.sh: --policy $Q8: no such file" >&2; exit 2; }
 [ "$AGENTS" -ge 2 ] && [ "$AGENTS" -le 8 ] || { echo "cluster.sh: --agents 2..8" >&2; exit 2; }
 
@@ -74,6 +81,7 @@ fi
 BUILD=$(cd "$BUILD" && pwd)
 DP=$BUILD/dp/qsteer-dp XDP=$BUILD/ebpf/qsteer-xdp AGENT=$BUILD/agent/qsteer-agent
 CTL=$BUILD/tools/qsteerctl LOAD=$BUILD/tools/load/qsteer-load SIM=$BUILD/sim/qsteer-sim
+REPLAY=$BUILD/test/cluster/cluster-replay
 for p in "$AGENT" "$CTL" "$LOAD" "$SIM"; do [ -x "$p" ] || { echo "cluster.sh: $p not built" >&2; exit 1; }; done
 for m in $MODES; do
 	case $m in
@@ -174,12 +182,16 @@ for i in $(seq 0 $((AGENTS - 1))); do
 	EOF
 done
 # scenario NAME RATE REQUESTS OUTFILE: a template with the cluster's backends (the
-# same capacities as the dataplane's, so sed and the capacity feature agree)
+# same capacities as the dataplane's, so sed and the capacity feature agree), each
+# simulated with the agent's own scheduler (schedule = mixed: every decode and whole
+# prompts in one iteration, docs/sim.md) instead of the default vLLM-v0 backend
 scenario() {
 	sed -e "s|@TRACE@|$ROOT/data/traces/azure_llm_2023_code.csv|" -e "s/@RATE@/$2/" \
 	    -e "s/@REQUESTS@/$3/" "$ROOT/scripts/cluster/$1.ini" > "$4"
-	printf '\n[backend.a100]\nprofile = a100-80gb-llama2-7b\ncount = %d\ncapacity = 100\n' $NA100 >> "$4"
-	[ $NH100 -gt 0 ] && printf '\n[backend.h100]\nprofile = h100-80gb-llama2-7b\ncount = %d\ncapacity = 200\n' $NH100 >> "$4"
+	printf '\n[backend.a100]\nprofile = a100-80gb-llama2-7b\ncount = %d\ncapacity = 100\nschedule = %s\n' \
+		$NA100 "$SCHEDULE" >> "$4"
+	[ $NH100 -gt 0 ] && printf '\n[backend.h100]\nprofile = h100-80gb-llama2-7b\ncount = %d\ncapacity = 200\nschedule = %s\n' \
+		$NH100 "$SCHEDULE" >> "$4"
 	return 0
 }
 scenario "$SCEN" "$RATE" "$REQUESTS" "$T/main.ini"
@@ -263,6 +275,16 @@ load() {
 		--out "$OUT/$label.csv" --json "$@" > "$OUT/$label.json" 2> "$OUT/$label.err" || true
 }
 jget() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2], d))' "$@"; }
+check_p50() { # MODE ROUTER: live TTFT p50 within P50_TOL % of the simulator's
+	local e
+	e=$(python3 -c 'import json,sys
+l=json.load(open(sys.argv[1])); s=json.load(open(sys.argv[2]))
+print("%.1f" % (100.0 * (l["ttft_p50_ms"] - s["ttft_p50_ms"]) / s["ttft_p50_ms"]))' \
+		"$OUT/$1-$2.json" "$OUT/sim-$2.json") || { fail "$1-$2: no TTFT p50 to compare"; return; }
+	echo "   $1-$2: TTFT p50 live vs sim $e% (tolerance +-$P50_TOL%)"
+	python3 -c "import sys; sys.exit(abs($e) > $P50_TOL)" ||
+		fail "$1-$2: TTFT p50 $e% from the simulator's, beyond +-$P50_TOL%"
+}
 check_all_answered() { # $1 label
 	local f=$OUT/$1.json
 	[ -s "$f" ] || { cat "$OUT/$1.err"; fail "$1: qsteer-load gave no result"; return; }
@@ -309,7 +331,22 @@ for M in $MODES; do
 		load "$SVC:7788" "$T/main.ini" "$M-$R"
 		timeout 600 "$SIM" run --scenario "$T/main.ini" --router "$(sim_router "$R")" \
 			--seed "$SEED" --json > "$OUT/sim-$R.json" 2> "$OUT/sim-$R.err" || true
+		# a trace's arrivals and lengths do not depend on the seed, only the agents'
+		# report phases do: 10 seeds show how far the routers' own trajectories
+		# spread in the simulator (table.py prints their median and range)
+		if [ "$SCEN" = trace ]; then
+			for k in $(seq 1 9); do
+				timeout 600 "$SIM" run --scenario "$T/main.ini" --router "$(sim_router "$R")" \
+					--seed $((SEED + k)) --json > "$OUT/sim-$R-phase$k.json" 2> /dev/null || true
+			done
+		fi
+		# the same simulation with the live run's routing replayed (docs/cluster.md):
+		# what is left of the error without the routers' own divergence
+		[ -x "$REPLAY" ] && [ -s "$OUT/$M-$R.csv" ] &&
+			timeout 120 "$REPLAY" --scenario "$T/main.ini" --seed "$SEED" \
+				--live "$OUT/$M-$R.csv" > "$OUT/$M-$R-replay.txt" 2>&1
 		[ "$CI" = 1 ] && check_all_answered "$M-$R"
+		[ "$CI" = 1 ] && [ -n "$P50_TOL" ] && check_p50 "$M" "$R"
 	done
 	if [ -n "$ROUTERS" ]; then
 		echo
