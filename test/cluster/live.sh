@@ -6,8 +6,11 @@
 # 600 requests with one agent killed and restarted, 100 after the restart): every
 # request answered and 0 malformed except in the kill run, 0 lost in the swaps, the
 # killed backend masked and never steered to after it, the restarted one steered to
-# again. No timing is asserted beyond the script's generous deadlines; cluster.sh's
-# trap removes namespaces, processes and DPDK runtime files even when a check fails.
+# again, and the live TTFT p50 under sed within 26% of the simulator's prediction
+# (10 runs of this configuration on the loaded 2-core VM: +2.7% to +22.1%, mean
+# 8.8%, sd 5.8%; 26% is the mean + 3 sd, docs/cluster.md "Test"). No other timing is
+# asserted beyond the script's generous deadlines; cluster.sh's trap removes
+# namespaces, processes and DPDK runtime files even when a check fails.
 set -eu
 SRC=$1 BUILD=$2
 if [ "$(id -u)" != 0 ]; then echo "SKIP: needs root (network namespaces)"; exit 77; fi
@@ -19,7 +22,7 @@ case $modes in "dp xdp") mode=both ;; *) mode=$(echo $modes) ;; esac
 leftover() { ip netns list 2> /dev/null | grep -c "^qcl$1[fcsg]" || true; }
 set +e
 "$SRC/scripts/cluster.sh" --ci --build "$BUILD" --mode "$mode" --agents 4 \
-	--routers sed --scenario chat --rate 50 --requests 800 \
+	--routers sed --scenario chat --rate 50 --requests 800 --p50-tol 26 \
 	--ops --ops-rate 50 --ops-requests 600 &
 pid=$!
 wait $pid
