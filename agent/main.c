@@ -16,6 +16,7 @@
 
 #include "qsteer/agent_bench.h"
 #include "qsteer/policy.h"
+#include "qsteer/report_key.h"
 #ifdef QSTEER_AGENT_HAVE_CUDA
 #include "qsteer/agent_cuda.h"
 #endif
@@ -76,6 +77,8 @@ usage(FILE *f)
 		"  -r, --report-to ADDR     dataplane HOST:PORT for reports (repeatable)\n"
 		"      --backend-id N       id carried in reports\n"
 		"      --report-interval-ms N (default 5)\n"
+		"      --report-key-file F  sign reports with this key (32 hex digits, mode\n"
+		"                           600; config: report_key_file; docs/wire.md)\n"
 		"      --duration S         stop after S seconds\n"
 		"      --max-requests N     stop after N completions\n"
 		"      --pubkey FILE        q8: policies must be signed with this Ed25519 key\n"
@@ -127,6 +130,18 @@ add_batching(struct opts *o, const char *v)
 		return -1;
 	}
 	snprintf(o->batching[o->n_batching++], sizeof(o->batching[0]), "%s", v);
+	return 0;
+}
+
+static int
+load_report_key(struct opts *o, const char *path)
+{
+	char msg[512];
+
+	if (qs_report_key_load(path, &o->serve.report_key, msg, sizeof(msg)) != QS_OK) {
+		snprintf(o->err, sizeof(o->err), "%s", msg);
+		return -1;
+	}
 	return 0;
 }
 
@@ -182,6 +197,8 @@ on_ini(void *user, const char *sec, const char *key, const char *v)
 			o->agent.backend_id = (uint16_t)x;
 		else if (!strcmp(key, "report_interval_ms") && !num_u64(v, 1, 60000, &x))
 			o->serve.report_interval_ns = x * 1000000ull;
+		else if (!strcmp(key, "report_key_file"))
+			return load_report_key(o, v) == 0;
 		else if (!strcmp(key, "max_slots") && !num_u64(v, 1, 1u << 20, &x))
 			o->agent.max_slots = (uint32_t)x;
 		else if (!strcmp(key, "reassembly_table") && !num_u64(v, 1, 65536, &x))
@@ -242,6 +259,7 @@ parse_args(int argc, char **argv, struct opts *o)
 		{ "json", no_argument, NULL, 10 },
 		{ "scenario-dir", required_argument, NULL, 11 },
 		{ "pubkey", required_argument, NULL, 12 },
+		{ "report-key-file", required_argument, NULL, 13 },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -350,6 +368,10 @@ parse_args(int argc, char **argv, struct opts *o)
 			if (!*optarg || strlen(optarg) >= sizeof(o->scenario_dir))
 				goto bad;
 			snprintf(o->scenario_dir, sizeof(o->scenario_dir), "%s", optarg);
+			break;
+		case 13:
+			if (load_report_key(o, optarg))
+				return -1;
 			break;
 		case 12:
 			if (add_pubkeys(o, optarg, false))

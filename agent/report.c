@@ -9,18 +9,23 @@
 #include "qsteer/agent_wire.h"
 
 uint32_t
-qs_agent_report_encode(const struct qs_qrp_report *r, uint64_t seq, uint8_t *buf)
+qs_agent_report_encode(const struct qs_qrp_report *r, uint64_t seq,
+		       const struct qs_report_key *k, uint8_t *buf)
 {
 	struct qs_qrp_hdr h;
+	bool sign = k && k->has_key;
 
 	memset(&h, 0, sizeof(h));
 	h.type = QS_QRP_T_REPORT;
-	h.flags = QS_QRP_F_LAST;
+	h.flags = (uint16_t)(QS_QRP_F_LAST | (sign ? QS_QRP_F_AUTH : 0));
 	h.request_id = seq;
 	h.hdr_len = QS_QRP_HDR_LEN;
 	qs_qrp_write_hdr(buf, &h);
 	qs_qrp_write_report(buf + QS_QRP_HDR_LEN, r);
-	return QS_QRP_HDR_LEN + QS_QRP_REPORT_LEN;
+	if (!sign)
+		return QS_QRP_AUTH_MSG_LEN;
+	qs_report_sign(k->key, buf);
+	return QS_QRP_AUTH_MSG_LEN + QS_QRP_REPORT_TAG_LEN;
 }
 
 uint32_t

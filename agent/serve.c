@@ -164,10 +164,17 @@ qs_agent_serve(struct qs_agent *a, struct qs_agent_intake *in, struct qs_agent_s
 	uint32_t i;
 	struct qs_agent_iter it;
 	struct qs_qrp_report r;
-	uint8_t rbuf[QS_QRP_HDR_LEN + QS_QRP_REPORT_LEN];
+	uint8_t rbuf[QS_QRP_AUTH_MSG_LEN + QS_QRP_REPORT_TAG_LEN];
 
 	memset(st, 0, sizeof(*st));
 	start = qs_agent_now_ns();
+	if (c->report_key.has_key) {
+		struct timespec ts;
+
+		/* a keyed dataplane takes only a rising sequence, also after a restart */
+		clock_gettime(CLOCK_REALTIME, &ts);
+		rep_seq = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	}
 	if (c->n_report_to > QS_AGENT_MAX_REPORT_TO || c->report_interval_ns == 0) {
 		snprintf(msg, msglen, "serve: at most %d report addresses and a nonzero interval",
 			 QS_AGENT_MAX_REPORT_TO);
@@ -262,7 +269,7 @@ qs_agent_serve(struct qs_agent *a, struct qs_agent_intake *in, struct qs_agent_s
 		if (now >= next_report) {
 			qs_agent_report(a, now, &r);
 			for (i = 0; i < c->n_report_to; i++) {
-				uint32_t len = qs_agent_report_encode(&r, rep_seq, rbuf);
+				uint32_t len = qs_agent_report_encode(&r, rep_seq, &c->report_key, rbuf);
 
 				if (sendto(rfd, rbuf, len, 0, (const void *)rep[i].b, rep[i].len) < 0)
 					st->send_errors++;
@@ -325,7 +332,7 @@ qs_agent_serve(struct qs_agent *a, struct qs_agent_intake *in, struct qs_agent_s
 	/* A last report, so the dataplanes see the final cumulative counts. */
 	qs_agent_report(a, qs_agent_now_ns(), &r);
 	for (i = 0; i < c->n_report_to; i++) {
-		uint32_t len = qs_agent_report_encode(&r, rep_seq, rbuf);
+		uint32_t len = qs_agent_report_encode(&r, rep_seq, &c->report_key, rbuf);
 
 		if (sendto(rfd, rbuf, len, 0, (const void *)rep[i].b, rep[i].len) < 0)
 			st->send_errors++;

@@ -83,6 +83,23 @@ qs_dp_build_qrp(uint8_t *buf, uint32_t cap, const struct qs_dp_flow *f,
 	return qs_dp_build_udp(buf, cap, f, pay, len + body_len);
 }
 
+uint32_t
+qs_dp_build_report(uint8_t *buf, uint32_t cap, const struct qs_dp_flow *f,
+		   const struct qs_qrp_hdr *h, const struct qs_qrp_report *rep,
+		   const struct qs_report_key *k)
+{
+	uint8_t pay[QS_QRP_AUTH_MSG_LEN + QS_QRP_REPORT_TAG_LEN];
+	struct qs_qrp_hdr hh = *h;
+
+	if (!k || !k->has_key)
+		return qs_dp_build_qrp(buf, cap, f, h, rep, 0);
+	hh.flags |= QS_QRP_F_AUTH;
+	qs_qrp_write_hdr(pay, &hh);
+	qs_qrp_write_report(pay + QS_QRP_HDR_LEN, rep);
+	qs_report_sign(k->key, pay);
+	return qs_dp_build_udp(buf, cap, f, pay, sizeof(pay));
+}
+
 void
 qs_dp_bench_workload(struct qs_dp_worker *w, struct qs_dp_shared *s,
 		     const struct qs_dp_policy_set *set, uint8_t (*frames)[QS_DP_BENCH_FRAME],

@@ -12,6 +12,8 @@
 #include <strings.h>
 
 #include "qsteer/dp_core.h"
+#include "qsteer/report_key.h"
+#include "qsteer/status.h"
 
 struct cfg_ctx {
 	struct qs_dp_config *c;
@@ -19,6 +21,8 @@ struct cfg_ctx {
 	char err[600];
 	int in_backend;
 	int report_any; /* [service] report_source = any */
+	int max_age_set; /* report_max_age_ms given: it wins over interval x count */
+	uint64_t interval_ms, stale_intervals;
 };
 
 static int
@@ -164,7 +168,22 @@ handler(void *user, const char *section, const char *name, const char *value)
 		else if (strcmp(name, "report_from") == 0 &&
 			 parse_report_from(value, &b->report_src) == 0)
 			;
-		else {
+		else if (strcmp(name, "report_key") == 0) {
+			if (qs_report_key_hex(value, &b->report_key) != 0) {
+				/* never echo what may be most of a secret */
+				snprintf(x->err, sizeof(x->err),
+					 "[%s] report_key: not a key (32 hex digits, not all zero)",
+					 section);
+				return 0;
+			}
+		} else if (strcmp(name, "report_key_file") == 0) {
+			char kmsg[400];
+
+			if (qs_report_key_load(value, &b->report_key, kmsg, sizeof(kmsg)) != QS_OK) {
+				snprintf(x->err, sizeof(x->err), "[%s] %s", section, kmsg);
+				return 0;
+			}
+		} else {
 			snprintf(x->err, sizeof(x->err), "[%s] %s = %s: unknown key or bad value",
 				 section, name, value);
 			return 0;
@@ -185,8 +204,15 @@ handler(void *user, const char *section, const char *name, const char *value)
 	else if (strcmp(name, "report_source") == 0 &&
 		 (strcmp(value, "backend") == 0 || strcmp(value, "any") == 0))
 		x->report_any = strcmp(value, "any") == 0;
-	else if (strcmp(name, "report_max_age_ms") == 0 && parse_u64(value, 3600000, &u) == 0)
+	else if (strcmp(name, "report_max_age_ms") == 0 && parse_u64(value, 3600000, &u) == 0) {
 		c->report_max_age_ns = u * 1000000ull;
+		x->max_age_set = 1;
+	} else if (strcmp(name, "report_interval_ms") == 0 && parse_u64(value, 60000, &u) == 0 &&
+		   u > 0)
+		x->interval_ms = u;
+	else if (strcmp(name, "report_stale_intervals") == 0 && parse_u64(value, 1000, &u) == 0 &&
+		 u > 0)
+		x->stale_intervals = u;
 	else if (strcmp(name, "request_ttl_ms") == 0 && parse_u64(value, 3600000, &u) == 0)
 		c->request_ttl_ns = u * 1000000ull;
 	else if (strcmp(name, "prefix_max_age_ms") == 0 && parse_u64(value, 3600000, &u) == 0)
@@ -225,6 +251,8 @@ qs_dp_config_load(const char *path, struct qs_dp_config *c, char *msg, size_t ms
 
 	memset(&x, 0, sizeof(x));
 	x.c = c;
+	x.interval_ms = QS_QRP_REPORT_INTERVAL_MS;
+	x.stale_intervals = QS_DP_REPORT_STALE_INTERVALS;
 	f = fopen(path, "r");
 	if (!f) {
 		snprintf(msg, msglen, "%s: %s", path, strerror(errno));
@@ -241,6 +269,8 @@ qs_dp_config_load(const char *path, struct qs_dp_config *c, char *msg, size_t ms
 		snprintf(msg, msglen, "%s: no [backend ...] section", path);
 		return QS_E_VALUE;
 	}
+	if (!x.max_age_set)
+		c->report_max_age_ns = x.interval_ms * x.stale_intervals * 1000000ull;
 	for (i = 0; i < c->n_backends; i++) {
 		const struct qs_dp_backend_cfg *b = &c->be[i];
 

@@ -36,6 +36,8 @@ static const char *const drop_names[QS_DP_D__COUNT] = {
 	[QS_DP_D_WRONG_PORT] = "wrong-port",
 	[QS_DP_D_REPORT_BACKEND] = "report-backend",
 	[QS_DP_D_REPORT_SOURCE] = "report-source",
+	[QS_DP_D_REPORT_AUTH] = "report-auth",
+	[QS_DP_D_REPORT_REPLAY] = "report-replay",
 	[QS_DP_D_UNKNOWN_REQ] = "unknown-request",
 	[QS_DP_D_NO_BACKEND] = "no-backend",
 	[QS_DP_D_FAMILY] = "family",
@@ -83,7 +85,7 @@ qs_dp_config_defaults(struct qs_dp_config *c)
 	c->port = QS_QRP_PORT;
 	c->report_port = QS_QRP_REPORT_PORT;
 	c->pass_non_qrp = false;
-	c->report_max_age_ns = 50ull * 1000 * 1000;
+	c->report_max_age_ns = QS_DP_REPORT_STALE_INTERVALS * QS_QRP_REPORT_INTERVAL_MS * 1000000ull;
 	c->request_ttl_ns = 5000ull * 1000 * 1000;
 	c->prefix_max_age_ns = 10000ull * 1000 * 1000;
 	c->fallback = QS_BASELINE_LEAST_REQUESTS;
@@ -235,30 +237,38 @@ req_insert(struct qs_dp_worker *w, uint32_t si, uint64_t id, uint16_t tenant, ui
 
 /* ---- backend table ----------------------------------------------------------- */
 
-/* A report for backend idx, from its configured source (report_src.h). */
-static void
+/* A report for backend idx, from its configured source (report_src.h) and, for a
+ * keyed backend, with a valid tag. false: a keyed backend's report whose sequence
+ * is not above the last accepted one (a replay; dropped as report-replay). */
+static bool
 apply_report(struct qs_dp_worker *w, struct qs_dp_shared *s, int idx, const struct qs_dp_pkt *p,
 	     uint64_t now)
 {
 	struct qs_dp_backend_state *e = &s->be[idx];
+	bool keyed = s->cfg.be[idx].report_key.has_key;
 	uint32_t seq;
 
 	seq = __atomic_load_n(&e->seq, __ATOMIC_ACQUIRE);
 	/*
 	 * Reports are snapshots with cumulative counts, so an older one than what we
 	 * hold is useless. An agent that restarted counts from 0 again: its reports
-	 * are accepted once the held one has aged out.
+	 * are accepted once the held one has aged out. Not so for a keyed backend: its
+	 * agent starts counting at its wall clock, so an old sequence is a replay of a
+	 * captured report, whatever its age.
 	 */
-	if (e->valid && p->h.request_id <= e->report_seq && now >= e->last_ns &&
-	    now - e->last_ns <= s->cfg.report_max_age_ns) {
-		w->ctr.reports_ignored++;
-		return;
+	if (e->valid && p->h.request_id <= e->report_seq) {
+		if (keyed)
+			return false;
+		if (now >= e->last_ns && now - e->last_ns <= s->cfg.report_max_age_ns) {
+			w->ctr.reports_ignored++;
+			return true;
+		}
 	}
 	/* another worker is writing this entry: its report is as new as ours */
 	if ((seq & 1) || !__atomic_compare_exchange_n(&e->seq, &seq, seq + 1, false,
 						      __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
 		w->ctr.reports_ignored++;
-		return;
+		return true;
 	}
 	e->rep = p->rep;
 	e->report_seq = p->h.request_id;
@@ -266,6 +276,7 @@ apply_report(struct qs_dp_worker *w, struct qs_dp_shared *s, int idx, const stru
 	e->generation++;
 	e->valid = 1;
 	__atomic_store_n(&e->seq, seq + 2, __ATOMIC_RELEASE);
+	return true;
 }
 
 static void
@@ -369,8 +380,12 @@ qs_dp_prepare_rx(struct qs_dp_worker *w, struct qs_dp_shared *s, uint8_t *const 
 						     ip + (p->ipv6 ? 8 : 12),
 						     qs_qrp_rd16(pkts[i] + p->l4_off))) {
 				p->drop = QS_DP_D_REPORT_SOURCE;
+			} else if (!qs_report_auth_ok(&c->be[bi].report_key, p->h.flags,
+						      pkts[i] + p->pay_off)) {
+				p->drop = QS_DP_D_REPORT_AUTH;
+			} else if (!apply_report(w, s, bi, p, now)) {
+				p->drop = QS_DP_D_REPORT_REPLAY;
 			} else {
-				apply_report(w, s, bi, p, now);
 				b->verdict[i] = QS_DP_V_CONSUMED;
 				break;
 			}

@@ -118,6 +118,8 @@ struct qs_xdp_scratch {
 	qs_u8 row[QS_XDP_IN];
 	qs_u8 rep[QS_QRP_REPORT_LEN];
 	qs_u8 hb[QS_QRP_HDR_LEN];
+	/* an authenticated report: header, body and tag as on the wire */
+	qs_u8 auth[QS_QRP_AUTH_MSG_LEN + QS_QRP_REPORT_TAG_LEN];
 	/* this request's masks, kept in map memory so the verifier does not track every
 	 * combination of their bits as a separate state */
 	qs_u64 cand, fbm, fam;
@@ -351,7 +353,15 @@ parse_report(struct xdp_md *ctx, const struct pkt *p, struct qs_xdp_scratch *sc,
 	int e;
 
 	__builtin_memset(sc->rep, 0, sizeof(sc->rep));
-	if (rem >= QS_QRP_REPORT_LEN) {
+	/* a tagged report must hold its tag (dp/packet.c checks the same) */
+	if (rem < qs_qrp_report_len(p->h.flags))
+		return QS_DP_D_QRP_SHORT;
+	if (p->h.flags & QS_QRP_F_AUTH) {
+		/* hdr_len is 32 (wire.h): the tag covers the header and the body */
+		if (bpf_xdp_load_bytes(ctx, p->pay_off, sc->auth, sizeof(sc->auth)) != 0)
+			return QS_DP_D_QRP_SHORT;
+		__builtin_memcpy(sc->rep, sc->auth + QS_QRP_HDR_LEN, QS_QRP_REPORT_LEN);
+	} else if (rem >= QS_QRP_REPORT_LEN) {
 		off = (qs_u32)p->pay_off + p->h.hdr_len;
 		if (off > 0xffff)
 			return QS_DP_D_QRP_SHORT;
@@ -1193,8 +1203,9 @@ backend_index(qs_u16 id)
 	return -1;
 }
 
-/* A report for backend idx, from its configured source (report_src.h). */
-static __always_inline void
+/* A report for backend idx, from its configured source (report_src.h) and, when
+ * keyed, with a valid tag. 0: a keyed backend's replay (dp/core.c, apply_report). */
+static __always_inline int
 apply_report(struct qs_xdp_counters *ctr, int idx, const struct pkt *p,
 	     const struct qs_qrp_report *rep, qs_u64 now)
 {
@@ -1204,16 +1215,19 @@ apply_report(struct qs_xdp_counters *ctr, int idx, const struct pkt *p,
 	key = (qs_u32)idx;
 	e = bpf_map_lookup_elem(&qs_backends, &key);
 	if (!e)
-		return;
+		return 1;
 	seq = *(volatile qs_u32 *)&e->seq;
-	if (e->valid && p->h.request_id <= e->report_seq && now >= e->last_ns &&
-	    now - e->last_ns <= qs_cfg.report_max_age_ns) {
-		ctr->reports_ignored++;
-		return;
+	if (e->valid && p->h.request_id <= e->report_seq) {
+		if (qs_cfg.be[key & (QS_XDP_MAX_BACKENDS - 1)].report_key.has_key)
+			return 0;
+		if (now >= e->last_ns && now - e->last_ns <= qs_cfg.report_max_age_ns) {
+			ctr->reports_ignored++;
+			return 1;
+		}
 	}
 	if ((seq & 1) || __sync_val_compare_and_swap(&e->seq, seq, seq + 1) != seq) {
 		ctr->reports_ignored++;
-		return;
+		return 1;
 	}
 	e->rep = *rep;
 	e->report_seq = p->h.request_id;
@@ -1221,6 +1235,7 @@ apply_report(struct qs_xdp_counters *ctr, int idx, const struct pkt *p,
 	e->generation++;
 	e->valid = 1;
 	__sync_fetch_and_add(&e->seq, 1);
+	return 1;
 }
 
 /* Is the report in ctx from backend bi's configured source? */
@@ -1717,7 +1732,18 @@ qsteer_xdp(struct xdp_md *ctx)
 			ctr->drop[QS_DP_D_REPORT_SOURCE]++;
 			return XDP_DROP;
 		}
-		apply_report(ctr, bi, &p, rep, now);
+		/* volatile dropped as for report_src: the loader has set it by now */
+		if (!qs_report_auth_ok((const struct qs_report_key *)&qs_cfg
+					       .be[bi & (QS_XDP_MAX_BACKENDS - 1)]
+					       .report_key,
+				       p.h.flags, sc->auth)) {
+			ctr->drop[QS_DP_D_REPORT_AUTH]++;
+			return XDP_DROP;
+		}
+		if (!apply_report(ctr, bi, &p, rep, now)) {
+			ctr->drop[QS_DP_D_REPORT_REPLAY]++;
+			return XDP_DROP;
+		}
 		ctr->consumed++;
 		return XDP_DROP;
 	}

@@ -172,6 +172,7 @@ fill_rodata(struct qs_xdp_config *r, const struct qs_dp_config *c, const struct 
 		b->capacity = s->capacity;
 		memcpy(b->ip6, s->ip6, 16);
 		b->report_src = s->report_src;
+		b->report_key = s->report_key;
 	}
 }
 

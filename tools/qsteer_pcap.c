@@ -154,6 +154,32 @@ client_flow(struct gen *g, struct qs_dp_flow *f, uint32_t client, bool v6, uint1
 	f->vlan = (client % 10 == 3) ? 100 : 0; /* some clients sit behind a VLAN */
 }
 
+/* Where backend b's agent reports from: its own address, where it is believed. */
+static void
+backend_flow(struct gen *g, struct qs_dp_flow *f, uint32_t b)
+{
+	const struct qs_dp_backend_cfg *be = &g->c->be[b];
+
+	client_flow(g, f, 100 + b, !be->has_ip4, g->c->report_port);
+	if (be->has_ip4)
+		memcpy(f->src_ip, be->ip4, 4);
+	else
+		memcpy(f->src_ip, be->ip6, 16);
+	f->vlan = 0;
+}
+
+/* The first backend with a report key, or -1. */
+static int
+first_keyed(const struct qs_dp_config *c)
+{
+	uint32_t b;
+
+	for (b = 0; b < c->n_backends; b++)
+		if (c->be[b].report_key.has_key)
+			return (int)b;
+	return -1;
+}
+
 /* One malformed frame of the given kind (k indexes the kinds below). */
 static int
 gen_malformed(struct gen *g, uint32_t k, uint8_t *buf, uint32_t cap, uint32_t *len)
@@ -291,6 +317,26 @@ gen_malformed(struct gen *g, uint32_t k, uint8_t *buf, uint32_t cap, uint32_t *l
 		return g->c->be[g->seq % g->c->n_backends].report_src.any ? QS_DP_D_NONE
 									  : QS_DP_D_REPORT_SOURCE;
 	}
+	case 20: /* keyed backend: a report from its own address, untagged */
+	case 21: /* keyed backend: tagged with another key */
+	case 22: { /* keyed backend: a replay of its first report (sequence 1) */
+		struct qs_qrp_report r;
+		struct qs_report_key wrong;
+		int kb = first_keyed(g->c);
+
+		memset(&r, 0, sizeof(r));
+		r.backend_id = g->c->be[kb].id;
+		r.kv_total = 4096;
+		h.type = QS_QRP_T_REPORT;
+		h.flags = 0;
+		h.request_id = k == 22 ? 1 : 1000000000ull + g->seq;
+		backend_flow(g, &f, (uint32_t)kb);
+		wrong = g->c->be[kb].report_key;
+		wrong.key[0] ^= 0x80;
+		*len = qs_dp_build_report(buf, cap, &f, &h, &r,
+					  k == 20 ? NULL : k == 21 ? &wrong : &g->c->be[kb].report_key);
+		return k == 22 ? QS_DP_D_REPORT_REPLAY : QS_DP_D_REPORT_AUTH;
+	}
 	case 17: /* a continuation of a request nobody sent */
 		h.type = QS_QRP_T_CONTINUATION;
 		h.request_id = 0x7f00000000ull + g->seq;
@@ -307,6 +353,9 @@ gen_malformed(struct gen *g, uint32_t k, uint8_t *buf, uint32_t cap, uint32_t *l
 	}
 }
 #define N_MALFORMED_KINDS 20
+/* With a keyed backend in the configuration, kinds 20-22 (forged tags, a replay)
+ * join the rotation. */
+#define N_MALFORMED_KINDS_KEYED 23
 
 struct trace_row {
 	uint64_t t_ns;
@@ -424,7 +473,8 @@ cmd_gen(int argc, char **argv)
 	char msg[256];
 	uint8_t buf[9100];
 	uint64_t t0, span, t;
-	uint32_t b, len;
+	uint32_t b, len, n_kinds;
+	int kb;
 	int o;
 
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -518,12 +568,7 @@ cmd_gen(int argc, char **argv)
 		struct qs_dp_flow f;
 
 		/* from the agent's own address, where the dataplane believes it */
-		client_flow(&g, &f, 100 + b, !c.be[b].has_ip4, c.report_port);
-		if (c.be[b].has_ip4)
-			memcpy(f.src_ip, c.be[b].ip4, 4);
-		else
-			memcpy(f.src_ip, c.be[b].ip6, 16);
-		f.vlan = 0;
+		backend_flow(&g, &f, b);
 		for (t = (rep_ms * 1000000ull * b) / (c.n_backends + 1); t < span;
 		     t += rep_ms * 1000000ull) {
 			struct qs_qrp_hdr h;
@@ -558,16 +603,24 @@ cmd_gen(int argc, char **argv)
 			r.received = recv;
 			r.completed = done;
 			r.sent_ns = t;
-			len = qs_dp_build_qrp(buf, sizeof(buf), &f, &h, &r, 0);
+			/* signed when the configuration gives this backend a key, as
+			 * its agent would */
+			len = qs_dp_build_report(buf, sizeof(buf), &f, &h, &r, &c.be[b].report_key);
 			push(&g, t, buf, len, -1);
 			g.reports++;
 		}
 	}
 
+	kb = first_keyed(&c);
+	n_kinds = kb >= 0 ? N_MALFORMED_KINDS_KEYED : N_MALFORMED_KINDS;
 	for (i = 0; i < n_mal; i++) {
-		int why = gen_malformed(&g, (uint32_t)(i % N_MALFORMED_KINDS), buf, sizeof(buf), &len);
+		int why = gen_malformed(&g, (uint32_t)(i % n_kinds), buf, sizeof(buf), &len);
+		uint64_t tm = rng_next(&g.rng) % span;
 
-		push(&g, rng_next(&g.rng) % span, buf, len, why == QS_DP_D_NONE ? -1 : why);
+		/* a replay is one only once the backend's first report is in */
+		if (why == QS_DP_D_REPORT_REPLAY)
+			tm = QS_RC_MAX(tm, (rep_ms * 1000000ull * (uint64_t)kb) / (c.n_backends + 1));
+		push(&g, tm, buf, len, why == QS_DP_D_NONE ? -1 : why);
 	}
 	qsort(g.ev, g.n, sizeof(*g.ev), ev_cmp);
 	if (write_pcap(out, g.ev, g.n) != 0)

@@ -28,6 +28,7 @@
 #include "agent_wire.h"
 #include "batch_features.h"
 #include "profile.h"
+#include "report_auth.h"
 #include "status.h"
 #include "wire.h"
 
@@ -365,8 +366,11 @@ int qs_agent_check(const struct qs_agent *a, char *msg, size_t msglen);
 /* Fill a backend report (cumulative counts; p99 TTFT and decode tokens/s over the
  * window since the previous report) and start a new window. */
 void qs_agent_report(struct qs_agent *a, uint64_t now_ns, struct qs_qrp_report *r);
-/* Encode header (type 3, request id = seq) + body: QS_QRP_HDR_LEN + QS_QRP_REPORT_LEN. */
-uint32_t qs_agent_report_encode(const struct qs_qrp_report *r, uint64_t seq, uint8_t *buf);
+/* Encode header (type 3, request id = seq) + body: QS_QRP_HDR_LEN + QS_QRP_REPORT_LEN
+ * bytes; with a key (k->has_key) also the tag (report_auth.h): QS_QRP_REPORT_TAG_LEN
+ * more. Returns the length. */
+uint32_t qs_agent_report_encode(const struct qs_qrp_report *r, uint64_t seq,
+				const struct qs_report_key *k, uint8_t *buf);
 /* Encode a response datagram (QS_QRA_LEN bytes) for an event. */
 uint32_t qs_agent_event_encode(const struct qs_agent_event *e, uint16_t backend_id,
 			       uint8_t *buf);
@@ -380,6 +384,9 @@ struct qs_agent_serve_cfg {
 	char report_to[QS_AGENT_MAX_REPORT_TO][128]; /* "HOST:PORT" each */
 	uint32_t n_report_to;
 	uint64_t report_interval_ns; /* default 5 ms */
+	/* report_key_file: sign every report; the sequence then starts at the wall
+	 * clock in ns, so it keeps rising across restarts (report_auth.h) */
+	struct qs_report_key report_key;
 	uint64_t max_run_ns;	     /* stop after this long (0: until *stop) */
 	uint64_t max_completed;	     /* stop after this many completions (0: no limit) */
 	volatile int *stop;	     /* stop when it becomes nonzero (signal handler) */

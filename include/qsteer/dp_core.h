@@ -50,11 +50,15 @@
 #include "features.h"
 #include "policy.h"
 #include "prefix.h"
+#include "report_auth.h"
 #include "report_src.h"
 #include "shadow.h"
 #include "wire.h"
 
 #define QS_DP_MAX_BACKENDS 64 /* one u64 eligibility mask */
+/* Reports missed before a backend is masked, by default (DESIGN.md 7: a dead
+ * backend stops receiving requests within two report intervals). */
+#define QS_DP_REPORT_STALE_INTERVALS 2
 #define QS_DP_BURST 32 /* the largest burst (default); --burst 1..32 */
 #define QS_DP_REQ_SETS 4096 /* request-id table: sets x ways entries per worker */
 #define QS_DP_REQ_WAYS 4
@@ -85,6 +89,9 @@ struct qs_dp_backend_cfg {
 	char name[QS_DP_NAME_LEN];
 	/* where its reports must come from (report_src.h): report_from, else ip/ip6 */
 	struct qs_report_src report_src;
+	/* report_key: with one, its reports must carry a valid tag and a rising
+	 * sequence (report_auth.h) */
+	struct qs_report_key report_key;
 };
 
 struct qs_dp_config {
@@ -94,7 +101,9 @@ struct qs_dp_config {
 	uint16_t port;	      /* requests */
 	uint16_t report_port; /* backend reports */
 	bool pass_non_qrp;
-	uint64_t report_max_age_ns; /* a backend silent this long is masked */
+	/* a backend silent this long is masked: report_interval_ms x
+	 * report_stale_intervals (default 5 ms x 2), or report_max_age_ms */
+	uint64_t report_max_age_ns;
 	uint64_t request_ttl_ns;    /* request-id entries older than this are dead */
 	uint64_t prefix_max_age_ns;
 	enum qs_baseline_kind fallback;
@@ -349,6 +358,11 @@ struct qs_dp_flow {
 uint32_t qs_dp_build_qrp(uint8_t *buf, uint32_t cap, const struct qs_dp_flow *f,
 			 const struct qs_qrp_hdr *h, const struct qs_qrp_report *rep,
 			 uint32_t body_len);
+/* A report frame as an agent sends it: signed (QS_QRP_F_AUTH set, tag appended,
+ * report_auth.h) when k holds a key, else as qs_dp_build_qrp. */
+uint32_t qs_dp_build_report(uint8_t *buf, uint32_t cap, const struct qs_dp_flow *f,
+			    const struct qs_qrp_hdr *h, const struct qs_qrp_report *rep,
+			    const struct qs_report_key *k);
 /* Same frame around an arbitrary UDP payload. */
 uint32_t qs_dp_build_udp(uint8_t *buf, uint32_t cap, const struct qs_dp_flow *f,
 			 const uint8_t *payload, uint32_t len);

@@ -27,6 +27,8 @@ enum qs_dp_drop {
 	QS_DP_D_WRONG_PORT,	/* a report on the request port or a request on the report port */
 	QS_DP_D_REPORT_BACKEND, /* a report from a backend id not in the configuration */
 	QS_DP_D_REPORT_SOURCE,	/* a report not from the source configured for its backend id */
+	QS_DP_D_REPORT_AUTH,	/* keyed backend: report untagged or its tag wrong (report_auth.h) */
+	QS_DP_D_REPORT_REPLAY,	/* keyed backend: sequence not above the last one accepted */
 	QS_DP_D_UNKNOWN_REQ,	/* continuation or cancel with no live request-id entry */
 	QS_DP_D_NO_BACKEND,	/* not even the fallback found a backend */
 	QS_DP_D_FAMILY,		/* chosen backend lacks an address of the packet's family */

@@ -17,6 +17,7 @@
 #include "drop.h"
 #include "features.h"
 #include "prefix.h"
+#include "report_auth.h"
 #include "report_src.h"
 #include "shadow.h"
 #include "wire.h"
@@ -141,6 +142,7 @@ struct qs_xdp_backend_cfg {
 	qs_u32 capacity;
 	qs_u8 ip6[16];
 	struct qs_report_src report_src; /* where its reports must come from */
+	struct qs_report_key report_key; /* with a key: tagged reports only */
 };
 
 struct qs_xdp_config {

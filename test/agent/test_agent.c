@@ -731,7 +731,7 @@ reports_cumulative(void **state)
 	assert_int_equal(rep.completed, 5);
 	assert_int_equal(rep.sent_ns, t);
 	/* On the wire: header type 3, the body parses back to the same values. */
-	assert_int_equal(qs_agent_report_encode(&rep, 77, buf), sizeof(buf));
+	assert_int_equal(qs_agent_report_encode(&rep, 77, NULL, buf), sizeof(buf));
 	assert_int_equal(qs_qrp_parse_hdr(buf, sizeof(buf), &h), QS_QRP_OK);
 	assert_int_equal(h.type, QS_QRP_T_REPORT);
 	assert_int_equal(h.request_id, 77);
@@ -740,6 +740,22 @@ reports_cumulative(void **state)
 	assert_memory_equal(&back.received, &rep.received, sizeof(uint64_t));
 	assert_int_equal(back.completed, 5);
 	assert_int_equal(back.kv_total, 8);
+	/* With a report key: the tag flag, 16 more bytes, and a tag the dataplanes
+	 * accept under that key (and under no other) */
+	{
+		struct qs_report_key k, other;
+		uint8_t sb[QS_QRP_AUTH_MSG_LEN + QS_QRP_REPORT_TAG_LEN];
+
+		assert_int_equal(qs_report_key_hex("00112233445566778899aabbccddeeff", &k), 0);
+		assert_int_equal(qs_report_key_hex("10112233445566778899aabbccddeeff", &other), 0);
+		assert_int_equal(qs_agent_report_encode(&rep, 78, &k, sb), sizeof(sb));
+		assert_int_equal(qs_qrp_parse_hdr(sb, sizeof(sb), &h), QS_QRP_OK);
+		assert_true(h.flags & QS_QRP_F_AUTH);
+		assert_int_equal(qs_qrp_report_len(h.flags), sizeof(sb) - QS_QRP_HDR_LEN);
+		assert_true(qs_report_auth_ok(&k, h.flags, sb));
+		assert_false(qs_report_auth_ok(&other, h.flags, sb));
+		assert_memory_equal(sb + QS_QRP_HDR_LEN, buf + QS_QRP_HDR_LEN, QS_QRP_REPORT_LEN);
+	}
 	rig_down(&r);
 }
 

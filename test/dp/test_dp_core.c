@@ -284,6 +284,101 @@ test_report_source(void **state)
 	sh->cfg.be[0].report_src.any = 0;
 }
 
+/*
+ * A backend with a report key believes only tagged reports with the right tag and
+ * a rising sequence: untagged, wrongly keyed, replayed (also after the held report
+ * aged out) and truncated ones are dropped by reason and change nothing; the tag
+ * flag is refused on a request.
+ */
+static void
+test_report_auth(void **state)
+{
+	static uint8_t fr[4][2048];
+	uint32_t lens[4];
+	struct qs_dp_policy_set set = {0};
+	struct qs_report_key key, wrong;
+	struct qs_qrp_hdr h = {QS_QRP_T_REPORT, 0, 0, 0, 0, 0, 0, 0, 0, 32};
+	struct qs_qrp_report r = {100, 0, 0, 3, 100, 4096, 900, 30000, 50, 1, 1, 0};
+	struct qs_dp_flow f;
+	struct qs_dp_pkt p;
+	uint8_t pay[QS_QRP_AUTH_MSG_LEN + QS_QRP_REPORT_TAG_LEN];
+	uint64_t base = 1700000000ull * 1000000000ull; /* the agent's wall-clock start */
+
+	(void)state;
+	set.builtin = QS_BASELINE_LEAST_REQUESTS;
+	assert_int_equal(qs_report_key_hex("000102030405060708090a0b0c0d0e0f\n", &key), 0);
+	assert_int_equal(qs_report_key_hex("f00102030405060708090a0b0c0d0e0f", &wrong), 0);
+	sh->cfg.be[0].report_key = key;
+	flow(&f, false, 0, cfg.report_port);
+	memcpy(f.src_ip, cfg.be[0].ip4, 4);
+	f.sport = 40000;
+	/* signed: believed */
+	h.request_id = base + 1;
+	r.waiting = 200;
+	lens[0] = qs_dp_build_report(fr[0], 2048, &f, &h, &r, &key);
+	burst(fr, lens, 1, 1, &set);
+	assert_int_equal(wk->b.verdict[0], QS_DP_V_CONSUMED);
+	assert_int_equal(sh->be[0].rep.waiting, 200);
+	/* unsigned (from the right source), wrong key, huge sequence: report-auth */
+	h.request_id = base + 1000000000ull;
+	r.waiting = 0;
+	lens[0] = qs_dp_build_report(fr[0], 2048, &f, &h, &r, NULL);
+	lens[1] = qs_dp_build_report(fr[1], 2048, &f, &h, &r, &wrong);
+	burst(fr, lens, 2, 2, &set);
+	assert_int_equal(wk->b.pkt[0].drop, QS_DP_D_REPORT_AUTH);
+	assert_int_equal(wk->b.pkt[1].drop, QS_DP_D_REPORT_AUTH);
+	assert_int_equal(wk->ctr.drop[QS_DP_D_REPORT_AUTH], 2);
+	assert_int_equal(sh->be[0].rep.waiting, 200);
+	assert_string_equal(qs_dp_drop_name(QS_DP_D_REPORT_AUTH), "report-auth");
+	/* the agent's next report still goes in */
+	h.request_id = base + 2;
+	r.waiting = 190;
+	lens[0] = qs_dp_build_report(fr[0], 2048, &f, &h, &r, &key);
+	burst(fr, lens, 1, 3, &set);
+	assert_int_equal(sh->be[0].rep.waiting, 190);
+	/* a replay of the first, now and after the held report aged out: report-replay */
+	h.request_id = base + 1;
+	r.waiting = 200;
+	lens[0] = qs_dp_build_report(fr[0], 2048, &f, &h, &r, &key);
+	lens[1] = qs_dp_build_report(fr[1], 2048, &f, &h, &r, &key);
+	burst(fr, lens, 1, 4, &set);
+	burst(fr + 1, lens + 1, 1, 500, &set);
+	assert_int_equal(wk->ctr.drop[QS_DP_D_REPORT_REPLAY], 2);
+	assert_int_equal(sh->be[0].rep.waiting, 190);
+	assert_int_equal(sh->be[0].report_seq, base + 2);
+	assert_string_equal(qs_dp_drop_name(QS_DP_D_REPORT_REPLAY), "report-replay");
+	/* a tag cut short is a short report, before anything else is looked at */
+	h.request_id = base + 3;
+	h.flags = QS_QRP_F_AUTH;
+	qs_qrp_write_hdr(pay, &h);
+	qs_qrp_write_report(pay + QS_QRP_HDR_LEN, &r);
+	qs_report_sign(key.key, pay);
+	lens[0] = qs_dp_build_udp(fr[0], 2048, &f, pay, sizeof(pay) - 1);
+	qs_dp_parse(&cfg, fr[0], lens[0], &p);
+	assert_int_equal(p.cls, QS_DP_C_DROP);
+	assert_int_equal(p.drop, QS_DP_D_QRP_SHORT);
+	lens[0] = qs_dp_build_udp(fr[0], 2048, &f, pay, sizeof(pay));
+	qs_dp_parse(&cfg, fr[0], lens[0], &p);
+	assert_int_equal(p.cls, QS_DP_C_QRP);
+	h.flags = 0;
+	/* a backend without a key takes signed reports on their source alone */
+	memcpy(f.src_ip, cfg.be[1].ip4, 4);
+	r.backend_id = 101;
+	r.waiting = 77;
+	lens[0] = qs_dp_build_report(fr[0], 2048, &f, &h, &r, &wrong);
+	burst(fr, lens, 1, 501, &set);
+	assert_int_equal(sh->be[1].rep.waiting, 77);
+	/* the tag flag means nothing on a request: refused as a bad field */
+	h.type = QS_QRP_T_REQUEST;
+	h.flags = QS_QRP_F_LAST | QS_QRP_F_AUTH;
+	flow(&f, false, 77, cfg.port);
+	lens[0] = qs_dp_build_qrp(fr[0], 2048, &f, &h, NULL, 0);
+	qs_dp_parse(&cfg, fr[0], lens[0], &p);
+	assert_int_equal(p.cls, QS_DP_C_DROP);
+	assert_int_equal(p.drop, QS_DP_D_QRP_FIELD);
+	sh->cfg.be[0].report_key.has_key = 0;
+}
+
 /* ---- parser ------------------------------------------------------------------------ */
 
 static void
@@ -517,13 +612,15 @@ test_backend_ageing(void **state)
 
 	(void)state;
 	set.builtin = QS_BASELINE_LEAST_REQUESTS;
+	/* the default mask: two report intervals of 5 ms */
+	assert_int_equal(cfg.report_max_age_ns, 10 * MS);
 	report_all(0, 1);
 	lens[0] = req(fr[0], QS_QRP_T_REQUEST, 1, 1, 10, false, 0);
-	burst(fr, lens, 1, 49, &set);
+	burst(fr, lens, 1, 10, &set);
 	assert_int_equal(wk->b.cand_mask, 0xff);
 	/* all silent past report_max_age: masked, and the fallback decides */
 	lens[0] = req(fr[0], QS_QRP_T_REQUEST, 2, 1, 10, false, 0);
-	burst(fr, lens, 1, 51, &set);
+	burst(fr, lens, 1, 11, &set);
 	assert_int_equal(wk->b.cand_mask, 0);
 	assert_int_equal(wk->ctr.fallback, 1);
 	assert_int_equal(wk->b.verdict[0], QS_DP_V_TX);
@@ -823,6 +920,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_checksums, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backend_ageing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_report_source, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_report_auth, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_request_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_decision_reference, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_feature_rows, setup, teardown),

@@ -130,13 +130,17 @@ def decode_qrp(p):
         why = "type"
     elif e["qrp.hdr_len"] < 32 or e["qrp.hdr_len"] > len(p):
         why = "hdr-len"
-    elif e["qrp.priority"] > 3 or e["qrp.slo_class"] > 3 or e["qrp.flags"] & ~1:
+    elif e["qrp.priority"] > 3 or e["qrp.slo_class"] > 3:
+        why = "field"
+    elif e["qrp.flags"] & ~(3 if e["qrp.type"] == 3 else 1):
+        why = "field"  # bit 1, a tag after the report body, only on reports
+    elif e["qrp.flags"] & 2 and e["qrp.hdr_len"] != 32:
         why = "field"
     if why:
         e["qrp.error"] = why
     elif e["qrp.type"] == 3:
         body = p[e["qrp.hdr_len"]:]
-        if len(body) < 56:
+        if len(body) < 56 + (16 if e["qrp.flags"] & 2 else 0):
             e["qrp.error"] = "short"
         else:
             r = struct.unpack_from("!HHIIIIIIIQQQ", body, 0)
@@ -213,6 +217,11 @@ def extra_frames():
         udp4_frame(be, 7788, cl, 40005, qra(9, 10, 7, 1, 0, 1, 2, 3)),
         udp4_frame(cl, 45001, be, 46001, qrp(1, 1, 3, big, 812, 256, 0xdeadbeef, 2, 1, b"prompt")),
         udp4_frame(be, 45002, svc, 7789, qrp(3, 0, 0, big, 0, 0, 0, 0, 0, report)),
+        # authenticated reports (docs/wire.md): tagged; the tag cut short; the tag
+        # flag on a request
+        udp4_frame(be, 45002, svc, 7789, qrp(3, 3, 0, big, 0, 0, 0, 0, 0, report + bytes(range(16)))),
+        udp4_frame(be, 45002, svc, 7789, qrp(3, 2, 0, big, 0, 0, 0, 0, 0, report + bytes(15))),
+        udp4_frame(cl, 40005, svc, 7788, qrp(1, 3, 7, 43, 10, 10, 0, 0, 0)),
         udp4_frame(cl, 40005, svc, 7788, qrp(4, 1, 7, 42, 0, 0, 0, 3, 3)),
     ]
 

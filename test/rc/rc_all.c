@@ -8,6 +8,7 @@
  */
 #include "qsteer/features.h"
 #include "qsteer/int8.h"
+#include "qsteer/report_auth.h"
 #include "qsteer/report_src.h"
 #include "qsteer/wire.h"
 
@@ -33,6 +34,8 @@ struct rc_out {
 	qs_s32 parse_report;
 	qs_u64 report_received;
 	qs_s32 src_ok[4]; /* qs_report_src_ok: right v4, wrong v4, right v6, wrong port */
+	qs_s32 key_hex;
+	qs_s32 auth_ok[3]; /* qs_report_auth_ok: signed, one bit flipped, untagged */
 };
 
 RC_EXPORT int rc_all(const qs_u8 *x, const qs_s8 *w, struct rc_out *o);
@@ -47,7 +50,8 @@ rc_all(const qs_u8 *x, const qs_s8 *w, struct rc_out *o)
 	struct qs_feat_global gl = { .outstanding = x[9], .eligible = x[10] };
 	struct qs_qrp_hdr h = { .type = QS_QRP_T_REPORT, .tenant = x[0], .request_id = x[1] };
 	struct qs_qrp_report rep = { .backend_id = 3, .received = 0x123456789ull };
-	qs_u8 pkt[QS_QRP_HDR_LEN + QS_QRP_REPORT_LEN];
+	qs_u8 pkt[QS_QRP_AUTH_MSG_LEN + QS_QRP_REPORT_TAG_LEN];
+	struct qs_report_key key;
 	qs_s32 v[4];
 	struct qs_report_src rs = { .has_ip4 = 1, .has_ip6 = 1, .ip4 = { 10, 0, 1, 10 },
 				    .ip6 = { 0xfd, 1 } };
@@ -64,6 +68,13 @@ rc_all(const qs_u8 *x, const qs_s8 *w, struct rc_out *o)
 	o->parse_report =
 		qs_qrp_parse_report(pkt + h.hdr_len, (qs_u32)sizeof(pkt) - h.hdr_len, &rep);
 	o->report_received = rep.received;
+	o->key_hex = qs_report_key_hex("00112233445566778899aabbccddeeff", &key);
+	pkt[5] |= QS_QRP_F_AUTH;
+	qs_report_sign(key.key, pkt);
+	o->auth_ok[0] = qs_report_auth_ok(&key, QS_QRP_F_AUTH, pkt);
+	pkt[x[0] & 63] ^= 1;
+	o->auth_ok[1] = qs_report_auth_ok(&key, QS_QRP_F_AUTH, pkt);
+	o->auth_ok[2] = qs_report_auth_ok(&key, 0, pkt);
 	qs_feat_router_v1(&rq, &be, &gl, o->feat);
 	o->dot = qs_int8_dot(w, o->feat, QS_FR_COUNT, 5);
 	o->requant = qs_int8_requant(x[11] * 1000, 0x40000000, 31);
@@ -108,6 +119,10 @@ main(void)
 	EXPECT("parse_hdr", o.parse_hdr, QS_QRP_OK);
 	EXPECT("parse_report", o.parse_report, QS_QRP_OK);
 	EXPECT("report received", o.report_received, 0x123456789ull);
+	EXPECT("report key hex", o.key_hex, 0);
+	EXPECT("report signed", o.auth_ok[0], 1);
+	EXPECT("report tampered", o.auth_ok[1], 0);
+	EXPECT("report untagged", o.auth_ok[2], 0);
 	EXPECT("requant(5000, 0.5)", o.requant, 127); /* 2500 saturates */
 	EXPECT("ratio_q7(1, 4)", o.ratio, 32);
 	EXPECT("log2q(1000, 3)", o.log2q, 87);

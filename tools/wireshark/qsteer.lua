@@ -13,7 +13,7 @@
 --        or copy to ~/.local/lib/wireshark/plugins/ (docs/operations.md)
 
 local QRP_MAGIC, QRA_MAGIC = 0x5153, 0x5152
-local QRP_HDR_LEN, QRP_REPORT_LEN, QRA_LEN = 32, 56, 48
+local QRP_HDR_LEN, QRP_REPORT_LEN, QRP_TAG_LEN, QRA_LEN = 32, 56, 16, 48
 
 local qrp = Proto("qrp", "qsteer Request Protocol")
 local qra = Proto("qra", "qsteer agent response")
@@ -27,6 +27,7 @@ f.version = ProtoField.uint8("qrp.version", "Version", base.DEC)
 f.type = ProtoField.uint8("qrp.type", "Type", base.DEC, qrp_types)
 f.flags = ProtoField.uint16("qrp.flags", "Flags", base.HEX)
 f.flag_last = ProtoField.bool("qrp.flags.last", "Last packet of the request", 16, nil, 0x0001)
+f.flag_auth = ProtoField.bool("qrp.flags.auth", "Report tag follows the body", 16, nil, 0x0002)
 f.tenant = ProtoField.uint16("qrp.tenant", "Tenant", base.DEC)
 f.request_id = ProtoField.uint64("qrp.request_id", "Request id (reports: sequence)", base.DEC)
 f.prompt_tokens = ProtoField.uint32("qrp.prompt_tokens", "Prompt tokens", base.DEC)
@@ -48,6 +49,7 @@ f.r_prefill = ProtoField.uint32("qrp.report.prefill_pending", "Pending prefill t
 f.r_received = ProtoField.uint64("qrp.report.received", "Requests received", base.DEC)
 f.r_completed = ProtoField.uint64("qrp.report.completed", "Requests completed", base.DEC)
 f.r_sent_ns = ProtoField.uint64("qrp.report.sent_ns", "Agent clock at sending (ns)", base.DEC)
+f.r_tag = ProtoField.bytes("qrp.report.tag", "Tag (SipHash-2-4-128 over header and body)")
 f.payload = ProtoField.bytes("qrp.payload", "Request payload")
 f.error = ProtoField.string("qrp.error", "Refused by the dataplane as")
 
@@ -92,6 +94,7 @@ local function dissect_qrp(tvb, pinfo, root)
 	t:add(f.type, tvb(3, 1))
 	local ft = t:add(f.flags, tvb(4, 2))
 	ft:add(f.flag_last, tvb(4, 2))
+	ft:add(f.flag_auth, tvb(4, 2))
 	t:add(f.tenant, tvb(6, 2))
 	t:add(f.request_id, tvb(8, 8))
 	t:add(f.prompt_tokens, tvb(16, 4))
@@ -112,7 +115,11 @@ local function dissect_qrp(tvb, pinfo, root)
 		why = "type"
 	elseif hdr_len < QRP_HDR_LEN or hdr_len > len then
 		why = "hdr-len"
-	elseif tvb(28, 1):uint() > 3 or tvb(29, 1):uint() > 3 or bit.band(flags, 0xfffe) ~= 0 then
+	elseif tvb(28, 1):uint() > 3 or tvb(29, 1):uint() > 3 then
+		why = "field"
+	elseif bit.band(flags, typ == 3 and 0xfffc or 0xfffe) ~= 0 then
+		why = "field" -- bit 1 (tag follows) only on reports
+	elseif bit.band(flags, 2) ~= 0 and hdr_len ~= QRP_HDR_LEN then
 		why = "field"
 	end
 	if why then
@@ -122,7 +129,8 @@ local function dissect_qrp(tvb, pinfo, root)
 	end
 	if typ == 3 then
 		local rest = len - hdr_len
-		if rest < QRP_REPORT_LEN then
+		local tagged = bit.band(flags, 2) ~= 0
+		if rest < QRP_REPORT_LEN + (tagged and QRP_TAG_LEN or 0) then
 			refuse(t, f.error, e_qrp, "short")
 			return len
 		end
@@ -141,6 +149,10 @@ local function dissect_qrp(tvb, pinfo, root)
 		r:add(f.r_received, b(32, 8))
 		r:add(f.r_completed, b(40, 8))
 		r:add(f.r_sent_ns, b(48, 8))
+		if tagged then
+			-- checking it needs the backend's key, which a capture never has
+			r:add(f.r_tag, tvb(hdr_len + QRP_REPORT_LEN, QRP_TAG_LEN))
+		end
 		pinfo.cols.info = string.format("QRP report backend=%u seq=%s waiting=%u running=%u kv=%u/%u",
 			b(0, 2):uint(), tostring(tvb(8, 8):uint64()), b(4, 4):uint(), b(8, 4):uint(),
 			b(12, 4):uint(), b(16, 4):uint())
