@@ -122,7 +122,7 @@ trap 'echo "cluster.sh: interrupted" >&2; exit 130' INT TERM
 say() { echo "== $*"; }
 fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); [ "$CI" = 1 ] && exit 1; return 0; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
-ctl() { timeout 10 "$CTL" --socket "$SOCK" "$@"; }
+ctl() { timeout 120 "$CTL" --socket "$SOCK" "$@"; }
 
 # ---- topology -----------------------------------------------------------------------
 SVC=10.77.0.1 CLIENT=10.77.0.2 SVCMAC=02:51:00:00:00:01

@@ -28,6 +28,7 @@ chmod 755 "$T" # the socket's own 0600 mode, not the directory, must keep others
 DPPID=
 cleanup() { [ -n "$DPPID" ] && kill "$DPPID" 2>/dev/null; rm -rf "$T"; }
 trap cleanup EXIT
+trap "exit 143" INT TERM
 cd "$T"
 fail() { echo "FAIL: $*"; [ -f dp.log ] && tail -20 dp.log; exit 1; }
 . "$(dirname "$0")/lib.sh"
@@ -49,7 +50,7 @@ echo "not running: $(cat err.txt)"
 NPKT=$(pcap_count in.pcap)
 start_dp() { # $1: file prefix tag. Held: the test meters traffic between its actions.
 	rm -f "$SOCK" out.pcap stats.json
-	timeout 300 "$DP" --no-huge -m 256 --no-pci --file-prefix "qsteer-ctl-$1-$$" -l 0,1 \
+	timeout 3600 "$DP" --no-huge -m 256 --no-pci --file-prefix "qsteer-ctl-$1-$$" -l 0,1 \
 		--vdev "net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap" -- \
 		--config "$CFG" --policy a.q8 --control "$SOCK" --prometheus 127.0.0.1:0 \
 		--rx-hold --stats-out stats.json > dp.log 2>&1 &
@@ -69,7 +70,7 @@ echo "unprivileged: $(cat err.txt)"
 
 # a second daemon on the same control path refuses and leaves the first one's socket
 rc=0
-timeout 120 "$DP" --no-huge -m 256 --no-pci --file-prefix "qsteer-ctl-second-$$" -l 0,1 \
+timeout 3600 "$DP" --no-huge -m 256 --no-pci --file-prefix "qsteer-ctl-second-$$" -l 0,1 \
 	--vdev "net_pcap0,rx_pcap=in.pcap,tx_pcap=second.pcap" -- --config "$CFG" --policy a.q8 \
 	--control "$SOCK" --rx-hold \
 	> second.log 2>&1 || rc=$?

@@ -21,6 +21,7 @@ T=$(mktemp -d /tmp/qsteer-swap.XXXXXX)
 DPPID=
 cleanup() { [ -n "$DPPID" ] && kill "$DPPID" 2>/dev/null; rm -rf "$T"; }
 trap cleanup EXIT
+trap "exit 143" INT TERM
 cd "$T"
 "$MKPOL" 1 a.q8 swap-a
 "$MKPOL" 2 b.q8 swap-b
@@ -37,7 +38,7 @@ NB=$(((NPKT + 31) / 32))
 # ran under which policy depends on the counters, not on how fast anything is.
 # --pace-us keeps a worker inside a burst for a while, so a swap issued while a
 # metered burst is in flight waits for it in the RCU grace period.
-timeout 300 "$DP" --no-huge -m 256 --no-pci --file-prefix "qsteer-swap-$$" -l 0,1 \
+timeout 3600 "$DP" --no-huge -m 256 --no-pci --file-prefix "qsteer-swap-$$" -l 0,1 \
 	--vdev "net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap" -- \
 	--config "$CFG" --policy a.q8 --control "$SOCK" --pace-us 2000 --rx-hold \
 	--stats-out stats.json > dp.log 2>&1 &

@@ -6,6 +6,13 @@
 # for a counter to reach a value, bounded by a deadline (QS_WAIT_S, default 120 s)
 # that only a stuck dataplane reaches.
 # Needs: $CTLS (qsteerctl --socket PATH), $DPPID (the daemon), fail() from the test.
+#
+# The tests start daemons under `timeout 3600`: a backstop so that a daemon never
+# outlives a stuck test for long, never a limit a slow run reaches (meson's timeout
+# times QS_TIMEOUT_MULTIPLIER comes first, and the EXIT/INT/TERM traps stop the
+# daemon). A `timeout 300` here once killed qsteer-dp in the middle of dp-hotswap
+# under ASan beside stress-ng (the test had run 305 s): the daemon vanished without
+# a word in its log and the next qsteerctl found nothing listening.
 
 QS_WAIT_S=${QS_WAIT_S:-120}
 

@@ -21,6 +21,7 @@ T=$(mktemp -d /tmp/qsteer-replay.XXXXXX)
 DPPID=
 cleanup() { [ -n "$DPPID" ] && kill "$DPPID" 2>/dev/null; rm -rf "$T"; }
 trap cleanup EXIT
+trap "exit 143" INT TERM
 cd "$T"
 fail() { echo "FAIL: $*"; [ -f dp.log ] && tail -20 dp.log; exit 1; }
 . "$(dirname "$0")/lib.sh"
@@ -30,7 +31,7 @@ CTLS="$CTL --socket $T/dp.sock"
 "$PCAP" gen --config "$CFG" --trace "$TRACE" --limit 5000 --speedup 200 \
 	--malformed 380 --out in.pcap --manifest manifest.json
 # the daemon runs until every packet is in and the test stops it (no idle guess)
-timeout 300 "$DP" --no-huge -m 256 --no-pci --file-prefix "qsteer-replay-$BURST-$$" -l 0,1 \
+timeout 3600 "$DP" --no-huge -m 256 --no-pci --file-prefix "qsteer-replay-$BURST-$$" -l 0,1 \
 	--vdev "net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap" -- \
 	--config "$CFG" --policy a.q8 --burst "$BURST" --control "$T/dp.sock" \
 	--stats-out stats.json > dp.log 2>&1 &

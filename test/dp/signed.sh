@@ -23,6 +23,7 @@ T=$(mktemp -d /tmp/qsteer-signed.XXXXXX)
 DPPID=
 cleanup() { [ -n "$DPPID" ] && kill "$DPPID" 2>/dev/null; rm -rf "$T"; }
 trap cleanup EXIT
+trap "exit 143" INT TERM
 cd "$T"
 fail() { echo "FAIL: $*"; [ -f dp.log ] && tail -20 dp.log; exit 1; }
 . "$HERE/lib.sh"
@@ -37,7 +38,7 @@ run_dp() {
 	shift
 	N=$((N + 1))
 	rc=0
-	timeout 120 "$DP" --no-huge -m 256 --no-pci --file-prefix "qsteer-sig-$N-$$" -l 0,1 \
+	timeout 3600 "$DP" --no-huge -m 256 --no-pci --file-prefix "qsteer-sig-$N-$$" -l 0,1 \
 		--vdev "net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap" -- "$@" > "$log" 2>&1 || rc=$?
 	return $rc
 }
@@ -95,7 +96,7 @@ run_dp start.log --config "$CFG" --policy a.q8 --bench 0.01 || fail "unsigned wi
 
 # ---- live loads -------------------------------------------------------------------
 rm -f "$SOCK"
-timeout 300 "$DP" --no-huge -m 256 --no-pci --file-prefix "qsteer-sig-live-$$" -l 0,1 \
+timeout 3600 "$DP" --no-huge -m 256 --no-pci --file-prefix "qsteer-sig-live-$$" -l 0,1 \
 	--vdev "net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap" -- \
 	$KEYS --policy a.k1.q8 --control "$SOCK" --rx-hold > dp.log 2>&1 &
 DPPID=$!

@@ -25,6 +25,7 @@ T=$(mktemp -d /tmp/qsteer-workers.XXXXXX)
 DPPID=
 cleanup() { [ -n "$DPPID" ] && kill "$DPPID" 2>/dev/null; rm -rf "$T"; }
 trap cleanup EXIT
+trap "exit 143" INT TERM
 cd "$T"
 fail() { echo "FAIL: $*"; [ -f dp.log ] && tail -20 dp.log; exit 1; }
 . "$(dirname "$0")/lib.sh"
@@ -35,7 +36,7 @@ CTLS="$CTL --socket $T/dp.sock"
 "$PCAP" split --in in.pcap --queues 2 --prefix q --config "$CFG"
 # main lcore 0 and workers 1, 2 on however many CPUs there are (two here)
 LAST=$(($(nproc) - 1))
-timeout 300 "$DP" --no-huge -m 256 --no-pci --file-prefix "qsteer-workers-$$" \
+timeout 3600 "$DP" --no-huge -m 256 --no-pci --file-prefix "qsteer-workers-$$" \
 	--lcores "0@0,1@0,2@$LAST" \
 	--vdev "net_pcap0,rx_pcap=q0.pcap,rx_pcap=q1.pcap,tx_pcap=out0.pcap,tx_pcap=out1.pcap" -- \
 	--config "$CFG" --policy a.q8 --control "$T/dp.sock" --stats-out stats.json \

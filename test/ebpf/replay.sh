@@ -22,6 +22,7 @@ T=$(mktemp -d /tmp/qsteer-xdp-replay.XXXXXX)
 DPPID=
 cleanup() { [ -n "$DPPID" ] && kill "$DPPID" 2>/dev/null; rm -rf "$T"; }
 trap cleanup EXIT
+trap "exit 143" INT TERM
 cd "$T"
 fail() { echo "FAIL: $*"; [ -f dp.log ] && tail -20 dp.log; exit 1; }
 . "$(dirname "$0")/../dp/lib.sh"
@@ -91,7 +92,7 @@ PY
 if [ "$DP" != none ] && "$DP" --no-huge -m 64 --no-pci --file-prefix "qsteer-xdp-help-$$" \
 		-l 0 -- --help 2>&1 | grep -q -- '--burst'; then
 	echo "== qsteer-dp --burst 1 on net_pcap"
-	timeout 300 "$DP" --no-huge -m 256 --no-pci --file-prefix "qsteer-xdp-replay-$$" -l 0,1 \
+	timeout 3600 "$DP" --no-huge -m 256 --no-pci --file-prefix "qsteer-xdp-replay-$$" -l 0,1 \
 		--vdev "net_pcap0,rx_pcap=in.pcap,tx_pcap=dp.pcap" -- \
 		--config "$CFG" --policy a.q8 --burst 1 --control "$T/dp.sock" \
 		--stats-out dp.json > dp.log 2>&1 &
@@ -109,7 +110,7 @@ if [ "$DP" != none ] && "$DP" --no-huge -m 64 --no-pci --file-prefix "qsteer-xdp
 	run_second() {
 		m=$1
 		shift
-		timeout 300 "$DP" --no-huge -m 256 --no-pci --file-prefix "qsteer-xdp-$m-$$" -l 0,1 \
+		timeout 3600 "$DP" --no-huge -m 256 --no-pci --file-prefix "qsteer-xdp-$m-$$" -l 0,1 \
 			--vdev "net_pcap0,rx_pcap=in.pcap,tx_pcap=dp-$m.pcap" -- \
 			--config "$CFG" --policy a.q8 --burst 1 --rx-hold --control "$T/dp.sock" \
 			> dp.log 2>&1 &

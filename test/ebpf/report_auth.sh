@@ -20,6 +20,7 @@ T=$(mktemp -d /tmp/qsteer-report-auth.XXXXXX)
 DPPID=
 cleanup() { [ -n "$DPPID" ] && kill "$DPPID" 2>/dev/null; rm -rf "$T"; }
 trap cleanup EXIT
+trap "exit 143" INT TERM
 cd "$T"
 fail() { echo "FAIL: $*"; [ -f dp.log ] && tail -20 dp.log; exit 1; }
 . "$(dirname "$0")/../dp/lib.sh"
@@ -66,7 +67,7 @@ PY
 
 if [ "$DP" != none ]; then
 	echo "== qsteer-dp on net_pcap with the keyed config"
-	timeout 300 "$DP" --no-huge -m 256 --no-pci --file-prefix "qsteer-rauth-$$" -l 0,1 \
+	timeout 3600 "$DP" --no-huge -m 256 --no-pci --file-prefix "qsteer-rauth-$$" -l 0,1 \
 		--vdev "net_pcap0,rx_pcap=in.pcap,tx_pcap=dp.pcap" -- \
 		--config "$CFG" --policy a.q8 --control "$T/dp.sock" --stats-out dp.json \
 		> dp.log 2>&1 &

@@ -37,7 +37,7 @@ CTLS="$CTL --socket $T/xdp.sock"
 # check WHAT ARGS...: qsteer-xdp --check; its output in check.log, its status returned
 check() {
 	rc=0
-	timeout 120 "$XDP" --check "$@" > check.log 2>&1 || rc=$?
+	timeout 3600 "$XDP" --check "$@" > check.log 2>&1 || rc=$?
 	return $rc
 }
 # refused WHAT PATTERN ARGS...
