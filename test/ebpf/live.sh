@@ -49,6 +49,12 @@ CTLS="$CTL --socket $T/xdp.sock"
 . "$(dirname "$0")/../dp/lib.sh"
 "$MKPOL" 1 a.q8 live-a >/dev/null
 "$MKPOL" 2 b.q8 live-b >/dev/null
+# two backends sign their reports (docs/wire.md): the pcap then also holds
+# untagged, wrongly keyed and replayed reports for gpu0, which the program must drop
+awk '{ print }
+	/^\[backend gpu0\]/ { print "report_key = 00112233445566778899aabbccddeeff" }
+	/^\[backend gpu4\]/ { print "report_key = 0f1e2d3c4b5a69788796a5b4c3d2e1f0" }' "$CFG" > keyed.ini
+CFG=$T/keyed.ini
 "$PCAP" gen --config "$CFG" --trace "$TRACE" --limit 5000 --speedup 200 \
 	--malformed 380 --out gen.pcap --manifest manifest.json >/dev/null
 # timing-free configuration: nothing ages during the test
@@ -147,8 +153,12 @@ import json, sys
 m = json.load(open("metrics.json"))["m"]
 assert m["qsteer_rx_total"] == int(sys.argv[1]), (m["qsteer_rx_total"], sys.argv[1])
 forged = m['qsteer_drops_total{reason="report-source"}']
+auth = m['qsteer_drops_total{reason="report-auth"}']
+replay = m['qsteer_drops_total{reason="report-replay"}']
 assert forged > 0, "forged reports not counted"
-print(f"prometheus: rx {m['qsteer_rx_total']}, forged reports dropped {forged}")
+assert auth > 0 and replay > 0, ("forged tags or replays not counted", auth, replay)
+print(f"prometheus: rx {m['qsteer_rx_total']}, reports dropped: {forged} wrong source, "
+      f"{auth} untagged or wrong tag, {replay} replayed")
 PY
 "$CTL" --socket "$T/xdp.sock" shutdown > /dev/null
 wait $XPID; XPID=

@@ -65,6 +65,29 @@ assert d["report-auth"] == 20 and d["report-replay"] == 10, d
 print(f"XDP: report-auth {d['report-auth']}, report-replay {d['report-replay']}")
 PY
 
+echo "== the default stale mask (2 report intervals of 5 ms): XDP vs the core"
+# agents report every 5 ms (gen's --report-interval-ms), backend 1 falls silent for
+# 15% of the file; without report_max_age_ms the mask is report_interval_ms x
+# report_stale_intervals = 10 ms, and the program must mask exactly when the core does
+sed '/^report_max_age_ms/d' keyed.ini > default-age.ini
+"$PCAP" gen --config default-age.ini --trace "$TRACE" --limit 3000 --speedup 200 \
+	--report-interval-ms 5 --malformed 230 --out age.pcap --manifest age.json > /dev/null
+"$XR" --config default-age.ini --in age.pcap --policy a.q8 --out xdp-age.pcap \
+	--stats-out xdp-age.json > xdp-age.log 2>&1 || { cat xdp-age.log; fail "xdp vs core, default mask"; }
+tail -1 xdp-age.log
+# the same file with ages that never run out: backend 1 keeps getting requests
+# through its silence, which the default mask must stop
+sed 's/^report_max_age_ms.*/report_max_age_ms = 600000/' keyed.ini > long-age.ini
+"$XR" --config long-age.ini --in age.pcap --policy a.q8 --stats-out xdp-long.json \
+	> xdp-long.log 2>&1 || { cat xdp-long.log; fail "xdp vs core, long ages"; }
+python3 - <<'PY' || fail "the silent backend was not masked by default"
+import json
+d = json.load(open("xdp-age.json"))["to_backend"]["gpu1"]
+l = json.load(open("xdp-long.json"))["to_backend"]["gpu1"]
+assert d < l, (d, l)
+print(f"gpu1, silent for 15% of the file: {d} requests with the default mask, {l} never masked")
+PY
+
 if [ "$DP" != none ]; then
 	echo "== qsteer-dp on net_pcap with the keyed config"
 	timeout 3600 "$DP" --no-huge -m 256 --no-pci --file-prefix "qsteer-rauth-$$" -l 0,1 \
