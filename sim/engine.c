@@ -221,6 +221,17 @@ qs_sim_config_default(struct qs_sim_config *c)
 	c->wl.period_s = 3600.0;
 	c->report_interval_ns = 5000000;
 	c->prefix_max_age_ns = 10000000000ull;
+	c->report_stale_intervals = QS_SIM_REPORT_STALE_INTERVALS;
+	c->mask_kv_full = true;
+}
+
+/* The report age that masks a backend (0: none), as qsteer-dp derives it
+ * (dp/config.c): the explicit age wins over interval x missed reports. */
+static uint64_t
+report_max_age(const struct qs_sim_config *c)
+{
+	return c->report_max_age_ns ? c->report_max_age_ns
+				    : c->report_interval_ns * c->report_stale_intervals;
 }
 
 static int
@@ -893,7 +904,7 @@ build_view(struct qs_sim *s, struct qs_sim_decision *d)
 		vb[i].sent_tokens = s->sent_tokens[i] - be->rep.received_tokens;
 		vb[i].capacity_class = s->capacity_class[i];
 	}
-	qs_sim_view(vb, s->nb, s->now, s->cfg.report_max_age_ns, s->cfg.mask_kv_full, hit,
+	qs_sim_view(vb, s->nb, s->now, report_max_age(&s->cfg), s->cfg.mask_kv_full, hit,
 		    s->build_features, d);
 	if (!d->eligible)
 		s->all_masked++;

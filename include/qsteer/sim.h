@@ -145,6 +145,10 @@ bool qs_sim_slo_met(const struct qs_sim_slo *slo, double ttft_ms, double tpot_ms
 struct qs_sim_outcome;
 struct qs_sim_iter;
 
+/* Reports a backend may miss before it is masked: the dataplane's
+ * QS_DP_REPORT_STALE_INTERVALS (test-view-parity checks that they agree). */
+#define QS_SIM_REPORT_STALE_INTERVALS 2
+
 struct qs_sim_config {
 	char name[QS_SIM_NAME_LEN];
 	char primary_metric[32]; /* "ttft_p99" or "slo_attainment" */
@@ -155,9 +159,16 @@ struct qs_sim_config {
 	uint64_t report_interval_ns; /* default 5 ms */
 	double report_loss;	     /* probability a report is lost, 0..1 */
 	uint64_t prefix_max_age_ns;  /* router prefix-affinity ageing (default 10 s) */
-	/* Mask a backend whose newest report is older than this (0: never; DESIGN 3.1). */
+	/*
+	 * DESIGN 3.1, with the dataplane's defaults (so a policy trains with the masks
+	 * it will meet): a backend is masked once its newest report is older than
+	 * report_max_age_ns when that is set, else than report_interval_ns x
+	 * report_stale_intervals (default QS_SIM_REPORT_STALE_INTERVALS: 10 ms at 5 ms
+	 * reports); both 0: never, and a backend is eligible before its first report.
+	 */
 	uint64_t report_max_age_ns;
-	bool mask_kv_full; /* mask a backend whose last report shows every KV block used */
+	uint32_t report_stale_intervals;
+	bool mask_kv_full; /* mask one whose last report shows every KV block used (default) */
 	/* Per-request outcomes: a callback, and/or a queue drained by qs_sim_poll_outcomes. */
 	void (*on_outcome)(void *ctx, const struct qs_sim_outcome *o);
 	void *outcome_ctx;
@@ -167,7 +178,8 @@ struct qs_sim_config {
 	void *iter_ctx;
 };
 
-/* Defaults: no backends, Poisson at 1 req/s, 5 ms reports, no loss, no SLOs. */
+/* Defaults: no backends, Poisson at 1 req/s, 5 ms reports, no loss, no SLOs; stale
+ * and KV-full backends masked as the dataplane masks them. */
 void qs_sim_config_default(struct qs_sim_config *c);
 /* Backend profiles (struct qs_sim_profile, their defaults and files): profile.h. */
 

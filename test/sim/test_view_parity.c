@@ -145,6 +145,21 @@ main(int argc, char **argv)
 		fprintf(stderr, "the dataplane's default report age changed: update this test\n");
 		return 2;
 	}
+	{
+		/* the simulator's defaults are the dataplane's: what the trainer trains with */
+		static struct qs_sim_config sc;
+
+		qs_sim_config_default(&sc);
+		if (sc.report_interval_ns * sc.report_stale_intervals != cfg.report_max_age_ns ||
+		    sc.report_max_age_ns != 0 || !sc.mask_kv_full) {
+			printf("simulator defaults: %llu ns x %u intervals (age %llu), KV-full %d; "
+			       "the dataplane masks after %llu ns and when KV-full\n",
+			       (unsigned long long)sc.report_interval_ns, sc.report_stale_intervals,
+			       (unsigned long long)sc.report_max_age_ns, sc.mask_kv_full,
+			       (unsigned long long)cfg.report_max_age_ns);
+			bad++;
+		}
+	}
 	if (qs_policy_load_file(argv[1], &lo, &pol, msg, sizeof(msg)) != QS_OK) {
 		fprintf(stderr, "%s\n", msg);
 		return 2;
