@@ -15,7 +15,6 @@
 #include <string.h>
 
 #include "qsteer/dp_core.h"
-#include "qsteer/router_view.h"
 #include "packet_fast.h"
 
 static const char *const drop_names[QS_DP_D__COUNT] = {
@@ -167,72 +166,36 @@ qs_dp_worker_init(struct qs_dp_worker *w, const struct qs_dp_shared *s, enum qs_
 	memset(w, 0, sizeof(*w));
 	w->kernel = k;
 	qs_prefix_init(&w->prefix);
-	for (i = 0; i < QS_DP_REQ_SETS; i++)
-		for (j = 0; j < QS_DP_REQ_WAYS; j++)
-			w->reqtab.e[i][j].backend = QS_DP_REQ_EMPTY;
+	for (i = 0; i < QS_REQTAB_SETS; i++)
+		for (j = 0; j < QS_REQTAB_WAYS; j++)
+			w->reqtab.s[i].e[j].backend = QS_REQTAB_EMPTY;
 	qs_baseline_init(&w->fallback, s->cfg.fallback, s->cfg.fallback_seed + worker_index);
 	w->builtin_kind = QS_BASELINE__COUNT; /* initialised when a set names one */
 }
 
-/* ---- request-id table ---------------------------------------------------------- */
+/* ---- request-id table (include/qsteer/reqtab.h) ---------------------------------- */
 
-static uint32_t
-req_set(uint64_t id, uint16_t tenant)
-{
-	uint64_t z = (id ^ ((uint64_t)tenant << 48)) * 0x9e3779b97f4a7c15ull;
-
-	return (uint32_t)(z >> 52) & (QS_DP_REQ_SETS - 1);
-}
-
-static bool
-req_live(const struct qs_dp_req_entry *e, uint64_t now, uint64_t ttl)
-{
-	return e->backend != QS_DP_REQ_EMPTY && !(now > e->last_ns && now - e->last_ns > ttl);
-}
-
-static struct qs_dp_req_entry *
+static struct qs_reqtab_entry *
 req_find(struct qs_dp_worker *w, uint32_t si, uint64_t id, uint16_t tenant, uint64_t now,
 	 uint64_t ttl)
 {
-	struct qs_dp_req_entry *set = w->reqtab.e[si];
-	uint32_t i;
+	int v = qs_reqtab_find(&w->reqtab.s[si], id, tenant, now, ttl);
 
-	for (i = 0; i < QS_DP_REQ_WAYS; i++)
-		if (set[i].id == id && set[i].tenant == tenant && req_live(&set[i], now, ttl))
-			return &set[i];
-	return NULL;
+	return v < 0 ? NULL : &w->reqtab.s[si].e[v];
 }
 
 static void
 req_insert(struct qs_dp_worker *w, uint32_t si, uint64_t id, uint16_t tenant, uint16_t be,
-	   uint64_t now, uint64_t ttl)
+	   uint64_t now, uint64_t ttl, bool done)
 {
-	struct qs_dp_req_entry *set = w->reqtab.e[si], *v = NULL;
-	uint32_t i;
+	enum qs_reqtab_way how;
+	int v = qs_reqtab_way(&w->reqtab.s[si], id, tenant, now, ttl, &how);
 
-	for (i = 0; i < QS_DP_REQ_WAYS && !v; i++)
-		if (set[i].backend != QS_DP_REQ_EMPTY && set[i].id == id && set[i].tenant == tenant)
-			v = &set[i];
-	for (i = 0; i < QS_DP_REQ_WAYS && !v; i++)
-		if (set[i].backend == QS_DP_REQ_EMPTY)
-			v = &set[i];
-	for (i = 0; i < QS_DP_REQ_WAYS && !v; i++)
-		if (!req_live(&set[i], now, ttl)) {
-			v = &set[i];
-			w->ctr.reqtab_expired++;
-		}
-	if (!v) {
-		/* every way live: the least recently used request loses its tail */
-		v = &set[0];
-		for (i = 1; i < QS_DP_REQ_WAYS; i++)
-			if (set[i].last_ns < v->last_ns)
-				v = &set[i];
+	if (how == QS_REQTAB_EXPIRED)
+		w->ctr.reqtab_expired++;
+	else if (how >= QS_REQTAB_EVICT_DONE)
 		w->ctr.reqtab_evict++;
-	}
-	v->id = id;
-	v->tenant = tenant;
-	v->backend = be;
-	v->last_ns = now;
+	qs_reqtab_put(&w->reqtab.s[si], v, id, tenant, be, now, done);
 	w->ctr.reqtab_insert++;
 }
 
@@ -396,13 +359,14 @@ qs_dp_prepare_rx(struct qs_dp_worker *w, struct qs_dp_shared *s, uint8_t *const 
 		}
 		case QS_QRP_T_REQUEST:
 			b->req_pkt[b->n_req++] = (uint8_t)i;
-			b->rset[i] = (uint16_t)req_set(p->h.request_id, p->h.tenant);
-			if (!(p->h.flags & QS_QRP_F_LAST)) /* an insert at commit */
-				__builtin_prefetch(w->reqtab.e[b->rset[i]], 1);
+			/* every request gets an entry at commit (reqtab.h: a cancel may
+			 * follow even a one-packet request) */
+			b->rset[i] = (uint16_t)qs_reqtab_set_of(p->h.request_id, p->h.tenant);
+			__builtin_prefetch(&w->reqtab.s[b->rset[i]], 1);
 			break;
 		default: /* continuation, cancel: at commit, in packet order */
-			b->rset[i] = (uint16_t)req_set(p->h.request_id, p->h.tenant);
-			__builtin_prefetch(w->reqtab.e[b->rset[i]], 1);
+			b->rset[i] = (uint16_t)qs_reqtab_set_of(p->h.request_id, p->h.tenant);
+			__builtin_prefetch(&w->reqtab.s[b->rset[i]], 1);
 			break;
 		}
 	}
@@ -451,7 +415,7 @@ qs_dp_prepare_view(struct qs_dp_worker *w, const struct qs_dp_shared *s, uint64_
 	for (i = 0; i < nb; i++) {
 		struct qs_dp_backend_state st;
 		struct qs_feat_backend *f = &b->fb[i];
-		qs_u32 fl;
+		bool fresh, draining, full;
 
 		snapshot(&s->be[i], &st);
 		if (st.generation != w->seen_gen[i]) {
@@ -460,20 +424,25 @@ qs_dp_prepare_view(struct qs_dp_worker *w, const struct qs_dp_shared *s, uint64_
 			w->sent_reqs[i] = 0;
 			w->sent_tokens[i] = 0;
 		}
-		/* masks and report features: router_view.h, as the XDP program and the
-		 * simulator the policy was trained in compute them */
-		fl = qs_rview_backend(&st.rep,
-				      qs_rview_fresh(st.valid, st.last_ns, now, c->report_max_age_ns),
-				      f);
+		fresh = st.valid && (now < st.last_ns || now - st.last_ns <= c->report_max_age_ns);
+		draining = fresh && (st.rep.flags & QS_QRP_RF_DRAINING);
+		full = fresh && st.rep.kv_total != 0 && st.rep.kv_used >= st.rep.kv_total;
+		f->waiting = fresh ? st.rep.waiting : 0;
+		f->running = fresh ? st.rep.running : 0;
+		f->kv_used = fresh ? st.rep.kv_used : 0;
+		f->kv_total = fresh ? st.rep.kv_total : 0;
+		f->prefill_pending = fresh ? st.rep.prefill_pending : 0;
+		f->decode_tps = fresh ? st.rep.decode_tps : 0;
+		f->ttft_p99_ms = fresh ? st.rep.ttft_p99_us / 1000 : 0;
 		f->sent_reqs = w->sent_reqs[i];
 		f->sent_tokens = w->sent_tokens[i];
 		f->capacity_class = c->be[i].capacity_class;
 		f->prefix_hit = 0;
 		if (drain & (1ull << i))
 			continue;
-		if (qs_rview_fallback(fl))
+		if (!draining)
 			b->fallback_mask |= 1ull << i;
-		if (qs_rview_candidate(fl)) {
+		if (fresh && !draining && !full) {
 			b->cand_mask |= 1ull << i;
 			b->cand_be[b->n_cand++] = (uint8_t)i;
 		}
@@ -509,8 +478,16 @@ qs_dp_prepare_view(struct qs_dp_worker *w, const struct qs_dp_shared *s, uint64_
 			tm[1] = tm[0];
 			continue;
 		}
-		/* over the candidates with this family (router_view.h) */
-		qs_rview_global(b->fb, nb, b->cand_mask & fam[i], &gl[i]);
+		gl[i].outstanding = 0;
+		gl[i].eligible = 0;
+		for (cnd = 0; cnd < b->n_cand; cnd++) {
+			const struct qs_feat_backend *f = &b->fb[b->cand_be[cnd]];
+
+			if (!(elig[i] & (1ull << cnd)))
+				continue;
+			gl[i].outstanding += f->waiting + f->running + f->sent_reqs;
+			gl[i].eligible++;
+		}
 		for (cnd = 0; cnd < b->n_cand; cnd++)
 			qs_feat_router_v1(&rq0, &b->fb[b->cand_be[cnd]], &gl[i], tmpl[i][cnd]);
 		tm[i] = (const uint8_t(*)[QS_FR_COUNT])tmpl[i];
@@ -676,7 +653,7 @@ qs_dp_commit(struct qs_dp_worker *w, const struct qs_dp_shared *s, uint8_t *cons
 
 	for (i = 0; i < b->n; i++) {
 		struct qs_dp_pkt *p = &b->pkt[i];
-		struct qs_dp_req_entry *e;
+		struct qs_reqtab_entry *e;
 		uint16_t be;
 		int rc;
 
@@ -739,9 +716,8 @@ qs_dp_commit(struct qs_dp_worker *w, const struct qs_dp_shared *s, uint8_t *cons
 			w->sent_reqs[be]++;
 			w->sent_tokens[be] += p->h.prompt_tokens;
 			qs_prefix_update(&w->prefix, p->h.prefix_hash, be, now);
-			if (!(p->h.flags & QS_QRP_F_LAST))
-				req_insert(w, b->rset[i], p->h.request_id, p->h.tenant, be, now,
-					   c->request_ttl_ns);
+			req_insert(w, b->rset[i], p->h.request_id, p->h.tenant, be, now,
+				   c->request_ttl_ns, (p->h.flags & QS_QRP_F_LAST) != 0);
 		} else {
 			if (p->h.type == QS_QRP_T_CONTINUATION)
 				w->ctr.continuations++;
@@ -749,17 +725,20 @@ qs_dp_commit(struct qs_dp_worker *w, const struct qs_dp_shared *s, uint8_t *cons
 				w->ctr.cancels++;
 			e = req_find(w, b->rset[i], p->h.request_id, p->h.tenant, now,
 				     c->request_ttl_ns);
-			if (!e) {
+			/* after its last packet a request takes a cancel, not more packets */
+			if (!e || (e->done && p->h.type == QS_QRP_T_CONTINUATION)) {
 				p->cls = QS_DP_C_DROP;
 				p->drop = QS_DP_D_UNKNOWN_REQ;
 				w->ctr.drop[QS_DP_D_UNKNOWN_REQ]++;
 				continue;
 			}
 			be = e->backend;
-			if (p->h.type == QS_QRP_T_CANCEL || (p->h.flags & QS_QRP_F_LAST))
-				e->backend = QS_DP_REQ_EMPTY; /* the request is complete */
-			else
+			if (p->h.type == QS_QRP_T_CANCEL) {
+				e->backend = QS_REQTAB_EMPTY; /* nothing may follow a cancel */
+			} else {
 				e->last_ns = now;
+				e->done = (p->h.flags & QS_QRP_F_LAST) != 0;
+			}
 			rc = qs_dp_rewrite_inl(pkts[i], p, &c->be[be]);
 			if (rc != QS_DP_D_NONE) {
 				p->cls = QS_DP_C_DROP;

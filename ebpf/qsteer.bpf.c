@@ -35,7 +35,6 @@
 
 #include "qsteer/int8.h"
 #include "qsteer/rng.h"
-#include "qsteer/router_view.h"
 #include "qsteer/shadow.h"
 #include "qsteer/xdp.h"
 
@@ -129,7 +128,7 @@ struct qs_xdp_scratch {
 	qs_u64 bv, qmin, qmax;
 	struct qs_qrp_report qrep;
 	/* per backend: the key (generation * 2 + fresh + 1, 0: none) fb[i]'s report
-	 * fields and fbfl[i] (router_view.h's QS_RVIEW_* flags) were taken for */
+	 * fields and fbfl[i] (1 draining, 2 KV full) were taken for */
 	qs_u64 fbkey[QS_XDP_MAX_BACKENDS];
 	qs_u8 fbfl[QS_XDP_MAX_BACKENDS];
 	struct qs_xdp_backend_state st; /* qs_xdp_be_view's copy */
@@ -1127,16 +1126,8 @@ qs_xdp_score_all(const struct qs_xdp_policy *pol, struct qs_xdp_scratch *sc,
 
 /* ---- request-id table (dp/core.c req_*) ------------------------------------------------ */
 
-static __always_inline qs_u32
-req_set(qs_u64 id, qs_u16 tenant)
-{
-	qs_u64 z = (id ^ ((qs_u64)tenant << 48)) * 0x9e3779b97f4a7c15ull;
-
-	return (qs_u32)(z >> 52) & (QS_XDP_REQ_SETS - 1);
-}
-
 /* Set number set of this CPU's table (xdp.h: blocks of QS_XDP_REQ_BLOCK_SETS). */
-static __always_inline struct qs_xdp_req_set *
+static __always_inline struct qs_reqtab_set *
 req_lookup(qs_u32 set)
 {
 	qs_u32 key = set / QS_XDP_REQ_BLOCK_SETS;
@@ -1145,46 +1136,19 @@ req_lookup(qs_u32 set)
 	return b ? &b->s[set & (QS_XDP_REQ_BLOCK_SETS - 1)] : NULL;
 }
 
-static __always_inline int
-req_live(const struct qs_xdp_req_entry *e, qs_u64 now, qs_u64 ttl)
-{
-	return e->backend != QS_XDP_REQ_EMPTY && !(now > e->last_ns && now - e->last_ns > ttl);
-}
-
+/* reqtab.h's insert, with the dataplane's counters */
 static __always_inline void
-req_insert(struct qs_xdp_req_set *set, struct qs_xdp_counters *ctr, qs_u64 id, qs_u16 tenant,
-	   qs_u16 be, qs_u64 now, qs_u64 ttl)
+req_insert(struct qs_reqtab_set *set, struct qs_xdp_counters *ctr, qs_u64 id, qs_u16 tenant,
+	   qs_u16 be, qs_u64 now, qs_u64 ttl, int done)
 {
-	int v = -1, i;
+	enum qs_reqtab_way how;
+	int v = qs_reqtab_way(set, id, tenant, now, ttl, &how);
 
-#pragma unroll
-	for (i = 0; i < QS_XDP_REQ_WAYS; i++)
-		if (v < 0 && set->e[i].backend != QS_XDP_REQ_EMPTY && set->e[i].id == id &&
-		    set->e[i].tenant == tenant)
-			v = i;
-#pragma unroll
-	for (i = 0; i < QS_XDP_REQ_WAYS; i++)
-		if (v < 0 && set->e[i].backend == QS_XDP_REQ_EMPTY)
-			v = i;
-#pragma unroll
-	for (i = 0; i < QS_XDP_REQ_WAYS; i++)
-		if (v < 0 && !req_live(&set->e[i], now, ttl)) {
-			v = i;
-			ctr->reqtab_expired++;
-		}
-	if (v < 0) {
-		v = 0;
-#pragma unroll
-		for (i = 1; i < QS_XDP_REQ_WAYS; i++)
-			if (set->e[i].last_ns < set->e[v & 3].last_ns)
-				v = i;
+	if (how == QS_REQTAB_EXPIRED)
+		ctr->reqtab_expired++;
+	else if (how >= QS_REQTAB_EVICT_DONE)
 		ctr->reqtab_evict++;
-	}
-	v &= 3;
-	set->e[v].id = id;
-	set->e[v].tenant = tenant;
-	set->e[v].backend = be;
-	set->e[v].last_ns = now;
+	qs_reqtab_put(set, v, id, tenant, be, now, done);
 	ctr->reqtab_insert++;
 }
 
@@ -1284,7 +1248,7 @@ snapshot(const struct qs_xdp_backend_state *e, struct qs_xdp_backend_state *out)
 static __always_inline int
 report_fresh(qs_u32 valid, qs_u64 last, qs_u64 now)
 {
-	return (int)qs_rview_fresh(valid, last, now, qs_cfg.report_max_age_ns);
+	return valid && (now < last || now - last <= qs_cfg.report_max_age_ns);
 }
 
 /*
@@ -1298,16 +1262,29 @@ qs_xdp_be_view(const struct qs_xdp_backend_state *e, struct qs_xdp_scratch *sc, 
 	       qs_u64 now)
 {
 	struct qs_xdp_backend_state *st;
+	struct qs_feat_backend *f;
+	qs_u32 fl = 0;
 	int fresh;
 
 	if (!e || !sc)
 		return 0;
 	i &= QS_XDP_MAX_BACKENDS - 1;
 	st = &sc->st;
+	f = &sc->fb[i];
 	snapshot(e, st);
 	fresh = report_fresh(st->valid, st->last_ns, now);
-	/* the report fields and masks as qsteer-dp and the simulator take them */
-	sc->fbfl[i] = (qs_u8)qs_rview_backend(&st->rep, (qs_u32)fresh, &sc->fb[i]);
+	f->waiting = fresh ? st->rep.waiting : 0;
+	f->running = fresh ? st->rep.running : 0;
+	f->kv_used = fresh ? st->rep.kv_used : 0;
+	f->kv_total = fresh ? st->rep.kv_total : 0;
+	f->prefill_pending = fresh ? st->rep.prefill_pending : 0;
+	f->decode_tps = fresh ? st->rep.decode_tps : 0;
+	f->ttft_p99_ms = fresh ? qs_xdp_div1000(st->rep.ttft_p99_us) : 0;
+	if (fresh && (st->rep.flags & QS_QRP_RF_DRAINING))
+		fl |= 1;
+	if (fresh && st->rep.kv_total != 0 && st->rep.kv_used >= st->rep.kv_total)
+		fl |= 2;
+	sc->fbfl[i] = (qs_u8)fl;
 	sc->gen[i] = st->generation;
 	sc->fbkey[i] = st->generation * 2 + (qs_u64)fresh + 1;
 	return fresh;
@@ -1530,8 +1507,7 @@ qs_xdp_decide(const struct pkt *p, struct qs_xdp_worker *w, struct qs_xdp_scratc
 	for (i = 0; i < QS_XDP_MAX_BACKENDS; i++) {
 		const struct qs_xdp_backend_state *e;
 		struct qs_feat_backend *f = &sc->fb[i];
-		int fresh;
-		qs_u32 fl;
+		int fresh, draining, full;
 		qs_u64 gen = 0;
 
 		if (i >= nb)
@@ -1546,7 +1522,8 @@ qs_xdp_decide(const struct pkt *p, struct qs_xdp_worker *w, struct qs_xdp_scratc
 			w->sent_reqs[i] = 0;
 			w->sent_tokens[i] = 0;
 		}
-		fl = sc->fbfl[i];
+		draining = sc->fbfl[i] & 1;
+		full = sc->fbfl[i] & 2;
 		f->sent_reqs = w->sent_reqs[i];
 		f->sent_tokens = w->sent_tokens[i];
 		f->capacity_class = qs_cfg.be[i].capacity_class;
@@ -1558,9 +1535,9 @@ qs_xdp_decide(const struct pkt *p, struct qs_xdp_worker *w, struct qs_xdp_scratc
 			continue;
 		if (fam_bit ? qs_cfg.be[i].has_ip6 : qs_cfg.be[i].has_ip4)
 			sc->fam |= 1ull << i;
-		if (qs_rview_fallback(fl))
+		if (!draining)
 			sc->fbm |= 1ull << i;
-		if (qs_rview_candidate(fl)) {
+		if (fresh && !draining && !full) {
 			sc->cand |= 1ull << i;
 			sc->cand_be[sc->ncand & (QS_XDP_MAX_BACKENDS - 1)] = (qs_u8)i;
 			sc->ncand++;
@@ -1581,9 +1558,20 @@ qs_xdp_decide(const struct pkt *p, struct qs_xdp_worker *w, struct qs_xdp_scratc
 		if (!pol)
 			return QS_XDP_NO_BACKEND;
 		if (pol->kind == QS_XDP_P_INT8) {
-			/* global features over the candidates with the packet's family
-			 * (router_view.h, as qsteer-dp and the simulator) */
-			qs_rview_global(sc->fb, nb, cand & fam, &sc->glf);
+			/* global features over the candidates with the packet's family */
+			qs_u32 outst = 0, nel = 0;
+
+			for (i = 0; i < QS_XDP_MAX_BACKENDS; i++) {
+				if (i >= nb)
+					break;
+				qs_u32 bit = (qs_u32)((cand & fam) >> i) & 1;
+
+				outst += bit * (sc->fb[i].waiting + sc->fb[i].running +
+						sc->fb[i].sent_reqs);
+				nel += bit;
+			}
+			sc->glf.outstanding = outst;
+			sc->glf.eligible = nel;
 			/* the request's features and its part of layer 1 */
 			qs_xdp_feat_request(&sc->rqf, &sc->glf, sc->row);
 			qs_xdp_rq_part(pol, sc);
@@ -1660,7 +1648,7 @@ qsteer_xdp(struct xdp_md *ctx)
 	struct qs_xdp_counters *ctr = bpf_map_lookup_elem(&qs_counters, &zero_key);
 	struct qs_xdp_scratch *sc = bpf_map_lookup_elem(&qs_scratch, &zero_key);
 	struct qs_prefix_table *pt = bpf_map_lookup_elem(&qs_prefix, &zero_key);
-	struct qs_xdp_req_set *set = NULL;
+	struct qs_reqtab_set *set = NULL;
 	struct qs_xdp_l1cache *lc;
 	struct pkt p;
 	qs_u64 now;
@@ -1725,16 +1713,15 @@ qsteer_xdp(struct xdp_md *ctx)
 		return XDP_DROP;
 	}
 	if (p.h.type == QS_QRP_T_REQUEST) {
-		if (!(p.h.flags & QS_QRP_F_LAST)) {
-			/* a new request id picks a random set of a 384 KiB table: its
-			 * cache miss is taken here, before the decision, not by the
-			 * insert at the end (measured ~10 ns better) */
-			set = req_lookup(req_set(p.h.request_id, p.h.tenant));
-			if (set) {
-				qs_u64 t_;
+		/* every request gets an entry (reqtab.h: a cancel may follow even a
+		 * one-packet request); a new request id picks a random set of a 384 KiB
+		 * table: its cache miss is taken here, before the decision, not by the
+		 * insert at the end (measured ~10 ns better) */
+		set = req_lookup(qs_reqtab_set_of(p.h.request_id, p.h.tenant));
+		if (set) {
+			qs_u64 t_;
 
-				asm volatile("%0 = *(u64 *)(%1 + 0)" : "=r"(t_) : "r"(set));
-			}
+			asm volatile("%0 = *(u64 *)(%1 + 0)" : "=r"(t_) : "r"(set));
 		}
 		lc = bpf_map_lookup_elem(&qs_l1cache, &zero_key);
 		if (!lc)
@@ -1791,35 +1778,36 @@ qsteer_xdp(struct xdp_md *ctx)
 		w->sent_reqs[be]++;
 		w->sent_tokens[be] += p.h.prompt_tokens;
 		qs_prefix_update(pt, p.h.prefix_hash, be, now);
-		if (set) /* looked up only for a request that is not the last */
+		if (set)
 			req_insert(set, ctr, p.h.request_id, p.h.tenant, (qs_u16)be, now,
-				   qs_cfg.request_ttl_ns);
+				   qs_cfg.request_ttl_ns, (p.h.flags & QS_QRP_F_LAST) != 0);
 	} else {
-		struct qs_xdp_req_entry *e = NULL;
-		int i;
+		struct qs_reqtab_entry *e = NULL;
+		int k = -1;
 
 		if (p.h.type == QS_QRP_T_CONTINUATION)
 			ctr->continuations++;
 		else
 			ctr->cancels++;
-		set = req_lookup(req_set(p.h.request_id, p.h.tenant));
+		set = req_lookup(qs_reqtab_set_of(p.h.request_id, p.h.tenant));
 		if (set) {
-#pragma unroll
-			for (i = 0; i < QS_XDP_REQ_WAYS; i++)
-				if (!e && set->e[i].id == p.h.request_id &&
-				    set->e[i].tenant == p.h.tenant &&
-				    req_live(&set->e[i], now, qs_cfg.request_ttl_ns))
-					e = &set->e[i];
+			k = qs_reqtab_find(set, p.h.request_id, p.h.tenant, now,
+					   qs_cfg.request_ttl_ns);
+			if (k >= 0)
+				e = &set->e[k & (QS_REQTAB_WAYS - 1)];
 		}
-		if (!e) {
+		/* after its last packet a request takes a cancel, not more packets */
+		if (!e || (e->done && p.h.type == QS_QRP_T_CONTINUATION)) {
 			ctr->drop[QS_DP_D_UNKNOWN_REQ]++;
 			return XDP_DROP;
 		}
 		be = e->backend;
-		if (p.h.type == QS_QRP_T_CANCEL || (p.h.flags & QS_QRP_F_LAST))
-			e->backend = QS_XDP_REQ_EMPTY;
-		else
+		if (p.h.type == QS_QRP_T_CANCEL) {
+			e->backend = QS_REQTAB_EMPTY; /* nothing may follow a cancel */
+		} else {
 			e->last_ns = now;
+			e->done = (p.h.flags & QS_QRP_F_LAST) != 0;
+		}
 		if (be >= QS_XDP_MAX_BACKENDS)
 			return XDP_DROP;
 		d = qs_xdp_rewrite(ctx, &p, be);

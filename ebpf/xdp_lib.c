@@ -198,7 +198,7 @@ init_percpu(struct qs_xdp *x, char *msg, size_t msglen)
 		w[i].builtin.kind = QS_XDP_B_COUNT;
 		for (k = 0; k < QS_XDP_REQ_BLOCK_SETS; k++)
 			for (j = 0; j < QS_XDP_REQ_WAYS; j++)
-				rs[i].s[k].e[j].backend = QS_XDP_REQ_EMPTY;
+				rs[i].s[k].e[j].backend = QS_REQTAB_EMPTY;
 		qs_prefix_init(&pt[i]);
 	}
 	if (bpf_map__update_elem(x->skel->maps.qs_worker, &key, sizeof(key), w, n * sizeof(*w),

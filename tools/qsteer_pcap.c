@@ -559,6 +559,16 @@ cmd_gen(int argc, char **argv)
 			len = qs_dp_build_qrp(buf, sizeof(buf), &f, &h, NULL, 1200);
 			push(&g, rows[i].t_ns + (k + 1) * 20000, buf, len, -1);
 		}
+		/* 3% abandon a request they sent whole, 50 ms later, while it generates:
+		 * the cancel must reach its backend (reqtab.h). Drawn from the id, not
+		 * the stream, so every other packet stays as it was. */
+		if (h.type != QS_QRP_T_CANCEL && qs_mix64(h.request_id) % 100 < 3) {
+			h.type = QS_QRP_T_CANCEL;
+			h.flags = 0;
+			len = qs_dp_build_qrp(buf, sizeof(buf), &f, &h, NULL, 0);
+			push(&g, rows[i].t_ns + (extra + 1) * 20000 + 50000000ull, buf, len, -1);
+			g.cancels++;
+		}
 	}
 
 	/* reports: every backend every rep_ms, except backend 1 in an outage window */

@@ -52,6 +52,7 @@
 #include "prefix.h"
 #include "report_auth.h"
 #include "report_src.h"
+#include "reqtab.h"
 #include "shadow.h"
 #include "wire.h"
 
@@ -60,8 +61,8 @@
  * backend stops receiving requests within two report intervals). */
 #define QS_DP_REPORT_STALE_INTERVALS 2
 #define QS_DP_BURST 32 /* the largest burst (default); --burst 1..32 */
-#define QS_DP_REQ_SETS 4096 /* request-id table: sets x ways entries per worker */
-#define QS_DP_REQ_WAYS 4
+#define QS_DP_REQ_SETS QS_REQTAB_SETS /* request-id table (reqtab.h), per worker */
+#define QS_DP_REQ_WAYS QS_REQTAB_WAYS
 #define QS_DP_NAME_LEN 32
 
 /* What happens to a packet once its burst is processed. */
@@ -216,17 +217,8 @@ bool qs_dp_canary_pick(uint64_t request_id, uint32_t pct);
 
 /* ---- per-worker state ---------------------------------------------------------- */
 
-struct qs_dp_req_entry {
-	uint64_t id;
-	uint64_t last_ns;
-	uint16_t tenant;
-	uint16_t backend; /* index; QS_DP_REQ_EMPTY if free */
-	uint32_t pad;
-};
-#define QS_DP_REQ_EMPTY 0xffffu
-
 struct qs_dp_reqtab {
-	struct qs_dp_req_entry e[QS_DP_REQ_SETS][QS_DP_REQ_WAYS];
+	struct qs_reqtab_set s[QS_REQTAB_SETS];
 };
 
 /* Counters one worker keeps; the control thread sums them over workers. */

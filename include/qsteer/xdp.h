@@ -19,6 +19,7 @@
 #include "prefix.h"
 #include "report_auth.h"
 #include "report_src.h"
+#include "reqtab.h"
 #include "shadow.h"
 #include "wire.h"
 
@@ -57,9 +58,8 @@
 #define QS_XDP_FEAT_BE_N (QS_XDP_FEAT_BE_LAST - QS_XDP_FEAT_BE_FIRST + 1)
 
 /* Request-id table: the dataplane's geometry (QS_DP_REQ_SETS x QS_DP_REQ_WAYS). */
-#define QS_XDP_REQ_SETS 4096
-#define QS_XDP_REQ_WAYS 4
-#define QS_XDP_REQ_EMPTY 0xffffu
+#define QS_XDP_REQ_SETS QS_REQTAB_SETS
+#define QS_XDP_REQ_WAYS QS_REQTAB_WAYS
 #define QS_XDP_NO_BACKEND 0xffffu
 
 /*
@@ -201,20 +201,8 @@ struct qs_xdp_worker {
  */
 #define QS_XDP_REQ_BLOCK_SETS 256
 #define QS_XDP_REQ_BLOCKS (QS_XDP_REQ_SETS / QS_XDP_REQ_BLOCK_SETS)
-struct qs_xdp_req_entry {
-	qs_u64 id;
-	qs_u64 last_ns;
-	qs_u16 tenant;
-	qs_u16 backend; /* QS_XDP_REQ_EMPTY if free */
-	qs_u32 pad;
-};
-
-struct qs_xdp_req_set {
-	struct qs_xdp_req_entry e[QS_XDP_REQ_WAYS];
-};
-
 struct qs_xdp_req_block {
-	struct qs_xdp_req_set s[QS_XDP_REQ_BLOCK_SETS];
+	struct qs_reqtab_set s[QS_XDP_REQ_BLOCK_SETS]; /* reqtab.h: dp's entries and rules */
 };
 
 /* ---- the policy set (array map qs_policy, four entries; the .bss word qs_policy_set) */

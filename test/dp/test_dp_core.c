@@ -699,6 +699,71 @@ test_request_table(void **state)
 	assert_int_equal(wk->b.verdict[0], QS_DP_V_TX);
 }
 
+/*
+ * Cancels follow the request to its backend (reqtab.h): a one-packet request's, and
+ * a multi-packet request's after its last packet; nothing follows a cancel, no
+ * continuation follows a last packet, and past the TTL a cancel is unknown. A full
+ * set gives up a done request's entry before one still arriving in packets.
+ */
+static void
+test_cancel(void **state)
+{
+	static uint8_t fr[4][2048];
+	uint32_t lens[4];
+	struct qs_dp_policy_set set = {0};
+	struct qs_reqtab_set rs;
+	enum qs_reqtab_way how;
+	uint16_t be;
+	int i;
+
+	(void)state;
+	set.builtin = QS_BASELINE_ROUND_ROBIN;
+	report_all(0, 1);
+	lens[0] = req(fr[0], QS_QRP_T_REQUEST, 600, QS_QRP_F_LAST, 10, false, 0);
+	burst(fr, lens, 1, 1, &set);
+	be = wk->b.backend[0];
+	lens[0] = req(fr[0], QS_QRP_T_CANCEL, 600, 0, 0, false, 0);
+	lens[1] = req(fr[1], QS_QRP_T_CANCEL, 600, 0, 0, false, 0);
+	burst(fr, lens, 2, 2, &set);
+	assert_int_equal(wk->b.verdict[0], QS_DP_V_TX);
+	assert_int_equal(wk->b.backend[0], be);
+	assert_int_equal(wk->b.pkt[1].drop, QS_DP_D_UNKNOWN_REQ);
+	/* two packets, then a stray continuation and a cancel: the cancel goes through */
+	lens[0] = req(fr[0], QS_QRP_T_REQUEST, 601, 0, 10, false, 0);
+	lens[1] = req(fr[1], QS_QRP_T_CONTINUATION, 601, QS_QRP_F_LAST, 10, false, 0);
+	lens[2] = req(fr[2], QS_QRP_T_CONTINUATION, 601, 0, 10, false, 0);
+	lens[3] = req(fr[3], QS_QRP_T_CANCEL, 601, 0, 0, false, 0);
+	burst(fr, lens, 4, 3, &set);
+	be = wk->b.backend[0];
+	assert_int_equal(wk->b.backend[1], be);
+	assert_int_equal(wk->b.pkt[2].drop, QS_DP_D_UNKNOWN_REQ);
+	assert_int_equal(wk->b.verdict[3], QS_DP_V_TX);
+	assert_int_equal(wk->b.backend[3], be);
+	/* the TTL counts from the last packet */
+	lens[0] = req(fr[0], QS_QRP_T_REQUEST, 602, QS_QRP_F_LAST, 10, false, 0);
+	burst(fr, lens, 1, 4, &set);
+	lens[0] = req(fr[0], QS_QRP_T_CANCEL, 602, 0, 0, false, 0);
+	burst(fr, lens, 1, 4 + cfg.request_ttl_ns / MS + 1, &set);
+	assert_int_equal(wk->b.pkt[0].drop, QS_DP_D_UNKNOWN_REQ);
+	/* victims: a done entry before an open one, even a newer done one */
+	memset(&rs, 0, sizeof(rs));
+	for (i = 0; i < QS_REQTAB_WAYS; i++) {
+		rs.e[i].id = 100 + i;
+		rs.e[i].backend = 1;
+		rs.e[i].last_ns = 1000 + i;
+		rs.e[i].done = i >= 2;
+	}
+	assert_int_equal(qs_reqtab_way(&rs, 7, 0, 2000, 5000, &how), 2);
+	assert_int_equal(how, QS_REQTAB_EVICT_DONE);
+	rs.e[2].done = rs.e[3].done = 0;
+	assert_int_equal(qs_reqtab_way(&rs, 7, 0, 2000, 5000, &how), 0);
+	assert_int_equal(how, QS_REQTAB_EVICT);
+	assert_int_equal(qs_reqtab_way(&rs, 7, 0, 7000, 5000, &how), 0);
+	assert_int_equal(how, QS_REQTAB_EXPIRED);
+	assert_int_equal(qs_reqtab_way(&rs, 103, 0, 2000, 5000, &how), 3);
+	assert_int_equal(how, QS_REQTAB_SAME);
+}
+
 /* ---- decisions ------------------------------------------------------------------------ */
 
 /* Independent recomputation: features from qs_feat_router_v1, scalar kernel, argmax. */
@@ -922,6 +987,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_report_source, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_report_auth, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_request_table, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_decision_reference, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_feature_rows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shadow_canary, setup, teardown),
