@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "qsteer/dp_core.h"
+#include "qsteer/router_view.h"
 #include "packet_fast.h"
 
 static const char *const drop_names[QS_DP_D__COUNT] = {
@@ -415,7 +416,7 @@ qs_dp_prepare_view(struct qs_dp_worker *w, const struct qs_dp_shared *s, uint64_
 	for (i = 0; i < nb; i++) {
 		struct qs_dp_backend_state st;
 		struct qs_feat_backend *f = &b->fb[i];
-		bool fresh, draining, full;
+		qs_u32 fl;
 
 		snapshot(&s->be[i], &st);
 		if (st.generation != w->seen_gen[i]) {
@@ -424,25 +425,20 @@ qs_dp_prepare_view(struct qs_dp_worker *w, const struct qs_dp_shared *s, uint64_
 			w->sent_reqs[i] = 0;
 			w->sent_tokens[i] = 0;
 		}
-		fresh = st.valid && (now < st.last_ns || now - st.last_ns <= c->report_max_age_ns);
-		draining = fresh && (st.rep.flags & QS_QRP_RF_DRAINING);
-		full = fresh && st.rep.kv_total != 0 && st.rep.kv_used >= st.rep.kv_total;
-		f->waiting = fresh ? st.rep.waiting : 0;
-		f->running = fresh ? st.rep.running : 0;
-		f->kv_used = fresh ? st.rep.kv_used : 0;
-		f->kv_total = fresh ? st.rep.kv_total : 0;
-		f->prefill_pending = fresh ? st.rep.prefill_pending : 0;
-		f->decode_tps = fresh ? st.rep.decode_tps : 0;
-		f->ttft_p99_ms = fresh ? st.rep.ttft_p99_us / 1000 : 0;
+		/* masks and report features: router_view.h, as the XDP program and the
+		 * simulator the policy was trained in compute them */
+		fl = qs_rview_backend(&st.rep,
+				      qs_rview_fresh(st.valid, st.last_ns, now, c->report_max_age_ns),
+				      f);
 		f->sent_reqs = w->sent_reqs[i];
 		f->sent_tokens = w->sent_tokens[i];
 		f->capacity_class = c->be[i].capacity_class;
 		f->prefix_hit = 0;
 		if (drain & (1ull << i))
 			continue;
-		if (!draining)
+		if (qs_rview_fallback(fl))
 			b->fallback_mask |= 1ull << i;
-		if (fresh && !draining && !full) {
+		if (qs_rview_candidate(fl)) {
 			b->cand_mask |= 1ull << i;
 			b->cand_be[b->n_cand++] = (uint8_t)i;
 		}
@@ -478,16 +474,8 @@ qs_dp_prepare_view(struct qs_dp_worker *w, const struct qs_dp_shared *s, uint64_
 			tm[1] = tm[0];
 			continue;
 		}
-		gl[i].outstanding = 0;
-		gl[i].eligible = 0;
-		for (cnd = 0; cnd < b->n_cand; cnd++) {
-			const struct qs_feat_backend *f = &b->fb[b->cand_be[cnd]];
-
-			if (!(elig[i] & (1ull << cnd)))
-				continue;
-			gl[i].outstanding += f->waiting + f->running + f->sent_reqs;
-			gl[i].eligible++;
-		}
+		/* over the candidates with this family (router_view.h) */
+		qs_rview_global(b->fb, nb, b->cand_mask & fam[i], &gl[i]);
 		for (cnd = 0; cnd < b->n_cand; cnd++)
 			qs_feat_router_v1(&rq0, &b->fb[b->cand_be[cnd]], &gl[i], tmpl[i][cnd]);
 		tm[i] = (const uint8_t(*)[QS_FR_COUNT])tmpl[i];

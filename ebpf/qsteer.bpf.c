@@ -35,6 +35,7 @@
 
 #include "qsteer/int8.h"
 #include "qsteer/rng.h"
+#include "qsteer/router_view.h"
 #include "qsteer/shadow.h"
 #include "qsteer/xdp.h"
 
@@ -128,7 +129,7 @@ struct qs_xdp_scratch {
 	qs_u64 bv, qmin, qmax;
 	struct qs_qrp_report qrep;
 	/* per backend: the key (generation * 2 + fresh + 1, 0: none) fb[i]'s report
-	 * fields and fbfl[i] (1 draining, 2 KV full) were taken for */
+	 * fields and fbfl[i] (router_view.h's QS_RVIEW_* flags) were taken for */
 	qs_u64 fbkey[QS_XDP_MAX_BACKENDS];
 	qs_u8 fbfl[QS_XDP_MAX_BACKENDS];
 	struct qs_xdp_backend_state st; /* qs_xdp_be_view's copy */
@@ -1248,7 +1249,7 @@ snapshot(const struct qs_xdp_backend_state *e, struct qs_xdp_backend_state *out)
 static __always_inline int
 report_fresh(qs_u32 valid, qs_u64 last, qs_u64 now)
 {
-	return valid && (now < last || now - last <= qs_cfg.report_max_age_ns);
+	return (int)qs_rview_fresh(valid, last, now, qs_cfg.report_max_age_ns);
 }
 
 /*
@@ -1262,29 +1263,16 @@ qs_xdp_be_view(const struct qs_xdp_backend_state *e, struct qs_xdp_scratch *sc, 
 	       qs_u64 now)
 {
 	struct qs_xdp_backend_state *st;
-	struct qs_feat_backend *f;
-	qs_u32 fl = 0;
 	int fresh;
 
 	if (!e || !sc)
 		return 0;
 	i &= QS_XDP_MAX_BACKENDS - 1;
 	st = &sc->st;
-	f = &sc->fb[i];
 	snapshot(e, st);
 	fresh = report_fresh(st->valid, st->last_ns, now);
-	f->waiting = fresh ? st->rep.waiting : 0;
-	f->running = fresh ? st->rep.running : 0;
-	f->kv_used = fresh ? st->rep.kv_used : 0;
-	f->kv_total = fresh ? st->rep.kv_total : 0;
-	f->prefill_pending = fresh ? st->rep.prefill_pending : 0;
-	f->decode_tps = fresh ? st->rep.decode_tps : 0;
-	f->ttft_p99_ms = fresh ? qs_xdp_div1000(st->rep.ttft_p99_us) : 0;
-	if (fresh && (st->rep.flags & QS_QRP_RF_DRAINING))
-		fl |= 1;
-	if (fresh && st->rep.kv_total != 0 && st->rep.kv_used >= st->rep.kv_total)
-		fl |= 2;
-	sc->fbfl[i] = (qs_u8)fl;
+	/* the report fields and masks as qsteer-dp and the simulator take them */
+	sc->fbfl[i] = (qs_u8)qs_rview_backend(&st->rep, (qs_u32)fresh, &sc->fb[i]);
 	sc->gen[i] = st->generation;
 	sc->fbkey[i] = st->generation * 2 + (qs_u64)fresh + 1;
 	return fresh;
@@ -1507,7 +1495,8 @@ qs_xdp_decide(const struct pkt *p, struct qs_xdp_worker *w, struct qs_xdp_scratc
 	for (i = 0; i < QS_XDP_MAX_BACKENDS; i++) {
 		const struct qs_xdp_backend_state *e;
 		struct qs_feat_backend *f = &sc->fb[i];
-		int fresh, draining, full;
+		int fresh;
+		qs_u32 fl;
 		qs_u64 gen = 0;
 
 		if (i >= nb)
@@ -1522,8 +1511,7 @@ qs_xdp_decide(const struct pkt *p, struct qs_xdp_worker *w, struct qs_xdp_scratc
 			w->sent_reqs[i] = 0;
 			w->sent_tokens[i] = 0;
 		}
-		draining = sc->fbfl[i] & 1;
-		full = sc->fbfl[i] & 2;
+		fl = sc->fbfl[i];
 		f->sent_reqs = w->sent_reqs[i];
 		f->sent_tokens = w->sent_tokens[i];
 		f->capacity_class = qs_cfg.be[i].capacity_class;
@@ -1535,9 +1523,9 @@ qs_xdp_decide(const struct pkt *p, struct qs_xdp_worker *w, struct qs_xdp_scratc
 			continue;
 		if (fam_bit ? qs_cfg.be[i].has_ip6 : qs_cfg.be[i].has_ip4)
 			sc->fam |= 1ull << i;
-		if (!draining)
+		if (qs_rview_fallback(fl))
 			sc->fbm |= 1ull << i;
-		if (fresh && !draining && !full) {
+		if (qs_rview_candidate(fl)) {
 			sc->cand |= 1ull << i;
 			sc->cand_be[sc->ncand & (QS_XDP_MAX_BACKENDS - 1)] = (qs_u8)i;
 			sc->ncand++;
@@ -1558,20 +1546,9 @@ qs_xdp_decide(const struct pkt *p, struct qs_xdp_worker *w, struct qs_xdp_scratc
 		if (!pol)
 			return QS_XDP_NO_BACKEND;
 		if (pol->kind == QS_XDP_P_INT8) {
-			/* global features over the candidates with the packet's family */
-			qs_u32 outst = 0, nel = 0;
-
-			for (i = 0; i < QS_XDP_MAX_BACKENDS; i++) {
-				if (i >= nb)
-					break;
-				qs_u32 bit = (qs_u32)((cand & fam) >> i) & 1;
-
-				outst += bit * (sc->fb[i].waiting + sc->fb[i].running +
-						sc->fb[i].sent_reqs);
-				nel += bit;
-			}
-			sc->glf.outstanding = outst;
-			sc->glf.eligible = nel;
+			/* global features over the candidates with the packet's family
+			 * (router_view.h, as qsteer-dp and the simulator) */
+			qs_rview_global(sc->fb, nb, cand & fam, &sc->glf);
 			/* the request's features and its part of layer 1 */
 			qs_xdp_feat_request(&sc->rqf, &sc->glf, sc->row);
 			qs_xdp_rq_part(pol, sc);

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "qsteer/router_view.h"
 #include "sim_internal.h"
 
 int
@@ -220,6 +221,17 @@ qs_sim_config_default(struct qs_sim_config *c)
 	c->wl.period_s = 3600.0;
 	c->report_interval_ns = 5000000;
 	c->prefix_max_age_ns = 10000000000ull;
+	c->report_stale_intervals = QS_SIM_REPORT_STALE_INTERVALS;
+	c->mask_kv_full = true;
+}
+
+/* The report age that masks a backend (0: none), as qsteer-dp derives it
+ * (dp/config.c): the explicit age wins over interval x missed reports. */
+static uint64_t
+report_max_age(const struct qs_sim_config *c)
+{
+	return c->report_max_age_ns ? c->report_max_age_ns
+				    : c->report_interval_ns * c->report_stale_intervals;
 }
 
 static int
@@ -528,9 +540,6 @@ sim_create(const struct qs_sim_config *cfg, uint64_t seed, const struct qs_sim_s
 	s->pool.free_head = QS_NIL;
 	s->nb = cfg->n_backends;
 	s->build_features = true;
-	s->masking = cfg->report_max_age_ns || cfg->mask_kv_full;
-	for (i = 0; i < cfg->n_backends; i++)
-		s->masking |= cfg->backend[i].drain_at_s > 0;
 	s->prefix = calloc(1, sizeof(*s->prefix));
 	if (!s->prefix) {
 		rc = qs_sim_err(msg, msglen, QS_E_NOMEM, "out of memory");
@@ -674,6 +683,7 @@ take_report(struct qs_sim *s, struct qs_sim_backend *be, uint64_t t)
 	uint64_t dt = t - be->rep_prev_t;
 
 	r->t = t;
+	be->rep_valid = true;
 	r->waiting = be->n_waiting;
 	r->running = be->n_running;
 	r->kv_used = qs_sim_backend_kv_used(be);
@@ -813,13 +823,56 @@ qs_sim_poll_outcomes(struct qs_sim *s, struct qs_sim_outcome *out, uint32_t cap)
 
 /* ---- the pull API ---------------------------------------------------------------------------- */
 
+void
+qs_sim_view(const struct qs_sim_view_backend *vb, uint32_t nb, uint64_t now_ns,
+	    uint64_t report_max_age_ns, bool mask_kv_full, uint32_t prefix_hit, bool features,
+	    struct qs_sim_decision *d)
+{
+	/* 0 turns stale masking off: every report (the zero one before the first
+	 * included) is fresh, as the simulator always had it without masks */
+	uint64_t max_age = report_max_age_ns ? report_max_age_ns : UINT64_MAX;
+	uint32_t i;
+
+	d->n_backends = nb;
+	d->eligible = 0;
+	d->fallback = 0;
+	for (i = 0; i < nb; i++) {
+		struct qs_feat_backend *fb = &d->backend[i];
+		uint32_t fl = qs_rview_backend(&vb[i].rep,
+					       qs_rview_fresh(vb[i].valid || !report_max_age_ns,
+							      vb[i].last_ns, now_ns, max_age),
+					       fb);
+
+		fb->sent_reqs = vb[i].sent_reqs > UINT32_MAX ? UINT32_MAX : (uint32_t)vb[i].sent_reqs;
+		fb->sent_tokens =
+			vb[i].sent_tokens > UINT32_MAX ? UINT32_MAX : (uint32_t)vb[i].sent_tokens;
+		fb->capacity_class = vb[i].capacity_class;
+		fb->prefix_hit = prefix_hit == i;
+		if (!mask_kv_full)
+			fl &= ~QS_RVIEW_KV_FULL;
+		/* DESIGN 3.1: stale (agent down), draining and full backends never win */
+		if (vb[i].drained)
+			continue;
+		if (qs_rview_fallback(fl))
+			d->fallback |= 1ull << i;
+		if (qs_rview_candidate(fl))
+			d->eligible |= 1ull << i;
+	}
+	/* over the eligible backends only, as the dataplane (issue 19) */
+	qs_rview_global(d->backend, nb, d->eligible, &d->global);
+	if (features)
+		for (i = 0; i < nb; i++)
+			qs_feat_router_v1(&d->freq, &d->backend[i], &d->global, d->features[i]);
+}
+
 static void
 build_view(struct qs_sim *s, struct qs_sim_decision *d)
 {
 	const struct qs_sim_req *q = &s->pool.req[s->pending_req];
 	uint32_t i, hit = qs_prefix_lookup(s->prefix, q->r.prefix_hash, s->now,
 					      s->cfg.prefix_max_age_ns);
-	uint64_t outstanding = 0;
+	double now_s = (double)s->now * 1e-9;
+	struct qs_sim_view_backend *vb = s->vb;
 
 	d->done = false;
 	d->decision_id = s->decisions;
@@ -829,51 +882,33 @@ build_view(struct qs_sim *s, struct qs_sim_decision *d)
 	d->freq.max_new_tokens = q->r.max_new_tokens;
 	d->freq.priority = q->r.priority;
 	d->freq.slo_class = q->r.slo_class;
-	d->n_backends = s->nb;
-	d->eligible = s->nb == 64 ? ~0ull : (1ull << s->nb) - 1;
 	d->capacity = s->capacity;
 	for (i = 0; i < s->nb; i++) {
 		struct qs_sim_backend *be = &s->be[i];
-		struct qs_feat_backend *fb = &d->backend[i];
-		uint64_t sr, st;
+		const double drain_at = s->cfg.backend[i].drain_at_s;
 
 		qs_sim_reports_sync(s, be, s->now);
-		sr = s->sent[i] - be->rep.received;
-		st = s->sent_tokens[i] - be->rep.received_tokens;
-		fb->waiting = be->rep.waiting;
-		fb->running = be->rep.running;
-		fb->kv_used = be->rep.kv_used;
-		fb->kv_total = be->rep.kv_total;
-		fb->prefill_pending = be->rep.prefill_pending;
-		fb->decode_tps = be->rep.decode_tps;
-		fb->ttft_p99_ms = be->rep.ttft_p99_us / 1000;
-		fb->sent_reqs = sr > UINT32_MAX ? UINT32_MAX : (uint32_t)sr;
-		fb->sent_tokens = st > UINT32_MAX ? UINT32_MAX : (uint32_t)st;
-		fb->capacity_class = s->capacity_class[i];
-		fb->prefix_hit = hit == i;
-		outstanding += (uint64_t)fb->waiting + fb->running + fb->sent_reqs;
+		vb[i].rep.waiting = be->rep.waiting;
+		vb[i].rep.running = be->rep.running;
+		vb[i].rep.kv_used = be->rep.kv_used;
+		vb[i].rep.kv_total = be->rep.kv_total;
+		vb[i].rep.prefill_pending = be->rep.prefill_pending;
+		vb[i].rep.decode_tps = be->rep.decode_tps;
+		vb[i].rep.ttft_p99_us = be->rep.ttft_p99_us;
+		vb[i].rep.flags = 0; /* simulated agents never drain themselves */
+		vb[i].last_ns = be->rep.t;
+		vb[i].valid = be->rep_valid;
+		vb[i].drained = drain_at > 0 && now_s >= drain_at;
+		/* the report counts what had reached the backend: the rest was sent since */
+		vb[i].sent_reqs = s->sent[i] - be->rep.received;
+		vb[i].sent_tokens = s->sent_tokens[i] - be->rep.received_tokens;
+		vb[i].capacity_class = s->capacity_class[i];
 	}
-	d->global.outstanding = outstanding > UINT32_MAX ? UINT32_MAX : (uint32_t)outstanding;
-	if (s->masking) {
-		/* DESIGN 3.1: stale (agent down), draining and full backends never win. */
-		for (i = 0; i < s->nb; i++) {
-			const struct qs_sim_backend *be = &s->be[i];
-			const struct qs_sim_backend_cfg *bc = &s->cfg.backend[i];
-
-			if ((s->cfg.report_max_age_ns && s->now - be->rep.t > s->cfg.report_max_age_ns) ||
-			    (bc->drain_at_s > 0 && (double)s->now * 1e-9 >= bc->drain_at_s) ||
-			    (s->cfg.mask_kv_full && be->rep.kv_total &&
-			     be->rep.kv_used >= be->rep.kv_total))
-				d->eligible &= ~(1ull << i);
-		}
-		if (!d->eligible)
-			s->all_masked++;
-	}
+	qs_sim_view(vb, s->nb, s->now, report_max_age(&s->cfg), s->cfg.mask_kv_full, hit,
+		    s->build_features, d);
+	if (!d->eligible)
+		s->all_masked++;
 	s->pending_eligible = d->eligible;
-	d->global.eligible = s->masking ? (uint32_t)__builtin_popcountll(d->eligible) : s->nb;
-	if (s->build_features)
-		for (i = 0; i < s->nb; i++)
-			qs_feat_router_v1(&d->freq, &d->backend[i], &d->global, d->features[i]);
 }
 
 void

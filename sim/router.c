@@ -60,10 +60,13 @@ qs_sim_router_choose(struct qs_sim_router *r, const struct qs_sim_decision *d)
 {
 	if (d->eligible == 0 && d->n_backends) {
 		/* Every backend masked: the configured fallback heuristic decides among
-		 * all of them (DESIGN 3.1), and it is counted. */
+		 * those not draining, as the dataplane's (DESIGN 3.1), and it is counted;
+		 * where the dataplane would drop the request (all draining), among all. */
 		r->fallbacks++;
 		return qs_baseline_choose(&r->base, &d->freq, d->backend, d->n_backends,
-					  d->n_backends == 64 ? ~0ull : (1ull << d->n_backends) - 1,
+					  d->fallback ? d->fallback
+					  : d->n_backends == 64 ? ~0ull
+								: (1ull << d->n_backends) - 1,
 					  d->capacity);
 	}
 	if (r->is_policy) {

@@ -259,6 +259,13 @@ scenario_key(struct scen_ctx *c, const char *n, const char *v)
 		cfg->report_max_age_ns = (uint64_t)(d * 1e6 + 0.5);
 		return 1;
 	}
+	if (!strcmp(n, "report_stale_intervals")) {
+		/* qsteer-dp's key: reports missed before a backend is masked (0: never) */
+		if (qs_sim_parse_double(v, &d) || d < 0 || d > 1000 || d != (double)(uint32_t)d)
+			return fail(c, "bad value '%s' for key '%s'", v, n);
+		cfg->report_stale_intervals = (uint32_t)d;
+		return 1;
+	}
 	if (!strcmp(n, "mask_kv_full")) {
 		if (strcmp(v, "true") && strcmp(v, "false"))
 			return fail(c, "bad value '%s' for key '%s'", v, n);

@@ -209,6 +209,7 @@ struct qs_sim_backend {
 	uint64_t rep_prev_decoded;
 	uint64_t rep_prev_t;
 	struct qs_sim_report rep;
+	bool rep_valid; /* rep was taken (the router masks a backend never heard from) */
 	/* prefix cache */
 	struct qs_sim_pcache_entry *pcache;
 };
@@ -322,7 +323,7 @@ struct qs_sim {
 	uint64_t decisions;
 	bool wl_done;
 	bool build_features;
-	bool masking;		   /* any mask rule configured */
+	struct qs_sim_view_backend vb[QS_SIM_MAX_BACKENDS]; /* build_view's input */
 	uint64_t pending_eligible; /* the pending decision's mask */
 	uint64_t all_masked;	   /* decisions with every backend masked */
 	/* outcome queue */

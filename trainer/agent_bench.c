@@ -135,6 +135,7 @@ qs_agent_bench_arrivals(const struct qs_agent_bench_cfg *c, const struct qs_agen
 	sc->backend[0].prof = acfg->prof;
 	sc->backend[0].prof.chunked_prefill = acfg->chunked_prefill;
 	sc->report_max_age_ns = 0;
+	sc->report_stale_intervals = 0;
 	sc->mask_kv_full = false;
 	sc->report_loss = 0;
 	sc->on_outcome = NULL;

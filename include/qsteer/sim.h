@@ -35,6 +35,7 @@
 #include "features.h"
 #include "profile.h"
 #include "status.h"
+#include "wire.h"
 
 #define QS_SIM_MAX_BACKENDS QS_MAX_CANDIDATES
 #define QS_SIM_MAX_CLASSES 8
@@ -144,6 +145,10 @@ bool qs_sim_slo_met(const struct qs_sim_slo *slo, double ttft_ms, double tpot_ms
 struct qs_sim_outcome;
 struct qs_sim_iter;
 
+/* Reports a backend may miss before it is masked: the dataplane's
+ * QS_DP_REPORT_STALE_INTERVALS (test-view-parity checks that they agree). */
+#define QS_SIM_REPORT_STALE_INTERVALS 2
+
 struct qs_sim_config {
 	char name[QS_SIM_NAME_LEN];
 	char primary_metric[32]; /* "ttft_p99" or "slo_attainment" */
@@ -154,9 +159,16 @@ struct qs_sim_config {
 	uint64_t report_interval_ns; /* default 5 ms */
 	double report_loss;	     /* probability a report is lost, 0..1 */
 	uint64_t prefix_max_age_ns;  /* router prefix-affinity ageing (default 10 s) */
-	/* Mask a backend whose newest report is older than this (0: never; DESIGN 3.1). */
+	/*
+	 * DESIGN 3.1, with the dataplane's defaults (so a policy trains with the masks
+	 * it will meet): a backend is masked once its newest report is older than
+	 * report_max_age_ns when that is set, else than report_interval_ns x
+	 * report_stale_intervals (default QS_SIM_REPORT_STALE_INTERVALS: 10 ms at 5 ms
+	 * reports); both 0: never, and a backend is eligible before its first report.
+	 */
 	uint64_t report_max_age_ns;
-	bool mask_kv_full; /* mask a backend whose last report shows every KV block used */
+	uint32_t report_stale_intervals;
+	bool mask_kv_full; /* mask one whose last report shows every KV block used (default) */
 	/* Per-request outcomes: a callback, and/or a queue drained by qs_sim_poll_outcomes. */
 	void (*on_outcome)(void *ctx, const struct qs_sim_outcome *o);
 	void *outcome_ctx;
@@ -166,7 +178,8 @@ struct qs_sim_config {
 	void *iter_ctx;
 };
 
-/* Defaults: no backends, Poisson at 1 req/s, 5 ms reports, no loss, no SLOs. */
+/* Defaults: no backends, Poisson at 1 req/s, 5 ms reports, no loss, no SLOs; stale
+ * and KV-full backends masked as the dataplane masks them. */
 void qs_sim_config_default(struct qs_sim_config *c);
 /* Backend profiles (struct qs_sim_profile, their defaults and files): profile.h. */
 
@@ -246,11 +259,44 @@ struct qs_sim_decision {
 	struct qs_feat_request freq;
 	uint32_t n_backends;
 	uint64_t eligible; /* bit i: backend i may be chosen */
+	/* eligible == 0: the backends the fallback heuristic may use (not draining;
+	 * stale and KV-full ones included), as the dataplane's fallback mask */
+	uint64_t fallback;
 	struct qs_feat_backend backend[QS_SIM_MAX_BACKENDS];
 	struct qs_feat_global global;
 	const uint32_t *capacity; /* n_backends configured capacity weights */
 	uint8_t features[QS_SIM_MAX_BACKENDS][QS_FR_COUNT]; /* router_v1 rows */
 };
+
+/*
+ * The router's view of one decision. qs_sim_next_decision builds every decision
+ * with qs_sim_view, whose masks, report features and global features are
+ * router_view.h's, the functions qsteer-dp's core and the XDP program call: a
+ * policy trained here sees what it will see there (test/sim/test_view_parity.c
+ * drives one sequence through all three). What the simulated router holds of
+ * backend i:
+ */
+struct qs_sim_view_backend {
+	struct qs_qrp_report rep; /* its last report taken (flags: QS_QRP_RF_DRAINING) */
+	uint64_t last_ns;	  /* when that report was taken */
+	bool valid;		  /* a report has been taken at all */
+	bool drained;		  /* drained by the operator (drain_at_s): never chosen */
+	uint64_t sent_reqs;	  /* requests routed there since that report */
+	uint64_t sent_tokens;	  /* their prompt tokens */
+	uint8_t capacity_class;
+};
+
+/*
+ * From vb[0..nb) at now: d->n_backends, d->backend (report fields zero unless
+ * fresh), d->eligible (fresh, not draining, not drained, and not KV-full when
+ * mask_kv_full), d->fallback, d->global over the eligible backends, and with
+ * features the rows for d->freq. A report is fresh while no older than
+ * report_max_age_ns (0: always, even before the first). prefix_hit: the backend
+ * the prefix table names, or any value >= nb. d->freq is the caller's.
+ */
+void qs_sim_view(const struct qs_sim_view_backend *vb, uint32_t nb, uint64_t now_ns,
+		 uint64_t report_max_age_ns, bool mask_kv_full, uint32_t prefix_hit,
+		 bool features, struct qs_sim_decision *d);
 
 /* What became of one request, reported when it completes. */
 struct qs_sim_outcome {

@@ -378,6 +378,12 @@ main(int argc, char **argv)
 		if (n < 0)
 			return 1;
 		live_rows = (uint32_t)n;
+		/* the live run's routing is replayed as it was: the simulator's own masks
+		 * (on by default, as the dataplane's) would refuse a backend the live
+		 * dataplane, with its own report timing, still saw fresh */
+		cfg->report_max_age_ns = 0;
+		cfg->report_stale_intervals = 0;
+		cfg->mask_kv_full = false;
 	}
 	memset(&rt, 0, sizeof(rt));
 	if (router && qs_sim_router_parse(router, seed, &rt, msg, sizeof(msg)) != QS_OK) {

@@ -10,6 +10,7 @@
 #include "qsteer/int8.h"
 #include "qsteer/report_auth.h"
 #include "qsteer/report_src.h"
+#include "qsteer/router_view.h"
 #include "qsteer/wire.h"
 
 #ifdef __bpf__
@@ -36,6 +37,11 @@ struct rc_out {
 	qs_s32 src_ok[4]; /* qs_report_src_ok: right v4, wrong v4, right v6, wrong port */
 	qs_s32 key_hex;
 	qs_s32 auth_ok[3]; /* qs_report_auth_ok: signed, one bit flipped, untagged */
+	/* router_view.h: flags of a fresh full report, a stale one; the global over
+	 * backends 0 and 2 of three; ttft in ms */
+	qs_u32 rv_flags[2];
+	struct qs_feat_global rv_gl;
+	qs_u32 rv_ttft_ms;
 };
 
 RC_EXPORT int rc_all(const qs_u8 *x, const qs_s8 *w, struct rc_out *o);
@@ -75,6 +81,20 @@ rc_all(const qs_u8 *x, const qs_s8 *w, struct rc_out *o)
 	pkt[x[0] & 63] ^= 1;
 	o->auth_ok[1] = qs_report_auth_ok(&key, QS_QRP_F_AUTH, pkt);
 	o->auth_ok[2] = qs_report_auth_ok(&key, 0, pkt);
+	{
+		struct qs_qrp_report rr = { .waiting = x[4], .running = x[5], .kv_used = 8,
+					    .kv_total = 8, .ttft_p99_us = 1234567,
+					    .flags = QS_QRP_RF_DRAINING };
+		struct qs_feat_backend vb[3];
+
+		o->rv_flags[0] = qs_rview_backend(&rr, qs_rview_fresh(1, 100, 110, 10), &vb[0]);
+		o->rv_ttft_ms = vb[0].ttft_p99_ms;
+		o->rv_flags[1] = qs_rview_backend(&rr, qs_rview_fresh(1, 100, 111, 10), &vb[1]);
+		vb[2] = vb[0];
+		vb[0].sent_reqs = 2;
+		vb[1].waiting = 1000; /* masked: must not count */
+		qs_rview_global(vb, 3, 5, &o->rv_gl);
+	}
 	qs_feat_router_v1(&rq, &be, &gl, o->feat);
 	o->dot = qs_int8_dot(w, o->feat, QS_FR_COUNT, 5);
 	o->requant = qs_int8_requant(x[11] * 1000, 0x40000000, 31);
@@ -134,6 +154,12 @@ main(void)
 	EXPECT("feature kv ratio_q7(5, 10)", o.feat[QS_FR_KV_UTIL], 64);
 	EXPECT("feature prefix hit", o.feat[QS_FR_PREFIX_HIT], 127);
 	EXPECT("argmax (requant wins)", o.argmax, 1);
+	EXPECT("view: fresh, draining, full", o.rv_flags[0],
+	       QS_RVIEW_FRESH | QS_RVIEW_DRAINING | QS_RVIEW_KV_FULL);
+	EXPECT("view: stale after max age", o.rv_flags[1], 0);
+	EXPECT("view: ttft 1234567 us in ms", o.rv_ttft_ms, 1234);
+	EXPECT("view: global outstanding over 0 and 2", o.rv_gl.outstanding, 2 * (3 + 4) + 2);
+	EXPECT("view: global eligible", o.rv_gl.eligible, 2);
 	EXPECT("report source: its address", o.src_ok[0], 1);
 	EXPECT("report source: another address", o.src_ok[1], 0);
 	EXPECT("report source: its ip6", o.src_ok[2], 1);

@@ -431,6 +431,9 @@ test_instances_independent(void **state)
 	assert_non_null(c);
 	assert_int_equal(load_named("static", c, msg, sizeof(msg)), QS_OK);
 	c->wl.requests = 2000;
+	/* routes are forced (all to 0 in s2): no mask may refuse one */
+	c->report_stale_intervals = 0;
+	c->mask_kv_full = false;
 	assert_int_equal(qs_sim_create(c, 1, &s1, msg, sizeof(msg)), QS_OK);
 	assert_int_equal(qs_sim_create(c, 2, &s2, msg, sizeof(msg)), QS_OK);
 	assert_int_equal(qs_sim_create(c, 1, &s3, msg, sizeof(msg)), QS_OK);
@@ -486,6 +489,9 @@ test_pull_api(void **state)
 	assert_int_equal(load_named("static", c, msg, sizeof(msg)), QS_OK);
 	c->wl.requests = 3000;
 	c->queue_outcomes = true;
+	/* everything is forced to backend 0: no mask may refuse it */
+	c->report_stale_intervals = 0;
+	c->mask_kv_full = false;
 	assert_int_equal(qs_sim_create(c, 4, &s, msg, sizeof(msg)), QS_OK);
 	assert_int_equal(qs_sim_route(s, 0, msg, sizeof(msg)), QS_E_ARG);
 	for (;;) {
@@ -925,6 +931,7 @@ test_masks(void **state)
 	assert_int_equal(load_named("static", c, msg, sizeof(msg)), QS_OK);
 	c->wl.requests = 3000;
 	c->report_max_age_ns = 50000000; /* 10 report intervals */
+	c->mask_kv_full = false;	 /* the stale and drain masks alone */
 	c->backend[0].down_at_s = 1.0;	 /* agent 0 silent in [1 s, 3 s) */
 	c->backend[0].up_at_s = 3.0;
 	c->backend[1].drain_at_s = 2.0;

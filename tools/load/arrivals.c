@@ -98,6 +98,7 @@ from_scenario(const struct qs_load_src_cfg *c, struct qs_sim_config *sc, struct 
 	/* Nothing masks a backend, so every route is accepted; the stream does not
 	 * depend on where requests go. */
 	sc->report_max_age_ns = 0;
+	sc->report_stale_intervals = 0;
 	sc->mask_kv_full = false;
 	sc->report_loss = 0;
 	sc->on_outcome = NULL;

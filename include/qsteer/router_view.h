@@ -1,0 +1,111 @@
+/*
+ * router_view.h - the router's view of its backends, in restricted C (rc.h): from a
+ * backend's last accepted report, whether it is fresh, draining or KV-full, the
+ * report half of its qs_feat_backend, and the global features over the backends a
+ * decision may choose. The DPDK core (dp/core.c), the XDP program
+ * (ebpf/qsteer.bpf.c) and the simulator's router (sim/engine.c, so the trainer)
+ * all build their masks and feature rows with these functions: the policy is
+ * trained on exactly the inputs it sees in production (issue 19: the simulator
+ * once summed the global load over every backend, masked ones included).
+ * test/sim/test_view_parity.c drives one sequence through all three.
+ */
+#ifndef QSTEER_ROUTER_VIEW_H
+#define QSTEER_ROUTER_VIEW_H
+
+#include "features.h"
+#include "wire.h"
+
+/* A backend's state for one decision (qs_rview_backend's result). */
+#define QS_RVIEW_FRESH 1u    /* a report no older than the maximum age */
+#define QS_RVIEW_DRAINING 2u /* its fresh report says it drains */
+#define QS_RVIEW_KV_FULL 4u  /* its fresh report shows every KV block used */
+
+/* A report that arrived at last_ns (valid: one has arrived at all) is fresh at now
+ * while no older than max_age. A clock behind last_ns (another worker's newer
+ * stamp) counts as fresh rather than as an underflowed age. */
+QS_RC_FN qs_u32
+qs_rview_fresh(qs_u32 valid, qs_u64 last_ns, qs_u64 now, qs_u64 max_age)
+{
+	return valid && (now < last_ns || now - last_ns <= max_age);
+}
+
+/*
+ * x / 1000 without a division, exact for every u32: BPF has no high multiply, so
+ * clang keeps a division by a constant there and the x86 JIT emits a div (the
+ * constant is xdp.h's qs_xdp_div1000, which test-xdp-feat checks over every u32).
+ */
+QS_RC_FN qs_u32
+qs_rview_div1000(qs_u32 x)
+{
+	return (qs_u32)(((qs_u64)x * 274877907u) >> 38);
+}
+
+/*
+ * The report half of a backend's features from its last report: the reported
+ * fields when fresh, zeros when not (a stale report says nothing about now). The
+ * router's own fields (sent counts, capacity class, prefix hit) are the caller's.
+ * Returns QS_RVIEW_* flags; draining and KV-full are only believed from a fresh
+ * report.
+ */
+QS_RC_FN qs_u32
+qs_rview_backend(const struct qs_qrp_report *rep, qs_u32 fresh, struct qs_feat_backend *f)
+{
+	qs_u32 fl = 0;
+
+	f->waiting = fresh ? rep->waiting : 0;
+	f->running = fresh ? rep->running : 0;
+	f->kv_used = fresh ? rep->kv_used : 0;
+	f->kv_total = fresh ? rep->kv_total : 0;
+	f->prefill_pending = fresh ? rep->prefill_pending : 0;
+	f->decode_tps = fresh ? rep->decode_tps : 0;
+	f->ttft_p99_ms = fresh ? qs_rview_div1000(rep->ttft_p99_us) : 0;
+	if (fresh)
+		fl |= QS_RVIEW_FRESH;
+	if (fresh && (rep->flags & QS_QRP_RF_DRAINING))
+		fl |= QS_RVIEW_DRAINING;
+	if (fresh && rep->kv_total != 0 && rep->kv_used >= rep->kv_total)
+		fl |= QS_RVIEW_KV_FULL;
+	return fl;
+}
+
+/* DESIGN 3.1: the policy may pick a backend only while it is fresh, not draining
+ * and not KV-full. */
+QS_RC_FN qs_u32
+qs_rview_candidate(qs_u32 fl)
+{
+	return fl == QS_RVIEW_FRESH;
+}
+
+/* With no candidate, the fallback heuristic may use any backend not draining
+ * (stale and full ones included: something must take the request). */
+QS_RC_FN qs_u32
+qs_rview_fallback(qs_u32 fl)
+{
+	return !(fl & QS_RVIEW_DRAINING);
+}
+
+/*
+ * The global features (docs/features.md rows 14 and 15) over the backends in mask
+ * among fb[0..n): the eligible ones of this decision, never the masked ones. The
+ * sum is taken modulo 2^32 as the dataplanes have always added it, and without a
+ * branch per backend (the XDP program's form: the bit multiplies).
+ */
+QS_RC_FN void
+qs_rview_global(const struct qs_feat_backend *fb, qs_u32 n, qs_u64 mask, struct qs_feat_global *gl)
+{
+	qs_u32 i, out = 0, cnt = 0;
+
+	for (i = 0; i < QS_MAX_CANDIDATES; i++) {
+		qs_u32 bit;
+
+		if (i >= n)
+			break;
+		bit = (qs_u32)(mask >> i) & 1;
+		out += bit * (fb[i].waiting + fb[i].running + fb[i].sent_reqs);
+		cnt += bit;
+	}
+	gl->outstanding = out;
+	gl->eligible = cnt;
+}
+
+#endif /* QSTEER_ROUTER_VIEW_H */

@@ -1,0 +1,359 @@
+/*
+ * test_view_parity.c - one sequence of backend reports and requests through the
+ * simulator's router view (qs_sim_view, what every simulated decision and so every
+ * training step is built with, and the simulator's router), qsteer-dp's core
+ * (qs_dp_process on built frames, one per burst) and, with root and BPF, the XDP
+ * program (BPF_PROG_TEST_RUN, test clock): the masks, the feature rows of every
+ * candidate and the decisions must be equal byte for byte (issue 19).
+ *
+ * The sequence has every mask rule in it: requests before any report, a backend
+ * whose agent stops (stale after report_interval x report_stale_intervals), one
+ * reporting its KV cache full, one reporting it drains, one drained by the
+ * operator, and a stretch where every report is stale (the fallback decides over
+ * stale backends). The router the simulator models keeps what the dataplane
+ * keeps: the last report, when it came, and what it sent since.
+ *
+ * usage: test-view-parity POLICY.q8. Exit 0 equal, 1 a difference, 2 setup.
+ */
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qsteer/dp_core.h"
+#include "qsteer/prefix.h"
+#include "qsteer/sim.h"
+#ifdef QS_PARITY_XDP
+#include "qsteer/xdp_loader.h"
+#endif
+
+#define NB 6
+#define MS 1000000ull
+#define END_MS 170
+
+static int bad;
+
+#define CHECK(cond, ...)                                                                           \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			if (bad++ < 20) {                                                          \
+				printf("t=%.3f ms: ", (double)now / 1e6);                          \
+				printf(__VA_ARGS__);                                               \
+				printf("\n");                                                      \
+			}                                                                          \
+		}                                                                                  \
+	} while (0)
+
+static uint64_t rng = 0x5eedf00dull;
+
+static uint32_t
+rnd(uint32_t n)
+{
+	/* splitmix64: any fixed sequence will do, it only has to be the same each run */
+	uint64_t z = (rng += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return (uint32_t)((z ^ (z >> 31)) % n);
+}
+
+static void
+make_cfg(struct qs_dp_config *c)
+{
+	uint32_t i;
+
+	qs_dp_config_defaults(c); /* report_max_age_ns: 5 ms x 2 */
+	c->has_ip4 = true;
+	memcpy(c->ip4, (uint8_t[]){10, 0, 0, 1}, 4);
+	c->clock = QS_DP_CLOCK_PACKET;
+	/* the simulator's router falls back to least requests (sim/router.c) */
+	c->fallback = QS_BASELINE_LEAST_REQUESTS;
+	c->n_backends = NB;
+	for (i = 0; i < NB; i++) {
+		struct qs_dp_backend_cfg *b = &c->be[i];
+
+		memset(b, 0, sizeof(*b));
+		b->id = (uint16_t)(100 + i);
+		b->mac[0] = 2;
+		b->mac[5] = (uint8_t)i;
+		b->has_ip4 = true;
+		memcpy(b->ip4, (uint8_t[]){10, 1, 0, (uint8_t)(10 + i)}, 4);
+		b->port = (uint16_t)(8000 + i);
+		b->capacity = 1 + i % 3;
+		b->capacity_class = (uint8_t)(i % 8);
+		snprintf(b->name, sizeof(b->name), "b%u", i);
+		qs_dp_report_src_default(b);
+	}
+}
+
+static void
+flow(const struct qs_dp_config *c, struct qs_dp_flow *f, const uint8_t *src, uint16_t dport)
+{
+	memset(f, 0, sizeof(*f));
+	f->src_mac[0] = 2;
+	f->src_mac[5] = 0xcc;
+	f->dst_mac[0] = 2;
+	f->dst_mac[5] = 0x01;
+	memcpy(f->src_ip, src, 4);
+	memcpy(f->dst_ip, c->ip4, 4);
+	f->sport = 40000;
+	f->dport = dport;
+}
+
+/* Does backend i report at ms t, and with what (the scripted agents)? */
+static bool
+reports_at(uint32_t i, uint32_t t)
+{
+	if (t % 5 != i % 5)
+		return false;
+	if (i == 2 && t >= 40 && t < 75) /* agent 2 stops: stale from ~50 ms, back at 75 */
+		return false;
+	if (t >= 140 && t < 158) /* every agent silent: all stale, the fallback decides */
+		return false;
+	return true;
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct qs_dp_config cfg;
+	static struct qs_sim_decision d;
+	static struct qs_prefix_table prefix;
+	struct qs_dp_shared *sh;
+	struct qs_dp_worker *wk;
+	struct qs_dp_policy_set set;
+	struct qs_policy *pol = NULL;
+	struct qs_policy_load_opts lo = {QS_SCHEMA_ROUTER_V1, QS_Q8_KIND_SCORER, NULL};
+	struct qs_sim_router router;
+	struct qs_sim_view_backend vb[NB];
+	uint64_t seq[NB] = {0}, now = 0, req_id = 1, n_req = 0, n_fallback = 0, n_masked = 0;
+	uint32_t capacity[NB], t, i, k;
+	char msg[512], spec[1024];
+#ifdef QS_PARITY_XDP
+	struct qs_xdp *x = NULL;
+	struct qs_xdp_opts xo = {0};
+	cpu_set_t cpus;
+#endif
+	bool xdp = false;
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: test-view-parity POLICY.q8\n");
+		return 2;
+	}
+	make_cfg(&cfg);
+	if (cfg.report_max_age_ns != QS_QRP_REPORT_INTERVAL_MS * QS_DP_REPORT_STALE_INTERVALS * MS) {
+		fprintf(stderr, "the dataplane's default report age changed: update this test\n");
+		return 2;
+	}
+	{
+		/* the simulator's defaults are the dataplane's: what the trainer trains with */
+		static struct qs_sim_config sc;
+
+		qs_sim_config_default(&sc);
+		if (sc.report_interval_ns * sc.report_stale_intervals != cfg.report_max_age_ns ||
+		    sc.report_max_age_ns != 0 || !sc.mask_kv_full) {
+			printf("simulator defaults: %llu ns x %u intervals (age %llu), KV-full %d; "
+			       "the dataplane masks after %llu ns and when KV-full\n",
+			       (unsigned long long)sc.report_interval_ns, sc.report_stale_intervals,
+			       (unsigned long long)sc.report_max_age_ns, sc.mask_kv_full,
+			       (unsigned long long)cfg.report_max_age_ns);
+			bad++;
+		}
+	}
+	if (qs_policy_load_file(argv[1], &lo, &pol, msg, sizeof(msg)) != QS_OK) {
+		fprintf(stderr, "%s\n", msg);
+		return 2;
+	}
+	snprintf(spec, sizeof(spec), "q8:%s", argv[1]);
+	if (qs_sim_router_parse(spec, 1, &router, msg, sizeof(msg)) != QS_OK) {
+		fprintf(stderr, "%s\n", msg);
+		return 2;
+	}
+	sh = aligned_alloc(64, (sizeof(*sh) + 63) & ~(size_t)63);
+	wk = aligned_alloc(64, (sizeof(*wk) + 63) & ~(size_t)63);
+	if (!sh || !wk)
+		return 2;
+	qs_dp_shared_init(sh, &cfg);
+	qs_dp_worker_init(wk, sh, QS_KERNEL_SCALAR, 0);
+	memset(&set, 0, sizeof(set));
+	set.active = pol;
+	memset(vb, 0, sizeof(vb));
+	for (i = 0; i < NB; i++) {
+		vb[i].capacity_class = cfg.be[i].capacity_class;
+		capacity[i] = cfg.be[i].capacity;
+	}
+	qs_prefix_init(&prefix);
+#ifdef QS_PARITY_XDP
+	/* one CPU: the program's per-CPU worker 0 is the one every run uses */
+	CPU_ZERO(&cpus);
+	CPU_SET(0, &cpus);
+	xo.test_clock = true;
+	if (sched_setaffinity(0, sizeof(cpus), &cpus) != 0 ||
+	    qs_xdp_open(&cfg, &xo, &x, msg, sizeof(msg)) != QS_OK) {
+		printf("XDP program: skipped (%s)\n", x ? "" : msg);
+	} else if (qs_xdp_load_policy_file(x, argv[1], msg, sizeof(msg)) != QS_OK) {
+		fprintf(stderr, "%s\n", msg);
+		return 2;
+	} else {
+		xdp = true;
+	}
+#else
+	printf("XDP program: not built\n");
+#endif
+
+	for (t = 0; t < END_MS; t++) {
+		uint64_t drain = t >= 100 && t < 120 ? 1ull << 5 : 0; /* operator drains 5 */
+
+		__atomic_store_n(&sh->admin_drain, drain, __ATOMIC_RELEASE);
+		for (i = 0; i < NB; i++)
+			vb[i].drained = drain >> i & 1;
+#ifdef QS_PARITY_XDP
+		if (xdp)
+			qs_xdp_set_drain(x, drain);
+#endif
+		/* reports first (at t ms + 0.1 * i), then three requests */
+		for (i = 0; i < NB; i++) {
+			struct qs_qrp_report r;
+			struct qs_qrp_hdr h = {QS_QRP_T_REPORT, 0, 0, 0, 0, 0, 0, 0, 0, 32};
+			struct qs_dp_flow f;
+			uint8_t fr[2048], *fp = fr;
+			uint32_t len;
+
+			if (!reports_at(i, t))
+				continue;
+			now = t * MS + i * 100000ull;
+			memset(&r, 0, sizeof(r));
+			r.backend_id = cfg.be[i].id;
+			r.waiting = rnd(40);
+			r.running = rnd(64);
+			r.kv_total = 4096;
+			r.kv_used = rnd(4096);
+			if (i == 3 && t >= 60 && t < 90) /* 3's KV cache is full */
+				r.kv_used = r.kv_total;
+			if (i == 4 && t >= 90 && t < 130) /* 4 drains */
+				r.flags = QS_QRP_RF_DRAINING;
+			r.decode_tps = rnd(20000);
+			r.ttft_p99_us = rnd(3000000);
+			r.prefill_pending = rnd(50000);
+			r.received = ++seq[i];
+			h.request_id = seq[i];
+			flow(&cfg, &f, cfg.be[i].ip4, cfg.report_port);
+			len = qs_dp_build_report(fr, sizeof(fr), &f, &h, &r, NULL);
+			qs_dp_process(wk, sh, &set, &fp, &len, 1, now);
+			CHECK(wk->b.verdict[0] == QS_DP_V_CONSUMED, "dp did not take the report of %u", i);
+			/* the simulated router: the report, and nothing sent since */
+			vb[i].rep = r;
+			vb[i].last_ns = now;
+			vb[i].valid = true;
+			vb[i].sent_reqs = 0;
+			vb[i].sent_tokens = 0;
+#ifdef QS_PARITY_XDP
+			if (xdp) {
+				uint8_t out[2048];
+				uint32_t verdict, olen;
+
+				if (qs_xdp_run(x, fr, len, now, &verdict, out, sizeof(out), &olen, msg,
+					       sizeof(msg)) != QS_OK) {
+					fprintf(stderr, "%s\n", msg);
+					return 2;
+				}
+				CHECK(verdict == QS_XDP_DROP, "XDP did not consume the report of %u", i);
+			}
+#endif
+		}
+		for (k = 0; k < 3; k++) {
+			struct qs_qrp_hdr h = {QS_QRP_T_REQUEST, QS_QRP_F_LAST, 1, req_id++,
+					       1 + rnd(8000), 1 + rnd(1000), rnd(4) ? 0 : 1 + rnd(6),
+					       (uint8_t)rnd(4), (uint8_t)rnd(4), 32};
+			struct qs_dp_flow f;
+			uint8_t fr[2048], in[2048], *fp = fr, cli[4] = {192, 168, 0, 7};
+			uint32_t len, cnd, hit;
+			uint16_t dpb;
+			int sb;
+
+			now = t * MS + 700000ull + k * 100000ull;
+			flow(&cfg, &f, cli, cfg.port);
+			len = qs_dp_build_qrp(fr, sizeof(fr), &f, &h, NULL, 40);
+			memcpy(in, fr, len); /* the dataplane rewrites fr in place */
+			n_req++;
+
+			/* the simulator's view and decision */
+			hit = qs_prefix_lookup(&prefix, h.prefix_hash, now, cfg.prefix_max_age_ns);
+			d.freq.prompt_tokens = h.prompt_tokens;
+			d.freq.max_new_tokens = h.max_new_tokens;
+			d.freq.priority = h.priority;
+			d.freq.slo_class = h.slo_class;
+			d.capacity = capacity;
+			qs_sim_view(vb, NB, now, cfg.report_max_age_ns, true, hit, true, &d);
+			sb = qs_sim_router_choose(&router, &d);
+			n_masked += d.eligible != ((1ull << NB) - 1);
+			n_fallback += d.eligible == 0;
+
+			/* the dataplane's */
+			qs_dp_process(wk, sh, &set, &fp, &len, 1, now);
+			CHECK(wk->b.cand_mask == d.eligible, "candidates: dp %#llx, sim %#llx",
+			      (unsigned long long)wk->b.cand_mask, (unsigned long long)d.eligible);
+			if (wk->b.n_cand == 0)
+				CHECK(wk->b.fallback_mask == d.fallback, "fallback: dp %#llx, sim %#llx",
+				      (unsigned long long)wk->b.fallback_mask,
+				      (unsigned long long)d.fallback);
+			for (cnd = 0; cnd < wk->b.n_cand && wk->b.cand_mask == d.eligible; cnd++) {
+				const uint8_t *a = &wk->b.x[(size_t)cnd * QS_FR_COUNT];
+				const uint8_t *s = d.features[wk->b.cand_be[cnd]];
+
+				if (memcmp(a, s, QS_FR_COUNT) != 0) {
+					uint32_t j;
+
+					for (j = 0; j < QS_FR_COUNT && a[j] == s[j]; j++)
+						;
+					CHECK(0, "request %llu, backend %u: feature %u is %u in dp, %u in sim",
+					      (unsigned long long)h.request_id, wk->b.cand_be[cnd], j,
+					      a[j], s[j]);
+				}
+			}
+			dpb = wk->b.verdict[0] == QS_DP_V_TX ? wk->b.backend[0] : 0xffff;
+			CHECK(sb >= 0 && dpb == (uint16_t)sb, "request %llu: dp sent it to %d, sim to %d",
+			      (unsigned long long)h.request_id, dpb == 0xffff ? -1 : dpb, sb);
+#ifdef QS_PARITY_XDP
+			if (xdp) {
+				uint8_t out[2048];
+				uint32_t verdict, olen;
+
+				if (qs_xdp_run(x, in, len, now, &verdict, out, sizeof(out), &olen, msg,
+					       sizeof(msg)) != QS_OK) {
+					fprintf(stderr, "%s\n", msg);
+					return 2;
+				}
+				/* the destination MAC names the backend (make_cfg) */
+				CHECK(verdict == QS_XDP_TX && olen >= 14 && out[5] == dpb &&
+					      memcmp(out, fp, olen) == 0,
+				      "request %llu: XDP verdict %u to backend %d, dp to %d",
+				      (unsigned long long)h.request_id, verdict,
+				      verdict == QS_XDP_TX ? out[5] : -1, dpb);
+			}
+#endif
+			/* what the simulator's engine does after qs_sim_route */
+			if (sb >= 0 && sb < NB) {
+				vb[sb].sent_reqs++;
+				vb[sb].sent_tokens += h.prompt_tokens;
+				qs_prefix_update(&prefix, h.prefix_hash, (uint32_t)sb, now);
+			}
+		}
+	}
+	/* the sequence must have exercised what it claims to */
+	CHECK(n_masked > 100 && n_fallback > 20, "only %llu masked and %llu all-masked decisions",
+	      (unsigned long long)n_masked, (unsigned long long)n_fallback);
+	printf("%llu requests (%llu with a backend masked, %llu with all), dp%s and the "
+	       "simulator's view: %s\n",
+	       (unsigned long long)n_req, (unsigned long long)n_masked,
+	       (unsigned long long)n_fallback, xdp ? ", XDP" : "", bad ? "DIFFER" : "equal");
+#ifdef QS_PARITY_XDP
+	if (x)
+		qs_xdp_close(x);
+#endif
+	qs_sim_router_free(&router);
+	qs_policy_free(pol);
+	free(sh);
+	free(wk);
+	return bad ? 1 : 0;
+}
