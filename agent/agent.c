@@ -208,7 +208,7 @@ qs_agent_destroy(struct qs_agent *a)
 
 /* ---- events ------------------------------------------------------------------------ */
 
-static void
+static struct qs_agent_event *
 emit(struct qs_agent *a, uint8_t kind, const struct seq *s, const struct qs_agent_req *r,
      uint64_t t)
 {
@@ -216,7 +216,7 @@ emit(struct qs_agent *a, uint8_t kind, const struct seq *s, const struct qs_agen
 
 	if (a->n_ev >= a->ev_cap) {
 		a->st.events_lost++;
-		return;
+		return NULL;
 	}
 	e = &a->ev[a->n_ev++];
 	memset(e, 0, sizeof(*e));
@@ -233,6 +233,7 @@ emit(struct qs_agent *a, uint8_t kind, const struct seq *s, const struct qs_agen
 		e->preemptions = s->preemptions;
 		e->first_ns = s->first_ns;
 	}
+	return e;
 }
 
 const struct qs_agent_event *
@@ -340,16 +341,19 @@ free_slot(struct qs_agent *a, uint32_t i)
 }
 
 int
-qs_agent_cancel(struct qs_agent *a, uint64_t request_id, uint64_t now_ns)
+qs_agent_cancel(struct qs_agent *a, const struct qs_agent_req *c, uint64_t now_ns)
 {
 	uint32_t i;
 
-	(void)now_ns;
 	for (i = 0; i < a->cfg.max_slots; i++) {
 		struct seq *s = &a->seq[i];
 
-		if (s->state == S_FREE || s->req.id != request_id)
+		if (s->state == S_FREE || s->req.id != c->id)
 			continue;
+		struct qs_agent_event *e = emit(a, QS_AGENT_EV_CANCELLED, s, &s->req, now_ns);
+
+		if (e) /* answered where the cancel came from, with what was generated */
+			e->client = c->client;
 		if (s->state == S_WAITING) {
 			leave_waiting(a, i);
 		} else {
@@ -366,6 +370,7 @@ qs_agent_cancel(struct qs_agent *a, uint64_t request_id, uint64_t now_ns)
 		a->st.cancelled++;
 		return QS_OK;
 	}
+	emit(a, QS_AGENT_EV_CANCEL_UNKNOWN, NULL, c, now_ns);
 	return QS_E_ARG;
 }
 

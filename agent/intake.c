@@ -152,6 +152,10 @@ qs_agent_intake_feed(struct qs_agent_intake *in, const uint8_t *buf, uint32_t le
 		}
 		memset(req, 0, sizeof(*req));
 		req->id = h.request_id;
+		req->tenant = h.tenant;
+		req->recv_ns = now_ns;
+		if (from) /* where the answer to the cancel goes */
+			req->client = *from;
 		in->st.cancels++;
 		return QS_AGENT_IN_CANCEL;
 	case QS_QRP_T_REQUEST:

@@ -258,7 +258,7 @@ qs_agent_serve(struct qs_agent *a, struct qs_agent_intake *in, struct qs_agent_s
 				(void)qs_agent_submit(a, &req, now);
 				break;
 			case QS_AGENT_IN_CANCEL:
-				(void)qs_agent_cancel(a, req.id, now);
+				(void)qs_agent_cancel(a, &req, now);
 				break;
 			default:
 				break;

@@ -295,6 +295,8 @@ enum qs_agent_ev_kind {
 	QS_AGENT_EV_FIRST = QS_QRA_K_FIRST,
 	QS_AGENT_EV_DONE = QS_QRA_K_DONE,
 	QS_AGENT_EV_REJECTED = QS_QRA_K_REJECTED,
+	QS_AGENT_EV_CANCELLED = QS_QRA_K_CANCELLED,
+	QS_AGENT_EV_CANCEL_UNKNOWN = QS_QRA_K_CANCEL_UNKNOWN,
 };
 
 struct qs_agent_event {
@@ -345,8 +347,10 @@ int qs_agent_create(const struct qs_agent_cfg *c, struct qs_batch_strategy *stra
 void qs_agent_destroy(struct qs_agent *a);
 /* Queue a request; QS_E_SIZE (and a REJECTED event) if it cannot be held. */
 int qs_agent_submit(struct qs_agent *a, const struct qs_agent_req *r, uint64_t now_ns);
-/* Cancel a waiting or running request: QS_OK, or QS_E_ARG when unknown. */
-int qs_agent_cancel(struct qs_agent *a, uint64_t request_id, uint64_t now_ns);
+/* Cancel the waiting or running request c->id: its KV blocks are freed at once, and
+ * a CANCELLED event (to c->client, with the tokens generated) says so: QS_OK. A
+ * request the agent does not hold gets a CANCEL_UNKNOWN event: QS_E_ARG. */
+int qs_agent_cancel(struct qs_agent *a, const struct qs_agent_req *c, uint64_t now_ns);
 /*
  * Schedule and run one iteration starting at now_ns. it->seqs == 0: nothing to run.
  * Events (first tokens, completions, rejections) since the last step are returned

@@ -30,6 +30,11 @@
 #define QS_QRA_K_FIRST 1
 #define QS_QRA_K_DONE 2
 #define QS_QRA_K_REJECTED 3
+/* Answers to a cancel (QRP type 4), sent to the cancel's source: the request was
+ * stopped and its KV blocks freed (tokens: generated until then), or the agent holds
+ * no such request (it finished, was rejected or never arrived). */
+#define QS_QRA_K_CANCELLED 4
+#define QS_QRA_K_CANCEL_UNKNOWN 5
 
 struct qs_qra_resp {
 	qs_u8 kind;
@@ -69,7 +74,7 @@ qs_qra_parse(const qs_u8 *p, qs_u32 len, struct qs_qra_resp *r)
 	if (p[2] != QS_QRA_VERSION)
 		return QS_QRP_E_VERSION;
 	r->kind = p[3];
-	if (r->kind < QS_QRA_K_FIRST || r->kind > QS_QRA_K_REJECTED)
+	if (r->kind < QS_QRA_K_FIRST || r->kind > QS_QRA_K_CANCEL_UNKNOWN)
 		return QS_QRP_E_TYPE;
 	r->backend_id = qs_qrp_rd16(p + 4);
 	if (qs_qrp_rd16(p + 6) != 0)

@@ -549,8 +549,10 @@ sched_stress(void **state)
 			q.max_new_tokens = 1 + (uint32_t)(x >> 40) % 60;
 			q.slo_class = (uint8_t)((x >> 8) & 3);
 			(void)qs_agent_submit(r.a, &q, t);
-			if ((x >> 12) % 50 == 0)
-				(void)qs_agent_cancel(r.a, q.id / 2, t);
+			if ((x >> 12) % 50 == 0) {
+				q.id /= 2;
+				(void)qs_agent_cancel(r.a, &q, t);
+			}
 		}
 		step_ok(&r, t, &it);
 		t += it.ns ? it.ns : 1000;
@@ -756,6 +758,68 @@ reports_cumulative(void **state)
 		assert_false(qs_report_auth_ok(&other, h.flags, sb));
 		assert_memory_equal(sb + QS_QRP_HDR_LEN, buf + QS_QRP_HDR_LEN, QS_QRP_REPORT_LEN);
 	}
+	rig_down(&r);
+}
+
+/*
+ * A cancel stops a running request at once: its KV blocks are free before the next
+ * iteration, and the answer (CANCELLED, with the tokens generated) goes to where
+ * the cancel came from; a second cancel is answered CANCEL_UNKNOWN; both travel as
+ * response datagrams that parse back.
+ */
+static void
+cancel_answers(void **state)
+{
+	struct rig r;
+	struct qs_agent_iter it;
+	const struct qs_agent_event *ev;
+	struct qs_agent_req c;
+	struct qs_qrp_report rep;
+	struct qs_qra_resp back;
+	uint8_t buf[QS_QRA_LEN];
+	uint64_t t = 0;
+	uint32_t n, i;
+
+	(void)state;
+	rig_up(&r, "fixed:2", 0, false);
+	submit(&r, 7, 16, 50, 0);
+	for (i = 0; i < 4; i++) {
+		step_ok(&r, t, &it);
+		t += it.ns ? it.ns : 1000;
+	}
+	qs_agent_report(r.a, t, &rep);
+	assert_true(rep.kv_used > 0);
+	qs_agent_events_clear(r.a);
+	memset(&c, 0, sizeof(c));
+	c.id = 7;
+	c.client.len = 4;
+	c.client.b[0] = 9;
+	assert_int_equal(qs_agent_cancel(r.a, &c, t), QS_OK);
+	ev = qs_agent_events(r.a, &n);
+	assert_int_equal(n, 1);
+	assert_int_equal(ev[0].kind, QS_AGENT_EV_CANCELLED);
+	assert_int_equal(ev[0].request_id, 7);
+	assert_true(ev[0].tokens > 0 && ev[0].tokens < 50);
+	assert_int_equal(ev[0].client.b[0], 9);
+	assert_int_equal(qs_agent_event_encode(&ev[0], 3, buf), QS_QRA_LEN);
+	assert_int_equal(qs_qra_parse(buf, sizeof(buf), &back), 0);
+	assert_int_equal(back.kind, QS_QRA_K_CANCELLED);
+	assert_int_equal(back.tokens, ev[0].tokens);
+	qs_agent_report(r.a, t, &rep);
+	assert_int_equal(rep.kv_used, 0);
+	assert_int_equal(qs_agent_running(r.a) + qs_agent_waiting(r.a), 0);
+	qs_agent_events_clear(r.a);
+	assert_int_equal(qs_agent_cancel(r.a, &c, t), QS_E_ARG);
+	ev = qs_agent_events(r.a, &n);
+	assert_int_equal(n, 1);
+	assert_int_equal(ev[0].kind, QS_AGENT_EV_CANCEL_UNKNOWN);
+	assert_int_equal(ev[0].client.b[0], 9);
+	assert_int_equal(qs_agent_event_encode(&ev[0], 3, buf), QS_QRA_LEN);
+	assert_int_equal(qs_qra_parse(buf, sizeof(buf), &back), 0);
+	assert_int_equal(back.kind, QS_QRA_K_CANCEL_UNKNOWN);
+	/* the loop goes on with nothing held */
+	step_ok(&r, t, &it);
+	assert_int_equal(it.seqs, 0);
 	rig_down(&r);
 }
 
@@ -1080,6 +1144,7 @@ main(void)
 		cmocka_unit_test(batch_features),
 		cmocka_unit_test(reports_cumulative),
 		cmocka_unit_test(response_wire),
+		cmocka_unit_test(cancel_answers),
 		cmocka_unit_test(profile_parse_fit),
 		cmocka_unit_test(bench_stream_is_the_scenario),
 		cmocka_unit_test(bench_scenario_errors),

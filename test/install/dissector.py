@@ -160,7 +160,7 @@ def decode_qra(p):
     e.update(("qra." + k, x) for k, x in zip(QRA_FIELDS, v))
     if e["qra.version"] != 1:
         e["qra.error"] = "version"
-    elif not 1 <= e["qra.kind"] <= 3:
+    elif not 1 <= e["qra.kind"] <= 5:
         e["qra.error"] = "type"
     elif e["qra.flags"]:
         e["qra.error"] = "field"
@@ -211,6 +211,9 @@ def extra_frames():
         udp4_frame(be, 7788, cl, 40005, qra(1, 10, 1099511627777, 1, 0, 1000, 2000, 2000)),
         udp4_frame(be, 7788, cl, 40005, qra(2, 10, 1099511627777, 128, 2, 1000, 2000, 99000)),
         udp4_frame(be, 7788, cl, 40005, qra(3, 10, 1099511627778, 0, 0, 1500, 0, 1600)),
+        # answers to a cancel: stopped after 17 tokens; not held
+        udp4_frame(be, 7788, cl, 40005, qra(4, 10, 1099511627779, 17, 0, 1500, 1700, 2600)),
+        udp4_frame(be, 7788, cl, 40005, qra(5, 10, 1099511627780, 0, 0, 0, 0, 2700)),
         udp4_frame(be, 45000, cl, 46000, qra(2, 11, big, 4096, 1, 2 ** 62, 2 ** 62 + 1, 2 ** 62 + 2)),
         udp4_frame(be, 7788, cl, 40005, qra(2, 10, 5, 1, 0, 1, 2, 3, flags=1)),
         udp4_frame(be, 7788, cl, 40005, qra(2, 10, 6, 1, 0, 1, 2, 3)[:40]),
@@ -306,7 +309,7 @@ def main():
             for k, v in s.items():
                 seen.setdefault(k, set()).update(v)
         # every message type and kind, and every refusal the files hold, was decoded
-        want = {"qrp.type": {1, 2, 3, 4}, "qra.kind": {1, 2, 3},
+        want = {"qrp.type": {1, 2, 3, 4}, "qra.kind": {1, 2, 3, 4, 5},
                 "qrp.error": {"short", "version", "type", "hdr-len", "field"},
                 "qra.error": {"short", "type", "field"}}
         for k, v in want.items():

@@ -137,6 +137,11 @@ qs_load_on_datagram(struct qs_load_book *b, uint32_t sock, const uint8_t *p, uin
 			r->flags |= QS_LOAD_RF_FIRST_EST;
 		}
 		break;
+	case QS_QRA_K_CANCELLED:
+	case QS_QRA_K_CANCEL_UNKNOWN:
+		/* answers to a cancel, and qsteer-load never cancels: not a response
+		 * this run asked for */
+		return bad(b, QS_LOAD_BAD_KIND);
 	default: /* QS_QRA_K_REJECTED; the parser refuses other kinds */
 		if (r->state != QS_LOAD_S_SENT || (r->flags & QS_LOAD_RF_FIRST_SEEN))
 			return bad(b, QS_LOAD_BAD_DUPLICATE);

@@ -19,7 +19,8 @@ local qrp = Proto("qrp", "qsteer Request Protocol")
 local qra = Proto("qra", "qsteer agent response")
 
 local qrp_types = { [1] = "request", [2] = "continuation", [3] = "backend report", [4] = "cancel" }
-local qra_kinds = { [1] = "first token", [2] = "completion", [3] = "rejected" }
+local qra_kinds = { [1] = "first token", [2] = "completion", [3] = "rejected",
+	[4] = "cancelled", [5] = "cancel: not held" }
 
 local f = qrp.fields
 f.magic = ProtoField.uint16("qrp.magic", "Magic", base.HEX)
@@ -193,7 +194,7 @@ local function dissect_qra(tvb, pinfo, root)
 	local why
 	if version ~= 1 then
 		why = "version"
-	elseif kind < 1 or kind > 3 then
+	elseif kind < 1 or kind > 5 then
 		why = "type"
 	elseif tvb(6, 2):uint() ~= 0 then
 		why = "field"
