@@ -38,6 +38,7 @@ struct sim_env {
 	struct qs_sim_decision d;
 	struct qs_baseline teacher;
 	enum qs_baseline_kind teacher_kind;
+	struct qs_sim_router fallback; /* every backend masked: lor, as qs_sim_run's */
 	int randomize;
 	int ttft_metric;
 	uint64_t *tags; /* by decision id, this episode */
@@ -195,6 +196,7 @@ sim_env_reset(void *env, uint64_t seed, char *msg, size_t msglen)
 		e->cfg = e->base;
 	}
 	qs_baseline_init(&e->teacher, e->teacher_kind, seed ^ 0x7eac);
+	qs_baseline_init(&e->fallback.base, QS_BASELINE_LEAST_REQUESTS, seed ^ 0xfa11);
 	return qs_sim_create(&e->cfg, seed, &e->sim, msg, msglen);
 }
 
@@ -214,9 +216,11 @@ sim_env_observe(void *env, uint8_t *rows, uint32_t *n_cand, uint64_t *mask, int 
 			return QS_OK;
 		if (e->d.eligible)
 			break;
-		/* Nothing eligible: the dataplane falls back to its heuristic; so do we,
-		 * without recording a decision. */
-		rc = qs_sim_route(e->sim, 0, msg, msglen);
+		/* Nothing eligible: the dataplane falls back to its heuristic (least
+		 * requests by default, over the backends not draining); so do we, without
+		 * recording a decision. */
+		rc = qs_sim_route(e->sim, (uint32_t)qs_sim_router_choose(&e->fallback, &e->d), msg,
+				  msglen);
 		if (rc != QS_OK)
 			return rc;
 	}

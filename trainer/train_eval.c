@@ -29,9 +29,11 @@ run_policy(void *ctx, struct qs_sim *s, uint64_t *agree, uint64_t *decisions, ch
 	const struct policy_run *pr = ctx;
 	struct qs_sim_decision *d = malloc(sizeof(*d));
 	struct qs_ppo_actor act;
+	struct qs_sim_router fb = {0};
 	int rc = d ? qs_ppo_actor_init(&act, pr->ag, msg, msglen) : QS_E_NOMEM;
 	int have_act = rc == QS_OK;
 
+	qs_baseline_init(&fb.base, QS_BASELINE_LEAST_REQUESTS, 0);
 	while (rc == QS_OK) {
 		uint32_t fa = 0;
 		uint16_t qa = QS_NO_CHOICE;
@@ -40,7 +42,9 @@ run_policy(void *ctx, struct qs_sim *s, uint64_t *agree, uint64_t *decisions, ch
 		if (rc != QS_OK || d->done)
 			break;
 		if (!d->eligible) {
-			rc = qs_sim_route(s, 0, msg, msglen);
+			/* every backend masked: the fallback heuristic, as qs_sim_run's
+			 * (the baselines' runs) and the dataplane's */
+			rc = qs_sim_route(s, (uint32_t)qs_sim_router_choose(&fb, d), msg, msglen);
 			continue;
 		}
 		qs_ppo_act(pr->ag, &act, &d->features[0][0], d->n_backends, d->eligible, NULL, 1,
