@@ -85,7 +85,10 @@ rc_all(const qs_u8 *x, const qs_s8 *w, struct rc_out *o)
 		struct qs_qrp_report rr = { .waiting = x[4], .running = x[5], .kv_used = 8,
 					    .kv_total = 8, .ttft_p99_us = 1234567,
 					    .flags = QS_QRP_RF_DRAINING };
-		struct qs_feat_backend vb[3];
+		/* Zeroed: qs_rview_backend leaves the router's own fields (sent counts) to
+		 * the caller, and vb[2] = vb[0] would otherwise sum stack garbage (0 by luck
+		 * on x86-64, not under aarch64). */
+		struct qs_feat_backend vb[3] = { { 0 } };
 
 		o->rv_flags[0] = qs_rview_backend(&rr, qs_rview_fresh(1, 100, 110, 10), &vb[0]);
 		o->rv_ttft_ms = vb[0].ttft_p99_ms;
