@@ -5,6 +5,10 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(QSTEER_KERNEL_NEON) && defined(__linux__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
 
 #include "kernel_impl.h"
 
@@ -13,6 +17,7 @@ static const char *const kernel_names[QS_KERNEL__COUNT] = {
 	[QS_KERNEL_SCALAR] = "scalar",
 	[QS_KERNEL_AVX2] = "avx2",
 	[QS_KERNEL_AVX512VNNI] = "avx512vnni",
+	[QS_KERNEL_NEON] = "neon",
 };
 
 const char *
@@ -29,6 +34,11 @@ qs_kernel_parse(const char *s, enum qs_kernel *k)
 			*k = (enum qs_kernel)i;
 			return QS_OK;
 		}
+	/* The instruction the level is built on, for people who think of it that way. */
+	if (s && strcmp(s, "sdot") == 0) {
+		*k = QS_KERNEL_NEON;
+		return QS_OK;
+	}
 	return QS_E_ARG;
 }
 
@@ -52,7 +62,9 @@ levels_init(void)
 
 	levels.supported[QS_KERNEL_SCALAR] = true;
 	levels.fn[QS_KERNEL_SCALAR] = qs_kern_scalar;
-	__builtin_cpu_init();
+#if defined(__x86_64__)
+	__builtin_cpu_init(); /* x86 only: aarch64 has no libgcc cpu model */
+#endif
 	/* libgcc's cpu model checks OSXSAVE and XCR0 before it reports AVX2 or AVX-512,
 	 * so "supported" also means the OS saves the registers. */
 #ifdef QSTEER_KERNEL_AVX2
@@ -64,6 +76,17 @@ levels_init(void)
 		__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
 		__builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
 	levels.fn[QS_KERNEL_AVX512VNNI] = qs_kern_avx512vnni;
+#endif
+#ifdef QSTEER_KERNEL_NEON
+	/* SDOT is optional before ARMv8.4: BlueField-2's Cortex-A72 lacks it, BlueField-3's
+	 * A78 and Neoverse cores have it. The kernel's file is compiled for it, so the
+	 * kernel's word decides (HWCAP_ASIMDDP, which also says the OS supports it); on
+	 * a CPU without it AUTO stays scalar. Without getauxval (non-Linux) the level
+	 * stays off rather than risk SIGILL. */
+#if defined(__linux__) && defined(HWCAP_ASIMDDP)
+	levels.supported[QS_KERNEL_NEON] = (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#endif
+	levels.fn[QS_KERNEL_NEON] = qs_kern_neon;
 #endif
 	levels.automatic = QS_KERNEL_SCALAR;
 	for (int i = QS_KERNEL__COUNT - 1; i > QS_KERNEL_SCALAR; i--)

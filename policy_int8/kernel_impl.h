@@ -20,5 +20,8 @@ qs_kern_fn qs_kern_avx2;
 #ifdef QSTEER_KERNEL_AVX512VNNI
 qs_kern_fn qs_kern_avx512vnni;
 #endif
+#ifdef QSTEER_KERNEL_NEON
+qs_kern_fn qs_kern_neon;
+#endif
 
 #endif /* QSTEER_KERNEL_IMPL_H */

@@ -85,7 +85,19 @@ clock_hz(void)
 				 "add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\t"
 				 "dec %1\n\tjnz 1b"
 				 : "+r"(acc), "+r"(i));
+#elif defined(__aarch64__)
+		/* The same chain: one dependent add per cycle on every Arm core we know. */
+		__asm__ volatile("1:\n\t"
+				 "add %0, %0, #1\n\tadd %0, %0, #1\n\tadd %0, %0, #1\n\t"
+				 "add %0, %0, #1\n\tadd %0, %0, #1\n\tadd %0, %0, #1\n\t"
+				 "add %0, %0, #1\n\tadd %0, %0, #1\n\t"
+				 "subs %1, %1, #1\n\tb.ne 1b"
+				 : "+r"(acc), "+r"(i)
+				 :
+				 : "cc");
 #else
+		(void)acc;
+		(void)i;
 		return 0;
 #endif
 		dt = now_ns() - t0;
@@ -243,7 +255,7 @@ usage(void)
 {
 	fprintf(stderr, "usage: qsteer-policy bench [--json] [--seconds S] [--kernel K]\n"
 			"  --seconds S  time per measurement cell and kernel (default 0.2)\n"
-			"  --kernel K   scalar, avx2, avx512vnni (default: every supported level)\n");
+			"  --kernel K   scalar, avx2, avx512vnni, neon (default: every supported level)\n");
 }
 
 int

@@ -22,7 +22,7 @@ static void
 usage(FILE *f)
 {
 	fprintf(f, "usage: qsteer-policy inspect FILE\n"
-		   "       qsteer-policy eval FILE [--kernel scalar|avx2|avx512vnni|auto] < rows.csv\n"
+		   "       qsteer-policy eval FILE [--kernel scalar|avx2|avx512vnni|neon|auto] < rows.csv\n"
 		   "       qsteer-policy bench [--json] [--seconds S] [--kernel K]\n"
 		   "       qsteer-policy keygen PUB SEC\n"
 		   "       qsteer-policy sign FILE SEC [OUT]\n"

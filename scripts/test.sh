@@ -2,7 +2,9 @@
 # The whole test suite, exactly as CI runs it (.ci/run calls this):
 #   1. release build (gcc), every meson test;
 #   2. the same suite built with ASan + UBSan;
-#   3. the libFuzzer targets (clang), each for a bounded time from its seed corpus.
+#   3. the libFuzzer targets (clang), each for a bounded time from its seed corpus;
+#   4. the aarch64 cross build under qemu-user (scripts/test-arm64.sh: the NEON SDOT
+#      kernel, policy / rc / sim / dp-core suites; about 3 minutes, docs/arm.md).
 # Always ends with one line "N passed, N failed, N skipped" summed over the runs that
 # happened; a step that breaks before its tests run (packages, configure, build)
 # counts as one failure, so a broken build can never look green or print nothing.
@@ -104,4 +106,21 @@ if command -v clang >/dev/null; then
 		run_suite build-fuzz --suite fuzz
 	fi
 fi
+
+# The script installs its cross packages itself; if it cannot (apt, configure, build:
+# exit 2) that is one failure, never a silent skip. Exit 1 means its tests ran and
+# some failed, which its testlog counts.
+bash scripts/test-arm64.sh build-arm64
+case $? in
+0) logs+=("build-arm64/meson-logs/testlog.json") ;;
+1)
+	status=1
+	logs+=("build-arm64/meson-logs/testlog.json")
+	;;
+*)
+	echo "test.sh: the arm64 cross build (scripts/test-arm64.sh) failed" >&2
+	broken=$((broken + 1))
+	status=1
+	;;
+esac
 exit "$status"

@@ -164,11 +164,12 @@ enum qs_kernel {
 	QS_KERNEL_SCALAR,
 	QS_KERNEL_AVX2,
 	QS_KERNEL_AVX512VNNI,
+	QS_KERNEL_NEON, /* aarch64 NEON with SDOT (dotprod); "sdot" parses as this too */
 	QS_KERNEL__COUNT
 };
 
 const char *qs_kernel_name(enum qs_kernel k);
-/* "scalar", "avx2", "avx512vnni" or "auto"; QS_E_ARG otherwise. */
+/* "scalar", "avx2", "avx512vnni", "neon" (or "sdot") or "auto"; QS_E_ARG otherwise. */
 int qs_kernel_parse(const char *s, enum qs_kernel *k);
 /* Was it compiled in, and does this CPU (and OS) support it? */
 bool qs_kernel_supported(enum qs_kernel k);

@@ -361,6 +361,8 @@ test_run_args(void **state)
 
 		assert_int_equal(qs_kernel_parse("sse9", &back), QS_E_ARG);
 		assert_int_equal(back, QS_KERNEL_AVX2);
+		assert_int_equal(qs_kernel_parse("sdot", &back), QS_OK);
+		assert_int_equal(back, QS_KERNEL_NEON);
 	}
 	qs_policy_free(p);
 	free_policy(&P);
