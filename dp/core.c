@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "qsteer/dp_core.h"
+#include "qsteer/report_seq.h"
 #include "qsteer/router_view.h"
 #include "packet_fast.h"
 
@@ -203,31 +204,26 @@ req_insert(struct qs_dp_worker *w, uint32_t si, uint64_t id, uint16_t tenant, ui
 /* ---- backend table ----------------------------------------------------------- */
 
 /* A report for backend idx, from its configured source (report_src.h) and, for a
- * keyed backend, with a valid tag. false: a keyed backend's report whose sequence
- * is not above the last accepted one (a replay; dropped as report-replay). */
+ * keyed backend, with a valid tag. false: a replay (report_seq.h; dropped as
+ * report-replay). */
 static bool
 apply_report(struct qs_dp_worker *w, struct qs_dp_shared *s, int idx, const struct qs_dp_pkt *p,
 	     uint64_t now)
 {
 	struct qs_dp_backend_state *e = &s->be[idx];
-	bool keyed = s->cfg.be[idx].report_key.has_key;
 	uint32_t seq;
 
 	seq = __atomic_load_n(&e->seq, __ATOMIC_ACQUIRE);
-	/*
-	 * Reports are snapshots with cumulative counts, so an older one than what we
-	 * hold is useless. An agent that restarted counts from 0 again: its reports
-	 * are accepted once the held one has aged out. Not so for a keyed backend: its
-	 * agent starts counting at its wall clock, so an old sequence is a replay of a
-	 * captured report, whatever its age.
-	 */
-	if (e->valid && p->h.request_id <= e->report_seq) {
-		if (keyed)
-			return false;
-		if (now >= e->last_ns && now - e->last_ns <= s->cfg.report_max_age_ns) {
-			w->ctr.reports_ignored++;
-			return true;
-		}
+	switch (qs_report_seq_check(e->valid, e->report_seq, p->h.request_id,
+				    s->cfg.be[idx].report_key.has_key, e->last_ns, now,
+				    s->cfg.report_max_age_ns)) {
+	case QS_REPORT_SEQ_REPLAY:
+		return false;
+	case QS_REPORT_SEQ_OLD:
+		w->ctr.reports_ignored++;
+		return true;
+	default:
+		break;
 	}
 	/* another worker is writing this entry: its report is as new as ours */
 	if ((seq & 1) || !__atomic_compare_exchange_n(&e->seq, &seq, seq + 1, false,

@@ -35,6 +35,7 @@
 
 #include "qsteer/int8.h"
 #include "qsteer/rng.h"
+#include "qsteer/report_seq.h"
 #include "qsteer/router_view.h"
 #include "qsteer/shadow.h"
 #include "qsteer/xdp.h"
@@ -1170,7 +1171,7 @@ backend_index(qs_u16 id)
 }
 
 /* A report for backend idx, from its configured source (report_src.h) and, when
- * keyed, with a valid tag. 0: a keyed backend's replay (dp/core.c, apply_report). */
+ * keyed, with a valid tag. 0: a replay (report_seq.h, as dp/core.c). */
 static __always_inline int
 apply_report(struct qs_xdp_counters *ctr, int idx, const struct pkt *p,
 	     const struct qs_qrp_report *rep, qs_u64 now)
@@ -1183,13 +1184,16 @@ apply_report(struct qs_xdp_counters *ctr, int idx, const struct pkt *p,
 	if (!e)
 		return 1;
 	seq = *(volatile qs_u32 *)&e->seq;
-	if (e->valid && p->h.request_id <= e->report_seq) {
-		if (qs_cfg.be[key & (QS_XDP_MAX_BACKENDS - 1)].report_key.has_key)
-			return 0;
-		if (now >= e->last_ns && now - e->last_ns <= qs_cfg.report_max_age_ns) {
-			ctr->reports_ignored++;
-			return 1;
-		}
+	switch (qs_report_seq_check(e->valid, e->report_seq, p->h.request_id,
+				    qs_cfg.be[key & (QS_XDP_MAX_BACKENDS - 1)].report_key.has_key,
+				    e->last_ns, now, qs_cfg.report_max_age_ns)) {
+	case QS_REPORT_SEQ_REPLAY:
+		return 0;
+	case QS_REPORT_SEQ_OLD:
+		ctr->reports_ignored++;
+		return 1;
+	default:
+		break;
 	}
 	if ((seq & 1) || __sync_val_compare_and_swap(&e->seq, seq, seq + 1) != seq) {
 		ctr->reports_ignored++;

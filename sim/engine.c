@@ -14,12 +14,19 @@
  * decides. A report at boundary T therefore shows the state left by the events
  * before T. Lost reports are decided per (backend, report index) by a hash of the
  * run's seed, so they do not depend on when the snapshot happens to be taken.
+ *
+ * Checked reports (a backend with a report key or report_source = any, or a
+ * [forger] in the scenario): each report is encoded as on the wire, signed with the
+ * backend's key, and the router believes it only after the dataplane's three
+ * checks (report_src.h, report_auth.h, report_seq.h), counting rejections by the
+ * dataplane's reasons. A forger's reports join the same path in time order.
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "qsteer/report_seq.h"
 #include "qsteer/router_view.h"
 #include "sim_internal.h"
 
@@ -223,6 +230,7 @@ qs_sim_config_default(struct qs_sim_config *c)
 	c->prefix_max_age_ns = 10000000000ull;
 	c->report_stale_intervals = QS_SIM_REPORT_STALE_INTERVALS;
 	c->mask_kv_full = true;
+	c->forger.interval_ns = 5000000;
 }
 
 /* The report age that masks a backend (0: none), as qsteer-dp derives it
@@ -233,6 +241,8 @@ report_max_age(const struct qs_sim_config *c)
 	return c->report_max_age_ns ? c->report_max_age_ns
 				    : c->report_interval_ns * c->report_stale_intervals;
 }
+
+static void checked_init(struct qs_sim *s, struct qs_sim_backend *be);
 
 static int
 check_config(const struct qs_sim_config *c, char *msg, size_t msglen)
@@ -247,6 +257,13 @@ check_config(const struct qs_sim_config *c, char *msg, size_t msglen)
 	if (!(c->report_loss >= 0.0 && c->report_loss < 1.0))
 		return qs_sim_err(msg, msglen, QS_E_VALUE, "%s: report_loss must be in [0, 1)",
 				  c->name);
+	if (c->forger.kind != QS_SIM_FORGE_NONE &&
+	    (c->forger.backend >= c->n_backends || c->forger.interval_ns == 0))
+		return qs_sim_err(msg, msglen, QS_E_VALUE,
+				  "%s: [forger] backend %u of %u, interval %llu ns (want a "
+				  "configured backend and an interval > 0)",
+				  c->name, c->forger.backend, c->n_backends,
+				  (unsigned long long)c->forger.interval_ns);
 	for (i = 0; i < c->n_backends; i++) {
 		const struct qs_sim_profile *p = &c->backend[i].prof;
 
@@ -577,6 +594,7 @@ sim_create(const struct qs_sim_config *cfg, uint64_t seed, const struct qs_sim_s
 		s->be[i].rep_next_t = s->be[i].rep_phase;
 		s->be[i].rep_lossy = cfg->report_loss > 0.0 || cfg->backend[i].down_at_s > 0 ||
 				     cfg->backend[i].up_at_s > 0;
+		checked_init(s, &s->be[i]);
 		s->capacity[i] = cfg->backend[i].capacity;
 		if (s->capacity[i] && !(cfg->wl.load > 0))
 			continue;
@@ -675,15 +693,16 @@ report_lost(const struct qs_sim *s, uint32_t b, uint64_t k)
 	return (double)(h >> 11) * 0x1.0p-53 < s->cfg.report_loss;
 }
 
+/* The agent's report at t: straight to the router, or, checked, to rep_own first. */
 static void
 take_report(struct qs_sim *s, struct qs_sim_backend *be, uint64_t t)
 {
-	struct qs_sim_report *r = &be->rep;
+	struct qs_sim_report *r = be->rep_checked ? &be->rep_own : &be->rep;
 	uint32_t i, mx = 0;
 	uint64_t dt = t - be->rep_prev_t;
 
 	r->t = t;
-	be->rep_valid = true;
+	be->rep_valid |= !be->rep_checked;
 	r->waiting = be->n_waiting;
 	r->running = be->n_running;
 	r->kv_used = qs_sim_backend_kv_used(be);
@@ -712,12 +731,229 @@ take_report(struct qs_sim *s, struct qs_sim_backend *be, uint64_t t)
 	(void)s;
 }
 
+/* ---- checked reports ----------------------------------------------------------------------- */
+
+/* Forged reports a long quiet stretch may owe, at most: older ones are skipped (with
+ * the genuine reports between them), the newest decide what the router holds. */
+#define QS_SIM_FORGE_CATCHUP 64
+/* Where the simulated reports come from: backend i at 10.0.0.(i + 1), the forger's
+ * own host elsewhere. */
+static const uint8_t forger_addr[4] = { 10, 66, 0, 1 };
+/* The forger does not hold the backends' keys: it tags with its own. */
+static const uint8_t forger_key[QS_SIPHASH_KEY_LEN] = { 0xf0, 0x12, 0x34, 0x56, 0x78, 0x9a,
+							  0xbc, 0xde, 0xf0, 0x11, 0x22, 0x33,
+							  0x44, 0x55, 0x66, 0x77 };
+
+static void
+checked_init(struct qs_sim *s, struct qs_sim_backend *be)
+{
+	const struct qs_sim_backend_cfg *bc = &s->cfg.backend[be->id];
+	const struct qs_sim_forger *f = &s->cfg.forger;
+
+	be->forge_next_t = UINT64_MAX;
+	be->rep_checked = bc->report_key.has_key || bc->report_source_any ||
+			  f->kind != QS_SIM_FORGE_NONE;
+	if (!be->rep_checked)
+		return;
+	memset(&be->rep_src, 0, sizeof(be->rep_src));
+	be->rep_src.any = bc->report_source_any;
+	be->rep_src.has_ip4 = 1;
+	be->rep_src.ip4[0] = 10;
+	be->rep_src.ip4[3] = (uint8_t)(be->id + 1);
+	/* a keyed agent starts its sequence at its wall clock (report_auth.h) */
+	be->rep_seq_base = bc->report_key.has_key ? 1ull << 60 : 1;
+	be->rep_own = be->rep;
+	if (f->kind != QS_SIM_FORGE_NONE && f->backend == be->id)
+		be->forge_next_t = (uint64_t)(f->start_s * 1e9 + 0.5);
+}
+
+static void
+encode_report(const struct qs_sim_backend *be, const struct qs_sim_report *r, uint64_t seq,
+	      const uint8_t *key, uint8_t *msg)
+{
+	struct qs_qrp_hdr h;
+	struct qs_qrp_report w;
+
+	memset(&h, 0, sizeof(h));
+	memset(&w, 0, sizeof(w));
+	h.type = QS_QRP_T_REPORT;
+	h.flags = key ? QS_QRP_F_AUTH : 0;
+	h.request_id = seq;
+	w.backend_id = (uint16_t)be->id;
+	w.waiting = r->waiting;
+	w.running = r->running;
+	w.kv_used = r->kv_used;
+	w.kv_total = r->kv_total;
+	w.decode_tps = r->decode_tps;
+	w.ttft_p99_us = r->ttft_p99_us;
+	w.prefill_pending = r->prefill_pending;
+	w.received = r->received;
+	w.completed = r->completed;
+	w.sent_ns = r->t;
+	qs_qrp_write_hdr(msg, &h);
+	qs_qrp_write_report(msg + QS_QRP_HDR_LEN, &w);
+	if (key)
+		qs_report_sign(key, msg);
+}
+
+/*
+ * The router's side, as dp/core.c: a report msg from src (port QS_QRP_REPORT_PORT)
+ * at now, believed after its source, its tag and its sequence number pass.
+ * received_tokens rides beside it (the simulator's stand-in for the dataplane's
+ * per-backend token counter, not a wire field).
+ */
+static void
+offer_report(struct qs_sim *s, struct qs_sim_backend *be, const uint8_t *msg,
+	     const uint8_t *src, uint64_t received_tokens, uint64_t now, bool forged)
+{
+	const struct qs_sim_backend_cfg *bc = &s->cfg.backend[be->id];
+	struct qs_qrp_hdr h;
+	struct qs_qrp_report w;
+	struct qs_sim_report *r = &be->rep;
+	const uint32_t len = QS_QRP_AUTH_MSG_LEN + QS_QRP_REPORT_TAG_LEN;
+
+	s->rc_offered++;
+	s->forged_sent += forged;
+	/* encode_report wrote it: both parse (the wire tests cover malformed reports) */
+	if (qs_qrp_parse_hdr(msg, len, &h) != QS_QRP_OK ||
+	    qs_qrp_parse_report(msg + h.hdr_len, len - h.hdr_len, &w) != QS_QRP_OK)
+		return;
+	if (!qs_report_src_ok(&be->rep_src, 0, src, QS_QRP_REPORT_PORT)) {
+		s->rc_source++;
+		return;
+	}
+	if (!qs_report_auth_ok(&bc->report_key, h.flags, msg)) {
+		s->rc_auth++;
+		return;
+	}
+	switch (qs_report_seq_check(be->rep_valid, be->held_seq, h.request_id,
+				    bc->report_key.has_key, r->t, now, report_max_age(&s->cfg))) {
+	case QS_REPORT_SEQ_REPLAY:
+		s->rc_replay++;
+		return;
+	case QS_REPORT_SEQ_OLD:
+		s->rc_old++;
+		return;
+	default:
+		break;
+	}
+	r->t = now;
+	r->waiting = w.waiting;
+	r->running = w.running;
+	r->kv_used = w.kv_used;
+	r->kv_total = w.kv_total;
+	r->decode_tps = w.decode_tps;
+	r->ttft_p99_us = w.ttft_p99_us;
+	r->prefill_pending = w.prefill_pending;
+	r->received = w.received;
+	r->received_tokens = received_tokens;
+	r->completed = w.completed;
+	be->held_seq = h.request_id;
+	be->rep_valid = true;
+	s->rc_taken++;
+	s->forged_taken += forged;
+}
+
+/* The agent's report of boundary k, sent (the forger may capture it). */
+static void
+send_genuine(struct qs_sim *s, struct qs_sim_backend *be, uint64_t k)
+{
+	const struct qs_sim_backend_cfg *bc = &s->cfg.backend[be->id];
+	uint8_t msg[QS_QRP_AUTH_MSG_LEN + QS_QRP_REPORT_TAG_LEN];
+	uint64_t t = be->rep_phase + k * s->cfg.report_interval_ns;
+
+	take_report(s, be, t);
+	encode_report(be, &be->rep_own, be->rep_seq_base + k,
+		      bc->report_key.has_key ? bc->report_key.key : NULL, msg);
+	if (be->forge_next_t != UINT64_MAX && !be->forge_captured &&
+	    s->cfg.forger.kind == QS_SIM_FORGE_REPLAY) {
+		memcpy(be->forge_msg, msg, sizeof(msg));
+		be->forge_tokens = be->rep_own.received_tokens;
+		be->forge_captured = true;
+	}
+	offer_report(s, be, msg, be->rep_src.ip4, be->rep_own.received_tokens, t, false);
+}
+
+/* The newest delivered genuine report among the boundaries up to until. */
+static void
+send_genuine_upto(struct qs_sim *s, struct qs_sim_backend *be, uint64_t until)
+{
+	uint64_t P = s->cfg.report_interval_ns, k_last, k, lo;
+	uint32_t tries;
+
+	if (until < be->rep_next_t)
+		return;
+	k_last = (until - be->rep_phase) / P;
+	lo = be->rep_next_k;
+	be->rep_next_k = k_last + 1;
+	be->rep_next_t = be->rep_phase + (k_last + 1) * P;
+	for (k = k_last, tries = 0; tries < 64; k--, tries++) {
+		if (!be->rep_lossy || !report_lost(s, be->id, k)) {
+			send_genuine(s, be, k);
+			return;
+		}
+		if (k == lo)
+			return;
+	}
+}
+
+static void
+send_forged(struct qs_sim *s, struct qs_sim_backend *be, uint64_t t)
+{
+	const struct qs_sim_backend_cfg *bc = &s->cfg.backend[be->id];
+	uint8_t msg[QS_QRP_AUTH_MSG_LEN + QS_QRP_REPORT_TAG_LEN];
+	struct qs_sim_report r;
+
+	if (s->cfg.forger.kind == QS_SIM_FORGE_REPLAY) {
+		if (be->forge_captured) /* nothing to replay before the first report */
+			offer_report(s, be, be->forge_msg, be->rep_src.ip4, be->forge_tokens, t,
+				     true);
+		return;
+	}
+	/* "idle": nothing waiting, running or in flight (received far above sent) */
+	memset(&r, 0, sizeof(r));
+	r.t = t;
+	r.kv_total = qs_sim_backend_kv_total(be);
+	r.received = r.completed = 1ull << 62;
+	encode_report(be, &r, 1000000000ull + be->forge_n++,
+		      bc->report_key.has_key ? forger_key : NULL, msg);
+	offer_report(s, be, msg,
+		     s->cfg.forger.kind == QS_SIM_FORGE_SOURCE ? forger_addr : be->rep_src.ip4,
+		     r.received, t, true);
+}
+
+static void
+take_checked(struct qs_sim *s, struct qs_sim_backend *be, uint64_t t)
+{
+	uint64_t I = s->cfg.forger.interval_ns, owed;
+	uint32_t n;
+
+	if (be->forge_next_t <= t) {
+		owed = (t - be->forge_next_t) / I;
+		if (owed > QS_SIM_FORGE_CATCHUP) {
+			be->forge_next_t += (owed - QS_SIM_FORGE_CATCHUP) * I;
+			be->forge_n += owed - QS_SIM_FORGE_CATCHUP;
+		}
+	}
+	/* in time order; a genuine report at the same instant goes first */
+	for (n = 0; n <= QS_SIM_FORGE_CATCHUP && be->forge_next_t <= t; n++) {
+		send_genuine_upto(s, be, be->forge_next_t);
+		send_forged(s, be, be->forge_next_t);
+		be->forge_next_t += I;
+	}
+	send_genuine_upto(s, be, t);
+}
+
 void
 qs_sim_reports_take(struct qs_sim *s, struct qs_sim_backend *be, uint64_t t)
 {
 	uint64_t P = s->cfg.report_interval_ns, k_last, k, lo;
 	uint32_t tries;
 
+	if (be->rep_checked) {
+		take_checked(s, be, t);
+		return;
+	}
 	if (t < be->rep_next_t)
 		return;
 	/* One boundary crossed (the usual case) needs no division. */
@@ -900,8 +1136,10 @@ build_view(struct qs_sim *s, struct qs_sim_decision *d)
 		vb[i].valid = be->rep_valid;
 		vb[i].drained = drain_at > 0 && now_s >= drain_at;
 		/* the report counts what had reached the backend: the rest was sent since */
-		vb[i].sent_reqs = s->sent[i] - be->rep.received;
-		vb[i].sent_tokens = s->sent_tokens[i] - be->rep.received_tokens;
+		vb[i].sent_reqs = s->sent[i] > be->rep.received ? s->sent[i] - be->rep.received : 0;
+		vb[i].sent_tokens = s->sent_tokens[i] > be->rep.received_tokens
+					    ? s->sent_tokens[i] - be->rep.received_tokens
+					    : 0; /* (a forged report may claim more) */
 		vb[i].capacity_class = s->capacity_class[i];
 	}
 	qs_sim_view(vb, s->nb, s->now, report_max_age(&s->cfg), s->cfg.mask_kv_full, hit,

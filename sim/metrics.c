@@ -193,6 +193,14 @@ qs_sim_metrics(const struct qs_sim *s, struct qs_sim_metrics *m)
 	memset(m, 0, sizeof(*m));
 	acc_metrics(&s->acc, m);
 	m->all_masked = s->all_masked;
+	m->reports_offered = s->rc_offered;
+	m->reports_taken = s->rc_taken;
+	m->reports_old = s->rc_old;
+	m->report_drop_source = s->rc_source;
+	m->report_drop_auth = s->rc_auth;
+	m->report_drop_replay = s->rc_replay;
+	m->forged_sent = s->forged_sent;
+	m->forged_taken = s->forged_taken;
 	m->events = s->events;
 	m->decisions = s->decisions;
 	m->n_backends = s->nb;
@@ -203,6 +211,7 @@ qs_sim_metrics(const struct qs_sim *s, struct qs_sim_metrics *m)
 		m->preemptions += be->preemptions;
 		m->be_preemptions[i] = be->preemptions;
 		m->be_completed[i] = be->completed;
+		m->reports_checked |= be->rep_checked;
 		if (be->prof.model == QS_SIM_MODEL_TOKRATE)
 			busy /= be->prof.concurrency;
 		m->util[i] = span ? busy / (double)span : 0;

@@ -25,6 +25,8 @@ struct group {
 	uint32_t count;
 	uint32_t capacity;
 	double down_at_s, up_at_s, drain_at_s;
+	struct qs_report_key report_key;
+	bool report_source_any;
 	enum qs_sim_schedule schedule;
 	bool have_schedule;
 	bool have_profile;
@@ -347,6 +349,20 @@ backend_key(struct scen_ctx *c, struct group *g, const char *n, const char *v)
 		*(n[0] == 'u' ? &g->up_at_s : n[1] == 'o' ? &g->down_at_s : &g->drain_at_s) = d;
 		return 1;
 	}
+	if (!strcmp(n, "report_key")) {
+		/* qsteer-dp's per-backend key, 32 hex digits (report_auth.h) */
+		if (qs_report_key_hex(v, &g->report_key) != 0)
+			return fail(c, "bad value for key '%s' in [backend.%s]: want 32 hex digits, "
+				       "not all zero",
+				    n, g->name);
+		return 1;
+	}
+	if (!strcmp(n, "report_source")) {
+		if (strcmp(v, "own") && strcmp(v, "any"))
+			return fail(c, "bad value '%s' for key '%s' (own or any)", v, n);
+		g->report_source_any = v[0] == 'a';
+		return 1;
+	}
 	if (!g->have_profile && strcmp(n, "model"))
 		return fail(c, "[backend.%s]: 'profile' or 'model' must come before '%s'",
 			    g->name, n);
@@ -377,6 +393,44 @@ backend_key(struct scen_ctx *c, struct group *g, const char *n, const char *v)
 	return 1;
 }
 
+/* [forger]: an adversary on the report path (struct qs_sim_forger) */
+static int
+forger_key(struct scen_ctx *c, const char *n, const char *v)
+{
+	struct qs_sim_forger *f = &c->cfg->forger;
+	static const char *kinds[] = { "none", "source", "spoof", "replay" };
+	uint64_t u;
+	double d;
+	uint32_t i;
+
+	if (!strcmp(n, "kind")) {
+		for (i = 0; i < 4; i++)
+			if (!strcmp(v, kinds[i])) {
+				f->kind = (enum qs_sim_forge)i;
+				return 1;
+			}
+		return fail(c, "bad value '%s' for key '%s' (none, source, spoof or replay)", v,
+			    n);
+	}
+	if (!strcmp(n, "backend")) {
+		if (qs_sim_parse_u64(v, &u) || u >= QS_SIM_MAX_BACKENDS)
+			return fail(c, "bad value '%s' for key '%s'", v, n);
+		f->backend = (uint32_t)u;
+		return 1;
+	}
+	if (!strcmp(n, "interval_ms") || !strcmp(n, "start_s")) {
+		if (qs_sim_parse_double(v, &d) || d < 0 || d > 1e6 ||
+		    (n[0] == 'i' && !(d * 1e6 >= 1)))
+			return fail(c, "bad value '%s' for key '%s'", v, n);
+		if (n[0] == 'i')
+			f->interval_ns = (uint64_t)(d * 1e6 + 0.5);
+		else
+			f->start_s = d;
+		return 1;
+	}
+	return fail(c, "unknown key '%s' in [%s]", n, "forger");
+}
+
 static int
 handler(void *user, const char *section, const char *n, const char *v)
 {
@@ -392,6 +446,8 @@ handler(void *user, const char *section, const char *n, const char *v)
 		return workload_key(c, n, v);
 	if (!strcmp(section, "slo"))
 		return slo_key(c, -1, n, v);
+	if (!strcmp(section, "forger"))
+		return forger_key(c, n, v);
 	if (!strncmp(section, "slo.", 4)) {
 		if (strlen(section) != 5 || section[4] < '0' || section[4] > '3')
 			return fail(c, "unknown section [%s]", section);
@@ -503,6 +559,8 @@ qs_sim_scenario_parse(const char *text, const char *label, const char *repo_root
 			cfg->backend[cfg->n_backends].up_at_s = c->g[i].up_at_s;
 			cfg->backend[cfg->n_backends].drain_at_s = c->g[i].drain_at_s;
 			cfg->backend[cfg->n_backends].schedule = c->g[i].schedule;
+			cfg->backend[cfg->n_backends].report_key = c->g[i].report_key;
+			cfg->backend[cfg->n_backends].report_source_any = c->g[i].report_source_any;
 			cfg->n_backends++;
 		}
 	}

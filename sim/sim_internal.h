@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "qsteer/prefix.h"
+#include "qsteer/report_src.h"
 #include "qsteer/rng.h"
 #include "qsteer/sim.h"
 
@@ -210,6 +211,18 @@ struct qs_sim_backend {
 	uint64_t rep_prev_t;
 	struct qs_sim_report rep;
 	bool rep_valid; /* rep was taken (the router masks a backend never heard from) */
+	/* Checked reports (engine.c): the agent's own last report (rep is then what the
+	 * router believed), the router's checks and the forger aiming at this backend. */
+	bool rep_checked;
+	struct qs_sim_report rep_own;
+	uint64_t rep_seq_base;
+	uint64_t held_seq; /* sequence number of rep */
+	struct qs_report_src rep_src;
+	uint64_t forge_next_t; /* UINT64_MAX: no forger here */
+	uint64_t forge_n;
+	bool forge_captured; /* replay: the first genuine report, as sent */
+	uint8_t forge_msg[QS_QRP_AUTH_MSG_LEN + QS_QRP_REPORT_TAG_LEN];
+	uint64_t forge_tokens; /* its received tokens (the simulator's side channel) */
 	/* prefix cache */
 	struct qs_sim_pcache_entry *pcache;
 };
@@ -326,6 +339,9 @@ struct qs_sim {
 	struct qs_sim_view_backend vb[QS_SIM_MAX_BACKENDS]; /* build_view's input */
 	uint64_t pending_eligible; /* the pending decision's mask */
 	uint64_t all_masked;	   /* decisions with every backend masked */
+	/* checked reports, as struct qs_sim_metrics names them */
+	uint64_t rc_offered, rc_taken, rc_old, rc_source, rc_auth, rc_replay;
+	uint64_t forged_sent, forged_taken;
 	/* outcome queue */
 	struct qs_sim_outcome *oq;
 	uint32_t oq_head, oq_n, oq_cap;
@@ -361,7 +377,8 @@ void qs_sim_reports_take(struct qs_sim *s, struct qs_sim_backend *be, uint64_t t
 static inline void
 qs_sim_reports_sync(struct qs_sim *s, struct qs_sim_backend *be, uint64_t t)
 {
-	if (t >= be->rep_next_t) /* else no boundary crossed since the last sync */
+	/* else no boundary crossed and no forged report due since the last sync */
+	if (t >= be->rep_next_t || t >= be->forge_next_t)
 		qs_sim_reports_take(s, be, t);
 }
 

@@ -45,6 +45,15 @@ qs_report_run_table(FILE *f, const struct qs_sim_config *c, const char *router, 
 	if (fallbacks)
 		fprintf(f, ", policy fallbacks %llu\n", (unsigned long long)fallbacks);
 	fprintf(f, "little     L = %.4f, lambda*W = %.4f\n", m->little_l, m->little_lambda_w);
+	if (m->reports_checked)
+		fprintf(f, "reports    %llu offered, %llu taken, %llu old; dropped: source %llu, "
+			   "auth %llu, replay %llu; forged %llu sent, %llu taken\n",
+			(unsigned long long)m->reports_offered, (unsigned long long)m->reports_taken,
+			(unsigned long long)m->reports_old,
+			(unsigned long long)m->report_drop_source,
+			(unsigned long long)m->report_drop_auth,
+			(unsigned long long)m->report_drop_replay,
+			(unsigned long long)m->forged_sent, (unsigned long long)m->forged_taken);
 	fprintf(f, "%-8s %-28s %8s %10s %12s\n", "backend", "profile", "util", "completed",
 		"preemptions");
 	for (i = 0; i < m->n_backends; i++)
@@ -100,6 +109,16 @@ qs_report_run_json(FILE *f, const struct qs_sim_config *c, const char *router, u
 		   "\"policy_fallbacks\": %llu",
 		(unsigned long long)m->preemptions, (unsigned long long)m->prefix_hits,
 		(unsigned long long)m->truncated, (unsigned long long)fallbacks);
+	if (m->reports_checked)
+		fprintf(f, ", \"reports\": {\"offered\": %llu, \"taken\": %llu, \"old\": %llu, "
+			   "\"drop_source\": %llu, \"drop_auth\": %llu, \"drop_replay\": %llu, "
+			   "\"forged_sent\": %llu, \"forged_taken\": %llu}",
+			(unsigned long long)m->reports_offered, (unsigned long long)m->reports_taken,
+			(unsigned long long)m->reports_old,
+			(unsigned long long)m->report_drop_source,
+			(unsigned long long)m->report_drop_auth,
+			(unsigned long long)m->report_drop_replay,
+			(unsigned long long)m->forged_sent, (unsigned long long)m->forged_taken);
 	fprintf(f, ", \"little_l\": %.6f, \"little_lambda_w\": %.6f, \"backends\": [",
 		m->little_l, m->little_lambda_w);
 	for (i = 0; i < m->n_backends; i++) {

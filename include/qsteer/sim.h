@@ -34,6 +34,7 @@
 #include "baselines.h"
 #include "features.h"
 #include "profile.h"
+#include "report_auth.h"
 #include "status.h"
 #include "wire.h"
 
@@ -66,6 +67,36 @@ struct qs_sim_backend_cfg {
 	double down_at_s;
 	double up_at_s;
 	double drain_at_s; /* > 0: marked draining (masked) from then on */
+	/* How the router believes this backend's reports, as qsteer-dp's config says
+	 * (docs/sim.md, "Forged reports"): a key (report_key: every report tagged and
+	 * checked, sequence numbers from a large base as a keyed agent's), and whether
+	 * any source is believed (report_source = any) instead of the backend's own
+	 * address. Either one, or a forger, routes reports through the dataplane's
+	 * checks (report_src.h, report_auth.h, report_seq.h). */
+	struct qs_report_key report_key;
+	bool report_source_any;
+};
+
+/*
+ * An adversary on the report path ([forger] in a scenario), for the test that the
+ * dataplane's report checks hold in the simulator's lossy-report mode as on the
+ * wire: every interval_ns from start_s it sends backend `backend` a report of kind:
+ */
+enum qs_sim_forge {
+	QS_SIM_FORGE_NONE = 0,
+	QS_SIM_FORGE_SOURCE, /* "idle" (nothing waiting, running or in flight), sequence
+			      * 10^9 + n, from an unrelated address; tagged with a key
+			      * that is not the backend's when it has one */
+	QS_SIM_FORGE_SPOOF,  /* the same from the backend's own address */
+	QS_SIM_FORGE_REPLAY, /* the backend's first genuine report, captured and sent
+			      * again verbatim (tag included) from its address */
+};
+
+struct qs_sim_forger {
+	enum qs_sim_forge kind;
+	uint32_t backend;
+	uint64_t interval_ns; /* default 5 ms */
+	double start_s;
 };
 
 enum qs_sim_dist {
@@ -169,6 +200,7 @@ struct qs_sim_config {
 	uint64_t report_max_age_ns;
 	uint32_t report_stale_intervals;
 	bool mask_kv_full; /* mask one whose last report shows every KV block used (default) */
+	struct qs_sim_forger forger;
 	/* Per-request outcomes: a callback, and/or a queue drained by qs_sim_poll_outcomes. */
 	void (*on_outcome)(void *ctx, const struct qs_sim_outcome *o);
 	void *outcome_ctx;
@@ -400,6 +432,13 @@ struct qs_sim_metrics {
 	uint64_t be_completed[QS_SIM_MAX_BACKENDS];
 	uint64_t be_preemptions[QS_SIM_MAX_BACKENDS];
 	uint64_t all_masked; /* decisions where every backend was masked (fallback decided) */
+	/* Checked reports (a [forger], a report_key or report_source = any; all 0
+	 * otherwise): what the router was offered and what it did with them, by the
+	 * dataplane's drop reasons. forged_taken: forged reports it believed. */
+	bool reports_checked;
+	uint64_t reports_offered, reports_taken, reports_old;
+	uint64_t report_drop_source, report_drop_auth, report_drop_replay;
+	uint64_t forged_sent, forged_taken;
 };
 
 void qs_sim_metrics(const struct qs_sim *s, struct qs_sim_metrics *m);

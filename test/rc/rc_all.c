@@ -9,6 +9,7 @@
 #include "qsteer/features.h"
 #include "qsteer/int8.h"
 #include "qsteer/report_auth.h"
+#include "qsteer/report_seq.h"
 #include "qsteer/report_src.h"
 #include "qsteer/router_view.h"
 #include "qsteer/wire.h"
@@ -37,6 +38,9 @@ struct rc_out {
 	qs_s32 src_ok[4]; /* qs_report_src_ok: right v4, wrong v4, right v6, wrong port */
 	qs_s32 key_hex;
 	qs_s32 auth_ok[3]; /* qs_report_auth_ok: signed, one bit flipped, untagged */
+	/* qs_report_seq_check: newer; unkeyed old while fresh, after max_age; keyed old;
+	 * nothing held */
+	qs_s32 seq_v[5];
 	/* router_view.h: flags of a fresh full report, a stale one; the global over
 	 * backends 0 and 2 of three; ttft in ms */
 	qs_u32 rv_flags[2];
@@ -81,6 +85,11 @@ rc_all(const qs_u8 *x, const qs_s8 *w, struct rc_out *o)
 	pkt[x[0] & 63] ^= 1;
 	o->auth_ok[1] = qs_report_auth_ok(&key, QS_QRP_F_AUTH, pkt);
 	o->auth_ok[2] = qs_report_auth_ok(&key, 0, pkt);
+	o->seq_v[0] = qs_report_seq_check(1, 7, 8u + x[0], 0, 100, 105, 10);
+	o->seq_v[1] = qs_report_seq_check(1, 70, x[0], 0, 100, 110, 10);
+	o->seq_v[2] = qs_report_seq_check(1, 70, x[0], 0, 100, 111, 10);
+	o->seq_v[3] = qs_report_seq_check(1, 70, 70, 1, 100, 1000000, 10);
+	o->seq_v[4] = qs_report_seq_check(0, 70, x[0], 1, 0, 5, 10);
 	{
 		struct qs_qrp_report rr = { .waiting = x[4], .running = x[5], .kv_used = 8,
 					    .kv_total = 8, .ttft_p99_us = 1234567,
@@ -146,6 +155,11 @@ main(void)
 	EXPECT("report signed", o.auth_ok[0], 1);
 	EXPECT("report tampered", o.auth_ok[1], 0);
 	EXPECT("report untagged", o.auth_ok[2], 0);
+	EXPECT("seq newer", o.seq_v[0], QS_REPORT_SEQ_TAKE);
+	EXPECT("seq unkeyed old, held fresh", o.seq_v[1], QS_REPORT_SEQ_OLD);
+	EXPECT("seq unkeyed old, held aged out", o.seq_v[2], QS_REPORT_SEQ_TAKE);
+	EXPECT("seq keyed equal, however old", o.seq_v[3], QS_REPORT_SEQ_REPLAY);
+	EXPECT("seq nothing held", o.seq_v[4], QS_REPORT_SEQ_TAKE);
 	EXPECT("requant(5000, 0.5)", o.requant, 127); /* 2500 saturates */
 	EXPECT("ratio_q7(1, 4)", o.ratio, 32);
 	EXPECT("log2q(1000, 3)", o.log2q, 87);

@@ -20,6 +20,7 @@
 
 #include "qsteer/policy.h"
 #include "qsteer/prefix.h"
+#include "qsteer/rng.h"
 #include "qsteer/sim.h"
 
 #ifndef QSTEER_SOURCE_DIR
@@ -389,6 +390,189 @@ run_bytes(const char *scen, const char *router, uint64_t seed, size_t *len)
 	qs_sim_router_free(&r);
 	free(c);
 	return buf;
+}
+
+/* ---- forged reports: the dataplane's report checks in the lossy-report mode ---- */
+
+enum forge_setup { FS_CLEAN, FS_KEYED, FS_OPEN };
+
+struct forge_run {
+	uint64_t hash;			       /* every request's (id, backend, ttft) */
+	uint64_t to_backend[QS_SIM_MAX_BACKENDS]; /* requests completed there */
+	struct qs_sim_metrics m;
+};
+
+static void
+forge_outcome(void *ctx, const struct qs_sim_outcome *o)
+{
+	struct forge_run *fr = ctx;
+
+	fr->hash = qs_mix64(fr->hash ^ o->request_id ^ ((uint64_t)o->backend << 40) ^
+			    (o->ttft_ns << 1));
+	fr->to_backend[o->backend]++;
+}
+
+/*
+ * bursty (6 backends), lor (it counts what is in flight, so an "idle" report with
+ * nothing in flight pulls hard), 20% of reports lost, 3,000 requests. setup: no
+ * checks at all (the plain path), a key on every backend, or every backend
+ * believed from any source without a key.
+ */
+static void
+forge_run(enum forge_setup setup, enum qs_sim_forge kind, struct forge_run *fr)
+{
+	struct qs_sim_config *c = calloc(1, sizeof(*c));
+	struct qs_sim_router r;
+	struct qs_sim *s;
+	char msg[512];
+	uint32_t i;
+
+	assert_non_null(c);
+	memset(fr, 0, sizeof(*fr));
+	assert_int_equal(load_named("bursty", c, msg, sizeof(msg)), QS_OK);
+	c->wl.requests = 3000;
+	c->report_loss = 0.2;
+	c->on_outcome = forge_outcome;
+	c->outcome_ctx = fr;
+	for (i = 0; i < c->n_backends; i++) {
+		char hex[40];
+
+		snprintf(hex, sizeof(hex), "00112233445566778899aabbccddee%02x", i + 1);
+		if (setup == FS_KEYED)
+			assert_int_equal(qs_report_key_hex(hex, &c->backend[i].report_key), 0);
+		c->backend[i].report_source_any = setup == FS_OPEN;
+	}
+	c->forger.kind = kind;
+	c->forger.backend = 0;
+	assert_int_equal(qs_sim_router_parse("lor", 1, &r, msg, sizeof(msg)), QS_OK);
+	assert_int_equal(qs_sim_create(c, 21, &s, msg, sizeof(msg)), QS_OK);
+	assert_int_equal(qs_sim_run(s, &r, msg, sizeof(msg)), QS_OK);
+	qs_sim_metrics(s, &fr->m);
+	qs_sim_destroy(s);
+	qs_sim_router_free(&r);
+	free(c);
+}
+
+static void
+test_checked_reports_change_nothing(void **state)
+{
+	struct forge_run plain, keyed;
+
+	(void)state;
+	forge_run(FS_CLEAN, QS_SIM_FORGE_NONE, &plain);
+	forge_run(FS_KEYED, QS_SIM_FORGE_NONE, &keyed);
+	assert_false(plain.m.reports_checked);
+	assert_true(keyed.m.reports_checked);
+	/* every genuine report signed, checked and believed: the same run, request for
+	 * request, as with no checks */
+	assert_int_equal(keyed.hash, plain.hash);
+	assert_int_equal(keyed.m.completed, 3000);
+	assert_true(keyed.m.reports_taken > 1000);
+	assert_int_equal(keyed.m.reports_taken, keyed.m.reports_offered);
+	assert_int_equal(keyed.m.report_drop_source + keyed.m.report_drop_auth +
+				 keyed.m.report_drop_replay + keyed.m.reports_old,
+			 0);
+}
+
+static void
+test_forged_reports_refused(void **state)
+{
+	static const struct {
+		enum forge_setup setup;
+		enum qs_sim_forge kind;
+	} cases[] = {
+		{ FS_CLEAN, QS_SIM_FORGE_SOURCE }, /* the source check alone */
+		{ FS_KEYED, QS_SIM_FORGE_SOURCE },
+		{ FS_KEYED, QS_SIM_FORGE_SPOOF },  /* right address, no key: the tag */
+		{ FS_KEYED, QS_SIM_FORGE_REPLAY }, /* right address and tag: the sequence */
+	};
+	struct forge_run plain, f;
+	uint64_t dropped;
+	uint32_t i;
+
+	(void)state;
+	forge_run(FS_CLEAN, QS_SIM_FORGE_NONE, &plain);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		forge_run(cases[i].setup, cases[i].kind, &f);
+		/* one forged report per 5 ms for the whole run, none believed: the run is
+		 * the forger-free one, request for request */
+		assert_true(f.m.forged_sent > 1000);
+		assert_int_equal(f.m.forged_taken, 0);
+		assert_int_equal(f.hash, plain.hash);
+		dropped = cases[i].kind == QS_SIM_FORGE_SOURCE  ? f.m.report_drop_source
+			  : cases[i].kind == QS_SIM_FORGE_SPOOF ? f.m.report_drop_auth
+								: f.m.report_drop_replay;
+		assert_int_equal(dropped, f.m.forged_sent);
+		assert_int_equal(f.m.reports_offered, f.m.reports_taken + f.m.forged_sent);
+	}
+}
+
+static void
+test_forged_reports_unprotected(void **state)
+{
+	struct forge_run plain, f;
+
+	(void)state;
+	/* The check above can fail: believed from any source and without a key, the
+	 * same forger takes over backend 0 (and locks its agent out with the higher
+	 * sequence numbers). */
+	forge_run(FS_CLEAN, QS_SIM_FORGE_NONE, &plain);
+	forge_run(FS_OPEN, QS_SIM_FORGE_SOURCE, &f);
+	assert_true(f.m.forged_taken > 1000);
+	assert_true(f.m.reports_old > 1000);
+	assert_int_equal(f.m.report_drop_source + f.m.report_drop_auth + f.m.report_drop_replay,
+			 0);
+	assert_true(f.to_backend[0] > 2 * plain.to_backend[0]);
+	/* a source check alone cannot tell a spoofed source: only a key does */
+	forge_run(FS_CLEAN, QS_SIM_FORGE_SPOOF, &f);
+	assert_true(f.m.forged_taken > 1000);
+	assert_true(f.to_backend[0] > 2 * plain.to_backend[0]);
+}
+
+static void
+test_forger_config(void **state)
+{
+	static const struct {
+		const char *text, *want;
+	} bad[] = {
+		{ "[forger]\nkind = sneaky\n", "bad value 'sneaky' for key 'kind'" },
+		{ "[forger]\ninterval_ms = 0\n", "bad value '0' for key 'interval_ms'" },
+		{ "[forger]\nwho = me\n", "unknown key 'who' in [forger]" },
+		{ "[backend.a]\nreport_key = 0011\n", "bad value for key 'report_key'" },
+		{ "[backend.a]\nreport_source = nobody\n", "bad value 'nobody' for key 'report_source'" },
+	};
+	struct qs_sim_config *c = calloc(1, sizeof(*c));
+	struct qs_sim *s;
+	char msg[512];
+	uint32_t i;
+
+	(void)state;
+	assert_non_null(c);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_not_equal(qs_sim_scenario_parse(bad[i].text, "t.ini", NULL, ".", ".", c,
+							   msg, sizeof(msg)),
+				     QS_OK);
+		if (!strstr(msg, bad[i].want))
+			fail_msg("'%s': got '%s', want '%s'", bad[i].text, msg, bad[i].want);
+	}
+	assert_int_equal(qs_sim_scenario_parse("[forger]\nkind = replay\nbackend = 1\n"
+					       "interval_ms = 2.5\nstart_s = 3\n"
+					       "[backend.a]\nmodel = tokrate\nreport_key = "
+					       "00112233445566778899aabbccddeeff\nreport_source = any\n"
+					       "[backend.b]\nmodel = tokrate\n",
+					       "t.ini", NULL, ".", ".", c, msg, sizeof(msg)),
+			 QS_OK);
+	assert_int_equal(c->forger.kind, QS_SIM_FORGE_REPLAY);
+	assert_int_equal(c->forger.backend, 1);
+	assert_int_equal(c->forger.interval_ns, 2500000);
+	assert_true(c->forger.start_s == 3.0);
+	assert_true(c->backend[0].report_key.has_key && c->backend[0].report_source_any);
+	assert_false(c->backend[1].report_key.has_key || c->backend[1].report_source_any);
+	/* a forger aimed at a backend that is not there is refused at create */
+	c->forger.backend = 2;
+	assert_int_equal(qs_sim_create(c, 1, &s, msg, sizeof(msg)), QS_E_VALUE);
+	assert_non_null(strstr(msg, "[forger] backend 2 of 2"));
+	free(c);
 }
 
 static void
@@ -1008,6 +1192,10 @@ main(void)
 		cmocka_unit_test(test_instances_independent),
 		cmocka_unit_test(test_pull_api),
 		cmocka_unit_test(test_lossy_reports),
+		cmocka_unit_test(test_checked_reports_change_nothing),
+		cmocka_unit_test(test_forged_reports_refused),
+		cmocka_unit_test(test_forged_reports_unprotected),
+		cmocka_unit_test(test_forger_config),
 		cmocka_unit_test(test_bad_trace),
 		cmocka_unit_test(test_unknown_key),
 		cmocka_unit_test(test_fuzz_readers),
