@@ -560,6 +560,83 @@ batch_step(struct qs_sim *s, struct qs_sim_backend *be)
 	return qs_sim_heap_push(&s->heap, s->now + be->iter_ns, QS_EV_ITER_END, be->id, 0);
 }
 
+/* ---- client cancellations ------------------------------------------------------------------ */
+
+static void
+cancelled(struct qs_sim *s, uint32_t ri)
+{
+	const struct qs_sim_req *q = &s->pool.req[ri];
+
+	qs_sim_acc_cancel(&s->acc, q->r.slo_class, q->r.arrival_ns, s->now,
+			  (uint64_t)(q->prefill_target - q->prefill_done) + q->r.max_new_tokens -
+				  q->generated);
+	qs_sim_pool_free(s, ri);
+}
+
+/* Prefilling sequences whose clients cancelled: blocks back, out of the running set. */
+static void
+drop_cancelled_prefills(struct qs_sim *s, struct qs_sim_backend *be)
+{
+	uint32_t i, w = 0;
+
+	for (i = 0; i < be->n_pf; i++) {
+		uint32_t si = be->pf[i];
+		struct qs_sim_slot *sl = &be->slot[si];
+		struct qs_sim_req *q = &s->pool.req[sl->ri];
+
+		if (!q->cancel_pending) {
+			be->pf[w++] = si;
+			continue;
+		}
+		/* the iteration's work on it is thrown away with it */
+		be->prefill_pending -= q->prefill_target - q->prefill_done;
+		be->kv_free += sl->blocks;
+		be->n_cancel_pending--;
+		run_remove(be, si);
+		cancelled(s, sl->ri);
+	}
+	be->n_pf = w;
+}
+
+int
+qs_sim_backend_cancel(struct qs_sim *s, struct qs_sim_backend *be, uint32_t ri, uint32_t id32)
+{
+	struct qs_sim_req *q = &s->pool.req[ri];
+	uint32_t i, prev = QS_NIL;
+
+	/* finished (the slot freed or reused), or its first token came in time */
+	if ((uint32_t)q->r.id != id32 || q->r.id == UINT64_MAX || q->first_done ||
+	    q->cancel_pending)
+		return QS_OK;
+	qs_sim_reports_sync(s, be, s->now);
+	for (i = be->wait_head; i != QS_NIL && i != ri; i = s->pool.req[i].next)
+		prev = i;
+	if (i == ri) {
+		/* queued: out of the queue, nothing was spent on it */
+		if (prev == QS_NIL)
+			be->wait_head = q->next;
+		else
+			s->pool.req[prev].next = q->next;
+		if (be->wait_tail == ri)
+			be->wait_tail = prev;
+		be->n_waiting--;
+		be->prefill_pending -= be->prof.model == QS_SIM_MODEL_TOKRATE
+					       ? q->r.prompt_tokens
+					       : q->prefill_target - q->prefill_done;
+		cancelled(s, ri);
+		return QS_OK;
+	}
+	if (be->prof.model == QS_SIM_MODEL_TOKRATE)
+		return QS_OK; /* running: its service time is already spent (tok_start) */
+	/* prefilling: now if no iteration runs, else at its end */
+	q->cancel_pending = true;
+	be->n_cancel_pending++;
+	if (be->busy)
+		return QS_OK;
+	drop_cancelled_prefills(s, be);
+	return batch_step(s, be);
+}
+
 int
 qs_sim_backend_iter_end(struct qs_sim *s, struct qs_sim_backend *be)
 {
@@ -568,6 +645,8 @@ qs_sim_backend_iter_end(struct qs_sim *s, struct qs_sim_backend *be)
 	qs_sim_reports_sync(s, be, s->now);
 	be->busy = false;
 	be->busy_ns += be->iter_ns;
+	if (be->n_cancel_pending)
+		drop_cancelled_prefills(s, be);
 	if (be->dec_sched) {
 		/* Every decoding sequence got its token: advance them all at once. */
 		be->dec_sched = false;

@@ -203,9 +203,10 @@ qs_sim_pool_alloc(struct qs_sim *s, uint32_t *ri)
 	return QS_OK;
 }
 
-static void
-pool_free(struct qs_sim *s, uint32_t ri)
+void
+qs_sim_pool_free(struct qs_sim *s, uint32_t ri)
 {
+	s->pool.req[ri].r.id = UINT64_MAX; /* a cancel still in the heap finds no match */
 	s->pool.req[ri].next = s->pool.free_head;
 	s->pool.free_head = ri;
 	s->pool.live--;
@@ -264,6 +265,13 @@ check_config(const struct qs_sim_config *c, char *msg, size_t msglen)
 				  "configured backend and an interval > 0)",
 				  c->name, c->forger.backend, c->n_backends,
 				  (unsigned long long)c->forger.interval_ns);
+	for (i = 0; i < c->wl.n_classes; i++)
+		if (!(c->wl.cls[i].abandon_ms >= 0 && c->wl.cls[i].abandon_frac >= 0 &&
+		      c->wl.cls[i].abandon_frac <= 1))
+			return qs_sim_err(msg, msglen, QS_E_VALUE,
+					  "%s: class %s: abandon_ms must be >= 0 and abandon_frac "
+					  "in [0, 1]",
+					  c->name, c->wl.cls[i].name);
 	for (i = 0; i < c->n_backends; i++) {
 		const struct qs_sim_profile *p = &c->backend[i].prof;
 
@@ -332,6 +340,12 @@ probe_config(const struct qs_sim_config *cfg, const struct qs_sim_profile *p, bo
 	c->outcome_ctx = NULL;
 	c->queue_outcomes = false;
 	c->on_iteration = NULL;
+	/* the servers' capacity, not the clients' patience; nor the forger's reach */
+	for (i = 0; i < c->wl.n_classes; i++)
+		c->wl.cls[i].abandon_ms = 0;
+	c->forger.kind = QS_SIM_FORGE_NONE;
+	c->backend[0].report_key.has_key = 0;
+	c->backend[0].report_source_any = false;
 	if (keep_arrival && w->arrival != QS_SIM_ARR_DIURNAL)
 		return;
 	c->wl.arrival = QS_SIM_ARR_POISSON;
@@ -580,6 +594,7 @@ sim_create(const struct qs_sim_config *cfg, uint64_t seed, const struct qs_sim_s
 	sat = s->sat_rps;
 	slo = s->slo_rps;
 	s->rep_drop_seed = qs_sim_stream(seed, QS_STREAM_REPORT_DROP);
+	s->abandon_seed = qs_sim_stream(seed, QS_STREAM_ABANDON);
 	for (i = 0; i < s->nb; i++) {
 		uint64_t ph = qs_sim_stream(seed, QS_STREAM_REPORT_PHASE + 0x100 * (i + 1));
 		uint32_t j;
@@ -1041,7 +1056,7 @@ qs_sim_complete(struct qs_sim *s, struct qs_sim_backend *be, uint32_t ri)
 			s->oq_n++;
 		}
 	}
-	pool_free(s, ri);
+	qs_sim_pool_free(s, ri);
 }
 
 uint32_t
@@ -1178,6 +1193,10 @@ qs_sim_next_decision(struct qs_sim *s, struct qs_sim_decision *d, char *msg, siz
 		case QS_EV_ITER_END:
 			rc = qs_sim_backend_iter_end(s, &s->be[ev.a]);
 			break;
+		case QS_EV_CANCEL:
+			rc = qs_sim_backend_cancel(s, &s->be[s->pool.req[ev.a].backend], ev.a,
+						   ev.b);
+			break;
 		default:
 			rc = qs_sim_backend_tok_done(s, &s->be[ev.a], ev.b);
 			break;
@@ -1189,6 +1208,25 @@ qs_sim_next_decision(struct qs_sim *s, struct qs_sim_decision *d, char *msg, siz
 	d->done = true;
 	d->now_ns = s->now;
 	return QS_OK;
+}
+
+/* An impatient client ([class] abandon_ms) will cancel at arrival + abandon_ms unless
+ * its first token has come by then (qs_sim_backend_cancel decides). */
+static int
+maybe_abandon(struct qs_sim *s, uint32_t ri)
+{
+	const struct qs_sim_req *q = &s->pool.req[ri];
+	const struct qs_sim_class *k = &s->cfg.wl.cls[q->r.class_index];
+	uint64_t at, h;
+
+	if (!(k->abandon_ms > 0) || q->first_done || s->cfg.wl.n_classes == 0)
+		return QS_OK;
+	h = qs_mix64(s->abandon_seed ^ qs_mix64(q->r.id));
+	if ((double)(h >> 11) * 0x1.0p-53 >= k->abandon_frac)
+		return QS_OK;
+	at = q->r.arrival_ns + (uint64_t)(k->abandon_ms * 1e6 + 0.5);
+	return qs_sim_heap_push(&s->heap, at > s->now ? at : s->now, QS_EV_CANCEL, ri,
+				(uint32_t)q->r.id);
 }
 
 int
@@ -1213,6 +1251,8 @@ qs_sim_route(struct qs_sim *s, uint32_t b, char *msg, size_t msglen)
 	qs_prefix_update(s->prefix, q->r.prefix_hash, b, s->now);
 	qs_sim_reports_sync(s, &s->be[b], s->now);
 	rc = qs_sim_backend_enqueue(s, &s->be[b], s->pending_req);
+	if (rc == QS_OK)
+		rc = maybe_abandon(s, s->pending_req);
 	if (rc != QS_OK)
 		return qs_sim_err(msg, msglen, rc, "out of memory in backend %u", b);
 	return push_next_arrival(s, msg, msglen);

@@ -113,6 +113,18 @@ qs_sim_acc_complete(struct qs_sim_acc *a, const struct qs_sim_outcome *o, uint64
 	}
 }
 
+void
+qs_sim_acc_cancel(struct qs_sim_acc *a, uint8_t slo_class, uint64_t arrival_ns, uint64_t t,
+		  uint64_t saved_tokens)
+{
+	area_to(a, t);
+	a->in_system--;
+	a->cancelled++;
+	a->cancel_saved_tokens += saved_tokens;
+	a->sum_cancel_ns += (double)(t - arrival_ns);
+	a->class_n[slo_class & 3]++; /* judged: the client gave up, the SLO was missed */
+}
+
 double
 qs_sim_hist_quantile(const struct qs_sim_hist *h, double q)
 {
@@ -145,12 +157,14 @@ acc_span(const struct qs_sim_acc *a)
 static void
 acc_metrics(const struct qs_sim_acc *a, struct qs_sim_metrics *m)
 {
-	uint64_t span = acc_span(a), judged = a->completed + a->lost;
+	uint64_t span = acc_span(a), judged = a->completed + a->lost + a->cancelled;
 	double span_s;
 	uint32_t i;
 
 	m->arrived = a->arrived;
 	m->completed = a->completed;
+	m->cancelled = a->cancelled;
+	m->cancel_saved_tokens = a->cancel_saved_tokens;
 	m->slo_met = a->slo_met;
 	m->truncated = a->truncated;
 	m->prefix_hits = a->prefix_hits;
@@ -177,10 +191,13 @@ acc_metrics(const struct qs_sim_acc *a, struct qs_sim_metrics *m)
 		m->throughput_rps = (double)a->completed / span_s;
 		m->throughput_tps = (double)a->gen_tokens / span_s;
 		m->little_l = a->area / (double)span;
-		m->little_lambda_w = a->completed
-					     ? ((double)a->arrived / (double)span) *
-						       (a->sum_e2e_ns / (double)a->completed)
-					     : 0;
+		/* W over every departure: completions and client cancellations */
+		m->little_lambda_w =
+			a->completed + a->cancelled
+				? ((double)a->arrived / (double)span) *
+					  ((a->sum_e2e_ns + a->sum_cancel_ns) /
+					   (double)(a->completed + a->cancelled))
+				: 0;
 	}
 }
 

@@ -141,6 +141,13 @@ class_key(struct scen_ctx *c, struct qs_sim_class *k, const char *n, const char 
 		k->weight = d;
 		return 1;
 	}
+	if (!strcmp(n, "abandon_ms") || !strcmp(n, "abandon_frac")) {
+		if (qs_sim_parse_double(v, &d) || d < 0 || (n[8] == 'f' ? d > 1 : d > 1e9))
+			return fail(c, "bad value '%s' for key '%s' (%s)", v, n,
+				    n[8] == 'f' ? "a fraction in [0, 1]" : "ms, >= 0");
+		*(n[8] == 'f' ? &k->abandon_frac : &k->abandon_ms) = d;
+		return 1;
+	}
 	if (!strcmp(n, "when")) {
 		if (!strcmp(v, "always"))
 			k->when = QS_SIM_WHEN_ALWAYS;
@@ -470,6 +477,7 @@ handler(void *user, const char *section, const char *n, const char *v)
 			memset(k, 0, sizeof(*k));
 			snprintf(k->name, sizeof(k->name), "%s", name);
 			k->weight = 1;
+			k->abandon_frac = 1; /* with abandon_ms: every client of the class */
 			k->prompt.mean = k->gen.mean = 1;
 		}
 		return class_key(c, &cfg->wl.cls[i], n, v);

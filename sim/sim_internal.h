@@ -49,6 +49,7 @@ enum qs_sim_stream_id {
 	QS_STREAM_REPORT_DROP,
 	QS_STREAM_REPORT_PHASE,
 	QS_STREAM_ROUTER,
+	QS_STREAM_ABANDON,
 };
 
 double qs_sim_rng_exp(uint64_t *s, double mean);
@@ -66,6 +67,7 @@ enum qs_sim_ev {
 	QS_EV_ARRIVAL = 1,
 	QS_EV_ITER_END, /* a: backend */
 	QS_EV_TOK_DONE, /* a: backend, b: request */
+	QS_EV_CANCEL,	/* a: request, b: its id's low 32 bits (a stale event finds another) */
 };
 
 struct qs_sim_event {
@@ -110,6 +112,7 @@ struct qs_sim_req {
 	uint32_t preemptions;
 	bool cache_hit;
 	bool first_done;
+	bool cancel_pending; /* cancelled while prefilling in the running iteration */
 };
 
 struct qs_sim_pool {
@@ -195,6 +198,7 @@ struct qs_sim_backend {
 	uint64_t iter_start;
 	uint64_t iter_ns;
 	uint32_t iter_preempted;
+	uint32_t n_cancel_pending; /* prefilling sequences with cancel_pending */
 	/* counters */
 	uint64_t received, received_tokens, completed, decoded, preemptions;
 	uint64_t prefill_pending;
@@ -294,6 +298,8 @@ struct qs_sim_acc {
 	struct qs_sim_hist h[QS_SIM_M__COUNT];
 	uint64_t arrived, completed, slo_met, gen_tokens, prefix_hits, truncated;
 	uint64_t lost; /* left unanswered (qs_sim_tally_lost; 0 in the simulator) */
+	uint64_t cancelled, cancel_saved_tokens; /* by their clients (backend.c) */
+	double sum_cancel_ns;			 /* their time in the system */
 	uint64_t class_n[QS_SIM_SLO_CLASSES], class_met[QS_SIM_SLO_CLASSES];
 	uint64_t first_arrival, last_completion;
 	uint64_t in_system;
@@ -306,6 +312,9 @@ int qs_sim_acc_init(struct qs_sim_acc *a);
 void qs_sim_acc_free(struct qs_sim_acc *a);
 void qs_sim_acc_arrive(struct qs_sim_acc *a, uint64_t t);
 void qs_sim_acc_complete(struct qs_sim_acc *a, const struct qs_sim_outcome *o, uint64_t t);
+/* A request its client cancelled at t, having arrived at arrival_ns. */
+void qs_sim_acc_cancel(struct qs_sim_acc *a, uint8_t slo_class, uint64_t arrival_ns, uint64_t t,
+		       uint64_t saved_tokens);
 double qs_sim_hist_quantile(const struct qs_sim_hist *h, double q);
 
 /* ---- the instance ------------------------------------------------------------------------- */
@@ -327,6 +336,7 @@ struct qs_sim {
 	uint8_t capacity_class[QS_SIM_MAX_BACKENDS];
 	/* router side */
 	uint64_t rep_drop_seed;
+	uint64_t abandon_seed;
 	uint64_t sent[QS_SIM_MAX_BACKENDS];
 	uint64_t sent_tokens[QS_SIM_MAX_BACKENDS];
 	struct qs_prefix_table *prefix;
@@ -354,6 +364,9 @@ void qs_sim_backend_free(struct qs_sim_backend *be);
 int qs_sim_backend_enqueue(struct qs_sim *s, struct qs_sim_backend *be, uint32_t ri);
 int qs_sim_backend_iter_end(struct qs_sim *s, struct qs_sim_backend *be);
 int qs_sim_backend_tok_done(struct qs_sim *s, struct qs_sim_backend *be, uint32_t ri);
+/* The client of request ri (id's low 32 bits id32) cancels it, if it is still
+ * waiting for its first token there. */
+int qs_sim_backend_cancel(struct qs_sim *s, struct qs_sim_backend *be, uint32_t ri, uint32_t id32);
 static inline uint32_t
 qs_sim_backend_kv_used(const struct qs_sim_backend *be)
 {
@@ -372,6 +385,7 @@ qs_sim_backend_kv_total(const struct qs_sim_backend *be)
 /* engine.c */
 int qs_sim_pool_alloc(struct qs_sim *s, uint32_t *ri);
 void qs_sim_complete(struct qs_sim *s, struct qs_sim_backend *be, uint32_t ri);
+void qs_sim_pool_free(struct qs_sim *s, uint32_t ri);
 /* Take any report the backend emitted up to t (state is unchanged since its last event). */
 void qs_sim_reports_take(struct qs_sim *s, struct qs_sim_backend *be, uint64_t t);
 static inline void

@@ -45,6 +45,11 @@ qs_report_run_table(FILE *f, const struct qs_sim_config *c, const char *router, 
 	if (fallbacks)
 		fprintf(f, ", policy fallbacks %llu\n", (unsigned long long)fallbacks);
 	fprintf(f, "little     L = %.4f, lambda*W = %.4f\n", m->little_l, m->little_lambda_w);
+	if (m->cancelled)
+		fprintf(f, "cancelled  %llu by their clients before a first token; %llu tokens "
+			   "of work freed\n",
+			(unsigned long long)m->cancelled,
+			(unsigned long long)m->cancel_saved_tokens);
 	if (m->reports_checked)
 		fprintf(f, "reports    %llu offered, %llu taken, %llu old; dropped: source %llu, "
 			   "auth %llu, replay %llu; forged %llu sent, %llu taken\n",
@@ -109,6 +114,10 @@ qs_report_run_json(FILE *f, const struct qs_sim_config *c, const char *router, u
 		   "\"policy_fallbacks\": %llu",
 		(unsigned long long)m->preemptions, (unsigned long long)m->prefix_hits,
 		(unsigned long long)m->truncated, (unsigned long long)fallbacks);
+	if (m->cancelled)
+		fprintf(f, ", \"cancelled\": %llu, \"cancel_saved_tokens\": %llu",
+			(unsigned long long)m->cancelled,
+			(unsigned long long)m->cancel_saved_tokens);
 	if (m->reports_checked)
 		fprintf(f, ", \"reports\": {\"offered\": %llu, \"taken\": %llu, \"old\": %llu, "
 			   "\"drop_source\": %llu, \"drop_auth\": %llu, \"drop_replay\": %llu, "

@@ -132,6 +132,14 @@ struct qs_sim_class {
 	uint32_t prefix_groups; /* distinct shared prefixes (0: none) */
 	uint32_t prefix_tokens; /* tokens of the prompt that are the shared prefix */
 	enum qs_sim_when when;
+	/* Impatient clients: a fraction abandon_frac of this class's requests is
+	 * cancelled by its client when no first token has come abandon_ms after its
+	 * arrival (0: never). The cancel frees the request's queue place and KV blocks
+	 * at once, or, prefilling in a running iteration, when that iteration ends (a
+	 * GPU does not stop mid-kernel); a tokrate backend cancels queued requests
+	 * only. Decided per request by a hash of (seed, request id). */
+	double abandon_ms;
+	double abandon_frac;
 };
 
 enum qs_sim_arrival {
@@ -439,6 +447,10 @@ struct qs_sim_metrics {
 	uint64_t reports_offered, reports_taken, reports_old;
 	uint64_t report_drop_source, report_drop_auth, report_drop_replay;
 	uint64_t forged_sent, forged_taken;
+	/* Client cancellations ([class] abandon_ms): requests cancelled before their
+	 * first token (judged, SLO missed, in no latency histogram), and the work that
+	 * freed: prompt tokens not prefilled plus tokens not generated. */
+	uint64_t cancelled, cancel_saved_tokens;
 };
 
 void qs_sim_metrics(const struct qs_sim *s, struct qs_sim_metrics *m);

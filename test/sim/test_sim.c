@@ -186,6 +186,122 @@ test_kv_full_preempts(void **state)
 	free(c);
 }
 
+/* ---- client cancellations ([class] abandon_ms) -------------------------------------- */
+
+static void
+test_cancel_queued(void **state)
+{
+	struct qs_sim_config *c = base_config();
+	struct qs_sim_profile *p = &c->backend[0].prof;
+	struct qs_sim_metrics m;
+	struct qs_sim *s;
+	struct outs x = { .n = 0 };
+	char msg[256];
+
+	(void)state;
+	/* one sequence at a time: the second request waits behind the first's 1,000
+	 * decodes (over a second) and its client gives up after 5 ms; the first had its
+	 * token at 2 ms and stays */
+	p->fixed_us = 1000;
+	p->prefill_us_per_token = 10;
+	p->decode_us_per_seq = 50;
+	p->max_seqs = 1;
+	c->wl.rate = 1e6;
+	c->wl.requests = 2;
+	c->wl.cls[0].prompt = (struct qs_sim_len){ QS_SIM_DIST_FIXED, 100, 0, 0, 0 };
+	c->wl.cls[0].gen = (struct qs_sim_len){ QS_SIM_DIST_FIXED, 1000, 0, 0, 0 };
+	c->wl.cls[0].abandon_ms = 5;
+	c->wl.cls[0].abandon_frac = 1;
+	c->on_outcome = collect;
+	c->outcome_ctx = &x;
+	assert_int_equal(qs_sim_create(c, 7, &s, msg, sizeof(msg)), QS_OK);
+	drive(s, 0);
+	qs_sim_metrics(s, &m);
+	assert_int_equal(x.n, 1);
+	assert_int_equal(x.o[0].request_id, 0);
+	assert_int_equal(m.completed, 1);
+	assert_int_equal(m.cancelled, 1);
+	assert_int_equal(m.cancel_saved_tokens, 100 + 1000); /* nothing of it was run */
+	assert_true(m.slo_attainment == 0.5); /* judged, and missed */
+	qs_sim_destroy(s);
+	/* a patient client (abandon_frac 0) waits it out */
+	c->wl.cls[0].abandon_frac = 0;
+	x.n = 0;
+	assert_int_equal(qs_sim_create(c, 7, &s, msg, sizeof(msg)), QS_OK);
+	drive(s, 0);
+	qs_sim_metrics(s, &m);
+	assert_int_equal(m.completed, 2);
+	assert_int_equal(m.cancelled, 0);
+	qs_sim_destroy(s);
+	free(c);
+}
+
+static void
+cancel_prefilling_case(bool chunked)
+{
+	struct qs_sim_config *c = base_config();
+	struct qs_sim_profile *p = &c->backend[0].prof;
+	struct qs_sim_metrics m;
+	struct qs_sim *s;
+	struct outs x = { .n = 0 };
+	char msg[256];
+	uint32_t i;
+
+	/* Two classes, half each: 1,000-token prompts whose clients give up after 5 ms
+	 * (their prefill alone takes >= 11 ms, so every one is cancelled while
+	 * prefilling: the iteration runs to its end and is thrown away) and 100-token
+	 * prompts whose clients wait. 160 KV blocks hold two long prompts (63 blocks
+	 * each): blocks not given back would stall the backend within a few cancels. */
+	p->fixed_us = 1000;
+	p->prefill_us_per_token = 10;
+	p->decode_us_per_seq = 50;
+	p->max_seqs = 4;
+	p->max_tokens = chunked ? 256 : 2048; /* chunked: a prompt over 4+ iterations */
+	p->chunked_prefill = chunked;
+	p->max_model_len = 2048;
+	p->kv_blocks = 160;
+	c->wl.n_classes = 2;
+	c->wl.cls[0].prompt = (struct qs_sim_len){ QS_SIM_DIST_FIXED, 1000, 0, 0, 0 };
+	c->wl.cls[0].gen = (struct qs_sim_len){ QS_SIM_DIST_FIXED, 10, 0, 0, 0 };
+	c->wl.cls[0].abandon_ms = 5;
+	c->wl.cls[0].abandon_frac = 1;
+	c->wl.cls[1] = c->wl.cls[0];
+	snprintf(c->wl.cls[1].name, sizeof(c->wl.cls[1].name), "patient");
+	c->wl.cls[1].abandon_ms = 0;
+	c->wl.cls[1].prompt.mean = 100;
+	c->wl.rate = 40;
+	c->wl.requests = 400;
+	c->on_outcome = collect;
+	c->outcome_ctx = &x;
+	assert_int_equal(qs_sim_create(c, 5, &s, msg, sizeof(msg)), QS_OK);
+	drive(s, 0);
+	qs_sim_metrics(s, &m);
+	assert_int_equal(m.completed + m.cancelled, 400);
+	assert_true(m.cancelled > 150 && m.completed > 150);
+	/* a cancelled prefill gives back the rest of its work (without chunks, all of
+	 * it: the iteration that ran is thrown away) */
+	if (chunked)
+		assert_true(m.cancel_saved_tokens < m.cancelled * (1000 + 10) &&
+			    m.cancel_saved_tokens >= m.cancelled * 10);
+	else
+		assert_int_equal(m.cancel_saved_tokens, m.cancelled * (1000 + 10));
+	for (i = 0; i < x.n; i++)
+		assert_int_equal(x.o[i].class_index, 1);
+	/* Little's law over every departure, cancellations included */
+	assert_true(m.little_l > 0);
+	assert_true(fabs(m.little_l - m.little_lambda_w) <= 1e-6 * m.little_l);
+	qs_sim_destroy(s);
+	free(c);
+}
+
+static void
+test_cancel_prefilling(void **state)
+{
+	(void)state;
+	cancel_prefilling_case(false);
+	cancel_prefilling_case(true);
+}
+
 static void
 caps_case(bool chunked)
 {
@@ -540,6 +656,8 @@ test_forger_config(void **state)
 		{ "[forger]\nwho = me\n", "unknown key 'who' in [forger]" },
 		{ "[backend.a]\nreport_key = 0011\n", "bad value for key 'report_key'" },
 		{ "[backend.a]\nreport_source = nobody\n", "bad value 'nobody' for key 'report_source'" },
+		{ "[class.a]\nabandon_frac = 2\n", "bad value '2' for key 'abandon_frac'" },
+		{ "[class.a]\nabandon_ms = -1\n", "bad value '-1' for key 'abandon_ms'" },
 	};
 	struct qs_sim_config *c = calloc(1, sizeof(*c));
 	struct qs_sim *s;
@@ -1192,6 +1310,8 @@ main(void)
 		cmocka_unit_test(test_instances_independent),
 		cmocka_unit_test(test_pull_api),
 		cmocka_unit_test(test_lossy_reports),
+		cmocka_unit_test(test_cancel_queued),
+		cmocka_unit_test(test_cancel_prefilling),
 		cmocka_unit_test(test_checked_reports_change_nothing),
 		cmocka_unit_test(test_forged_reports_refused),
 		cmocka_unit_test(test_forged_reports_unprotected),
