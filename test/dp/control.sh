@@ -14,24 +14,12 @@
 # usage: control.sh QSTEER_DP|none QSTEER_PCAP QSTEERCTL MKPOLICY CONFIG TRACE
 set -eu
 DP=$1 PCAP=$2 CTL=$3 MKPOL=$4 CFG=$5 TRACE=$6
-abs() { case $1 in /*|none) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
-DP=$(abs "$DP")
-PCAP=$(abs "$PCAP")
-CTL=$(abs "$CTL")
-MKPOL=$(abs "$MKPOL")
-CFG=$(abs "$CFG")
-TRACE=$(abs "$TRACE")
-if [ "$DP" = none ]; then echo "SKIP: qsteer-dp not built (no DPDK)"; exit 77; fi
-if [ "$(id -u)" != 0 ]; then echo "SKIP: DPDK needs root here"; exit 77; fi
-T=$(mktemp -d /tmp/qsteer-ctl.XXXXXX)
-chmod 755 "$T" # the socket's own 0600 mode, not the directory, must keep others out
-DPPID=
-cleanup() { [ -n "$DPPID" ] && kill "$DPPID" 2>/dev/null; rm -rf "$T"; }
-trap cleanup EXIT
-trap "exit 143" INT TERM
-cd "$T"
-fail() { echo "FAIL: $*"; [ -f dp.log ] && tail -20 dp.log; exit 1; }
 . "$(dirname "$0")/lib.sh"
+DP=$(abs "$DP") PCAP=$(abs "$PCAP") CTL=$(abs "$CTL") MKPOL=$(abs "$MKPOL")
+CFG=$(abs "$CFG") TRACE=$(abs "$TRACE")
+need_dp "$DP"
+enter_tmpdir ctl
+chmod 755 "$T" # the socket's own 0600 mode, not the directory, must keep others out
 "$MKPOL" 1 a.q8 ctl-a
 "$MKPOL" 2 b.q8 ctl-b
 SOCK="$T/dp.sock"

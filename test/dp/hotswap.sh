@@ -7,28 +7,15 @@
 # usage: hotswap.sh QSTEER_DP|none QSTEER_PCAP QSTEERCTL MKPOLICY CONFIG TRACE
 set -eu
 DP=$1 PCAP=$2 CTL=$3 MKPOL=$4 CFG=$5 TRACE=$6
-# meson passes paths relative to the build directory; we cd elsewhere
-abs() { case $1 in /*|none) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
-DP=$(abs "$DP")
-PCAP=$(abs "$PCAP")
-CTL=$(abs "$CTL")
-MKPOL=$(abs "$MKPOL")
-CFG=$(abs "$CFG")
-TRACE=$(abs "$TRACE")
-if [ "$DP" = none ]; then echo "SKIP: qsteer-dp not built (no DPDK)"; exit 77; fi
-if [ "$(id -u)" != 0 ]; then echo "SKIP: DPDK needs root here"; exit 77; fi
-T=$(mktemp -d /tmp/qsteer-swap.XXXXXX)
-DPPID=
-cleanup() { [ -n "$DPPID" ] && kill "$DPPID" 2>/dev/null; rm -rf "$T"; }
-trap cleanup EXIT
-trap "exit 143" INT TERM
-cd "$T"
+. "$(dirname "$0")/lib.sh"
+DP=$(abs "$DP") PCAP=$(abs "$PCAP") CTL=$(abs "$CTL") MKPOL=$(abs "$MKPOL")
+CFG=$(abs "$CFG") TRACE=$(abs "$TRACE")
+need_dp "$DP"
+enter_tmpdir swap
 "$MKPOL" 1 a.q8 swap-a
 "$MKPOL" 2 b.q8 swap-b
 head -c 300 a.q8 > bad.q8 # truncated: must be refused
 SOCK="$T/dp.sock"
-fail() { echo "FAIL: $*"; [ -f dp.log ] && tail -20 dp.log; exit 1; }
-. "$(dirname "$0")/lib.sh"
 "$PCAP" gen --config "$CFG" --trace "$TRACE" --limit 4000 --speedup 200 --seed 7 \
 	--malformed 100 --out in.pcap
 NPKT=$(pcap_count in.pcap)

@@ -5,7 +5,7 @@
 # (`qsteerctl shutdown`). Nothing here depends on the machine's speed: every wait is
 # for a counter to reach a value, bounded by a deadline (QS_WAIT_S, default 120 s)
 # that only a stuck dataplane reaches.
-# Needs: $CTLS (qsteerctl --socket PATH), $DPPID (the daemon), fail() from the test.
+# Needs: $CTLS (qsteerctl --socket PATH) and $DPPID (the daemon).
 #
 # The tests start daemons under `timeout 3600`: a backstop so that a daemon never
 # outlives a stuck test for long, never a limit a slow run reaches (meson's timeout
@@ -15,6 +15,30 @@
 # a word in its log and the next qsteerctl found nothing listening.
 
 QS_WAIT_S=${QS_WAIT_S:-120}
+
+# The scripts' common start. Source this file first, while $0 still resolves.
+# abs PATH: meson passes paths relative to the build directory; the tests cd away
+abs() { case $1 in /*|none) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
+
+# need_dp DP: skip (exit 77) without a qsteer-dp build or without root
+need_dp() {
+	if [ "$1" = none ]; then echo "SKIP: qsteer-dp not built (no DPDK)"; exit 77; fi
+	if [ "$(id -u)" != 0 ]; then echo "SKIP: DPDK needs root here"; exit 77; fi
+}
+
+# enter_tmpdir NAME: work in a fresh /tmp/qsteer-NAME.XXXXXX ($T), removed on exit;
+# the daemon whose pid the test keeps in $DPPID is stopped on exit, Ctrl-C or TERM
+enter_tmpdir() {
+	T=$(mktemp -d "/tmp/qsteer-$1.XXXXXX")
+	DPPID=
+	trap qs_cleanup EXIT
+	trap "exit 143" INT TERM
+	cd "$T"
+}
+qs_cleanup() { [ -n "$DPPID" ] && kill "$DPPID" 2>/dev/null; rm -rf "$T"; }
+
+# fail MSG: the test failed (with the daemon's last words, if it has a log here)
+fail() { echo "FAIL: $*"; [ -f dp.log ] && tail -20 dp.log; exit 1; }
 
 # pcap_count FILE: the number of packets in a classic pcap file
 pcap_count() {

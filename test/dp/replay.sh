@@ -7,24 +7,11 @@
 # usage: replay.sh QSTEER_DP|none QSTEER_PCAP QSTEERCTL MKPOLICY CONFIG TRACE [BURST]
 set -eu
 DP=$1 PCAP=$2 CTL=$3 MKPOL=$4 CFG=$5 TRACE=$6 BURST=${7:-32}
-# meson passes paths relative to the build directory; we cd elsewhere
-abs() { case $1 in /*|none) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
-DP=$(abs "$DP")
-PCAP=$(abs "$PCAP")
-CTL=$(abs "$CTL")
-MKPOL=$(abs "$MKPOL")
-CFG=$(abs "$CFG")
-TRACE=$(abs "$TRACE")
-if [ "$DP" = none ]; then echo "SKIP: qsteer-dp not built (no DPDK)"; exit 77; fi
-if [ "$(id -u)" != 0 ]; then echo "SKIP: DPDK needs root here"; exit 77; fi
-T=$(mktemp -d /tmp/qsteer-replay.XXXXXX)
-DPPID=
-cleanup() { [ -n "$DPPID" ] && kill "$DPPID" 2>/dev/null; rm -rf "$T"; }
-trap cleanup EXIT
-trap "exit 143" INT TERM
-cd "$T"
-fail() { echo "FAIL: $*"; [ -f dp.log ] && tail -20 dp.log; exit 1; }
 . "$(dirname "$0")/lib.sh"
+DP=$(abs "$DP") PCAP=$(abs "$PCAP") CTL=$(abs "$CTL") MKPOL=$(abs "$MKPOL")
+CFG=$(abs "$CFG") TRACE=$(abs "$TRACE")
+need_dp "$DP"
+enter_tmpdir replay
 CTLS="$CTL --socket $T/dp.sock"
 "$MKPOL" 1 a.q8 replay-a
 # >= 10,000 packets: requests, continuations, cancels, reports, every malformed kind

@@ -13,21 +13,13 @@
 #   - in a build without libsodium: --pubkey is refused, not ignored.
 # usage: signed.sh QSTEER_DP|none QSTEER_PCAP QSTEERCTL MKPOLICY QSTEER_POLICY CONFIG TRACE
 set -eu
-abs() { case $1 in /*|none) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
-DP=$(abs "$1") PCAP=$(abs "$2") CTL=$(abs "$3") MKPOL=$(abs "$4") QPOL=$(abs "$5")
-CFG=$(abs "$6") TRACE=$(abs "$7")
-if [ "$DP" = none ]; then echo "SKIP: qsteer-dp not built (no DPDK)"; exit 77; fi
-if [ "$(id -u)" != 0 ]; then echo "SKIP: DPDK needs root here"; exit 77; fi
 HERE=$(cd "$(dirname "$0")" && pwd)
-T=$(mktemp -d /tmp/qsteer-signed.XXXXXX)
-DPPID=
-cleanup() { [ -n "$DPPID" ] && kill "$DPPID" 2>/dev/null; rm -rf "$T"; }
-trap cleanup EXIT
-trap "exit 143" INT TERM
-cd "$T"
-fail() { echo "FAIL: $*"; [ -f dp.log ] && tail -20 dp.log; exit 1; }
 . "$HERE/lib.sh"
 . "$HERE/siglib.sh"
+DP=$(abs "$1") PCAP=$(abs "$2") CTL=$(abs "$3") MKPOL=$(abs "$4") QPOL=$(abs "$5")
+CFG=$(abs "$6") TRACE=$(abs "$7")
+need_dp "$DP"
+enter_tmpdir signed
 SOCK="$T/dp.sock"
 CTLS="$CTL --socket $SOCK"
 N=0

@@ -12,23 +12,11 @@
 # usage: workers.sh QSTEER_DP|none QSTEER_PCAP QSTEERCTL MKPOLICY CONFIG TRACE
 set -eu
 DP=$1 PCAP=$2 CTL=$3 MKPOL=$4 CFG=$5 TRACE=$6
-abs() { case $1 in /*|none) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
-DP=$(abs "$DP")
-PCAP=$(abs "$PCAP")
-CTL=$(abs "$CTL")
-MKPOL=$(abs "$MKPOL")
-CFG=$(abs "$CFG")
-TRACE=$(abs "$TRACE")
-if [ "$DP" = none ]; then echo "SKIP: qsteer-dp not built (no DPDK)"; exit 77; fi
-if [ "$(id -u)" != 0 ]; then echo "SKIP: DPDK needs root here"; exit 77; fi
-T=$(mktemp -d /tmp/qsteer-workers.XXXXXX)
-DPPID=
-cleanup() { [ -n "$DPPID" ] && kill "$DPPID" 2>/dev/null; rm -rf "$T"; }
-trap cleanup EXIT
-trap "exit 143" INT TERM
-cd "$T"
-fail() { echo "FAIL: $*"; [ -f dp.log ] && tail -20 dp.log; exit 1; }
 . "$(dirname "$0")/lib.sh"
+DP=$(abs "$DP") PCAP=$(abs "$PCAP") CTL=$(abs "$CTL") MKPOL=$(abs "$MKPOL")
+CFG=$(abs "$CFG") TRACE=$(abs "$TRACE")
+need_dp "$DP"
+enter_tmpdir workers
 CTLS="$CTL --socket $T/dp.sock"
 "$MKPOL" 1 a.q8 workers-a
 "$PCAP" gen --config "$CFG" --trace "$TRACE" --limit 4000 --speedup 200 --seed 5 \

@@ -10,7 +10,7 @@
 # each equal to one policy's decision, both policies steering, and every counter.
 # usage: live.sh QSTEER_XDP QSTEER_PCAP QSTEERCTL MKPOLICY CONFIG TRACE
 set -eu
-abs() { case $1 in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
+. "$(dirname "$0")/../dp/lib.sh"
 XDP=$(abs "$1") PCAP=$(abs "$2") CTL=$(abs "$3") MKPOL=$(abs "$4") CFG=$(abs "$5") TRACE=$(abs "$6")
 if [ "$(id -u)" != 0 ]; then echo "SKIP: needs root (namespaces, XDP)"; exit 77; fi
 for t in ip tcpreplay python3 taskset; do
@@ -46,7 +46,6 @@ cd "$T"
 fail() { echo "FAIL: $*"; exit 1; }
 DPPID= # lib.sh watches $DPPID: here the XDP daemon, set below
 CTLS="$CTL --socket $T/xdp.sock"
-. "$(dirname "$0")/../dp/lib.sh"
 "$MKPOL" 1 a.q8 live-a >/dev/null
 "$MKPOL" 2 b.q8 live-b >/dev/null
 # two backends sign their reports (docs/wire.md): the pcap then also holds

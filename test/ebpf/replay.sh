@@ -14,18 +14,11 @@
 #     equals the program's.
 # usage: replay.sh XDP_REPLAY QSTEER_PCAP MKPOLICY CONFIG TRACE QSTEER_DP|none QSTEERCTL
 set -eu
-abs() { case $1 in /*|none) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
+. "$(dirname "$0")/../dp/lib.sh"
 XR=$(abs "$1") PCAP=$(abs "$2") MKPOL=$(abs "$3") CFG=$(abs "$4") TRACE=$(abs "$5")
 DP=$(abs "${6:-none}") CTL=$(abs "${7:-none}")
 if [ "$(id -u)" != 0 ]; then echo "SKIP: BPF_PROG_TEST_RUN needs root"; exit 77; fi
-T=$(mktemp -d /tmp/qsteer-xdp-replay.XXXXXX)
-DPPID=
-cleanup() { [ -n "$DPPID" ] && kill "$DPPID" 2>/dev/null; rm -rf "$T"; }
-trap cleanup EXIT
-trap "exit 143" INT TERM
-cd "$T"
-fail() { echo "FAIL: $*"; [ -f dp.log ] && tail -20 dp.log; exit 1; }
-. "$(dirname "$0")/../dp/lib.sh"
+enter_tmpdir xdp-replay
 CTLS="$CTL --socket $T/dp.sock"
 "$MKPOL" 1 a.q8 replay-a
 "$MKPOL" 2 b.q8 replay-b

@@ -13,17 +13,10 @@
 #     error that names the file or the section, never the key.
 # usage: report_auth.sh QSTEER_PCAP MKPOLICY CONFIG TRACE XDP_REPLAY QSTEER_DP|none QSTEERCTL
 set -eu
-abs() { case $1 in /*|none) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
+. "$(dirname "$0")/../dp/lib.sh"
 PCAP=$(abs "$1") MKPOL=$(abs "$2") CFG0=$(abs "$3") TRACE=$(abs "$4")
 XR=$(abs "$5") DP=$(abs "${6:-none}") CTL=$(abs "${7:-none}")
-T=$(mktemp -d /tmp/qsteer-report-auth.XXXXXX)
-DPPID=
-cleanup() { [ -n "$DPPID" ] && kill "$DPPID" 2>/dev/null; rm -rf "$T"; }
-trap cleanup EXIT
-trap "exit 143" INT TERM
-cd "$T"
-fail() { echo "FAIL: $*"; [ -f dp.log ] && tail -20 dp.log; exit 1; }
-. "$(dirname "$0")/../dp/lib.sh"
+enter_tmpdir report-auth
 CTLS="$CTL --socket $T/dp.sock"
 
 printf '5f0e1d2c3b4a59687786950a1b2c3d4e\n' > gpu5.key

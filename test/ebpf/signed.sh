@@ -14,11 +14,12 @@
 #   - in a build without libsodium: --pubkey is refused, not ignored.
 # usage: signed.sh QSTEER_XDP QSTEERCTL MKPOLICY QSTEER_POLICY CONFIG
 set -eu
-abs() { case $1 in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../dp/lib.sh"
+. "$HERE/../dp/siglib.sh"
 XDP=$(abs "$1") CTL=$(abs "$2") MKPOL=$(abs "$3") QPOL=$(abs "$4") CFG=$(abs "$5")
 if [ "$(id -u)" != 0 ]; then echo "SKIP: needs root (BPF, namespaces)"; exit 77; fi
 command -v ip > /dev/null 2>&1 || { echo "SKIP: ip not installed"; exit 77; }
-HERE=$(cd "$(dirname "$0")" && pwd)
 NS=qsig$$
 T=$(mktemp -d /tmp/qsteer-xdp-signed.XXXXXX)
 DPPID=
@@ -31,8 +32,6 @@ trap cleanup EXIT INT TERM
 cd "$T"
 fail() { echo "FAIL: $*"; [ -f xdp.log ] && tail -20 xdp.log; exit 1; }
 CTLS="$CTL --socket $T/xdp.sock"
-. "$HERE/../dp/lib.sh"
-. "$HERE/../dp/siglib.sh"
 
 # check WHAT ARGS...: qsteer-xdp --check; its output in check.log, its status returned
 check() {
