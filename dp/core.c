@@ -408,6 +408,7 @@ qs_dp_prepare_view(struct qs_dp_worker *w, const struct qs_dp_shared *s, uint64_
 	/* snapshot the backend table and derive this burst's masks */
 	b->cand_mask = 0;
 	b->fallback_mask = 0;
+	b->heard_mask = 0;
 	b->n_cand = 0;
 	for (i = 0; i < nb; i++) {
 		struct qs_dp_backend_state st;
@@ -434,6 +435,8 @@ qs_dp_prepare_view(struct qs_dp_worker *w, const struct qs_dp_shared *s, uint64_
 			continue;
 		if (qs_rview_fallback(fl))
 			b->fallback_mask |= 1ull << i;
+		if (qs_rview_heard(st.valid, st.last_ns, now, c->report_max_age_ns))
+			b->heard_mask |= 1ull << i;
 		if (qs_rview_candidate(fl)) {
 			b->cand_mask |= 1ull << i;
 			b->cand_be[b->n_cand++] = (uint8_t)i;
@@ -594,7 +597,8 @@ qs_dp_decide(struct qs_dp_worker *w, const struct qs_dp_config *c,
 	}
 	for (r = 0; r < b->n_req; r++) {
 		const struct qs_dp_pkt *p = &b->pkt[b->req_pkt[r]];
-		uint64_t m = b->fallback_mask & fam[p->ipv6];
+		uint64_t m = qs_rview_fallback_set(b->heard_mask & fam[p->ipv6],
+						   b->fallback_mask & fam[p->ipv6]);
 		struct qs_feat_request rq;
 		uint32_t hit;
 		int k;

@@ -125,6 +125,7 @@ struct qs_xdp_scratch {
 	/* this request's masks, kept in map memory so the verifier does not track every
 	 * combination of their bits as a separate state */
 	qs_u64 cand, fbm, fam;
+	qs_u64 heardm; /* backends heard from lately (router_view.h qs_rview_heard) */
 	qs_u32 ncand, pad_;
 	qs_s32 best, pad2_; /* a baseline's running best */
 	qs_u64 bv, qmin, qmax;
@@ -1310,6 +1311,8 @@ backend_view(const struct qs_xdp_backend_state *e, struct qs_xdp_scratch *sc, qs
 	barrier_();
 	s2 = *(volatile const qs_u32 *)&e->seq;
 	fresh = report_fresh(valid, last, now);
+	if (qs_rview_heard(valid, last, now, qs_cfg.report_max_age_ns))
+		sc->heardm |= 1ull << (i & (QS_XDP_MAX_BACKENDS - 1));
 	if (!(s1 & 1) && s1 == s2 &&
 	    gen * 2 + (qs_u64)fresh + 1 == sc->fbkey[i & (QS_XDP_MAX_BACKENDS - 1)]) {
 		*genp = gen;
@@ -1494,6 +1497,7 @@ qs_xdp_decide(const struct pkt *p, struct qs_xdp_worker *w, struct qs_xdp_scratc
 	sc->freshm = 0;
 	sc->cand = 0;
 	sc->fbm = 0;
+	sc->heardm = 0;
 	sc->fam = 0;
 	sc->ncand = 0;
 	for (i = 0; i < QS_XDP_MAX_BACKENDS; i++) {
@@ -1611,7 +1615,8 @@ qs_xdp_decide(const struct pkt *p, struct qs_xdp_worker *w, struct qs_xdp_scratc
 	}
 	if (hit < nb)
 		sc->fbc[hit & (QS_XDP_MAX_BACKENDS - 1)].prefix_hit = 1;
-	k = qs_xdp_baseline_choose(&w->fallback, sc, nb, fbm & fam);
+	k = qs_xdp_baseline_choose(&w->fallback, sc, nb,
+				   qs_rview_fallback_set(sc->heardm & fam, fbm & fam));
 	if (k >= 0 && k < QS_XDP_MAX_BACKENDS) {
 		*how = HOW_FALLBACK;
 		return (qs_u32)k;

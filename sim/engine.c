@@ -1081,7 +1081,7 @@ qs_sim_view(const struct qs_sim_view_backend *vb, uint32_t nb, uint64_t now_ns,
 {
 	/* 0 turns stale masking off: every report (the zero one before the first
 	 * included) is fresh, as the simulator always had it without masks */
-	uint64_t max_age = report_max_age_ns ? report_max_age_ns : UINT64_MAX;
+	uint64_t max_age = report_max_age_ns ? report_max_age_ns : UINT64_MAX, heard = 0;
 	uint32_t i;
 
 	d->n_backends = nb;
@@ -1106,9 +1106,13 @@ qs_sim_view(const struct qs_sim_view_backend *vb, uint32_t nb, uint64_t now_ns,
 			continue;
 		if (qs_rview_fallback(fl))
 			d->fallback |= 1ull << i;
+		if (qs_rview_heard(vb[i].valid || !report_max_age_ns, vb[i].last_ns, now_ns,
+				   report_max_age_ns))
+			heard |= 1ull << i;
 		if (qs_rview_candidate(fl))
 			d->eligible |= 1ull << i;
 	}
+	d->fallback = qs_rview_fallback_set(heard, d->fallback);
 	/* over the eligible backends only, as the dataplane (issue 19) */
 	qs_rview_global(d->backend, nb, d->eligible, &d->global);
 	if (features)

@@ -250,6 +250,7 @@ struct qs_dp_burst {
 	uint8_t cand_be[QS_DP_MAX_BACKENDS]; /* candidate index -> backend index */
 	uint64_t cand_mask;		     /* backends eligible for the policy */
 	uint64_t fallback_mask;		     /* backends the fallback may use */
+	uint64_t heard_mask;		     /* of those, heard from lately (router_view.h) */
 	struct qs_feat_backend fb[QS_DP_MAX_BACKENDS]; /* per backend index */
 	uint8_t x[QS_DP_BURST * QS_DP_MAX_BACKENDS * QS_FR_COUNT];
 	int32_t scores[QS_DP_BURST * QS_DP_MAX_BACKENDS];

@@ -30,6 +30,26 @@ qs_rview_fresh(qs_u32 valid, qs_u64 last_ns, qs_u64 now, qs_u64 max_age)
 }
 
 /*
+ * A backend is heard from while its last report is no older than
+ * QS_RVIEW_HEARD_AGES maximum ages (100 ms at the default 5 ms reports): stale past
+ * that, it is silent, not just late. When every backend is masked the fallback
+ * heuristic prefers the ones heard from: on a busy host every agent's report can be
+ * late by more than the stale age at once, and the fallback must not then send to
+ * an agent that died long ago (a killed agent got a request 622 ms after its mask
+ * in a loaded cluster run that way). max_age 0 (masking off): heard once reported.
+ */
+#define QS_RVIEW_HEARD_AGES 10u
+
+QS_RC_FN qs_u32
+qs_rview_heard(qs_u32 valid, qs_u64 last_ns, qs_u64 now, qs_u64 max_age)
+{
+	qs_u64 age = max_age > ~(qs_u64)0 / QS_RVIEW_HEARD_AGES ? ~(qs_u64)0
+								 : max_age * QS_RVIEW_HEARD_AGES;
+
+	return valid && (max_age == 0 || now < last_ns || now - last_ns <= age);
+}
+
+/*
  * x / 1000 without a division, exact for every u32: BPF has no high multiply, so
  * clang keeps a division by a constant there and the x86 JIT emits a div (the
  * constant is xdp.h's qs_xdp_div1000, which test-xdp-feat checks over every u32).
@@ -77,11 +97,19 @@ qs_rview_candidate(qs_u32 fl)
 }
 
 /* With no candidate, the fallback heuristic may use any backend not draining
- * (stale and full ones included: something must take the request). */
+ * (stale and full ones included: something must take the request)... */
 QS_RC_FN qs_u32
 qs_rview_fallback(qs_u32 fl)
 {
 	return !(fl & QS_RVIEW_DRAINING);
+}
+
+/* ...preferring, of those (any), the ones heard from lately (heard: masks over the
+ * same backends, qs_rview_heard); all of them when none has been. */
+QS_RC_FN qs_u64
+qs_rview_fallback_set(qs_u64 heard, qs_u64 any)
+{
+	return (heard & any) ? (heard & any) : any;
 }
 
 /*

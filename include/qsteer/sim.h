@@ -300,7 +300,8 @@ struct qs_sim_decision {
 	uint32_t n_backends;
 	uint64_t eligible; /* bit i: backend i may be chosen */
 	/* eligible == 0: the backends the fallback heuristic may use (not draining;
-	 * stale and KV-full ones included), as the dataplane's fallback mask */
+	 * stale and KV-full ones included, but only those heard from lately when
+	 * any is: router_view.h qs_rview_fallback_set), as the dataplanes' */
 	uint64_t fallback;
 	struct qs_feat_backend backend[QS_SIM_MAX_BACKENDS];
 	struct qs_feat_global global;

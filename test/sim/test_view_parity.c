@@ -10,7 +10,7 @@
  * whose agent stops (stale after report_interval x report_stale_intervals), one
  * reporting its KV cache full, one reporting it drains, one drained by the
  * operator, and a stretch where every report is stale (the fallback decides over
- * stale backends). The router the simulator models keeps what the dataplane
+ * the stale backends heard from lately, not over the one silent for 100 ms). The router the simulator models keeps what the dataplane
  * keeps: the last report, when it came, and what it sent since.
  *
  * usage: test-view-parity POLICY.q8. Exit 0 equal, 1 a difference, 2 setup.
@@ -22,6 +22,7 @@
 
 #include "qsteer/dp_core.h"
 #include "qsteer/prefix.h"
+#include "qsteer/router_view.h"
 #include "qsteer/sim.h"
 #ifdef QS_PARITY_XDP
 #include "qsteer/xdp_loader.h"
@@ -106,9 +107,13 @@ reports_at(uint32_t i, uint32_t t)
 {
 	if (t % 5 != i % 5)
 		return false;
-	if (i == 2 && t >= 40 && t < 75) /* agent 2 stops: stale from ~50 ms, back at 75 */
+	/* agent 2 stops: stale from ~45 ms, silent (no report for 100 ms) from ~135,
+	 * back at 160 */
+	if (i == 2 && t >= 35 && t < 160)
 		return false;
-	if (t >= 140 && t < 158) /* every agent silent: all stale, the fallback decides */
+	/* every agent late: all stale, the fallback decides, over the agents heard
+	 * from lately (not agent 2) */
+	if (t >= 140 && t < 158)
 		return false;
 	return true;
 }
@@ -293,10 +298,18 @@ main(int argc, char **argv)
 			qs_dp_process(wk, sh, &set, &fp, &len, 1, now);
 			CHECK(wk->b.cand_mask == d.eligible, "candidates: dp %#llx, sim %#llx",
 			      (unsigned long long)wk->b.cand_mask, (unsigned long long)d.eligible);
-			if (wk->b.n_cand == 0)
-				CHECK(wk->b.fallback_mask == d.fallback, "fallback: dp %#llx, sim %#llx",
-				      (unsigned long long)wk->b.fallback_mask,
-				      (unsigned long long)d.fallback);
+			if (wk->b.n_cand == 0) {
+				uint64_t fb = qs_rview_fallback_set(wk->b.heard_mask,
+								    wk->b.fallback_mask);
+
+				CHECK(fb == d.fallback, "fallback: dp %#llx, sim %#llx",
+				      (unsigned long long)fb, (unsigned long long)d.fallback);
+				/* the silent agent is not the fallback's while others are heard */
+				if (now >= 140 * MS && now < 158 * MS)
+					CHECK(d.fallback && !(d.fallback >> 2 & 1) && sb != 2,
+					      "fallback over the silent agent 2: mask %#llx, chose %d",
+					      (unsigned long long)d.fallback, (int)sb);
+			}
 			for (cnd = 0; cnd < wk->b.n_cand && wk->b.cand_mask == d.eligible; cnd++) {
 				const uint8_t *a = &wk->b.x[(size_t)cnd * QS_FR_COUNT];
 				const uint8_t *s = d.features[wk->b.cand_be[cnd]];
