@@ -10,6 +10,7 @@ pkgs=(
 	libsodium-dev libjansson-dev libinih-dev libpcap-dev
 	gnuplot-nox
 	tshark groff-base
+	libmicrohttpd-dev libcurl4-openssl-dev curl # qsteer-gw, the engine executor, test/gw
 )
 # Optional parts: DPDK and BPF (their meson features are 'auto').
 pkgs+=(libbpf-dev bpftool linux-libc-dev libelf-dev zlib1g-dev libdpdk-dev dpdk dpdk-dev tcpreplay iproute2 ethtool)
