@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "qsteer/admit.h"
 #include "qsteer/agent.h"
 #include "agent_int.h"
 
@@ -75,6 +76,10 @@ struct qs_agent {
 	uint64_t rep_decode_tokens;
 	uint64_t *ttft_samples;
 	uint32_t n_ttft, ttft_cap;
+	/* priority admission (admit.h): admissions since a starved one; what the last
+	 * pick_priority found */
+	uint32_t since_starved;
+	uint32_t pick_starved, pick_have;
 };
 
 void
@@ -468,11 +473,73 @@ bucket_of(uint32_t tokens)
  * The next waiting sequence to try under order d, skipping those already refused
  * for coalescing (other buckets). NIL when none qualifies in the window.
  */
+/*
+ * Priority admission (admit.h): the highest priority, earliest on a tie, or the
+ * earliest starved one when its turn has come; over the whole queue (a priority
+ * is not to be missed beyond a scan window), arrived requests only.
+ */
+static uint32_t
+pick_priority(struct qs_agent *a, uint64_t now)
+{
+	uint32_t i, best = NIL, st = NIL;
+
+	for (i = a->waiting.head; i != NIL; i = a->seq[i].next) {
+		const struct seq *s = &a->seq[i];
+
+		if (s->req.recv_ns > now)
+			continue;
+		if (best == NIL || s->req.priority > a->seq[best].req.priority)
+			best = i;
+		if (st == NIL && qs_admit_starved(s->req.recv_ns, now, a->cfg.starve_ns))
+			st = i;
+	}
+	a->pick_have = st != NIL;
+	a->pick_starved = st != NIL && (qs_admit_take_starved(1, a->since_starved) || best == st);
+	return a->pick_starved ? st : best;
+}
+
+/* The request to admit next preempts lower, unstarved priorities until it fits. */
+static void
+priority_preempt(struct qs_agent *a, const struct qs_batch_decision *d, uint64_t now,
+		 struct qs_agent_iter *it)
+{
+	uint32_t w = pick_priority(a, now), i, v, vp = 0, pos, vpos = 0, need, chunk;
+	const struct seq *ws;
+
+	if (w == NIL)
+		return;
+	ws = &a->seq[w];
+	need = prefill_need(ws);
+	chunk = a->cfg.chunked_prefill ? QS_RC_MIN(need, d->lim.max_tokens) : need;
+	while (!qs_admit_fits(a->running.n, d->lim.max_seqs,
+			      qs_kv_blocks_for(ws->computed + chunk), a->kv.n_free)) {
+		v = NIL;
+		for (i = a->running.head, pos = 0; i != NIL; i = a->seq[i].next, pos++) {
+			const struct seq *s = &a->seq[i];
+
+			if (qs_admit_starved(s->req.recv_ns, now, a->cfg.starve_ns))
+				continue;
+			if (v == NIL || qs_admit_victim_better(s->req.priority, pos, vp, vpos)) {
+				v = i;
+				vp = s->req.priority;
+				vpos = pos;
+			}
+		}
+		if (v == NIL || vp >= ws->req.priority)
+			return;
+		preempt(a, v);
+		it->preempted++;
+	}
+}
+
 static uint32_t
 pick(struct qs_agent *a, const struct qs_batch_decision *d, bool have_bucket, uint32_t bucket,
      uint64_t now)
 {
 	uint32_t i, k, best = NIL;
+
+	if (a->cfg.admit_priority)
+		return pick_priority(a, now);
 
 	for (i = a->waiting.head, k = 0; i != NIL && k < SCAN_WINDOW; i = a->seq[i].next, k++) {
 		const struct seq *s = &a->seq[i];
@@ -590,6 +657,10 @@ qs_agent_step_start(struct qs_agent *a, uint64_t now_ns, struct qs_agent_iter *i
 	memset(&b, 0, sizeof(b));
 	b.seq = a->bseq;
 
+	/* 0. Priority admission: room for the request to admit next (admit.h). */
+	if (a->cfg.admit_priority && a->waiting.n > 0)
+		priority_preempt(a, &d, now_ns, it);
+
 	/* 1. Running sequences, oldest first; blocks short: preempt the newest. */
 	for (i = a->running.head; i != NIL && b.n < d.lim.max_seqs && tokens < d.lim.max_tokens;
 	     i = next) {
@@ -646,6 +717,9 @@ qs_agent_step_start(struct qs_agent *a, uint64_t now_ns, struct qs_agent_iter *i
 		if (blocks > a->kv.n_free || (a->running.n > 0 && a->kv.n_free - blocks < reserve))
 			break;
 		leave_waiting(a, i);
+		if (a->cfg.admit_priority)
+			a->since_starved =
+				qs_admit_since_next(a->pick_have, a->pick_starved, a->since_starved);
 		s->state = S_RUNNING;
 		list_push_back(a, &a->running, i);
 		rc = grow(a, i, s->computed + n_tok);

@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "qsteer/admit.h"
 #include "sim_internal.h"
 
 static inline uint32_t
@@ -373,17 +374,21 @@ run_remove(struct qs_sim_backend *be, uint32_t si)
 	be->n_running--;
 }
 
-/* Preempt the most recently admitted sequence (the tail of the running set). */
+/* Preempt running sequence si (recompute: back to the front of the queue). */
 static void
-preempt_last(struct qs_sim *s, struct qs_sim_backend *be)
+preempt_slot(struct qs_sim *s, struct qs_sim_backend *be, uint32_t si)
 {
-	uint32_t si = be->run_tail;
 	struct qs_sim_slot *sl = &be->slot[si];
 	struct qs_sim_req *q = &s->pool.req[sl->ri];
-	uint32_t blocks, generated;
+	uint32_t blocks, generated, j;
 
 	if (sl->in_prefill) {
-		/* The newest sequence is the last prefilling one. */
+		/* out of the prefilling list, which keeps admission order (the newest
+		 * sequence, preempt_last's, is its last) */
+		for (j = 0; j < be->n_pf && be->pf[j] != si; j++)
+			;
+		for (; j + 1 < be->n_pf; j++)
+			be->pf[j] = be->pf[j + 1];
 		be->n_pf--;
 		blocks = sl->blocks;
 		generated = sl->generated;
@@ -405,6 +410,94 @@ preempt_last(struct qs_sim *s, struct qs_sim_backend *be)
 	be->iter_preempted++;
 	run_remove(be, si);
 	wait_push_front(s, be, sl->ri);
+}
+
+/* Preempt the most recently admitted sequence (the tail of the running set). */
+static void
+preempt_last(struct qs_sim *s, struct qs_sim_backend *be)
+{
+	preempt_slot(s, be, be->run_tail);
+}
+
+/* ---- priority admission (admit.h, as the agent's) ------------------------------------------ */
+
+/*
+ * The waiting request to admit next (*prevp: the one before it in the queue) and,
+ * in *starvedp, whether it is starved; *havep: whether any waiting one is.
+ */
+static uint32_t
+wait_best(struct qs_sim *s, struct qs_sim_backend *be, uint32_t *prevp, uint32_t *starvedp,
+	  uint32_t *havep)
+{
+	uint32_t i, prev = QS_NIL, best = be->wait_head, bprev = QS_NIL, bp = 0, st = QS_NIL,
+		      stprev = QS_NIL;
+
+	for (i = be->wait_head; i != QS_NIL; prev = i, i = s->pool.req[i].next) {
+		const struct qs_sim_req *q = &s->pool.req[i];
+
+		if (i == be->wait_head || q->r.priority > bp) {
+			best = i;
+			bprev = prev;
+			bp = q->r.priority;
+		}
+		if (st == QS_NIL && qs_admit_starved(q->r.arrival_ns, s->now, be->starve_ns)) {
+			st = i;
+			stprev = prev;
+		}
+	}
+	*havep = st != QS_NIL;
+	if (qs_admit_take_starved(st != QS_NIL, be->since_starved) || best == st) {
+		*prevp = stprev;
+		*starvedp = st != QS_NIL;
+		return st;
+	}
+	*prevp = bprev;
+	*starvedp = 0;
+	return best;
+}
+
+static void
+wait_unlink(struct qs_sim *s, struct qs_sim_backend *be, uint32_t ri, uint32_t prev)
+{
+	if (prev == QS_NIL)
+		be->wait_head = s->pool.req[ri].next;
+	else
+		s->pool.req[prev].next = s->pool.req[ri].next;
+	if (be->wait_tail == ri)
+		be->wait_tail = prev;
+	be->n_waiting--;
+}
+
+/* The request to admit next preempts lower, unstarved priorities until it fits. */
+static void
+priority_preempt(struct qs_sim *s, struct qs_sim_backend *be)
+{
+	uint32_t prev, starved, have, w = wait_best(s, be, &prev, &starved, &have), si, v;
+	const struct qs_sim_req *q = &s->pool.req[w];
+	uint32_t rest = q->prefill_target - q->prefill_done;
+	uint32_t chunk = be->prof.chunked_prefill && rest > be->prof.max_tokens ? be->prof.max_tokens
+										 : rest;
+	uint32_t need = blocks_for(q->prefill_done + chunk), vp = 0;
+	uint64_t vadm = 0;
+
+	while (!qs_admit_fits(be->n_running, be->prof.max_seqs, need, be->kv_free)) {
+		v = QS_NIL;
+		for (si = be->run_head; si != QS_NIL; si = be->slot[si].next) {
+			const struct qs_sim_req *r = &s->pool.req[be->slot[si].ri];
+
+			if (qs_admit_starved(r->r.arrival_ns, s->now, be->starve_ns))
+				continue;
+			if (v == QS_NIL ||
+			    qs_admit_victim_better(r->r.priority, be->slot[si].adm, vp, vadm)) {
+				v = si;
+				vp = r->r.priority;
+				vadm = be->slot[si].adm;
+			}
+		}
+		if (v == QS_NIL || vp >= q->r.priority)
+			return;
+		preempt_slot(s, be, v);
+	}
 }
 
 /*
@@ -465,6 +558,8 @@ batch_step(struct qs_sim *s, struct qs_sim_backend *be)
 	if (be->busy || (be->n_running == 0 && be->n_waiting == 0))
 		return QS_OK;
 	be->iter_preempted = 0;
+	if (be->prio && be->n_waiting)
+		priority_preempt(s, be);
 	if (p->chunked_prefill) {
 		decodes = schedule_decodes(s, be, &kv_read);
 		budget -= decodes;
@@ -497,9 +592,11 @@ batch_step(struct qs_sim *s, struct qs_sim_backend *be)
 		decodes = schedule_decodes(s, be, &kv_read);
 		budget = 0;
 	}
-	/* Admit from the head of the waiting queue while the head fits (FCFS). */
+	/* Admit from the head of the waiting queue while the head fits (FCFS), or the
+	 * highest priority while it fits (admit.h). */
 	while (be->n_waiting && be->n_running < p->max_seqs && budget) {
-		uint32_t ri = be->wait_head, si;
+		uint32_t prev = QS_NIL, starved = 0, have = 0, si;
+		uint32_t ri = be->prio ? wait_best(s, be, &prev, &starved, &have) : be->wait_head;
 		struct qs_sim_req *q = &s->pool.req[ri];
 		struct qs_sim_slot *sl;
 		uint32_t rest = q->prefill_target - q->prefill_done, chunk = rest, need;
@@ -511,7 +608,12 @@ batch_step(struct qs_sim *s, struct qs_sim_backend *be)
 		need = blocks_for(q->prefill_done + chunk);
 		if (need > be->kv_free)
 			break;
-		wait_pop(s, be);
+		if (be->prio) {
+			wait_unlink(s, be, ri, prev);
+			be->since_starved = qs_admit_since_next(have, starved, be->since_starved);
+		} else {
+			wait_pop(s, be);
+		}
 		be->kv_free -= need;
 		si = run_add(be);
 		sl = &be->slot[si];
@@ -613,13 +715,7 @@ qs_sim_backend_cancel(struct qs_sim *s, struct qs_sim_backend *be, uint32_t ri, 
 		prev = i;
 	if (i == ri) {
 		/* queued: out of the queue, nothing was spent on it */
-		if (prev == QS_NIL)
-			be->wait_head = q->next;
-		else
-			s->pool.req[prev].next = q->next;
-		if (be->wait_tail == ri)
-			be->wait_tail = prev;
-		be->n_waiting--;
+		wait_unlink(s, be, ri, prev);
 		be->prefill_pending -= be->prof.model == QS_SIM_MODEL_TOKRATE
 					       ? q->r.prompt_tokens
 					       : q->prefill_target - q->prefill_done;

@@ -275,6 +275,13 @@ check_config(const struct qs_sim_config *c, char *msg, size_t msglen)
 	for (i = 0; i < c->n_backends; i++) {
 		const struct qs_sim_profile *p = &c->backend[i].prof;
 
+		if (c->backend[i].admission == QS_SIM_ADMIT_PRIORITY &&
+		    (p->model != QS_SIM_MODEL_BATCH ||
+		     !(c->backend[i].starve_ms >= 0 && c->backend[i].starve_ms <= 1e9)))
+			return qs_sim_err(msg, msglen, QS_E_VALUE,
+					  "backend %u (%s): admission = priority needs the batch "
+					  "model and starve_ms in [0, 1e9]",
+					  i, p->name);
 		if (p->model == QS_SIM_MODEL_TOKRATE) {
 			if (!(p->tokens_per_s > 0) || p->concurrency == 0 || p->prefill_weight < 0)
 				return qs_sim_err(msg, msglen, QS_E_VALUE,
@@ -344,6 +351,7 @@ probe_config(const struct qs_sim_config *cfg, const struct qs_sim_profile *p, bo
 	for (i = 0; i < c->wl.n_classes; i++)
 		c->wl.cls[i].abandon_ms = 0;
 	c->forger.kind = QS_SIM_FORGE_NONE;
+	c->backend[0].admission = QS_SIM_ADMIT_FCFS; /* capacity under the plain order */
 	c->backend[0].report_key.has_key = 0;
 	c->backend[0].report_source_any = false;
 	if (keep_arrival && w->arrival != QS_SIM_ARR_DIURNAL)
@@ -606,6 +614,8 @@ sim_create(const struct qs_sim_config *cfg, uint64_t seed, const struct qs_sim_s
 		}
 		/* Agents are not synchronised: each reports with its own phase. */
 		s->be[i].rep_phase = qs_splitmix64(&ph) % cfg->report_interval_ns;
+		s->be[i].prio = cfg->backend[i].admission == QS_SIM_ADMIT_PRIORITY;
+		s->be[i].starve_ns = (uint64_t)(cfg->backend[i].starve_ms * 1e6 + 0.5);
 		s->be[i].rep_next_t = s->be[i].rep_phase;
 		s->be[i].rep_lossy = cfg->report_loss > 0.0 || cfg->backend[i].down_at_s > 0 ||
 				     cfg->backend[i].up_at_s > 0;

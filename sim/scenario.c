@@ -27,6 +27,8 @@ struct group {
 	double down_at_s, up_at_s, drain_at_s;
 	struct qs_report_key report_key;
 	bool report_source_any;
+	enum qs_sim_admission admission;
+	double starve_ms;
 	enum qs_sim_schedule schedule;
 	bool have_schedule;
 	bool have_profile;
@@ -364,6 +366,20 @@ backend_key(struct scen_ctx *c, struct group *g, const char *n, const char *v)
 				    n, g->name);
 		return 1;
 	}
+	if (!strcmp(n, "admission")) {
+		if (strcmp(v, "fcfs") && strcmp(v, "priority"))
+			return fail(c, "bad value '%s' for key '%s' (fcfs or priority)", v, n);
+		g->admission = v[0] == 'p' ? QS_SIM_ADMIT_PRIORITY : QS_SIM_ADMIT_FCFS;
+		return 1;
+	}
+	if (!strcmp(n, "starve_ms")) {
+		double d;
+
+		if (qs_sim_parse_double(v, &d) || d < 0 || d > 1e9)
+			return fail(c, "bad value '%s' for key '%s' (ms, 0 for no bound)", v, n);
+		g->starve_ms = d;
+		return 1;
+	}
 	if (!strcmp(n, "report_source")) {
 		if (strcmp(v, "own") && strcmp(v, "any"))
 			return fail(c, "bad value '%s' for key '%s' (own or any)", v, n);
@@ -569,6 +585,8 @@ qs_sim_scenario_parse(const char *text, const char *label, const char *repo_root
 			cfg->backend[cfg->n_backends].schedule = c->g[i].schedule;
 			cfg->backend[cfg->n_backends].report_key = c->g[i].report_key;
 			cfg->backend[cfg->n_backends].report_source_any = c->g[i].report_source_any;
+			cfg->backend[cfg->n_backends].admission = c->g[i].admission;
+			cfg->backend[cfg->n_backends].starve_ms = c->g[i].starve_ms;
 			cfg->n_backends++;
 		}
 	}

@@ -173,6 +173,9 @@ struct qs_sim_backend {
 	uint32_t id;
 	struct qs_sim_profile prof;
 	bool mixed; /* batch without chunked prefill, schedule = mixed (backend.c) */
+	bool prio;  /* admission = priority (admit.h) */
+	uint64_t starve_ns;
+	uint32_t since_starved; /* admissions since a starved one (admit.h) */
 	/* queues */
 	uint32_t wait_head, wait_tail, n_waiting;
 	uint32_t n_running;

@@ -289,6 +289,12 @@ struct qs_agent_cfg {
 	uint32_t max_slots;	   /* waiting + running sequences held (default 4096) */
 	uint64_t window_ns;	   /* feature and report windows (default 100 ms) */
 	bool chunked_prefill;	   /* split prompts over iterations to fit the budget */
+	/* Priority admission (admit.h, as the simulator's admission = priority): the
+	 * highest QRP priority first, whatever the strategy's order; lower priorities
+	 * preempted for a higher one that does not fit; starve_ns the starvation bound
+	 * (0: none). */
+	bool admit_priority;
+	uint64_t starve_ns;
 };
 
 enum qs_agent_ev_kind {

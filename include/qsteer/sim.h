@@ -57,10 +57,20 @@ enum qs_sim_schedule {
 	QS_SIM_SCHED_MIXED,	  /* qsteer-agent's: every decode, then whole prompts */
 };
 
+/* Which waiting request a batch backend admits next ([backend.NAME] admission). */
+enum qs_sim_admission {
+	QS_SIM_ADMIT_FCFS = 0, /* the queue's head (preempted ones first, then arrivals) */
+	QS_SIM_ADMIT_PRIORITY, /* admit.h: highest priority, starved after starve_ms, and
+				* preemption of lower priorities; as qsteer-agent's
+				* --admission priority */
+};
+
 struct qs_sim_backend_cfg {
 	struct qs_sim_profile prof;
 	uint32_t capacity; /* relative capacity weight (SED, feature class); 0: estimate */
 	enum qs_sim_schedule schedule; /* batch model without chunked prefill */
+	enum qs_sim_admission admission; /* batch model */
+	double starve_ms;		 /* priority admission's starvation bound (0: none) */
 	/* Agent outage: no reports from down_at_s until up_at_s (both 0: none); the
 	 * router masks the backend once its last report is older than
 	 * config.report_max_age_ns. The backend itself keeps serving. */

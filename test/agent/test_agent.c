@@ -22,6 +22,7 @@
 
 #include <cmocka.h>
 
+#include "qsteer/admit.h"
 #include "qsteer/agent_bench.h"
 #include "qsteer/policy.h"
 
@@ -562,6 +563,106 @@ sched_stress(void **state)
 	assert_int_equal(qs_agent_stats(r.a)->completed + qs_agent_stats(r.a)->rejected +
 				 qs_agent_stats(r.a)->cancelled, sub);
 	assert_int_equal(qs_kv_used(qs_agent_kv(r.a)), 0);
+	rig_down(&r);
+}
+
+/* ---- priority admission (admit.h) ---------------------------------------------------- */
+
+static void
+submit_prio(struct rig *r, uint64_t id, uint32_t gen, uint8_t prio, uint64_t t)
+{
+	struct qs_agent_req q;
+
+	memset(&q, 0, sizeof(q));
+	q.id = id;
+	q.prompt_tokens = 10;
+	q.max_new_tokens = gen;
+	q.priority = prio;
+	q.recv_ns = t;
+	assert_int_equal(qs_agent_submit(r->a, &q, t), QS_OK);
+}
+
+/* The request id whose first token the last step gave, or -1. */
+static int64_t
+first_of_step(struct rig *r)
+{
+	const struct qs_agent_event *ev;
+	uint32_t n, k;
+	int64_t id = -1;
+
+	ev = qs_agent_events(r->a, &n);
+	for (k = 0; k < n; k++)
+		if (ev[k].kind == QS_AGENT_EV_FIRST)
+			id = (int64_t)ev[k].request_id;
+	qs_agent_events_clear(r->a);
+	return id;
+}
+
+static void
+sched_priority(void **state)
+{
+	struct rig r;
+	struct qs_agent_iter it;
+	uint64_t t = 0;
+	uint32_t i, k, admitted_low_at = 0;
+
+	(void)state;
+	/* Order: one sequence at a time; a low-priority request that came first still
+	 * goes after a high one (FCFS would take it first). */
+	rig_up(&r, "fixed:1", 0, false);
+	qs_agent_destroy(r.a);
+	r.cfg.admit_priority = true;
+	assert_int_equal(qs_agent_create(&r.cfg, &r.st, &r.ex, &r.a, msg, sizeof(msg)), QS_OK);
+	submit_prio(&r, 1, 2, 0, 0);
+	submit_prio(&r, 2, 2, 3, 0);
+	step_ok(&r, t, &it);
+	t += it.ns;
+	assert_int_equal(first_of_step(&r), 2);
+	rig_down(&r);
+
+	/* Preemption: four low-priority sequences fill the four places; a high one
+	 * arrives and takes the place of the newest of them at the next iteration. */
+	rig_up(&r, "fixed:4", 0, false);
+	qs_agent_destroy(r.a);
+	r.cfg.admit_priority = true;
+	assert_int_equal(qs_agent_create(&r.cfg, &r.st, &r.ex, &r.a, msg, sizeof(msg)), QS_OK);
+	t = 0;
+	for (i = 0; i < 4; i++)
+		submit_prio(&r, 10 + i, 20, 0, 0);
+	step_ok(&r, t, &it);
+	t += it.ns;
+	assert_int_equal(qs_agent_running(r.a), 4);
+	qs_agent_events_clear(r.a);
+	submit_prio(&r, 20, 20, 2, t);
+	step_ok(&r, t, &it);
+	t += it.ns;
+	assert_int_equal(it.preempted, 1);
+	assert_int_equal(first_of_step(&r), 20);
+	assert_int_equal(qs_agent_running(r.a), 4);
+	assert_int_equal(qs_agent_waiting(r.a), 1); /* the newest low one, 13 */
+	rig_down(&r);
+
+	/* Starvation bound: one place, a stream of high-priority requests, one low one
+	 * that has waited starve_ns: within QS_ADMIT_STARVED_EVERY admissions it goes. */
+	rig_up(&r, "fixed:1", 0, false);
+	qs_agent_destroy(r.a);
+	r.cfg.admit_priority = true;
+	r.cfg.starve_ns = 1000000; /* 1 ms: a few iterations */
+	r.cfg.max_slots = 64;
+	assert_int_equal(qs_agent_create(&r.cfg, &r.st, &r.ex, &r.a, msg, sizeof(msg)), QS_OK);
+	t = 0;
+	submit_prio(&r, 100, 1, 0, 0);
+	for (i = 0; i < 8; i++)
+		submit_prio(&r, 200 + i, 1, 3, 0);
+	for (k = 1; k <= 9 && !admitted_low_at; k++) {
+		step_ok(&r, t, &it);
+		t += it.ns;
+		if (first_of_step(&r) == 100)
+			admitted_low_at = k;
+	}
+	/* without a bound it would be the 9th; with it, once starved (after the first
+	 * iteration's 1.1 ms), at most QS_ADMIT_STARVED_EVERY admissions later */
+	assert_true(admitted_low_at >= 2 && admitted_low_at <= 1 + QS_ADMIT_STARVED_EVERY);
 	rig_down(&r);
 }
 
@@ -1138,6 +1239,7 @@ main(void)
 		cmocka_unit_test(sched_adaptive_backoff),
 		cmocka_unit_test(sched_chunked),
 		cmocka_unit_test(sched_preempt),
+		cmocka_unit_test(sched_priority),
 		cmocka_unit_test(sched_stress),
 		cmocka_unit_test(learned_actions),
 		cmocka_unit_test(action_flags),

@@ -60,6 +60,20 @@ for r in lor rr; do
 		{ cat "$T/out"; echo "FAIL: KV pressure, $r: disagreement"; exit 1; }
 	echo "KV pressure ($pre preemptions under lor) $r: $(tail -1 "$T/out")"
 done
+# Priority admission (include/qsteer/admit.h) in both: two priorities under the same
+# KV pressure, a starvation bound, so priority preemptions, starved admissions and
+# recompute preemptions all happen
+{ sed -e 's/^rate = 6/rate = 7/' -e '/^\[class.long\]/a weight = 0.7\npriority = 0' \
+	-e 's/^schedule = mixed/schedule = mixed\nadmission = priority\nstarve_ms = 3000/' \
+	"$T/preempt.ini"
+  printf '[class.urgent]\nweight = 0.3\npriority = 3\nprompt_dist = uniform\nprompt_min = 200\n'
+  printf 'prompt_max = 3000\ngen_dist = uniform\ngen_min = 50\ngen_max = 400\n'
+} > "$T/prio.ini"
+for r in lor rr; do
+	"$REPLAY" --scenario "$T/prio.ini" --router $r --check > "$T/out" 2>&1 ||
+		{ cat "$T/out"; echo "FAIL: priority admission, $r: disagreement"; exit 1; }
+	echo "priority admission $r: $(tail -1 "$T/out")"
+done
 # v0 is not the agent's schedule: the same check must see the difference
 if "$REPLAY" --scenario "$T/trace.ini" --router sed --schedule vllm-v0 --check > /dev/null 2>&1; then
 	echo "FAIL: vllm-v0 agrees with the agent request for request (the check checks nothing)"

@@ -40,7 +40,7 @@
 struct req {
 	uint64_t arrival_ns;
 	uint32_t prompt, gen, backend;
-	uint8_t slo_class;
+	uint8_t slo_class, priority;
 	bool live_ok;	/* answered live (with --live) */
 	double live_ttft_ms, live_e2e_ms, live_sched_ms;
 	int64_t sim_ttft_ns, sim_e2e_ns; /* -1: none */
@@ -169,6 +169,9 @@ agent_replay(const struct qs_sim_config *cfg, uint32_t b, struct run *R, uint32_
 	ac.prof = cfg->backend[b].prof;
 	ac.chunked_prefill = ac.prof.chunked_prefill;
 	ac.backend_id = (uint16_t)(b + 1);
+	/* the simulator's admission = priority is the agent's priority admission */
+	ac.admit_priority = cfg->backend[b].admission == QS_SIM_ADMIT_PRIORITY;
+	ac.starve_ns = (uint64_t)(cfg->backend[b].starve_ms * 1e6 + 0.5);
 	if (qs_batch_parse("fixed", &st, msg, sizeof(msg)) != QS_OK ||
 	    qs_agent_exec_model(&ac.prof, &ex, msg, sizeof(msg)) != QS_OK ||
 	    qs_agent_create(&ac, &st, &ex, &a, msg, sizeof(msg)) != QS_OK) {
@@ -195,6 +198,7 @@ agent_replay(const struct qs_sim_config *cfg, uint32_t b, struct run *R, uint32_
 			ar.prompt_tokens = q->prompt;
 			ar.max_new_tokens = q->gen;
 			ar.slo_class = q->slo_class;
+			ar.priority = q->priority;
 			ar.recv_ns = q->arrival_ns;
 			ar.packets = 1;
 			(void)qs_agent_submit(a, &ar, q->arrival_ns);
@@ -426,6 +430,7 @@ main(int argc, char **argv)
 		q->prompt = d->req.prompt_tokens;
 		q->gen = d->req.max_new_tokens;
 		q->slo_class = d->req.slo_class;
+		q->priority = d->req.priority;
 		q->sim_ttft_ns = q->sim_e2e_ns = q->ag_ttft_ns = q->ag_e2e_ns = -1;
 		if (explain) {
 			int c = qs_sim_router_choose(&rt, d);

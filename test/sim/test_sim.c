@@ -302,6 +302,118 @@ test_cancel_prefilling(void **state)
 	cancel_prefilling_case(true);
 }
 
+/* ---- priority admission (admit.h; [backend] admission = priority) ----------------------- */
+
+struct prio_run {
+	double ttft[2][4096];
+	uint32_t n[2];
+};
+
+static void
+prio_outcome(void *ctx, const struct qs_sim_outcome *o)
+{
+	struct prio_run *pr = ctx;
+	uint32_t c = o->class_index & 1;
+
+	if (pr->n[c] < 4096)
+		pr->ttft[c][pr->n[c]++] = (double)o->ttft_ns * 1e-6;
+}
+
+static int
+cmp_dbl(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static double
+p99_of(double *v, uint32_t n)
+{
+	qsort(v, n, sizeof(*v), cmp_dbl);
+	return n ? v[(uint32_t)(0.99 * (n - 1))] : 0;
+}
+
+/* One backend, 30% priority 3 and 70% priority 0, 2,000 arrivals at 1.3x what it
+ * serves, then the backlog drains: p99 TTFT of each class, and the worst of class
+ * 0. */
+static void
+prio_case(enum qs_sim_admission adm, double starve_ms, double p99[2], double *max_lo)
+{
+	struct qs_sim_config *c = base_config();
+	struct qs_sim_profile *p = &c->backend[0].prof;
+	struct prio_run *pr = calloc(1, sizeof(*pr));
+	struct qs_sim_metrics m;
+	struct qs_sim *s;
+	char msg[256];
+
+	assert_non_null(pr);
+	p->max_seqs = 8;
+	p->max_tokens = 2048;
+	p->max_model_len = 2048;
+	p->kv_blocks = 400;
+	c->backend[0].admission = adm;
+	c->backend[0].starve_ms = starve_ms;
+	c->wl.n_classes = 2;
+	c->wl.cls[0].weight = 0.3;
+	c->wl.cls[0].priority = 3;
+	c->wl.cls[0].prompt = (struct qs_sim_len){ QS_SIM_DIST_LOGNORMAL, 400, 1, 1, 1500 };
+	c->wl.cls[0].gen = (struct qs_sim_len){ QS_SIM_DIST_LOGNORMAL, 100, 1, 1, 500 };
+	c->wl.cls[1] = c->wl.cls[0];
+	snprintf(c->wl.cls[1].name, sizeof(c->wl.cls[1].name), "low");
+	c->wl.cls[1].weight = 0.7;
+	c->wl.cls[1].priority = 0;
+	c->wl.requests = 2000;
+	c->on_outcome = prio_outcome;
+	c->outcome_ctx = pr;
+	assert_int_equal(qs_sim_create(c, 9, &s, msg, sizeof(msg)), QS_OK);
+	/* 1.3x the saturation throughput the simulator estimated for it */
+	{
+		double sat, slo;
+
+		qs_sim_capacity_estimates(s, 0, &sat, &slo);
+		qs_sim_destroy(s);
+		assert_true(sat > 0);
+		c->wl.rate = 1.3 * sat;
+		assert_int_equal(qs_sim_create(c, 9, &s, msg, sizeof(msg)), QS_OK);
+	}
+	drive(s, 0);
+	qs_sim_metrics(s, &m);
+	assert_int_equal(m.completed, 2000);
+	assert_int_equal(pr->n[0] + pr->n[1], 2000);
+	p99[0] = p99_of(pr->ttft[0], pr->n[0]);
+	p99[1] = p99_of(pr->ttft[1], pr->n[1]);
+	*max_lo = pr->ttft[1][pr->n[1] - 1];
+	qs_sim_destroy(s);
+	free(pr);
+	free(c);
+}
+
+static void
+test_priority_admission(void **state)
+{
+	double fcfs[2], prio[2], bound[2], max_fcfs, max_prio, max_bound;
+
+	(void)state;
+	prio_case(QS_SIM_ADMIT_FCFS, 0, fcfs, &max_fcfs);
+	prio_case(QS_SIM_ADMIT_PRIORITY, 0, prio, &max_prio);
+	prio_case(QS_SIM_ADMIT_PRIORITY, 2000, bound, &max_bound);
+	printf("p99 TTFT (ms), priority 3 / 0: fcfs %.0f / %.0f, priority %.0f / %.0f, "
+	       "priority with a 2 s starvation bound %.0f / %.0f; worst priority 0: %.0f, "
+	       "%.0f, %.0f\n",
+	       fcfs[0], fcfs[1], prio[0], prio[1], bound[0], bound[1], max_fcfs, max_prio,
+	       max_bound);
+	/* FCFS does not tell the classes apart */
+	assert_true(fcfs[0] > 0.5 * fcfs[1] && fcfs[0] < 2 * fcfs[1]);
+	/* priority admission serves the high class first, at the low class's cost */
+	assert_true(prio[0] < 0.25 * fcfs[0]);
+	assert_true(prio[1] > fcfs[1]);
+	/* the bound gives the low class a share back: its worst wait shrinks, and the
+	 * high class still does better than under FCFS */
+	assert_true(max_bound < max_prio);
+	assert_true(bound[0] < fcfs[0]);
+}
+
 static void
 caps_case(bool chunked)
 {
@@ -657,6 +769,8 @@ test_forger_config(void **state)
 		{ "[backend.a]\nreport_key = 0011\n", "bad value for key 'report_key'" },
 		{ "[backend.a]\nreport_source = nobody\n", "bad value 'nobody' for key 'report_source'" },
 		{ "[class.a]\nabandon_frac = 2\n", "bad value '2' for key 'abandon_frac'" },
+		{ "[backend.a]\nadmission = lottery\n", "bad value 'lottery' for key 'admission'" },
+		{ "[backend.a]\nstarve_ms = x\n", "bad value 'x' for key 'starve_ms'" },
 		{ "[class.a]\nabandon_ms = -1\n", "bad value '-1' for key 'abandon_ms'" },
 	};
 	struct qs_sim_config *c = calloc(1, sizeof(*c));
@@ -1312,6 +1426,7 @@ main(void)
 		cmocka_unit_test(test_lossy_reports),
 		cmocka_unit_test(test_cancel_queued),
 		cmocka_unit_test(test_cancel_prefilling),
+		cmocka_unit_test(test_priority_admission),
 		cmocka_unit_test(test_checked_reports_change_nothing),
 		cmocka_unit_test(test_forged_reports_refused),
 		cmocka_unit_test(test_forged_reports_unprotected),
