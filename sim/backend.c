@@ -669,7 +669,7 @@ cancelled(struct qs_sim *s, uint32_t ri)
 {
 	const struct qs_sim_req *q = &s->pool.req[ri];
 
-	qs_sim_acc_cancel(&s->acc, q->r.slo_class, q->r.arrival_ns, s->now,
+	qs_sim_acc_cancel(&s->acc, q->r.slo_class, q->r.tenant, q->r.arrival_ns, s->now,
 			  (uint64_t)(q->prefill_target - q->prefill_done) + q->r.max_new_tokens -
 				  q->generated);
 	qs_sim_pool_free(s, ri);

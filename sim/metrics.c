@@ -64,6 +64,27 @@ qs_sim_acc_free(struct qs_sim_acc *a)
 
 	for (i = 0; i < QS_SIM_M__COUNT; i++)
 		free(a->h[i].count);
+	for (i = 0; i <= QS_SIM_TENANTS; i++)
+		free(a->ten[i].ttft.count);
+}
+
+/* Tenant id's row: its own among the first QS_SIM_TENANTS seen, else the others'. A
+ * histogram that cannot be allocated leaves that row without a p99 (0), nothing else. */
+static struct qs_sim_tenant_acc *
+tenant_row(struct qs_sim_acc *a, uint16_t id)
+{
+	struct qs_sim_tenant_acc *r;
+	uint32_t i;
+
+	for (i = 0; i < a->n_ten; i++)
+		if (a->ten[i].id == id)
+			return &a->ten[i];
+	r = &a->ten[a->n_ten < QS_SIM_TENANTS ? a->n_ten++ : QS_SIM_TENANTS];
+	if (!r->ttft.count) {
+		r->id = id;
+		r->ttft.count = calloc(QS_SIM_HIST_BUCKETS, sizeof(uint32_t));
+	}
+	return r;
 }
 
 static void
@@ -111,12 +132,21 @@ qs_sim_acc_complete(struct qs_sim_acc *a, const struct qs_sim_outcome *o, uint64
 		a->slo_met++;
 		a->class_met[o->slo_class & 3]++;
 	}
+	{
+		struct qs_sim_tenant_acc *r = tenant_row(a, o->tenant);
+
+		r->n++;
+		r->met += o->slo_met;
+		if (r->ttft.count)
+			hist_add(&r->ttft, o->ttft_ns);
+	}
 }
 
 void
-qs_sim_acc_cancel(struct qs_sim_acc *a, uint8_t slo_class, uint64_t arrival_ns, uint64_t t,
-		  uint64_t saved_tokens)
+qs_sim_acc_cancel(struct qs_sim_acc *a, uint8_t slo_class, uint16_t tenant, uint64_t arrival_ns,
+		  uint64_t t, uint64_t saved_tokens)
 {
+	tenant_row(a, tenant)->n++;
 	area_to(a, t);
 	a->in_system--;
 	a->cancelled++;
@@ -185,6 +215,17 @@ acc_metrics(const struct qs_sim_acc *a, struct qs_sim_metrics *m)
 		m->class_n[i] = a->class_n[i];
 		m->class_attainment[i] =
 			a->class_n[i] ? (double)a->class_met[i] / (double)a->class_n[i] : 0;
+	}
+	m->n_tenants = a->n_ten + (a->ten[QS_SIM_TENANTS].n > 0);
+	for (i = 0; i < m->n_tenants; i++) {
+		const struct qs_sim_tenant_acc *r = &a->ten[i < a->n_ten ? i : QS_SIM_TENANTS];
+		struct qs_sim_tenant_metrics *t = &m->tenant[i];
+
+		t->tenant = r->id;
+		t->other = i >= a->n_ten;
+		t->n = r->n;
+		t->attainment = r->n ? (double)r->met / (double)r->n : 0;
+		t->ttft_p99_ms = r->ttft.count ? qs_sim_hist_quantile(&r->ttft, 0.99) * 1e-6 : 0;
 	}
 	if (span_s > 0) {
 		m->goodput_rps = (double)a->slo_met / span_s;

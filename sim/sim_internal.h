@@ -302,6 +302,13 @@ struct qs_sim_acc {
 	uint64_t arrived, completed, slo_met, gen_tokens, prefix_hits, truncated;
 	uint64_t lost; /* left unanswered (qs_sim_tally_lost; 0 in the simulator) */
 	uint64_t cancelled, cancel_saved_tokens; /* by their clients (backend.c) */
+	/* per tenant (qs_sim_metrics): [QS_SIM_TENANTS] sums the others */
+	struct qs_sim_tenant_acc {
+		uint16_t id;
+		uint64_t n, met;
+		struct qs_sim_hist ttft; /* count allocated at the tenant's first request */
+	} ten[QS_SIM_TENANTS + 1];
+	uint32_t n_ten;
 	double sum_cancel_ns;			 /* their time in the system */
 	uint64_t class_n[QS_SIM_SLO_CLASSES], class_met[QS_SIM_SLO_CLASSES];
 	uint64_t first_arrival, last_completion;
@@ -316,8 +323,8 @@ void qs_sim_acc_free(struct qs_sim_acc *a);
 void qs_sim_acc_arrive(struct qs_sim_acc *a, uint64_t t);
 void qs_sim_acc_complete(struct qs_sim_acc *a, const struct qs_sim_outcome *o, uint64_t t);
 /* A request its client cancelled at t, having arrived at arrival_ns. */
-void qs_sim_acc_cancel(struct qs_sim_acc *a, uint8_t slo_class, uint64_t arrival_ns, uint64_t t,
-		       uint64_t saved_tokens);
+void qs_sim_acc_cancel(struct qs_sim_acc *a, uint8_t slo_class, uint16_t tenant,
+		       uint64_t arrival_ns, uint64_t t, uint64_t saved_tokens);
 double qs_sim_hist_quantile(const struct qs_sim_hist *h, double q);
 
 /* ---- the instance ------------------------------------------------------------------------- */

@@ -45,6 +45,16 @@ qs_report_run_table(FILE *f, const struct qs_sim_config *c, const char *router, 
 	if (fallbacks)
 		fprintf(f, ", policy fallbacks %llu\n", (unsigned long long)fallbacks);
 	fprintf(f, "little     L = %.4f, lambda*W = %.4f\n", m->little_l, m->little_lambda_w);
+	for (i = 0; m->n_tenants > 1 && i < m->n_tenants; i++)
+		if (m->tenant[i].other)
+			fprintf(f, "tenant     others: %llu requests, SLO %.4f attained, TTFT p99 "
+				   "%.2f ms\n",
+				(unsigned long long)m->tenant[i].n, m->tenant[i].attainment,
+				m->tenant[i].ttft_p99_ms);
+		else
+			fprintf(f, "tenant     %u: %llu requests, SLO %.4f attained, TTFT p99 %.2f ms\n",
+				m->tenant[i].tenant, (unsigned long long)m->tenant[i].n,
+				m->tenant[i].attainment, m->tenant[i].ttft_p99_ms);
 	if (m->cancelled)
 		fprintf(f, "cancelled  %llu by their clients before a first token; %llu tokens "
 			   "of work freed\n",
@@ -114,6 +124,13 @@ qs_report_run_json(FILE *f, const struct qs_sim_config *c, const char *router, u
 		   "\"policy_fallbacks\": %llu",
 		(unsigned long long)m->preemptions, (unsigned long long)m->prefix_hits,
 		(unsigned long long)m->truncated, (unsigned long long)fallbacks);
+	for (i = 0; m->n_tenants > 1 && i < m->n_tenants; i++)
+		fprintf(f, "%s{\"tenant\": %u, \"other\": %s, \"n\": %llu, \"attainment\": %.6f, "
+			   "\"ttft_p99_ms\": %.4f}%s",
+			i ? ", " : ", \"tenants\": [", m->tenant[i].tenant,
+			m->tenant[i].other ? "true" : "false", (unsigned long long)m->tenant[i].n,
+			m->tenant[i].attainment, m->tenant[i].ttft_p99_ms,
+			i + 1 == m->n_tenants ? "]" : "");
 	if (m->cancelled)
 		fprintf(f, ", \"cancelled\": %llu, \"cancel_saved_tokens\": %llu",
 			(unsigned long long)m->cancelled,

@@ -42,6 +42,7 @@
 #define QS_SIM_MAX_CLASSES 8
 #define QS_SIM_SLO_CLASSES 4
 #define QS_SIM_PATH_LEN 1024
+#define QS_SIM_TENANTS 8 /* tenants with their own metrics row (more: summed as other) */
 
 /* ---- configuration ------------------------------------------------------------ */
 
@@ -462,6 +463,17 @@ struct qs_sim_metrics {
 	 * first token (judged, SLO missed, in no latency histogram), and the work that
 	 * freed: prompt tokens not prefilled plus tokens not generated. */
 	uint64_t cancelled, cancel_saved_tokens;
+	/* Per tenant: the first QS_SIM_TENANTS tenant ids seen, in that order, then one
+	 * row (other) for the rest; requests judged (completed or cancelled), their SLO
+	 * attainment and the completed ones' p99 TTFT. */
+	uint32_t n_tenants;
+	struct qs_sim_tenant_metrics {
+		uint16_t tenant;
+		bool other;
+		uint64_t n;
+		double attainment;
+		double ttft_p99_ms;
+	} tenant[QS_SIM_TENANTS + 1];
 };
 
 void qs_sim_metrics(const struct qs_sim *s, struct qs_sim_metrics *m);

@@ -620,6 +620,73 @@ run_bytes(const char *scen, const char *router, uint64_t seed, size_t *len)
 	return buf;
 }
 
+/* ---- per-tenant metrics ------------------------------------------------------------------ */
+
+static void
+test_tenant_metrics(void **state)
+{
+	struct qs_sim_config *c = calloc(1, sizeof(*c));
+	struct qs_sim_metrics m;
+	struct qs_sim *s;
+	char msg[512];
+	uint32_t i;
+	uint64_t n = 0;
+
+	(void)state;
+	assert_non_null(c);
+	/* adversarial: tenant 0 is SLO class 1, tenant 1 SLO class 0 */
+	assert_int_equal(load_named("adversarial", c, msg, sizeof(msg)), QS_OK);
+	c->wl.requests = 3000;
+	assert_int_equal(qs_sim_create(c, 3, &s, msg, sizeof(msg)), QS_OK);
+	drive(s, -1);
+	qs_sim_metrics(s, &m);
+	qs_sim_destroy(s);
+	assert_int_equal(m.n_tenants, 2);
+	assert_int_equal(m.tenant[0].tenant, 0);
+	assert_int_equal(m.tenant[1].tenant, 1);
+	assert_int_equal(m.tenant[0].n, m.class_n[1]);
+	assert_int_equal(m.tenant[1].n, m.class_n[0]);
+	assert_true(fabs(m.tenant[0].attainment - m.class_attainment[1]) < 1e-12);
+	assert_true(fabs(m.tenant[1].attainment - m.class_attainment[0]) < 1e-12);
+	assert_true(m.tenant[0].ttft_p99_ms > 0 && m.tenant[1].ttft_p99_ms > 0);
+	free(c);
+
+	/* through the tally (qsteer-load's accounting), ten tenants: the first eight
+	 * seen get rows of their own, the last two are summed as others */
+	{
+		struct qs_sim_tally *t;
+		struct qs_sim_outcome o;
+
+		assert_int_equal(qs_sim_tally_create(&t), QS_OK);
+		for (i = 0; i < 100; i++) {
+			memset(&o, 0, sizeof(o));
+			o.tenant = (uint16_t)(50 + i % 10);
+			o.ttft_ns = (uint64_t)(1 + i % 10) * 1000000;
+			o.e2e_ns = o.ttft_ns + 1000;
+			o.gen_tokens = 1;
+			o.slo_met = i % 10 != 9; /* tenant 59 never meets it */
+			qs_sim_tally_arrive(t, i * 1000);
+			qs_sim_tally_complete(t, &o, i * 1000 + o.e2e_ns);
+		}
+		qs_sim_tally_metrics(t, &m);
+		qs_sim_tally_destroy(t);
+		assert_int_equal(m.n_tenants, 9);
+		for (i = 0; i < 8; i++) {
+			assert_false(m.tenant[i].other);
+			assert_int_equal(m.tenant[i].tenant, 50 + i);
+			assert_int_equal(m.tenant[i].n, 10);
+			assert_true(m.tenant[i].attainment == 1.0);
+		}
+		assert_true(m.tenant[8].other);
+		assert_int_equal(m.tenant[8].n, 20);
+		assert_true(m.tenant[8].attainment == 0.5);
+		/* tenant 50's TTFTs are all 1 ms, tenant 57's 8 ms (histogram buckets) */
+		assert_true(fabs(m.tenant[0].ttft_p99_ms - 1) < 0.05);
+		assert_true(fabs(m.tenant[7].ttft_p99_ms - 8) < 0.4);
+	}
+	(void)n;
+}
+
 /* ---- forged reports: the dataplane's report checks in the lossy-report mode ---- */
 
 enum forge_setup { FS_CLEAN, FS_KEYED, FS_OPEN };
@@ -1427,6 +1494,7 @@ main(void)
 		cmocka_unit_test(test_cancel_queued),
 		cmocka_unit_test(test_cancel_prefilling),
 		cmocka_unit_test(test_priority_admission),
+		cmocka_unit_test(test_tenant_metrics),
 		cmocka_unit_test(test_checked_reports_change_nothing),
 		cmocka_unit_test(test_forged_reports_refused),
 		cmocka_unit_test(test_forged_reports_unprotected),
