@@ -4,7 +4,8 @@
 # (agent-http-driver, a test-only driver of qs_agent_http_serve until qsteer-agent
 # takes --executor http://; gw/agent-main.patch) -> fake_engine.py (a conformance
 # fixture, not an engine) -> back. No dataplane: the gateway's service address is
-# the agent's (a qsteer-dp needs DPDK ports the test machine lacks).
+# the agent's, so this runs without root or DPDK; dp.sh runs the path with
+# qsteer-dp in it.
 #
 # Nothing here depends on how fast anything runs: every wait is for a condition
 # (a file, a log line, a report's value), polled with a bound (QS_WAIT_S, default
