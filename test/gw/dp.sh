@@ -12,6 +12,7 @@
 # engine as a closed stream (the cancel crosses the dataplane), the dataplane's
 # count of requests sent to the backend. Every wait is for a condition, bounded by
 # QS_WAIT_S (120 s); daemons run under `timeout 3600` (test/dp/lib.sh says why).
+# QS_GW_LATENCY=N adds a latency measurement (below).
 set -u
 abs() { case $1 in /*|none) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
 GW=$(abs "$1") DRV=$(abs "$2") ENG=$(abs "$3") CLI=$(abs "$4") DP=$(abs "$5") CTL=$(abs "$6")
@@ -100,7 +101,7 @@ ip = $AGENT
 port = 7788
 EOF2
 
-ip netns exec "$NSG" timeout 3600 $PY "$ENG" --port-file eng.port --log eng.log \
+ip netns exec "$NSG" timeout 3600 $PY "$ENG" --host 0.0.0.0 --port-file eng.port --log eng.log \
 	--waiting 3 --kv-usage 0.5 --slow-ms 100 &
 PIDS="$PIDS $!"
 wait_for "fixture port" test -s eng.port
@@ -154,4 +155,14 @@ echo "5. the dataplane steered them"
 sent() { [ "$(ctl --json backends | $PY -c 'import json,sys; print(json.load(sys.stdin)["backends"][0]["sent"])')" -ge 3 ]; }
 wait_for "3 requests sent to gpu0" sent
 ctl stats | head -20
+
+# QS_GW_LATENCY=N: also measure what the gateway and the steering hop add, N
+# non-streamed completions each way from the client's namespace, alternating: to the
+# engine directly (over the bridge) and through qsteer-gw, qsteer-dp and the agent
+# (docs/deploy.md records a run). Nothing is asserted about the times.
+if [ -n "${QS_GW_LATENCY:-}" ]; then
+	echo "6. latency, $QS_GW_LATENCY requests each way"
+	incl $PY "$CLI" latency "$URL" "http://$AGENT:$(cat eng.port)" "$QS_GW_LATENCY" ||
+		fail "latency run"
+fi
 echo "PASS"

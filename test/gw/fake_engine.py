@@ -34,6 +34,7 @@ Standard library only; run with /usr/bin/python3.
 """
 import argparse
 import json
+import os
 import socket
 import sys
 import threading
@@ -252,6 +253,18 @@ class Handler(BaseHTTPRequestHandler):
             log("client-closed %d" % rid)
 
 
+class Server(ThreadingHTTPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # a client that went away (the agent's scrape cut short at its exit) is
+        # not an error worth a traceback
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return
+        super().handle_error(request, client_address)
+
+
 def main():
     global ARGS
     ap = argparse.ArgumentParser(description="conformance fixture: a fake "
@@ -265,14 +278,11 @@ def main():
     ap.add_argument("--kv-usage", type=float, default=-1,
                     help="fixed vllm:gpu_cache_usage_perc (default: 0.05 per running request)")
     ARGS = ap.parse_args()
-    ThreadingHTTPServer.allow_reuse_address = True
-    ThreadingHTTPServer.daemon_threads = True
-    srv = ThreadingHTTPServer((ARGS.host, ARGS.port), Handler)
+    srv = Server((ARGS.host, ARGS.port), Handler)
     if ARGS.port_file:
         tmp = ARGS.port_file + ".tmp"
         with open(tmp, "w") as f:
             f.write("%d\n" % srv.server_address[1])
-        import os
         os.replace(tmp, ARGS.port_file)
     try:
         srv.serve_forever(poll_interval=0.1)
