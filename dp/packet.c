@@ -1,16 +1,20 @@
 /*
- * packet.c - parse, checksum and rewrite qsteer-dp's packets on plain byte buffers.
+ * packet.c - the general parser and the checksums of qsteer-dp's packets, on plain
+ * byte buffers.
  *
  * The parser is the dataplane's trust boundary (it is the libFuzzer target): every
  * read is preceded by a length check against the frame, the IP header's lengths
  * are checked against the frame and the UDP length against the IP payload, and the
  * QRP header and report body are parsed only by wire.h. Trailing Ethernet padding
  * beyond the IP total length is allowed and ignored.
+ *
+ * This is the general parser, behind the fast path (packet_fast.h): its header is
+ * packet_general.h, and it never includes the fast path.
  */
 #include <string.h>
 
 #include "qsteer/dp_core.h"
-#include "packet_fast.h"
+#include "packet_general.h"
 
 #define ETHERTYPE_IPV6 0x86dd
 #define ETHERTYPE_VLAN 0x8100
@@ -231,17 +235,4 @@ qs_dp__parse_general(const struct qs_dp_config *c, const uint8_t *buf, uint32_t 
 		}
 	}
 	out->cls = QS_DP_C_QRP;
-}
-
-void
-qs_dp_parse(const struct qs_dp_config *c, const uint8_t *buf, uint32_t len,
-	    struct qs_dp_pkt *out)
-{
-	qs_dp_parse_inl(c, buf, len, out);
-}
-
-int
-qs_dp_rewrite(uint8_t *buf, const struct qs_dp_pkt *p, const struct qs_dp_backend_cfg *b)
-{
-	return qs_dp_rewrite_inl(buf, p, b);
 }

@@ -1,8 +1,9 @@
 /*
  * packet_fast.h - private to dp/: the common-case parse and the rewrite as inline
- * functions, so that the burst loops in core.c (and packet.c's exported
- * qs_dp_parse / qs_dp_rewrite) compile them in place. Not an API: dp_core.h is
- * the contract.
+ * functions, so that the burst loops in core.c compile them in place (packet_fast.c
+ * compiles them once for the exported qs_dp_parse / qs_dp_rewrite). Everything the
+ * fast path leaves goes to the general parser (packet_general.h, packet.c), which
+ * knows nothing of this file. Not an API: dp_core.h is the contract.
  */
 #ifndef QSTEER_DP_PACKET_FAST_H
 #define QSTEER_DP_PACKET_FAST_H
@@ -12,43 +13,7 @@
 #include <string.h>
 
 #include "qsteer/dp_core.h"
-
-#define ETH_HLEN 14
-#define ETHERTYPE_IPV4 0x0800
-#define IPPROTO_UDP_ 17
-#define UDP_HLEN 8
-
-static inline uint32_t
-ld32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return v;
-}
-
-/*
- * Is the IPv4 header's ones' complement sum 0xffff (the checksum verifies)? Summed
- * in native-order 32-bit words: a ones' complement sum in another byte order is
- * the byte swap of the big-endian one (RFC 1071 2(B)), and 0xffff is its own swap,
- * so this is exactly fold(qs_dp_csum_add(0, ip, ihl)) == 0xffff. ihl is a multiple
- * of 4 (20..60).
- */
-static inline bool
-ip4_csum_ok(const uint8_t *ip, uint32_t ihl)
-{
-	uint64_t s = (uint64_t)ld32(ip) + ld32(ip + 4) + ld32(ip + 8) + ld32(ip + 12) +
-		     ld32(ip + 16);
-	uint32_t i;
-
-	for (i = 20; i < ihl; i += 4)
-		s += ld32(ip + i);
-	s = (s & 0xffffffffu) + (s >> 32);
-	s = (s & 0xffffffffu) + (s >> 32);
-	s = (s & 0xffff) + (s >> 16);
-	s = (s & 0xffff) + (s >> 16);
-	return s == 0xffff;
-}
+#include "packet_general.h"
 
 /*
  * The common case in one straight pass: untagged Ethernet, IPv4 without options,
@@ -87,11 +52,6 @@ qs_dp_parse_fast4(const struct qs_dp_config *c, const uint8_t *buf, uint32_t len
 	out->pay_len = (uint16_t)(ulen - UDP_HLEN);
 	return true;
 }
-
-/* Everything the fast path leaves (packet.c): VLAN tags, IPv6, IP options, reports,
- * every drop. Same contract as qs_dp_parse. */
-void qs_dp__parse_general(const struct qs_dp_config *c, const uint8_t *buf, uint32_t len,
-			  struct qs_dp_pkt *out);
 
 static inline void
 qs_dp_parse_inl(const struct qs_dp_config *c, const uint8_t *buf, uint32_t len,
