@@ -1,13 +1,16 @@
 /*
  * control.c - qsteer-dp's control thread: the JSON-lines unix socket (docs/control.md)
- * and the DPDK telemetry commands. Runs on the main lcore only; it touches the fast
- * path solely through the functions of dp_app.h (RCU publication, the atomic drain
- * mask, reading per-lcore counters).
+ * and the DPDK telemetry commands. Runs on the main lcore only; it reads the workers
+ * through datapath.h (counter sums, the clock, the rx gate) and changes policies
+ * and the drain mask through policy_slots.h. Nothing calls back into it but the
+ * server it owns.
  *
- * The socket, framing, validation and the Prometheus endpoint are the shared
- * control server (dp/ctl_server.c, include/qsteer/ctl.h, also used by qsteer-xdp);
- * this file supplies qsteer-dp's callbacks. Clients are served one at a time with
- * short timeouts, so a stuck client delays only the control plane, never a worker.
+ * The socket, framing, validation, the answers' JSON and the Prometheus endpoint
+ * are the shared control server (dp/ctl_server.c, include/qsteer/ctl.h, also used by
+ * qsteer-xdp); this file supplies qsteer-dp's callbacks, which fill the server's
+ * structs (or act) and write no JSON of their own but the daemon-specific "rx".
+ * Clients are served concurrently with short idle deadlines, so a stuck client
+ * delays only itself, never a worker.
  */
 #include <inttypes.h>
 #include <jansson.h>
@@ -19,305 +22,210 @@
 #include <rte_telemetry.h>
 
 #include "qsteer/ctl.h"
-#include "dp_app.h"
+#include "control.h"
+#include "datapath.h"
+#include "policy_slots.h"
 
 static struct qs_ctl_server *srv;
+static struct qs_pslots *slots;
 
-static json_t *
-counters_obj(void)
+/* ---- the typed callbacks of include/qsteer/ctl.h -------------------------------- */
+
+static void
+slot_fill(struct qs_ctl_slot *o, const struct qs_pslot *sl)
 {
-	struct qs_dp_counters sum;
-	char *js;
-	json_t *o;
-
-	qs_dpa_counters(&sum);
-	js = qs_dp_counters_json(&sum, &qs_dpa_shared()->cfg);
-	o = json_loads(js, 0, NULL);
-	free(js);
-	return o;
+	if (!sl)
+		return;
+	o->used = true;
+	snprintf(o->source, sizeof(o->source), "%s", sl->source);
+	if (sl->p) {
+		snprintf(o->name, sizeof(o->name), "%s", sl->p->name);
+		o->content_id = sl->p->content_id;
+		o->layers = sl->p->n_layers;
+		o->inputs = sl->p->n_in;
+	} else {
+		snprintf(o->name, sizeof(o->name), "%s", qs_baseline_name(sl->builtin));
+		o->builtin = true;
+	}
 }
 
-/* Each worker's own counters: the sum over them is "counters". */
-static json_t *
-per_worker_arr(void)
+static enum qs_ctl_mode
+ctl_mode(enum qs_dp_mode m)
 {
-	struct qs_dpa_info info;
-	json_t *a = json_array();
+	switch (m) {
+	case QS_DP_MODE_SHADOW: return QS_CTL_MODE_SHADOW;
+	case QS_DP_MODE_CANARY: return QS_CTL_MODE_CANARY;
+	case QS_DP_MODE_ACTIVE: break;
+	}
+	return QS_CTL_MODE_ACTIVE;
+}
+
+static int
+get_policy(void *ctx, struct qs_ctl_policy *out, char *msg, size_t msglen)
+{
+	struct qs_pslots_view v;
+	struct qs_dpw_info info;
+
+	(void)ctx;
+	(void)msg;
+	(void)msglen;
+	qs_pslots_view(slots, &v);
+	qs_dpw_info(&info);
+	out->mode = ctl_mode(v.mode);
+	out->version = v.version;
+	out->swaps = v.swaps;
+	out->kernel = info.kernel;
+	out->canary_pct = v.canary_pct;
+	slot_fill(&out->active, v.active);
+	slot_fill(&out->second, v.second);
+	slot_fill(&out->previous, v.previous);
+	return QS_OK;
+}
+
+static int
+get_status(void *ctx, struct qs_ctl_status *out, char *msg, size_t msglen)
+{
+	const struct qs_dp_shared *sh = qs_dpw_shared();
+	struct qs_dpw_info info;
+	struct qs_dp_counters sum;
 	uint32_t i;
 
-	qs_dpa_info(&info);
-	for (i = 0; i < info.n_workers; i++) {
-		struct qs_dp_counters c;
+	(void)ctx;
+	(void)msg;
+	(void)msglen;
+	qs_dpw_info(&info);
+	qs_dpw_counters(&sum);
+	out->daemon = "qsteer-dp";
+	out->workers = info.n_workers;
+	out->burst = info.burst;
+	out->uptime_s = info.uptime_ns / 1000000000u;
+	out->clock = sh->cfg.clock == QS_DP_CLOCK_PACKET ? "packet" : "tsc";
+	out->backends = sh->cfg.n_backends;
+	for (i = 0; i < sh->cfg.n_backends; i++)
+		out->backends_fresh += qs_dp_backend_fresh(sh, i, info.now_ns);
+	out->rx = sum.rx;
+	out->tx = sum.tx;
+	return QS_OK;
+}
+
+/* The sum is "counters"; each worker's own, "per_worker". */
+static int
+get_counters(void *ctx, struct qs_ctl_counters *out, char *msg, size_t msglen)
+{
+	struct qs_dpw_info info;
+	uint32_t i;
+
+	(void)ctx;
+	(void)msg;
+	(void)msglen;
+	qs_dpw_info(&info);
+	out->cfg = &qs_dpw_shared()->cfg;
+	qs_dpw_counters(&out->sum);
+	out->n_workers = info.n_workers < QS_CTL_MAX_WORKERS ? info.n_workers : QS_CTL_MAX_WORKERS;
+	for (i = 0; i < out->n_workers; i++) {
 		unsigned lcore;
 		uint16_t queue;
-		char *js;
-		json_t *o, *cj;
 
-		qs_dpa_worker_counters(i, &c, &lcore, &queue);
-		js = qs_dp_counters_json(&c, &qs_dpa_shared()->cfg);
-		cj = json_loads(js, 0, NULL);
-		free(js);
-		o = json_object();
-		json_object_set_new(o, "worker", json_integer(i));
-		json_object_set_new(o, "lcore", json_integer(lcore));
-		json_object_set_new(o, "queue", json_integer(queue));
-		json_object_set_new(o, "counters", cj);
-		json_array_append_new(a, o);
+		qs_dpw_worker_counters(i, &out->worker[i].c, &lcore, &queue);
+		out->worker[i].lcore = lcore;
+		out->worker[i].queue = queue;
 	}
-	return a;
+	return QS_OK;
 }
 
-char *
-qs_dpc_stats_json(void)
+static int
+get_backends(void *ctx, struct qs_ctl_backends *out, char *msg, size_t msglen)
 {
-	json_t *o = json_object();
-	char *s;
-
-	json_object_set_new(o, "ok", json_true());
-	json_object_set_new(o, "counters", counters_obj());
-	json_object_set_new(o, "per_worker", per_worker_arr());
-	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	json_decref(o);
-	return s;
-}
-
-static json_t *
-slot_obj(const struct qs_dpa_slot *sl)
-{
-	json_t *o = json_object();
-
-	json_object_set_new(o, "source", json_string(sl->source));
-	if (sl->p) {
-		char id[32];
-
-		json_object_set_new(o, "name", json_string(sl->p->name));
-		snprintf(id, sizeof(id), "%016" PRIx64, sl->p->content_id);
-		json_object_set_new(o, "content_id", json_string(id));
-		json_object_set_new(o, "layers", json_integer(sl->p->n_layers));
-		json_object_set_new(o, "inputs", json_integer(sl->p->n_in));
-	} else {
-		json_object_set_new(o, "name", json_string(qs_baseline_name(sl->builtin)));
-		json_object_set_new(o, "builtin", json_true());
-	}
-	return o;
-}
-
-static json_t *
-policy_obj(void)
-{
-	const struct qs_dpa_slot *a, *s, *p;
-	enum qs_dp_mode mode;
-	uint32_t pct;
-	uint64_t ver;
-	json_t *o = json_object();
-	struct qs_dpa_info info;
-
-	qs_dpa_policy(&a, &s, &p, &mode, &pct, &ver);
-	qs_dpa_info(&info);
-	json_object_set_new(o, "mode", json_string(qs_dp_mode_name(mode)));
-	json_object_set_new(o, "version", json_integer((json_int_t)ver));
-	json_object_set_new(o, "swaps", json_integer((json_int_t)info.swaps));
-	json_object_set_new(o, "kernel", json_string(info.kernel));
-	json_object_set_new(o, "active", a ? slot_obj(a) : json_null());
-	json_object_set_new(o, mode == QS_DP_MODE_CANARY ? "canary" : "shadow",
-			    s ? slot_obj(s) : json_null());
-	if (mode == QS_DP_MODE_CANARY)
-		json_object_set_new(o, "canary_pct", json_integer(pct));
-	json_object_set_new(o, "previous", p ? slot_obj(p) : json_null());
-	return o;
-}
-
-static json_t *
-backends_arr(void)
-{
-	const struct qs_dp_shared *sh = qs_dpa_shared();
+	const struct qs_dp_shared *sh = qs_dpw_shared();
 	struct qs_dp_counters sum;
-	struct qs_dpa_info info;
-	json_t *a = json_array();
+	struct qs_dpw_info info;
 	uint64_t drain = __atomic_load_n(&sh->admin_drain, __ATOMIC_ACQUIRE);
 	uint32_t i;
 
-	qs_dpa_counters(&sum);
-	qs_dpa_info(&info);
+	(void)ctx;
+	(void)msg;
+	(void)msglen;
+	qs_dpw_counters(&sum);
+	qs_dpw_info(&info);
+	out->n = sh->cfg.n_backends;
 	for (i = 0; i < sh->cfg.n_backends; i++) {
 		const struct qs_dp_backend_cfg *b = &sh->cfg.be[i];
 		const struct qs_dp_backend_state *st = &sh->be[i];
-		json_t *o = json_object();
-		char ip[INET6_ADDRSTRLEN] = "";
-		bool fresh = qs_dp_backend_fresh(sh, i, info.now_ns);
+		struct qs_ctl_backend *o = &out->be[i];
 
 		if (b->has_ip4)
-			inet_ntop(AF_INET, b->ip4, ip, sizeof(ip));
+			inet_ntop(AF_INET, b->ip4, o->ip, sizeof(o->ip));
 		else
-			inet_ntop(AF_INET6, b->ip6, ip, sizeof(ip));
-		json_object_set_new(o, "name", json_string(b->name));
-		json_object_set_new(o, "id", json_integer(b->id));
-		json_object_set_new(o, "ip", json_string(ip));
-		json_object_set_new(o, "port", json_integer(b->port));
-		json_object_set_new(o, "capacity_class", json_integer(b->capacity_class));
-		json_object_set_new(o, "reported", json_boolean(st->valid));
-		json_object_set_new(o, "fresh", json_boolean(fresh));
-		json_object_set_new(o, "report_age_ms",
-				    st->valid && info.now_ns >= st->last_ns
-					    ? json_integer((json_int_t)((info.now_ns - st->last_ns) / 1000000))
-					    : json_null());
-		json_object_set_new(o, "draining", json_boolean(st->rep.flags & QS_QRP_RF_DRAINING));
-		json_object_set_new(o, "drained", json_boolean(drain >> i & 1));
-		json_object_set_new(o, "waiting", json_integer(st->rep.waiting));
-		json_object_set_new(o, "running", json_integer(st->rep.running));
-		json_object_set_new(o, "kv_used", json_integer(st->rep.kv_used));
-		json_object_set_new(o, "kv_total", json_integer(st->rep.kv_total));
-		json_object_set_new(o, "report_seq", json_integer((json_int_t)st->report_seq));
-		json_object_set_new(o, "sent", json_integer((json_int_t)sum.to_backend[i]));
-		json_array_append_new(a, o);
+			inet_ntop(AF_INET6, b->ip6, o->ip, sizeof(o->ip));
+		snprintf(o->name, sizeof(o->name), "%s", b->name);
+		o->id = b->id;
+		o->port = b->port;
+		o->capacity_class = b->capacity_class;
+		o->reported = st->valid;
+		o->fresh = qs_dp_backend_fresh(sh, i, info.now_ns);
+		o->has_report_age = st->valid && info.now_ns >= st->last_ns;
+		o->report_age_ms = o->has_report_age ? (info.now_ns - st->last_ns) / 1000000 : 0;
+		o->draining = st->rep.flags & QS_QRP_RF_DRAINING;
+		o->drained = drain >> i & 1;
+		o->waiting = st->rep.waiting;
+		o->running = st->rep.running;
+		o->kv_used = st->rep.kv_used;
+		o->kv_total = st->rep.kv_total;
+		o->report_seq = st->report_seq;
+		o->sent = sum.to_backend[i];
 	}
-	return a;
-}
-
-/* ---- the callbacks of include/qsteer/ctl.h ------------------------------------ */
-
-/* A shadow report as an object (JSON null when out of memory). */
-static json_t *
-shadow_obj(const struct qs_dp_shadow *sh, uint32_t top)
-{
-	char *js = qs_dp_shadow_json(sh, &qs_dpa_shared()->cfg, top);
-	json_t *o = js ? json_loads(js, 0, NULL) : NULL;
-
-	free(js);
-	return o ? o : json_null();
+	return QS_OK;
 }
 
 static int
-cb_shadow(void *ctx, uint32_t top, json_t *resp, char *msg, size_t msglen)
+get_shadow(void *ctx, struct qs_ctl_shadow *out, char *msg, size_t msglen)
 {
-	/* two 34 KiB reports: the heap, not the control thread's stack */
-	struct qs_dp_shadow *tot = malloc(2 * sizeof(*tot)), *win;
-	bool running;
-
 	(void)ctx;
-	if (!tot) {
-		snprintf(msg, msglen, "out of memory");
-		return QS_E_NOMEM;
+	(void)msg;
+	(void)msglen;
+	out->cfg = &qs_dpw_shared()->cfg;
+	out->running = qs_dpw_shadow(&out->total, &out->window);
+	return QS_OK;
+}
+
+static enum qs_dp_mode
+dp_mode(enum qs_ctl_mode m)
+{
+	switch (m) {
+	case QS_CTL_MODE_SHADOW: return QS_DP_MODE_SHADOW;
+	case QS_CTL_MODE_CANARY: return QS_DP_MODE_CANARY;
+	case QS_CTL_MODE_ACTIVE: break;
 	}
-	win = tot + 1;
-	running = qs_dpa_shadow(tot, win);
-	json_object_set_new(resp, "policy", policy_obj());
-	json_object_set_new(resp, "window", running ? shadow_obj(win, top) : json_null());
-	json_object_set_new(resp, "total", shadow_obj(tot, top));
-	free(tot);
-	return QS_OK;
+	return QS_DP_MODE_ACTIVE;
 }
 
 static int
-cb_status(void *ctx, json_t *resp, char *msg, size_t msglen)
+load_policy(void *ctx, enum qs_ctl_mode mode, const char *path, uint32_t pct, char *msg,
+	    size_t msglen)
 {
-	struct qs_dpa_info info;
-	struct qs_dp_counters sum;
-	const struct qs_dp_shared *sh = qs_dpa_shared();
-	uint32_t i, fresh = 0;
-
 	(void)ctx;
-	(void)msg;
-	(void)msglen;
-	qs_dpa_info(&info);
-	qs_dpa_counters(&sum);
-	for (i = 0; i < sh->cfg.n_backends; i++)
-		fresh += qs_dp_backend_fresh(sh, i, info.now_ns);
-	json_object_set_new(resp, "daemon", json_string("qsteer-dp"));
-	json_object_set_new(resp, "workers", json_integer(info.n_workers));
-	json_object_set_new(resp, "burst", json_integer(info.burst));
-	json_object_set_new(resp, "uptime_s", json_integer((json_int_t)(info.uptime_ns / 1000000000u)));
-	json_object_set_new(resp, "clock",
-			    json_string(sh->cfg.clock == QS_DP_CLOCK_PACKET ? "packet" : "tsc"));
-	json_object_set_new(resp, "backends", json_integer(sh->cfg.n_backends));
-	json_object_set_new(resp, "backends_fresh", json_integer(fresh));
-	json_object_set_new(resp, "rx", json_integer((json_int_t)sum.rx));
-	json_object_set_new(resp, "tx", json_integer((json_int_t)sum.tx));
-	json_object_set_new(resp, "policy", policy_obj());
-	return QS_OK;
+	return qs_pslots_load(slots, path, dp_mode(mode), pct, msg, msglen);
 }
 
 static int
-cb_stats(void *ctx, json_t *resp, char *msg, size_t msglen)
+roll_back(void *ctx, char *msg, size_t msglen)
 {
 	(void)ctx;
-	(void)msg;
-	(void)msglen;
-	json_object_set_new(resp, "counters", counters_obj());
-	json_object_set_new(resp, "per_worker", per_worker_arr());
-	return QS_OK;
+	return qs_pslots_rollback(slots, msg, msglen);
 }
 
 static int
-cb_backends(void *ctx, json_t *resp, char *msg, size_t msglen)
+set_drain(void *ctx, uint16_t id, bool drain, char *msg, size_t msglen)
 {
 	(void)ctx;
-	(void)msg;
-	(void)msglen;
-	json_object_set_new(resp, "backends", backends_arr());
-	return QS_OK;
+	return qs_pslots_drain(slots, id, drain, msg, msglen);
 }
 
 static int
-cb_policy_show(void *ctx, json_t *resp, char *msg, size_t msglen)
+stop(void *ctx, char *msg, size_t msglen)
 {
 	(void)ctx;
-	(void)msg;
-	(void)msglen;
-	json_object_set_new(resp, "policy", policy_obj());
-	return QS_OK;
-}
-
-static int
-cb_policy_load(void *ctx, enum qs_ctl_mode mode, const char *path, uint32_t pct, json_t *resp,
-	       char *msg, size_t msglen)
-{
-	enum qs_dp_mode m = mode == QS_CTL_MODE_SHADOW	 ? QS_DP_MODE_SHADOW
-			    : mode == QS_CTL_MODE_CANARY ? QS_DP_MODE_CANARY
-							 : QS_DP_MODE_ACTIVE;
-	int rc;
-
-	(void)ctx;
-	rc = qs_dpa_policy_load(path, m, pct, msg, msglen);
-	if (rc == QS_OK)
-		json_object_set_new(resp, "policy", policy_obj());
-	return rc;
-}
-
-static int
-cb_rollback(void *ctx, json_t *resp, char *msg, size_t msglen)
-{
-	int rc;
-
-	(void)ctx;
-	rc = qs_dpa_policy_rollback(msg, msglen);
-	if (rc == QS_OK)
-		json_object_set_new(resp, "policy", policy_obj());
-	return rc;
-}
-
-static int
-cb_drain(void *ctx, uint16_t id, json_t *resp, char *msg, size_t msglen)
-{
-	(void)ctx;
-	(void)resp;
-	return qs_dpa_drain(id, true, msg, msglen);
-}
-
-static int
-cb_undrain(void *ctx, uint16_t id, json_t *resp, char *msg, size_t msglen)
-{
-	(void)ctx;
-	(void)resp;
-	return qs_dpa_drain(id, false, msg, msglen);
-}
-
-static int
-cb_shutdown(void *ctx, json_t *resp, char *msg, size_t msglen)
-{
-	(void)ctx;
-	(void)resp;
-	qs_dpa_request_quit();
+	qs_dpw_stop();
 	snprintf(msg, msglen, "shutting down");
 	return QS_OK;
 }
@@ -332,8 +240,8 @@ cb_other(void *ctx, const char *cmd, json_t *req, json_t *resp, char *msg, size_
 	static const char *const names[] = {"show", "hold", "allow", "release"};
 	const char *op = json_string_value(json_object_get(req, "op"));
 	json_t *jn = json_object_get(req, "bursts");
-	enum qs_dpa_rx_op o = QS_DPA_RX_SHOW;
-	struct qs_dpa_rx st;
+	enum qs_dpw_rx_op o = QS_DPW_RX_SHOW;
+	struct qs_dpw_rx st;
 	uint64_t n = 0;
 	unsigned i;
 
@@ -354,9 +262,9 @@ cb_other(void *ctx, const char *cmd, json_t *req, json_t *resp, char *msg, size_
 				 op);
 			return QS_E_ARG;
 		}
-		o = (enum qs_dpa_rx_op)i;
+		o = (enum qs_dpw_rx_op)i;
 	}
-	if (o == QS_DPA_RX_ALLOW) {
+	if (o == QS_DPW_RX_ALLOW) {
 		if (!json_is_integer(jn) || json_integer_value(jn) < 1 ||
 		    json_integer_value(jn) > 1000000000) {
 			snprintf(msg, msglen, "rx allow needs \"bursts\": an integer 1..1000000000");
@@ -367,7 +275,7 @@ cb_other(void *ctx, const char *cmd, json_t *req, json_t *resp, char *msg, size_
 		snprintf(msg, msglen, "rx: \"bursts\" only goes with op allow");
 		return QS_E_ARG;
 	}
-	qs_dpa_rx_gate(o, n, &st);
+	qs_dpw_rx_gate(o, n, &st);
 	json_object_set_new(resp, "gated", json_boolean(st.gated));
 	json_object_set_new(resp, "credit", json_integer((json_int_t)st.credit));
 	json_object_set_new(resp, "bursts", json_integer((json_int_t)st.bursts));
@@ -375,22 +283,23 @@ cb_other(void *ctx, const char *cmd, json_t *req, json_t *resp, char *msg, size_
 }
 
 static const struct qs_ctl_ops dp_ops = {
-	.status = cb_status,
-	.stats = cb_stats,
-	.backends = cb_backends,
-	.policy_show = cb_policy_show,
-	.policy_load = cb_policy_load,
-	.rollback = cb_rollback,
-	.drain = cb_drain,
-	.undrain = cb_undrain,
-	.shutdown = cb_shutdown,
+	.get_status = get_status,
+	.get_counters = get_counters,
+	.get_backends = get_backends,
+	.get_policy = get_policy,
+	.get_shadow = get_shadow,
+	.load_policy = load_policy,
+	.roll_back = roll_back,
+	.set_drain = set_drain,
+	.stop = stop,
 	.other = cb_other,
-	.shadow = cb_shadow,
 };
 
 int
-qs_dpc_open(const char *path, const char *prometheus, char *msg, size_t msglen)
+qs_dpc_open(const char *path, const char *prometheus, struct qs_pslots *ps, char *msg,
+	    size_t msglen)
 {
+	slots = ps;
 	srv = qs_ctl_open(path, &dp_ops, NULL, msg, msglen);
 	if (!srv)
 		return -1;
@@ -414,6 +323,12 @@ qs_dpc_poll(int timeout_ms)
 	qs_ctl_poll(srv, timeout_ms);
 }
 
+char *
+qs_dpc_stats_json(void)
+{
+	return qs_ctl_command(srv, "stats");
+}
+
 void
 qs_dpc_close(void)
 {
@@ -431,7 +346,7 @@ tel_stats(const char *cmd, const char *params, struct rte_tel_data *d)
 
 	(void)cmd;
 	(void)params;
-	qs_dpa_counters(&c);
+	qs_dpw_counters(&c);
 	rte_tel_data_start_dict(d);
 #define ADD(k) rte_tel_data_add_dict_u64(d, #k, c.k)
 	ADD(rx);
@@ -463,13 +378,13 @@ tel_stats(const char *cmd, const char *params, struct rte_tel_data *d)
 static int
 tel_backends(const char *cmd, const char *params, struct rte_tel_data *d)
 {
-	const struct qs_dp_shared *sh = qs_dpa_shared();
+	const struct qs_dp_shared *sh = qs_dpw_shared();
 	struct qs_dp_counters c;
 	uint32_t i;
 
 	(void)cmd;
 	(void)params;
-	qs_dpa_counters(&c);
+	qs_dpw_counters(&c);
 	rte_tel_data_start_dict(d);
 	for (i = 0; i < sh->cfg.n_backends; i++)
 		rte_tel_data_add_dict_u64(d, sh->cfg.be[i].name, c.to_backend[i]);
@@ -479,19 +394,16 @@ tel_backends(const char *cmd, const char *params, struct rte_tel_data *d)
 static int
 tel_policy(const char *cmd, const char *params, struct rte_tel_data *d)
 {
-	const struct qs_dpa_slot *a, *s, *p;
-	enum qs_dp_mode mode;
-	uint32_t pct;
-	uint64_t ver;
+	struct qs_pslots_view v;
 
 	(void)cmd;
 	(void)params;
-	qs_dpa_policy(&a, &s, &p, &mode, &pct, &ver);
+	qs_pslots_view(slots, &v);
 	rte_tel_data_start_dict(d);
-	rte_tel_data_add_dict_string(d, "mode", qs_dp_mode_name(mode));
-	rte_tel_data_add_dict_string(d, "active", a ? a->source : "");
-	rte_tel_data_add_dict_string(d, "second", s ? s->source : "");
-	rte_tel_data_add_dict_u64(d, "version", ver);
+	rte_tel_data_add_dict_string(d, "mode", qs_dp_mode_name(v.mode));
+	rte_tel_data_add_dict_string(d, "active", v.active ? v.active->source : "");
+	rte_tel_data_add_dict_string(d, "second", v.second ? v.second->source : "");
+	rte_tel_data_add_dict_u64(d, "version", v.version);
 	return 0;
 }
 

@@ -21,6 +21,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -36,6 +37,7 @@
 #include <netinet/in.h>
 
 #include "qsteer/ctl.h"
+#include "stats_json.h"
 
 #define CLIENT_IDLE_MS 1000
 #define HTTP_MAX_REQ 4096
@@ -248,19 +250,312 @@ unsupported(const char *cmd)
 	return err_obj(QS_E_UNSUPPORTED, m);
 }
 
-typedef int (*plain_cb)(void *ctx, json_t *resp, char *msg, size_t msglen);
+/* ---- the answers, written from what the typed callbacks fill ------------------ */
+
+/* A command the daemon has no callback for (neither form). */
+#define UNSUPPORTED (-1)
+
+static json_t *
+slot_json(const struct qs_ctl_slot *sl)
+{
+	json_t *o;
+	char id[32];
+
+	if (!sl->used)
+		return json_null();
+	o = json_object();
+	json_object_set_new(o, "source", json_string(sl->source));
+	json_object_set_new(o, "name", json_string(sl->name));
+	if (sl->builtin) {
+		json_object_set_new(o, "builtin", json_true());
+	} else {
+		snprintf(id, sizeof(id), "%016" PRIx64, sl->content_id);
+		json_object_set_new(o, "content_id", json_string(id));
+		json_object_set_new(o, "layers", json_integer(sl->layers));
+		json_object_set_new(o, "inputs", json_integer(sl->inputs));
+	}
+	if (sl->has_slot_version)
+		json_object_set_new(o, "slot_version", json_integer((json_int_t)sl->slot_version));
+	return o;
+}
+
+/* Add "policy" (get_policy) to resp. */
+static int
+add_policy(struct qs_ctl_server *s, json_t *resp, char *msg, size_t msglen)
+{
+	struct qs_ctl_policy p;
+	json_t *o;
+	int rc;
+
+	memset(&p, 0, sizeof(p));
+	rc = s->ops->get_policy(s->ctx, &p, msg, msglen);
+	if (rc != QS_OK)
+		return rc;
+	o = json_object();
+	json_object_set_new(o, "mode", json_string(qs_ctl_mode_name(p.mode)));
+	json_object_set_new(o, "version", json_integer((json_int_t)p.version));
+	json_object_set_new(o, "swaps", json_integer((json_int_t)p.swaps));
+	json_object_set_new(o, "kernel", json_string(p.kernel ? p.kernel : ""));
+	json_object_set_new(o, "active", slot_json(&p.active));
+	json_object_set_new(o, p.mode == QS_CTL_MODE_CANARY ? "canary" : "shadow",
+			    slot_json(&p.second));
+	if (p.mode == QS_CTL_MODE_CANARY)
+		json_object_set_new(o, "canary_pct", json_integer(p.canary_pct));
+	json_object_set_new(o, "previous", slot_json(&p.previous));
+	json_object_set_new(resp, "policy", o);
+	return QS_OK;
+}
+
+static int
+cmd_status(struct qs_ctl_server *s, json_t *resp, char *msg, size_t msglen)
+{
+	struct qs_ctl_status st;
+	int rc;
+
+	if (!s->ops->get_status)
+		return s->ops->status ? s->ops->status(s->ctx, resp, msg, msglen) : UNSUPPORTED;
+	memset(&st, 0, sizeof(st));
+	rc = s->ops->get_status(s->ctx, &st, msg, msglen);
+	if (rc != QS_OK)
+		return rc;
+	json_object_set_new(resp, "daemon", json_string(st.daemon ? st.daemon : ""));
+	if (st.interface)
+		json_object_set_new(resp, "interface", json_string(st.interface));
+	if (st.xdp_mode)
+		json_object_set_new(resp, "xdp_mode", json_string(st.xdp_mode));
+	json_object_set_new(resp, "workers", json_integer(st.workers));
+	json_object_set_new(resp, "burst", json_integer(st.burst));
+	json_object_set_new(resp, "uptime_s", json_integer((json_int_t)st.uptime_s));
+	json_object_set_new(resp, "clock", json_string(st.clock ? st.clock : ""));
+	json_object_set_new(resp, "backends", json_integer(st.backends));
+	json_object_set_new(resp, "backends_fresh", json_integer(st.backends_fresh));
+	json_object_set_new(resp, "rx", json_integer((json_int_t)st.rx));
+	json_object_set_new(resp, "tx", json_integer((json_int_t)st.tx));
+	return s->ops->get_policy ? add_policy(s, resp, msg, msglen) : QS_OK;
+}
+
+/* "counters" and "per_worker": the stats answer, and what /metrics renders. */
+static int
+cmd_stats(struct qs_ctl_server *s, json_t *resp, char *msg, size_t msglen)
+{
+	struct qs_ctl_counters *c;
+	json_t *o;
+	uint32_t i;
+	int rc;
+
+	if (!s->ops->get_counters)
+		return s->ops->stats ? s->ops->stats(s->ctx, resp, msg, msglen) : UNSUPPORTED;
+	c = calloc(1, sizeof(*c)); /* per-worker counters: the heap, not the stack */
+	if (!c) {
+		snprintf(msg, msglen, "out of memory");
+		return QS_E_NOMEM;
+	}
+	rc = s->ops->get_counters(s->ctx, c, msg, msglen);
+	if (rc == QS_OK && !c->cfg) {
+		snprintf(msg, msglen, "the daemon gave no configuration");
+		rc = QS_E_ARG;
+	}
+	if (rc != QS_OK) {
+		free(c);
+		return rc;
+	}
+	o = qs_dp_counters_obj(&c->sum, c->cfg);
+	json_object_set_new(resp, "counters", o ? o : json_null());
+	if (c->n_workers) {
+		json_t *a = json_array();
+
+		for (i = 0; i < c->n_workers && i < QS_CTL_MAX_WORKERS; i++) {
+			json_t *w = json_object();
+			json_t *wc = qs_dp_counters_obj(&c->worker[i].c, c->cfg);
+
+			json_object_set_new(w, "worker", json_integer(i));
+			json_object_set_new(w, "lcore", json_integer(c->worker[i].lcore));
+			json_object_set_new(w, "queue", json_integer(c->worker[i].queue));
+			json_object_set_new(w, "counters", wc ? wc : json_null());
+			json_array_append_new(a, w);
+		}
+		json_object_set_new(resp, "per_worker", a);
+	}
+	free(c);
+	return QS_OK;
+}
+
+static json_t *
+backend_json(const struct qs_ctl_backend *b)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "name", json_string(b->name));
+	json_object_set_new(o, "id", json_integer(b->id));
+	json_object_set_new(o, "ip", json_string(b->ip));
+	json_object_set_new(o, "port", json_integer(b->port));
+	json_object_set_new(o, "capacity_class", json_integer(b->capacity_class));
+	json_object_set_new(o, "reported", json_boolean(b->reported));
+	json_object_set_new(o, "fresh", json_boolean(b->fresh));
+	json_object_set_new(o, "report_age_ms", b->has_report_age
+							? json_integer((json_int_t)b->report_age_ms)
+							: json_null());
+	json_object_set_new(o, "draining", json_boolean(b->draining));
+	json_object_set_new(o, "drained", json_boolean(b->drained));
+	json_object_set_new(o, "waiting", json_integer(b->waiting));
+	json_object_set_new(o, "running", json_integer(b->running));
+	json_object_set_new(o, "kv_used", json_integer(b->kv_used));
+	json_object_set_new(o, "kv_total", json_integer(b->kv_total));
+	json_object_set_new(o, "report_seq", json_integer((json_int_t)b->report_seq));
+	json_object_set_new(o, "sent", json_integer((json_int_t)b->sent));
+	return o;
+}
+
+static int
+cmd_backends(struct qs_ctl_server *s, json_t *resp, char *msg, size_t msglen)
+{
+	struct qs_ctl_backends *b;
+	json_t *a;
+	uint32_t i;
+	int rc;
+
+	if (!s->ops->get_backends)
+		return s->ops->backends ? s->ops->backends(s->ctx, resp, msg, msglen) : UNSUPPORTED;
+	b = calloc(1, sizeof(*b));
+	if (!b) {
+		snprintf(msg, msglen, "out of memory");
+		return QS_E_NOMEM;
+	}
+	rc = s->ops->get_backends(s->ctx, b, msg, msglen);
+	if (rc == QS_OK) {
+		a = json_array();
+		for (i = 0; i < b->n && i < QS_DP_MAX_BACKENDS; i++)
+			json_array_append_new(a, backend_json(&b->be[i]));
+		json_object_set_new(resp, "backends", a);
+	}
+	free(b);
+	return rc;
+}
+
+static int
+cmd_policy_show(struct qs_ctl_server *s, json_t *resp, char *msg, size_t msglen)
+{
+	if (!s->ops->get_policy)
+		return s->ops->policy_show ? s->ops->policy_show(s->ctx, resp, msg, msglen)
+					   : UNSUPPORTED;
+	return add_policy(s, resp, msg, msglen);
+}
+
+/* After a typed action changed the policies: the answer shows them. */
+static int
+then_policy(struct qs_ctl_server *s, int rc, json_t *resp, char *msg, size_t msglen)
+{
+	char m[512];
+
+	if (rc != QS_OK || !s->ops->get_policy)
+		return rc;
+	snprintf(m, sizeof(m), "%s", msg); /* the action's message, not a view's */
+	rc = add_policy(s, resp, msg, msglen);
+	snprintf(msg, msglen, "%s", m);
+	return rc;
+}
+
+static int
+cmd_rollback(struct qs_ctl_server *s, json_t *resp, char *msg, size_t msglen)
+{
+	if (!s->ops->roll_back)
+		return s->ops->rollback ? s->ops->rollback(s->ctx, resp, msg, msglen) : UNSUPPORTED;
+	return then_policy(s, s->ops->roll_back(s->ctx, msg, msglen), resp, msg, msglen);
+}
+
+static int
+cmd_shutdown(struct qs_ctl_server *s, json_t *resp, char *msg, size_t msglen)
+{
+	if (!s->ops->stop)
+		return s->ops->shutdown ? s->ops->shutdown(s->ctx, resp, msg, msglen) : UNSUPPORTED;
+	return s->ops->stop(s->ctx, msg, msglen);
+}
+
+static int
+cmd_load(struct qs_ctl_server *s, enum qs_ctl_mode m, const char *path, uint32_t pct,
+	 json_t *resp, char *msg, size_t msglen)
+{
+	if (!s->ops->load_policy)
+		return s->ops->policy_load
+			       ? s->ops->policy_load(s->ctx, m, path, pct, resp, msg, msglen)
+			       : UNSUPPORTED;
+	return then_policy(s, s->ops->load_policy(s->ctx, m, path, pct, msg, msglen), resp, msg,
+			   msglen);
+}
+
+/* "policy", "window" and "total": the policy.shadow answer, and what /metrics renders. */
+static int
+cmd_shadow(struct qs_ctl_server *s, uint32_t top, json_t *resp, char *msg, size_t msglen)
+{
+	struct qs_ctl_shadow *sh;
+	json_t *tot, *win = NULL;
+	int rc;
+
+	if (!s->ops->get_shadow)
+		return s->ops->shadow ? s->ops->shadow(s->ctx, top, resp, msg, msglen)
+				      : UNSUPPORTED;
+	sh = calloc(1, sizeof(*sh)); /* two 34 KiB reports: the heap, not the stack */
+	if (!sh) {
+		snprintf(msg, msglen, "out of memory");
+		return QS_E_NOMEM;
+	}
+	rc = s->ops->get_shadow(s->ctx, sh, msg, msglen);
+	if (rc == QS_OK && !sh->cfg) {
+		snprintf(msg, msglen, "the daemon gave no configuration");
+		rc = QS_E_ARG;
+	}
+	if (rc == QS_OK && s->ops->get_policy)
+		rc = add_policy(s, resp, msg, msglen);
+	if (rc == QS_OK) {
+		/* JSON null where a report could not be encoded (out of memory) */
+		if (sh->running)
+			win = qs_dp_shadow_obj(&sh->window, sh->cfg, top);
+		tot = qs_dp_shadow_obj(&sh->total, sh->cfg, top);
+		json_object_set_new(resp, "window", win ? win : json_null());
+		json_object_set_new(resp, "total", tot ? tot : json_null());
+	}
+	free(sh);
+	return rc;
+}
+
+static int
+cmd_drain(struct qs_ctl_server *s, bool drain, uint16_t id, json_t *resp, char *msg,
+	  size_t msglen)
+{
+	int (*cb)(void *, uint16_t, json_t *, char *, size_t) =
+		drain ? s->ops->drain : s->ops->undrain;
+
+	if (s->ops->set_drain)
+		return s->ops->set_drain(s->ctx, id, drain, msg, msglen);
+	return cb ? cb(s->ctx, id, resp, msg, msglen) : UNSUPPORTED;
+}
+
+/* ---- requests: validation, then the command ---------------------------------- */
+
+typedef int (*plain_cmd)(struct qs_ctl_server *s, json_t *resp, char *msg, size_t msglen);
+
+/* The answer to cmd: resp on QS_OK (with msg as "message"), else an error. */
+static json_t *
+answer(const char *cmd, int rc, json_t *resp, const char *msg)
+{
+	if (rc == UNSUPPORTED) {
+		json_decref(resp);
+		return unsupported(cmd);
+	}
+	return finish(rc, resp, msg);
+}
 
 static json_t *
 dispatch(struct qs_ctl_server *s, const char *cmd, json_t *req)
 {
 	const struct qs_ctl_ops *ops = s->ops;
-	const struct {
+	static const struct {
 		const char *name;
-		plain_cb cb;
+		plain_cmd run;
 	} plain[] = {
-		{"status", ops->status},	   {"stats", ops->stats},
-		{"backends", ops->backends},	   {"policy.show", ops->policy_show},
-		{"policy.rollback", ops->rollback}, {"shutdown", ops->shutdown},
+		{"status", cmd_status},		 {"stats", cmd_stats},
+		{"backends", cmd_backends},	 {"policy.show", cmd_policy_show},
+		{"policy.rollback", cmd_rollback}, {"shutdown", cmd_shutdown},
 	};
 	char msg[512] = "";
 	json_t *resp = json_object();
@@ -269,18 +564,12 @@ dispatch(struct qs_ctl_server *s, const char *cmd, json_t *req)
 
 	json_object_set_new(resp, "ok", json_true());
 	for (i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
-		plain_cb cb = plain[i].cb;
-
 		if (strcmp(cmd, plain[i].name) != 0)
 			continue;
-		if (!cb) {
-			json_decref(resp);
-			return unsupported(cmd);
-		}
-		rc = cb(s->ctx, resp, msg, sizeof(msg));
-		if (rc == QS_OK && strcmp(cmd, "shutdown") == 0)
+		rc = plain[i].run(s, resp, msg, sizeof(msg));
+		if (rc == QS_OK && plain[i].run == cmd_shutdown)
 			s->quit = true;
-		return finish(rc, resp, msg);
+		return answer(cmd, rc, resp, msg);
 	}
 	if (strcmp(cmd, "policy.load") == 0) {
 		json_t *jp = json_object_get(req, "path"), *jm = json_object_get(req, "mode");
@@ -289,7 +578,7 @@ dispatch(struct qs_ctl_server *s, const char *cmd, json_t *req)
 		enum qs_ctl_mode m = QS_CTL_MODE_ACTIVE;
 		uint32_t pct = 0;
 
-		if (!ops->policy_load) {
+		if (!ops->policy_load && !ops->load_policy) {
 			json_decref(resp);
 			return unsupported(cmd);
 		}
@@ -325,14 +614,14 @@ dispatch(struct qs_ctl_server *s, const char *cmd, json_t *req)
 			json_decref(resp);
 			return err_obj(QS_E_ARG, "policy.load: \"pct\" only goes with mode canary");
 		}
-		rc = ops->policy_load(s->ctx, m, path, pct, resp, msg, sizeof(msg));
-		return finish(rc, resp, msg);
+		rc = cmd_load(s, m, path, pct, resp, msg, sizeof(msg));
+		return answer(cmd, rc, resp, msg);
 	}
 	if (strcmp(cmd, "policy.shadow") == 0) {
 		json_t *jt = json_object_get(req, "top");
 		uint32_t top = 10;
 
-		if (!ops->shadow) {
+		if (!ops->shadow && !ops->get_shadow) {
 			json_decref(resp);
 			return unsupported(cmd);
 		}
@@ -345,16 +634,14 @@ dispatch(struct qs_ctl_server *s, const char *cmd, json_t *req)
 			}
 			top = (uint32_t)json_integer_value(jt);
 		}
-		rc = ops->shadow(s->ctx, top, resp, msg, sizeof(msg));
-		return finish(rc, resp, msg);
+		rc = cmd_shadow(s, top, resp, msg, sizeof(msg));
+		return answer(cmd, rc, resp, msg);
 	}
 	if (strcmp(cmd, "backend.drain") == 0 || strcmp(cmd, "backend.undrain") == 0) {
 		bool drain = strcmp(cmd, "backend.drain") == 0;
 		json_t *id = json_object_get(req, "id");
-		int (*cb)(void *, uint16_t, json_t *, char *, size_t) =
-			drain ? ops->drain : ops->undrain;
 
-		if (!cb) {
+		if (!ops->set_drain && !(drain ? ops->drain : ops->undrain)) {
 			json_decref(resp);
 			return unsupported(cmd);
 		}
@@ -364,8 +651,8 @@ dispatch(struct qs_ctl_server *s, const char *cmd, json_t *req)
 			snprintf(msg, sizeof(msg), "%s needs \"id\": a backend id 0..65535", cmd);
 			return err_obj(QS_E_ARG, msg);
 		}
-		rc = cb(s->ctx, (uint16_t)json_integer_value(id), resp, msg, sizeof(msg));
-		return finish(rc, resp, msg);
+		rc = cmd_drain(s, drain, (uint16_t)json_integer_value(id), resp, msg, sizeof(msg));
+		return answer(cmd, rc, resp, msg);
 	}
 	if (ops->other) {
 		rc = ops->other(s->ctx, cmd, req, resp, msg, sizeof(msg));
@@ -374,6 +661,19 @@ dispatch(struct qs_ctl_server *s, const char *cmd, json_t *req)
 	json_decref(resp);
 	snprintf(msg, sizeof(msg), "unknown command \"%.64s\"", cmd);
 	return err_obj(QS_E_ARG, msg);
+}
+
+char *
+qs_ctl_command(struct qs_ctl_server *s, const char *cmd)
+{
+	json_t *req = json_object(), *resp;
+	char *out;
+
+	resp = dispatch(s, cmd, req);
+	json_decref(req);
+	out = json_dumps(resp, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(resp);
+	return out;
 }
 
 char *
@@ -562,11 +862,11 @@ prometheus_backends(struct qs_ctl_server *s, struct strbuf *b)
 		{"masked", "backend_masked", "1 when no new request may go to it (stale, "
 					     "draining or drained)."},
 	};
-	char msg[256] = "";
+	char msg[512] = "";
 	json_t *resp = json_object(), *arr, *o;
 	size_t i, k;
 
-	if (s->ops->backends(s->ctx, resp, msg, sizeof(msg)) != QS_OK ||
+	if (cmd_backends(s, resp, msg, sizeof(msg)) != QS_OK ||
 	    !json_is_array(arr = json_object_get(resp, "backends"))) {
 		json_decref(resp);
 		return;
@@ -619,11 +919,11 @@ jstr(json_t *o, const char *k)
 static void
 prometheus_shadow(struct qs_ctl_server *s, struct strbuf *b)
 {
-	char msg[256] = "";
+	char msg[512] = "";
 	json_t *resp = json_object(), *tot, *win, *arr, *o, *ppm;
 	size_t i;
 
-	if (s->ops->shadow(s->ctx, 0, resp, msg, sizeof(msg)) != QS_OK ||
+	if (cmd_shadow(s, 0, resp, msg, sizeof(msg)) != QS_OK ||
 	    !json_is_object(tot = json_object_get(resp, "total"))) {
 		json_decref(resp);
 		return;
@@ -672,14 +972,12 @@ char *
 qs_ctl_prometheus_text(struct qs_ctl_server *s)
 {
 	struct strbuf b = {NULL, 0, 0, false};
-	char msg[256] = "";
+	char msg[512] = "";
 	json_t *resp, *c, *v;
 	const char *k;
 
-	if (!s->ops->stats)
-		return NULL;
 	resp = json_object();
-	if (s->ops->stats(s->ctx, resp, msg, sizeof(msg)) != QS_OK ||
+	if (cmd_stats(s, resp, msg, sizeof(msg)) != QS_OK ||
 	    !json_is_object(c = json_object_get(resp, "counters"))) {
 		json_decref(resp);
 		return NULL;
@@ -715,9 +1013,9 @@ qs_ctl_prometheus_text(struct qs_ctl_server *s)
 		}
 	}
 	json_decref(resp);
-	if (s->ops->backends)
+	if (s->ops->backends || s->ops->get_backends)
 		prometheus_backends(s, &b);
-	if (s->ops->shadow)
+	if (s->ops->shadow || s->ops->get_shadow)
 		prometheus_shadow(s, &b);
 	if (b.oom) {
 		free(b.p);

@@ -3,18 +3,20 @@
  * socket's "stats", qsteer-dp --stats-out and qsteer-pcap check, so that the
  * replay test compares like with like. Keys are the counter names of
  * docs/control.md; drops are keyed by reason name, sends by backend name.
- * The shadow report's encoder too, shared by qsteer-dp and qsteer-xdp.
+ * The shadow report's encoder too, shared by qsteer-dp and qsteer-xdp. Each is an
+ * object (stats_json.h: what the control server puts into its answers) and that
+ * object as text.
  */
 #include <jansson.h>
 #include <stdlib.h>
 
 #include "qsteer/dp_core.h"
+#include "stats_json.h"
 
-char *
-qs_dp_counters_json(const struct qs_dp_counters *c, const struct qs_dp_config *cfg)
+json_t *
+qs_dp_counters_obj(const struct qs_dp_counters *c, const struct qs_dp_config *cfg)
 {
 	json_t *o = json_object(), *d = json_object(), *b = json_object();
-	char *s;
 	int i;
 
 #define PUT(k) json_object_set_new(o, #k, json_integer((json_int_t)c->k))
@@ -44,9 +46,23 @@ qs_dp_counters_json(const struct qs_dp_counters *c, const struct qs_dp_config *c
 	for (i = 0; i < (int)cfg->n_backends; i++)
 		json_object_set_new(b, cfg->be[i].name, json_integer((json_int_t)c->to_backend[i]));
 	json_object_set_new(o, "to_backend", b);
-	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	return o;
+}
+
+/* The object as compact text: NULL when out of memory. */
+static char *
+dump(json_t *o)
+{
+	char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+
 	json_decref(o);
 	return s;
+}
+
+char *
+qs_dp_counters_json(const struct qs_dp_counters *c, const struct qs_dp_config *cfg)
+{
+	return dump(qs_dp_counters_obj(c, cfg));
 }
 
 struct pair {
@@ -66,14 +82,14 @@ pair_cmp(const void *x, const void *y)
 	return p->s < q->s ? -1 : p->s > q->s;
 }
 
-char *
-qs_dp_shadow_json(const struct qs_dp_shadow *sh, const struct qs_dp_config *cfg, uint32_t top)
+json_t *
+qs_dp_shadow_obj(const struct qs_dp_shadow *sh, const struct qs_dp_config *cfg, uint32_t top)
 {
 	json_t *o = json_object(), *pb = json_array(), *dis = json_array();
 	uint32_t nb = cfg->n_backends < QS_DP_MAX_BACKENDS ? cfg->n_backends : QS_DP_MAX_BACKENDS;
 	struct pair *pairs = malloc(sizeof(*pairs) * QS_DP_MAX_BACKENDS * QS_DP_MAX_BACKENDS);
 	uint32_t a, t, np = 0;
-	char *out = NULL;
+	json_t *out = NULL;
 
 	if (!o || !pb || !dis || !pairs)
 		goto done;
@@ -108,11 +124,18 @@ qs_dp_shadow_json(const struct qs_dp_shadow *sh, const struct qs_dp_config *cfg,
 	json_object_set_new(o, "per_backend", pb);
 	json_object_set_new(o, "disagreements", dis);
 	pb = dis = NULL;
-	out = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	out = o;
+	o = NULL;
 done:
 	json_decref(pb);
 	json_decref(dis);
 	json_decref(o);
 	free(pairs);
 	return out;
+}
+
+char *
+qs_dp_shadow_json(const struct qs_dp_shadow *sh, const struct qs_dp_config *cfg, uint32_t top)
+{
+	return dump(qs_dp_shadow_obj(sh, cfg, top));
 }

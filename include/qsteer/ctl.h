@@ -8,23 +8,28 @@
  * deadlines (a stuck client delays only itself), line framing,
  * JSON parsing with jansson, validation of every request's arguments (with a clear
  * error), dispatch to the daemon's callbacks, and the response framing. The daemon
- * supplies a table of callbacks (struct qs_ctl_ops) that fill the response object
- * or refuse with a qs_status and a reason. It needs no DPDK: link `ctl_dep`
- * (meson, declared in dp/meson.build; pulls jansson and the qs_status names).
+ * supplies a table of callbacks (struct qs_ctl_ops) that fill structs (what it
+ * holds: counters, backends, policies) or act, or refuse with a qs_status and a
+ * reason; the server writes every answer and /metrics from those structs, so both
+ * daemons answer in one format. (An older form of the callbacks fills the answer's
+ * JSON object itself; qsteer-xdp still uses it.) It needs no DPDK: link `ctl_dep`
+ * (meson, declared in dp/meson.build; pulls jansson, the qs_status names and the
+ * dataplane core's counter and shadow-report encoders).
  *
  * Single-threaded: call qs_ctl_poll from one control thread only. Callbacks run on
  * that thread, inside qs_ctl_poll.
  *
  * Minimal daemon:
  *
- *	static int my_stats(void *ctx, json_t *resp, char *msg, size_t msglen)
+ *	static int my_counters(void *ctx, struct qs_ctl_counters *out, char *msg,
+ *			       size_t msglen)
  *	{
- *		json_t *c = json_object();
- *		json_object_set_new(c, "rx", json_integer(...));
- *		json_object_set_new(resp, "counters", c);
+ *		struct me *me = ctx;
+ *		out->cfg = me->cfg;		 // backend names
+ *		sum_my_counters(me, &out->sum); // struct qs_dp_counters
  *		return QS_OK;
  *	}
- *	static const struct qs_ctl_ops ops = { .stats = my_stats, ... };
+ *	static const struct qs_ctl_ops ops = { .get_counters = my_counters, ... };
  *	char msg[256];
  *	struct qs_ctl_server *srv = qs_ctl_open("/run/qsteer/xdp.sock", &ops, me,
  *						msg, sizeof(msg));
@@ -41,12 +46,15 @@
 
 #include <jansson.h>
 
+#include "dp_core.h"
 #include "status.h"
 
 /* Longest request line accepted; a longer one drops the client. */
 #define QS_CTL_MAX_LINE 8192
 /* Connections served at once (control and Prometheus together). */
 #define QS_CTL_MAX_CLIENTS 64
+/* Workers reported one by one in "stats" ("per_worker"); more are left out. */
+#define QS_CTL_MAX_WORKERS 128
 
 enum qs_ctl_mode {
 	QS_CTL_MODE_ACTIVE = 0, /* replace the active policy (previous kept for rollback) */
@@ -54,18 +62,98 @@ enum qs_ctl_mode {
 	QS_CTL_MODE_CANARY,	/* canary_pct % of request ids go to the new policy */
 };
 
+/* ---- what the typed callbacks fill (docs/control.md names every field) ---------- */
+
+/* One policy slot of "policy"; used false: JSON null. */
+struct qs_ctl_slot {
+	bool used;
+	bool builtin;	  /* a builtin baseline: no content_id, layers, inputs */
+	char source[256]; /* the path or "builtin:NAME" it was loaded from */
+	char name[64];
+	uint64_t content_id;
+	uint32_t layers, inputs;
+	bool has_slot_version; /* qsteer-xdp: the map slot's publication */
+	uint64_t slot_version;
+};
+
+/* "policy" (status, policy.show, and after a load or rollback). */
+struct qs_ctl_policy {
+	enum qs_ctl_mode mode;
+	uint64_t version, swaps;
+	const char *kernel; /* static, or outliving the server */
+	uint32_t canary_pct;
+	struct qs_ctl_slot active, second, previous; /* second: the shadow or canary */
+};
+
+/* "status"; strings static or outliving the server, NULL ones left out. */
+struct qs_ctl_status {
+	const char *daemon;
+	const char *interface, *xdp_mode; /* qsteer-xdp */
+	uint32_t workers, burst;
+	uint64_t uptime_s;
+	const char *clock;
+	uint32_t backends, backends_fresh;
+	uint64_t rx, tx;
+};
+
+/* "stats": the sum ("counters") and, when n_workers > 0, "per_worker". */
+struct qs_ctl_worker {
+	uint32_t lcore, queue;
+	struct qs_dp_counters c;
+};
+struct qs_ctl_counters {
+	const struct qs_dp_config *cfg; /* the backend names of to_backend */
+	struct qs_dp_counters sum;
+	uint32_t n_workers; /* at most QS_CTL_MAX_WORKERS */
+	struct qs_ctl_worker worker[QS_CTL_MAX_WORKERS];
+};
+
+/* One entry of "backends": what the daemon believes of the backend. */
+struct qs_ctl_backend {
+	char name[QS_DP_NAME_LEN];
+	uint16_t id, port;
+	char ip[48]; /* text */
+	uint8_t capacity_class;
+	bool reported, fresh;
+	bool has_report_age; /* else "report_age_ms": null */
+	uint64_t report_age_ms;
+	bool draining, drained;
+	uint32_t waiting, running, kv_used, kv_total;
+	uint64_t report_seq, sent;
+};
+struct qs_ctl_backends {
+	uint32_t n;
+	struct qs_ctl_backend be[QS_DP_MAX_BACKENDS];
+};
+
+/* "policy.shadow": the report since start, and since the running shadow policy
+ * was published (running false: none runs, "window" is null). */
+struct qs_ctl_shadow {
+	const struct qs_dp_config *cfg; /* the backend names */
+	struct qs_dp_shadow total;
+	bool running;
+	struct qs_dp_shadow window;
+};
+
 /*
- * The daemon's callbacks. Each gets the daemon's ctx and resp, a JSON object that
- * already holds "ok": true; it adds its fields to resp (docs/control.md lists the
- * expected ones) and returns QS_OK, or returns a qs_status error with a reason in
- * msg (then resp is discarded and the client gets
- * {"ok":false,"status":"<qs_status_name>","error":msg}). On QS_OK a non-empty msg
- * is sent as "message". msg is empty on entry.
+ * The daemon's callbacks. The typed ones (get_*, load_policy, roll_back,
+ * set_drain, stop) fill a zeroed struct or act, and return QS_OK, or a qs_status
+ * error with a reason in msg (then the client gets
+ * {"ok":false,"status":"<qs_status_name>","error":msg}); the server writes the
+ * answer. On QS_OK a non-empty msg is sent as "message". msg is empty on entry.
+ * Where a command has a typed callback, the older JSON one is not called.
  *
- * A NULL callback answers {"ok":false,"status":"unsupported","error":"CMD is not
- * supported by this daemon"}. Arguments are validated before a callback runs:
- * policy_load gets a non-empty path, a mode, and for canary 0 <= canary_pct <= 100;
- * drain/undrain get 0 <= backend_id <= 65535.
+ * The older callbacks (status ... shadow; qsteer-xdp's until it moves) and "other"
+ * get the daemon's ctx and resp, a JSON object that already holds "ok": true; they
+ * add their fields to resp (docs/control.md lists the expected ones) and return
+ * QS_OK, or a qs_status error with a reason in msg (then resp is discarded), with
+ * the same rules for msg.
+ *
+ * A command with neither form of callback answers {"ok":false,"status":
+ * "unsupported","error":"CMD is not supported by this daemon"}. Arguments are
+ * validated before a callback runs: policy_load / load_policy get a non-empty path,
+ * a mode, and for canary 0 <= canary_pct <= 100; drain, undrain and set_drain get
+ * 0 <= backend_id <= 65535.
  */
 struct qs_ctl_ops {
 	int (*status)(void *ctx, json_t *resp, char *msg, size_t msglen);
@@ -91,6 +179,29 @@ struct qs_ctl_ops {
 	 * disagreement lists cut to top entries (0: all; the server checks 0..4096,
 	 * default 10). /metrics renders the shadow metrics from one call with top 0. */
 	int (*shadow)(void *ctx, uint32_t top, json_t *resp, char *msg, size_t msglen);
+
+	/* ---- typed --------------------------------------------------------------- */
+	/* "status" (with "policy" from get_policy) */
+	int (*get_status)(void *ctx, struct qs_ctl_status *out, char *msg, size_t msglen);
+	/* "stats"; /metrics renders the counters */
+	int (*get_counters)(void *ctx, struct qs_ctl_counters *out, char *msg, size_t msglen);
+	/* "backends"; /metrics renders the per-backend gauges */
+	int (*get_backends)(void *ctx, struct qs_ctl_backends *out, char *msg, size_t msglen);
+	/* "policy.show", and "policy" in the answers to status, policy.load,
+	 * policy.rollback and policy.shadow */
+	int (*get_policy)(void *ctx, struct qs_ctl_policy *out, char *msg, size_t msglen);
+	/* "policy.shadow" (disagreement lists cut to the request's top by the server);
+	 * /metrics renders the shadow metrics */
+	int (*get_shadow)(void *ctx, struct qs_ctl_shadow *out, char *msg, size_t msglen);
+	/* "policy.load": on QS_OK the answer holds the new "policy" */
+	int (*load_policy)(void *ctx, enum qs_ctl_mode mode, const char *path,
+			   uint32_t canary_pct, char *msg, size_t msglen);
+	/* "policy.rollback": on QS_OK the answer holds the new "policy" */
+	int (*roll_back)(void *ctx, char *msg, size_t msglen);
+	/* "backend.drain" (drain true) and "backend.undrain" */
+	int (*set_drain)(void *ctx, uint16_t backend_id, bool drain, char *msg, size_t msglen);
+	/* "shutdown": the server answers first; the daemon then leaves its loop */
+	int (*stop)(void *ctx, char *msg, size_t msglen);
 };
 
 struct qs_ctl_server;
@@ -142,6 +253,9 @@ void qs_ctl_close(struct qs_ctl_server *s);
 char *qs_ctl_handle_line(struct qs_ctl_server *s, const char *line);
 /* The /metrics body (caller frees). NULL if the stats callback failed. */
 char *qs_ctl_prometheus_text(struct qs_ctl_server *s);
+/* The answer to a command without arguments (e.g. "stats": what qsteer-dp's
+ * --stats-out writes), one line without newline; caller frees. */
+char *qs_ctl_command(struct qs_ctl_server *s, const char *cmd);
 
 /* Names of enum qs_ctl_mode: "active", "shadow", "canary". */
 const char *qs_ctl_mode_name(enum qs_ctl_mode m);
