@@ -39,6 +39,7 @@
 
 #include "qsteer/agent_http.h"
 #include "qsteer/crc32c.h"
+#include "qsteer/opt.h"
 
 #define QS_GW_PREFIX_BYTES 256
 #define QS_GW_MAX_PACKETS 64
@@ -875,18 +876,11 @@ usage(FILE *f)
 		QS_GW_MAX_PACKETS);
 }
 
+/* a whole-word decimal in [lo, hi] (opt.h's reading of numbers) */
 static int
 num(const char *v, uint64_t lo, uint64_t hi, uint64_t *out)
 {
-	char *e;
-	unsigned long long x;
-
-	errno = 0;
-	x = strtoull(v, &e, 10);
-	if (!*v || *e || errno || x < lo || x > hi)
-		return -1;
-	*out = x;
-	return 0;
+	return qs_opt_u64(v, out) || *out < lo || *out > hi ? -1 : 0;
 }
 
 int

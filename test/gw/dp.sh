@@ -14,10 +14,9 @@
 # QS_WAIT_S (120 s); daemons run under `timeout 3600` (test/dp/lib.sh says why).
 # QS_GW_LATENCY=N adds a latency measurement (below).
 set -u
-abs() { case $1 in /*|none) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
+. "$(dirname "$0")/lib.sh"
 GW=$(abs "$1") DRV=$(abs "$2") ENG=$(abs "$3") CLI=$(abs "$4") DP=$(abs "$5") CTL=$(abs "$6")
-PY=/usr/bin/python3
-QS_WAIT_S=${QS_WAIT_S:-120}
+LOGS="eng.log ag.log gw.log dp.log out"
 [ "$DP" != none ] || { echo "SKIP: qsteer-dp not built (no DPDK)"; exit 77; }
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (network namespaces, DPDK)"; exit 77; }
 P=qgw$$
@@ -36,25 +35,6 @@ trap cleanup EXIT
 trap "exit 143" INT TERM
 cd "$T" || exit 1
 ip netns add "$NSF" 2>/dev/null || { echo "SKIP: cannot create network namespaces"; exit 77; }
-
-fail() {
-	echo "FAIL: $*"
-	for f in eng.log ag.log gw.log dp.log out; do
-		[ -f $f ] && { echo "--- $f"; tail -20 $f; }
-	done
-	exit 1
-}
-wait_for() {
-	what=$1
-	shift
-	i=0
-	until "$@"; do
-		for p in $PIDS; do kill -0 "$p" 2>/dev/null || fail "a daemon died while waiting for $what"; done
-		i=$((i + 1))
-		[ $i -lt $((QS_WAIT_S * 20)) ] || fail "no $what after ${QS_WAIT_S} s"
-		sleep 0.05
-	done
-}
 
 # ---- topology (as scripts/cluster.sh builds it) ----
 SVC=10.78.0.1 CLIENT=10.78.0.2 AGENT=10.78.0.10
@@ -103,23 +83,23 @@ EOF2
 
 ip netns exec "$NSG" timeout 3600 $PY "$ENG" --host 0.0.0.0 --port-file eng.port --log eng.log \
 	--waiting 3 --kv-usage 0.5 --slow-ms 100 &
-PIDS="$PIDS $!"
+PIDS="$PIDS $!" WATCH=$PIDS
 wait_for "fixture port" test -s eng.port
 ip netns exec "$NSG" timeout 3600 "$DRV" --executor "http://127.0.0.1:$(cat eng.port)" \
 	--listen $AGENT:7788 --port-file ag.port --report-to $SVC:7789 --backend-id 1 \
 	--scrape-interval-ms 50 2> ag.log &
-PIDS="$PIDS $!"
+PIDS="$PIDS $!" WATCH=$PIDS
 wait_for "agent port" test -s ag.port
 ip netns exec "$NSS" timeout 3600 "$DP" --no-huge -m 256 --no-pci --file-prefix "$PFX" -l 0,1 \
 	--vdev net_af_packet0,iface=s0 -- --config dp.ini --policy builtin:lor \
 	--control "$T/ctl.sock" > dp.log 2>&1 &
-PIDS="$PIDS $!"
+PIDS="$PIDS $!" WATCH=$PIDS
 ctl() { timeout 60 "$CTL" --socket "$T/ctl.sock" "$@"; }
 ctl_up() { ctl status > /dev/null 2>&1; }
 wait_for "dataplane control socket" ctl_up
 ip netns exec "$NSC" timeout 3600 "$GW" --listen 127.0.0.1:0 --service $SVC:7788 \
 	--port-file gw.port 2> gw.log &
-PIDS="$PIDS $!"
+PIDS="$PIDS $!" WATCH=$PIDS
 wait_for "gateway port" test -s gw.port
 URL=http://127.0.0.1:$(cat gw.port)
 incl() { ip netns exec "$NSC" "$@"; }

@@ -12,11 +12,10 @@
 # 120 s) that only a stuck daemon reaches. Daemons run under `timeout 3600` as a
 # backstop (test/dp/lib.sh says why) and the EXIT trap stops them on any failure.
 set -u
-abs() { case $1 in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
+. "$(dirname "$0")/lib.sh"
 GW=$(abs "$1") DRV=$(abs "$2") ENG=$(abs "$3") CLI=$(abs "$4")
-PY=/usr/bin/python3
-QS_WAIT_S=${QS_WAIT_S:-120}
 T=$(mktemp -d /tmp/qsteer-gw.XXXXXX)
+LOGS="eng.log ag.log gw.log reports.txt out"
 EPID= APID= GPID= RPID=
 cleanup() {
 	for p in $GPID $APID $EPID $RPID; do kill "$p" 2>/dev/null; done
@@ -27,29 +26,8 @@ trap cleanup EXIT
 trap "exit 143" INT TERM
 cd "$T" || exit 1
 
-fail() {
-	echo "FAIL: $*"
-	for f in eng.log ag.log gw.log reports.txt out; do
-		[ -f $f ] && { echo "--- $f"; tail -20 $f; }
-	done
-	exit 1
-}
-# bounded: N tries 50 ms apart
+# tries: the bound of a hand-written wait loop
 tries() { echo $((QS_WAIT_S * 20)); }
-# wait_for WHAT CMD...: until CMD succeeds; the daemons must stay alive meanwhile
-wait_for() {
-	what=$1
-	shift
-	i=0
-	until "$@"; do
-		for p in $GPID $APID; do
-			kill -0 "$p" 2>/dev/null || fail "a daemon died while waiting for $what"
-		done
-		i=$((i + 1))
-		[ $i -lt "$(tries)" ] || fail "no $what after ${QS_WAIT_S} s"
-		sleep 0.05
-	done
-}
 count() { grep -c "^$1 " eng.log 2>/dev/null || echo 0; }
 ge() { [ "$($1 "$2")" -ge "$3" ]; }
 
@@ -75,10 +53,12 @@ timeout 3600 "$DRV" --executor "http://127.0.0.1:$EP" --listen 127.0.0.1:0 \
 	--port-file ag.port --report-to "127.0.0.1:$(cat rep.port)" --backend-id 3 \
 	--max-inflight 4 --scrape-interval-ms 50 2> ag.log &
 APID=$!
+WATCH=$APID
 wait_for "agent port" test -s ag.port
 timeout 3600 "$GW" --listen 127.0.0.1:0 --service "127.0.0.1:$(cat ag.port)" \
 	--port-file gw.port 2> gw.log &
 GPID=$!
+WATCH="$GPID $APID"
 wait_for "gateway port" test -s gw.port
 GP=$(cat gw.port)
 URL=http://127.0.0.1:$GP
