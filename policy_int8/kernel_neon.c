@@ -18,15 +18,24 @@
  * 4g..4g+3, the operand SDOT multiplies by one 4-byte weight group. One SDOT is then
  * 16 useful MACs for any layer shape, and requantization is per output, where M and
  * S are uniform across the vector.
+ *
+ * The row driver (tiles, the zero-padded tail) is kernel_rows.h, shared with the x86
+ * levels. Their tile driver (kernel_tile.h) is not: a tile here is up to four quads
+ * sized to the rows it holds, outputs go in blocks of four with each weight row's
+ * 16-byte chunks loaded once for four SDOTs by element, and requantization is exact
+ * in int64 (SMULL, SRSHL) with no clamp bound.
  */
 #include <arm_neon.h>
 #include <string.h>
 
 #include "kernel_impl.h"
 
+#define KT_ROWS	 16 /* rows per tile; kernel_rows.h drives the tiles */
+#define KT_ENTRY qs_kern_neon
+
 enum {
-	TILE = 16,			   /* rows per tile */
-	QUADS = TILE / 4,		   /* int32x4 row quads per tile */
+	TILE = KT_ROWS,			  /* rows per tile */
+	QUADS = TILE / 4,		  /* int32x4 row quads per tile */
 	MAX_GROUPS = QS_INT8_MAX_DIM / 4, /* 4-byte groups per row */
 };
 
@@ -58,7 +67,7 @@ requant(int32x4_t acc, int32_t m, unsigned s)
 static inline int8x16_t
 pack4(int32x4_t y0, int32x4_t y1, int32x4_t y2, int32x4_t y3)
 {
-	static const uint8_t tr[16] = { 0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15 };
+	static const uint8_t tr[16] = {0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15};
 	int16x8_t a = vuzp1q_s16(vreinterpretq_s16_s32(y0), vreinterpretq_s16_s32(y1));
 	int16x8_t b = vuzp1q_s16(vreinterpretq_s16_s32(y2), vreinterpretq_s16_s32(y3));
 	int8x16_t c = vuzp1q_s8(vreinterpretq_s8_s16(a), vreinterpretq_s8_s16(b));
@@ -207,10 +216,15 @@ tile(const struct qs_policy *p, const uint8_t *x, size_t stride, unsigned nrows,
 	}
 }
 
-/*
- * Full 16-row tiles and, for the tail, the fewest quads that hold it: a burst of 8
- * candidates (the dataplane's common case) runs as two quads, not a half-empty tile.
- */
+/* kernel_rows.h's tiles: in place, always four quads; through the padded copy, the
+ * fewest quads that hold nrows, so a burst of 8 candidates (the dataplane's common
+ * case) runs as two quads, not a half-empty tile. */
+static inline __attribute__((always_inline)) void
+kt_tile(const struct qs_policy *p, const uint8_t *x, size_t stride, unsigned nrows, int32_t *out)
+{
+	tile(p, x, stride, nrows, QUADS, out);
+}
+
 static void
 tile_n(const struct qs_policy *p, const uint8_t *x, size_t stride, unsigned nrows, int32_t *out)
 {
@@ -226,35 +240,6 @@ tile_n(const struct qs_policy *p, const uint8_t *x, size_t stride, unsigned nrow
 		break;
 	}
 }
+#define kt_tile_tail tile_n
 
-void
-qs_kern_neon(const struct qs_policy *p, const uint8_t *x, size_t x_stride, uint32_t n,
-	     int32_t *out)
-{
-	size_t span = (size_t)(p->n_in + 15u) / 16 * 16;
-	size_t r0 = 0;
-
-	if (!n)
-		return;
-	/* Bytes from x that may be read: everything up to the last row's last input. */
-	size_t avail = (size_t)(n - 1) * x_stride + p->n_in;
-	for (; r0 < n; r0 += TILE) {
-		/*
-		 * Chunks may read past n_in into the next row: harmless, since the
-		 * weights' padding up to w_stride is zero. Past the buffer it is not,
-		 * so the tail goes through a zero-padded copy.
-		 */
-		if (n - r0 < TILE || (r0 + TILE - 1) * x_stride + span > avail)
-			break;
-		tile(p, x + r0 * x_stride, x_stride, TILE, QUADS, out + r0 * p->n_out);
-	}
-	for (; r0 < n; r0 += TILE) {
-		unsigned nrows = n - r0 < TILE ? n - r0 : TILE;
-		uint8_t buf[TILE * QS_INT8_MAX_DIM];
-
-		memset(buf, 0, (size_t)TILE * span);
-		for (unsigned r = 0; r < nrows; r++)
-			memcpy(buf + r * span, x + (size_t)(r0 + r) * x_stride, p->n_in);
-		tile_n(p, buf, span, nrows, out + r0 * p->n_out);
-	}
-}
+#include "kernel_rows.h"

@@ -19,7 +19,7 @@
 #include "batch_cmd.h"
 #include "batch_env.h"
 #include "batch_export.h"
-#include "batch_ppo.h"
+#include "ppo.h"
 #include "qsteer/compare.h"
 #include "qsteer/jobs.h"
 #include "qsteer/policy.h"
@@ -82,11 +82,11 @@ out_dir_writable(const char *path)
 
 struct ep_job {
 	const struct qs_benv_cfg *c;
-	const struct qs_bppo *ag;
+	const struct qs_ppo_agent *ag;
 	uint64_t seed;
 	uint64_t index; /* global episode index */
 	int scn_only;
-	struct qs_bppo_buf buf;
+	struct qs_ppo_buf buf;
 	struct qs_agent_bench_result res;
 	enum qs_agent_scn scn;
 	int rc;
@@ -95,7 +95,7 @@ struct ep_job {
 
 /* A worker of the job pool (jobs.h): its actor is scratch, pinned for a collection. */
 struct worker {
-	struct qs_bppo_actor actor;
+	struct qs_ppo_actor actor;
 };
 
 struct collect_ctx {
@@ -104,7 +104,7 @@ struct collect_ctx {
 };
 
 static void
-run_job(struct ep_job *j, struct qs_bppo_actor *actor)
+run_job(struct ep_job *j, struct qs_ppo_actor *actor)
 {
 	struct qs_rng r;
 	struct qs_benv_actor ac;
@@ -127,7 +127,7 @@ run_job(struct ep_job *j, struct qs_bppo_actor *actor)
 	}
 	load = j->c->load_lo + (j->c->load_hi - j->c->load_lo) * qs_rng_uniform(&r);
 	j->scn = scn;
-	j->buf.n = 0;
+	qs_ppo_buf_clear(&j->buf);
 	ac.ag = j->ag;
 	ac.scratch = actor;
 	ac.rng = &r;
@@ -153,12 +153,12 @@ collect(struct worker *w, uint32_t threads, struct ep_job *jobs, uint32_t n, cha
 	struct collect_ctx c = { w, jobs };
 
 	for (uint32_t t = 0; t < threads; t++)
-		qs_bppo_actor_pin(&w[t].actor, jobs[0].ag);
+		qs_ppo_actor_pin(&w[t].actor, jobs[0].ag);
 	/* Each episode is a function of its job alone: the episodes and their order do
 	 * not depend on how many threads ran them. */
 	qs_jobs_run(n, threads, collect_job, &c);
 	for (uint32_t t = 0; t < threads; t++)
-		qs_bppo_actor_unpin(&w[t].actor);
+		qs_ppo_actor_unpin(&w[t].actor);
 	for (uint32_t k = 0; k < n; k++)
 		if (jobs[k].rc != QS_OK) {
 			return qs_train_fail(jobs[k].rc, msg, msglen, "episode %" PRIu64 ": %s",
@@ -202,7 +202,7 @@ print_row(FILE *f, const char *scn, const struct eval_row *r, double fixed_goodp
  */
 static int
 eval_table(const struct qs_benv_cfg *c, const struct bopts *o, struct qs_policy *p,
-	   const char *pname, const struct qs_bppo *ag, struct qs_bppo_actor *actor, char *msg,
+	   const char *pname, const struct qs_ppo_agent *ag, struct qs_ppo_actor *actor, char *msg,
 	   size_t msglen)
 {
 	double gain[QS_AGENT_SCN__COUNT] = { 0 }, gain_ci[QS_AGENT_SCN__COUNT] = { 0 };
@@ -297,9 +297,9 @@ static int
 cmd_train(struct bopts *o)
 {
 	struct qs_benv_cfg c;
-	struct qs_bppo_cfg pc;
-	struct qs_bppo ag;
-	struct qs_bppo_buf buf, states;
+	struct qs_ppo_cfg pc;
+	struct qs_ppo_agent ag;
+	struct qs_ppo_buf buf, states;
 	struct ep_job *jobs = NULL;
 	struct worker w[MAX_THREADS];
 	struct qs_bexp_report rep;
@@ -315,14 +315,15 @@ cmd_train(struct bopts *o)
 	memset(w, 0, sizeof(w));
 	memset(&buf, 0, sizeof(buf));
 	memset(&states, 0, sizeof(states));
+	memset(&ag, 0, sizeof(ag));
 	qs_benv_defaults(&c);
 	c.requests = o->requests;
-	qs_bppo_defaults(&pc, c.n_actions);
+	qs_ppo_classifier_defaults(&pc, QS_FB_COUNT, c.n_actions);
 	pc.adam_pi.total_steps = (uint64_t)o->iters * pc.epochs *
 				 ((o->episodes * 4000u + pc.minibatch - 1) / pc.minibatch);
 	pc.adam_vf.total_steps = pc.adam_pi.total_steps;
 	pc.adam_pi.min_frac = pc.adam_vf.min_frac = 0.1f;
-	rc = qs_bppo_init(&ag, &pc, o->seed, msg, sizeof(msg));
+	rc = qs_ppo_agent_init(&ag, &pc, o->seed, msg, sizeof(msg));
 	if (rc != QS_OK)
 		goto fail;
 	jobs = calloc(o->episodes, sizeof(*jobs));
@@ -331,13 +332,15 @@ cmd_train(struct bopts *o)
 		goto fail;
 	}
 	for (uint32_t k = 0; k < o->episodes && rc == QS_OK; k++)
-		rc = qs_bppo_buf_init(&jobs[k].buf, EP_CAP, msg, sizeof(msg));
+		rc = qs_ppo_buf_init_head(&jobs[k].buf, &pc, 1, EP_CAP, EP_CAP, msg, sizeof(msg));
 	if (rc == QS_OK)
-		rc = qs_bppo_buf_init(&buf, o->episodes * EP_CAP, msg, sizeof(msg));
+		rc = qs_ppo_buf_init_head(&buf, &pc, 1, o->episodes * EP_CAP, o->episodes * EP_CAP,
+					  msg, sizeof(msg));
 	if (rc == QS_OK)
-		rc = qs_bppo_buf_init(&states, QS_AGENT_SCN__COUNT * EP_CAP, msg, sizeof(msg));
+		rc = qs_ppo_buf_init_head(&states, &pc, 1, QS_AGENT_SCN__COUNT * EP_CAP,
+					  QS_AGENT_SCN__COUNT * EP_CAP, msg, sizeof(msg));
 	for (; rc == QS_OK && t_init < o->threads; t_init++)
-		rc = qs_bppo_actor_init(&w[t_init].actor, &ag, msg, sizeof(msg));
+		rc = qs_ppo_actor_init(&w[t_init].actor, &ag, msg, sizeof(msg));
 	if (rc != QS_OK)
 		goto fail;
 	if (o->log) {
@@ -351,7 +354,7 @@ cmd_train(struct bopts *o)
 			     "approx_kl,clip_frac,seconds\n");
 	}
 	for (uint32_t it = 0; it < o->iters; it++) {
-		struct qs_bppo_stats st;
+		struct qs_ppo_stats st;
 		double ret = 0, slo = 0;
 
 		for (uint32_t k = 0; k < o->episodes; k++) {
@@ -364,16 +367,16 @@ cmd_train(struct bopts *o)
 		rc = collect(w, o->threads, jobs, o->episodes, msg, sizeof(msg));
 		if (rc != QS_OK)
 			goto fail;
-		buf.n = 0;
+		qs_ppo_buf_clear(&buf);
 		for (uint32_t k = 0; k < o->episodes; k++) {
 			for (uint32_t i = 0; i < jobs[k].buf.n; i++)
 				ret += jobs[k].buf.reward[i] / o->episodes;
 			slo += jobs[k].res.slo_attainment / o->episodes;
-			qs_bppo_buf_append(&buf, &jobs[k].buf); /* fits: cap = episodes * EP_CAP */
+			qs_ppo_buf_append(&buf, &jobs[k].buf); /* fits: cap = episodes * EP_CAP */
 		}
-		qs_bppo_buf_finish(&buf, pc.gamma, pc.lambda);
+		qs_ppo_buf_finish(&buf, pc.gamma, pc.lambda);
 		total += buf.n;
-		rc = qs_bppo_update(&ag, &buf, &st, msg, sizeof(msg));
+		rc = qs_ppo_update(&ag, &buf, &st, msg, sizeof(msg));
 		if (rc != QS_OK)
 			goto fail;
 		if (log)
@@ -401,7 +404,7 @@ cmd_train(struct bopts *o)
 
 	/* Calibration states: greedy episodes of every scenario on training seeds. The
 	 * learner is fixed from here on (calibration, export, evaluation). */
-	qs_bppo_actor_pin(&w[0].actor, &ag);
+	qs_ppo_actor_pin(&w[0].actor, &ag);
 	for (int sc = 0; sc < QS_AGENT_SCN__COUNT; sc++) {
 		struct qs_agent_bench_result r;
 		struct qs_rng rng;
@@ -417,7 +420,7 @@ cmd_train(struct bopts *o)
 	/* Ranges at the 0.999 quantile: the maximum spends the 7 bits on a handful of
 	 * outliers (94.96% agreement on the shipped policy's states, 97.17% at 0.999;
 	 * 0.99 clips too much, 91.89%). */
-	rc = qs_bexp_write(&ag.pi, states.x, states.n, 0.999f, c.action, c.n_actions,
+	rc = qs_bexp_write(&ag.pi, states.rows, states.n_rows, 0.999f, c.action, c.n_actions,
 			   "default-batch", o->created, o->out, &rep, msg, sizeof(msg));
 	if (rc != QS_OK)
 		goto fail;
@@ -435,13 +438,13 @@ fail:
 		fclose(log);
 	qs_policy_free(p);
 	for (uint32_t t = 0; t < t_init; t++)
-		qs_bppo_actor_free(&w[t].actor);
+		qs_ppo_actor_free(&w[t].actor);
 	for (uint32_t k = 0; jobs && k < o->episodes; k++)
-		qs_bppo_buf_free(&jobs[k].buf);
+		qs_ppo_buf_free(&jobs[k].buf);
 	free(jobs);
-	qs_bppo_buf_free(&buf);
-	qs_bppo_buf_free(&states);
-	qs_bppo_free(&ag);
+	qs_ppo_buf_free(&buf);
+	qs_ppo_buf_free(&states);
+	qs_ppo_agent_free(&ag);
 	return rc == QS_OK ? 0 : 1;
 }
 

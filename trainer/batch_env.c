@@ -26,7 +26,7 @@ qs_benv_defaults(struct qs_benv_cfg *c)
 	c->r_met = 1.0f;
 	c->r_late = 0.5f;
 	c->r_preempt = 0.05f;
-	c->n_actions = qs_benv_action_table(&c->agent.prof, c->action, QS_BPPO_MAX_ACTIONS);
+	c->n_actions = qs_benv_action_table(&c->agent.prof, c->action, QS_Q8_MAX_ACTIONS);
 }
 
 uint32_t
@@ -78,27 +78,16 @@ decide(void *ctx, const struct qs_batch_view *v, struct qs_batch_decision *d)
 {
 	struct episode *e = ctx;
 	struct qs_benv_actor *ac = e->actor;
-	struct qs_bppo_buf *b = ac->out;
+	struct qs_ppo_buf *b = ac->out;
 	uint8_t x[QS_FB_COUNT];
 	float logp, value;
-	uint32_t a;
+	uint32_t a = 0;
 
 	qs_batch_features_v1(&v->st, x);
-	a = qs_bppo_act(ac->ag, ac->scratch, x, ac->rng, ac->greedy, b ? &logp : NULL,
-			b ? &value : NULL);
-	if (b) {
-		if (b->n < b->cap) {
-			memcpy(b->x + (size_t)b->n * QS_FB_COUNT, x, QS_FB_COUNT);
-			b->action[b->n] = (uint16_t)a;
-			b->logp[b->n] = logp;
-			b->value[b->n] = value;
-			b->reward[b->n] = 0;
-			b->done[b->n] = 0;
-			b->n++;
-		} else {
-			e->overflow++;
-		}
-	}
+	qs_ppo_act(ac->ag, ac->scratch, x, 1, qs_ppo_all(ac->ag, 1), ac->rng, ac->greedy, &a,
+		   b ? &logp : NULL, b ? &value : NULL);
+	if (b && qs_ppo_buf_push(b, 0, x, 1, qs_ppo_all(ac->ag, 1), a, logp, value, NULL) != QS_OK)
+		e->overflow++;
 	qs_batch_apply_action(&e->c->action[a], d);
 	d->action = (uint16_t)a;
 }
@@ -107,13 +96,13 @@ static void
 settle(void *ctx, const struct qs_agent_iter *it, const struct qs_agent_bench_step *st)
 {
 	struct episode *e = ctx;
-	struct qs_bppo_buf *b = e->actor ? e->actor->out : NULL;
+	struct qs_ppo_buf *b = e->actor ? e->actor->out : NULL;
 
 	if (!b || b->n == e->start || e->overflow) /* none of this episode's yet */
 		return;
-	b->reward[b->n - 1] += e->c->r_met * (float)st->done_met -
-			       e->c->r_late * (float)st->first_late -
-			       e->c->r_preempt * (float)it->preempted;
+	qs_ppo_buf_credit(b, b->n - 1,
+			  e->c->r_met * (float)st->done_met - e->c->r_late * (float)st->first_late -
+				  e->c->r_preempt * (float)it->preempted);
 }
 
 static void
@@ -180,6 +169,6 @@ qs_benv_episode(const struct qs_benv_cfg *c, enum qs_agent_scn scn, uint64_t see
 				     "decisions of a %s episode were not recorded",
 				     actor->out->cap, e.overflow, qs_agent_scn_name(scn));
 	if (e.actor && actor->out && actor->out->n > e.start)
-		actor->out->done[actor->out->n - 1] = 1;
+		qs_ppo_buf_end_episode(actor->out, actor->out->n - 1);
 	return QS_OK;
 }

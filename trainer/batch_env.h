@@ -23,7 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "batch_ppo.h"
+#include "ppo.h"
 #include "qsteer/agent_bench.h"
 #include "qsteer/q8.h"
 
@@ -37,7 +37,7 @@ struct qs_benv_cfg {
 	float scn_weight[QS_AGENT_SCN__COUNT];
 	float r_met, r_late, r_preempt;
 	uint32_t n_actions;
-	struct qs_q8_action action[QS_BPPO_MAX_ACTIONS];
+	struct qs_q8_action action[QS_Q8_MAX_ACTIONS];
 };
 
 /* Defaults: the default profile, 200 requests, load 0.7..1.3, all three scenarios,
@@ -51,14 +51,15 @@ void qs_benv_defaults(struct qs_benv_cfg *c);
 uint32_t qs_benv_action_table(const struct qs_sim_profile *p, struct qs_q8_action *a,
 			      uint32_t cap);
 
-/* Who decides in an episode: the float learner (sampled or greedy), or nothing
- * (then strategy decides: a heuristic or an int8 policy). */
+/* Who decides in an episode: the float learner (a classifier-head qs_ppo_agent,
+ * sampled or greedy), or nothing (then strategy decides: a heuristic or an int8
+ * policy). */
 struct qs_benv_actor {
-	const struct qs_bppo *ag;
-	struct qs_bppo_actor *scratch;
+	const struct qs_ppo_agent *ag;
+	struct qs_ppo_actor *scratch;
 	struct qs_rng *rng;
 	int greedy;
-	struct qs_bppo_buf *out; /* decisions recorded here (may be NULL) */
+	struct qs_ppo_buf *out; /* decisions recorded here, env 0 (may be NULL) */
 };
 
 /*

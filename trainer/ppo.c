@@ -1,6 +1,7 @@
 /*
- * ppo.c - rollout buffer with late reward credit, GAE, acting, and the PPO /
- * REINFORCE updates of the scorer and value networks.
+ * ppo.c - the policy-gradient core (ppo.h) for both action heads: rollout buffer with
+ * late reward credit, GAE, acting, and the PPO / REINFORCE updates of the policy and
+ * value networks.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -12,6 +13,83 @@
 #include "util.h"
 
 #define MAX_FEAT 64
+
+/*
+ * What differs between the action heads, in one place. The first group is the heads'
+ * design; the second is arithmetic in which the router's learner and the batching
+ * learner differed before they shared this core. Those choices change no
+ * expectation, only roundings and the figures the logs print, and each head keeps
+ * its own so that a fixed seed trains the same bytes as before (and the shipped
+ * recipes rebuild their policies).
+ */
+struct head {
+	uint32_t max_rows; /* rows per decision */
+	int value_summary; /* the value net reads qs_ppo_summary (else the row itself) */
+	uint32_t shards;   /* gradient shards per minibatch */
+	uint64_t init_stream, shuffle_stream; /* qs_rng streams of the seed */
+	float pi_gain, vf_gain;		      /* output-layer gains at initialization */
+	/* arithmetic */
+	int x_div;	  /* inputs x / 127.0f (else x * (1.0f / 127)) */
+	int sums_f64;	  /* loss terms summed in double (else float, shard by shard) */
+	int clip_active;  /* clip_frac counts decisions whose clipped term won the min
+			   * (else those whose ratio left [1 - clip, 1 + clip]) */
+	int adv_f64;	  /* advantages divided by the deviation in double */
+	int perm_fresh;	  /* each epoch shuffles 0..n-1 (else the last epoch's order) */
+	int stats_divide; /* update stats: sum / minibatches (else sum * (1 / minibatches)) */
+};
+
+static const struct head scorer = {
+    .max_rows = QS_MAX_CANDIDATES,
+    .value_summary = 1,
+    .shards = QS_PPO_SHARDS,
+    .init_stream = 0x1417,
+    .shuffle_stream = 0x5eed,
+    /* A small output layer starts the policy near uniform over candidates. */
+    .pi_gain = 0.1f,
+    .vf_gain = 0.1f,
+};
+
+static const struct head classifier = {
+    .max_rows = 1,
+    .value_summary = 0,
+    .shards = 1,
+    .init_stream = 1,
+    .shuffle_stream = 2,
+    /* A smaller output gain starts the policy near uniform over the actions. */
+    .pi_gain = 0.01f,
+    .vf_gain = 1.0f,
+    .x_div = 1,
+    .sums_f64 = 1,
+    .clip_active = 1,
+    .adv_f64 = 1,
+    .perm_fresh = 1,
+    .stats_divide = 1,
+};
+
+static const struct head *
+head_of(const struct qs_ppo_cfg *c)
+{
+	return c->head == QS_PPO_HEAD_CLASSIFIER ? &classifier : &scorer;
+}
+
+static uint32_t
+outputs(const struct qs_ppo_cfg *c)
+{
+	return c->head == QS_PPO_HEAD_CLASSIFIER ? c->n_actions : 1;
+}
+
+/* The float model sees x / 127 (the export folds 1/127 into layer 1's input
+ * scales), rounded as the head does (struct head, x_div). */
+static void
+rows_to_float(const struct head *h, const uint8_t *rows, size_t n, float *x)
+{
+	if (h->x_div)
+		for (size_t i = 0; i < n; i++)
+			x[i] = (float)rows[i] / 127.0f;
+	else
+		for (size_t i = 0; i < n; i++)
+			x[i] = (float)rows[i] * (1.0f / 127.0f);
+}
 
 void
 qs_ppo_defaults(struct qs_ppo_cfg *c)
@@ -35,19 +113,39 @@ qs_ppo_defaults(struct qs_ppo_cfg *c)
 	c->adam_vf.lr = 1e-3f;
 }
 
+void
+qs_ppo_classifier_defaults(struct qs_ppo_cfg *c, uint32_t n_feat, uint32_t n_actions)
+{
+	qs_ppo_defaults(c);
+	c->head = QS_PPO_HEAD_CLASSIFIER;
+	c->n_actions = n_actions;
+	c->n_feat = n_feat;
+	c->h2 = 32;
+	c->vh = 64;
+	/* An iteration is tens of ms and a request settles seconds after the iteration
+	 * that admitted it: the horizon has to span a few hundred iterations. */
+	c->gamma = 0.995f;
+	c->epochs = 4;
+	c->minibatch = 1024;
+	c->adam_pi.lr = 1e-3f;
+}
+
 /* ---- buffer ---------------------------------------------------------------------- */
 
-int
-qs_ppo_buf_init(struct qs_ppo_buf *b, uint32_t n_env, uint32_t cap, uint32_t cap_rows,
-		uint32_t n_feat, char *msg, size_t msglen)
+static int
+buf_init(struct qs_ppo_buf *b, uint32_t n_env, uint32_t cap, uint32_t cap_rows, uint32_t n_feat,
+	 uint32_t n_out, char *msg, size_t msglen)
 {
 	memset(b, 0, sizeof(*b));
-	if (!n_env || n_env > 65535 || !cap || !cap_rows || !n_feat || n_feat > MAX_FEAT)
+	if (!n_env || n_env > 65535 || !cap || !cap_rows || !n_feat || n_feat > MAX_FEAT ||
+	    !n_out || n_out > QS_PPO_MAX_LOGITS)
 		return qs_train_fail(QS_E_ARG, msg, msglen,
-				     "rollout buffer: %u envs, %u decisions, %u rows, %u features",
-				     n_env, cap, cap_rows, n_feat);
+				     "rollout buffer: %u envs, %u decisions, %u rows, %u features, "
+				     "%u outputs",
+				     n_env, cap, cap_rows, n_feat, n_out);
 	b->n_feat = n_feat;
 	b->n_env = n_env;
+	b->n_out = n_out;
 	b->cap = cap;
 	b->cap_rows = cap_rows;
 	b->rows = malloc((size_t)cap_rows * n_feat);
@@ -69,6 +167,20 @@ qs_ppo_buf_init(struct qs_ppo_buf *b, uint32_t n_env, uint32_t cap, uint32_t cap
 		return qs_train_fail(QS_E_NOMEM, msg, msglen, "rollout buffer: %u decisions", cap);
 	}
 	return QS_OK;
+}
+
+int
+qs_ppo_buf_init(struct qs_ppo_buf *b, uint32_t n_env, uint32_t cap, uint32_t cap_rows,
+		uint32_t n_feat, char *msg, size_t msglen)
+{
+	return buf_init(b, n_env, cap, cap_rows, n_feat, 1, msg, msglen);
+}
+
+int
+qs_ppo_buf_init_head(struct qs_ppo_buf *b, const struct qs_ppo_cfg *c, uint32_t n_env, uint32_t cap,
+		     uint32_t cap_rows, char *msg, size_t msglen)
+{
+	return buf_init(b, n_env, cap, cap_rows, c->n_feat, outputs(c), msg, msglen);
 }
 
 void
@@ -102,21 +214,21 @@ qs_ppo_buf_clear(struct qs_ppo_buf *b)
 }
 
 int
-qs_ppo_buf_push(struct qs_ppo_buf *b, uint32_t env, const uint8_t *rows, uint32_t n_cand,
+qs_ppo_buf_push(struct qs_ppo_buf *b, uint32_t env, const uint8_t *rows, uint32_t n_rows,
 		uint64_t mask, uint32_t action, float logp, float value, uint32_t *index)
 {
-	uint32_t i = b->n;
+	uint32_t i = b->n, nl = n_rows * b->n_out;
 
-	if (env >= b->n_env || !n_cand || n_cand > QS_MAX_CANDIDATES || action >= n_cand ||
-	    !(mask >> action & 1))
+	if (env >= b->n_env || !n_rows || n_rows > QS_MAX_CANDIDATES || nl > QS_PPO_MAX_LOGITS ||
+	    action >= nl || !(mask >> action & 1))
 		return QS_E_ARG;
-	if (i >= b->cap || b->n_rows + n_cand > b->cap_rows)
+	if (i >= b->cap || b->n_rows + n_rows > b->cap_rows)
 		return QS_E_SIZE;
-	memcpy(b->rows + (size_t)b->n_rows * b->n_feat, rows, (size_t)n_cand * b->n_feat);
-	b->n_rows += n_cand;
+	memcpy(b->rows + (size_t)b->n_rows * b->n_feat, rows, (size_t)n_rows * b->n_feat);
+	b->n_rows += n_rows;
 	b->row_off[i + 1] = b->n_rows;
-	if (n_cand < 64)
-		mask &= (1ull << n_cand) - 1;
+	if (nl < 64)
+		mask &= (1ull << nl) - 1;
 	b->mask[i] = mask;
 	b->action[i] = (uint16_t)action;
 	b->env[i] = (uint16_t)env;
@@ -127,6 +239,30 @@ qs_ppo_buf_push(struct qs_ppo_buf *b, uint32_t env, const uint8_t *rows, uint32_
 	b->n = i + 1;
 	if (index)
 		*index = i;
+	return QS_OK;
+}
+
+int
+qs_ppo_buf_append(struct qs_ppo_buf *d, const struct qs_ppo_buf *s)
+{
+	uint32_t o = d->n, r = d->n_rows;
+
+	if (s->n_feat != d->n_feat || s->n_out != d->n_out || s->n_env > d->n_env)
+		return QS_E_SHAPE;
+	if (s->n > d->cap - d->n || s->n_rows > d->cap_rows - d->n_rows)
+		return QS_E_SIZE;
+	memcpy(d->rows + (size_t)r * d->n_feat, s->rows, (size_t)s->n_rows * s->n_feat);
+	for (uint32_t i = 0; i < s->n; i++)
+		d->row_off[o + i + 1] = r + s->row_off[i + 1];
+	memcpy(d->mask + o, s->mask, s->n * sizeof(*s->mask));
+	memcpy(d->action + o, s->action, s->n * sizeof(*s->action));
+	memcpy(d->env + o, s->env, s->n * sizeof(*s->env));
+	memcpy(d->done + o, s->done, s->n);
+	memcpy(d->logp + o, s->logp, s->n * sizeof(float));
+	memcpy(d->value + o, s->value, s->n * sizeof(float));
+	memcpy(d->reward + o, s->reward, s->n * sizeof(float));
+	d->n += s->n;
+	d->n_rows += s->n_rows;
 	return QS_OK;
 }
 
@@ -206,22 +342,13 @@ qs_ppo_summary(const uint8_t *rows, uint32_t n_cand, uint64_t mask, uint32_t n_f
 			mean[f] /= (float)cnt;
 }
 
-static void
-rows_to_float(const uint8_t *rows, size_t n, float *x)
-{
-	/* The float model sees x / 127; quantize.c folds exactly this into layer 1. */
-	for (size_t i = 0; i < n; i++)
-		x[i] = (float)rows[i] * (1.0f / 127.0f);
-}
-
 int
-qs_ppo_actor_init(struct qs_ppo_actor *a, const struct qs_ppo_agent *ag, char *msg,
-		  size_t msglen)
+qs_ppo_actor_init(struct qs_ppo_actor *a, const struct qs_ppo_agent *ag, char *msg, size_t msglen)
 {
 	int rc;
 
 	memset(a, 0, sizeof(*a));
-	rc = qs_mlp_ws_init(&a->ws_pi, &ag->pi, QS_MAX_CANDIDATES, msg, msglen);
+	rc = qs_mlp_ws_init(&a->ws_pi, &ag->pi, head_of(&ag->cfg)->max_rows, msg, msglen);
 	if (rc == QS_OK)
 		rc = qs_mlp_ws_init(&a->ws_vf, &ag->vf, 1, msg, msglen);
 	if (rc != QS_OK)
@@ -256,33 +383,47 @@ qs_ppo_set_threads(struct qs_ppo_agent *ag, uint32_t n)
 	ag->n_threads = n ? n : 1;
 }
 
+uint64_t
+qs_ppo_all(const struct qs_ppo_agent *ag, uint32_t n_rows)
+{
+	uint32_t nl = n_rows * ag->n_out;
+
+	return nl >= 64 ? ~0ull : (1ull << nl) - 1;
+}
+
 int
 qs_ppo_act(const struct qs_ppo_agent *ag, struct qs_ppo_actor *a, const uint8_t *rows,
-	   uint32_t n_cand, uint64_t mask, struct qs_rng *rng, int greedy, uint32_t *action,
+	   uint32_t n_rows, uint64_t mask, struct qs_rng *rng, int greedy, uint32_t *action,
 	   float *logp, float *value)
 {
-	uint32_t nf = ag->cfg.n_feat, pick;
+	const struct head *h = head_of(&ag->cfg);
+	uint32_t nf = ag->cfg.n_feat, nl = n_rows * ag->n_out, pick;
 	const float *s;
 	float lse;
 
-	if (!n_cand || n_cand > QS_MAX_CANDIDATES)
+	if (!n_rows || n_rows > h->max_rows || nl > QS_PPO_MAX_LOGITS)
 		return QS_E_ARG;
-	if (n_cand < 64)
-		mask &= (1ull << n_cand) - 1;
+	if (nl < 64)
+		mask &= (1ull << nl) - 1;
 	if (!mask)
 		return QS_E_ARG;
-	rows_to_float(rows, (size_t)n_cand * nf, a->x);
-	s = qs_mlp_forward(&ag->pi, &a->ws_pi, a->x, n_cand, NULL);
-	memcpy(a->s, s, n_cand * sizeof(float));
-	lse = qs_mlp_softmax_masked(a->s, n_cand, mask, a->p);
-	pick = greedy ? qs_mlp_argmax_masked(a->s, n_cand, mask)
-		      : qs_mlp_sample_masked(a->p, n_cand, mask, qs_rng_uniform(rng));
+	rows_to_float(h, rows, (size_t)n_rows * nf, a->x);
+	s = qs_mlp_forward(&ag->pi, &a->ws_pi, a->x, n_rows, NULL);
+	memcpy(a->s, s, nl * sizeof(float));
+	lse = qs_mlp_softmax_masked(a->s, nl, mask, a->p);
+	pick = greedy ? qs_mlp_argmax_masked(a->s, nl, mask)
+		      : qs_mlp_sample_masked(a->p, nl, mask, qs_rng_uniform(rng));
 	*action = pick;
 	if (logp)
 		*logp = a->s[pick] - lse;
 	if (value) {
-		qs_ppo_summary(rows, n_cand, mask, nf, a->summary);
-		*value = qs_mlp_forward(&ag->vf, &a->ws_vf, a->summary, 1, NULL)[0];
+		const float *vx = a->x;
+
+		if (h->value_summary) {
+			qs_ppo_summary(rows, n_rows, mask, nf, a->summary);
+			vx = a->summary;
+		}
+		*value = qs_mlp_forward(&ag->vf, &a->ws_vf, vx, 1, NULL)[0];
 	}
 	return QS_OK;
 }
@@ -321,8 +462,8 @@ qc_prepare(struct qs_ppo_agent *ag, const struct qs_ppo_buf *b, char *msg, size_
 	struct ppo_qc *qc = ag->qc;
 	struct qs_quant_states st = {b->n_feat, b->n, b->rows, b->row_off, b->mask};
 	uint32_t cap = ag->cfg.minibatch * QS_MAX_CANDIDATES;
-	float pct = ag->cfg.consist_pct > 0 && ag->cfg.consist_pct <= 1 ? ag->cfg.consist_pct
-									 : 0.999f;
+	float pct =
+	    ag->cfg.consist_pct > 0 && ag->cfg.consist_pct <= 1 ? ag->cfg.consist_pct : 0.999f;
 	int rc;
 
 	if (!qc) {
@@ -374,7 +515,8 @@ qc_grad(struct qs_ppo_agent *ag, const struct qs_ppo_buf *b, const uint32_t *idx
 	for (uint32_t k = 0; k < n; k++) {
 		uint32_t i = idx[k], r0 = b->row_off[i], nc = b->row_off[i + 1] - r0;
 
-		rows_to_float(b->rows + (size_t)r0 * nf, (size_t)nc * nf, qc->x + (size_t)nr * nf);
+		rows_to_float(head_of(&ag->cfg), b->rows + (size_t)r0 * nf, (size_t)nc * nf,
+			      qc->x + (size_t)nr * nf);
 		nr += nc;
 	}
 	ss = qs_mlp_forward(&qc->shadow, &qc->wq, qc->x, nr, &qc->fq);
@@ -384,7 +526,7 @@ qc_grad(struct qs_ppo_agent *ag, const struct qs_ppo_buf *b, const uint32_t *idx
 		uint32_t i = idx[k], nc = b->row_off[i + 1] - b->row_off[i], af, aq;
 		uint64_t mask = b->mask[i];
 		float tq[QS_MAX_CANDIDATES], tf[QS_MAX_CANDIDATES], pq[QS_MAX_CANDIDATES],
-			pf[QS_MAX_CANDIDATES];
+		    pf[QS_MAX_CANDIDATES];
 
 		if (nc < 64)
 			mask &= (1ull << nc) - 1;
@@ -417,8 +559,10 @@ int
 qs_ppo_agent_init(struct qs_ppo_agent *ag, const struct qs_ppo_cfg *c, uint64_t seed, char *msg,
 		  size_t msglen)
 {
-	uint32_t dpi[4] = {c->n_feat, c->h1, c->h2, 1};
-	uint32_t dvf[4] = {2 * c->n_feat, c->vh, c->vh, 1};
+	const struct head *hd = head_of(c);
+	uint32_t no = outputs(c);
+	uint32_t dpi[4] = {c->n_feat, c->h1, c->h2, no};
+	uint32_t dvf[4] = {hd->value_summary ? 2 * c->n_feat : c->n_feat, c->vh, c->vh, 1};
 	struct qs_rng init;
 	int rc;
 
@@ -431,11 +575,23 @@ qs_ppo_agent_init(struct qs_ppo_agent *ag, const struct qs_ppo_cfg *c, uint64_t 
 				     "lambda %g, clip %g",
 				     c->n_feat, MAX_FEAT, c->minibatch, c->epochs, (double)c->gamma,
 				     (double)c->lambda, (double)c->clip);
+	if (c->head == QS_PPO_HEAD_CLASSIFIER &&
+	    (c->n_actions < 2 || c->n_actions > QS_PPO_MAX_LOGITS || c->algo != QS_ALGO_PPO ||
+	     c->share_coef > 0 || c->consist_coef > 0 || c->center_coef > 0))
+		return qs_train_fail(QS_E_ARG, msg, msglen,
+				     "ppo: a classifier needs 2..%d actions (has %u), PPO, and no "
+				     "share, consistency or centering terms",
+				     QS_PPO_MAX_LOGITS, c->n_actions);
+	if (c->head != QS_PPO_HEAD_SCORER && c->head != QS_PPO_HEAD_CLASSIFIER)
+		return qs_train_fail(QS_E_ARG, msg, msglen, "ppo: unknown action head %d",
+				     (int)c->head);
 	ag->cfg = *c;
-	qs_rng_seed(&init, seed, 0x1417);
-	qs_rng_seed(&ag->rng, seed, 0x5eed);
-	ag->cap_rows = c->minibatch * QS_MAX_CANDIDATES;
-	ag->shard_cap = (c->minibatch + QS_PPO_SHARDS - 1) / QS_PPO_SHARDS;
+	qs_rng_seed(&init, seed, hd->init_stream);
+	qs_rng_seed(&ag->rng, seed, hd->shuffle_stream);
+	ag->n_out = no;
+	ag->n_shards = hd->shards;
+	ag->cap_rows = c->minibatch * hd->max_rows;
+	ag->shard_cap = (c->minibatch + hd->shards - 1) / hd->shards;
 	ag->n_threads = 1;
 	rc = qs_mlp_init(&ag->pi, 3, dpi, msg, msglen);
 	if (rc == QS_OK)
@@ -444,29 +600,35 @@ qs_ppo_agent_init(struct qs_ppo_agent *ag, const struct qs_ppo_cfg *c, uint64_t 
 		rc = qs_adam_init(&ag->opt_pi, &c->adam_pi, ag->pi.n_params, msg, msglen);
 	if (rc == QS_OK)
 		rc = qs_adam_init(&ag->opt_vf, &c->adam_vf, ag->vf.n_params, msg, msglen);
-	for (uint32_t k = 0; rc == QS_OK && k < QS_PPO_SHARDS; k++) {
+	for (uint32_t k = 0; rc == QS_OK && k < ag->n_shards; k++) {
 		struct qs_ppo_shard *h = &ag->sh[k];
-		uint32_t cr = ag->shard_cap * QS_MAX_CANDIDATES;
+		uint32_t sc = ag->shard_cap, cr = sc * hd->max_rows;
 
 		rc = qs_mlp_ws_init(&h->ws_pi, &ag->pi, cr, msg, msglen);
 		if (rc == QS_OK)
-			rc = qs_mlp_ws_init(&h->ws_vf, &ag->vf, ag->shard_cap, msg, msglen);
+			rc = qs_mlp_ws_init(&h->ws_vf, &ag->vf, sc, msg, msglen);
 		if (rc != QS_OK)
 			break;
 		h->g_pi = calloc(ag->pi.n_params, sizeof(float));
 		h->g_vf = calloc(ag->vf.n_params, sizeof(float));
 		h->x = malloc((size_t)cr * c->n_feat * sizeof(float));
-		h->xs = malloc((size_t)ag->shard_cap * 2 * c->n_feat * sizeof(float));
-		h->dscore = malloc((size_t)cr * sizeof(float));
-		h->prob = malloc((size_t)cr * sizeof(float));
-		h->dval = malloc((size_t)ag->shard_cap * sizeof(float));
+		h->xs = malloc((size_t)sc * 2 * c->n_feat * sizeof(float));
+		h->dscore = malloc((size_t)cr * no * sizeof(float));
+		h->prob = malloc((size_t)cr * no * sizeof(float));
+		h->dval = malloc((size_t)sc * sizeof(float));
 		h->dh[0] = malloc((size_t)cr * c->h1 * sizeof(float));
 		h->dh[1] = malloc((size_t)cr * c->h2 * sizeof(float));
-		h->dm = malloc((size_t)ag->shard_cap * (c->h1 > c->h2 ? c->h1 : c->h2) *
-			       sizeof(float));
+		h->dm = malloc((size_t)sc * (c->h1 > c->h2 ? c->h1 : c->h2) * sizeof(float));
+		h->t_pi = malloc((size_t)sc * 4 * sizeof(float));
+		h->t_clip = malloc(sc);
 		if (!h->g_pi || !h->g_vf || !h->x || !h->xs || !h->dscore || !h->prob || !h->dval ||
-		    !h->dh[0] || !h->dh[1] || !h->dm)
+		    !h->dh[0] || !h->dh[1] || !h->dm || !h->t_pi || !h->t_clip) {
 			rc = qs_train_fail(QS_E_NOMEM, msg, msglen, "ppo: update scratch");
+			break;
+		}
+		h->t_h = h->t_pi + sc;
+		h->t_kl = h->t_pi + 2 * (size_t)sc;
+		h->t_dv = h->t_pi + 3 * (size_t)sc;
 	}
 	if (rc != QS_OK) {
 		qs_ppo_agent_free(ag);
@@ -478,9 +640,8 @@ qs_ppo_agent_init(struct qs_ppo_agent *ag, const struct qs_ppo_cfg *c, uint64_t 
 		qs_ppo_agent_free(ag);
 		return qs_train_fail(QS_E_NOMEM, msg, msglen, "ppo: update scratch");
 	}
-	/* A small output layer starts the policy near uniform over candidates. */
-	qs_mlp_init_params(&ag->pi, &init, 0.1f);
-	qs_mlp_init_params(&ag->vf, &init, 0.1f);
+	qs_mlp_init_params(&ag->pi, &init, hd->pi_gain);
+	qs_mlp_init_params(&ag->vf, &init, hd->vf_gain);
 	return QS_OK;
 }
 
@@ -509,6 +670,8 @@ qs_ppo_agent_free(struct qs_ppo_agent *ag)
 		free(h->dh[0]);
 		free(h->dh[1]);
 		free(h->dm);
+		free(h->t_pi);
+		free(h->t_clip);
 	}
 	free(ag->g_pi);
 	free(ag->g_vf);
@@ -574,11 +737,64 @@ share_penalty(const float *h, uint32_t no, const struct qs_ppo_buf *b, const uin
 
 			for (uint32_t r = r0; r < r0 + nc; r++)
 				dh[(size_t)r * no + j] +=
-					(float)(g * (W * (mk - M) - B * (h[(size_t)r * no + j] - mk)));
+				    (float)(g * (W * (mk - M) - B * (h[(size_t)r * no + j] - mk)));
 			r0 += nc;
 		}
 	}
 	return (float)(total / no);
+}
+
+/*
+ * A shard's figures from its per-decision terms, summed as its head sums them (see
+ * struct head): the router's learner in float, shard by shard; the batching
+ * learner's in double. The loss gets the means (policy + vf_coef value - ent_coef
+ * entropy) added; st the means of each term.
+ */
+static void
+shard_sums_f32(struct qs_ppo_shard *sh, const struct qs_ppo_cfg *c, int clip_active)
+{
+	float inv = sh->inv, pi_loss = 0, v_loss = 0, ent = 0, kl = 0, clipped = 0;
+	struct qs_ppo_stats *st = &sh->st;
+
+	for (uint32_t k = 0; k < sh->n; k++) {
+		float dv = sh->t_dv[k];
+
+		pi_loss += sh->t_pi[k];
+		ent += sh->t_h[k];
+		kl += sh->t_kl[k];
+		clipped += sh->t_clip[k] >> clip_active & 1;
+		v_loss += 0.5f * dv * dv;
+	}
+	st->pi_loss = pi_loss * inv;
+	st->v_loss = v_loss * inv;
+	st->entropy = ent * inv;
+	st->approx_kl = kl * inv;
+	st->clip_frac = clipped * inv;
+	sh->loss += (pi_loss + c->vf_coef * v_loss - c->ent_coef * ent) * inv;
+}
+
+static void
+shard_sums_f64(struct qs_ppo_shard *sh, const struct qs_ppo_cfg *c, int clip_active)
+{
+	double lpi = 0, lv = 0, ent = 0, kl = 0, clipped = 0;
+	uint32_t n = sh->n;
+	struct qs_ppo_stats *st = &sh->st;
+
+	for (uint32_t k = 0; k < n; k++) {
+		float e = sh->t_dv[k];
+
+		lpi += sh->t_pi[k];
+		ent += sh->t_h[k];
+		kl += sh->t_kl[k];
+		clipped += sh->t_clip[k] >> clip_active & 1;
+		lv += 0.5 * e * e;
+	}
+	st->pi_loss = (float)(lpi / n);
+	st->v_loss = (float)(lv / n);
+	st->entropy = (float)(ent / n);
+	st->approx_kl = (float)(kl / n);
+	st->clip_frac = (float)(clipped / n);
+	sh->loss += (float)(lpi / n + c->vf_coef * lv / n - c->ent_coef * ent / n);
 }
 
 /* Loss and gradients of one shard (decisions h->idx[0..n), means taken over 1/inv
@@ -591,9 +807,10 @@ shard_run(struct qs_ppo_shard *sh)
 	const uint32_t *idx = sh->idx;
 	uint32_t n = sh->n;
 	const struct qs_ppo_cfg *c = &ag->cfg;
-	uint32_t nf = c->n_feat, nr = 0;
+	const struct head *hd = head_of(c);
+	uint32_t nf = c->n_feat, no = ag->n_out, nr = 0;
 	const float *s, *v;
-	float inv = sh->inv, pi_loss = 0, v_loss = 0, ent = 0, kl = 0, clipped = 0;
+	float inv = sh->inv;
 	struct qs_ppo_stats *st = &sh->st;
 
 	memset(sh->g_pi, 0, ag->pi.n_params * sizeof(float));
@@ -602,66 +819,74 @@ shard_run(struct qs_ppo_shard *sh)
 	sh->loss = 0;
 	if (!n)
 		return;
-	/* Gather the minibatch: every candidate row, and one summary per decision. */
+	/* Gather the minibatch: every row, and the value net's input per decision. */
 	for (uint32_t k = 0; k < n; k++) {
 		uint32_t i = idx[k], r0 = b->row_off[i], nc = b->row_off[i + 1] - r0;
 
-		rows_to_float(b->rows + (size_t)r0 * nf, (size_t)nc * nf, sh->x + (size_t)nr * nf);
-		qs_ppo_summary(b->rows + (size_t)r0 * nf, nc, b->mask[i], nf,
-			       sh->xs + (size_t)k * 2 * nf);
+		rows_to_float(hd, b->rows + (size_t)r0 * nf, (size_t)nc * nf,
+			      sh->x + (size_t)nr * nf);
+		if (hd->value_summary)
+			qs_ppo_summary(b->rows + (size_t)r0 * nf, nc, b->mask[i], nf,
+				       sh->xs + (size_t)k * 2 * nf);
 		nr += nc;
 	}
 	s = qs_mlp_forward(&ag->pi, &sh->ws_pi, sh->x, nr, NULL);
-	v = qs_mlp_forward(&ag->vf, &sh->ws_vf, sh->xs, n, NULL);
+	/* (a classifier's decision is its one row, so its rows are the value's inputs) */
+	v = qs_mlp_forward(&ag->vf, &sh->ws_vf, hd->value_summary ? sh->xs : sh->x, n, NULL);
 	nr = 0;
 	for (uint32_t k = 0; k < n; k++) {
 		uint32_t i = idx[k], nc = b->row_off[i + 1] - b->row_off[i], a = b->action[i];
+		uint32_t nl = nc * no;
 		uint64_t mask = b->mask[i];
-		const float *sk = s + nr;
-		float *p = sh->prob + nr, *ds = sh->dscore + nr;
-		float lse = qs_mlp_softmax_masked(sk, nc, mask, p);
-		float lp = sk[a] - lse, h = qs_mlp_entropy(sk, p, nc, mask, lse);
-		float A = b->adv[i], dlogp, dv;
+		const float *sk = s + (size_t)nr * no;
+		float *p = sh->prob + (size_t)nr * no, *ds = sh->dscore + (size_t)nr * no;
+		float lse = qs_mlp_softmax_masked(sk, nl, mask, p);
+		float lp = sk[a] - lse, h = qs_mlp_entropy(sk, p, nl, mask, lse);
+		float A = b->adv[i], dlogp, kl = 0;
+		uint8_t clip = 0;
 
-		memset(ds, 0, nc * sizeof(float));
+		memset(ds, 0, nl * sizeof(float));
 		if (ag->bc) {
-			pi_loss += -lp;
+			sh->t_pi[k] = -lp;
 			dlogp = -1.0f;
 		} else if (c->algo == QS_ALGO_REINFORCE) {
-			pi_loss += -A * lp;
+			sh->t_pi[k] = -A * lp;
 			dlogp = -A;
 		} else {
 			float ratio = expf(lp - b->logp[i]);
-			float rc = ratio < 1 - c->clip ? 1 - c->clip
-						       : (ratio > 1 + c->clip ? 1 + c->clip : ratio);
+			float rc = ratio < 1 - c->clip
+				       ? 1 - c->clip
+				       : (ratio > 1 + c->clip ? 1 + c->clip : ratio);
 			float s1 = ratio * A, s2 = rc * A;
 
-			pi_loss += -(s1 < s2 ? s1 : s2);
+			sh->t_pi[k] = -(s1 < s2 ? s1 : s2);
 			/* The min picks the unclipped term, or the clipped one, which is
 			 * constant in the parameters outside [1 - clip, 1 + clip]. */
 			dlogp = (s1 <= s2 || rc == ratio) ? -A * ratio : 0.0f;
-			kl += b->logp[i] - lp;
-			clipped += rc != ratio;
+			kl = b->logp[i] - lp;
+			/* bit 0: the ratio left the range; bit 1: the clipped term won */
+			clip = (uint8_t)((rc != ratio) | !(s1 <= s2) << 1);
 		}
-		ent += h;
-		qs_mlp_logp_grad(p, nc, mask, a, dlogp * inv, ds);
+		sh->t_h[k] = h;
+		sh->t_kl[k] = kl;
+		sh->t_clip[k] = clip;
+		qs_mlp_logp_grad(p, nl, mask, a, dlogp * inv, ds);
 		if (c->center_coef > 0) {
 			uint32_t ne = 0;
 			float mu = 0;
 
-			for (uint32_t cc = 0; cc < nc; cc++)
+			for (uint32_t cc = 0; cc < nl; cc++)
 				if (mask >> cc & 1)
 					mu += sk[cc], ne++;
 			mu /= (float)(ne ? ne : 1);
 			sh->loss += c->center_coef * mu * mu * inv;
-			for (uint32_t cc = 0; cc < nc; cc++)
+			for (uint32_t cc = 0; cc < nl; cc++)
 				if (mask >> cc & 1)
 					ds[cc] += c->center_coef * 2.0f * mu / (float)ne * inv;
 		}
-		qs_mlp_entropy_grad(sk, p, nc, mask, lse, h, -c->ent_coef * inv, ds);
-		dv = v[k] - b->ret[i];
-		v_loss += 0.5f * dv * dv;
-		sh->dval[k] = c->vf_coef * dv * inv;
+		qs_mlp_entropy_grad(sk, p, nl, mask, lse, h, -c->ent_coef * inv, ds);
+		sh->t_dv[k] = v[k] - b->ret[i];
+		sh->dval[k] = c->vf_coef * sh->t_dv[k] * inv;
 		nr += nc;
 	}
 	if (c->share_coef > 0) {
@@ -670,8 +895,8 @@ shard_run(struct qs_ppo_shard *sh)
 
 		for (uint32_t l = 0; l < 2; l++) {
 			memset(sh->dh[l], 0, (size_t)nr * ag->pi.dim[l + 1] * sizeof(float));
-			r += share_penalty(sh->ws_pi.h[l], ag->pi.dim[l + 1], b, idx, n, wgt, sh->dm,
-					   sh->dh[l]);
+			r += share_penalty(sh->ws_pi.h[l], ag->pi.dim[l + 1], b, idx, n, wgt,
+					   sh->dm, sh->dh[l]);
 		}
 		r += share_penalty(s, 1, b, idx, n, wgt, sh->dm, sh->dscore);
 		st->shared = r / 3.0f * (float)n * inv;
@@ -682,12 +907,10 @@ shard_run(struct qs_ppo_shard *sh)
 		qs_mlp_backward(&ag->pi, &sh->ws_pi, nr, sh->dscore, NULL, sh->g_pi, NULL);
 	}
 	qs_mlp_backward(&ag->vf, &sh->ws_vf, n, sh->dval, NULL, sh->g_vf, NULL);
-	st->pi_loss = pi_loss * inv;
-	st->v_loss = v_loss * inv;
-	st->entropy = ent * inv;
-	st->approx_kl = kl * inv;
-	st->clip_frac = clipped * inv;
-	sh->loss += (pi_loss + c->vf_coef * v_loss - c->ent_coef * ent) * inv;
+	if (hd->sums_f64)
+		shard_sums_f64(sh, c, hd->clip_active);
+	else
+		shard_sums_f32(sh, c, hd->clip_active);
 }
 
 /* Shard k: a job of the pool (jobs.h). */
@@ -710,9 +933,9 @@ sharded_loss_grad(struct qs_ppo_agent *ag, const struct qs_ppo_buf *b, const uin
 
 	if (n > ag->cfg.minibatch) /* the shards' scratch holds one minibatch */
 		return NAN;
-	per = (n + QS_PPO_SHARDS - 1) / QS_PPO_SHARDS;
+	per = (n + ag->n_shards - 1) / ag->n_shards;
 
-	for (uint32_t k = 0; k < QS_PPO_SHARDS; k++) {
+	for (uint32_t k = 0; k < ag->n_shards; k++) {
 		struct qs_ppo_shard *h = &ag->sh[k];
 		uint32_t m = n - off < per ? n - off : per;
 
@@ -725,11 +948,10 @@ sharded_loss_grad(struct qs_ppo_agent *ag, const struct qs_ppo_buf *b, const uin
 	}
 	/* A thread per shard when threads are configured and the minibatch is worth
 	 * it; each shard owns its gradient, summed below in shard order. */
-	qs_jobs_run(QS_PPO_SHARDS, ag->n_threads > 1 && n >= 64 ? QS_PPO_SHARDS : 1, shard_job,
-		    ag);
+	qs_jobs_run(ag->n_shards, ag->n_threads > 1 && n >= 64 ? ag->n_shards : 1, shard_job, ag);
 	memcpy(ag->g_pi, ag->sh[0].g_pi, ag->pi.n_params * sizeof(float));
 	memcpy(ag->g_vf, ag->sh[0].g_vf, ag->vf.n_params * sizeof(float));
-	for (uint32_t k = 1; k < QS_PPO_SHARDS; k++) {
+	for (uint32_t k = 1; k < ag->n_shards; k++) {
 		const float *gp = ag->sh[k].g_pi, *gv = ag->sh[k].g_vf;
 
 		for (size_t i = 0; i < ag->pi.n_params; i++)
@@ -739,7 +961,7 @@ sharded_loss_grad(struct qs_ppo_agent *ag, const struct qs_ppo_buf *b, const uin
 	}
 	if (st)
 		memset(st, 0, sizeof(*st));
-	for (uint32_t k = 0; k < QS_PPO_SHARDS; k++) {
+	for (uint32_t k = 0; k < ag->n_shards; k++) {
 		const struct qs_ppo_stats *x = &ag->sh[k].st;
 
 		loss += ag->sh[k].loss;
@@ -762,21 +984,51 @@ qs_ppo_loss_grad(struct qs_ppo_agent *ag, const struct qs_ppo_buf *b, const uint
 	return sharded_loss_grad(ag, b, idx, n, st);
 }
 
+/*
+ * Advantages to zero mean and unit deviation over the batch, in the head's
+ * arithmetic: the deviation as a float and the division in float (scorer), or both
+ * in double (classifier).
+ */
+static void
+normalize_adv(float *adv, uint32_t n, int f64)
+{
+	double mean = 0, var = 0;
+
+	for (uint32_t i = 0; i < n; i++)
+		mean += adv[i];
+	mean /= n;
+	for (uint32_t i = 0; i < n; i++)
+		var += (adv[i] - mean) * (adv[i] - mean);
+	if (f64) {
+		double sd = sqrt(var / n) + 1e-8;
+
+		for (uint32_t i = 0; i < n; i++)
+			adv[i] = (float)((adv[i] - mean) / sd);
+	} else {
+		float sd = (float)sqrt(var / n) + 1e-8f;
+
+		for (uint32_t i = 0; i < n; i++)
+			adv[i] = (float)(adv[i] - mean) / sd;
+	}
+}
+
 int
-qs_ppo_update(struct qs_ppo_agent *ag, struct qs_ppo_buf *b, struct qs_ppo_stats *st,
-	      char *msg, size_t msglen)
+qs_ppo_update(struct qs_ppo_agent *ag, struct qs_ppo_buf *b, struct qs_ppo_stats *st, char *msg,
+	      size_t msglen)
 {
 	const struct qs_ppo_cfg *c = &ag->cfg;
+	const struct head *hd = head_of(c);
 	uint32_t epochs = c->algo == QS_ALGO_REINFORCE ? 1 : c->epochs, mb = c->minibatch;
 	struct qs_ppo_stats acc = {0}, one;
 	int consist;
 
 	if (!b->n)
 		return qs_train_fail(QS_E_ARG, msg, msglen, "ppo update: empty buffer");
-	if (b->n_feat != c->n_feat)
+	if (b->n_feat != c->n_feat || b->n_out != ag->n_out)
 		return qs_train_fail(QS_E_SHAPE, msg, msglen,
-				     "ppo update: buffer rows have %u features, the policy %u",
-				     b->n_feat, c->n_feat);
+				     "ppo update: buffer rows have %u features and %u outputs, the "
+				     "policy %u and %u",
+				     b->n_feat, b->n_out, c->n_feat, ag->n_out);
 	if (ag->perm_cap < b->n) {
 		uint32_t *p = realloc(ag->perm, (size_t)b->n * sizeof(uint32_t));
 
@@ -786,19 +1038,8 @@ qs_ppo_update(struct qs_ppo_agent *ag, struct qs_ppo_buf *b, struct qs_ppo_stats
 		ag->perm = p;
 		ag->perm_cap = b->n;
 	}
-	if (c->norm_adv && b->n > 1) {
-		double mean = 0, var = 0;
-		float sd;
-
-		for (uint32_t i = 0; i < b->n; i++)
-			mean += b->adv[i];
-		mean /= b->n;
-		for (uint32_t i = 0; i < b->n; i++)
-			var += (b->adv[i] - mean) * (b->adv[i] - mean);
-		sd = (float)sqrt(var / b->n) + 1e-8f;
-		for (uint32_t i = 0; i < b->n; i++)
-			b->adv[i] = (float)(b->adv[i] - mean) / sd;
-	}
+	if (c->norm_adv && b->n > 1)
+		normalize_adv(b->adv, b->n, hd->adv_f64);
 	for (uint32_t i = 0; i < b->n; i++)
 		ag->perm[i] = i;
 	consist = c->consist_coef > 0 && !ag->bc;
@@ -809,7 +1050,11 @@ qs_ppo_update(struct qs_ppo_agent *ag, struct qs_ppo_buf *b, struct qs_ppo_stats
 			return rc;
 	}
 	for (uint32_t e = 0; e < epochs; e++) {
-		/* The agent's own stream; the permutation carries over between epochs. */
+		/* The agent's own stream; the scorer's permutation carries over between
+		 * epochs, the classifier's starts from 0..n-1. */
+		if (hd->perm_fresh && e)
+			for (uint32_t i = 0; i < b->n; i++)
+				ag->perm[i] = i;
 		qs_rng_shuffle(&ag->rng, ag->perm, b->n);
 		for (uint32_t off = 0; off < b->n; off += mb) {
 			uint32_t n = b->n - off < mb ? b->n - off : mb;
@@ -835,17 +1080,13 @@ qs_ppo_update(struct qs_ppo_agent *ag, struct qs_ppo_buf *b, struct qs_ppo_stats
 		ag->consist_agree = (float)((double)((struct ppo_qc *)ag->qc)->same /
 					    (double)((struct ppo_qc *)ag->qc)->counted);
 	if (st) {
-		float k = 1.0f / (float)acc.minibatches;
+		float k = 1.0f / (float)acc.minibatches, m = (float)acc.minibatches;
+		float *f[] = {&st->pi_loss,   &st->v_loss, &st->entropy,      &st->approx_kl,
+			      &st->clip_frac, &st->shared, &st->grad_norm_pi, &st->grad_norm_vf};
 
 		*st = acc;
-		st->pi_loss *= k;
-		st->v_loss *= k;
-		st->entropy *= k;
-		st->approx_kl *= k;
-		st->clip_frac *= k;
-		st->shared *= k;
-		st->grad_norm_pi *= k;
-		st->grad_norm_vf *= k;
+		for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+			*f[i] = hd->stats_divide ? *f[i] / m : *f[i] * k;
 	}
 	return QS_OK;
 }

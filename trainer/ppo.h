@@ -1,14 +1,27 @@
 /*
- * ppo.h - the router policy's learning algorithms: PPO (clipped surrogate, GAE(lambda),
+ * ppo.h - the trainer's one policy-gradient core: PPO (clipped surrogate, GAE(lambda),
  * value loss, entropy bonus, minibatch epochs) and REINFORCE with a learned baseline,
- * over a rollout buffer of routing decisions.
+ * over a rollout buffer of decisions, for both of qsteer's learned policies. What
+ * differs between them is the action head (cfg.head):
  *
- * The policy (DESIGN.md 3.2): the scorer MLP scores every candidate row, a softmax
- * over the eligible candidates is the routing distribution. The value network sees
- * a pooled summary of the decision -- the mean and the max over eligible candidates
- * of each feature (2 * n_feat inputs) -- so it is, like the scorer, independent of
- * candidate order and count, and it shares no parameters with the scorer (so the
- * exported int8 scorer is exactly what the policy gradient trained).
+ *  - QS_PPO_HEAD_SCORER, the router (DESIGN.md 3.2): a decision is one row per
+ *    candidate, the policy MLP scores every row (one output), and a softmax over the
+ *    eligible candidates is the routing distribution. The value network sees a pooled
+ *    summary of the decision -- the mean and the max over eligible candidates of each
+ *    feature (2 * n_feat inputs) -- so it is, like the scorer, independent of
+ *    candidate order and count.
+ *  - QS_PPO_HEAD_CLASSIFIER, the agent's batching policy (issue 7): a decision is one
+ *    state row (batch_features.h), the policy MLP gives one logit per action of the
+ *    action table (n_actions outputs), softmax over all of them; the value network
+ *    reads the same row.
+ *
+ * In both, a decision's logits are its rows' outputs in order (n_rows x n_out), the
+ * action indexes them, and the value network shares no parameters with the policy
+ * (so the exported int8 net is exactly what the policy gradient trained). Everything
+ * else -- buffer, GAE, acting, the loss and its gradients, the update loop -- is
+ * written once here; where the two learners summed or normalized differently before
+ * they shared this core, ppo.c keeps each head's arithmetic (its head table), so a
+ * fixed seed still trains the same bytes.
  *
  * The buffer is built for late rewards: the environment adapter pushes one decision
  * (rows, mask, action, logp, value) and gets its index back; when the request that
@@ -33,10 +46,20 @@ enum qs_algo {
 	QS_ALGO_REINFORCE,
 };
 
+enum qs_ppo_head {
+	QS_PPO_HEAD_SCORER = 0, /* router: a row per candidate, one score each */
+	QS_PPO_HEAD_CLASSIFIER, /* batching: one state row, one logit per action */
+};
+
+/* A decision's logits share one u64 eligibility mask. */
+#define QS_PPO_MAX_LOGITS 64
+
 struct qs_ppo_cfg {
 	enum qs_algo algo;
-	uint32_t n_feat;	 /* inputs per candidate row (QS_FR_COUNT) */
-	uint32_t h1, h2;	 /* scorer hidden sizes */
+	enum qs_ppo_head head;
+	uint32_t n_actions;	 /* classifier: logits (2..QS_PPO_MAX_LOGITS); scorer: unused */
+	uint32_t n_feat;	 /* inputs per row (QS_FR_COUNT; classifier QS_FB_COUNT) */
+	uint32_t h1, h2;	 /* policy hidden sizes */
 	uint32_t vh;		 /* value network hidden size (two hidden layers) */
 	float gamma, lambda;	 /* per-decision discount; GAE lambda (REINFORCE uses 1) */
 	float clip;		 /* PPO ratio clip epsilon */
@@ -44,7 +67,8 @@ struct qs_ppo_cfg {
 	uint32_t epochs;	 /* PPO epochs per batch (REINFORCE: 1) */
 	uint32_t minibatch;	 /* decisions per minibatch */
 	int norm_adv;		 /* normalize advantages over the batch */
-	float share_coef;	 /* shared-variance penalty (quantization friendliness), 0 = off */
+	/* The rest are the scorer's; a classifier needs them 0 (and algo PPO). */
+	float share_coef; /* shared-variance penalty (quantization friendliness), 0 = off */
 	/*
 	 * Consistency with the int8 version during RL (0 = off): per minibatch, the
 	 * scorer is quantized (ranges: the consist_pct quantile over the update's batch)
@@ -60,13 +84,18 @@ struct qs_ppo_cfg {
 	struct qs_adam_cfg adam_pi, adam_vf;
 };
 
-/* Defaults: 16 -> 32 -> 16 -> 1, value 32 -> 32 -> 32 -> 1, gamma 0.99, lambda 0.95. */
+/* Scorer defaults: 16 -> 32 -> 16 -> 1, value 32 -> 32 -> 32 -> 1, gamma 0.99,
+ * lambda 0.95. */
 void qs_ppo_defaults(struct qs_ppo_cfg *c);
+/* Classifier defaults: n_feat -> 32 -> 32 -> n_actions, value n_feat -> 64 -> 64 -> 1,
+ * gamma 0.995, lambda 0.95, 4 epochs of 1024, learning rates 1e-3. */
+void qs_ppo_classifier_defaults(struct qs_ppo_cfg *c, uint32_t n_feat, uint32_t n_actions);
 
 /* ---- rollout buffer ------------------------------------------------------------ */
 
 struct qs_ppo_buf {
 	uint32_t n_feat, n_env;
+	uint32_t n_out; /* logits per row: 1 (scorer) or the classifier's n_actions */
 	uint32_t cap, cap_rows;
 	uint32_t n, n_rows;
 	uint8_t *rows;	   /* [cap_rows][n_feat], features 0..127 */
@@ -81,13 +110,21 @@ struct qs_ppo_buf {
 	float *scratch;	  /* [2 n_env] for qs_ppo_buf_finish */
 };
 
+/* A buffer of scorer decisions (n_out 1). */
 int qs_ppo_buf_init(struct qs_ppo_buf *b, uint32_t n_env, uint32_t cap, uint32_t cap_rows,
 		    uint32_t n_feat, char *msg, size_t msglen);
+/* A buffer for c's head (n_feat and n_out from c). */
+int qs_ppo_buf_init_head(struct qs_ppo_buf *b, const struct qs_ppo_cfg *c, uint32_t n_env,
+			 uint32_t cap, uint32_t cap_rows, char *msg, size_t msglen);
 void qs_ppo_buf_free(struct qs_ppo_buf *b);
 void qs_ppo_buf_clear(struct qs_ppo_buf *b);
-/* Record a decision; QS_E_SIZE when full. */
-int qs_ppo_buf_push(struct qs_ppo_buf *b, uint32_t env, const uint8_t *rows, uint32_t n_cand,
+/* Record a decision: n_rows rows, mask over its n_rows x n_out logits, the action one
+ * of them; QS_E_SIZE when full. */
+int qs_ppo_buf_push(struct qs_ppo_buf *b, uint32_t env, const uint8_t *rows, uint32_t n_rows,
 		    uint64_t mask, uint32_t action, float logp, float value, uint32_t *index);
+/* Append src's decisions (rewards and episode ends included) to dst, env ids kept;
+ * QS_E_SIZE when they do not fit, QS_E_SHAPE when the buffers' rows differ. */
+int qs_ppo_buf_append(struct qs_ppo_buf *dst, const struct qs_ppo_buf *src);
 /* Add reward to the decision that placed a request (late credit). */
 int qs_ppo_buf_credit(struct qs_ppo_buf *b, uint32_t index, float reward);
 /* The episode ends after decision index (nothing is bootstrapped past it). */
@@ -106,8 +143,8 @@ struct qs_ppo_actor {
 	struct qs_mlp_ws ws_pi, ws_vf;
 	float x[QS_MAX_CANDIDATES * 64];
 	float summary[128];
-	float p[QS_MAX_CANDIDATES];
-	float s[QS_MAX_CANDIDATES];
+	float p[QS_PPO_MAX_LOGITS];
+	float s[QS_PPO_MAX_LOGITS];
 };
 
 int qs_ppo_actor_init(struct qs_ppo_actor *a, const struct qs_ppo_agent *ag, char *msg,
@@ -121,13 +158,17 @@ void qs_ppo_actor_unpin(struct qs_ppo_actor *a);
 void qs_ppo_set_threads(struct qs_ppo_agent *ag, uint32_t n);
 
 /*
- * Score one decision's candidates and pick one: sampled from the masked softmax, or
- * the argmax when greedy. Writes the action, its log-probability and the state value
- * (value may be NULL to skip the value network). QS_E_ARG when nothing is eligible.
+ * Run the policy on one decision's rows (a scorer's candidates, a classifier's one
+ * state row) and pick one of its logits: sampled from the masked softmax, or the
+ * argmax when greedy. Writes the action, its log-probability and the state value
+ * (logp and value may be NULL; value NULL skips the value network). QS_E_ARG when
+ * nothing is eligible or the logits exceed QS_PPO_MAX_LOGITS.
  */
 int qs_ppo_act(const struct qs_ppo_agent *ag, struct qs_ppo_actor *a, const uint8_t *rows,
-	       uint32_t n_cand, uint64_t mask, struct qs_rng *rng, int greedy, uint32_t *action,
+	       uint32_t n_rows, uint64_t mask, struct qs_rng *rng, int greedy, uint32_t *action,
 	       float *logp, float *value);
+/* Every logit of a decision of ag's head with n_rows rows eligible. */
+uint64_t qs_ppo_all(const struct qs_ppo_agent *ag, uint32_t n_rows);
 
 /* The value network's input: mean and max of x/127 over eligible rows. */
 void qs_ppo_summary(const uint8_t *rows, uint32_t n_cand, uint64_t mask, uint32_t n_feat,
@@ -143,10 +184,10 @@ struct qs_ppo_stats {
 };
 
 /*
- * A minibatch is split into QS_PPO_SHARDS fixed, contiguous shards whose gradients
- * are computed independently (on threads when the agent has more than one) and
- * summed in shard order: the result depends on the seed only, not on the thread
- * count.
+ * A scorer's minibatch is split into QS_PPO_SHARDS fixed, contiguous shards whose
+ * gradients are computed independently (on threads when the agent has more than
+ * one) and summed in shard order: the result depends on the seed only, not on the
+ * thread count. A classifier's minibatch is one shard.
  */
 #define QS_PPO_SHARDS 2
 
@@ -155,6 +196,9 @@ struct qs_ppo_shard {
 	float *x, *xs, *dscore, *dval, *prob;
 	float *dh[2], *dm; /* shared-variance penalty: hidden-output gradients, means */
 	float *g_pi, *g_vf;
+	/* per decision: policy-loss term, entropy, KL term, value error, clip flags */
+	float *t_pi, *t_h, *t_kl, *t_dv;
+	uint8_t *t_clip;
 	/* one job */
 	const struct qs_ppo_buf *b;
 	const uint32_t *idx;
@@ -171,35 +215,37 @@ struct qs_ppo_agent {
 	struct qs_adam opt_pi, opt_vf;
 	float *g_pi, *g_vf; /* the minibatch gradient (sum of the shards') */
 	uint32_t cap_rows;
+	uint32_t n_out;	    /* logits per row: 1 (scorer) or n_actions (classifier) */
+	uint32_t n_shards;  /* gradient shards per minibatch (QS_PPO_SHARDS or 1) */
 	uint32_t shard_cap; /* decisions per shard */
 	struct qs_ppo_shard sh[QS_PPO_SHARDS];
-	int bc; /* behaviour cloning: the policy loss is -log pi(recorded action) */
+	int bc;		    /* behaviour cloning: the policy loss is -log pi(recorded action) */
 	uint32_t n_threads; /* threads for the update (1 unless set; results do not depend on it) */
 	uint32_t *perm;
 	uint32_t perm_cap;
-	struct qs_rng rng; /* minibatch shuffling */
-	uint64_t updates;  /* calls to qs_ppo_update */
-	void *qc;	   /* consistency scratch (consist_coef > 0), allocated on first use */
+	struct qs_rng rng;   /* minibatch shuffling */
+	uint64_t updates;    /* calls to qs_ppo_update */
+	void *qc;	     /* consistency scratch (consist_coef > 0), allocated on first use */
 	float consist_agree; /* last update: float-vs-fake-quantized argmax agreement */
 };
 
 /* Build the networks (initialized from seed) and the optimizers. */
-int qs_ppo_agent_init(struct qs_ppo_agent *ag, const struct qs_ppo_cfg *c, uint64_t seed,
-		      char *msg, size_t msglen);
+int qs_ppo_agent_init(struct qs_ppo_agent *ag, const struct qs_ppo_cfg *c, uint64_t seed, char *msg,
+		      size_t msglen);
 void qs_ppo_agent_free(struct qs_ppo_agent *ag);
 
 /*
  * Loss and gradients over decisions idx[0..n) (n <= cfg.minibatch) of a finished
- * buffer, computed as QS_PPO_SHARDS gradient shards summed in order: zeroes g_pi and
+ * buffer, computed as n_shards gradient shards summed in order: zeroes g_pi and
  * g_vf, then fills them. Returns the total loss (policy + vf_coef value - ent_coef
  * entropy, means over the n decisions). Used by qs_ppo_update and by the
  * finite-difference tests.
  */
-float qs_ppo_loss_grad(struct qs_ppo_agent *ag, const struct qs_ppo_buf *b,
-		       const uint32_t *idx, uint32_t n, struct qs_ppo_stats *st);
+float qs_ppo_loss_grad(struct qs_ppo_agent *ag, const struct qs_ppo_buf *b, const uint32_t *idx,
+		       uint32_t n, struct qs_ppo_stats *st);
 
 /* Normalize advantages (if configured), then the configured epochs of minibatches. */
-int qs_ppo_update(struct qs_ppo_agent *ag, struct qs_ppo_buf *b, struct qs_ppo_stats *st,
-		  char *msg, size_t msglen);
+int qs_ppo_update(struct qs_ppo_agent *ag, struct qs_ppo_buf *b, struct qs_ppo_stats *st, char *msg,
+		  size_t msglen);
 
 #endif /* QSTEER_TRAINER_PPO_H */

@@ -12,43 +12,69 @@
 #include "rng.h"
 #include "util.h"
 
+/*
+ * A plan's arrays are carved out of one zeroed block, so that one free releases
+ * them. The carving is run twice: first with no block, to count the bytes, then on
+ * the block. Every array of 4-byte elements is carved before any of bytes, which
+ * keeps them aligned.
+ */
+struct carve {
+	char *base; /* NULL: only count */
+	size_t off;
+};
+
+static void *
+take(struct carve *c, size_t bytes)
+{
+	void *p = c->base ? c->base + c->off : NULL;
+
+	c->off += bytes;
+	return p;
+}
+
+/* Runs lay(q, c) on a counting carve, allocates the bytes it took (and 16 spare) and
+ * runs it again on them; *block gets them. */
+static int
+carve_block(struct qs_quant_plan *q, void (*lay)(struct qs_quant_plan *, struct carve *),
+	    void **block)
+{
+	struct carve c = {NULL, 0};
+
+	lay(q, &c);
+	*block = calloc(1, c.off + 16);
+	if (!*block)
+		return QS_E_NOMEM;
+	c.base = *block;
+	c.off = 0;
+	lay(q, &c);
+	return QS_OK;
+}
+
+static void
+lay_plan(struct qs_quant_plan *q, struct carve *c)
+{
+	for (uint32_t l = 0; l < q->n_layers; l++) {
+		q->in_scale[l] = take(c, q->dim[l] * 4);
+		q->w_scale[l] = take(c, q->dim[l + 1] * 4);
+		q->bq[l] = take(c, q->dim[l + 1] * 4);
+		q->m[l] = take(c, q->dim[l + 1] * 4);
+	}
+	for (uint32_t l = 0; l < q->n_layers; l++) {
+		q->wq[l] = take(c, (size_t)q->dim[l] * q->dim[l + 1]);
+		q->s[l] = take(c, q->dim[l + 1]);
+	}
+}
+
 int
 qs_quant_plan_init(struct qs_quant_plan *q, const struct qs_mlp *m, char *msg, size_t msglen)
 {
-	size_t fl = 0, i8 = 0, i32 = 0, u8 = 0;
-	char *p;
-
 	memset(q, 0, sizeof(*q));
 	q->n_layers = m->n_layers;
 	memcpy(q->dim, m->dim, sizeof(q->dim));
 	/* Any output count: a scorer has 1 (qs_q8_write checks it against the kind),
 	 * the batching classifier one per action (batch_export.c). */
-	for (uint32_t l = 0; l < m->n_layers; l++) {
-		fl += m->dim[l] + m->dim[l + 1];
-		i8 += (size_t)m->dim[l] * m->dim[l + 1];
-		i32 += 2 * (size_t)m->dim[l + 1];
-		u8 += m->dim[l + 1];
-	}
-	q->block = calloc(1, fl * 4 + i32 * 4 + i8 + u8 + 16);
-	if (!q->block)
+	if (carve_block(q, lay_plan, &q->block) != QS_OK)
 		return qs_train_fail(QS_E_NOMEM, msg, msglen, "quantize: plan");
-	p = q->block;
-	for (uint32_t l = 0; l < m->n_layers; l++) {
-		q->in_scale[l] = (float *)p;
-		p += m->dim[l] * 4;
-		q->w_scale[l] = (float *)p;
-		p += m->dim[l + 1] * 4;
-		q->bq[l] = (int32_t *)p;
-		p += m->dim[l + 1] * 4;
-		q->m[l] = (int32_t *)p;
-		p += m->dim[l + 1] * 4;
-	}
-	for (uint32_t l = 0; l < m->n_layers; l++) {
-		q->wq[l] = (int8_t *)p;
-		p += (size_t)m->dim[l] * m->dim[l + 1];
-		q->s[l] = (uint8_t *)p;
-		p += m->dim[l + 1];
-	}
 	for (uint32_t l = 0; l < m->n_layers; l++) {
 		if (l + 1 < m->n_layers)
 			q->act_scale[l] = q->in_scale[l + 1];
@@ -73,13 +99,29 @@ qs_quant_plan_free(struct qs_quant_plan *q)
 	memset(q, 0, sizeof(*q));
 }
 
+static void
+lay_split(struct qs_quant_plan *q, struct carve *c)
+{
+	for (uint32_t l = 0; l < q->n_layers; l++) {
+		q->xbq[l] = take(c, q->xdim[l + 1] * 4);
+		q->xm[l] = take(c, q->xdim[l + 1] * 4);
+		q->xbase[l] = take(c, q->xdim[l + 1] * 4);
+		q->xn[l] = take(c, (size_t)q->dim[l + 1] * q->dim[l] * 4);
+		q->xoff[l] = take(c, q->xdim[l + 1] * 4);
+		q->xws[l] = take(c, q->dim[l + 1] * 4);
+	}
+	for (uint32_t l = 0; l < q->n_layers; l++) {
+		q->xwq[l] = take(c, (size_t)q->xdim[l] * q->xdim[l + 1]);
+		q->xs[l] = take(c, q->xdim[l + 1]);
+		/* every layer's, so that the hidden layers' stay where they were */
+		q->split[l] = take(c, q->dim[l + 1]);
+	}
+}
+
 int
 qs_quant_plan_split(struct qs_quant_plan *q, const uint8_t *const *split, char *msg,
 		    size_t msglen)
 {
-	size_t i8 = 0, i32 = 0, fl = 0, u8 = 0;
-	char *p;
-
 	free(q->xblock);
 	q->xblock = NULL;
 	memset(q->split, 0, sizeof(q->split));
@@ -103,41 +145,16 @@ qs_quant_plan_split(struct qs_quant_plan *q, const uint8_t *const *split, char *
 					     "contract's %u",
 					     l + 1, w, QS_INT8_MAX_DIM);
 		q->xdim[l + 1] = w;
-		i8 += (size_t)q->xdim[l] * w;
-		i32 += 3 * (size_t)w + (size_t)q->dim[l + 1] * q->dim[l];
-		fl += w + q->dim[l + 1];
-		u8 += w + q->dim[l + 1];
 	}
-	q->xblock = calloc(1, i32 * 4 + fl * 4 + i8 + u8 + 16);
-	if (!q->xblock)
+	if (carve_block(q, lay_split, &q->xblock) != QS_OK) {
+		memset(q->split, 0, sizeof(q->split));
 		return qs_train_fail(QS_E_NOMEM, msg, msglen, "quantize: split plan");
-	p = q->xblock;
-	for (uint32_t l = 0; l < q->n_layers; l++) {
-		q->xbq[l] = (int32_t *)p;
-		p += q->xdim[l + 1] * 4;
-		q->xm[l] = (int32_t *)p;
-		p += q->xdim[l + 1] * 4;
-		q->xbase[l] = (int32_t *)p;
-		p += q->xdim[l + 1] * 4;
-		q->xn[l] = (int32_t *)p;
-		p += (size_t)q->dim[l + 1] * q->dim[l] * 4;
-		q->xoff[l] = (float *)p;
-		p += q->xdim[l + 1] * 4;
-		q->xws[l] = (float *)p;
-		p += q->dim[l + 1] * 4;
 	}
-	for (uint32_t l = 0; l < q->n_layers; l++) {
-		q->xwq[l] = (int8_t *)p;
-		p += (size_t)q->xdim[l] * q->xdim[l + 1];
-		q->xs[l] = (uint8_t *)p;
-		p += q->xdim[l + 1];
-		if (l + 1 < q->n_layers) {
-			q->split[l] = (uint8_t *)p;
-			for (uint32_t j = 0; j < q->dim[l + 1]; j++)
-				q->split[l][j] = split[l] ? split[l][j] : 1;
-		}
-		p += q->dim[l + 1];
-	}
+	/* The output layer has no split (its array is carved but unused). */
+	q->split[q->n_layers - 1] = NULL;
+	for (uint32_t l = 0; l + 1 < q->n_layers; l++)
+		for (uint32_t j = 0; j < q->dim[l + 1]; j++)
+			q->split[l][j] = split[l] ? split[l][j] : 1;
 	return QS_OK;
 }
 
@@ -222,6 +239,26 @@ rows_of(const struct qs_quant_states *st, uint32_t d0, uint32_t d1, float *x)
 	for (size_t k = 0; k < (size_t)nr * st->n_feat; k++)
 		x[k] = (float)st->rows[(size_t)r0 * st->n_feat + k] / 127.0f;
 	return nr;
+}
+
+/*
+ * Decision i of st on its own: its eligibility mask over its nc candidates (0 when
+ * it has no candidate, more than QS_MAX_CANDIDATES or none eligible: skip it) and,
+ * when there is one, its rows as floats in x.
+ */
+static uint64_t
+one_decision(const struct qs_quant_states *st, uint32_t i, float *x, uint32_t *nc)
+{
+	uint64_t mask = st->mask[i];
+
+	*nc = st->row_off[i + 1] - st->row_off[i];
+	if (!*nc || *nc > QS_MAX_CANDIDATES)
+		return 0;
+	if (*nc < 64)
+		mask &= (1ull << *nc) - 1;
+	if (mask)
+		rows_of(st, i, i + 1, x);
+	return mask;
 }
 
 #define ALLOC_CHUNK 512 /* decisions per forward */
@@ -549,21 +586,17 @@ qs_quant_desc(const struct qs_quant_plan *q, const char *name, uint64_t created,
 	d->name = name;
 	d->created = created;
 	d->n_layers = (uint16_t)q->n_layers;
-	for (uint32_t l = 0; q->xblock && l < q->n_layers; l++) {
-		d->layer[l].n_in = (uint16_t)q->xdim[l];
-		d->layer[l].n_out = (uint16_t)q->xdim[l + 1];
-		d->layer[l].w = q->xwq[l];
-		d->layer[l].bias = q->xbq[l];
-		d->layer[l].m = l + 1 < q->n_layers ? q->xm[l] : NULL;
-		d->layer[l].s = l + 1 < q->n_layers ? q->xs[l] : NULL;
-	}
-	for (uint32_t l = 0; !q->xblock && l < q->n_layers; l++) {
-		d->layer[l].n_in = (uint16_t)q->dim[l];
-		d->layer[l].n_out = (uint16_t)q->dim[l + 1];
-		d->layer[l].w = q->wq[l];
-		d->layer[l].bias = q->bq[l];
-		d->layer[l].m = l + 1 < q->n_layers ? q->m[l] : NULL;
-		d->layer[l].s = l + 1 < q->n_layers ? q->s[l] : NULL;
+	/* A split plan's file is its widened network. */
+	for (uint32_t l = 0; l < q->n_layers; l++) {
+		int x = q->xblock != NULL, hidden = l + 1 < q->n_layers;
+		const uint32_t *dim = x ? q->xdim : q->dim;
+
+		d->layer[l].n_in = (uint16_t)dim[l];
+		d->layer[l].n_out = (uint16_t)dim[l + 1];
+		d->layer[l].w = x ? q->xwq[l] : q->wq[l];
+		d->layer[l].bias = x ? q->xbq[l] : q->bq[l];
+		d->layer[l].m = hidden ? (x ? q->xm[l] : q->m[l]) : NULL;
+		d->layer[l].s = hidden ? (x ? q->xs[l] : q->s[l]) : NULL;
 	}
 }
 
@@ -592,20 +625,14 @@ qs_quant_agreement_groups(const struct qs_mlp *m, const struct qs_policy *p,
 		return rc;
 	}
 	for (uint32_t i = 0; i < st->n; i++) {
-		uint32_t r0 = st->row_off[i], nc = st->row_off[i + 1] - r0, fa;
-		uint32_t gi = group ? group[i] : 0;
-		const uint8_t *rows = st->rows + (size_t)r0 * st->n_feat;
-		uint64_t mask = st->mask[i];
+		uint32_t nc, fa, gi = group ? group[i] : 0;
+		const uint8_t *rows = st->rows + (size_t)st->row_off[i] * st->n_feat;
+		uint64_t mask;
 		uint16_t choice;
 		const float *s;
 
-		if (!nc || nc > QS_MAX_CANDIDATES || gi >= n_groups)
+		if (gi >= n_groups || !(mask = one_decision(st, i, x, &nc)))
 			continue;
-		if (nc < 64)
-			mask &= (1ull << nc) - 1;
-		if (!mask)
-			continue;
-		rows_of(st, i, i + 1, x);
 		s = qs_mlp_forward(m, &ws, x, nc, NULL);
 		fa = qs_mlp_argmax_masked(s, nc, mask);
 		rc = qs_policy_choose(p, QS_KERNEL_SCALAR, rows, 1, nc, &mask, NULL, &choice);
@@ -663,19 +690,14 @@ at_risk(const struct qs_mlp *m, const struct qs_mlp *shadow, const struct qs_mlp
 	float x[QS_MAX_CANDIDATES * 64];
 	uint32_t n = 0, nf = st->n_feat;
 
-	for (uint32_t i = 0; i < st->n; i++) {
-		uint32_t r0 = st->row_off[i], nc = st->row_off[i + 1] - r0, a, aq;
-		uint64_t mask = st->mask[i];
+	for (uint32_t i = 0; i < st->n && nf <= 64; i++) {
+		uint32_t nc, a, aq;
+		uint64_t mask;
 		const float *sf, *sq;
 		float g = INFINITY;
 
-		if (!nc || nc > QS_MAX_CANDIDATES || nf > 64)
+		if (!(mask = one_decision(st, i, x, &nc)))
 			continue;
-		if (nc < 64)
-			mask &= (1ull << nc) - 1;
-		if (!mask)
-			continue;
-		rows_of(st, i, i + 1, x);
 		sf = qs_mlp_forward(m, wa, x, nc, NULL);
 		sq = qs_mlp_forward(shadow, wb, x, nc, fq);
 		a = qs_mlp_argmax_masked(sf, nc, mask);

@@ -1,5 +1,6 @@
 /*
- * test_batch.c - the batching classifier's learning code: the PPO loss gradient
+ * test_batch.c - the batching classifier's learning code (ppo.h's classifier head):
+ * the PPO loss gradient
  * against central differences of an independent double-precision loss (see
  * test_grad.c for the tolerance argument), GAE on a hand-computed case, the int8
  * export (classifier file, shared output scale, agreement), the environment's
@@ -20,7 +21,7 @@
 #include "batch_cmd.h"
 #include "batch_env.h"
 #include "batch_export.h"
-#include "batch_ppo.h"
+#include "ppo.h"
 #include "qsteer/policy.h"
 #include "tutil.h"
 
@@ -40,12 +41,13 @@ struct ref_case {
 	double logp_old[N], adv[N], ret[N];
 };
 
-/* The loss of batch_ppo.h in double: policy surrogate, value, entropy. */
+/* The classifier head's PPO loss (ppo.c) in double: policy surrogate, value,
+ * entropy. */
 static double
-ref_loss(const struct qs_bppo *ag, const double *pp, const double *pv, const struct ref_case *c,
-	 uint64_t *pattern, uint32_t *branches)
+ref_loss(const struct qs_ppo_agent *ag, const double *pp, const double *pv,
+	 const struct ref_case *c, uint64_t *pattern, uint32_t *branches)
 {
-	const struct qs_bppo_cfg *cf = &ag->cfg;
+	const struct qs_ppo_cfg *cf = &ag->cfg;
 	double lpi = 0, lv = 0, ent = 0;
 
 	*pattern = 1469598103934665603ull;
@@ -77,12 +79,12 @@ ref_loss(const struct qs_bppo *ag, const double *pp, const double *pv, const str
 }
 
 static void
-bppo_grad(void **state)
+classifier_grad(void **state)
 {
-	struct qs_bppo_cfg cfg;
-	struct qs_bppo ag;
-	struct qs_bppo_buf b;
-	struct qs_bppo_actor actor;
+	struct qs_ppo_cfg cfg;
+	struct qs_ppo_agent ag;
+	struct qs_ppo_buf b;
+	struct qs_ppo_actor actor;
 	struct qs_rng rng;
 	struct ref_case c;
 	uint32_t idx[N], checked = 0, skipped = 0, br0;
@@ -90,37 +92,43 @@ bppo_grad(void **state)
 	double *pp, *pv;
 
 	(void)state;
-	qs_bppo_defaults(&cfg, A);
+	qs_ppo_classifier_defaults(&cfg, QS_FB_COUNT, A);
 	cfg.h1 = 8;
 	cfg.h2 = 8;
 	cfg.vh = 8;
 	cfg.minibatch = N;
 	cfg.ent_coef = 0.05f; /* large enough that the entropy term is checked too */
-	assert_int_equal(qs_bppo_init(&ag, &cfg, 3, msg, sizeof(msg)), QS_OK);
-	assert_int_equal(qs_bppo_buf_init(&b, N, msg, sizeof(msg)), QS_OK);
-	assert_int_equal(qs_bppo_actor_init(&actor, &ag, msg, sizeof(msg)), QS_OK);
+	assert_int_equal(qs_ppo_agent_init(&ag, &cfg, 3, msg, sizeof(msg)), QS_OK);
+	assert_int_equal(qs_ppo_buf_init_head(&b, &cfg, 1, N, N, msg, sizeof(msg)), QS_OK);
+	assert_int_equal(qs_ppo_actor_init(&actor, &ag, msg, sizeof(msg)), QS_OK);
 	qs_rng_seed(&rng, 11, 0);
 	for (size_t i = 0; i < ag.pi.n_params; i++) /* logits far from uniform */
 		ag.pi.p[i] += 0.3f * qs_rng_normal(&rng);
 	for (int k = 0; k < N; k++) {
+		uint8_t x[QS_FB_COUNT];
+		uint32_t a, greedy;
+		float logp;
+
 		for (int i = 0; i < QS_FB_COUNT; i++) {
-			b.x[k * QS_FB_COUNT + i] = (uint8_t)qs_rng_below(&rng, 128);
-			c.x[k][i] = b.x[k * QS_FB_COUNT + i] / 127.0;
+			x[i] = (uint8_t)qs_rng_below(&rng, 128);
+			c.x[k][i] = x[i] / 127.0;
 		}
-		b.action[k] = (uint16_t)qs_rng_below(&rng, A);
+		a = qs_rng_below(&rng, A);
 		/* Acting leaves the state's action probabilities in actor.p. */
-		qs_bppo_act(&ag, &actor, b.x + k * QS_FB_COUNT, &rng, 1, NULL, NULL);
+		assert_int_equal(qs_ppo_act(&ag, &actor, x, 1, qs_ppo_all(&ag, 1), &rng, 1,
+					    &greedy, NULL, NULL),
+				 QS_OK);
 		/* Old log-probabilities near the current ones (ratio within the clip)
 		 * except decision 0, whose ratio is far outside it: a clipped term. */
-		b.logp[k] = logf(actor.p[b.action[k]]) + 0.08f * (qs_rng_uniform(&rng) - 0.5f);
+		logp = logf(actor.p[a]) + 0.08f * (qs_rng_uniform(&rng) - 0.5f);
+		assert_int_equal(qs_ppo_buf_push(&b, 0, x, 1, qs_ppo_all(&ag, 1), a, logp, 0, NULL),
+				 QS_OK);
 		b.adv[k] = qs_rng_normal(&rng);
 		b.ret[k] = qs_rng_normal(&rng);
-		b.value[k] = 0;
 		idx[k] = (uint32_t)k;
 	}
 	b.logp[0] -= 2.0f;
 	b.adv[0] = 1.0f;
-	b.n = N;
 	for (int k = 0; k < N; k++) {
 		c.act[k] = b.action[k];
 		c.logp_old[k] = b.logp[k];
@@ -128,8 +136,8 @@ bppo_grad(void **state)
 		c.ret[k] = b.ret[k];
 	}
 	{
-		struct qs_bppo_stats st;
-		float loss = qs_bppo_loss_grad(&ag, &b, idx, N, &st);
+		struct qs_ppo_stats st;
+		float loss = qs_ppo_loss_grad(&ag, &b, idx, N, &st);
 		double ref;
 
 		pp = params_to_double(&ag.pi);
@@ -169,26 +177,31 @@ bppo_grad(void **state)
 	assert_true(checked > 20 * skipped);
 	free(pp);
 	free(pv);
-	qs_bppo_actor_free(&actor);
-	qs_bppo_buf_free(&b);
-	qs_bppo_free(&ag);
+	qs_ppo_actor_free(&actor);
+	qs_ppo_buf_free(&b);
+	qs_ppo_agent_free(&ag);
 }
 
-/* GAE over two episodes, by hand: gamma 0.5, lambda 0.5. */
+/* GAE over two episodes of one environment, by hand: gamma 0.5, lambda 0.5. */
 static void
-bppo_gae(void **state)
+classifier_gae(void **state)
 {
-	struct qs_bppo_buf b;
+	struct qs_ppo_cfg cfg;
+	struct qs_ppo_buf b;
 	static const float r[4] = { 1, 0, 2, 4 }, v[4] = { 0.5f, 1, 1, 2 };
-	static const uint8_t d[4] = { 0, 0, 1, 1 };
+	static const uint8_t d[4] = { 0, 0, 1, 1 }, x[QS_FB_COUNT] = { 0 };
 
 	(void)state;
-	assert_int_equal(qs_bppo_buf_init(&b, 4, msg, sizeof(msg)), QS_OK);
-	b.n = 4;
-	memcpy(b.reward, r, sizeof(r));
-	memcpy(b.value, v, sizeof(v));
-	memcpy(b.done, d, sizeof(d));
-	qs_bppo_buf_finish(&b, 0.5f, 0.5f);
+	qs_ppo_classifier_defaults(&cfg, QS_FB_COUNT, A);
+	assert_int_equal(qs_ppo_buf_init_head(&b, &cfg, 1, 4, 4, msg, sizeof(msg)), QS_OK);
+	for (uint32_t i = 0; i < 4; i++) {
+		assert_int_equal(qs_ppo_buf_push(&b, 0, x, 1, (1u << A) - 1, 0, 0, v[i], NULL),
+				 QS_OK);
+		assert_int_equal(qs_ppo_buf_credit(&b, i, r[i]), QS_OK);
+		if (d[i])
+			assert_int_equal(qs_ppo_buf_end_episode(&b, i), QS_OK);
+	}
+	qs_ppo_buf_finish(&b, 0.5f, 0.5f);
 	/* Episode 2 is decision 3 alone: delta = 4 - 2. */
 	assert_float_equal(b.adv[3], 2.0f, 1e-6);
 	/* Episode 1: deltas 1 + 0.5*1 - 0.5 = 1, 0 + 0.5*1 - 1 = -0.5, 2 - 1 = 1. */
@@ -196,7 +209,68 @@ bppo_gae(void **state)
 	assert_float_equal(b.adv[1], -0.5f + 0.25f * 1.0f, 1e-6);
 	assert_float_equal(b.adv[0], 1.0f + 0.25f * (-0.25f), 1e-6);
 	assert_float_equal(b.ret[0], b.adv[0] + 0.5f, 1e-6);
-	qs_bppo_buf_free(&b);
+	qs_ppo_buf_free(&b);
+}
+
+/* The classifier head refuses what only a scorer has; appended episodes keep their
+ * rows, rewards and ends, and a buffer of the wrong head is refused. */
+static void
+classifier_head_rules(void **state)
+{
+	struct qs_ppo_cfg cfg, bad;
+	struct qs_ppo_agent ag;
+	struct qs_ppo_buf e, all, sc;
+	uint8_t x[QS_FB_COUNT];
+
+	(void)state;
+	qs_ppo_classifier_defaults(&cfg, QS_FB_COUNT, A);
+	bad = cfg;
+	bad.consist_coef = 1;
+	assert_int_equal(qs_ppo_agent_init(&ag, &bad, 1, msg, sizeof(msg)), QS_E_ARG);
+	bad = cfg;
+	bad.algo = QS_ALGO_REINFORCE;
+	assert_int_equal(qs_ppo_agent_init(&ag, &bad, 1, msg, sizeof(msg)), QS_E_ARG);
+	bad = cfg;
+	bad.n_actions = QS_PPO_MAX_LOGITS + 1;
+	assert_int_equal(qs_ppo_agent_init(&ag, &bad, 1, msg, sizeof(msg)), QS_E_ARG);
+	assert_int_equal(qs_ppo_agent_init(&ag, &cfg, 1, msg, sizeof(msg)), QS_OK);
+	assert_int_equal(qs_ppo_buf_init_head(&e, &cfg, 1, 3, 3, msg, sizeof(msg)), QS_OK);
+	assert_int_equal(qs_ppo_buf_init_head(&all, &cfg, 1, 5, 5, msg, sizeof(msg)), QS_OK);
+	for (uint32_t ep = 0; ep < 2; ep++) {
+		qs_ppo_buf_clear(&e);
+		for (uint32_t i = 0; i < 2; i++) {
+			memset(x, (int)(10 * ep + i), sizeof(x));
+			/* an action past the logits, or masked out, is refused */
+			assert_int_equal(qs_ppo_buf_push(&e, 0, x, 1, qs_ppo_all(&ag, 1), A, 0, 0, NULL),
+					 QS_E_ARG);
+			assert_int_equal(qs_ppo_buf_push(&e, 0, x, 1, 1, 1, 0, 0, NULL), QS_E_ARG);
+			assert_int_equal(qs_ppo_buf_push(&e, 0, x, 1, qs_ppo_all(&ag, 1), A - 1 - i,
+							 -1, (float)i, NULL),
+					 QS_OK);
+			assert_int_equal(qs_ppo_buf_credit(&e, i, (float)(ep + i)), QS_OK);
+		}
+		assert_int_equal(qs_ppo_buf_end_episode(&e, 1), QS_OK);
+		assert_int_equal(qs_ppo_buf_append(&all, &e), QS_OK);
+	}
+	assert_int_equal(qs_ppo_buf_append(&all, &e), QS_E_SIZE); /* 6 > 5 */
+	assert_int_equal(all.n, 4);
+	assert_int_equal(all.n_rows, 4);
+	for (uint32_t i = 0; i < 4; i++) {
+		assert_int_equal(all.row_off[i + 1], i + 1);
+		assert_int_equal(all.rows[(size_t)i * QS_FB_COUNT], 10 * (i / 2) + i % 2);
+		assert_int_equal(all.action[i], A - 1 - i % 2);
+		assert_int_equal(all.done[i], i % 2);
+		assert_float_equal(all.reward[i], (float)(i / 2 + i % 2), 0);
+	}
+	assert_int_equal(qs_ppo_buf_init(&sc, 1, 4, 4, QS_FB_COUNT, msg, sizeof(msg)), QS_OK);
+	assert_int_equal(qs_ppo_buf_append(&sc, &e), QS_E_SHAPE);
+	qs_ppo_buf_finish(&all, 0.9f, 0.9f);
+	assert_int_equal(qs_ppo_update(&ag, &sc, NULL, msg, sizeof(msg)), QS_E_ARG); /* empty */
+	assert_int_equal(qs_ppo_update(&ag, &all, NULL, msg, sizeof(msg)), QS_OK);
+	qs_ppo_buf_free(&sc);
+	qs_ppo_buf_free(&e);
+	qs_ppo_buf_free(&all);
+	qs_ppo_agent_free(&ag);
 }
 
 /* ---- export ---------------------------------------------------------------------------- */
@@ -204,8 +278,8 @@ bppo_gae(void **state)
 static void
 export_classifier(void **state)
 {
-	struct qs_bppo_cfg cfg;
-	struct qs_bppo ag;
+	struct qs_ppo_cfg cfg;
+	struct qs_ppo_agent ag;
 	struct qs_rng rng;
 	struct qs_benv_cfg ec;
 	struct qs_bexp_report rep;
@@ -221,8 +295,8 @@ export_classifier(void **state)
 	assert_true(fd >= 0);
 	close(fd);
 	qs_benv_defaults(&ec);
-	qs_bppo_defaults(&cfg, ec.n_actions);
-	assert_int_equal(qs_bppo_init(&ag, &cfg, 5, msg, sizeof(msg)), QS_OK);
+	qs_ppo_classifier_defaults(&cfg, QS_FB_COUNT, ec.n_actions);
+	assert_int_equal(qs_ppo_agent_init(&ag, &cfg, 5, msg, sizeof(msg)), QS_OK);
 	qs_rng_seed(&rng, 9, 0);
 	/* Outputs of very different magnitudes: a per-row output scale would make the
 	 * int8 argmax compare incomparable accumulators. */
@@ -257,7 +331,7 @@ export_classifier(void **state)
 	assert_true(max_abs0 <= 127 / 4);
 	qs_policy_free(p);
 	unlink(path);
-	qs_bppo_free(&ag);
+	qs_ppo_agent_free(&ag);
 }
 
 /* ---- environment ----------------------------------------------------------------------- */
@@ -265,18 +339,19 @@ export_classifier(void **state)
 static double
 episode_return(struct qs_benv_cfg *c, enum qs_agent_scn scn, struct qs_agent_bench_result *r)
 {
-	struct qs_bppo_cfg cfg;
-	struct qs_bppo ag;
-	struct qs_bppo_actor actor;
-	struct qs_bppo_buf b;
+	struct qs_ppo_cfg cfg;
+	struct qs_ppo_agent ag;
+	struct qs_ppo_actor actor;
+	struct qs_ppo_buf b;
 	struct qs_rng rng;
 	struct qs_benv_actor ac;
 	double sum = 0;
 
-	qs_bppo_defaults(&cfg, c->n_actions);
-	assert_int_equal(qs_bppo_init(&ag, &cfg, 1, msg, sizeof(msg)), QS_OK);
-	assert_int_equal(qs_bppo_actor_init(&actor, &ag, msg, sizeof(msg)), QS_OK);
-	assert_int_equal(qs_bppo_buf_init(&b, 1u << 16, msg, sizeof(msg)), QS_OK);
+	qs_ppo_classifier_defaults(&cfg, QS_FB_COUNT, c->n_actions);
+	assert_int_equal(qs_ppo_agent_init(&ag, &cfg, 1, msg, sizeof(msg)), QS_OK);
+	assert_int_equal(qs_ppo_actor_init(&actor, &ag, msg, sizeof(msg)), QS_OK);
+	assert_int_equal(qs_ppo_buf_init_head(&b, &cfg, 1, 1u << 16, 1u << 16, msg, sizeof(msg)),
+			 QS_OK);
 	qs_rng_seed(&rng, 4, 0);
 	ac.ag = &ag;
 	ac.scratch = &actor;
@@ -291,9 +366,9 @@ episode_return(struct qs_benv_cfg *c, enum qs_agent_scn scn, struct qs_agent_ben
 		assert_int_equal(b.done[i], 0);
 	for (uint32_t i = 0; i < b.n; i++)
 		sum += b.reward[i];
-	qs_bppo_buf_free(&b);
-	qs_bppo_actor_free(&actor);
-	qs_bppo_free(&ag);
+	qs_ppo_buf_free(&b);
+	qs_ppo_actor_free(&actor);
+	qs_ppo_agent_free(&ag);
 	return sum;
 }
 
@@ -368,8 +443,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(bppo_grad),
-		cmocka_unit_test(bppo_gae),
+		cmocka_unit_test(classifier_grad),
+		cmocka_unit_test(classifier_gae),
+		cmocka_unit_test(classifier_head_rules),
 		cmocka_unit_test(export_classifier),
 		cmocka_unit_test(env_rewards),
 		cmocka_unit_test(threads_reproducible),
