@@ -229,6 +229,34 @@ handler(void *user, const char *section, const char *name, const char *value)
 			snprintf(x->err, sizeof(x->err), "policy_pubkey: %s", kmsg);
 			return 0;
 		}
+	} else if (strcmp(name, "tenants") == 0) {
+		/* per-tenant counters: up to QS_DP_TENANTS distinct ids, comma-separated */
+		const char *q = value;
+
+		c->n_tenants = 0;
+		while (*q) {
+			char *end;
+			unsigned long t = strtoul(q, &end, 10);
+			uint32_t i;
+
+			if (end == q || t > 65535 || (*end && *end != ',') ||
+			    c->n_tenants == QS_DP_TENANTS) {
+				snprintf(x->err, sizeof(x->err),
+					 "[%s] tenants = %s: want up to %d tenant ids (0..65535), "
+					 "comma-separated",
+					 section, value, QS_DP_TENANTS);
+				return 0;
+			}
+			for (i = 0; i < c->n_tenants; i++)
+				if (c->tenant[i] == t) {
+					snprintf(x->err, sizeof(x->err),
+						 "[%s] tenants = %s: tenant %lu twice", section,
+						 value, t);
+					return 0;
+				}
+			c->tenant[c->n_tenants++] = (uint16_t)t;
+			q = *end ? end + 1 : end;
+		}
 	} else if (strcmp(name, "clock") == 0 && strcmp(value, "tsc") == 0)
 		c->clock = QS_DP_CLOCK_TSC;
 	else if (strcmp(name, "clock") == 0 && strcmp(value, "packet") == 0)

@@ -201,6 +201,18 @@ req_insert(struct qs_dp_worker *w, uint32_t si, uint64_t id, uint16_t tenant, ui
 	w->ctr.reqtab_insert++;
 }
 
+/* The per-tenant counter row of tenant t (config `tenants`; QS_DP_TENANTS: other). */
+static inline uint32_t
+tenant_row(const struct qs_dp_config *c, uint16_t t)
+{
+	uint32_t i;
+
+	for (i = 0; i < c->n_tenants; i++)
+		if (c->tenant[i] == t)
+			return i;
+	return QS_DP_TENANTS;
+}
+
 /* ---- backend table ----------------------------------------------------------- */
 
 /* A report for backend idx, from its configured source (report_src.h) and, for a
@@ -739,6 +751,14 @@ qs_dp_commit(struct qs_dp_worker *w, const struct qs_dp_shared *s, uint8_t *cons
 		b->backend[i] = be;
 		w->ctr.tx++;
 		w->ctr.to_backend[be]++;
+		if (c->n_tenants) {
+			uint32_t t = tenant_row(c, p->h.tenant);
+
+			if (p->h.type == QS_QRP_T_REQUEST)
+				w->ctr.tenant_requests[t]++;
+			else if (p->h.type == QS_QRP_T_CANCEL)
+				w->ctr.tenant_cancels[t]++;
+		}
 	}
 }
 

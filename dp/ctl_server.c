@@ -840,6 +840,8 @@ label_name(const char *obj)
 		return "reason";
 	if (strcmp(obj, "to_backend") == 0)
 		return "backend";
+	if (strcmp(obj, "tenant_requests") == 0 || strcmp(obj, "tenant_cancels") == 0)
+		return "tenant";
 	return "key";
 }
 

@@ -46,6 +46,23 @@ qs_dp_counters_obj(const struct qs_dp_counters *c, const struct qs_dp_config *cf
 	for (i = 0; i < (int)cfg->n_backends; i++)
 		json_object_set_new(b, cfg->be[i].name, json_integer((json_int_t)c->to_backend[i]));
 	json_object_set_new(o, "to_backend", b);
+	if (cfg->n_tenants) {
+		json_t *tr = json_object(), *tc = json_object();
+		char name[8];
+
+		for (i = 0; i <= (int)cfg->n_tenants; i++) {
+			int row = i < (int)cfg->n_tenants ? i : QS_DP_TENANTS;
+
+			if (row == QS_DP_TENANTS)
+				snprintf(name, sizeof(name), "other");
+			else
+				snprintf(name, sizeof(name), "%u", cfg->tenant[i]);
+			json_object_set_new(tr, name, json_integer((json_int_t)c->tenant_requests[row]));
+			json_object_set_new(tc, name, json_integer((json_int_t)c->tenant_cancels[row]));
+		}
+		json_object_set_new(o, "tenant_requests", tr);
+		json_object_set_new(o, "tenant_cancels", tc);
+	}
 	return o;
 }
 

@@ -1804,6 +1804,25 @@ qsteer_xdp(struct xdp_md *ctx)
 	}
 	ctr->tx++;
 	ctr->to_backend[be & (QS_XDP_MAX_BACKENDS - 1)]++;
+	if (qs_cfg.n_tenants) {
+		/* per configured tenant, as dp/core.c counts them */
+		qs_u32 t = QS_XDP_TENANTS, i;
+
+		for (i = 0; i < QS_XDP_TENANTS; i++) {
+			if (i >= qs_cfg.n_tenants)
+				break;
+			if (qs_cfg.tenant[i] == p.h.tenant) {
+				t = i;
+				break;
+			}
+		}
+		if (t > QS_XDP_TENANTS)
+			t = QS_XDP_TENANTS;
+		if (p.h.type == QS_QRP_T_REQUEST)
+			ctr->tenant_requests[t]++;
+		else if (p.h.type == QS_QRP_T_CANCEL)
+			ctr->tenant_cancels[t]++;
+	}
 	return transmit();
 }
 

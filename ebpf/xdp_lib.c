@@ -34,6 +34,7 @@
 
 /* xdp.h repeats a few dataplane values for the restricted-C side: they must agree. */
 _Static_assert(QS_XDP_MAX_BACKENDS == QS_DP_MAX_BACKENDS, "backend limit");
+_Static_assert(QS_XDP_TENANTS == QS_DP_TENANTS, "tenants counted");
 _Static_assert(QS_XDP_REQ_SETS == QS_DP_REQ_SETS && QS_XDP_REQ_WAYS == QS_DP_REQ_WAYS,
 	       "request-id table geometry");
 _Static_assert(QS_DP_D_QRP_FIELD - QS_DP_D_QRP_SHORT == QS_QRP_E_FIELD - QS_QRP_E_SHORT,
@@ -48,7 +49,9 @@ _Static_assert(sizeof(struct qs_xdp_counters) == sizeof(struct qs_dp_counters), 
 _Static_assert(offsetof(struct qs_xdp_counters, bursts) == offsetof(struct qs_dp_counters, bursts) &&
 		       offsetof(struct qs_xdp_counters, drop) == offsetof(struct qs_dp_counters, drop) &&
 		       offsetof(struct qs_xdp_counters, to_backend) ==
-			       offsetof(struct qs_dp_counters, to_backend),
+			       offsetof(struct qs_dp_counters, to_backend) &&
+		       offsetof(struct qs_xdp_counters, tenant_cancels) ==
+			       offsetof(struct qs_dp_counters, tenant_cancels),
 	       "counter layout");
 
 _Static_assert(QS_XDP_SET_ACTIVE == (int)QS_DP_MODE_ACTIVE &&
@@ -158,6 +161,8 @@ fill_rodata(struct qs_xdp_config *r, const struct qs_dp_config *c, const struct 
 	r->report_max_age_ns = c->report_max_age_ns;
 	r->request_ttl_ns = c->request_ttl_ns;
 	r->prefix_max_age_ns = c->prefix_max_age_ns;
+	r->n_tenants = c->n_tenants;
+	memcpy(r->tenant, c->tenant, sizeof(r->tenant));
 	for (i = 0; i < c->n_backends; i++) {
 		struct qs_xdp_backend_cfg *b = &r->be[i];
 		const struct qs_dp_backend_cfg *s = &c->be[i];

@@ -234,6 +234,27 @@ qs_sim_config_default(struct qs_sim_config *c)
 	c->forger.interval_ns = 5000000;
 }
 
+void
+qs_sim_config_open_loop(struct qs_sim_config *c)
+{
+	uint32_t i;
+
+	c->report_max_age_ns = 0;
+	c->report_stale_intervals = 0;
+	c->mask_kv_full = false;
+	c->report_loss = 0;
+	c->forger.kind = QS_SIM_FORGE_NONE;
+	c->on_outcome = NULL;
+	c->outcome_ctx = NULL;
+	c->queue_outcomes = false;
+	c->on_iteration = NULL;
+	c->iter_ctx = NULL;
+	for (i = 0; i < QS_SIM_MAX_BACKENDS; i++) {
+		c->backend[i].down_at_s = c->backend[i].up_at_s = 0;
+		c->backend[i].drain_at_s = 0;
+	}
+}
+
 /* The report age that masks a backend (0: none), as qsteer-dp derives it
  * (dp/config.c): the explicit age wins over interval x missed reports. */
 static uint64_t

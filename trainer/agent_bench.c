@@ -134,15 +134,7 @@ qs_agent_bench_arrivals(const struct qs_agent_bench_cfg *c, const struct qs_agen
 	memset(&sc->backend[0], 0, sizeof(sc->backend[0]));
 	sc->backend[0].prof = acfg->prof;
 	sc->backend[0].prof.chunked_prefill = acfg->chunked_prefill;
-	sc->report_max_age_ns = 0;
-	sc->report_stale_intervals = 0;
-	sc->mask_kv_full = false;
-	sc->report_loss = 0;
-	sc->on_outcome = NULL;
-	sc->outcome_ctx = NULL;
-	sc->queue_outcomes = false;
-	sc->on_iteration = NULL;
-	sc->iter_ctx = NULL;
+	qs_sim_config_open_loop(sc);
 	if (c->requests) {
 		/* The scenario's duration bounds a cluster run; here the count does. */
 		sc->wl.requests = c->requests;

@@ -95,8 +95,13 @@ struct qs_dp_backend_cfg {
 	struct qs_report_key report_key;
 };
 
+/* Tenants counted on their own (config `tenants`; the rest as one "other"). */
+#define QS_DP_TENANTS 16
+
 struct qs_dp_config {
 	bool has_ip4, has_ip6; /* service addresses; absent: any destination */
+	uint32_t n_tenants;    /* 0: no per-tenant counters */
+	uint16_t tenant[QS_DP_TENANTS];
 	uint8_t ip4[4];
 	uint8_t ip6[16];
 	uint16_t port;	      /* requests */
@@ -232,6 +237,10 @@ struct qs_dp_counters {
 	uint64_t bursts;
 	uint64_t drop[QS_DP_D__COUNT];
 	uint64_t to_backend[QS_DP_MAX_BACKENDS];
+	/* per configured tenant ([QS_DP_TENANTS]: every other tenant): requests sent to
+	 * a backend, and cancels and continuations that reached one */
+	uint64_t tenant_requests[QS_DP_TENANTS + 1];
+	uint64_t tenant_cancels[QS_DP_TENANTS + 1];
 };
 
 /* One burst's working set: parsed packets, features, scores, choices. */

@@ -232,6 +232,13 @@ struct qs_sim_config {
 /* Defaults: no backends, Poisson at 1 req/s, 5 ms reports, no loss, no SLOs; stale
  * and KV-full backends masked as the dataplane masks them. */
 void qs_sim_config_default(struct qs_sim_config *c);
+/*
+ * For a caller that routes every request itself and wants the arrival stream alone
+ * (qsteer-load's arrivals, the agent's bench): nothing masks a backend (no report
+ * ageing, KV-full, loss, outage or drain), so every route is accepted and the
+ * stream does not depend on where requests go; no forger, no callbacks.
+ */
+void qs_sim_config_open_loop(struct qs_sim_config *c);
 /* Backend profiles (struct qs_sim_profile, their defaults and files): profile.h. */
 
 /* ---- scenario and profile files (INI) -------------------------------------------- */

@@ -26,6 +26,7 @@
 /* ---- limits (the loader refuses anything larger, with a message) ------------ */
 
 #define QS_XDP_MAX_BACKENDS 64 /* one u64 eligibility mask, as qsteer-dp */
+#define QS_XDP_TENANTS 16 /* dp_core.h QS_DP_TENANTS */
 #define QS_XDP_IN QS_FR_COUNT  /* router schema v1: 16 inputs */
 #define QS_XDP_MAX_HIDDEN 64   /* widest hidden layer */
 #define QS_XDP_MIN_HIDDEN_LAYERS 1
@@ -127,6 +128,8 @@ struct qs_xdp_counters {
 	qs_u64 bursts;
 	qs_u64 drop[QS_DP_D__COUNT]; /* enum qs_dp_drop (drop.h) */
 	qs_u64 to_backend[QS_XDP_MAX_BACKENDS];
+	qs_u64 tenant_requests[QS_XDP_TENANTS + 1]; /* dp_core.h's, [QS_XDP_TENANTS]: other */
+	qs_u64 tenant_cancels[QS_XDP_TENANTS + 1];
 };
 
 /* ---- configuration: the program's read-only data, set between open and load ---- */
@@ -158,6 +161,9 @@ struct qs_xdp_config {
 	qs_u64 report_max_age_ns;
 	qs_u64 request_ttl_ns;
 	qs_u64 prefix_max_age_ns;
+	qs_u32 n_tenants; /* per-tenant counters (dp_core.h config `tenants`) */
+	qs_u16 tenant[QS_XDP_TENANTS];
+	qs_u16 pad_;
 	struct qs_xdp_backend_cfg be[QS_XDP_MAX_BACKENDS];
 };
 

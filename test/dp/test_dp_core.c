@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -764,6 +765,90 @@ test_cancel(void **state)
 	assert_int_equal(how, QS_REQTAB_SAME);
 }
 
+static void
+test_tenant_counters(void **state)
+{
+	static uint8_t fr[4][2048];
+	uint32_t lens[4];
+	struct qs_dp_policy_set set = {0};
+	struct qs_dp_config c2 = cfg;
+	struct qs_dp_flow f;
+	uint16_t tenants[4] = {7, 9, 7, 1};
+	char msg[256];
+	int i;
+
+	(void)state;
+	/* config: up to 16 distinct ids, in the replay configuration's [service] */
+	{
+		static const struct {
+			const char *val, *want;
+		} cs[] = {{"7,9", NULL},
+			  {"7,7", "tenant 7 twice"},
+			  {"70000", "want up to 16 tenant ids"},
+			  {"1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17", "want up to 16"}};
+		const char *base = getenv("QS_TEST_CONFIG");
+		char path[] = "/tmp/qsteer-dp-core-XXXXXX", line[512];
+		FILE *in, *out;
+		int fd, k;
+
+		assert_non_null(base);
+		for (k = 0; k < 4; k++) {
+			fd = mkstemp(path);
+			assert_true(fd >= 0);
+			out = fdopen(fd, "w");
+			in = fopen(base, "r");
+			assert_non_null(out);
+			assert_non_null(in);
+			while (fgets(line, sizeof(line), in)) {
+				fputs(line, out);
+				if (strncmp(line, "[service]", 9) == 0)
+					fprintf(out, "tenants = %s\n", cs[k].val);
+			}
+			fclose(in);
+			fclose(out);
+			if (cs[k].want) {
+				assert_int_not_equal(qs_dp_config_load(path, &c2, msg, sizeof(msg)),
+						     QS_OK);
+				if (!strstr(msg, cs[k].want))
+					fail_msg("tenants = %s: got '%s'", cs[k].val, msg);
+			} else {
+				assert_int_equal(qs_dp_config_load(path, &c2, msg, sizeof(msg)), QS_OK);
+				assert_int_equal(c2.n_tenants, 2);
+				assert_int_equal(c2.tenant[1], 9);
+			}
+			unlink(path);
+			memcpy(path + strlen(path) - 6, "XXXXXX", 6);
+		}
+	}
+	sh->cfg.n_tenants = 2;
+	sh->cfg.tenant[0] = 7;
+	sh->cfg.tenant[1] = 9;
+	set.builtin = QS_BASELINE_ROUND_ROBIN;
+	report_all(0, 1);
+	/* requests of tenants 7, 9, 7 and 1 (another: "other"), then a cancel of 9's */
+	for (i = 0; i < 4; i++) {
+		struct qs_qrp_hdr h = {QS_QRP_T_REQUEST, QS_QRP_F_LAST, tenants[i], 900 + i, 10, 50,
+				       0, 1, 2, 32};
+
+		flow(&f, false, 0, cfg.port);
+		lens[i] = qs_dp_build_qrp(fr[i], 2048, &f, &h, NULL, 40);
+	}
+	burst(fr, lens, 4, 1, &set);
+	{
+		struct qs_qrp_hdr h = {QS_QRP_T_CANCEL, 0, 9, 901, 0, 0, 0, 0, 0, 32};
+
+		flow(&f, false, 0, cfg.port);
+		lens[0] = qs_dp_build_qrp(fr[0], 2048, &f, &h, NULL, 0);
+	}
+	burst(fr, lens, 1, 2, &set);
+	assert_int_equal(wk->ctr.tenant_requests[0], 2);
+	assert_int_equal(wk->ctr.tenant_requests[1], 1);
+	assert_int_equal(wk->ctr.tenant_requests[QS_DP_TENANTS], 1);
+	assert_int_equal(wk->ctr.tenant_cancels[1], 1);
+	assert_int_equal(wk->ctr.tenant_cancels[0] + wk->ctr.tenant_cancels[QS_DP_TENANTS], 0);
+	sh->cfg.n_tenants = 0;
+}
+
 /* ---- decisions ------------------------------------------------------------------------ */
 
 /* Independent recomputation: features from qs_feat_router_v1, scalar kernel, argmax. */
@@ -988,6 +1073,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_report_auth, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_request_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tenant_counters, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_decision_reference, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_feature_rows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shadow_canary, setup, teardown),

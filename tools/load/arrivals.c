@@ -95,21 +95,8 @@ from_scenario(const struct qs_load_src_cfg *c, struct qs_sim_config *sc, struct 
 		sc->wl.requests = c->requests;
 		sc->wl.duration_s = 0;
 	}
-	/* Nothing masks a backend, so every route is accepted; the stream does not
-	 * depend on where requests go. */
-	sc->report_max_age_ns = 0;
-	sc->report_stale_intervals = 0;
-	sc->mask_kv_full = false;
-	sc->report_loss = 0;
-	sc->on_outcome = NULL;
-	sc->outcome_ctx = NULL;
-	sc->queue_outcomes = false;
-	sc->on_iteration = NULL;
-	sc->iter_ctx = NULL;
-	for (i = 0; i < sc->n_backends; i++) {
-		sc->backend[i].down_at_s = sc->backend[i].up_at_s = 0;
-		sc->backend[i].drain_at_s = 0;
-	}
+	/* every route accepted: the stream does not depend on where requests go */
+	qs_sim_config_open_loop(sc);
 	rc = qs_sim_create(sc, c->seed, &sim, msg, msglen);
 	if (rc != QS_OK)
 		goto out;
