@@ -16,10 +16,28 @@
 
 static const char *const metric_names[QS_SIM_M__COUNT] = { "TTFT", "TPOT", "E2E" };
 
+/* The checked-report counters (struct qs_sim_metrics), as both outputs name them. */
+static const char *const rep_names[8] = { "offered",	 "taken",     "old",	     "drop_source",
+					  "drop_auth",	 "drop_replay", "forged_sent", "forged_taken" };
+
+static void
+report_counts(const struct qs_sim_metrics *m, unsigned long long v[8])
+{
+	v[0] = m->reports_offered;
+	v[1] = m->reports_taken;
+	v[2] = m->reports_old;
+	v[3] = m->report_drop_source;
+	v[4] = m->report_drop_auth;
+	v[5] = m->report_drop_replay;
+	v[6] = m->forged_sent;
+	v[7] = m->forged_taken;
+}
+
 void
 qs_report_run_table(FILE *f, const struct qs_sim_config *c, const char *router, uint64_t seed,
 		    const struct qs_sim_metrics *m, uint64_t fallbacks)
 {
+	unsigned long long rv[8];
 	uint32_t i;
 
 	fprintf(f, "scenario   %s (primary metric: %s)\n", c->name, c->primary_metric);
@@ -60,15 +78,13 @@ qs_report_run_table(FILE *f, const struct qs_sim_config *c, const char *router, 
 			   "of work freed\n",
 			(unsigned long long)m->cancelled,
 			(unsigned long long)m->cancel_saved_tokens);
-	if (m->reports_checked)
-		fprintf(f, "reports    %llu offered, %llu taken, %llu old; dropped: source %llu, "
-			   "auth %llu, replay %llu; forged %llu sent, %llu taken\n",
-			(unsigned long long)m->reports_offered, (unsigned long long)m->reports_taken,
-			(unsigned long long)m->reports_old,
-			(unsigned long long)m->report_drop_source,
-			(unsigned long long)m->report_drop_auth,
-			(unsigned long long)m->report_drop_replay,
-			(unsigned long long)m->forged_sent, (unsigned long long)m->forged_taken);
+	if (m->reports_checked) {
+		report_counts(m, rv);
+		fprintf(f, "reports   ");
+		for (i = 0; i < 8; i++)
+			fprintf(f, "%s %s %llu", i ? "," : "", rep_names[i], rv[i]);
+		fprintf(f, "\n");
+	}
 	fprintf(f, "%-8s %-28s %8s %10s %12s\n", "backend", "profile", "util", "completed",
 		"preemptions");
 	for (i = 0; i < m->n_backends; i++)
@@ -97,6 +113,7 @@ qs_report_run_json(FILE *f, const struct qs_sim_config *c, const char *router, u
 		   const struct qs_sim_metrics *m, uint64_t fallbacks)
 {
 	static const char *const keys[QS_SIM_M__COUNT] = { "ttft", "tpot", "e2e" };
+	unsigned long long rv[8];
 	uint32_t i;
 
 	fprintf(f, "{\"scenario\": ");
@@ -135,16 +152,12 @@ qs_report_run_json(FILE *f, const struct qs_sim_config *c, const char *router, u
 		fprintf(f, ", \"cancelled\": %llu, \"cancel_saved_tokens\": %llu",
 			(unsigned long long)m->cancelled,
 			(unsigned long long)m->cancel_saved_tokens);
-	if (m->reports_checked)
-		fprintf(f, ", \"reports\": {\"offered\": %llu, \"taken\": %llu, \"old\": %llu, "
-			   "\"drop_source\": %llu, \"drop_auth\": %llu, \"drop_replay\": %llu, "
-			   "\"forged_sent\": %llu, \"forged_taken\": %llu}",
-			(unsigned long long)m->reports_offered, (unsigned long long)m->reports_taken,
-			(unsigned long long)m->reports_old,
-			(unsigned long long)m->report_drop_source,
-			(unsigned long long)m->report_drop_auth,
-			(unsigned long long)m->report_drop_replay,
-			(unsigned long long)m->forged_sent, (unsigned long long)m->forged_taken);
+	if (m->reports_checked) {
+		report_counts(m, rv);
+		for (i = 0; i < 8; i++)
+			fprintf(f, "%s\"%s\": %llu", i ? ", " : ", \"reports\": {", rep_names[i], rv[i]);
+		fprintf(f, "}");
+	}
 	fprintf(f, ", \"little_l\": %.6f, \"little_lambda_w\": %.6f, \"backends\": [",
 		m->little_l, m->little_lambda_w);
 	for (i = 0; i < m->n_backends; i++) {
