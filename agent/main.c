@@ -3,10 +3,12 @@
  * the intake, the strategy and the executor, and runs the UDP loop; `bench`
  * compares batching strategies; `--profile` measures the GPU and writes a
  * simulator profile. Everything it does is in libqsteer-agent; this file parses
- * options and prints.
+ * options (one opt.h table, the config file's keys under the command line's) and
+ * prints.
  */
 #include <errno.h>
-#include <getopt.h>
+#include <float.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,16 +17,21 @@
 #include <ini.h>
 
 #include "qsteer/agent_bench.h"
+#include "qsteer/opt.h"
 #include "qsteer/policy.h"
 #include "qsteer/report_key.h"
+#include "qsteer/stop.h"
 #ifdef QSTEER_AGENT_HAVE_CUDA
 #include "qsteer/agent_cuda.h"
+#endif
+#ifdef QSTEER_AGENT_HAVE_HTTP
+#include "qsteer/agent_http.h"
 #endif
 
 #define MAX_STRATS 16
 
 struct opts {
-	char executor[16];
+	char executor[256]; /* model, cuda or http://HOST:PORT */
 	char batching[MAX_STRATS][1100];
 	uint32_t n_batching;
 	char profile[1024];
@@ -36,28 +43,30 @@ struct opts {
 	double duration_s;
 	uint64_t max_completed;
 	/* bench */
-	bool bench, json;
-	int scenario; /* -1: all */
-	uint32_t requests;
-	bool requests_set; /* --requests 0: the scenario file's own count / duration */
+	bool bench;
+	int json;
+	int scenario;	   /* -1: all */
+	uint32_t requests; /* REQUESTS_UNSET, or --requests (0: the file's own count) */
 	double load;
 	uint64_t seed;
 	char scenario_dir[QS_SIM_PATH_LEN];
 	const char *bench_only; /* a bench option given: refused unless benching */
+	/* the command line's values of fields the config file also sets, and whether
+	 * given (opt.h's seen) */
+	uint32_t backend_id;
+	uint64_t report_interval_ms;
+	const char *backend_id_given, *report_interval_given;
+	int pass; /* parse_args: 1 reads the config files, 2 adds the repeatable options */
 #ifdef QSTEER_AGENT_HAVE_CUDA
 	struct qs_agent_cuda_model cuda;
+#endif
+#ifdef QSTEER_AGENT_HAVE_HTTP
+	struct qs_agent_http_cfg http; /* the engine executor ([engine], --engine-*) */
 #endif
 	char err[512];
 };
 
-static volatile int g_stop;
-
-static void
-on_signal(int sig)
-{
-	(void)sig;
-	g_stop = 1;
-}
+#define REQUESTS_UNSET UINT32_MAX
 
 static void
 usage(FILE *f)
@@ -68,7 +77,11 @@ usage(FILE *f)
 		"       qsteer-agent --profile OUT.ini    measure the GPU, write a sim profile\n"
 		"options:\n"
 		"  -c, --config FILE        INI config ([agent], [model]; docs/agent.md)\n"
-		"  -e, --executor E         model (default) or cuda\n"
+		"  -e, --executor E         model (default), cuda, or http://HOST:PORT: an\n"
+		"                           OpenAI-compatible engine (vLLM, SGLang; the\n"
+		"                           [engine] section; docs/deploy.md)\n"
+		"      --engine-max-inflight N  requests at the engine at once (default 64)\n"
+		"      --engine-kv-high-pct N   admit none while its KV usage is >= N%% (95)\n"
 		"  -p, --sim-profile FILE   iteration-time profile for the model executor\n"
 		"  -b, --batching S         fixed[:N] | adaptive[:MS] | coalesce | latency |\n"
 		"                           throughput | q8:FILE (bench: repeatable;\n"
@@ -117,7 +130,8 @@ add_batching(struct opts *o, const char *v)
 		if (o->n_batching + n > MAX_STRATS) {
 			snprintf(o->err, sizeof(o->err),
 				 "at most %d batching strategies ('heuristics' is %u of them, "
-				 "%u already given)", MAX_STRATS, n, o->n_batching);
+				 "%u already given)",
+				 MAX_STRATS, n, o->n_batching);
 			return -1;
 		}
 		for (n = 0; qs_batch_builtin[n]; n++)
@@ -154,23 +168,10 @@ add_pubkeys(struct opts *o, const char *v, bool list)
 		      : qs_q8_keyset_add_file(&o->keys, v, msg, sizeof(msg));
 
 	if (rc != QS_OK) {
-		snprintf(o->err, sizeof(o->err), "%s: %s", list ? "policy_pubkey" : "--pubkey", msg);
+		snprintf(o->err, sizeof(o->err), "%s: %s", list ? "policy_pubkey" : "--pubkey",
+			 msg);
 		return -1;
 	}
-	return 0;
-}
-
-static int
-num_u64(const char *v, uint64_t lo, uint64_t hi, uint64_t *out)
-{
-	char *end;
-	unsigned long long x;
-
-	errno = 0;
-	x = strtoull(v, &end, 10);
-	if (!*v || *end || errno || x < lo || x > hi)
-		return -1;
-	*out = x;
 	return 0;
 }
 
@@ -193,33 +194,53 @@ on_ini(void *user, const char *sec, const char *key, const char *v)
 			snprintf(o->profile, sizeof(o->profile), "%s", v);
 		else if (!strcmp(key, "policy_pubkey"))
 			return add_pubkeys(o, v, true) == 0;
-		else if (!strcmp(key, "backend_id") && !num_u64(v, 0, 65535, &x))
+		else if (!strcmp(key, "backend_id") && !qs_opt_u64_in(v, 0, 65535, &x))
 			o->agent.backend_id = (uint16_t)x;
-		else if (!strcmp(key, "report_interval_ms") && !num_u64(v, 1, 60000, &x))
+		else if (!strcmp(key, "report_interval_ms") && !qs_opt_u64_in(v, 1, 60000, &x))
 			o->serve.report_interval_ns = x * 1000000ull;
 		else if (!strcmp(key, "report_key_file"))
 			return load_report_key(o, v) == 0;
-		else if (!strcmp(key, "max_slots") && !num_u64(v, 1, 1u << 20, &x))
+		else if (!strcmp(key, "max_slots") && !qs_opt_u64_in(v, 1, 1u << 20, &x))
 			o->agent.max_slots = (uint32_t)x;
-		else if (!strcmp(key, "reassembly_table") && !num_u64(v, 1, 65536, &x))
+		else if (!strcmp(key, "reassembly_table") && !qs_opt_u64_in(v, 1, 65536, &x))
 			o->intake.table_size = (uint32_t)x;
-		else if (!strcmp(key, "reassembly_max_age_ms") && !num_u64(v, 1, 600000, &x))
+		else if (!strcmp(key, "reassembly_max_age_ms") && !qs_opt_u64_in(v, 1, 600000, &x))
 			o->intake.max_age_ns = x * 1000000ull;
 		else
 			goto bad;
 		return 1;
 	}
+#ifdef QSTEER_AGENT_HAVE_HTTP
+	if (!strcmp(sec, "engine")) {
+		if (!strcmp(key, "max_inflight") && !qs_opt_u64_in(v, 1, 1u << 16, &x))
+			o->http.max_inflight = (uint32_t)x;
+		else if (!strcmp(key, "max_queue") && !qs_opt_u64_in(v, 1, 1u << 20, &x))
+			o->http.max_queue = (uint32_t)x;
+		else if (!strcmp(key, "kv_high_pct") && !qs_opt_u64_in(v, 1, 100, &x))
+			o->http.kv_high_pct = (uint32_t)x;
+		else if (!strcmp(key, "kv_total") && !qs_opt_u64_in(v, 1, 1u << 30, &x))
+			o->http.kv_total = (uint32_t)x;
+		else if (!strcmp(key, "scrape_interval_ms") && !qs_opt_u64_in(v, 0, 60000, &x))
+			o->http.scrape_interval_ns = x * 1000000ull;
+		else if (!strcmp(key, "timeout_s") && !qs_opt_u64_in(v, 1, 86400, &x))
+			o->http.timeout_ns = x * 1000000000ull;
+		else
+			goto bad;
+		return 1;
+	}
+#endif
 #ifdef QSTEER_AGENT_HAVE_CUDA
 	if (!strcmp(sec, "model")) {
-		uint32_t *f = !strcmp(key, "layers") ? &o->cuda.layers :
-			      !strcmp(key, "hidden") ? &o->cuda.hidden :
-			      !strcmp(key, "heads") ? &o->cuda.heads :
-			      !strcmp(key, "ffn") ? &o->cuda.ffn :
-			      !strcmp(key, "kv_blocks") ? &o->cuda.kv_blocks :
-			      !strcmp(key, "max_seqs") ? &o->cuda.max_seqs :
-			      !strcmp(key, "max_tokens") ? &o->cuda.max_tokens : NULL;
+		uint32_t *f = !strcmp(key, "layers")	   ? &o->cuda.layers
+			      : !strcmp(key, "hidden")	   ? &o->cuda.hidden
+			      : !strcmp(key, "heads")	   ? &o->cuda.heads
+			      : !strcmp(key, "ffn")	   ? &o->cuda.ffn
+			      : !strcmp(key, "kv_blocks")  ? &o->cuda.kv_blocks
+			      : !strcmp(key, "max_seqs")   ? &o->cuda.max_seqs
+			      : !strcmp(key, "max_tokens") ? &o->cuda.max_tokens
+							   : NULL;
 
-		if (!f || num_u64(v, 1, 1u << 24, &x))
+		if (!f || qs_opt_u64_in(v, 1, 1u << 24, &x))
 			goto bad;
 		*f = (uint32_t)x;
 		return 1;
@@ -233,171 +254,183 @@ bad:
 	return 0;
 }
 
-#define BENCH_OPT_FIRST 6 /* --scenario .. --scenario-dir in parse_args' table */
-#define BENCH_OPT_LAST 11
+/* ---- the command line ------------------------------------------------------------- */
 
+/* An option's action failed: its message (o->err), refused. */
+static int
+refused(struct opts *o)
+{
+	fprintf(stderr, "qsteer-agent: %s\n", o->err);
+	return -1;
+}
+
+/* -c, --config FILE: read in the first pass, so the command line overrides it */
+static int
+opt_config(const struct qs_opt *opt, const char *v, void *ctx)
+{
+	struct opts *o = ctx;
+	int line;
+
+	(void)opt;
+	if (o->pass != 1)
+		return 0;
+	line = ini_parse(v, on_ini, o);
+	if (line == 0)
+		return 0;
+	if (line < 0) {
+		snprintf(o->err, sizeof(o->err), "%s: cannot open", v);
+	} else {
+		/* on_ini already said what; add where. */
+		fprintf(stderr, "qsteer-agent: %s:%d:\n", v, line);
+		if (!o->err[0])
+			snprintf(o->err, sizeof(o->err), "not INI");
+	}
+	return refused(o);
+}
+
+/* The repeatable options add to the config file's, in the second pass. */
+static int
+opt_batching(const struct qs_opt *opt, const char *v, void *ctx)
+{
+	struct opts *o = ctx;
+
+	(void)opt;
+	return o->pass == 2 && add_batching(o, v) ? refused(o) : 0;
+}
+
+static int
+opt_report_to(const struct qs_opt *opt, const char *v, void *ctx)
+{
+	struct opts *o = ctx;
+
+	(void)opt;
+	return o->pass == 2 && add_report_to(o, v) ? refused(o) : 0;
+}
+
+static int
+opt_pubkey(const struct qs_opt *opt, const char *v, void *ctx)
+{
+	struct opts *o = ctx;
+
+	(void)opt;
+	return o->pass == 2 && add_pubkeys(o, v, false) ? refused(o) : 0;
+}
+
+static int
+opt_report_key(const struct qs_opt *opt, const char *v, void *ctx)
+{
+	struct opts *o = ctx;
+
+	(void)opt;
+	return o->pass == 2 && load_report_key(o, v) ? refused(o) : 0;
+}
+
+#ifndef QSTEER_AGENT_HAVE_HTTP
+static int
+opt_no_http(const struct qs_opt *opt, const char *v, void *ctx)
+{
+	(void)v;
+	(void)ctx;
+	fprintf(stderr,
+		"qsteer-agent: %s: this qsteer-agent was built without the engine "
+		"executor (libcurl)\n",
+		opt->name);
+	return -1;
+}
+#endif
+
+/*
+ * The command line, twice over the one table: the first pass checks every value
+ * and reads the config files (-c, in order), the second sets the command line's
+ * values over the files' and adds its repeatable options (-b, -r, --pubkey,
+ * --report-key-file) to theirs. 0, 1 after --help, -1 refused (said why).
+ */
 static int
 parse_args(int argc, char **argv, struct opts *o)
 {
-	static const struct option lo[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "executor", required_argument, NULL, 'e' },
-		{ "sim-profile", required_argument, NULL, 'p' },
-		{ "batching", required_argument, NULL, 'b' },
-		{ "listen", required_argument, NULL, 'l' },
-		{ "report-to", required_argument, NULL, 'r' },
-		{ "backend-id", required_argument, NULL, 1 },
-		{ "report-interval-ms", required_argument, NULL, 2 },
-		{ "duration", required_argument, NULL, 3 },
-		{ "max-requests", required_argument, NULL, 4 },
-		{ "profile", required_argument, NULL, 5 },
-		/* numbered BENCH_OPT_FIRST..BENCH_OPT_LAST: bench's alone */
-		{ "scenario", required_argument, NULL, 6 },
-		{ "requests", required_argument, NULL, 7 },
-		{ "load", required_argument, NULL, 8 },
-		{ "seed", required_argument, NULL, 9 },
-		{ "json", no_argument, NULL, 10 },
-		{ "scenario-dir", required_argument, NULL, 11 },
-		{ "pubkey", required_argument, NULL, 12 },
-		{ "report-key-file", required_argument, NULL, 13 },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int c, i, li;
-	uint64_t x;
-	char *end;
+	const char *scn[QS_AGENT_SCN__COUNT + 2];
+	unsigned n_args = 0;
+	int first = 1, i;
 
 	if (argc > 1 && !strcmp(argv[1], "bench")) {
 		o->bench = true;
-		argv++;
-		argc--;
+		first = 2;
 	}
-	/* The config file first, so command-line options override it. */
-	for (i = 1; i < argc - 1; i++) {
-		if (!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) {
-			int line = ini_parse(argv[i + 1], on_ini, o);
+	for (i = 0; i < QS_AGENT_SCN__COUNT; i++)
+		scn[i] = qs_agent_scn_name((enum qs_agent_scn)i);
+	scn[i++] = "all";
+	scn[i] = NULL;
 
-			if (line < 0) {
-				snprintf(o->err, sizeof(o->err), "%s: cannot open", argv[i + 1]);
-				return -1;
-			}
-			if (line > 0) {
-				/* on_ini already said what; add where. */
-				fprintf(stderr, "qsteer-agent: %s:%d:\n", argv[i + 1], line);
-				if (!o->err[0])
-					snprintf(o->err, sizeof(o->err), "not INI");
-				return -1;
-			}
-		}
+	const struct qs_opt t[] = {
+	    QS_OPT_FN("-c", opt_config),
+	    QS_OPT_FN("--config", opt_config),
+	    QS_OPT_BUF("-e", o->executor, "too long"),
+	    QS_OPT_BUF("--executor", o->executor, "too long"),
+	    QS_OPT_BUF("-p", o->profile, "too long a path"),
+	    QS_OPT_BUF("--sim-profile", o->profile, "too long a path"),
+	    QS_OPT_FN("-b", opt_batching),
+	    QS_OPT_FN("--batching", opt_batching),
+	    QS_OPT_BUF("-l", o->serve.listen, "too long"),
+	    QS_OPT_BUF("--listen", o->serve.listen, "too long"),
+	    QS_OPT_FN("-r", opt_report_to),
+	    QS_OPT_FN("--report-to", opt_report_to),
+	    QS_OPT_U32("--backend-id", &o->backend_id, 0, 65535, "an id, 0..65535",
+		       .seen = &o->backend_id_given),
+	    QS_OPT_U64("--report-interval-ms", &o->report_interval_ms, 1, 60000,
+		       "milliseconds, 1..60000", .seen = &o->report_interval_given),
+	    QS_OPT_DOUBLE("--duration", &o->duration_s, DBL_TRUE_MIN, 1e9,
+			  "seconds, above 0, up to 1e9"),
+	    QS_OPT_U64("--max-requests", &o->max_completed, 1, UINT64_MAX, "a count, 1 or more"),
+	    QS_OPT_BUF("--profile", o->profile_out, "too long a path"),
+	    QS_OPT_FN("--pubkey", opt_pubkey),
+	    QS_OPT_FN("--report-key-file", opt_report_key),
+#ifdef QSTEER_AGENT_HAVE_HTTP
+	    QS_OPT_U32("--engine-max-inflight", &o->http.max_inflight, 1, 1u << 16,
+		       "a count, 1..65536"),
+	    QS_OPT_U32("--engine-kv-high-pct", &o->http.kv_high_pct, 1, 100,
+		       "a percentage, 1..100"),
+#else
+	    QS_OPT_FN("--engine-max-inflight", opt_no_http),
+	    QS_OPT_FN("--engine-kv-high-pct", opt_no_http),
+#endif
+	    /* bench's alone: serving refuses them (bench_only names the last) */
+	    QS_OPT_CHOICE("--scenario", &o->scenario, scn,
+			  "not a scenario (static, bursty, adversarial, or all)",
+			  .seen = &o->bench_only),
+	    QS_OPT_U32("--requests", &o->requests, 0, 10000000, "a count, 0..10000000",
+		       .seen = &o->bench_only),
+	    QS_OPT_DOUBLE("--load", &o->load, DBL_TRUE_MIN, nextafter(100, 0),
+			  "a load, above 0 and below 100", .seen = &o->bench_only),
+	    QS_OPT_U64("--seed", &o->seed, 0, UINT64_MAX, "not a count (a decimal integer)",
+		       .seen = &o->bench_only),
+	    QS_OPT_FLAG("--json", &o->json, 1, .seen = &o->bench_only),
+	    QS_OPT_BUF("--scenario-dir", o->scenario_dir, "empty or too long a path",
+		       .seen = &o->bench_only),
+	    QS_OPT_HELP_FLAG("-h"),
+	    QS_OPT_HELP_FLAG("--help"),
+	    QS_OPT_ARGS(NULL, &n_args, 0, 0),
+	    QS_OPT_END,
+	};
+
+	for (o->pass = 1; o->pass <= 2; o->pass++) {
+		int rc = qs_opt_parse_or_usage("qsteer-agent", t, argc, argv, first, o, usage);
+
+		if (rc >= 0)
+			return rc == 0 ? 1 : -1;
 	}
-	while ((c = getopt_long(argc, argv, "c:e:p:b:l:r:h", lo, &li)) != -1) {
-		/* Serving would ignore bench's options: remember one to refuse it. */
-		if (c >= BENCH_OPT_FIRST && c <= BENCH_OPT_LAST)
-			o->bench_only = lo[li].name;
-		switch (c) {
-		case 'c':
-			break;
-		case 'e':
-			snprintf(o->executor, sizeof(o->executor), "%s", optarg);
-			break;
-		case 'p':
-			snprintf(o->profile, sizeof(o->profile), "%s", optarg);
-			break;
-		case 'b':
-			if (add_batching(o, optarg))
-				return -1;
-			break;
-		case 'l':
-			snprintf(o->serve.listen, sizeof(o->serve.listen), "%s", optarg);
-			break;
-		case 'r':
-			if (add_report_to(o, optarg))
-				return -1;
-			break;
-		case 1:
-			if (num_u64(optarg, 0, 65535, &x))
-				goto bad;
-			o->agent.backend_id = (uint16_t)x;
-			break;
-		case 2:
-			if (num_u64(optarg, 1, 60000, &x))
-				goto bad;
-			o->serve.report_interval_ns = x * 1000000ull;
-			break;
-		case 3:
-			o->duration_s = strtod(optarg, &end);
-			if (*end || o->duration_s <= 0)
-				goto bad;
-			break;
-		case 4:
-			if (num_u64(optarg, 1, UINT64_MAX, &o->max_completed))
-				goto bad;
-			break;
-		case 5:
-			snprintf(o->profile_out, sizeof(o->profile_out), "%s", optarg);
-			break;
-		case 6:
-			o->scenario = -2;
-			for (i = 0; i < QS_AGENT_SCN__COUNT; i++)
-				if (!strcmp(optarg, qs_agent_scn_name(i)))
-					o->scenario = i;
-			if (!strcmp(optarg, "all"))
-				o->scenario = -1;
-			if (o->scenario == -2)
-				goto bad;
-			break;
-		case 7:
-			if (num_u64(optarg, 0, 10000000, &x))
-				goto bad;
-			o->requests = (uint32_t)x;
-			o->requests_set = true;
-			break;
-		case 8:
-			o->load = strtod(optarg, &end);
-			if (*end || !(o->load > 0 && o->load < 100))
-				goto bad;
-			break;
-		case 9:
-			if (num_u64(optarg, 0, UINT64_MAX, &o->seed))
-				goto bad;
-			break;
-		case 10:
-			o->json = true;
-			break;
-		case 11:
-			if (!*optarg || strlen(optarg) >= sizeof(o->scenario_dir))
-				goto bad;
-			snprintf(o->scenario_dir, sizeof(o->scenario_dir), "%s", optarg);
-			break;
-		case 13:
-			if (load_report_key(o, optarg))
-				return -1;
-			break;
-		case 12:
-			if (add_pubkeys(o, optarg, false))
-				return -1;
-			break;
-		case 'h':
-			usage(stdout);
-			exit(0);
-		default:
-			usage(stderr);
-			exit(2);
-		}
-	}
-	if (optind < argc) {
-		snprintf(o->err, sizeof(o->err), "unexpected argument '%s'", argv[optind]);
-		return -1;
-	}
+	if (o->scenario == QS_AGENT_SCN__COUNT)
+		o->scenario = -1; /* all */
+	if (o->backend_id_given)
+		o->agent.backend_id = (uint16_t)o->backend_id;
+	if (o->report_interval_given)
+		o->serve.report_interval_ns = o->report_interval_ms * 1000000ull;
 	if (o->bench_only && !o->bench) {
-		snprintf(o->err, sizeof(o->err), "--%s applies to bench only (qsteer-agent bench "
-			 "--%s ...)", o->bench_only, o->bench_only);
+		fprintf(stderr,
+			"qsteer-agent: %s applies to bench only (qsteer-agent bench %s ...)\n",
+			o->bench_only, o->bench_only);
 		return -1;
 	}
 	return 0;
-bad:
-	snprintf(o->err, sizeof(o->err), "bad value '%s' for an option", optarg);
-	return -1;
 }
 
 static int
@@ -412,12 +445,14 @@ make_exec(struct opts *o, struct qs_agent_exec *e, char *msg, size_t msglen)
 		o->cuda.max_tokens = o->agent.prof.max_tokens;
 		return qs_agent_exec_cuda(&o->cuda, e, msg, msglen);
 #else
-		snprintf(msg, msglen, "executor cuda: this qsteer-agent was built without CUDA "
+		snprintf(msg, msglen,
+			 "executor cuda: this qsteer-agent was built without CUDA "
 			 "(meson -Dcuda=enabled with nvcc installed)");
 		return QS_E_UNSUPPORTED;
 #endif
 	}
-	snprintf(msg, msglen, "unknown executor '%s' (model or cuda)", o->executor);
+	snprintf(msg, msglen, "unknown executor '%.200s' (model, cuda or http://HOST:PORT)",
+		 o->executor);
 	return QS_E_ARG;
 }
 
@@ -468,7 +503,7 @@ run_bench(struct opts *o, char *msg, size_t msglen)
 		int rc;
 
 		qs_agent_bench_cfg_default(&bc, s);
-		if (o->requests_set)
+		if (o->requests != REQUESTS_UNSET)
 			bc.requests = o->requests;
 		if (o->load > 0)
 			bc.load = o->load;
@@ -549,6 +584,43 @@ run_profile(struct opts *o, char *msg, size_t msglen)
 #endif
 }
 
+/* --executor http://HOST:PORT: the engine batches on its own, so no strategy and
+ * no iterations; admission control in front of it instead (agent_http.h). */
+static int
+serve_http(struct opts *o, char *msg, size_t msglen)
+{
+#ifdef QSTEER_AGENT_HAVE_HTTP
+	struct qs_agent_http_stats hs;
+	int rc;
+
+	snprintf(o->http.engine, sizeof(o->http.engine), "%s", o->executor);
+	o->serve.stop = qs_stop_on_signals();
+	signal(SIGPIPE, SIG_IGN);
+	o->serve.max_run_ns = (uint64_t)(o->duration_s * 1e9);
+	fprintf(stderr,
+		"qsteer-agent: engine executor %s, at most %u in flight, "
+		"listening on %s, reporting to %u dataplane(s)\n",
+		o->http.engine, o->http.max_inflight, o->serve.listen, o->serve.n_report_to);
+	rc = qs_agent_http_serve(&o->http, &o->agent, &o->intake, &o->serve, &hs, msg, msglen);
+	fprintf(stderr,
+		"qsteer-agent: %llu datagrams, %llu requests (%llu rejected), %llu "
+		"completed, %llu cancelled, %llu engine errors, %llu scrapes (%llu "
+		"failed), %llu reports, %llu responses\n",
+		(unsigned long long)hs.datagrams, (unsigned long long)hs.requests,
+		(unsigned long long)hs.rejected, (unsigned long long)hs.completed,
+		(unsigned long long)hs.cancelled, (unsigned long long)hs.engine_errors,
+		(unsigned long long)hs.scrapes, (unsigned long long)hs.scrape_errors,
+		(unsigned long long)hs.reports_sent, (unsigned long long)hs.responses_sent);
+	return rc;
+#else
+	snprintf(msg, msglen,
+		 "executor %.200s: this qsteer-agent was built without "
+		 "the engine executor (libcurl4-openssl-dev; meson -Dhttp=enabled)",
+		 o->executor);
+	return QS_E_UNSUPPORTED;
+#endif
+}
+
 int
 main(int argc, char **argv)
 {
@@ -566,13 +638,16 @@ main(int argc, char **argv)
 	qs_agent_cfg_default(&o.agent);
 	qs_agent_intake_cfg_default(&o.intake);
 	o.scenario = -1;
+	o.requests = REQUESTS_UNSET;
 #ifdef QSTEER_AGENT_HAVE_CUDA
 	qs_agent_cuda_model_default(&o.cuda);
 #endif
-	if (parse_args(argc, argv, &o)) {
-		fprintf(stderr, "qsteer-agent: %s\n", o.err);
-		return 2;
-	}
+#ifdef QSTEER_AGENT_HAVE_HTTP
+	qs_agent_http_cfg_default(&o.http);
+#endif
+	rc = parse_args(argc, argv, &o);
+	if (rc)
+		return rc > 0 ? 0 : 2;
 	if (o.profile[0]) {
 		rc = qs_agent_profile_load(o.profile, &o.agent.prof, msg, sizeof(msg));
 		if (rc != QS_OK)
@@ -589,8 +664,12 @@ main(int argc, char **argv)
 	}
 	if (o.n_batching > 1) {
 		fprintf(stderr, "qsteer-agent: one --batching when serving (several, or "
-			"'heuristics', are for bench)\n");
+				"'heuristics', are for bench)\n");
 		return 2;
+	}
+	if (!strncmp(o.executor, "http://", 7)) {
+		rc = serve_http(&o, msg, sizeof(msg));
+		goto done;
 	}
 	rc = qs_batch_parse_signed(o.n_batching ? o.batching[0] : "fixed", &o.keys, &st, msg,
 				   sizeof(msg));
@@ -605,14 +684,13 @@ main(int argc, char **argv)
 	if (rc == QS_OK)
 		rc = qs_agent_intake_create(&o.intake, &in, msg, sizeof(msg));
 	if (rc == QS_OK) {
-		signal(SIGINT, on_signal);
-		signal(SIGTERM, on_signal);
-		o.serve.stop = &g_stop;
+		o.serve.stop = qs_stop_on_signals();
 		o.serve.max_run_ns = (uint64_t)(o.duration_s * 1e9);
 		o.serve.max_completed = o.max_completed;
-		fprintf(stderr, "qsteer-agent: %s executor, %s batching, listening on %s, "
-			"reporting to %u dataplane(s)\n", ex.name, st.name, o.serve.listen,
-			o.serve.n_report_to);
+		fprintf(stderr,
+			"qsteer-agent: %s executor, %s batching, listening on %s, "
+			"reporting to %u dataplane(s)\n",
+			ex.name, st.name, o.serve.listen, o.serve.n_report_to);
 		rc = qs_agent_serve(a, in, &o.serve, &ss, msg, sizeof(msg));
 	}
 	if (a && in) {

@@ -8,6 +8,8 @@
  *   qsteer-policy keygen PUB SEC         Ed25519 key pair as hex files
  *   qsteer-policy sign FILE SEC [OUT]    append a signature (in place without OUT)
  *   qsteer-policy verify FILE PUB...     load as a program trusting those keys would
+ *
+ * Each command's words are an opt.h table; main dispatches on the command.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -16,21 +18,24 @@
 #include <time.h>
 
 #include "policy_bench.h"
+#include "qsteer/opt.h"
 #include "qsteer/policy.h"
 
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: qsteer-policy inspect FILE\n"
-		   "       qsteer-policy eval FILE [--kernel scalar|avx2|avx512vnni|neon|auto] < rows.csv\n"
-		   "       qsteer-policy bench [--json] [--seconds S] [--kernel K]\n"
-		   "       qsteer-policy keygen PUB SEC\n"
-		   "       qsteer-policy sign FILE SEC [OUT]\n"
-		   "       qsteer-policy verify FILE PUB [PUB...]\n"
-		   "\n"
-		   "eval reads one candidate's features per line (comma-separated integers 0..127);\n"
-		   "a blank line ends one request's candidates (scorer) -- classifiers take one row\n"
-		   "per decision. Lines starting with '#' are ignored.\n");
+	fprintf(f,
+		"usage: qsteer-policy inspect FILE\n"
+		"       qsteer-policy eval FILE [--kernel scalar|avx2|avx512vnni|neon|auto] < "
+		"rows.csv\n"
+		"       qsteer-policy bench [--json] [--seconds S] [--kernel K]\n"
+		"       qsteer-policy keygen PUB SEC\n"
+		"       qsteer-policy sign FILE SEC [OUT]\n"
+		"       qsteer-policy verify FILE PUB [PUB...]\n"
+		"\n"
+		"eval reads one candidate's features per line (comma-separated integers 0..127);\n"
+		"a blank line ends one request's candidates (scorer) -- classifiers take one row\n"
+		"per decision. Lines starting with '#' are ignored.\n");
 }
 
 /* Output that could not be written (a full disk, a closed pipe) is an error too. */
@@ -44,20 +49,45 @@ finish_stdout(void)
 	return 0;
 }
 
+#define MAX_WORDS 64 /* verify's FILE and keys */
+
+/*
+ * A command's words (argv[0] is the command): min..max positional ones into w[]
+ * (*n of them), and opt, when given, the command's one option. -1 to go on, else
+ * the exit status (0 after --help; 2 after a refusal, with the usage).
+ */
 static int
-cmd_inspect(int argc, char **argv)
+words(int argc, char **argv, const struct qs_opt *opt, const char **w, unsigned *n, unsigned min,
+      unsigned max)
+{
+	const struct qs_opt help = QS_OPT_HELP_FLAG("--help");
+	const struct qs_opt t[] = {
+	    QS_OPT_ARGS(w, n, min, max),
+	    opt ? *opt : help,
+	    help,
+	    QS_OPT_END,
+	};
+
+	*n = 0;
+	return qs_opt_parse_or_usage("qsteer-policy", t, argc, argv, 1, NULL, usage);
+}
+
+static int
+cmd_inspect(int argc, char **argv, void *ctx)
 {
 	struct qs_policy *p = NULL;
+	const char *w[1];
+	unsigned n_w;
 	char msg[512], when[64];
 	time_t t;
 	struct tm tm;
 	size_t params = 0;
+	int rc = words(argc, argv, NULL, w, &n_w, 1, 1);
 
-	if (argc != 2) {
-		usage(stderr);
-		return 2;
-	}
-	if (qs_policy_load_file(argv[1], NULL, &p, msg, sizeof(msg)) != QS_OK) {
+	(void)ctx;
+	if (rc >= 0)
+		return rc;
+	if (qs_policy_load_file(w[0], NULL, &p, msg, sizeof(msg)) != QS_OK) {
 		fprintf(stderr, "qsteer-policy: %s\n", msg);
 		return 1;
 	}
@@ -66,7 +96,7 @@ cmd_inspect(int argc, char **argv)
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	else
 		snprintf(when, sizeof(when), "%llu", (unsigned long long)p->created);
-	printf("file        %s\n", argv[1]);
+	printf("file        %s\n", w[0]);
 	printf("name        %s\n", p->name[0] ? p->name : "(none)");
 	printf("format      q8 version %u, %u bytes\n", p->version, p->file_size);
 	printf("kind        %s\n", qs_q8_kind_name(p->kind));
@@ -74,7 +104,8 @@ cmd_inspect(int argc, char **argv)
 	printf("created     %s\n", when);
 	printf("content id  %016llx\n", (unsigned long long)p->content_id);
 	printf("crc32c      %08x ok\n", p->crc);
-	printf("signature   %s\n", p->has_signature ? "Ed25519 trailer (not verified here: no key given)" : "none");
+	printf("signature   %s\n",
+	       p->has_signature ? "Ed25519 trailer (not verified here: no key given)" : "none");
 	printf("layers      %u\n", p->n_layers);
 	for (unsigned l = 0; l < p->n_layers; l++) {
 		const struct qs_policy_layer *L = &p->layer[l];
@@ -132,7 +163,8 @@ parse_row(const char *line, unsigned n, uint8_t *row, char *err, size_t errlen)
 			s++;
 		if (i + 1 < n) {
 			if (*s != ',') {
-				snprintf(err, errlen, "column %ld: %u feature%s, the policy takes %u",
+				snprintf(err, errlen,
+					 "column %ld: %u feature%s, the policy takes %u",
 					 (long)(s - line) + 1, i + 1, i ? "s" : "", n);
 				return -1;
 			}
@@ -171,34 +203,46 @@ flush_request(const struct qs_policy *p, enum qs_kernel k, const uint8_t *rows, 
 	return 0;
 }
 
+/* --kernel K into the row's enum qs_kernel */
 static int
-cmd_eval(int argc, char **argv)
+opt_kernel(const struct qs_opt *opt, const char *v, void *ctx)
+{
+	(void)ctx;
+	if (qs_kernel_parse(v, opt->dst) == QS_OK)
+		return 0;
+	fprintf(stderr,
+		"qsteer-policy: %s %s: unknown kernel (scalar, avx2, avx512vnni, neon or "
+		"auto)\n",
+		opt->name, v);
+	return -1;
+}
+
+static int
+cmd_eval(int argc, char **argv, void *ctx)
 {
 	static uint8_t rows[QS_MAX_CANDIDATES * QS_INT8_MAX_DIM];
 	enum qs_kernel k = QS_KERNEL_AUTO;
+	const char *w[1];
+	unsigned n_w;
+	const struct qs_opt kernel = QS_OPT_FN("--kernel", opt_kernel, .dst = &k);
 	struct qs_policy *p = NULL;
 	char msg[512], err[160];
 	char *line = NULL;
 	size_t cap = 0;
 	unsigned long lineno = 0, req = 0;
 	unsigned n = 0;
-	int rc = 1;
+	int rc = words(argc, argv, &kernel, w, &n_w, 1, 1);
 
-	if (argc == 4 && strcmp(argv[2], "--kernel") == 0) {
-		if (qs_kernel_parse(argv[3], &k) != QS_OK) {
-			fprintf(stderr, "qsteer-policy: unknown kernel '%s'\n", argv[3]);
-			return 2;
-		}
-	} else if (argc != 2) {
-		usage(stderr);
-		return 2;
-	}
+	(void)ctx;
+	if (rc >= 0)
+		return rc;
+	rc = 1;
 	if (k != QS_KERNEL_AUTO && !qs_kernel_supported(k)) {
 		fprintf(stderr, "qsteer-policy: kernel %s does not run on this CPU or build\n",
 			qs_kernel_name(k));
 		return 1;
 	}
-	if (qs_policy_load_file(argv[1], NULL, &p, msg, sizeof(msg)) != QS_OK) {
+	if (qs_policy_load_file(w[0], NULL, &p, msg, sizeof(msg)) != QS_OK) {
 		fprintf(stderr, "qsteer-policy: %s\n", msg);
 		return 1;
 	}
@@ -227,7 +271,9 @@ cmd_eval(int argc, char **argv)
 			continue;
 		}
 		if (p->kind == QS_Q8_KIND_SCORER && n == QS_MAX_CANDIDATES) {
-			fprintf(stderr, "qsteer-policy: stdin line %lu: more than %d candidates in one request\n",
+			fprintf(stderr,
+				"qsteer-policy: stdin line %lu: more than %d candidates in one "
+				"request\n",
 				lineno, QS_MAX_CANDIDATES);
 			goto out;
 		}
@@ -266,35 +312,37 @@ out:
 	return rc;
 }
 
+/* keygen PUB SEC | sign FILE SEC [OUT] | verify FILE PUB...: 0, or the message and 1 */
 static int
-cmd_keys(int argc, char **argv)
+cmd_keys(int argc, char **argv, void *ctx)
 {
+	/* verify: the same key set and loader check as qsteer-dp, qsteer-xdp, qsteer-agent */
+	static struct qs_q8_keyset ks;
+	struct qs_policy_load_opts o = {.keys = &ks};
+	struct qs_policy *p = NULL;
+	const char *w[MAX_WORDS];
+	unsigned n;
 	char msg[512];
-	int rc;
+	bool keygen = !strcmp(argv[0], "keygen"), sign = !strcmp(argv[0], "sign");
+	int rc = words(argc, argv, NULL, w, &n, 2, keygen ? 2 : sign ? 3 : MAX_WORDS);
 
-	if (strcmp(argv[0], "keygen") == 0 && argc == 3)
-		rc = qs_q8_keygen(argv[1], argv[2], msg, sizeof(msg));
-	else if (strcmp(argv[0], "sign") == 0 && (argc == 3 || argc == 4))
-		rc = qs_q8_sign_file(argv[1], argc == 4 ? argv[3] : argv[1], argv[2], msg,
-				     sizeof(msg));
-	else if (strcmp(argv[0], "verify") == 0 && argc >= 3) {
-		/* the same key set and loader check as qsteer-dp, qsteer-xdp, qsteer-agent */
-		static struct qs_q8_keyset ks;
-		struct qs_policy_load_opts o = { .keys = &ks };
-		struct qs_policy *p = NULL;
-
+	(void)ctx;
+	if (rc >= 0)
+		return rc;
+	if (keygen) {
+		rc = qs_q8_keygen(w[0], w[1], msg, sizeof(msg));
+	} else if (sign) {
+		rc = qs_q8_sign_file(w[0], n == 3 ? w[2] : w[0], w[1], msg, sizeof(msg));
+	} else {
 		rc = QS_OK;
-		for (int i = 2; i < argc && rc == QS_OK; i++)
-			rc = qs_q8_keyset_add_file(&ks, argv[i], msg, sizeof(msg));
+		for (unsigned i = 1; i < n && rc == QS_OK; i++)
+			rc = qs_q8_keyset_add_file(&ks, w[i], msg, sizeof(msg));
 		if (rc == QS_OK)
-			rc = qs_policy_load_file(argv[1], &o, &p, msg, sizeof(msg));
+			rc = qs_policy_load_file(w[0], &o, &p, msg, sizeof(msg));
 		if (rc == QS_OK)
-			printf("%s: signature ok (content id %016llx)\n", argv[1],
+			printf("%s: signature ok (content id %016llx)\n", w[0],
 			       (unsigned long long)p->content_id);
 		qs_policy_free(p);
-	} else {
-		usage(stderr);
-		return 2;
 	}
 	if (rc != QS_OK) {
 		fprintf(stderr, "qsteer-policy: %s\n", msg);
@@ -303,27 +351,25 @@ cmd_keys(int argc, char **argv)
 	return 0;
 }
 
+static int
+cmd_bench(int argc, char **argv, void *ctx)
+{
+	(void)ctx;
+	return qs_policy_bench_cmd(argc, argv);
+}
+
 int
 main(int argc, char **argv)
 {
-	if (argc < 2) {
-		usage(stderr);
-		return 2;
-	}
-	if (strcmp(argv[1], "inspect") == 0)
-		return cmd_inspect(argc - 1, argv + 1);
-	if (strcmp(argv[1], "eval") == 0)
-		return cmd_eval(argc - 1, argv + 1);
-	if (strcmp(argv[1], "keygen") == 0 || strcmp(argv[1], "sign") == 0 ||
-	    strcmp(argv[1], "verify") == 0)
-		return cmd_keys(argc - 1, argv + 1);
-	if (strcmp(argv[1], "bench") == 0)
-		return qs_policy_bench_cmd(argc - 1, argv + 1);
-	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
-		usage(stdout);
-		return 0;
-	}
-	fprintf(stderr, "qsteer-policy: unknown command '%s'\n", argv[1]);
-	usage(stderr);
-	return 2;
+	static const struct qs_opt_cmd cmds[] = {
+	    {"inspect", cmd_inspect},
+	    {"eval", cmd_eval},
+	    {"keygen", cmd_keys},
+	    {"sign", cmd_keys},
+	    {"verify", cmd_keys},
+	    {"bench", cmd_bench},
+	    {NULL, NULL},
+	};
+
+	return qs_opt_dispatch("qsteer-policy", cmds, argc, argv, 1, usage, NULL);
 }

@@ -7,13 +7,15 @@
  * measures is in libqsteer-load (tools/load/); this file parses options and prints.
  */
 #include <errno.h>
-#include <getopt.h>
+#include <float.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "qsteer/opt.h"
+#include "qsteer/stop.h"
 
 #include "load.h"
 #include "sim_report.h"
@@ -24,23 +26,14 @@ struct opts {
 	const char *out_csv;
 	const char *plot_dir;
 	const char *label;
-	bool json;
-	bool require_all;
-	bool id_base_set;
+	int json;
+	int require_all;
+	const char *id_base_given; /* --id-base (opt.h's seen) */
 	uint64_t id_base;
+	uint64_t drain_ms;
 	double duration_s;
 	double speedup;
-	char err[512];
 };
-
-static volatile int g_stop;
-
-static void
-on_signal(int sig)
-{
-	(void)sig;
-	g_stop = 1;
-}
 
 static void
 usage(FILE *f)
@@ -80,192 +73,77 @@ usage(FILE *f)
 		QS_LOAD_MAX_CLIENTS);
 }
 
-static bool
-parse_u64(const char *s, uint64_t max, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
+#define POSITIVE "not a positive number"
+#define COUNT	 "not a count (a decimal integer)"
 
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || *end || s[0] == '-' || v > max)
-		return false;
-	*out = v;
-	return true;
-}
-
-static bool
-parse_pos(const char *s, double *out)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || *end || !(v > 0) || !isfinite(v))
-		return false;
-	*out = v;
-	return true;
-}
-
+/* Options into o: 0, 1 after --help (usage printed), -1 refused (said why). */
 static int
 parse_args(int argc, char **argv, struct opts *o)
 {
-	enum {
-		O_DIR = 256,
-		O_LOAD,
-		O_RATE,
-		O_SPEEDUP,
-		O_SEED,
-		O_DRAIN,
-		O_BIND,
-		O_BPT,
-		O_DGRAM,
-		O_IDBASE,
-		O_JSON,
-		O_PLOT,
-		O_LABEL,
-		O_REQALL,
+	unsigned n_args = 0;
+	const struct qs_opt t[] = {
+	    QS_OPT_STR("-s", &o->src.scenario),
+	    QS_OPT_STR("--scenario", &o->src.scenario),
+	    QS_OPT_STR("--scenario-dir", &o->src.scenario_dir),
+	    QS_OPT_STR("-T", &o->src.trace),
+	    QS_OPT_STR("--trace", &o->src.trace),
+	    QS_OPT_DOUBLE("--load", &o->src.load, DBL_TRUE_MIN, DBL_MAX, POSITIVE),
+	    QS_OPT_DOUBLE("--rate", &o->src.rate, DBL_TRUE_MIN, DBL_MAX, POSITIVE),
+	    QS_OPT_DOUBLE("--speedup", &o->speedup, 0.001, 1e6, "a factor, 0.001..1e6"),
+	    QS_OPT_U64("--seed", &o->src.seed, 0, UINT64_MAX, COUNT),
+	    QS_OPT_U32("-n", &o->src.requests, 1, QS_LOAD_MAX_REQUESTS, "a count, 1..4194304"),
+	    QS_OPT_U32("--requests", &o->src.requests, 1, QS_LOAD_MAX_REQUESTS,
+		       "a count, 1..4194304"),
+	    QS_OPT_DOUBLE("-d", &o->duration_s, DBL_TRUE_MIN, 1e7, "seconds, above 0, up to 1e7"),
+	    QS_OPT_DOUBLE("--duration", &o->duration_s, DBL_TRUE_MIN, 1e7,
+			  "seconds, above 0, up to 1e7"),
+	    QS_OPT_U64("--drain-ms", &o->drain_ms, 0, 3600000, "milliseconds, 0..3600000"),
+	    QS_OPT_STR("-t", &o->net.target),
+	    QS_OPT_STR("--target", &o->net.target),
+	    QS_OPT_U32("-c", &o->net.clients, 1, QS_LOAD_MAX_CLIENTS, "a count, 1..1024"),
+	    QS_OPT_U32("--clients", &o->net.clients, 1, QS_LOAD_MAX_CLIENTS, "a count, 1..1024"),
+	    QS_OPT_STR("--bind", &o->net.bind),
+	    QS_OPT_U32("--bytes-per-token", &o->net.bytes_per_token, 0, 65536,
+		       "a count of bytes, 0..65536"),
+	    QS_OPT_U32("--max-datagram", &o->net.max_dgram, 64, QS_LOAD_MAX_DGRAM,
+		       "a size in bytes, 64..65507"),
+	    QS_OPT_U64("--id-base", &o->id_base, 0, UINT64_MAX - QS_LOAD_MAX_REQUESTS,
+		       "not an id (a decimal integer, leaving room for every request's)",
+		       .seen = &o->id_base_given),
+	    QS_OPT_STR("-o", &o->out_csv),
+	    QS_OPT_STR("--out", &o->out_csv),
+	    QS_OPT_FLAG("--json", &o->json, 1),
+	    QS_OPT_STR("--plot", &o->plot_dir),
+	    QS_OPT_STR("--label", &o->label),
+	    QS_OPT_FLAG("--require-all", &o->require_all, 1),
+	    QS_OPT_HELP_FLAG("-h"),
+	    QS_OPT_HELP_FLAG("--help"),
+	    QS_OPT_ARGS(NULL, &n_args, 0, 0),
+	    QS_OPT_END,
 	};
-	static const struct option lo[] = {
-	    {"scenario", required_argument, 0, 's'},
-	    {"scenario-dir", required_argument, 0, O_DIR},
-	    {"trace", required_argument, 0, 'T'},
-	    {"load", required_argument, 0, O_LOAD},
-	    {"rate", required_argument, 0, O_RATE},
-	    {"speedup", required_argument, 0, O_SPEEDUP},
-	    {"seed", required_argument, 0, O_SEED},
-	    {"requests", required_argument, 0, 'n'},
-	    {"duration", required_argument, 0, 'd'},
-	    {"drain-ms", required_argument, 0, O_DRAIN},
-	    {"target", required_argument, 0, 't'},
-	    {"clients", required_argument, 0, 'c'},
-	    {"bind", required_argument, 0, O_BIND},
-	    {"bytes-per-token", required_argument, 0, O_BPT},
-	    {"max-datagram", required_argument, 0, O_DGRAM},
-	    {"id-base", required_argument, 0, O_IDBASE},
-	    {"out", required_argument, 0, 'o'},
-	    {"json", no_argument, 0, O_JSON},
-	    {"plot", required_argument, 0, O_PLOT},
-	    {"label", required_argument, 0, O_LABEL},
-	    {"require-all", no_argument, 0, O_REQALL},
-	    {"help", no_argument, 0, 'h'},
-	    {0, 0, 0, 0},
-	};
-	uint64_t v;
-	int ch;
+	const char *missing = NULL;
 
-	while ((ch = getopt_long(argc, argv, "s:T:n:d:t:c:o:h", lo, NULL)) != -1) {
-		switch (ch) {
-		case 's':
-			o->src.scenario = optarg;
-			break;
-		case O_DIR:
-			o->src.scenario_dir = optarg;
-			break;
-		case 'T':
-			o->src.trace = optarg;
-			break;
-		case O_LOAD:
-			if (!parse_pos(optarg, &o->src.load))
-				goto bad;
-			break;
-		case O_RATE:
-			if (!parse_pos(optarg, &o->src.rate))
-				goto bad;
-			break;
-		case O_SPEEDUP:
-			if (!parse_pos(optarg, &o->speedup) || o->speedup < 0.001 ||
-			    o->speedup > 1e6)
-				goto bad;
-			break;
-		case O_SEED:
-			if (!parse_u64(optarg, UINT64_MAX, &o->src.seed))
-				goto bad;
-			break;
-		case 'n':
-			if (!parse_u64(optarg, QS_LOAD_MAX_REQUESTS, &v) || v == 0)
-				goto bad;
-			o->src.requests = (uint32_t)v;
-			break;
-		case 'd':
-			if (!parse_pos(optarg, &o->duration_s) || o->duration_s > 1e7)
-				goto bad;
-			break;
-		case O_DRAIN:
-			if (!parse_u64(optarg, 3600000, &v))
-				goto bad;
-			o->net.drain_ns = v * 1000000ull;
-			break;
-		case 't':
-			o->net.target = optarg;
-			break;
-		case 'c':
-			if (!parse_u64(optarg, QS_LOAD_MAX_CLIENTS, &v) || v == 0)
-				goto bad;
-			o->net.clients = (uint32_t)v;
-			break;
-		case O_BIND:
-			o->net.bind = optarg;
-			break;
-		case O_BPT:
-			if (!parse_u64(optarg, 65536, &v))
-				goto bad;
-			o->net.bytes_per_token = (uint32_t)v;
-			break;
-		case O_DGRAM:
-			if (!parse_u64(optarg, QS_LOAD_MAX_DGRAM, &v) || v < 64)
-				goto bad;
-			o->net.max_dgram = (uint32_t)v;
-			break;
-		case O_IDBASE:
-			if (!parse_u64(optarg, UINT64_MAX - QS_LOAD_MAX_REQUESTS, &o->id_base))
-				goto bad;
-			o->id_base_set = true;
-			break;
-		case 'o':
-			o->out_csv = optarg;
-			break;
-		case O_JSON:
-			o->json = true;
-			break;
-		case O_PLOT:
-			o->plot_dir = optarg;
-			break;
-		case O_LABEL:
-			o->label = optarg;
-			break;
-		case O_REQALL:
-			o->require_all = true;
-			break;
-		case 'h':
-			usage(stdout);
-			exit(0);
-		default:
-			snprintf(o->err, sizeof(o->err), "unknown option (see --help)");
-			return -1;
-		}
-	}
-	if (optind < argc) {
-		snprintf(o->err, sizeof(o->err), "unexpected argument '%s'", argv[optind]);
+	switch (qs_opt_parse("qsteer-load", t, argc, argv, 1, NULL, o)) {
+	case QS_OPT_OK:
+		break;
+	case QS_OPT_HELP:
+		usage(stdout);
+		return 1;
+	default:
 		return -1;
 	}
-	if (!o->net.target) {
-		snprintf(o->err, sizeof(o->err), "--target HOST:PORT is required");
-		return -1;
-	}
-	if (!o->src.scenario && !o->src.trace) {
-		snprintf(o->err, sizeof(o->err), "--scenario or --trace is required");
-		return -1;
-	}
-	if (o->src.load > 0 && o->src.rate > 0) {
-		snprintf(o->err, sizeof(o->err), "--load and --rate: give one");
+	o->net.drain_ns = o->drain_ms * 1000000ull;
+	if (!o->net.target)
+		missing = "--target HOST:PORT is required";
+	else if (!o->src.scenario && !o->src.trace)
+		missing = "--scenario or --trace is required";
+	else if (o->src.load > 0 && o->src.rate > 0)
+		missing = "--load and --rate: give one";
+	if (missing) {
+		fprintf(stderr, "qsteer-load: %s\n", missing);
 		return -1;
 	}
 	return 0;
-bad:
-	snprintf(o->err, sizeof(o->err), "bad value '%s' for an option", optarg);
-	return -1;
 }
 
 static double
@@ -446,12 +324,11 @@ main(int argc, char **argv)
 	memset(&b, 0, sizeof(b));
 	o.src.seed = 1;
 	o.net.clients = 16;
-	o.net.drain_ns = 5000000000ull;
+	o.drain_ms = 5000;
 	o.label = "live";
-	if (parse_args(argc, argv, &o)) {
-		fprintf(stderr, "qsteer-load: %s\n", o.err);
-		return 2;
-	}
+	rc = parse_args(argc, argv, &o);
+	if (rc)
+		return rc > 0 ? 0 : 2;
 	o.src.speedup_milli = o.speedup > 0 ? (uint32_t)llround(o.speedup * 1000.0) : 1000;
 	if (o.src.speedup_milli == 0)
 		o.src.speedup_milli = 1;
@@ -459,7 +336,7 @@ main(int argc, char **argv)
 	rc = qs_load_arrivals(&o.src, &b, &info, msg, sizeof(msg));
 	if (rc != QS_OK)
 		goto fail;
-	if (o.id_base_set) {
+	if (o.id_base_given) {
 		b.id_base = o.id_base;
 	} else {
 		struct timespec ts;
@@ -470,9 +347,7 @@ main(int argc, char **argv)
 	}
 	if (o.duration_s > 0)
 		o.net.max_run_ns = o.src.duration_ns + o.net.drain_ns;
-	o.net.stop = &g_stop;
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
+	o.net.stop = qs_stop_on_signals();
 	fprintf(stderr, "qsteer-load: %u requests from %s over %.3f s to %s from %u client ports\n",
 		b.n, info.name, (double)b.req[b.n - 1].sched_ns * 1e-9, o.net.target,
 		o.net.clients);

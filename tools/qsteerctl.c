@@ -6,6 +6,7 @@
  * JSON with --json), and says plainly what went wrong: no daemon, no permission,
  * or a refused request with the daemon's reason (for a policy: the loader's).
  * Exit status: 0 ok, 1 refused by the daemon, 2 usage, 3 not running, 4 permission.
+ * The global options, the commands and each command's words are opt.h tables.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -18,6 +19,8 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include "qsteer/opt.h"
 
 #define DEFAULT_SOCKET "/run/qsteer/dp.sock"
 
@@ -37,7 +40,8 @@ usage(FILE *f)
 		"  backend drain ID | backend undrain ID\n"
 		"  rx [hold | allow BURSTS | release]  qsteer-dp's rx gate (tests, maintenance)\n"
 		"  shutdown\n"
-		"The socket defaults to $QSTEER_CONTROL, else " DEFAULT_SOCKET ".\n");
+		"The socket defaults to $QSTEER_CONTROL, else " DEFAULT_SOCKET ".\n"
+		"--socket and --json may also follow the command.\n");
 }
 
 static int
@@ -63,14 +67,16 @@ talk(const char *path, const char *req, json_t **resp)
 		if (fd >= 0)
 			close(fd);
 		if (e == ENOENT || e == ECONNREFUSED) {
-			fprintf(stderr, "qsteerctl: the daemon (qsteer-dp or qsteer-xdp) is not "
-					"running: nothing listens on %s\n",
+			fprintf(stderr,
+				"qsteerctl: the daemon (qsteer-dp or qsteer-xdp) is not "
+				"running: nothing listens on %s\n",
 				path);
 			return 3;
 		}
 		if (e == EACCES || e == EPERM) {
-			fprintf(stderr, "qsteerctl: permission denied on %s: the socket is mode 0600, "
-					"run as the user that runs the daemon (or root)\n",
+			fprintf(stderr,
+				"qsteerctl: permission denied on %s: the socket is mode 0600, "
+				"run as the user that runs the daemon (or root)\n",
 				path);
 			return 4;
 		}
@@ -130,8 +136,9 @@ print_policy(json_t *p)
 	printf("mode       %s", json_string_value(json_object_get(p, "mode")));
 	if (json_object_get(p, "canary_pct"))
 		printf(" (%" JSON_INTEGER_FORMAT "%% of requests)", ival(p, "canary_pct"));
-	printf("\nversion    %" JSON_INTEGER_FORMAT "  (%" JSON_INTEGER_FORMAT " swaps, kernel %s)\n",
-	       ival(p, "version"), ival(p, "swaps"), json_string_value(json_object_get(p, "kernel")));
+	printf(
+	    "\nversion    %" JSON_INTEGER_FORMAT "  (%" JSON_INTEGER_FORMAT " swaps, kernel %s)\n",
+	    ival(p, "version"), ival(p, "swaps"), json_string_value(json_object_get(p, "kernel")));
 	print_slot("active", json_object_get(p, "active"));
 	print_slot("shadow", json_object_get(p, "shadow"));
 	print_slot("canary", json_object_get(p, "canary"));
@@ -154,18 +161,18 @@ print_shadow_report(const char *title, json_t *r)
 		printf("; agreement %.2f%%", (double)ival(r, "agreement_ppm") / 1e4);
 	printf("\n  %-16s %10s %10s %10s\n", "BACKEND", "ACTIVE", "SHADOW", "SHADOW-ACT");
 	json_array_foreach(json_object_get(r, "per_backend"), i, e)
-		printf("  %-16s %10" JSON_INTEGER_FORMAT " %10" JSON_INTEGER_FORMAT
-		       " %+10" JSON_INTEGER_FORMAT "\n",
-		       json_string_value(json_object_get(e, "backend")), ival(e, "active"),
-		       ival(e, "shadow"), ival(e, "shadow") - ival(e, "active"));
+	    printf("  %-16s %10" JSON_INTEGER_FORMAT " %10" JSON_INTEGER_FORMAT
+		   " %+10" JSON_INTEGER_FORMAT "\n",
+		   json_string_value(json_object_get(e, "backend")), ival(e, "active"),
+		   ival(e, "shadow"), ival(e, "shadow") - ival(e, "active"));
 	if (json_array_size(json_object_get(r, "disagreements")) == 0)
 		return;
 	printf("  top disagreements (active sent -> shadow would send)\n");
 	json_array_foreach(json_object_get(r, "disagreements"), i, e)
-		printf("  %16s -> %-16s %10" JSON_INTEGER_FORMAT "  %5.1f%%\n",
-		       json_string_value(json_object_get(e, "active")),
-		       json_string_value(json_object_get(e, "shadow")), ival(e, "count"),
-		       dis ? 100.0 * (double)ival(e, "count") / (double)dis : 0.0);
+	    printf("  %16s -> %-16s %10" JSON_INTEGER_FORMAT "  %5.1f%%\n",
+		   json_string_value(json_object_get(e, "active")),
+		   json_string_value(json_object_get(e, "shadow")), ival(e, "count"),
+		   dis ? 100.0 * (double)ival(e, "count") / (double)dis : 0.0);
 }
 
 static void
@@ -190,18 +197,20 @@ print_stats(json_t *c)
 	const char *k;
 	json_t *v;
 
-	json_object_foreach(c, k, v) {
+	json_object_foreach(c, k, v)
+	{
 		if (json_is_integer(v))
 			printf("%-18s %" JSON_INTEGER_FORMAT "\n", k, json_integer_value(v));
 	}
 	printf("\ndrops by reason\n");
-	json_object_foreach(json_object_get(c, "drops"), k, v) {
+	json_object_foreach(json_object_get(c, "drops"), k, v)
+	{
 		if (json_integer_value(v))
 			printf("  %-16s %" JSON_INTEGER_FORMAT "\n", k, json_integer_value(v));
 	}
 	printf("\nsent per backend\n");
 	json_object_foreach(json_object_get(c, "to_backend"), k, v)
-		printf("  %-16s %" JSON_INTEGER_FORMAT "\n", k, json_integer_value(v));
+	    printf("  %-16s %" JSON_INTEGER_FORMAT "\n", k, json_integer_value(v));
 }
 
 static void
@@ -212,16 +221,18 @@ print_backends(json_t *a)
 
 	printf("%-10s %5s %-16s %5s %-6s %7s %7s %7s %11s %9s\n", "NAME", "ID", "ADDRESS", "PORT",
 	       "STATE", "AGE_MS", "WAITING", "RUNNING", "KV", "SENT");
-	json_array_foreach(a, i, b) {
-		const char *state = json_is_true(json_object_get(b, "drained"))	 ? "drain*"
+	json_array_foreach(a, i, b)
+	{
+		const char *state = json_is_true(json_object_get(b, "drained"))	   ? "drain*"
 				    : json_is_true(json_object_get(b, "draining")) ? "drain"
-				    : json_is_true(json_object_get(b, "fresh"))	 ? "up"
+				    : json_is_true(json_object_get(b, "fresh"))	   ? "up"
 				    : json_is_true(json_object_get(b, "reported")) ? "stale"
 										   : "silent";
 		char age[24], kv[32];
 
 		if (json_is_integer(json_object_get(b, "report_age_ms")))
-			snprintf(age, sizeof(age), "%" JSON_INTEGER_FORMAT, ival(b, "report_age_ms"));
+			snprintf(age, sizeof(age), "%" JSON_INTEGER_FORMAT,
+				 ival(b, "report_age_ms"));
 		else
 			snprintf(age, sizeof(age), "-");
 		snprintf(kv, sizeof(kv), "%" JSON_INTEGER_FORMAT "/%" JSON_INTEGER_FORMAT,
@@ -236,145 +247,288 @@ print_backends(json_t *a)
 	printf("(drain* = drained by the operator; drain = the agent reports draining)\n");
 }
 
-/* The request for argv[i..] (cmd = argv[i]): 0, or the exit status (2 usage, 1 a
- * file that is not there). */
+/* ---- the request: one opt.h table per command ------------------------------------ */
+
+/* What a command builds: the request (send: complete, not --help), policy load's
+ * absolute path; the global options, which may also follow the command. */
+struct req {
+	json_t *req;
+	bool send;
+	bool load; /* policy load: a refusal is the loader's */
+	char abspath[PATH_MAX];
+	int json;
+	const char *path;
+};
+
+/* The global options' rows, in every command's table too */
+#define GLOBAL_OPTS(r) QS_OPT_FLAG("--json", &(r)->json, 1), QS_OPT_STR("--socket", &(r)->path)
+
+/*
+ * A command's words after its name (argv[0]): min..max positional ones into w[],
+ * the global options, and opts (END-ended, at most MAX_CMD_OPTS rows) the
+ * command's own. -1 to go on, else the exit status (0 after --help; 2 after a
+ * refusal, with the usage).
+ */
+#define MAX_CMD_OPTS 4
 static int
-build_request(json_t *req, const char *cmd, int argc, char **argv, int i, char *abspath)
+words(int argc, char **argv, struct req *r, const struct qs_opt *opts, const char **w, unsigned min,
+      unsigned max)
 {
-	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "stats") == 0 ||
-	    strcmp(cmd, "backends") == 0 || strcmp(cmd, "shutdown") == 0) {
-		json_object_set_new(req, "cmd", json_string(cmd));
-	} else if (strcmp(cmd, "policy") == 0 && i + 1 < argc && strcmp(argv[i + 1], "show") == 0) {
-		json_object_set_new(req, "cmd", json_string("policy.show"));
-	} else if (strcmp(cmd, "policy") == 0 && i + 1 < argc &&
-		   strcmp(argv[i + 1], "shadow") == 0) {
-		json_object_set_new(req, "cmd", json_string("policy.shadow"));
-		if (i + 2 < argc) {
-			char *end = NULL;
-			long n = i + 4 == argc ? strtol(argv[i + 3], &end, 10) : -1;
+	unsigned n = 0;
+	struct qs_opt t[MAX_CMD_OPTS + 5] = {
+	    GLOBAL_OPTS(r),
+	    QS_OPT_HELP_FLAG("--help"),
+	    QS_OPT_ARGS(w, &n, min, max),
+	};
+	size_t k = 4;
 
-			if (strcmp(argv[i + 2], "--top") != 0 || !end || *end || n < 0 || n > 4096) {
-				fprintf(stderr, "qsteerctl: policy shadow [--top N], N 0..4096\n");
-				return 2;
-			}
-			json_object_set_new(req, "top", json_integer(n));
-		}
-	} else if (strcmp(cmd, "policy") == 0 && i + 1 < argc &&
-		   strcmp(argv[i + 1], "rollback") == 0) {
-		json_object_set_new(req, "cmd", json_string("policy.rollback"));
-	} else if (strcmp(cmd, "policy") == 0 && i + 2 < argc && strcmp(argv[i + 1], "load") == 0) {
-		const char *src = argv[i + 2];
-		int j;
+	for (; opts && opts->name && k < MAX_CMD_OPTS + 4; opts++)
+		t[k++] = *opts;
+	t[k] = (struct qs_opt)QS_OPT_END;
+	return qs_opt_parse_or_usage("qsteerctl", t, argc, argv, 1, NULL, usage);
+}
 
-		/* the daemon runs elsewhere: give it an absolute path */
-		if (strncmp(src, "builtin:", 8) != 0) {
-			if (!realpath(src, abspath)) {
-				fprintf(stderr, "qsteerctl: %s: %s\n", src, strerror(errno));
-				return 1;
-			}
-			src = abspath;
-		}
-		json_object_set_new(req, "cmd", json_string("policy.load"));
-		json_object_set_new(req, "path", json_string(src));
-		json_object_set_new(req, "mode", json_string("active"));
-		for (j = i + 3; j < argc; j++) {
-			if (strcmp(argv[j], "--shadow") == 0) {
-				json_object_set_new(req, "mode", json_string("shadow"));
-			} else if (strcmp(argv[j], "--canary") == 0 && j + 1 < argc) {
-				json_object_set_new(req, "mode", json_string("canary"));
-				json_object_set_new(req, "pct", json_integer(atoi(argv[++j])));
-			} else {
-				usage(stderr);
-				return 2;
-			}
-		}
-	} else if (strcmp(cmd, "backend") == 0 && i + 2 < argc &&
-		   (strcmp(argv[i + 1], "drain") == 0 || strcmp(argv[i + 1], "undrain") == 0)) {
-		char *end;
-		long id = strtol(argv[i + 2], &end, 0);
+/* status, stats, backends, shutdown; policy show, policy rollback: no arguments */
+static int
+cmd_plain(int argc, char **argv, void *ctx)
+{
+	struct req *r = ctx;
+	int rc = words(argc, argv, r, NULL, NULL, 0, 0);
 
-		if (*end || id < 0 || id > 0xffff) {
-			fprintf(stderr, "qsteerctl: backend id must be 0..65535\n");
-			return 2;
-		}
-		json_object_set_new(req, "cmd", json_string(strcmp(argv[i + 1], "drain") == 0
-								  ? "backend.drain"
-								  : "backend.undrain"));
-		json_object_set_new(req, "id", json_integer(id));
-	} else if (strcmp(cmd, "rx") == 0) {
-		json_object_set_new(req, "cmd", json_string("rx"));
-		if (i + 1 < argc && strcmp(argv[i + 1], "allow") == 0) {
-			char *end;
-			long long n = i + 2 < argc ? strtoll(argv[i + 2], &end, 0) : 0;
+	if (rc >= 0)
+		return rc;
+	if (!strcmp(argv[0], "show"))
+		json_object_set_new(r->req, "cmd", json_string("policy.show"));
+	else if (!strcmp(argv[0], "rollback"))
+		json_object_set_new(r->req, "cmd", json_string("policy.rollback"));
+	else
+		json_object_set_new(r->req, "cmd", json_string(argv[0]));
+	r->send = true;
+	return 0;
+}
 
-			if (i + 2 >= argc || *end || n < 1 || n > 1000000000) {
-				fprintf(stderr, "qsteerctl: rx allow BURSTS: an integer 1..1000000000\n");
-				return 2;
-			}
-			json_object_set_new(req, "op", json_string("allow"));
-			json_object_set_new(req, "bursts", json_integer(n));
-		} else if (i + 1 < argc && (strcmp(argv[i + 1], "hold") == 0 ||
-					    strcmp(argv[i + 1], "release") == 0 ||
-					    strcmp(argv[i + 1], "show") == 0)) {
-			json_object_set_new(req, "op", json_string(argv[i + 1]));
-		} else if (i + 1 < argc) {
-			usage(stderr);
-			return 2;
-		}
-	} else {
-		usage(stderr);
+/* policy shadow [--top N] */
+static int
+cmd_shadow(int argc, char **argv, void *ctx)
+{
+	struct req *r = ctx;
+	uint32_t top = 0;
+	const char *top_given = NULL;
+	const struct qs_opt opts[] = {
+	    QS_OPT_U32("--top", &top, 0, 4096, "an integer 0..4096", .seen = &top_given),
+	    QS_OPT_END,
+	};
+	int rc = words(argc, argv, r, opts, NULL, 0, 0);
+
+	if (rc >= 0)
+		return rc;
+	json_object_set_new(r->req, "cmd", json_string("policy.shadow"));
+	if (top_given)
+		json_object_set_new(r->req, "top", json_integer(top));
+	r->send = true;
+	return 0;
+}
+
+/* An integer (the daemon checks its range and says why it refuses one) into the
+ * row's long long */
+static int
+opt_integer(const struct qs_opt *opt, const char *v, void *ctx)
+{
+	char *end;
+	long long x;
+
+	(void)ctx;
+	errno = 0;
+	x = strtoll(v, &end, 10);
+	if (!*v || *end || errno) {
+		fprintf(stderr, "qsteerctl: %s %s: not an integer\n", opt->name, v);
+		return -1;
+	}
+	*(long long *)opt->dst = x;
+	return 0;
+}
+
+/* policy load FILE.q8|builtin:NAME [--shadow | --canary PCT]; 1 for a file that is
+ * not there */
+static int
+cmd_load(int argc, char **argv, void *ctx)
+{
+	struct req *r = ctx;
+	const char *src = NULL, *canary = NULL;
+	long long pct = 0;
+	int shadow = 0;
+	const struct qs_opt opts[] = {
+	    QS_OPT_FLAG("--shadow", &shadow, 1),
+	    QS_OPT_FN("--canary", opt_integer, .dst = &pct, .seen = &canary),
+	    QS_OPT_END,
+	};
+	int rc = words(argc, argv, r, opts, &src, 1, 1);
+
+	if (rc >= 0)
+		return rc;
+	if (shadow && canary) {
+		fprintf(stderr, "qsteerctl: policy load: --shadow or --canary, not both\n");
 		return 2;
 	}
+	/* the daemon runs elsewhere: give it an absolute path */
+	if (strncmp(src, "builtin:", 8) != 0) {
+		if (!realpath(src, r->abspath)) {
+			fprintf(stderr, "qsteerctl: %s: %s\n", src, strerror(errno));
+			return 1;
+		}
+		src = r->abspath;
+	}
+	r->load = true;
+	json_object_set_new(r->req, "cmd", json_string("policy.load"));
+	json_object_set_new(r->req, "path", json_string(src));
+	json_object_set_new(r->req, "mode",
+			    json_string(shadow	 ? "shadow"
+					: canary ? "canary"
+						 : "active"));
+	if (canary)
+		json_object_set_new(r->req, "pct", json_integer(pct));
+	r->send = true;
+	return 0;
+}
+
+/* policy show | shadow | load | rollback */
+static int
+cmd_policy(int argc, char **argv, void *ctx)
+{
+	static const struct qs_opt_cmd cmds[] = {
+	    {"show", cmd_plain},     {"shadow", cmd_shadow}, {"load", cmd_load},
+	    {"rollback", cmd_plain}, {NULL, NULL},
+	};
+
+	return qs_opt_dispatch("qsteerctl policy", cmds, argc, argv, 1, usage, ctx);
+}
+
+/* backend drain ID | backend undrain ID */
+static int
+cmd_drain(int argc, char **argv, void *ctx)
+{
+	struct req *r = ctx;
+	const char *w = NULL;
+	int rc = words(argc, argv, r, NULL, &w, 1, 1);
+	char *end;
+	long id;
+
+	if (rc >= 0)
+		return rc;
+	id = strtol(w, &end, 0);
+	if (*end || id < 0 || id > 0xffff) {
+		fprintf(stderr, "qsteerctl: backend id must be 0..65535\n");
+		return 2;
+	}
+	json_object_set_new(
+	    r->req, "cmd",
+	    json_string(strcmp(argv[0], "drain") == 0 ? "backend.drain" : "backend.undrain"));
+	json_object_set_new(r->req, "id", json_integer(id));
+	r->send = true;
+	return 0;
+}
+
+static int
+cmd_backend(int argc, char **argv, void *ctx)
+{
+	static const struct qs_opt_cmd cmds[] = {
+	    {"drain", cmd_drain},
+	    {"undrain", cmd_drain},
+	    {NULL, NULL},
+	};
+
+	return qs_opt_dispatch("qsteerctl backend", cmds, argc, argv, 1, usage, ctx);
+}
+
+/* rx hold | rx release | rx show | rx allow BURSTS: the gate's operation */
+static int
+cmd_rx_op(int argc, char **argv, void *ctx)
+{
+	struct req *r = ctx;
+	const char *w = NULL;
+	bool allow = !strcmp(argv[0], "allow");
+	int rc = words(argc, argv, r, NULL, &w, 0, allow);
+	char *end = NULL;
+	long long bursts = w ? strtoll(w, &end, 0) : 0;
+
+	if (rc >= 0)
+		return rc;
+	if (allow && (!w || *end || bursts < 1 || bursts > 1000000000)) {
+		fprintf(stderr, "qsteerctl: rx allow BURSTS: an integer 1..1000000000\n");
+		return 2;
+	}
+	json_object_set_new(r->req, "op", json_string(argv[0]));
+	if (allow)
+		json_object_set_new(r->req, "bursts", json_integer(bursts));
+	r->send = true;
+	return 0;
+}
+
+/* rx [hold | allow BURSTS | release | show]: without an operation, the gate's state */
+static int
+cmd_rx(int argc, char **argv, void *ctx)
+{
+	static const struct qs_opt_cmd cmds[] = {
+	    {"hold", cmd_rx_op},  {"release", cmd_rx_op}, {"show", cmd_rx_op},
+	    {"allow", cmd_rx_op}, {NULL, NULL},
+	};
+	struct req *r = ctx;
+
+	json_object_set_new(r->req, "cmd", json_string("rx"));
+	if (argc >= 2)
+		return qs_opt_dispatch("qsteerctl rx", cmds, argc, argv, 1, usage, ctx);
+	r->send = true;
 	return 0;
 }
 
 int
 main(int argc, char **argv)
 {
-	const char *path = getenv("QSTEER_CONTROL");
-	bool as_json = false;
-	json_t *req, *resp = NULL;
-	char *line, abspath[PATH_MAX];
+	static const struct qs_opt_cmd cmds[] = {
+	    {"status", cmd_plain},   {"stats", cmd_plain},   {"backends", cmd_plain},
+	    {"shutdown", cmd_plain}, {"policy", cmd_policy}, {"backend", cmd_backend},
+	    {"rx", cmd_rx},	     {NULL, NULL},
+	};
+	static struct req r;
+	int at = 0;
+	const struct qs_opt opts[] = {
+	    GLOBAL_OPTS(&r),  QS_OPT_HELP_FLAG("-h"), QS_OPT_HELP_FLAG("--help"),
+	    QS_OPT_STOP(&at), /* the command's words: its own table */
+	    QS_OPT_END,
+	};
+	json_t *resp = NULL;
+	char *line;
 	const char *cmd;
-	int i = 1, rc;
+	int rc;
 
-	if (!path)
-		path = DEFAULT_SOCKET;
-	for (; i < argc && argv[i][0] == '-'; i++) {
-		if (strcmp(argv[i], "--json") == 0) {
-			as_json = true;
-		} else if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) {
-			path = argv[++i];
-		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-			usage(stdout);
-			return 0;
-		} else {
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (i >= argc) {
+	r.path = getenv("QSTEER_CONTROL");
+	if (!r.path)
+		r.path = DEFAULT_SOCKET;
+	rc = qs_opt_parse_or_usage("qsteerctl", opts, argc, argv, 1, NULL, usage);
+	if (rc >= 0)
+		return rc;
+	if (at >= argc) {
 		usage(stderr);
 		return 2;
 	}
-	cmd = argv[i];
-	req = json_object();
-	if (!req) {
+	cmd = argv[at];
+	r.req = json_object();
+	if (!r.req) {
 		fprintf(stderr, "qsteerctl: out of memory\n");
 		return 1;
 	}
-	rc = build_request(req, cmd, argc, argv, i, abspath);
-	if (rc != 0) {
-		json_decref(req);
+	rc = qs_opt_dispatch("qsteerctl", cmds, argc, argv, at, usage, &r);
+	if (rc != 0 || !r.send) { /* refused, or --help */
+		json_decref(r.req);
 		return rc;
 	}
-	line = json_dumps(req, JSON_COMPACT);
-	json_decref(req);
-	rc = talk(path, line, &resp);
+	line = json_dumps(r.req, JSON_COMPACT);
+	json_decref(r.req);
+	rc = talk(r.path, line, &resp);
 	free(line);
 	if (rc != 0)
 		return rc;
-	if (as_json) {
+	if (r.json) {
 		char *s = json_dumps(resp, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 
 		printf("%s\n", s);
@@ -395,8 +549,9 @@ main(int argc, char **argv)
 		       ival(resp, "credit"), ival(resp, "bursts"));
 	} else if (strcmp(cmd, "status") == 0) {
 		printf("workers    %" JSON_INTEGER_FORMAT "\nuptime     %" JSON_INTEGER_FORMAT
-		       " s\nclock      %s\nbackends   %" JSON_INTEGER_FORMAT " (%" JSON_INTEGER_FORMAT
-		       " fresh)\nrx / tx    %" JSON_INTEGER_FORMAT " / %" JSON_INTEGER_FORMAT "\n",
+		       " s\nclock      %s\nbackends   %" JSON_INTEGER_FORMAT
+		       " (%" JSON_INTEGER_FORMAT " fresh)\nrx / tx    %" JSON_INTEGER_FORMAT
+		       " / %" JSON_INTEGER_FORMAT "\n",
 		       ival(resp, "workers"), ival(resp, "uptime_s"),
 		       json_string_value(json_object_get(resp, "clock")), ival(resp, "backends"),
 		       ival(resp, "backends_fresh"), ival(resp, "rx"), ival(resp, "tx"));
@@ -414,8 +569,9 @@ main(int argc, char **argv)
 	if (!json_is_true(json_object_get(resp, "ok"))) {
 		const char *e = json_string_value(json_object_get(resp, "error"));
 
-		if (strcmp(cmd, "policy") == 0 && i + 1 < argc && strcmp(argv[i + 1], "load") == 0)
-			fprintf(stderr, "qsteerctl: policy rejected, the running one stays: %s\n", e);
+		if (r.load)
+			fprintf(stderr, "qsteerctl: policy rejected, the running one stays: %s\n",
+				e);
 		else
 			fprintf(stderr, "qsteerctl: refused: %s\n", e);
 		json_decref(resp);

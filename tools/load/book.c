@@ -161,17 +161,17 @@ qs_load_outcome(const struct qs_load_book *b, uint32_t i,
 {
 	const struct qs_load_req *r = &b->req[i];
 
-	memset(o, 0, sizeof(*o));
-	o->request_id = b->id_base + i;
-	o->decision_id = i;
-	o->backend = r->backend;
-	o->prompt_tokens = r->prompt_tokens;
-	o->gen_tokens = r->tokens;
-	o->tenant = r->tenant;
-	o->slo_class = r->slo_class;
-	o->class_index = r->class_index;
-	o->preemptions = r->preemptions;
-	o->arrival_ns = r->sched_ns;
+	/* what the request was (the rest zero until it is answered) */
+	*o = (struct qs_sim_outcome){.request_id = b->id_base + i,
+				     .decision_id = i,
+				     .backend = r->backend,
+				     .prompt_tokens = r->prompt_tokens,
+				     .gen_tokens = r->tokens,
+				     .tenant = r->tenant,
+				     .slo_class = r->slo_class,
+				     .class_index = r->class_index,
+				     .preemptions = r->preemptions,
+				     .arrival_ns = r->sched_ns};
 	if (r->state != QS_LOAD_S_DONE)
 		return false;
 	o->ttft_ns = r->first_ns - r->sched_ns;
