@@ -351,16 +351,6 @@ parse_args(int argc, char **argv, struct opts *o)
 	const char *scn[QS_AGENT_SCN__COUNT + 2];
 	unsigned n_args = 0;
 	int first = 1, i;
-
-	if (argc > 1 && !strcmp(argv[1], "bench")) {
-		o->bench = true;
-		first = 2;
-	}
-	for (i = 0; i < QS_AGENT_SCN__COUNT; i++)
-		scn[i] = qs_agent_scn_name((enum qs_agent_scn)i);
-	scn[i++] = "all";
-	scn[i] = NULL;
-
 	const struct qs_opt t[] = {
 	    QS_OPT_FN("-c", opt_config),
 	    QS_OPT_FN("--config", opt_config),
@@ -412,6 +402,14 @@ parse_args(int argc, char **argv, struct opts *o)
 	    QS_OPT_END,
 	};
 
+	if (argc > 1 && !strcmp(argv[1], "bench")) {
+		o->bench = true;
+		first = 2;
+	}
+	for (i = 0; i < QS_AGENT_SCN__COUNT; i++)
+		scn[i] = qs_agent_scn_name((enum qs_agent_scn)i);
+	scn[i++] = "all";
+	scn[i] = NULL;
 	for (o->pass = 1; o->pass <= 2; o->pass++) {
 		int rc = qs_opt_parse_or_usage("qsteer-agent", t, argc, argv, first, o, usage);
 

@@ -285,7 +285,7 @@ words(int argc, char **argv, struct req *r, const struct qs_opt *opts, const cha
 	for (; opts && opts->name && k < MAX_CMD_OPTS + 4; opts++)
 		t[k++] = *opts;
 	t[k] = (struct qs_opt)QS_OPT_END;
-	return qs_opt_parse_or_usage("qsteerctl", t, argc, argv, 1, NULL, usage);
+	return qs_opt_parse_or_usage("qsteerctl", t, argc, argv, 1, r, usage);
 }
 
 /* status, stats, backends, shutdown; policy show, policy rollback: no arguments */
@@ -329,22 +329,27 @@ cmd_shadow(int argc, char **argv, void *ctx)
 	return 0;
 }
 
-/* An integer (the daemon checks its range and says why it refuses one) into the
- * row's long long */
+/* --shadow, and --canary PCT: the mode, the last one given, as before; a given PCT
+ * is an integer the daemon checks (and refuses with mode shadow) */
 static int
-opt_integer(const struct qs_opt *opt, const char *v, void *ctx)
+opt_mode(const struct qs_opt *opt, const char *v, void *ctx)
 {
+	struct req *r = ctx;
 	char *end;
-	long long x;
+	long long pct;
 
-	(void)ctx;
+	if (!v) {
+		json_object_set_new(r->req, "mode", json_string("shadow"));
+		return 0;
+	}
 	errno = 0;
-	x = strtoll(v, &end, 10);
+	pct = strtoll(v, &end, 10);
 	if (!*v || *end || errno) {
 		fprintf(stderr, "qsteerctl: %s %s: not an integer\n", opt->name, v);
 		return -1;
 	}
-	*(long long *)opt->dst = x;
+	json_object_set_new(r->req, "mode", json_string("canary"));
+	json_object_set_new(r->req, "pct", json_integer(pct));
 	return 0;
 }
 
@@ -354,22 +359,21 @@ static int
 cmd_load(int argc, char **argv, void *ctx)
 {
 	struct req *r = ctx;
-	const char *src = NULL, *canary = NULL;
-	long long pct = 0;
-	int shadow = 0;
+	const char *src = NULL;
 	const struct qs_opt opts[] = {
-	    QS_OPT_FLAG("--shadow", &shadow, 1),
-	    QS_OPT_FN("--canary", opt_integer, .dst = &pct, .seen = &canary),
+	    QS_OPT_FLAG("--shadow", NULL, 1, .fn = opt_mode),
+	    QS_OPT_FN("--canary", opt_mode),
 	    QS_OPT_END,
 	};
-	int rc = words(argc, argv, r, opts, &src, 1, 1);
+	int rc;
 
+	/* the request's keys in the order the daemon has always been sent them */
+	json_object_set_new(r->req, "cmd", json_string("policy.load"));
+	json_object_set_new(r->req, "path", json_string(""));
+	json_object_set_new(r->req, "mode", json_string("active"));
+	rc = words(argc, argv, r, opts, &src, 1, 1);
 	if (rc >= 0)
 		return rc;
-	if (shadow && canary) {
-		fprintf(stderr, "qsteerctl: policy load: --shadow or --canary, not both\n");
-		return 2;
-	}
 	/* the daemon runs elsewhere: give it an absolute path */
 	if (strncmp(src, "builtin:", 8) != 0) {
 		if (!realpath(src, r->abspath)) {
@@ -379,14 +383,7 @@ cmd_load(int argc, char **argv, void *ctx)
 		src = r->abspath;
 	}
 	r->load = true;
-	json_object_set_new(r->req, "cmd", json_string("policy.load"));
 	json_object_set_new(r->req, "path", json_string(src));
-	json_object_set_new(r->req, "mode",
-			    json_string(shadow	 ? "shadow"
-					: canary ? "canary"
-						 : "active"));
-	if (canary)
-		json_object_set_new(r->req, "pct", json_integer(pct));
 	r->send = true;
 	return 0;
 }

@@ -16,12 +16,14 @@
  * (nothing when the row's bad is NULL: the program prints its usage instead),
  * "PROG: NAME needs a value", "PROG: NAME takes no value", "PROG: unknown option
  * NAME", "PROG: unexpected argument 'WORD'" and "PROG: too few arguments"; the
- * return value says which, so
- * each program keeps its own exit status and usage text (--help is the source of
- * the man pages, docs/man/mkman.py, and is written by hand).
+ * return value says which, so each program keeps its own exit status and usage
+ * text (--help is the source of the man pages, docs/man/mkman.py, and is written
+ * by hand). qs_opt_parse_or_usage() is the common choice: 0 after help, 2 after
+ * a refusal.
  *
- * Argument words are read in order. A word that is a flag's name sets the flag (a
- * help flag ends the parse with QS_OPT_HELP). A word not starting with '-' is a
+ * Argument words are read in order. A word that is a flag's name sets the flag,
+ * and calls the row's fn when it has one, in the order given (a help flag ends
+ * the parse with QS_OPT_HELP). A word not starting with '-' is a
  * positional argument: it goes to the ARGS row (or, the older way, to *positional,
  * the last one winning); a STOP row ends the parse at it instead (what follows is
  * a subcommand's); a table with none of the three looks it up as an option name.
@@ -52,7 +54,7 @@
 
 enum qs_opt_kind {
 	QS_OPT_K_END = 0,
-	QS_OPT_K_FLAG,	 /* int *dst = flag */
+	QS_OPT_K_FLAG,	 /* int *dst = flag (when dst), then fn(opt, NULL, ctx) (when fn) */
 	QS_OPT_K_HELP,	 /* stops the parse: QS_OPT_HELP */
 	QS_OPT_K_STR,	 /* const char **dst = the value */
 	QS_OPT_K_U64,	 /* uint64_t *dst */
@@ -298,7 +300,10 @@ qs_opt_parse(const char *prog, const struct qs_opt *t, int argc, char **argv, in
 		if (o && o->kind == QS_OPT_K_HELP)
 			return QS_OPT_HELP;
 		if (o) {
-			*(int *)o->dst = o->flag;
+			if (o->dst)
+				*(int *)o->dst = o->flag;
+			if (o->fn && o->fn(o, NULL, ctx))
+				return QS_OPT_E_VALUE;
 			if (o->seen)
 				*o->seen = o->name;
 			continue;

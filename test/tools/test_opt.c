@@ -274,6 +274,35 @@ test_positional(void **state)
 	assert_string_equal(cap_end(), "prog: unknown option cmd\n");
 }
 
+/* A flag row with fn: called (value NULL) where it stands among the options. */
+static int
+fn_order(const struct qs_opt *opt, const char *v, void *ctx)
+{
+	char *order = ctx;
+
+	strcat(order, v ? v : opt->name);
+	return !strcmp(opt->name, "--refuse") ? -1 : 0;
+}
+
+static void
+test_flag_fn(void **state)
+{
+	char order[64] = "";
+	const struct qs_opt t[] = {
+	    QS_OPT_FLAG("--a", NULL, 1, .fn = fn_order),
+	    QS_OPT_FN("--v", fn_order),
+	    QS_OPT_FLAG("--refuse", NULL, 1, .fn = fn_order),
+	    QS_OPT_END,
+	};
+	const char *m;
+
+	(void)state;
+	assert_int_equal(parse_words(t, order, &m, "--v", "x", "--a", "--v", "y", NULL), QS_OPT_OK);
+	assert_string_equal(order, "x--ay");
+	assert_int_equal(parse_words(t, order, &m, "--refuse", "--a", NULL), QS_OPT_E_VALUE);
+	assert_string_equal(order, "x--ay--refuse");
+}
+
 static int
 or_usage(const struct qs_opt *t, const char *word, const char **msg)
 {
@@ -382,7 +411,7 @@ main(void)
 	    cmocka_unit_test(test_values),     cmocka_unit_test(test_equals),
 	    cmocka_unit_test(test_refusals),   cmocka_unit_test(test_words),
 	    cmocka_unit_test(test_positional), cmocka_unit_test(test_or_usage),
-	    cmocka_unit_test(test_dispatch),
+	    cmocka_unit_test(test_dispatch),   cmocka_unit_test(test_flag_fn),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
