@@ -21,9 +21,9 @@
 #include "qsteer/agent.h"
 #include "agent_int.h"
 
-#define NIL 0xffffffffu
+#define NIL	    0xffffffffu
 #define SCAN_WINDOW 64	/* waiting entries a non-FCFS order looks at */
-#define STAT_SCAN 256	/* waiting entries the features look at */
+#define STAT_SCAN   256 /* waiting entries the features look at */
 
 enum seq_state { S_FREE = 0, S_WAITING, S_RUNNING };
 
@@ -54,7 +54,7 @@ struct qs_agent {
 	uint32_t *free_slots;
 	uint32_t n_free_slots;
 	struct list waiting, running;
-	uint64_t wait_tokens;	/* prefill tokens the waiting (not running) sequences need */
+	uint64_t wait_tokens; /* prefill tokens the waiting (not running) sequences need */
 	uint32_t tight_waiting;
 	struct qs_agent_batch_seq *bseq; /* hw max_seqs entries */
 	uint32_t *bslot;		 /* NIL: cancelled while its iteration ran */
@@ -435,8 +435,10 @@ build_view(struct qs_agent *a, uint64_t now, struct qs_batch_view *v)
 		const struct seq *h = &a->seq[a->waiting.head];
 
 		st->head_prompt = h->req.prompt_tokens;
-		st->oldest_wait_ms = now > h->req.recv_ns ?
-			(uint32_t)QS_RC_MIN((now - h->req.recv_ns) / 1000000u, 0xffffffffull) : 0;
+		st->oldest_wait_ms =
+		    now > h->req.recv_ns
+			? (uint32_t)QS_RC_MIN((now - h->req.recv_ns) / 1000000u, 0xffffffffull)
+			: 0;
 	}
 	for (i = a->waiting.head, k = 0; i != NIL && k < STAT_SCAN; i = a->seq[i].next, k++)
 		st->max_prompt = QS_RC_MAX(st->max_prompt, a->seq[i].req.prompt_tokens);
@@ -511,8 +513,8 @@ priority_preempt(struct qs_agent *a, const struct qs_batch_decision *d, uint64_t
 	ws = &a->seq[w];
 	need = prefill_need(ws);
 	chunk = a->cfg.chunked_prefill ? QS_RC_MIN(need, d->lim.max_tokens) : need;
-	while (!qs_admit_fits(a->running.n, d->lim.max_seqs,
-			      qs_kv_blocks_for(ws->computed + chunk), a->kv.n_free)) {
+	while (!qs_admit_fits(a->running.n, d->lim.max_seqs, qs_kv_blocks_for(ws->computed + chunk),
+			      a->kv.n_free)) {
 		v = NIL;
 		for (i = a->running.head, pos = 0; i != NIL; i = a->seq[i].next, pos++) {
 			const struct seq *s = &a->seq[i];
@@ -678,7 +680,8 @@ qs_agent_step_start(struct qs_agent *a, uint64_t now_ns, struct qs_agent_iter *i
 			 * one already in the batch: those are older than i. */
 			k = a->running.tail;
 			if (k == next)
-				next = a->seq[k].next; /* cannot happen (k is the tail), kept safe */
+				next =
+				    a->seq[k].next; /* cannot happen (k is the tail), kept safe */
 			preempt(a, k);
 			it->preempted++;
 			if (k == i)
@@ -719,7 +722,7 @@ qs_agent_step_start(struct qs_agent *a, uint64_t now_ns, struct qs_agent_iter *i
 		leave_waiting(a, i);
 		if (a->cfg.admit_priority)
 			a->since_starved =
-				qs_admit_since_next(a->pick_have, a->pick_starved, a->since_starved);
+			    qs_admit_since_next(a->pick_have, a->pick_starved, a->since_starved);
 		s->state = S_RUNNING;
 		list_push_back(a, &a->running, i);
 		rc = grow(a, i, s->computed + n_tok);
@@ -938,13 +941,13 @@ qs_agent_report(struct qs_agent *a, uint64_t now_ns, struct qs_qrp_report *r)
 		pending += prefill_need(&a->seq[i]);
 	r->prefill_pending = (uint32_t)QS_RC_MIN(pending, 0xffffffffull);
 	if (win > 0)
-		r->decode_tps = (uint32_t)QS_RC_MIN(a->rep_decode_tokens * 1000000000ull / win,
-						    0xffffffffull);
+		r->decode_tps =
+		    (uint32_t)QS_RC_MIN(a->rep_decode_tokens * 1000000000ull / win, 0xffffffffull);
 	if (a->n_ttft > 0) {
 		/* Sorting at report time (every few ms), never per iteration. */
 		qsort(a->ttft_samples, a->n_ttft, sizeof(uint64_t), cmp_u64);
 		r->ttft_p99_us = (uint32_t)QS_RC_MIN(
-			a->ttft_samples[(a->n_ttft * 99 + 99) / 100 - 1] / 1000u, 0xffffffffull);
+		    a->ttft_samples[(a->n_ttft * 99 + 99) / 100 - 1] / 1000u, 0xffffffffull);
 	}
 	r->received = a->st.received;
 	r->completed = a->st.completed;

@@ -14,8 +14,8 @@ uint64_t qs_agent_now_ns(void);
 /* qs_agent_step in two halves (agent.c): schedule and run an iteration, then apply
  * it once its time has passed, so that reports in between show the state during
  * the iteration (serve.c, model executor). it->kv_used is updated by the finish. */
-int qs_agent_step_start(struct qs_agent *a, uint64_t now_ns, struct qs_agent_iter *it,
-			char *msg, size_t msglen);
+int qs_agent_step_start(struct qs_agent *a, uint64_t now_ns, struct qs_agent_iter *it, char *msg,
+			size_t msglen);
 void qs_agent_step_finish(struct qs_agent *a, struct qs_agent_iter *it);
 /* When the head of the waiting queue (its oldest request) arrived; UINT64_MAX if
  * none waits. */

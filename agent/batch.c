@@ -11,7 +11,7 @@
 #include "qsteer/policy.h"
 
 const char *const qs_batch_builtin[] = {
-	"fixed", "fixed:32", "adaptive", "coalesce", "latency", "throughput", NULL,
+    "fixed", "fixed:32", "adaptive", "coalesce", "latency", "throughput", NULL,
 };
 
 static int
@@ -27,14 +27,15 @@ parse_u32(const char *s, uint32_t lo, uint32_t hi, uint32_t *v)
 }
 
 int
-qs_batch_from_policy(struct qs_policy *p, const char *name, struct qs_batch_strategy *s,
-		     char *msg, size_t msglen)
+qs_batch_from_policy(struct qs_policy *p, const char *name, struct qs_batch_strategy *s, char *msg,
+		     size_t msglen)
 {
 	if (p->kind != QS_Q8_KIND_CLASSIFIER || p->schema != QS_SCHEMA_BATCH_V1 ||
 	    p->n_in != QS_FB_COUNT || p->n_actions == 0 || !p->action) {
 		snprintf(msg, msglen,
 			 "%s: a batching policy must be a classifier for schema %u with %u "
-			 "inputs and an action table", name, QS_SCHEMA_BATCH_V1, QS_FB_COUNT);
+			 "inputs and an action table",
+			 name, QS_SCHEMA_BATCH_V1, QS_FB_COUNT);
 		return QS_E_KIND;
 	}
 	memset(s, 0, sizeof(*s));
@@ -63,8 +64,8 @@ qs_batch_parse_signed(const char *spec, const struct qs_q8_keyset *keys,
 	if (arg)
 		arg++;
 	if (klen == 2 && !strncmp(spec, "q8", 2)) {
-		struct qs_policy_load_opts o = { QS_SCHEMA_BATCH_V1, QS_Q8_KIND_CLASSIFIER, NULL,
-						 keys };
+		struct qs_policy_load_opts o = {QS_SCHEMA_BATCH_V1, QS_Q8_KIND_CLASSIFIER, NULL,
+						keys};
 		struct qs_policy *p;
 		int rc;
 
@@ -83,7 +84,8 @@ qs_batch_parse_signed(const char *spec, const struct qs_q8_keyset *keys,
 	if (klen == 5 && !strncmp(spec, "fixed", 5)) {
 		s->kind = QS_BATCH_K_FIXED;
 		if (arg && parse_u32(arg, 1, 1u << 20, &s->fixed_seqs)) {
-			snprintf(msg, msglen, "batching: fixed:N needs N in 1..2^20, not '%s'", arg);
+			snprintf(msg, msglen, "batching: fixed:N needs N in 1..2^20, not '%s'",
+				 arg);
 			return QS_E_ARG;
 		}
 		return QS_OK;
@@ -94,7 +96,8 @@ qs_batch_parse_signed(const char *spec, const struct qs_q8_keyset *keys,
 		if (arg) {
 			if (parse_u32(arg, 1, 100000, &v)) {
 				snprintf(msg, msglen,
-					 "batching: adaptive:MS needs a target of 1..100000 ms, not '%s'",
+					 "batching: adaptive:MS needs a target of 1..100000 ms, "
+					 "not '%s'",
 					 arg);
 				return QS_E_ARG;
 			}
@@ -116,7 +119,8 @@ qs_batch_parse_signed(const char *spec, const struct qs_q8_keyset *keys,
 	}
 	snprintf(msg, msglen,
 		 "batching: unknown strategy '%s' (fixed[:N], adaptive[:MS], coalesce, latency, "
-		 "throughput, q8:FILE)", spec);
+		 "throughput, q8:FILE)",
+		 spec);
 	return QS_E_ARG;
 }
 
@@ -149,8 +153,8 @@ adaptive(struct qs_batch_strategy *s, const struct qs_batch_view *v, struct qs_b
 	} else if (v->st.waiting > 0) {
 		step = QS_RC_MAX(1u, QS_RC_MIN(v->st.waiting, hw) / 4);
 		s->adaptive_cap = QS_RC_MIN(hw, s->adaptive_cap + step);
-		s->adaptive_tokens = QS_RC_MIN(v->hw.max_tokens,
-					       s->adaptive_tokens + v->hw.max_tokens / 16 + 1);
+		s->adaptive_tokens =
+		    QS_RC_MIN(v->hw.max_tokens, s->adaptive_tokens + v->hw.max_tokens / 16 + 1);
 	}
 	d->lim.max_seqs = s->adaptive_cap;
 	d->lim.max_tokens = s->adaptive_tokens;
@@ -176,8 +180,8 @@ learned(struct qs_batch_strategy *s, const struct qs_batch_view *v, struct qs_ba
 void
 qs_batch_apply_action(const struct qs_q8_action *a, struct qs_batch_decision *d)
 {
-	static const enum qs_batch_order order[] = { QS_BATCH_FCFS, QS_BATCH_SHORTEST,
-						     QS_BATCH_PRIORITY, QS_BATCH_FCFS };
+	static const enum qs_batch_order order[] = {QS_BATCH_FCFS, QS_BATCH_SHORTEST,
+						    QS_BATCH_PRIORITY, QS_BATCH_FCFS};
 
 	d->lim.max_seqs = a->max_seqs;
 	d->lim.max_tokens = a->max_tokens;

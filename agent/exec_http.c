@@ -26,10 +26,10 @@
 #include "qsteer/agent_http.h"
 #include "agent_int.h"
 
-#define BURST 32
-#define DGRAM_MAX 2048
-#define SCRAPE_MAX (4u << 20)
-#define TTFT_RING 512
+#define BURST	     32
+#define DGRAM_MAX    2048
+#define SCRAPE_MAX   (4u << 20)
+#define TTFT_RING    512
 #define DOWN_SCRAPES 3 /* consecutive failed scrapes: report the backend draining */
 
 /* ---- /metrics ------------------------------------------------------------------ */
@@ -44,16 +44,15 @@ name_in(const char *name, size_t n, const char *const *list)
 	return false;
 }
 
-static const char *const m_running[] = { "vllm:num_requests_running", "sglang:num_running_reqs",
-					  NULL };
-static const char *const m_waiting[] = { "vllm:num_requests_waiting", "sglang:num_queue_reqs",
-					  NULL };
-static const char *const m_kv[] = { "vllm:gpu_cache_usage_perc", "vllm:kv_cache_usage_perc",
-				     "sglang:token_usage", NULL };
-static const char *const m_gen[] = { "vllm:generation_tokens_total", NULL };
-static const char *const m_gen_tps[] = { "sglang:gen_throughput", NULL };
-static const char *const m_ttft[] = { "vllm:time_to_first_token_seconds_bucket",
-				      "sglang:time_to_first_token_seconds_bucket", NULL };
+static const char *const m_running[] = {"vllm:num_requests_running", "sglang:num_running_reqs",
+					NULL};
+static const char *const m_waiting[] = {"vllm:num_requests_waiting", "sglang:num_queue_reqs", NULL};
+static const char *const m_kv[] = {"vllm:gpu_cache_usage_perc", "vllm:kv_cache_usage_perc",
+				   "sglang:token_usage", NULL};
+static const char *const m_gen[] = {"vllm:generation_tokens_total", NULL};
+static const char *const m_gen_tps[] = {"sglang:gen_throughput", NULL};
+static const char *const m_ttft[] = {"vllm:time_to_first_token_seconds_bucket",
+				     "sglang:time_to_first_token_seconds_bucket", NULL};
 
 void
 qs_engine_metrics_parse(const char *text, size_t len, struct qs_engine_metrics *m)
@@ -146,7 +145,7 @@ qs_engine_metrics_parse(const char *text, size_t len, struct qs_engine_metrics *
 			m->ttft_count[i] += v;
 			m->have_ttft = true;
 		}
-next:
+	next:
 		p = eol + 1;
 	}
 	if (m->kv_frac < 0)
@@ -223,9 +222,9 @@ struct job {
 	size_t body_len;
 	CURL *eh;
 	struct curl_slist *hdrs;
-	uint32_t seq;	    /* body chunks sent */
-	uint32_t events;    /* SSE data events seen */
-	uint32_t usage;	    /* usage.completion_tokens, when the engine said */
+	uint32_t seq;	 /* body chunks sent */
+	uint32_t events; /* SSE data events seen */
+	uint32_t usage;	 /* usage.completion_tokens, when the engine said */
 	bool have_usage, saw_done;
 	uint8_t line_match; /* progress through "data:" at a line start; 0xff: not at one */
 	uint64_t first_ns;
@@ -402,8 +401,7 @@ job_start(struct srv *s, struct job *j)
 
 	if (!eh)
 		return -1;
-	snprintf(rid, sizeof(rid), "X-Request-Id: qsteer-%016llx",
-		 (unsigned long long)j->req.id);
+	snprintf(rid, sizeof(rid), "X-Request-Id: qsteer-%016llx", (unsigned long long)j->req.id);
 	j->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
 	j->hdrs = curl_slist_append(j->hdrs, "Expect:");
 	j->hdrs = curl_slist_append(j->hdrs, rid);
@@ -439,7 +437,8 @@ job_error(struct srv *s, struct job *j, uint16_t status, const char *why)
 	/* OpenAI's error object, so a client reads it as it would the engine's own */
 	n = snprintf(b, sizeof(b),
 		     "{\"error\":{\"message\":\"%s\",\"type\":\"engine_error\",\"param\":null,"
-		     "\"code\":%u}}", why, status);
+		     "\"code\":%u}}",
+		     why, status);
 	if (n < 0 || (size_t)n >= sizeof(b))
 		n = (int)strlen(b);
 	send_resp(s, j, QS_QRA_K_FIRST, status, 0, 0, (const uint8_t *)b, (uint32_t)n, NULL);
@@ -766,7 +765,7 @@ fill_report(struct srv *s, uint64_t now, struct qs_qrp_report *r)
 	} else if (s->n_ttft) {
 		qsort(s->ttft_ns, s->n_ttft, sizeof(s->ttft_ns[0]), cmp_u64);
 		r->ttft_p99_us = (uint32_t)QS_RC_MIN(
-			s->ttft_ns[(s->n_ttft * 99 + 99) / 100 - 1] / 1000, 4000000000ull);
+		    s->ttft_ns[(s->n_ttft * 99 + 99) / 100 - 1] / 1000, 4000000000ull);
 	}
 	s->n_ttft = 0;
 	r->prefill_pending = (uint32_t)QS_RC_MIN(s->queued_tokens, 0xffffffffull);
@@ -838,8 +837,10 @@ qs_agent_http_serve(const struct qs_agent_http_cfg *h, const struct qs_agent_cfg
 	if (strncmp(h->engine, "http://", 7) || strlen(h->engine) > 250 || !h->max_inflight ||
 	    !h->max_queue || !h->kv_total || h->kv_high_pct > 100 || !h->max_body ||
 	    c->n_report_to > QS_AGENT_MAX_REPORT_TO || c->report_interval_ns == 0) {
-		snprintf(msg, msglen, "http executor: bad configuration (engine '%s': want "
-			 "http://HOST:PORT; caps and intervals nonzero)", h->engine);
+		snprintf(msg, msglen,
+			 "http executor: bad configuration (engine '%s': want "
+			 "http://HOST:PORT; caps and intervals nonzero)",
+			 h->engine);
 		return QS_E_ARG;
 	}
 	{
@@ -891,9 +892,9 @@ qs_agent_http_serve(const struct qs_agent_http_cfg *h, const struct qs_agent_cfg
 		socklen_t sl = sizeof(ss);
 
 		if (getsockname(s.fd, (void *)&ss, &sl) == 0)
-			c->bound_port = ntohs(ss.ss_family == AF_INET6 ?
-					      ((struct sockaddr_in6 *)&ss)->sin6_port :
-					      ((struct sockaddr_in *)&ss)->sin_port);
+			c->bound_port =
+			    ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+							   : ((struct sockaddr_in *)&ss)->sin_port);
 	}
 	if (h->port_file[0]) {
 		rc = write_port_file(h->port_file, c->bound_port, msg, msglen);
@@ -916,7 +917,7 @@ qs_agent_http_serve(const struct qs_agent_http_cfg *h, const struct qs_agent_cfg
 	next_report = start + c->report_interval_ns;
 	next_scrape = start;
 	for (;;) {
-		struct curl_waitfd wfd = { s.fd, CURL_WAIT_POLLIN, 0 };
+		struct curl_waitfd wfd = {s.fd, CURL_WAIT_POLLIN, 0};
 		uint64_t wake;
 		int n, running;
 
@@ -967,9 +968,11 @@ qs_agent_http_serve(const struct qs_agent_http_cfg *h, const struct qs_agent_cfg
 		if (now >= next_report) {
 			fill_report(&s, now, &r);
 			for (i = 0; i < c->n_report_to; i++) {
-				uint32_t len = qs_agent_report_encode(&r, rep_seq, &c->report_key, rbuf);
+				uint32_t len =
+				    qs_agent_report_encode(&r, rep_seq, &c->report_key, rbuf);
 
-				if (sendto(s.fd, rbuf, len, 0, (const void *)rep[i].b, rep[i].len) < 0)
+				if (sendto(s.fd, rbuf, len, 0, (const void *)rep[i].b, rep[i].len) <
+				    0)
 					st->send_errors++;
 				else
 					st->reports_sent++;
@@ -985,10 +988,9 @@ qs_agent_http_serve(const struct qs_agent_http_cfg *h, const struct qs_agent_cfg
 		if (h->scrape_interval_ns && !s.scrape && next_scrape < wake)
 			wake = next_scrape;
 		now = qs_agent_now_ns();
-		curl_multi_poll(s.multi, &wfd, 1,
-				wake > now ? (int)QS_RC_MIN((wake - now) / 1000000ull + 1, 1000ull)
-					   : 0,
-				NULL);
+		curl_multi_poll(
+		    s.multi, &wfd, 1,
+		    wake > now ? (int)QS_RC_MIN((wake - now) / 1000000ull + 1, 1000ull) : 0, NULL);
 	}
 out:
 	for (i = 0; s.jobs && i < s.n_jobs; i++)

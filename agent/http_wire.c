@@ -49,4 +49,3 @@ qs_gw_resp_write(uint8_t *p, const struct qs_gw_resp *g)
 		memcpy(p + QS_QRA_LEN + QS_GW_EXT_LEN, g->data, n);
 	return QS_QRA_LEN + QS_GW_EXT_LEN + n;
 }
-

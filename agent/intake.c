@@ -28,9 +28,8 @@ struct qs_agent_intake {
 };
 
 static const char *const drop_names[QS_AGENT_DROP__COUNT] = {
-	"ok", "short", "magic", "version", "type", "hdr_len", "field",
-	"orphan", "duplicate", "table_full", "expired", "too_many", "unexpected",
-	"invalid", "mismatch",
+    "ok",	 "short",      "magic",	  "version",  "type",	    "hdr_len", "field",	   "orphan",
+    "duplicate", "table_full", "expired", "too_many", "unexpected", "invalid", "mismatch",
 };
 
 const char *
@@ -52,8 +51,8 @@ qs_agent_intake_cfg_default(struct qs_agent_intake_cfg *c)
 }
 
 int
-qs_agent_intake_create(const struct qs_agent_intake_cfg *c, struct qs_agent_intake **out,
-		       char *msg, size_t msglen)
+qs_agent_intake_create(const struct qs_agent_intake_cfg *c, struct qs_agent_intake **out, char *msg,
+		       size_t msglen)
 {
 	struct qs_agent_intake *in;
 

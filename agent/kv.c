@@ -89,7 +89,8 @@ qs_kv_check(const struct qs_kv *kv, char *msg, size_t msglen)
 		uint32_t b = kv->free_stack[i];
 
 		if (b >= kv->n_blocks || seen[b]) {
-			snprintf(msg, msglen, "kv: block %u on the free list twice or out of range", b);
+			snprintf(msg, msglen, "kv: block %u on the free list twice or out of range",
+				 b);
 			rc = QS_E_VALUE;
 		} else if (kv->owner[b] != QS_KV_NO_OWNER) {
 			snprintf(msg, msglen, "kv: free block %u is owned by %u", b, kv->owner[b]);
@@ -102,7 +103,8 @@ qs_kv_check(const struct qs_kv *kv, char *msg, size_t msglen)
 		if (kv->owner[i] == QS_KV_NO_OWNER) {
 			unowned++;
 			if (!seen[i]) {
-				snprintf(msg, msglen, "kv: block %u leaked (no owner, not free)", i);
+				snprintf(msg, msglen, "kv: block %u leaked (no owner, not free)",
+					 i);
 				rc = QS_E_VALUE;
 			}
 		}

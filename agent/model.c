@@ -97,8 +97,8 @@ qs_agent_profile_load(const char *path, struct qs_sim_profile *p, char *msg, siz
 }
 
 int
-qs_agent_profile_parse(const char *text, const char *label, struct qs_sim_profile *p,
-		       char *msg, size_t msglen)
+qs_agent_profile_parse(const char *text, const char *label, struct qs_sim_profile *p, char *msg,
+		       size_t msglen)
 {
 	return qs_sim_profile_parse(text, label, p, msg, msglen);
 }
@@ -107,22 +107,22 @@ int
 qs_agent_profile_write(FILE *f, const struct qs_sim_profile *p)
 {
 	int n = fprintf(f,
-		"# qsteer simulator profile (batch model), sim/profiles format\n"
-		"[profile]\n"
-		"name = %s\n"
-		"model = batch\n"
-		"fixed_us = %.3f\n"
-		"prefill_us_per_token = %.6f\n"
-		"decode_us_per_seq = %.6f\n"
-		"kv_us_per_token = %.6f\n"
-		"max_seqs = %u\n"
-		"max_tokens = %u\n"
-		"kv_blocks = %u\n"
-		"max_model_len = %u\n"
-		"chunked_prefill = %s\n",
-		p->name, p->fixed_us, p->prefill_us_per_token, p->decode_us_per_seq,
-		p->kv_us_per_token, p->max_seqs, p->max_tokens, p->kv_blocks, p->max_model_len,
-		p->chunked_prefill ? "true" : "false");
+			"# qsteer simulator profile (batch model), sim/profiles format\n"
+			"[profile]\n"
+			"name = %s\n"
+			"model = batch\n"
+			"fixed_us = %.3f\n"
+			"prefill_us_per_token = %.6f\n"
+			"decode_us_per_seq = %.6f\n"
+			"kv_us_per_token = %.6f\n"
+			"max_seqs = %u\n"
+			"max_tokens = %u\n"
+			"kv_blocks = %u\n"
+			"max_model_len = %u\n"
+			"chunked_prefill = %s\n",
+			p->name, p->fixed_us, p->prefill_us_per_token, p->decode_us_per_seq,
+			p->kv_us_per_token, p->max_seqs, p->max_tokens, p->kv_blocks,
+			p->max_model_len, p->chunked_prefill ? "true" : "false");
 
 	return n < 0 ? QS_E_IO : QS_OK;
 }
@@ -133,7 +133,7 @@ int
 qs_agent_profile_fit(const struct qs_agent_iter_sample *s, uint32_t n, struct qs_sim_profile *p,
 		     double *rms_us, char *msg, size_t msglen)
 {
-	double A[4][5] = { { 0 } }, beta[4], se = 0;
+	double A[4][5] = {{0}}, beta[4], se = 0;
 	uint32_t i;
 	int r, c, k;
 
@@ -142,7 +142,7 @@ qs_agent_profile_fit(const struct qs_agent_iter_sample *s, uint32_t n, struct qs
 		return QS_E_ARG;
 	}
 	for (i = 0; i < n; i++) {
-		double x[4] = { 1.0, s[i].prefill_tokens, s[i].decode_seqs, s[i].kv_tokens };
+		double x[4] = {1.0, s[i].prefill_tokens, s[i].decode_seqs, s[i].kv_tokens};
 
 		for (r = 0; r < 4; r++) {
 			for (c = 0; c < 4; c++)
@@ -157,7 +157,8 @@ qs_agent_profile_fit(const struct qs_agent_iter_sample *s, uint32_t n, struct qs
 			if (fabs(A[r][c]) > fabs(A[piv][c]))
 				piv = r;
 		if (fabs(A[piv][c]) < 1e-9 * (1.0 + fabs(A[0][0]))) {
-			snprintf(msg, msglen, "profile fit: term %d never varied (singular system)", c);
+			snprintf(msg, msglen, "profile fit: term %d never varied (singular system)",
+				 c);
 			return QS_E_VALUE;
 		}
 		for (k = 0; k < 5; k++) {

@@ -9,8 +9,8 @@
 #include "qsteer/agent_wire.h"
 
 uint32_t
-qs_agent_report_encode(const struct qs_qrp_report *r, uint64_t seq,
-		       const struct qs_report_key *k, uint8_t *buf)
+qs_agent_report_encode(const struct qs_qrp_report *r, uint64_t seq, const struct qs_report_key *k,
+		       uint8_t *buf)
 {
 	struct qs_qrp_hdr h;
 	bool sign = k && k->has_key;

@@ -23,7 +23,7 @@
 #include "qsteer/agent.h"
 #include "agent_int.h"
 
-#define BURST 32
+#define BURST	  32
 #define DGRAM_MAX 2048
 
 uint64_t
@@ -135,7 +135,7 @@ flush_events(struct qs_agent *a, int fd, uint16_t backend_id, struct qs_agent_se
 static void
 wait_until(int fd, uint64_t deadline)
 {
-	struct pollfd pfd = { fd, POLLIN, 0 };
+	struct pollfd pfd = {fd, POLLIN, 0};
 	struct timespec ts;
 	uint64_t now = qs_agent_now_ns(), d;
 
@@ -197,9 +197,9 @@ qs_agent_serve(struct qs_agent *a, struct qs_agent_intake *in, struct qs_agent_s
 		socklen_t sl = sizeof(ss);
 
 		if (getsockname(fd, (void *)&ss, &sl) == 0)
-			c->bound_port = ntohs(ss.ss_family == AF_INET6 ?
-					      ((struct sockaddr_in6 *)&ss)->sin6_port :
-					      ((struct sockaddr_in *)&ss)->sin_port);
+			c->bound_port =
+			    ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+							   : ((struct sockaddr_in *)&ss)->sin_port);
 	}
 	rfd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (rfd >= 0) {
@@ -269,9 +269,11 @@ qs_agent_serve(struct qs_agent *a, struct qs_agent_intake *in, struct qs_agent_s
 		if (now >= next_report) {
 			qs_agent_report(a, now, &r);
 			for (i = 0; i < c->n_report_to; i++) {
-				uint32_t len = qs_agent_report_encode(&r, rep_seq, &c->report_key, rbuf);
+				uint32_t len =
+				    qs_agent_report_encode(&r, rep_seq, &c->report_key, rbuf);
 
-				if (sendto(rfd, rbuf, len, 0, (const void *)rep[i].b, rep[i].len) < 0)
+				if (sendto(rfd, rbuf, len, 0, (const void *)rep[i].b, rep[i].len) <
+				    0)
 					st->send_errors++;
 				else
 					st->reports_sent++;

@@ -65,8 +65,8 @@ qs_dp_build_udp(uint8_t *buf, uint32_t cap, const struct qs_dp_flow *f, const ui
 }
 
 uint32_t
-qs_dp_build_qrp(uint8_t *buf, uint32_t cap, const struct qs_dp_flow *f,
-		const struct qs_qrp_hdr *h, const struct qs_qrp_report *rep, uint32_t body_len)
+qs_dp_build_qrp(uint8_t *buf, uint32_t cap, const struct qs_dp_flow *f, const struct qs_qrp_hdr *h,
+		const struct qs_qrp_report *rep, uint32_t body_len)
 {
 	uint8_t pay[9000];
 	uint32_t len = QS_QRP_HDR_LEN, i;

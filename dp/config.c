@@ -20,7 +20,7 @@ struct cfg_ctx {
 	char last_section[64];
 	char err[600];
 	int in_backend;
-	int report_any; /* [service] report_source = any */
+	int report_any;	 /* [service] report_source = any */
 	int max_age_set; /* report_max_age_ms given: it wins over interval x count */
 	uint64_t interval_ms, stale_intervals;
 };
@@ -179,7 +179,8 @@ handler(void *user, const char *section, const char *name, const char *value)
 		} else if (strcmp(name, "report_key_file") == 0) {
 			char kmsg[400];
 
-			if (qs_report_key_load(value, &b->report_key, kmsg, sizeof(kmsg)) != QS_OK) {
+			if (qs_report_key_load(value, &b->report_key, kmsg, sizeof(kmsg)) !=
+			    QS_OK) {
 				snprintf(x->err, sizeof(x->err), "[%s] %s", section, kmsg);
 				return 0;
 			}
@@ -289,8 +290,7 @@ qs_dp_config_load(const char *path, struct qs_dp_config *c, char *msg, size_t ms
 	line = ini_parse_file(f, handler, &x);
 	fclose(f);
 	if (line != 0) {
-		snprintf(msg, msglen, "%s:%d: %s", path, line,
-			 x.err[0] ? x.err : "syntax error");
+		snprintf(msg, msglen, "%s:%d: %s", path, line, x.err[0] ? x.err : "syntax error");
 		return QS_E_VALUE;
 	}
 	if (c->n_backends == 0) {

@@ -53,9 +53,12 @@ static enum qs_ctl_mode
 ctl_mode(enum qs_dp_mode m)
 {
 	switch (m) {
-	case QS_DP_MODE_SHADOW: return QS_CTL_MODE_SHADOW;
-	case QS_DP_MODE_CANARY: return QS_CTL_MODE_CANARY;
-	case QS_DP_MODE_ACTIVE: break;
+	case QS_DP_MODE_SHADOW:
+		return QS_CTL_MODE_SHADOW;
+	case QS_DP_MODE_CANARY:
+		return QS_CTL_MODE_CANARY;
+	case QS_DP_MODE_ACTIVE:
+		break;
 	}
 	return QS_CTL_MODE_ACTIVE;
 }
@@ -192,9 +195,12 @@ static enum qs_dp_mode
 dp_mode(enum qs_ctl_mode m)
 {
 	switch (m) {
-	case QS_CTL_MODE_SHADOW: return QS_DP_MODE_SHADOW;
-	case QS_CTL_MODE_CANARY: return QS_DP_MODE_CANARY;
-	case QS_CTL_MODE_ACTIVE: break;
+	case QS_CTL_MODE_SHADOW:
+		return QS_DP_MODE_SHADOW;
+	case QS_CTL_MODE_CANARY:
+		return QS_DP_MODE_CANARY;
+	case QS_CTL_MODE_ACTIVE:
+		break;
 	}
 	return QS_DP_MODE_ACTIVE;
 }
@@ -258,8 +264,8 @@ cb_other(void *ctx, const char *cmd, json_t *req, json_t *resp, char *msg, size_
 		for (i = 0; i < 4 && strcmp(op, names[i]) != 0; i++)
 			;
 		if (i == 4) {
-			snprintf(msg, msglen, "rx: unknown op \"%.32s\" (show, hold, allow, release)",
-				 op);
+			snprintf(msg, msglen,
+				 "rx: unknown op \"%.32s\" (show, hold, allow, release)", op);
 			return QS_E_ARG;
 		}
 		o = (enum qs_dpw_rx_op)i;
@@ -267,7 +273,8 @@ cb_other(void *ctx, const char *cmd, json_t *req, json_t *resp, char *msg, size_
 	if (o == QS_DPW_RX_ALLOW) {
 		if (!json_is_integer(jn) || json_integer_value(jn) < 1 ||
 		    json_integer_value(jn) > 1000000000) {
-			snprintf(msg, msglen, "rx allow needs \"bursts\": an integer 1..1000000000");
+			snprintf(msg, msglen,
+				 "rx allow needs \"bursts\": an integer 1..1000000000");
 			return QS_E_ARG;
 		}
 		n = (uint64_t)json_integer_value(jn);
@@ -283,16 +290,16 @@ cb_other(void *ctx, const char *cmd, json_t *req, json_t *resp, char *msg, size_
 }
 
 static const struct qs_ctl_ops dp_ops = {
-	.get_status = get_status,
-	.get_counters = get_counters,
-	.get_backends = get_backends,
-	.get_policy = get_policy,
-	.get_shadow = get_shadow,
-	.load_policy = load_policy,
-	.roll_back = roll_back,
-	.set_drain = set_drain,
-	.stop = stop,
-	.other = cb_other,
+    .get_status = get_status,
+    .get_counters = get_counters,
+    .get_backends = get_backends,
+    .get_policy = get_policy,
+    .get_shadow = get_shadow,
+    .load_policy = load_policy,
+    .roll_back = roll_back,
+    .set_drain = set_drain,
+    .stop = stop,
+    .other = cb_other,
 };
 
 int

@@ -20,30 +20,30 @@
 #include "packet_fast.h"
 
 static const char *const drop_names[QS_DP_D__COUNT] = {
-	[QS_DP_D_NONE] = "none",
-	[QS_DP_D_ETH_SHORT] = "eth-short",
-	[QS_DP_D_VLAN_DEPTH] = "vlan-depth",
-	[QS_DP_D_IP_HDR] = "ip-hdr",
-	[QS_DP_D_IP_CSUM] = "ip-csum",
-	[QS_DP_D_IP_FRAG] = "ip-frag",
-	[QS_DP_D_IP6_EXT] = "ip6-ext",
-	[QS_DP_D_UDP_HDR] = "udp-hdr",
-	[QS_DP_D_NON_QRP] = "non-qrp",
-	[QS_DP_D_QRP_SHORT] = "qrp-short",
-	[QS_DP_D_QRP_MAGIC] = "qrp-magic",
-	[QS_DP_D_QRP_VERSION] = "qrp-version",
-	[QS_DP_D_QRP_TYPE] = "qrp-type",
-	[QS_DP_D_QRP_HDR_LEN] = "qrp-hdr-len",
-	[QS_DP_D_QRP_FIELD] = "qrp-field",
-	[QS_DP_D_WRONG_PORT] = "wrong-port",
-	[QS_DP_D_REPORT_BACKEND] = "report-backend",
-	[QS_DP_D_REPORT_SOURCE] = "report-source",
-	[QS_DP_D_REPORT_AUTH] = "report-auth",
-	[QS_DP_D_REPORT_REPLAY] = "report-replay",
-	[QS_DP_D_UNKNOWN_REQ] = "unknown-request",
-	[QS_DP_D_NO_BACKEND] = "no-backend",
-	[QS_DP_D_FAMILY] = "family",
-	[QS_DP_D_TX] = "tx",
+    [QS_DP_D_NONE] = "none",
+    [QS_DP_D_ETH_SHORT] = "eth-short",
+    [QS_DP_D_VLAN_DEPTH] = "vlan-depth",
+    [QS_DP_D_IP_HDR] = "ip-hdr",
+    [QS_DP_D_IP_CSUM] = "ip-csum",
+    [QS_DP_D_IP_FRAG] = "ip-frag",
+    [QS_DP_D_IP6_EXT] = "ip6-ext",
+    [QS_DP_D_UDP_HDR] = "udp-hdr",
+    [QS_DP_D_NON_QRP] = "non-qrp",
+    [QS_DP_D_QRP_SHORT] = "qrp-short",
+    [QS_DP_D_QRP_MAGIC] = "qrp-magic",
+    [QS_DP_D_QRP_VERSION] = "qrp-version",
+    [QS_DP_D_QRP_TYPE] = "qrp-type",
+    [QS_DP_D_QRP_HDR_LEN] = "qrp-hdr-len",
+    [QS_DP_D_QRP_FIELD] = "qrp-field",
+    [QS_DP_D_WRONG_PORT] = "wrong-port",
+    [QS_DP_D_REPORT_BACKEND] = "report-backend",
+    [QS_DP_D_REPORT_SOURCE] = "report-source",
+    [QS_DP_D_REPORT_AUTH] = "report-auth",
+    [QS_DP_D_REPORT_REPLAY] = "report-replay",
+    [QS_DP_D_UNKNOWN_REQ] = "unknown-request",
+    [QS_DP_D_NO_BACKEND] = "no-backend",
+    [QS_DP_D_FAMILY] = "family",
+    [QS_DP_D_TX] = "tx",
 };
 
 const char *
@@ -87,7 +87,8 @@ qs_dp_config_defaults(struct qs_dp_config *c)
 	c->port = QS_QRP_PORT;
 	c->report_port = QS_QRP_REPORT_PORT;
 	c->pass_non_qrp = false;
-	c->report_max_age_ns = QS_DP_REPORT_STALE_INTERVALS * QS_QRP_REPORT_INTERVAL_MS * 1000000ull;
+	c->report_max_age_ns =
+	    QS_DP_REPORT_STALE_INTERVALS * QS_QRP_REPORT_INTERVAL_MS * 1000000ull;
 	c->request_ttl_ns = 5000ull * 1000 * 1000;
 	c->prefix_max_age_ns = 10000ull * 1000 * 1000;
 	c->fallback = QS_BASELINE_LEAST_REQUESTS;
@@ -379,7 +380,6 @@ qs_dp_prepare_rx(struct qs_dp_worker *w, struct qs_dp_shared *s, uint8_t *const 
 			break;
 		}
 	}
-
 }
 
 /* Row = template | request vector: both 16 bytes (QS_FR_COUNT), no overlap. */
@@ -436,9 +436,8 @@ qs_dp_prepare_view(struct qs_dp_worker *w, const struct qs_dp_shared *s, uint64_
 		}
 		/* masks and report features: router_view.h, as the XDP program and the
 		 * simulator the policy was trained in compute them */
-		fl = qs_rview_backend(&st.rep,
-				      qs_rview_fresh(st.valid, st.last_ns, now, c->report_max_age_ns),
-				      f);
+		fl = qs_rview_backend(
+		    &st.rep, qs_rview_fresh(st.valid, st.last_ns, now, c->report_max_age_ns), f);
 		f->sent_reqs = w->sent_reqs[i];
 		f->sent_tokens = w->sent_tokens[i];
 		f->capacity_class = c->be[i].capacity_class;
@@ -494,14 +493,14 @@ qs_dp_prepare_view(struct qs_dp_worker *w, const struct qs_dp_shared *s, uint64_
 
 	for (r = 0; r < b->n_req; r++) {
 		const struct qs_dp_pkt *p = &b->pkt[b->req_pkt[r]];
-		struct qs_feat_request rq = {p->h.prompt_tokens, p->h.max_new_tokens,
-					     p->h.priority, p->h.slo_class};
+		struct qs_feat_request rq = {p->h.prompt_tokens, p->h.max_new_tokens, p->h.priority,
+					     p->h.slo_class};
 		const uint8_t(*t)[QS_FR_COUNT] = tm[p->ipv6];
 		const uint32_t nc = b->n_cand;
 		uint8_t rv[QS_FR_COUNT] = {0}, *x = &b->x[(size_t)r * nc * QS_FR_COUNT];
 		qs_dp_row_v rvv;
-		uint32_t hit = qs_prefix_lookup(&w->prefix, p->h.prefix_hash, now,
-						c->prefix_max_age_ns);
+		uint32_t hit =
+		    qs_prefix_lookup(&w->prefix, p->h.prefix_hash, now, c->prefix_max_age_ns);
 
 		/*
 		 * Row = the candidate's template | this request's fields. Every router v1
@@ -571,7 +570,8 @@ qs_dp_decide(struct qs_dp_worker *w, const struct qs_dp_config *c,
 					const struct qs_dp_pkt *p = &b->pkt[b->req_pkt[r]];
 
 					if (set->mode == QS_DP_MODE_SHADOW) {
-						b->disagree[r] = b->choice[r] != b->choice2[r] ? 2 : 1;
+						b->disagree[r] =
+						    b->choice[r] != b->choice2[r] ? 2 : 1;
 					} else if (qs_dp_canary_pick(p->h.request_id,
 								     set->canary_pct)) {
 						b->choice[r] = b->choice2[r];
@@ -586,8 +586,9 @@ qs_dp_decide(struct qs_dp_worker *w, const struct qs_dp_config *c,
 			}
 			for (r = 0; r < b->n_req; r++) {
 				const struct qs_dp_pkt *p = &b->pkt[b->req_pkt[r]];
-				struct qs_feat_request rq = {p->h.prompt_tokens, p->h.max_new_tokens,
-							     p->h.priority, p->h.slo_class};
+				struct qs_feat_request rq = {p->h.prompt_tokens,
+							     p->h.max_new_tokens, p->h.priority,
+							     p->h.slo_class};
 				uint32_t hit = qs_prefix_lookup(&w->prefix, p->h.prefix_hash,
 								b->now_ns, c->prefix_max_age_ns);
 				int k;
@@ -628,8 +629,8 @@ qs_dp_decide(struct qs_dp_worker *w, const struct qs_dp_config *c,
 		rq.max_new_tokens = p->h.max_new_tokens;
 		rq.priority = p->h.priority;
 		rq.slo_class = p->h.slo_class;
-		hit = qs_prefix_lookup(&w->prefix, p->h.prefix_hash, b->now_ns,
-				       c->prefix_max_age_ns);
+		hit =
+		    qs_prefix_lookup(&w->prefix, p->h.prefix_hash, b->now_ns, c->prefix_max_age_ns);
 		for (i = 0; i < nb; i++)
 			fbc[i] = b->fb[i];
 		if (hit < nb)
@@ -694,8 +695,8 @@ qs_dp_commit(struct qs_dp_worker *w, const struct qs_dp_shared *s, uint8_t *cons
 			/* where the shadow would have sent it: its choice, or (no candidate
 			 * for either) the same fallback backend */
 			if (b->disagree[r] && be < c->n_backends) {
-				uint16_t sb = b->choice2[r] == QS_NO_CHOICE ? be
-									    : b->cand_be[b->choice2[r]];
+				uint16_t sb =
+				    b->choice2[r] == QS_NO_CHOICE ? be : b->cand_be[b->choice2[r]];
 
 				qs_shadow_count(&w->shadow[be], &w->shadow[sb], be, sb);
 			}

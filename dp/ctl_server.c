@@ -40,24 +40,24 @@
 #include "stats_json.h"
 
 #define CLIENT_IDLE_MS 1000
-#define HTTP_MAX_REQ 4096
+#define HTTP_MAX_REQ   4096
 
 /* One connection: a control client (JSON lines) or a Prometheus scrape (HTTP). */
 struct ctl_client {
 	int fd; /* -1: free slot */
 	bool http;
-	bool closing;	  /* drop once out is flushed (HTTP answered, line too long, EOF) */
-	char *in;	  /* QS_CTL_MAX_LINE + 1 bytes */
-	size_t have;	  /* bytes in in */
-	char *out;	  /* answers not yet written */
+	bool closing; /* drop once out is flushed (HTTP answered, line too long, EOF) */
+	char *in;     /* QS_CTL_MAX_LINE + 1 bytes */
+	size_t have;  /* bytes in in */
+	char *out;    /* answers not yet written */
 	size_t out_len, out_off;
 	uint64_t last_ms; /* last progress either way: the idle deadline counts from it */
 	uint64_t touched; /* server tick of that progress: the least recent is evicted */
 };
 
 struct qs_ctl_server {
-	int lfd;   /* unix listener, -1 none */
-	int hfd;   /* Prometheus TCP listener, -1 none */
+	int lfd;    /* unix listener, -1 none */
+	int hfd;    /* Prometheus TCP listener, -1 none */
 	int lockfd; /* flock on path + ".lock", -1 none */
 	uint16_t hport;
 	bool quit;
@@ -73,9 +73,12 @@ const char *
 qs_ctl_mode_name(enum qs_ctl_mode m)
 {
 	switch (m) {
-	case QS_CTL_MODE_ACTIVE: return "active";
-	case QS_CTL_MODE_SHADOW: return "shadow";
-	case QS_CTL_MODE_CANARY: return "canary";
+	case QS_CTL_MODE_ACTIVE:
+		return "active";
+	case QS_CTL_MODE_SHADOW:
+		return "shadow";
+	case QS_CTL_MODE_CANARY:
+		return "canary";
 	}
 	return "?";
 }
@@ -113,8 +116,7 @@ lock_path(struct qs_ctl_server *s, const char *path, char *msg, size_t msglen)
 }
 
 struct qs_ctl_server *
-qs_ctl_open(const char *path, const struct qs_ctl_ops *ops, void *ctx, char *msg,
-	    size_t msglen)
+qs_ctl_open(const char *path, const struct qs_ctl_ops *ops, void *ctx, char *msg, size_t msglen)
 {
 	struct qs_ctl_server *s;
 	struct sockaddr_un sa;
@@ -156,7 +158,7 @@ qs_ctl_open(const char *path, const struct qs_ctl_ops *ops, void *ctx, char *msg
 		free(s);
 		return NULL;
 	}
-	unlink(path); /* a stale socket of a previous run: no live daemon holds the lock */
+	unlink(path);	   /* a stale socket of a previous run: no live daemon holds the lock */
 	old = umask(0177); /* created 0600: only the owner (or root) may steer traffic */
 	/* a backlog as deep as the kernel allows: connections wait in it, not in connect() */
 	if (bind(s->lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
@@ -392,9 +394,9 @@ backend_json(const struct qs_ctl_backend *b)
 	json_object_set_new(o, "capacity_class", json_integer(b->capacity_class));
 	json_object_set_new(o, "reported", json_boolean(b->reported));
 	json_object_set_new(o, "fresh", json_boolean(b->fresh));
-	json_object_set_new(o, "report_age_ms", b->has_report_age
-							? json_integer((json_int_t)b->report_age_ms)
-							: json_null());
+	json_object_set_new(o, "report_age_ms",
+			    b->has_report_age ? json_integer((json_int_t)b->report_age_ms)
+					      : json_null());
 	json_object_set_new(o, "draining", json_boolean(b->draining));
 	json_object_set_new(o, "drained", json_boolean(b->drained));
 	json_object_set_new(o, "waiting", json_integer(b->waiting));
@@ -472,13 +474,13 @@ cmd_shutdown(struct qs_ctl_server *s, json_t *resp, char *msg, size_t msglen)
 }
 
 static int
-cmd_load(struct qs_ctl_server *s, enum qs_ctl_mode m, const char *path, uint32_t pct,
-	 json_t *resp, char *msg, size_t msglen)
+cmd_load(struct qs_ctl_server *s, enum qs_ctl_mode m, const char *path, uint32_t pct, json_t *resp,
+	 char *msg, size_t msglen)
 {
 	if (!s->ops->load_policy)
 		return s->ops->policy_load
-			       ? s->ops->policy_load(s->ctx, m, path, pct, resp, msg, msglen)
-			       : UNSUPPORTED;
+			   ? s->ops->policy_load(s->ctx, m, path, pct, resp, msg, msglen)
+			   : UNSUPPORTED;
 	return then_policy(s, s->ops->load_policy(s->ctx, m, path, pct, msg, msglen), resp, msg,
 			   msglen);
 }
@@ -519,11 +521,10 @@ cmd_shadow(struct qs_ctl_server *s, uint32_t top, json_t *resp, char *msg, size_
 }
 
 static int
-cmd_drain(struct qs_ctl_server *s, bool drain, uint16_t id, json_t *resp, char *msg,
-	  size_t msglen)
+cmd_drain(struct qs_ctl_server *s, bool drain, uint16_t id, json_t *resp, char *msg, size_t msglen)
 {
 	int (*cb)(void *, uint16_t, json_t *, char *, size_t) =
-		drain ? s->ops->drain : s->ops->undrain;
+	    drain ? s->ops->drain : s->ops->undrain;
 
 	if (s->ops->set_drain)
 		return s->ops->set_drain(s->ctx, id, drain, msg, msglen);
@@ -553,9 +554,12 @@ dispatch(struct qs_ctl_server *s, const char *cmd, json_t *req)
 		const char *name;
 		plain_cmd run;
 	} plain[] = {
-		{"status", cmd_status},		 {"stats", cmd_stats},
-		{"backends", cmd_backends},	 {"policy.show", cmd_policy_show},
-		{"policy.rollback", cmd_rollback}, {"shutdown", cmd_shutdown},
+	    {"status", cmd_status},
+	    {"stats", cmd_stats},
+	    {"backends", cmd_backends},
+	    {"policy.show", cmd_policy_show},
+	    {"policy.rollback", cmd_rollback},
+	    {"shutdown", cmd_shutdown},
 	};
 	char msg[512] = "";
 	json_t *resp = json_object();
@@ -584,7 +588,8 @@ dispatch(struct qs_ctl_server *s, const char *cmd, json_t *req)
 		}
 		if (!path || !path[0]) {
 			json_decref(resp);
-			return err_obj(QS_E_ARG, "policy.load needs \"path\": a .q8 file or builtin:NAME");
+			return err_obj(QS_E_ARG,
+				       "policy.load needs \"path\": a .q8 file or builtin:NAME");
 		}
 		if (jm && !mode) {
 			json_decref(resp);
@@ -599,15 +604,17 @@ dispatch(struct qs_ctl_server *s, const char *cmd, json_t *req)
 		} else {
 			json_decref(resp);
 			snprintf(msg, sizeof(msg),
-				 "policy.load: unknown mode \"%s\" (active, shadow or canary)", mode);
+				 "policy.load: unknown mode \"%s\" (active, shadow or canary)",
+				 mode);
 			return err_obj(QS_E_ARG, msg);
 		}
 		if (m == QS_CTL_MODE_CANARY) {
 			if (!json_is_integer(jpct) || json_integer_value(jpct) < 0 ||
 			    json_integer_value(jpct) > 100) {
 				json_decref(resp);
-				return err_obj(QS_E_ARG, "policy.load mode canary needs \"pct\": an "
-							 "integer 0..100");
+				return err_obj(QS_E_ARG,
+					       "policy.load mode canary needs \"pct\": an "
+					       "integer 0..100");
 			}
 			pct = (uint32_t)json_integer_value(jpct);
 		} else if (jpct) {
@@ -629,8 +636,9 @@ dispatch(struct qs_ctl_server *s, const char *cmd, json_t *req)
 			if (!json_is_integer(jt) || json_integer_value(jt) < 0 ||
 			    json_integer_value(jt) > 4096) {
 				json_decref(resp);
-				return err_obj(QS_E_ARG, "policy.shadow: \"top\" must be an integer "
-							 "0..4096 (0: every disagreement pair)");
+				return err_obj(QS_E_ARG,
+					       "policy.shadow: \"top\" must be an integer "
+					       "0..4096 (0: every disagreement pair)");
 			}
 			top = (uint32_t)json_integer_value(jt);
 		}
@@ -686,8 +694,7 @@ qs_ctl_handle_line(struct qs_ctl_server *s, const char *line)
 	char *out;
 
 	if (!req || !json_is_object(req)) {
-		snprintf(msg, sizeof(msg), "bad request: %s",
-			 req ? "not a JSON object" : je.text);
+		snprintf(msg, sizeof(msg), "bad request: %s", req ? "not a JSON object" : je.text);
 		resp = err_obj(QS_E_ARG, msg);
 	} else if (!(cmd = json_string_value(json_object_get(req, "cmd")))) {
 		resp = err_obj(QS_E_ARG, "bad request: no \"cmd\" string");
@@ -703,8 +710,8 @@ qs_ctl_handle_line(struct qs_ctl_server *s, const char *line)
 /* ---- Prometheus ------------------------------------------------------------------ */
 
 int
-qs_ctl_prometheus_open(struct qs_ctl_server *s, const char *addr, const char *prefix,
-		       char *msg, size_t msglen)
+qs_ctl_prometheus_open(struct qs_ctl_server *s, const char *addr, const char *prefix, char *msg,
+		       size_t msglen)
 {
 	struct sockaddr_in sin;
 	socklen_t sl = sizeof(sin);
@@ -738,7 +745,8 @@ qs_ctl_prometheus_open(struct qs_ctl_server *s, const char *addr, const char *pr
 			      (i > 0 && prefix[i] >= '0' && prefix[i] <= '9')))
 				break;
 		if (!prefix[0] || prefix[i] || i >= sizeof(s->prefix)) {
-			snprintf(msg, msglen, "prometheus prefix \"%s\" is not a metric name", prefix);
+			snprintf(msg, msglen, "prometheus prefix \"%s\" is not a metric name",
+				 prefix);
 			return QS_E_ARG;
 		}
 		snprintf(s->prefix, sizeof(s->prefix), "%s", prefix);
@@ -769,8 +777,7 @@ struct strbuf {
 	bool oom;
 };
 
-static void __attribute__((format(printf, 2, 3)))
-sb_printf(struct strbuf *b, const char *fmt, ...)
+static void __attribute__((format(printf, 2, 3))) sb_printf(struct strbuf *b, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -813,8 +820,8 @@ sanitize(char *dst, size_t cap, const char *src)
 		char c = src[i];
 
 		dst[i] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
-				 ? c
-				 : '_';
+			     ? c
+			     : '_';
 	}
 	dst[i] = 0;
 }
@@ -856,13 +863,14 @@ prometheus_backends(struct qs_ctl_server *s, struct strbuf *b)
 	static const struct {
 		const char *field, *metric, *help;
 	} g[] = {
-		{"waiting", "backend_waiting_requests", "Requests waiting, as last reported."},
-		{"running", "backend_running_requests", "Requests running, as last reported."},
-		{"kv_used", "backend_kv_used_blocks", "KV-cache blocks in use, as last reported."},
-		{"kv_total", "backend_kv_total_blocks", "KV-cache blocks in all, as last reported."},
-		{"report_age_ms", "backend_report_age_seconds", "Age of the last report believed."},
-		{"masked", "backend_masked", "1 when no new request may go to it (stale, "
-					     "draining or drained)."},
+	    {"waiting", "backend_waiting_requests", "Requests waiting, as last reported."},
+	    {"running", "backend_running_requests", "Requests running, as last reported."},
+	    {"kv_used", "backend_kv_used_blocks", "KV-cache blocks in use, as last reported."},
+	    {"kv_total", "backend_kv_total_blocks", "KV-cache blocks in all, as last reported."},
+	    {"report_age_ms", "backend_report_age_seconds", "Age of the last report believed."},
+	    {"masked", "backend_masked",
+	     "1 when no new request may go to it (stale, "
+	     "draining or drained)."},
 	};
 	char msg[512] = "";
 	json_t *resp = json_object(), *arr, *o;
@@ -876,7 +884,8 @@ prometheus_backends(struct qs_ctl_server *s, struct strbuf *b)
 	for (k = 0; k < sizeof(g) / sizeof(g[0]); k++) {
 		sb_printf(b, "# HELP %s_%s %s\n# TYPE %s_%s gauge\n", s->prefix, g[k].metric,
 			  g[k].help, s->prefix, g[k].metric);
-		json_array_foreach(arr, i, o) {
+		json_array_foreach(arr, i, o)
+		{
 			const char *name = json_string_value(json_object_get(o, "name"));
 			json_t *v = json_object_get(o, g[k].field);
 
@@ -899,7 +908,8 @@ prometheus_backends(struct qs_ctl_server *s, struct strbuf *b)
 			if (strcmp(g[k].field, "report_age_ms") == 0)
 				sb_printf(b, "\"} %.3f\n", (double)json_integer_value(v) / 1000.0);
 			else
-				sb_printf(b, "\"} %" JSON_INTEGER_FORMAT "\n", json_integer_value(v));
+				sb_printf(b, "\"} %" JSON_INTEGER_FORMAT "\n",
+					  json_integer_value(v));
 		}
 	}
 	json_decref(resp);
@@ -931,35 +941,46 @@ prometheus_shadow(struct qs_ctl_server *s, struct strbuf *b)
 		return;
 	}
 	win = json_object_get(resp, "window");
-	sb_printf(b, "# HELP %s_shadow_agreement_ratio Share of the requests the shadow policy "
-		     "scored since it was loaded on which it chose the active policy's backend.\n"
-		     "# TYPE %s_shadow_agreement_ratio gauge\n", s->prefix, s->prefix);
+	sb_printf(b,
+		  "# HELP %s_shadow_agreement_ratio Share of the requests the shadow policy "
+		  "scored since it was loaded on which it chose the active policy's backend.\n"
+		  "# TYPE %s_shadow_agreement_ratio gauge\n",
+		  s->prefix, s->prefix);
 	if (json_is_object(win) && json_is_integer(ppm = json_object_get(win, "agreement_ppm")))
 		sb_printf(b, "%s_shadow_agreement_ratio %.6f\n", s->prefix,
 			  (double)json_integer_value(ppm) / 1e6);
 	arr = json_object_get(tot, "per_backend");
-	sb_printf(b, "# HELP %s_backend_shadow_active_send_total Shadow-scored requests the active "
-		     "policy sent to the backend.\n# TYPE %s_backend_shadow_active_send_total "
-		     "counter\n", s->prefix, s->prefix);
-	json_array_foreach(arr, i, o) {
+	sb_printf(b,
+		  "# HELP %s_backend_shadow_active_send_total Shadow-scored requests the active "
+		  "policy sent to the backend.\n# TYPE %s_backend_shadow_active_send_total "
+		  "counter\n",
+		  s->prefix, s->prefix);
+	json_array_foreach(arr, i, o)
+	{
 		sb_printf(b, "%s_backend_shadow_active_send_total{backend=\"", s->prefix);
 		sb_label(b, jstr(o, "backend"));
 		sb_printf(b, "\"} %" JSON_INTEGER_FORMAT "\n",
 			  json_integer_value(json_object_get(o, "active")));
 	}
-	sb_printf(b, "# HELP %s_backend_shadow_would_send_total Shadow-scored requests the shadow "
-		     "policy would have sent to the backend.\n# TYPE "
-		     "%s_backend_shadow_would_send_total counter\n", s->prefix, s->prefix);
-	json_array_foreach(arr, i, o) {
+	sb_printf(b,
+		  "# HELP %s_backend_shadow_would_send_total Shadow-scored requests the shadow "
+		  "policy would have sent to the backend.\n# TYPE "
+		  "%s_backend_shadow_would_send_total counter\n",
+		  s->prefix, s->prefix);
+	json_array_foreach(arr, i, o)
+	{
 		sb_printf(b, "%s_backend_shadow_would_send_total{backend=\"", s->prefix);
 		sb_label(b, jstr(o, "backend"));
 		sb_printf(b, "\"} %" JSON_INTEGER_FORMAT "\n",
 			  json_integer_value(json_object_get(o, "shadow")));
 	}
-	sb_printf(b, "# HELP %s_shadow_disagreements_total Shadow-scored requests by the active "
-		     "policy's backend and the shadow's other choice.\n# TYPE "
-		     "%s_shadow_disagreements_total counter\n", s->prefix, s->prefix);
-	json_array_foreach(json_object_get(tot, "disagreements"), i, o) {
+	sb_printf(b,
+		  "# HELP %s_shadow_disagreements_total Shadow-scored requests by the active "
+		  "policy's backend and the shadow's other choice.\n# TYPE "
+		  "%s_shadow_disagreements_total counter\n",
+		  s->prefix, s->prefix);
+	json_array_foreach(json_object_get(tot, "disagreements"), i, o)
+	{
 		sb_printf(b, "%s_shadow_disagreements_total{active=\"", s->prefix);
 		sb_label(b, jstr(o, "active"));
 		sb_printf(b, "\",shadow=\"");
@@ -993,24 +1014,29 @@ qs_ctl_prometheus_text(struct qs_ctl_server *s)
 	b.p[0] = 0;
 	sb_printf(&b, "# HELP %s_up The daemon answers.\n# TYPE %s_up gauge\n%s_up 1\n", s->prefix,
 		  s->prefix, s->prefix);
-	json_object_foreach(c, k, v) {
+	json_object_foreach(c, k, v)
+	{
 		char name[96];
 
 		sanitize(name, sizeof(name), k);
 		if (json_is_integer(v)) {
-			sb_printf(&b, "# TYPE %s_%s_total counter\n%s_%s_total %" JSON_INTEGER_FORMAT "\n",
+			sb_printf(&b,
+				  "# TYPE %s_%s_total counter\n%s_%s_total %" JSON_INTEGER_FORMAT
+				  "\n",
 				  s->prefix, name, s->prefix, name, json_integer_value(v));
 		} else if (json_is_object(v)) {
 			const char *k2;
 			json_t *v2;
 
 			sb_printf(&b, "# TYPE %s_%s_total counter\n", s->prefix, name);
-			json_object_foreach(v, k2, v2) {
+			json_object_foreach(v, k2, v2)
+			{
 				if (!json_is_integer(v2))
 					continue;
 				sb_printf(&b, "%s_%s_total{%s=\"", s->prefix, name, label_name(k));
 				sb_label(&b, k2);
-				sb_printf(&b, "\"} %" JSON_INTEGER_FORMAT "\n", json_integer_value(v2));
+				sb_printf(&b, "\"} %" JSON_INTEGER_FORMAT "\n",
+					  json_integer_value(v2));
 			}
 		}
 	}

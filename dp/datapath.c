@@ -125,7 +125,8 @@ worker_main(void *arg)
 			bufs[i] = rte_pktmbuf_mtod(mb[i], uint8_t *);
 			lens[i] = rte_pktmbuf_data_len(mb[i]);
 			if (pkt_clock && (mb[i]->ol_flags & dpw.ts_flag)) {
-				uint64_t t = *RTE_MBUF_DYNFIELD(mb[i], dpw.ts_off, rte_mbuf_timestamp_t *);
+				uint64_t t =
+				    *RTE_MBUF_DYNFIELD(mb[i], dpw.ts_off, rte_mbuf_timestamp_t *);
 
 				if (t > now)
 					now = t;
@@ -198,10 +199,10 @@ ps_published(void *ctx, const struct qs_pslots *ps)
 }
 
 static const struct qs_pslots_ops ps_ops = {
-	.alloc = ps_alloc,
-	.free = ps_free,
-	.synchronize = ps_synchronize,
-	.published = ps_published,
+    .alloc = ps_alloc,
+    .free = ps_free,
+    .synchronize = ps_synchronize,
+    .published = ps_published,
 };
 
 /* ---- init ------------------------------------------------------------------------- */
@@ -227,7 +228,8 @@ qs_dpw_init(const struct qs_dpw_params *p)
 
 	/* workers: every lcore but the main one (the benchmark uses one, on main) */
 	dpw.n_workers = 0;
-	RTE_LCORE_FOREACH_WORKER(lcore) {
+	RTE_LCORE_FOREACH_WORKER(lcore)
+	{
 		dpw.n_workers++;
 	}
 	if (p->bench)
@@ -267,7 +269,8 @@ qs_dpw_port_init(void)
 	int rc;
 
 	if (rte_eth_dev_count_avail() == 0)
-		rte_exit(EXIT_FAILURE, "no ports: give a NIC or --vdev (net_pcap, net_ring, ...)\n");
+		rte_exit(EXIT_FAILURE,
+			 "no ports: give a NIC or --vdev (net_pcap, net_ring, ...)\n");
 	dpw.pool = rte_pktmbuf_pool_create("qs_dp_mbufs", NB_MBUF * dpw.n_workers, 256, 0,
 					   RTE_MBUF_DEFAULT_BUF_SIZE, (int)rte_socket_id());
 	if (!dpw.pool)
@@ -277,13 +280,14 @@ qs_dpw_port_init(void)
 	if (rc != 0)
 		rte_exit(EXIT_FAILURE, "port %u: no device info: %s\n", port, rte_strerror(-rc));
 	if (nq > info.max_rx_queues || nq > info.max_tx_queues)
-		rte_exit(EXIT_FAILURE, "port %u has %u rx / %u tx queues; %u workers need as many\n",
-			 port, info.max_rx_queues, info.max_tx_queues, nq);
+		rte_exit(EXIT_FAILURE,
+			 "port %u has %u rx / %u tx queues; %u workers need as many\n", port,
+			 info.max_rx_queues, info.max_tx_queues, nq);
 	if (nq > 1) {
 		/* requests of one client flow (and their continuations) stay on one worker */
 		conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
 		conf.rx_adv_conf.rss_conf.rss_hf =
-			(RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
+		    (RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
 	}
 	if (want_ts) {
 		/* net_pcap stamps every packet read from a file without being asked */
@@ -295,7 +299,8 @@ qs_dpw_port_init(void)
 		rte_exit(EXIT_FAILURE, "port %u configure: %s\n", port, rte_strerror(-rc));
 	rte_eth_dev_adjust_nb_rx_tx_desc(port, &nrx, &ntx);
 	for (q = 0; q < nq; q++) {
-		rc = rte_eth_rx_queue_setup(port, q, nrx, rte_eth_dev_socket_id(port), NULL, dpw.pool);
+		rc = rte_eth_rx_queue_setup(port, q, nrx, rte_eth_dev_socket_id(port), NULL,
+					    dpw.pool);
 		if (rc != 0)
 			rte_exit(EXIT_FAILURE, "rx queue %u: %s\n", q, rte_strerror(-rc));
 		rc = rte_eth_tx_queue_setup(port, q, ntx, rte_eth_dev_socket_id(port), NULL);
@@ -311,8 +316,9 @@ qs_dpw_port_init(void)
 		dpw.ts_off = rte_mbuf_dynfield_lookup(RTE_MBUF_DYNFIELD_TIMESTAMP_NAME, NULL);
 		rc = rte_mbuf_dynflag_lookup(RTE_MBUF_DYNFLAG_RX_TIMESTAMP_NAME, NULL);
 		if (dpw.ts_off < 0 || rc < 0)
-			rte_exit(EXIT_FAILURE, "clock = packet: port %u (%s) gives no rx timestamps\n",
-				 port, info.driver_name);
+			rte_exit(EXIT_FAILURE,
+				 "clock = packet: port %u (%s) gives no rx timestamps\n", port,
+				 info.driver_name);
 		dpw.ts_flag = 1ull << rc;
 	}
 }
@@ -323,7 +329,8 @@ qs_dpw_launch(void)
 	unsigned lcore;
 	uint32_t i = 0;
 
-	RTE_LCORE_FOREACH_WORKER(lcore) {
+	RTE_LCORE_FOREACH_WORKER(lcore)
+	{
 		dpw.wk[i].lcore = lcore;
 		rte_eal_remote_launch(worker_main, &dpw.wk[i], lcore);
 		i++;
@@ -398,7 +405,7 @@ qs_dpw_bench(double seconds, const char *kind)
 	t0 = rte_rdtsc();
 	t1 = t0 + (uint64_t)(seconds * (double)hz);
 	wt = t0;
-	for (i = 0, t = t0; t < t1; i = i + 2u * dpw.burst > NPKT ? 0 : i + dpw.burst) {
+	for (i = 0, t = t0; t<t1; i = i + 2u * dpw.burst> NPKT ? 0 : i + dpw.burst) {
 		uint32_t k;
 
 		for (k = 0; k < dpw.burst; k++)
@@ -409,7 +416,8 @@ qs_dpw_bench(double seconds, const char *kind)
 		if (t - wt >= hz) {
 			/* one-second windows, as dpdk-testpmd's --stats-period 1 reports */
 			if (nwin < MAX_WIN)
-				win[nwin++] = (double)(n - wn) / ((double)(t - wt) / (double)hz) / 1e6;
+				win[nwin++] =
+				    (double)(n - wn) / ((double)(t - wt) / (double)hz) / 1e6;
 			wt = t;
 			wn = n;
 		}
@@ -498,7 +506,8 @@ qs_dpw_rx_gate(enum qs_dpw_rx_op op, uint64_t bursts, struct qs_dpw_rx *out)
 	struct qs_dp_counters sum;
 
 	switch (op) {
-	case QS_DPW_RX_SHOW: break;
+	case QS_DPW_RX_SHOW:
+		break;
 	case QS_DPW_RX_HOLD:
 		__atomic_store_n(&dpw.rx_credit, 0, __ATOMIC_RELEASE);
 		__atomic_store_n(&dpw.rx_gated, 1, __ATOMIC_RELEASE);

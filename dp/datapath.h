@@ -19,7 +19,7 @@
 #include "policy_slots.h"
 
 extern int qs_dp_logtype;
-#define RTE_LOGTYPE_QSDP qs_dp_logtype
+#define RTE_LOGTYPE_QSDP      qs_dp_logtype
 #define QS_DP_LOG(level, ...) RTE_LOG(level, QSDP, __VA_ARGS__)
 
 struct qs_dpw_params {
@@ -66,8 +66,7 @@ void qs_dpw_info(struct qs_dpw_info *out);
 /* The counters summed over workers. */
 void qs_dpw_counters(struct qs_dp_counters *sum);
 /* One worker's counters (i < n_workers), its lcore and queue. */
-void qs_dpw_worker_counters(uint32_t i, struct qs_dp_counters *c, unsigned *lcore,
-			    uint16_t *queue);
+void qs_dpw_worker_counters(uint32_t i, struct qs_dp_counters *c, unsigned *lcore, uint16_t *queue);
 /* The shadow counters summed over workers since start (total) and, when a shadow
  * policy runs (true returned), since it was published (window; may be NULL). */
 bool qs_dpw_shadow(struct qs_dp_shadow *total, struct qs_dp_shadow *window);

@@ -131,31 +131,37 @@ static int
 parse_options(int argc, char **argv, struct dp_opts *o)
 {
 	const struct qs_opt table[] = {
-		QS_OPT_HELP_FLAG("--help"),
-		QS_OPT_FLAG("--rx-hold", &o->rx_hold, 1),
-		QS_OPT_STR("--config", &o->config),
-		QS_OPT_STR("--policy", &o->policy),
-		QS_OPT_STR("--control", &o->control),
-		QS_OPT_STR("--prometheus", &o->prometheus),
-		QS_OPT_FN("--kernel", opt_kernel),
-		QS_OPT_U32("--port", &o->port, 0, UINT16_MAX, "not a port id (0..65535)"),
-		QS_OPT_FN("--burst", opt_burst),
-		QS_OPT_STR("--stats-out", &o->stats_out),
-		QS_OPT_U64("--idle-exit-ms", &o->idle_ms, 0, UINT64_MAX,
-			   "not a number of milliseconds"),
-		QS_OPT_U32("--pace-us", &o->pace_us, 0, UINT32_MAX, "not a number of microseconds"),
-		QS_OPT_FN("--pubkey", opt_pubkey),
-		QS_OPT_DOUBLE("--bench", &o->bench, 0, 1e6, "not a number of seconds (0..1e6)"),
-		QS_OPT_STR("--bench-kind", &o->bench_kind),
-		QS_OPT_END,
+	    QS_OPT_HELP_FLAG("--help"),
+	    QS_OPT_FLAG("--rx-hold", &o->rx_hold, 1),
+	    QS_OPT_STR("--config", &o->config),
+	    QS_OPT_STR("--policy", &o->policy),
+	    QS_OPT_STR("--control", &o->control),
+	    QS_OPT_STR("--prometheus", &o->prometheus),
+	    QS_OPT_FN("--kernel", opt_kernel),
+	    QS_OPT_U32("--port", &o->port, 0, UINT16_MAX, "not a port id (0..65535)"),
+	    QS_OPT_FN("--burst", opt_burst),
+	    QS_OPT_STR("--stats-out", &o->stats_out),
+	    QS_OPT_U64("--idle-exit-ms", &o->idle_ms, 0, UINT64_MAX,
+		       "not a number of milliseconds"),
+	    QS_OPT_U32("--pace-us", &o->pace_us, 0, UINT32_MAX, "not a number of microseconds"),
+	    QS_OPT_FN("--pubkey", opt_pubkey),
+	    QS_OPT_DOUBLE("--bench", &o->bench, 0, 1e6, "not a number of seconds (0..1e6)"),
+	    QS_OPT_STR("--bench-kind", &o->bench_kind),
+	    QS_OPT_END,
 	};
 	char **args = split_eq(table, &argc, argv);
 
 	switch (qs_opt_parse("qsteer-dp", table, argc, args, 1, NULL, o)) {
-	case QS_OPT_OK: break;
-	case QS_OPT_HELP: usage(); return -1;
-	case QS_OPT_E_VALUE: return 1;
-	default: usage(); return 2;
+	case QS_OPT_OK:
+		break;
+	case QS_OPT_HELP:
+		usage();
+		return -1;
+	case QS_OPT_E_VALUE:
+		return 1;
+	default:
+		usage();
+		return 2;
 	}
 	if (!o->config) {
 		usage();
@@ -212,8 +218,10 @@ write_stats(const char *path)
 int
 main(int argc, char **argv)
 {
-	struct dp_opts o = {.policy = "builtin:lor", .bench_kind = "requests",
-			    .kernel = QS_KERNEL_AUTO, .burst = QS_DP_BURST};
+	struct dp_opts o = {.policy = "builtin:lor",
+			    .bench_kind = "requests",
+			    .kernel = QS_KERNEL_AUTO,
+			    .burst = QS_DP_BURST};
 	struct qs_dpw_params dp;
 	struct qs_dpw_info info;
 	struct qs_dp_config cfg;
@@ -240,13 +248,13 @@ main(int argc, char **argv)
 	}
 
 	dp = (struct qs_dpw_params){
-		.cfg = &cfg,
-		.kernel = qs_kernel_resolve(o.kernel),
-		.port = (uint16_t)o.port,
-		.burst = o.burst,
-		.pace_us = o.pace_us,
-		.rx_hold = o.rx_hold != 0,
-		.bench = o.bench > 0,
+	    .cfg = &cfg,
+	    .kernel = qs_kernel_resolve(o.kernel),
+	    .port = (uint16_t)o.port,
+	    .burst = o.burst,
+	    .pace_us = o.pace_us,
+	    .rx_hold = o.rx_hold != 0,
+	    .bench = o.bench > 0,
 	};
 	qs_dpw_init(&dp);
 	if (cfg.policy_keys.n)
@@ -274,8 +282,8 @@ main(int argc, char **argv)
 
 	qs_dpw_launch();
 	qs_dpw_info(&info);
-	QS_DP_LOG(INFO, "%u workers, burst %u, kernel %s, %u backends, policy %s\n",
-		  info.n_workers, info.burst, info.kernel, cfg.n_backends, o.policy);
+	QS_DP_LOG(INFO, "%u workers, burst %u, kernel %s, %u backends, policy %s\n", info.n_workers,
+		  info.burst, info.kernel, cfg.n_backends, o.policy);
 	control_loop(o.idle_ms);
 	qs_dpw_wait();
 	if (o.stats_out)

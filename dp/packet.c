@@ -225,10 +225,9 @@ qs_dp__parse_general(const struct qs_dp_config *c, const uint8_t *buf, uint32_t 
 	}
 	if (out->h.type == QS_QRP_T_REPORT) {
 		e = (uint32_t)out->pay_len - out->h.hdr_len < qs_qrp_report_len(out->h.flags)
-			    ? QS_QRP_E_SHORT
-			    : qs_qrp_parse_report(buf + out->pay_off + out->h.hdr_len,
-						  (uint32_t)out->pay_len - out->h.hdr_len,
-						  &out->rep);
+			? QS_QRP_E_SHORT
+			: qs_qrp_parse_report(buf + out->pay_off + out->h.hdr_len,
+					      (uint32_t)out->pay_len - out->h.hdr_len, &out->rep);
 		if (e != QS_QRP_OK) {
 			drop(out, (enum qs_dp_drop)(QS_DP_D_QRP_SHORT + (e - QS_QRP_E_SHORT)));
 			return;

@@ -7,8 +7,7 @@
 #include "packet_fast.h"
 
 void
-qs_dp_parse(const struct qs_dp_config *c, const uint8_t *buf, uint32_t len,
-	    struct qs_dp_pkt *out)
+qs_dp_parse(const struct qs_dp_config *c, const uint8_t *buf, uint32_t len, struct qs_dp_pkt *out)
 {
 	qs_dp_parse_inl(c, buf, len, out);
 }

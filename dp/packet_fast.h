@@ -95,8 +95,7 @@ st16(uint8_t *p, uint32_t v)
  * ~m + m' terms of the destination address; the UDP port is folded in after.
  */
 static inline int
-qs_dp_rewrite_inl(uint8_t *buf, const struct qs_dp_pkt *p,
-		  const struct qs_dp_backend_cfg *b)
+qs_dp_rewrite_inl(uint8_t *buf, const struct qs_dp_pkt *p, const struct qs_dp_backend_cfg *b)
 {
 	uint8_t *ip = buf + p->l3_off, *udp = buf + p->l4_off;
 	uint32_t uc = ld16(udp + 6), c, delta, i;

@@ -13,10 +13,10 @@
 
 #include "qsteer/dp_core.h"
 
-#define ETH_HLEN 14
+#define ETH_HLEN       14
 #define ETHERTYPE_IPV4 0x0800
-#define IPPROTO_UDP_ 17
-#define UDP_HLEN 8
+#define IPPROTO_UDP_   17
+#define UDP_HLEN       8
 
 static inline uint32_t
 ld32(const uint8_t *p)
@@ -37,8 +37,8 @@ ld32(const uint8_t *p)
 static inline bool
 ip4_csum_ok(const uint8_t *ip, uint32_t ihl)
 {
-	uint64_t s = (uint64_t)ld32(ip) + ld32(ip + 4) + ld32(ip + 8) + ld32(ip + 12) +
-		     ld32(ip + 16);
+	uint64_t s =
+	    (uint64_t)ld32(ip) + ld32(ip + 4) + ld32(ip + 8) + ld32(ip + 12) + ld32(ip + 16);
 	uint32_t i;
 
 	for (i = 20; i < ihl; i += 4)

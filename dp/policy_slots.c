@@ -15,8 +15,8 @@
 #include "policy_slots.h"
 
 void
-qs_pslots_init(struct qs_pslots *ps, struct qs_dp_shared *shared,
-	       const struct qs_pslots_ops *ops, void *ctx)
+qs_pslots_init(struct qs_pslots *ps, struct qs_dp_shared *shared, const struct qs_pslots_ops *ops,
+	       void *ctx)
 {
 	memset(ps, 0, sizeof(*ps));
 	ps->active = ps->second = ps->previous = -1;
@@ -184,8 +184,7 @@ qs_pslots_rollback(struct qs_pslots *ps, char *msg, size_t msglen)
 }
 
 int
-qs_pslots_drain(struct qs_pslots *ps, uint16_t backend_id, bool drain, char *msg,
-		size_t msglen)
+qs_pslots_drain(struct qs_pslots *ps, uint16_t backend_id, bool drain, char *msg, size_t msglen)
 {
 	struct qs_dp_shared *sh = ps->shared;
 	int i = qs_dp_backend_index(&sh->cfg, backend_id);
@@ -226,6 +225,6 @@ qs_pslots_describe(const struct qs_pslots *ps, char *buf, size_t len)
 
 	qs_pslots_view(ps, &v);
 	snprintf(buf, len, "policy set %llu: %s %s%s%s", (unsigned long long)v.version,
-		 qs_dp_mode_name(v.mode), v.active ? v.active->source : "-",
-		 v.second ? " + " : "", v.second ? v.second->source : "");
+		 qs_dp_mode_name(v.mode), v.active ? v.active->source : "-", v.second ? " + " : "",
+		 v.second ? v.second->source : "");
 }

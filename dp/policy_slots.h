@@ -83,8 +83,8 @@ void qs_pslots_fini(struct qs_pslots *ps);
  * one of them. QS_OK with "SOURCE loaded as MODE" in msg, or an error and the reason;
  * then nothing changed. The start-up policy comes here too (mode active).
  */
-int qs_pslots_load(struct qs_pslots *ps, const char *source, enum qs_dp_mode mode,
-		   uint32_t pct, char *msg, size_t msglen);
+int qs_pslots_load(struct qs_pslots *ps, const char *source, enum qs_dp_mode mode, uint32_t pct,
+		   char *msg, size_t msglen);
 /* Drop the shadow/canary policy, else swap back to the previous active one. */
 int qs_pslots_rollback(struct qs_pslots *ps, char *msg, size_t msglen);
 /* Drain (no new requests) or undrain the backend with this id: one atomic word. */

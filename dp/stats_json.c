@@ -57,8 +57,10 @@ qs_dp_counters_obj(const struct qs_dp_counters *c, const struct qs_dp_config *cf
 				snprintf(name, sizeof(name), "other");
 			else
 				snprintf(name, sizeof(name), "%u", cfg->tenant[i]);
-			json_object_set_new(tr, name, json_integer((json_int_t)c->tenant_requests[row]));
-			json_object_set_new(tc, name, json_integer((json_int_t)c->tenant_cancels[row]));
+			json_object_set_new(tr, name,
+					    json_integer((json_int_t)c->tenant_requests[row]));
+			json_object_set_new(tc, name,
+					    json_integer((json_int_t)c->tenant_cancels[row]));
 		}
 		json_object_set_new(o, "tenant_requests", tr);
 		json_object_set_new(o, "tenant_cancels", tc);

@@ -106,7 +106,7 @@ struct {
 
 /* Per-CPU scratch: what does not fit the 512-byte stack. */
 struct qs_xdp_scratch {
-	struct qs_feat_backend fb[QS_XDP_MAX_BACKENDS]; /* this packet's view per backend */
+	struct qs_feat_backend fb[QS_XDP_MAX_BACKENDS];	 /* this packet's view per backend */
 	struct qs_feat_backend fbc[QS_XDP_MAX_BACKENDS]; /* a baseline's view */
 	qs_u32 cap[QS_XDP_MAX_BACKENDS];
 	qs_u8 cand_be[QS_XDP_MAX_BACKENDS];
@@ -135,12 +135,12 @@ struct qs_xdp_scratch {
 	qs_u64 fbkey[QS_XDP_MAX_BACKENDS];
 	qs_u8 fbfl[QS_XDP_MAX_BACKENDS];
 	struct qs_xdp_backend_state st; /* qs_xdp_be_view's copy */
-	qs_u8 kc[QS_XDP_MAX_BACKENDS]; /* the candidates, in index order, for the kernels */
+	qs_u8 kc[QS_XDP_MAX_BACKENDS];	/* the candidates, in index order, for the kernels */
 	qs_s32 ks[QS_XDP_MAX_BACKENDS]; /* their scores */
-	qs_u32 nk;                      /* candidates in kc */
-	qs_u64 now;  /* this packet's clock, for qs_xdp_decide */
-	qs_u32 how;  /* qs_xdp_decide's HOW_* */
-	qs_u32 pset;   /* qs_policy_set as this packet read it, once */
+	qs_u32 nk;			/* candidates in kc */
+	qs_u64 now;			/* this packet's clock, for qs_xdp_decide */
+	qs_u32 how;			/* qs_xdp_decide's HOW_* */
+	qs_u32 pset;			/* qs_policy_set as this packet read it, once */
 	/* qs_xdp_decide -> qs_xdp_second: the active int8 policy scored a request of a
 	 * shadow or canary set (second = 1) with best1 its choice over elig and hit */
 	qs_u32 second;
@@ -168,17 +168,17 @@ struct {
 } qs_l1cache SEC(".maps");
 
 #define ETH_HLEN_ 14
-#define ET_IPV4 0x0800
-#define ET_IPV6 0x86dd
-#define ET_VLAN 0x8100
-#define ET_QINQ 0x88a8
+#define ET_IPV4	  0x0800
+#define ET_IPV6	  0x86dd
+#define ET_VLAN	  0x8100
+#define ET_QINQ	  0x88a8
 #define PROTO_UDP 17
 
-#define HOW_POLICY 0
-#define HOW_CANARY 1
-#define HOW_BUILTIN 2
+#define HOW_POLICY   0
+#define HOW_CANARY   1
+#define HOW_BUILTIN  2
 #define HOW_FALLBACK 3
-#define HOW_NONE 4
+#define HOW_NONE     4
 
 #define barrier_() asm volatile("" ::: "memory")
 
@@ -251,7 +251,8 @@ qs_xdp_parse(struct xdp_md *ctx, struct pkt *out, struct qs_xdp_scratch *sc)
 		tot = rd16(ip + 2);
 		if (ihl < 20 || tot < ihl || off + tot > len)
 			return QS_DP_D_IP_HDR;
-		/* header checksum over ihl bytes (the frame holds them: tot <= len - off) */
+			/* header checksum over ihl bytes (the frame holds them: tot <= len - off)
+			 */
 #pragma unroll
 		for (i = 0; i < 30; i++) {
 			if (i * 2 >= ihl)
@@ -494,8 +495,8 @@ bl_scan(__u32 i, void *arg)
 		sq = qmax > qmin ? (qmax - q) * 1000 / (qmax - qmin) : 1000;
 		if (be->kv_total)
 			skv = 1000 - (be->kv_used >= be->kv_total
-					      ? 1000
-					      : (qs_u64)be->kv_used * 1000 / be->kv_total);
+					  ? 1000
+					  : (qs_u64)be->kv_used * 1000 / be->kv_total);
 		else
 			skv = 1000;
 		sp = be->prefix_hit ? 1000 : 0;
@@ -643,106 +644,107 @@ rq_unit(qs_u64 f, qs_s64 m, qs_s64 c, qs_u32 s)
 	return QS_INT8_ACT_MAX + rq_unit_m127(f, m, c, s);
 }
 
-#define FIELD(W, K)                                                                      \
-	((K) == 2 ? (W) >> (2 * QS_XDP_FIELD_BITS)                                       \
+#define FIELD(W, K)                                                                                \
+	((K) == 2 ? (W) >> (2 * QS_XDP_FIELD_BITS)                                                 \
 		  : ((W) >> (QS_XDP_FIELD_BITS * (K))) & QS_XDP_FIELD_MASK)
 
 /* Layer 1 for one backend into a1[0..NU1) (the one-hidden-layer kernels). */
-#define K_LAYER1(NG1, NU1)                                                               \
-	do {                                                                             \
-		qs_u32 g_, u_;                                                           \
-		_Pragma("unroll") for (g_ = 0; g_ < (NG1); g_++)                         \
-		{                                                                        \
-			qs_u64 w_ = sc->rq[g_] + c->part[g_];                            \
-			_Pragma("unroll") for (u_ = 0; u_ < 3; u_++)                     \
-			{                                                                \
-				if (g_ * 3 + u_ < (NU1))                                 \
-					a1[g_ * 3 + u_] = (qs_u8)rq_unit(               \
-						FIELD(w_, u_), pol->m1[g_ * 3 + u_],     \
-						pol->c1[g_ * 3 + u_], pol->s1[g_ * 3 + u_]); \
-			}                                                                \
-			barrier_();                                                      \
-		}                                                                        \
+#define K_LAYER1(NG1, NU1)                                                                         \
+	do {                                                                                       \
+		qs_u32 g_, u_;                                                                     \
+		_Pragma("unroll") for (g_ = 0; g_ < (NG1); g_++)                                   \
+		{                                                                                  \
+			qs_u64 w_ = sc->rq[g_] + c->part[g_];                                      \
+			_Pragma("unroll") for (u_ = 0; u_ < 3; u_++)                               \
+			{                                                                          \
+				if (g_ * 3 + u_ < (NU1))                                           \
+					a1[g_ * 3 + u_] = (qs_u8)rq_unit(                          \
+					    FIELD(w_, u_), pol->m1[g_ * 3 + u_],                   \
+					    pol->c1[g_ * 3 + u_], pol->s1[g_ * 3 + u_]);           \
+			}                                                                          \
+			barrier_();                                                                \
+		}                                                                                  \
 	} while (0)
 
 /* Six layer-2 groups from G0 (fewer at the end): input I_'s products, when it is not 0,
  * into named accumulators (clang keeps them in registers). */
-#define K_L2_ACC(G, A)                                                                   \
-	do {                                                                             \
-		if ((G) < (NGB_)) {                                                      \
-			A += x_ * pol->w2[I_][(G0_) + (G)];                              \
-			/* in order, one product live at a time: the scheduler would  \
-			 * otherwise hoist every load and spill */                     \
-			asm volatile("" : "+r"(A)::"memory");                            \
-		}                                                                        \
+#define K_L2_ACC(G, A)                                                                             \
+	do {                                                                                       \
+		if ((G) < (NGB_)) {                                                                \
+			A += x_ * pol->w2[I_][(G0_) + (G)];                                        \
+			/* in order, one product live at a time: the scheduler would               \
+			 * otherwise hoist every load and spill */                                 \
+			asm volatile("" : "+r"(A)::"memory");                                      \
+		}                                                                                  \
 	} while (0)
-#define K_L2_ACC6()                                                                      \
-	do {                                                                             \
-		K_L2_ACC(0, A0);                                                         \
-		K_L2_ACC(1, A1);                                                         \
-		K_L2_ACC(2, A2);                                                         \
-		K_L2_ACC(3, A3);                                                         \
-		K_L2_ACC(4, A4);                                                         \
-		K_L2_ACC(5, A5);                                                         \
+#define K_L2_ACC6()                                                                                \
+	do {                                                                                       \
+		K_L2_ACC(0, A0);                                                                   \
+		K_L2_ACC(1, A1);                                                                   \
+		K_L2_ACC(2, A2);                                                                   \
+		K_L2_ACC(3, A3);                                                                   \
+		K_L2_ACC(4, A4);                                                                   \
+		K_L2_ACC(5, A5);                                                                   \
 	} while (0)
-#define K_L2_OUT(G, A)                                                                   \
-	do {                                                                             \
-		qs_u32 k_, j_;                                                           \
-		if ((G) < (NGB_)) {                                                      \
-			_Pragma("unroll") for (k_ = 0; k_ < 3; k_++)                     \
-			{                                                                \
-				j_ = ((G0_) + (G)) * 3 + k_;                             \
-				if (j_ < (NU2_)) {                                       \
-					out += rq_unit_m127(FIELD(A, k_), pol->m2[j_],   \
-							    pol->c2[j_], pol->s2[j_]) *  \
-					       pol->w_out[j_];                           \
-					asm volatile("" : "+r"(out)::"memory");          \
-				}                                                        \
-			}                                                                \
-		}                                                                        \
+#define K_L2_OUT(G, A)                                                                             \
+	do {                                                                                       \
+		qs_u32 k_, j_;                                                                     \
+		if ((G) < (NGB_)) {                                                                \
+			_Pragma("unroll") for (k_ = 0; k_ < 3; k_++)                               \
+			{                                                                          \
+				j_ = ((G0_) + (G)) * 3 + k_;                                       \
+				if (j_ < (NU2_)) {                                                 \
+					out += rq_unit_m127(FIELD(A, k_), pol->m2[j_],             \
+							    pol->c2[j_], pol->s2[j_]) *            \
+					       pol->w_out[j_];                                     \
+					asm volatile("" : "+r"(out)::"memory");                    \
+				}                                                                  \
+			}                                                                          \
+		}                                                                                  \
 	} while (0)
-#define K_L2_OUT6()                                                                      \
-	do {                                                                             \
-		K_L2_OUT(0, A0);                                                         \
-		K_L2_OUT(1, A1);                                                         \
-		K_L2_OUT(2, A2);                                                         \
-		K_L2_OUT(3, A3);                                                         \
-		K_L2_OUT(4, A4);                                                         \
-		K_L2_OUT(5, A5);                                                         \
+#define K_L2_OUT6()                                                                                \
+	do {                                                                                       \
+		K_L2_OUT(0, A0);                                                                   \
+		K_L2_OUT(1, A1);                                                                   \
+		K_L2_OUT(2, A2);                                                                   \
+		K_L2_OUT(3, A3);                                                                   \
+		K_L2_OUT(4, A4);                                                                   \
+		K_L2_OUT(5, A5);                                                                   \
 	} while (0)
 
 /* Input I's products into the six accumulators of the first block, written out so
  * that the accumulators stay in the same six registers on both sides of the unit's
  * zero test (compiled from C, the allocator rotated them through copies and a spill
  * at every join). */
-#define K_W2_OFF(I, G) (__builtin_offsetof(struct qs_xdp_policy, w2) + ((I) * QS_XDP_GROUPS + (G)) * 8)
-#define K_L2_ASM6(I)                                                                     \
-	do {                                                                             \
-		qs_u64 t_;                                                               \
-		asm volatile("%[t] = *(u64 *)(%[p] + %[o0])\n\t"                        \
-			     "%[t] *= %[x]\n\t"                                          \
-			     "%[a0] += %[t]\n\t"                                         \
-			     "%[t] = *(u64 *)(%[p] + %[o1])\n\t"                        \
-			     "%[t] *= %[x]\n\t"                                          \
-			     "%[a1] += %[t]\n\t"                                         \
-			     "%[t] = *(u64 *)(%[p] + %[o2])\n\t"                        \
-			     "%[t] *= %[x]\n\t"                                          \
-			     "%[a2] += %[t]\n\t"                                         \
-			     "%[t] = *(u64 *)(%[p] + %[o3])\n\t"                        \
-			     "%[t] *= %[x]\n\t"                                          \
-			     "%[a3] += %[t]\n\t"                                         \
-			     "%[t] = *(u64 *)(%[p] + %[o4])\n\t"                        \
-			     "%[t] *= %[x]\n\t"                                          \
-			     "%[a4] += %[t]\n\t"                                         \
-			     "%[t] = *(u64 *)(%[p] + %[o5])\n\t"                        \
-			     "%[t] *= %[x]\n\t"                                          \
-			     "%[a5] += %[t]\n\t"                                         \
-			     : [a0] "+r"(A0), [a1] "+r"(A1), [a2] "+r"(A2), [a3] "+r"(A3),   \
-			       [a4] "+r"(A4), [a5] "+r"(A5), [t] "=&r"(t_)                  \
-			     : [p] "r"(pol), [x] "r"(x_), [o0] "i"(K_W2_OFF(I, 0)),          \
-			       [o1] "i"(K_W2_OFF(I, 1)), [o2] "i"(K_W2_OFF(I, 2)),          \
-			       [o3] "i"(K_W2_OFF(I, 3)), [o4] "i"(K_W2_OFF(I, 4)),          \
-			       [o5] "i"(K_W2_OFF(I, 5)));                                    \
+#define K_W2_OFF(I, G)                                                                             \
+	(__builtin_offsetof(struct qs_xdp_policy, w2) + ((I)*QS_XDP_GROUPS + (G)) * 8)
+#define K_L2_ASM6(I)                                                                               \
+	do {                                                                                       \
+		qs_u64 t_;                                                                         \
+		asm volatile("%[t] = *(u64 *)(%[p] + %[o0])\n\t"                                   \
+			     "%[t] *= %[x]\n\t"                                                    \
+			     "%[a0] += %[t]\n\t"                                                   \
+			     "%[t] = *(u64 *)(%[p] + %[o1])\n\t"                                   \
+			     "%[t] *= %[x]\n\t"                                                    \
+			     "%[a1] += %[t]\n\t"                                                   \
+			     "%[t] = *(u64 *)(%[p] + %[o2])\n\t"                                   \
+			     "%[t] *= %[x]\n\t"                                                    \
+			     "%[a2] += %[t]\n\t"                                                   \
+			     "%[t] = *(u64 *)(%[p] + %[o3])\n\t"                                   \
+			     "%[t] *= %[x]\n\t"                                                    \
+			     "%[a3] += %[t]\n\t"                                                   \
+			     "%[t] = *(u64 *)(%[p] + %[o4])\n\t"                                   \
+			     "%[t] *= %[x]\n\t"                                                    \
+			     "%[a4] += %[t]\n\t"                                                   \
+			     "%[t] = *(u64 *)(%[p] + %[o5])\n\t"                                   \
+			     "%[t] *= %[x]\n\t"                                                    \
+			     "%[a5] += %[t]\n\t"                                                   \
+			     : [a0] "+r"(A0), [a1] "+r"(A1), [a2] "+r"(A2), [a3] "+r"(A3),         \
+			       [a4] "+r"(A4), [a5] "+r"(A5), [t] "=&r"(t_)                         \
+			     : [p] "r"(pol), [x] "r"(x_), [o0] "i"(K_W2_OFF(I, 0)),                \
+			       [o1] "i"(K_W2_OFF(I, 1)), [o2] "i"(K_W2_OFF(I, 2)),                 \
+			       [o3] "i"(K_W2_OFF(I, 3)), [o4] "i"(K_W2_OFF(I, 4)),                 \
+			       [o5] "i"(K_W2_OFF(I, 5)));                                          \
 	} while (0)
 
 /*
@@ -757,42 +759,42 @@ rq_unit(qs_u64 f, qs_s64 m, qs_s64 c, qs_u32 s)
  * s1 give the requantized value minus 127 (xdp.h), the upper clamp's operand, so
  * the subtraction is not done per unit.
  */
-#define K_L1_UNIT(G, K, KEEP)                                                            \
-	do {                                                                             \
-		if (I_ < (NU1_)) {                                                       \
-			qs_u64 w_ = w1p_[G], h_;                                         \
-			h_ = (K) == 0   ? w_ << QS_XDP_FIELD_TOP                         \
-			     : (K) == 1 ? w_ << (QS_XDP_FIELD_TOP - QS_XDP_FIELD_BITS)   \
-					: w_;                                            \
-			if (h_ >= pol->t1[I_]) {                                         \
-				qs_u64 f_ = (K) == 2 ? h_ >> (2 * QS_XDP_FIELD_BITS)     \
-						     : h_ >> QS_XDP_FIELD_TOP;           \
-				qs_s64 t_ = ((qs_s64)f_ * pol->m1[I_] + pol->c1[I_]) >>   \
-					    pol->s1[I_],                                 \
-				       n_ = t_ >> 63;                                    \
-				qs_u64 x_;                                               \
-				QS_FEAT_OPAQUE(n_);                                      \
-				x_ = (qs_u64)(QS_INT8_ACT_MAX + (t_ & n_));              \
-				if (KEEP)                                                \
-					a1[I_] = (qs_u8)x_;                              \
-				K_L2_ASM6(I_);                                           \
-			}                                                                \
-		}                                                                        \
+#define K_L1_UNIT(G, K, KEEP)                                                                      \
+	do {                                                                                       \
+		if (I_ < (NU1_)) {                                                                 \
+			qs_u64 w_ = w1p_[G], h_;                                                   \
+			h_ = (K) == 0	? w_ << QS_XDP_FIELD_TOP                                   \
+			     : (K) == 1 ? w_ << (QS_XDP_FIELD_TOP - QS_XDP_FIELD_BITS)             \
+					: w_;                                                      \
+			if (h_ >= pol->t1[I_]) {                                                   \
+				qs_u64 f_ = (K) == 2 ? h_ >> (2 * QS_XDP_FIELD_BITS)               \
+						     : h_ >> QS_XDP_FIELD_TOP;                     \
+				qs_s64 t_ = ((qs_s64)f_ * pol->m1[I_] + pol->c1[I_]) >>            \
+					    pol->s1[I_],                                           \
+				       n_ = t_ >> 63;                                              \
+				qs_u64 x_;                                                         \
+				QS_FEAT_OPAQUE(n_);                                                \
+				x_ = (qs_u64)(QS_INT8_ACT_MAX + (t_ & n_));                        \
+				if (KEEP)                                                          \
+					a1[I_] = (qs_u8)x_;                                        \
+				K_L2_ASM6(I_);                                                     \
+			}                                                                          \
+		}                                                                                  \
 	} while (0)
 
 /* Layer 2's block from G0 over the activations kept in a1 (blocks after the first). */
-#define K_L2_BLOCK(G0, NGB, NI, NU2)                                                     \
-	do {                                                                             \
-		const qs_u32 G0_ = (G0), NGB_ = (NGB), NU2_ = (NU2);                     \
-		qs_u64 A0 = QS_XDP_OFFSET_WORD, A1 = A0, A2 = A0, A3 = A0, A4 = A0, A5 = A0; \
-		qs_u32 I_;                                                               \
-		_Pragma("unroll") for (I_ = 0; I_ < (NI); I_++)                          \
-		{                                                                        \
-			qs_u64 x_ = a1[I_];                                              \
-			if (x_)                                                          \
-				K_L2_ACC6();                                             \
-		}                                                                        \
-		K_L2_OUT6();                                                             \
+#define K_L2_BLOCK(G0, NGB, NI, NU2)                                                               \
+	do {                                                                                       \
+		const qs_u32 G0_ = (G0), NGB_ = (NGB), NU2_ = (NU2);                               \
+		qs_u64 A0 = QS_XDP_OFFSET_WORD, A1 = A0, A2 = A0, A3 = A0, A4 = A0, A5 = A0;       \
+		qs_u32 I_;                                                                         \
+		_Pragma("unroll") for (I_ = 0; I_ < (NI); I_++)                                    \
+		{                                                                                  \
+			qs_u64 x_ = a1[I_];                                                        \
+			if (x_)                                                                    \
+				K_L2_ACC6();                                                       \
+		}                                                                                  \
+		K_L2_OUT6();                                                                       \
 	} while (0)
 
 #define K_MIN_(a, b) ((a) < (b) ? (a) : (b))
@@ -810,105 +812,105 @@ rq_unit(qs_u64 f, qs_s64 m, qs_s64 c, qs_u32 s)
 
 /* The candidate of iteration kn_ (its cache entry c, whose part holds the prefix-hit
  * column too if it has the hit: qs_xdp_score_all), or stop. */
-#define K_CAND()                                                                         \
-	qs_u32 kj_ = (j0 + kn_) & (QS_XDP_MAX_BACKENDS - 1);                                \
-	const struct qs_xdp_l1c *c;                                                      \
-	if (kn_ >= n)                                                                     \
-		break;                                                                   \
+#define K_CAND()                                                                                   \
+	qs_u32 kj_ = (j0 + kn_) & (QS_XDP_MAX_BACKENDS - 1);                                       \
+	const struct qs_xdp_l1c *c;                                                                \
+	if (kn_ >= n)                                                                              \
+		break;                                                                             \
 	c = &lc->e[sc->kc[kj_] & (QS_XDP_MAX_BACKENDS - 1)]
 
 /* A two-hidden-layer kernel. */
-#define K_DEF2(NAME, NG1, NU1, NG2, NU2)                                                  \
-	__noinline int NAME(const struct qs_xdp_policy *pol, struct qs_xdp_scratch *sc, \
-			    const struct qs_xdp_l1cache *lc, qs_u32 j0, qs_u32 n)        \
-	{                                                                                \
-		qs_u64 a1q_[(NG2) > 6 ? ((NG1) * 3 + 7) / 8 : 1];                        \
-		qs_u64 w1st_[(NG1) <= 11 ? (NG1) : 1], *w1p_;                            \
-		qs_u8 *a1 = (qs_u8 *)a1q_;                                               \
-		qs_s64 out;                                                              \
-		qs_u32 b_, g_, kn_;                                                       \
-                                                                                         \
-		if (!pol || !sc || !lc)                                                  \
-			return 0;                                                        \
-		_Pragma("clang loop unroll(disable)") for (kn_ = 0; kn_ < QS_XDP_KN; kn_++) \
-		{                                                                        \
-			K_CAND();                                                        \
-			out = pol->out_bias_l2;                                             \
-			/* the packed layer-1 sums first, so the fused loop needs  \
-			 * neither rq nor c: on the stack (addressed from the frame  \
-			 * pointer, no register held), in scratch for the widest     \
-			 * kernel (the stack is shared by the whole call chain) */  \
-			w1p_ = (NG1) <= 11 ? w1st_ : sc->w1s;                            \
-			_Pragma("unroll") for (g_ = 0; g_ < (NG1); g_++)                 \
-				w1p_[g_] = sc->rq[g_] + c->part[g_];                     \
-			if ((NG1) > 11)                                                  \
-				asm volatile("" : "+r"(w1p_) : : "memory");              \
-			if ((NG2) > 6) {                                                 \
-				_Pragma("unroll") for (g_ = 0; g_ < ((NG1) * 3 + 7) / 8; g_++) \
-					a1q_[g_] = 0;                                    \
-			}                                                                \
-			asm volatile("" : : "r"(a1q_), "r"(w1st_) : "memory");           \
-			{                                                                \
-				const qs_u32 G0_ = 0, NGB_ = K_MIN_(6, (NG2)), NU2_ = (NU2), \
-					     NU1_ = (NU1);                               \
-				qs_u64 A0 = QS_XDP_OFFSET_WORD, A1 = A0, A2 = A0, A3 = A0, \
-				       A4 = A0, A5 = A0;                                 \
-				qs_u32 I_;                                               \
-				_Pragma("unroll") for (g_ = 0; g_ < (NG1); g_++)         \
-				{                                                        \
-					/* the packed word is reloaded per unit: kept \
-					 * in a register it would push an          \
-					 * accumulator onto the stack */            \
-					I_ = g_ * 3;                                     \
-					K_L1_UNIT(g_, 0, (NG2) > 6);                     \
-					barrier_();                                      \
-					I_ = g_ * 3 + 1;                                 \
-					K_L1_UNIT(g_, 1, (NG2) > 6);                     \
-					barrier_();                                      \
-					I_ = g_ * 3 + 2;                                 \
-					K_L1_UNIT(g_, 2, (NG2) > 6);                     \
-					barrier_();                                      \
-				}                                                        \
-				K_L2_OUT6();                                             \
-			}                                                                \
-			barrier_();                                                      \
-			_Pragma("unroll") for (b_ = 6; b_ < (NG2); b_ += 6)              \
-			{                                                                \
-				K_L2_BLOCK(b_, K_MIN_(6, (NG2) - b_), NU1, NU2);         \
-				barrier_();                                              \
-			}                                                                \
-			sc->ks[kj_] = (qs_s32)out;                                        \
-		}                                                                        \
-		return 0;                                                                \
+#define K_DEF2(NAME, NG1, NU1, NG2, NU2)                                                           \
+	__noinline int NAME(const struct qs_xdp_policy *pol, struct qs_xdp_scratch *sc,            \
+			    const struct qs_xdp_l1cache *lc, qs_u32 j0, qs_u32 n)                  \
+	{                                                                                          \
+		qs_u64 a1q_[(NG2) > 6 ? ((NG1)*3 + 7) / 8 : 1];                                    \
+		qs_u64 w1st_[(NG1) <= 11 ? (NG1) : 1], *w1p_;                                      \
+		qs_u8 *a1 = (qs_u8 *)a1q_;                                                         \
+		qs_s64 out;                                                                        \
+		qs_u32 b_, g_, kn_;                                                                \
+                                                                                                   \
+		if (!pol || !sc || !lc)                                                            \
+			return 0;                                                                  \
+		_Pragma("clang loop unroll(disable)") for (kn_ = 0; kn_ < QS_XDP_KN; kn_++)        \
+		{                                                                                  \
+			K_CAND();                                                                  \
+			out = pol->out_bias_l2;                                                    \
+			/* the packed layer-1 sums first, so the fused loop needs                  \
+			 * neither rq nor c: on the stack (addressed from the frame                \
+			 * pointer, no register held), in scratch for the widest                   \
+			 * kernel (the stack is shared by the whole call chain) */                 \
+			w1p_ = (NG1) <= 11 ? w1st_ : sc->w1s;                                      \
+			_Pragma("unroll") for (g_ = 0; g_ < (NG1); g_++) w1p_[g_] =                \
+			    sc->rq[g_] + c->part[g_];                                              \
+			if ((NG1) > 11)                                                            \
+				asm volatile("" : "+r"(w1p_) : : "memory");                        \
+			if ((NG2) > 6) {                                                           \
+				_Pragma("unroll") for (g_ = 0; g_ < ((NG1)*3 + 7) / 8; g_++)       \
+				    a1q_[g_] = 0;                                                  \
+			}                                                                          \
+			asm volatile("" : : "r"(a1q_), "r"(w1st_) : "memory");                     \
+			{                                                                          \
+				const qs_u32 G0_ = 0, NGB_ = K_MIN_(6, (NG2)), NU2_ = (NU2),       \
+					     NU1_ = (NU1);                                         \
+				qs_u64 A0 = QS_XDP_OFFSET_WORD, A1 = A0, A2 = A0, A3 = A0,         \
+				       A4 = A0, A5 = A0;                                           \
+				qs_u32 I_;                                                         \
+				_Pragma("unroll") for (g_ = 0; g_ < (NG1); g_++)                   \
+				{                                                                  \
+					/* the packed word is reloaded per unit: kept              \
+					 * in a register it would push an                          \
+					 * accumulator onto the stack */                           \
+					I_ = g_ * 3;                                               \
+					K_L1_UNIT(g_, 0, (NG2) > 6);                               \
+					barrier_();                                                \
+					I_ = g_ * 3 + 1;                                           \
+					K_L1_UNIT(g_, 1, (NG2) > 6);                               \
+					barrier_();                                                \
+					I_ = g_ * 3 + 2;                                           \
+					K_L1_UNIT(g_, 2, (NG2) > 6);                               \
+					barrier_();                                                \
+				}                                                                  \
+				K_L2_OUT6();                                                       \
+			}                                                                          \
+			barrier_();                                                                \
+			_Pragma("unroll") for (b_ = 6; b_ < (NG2); b_ += 6)                        \
+			{                                                                          \
+				K_L2_BLOCK(b_, K_MIN_(6, (NG2)-b_), NU1, NU2);                     \
+				barrier_();                                                        \
+			}                                                                          \
+			sc->ks[kj_] = (qs_s32)out;                                                 \
+		}                                                                                  \
+		return 0;                                                                          \
 	}
 
 /* A one-hidden-layer kernel. */
-#define K_DEF1(NAME, NG1, NU1)                                                           \
-	__noinline int NAME(const struct qs_xdp_policy *pol, struct qs_xdp_scratch *sc, \
-			    const struct qs_xdp_l1cache *lc, qs_u32 j0, qs_u32 n)        \
-	{                                                                                \
-		qs_u8 a1[(NG1) * 3];                                                     \
-		qs_s64 out;                                                              \
-		qs_u32 j2_, kn_;                                                          \
-                                                                                         \
-		if (!pol || !sc || !lc)                                                  \
-			return 0;                                                        \
-		/* a1 lives in memory: the barriers keep the scheduler from holding \
-		 * every activation in a register (the stack would overflow) */      \
-		asm volatile("" : : "r"(a1) : "memory");                                 \
-		_Pragma("clang loop unroll(disable)") for (kn_ = 0; kn_ < QS_XDP_KN; kn_++) \
-		{                                                                        \
-			K_CAND();                                                        \
-			out = pol->out_bias;                                             \
-			K_LAYER1(NG1, NU1);                                              \
-			_Pragma("unroll") for (j2_ = 0; j2_ < (NU1); j2_++)              \
-			{                                                                \
-				out += (qs_s64)a1[j2_] * pol->w_out[j2_];                \
-				asm volatile("" : "+r"(out)::"memory");                  \
-			}                                                                \
-			sc->ks[kj_] = (qs_s32)out;                                        \
-		}                                                                        \
-		return 0;                                                                \
+#define K_DEF1(NAME, NG1, NU1)                                                                     \
+	__noinline int NAME(const struct qs_xdp_policy *pol, struct qs_xdp_scratch *sc,            \
+			    const struct qs_xdp_l1cache *lc, qs_u32 j0, qs_u32 n)                  \
+	{                                                                                          \
+		qs_u8 a1[(NG1)*3];                                                                 \
+		qs_s64 out;                                                                        \
+		qs_u32 j2_, kn_;                                                                   \
+                                                                                                   \
+		if (!pol || !sc || !lc)                                                            \
+			return 0;                                                                  \
+		/* a1 lives in memory: the barriers keep the scheduler from holding                \
+		 * every activation in a register (the stack would overflow) */                    \
+		asm volatile("" : : "r"(a1) : "memory");                                           \
+		_Pragma("clang loop unroll(disable)") for (kn_ = 0; kn_ < QS_XDP_KN; kn_++)        \
+		{                                                                                  \
+			K_CAND();                                                                  \
+			out = pol->out_bias;                                                       \
+			K_LAYER1(NG1, NU1);                                                        \
+			_Pragma("unroll") for (j2_ = 0; j2_ < (NU1); j2_++)                        \
+			{                                                                          \
+				out += (qs_s64)a1[j2_] * pol->w_out[j2_];                          \
+				asm volatile("" : "+r"(out)::"memory");                            \
+			}                                                                          \
+			sc->ks[kj_] = (qs_s32)out;                                                 \
+		}                                                                                  \
+		return 0;                                                                          \
 	}
 
 K_DEF2(qs_xdp_k_16_16, 6, 16, 6, 16)
@@ -944,15 +946,14 @@ qs_xdp_rq_part(const struct qs_xdp_policy *pol, struct qs_xdp_scratch *sc)
 	return 0;
 }
 
-#define BE_IDX_(F) ((F) - QS_XDP_FEAT_BE_FIRST)
+#define BE_IDX_(F) ((F)-QS_XDP_FEAT_BE_FIRST)
 
 /* Only this CPU's sent counts for backend i moved (the cache key is otherwise the
  * same): two features, and if they changed, their two columns' difference (exact
  * integer arithmetic). Inlined into the candidate loop it saved one call per packet
  * (~10 ns) but cost the verifier 107k more instructions, so it stays in the refresh. */
 static __always_inline void
-be_sent(const struct qs_xdp_policy *pol, struct qs_xdp_scratch *sc, struct qs_xdp_l1c *c,
-	qs_u32 i)
+be_sent(const struct qs_xdp_policy *pol, struct qs_xdp_scratch *sc, struct qs_xdp_l1c *c, qs_u32 i)
 {
 	qs_u8 *x = sc->x;
 	qs_u32 g, n = pol->g1;
@@ -978,8 +979,8 @@ be_sent(const struct qs_xdp_policy *pol, struct qs_xdp_scratch *sc, struct qs_xd
 
 /* Global: backend i's features and, when they changed, its part of layer 1. */
 __noinline int
-qs_xdp_be_refresh(const struct qs_xdp_policy *pol, struct qs_xdp_scratch *sc,
-		  struct qs_xdp_l1c *c, qs_u32 i)
+qs_xdp_be_refresh(const struct qs_xdp_policy *pol, struct qs_xdp_scratch *sc, struct qs_xdp_l1c *c,
+		  qs_u32 i)
 {
 	qs_u32 g, k, n, same, fresh;
 	qs_u64 gen;
@@ -1225,8 +1226,8 @@ report_from_source(struct xdp_md *ctx, const struct pkt *p, int bi)
 	} else if (bpf_xdp_load_bytes(ctx, p->l3_off + 12, src, 4) != 0) {
 		return 0;
 	}
-	return qs_report_src_ok((const struct qs_report_src *)&qs_cfg.be[bi].report_src,
-				p->ipv6, src, (qs_u16)((sp[0] << 8) | sp[1]));
+	return qs_report_src_ok((const struct qs_report_src *)&qs_cfg.be[bi].report_src, p->ipv6,
+				src, (qs_u16)((sp[0] << 8) | sp[1]));
 }
 
 /* Consistent copy of a backend entry; a writer busy on every try: never reported. */
@@ -1296,8 +1297,8 @@ qs_xdp_be_view(const struct qs_xdp_backend_state *e, struct qs_xdp_scratch *sc, 
  * reaches 2^63), so callers need not store it again.
  */
 static __always_inline int
-backend_view(const struct qs_xdp_backend_state *e, struct qs_xdp_scratch *sc, qs_u32 i,
-	     qs_u64 now, qs_u64 *genp)
+backend_view(const struct qs_xdp_backend_state *e, struct qs_xdp_scratch *sc, qs_u32 i, qs_u64 now,
+	     qs_u64 *genp)
 {
 	qs_u32 s1, s2, valid;
 	qs_u64 last, gen;
@@ -1684,10 +1685,10 @@ qsteer_xdp(struct xdp_md *ctx)
 			return XDP_DROP;
 		}
 		/* volatile dropped as for report_src: the loader has set it by now */
-		if (!qs_report_auth_ok((const struct qs_report_key *)&qs_cfg
-					       .be[bi & (QS_XDP_MAX_BACKENDS - 1)]
-					       .report_key,
-				       p.h.flags, sc->auth)) {
+		if (!qs_report_auth_ok(
+			(const struct qs_report_key *)&qs_cfg.be[bi & (QS_XDP_MAX_BACKENDS - 1)]
+			    .report_key,
+			p.h.flags, sc->auth)) {
 			ctr->drop[QS_DP_D_REPORT_AUTH]++;
 			return XDP_DROP;
 		}

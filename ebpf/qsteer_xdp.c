@@ -213,10 +213,9 @@ load_policy(void *ctx, enum qs_ctl_mode mode, const char *path, uint32_t pct, ch
 	if (mode == QS_CTL_MODE_ACTIVE)
 		rc = qs_xdp_load_policy_spec(d->x, path, msg, msglen);
 	else
-		rc = qs_xdp_load_second_file(d->x, path,
-					     mode == QS_CTL_MODE_CANARY ? QS_XDP_SET_CANARY
-									: QS_XDP_SET_SHADOW,
-					     pct, msg, msglen);
+		rc = qs_xdp_load_second_file(
+		    d->x, path, mode == QS_CTL_MODE_CANARY ? QS_XDP_SET_CANARY : QS_XDP_SET_SHADOW,
+		    pct, msg, msglen);
 	if (rc == QS_OK)
 		snprintf(msg, msglen, "%s loaded as %s", path, qs_ctl_mode_name(mode));
 	return rc;
@@ -258,15 +257,15 @@ stop(void *ctx, char *msg, size_t msglen)
 }
 
 static const struct qs_ctl_ops ops = {
-	.get_status = get_status,
-	.get_counters = get_counters,
-	.get_backends = get_backends,
-	.get_policy = get_policy,
-	.get_shadow = get_shadow,
-	.load_policy = load_policy,
-	.roll_back = roll_back,
-	.set_drain = set_drain,
-	.stop = stop,
+    .get_status = get_status,
+    .get_counters = get_counters,
+    .get_backends = get_backends,
+    .get_policy = get_policy,
+    .get_shadow = get_shadow,
+    .load_policy = load_policy,
+    .roll_back = roll_back,
+    .set_drain = set_drain,
+    .stop = stop,
 };
 
 static void

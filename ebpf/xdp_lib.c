@@ -39,32 +39,35 @@ _Static_assert(QS_XDP_REQ_SETS == QS_DP_REQ_SETS && QS_XDP_REQ_WAYS == QS_DP_REQ
 	       "request-id table geometry");
 _Static_assert(QS_DP_D_QRP_FIELD - QS_DP_D_QRP_SHORT == QS_QRP_E_FIELD - QS_QRP_E_SHORT,
 	       "QRP errors in wire.h order");
-_Static_assert(QS_XDP_B_RANDOM == (int)QS_BASELINE_RANDOM && QS_XDP_B_RR == QS_BASELINE_ROUND_ROBIN &&
-		       QS_XDP_B_LOR == QS_BASELINE_LEAST_REQUESTS &&
-		       QS_XDP_B_LOT == QS_BASELINE_LEAST_TOKENS && QS_XDP_B_JSQ == QS_BASELINE_JSQ &&
-		       QS_XDP_B_P2C == QS_BASELINE_P2C && QS_XDP_B_SED == QS_BASELINE_SED &&
-		       QS_XDP_B_KV == QS_BASELINE_KV_AWARE && QS_XDP_B_COUNT == QS_BASELINE__COUNT,
+_Static_assert(QS_XDP_B_RANDOM == (int)QS_BASELINE_RANDOM &&
+		   QS_XDP_B_RR == QS_BASELINE_ROUND_ROBIN &&
+		   QS_XDP_B_LOR == QS_BASELINE_LEAST_REQUESTS &&
+		   QS_XDP_B_LOT == QS_BASELINE_LEAST_TOKENS && QS_XDP_B_JSQ == QS_BASELINE_JSQ &&
+		   QS_XDP_B_P2C == QS_BASELINE_P2C && QS_XDP_B_SED == QS_BASELINE_SED &&
+		   QS_XDP_B_KV == QS_BASELINE_KV_AWARE && QS_XDP_B_COUNT == QS_BASELINE__COUNT,
 	       "baseline kinds");
 _Static_assert(sizeof(struct qs_xdp_counters) == sizeof(struct qs_dp_counters), "counters");
-_Static_assert(offsetof(struct qs_xdp_counters, bursts) == offsetof(struct qs_dp_counters, bursts) &&
-		       offsetof(struct qs_xdp_counters, drop) == offsetof(struct qs_dp_counters, drop) &&
-		       offsetof(struct qs_xdp_counters, to_backend) ==
-			       offsetof(struct qs_dp_counters, to_backend) &&
-		       offsetof(struct qs_xdp_counters, tenant_cancels) ==
-			       offsetof(struct qs_dp_counters, tenant_cancels),
+_Static_assert(offsetof(struct qs_xdp_counters, bursts) ==
+		       offsetof(struct qs_dp_counters, bursts) &&
+		   offsetof(struct qs_xdp_counters, drop) ==
+		       offsetof(struct qs_dp_counters, drop) &&
+		   offsetof(struct qs_xdp_counters, to_backend) ==
+		       offsetof(struct qs_dp_counters, to_backend) &&
+		   offsetof(struct qs_xdp_counters, tenant_cancels) ==
+		       offsetof(struct qs_dp_counters, tenant_cancels),
 	       "counter layout");
 
 _Static_assert(QS_XDP_SET_ACTIVE == (int)QS_DP_MODE_ACTIVE &&
-		       QS_XDP_SET_SHADOW == (int)QS_DP_MODE_SHADOW &&
-		       QS_XDP_SET_CANARY == (int)QS_DP_MODE_CANARY,
+		   QS_XDP_SET_SHADOW == (int)QS_DP_MODE_SHADOW &&
+		   QS_XDP_SET_CANARY == (int)QS_DP_MODE_CANARY,
 	       "policy set modes");
 _Static_assert(sizeof(struct qs_dp_shadow) ==
-		       2 * sizeof(uint64_t) + QS_XDP_MAX_BACKENDS * sizeof(struct qs_shadow_row),
+		   2 * sizeof(uint64_t) + QS_XDP_MAX_BACKENDS * sizeof(struct qs_shadow_row),
 	       "shadow report: the per-CPU rows summed as u64s");
 
 _Static_assert((int)QS_XDP_ABORTED == (int)XDP_ABORTED && (int)QS_XDP_DROP == (int)XDP_DROP &&
-		       (int)QS_XDP_PASS == (int)XDP_PASS && (int)QS_XDP_TX == (int)XDP_TX &&
-		       (int)QS_XDP_REDIRECT == (int)XDP_REDIRECT,
+		   (int)QS_XDP_PASS == (int)XDP_PASS && (int)QS_XDP_TX == (int)XDP_TX &&
+		   (int)QS_XDP_REDIRECT == (int)XDP_REDIRECT,
 	       "XDP actions");
 
 const char *
@@ -81,12 +84,12 @@ struct qs_xdp {
 	struct qs_dp_config cfg;
 	struct qs_xdp_opts opts;
 	int ncpus;
-	int ifindex;	/* attached to, or 0 */
+	int ifindex; /* attached to, or 0 */
 	uint32_t xdp_flags;
 	int grace_outer, grace_inner; /* ARRAY_OF_MAPS whose update waits for RCU */
 	char pin_dir[256];
 	struct qs_xdp_slot_info slot[QS_XDP_POLICY_ENTRIES]; /* per qs_policy entry */
-	uint32_t active; /* entry 0 or 1 */
+	uint32_t active;				     /* entry 0 or 1 */
 	uint32_t second; /* entry 2 or 3: the second policy while mode is not active */
 	uint32_t mode;	 /* QS_XDP_SET_* */
 	uint32_t pct;	 /* canary percentage */
@@ -96,8 +99,8 @@ struct qs_xdp {
 	struct qs_dp_shadow shadow_base;
 };
 
-static void
-set_msg(char *msg, size_t msglen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void set_msg(char *msg, size_t msglen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void
 set_msg(char *msg, size_t msglen, const char *fmt, ...)
@@ -128,8 +131,7 @@ static int
 check_config(const struct qs_dp_config *c, char *msg, size_t msglen)
 {
 	if (c->n_backends == 0 || c->n_backends > QS_XDP_MAX_BACKENDS) {
-		set_msg(msg, msglen,
-			"configuration has %u backends; the XDP program takes 1 to %d",
+		set_msg(msg, msglen, "configuration has %u backends; the XDP program takes 1 to %d",
 			c->n_backends, QS_XDP_MAX_BACKENDS);
 		return QS_E_SHAPE;
 	}
@@ -300,9 +302,8 @@ qs_xdp_open(const struct qs_dp_config *cfg, const struct qs_xdp_opts *opts, stru
 	fill_rodata((struct qs_xdp_config *)&x->skel->rodata->qs_cfg, cfg, opts);
 	err = qsteer__load(x->skel);
 	if (err) {
-		set_msg(msg, msglen,
-			"load: the kernel refused the XDP program (%s)%s", strerror(-err),
-			opts->log ? "; the verifier log is above" : "");
+		set_msg(msg, msglen, "load: the kernel refused the XDP program (%s)%s",
+			strerror(-err), opts->log ? "; the verifier log is above" : "");
 		rc = QS_E_IO;
 		goto cleanup;
 	}
@@ -341,8 +342,7 @@ qs_xdp_close(struct qs_xdp *x)
 }
 
 int
-qs_xdp_attach(struct qs_xdp *x, int ifindex, enum qs_xdp_attach_mode mode, char *msg,
-	      size_t msglen)
+qs_xdp_attach(struct qs_xdp *x, int ifindex, enum qs_xdp_attach_mode mode, char *msg, size_t msglen)
 {
 	uint32_t flags = XDP_FLAGS_UPDATE_IF_NOEXIST;
 	int err;
@@ -354,10 +354,12 @@ qs_xdp_attach(struct qs_xdp *x, int ifindex, enum qs_xdp_attach_mode mode, char 
 	err = bpf_xdp_attach(ifindex, bpf_program__fd(x->skel->progs.qsteer_xdp), flags, NULL);
 	if (err) {
 		set_msg(msg, msglen, "attach to ifindex %d (%s mode): %s%s", ifindex,
-			mode == QS_XDP_MODE_NATIVE ? "native" :
-			mode == QS_XDP_MODE_GENERIC ? "generic" : "auto",
+			mode == QS_XDP_MODE_NATIVE    ? "native"
+			: mode == QS_XDP_MODE_GENERIC ? "generic"
+						      : "auto",
 			strerror(-err),
-			err == -EBUSY || err == -EEXIST ? " (another XDP program is attached)" : "");
+			err == -EBUSY || err == -EEXIST ? " (another XDP program is attached)"
+							: "");
 		return QS_E_IO;
 	}
 	x->ifindex = ifindex;
@@ -474,8 +476,8 @@ pack_thresholds(const int64_t *m, const int64_t *c, const uint8_t *s, uint64_t *
 		if (tj >= lim)
 			t[j] = ~(uint64_t)0;
 		else
-			t[j] = (uint64_t)tj << (j % 3 == 2 ? 2 * QS_XDP_FIELD_BITS
-							   : QS_XDP_FIELD_TOP);
+			t[j] = (uint64_t)tj
+			       << (j % 3 == 2 ? 2 * QS_XDP_FIELD_BITS : QS_XDP_FIELD_TOP);
 	}
 	return 0;
 }
@@ -524,7 +526,8 @@ fold_l1(int64_t *m, int64_t *c, uint8_t *s)
 		}
 		f[3] = fmax;
 		for (k = 0; k < 4; k++)
-			if (rq64(f[k], m[j], c[j], s[j]) != rq64(f[k], mj, cj, sj) - QS_INT8_ACT_MAX)
+			if (rq64(f[k], m[j], c[j], s[j]) !=
+			    rq64(f[k], mj, cj, sj) - QS_INT8_ACT_MAX)
 				return -1;
 	}
 	return 0;
@@ -574,17 +577,19 @@ qs_xdp_policy_pack(const struct qs_policy *p, struct qs_xdp_policy *out, char *m
 	nh = p->n_layers - 1u;
 	if (p->n_layers < 2 || nh > QS_XDP_MAX_HIDDEN_LAYERS || p->n_in != QS_XDP_IN ||
 	    p->n_out != 1) {
-		set_msg(msg, msglen,
-			"%s: %u layers %u -> ... -> %u; the XDP program takes 16 -> H1 [-> H2] -> 1 "
-			"(1 or 2 hidden layers of at most %d units)",
-			p->name, p->n_layers, p->n_in, p->n_out, QS_XDP_MAX_HIDDEN);
+		set_msg(
+		    msg, msglen,
+		    "%s: %u layers %u -> ... -> %u; the XDP program takes 16 -> H1 [-> H2] -> 1 "
+		    "(1 or 2 hidden layers of at most %d units)",
+		    p->name, p->n_layers, p->n_in, p->n_out, QS_XDP_MAX_HIDDEN);
 		return QS_E_SHAPE;
 	}
 	for (i = 0; i + 1 < p->n_layers; i++)
 		if (p->layer[i].n_out > QS_XDP_MAX_HIDDEN) {
-			set_msg(msg, msglen,
-				"%s: hidden layer %u has %u units; the XDP program takes at most %d",
-				p->name, i + 1, p->layer[i].n_out, QS_XDP_MAX_HIDDEN);
+			set_msg(
+			    msg, msglen,
+			    "%s: hidden layer %u has %u units; the XDP program takes at most %d",
+			    p->name, i + 1, p->layer[i].n_out, QS_XDP_MAX_HIDDEN);
 			return QS_E_SHAPE;
 		}
 	L0 = &p->layer[0];
@@ -635,8 +640,8 @@ qs_xdp_policy_pack(const struct qs_policy *p, struct qs_xdp_policy *out, char *m
 /* Store the policy-set word for (active, mode, second, pct), then wait until no run
  * can still use the old one: only then may an entry it named be rewritten. */
 static int
-set_word(struct qs_xdp *x, uint32_t active, uint32_t mode, uint32_t second, uint32_t pct,
-	 char *msg, size_t msglen)
+set_word(struct qs_xdp *x, uint32_t active, uint32_t mode, uint32_t second, uint32_t pct, char *msg,
+	 size_t msglen)
 {
 	int rc;
 
@@ -752,9 +757,10 @@ qs_xdp_load_policy_spec(struct qs_xdp *x, const char *spec, char *msg, size_t ms
 
 	if (strncmp(spec, "builtin:", 8) == 0) {
 		if (qs_baseline_parse(spec + 8, &k) != 0) {
-			set_msg(msg, msglen,
-				"unknown builtin policy %s (random, rr, lor, lot, jsq, p2c, sed, kv)",
-				spec);
+			set_msg(
+			    msg, msglen,
+			    "unknown builtin policy %s (random, rr, lor, lot, jsq, p2c, sed, kv)",
+			    spec);
 			return QS_E_ARG;
 		}
 		return qs_xdp_publish(x, NULL, k, spec, msg, msglen);
@@ -815,8 +821,8 @@ cleanup:
 }
 
 int
-qs_xdp_load_second_file(struct qs_xdp *x, const char *path, uint32_t mode, uint32_t pct,
-			char *msg, size_t msglen)
+qs_xdp_load_second_file(struct qs_xdp *x, const char *path, uint32_t mode, uint32_t pct, char *msg,
+			size_t msglen)
 {
 	/* the configuration's policy keys apply to shadow and canary loads as to any */
 	struct qs_policy_load_opts lo = {QS_SCHEMA_ROUTER_V1, QS_Q8_KIND_SCORER, NULL,
@@ -995,7 +1001,8 @@ qs_xdp_bench(struct qs_xdp *x, bool tx_only, const uint8_t *pkt, uint32_t len, u
 	     uint32_t *ns_per_run, uint32_t *verdict, char *msg, size_t msglen)
 {
 	LIBBPF_OPTS(bpf_test_run_opts, o);
-	struct bpf_program *prog = tx_only ? x->skel->progs.qsteer_xdp_tx : x->skel->progs.qsteer_xdp;
+	struct bpf_program *prog =
+	    tx_only ? x->skel->progs.qsteer_xdp_tx : x->skel->progs.qsteer_xdp;
 	int err;
 
 	o.data_in = pkt;

@@ -42,8 +42,8 @@
 #include "qsteer/opt.h"
 
 #define QS_GW_PREFIX_BYTES 256
-#define QS_GW_MAX_PACKETS 64
-#define CANCEL_TRIES 3
+#define QS_GW_MAX_PACKETS  64
+#define CANCEL_TRIES	   3
 
 struct gw_cfg {
 	char listen[128];
@@ -64,7 +64,7 @@ static atomic_uint_fast64_t g_next_id;
 
 /* what /metrics counts */
 static atomic_uint_fast64_t m_requests[3], m_status[6], m_cancels, m_inflight, m_timeouts,
-	m_rejected, m_bad;
+    m_rejected, m_bad;
 
 static uint64_t
 now_ms(void)
@@ -78,11 +78,10 @@ now_ms(void)
 /* ---- OpenAI-style errors ---------------------------------------------------------- */
 
 static enum MHD_Result
-respond(struct MHD_Connection *c, unsigned status, const char *ctype, const void *body,
-	size_t len)
+respond(struct MHD_Connection *c, unsigned status, const char *ctype, const void *body, size_t len)
 {
 	struct MHD_Response *r =
-		MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+	    MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
 	enum MHD_Result rc;
 
 	if (!r)
@@ -98,7 +97,11 @@ static const char *
 err_type(unsigned status)
 {
 	switch (status) {
-	case 400: case 404: case 405: case 413: case 415:
+	case 400:
+	case 404:
+	case 405:
+	case 413:
+	case 415:
 		return "invalid_request_error";
 	case 503:
 		return "overloaded_error";
@@ -109,9 +112,8 @@ err_type(unsigned status)
 	}
 }
 
-static enum MHD_Result
-respond_error(struct MHD_Connection *c, unsigned status, const char *param, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+static enum MHD_Result respond_error(struct MHD_Connection *c, unsigned status, const char *param,
+				     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 static enum MHD_Result
 respond_error(struct MHD_Connection *c, unsigned status, const char *param, const char *fmt, ...)
@@ -238,7 +240,7 @@ send_cancel(struct flight *f)
 static int
 pump(struct flight *f, int wait_ms)
 {
-	struct pollfd p[2] = { { f->fd, POLLIN, 0 }, { f->client_fd, POLLRDHUP, 0 } };
+	struct pollfd p[2] = {{f->fd, POLLIN, 0}, {f->client_fd, POLLRDHUP, 0}};
 	uint8_t buf[2048];
 	int np = f->client_fd >= 0 ? 2 : 1;
 
@@ -327,9 +329,10 @@ send_request(struct flight *f, const struct qs_qrp_hdr *h0, uint8_t ep, const ch
 		for (i = 0; i < n; i++) {
 			size_t at = off + i;
 
-			pkt[QS_QRP_HDR_LEN + i] =
-				at == 0 ? QS_GW_MAGIC_BODY : at == 1 ? ep : at < 4 ? 0 :
-				(uint8_t)body[at - QS_GW_BODY_HDR];
+			pkt[QS_QRP_HDR_LEN + i] = at == 0   ? QS_GW_MAGIC_BODY
+						  : at == 1 ? ep
+						  : at < 4  ? 0
+							    : (uint8_t)body[at - QS_GW_BODY_HDR];
 		}
 		if (sendto(f->fd, pkt, QS_QRP_HDR_LEN + n, 0, (const void *)&g_svc, g_svc_len) < 0)
 			return -1;
@@ -368,9 +371,9 @@ stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
 		if (f->done && (f->truncated || f->next >= f->total)) {
 			if (f->truncated && !f->trailer_sent) {
 				static const char tr[] =
-					"data: {\"error\":{\"message\":\"the engine's stream ended "
-					"early\",\"type\":\"server_error\",\"param\":null,"
-					"\"code\":502}}\n\n";
+				    "data: {\"error\":{\"message\":\"the engine's stream ended "
+				    "early\",\"type\":\"server_error\",\"param\":null,"
+				    "\"code\":502}}\n\n";
 
 				f->trailer_sent = true;
 				if (max >= sizeof(tr) - 1) {
@@ -416,8 +419,8 @@ struct upload {
 
 /* the prompt's text for the token estimate and the prefix hash */
 static int
-prompt_text(json_t *req, uint8_t ep, char *pfx, size_t *pfx_len, uint64_t *bytes,
-	    uint32_t *extra, const char **param, const char **why)
+prompt_text(json_t *req, uint8_t ep, char *pfx, size_t *pfx_len, uint64_t *bytes, uint32_t *extra,
+	    const char **param, const char **why)
 {
 	size_t i;
 	json_t *v;
@@ -425,12 +428,12 @@ prompt_text(json_t *req, uint8_t ep, char *pfx, size_t *pfx_len, uint64_t *bytes
 	*pfx_len = 0;
 	*bytes = 0;
 	*extra = 0;
-#define TAKE(s, n)                                                                         \
-	do {                                                                               \
-		size_t _n = (n), _k = QS_RC_MIN(_n, QS_GW_PREFIX_BYTES - *pfx_len);          \
-		memcpy(pfx + *pfx_len, (s), _k);                                           \
-		*pfx_len += _k;                                                            \
-		*bytes += _n;                                                              \
+#define TAKE(s, n)                                                                                 \
+	do {                                                                                       \
+		size_t _n = (n), _k = QS_RC_MIN(_n, QS_GW_PREFIX_BYTES - *pfx_len);                \
+		memcpy(pfx + *pfx_len, (s), _k);                                                   \
+		*pfx_len += _k;                                                                    \
+		*bytes += _n;                                                                      \
 	} while (0)
 	if (ep == QS_GW_EP_COMPLETIONS) {
 		json_t *p = json_object_get(req, "prompt");
@@ -439,7 +442,8 @@ prompt_text(json_t *req, uint8_t ep, char *pfx, size_t *pfx_len, uint64_t *bytes
 		if (json_is_string(p)) {
 			TAKE(json_string_value(p), json_string_length(p));
 		} else if (json_is_array(p) && json_array_size(p) > 0) {
-			json_array_foreach(p, i, v) {
+			json_array_foreach(p, i, v)
+			{
 				if (json_is_string(v))
 					TAKE(json_string_value(v), json_string_length(v));
 				else if (json_is_integer(v))
@@ -465,8 +469,10 @@ prompt_text(json_t *req, uint8_t ep, char *pfx, size_t *pfx_len, uint64_t *bytes
 	{
 		json_t *m;
 
-		json_array_foreach(v, i, m) {
-			json_t *role = json_object_get(m, "role"), *c = json_object_get(m, "content");
+		json_array_foreach(v, i, m)
+		{
+			json_t *role = json_object_get(m, "role"),
+			       *c = json_object_get(m, "content");
 			size_t k;
 			json_t *part;
 
@@ -479,15 +485,17 @@ prompt_text(json_t *req, uint8_t ep, char *pfx, size_t *pfx_len, uint64_t *bytes
 			if (json_is_string(c)) {
 				TAKE(json_string_value(c), json_string_length(c));
 			} else if (json_is_array(c)) {
-				json_array_foreach(c, k, part) {
+				json_array_foreach(c, k, part)
+				{
 					json_t *t = json_object_get(part, "text");
 
 					if (json_is_string(t))
 						TAKE(json_string_value(t), json_string_length(t));
 				}
 			} else if (!json_is_null(c) && c) {
-				*why = "a message's 'content' must be a string, an array of parts or "
-				       "null";
+				*why =
+				    "a message's 'content' must be a string, an array of parts or "
+				    "null";
 				return -1;
 			}
 		}
@@ -533,8 +541,10 @@ handle(struct MHD_Connection *c, uint8_t ep, const char *body, size_t len)
 	atomic_fetch_add(&m_requests[ep], 1);
 	if (!req) {
 		atomic_fetch_add(&m_bad, 1);
-		return respond_error(c, 400, NULL, "the body is not valid JSON: %s (line %d, "
-				     "column %d)", je.text, je.line, je.column);
+		return respond_error(c, 400, NULL,
+				     "the body is not valid JSON: %s (line %d, "
+				     "column %d)",
+				     je.text, je.line, je.column);
 	}
 	if (!json_is_object(req)) {
 		json_decref(req);
@@ -549,8 +559,10 @@ handle(struct MHD_Connection *c, uint8_t ep, const char *body, size_t len)
 	}
 	stream = json_is_true(v);
 	max_new = g_cfg.default_max_tokens;
-	v = json_object_get(req, ep == QS_GW_EP_CHAT && json_object_get(req, "max_completion_tokens") ?
-			    "max_completion_tokens" : "max_tokens");
+	v = json_object_get(req,
+			    ep == QS_GW_EP_CHAT && json_object_get(req, "max_completion_tokens")
+				? "max_completion_tokens"
+				: "max_tokens");
 	if (v && !json_is_null(v)) {
 		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
 		    json_integer_value(v) > 65536) {
@@ -590,7 +602,8 @@ handle(struct MHD_Connection *c, uint8_t ep, const char *body, size_t len)
 	h.slo_class = hdr_u8(c, "X-QSteer-SLO-Class", 0, 3, &bad_hdr);
 	if (bad_hdr) {
 		atomic_fetch_add(&m_bad, 1);
-		return respond_error(c, 400, NULL, "X-QSteer-Tenant must be 0..65535, "
+		return respond_error(c, 400, NULL,
+				     "X-QSteer-Tenant must be 0..65535, "
 				     "X-QSteer-Priority and X-QSteer-SLO-Class 0..3");
 	}
 	h.prompt_tokens = (uint32_t)QS_RC_MIN((bytes + 3) / 4 + extra, 1ull << 20);
@@ -620,8 +633,8 @@ handle(struct MHD_Connection *c, uint8_t ep, const char *body, size_t len)
 	/* Wait for the status (streaming) or the whole body. */
 	for (;;) {
 		uint64_t t = now_ms();
-		uint64_t dl = f->got_first ? f->deadline_ms : QS_RC_MIN(f->first_deadline_ms,
-									 f->deadline_ms);
+		uint64_t dl =
+		    f->got_first ? f->deadline_ms : QS_RC_MIN(f->first_deadline_ms, f->deadline_ms);
 
 		if (f->rejected || (f->done && (f->truncated || all_in(f))))
 			break;
@@ -651,12 +664,13 @@ handle(struct MHD_Connection *c, uint8_t ep, const char *body, size_t len)
 		atomic_fetch_sub(&m_inflight, 1);
 		flight_free(f);
 		return respond_error(c, st, NULL, "the backend refused the request (%s)",
-				     st == 503 ? "its queue is full" :
-				     st == 413 ? "the body is too large" : "malformed");
+				     st == 503	 ? "its queue is full"
+				     : st == 413 ? "the body is too large"
+						 : "malformed");
 	}
 	if (stream && f->status == 200) {
 		struct MHD_Response *r = MHD_create_response_from_callback(
-			MHD_SIZE_UNKNOWN, 4096, stream_reader, f, stream_free);
+		    MHD_SIZE_UNKNOWN, 4096, stream_reader, f, stream_free);
 
 		if (!r) {
 			atomic_fetch_sub(&m_inflight, 1);
@@ -705,30 +719,30 @@ metrics(struct MHD_Connection *c)
 {
 	char b[2048];
 	int n = snprintf(b, sizeof(b),
-		"# HELP qsteer_gw_requests_total HTTP requests by endpoint.\n"
-		"# TYPE qsteer_gw_requests_total counter\n"
-		"qsteer_gw_requests_total{endpoint=\"completions\"} %llu\n"
-		"qsteer_gw_requests_total{endpoint=\"chat\"} %llu\n"
-		"# HELP qsteer_gw_responses_total Responses by status class.\n"
-		"# TYPE qsteer_gw_responses_total counter\n"
-		"qsteer_gw_responses_total{code=\"2xx\"} %llu\n"
-		"qsteer_gw_responses_total{code=\"4xx\"} %llu\n"
-		"qsteer_gw_responses_total{code=\"5xx\"} %llu\n"
-		"# TYPE qsteer_gw_bad_requests_total counter\n"
-		"qsteer_gw_bad_requests_total %llu\n"
-		"# TYPE qsteer_gw_rejected_total counter\n"
-		"qsteer_gw_rejected_total %llu\n"
-		"# TYPE qsteer_gw_timeouts_total counter\n"
-		"qsteer_gw_timeouts_total %llu\n"
-		"# TYPE qsteer_gw_cancels_total counter\n"
-		"qsteer_gw_cancels_total %llu\n"
-		"# TYPE qsteer_gw_inflight gauge\n"
-		"qsteer_gw_inflight %llu\n",
-		(unsigned long long)m_requests[1], (unsigned long long)m_requests[2],
-		(unsigned long long)m_status[2], (unsigned long long)m_status[4],
-		(unsigned long long)m_status[5], (unsigned long long)m_bad,
-		(unsigned long long)m_rejected, (unsigned long long)m_timeouts,
-		(unsigned long long)m_cancels, (unsigned long long)m_inflight);
+			 "# HELP qsteer_gw_requests_total HTTP requests by endpoint.\n"
+			 "# TYPE qsteer_gw_requests_total counter\n"
+			 "qsteer_gw_requests_total{endpoint=\"completions\"} %llu\n"
+			 "qsteer_gw_requests_total{endpoint=\"chat\"} %llu\n"
+			 "# HELP qsteer_gw_responses_total Responses by status class.\n"
+			 "# TYPE qsteer_gw_responses_total counter\n"
+			 "qsteer_gw_responses_total{code=\"2xx\"} %llu\n"
+			 "qsteer_gw_responses_total{code=\"4xx\"} %llu\n"
+			 "qsteer_gw_responses_total{code=\"5xx\"} %llu\n"
+			 "# TYPE qsteer_gw_bad_requests_total counter\n"
+			 "qsteer_gw_bad_requests_total %llu\n"
+			 "# TYPE qsteer_gw_rejected_total counter\n"
+			 "qsteer_gw_rejected_total %llu\n"
+			 "# TYPE qsteer_gw_timeouts_total counter\n"
+			 "qsteer_gw_timeouts_total %llu\n"
+			 "# TYPE qsteer_gw_cancels_total counter\n"
+			 "qsteer_gw_cancels_total %llu\n"
+			 "# TYPE qsteer_gw_inflight gauge\n"
+			 "qsteer_gw_inflight %llu\n",
+			 (unsigned long long)m_requests[1], (unsigned long long)m_requests[2],
+			 (unsigned long long)m_status[2], (unsigned long long)m_status[4],
+			 (unsigned long long)m_status[5], (unsigned long long)m_bad,
+			 (unsigned long long)m_rejected, (unsigned long long)m_timeouts,
+			 (unsigned long long)m_cancels, (unsigned long long)m_inflight);
 
 	return respond(c, 200, "text/plain; version=0.0.4", b, (size_t)n);
 }
@@ -738,8 +752,9 @@ on_access(void *cls, struct MHD_Connection *c, const char *url, const char *meth
 	  const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
 	struct upload *u = *con_cls;
-	uint8_t ep = !strcmp(url, "/v1/completions") ? QS_GW_EP_COMPLETIONS :
-		     !strcmp(url, "/v1/chat/completions") ? QS_GW_EP_CHAT : 0;
+	uint8_t ep = !strcmp(url, "/v1/completions")	    ? QS_GW_EP_COMPLETIONS
+		     : !strcmp(url, "/v1/chat/completions") ? QS_GW_EP_CHAT
+							    : 0;
 
 	(void)cls;
 	(void)version;
@@ -779,8 +794,10 @@ on_access(void *cls, struct MHD_Connection *c, const char *url, const char *meth
 		return respond(c, 200, "text/plain", "ok\n", 3);
 	if (!ep) {
 		atomic_fetch_add(&m_bad, 1);
-		return respond_error(c, 404, NULL, "no such endpoint '%s' (POST /v1/completions "
-				     "or /v1/chat/completions)", url);
+		return respond_error(c, 404, NULL,
+				     "no such endpoint '%s' (POST /v1/completions "
+				     "or /v1/chat/completions)",
+				     url);
 	}
 	if (strcmp(method, "POST")) {
 		atomic_fetch_add(&m_bad, 1);
@@ -887,17 +904,17 @@ int
 main(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "listen", required_argument, NULL, 'l' },
-		{ "service", required_argument, NULL, 's' },
-		{ "port-file", required_argument, NULL, 1 },
-		{ "default-max-tokens", required_argument, NULL, 2 },
-		{ "max-body", required_argument, NULL, 3 },
-		{ "timeout-s", required_argument, NULL, 4 },
-		{ "first-timeout-s", required_argument, NULL, 5 },
-		{ "tenant", required_argument, NULL, 6 },
-		{ "connection-limit", required_argument, NULL, 7 },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"listen", required_argument, NULL, 'l'},
+	    {"service", required_argument, NULL, 's'},
+	    {"port-file", required_argument, NULL, 1},
+	    {"default-max-tokens", required_argument, NULL, 2},
+	    {"max-body", required_argument, NULL, 3},
+	    {"timeout-s", required_argument, NULL, 4},
+	    {"first-timeout-s", required_argument, NULL, 5},
+	    {"tenant", required_argument, NULL, 6},
+	    {"connection-limit", required_argument, NULL, 7},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct sockaddr_storage lis;
 	socklen_t lis_len;
@@ -988,13 +1005,11 @@ main(int argc, char **argv)
 	sigaddset(&sigs, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-			     MHD_USE_ERROR_LOG | (lis.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
-			     0, NULL, NULL, on_access, NULL,
-			     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&lis,
-			     MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
+				 MHD_USE_ERROR_LOG | (lis.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+			     0, NULL, NULL, on_access, NULL, MHD_OPTION_SOCK_ADDR,
+			     (struct sockaddr *)&lis, MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
 			     MHD_OPTION_CONNECTION_LIMIT, (unsigned int)g_cfg.conn_limit,
-			     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)600,
-			     MHD_OPTION_END);
+			     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)600, MHD_OPTION_END);
 	if (!d) {
 		fprintf(stderr, "qsteer-gw: cannot listen on %s: %s\n", g_cfg.listen,
 			strerror(errno));
@@ -1009,7 +1024,8 @@ main(int argc, char **argv)
 
 		snprintf(tmp, sizeof(tmp), "%s.tmp", g_cfg.port_file);
 		f = fopen(tmp, "w");
-		if (!f || fprintf(f, "%d\n", port) < 0 || fclose(f) || rename(tmp, g_cfg.port_file)) {
+		if (!f || fprintf(f, "%d\n", port) < 0 || fclose(f) ||
+		    rename(tmp, g_cfg.port_file)) {
 			fprintf(stderr, "qsteer-gw: %s: %s\n", g_cfg.port_file, strerror(errno));
 			MHD_stop_daemon(d);
 			return 1;

@@ -13,11 +13,9 @@
 #include "kernel_impl.h"
 
 static const char *const kernel_names[QS_KERNEL__COUNT] = {
-	[QS_KERNEL_AUTO] = "auto",
-	[QS_KERNEL_SCALAR] = "scalar",
-	[QS_KERNEL_AVX2] = "avx2",
-	[QS_KERNEL_AVX512VNNI] = "avx512vnni",
-	[QS_KERNEL_NEON] = "neon",
+    [QS_KERNEL_AUTO] = "auto", [QS_KERNEL_SCALAR] = "scalar",
+    [QS_KERNEL_AVX2] = "avx2", [QS_KERNEL_AVX512VNNI] = "avx512vnni",
+    [QS_KERNEL_NEON] = "neon",
 };
 
 const char *
@@ -73,8 +71,8 @@ levels_init(void)
 #endif
 #ifdef QSTEER_KERNEL_AVX512VNNI
 	levels.supported[QS_KERNEL_AVX512VNNI] =
-		__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-		__builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+	    __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+	    __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
 	levels.fn[QS_KERNEL_AVX512VNNI] = qs_kern_avx512vnni;
 #endif
 #ifdef QSTEER_KERNEL_NEON
@@ -197,8 +195,8 @@ qs_policy_choose(const struct qs_policy *p, enum qs_kernel k, const uint8_t *x, 
 }
 
 int
-qs_policy_classify(const struct qs_policy *p, enum qs_kernel k, const uint8_t *x,
-		   size_t x_stride, uint32_t n, uint16_t *action)
+qs_policy_classify(const struct qs_policy *p, enum qs_kernel k, const uint8_t *x, size_t x_stride,
+		   uint32_t n, uint16_t *action)
 {
 	/* Rows per kernel call, so SIMD tiles run full rather than one live row each. */
 	enum { CHUNK_OUT = 2048 };
@@ -206,8 +204,7 @@ qs_policy_classify(const struct qs_policy *p, enum qs_kernel k, const uint8_t *x
 	qs_kern_fn *fn = kernel_fn(k);
 	uint32_t per_chunk;
 
-	if (!p || (n && (!x || !action)) || p->kind != QS_Q8_KIND_CLASSIFIER ||
-	    x_stride < p->n_in)
+	if (!p || (n && (!x || !action)) || p->kind != QS_Q8_KIND_CLASSIFIER || x_stride < p->n_in)
 		return QS_E_ARG;
 	if (!fn)
 		return QS_E_UNSUPPORTED;
@@ -219,7 +216,8 @@ qs_policy_classify(const struct qs_policy *p, enum qs_kernel k, const uint8_t *x
 
 		fn(p, x + (size_t)r0 * x_stride, x_stride, nr, out);
 		for (uint32_t r = 0; r < nr; r++)
-			action[r0 + r] = (uint16_t)qs_int8_argmax(out + (size_t)r * p->n_out, p->n_out);
+			action[r0 + r] =
+			    (uint16_t)qs_int8_argmax(out + (size_t)r * p->n_out, p->n_out);
 	}
 	return QS_OK;
 }

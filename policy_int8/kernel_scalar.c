@@ -23,8 +23,8 @@ qs_kern_scalar(const struct qs_policy *p, const uint8_t *x, size_t x_stride, uin
 			int hidden = l + 1 < p->n_layers;
 
 			for (uint32_t j = 0; j < L->n_out; j++) {
-				int32_t acc = qs_int8_dot(L->w + (size_t)j * L->w_stride, in, L->n_in,
-							  L->bias[j]);
+				int32_t acc = qs_int8_dot(L->w + (size_t)j * L->w_stride, in,
+							  L->n_in, L->bias[j]);
 
 				if (hidden)
 					act[cur][j] = qs_int8_requant(acc, L->m[j], L->s[j]);

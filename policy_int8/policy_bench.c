@@ -39,8 +39,8 @@ enum {
 	MACS_PER_ROW = N_IN * H1 + H1 * H2 + H2 * 1,
 };
 
-static const unsigned cands[] = { 4, 8, 16, 64 };
-static const unsigned batches[] = { 1, 32 };
+static const unsigned cands[] = {4, 8, 16, 64};
+static const unsigned batches[] = {1, 32};
 #define N_CELLS (sizeof(cands) / sizeof(cands[0]) * sizeof(batches) / sizeof(batches[0]))
 
 struct cell {
@@ -171,9 +171,9 @@ make_policy(struct qs_policy **out)
 	d.schema = QS_SCHEMA_ROUTER_V1;
 	d.name = "bench-router-16-32-16-1";
 	d.n_layers = 3;
-	d.layer[0] = (struct qs_q8_layer_desc){ N_IN, H1, w1, b1, m1, s1 };
-	d.layer[1] = (struct qs_q8_layer_desc){ H1, H2, w2, b2, m2, s2 };
-	d.layer[2] = (struct qs_q8_layer_desc){ H2, 1, w3, b3, NULL, NULL };
+	d.layer[0] = (struct qs_q8_layer_desc){N_IN, H1, w1, b1, m1, s1};
+	d.layer[1] = (struct qs_q8_layer_desc){H1, H2, w2, b2, m2, s2};
+	d.layer[2] = (struct qs_q8_layer_desc){H2, 1, w3, b3, NULL, NULL};
 	if (qs_q8_write(&d, file, sizeof(file), &len, msg, sizeof(msg)) != QS_OK ||
 	    qs_policy_load(file, len, "bench", NULL, out, msg, sizeof(msg)) != QS_OK) {
 		fprintf(stderr, "qsteer-policy bench: building the policy: %s\n", msg);
@@ -240,7 +240,8 @@ verify(const struct qs_policy *p, const bool *want, const uint8_t *x)
 			if (qs_policy_run(p, (enum qs_kernel)k, x, N_IN, n, got) != QS_OK ||
 			    memcmp(ref, got, n * sizeof(ref[0])) != 0) {
 				fprintf(stderr,
-					"qsteer-policy bench: kernel %s disagrees with scalar on %u rows\n",
+					"qsteer-policy bench: kernel %s disagrees with scalar on "
+					"%u rows\n",
 					qs_kernel_name((enum qs_kernel)k), n);
 				bad = 1;
 				break;
@@ -253,9 +254,10 @@ verify(const struct qs_policy *p, const bool *want, const uint8_t *x)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: qsteer-policy bench [--json] [--seconds S] [--kernel K]\n"
-			"  --seconds S  time per measurement cell and kernel (default 0.2)\n"
-			"  --kernel K   scalar, avx2, avx512vnni, neon (default: every supported level)\n");
+	fprintf(stderr,
+		"usage: qsteer-policy bench [--json] [--seconds S] [--kernel K]\n"
+		"  --seconds S  time per measurement cell and kernel (default 0.2)\n"
+		"  --kernel K   scalar, avx2, avx512vnni, neon (default: every supported level)\n");
 }
 
 int
@@ -264,7 +266,7 @@ qs_policy_bench_cmd(int argc, char **argv)
 	static uint8_t x[MAX_ROWS * N_IN];
 	static uint16_t choice[32];
 	static struct cell cells[N_CELLS];
-	bool json = false, want[QS_KERNEL__COUNT] = { false }, show[QS_KERNEL__COUNT] = { false };
+	bool json = false, want[QS_KERNEL__COUNT] = {false}, show[QS_KERNEL__COUNT] = {false};
 	double seconds = 0.2, hz0, hz1, hz;
 	enum qs_kernel only = QS_KERNEL_AUTO;
 	unsigned iters[N_CELLS][QS_KERNEL__COUNT];
@@ -280,16 +282,19 @@ qs_policy_bench_cmd(int argc, char **argv)
 
 			seconds = strtod(argv[++i], &end);
 			if (*end || !(seconds > 0 && seconds <= 3600)) {
-				fprintf(stderr, "qsteer-policy bench: bad --seconds '%s'\n", argv[i]);
+				fprintf(stderr, "qsteer-policy bench: bad --seconds '%s'\n",
+					argv[i]);
 				return 2;
 			}
 		} else if (strcmp(argv[i], "--kernel") == 0 && i + 1 < argc) {
 			if (qs_kernel_parse(argv[++i], &only) != QS_OK || only == QS_KERNEL_AUTO) {
-				fprintf(stderr, "qsteer-policy bench: unknown kernel '%s'\n", argv[i]);
+				fprintf(stderr, "qsteer-policy bench: unknown kernel '%s'\n",
+					argv[i]);
 				return 2;
 			}
 			if (!qs_kernel_supported(only)) {
-				fprintf(stderr, "qsteer-policy bench: kernel %s is not supported here\n",
+				fprintf(stderr,
+					"qsteer-policy bench: kernel %s is not supported here\n",
 					argv[i]);
 				return 1;
 			}
@@ -330,14 +335,15 @@ qs_policy_bench_cmd(int argc, char **argv)
 			for (int k = QS_KERNEL_SCALAR; k < QS_KERNEL__COUNT; k++)
 				if (want[k])
 					cells[i].ns[k][rep] =
-						sample(p, (enum qs_kernel)k, x, cells[i].c, cells[i].b,
-						       choice, seconds * 1e9 / REPS, &iters[i][k]);
+					    sample(p, (enum qs_kernel)k, x, cells[i].c, cells[i].b,
+						   choice, seconds * 1e9 / REPS, &iters[i][k]);
 	hz1 = clock_hz();
 	hz = (hz0 + hz1) / 2;
 
 	cpu_model(cpu, sizeof(cpu));
 	if (json)
-		printf("{\"cpu\": \"%s\", \"shape\": \"%d-%d-%d-1\", \"clock_ghz\": %.3f, \"results\": [",
+		printf("{\"cpu\": \"%s\", \"shape\": \"%d-%d-%d-1\", \"clock_ghz\": %.3f, "
+		       "\"results\": [",
 		       cpu, N_IN, H1, H2, hz / 1e9);
 	else
 		printf("cpu: %s\nshape: %d-%d-%d-1 (%d MACs per row)\n"
@@ -360,10 +366,11 @@ qs_policy_bench_cmd(int argc, char **argv)
 			med = median(cells[i].ns[k], &mn);
 			mpc = hz > 0 ? (double)cells[i].c * MACS_PER_ROW / (med * 1e-9 * hz) : 0;
 			if (json) {
-				printf("%s\n  {\"kernel\": \"%s\", \"candidates\": %u, \"batch\": %u, "
-				       "\"ns_per_decision\": %.2f, \"ns_per_decision_min\": %.2f, ",
-				       first ? "" : ",", qs_kernel_name((enum qs_kernel)k), cells[i].c,
-				       cells[i].b, med, mn);
+				printf(
+				    "%s\n  {\"kernel\": \"%s\", \"candidates\": %u, \"batch\": %u, "
+				    "\"ns_per_decision\": %.2f, \"ns_per_decision_min\": %.2f, ",
+				    first ? "" : ",", qs_kernel_name((enum qs_kernel)k), cells[i].c,
+				    cells[i].b, med, mn);
 				if (hz > 0)
 					printf("\"macs_per_cycle\": %.2f, ", mpc);
 				else
@@ -371,8 +378,8 @@ qs_policy_bench_cmd(int argc, char **argv)
 				printf("\"speedup_vs_scalar\": %.2f}", sc / med);
 			} else {
 				printf("%-11s %5u %5u %12.1f %12.1f %10.2f %8.2fx\n",
-				       qs_kernel_name((enum qs_kernel)k), cells[i].c, cells[i].b, med, mn,
-				       mpc, sc / med);
+				       qs_kernel_name((enum qs_kernel)k), cells[i].c, cells[i].b,
+				       med, mn, mpc, sc / med);
 			}
 			first = 0;
 		}

@@ -83,7 +83,8 @@ q8_fail(int status, char *msg, size_t msglen, const char *label, const char *fmt
  * image may then be trusted field by field.
  */
 int qs_q8__check(const uint8_t *b, size_t len, const char *label,
-	     const struct qs_policy_load_opts *opts, int *sig_present, char *msg, size_t msglen);
+		 const struct qs_policy_load_opts *opts, int *sig_present, char *msg,
+		 size_t msglen);
 
 /* Read a whole (bounded) policy file into a fresh malloc'd buffer. */
 int qs_q8__read_file(const char *path, uint8_t **buf, size_t *len, char *msg, size_t msglen);

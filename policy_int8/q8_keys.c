@@ -50,7 +50,8 @@ qs_q8_keygen(const char *pub_path, const char *sec_path, char *msg, size_t msgle
 	int rc;
 
 	if (sodium_init() < 0)
-		return q8_fail(QS_E_UNSUPPORTED, msg, msglen, "keygen", "libsodium failed to start");
+		return q8_fail(QS_E_UNSUPPORTED, msg, msglen, "keygen",
+			       "libsodium failed to start");
 	crypto_sign_keypair(pk, sk);
 	rc = write_hex(sec_path, sk, sizeof(sk), 0600, msg, msglen);
 	sodium_memzero(sk, sizeof(sk));
@@ -99,8 +100,8 @@ qs_q8_read_key(const char *path, uint8_t *key, size_t key_len, char *msg, size_t
 		line[--n] = 0;
 	if (n != 2 * key_len) {
 		rc = q8_fail(QS_E_VALUE, msg, msglen, path,
-			     "expected %zu hex digits (a %s key), found %zu characters", 2 * key_len,
-			     key_len == QS_Q8_PUBKEY_LEN ? "public" : "secret", n);
+			     "expected %zu hex digits (a %s key), found %zu characters",
+			     2 * key_len, key_len == QS_Q8_PUBKEY_LEN ? "public" : "secret", n);
 		goto out;
 	}
 	for (size_t i = 0; i < key_len; i++) {

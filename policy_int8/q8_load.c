@@ -23,7 +23,9 @@
 const char *
 qs_q8_kind_name(unsigned kind)
 {
-	return kind == QS_Q8_KIND_SCORER ? "scorer" : kind == QS_Q8_KIND_CLASSIFIER ? "classifier" : "?";
+	return kind == QS_Q8_KIND_SCORER       ? "scorer"
+	       : kind == QS_Q8_KIND_CLASSIFIER ? "classifier"
+					       : "?";
 }
 
 const char *
@@ -77,17 +79,18 @@ check_header(const uint8_t *b, size_t len, const char *label,
 		return q8_fail(QS_E_TRUNCATED, msg, msglen, label,
 			       "%zu bytes, too short to hold the magic", len);
 	if (memcmp(b + QS_Q8_HDR_MAGIC, QS_Q8_MAGIC, 4) != 0)
-		return q8_fail(QS_E_MAGIC, msg, msglen, label,
-			       "bad magic %02x %02x %02x %02x at offset 0 (expected \"QSQ8\"): not a .q8 file",
-			       b[0], b[1], b[2], b[3]);
+		return q8_fail(
+		    QS_E_MAGIC, msg, msglen, label,
+		    "bad magic %02x %02x %02x %02x at offset 0 (expected \"QSQ8\"): not a .q8 file",
+		    b[0], b[1], b[2], b[3]);
 	if (len < QS_Q8_HDR_SIZE)
 		return q8_fail(QS_E_TRUNCATED, msg, msglen, label,
 			       "%zu bytes, shorter than the %d-byte header", len, QS_Q8_HDR_SIZE);
 	version = q8_rd16(b + QS_Q8_HDR_VERSION);
 	if (version != QS_Q8_VERSION)
 		return q8_fail(QS_E_VERSION, msg, msglen, label,
-			       "format version %u at offset %d; this build reads version %d", version,
-			       QS_Q8_HDR_VERSION, QS_Q8_VERSION);
+			       "format version %u at offset %d; this build reads version %d",
+			       version, QS_Q8_HDR_VERSION, QS_Q8_VERSION);
 	hdr_size = q8_rd16(b + QS_Q8_HDR_HDR_SIZE);
 	if (hdr_size != QS_Q8_HDR_SIZE)
 		return q8_fail(QS_E_VALUE, msg, msglen, label,
@@ -96,7 +99,8 @@ check_header(const uint8_t *b, size_t len, const char *label,
 	kind = q8_rd16(b + QS_Q8_HDR_KIND);
 	if (kind != QS_Q8_KIND_SCORER && kind != QS_Q8_KIND_CLASSIFIER)
 		return q8_fail(QS_E_KIND, msg, msglen, label,
-			       "kind %u at offset %d (1 scorer, 2 classifier)", kind, QS_Q8_HDR_KIND);
+			       "kind %u at offset %d (1 scorer, 2 classifier)", kind,
+			       QS_Q8_HDR_KIND);
 	if (opts && opts->expect_kind && opts->expect_kind != kind)
 		return q8_fail(QS_E_KIND, msg, msglen, label, "is a %s, this program needs a %s",
 			       qs_q8_kind_name(kind), qs_q8_kind_name(opts->expect_kind));
@@ -111,14 +115,16 @@ check_header(const uint8_t *b, size_t len, const char *label,
 		return q8_fail(QS_E_SCHEMA, msg, msglen, label,
 			       "feature schema %#x (%s) is for a %s, but the file is a %s", schema,
 			       qs_q8_schema_name(schema),
-			       qs_q8_kind_name(schema == QS_SCHEMA_ROUTER_V1 ? QS_Q8_KIND_SCORER
-								: QS_Q8_KIND_CLASSIFIER),
+			       qs_q8_kind_name(schema == QS_SCHEMA_ROUTER_V1
+						   ? QS_Q8_KIND_SCORER
+						   : QS_Q8_KIND_CLASSIFIER),
 			       qs_q8_kind_name(kind));
 	if (opts && opts->expect_schema != QS_SCHEMA_ANY && opts->expect_schema != schema)
-		return q8_fail(QS_E_SCHEMA, msg, msglen, label,
-			       "trained for feature schema %#x (%s), this program builds schema %#x (%s)",
-			       schema, qs_q8_schema_name(schema), opts->expect_schema,
-			       qs_q8_schema_name(opts->expect_schema));
+		return q8_fail(
+		    QS_E_SCHEMA, msg, msglen, label,
+		    "trained for feature schema %#x (%s), this program builds schema %#x (%s)",
+		    schema, qs_q8_schema_name(schema), opts->expect_schema,
+		    qs_q8_schema_name(opts->expect_schema));
 	flags = q8_rd16(b + QS_Q8_HDR_FLAGS);
 	if (flags)
 		return q8_fail(QS_E_VALUE, msg, msglen, label,
@@ -131,8 +137,8 @@ check_header(const uint8_t *b, size_t len, const char *label,
 	for (nul = 0; nul < QS_Q8_NAME_LEN && name[nul]; nul++)
 		if (name[nul] < 0x20 || name[nul] > 0x7e)
 			return q8_fail(QS_E_VALUE, msg, msglen, label,
-				       "name byte %zu (offset %zu) is %#x, not printable ASCII", nul,
-				       QS_Q8_HDR_NAME + nul, name[nul]);
+				       "name byte %zu (offset %zu) is %#x, not printable ASCII",
+				       nul, QS_Q8_HDR_NAME + nul, name[nul]);
 	if (nul == QS_Q8_NAME_LEN)
 		return q8_fail(QS_E_VALUE, msg, msglen, label,
 			       "name at offset %d has no terminating NUL within %d bytes",
@@ -140,7 +146,8 @@ check_header(const uint8_t *b, size_t len, const char *label,
 	for (i = nul; i < QS_Q8_NAME_LEN; i++)
 		if (name[i])
 			return q8_fail(QS_E_VALUE, msg, msglen, label,
-				       "name padding byte at offset %zu is not 0", QS_Q8_HDR_NAME + i);
+				       "name padding byte at offset %zu is not 0",
+				       QS_Q8_HDR_NAME + i);
 	return QS_OK;
 }
 
@@ -157,13 +164,13 @@ check_layers(const uint8_t *b, size_t len, const char *label, size_t *expect_siz
 	uint32_t prev_out = 0, last_out = 0;
 
 	if (n_layers < 1 || n_layers > QS_INT8_MAX_LAYERS)
-		return q8_fail(QS_E_SHAPE, msg, msglen, label,
-			       "%u layers at offset %d (1..%d)", n_layers, QS_Q8_HDR_LAYERS,
-			       QS_INT8_MAX_LAYERS);
+		return q8_fail(QS_E_SHAPE, msg, msglen, label, "%u layers at offset %d (1..%d)",
+			       n_layers, QS_Q8_HDR_LAYERS, QS_INT8_MAX_LAYERS);
 	table_end = QS_Q8_HDR_SIZE + (size_t)n_layers * QS_Q8_LAYER_ENTRY_SIZE;
 	if (len < table_end)
 		return q8_fail(QS_E_TRUNCATED, msg, msglen, label,
-			       "%zu bytes, ends inside the layer table (needs %zu)", len, table_end);
+			       "%zu bytes, ends inside the layer table (needs %zu)", len,
+			       table_end);
 	size = table_end;
 	for (uint32_t l = 0; l < n_layers; l++) {
 		const uint8_t *e = b + QS_Q8_HDR_SIZE + l * QS_Q8_LAYER_ENTRY_SIZE;
@@ -171,31 +178,32 @@ check_layers(const uint8_t *b, size_t len, const char *label, size_t *expect_siz
 
 		if (n_in < 1 || n_in > QS_INT8_MAX_DIM)
 			return q8_fail(QS_E_SHAPE, msg, msglen, label,
-				       "layer %u has %u inputs (1..%d)", l + 1, n_in, QS_INT8_MAX_DIM);
+				       "layer %u has %u inputs (1..%d)", l + 1, n_in,
+				       QS_INT8_MAX_DIM);
 		if (n_out < 1 || n_out > QS_INT8_MAX_DIM)
 			return q8_fail(QS_E_SHAPE, msg, msglen, label,
 				       "layer %u has %u outputs (1..%d)", l + 1, n_out,
 				       QS_INT8_MAX_DIM);
 		if (rsv)
 			return q8_fail(QS_E_VALUE, msg, msglen, label,
-				       "layer %u table entry: reserved word is %#x, must be 0", l + 1,
-				       rsv);
+				       "layer %u table entry: reserved word is %#x, must be 0",
+				       l + 1, rsv);
 		if (l == 0 && schema_in > 0 && n_in != (uint32_t)schema_in)
 			return q8_fail(QS_E_SCHEMA, msg, msglen, label,
 				       "layer 1 has %u inputs but its feature schema has %d", n_in,
 				       schema_in);
 		if (l > 0 && n_in != prev_out)
 			return q8_fail(QS_E_SHAPE, msg, msglen, label,
-				       "layer %u has %u inputs but layer %u has %u outputs", l + 1, n_in,
-				       l, prev_out);
+				       "layer %u has %u inputs but layer %u has %u outputs", l + 1,
+				       n_in, l, prev_out);
 		prev_out = last_out = n_out;
 		size += q8_layer_bytes(n_in, n_out, l + 1 < n_layers);
 	}
 	if (kind == QS_Q8_KIND_SCORER) {
 		if (last_out != 1)
 			return q8_fail(QS_E_SHAPE, msg, msglen, label,
-				       "a scorer's last layer has 1 output, layer %u has %u", n_layers,
-				       last_out);
+				       "a scorer's last layer has 1 output, layer %u has %u",
+				       n_layers, last_out);
 		if (n_actions)
 			return q8_fail(QS_E_VALUE, msg, msglen, label,
 				       "a scorer has no action table, header says %u actions",
@@ -225,7 +233,8 @@ check_signature(const uint8_t *b, size_t file_size, const char *label,
 	if (present) {
 		if (memcmp(t, QS_Q8_SIG_MAGIC, 4) != 0)
 			return q8_fail(QS_E_SIGNATURE, msg, msglen, label,
-				       "%d bytes follow the policy but do not start with \"QSIG\" (offset %zu)",
+				       "%d bytes follow the policy but do not start with \"QSIG\" "
+				       "(offset %zu)",
 				       QS_Q8_SIG_SIZE, file_size);
 		if (q8_rd32(t + 4) != QS_Q8_SIG_ALG_ED25519)
 			return q8_fail(QS_E_SIGNATURE, msg, msglen, label,
@@ -282,21 +291,24 @@ check_values(const uint8_t *b, const char *label, char *msg, size_t msglen)
 		for (size_t i = 0; i < nw; i++)
 			if (b[off + i] == 0x80)
 				return q8_fail(QS_E_VALUE, msg, msglen, label,
-					       "layer %u weight [%zu][%zu] (offset %zu) is -128; weights are -127..127",
+					       "layer %u weight [%zu][%zu] (offset %zu) is -128; "
+					       "weights are -127..127",
 					       l + 1, i / n_in, i % n_in, off + i);
 		for (size_t i = nw; i < QS_Q8_PAD4(nw); i++)
 			if (b[off + i])
-				return q8_fail(QS_E_VALUE, msg, msglen, label,
-					       "layer %u weight padding byte at offset %zu is not 0",
-					       l + 1, off + i);
+				return q8_fail(
+				    QS_E_VALUE, msg, msglen, label,
+				    "layer %u weight padding byte at offset %zu is not 0", l + 1,
+				    off + i);
 		off += QS_Q8_PAD4(nw);
 		for (uint32_t j = 0; j < n_out; j++, off += 4) {
 			int32_t bias = (int32_t)q8_rd32(b + off);
 
 			if (bias > QS_INT8_MAX_ABS_BIAS || bias < -QS_INT8_MAX_ABS_BIAS)
-				return q8_fail(QS_E_VALUE, msg, msglen, label,
-					       "layer %u bias [%u] (offset %zu) is %d, beyond +-2^28",
-					       l + 1, j, off, bias);
+				return q8_fail(
+				    QS_E_VALUE, msg, msglen, label,
+				    "layer %u bias [%u] (offset %zu) is %d, beyond +-2^28", l + 1,
+				    j, off, bias);
 		}
 		if (!hidden)
 			continue;
@@ -304,16 +316,17 @@ check_values(const uint8_t *b, const char *label, char *msg, size_t msglen)
 			int32_t m = (int32_t)q8_rd32(b + off);
 
 			if (m <= 0)
-				return q8_fail(QS_E_VALUE, msg, msglen, label,
-					       "layer %u requant M [%u] (offset %zu) is %d; M is 1..2^31-1",
-					       l + 1, j, off, m);
+				return q8_fail(
+				    QS_E_VALUE, msg, msglen, label,
+				    "layer %u requant M [%u] (offset %zu) is %d; M is 1..2^31-1",
+				    l + 1, j, off, m);
 		}
 		for (uint32_t j = 0; j < n_out; j++)
 			if (b[off + j] < QS_INT8_S_MIN || b[off + j] > QS_INT8_S_MAX)
-				return q8_fail(QS_E_VALUE, msg, msglen, label,
-					       "layer %u requant S [%u] (offset %zu) is %u; S is %d..%d",
-					       l + 1, j, off + j, b[off + j], QS_INT8_S_MIN,
-					       QS_INT8_S_MAX);
+				return q8_fail(
+				    QS_E_VALUE, msg, msglen, label,
+				    "layer %u requant S [%u] (offset %zu) is %u; S is %d..%d",
+				    l + 1, j, off + j, b[off + j], QS_INT8_S_MIN, QS_INT8_S_MAX);
 		for (uint32_t j = n_out; j < QS_Q8_PAD4(n_out); j++)
 			if (b[off + j])
 				return q8_fail(QS_E_VALUE, msg, msglen, label,
@@ -327,16 +340,19 @@ check_values(const uint8_t *b, const char *label, char *msg, size_t msglen)
 
 		if (!seqs || !toks || kv > 100 || (fl & ~QS_Q8_ACT_FLAGS_VALID) ||
 		    (fl & QS_Q8_ACT_ORDER_MASK) > QS_Q8_ACT_ORDER_PRIORITY)
-			return q8_fail(QS_E_VALUE, msg, msglen, label,
-				       "action %u (offset %zu): max_seqs %u, max_tokens %u, kv_reserve_pct %u, flags %#x; needs seqs >= 1, tokens >= 1, pct <= 100, flags: order 0..2 in bits 0-1, coalesce bit 2, no other bit",
-				       a, off, seqs, toks, kv, fl);
+			return q8_fail(
+			    QS_E_VALUE, msg, msglen, label,
+			    "action %u (offset %zu): max_seqs %u, max_tokens %u, kv_reserve_pct "
+			    "%u, flags %#x; needs seqs >= 1, tokens >= 1, pct <= 100, flags: order "
+			    "0..2 in bits 0-1, coalesce bit 2, no other bit",
+			    a, off, seqs, toks, kv, fl);
 	}
 	return QS_OK;
 }
 
 int
-qs_q8__check(const uint8_t *b, size_t len, const char *label, const struct qs_policy_load_opts *opts,
-	 int *sig_present, char *msg, size_t msglen)
+qs_q8__check(const uint8_t *b, size_t len, const char *label,
+	     const struct qs_policy_load_opts *opts, int *sig_present, char *msg, size_t msglen)
 {
 	size_t expect = 0;
 	uint32_t file_size, crc, want_crc;
@@ -347,15 +363,16 @@ qs_q8__check(const uint8_t *b, size_t len, const char *label, const struct qs_po
 		return rc;
 	file_size = q8_rd32(b + QS_Q8_HDR_FILE_SIZE);
 	if (file_size > QS_Q8_MAX_FILE_SIZE)
-		return q8_fail(QS_E_SIZE, msg, msglen, label,
-			       "header says %u bytes (offset %d), beyond the largest valid policy (%u)",
-			       file_size, QS_Q8_HDR_FILE_SIZE, (unsigned)QS_Q8_MAX_FILE_SIZE);
+		return q8_fail(
+		    QS_E_SIZE, msg, msglen, label,
+		    "header says %u bytes (offset %d), beyond the largest valid policy (%u)",
+		    file_size, QS_Q8_HDR_FILE_SIZE, (unsigned)QS_Q8_MAX_FILE_SIZE);
 	if ((rc = check_layers(b, len, label, &expect, msg, msglen)))
 		return rc;
 	if (file_size != expect)
 		return q8_fail(QS_E_SIZE, msg, msglen, label,
-			       "header says %u bytes (offset %d) but its layers take %zu", file_size,
-			       QS_Q8_HDR_FILE_SIZE, expect);
+			       "header says %u bytes (offset %d) but its layers take %zu",
+			       file_size, QS_Q8_HDR_FILE_SIZE, expect);
 	if (len < file_size)
 		return q8_fail(QS_E_TRUNCATED, msg, msglen, label,
 			       "%zu bytes, truncated: the header says %u", len, file_size);

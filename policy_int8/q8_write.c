@@ -46,10 +46,11 @@ qs_q8_write(const struct qs_q8_desc *d, uint8_t *buf, size_t cap, size_t *len, c
 
 	if (!size)
 		return q8_fail(QS_E_SHAPE, msg, msglen, label,
-			       "impossible description (layer count, a dimension or the action count out of range)");
+			       "impossible description (layer count, a dimension or the action "
+			       "count out of range)");
 	if (!buf || cap < size)
-		return q8_fail(QS_E_ARG, msg, msglen, label, "needs %zu bytes, buffer has %zu", size,
-			       cap);
+		return q8_fail(QS_E_ARG, msg, msglen, label, "needs %zu bytes, buffer has %zu",
+			       size, cap);
 	name_len = d->name ? strlen(d->name) : 0;
 	if (name_len >= QS_Q8_NAME_LEN)
 		return q8_fail(QS_E_VALUE, msg, msglen, label, "name longer than %d characters",
@@ -160,7 +161,8 @@ qs_q8__write_all(const char *path, const uint8_t *buf, size_t len, char *msg, si
 	slash = strrchr(path, '/');
 	n = snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) + 1 : 1,
 		     slash ? path : ".");
-	if (n > 0 && (size_t)n < sizeof(dir) && (dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+	if (n > 0 && (size_t)n < sizeof(dir) &&
+	    (dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
 		fsync(dfd); /* best effort: some filesystems refuse fsync on directories */
 		close(dfd);
 	}
@@ -192,8 +194,8 @@ qs_q8_write_file(const struct qs_q8_desc *d, const char *path, char *msg, size_t
 }
 
 int
-qs_q8_sign(uint8_t *buf, size_t len, size_t cap, const uint8_t sk[64], size_t *out_len,
-	   char *msg, size_t msglen)
+qs_q8_sign(uint8_t *buf, size_t len, size_t cap, const uint8_t sk[64], size_t *out_len, char *msg,
+	   size_t msglen)
 {
 	int sig = 0, rc;
 
@@ -205,7 +207,8 @@ qs_q8_sign(uint8_t *buf, size_t len, size_t cap, const uint8_t sk[64], size_t *o
 		return q8_fail(QS_E_ARG, msg, msglen, "policy", "no room for the signature");
 #ifdef QSTEER_HAVE_SODIUM
 	if (sodium_init() < 0)
-		return q8_fail(QS_E_UNSUPPORTED, msg, msglen, "policy", "libsodium failed to start");
+		return q8_fail(QS_E_UNSUPPORTED, msg, msglen, "policy",
+			       "libsodium failed to start");
 	memcpy(buf + len, QS_Q8_SIG_MAGIC, 4);
 	q8_wr32(buf + len + 4, QS_Q8_SIG_ALG_ED25519);
 	crypto_sign_detached(buf + len + 8, NULL, buf, len, sk);

@@ -5,7 +5,7 @@ set -euo pipefail
 
 pkgs=(
 	build-essential meson ninja-build pkg-config
-	clang llvm lld libclang-rt-14-dev
+	clang llvm lld libclang-rt-14-dev clang-format
 	libcmocka-dev python3-numpy
 	libsodium-dev libjansson-dev libinih-dev libpcap-dev
 	gnuplot-nox

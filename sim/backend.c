@@ -132,8 +132,7 @@ wait_pop(struct qs_sim *s, struct qs_sim_backend *be)
 }
 
 static void
-record_first_token(struct qs_sim *s, struct qs_sim_backend *be, struct qs_sim_req *q,
-		   uint64_t t)
+record_first_token(struct qs_sim *s, struct qs_sim_backend *be, struct qs_sim_req *q, uint64_t t)
 {
 	uint64_t us;
 	uint32_t v, *slot;
@@ -207,7 +206,8 @@ qs_sim_backend_enqueue(struct qs_sim *s, struct qs_sim_backend *be, uint32_t ri)
 	q->prefill_target = q->r.prompt_tokens;
 	if (pcache_hit(be, q->r.prefix_hash, s->now)) {
 		/* Cached prefix KV: skip computing it (the last prompt token always runs). */
-		uint32_t skip = q->r.prefix_hash ? s->cfg.wl.cls[q->r.class_index].prefix_tokens : 0;
+		uint32_t skip =
+		    q->r.prefix_hash ? s->cfg.wl.cls[q->r.class_index].prefix_tokens : 0;
 
 		q->prefill_done = skip < q->prefill_target ? skip : q->prefill_target - 1;
 		q->cache_hit = true;
@@ -430,7 +430,7 @@ wait_best(struct qs_sim *s, struct qs_sim_backend *be, uint32_t *prevp, uint32_t
 	  uint32_t *havep)
 {
 	uint32_t i, prev = QS_NIL, best = be->wait_head, bprev = QS_NIL, bp = 0, st = QS_NIL,
-		      stprev = QS_NIL;
+		    stprev = QS_NIL;
 
 	for (i = be->wait_head; i != QS_NIL; prev = i, i = s->pool.req[i].next) {
 		const struct qs_sim_req *q = &s->pool.req[i];
@@ -475,8 +475,8 @@ priority_preempt(struct qs_sim *s, struct qs_sim_backend *be)
 	uint32_t prev, starved, have, w = wait_best(s, be, &prev, &starved, &have), si, v;
 	const struct qs_sim_req *q = &s->pool.req[w];
 	uint32_t rest = q->prefill_target - q->prefill_done;
-	uint32_t chunk = be->prof.chunked_prefill && rest > be->prof.max_tokens ? be->prof.max_tokens
-										 : rest;
+	uint32_t chunk =
+	    be->prof.chunked_prefill && rest > be->prof.max_tokens ? be->prof.max_tokens : rest;
 	uint32_t need = blocks_for(q->prefill_done + chunk), vp = 0;
 	uint64_t vadm = 0;
 
@@ -641,18 +641,18 @@ batch_step(struct qs_sim *s, struct qs_sim_backend *be)
 	be->busy = true;
 	if (s->cfg.on_iteration) {
 		struct qs_sim_iter it = {
-			.backend = be->id,
-			.start_ns = s->now,
-			.duration_ns = be->iter_ns,
-			.seqs = decodes,
-			.tokens = tokens,
-			.prefill_tokens = prefill,
-			.decode_seqs = decodes,
-			.kv_blocks_used = p->kv_blocks - be->kv_free,
-			.max_seqs = p->max_seqs,
-			.max_tokens = p->max_tokens,
-			.kv_blocks = p->kv_blocks,
-			.preempted = be->iter_preempted,
+		    .backend = be->id,
+		    .start_ns = s->now,
+		    .duration_ns = be->iter_ns,
+		    .seqs = decodes,
+		    .tokens = tokens,
+		    .prefill_tokens = prefill,
+		    .decode_seqs = decodes,
+		    .kv_blocks_used = p->kv_blocks - be->kv_free,
+		    .max_seqs = p->max_seqs,
+		    .max_tokens = p->max_tokens,
+		    .kv_blocks = p->kv_blocks,
+		    .preempted = be->iter_preempted,
 		};
 
 		for (i = 0; i < be->n_pf; i++)
@@ -671,7 +671,7 @@ cancelled(struct qs_sim *s, uint32_t ri)
 
 	qs_sim_acc_cancel(&s->acc, q->r.slo_class, q->r.tenant, q->r.arrival_ns, s->now,
 			  (uint64_t)(q->prefill_target - q->prefill_done) + q->r.max_new_tokens -
-				  q->generated);
+			      q->generated);
 	qs_sim_pool_free(s, ri);
 }
 
@@ -717,8 +717,8 @@ qs_sim_backend_cancel(struct qs_sim *s, struct qs_sim_backend *be, uint32_t ri, 
 		/* queued: out of the queue, nothing was spent on it */
 		wait_unlink(s, be, ri, prev);
 		be->prefill_pending -= be->prof.model == QS_SIM_MODEL_TOKRATE
-					       ? q->r.prompt_tokens
-					       : q->prefill_target - q->prefill_done;
+					   ? q->r.prompt_tokens
+					   : q->prefill_target - q->prefill_done;
 		cancelled(s, ri);
 		return QS_OK;
 	}

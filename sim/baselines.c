@@ -12,11 +12,17 @@
 #include "qsteer/rng.h"
 
 static const char *const names[QS_BASELINE__COUNT] = {
-	"random", "rr", "lor", "lot", "jsq", "p2c", "sed", "kv",
+    "random", "rr", "lor", "lot", "jsq", "p2c", "sed", "kv",
 };
 static const char *const aliases[QS_BASELINE__COUNT] = {
-	"random", "round-robin", "least-requests", "least-tokens", "join-shortest-queue",
-	"power-of-two", "shortest-expected-delay", "kv-aware",
+    "random",
+    "round-robin",
+    "least-requests",
+    "least-tokens",
+    "join-shortest-queue",
+    "power-of-two",
+    "shortest-expected-delay",
+    "kv-aware",
 };
 
 const char *
@@ -165,11 +171,11 @@ qs_baseline_choose(struct qs_baseline *r, const struct qs_feat_request *rq,
 				continue;
 			q = (uint64_t)be[i].waiting + be[i].sent_reqs;
 			sq = qmax > qmin ? (qmax - q) * 1000 / (qmax - qmin) : 1000;
-			skv = be[i].kv_total ? 1000 - (be[i].kv_used >= be[i].kv_total
-							       ? 1000
-							       : (uint64_t)be[i].kv_used * 1000 /
-									 be[i].kv_total)
-					     : 1000;
+			skv = be[i].kv_total
+				  ? 1000 - (be[i].kv_used >= be[i].kv_total
+						? 1000
+						: (uint64_t)be[i].kv_used * 1000 / be[i].kv_total)
+				  : 1000;
 			sp = be[i].prefix_hit ? 1000 : 0;
 			score = r->kvw.queue * sq + r->kvw.kv * skv + r->kvw.prefix * sp;
 			if (best < 0 || score > bv) {

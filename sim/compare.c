@@ -13,7 +13,7 @@
 #include "sim_internal.h"
 
 const char *const qs_cmp_col_names[QS_CMP_COLS] = {
-	"ttft_p50_ms", "ttft_p99_ms", "tpot_p99_ms", "e2e_mean_ms", "slo_attainment", "goodput_rps",
+    "ttft_p50_ms", "ttft_p99_ms", "tpot_p99_ms", "e2e_mean_ms", "slo_attainment", "goodput_rps",
 };
 
 double
@@ -22,9 +22,9 @@ qs_cmp_t975(uint32_t df)
 	/* Three decimals, as the printed tables give them: every interval of 31 seeds
 	 * or fewer keeps the bytes it always had. */
 	static const double t[] = {
-		0,     12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
-		2.201, 2.179,  2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080,
-		2.074, 2.069,  2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+	    0,	   12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+	    2.201, 2.179,  2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080,
+	    2.074, 2.069,  2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
 	};
 	const double z = 1.959963984540054, z2 = z * z; /* the normal 0.975 quantile */
 	double v = df, g1, g2, g3, g4;
@@ -101,8 +101,8 @@ cmp_job_run(void *arg, uint32_t j, uint32_t worker)
 	double v[QS_CMP_COLS];
 
 	(void)worker;
-	job->rc = rt->run ? QS_OK : qs_sim_router_parse(rt->spec, seed, &r, job->msg,
-							  sizeof(job->msg));
+	job->rc =
+	    rt->run ? QS_OK : qs_sim_router_parse(rt->spec, seed, &r, job->msg, sizeof(job->msg));
 	if (job->rc == QS_OK)
 		job->rc = qs_sim_create(c->cfg, seed, &s, job->msg, sizeof(job->msg));
 	if (job->rc == QS_OK)
@@ -117,10 +117,12 @@ cmp_job_run(void *arg, uint32_t j, uint32_t worker)
 		job->fallbacks = r.fallbacks;
 		if (si == 0) {
 			/* The seed-0 job alone writes the row's name and CDFs. */
-			snprintf(row->router, sizeof(row->router), "%s", rt->run ? rt->spec : r.name);
+			snprintf(row->router, sizeof(row->router), "%s",
+				 rt->run ? rt->spec : r.name);
 			for (uint32_t mi = 0; c->o->cdf && mi < QS_SIM_M__COUNT; mi++)
-				row->cdf_n[mi] = qs_sim_cdf(s, (enum qs_sim_metric)mi, row->cdf_x[mi],
-							    row->cdf_p[mi], QS_CDF_POINTS);
+				row->cdf_n[mi] =
+				    qs_sim_cdf(s, (enum qs_sim_metric)mi, row->cdf_x[mi],
+					       row->cdf_p[mi], QS_CDF_POINTS);
 		}
 	}
 	qs_sim_destroy(s);

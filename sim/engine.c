@@ -129,7 +129,7 @@ heap_fill_root(struct qs_sim_heap *h, const struct qs_sim_event *e)
 int
 qs_sim_heap_push(struct qs_sim_heap *h, uint64_t t, uint32_t type, uint32_t a, uint32_t b)
 {
-	struct qs_sim_event e = { .t = t, .seq = h->next_seq++, .type = type, .a = a, .b = b };
+	struct qs_sim_event e = {.t = t, .seq = h->next_seq++, .type = type, .a = a, .b = b};
 	uint32_t i;
 
 	if (h->top_done) {
@@ -313,26 +313,29 @@ check_config(const struct qs_sim_config *c, char *msg, size_t msglen)
 		}
 		if (p->max_seqs == 0 || p->max_tokens < p->max_seqs || p->kv_blocks == 0 ||
 		    p->max_model_len < 2)
-			return qs_sim_err(msg, msglen, QS_E_VALUE,
-					  "backend %u (%s): need max_seqs > 0, max_tokens >= max_seqs, "
-					  "kv_blocks > 0, max_model_len >= 2",
-					  i, p->name);
+			return qs_sim_err(
+			    msg, msglen, QS_E_VALUE,
+			    "backend %u (%s): need max_seqs > 0, max_tokens >= max_seqs, "
+			    "kv_blocks > 0, max_model_len >= 2",
+			    i, p->name);
 		if (!p->chunked_prefill && p->max_tokens < p->max_model_len)
-			return qs_sim_err(msg, msglen, QS_E_VALUE,
-					  "backend %u (%s): without chunked prefill max_tokens must be "
-					  ">= max_model_len (as vLLM requires)",
-					  i, p->name);
+			return qs_sim_err(
+			    msg, msglen, QS_E_VALUE,
+			    "backend %u (%s): without chunked prefill max_tokens must be "
+			    ">= max_model_len (as vLLM requires)",
+			    i, p->name);
 		if ((uint64_t)p->kv_blocks * QS_SIM_BLOCK_TOKENS < p->max_model_len + 1ull)
-			return qs_sim_err(msg, msglen, QS_E_VALUE,
-					  "backend %u (%s): kv_blocks hold fewer than max_model_len "
-					  "tokens, a long request could never run",
-					  i, p->name);
+			return qs_sim_err(
+			    msg, msglen, QS_E_VALUE,
+			    "backend %u (%s): kv_blocks hold fewer than max_model_len "
+			    "tokens, a long request could never run",
+			    i, p->name);
 		if (!(p->fixed_us >= 0 && p->prefill_us_per_token >= 0 &&
 		      p->decode_us_per_seq >= 0 && p->kv_us_per_token >= 0) ||
 		    p->fixed_us + p->prefill_us_per_token + p->decode_us_per_seq <= 0)
-			return qs_sim_err(msg, msglen, QS_E_VALUE,
-					  "backend %u (%s): iteration costs must be >= 0, not all 0",
-					  i, p->name);
+			return qs_sim_err(
+			    msg, msglen, QS_E_VALUE,
+			    "backend %u (%s): iteration costs must be >= 0, not all 0", i, p->name);
 		if (p->prefix_cache > 4096)
 			return qs_sim_err(msg, msglen, QS_E_VALUE,
 					  "backend %u (%s): prefix_cache > 4096", i, p->name);
@@ -397,7 +400,7 @@ probe_config(const struct qs_sim_config *cfg, const struct qs_sim_profile *p, bo
 }
 
 struct probe_acc {
-	uint64_t skip;	   /* request ids below this are warm-up */
+	uint64_t skip; /* request ids below this are warm-up */
 	uint64_t n, met;
 	uint64_t target;   /* saturation: completions to time */
 	uint64_t t_target; /* when the target-th completion happened */
@@ -415,8 +418,8 @@ probe_outcome(void *ctx, const struct qs_sim_outcome *o)
 }
 
 static int sim_create(const struct qs_sim_config *cfg, uint64_t seed,
-		      const struct qs_sim_sample_row *sample, uint32_t n_sample, struct qs_sim **out,
-		      char *msg, size_t msglen);
+		      const struct qs_sim_sample_row *sample, uint32_t n_sample,
+		      struct qs_sim **out, char *msg, size_t msglen);
 
 /* Run probe config c (rate and requests set) on its one backend to the end. */
 static int
@@ -457,7 +460,7 @@ saturation_rps(const struct qs_sim_config *cfg, const struct qs_sim_wl *wl,
 	       const struct qs_sim_profile *p, double mp, double mg, uint64_t seed)
 {
 	struct qs_sim_config *c;
-	struct probe_acc a = { 0 };
+	struct probe_acc a = {0};
 	uint64_t t0 = 0;
 	double rps = 0;
 
@@ -516,7 +519,7 @@ slo_capacity_rps(const struct qs_sim_config *cfg, const struct qs_sim_wl *wl,
 	probe_config(cfg, p, true, c);
 	c->wl.requests = QS_SIM_SLO_SAMPLE;
 	for (step = 0; step < QS_SIM_SLO_STEPS; step++) {
-		struct probe_acc a = { .skip = QS_SIM_SLO_SAMPLE / 10, .target = UINT64_MAX };
+		struct probe_acc a = {.skip = QS_SIM_SLO_SAMPLE / 10, .target = UINT64_MAX};
 		double mid = 0.5 * (lo + hi);
 		uint64_t t0;
 
@@ -653,8 +656,8 @@ sim_create(const struct qs_sim_config *cfg, uint64_t seed, const struct qs_sim_s
 			       : saturation_rps(cfg, &s->wl, &cfg->backend[i].prof, mp, mg, seed);
 		if (cfg->wl.load > 0)
 			slo[i] = j < i ? slo[j]
-				       : slo_capacity_rps(cfg, &s->wl, &cfg->backend[i].prof, sat[i],
-							  seed);
+				       : slo_capacity_rps(cfg, &s->wl, &cfg->backend[i].prof,
+							  sat[i], seed);
 		if (s->capacity[i] == 0)
 			s->capacity[i] = (uint32_t)fmax(1.0, fmin(1e9, sat[i] * 1000.0));
 	}
@@ -717,7 +720,8 @@ qs_sim_capacity_estimates(const struct qs_sim *s, uint32_t b, double *sat_rps, d
 	*slo_rps = b < s->nb ? s->slo_rps[b] : 0;
 }
 
-/* ---- reports ----------------------------------------------------------------------------------- */
+/* ---- reports -----------------------------------------------------------------------------------
+ */
 
 static bool
 report_lost(const struct qs_sim *s, uint32_t b, uint64_t k)
@@ -756,9 +760,9 @@ take_report(struct qs_sim *s, struct qs_sim_backend *be, uint64_t t)
 	if (be->decoded == be->rep_prev_decoded)
 		r->decode_tps = dt ? 0 : r->decode_tps; /* no division for an idle interval */
 	else
-		r->decode_tps = dt ? (uint32_t)((be->decoded - be->rep_prev_decoded) *
-						1000000000ull / dt)
-				   : r->decode_tps;
+		r->decode_tps =
+		    dt ? (uint32_t)((be->decoded - be->rep_prev_decoded) * 1000000000ull / dt)
+		       : r->decode_tps;
 	if (be->ttft_dirty) {
 		/* record_first_token keeps the max unless the max itself left the ring. */
 		for (i = 0; i < QS_SIM_TTFT_RING; i++)
@@ -767,8 +771,8 @@ take_report(struct qs_sim *s, struct qs_sim_backend *be, uint64_t t)
 		be->ttft_dirty = false;
 	}
 	r->ttft_p99_us = be->ttft_max;
-	r->prefill_pending = be->prefill_pending > UINT32_MAX ? UINT32_MAX
-							      : (uint32_t)be->prefill_pending;
+	r->prefill_pending =
+	    be->prefill_pending > UINT32_MAX ? UINT32_MAX : (uint32_t)be->prefill_pending;
 	r->received = be->received;
 	r->received_tokens = be->received_tokens;
 	r->completed = be->completed;
@@ -784,11 +788,10 @@ take_report(struct qs_sim *s, struct qs_sim_backend *be, uint64_t t)
 #define QS_SIM_FORGE_CATCHUP 64
 /* Where the simulated reports come from: backend i at 10.0.0.(i + 1), the forger's
  * own host elsewhere. */
-static const uint8_t forger_addr[4] = { 10, 66, 0, 1 };
+static const uint8_t forger_addr[4] = {10, 66, 0, 1};
 /* The forger does not hold the backends' keys: it tags with its own. */
-static const uint8_t forger_key[QS_SIPHASH_KEY_LEN] = { 0xf0, 0x12, 0x34, 0x56, 0x78, 0x9a,
-							  0xbc, 0xde, 0xf0, 0x11, 0x22, 0x33,
-							  0x44, 0x55, 0x66, 0x77 };
+static const uint8_t forger_key[QS_SIPHASH_KEY_LEN] = {
+    0xf0, 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77};
 
 static void
 checked_init(struct qs_sim *s, struct qs_sim_backend *be)
@@ -797,8 +800,8 @@ checked_init(struct qs_sim *s, struct qs_sim_backend *be)
 	const struct qs_sim_forger *f = &s->cfg.forger;
 
 	be->forge_next_t = UINT64_MAX;
-	be->rep_checked = bc->report_key.has_key || bc->report_source_any ||
-			  f->kind != QS_SIM_FORGE_NONE;
+	be->rep_checked =
+	    bc->report_key.has_key || bc->report_source_any || f->kind != QS_SIM_FORGE_NONE;
 	if (!be->rep_checked)
 		return;
 	memset(&be->rep_src, 0, sizeof(be->rep_src));
@@ -849,8 +852,8 @@ encode_report(const struct qs_sim_backend *be, const struct qs_sim_report *r, ui
  * per-backend token counter, not a wire field).
  */
 static void
-offer_report(struct qs_sim *s, struct qs_sim_backend *be, const uint8_t *msg,
-	     const uint8_t *src, uint64_t received_tokens, uint64_t now, bool forged)
+offer_report(struct qs_sim *s, struct qs_sim_backend *be, const uint8_t *msg, const uint8_t *src,
+	     uint64_t received_tokens, uint64_t now, bool forged)
 {
 	const struct qs_sim_backend_cfg *bc = &s->cfg.backend[be->id];
 	struct qs_qrp_hdr h;
@@ -1057,9 +1060,8 @@ qs_sim_complete(struct qs_sim *s, struct qs_sim_backend *be, uint32_t ri)
 	o.arrival_ns = q->r.arrival_ns;
 	o.ttft_ns = q->first_token_ns - q->r.arrival_ns;
 	o.e2e_ns = s->now - q->r.arrival_ns;
-	o.tpot_ns = q->r.max_new_tokens > 1
-			    ? (o.e2e_ns - o.ttft_ns) / (q->r.max_new_tokens - 1)
-			    : 0;
+	o.tpot_ns =
+	    q->r.max_new_tokens > 1 ? (o.e2e_ns - o.ttft_ns) / (q->r.max_new_tokens - 1) : 0;
 	ttft_ms = (double)o.ttft_ns * 1e-6;
 	tpot_ms = (double)o.tpot_ns * 1e-6;
 	e2e_ms = (double)o.e2e_ns * 1e-6;
@@ -1125,9 +1127,10 @@ qs_sim_view(const struct qs_sim_view_backend *vb, uint32_t nb, uint64_t now_ns,
 							      vb[i].last_ns, now_ns, max_age),
 					       fb);
 
-		fb->sent_reqs = vb[i].sent_reqs > UINT32_MAX ? UINT32_MAX : (uint32_t)vb[i].sent_reqs;
+		fb->sent_reqs =
+		    vb[i].sent_reqs > UINT32_MAX ? UINT32_MAX : (uint32_t)vb[i].sent_reqs;
 		fb->sent_tokens =
-			vb[i].sent_tokens > UINT32_MAX ? UINT32_MAX : (uint32_t)vb[i].sent_tokens;
+		    vb[i].sent_tokens > UINT32_MAX ? UINT32_MAX : (uint32_t)vb[i].sent_tokens;
 		fb->capacity_class = vb[i].capacity_class;
 		fb->prefix_hit = prefix_hit == i;
 		if (!mask_kv_full)
@@ -1155,8 +1158,8 @@ static void
 build_view(struct qs_sim *s, struct qs_sim_decision *d)
 {
 	const struct qs_sim_req *q = &s->pool.req[s->pending_req];
-	uint32_t i, hit = qs_prefix_lookup(s->prefix, q->r.prefix_hash, s->now,
-					      s->cfg.prefix_max_age_ns);
+	uint32_t i,
+	    hit = qs_prefix_lookup(s->prefix, q->r.prefix_hash, s->now, s->cfg.prefix_max_age_ns);
 	double now_s = (double)s->now * 1e-9;
 	struct qs_sim_view_backend *vb = s->vb;
 
@@ -1188,8 +1191,8 @@ build_view(struct qs_sim *s, struct qs_sim_decision *d)
 		/* the report counts what had reached the backend: the rest was sent since */
 		vb[i].sent_reqs = s->sent[i] > be->rep.received ? s->sent[i] - be->rep.received : 0;
 		vb[i].sent_tokens = s->sent_tokens[i] > be->rep.received_tokens
-					    ? s->sent_tokens[i] - be->rep.received_tokens
-					    : 0; /* (a forged report may claim more) */
+					? s->sent_tokens[i] - be->rep.received_tokens
+					: 0; /* (a forged report may claim more) */
 		vb[i].capacity_class = s->capacity_class[i];
 	}
 	qs_sim_view(vb, s->nb, s->now, report_max_age(&s->cfg), s->cfg.mask_kv_full, hit,
@@ -1229,8 +1232,8 @@ qs_sim_next_decision(struct qs_sim *s, struct qs_sim_decision *d, char *msg, siz
 			rc = qs_sim_backend_iter_end(s, &s->be[ev.a]);
 			break;
 		case QS_EV_CANCEL:
-			rc = qs_sim_backend_cancel(s, &s->be[s->pool.req[ev.a].backend], ev.a,
-						   ev.b);
+			rc =
+			    qs_sim_backend_cancel(s, &s->be[s->pool.req[ev.a].backend], ev.a, ev.b);
 			break;
 		default:
 			rc = qs_sim_backend_tok_done(s, &s->be[ev.a], ev.b);

@@ -179,8 +179,8 @@ static uint64_t
 acc_span(const struct qs_sim_acc *a)
 {
 	return a->completed && a->last_completion > a->first_arrival
-		       ? a->last_completion - a->first_arrival
-		       : 0;
+		   ? a->last_completion - a->first_arrival
+		   : 0;
 }
 
 /* Everything in m that the accumulator alone determines. */
@@ -214,7 +214,7 @@ acc_metrics(const struct qs_sim_acc *a, struct qs_sim_metrics *m)
 	for (i = 0; i < QS_SIM_SLO_CLASSES; i++) {
 		m->class_n[i] = a->class_n[i];
 		m->class_attainment[i] =
-			a->class_n[i] ? (double)a->class_met[i] / (double)a->class_n[i] : 0;
+		    a->class_n[i] ? (double)a->class_met[i] / (double)a->class_n[i] : 0;
 	}
 	m->n_tenants = a->n_ten + (a->ten[QS_SIM_TENANTS].n > 0);
 	for (i = 0; i < m->n_tenants; i++) {
@@ -233,12 +233,11 @@ acc_metrics(const struct qs_sim_acc *a, struct qs_sim_metrics *m)
 		m->throughput_tps = (double)a->gen_tokens / span_s;
 		m->little_l = a->area / (double)span;
 		/* W over every departure: completions and client cancellations */
-		m->little_lambda_w =
-			a->completed + a->cancelled
-				? ((double)a->arrived / (double)span) *
-					  ((a->sum_e2e_ns + a->sum_cancel_ns) /
-					   (double)(a->completed + a->cancelled))
-				: 0;
+		m->little_lambda_w = a->completed + a->cancelled
+					 ? ((double)a->arrived / (double)span) *
+					       ((a->sum_e2e_ns + a->sum_cancel_ns) /
+						(double)(a->completed + a->cancelled))
+					 : 0;
 	}
 }
 
@@ -371,8 +370,8 @@ qs_sim_tally_metrics(const struct qs_sim_tally *t, struct qs_sim_metrics *m)
 }
 
 uint32_t
-qs_sim_tally_cdf(const struct qs_sim_tally *t, enum qs_sim_metric which, double *x_ms,
-		 double *frac, uint32_t cap)
+qs_sim_tally_cdf(const struct qs_sim_tally *t, enum qs_sim_metric which, double *x_ms, double *frac,
+		 uint32_t cap)
 {
 	return hist_cdf(&t->acc, which, x_ms, frac, cap);
 }

@@ -69,24 +69,27 @@ qs_sim_profile_capacity_rps(const struct qs_sim_profile *p, double prompt, doubl
 
 /* ---- key table ----------------------------------------------------------------- */
 
-#define F(name, type) { #name, type, offsetof(struct qs_sim_profile, name) }
+#define F(name, type)                                                                              \
+	{                                                                                          \
+#name, type, offsetof(struct qs_sim_profile, name)                                 \
+	}
 static const struct qs_sim_key profile_keys[] = {
-	F(name, QS_KEY_STR),
-	F(model, QS_KEY_MODEL),
-	F(fixed_us, QS_KEY_DOUBLE),
-	F(prefill_us_per_token, QS_KEY_DOUBLE),
-	F(decode_us_per_seq, QS_KEY_DOUBLE),
-	F(kv_us_per_token, QS_KEY_DOUBLE),
-	F(max_seqs, QS_KEY_U32),
-	F(max_tokens, QS_KEY_U32),
-	F(kv_blocks, QS_KEY_U32),
-	F(max_model_len, QS_KEY_U32),
-	F(chunked_prefill, QS_KEY_BOOL),
-	F(prefix_cache, QS_KEY_U32),
-	F(tokens_per_s, QS_KEY_DOUBLE),
-	F(concurrency, QS_KEY_U32),
-	F(prefill_weight, QS_KEY_DOUBLE),
-	{ NULL, 0, 0 },
+    F(name, QS_KEY_STR),
+    F(model, QS_KEY_MODEL),
+    F(fixed_us, QS_KEY_DOUBLE),
+    F(prefill_us_per_token, QS_KEY_DOUBLE),
+    F(decode_us_per_seq, QS_KEY_DOUBLE),
+    F(kv_us_per_token, QS_KEY_DOUBLE),
+    F(max_seqs, QS_KEY_U32),
+    F(max_tokens, QS_KEY_U32),
+    F(kv_blocks, QS_KEY_U32),
+    F(max_model_len, QS_KEY_U32),
+    F(chunked_prefill, QS_KEY_BOOL),
+    F(prefix_cache, QS_KEY_U32),
+    F(tokens_per_s, QS_KEY_DOUBLE),
+    F(concurrency, QS_KEY_U32),
+    F(prefill_weight, QS_KEY_DOUBLE),
+    {NULL, 0, 0},
 };
 #undef F
 
@@ -231,7 +234,7 @@ int
 qs_sim_profile_parse(const char *text, const char *label, struct qs_sim_profile *p, char *msg,
 		     size_t msglen)
 {
-	struct prof_ctx c = { .p = p };
+	struct prof_ctx c = {.p = p};
 	int line;
 
 	qs_sim_profile_default(p);

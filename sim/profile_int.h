@@ -23,8 +23,8 @@ struct qs_sim_key {
 int qs_sim_parse_double(const char *v, double *out);
 int qs_sim_parse_u64(const char *v, uint64_t *out);
 int qs_sim_parse_bool(const char *v, bool *out);
-int qs_sim_set_key(const struct qs_sim_key *keys, void *base, const char *name,
-		   const char *value, char *err, size_t errlen);
+int qs_sim_set_key(const struct qs_sim_key *keys, void *base, const char *name, const char *value,
+		   char *err, size_t errlen);
 int qs_sim_profile_key(struct qs_sim_profile *p, const char *name, const char *value, char *err,
 		       size_t errlen);
 /* Read a whole (small, text) file; the caller frees *out. */

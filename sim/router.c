@@ -19,8 +19,8 @@ qs_sim_router_parse(const char *spec, uint64_t seed, struct qs_sim_router *r, ch
 	memset(r, 0, sizeof(*r));
 	snprintf(r->name, sizeof(r->name), "%s", spec);
 	if (!strncmp(spec, "q8:", 3)) {
-		struct qs_policy_load_opts o = { .expect_schema = QS_SCHEMA_ROUTER_V1,
-						 .expect_kind = QS_Q8_KIND_SCORER };
+		struct qs_policy_load_opts o = {.expect_schema = QS_SCHEMA_ROUTER_V1,
+						.expect_kind = QS_Q8_KIND_SCORER};
 		const char *slash = strrchr(spec + 3, '/');
 		int rc = qs_policy_load_file(spec + 3, &o, &r->policy, msg, msglen);
 
@@ -30,8 +30,8 @@ qs_sim_router_parse(const char *spec, uint64_t seed, struct qs_sim_router *r, ch
 			qs_policy_free(r->policy);
 			r->policy = NULL;
 			return qs_sim_err(msg, msglen, QS_E_SHAPE,
-					  "%s: a router scorer takes %d inputs to 1 output", spec + 3,
-					  QS_FR_COUNT);
+					  "%s: a router scorer takes %d inputs to 1 output",
+					  spec + 3, QS_FR_COUNT);
 		}
 		r->is_policy = true;
 		snprintf(r->name, sizeof(r->name), "q8:%s", slash ? slash + 1 : spec + 3);
@@ -64,7 +64,7 @@ qs_sim_router_choose(struct qs_sim_router *r, const struct qs_sim_decision *d)
 		 * where the dataplane would drop the request (all draining), among all. */
 		r->fallbacks++;
 		return qs_baseline_choose(&r->base, &d->freq, d->backend, d->n_backends,
-					  d->fallback ? d->fallback
+					  d->fallback		? d->fallback
 					  : d->n_backends == 64 ? ~0ull
 								: (1ull << d->n_backends) - 1,
 					  d->capacity);

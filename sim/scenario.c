@@ -195,17 +195,17 @@ workload_key(struct scen_ctx *c, const char *n, const char *v)
 		const char *name;
 		size_t off;
 	} dk[] = {
-		{ "rate", offsetof(struct qs_sim_workload, rate) },
-		{ "load", offsetof(struct qs_sim_workload, load) },
-		{ "cv", offsetof(struct qs_sim_workload, cv) },
-		{ "burst_factor", offsetof(struct qs_sim_workload, burst_factor) },
-		{ "burst_mean_s", offsetof(struct qs_sim_workload, burst_mean_s) },
-		{ "quiet_mean_s", offsetof(struct qs_sim_workload, quiet_mean_s) },
-		{ "amplitude", offsetof(struct qs_sim_workload, amplitude) },
-		{ "period_s", offsetof(struct qs_sim_workload, period_s) },
-		{ "duration_s", offsetof(struct qs_sim_workload, duration_s) },
-		{ "window_start_s", offsetof(struct qs_sim_workload, window_start_s) },
-		{ "window_s", offsetof(struct qs_sim_workload, window_s) },
+	    {"rate", offsetof(struct qs_sim_workload, rate)},
+	    {"load", offsetof(struct qs_sim_workload, load)},
+	    {"cv", offsetof(struct qs_sim_workload, cv)},
+	    {"burst_factor", offsetof(struct qs_sim_workload, burst_factor)},
+	    {"burst_mean_s", offsetof(struct qs_sim_workload, burst_mean_s)},
+	    {"quiet_mean_s", offsetof(struct qs_sim_workload, quiet_mean_s)},
+	    {"amplitude", offsetof(struct qs_sim_workload, amplitude)},
+	    {"period_s", offsetof(struct qs_sim_workload, period_s)},
+	    {"duration_s", offsetof(struct qs_sim_workload, duration_s)},
+	    {"window_start_s", offsetof(struct qs_sim_workload, window_start_s)},
+	    {"window_s", offsetof(struct qs_sim_workload, window_s)},
 	};
 	size_t i;
 	double d;
@@ -220,7 +220,7 @@ workload_key(struct scen_ctx *c, const char *n, const char *v)
 		return 1;
 	}
 	if (!strcmp(n, "arrival")) {
-		static const char *names[] = { "poisson", "gamma", "bursty", "diurnal", "trace" };
+		static const char *names[] = {"poisson", "gamma", "bursty", "diurnal", "trace"};
 
 		for (i = 0; i < 5; i++) {
 			if (!strcmp(v, names[i])) {
@@ -361,8 +361,9 @@ backend_key(struct scen_ctx *c, struct group *g, const char *n, const char *v)
 	if (!strcmp(n, "report_key")) {
 		/* qsteer-dp's per-backend key, 32 hex digits (report_auth.h) */
 		if (qs_report_key_hex(v, &g->report_key) != 0)
-			return fail(c, "bad value for key '%s' in [backend.%s]: want 32 hex digits, "
-				       "not all zero",
+			return fail(c,
+				    "bad value for key '%s' in [backend.%s]: want 32 hex digits, "
+				    "not all zero",
 				    n, g->name);
 		return 1;
 	}
@@ -387,8 +388,8 @@ backend_key(struct scen_ctx *c, struct group *g, const char *n, const char *v)
 		return 1;
 	}
 	if (!g->have_profile && strcmp(n, "model"))
-		return fail(c, "[backend.%s]: 'profile' or 'model' must come before '%s'",
-			    g->name, n);
+		return fail(c, "[backend.%s]: 'profile' or 'model' must come before '%s'", g->name,
+			    n);
 	if (!strcmp(n, "schedule")) {
 		if (g->have_schedule)
 			return fail(c, "key '%s' given twice in [backend.%s]", n, g->name);
@@ -421,7 +422,7 @@ static int
 forger_key(struct scen_ctx *c, const char *n, const char *v)
 {
 	struct qs_sim_forger *f = &c->cfg->forger;
-	static const char *kinds[] = { "none", "source", "spoof", "replay" };
+	static const char *kinds[] = {"none", "source", "spoof", "replay"};
 	uint64_t u;
 	double d;
 	uint32_t i;
@@ -432,8 +433,7 @@ forger_key(struct scen_ctx *c, const char *n, const char *v)
 				f->kind = (enum qs_sim_forge)i;
 				return 1;
 			}
-		return fail(c, "bad value '%s' for key '%s' (none, source, spoof or replay)", v,
-			    n);
+		return fail(c, "bad value '%s' for key '%s' (none, source, spoof or replay)", v, n);
 	}
 	if (!strcmp(n, "backend")) {
 		if (qs_sim_parse_u64(v, &u) || u >= QS_SIM_MAX_BACKENDS)
@@ -558,7 +558,8 @@ qs_sim_scenario_parse(const char *text, const char *label, const char *repo_root
 		    (g->prof.model != QS_SIM_MODEL_BATCH || g->prof.chunked_prefill)) {
 			rc = qs_sim_err(msg, msglen, QS_E_VALUE,
 					"%s: [backend.%s]: schedule = mixed needs the batch model "
-					"without chunked prefill", label, g->name);
+					"without chunked prefill",
+					label, g->name);
 			goto out;
 		}
 		/* A capacity probe simulates one backend with the first backend's
@@ -566,15 +567,15 @@ qs_sim_scenario_parse(const char *text, const char *label, const char *repo_root
 		if (g->schedule != c->g[0].schedule) {
 			rc = qs_sim_err(msg, msglen, QS_E_VALUE,
 					"%s: [backend.%s]: schedule differs from [backend.%s]'s; "
-					"every backend must use the same", label, g->name,
-					c->g[0].name);
+					"every backend must use the same",
+					label, g->name, c->g[0].name);
 			goto out;
 		}
 		for (j = 0; j < c->g[i].count; j++) {
 			if (cfg->n_backends == QS_SIM_MAX_BACKENDS) {
-				rc = qs_sim_err(msg, msglen, QS_E_VALUE,
-						"%s: more than %d backends", label,
-						QS_SIM_MAX_BACKENDS);
+				rc =
+				    qs_sim_err(msg, msglen, QS_E_VALUE, "%s: more than %d backends",
+					       label, QS_SIM_MAX_BACKENDS);
 				goto out;
 			}
 			cfg->backend[cfg->n_backends].prof = c->g[i].prof;
@@ -593,8 +594,7 @@ qs_sim_scenario_parse(const char *text, const char *label, const char *repo_root
 	if (cfg->n_backends == 0)
 		rc = qs_sim_err(msg, msglen, QS_E_VALUE, "%s: no [backend.*] section", label);
 	else if (cfg->wl.arrival == QS_SIM_ARR_TRACE && !cfg->wl.trace[0])
-		rc = qs_sim_err(msg, msglen, QS_E_VALUE, "%s: trace arrivals need 'trace'",
-				label);
+		rc = qs_sim_err(msg, msglen, QS_E_VALUE, "%s: trace arrivals need 'trace'", label);
 out:
 	free(c);
 	return rc;

@@ -17,13 +17,13 @@
 #include "qsteer/rng.h"
 #include "qsteer/sim.h"
 
-#define QS_NIL 0xffffffffu
-#define QS_SIM_TTFT_RING 32
+#define QS_NIL		  0xffffffffu
+#define QS_SIM_TTFT_RING  32
 #define QS_SIM_SAT_SAMPLE 2000 /* requests per saturation-throughput estimate */
 #define QS_SIM_LEN_SAMPLE 2000 /* trace rows kept for the capacity estimates */
 #define QS_SIM_SLO_SAMPLE 2000 /* requests per SLO-attainment probe */
-#define QS_SIM_SLO_STEPS 9     /* bisection steps: capacity within 0.2% of saturation */
-#define QS_SIM_SLO_GOAL 0.9    /* capacity: the rate at which 90% of requests meet the SLO */
+#define QS_SIM_SLO_STEPS  9    /* bisection steps: capacity within 0.2% of saturation */
+#define QS_SIM_SLO_GOAL	  0.9  /* capacity: the rate at which 90% of requests meet the SLO */
 
 /* ---- random streams: splitmix64 (qsteer/rng.h), one state per source ---------- */
 
@@ -59,7 +59,7 @@ double qs_sim_rng_gamma(uint64_t *s, double shape, double scale);
 /* ---- messages -------------------------------------------------------------------- */
 
 int qs_sim_err(char *msg, size_t msglen, int status, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 /* ---- event heap ------------------------------------------------------------------------ */
 
@@ -108,7 +108,7 @@ struct qs_sim_req {
 	uint32_t backend;
 	uint32_t prefill_target; /* tokens the (re)prefill must compute */
 	uint32_t prefill_done;
-	uint32_t generated;	 /* as of its last preemption or completion */
+	uint32_t generated; /* as of its last preemption or completion */
 	uint32_t preemptions;
 	bool cache_hit;
 	bool first_done;
@@ -133,14 +133,14 @@ struct qs_sim_pool {
  * Prefilling sequences keep explicit progress (they are few).
  */
 struct qs_sim_slot {
-	uint64_t kv0;	    /* decoding: kv_tokens - dec_iter */
-	uint64_t fin;	    /* decoding: dec_iter at which it has generated everything */
-	uint64_t adm;	    /* admission number: running-set order */
+	uint64_t kv0; /* decoding: kv_tokens - dec_iter */
+	uint64_t fin; /* decoding: dec_iter at which it has generated everything */
+	uint64_t adm; /* admission number: running-set order */
 	uint32_t ri;
 	uint32_t blocks;    /* prefilling: blocks held (decoding: ceil(kv_tokens / 16)) */
 	uint32_t generated; /* prefilling: tokens generated before (re)admission */
 	uint32_t gen_total;
-	uint32_t sched;	    /* prefilling: tokens scheduled in the running iteration */
+	uint32_t sched; /* prefilling: tokens scheduled in the running iteration */
 	uint32_t in_prefill;
 	uint32_t prev, next; /* admission-order list */
 	uint32_t hpos;	     /* decoding: index in the completion heap */
@@ -180,22 +180,22 @@ struct qs_sim_backend {
 	uint32_t wait_head, wait_tail, n_waiting;
 	uint32_t n_running;
 	/* batch running set (see struct qs_sim_slot); tokrate: unused */
-	struct qs_sim_slot *slot;  /* max_seqs slots */
-	uint32_t *slot_free;	   /* free slot stack */
+	struct qs_sim_slot *slot; /* max_seqs slots */
+	uint32_t *slot_free;	  /* free slot stack */
 	uint32_t n_slot_free;
 	uint32_t run_head, run_tail; /* admission order */
-	uint32_t *pf;		   /* prefilling slots, admission order */
+	uint32_t *pf;		     /* prefilling slots, admission order */
 	uint32_t n_pf;
-	uint32_t *fh;		   /* decoding slots: min-heap on (fin, adm) */
+	uint32_t *fh; /* decoding slots: min-heap on (fin, adm) */
 	uint32_t n_dec;
-	uint32_t *done;		   /* scratch: slots completing at an iteration end */
-	uint64_t dec_iter;	   /* decode iterations so far */
-	uint64_t sum_kv0;	   /* sum of kv0 over decoding slots (mod 2^64) */
+	uint32_t *done;	   /* scratch: slots completing at an iteration end */
+	uint64_t dec_iter; /* decode iterations so far */
+	uint64_t sum_kv0;  /* sum of kv0 over decoding slots (mod 2^64) */
 	uint64_t adm_next;
 	uint32_t kv_phase[QS_SIM_BLOCK_TOKENS]; /* decoding slots per kv0 mod 16 */
-	bool dec_sched;		   /* the running iteration decodes every decoding slot */
-	bool ttft_dirty;	   /* ttft_max needs a rescan of ttft_ring */
-	uint32_t ttft_max;	   /* max of ttft_ring unless ttft_dirty */
+	bool dec_sched;	   /* the running iteration decodes every decoding slot */
+	bool ttft_dirty;   /* ttft_max needs a rescan of ttft_ring */
+	uint32_t ttft_max; /* max of ttft_ring unless ttft_dirty */
 	uint32_t kv_free;
 	bool busy;
 	uint64_t iter_start;
@@ -244,10 +244,10 @@ struct qs_sim_sample_row {
 struct qs_sim_wl {
 	const struct qs_sim_workload *cfg;
 	uint64_t rng_arr, rng_len, rng_cls, rng_phase;
-	double t_s;	     /* last arrival, seconds */
-	double rate;	     /* resolved mean rate */
-	bool burst;	     /* bursty: in the burst phase */
-	double phase_end_s;  /* bursty: when the phase ends */
+	double t_s;	    /* last arrival, seconds */
+	double rate;	    /* resolved mean rate */
+	bool burst;	    /* bursty: in the burst phase */
+	double phase_end_s; /* bursty: when the phase ends */
 	double quiet_rate, burst_rate;
 	uint64_t emitted;
 	uint64_t next_id;
@@ -272,8 +272,8 @@ struct qs_sim_wl {
 	bool len_sample_owned;
 };
 
-int qs_sim_wl_init(struct qs_sim_wl *w, const struct qs_sim_config *cfg, uint64_t seed,
-		   char *msg, size_t msglen);
+int qs_sim_wl_init(struct qs_sim_wl *w, const struct qs_sim_config *cfg, uint64_t seed, char *msg,
+		   size_t msglen);
 /* Same, a capacity probe: a trace workload replays the parent's sample, not the file. */
 int qs_sim_wl_init_probe(struct qs_sim_wl *w, const struct qs_sim_config *cfg, uint64_t seed,
 			 const struct qs_sim_sample_row *sample, uint32_t n_sample, char *msg,
@@ -288,7 +288,7 @@ void qs_sim_wl_free(struct qs_sim_wl *w);
 
 /* ---- metrics ------------------------------------------------------------------------------- */
 
-#define QS_SIM_HIST_SUB 7 /* 128 sub-buckets per octave: < 0.4% relative error */
+#define QS_SIM_HIST_SUB	    7 /* 128 sub-buckets per octave: < 0.4% relative error */
 #define QS_SIM_HIST_BUCKETS ((64 - QS_SIM_HIST_SUB + 1) << QS_SIM_HIST_SUB)
 
 struct qs_sim_hist {
@@ -309,7 +309,7 @@ struct qs_sim_acc {
 		struct qs_sim_hist ttft; /* count allocated at the tenant's first request */
 	} ten[QS_SIM_TENANTS + 1];
 	uint32_t n_ten;
-	double sum_cancel_ns;			 /* their time in the system */
+	double sum_cancel_ns; /* their time in the system */
 	uint64_t class_n[QS_SIM_SLO_CLASSES], class_met[QS_SIM_SLO_CLASSES];
 	uint64_t first_arrival, last_completion;
 	uint64_t in_system;
@@ -357,8 +357,8 @@ struct qs_sim {
 	bool wl_done;
 	bool build_features;
 	struct qs_sim_view_backend vb[QS_SIM_MAX_BACKENDS]; /* build_view's input */
-	uint64_t pending_eligible; /* the pending decision's mask */
-	uint64_t all_masked;	   /* decisions with every backend masked */
+	uint64_t pending_eligible;			    /* the pending decision's mask */
+	uint64_t all_masked; /* decisions with every backend masked */
 	/* checked reports, as struct qs_sim_metrics names them */
 	uint64_t rc_offered, rc_taken, rc_old, rc_source, rc_auth, rc_replay;
 	uint64_t forged_sent, forged_taken;

@@ -222,7 +222,8 @@ bench_config(struct qs_sim_config *c)
 	for (i = 0; i < 8; i++) {
 		qs_sim_profile_default(&c->backend[i].prof);
 		if (i >= 4) {
-			/* The H100 7B profile's coefficients (sim/profiles/h100-80gb-llama2-7b.ini). */
+			/* The H100 7B profile's coefficients
+			 * (sim/profiles/h100-80gb-llama2-7b.ini). */
 			snprintf(c->backend[i].prof.name, QS_SIM_NAME_LEN, "h100-80gb-llama2-7b");
 			c->backend[i].prof.fixed_us = 7366;
 			c->backend[i].prof.prefill_us_per_token = 38.9;
@@ -236,8 +237,8 @@ bench_config(struct qs_sim_config *c)
 	c->wl.n_classes = 1;
 	snprintf(c->wl.cls[0].name, sizeof(c->wl.cls[0].name), "chat");
 	c->wl.cls[0].weight = 1;
-	c->wl.cls[0].prompt = (struct qs_sim_len){ QS_SIM_DIST_LOGNORMAL, 512, 1.0, 1, 6000 };
-	c->wl.cls[0].gen = (struct qs_sim_len){ QS_SIM_DIST_LOGNORMAL, 128, 1.0, 1, 2000 };
+	c->wl.cls[0].prompt = (struct qs_sim_len){QS_SIM_DIST_LOGNORMAL, 512, 1.0, 1, 6000};
+	c->wl.cls[0].gen = (struct qs_sim_len){QS_SIM_DIST_LOGNORMAL, 128, 1.0, 1, 2000};
 }
 
 static double
@@ -360,18 +361,18 @@ static int
 parse_args(int argc, char **argv, struct opts *o)
 {
 	const struct qs_opt table[] = {
-		QS_OPT_FLAG("--json", &o->json, 1),
-		QS_OPT_HELP_FLAG("-h"),
-		QS_OPT_HELP_FLAG("--help"),
-		QS_OPT_STR("--scenario", &o->scenario),
-		QS_OPT_FN("--router", opt_router),
-		QS_OPT_U64("--seed", &o->seed, 0, UINT64_MAX, NULL),
-		QS_OPT_U32("--seeds", &o->seeds, 0, UINT32_MAX, NULL),
-		QS_OPT_STR("--trace", &o->trace),
-		QS_OPT_DOUBLE("--rate", &o->rate, DBL_TRUE_MIN, INFINITY, NULL),
-		QS_OPT_STR("--requests", &o->requests),
-		QS_OPT_STR("--plot", &o->plot),
-		QS_OPT_END,
+	    QS_OPT_FLAG("--json", &o->json, 1),
+	    QS_OPT_HELP_FLAG("-h"),
+	    QS_OPT_HELP_FLAG("--help"),
+	    QS_OPT_STR("--scenario", &o->scenario),
+	    QS_OPT_FN("--router", opt_router),
+	    QS_OPT_U64("--seed", &o->seed, 0, UINT64_MAX, NULL),
+	    QS_OPT_U32("--seeds", &o->seeds, 0, UINT32_MAX, NULL),
+	    QS_OPT_STR("--trace", &o->trace),
+	    QS_OPT_DOUBLE("--rate", &o->rate, DBL_TRUE_MIN, INFINITY, NULL),
+	    QS_OPT_STR("--requests", &o->requests),
+	    QS_OPT_STR("--plot", &o->plot),
+	    QS_OPT_END,
 	};
 
 	memset(o, 0, sizeof(*o));

@@ -14,11 +14,11 @@
 
 #include "sim_report.h"
 
-static const char *const metric_names[QS_SIM_M__COUNT] = { "TTFT", "TPOT", "E2E" };
+static const char *const metric_names[QS_SIM_M__COUNT] = {"TTFT", "TPOT", "E2E"};
 
 /* The checked-report counters (struct qs_sim_metrics), as both outputs name them. */
-static const char *const rep_names[8] = { "offered",	 "taken",     "old",	     "drop_source",
-					  "drop_auth",	 "drop_replay", "forged_sent", "forged_taken" };
+static const char *const rep_names[8] = {"offered",   "taken",	     "old",	    "drop_source",
+					 "drop_auth", "drop_replay", "forged_sent", "forged_taken"};
 
 static void
 report_counts(const struct qs_sim_metrics *m, unsigned long long v[8])
@@ -65,17 +65,21 @@ qs_report_run_table(FILE *f, const struct qs_sim_config *c, const char *router, 
 	fprintf(f, "little     L = %.4f, lambda*W = %.4f\n", m->little_l, m->little_lambda_w);
 	for (i = 0; m->n_tenants > 1 && i < m->n_tenants; i++)
 		if (m->tenant[i].other)
-			fprintf(f, "tenant     others: %llu requests, SLO %.4f attained, TTFT p99 "
-				   "%.2f ms\n",
+			fprintf(f,
+				"tenant     others: %llu requests, SLO %.4f attained, TTFT p99 "
+				"%.2f ms\n",
 				(unsigned long long)m->tenant[i].n, m->tenant[i].attainment,
 				m->tenant[i].ttft_p99_ms);
 		else
-			fprintf(f, "tenant     %u: %llu requests, SLO %.4f attained, TTFT p99 %.2f ms\n",
-				m->tenant[i].tenant, (unsigned long long)m->tenant[i].n,
-				m->tenant[i].attainment, m->tenant[i].ttft_p99_ms);
+			fprintf(
+			    f,
+			    "tenant     %u: %llu requests, SLO %.4f attained, TTFT p99 %.2f ms\n",
+			    m->tenant[i].tenant, (unsigned long long)m->tenant[i].n,
+			    m->tenant[i].attainment, m->tenant[i].ttft_p99_ms);
 	if (m->cancelled)
-		fprintf(f, "cancelled  %llu by their clients before a first token; %llu tokens "
-			   "of work freed\n",
+		fprintf(f,
+			"cancelled  %llu by their clients before a first token; %llu tokens "
+			"of work freed\n",
 			(unsigned long long)m->cancelled,
 			(unsigned long long)m->cancel_saved_tokens);
 	if (m->reports_checked) {
@@ -112,7 +116,7 @@ void
 qs_report_run_json(FILE *f, const struct qs_sim_config *c, const char *router, uint64_t seed,
 		   const struct qs_sim_metrics *m, uint64_t fallbacks)
 {
-	static const char *const keys[QS_SIM_M__COUNT] = { "ttft", "tpot", "e2e" };
+	static const char *const keys[QS_SIM_M__COUNT] = {"ttft", "tpot", "e2e"};
 	unsigned long long rv[8];
 	uint32_t i;
 
@@ -127,23 +131,26 @@ qs_report_run_json(FILE *f, const struct qs_sim_config *c, const char *router, u
 		(unsigned long long)m->completed, (unsigned long long)m->events);
 	fprintf(f, ", \"makespan_s\": %.6f", m->makespan_s);
 	for (i = 0; i < QS_SIM_M__COUNT; i++)
-		fprintf(f, ", \"%s_p50_ms\": %.4f, \"%s_p90_ms\": %.4f, \"%s_p99_ms\": %.4f, "
-			   "\"%s_mean_ms\": %.4f",
-			keys[i], m->p50_ms[i], keys[i], m->p90_ms[i], keys[i], m->p99_ms[i], keys[i],
-			m->mean_ms[i]);
+		fprintf(f,
+			", \"%s_p50_ms\": %.4f, \"%s_p90_ms\": %.4f, \"%s_p99_ms\": %.4f, "
+			"\"%s_mean_ms\": %.4f",
+			keys[i], m->p50_ms[i], keys[i], m->p90_ms[i], keys[i], m->p99_ms[i],
+			keys[i], m->mean_ms[i]);
 	fprintf(f, ", \"slo_attainment\": %.6f, \"slo_class\": [", m->slo_attainment);
 	for (i = 0; i < QS_SIM_SLO_CLASSES; i++)
 		fprintf(f, "%s{\"n\": %llu, \"attainment\": %.6f}", i ? ", " : "",
 			(unsigned long long)m->class_n[i], m->class_attainment[i]);
 	fprintf(f, "], \"goodput_rps\": %.6f, \"throughput_rps\": %.6f, \"throughput_tps\": %.3f",
 		m->goodput_rps, m->throughput_rps, m->throughput_tps);
-	fprintf(f, ", \"preemptions\": %llu, \"prefix_hits\": %llu, \"truncated\": %llu, "
-		   "\"policy_fallbacks\": %llu",
+	fprintf(f,
+		", \"preemptions\": %llu, \"prefix_hits\": %llu, \"truncated\": %llu, "
+		"\"policy_fallbacks\": %llu",
 		(unsigned long long)m->preemptions, (unsigned long long)m->prefix_hits,
 		(unsigned long long)m->truncated, (unsigned long long)fallbacks);
 	for (i = 0; m->n_tenants > 1 && i < m->n_tenants; i++)
-		fprintf(f, "%s{\"tenant\": %u, \"other\": %s, \"n\": %llu, \"attainment\": %.6f, "
-			   "\"ttft_p99_ms\": %.4f}%s",
+		fprintf(f,
+			"%s{\"tenant\": %u, \"other\": %s, \"n\": %llu, \"attainment\": %.6f, "
+			"\"ttft_p99_ms\": %.4f}%s",
 			i ? ", " : ", \"tenants\": [", m->tenant[i].tenant,
 			m->tenant[i].other ? "true" : "false", (unsigned long long)m->tenant[i].n,
 			m->tenant[i].attainment, m->tenant[i].ttft_p99_ms,
@@ -155,11 +162,12 @@ qs_report_run_json(FILE *f, const struct qs_sim_config *c, const char *router, u
 	if (m->reports_checked) {
 		report_counts(m, rv);
 		for (i = 0; i < 8; i++)
-			fprintf(f, "%s\"%s\": %llu", i ? ", " : ", \"reports\": {", rep_names[i], rv[i]);
+			fprintf(f, "%s\"%s\": %llu", i ? ", " : ", \"reports\": {", rep_names[i],
+				rv[i]);
 		fprintf(f, "}");
 	}
-	fprintf(f, ", \"little_l\": %.6f, \"little_lambda_w\": %.6f, \"backends\": [",
-		m->little_l, m->little_lambda_w);
+	fprintf(f, ", \"little_l\": %.6f, \"little_lambda_w\": %.6f, \"backends\": [", m->little_l,
+		m->little_lambda_w);
 	for (i = 0; i < m->n_backends; i++) {
 		fprintf(f, "%s{\"profile\": ", i ? ", " : "");
 		qs_report_json_str(f, c->backend[i].prof.name);
@@ -285,8 +293,9 @@ int
 qs_report_plot(const char *dir, const struct qs_sim_config *c, const struct qs_cmp_row *rows,
 	       uint32_t n, char *why, size_t whylen)
 {
-	static const char *const lower[QS_SIM_M__COUNT] = { "ttft", "tpot", "e2e" };
-	char path[4096], script[2048], qdir[4096], qname[2 * QS_SIM_NAME_LEN], qr[2 * QS_SIM_NAME_LEN];
+	static const char *const lower[QS_SIM_M__COUNT] = {"ttft", "tpot", "e2e"};
+	char path[4096], script[2048], qdir[4096], qname[2 * QS_SIM_NAME_LEN],
+	    qr[2 * QS_SIM_NAME_LEN];
 	uint32_t m, i, j;
 	FILE *f;
 	int st;
@@ -330,7 +339,7 @@ qs_report_plot(const char *dir, const struct qs_sim_config *c, const struct qs_c
 		/* gnuplot gets the script as an argument, through no shell, so no path
 		 * can be taken for a command */
 		{
-			char *argv[] = { (char *)"gnuplot", script, NULL };
+			char *argv[] = {(char *)"gnuplot", script, NULL};
 			pid_t pid;
 
 			st = posix_spawnp(&pid, "gnuplot", NULL, NULL, argv, environ) != 0 ? -1 : 0;
@@ -338,7 +347,8 @@ qs_report_plot(const char *dir, const struct qs_sim_config *c, const struct qs_c
 				st = -1;
 		}
 		if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-			snprintf(why, whylen, "gnuplot failed on %s (is gnuplot installed?)", script);
+			snprintf(why, whylen, "gnuplot failed on %s (is gnuplot installed?)",
+				 script);
 			return -1;
 		}
 	}

@@ -15,10 +15,10 @@
  * qs_report_cmp_values and qs_report_cmp_finish are its qs_cmp_values and
  * qs_cmp_finish under the names qsteer-load calls. */
 
-void qs_report_run_table(FILE *f, const struct qs_sim_config *c, const char *router,
-			 uint64_t seed, const struct qs_sim_metrics *m, uint64_t fallbacks);
-void qs_report_run_json(FILE *f, const struct qs_sim_config *c, const char *router,
-			uint64_t seed, const struct qs_sim_metrics *m, uint64_t fallbacks);
+void qs_report_run_table(FILE *f, const struct qs_sim_config *c, const char *router, uint64_t seed,
+			 const struct qs_sim_metrics *m, uint64_t fallbacks);
+void qs_report_run_json(FILE *f, const struct qs_sim_config *c, const char *router, uint64_t seed,
+			const struct qs_sim_metrics *m, uint64_t fallbacks);
 void qs_report_cmp_values(const struct qs_sim_metrics *m, double out[QS_CMP_COLS]);
 void qs_report_cmp_finish(struct qs_cmp_row *r, uint32_t k);
 void qs_report_cmp_table(FILE *f, const struct qs_sim_config *c, const struct qs_cmp_row *rows,

@@ -14,8 +14,8 @@
 
 #include "sim_internal.h"
 
-#define TRACE_LINE_MAX 1024
-#define TRACE_MAX_COLS 32
+#define TRACE_LINE_MAX	 1024
+#define TRACE_MAX_COLS	 32
 #define TRACE_MAX_TOKENS 10000000u
 
 struct qs_sim_trace {
@@ -101,7 +101,9 @@ parse_ts(const char *p, int n, uint64_t *ns)
 		if (Y < 1970)
 			return 0;
 		*ns = ((uint64_t)days_from_civil(Y, M, D) * 86400ull + h * 3600ull + mi * 60ull +
-		       sec) * 1000000000ull + frac;
+		       sec) *
+			  1000000000ull +
+		      frac;
 		return -1;
 	}
 	/* Plain seconds, e.g. "12.5". */
@@ -353,9 +355,8 @@ qs_sim_trace_next(struct qs_sim_trace *t, struct qs_sim_trace_row *row, bool *eo
 			got |= 4;
 		}
 		if (bad >= 0)
-			return qs_sim_err(msg, msglen, QS_E_VALUE,
-					  "%s:%llu:%d: bad %s field", t->label,
-					  (unsigned long long)t->line, start + bad + 1,
+			return qs_sim_err(msg, msglen, QS_E_VALUE, "%s:%llu:%d: bad %s field",
+					  t->label, (unsigned long long)t->line, start + bad + 1,
 					  col == t->col_ts ? "TIMESTAMP" : "token count");
 		col++;
 		start = i + 1;

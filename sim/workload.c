@@ -89,8 +89,8 @@ trace_prepass(struct qs_sim_wl *w, char *msg, size_t msglen)
 			have_first = true;
 			w->tr_t0 = first + (uint64_t)llround(w->cfg->window_start_s * 1e9);
 			w->tr_end = w->cfg->window_s > 0
-					    ? w->tr_t0 + (uint64_t)llround(w->cfg->window_s * 1e9)
-					    : UINT64_MAX;
+					? w->tr_t0 + (uint64_t)llround(w->cfg->window_s * 1e9)
+					: UINT64_MAX;
 		}
 		if (row.t_ns < last)
 			row.t_ns = last; /* out-of-order stamps replay in file order */
@@ -145,9 +145,10 @@ sample_prepass(struct qs_sim_wl *w, const struct qs_sim_sample_row *sample, uint
 	w->tr_mean_gen = sg / n;
 	w->tr_t0 = sample[0].t_ns;
 	w->tr_end = UINT64_MAX;
-	w->tr_natural = sample[n - 1].t_ns > sample[0].t_ns
-				? (double)(n - 1) / ((double)(sample[n - 1].t_ns - sample[0].t_ns) * 1e-9)
-				: 1.0;
+	w->tr_natural =
+	    sample[n - 1].t_ns > sample[0].t_ns
+		? (double)(n - 1) / ((double)(sample[n - 1].t_ns - sample[0].t_ns) * 1e-9)
+		: 1.0;
 	w->rate = w->tr_natural;
 	w->tr_scale = 1.0;
 }
@@ -187,7 +188,8 @@ qs_sim_wl_init_probe(struct qs_sim_wl *w, const struct qs_sim_config *cfg, uint6
 		      !(c->cls[i].prompt.mean > 0)) ||
 		     (c->cls[i].gen.dist == QS_SIM_DIST_LOGNORMAL && !(c->cls[i].gen.mean > 0))))
 			return qs_sim_err(msg, msglen, QS_E_VALUE,
-					  "class %s: lognormal lengths need mean > 0", c->cls[i].name);
+					  "class %s: lognormal lengths need mean > 0",
+					  c->cls[i].name);
 	}
 	if (c->arrival != QS_SIM_ARR_TRACE && c->n_classes == 0)
 		return qs_sim_err(msg, msglen, QS_E_VALUE,
@@ -223,10 +225,11 @@ qs_sim_wl_init_probe(struct qs_sim_wl *w, const struct qs_sim_config *cfg, uint6
 	}
 	if (c->requests == 0 && !(c->duration_s > 0) && c->arrival != QS_SIM_ARR_TRACE)
 		return qs_sim_err(msg, msglen, QS_E_VALUE,
-				  "%s: a synthetic workload needs requests or duration_s", cfg->name);
-	if (!(w->rate > 0) && !(c->load > 0))
-		return qs_sim_err(msg, msglen, QS_E_VALUE, "%s: workload needs rate > 0 or load > 0",
+				  "%s: a synthetic workload needs requests or duration_s",
 				  cfg->name);
+	if (!(w->rate > 0) && !(c->load > 0))
+		return qs_sim_err(msg, msglen, QS_E_VALUE,
+				  "%s: workload needs rate > 0 or load > 0", cfg->name);
 	if (w->rate > 0)
 		qs_sim_wl_set_rate(w, w->rate);
 	return QS_OK;
@@ -260,8 +263,8 @@ qs_sim_wl_mean_lengths(const struct qs_sim_wl *w, double *prompt, double *gen)
 		/* Burst-only classes arrive a burst share of the time. */
 		if (c->arrival == QS_SIM_ARR_BURSTY && c->cls[i].when != QS_SIM_WHEN_ALWAYS) {
 			double tb = c->burst_mean_s * c->burst_factor, tq = c->quiet_mean_s;
-			double share = c->cls[i].when == QS_SIM_WHEN_BURST ? tb / (tb + tq)
-									   : tq / (tb + tq);
+			double share =
+			    c->cls[i].when == QS_SIM_WHEN_BURST ? tb / (tb + tq) : tq / (tb + tq);
 			wt *= share;
 		}
 		sw += wt;
@@ -320,9 +323,9 @@ next_gap(struct qs_sim_wl *w)
 			/* Memoryless: restart the draw at the phase change. */
 			t = w->phase_end_s;
 			w->burst = !w->burst;
-			w->phase_end_s = t + qs_sim_rng_exp(&w->rng_phase,
-							    w->burst ? c->burst_mean_s
-								     : c->quiet_mean_s);
+			w->phase_end_s =
+			    t + qs_sim_rng_exp(&w->rng_phase,
+					       w->burst ? c->burst_mean_s : c->quiet_mean_s);
 		}
 	}
 	case QS_SIM_ARR_DIURNAL: {
@@ -332,7 +335,8 @@ next_gap(struct qs_sim_wl *w)
 			double r;
 
 			t += qs_sim_rng_exp(&w->rng_arr, 1.0 / rmax);
-			r = w->rate * (1.0 + c->amplitude * sin(6.283185307179586 * t / c->period_s));
+			r = w->rate *
+			    (1.0 + c->amplitude * sin(6.283185307179586 * t / c->period_s));
 			if (qs_sim_rng_u01(&w->rng_arr) * rmax < r)
 				return t - w->t_s;
 		}
@@ -353,9 +357,9 @@ pick_class(struct qs_sim_wl *w)
 		return 0;
 	for (i = 0; i < c->n_classes; i++) {
 		const struct qs_sim_class *k = &c->cls[i];
-		bool ok = k->when == QS_SIM_WHEN_ALWAYS ||
-			  (c->arrival == QS_SIM_ARR_BURSTY &&
-			   (k->when == QS_SIM_WHEN_BURST) == w->burst);
+		bool ok =
+		    k->when == QS_SIM_WHEN_ALWAYS ||
+		    (c->arrival == QS_SIM_ARR_BURSTY && (k->when == QS_SIM_WHEN_BURST) == w->burst);
 
 		w->cls_cum[i] = tot += ok ? k->weight : 0;
 	}
@@ -370,8 +374,7 @@ pick_class(struct qs_sim_wl *w)
 }
 
 int
-qs_sim_wl_next(struct qs_sim_wl *w, struct qs_sim_request *r, bool *have, char *msg,
-	       size_t msglen)
+qs_sim_wl_next(struct qs_sim_wl *w, struct qs_sim_request *r, bool *have, char *msg, size_t msglen)
 {
 	const struct qs_sim_workload *c = w->cfg;
 	const struct qs_sim_class *k = NULL;
@@ -427,15 +430,16 @@ qs_sim_wl_next(struct qs_sim_wl *w, struct qs_sim_request *r, bool *have, char *
 		k = &c->cls[ci];
 		if (w->n_len_sample) {
 			/* A saturation probe of a trace: its lengths, all at once. */
-			const struct qs_sim_sample_row *l = &w->len_sample[w->emitted % w->n_len_sample];
+			const struct qs_sim_sample_row *l =
+			    &w->len_sample[w->emitted % w->n_len_sample];
 
 			r->prompt_tokens = l->prompt;
 			r->max_new_tokens = l->gen;
 		} else {
-			r->prompt_tokens = draw_len(&w->rng_len, &k->prompt, w->ln_mu[ci][0],
-						    w->ln_sigma[ci][0]);
-			r->max_new_tokens = draw_len(&w->rng_len, &k->gen, w->ln_mu[ci][1],
-						     w->ln_sigma[ci][1]);
+			r->prompt_tokens =
+			    draw_len(&w->rng_len, &k->prompt, w->ln_mu[ci][0], w->ln_sigma[ci][0]);
+			r->max_new_tokens =
+			    draw_len(&w->rng_len, &k->gen, w->ln_mu[ci][1], w->ln_sigma[ci][1]);
 		}
 	}
 	if (c->duration_s > 0 && (double)t_ns * 1e-9 > c->duration_s) {

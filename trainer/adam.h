@@ -30,7 +30,7 @@ struct qs_adam_cfg {
 struct qs_adam {
 	struct qs_adam_cfg cfg;
 	size_t n;
-	uint64_t t; /* optimizer steps taken */
+	uint64_t t;   /* optimizer steps taken */
 	float *m, *v; /* owned, n each */
 };
 

@@ -27,7 +27,7 @@
 const char *
 qs_agent_scn_name(enum qs_agent_scn s)
 {
-	static const char *const n[] = { "static", "bursty", "adversarial" };
+	static const char *const n[] = {"static", "bursty", "adversarial"};
 
 	return (unsigned)s < QS_AGENT_SCN__COUNT ? n[s] : "unknown";
 }
@@ -122,8 +122,10 @@ qs_agent_bench_arrivals(const struct qs_agent_bench_cfg *c, const struct qs_agen
 		sc->wl.rate = 0;
 	} else if (!(sc->wl.load > 0)) {
 		/* A rate is a cluster's; only a load scales to one backend. */
-		snprintf(msg, msglen, "%s: [workload] gives no load; the bench needs one (a "
-			 "fraction of the backend's capacity) or a load override", a->path);
+		snprintf(msg, msglen,
+			 "%s: [workload] gives no load; the bench needs one (a "
+			 "fraction of the backend's capacity) or a load override",
+			 a->path);
 		rc = QS_E_VALUE;
 		goto out;
 	}
@@ -167,14 +169,17 @@ qs_agent_bench_arrivals(const struct qs_agent_bench_cfg *c, const struct qs_agen
 			struct qs_sim_request *g;
 
 			if (cap >= MAX_STREAM) {
-				snprintf(msg, msglen, "%s: more than %u requests; give a request "
-					 "count", a->path, MAX_STREAM);
+				snprintf(msg, msglen,
+					 "%s: more than %u requests; give a request "
+					 "count",
+					 a->path, MAX_STREAM);
 				rc = QS_E_SIZE;
 				goto out;
 			}
 			g = realloc(a->req, (size_t)cap * 2 * sizeof(*a->req));
 			if (!g) {
-				snprintf(msg, msglen, "bench: out of memory for %u requests", cap * 2);
+				snprintf(msg, msglen, "bench: out of memory for %u requests",
+					 cap * 2);
 				rc = QS_E_NOMEM;
 				goto out;
 			}
@@ -310,8 +315,9 @@ qs_agent_bench_run(const struct qs_agent_bench_cfg *c, const struct qs_agent_cfg
 			/* As the simulator judges a completion: TPOT over the tokens after
 			 * the first, every limit of the request's SLO class. */
 			tt = (double)(first[id] - x->arrival_ns) / 1e6;
-			tp = e->tokens > 1 ? (double)(e->event_ns - first[id]) / 1e6 / (e->tokens - 1)
-					   : 0;
+			tp = e->tokens > 1
+				 ? (double)(e->event_ns - first[id]) / 1e6 / (e->tokens - 1)
+				 : 0;
 			e2e = (double)(e->event_ns - x->arrival_ns) / 1e6;
 			tpot[n_tpot++] = tp;
 			if (qs_sim_slo_met(slo, tt, tp, e2e)) {
@@ -331,7 +337,8 @@ qs_agent_bench_run(const struct qs_agent_bench_cfg *c, const struct qs_agent_cfg
 		else if (next < n)
 			t = QS_RC_MAX(t, rq[next].arrival_ns);
 		else if (done < n) {
-			snprintf(msg, msglen, "bench: stalled with %u of %u requests done", done, n);
+			snprintf(msg, msglen, "bench: stalled with %u of %u requests done", done,
+				 n);
 			rc = QS_E_VALUE;
 			goto out;
 		}
@@ -341,9 +348,8 @@ qs_agent_bench_run(const struct qs_agent_bench_cfg *c, const struct qs_agent_cfg
 		goto out;
 	res->preemptions = qs_agent_stats(ag)->preemptions;
 	res->iterations = qs_agent_stats(ag)->iterations;
-	res->makespan_s = n && last_done > rq[0].arrival_ns
-				  ? (double)(last_done - rq[0].arrival_ns) / 1e9
-				  : 0;
+	res->makespan_s =
+	    n && last_done > rq[0].arrival_ns ? (double)(last_done - rq[0].arrival_ns) / 1e9 : 0;
 	if (res->makespan_s > 0) {
 		res->goodput_rps = (double)res->slo_met / res->makespan_s;
 		res->throughput_tps = (double)gen_tokens / res->makespan_s;

@@ -139,12 +139,12 @@ bandit_metric(void *env, const char **name)
 }
 
 const struct qs_train_env_ops qs_env_bandit = {
-	.name = "bandit",
-	.create = bandit_create,
-	.destroy = bandit_destroy,
-	.reset = bandit_reset,
-	.observe = bandit_observe,
-	.act = bandit_act,
-	.credits = bandit_credits,
-	.metric = bandit_metric,
+    .name = "bandit",
+    .create = bandit_create,
+    .destroy = bandit_destroy,
+    .reset = bandit_reset,
+    .observe = bandit_observe,
+    .act = bandit_act,
+    .credits = bandit_credits,
+    .metric = bandit_metric,
 };

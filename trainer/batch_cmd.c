@@ -29,15 +29,15 @@
 /* Training episodes' requests that EP_CAP holds: 200 requests made up to 4,997
  * scheduler decisions (~25 a request) at loads 0.7-1.3. */
 #define MAX_TRAIN_REQUESTS 2000
-#define MAX_EPISODES 64
-#define MAX_THREADS 16
+#define MAX_EPISODES	   64
+#define MAX_THREADS	   16
 
 struct bopts {
 	const char *cmd, *out, *log, *policy;
 	uint32_t iters, episodes, requests, threads, seeds, eval_requests;
 	uint64_t seed, created;
 	double eval_load;
-	int scn_only; /* -1: all scenarios */
+	int scn_only;		/* -1: all scenarios */
 	const char *train_only; /* the last option given that eval does not take */
 	int quiet;
 };
@@ -45,16 +45,17 @@ struct bopts {
 static int
 busage(void)
 {
-	fprintf(stderr,
-		"usage: qsteer-train batch train --out FILE.q8 [--iters N (400)] [--episodes E (8)]\n"
-		"                          [--requests N] [--scenario static|bursty|adversarial|all]\n"
-		"                          [--seed S] [--threads T] [--log CSV] [--created T]\n"
-		"                          [--seeds K] [--load X] [--quiet]\n"
-		"       qsteer-train batch eval FILE.q8 [--seeds K] [--requests N] [--load X]\n"
-		"Trains the agent's int8 batching classifier (docs/agent.md) and compares it with\n"
-		"every heuristic on held-out arrival seeds 1..K of the simulator's static, bursty\n"
-		"and adversarial scenarios (sim/scenarios) on one backend, each at its own load\n"
-		"unless --load X is given.\n");
+	fprintf(
+	    stderr,
+	    "usage: qsteer-train batch train --out FILE.q8 [--iters N (400)] [--episodes E (8)]\n"
+	    "                          [--requests N] [--scenario static|bursty|adversarial|all]\n"
+	    "                          [--seed S] [--threads T] [--log CSV] [--created T]\n"
+	    "                          [--seeds K] [--load X] [--quiet]\n"
+	    "       qsteer-train batch eval FILE.q8 [--seeds K] [--requests N] [--load X]\n"
+	    "Trains the agent's int8 batching classifier (docs/agent.md) and compares it with\n"
+	    "every heuristic on held-out arrival seeds 1..K of the simulator's static, bursty\n"
+	    "and adversarial scenarios (sim/scenarios) on one backend, each at its own load\n"
+	    "unless --load X is given.\n");
 	return 2;
 }
 
@@ -133,9 +134,9 @@ run_job(struct ep_job *j, struct qs_ppo_actor *actor)
 	ac.rng = &r;
 	ac.greedy = 0;
 	ac.out = &j->buf;
-	j->rc = qs_benv_episode(j->c, scn, QS_BENV_TRAIN_SEED_BASE + j->seed * 1000003ull + j->index,
-				load, j->c->requests, NULL, &ac, NULL, &j->res, j->msg,
-				sizeof(j->msg));
+	j->rc =
+	    qs_benv_episode(j->c, scn, QS_BENV_TRAIN_SEED_BASE + j->seed * 1000003ull + j->index,
+			    load, j->c->requests, NULL, &ac, NULL, &j->res, j->msg, sizeof(j->msg));
 }
 
 static void
@@ -150,7 +151,7 @@ static int
 collect(struct worker *w, uint32_t threads, struct ep_job *jobs, uint32_t n, char *msg,
 	size_t msglen)
 {
-	struct collect_ctx c = { w, jobs };
+	struct collect_ctx c = {w, jobs};
 
 	for (uint32_t t = 0; t < threads; t++)
 		qs_ppo_actor_pin(&w[t].actor, jobs[0].ag);
@@ -205,7 +206,7 @@ eval_table(const struct qs_benv_cfg *c, const struct bopts *o, struct qs_policy 
 	   const char *pname, const struct qs_ppo_agent *ag, struct qs_ppo_actor *actor, char *msg,
 	   size_t msglen)
 {
-	double gain[QS_AGENT_SCN__COUNT] = { 0 }, gain_ci[QS_AGENT_SCN__COUNT] = { 0 };
+	double gain[QS_AGENT_SCN__COUNT] = {0}, gain_ci[QS_AGENT_SCN__COUNT] = {0};
 	struct qs_batch_strategy s[MAX_ROWS];
 	struct eval_row row[MAX_ROWS];
 	uint32_t nh = 0, fixed = 0, n;
@@ -249,12 +250,12 @@ eval_table(const struct qs_benv_cfg *c, const struct bopts *o, struct qs_policy 
 					      msglen);
 			for (uint32_t i = 0; rc == QS_OK && i < n; i++) {
 				struct qs_agent_bench_result r;
-				struct qs_benv_actor ac = { ag, actor, NULL, 1, NULL };
+				struct qs_benv_actor ac = {ag, actor, NULL, 1, NULL};
 				int fl = ag && i == nh;
 
-				rc = qs_benv_episode(c, scn, k, o->eval_load, o->eval_requests, &arr,
-						     fl ? &ac : NULL, fl ? NULL : &s[i], &r, msg,
-						     msglen);
+				rc = qs_benv_episode(c, scn, k, o->eval_load, o->eval_requests,
+						     &arr, fl ? &ac : NULL, fl ? NULL : &s[i], &r,
+						     msg, msglen);
 				if (rc == QS_OK)
 					add_result(&row[i], &r, o->seeds);
 				if (i == fixed)
@@ -304,7 +305,7 @@ cmd_train(struct bopts *o)
 	struct worker w[MAX_THREADS];
 	struct qs_bexp_report rep;
 	struct qs_policy *p = NULL;
-	struct qs_policy_load_opts lo = { QS_SCHEMA_BATCH_V1, QS_Q8_KIND_CLASSIFIER, NULL };
+	struct qs_policy_load_opts lo = {QS_SCHEMA_BATCH_V1, QS_Q8_KIND_CLASSIFIER, NULL};
 	double t0 = qs_train_now_s();
 	FILE *log = NULL;
 	char msg[512];
@@ -380,8 +381,8 @@ cmd_train(struct bopts *o)
 		if (rc != QS_OK)
 			goto fail;
 		if (log)
-			fprintf(log, "%u,%u,%.4f,%.4f,%.5f,%.5f,%.4f,%.5f,%.4f,%.1f\n", it + 1, buf.n,
-				ret, slo, st.pi_loss, st.v_loss, st.entropy, st.approx_kl,
+			fprintf(log, "%u,%u,%.4f,%.4f,%.5f,%.5f,%.4f,%.5f,%.4f,%.1f\n", it + 1,
+				buf.n, ret, slo, st.pi_loss, st.v_loss, st.entropy, st.approx_kl,
 				st.clip_frac, qs_train_now_s() - t0);
 		if (!o->quiet) {
 			double el = qs_train_now_s() - t0;
@@ -389,8 +390,8 @@ cmd_train(struct bopts *o)
 			fprintf(stderr,
 				"\rbatch: iter %u/%u  %.0f decisions/s  return %.1f  SLO %.1f%%  "
 				"entropy %.2f  ETA %.0fs   ",
-				it + 1, o->iters, (double)total / el,
-				ret, 100 * slo, st.entropy, el / (it + 1) * (o->iters - it - 1));
+				it + 1, o->iters, (double)total / el, ret, 100 * slo, st.entropy,
+				el / (it + 1) * (o->iters - it - 1));
 			if (it + 1 == o->iters)
 				fputc('\n', stderr);
 		}
@@ -408,7 +409,7 @@ cmd_train(struct bopts *o)
 	for (int sc = 0; sc < QS_AGENT_SCN__COUNT; sc++) {
 		struct qs_agent_bench_result r;
 		struct qs_rng rng;
-		struct qs_benv_actor ac = { &ag, &w[0].actor, &rng, 1, &states };
+		struct qs_benv_actor ac = {&ag, &w[0].actor, &rng, 1, &states};
 
 		qs_rng_seed(&rng, o->seed, 7);
 		rc = qs_benv_episode(&c, (enum qs_agent_scn)sc,
@@ -453,7 +454,7 @@ cmd_eval(struct bopts *o)
 {
 	struct qs_benv_cfg c;
 	struct qs_policy *p = NULL;
-	struct qs_policy_load_opts lo = { QS_SCHEMA_BATCH_V1, QS_Q8_KIND_CLASSIFIER, NULL };
+	struct qs_policy_load_opts lo = {QS_SCHEMA_BATCH_V1, QS_Q8_KIND_CLASSIFIER, NULL};
 	char msg[512];
 	int rc;
 
@@ -500,7 +501,8 @@ qs_train_batch_main(int argc, char **argv)
 		}
 		if (a[0] != '-') {
 			if (o.policy) {
-				fprintf(stderr, "qsteer-train batch: unexpected argument '%s'\n", a);
+				fprintf(stderr, "qsteer-train batch: unexpected argument '%s'\n",
+					a);
 				return 2;
 			}
 			o.policy = a;
@@ -527,8 +529,10 @@ qs_train_batch_main(int argc, char **argv)
 				if (!strcmp(val, qs_agent_scn_name((enum qs_agent_scn)s)))
 					o.scn_only = s;
 			if (o.scn_only == -2) {
-				fprintf(stderr, "qsteer-train batch: --scenario '%s': static, bursty, "
-						"adversarial or all\n", val);
+				fprintf(stderr,
+					"qsteer-train batch: --scenario '%s': static, bursty, "
+					"adversarial or all\n",
+					val);
 				return 2;
 			}
 		} else if (!strcmp(a, "--load")) {
@@ -541,7 +545,8 @@ qs_train_batch_main(int argc, char **argv)
 			}
 		} else if (!strcmp(a, "--seed") || !strcmp(a, "--created")) {
 			if (qs_train_parse_u64(val, &v)) {
-				fprintf(stderr, "qsteer-train batch: %s '%s' is not a number\n", a, val);
+				fprintf(stderr, "qsteer-train batch: %s '%s' is not a number\n", a,
+					val);
 				return 2;
 			}
 			*(a[2] == 's' ? &o.seed : &o.created) = v;
@@ -551,7 +556,8 @@ qs_train_batch_main(int argc, char **argv)
 			else if (!strcmp(a, "--episodes"))
 				u32 = &o.episodes, lim = MAX_EPISODES;
 			else if (!strcmp(a, "--requests"))
-				u32 = o.cmd && !strcmp(o.cmd, "eval") ? &o.eval_requests : &o.requests,
+				u32 = o.cmd && !strcmp(o.cmd, "eval") ? &o.eval_requests
+								      : &o.requests,
 				lim = 100000;
 			else if (!strcmp(a, "--threads"))
 				u32 = &o.threads, lim = MAX_THREADS;
@@ -561,8 +567,10 @@ qs_train_batch_main(int argc, char **argv)
 				fprintf(stderr, "qsteer-train batch: unknown option '%s'\n", a);
 				return busage();
 			}
-			if (qs_train_parse_u64(val, &v) || v < (u32 == &o.seeds ? 0u : 1u) || v > lim) {
-				fprintf(stderr, "qsteer-train batch: %s '%s': needs %u..%" PRIu64 "\n", a,
+			if (qs_train_parse_u64(val, &v) || v < (u32 == &o.seeds ? 0u : 1u) ||
+			    v > lim) {
+				fprintf(stderr,
+					"qsteer-train batch: %s '%s': needs %u..%" PRIu64 "\n", a,
 					val, u32 == &o.seeds ? 0u : 1u, lim);
 				return 2;
 			}
@@ -576,8 +584,9 @@ qs_train_batch_main(int argc, char **argv)
 			return 2;
 		}
 		if (o.requests > MAX_TRAIN_REQUESTS) {
-			fprintf(stderr, "qsteer-train batch train: --requests %u: 1..%u (an "
-					"episode's decisions must fit the %u-decision buffer)\n",
+			fprintf(stderr,
+				"qsteer-train batch train: --requests %u: 1..%u (an "
+				"episode's decisions must fit the %u-decision buffer)\n",
 				o.requests, MAX_TRAIN_REQUESTS, EP_CAP);
 			return 2;
 		}

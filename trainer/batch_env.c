@@ -38,22 +38,22 @@ qs_benv_action_table(const struct qs_sim_profile *p, struct qs_q8_action *a, uin
 	static const struct {
 		uint8_t seq_shift, tok_shift, reserve, flags;
 	} t[] = {
-		{ 0, 0, 0, QS_Q8_ACT_ORDER_FCFS }, /* = the fixed strategy */
-		{ 0, 0, 0, QS_Q8_ACT_ORDER_SHORTEST },
-		{ 0, 0, 0, QS_Q8_ACT_ORDER_PRIORITY },
-		{ 0, 1, 0, QS_Q8_ACT_ORDER_FCFS },
-		{ 0, 1, 0, QS_Q8_ACT_ORDER_SHORTEST },
-		{ 0, 1, 0, QS_Q8_ACT_ORDER_PRIORITY },
-		{ 0, 2, 0, QS_Q8_ACT_ORDER_FCFS },
-		{ 0, 2, 0, QS_Q8_ACT_ORDER_SHORTEST },
-		{ 0, 2, 0, QS_Q8_ACT_ORDER_PRIORITY },
-		{ 0, 3, 10, QS_Q8_ACT_ORDER_PRIORITY },
-		{ 0, 3, 0, QS_Q8_ACT_ORDER_SHORTEST },
-		{ 0, 4, 0, QS_Q8_ACT_ORDER_FCFS },
-		{ 2, 0, 0, QS_Q8_ACT_ORDER_FCFS },
-		{ 1, 1, 0, QS_Q8_ACT_ORDER_PRIORITY },
-		{ 0, 0, 0, QS_Q8_ACT_ORDER_FCFS | QS_Q8_ACT_COALESCE },
-		{ 0, 0, 10, QS_Q8_ACT_ORDER_SHORTEST },
+	    {0, 0, 0, QS_Q8_ACT_ORDER_FCFS}, /* = the fixed strategy */
+	    {0, 0, 0, QS_Q8_ACT_ORDER_SHORTEST},
+	    {0, 0, 0, QS_Q8_ACT_ORDER_PRIORITY},
+	    {0, 1, 0, QS_Q8_ACT_ORDER_FCFS},
+	    {0, 1, 0, QS_Q8_ACT_ORDER_SHORTEST},
+	    {0, 1, 0, QS_Q8_ACT_ORDER_PRIORITY},
+	    {0, 2, 0, QS_Q8_ACT_ORDER_FCFS},
+	    {0, 2, 0, QS_Q8_ACT_ORDER_SHORTEST},
+	    {0, 2, 0, QS_Q8_ACT_ORDER_PRIORITY},
+	    {0, 3, 10, QS_Q8_ACT_ORDER_PRIORITY},
+	    {0, 3, 0, QS_Q8_ACT_ORDER_SHORTEST},
+	    {0, 4, 0, QS_Q8_ACT_ORDER_FCFS},
+	    {2, 0, 0, QS_Q8_ACT_ORDER_FCFS},
+	    {1, 1, 0, QS_Q8_ACT_ORDER_PRIORITY},
+	    {0, 0, 0, QS_Q8_ACT_ORDER_FCFS | QS_Q8_ACT_COALESCE},
+	    {0, 0, 10, QS_Q8_ACT_ORDER_SHORTEST},
 	};
 	uint32_t n = 0;
 
@@ -102,7 +102,7 @@ settle(void *ctx, const struct qs_agent_iter *it, const struct qs_agent_bench_st
 		return;
 	qs_ppo_buf_credit(b, b->n - 1,
 			  e->c->r_met * (float)st->done_met - e->c->r_late * (float)st->first_late -
-				  e->c->r_preempt * (float)it->preempted);
+			      e->c->r_preempt * (float)it->preempted);
 }
 
 static void

@@ -48,8 +48,7 @@ void qs_benv_defaults(struct qs_benv_cfg *c);
  * (hardware cap and budget, oldest first); the others vary the cap, the budget, the
  * KV reserve, the order and coalescing. Returns the count.
  */
-uint32_t qs_benv_action_table(const struct qs_sim_profile *p, struct qs_q8_action *a,
-			      uint32_t cap);
+uint32_t qs_benv_action_table(const struct qs_sim_profile *p, struct qs_q8_action *a, uint32_t cap);
 
 /* Who decides in an episode: the float learner (a classifier-head qs_ppo_agent,
  * sampled or greedy), or nothing (then strategy decides: a heuristic or an int8
@@ -70,8 +69,8 @@ struct qs_benv_actor {
  * log-probabilities, values and rewards are appended to it (the last one marked
  * done); otherwise s decides. res gets the bench's figures.
  */
-int qs_benv_episode(const struct qs_benv_cfg *c, enum qs_agent_scn scn, uint64_t seed,
-		    double load, uint32_t requests, const struct qs_agent_bench_arrivals *arr,
+int qs_benv_episode(const struct qs_benv_cfg *c, enum qs_agent_scn scn, uint64_t seed, double load,
+		    uint32_t requests, const struct qs_agent_bench_arrivals *arr,
 		    struct qs_benv_actor *actor, struct qs_batch_strategy *s,
 		    struct qs_agent_bench_result *res, char *msg, size_t msglen);
 
@@ -81,8 +80,8 @@ int qs_benv_episode(const struct qs_benv_cfg *c, enum qs_agent_scn scn, uint64_t
  * several policies on one (scenario, seed) shares it. Free with
  * qs_agent_bench_arrivals_free.
  */
-int qs_benv_arrivals(const struct qs_benv_cfg *c, enum qs_agent_scn scn, uint64_t seed,
-		     double load, uint32_t requests, struct qs_agent_bench_arrivals *arr,
-		     char *msg, size_t msglen);
+int qs_benv_arrivals(const struct qs_benv_cfg *c, enum qs_agent_scn scn, uint64_t seed, double load,
+		     uint32_t requests, struct qs_agent_bench_arrivals *arr, char *msg,
+		     size_t msglen);
 
 #endif /* QSTEER_TRAINER_BATCH_ENV_H */

@@ -16,7 +16,7 @@ qs_bexp_write(const struct qs_mlp *pi, const uint8_t *x, uint32_t n, float pct,
 	      uint64_t created, const char *path, struct qs_bexp_report *rep, char *msg,
 	      size_t msglen)
 {
-	struct qs_policy_load_opts o = { QS_SCHEMA_BATCH_V1, QS_Q8_KIND_CLASSIFIER, NULL };
+	struct qs_policy_load_opts o = {QS_SCHEMA_BATCH_V1, QS_Q8_KIND_CLASSIFIER, NULL};
 	struct qs_quant_plan q;
 	struct qs_quant_states st;
 	struct qs_q8_desc d;
@@ -36,8 +36,8 @@ qs_bexp_write(const struct qs_mlp *pi, const uint8_t *x, uint32_t n, float pct,
 	if (pi->dim[0] != QS_FB_COUNT || pi->dim[pi->n_layers] != n_actions || n == 0)
 		return qs_train_fail(QS_E_SHAPE, msg, msglen,
 				     "batch export: a %u-input net with %u outputs for %u actions "
-				     "and %u states", pi->dim[0], pi->dim[pi->n_layers], n_actions,
-				     n);
+				     "and %u states",
+				     pi->dim[0], pi->dim[pi->n_layers], n_actions, n);
 	rc = qs_quant_plan_init(&q, pi, msg, msglen);
 	if (rc != QS_OK)
 		return rc;
@@ -89,8 +89,9 @@ qs_bexp_write(const struct qs_mlp *pi, const uint8_t *x, uint32_t n, float pct,
 		for (uint32_t k = 0; k < QS_FB_COUNT; k++)
 			xf[k] = (float)x[(size_t)i * QS_FB_COUNT + k] / 127.0f;
 		s = qs_mlp_forward(pi, &ws, xf, 1, NULL);
-		same += qs_mlp_argmax_masked(s, n_actions, n_actions >= 64 ? ~0ull :
-					     (1ull << n_actions) - 1) == cls[i];
+		same += qs_mlp_argmax_masked(s, n_actions,
+					     n_actions >= 64 ? ~0ull : (1ull << n_actions) - 1) ==
+			cls[i];
 	}
 	rep->agree = (double)same / n;
 	rep->states = n;

@@ -20,10 +20,10 @@
 #include "qsteer/q8.h"
 
 struct qs_bexp_report {
-	double agree;	   /* argmax agreement on the states */
-	uint32_t states;   /* states compared */
+	double agree;	 /* argmax agreement on the states */
+	uint32_t states; /* states compared */
 	uint32_t bias_clamped;
-	size_t bytes;	   /* file size */
+	size_t bytes; /* file size */
 };
 
 /*

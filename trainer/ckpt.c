@@ -87,9 +87,10 @@ check_header(const uint8_t *b, size_t len, const char *label, char *msg, size_t 
 				     "%s: %zu bytes, too short for a checkpoint header (%d)", label,
 				     len, QS_CKPT_HDR_SIZE);
 	if (memcmp(b, QS_CKPT_MAGIC, 4) != 0)
-		return qs_train_fail(QS_E_MAGIC, msg, msglen,
-				     "%s: not a qsteer checkpoint (magic at offset 0 is not \"%s\")",
-				     label, QS_CKPT_MAGIC);
+		return qs_train_fail(
+		    QS_E_MAGIC, msg, msglen,
+		    "%s: not a qsteer checkpoint (magic at offset 0 is not \"%s\")", label,
+		    QS_CKPT_MAGIC);
 	v = qs_train_rd32(b + 4);
 	if (v != QS_CKPT_VERSION)
 		return qs_train_fail(QS_E_VERSION, msg, msglen,
@@ -111,8 +112,8 @@ check_header(const uint8_t *b, size_t len, const char *label, char *msg, size_t 
 				     fs);
 	if (len > fs)
 		return qs_train_fail(QS_E_SIZE, msg, msglen,
-				     "%s: %zu bytes, the header declares %u (trailing bytes)", label,
-				     len, fs);
+				     "%s: %zu bytes, the header declares %u (trailing bytes)",
+				     label, len, fs);
 	if (qs_crc32c(0, b, fs - 4) != qs_train_rd32(b + fs - 4))
 		return qs_train_fail(QS_E_CRC, msg, msglen,
 				     "%s: CRC32C mismatch (stored %#010x, computed %#010x): the "
@@ -147,8 +148,8 @@ qs_ckpt_decode(const uint8_t *b, size_t len, const char *label, struct qs_ppo_ag
 		return qs_train_fail(QS_E_SHAPE, msg, msglen,
 				     "%s: checkpoint is %s %u->%u->%u->1 (value hidden %u, %u+%u "
 				     "parameters); this run is %s %u->%u->%u->1 (value hidden %u)",
-				     label, f[0] ? "reinforce" : "ppo", f[1], f[2], f[3], f[4], f[5],
-				     f[6], ag->cfg.algo ? "reinforce" : "ppo", ag->cfg.n_feat,
+				     label, f[0] ? "reinforce" : "ppo", f[1], f[2], f[3], f[4],
+				     f[5], f[6], ag->cfg.algo ? "reinforce" : "ppo", ag->cfg.n_feat,
 				     ag->cfg.h1, ag->cfg.h2, ag->cfg.vh);
 	if (qs_train_rd32(b + 12) != qs_ckpt_size(ag))
 		return qs_train_fail(QS_E_SIZE, msg, msglen,

@@ -28,8 +28,8 @@
 
 #include "ppo.h"
 
-#define QS_CKPT_MAGIC "QSTC"
-#define QS_CKPT_VERSION 1
+#define QS_CKPT_MAGIC	 "QSTC"
+#define QS_CKPT_VERSION	 1
 #define QS_CKPT_HDR_SIZE 160
 
 struct qs_ckpt_meta {

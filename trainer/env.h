@@ -64,8 +64,8 @@ const struct qs_train_env_ops *qs_env_for_scenario(const char *scenario);
 
 struct qs_roll_stats {
 	uint64_t decisions;
-	uint32_t episodes;	/* completed in this rollout */
-	double episode_return;	/* mean over them (0 if none) */
+	uint32_t episodes;     /* completed in this rollout */
+	double episode_return; /* mean over them (0 if none) */
 	double reward_per_decision;
 };
 

@@ -86,8 +86,7 @@ qs_mlp_same_shape(const struct qs_mlp *a, const struct qs_mlp *b)
 }
 
 int
-qs_mlp_ws_init(struct qs_mlp_ws *ws, const struct qs_mlp *m, uint32_t cap, char *msg,
-	       size_t msglen)
+qs_mlp_ws_init(struct qs_mlp_ws *ws, const struct qs_mlp *m, uint32_t cap, char *msg, size_t msglen)
 {
 	size_t total = 0, off = 0;
 	uint32_t md = 0;
@@ -129,7 +128,8 @@ qs_mlp_ws_free(struct qs_mlp_ws *ws)
 	memset(ws, 0, sizeof(*ws));
 }
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&                             \
+    !defined(__SANITIZE_ADDRESS__)
 #define HOT __attribute__((target_clones("avx2", "default")))
 #else
 #define HOT
@@ -163,38 +163,35 @@ qs_mlp_ws_unpin(struct qs_mlp_ws *ws)
 }
 
 /* z[r][:] = b + sum_i x[r][i] Wt[i][:], the output row kept in registers. */
-#define FWD_FIXED(NO)                                                                      \
-	static void fwd_##NO(const float *restrict x, const float *restrict wt,             \
-			     const float *restrict b, float *restrict z, uint32_t n,         \
-			     uint32_t ni)                                                    \
-	{                                                                                   \
-		for (uint32_t r = 0; r < n; r++) {                                          \
-			const float *restrict xr = x + (size_t)r * ni;                      \
-			float acc[NO];                                                      \
-                                                                                            \
-			for (uint32_t j = 0; j < NO; j++)                                   \
-				acc[j] = b[j];                                              \
-			for (uint32_t i = 0; i < ni; i++) {                                 \
-				const float xi = xr[i];                                     \
-				const float *restrict t = wt + (size_t)i * NO;              \
-                                                                                            \
-				if (xi == 0.0f)                                             \
-					continue;                                           \
-				for (uint32_t j = 0; j < NO; j++)                           \
-					acc[j] += xi * t[j];                                \
-			}                                                                   \
-			for (uint32_t j = 0; j < NO; j++)                                   \
-				z[(size_t)r * NO + j] = acc[j];                             \
-		}                                                                           \
+#define FWD_FIXED(NO)                                                                              \
+	static void fwd_##NO(const float *restrict x, const float *restrict wt,                    \
+			     const float *restrict b, float *restrict z, uint32_t n, uint32_t ni)  \
+	{                                                                                          \
+		for (uint32_t r = 0; r < n; r++) {                                                 \
+			const float *restrict xr = x + (size_t)r * ni;                             \
+			float acc[NO];                                                             \
+                                                                                                   \
+			for (uint32_t j = 0; j < NO; j++)                                          \
+				acc[j] = b[j];                                                     \
+			for (uint32_t i = 0; i < ni; i++) {                                        \
+				const float xi = xr[i];                                            \
+				const float *restrict t = wt + (size_t)i * NO;                     \
+                                                                                                   \
+				if (xi == 0.0f)                                                    \
+					continue;                                                  \
+				for (uint32_t j = 0; j < NO; j++)                                  \
+					acc[j] += xi * t[j];                                       \
+			}                                                                          \
+			for (uint32_t j = 0; j < NO; j++)                                          \
+				z[(size_t)r * NO + j] = acc[j];                                    \
+		}                                                                                  \
 	}
 
-HOT FWD_FIXED(32)
-HOT FWD_FIXED(16)
+HOT FWD_FIXED(32) HOT FWD_FIXED(16)
 
-/* One output: z[r] = b + sum_i x[r][i] w[i] in index order. */
-HOT static void
-fwd_1(const float *restrict x, const float *restrict w, float b, float *restrict z, uint32_t n,
-      uint32_t ni)
+    /* One output: z[r] = b + sum_i x[r][i] w[i] in index order. */
+    HOT static void fwd_1(const float *restrict x, const float *restrict w, float b,
+			  float *restrict z, uint32_t n, uint32_t ni)
 {
 	for (uint32_t r = 0; r < n; r++) {
 		const float *restrict xr = x + (size_t)r * ni;
@@ -289,7 +286,8 @@ qs_mlp_forward(const struct qs_mlp *m, struct qs_mlp_ws *ws, const float *x, uin
 
 					if (!(as[j] > 0))
 						continue;
-					q = floorf(hr[j] / as[j] + 0.5f); /* half up, as the requant */
+					q = floorf(hr[j] / as[j] +
+						   0.5f); /* half up, as the requant */
 					hr[j] = (q > 127.0f ? 127.0f : q) * as[j];
 				}
 			}
@@ -303,66 +301,64 @@ qs_mlp_forward(const struct qs_mlp *m, struct qs_mlp_ws *ws, const float *x, uin
  * gw[j][:] += sum_r d[r][j] x[r][:] for ni of 16 or 32: two output rows at a time
  * accumulate over all n rows in registers, then add into gw once.
  */
-#define BWD_W_FIXED(NI)                                                                    \
-	static void bwd_w_##NI(const float *restrict delta, const float *restrict in,       \
-			       float *restrict gw, float *restrict gb, uint32_t n,           \
-			       uint32_t no)                                                  \
-	{                                                                                   \
-		uint32_t j = 0;                                                             \
-                                                                                            \
-		for (; j + 2 <= no; j += 2) {                                               \
-			float a0[NI], a1[NI], b0 = 0.0f, b1 = 0.0f;                         \
-                                                                                            \
-			for (uint32_t i = 0; i < NI; i++)                                   \
-				a0[i] = a1[i] = 0.0f;                                       \
-			for (uint32_t r = 0; r < n; r++) {                                  \
-				const float d0 = delta[(size_t)r * no + j];                 \
-				const float d1 = delta[(size_t)r * no + j + 1];             \
-				const float *restrict xr = in + (size_t)r * NI;             \
-                                                                                            \
-				b0 += d0;                                                   \
-				b1 += d1;                                                   \
-				for (uint32_t i = 0; i < NI; i++) {                         \
-					a0[i] += d0 * xr[i];                                \
-					a1[i] += d1 * xr[i];                                \
-				}                                                           \
-			}                                                                   \
-			gb[j] += b0;                                                        \
-			gb[j + 1] += b1;                                                    \
-			for (uint32_t i = 0; i < NI; i++) {                                 \
-				gw[(size_t)j * NI + i] += a0[i];                            \
-				gw[(size_t)(j + 1) * NI + i] += a1[i];                      \
-			}                                                                   \
-		}                                                                           \
-		for (; j < no; j++) {                                                       \
-			float a0[NI], b0 = 0.0f;                                            \
-                                                                                            \
-			for (uint32_t i = 0; i < NI; i++)                                   \
-				a0[i] = 0.0f;                                               \
-			for (uint32_t r = 0; r < n; r++) {                                  \
-				const float d0 = delta[(size_t)r * no + j];                 \
-				const float *restrict xr = in + (size_t)r * NI;             \
-                                                                                            \
-				b0 += d0;                                                   \
-				for (uint32_t i = 0; i < NI; i++)                           \
-					a0[i] += d0 * xr[i];                                \
-			}                                                                   \
-			gb[j] += b0;                                                        \
-			for (uint32_t i = 0; i < NI; i++)                                   \
-				gw[(size_t)j * NI + i] += a0[i];                            \
-		}                                                                           \
+#define BWD_W_FIXED(NI)                                                                            \
+	static void bwd_w_##NI(const float *restrict delta, const float *restrict in,              \
+			       float *restrict gw, float *restrict gb, uint32_t n, uint32_t no)    \
+	{                                                                                          \
+		uint32_t j = 0;                                                                    \
+                                                                                                   \
+		for (; j + 2 <= no; j += 2) {                                                      \
+			float a0[NI], a1[NI], b0 = 0.0f, b1 = 0.0f;                                \
+                                                                                                   \
+			for (uint32_t i = 0; i < NI; i++)                                          \
+				a0[i] = a1[i] = 0.0f;                                              \
+			for (uint32_t r = 0; r < n; r++) {                                         \
+				const float d0 = delta[(size_t)r * no + j];                        \
+				const float d1 = delta[(size_t)r * no + j + 1];                    \
+				const float *restrict xr = in + (size_t)r * NI;                    \
+                                                                                                   \
+				b0 += d0;                                                          \
+				b1 += d1;                                                          \
+				for (uint32_t i = 0; i < NI; i++) {                                \
+					a0[i] += d0 * xr[i];                                       \
+					a1[i] += d1 * xr[i];                                       \
+				}                                                                  \
+			}                                                                          \
+			gb[j] += b0;                                                               \
+			gb[j + 1] += b1;                                                           \
+			for (uint32_t i = 0; i < NI; i++) {                                        \
+				gw[(size_t)j * NI + i] += a0[i];                                   \
+				gw[(size_t)(j + 1) * NI + i] += a1[i];                             \
+			}                                                                          \
+		}                                                                                  \
+		for (; j < no; j++) {                                                              \
+			float a0[NI], b0 = 0.0f;                                                   \
+                                                                                                   \
+			for (uint32_t i = 0; i < NI; i++)                                          \
+				a0[i] = 0.0f;                                                      \
+			for (uint32_t r = 0; r < n; r++) {                                         \
+				const float d0 = delta[(size_t)r * no + j];                        \
+				const float *restrict xr = in + (size_t)r * NI;                    \
+                                                                                                   \
+				b0 += d0;                                                          \
+				for (uint32_t i = 0; i < NI; i++)                                  \
+					a0[i] += d0 * xr[i];                                       \
+			}                                                                          \
+			gb[j] += b0;                                                               \
+			for (uint32_t i = 0; i < NI; i++)                                          \
+				gw[(size_t)j * NI + i] += a0[i];                                   \
+		}                                                                                  \
 	}
 
-HOT BWD_W_FIXED(32)
-HOT BWD_W_FIXED(16)
+HOT BWD_W_FIXED(32) HOT BWD_W_FIXED(16)
 
-/* gw[j][:] += d[r][j] x[r][:]; gb[j] += d[r][j]. */
-HOT static void
-bwd_w(const float *restrict delta, const float *restrict in, float *restrict gw,
-      float *restrict gb, uint32_t n, uint32_t ni, uint32_t no)
+    /* gw[j][:] += d[r][j] x[r][:]; gb[j] += d[r][j]. */
+    HOT static void bwd_w(const float *restrict delta, const float *restrict in, float *restrict gw,
+			  float *restrict gb, uint32_t n, uint32_t ni, uint32_t no)
 {
 	for (uint32_t r = 0; r < n; r++) {
-		const float *restrict dr = delta + (size_t)r * no, *restrict xr = in + (size_t)r * ni;
+		const float *restrict dr = delta + (size_t)r * no, *restrict xr =
+								       in + (size_t)r * ni;
 
 		for (uint32_t j = 0; j < no; j++) {
 			const float d = dr[j];
@@ -378,36 +374,34 @@ bwd_w(const float *restrict delta, const float *restrict in, float *restrict gw,
 }
 
 /* din[r][:] = sum_j d[r][j] W[j][:] (ni of 16 or 32 kept in registers). */
-#define BWD_X_FIXED(NI)                                                                    \
-	static void bwd_x_##NI(const float *restrict delta, const float *restrict w,        \
-			       float *restrict din, uint32_t n, uint32_t no)                 \
-	{                                                                                   \
-		for (uint32_t r = 0; r < n; r++) {                                          \
-			const float *restrict dr = delta + (size_t)r * no;                  \
-			float acc[NI];                                                      \
-                                                                                            \
-			for (uint32_t i = 0; i < NI; i++)                                   \
-				acc[i] = 0.0f;                                              \
-			for (uint32_t j = 0; j < no; j++) {                                 \
-				const float d = dr[j];                                      \
-				const float *restrict wr = w + (size_t)j * NI;              \
-                                                                                            \
-				if (d == 0.0f)                                              \
-					continue;                                           \
-				for (uint32_t i = 0; i < NI; i++)                           \
-					acc[i] += d * wr[i];                                \
-			}                                                                   \
-			for (uint32_t i = 0; i < NI; i++)                                   \
-				din[(size_t)r * NI + i] = acc[i];                           \
-		}                                                                           \
+#define BWD_X_FIXED(NI)                                                                            \
+	static void bwd_x_##NI(const float *restrict delta, const float *restrict w,               \
+			       float *restrict din, uint32_t n, uint32_t no)                       \
+	{                                                                                          \
+		for (uint32_t r = 0; r < n; r++) {                                                 \
+			const float *restrict dr = delta + (size_t)r * no;                         \
+			float acc[NI];                                                             \
+                                                                                                   \
+			for (uint32_t i = 0; i < NI; i++)                                          \
+				acc[i] = 0.0f;                                                     \
+			for (uint32_t j = 0; j < no; j++) {                                        \
+				const float d = dr[j];                                             \
+				const float *restrict wr = w + (size_t)j * NI;                     \
+                                                                                                   \
+				if (d == 0.0f)                                                     \
+					continue;                                                  \
+				for (uint32_t i = 0; i < NI; i++)                                  \
+					acc[i] += d * wr[i];                                       \
+			}                                                                          \
+			for (uint32_t i = 0; i < NI; i++)                                          \
+				din[(size_t)r * NI + i] = acc[i];                                  \
+		}                                                                                  \
 	}
 
-HOT BWD_X_FIXED(32)
-HOT BWD_X_FIXED(16)
+HOT BWD_X_FIXED(32) HOT BWD_X_FIXED(16)
 
-HOT static void
-bwd_x_any(const float *restrict delta, const float *restrict w, float *restrict din,
-	  uint32_t n, uint32_t ni, uint32_t no)
+    HOT static void bwd_x_any(const float *restrict delta, const float *restrict w,
+			      float *restrict din, uint32_t n, uint32_t ni, uint32_t no)
 {
 	memset(din, 0, (size_t)n * ni * sizeof(float));
 	for (uint32_t r = 0; r < n; r++) {
@@ -529,8 +523,8 @@ qs_mlp_logp_grad(const float *p, uint32_t k, uint64_t mask, uint32_t a, float co
 }
 
 void
-qs_mlp_entropy_grad(const float *s, const float *p, uint32_t k, uint64_t mask, float lse,
-		    float h, float coef, float *ds)
+qs_mlp_entropy_grad(const float *s, const float *p, uint32_t k, uint64_t mask, float lse, float h,
+		    float coef, float *ds)
 {
 	for (uint32_t c = 0; c < k; c++)
 		if (mask >> c & 1)

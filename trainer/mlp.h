@@ -22,13 +22,13 @@
 #include "qsteer/status.h"
 #include "rng.h"
 
-#define QS_MLP_MAX_LAYERS 4 /* weight layers */
-#define QS_MLP_MAX_DIM 256  /* matches QS_INT8_MAX_DIM so every net can be exported */
+#define QS_MLP_MAX_LAYERS 4   /* weight layers */
+#define QS_MLP_MAX_DIM	  256 /* matches QS_INT8_MAX_DIM so every net can be exported */
 
 struct qs_mlp {
-	uint32_t n_layers;			/* weight layers, 1..QS_MLP_MAX_LAYERS */
-	uint32_t dim[QS_MLP_MAX_LAYERS + 1];	/* dim[0] inputs ... dim[n_layers] outputs */
-	size_t w_off[QS_MLP_MAX_LAYERS];	/* offsets into p */
+	uint32_t n_layers;		     /* weight layers, 1..QS_MLP_MAX_LAYERS */
+	uint32_t dim[QS_MLP_MAX_LAYERS + 1]; /* dim[0] inputs ... dim[n_layers] outputs */
+	size_t w_off[QS_MLP_MAX_LAYERS];     /* offsets into p */
 	size_t b_off[QS_MLP_MAX_LAYERS];
 	size_t n_params;
 	float *p; /* owned, n_params */
@@ -69,8 +69,7 @@ struct qs_mlp_fq {
 	const float *off[QS_MLP_MAX_LAYERS];
 };
 
-int qs_mlp_init(struct qs_mlp *m, uint32_t n_layers, const uint32_t *dim, char *msg,
-		size_t msglen);
+int qs_mlp_init(struct qs_mlp *m, uint32_t n_layers, const uint32_t *dim, char *msg, size_t msglen);
 void qs_mlp_free(struct qs_mlp *m);
 /* He-uniform hidden layers, output layer scaled by out_gain, zero biases. */
 void qs_mlp_init_params(struct qs_mlp *m, struct qs_rng *rng, float out_gain);
@@ -102,8 +101,8 @@ const float *qs_mlp_forward(const struct qs_mlp *m, struct qs_mlp_ws *ws, const 
  * Adds dLoss/dParams into grad (n_params floats, caller zeroes it). When dx is not
  * NULL, writes dLoss/dInput [n][dim[0]].
  */
-void qs_mlp_backward(const struct qs_mlp *m, struct qs_mlp_ws *ws, uint32_t n,
-		     const float *dout, const struct qs_mlp_fq *fq, float *grad, float *dx);
+void qs_mlp_backward(const struct qs_mlp *m, struct qs_mlp_ws *ws, uint32_t n, const float *dout,
+		     const struct qs_mlp_fq *fq, float *grad, float *dx);
 
 /*
  * The same, with extra gradients on hidden outputs: dh[l] (NULL, or an entry NULL
@@ -111,9 +110,8 @@ void qs_mlp_backward(const struct qs_mlp *m, struct qs_mlp_ws *ws, uint32_t n,
  * output (after ReLU) directly; it is added before the backward pass goes through
  * that layer's ReLU. dh may be NULL (= qs_mlp_backward).
  */
-void qs_mlp_backward_h(const struct qs_mlp *m, struct qs_mlp_ws *ws, uint32_t n,
-		       const float *dout, float *const *dh, const struct qs_mlp_fq *fq,
-		       float *grad, float *dx);
+void qs_mlp_backward_h(const struct qs_mlp *m, struct qs_mlp_ws *ws, uint32_t n, const float *dout,
+		       float *const *dh, const struct qs_mlp_fq *fq, float *grad, float *dx);
 
 /* ---- masked softmax over one decision's candidates ----------------------------- */
 
@@ -126,8 +124,7 @@ float qs_mlp_softmax_masked(const float *s, uint32_t k, uint64_t mask, float *p)
 /* Entropy of p given the lse the softmax returned: lse - sum p s. */
 float qs_mlp_entropy(const float *s, const float *p, uint32_t k, uint64_t mask, float lse);
 /* ds[c] += coef * dlog p[a]/ds[c] = coef * ([c == a] - p[c]) over eligible c. */
-void qs_mlp_logp_grad(const float *p, uint32_t k, uint64_t mask, uint32_t a, float coef,
-		      float *ds);
+void qs_mlp_logp_grad(const float *p, uint32_t k, uint64_t mask, uint32_t a, float coef, float *ds);
 /* ds[c] += coef * dH/ds[c] = coef * -p[c] (log p[c] + H) over eligible c. */
 void qs_mlp_entropy_grad(const float *s, const float *p, uint32_t k, uint64_t mask, float lse,
 			 float h, float coef, float *ds);

@@ -25,7 +25,7 @@
 #include "train_report.h"
 #include "util.h"
 
-#define N_ENV 8
+#define N_ENV	      8
 #define STEPS_PER_ENV 256
 #define CALIB_PER_ENV 1024 /* calibration / QAT / agreement states per env */
 
@@ -46,23 +46,32 @@ struct opts {
 static int
 usage(void)
 {
-	fprintf(stderr,
-		"usage: qsteer-train train --scenario S[,S...] [--algo ppo|reinforce] [--steps N] --out FILE.q8\n"
-		"                          [--bc-steps N] [--teacher auto|sed|kv|...] [--init CKPT]\n"
-		"                          [--threads N] [--seed S] [--log CSV] [--checkpoint FILE]\n"
-		"                          [--resume FILE] [--plot DIR] [--no-randomize] [--created T]\n"
-		"                          [--ppo-consist X] [--ppo-temp T] [--consist X] [--anchor X]\n"
-		"                          [--qat-temp T] [--qat-rounds N] [--qat-steps N] [--recalib]\n"
-		"                          [--min-fidelity F] [--guard G] [--share X] [--center X]\n"
-		"                          [--focus-gap G] [--focus-frac F] [--qat-target A]\n"
-		"                          [--split K1,K2 | --split-width W1,W2]\n"
-		"       qsteer-train eval FILE.q8 --scenario S [--seeds K] [--seed S] [--float CKPT] [--json]\n"
-		"                          [--plot DIR]\n"
-		"       qsteer-train bench [--json] [--threads N] [--scenario S]\n"
-		"       qsteer-train demo --out-dir DIR [--scenario S] [--steps N] [--seeds K] [--init CKPT]\n"
-		"                          [--split-width W1,W2] (default 64,64)\n"
-		"       qsteer-train batch train|eval ...  (the agent's batching classifier; 'batch' alone: help)\n"
-		"S is \"bandit\" (built-in self-test environment) or a scenario name or .ini (needs sim/).\n");
+	fprintf(
+	    stderr,
+	    "usage: qsteer-train train --scenario S[,S...] [--algo ppo|reinforce] [--steps N] "
+	    "--out FILE.q8\n"
+	    "                          [--bc-steps N] [--teacher auto|sed|kv|...] [--init CKPT]\n"
+	    "                          [--threads N] [--seed S] [--log CSV] [--checkpoint FILE]\n"
+	    "                          [--resume FILE] [--plot DIR] [--no-randomize] [--created "
+	    "T]\n"
+	    "                          [--ppo-consist X] [--ppo-temp T] [--consist X] [--anchor "
+	    "X]\n"
+	    "                          [--qat-temp T] [--qat-rounds N] [--qat-steps N] "
+	    "[--recalib]\n"
+	    "                          [--min-fidelity F] [--guard G] [--share X] [--center X]\n"
+	    "                          [--focus-gap G] [--focus-frac F] [--qat-target A]\n"
+	    "                          [--split K1,K2 | --split-width W1,W2]\n"
+	    "       qsteer-train eval FILE.q8 --scenario S [--seeds K] [--seed S] [--float CKPT] "
+	    "[--json]\n"
+	    "                          [--plot DIR]\n"
+	    "       qsteer-train bench [--json] [--threads N] [--scenario S]\n"
+	    "       qsteer-train demo --out-dir DIR [--scenario S] [--steps N] [--seeds K] [--init "
+	    "CKPT]\n"
+	    "                          [--split-width W1,W2] (default 64,64)\n"
+	    "       qsteer-train batch train|eval ...  (the agent's batching classifier; 'batch' "
+	    "alone: help)\n"
+	    "S is \"bandit\" (built-in self-test environment) or a scenario name or .ini (needs "
+	    "sim/).\n");
 	return 2;
 }
 
@@ -119,8 +128,9 @@ export_policy(const struct opts *o, const struct qs_train_env_ops *ops, struct q
 		       "seeds: eval --float gives its interval)%s\n",
 		       o->out, r.agree, r.decisions, r.metric, r.first, QS_TRAIN_HELDOUT_SEED0,
 		       QS_TRAIN_HELDOUT_SEED0 + 1, r.float_metric, r.int8_metric,
-		       r.float_metric != 0 ? 100.0 * (r.int8_metric - r.float_metric) / r.float_metric
-					   : 0.0,
+		       r.float_metric != 0
+			   ? 100.0 * (r.int8_metric - r.float_metric) / r.float_metric
+			   : 0.0,
 		       r.bias_clamped ? " [biases clamped]" : "");
 	return rc;
 }
@@ -128,8 +138,8 @@ export_policy(const struct opts *o, const struct qs_train_env_ops *ops, struct q
 static int
 cmd_train(const struct opts *o, int bench)
 {
-	const struct qs_train_env_ops *ops = bench && !o->scenario ? &qs_env_bandit
-								   : env_or_die(o->scenario);
+	const struct qs_train_env_ops *ops =
+	    bench && !o->scenario ? &qs_env_bandit : env_or_die(o->scenario);
 	struct qs_ppo_cfg c;
 	struct qs_ppo_agent ag;
 	struct qs_roll r, ev;
@@ -168,7 +178,7 @@ cmd_train(const struct opts *o, int bench)
 	}
 	updates = (total + per - 1) / per;
 	c.adam_pi.total_steps = c.adam_vf.total_steps =
-		updates * c.epochs * ((per + c.minibatch - 1) / c.minibatch);
+	    updates * c.epochs * ((per + c.minibatch - 1) / c.minibatch);
 	rc = qs_ppo_agent_init(&ag, &c, o->seed, msg, sizeof(msg));
 	if (rc != QS_OK) {
 		fprintf(stderr, "qsteer-train: %s\n", msg);
@@ -181,8 +191,9 @@ cmd_train(const struct opts *o, int bench)
 		while (nv < QS_MLP_MAX_LAYERS && (o->ex.split[nv] || o->ex.split_width[nv]))
 			nv++;
 		if (nv > ag.pi.n_layers - 1) {
-			fprintf(stderr, "qsteer-train: %s: %u values for a net with %u hidden layers\n",
-				o->ex.split[0] ? "--split" : "--split-width", nv, ag.pi.n_layers - 1);
+			fprintf(
+			    stderr, "qsteer-train: %s: %u values for a net with %u hidden layers\n",
+			    o->ex.split[0] ? "--split" : "--split-width", nv, ag.pi.n_layers - 1);
 			qs_ppo_agent_free(&ag);
 			return 2;
 		}
@@ -191,7 +202,8 @@ cmd_train(const struct opts *o, int bench)
 	if (o->resume || o->init) {
 		rc = qs_ckpt_load(o->resume ? o->resume : o->init, &ag, &meta, msg, sizeof(msg));
 		if (rc != QS_OK) {
-			fprintf(stderr, "qsteer-train: %s: %s\n", o->resume ? "resume" : "init", msg);
+			fprintf(stderr, "qsteer-train: %s: %s\n", o->resume ? "resume" : "init",
+				msg);
 			qs_ppo_agent_free(&ag);
 			return 1;
 		}
@@ -210,8 +222,8 @@ cmd_train(const struct opts *o, int bench)
 		}
 	}
 	/* Rollout seeds advance with the step so a resumed run continues the stream. */
-	rc = qs_roll_init(&r, ops, scen, N_ENV, o->threads, STEPS_PER_ENV, &ag, o->seed + step,
-			  msg, sizeof(msg));
+	rc = qs_roll_init(&r, ops, scen, N_ENV, o->threads, STEPS_PER_ENV, &ag, o->seed + step, msg,
+			  sizeof(msg));
 	if (rc == QS_OK && o->randomize)
 		rc = qs_roll_set(&r, "randomize", "1", msg, sizeof(msg));
 	if (rc == QS_OK && o->bc_steps && step < o->bc_steps)
@@ -224,8 +236,7 @@ cmd_train(const struct opts *o, int bench)
 				     c.n_feat, msg, sizeof(msg));
 	if (rc == QS_OK)
 		rc = qs_ppo_buf_init(&states, N_ENV, N_ENV * o->calib_per_env,
-				     N_ENV * o->calib_per_env * 32, c.n_feat, msg,
-				     sizeof(msg));
+				     N_ENV * o->calib_per_env * 32, c.n_feat, msg, sizeof(msg));
 	if (rc != QS_OK) {
 		fprintf(stderr, "qsteer-train: %s\n", msg);
 		return 1;
@@ -243,8 +254,10 @@ cmd_train(const struct opts *o, int bench)
 			return 1;
 		}
 		if (!o->resume)
-			fprintf(log, "update,step,decisions_per_s,reward_per_decision,episode_return,"
-				     "pi_loss,v_loss,entropy,approx_kl,clip_frac,phase,elapsed_s,shared\n");
+			fprintf(
+			    log,
+			    "update,step,decisions_per_s,reward_per_decision,episode_return,"
+			    "pi_loss,v_loss,entropy,approx_kl,clip_frac,phase,elapsed_s,shared\n");
 	}
 	t0 = qs_train_now_s();
 	uint64_t start = step;
@@ -270,7 +283,8 @@ cmd_train(const struct opts *o, int bench)
 				     : 0.9 * recent + 0.1 * rs.reward_per_decision;
 		if (log)
 			fprintf(log,
-				"%" PRIu64 ",%" PRIu64 ",%.0f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.4f,%s,"
+				"%" PRIu64 ",%" PRIu64
+				",%.0f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.4f,%s,"
 				"%.3f,%.4f\n",
 				ag.updates, step, rate, rs.reward_per_decision, rs.episode_return,
 				(double)ps.pi_loss, (double)ps.v_loss, (double)ps.entropy,
@@ -278,7 +292,8 @@ cmd_train(const struct opts *o, int bench)
 				(double)ps.shared);
 		if (tty && !bench)
 			fprintf(stderr,
-				"\r[%s] %" PRIu64 "/%" PRIu64 " decisions  %.0f dec/s  reward/decision "
+				"\r[%s] %" PRIu64 "/%" PRIu64
+				" decisions  %.0f dec/s  reward/decision "
 				"%.4f  entropy %.3f  ETA %.0f s   ",
 				bc ? "bc" : "rl", step, total, rate, recent, (double)ps.entropy,
 				(double)(total - (step < total ? step : total)) / rate);
@@ -300,11 +315,12 @@ cmd_train(const struct opts *o, int bench)
 		double el = qs_train_now_s() - t0, dps = (double)(step - start) / el;
 
 		if (o->json)
-			printf("{\"decisions_per_s\": %.0f, \"threads\": %u, \"env\": \"%s\"}\n", dps,
-			       o->threads, scen);
+			printf("{\"decisions_per_s\": %.0f, \"threads\": %u, \"env\": \"%s\"}\n",
+			       dps, o->threads, scen);
 		else
-			printf("%.0f decisions/s (training including learning, env %s, %u threads)\n",
-			       dps, scen, o->threads);
+			printf(
+			    "%.0f decisions/s (training including learning, env %s, %u threads)\n",
+			    dps, scen, o->threads);
 	}
 	if (rc == QS_OK && o->ckpt) {
 		meta.seed = o->seed;
@@ -415,8 +431,8 @@ cmd_eval(const struct opts *o)
 		qs_policy_free(p);
 		return 1;
 	}
-	printf("%s on %s, %u held-out episodes (seed %" PRIu64 "): %s %.4f\n", o->file,
-	       o->scenario, o->seeds, o->seed, name, m);
+	printf("%s on %s, %u held-out episodes (seed %" PRIu64 "): %s %.4f\n", o->file, o->scenario,
+	       o->seeds, o->seed, name, m);
 	qs_policy_free(p);
 	return 0;
 }
@@ -560,51 +576,51 @@ main(int argc, char **argv)
 {
 	struct opts o = {0};
 	const struct qs_opt table[] = {
-		QS_OPT_FLAG("--json", &o.json, 1),
-		QS_OPT_FLAG("--no-randomize", &o.randomize, 0),
-		QS_OPT_FLAG("--quiet", &o.quiet, 1),
-		QS_OPT_FLAG("--recalib", &o.ex.recalib, 1),
-		QS_OPT_FN("--scenario", opt_scenario),
-		QS_OPT_STR("--out", &o.out),
-		QS_OPT_STR("--out-dir", &o.out_dir),
-		QS_OPT_STR("--log", &o.log),
-		QS_OPT_STR("--checkpoint", &o.ckpt),
-		QS_OPT_STR("--resume", &o.resume),
-		QS_OPT_STR("--init", &o.init),
-		QS_OPT_STR("--float", &o.fckpt),
-		QS_OPT_STR("--teacher", &o.teacher),
-		QS_OPT_STR("--plot", &o.plot),
-		QS_OPT_DOUBLE("--lr", &o.lr, 0, 1, VALUE),
-		QS_OPT_DOUBLE("--bc-lr", &o.bc_lr, 0, 1, VALUE),
-		QS_OPT_DOUBLE("--ent", &o.ent, 0, 1, VALUE),
-		QS_OPT_DOUBLE("--calib-pct", &o.ex.calib_pct, 0.5, 1, VALUE),
-		QS_OPT_DOUBLE("--share", &o.share, 0, 1, VALUE),
-		QS_OPT_DOUBLE("--consist", &o.ex.consist, 0, 1, VALUE),
-		QS_OPT_DOUBLE("--anchor", &o.ex.anchor, 0, 1, VALUE),
-		QS_OPT_DOUBLE("--ppo-consist", &o.ppo_consist, 0, 10, VALUE),
-		QS_OPT_DOUBLE("--center", &o.center, 0, 1, VALUE),
-		QS_OPT_DOUBLE("--ppo-temp", &o.ppo_temp, 0, 1, VALUE),
-		QS_OPT_DOUBLE("--min-fidelity", &o.ex.min_fid, 0, 1, VALUE),
-		QS_OPT_DOUBLE("--guard", &o.ex.guard, 0, 1, VALUE),
-		QS_OPT_DOUBLE("--focus-gap", &o.ex.focus_gap, 0, 10, VALUE),
-		QS_OPT_DOUBLE("--focus-frac", &o.ex.focus_frac, 0, 1, VALUE),
-		QS_OPT_DOUBLE("--qat-temp", &o.ex.qat_temp, 0, 1, VALUE), /* 0: the default */
-		QS_OPT_DOUBLE("--qat-target", &o.ex.qat_target, 0, 1, VALUE),
-		QS_OPT_U32("--qat-rounds", &o.ex.qat_rounds, 0, 64, "0..64"),
-		QS_OPT_U32("--calib-per-env", &o.calib_per_env, 64, 65536, "64..65536"),
-		QS_OPT_FN("--split", opt_split),
-		QS_OPT_FN("--split-width", opt_split),
-		QS_OPT_U32("--qat-steps", &o.ex.qat_steps, 1, 1000000, "1..1000000"),
-		QS_OPT_U32("--epochs", &o.epochs, 1, 64, "1..64"),
-		QS_OPT_FN("--algo", opt_algo),
-		QS_OPT_U64("--steps", &o.steps, 0, UINT64_MAX, COUNT),
-		QS_OPT_U64("--seed", &o.seed, 0, UINT64_MAX, COUNT),
-		QS_OPT_U32("--threads", &o.threads, 1, 256, COUNT),
-		QS_OPT_U32("--episodes", &o.seeds, 1, 1000, COUNT), /* = --seeds */
-		QS_OPT_U32("--seeds", &o.seeds, 1, 1000, COUNT),
-		QS_OPT_U64("--bc-steps", &o.bc_steps, 0, UINT64_MAX, COUNT),
-		QS_OPT_U64("--created", &o.created, 0, UINT64_MAX, COUNT),
-		QS_OPT_END,
+	    QS_OPT_FLAG("--json", &o.json, 1),
+	    QS_OPT_FLAG("--no-randomize", &o.randomize, 0),
+	    QS_OPT_FLAG("--quiet", &o.quiet, 1),
+	    QS_OPT_FLAG("--recalib", &o.ex.recalib, 1),
+	    QS_OPT_FN("--scenario", opt_scenario),
+	    QS_OPT_STR("--out", &o.out),
+	    QS_OPT_STR("--out-dir", &o.out_dir),
+	    QS_OPT_STR("--log", &o.log),
+	    QS_OPT_STR("--checkpoint", &o.ckpt),
+	    QS_OPT_STR("--resume", &o.resume),
+	    QS_OPT_STR("--init", &o.init),
+	    QS_OPT_STR("--float", &o.fckpt),
+	    QS_OPT_STR("--teacher", &o.teacher),
+	    QS_OPT_STR("--plot", &o.plot),
+	    QS_OPT_DOUBLE("--lr", &o.lr, 0, 1, VALUE),
+	    QS_OPT_DOUBLE("--bc-lr", &o.bc_lr, 0, 1, VALUE),
+	    QS_OPT_DOUBLE("--ent", &o.ent, 0, 1, VALUE),
+	    QS_OPT_DOUBLE("--calib-pct", &o.ex.calib_pct, 0.5, 1, VALUE),
+	    QS_OPT_DOUBLE("--share", &o.share, 0, 1, VALUE),
+	    QS_OPT_DOUBLE("--consist", &o.ex.consist, 0, 1, VALUE),
+	    QS_OPT_DOUBLE("--anchor", &o.ex.anchor, 0, 1, VALUE),
+	    QS_OPT_DOUBLE("--ppo-consist", &o.ppo_consist, 0, 10, VALUE),
+	    QS_OPT_DOUBLE("--center", &o.center, 0, 1, VALUE),
+	    QS_OPT_DOUBLE("--ppo-temp", &o.ppo_temp, 0, 1, VALUE),
+	    QS_OPT_DOUBLE("--min-fidelity", &o.ex.min_fid, 0, 1, VALUE),
+	    QS_OPT_DOUBLE("--guard", &o.ex.guard, 0, 1, VALUE),
+	    QS_OPT_DOUBLE("--focus-gap", &o.ex.focus_gap, 0, 10, VALUE),
+	    QS_OPT_DOUBLE("--focus-frac", &o.ex.focus_frac, 0, 1, VALUE),
+	    QS_OPT_DOUBLE("--qat-temp", &o.ex.qat_temp, 0, 1, VALUE), /* 0: the default */
+	    QS_OPT_DOUBLE("--qat-target", &o.ex.qat_target, 0, 1, VALUE),
+	    QS_OPT_U32("--qat-rounds", &o.ex.qat_rounds, 0, 64, "0..64"),
+	    QS_OPT_U32("--calib-per-env", &o.calib_per_env, 64, 65536, "64..65536"),
+	    QS_OPT_FN("--split", opt_split),
+	    QS_OPT_FN("--split-width", opt_split),
+	    QS_OPT_U32("--qat-steps", &o.ex.qat_steps, 1, 1000000, "1..1000000"),
+	    QS_OPT_U32("--epochs", &o.epochs, 1, 64, "1..64"),
+	    QS_OPT_FN("--algo", opt_algo),
+	    QS_OPT_U64("--steps", &o.steps, 0, UINT64_MAX, COUNT),
+	    QS_OPT_U64("--seed", &o.seed, 0, UINT64_MAX, COUNT),
+	    QS_OPT_U32("--threads", &o.threads, 1, 256, COUNT),
+	    QS_OPT_U32("--episodes", &o.seeds, 1, 1000, COUNT), /* = --seeds */
+	    QS_OPT_U32("--seeds", &o.seeds, 1, 1000, COUNT),
+	    QS_OPT_U64("--bc-steps", &o.bc_steps, 0, UINT64_MAX, COUNT),
+	    QS_OPT_U64("--created", &o.created, 0, UINT64_MAX, COUNT),
+	    QS_OPT_END,
 	};
 	int rc;
 

@@ -119,8 +119,7 @@ lay_split(struct qs_quant_plan *q, struct carve *c)
 }
 
 int
-qs_quant_plan_split(struct qs_quant_plan *q, const uint8_t *const *split, char *msg,
-		    size_t msglen)
+qs_quant_plan_split(struct qs_quant_plan *q, const uint8_t *const *split, char *msg, size_t msglen)
 {
 	free(q->xblock);
 	q->xblock = NULL;
@@ -133,17 +132,19 @@ qs_quant_plan_split(struct qs_quant_plan *q, const uint8_t *const *split, char *
 			uint32_t k = l + 1 < q->n_layers && split[l] ? split[l][j] : 1;
 
 			if (k < 1 || k > 8)
-				return qs_train_fail(QS_E_ARG, msg, msglen,
-						     "quantize: split %u for hidden layer %u channel %u "
-						     "(1..8)",
-						     k, l + 1, j);
+				return qs_train_fail(
+				    QS_E_ARG, msg, msglen,
+				    "quantize: split %u for hidden layer %u channel %u "
+				    "(1..8)",
+				    k, l + 1, j);
 			w += k;
 		}
 		if (w > QS_INT8_MAX_DIM)
-			return qs_train_fail(QS_E_ARG, msg, msglen,
-					     "quantize: hidden layer %u split to %u units, above the "
-					     "contract's %u",
-					     l + 1, w, QS_INT8_MAX_DIM);
+			return qs_train_fail(
+			    QS_E_ARG, msg, msglen,
+			    "quantize: hidden layer %u split to %u units, above the "
+			    "contract's %u",
+			    l + 1, w, QS_INT8_MAX_DIM);
 		q->xdim[l + 1] = w;
 	}
 	if (carve_block(q, lay_split, &q->xblock) != QS_OK) {
@@ -197,7 +198,9 @@ build_split(struct qs_quant_plan *q, const struct qs_mlp *m)
 				long r = lround((double)w[(size_t)j * ni + i] * q->in_scale[l][i] /
 						(ws * ki));
 
-				r = r > QS_INT8_W_MAX ? QS_INT8_W_MAX : r < -QS_INT8_W_MAX ? -QS_INT8_W_MAX : r;
+				r = r > QS_INT8_W_MAX	 ? QS_INT8_W_MAX
+				    : r < -QS_INT8_W_MAX ? -QS_INT8_W_MAX
+							 : r;
 				q->xn[l][(size_t)j * ni + i] = (int32_t)(r * (long)ki);
 				for (uint32_t c = 0; c < ki; c++)
 					row[xi++] = (int8_t)r;
@@ -427,7 +430,7 @@ qs_quant_calibrate(struct qs_quant_plan *q, const struct qs_mlp *m,
 	for (uint32_t r = 0; r < n; r++)
 		for (uint32_t f = 0; f < m->dim[0]; f++)
 			x[(size_t)r * m->dim[0] + f] =
-				(float)st->rows[(size_t)r * stride * st->n_feat + f] / 127.0f;
+			    (float)st->rows[(size_t)r * stride * st->n_feat + f] / 127.0f;
 	qs_mlp_forward(m, &ws, x, n, NULL);
 	for (uint32_t l = 0; l + 1 < m->n_layers; l++) {
 		uint32_t no = m->dim[l + 1];
@@ -602,8 +605,9 @@ qs_quant_desc(const struct qs_quant_plan *q, const char *name, uint64_t created,
 
 int
 qs_quant_agreement_groups(const struct qs_mlp *m, const struct qs_policy *p,
-			  const struct qs_quant_states *st, const uint16_t *group, uint32_t n_groups,
-			  double *agree, double *overall, char *msg, size_t msglen)
+			  const struct qs_quant_states *st, const uint16_t *group,
+			  uint32_t n_groups, double *agree, double *overall, char *msg,
+			  size_t msglen)
 {
 	uint64_t all_same = 0, all_counted = 0;
 	struct qs_mlp_ws ws;
@@ -771,13 +775,14 @@ qs_quant_qat(struct qs_mlp *m, const struct qs_mlp *teacher, struct qs_quant_pla
 
 		for (uint32_t k = 0; k < c->minibatch; k++) {
 			uint32_t i = n_risk && qs_rng_uniform(&rng) < c->focus_frac
-					     ? risk[qs_rng_below(&rng, n_risk)]
-					     : qs_rng_below(&rng, st->n);
+					 ? risk[qs_rng_below(&rng, n_risk)]
+					 : qs_rng_below(&rng, st->n);
 			uint32_t r0 = st->row_off[i], nc = st->row_off[i + 1] - r0;
 
 			pick[k] = i;
 			for (size_t e = 0; e < (size_t)nc * nf; e++)
-				x[(size_t)nr * nf + e] = (float)st->rows[(size_t)r0 * nf + e] / 127.0f;
+				x[(size_t)nr * nf + e] =
+				    (float)st->rows[(size_t)r0 * nf + e] / 127.0f;
 			nr += nc;
 		}
 		/* Teacher distribution (sharpened), then the fake-quantized student. */
@@ -830,10 +835,11 @@ qs_quant_qat(struct qs_mlp *m, const struct qs_mlp *teacher, struct qs_quant_pla
 				for (uint32_t cc = 0; cc < nc; cc++) {
 					int in = (int)(mask >> cc & 1);
 
-					ds[nr + cc] = in ? (pq[cc] - (cc == af)) / c->temp * inv : 0.0f;
+					ds[nr + cc] =
+					    in ? (pq[cc] - (cc == af)) / c->temp * inv : 0.0f;
 					df[nr + cc] = in ? (c->consist * (pf[cc] - (cc == aq)) +
 							    c->anchor * (pf[cc] - (cc == at))) /
-								   c->temp * inv
+							       c->temp * inv
 							 : 0.0f;
 				}
 				nr += nc;

@@ -72,10 +72,10 @@ struct qs_quant_plan {
 	int32_t *xbq[QS_MLP_MAX_LAYERS];
 	int32_t *xm[QS_MLP_MAX_LAYERS];
 	uint8_t *xs[QS_MLP_MAX_LAYERS];
-	float *xoff[QS_MLP_MAX_LAYERS];	 /* hidden: [xdim[l+1]], copy's offset in act steps */
-	int32_t *xn[QS_MLP_MAX_LAYERS];	 /* [dim[l+1]][dim[l]]: integer weight summed over copies */
+	float *xoff[QS_MLP_MAX_LAYERS]; /* hidden: [xdim[l+1]], copy's offset in act steps */
+	int32_t *xn[QS_MLP_MAX_LAYERS]; /* [dim[l+1]][dim[l]]: integer weight summed over copies */
 	int32_t *xbase[QS_MLP_MAX_LAYERS]; /* [dim[l+1]]: bias before the copies' offsets */
-	float *xws[QS_MLP_MAX_LAYERS];	 /* [dim[l+1]]: row scale of the widened layer */
+	float *xws[QS_MLP_MAX_LAYERS];	   /* [dim[l+1]]: row scale of the widened layer */
 	void *block, *xblock;
 };
 
@@ -131,8 +131,7 @@ void qs_quant_desc(const struct qs_quant_plan *q, const char *name, uint64_t cre
  * equals qs_policy_choose's choice on the int8 policy (scalar kernel).
  */
 int qs_quant_agreement(const struct qs_mlp *m, const struct qs_policy *p,
-		       const struct qs_quant_states *st, double *agree, char *msg,
-		       size_t msglen);
+		       const struct qs_quant_states *st, double *agree, char *msg, size_t msglen);
 
 /*
  * The same per group: decision i belongs to group[i] (< n_groups; e.g. the scenario

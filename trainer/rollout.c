@@ -76,7 +76,8 @@ qs_roll_init(struct qs_roll *r, const struct qs_train_env_ops *ops, const char *
 			for (uint32_t k = 0; k < want; k++)
 				p = strchr(p, ',') + 1;
 			q = strchr(p, ',');
-			snprintf(one, sizeof(one), "%.*s", (int)(q ? (size_t)(q - p) : strlen(p)), p);
+			snprintf(one, sizeof(one), "%.*s", (int)(q ? (size_t)(q - p) : strlen(p)),
+				 p);
 			sc = one;
 		}
 		rc = ops->create(&e->env, sc, qs_rng_next(&e->rng), msg, msglen);

@@ -98,8 +98,8 @@ pick_teacher(struct sim_env *e, char *msg, size_t msglen)
 			struct qs_sim_metrics m;
 			struct qs_sim *s = NULL;
 			uint64_t seed = 1ull << 63 | 0x7eac0000ull | sd;
-			int rc = qs_sim_router_parse(qs_baseline_name((enum qs_baseline_kind)k), seed,
-						     &r, msg, msglen);
+			int rc = qs_sim_router_parse(qs_baseline_name((enum qs_baseline_kind)k),
+						     seed, &r, msg, msglen);
 
 			if (rc == QS_OK)
 				rc = qs_sim_create(&e->base, seed, &s, msg, msglen);
@@ -170,8 +170,8 @@ randomize_cfg(struct sim_env *e, uint64_t seed)
 		c->backend[c->n_backends++] = c->backend[k];
 	}
 	c->report_interval_ns =
-		(uint64_t)((double)(c->report_interval_ns ? c->report_interval_ns : 5000000) *
-			   exp(log(0.5) + (log(4.0) - log(0.5)) * qs_rng_uniform(&g)));
+	    (uint64_t)((double)(c->report_interval_ns ? c->report_interval_ns : 5000000) *
+		       exp(log(0.5) + (log(4.0) - log(0.5)) * qs_rng_uniform(&g)));
 	if (c->wl.arrival == QS_SIM_ARR_TRACE) {
 		c->wl.window_start_s = 2700.0 * qs_rng_uniform(&g);
 		c->wl.window_s = 900;
@@ -201,8 +201,8 @@ sim_env_reset(void *env, uint64_t seed, char *msg, size_t msglen)
 }
 
 static int
-sim_env_observe(void *env, uint8_t *rows, uint32_t *n_cand, uint64_t *mask, int *done,
-		char *msg, size_t msglen)
+sim_env_observe(void *env, uint8_t *rows, uint32_t *n_cand, uint64_t *mask, int *done, char *msg,
+		size_t msglen)
 {
 	struct sim_env *e = env;
 	int rc;
@@ -298,7 +298,8 @@ sim_env_credits(void *env, struct qs_train_credit *out, uint32_t cap)
 		for (uint32_t i = 0; i < got; i++) {
 			const struct qs_sim_outcome *o = &e->out[i];
 
-			out[n].tag = o->decision_id < e->n_tags ? e->tags[o->decision_id] : UINT64_MAX;
+			out[n].tag =
+			    o->decision_id < e->n_tags ? e->tags[o->decision_id] : UINT64_MAX;
 			out[n].reward = reward(e, o);
 			n++;
 		}
@@ -332,15 +333,15 @@ sim_env_metric(void *env, const char **name)
 }
 
 const struct qs_train_env_ops qs_env_sim = {
-	.name = "sim",
-	.create = sim_env_create,
-	.destroy = sim_env_destroy,
-	.reset = sim_env_reset,
-	.observe = sim_env_observe,
-	.act = sim_env_act,
-	.credits = sim_env_credits,
-	.metric = sim_env_metric,
-	.set = sim_env_set,
-	.teacher = sim_env_teacher,
-	.describe = sim_env_describe,
+    .name = "sim",
+    .create = sim_env_create,
+    .destroy = sim_env_destroy,
+    .reset = sim_env_reset,
+    .observe = sim_env_observe,
+    .act = sim_env_act,
+    .credits = sim_env_credits,
+    .metric = sim_env_metric,
+    .set = sim_env_set,
+    .teacher = sim_env_teacher,
+    .describe = sim_env_describe,
 };

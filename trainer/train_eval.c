@@ -13,7 +13,7 @@
 #include "util.h"
 
 const enum qs_cmp_col qs_train_eval_cols[QS_TRAIN_EVAL_COLS] = {
-	QS_CMP_TTFT_P50, QS_CMP_TTFT_P99, QS_CMP_TPOT_P99, QS_CMP_SLO, QS_CMP_GOODPUT,
+    QS_CMP_TTFT_P50, QS_CMP_TTFT_P99, QS_CMP_TPOT_P99, QS_CMP_SLO, QS_CMP_GOODPUT,
 };
 
 /* The float policy's run (p NULL), or the int8 policy's scored against it. */

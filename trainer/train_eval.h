@@ -33,11 +33,11 @@ struct qs_train_eval {
 	uint32_t n; /* rows: the baselines, the int8 policy, then the float one (with ag) */
 	const char *names[QS_BASELINE__COUNT + 2]; /* NULL: the float policy */
 	struct qs_cmp_row *rows;
-	int q_i, f_i;	 /* the int8 and float rows (f_i -1 without ag) */
-	int best_i;	 /* the best baseline by the primary metric */
-	int ttft;	 /* primary metric ttft_p99 (lower is better), else SLO attainment */
+	int q_i, f_i; /* the int8 and float rows (f_i -1 without ag) */
+	int best_i;   /* the best baseline by the primary metric */
+	int ttft;     /* primary metric ttft_p99 (lower is better), else SLO attainment */
 	enum qs_cmp_col prim;
-	uint64_t agree, decisions; /* int8 decisions that match the float policy's (with ag) */
+	uint64_t agree, decisions;    /* int8 decisions that match the float policy's (with ag) */
 	double diff_pct, diff_ci_pct; /* paired int8-minus-float difference of the primary
 				       * metric, % of the float mean (with ag) */
 	char spec[1100];

@@ -41,7 +41,8 @@ qs_train_evaluate(const struct qs_train_env_ops *ops, const char *scenario,
 			if (p) {
 				uint16_t ch;
 
-				rc = qs_policy_choose(p, QS_KERNEL_AUTO, rows, 1, nc, &mask, NULL, &ch);
+				rc = qs_policy_choose(p, QS_KERNEL_AUTO, rows, 1, nc, &mask, NULL,
+						      &ch);
 				a = ch;
 			} else {
 				rc = qs_ppo_act(ag, &act, rows, nc, mask, NULL, 1, &a, NULL, NULL);
@@ -66,7 +67,6 @@ qs_train_evaluate(const struct qs_train_env_ops *ops, const char *scenario,
 	*metric = sum / (episodes ? episodes : 1);
 	return QS_OK;
 }
-
 
 /* Fraction of decisions where two float nets pick the same candidate. */
 static double
@@ -108,7 +108,6 @@ float_fidelity(const struct qs_mlp *a, const struct qs_mlp *b, const struct qs_q
 	return counted ? (double)same / (double)counted : 1.0;
 }
 
-
 #define GUARD_SEED0 (1ull << 63 | 0x6a7d0000ull) /* training-side seeds (bit 63) */
 
 /*
@@ -138,7 +137,6 @@ guard_metrics(const struct qs_train_env_ops *ops, const char *list, const struct
 	}
 	return rc;
 }
-
 
 int
 qs_train_export(const struct qs_train_export_cfg *o, const struct qs_train_env_ops *ops,
@@ -172,7 +170,8 @@ qs_train_export(const struct qs_train_export_cfg *o, const struct qs_train_env_o
 	memcpy(teacher.p, ag->pi.p, ag->pi.n_params * sizeof(float));
 	rc = qs_quant_plan_init(&q, &ag->pi, msg, sizeof(msg));
 	if (rc == QS_OK)
-		rc = qs_quant_calibrate(&q, &ag->pi, &st, (float)o->calib_pct, 1u << 18, msg, sizeof(msg));
+		rc = qs_quant_calibrate(&q, &ag->pi, &st, (float)o->calib_pct, 1u << 18, msg,
+					sizeof(msg));
 	if (rc == QS_OK && o->split[0]) {
 		uint8_t ks[QS_MLP_MAX_LAYERS][QS_MLP_MAX_DIM];
 		const uint8_t *kp[QS_MLP_MAX_LAYERS] = {0};
@@ -244,14 +243,16 @@ qs_train_export(const struct qs_train_export_cfg *o, const struct qs_train_env_o
 				/* Measure (and train the next round) on fresh decisions of the
 				 * new float net, not on the states it was just fitted to. */
 				rc = qs_roll_collect(ev, ag, states, 1, NULL, msg, sizeof(msg));
-				st = (struct qs_quant_states){states->n_feat, states->n, states->rows,
-							      states->row_off, states->mask};
+				st = (struct qs_quant_states){states->n_feat, states->n,
+							      states->rows, states->row_off,
+							      states->mask};
 				if (rc != QS_OK)
 					break;
 				if (o->recalib) {
 					/* Ranges of the moved net, on its own fresh decisions. */
-					rc = qs_quant_calibrate(&q, &ag->pi, &st, (float)o->calib_pct,
-								1u << 18, msg, sizeof(msg));
+					rc = qs_quant_calibrate(&q, &ag->pi, &st,
+								(float)o->calib_pct, 1u << 18, msg,
+								sizeof(msg));
 					if (rc != QS_OK)
 						break;
 					qs_quant_build(&q, &ag->pi);
@@ -275,10 +276,11 @@ qs_train_export(const struct qs_train_export_cfg *o, const struct qs_train_env_o
 			worst = per[k] < worst ? per[k] : worst;
 		fid = rc == QS_OK ? float_fidelity(&ag->pi, &teacher, &st) : 0;
 		if (rc == QS_OK && !o->quiet) {
-			fprintf(log,
-				"qsteer-train: round %d: float-vs-int8 agreement %.4f (lowest scenario "
-				"%.4f), float vs trained policy %.4f (%u fresh decisions)\n",
-				round, agree, worst, fid, st.n);
+			fprintf(
+			    log,
+			    "qsteer-train: round %d: float-vs-int8 agreement %.4f (lowest scenario "
+			    "%.4f), float vs trained policy %.4f (%u fresh decisions)\n",
+			    round, agree, worst, fid, st.n);
 			for (uint32_t k = 0; n_scen > 1 && k < n_scen; k++)
 				fprintf(log, "%s%.4f%s", k ? " " : "qsteer-train:   per scenario ",
 					per[k], k + 1 == n_scen ? "\n" : "");
@@ -298,7 +300,8 @@ qs_train_export(const struct qs_train_export_cfg *o, const struct qs_train_env_o
 					ok = 0;
 				if (!o->quiet)
 					fprintf(log, "%s%.4f%s", k ? " " : "qsteer-train:   guard ",
-						fabs(gl[k]), k + 1 == gn ? (ok ? "\n" : " (rejected)\n") : "");
+						fabs(gl[k]),
+						k + 1 == gn ? (ok ? "\n" : " (rejected)\n") : "");
 			}
 		}
 		/* A round whose float net strays from the trained policy (below
@@ -370,4 +373,3 @@ out:
 	qs_mlp_free(&teacher);
 	return rc;
 }
-

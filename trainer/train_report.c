@@ -55,15 +55,17 @@ qs_train_plot_curve(const char *dir, const char *csv)
 		fprintf(stderr, "qsteer-train: cannot run gnuplot\n");
 		return;
 	}
-	fprintf(g, "set terminal pngcairo size 900,500 noenhanced\nset output '%s/learning-curve.png'\n"
-		   "set datafile separator ','\nset key bottom right\nset xlabel 'decisions'\n"
-		   "set ylabel 'reward per decision'\nset y2label 'policy entropy'\n"
-		   "set y2tics\nset ytics nomirror\nset grid\n"
-		   "set title 'qsteer-train learning curve (%s)'\n"
-		   "plot '%s' using 2:4 skip 1 with lines lw 2 title 'reward per decision', "
-		   "'' using 2:8 skip 1 axes x1y2 with lines title 'entropy'\n",
-		qs_sim_gp_quote(dir, qdir, sizeof(qdir)), qs_sim_gp_quote(csv, qcsv, sizeof(qcsv)),
-		qcsv);
+	fprintf(
+	    g,
+	    "set terminal pngcairo size 900,500 noenhanced\nset output '%s/learning-curve.png'\n"
+	    "set datafile separator ','\nset key bottom right\nset xlabel 'decisions'\n"
+	    "set ylabel 'reward per decision'\nset y2label 'policy entropy'\n"
+	    "set y2tics\nset ytics nomirror\nset grid\n"
+	    "set title 'qsteer-train learning curve (%s)'\n"
+	    "plot '%s' using 2:4 skip 1 with lines lw 2 title 'reward per decision', "
+	    "'' using 2:8 skip 1 axes x1y2 with lines title 'entropy'\n",
+	    qs_sim_gp_quote(dir, qdir, sizeof(qdir)), qs_sim_gp_quote(csv, qcsv, sizeof(qcsv)),
+	    qcsv);
 	if (pclose(g) != 0)
 		fprintf(stderr, "qsteer-train: gnuplot failed (is it installed?)\n");
 }
@@ -76,8 +78,9 @@ qs_train_eval_print(FILE *out, const struct qs_train_eval *e, int json, const ch
 	uint32_t K = e->seeds;
 	double best = r[e->best_i].mean[e->prim];
 
-	fprintf(out, "scenario %s: primary metric %s; held-out seeds %" PRIu64 "..%" PRIu64
-		     " (training never uses them); mean +- 95%% CI\n",
+	fprintf(out,
+		"scenario %s: primary metric %s; held-out seeds %" PRIu64 "..%" PRIu64
+		" (training never uses them); mean +- 95%% CI\n",
 		cfg->name, cfg->primary_metric, e->seed, e->seed + K - 1);
 	fprintf(out, "%-28s", "router");
 	for (int c = 0; c < QS_TRAIN_EVAL_COLS; c++)
@@ -96,20 +99,19 @@ qs_train_eval_print(FILE *out, const struct qs_train_eval *e, int json, const ch
 		double qm = r[e->q_i].mean[e->prim];
 		double rel = e->ttft ? (best - qm) / best : (qm - best) / best;
 
-		fprintf(out,
-			"int8 vs best baseline (%s): %s %.4f vs %.4f: %s by %.2f%%\n",
+		fprintf(out, "int8 vs best baseline (%s): %s %.4f vs %.4f: %s by %.2f%%\n",
 			e->names[e->best_i], cfg->primary_metric, qm, best,
 			rel >= 0 ? "better" : "worse", 100.0 * fabs(rel));
 		if (e->ag) {
 			double fm = r[e->f_i].mean[e->prim];
 
-			fprintf(out,
-				"float-vs-int8: action agreement %.4f on %" PRIu64
-				" decisions (int8 runs); %s float %.4f int8 %.4f (difference %.2f%%, "
-				"paired 95%% CI +- %.2f%%)\n",
-				e->decisions ? (double)e->agree / (double)e->decisions : 0.0,
-				e->decisions, cfg->primary_metric, fm, qm, e->diff_pct,
-				e->diff_ci_pct);
+			fprintf(
+			    out,
+			    "float-vs-int8: action agreement %.4f on %" PRIu64
+			    " decisions (int8 runs); %s float %.4f int8 %.4f (difference %.2f%%, "
+			    "paired 95%% CI +- %.2f%%)\n",
+			    e->decisions ? (double)e->agree / (double)e->decisions : 0.0,
+			    e->decisions, cfg->primary_metric, fm, qm, e->diff_pct, e->diff_ci_pct);
 			/* A tail metric over a replayed trace is chaotic: one flipped decision
 			 * reroutes every later request of that backend, so single seeds differ
 			 * by several percent either way. Say when K seeds cannot tell the
@@ -117,15 +119,16 @@ qs_train_eval_print(FILE *out, const struct qs_train_eval *e, int json, const ch
 			 * pass for a measurement. */
 			if (K > 1 && e->diff_ci_pct > QS_TRAIN_DIFF_HALF_WIDTH_PCT) {
 				double sd = e->diff_ci_pct / qs_cmp_t975(K - 1) * sqrt((double)K);
-				double need = ceil(sd * sd * 1.96 * 1.96 /
-						   (QS_TRAIN_DIFF_HALF_WIDTH_PCT *
-						    QS_TRAIN_DIFF_HALF_WIDTH_PCT));
+				double need = ceil(
+				    sd * sd * 1.96 * 1.96 /
+				    (QS_TRAIN_DIFF_HALF_WIDTH_PCT * QS_TRAIN_DIFF_HALF_WIDTH_PCT));
 
-				fprintf(out,
-					"float-vs-int8: the difference is not resolved at %u seeds "
-					"(per-seed spread %.2f%%); about %.0f seeds give a +- %.1f%% "
-					"interval (--seeds)\n",
-					K, sd, need, QS_TRAIN_DIFF_HALF_WIDTH_PCT);
+				fprintf(
+				    out,
+				    "float-vs-int8: the difference is not resolved at %u seeds "
+				    "(per-seed spread %.2f%%); about %.0f seeds give a +- %.1f%% "
+				    "interval (--seeds)\n",
+				    K, sd, need, QS_TRAIN_DIFF_HALF_WIDTH_PCT);
 			}
 		}
 	}
@@ -158,17 +161,20 @@ qs_train_eval_print(FILE *out, const struct qs_train_eval *e, int json, const ch
 		else
 			g = popen("gnuplot", "w");
 		if (g) {
-			fprintf(g,
-				"set terminal pngcairo size 900,500 noenhanced\nset output '%s/compare-%s.png'\n"
-				"set style data histograms\nset style fill solid 0.7\nset boxwidth 0.8\n"
-				/* bars start at zero: a cut axis would exaggerate the differences */
-				"set yrange [0:*]\n"
-				"set xtics rotate by -30\nset grid ytics\nset key off\n"
-				"set title '%s: %s on held-out seeds (mean)'\nset ylabel '%s'\n"
-				"plot '-' using 2:xtic(1) lc rgb '#4477aa'\n",
-				qs_sim_gp_quote(plot, qdir, sizeof(qdir)),
-				qs_sim_gp_quote(cfg->name, qname, sizeof(qname)), qname,
-				cfg->primary_metric, cfg->primary_metric);
+			fprintf(
+			    g,
+			    "set terminal pngcairo size 900,500 noenhanced\nset output "
+			    "'%s/compare-%s.png'\n"
+			    "set style data histograms\nset style fill solid 0.7\nset boxwidth "
+			    "0.8\n"
+			    /* bars start at zero: a cut axis would exaggerate the differences */
+			    "set yrange [0:*]\n"
+			    "set xtics rotate by -30\nset grid ytics\nset key off\n"
+			    "set title '%s: %s on held-out seeds (mean)'\nset ylabel '%s'\n"
+			    "plot '-' using 2:xtic(1) lc rgb '#4477aa'\n",
+			    qs_sim_gp_quote(plot, qdir, sizeof(qdir)),
+			    qs_sim_gp_quote(cfg->name, qname, sizeof(qname)), qname,
+			    cfg->primary_metric, cfg->primary_metric);
 			for (uint32_t i = 0; i < e->n; i++)
 				fprintf(g, "\"%s\" %.6f\n",
 					e->names[i] ? (i == (uint32_t)e->q_i ? "int8" : e->names[i])

@@ -10,7 +10,7 @@
 
 /* Fill msg (may be NULL) and return status: libraries never print. */
 int qs_train_fail(int status, char *msg, size_t msglen, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 /* A decimal unsigned option value, the whole string (no sign, no trailing text):
  * 0, or -1 if it is not one. */
@@ -31,8 +31,7 @@ qs_train_wr32(uint8_t *b, uint32_t v)
 static inline uint32_t
 qs_train_rd32(const uint8_t *b)
 {
-	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
-	       (uint32_t)b[3] << 24;
+	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
 }
 
 static inline void

@@ -37,8 +37,8 @@ extern "C" { /* the CUDA sources are C++ */
 #endif
 
 #define QS_KV_BLOCK_TOKENS 16
-#define QS_KV_NO_OWNER 0xffffffffu
-#define QS_AGENT_NAME_LEN 64
+#define QS_KV_NO_OWNER	   0xffffffffu
+#define QS_AGENT_NAME_LEN  64
 
 /* ---- KV-block allocator ------------------------------------------------------ */
 
@@ -107,11 +107,11 @@ enum qs_agent_drop {
 const char *qs_agent_drop_name(int reason);
 
 struct qs_agent_intake_cfg {
-	uint32_t table_size;	   /* open multi-packet requests (default 256) */
-	uint64_t max_age_ns;	   /* incomplete requests older than this expire (1 s) */
-	uint32_t max_packets;	   /* per request (default 64) */
+	uint32_t table_size;	    /* open multi-packet requests (default 256) */
+	uint64_t max_age_ns;	    /* incomplete requests older than this expire (1 s) */
+	uint32_t max_packets;	    /* per request (default 64) */
 	uint32_t max_prompt_tokens; /* larger is INVALID (default 1 << 20) */
-	uint32_t max_new_tokens;   /* larger is INVALID (default 1 << 16) */
+	uint32_t max_new_tokens;    /* larger is INVALID (default 1 << 16) */
 };
 
 struct qs_agent_intake_stats {
@@ -119,7 +119,7 @@ struct qs_agent_intake_stats {
 	uint64_t requests; /* completed */
 	uint64_t cancels;
 	uint64_t drops[QS_AGENT_DROP__COUNT];
-	uint64_t dropped;  /* sum of drops[] */
+	uint64_t dropped; /* sum of drops[] */
 };
 
 enum qs_agent_in {
@@ -135,9 +135,9 @@ int qs_agent_intake_create(const struct qs_agent_intake_cfg *c, struct qs_agent_
 			   char *msg, size_t msglen);
 void qs_agent_intake_destroy(struct qs_agent_intake *in);
 /* Feed one datagram payload (len bytes). Never fails: bad input is a counted drop. */
-enum qs_agent_in qs_agent_intake_feed(struct qs_agent_intake *in, const uint8_t *buf,
-				      uint32_t len, const struct qs_agent_addr *from,
-				      uint64_t now_ns, struct qs_agent_req *req, int *reason);
+enum qs_agent_in qs_agent_intake_feed(struct qs_agent_intake *in, const uint8_t *buf, uint32_t len,
+				      const struct qs_agent_addr *from, uint64_t now_ns,
+				      struct qs_agent_req *req, int *reason);
 /* Expire incomplete requests older than max_age_ns; returns how many. */
 uint32_t qs_agent_intake_age(struct qs_agent_intake *in, uint64_t now_ns);
 uint32_t qs_agent_intake_open(const struct qs_agent_intake *in);
@@ -152,16 +152,16 @@ struct qs_batch_limits {
 };
 
 enum qs_batch_order {
-	QS_BATCH_FCFS = 0,  /* oldest first */
-	QS_BATCH_SHORTEST,  /* shortest prompt first (within a bounded window) */
-	QS_BATCH_PRIORITY,  /* tightest SLO class, then priority, then oldest */
+	QS_BATCH_FCFS = 0, /* oldest first */
+	QS_BATCH_SHORTEST, /* shortest prompt first (within a bounded window) */
+	QS_BATCH_PRIORITY, /* tightest SLO class, then priority, then oldest */
 };
 
 /* What a strategy decides for one iteration. */
 struct qs_batch_decision {
 	struct qs_batch_limits lim;
 	enum qs_batch_order order;
-	bool coalesce; /* admit only prompts in the first admitted one's log2 bucket */
+	bool coalesce;	 /* admit only prompts in the first admitted one's log2 bucket */
 	uint16_t action; /* learned: action index taken; others 0 */
 };
 
@@ -266,8 +266,8 @@ void qs_agent_exec_destroy(struct qs_agent_exec *e);
 /* Profiles: the simulator's loader when libqsteer-sim is built, else the agent's own
  * parser of the same keys (docs/agent.md). */
 int qs_agent_profile_load(const char *path, struct qs_sim_profile *p, char *msg, size_t msglen);
-int qs_agent_profile_parse(const char *text, const char *label, struct qs_sim_profile *p,
-			   char *msg, size_t msglen);
+int qs_agent_profile_parse(const char *text, const char *label, struct qs_sim_profile *p, char *msg,
+			   size_t msglen);
 void qs_agent_profile_default(struct qs_sim_profile *p);
 int qs_agent_profile_write(FILE *f, const struct qs_sim_profile *p);
 
@@ -278,17 +278,17 @@ struct qs_agent_iter_sample {
 	double kv_tokens;
 	double us;
 };
-int qs_agent_profile_fit(const struct qs_agent_iter_sample *s, uint32_t n,
-			 struct qs_sim_profile *p, double *rms_us, char *msg, size_t msglen);
+int qs_agent_profile_fit(const struct qs_agent_iter_sample *s, uint32_t n, struct qs_sim_profile *p,
+			 double *rms_us, char *msg, size_t msglen);
 
 /* ---- the agent core ---------------------------------------------------------------- */
 
 struct qs_agent_cfg {
 	uint16_t backend_id;
 	struct qs_sim_profile prof; /* limits (max_seqs, max_tokens, kv_blocks, ...) */
-	uint32_t max_slots;	   /* waiting + running sequences held (default 4096) */
-	uint64_t window_ns;	   /* feature and report windows (default 100 ms) */
-	bool chunked_prefill;	   /* split prompts over iterations to fit the budget */
+	uint32_t max_slots;	    /* waiting + running sequences held (default 4096) */
+	uint64_t window_ns;	    /* feature and report windows (default 100 ms) */
+	bool chunked_prefill;	    /* split prompts over iterations to fit the budget */
 	/* Priority admission (admit.h, as the simulator's admission = priority): the
 	 * highest QRP priority first, whatever the strategy's order; lower priorities
 	 * preempted for a higher one that does not fit; starve_ns the starvation bound
@@ -332,8 +332,8 @@ struct qs_agent_iter {
 };
 
 struct qs_agent_stats {
-	uint64_t received;  /* submitted: accepted + rejected */
-	uint64_t rejected;  /* queue full or longer than the KV cache */
+	uint64_t received; /* submitted: accepted + rejected */
+	uint64_t rejected; /* queue full or longer than the KV cache */
 	uint64_t completed;
 	uint64_t cancelled;
 	uint64_t first_tokens;
@@ -382,26 +382,25 @@ void qs_agent_report(struct qs_agent *a, uint64_t now_ns, struct qs_qrp_report *
 uint32_t qs_agent_report_encode(const struct qs_qrp_report *r, uint64_t seq,
 				const struct qs_report_key *k, uint8_t *buf);
 /* Encode a response datagram (QS_QRA_LEN bytes) for an event. */
-uint32_t qs_agent_event_encode(const struct qs_agent_event *e, uint16_t backend_id,
-			       uint8_t *buf);
+uint32_t qs_agent_event_encode(const struct qs_agent_event *e, uint16_t backend_id, uint8_t *buf);
 
 /* ---- the UDP loop -------------------------------------------------------------------- */
 
 #define QS_AGENT_MAX_REPORT_TO 16
 
 struct qs_agent_serve_cfg {
-	char listen[128];			 /* "HOST:PORT" */
+	char listen[128];			     /* "HOST:PORT" */
 	char report_to[QS_AGENT_MAX_REPORT_TO][128]; /* "HOST:PORT" each */
 	uint32_t n_report_to;
 	uint64_t report_interval_ns; /* default 5 ms */
 	/* report_key_file: sign every report; the sequence then starts at the wall
 	 * clock in ns, so it keeps rising across restarts (report_auth.h) */
 	struct qs_report_key report_key;
-	uint64_t max_run_ns;	     /* stop after this long (0: until *stop) */
-	uint64_t max_completed;	     /* stop after this many completions (0: no limit) */
-	volatile int *stop;	     /* stop when it becomes nonzero (signal handler) */
-	int bound_port;		     /* out: the port bound (when listen asks for 0) */
-	volatile int *ready;	     /* set to 1 once the socket is bound (tests) */
+	uint64_t max_run_ns;	/* stop after this long (0: until *stop) */
+	uint64_t max_completed; /* stop after this many completions (0: no limit) */
+	volatile int *stop;	/* stop when it becomes nonzero (signal handler) */
+	int bound_port;		/* out: the port bound (when listen asks for 0) */
+	volatile int *ready;	/* set to 1 once the socket is bound (tests) */
 };
 
 struct qs_agent_serve_stats {
@@ -414,11 +413,10 @@ struct qs_agent_serve_stats {
 
 void qs_agent_serve_cfg_default(struct qs_agent_serve_cfg *c);
 /* Parse "HOST:PORT" / "[V6]:PORT" / "PORT" into a sockaddr (struct qs_agent_addr). */
-int qs_agent_addr_parse(const char *s, uint16_t default_port, struct qs_agent_addr *a,
-			char *msg, size_t msglen);
-int qs_agent_serve(struct qs_agent *a, struct qs_agent_intake *in,
-		   struct qs_agent_serve_cfg *c, struct qs_agent_serve_stats *st, char *msg,
-		   size_t msglen);
+int qs_agent_addr_parse(const char *s, uint16_t default_port, struct qs_agent_addr *a, char *msg,
+			size_t msglen);
+int qs_agent_serve(struct qs_agent *a, struct qs_agent_intake *in, struct qs_agent_serve_cfg *c,
+		   struct qs_agent_serve_stats *st, char *msg, size_t msglen);
 
 /* The bench (strategies compared on the simulator's scenarios) is agent_bench.h:
  * it needs the simulator, this library does not. */

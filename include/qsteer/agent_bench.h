@@ -26,8 +26,12 @@ extern "C" {
  * `load` is relative to this agent's SLO-bounded capacity as the simulator
  * estimates it (docs/sim.md, "Load"). The simulator itself generates the stream.
  */
-enum qs_agent_scn { QS_AGENT_SCN_STATIC = 0, QS_AGENT_SCN_BURSTY, QS_AGENT_SCN_ADVERSARIAL,
-		    QS_AGENT_SCN__COUNT };
+enum qs_agent_scn {
+	QS_AGENT_SCN_STATIC = 0,
+	QS_AGENT_SCN_BURSTY,
+	QS_AGENT_SCN_ADVERSARIAL,
+	QS_AGENT_SCN__COUNT
+};
 const char *qs_agent_scn_name(enum qs_agent_scn s);
 
 struct qs_agent_bench_step;
@@ -68,7 +72,7 @@ struct qs_agent_bench_step {
 	uint32_t done_met;    /* completions within every SLO of their class */
 	uint32_t done_missed; /* completions that missed one */
 	uint32_t rejected;
-	uint32_t waiting;     /* queue after the iteration */
+	uint32_t waiting; /* queue after the iteration */
 };
 
 struct qs_agent_bench_result {

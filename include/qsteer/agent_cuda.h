@@ -20,7 +20,7 @@ struct qs_agent_cuda_model {
 	uint32_t hidden;
 	uint32_t heads; /* head dim = hidden / heads */
 	uint32_t ffn;
-	uint32_t kv_blocks;  /* KV blocks of QS_KV_BLOCK_TOKENS allocated on the GPU */
+	uint32_t kv_blocks; /* KV blocks of QS_KV_BLOCK_TOKENS allocated on the GPU */
 	uint32_t max_seqs;
 	uint32_t max_tokens;
 };

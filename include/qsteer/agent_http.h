@@ -41,15 +41,15 @@
 
 #include "agent.h"
 
-#define QS_GW_MAGIC_BODY 'H'
+#define QS_GW_MAGIC_BODY     'H'
 #define QS_GW_EP_COMPLETIONS 1
-#define QS_GW_EP_CHAT 2
-#define QS_GW_BODY_HDR 4
-#define QS_GW_K_BODY 6 /* a later chunk of the body */
-#define QS_GW_EXT_LEN 8
-#define QS_GW_CHUNK_MAX 1200 /* body bytes per response datagram */
-#define QS_GW_PKT_PAYLOAD 1200 /* request payload bytes per QRP packet */
-#define QS_GW_RF_TRUNCATED 0x0001
+#define QS_GW_EP_CHAT	     2
+#define QS_GW_BODY_HDR	     4
+#define QS_GW_K_BODY	     6 /* a later chunk of the body */
+#define QS_GW_EXT_LEN	     8
+#define QS_GW_CHUNK_MAX	     1200 /* body bytes per response datagram */
+#define QS_GW_PKT_PAYLOAD    1200 /* request payload bytes per QRP packet */
+#define QS_GW_RF_TRUNCATED   0x0001
 
 struct qs_gw_resp {
 	struct qs_qra_resp r;
@@ -86,12 +86,12 @@ struct qs_agent_http_stats {
 
 /* The engine's load as scraped from /metrics (docs/deploy.md has the mapping). */
 struct qs_engine_metrics {
-	bool ok;		/* the last scrape succeeded */
+	bool ok; /* the last scrape succeeded */
 	bool have_running, have_waiting, have_kv, have_gen, have_ttft;
 	double running, waiting;
-	double kv_frac;		/* 0..1 */
-	double gen_tokens;	/* cumulative generated tokens (vLLM counter) */
-	double gen_tps;		/* SGLang's gauge */
+	double kv_frac;	   /* 0..1 */
+	double gen_tokens; /* cumulative generated tokens (vLLM counter) */
+	double gen_tps;	   /* SGLang's gauge */
 	/* the TTFT histogram: cumulative counts per upper bound, summed over labels */
 	uint32_t n_ttft;
 	double ttft_le[32];

@@ -23,17 +23,17 @@
 
 #include "wire.h"
 
-#define QS_QRA_MAGIC 0x5152
+#define QS_QRA_MAGIC   0x5152
 #define QS_QRA_VERSION 1
-#define QS_QRA_LEN 48
+#define QS_QRA_LEN     48
 
-#define QS_QRA_K_FIRST 1
-#define QS_QRA_K_DONE 2
+#define QS_QRA_K_FIRST	  1
+#define QS_QRA_K_DONE	  2
 #define QS_QRA_K_REJECTED 3
 /* Answers to a cancel (QRP type 4), sent to the cancel's source: the request was
  * stopped and its KV blocks freed (tokens: generated until then), or the agent holds
  * no such request (it finished, was rejected or never arrived). */
-#define QS_QRA_K_CANCELLED 4
+#define QS_QRA_K_CANCELLED	4
 #define QS_QRA_K_CANCEL_UNKNOWN 5
 
 struct qs_qra_resp {

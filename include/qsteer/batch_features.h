@@ -13,22 +13,22 @@
 #include "features.h"
 
 enum qs_feat_batch {
-	QS_FB_WAITING_LOG = 0,	/* log2q(waiting sequences, 3) */
-	QS_FB_RUNNING_LOG,	/* log2q(running sequences, 3) */
-	QS_FB_KV_UTIL,		/* ratio_q7(KV blocks used, total) */
-	QS_FB_WAIT_TOKENS_LOG,	/* log2q(prompt tokens waiting, 2) */
-	QS_FB_HEAD_PROMPT_LOG,	/* log2q(prompt tokens of the oldest waiting request, 3) */
-	QS_FB_MAX_PROMPT_LOG,	/* log2q(longest waiting prompt, 3) */
-	QS_FB_OLDEST_WAIT_LOG,	/* log2q(age of the oldest waiting request in ms, 3) */
-	QS_FB_ITER_US_LOG,	/* log2q(last iteration time in us, 2) */
-	QS_FB_RUN_CTX_LOG,	/* log2q(context tokens held by running sequences, 2) */
-	QS_FB_ARRIVALS_LOG,	/* log2q(requests received in the last window, 3) */
-	QS_FB_PREEMPT_LOG,	/* log2q(preemptions in the last window, 3) */
-	QS_FB_TIGHT_LOG,	/* log2q(waiting requests with SLO class >= 2, 3) */
-	QS_FB_TIGHT_SHARE,	/* ratio_q7(tight waiting, waiting) */
-	QS_FB_PREFILL_SHARE,	/* ratio_q7(running sequences still in prefill, running) */
-	QS_FB_PREV_CAP_LOG,	/* log2q(sequence cap applied last iteration, 3) */
-	QS_FB_TTFT_MAX_LOG,	/* log2q(largest TTFT in ms seen in the last window, 3) */
+	QS_FB_WAITING_LOG = 0, /* log2q(waiting sequences, 3) */
+	QS_FB_RUNNING_LOG,     /* log2q(running sequences, 3) */
+	QS_FB_KV_UTIL,	       /* ratio_q7(KV blocks used, total) */
+	QS_FB_WAIT_TOKENS_LOG, /* log2q(prompt tokens waiting, 2) */
+	QS_FB_HEAD_PROMPT_LOG, /* log2q(prompt tokens of the oldest waiting request, 3) */
+	QS_FB_MAX_PROMPT_LOG,  /* log2q(longest waiting prompt, 3) */
+	QS_FB_OLDEST_WAIT_LOG, /* log2q(age of the oldest waiting request in ms, 3) */
+	QS_FB_ITER_US_LOG,     /* log2q(last iteration time in us, 2) */
+	QS_FB_RUN_CTX_LOG,     /* log2q(context tokens held by running sequences, 2) */
+	QS_FB_ARRIVALS_LOG,    /* log2q(requests received in the last window, 3) */
+	QS_FB_PREEMPT_LOG,     /* log2q(preemptions in the last window, 3) */
+	QS_FB_TIGHT_LOG,       /* log2q(waiting requests with SLO class >= 2, 3) */
+	QS_FB_TIGHT_SHARE,     /* ratio_q7(tight waiting, waiting) */
+	QS_FB_PREFILL_SHARE,   /* ratio_q7(running sequences still in prefill, running) */
+	QS_FB_PREV_CAP_LOG,    /* log2q(sequence cap applied last iteration, 3) */
+	QS_FB_TTFT_MAX_LOG,    /* log2q(largest TTFT in ms seen in the last window, 3) */
 	QS_FB__END
 };
 

@@ -18,9 +18,9 @@
 extern "C" {
 #endif
 
-#define QS_CMP_COLS 6
+#define QS_CMP_COLS	 6
 #define QS_CMP_MAX_SEEDS 1000 /* qsteer-train eval --seeds; qsteer-sim compare takes 64 */
-#define QS_CDF_POINTS 2048
+#define QS_CDF_POINTS	 2048
 
 /* The columns, in qs_cmp_col_names' order. */
 enum qs_cmp_col {
@@ -39,9 +39,9 @@ struct qs_cmp_row {
 	char router[QS_SIM_NAME_LEN]; /* the router's own name (q8: the file's base name) */
 	double v[QS_CMP_COLS][QS_CMP_MAX_SEEDS]; /* per seed, the columns above */
 	double mean[QS_CMP_COLS];
-	double ci[QS_CMP_COLS]; /* 95% half-width */
-	uint64_t fallbacks;	/* the router's fallback decisions, all seeds */
-	uint64_t agree, decisions; /* a custom router's counts (struct qs_cmp_router) */
+	double ci[QS_CMP_COLS];		 /* 95% half-width */
+	uint64_t fallbacks;		 /* the router's fallback decisions, all seeds */
+	uint64_t agree, decisions;	 /* a custom router's counts (struct qs_cmp_router) */
 	uint32_t cdf_n[QS_SIM_M__COUNT]; /* the first seed's CDFs, with qs_cmp_opts.cdf */
 	double cdf_x[QS_SIM_M__COUNT][QS_CDF_POINTS];
 	double cdf_p[QS_SIM_M__COUNT][QS_CDF_POINTS];

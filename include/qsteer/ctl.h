@@ -162,8 +162,8 @@ struct qs_ctl_ops {
 	int (*stats)(void *ctx, json_t *resp, char *msg, size_t msglen);
 	int (*backends)(void *ctx, json_t *resp, char *msg, size_t msglen);
 	int (*policy_show)(void *ctx, json_t *resp, char *msg, size_t msglen);
-	int (*policy_load)(void *ctx, enum qs_ctl_mode mode, const char *path,
-			   uint32_t canary_pct, json_t *resp, char *msg, size_t msglen);
+	int (*policy_load)(void *ctx, enum qs_ctl_mode mode, const char *path, uint32_t canary_pct,
+			   json_t *resp, char *msg, size_t msglen);
 	int (*rollback)(void *ctx, json_t *resp, char *msg, size_t msglen);
 	int (*drain)(void *ctx, uint16_t backend_id, json_t *resp, char *msg, size_t msglen);
 	int (*undrain)(void *ctx, uint16_t backend_id, json_t *resp, char *msg, size_t msglen);
@@ -194,8 +194,8 @@ struct qs_ctl_ops {
 	 * /metrics renders the shadow metrics */
 	int (*get_shadow)(void *ctx, struct qs_ctl_shadow *out, char *msg, size_t msglen);
 	/* "policy.load": on QS_OK the answer holds the new "policy" */
-	int (*load_policy)(void *ctx, enum qs_ctl_mode mode, const char *path,
-			   uint32_t canary_pct, char *msg, size_t msglen);
+	int (*load_policy)(void *ctx, enum qs_ctl_mode mode, const char *path, uint32_t canary_pct,
+			   char *msg, size_t msglen);
 	/* "policy.rollback": on QS_OK the answer holds the new "policy" */
 	int (*roll_back)(void *ctx, char *msg, size_t msglen);
 	/* "backend.drain" (drain true) and "backend.undrain" */
@@ -225,8 +225,8 @@ struct qs_ctl_server *qs_ctl_open(const char *path, const struct qs_ctl_ops *ops
  * shadow metrics (docs/control.md "Prometheus"). prefix replaces "qsteer"
  * when not NULL (e.g. "qsteer_xdp"). QS_OK or QS_E_IO/QS_E_ARG with msg.
  */
-int qs_ctl_prometheus_open(struct qs_ctl_server *s, const char *addr, const char *prefix,
-			   char *msg, size_t msglen);
+int qs_ctl_prometheus_open(struct qs_ctl_server *s, const char *addr, const char *prefix, char *msg,
+			   size_t msglen);
 /* The TCP port the Prometheus endpoint listens on (0 if none). */
 uint16_t qs_ctl_prometheus_port(const struct qs_ctl_server *s);
 

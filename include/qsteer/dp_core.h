@@ -60,10 +60,10 @@
 /* Reports missed before a backend is masked, by default (DESIGN.md 7: a dead
  * backend stops receiving requests within two report intervals). */
 #define QS_DP_REPORT_STALE_INTERVALS 2
-#define QS_DP_BURST 32 /* the largest burst (default); --burst 1..32 */
-#define QS_DP_REQ_SETS QS_REQTAB_SETS /* request-id table (reqtab.h), per worker */
-#define QS_DP_REQ_WAYS QS_REQTAB_WAYS
-#define QS_DP_NAME_LEN 32
+#define QS_DP_BURST		     32		    /* the largest burst (default); --burst 1..32 */
+#define QS_DP_REQ_SETS		     QS_REQTAB_SETS /* request-id table (reqtab.h), per worker */
+#define QS_DP_REQ_WAYS		     QS_REQTAB_WAYS
+#define QS_DP_NAME_LEN		     32
 
 /* What happens to a packet once its burst is processed. */
 enum qs_dp_verdict {
@@ -110,7 +110,7 @@ struct qs_dp_config {
 	/* a backend silent this long is masked: report_interval_ms x
 	 * report_stale_intervals (default 5 ms x 2), or report_max_age_ms */
 	uint64_t report_max_age_ns;
-	uint64_t request_ttl_ns;    /* request-id entries older than this are dead */
+	uint64_t request_ttl_ns; /* request-id entries older than this are dead */
 	uint64_t prefix_max_age_ns;
 	enum qs_baseline_kind fallback;
 	uint64_t fallback_seed;
@@ -176,8 +176,8 @@ int qs_dp_rewrite(uint8_t *buf, const struct qs_dp_pkt *p, const struct qs_dp_ba
 /* ---- shared backend table ------------------------------------------------------ */
 
 struct qs_dp_backend_state {
-	uint32_t seq; /* seqcount: odd while a writer updates the entry */
-	uint32_t valid; /* a report has been accepted */
+	uint32_t seq;	  /* seqcount: odd while a writer updates the entry */
+	uint32_t valid;	  /* a report has been accepted */
 	uint64_t last_ns; /* when the last accepted report arrived (dataplane clock) */
 	uint64_t report_seq;
 	uint64_t generation; /* bumps with every accepted report */
@@ -254,7 +254,7 @@ struct qs_dp_burst {
 	/* requests needing a decision */
 	uint32_t n_req;
 	uint8_t req_pkt[QS_DP_BURST];
-	uint64_t req_elig[QS_DP_BURST];	 /* candidate-index space */
+	uint64_t req_elig[QS_DP_BURST]; /* candidate-index space */
 	uint32_t n_cand;
 	uint8_t cand_be[QS_DP_MAX_BACKENDS]; /* candidate index -> backend index */
 	uint64_t cand_mask;		     /* backends eligible for the policy */
@@ -265,8 +265,8 @@ struct qs_dp_burst {
 	int32_t scores[QS_DP_BURST * QS_DP_MAX_BACKENDS];
 	uint16_t choice[QS_DP_BURST];  /* candidate index per request */
 	uint16_t choice2[QS_DP_BURST]; /* second policy's choice */
-	uint8_t how[QS_DP_BURST];	/* enum qs_dp_how per request */
-	uint8_t disagree[QS_DP_BURST];	/* shadow: 0 not scored, 1 agreed, 2 disagreed */
+	uint8_t how[QS_DP_BURST];      /* enum qs_dp_how per request */
+	uint8_t disagree[QS_DP_BURST]; /* shadow: 0 not scored, 1 agreed, 2 disagreed */
 };
 
 /* Who decided a request (counted at commit). */
@@ -296,8 +296,8 @@ struct qs_dp_worker {
 	struct qs_shadow_row shadow[QS_DP_MAX_BACKENDS];
 } __attribute__((aligned(64)));
 
-void qs_dp_worker_init(struct qs_dp_worker *w, const struct qs_dp_shared *s,
-		       enum qs_kernel k, uint32_t worker_index);
+void qs_dp_worker_init(struct qs_dp_worker *w, const struct qs_dp_shared *s, enum qs_kernel k,
+		       uint32_t worker_index);
 
 /*
  * Process one burst in place: pkts[i] (lens[i] bytes) are parsed, reports applied
@@ -310,8 +310,8 @@ void qs_dp_worker_init(struct qs_dp_worker *w, const struct qs_dp_shared *s,
  * two policy sets before committing the one the dataplane used.
  */
 void qs_dp_process(struct qs_dp_worker *w, struct qs_dp_shared *s,
-		   const struct qs_dp_policy_set *set, uint8_t *const *pkts,
-		   const uint32_t *lens, uint32_t n, uint64_t now_ns);
+		   const struct qs_dp_policy_set *set, uint8_t *const *pkts, const uint32_t *lens,
+		   uint32_t n, uint64_t now_ns);
 void qs_dp_prepare(struct qs_dp_worker *w, struct qs_dp_shared *s, uint8_t *const *pkts,
 		   const uint32_t *lens, uint32_t n, uint64_t now_ns);
 /* prepare = prepare_rx (parse, apply reports, set the burst clock) then
@@ -320,8 +320,7 @@ void qs_dp_prepare(struct qs_dp_worker *w, struct qs_dp_shared *s, uint8_t *cons
  * check calls them apart to try a burst with and without a drain. */
 void qs_dp_prepare_rx(struct qs_dp_worker *w, struct qs_dp_shared *s, uint8_t *const *pkts,
 		      const uint32_t *lens, uint32_t n, uint64_t now_ns);
-void qs_dp_prepare_view(struct qs_dp_worker *w, const struct qs_dp_shared *s,
-			uint64_t admin_drain);
+void qs_dp_prepare_view(struct qs_dp_worker *w, const struct qs_dp_shared *s, uint64_t admin_drain);
 /* Decide the prepared burst's requests; writes w->b.choice (and choice2). Pure
  * except for a builtin baseline's state. out[r]: backend index or 0xffff. */
 void qs_dp_decide(struct qs_dp_worker *w, const struct qs_dp_config *c,

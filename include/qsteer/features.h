@@ -13,32 +13,33 @@
 #include "int8.h"
 
 /* Schema ids. */
-#define QS_SCHEMA_ANY 0		     /* for loaders: accept any known schema */
-#define QS_SCHEMA_ROUTER_V1 1	     /* per-candidate router scorer, QS_FR_COUNT inputs */
-#define QS_SCHEMA_BATCH_V1 2	     /* batching classifier, QS_FB_COUNT inputs */
-#define QS_SCHEMA_RAW 0x7e570000u    /* tests and benchmarks: any shape, no meaning */
+#define QS_SCHEMA_ANY	    0		/* for loaders: accept any known schema */
+#define QS_SCHEMA_ROUTER_V1 1		/* per-candidate router scorer, QS_FR_COUNT inputs */
+#define QS_SCHEMA_BATCH_V1  2		/* batching classifier, QS_FB_COUNT inputs */
+#define QS_SCHEMA_RAW	    0x7e570000u /* tests and benchmarks: any shape, no meaning */
 
 /* Most candidates one decision scores (a u64 eligibility mask per request). */
 #define QS_MAX_CANDIDATES 64
 
 /* Router schema v1: one row per (request, candidate backend). */
 enum qs_feat_router {
-	QS_FR_PROMPT_LOG = 0,	/* log2q(prompt tokens, 3) */
-	QS_FR_GEN_LOG,		/* log2q(max new tokens, 3) */
-	QS_FR_PRIORITY,		/* class table, priority 0..3 */
-	QS_FR_SLO,		/* class table, SLO class 0..3 */
-	QS_FR_PREFIX_HIT,	/* 127 if this backend recently received the prefix hash */
-	QS_FR_WAITING_LOG,	/* log2q(reported waiting sequences, 3) */
-	QS_FR_RUNNING_LOG,	/* log2q(reported running sequences, 3) */
-	QS_FR_KV_UTIL,		/* ratio_q7(reported KV blocks used, total) */
-	QS_FR_PREFILL_LOG,	/* log2q(reported pending prefill tokens, 2) */
-	QS_FR_DECODE_TPS_LOG,	/* log2q(reported recent decode tokens/s, 2) */
-	QS_FR_TTFT_P99_LOG,	/* log2q(reported p99 TTFT in ms, 3) */
-	QS_FR_SENT_REQS_LOG,	/* log2q(requests this router sent since that report, 3) */
-	QS_FR_SENT_TOKENS_LOG,	/* log2q(prompt tokens this router sent since that report, 2) */
-	QS_FR_CAPACITY,		/* configured capacity class 0..7, times 18 */
-	QS_FR_GLOBAL_LOAD_LOG,	/* log2q(sum over eligible backends of waiting + running + sent, 2) */
-	QS_FR_ELIGIBLE_LOG,	/* log2q(eligible candidates, 4) */
+	QS_FR_PROMPT_LOG = 0,  /* log2q(prompt tokens, 3) */
+	QS_FR_GEN_LOG,	       /* log2q(max new tokens, 3) */
+	QS_FR_PRIORITY,	       /* class table, priority 0..3 */
+	QS_FR_SLO,	       /* class table, SLO class 0..3 */
+	QS_FR_PREFIX_HIT,      /* 127 if this backend recently received the prefix hash */
+	QS_FR_WAITING_LOG,     /* log2q(reported waiting sequences, 3) */
+	QS_FR_RUNNING_LOG,     /* log2q(reported running sequences, 3) */
+	QS_FR_KV_UTIL,	       /* ratio_q7(reported KV blocks used, total) */
+	QS_FR_PREFILL_LOG,     /* log2q(reported pending prefill tokens, 2) */
+	QS_FR_DECODE_TPS_LOG,  /* log2q(reported recent decode tokens/s, 2) */
+	QS_FR_TTFT_P99_LOG,    /* log2q(reported p99 TTFT in ms, 3) */
+	QS_FR_SENT_REQS_LOG,   /* log2q(requests this router sent since that report, 3) */
+	QS_FR_SENT_TOKENS_LOG, /* log2q(prompt tokens this router sent since that report, 2) */
+	QS_FR_CAPACITY,	       /* configured capacity class 0..7, times 18 */
+	QS_FR_GLOBAL_LOAD_LOG, /* log2q(sum over eligible backends of waiting + running + sent, 2)
+				*/
+	QS_FR_ELIGIBLE_LOG,    /* log2q(eligible candidates, 4) */
 	QS_FR_COUNT
 };
 

@@ -25,14 +25,14 @@
 
 #include "rc.h"
 
-#define QS_INT8_ACT_MAX 127	 /* activations and features are 7-bit */
-#define QS_INT8_W_MAX 127	 /* weights are symmetric: [-127, 127] */
-#define QS_INT8_MAX_DIM 256	 /* inputs or outputs of one layer */
-#define QS_INT8_MAX_LAYERS 8
+#define QS_INT8_ACT_MAX	     127 /* activations and features are 7-bit */
+#define QS_INT8_W_MAX	     127 /* weights are symmetric: [-127, 127] */
+#define QS_INT8_MAX_DIM	     256 /* inputs or outputs of one layer */
+#define QS_INT8_MAX_LAYERS   8
 #define QS_INT8_MAX_ABS_BIAS (1 << 28)
-#define QS_INT8_M_MAX 0x7fffffff /* M < 2^31 */
-#define QS_INT8_S_MIN 1
-#define QS_INT8_S_MAX 62
+#define QS_INT8_M_MAX	     0x7fffffff /* M < 2^31 */
+#define QS_INT8_S_MIN	     1
+#define QS_INT8_S_MAX	     62
 
 /*
  * Requantize one hidden-layer accumulator with ReLU folded in. The single helper

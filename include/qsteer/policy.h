@@ -194,9 +194,8 @@ int qs_policy_run(const struct qs_policy *p, enum qs_kernel k, const uint8_t *x,
  * when scores is not NULL, and choice[r]: the eligible candidate with the highest
  * score, the lowest index on ties, QS_NO_CHOICE when none is eligible.
  */
-int qs_policy_choose(const struct qs_policy *p, enum qs_kernel k, const uint8_t *x,
-		     uint32_t n_req, uint32_t n_cand, const uint64_t *eligible, int32_t *scores,
-		     uint16_t *choice);
+int qs_policy_choose(const struct qs_policy *p, enum qs_kernel k, const uint8_t *x, uint32_t n_req,
+		     uint32_t n_cand, const uint64_t *eligible, int32_t *scores, uint16_t *choice);
 
 /* Classifier: per row, the argmax output (lowest index on ties). */
 int qs_policy_classify(const struct qs_policy *p, enum qs_kernel k, const uint8_t *x,

@@ -22,7 +22,7 @@
 #define QS_PREFIX_NONE 0xffffu
 
 struct qs_prefix_entry {
-	qs_u32 hash;	/* 0: empty */
+	qs_u32 hash; /* 0: empty */
 	qs_u16 backend;
 	qs_u16 pad;
 	qs_u64 last_ns; /* when the router last sent this prefix to backend */
@@ -57,8 +57,7 @@ qs_prefix_set(qs_u32 hash)
 
 /* The backend that recently received hash (within max_age_ns), or QS_PREFIX_NONE. */
 QS_RC_FN qs_u32
-qs_prefix_lookup(const struct qs_prefix_table *t, qs_u32 hash, qs_u64 now_ns,
-		 qs_u64 max_age_ns)
+qs_prefix_lookup(const struct qs_prefix_table *t, qs_u32 hash, qs_u64 now_ns, qs_u64 max_age_ns)
 {
 	const struct qs_prefix_entry *set;
 	qs_u32 w;

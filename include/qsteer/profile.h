@@ -23,7 +23,7 @@ extern "C" {
 #endif
 
 #define QS_SIM_BLOCK_TOKENS 16 /* KV cache block size, as vLLM */
-#define QS_SIM_NAME_LEN 64
+#define QS_SIM_NAME_LEN	    64
 
 enum qs_sim_model {
 	QS_SIM_MODEL_BATCH = 0, /* vLLM-like iteration-level batching with a KV cache */
@@ -69,8 +69,8 @@ double qs_sim_profile_capacity_rps(const struct qs_sim_profile *p, double prompt
 /* A profile file, or the same text from a string (label names it in messages):
  * defaults first, unknown keys and sections are errors naming the key and the file. */
 int qs_sim_profile_load(const char *path, struct qs_sim_profile *p, char *msg, size_t msglen);
-int qs_sim_profile_parse(const char *text, const char *label, struct qs_sim_profile *p,
-			 char *msg, size_t msglen);
+int qs_sim_profile_parse(const char *text, const char *label, struct qs_sim_profile *p, char *msg,
+			 size_t msglen);
 
 #ifdef __cplusplus
 }

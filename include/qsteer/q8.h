@@ -22,54 +22,54 @@
 
 #include "int8.h"
 
-#define QS_Q8_MAGIC "QSQ8"
+#define QS_Q8_MAGIC   "QSQ8"
 #define QS_Q8_VERSION 1
 
-#define QS_Q8_KIND_SCORER 1	/* one int32 score per candidate row; highest wins */
+#define QS_Q8_KIND_SCORER     1 /* one int32 score per candidate row; highest wins */
 #define QS_Q8_KIND_CLASSIFIER 2 /* argmax over outputs indexes the action table */
 
 /* Header offsets and sizes. */
-#define QS_Q8_HDR_MAGIC 0	  /* 4 bytes "QSQ8" */
-#define QS_Q8_HDR_VERSION 4	  /* u16 */
-#define QS_Q8_HDR_KIND 6	  /* u16 */
-#define QS_Q8_HDR_SCHEMA 8	  /* u32, see features.h */
-#define QS_Q8_HDR_FILE_SIZE 12	  /* u32, bytes including the CRC, excluding a signature */
-#define QS_Q8_HDR_HDR_SIZE 16	  /* u16, QS_Q8_HDR_SIZE */
-#define QS_Q8_HDR_LAYERS 18	  /* u16, 1..QS_INT8_MAX_LAYERS */
-#define QS_Q8_HDR_ACTIONS 20	  /* u16, classifier: outputs of the last layer; scorer: 0 */
-#define QS_Q8_HDR_FLAGS 22	  /* u16, reserved, 0 */
-#define QS_Q8_HDR_CREATED 24	  /* u64, unix seconds */
-#define QS_Q8_HDR_CONTENT_ID 32	  /* u64, FNV-1a 64 of bytes [96, file_size - 4) */
-#define QS_Q8_HDR_NAME 40	  /* 32 bytes, printable ASCII, NUL-terminated and -padded */
-#define QS_Q8_HDR_RESERVED 72	  /* 24 bytes, 0 */
-#define QS_Q8_HDR_SIZE 96
-#define QS_Q8_NAME_LEN 32
+#define QS_Q8_HDR_MAGIC	       0  /* 4 bytes "QSQ8" */
+#define QS_Q8_HDR_VERSION      4  /* u16 */
+#define QS_Q8_HDR_KIND	       6  /* u16 */
+#define QS_Q8_HDR_SCHEMA       8  /* u32, see features.h */
+#define QS_Q8_HDR_FILE_SIZE    12 /* u32, bytes including the CRC, excluding a signature */
+#define QS_Q8_HDR_HDR_SIZE     16 /* u16, QS_Q8_HDR_SIZE */
+#define QS_Q8_HDR_LAYERS       18 /* u16, 1..QS_INT8_MAX_LAYERS */
+#define QS_Q8_HDR_ACTIONS      20 /* u16, classifier: outputs of the last layer; scorer: 0 */
+#define QS_Q8_HDR_FLAGS	       22 /* u16, reserved, 0 */
+#define QS_Q8_HDR_CREATED      24 /* u64, unix seconds */
+#define QS_Q8_HDR_CONTENT_ID   32 /* u64, FNV-1a 64 of bytes [96, file_size - 4) */
+#define QS_Q8_HDR_NAME	       40 /* 32 bytes, printable ASCII, NUL-terminated and -padded */
+#define QS_Q8_HDR_RESERVED     72 /* 24 bytes, 0 */
+#define QS_Q8_HDR_SIZE	       96
+#define QS_Q8_NAME_LEN	       32
 #define QS_Q8_LAYER_ENTRY_SIZE 8
 
 /* Classifier actions: what the batching agent applies when the action wins. */
 #define QS_Q8_ACTION_SIZE 16
 #define QS_Q8_MAX_ACTIONS 64
 struct qs_q8_action {
-	qs_u32 max_seqs;	/* sequences per iteration, >= 1 */
-	qs_u32 max_tokens;	/* token budget per iteration, >= 1 */
-	qs_u32 kv_reserve_pct;	/* KV blocks kept free for running sequences, 0..100 */
-	qs_u32 flags;		/* QS_Q8_ACT_*: admission order, coalescing */
+	qs_u32 max_seqs;       /* sequences per iteration, >= 1 */
+	qs_u32 max_tokens;     /* token budget per iteration, >= 1 */
+	qs_u32 kv_reserve_pct; /* KV blocks kept free for running sequences, 0..100 */
+	qs_u32 flags;	       /* QS_Q8_ACT_*: admission order, coalescing */
 };
 
 /* Action flags. Bits 0-1: the order the waiting queue is admitted in (3 is invalid);
  * bit 2: admit only prompts in the first admitted one's log2 length bucket. The
  * other bits are reserved and must be 0, so a newer agent's flag is refused by an
  * older loader instead of being ignored. */
-#define QS_Q8_ACT_ORDER_MASK 0x3u
-#define QS_Q8_ACT_ORDER_FCFS 0u	    /* oldest first */
+#define QS_Q8_ACT_ORDER_MASK	 0x3u
+#define QS_Q8_ACT_ORDER_FCFS	 0u /* oldest first */
 #define QS_Q8_ACT_ORDER_SHORTEST 1u /* shortest prompt first */
 #define QS_Q8_ACT_ORDER_PRIORITY 2u /* tightest SLO class, then priority, then oldest */
-#define QS_Q8_ACT_COALESCE 0x4u
-#define QS_Q8_ACT_FLAGS_VALID 0x7u
+#define QS_Q8_ACT_COALESCE	 0x4u
+#define QS_Q8_ACT_FLAGS_VALID	 0x7u
 
-#define QS_Q8_SIG_MAGIC "QSIG"
+#define QS_Q8_SIG_MAGIC	      "QSIG"
 #define QS_Q8_SIG_ALG_ED25519 1
-#define QS_Q8_SIG_SIZE 72 /* magic, u32 algorithm, 64-byte signature */
+#define QS_Q8_SIG_SIZE	      72 /* magic, u32 algorithm, 64-byte signature */
 
 /* Weights' bytes per layer are padded so that every section starts 4-byte aligned. */
 #define QS_Q8_PAD4(n) (((n) + 3u) & ~3u)
@@ -78,12 +78,11 @@ struct qs_q8_action {
  * The largest valid file: every dimension at its limit. Loaders reject anything
  * bigger before reading it.
  */
-#define QS_Q8_MAX_LAYER_BYTES                                                      \
-	(QS_Q8_PAD4(QS_INT8_MAX_DIM * QS_INT8_MAX_DIM) + 4 * QS_INT8_MAX_DIM +      \
+#define QS_Q8_MAX_LAYER_BYTES                                                                      \
+	(QS_Q8_PAD4(QS_INT8_MAX_DIM * QS_INT8_MAX_DIM) + 4 * QS_INT8_MAX_DIM +                     \
 	 4 * QS_INT8_MAX_DIM + QS_Q8_PAD4(QS_INT8_MAX_DIM))
-#define QS_Q8_MAX_FILE_SIZE                                                        \
-	(QS_Q8_HDR_SIZE + QS_Q8_LAYER_ENTRY_SIZE * QS_INT8_MAX_LAYERS +            \
-	 QS_INT8_MAX_LAYERS * QS_Q8_MAX_LAYER_BYTES +                              \
-	 QS_Q8_MAX_ACTIONS * QS_Q8_ACTION_SIZE + 4)
+#define QS_Q8_MAX_FILE_SIZE                                                                        \
+	(QS_Q8_HDR_SIZE + QS_Q8_LAYER_ENTRY_SIZE * QS_INT8_MAX_LAYERS +                            \
+	 QS_INT8_MAX_LAYERS * QS_Q8_MAX_LAYER_BYTES + QS_Q8_MAX_ACTIONS * QS_Q8_ACTION_SIZE + 4)
 
 #endif /* QSTEER_Q8_H */

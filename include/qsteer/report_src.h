@@ -16,7 +16,7 @@
 #include "rc.h"
 
 struct qs_report_src {
-	qs_u8 any;	       /* 1: believe any source (report_source = any) */
+	qs_u8 any;		/* 1: believe any source (report_source = any) */
 	qs_u8 has_ip4, has_ip6; /* 0: no report of that family is believed */
 	qs_u8 pad;
 	qs_u16 port; /* 0: any UDP source port */

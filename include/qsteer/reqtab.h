@@ -20,8 +20,8 @@
 
 #include "rc.h"
 
-#define QS_REQTAB_SETS 4096
-#define QS_REQTAB_WAYS 4
+#define QS_REQTAB_SETS	4096
+#define QS_REQTAB_WAYS	4
 #define QS_REQTAB_EMPTY 0xffffu /* backend of a free entry */
 
 struct qs_reqtab_entry {
@@ -63,8 +63,7 @@ qs_reqtab_live(const struct qs_reqtab_entry *e, qs_u64 now, qs_u64 ttl)
 
 /* The way holding live request (id, tenant) in set s, or -1. */
 QS_RC_FN int
-qs_reqtab_find(const struct qs_reqtab_set *s, qs_u64 id, qs_u16 tenant, qs_u64 now,
-	       qs_u64 ttl)
+qs_reqtab_find(const struct qs_reqtab_set *s, qs_u64 id, qs_u16 tenant, qs_u64 now, qs_u64 ttl)
 {
 	int i;
 

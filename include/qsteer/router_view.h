@@ -16,9 +16,9 @@
 #include "wire.h"
 
 /* A backend's state for one decision (qs_rview_backend's result). */
-#define QS_RVIEW_FRESH 1u    /* a report no older than the maximum age */
+#define QS_RVIEW_FRESH	  1u /* a report no older than the maximum age */
 #define QS_RVIEW_DRAINING 2u /* its fresh report says it drains */
-#define QS_RVIEW_KV_FULL 4u  /* its fresh report shows every KV block used */
+#define QS_RVIEW_KV_FULL  4u /* its fresh report shows every KV block used */
 
 /* A report that arrived at last_ns (valid: one has arrived at all) is fresh at now
  * while no older than max_age. A clock behind last_ns (another worker's newer
@@ -43,8 +43,8 @@ qs_rview_fresh(qs_u32 valid, qs_u64 last_ns, qs_u64 now, qs_u64 max_age)
 QS_RC_FN qs_u32
 qs_rview_heard(qs_u32 valid, qs_u64 last_ns, qs_u64 now, qs_u64 max_age)
 {
-	qs_u64 age = max_age > ~(qs_u64)0 / QS_RVIEW_HEARD_AGES ? ~(qs_u64)0
-								 : max_age * QS_RVIEW_HEARD_AGES;
+	qs_u64 age =
+	    max_age > ~(qs_u64)0 / QS_RVIEW_HEARD_AGES ? ~(qs_u64)0 : max_age * QS_RVIEW_HEARD_AGES;
 
 	return valid && (max_age == 0 || now < last_ns || now - last_ns <= age);
 }

@@ -39,10 +39,10 @@
 #include "wire.h"
 
 #define QS_SIM_MAX_BACKENDS QS_MAX_CANDIDATES
-#define QS_SIM_MAX_CLASSES 8
-#define QS_SIM_SLO_CLASSES 4
-#define QS_SIM_PATH_LEN 1024
-#define QS_SIM_TENANTS 8 /* tenants with their own metrics row (more: summed as other) */
+#define QS_SIM_MAX_CLASSES  8
+#define QS_SIM_SLO_CLASSES  4
+#define QS_SIM_PATH_LEN	    1024
+#define QS_SIM_TENANTS	    8 /* tenants with their own metrics row (more: summed as other) */
 
 /* ---- configuration ------------------------------------------------------------ */
 
@@ -69,7 +69,7 @@ enum qs_sim_admission {
 struct qs_sim_backend_cfg {
 	struct qs_sim_profile prof;
 	uint32_t capacity; /* relative capacity weight (SED, feature class); 0: estimate */
-	enum qs_sim_schedule schedule; /* batch model without chunked prefill */
+	enum qs_sim_schedule schedule;	 /* batch model without chunked prefill */
 	enum qs_sim_admission admission; /* batch model */
 	double starve_ms;		 /* priority admission's starvation bound (0: none) */
 	/* Agent outage: no reports from down_at_s until up_at_s (both 0: none); the
@@ -112,9 +112,9 @@ struct qs_sim_forger {
 
 enum qs_sim_dist {
 	QS_SIM_DIST_FIXED = 0,
-	QS_SIM_DIST_EXP,	/* exponential with the mean, rounded up */
-	QS_SIM_DIST_LOGNORMAL,	/* mean and coefficient of variation */
-	QS_SIM_DIST_UNIFORM,	/* [min, max] */
+	QS_SIM_DIST_EXP,       /* exponential with the mean, rounded up */
+	QS_SIM_DIST_LOGNORMAL, /* mean and coefficient of variation */
+	QS_SIM_DIST_UNIFORM,   /* [min, max] */
 };
 
 struct qs_sim_len {
@@ -163,9 +163,9 @@ enum qs_sim_arrival {
 
 struct qs_sim_workload {
 	enum qs_sim_arrival arrival;
-	double rate;	    /* mean requests/s; 0 means derive from load */
-	double load;	    /* offered load as a fraction of estimated cluster capacity */
-	double cv;	    /* gamma */
+	double rate;	     /* mean requests/s; 0 means derive from load */
+	double load;	     /* offered load as a fraction of estimated cluster capacity */
+	double cv;	     /* gamma */
 	double burst_factor; /* bursty: burst rate / quiet rate */
 	double burst_mean_s; /* bursty: mean burst phase length */
 	double quiet_mean_s; /* bursty: mean quiet phase length */
@@ -189,8 +189,7 @@ struct qs_sim_slo {
 
 /* Do these times meet slo (every limit that is set)? The one judgement the simulator
  * and the agent's bench both use; pass 0 for a time not known yet. */
-bool qs_sim_slo_met(const struct qs_sim_slo *slo, double ttft_ms, double tpot_ms,
-		    double e2e_ms);
+bool qs_sim_slo_met(const struct qs_sim_slo *slo, double ttft_ms, double tpot_ms, double e2e_ms);
 
 struct qs_sim_outcome;
 struct qs_sim_iter;
@@ -268,8 +267,8 @@ int qs_sim_scenario_load_named(const char *scenario, const char *dir, struct qs_
 			       char *msg, size_t msglen);
 /* Same from a string; label names it in messages, base_dir stands for its directory. */
 int qs_sim_scenario_parse(const char *text, const char *label, const char *repo_root,
-			  const char *base_dir, const char *profile_dir,
-			  struct qs_sim_config *cfg, char *msg, size_t msglen);
+			  const char *base_dir, const char *profile_dir, struct qs_sim_config *cfg,
+			  char *msg, size_t msglen);
 
 /* ---- trace reader (streamed) ------------------------------------------------------ */
 
@@ -287,8 +286,8 @@ int qs_sim_trace_open_stream(FILE *f, const char *label, struct qs_sim_trace **o
 			     size_t msglen);
 /* Next row: QS_OK and *eof false, or QS_OK and *eof true at the end, or an error
  * naming the file, line and column. */
-int qs_sim_trace_next(struct qs_sim_trace *t, struct qs_sim_trace_row *row, bool *eof,
-		      char *msg, size_t msglen);
+int qs_sim_trace_next(struct qs_sim_trace *t, struct qs_sim_trace_row *row, bool *eof, char *msg,
+		      size_t msglen);
 int qs_sim_trace_rewind(struct qs_sim_trace *t, char *msg, size_t msglen);
 void qs_sim_trace_close(struct qs_sim_trace *t);
 
@@ -354,8 +353,8 @@ struct qs_sim_view_backend {
  * the prefix table names, or any value >= nb. d->freq is the caller's.
  */
 void qs_sim_view(const struct qs_sim_view_backend *vb, uint32_t nb, uint64_t now_ns,
-		 uint64_t report_max_age_ns, bool mask_kv_full, uint32_t prefix_hit,
-		 bool features, struct qs_sim_decision *d);
+		 uint64_t report_max_age_ns, bool mask_kv_full, uint32_t prefix_hit, bool features,
+		 struct qs_sim_decision *d);
 
 /* What became of one request, reported when it completes. */
 struct qs_sim_outcome {
@@ -381,25 +380,24 @@ struct qs_sim_iter {
 	uint32_t backend;
 	uint64_t start_ns;
 	uint64_t duration_ns;
-	uint32_t seqs;		 /* sequences in the batch */
-	uint32_t tokens;	 /* prefill + decode tokens */
+	uint32_t seqs;	 /* sequences in the batch */
+	uint32_t tokens; /* prefill + decode tokens */
 	uint32_t prefill_tokens;
 	uint32_t decode_seqs;
 	uint32_t kv_blocks_used; /* after scheduling */
 	uint32_t max_seqs;
 	uint32_t max_tokens;
 	uint32_t kv_blocks;
-	uint32_t preempted;	 /* sequences preempted to schedule it */
+	uint32_t preempted; /* sequences preempted to schedule it */
 };
 
-int qs_sim_create(const struct qs_sim_config *cfg, uint64_t seed, struct qs_sim **out,
-		  char *msg, size_t msglen);
+int qs_sim_create(const struct qs_sim_config *cfg, uint64_t seed, struct qs_sim **out, char *msg,
+		  size_t msglen);
 void qs_sim_destroy(struct qs_sim *s);
 const struct qs_sim_config *qs_sim_config_of(const struct qs_sim *s);
 
 /* Advance to the next decision (d->done once all requests have completed). */
-int qs_sim_next_decision(struct qs_sim *s, struct qs_sim_decision *d, char *msg,
-			 size_t msglen);
+int qs_sim_next_decision(struct qs_sim *s, struct qs_sim_decision *d, char *msg, size_t msglen);
 /* Send the pending request to backend b (must be eligible, unless none is: then
  * any backend may take it, as a dataplane's fallback would). */
 int qs_sim_route(struct qs_sim *s, uint32_t b, char *msg, size_t msglen);
@@ -449,7 +447,7 @@ struct qs_sim_metrics {
 	double slo_attainment;
 	uint64_t class_n[QS_SIM_SLO_CLASSES];
 	double class_attainment[QS_SIM_SLO_CLASSES];
-	double goodput_rps;	/* requests within SLO per second of makespan */
+	double goodput_rps; /* requests within SLO per second of makespan */
 	double throughput_rps;
 	double throughput_tps;	/* generated tokens per second */
 	double little_l;	/* time-average requests in the system */
@@ -491,8 +489,8 @@ double qs_sim_arrival_rate(const struct qs_sim *s);
 void qs_sim_capacity_estimates(const struct qs_sim *s, uint32_t b, double *sat_rps,
 			       double *slo_rps);
 /* Empirical CDF of a metric: up to cap (ms, fraction) points; returns how many. */
-uint32_t qs_sim_cdf(const struct qs_sim *s, enum qs_sim_metric which, double *x_ms,
-		    double *frac, uint32_t cap);
+uint32_t qs_sim_cdf(const struct qs_sim *s, enum qs_sim_metric which, double *x_ms, double *frac,
+		    uint32_t cap);
 
 /*
  * The simulator's per-run accounting (the histograms, SLO attainment per class,
@@ -506,8 +504,7 @@ struct qs_sim_tally;
 int qs_sim_tally_create(struct qs_sim_tally **out); /* QS_OK or QS_E_NOMEM */
 void qs_sim_tally_destroy(struct qs_sim_tally *t);
 void qs_sim_tally_arrive(struct qs_sim_tally *t, uint64_t t_ns);
-void qs_sim_tally_complete(struct qs_sim_tally *t, const struct qs_sim_outcome *o,
-			   uint64_t t_ns);
+void qs_sim_tally_complete(struct qs_sim_tally *t, const struct qs_sim_outcome *o, uint64_t t_ns);
 void qs_sim_tally_lost(struct qs_sim_tally *t, uint8_t slo_class, uint64_t t_ns);
 /* Like qs_sim_metrics; the per-backend fields stay 0. */
 void qs_sim_tally_metrics(const struct qs_sim_tally *t, struct qs_sim_metrics *m);

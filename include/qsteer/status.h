@@ -7,8 +7,8 @@
 
 enum qs_status {
 	QS_OK = 0,
-	QS_E_ARG,	/* a caller passed something impossible */
-	QS_E_IO,	/* open/read/write failed (errno in the message) */
+	QS_E_ARG, /* a caller passed something impossible */
+	QS_E_IO,  /* open/read/write failed (errno in the message) */
 	QS_E_NOMEM,
 	QS_E_TRUNCATED, /* input ends before its declared size */
 	QS_E_SIZE,	/* declared size disagrees with the input or exceeds a limit */
@@ -16,8 +16,8 @@ enum qs_status {
 	QS_E_VERSION,
 	QS_E_KIND,
 	QS_E_SCHEMA,
-	QS_E_SHAPE,	/* dimensions that do not chain or exceed limits */
-	QS_E_VALUE,	/* a field holds a value outside its range */
+	QS_E_SHAPE, /* dimensions that do not chain or exceed limits */
+	QS_E_VALUE, /* a field holds a value outside its range */
 	QS_E_CRC,
 	QS_E_SIGNATURE,
 	QS_E_UNSUPPORTED, /* e.g. a kernel level this CPU lacks */

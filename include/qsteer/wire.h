@@ -40,28 +40,28 @@
 
 #include "rc.h"
 
-#define QS_QRP_MAGIC 0x5153
-#define QS_QRP_VERSION 1
-#define QS_QRP_HDR_LEN 32
-#define QS_QRP_REPORT_LEN 56
-#define QS_QRP_PORT 7788
+#define QS_QRP_MAGIC	   0x5153
+#define QS_QRP_VERSION	   1
+#define QS_QRP_HDR_LEN	   32
+#define QS_QRP_REPORT_LEN  56
+#define QS_QRP_PORT	   7788
 #define QS_QRP_REPORT_PORT 7789
 /* The agents' default report interval; the dataplanes' default stale mask is a
  * multiple of it (docs/dataplane.md, report_stale_intervals). */
 #define QS_QRP_REPORT_INTERVAL_MS 5
 
-#define QS_QRP_T_REQUEST 1
+#define QS_QRP_T_REQUEST      1
 #define QS_QRP_T_CONTINUATION 2
-#define QS_QRP_T_REPORT 3
-#define QS_QRP_T_CANCEL 4
+#define QS_QRP_T_REPORT	      3
+#define QS_QRP_T_CANCEL	      4
 
 #define QS_QRP_F_LAST 0x0001
 /* Reports only: the header length is 32 and a tag of QS_QRP_REPORT_TAG_LEN bytes
  * over the header and body follows the body. A v1 peer that predates it refuses
  * the report (unknown flag: field), as DESIGN.md 7 asks of wire additions. */
-#define QS_QRP_F_AUTH 0x0002
+#define QS_QRP_F_AUTH	      0x0002
 #define QS_QRP_REPORT_TAG_LEN 16
-#define QS_QRP_RF_DRAINING 0x0001
+#define QS_QRP_RF_DRAINING    0x0001
 
 /* Host-order view of a QRP header. */
 struct qs_qrp_hdr {
@@ -96,12 +96,12 @@ struct qs_qrp_report {
 /* Why a QRP message is refused; every dataplane counts drops by these. */
 enum qs_qrp_err {
 	QS_QRP_OK = 0,
-	QS_QRP_E_SHORT,	   /* fewer bytes than a header (or a report body) */
+	QS_QRP_E_SHORT, /* fewer bytes than a header (or a report body) */
 	QS_QRP_E_MAGIC,
 	QS_QRP_E_VERSION,
 	QS_QRP_E_TYPE,
-	QS_QRP_E_HDR_LEN,  /* header length < 32, or beyond the payload */
-	QS_QRP_E_FIELD,	   /* priority or SLO class > 3, unknown flags */
+	QS_QRP_E_HDR_LEN, /* header length < 32, or beyond the payload */
+	QS_QRP_E_FIELD,	  /* priority or SLO class > 3, unknown flags */
 	QS_QRP_E__COUNT
 };
 

@@ -25,23 +25,23 @@
 
 /* ---- limits (the loader refuses anything larger, with a message) ------------ */
 
-#define QS_XDP_MAX_BACKENDS 64 /* one u64 eligibility mask, as qsteer-dp */
-#define QS_XDP_TENANTS 16 /* dp_core.h QS_DP_TENANTS */
-#define QS_XDP_IN QS_FR_COUNT  /* router schema v1: 16 inputs */
-#define QS_XDP_MAX_HIDDEN 64   /* widest hidden layer */
+#define QS_XDP_MAX_BACKENDS	 64	     /* one u64 eligibility mask, as qsteer-dp */
+#define QS_XDP_TENANTS		 16	     /* dp_core.h QS_DP_TENANTS */
+#define QS_XDP_IN		 QS_FR_COUNT /* router schema v1: 16 inputs */
+#define QS_XDP_MAX_HIDDEN	 64	     /* widest hidden layer */
 #define QS_XDP_MIN_HIDDEN_LAYERS 1
 #define QS_XDP_MAX_HIDDEN_LAYERS 2 /* 16 -> H1 [-> H2] -> 1 */
 /* Hidden layers run three outputs per packed u64 (21-bit fields): ceil(64 / 3) = 22
  * groups, 66 activations. */
-#define QS_XDP_GROUPS 22
-#define QS_XDP_ACT (QS_XDP_GROUPS * 3)
+#define QS_XDP_GROUPS	  22
+#define QS_XDP_ACT	  (QS_XDP_GROUPS * 3)
 #define QS_XDP_FIELD_BITS 21
 #define QS_XDP_FIELD_MASK ((1ull << QS_XDP_FIELD_BITS) - 1)
 /* Each field holds its dot product + 2^20: |dot| <= 64 * 127 * 127 < 2^20, so a field
  * stays in [0, 2^21) and never borrows from or carries into its neighbour. */
 #define QS_XDP_FIELD_OFF (1ll << 20)
-#define QS_XDP_OFFSET_WORD                                                               \
-	((qs_u64)QS_XDP_FIELD_OFF | (qs_u64)QS_XDP_FIELD_OFF << QS_XDP_FIELD_BITS |        \
+#define QS_XDP_OFFSET_WORD                                                                         \
+	((qs_u64)QS_XDP_FIELD_OFF | (qs_u64)QS_XDP_FIELD_OFF << QS_XDP_FIELD_BITS |                \
 	 (qs_u64)QS_XDP_FIELD_OFF << (2 * QS_XDP_FIELD_BITS))
 /* Field 0 shifted left by this sits in a word's top bits (t1's compare position);
  * field 1 needs QS_XDP_FIELD_BITS less, field 2 is there already. */
@@ -51,16 +51,16 @@
  * decision's globals (once per packet), the prefix hit (one column per request and
  * backend), and the backend's own state (its report, this CPU's sent counts, its
  * configured capacity: cached per CPU and backend, see struct qs_xdp_l1c). */
-#define QS_XDP_FEAT_REQ_MASK                                                              \
-	((1u << QS_FR_PROMPT_LOG) | (1u << QS_FR_GEN_LOG) | (1u << QS_FR_PRIORITY) |         \
+#define QS_XDP_FEAT_REQ_MASK                                                                       \
+	((1u << QS_FR_PROMPT_LOG) | (1u << QS_FR_GEN_LOG) | (1u << QS_FR_PRIORITY) |               \
 	 (1u << QS_FR_SLO) | (1u << QS_FR_GLOBAL_LOAD_LOG) | (1u << QS_FR_ELIGIBLE_LOG))
 #define QS_XDP_FEAT_BE_FIRST QS_FR_WAITING_LOG
-#define QS_XDP_FEAT_BE_LAST QS_FR_CAPACITY
-#define QS_XDP_FEAT_BE_N (QS_XDP_FEAT_BE_LAST - QS_XDP_FEAT_BE_FIRST + 1)
+#define QS_XDP_FEAT_BE_LAST  QS_FR_CAPACITY
+#define QS_XDP_FEAT_BE_N     (QS_XDP_FEAT_BE_LAST - QS_XDP_FEAT_BE_FIRST + 1)
 
 /* Request-id table: the dataplane's geometry (QS_DP_REQ_SETS x QS_DP_REQ_WAYS). */
-#define QS_XDP_REQ_SETS QS_REQTAB_SETS
-#define QS_XDP_REQ_WAYS QS_REQTAB_WAYS
+#define QS_XDP_REQ_SETS	  QS_REQTAB_SETS
+#define QS_XDP_REQ_WAYS	  QS_REQTAB_WAYS
 #define QS_XDP_NO_BACKEND 0xffffu
 
 /*
@@ -106,14 +106,14 @@ qs_xdp_div1000(qs_u32 x)
 
 /* enum qs_baseline_kind, same order */
 #define QS_XDP_B_RANDOM 0
-#define QS_XDP_B_RR 1
-#define QS_XDP_B_LOR 2
-#define QS_XDP_B_LOT 3
-#define QS_XDP_B_JSQ 4
-#define QS_XDP_B_P2C 5
-#define QS_XDP_B_SED 6
-#define QS_XDP_B_KV 7
-#define QS_XDP_B_COUNT 8
+#define QS_XDP_B_RR	1
+#define QS_XDP_B_LOR	2
+#define QS_XDP_B_LOT	3
+#define QS_XDP_B_JSQ	4
+#define QS_XDP_B_P2C	5
+#define QS_XDP_B_SED	6
+#define QS_XDP_B_KV	7
+#define QS_XDP_B_COUNT	8
 
 /* Per-CPU counters: exactly struct qs_dp_counters (the loader asserts size and
  * offsets), so user space sums CPUs into one and prints it with the dataplane's
@@ -155,7 +155,7 @@ struct qs_xdp_config {
 	qs_u8 ip6[16];
 	qs_u16 port, report_port;
 	qs_u32 n_backends;
-	qs_u32 fallback; /* QS_XDP_B_* */
+	qs_u32 fallback;       /* QS_XDP_B_* */
 	qs_u32 egress_ifindex; /* 0: XDP_TX back out of the receiving interface */
 	qs_u64 fallback_seed;
 	qs_u64 report_max_age_ns;
@@ -206,7 +206,7 @@ struct qs_xdp_worker {
  * per-CPU pointers, then the set); the 16 block pointers stay cached.
  */
 #define QS_XDP_REQ_BLOCK_SETS 256
-#define QS_XDP_REQ_BLOCKS (QS_XDP_REQ_SETS / QS_XDP_REQ_BLOCK_SETS)
+#define QS_XDP_REQ_BLOCKS     (QS_XDP_REQ_SETS / QS_XDP_REQ_BLOCK_SETS)
 struct qs_xdp_req_block {
 	struct qs_reqtab_set s[QS_XDP_REQ_BLOCK_SETS]; /* reqtab.h: dp's entries and rules */
 };
@@ -222,22 +222,21 @@ struct qs_xdp_req_block {
  * canary percentage.
  */
 #define QS_XDP_POLICY_ENTRIES 4
-#define QS_XDP_SET_ACTIVE 0 /* QS_DP_MODE_ACTIVE: the active policy alone */
-#define QS_XDP_SET_SHADOW 1 /* both score, the active one steers, counted in qs_shadow */
-#define QS_XDP_SET_CANARY 2 /* pct% of request ids (qs_canary_pick) go to the second */
-#define QS_XDP_PSET(active, mode, second, pct)                                             \
-	((qs_u32)(active) | (qs_u32)(mode) << 1 | ((qs_u32)(second) & 1u) << 3 |            \
-	 (qs_u32)(pct) << 8)
-#define QS_XDP_PSET_ACTIVE(w) ((w) & 1u)
-#define QS_XDP_PSET_MODE(w) (((w) >> 1) & 3u)
+#define QS_XDP_SET_ACTIVE     0 /* QS_DP_MODE_ACTIVE: the active policy alone */
+#define QS_XDP_SET_SHADOW     1 /* both score, the active one steers, counted in qs_shadow */
+#define QS_XDP_SET_CANARY     2 /* pct% of request ids (qs_canary_pick) go to the second */
+#define QS_XDP_PSET(active, mode, second, pct)                                                     \
+	((qs_u32)(active) | (qs_u32)(mode) << 1 | ((qs_u32)(second)&1u) << 3 | (qs_u32)(pct) << 8)
+#define QS_XDP_PSET_ACTIVE(w) ((w)&1u)
+#define QS_XDP_PSET_MODE(w)   (((w) >> 1) & 3u)
 #define QS_XDP_PSET_SECOND(w) (2u + (((w) >> 3) & 1u)) /* its qs_policy entry */
-#define QS_XDP_PSET_PCT(w) (((w) >> 8) & 0x7fu)	/* 0..100 */
+#define QS_XDP_PSET_PCT(w)    (((w) >> 8) & 0x7fu)     /* 0..100 */
 
 /* Per-CPU shadow counters (percpu array qs_shadow): one struct qs_shadow_row
  * (shadow.h) per backend index, the layout qsteer-dp's workers count in. */
 
-#define QS_XDP_P_EMPTY 0
-#define QS_XDP_P_INT8 1	   /* the int8 scorer below decides */
+#define QS_XDP_P_EMPTY	 0
+#define QS_XDP_P_INT8	 1 /* the int8 scorer below decides */
 #define QS_XDP_P_BUILTIN 2 /* baseline `builtin` decides (qsteer-dp's builtin:NAME) */
 
 /*
@@ -249,10 +248,10 @@ struct qs_xdp_req_block {
 #define QS_XDP_T_H2_32_16 1 /* 16 -> <=32 -> <=16 -> 1 (the test and bench policy) */
 #define QS_XDP_T_H2_32_32 2
 #define QS_XDP_T_H2_64_64 3
-#define QS_XDP_T_H1_16 4 /* 16 -> <=16 -> 1 */
-#define QS_XDP_T_H1_32 5
-#define QS_XDP_T_H1_64 6
-#define QS_XDP_T_COUNT 7
+#define QS_XDP_T_H1_16	  4 /* 16 -> <=16 -> 1 */
+#define QS_XDP_T_H1_32	  5
+#define QS_XDP_T_H1_64	  6
+#define QS_XDP_T_COUNT	  7
 
 /*
  * A scorer 16 -> h1 [-> h2] -> 1 in the layout the program's SWAR kernels read.
@@ -292,8 +291,8 @@ struct qs_xdp_policy {
 	qs_u64 content_id;
 	qs_u32 n_hidden; /* 1 or 2 */
 	qs_u32 h1, h2;
-	qs_u32 tier; /* QS_XDP_T_* */
-	qs_u32 g1;   /* layer-1 groups the tier computes */
+	qs_u32 tier;   /* QS_XDP_T_* */
+	qs_u32 g1;     /* layer-1 groups the tier computes */
 	qs_u32 out_in; /* inputs of the output layer: h2, or h1 with one hidden layer */
 	qs_s64 out_bias;
 	qs_s64 out_bias_l2; /* two hidden layers: out_bias + 127 * sum of w_out (above) */

@@ -52,8 +52,8 @@ struct qs_xdp;
  * names the step that failed (open, load: with libbpf's reason; the verifier log
  * went to opts->log).
  */
-int qs_xdp_open(const struct qs_dp_config *cfg, const struct qs_xdp_opts *opts,
-		struct qs_xdp **out, char *msg, size_t msglen);
+int qs_xdp_open(const struct qs_dp_config *cfg, const struct qs_xdp_opts *opts, struct qs_xdp **out,
+		char *msg, size_t msglen);
 void qs_xdp_close(struct qs_xdp *x);
 
 int qs_xdp_attach(struct qs_xdp *x, int ifindex, enum qs_xdp_attach_mode mode, char *msg,
@@ -91,8 +91,8 @@ int qs_xdp_load_policy_spec(struct qs_xdp *x, const char *spec, char *msg, size_
  * qs_canary_pick go to p). Refused (QS_E_ARG) unless the active policy is a .q8.
  * A running second policy is replaced; loading a new active policy ends it.
  */
-int qs_xdp_publish_second(struct qs_xdp *x, const struct qs_policy *p, uint32_t mode,
-			  uint32_t pct, const char *label, char *msg, size_t msglen);
+int qs_xdp_publish_second(struct qs_xdp *x, const struct qs_policy *p, uint32_t mode, uint32_t pct,
+			  const char *label, char *msg, size_t msglen);
 /* Validate a .q8 file as qs_xdp_load_policy_file does (signed with one of the
  * configuration's policy_keys when it has any), then publish it as the second. */
 int qs_xdp_load_second_file(struct qs_xdp *x, const char *path, uint32_t mode, uint32_t pct,
@@ -116,8 +116,8 @@ void qs_xdp_policy_info(const struct qs_xdp *x, struct qs_xdp_slot_info *active,
 
 /* The second policy (second->used false when none runs), the mode (QS_XDP_SET_*)
  * and the canary percentage. */
-void qs_xdp_policy_second(const struct qs_xdp *x, struct qs_xdp_slot_info *second,
-			  uint32_t *mode, uint32_t *pct);
+void qs_xdp_policy_second(const struct qs_xdp *x, struct qs_xdp_slot_info *second, uint32_t *mode,
+			  uint32_t *pct);
 /* The shadow counters summed over CPUs since load (total) and, while a shadow runs
  * (true returned), since it was published (window; may be NULL). */
 bool qs_xdp_shadow(struct qs_xdp *x, struct qs_dp_shadow *total, struct qs_dp_shadow *window);
@@ -141,9 +141,8 @@ int qs_xdp_run(struct qs_xdp *x, const uint8_t *pkt, uint32_t len, uint64_t now_
 	       size_t msglen);
 /* Benchmark: repeat runs of one packet through the steering program (tx_only: the
  * trivial XDP_TX reference program); mean ns per run as the kernel measures it. */
-int qs_xdp_bench(struct qs_xdp *x, bool tx_only, const uint8_t *pkt, uint32_t len,
-		 uint32_t repeat, uint32_t *ns_per_run, uint32_t *verdict, char *msg,
-		 size_t msglen);
+int qs_xdp_bench(struct qs_xdp *x, bool tx_only, const uint8_t *pkt, uint32_t len, uint32_t repeat,
+		 uint32_t *ns_per_run, uint32_t *verdict, char *msg, size_t msglen);
 
 /* The loaded program's size and what the verifier processed (bpf_prog_info). */
 int qs_xdp_prog_stats(const struct qs_xdp *x, uint32_t *xlated_insns, uint32_t *jited_bytes,

@@ -100,7 +100,7 @@ static uint32_t
 pkt(uint8_t *b, uint8_t type, uint16_t flags, uint64_t id, uint32_t prompt, uint32_t gen,
     uint32_t payload)
 {
-	struct qs_qrp_hdr h = { 0 };
+	struct qs_qrp_hdr h = {0};
 
 	memset(&h, 0, sizeof(h));
 	h.type = type;
@@ -262,7 +262,8 @@ intake_fuzz(void **state)
 	c.table_size = 8;
 	assert_int_equal(qs_agent_intake_create(&c, &in, msg, sizeof(msg)), QS_OK);
 	for (i = 0; i < 20000; i++) {
-		uint32_t n = pkt(b, (uint8_t)(1 + i % 4), (uint16_t)(i & 1), i % 13, 1 + i % 50, 1 + i % 9, 20);
+		uint32_t n = pkt(b, (uint8_t)(1 + i % 4), (uint16_t)(i & 1), i % 13, 1 + i % 50,
+				 1 + i % 9, 20);
 
 		for (k = 0; k < 3; k++) {
 			r = r * 6364136223846793005ull + 1442695040888963407ull;
@@ -415,10 +416,10 @@ sched_strategies(void **state)
 
 	(void)state;
 	/* Budget 100, prompts 60 (SLO 3), 30 (SLO 0), 20 (SLO 1), whole prompts only. */
-	assert_int_equal(first_prefill("fixed", NULL), 90);	   /* FCFS: 60 + 30 */
-	assert_int_equal(first_prefill("throughput", NULL), 50);   /* shortest: 20 + 30 */
-	assert_int_equal(first_prefill("latency", NULL), 80);	   /* SLO 3, then SLO 1 */
-	assert_int_equal(first_prefill("coalesce", NULL), 60);	   /* 60 alone in [32, 64) */
+	assert_int_equal(first_prefill("fixed", NULL), 90);	 /* FCFS: 60 + 30 */
+	assert_int_equal(first_prefill("throughput", NULL), 50); /* shortest: 20 + 30 */
+	assert_int_equal(first_prefill("latency", NULL), 80);	 /* SLO 3, then SLO 1 */
+	assert_int_equal(first_prefill("coalesce", NULL), 60);	 /* 60 alone in [32, 64) */
 	/* Adaptive starts at cap 4/4 = 1, budget 25, grows once (queue waiting, no slow
 	 * iteration yet): cap 2, budget 32; the 60-token prompt runs alone. */
 	assert_int_equal(first_prefill("adaptive", &cap), 60);
@@ -561,7 +562,8 @@ sched_stress(void **state)
 	}
 	assert_int_equal(qs_agent_waiting(r.a) + qs_agent_running(r.a), 0);
 	assert_int_equal(qs_agent_stats(r.a)->completed + qs_agent_stats(r.a)->rejected +
-				 qs_agent_stats(r.a)->cancelled, sub);
+			     qs_agent_stats(r.a)->cancelled,
+			 sub);
 	assert_int_equal(qs_kv_used(qs_agent_kv(r.a)), 0);
 	rig_down(&r);
 }
@@ -673,16 +675,16 @@ tiny_classifier(void)
 {
 	/* One layer, 16 -> 2: output 1 = waiting_log - 20, output 0 = 0. */
 	static int8_t w[2 * QS_FB_COUNT];
-	static int32_t bias[2] = { 0, -20 };
+	static int32_t bias[2] = {0, -20};
 	static const struct qs_q8_action act[2] = {
-		{ 1, 100, 0, 0 },
-		{ 4, 100, 25, QS_Q8_ACT_ORDER_SHORTEST | QS_Q8_ACT_COALESCE },
+	    {1, 100, 0, 0},
+	    {4, 100, 25, QS_Q8_ACT_ORDER_SHORTEST | QS_Q8_ACT_COALESCE},
 	};
 	struct qs_q8_desc d;
 	static uint8_t buf[4096];
 	size_t len;
 	struct qs_policy *p;
-	struct qs_policy_load_opts o = { QS_SCHEMA_BATCH_V1, QS_Q8_KIND_CLASSIFIER, NULL };
+	struct qs_policy_load_opts o = {QS_SCHEMA_BATCH_V1, QS_Q8_KIND_CLASSIFIER, NULL};
 
 	memset(w, 0, sizeof(w));
 	w[QS_FB_COUNT + QS_FB_WAITING_LOG] = 1;
@@ -744,13 +746,13 @@ learned_actions(void **state)
 static void
 action_flags(void **state)
 {
-	static const enum qs_batch_order want[3] = { QS_BATCH_FCFS, QS_BATCH_SHORTEST,
-						     QS_BATCH_PRIORITY };
+	static const enum qs_batch_order want[3] = {QS_BATCH_FCFS, QS_BATCH_SHORTEST,
+						    QS_BATCH_PRIORITY};
 	struct qs_batch_decision d;
 
 	(void)state;
 	for (uint32_t f = 0; f <= QS_Q8_ACT_FLAGS_VALID; f++) {
-		struct qs_q8_action a = { 7, 300, 12, f };
+		struct qs_q8_action a = {7, 300, 12, f};
 
 		if ((f & QS_Q8_ACT_ORDER_MASK) > QS_Q8_ACT_ORDER_PRIORITY)
 			continue; /* the loader refuses these */
@@ -797,7 +799,7 @@ reports_cumulative(void **state)
 	struct rig r;
 	struct qs_agent_iter it;
 	struct qs_qrp_report rep, back;
-	struct qs_qrp_hdr h = { 0 };
+	struct qs_qrp_hdr h = {0};
 	uint8_t buf[QS_QRP_HDR_LEN + QS_QRP_REPORT_LEN];
 	uint64_t t = 0;
 	uint32_t i;
@@ -950,7 +952,7 @@ response_wire(void **state)
 	/* Never mistaken for QRP: wrong magic for the QRP parser. */
 	{
 		struct qs_qrp_hdr h;
-		uint8_t big[64] = { 0 };
+		uint8_t big[64] = {0};
 
 		memcpy(big, b, sizeof(b));
 		assert_int_equal(qs_qrp_parse_hdr(big, sizeof(big), &h), QS_QRP_E_MAGIC);
@@ -978,10 +980,11 @@ profile_parse_fit(void **state)
 			 QS_OK);
 	assert_true(p.fixed_us == 5 && p.prefill_us_per_token == 2 && p.kv_us_per_token == 0.5);
 	assert_int_equal(p.max_seqs, 8);
-	assert_int_not_equal(qs_agent_profile_parse("[profile]\nbogus = 1\n", "b.ini", &q, msg,
-						     sizeof(msg)), QS_OK);
-	assert_int_not_equal(qs_agent_profile_parse("[profile]\nmax_seqs = -1\n", "b.ini", &q, msg,
-						     sizeof(msg)), QS_OK);
+	assert_int_not_equal(
+	    qs_agent_profile_parse("[profile]\nbogus = 1\n", "b.ini", &q, msg, sizeof(msg)), QS_OK);
+	assert_int_not_equal(
+	    qs_agent_profile_parse("[profile]\nmax_seqs = -1\n", "b.ini", &q, msg, sizeof(msg)),
+	    QS_OK);
 	/* The fit recovers a profile from exact samples. */
 	for (a = 0; a < 4; a++)
 		for (b = 0; b < 4; b++)
@@ -1089,8 +1092,8 @@ bench_stream_is_the_scenario(void **state)
 		assert_true(n < a.n);
 		assert_memory_equal(&d->req, &a.req[n], sizeof(d->req));
 		n++;
-		assert_int_equal(qs_sim_route(sim, (uint32_t)(d->decision_id % 6), msg, sizeof(msg)),
-				 QS_OK);
+		assert_int_equal(
+		    qs_sim_route(sim, (uint32_t)(d->decision_id % 6), msg, sizeof(msg)), QS_OK);
 	}
 	assert_int_equal(n, a.n);
 	qs_sim_destroy(sim);
@@ -1158,7 +1161,8 @@ bench_scenario_errors(void **state)
 	assert_non_null(f);
 	fputs("[workload]\nload = 0.5\nrequests = 10\nbogus = 1\n[class.a]\n"
 	      "prompt_dist = fixed\nprompt_mean = 10\ngen_dist = fixed\ngen_mean = 5\n"
-	      "[backend.x]\nprofile = a100-80gb-llama2-7b\n", f);
+	      "[backend.x]\nprofile = a100-80gb-llama2-7b\n",
+	      f);
 	fclose(f);
 	assert_int_not_equal(qs_agent_bench_run(&bc, &ac, &s, &ex, &r, msg, sizeof(msg)), QS_OK);
 	assert_non_null(strstr(msg, path));
@@ -1168,7 +1172,8 @@ bench_scenario_errors(void **state)
 	assert_non_null(f);
 	fputs("[workload]\nrate = 5\nrequests = 10\n[class.a]\nprompt_dist = fixed\n"
 	      "prompt_mean = 10\ngen_dist = fixed\ngen_mean = 5\n[backend.x]\n"
-	      "profile = a100-80gb-llama2-7b\n", f);
+	      "profile = a100-80gb-llama2-7b\n",
+	      f);
 	fclose(f);
 	assert_int_equal(qs_agent_bench_run(&bc, &ac, &s, &ex, &r, msg, sizeof(msg)), QS_E_VALUE);
 	assert_non_null(strstr(msg, path));
@@ -1206,20 +1211,23 @@ bench_smoke(void **state)
 
 			qs_agent_bench_cfg_default(&bc, scn);
 			bc.requests = 150;
-			assert_int_equal(qs_batch_parse(qs_batch_builtin[k], &s, msg, sizeof(msg)), QS_OK);
-			assert_int_equal(qs_agent_exec_model(&ac.prof, &ex, msg, sizeof(msg)), QS_OK);
+			assert_int_equal(qs_batch_parse(qs_batch_builtin[k], &s, msg, sizeof(msg)),
+					 QS_OK);
+			assert_int_equal(qs_agent_exec_model(&ac.prof, &ex, msg, sizeof(msg)),
+					 QS_OK);
 			if (qs_agent_bench_run(&bc, &ac, &s, &ex, &r1, msg, sizeof(msg)) != QS_OK)
 				fail_msg("%s", msg);
 			/* Same arrivals, same strategy: the same numbers. */
 			qs_batch_free(&s);
 			qs_batch_parse(qs_batch_builtin[k], &s, msg, sizeof(msg));
-			assert_int_equal(qs_agent_bench_run(&bc, &ac, &s, &ex, &r2, msg, sizeof(msg)),
-					 QS_OK);
+			assert_int_equal(
+			    qs_agent_bench_run(&bc, &ac, &s, &ex, &r2, msg, sizeof(msg)), QS_OK);
 			assert_int_equal(r1.requests, 150);
 			assert_int_equal(r1.completed, 150);
 			assert_true(r1.slo_met > 0);
 			assert_true(r1.ttft_p99_ms == r2.ttft_p99_ms && r1.slo_met == r2.slo_met &&
-				    r1.makespan_s == r2.makespan_s && r1.preemptions == r2.preemptions);
+				    r1.makespan_s == r2.makespan_s &&
+				    r1.preemptions == r2.preemptions);
 			qs_agent_exec_destroy(&ex);
 			qs_batch_free(&s);
 		}
@@ -1230,27 +1238,27 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(kv_basic),
-		cmocka_unit_test(kv_random),
-		cmocka_unit_test(intake_cases),
-		cmocka_unit_test(intake_fuzz),
-		cmocka_unit_test(sched_fixed2),
-		cmocka_unit_test(sched_strategies),
-		cmocka_unit_test(sched_adaptive_backoff),
-		cmocka_unit_test(sched_chunked),
-		cmocka_unit_test(sched_preempt),
-		cmocka_unit_test(sched_priority),
-		cmocka_unit_test(sched_stress),
-		cmocka_unit_test(learned_actions),
-		cmocka_unit_test(action_flags),
-		cmocka_unit_test(batch_features),
-		cmocka_unit_test(reports_cumulative),
-		cmocka_unit_test(response_wire),
-		cmocka_unit_test(cancel_answers),
-		cmocka_unit_test(profile_parse_fit),
-		cmocka_unit_test(bench_stream_is_the_scenario),
-		cmocka_unit_test(bench_scenario_errors),
-		cmocka_unit_test(bench_smoke),
+	    cmocka_unit_test(kv_basic),
+	    cmocka_unit_test(kv_random),
+	    cmocka_unit_test(intake_cases),
+	    cmocka_unit_test(intake_fuzz),
+	    cmocka_unit_test(sched_fixed2),
+	    cmocka_unit_test(sched_strategies),
+	    cmocka_unit_test(sched_adaptive_backoff),
+	    cmocka_unit_test(sched_chunked),
+	    cmocka_unit_test(sched_preempt),
+	    cmocka_unit_test(sched_priority),
+	    cmocka_unit_test(sched_stress),
+	    cmocka_unit_test(learned_actions),
+	    cmocka_unit_test(action_flags),
+	    cmocka_unit_test(batch_features),
+	    cmocka_unit_test(reports_cumulative),
+	    cmocka_unit_test(response_wire),
+	    cmocka_unit_test(cancel_answers),
+	    cmocka_unit_test(profile_parse_fit),
+	    cmocka_unit_test(bench_stream_is_the_scenario),
+	    cmocka_unit_test(bench_scenario_errors),
+	    cmocka_unit_test(bench_smoke),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

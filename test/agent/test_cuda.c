@@ -27,7 +27,7 @@ static char msg[512];
 static void
 dp4a_golden(void **state)
 {
-	static const char *const names[] = { "router_v1", "batch_cls", "raw_odd", "raw_deep" };
+	static const char *const names[] = {"router_v1", "batch_cls", "raw_odd", "raw_deep"};
 	uint32_t found = 0;
 
 	(void)state;
@@ -51,12 +51,13 @@ dp4a_golden(void **state)
 		got = malloc((size_t)rows * p->n_out * sizeof(int32_t));
 		for (long k = 0; k < rows * p->n_in; k++)
 			x[k] = (uint8_t)xin[k];
-		if (qs_agent_dp4a_run(p, x, p->n_in, (uint32_t)rows, got, msg, sizeof(msg)) != QS_OK)
+		if (qs_agent_dp4a_run(p, x, p->n_in, (uint32_t)rows, got, msg, sizeof(msg)) !=
+		    QS_OK)
 			fail_msg("%s", msg);
 		for (long k = 0; k < rows * p->n_out; k++)
 			if (got[k] != (int32_t)want[k])
-				fail_msg("%s: output %ld: dp4a %d, golden %lld", names[g], k, got[k],
-					 (long long)want[k]);
+				fail_msg("%s: output %ld: dp4a %d, golden %lld", names[g], k,
+					 got[k], (long long)want[k]);
 		found++;
 		free(x);
 		free(got);
@@ -71,7 +72,7 @@ dp4a_golden(void **state)
 static void
 exec_runs(void **state)
 {
-	struct qs_agent_cuda_model m = { 2, 512, 4, 1024, 64, 8, 512 };
+	struct qs_agent_cuda_model m = {2, 512, 4, 1024, 64, 8, 512};
 	struct qs_agent_exec e;
 	struct qs_agent_batch_seq s[3];
 	uint32_t blocks[64];
@@ -85,10 +86,10 @@ exec_runs(void **state)
 		fail_msg("%s", msg);
 	memset(s, 0, sizeof(s));
 	/* A 200-token prefill, then two decodes over 100- and 300-token contexts. */
-	s[0] = (struct qs_agent_batch_seq){ 0, 0, 200, false, blocks, 13 };
-	s[1] = (struct qs_agent_batch_seq){ 1, 100, 1, true, blocks + 13, 7 };
-	s[2] = (struct qs_agent_batch_seq){ 2, 300, 1, true, blocks + 20, 19 };
-	b = (struct qs_agent_batch){ 3, 200, 2, 402, s };
+	s[0] = (struct qs_agent_batch_seq){0, 0, 200, false, blocks, 13};
+	s[1] = (struct qs_agent_batch_seq){1, 100, 1, true, blocks + 13, 7};
+	s[2] = (struct qs_agent_batch_seq){2, 300, 1, true, blocks + 20, 19};
+	b = (struct qs_agent_batch){3, 200, 2, 402, s};
 	if (e.run(e.ctx, &b, &ns, msg, sizeof(msg)) != QS_OK)
 		fail_msg("%s", msg);
 	assert_true(ns > 0);
@@ -99,7 +100,7 @@ exec_runs(void **state)
 static void
 profile_written_and_loads(void **state)
 {
-	struct qs_agent_cuda_model m = { 2, 512, 4, 1024, 4096, 256, 4096 };
+	struct qs_agent_cuda_model m = {2, 512, 4, 1024, 4096, 256, 4096};
 	struct qs_sim_profile p, q;
 	double rms = 0;
 	uint32_t n = 0;
@@ -112,8 +113,8 @@ profile_written_and_loads(void **state)
 	if (qs_agent_cuda_profile(&m, &p, &rms, &n, msg, sizeof(msg)) != QS_OK)
 		fail_msg("%s", msg);
 	printf("# profile: %u samples, fixed %.1f us, prefill %.3f us/tok, decode %.3f us/seq, "
-	       "kv %.5f us/tok, rms %.1f us\n", n, p.fixed_us, p.prefill_us_per_token,
-	       p.decode_us_per_seq, p.kv_us_per_token, rms);
+	       "kv %.5f us/tok, rms %.1f us\n",
+	       n, p.fixed_us, p.prefill_us_per_token, p.decode_us_per_seq, p.kv_us_per_token, rms);
 	fd = mkstemp(path);
 	f = fdopen(fd, "w");
 	assert_int_equal(qs_agent_profile_write(f, &p), QS_OK);
@@ -128,9 +129,9 @@ int
 main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(dp4a_golden),
-		cmocka_unit_test(exec_runs),
-		cmocka_unit_test(profile_written_and_loads),
+	    cmocka_unit_test(dp4a_golden),
+	    cmocka_unit_test(exec_runs),
+	    cmocka_unit_test(profile_written_and_loads),
 	};
 
 	golden_dir = argc > 1 ? argv[1] : "test/policy/golden";

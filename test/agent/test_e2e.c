@@ -89,8 +89,9 @@ e2e(void **state)
 	uint64_t deadline;
 	uint8_t buf[256];
 	uint32_t firsts = 0, dones = 0, reports = 0;
-	uint8_t seen_first[N_REQ] = { 0 };
-	volatile uint64_t last_completed = 0, last_received = 0; /* read after the asserts' longjmp points */
+	uint8_t seen_first[N_REQ] = {0};
+	volatile uint64_t last_completed = 0,
+			  last_received = 0; /* read after the asserts' longjmp points */
 	char msg[256];
 	/* cancels: one for an id never sent (answered "not held"), one for a long
 	 * request once its first token is in (answered "cancelled", or "not held" if
@@ -180,13 +181,13 @@ e2e(void **state)
 	deadline = mono_ns() + BACKSTOP_S * 1000000000ull;
 	while ((dones < N_REQ || last_completed < N_REQ || !unknown_answers || !long_answer) &&
 	       mono_ns() < deadline) {
-		struct pollfd p[2] = { { cfd, POLLIN, 0 }, { rfd, POLLIN, 0 } };
+		struct pollfd p[2] = {{cfd, POLLIN, 0}, {rfd, POLLIN, 0}};
 		ssize_t n;
 
 		if (poll(p, 2, 1) <= 0)
 			continue;
 		if (p[0].revents & POLLIN) {
-			struct qs_qra_resp r = { 0 };
+			struct qs_qra_resp r = {0};
 
 			n = recv(cfd, buf, sizeof(buf), 0);
 			assert_int_equal(qs_qra_parse(buf, (uint32_t)n, &r), QS_QRP_OK);
@@ -200,12 +201,14 @@ e2e(void **state)
 				if (r.kind == QS_QRA_K_FIRST) {
 					ch.request_id = 2000;
 					qs_qrp_write_hdr(buf, &ch);
-					sendto(cfd, buf, QS_QRP_HDR_LEN, 0, (void *)&to, sizeof(to));
+					sendto(cfd, buf, QS_QRP_HDR_LEN, 0, (void *)&to,
+					       sizeof(to));
 				} else if (r.kind == QS_QRA_K_DONE) {
 					long_done++;
 				} else {
-					assert_true(r.kind == QS_QRA_K_CANCELLED ||
-						    (r.kind == QS_QRA_K_CANCEL_UNKNOWN && long_done));
+					assert_true(
+					    r.kind == QS_QRA_K_CANCELLED ||
+					    (r.kind == QS_QRA_K_CANCEL_UNKNOWN && long_done));
 					long_answer = r.kind;
 					long_tokens = r.tokens;
 				}
@@ -225,14 +228,15 @@ e2e(void **state)
 			}
 		}
 		if (p[1].revents & POLLIN) {
-			struct qs_qrp_hdr h = { 0 };
-			struct qs_qrp_report rep = { 0 };
+			struct qs_qrp_hdr h = {0};
+			struct qs_qrp_report rep = {0};
 
 			n = recv(rfd, buf, sizeof(buf), 0);
 			assert_int_equal(qs_qrp_parse_hdr(buf, (uint32_t)n, &h), QS_QRP_OK);
 			assert_int_equal(h.type, QS_QRP_T_REPORT);
-			assert_int_equal(qs_qrp_parse_report(buf + h.hdr_len, (uint32_t)n - h.hdr_len,
-							     &rep), QS_QRP_OK);
+			assert_int_equal(
+			    qs_qrp_parse_report(buf + h.hdr_len, (uint32_t)n - h.hdr_len, &rep),
+			    QS_QRP_OK);
 			assert_int_equal(rep.backend_id, 5);
 			/* Cumulative: never goes down. */
 			assert_true(rep.completed >= last_completed);
@@ -273,7 +277,7 @@ e2e(void **state)
 int
 main(void)
 {
-	const struct CMUnitTest tests[] = { cmocka_unit_test(e2e) };
+	const struct CMUnitTest tests[] = {cmocka_unit_test(e2e)};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

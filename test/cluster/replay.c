@@ -41,7 +41,7 @@ struct req {
 	uint64_t arrival_ns;
 	uint32_t prompt, gen, backend;
 	uint8_t slo_class, priority;
-	bool live_ok;	/* answered live (with --live) */
+	bool live_ok; /* answered live (with --live) */
 	double live_ttft_ms, live_e2e_ms, live_sched_ms;
 	int64_t sim_ttft_ns, sim_e2e_ns; /* -1: none */
 	int64_t ag_ttft_ns, ag_e2e_ns;
@@ -69,9 +69,9 @@ read_live(const char *path, struct run *R)
 {
 	FILE *f = fopen(path, "r");
 	char line[4096];
-	int col[6] = { -1, -1, -1, -1, -1, -1 };
-	static const char *const want[6] = { "index", "outcome", "backend", "ttft_ms", "e2e_ms",
-					     "sched_ms" };
+	int col[6] = {-1, -1, -1, -1, -1, -1};
+	static const char *const want[6] = {"index",   "outcome", "backend",
+					    "ttft_ms", "e2e_ms",  "sched_ms"};
 	uint32_t rows = 0;
 
 	if (!f) {
@@ -132,8 +132,8 @@ read_live(const char *path, struct run *R)
 			R->cap = nc;
 		}
 		q = &R->r[idx];
-		q->live_ok = !strcmp(cell[col[1]], "answered") && cell[col[2]][0] &&
-			     cell[col[3]][0];
+		q->live_ok =
+		    !strcmp(cell[col[1]], "answered") && cell[col[2]][0] && cell[col[3]][0];
 		q->backend = cell[col[2]][0] ? (uint32_t)strtoul(cell[col[2]], NULL, 10) : 0;
 		q->live_ttft_ms = q->live_ok ? strtod(cell[col[3]], NULL) : 0;
 		q->live_e2e_ms = q->live_ok && cell[col[4]][0] ? strtod(cell[col[4]], NULL) : 0;
@@ -324,7 +324,7 @@ main(int argc, char **argv)
 	struct qs_sim_decision *d = calloc(1, sizeof(*d));
 	struct qs_sim_router rt;
 	struct qs_sim *sim = NULL;
-	struct run R = { 0 };
+	struct run R = {0};
 	char msg[1024];
 	uint32_t i, b, rejected = 0, bad = 0, lost = 0, live_rows = 0;
 	uint64_t t0 = 0;
@@ -438,22 +438,25 @@ main(int argc, char **argv)
 			if (c >= 0 && q->backend >= 1 && (uint32_t)c != q->backend - 1) {
 				uint32_t j;
 
-				printf("decision %" PRIu64 " t=%.1f ms prompt %u: live %u, %s on the "
-				       "sim's view %d:", d->decision_id, (d->now_ns - t0) / 1e6,
-				       q->prompt, q->backend - 1, router, c);
+				printf("decision %" PRIu64
+				       " t=%.1f ms prompt %u: live %u, %s on the "
+				       "sim's view %d:",
+				       d->decision_id, (d->now_ns - t0) / 1e6, q->prompt,
+				       q->backend - 1, router, c);
 				for (j = 0; j < d->n_backends; j++)
-					printf(" [%u w%u r%u s%u kv%u pf%u]", j, d->backend[j].waiting,
-					       d->backend[j].running, d->backend[j].sent_reqs,
-					       d->backend[j].kv_used, d->backend[j].prefill_pending);
+					printf(" [%u w%u r%u s%u kv%u pf%u]", j,
+					       d->backend[j].waiting, d->backend[j].running,
+					       d->backend[j].sent_reqs, d->backend[j].kv_used,
+					       d->backend[j].prefill_pending);
 				printf("\n");
 			}
 		}
 		if (live) {
 			/* The live run's choice; a request it never answered (no backend
 			 * known) goes round robin and is left out of every comparison. */
-			b = q->backend >= 1 && q->backend <= cfg->n_backends ?
-				    q->backend - 1 :
-				    (uint32_t)(d->decision_id % cfg->n_backends);
+			b = q->backend >= 1 && q->backend <= cfg->n_backends
+				? q->backend - 1
+				: (uint32_t)(d->decision_id % cfg->n_backends);
 			if (fabs(q->live_sched_ms - (q->arrival_ns - t0) / 1e6) > 0.01)
 				bad++; /* not the arrivals the live run had */
 		} else {
@@ -510,7 +513,8 @@ main(int argc, char **argv)
 			bad++;
 	}
 	printf("sim vs agent: %u of %u requests differ by more than 1 us (first token or "
-	       "completion), %u missing, %u rejected by the agent\n", bad, R.n, lost, rejected);
+	       "completion), %u missing, %u rejected by the agent\n",
+	       bad, R.n, lost, rejected);
 	if (out) {
 		FILE *f = fopen(out, "w");
 

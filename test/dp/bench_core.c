@@ -69,7 +69,8 @@ main(int argc, char **argv)
 	bool cont;
 
 	if (argc < 5) {
-		fprintf(stderr, "usage: %s CONFIG POLICY.q8 requests|continuations N [KERNEL] [BURST]\n",
+		fprintf(stderr,
+			"usage: %s CONFIG POLICY.q8 requests|continuations N [KERNEL] [BURST]\n",
 			argv[0]);
 		return 2;
 	}

@@ -131,12 +131,12 @@ f_other(void *ctx, const char *cmd, json_t *req, json_t *resp, char *msg, size_t
 
 /* no status/backends/undrain: answered "unsupported" */
 static const struct qs_ctl_ops fake_ops = {
-	.stats = f_stats,
-	.backends = f_backends,
-	.policy_load = f_load,
-	.drain = f_drain,
-	.shutdown = f_shutdown,
-	.other = f_other,
+    .stats = f_stats,
+    .backends = f_backends,
+    .policy_load = f_load,
+    .drain = f_drain,
+    .shutdown = f_shutdown,
+    .other = f_other,
 };
 
 static json_t *
@@ -188,8 +188,8 @@ test_validation(void **state)
 		   "unknown mode \"warp\"");
 	expect_err(s, "{\"cmd\":\"policy.load\",\"path\":\"a\",\"mode\":3}", "bad-argument",
 		   "must be a string");
-	expect_err(s, "{\"cmd\":\"policy.load\",\"path\":\"a\",\"mode\":\"canary\"}", "bad-argument",
-		   "integer 0..100");
+	expect_err(s, "{\"cmd\":\"policy.load\",\"path\":\"a\",\"mode\":\"canary\"}",
+		   "bad-argument", "integer 0..100");
 	expect_err(s, "{\"cmd\":\"policy.load\",\"path\":\"a\",\"mode\":\"canary\",\"pct\":101}",
 		   "bad-argument", "integer 0..100");
 	expect_err(s, "{\"cmd\":\"policy.load\",\"path\":\"a\",\"mode\":\"canary\",\"pct\":\"5\"}",
@@ -239,7 +239,8 @@ test_dispatch(void **state)
 	json_decref(j);
 	assert_int_equal(f.id, 65535);
 	j = ask(s, "{\"cmd\":\"stats\"}");
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "counters"), "rx")), 42);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "counters"), "rx")),
+			 42);
 	json_decref(j);
 	j = ask(s, "{\"cmd\":\"xdp.maps\",\"x\":5}");
 	assert_int_equal(json_integer_value(json_object_get(j, "echo")), 5);
@@ -277,7 +278,8 @@ test_prometheus_text(void **state)
 	assert_non_null(strstr(t, "qsteer_backend_masked{backend=\"gpu0\"} 0\n"));
 	assert_non_null(strstr(t, "qsteer_backend_masked{backend=\"gpu1\"} 1\n"));
 	free(t);
-	assert_int_equal(qs_ctl_prometheus_open(s, "localhost:1", NULL, msg, sizeof(msg)), QS_E_ARG);
+	assert_int_equal(qs_ctl_prometheus_open(s, "localhost:1", NULL, msg, sizeof(msg)),
+			 QS_E_ARG);
 	assert_int_equal(qs_ctl_prometheus_open(s, "127.0.0.1", NULL, msg, sizeof(msg)), QS_E_ARG);
 	assert_int_equal(qs_ctl_prometheus_open(s, "127.0.0.1:70000", NULL, msg, sizeof(msg)),
 			 QS_E_ARG);
@@ -402,9 +404,10 @@ test_socket(void **state)
 	snprintf(msg, sizeof(msg), "%s.lock", path);
 	unlink(msg);
 	/* a path that does not fit sun_path */
-	assert_null(qs_ctl_open("/tmp/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-				"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock",
-				&fake_ops, &f, msg, sizeof(msg)));
+	assert_null(qs_ctl_open(
+	    "/tmp/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock",
+	    &fake_ops, &f, msg, sizeof(msg)));
 	assert_non_null(strstr(msg, "too long"));
 	assert_null(qs_ctl_open("/nonexistent-dir/x.sock", &fake_ops, &f, msg, sizeof(msg)));
 	assert_non_null(strstr(msg, "/nonexistent-dir/x.sock"));
@@ -487,11 +490,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_validation),
-		cmocka_unit_test(test_dispatch),
-		cmocka_unit_test(test_prometheus_text),
-		cmocka_unit_test(test_socket),
-		cmocka_unit_test(test_concurrent),
+	    cmocka_unit_test(test_validation),	    cmocka_unit_test(test_dispatch),
+	    cmocka_unit_test(test_prometheus_text), cmocka_unit_test(test_socket),
+	    cmocka_unit_test(test_concurrent),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -76,14 +76,20 @@ fake_init(struct fake *f)
 	f->pol.swaps = 3;
 	f->pol.kernel = "avx2";
 	f->pol.canary_pct = 30;
-	f->pol.active = (struct qs_ctl_slot){.used = true, .source = "/p/a.q8", .name = "a",
-					     .content_id = 0xc9e830b1b6dd629cull, .layers = 3,
+	f->pol.active = (struct qs_ctl_slot){.used = true,
+					     .source = "/p/a.q8",
+					     .name = "a",
+					     .content_id = 0xc9e830b1b6dd629cull,
+					     .layers = 3,
 					     .inputs = 16};
-	f->pol.second = (struct qs_ctl_slot){.used = true, .source = "/p/b.q8", .name = "b",
-					     .content_id = 0x197d50dfc7e85b34ull, .layers = 2,
+	f->pol.second = (struct qs_ctl_slot){.used = true,
+					     .source = "/p/b.q8",
+					     .name = "b",
+					     .content_id = 0x197d50dfc7e85b34ull,
+					     .layers = 2,
 					     .inputs = 16};
-	f->pol.previous = (struct qs_ctl_slot){.used = true, .builtin = true,
-					       .source = "builtin:lor", .name = "lor"};
+	f->pol.previous = (struct qs_ctl_slot){
+	    .used = true, .builtin = true, .source = "builtin:lor", .name = "lor"};
 	for (i = 0; i < NB; i++) {
 		struct qs_ctl_backend *b = &f->be[i];
 
@@ -186,8 +192,7 @@ t_shadow(void *ctx, struct qs_ctl_shadow *out, char *msg, size_t msglen)
 }
 
 static int
-t_load(void *ctx, enum qs_ctl_mode mode, const char *path, uint32_t pct, char *msg,
-       size_t msglen)
+t_load(void *ctx, enum qs_ctl_mode mode, const char *path, uint32_t pct, char *msg, size_t msglen)
 {
 	struct fake *f = ctx;
 
@@ -246,15 +251,15 @@ t_stop(void *ctx, char *msg, size_t msglen)
 }
 
 static const struct qs_ctl_ops typed_ops = {
-	.get_status = t_status,
-	.get_counters = t_counters,
-	.get_backends = t_backends,
-	.get_policy = t_policy,
-	.get_shadow = t_shadow,
-	.load_policy = t_load,
-	.roll_back = t_rollback,
-	.set_drain = t_drain,
-	.stop = t_stop,
+    .get_status = t_status,
+    .get_counters = t_counters,
+    .get_backends = t_backends,
+    .get_policy = t_policy,
+    .get_shadow = t_shadow,
+    .load_policy = t_load,
+    .roll_back = t_rollback,
+    .set_drain = t_drain,
+    .stop = t_stop,
 };
 
 /* ---- the same facts written as JSON by the daemon (the older callbacks) -------- */
@@ -415,11 +420,11 @@ j_shadow(void *ctx, uint32_t top, json_t *resp, char *msg, size_t msglen)
 }
 
 static const struct qs_ctl_ops json_ops = {
-	.status = j_status,
-	.stats = j_stats,
-	.backends = j_backends,
-	.policy_show = j_policy_show,
-	.shadow = j_shadow,
+    .status = j_status,
+    .stats = j_stats,
+    .backends = j_backends,
+    .policy_show = j_policy_show,
+    .shadow = j_shadow,
 };
 
 /* ---- tests ------------------------------------------------------------------------ */
@@ -447,13 +452,13 @@ static void
 test_same_as_json(void **state)
 {
 	static const char *const lines[] = {
-		"{\"cmd\":\"status\"}",
-		"{\"cmd\":\"stats\"}",
-		"{\"cmd\":\"backends\"}",
-		"{\"cmd\":\"policy.show\"}",
-		"{\"cmd\":\"policy.shadow\"}",
-		"{\"cmd\":\"policy.shadow\",\"top\":1}",
-		"{\"cmd\":\"policy.shadow\",\"top\":0}",
+	    "{\"cmd\":\"status\"}",
+	    "{\"cmd\":\"stats\"}",
+	    "{\"cmd\":\"backends\"}",
+	    "{\"cmd\":\"policy.show\"}",
+	    "{\"cmd\":\"policy.shadow\"}",
+	    "{\"cmd\":\"policy.shadow\",\"top\":1}",
+	    "{\"cmd\":\"policy.shadow\",\"top\":0}",
 	};
 	struct fake f;
 	char msg[256];
@@ -472,8 +477,8 @@ test_same_as_json(void **state)
 		if (pass == 1) { /* shadow mode, no previous, a builtin active */
 			f.pol.mode = QS_CTL_MODE_SHADOW;
 			f.pol.previous.used = false;
-			f.pol.active = (struct qs_ctl_slot){.used = true, .builtin = true,
-							    .source = "builtin:jsq", .name = "jsq"};
+			f.pol.active = (struct qs_ctl_slot){
+			    .used = true, .builtin = true, .source = "builtin:jsq", .name = "jsq"};
 		}
 		if (pass == 2) { /* active alone, no shadow running */
 			f.pol.mode = QS_CTL_MODE_ACTIVE;
@@ -513,17 +518,18 @@ test_rendering(void **state)
 	s = qs_ctl_open(NULL, &typed_ops, &f, msg, sizeof(msg));
 	r = ask(s, "{\"cmd\":\"policy.show\"}");
 	assert_string_equal(
-		r, "{\"ok\":true,\"policy\":{\"mode\":\"canary\",\"version\":4,\"swaps\":3,"
-		   "\"kernel\":\"avx2\",\"active\":{\"source\":\"/p/a.q8\",\"name\":\"a\","
-		   "\"content_id\":\"c9e830b1b6dd629c\",\"layers\":3,\"inputs\":16},"
-		   "\"canary\":{\"source\":\"/p/b.q8\",\"name\":\"b\",\"content_id\":"
-		   "\"197d50dfc7e85b34\",\"layers\":2,\"inputs\":16},\"canary_pct\":30,"
-		   "\"previous\":{\"source\":\"builtin:lor\",\"name\":\"lor\",\"builtin\":true}}}");
+	    r, "{\"ok\":true,\"policy\":{\"mode\":\"canary\",\"version\":4,\"swaps\":3,"
+	       "\"kernel\":\"avx2\",\"active\":{\"source\":\"/p/a.q8\",\"name\":\"a\","
+	       "\"content_id\":\"c9e830b1b6dd629c\",\"layers\":3,\"inputs\":16},"
+	       "\"canary\":{\"source\":\"/p/b.q8\",\"name\":\"b\",\"content_id\":"
+	       "\"197d50dfc7e85b34\",\"layers\":2,\"inputs\":16},\"canary_pct\":30,"
+	       "\"previous\":{\"source\":\"builtin:lor\",\"name\":\"lor\",\"builtin\":true}}}");
 	free(r);
 	r = ask(s, "{\"cmd\":\"status\"}");
-	assert_non_null(strstr(r, "{\"ok\":true,\"daemon\":\"qsteer-dp\",\"workers\":2,"
-				  "\"burst\":32,\"uptime_s\":12,\"clock\":\"packet\",\"backends\":3,"
-				  "\"backends_fresh\":1,\"rx\":201,\"tx\":181,\"policy\":{"));
+	assert_non_null(strstr(r,
+			       "{\"ok\":true,\"daemon\":\"qsteer-dp\",\"workers\":2,"
+			       "\"burst\":32,\"uptime_s\":12,\"clock\":\"packet\",\"backends\":3,"
+			       "\"backends_fresh\":1,\"rx\":201,\"tx\":181,\"policy\":{"));
 	free(r);
 	r = ask(s, "{\"cmd\":\"backends\"}");
 	assert_non_null(strstr(r, "{\"name\":\"gpu2\",\"id\":12,\"ip\":\"10.0.1.12\",\"port\":8000,"
@@ -647,10 +653,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_same_as_json),
-		cmocka_unit_test(test_rendering),
-		cmocka_unit_test(test_actions),
-		cmocka_unit_test(test_precedence),
+	    cmocka_unit_test(test_same_as_json),
+	    cmocka_unit_test(test_rendering),
+	    cmocka_unit_test(test_actions),
+	    cmocka_unit_test(test_precedence),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -166,8 +166,8 @@ req(uint8_t *buf, uint8_t type, uint64_t id, uint16_t flags, uint32_t prompt, bo
 
 /* A report of be_id from src (4 or 16 bytes by v6; NULL: the client's address). */
 static uint32_t
-report_src(uint8_t *buf, uint16_t be_id, uint64_t seq, uint32_t waiting, uint16_t flags,
-	   bool v6, const uint8_t *src, uint16_t sport)
+report_src(uint8_t *buf, uint16_t be_id, uint64_t seq, uint32_t waiting, uint16_t flags, bool v6,
+	   const uint8_t *src, uint16_t sport)
 {
 	struct qs_dp_flow f;
 	struct qs_qrp_hdr h = {QS_QRP_T_REPORT, 0, 0, seq, 0, 0, 0, 0, 0, 32};
@@ -425,18 +425,16 @@ test_parse_malformed(void **state)
 		uint8_t val;
 		int why;
 	} cases[] = {
-		{14, 0x44, QS_DP_D_IP_HDR},	   /* IHL 4 */
-		{14, 0x55, QS_DP_D_IP_HDR},	   /* version 5 */
-		{22, 0x33, QS_DP_D_IP_CSUM},	   /* TTL without checksum */
-		{42, 0x00, QS_DP_D_QRP_MAGIC},
-		{44, 0x02, QS_DP_D_QRP_VERSION},
-		{45, 0x00, QS_DP_D_QRP_TYPE},
-		{45, 0x05, QS_DP_D_QRP_TYPE},
-		{46, 0x80, QS_DP_D_QRP_FIELD},	   /* unknown flag */
-		{70, 0x04, QS_DP_D_QRP_FIELD},	   /* priority 4 */
-		{71, 0x09, QS_DP_D_QRP_FIELD},	   /* SLO class 9 */
-		{72, 0x01, QS_DP_D_QRP_HDR_LEN}, /* header length 256+32 */
-		{73, 0x10, QS_DP_D_QRP_HDR_LEN}, /* header length 16 */
+	    {14, 0x44, QS_DP_D_IP_HDR},	 /* IHL 4 */
+	    {14, 0x55, QS_DP_D_IP_HDR},	 /* version 5 */
+	    {22, 0x33, QS_DP_D_IP_CSUM}, /* TTL without checksum */
+	    {42, 0x00, QS_DP_D_QRP_MAGIC},   {44, 0x02, QS_DP_D_QRP_VERSION},
+	    {45, 0x00, QS_DP_D_QRP_TYPE},    {45, 0x05, QS_DP_D_QRP_TYPE},
+	    {46, 0x80, QS_DP_D_QRP_FIELD},   /* unknown flag */
+	    {70, 0x04, QS_DP_D_QRP_FIELD},   /* priority 4 */
+	    {71, 0x09, QS_DP_D_QRP_FIELD},   /* SLO class 9 */
+	    {72, 0x01, QS_DP_D_QRP_HDR_LEN}, /* header length 256+32 */
+	    {73, 0x10, QS_DP_D_QRP_HDR_LEN}, /* header length 16 */
 	};
 	size_t i;
 
@@ -503,7 +501,7 @@ test_parse_truncated(void **state)
 
 	(void)state;
 	for (k = 0; k < 3; k++) {
-		len = k == 0 ? req(buf, QS_QRP_T_REQUEST, 1, 1, 5, false, 0)
+		len = k == 0   ? req(buf, QS_QRP_T_REQUEST, 1, 1, 5, false, 0)
 		      : k == 1 ? req(buf, QS_QRP_T_CONTINUATION, 1, 1, 5, true, 0)
 			       : report(buf, 100, 1, 1, 0);
 		for (l = 0; l < len; l++) {
@@ -694,8 +692,8 @@ test_request_table(void **state)
 	}
 	assert_true(wk->ctr.reqtab_evict > 0);
 	/* the newest are still there */
-	lens[0] = req(fr[0], QS_QRP_T_CONTINUATION, 10000 + (k - 1) * QS_DP_BURST + 5, 0, 10,
-		      false, 0);
+	lens[0] =
+	    req(fr[0], QS_QRP_T_CONTINUATION, 10000 + (k - 1) * QS_DP_BURST + 5, 0, 10, false, 0);
 	burst(fr, lens, 1, 10000, &set);
 	assert_int_equal(wk->b.verdict[0], QS_DP_V_TX);
 }
@@ -812,7 +810,8 @@ test_tenant_counters(void **state)
 				if (!strstr(msg, cs[k].want))
 					fail_msg("tenants = %s: got '%s'", cs[k].val, msg);
 			} else {
-				assert_int_equal(qs_dp_config_load(path, &c2, msg, sizeof(msg)), QS_OK);
+				assert_int_equal(qs_dp_config_load(path, &c2, msg, sizeof(msg)),
+						 QS_OK);
 				assert_int_equal(c2.n_tenants, 2);
 				assert_int_equal(c2.tenant[1], 9);
 			}
@@ -827,8 +826,8 @@ test_tenant_counters(void **state)
 	report_all(0, 1);
 	/* requests of tenants 7, 9, 7 and 1 (another: "other"), then a cancel of 9's */
 	for (i = 0; i < 4; i++) {
-		struct qs_qrp_hdr h = {QS_QRP_T_REQUEST, QS_QRP_F_LAST, tenants[i], 900 + i, 10, 50,
-				       0, 1, 2, 32};
+		struct qs_qrp_hdr h = {
+		    QS_QRP_T_REQUEST, QS_QRP_F_LAST, tenants[i], 900 + i, 10, 50, 0, 1, 2, 32};
 
 		flow(&f, false, 0, cfg.port);
 		lens[i] = qs_dp_build_qrp(fr[i], 2048, &f, &h, NULL, 40);
@@ -895,8 +894,8 @@ test_decision_reference(void **state)
 			if (v6 && !cfg.be[c].has_ip6)
 				continue;
 			qs_feat_router_v1(&rq, &fb[c], &gl, x);
-			assert_int_equal(qs_policy_run(polA, QS_KERNEL_SCALAR, x, QS_FR_COUNT, 1, &sc),
-					 QS_OK);
+			assert_int_equal(
+			    qs_policy_run(polA, QS_KERNEL_SCALAR, x, QS_FR_COUNT, 1, &sc), QS_OK);
 			if (bi < 0 || sc > best) {
 				best = sc;
 				bi = (int)c;
@@ -938,9 +937,16 @@ test_feature_rows(void **state)
 	sh->admin_drain = 1ull << 6;
 	for (i = 0; i < QS_DP_BURST; i++) {
 		struct qs_dp_flow f;
-		struct qs_qrp_hdr h = {QS_QRP_T_REQUEST, QS_QRP_F_LAST, 1, 4000 + i,
-				       i * i * 131, i * 37 % 2000, i % 4 ? 77 + i % 3 : 0,
-				       (uint8_t)(i % 4), (uint8_t)(3 - i % 4), 32};
+		struct qs_qrp_hdr h = {QS_QRP_T_REQUEST,
+				       QS_QRP_F_LAST,
+				       1,
+				       4000 + i,
+				       i * i * 131,
+				       i * 37 % 2000,
+				       i % 4 ? 77 + i % 3 : 0,
+				       (uint8_t)(i % 4),
+				       (uint8_t)(3 - i % 4),
+				       32};
 
 		flow(&f, i % 3 == 1, 0, cfg.port);
 		lens[i] = qs_dp_build_qrp(fr[i], 2048, &f, &h, NULL, 40);
@@ -1064,20 +1070,20 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_parse_good, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_parse_malformed, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_parse_truncated, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_checksums, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_backend_ageing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_report_source, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_report_auth, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_request_table, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_tenant_counters, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_decision_reference, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_feature_rows, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_shadow_canary, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_no_backend, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_parse_good, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_parse_malformed, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_parse_truncated, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_checksums, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_backend_ageing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_report_source, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_report_auth, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_request_table, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tenant_counters, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_decision_reference, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_feature_rows, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_shadow_canary, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_no_backend, setup, teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 

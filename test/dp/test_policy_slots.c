@@ -89,10 +89,10 @@ f_published(void *ctx, const struct qs_pslots *ps)
 }
 
 static const struct qs_pslots_ops fake_ops = {
-	.alloc = f_alloc,
-	.free = f_free,
-	.synchronize = f_synchronize,
-	.published = f_published,
+    .alloc = f_alloc,
+    .free = f_free,
+    .synchronize = f_synchronize,
+    .published = f_published,
 };
 
 struct world {
@@ -217,12 +217,12 @@ used_slots(const struct world *w)
 	return n;
 }
 
-#define EXPECT_VIEW(w, fmt, ...)                                                         \
-	do {                                                                             \
-		char got_[1200], want_[1200];                                            \
-		view_str(w, got_, sizeof(got_));                                         \
-		snprintf(want_, sizeof(want_), fmt, __VA_ARGS__);                        \
-		assert_string_equal(got_, want_);                                        \
+#define EXPECT_VIEW(w, fmt, ...)                                                                   \
+	do {                                                                                       \
+		char got_[1200], want_[1200];                                                      \
+		view_str(w, got_, sizeof(got_));                                                   \
+		snprintf(want_, sizeof(want_), fmt, __VA_ARGS__);                                  \
+		assert_string_equal(got_, want_);                                                  \
 	} while (0)
 
 static void
@@ -235,24 +235,21 @@ test_sequence(void **state)
 	world_init(&w);
 	assert_null(qs_pslots_current(&w.ps));
 	/* the start-up policy */
-	assert_int_equal(qs_pslots_load(&w.ps, "builtin:lor", QS_DP_MODE_ACTIVE, 0, msg,
-					sizeof(msg)),
-			 QS_OK);
+	assert_int_equal(
+	    qs_pslots_load(&w.ps, "builtin:lor", QS_DP_MODE_ACTIVE, 0, msg, sizeof(msg)), QS_OK);
 	assert_string_equal(msg, "builtin:lor loaded as active");
 	EXPECT_VIEW(&w, "active 0 %s/-/- v1 s0", "builtin:lor");
 	assert_int_equal(w.f.syncs, 0); /* nothing was published before: no grace period */
 	assert_null(qs_pslots_current(&w.ps)->active);
 	assert_int_equal(qs_pslots_current(&w.ps)->builtin, QS_BASELINE_LEAST_REQUESTS);
 
-	assert_int_equal(qs_pslots_load(&w.ps, w.a, QS_DP_MODE_ACTIVE, 0, msg, sizeof(msg)),
-			 QS_OK);
+	assert_int_equal(qs_pslots_load(&w.ps, w.a, QS_DP_MODE_ACTIVE, 0, msg, sizeof(msg)), QS_OK);
 	snprintf(want, sizeof(want), "%s loaded as active", w.a);
 	assert_string_equal(msg, want);
 	EXPECT_VIEW(&w, "active 0 %s/-/builtin:lor v2 s1", w.a);
 	assert_int_equal(w.f.syncs, 1);
 
-	assert_int_equal(qs_pslots_load(&w.ps, w.b, QS_DP_MODE_SHADOW, 0, msg, sizeof(msg)),
-			 QS_OK);
+	assert_int_equal(qs_pslots_load(&w.ps, w.b, QS_DP_MODE_SHADOW, 0, msg, sizeof(msg)), QS_OK);
 	EXPECT_VIEW(&w, "shadow 0 %s/%s/builtin:lor v3 s2", w.a, w.b);
 	assert_non_null(qs_pslots_current(&w.ps)->second);
 	assert_int_equal(used_slots(&w), 3);
@@ -281,11 +278,9 @@ test_sequence(void **state)
 	EXPECT_VIEW(&w, "active 0 %s/-/builtin:lor v7 s6", w.a);
 
 	/* an active load while a shadow runs drops the shadow */
-	assert_int_equal(qs_pslots_load(&w.ps, w.b, QS_DP_MODE_SHADOW, 0, msg, sizeof(msg)),
-			 QS_OK);
-	assert_int_equal(qs_pslots_load(&w.ps, "builtin:jsq", QS_DP_MODE_ACTIVE, 0, msg,
-					sizeof(msg)),
-			 QS_OK);
+	assert_int_equal(qs_pslots_load(&w.ps, w.b, QS_DP_MODE_SHADOW, 0, msg, sizeof(msg)), QS_OK);
+	assert_int_equal(
+	    qs_pslots_load(&w.ps, "builtin:jsq", QS_DP_MODE_ACTIVE, 0, msg, sizeof(msg)), QS_OK);
 	EXPECT_VIEW(&w, "active 0 builtin:jsq/-/%s v9 s8", w.a);
 	assert_int_equal(used_slots(&w), 2);
 	assert_int_equal(w.f.published, 9);
@@ -308,18 +303,17 @@ test_refusals(void **state)
 	world_init(&w);
 	assert_int_equal(qs_pslots_rollback(&w.ps, msg, sizeof(msg)), QS_E_ARG);
 	assert_string_equal(msg, "nothing to roll back to");
-	assert_int_equal(qs_pslots_load(&w.ps, "builtin:lor", QS_DP_MODE_ACTIVE, 0, msg,
-					sizeof(msg)),
-			 QS_OK);
+	assert_int_equal(
+	    qs_pslots_load(&w.ps, "builtin:lor", QS_DP_MODE_ACTIVE, 0, msg, sizeof(msg)), QS_OK);
 	snap(&w, &before);
 
 	assert_int_equal(qs_pslots_load(&w.ps, w.b, QS_DP_MODE_SHADOW, 0, msg, sizeof(msg)),
 			 QS_E_ARG);
 	assert_string_equal(msg, "shadow needs an active .q8 policy to compare with");
 	assert_unchanged(&w, &before);
-	assert_int_equal(qs_pslots_load(&w.ps, "builtin:nope", QS_DP_MODE_ACTIVE, 0, msg,
-					sizeof(msg)),
-			 QS_E_ARG);
+	assert_int_equal(
+	    qs_pslots_load(&w.ps, "builtin:nope", QS_DP_MODE_ACTIVE, 0, msg, sizeof(msg)),
+	    QS_E_ARG);
 	assert_string_equal(msg, "builtin:nope: unknown builtin policy");
 	assert_unchanged(&w, &before);
 	assert_true(qs_pslots_load(&w.ps, "/nonexistent/x.q8", QS_DP_MODE_ACTIVE, 0, msg,
@@ -329,15 +323,13 @@ test_refusals(void **state)
 	assert_int_equal(qs_pslots_rollback(&w.ps, msg, sizeof(msg)), QS_E_ARG);
 	assert_unchanged(&w, &before);
 
-	assert_int_equal(qs_pslots_load(&w.ps, w.a, QS_DP_MODE_ACTIVE, 0, msg, sizeof(msg)),
-			 QS_OK);
+	assert_int_equal(qs_pslots_load(&w.ps, w.a, QS_DP_MODE_ACTIVE, 0, msg, sizeof(msg)), QS_OK);
 	snap(&w, &before);
 	assert_int_equal(qs_pslots_load(&w.ps, w.b, QS_DP_MODE_CANARY, 101, msg, sizeof(msg)),
 			 QS_E_ARG);
 	assert_string_equal(msg, "canary percentage 101 is above 100");
-	assert_int_equal(qs_pslots_load(&w.ps, "builtin:jsq", QS_DP_MODE_SHADOW, 0, msg,
-					sizeof(msg)),
-			 QS_E_ARG);
+	assert_int_equal(
+	    qs_pslots_load(&w.ps, "builtin:jsq", QS_DP_MODE_SHADOW, 0, msg, sizeof(msg)), QS_E_ARG);
 	assert_string_equal(msg, "shadow takes a .q8 policy, not a builtin");
 	assert_unchanged(&w, &before);
 	world_fini(&w);
@@ -375,16 +367,16 @@ struct step {
 };
 
 static const struct step script[] = {
-	{LOAD, 0, QS_DP_MODE_ACTIVE, 0},  /* start-up */
-	{LOAD, 1, QS_DP_MODE_ACTIVE, 0},  /* qsteerctl policy load A */
-	{LOAD, 2, QS_DP_MODE_SHADOW, 0},  /* ... --shadow B */
-	{LOAD, 2, QS_DP_MODE_CANARY, 25}, /* ... --canary 25 B */
-	{ROLLBACK, 0, 0, 0},		  /* drops the canary */
-	{LOAD, 3, QS_DP_MODE_ACTIVE, 0},  /* a builtin */
-	{ROLLBACK, 0, 0, 0},		  /* back to A */
-	{LOAD, 2, QS_DP_MODE_ACTIVE, 0},
-	{LOAD, 1, QS_DP_MODE_SHADOW, 0},
-	{ROLLBACK, 0, 0, 0},
+    {LOAD, 0, QS_DP_MODE_ACTIVE, 0},  /* start-up */
+    {LOAD, 1, QS_DP_MODE_ACTIVE, 0},  /* qsteerctl policy load A */
+    {LOAD, 2, QS_DP_MODE_SHADOW, 0},  /* ... --shadow B */
+    {LOAD, 2, QS_DP_MODE_CANARY, 25}, /* ... --canary 25 B */
+    {ROLLBACK, 0, 0, 0},	      /* drops the canary */
+    {LOAD, 3, QS_DP_MODE_ACTIVE, 0},  /* a builtin */
+    {ROLLBACK, 0, 0, 0},	      /* back to A */
+    {LOAD, 2, QS_DP_MODE_ACTIVE, 0},
+    {LOAD, 1, QS_DP_MODE_SHADOW, 0},
+    {ROLLBACK, 0, 0, 0},
 };
 #define N_STEPS (sizeof(script) / sizeof(script[0]))
 
@@ -460,10 +452,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_sequence),
-		cmocka_unit_test(test_refusals),
-		cmocka_unit_test(test_drain),
-		cmocka_unit_test(test_nth_allocation_fails),
+	    cmocka_unit_test(test_sequence),
+	    cmocka_unit_test(test_refusals),
+	    cmocka_unit_test(test_drain),
+	    cmocka_unit_test(test_nth_allocation_fails),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

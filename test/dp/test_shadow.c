@@ -99,10 +99,13 @@ test_json(void **state)
 	assert_int_equal(json_integer_value(json_object_get(o, "agreement_ppm")), 250000);
 	a = json_object_get(o, "disagreements");
 	assert_int_equal(json_array_size(a), 2);
-	assert_string_equal(json_string_value(json_object_get(json_array_get(a, 0), "active")), "gpu0");
-	assert_string_equal(json_string_value(json_object_get(json_array_get(a, 0), "shadow")), "gpu2");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(a, 0), "active")),
+			    "gpu0");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(a, 0), "shadow")),
+			    "gpu2");
 	assert_int_equal(json_integer_value(json_object_get(json_array_get(a, 0), "count")), 4);
-	assert_string_equal(json_string_value(json_object_get(json_array_get(a, 1), "shadow")), "gpu0");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(a, 1), "shadow")),
+			    "gpu0");
 	a = json_object_get(o, "per_backend");
 	assert_int_equal(json_integer_value(json_object_get(json_array_get(a, 2), "shadow")), 7);
 	json_decref(o);
@@ -134,10 +137,10 @@ test_core_counts(void **state)
 	(void)state;
 	/* two different policies and a configuration, from meson (test/dp/meson.build) */
 	assert_non_null(getenv("QS_TEST_POLICY_A"));
-	assert_int_equal(qs_policy_load_file(getenv("QS_TEST_POLICY_A"), &lo, &pa, msg, sizeof(msg)),
-			 QS_OK);
-	assert_int_equal(qs_policy_load_file(getenv("QS_TEST_POLICY_B"), &lo, &pb, msg, sizeof(msg)),
-			 QS_OK);
+	assert_int_equal(
+	    qs_policy_load_file(getenv("QS_TEST_POLICY_A"), &lo, &pa, msg, sizeof(msg)), QS_OK);
+	assert_int_equal(
+	    qs_policy_load_file(getenv("QS_TEST_POLICY_B"), &lo, &pb, msg, sizeof(msg)), QS_OK);
 	assert_int_equal(qs_dp_config_load(getenv("QS_TEST_CONFIG"), &c, msg, sizeof(msg)), QS_OK);
 	set.active = pa;
 	for (round = 0; round < 2; round++) {
@@ -253,8 +256,9 @@ test_ctl_shadow(void **state)
 				  "qsteer_shadow_agreement_ratio 0.750000\n"));
 	assert_non_null(strstr(t, "qsteer_backend_shadow_active_send_total{backend=\"gpu0\"} 3\n"));
 	assert_non_null(strstr(t, "qsteer_backend_shadow_would_send_total{backend=\"gpu1\"} 2\n"));
-	assert_non_null(strstr(t, "# TYPE qsteer_shadow_disagreements_total counter\n"
-				  "qsteer_shadow_disagreements_total{active=\"gpu0\",shadow=\"gpu1\"} 1\n"));
+	assert_non_null(
+	    strstr(t, "# TYPE qsteer_shadow_disagreements_total counter\n"
+		      "qsteer_shadow_disagreements_total{active=\"gpu0\",shadow=\"gpu1\"} 1\n"));
 	free(t);
 	qs_ctl_close(s);
 
@@ -277,10 +281,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_canary_pick_unchanged),
-		cmocka_unit_test(test_json),
-		cmocka_unit_test(test_core_counts),
-		cmocka_unit_test(test_ctl_shadow),
+	    cmocka_unit_test(test_canary_pick_unchanged),
+	    cmocka_unit_test(test_json),
+	    cmocka_unit_test(test_core_counts),
+	    cmocka_unit_test(test_ctl_shadow),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

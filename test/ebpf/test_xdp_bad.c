@@ -56,8 +56,8 @@ rnd(uint64_t *s)
  * the unit's step from value V - 1 to V at a dot product D0 that requests reach;
  * layer 2 is kept sensitive to those small activations. */
 static void
-write_policy(const char *path, const uint16_t *hidden, int n_hidden, uint16_t kind,
-	     uint32_t schema, uint64_t seed, int extreme)
+write_policy(const char *path, const uint16_t *hidden, int n_hidden, uint16_t kind, uint32_t schema,
+	     uint64_t seed, int extreme)
 {
 	static int8_t w[8][256 * 256];
 	static int32_t b[8][256], m[8][256];
@@ -78,8 +78,8 @@ write_policy(const char *path, const uint16_t *hidden, int n_hidden, uint16_t ki
 
 		for (i = 0; i < n_in * n_out; i++)
 			w[l][i] = extreme == 1 || extreme == 2
-					  ? (rnd(&seed) & 1 ? 127 : -127)
-					  : (int8_t)((int)(rnd(&seed) % 255) - 127);
+				      ? (rnd(&seed) & 1 ? 127 : -127)
+				      : (int8_t)((int)(rnd(&seed) % 255) - 127);
 		for (i = 0; i < n_out; i++) {
 			if (extreme == 3 && l == 0) {
 				int64_t v = 1 + (int64_t)(rnd(&seed) % 3);
@@ -110,14 +110,17 @@ write_policy(const char *path, const uint16_t *hidden, int n_hidden, uint16_t ki
 
 				m[l][i] = (int32_t)(rnd(&seed) % (1u << mb)) + 1;
 			} else {
-				m[l][i] = extreme ? (int32_t)(rnd(&seed) % 0x7ffffffe) + 1
-						  : 1 << 20;
+				m[l][i] =
+				    extreme ? (int32_t)(rnd(&seed) % 0x7ffffffe) + 1 : 1 << 20;
 			}
 			s[l][i] = extreme == 2 ? (uint8_t)(1 + rnd(&seed) % 62)
-				  : extreme ? (uint8_t)(30 + rnd(&seed) % 20)
-					    : 32;
+				  : extreme    ? (uint8_t)(30 + rnd(&seed) % 20)
+					       : 32;
 		}
-		d.layer[l] = (struct qs_q8_layer_desc){n_in, n_out, w[l], b[l],
+		d.layer[l] = (struct qs_q8_layer_desc){n_in,
+						       n_out,
+						       w[l],
+						       b[l],
 						       l < n_hidden ? m[l] : NULL,
 						       l < n_hidden ? s[l] : NULL};
 		n_in = n_out;
@@ -381,11 +384,26 @@ test_shapes(void **state)
 	static const struct {
 		uint16_t h[2];
 		int n;
-	} shapes[] = {{{1}, 1},	       {{7}, 1},      {{64}, 1},     {{32, 16}, 2}, {{10, 5}, 2},
-		      {{33, 17}, 2}, {{64, 64}, 2}, {{1, 1}, 2},   {{9, 64}, 2},  {{64, 2}, 2},
+	} shapes[] = {{{1}, 1},
+		      {{7}, 1},
+		      {{64}, 1},
+		      {{32, 16}, 2},
+		      {{10, 5}, 2},
+		      {{33, 17}, 2},
+		      {{64, 64}, 2},
+		      {{1, 1}, 2},
+		      {{9, 64}, 2},
+		      {{64, 2}, 2},
 		      /* one shape per unrolled kernel at least (xdp.h QS_XDP_T_*) */
-		      {{16}, 1},     {{17}, 1},     {{32}, 1},     {{16, 16}, 2}, {{17, 16}, 2},
-		      {{24, 30}, 2}, {{32, 32}, 2}, {{33, 1}, 2},  {{3, 33}, 2}};
+		      {{16}, 1},
+		      {{17}, 1},
+		      {{32}, 1},
+		      {{16, 16}, 2},
+		      {{17, 16}, 2},
+		      {{24, 30}, 2},
+		      {{32, 32}, 2},
+		      {{33, 1}, 2},
+		      {{3, 33}, 2}};
 	uint32_t crossed = 0; /* large-shift units seen on both sides of their step */
 	size_t k;
 
@@ -398,7 +416,8 @@ test_shapes(void **state)
 							   "large-shift"};
 			struct qs_dp_config c;
 			struct qs_xdp *x = open_xdp(&c);
-			struct qs_policy_load_opts lo = {QS_SCHEMA_ROUTER_V1, QS_Q8_KIND_SCORER, NULL};
+			struct qs_policy_load_opts lo = {QS_SCHEMA_ROUTER_V1, QS_Q8_KIND_SCORER,
+							 NULL};
 			struct qs_dp_policy_set set;
 			struct qs_policy *p = NULL;
 			char path[512], msg[512];
@@ -409,7 +428,8 @@ test_shapes(void **state)
 				     QS_SCHEMA_ROUTER_V1, 100 + k, extreme);
 			if (qs_xdp_load_policy_file(x, path, msg, sizeof(msg)) != QS_OK)
 				fail_msg("%s", msg);
-			assert_int_equal(qs_policy_load_file(path, &lo, &p, msg, sizeof(msg)), QS_OK);
+			assert_int_equal(qs_policy_load_file(path, &lo, &p, msg, sizeof(msg)),
+					 QS_OK);
 			memset(&set, 0, sizeof(set));
 			set.active = p;
 			memset(&big_shift, 0, sizeof(big_shift));
@@ -518,11 +538,9 @@ int
 main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_refused_config),
-		cmocka_unit_test(test_refused_policies),
-		cmocka_unit_test(test_shapes),
-		cmocka_unit_test(test_swap_cache),
-		cmocka_unit_test(test_malformed),
+	    cmocka_unit_test(test_refused_config), cmocka_unit_test(test_refused_policies),
+	    cmocka_unit_test(test_shapes),	   cmocka_unit_test(test_swap_cache),
+	    cmocka_unit_test(test_malformed),
 	};
 	char cmd[256];
 	int rc;

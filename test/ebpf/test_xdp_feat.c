@@ -86,7 +86,8 @@ main(void)
 	/* request/global + backend + the prefix hit = the whole row, no overlap */
 	if (req + be_set + 1 != QS_FR_COUNT || (QS_XDP_FEAT_REQ_MASK & (1u << QS_FR_PREFIX_HIT)) ||
 	    (QS_FR_PREFIX_HIT >= QS_XDP_FEAT_BE_FIRST && QS_FR_PREFIX_HIT <= QS_XDP_FEAT_BE_LAST) ||
-	    QS_FR_SENT_REQS_LOG < QS_XDP_FEAT_BE_FIRST || QS_FR_SENT_REQS_LOG > QS_XDP_FEAT_BE_LAST ||
+	    QS_FR_SENT_REQS_LOG < QS_XDP_FEAT_BE_FIRST ||
+	    QS_FR_SENT_REQS_LOG > QS_XDP_FEAT_BE_LAST ||
 	    QS_FR_SENT_TOKENS_LOG < QS_XDP_FEAT_BE_FIRST ||
 	    QS_FR_SENT_TOKENS_LOG > QS_XDP_FEAT_BE_LAST) {
 		printf("feature index sets do not partition the row\n");

@@ -47,9 +47,9 @@
 #include "qsteer/xdp_loader.h"
 #include "qsteer/rng.h"
 
-#define NPKT 400
+#define NPKT	     400
 #define REPORT_EVERY 4 /* default; QS_XDP_BENCH_REPORT_EVERY overrides */
-#define PREFIXES 48
+#define PREFIXES     48
 
 static uint64_t rng_s = 0x2545f4914f6cdd1dull;
 static uint32_t report_every = REPORT_EVERY;

@@ -37,14 +37,21 @@
 int
 main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"config", 1, 0, 'c'},	 {"in", 1, 0, 'i'},	 {"policy", 1, 0, 'p'},
-		{"fallback", 1, 0, 'f'}, {"pass-non-qrp", 0, 0, 'P'}, {"out", 1, 0, 'o'},
-		{"stats-out", 1, 0, 'S'}, {"max-print", 1, 0, 'x'}, {"second", 1, 0, '2'},
-		{"mode", 1, 0, 'm'},	  {"pct", 1, 0, 'C'},	     {"shadow-out", 1, 0, 'H'},
-		{0, 0, 0, 0}};
-	const char *cfgp = NULL, *inp = NULL, *pol = NULL, *fb = NULL, *outp = NULL,
-		   *statsp = NULL, *second = NULL, *mode = NULL, *shadowp = NULL;
+	static const struct option opts[] = {{"config", 1, 0, 'c'},
+					     {"in", 1, 0, 'i'},
+					     {"policy", 1, 0, 'p'},
+					     {"fallback", 1, 0, 'f'},
+					     {"pass-non-qrp", 0, 0, 'P'},
+					     {"out", 1, 0, 'o'},
+					     {"stats-out", 1, 0, 'S'},
+					     {"max-print", 1, 0, 'x'},
+					     {"second", 1, 0, '2'},
+					     {"mode", 1, 0, 'm'},
+					     {"pct", 1, 0, 'C'},
+					     {"shadow-out", 1, 0, 'H'},
+					     {0, 0, 0, 0}};
+	const char *cfgp = NULL, *inp = NULL, *pol = NULL, *fb = NULL, *outp = NULL, *statsp = NULL,
+		   *second = NULL, *mode = NULL, *shadowp = NULL;
 	long pct = -1;
 	struct qs_policy *p2 = NULL;
 	struct qs_dp_shadow *xsh = NULL, *dsh = NULL;
@@ -68,19 +75,44 @@ main(int argc, char **argv)
 
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (o) {
-		case 'c': cfgp = optarg; break;
-		case 'i': inp = optarg; break;
-		case 'p': pol = optarg; break;
-		case 'f': fb = optarg; break;
-		case 'P': pass = true; break;
-		case 'o': outp = optarg; break;
-		case 'S': statsp = optarg; break;
-		case 'x': max_print = atoi(optarg); break;
-		case '2': second = optarg; break;
-		case 'm': mode = optarg; break;
-		case 'C': pct = strtol(optarg, NULL, 10); break;
-		case 'H': shadowp = optarg; break;
-		default: return 2;
+		case 'c':
+			cfgp = optarg;
+			break;
+		case 'i':
+			inp = optarg;
+			break;
+		case 'p':
+			pol = optarg;
+			break;
+		case 'f':
+			fb = optarg;
+			break;
+		case 'P':
+			pass = true;
+			break;
+		case 'o':
+			outp = optarg;
+			break;
+		case 'S':
+			statsp = optarg;
+			break;
+		case 'x':
+			max_print = atoi(optarg);
+			break;
+		case '2':
+			second = optarg;
+			break;
+		case 'm':
+			mode = optarg;
+			break;
+		case 'C':
+			pct = strtol(optarg, NULL, 10);
+			break;
+		case 'H':
+			shadowp = optarg;
+			break;
+		default:
+			return 2;
 		}
 	}
 	if (second && (!mode || (strcmp(mode, "shadow") != 0 && strcmp(mode, "canary") != 0) ||
@@ -146,8 +178,9 @@ main(int argc, char **argv)
 		struct qs_policy_load_opts lo = {QS_SCHEMA_ROUTER_V1, QS_Q8_KIND_SCORER, NULL};
 		bool canary = strcmp(mode, "canary") == 0;
 
-		if (qs_xdp_load_second_file(x, second, canary ? QS_XDP_SET_CANARY : QS_XDP_SET_SHADOW,
-					    canary ? (uint32_t)pct : 0, msg, sizeof(msg)) != QS_OK ||
+		if (qs_xdp_load_second_file(
+			x, second, canary ? QS_XDP_SET_CANARY : QS_XDP_SET_SHADOW,
+			canary ? (uint32_t)pct : 0, msg, sizeof(msg)) != QS_OK ||
 		    qs_policy_load_file(second, &lo, &p2, msg, sizeof(msg)) != QS_OK) {
 			fprintf(stderr, "%s\n", msg);
 			goto cleanup;
@@ -180,8 +213,8 @@ main(int argc, char **argv)
 		uint8_t a[2048], b[2048], xout[2048];
 		uint8_t *bp = b;
 		uint32_t len = h->caplen, verdict, olen, want;
-		uint64_t now = (uint64_t)h->ts.tv_sec * 1000000000ull +
-			       (uint64_t)h->ts.tv_usec * 1000;
+		uint64_t now =
+		    (uint64_t)h->ts.tv_sec * 1000000000ull + (uint64_t)h->ts.tv_usec * 1000;
 
 		n++;
 		if (len > sizeof(a))
@@ -195,9 +228,11 @@ main(int argc, char **argv)
 			 * drops it as eth-short; so do we, on the program's behalf.
 			 */
 			qs_dp_process(w, s, &set, &bp, &len, 1, now);
-			if (w->b.verdict[0] != QS_DP_V_DROP || w->b.pkt[0].drop != QS_DP_D_ETH_SHORT) {
+			if (w->b.verdict[0] != QS_DP_V_DROP ||
+			    w->b.pkt[0].drop != QS_DP_D_ETH_SHORT) {
 				bad++;
-				printf("in#%" PRIu64 ": a runt the dataplane did not drop as eth-short\n",
+				printf("in#%" PRIu64
+				       ": a runt the dataplane did not drop as eth-short\n",
 				       n - 1);
 			}
 			runts++;
@@ -210,18 +245,24 @@ main(int argc, char **argv)
 		}
 		qs_dp_process(w, s, &set, &bp, &len, 1, now);
 		switch (w->b.verdict[0]) {
-		case QS_DP_V_TX: want = QS_XDP_TX; break;
-		case QS_DP_V_PASS: want = QS_XDP_PASS; break;
-		default: want = QS_XDP_DROP; break;
+		case QS_DP_V_TX:
+			want = QS_XDP_TX;
+			break;
+		case QS_DP_V_PASS:
+			want = QS_XDP_PASS;
+			break;
+		default:
+			want = QS_XDP_DROP;
+			break;
 		}
-		if (verdict != want ||
-		    ((want == QS_XDP_TX || want == QS_XDP_PASS) &&
-		     (olen != len || memcmp(xout, b, len) != 0))) {
+		if (verdict != want || ((want == QS_XDP_TX || want == QS_XDP_PASS) &&
+					(olen != len || memcmp(xout, b, len) != 0))) {
 			bad++;
 			if (printed++ < max_print)
 				printf("in#%" PRIu64 ": dataplane %s (drop %s, backend %d), XDP %s "
 				       "(%u bytes)%s\n",
-				       n - 1, qs_xdp_action_name(want), qs_dp_drop_name(w->b.pkt[0].drop),
+				       n - 1, qs_xdp_action_name(want),
+				       qs_dp_drop_name(w->b.pkt[0].drop),
 				       w->b.backend[0] == 0xffff ? -1 : w->b.backend[0],
 				       qs_xdp_action_name(verdict), olen,
 				       verdict == want ? ": frames differ" : "");
@@ -273,7 +314,8 @@ main(int argc, char **argv)
 
 		if (memcmp(xsh, dsh, sizeof(*xsh)) != 0) {
 			bad++;
-			printf("shadow counters differ:\n  xdp:       %s\n  dataplane: %s\n", jx, jd);
+			printf("shadow counters differ:\n  xdp:       %s\n  dataplane: %s\n", jx,
+			       jd);
 		}
 		if (second)
 			printf("second policy %s as %s: shadow report %s\n", second, mode, jx);

@@ -29,9 +29,13 @@ rewrite(const struct qs_policy *p, const uint8_t *data)
 {
 	static int8_t w[QS_INT8_MAX_LAYERS][QS_INT8_MAX_DIM * QS_INT8_MAX_DIM];
 	static uint8_t buf[QS_Q8_MAX_FILE_SIZE];
-	struct qs_q8_desc d = { .kind = p->kind, .schema = p->schema, .name = p->name,
-				.created = p->created, .n_layers = p->n_layers,
-				.n_actions = p->n_actions, .action = p->action };
+	struct qs_q8_desc d = {.kind = p->kind,
+			       .schema = p->schema,
+			       .name = p->name,
+			       .created = p->created,
+			       .n_layers = p->n_layers,
+			       .n_actions = p->n_actions,
+			       .action = p->action};
 	size_t len = 0;
 
 	for (uint32_t l = 0; l < p->n_layers; l++) {
@@ -39,8 +43,8 @@ rewrite(const struct qs_policy *p, const uint8_t *data)
 
 		for (uint32_t j = 0; j < L->n_out; j++)
 			memcpy(w[l] + (size_t)j * L->n_in, L->w + (size_t)j * L->w_stride, L->n_in);
-		d.layer[l] = (struct qs_q8_layer_desc){ L->n_in, L->n_out, w[l], L->bias, L->m,
-							 L->s };
+		d.layer[l] =
+		    (struct qs_q8_layer_desc){L->n_in, L->n_out, w[l], L->bias, L->m, L->s};
 	}
 	if (qs_q8_write(&d, buf, sizeof(buf), &len, NULL, 0) != QS_OK || len != p->file_size ||
 	    memcmp(buf, data, len) != 0) {
@@ -53,8 +57,8 @@ static void
 try_load(const uint8_t *data, size_t size)
 {
 	static const struct qs_policy_load_opts opts[] = {
-		{ .expect_schema = QS_SCHEMA_ANY },
-		{ .expect_schema = QS_SCHEMA_ROUTER_V1, .expect_kind = QS_Q8_KIND_SCORER },
+	    {.expect_schema = QS_SCHEMA_ANY},
+	    {.expect_schema = QS_SCHEMA_ROUTER_V1, .expect_kind = QS_Q8_KIND_SCORER},
 	};
 	static uint8_t x[4 * QS_INT8_MAX_DIM];
 	static int32_t out[4 * QS_INT8_MAX_DIM];
@@ -81,10 +85,10 @@ try_load(const uint8_t *data, size_t size)
 			abort();
 		if (p->kind == QS_Q8_KIND_SCORER) {
 			uint16_t choice[2];
-			uint64_t elig[2] = { ~0ull, 0 };
+			uint64_t elig[2] = {~0ull, 0};
 
 			if (qs_policy_choose(p, QS_KERNEL_SCALAR, x, 2, 2, elig, NULL, choice) !=
-				    QS_OK ||
+				QS_OK ||
 			    choice[0] > 1 || choice[1] != QS_NO_CHOICE)
 				abort();
 		} else {

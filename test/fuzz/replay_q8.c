@@ -49,7 +49,8 @@ replay_dir(const char *dir, int *n)
 			bad = 1;
 		} else {
 			LLVMFuzzerTestOneInput(buf, (size_t)len);
-			rc = qs_policy_load(buf, (size_t)len, e->d_name, NULL, &p, msg, sizeof(msg));
+			rc =
+			    qs_policy_load(buf, (size_t)len, e->d_name, NULL, &p, msg, sizeof(msg));
 			if (rc == QS_OK)
 				qs_policy_free(p);
 			if (strncmp(e->d_name, "ok-", 3) == 0 && rc != QS_OK) {

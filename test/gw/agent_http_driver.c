@@ -25,16 +25,16 @@ int
 main(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "executor", required_argument, NULL, 'e' },
-		{ "listen", required_argument, NULL, 'l' },
-		{ "report-to", required_argument, NULL, 'r' },
-		{ "backend-id", required_argument, NULL, 1 },
-		{ "port-file", required_argument, NULL, 2 },
-		{ "max-inflight", required_argument, NULL, 3 },
-		{ "kv-high-pct", required_argument, NULL, 4 },
-		{ "scrape-interval-ms", required_argument, NULL, 5 },
-		{ "report-interval-ms", required_argument, NULL, 6 },
-		{ NULL, 0, NULL, 0 },
+	    {"executor", required_argument, NULL, 'e'},
+	    {"listen", required_argument, NULL, 'l'},
+	    {"report-to", required_argument, NULL, 'r'},
+	    {"backend-id", required_argument, NULL, 1},
+	    {"port-file", required_argument, NULL, 2},
+	    {"max-inflight", required_argument, NULL, 3},
+	    {"kv-high-pct", required_argument, NULL, 4},
+	    {"scrape-interval-ms", required_argument, NULL, 5},
+	    {"report-interval-ms", required_argument, NULL, 6},
+	    {NULL, 0, NULL, 0},
 	};
 	struct qs_agent_http_cfg h;
 	struct qs_agent_cfg a;

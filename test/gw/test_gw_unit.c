@@ -10,45 +10,44 @@
 #include "qsteer/agent_http.h"
 
 static int fails;
-#define CHECK(c)                                                                           \
-	do {                                                                               \
-		if (!(c)) {                                                                \
-			fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #c);       \
-			fails++;                                                           \
-		}                                                                          \
+#define CHECK(c)                                                                                   \
+	do {                                                                                       \
+		if (!(c)) {                                                                        \
+			fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #c);               \
+			fails++;                                                                   \
+		}                                                                                  \
 	} while (0)
 
 static const char vllm1[] =
-	"# HELP vllm:num_requests_running Number of requests in model execution batches.\n"
-	"# TYPE vllm:num_requests_running gauge\n"
-	"vllm:num_requests_running{model_name=\"m\"} 3.0\n"
-	"vllm:num_requests_waiting{model_name=\"m\"} 7.0\n"
-	"vllm:gpu_cache_usage_perc{model_name=\"m\"} 0.42\n"
-	"vllm:generation_tokens_total{model_name=\"m\"} 1000.0\n"
-	"vllm:time_to_first_token_seconds_bucket{le=\"0.01\",model_name=\"m\"} 0.0\n"
-	"vllm:time_to_first_token_seconds_bucket{le=\"0.1\",model_name=\"m\"} 10.0\n"
-	"vllm:time_to_first_token_seconds_bucket{le=\"1.0\",model_name=\"m\"} 10.0\n"
-	"vllm:time_to_first_token_seconds_bucket{le=\"+Inf\",model_name=\"m\"} 10.0\n"
-	"vllm:time_to_first_token_seconds_count{model_name=\"m\"} 10.0\n";
+    "# HELP vllm:num_requests_running Number of requests in model execution batches.\n"
+    "# TYPE vllm:num_requests_running gauge\n"
+    "vllm:num_requests_running{model_name=\"m\"} 3.0\n"
+    "vllm:num_requests_waiting{model_name=\"m\"} 7.0\n"
+    "vllm:gpu_cache_usage_perc{model_name=\"m\"} 0.42\n"
+    "vllm:generation_tokens_total{model_name=\"m\"} 1000.0\n"
+    "vllm:time_to_first_token_seconds_bucket{le=\"0.01\",model_name=\"m\"} 0.0\n"
+    "vllm:time_to_first_token_seconds_bucket{le=\"0.1\",model_name=\"m\"} 10.0\n"
+    "vllm:time_to_first_token_seconds_bucket{le=\"1.0\",model_name=\"m\"} 10.0\n"
+    "vllm:time_to_first_token_seconds_bucket{le=\"+Inf\",model_name=\"m\"} 10.0\n"
+    "vllm:time_to_first_token_seconds_count{model_name=\"m\"} 10.0\n";
 static const char vllm2[] =
-	"vllm:num_requests_running{model_name=\"m\"} 1\n"
-	"vllm:num_requests_waiting{model_name=\"m\"} 0\n"
-	"vllm:kv_cache_usage_perc{model_name=\"m\"} 0.97\n"
-	"vllm:generation_tokens_total{model_name=\"m\"} 1500\n"
-	"vllm:time_to_first_token_seconds_bucket{le=\"0.01\",model_name=\"m\"} 0\n"
-	"vllm:time_to_first_token_seconds_bucket{le=\"0.1\",model_name=\"m\"} 10\n"
-	"vllm:time_to_first_token_seconds_bucket{le=\"1.0\",model_name=\"m\"} 110\n"
-	"vllm:time_to_first_token_seconds_bucket{le=\"+Inf\",model_name=\"m\"} 110\n";
-static const char sglang[] =
-	"sglang:num_running_reqs{model_name=\"a\"} 2\n"
-	"sglang:num_running_reqs{model_name=\"b\"} 4\n"
-	"sglang:num_queue_reqs{model_name=\"a\"} 5\n"
-	"sglang:token_usage{model_name=\"a\"} 0.25\n"
-	"sglang:token_usage{model_name=\"b\"} 0.5\n"
-	"sglang:gen_throughput{model_name=\"a\"} 123.5\n"
-	"garbage line without value\n"
-	"sglang:num_queue_reqs{unterminated 9\n"
-	"sglang:num_queue_reqs{model_name=\"b\"} NaN\n";
+    "vllm:num_requests_running{model_name=\"m\"} 1\n"
+    "vllm:num_requests_waiting{model_name=\"m\"} 0\n"
+    "vllm:kv_cache_usage_perc{model_name=\"m\"} 0.97\n"
+    "vllm:generation_tokens_total{model_name=\"m\"} 1500\n"
+    "vllm:time_to_first_token_seconds_bucket{le=\"0.01\",model_name=\"m\"} 0\n"
+    "vllm:time_to_first_token_seconds_bucket{le=\"0.1\",model_name=\"m\"} 10\n"
+    "vllm:time_to_first_token_seconds_bucket{le=\"1.0\",model_name=\"m\"} 110\n"
+    "vllm:time_to_first_token_seconds_bucket{le=\"+Inf\",model_name=\"m\"} 110\n";
+static const char sglang[] = "sglang:num_running_reqs{model_name=\"a\"} 2\n"
+			     "sglang:num_running_reqs{model_name=\"b\"} 4\n"
+			     "sglang:num_queue_reqs{model_name=\"a\"} 5\n"
+			     "sglang:token_usage{model_name=\"a\"} 0.25\n"
+			     "sglang:token_usage{model_name=\"b\"} 0.5\n"
+			     "sglang:gen_throughput{model_name=\"a\"} 123.5\n"
+			     "garbage line without value\n"
+			     "sglang:num_queue_reqs{unterminated 9\n"
+			     "sglang:num_queue_reqs{model_name=\"b\"} NaN\n";
 
 int
 main(void)
@@ -72,8 +71,8 @@ main(void)
 	/* nothing new: no p99 */
 	CHECK(qs_engine_ttft_p99(&b, &b) < 0);
 	qs_engine_metrics_parse(sglang, strlen(sglang), &s);
-	CHECK(s.running == 6 && s.waiting == 5);   /* summed over models */
-	CHECK(fabs(s.kv_frac - 0.5) < 1e-9);        /* the fullest decides */
+	CHECK(s.running == 6 && s.waiting == 5); /* summed over models */
+	CHECK(fabs(s.kv_frac - 0.5) < 1e-9);	 /* the fullest decides */
 	CHECK(fabs(s.gen_tps - 123.5) < 1e-9);
 	CHECK(!s.have_ttft);
 	qs_engine_metrics_parse("", 0, &s);
@@ -91,8 +90,8 @@ main(void)
 	n = qs_gw_resp_write(buf, &g);
 	CHECK(n == QS_QRA_LEN + QS_GW_EXT_LEN + 10);
 	CHECK(qs_gw_resp_parse(buf, n, &p) == QS_QRP_OK);
-	CHECK(p.r.kind == QS_GW_K_BODY && p.r.backend_id == 7 && p.seq == 3 &&
-	      p.status == 200 && p.len == 10 && !memcmp(p.data, "data: {}\n\n", 10) &&
+	CHECK(p.r.kind == QS_GW_K_BODY && p.r.backend_id == 7 && p.seq == 3 && p.status == 200 &&
+	      p.len == 10 && !memcmp(p.data, "data: {}\n\n", 10) &&
 	      p.r.request_id == g.r.request_id && p.r.tokens == 5);
 	/* agent_wire.h's own parser refuses the new kind, as a peer without it would */
 	{

@@ -13,22 +13,22 @@
 
 #include "qsteer/policy.h"
 
-static const int8_t w1[] = { 3, -2, 1, 5, -7, 4, 0, 2 };
-static const int32_t m1[] = { 0x60000000, 0x40000000 };
-static const uint8_t s1[] = { 35, 31 };
-static const int8_t w2[] = { 2, -3 };
-static const int32_t b2[] = { 7 };
+static const int8_t w1[] = {3, -2, 1, 5, -7, 4, 0, 2};
+static const int32_t m1[] = {0x60000000, 0x40000000};
+static const uint8_t s1[] = {35, 31};
+static const int8_t w2[] = {2, -3};
+static const int32_t b2[] = {7};
 
 static struct qs_policy *
 example_policy(int32_t bias1)
 {
-	int32_t b1[] = { 100, bias1 };
+	int32_t b1[] = {100, bias1};
 	struct qs_q8_desc d = {
-		.kind = QS_Q8_KIND_SCORER,
-		.schema = QS_SCHEMA_RAW,
-		.name = "int8.md example",
-		.n_layers = 2,
-		.layer = { { 4, 2, w1, b1, m1, s1 }, { 2, 1, w2, b2, NULL, NULL } },
+	    .kind = QS_Q8_KIND_SCORER,
+	    .schema = QS_SCHEMA_RAW,
+	    .name = "int8.md example",
+	    .n_layers = 2,
+	    .layer = {{4, 2, w1, b1, m1, s1}, {2, 1, w2, b2, NULL, NULL}},
 	};
 	uint8_t buf[512];
 	size_t len = 0;
@@ -45,8 +45,8 @@ test_hidden_values(void **state)
 {
 	(void)state;
 	/* The layer-1 numbers of the document, straight from the contract's helpers. */
-	assert_int_equal(qs_int8_dot(w1, (const uint8_t[]){ 10, 0, 127, 64 }, 4, 100), 577);
-	assert_int_equal(qs_int8_dot(w1 + 4, (const uint8_t[]){ 10, 0, 127, 64 }, 4, -50), 8);
+	assert_int_equal(qs_int8_dot(w1, (const uint8_t[]){10, 0, 127, 64}, 4, 100), 577);
+	assert_int_equal(qs_int8_dot(w1 + 4, (const uint8_t[]){10, 0, 127, 64}, 4, -50), 8);
 	assert_int_equal(qs_int8_requant(577, m1[0], s1[0]), 27);
 	assert_int_equal(qs_int8_requant(8, m1[1], s1[1]), 4);
 	assert_int_equal(qs_int8_requant(-142, m1[1], s1[1]), 0);
@@ -55,7 +55,7 @@ test_hidden_values(void **state)
 static void
 test_score_every_kernel(void **state)
 {
-	const uint8_t x[] = { 10, 0, 127, 64 };
+	const uint8_t x[] = {10, 0, 127, 64};
 	struct qs_policy *p = example_policy(-50), *q = example_policy(-200);
 	int ran = 0;
 
@@ -82,8 +82,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_hidden_values),
-		cmocka_unit_test(test_score_every_kernel),
+	    cmocka_unit_test(test_hidden_values),
+	    cmocka_unit_test(test_score_every_kernel),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

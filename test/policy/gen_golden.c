@@ -39,11 +39,10 @@ struct gspec {
 };
 
 static const struct gspec specs[] = {
-	{ "router_v1", QS_Q8_KIND_SCORER, QS_SCHEMA_ROUTER_V1, 3, { 16, 32, 16, 1 }, 64, 0 },
-	{ "batch_cls", QS_Q8_KIND_CLASSIFIER, QS_SCHEMA_BATCH_V1, 2, { 16, 24, 6 }, 48, 0 },
-	{ "raw_odd", QS_Q8_KIND_SCORER, QS_SCHEMA_RAW, 3, { 37, 29, 3, 1 }, 40, 1 },
-	{ "raw_deep", QS_Q8_KIND_CLASSIFIER, QS_SCHEMA_RAW, 8, { 256, 17, 1, 40, 5, 33, 3, 64, 4 },
-	  24, 1 },
+    {"router_v1", QS_Q8_KIND_SCORER, QS_SCHEMA_ROUTER_V1, 3, {16, 32, 16, 1}, 64, 0},
+    {"batch_cls", QS_Q8_KIND_CLASSIFIER, QS_SCHEMA_BATCH_V1, 2, {16, 24, 6}, 48, 0},
+    {"raw_odd", QS_Q8_KIND_SCORER, QS_SCHEMA_RAW, 3, {37, 29, 3, 1}, 40, 1},
+    {"raw_deep", QS_Q8_KIND_CLASSIFIER, QS_SCHEMA_RAW, 8, {256, 17, 1, 40, 5, 33, 3, 64, 4}, 24, 1},
 };
 
 /* One policy under construction. */
@@ -68,27 +67,27 @@ static void
 router_row(struct tu_rng *r, uint8_t *x)
 {
 	struct qs_feat_request rq = {
-		.prompt_tokens = (uint32_t)tu_range(r, 0, 1) ? (uint32_t)tu_range(r, 1, 8192) : 0,
-		.max_new_tokens = (uint32_t)tu_range(r, 1, 2048),
-		.priority = (uint8_t)tu_range(r, 0, 4),
-		.slo_class = (uint8_t)tu_range(r, 0, 3),
+	    .prompt_tokens = (uint32_t)tu_range(r, 0, 1) ? (uint32_t)tu_range(r, 1, 8192) : 0,
+	    .max_new_tokens = (uint32_t)tu_range(r, 1, 2048),
+	    .priority = (uint8_t)tu_range(r, 0, 4),
+	    .slo_class = (uint8_t)tu_range(r, 0, 3),
 	};
 	uint32_t kv_total = (uint32_t)tu_range(r, 0, 8) ? (uint32_t)tu_range(r, 100, 40000) : 0;
 	struct qs_feat_backend be = {
-		.waiting = (uint32_t)tu_range(r, 0, 300),
-		.running = (uint32_t)tu_range(r, 0, 64),
-		.kv_used = (uint32_t)tu_range(r, 0, kv_total + 10),
-		.kv_total = kv_total,
-		.prefill_pending = (uint32_t)tu_range(r, 0, 200000),
-		.decode_tps = (uint32_t)tu_range(r, 0, 9000),
-		.ttft_p99_ms = (uint32_t)tu_range(r, 0, 20000),
-		.sent_reqs = (uint32_t)tu_range(r, 0, 50),
-		.sent_tokens = (uint32_t)tu_range(r, 0, 100000),
-		.capacity_class = (uint8_t)tu_range(r, 0, 9),
-		.prefix_hit = (uint8_t)tu_range(r, 0, 1),
+	    .waiting = (uint32_t)tu_range(r, 0, 300),
+	    .running = (uint32_t)tu_range(r, 0, 64),
+	    .kv_used = (uint32_t)tu_range(r, 0, kv_total + 10),
+	    .kv_total = kv_total,
+	    .prefill_pending = (uint32_t)tu_range(r, 0, 200000),
+	    .decode_tps = (uint32_t)tu_range(r, 0, 9000),
+	    .ttft_p99_ms = (uint32_t)tu_range(r, 0, 20000),
+	    .sent_reqs = (uint32_t)tu_range(r, 0, 50),
+	    .sent_tokens = (uint32_t)tu_range(r, 0, 100000),
+	    .capacity_class = (uint8_t)tu_range(r, 0, 9),
+	    .prefix_hit = (uint8_t)tu_range(r, 0, 1),
 	};
-	struct qs_feat_global gl = { .outstanding = (uint32_t)tu_range(r, 0, 5000),
-				     .eligible = (uint32_t)tu_range(r, 1, 64) };
+	struct qs_feat_global gl = {.outstanding = (uint32_t)tu_range(r, 0, 5000),
+				    .eligible = (uint32_t)tu_range(r, 1, 64)};
 
 	qs_feat_router_v1(&rq, &be, &gl, x);
 }
@@ -107,15 +106,23 @@ make_inputs(const struct gspec *g, struct tu_rng *r, uint8_t *x)
 		}
 		for (uint32_t i = 0; i < n_in; i++) {
 			switch (row % 4) {
-			case 0: xr[i] = (uint8_t)tu_range(r, 0, 127); break;
-			case 1: xr[i] = tu_range(r, 0, 3) ? 0 : (uint8_t)tu_range(r, 0, 127); break;
-			case 2: xr[i] = (uint8_t)tu_range(r, 100, 127); break;
-			default: xr[i] = (uint8_t)tu_range(r, 0, 20); break;
+			case 0:
+				xr[i] = (uint8_t)tu_range(r, 0, 127);
+				break;
+			case 1:
+				xr[i] = tu_range(r, 0, 3) ? 0 : (uint8_t)tu_range(r, 0, 127);
+				break;
+			case 2:
+				xr[i] = (uint8_t)tu_range(r, 100, 127);
+				break;
+			default:
+				xr[i] = (uint8_t)tu_range(r, 0, 20);
+				break;
 			}
 		}
 	}
-	memset(x, 0, n_in);		   /* row 0: all zero */
-	memset(x + n_in, 127, n_in);	   /* row 1: all saturated */
+	memset(x, 0, n_in);	     /* row 0: all zero */
+	memset(x + n_in, 127, n_in); /* row 1: all saturated */
 	if (g->schema == QS_SCHEMA_ROUTER_V1) {
 		/* 8 requests x 8 candidates. Request 6: candidate c + 4 repeats candidate c,
 		 * so its best score is always tied (lowest index must win). Request 7: all
@@ -139,7 +146,8 @@ layer_fwd(const struct gpol *P, uint32_t l, uint32_t n_in, uint32_t n_out, int h
 
 			acc[(size_t)r * n_out + j] = a;
 			if (hidden)
-				act[(size_t)r * n_out + j] = qs_int8_requant(a, P->m[l][j], P->s[l][j]);
+				act[(size_t)r * n_out + j] =
+				    qs_int8_requant(a, P->m[l][j], P->s[l][j]);
 		}
 }
 
@@ -158,8 +166,8 @@ calibrate(struct gpol *P, uint32_t l, uint32_t n_in, uint32_t n_out, const uint8
 		double target = (double)tu_range(r, 90, 200); /* > 127: the top saturates */
 
 		for (uint32_t row = 0; row < rows; row++)
-			v[row] = qs_int8_dot(P->w[l] + (size_t)j * n_in, in + (size_t)row * n_in, n_in,
-					     0);
+			v[row] = qs_int8_dot(P->w[l] + (size_t)j * n_in, in + (size_t)row * n_in,
+					     n_in, 0);
 		qsort(v, rows, sizeof(v[0]), cmp_s64);
 		med = v[rows / 2 - (tu_range(r, 0, 2) ? rows / 6 : 0)]; /* mostly below half */
 		P->bias[l][j] = (int32_t)-med + (int32_t)tu_range(r, -20, 20);
@@ -189,13 +197,13 @@ extremes(struct gpol *P, uint32_t l, uint32_t n_out)
 		uint8_t s;
 		int32_t bias_add; /* 0: keep the calibrated bias */
 	} ex[] = {
-		{ 1, 1, 0 },		     /* y = round(acc / 2): saturates, .5 rounding */
-		{ QS_INT8_M_MAX, 62, 0 },   /* ~acc / 2^31: always rounds to 0 */
-		{ 1, 62, 0 },		     /* always 0 */
-		{ QS_INT8_M_MAX, 31, 0 },   /* ~acc itself */
-		{ QS_INT8_M_MAX, 1, 0 },    /* saturates unless acc <= 0 */
-		{ 1 << 24, 30, QS_INT8_MAX_ABS_BIAS },	 /* bias +2^28: always 127 */
-		{ 1 << 20, 20, -QS_INT8_MAX_ABS_BIAS }, /* bias -2^28: always 0 */
+	    {1, 1, 0},				  /* y = round(acc / 2): saturates, .5 rounding */
+	    {QS_INT8_M_MAX, 62, 0},		  /* ~acc / 2^31: always rounds to 0 */
+	    {1, 62, 0},				  /* always 0 */
+	    {QS_INT8_M_MAX, 31, 0},		  /* ~acc itself */
+	    {QS_INT8_M_MAX, 1, 0},		  /* saturates unless acc <= 0 */
+	    {1 << 24, 30, QS_INT8_MAX_ABS_BIAS},  /* bias +2^28: always 127 */
+	    {1 << 20, 20, -QS_INT8_MAX_ABS_BIAS}, /* bias -2^28: always 0 */
 	};
 
 	for (uint32_t k = 0; k < sizeof(ex) / sizeof(ex[0]) && k < n_out; k++) {
@@ -207,8 +215,8 @@ extremes(struct gpol *P, uint32_t l, uint32_t n_out)
 }
 
 static int
-write_matrix(const char *path, const char *what, const char *name, uint32_t rows,
-	     uint32_t cols, const uint8_t *u8, const int32_t *s32)
+write_matrix(const char *path, const char *what, const char *name, uint32_t rows, uint32_t cols,
+	     const uint8_t *u8, const int32_t *s32)
 {
 	FILE *f = fopen(path, "w");
 
@@ -226,10 +234,13 @@ write_matrix(const char *path, const char *what, const char *name, uint32_t rows
 static int
 gen_one(const struct gspec *g, const char *dir, uint64_t seed)
 {
-	struct tu_rng r = { seed };
+	struct tu_rng r = {seed};
 	struct gpol P;
-	struct qs_q8_desc d = { .kind = g->kind, .schema = g->schema, .name = g->name,
-				.created = 1700000000, .n_layers = g->n_layers };
+	struct qs_q8_desc d = {.kind = g->kind,
+			       .schema = g->schema,
+			       .name = g->name,
+			       .created = 1700000000,
+			       .n_layers = g->n_layers};
 	static uint8_t act[2][MAX_ROWS * QS_INT8_MAX_DIM];
 	static int32_t acc[MAX_ROWS * QS_INT8_MAX_DIM];
 	static uint8_t x[MAX_ROWS * QS_INT8_MAX_DIM];
@@ -246,7 +257,7 @@ gen_one(const struct gspec *g, const char *dir, uint64_t seed)
 		uint32_t n_in = g->dims[l], n_out = g->dims[l + 1];
 		int hidden = l + 1 < g->n_layers;
 		uint32_t hist0 = 0, hist127 = 0, distinct = 0;
-		uint8_t seen[128] = { 0 };
+		uint8_t seen[128] = {0};
 
 		P.w[l] = malloc((size_t)n_in * n_out);
 		P.bias[l] = calloc(n_out, sizeof(int32_t));
@@ -268,7 +279,7 @@ gen_one(const struct gspec *g, const char *dir, uint64_t seed)
 				P.bias[l][j] = (int32_t)tu_range(&r, -5000, 5000);
 			if (g->extreme)
 				P.bias[l][0] = tu_range(&r, 0, 1) ? QS_INT8_MAX_ABS_BIAS
-								 : -QS_INT8_MAX_ABS_BIAS;
+								  : -QS_INT8_MAX_ABS_BIAS;
 			if (g->kind == QS_Q8_KIND_CLASSIFIER && n_out >= 5)
 				P.bias[l][4] = P.bias[l][1];
 		}
@@ -282,26 +293,27 @@ gen_one(const struct gspec *g, const char *dir, uint64_t seed)
 				distinct += !seen[a];
 				seen[a] = 1;
 			}
-			printf("%s layer %u (%u -> %u): %5.1f%% zero, %5.1f%% 127, %u distinct values\n",
+			printf("%s layer %u (%u -> %u): %5.1f%% zero, %5.1f%% 127, %u distinct "
+			       "values\n",
 			       g->name, l + 1, n_in, n_out, 100.0 * hist0 / (g->rows * n_out),
 			       100.0 * hist127 / (g->rows * n_out), distinct);
 			in = act[l & 1];
 		}
-		d.layer[l] = (struct qs_q8_layer_desc){ .n_in = (uint16_t)n_in,
-							 .n_out = (uint16_t)n_out,
-							 .w = P.w[l],
-							 .bias = P.bias[l],
-							 .m = hidden ? P.m[l] : NULL,
-							 .s = hidden ? P.s[l] : NULL };
+		d.layer[l] = (struct qs_q8_layer_desc){.n_in = (uint16_t)n_in,
+						       .n_out = (uint16_t)n_out,
+						       .w = P.w[l],
+						       .bias = P.bias[l],
+						       .m = hidden ? P.m[l] : NULL,
+						       .s = hidden ? P.s[l] : NULL};
 	}
 	ref = malloc((size_t)g->rows * n_out_last * sizeof(int32_t));
 	memcpy(ref, acc, (size_t)g->rows * n_out_last * sizeof(int32_t));
 	if (g->kind == QS_Q8_KIND_CLASSIFIER) {
 		d.n_actions = (uint16_t)n_out_last;
 		for (uint32_t a = 0; a < n_out_last; a++)
-			P.act[a] = (struct qs_q8_action){ .max_seqs = 1u << a % 8,
-							  .max_tokens = 512u * (a + 1),
-							  .kv_reserve_pct = 5 * a % 101 };
+			P.act[a] = (struct qs_q8_action){.max_seqs = 1u << a % 8,
+							 .max_tokens = 512u * (a + 1),
+							 .kv_reserve_pct = 5 * a % 101};
 		d.action = P.act;
 	}
 

@@ -47,8 +47,8 @@ main(int argc, char **argv)
 			return 1;
 		sum += choice[it % REQ];
 	}
-	printf("%s %u-in %u-layer x %lu: choice sum %lu\n", qs_kernel_name(k), p->n_in,
-	       p->n_layers, iters, sum);
+	printf("%s %u-in %u-layer x %lu: choice sum %lu\n", qs_kernel_name(k), p->n_in, p->n_layers,
+	       iters, sum);
 	qs_policy_free(p);
 	return 0;
 }

@@ -56,8 +56,8 @@ rand_dim(struct tu_rng *r)
 static void
 rand_requant(struct tu_rng *r, uint32_t n_in, int32_t *m, uint8_t *s)
 {
-	static const int32_t mx[] = { 1, 2, 3, QS_INT8_M_MAX, QS_INT8_M_MAX - 1, 1 << 30 };
-	static const uint8_t sx[] = { 1, 2, 31, 32, 61, 62 };
+	static const int32_t mx[] = {1, 2, 3, QS_INT8_M_MAX, QS_INT8_M_MAX - 1, 1 << 30};
+	static const uint8_t sx[] = {1, 2, 31, 32, 61, 62};
 
 	if (tu_range(r, 0, 9) < 7) {
 		/* Scaled to the accumulators' likely size, so activations spread. */
@@ -77,11 +77,16 @@ static int32_t
 rand_bias(struct tu_rng *r)
 {
 	switch (tu_range(r, 0, 9)) {
-	case 0: return QS_INT8_MAX_ABS_BIAS;
-	case 1: return -QS_INT8_MAX_ABS_BIAS;
-	case 2: return (int32_t)tu_range(r, -QS_INT8_MAX_ABS_BIAS, QS_INT8_MAX_ABS_BIAS);
-	case 3: return 0;
-	default: return (int32_t)tu_range(r, -30000, 30000);
+	case 0:
+		return QS_INT8_MAX_ABS_BIAS;
+	case 1:
+		return -QS_INT8_MAX_ABS_BIAS;
+	case 2:
+		return (int32_t)tu_range(r, -QS_INT8_MAX_ABS_BIAS, QS_INT8_MAX_ABS_BIAS);
+	case 3:
+		return 0;
+	default:
+		return (int32_t)tu_range(r, -30000, 30000);
 	}
 }
 
@@ -96,7 +101,8 @@ rand_policy(struct tu_rng *r, struct rpol *P)
 	for (uint32_t l = 0; l <= n_layers; l++)
 		dims[l] = rand_dim(r);
 	if (tu_range(r, 0, 2) == 0 || dims[n_layers] > QS_Q8_MAX_ACTIONS)
-		dims[n_layers] = tu_range(r, 0, 1) ? 1 : (uint32_t)tu_range(r, 1, QS_Q8_MAX_ACTIONS);
+		dims[n_layers] =
+		    tu_range(r, 0, 1) ? 1 : (uint32_t)tu_range(r, 1, QS_Q8_MAX_ACTIONS);
 	P->d.schema = QS_SCHEMA_RAW;
 	P->d.name = "diff";
 	P->d.n_layers = (uint16_t)n_layers;
@@ -110,10 +116,18 @@ rand_policy(struct tu_rng *r, struct rpol *P)
 		P->s[l] = malloc(n_out);
 		for (size_t i = 0; i < nw; i++) {
 			switch (wmode) {
-			case 0: P->w[l][i] = (int8_t)tu_range(r, -127, 127); break;
-			case 1: P->w[l][i] = tu_range(r, 0, 1) ? 127 : -127; break;
-			case 2: P->w[l][i] = tu_range(r, 0, 3) ? 0 : (int8_t)tu_range(r, -127, 127); break;
-			default: P->w[l][i] = (int8_t)tu_range(r, -20, 20); break;
+			case 0:
+				P->w[l][i] = (int8_t)tu_range(r, -127, 127);
+				break;
+			case 1:
+				P->w[l][i] = tu_range(r, 0, 1) ? 127 : -127;
+				break;
+			case 2:
+				P->w[l][i] = tu_range(r, 0, 3) ? 0 : (int8_t)tu_range(r, -127, 127);
+				break;
+			default:
+				P->w[l][i] = (int8_t)tu_range(r, -20, 20);
+				break;
 			}
 		}
 		for (uint32_t j = 0; j < n_out; j++) {
@@ -121,12 +135,12 @@ rand_policy(struct tu_rng *r, struct rpol *P)
 			rand_requant(r, n_in, &P->m[l][j], &P->s[l][j]);
 		}
 		P->d.layer[l] = (struct qs_q8_layer_desc){
-			.n_in = (uint16_t)n_in,
-			.n_out = (uint16_t)n_out,
-			.w = P->w[l],
-			.bias = P->bias[l],
-			.m = l + 1 < n_layers ? P->m[l] : NULL,
-			.s = l + 1 < n_layers ? P->s[l] : NULL,
+		    .n_in = (uint16_t)n_in,
+		    .n_out = (uint16_t)n_out,
+		    .w = P->w[l],
+		    .bias = P->bias[l],
+		    .m = l + 1 < n_layers ? P->m[l] : NULL,
+		    .s = l + 1 < n_layers ? P->s[l] : NULL,
 		};
 	}
 	if (dims[n_layers] == 1) {
@@ -135,7 +149,7 @@ rand_policy(struct tu_rng *r, struct rpol *P)
 		P->d.kind = QS_Q8_KIND_CLASSIFIER;
 		P->d.n_actions = (uint16_t)dims[n_layers];
 		for (uint32_t a = 0; a < dims[n_layers]; a++)
-			P->act[a] = (struct qs_q8_action){ 1, 1, 0, 0 };
+			P->act[a] = (struct qs_q8_action){1, 1, 0, 0};
 		P->d.action = P->act;
 	}
 }
@@ -170,7 +184,8 @@ ref_row(const struct rpol *P, const uint8_t *x, int32_t *out)
 			if (l + 1 == P->d.n_layers) {
 				out[j] = (int32_t)acc;
 			} else {
-				int64_t v = (acc * L->m[j] + ((int64_t)1 << (L->s[j] - 1))) >> L->s[j];
+				int64_t v =
+				    (acc * L->m[j] + ((int64_t)1 << (L->s[j] - 1))) >> L->s[j];
 
 				b[j] = v < 0 ? 0 : v > 127 ? 127 : v;
 			}
@@ -194,10 +209,18 @@ fill_inputs(struct tu_rng *r, uint8_t *x, uint32_t rows, size_t stride, uint32_t
 				continue;
 			}
 			switch (mode) {
-			case 0: xr[i] = 127; break;
-			case 1: xr[i] = tu_range(r, 0, 3) ? 0 : (uint8_t)tu_range(r, 0, 127); break;
-			case 2: xr[i] = tu_range(r, 0, 1) ? 127 : 0; break;
-			default: xr[i] = (uint8_t)tu_range(r, 0, 127); break;
+			case 0:
+				xr[i] = 127;
+				break;
+			case 1:
+				xr[i] = tu_range(r, 0, 3) ? 0 : (uint8_t)tu_range(r, 0, 127);
+				break;
+			case 2:
+				xr[i] = tu_range(r, 0, 1) ? 127 : 0;
+				break;
+			default:
+				xr[i] = (uint8_t)tu_range(r, 0, 127);
+				break;
 			}
 		}
 	}
@@ -208,8 +231,8 @@ test_differential(void **state)
 {
 	const char *env_n = getenv("QSTEER_DIFF_CASES"), *env_seed = getenv("QSTEER_DIFF_SEED");
 	uint64_t target = env_n ? strtoull(env_n, NULL, 10) : 1000000;
-	struct tu_rng r = { env_seed ? strtoull(env_seed, NULL, 0) : 0x51537465657221ull };
-	uint64_t rows_done = 0, cases[QS_KERNEL__COUNT] = { 0 }, policies = 0;
+	struct tu_rng r = {env_seed ? strtoull(env_seed, NULL, 0) : 0x51537465657221ull};
+	uint64_t rows_done = 0, cases[QS_KERNEL__COUNT] = {0}, policies = 0;
 	uint64_t act_zero = 0, act_sat = 0;
 	int levels[QS_KERNEL__COUNT], n_levels = 0;
 	char msg[256];
@@ -222,7 +245,8 @@ test_differential(void **state)
 	printf("[ diff ] SIMD levels run here:");
 	for (int i = 0; i < n_levels; i++)
 		printf(" %s", qs_kernel_name((enum qs_kernel)levels[i]));
-	printf("%s\n", n_levels ? "" : " none (scalar-only consistency against the int64 reference)");
+	printf("%s\n",
+	       n_levels ? "" : " none (scalar-only consistency against the int64 reference)");
 
 	while (rows_done < target) {
 		struct rpol P;
@@ -260,7 +284,8 @@ test_differential(void **state)
 			if (memcmp(ref, want + (size_t)row * n_out, n_out * sizeof(int32_t)))
 				for (uint32_t j = 0; j < n_out; j++)
 					if (ref[j] != want[(size_t)row * n_out + j])
-						fail_msg("policy %llu (%u layers, %u->...->%u) row %u out %u: scalar %d, int64 reference %d",
+						fail_msg("policy %llu (%u layers, %u->...->%u) row "
+							 "%u out %u: scalar %d, int64 reference %d",
 							 (unsigned long long)policies, p->n_layers,
 							 n_in, n_out, row, j,
 							 want[(size_t)row * n_out + j], ref[j]);
@@ -285,10 +310,12 @@ test_differential(void **state)
 				continue;
 			for (size_t e = 0; e < (size_t)rows * n_out; e++)
 				if (got[e] != want[e])
-					fail_msg("policy %llu (%u layers, %u inputs, %u outputs): %s differs from scalar at row %zu of %u (stride %zu) output %zu: %s %d, scalar %d",
-						 (unsigned long long)policies, p->n_layers, n_in, n_out,
-						 qs_kernel_name(k), e / n_out, rows, stride, e % n_out,
-						 qs_kernel_name(k), got[e], want[e]);
+					fail_msg("policy %llu (%u layers, %u inputs, %u outputs): "
+						 "%s differs from scalar at row %zu of %u (stride "
+						 "%zu) output %zu: %s %d, scalar %d",
+						 (unsigned long long)policies, p->n_layers, n_in,
+						 n_out, qs_kernel_name(k), e / n_out, rows, stride,
+						 e % n_out, qs_kernel_name(k), got[e], want[e]);
 		}
 		/* AUTO must be one of the above. */
 		assert_int_equal(qs_policy_run(p, QS_KERNEL_AUTO, x, stride, rows, got), QS_OK);
@@ -319,10 +346,10 @@ test_differential(void **state)
 static void
 test_run_args(void **state)
 {
-	struct tu_rng r = { 7 };
+	struct tu_rng r = {7};
 	struct rpol P;
 	struct qs_policy *p = NULL;
-	uint8_t file[4096], x[64] = { 0 };
+	uint8_t file[4096], x[64] = {0};
 	int32_t out[64];
 	size_t len;
 
@@ -337,8 +364,8 @@ test_run_args(void **state)
 	assert_int_equal(qs_policy_load(file, len, "args", NULL, &p, NULL, 0), QS_OK);
 	for (int k = QS_KERNEL_AUTO; k < QS_KERNEL__COUNT; k++) {
 		int want = k == QS_KERNEL_AUTO || qs_kernel_supported((enum qs_kernel)k)
-				   ? QS_OK
-				   : QS_E_UNSUPPORTED;
+			       ? QS_OK
+			       : QS_E_UNSUPPORTED;
 
 		assert_int_equal(qs_policy_run(p, (enum qs_kernel)k, x, p->n_in, 0, NULL), want);
 		assert_int_equal(qs_policy_run(p, (enum qs_kernel)k, x, p->n_in - 1, 1, out),
@@ -372,8 +399,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_run_args),
-		cmocka_unit_test(test_differential),
+	    cmocka_unit_test(test_run_args),
+	    cmocka_unit_test(test_differential),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

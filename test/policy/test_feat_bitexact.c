@@ -34,11 +34,25 @@ old_msb(qs_u32 v)
 {
 	qs_u32 n = 0;
 
-	if (v >= (1u << 16)) { v >>= 16; n += 16; }
-	if (v >= (1u << 8)) { v >>= 8; n += 8; }
-	if (v >= (1u << 4)) { v >>= 4; n += 4; }
-	if (v >= (1u << 2)) { v >>= 2; n += 2; }
-	if (v >= (1u << 1)) { n += 1; }
+	if (v >= (1u << 16)) {
+		v >>= 16;
+		n += 16;
+	}
+	if (v >= (1u << 8)) {
+		v >>= 8;
+		n += 8;
+	}
+	if (v >= (1u << 4)) {
+		v >>= 4;
+		n += 4;
+	}
+	if (v >= (1u << 2)) {
+		v >>= 2;
+		n += 2;
+	}
+	if (v >= (1u << 1)) {
+		n += 1;
+	}
 	return n;
 }
 
@@ -88,11 +102,11 @@ old_class4(qs_u32 c)
 
 static unsigned long long checked;
 
-#define FAIL(...)                                                                        \
-	do {                                                                             \
-		fprintf(stderr, __VA_ARGS__);                                            \
-		fputc('\n', stderr);                                                     \
-		exit(1);                                                                 \
+#define FAIL(...)                                                                                  \
+	do {                                                                                       \
+		fprintf(stderr, __VA_ARGS__);                                                      \
+		fputc('\n', stderr);                                                               \
+		exit(1);                                                                           \
 	} while (0)
 
 /* One u32 decides: msb, clamp7, class4, log2q with 0..4 fraction bits, every v. */
@@ -143,10 +157,14 @@ edge(void)
 	qs_u64 p = k == 32 ? 0x100000000ull : 1ull << k;
 
 	switch (rnd() % 4) {
-	case 0: return (qs_u32)(p - 1 + rnd() % 3);
-	case 1: return (qs_u32)(0xffffffffu >> (k & 31));
-	case 2: return (qs_u32)rnd();
-	default: return (qs_u32)(rnd() % (p + 1));
+	case 0:
+		return (qs_u32)(p - 1 + rnd() % 3);
+	case 1:
+		return (qs_u32)(0xffffffffu >> (k & 31));
+	case 2:
+		return (qs_u32)rnd();
+	default:
+		return (qs_u32)(rnd() % (p + 1));
 	}
 }
 
@@ -207,9 +225,18 @@ check_rows(void)
 	qs_u32 i;
 
 	for (i = 0; i < 2000000; i++) {
-		struct qs_feat_request rq = {edge(), edge(), (qs_u8)(rnd() % 6), (qs_u8)(rnd() % 6)};
-		struct qs_feat_backend be = {edge(), edge(), edge(), edge(), edge(), edge(),
-					     edge(), edge(), edge(), (qs_u8)(rnd() % 10),
+		struct qs_feat_request rq = {edge(), edge(), (qs_u8)(rnd() % 6),
+					     (qs_u8)(rnd() % 6)};
+		struct qs_feat_backend be = {edge(),
+					     edge(),
+					     edge(),
+					     edge(),
+					     edge(),
+					     edge(),
+					     edge(),
+					     edge(),
+					     edge(),
+					     (qs_u8)(rnd() % 10),
 					     (qs_u8)(rnd() % 2)};
 		struct qs_feat_global gl = {edge(), edge()};
 		qs_u8 row[QS_FR_COUNT], exp[QS_FR_COUNT];

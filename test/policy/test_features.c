@@ -58,16 +58,19 @@ interesting(struct tu_rng *r)
 	uint32_t k = (uint32_t)tu_range(r, 0, 31);
 
 	switch (tu_range(r, 0, 3)) {
-	case 0: return (1u << k) - 1 + (uint32_t)tu_range(r, 0, 2);
-	case 1: return (uint32_t)tu_next(r);
-	default: return (uint32_t)(tu_next(r) >> (32 + k));
+	case 0:
+		return (1u << k) - 1 + (uint32_t)tu_range(r, 0, 2);
+	case 1:
+		return (uint32_t)tu_next(r);
+	default:
+		return (uint32_t)(tu_next(r) >> (32 + k));
 	}
 }
 
 static void
 test_msb(void **state)
 {
-	struct tu_rng r = { 1 };
+	struct tu_rng r = {1};
 
 	(void)state;
 	for (uint32_t v = 1; v < (1u << 20); v++)
@@ -89,7 +92,7 @@ test_msb(void **state)
 static void
 test_log2q(void **state)
 {
-	struct tu_rng r = { 2 };
+	struct tu_rng r = {2};
 
 	(void)state;
 	/* The examples in features.h with 3 fractional bits, and 1000 by hand:
@@ -126,7 +129,7 @@ test_log2q(void **state)
 static void
 test_ratio_q7(void **state)
 {
-	struct tu_rng r = { 3 };
+	struct tu_rng r = {3};
 
 	(void)state;
 	assert_int_equal(qs_feat_ratio_q7(0, 0), 0);
@@ -146,9 +149,15 @@ test_ratio_q7(void **state)
 		uint32_t den = interesting(&r), num;
 
 		switch (i % 3) {
-		case 0: num = interesting(&r); break;
-		case 1: num = den ? (uint32_t)(tu_next(&r) % den) : 0; break;
-		default: num = den - (uint32_t)tu_range(&r, 0, 3); break;
+		case 0:
+			num = interesting(&r);
+			break;
+		case 1:
+			num = den ? (uint32_t)(tu_next(&r) % den) : 0;
+			break;
+		default:
+			num = den - (uint32_t)tu_range(&r, 0, 3);
+			break;
 		}
 		if (qs_feat_ratio_q7(num, den) != ref_ratio(num, den))
 			fail_msg("ratio_q7(%u, %u) = %u, reference %u", num, den,
@@ -180,30 +189,37 @@ test_class4_clamp(void **state)
 static void
 test_router_v1(void **state)
 {
-	struct qs_feat_request rq = { .prompt_tokens = 1000, .max_new_tokens = 256, .priority = 2,
-				      .slo_class = 5 };
-	struct qs_feat_backend be = { .waiting = 0, .running = 3, .kv_used = 300, .kv_total = 400,
-				      .prefill_pending = 100000, .decode_tps = 5, .ttft_p99_ms = 1,
-				      .sent_reqs = 7, .sent_tokens = 0, .capacity_class = 9,
-				      .prefix_hit = 1 };
-	struct qs_feat_global gl = { .outstanding = 1000000, .eligible = 64 };
+	struct qs_feat_request rq = {
+	    .prompt_tokens = 1000, .max_new_tokens = 256, .priority = 2, .slo_class = 5};
+	struct qs_feat_backend be = {.waiting = 0,
+				     .running = 3,
+				     .kv_used = 300,
+				     .kv_total = 400,
+				     .prefill_pending = 100000,
+				     .decode_tps = 5,
+				     .ttft_p99_ms = 1,
+				     .sent_reqs = 7,
+				     .sent_tokens = 0,
+				     .capacity_class = 9,
+				     .prefix_hit = 1};
+	struct qs_feat_global gl = {.outstanding = 1000000, .eligible = 64};
 	static const uint8_t want[QS_FR_COUNT] = {
-		[QS_FR_PROMPT_LOG] = 87,	/* msb 9, frac 111: 80 | 7 */
-		[QS_FR_GEN_LOG] = 72,		/* 2^8: 9 << 3 */
-		[QS_FR_PRIORITY] = 84,		/* class 2 */
-		[QS_FR_SLO] = 127,		/* class 5 saturates */
-		[QS_FR_PREFIX_HIT] = 127,
-		[QS_FR_WAITING_LOG] = 0,	/* 0 -> 0 */
-		[QS_FR_RUNNING_LOG] = 20,	/* msb 1, frac 100: 16 | 4 */
-		[QS_FR_KV_UTIL] = 96,		/* 128 * 300 / 400 */
-		[QS_FR_PREFILL_LOG] = 70,	/* msb 16, frac 10: 68 | 2 */
-		[QS_FR_DECODE_TPS_LOG] = 13,	/* msb 2, frac 01: 12 | 1 */
-		[QS_FR_TTFT_P99_LOG] = 8,	/* 1 -> 1 << 3 */
-		[QS_FR_SENT_REQS_LOG] = 30,	/* msb 2, frac 110: 24 | 6 */
-		[QS_FR_SENT_TOKENS_LOG] = 0,
-		[QS_FR_CAPACITY] = 126,		/* class 9 -> 7, times 18 */
-		[QS_FR_GLOBAL_LOAD_LOG] = 83,	/* msb 19, frac 11: 80 | 3 */
-		[QS_FR_ELIGIBLE_LOG] = 112,	/* 2^6 with 4 bits: 7 << 4 */
+	    [QS_FR_PROMPT_LOG] = 87, /* msb 9, frac 111: 80 | 7 */
+	    [QS_FR_GEN_LOG] = 72,    /* 2^8: 9 << 3 */
+	    [QS_FR_PRIORITY] = 84,   /* class 2 */
+	    [QS_FR_SLO] = 127,	     /* class 5 saturates */
+	    [QS_FR_PREFIX_HIT] = 127,
+	    [QS_FR_WAITING_LOG] = 0,	 /* 0 -> 0 */
+	    [QS_FR_RUNNING_LOG] = 20,	 /* msb 1, frac 100: 16 | 4 */
+	    [QS_FR_KV_UTIL] = 96,	 /* 128 * 300 / 400 */
+	    [QS_FR_PREFILL_LOG] = 70,	 /* msb 16, frac 10: 68 | 2 */
+	    [QS_FR_DECODE_TPS_LOG] = 13, /* msb 2, frac 01: 12 | 1 */
+	    [QS_FR_TTFT_P99_LOG] = 8,	 /* 1 -> 1 << 3 */
+	    [QS_FR_SENT_REQS_LOG] = 30,	 /* msb 2, frac 110: 24 | 6 */
+	    [QS_FR_SENT_TOKENS_LOG] = 0,
+	    [QS_FR_CAPACITY] = 126,	  /* class 9 -> 7, times 18 */
+	    [QS_FR_GLOBAL_LOAD_LOG] = 83, /* msb 19, frac 11: 80 | 3 */
+	    [QS_FR_ELIGIBLE_LOG] = 112,	  /* 2^6 with 4 bits: 7 << 4 */
 	};
 	uint8_t out[QS_FR_COUNT];
 
@@ -215,18 +231,17 @@ test_router_v1(void **state)
 			fail_msg("router-v1 feature %d: %u, by hand %u", i, out[i], want[i]);
 	/* Every feature stays 7-bit for any input. */
 	{
-		struct tu_rng r = { 4 };
+		struct tu_rng r = {4};
 
 		for (int i = 0; i < 100000; i++) {
-			rq = (struct qs_feat_request){ interesting(&r), interesting(&r),
-						       (uint8_t)tu_next(&r), (uint8_t)tu_next(&r) };
-			be = (struct qs_feat_backend){ interesting(&r), interesting(&r),
-						       interesting(&r), interesting(&r),
-						       interesting(&r), interesting(&r),
-						       interesting(&r), interesting(&r),
-						       interesting(&r), (uint8_t)tu_next(&r),
-						       (uint8_t)tu_next(&r) };
-			gl = (struct qs_feat_global){ interesting(&r), interesting(&r) };
+			rq = (struct qs_feat_request){interesting(&r), interesting(&r),
+						      (uint8_t)tu_next(&r), (uint8_t)tu_next(&r)};
+			be = (struct qs_feat_backend){
+			    interesting(&r),	  interesting(&r),     interesting(&r),
+			    interesting(&r),	  interesting(&r),     interesting(&r),
+			    interesting(&r),	  interesting(&r),     interesting(&r),
+			    (uint8_t)tu_next(&r), (uint8_t)tu_next(&r)};
+			gl = (struct qs_feat_global){interesting(&r), interesting(&r)};
 			qs_feat_router_v1(&rq, &be, &gl, out);
 			for (int f = 0; f < QS_FR_COUNT; f++)
 				assert_true(out[f] <= 127);
@@ -242,11 +257,11 @@ test_requant(void **state)
 	(void)state;
 	/* S = 1, M = 1: y = round-half-up(acc / 2). */
 	assert_int_equal(qs_int8_requant(0, 1, 1), 0);
-	assert_int_equal(qs_int8_requant(1, 1, 1), 1);	 /* 0.5 -> 1 */
+	assert_int_equal(qs_int8_requant(1, 1, 1), 1); /* 0.5 -> 1 */
 	assert_int_equal(qs_int8_requant(2, 1, 1), 1);
-	assert_int_equal(qs_int8_requant(3, 1, 1), 2);	 /* 1.5 -> 2 */
-	assert_int_equal(qs_int8_requant(-1, 1, 1), 0);	 /* -0.5 -> 0 */
-	assert_int_equal(qs_int8_requant(-2, 1, 1), 0);	 /* -1 -> ReLU */
+	assert_int_equal(qs_int8_requant(3, 1, 1), 2);	/* 1.5 -> 2 */
+	assert_int_equal(qs_int8_requant(-1, 1, 1), 0); /* -0.5 -> 0 */
+	assert_int_equal(qs_int8_requant(-2, 1, 1), 0); /* -1 -> ReLU */
 	assert_int_equal(qs_int8_requant(-3, 1, 1), 0);
 	assert_int_equal(qs_int8_requant(252, 1, 1), 126);
 	assert_int_equal(qs_int8_requant(253, 1, 1), 127);
@@ -277,7 +292,7 @@ test_requant(void **state)
 	/* Random cases against (acc * M) / 2^S rounded half up, in floating point where
 	 * the product is exact (|acc * M| < 2^53). */
 	{
-		struct tu_rng r = { 5 };
+		struct tu_rng r = {5};
 
 		for (int i = 0; i < 1000000; i++) {
 			int32_t acc = (int32_t)tu_range(&r, -(1 << 21), 1 << 21);
@@ -299,12 +314,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_msb),
-		cmocka_unit_test(test_log2q),
-		cmocka_unit_test(test_ratio_q7),
-		cmocka_unit_test(test_class4_clamp),
-		cmocka_unit_test(test_router_v1),
-		cmocka_unit_test(test_requant),
+	    cmocka_unit_test(test_msb),	      cmocka_unit_test(test_log2q),
+	    cmocka_unit_test(test_ratio_q7),  cmocka_unit_test(test_class4_clamp),
+	    cmocka_unit_test(test_router_v1), cmocka_unit_test(test_requant),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

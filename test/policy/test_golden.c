@@ -31,15 +31,15 @@ struct golden {
 	uint16_t kind;
 	struct qs_policy *p;
 	long rows;
-	uint8_t *x;	/* rows x n_in, contiguous */
-	int32_t *want;	/* rows x n_out */
+	uint8_t *x;    /* rows x n_in, contiguous */
+	int32_t *want; /* rows x n_out */
 };
 
 static struct golden G[] = {
-	{ "router_v1", QS_Q8_KIND_SCORER, NULL, 0, NULL, NULL },
-	{ "batch_cls", QS_Q8_KIND_CLASSIFIER, NULL, 0, NULL, NULL },
-	{ "raw_odd", QS_Q8_KIND_SCORER, NULL, 0, NULL, NULL },
-	{ "raw_deep", QS_Q8_KIND_CLASSIFIER, NULL, 0, NULL, NULL },
+    {"router_v1", QS_Q8_KIND_SCORER, NULL, 0, NULL, NULL},
+    {"batch_cls", QS_Q8_KIND_CLASSIFIER, NULL, 0, NULL, NULL},
+    {"raw_odd", QS_Q8_KIND_SCORER, NULL, 0, NULL, NULL},
+    {"raw_deep", QS_Q8_KIND_CLASSIFIER, NULL, 0, NULL, NULL},
 };
 #define N_GOLDEN (sizeof(G) / sizeof(G[0]))
 
@@ -134,9 +134,9 @@ test_golden_all_kernels(void **state)
 
 			printf("[ golden ] kernel %-10s not supported here: skipped\n",
 			       qs_kernel_name((enum qs_kernel)k));
-			assert_int_equal(qs_policy_run(G[0].p, (enum qs_kernel)k, G[0].x,
-						       G[0].p->n_in, 1, o),
-					 QS_E_UNSUPPORTED);
+			assert_int_equal(
+			    qs_policy_run(G[0].p, (enum qs_kernel)k, G[0].x, G[0].p->n_in, 1, o),
+			    QS_E_UNSUPPORTED);
 			continue;
 		}
 		for (size_t i = 0; i < N_GOLDEN; i++) {
@@ -146,9 +146,9 @@ test_golden_all_kernels(void **state)
 			int32_t *o = malloc(rows * n_out * sizeof(int32_t));
 			uint8_t *xs = malloc((rows - 1) * stride + n_in);
 
-			assert_int_equal(qs_policy_run(g->p, (enum qs_kernel)k, g->x, n_in,
-						       (uint32_t)rows, o),
-					 QS_OK);
+			assert_int_equal(
+			    qs_policy_run(g->p, (enum qs_kernel)k, g->x, n_in, (uint32_t)rows, o),
+			    QS_OK);
 			for (size_t e = 0; e < rows * n_out; e++)
 				if (o[e] != g->want[e])
 					fail_msg("%s kernel %s row %zu output %zu: %d, golden %d",
@@ -158,9 +158,9 @@ test_golden_all_kernels(void **state)
 			for (size_t r = 0; r < rows; r++)
 				memcpy(xs + r * stride, g->x + r * n_in, n_in);
 			memset(o, 0, rows * n_out * sizeof(int32_t));
-			assert_int_equal(qs_policy_run(g->p, (enum qs_kernel)k, xs, stride,
-						       (uint32_t)rows, o),
-					 QS_OK);
+			assert_int_equal(
+			    qs_policy_run(g->p, (enum qs_kernel)k, xs, stride, (uint32_t)rows, o),
+			    QS_OK);
 			assert_memory_equal(o, g->want, rows * n_out * sizeof(int32_t));
 			for (size_t r0 = 0; r0 < rows; r0 += 7)
 				for (size_t n = 1; r0 + n <= rows; n += 5) {
@@ -199,7 +199,7 @@ test_golden_choose(void **state)
 {
 	const struct golden *g = &G[0];
 	const uint32_t n_in = g->p->n_in;
-	struct tu_rng rng = { 42 };
+	struct tu_rng rng = {42};
 	uint16_t choice[2000];
 	int32_t scores[2000 * 7];
 	uint64_t elig[2000];
@@ -225,11 +225,21 @@ test_golden_choose(void **state)
 
 			for (int r = 0; r < 8; r++) {
 				switch (round % 5) {
-				case 0: elig[r] = ~0ull; break;
-				case 1: elig[r] = 0; break;
-				case 2: elig[r] = 1ull << tu_range(&rng, 0, 7); break;
-				case 3: elig[r] = ~0ull << tu_range(&rng, 0, 8); break;
-				default: elig[r] = tu_next(&rng); break;
+				case 0:
+					elig[r] = ~0ull;
+					break;
+				case 1:
+					elig[r] = 0;
+					break;
+				case 2:
+					elig[r] = 1ull << tu_range(&rng, 0, 7);
+					break;
+				case 3:
+					elig[r] = ~0ull << tu_range(&rng, 0, 8);
+					break;
+				default:
+					elig[r] = tu_next(&rng);
+					break;
 				}
 			}
 			assert_int_equal(qs_policy_choose(g->p, (enum qs_kernel)k, g->x, 8, 8,
@@ -251,20 +261,21 @@ test_golden_choose(void **state)
 		/* Ties: the all-identical request picks the lowest eligible candidate. */
 		for (int c = 0; c < 8; c++) {
 			elig[0] = ~0ull << c;
-			assert_int_equal(qs_policy_choose(g->p, (enum qs_kernel)k, g->x + 7 * 8 * n_in,
-							  1, 8, elig, NULL, choice),
+			assert_int_equal(qs_policy_choose(g->p, (enum qs_kernel)k,
+							  g->x + 7 * 8 * n_in, 1, 8, elig, NULL,
+							  choice),
 					 QS_OK);
 			assert_int_equal(choice[0], c);
 		}
 		/* 1 request x 64 candidates, and 64 requests x 1 candidate. */
 		elig[0] = 0x5555555555555555ull;
-		assert_int_equal(qs_policy_choose(g->p, (enum qs_kernel)k, g->x, 1, 64, elig, NULL,
-						  choice),
-				 QS_OK);
+		assert_int_equal(
+		    qs_policy_choose(g->p, (enum qs_kernel)k, g->x, 1, 64, elig, NULL, choice),
+		    QS_OK);
 		assert_int_equal(choice[0], want_choice(g->want, 64, elig[0]));
-		assert_int_equal(qs_policy_choose(g->p, (enum qs_kernel)k, g->x, 64, 1, NULL, NULL,
-						  choice),
-				 QS_OK);
+		assert_int_equal(
+		    qs_policy_choose(g->p, (enum qs_kernel)k, g->x, 64, 1, NULL, NULL, choice),
+		    QS_OK);
 		for (int r = 0; r < 64; r++)
 			assert_int_equal(choice[r], 0);
 		/* 2000 requests x 7 candidates cycling through the golden rows: more than one
@@ -282,8 +293,8 @@ test_golden_choose(void **state)
 			for (int r = 0; r < 2000; r++)
 				elig[r] = r % 13 == 0 ? 0 : tu_next(&rng);
 			for (int keep = 0; keep < 2; keep++) {
-				assert_int_equal(qs_policy_choose(g->p, (enum qs_kernel)k, x, 2000, 7,
-								  elig, keep ? scores : NULL,
+				assert_int_equal(qs_policy_choose(g->p, (enum qs_kernel)k, x, 2000,
+								  7, elig, keep ? scores : NULL,
 								  choice),
 						 QS_OK);
 				for (int r = 0; r < 2000; r++)
@@ -301,9 +312,8 @@ test_golden_choose(void **state)
 			 QS_E_ARG);
 	assert_int_equal(qs_policy_choose(g->p, QS_KERNEL_SCALAR, g->x, 1, 65, NULL, NULL, choice),
 			 QS_E_ARG);
-	assert_int_equal(qs_policy_choose(G[1].p, QS_KERNEL_SCALAR, G[1].x, 1, 1, NULL, NULL,
-					  choice),
-			 QS_E_ARG);
+	assert_int_equal(
+	    qs_policy_choose(G[1].p, QS_KERNEL_SCALAR, G[1].x, 1, 1, NULL, NULL, choice), QS_E_ARG);
 }
 
 static void
@@ -321,9 +331,9 @@ test_golden_classify(void **state)
 			int ties = 0;
 
 			if (g->kind != QS_Q8_KIND_CLASSIFIER) {
-				assert_int_equal(qs_policy_classify(g->p, (enum qs_kernel)k, g->x,
-								    n_in, 1, act),
-						 QS_E_ARG);
+				assert_int_equal(
+				    qs_policy_classify(g->p, (enum qs_kernel)k, g->x, n_in, 1, act),
+				    QS_E_ARG);
 				continue;
 			}
 			xs = malloc((size_t)(g->rows - 1) * stride + n_in);
@@ -358,10 +368,10 @@ int
 main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_golden_shapes),
-		cmocka_unit_test(test_golden_all_kernels),
-		cmocka_unit_test(test_golden_choose),
-		cmocka_unit_test(test_golden_classify),
+	    cmocka_unit_test(test_golden_shapes),
+	    cmocka_unit_test(test_golden_all_kernels),
+	    cmocka_unit_test(test_golden_choose),
+	    cmocka_unit_test(test_golden_classify),
 	};
 
 	if (argc != 2) {

@@ -42,9 +42,9 @@ struct sample {
 static void
 make_sample(struct sample *S, int classifier)
 {
-	static const uint16_t cls[] = { 16, 24, 6 }, rtr[] = { 16, 32, 16, 1 };
+	static const uint16_t cls[] = {16, 24, 6}, rtr[] = {16, 32, 16, 1};
 	const uint16_t *dims = classifier ? cls : rtr;
-	struct tu_rng r = { classifier ? 11u : 22u };
+	struct tu_rng r = {classifier ? 11u : 22u};
 	char msg[256];
 
 	memset(S, 0, sizeof(*S));
@@ -59,19 +59,21 @@ make_sample(struct sample *S, int classifier)
 		for (uint32_t i = 0; i < n_in * n_out; i++)
 			S->w[l][i] = (int8_t)tu_range(&r, -127, 127);
 		for (uint32_t j = 0; j < n_out; j++) {
-			S->bias[l][j] = (int32_t)tu_range(&r, -QS_INT8_MAX_ABS_BIAS,
-							  QS_INT8_MAX_ABS_BIAS);
+			S->bias[l][j] =
+			    (int32_t)tu_range(&r, -QS_INT8_MAX_ABS_BIAS, QS_INT8_MAX_ABS_BIAS);
 			S->m[l][j] = (int32_t)tu_range(&r, 1, QS_INT8_M_MAX);
 			S->s[l][j] = (uint8_t)tu_range(&r, 1, 62);
 		}
-		S->d.layer[l] = (struct qs_q8_layer_desc){ (uint16_t)n_in, (uint16_t)n_out,
-							   S->w[l], S->bias[l],
-							   l + 1 < S->d.n_layers ? S->m[l] : NULL,
-							   l + 1 < S->d.n_layers ? S->s[l] : NULL };
+		S->d.layer[l] = (struct qs_q8_layer_desc){(uint16_t)n_in,
+							  (uint16_t)n_out,
+							  S->w[l],
+							  S->bias[l],
+							  l + 1 < S->d.n_layers ? S->m[l] : NULL,
+							  l + 1 < S->d.n_layers ? S->s[l] : NULL};
 	}
 	if (classifier) {
 		for (uint32_t a = 0; a < 6; a++)
-			S->act[a] = (struct qs_q8_action){ a + 1, 256 * (a + 1), 10 * a, 0 };
+			S->act[a] = (struct qs_q8_action){a + 1, 256 * (a + 1), 10 * a, 0};
 		S->d.n_actions = 6;
 		S->d.action = S->act;
 	}
@@ -154,8 +156,8 @@ check_roundtrip(const struct sample *S, const struct qs_policy *p)
 		assert_int_equal(L->w_stride % 4, 0);
 		assert_true(L->w_stride >= L->n_in && L->w_stride < L->n_in + 4);
 		for (uint32_t j = 0; j < L->n_out; j++) {
-			assert_memory_equal(L->w + (size_t)j * L->w_stride, D->w + (size_t)j * D->n_in,
-					    D->n_in);
+			assert_memory_equal(L->w + (size_t)j * L->w_stride,
+					    D->w + (size_t)j * D->n_in, D->n_in);
 			for (uint32_t i = D->n_in; i < L->w_stride; i++)
 				assert_int_equal(L->w[(size_t)j * L->w_stride + i], 0);
 		}
@@ -213,10 +215,11 @@ test_roundtrip(void **state)
 		qs_policy_free(p);
 		/* expect_kind / expect_schema that match. */
 		{
-			struct qs_policy_load_opts o = { .expect_schema = S.d.schema,
-							 .expect_kind = S.d.kind };
+			struct qs_policy_load_opts o = {.expect_schema = S.d.schema,
+							.expect_kind = S.d.kind};
 
-			assert_int_equal(qs_policy_load(S.file, S.len, "x", &o, &p, NULL, 0), QS_OK);
+			assert_int_equal(qs_policy_load(S.file, S.len, "x", &o, &p, NULL, 0),
+					 QS_OK);
 			qs_policy_free(p);
 		}
 		unlink(path);
@@ -279,12 +282,12 @@ test_writer_refuses(void **state)
 static void
 test_shape_message(void **state)
 {
-	static const uint16_t n_in[] = { 16, 32, 16 }, n_out[] = { 16, 16, 1 };
+	static const uint16_t n_in[] = {16, 32, 16}, n_out[] = {16, 16, 1};
 	char msg[256], dir[] = "/tmp/qsteer-q8-XXXXXX", path[300];
 	struct qs_policy *p = NULL;
 	size_t len;
-	uint8_t *b = tu_craft(QS_Q8_KIND_SCORER, QS_SCHEMA_ROUTER_V1, 3, n_in, n_out, 0, "router",
-			      &len);
+	uint8_t *b =
+	    tu_craft(QS_Q8_KIND_SCORER, QS_SCHEMA_ROUTER_V1, 3, n_in, n_out, 0, "router", &len);
 
 	(void)state;
 	assert_int_equal(tu_rd32(b + len - 4), qs_crc32c(0, b, len - 4));
@@ -332,7 +335,7 @@ test_truncation(void **state)
 			assert_int_equal(load_status(S.file, S.len + extra, NULL), QS_E_SIZE);
 		}
 	}
-	assert_int_equal(qs_policy_load(NULL, 0, "t", NULL, &(struct qs_policy *){ NULL }, NULL, 0),
+	assert_int_equal(qs_policy_load(NULL, 0, "t", NULL, &(struct qs_policy *){NULL}, NULL, 0),
 			 QS_E_ARG);
 	assert_int_equal(qs_policy_load(S.file, S.len, "t", NULL, NULL, NULL, 0), QS_E_ARG);
 }
@@ -369,8 +372,8 @@ test_bitflips(void **state)
 				else if (i >= payload)
 					want = QS_E_CRC; /* weights .. CRC: the CRC comes first */
 				if (rc == QS_OK || (want >= 0 && rc != want))
-					fail_msg("%s: flipping bit %d of byte %zu gives %s", S.d.name, bit,
-						 i, qs_status_name(rc));
+					fail_msg("%s: flipping bit %d of byte %zu gives %s",
+						 S.d.name, bit, i, qs_status_name(rc));
 				n++;
 			}
 	}
@@ -392,12 +395,12 @@ crafted(int cls, void (*fn)(uint8_t *b, size_t *len), int fix, int want, const c
 }
 
 /* Offsets in the classifier sample (16 -> 24 -> 6). */
-#define CLS_W0 (QS_Q8_HDR_SIZE + 2 * QS_Q8_LAYER_ENTRY_SIZE)
-#define CLS_B0 (CLS_W0 + 16 * 24)
-#define CLS_M0 (CLS_B0 + 4 * 24)
-#define CLS_S0 (CLS_M0 + 4 * 24)
-#define CLS_W1 (CLS_S0 + 24)
-#define CLS_B1 (CLS_W1 + 24 * 6)
+#define CLS_W0	(QS_Q8_HDR_SIZE + 2 * QS_Q8_LAYER_ENTRY_SIZE)
+#define CLS_B0	(CLS_W0 + 16 * 24)
+#define CLS_M0	(CLS_B0 + 4 * 24)
+#define CLS_S0	(CLS_M0 + 4 * 24)
+#define CLS_W1	(CLS_S0 + 24)
+#define CLS_B1	(CLS_W1 + 24 * 6)
 #define CLS_ACT (CLS_B1 + 4 * 6)
 
 static void
@@ -767,7 +770,6 @@ nothing(uint8_t *b, size_t *l)
 	(void)l;
 }
 
-
 /* Router sample (16 -> 32 -> 16 -> 1) damage. */
 static void
 scorer_actions(uint8_t *b, size_t *l)
@@ -784,13 +786,12 @@ scorer_as_cls(uint8_t *b, size_t *l)
 	tu_wr16(b + QS_Q8_HDR_ACTIONS, 1);
 }
 
-
 static void
 test_crafted(void **state)
 {
-	struct qs_policy_load_opts want_router = { .expect_schema = QS_SCHEMA_ROUTER_V1 };
-	struct qs_policy_load_opts want_raw = { .expect_schema = QS_SCHEMA_RAW };
-	struct qs_policy_load_opts want_scorer = { .expect_kind = QS_Q8_KIND_SCORER };
+	struct qs_policy_load_opts want_router = {.expect_schema = QS_SCHEMA_ROUTER_V1};
+	struct qs_policy_load_opts want_raw = {.expect_schema = QS_SCHEMA_RAW};
+	struct qs_policy_load_opts want_scorer = {.expect_kind = QS_Q8_KIND_SCORER};
 
 	(void)state;
 	crafted(1, nothing, 1, QS_OK, "sample as written", NULL);
@@ -856,7 +857,7 @@ test_crafted(void **state)
 	crafted(0, scorer_as_cls, 1, QS_E_SCHEMA, "router-v1 file marked classifier", NULL);
 	/* Padding bytes must be 0 (a hand-built 3 -> 3 -> 1 scorer: 9 weights). */
 	{
-		static const uint16_t ni[] = { 3, 3 }, no[] = { 3, 1 };
+		static const uint16_t ni[] = {3, 3}, no[] = {3, 1};
 		size_t len;
 		uint8_t *b = tu_craft(QS_Q8_KIND_SCORER, QS_SCHEMA_RAW, 2, ni, no, 0, "pad", &len);
 		size_t w0 = QS_Q8_HDR_SIZE + 2 * QS_Q8_LAYER_ENTRY_SIZE;
@@ -873,7 +874,7 @@ test_crafted(void **state)
 	}
 	/* A scorer whose last layer has 2 outputs. */
 	{
-		static const uint16_t ni[] = { 4 }, no[] = { 2 };
+		static const uint16_t ni[] = {4}, no[] = {2};
 		size_t len;
 		uint8_t *b = tu_craft(QS_Q8_KIND_SCORER, QS_SCHEMA_RAW, 1, ni, no, 0, "s2", &len);
 
@@ -943,7 +944,7 @@ test_signatures(void **state)
 	static struct sample S;
 	uint8_t pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
 	uint8_t pk2[crypto_sign_PUBLICKEYBYTES], sk2[crypto_sign_SECRETKEYBYTES];
-	struct qs_policy_load_opts o = { .ed25519_pubkey = pk }, o2 = { .ed25519_pubkey = pk2 };
+	struct qs_policy_load_opts o = {.ed25519_pubkey = pk}, o2 = {.ed25519_pubkey = pk2};
 	uint8_t signed_file[8192];
 	struct qs_policy *p = NULL;
 	size_t slen, unsigned_len;
@@ -963,15 +964,15 @@ test_signatures(void **state)
 	memcpy(signed_file, S.file, S.len);
 	assert_int_equal(qs_q8_sign(signed_file, S.len, S.len + 71, sk, &slen, msg, sizeof(msg)),
 			 QS_E_ARG);
-	assert_int_equal(qs_q8_sign(signed_file, S.len, sizeof(signed_file), sk, &slen, msg,
-				    sizeof(msg)),
-			 QS_OK);
+	assert_int_equal(
+	    qs_q8_sign(signed_file, S.len, sizeof(signed_file), sk, &slen, msg, sizeof(msg)),
+	    QS_OK);
 	assert_int_equal(slen, S.len + QS_Q8_SIG_SIZE);
 	assert_memory_equal(signed_file + S.len, QS_Q8_SIG_MAGIC, 4);
 	/* Signing twice is refused. */
-	assert_int_equal(qs_q8_sign(signed_file, slen, sizeof(signed_file), sk, &slen, msg,
-				    sizeof(msg)),
-			 QS_E_SIGNATURE);
+	assert_int_equal(
+	    qs_q8_sign(signed_file, slen, sizeof(signed_file), sk, &slen, msg, sizeof(msg)),
+	    QS_E_SIGNATURE);
 	assert_int_equal(qs_policy_load(signed_file, slen, "s", &o, &p, msg, sizeof(msg)), QS_OK);
 	assert_true(p->is_signed);
 	assert_int_equal(p->file_size, unsigned_len);
@@ -1058,8 +1059,8 @@ test_keyset(void **state)
 					 QS_OK);
 			make_sample(&S, 1);
 			memcpy(file[i], S.file, S.len);
-			assert_int_equal(qs_q8_sign(file[i], S.len, sizeof(file[i]), sk, &len[i], msg,
-						    sizeof(msg)),
+			assert_int_equal(qs_q8_sign(file[i], S.len, sizeof(file[i]), sk, &len[i],
+						    msg, sizeof(msg)),
 					 QS_OK);
 		}
 		/* k0 and k1 through a list, k0 again through a file: two keys */
@@ -1069,9 +1070,8 @@ test_keyset(void **state)
 		assert_int_equal(ks.n, 2);
 		o.keys = &ks;
 		for (int i = 0; i < 2; i++) {
-			assert_int_equal(qs_policy_load(file[i], len[i], "s", &o, &p, msg,
-							sizeof(msg)),
-					 QS_OK);
+			assert_int_equal(
+			    qs_policy_load(file[i], len[i], "s", &o, &p, msg, sizeof(msg)), QS_OK);
 			assert_true(p->is_signed);
 			qs_policy_free(p);
 		}
@@ -1119,15 +1119,11 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_roundtrip),
-		cmocka_unit_test(test_writer_refuses),
-		cmocka_unit_test(test_shape_message),
-		cmocka_unit_test(test_truncation),
-		cmocka_unit_test(test_bitflips),
-		cmocka_unit_test(test_crafted),
-		cmocka_unit_test(test_files),
-		cmocka_unit_test(test_signatures),
-		cmocka_unit_test(test_keyset),
+	    cmocka_unit_test(test_roundtrip),	  cmocka_unit_test(test_writer_refuses),
+	    cmocka_unit_test(test_shape_message), cmocka_unit_test(test_truncation),
+	    cmocka_unit_test(test_bitflips),	  cmocka_unit_test(test_crafted),
+	    cmocka_unit_test(test_files),	  cmocka_unit_test(test_signatures),
+	    cmocka_unit_test(test_keyset),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

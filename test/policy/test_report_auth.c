@@ -79,13 +79,13 @@ test_key_hex(void **state)
 {
 	struct qs_report_key k;
 	static const char *bad[] = {
-		"",
-		"0011223344556677",				/* short */
-		"00112233445566778899aabbccddeeff00",		/* long */
-		"00112233445566778899aabbccddeefg",		/* not hex */
-		"00000000000000000000000000000000",		/* all zero */
-		"0011223344556677 8899aabbccddeeff",		/* blank inside */
-		"0x112233445566778899aabbccddeeff",
+	    "",
+	    "0011223344556677",			  /* short */
+	    "00112233445566778899aabbccddeeff00", /* long */
+	    "00112233445566778899aabbccddeefg",	  /* not hex */
+	    "00000000000000000000000000000000",	  /* all zero */
+	    "0011223344556677 8899aabbccddeeff",  /* blank inside */
+	    "0x112233445566778899aabbccddeeff",
 	};
 	uint32_t i;
 
@@ -142,10 +142,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_siphash_vs_libsodium),
-		cmocka_unit_test(test_sign_and_check),
-		cmocka_unit_test(test_key_hex),
-		cmocka_unit_test(test_key_file),
+	    cmocka_unit_test(test_siphash_vs_libsodium),
+	    cmocka_unit_test(test_sign_and_check),
+	    cmocka_unit_test(test_key_hex),
+	    cmocka_unit_test(test_key_file),
 	};
 
 	if (sodium_init() < 0)

@@ -53,19 +53,24 @@ RC_EXPORT int rc_all(const qs_u8 *x, const qs_s8 *w, struct rc_out *o);
 RC_EXPORT int
 rc_all(const qs_u8 *x, const qs_s8 *w, struct rc_out *o)
 {
-	struct qs_feat_request rq = { .prompt_tokens = x[0] * 97u, .max_new_tokens = x[1],
-				      .priority = x[2], .slo_class = x[3] };
-	struct qs_feat_backend be = { .waiting = x[4], .running = x[5], .kv_used = x[6],
-				      .kv_total = x[7], .prefix_hit = x[8] & 1 };
-	struct qs_feat_global gl = { .outstanding = x[9], .eligible = x[10] };
-	struct qs_qrp_hdr h = { .type = QS_QRP_T_REPORT, .tenant = x[0], .request_id = x[1] };
-	struct qs_qrp_report rep = { .backend_id = 3, .received = 0x123456789ull };
+	struct qs_feat_request rq = {.prompt_tokens = x[0] * 97u,
+				     .max_new_tokens = x[1],
+				     .priority = x[2],
+				     .slo_class = x[3]};
+	struct qs_feat_backend be = {.waiting = x[4],
+				     .running = x[5],
+				     .kv_used = x[6],
+				     .kv_total = x[7],
+				     .prefix_hit = x[8] & 1};
+	struct qs_feat_global gl = {.outstanding = x[9], .eligible = x[10]};
+	struct qs_qrp_hdr h = {.type = QS_QRP_T_REPORT, .tenant = x[0], .request_id = x[1]};
+	struct qs_qrp_report rep = {.backend_id = 3, .received = 0x123456789ull};
 	qs_u8 pkt[QS_QRP_AUTH_MSG_LEN + QS_QRP_REPORT_TAG_LEN];
 	struct qs_report_key key;
 	qs_s32 v[4];
-	struct qs_report_src rs = { .has_ip4 = 1, .has_ip6 = 1, .ip4 = { 10, 0, 1, 10 },
-				    .ip6 = { 0xfd, 1 } };
-	qs_u8 a4[4] = { 10, 0, 1, 10 }, b4[4] = { 10, 0, 1, 11 }, a6[16] = { 0xfd, 1 };
+	struct qs_report_src rs = {
+	    .has_ip4 = 1, .has_ip6 = 1, .ip4 = {10, 0, 1, 10}, .ip6 = {0xfd, 1}};
+	qs_u8 a4[4] = {10, 0, 1, 10}, b4[4] = {10, 0, 1, 11}, a6[16] = {0xfd, 1};
 
 	o->src_ok[0] = qs_report_src_ok(&rs, 0, a4, x[0]);
 	o->src_ok[1] = qs_report_src_ok(&rs, 0, b4, x[0]);
@@ -76,7 +81,7 @@ rc_all(const qs_u8 *x, const qs_s8 *w, struct rc_out *o)
 	qs_qrp_write_report(pkt + QS_QRP_HDR_LEN, &rep);
 	o->parse_hdr = qs_qrp_parse_hdr(pkt, sizeof(pkt), &h);
 	o->parse_report =
-		qs_qrp_parse_report(pkt + h.hdr_len, (qs_u32)sizeof(pkt) - h.hdr_len, &rep);
+	    qs_qrp_parse_report(pkt + h.hdr_len, (qs_u32)sizeof(pkt) - h.hdr_len, &rep);
 	o->report_received = rep.received;
 	o->key_hex = qs_report_key_hex("00112233445566778899aabbccddeeff", &key);
 	pkt[5] |= QS_QRP_F_AUTH;
@@ -91,13 +96,16 @@ rc_all(const qs_u8 *x, const qs_s8 *w, struct rc_out *o)
 	o->seq_v[3] = qs_report_seq_check(1, 70, 70, 1, 100, 1000000, 10);
 	o->seq_v[4] = qs_report_seq_check(0, 70, x[0], 1, 0, 5, 10);
 	{
-		struct qs_qrp_report rr = { .waiting = x[4], .running = x[5], .kv_used = 8,
-					    .kv_total = 8, .ttft_p99_us = 1234567,
-					    .flags = QS_QRP_RF_DRAINING };
+		struct qs_qrp_report rr = {.waiting = x[4],
+					   .running = x[5],
+					   .kv_used = 8,
+					   .kv_total = 8,
+					   .ttft_p99_us = 1234567,
+					   .flags = QS_QRP_RF_DRAINING};
 		/* Zeroed: qs_rview_backend leaves the router's own fields (sent counts) to
 		 * the caller, and vb[2] = vb[0] would otherwise sum stack garbage (0 by luck
 		 * on x86-64, not under aarch64). */
-		struct qs_feat_backend vb[3] = { { 0 } };
+		struct qs_feat_backend vb[3] = {{0}};
 
 		o->rv_flags[0] = qs_rview_backend(&rr, qs_rview_fresh(1, 100, 110, 10), &vb[0]);
 		o->rv_ttft_ms = vb[0].ttft_p99_ms;
@@ -129,21 +137,21 @@ rc_all(const qs_u8 *x, const qs_s8 *w, struct rc_out *o)
 
 int main(void);
 
-#define EXPECT(what, got, want)                                                          \
-	do {                                                                             \
-		if ((long long)(got) != (long long)(want)) {                             \
-			printf("%s: got %lld, want %lld\n", what, (long long)(got),      \
-			       (long long)(want));                                       \
-			bad++;                                                           \
-		}                                                                        \
+#define EXPECT(what, got, want)                                                                    \
+	do {                                                                                       \
+		if ((long long)(got) != (long long)(want)) {                                       \
+			printf("%s: got %lld, want %lld\n", what, (long long)(got),                \
+			       (long long)(want));                                                 \
+			bad++;                                                                     \
+		}                                                                                  \
 	} while (0)
 
 int
 main(void)
 {
 	/* x[14] = 125 -> log2q(1000, 3) = 87 (docs/features.md) */
-	qs_u8 x[16] = { 10, 20, 1, 1, 3, 4, 5, 10, 1, 7, 3, 5, 1, 4, 125, 100 };
-	qs_s8 w[QS_FR_COUNT] = { 1, -1, 2, -2, 3, -3, 4, -4, 5, -5, 6, -6, 7, -7, 8, -8 };
+	qs_u8 x[16] = {10, 20, 1, 1, 3, 4, 5, 10, 1, 7, 3, 5, 1, 4, 125, 100};
+	qs_s8 w[QS_FR_COUNT] = {1, -1, 2, -2, 3, -3, 4, -4, 5, -5, 6, -6, 7, -7, 8, -8};
 	struct rc_out o;
 	int bad = 0;
 

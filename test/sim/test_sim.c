@@ -87,7 +87,7 @@ test_ttft_is_prefill(void **state)
 	struct qs_sim_config *c = base_config();
 	struct qs_sim_profile *p = &c->backend[0].prof;
 	struct qs_sim *s;
-	struct outs x = { .n = 0 };
+	struct outs x = {.n = 0};
 	char msg[256];
 	double it;
 
@@ -98,8 +98,8 @@ test_ttft_is_prefill(void **state)
 	p->kv_us_per_token = 1;
 	c->wl.rate = 1;
 	c->wl.requests = 1;
-	c->wl.cls[0].prompt = (struct qs_sim_len){ QS_SIM_DIST_FIXED, 100, 0, 0, 0 };
-	c->wl.cls[0].gen = (struct qs_sim_len){ QS_SIM_DIST_FIXED, 5, 0, 0, 0 };
+	c->wl.cls[0].prompt = (struct qs_sim_len){QS_SIM_DIST_FIXED, 100, 0, 0, 0};
+	c->wl.cls[0].gen = (struct qs_sim_len){QS_SIM_DIST_FIXED, 5, 0, 0, 0};
 	c->on_outcome = collect;
 	c->outcome_ctx = &x;
 	assert_int_equal(qs_sim_create(c, 7, &s, msg, sizeof(msg)), QS_OK);
@@ -128,9 +128,10 @@ check_iter(void *ctx, const struct qs_sim_iter *it)
 	k->n++;
 	if (it->seqs > it->max_seqs || it->tokens > it->max_tokens ||
 	    it->kv_blocks_used > it->kv_blocks || it->seqs == 0 || it->tokens == 0) {
-		print_message("bad iteration: %u seqs (cap %u), %u tokens (budget %u), %u/%u blocks\n",
-			      it->seqs, it->max_seqs, it->tokens, it->max_tokens, it->kv_blocks_used,
-			      it->kv_blocks);
+		print_message(
+		    "bad iteration: %u seqs (cap %u), %u tokens (budget %u), %u/%u blocks\n",
+		    it->seqs, it->max_seqs, it->tokens, it->max_tokens, it->kv_blocks_used,
+		    it->kv_blocks);
 		k->bad++;
 	}
 	if (it->preempted)
@@ -146,8 +147,8 @@ test_kv_full_preempts(void **state)
 {
 	struct qs_sim_config *c = base_config();
 	struct qs_sim_profile *p = &c->backend[0].prof;
-	struct itercheck k = { 0 };
-	struct outs x = { .n = 0 };
+	struct itercheck k = {0};
+	struct outs x = {.n = 0};
 	struct qs_sim_metrics m;
 	struct qs_sim *s;
 	char msg[256];
@@ -158,8 +159,8 @@ test_kv_full_preempts(void **state)
 	p->max_model_len = 40;
 	c->wl.rate = 1e6;
 	c->wl.requests = 2;
-	c->wl.cls[0].prompt = (struct qs_sim_len){ QS_SIM_DIST_FIXED, 16, 0, 0, 0 };
-	c->wl.cls[0].gen = (struct qs_sim_len){ QS_SIM_DIST_FIXED, 20, 0, 0, 0 };
+	c->wl.cls[0].prompt = (struct qs_sim_len){QS_SIM_DIST_FIXED, 16, 0, 0, 0};
+	c->wl.cls[0].gen = (struct qs_sim_len){QS_SIM_DIST_FIXED, 20, 0, 0, 0};
 	c->on_outcome = collect;
 	c->outcome_ctx = &x;
 	c->on_iteration = check_iter;
@@ -195,7 +196,7 @@ test_cancel_queued(void **state)
 	struct qs_sim_profile *p = &c->backend[0].prof;
 	struct qs_sim_metrics m;
 	struct qs_sim *s;
-	struct outs x = { .n = 0 };
+	struct outs x = {.n = 0};
 	char msg[256];
 
 	(void)state;
@@ -208,8 +209,8 @@ test_cancel_queued(void **state)
 	p->max_seqs = 1;
 	c->wl.rate = 1e6;
 	c->wl.requests = 2;
-	c->wl.cls[0].prompt = (struct qs_sim_len){ QS_SIM_DIST_FIXED, 100, 0, 0, 0 };
-	c->wl.cls[0].gen = (struct qs_sim_len){ QS_SIM_DIST_FIXED, 1000, 0, 0, 0 };
+	c->wl.cls[0].prompt = (struct qs_sim_len){QS_SIM_DIST_FIXED, 100, 0, 0, 0};
+	c->wl.cls[0].gen = (struct qs_sim_len){QS_SIM_DIST_FIXED, 1000, 0, 0, 0};
 	c->wl.cls[0].abandon_ms = 5;
 	c->wl.cls[0].abandon_frac = 1;
 	c->on_outcome = collect;
@@ -222,7 +223,7 @@ test_cancel_queued(void **state)
 	assert_int_equal(m.completed, 1);
 	assert_int_equal(m.cancelled, 1);
 	assert_int_equal(m.cancel_saved_tokens, 100 + 1000); /* nothing of it was run */
-	assert_true(m.slo_attainment == 0.5); /* judged, and missed */
+	assert_true(m.slo_attainment == 0.5);		     /* judged, and missed */
 	qs_sim_destroy(s);
 	/* a patient client (abandon_frac 0) waits it out */
 	c->wl.cls[0].abandon_frac = 0;
@@ -243,7 +244,7 @@ cancel_prefilling_case(bool chunked)
 	struct qs_sim_profile *p = &c->backend[0].prof;
 	struct qs_sim_metrics m;
 	struct qs_sim *s;
-	struct outs x = { .n = 0 };
+	struct outs x = {.n = 0};
 	char msg[256];
 	uint32_t i;
 
@@ -261,8 +262,8 @@ cancel_prefilling_case(bool chunked)
 	p->max_model_len = 2048;
 	p->kv_blocks = 160;
 	c->wl.n_classes = 2;
-	c->wl.cls[0].prompt = (struct qs_sim_len){ QS_SIM_DIST_FIXED, 1000, 0, 0, 0 };
-	c->wl.cls[0].gen = (struct qs_sim_len){ QS_SIM_DIST_FIXED, 10, 0, 0, 0 };
+	c->wl.cls[0].prompt = (struct qs_sim_len){QS_SIM_DIST_FIXED, 1000, 0, 0, 0};
+	c->wl.cls[0].gen = (struct qs_sim_len){QS_SIM_DIST_FIXED, 10, 0, 0, 0};
 	c->wl.cls[0].abandon_ms = 5;
 	c->wl.cls[0].abandon_frac = 1;
 	c->wl.cls[1] = c->wl.cls[0];
@@ -357,8 +358,8 @@ prio_case(enum qs_sim_admission adm, double starve_ms, double p99[2], double *ma
 	c->wl.n_classes = 2;
 	c->wl.cls[0].weight = 0.3;
 	c->wl.cls[0].priority = 3;
-	c->wl.cls[0].prompt = (struct qs_sim_len){ QS_SIM_DIST_LOGNORMAL, 400, 1, 1, 1500 };
-	c->wl.cls[0].gen = (struct qs_sim_len){ QS_SIM_DIST_LOGNORMAL, 100, 1, 1, 500 };
+	c->wl.cls[0].prompt = (struct qs_sim_len){QS_SIM_DIST_LOGNORMAL, 400, 1, 1, 1500};
+	c->wl.cls[0].gen = (struct qs_sim_len){QS_SIM_DIST_LOGNORMAL, 100, 1, 1, 500};
 	c->wl.cls[1] = c->wl.cls[0];
 	snprintf(c->wl.cls[1].name, sizeof(c->wl.cls[1].name), "low");
 	c->wl.cls[1].weight = 0.7;
@@ -419,7 +420,7 @@ caps_case(bool chunked)
 {
 	struct qs_sim_config *c = base_config();
 	struct qs_sim_profile *p = &c->backend[0].prof;
-	struct itercheck k = { 0 };
+	struct itercheck k = {0};
 	struct qs_sim_metrics m;
 	struct qs_sim *s;
 	char msg[256];
@@ -431,8 +432,8 @@ caps_case(bool chunked)
 	p->chunked_prefill = chunked;
 	c->wl.rate = 40;
 	c->wl.requests = 3000;
-	c->wl.cls[0].prompt = (struct qs_sim_len){ QS_SIM_DIST_LOGNORMAL, 200, 1, 1, 500 };
-	c->wl.cls[0].gen = (struct qs_sim_len){ QS_SIM_DIST_LOGNORMAL, 100, 1, 1, 500 };
+	c->wl.cls[0].prompt = (struct qs_sim_len){QS_SIM_DIST_LOGNORMAL, 200, 1, 1, 500};
+	c->wl.cls[0].gen = (struct qs_sim_len){QS_SIM_DIST_LOGNORMAL, 100, 1, 1, 500};
 	c->on_iteration = check_iter;
 	c->iter_ctx = &k;
 	assert_int_equal(qs_sim_create(c, 3, &s, msg, sizeof(msg)), QS_OK);
@@ -483,7 +484,7 @@ test_mm1_mean_wait(void **state)
 {
 	struct qs_sim_config *c = base_config();
 	struct qs_sim_profile *p = &c->backend[0].prof;
-	struct mm1 mm = { .tps = 1000 };
+	struct mm1 mm = {.tps = 1000};
 	const char *e = getenv("QSTEER_SIM_MM1_N");
 	uint64_t n = e ? strtoull(e, NULL, 10) : 1000000;
 	double mean_tok = 1000, q, es, lambda = 0.5, rho, wq, got, tol;
@@ -499,8 +500,8 @@ test_mm1_mean_wait(void **state)
 	p->prefill_weight = 0;
 	c->wl.rate = lambda;
 	c->wl.requests = n;
-	c->wl.cls[0].prompt = (struct qs_sim_len){ QS_SIM_DIST_FIXED, 1, 0, 0, 0 };
-	c->wl.cls[0].gen = (struct qs_sim_len){ QS_SIM_DIST_EXP, mean_tok, 0, 1, 100000000 };
+	c->wl.cls[0].prompt = (struct qs_sim_len){QS_SIM_DIST_FIXED, 1, 0, 0, 0};
+	c->wl.cls[0].gen = (struct qs_sim_len){QS_SIM_DIST_EXP, mean_tok, 0, 1, 100000000};
 	c->on_outcome = mm1_outcome;
 	c->outcome_ctx = &mm;
 	assert_int_equal(qs_sim_create(c, 11, &s, msg, sizeof(msg)), QS_OK);
@@ -521,10 +522,13 @@ test_mm1_mean_wait(void **state)
 	 * at rho = 0.5 that is 29 / n relative to Wq = 1 s, i.e. 0.54% at n = 1e6,
 	 * so 2% is 3.7 standard errors. Smaller n widens to 4 standard errors.
 	 */
-	tol = fmax(0.02, 4.0 * sqrt(rho * (2 + 5 * rho - 4 * rho * rho + rho * rho * rho) /
-				    pow(1 - rho, 4) * es * es / (double)n) / wq);
-	print_message("M/M/1: n %llu, mean wait %.5f s, formula %.5f s, error %.3f%% (tol %.2f%%)\n",
-		      (unsigned long long)n, got, wq, 100 * fabs(got - wq) / wq, 100 * tol);
+	tol = fmax(0.02, 4.0 *
+			     sqrt(rho * (2 + 5 * rho - 4 * rho * rho + rho * rho * rho) /
+				  pow(1 - rho, 4) * es * es / (double)n) /
+			     wq);
+	print_message(
+	    "M/M/1: n %llu, mean wait %.5f s, formula %.5f s, error %.3f%% (tol %.2f%%)\n",
+	    (unsigned long long)n, got, wq, 100 * fabs(got - wq) / wq, 100 * tol);
 	assert_true(fabs(got - wq) / wq < tol);
 	qs_sim_destroy(s);
 	free(c);
@@ -533,8 +537,8 @@ test_mm1_mean_wait(void **state)
 /* ---- scenarios: Little's law, determinism ---------------------------------------------- */
 
 static const char *const scenarios[] = {
-	"heterogeneous-servers", "multi-gpu-mixed", "static", "bursty", "adversarial",
-	"azure-code-70", "azure-code-90",
+    "heterogeneous-servers", "multi-gpu-mixed", "static",	 "bursty",
+    "adversarial",	     "azure-code-70",	"azure-code-90",
 };
 
 static int
@@ -692,7 +696,7 @@ test_tenant_metrics(void **state)
 enum forge_setup { FS_CLEAN, FS_KEYED, FS_OPEN };
 
 struct forge_run {
-	uint64_t hash;			       /* every request's (id, backend, ttft) */
+	uint64_t hash;				  /* every request's (id, backend, ttft) */
 	uint64_t to_backend[QS_SIM_MAX_BACKENDS]; /* requests completed there */
 	struct qs_sim_metrics m;
 };
@@ -702,8 +706,8 @@ forge_outcome(void *ctx, const struct qs_sim_outcome *o)
 {
 	struct forge_run *fr = ctx;
 
-	fr->hash = qs_mix64(fr->hash ^ o->request_id ^ ((uint64_t)o->backend << 40) ^
-			    (o->ttft_ns << 1));
+	fr->hash =
+	    qs_mix64(fr->hash ^ o->request_id ^ ((uint64_t)o->backend << 40) ^ (o->ttft_ns << 1));
 	fr->to_backend[o->backend]++;
 }
 
@@ -765,7 +769,7 @@ test_checked_reports_change_nothing(void **state)
 	assert_true(keyed.m.reports_taken > 1000);
 	assert_int_equal(keyed.m.reports_taken, keyed.m.reports_offered);
 	assert_int_equal(keyed.m.report_drop_source + keyed.m.report_drop_auth +
-				 keyed.m.report_drop_replay + keyed.m.reports_old,
+			     keyed.m.report_drop_replay + keyed.m.reports_old,
 			 0);
 }
 
@@ -776,10 +780,10 @@ test_forged_reports_refused(void **state)
 		enum forge_setup setup;
 		enum qs_sim_forge kind;
 	} cases[] = {
-		{ FS_CLEAN, QS_SIM_FORGE_SOURCE }, /* the source check alone */
-		{ FS_KEYED, QS_SIM_FORGE_SOURCE },
-		{ FS_KEYED, QS_SIM_FORGE_SPOOF },  /* right address, no key: the tag */
-		{ FS_KEYED, QS_SIM_FORGE_REPLAY }, /* right address and tag: the sequence */
+	    {FS_CLEAN, QS_SIM_FORGE_SOURCE}, /* the source check alone */
+	    {FS_KEYED, QS_SIM_FORGE_SOURCE},
+	    {FS_KEYED, QS_SIM_FORGE_SPOOF},  /* right address, no key: the tag */
+	    {FS_KEYED, QS_SIM_FORGE_REPLAY}, /* right address and tag: the sequence */
 	};
 	struct forge_run plain, f;
 	uint64_t dropped;
@@ -794,7 +798,7 @@ test_forged_reports_refused(void **state)
 		assert_true(f.m.forged_sent > 1000);
 		assert_int_equal(f.m.forged_taken, 0);
 		assert_int_equal(f.hash, plain.hash);
-		dropped = cases[i].kind == QS_SIM_FORGE_SOURCE  ? f.m.report_drop_source
+		dropped = cases[i].kind == QS_SIM_FORGE_SOURCE	? f.m.report_drop_source
 			  : cases[i].kind == QS_SIM_FORGE_SPOOF ? f.m.report_drop_auth
 								: f.m.report_drop_replay;
 		assert_int_equal(dropped, f.m.forged_sent);
@@ -815,8 +819,7 @@ test_forged_reports_unprotected(void **state)
 	forge_run(FS_OPEN, QS_SIM_FORGE_SOURCE, &f);
 	assert_true(f.m.forged_taken > 1000);
 	assert_true(f.m.reports_old > 1000);
-	assert_int_equal(f.m.report_drop_source + f.m.report_drop_auth + f.m.report_drop_replay,
-			 0);
+	assert_int_equal(f.m.report_drop_source + f.m.report_drop_auth + f.m.report_drop_replay, 0);
 	assert_true(f.to_backend[0] > 2 * plain.to_backend[0]);
 	/* a source check alone cannot tell a spoofed source: only a key does */
 	forge_run(FS_CLEAN, QS_SIM_FORGE_SPOOF, &f);
@@ -830,15 +833,15 @@ test_forger_config(void **state)
 	static const struct {
 		const char *text, *want;
 	} bad[] = {
-		{ "[forger]\nkind = sneaky\n", "bad value 'sneaky' for key 'kind'" },
-		{ "[forger]\ninterval_ms = 0\n", "bad value '0' for key 'interval_ms'" },
-		{ "[forger]\nwho = me\n", "unknown key 'who' in [forger]" },
-		{ "[backend.a]\nreport_key = 0011\n", "bad value for key 'report_key'" },
-		{ "[backend.a]\nreport_source = nobody\n", "bad value 'nobody' for key 'report_source'" },
-		{ "[class.a]\nabandon_frac = 2\n", "bad value '2' for key 'abandon_frac'" },
-		{ "[backend.a]\nadmission = lottery\n", "bad value 'lottery' for key 'admission'" },
-		{ "[backend.a]\nstarve_ms = x\n", "bad value 'x' for key 'starve_ms'" },
-		{ "[class.a]\nabandon_ms = -1\n", "bad value '-1' for key 'abandon_ms'" },
+	    {"[forger]\nkind = sneaky\n", "bad value 'sneaky' for key 'kind'"},
+	    {"[forger]\ninterval_ms = 0\n", "bad value '0' for key 'interval_ms'"},
+	    {"[forger]\nwho = me\n", "unknown key 'who' in [forger]"},
+	    {"[backend.a]\nreport_key = 0011\n", "bad value for key 'report_key'"},
+	    {"[backend.a]\nreport_source = nobody\n", "bad value 'nobody' for key 'report_source'"},
+	    {"[class.a]\nabandon_frac = 2\n", "bad value '2' for key 'abandon_frac'"},
+	    {"[backend.a]\nadmission = lottery\n", "bad value 'lottery' for key 'admission'"},
+	    {"[backend.a]\nstarve_ms = x\n", "bad value 'x' for key 'starve_ms'"},
+	    {"[class.a]\nabandon_ms = -1\n", "bad value '-1' for key 'abandon_ms'"},
 	};
 	struct qs_sim_config *c = calloc(1, sizeof(*c));
 	struct qs_sim *s;
@@ -854,13 +857,14 @@ test_forger_config(void **state)
 		if (!strstr(msg, bad[i].want))
 			fail_msg("'%s': got '%s', want '%s'", bad[i].text, msg, bad[i].want);
 	}
-	assert_int_equal(qs_sim_scenario_parse("[forger]\nkind = replay\nbackend = 1\n"
-					       "interval_ms = 2.5\nstart_s = 3\n"
-					       "[backend.a]\nmodel = tokrate\nreport_key = "
-					       "00112233445566778899aabbccddeeff\nreport_source = any\n"
-					       "[backend.b]\nmodel = tokrate\n",
-					       "t.ini", NULL, ".", ".", c, msg, sizeof(msg)),
-			 QS_OK);
+	assert_int_equal(
+	    qs_sim_scenario_parse("[forger]\nkind = replay\nbackend = 1\n"
+				  "interval_ms = 2.5\nstart_s = 3\n"
+				  "[backend.a]\nmodel = tokrate\nreport_key = "
+				  "00112233445566778899aabbccddeeff\nreport_source = any\n"
+				  "[backend.b]\nmodel = tokrate\n",
+				  "t.ini", NULL, ".", ".", c, msg, sizeof(msg)),
+	    QS_OK);
 	assert_int_equal(c->forger.kind, QS_SIM_FORGE_REPLAY);
 	assert_int_equal(c->forger.backend, 1);
 	assert_int_equal(c->forger.interval_ns, 2500000);
@@ -925,8 +929,8 @@ test_instances_independent(void **state)
 			assert_int_equal(qs_sim_next_decision(s1, d1, msg, sizeof(msg)), QS_OK);
 			done1 = d1->done;
 			if (!done1)
-				assert_int_equal(qs_sim_route(s1, (uint32_t)(d1->decision_id % 4), msg,
-							      sizeof(msg)),
+				assert_int_equal(qs_sim_route(s1, (uint32_t)(d1->decision_id % 4),
+							      msg, sizeof(msg)),
 						 QS_OK);
 		}
 		if (!done2) {
@@ -940,8 +944,8 @@ test_instances_independent(void **state)
 		assert_int_equal(qs_sim_next_decision(s3, d1, msg, sizeof(msg)), QS_OK);
 		if (d1->done)
 			break;
-		assert_int_equal(qs_sim_route(s3, (uint32_t)(d1->decision_id % 4), msg, sizeof(msg)),
-				 QS_OK);
+		assert_int_equal(
+		    qs_sim_route(s3, (uint32_t)(d1->decision_id % 4), msg, sizeof(msg)), QS_OK);
 	}
 	qs_sim_metrics(s1, &m1);
 	qs_sim_metrics(s3, &m3);
@@ -1093,9 +1097,9 @@ test_bad_trace(void **state)
 				    msg, sizeof(msg), &rows),
 			 QS_E_VALUE);
 	assert_non_null(strstr(msg, "t.csv:2:"));
-	assert_int_equal(trace_text("TIME,ContextTokens,GeneratedTokens\n1,2,3\n", msg, sizeof(msg),
-				    &rows),
-			 QS_E_VALUE);
+	assert_int_equal(
+	    trace_text("TIME,ContextTokens,GeneratedTokens\n1,2,3\n", msg, sizeof(msg), &rows),
+	    QS_E_VALUE);
 	assert_non_null(strstr(msg, "t.csv:1:1:"));
 	/* Plain-seconds timestamps and extra columns are fine. */
 	assert_int_equal(trace_text("x,GeneratedTokens,TIMESTAMP,ContextTokens\nq,3,0.5,7\n", msg,
@@ -1133,25 +1137,26 @@ test_unknown_key(void **state)
 
 	(void)state;
 	assert_non_null(c);
-	assert_int_equal(qs_sim_scenario_parse(good_ini, "s.ini", NULL, NULL, NULL, c, msg,
-					       sizeof(msg)),
-			 QS_OK);
+	assert_int_equal(
+	    qs_sim_scenario_parse(good_ini, "s.ini", NULL, NULL, NULL, c, msg, sizeof(msg)), QS_OK);
 	assert_int_equal(c->n_backends, 2);
 	assert_int_equal(c->wl.n_classes, 1);
 	assert_true(c->slo[1].ttft_ms == 100);
 	text = malloc(n + 64);
 	assert_non_null(text);
 	snprintf(text, n + 64, "%sbogus_key = 3\n", good_ini);
-	assert_int_equal(qs_sim_scenario_parse(text, "s.ini", NULL, NULL, NULL, c, msg, sizeof(msg)),
-			 QS_E_VALUE);
+	assert_int_equal(
+	    qs_sim_scenario_parse(text, "s.ini", NULL, NULL, NULL, c, msg, sizeof(msg)),
+	    QS_E_VALUE);
 	assert_non_null(strstr(msg, "s.ini"));
 	assert_non_null(strstr(msg, "bogus_key"));
 	snprintf(text, n + 64, "%s[nonsense]\na = 1\n", good_ini);
-	assert_int_equal(qs_sim_scenario_parse(text, "s.ini", NULL, NULL, NULL, c, msg, sizeof(msg)),
-			 QS_E_VALUE);
+	assert_int_equal(
+	    qs_sim_scenario_parse(text, "s.ini", NULL, NULL, NULL, c, msg, sizeof(msg)),
+	    QS_E_VALUE);
 	assert_non_null(strstr(msg, "nonsense"));
-	assert_int_equal(qs_sim_profile_parse("[profile]\nname = p\nwarp = 9\n", "p.ini", &c->backend[0].prof,
-					      msg, sizeof(msg)),
+	assert_int_equal(qs_sim_profile_parse("[profile]\nname = p\nwarp = 9\n", "p.ini",
+					      &c->backend[0].prof, msg, sizeof(msg)),
 			 QS_E_VALUE);
 	assert_non_null(strstr(msg, "p.ini"));
 	assert_non_null(strstr(msg, "warp"));
@@ -1223,7 +1228,8 @@ test_fuzz_readers(void **state)
 
 		memcpy(buf, good_ini, len + 1);
 		mutate(buf, &len, sizeof(buf), "[]=.;#\n abcdefgilmnoprstuwxyz0123456789-");
-		if (qs_sim_scenario_parse(buf, "f.ini", NULL, NULL, NULL, c, msg, sizeof(msg)) == QS_OK)
+		if (qs_sim_scenario_parse(buf, "f.ini", NULL, NULL, NULL, c, msg, sizeof(msg)) ==
+		    QS_OK)
 			ok++;
 		else
 			bad++;
@@ -1239,8 +1245,8 @@ static void
 test_baselines(void **state)
 {
 	struct qs_feat_backend be[8];
-	struct qs_feat_request rq = { .prompt_tokens = 100, .max_new_tokens = 10 };
-	uint32_t cap[8] = { 1, 1, 1, 1, 4, 1, 1, 1 };
+	struct qs_feat_request rq = {.prompt_tokens = 100, .max_new_tokens = 10};
+	uint32_t cap[8] = {1, 1, 1, 1, 4, 1, 1, 1};
 	int k, i, j;
 
 	(void)state;
@@ -1455,7 +1461,8 @@ test_masks(void **state)
 				if (!(d->eligible >> other & 1))
 					break;
 			if (other < 4)
-				assert_int_not_equal(qs_sim_route(s, other, msg, sizeof(msg)), QS_OK);
+				assert_int_not_equal(qs_sim_route(s, other, msg, sizeof(msg)),
+						     QS_OK);
 		}
 		assert_int_equal(qs_sim_route(s, (uint32_t)b, msg, sizeof(msg)), QS_OK);
 	}
@@ -1482,30 +1489,30 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_ttft_is_prefill),
-		cmocka_unit_test(test_kv_full_preempts),
-		cmocka_unit_test(test_caps_hold),
-		cmocka_unit_test(test_mm1_mean_wait),
-		cmocka_unit_test(test_little_every_scenario),
-		cmocka_unit_test(test_determinism),
-		cmocka_unit_test(test_instances_independent),
-		cmocka_unit_test(test_pull_api),
-		cmocka_unit_test(test_lossy_reports),
-		cmocka_unit_test(test_cancel_queued),
-		cmocka_unit_test(test_cancel_prefilling),
-		cmocka_unit_test(test_priority_admission),
-		cmocka_unit_test(test_tenant_metrics),
-		cmocka_unit_test(test_checked_reports_change_nothing),
-		cmocka_unit_test(test_forged_reports_refused),
-		cmocka_unit_test(test_forged_reports_unprotected),
-		cmocka_unit_test(test_forger_config),
-		cmocka_unit_test(test_bad_trace),
-		cmocka_unit_test(test_unknown_key),
-		cmocka_unit_test(test_fuzz_readers),
-		cmocka_unit_test(test_baselines),
-		cmocka_unit_test(test_prefix_table),
-		cmocka_unit_test(test_q8_router),
-		cmocka_unit_test(test_masks),
+	    cmocka_unit_test(test_ttft_is_prefill),
+	    cmocka_unit_test(test_kv_full_preempts),
+	    cmocka_unit_test(test_caps_hold),
+	    cmocka_unit_test(test_mm1_mean_wait),
+	    cmocka_unit_test(test_little_every_scenario),
+	    cmocka_unit_test(test_determinism),
+	    cmocka_unit_test(test_instances_independent),
+	    cmocka_unit_test(test_pull_api),
+	    cmocka_unit_test(test_lossy_reports),
+	    cmocka_unit_test(test_cancel_queued),
+	    cmocka_unit_test(test_cancel_prefilling),
+	    cmocka_unit_test(test_priority_admission),
+	    cmocka_unit_test(test_tenant_metrics),
+	    cmocka_unit_test(test_checked_reports_change_nothing),
+	    cmocka_unit_test(test_forged_reports_refused),
+	    cmocka_unit_test(test_forged_reports_unprotected),
+	    cmocka_unit_test(test_forger_config),
+	    cmocka_unit_test(test_bad_trace),
+	    cmocka_unit_test(test_unknown_key),
+	    cmocka_unit_test(test_fuzz_readers),
+	    cmocka_unit_test(test_baselines),
+	    cmocka_unit_test(test_prefix_table),
+	    cmocka_unit_test(test_q8_router),
+	    cmocka_unit_test(test_masks),
 	};
 
 	return cmocka_run_group_tests_name("sim", tests, NULL, NULL);

@@ -10,8 +10,9 @@
  * whose agent stops (stale after report_interval x report_stale_intervals), one
  * reporting its KV cache full, one reporting it drains, one drained by the
  * operator, and a stretch where every report is stale (the fallback decides over
- * the stale backends heard from lately, not over the one silent for 100 ms). The router the simulator models keeps what the dataplane
- * keeps: the last report, when it came, and what it sent since.
+ * the stale backends heard from lately, not over the one silent for 100 ms). The router the
+ * simulator models keeps what the dataplane keeps: the last report, when it came, and what it sent
+ * since.
  *
  * usage: test-view-parity POLICY.q8. Exit 0 equal, 1 a difference, 2 setup.
  */
@@ -28,8 +29,8 @@
 #include "qsteer/xdp_loader.h"
 #endif
 
-#define NB 6
-#define MS 1000000ull
+#define NB     6
+#define MS     1000000ull
 #define END_MS 170
 
 static int bad;
@@ -146,7 +147,8 @@ main(int argc, char **argv)
 		return 2;
 	}
 	make_cfg(&cfg);
-	if (cfg.report_max_age_ns != QS_QRP_REPORT_INTERVAL_MS * QS_DP_REPORT_STALE_INTERVALS * MS) {
+	if (cfg.report_max_age_ns !=
+	    QS_QRP_REPORT_INTERVAL_MS * QS_DP_REPORT_STALE_INTERVALS * MS) {
 		fprintf(stderr, "the dataplane's default report age changed: update this test\n");
 		return 2;
 	}
@@ -245,7 +247,8 @@ main(int argc, char **argv)
 			flow(&cfg, &f, cfg.be[i].ip4, cfg.report_port);
 			len = qs_dp_build_report(fr, sizeof(fr), &f, &h, &r, NULL);
 			qs_dp_process(wk, sh, &set, &fp, &len, 1, now);
-			CHECK(wk->b.verdict[0] == QS_DP_V_CONSUMED, "dp did not take the report of %u", i);
+			CHECK(wk->b.verdict[0] == QS_DP_V_CONSUMED,
+			      "dp did not take the report of %u", i);
 			/* the simulated router: the report, and nothing sent since */
 			vb[i].rep = r;
 			vb[i].last_ns = now;
@@ -257,19 +260,27 @@ main(int argc, char **argv)
 				uint8_t out[2048];
 				uint32_t verdict, olen;
 
-				if (qs_xdp_run(x, fr, len, now, &verdict, out, sizeof(out), &olen, msg,
-					       sizeof(msg)) != QS_OK) {
+				if (qs_xdp_run(x, fr, len, now, &verdict, out, sizeof(out), &olen,
+					       msg, sizeof(msg)) != QS_OK) {
 					fprintf(stderr, "%s\n", msg);
 					return 2;
 				}
-				CHECK(verdict == QS_XDP_DROP, "XDP did not consume the report of %u", i);
+				CHECK(verdict == QS_XDP_DROP,
+				      "XDP did not consume the report of %u", i);
 			}
 #endif
 		}
 		for (k = 0; k < 3; k++) {
-			struct qs_qrp_hdr h = {QS_QRP_T_REQUEST, QS_QRP_F_LAST, 1, req_id++,
-					       1 + rnd(8000), 1 + rnd(1000), rnd(4) ? 0 : 1 + rnd(6),
-					       (uint8_t)rnd(4), (uint8_t)rnd(4), 32};
+			struct qs_qrp_hdr h = {QS_QRP_T_REQUEST,
+					       QS_QRP_F_LAST,
+					       1,
+					       req_id++,
+					       1 + rnd(8000),
+					       1 + rnd(1000),
+					       rnd(4) ? 0 : 1 + rnd(6),
+					       (uint8_t)rnd(4),
+					       (uint8_t)rnd(4),
+					       32};
 			struct qs_dp_flow f;
 			uint8_t fr[2048], in[2048], *fp = fr, cli[4] = {192, 168, 0, 7};
 			uint32_t len, cnd, hit;
@@ -299,15 +310,16 @@ main(int argc, char **argv)
 			CHECK(wk->b.cand_mask == d.eligible, "candidates: dp %#llx, sim %#llx",
 			      (unsigned long long)wk->b.cand_mask, (unsigned long long)d.eligible);
 			if (wk->b.n_cand == 0) {
-				uint64_t fb = qs_rview_fallback_set(wk->b.heard_mask,
-								    wk->b.fallback_mask);
+				uint64_t fb =
+				    qs_rview_fallback_set(wk->b.heard_mask, wk->b.fallback_mask);
 
 				CHECK(fb == d.fallback, "fallback: dp %#llx, sim %#llx",
 				      (unsigned long long)fb, (unsigned long long)d.fallback);
 				/* the silent agent is not the fallback's while others are heard */
 				if (now >= 140 * MS && now < 158 * MS)
 					CHECK(d.fallback && !(d.fallback >> 2 & 1) && sb != 2,
-					      "fallback over the silent agent 2: mask %#llx, chose %d",
+					      "fallback over the silent agent 2: mask %#llx, chose "
+					      "%d",
 					      (unsigned long long)d.fallback, (int)sb);
 			}
 			for (cnd = 0; cnd < wk->b.n_cand && wk->b.cand_mask == d.eligible; cnd++) {
@@ -319,27 +331,30 @@ main(int argc, char **argv)
 
 					for (j = 0; j < QS_FR_COUNT && a[j] == s[j]; j++)
 						;
-					CHECK(0, "request %llu, backend %u: feature %u is %u in dp, %u in sim",
-					      (unsigned long long)h.request_id, wk->b.cand_be[cnd], j,
-					      a[j], s[j]);
+					CHECK(0,
+					      "request %llu, backend %u: feature %u is %u in dp, "
+					      "%u in sim",
+					      (unsigned long long)h.request_id, wk->b.cand_be[cnd],
+					      j, a[j], s[j]);
 				}
 			}
 			dpb = wk->b.verdict[0] == QS_DP_V_TX ? wk->b.backend[0] : 0xffff;
-			CHECK(sb >= 0 && dpb == (uint16_t)sb, "request %llu: dp sent it to %d, sim to %d",
+			CHECK(sb >= 0 && dpb == (uint16_t)sb,
+			      "request %llu: dp sent it to %d, sim to %d",
 			      (unsigned long long)h.request_id, dpb == 0xffff ? -1 : dpb, sb);
 #ifdef QS_PARITY_XDP
 			if (xdp) {
 				uint8_t out[2048];
 				uint32_t verdict, olen;
 
-				if (qs_xdp_run(x, in, len, now, &verdict, out, sizeof(out), &olen, msg,
-					       sizeof(msg)) != QS_OK) {
+				if (qs_xdp_run(x, in, len, now, &verdict, out, sizeof(out), &olen,
+					       msg, sizeof(msg)) != QS_OK) {
 					fprintf(stderr, "%s\n", msg);
 					return 2;
 				}
 				/* the destination MAC names the backend (make_cfg) */
 				CHECK(verdict == QS_XDP_TX && olen >= 14 && out[5] == dpb &&
-					      memcmp(out, fp, olen) == 0,
+					  memcmp(out, fp, olen) == 0,
 				      "request %llu: XDP verdict %u to backend %d, dp to %d",
 				      (unsigned long long)h.request_id, verdict,
 				      verdict == QS_XDP_TX ? out[5] : -1, dpb);

@@ -112,10 +112,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_two_steps),
-		cmocka_unit_test(test_clip),
-		cmocka_unit_test(test_schedule),
-		cmocka_unit_test(test_bad_config),
+	    cmocka_unit_test(test_two_steps),
+	    cmocka_unit_test(test_clip),
+	    cmocka_unit_test(test_schedule),
+	    cmocka_unit_test(test_bad_config),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

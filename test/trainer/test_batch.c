@@ -25,8 +25,8 @@
 #include "qsteer/policy.h"
 #include "tutil.h"
 
-#define H 1e-5
-#define TOL 1e-3
+#define H     1e-5
+#define TOL   1e-3
 #define FLOOR 1e-4
 
 static char msg[512];
@@ -115,9 +115,9 @@ classifier_grad(void **state)
 		}
 		a = qs_rng_below(&rng, A);
 		/* Acting leaves the state's action probabilities in actor.p. */
-		assert_int_equal(qs_ppo_act(&ag, &actor, x, 1, qs_ppo_all(&ag, 1), &rng, 1,
-					    &greedy, NULL, NULL),
-				 QS_OK);
+		assert_int_equal(
+		    qs_ppo_act(&ag, &actor, x, 1, qs_ppo_all(&ag, 1), &rng, 1, &greedy, NULL, NULL),
+		    QS_OK);
 		/* Old log-probabilities near the current ones (ratio within the clip)
 		 * except decision 0, whose ratio is far outside it: a clipped term. */
 		logp = logf(actor.p[a]) + 0.08f * (qs_rng_uniform(&rng) - 0.5f);
@@ -188,8 +188,8 @@ classifier_gae(void **state)
 {
 	struct qs_ppo_cfg cfg;
 	struct qs_ppo_buf b;
-	static const float r[4] = { 1, 0, 2, 4 }, v[4] = { 0.5f, 1, 1, 2 };
-	static const uint8_t d[4] = { 0, 0, 1, 1 }, x[QS_FB_COUNT] = { 0 };
+	static const float r[4] = {1, 0, 2, 4}, v[4] = {0.5f, 1, 1, 2};
+	static const uint8_t d[4] = {0, 0, 1, 1}, x[QS_FB_COUNT] = {0};
 
 	(void)state;
 	qs_ppo_classifier_defaults(&cfg, QS_FB_COUNT, A);
@@ -241,8 +241,9 @@ classifier_head_rules(void **state)
 		for (uint32_t i = 0; i < 2; i++) {
 			memset(x, (int)(10 * ep + i), sizeof(x));
 			/* an action past the logits, or masked out, is refused */
-			assert_int_equal(qs_ppo_buf_push(&e, 0, x, 1, qs_ppo_all(&ag, 1), A, 0, 0, NULL),
-					 QS_E_ARG);
+			assert_int_equal(
+			    qs_ppo_buf_push(&e, 0, x, 1, qs_ppo_all(&ag, 1), A, 0, 0, NULL),
+			    QS_E_ARG);
 			assert_int_equal(qs_ppo_buf_push(&e, 0, x, 1, 1, 1, 0, 0, NULL), QS_E_ARG);
 			assert_int_equal(qs_ppo_buf_push(&e, 0, x, 1, qs_ppo_all(&ag, 1), A - 1 - i,
 							 -1, (float)i, NULL),
@@ -284,7 +285,7 @@ export_classifier(void **state)
 	struct qs_benv_cfg ec;
 	struct qs_bexp_report rep;
 	struct qs_policy *p;
-	struct qs_policy_load_opts o = { QS_SCHEMA_BATCH_V1, QS_Q8_KIND_CLASSIFIER, NULL };
+	struct qs_policy_load_opts o = {QS_SCHEMA_BATCH_V1, QS_Q8_KIND_CLASSIFIER, NULL};
 	enum { S = 4000 };
 	static uint8_t x[S * QS_FB_COUNT];
 	char path[] = "/tmp/qsteer-test-batch-XXXXXX";
@@ -325,8 +326,8 @@ export_classifier(void **state)
 		max_abs = v < 0 ? -v > max_abs ? -v : max_abs : v > max_abs ? v : max_abs;
 		max_abs0 = v0 < 0 ? -v0 > max_abs0 ? -v0 : max_abs0 : v0 > max_abs0 ? v0 : max_abs0;
 	}
-	printf("  output rows' largest |weight|: row 0 %d, row %u %d\n", max_abs0,
-	       ec.n_actions - 1, max_abs);
+	printf("  output rows' largest |weight|: row 0 %d, row %u %d\n", max_abs0, ec.n_actions - 1,
+	       max_abs);
 	assert_true(max_abs >= 100);
 	assert_true(max_abs0 <= 127 / 4);
 	qs_policy_free(p);
@@ -406,10 +407,12 @@ static void
 threads_reproducible(void **state)
 {
 	char p1[] = "/tmp/qsteer-test-bt1-XXXXXX", p2[] = "/tmp/qsteer-test-bt2-XXXXXX";
-	char *argv1[] = { "batch", "train", "--out", p1, "--iters", "3", "--episodes", "3",
-			  "--requests", "200", "--seeds", "0", "--threads", "1", "--quiet", NULL };
-	char *argv2[] = { "batch", "train", "--out", p2, "--iters", "3", "--episodes", "3",
-			  "--requests", "200", "--seeds", "0", "--threads", "2", "--quiet", NULL };
+	char *argv1[] = {"batch",      "train", "--out",      p1,    "--iters", "3",
+			 "--episodes", "3",	"--requests", "200", "--seeds", "0",
+			 "--threads",  "1",	"--quiet",    NULL};
+	char *argv2[] = {"batch",      "train", "--out",      p2,    "--iters", "3",
+			 "--episodes", "3",	"--requests", "200", "--seeds", "0",
+			 "--threads",  "2",	"--quiet",    NULL};
 	uint8_t a[8192], b[8192];
 	size_t na, nb;
 	FILE *f;
@@ -443,12 +446,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(classifier_grad),
-		cmocka_unit_test(classifier_gae),
-		cmocka_unit_test(classifier_head_rules),
-		cmocka_unit_test(export_classifier),
-		cmocka_unit_test(env_rewards),
-		cmocka_unit_test(threads_reproducible),
+	    cmocka_unit_test(classifier_grad),	     cmocka_unit_test(classifier_gae),
+	    cmocka_unit_test(classifier_head_rules), cmocka_unit_test(export_classifier),
+	    cmocka_unit_test(env_rewards),	     cmocka_unit_test(threads_reproducible),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

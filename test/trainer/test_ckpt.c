@@ -53,8 +53,7 @@ make_agent(struct qs_ppo_agent *ag, uint64_t seed, uint32_t h1)
 static int
 same_agent(const struct qs_ppo_agent *a, const struct qs_ppo_agent *b)
 {
-	return a->pi.n_params == b->pi.n_params &&
-	       !memcmp(a->pi.p, b->pi.p, a->pi.n_params * 4) &&
+	return a->pi.n_params == b->pi.n_params && !memcmp(a->pi.p, b->pi.p, a->pi.n_params * 4) &&
 	       !memcmp(a->vf.p, b->vf.p, a->vf.n_params * 4) &&
 	       !memcmp(a->opt_pi.m, b->opt_pi.m, a->pi.n_params * 4) &&
 	       !memcmp(a->opt_pi.v, b->opt_pi.v, a->pi.n_params * 4) &&
@@ -161,8 +160,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_round_trip),
-		cmocka_unit_test(test_damage),
+	    cmocka_unit_test(test_round_trip),
+	    cmocka_unit_test(test_damage),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

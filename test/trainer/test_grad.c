@@ -24,8 +24,8 @@
 #include "ppo.h"
 #include "tutil.h"
 
-#define H 1e-5
-#define TOL 1e-3
+#define H     1e-5
+#define TOL   1e-3
 #define FLOOR 1e-4
 
 static void
@@ -230,7 +230,8 @@ ref_loss(const struct loss_ctx *c, const double *ppi, const double *pvf, uint8_t
 			total += -A * lp;
 			clipped[k] = 0;
 		} else {
-			double ratio = exp(lp - c->b->logp[i]), lo = 1 - cfg->clip, hi = 1 + cfg->clip;
+			double ratio = exp(lp - c->b->logp[i]), lo = 1 - cfg->clip,
+			       hi = 1 + cfg->clip;
 			double rc = ratio < lo ? lo : ratio > hi ? hi : ratio;
 			double s1 = ratio * A, s2 = rc * A;
 
@@ -482,12 +483,10 @@ test_share_penalty(void **state)
 
 		for (uint32_t k = 0; k < nc * 4; k++)
 			rows[k] = (uint8_t)qs_rng_below(&rng, 128);
-		assert_int_equal(qs_ppo_act(&ag, &act, rows, nc, (1ull << nc) - 1, &rng, 0, &a,
-					    &lp, &v),
-				 QS_OK);
-		assert_int_equal(qs_ppo_buf_push(&b, i & 1, rows, nc, (1ull << nc) - 1, a, lp, v,
-						 NULL),
-				 QS_OK);
+		assert_int_equal(
+		    qs_ppo_act(&ag, &act, rows, nc, (1ull << nc) - 1, &rng, 0, &a, &lp, &v), QS_OK);
+		assert_int_equal(
+		    qs_ppo_buf_push(&b, i & 1, rows, nc, (1ull << nc) - 1, a, lp, v, NULL), QS_OK);
 		b.adv[i] = qs_rng_normal(&rng);
 		b.ret[i] = v;
 		idx[i] = 11 - i;
@@ -577,12 +576,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_mlp_backward),
-		cmocka_unit_test(test_softmax_grads),
-		cmocka_unit_test(test_ppo_loss),
-		cmocka_unit_test(test_reinforce_loss),
-		cmocka_unit_test(test_share_penalty),
-		cmocka_unit_test(test_gae),
+	    cmocka_unit_test(test_mlp_backward),  cmocka_unit_test(test_softmax_grads),
+	    cmocka_unit_test(test_ppo_loss),	  cmocka_unit_test(test_reinforce_loss),
+	    cmocka_unit_test(test_share_penalty), cmocka_unit_test(test_gae),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

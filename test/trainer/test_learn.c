@@ -45,16 +45,16 @@ train(enum qs_algo algo, uint32_t max_updates, uint32_t *used, struct qs_ppo_age
 	c.gamma = 0; /* a bandit: a decision earns only its own reward */
 	c.consist_coef = g_consist;
 	assert_int_equal(qs_ppo_agent_init(ag, &c, 1, NULL, 0), QS_OK);
-	assert_int_equal(qs_roll_init(&r, &qs_env_bandit, "bandit", N_ENV, 2, STEPS, ag, 1, msg,
-				      sizeof(msg)),
-			 QS_OK);
-	assert_int_equal(qs_roll_init(&ev, &qs_env_bandit, "bandit", N_ENV, 2, STEPS, ag, 999,
-				      msg, sizeof(msg)),
-			 QS_OK);
+	assert_int_equal(
+	    qs_roll_init(&r, &qs_env_bandit, "bandit", N_ENV, 2, STEPS, ag, 1, msg, sizeof(msg)),
+	    QS_OK);
+	assert_int_equal(
+	    qs_roll_init(&ev, &qs_env_bandit, "bandit", N_ENV, 2, STEPS, ag, 999, msg, sizeof(msg)),
+	    QS_OK);
 	assert_int_equal(qs_ppo_buf_init(&b, N_ENV, N_ENV * STEPS, N_ENV * STEPS * 64, 16, NULL, 0),
 			 QS_OK);
 	assert_int_equal(
-		qs_ppo_buf_init(&eb, N_ENV, N_ENV * STEPS, N_ENV * STEPS * 64, 16, NULL, 0), QS_OK);
+	    qs_ppo_buf_init(&eb, N_ENV, N_ENV * STEPS, N_ENV * STEPS * 64, 16, NULL, 0), QS_OK);
 	for (*used = 1; *used <= max_updates; (*used)++) {
 		if (qs_roll_collect(&r, ag, &b, 0, &st, msg, sizeof(msg)) != QS_OK)
 			fail_msg("%s", msg);
@@ -92,9 +92,8 @@ test_ppo_learns(void **state)
 	char msg[256];
 
 	(void)state;
-	assert_int_equal(qs_ppo_buf_init(&states, N_ENV, N_ENV * STEPS, N_ENV * STEPS * 64, 16,
-					 NULL, 0),
-			 QS_OK);
+	assert_int_equal(
+	    qs_ppo_buf_init(&states, N_ENV, N_ENV * STEPS, N_ENV * STEPS * 64, 16, NULL, 0), QS_OK);
 	acc = train(QS_ALGO_PPO, 100, &used, &ag, &states);
 	print_message("ppo: greedy accuracy %.4f after %u updates\n", acc, used);
 	assert_true(acc > 0.95);
@@ -301,13 +300,13 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_sample_masked),
-		cmocka_unit_test(test_shuffle),
-		cmocka_unit_test(test_ppo_learns),
-		cmocka_unit_test(test_reinforce_learns),
-		cmocka_unit_test(test_threads_deterministic),
-		cmocka_unit_test(test_update_threads_deterministic),
-		cmocka_unit_test(test_ppo_consist_learns),
+	    cmocka_unit_test(test_sample_masked),
+	    cmocka_unit_test(test_shuffle),
+	    cmocka_unit_test(test_ppo_learns),
+	    cmocka_unit_test(test_reinforce_learns),
+	    cmocka_unit_test(test_threads_deterministic),
+	    cmocka_unit_test(test_update_threads_deterministic),
+	    cmocka_unit_test(test_ppo_consist_learns),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -168,21 +168,26 @@ test_round_trip(void **state)
 				uint32_t ni = f.m.dim[l], no = f.m.dim[l + 1];
 
 				for (uint32_t j = 0; j < no; j++) {
-					double b = 0.5 * q.w_scale[l][j], z = fabs(ws.z[l][r * no + j]);
+					double b = 0.5 * q.w_scale[l][j],
+					       z = fabs(ws.z[l][r * no + j]);
 
 					for (uint32_t i = 0; i < ni; i++) {
 						size_t k = f.m.w_off[l] + (size_t)j * ni + i;
-						double step = (double)q.w_scale[l][j] / q.in_scale[l][i];
+						double step =
+						    (double)q.w_scale[l][j] / q.in_scale[l][i];
 
-						b += 0.5 * step * fabs(hin[i]) + fabs(fake[k]) * e[i];
+						b += 0.5 * step * fabs(hin[i]) +
+						     fabs(fake[k]) * e[i];
 					}
-					en[j] = l < 2 ? b + 0.5 * q.act_scale[l][j] + z * ldexp(1, -29)
-						      : b;
+					en[j] =
+					    l < 2 ? b + 0.5 * q.act_scale[l][j] + z * ldexp(1, -29)
+						  : b;
 				}
 				memcpy(e, en, no * sizeof(double));
 				hin = ws.h[l] + r * no;
 			}
-			bound = e[0] + 1e-4 * (1 + fabs(s[r])); /* + float rounding of the reference */
+			bound =
+			    e[0] + 1e-4 * (1 + fabs(s[r])); /* + float rounding of the reference */
 			err = fabs((double)out[r] * q.w_scale[2][0] - s[r]);
 			if (err > bound)
 				fail_msg("decision %u row %u: |int8 - float| = %g > bound %g", d, r,
@@ -192,8 +197,9 @@ test_round_trip(void **state)
 			mean_bound += bound;
 		}
 	}
-	print_message("int8 vs float score: mean error %.4g, mean bound %.4g, worst error/bound %.3f\n",
-		      mean_err / (ND * NC), mean_bound / (ND * NC), worst_ratio);
+	print_message(
+	    "int8 vs float score: mean error %.4g, mean bound %.4g, worst error/bound %.3f\n",
+	    mean_err / (ND * NC), mean_bound / (ND * NC), worst_ratio);
 	qs_mlp_ws_free(&ws);
 	qs_policy_free(p);
 	free(fake);
@@ -314,7 +320,6 @@ test_qat(void **state)
 	fixture_free(&f);
 }
 
-
 /* Per-group agreement: every decision in one group gives the overall figure there and
  * 1 for an empty group; three groups average back to the overall figure. */
 static void
@@ -339,14 +344,16 @@ test_agreement_groups(void **state)
 	assert_true(all < 1.0); /* clipped ranges: some decisions must differ */
 	for (uint32_t i = 0; i < f.st.n; i++)
 		g[i] = 1;
-	assert_int_equal(qs_quant_agreement_groups(&f.m, p, &f.st, g, 2, one, NULL, NULL, 0), QS_OK);
+	assert_int_equal(qs_quant_agreement_groups(&f.m, p, &f.st, g, 2, one, NULL, NULL, 0),
+			 QS_OK);
 	assert_true(one[0] == 1.0);
 	assert_true(fabs(one[1] - all) < 1e-12);
 	for (uint32_t i = 0; i < f.st.n; i++) {
 		g[i] = (uint16_t)(i % 3);
 		cnt[i % 3]++;
 	}
-	assert_int_equal(qs_quant_agreement_groups(&f.m, p, &f.st, g, 3, three, &overall, NULL, 0), QS_OK);
+	assert_int_equal(qs_quant_agreement_groups(&f.m, p, &f.st, g, 3, three, &overall, NULL, 0),
+			 QS_OK);
 	for (int k = 0; k < 3; k++) {
 		mn = three[k] < mn ? three[k] : mn;
 		mx = three[k] > mx ? three[k] : mx;
@@ -406,7 +413,6 @@ test_qat_focus(void **state)
 		      after[1]);
 	assert_true(after[1] > after[0]);
 }
-
 
 /*
  * Channel splitting: hidden channels written k times with staggered biases carry
@@ -591,14 +597,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_multiplier),
-		cmocka_unit_test(test_round_trip),
-		cmocka_unit_test(test_agreement),
-		cmocka_unit_test(test_qat),
-		cmocka_unit_test(test_split_three_hidden),
-		cmocka_unit_test(test_agreement_groups),
-		cmocka_unit_test(test_qat_focus),
-		cmocka_unit_test(test_split),
+	    cmocka_unit_test(test_multiplier),	       cmocka_unit_test(test_round_trip),
+	    cmocka_unit_test(test_agreement),	       cmocka_unit_test(test_qat),
+	    cmocka_unit_test(test_split_three_hidden), cmocka_unit_test(test_agreement_groups),
+	    cmocka_unit_test(test_qat_focus),	       cmocka_unit_test(test_split),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
