@@ -19,6 +19,9 @@
 #   --scenario trace|chat  arrivals for live-vs-sim (default trace)
 #   --rate R --requests N  arrival rate (req/s) and count (default: 8 req/s, 400)
 #   --seed N               scenario seed (default 1)
+#   --live-runs K          live runs per router, interleaved (default 1); the table
+#                          then compares the live median with the simulator's
+#                          median over 10 report phasings (docs/cluster.md)
 #   --sim-schedule S       the simulated backends' schedule: mixed (the agent's,
 #                          default) or vllm-v0 (the simulator's default backend)
 #   --ops                  operations under load: swaps (active/shadow/canary/rollback)
@@ -37,6 +40,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 MODE=dp AGENTS=4 ROUTERS="q8 sed kv lor rr" SCEN=trace RATE=8 REQUESTS=400 SEED=1
 OPS=0 HOP=0 CI=0 BUILD=${QSTEER_BUILD:-} OUTDIR= Q8=$ROOT/policies/default-router.q8
 OPS_RATE=40 OPS_REQUESTS=1000 HOP_RATE=50 HOP_REQUESTS=400 SCHEDULE=mixed P50_TOL=
+LIVE_RUNS=1 PHASINGS=10
 usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 2; }
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -48,6 +52,7 @@ while [ $# -gt 0 ]; do
 	--rate) RATE=$2; shift ;;
 	--requests) REQUESTS=$2; shift ;;
 	--seed) SEED=$2; shift ;;
+	--live-runs) LIVE_RUNS=$2; shift ;;
 	--p50-tol) P50_TOL=$2; shift ;;
 	--sim-schedule) SCHEDULE=$2; shift ;;
 	--ops-rate) OPS_RATE=$2; shift ;;
@@ -68,6 +73,8 @@ case $SCEN in trace|chat) ;; *) usage ;; esac
 case $SCHEDULE in mixed|vllm-v0) ;; *) usage ;; esac
 [ -f "$Q8" ] || { echo "cluster.sh: --policy $Q8: no such file" >&2; exit 2; }
 [ "$AGENTS" -ge 2 ] && [ "$AGENTS" -le 8 ] || { echo "cluster.sh: --agents 2..8" >&2; exit 2; }
+[[ $LIVE_RUNS =~ ^[0-9]+$ ]] && [ "$LIVE_RUNS" -ge 1 ] && [ "$LIVE_RUNS" -le 20 ] ||
+	{ echo "cluster.sh: --live-runs 1..20" >&2; exit 2; }
 
 skip() { echo "SKIP: $*"; exit 77; }
 [ "$(id -u)" = 0 ] || skip "needs root (network namespaces, AF_PACKET, XDP)"
@@ -329,27 +336,35 @@ for M in $MODES; do
 	echo "   control socket answers; $AGENTS backends fresh ($(ctl policy show | head -1 | tr -s ' ' ))"
 
 	# -- live vs simulated --
+	# Live: LIVE_RUNS runs per router on the same arrivals, interleaved across the
+	# routers so that a slow spell of the machine does not fall on one router; run
+	# 1 is MODE-R, run k MODE-R-runK. A load-sensitive router's trajectory depends
+	# on when each agent's reports land against the arrivals, which no run controls
+	# and the simulator cannot know: so the prediction is also a distribution, the
+	# simulation at the same seed (same arrivals) over PHASINGS report phase seeds
+	# ([scenario] report_phase_seed, docs/sim.md), and table.py compares medians.
+	for k in $(seq 1 "$LIVE_RUNS"); do
+		for R in $ROUTERS; do
+			ctl policy load "$(policy_path "$R")" > /dev/null || { fail "policy load $R"; continue; }
+			wait_fresh "$AGENTS" || true
+			name=$M-$R; [ "$k" = 1 ] || name=$M-$R-run$k
+			load "$SVC:7788" "$T/main.ini" "$name"
+			[ "$CI" = 1 ] && check_all_answered "$name"
+		done
+	done
 	for R in $ROUTERS; do
-		ctl policy load "$(policy_path "$R")" > /dev/null || { fail "policy load $R"; continue; }
-		wait_fresh "$AGENTS" || true
-		load "$SVC:7788" "$T/main.ini" "$M-$R"
 		timeout 600 "$SIM" run --scenario "$T/main.ini" --router "$(sim_router "$R")" \
 			--seed "$SEED" --json > "$OUT/sim-$R.json" 2> "$OUT/sim-$R.err" || true
-		# a trace's arrivals and lengths do not depend on the seed, only the agents'
-		# report phases do: 10 seeds show how far the routers' own trajectories
-		# spread in the simulator (table.py prints their median and range)
-		if [ "$SCEN" = trace ]; then
-			for k in $(seq 1 9); do
-				timeout 600 "$SIM" run --scenario "$T/main.ini" --router "$(sim_router "$R")" \
-					--seed $((SEED + k)) --json > "$OUT/sim-$R-phase$k.json" 2> /dev/null || true
-			done
-		fi
+		for k in $(seq 1 "$PHASINGS"); do
+			sed "s/^\[scenario\]\$/[scenario]\nreport_phase_seed = $k/" "$T/main.ini" > "$T/phase.ini"
+			timeout 600 "$SIM" run --scenario "$T/phase.ini" --router "$(sim_router "$R")" \
+				--seed "$SEED" --json > "$OUT/sim-$R-phase$k.json" 2> /dev/null || true
+		done
 		# the same simulation with the live run's routing replayed (docs/cluster.md):
 		# what is left of the error without the routers' own divergence
 		[ -x "$REPLAY" ] && [ -s "$OUT/$M-$R.csv" ] &&
 			timeout 120 "$REPLAY" --scenario "$T/main.ini" --seed "$SEED" \
 				--live "$OUT/$M-$R.csv" > "$OUT/$M-$R-replay.txt" 2>&1
-		[ "$CI" = 1 ] && check_all_answered "$M-$R"
 		[ "$CI" = 1 ] && [ -n "$P50_TOL" ] && check_p50 "$M" "$R"
 	done
 	if [ -n "$ROUTERS" ]; then

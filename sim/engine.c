@@ -628,7 +628,8 @@ sim_create(const struct qs_sim_config *cfg, uint64_t seed, const struct qs_sim_s
 	s->rep_drop_seed = qs_sim_stream(seed, QS_STREAM_REPORT_DROP);
 	s->abandon_seed = qs_sim_stream(seed, QS_STREAM_ABANDON);
 	for (i = 0; i < s->nb; i++) {
-		uint64_t ph = qs_sim_stream(seed, QS_STREAM_REPORT_PHASE + 0x100 * (i + 1));
+		uint64_t ph = qs_sim_stream(cfg->report_phase_seed ? cfg->report_phase_seed : seed,
+					    QS_STREAM_REPORT_PHASE + 0x100 * (i + 1));
 		uint32_t j;
 
 		rc = qs_sim_backend_init(s, &s->be[i], i, &cfg->backend[i].prof);

@@ -283,6 +283,14 @@ scenario_key(struct scen_ctx *c, const char *n, const char *v)
 		cfg->mask_kv_full = v[0] == 't';
 		return 1;
 	}
+	if (!strcmp(n, "report_phase_seed")) {
+		if (qs_sim_parse_double(v, &d) || d < 0 || d > 4294967295.0 ||
+		    d != (double)(uint32_t)d)
+			return fail(c, "bad value '%s' for key '%s' (an integer 0..4294967295)", v,
+				    n);
+		cfg->report_phase_seed = (uint64_t)d;
+		return 1;
+	}
 	if (!strcmp(n, "report_interval_ms") || !strcmp(n, "report_loss") ||
 	    !strcmp(n, "prefix_max_age_s")) {
 		if (qs_sim_parse_double(v, &d) || d < 0)

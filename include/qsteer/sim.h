@@ -207,7 +207,14 @@ struct qs_sim_config {
 	struct qs_sim_slo slo[QS_SIM_SLO_CLASSES];
 	uint64_t report_interval_ns; /* default 5 ms */
 	double report_loss;	     /* probability a report is lost, 0..1 */
-	uint64_t prefix_max_age_ns;  /* router prefix-affinity ageing (default 10 s) */
+	/*
+	 * Seeds the backends' report phases alone (0: the run's seed does). A live
+	 * agent's phase against the arrivals is not known to the simulator, so a
+	 * prediction for a live run is a distribution over phases at fixed arrivals
+	 * (scripts/cluster.sh); for a synthetic workload only this key varies them.
+	 */
+	uint64_t report_phase_seed;
+	uint64_t prefix_max_age_ns; /* router prefix-affinity ageing (default 10 s) */
 	/*
 	 * DESIGN 3.1, with the dataplane's defaults (so a policy trains with the masks
 	 * it will meet): a backend is masked once its newest report is older than

@@ -1,20 +1,41 @@
 #!/usr/bin/env python3
-"""table.py OUT MODE ROUTER...: the live table (qsteer-load --json, OUT/MODE-R.json)
-beside qsteer-sim's prediction for the same arrivals (OUT/sim-R.json), with the
-error per metric ((live - sim) / sim), and the routers' ranks on p99 TTFT both ways.
-Rows simP/errP (a trace): the median over 10 seeds, which for a trace change only the
-agents' report phases, and the range. Rows sim*/err*: the simulator with the live
-run's routing replayed (cluster-replay, OUT/MODE-R-replay.txt), i.e. the error left
-when the routers' decisions are the same."""
+"""table.py OUT MODE ROUTER...: the live table (qsteer-load --json, OUT/MODE-R.json and,
+with --live-runs K, OUT/MODE-R-runK.json) beside qsteer-sim's prediction for the same
+arrivals (OUT/sim-R.json), with the error per metric ((live - sim) / sim), and the
+routers' ranks on p99 TTFT both ways.
+
+With several live runs the live row is the median of each metric over the runs.
+Rows simP/errP: the simulator at the same seed over report phase seeds
+(OUT/sim-R-phaseK.json): the median and range, and the live median's error against
+it. A report-driven router's trajectory depends on when the agents' reports land
+against the arrivals, which neither the live run nor the simulator controls, so one
+live run against one simulation compares two draws; the medians compare the two
+distributions, and the live range shows how far one live run strays from its own
+median. Rows sim*/err*: the simulator with the live run's routing replayed
+(cluster-replay, OUT/MODE-R-replay.txt): the error left when the decisions are the
+same."""
 import json, os, sys
 
 out, mode, routers = sys.argv[1], sys.argv[2], sys.argv[3:]
 cols = [("ttft_p50_ms", "TTFT p50"), ("ttft_p99_ms", "TTFT p99"), ("tpot_p99_ms", "TPOT p99"),
         ("e2e_mean_ms", "E2E mean"), ("slo_attainment", "SLO att."), ("goodput_rps", "goodput")]
+P50, P99 = "ttft_p50_ms", "ttft_p99_ms"
+
+
 def load(p):
     try:
-        with open(p) as f: return json.load(f)
-    except (OSError, ValueError): return None
+        with open(p) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else 0.5 * (xs[n // 2 - 1] + xs[n // 2])
+
+
 def replayed(p):
     # cluster-replay's "sim backends, same routing" row: n p50 p90 p99 e2e
     try:
@@ -25,39 +46,71 @@ def replayed(p):
     except (OSError, ValueError, IndexError):
         pass
     return None
+
+
+def err(a, b):
+    return "%11.1f%%" % (100.0 * (a - b) / b) if b else "%12s" % "-"
+
+
+def row(router, label, vals):
+    return "%-6s %-5s" % (router, label) + "".join(
+        "%12.2f" % v if isinstance(v, float) or isinstance(v, int) else "%12s" % v for v in vals)
+
+
 rows = []
+summary = []
 print("live (%s) vs simulated, same arrivals; ms, attainment fraction, goodput req/s; err = (live-sim)/sim"
       % ("qsteer-dp on af_packet" if mode == "dp" else "qsteer-xdp generic"))
 print("%-6s %-5s" % ("router", "") + "".join("%12s" % c[1] for c in cols) + "   answered")
 for r in routers:
-    live, sim = load(os.path.join(out, "%s-%s.json" % (mode, r))), load(os.path.join(out, "sim-%s.json" % r))
-    if live is None or sim is None:
-        print("%-6s missing %s" % (r, "live" if live is None else "sim")); continue
-    print("%-6s %-5s" % (r, "live") + "".join("%12.2f" % live[k] for k, _ in cols) +
-          "   %d/%d" % (live["answered"], live["scheduled"]))
-    print("%-6s %-5s" % ("", "sim") + "".join("%12.2f" % sim[k] for k, _ in cols))
-    print("%-6s %-5s" % ("", "err") + "".join(
-        "%11.1f%%" % (100.0 * (live[k] - sim[k]) / sim[k]) if sim[k] else "%12s" % "-" for k, _ in cols))
-    ph = [sim] + [x for x in (load(os.path.join(out, "sim-%s-phase%d.json" % (r, k)))
-                              for k in range(1, 10)) if x]
-    if len(ph) > 1:
-        # the simulator over report phases (a trace's other seeds): median [min, max]
-        med = [sorted(x[k] for x in ph)[len(ph) // 2] for k in ("ttft_p50_ms", "ttft_p99_ms")]
-        print("%-6s %-5s" % ("", "simP") + "%12.2f%12.2f" % tuple(med) +
-              "   %d report phasings: p50 %.0f..%.0f, p99 %.0f..%.0f" % (
-                  len(ph), min(x["ttft_p50_ms"] for x in ph), max(x["ttft_p50_ms"] for x in ph),
-                  min(x["ttft_p99_ms"] for x in ph), max(x["ttft_p99_ms"] for x in ph)))
-        print("%-6s %-5s" % ("", "errP") + "".join("%11.1f%%" % (100.0 * (live[k] - v) / v)
-              for k, v in zip(("ttft_p50_ms", "ttft_p99_ms"), med)))
+    runs = [load(os.path.join(out, "%s-%s.json" % (mode, r)))]
+    k = 2
+    while os.path.exists(os.path.join(out, "%s-%s-run%d.json" % (mode, r, k))):
+        runs.append(load(os.path.join(out, "%s-%s-run%d.json" % (mode, r, k))))
+        k += 1
+    runs = [x for x in runs if x]
+    sim = load(os.path.join(out, "sim-%s.json" % r))
+    if not runs or sim is None:
+        print("%-6s missing %s" % (r, "sim" if runs else "live"))
+        continue
+    live = {c: median([x[c] for x in runs]) for c, _ in cols}
+    answered = sum(x["answered"] for x in runs)
+    scheduled = sum(x["scheduled"] for x in runs)
+    print(row(r, "live", [live[c] for c, _ in cols]) + "   %d/%d" % (answered, scheduled))
+    if len(runs) > 1:
+        lo = {c: min(x[c] for x in runs) for c in (P50, P99)}
+        hi = {c: max(x[c] for x in runs) for c in (P50, P99)}
+        print("%-6s %-5s" % ("", "") + "   median of %d live runs: p50 %.0f..%.0f, p99 %.0f..%.0f"
+              % (len(runs), lo[P50], hi[P50], lo[P99], hi[P99]))
+    print(row("", "sim", [sim[c] for c, _ in cols]))
+    print("%-6s %-5s" % ("", "err") + "".join(err(live[c], sim[c]) for c, _ in cols))
+    ph = [x for x in (load(os.path.join(out, "sim-%s-phase%d.json" % (r, k))) for k in range(1, 33))
+          if x]
+    med = None
+    if ph:
+        med = {c: median([x[c] for x in ph]) for c, _ in cols}
+        print(row("", "simP", [med[c] for c, _ in cols]))
+        print("%-6s %-5s" % ("", "") + "   %d report phasings: p50 %.0f..%.0f, p99 %.0f..%.0f" % (
+            len(ph), min(x[P50] for x in ph), max(x[P50] for x in ph),
+            min(x[P99] for x in ph), max(x[P99] for x in ph)))
+        print("%-6s %-5s" % ("", "errP") + "".join(err(live[c], med[c]) for c, _ in cols))
     rep = replayed(os.path.join(out, "%s-%s-replay.txt" % (mode, r)))
     if rep:
-        # the simulator on the live run's own routing (cluster-replay): no router divergence
-        print("%-6s %-5s" % ("", "sim*") + "%12.2f%12.2f" % rep)
-        print("%-6s %-5s" % ("", "err*") + "".join("%11.1f%%" % (100.0 * (live[k] - v) / v)
-              for k, v in (("ttft_p50_ms", rep[0]), ("ttft_p99_ms", rep[1]))))
-    rows.append((r, live["ttft_p99_ms"], sim["ttft_p99_ms"]))
+        # the simulator on live run 1's own routing (cluster-replay): no router divergence
+        print(row("", "sim*", list(rep)))
+        print("%-6s %-5s" % ("", "err*") + err(runs[0][P50], rep[0]) + err(runs[0][P99], rep[1]))
+    rows.append((r, live[P99], sim[P99], med[P99] if med else sim[P99]))
+    if med:
+        summary.append((r, 100.0 * (live[P50] - med[P50]) / med[P50],
+                        100.0 * (live[P99] - med[P99]) / med[P99]))
 if len(rows) > 1:
-    lr = [r for r, _, _ in sorted(rows, key=lambda x: x[1])]
-    sr = [r for r, _, _ in sorted(rows, key=lambda x: x[2])]
+    lr = [r for r, _, _, _ in sorted(rows, key=lambda x: x[1])]
+    sr = [r for r, _, _, _ in sorted(rows, key=lambda x: x[2])]
+    pr = [r for r, _, _, _ in sorted(rows, key=lambda x: x[3])]
     print("rank on TTFT p99, live: %s; sim: %s; %s" % (" < ".join(lr), " < ".join(sr),
           "same order" if lr == sr else "order differs"))
+    print("rank on TTFT p99, live: %s; simP: %s; %s" % (" < ".join(lr), " < ".join(pr),
+          "same order" if lr == pr else "order differs"))
+if summary:
+    worst = max(max(abs(a), abs(b)) for _, a, b in summary)
+    print("largest |errP| on TTFT p50/p99 over the routers: %.1f%%" % worst)
