@@ -12,7 +12,9 @@
  * holds: counters, backends, policies) or act, or refuse with a qs_status and a
  * reason; the server writes every answer and /metrics from those structs, so both
  * daemons answer in one format. (An older form of the callbacks fills the answer's
- * JSON object itself; qsteer-xdp still uses it.) It needs no DPDK: link `ctl_dep`
+ * JSON object itself; both daemons have left it, and only the server's unit tests,
+ * test/dp/test_ctl.c and test_shadow.c, still drive the server through it.) It
+ * needs no DPDK: link `ctl_dep`
  * (meson, declared in dp/meson.build; pulls jansson, the qs_status names and the
  * dataplane core's counter and shadow-report encoders).
  *
@@ -143,7 +145,7 @@ struct qs_ctl_shadow {
  * answer. On QS_OK a non-empty msg is sent as "message". msg is empty on entry.
  * Where a command has a typed callback, the older JSON one is not called.
  *
- * The older callbacks (status ... shadow; qsteer-xdp's until it moves) and "other"
+ * The older callbacks (status ... shadow; no daemon uses them, see above) and "other"
  * get the daemon's ctx and resp, a JSON object that already holds "ok": true; they
  * add their fields to resp (docs/control.md lists the expected ones) and return
  * QS_OK, or a qs_status error with a reason in msg (then resp is discarded), with

@@ -1,8 +1,9 @@
 /*
  * test_ctl_typed.c - the control server's typed callbacks (include/qsteer/ctl.h): a
  * daemon fills structs, the server writes the answers and /metrics. Checked against
- * a daemon that writes the same facts as JSON itself, the way qsteer-dp's callbacks
- * did before (and qsteer-xdp's still do): every answer and the /metrics text are the
+ * a daemon that writes the same facts as JSON itself, the way qsteer-dp's and
+ * qsteer-xdp's callbacks did before they moved to the typed form (the server's other
+ * unit tests still use the JSON form): every answer and the /metrics text are the
  * same bytes. Also: the actions (load, rollback, drain, shutdown) with their
  * messages and the new "policy", refusals passed through, the typed form preferred
  * when a daemon has both, qs_ctl_command, and "unsupported" without either.
