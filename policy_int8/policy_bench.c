@@ -28,6 +28,7 @@
 #include <time.h>
 
 #include "policy_bench.h"
+#include "qsteer/opt.h"
 #include "qsteer/policy.h"
 
 enum {
@@ -252,12 +253,25 @@ verify(const struct qs_policy *p, const bool *want, const uint8_t *x)
 }
 
 static void
-usage(void)
+usage(FILE *f)
 {
-	fprintf(stderr,
+	fprintf(f,
 		"usage: qsteer-policy bench [--json] [--seconds S] [--kernel K]\n"
 		"  --seconds S  time per measurement cell and kernel (default 0.2)\n"
 		"  --kernel K   scalar, avx2, avx512vnni, neon (default: every supported level)\n");
+}
+
+/* --kernel K: one level, not auto (the default already benchmarks every level). */
+static int
+opt_kernel(const struct qs_opt *opt, const char *v, void *ctx)
+{
+	(void)ctx;
+	if (qs_kernel_parse(v, opt->dst) == QS_OK && *(enum qs_kernel *)opt->dst != QS_KERNEL_AUTO)
+		return 0;
+	fprintf(stderr,
+		"qsteer-policy bench: %s %s: unknown kernel (scalar, avx2, avx512vnni or neon)\n",
+		opt->name, v);
+	return -1;
 }
 
 int
@@ -266,42 +280,41 @@ qs_policy_bench_cmd(int argc, char **argv)
 	static uint8_t x[MAX_ROWS * N_IN];
 	static uint16_t choice[32];
 	static struct cell cells[N_CELLS];
-	bool json = false, want[QS_KERNEL__COUNT] = {false}, show[QS_KERNEL__COUNT] = {false};
+	int json = 0;
+	bool want[QS_KERNEL__COUNT] = {false}, show[QS_KERNEL__COUNT] = {false};
 	double seconds = 0.2, hz0, hz1, hz;
 	enum qs_kernel only = QS_KERNEL_AUTO;
 	unsigned iters[N_CELLS][QS_KERNEL__COUNT];
 	struct qs_policy *p;
 	char cpu[256];
 	size_t nc = 0;
+	const char *none[1];
+	unsigned n_none = 0;
+	/* an ARGS row with room for none, so a stray word is named as one */
+	const struct qs_opt opts[] = {
+	    QS_OPT_HELP_FLAG("--help"),
+	    QS_OPT_HELP_FLAG("-h"),
+	    QS_OPT_FLAG("--json", &json, 1),
+	    /* the row's range is closed; 0 itself is refused below */
+	    QS_OPT_DOUBLE("--seconds", &seconds, 0, 3600, "needs 0 < S <= 3600"),
+	    QS_OPT_FN("--kernel", opt_kernel, .dst = &only),
+	    QS_OPT_ARGS(none, &n_none, 0, 0),
+	    QS_OPT_END,
+	};
+	int rc = qs_opt_parse_or_usage("qsteer-policy bench", opts, argc, argv, 1, NULL, usage);
 
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--json") == 0) {
-			json = true;
-		} else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) {
-			char *end;
-
-			seconds = strtod(argv[++i], &end);
-			if (*end || !(seconds > 0 && seconds <= 3600)) {
-				fprintf(stderr, "qsteer-policy bench: bad --seconds '%s'\n",
-					argv[i]);
-				return 2;
-			}
-		} else if (strcmp(argv[i], "--kernel") == 0 && i + 1 < argc) {
-			if (qs_kernel_parse(argv[++i], &only) != QS_OK || only == QS_KERNEL_AUTO) {
-				fprintf(stderr, "qsteer-policy bench: unknown kernel '%s'\n",
-					argv[i]);
-				return 2;
-			}
-			if (!qs_kernel_supported(only)) {
-				fprintf(stderr,
-					"qsteer-policy bench: kernel %s is not supported here\n",
-					argv[i]);
-				return 1;
-			}
-		} else {
-			usage();
-			return 2;
-		}
+	if (rc >= 0)
+		return rc;
+	if (!(seconds > 0)) {
+		fprintf(stderr, "qsteer-policy bench: --seconds %g: needs 0 < S <= 3600\n",
+			seconds);
+		return 2;
+	}
+	/* An unsupported level is the machine's limit, not a usage error: status 1. */
+	if (only != QS_KERNEL_AUTO && !qs_kernel_supported(only)) {
+		fprintf(stderr, "qsteer-policy bench: --kernel %s: not supported on this machine\n",
+			qs_kernel_name(only));
+		return 1;
 	}
 	/* Scalar always runs: the speedups are against it, measured in the same run. */
 	for (int k = QS_KERNEL_SCALAR; k < QS_KERNEL__COUNT; k++) {

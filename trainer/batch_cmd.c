@@ -22,6 +22,7 @@
 #include "ppo.h"
 #include "qsteer/compare.h"
 #include "qsteer/jobs.h"
+#include "qsteer/opt.h"
 #include "qsteer/policy.h"
 #include "util.h"
 
@@ -43,10 +44,10 @@ struct bopts {
 };
 
 static int
-busage(void)
+busage(FILE *f)
 {
 	fprintf(
-	    stderr,
+	    f,
 	    "usage: qsteer-train batch train --out FILE.q8 [--iters N (400)] [--episodes E (8)]\n"
 	    "                          [--requests N] [--scenario static|bursty|adversarial|all]\n"
 	    "                          [--seed S] [--threads T] [--log CSV] [--created T]\n"
@@ -470,11 +471,77 @@ cmd_eval(struct bopts *o)
 	return 0;
 }
 
+/* --scenario S: one of the agent's scenarios, or all (-1) */
+static int
+opt_scenario(const struct qs_opt *opt, const char *val, void *ctx)
+{
+	struct bopts *o = ctx;
+
+	if (!strcmp(val, "all")) {
+		o->scn_only = -1;
+		return 0;
+	}
+	for (int s = 0; s < QS_AGENT_SCN__COUNT; s++)
+		if (!strcmp(val, qs_agent_scn_name((enum qs_agent_scn)s))) {
+			o->scn_only = s;
+			return 0;
+		}
+	fprintf(stderr, "qsteer-train batch: %s %s: static, bursty, adversarial or all\n",
+		opt->name, val);
+	return -1;
+}
+
+/* --load X: an open lower bound, which a DOUBLE row's closed range cannot say */
+static int
+opt_load(const struct qs_opt *opt, const char *val, void *ctx)
+{
+	struct bopts *o = ctx;
+	char *end;
+	double x = strtod(val, &end);
+
+	if (end == val || *end || !(x > 0.05 && x <= 4)) {
+		fprintf(stderr, "qsteer-train batch: %s %s: needs 0.05 < X <= 4\n", opt->name, val);
+		return -1;
+	}
+	o->eval_load = x;
+	return 0;
+}
+
+#define STR_(x) #x
+#define STR(x)	STR_(x)
+
 int
 qs_train_batch_main(int argc, char **argv)
 {
 	struct bopts o;
-	uint64_t v;
+	uint32_t requests = 0;
+	const char *requests_seen = NULL, *files[1];
+	unsigned n_files = 0;
+	/* .seen = &o.train_only: the last option given that eval does not take, so eval
+	 * can name it */
+	const struct qs_opt opts[] = {
+	    QS_OPT_HELP_FLAG("--help"),
+	    QS_OPT_HELP_FLAG("-h"),
+	    QS_OPT_FLAG("--quiet", &o.quiet, 1),
+	    QS_OPT_STR("--out", &o.out, .seen = &o.train_only),
+	    QS_OPT_STR("--log", &o.log, .seen = &o.train_only),
+	    QS_OPT_FN("--scenario", opt_scenario),
+	    QS_OPT_FN("--load", opt_load),
+	    QS_OPT_U64("--seed", &o.seed, 0, UINT64_MAX, "not a number", .seen = &o.train_only),
+	    QS_OPT_U64("--created", &o.created, 0, UINT64_MAX, "not a number",
+		       .seen = &o.train_only),
+	    QS_OPT_U32("--iters", &o.iters, 1, 100000, "needs 1..100000", .seen = &o.train_only),
+	    QS_OPT_U32("--episodes", &o.episodes, 1, MAX_EPISODES, "needs 1.." STR(MAX_EPISODES),
+		       .seen = &o.train_only),
+	    QS_OPT_U32("--threads", &o.threads, 1, MAX_THREADS, "needs 1.." STR(MAX_THREADS),
+		       .seen = &o.train_only),
+	    /* per training episode or per eval run, by the command: set after the parse */
+	    QS_OPT_U32("--requests", &requests, 1, 100000, "needs 1..100000",
+		       .seen = &requests_seen),
+	    QS_OPT_U32("--seeds", &o.seeds, 0, 1000, "needs 0..1000"),
+	    QS_OPT_ARGS(files, &n_files, 0, 1),
+	    QS_OPT_END,
+	};
 
 	memset(&o, 0, sizeof(o));
 	o.iters = 400;
@@ -488,95 +555,22 @@ qs_train_batch_main(int argc, char **argv)
 	o.created = 0;
 	o.scn_only = -1;
 	if (argc < 2)
-		return busage();
+		return busage(stderr);
 	o.cmd = argv[1];
-	for (int i = 2; i < argc; i++) {
-		const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-		uint64_t lim = 0;
-		uint32_t *u32 = NULL;
-
-		if (!strcmp(a, "--quiet")) {
-			o.quiet = 1;
-			continue;
-		}
-		if (a[0] != '-') {
-			if (o.policy) {
-				fprintf(stderr, "qsteer-train batch: unexpected argument '%s'\n",
-					a);
-				return 2;
-			}
-			o.policy = a;
-			continue;
-		}
-		if (!val) {
-			fprintf(stderr, "qsteer-train batch: %s needs a value\n", a);
-			return 2;
-		}
-		i++;
-		if (!strcmp(a, "--out") || !strcmp(a, "--log") || !strcmp(a, "--iters") ||
-		    !strcmp(a, "--episodes") || !strcmp(a, "--threads") || !strcmp(a, "--seed") ||
-		    !strcmp(a, "--created"))
-			o.train_only = a;
-		if (!strcmp(a, "--out")) {
-			o.out = val;
-		} else if (!strcmp(a, "--log")) {
-			o.log = val;
-		} else if (!strcmp(a, "--scenario")) {
-			o.scn_only = -2;
-			if (!strcmp(val, "all"))
-				o.scn_only = -1;
-			for (int s = 0; s < QS_AGENT_SCN__COUNT; s++)
-				if (!strcmp(val, qs_agent_scn_name((enum qs_agent_scn)s)))
-					o.scn_only = s;
-			if (o.scn_only == -2) {
-				fprintf(stderr,
-					"qsteer-train batch: --scenario '%s': static, bursty, "
-					"adversarial or all\n",
-					val);
-				return 2;
-			}
-		} else if (!strcmp(a, "--load")) {
-			char *end;
-
-			o.eval_load = strtod(val, &end);
-			if (*end || !(o.eval_load > 0.05 && o.eval_load <= 4)) {
-				fprintf(stderr, "qsteer-train batch: --load '%s': 0.05..4\n", val);
-				return 2;
-			}
-		} else if (!strcmp(a, "--seed") || !strcmp(a, "--created")) {
-			if (qs_train_parse_u64(val, &v)) {
-				fprintf(stderr, "qsteer-train batch: %s '%s' is not a number\n", a,
-					val);
-				return 2;
-			}
-			*(a[2] == 's' ? &o.seed : &o.created) = v;
-		} else {
-			if (!strcmp(a, "--iters"))
-				u32 = &o.iters, lim = 100000;
-			else if (!strcmp(a, "--episodes"))
-				u32 = &o.episodes, lim = MAX_EPISODES;
-			else if (!strcmp(a, "--requests"))
-				u32 = o.cmd && !strcmp(o.cmd, "eval") ? &o.eval_requests
-								      : &o.requests,
-				lim = 100000;
-			else if (!strcmp(a, "--threads"))
-				u32 = &o.threads, lim = MAX_THREADS;
-			else if (!strcmp(a, "--seeds"))
-				u32 = &o.seeds, lim = 1000;
-			if (!u32) {
-				fprintf(stderr, "qsteer-train batch: unknown option '%s'\n", a);
-				return busage();
-			}
-			if (qs_train_parse_u64(val, &v) || v < (u32 == &o.seeds ? 0u : 1u) ||
-			    v > lim) {
-				fprintf(stderr,
-					"qsteer-train batch: %s '%s': needs %u..%" PRIu64 "\n", a,
-					val, u32 == &o.seeds ? 0u : 1u, lim);
-				return 2;
-			}
-			*u32 = (uint32_t)v;
-		}
+	switch (qs_opt_parse("qsteer-train batch", opts, argc, argv, 2, NULL, &o)) {
+	case QS_OPT_OK:
+		break;
+	case QS_OPT_HELP:
+		busage(stdout);
+		return 0;
+	case QS_OPT_E_UNKNOWN:
+		return busage(stderr);
+	default:
+		return 2;
 	}
+	o.policy = n_files ? files[0] : NULL;
+	if (requests_seen)
+		*(!strcmp(o.cmd, "eval") ? &o.eval_requests : &o.requests) = requests;
 	if (!strcmp(o.cmd, "train")) {
 		if (!o.out || o.policy) {
 			fprintf(stderr, "qsteer-train batch train: needs --out FILE.q8 and no file "
@@ -610,5 +604,5 @@ qs_train_batch_main(int argc, char **argv)
 		}
 		return cmd_eval(&o);
 	}
-	return busage();
+	return busage(stderr);
 }
