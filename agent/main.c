@@ -56,6 +56,12 @@ struct opts {
 	uint32_t backend_id;
 	uint64_t report_interval_ms;
 	const char *backend_id_given, *report_interval_given;
+	int admission; /* index in admission_names */
+	uint64_t starve_ms;
+	const char *admission_given, *starve_given;
+	/* where the admission and starvation bound in effect were set, for refusals:
+	 * the option as given, or the config file's key */
+	char admission_src[64], starve_src[64];
 	int pass; /* parse_args: 1 reads the config files, 2 adds the repeatable options */
 #ifdef QSTEER_AGENT_HAVE_CUDA
 	struct qs_agent_cuda_model cuda;
@@ -67,6 +73,11 @@ struct opts {
 };
 
 #define REQUESTS_UNSET UINT32_MAX
+
+/* --admission and [agent] admission; the index is admit_priority */
+static const char *const admission_names[] = {"fcfs", "priority", NULL};
+/* A starvation bound far past any request's life (11.6 days) is a typo. */
+#define STARVE_MS_MAX 1000000000ull
 
 static void
 usage(FILE *f)
@@ -82,6 +93,13 @@ usage(FILE *f)
 		"                           [engine] section; docs/deploy.md)\n"
 		"      --engine-max-inflight N  requests at the engine at once (default 64)\n"
 		"      --engine-kv-high-pct N   admit none while its KV usage is >= N%% (95)\n"
+		"      --admission A        fcfs (default: the strategy's order) or priority:\n"
+		"                           highest QRP priority first, lower ones preempted\n"
+		"                           (config: admission; not with http://)\n"
+		"      --starve-ms N        priority admission's starvation bound: while a\n"
+		"                           request has waited N ms, one admission in four is\n"
+		"                           the earliest such (0, the default: no bound;\n"
+		"                           config: starve_ms)\n"
 		"  -p, --sim-profile FILE   iteration-time profile for the model executor\n"
 		"  -b, --batching S         fixed[:N] | adaptive[:MS] | coalesce | latency |\n"
 		"                           throughput | q8:FILE (bench: repeatable;\n"
@@ -206,7 +224,15 @@ on_ini(void *user, const char *sec, const char *key, const char *v)
 			o->intake.table_size = (uint32_t)x;
 		else if (!strcmp(key, "reassembly_max_age_ms") && !qs_opt_u64_in(v, 1, 600000, &x))
 			o->intake.max_age_ns = x * 1000000ull;
-		else
+		else if (!strcmp(key, "admission") &&
+			 (!strcmp(v, admission_names[0]) || !strcmp(v, admission_names[1]))) {
+			o->agent.admit_priority = !strcmp(v, admission_names[1]);
+			snprintf(o->admission_src, sizeof(o->admission_src),
+				 "[agent] admission = %s", v);
+		} else if (!strcmp(key, "starve_ms") && !qs_opt_u64_in(v, 0, STARVE_MS_MAX, &x)) {
+			o->agent.starve_ns = x * 1000000ull;
+			snprintf(o->starve_src, sizeof(o->starve_src), "[agent] starve_ms = %s", v);
+		} else
 			goto bad;
 		return 1;
 	}
@@ -383,6 +409,10 @@ parse_args(int argc, char **argv, struct opts *o)
 	    QS_OPT_FN("--engine-max-inflight", opt_no_http),
 	    QS_OPT_FN("--engine-kv-high-pct", opt_no_http),
 #endif
+	    QS_OPT_CHOICE("--admission", &o->admission, admission_names, "fcfs or priority",
+			  .seen = &o->admission_given),
+	    QS_OPT_U64("--starve-ms", &o->starve_ms, 0, STARVE_MS_MAX,
+		       "milliseconds, 0 (no bound)..1000000000", .seen = &o->starve_given),
 	    /* bench's alone: serving refuses them (bench_only names the last) */
 	    QS_OPT_CHOICE("--scenario", &o->scenario, scn,
 			  "not a scenario (static, bursty, adversarial, or all)",
@@ -422,6 +452,25 @@ parse_args(int argc, char **argv, struct opts *o)
 		o->agent.backend_id = (uint16_t)o->backend_id;
 	if (o->report_interval_given)
 		o->serve.report_interval_ns = o->report_interval_ms * 1000000ull;
+	if (o->admission_given) {
+		o->agent.admit_priority = o->admission == 1;
+		snprintf(o->admission_src, sizeof(o->admission_src), "--admission %s",
+			 admission_names[o->admission]);
+	}
+	if (o->starve_given) {
+		o->agent.starve_ns = o->starve_ms * 1000000ull;
+		snprintf(o->starve_src, sizeof(o->starve_src), "--starve-ms %llu",
+			 (unsigned long long)o->starve_ms);
+	}
+	/* FCFS never looks at how long a request waited: a bound there would be
+	 * silently ignored, so it is more likely a forgotten --admission priority. */
+	if (o->agent.starve_ns && !o->agent.admit_priority) {
+		fprintf(stderr,
+			"qsteer-agent: %s: the starvation bound applies to priority admission "
+			"only (--admission priority, or admission = priority in [agent])\n",
+			o->starve_src);
+		return -1;
+	}
 	if (o->bench_only && !o->bench) {
 		fprintf(stderr,
 			"qsteer-agent: %s applies to bench only (qsteer-agent bench %s ...)\n",
@@ -629,6 +678,7 @@ main(int argc, char **argv)
 	struct qs_agent *a = NULL;
 	struct qs_agent_intake *in = NULL;
 	struct qs_agent_serve_stats ss;
+	char adm[96] = ""; /* the admission rule, said at start when not the default */
 	int rc;
 
 	snprintf(o.executor, sizeof(o.executor), "model");
@@ -666,6 +716,18 @@ main(int argc, char **argv)
 		return 2;
 	}
 	if (!strncmp(o.executor, "http://", 7)) {
+		/* The engine schedules what it is given; the agent in front only caps
+		 * what is in flight (exec_http.c), so priority admission has no scheduler
+		 * to apply to. */
+		if (o.agent.admit_priority) {
+			fprintf(
+			    stderr,
+			    "qsteer-agent: %s: priority admission is the agent's own "
+			    "scheduler's; with --executor %s the engine schedules (its admission "
+			    "already orders by SLO class, then priority; docs/deploy.md)\n",
+			    o.admission_src, o.executor);
+			return 2;
+		}
 		rc = serve_http(&o, msg, sizeof(msg));
 		goto done;
 	}
@@ -685,10 +747,16 @@ main(int argc, char **argv)
 		o.serve.stop = qs_stop_on_signals();
 		o.serve.max_run_ns = (uint64_t)(o.duration_s * 1e9);
 		o.serve.max_completed = o.max_completed;
+		if (o.agent.admit_priority && o.agent.starve_ns)
+			snprintf(adm, sizeof(adm),
+				 ", priority admission (starvation bound %llu ms)",
+				 (unsigned long long)(o.agent.starve_ns / 1000000ull));
+		else if (o.agent.admit_priority)
+			snprintf(adm, sizeof(adm), ", priority admission (no starvation bound)");
 		fprintf(stderr,
-			"qsteer-agent: %s executor, %s batching, listening on %s, "
+			"qsteer-agent: %s executor, %s batching%s, listening on %s, "
 			"reporting to %u dataplane(s)\n",
-			ex.name, st.name, o.serve.listen, o.serve.n_report_to);
+			ex.name, st.name, adm, o.serve.listen, o.serve.n_report_to);
 		rc = qs_agent_serve(a, in, &o.serve, &ss, msg, sizeof(msg));
 	}
 	if (a && in) {
