@@ -1,7 +1,7 @@
 #!/bin/bash
-# dp.sh QSTEER_GW AGENT_HTTP_DRIVER FAKE_ENGINE SSE_CLIENT QSTEER_DP QSTEERCTL - the
+# dp.sh QSTEER_GW QSTEER_AGENT FAKE_ENGINE SSE_CLIENT QSTEER_DP QSTEERCTL - the
 # whole path of issue 18 with the dataplane in it: curl -> qsteer-gw -> qsteer-dp
-# (net_af_packet on a veth) -> the agent's engine executor -> fake_engine.py (a
+# (net_af_packet on a veth) -> qsteer-agent --executor http:// -> fake_engine.py (a
 # conformance fixture, not an engine) -> back to the gateway directly (DSR). Four
 # network namespaces the test creates (${P}f: a bridge; ${P}c: client and gateway;
 # ${P}s: the dataplane; ${P}g: the GPU host, agent and engine on its loopback),
@@ -15,7 +15,7 @@
 # QS_GW_LATENCY=N adds a latency measurement (below).
 set -u
 . "$(dirname "$0")/lib.sh"
-GW=$(abs "$1") DRV=$(abs "$2") ENG=$(abs "$3") CLI=$(abs "$4") DP=$(abs "$5") CTL=$(abs "$6")
+GW=$(abs "$1") AG=$(abs "$2") ENG=$(abs "$3") CLI=$(abs "$4") DP=$(abs "$5") CTL=$(abs "$6")
 LOGS="eng.log ag.log gw.log dp.log out"
 [ "$DP" != none ] || { echo "SKIP: qsteer-dp not built (no DPDK)"; exit 77; }
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (network namespaces, DPDK)"; exit 77; }
@@ -85,11 +85,12 @@ ip netns exec "$NSG" timeout 3600 $PY "$ENG" --host 0.0.0.0 --port-file eng.port
 	--waiting 3 --kv-usage 0.5 --slow-ms 100 &
 PIDS="$PIDS $!" WATCH=$PIDS
 wait_for "fixture port" test -s eng.port
-ip netns exec "$NSG" timeout 3600 "$DRV" --executor "http://127.0.0.1:$(cat eng.port)" \
-	--listen $AGENT:7788 --port-file ag.port --report-to $SVC:7789 --backend-id 1 \
-	--scrape-interval-ms 50 2> ag.log &
+printf '[engine]\nscrape_interval_ms = 50\n' > agent.ini
+ip netns exec "$NSG" timeout 3600 "$AG" -c agent.ini --executor "http://127.0.0.1:$(cat eng.port)" \
+	--listen $AGENT:7788 --report-to $SVC:7789 --backend-id 1 2> ag.log &
 PIDS="$PIDS $!" WATCH=$PIDS
-wait_for "agent port" test -s ag.port
+agent_bound() { ip netns exec "$NSG" ss -Hlun "sport = :7788" | grep -q .; }
+wait_for "the agent bound to $AGENT:7788" agent_bound
 ip netns exec "$NSS" timeout 3600 "$DP" --no-huge -m 256 --no-pci --file-prefix "$PFX" -l 0,1 \
 	--vdev net_af_packet0,iface=s0 -- --config dp.ini --policy builtin:lor \
 	--control "$T/ctl.sock" > dp.log 2>&1 &

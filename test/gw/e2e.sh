@@ -1,9 +1,8 @@
 #!/bin/bash
-# e2e.sh QSTEER_GW AGENT_HTTP_DRIVER FAKE_ENGINE SSE_CLIENT - the HTTP path end to
-# end on loopback (issue 18): curl -> qsteer-gw -> the agent's engine executor
-# (agent-http-driver, a test-only driver of qs_agent_http_serve until qsteer-agent
-# takes --executor http://; gw/agent-main.patch) -> fake_engine.py (a conformance
-# fixture, not an engine) -> back. No dataplane: the gateway's service address is
+# e2e.sh QSTEER_GW QSTEER_AGENT FAKE_ENGINE SSE_CLIENT - the HTTP path end to end
+# on loopback (issue 18): curl -> qsteer-gw -> qsteer-agent --executor http://
+# (the agent's engine executor) -> fake_engine.py (a conformance fixture, not an
+# engine) -> back. No dataplane: the gateway's service address is
 # the agent's, so this runs without root or DPDK; dp.sh runs the path with
 # qsteer-dp in it.
 #
@@ -13,7 +12,7 @@
 # backstop (test/dp/lib.sh says why) and the EXIT trap stops them on any failure.
 set -u
 . "$(dirname "$0")/lib.sh"
-GW=$(abs "$1") DRV=$(abs "$2") ENG=$(abs "$3") CLI=$(abs "$4")
+GW=$(abs "$1") AG=$(abs "$2") ENG=$(abs "$3") CLI=$(abs "$4")
 T=$(mktemp -d /tmp/qsteer-gw.XXXXXX)
 LOGS="eng.log ag.log gw.log reports.txt out"
 EPID= APID= GPID= RPID=
@@ -49,13 +48,16 @@ start_engine
 timeout 3600 $PY "$CLI" reports rep.port reports.txt &
 RPID=$!
 wait_for "report listener" test -s rep.port
-timeout 3600 "$DRV" --executor "http://127.0.0.1:$EP" --listen 127.0.0.1:0 \
-	--port-file ag.port --report-to "127.0.0.1:$(cat rep.port)" --backend-id 3 \
-	--max-inflight 4 --scrape-interval-ms 50 2> ag.log &
+# the engine scraped every 50 ms: a config key, not an option
+printf '[engine]\nscrape_interval_ms = 50\n' > agent.ini
+AP=$(free_udp_port) || fail "no free UDP port for the agent"
+timeout 3600 "$AG" -c agent.ini --executor "http://127.0.0.1:$EP" --listen "127.0.0.1:$AP" \
+	--report-to "127.0.0.1:$(cat rep.port)" --backend-id 3 --engine-max-inflight 4 2> ag.log &
 APID=$!
 WATCH=$APID
-wait_for "agent port" test -s ag.port
-timeout 3600 "$GW" --listen 127.0.0.1:0 --service "127.0.0.1:$(cat ag.port)" \
+# its loop sends the reports, so a report says its socket is bound
+wait_for "the agent's first report" test -s reports.txt
+timeout 3600 "$GW" --listen 127.0.0.1:0 --service "127.0.0.1:$AP" \
 	--port-file gw.port 2> gw.log &
 GPID=$!
 WATCH="$GPID $APID"
@@ -202,5 +204,5 @@ kill $GPID; wait $GPID; g=$?; GPID=
 kill $APID; wait $APID; a=$?; APID=
 [ $g = 0 ] || fail "qsteer-gw exited with $g"
 [ $a = 0 ] || fail "the agent exited with $a"
-grep "agent-http-driver:" ag.log
+grep "^qsteer-agent: [0-9]* datagrams" ag.log
 echo "PASS"

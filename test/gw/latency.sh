@@ -10,8 +10,8 @@ B=$(cd "${1:-$HERE/../../build}" && pwd) || exit 1
 N=${2:-1000}
 PY=/usr/bin/python3
 T=$(mktemp -d /tmp/qsteer-gwlat.XXXXXX)
-E= A= G=
-trap 'kill $G $A $E 2>/dev/null; wait; rm -rf "$T"' EXIT
+E= A= G= R=
+trap 'kill $G $A $R $E 2>/dev/null; wait; rm -rf "$T"' EXIT
 cd "$T" || exit 1
 # waitf FILE PID: until FILE is written, while PID lives (bounded: 120 s)
 waitf() {
@@ -24,10 +24,15 @@ waitf() {
 }
 timeout 3600 $PY "$HERE/fake_engine.py" --port-file eng.port & E=$!
 waitf eng.port $E
-timeout 3600 "$B/test/gw/agent-http-driver" --executor "http://127.0.0.1:$(cat eng.port)" \
-	--listen 127.0.0.1:0 --port-file ag.port 2> ag.log & A=$!
-waitf ag.port $A
-timeout 3600 "$B/gw/qsteer-gw" --listen 127.0.0.1:0 --service "127.0.0.1:$(cat ag.port)" \
+# a port the kernel picked and let go (qsteer-agent has no --port-file); the
+# agent's first report to R says it is bound
+timeout 3600 $PY "$HERE/sse_client.py" reports rep.port reports.txt & R=$!
+waitf rep.port $R
+AP=$($PY -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+timeout 3600 "$B/agent/qsteer-agent" --executor "http://127.0.0.1:$(cat eng.port)" \
+	--listen "127.0.0.1:$AP" --report-to "127.0.0.1:$(cat rep.port)" 2> ag.log & A=$!
+waitf reports.txt $A
+timeout 3600 "$B/gw/qsteer-gw" --listen 127.0.0.1:0 --service "127.0.0.1:$AP" \
 	--port-file gw.port 2> gw.log & G=$!
 waitf gw.port $G
 $PY "$HERE/sse_client.py" latency "http://127.0.0.1:$(cat gw.port)" \

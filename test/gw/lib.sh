@@ -9,6 +9,13 @@ WATCH= LOGS=
 # abs PATH: meson passes paths relative to the build directory; the tests cd away
 abs() { case $1 in /*|none) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
 
+# free_udp_port: a loopback UDP port the kernel picked and let go, for a daemon
+# that cannot say which port it bound (qsteer-agent has no --port-file); another
+# process taking it meanwhile makes the daemon exit, which wait_for reports
+free_udp_port() {
+	$PY -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
 # fail MSG: the test failed; the tails of the logs named in $LOGS say why
 fail() {
 	echo "FAIL: $*"
