@@ -2,7 +2,7 @@
  * ctl_server.c - the control server of include/qsteer/ctl.h, shared by qsteer-dp
  * and qsteer-xdp: JSON lines on a 0600 unix stream socket, request validation and
  * dispatch to the daemon's callbacks, and a Prometheus text endpoint rendered from
- * the stats callback. No DPDK, no threads: everything runs inside qs_ctl_poll on
+ * the get_counters callback. No DPDK, no threads: everything runs inside qs_ctl_poll on
  * the daemon's control thread.
  *
  * Clients are served concurrently from one poll loop: every socket is non-blocking,
@@ -315,7 +315,7 @@ cmd_status(struct qs_ctl_server *s, json_t *resp, char *msg, size_t msglen)
 	int rc;
 
 	if (!s->ops->get_status)
-		return s->ops->status ? s->ops->status(s->ctx, resp, msg, msglen) : UNSUPPORTED;
+		return UNSUPPORTED;
 	memset(&st, 0, sizeof(st));
 	rc = s->ops->get_status(s->ctx, &st, msg, msglen);
 	if (rc != QS_OK)
@@ -346,7 +346,7 @@ cmd_stats(struct qs_ctl_server *s, json_t *resp, char *msg, size_t msglen)
 	int rc;
 
 	if (!s->ops->get_counters)
-		return s->ops->stats ? s->ops->stats(s->ctx, resp, msg, msglen) : UNSUPPORTED;
+		return UNSUPPORTED;
 	c = calloc(1, sizeof(*c)); /* per-worker counters: the heap, not the stack */
 	if (!c) {
 		snprintf(msg, msglen, "out of memory");
@@ -417,7 +417,7 @@ cmd_backends(struct qs_ctl_server *s, json_t *resp, char *msg, size_t msglen)
 	int rc;
 
 	if (!s->ops->get_backends)
-		return s->ops->backends ? s->ops->backends(s->ctx, resp, msg, msglen) : UNSUPPORTED;
+		return UNSUPPORTED;
 	b = calloc(1, sizeof(*b));
 	if (!b) {
 		snprintf(msg, msglen, "out of memory");
@@ -438,8 +438,7 @@ static int
 cmd_policy_show(struct qs_ctl_server *s, json_t *resp, char *msg, size_t msglen)
 {
 	if (!s->ops->get_policy)
-		return s->ops->policy_show ? s->ops->policy_show(s->ctx, resp, msg, msglen)
-					   : UNSUPPORTED;
+		return UNSUPPORTED;
 	return add_policy(s, resp, msg, msglen);
 }
 
@@ -461,15 +460,16 @@ static int
 cmd_rollback(struct qs_ctl_server *s, json_t *resp, char *msg, size_t msglen)
 {
 	if (!s->ops->roll_back)
-		return s->ops->rollback ? s->ops->rollback(s->ctx, resp, msg, msglen) : UNSUPPORTED;
+		return UNSUPPORTED;
 	return then_policy(s, s->ops->roll_back(s->ctx, msg, msglen), resp, msg, msglen);
 }
 
 static int
 cmd_shutdown(struct qs_ctl_server *s, json_t *resp, char *msg, size_t msglen)
 {
+	(void)resp;
 	if (!s->ops->stop)
-		return s->ops->shutdown ? s->ops->shutdown(s->ctx, resp, msg, msglen) : UNSUPPORTED;
+		return UNSUPPORTED;
 	return s->ops->stop(s->ctx, msg, msglen);
 }
 
@@ -478,9 +478,7 @@ cmd_load(struct qs_ctl_server *s, enum qs_ctl_mode m, const char *path, uint32_t
 	 char *msg, size_t msglen)
 {
 	if (!s->ops->load_policy)
-		return s->ops->policy_load
-			   ? s->ops->policy_load(s->ctx, m, path, pct, resp, msg, msglen)
-			   : UNSUPPORTED;
+		return UNSUPPORTED;
 	return then_policy(s, s->ops->load_policy(s->ctx, m, path, pct, msg, msglen), resp, msg,
 			   msglen);
 }
@@ -494,8 +492,7 @@ cmd_shadow(struct qs_ctl_server *s, uint32_t top, json_t *resp, char *msg, size_
 	int rc;
 
 	if (!s->ops->get_shadow)
-		return s->ops->shadow ? s->ops->shadow(s->ctx, top, resp, msg, msglen)
-				      : UNSUPPORTED;
+		return UNSUPPORTED;
 	sh = calloc(1, sizeof(*sh)); /* two 34 KiB reports: the heap, not the stack */
 	if (!sh) {
 		snprintf(msg, msglen, "out of memory");
@@ -523,12 +520,10 @@ cmd_shadow(struct qs_ctl_server *s, uint32_t top, json_t *resp, char *msg, size_
 static int
 cmd_drain(struct qs_ctl_server *s, bool drain, uint16_t id, json_t *resp, char *msg, size_t msglen)
 {
-	int (*cb)(void *, uint16_t, json_t *, char *, size_t) =
-	    drain ? s->ops->drain : s->ops->undrain;
-
-	if (s->ops->set_drain)
-		return s->ops->set_drain(s->ctx, id, drain, msg, msglen);
-	return cb ? cb(s->ctx, id, resp, msg, msglen) : UNSUPPORTED;
+	(void)resp;
+	if (!s->ops->set_drain)
+		return UNSUPPORTED;
+	return s->ops->set_drain(s->ctx, id, drain, msg, msglen);
 }
 
 /* ---- requests: validation, then the command ---------------------------------- */
@@ -582,7 +577,7 @@ dispatch(struct qs_ctl_server *s, const char *cmd, json_t *req)
 		enum qs_ctl_mode m = QS_CTL_MODE_ACTIVE;
 		uint32_t pct = 0;
 
-		if (!ops->policy_load && !ops->load_policy) {
+		if (!ops->load_policy) {
 			json_decref(resp);
 			return unsupported(cmd);
 		}
@@ -628,7 +623,7 @@ dispatch(struct qs_ctl_server *s, const char *cmd, json_t *req)
 		json_t *jt = json_object_get(req, "top");
 		uint32_t top = 10;
 
-		if (!ops->shadow && !ops->get_shadow) {
+		if (!ops->get_shadow) {
 			json_decref(resp);
 			return unsupported(cmd);
 		}
@@ -649,7 +644,7 @@ dispatch(struct qs_ctl_server *s, const char *cmd, json_t *req)
 		bool drain = strcmp(cmd, "backend.drain") == 0;
 		json_t *id = json_object_get(req, "id");
 
-		if (!ops->set_drain && !(drain ? ops->drain : ops->undrain)) {
+		if (!ops->set_drain) {
 			json_decref(resp);
 			return unsupported(cmd);
 		}
@@ -853,7 +848,7 @@ label_name(const char *obj)
 }
 
 /*
- * Per-backend gauges from the backends callback (docs/control.md "Prometheus"):
+ * Per-backend gauges from the get_backends callback (docs/control.md "Prometheus"):
  * what the dataplane believes of each backend, in base units. A backend never
  * reported has no report age (absent, not 0).
  */
@@ -1041,9 +1036,9 @@ qs_ctl_prometheus_text(struct qs_ctl_server *s)
 		}
 	}
 	json_decref(resp);
-	if (s->ops->backends || s->ops->get_backends)
+	if (s->ops->get_backends)
 		prometheus_backends(s, &b);
-	if (s->ops->shadow || s->ops->get_shadow)
+	if (s->ops->get_shadow)
 		prometheus_shadow(s, &b);
 	if (b.oom) {
 		free(b.p);

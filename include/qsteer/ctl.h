@@ -11,10 +11,8 @@
  * supplies a table of callbacks (struct qs_ctl_ops) that fill structs (what it
  * holds: counters, backends, policies) or act, or refuse with a qs_status and a
  * reason; the server writes every answer and /metrics from those structs, so both
- * daemons answer in one format. (An older form of the callbacks fills the answer's
- * JSON object itself; both daemons have left it, and only the server's unit tests,
- * test/dp/test_ctl.c and test_shadow.c, still drive the server through it.) It
- * needs no DPDK: link `ctl_dep`
+ * daemons answer in one format; a daemon never writes JSON itself except for
+ * its own commands ("other"). It needs no DPDK: link `ctl_dep`
  * (meson, declared in dp/meson.build; pulls jansson, the qs_status names and the
  * dataplane core's counter and shadow-report encoders).
  *
@@ -138,51 +136,17 @@ struct qs_ctl_shadow {
 };
 
 /*
- * The daemon's callbacks. The typed ones (get_*, load_policy, roll_back,
- * set_drain, stop) fill a zeroed struct or act, and return QS_OK, or a qs_status
- * error with a reason in msg (then the client gets
+ * The daemon's callbacks. Each fills a zeroed struct or acts, and returns QS_OK,
+ * or a qs_status error with a reason in msg (then the client gets
  * {"ok":false,"status":"<qs_status_name>","error":msg}); the server writes the
  * answer. On QS_OK a non-empty msg is sent as "message". msg is empty on entry.
- * Where a command has a typed callback, the older JSON one is not called.
  *
- * The older callbacks (status ... shadow; no daemon uses them, see above) and "other"
- * get the daemon's ctx and resp, a JSON object that already holds "ok": true; they
- * add their fields to resp (docs/control.md lists the expected ones) and return
- * QS_OK, or a qs_status error with a reason in msg (then resp is discarded), with
- * the same rules for msg.
- *
- * A command with neither form of callback answers {"ok":false,"status":
- * "unsupported","error":"CMD is not supported by this daemon"}. Arguments are
- * validated before a callback runs: policy_load / load_policy get a non-empty path,
- * a mode, and for canary 0 <= canary_pct <= 100; drain, undrain and set_drain get
- * 0 <= backend_id <= 65535.
+ * A command without its callback answers {"ok":false,"status":"unsupported",
+ * "error":"CMD is not supported by this daemon"}. Arguments are validated before a
+ * callback runs: load_policy gets a non-empty path, a mode, and for canary
+ * 0 <= canary_pct <= 100; set_drain gets 0 <= backend_id <= 65535.
  */
 struct qs_ctl_ops {
-	int (*status)(void *ctx, json_t *resp, char *msg, size_t msglen);
-	/* must add "counters": an object of integers, plus objects of integers
-	 * ("drops": {reason: n}, "to_backend": {name: n}); /metrics is rendered from it */
-	int (*stats)(void *ctx, json_t *resp, char *msg, size_t msglen);
-	int (*backends)(void *ctx, json_t *resp, char *msg, size_t msglen);
-	int (*policy_show)(void *ctx, json_t *resp, char *msg, size_t msglen);
-	int (*policy_load)(void *ctx, enum qs_ctl_mode mode, const char *path, uint32_t canary_pct,
-			   json_t *resp, char *msg, size_t msglen);
-	int (*rollback)(void *ctx, json_t *resp, char *msg, size_t msglen);
-	int (*drain)(void *ctx, uint16_t backend_id, json_t *resp, char *msg, size_t msglen);
-	int (*undrain)(void *ctx, uint16_t backend_id, json_t *resp, char *msg, size_t msglen);
-	/* the server answers first, then calls this; the daemon then leaves its loop */
-	int (*shutdown)(void *ctx, json_t *resp, char *msg, size_t msglen);
-	/* Any other "cmd" (daemon-specific); NULL: unknown command. req is the request
-	 * object. Return QS_E_ARG with a message for a command it does not know. */
-	int (*other)(void *ctx, const char *cmd, json_t *req, json_t *resp, char *msg,
-		     size_t msglen);
-	/* "policy.shadow" (docs/control.md): must add "total", the shadow report since
-	 * the daemon started, and "window", the report since the running shadow policy
-	 * was loaded (null when none runs), both qs_dp_shadow_json objects with their
-	 * disagreement lists cut to top entries (0: all; the server checks 0..4096,
-	 * default 10). /metrics renders the shadow metrics from one call with top 0. */
-	int (*shadow)(void *ctx, uint32_t top, json_t *resp, char *msg, size_t msglen);
-
-	/* ---- typed --------------------------------------------------------------- */
 	/* "status" (with "policy" from get_policy) */
 	int (*get_status)(void *ctx, struct qs_ctl_status *out, char *msg, size_t msglen);
 	/* "stats"; /metrics renders the counters */
@@ -204,6 +168,12 @@ struct qs_ctl_ops {
 	int (*set_drain)(void *ctx, uint16_t backend_id, bool drain, char *msg, size_t msglen);
 	/* "shutdown": the server answers first; the daemon then leaves its loop */
 	int (*stop)(void *ctx, char *msg, size_t msglen);
+	/* Any other "cmd" (daemon-specific, e.g. qsteer-dp's "rx"); NULL: unknown
+	 * command. req is the request object; resp already holds "ok": true and gets
+	 * the command's fields. Return QS_E_ARG with a message for a command it does
+	 * not know; on an error resp is discarded. */
+	int (*other)(void *ctx, const char *cmd, json_t *req, json_t *resp, char *msg,
+		     size_t msglen);
 };
 
 struct qs_ctl_server;
@@ -220,10 +190,10 @@ struct qs_ctl_server *qs_ctl_open(const char *path, const struct qs_ctl_ops *ops
 /*
  * Also serve Prometheus text format (version 0.0.4) on HTTP "GET /metrics" at
  * addr, "IPV4:PORT" (e.g. "127.0.0.1:9464"; port 0 picks one, see
- * qs_ctl_prometheus_port). Metrics are rendered from the stats callback's
+ * qs_ctl_prometheus_port). Metrics are rendered from the get_counters callback's
  * "counters": integer c -> `qsteer_c_total`, object o of integers ->
  * `qsteer_o_total{key="k"}` (drops: {reason=...}, to_backend: {backend=...}),
- * with `# TYPE ... counter` lines, and `qsteer_up 1`; with a shadow callback, the
+ * with `# TYPE ... counter` lines, and `qsteer_up 1`; with a get_shadow callback, the
  * shadow metrics (docs/control.md "Prometheus"). prefix replaces "qsteer"
  * when not NULL (e.g. "qsteer_xdp"). QS_OK or QS_E_IO/QS_E_ARG with msg.
  */
@@ -253,7 +223,7 @@ void qs_ctl_close(struct qs_ctl_server *s);
  * socket does per line. For tests and for daemons with another transport.
  */
 char *qs_ctl_handle_line(struct qs_ctl_server *s, const char *line);
-/* The /metrics body (caller frees). NULL if the stats callback failed. */
+/* The /metrics body (caller frees). NULL if the get_counters callback failed. */
 char *qs_ctl_prometheus_text(struct qs_ctl_server *s);
 /* The answer to a command without arguments (e.g. "stats": what qsteer-dp's
  * --stats-out writes), one line without newline; caller frees. */

@@ -22,8 +22,10 @@
 #include <cmocka.h>
 
 #include "qsteer/ctl.h"
+#include "qsteer/dp_core.h"
 
 struct fake {
+	struct qs_dp_config cfg; /* the backend names of to_backend */
 	int loads, drains, undrains, shutdowns;
 	enum qs_ctl_mode mode;
 	uint32_t pct;
@@ -31,53 +33,55 @@ struct fake {
 	char path[256];
 };
 
-static int
-f_stats(void *ctx, json_t *resp, char *msg, size_t msglen)
+/* a backend name that needs escaping in a Prometheus label */
+static void
+fake_init(struct fake *f)
 {
-	json_t *c = json_object(), *d = json_object(), *b = json_object();
-
-	(void)ctx;
-	(void)msg;
-	(void)msglen;
-	json_object_set_new(c, "rx", json_integer(42));
-	json_object_set_new(c, "tx", json_integer(40));
-	json_object_set_new(d, "ip-csum", json_integer(2));
-	json_object_set_new(c, "drops", d);
-	json_object_set_new(b, "gpu\"0", json_integer(7));
-	json_object_set_new(c, "to_backend", b);
-	json_object_set_new(resp, "counters", c);
-	return QS_OK;
+	memset(f, 0, sizeof(*f));
+	qs_dp_config_defaults(&f->cfg);
+	f->cfg.n_backends = 2;
+	snprintf(f->cfg.be[0].name, sizeof(f->cfg.be[0].name), "gpu\"0");
+	snprintf(f->cfg.be[1].name, sizeof(f->cfg.be[1].name), "gpu1");
 }
 
 static int
-f_backends(void *ctx, json_t *resp, char *msg, size_t msglen)
-{
-	json_t *a = json_array(), *o = json_object(), *o2 = json_object();
-
-	(void)ctx;
-	(void)msg;
-	(void)msglen;
-	json_object_set_new(o, "name", json_string("gpu0"));
-	json_object_set_new(o, "fresh", json_true());
-	json_object_set_new(o, "waiting", json_integer(3));
-	json_object_set_new(o, "kv_used", json_integer(100));
-	json_object_set_new(o, "report_age_ms", json_integer(4));
-	json_array_append_new(a, o);
-	json_object_set_new(o2, "name", json_string("gpu1"));
-	json_object_set_new(o2, "fresh", json_false());
-	json_object_set_new(o2, "report_age_ms", json_null());
-	json_array_append_new(a, o2);
-	json_object_set_new(resp, "backends", a);
-	return QS_OK;
-}
-
-static int
-f_load(void *ctx, enum qs_ctl_mode mode, const char *path, uint32_t pct, json_t *resp, char *msg,
-       size_t msglen)
+f_counters(void *ctx, struct qs_ctl_counters *out, char *msg, size_t msglen)
 {
 	struct fake *f = ctx;
 
-	(void)resp;
+	(void)msg;
+	(void)msglen;
+	out->cfg = &f->cfg;
+	out->sum.rx = 42;
+	out->sum.tx = 40;
+	out->sum.drop[QS_DP_D_IP_CSUM] = 2;
+	out->sum.to_backend[0] = 7;
+	return QS_OK;
+}
+
+static int
+f_backends(void *ctx, struct qs_ctl_backends *out, char *msg, size_t msglen)
+{
+	(void)ctx;
+	(void)msg;
+	(void)msglen;
+	out->n = 2;
+	snprintf(out->be[0].name, sizeof(out->be[0].name), "gpu0");
+	out->be[0].reported = true;
+	out->be[0].fresh = true;
+	out->be[0].waiting = 3;
+	out->be[0].kv_used = 100;
+	out->be[0].has_report_age = true;
+	out->be[0].report_age_ms = 4;
+	snprintf(out->be[1].name, sizeof(out->be[1].name), "gpu1"); /* never reported */
+	return QS_OK;
+}
+
+static int
+f_load(void *ctx, enum qs_ctl_mode mode, const char *path, uint32_t pct, char *msg, size_t msglen)
+{
+	struct fake *f = ctx;
+
 	if (strstr(path, "bad")) {
 		snprintf(msg, msglen, "%s: truncated", path);
 		return QS_E_TRUNCATED;
@@ -91,24 +95,25 @@ f_load(void *ctx, enum qs_ctl_mode mode, const char *path, uint32_t pct, json_t 
 }
 
 static int
-f_drain(void *ctx, uint16_t id, json_t *resp, char *msg, size_t msglen)
+f_drain(void *ctx, uint16_t id, bool drain, char *msg, size_t msglen)
 {
 	struct fake *f = ctx;
 
-	(void)resp;
 	(void)msg;
 	(void)msglen;
-	f->drains++;
+	if (drain)
+		f->drains++;
+	else
+		f->undrains++;
 	f->id = id;
 	return QS_OK;
 }
 
 static int
-f_shutdown(void *ctx, json_t *resp, char *msg, size_t msglen)
+f_stop(void *ctx, char *msg, size_t msglen)
 {
 	struct fake *f = ctx;
 
-	(void)resp;
 	(void)msg;
 	(void)msglen;
 	f->shutdowns++;
@@ -129,13 +134,13 @@ f_other(void *ctx, const char *cmd, json_t *req, json_t *resp, char *msg, size_t
 	return QS_E_ARG;
 }
 
-/* no status/backends/undrain: answered "unsupported" */
+/* no get_status, get_policy, roll_back, get_shadow: answered "unsupported" */
 static const struct qs_ctl_ops fake_ops = {
-    .stats = f_stats,
-    .backends = f_backends,
-    .policy_load = f_load,
-    .drain = f_drain,
-    .shutdown = f_shutdown,
+    .get_counters = f_counters,
+    .get_backends = f_backends,
+    .load_policy = f_load,
+    .set_drain = f_drain,
+    .stop = f_stop,
     .other = f_other,
 };
 
@@ -169,11 +174,13 @@ expect_err(struct qs_ctl_server *s, const char *line, const char *status, const 
 static void
 test_validation(void **state)
 {
-	struct fake f = {0};
+	struct fake f;
 	char msg[128];
-	struct qs_ctl_server *s = qs_ctl_open(NULL, &fake_ops, &f, msg, sizeof(msg));
+	struct qs_ctl_server *s;
 
 	(void)state;
+	fake_init(&f);
+	s = qs_ctl_open(NULL, &fake_ops, &f, msg, sizeof(msg));
 	assert_non_null(s);
 	expect_err(s, "{", "bad-argument", "bad request");
 	expect_err(s, "[1,2]", "bad-argument", "not a JSON object");
@@ -181,7 +188,8 @@ test_validation(void **state)
 	expect_err(s, "{\"cmd\":7}", "bad-argument", "no \"cmd\"");
 	expect_err(s, "{\"cmd\":\"frobnicate\"}", "bad-argument", "unknown command \"frobnicate\"");
 	expect_err(s, "{\"cmd\":\"status\"}", "unsupported", "status is not supported");
-	expect_err(s, "{\"cmd\":\"backend.undrain\",\"id\":3}", "unsupported", "not supported");
+	expect_err(s, "{\"cmd\":\"policy.rollback\"}", "unsupported", "not supported");
+	expect_err(s, "{\"cmd\":\"policy.shadow\"}", "unsupported", "not supported");
 	expect_err(s, "{\"cmd\":\"policy.load\"}", "bad-argument", "needs \"path\"");
 	expect_err(s, "{\"cmd\":\"policy.load\",\"path\":\"\"}", "bad-argument", "needs \"path\"");
 	expect_err(s, "{\"cmd\":\"policy.load\",\"path\":\"a\",\"mode\":\"warp\"}", "bad-argument",
@@ -211,12 +219,14 @@ test_validation(void **state)
 static void
 test_dispatch(void **state)
 {
-	struct fake f = {0};
+	struct fake f;
 	char msg[128];
-	struct qs_ctl_server *s = qs_ctl_open(NULL, &fake_ops, &f, msg, sizeof(msg));
+	struct qs_ctl_server *s;
 	json_t *j;
 
 	(void)state;
+	fake_init(&f);
+	s = qs_ctl_open(NULL, &fake_ops, &f, msg, sizeof(msg));
 	assert_non_null(s);
 	j = ask(s, "{\"cmd\":\"policy.load\",\"path\":\"/p/a.q8\",\"mode\":\"canary\",\"pct\":25}");
 	assert_true(json_is_true(json_object_get(j, "ok")));
@@ -257,12 +267,14 @@ test_dispatch(void **state)
 static void
 test_prometheus_text(void **state)
 {
-	struct fake f = {0};
+	struct fake f;
 	char msg[128];
-	struct qs_ctl_server *s = qs_ctl_open(NULL, &fake_ops, &f, msg, sizeof(msg));
+	struct qs_ctl_server *s;
 	char *t;
 
 	(void)state;
+	fake_init(&f);
+	s = qs_ctl_open(NULL, &fake_ops, &f, msg, sizeof(msg));
 	t = qs_ctl_prometheus_text(s);
 	assert_non_null(t);
 	assert_non_null(strstr(t, "qsteer_up 1\n"));
@@ -323,7 +335,7 @@ client_read(int fd)
 static void
 test_socket(void **state)
 {
-	struct fake f = {0};
+	struct fake f;
 	char msg[512], path[64], *got;
 	struct sockaddr_un sa;
 	struct sockaddr_in sin;
@@ -332,6 +344,7 @@ test_socket(void **state)
 	int fd, fd2;
 
 	(void)state;
+	fake_init(&f);
 	snprintf(path, sizeof(path), "/tmp/qsteer-ctl-test.%d.sock", (int)getpid());
 	/* a stale file where the socket goes is replaced */
 	fd = open(path, O_CREAT | O_WRONLY, 0644);
@@ -422,7 +435,7 @@ test_socket(void **state)
 static void
 test_concurrent(void **state)
 {
-	struct fake f = {0};
+	struct fake f;
 	char msg[512], path[64], *got;
 	struct sockaddr_un sa;
 	struct qs_ctl_server *s, *s2;
@@ -430,6 +443,7 @@ test_concurrent(void **state)
 	int idle[100], fd, i, polls;
 
 	(void)state;
+	fake_init(&f);
 	snprintf(path, sizeof(path), "/tmp/qsteer-ctl-conc.%d.sock", (int)getpid());
 	s = qs_ctl_open(path, &fake_ops, &f, msg, sizeof(msg));
 	assert_non_null(s);

@@ -186,30 +186,28 @@ test_core_counts(void **state)
 
 /* ---- the control server with a shadow callback ------------------------------------ */
 
-static uint32_t last_top;
+static struct qs_dp_config shadow_cfg; /* must outlive the callbacks' answers */
 
 static int
-f_stats(void *ctx, json_t *resp, char *msg, size_t msglen)
+f_counters(void *ctx, struct qs_ctl_counters *out, char *msg, size_t msglen)
 {
 	(void)ctx;
 	(void)msg;
 	(void)msglen;
-	json_object_set_new(resp, "counters", json_object());
+	out->cfg = &shadow_cfg;
 	return QS_OK;
 }
 
+/* one disagreement pair of each weight, so that "top" visibly cuts the list */
 static int
-f_shadow(void *ctx, uint32_t top, json_t *resp, char *msg, size_t msglen)
+f_shadow(void *ctx, struct qs_ctl_shadow *out, char *msg, size_t msglen)
 {
-	struct qs_dp_config c;
-	struct qs_dp_shadow *sh = calloc(1, sizeof(*sh));
-	char *js;
+	struct qs_dp_shadow *sh = &out->total;
 
 	(void)ctx;
 	(void)msg;
 	(void)msglen;
-	last_top = top;
-	cfg_names(&c, 2);
+	out->cfg = &shadow_cfg;
 	sh->scored = 4;
 	sh->disagree = 1;
 	sh->row[0].active = 3;
@@ -217,32 +215,52 @@ f_shadow(void *ctx, uint32_t top, json_t *resp, char *msg, size_t msglen)
 	sh->row[1].active = 1;
 	sh->row[1].would = 2;
 	sh->row[0].pair[1] = 1;
-	js = qs_dp_shadow_json(sh, &c, top);
-	json_object_set_new(resp, "total", json_loads(js, 0, NULL));
-	json_object_set_new(resp, "window", json_loads(js, 0, NULL));
-	free(js);
-	free(sh);
+	out->running = true;
+	out->window = *sh;
+	sh->scored = 10;
+	sh->disagree = 3;
+	sh->row[1].pair[0] = 2;
 	return QS_OK;
 }
 
-static const struct qs_ctl_ops ops = {.stats = f_stats, .shadow = f_shadow};
+static int
+occurrences(const char *s, const char *what)
+{
+	int n = 0;
+
+	while ((s = strstr(s, what)) != NULL) {
+		n++;
+		s += strlen(what);
+	}
+	return n;
+}
+
+static const struct qs_ctl_ops ops = {.get_counters = f_counters, .get_shadow = f_shadow};
 
 static void
 test_ctl_shadow(void **state)
 {
 	char msg[128];
-	struct qs_ctl_server *s = qs_ctl_open(NULL, &ops, NULL, msg, sizeof(msg));
+	struct qs_ctl_server *s;
 	char *r, *t;
 
 	(void)state;
+	cfg_names(&shadow_cfg, 2);
+	s = qs_ctl_open(NULL, &ops, NULL, msg, sizeof(msg));
 	assert_non_null(s);
 	r = qs_ctl_handle_line(s, "{\"cmd\":\"policy.shadow\"}");
 	assert_non_null(strstr(r, "\"ok\":true"));
-	assert_non_null(strstr(r, "\"agreement_ppm\":750000"));
-	assert_int_equal(last_top, 10);
+	assert_non_null(strstr(r, "\"agreement_ppm\":750000")); /* the window */
+	assert_non_null(strstr(r, "\"agreement_ppm\":700000")); /* the total */
+	assert_non_null(strstr(r, "\"count\":2"));
+	free(r);
+	/* the total's heavier pair first; top 1 keeps only it (the window has one) */
+	r = qs_ctl_handle_line(s, "{\"cmd\":\"policy.shadow\",\"top\":1}");
+	assert_non_null(strstr(r, "\"active\":\"gpu1\",\"shadow\":\"gpu0\",\"count\":2"));
+	assert_int_equal(occurrences(r, "\"count\":"), 2);
 	free(r);
 	r = qs_ctl_handle_line(s, "{\"cmd\":\"policy.shadow\",\"top\":0}");
-	assert_int_equal(last_top, 0);
+	assert_int_equal(occurrences(r, "\"count\":"), 3);
 	free(r);
 	r = qs_ctl_handle_line(s, "{\"cmd\":\"policy.shadow\",\"top\":-1}");
 	assert_non_null(strstr(r, "\"top\\\" must be an integer 0..4096"));
@@ -258,20 +276,25 @@ test_ctl_shadow(void **state)
 	assert_non_null(strstr(t, "qsteer_backend_shadow_would_send_total{backend=\"gpu1\"} 2\n"));
 	assert_non_null(
 	    strstr(t, "# TYPE qsteer_shadow_disagreements_total counter\n"
+		      "qsteer_shadow_disagreements_total{active=\"gpu1\",shadow=\"gpu0\"} 2\n"
 		      "qsteer_shadow_disagreements_total{active=\"gpu0\",shadow=\"gpu1\"} 1\n"));
 	free(t);
 	qs_ctl_close(s);
 
 	/* a daemon without the callback: unsupported, and no shadow metrics */
 	{
-		static const struct qs_ctl_ops none = {.stats = f_stats};
+		static const struct qs_ctl_ops none = {.get_counters = f_counters};
 
 		s = qs_ctl_open(NULL, &none, NULL, msg, sizeof(msg));
 		r = qs_ctl_handle_line(s, "{\"cmd\":\"policy.shadow\"}");
 		assert_non_null(strstr(r, "\"status\":\"unsupported\""));
 		free(r);
 		t = qs_ctl_prometheus_text(s);
-		assert_null(strstr(t, "shadow"));
+		/* the counters' shadow_scored and shadow_disagree stay */
+		assert_non_null(strstr(t, "qsteer_shadow_scored_total 0\n"));
+		assert_null(strstr(t, "shadow_agreement_ratio"));
+		assert_null(strstr(t, "shadow_disagreements_total"));
+		assert_null(strstr(t, "backend_shadow_"));
 		free(t);
 		qs_ctl_close(s);
 	}
