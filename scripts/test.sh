@@ -28,6 +28,7 @@ summary() {
 import json, sys
 passed = skipped = 0
 failed = int(sys.argv[1])
+bad = []
 for path in sys.argv[2:]:
     try:
         lines = open(path).read().splitlines()
@@ -36,13 +37,23 @@ for path in sys.argv[2:]:
         print(f"missing test log {path}")
         continue
     for line in lines:
-        r = json.loads(line).get("result")
+        t = json.loads(line)
+        r = t.get("result")
         if r in ("OK", "EXPECTEDFAIL"):
             passed += 1
         elif r == "SKIP":
             skipped += 1
         else:
             failed += 1
+            bad.append((path.split("/meson-logs")[0], t))
+# What failed, again at the end: CI keeps only the output's tail, and the
+# error logs printed during the run are far above it.
+for build, t in bad:
+    out = (t.get("stdout") or "").rstrip().splitlines()
+    print(f"== FAILED in {build}: {t.get('name')} ({t.get('result')}, "
+          f"{t.get('duration', 0):.1f} s); its last lines:")
+    for l in out[-25:]:
+        print("   " + l[:300])
 print(f"{passed} passed, {failed} failed, {skipped} skipped")
 sys.exit(1 if failed else 0)
 PY
