@@ -1,9 +1,10 @@
 /*
  * policy_bench.c - `qsteer-policy bench`: ns per routing decision for each kernel
- * level on a deterministic random policy of the router shape (16 -> 32 -> 16 -> 1),
- * MACs per cycle, and the speedup over the scalar reference measured in the same
- * run. Before timing anything it checks that every level gives the scalar
- * reference's integers on the benchmark inputs, and fails if one does not.
+ * level on a deterministic random policy of the test shape (16 -> 32 -> 16 -> 1),
+ * or on a policy file (--policy: the shipped 16 -> 64 -> 64 -> 1 router), MACs per
+ * cycle, and the speedup over the scalar reference measured in the same run. Before timing anything
+ * it checks that every level gives the scalar reference's integers on the benchmark inputs, and
+ * fails if one does not.
  *
  * Method. One decision is one request scored over C candidates (C rows) through
  * qs_policy_choose, the entry point the dataplane calls; a call handles B requests.
@@ -37,7 +38,7 @@ enum {
 	H2 = 16,
 	REPS = 7,
 	MAX_ROWS = QS_MAX_CANDIDATES * 32,
-	MACS_PER_ROW = N_IN * H1 + H1 * H2 + H2 * 1,
+	MAX_IN = 64, /* inputs per row a --policy file may have */
 };
 
 static const unsigned cands[] = {4, 8, 16, 64};
@@ -231,14 +232,14 @@ verify(const struct qs_policy *p, const bool *want, const uint8_t *x)
 	static int32_t ref[MAX_ROWS], got[MAX_ROWS];
 	int bad = 0;
 
-	qs_policy_run(p, QS_KERNEL_SCALAR, x, N_IN, MAX_ROWS, ref);
+	qs_policy_run(p, QS_KERNEL_SCALAR, x, p->n_in, MAX_ROWS, ref);
 	for (int k = QS_KERNEL_SCALAR + 1; k < QS_KERNEL__COUNT; k++) {
 		if (!want[k])
 			continue;
 		/* Odd counts exercise the tail path too. */
 		for (uint32_t n = MAX_ROWS; n > 0; n = n > 37 ? n - 37 : (n > 1 ? 1 : 0)) {
 			memset(got, 0x5a, sizeof(got));
-			if (qs_policy_run(p, (enum qs_kernel)k, x, N_IN, n, got) != QS_OK ||
+			if (qs_policy_run(p, (enum qs_kernel)k, x, p->n_in, n, got) != QS_OK ||
 			    memcmp(ref, got, n * sizeof(ref[0])) != 0) {
 				fprintf(stderr,
 					"qsteer-policy bench: kernel %s disagrees with scalar on "
@@ -256,9 +257,65 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-		"usage: qsteer-policy bench [--json] [--seconds S] [--kernel K]\n"
-		"  --seconds S  time per measurement cell and kernel (default 0.2)\n"
-		"  --kernel K   scalar, avx2, avx512vnni, neon (default: every supported level)\n");
+		"usage: qsteer-policy bench [--json] [--seconds S] [--kernel K] [--policy FILE]\n"
+		"  --seconds S    time per measurement cell and kernel (default 0.2)\n"
+		"  --kernel K     scalar, avx2, avx512vnni, neon (default: every supported level)\n"
+		"  --policy FILE  a router .q8 (e.g. the shipped policies/default-router.q8)\n"
+		"                 instead of the generated 16-32-16-1 test shape\n");
+}
+
+/* Multiply-accumulates per candidate row, and the shape as text. */
+static unsigned
+shape_of(const struct qs_policy *p, char *txt, size_t cap)
+{
+	unsigned macs = 0;
+	size_t off;
+
+	off = (size_t)snprintf(txt, cap, "%u", p->layer[0].n_in);
+	for (unsigned l = 0; l < p->n_layers; l++) {
+		macs += (unsigned)p->layer[l].n_in * p->layer[l].n_out;
+		if (off < cap)
+			off += (size_t)snprintf(txt + off, cap - off, "-%u", p->layer[l].n_out);
+	}
+	return macs;
+}
+
+/* A policy name (printable ASCII) as the inside of a JSON string. */
+static const char *
+json_safe(const char *v, char *buf, size_t cap)
+{
+	size_t o = 0;
+
+	for (; *v && o + 3 < cap; v++) {
+		if (*v == '"' || *v == '\\')
+			buf[o++] = '\\';
+		buf[o++] = *v;
+	}
+	buf[o] = 0;
+	return buf;
+}
+
+/* --policy FILE: a scorer whose rows fit the benchmark's input buffer. */
+static int
+load_file(const char *path, struct qs_policy **out)
+{
+	struct qs_policy_load_opts o = {.expect_schema = QS_SCHEMA_ANY,
+					.expect_kind = QS_Q8_KIND_SCORER};
+	char msg[512];
+
+	if (qs_policy_load_file(path, &o, out, msg, sizeof(msg)) != QS_OK) {
+		fprintf(stderr, "qsteer-policy bench: --policy %s\n", msg);
+		return -1;
+	}
+	if ((*out)->n_in > MAX_IN || (*out)->n_out != 1) {
+		fprintf(stderr,
+			"qsteer-policy bench: --policy %s: %u inputs, %u outputs; the benchmark "
+			"scores rows of at most %d inputs with one output\n",
+			path, (*out)->n_in, (*out)->n_out, MAX_IN);
+		qs_policy_free(*out);
+		return -1;
+	}
+	return 0;
 }
 
 /* --kernel K: one level, not auto (the default already benchmarks every level). */
@@ -277,7 +334,7 @@ opt_kernel(const struct qs_opt *opt, const char *v, void *ctx)
 int
 qs_policy_bench_cmd(int argc, char **argv)
 {
-	static uint8_t x[MAX_ROWS * N_IN];
+	static uint8_t x[MAX_ROWS * MAX_IN];
 	static uint16_t choice[32];
 	static struct cell cells[N_CELLS];
 	int json = 0;
@@ -286,7 +343,9 @@ qs_policy_bench_cmd(int argc, char **argv)
 	enum qs_kernel only = QS_KERNEL_AUTO;
 	unsigned iters[N_CELLS][QS_KERNEL__COUNT];
 	struct qs_policy *p;
-	char cpu[256];
+	const char *policy_path = NULL;
+	char cpu[256], shape[64], name[2 * QS_Q8_NAME_LEN + 1];
+	unsigned macs_per_row;
 	size_t nc = 0;
 	const char *none[1];
 	unsigned n_none = 0;
@@ -298,6 +357,7 @@ qs_policy_bench_cmd(int argc, char **argv)
 	    /* the row's range is closed; 0 itself is refused below */
 	    QS_OPT_DOUBLE("--seconds", &seconds, 0, 3600, "needs 0 < S <= 3600"),
 	    QS_OPT_FN("--kernel", opt_kernel, .dst = &only),
+	    QS_OPT_STR("--policy", &policy_path),
 	    QS_OPT_ARGS(none, &n_none, 0, 0),
 	    QS_OPT_END,
 	};
@@ -323,8 +383,9 @@ qs_policy_bench_cmd(int argc, char **argv)
 		show[k] = want[k] && (only == QS_KERNEL_AUTO || k == (int)only);
 	}
 
-	if (make_policy(&p))
+	if (policy_path ? load_file(policy_path, &p) : make_policy(&p))
 		return 1;
+	macs_per_row = shape_of(p, shape, sizeof(shape));
 	for (size_t i = 0; i < sizeof(x); i++)
 		x[i] = (uint8_t)(rng() & 127);
 	if (verify(p, want, x)) {
@@ -355,17 +416,19 @@ qs_policy_bench_cmd(int argc, char **argv)
 
 	cpu_model(cpu, sizeof(cpu));
 	if (json)
-		printf("{\"cpu\": \"%s\", \"shape\": \"%d-%d-%d-1\", \"clock_ghz\": %.3f, "
-		       "\"results\": [",
-		       cpu, N_IN, H1, H2, hz / 1e9);
+		printf("{\"cpu\": \"%s\", \"shape\": \"%s\", \"policy\": \"%s\", "
+		       "\"clock_ghz\": %.3f, \"results\": [",
+		       cpu, shape,
+		       json_safe(policy_path ? p->name : "generated", name, sizeof(name)),
+		       hz / 1e9);
 	else
-		printf("cpu: %s\nshape: %d-%d-%d-1 (%d MACs per row)\n"
+		printf("cpu: %s\nshape: %s (%u MACs per row; %s)\n"
 		       "clock: %.3f GHz (dependent-add loop; %.3f before, %.3f after)\n"
 		       "median of %d samples, %.2f s per cell and kernel\n\n"
 		       "%-11s %5s %5s %12s %12s %10s %9s\n",
-		       cpu, N_IN, H1, H2, MACS_PER_ROW, hz / 1e9, hz0 / 1e9, hz1 / 1e9, REPS,
-		       seconds, "kernel", "cands", "batch", "ns/decision", "(min)", "MACs/cyc",
-		       "vs scalar");
+		       cpu, shape, macs_per_row, policy_path ? policy_path : "generated", hz / 1e9,
+		       hz0 / 1e9, hz1 / 1e9, REPS, seconds, "kernel", "cands", "batch",
+		       "ns/decision", "(min)", "MACs/cyc", "vs scalar");
 	int first = 1;
 
 	for (size_t i = 0; i < nc; i++) {
@@ -377,7 +440,7 @@ qs_policy_bench_cmd(int argc, char **argv)
 			if (!show[k])
 				continue;
 			med = median(cells[i].ns[k], &mn);
-			mpc = hz > 0 ? (double)cells[i].c * MACS_PER_ROW / (med * 1e-9 * hz) : 0;
+			mpc = hz > 0 ? (double)cells[i].c * macs_per_row / (med * 1e-9 * hz) : 0;
 			if (json) {
 				printf(
 				    "%s\n  {\"kernel\": \"%s\", \"candidates\": %u, \"batch\": %u, "

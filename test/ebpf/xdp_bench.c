@@ -30,6 +30,8 @@
  *        REPEAT: the single-frame line's repeat (200000); BACKENDS: 4 8 16 unless given
  *        QS_XDP_BENCH_PASSES (env): round-robin passes over the frames (default 40)
  *        QS_XDP_BENCH_REPORT_EVERY (env): requests per backend report (default 4)
+ *        QS_XDP_BENCH_POLICY (env): a .q8 file (e.g. the shipped
+ *        policies/default-router.q8) instead of MKPOLICY's 16-32-16-1 test shape
  *
  * The report ratio is the traffic's: backends report every 5 ms (the agent's
  * default), so B backends send 200 B reports/s, and a core steering R requests/s
@@ -44,6 +46,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "qsteer/policy.h"
 #include "qsteer/xdp_loader.h"
 #include "qsteer/rng.h"
 
@@ -191,14 +194,35 @@ pass(struct bench *b, bool tx_only, uint32_t rep, uint64_t *ns, uint64_t *runs, 
 	return 0;
 }
 
+/* The layer widths of a policy file, as "16-64-64-1". */
+static int
+policy_shape(const char *path, char *out, size_t cap)
+{
+	struct qs_policy *p;
+	char msg[512];
+	size_t off;
+
+	if (qs_policy_load_file(path, NULL, &p, msg, sizeof(msg)) != QS_OK) {
+		fprintf(stderr, "QS_XDP_BENCH_POLICY: %s\n", msg);
+		return -1;
+	}
+	off = (size_t)snprintf(out, cap, "%u", p->n_in);
+	for (unsigned l = 0; l < p->n_layers && off < cap; l++)
+		off += (size_t)snprintf(out + off, cap - off, "-%u", p->layer[l].n_out);
+	qs_policy_free(p);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	uint32_t sizes[64] = {4, 8, 16}, n_sizes = 3;
 	uint32_t repeat = argc > 2 ? (uint32_t)strtoul(argv[2], NULL, 0) : 200000, k;
 	uint32_t passes = 40;
-	char cmd[512], msg[512], pol[] = "/tmp/qsteer-xdp-bench-XXXXXX";
+	char cmd[512], msg[512], made[] = "/tmp/qsteer-xdp-bench-XXXXXX";
 	const char *env = getenv("QS_XDP_BENCH_PASSES");
+	const char *pol = getenv("QS_XDP_BENCH_POLICY");
+	char shape[64] = "16-32-16-1";
 	cpu_set_t cs;
 	int fd, cpu;
 
@@ -230,19 +254,26 @@ main(int argc, char **argv)
 		CPU_SET(cpu, &cs);
 		sched_setaffinity(0, sizeof(cs), &cs);
 	}
-	fd = mkstemp(pol);
-	if (fd < 0)
-		return 2;
-	close(fd);
-	snprintf(cmd, sizeof(cmd), "'%s' 1 '%s' bench >/dev/null", argv[1], pol);
-	if (system(cmd) != 0) {
-		fprintf(stderr, "%s failed\n", cmd);
-		unlink(pol);
-		return 2;
+	if (pol && pol[0]) {
+		if (policy_shape(pol, shape, sizeof(shape)))
+			return 2;
+		made[0] = 0; /* nothing of ours to remove */
+	} else {
+		fd = mkstemp(made);
+		if (fd < 0)
+			return 2;
+		close(fd);
+		pol = made;
+		snprintf(cmd, sizeof(cmd), "'%s' 1 '%s' bench >/dev/null", argv[1], pol);
+		if (system(cmd) != 0) {
+			fprintf(stderr, "%s failed\n", cmd);
+			unlink(made);
+			return 2;
+		}
 	}
-	printf("policy 16-32-16-1; varied: %u request frames x %u passes, round-robin, repeat 1,\n"
+	printf("policy %s (%s); varied: %u request frames x %u passes, round-robin, repeat 1,\n"
 	       "a backend report every %u requests; pinned to CPU %d\n",
-	       NPKT, passes, report_every, cpu);
+	       shape, pol == made ? "generated" : pol, NPKT, passes, report_every, cpu);
 	printf("%-8s | %9s %9s %9s | %12s %9s | %s\n", "backends", "varied", "XDP_TX", "diff",
 	       "single-frame", "XDP_TX", "decisions (policy/fallback)");
 	for (k = 0; k < n_sizes; k++) {
@@ -266,7 +297,7 @@ main(int argc, char **argv)
 		    qs_xdp_load_policy_file(b->x, pol, msg, sizeof(msg)) != QS_OK) {
 			fprintf(stderr, "%s\n", msg);
 			qs_xdp_close(b->x);
-			unlink(pol);
+			unlink(made);
 			return 1;
 		}
 		rng_s = 0x2545f4914f6cdd1dull; /* same traffic for every backend count */
@@ -316,7 +347,7 @@ main(int argc, char **argv)
 			fprintf(stderr, "%s\n", msg);
 			qs_xdp_close(b->x);
 			free(b);
-			unlink(pol);
+			unlink(made);
 			return 1;
 		}
 		qs_xdp_counters(b->x, &ctr);
@@ -328,12 +359,12 @@ main(int argc, char **argv)
 			fprintf(stderr, "the policy did not decide every request\n");
 			qs_xdp_close(b->x);
 			free(b);
-			unlink(pol);
+			unlink(made);
 			return 1;
 		}
 		qs_xdp_close(b->x);
 		free(b);
 	}
-	unlink(pol);
+	unlink(made);
 	return 0;
 }
