@@ -367,6 +367,8 @@ probe_config(const struct qs_sim_config *cfg, const struct qs_sim_profile *p, bo
 	c->wl.duration_s = 0;
 	c->wl.window_start_s = 0;
 	c->wl.window_s = 0;
+	c->wl.window_jitter_s = 0;
+	c->wl.thin = 0;
 	c->on_outcome = NULL;
 	c->outcome_ctx = NULL;
 	c->queue_outcomes = false;

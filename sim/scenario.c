@@ -206,6 +206,7 @@ workload_key(struct scen_ctx *c, const char *n, const char *v)
 	    {"duration_s", offsetof(struct qs_sim_workload, duration_s)},
 	    {"window_start_s", offsetof(struct qs_sim_workload, window_start_s)},
 	    {"window_s", offsetof(struct qs_sim_workload, window_s)},
+	    {"window_jitter_s", offsetof(struct qs_sim_workload, window_jitter_s)},
 	};
 	size_t i;
 	double d;
@@ -229,6 +230,15 @@ workload_key(struct scen_ctx *c, const char *n, const char *v)
 			}
 		}
 		return fail(c, "bad value '%s' for key '%s'", v, n);
+	}
+	if (!strcmp(n, "thin")) {
+		if (qs_sim_parse_double(v, &d) || !(d > 0 && d <= 1))
+			return fail(
+			    c,
+			    "bad value '%s' for key '%s' (the share of rows kept, 0 < thin <= 1)",
+			    v, n);
+		w->thin = d;
+		return 1;
 	}
 	if (!strcmp(n, "requests")) {
 		if (qs_sim_parse_u64(v, &u))

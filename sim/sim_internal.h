@@ -50,6 +50,7 @@ enum qs_sim_stream_id {
 	QS_STREAM_REPORT_PHASE,
 	QS_STREAM_ROUTER,
 	QS_STREAM_ABANDON,
+	QS_STREAM_TRACE, /* a trace window's offset and thinning */
 };
 
 double qs_sim_rng_exp(uint64_t *s, double mean);
@@ -256,7 +257,10 @@ struct qs_sim_wl {
 	double ln_mu[QS_SIM_MAX_CLASSES][2], ln_sigma[QS_SIM_MAX_CLASSES][2];
 	/* trace */
 	struct qs_sim_trace *trace;
-	uint64_t tr_t0;	       /* first row's time in the window */
+	uint64_t rng_thin; /* the thinning stream; each pass over the trace restarts it */
+	uint64_t rng_thin0;
+	uint64_t tr_w0;	       /* the window's start (rows before it are not drawn for) */
+	uint64_t tr_t0;	       /* first kept row's time in the window */
 	uint64_t tr_end;       /* rows at or after this are outside the window */
 	double tr_scale;       /* simulated seconds per trace second */
 	double tr_natural;     /* the window's own request rate */

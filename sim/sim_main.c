@@ -74,6 +74,8 @@ load_scenario(const struct opts *o, struct qs_sim_config *cfg)
 		cfg->wl.duration_s = 0;
 		cfg->wl.window_start_s = 0;
 		cfg->wl.window_s = 0;
+		cfg->wl.window_jitter_s = 0;
+		cfg->wl.thin = 0;
 	}
 	if (o->rate > 0) {
 		cfg->wl.rate = o->rate;

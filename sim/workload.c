@@ -64,14 +64,28 @@ draw_len(uint64_t *rng, const struct qs_sim_len *l, double mu, double sigma)
 	return (uint32_t)v;
 }
 
+/* Thinning: one draw per row inside the window, in file order, on both passes. */
+static bool
+keep_row(struct qs_sim_wl *w)
+{
+	double p = w->cfg->thin;
+
+	return !(p > 0 && p < 1) || qs_sim_rng_u01(&w->rng_thin) < p;
+}
+
 static int
 trace_prepass(struct qs_sim_wl *w, char *msg, size_t msglen)
 {
 	struct qs_sim_trace_row row;
 	uint64_t first = 0, lo = 0, hi = 0, last = 0, n = 0;
-	double sp = 0, sg = 0;
+	double sp = 0, sg = 0, jitter_s = 0;
 	bool eof, have_first = false;
 	int rc;
+
+	/* The seed's window: its offset first, then the rows it keeps. */
+	if (w->cfg->window_jitter_s > 0)
+		jitter_s = qs_sim_rng_u01(&w->rng_thin) * w->cfg->window_jitter_s;
+	w->rng_thin0 = w->rng_thin;
 
 	/* Bounded: the capacity estimates replay these lengths, not the file. */
 	w->len_sample = malloc(QS_SIM_LEN_SAMPLE * sizeof(*w->len_sample));
@@ -87,15 +101,16 @@ trace_prepass(struct qs_sim_wl *w, char *msg, size_t msglen)
 		if (!have_first) {
 			first = row.t_ns;
 			have_first = true;
-			w->tr_t0 = first + (uint64_t)llround(w->cfg->window_start_s * 1e9);
+			w->tr_w0 =
+			    first + (uint64_t)llround((w->cfg->window_start_s + jitter_s) * 1e9);
 			w->tr_end = w->cfg->window_s > 0
-					? w->tr_t0 + (uint64_t)llround(w->cfg->window_s * 1e9)
+					? w->tr_w0 + (uint64_t)llround(w->cfg->window_s * 1e9)
 					: UINT64_MAX;
 		}
 		if (row.t_ns < last)
 			row.t_ns = last; /* out-of-order stamps replay in file order */
 		last = row.t_ns;
-		if (row.t_ns < w->tr_t0 || row.t_ns >= w->tr_end)
+		if (row.t_ns < w->tr_w0 || row.t_ns >= w->tr_end || !keep_row(w))
 			continue;
 		if (n == 0)
 			lo = row.t_ns;
@@ -119,6 +134,7 @@ trace_prepass(struct qs_sim_wl *w, char *msg, size_t msglen)
 	w->tr_mean_prompt = sp / (double)n;
 	w->tr_mean_gen = sg / (double)n;
 	w->tr_t0 = lo;
+	w->rng_thin = w->rng_thin0; /* the run draws the same rows again */
 	/* Natural rate over the window; replay at it unless a rate or load is set. */
 	w->tr_natural = hi > lo ? (double)(n - 1) / ((double)(hi - lo) * 1e-9) : 1.0;
 	w->rate = w->tr_natural;
@@ -175,6 +191,7 @@ qs_sim_wl_init_probe(struct qs_sim_wl *w, const struct qs_sim_config *cfg, uint6
 	w->rng_len = qs_sim_stream(seed, QS_STREAM_LENGTHS);
 	w->rng_cls = qs_sim_stream(seed, QS_STREAM_CLASSES);
 	w->rng_phase = qs_sim_stream(seed, QS_STREAM_PHASES);
+	w->rng_thin = qs_sim_stream(seed, QS_STREAM_TRACE);
 	if (c->n_classes > QS_SIM_MAX_CLASSES)
 		return qs_sim_err(msg, msglen, QS_E_VALUE, "%s: too many classes", cfg->name);
 	for (i = 0; i < c->n_classes; i++) {
@@ -416,7 +433,7 @@ qs_sim_wl_next(struct qs_sim_wl *w, struct qs_sim_request *r, bool *have, char *
 			if (row.t_ns < w->tr_last_ns)
 				row.t_ns = w->tr_last_ns;
 			w->tr_last_ns = row.t_ns;
-			if (row.t_ns >= w->tr_t0)
+			if (row.t_ns >= w->tr_w0 && keep_row(w))
 				break;
 		}
 		t_ns = (uint64_t)llround((double)(row.t_ns - w->tr_t0) * w->tr_scale);

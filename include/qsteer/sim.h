@@ -176,6 +176,11 @@ struct qs_sim_workload {
 	char trace[QS_SIM_PATH_LEN];
 	double window_start_s; /* trace: skip rows before first + window_start_s */
 	double window_s;       /* trace: rows within window_s of the start (0: all) */
+	/* trace, per seed: the window starts U(0, window_jitter_s) later, and each of its
+	 * rows is kept with probability thin (0: 1, every row), so that seeds replay
+	 * different arrival sequences of one trace (docs/sim.md) */
+	double window_jitter_s;
+	double thin;
 	uint32_t n_classes;
 	struct qs_sim_class cls[QS_SIM_MAX_CLASSES];
 };

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -1174,6 +1175,125 @@ test_report_phase_seed(void **state)
 	free(c);
 }
 
+/* The prompt lengths of a run's requests in arrival order (each row's own id). */
+static uint32_t
+trace_ids(const char *ini, uint64_t seed, uint32_t *ids, uint32_t cap)
+{
+	struct qs_sim_config *c = calloc(1, sizeof(*c));
+	struct qs_sim_decision *d = malloc(sizeof(*d));
+	struct qs_sim *s;
+	char msg[512];
+	uint32_t n = 0;
+
+	assert_non_null(c);
+	assert_non_null(d);
+	if (qs_sim_scenario_parse(ini, "w.ini", NULL, NULL, NULL, c, msg, sizeof(msg)) != QS_OK)
+		fail_msg("%s", msg);
+	c->report_stale_intervals = 0; /* backend 0 takes everything */
+	c->mask_kv_full = false;
+	if (qs_sim_create(c, seed, &s, msg, sizeof(msg)) != QS_OK)
+		fail_msg("%s", msg);
+	for (;;) {
+		assert_int_equal(qs_sim_next_decision(s, d, msg, sizeof(msg)), QS_OK);
+		if (d->done)
+			break;
+		assert_true(n < cap);
+		ids[n++] = d->req.prompt_tokens;
+		assert_int_equal(qs_sim_route(s, 0, msg, sizeof(msg)), QS_OK);
+	}
+	qs_sim_destroy(s);
+	free(d);
+	free(c);
+	return n;
+}
+
+/*
+ * A trace scenario's seeds replay different arrival sequences when it asks for it:
+ * window_jitter_s moves the window's start by a per-seed draw and thin keeps a
+ * per-seed random share of its rows, in file order; one seed replays the same rows
+ * every time, and without the keys every seed replays the same window (as before).
+ * Row i of the trace has a prompt of i tokens, so the lengths name the rows.
+ */
+static void
+test_trace_window_per_seed(void **state)
+{
+	char path[] = "/tmp/qsteer-test-trace-XXXXXX", ini[2048], msg[512];
+	struct qs_sim_config *c = calloc(1, sizeof(*c));
+	static uint32_t a[512], b[512], a2[512];
+	uint32_t na, nb, na2, i;
+	FILE *f;
+	int fd;
+
+	(void)state;
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	assert_non_null(f);
+	fprintf(f, "TIMESTAMP,ContextTokens,GeneratedTokens\n");
+	for (i = 1; i <= 400; i++) /* one row a second */
+		fprintf(f, "%u.5,%u,2\n", i, i);
+	fclose(f);
+#define WL_INI(extra)                                                                              \
+	snprintf(ini, sizeof(ini),                                                                 \
+		 "[scenario]\nname = w\n[workload]\narrival = trace\ntrace = %s\nrate = 50\n"      \
+		 "window_s = 100\n%s[class.a]\n[backend.x]\nmodel = tokrate\n"                     \
+		 "tokens_per_s = 100000\nconcurrency = 64\ncount = 2\n",                           \
+		 path, extra)
+	/* without the keys: every seed replays rows 1..100 */
+	WL_INI("");
+	na = trace_ids(ini, 1, a, 512);
+	nb = trace_ids(ini, 2, b, 512);
+	assert_int_equal(na, 100);
+	assert_int_equal(nb, 100);
+	assert_memory_equal(a, b, na * sizeof(a[0]));
+	/* a window 0..200 s later and half its rows, per seed */
+	WL_INI("window_jitter_s = 200\nthin = 0.5\n");
+	na = trace_ids(ini, 1, a, 512);
+	na2 = trace_ids(ini, 1, a2, 512);
+	nb = trace_ids(ini, 2, b, 512);
+	assert_int_equal(na, na2);
+	assert_memory_equal(a, a2, na * sizeof(a[0]));
+	assert_true(na != nb || memcmp(a, b, na * sizeof(a[0])) != 0);
+	assert_true(a[0] != b[0]); /* the offsets differ (by more than a thinning gap here) */
+	for (i = 0; i < na; i++) {
+		assert_true(i == 0 || a[i] > a[i - 1]);	       /* file order, no row twice */
+		assert_true(a[i] < a[0] + 100 && a[i] <= 300); /* inside a 100 s window */
+	}
+	assert_in_range(na, 30, 70);
+	assert_in_range(nb, 30, 70);
+	/* the offsets spread over the 200 s (thinning alone moves the first row a few) */
+	{
+		uint32_t lo = 1000, hi = 0, seed;
+
+		for (seed = 1; seed <= 8; seed++) {
+			trace_ids(ini, seed, a2, 512);
+			lo = a2[0] < lo ? a2[0] : lo;
+			hi = a2[0] > hi ? a2[0] : hi;
+		}
+		assert_true(hi - lo > 50);
+	}
+	/* thinning alone keeps the window, not every row */
+	WL_INI("thin = 0.5\n");
+	na = trace_ids(ini, 3, a, 512);
+	assert_in_range(na, 30, 70);
+	assert_true(a[na - 1] <= 100);
+	/* refusals name the key */
+	WL_INI("thin = 0\n");
+	assert_int_equal(qs_sim_scenario_parse(ini, "w.ini", NULL, NULL, NULL, c, msg, sizeof(msg)),
+			 QS_E_VALUE);
+	assert_non_null(strstr(msg, "thin"));
+	WL_INI("thin = 1.5\n");
+	assert_int_equal(qs_sim_scenario_parse(ini, "w.ini", NULL, NULL, NULL, c, msg, sizeof(msg)),
+			 QS_E_VALUE);
+	WL_INI("window_jitter_s = -3\n");
+	assert_int_equal(qs_sim_scenario_parse(ini, "w.ini", NULL, NULL, NULL, c, msg, sizeof(msg)),
+			 QS_E_VALUE);
+	assert_non_null(strstr(msg, "window_jitter_s"));
+#undef WL_INI
+	unlink(path);
+	free(c);
+}
+
 static void
 test_unknown_key(void **state)
 {
@@ -1554,6 +1674,7 @@ main(void)
 	    cmocka_unit_test(test_forged_reports_unprotected),
 	    cmocka_unit_test(test_forger_config),
 	    cmocka_unit_test(test_bad_trace),
+	    cmocka_unit_test(test_trace_window_per_seed),
 	    cmocka_unit_test(test_unknown_key),
 	    cmocka_unit_test(test_fuzz_readers),
 	    cmocka_unit_test(test_baselines),
