@@ -756,6 +756,10 @@ take_report(struct qs_sim *s, struct qs_sim_backend *be, uint64_t t)
 
 	r->t = t;
 	be->rep_valid |= !be->rep_checked;
+	if (!be->rep_checked) { /* believed at once: the router's counts restart here */
+		be->sent_at_rep = s->sent[be->id];
+		be->sent_tokens_at_rep = s->sent_tokens[be->id];
+	}
 	r->waiting = be->n_waiting;
 	r->running = be->n_running;
 	r->kv_used = qs_sim_backend_kv_used(be);
@@ -902,6 +906,8 @@ offer_report(struct qs_sim *s, struct qs_sim_backend *be, const uint8_t *msg, co
 	r->completed = w.completed;
 	be->held_seq = h.request_id;
 	be->rep_valid = true;
+	be->sent_at_rep = s->sent[be->id];
+	be->sent_tokens_at_rep = s->sent_tokens[be->id];
 	s->rc_taken++;
 	s->forged_taken += forged;
 }
@@ -1191,11 +1197,13 @@ build_view(struct qs_sim *s, struct qs_sim_decision *d)
 		vb[i].last_ns = be->rep.t;
 		vb[i].valid = be->rep_valid;
 		vb[i].drained = drain_at > 0 && now_s >= drain_at;
-		/* the report counts what had reached the backend: the rest was sent since */
-		vb[i].sent_reqs = s->sent[i] > be->rep.received ? s->sent[i] - be->rep.received : 0;
-		vb[i].sent_tokens = s->sent_tokens[i] > be->rep.received_tokens
-					? s->sent_tokens[i] - be->rep.received_tokens
-					: 0; /* (a forged report may claim more) */
+		/* what was sent since the report was taken, as the dataplane counts it (it
+		 * resets its per-worker counts when a backend's report generation changes;
+		 * docs/features.md rows 11-12). Sent minus the report's received, counted
+		 * here before, is the same while requests arrive the instant they are sent,
+		 * but not under a forged report claiming a huge received count. */
+		vb[i].sent_reqs = s->sent[i] - be->sent_at_rep;
+		vb[i].sent_tokens = s->sent_tokens[i] - be->sent_tokens_at_rep;
 		vb[i].capacity_class = s->capacity_class[i];
 	}
 	qs_sim_view(vb, s->nb, s->now, report_max_age(&s->cfg), s->cfg.mask_kv_full, hit,

@@ -225,6 +225,9 @@ struct qs_sim_backend {
 	struct qs_sim_report rep_own;
 	uint64_t rep_seq_base;
 	uint64_t held_seq; /* sequence number of rep */
+	/* the router's sent counts when it took rep: the dataplane counts what it sent
+	 * since the last report it took (dp/core.c), and so does the simulated router */
+	uint64_t sent_at_rep, sent_tokens_at_rep;
 	struct qs_report_src rep_src;
 	uint64_t forge_next_t; /* UINT64_MAX: no forger here */
 	uint64_t forge_n;
