@@ -173,8 +173,11 @@ randomize_cfg(struct sim_env *e, uint64_t seed)
 	    (uint64_t)((double)(c->report_interval_ns ? c->report_interval_ns : 5000000) *
 		       exp(log(0.5) + (log(4.0) - log(0.5)) * qs_rng_uniform(&g)));
 	if (c->wl.arrival == QS_SIM_ARR_TRACE) {
+		/* the episode's own quarter hour replaces the scenario's per-seed window */
 		c->wl.window_start_s = 2700.0 * qs_rng_uniform(&g);
 		c->wl.window_s = 900;
+		c->wl.window_jitter_s = 0;
+		c->wl.thin = 0;
 	} else if (c->wl.requests == 0 || c->wl.requests > 4000) {
 		c->wl.requests = 4000;
 	}

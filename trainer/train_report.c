@@ -70,6 +70,53 @@ qs_train_plot_curve(const char *dir, const char *csv)
 		fprintf(stderr, "qsteer-train: gnuplot failed (is it installed?)\n");
 }
 
+/*
+ * The int8 policy against the best baseline on every column, paired over the seeds
+ * (the same arrivals on both sides): the mean per-seed difference in % of the
+ * baseline's mean, signed so that + is better for the policy, with its 95% interval,
+ * and "better", "worse" or "tie" by whether the interval excludes 0. The primary
+ * metric alone can hide a loss on the others (issue 14: judge the whole table).
+ */
+static void
+print_vs_best(FILE *out, const struct qs_train_eval *e)
+{
+	const struct qs_cmp_row *q = &e->rows[e->q_i], *b = &e->rows[e->best_i];
+	uint32_t K = e->seeds;
+
+	fprintf(out, "int8 vs %s, paired over %u seeds (%% of %s's mean, + better):",
+		e->names[e->best_i], K, e->names[e->best_i]);
+	for (int c = 0; c < QS_TRAIN_EVAL_COLS; c++) {
+		enum qs_cmp_col col = qs_train_eval_cols[c];
+		int lower_better = col == QS_CMP_TTFT_P50 || col == QS_CMP_TTFT_P99 ||
+				   col == QS_CMP_TPOT_P99 || col == QS_CMP_E2E_MEAN;
+		double base = b->mean[col], m = 0, ss = 0, ci = 0;
+
+		if (!(base != 0)) {
+			fprintf(out, " %s n/a", qs_cmp_col_names[col]);
+			continue;
+		}
+		for (uint32_t k = 0; k < K; k++)
+			m += (q->v[col][k] - b->v[col][k]) / base * (lower_better ? -100.0 : 100.0);
+		m /= K;
+		for (uint32_t k = 0; k < K; k++) {
+			double d =
+			    (q->v[col][k] - b->v[col][k]) / base * (lower_better ? -100.0 : 100.0) -
+			    m;
+
+			ss += d * d;
+		}
+		if (K > 1)
+			ci = qs_cmp_t975(K - 1) * sqrt(ss / (K - 1)) / sqrt((double)K);
+		fprintf(out, "%s %s %+.2f%% +- %.2f%% (%s)", c ? "," : "", qs_cmp_col_names[col], m,
+			ci,
+			K < 2	     ? "one seed"
+			: m - ci > 0 ? "better"
+			: m + ci < 0 ? "worse"
+				     : "tie");
+	}
+	fprintf(out, "\n");
+}
+
 void
 qs_train_eval_print(FILE *out, const struct qs_train_eval *e, int json, const char *plot)
 {
@@ -102,6 +149,7 @@ qs_train_eval_print(FILE *out, const struct qs_train_eval *e, int json, const ch
 		fprintf(out, "int8 vs best baseline (%s): %s %.4f vs %.4f: %s by %.2f%%\n",
 			e->names[e->best_i], cfg->primary_metric, qm, best,
 			rel >= 0 ? "better" : "worse", 100.0 * fabs(rel));
+		print_vs_best(out, e);
 		if (e->ag) {
 			double fm = r[e->f_i].mean[e->prim];
 

@@ -2,7 +2,7 @@
 # The shipped router policy (policies/default-router.q8) against the float net it was
 # exported from (default-router.ckpt): float-vs-int8 action agreement >= 99% on every
 # named scenario, on held-out seeds 1..2. Agreement is counted over every decision of
-# the int8 runs (8,819 per run on the trace, 20,000 on static), so two seeds suffice;
+# the int8 runs (about 4,000 per run on the trace, 20,000 on static), so two seeds suffice;
 # the metric difference needs hundreds of seeds on the trace (docs/trainer.md) and is
 # not asserted here, only that eval says when its seeds cannot resolve it.
 set -e
@@ -19,6 +19,12 @@ for s in heterogeneous-servers multi-gpu-mixed static bursty adversarial azure-c
 		exit 1
 	}
 	echo "$s: agreement $a"
+	# the whole table against the best baseline, paired: five columns, each judged
+	echo "$out" | grep -Eq "^int8 vs [a-z0-9]+, paired over 2 seeds .*goodput_rps [-+][0-9.]+% \+- [0-9.]+% \((better|worse|tie)\)$" || {
+		echo "$out"
+		echo "FAIL: no paired comparison with the best baseline for $s" >&2
+		exit 1
+	}
 	awk -v a="$a" 'BEGIN { exit !(a >= 0.99) }' || {
 		echo "FAIL: agreement $a < 0.99 on $s" >&2
 		exit 1
