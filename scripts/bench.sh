@@ -23,7 +23,7 @@ while [ $# -gt 0 ]; do
 	--build) BUILD=${2:?--build needs a directory}; shift 2 ;;
 	--json) JSON=${2:?--json needs a file}; shift 2 ;;
 	--quick) QUICK=1; shift ;;
-	-h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench.sh: unexpected argument '$1' (--build DIR, --json FILE, --quick)" >&2; exit 2 ;;
 	esac
 done
