@@ -49,7 +49,7 @@ for path in sys.argv[2:]:
 # What failed, again at the end: CI keeps only the output's tail, and the
 # error logs printed during the run are far above it.
 for build, t in bad:
-    out = (t.get("stdout") or "").rstrip().splitlines()
+    out = ((t.get("stdout") or "") + (t.get("stderr") or "")).rstrip().splitlines()
     print(f"== FAILED in {build}: {t.get('name')} ({t.get('result')}, "
           f"{t.get('duration', 0):.1f} s); its last lines:")
     for l in out[-25:]:
