@@ -113,9 +113,9 @@ else
 	note agent-adversarial "qsteer-agent not built"
 fi
 
-"$PY" - "$T" "$JSON" "$QUICK" <<'PY'
+"$PY" - "$T" "$JSON" "$QUICK" "$REPS" <<'PY'
 import glob, json, os, re, statistics, subprocess, sys, time
-T, out_path, quick = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+T, out_path, quick, REPS = sys.argv[1], sys.argv[2], sys.argv[3] == "1", int(sys.argv[4])
 rows, raw = [], {}
 
 def skip(name):
@@ -188,28 +188,27 @@ for which, label in (("test", "XDP, 16-32-16-1, 8 backends"), ("shipped", "XDP, 
     row(label, diff, "ns/request above XDP_TX (varied)", tx, "XDP_TX, same run",
         varied / tx if tx else None, "<= 500 ns", "ratio: steering / XDP_TX per packet")
 
+def medians(name, fa, fb, key, what):
+    """The medians of key over two series of runs (reference first), or None, said."""
+    why, a, b = skip(name), jsonl(fa), jsonl(fb)
+    if why or not a or not b:
+        missing(what, why or f"{name}: its bench gave nothing")
+        return None
+    raw[name] = {fa: a, fb: b}
+    return statistics.median(x[key] for x in a), statistics.median(x[key] for x in b)
+
 # simulator
-why = skip("sim")
-rr, q8 = jsonl("sim-rr.jsonl"), jsonl("sim-q8.jsonl")
-if why or not rr or not q8:
-    missing("simulator events/s", why or "qsteer-sim bench gave nothing")
-else:
-    raw["sim"] = {"rr": rr, "q8": q8}
-    e_rr = statistics.median(x["events_per_s"] for x in rr)
-    e_q8 = statistics.median(x["events_per_s"] for x in q8)
-    row("sim, round robin", e_rr / 1e6, "M events/s", None, "", None, ">= 20 M", f"median of {len(rr)}")
+m = medians("sim", "sim-rr.jsonl", "sim-q8.jsonl", "events_per_s", "simulator events/s")
+if m:
+    e_rr, e_q8 = m
+    row("sim, round robin", e_rr / 1e6, "M events/s", None, "", None, ">= 20 M", f"median of {REPS}")
     row("sim, shipped router (q8)", e_q8 / 1e6, "M events/s", e_rr / 1e6, "sim with rr",
         e_q8 / e_rr, "", "ratio: events/s with the policy over events/s with rr")
 
 # trainer
-why = skip("trainer")
-t1, t2 = jsonl("train-1.jsonl"), jsonl("train-2.jsonl")
-if why or not t1 or not t2:
-    missing("trainer decisions/s", why or "qsteer-train bench gave nothing")
-else:
-    raw["trainer"] = {"threads1": t1, "threads2": t2}
-    d1 = statistics.median(x["decisions_per_s"] for x in t1)
-    d2 = statistics.median(x["decisions_per_s"] for x in t2)
+m = medians("trainer", "train-1.jsonl", "train-2.jsonl", "decisions_per_s", "trainer decisions/s")
+if m:
+    d1, d2 = m
     row("trainer, bandit env, 2 threads", d2 / 1e3, "k decisions/s", d1 / 1e3, "1 thread",
         d2 / d1, "", "ratio: scaling to 2 threads")
 
