@@ -67,15 +67,18 @@ fi
 
 # ---- XDP: BPF_PROG_TEST_RUN over varied frames, 8 backends, vs XDP_TX -------------
 XB=$(exe test/ebpf/xdp-bench)
-for which in test shipped; do
+# shadow: the test shape also loaded as the shadow policy (qsteer-xdp --shadow's cost)
+for which in test shipped shadow; do
 	if [ -z "$XB" ] || [ -z "$MK" ]; then
 		note xdp-$which "xdp-bench not built (libbpf or clang missing)"
 	elif [ "$(id -u)" != 0 ]; then
 		note xdp-$which "needs root (BPF_PROG_TEST_RUN)"
 	else
-		pol=
+		pol= sh=0
 		[ $which = shipped ] && pol=$SHIPPED
-		QS_XDP_BENCH_PASSES=$XPASSES QS_XDP_BENCH_POLICY=$pol "$XB" "$MK" 20000 8 \
+		[ $which = shadow ] && sh=1
+		QS_XDP_BENCH_PASSES=$XPASSES QS_XDP_BENCH_POLICY=$pol QS_XDP_BENCH_SHADOW=$sh \
+			"$XB" "$MK" 20000 8 \
 			>"$T/xdp-$which.out" 2>&1 ||
 			note xdp-$which "xdp-bench failed: $(tail -1 "$T/xdp-$which.out")"
 	fi
@@ -173,7 +176,8 @@ else:
             v / tp if tp else None, target, "" if tp else "testpmd not measured")
 
 # XDP
-for which, label in (("test", "XDP, 16-32-16-1, 8 backends"), ("shipped", "XDP, shipped router, 8 backends")):
+for which, label in (("test", "XDP, 16-32-16-1, 8 backends"), ("shipped", "XDP, shipped router, 8 backends"),
+                     ("shadow", "XDP, 16-32-16-1 + the same as shadow, 8 backends")):
     why = skip("xdp-" + which)
     if why:
         missing(label, why)
@@ -186,7 +190,8 @@ for which, label in (("test", "XDP, 16-32-16-1, 8 backends"), ("shipped", "XDP, 
         continue
     varied, tx, diff = map(int, m.groups())
     row(label, diff, "ns/request above XDP_TX (varied)", tx, "XDP_TX, same run",
-        varied / tx if tx else None, "<= 500 ns", "ratio: steering / XDP_TX per packet")
+        varied / tx if tx else None, "<= 500 ns" if which != "shadow" else "",
+        "ratio: steering / XDP_TX per packet")
 
 def medians(name, fa, fb, key, what):
     """The medians of key over two series of runs (reference first), or None, said."""

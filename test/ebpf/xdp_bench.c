@@ -32,6 +32,8 @@
  *        QS_XDP_BENCH_REPORT_EVERY (env): requests per backend report (default 4)
  *        QS_XDP_BENCH_POLICY (env): a .q8 file (e.g. the shipped
  *        policies/default-router.q8) instead of MKPOLICY's 16-32-16-1 test shape
+ *        QS_XDP_BENCH_SHADOW=1 (env): the same policy also runs as the shadow, so
+ *        every request is scored twice (qsteer-xdp --shadow's cost)
  *
  * The report ratio is the traffic's: backends report every 5 ms (the agent's
  * default), so B backends send 200 B reports/s, and a core steering R requests/s
@@ -222,6 +224,8 @@ main(int argc, char **argv)
 	char cmd[512], msg[512], made[] = "/tmp/qsteer-xdp-bench-XXXXXX";
 	const char *env = getenv("QS_XDP_BENCH_PASSES");
 	const char *pol = getenv("QS_XDP_BENCH_POLICY");
+	const char *shadow_env = getenv("QS_XDP_BENCH_SHADOW");
+	bool shadow = shadow_env && strcmp(shadow_env, "1") == 0;
 	char shape[64] = "16-32-16-1";
 	cpu_set_t cs;
 	int fd, cpu;
@@ -271,9 +275,10 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
-	printf("policy %s (%s); varied: %u request frames x %u passes, round-robin, repeat 1,\n"
+	printf("policy %s (%s)%s; varied: %u request frames x %u passes, round-robin, repeat 1,\n"
 	       "a backend report every %u requests; pinned to CPU %d\n",
-	       shape, pol == made ? "generated" : pol, NPKT, passes, report_every, cpu);
+	       shape, pol == made ? "generated" : pol, shadow ? ", also as the shadow" : "", NPKT,
+	       passes, report_every, cpu);
 	printf("%-8s | %9s %9s %9s | %12s %9s | %s\n", "backends", "varied", "XDP_TX", "diff",
 	       "single-frame", "XDP_TX", "decisions (policy/fallback)");
 	for (k = 0; k < n_sizes; k++) {
@@ -294,7 +299,9 @@ main(int argc, char **argv)
 		b->nb = sizes[k];
 		xo.log = stderr;
 		if (qs_xdp_open(&c, &xo, &b->x, msg, sizeof(msg)) != QS_OK ||
-		    qs_xdp_load_policy_file(b->x, pol, msg, sizeof(msg)) != QS_OK) {
+		    qs_xdp_load_policy_file(b->x, pol, msg, sizeof(msg)) != QS_OK ||
+		    (shadow && qs_xdp_load_second_file(b->x, pol, QS_XDP_SET_SHADOW, 0, msg,
+						       sizeof(msg)) != QS_OK)) {
 			fprintf(stderr, "%s\n", msg);
 			qs_xdp_close(b->x);
 			unlink(made);
