@@ -174,7 +174,7 @@ write_csv(const char *path, const struct qs_load_book *b,
 	}
 	fprintf(f, "request_id,index,client,sched_ms,send_ms,first_ms,done_ms,outcome,backend,"
 		   "prompt_tokens,max_new_tokens,tokens,tenant,slo_class,class,priority,ttft_ms,"
-		   "tpot_ms,e2e_ms,slo_met,preemptions,first_estimated\n");
+		   "tpot_ms,e2e_ms,slo_met,preemptions,first_estimated,reach_ms\n");
 	for (i = 0; i < b->n; i++) {
 		const struct qs_load_req *r = &b->req[i];
 		struct qs_sim_outcome o;
@@ -196,7 +196,9 @@ write_csv(const char *path, const struct qs_load_book *b,
 				o.slo_met);
 		else
 			fprintf(f, ",,,,0");
-		fprintf(f, ",%u,%d\n", r->preemptions, !!(r->flags & QS_LOAD_RF_FIRST_EST));
+		fprintf(f, ",%u,%d", r->preemptions, !!(r->flags & QS_LOAD_RF_FIRST_EST));
+		csv_time(f, r->reach_ns, r->reach_ns != 0);
+		fputc('\n', f);
 	}
 	if (fclose(f)) {
 		snprintf(msg, msglen, "%s: write failed", path);
@@ -233,11 +235,13 @@ print_json(const struct opts *o, const struct qs_load_src_info *info, const stru
 		       (unsigned long long)b->bad[i]);
 	printf("}, \"packets_sent\": %llu, \"send_errors\": %llu, \"recv_errors\": %llu, "
 	       "\"stopped\": %s, \"hit_max_run\": %s, \"run_s\": %.6f, \"send_lag_p99_ms\": %.6f, "
-	       "\"send_lag_max_ms\": %.6f, \"makespan_s\": %.6f",
+	       "\"send_lag_max_ms\": %.6f, \"reach_n\": %llu, \"reach_p50_ms\": %.6f, "
+	       "\"reach_p99_ms\": %.6f, \"makespan_s\": %.6f",
 	       (unsigned long long)st->packets_sent, (unsigned long long)st->send_errors,
 	       (unsigned long long)st->recv_errors, st->stopped ? "true" : "false",
 	       st->hit_max_run ? "true" : "false", (double)st->end_ns * 1e-9, ms(s->lag_p99_ns),
-	       ms(s->lag_max_ns), s->m.makespan_s);
+	       ms(s->lag_max_ns), (unsigned long long)s->n_reach, ms(s->reach_p50_ns),
+	       ms(s->reach_p99_ns), s->m.makespan_s);
 	for (i = 0; i < QS_CMP_COLS; i++)
 		printf(", \"%s\": %.6f", qs_cmp_col_names[i], cols[i]);
 	for (i = 0; i < QS_SIM_M__COUNT; i++)
@@ -289,6 +293,11 @@ print_table(const struct opts *o, const struct qs_load_src_info *info, const str
 	printf("\n");
 	printf("send lag    p99 %.3f ms, max %.3f ms (latencies count from the schedule)\n",
 	       ms(s->lag_p99_ns), ms(s->lag_max_ns));
+	if (s->n_reach)
+		printf(
+		    "reach       p50 %.3f ms, p99 %.3f ms over %llu requests (send to the agent's "
+		    "receipt, one host's clock)\n",
+		    ms(s->reach_p50_ns), ms(s->reach_p99_ns), (unsigned long long)s->n_reach);
 	printf("backends   ");
 	for (i = 0; i < s->n_backends; i++)
 		printf(" %u: %llu answered%s", s->be[i].id, (unsigned long long)s->be[i].answered,

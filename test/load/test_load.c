@@ -331,6 +331,67 @@ test_datagrams(void **state)
 	qs_load_book_free(&b);
 }
 
+/* reach: the agent's receipt (its clock) against our send (ours, from mono_base) */
+static void
+test_reach(void **state)
+{
+	struct qs_sim_slo slo[QS_SIM_SLO_CLASSES];
+	struct qs_load_summary *s = malloc(sizeof(*s));
+	struct qs_qra_resp r;
+	struct qs_load_book b;
+	uint8_t p[64];
+	char msg[256];
+	uint32_t i;
+
+	(void)state;
+	assert_non_null(s);
+	memset(slo, 0, sizeof(slo));
+	book_of(&b, 4);
+	b.mono_base = 5000000000ull;
+	for (i = 0; i < 4; i++) {
+		b.req[i].state = QS_LOAD_S_SENT;
+		b.req[i].send_ns = b.req[i].sched_ns + 1000;
+	}
+	memset(&r, 0, sizeof(r));
+	r.backend_id = 1;
+	r.tokens = 1;
+	for (i = 0; i < 3; i++) {
+		r.kind = QS_QRA_K_FIRST;
+		r.request_id = 1000 + i;
+		/* 70, 90 us after the send; the third before it (another host's clock) */
+		r.recv_ns =
+		    i == 2 ? b.mono_base : b.mono_base + b.req[i].send_ns + 70000 + 20000 * i;
+		qs_qra_write(p, &r);
+		assert_int_equal(qs_load_on_datagram(&b, 0, p, QS_QRA_LEN, b.req[i].send_ns + 5),
+				 -1);
+		/* the completion's receipt does not replace the first one's */
+		r.kind = QS_QRA_K_DONE;
+		r.recv_ns += 1000000;
+		qs_qra_write(p, &r);
+		assert_int_equal(qs_load_on_datagram(&b, 0, p, QS_QRA_LEN, b.req[i].send_ns + 9),
+				 -1);
+	}
+	assert_int_equal(b.req[0].reach_ns, 70000);
+	assert_int_equal(b.req[1].reach_ns, 90000);
+	assert_int_equal(b.req[2].reach_ns, 0); /* both receipts before the send */
+	assert_int_equal(b.req[3].reach_ns, 0); /* never answered */
+	assert_int_equal(qs_load_summarize(&b, slo, 10000000ull, s, NULL, msg, sizeof(msg)), QS_OK);
+	assert_int_equal(s->n_reach, 2);
+	assert_int_equal(s->reach_p50_ns, 70000);
+	assert_int_equal(s->reach_p99_ns, 90000);
+	/* no base (a book not filled by qs_load_run): nothing is claimed */
+	b.mono_base = 0;
+	b.req[3].state = QS_LOAD_S_SENT;
+	r.kind = QS_QRA_K_FIRST;
+	r.request_id = 1003;
+	r.recv_ns = 9000000000ull;
+	qs_qra_write(p, &r);
+	assert_int_equal(qs_load_on_datagram(&b, 0, p, QS_QRA_LEN, b.req[3].send_ns + 5), -1);
+	assert_int_equal(b.req[3].reach_ns, 0);
+	qs_load_book_free(&b);
+	free(s);
+}
+
 static void
 test_summary(void **state)
 {
@@ -416,6 +477,7 @@ main(void)
 	    cmocka_unit_test(test_scale),	   cmocka_unit_test(test_scenario_arrivals),
 	    cmocka_unit_test(test_trace_arrivals), cmocka_unit_test(test_packets),
 	    cmocka_unit_test(test_datagrams),	   cmocka_unit_test(test_summary),
+	    cmocka_unit_test(test_reach),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

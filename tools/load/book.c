@@ -99,6 +99,9 @@ qs_load_on_datagram(struct qs_load_book *b, uint32_t sock, const uint8_t *p, uin
 		return bad(b, QS_LOAD_BAD_UNKNOWN_ID);
 	if (r->sock != sock)
 		return bad(b, QS_LOAD_BAD_WRONG_PORT);
+	/* every kind carries the receipt; the first valid one says it */
+	if (!r->reach_ns && b->mono_base && q.recv_ns > b->mono_base + r->send_ns)
+		r->reach_ns = q.recv_ns - (b->mono_base + r->send_ns);
 	switch (q.kind) {
 	case QS_QRA_K_FIRST:
 		if (r->flags & QS_LOAD_RF_FIRST_SEEN || r->state == QS_LOAD_S_REJECTED)
@@ -238,8 +241,8 @@ qs_load_summarize(const struct qs_load_book *b, const struct qs_sim_slo slo[QS_S
 {
 	struct qs_sim_tally *t = NULL;
 	struct ev *ev = NULL;
-	uint64_t *lag = NULL;
-	uint32_t i, nev = 0, nlag = 0;
+	uint64_t *lag = NULL, *reach = NULL;
+	uint32_t i, nev = 0, nlag = 0, nreach = 0;
 	int rc;
 
 	memset(s, 0, sizeof(*s));
@@ -248,7 +251,8 @@ qs_load_summarize(const struct qs_load_book *b, const struct qs_sim_slo slo[QS_S
 	s->scheduled = b->n;
 	ev = malloc((size_t)b->n * 2 * sizeof(*ev) + 1);
 	lag = malloc((size_t)b->n * sizeof(*lag) + 1);
-	if (!ev || !lag || qs_sim_tally_create(&t) != QS_OK) {
+	reach = malloc((size_t)b->n * sizeof(*reach) + 1);
+	if (!ev || !lag || !reach || qs_sim_tally_create(&t) != QS_OK) {
 		snprintf(msg, msglen, "out of memory summarizing %u requests", b->n);
 		rc = QS_E_NOMEM;
 		goto out;
@@ -270,6 +274,8 @@ qs_load_summarize(const struct qs_load_book *b, const struct qs_sim_slo slo[QS_S
 				s->lag_max_ns = lag[nlag];
 			nlag++;
 		}
+		if (r->reach_ns)
+			reach[nreach++] = r->reach_ns;
 		dep = r->state == QS_LOAD_S_DONE || r->state == QS_LOAD_S_REJECTED ? r->done_ns
 										   : end_ns;
 		if (dep < r->sched_ns)
@@ -284,6 +290,12 @@ qs_load_summarize(const struct qs_load_book *b, const struct qs_sim_slo slo[QS_S
 
 		qsort(lag, nlag, sizeof(*lag), cmp_u64);
 		s->lag_p99_ns = lag[(rank ? rank : 1) - 1];
+	}
+	if (nreach) {
+		qsort(reach, nreach, sizeof(*reach), cmp_u64);
+		s->n_reach = nreach;
+		s->reach_p50_ns = reach[(nreach + 1) / 2 - 1];
+		s->reach_p99_ns = reach[((uint64_t)nreach * 99 + 99) / 100 - 1];
 	}
 	qsort(ev, nev, sizeof(*ev), cmp_ev);
 	for (i = 0; i < nev; i++) {
@@ -306,5 +318,6 @@ out:
 	qs_sim_tally_destroy(t);
 	free(ev);
 	free(lag);
+	free(reach);
 	return rc;
 }

@@ -79,13 +79,19 @@ struct qs_load_req {
 	uint64_t send_ns;  /* actual send time of its first packet (0: not sent) */
 	uint64_t first_ns; /* first token received (0: none) */
 	uint64_t done_ns;  /* completion or rejection received (0: none) */
+	/* The agent's receipt (its recv_ns) minus our send, both CLOCK_MONOTONIC: the
+	 * one-way time to the agent, through the dataplane when it is the target. Only
+	 * meaningful with client and agent on one host (the live cluster); 0: unknown
+	 * (no answer yet, or a clock that puts the receipt before the send). */
+	uint64_t reach_ns;
 };
 
 /* The schedule and everything the run learns about it. */
 struct qs_load_book {
 	struct qs_load_req *req;
 	uint32_t n;
-	uint64_t id_base; /* request i travels as id_base + i */
+	uint64_t id_base;   /* request i travels as id_base + i */
+	uint64_t mono_base; /* CLOCK_MONOTONIC at the run's time 0 (0: reach unknown) */
 	uint64_t datagrams;
 	uint64_t responses; /* valid ones */
 	uint64_t settled;   /* requests answered, rejected or failed to send */
@@ -172,6 +178,8 @@ struct qs_load_summary {
 	uint64_t bad_total;
 	uint64_t lag_p99_ns; /* send_ns - sched_ns over sent requests */
 	uint64_t lag_max_ns;
+	uint64_t n_reach; /* requests with a known reach_ns */
+	uint64_t reach_p50_ns, reach_p99_ns;
 	uint32_t n_backends;
 	struct qs_load_backend_count be[QS_LOAD_MAX_BACKENDS];
 	uint64_t be_other;	 /* answers from ids past the table */

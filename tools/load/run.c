@@ -187,6 +187,7 @@ qs_load_run(struct qs_load_book *b, const struct qs_load_net_cfg *cin, struct qs
 		pfd[i].events = POLLIN;
 	}
 	t0 = mono_ns();
+	b->mono_base = t0;
 	now = 0;
 	for (;;) {
 		uint64_t wake;
