@@ -279,6 +279,19 @@ check_config(const struct qs_sim_config *c, char *msg, size_t msglen)
 	if (!(c->report_loss >= 0.0 && c->report_loss < 1.0))
 		return qs_sim_err(msg, msglen, QS_E_VALUE, "%s: report_loss must be in [0, 1)",
 				  c->name);
+	if (c->report_transit_ns >= c->report_interval_ns)
+		return qs_sim_err(msg, msglen, QS_E_VALUE,
+				  "%s: report_transit_us %.1f must be below the report interval "
+				  "(%.1f us)",
+				  c->name, (double)c->report_transit_ns * 1e-3,
+				  (double)c->report_interval_ns * 1e-3);
+	for (i = 0; c->report_transit_ns && i < c->n_backends; i++)
+		if (c->backend[i].report_key.has_key || c->backend[i].report_source_any ||
+		    c->forger.kind != QS_SIM_FORGE_NONE)
+			return qs_sim_err(msg, msglen, QS_E_VALUE,
+					  "%s: report_transit_us is not modelled with report keys, "
+					  "report_source_any or a [forger] (backend %u)",
+					  c->name, i);
 	if (c->forger.kind != QS_SIM_FORGE_NONE &&
 	    (c->forger.backend >= c->n_backends || c->forger.interval_ns == 0))
 		return qs_sim_err(msg, msglen, QS_E_VALUE,
@@ -644,6 +657,8 @@ sim_create(const struct qs_sim_config *cfg, uint64_t seed, const struct qs_sim_s
 		s->be[i].prio = cfg->backend[i].admission == QS_SIM_ADMIT_PRIORITY;
 		s->be[i].starve_ns = (uint64_t)(cfg->backend[i].starve_ms * 1e6 + 0.5);
 		s->be[i].rep_next_t = s->be[i].rep_phase;
+		s->be[i].rep_transit = s->be[i].rep;
+		s->be[i].rep_arrive_t = UINT64_MAX;
 		s->be[i].rep_lossy = cfg->report_loss > 0.0 || cfg->backend[i].down_at_s > 0 ||
 				     cfg->backend[i].up_at_s > 0;
 		checked_init(s, &s->be[i]);
@@ -750,13 +765,20 @@ report_lost(const struct qs_sim *s, uint32_t b, uint64_t k)
 static void
 take_report(struct qs_sim *s, struct qs_sim_backend *be, uint64_t t)
 {
-	struct qs_sim_report *r = be->rep_checked ? &be->rep_own : &be->rep;
+	bool transit = s->cfg.report_transit_ns != 0;
+	struct qs_sim_report *r =
+	    be->rep_checked ? &be->rep_own : (transit ? &be->rep_transit : &be->rep);
 	uint32_t i, mx = 0;
 	uint64_t dt = t - be->rep_prev_t;
 
 	r->t = t;
-	be->rep_valid |= !be->rep_checked;
-	if (!be->rep_checked) { /* believed at once: the router's counts restart here */
+	if (transit) {
+		/* the router takes it later (report_arrive); the newest one replaces an
+		 * older one still on its way */
+		be->rep_arrive_t = t + s->cfg.report_transit_ns;
+	} else if (!be->rep_checked) {
+		/* believed at once: the router's counts restart here */
+		be->rep_valid = true;
 		be->sent_at_rep = s->sent[be->id];
 		be->sent_tokens_at_rep = s->sent_tokens[be->id];
 	}
@@ -1002,16 +1024,50 @@ take_checked(struct qs_sim *s, struct qs_sim_backend *be, uint64_t t)
 	send_genuine_upto(s, be, t);
 }
 
+/* report_transit_ns: the report on its way reaches the router if its time has come,
+ * and the router's sent counts restart then (what it sent meanwhile is forgotten). */
+static void
+report_arrive(struct qs_sim *s, struct qs_sim_backend *be, uint64_t t)
+{
+	if (t < be->rep_arrive_t)
+		return;
+	be->rep = be->rep_transit;
+	be->rep.t = be->rep_arrive_t; /* its age counts from here, as the dataplane's */
+	be->rep_valid = true;
+	be->sent_at_rep = s->sent[be->id];
+	be->sent_tokens_at_rep = s->sent_tokens[be->id];
+	be->rep_arrive_t = UINT64_MAX;
+}
+
+static void reports_sample(struct qs_sim *s, struct qs_sim_backend *be, uint64_t t);
+
 void
 qs_sim_reports_take(struct qs_sim *s, struct qs_sim_backend *be, uint64_t t)
 {
-	uint64_t P = s->cfg.report_interval_ns, k_last, k, lo;
-	uint32_t tries;
-
 	if (be->rep_checked) {
 		take_checked(s, be, t);
 		return;
 	}
+	/* One on its way arrives before the agent's next is taken (transit < interval).
+	 * Of the boundaries crossed since the last sync, the newest report sent by
+	 * t - transit has arrived by t, and a newer one is on its way. */
+	report_arrive(s, be, t);
+	if (s->cfg.report_transit_ns && t >= s->cfg.report_transit_ns) {
+		reports_sample(s, be, t - s->cfg.report_transit_ns);
+		report_arrive(s, be, t);
+	}
+	reports_sample(s, be, t);
+	report_arrive(s, be, t);
+}
+
+/* The agent's newest report up to t, taken (lazily: the state has been constant
+ * since the backend's last event). */
+static void
+reports_sample(struct qs_sim *s, struct qs_sim_backend *be, uint64_t t)
+{
+	uint64_t P = s->cfg.report_interval_ns, k_last, k, lo;
+	uint32_t tries;
+
 	if (t < be->rep_next_t)
 		return;
 	/* One boundary crossed (the usual case) needs no division. */

@@ -301,6 +301,14 @@ scenario_key(struct scen_ctx *c, const char *n, const char *v)
 		cfg->report_phase_seed = (uint64_t)d;
 		return 1;
 	}
+	if (!strcmp(n, "report_transit_us")) {
+		/* the engine checks it against the interval, which may come later */
+		if (qs_sim_parse_double(v, &d) || !(d >= 0 && d <= 1e6))
+			return fail(c, "bad value '%s' for key '%s' (microseconds, 0..1000000)", v,
+				    n);
+		cfg->report_transit_ns = (uint64_t)(d * 1e3 + 0.5);
+		return 1;
+	}
 	if (!strcmp(n, "report_interval_ms") || !strcmp(n, "report_loss") ||
 	    !strcmp(n, "prefix_max_age_s")) {
 		if (qs_sim_parse_double(v, &d) || d < 0)

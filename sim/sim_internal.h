@@ -228,6 +228,10 @@ struct qs_sim_backend {
 	/* the router's sent counts when it took rep: the dataplane counts what it sent
 	 * since the last report it took (dp/core.c), and so does the simulated router */
 	uint64_t sent_at_rep, sent_tokens_at_rep;
+	/* report_transit_ns: the report on its way, and when the router takes it
+	 * (UINT64_MAX: none on its way) */
+	struct qs_sim_report rep_transit;
+	uint64_t rep_arrive_t;
 	struct qs_report_src rep_src;
 	uint64_t forge_next_t; /* UINT64_MAX: no forger here */
 	uint64_t forge_n;
@@ -409,7 +413,7 @@ static inline void
 qs_sim_reports_sync(struct qs_sim *s, struct qs_sim_backend *be, uint64_t t)
 {
 	/* else no boundary crossed and no forged report due since the last sync */
-	if (t >= be->rep_next_t || t >= be->forge_next_t)
+	if (t >= be->rep_next_t || t >= be->forge_next_t || t >= be->rep_arrive_t)
 		qs_sim_reports_take(s, be, t);
 }
 

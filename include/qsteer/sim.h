@@ -219,6 +219,14 @@ struct qs_sim_config {
 	 * (scripts/cluster.sh); for a synthetic workload only this key varies them.
 	 */
 	uint64_t report_phase_seed;
+	/*
+	 * How long after the agent takes a report the router holds it: its way to the
+	 * router plus a request's way to the agent (0: at once, the default). The
+	 * router restarts its sent counts when the report arrives, so a request sent
+	 * inside that window is in neither the report nor the counts, as in a live
+	 * dataplane (docs/sim.md, "Report transit"). Below the report interval.
+	 */
+	uint64_t report_transit_ns;
 	uint64_t prefix_max_age_ns; /* router prefix-affinity ageing (default 10 s) */
 	/*
 	 * DESIGN 3.1, with the dataplane's defaults (so a policy trains with the masks

@@ -1175,6 +1175,108 @@ test_report_phase_seed(void **state)
 	free(c);
 }
 
+/*
+ * One pass of the pull API with everything sent to backend 0, each decision's
+ * forgotten requests: how many the router's view of backend 0 (waiting + running
+ * as reported, plus sent since the report arrived) falls short of what it has sent
+ * and not yet seen complete; the largest shortfall beyond the requests sent in the
+ * last interval plus transit (the only ones a report on its way can hide).
+ */
+static void
+transit_pass(const struct qs_sim_config *c, uint64_t *forgot, uint64_t *beyond)
+{
+	struct qs_sim_decision *d = malloc(sizeof(*d));
+	struct qs_sim_outcome o[64];
+	uint64_t *sent_t = calloc(c->wl.requests, sizeof(*sent_t));
+	uint64_t routed = 0, done = 0, lo = 0, win = c->report_interval_ns + c->report_transit_ns;
+	struct qs_sim *s;
+	char msg[512];
+	uint32_t n;
+
+	assert_non_null(d);
+	assert_non_null(sent_t);
+	*forgot = *beyond = 0;
+	if (qs_sim_create(c, 3, &s, msg, sizeof(msg)) != QS_OK)
+		fail_msg("%s", msg);
+	for (;;) {
+		uint64_t view, truth;
+
+		assert_int_equal(qs_sim_next_decision(s, d, msg, sizeof(msg)), QS_OK);
+		if (d->done)
+			break;
+		while ((n = qs_sim_poll_outcomes(s, o, 64)) > 0)
+			done += n;
+		while (lo < routed && sent_t[lo] + win < d->now_ns)
+			lo++;
+		view = (uint64_t)d->backend[0].waiting + d->backend[0].running +
+		       d->backend[0].sent_reqs;
+		truth = routed - done;
+		if (view < truth) {
+			(*forgot)++;
+			if (truth - view > routed - lo)
+				(*beyond)++;
+		}
+		assert_true(routed < c->wl.requests);
+		sent_t[routed++] = d->now_ns;
+		assert_int_equal(qs_sim_route(s, 0, msg, sizeof(msg)), QS_OK);
+	}
+	qs_sim_destroy(s);
+	free(sent_t);
+	free(d);
+}
+
+/*
+ * report_transit_us: with reports taken at once the router never forgets a request
+ * (the report counts it, or its sent counts do); with a transit, requests sent
+ * while a report is on its way are in neither, as in the live dataplane, and only
+ * those. The key is validated, against the interval too.
+ */
+static void
+test_report_transit(void **state)
+{
+	struct qs_sim_config *c = calloc(1, sizeof(*c));
+	size_t n = strlen(good_ini);
+	uint64_t forgot, beyond;
+	char *text, msg[512];
+	struct qs_sim *s;
+
+	(void)state;
+	assert_non_null(c);
+	assert_int_equal(load_named("static", c, msg, sizeof(msg)), QS_OK);
+	c->wl.requests = 3000;
+	c->queue_outcomes = true;
+	c->report_stale_intervals = 0; /* backend 0 takes everything */
+	c->mask_kv_full = false;
+	transit_pass(c, &forgot, &beyond);
+	assert_int_equal(forgot, 0);
+	c->report_transit_ns = c->report_interval_ns / 2;
+	transit_pass(c, &forgot, &beyond);
+	assert_true(forgot > 10);
+	assert_int_equal(beyond, 0);
+
+	c->report_transit_ns = c->report_interval_ns;
+	assert_int_equal(qs_sim_create(c, 3, &s, msg, sizeof(msg)), QS_E_VALUE);
+	assert_non_null(strstr(msg, "report_transit_us"));
+	c->report_transit_ns = c->report_interval_ns / 2;
+	c->backend[1].report_source_any = true;
+	assert_int_equal(qs_sim_create(c, 3, &s, msg, sizeof(msg)), QS_E_VALUE);
+	assert_non_null(strstr(msg, "backend 1"));
+
+	text = malloc(n + 64);
+	assert_non_null(text);
+	snprintf(text, n + 64, "[scenario]\nreport_transit_us = 120.5\n%s", good_ini + 11);
+	assert_int_equal(
+	    qs_sim_scenario_parse(text, "s.ini", NULL, NULL, NULL, c, msg, sizeof(msg)), QS_OK);
+	assert_int_equal(c->report_transit_ns, 120500);
+	snprintf(text, n + 64, "[scenario]\nreport_transit_us = -3\n%s", good_ini + 11);
+	assert_int_equal(
+	    qs_sim_scenario_parse(text, "s.ini", NULL, NULL, NULL, c, msg, sizeof(msg)),
+	    QS_E_VALUE);
+	assert_non_null(strstr(msg, "report_transit_us"));
+	free(text);
+	free(c);
+}
+
 /* The prompt lengths of a run's requests in arrival order (each row's own id). */
 static uint32_t
 trace_ids(const char *ini, uint64_t seed, uint32_t *ids, uint32_t cap)
@@ -1662,6 +1764,7 @@ main(void)
 	    cmocka_unit_test(test_little_every_scenario),
 	    cmocka_unit_test(test_determinism),
 	    cmocka_unit_test(test_report_phase_seed),
+	    cmocka_unit_test(test_report_transit),
 	    cmocka_unit_test(test_instances_independent),
 	    cmocka_unit_test(test_pull_api),
 	    cmocka_unit_test(test_lossy_reports),
