@@ -1,19 +1,21 @@
 #!/usr/bin/env python3
 """table.py OUT MODE ROUTER...: the live table (qsteer-load --json, OUT/MODE-R.json and,
 with --live-runs K, OUT/MODE-R-runK.json) beside qsteer-sim's prediction for the same
-arrivals (OUT/sim-R.json), with the error per metric ((live - sim) / sim), and the
-routers' ranks on p99 TTFT both ways.
+arrivals (OUT/sim-MODE-R.json, or OUT/sim-R.json in an older run's directory), with
+the error per metric ((live - sim) / sim), and the routers' ranks on p99 TTFT both
+ways.
 
 With several live runs the live row is the median of each metric over the runs.
 Rows simP/errP: the simulator at the same seed over report phase seeds
-(OUT/sim-R-phaseK.json): the median and range, and the live median's error against
+(OUT/sim-MODE-R-phaseK.json): the median and range, and the live median's error against
 it. A report-driven router's trajectory depends on when the agents' reports land
 against the arrivals, which neither the live run nor the simulator controls, so one
 live run against one simulation compares two draws; the medians compare the two
 distributions, and the live range shows how far one live run strays from its own
 median. Rows sim*/err*: the simulator with the live run's routing replayed
 (cluster-replay, OUT/MODE-R-replay.txt): the error left when the decisions are the
-same."""
+same. The simulator's report transit for the mode (OUT/MODE-transit-us.txt, cluster.sh
+--sim-transit) heads the table."""
 import json, os, sys
 
 out, mode, routers = sys.argv[1], sys.argv[2], sys.argv[3:]
@@ -34,6 +36,11 @@ def median(xs):
     xs = sorted(xs)
     n = len(xs)
     return xs[n // 2] if n % 2 else 0.5 * (xs[n // 2 - 1] + xs[n // 2])
+
+
+def sim_path(r, suffix=""):
+    p = os.path.join(out, "sim-%s-%s%s.json" % (mode, r, suffix))
+    return p if os.path.exists(p) else os.path.join(out, "sim-%s%s.json" % (r, suffix))
 
 
 def replayed(p):
@@ -61,6 +68,11 @@ rows = []
 summary = []
 print("live (%s) vs simulated, same arrivals; ms, attainment fraction, goodput req/s; err = (live-sim)/sim"
       % ("qsteer-dp on af_packet" if mode == "dp" else "qsteer-xdp generic"))
+try:
+    print("the simulator's report transit: %s us (docs/sim.md, \"Report transit\")"
+          % open(os.path.join(out, "%s-transit-us.txt" % mode)).read().strip())
+except OSError:
+    pass
 print("%-6s %-5s" % ("router", "") + "".join("%12s" % c[1] for c in cols) + "   answered")
 for r in routers:
     runs = [load(os.path.join(out, "%s-%s.json" % (mode, r)))]
@@ -69,7 +81,7 @@ for r in routers:
         runs.append(load(os.path.join(out, "%s-%s-run%d.json" % (mode, r, k))))
         k += 1
     runs = [x for x in runs if x]
-    sim = load(os.path.join(out, "sim-%s.json" % r))
+    sim = load(sim_path(r))
     if not runs or sim is None:
         print("%-6s missing %s" % (r, "sim" if runs else "live"))
         continue
@@ -84,8 +96,7 @@ for r in routers:
               % (len(runs), lo[P50], hi[P50], lo[P99], hi[P99]))
     print(row("", "sim", [sim[c] for c, _ in cols]))
     print("%-6s %-5s" % ("", "err") + "".join(err(live[c], sim[c]) for c, _ in cols))
-    ph = [x for x in (load(os.path.join(out, "sim-%s-phase%d.json" % (r, k))) for k in range(1, 33))
-          if x]
+    ph = [x for x in (load(sim_path(r, "-phase%d" % k)) for k in range(1, 201)) if x]
     med = None
     if ph:
         med = {c: median([x[c] for x in ph]) for c, _ in cols}
