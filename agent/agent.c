@@ -19,6 +19,7 @@
 
 #include "qsteer/admit.h"
 #include "qsteer/agent.h"
+#include "qsteer/ttft_window.h"
 #include "agent_int.h"
 
 #define NIL	    0xffffffffu
@@ -74,8 +75,7 @@ struct qs_agent {
 	/* report window */
 	uint64_t rep_start;
 	uint64_t rep_decode_tokens;
-	uint64_t *ttft_samples;
-	uint32_t n_ttft, ttft_cap;
+	struct qs_ttft_window rep_ttft; /* the reports' ttft_p99_us (ttft_window.h) */
 	/* priority admission (admit.h): admissions since a starved one; what the last
 	 * pick_priority found */
 	uint32_t since_starved;
@@ -177,10 +177,7 @@ qs_agent_create(const struct qs_agent_cfg *c, struct qs_batch_strategy *strategy
 	a->bslot = calloc(hw_seqs, sizeof(*a->bslot));
 	a->ev_cap = 2 * c->max_slots + 2 * hw_seqs + 64;
 	a->ev = calloc(a->ev_cap, sizeof(*a->ev));
-	a->ttft_cap = 8192;
-	a->ttft_samples = calloc(a->ttft_cap, sizeof(uint64_t));
-	if (!a->block_tab || !a->seq || !a->free_slots || !a->bseq || !a->bslot || !a->ev ||
-	    !a->ttft_samples) {
+	if (!a->block_tab || !a->seq || !a->free_slots || !a->bseq || !a->bslot || !a->ev) {
 		qs_agent_destroy(a);
 		snprintf(msg, msglen, "agent: out of memory for %u slots", c->max_slots);
 		return QS_E_NOMEM;
@@ -207,7 +204,6 @@ qs_agent_destroy(struct qs_agent *a)
 	free(a->bseq);
 	free(a->bslot);
 	free(a->ev);
-	free(a->ttft_samples);
 	free(a);
 }
 
@@ -794,8 +790,7 @@ qs_agent_step_finish(struct qs_agent *a, struct qs_agent_iter *it)
 				s->first_ns = end;
 				a->st.first_tokens++;
 				emit(a, QS_AGENT_EV_FIRST, s, &s->req, end);
-				if (a->n_ttft < a->ttft_cap)
-					a->ttft_samples[a->n_ttft++] = ttft;
+				qs_ttft_window_push(&a->rep_ttft, ttft);
 				if (ttft > a->ttft_max_cur)
 					a->ttft_max_cur = ttft;
 			}
@@ -917,14 +912,6 @@ qs_agent_check(const struct qs_agent *a, char *msg, size_t msglen)
 
 /* ---- reports (agent_int.h keeps the window state here, report.c encodes) ------------- */
 
-static int
-cmp_u64(const void *x, const void *y)
-{
-	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
-
-	return a < b ? -1 : a > b;
-}
-
 void
 qs_agent_report(struct qs_agent *a, uint64_t now_ns, struct qs_qrp_report *r)
 {
@@ -943,16 +930,10 @@ qs_agent_report(struct qs_agent *a, uint64_t now_ns, struct qs_qrp_report *r)
 	if (win > 0)
 		r->decode_tps =
 		    (uint32_t)QS_RC_MIN(a->rep_decode_tokens * 1000000000ull / win, 0xffffffffull);
-	if (a->n_ttft > 0) {
-		/* Sorting at report time (every few ms), never per iteration. */
-		qsort(a->ttft_samples, a->n_ttft, sizeof(uint64_t), cmp_u64);
-		r->ttft_p99_us = (uint32_t)QS_RC_MIN(
-		    a->ttft_samples[(a->n_ttft * 99 + 99) / 100 - 1] / 1000u, 0xffffffffull);
-	}
+	r->ttft_p99_us = qs_ttft_window_max(&a->rep_ttft);
 	r->received = a->st.received;
 	r->completed = a->st.completed;
 	r->sent_ns = now_ns;
 	a->rep_start = now_ns;
 	a->rep_decode_tokens = 0;
-	a->n_ttft = 0;
 }

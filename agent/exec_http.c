@@ -24,12 +24,12 @@
 #include <curl/curl.h>
 
 #include "qsteer/agent_http.h"
+#include "qsteer/ttft_window.h"
 #include "agent_int.h"
 
 #define BURST	     32
 #define DGRAM_MAX    2048
 #define SCRAPE_MAX   (4u << 20)
-#define TTFT_RING    512
 #define DOWN_SCRAPES 3 /* consecutive failed scrapes: report the backend draining */
 
 /* ---- /metrics ------------------------------------------------------------------ */
@@ -262,9 +262,9 @@ struct srv {
 	uint64_t prev_scrape_ns, cur_scrape_ns;
 	double engine_ttft_p99_s, engine_tps;
 	uint32_t scrape_fail_run;
-	/* own TTFT samples over the report window */
-	uint64_t ttft_ns[TTFT_RING];
-	uint32_t n_ttft;
+	/* own first-token times, for reports when the engine publishes no TTFT
+	 * histogram (ttft_window.h: the same figure as the model executor's) */
+	struct qs_ttft_window ttft;
 	char url_comp[300], url_chat[300], url_metrics[300];
 };
 
@@ -378,8 +378,7 @@ on_body(char *p, size_t sz, size_t nm, void *ud)
 		uint64_t now = qs_agent_now_ns();
 
 		j->first_ns = now;
-		if (s->n_ttft < TTFT_RING)
-			s->ttft_ns[s->n_ttft++] = now - j->req.recv_ns;
+		qs_ttft_window_push(&s->ttft, now - j->req.recv_ns);
 	}
 	scan_body(j, p, n);
 	while (off < n) {
@@ -736,14 +735,6 @@ scrape_done(struct srv *s, CURLcode res)
 	}
 }
 
-static int
-cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* The report: the engine's queue and KV state where it publishes them, the agent's
  * own admission queue on top, and the agent's own counters. */
 static void
@@ -762,12 +753,9 @@ fill_report(struct srv *s, uint64_t now, struct qs_qrp_report *r)
 	r->decode_tps = (uint32_t)(s->engine_tps > 4e9 ? 4e9 : s->engine_tps);
 	if (s->cur.ok && s->cur.have_ttft) {
 		r->ttft_p99_us = (uint32_t)QS_RC_MIN(s->engine_ttft_p99_s * 1e6, 4e9);
-	} else if (s->n_ttft) {
-		qsort(s->ttft_ns, s->n_ttft, sizeof(s->ttft_ns[0]), cmp_u64);
-		r->ttft_p99_us = (uint32_t)QS_RC_MIN(
-		    s->ttft_ns[(s->n_ttft * 99 + 99) / 100 - 1] / 1000, 4000000000ull);
+	} else {
+		r->ttft_p99_us = qs_ttft_window_max(&s->ttft);
 	}
-	s->n_ttft = 0;
 	r->prefill_pending = (uint32_t)QS_RC_MIN(s->queued_tokens, 0xffffffffull);
 	r->received = s->st->requests;
 	r->completed = s->st->completed;

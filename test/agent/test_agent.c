@@ -25,6 +25,7 @@
 #include "qsteer/admit.h"
 #include "qsteer/agent_bench.h"
 #include "qsteer/policy.h"
+#include "qsteer/ttft_window.h"
 
 static char msg[512];
 
@@ -826,6 +827,12 @@ reports_cumulative(void **state)
 	assert_int_equal(rep.waiting, 3);
 	assert_int_equal(rep.ttft_p99_us, 1320);
 	assert_int_equal(rep.decode_tps, (uint32_t)(2 * 1000000000ull / t));
+	/* A report with no first token since the last still carries the window's
+	 * largest TTFT (ttft_window.h), as the simulator's backends report it: a
+	 * per-interval p99 read 0 here and the shipped policy's feature 10 with it. */
+	qs_agent_report(r.a, t, &back);
+	assert_int_equal(back.ttft_p99_us, 1320);
+	assert_int_equal(back.decode_tps, 0);
 	/* A lost report loses nothing: the next one still carries the totals. */
 	for (i = 0; i < 4; i++) {
 		step_ok(&r, t, &it);
@@ -1234,10 +1241,31 @@ bench_smoke(void **state)
 	}
 }
 
+/* The reports' TTFT window: the largest of the last 32 first-token times, in us,
+ * saturating; the 33rd sample pushes out the first. */
+static void
+ttft_window_cases(void **state)
+{
+	struct qs_ttft_window w = {0};
+	uint32_t i;
+
+	(void)state;
+	assert_int_equal(qs_ttft_window_max(&w), 0);
+	qs_ttft_window_push(&w, 900000); /* 900 ms, the largest */
+	for (i = 0; i < QS_TTFT_WINDOW - 1; i++)
+		qs_ttft_window_push(&w, 1000 * (i + 1));
+	assert_int_equal(qs_ttft_window_max(&w), 900000 / 1000);
+	qs_ttft_window_push(&w, 1999); /* evicts the 900 ms; 1.999 us truncates to 1 */
+	assert_int_equal(qs_ttft_window_max(&w), QS_TTFT_WINDOW - 1);
+	qs_ttft_window_push(&w, UINT64_MAX);
+	assert_int_equal(qs_ttft_window_max(&w), UINT32_MAX);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(ttft_window_cases),
 	    cmocka_unit_test(kv_basic),
 	    cmocka_unit_test(kv_random),
 	    cmocka_unit_test(intake_cases),
