@@ -1137,6 +1137,21 @@ static const char good_ini[] = "[scenario]\n"
 			       "concurrency = 2\n"
 			       "count = 2\n";
 
+/* good_ini with one more [scenario] line, parsed into c. */
+static int
+parse_with_key(const char *line, struct qs_sim_config *c, char *msg, size_t msglen)
+{
+	size_t n = strlen(good_ini) + strlen(line) + 16;
+	char *text = malloc(n);
+	int rc;
+
+	assert_non_null(text);
+	snprintf(text, n, "[scenario]\n%s\n%s", line, good_ini + 11);
+	rc = qs_sim_scenario_parse(text, "s.ini", NULL, NULL, NULL, c, msg, msglen);
+	free(text);
+	return rc;
+}
+
 /*
  * report_phase_seed moves the report phases alone: naming the run's own seed changes
  * nothing, another value changes a report-driven router's run, and the key is
@@ -1146,8 +1161,8 @@ static void
 test_report_phase_seed(void **state)
 {
 	struct qs_sim_config *c = calloc(1, sizeof(*c));
-	size_t la, lb, lc, n = strlen(good_ini);
-	char *a, *b, *cc, *text, msg[512];
+	size_t la, lb, lc;
+	char *a, *b, *cc, msg[512];
 
 	(void)state;
 	a = run_bytes("bursty", "lor", 7, &la);
@@ -1160,18 +1175,10 @@ test_report_phase_seed(void **state)
 	free(b);
 	free(cc);
 	assert_non_null(c);
-	text = malloc(n + 64);
-	assert_non_null(text);
-	snprintf(text, n + 64, "[scenario]\nreport_phase_seed = 12\n%s", good_ini + 11);
-	assert_int_equal(
-	    qs_sim_scenario_parse(text, "s.ini", NULL, NULL, NULL, c, msg, sizeof(msg)), QS_OK);
+	assert_int_equal(parse_with_key("report_phase_seed = 12", c, msg, sizeof(msg)), QS_OK);
 	assert_int_equal(c->report_phase_seed, 12);
-	snprintf(text, n + 64, "[scenario]\nreport_phase_seed = -1\n%s", good_ini + 11);
-	assert_int_equal(
-	    qs_sim_scenario_parse(text, "s.ini", NULL, NULL, NULL, c, msg, sizeof(msg)),
-	    QS_E_VALUE);
+	assert_int_equal(parse_with_key("report_phase_seed = -1", c, msg, sizeof(msg)), QS_E_VALUE);
 	assert_non_null(strstr(msg, "report_phase_seed"));
-	free(text);
 	free(c);
 }
 
@@ -1235,9 +1242,8 @@ static void
 test_report_transit(void **state)
 {
 	struct qs_sim_config *c = calloc(1, sizeof(*c));
-	size_t n = strlen(good_ini);
 	uint64_t forgot, beyond;
-	char *text, msg[512];
+	char msg[512];
 	struct qs_sim *s;
 
 	(void)state;
@@ -1261,19 +1267,10 @@ test_report_transit(void **state)
 	c->backend[1].report_source_any = true;
 	assert_int_equal(qs_sim_create(c, 3, &s, msg, sizeof(msg)), QS_E_VALUE);
 	assert_non_null(strstr(msg, "backend 1"));
-
-	text = malloc(n + 64);
-	assert_non_null(text);
-	snprintf(text, n + 64, "[scenario]\nreport_transit_us = 120.5\n%s", good_ini + 11);
-	assert_int_equal(
-	    qs_sim_scenario_parse(text, "s.ini", NULL, NULL, NULL, c, msg, sizeof(msg)), QS_OK);
+	assert_int_equal(parse_with_key("report_transit_us = 120.5", c, msg, sizeof(msg)), QS_OK);
 	assert_int_equal(c->report_transit_ns, 120500);
-	snprintf(text, n + 64, "[scenario]\nreport_transit_us = -3\n%s", good_ini + 11);
-	assert_int_equal(
-	    qs_sim_scenario_parse(text, "s.ini", NULL, NULL, NULL, c, msg, sizeof(msg)),
-	    QS_E_VALUE);
+	assert_int_equal(parse_with_key("report_transit_us = -3", c, msg, sizeof(msg)), QS_E_VALUE);
 	assert_non_null(strstr(msg, "report_transit_us"));
-	free(text);
 	free(c);
 }
 
