@@ -348,7 +348,7 @@ test_reach(void **state)
 	memset(slo, 0, sizeof(slo));
 	book_of(&b, 4);
 	b.mono_base = 5000000000ull;
-	for (i = 0; i < 4; i++) {
+	for (i = 0; i < 3; i++) {
 		b.req[i].state = QS_LOAD_S_SENT;
 		b.req[i].send_ns = b.req[i].sched_ns + 1000;
 	}
@@ -374,7 +374,13 @@ test_reach(void **state)
 	assert_int_equal(b.req[0].reach_ns, 70000);
 	assert_int_equal(b.req[1].reach_ns, 90000);
 	assert_int_equal(b.req[2].reach_ns, 0); /* both receipts before the send */
-	assert_int_equal(b.req[3].reach_ns, 0); /* never answered */
+	/* a datagram naming a request not yet sent is no receipt of ours */
+	r.kind = QS_QRA_K_FIRST;
+	r.request_id = 1003;
+	r.recv_ns = b.mono_base + 70000;
+	qs_qra_write(p, &r);
+	(void)qs_load_on_datagram(&b, 0, p, QS_QRA_LEN, 10);
+	assert_int_equal(b.req[3].reach_ns, 0);
 	assert_int_equal(qs_load_summarize(&b, slo, 10000000ull, s, NULL, msg, sizeof(msg)), QS_OK);
 	assert_int_equal(s->n_reach, 2);
 	assert_int_equal(s->reach_p50_ns, 70000);
@@ -382,6 +388,7 @@ test_reach(void **state)
 	/* no base (a book not filled by qs_load_run): nothing is claimed */
 	b.mono_base = 0;
 	b.req[3].state = QS_LOAD_S_SENT;
+	b.req[3].send_ns = b.req[3].sched_ns + 1000;
 	r.kind = QS_QRA_K_FIRST;
 	r.request_id = 1003;
 	r.recv_ns = 9000000000ull;

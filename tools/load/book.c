@@ -99,8 +99,9 @@ qs_load_on_datagram(struct qs_load_book *b, uint32_t sock, const uint8_t *p, uin
 		return bad(b, QS_LOAD_BAD_UNKNOWN_ID);
 	if (r->sock != sock)
 		return bad(b, QS_LOAD_BAD_WRONG_PORT);
-	/* every kind carries the receipt; the first valid one says it */
-	if (!r->reach_ns && b->mono_base && q.recv_ns > b->mono_base + r->send_ns)
+	/* every kind carries the receipt; the first for a sent request says it (a
+	 * datagram naming one not yet sent is no receipt of ours) */
+	if (!r->reach_ns && r->send_ns && b->mono_base && q.recv_ns > b->mono_base + r->send_ns)
 		r->reach_ns = q.recv_ns - (b->mono_base + r->send_ns);
 	switch (q.kind) {
 	case QS_QRA_K_FIRST:
