@@ -285,13 +285,16 @@ check_config(const struct qs_sim_config *c, char *msg, size_t msglen)
 				  "(%.1f us)",
 				  c->name, (double)c->report_transit_ns * 1e-3,
 				  (double)c->report_interval_ns * 1e-3);
+	if (c->report_transit_ns && c->forger.kind != QS_SIM_FORGE_NONE)
+		return qs_sim_err(msg, msglen, QS_E_VALUE,
+				  "%s: report_transit_us is not modelled with a [forger]", c->name);
 	for (i = 0; c->report_transit_ns && i < c->n_backends; i++)
-		if (c->backend[i].report_key.has_key || c->backend[i].report_source_any ||
-		    c->forger.kind != QS_SIM_FORGE_NONE)
-			return qs_sim_err(msg, msglen, QS_E_VALUE,
-					  "%s: report_transit_us is not modelled with report keys, "
-					  "report_source_any or a [forger] (backend %u)",
-					  c->name, i);
+		if (c->backend[i].report_key.has_key || c->backend[i].report_source_any)
+			return qs_sim_err(
+			    msg, msglen, QS_E_VALUE,
+			    "%s: report_transit_us is not modelled with a report_key or "
+			    "report_source = any (backend %u)",
+			    c->name, i);
 	if (c->forger.kind != QS_SIM_FORGE_NONE &&
 	    (c->forger.backend >= c->n_backends || c->forger.interval_ns == 0))
 		return qs_sim_err(msg, msglen, QS_E_VALUE,

@@ -19,12 +19,12 @@
 #include "qsteer/ttft_window.h"
 
 #define QS_NIL		  0xffffffffu
-#define QS_SIM_TTFT_RING  QS_TTFT_WINDOW /* include/qsteer/ttft_window.h */
-#define QS_SIM_SAT_SAMPLE 2000		 /* requests per saturation-throughput estimate */
-#define QS_SIM_LEN_SAMPLE 2000		 /* trace rows kept for the capacity estimates */
-#define QS_SIM_SLO_SAMPLE 2000		 /* requests per SLO-attainment probe */
-#define QS_SIM_SLO_STEPS  9		 /* bisection steps: capacity within 0.2% of saturation */
-#define QS_SIM_SLO_GOAL	  0.9 /* capacity: the rate at which 90% of requests meet the SLO */
+#define QS_SIM_TTFT_RING  QS_TTFT_WINDOW
+#define QS_SIM_SAT_SAMPLE 2000 /* requests per saturation-throughput estimate */
+#define QS_SIM_LEN_SAMPLE 2000 /* trace rows kept for the capacity estimates */
+#define QS_SIM_SLO_SAMPLE 2000 /* requests per SLO-attainment probe */
+#define QS_SIM_SLO_STEPS  9    /* bisection steps: capacity within 0.2% of saturation */
+#define QS_SIM_SLO_GOAL	  0.9  /* capacity: the rate at which 90% of requests meet the SLO */
 
 /* ---- random streams: splitmix64 (qsteer/rng.h), one state per source ---------- */
 

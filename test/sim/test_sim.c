@@ -1267,6 +1267,11 @@ test_report_transit(void **state)
 	c->backend[1].report_source_any = true;
 	assert_int_equal(qs_sim_create(c, 3, &s, msg, sizeof(msg)), QS_E_VALUE);
 	assert_non_null(strstr(msg, "backend 1"));
+	c->backend[1].report_source_any = false;
+	c->forger.kind = QS_SIM_FORGE_SOURCE;
+	assert_int_equal(qs_sim_create(c, 3, &s, msg, sizeof(msg)), QS_E_VALUE);
+	assert_non_null(strstr(msg, "[forger]"));
+	c->forger.kind = QS_SIM_FORGE_NONE;
 	assert_int_equal(parse_with_key("report_transit_us = 120.5", c, msg, sizeof(msg)), QS_OK);
 	assert_int_equal(c->report_transit_ns, 120500);
 	assert_int_equal(parse_with_key("report_transit_us = -3", c, msg, sizeof(msg)), QS_E_VALUE);
