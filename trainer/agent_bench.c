@@ -24,14 +24,6 @@
  * this bounds the memory a scenario file can make the bench take. */
 #define MAX_STREAM (1u << 24)
 
-const char *
-qs_agent_scn_name(enum qs_agent_scn s)
-{
-	static const char *const n[] = {"static", "bursty", "adversarial"};
-
-	return (unsigned)s < QS_AGENT_SCN__COUNT ? n[s] : "unknown";
-}
-
 void
 qs_agent_bench_cfg_default(struct qs_agent_bench_cfg *c, enum qs_agent_scn scn)
 {

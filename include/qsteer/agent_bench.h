@@ -32,7 +32,14 @@ enum qs_agent_scn {
 	QS_AGENT_SCN_ADVERSARIAL,
 	QS_AGENT_SCN__COUNT
 };
-const char *qs_agent_scn_name(enum qs_agent_scn s);
+/* Inline: qsteer-agent's option table names them without linking the simulator. */
+static inline const char *
+qs_agent_scn_name(enum qs_agent_scn s)
+{
+	static const char *const n[] = {"static", "bursty", "adversarial"};
+
+	return (unsigned)s < QS_AGENT_SCN__COUNT ? n[s] : "unknown";
+}
 
 struct qs_agent_bench_step;
 struct qs_agent_bench_arrivals;
