@@ -13,12 +13,8 @@
 #     from the request ids, frame by frame.
 # usage: control.sh QSTEER_DP|none QSTEER_PCAP QSTEERCTL MKPOLICY CONFIG TRACE
 set -eu
-DP=$1 PCAP=$2 CTL=$3 MKPOL=$4 CFG=$5 TRACE=$6
 . "$(dirname "$0")/lib.sh"
-DP=$(abs "$DP") PCAP=$(abs "$PCAP") CTL=$(abs "$CTL") MKPOL=$(abs "$MKPOL")
-CFG=$(abs "$CFG") TRACE=$(abs "$TRACE")
-need_dp "$DP"
-enter_tmpdir ctl
+dp_script_start ctl "$@"
 chmod 755 "$T" # the socket's own 0600 mode, not the directory, must keep others out
 "$MKPOL" 1 a.q8 ctl-a
 "$MKPOL" 2 b.q8 ctl-b

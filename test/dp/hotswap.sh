@@ -6,12 +6,8 @@
 # and all counters equal to the reference's (no packet lost).
 # usage: hotswap.sh QSTEER_DP|none QSTEER_PCAP QSTEERCTL MKPOLICY CONFIG TRACE
 set -eu
-DP=$1 PCAP=$2 CTL=$3 MKPOL=$4 CFG=$5 TRACE=$6
 . "$(dirname "$0")/lib.sh"
-DP=$(abs "$DP") PCAP=$(abs "$PCAP") CTL=$(abs "$CTL") MKPOL=$(abs "$MKPOL")
-CFG=$(abs "$CFG") TRACE=$(abs "$TRACE")
-need_dp "$DP"
-enter_tmpdir swap
+dp_script_start swap "$@"
 "$MKPOL" 1 a.q8 swap-a
 "$MKPOL" 2 b.q8 swap-b
 head -c 300 a.q8 > bad.q8 # truncated: must be refused

@@ -37,6 +37,19 @@ enter_tmpdir() {
 }
 qs_cleanup() { [ -n "$DPPID" ] && kill "$DPPID" 2>/dev/null; rm -rf "$T"; }
 
+# dp_script_start NAME QSTEER_DP|none QSTEER_PCAP QSTEERCTL MKPOLICY CONFIG TRACE: the
+# common start of the scripts meson runs with those six arguments: $DP $PCAP $CTL
+# $MKPOL $CFG $TRACE as absolute paths, a skip without qsteer-dp or root, and the
+# work in a fresh temporary directory (enter_tmpdir NAME)
+dp_script_start() {
+	_name=$1
+	shift
+	DP=$(abs "$1") PCAP=$(abs "$2") CTL=$(abs "$3") MKPOL=$(abs "$4")
+	CFG=$(abs "$5") TRACE=$(abs "$6")
+	need_dp "$DP"
+	enter_tmpdir "$_name"
+}
+
 # fail MSG: the test failed (with the daemon's last words, if it has a log here)
 fail() { echo "FAIL: $*"; [ -f dp.log ] && tail -20 dp.log; exit 1; }
 

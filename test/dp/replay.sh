@@ -6,12 +6,9 @@
 # per-packet contract the XDP program is compared against (docs/dataplane.md).
 # usage: replay.sh QSTEER_DP|none QSTEER_PCAP QSTEERCTL MKPOLICY CONFIG TRACE [BURST]
 set -eu
-DP=$1 PCAP=$2 CTL=$3 MKPOL=$4 CFG=$5 TRACE=$6 BURST=${7:-32}
 . "$(dirname "$0")/lib.sh"
-DP=$(abs "$DP") PCAP=$(abs "$PCAP") CTL=$(abs "$CTL") MKPOL=$(abs "$MKPOL")
-CFG=$(abs "$CFG") TRACE=$(abs "$TRACE")
-need_dp "$DP"
-enter_tmpdir replay
+BURST=${7:-32}
+dp_script_start replay "$@"
 CTLS="$CTL --socket $T/dp.sock"
 "$MKPOL" 1 a.q8 replay-a
 # >= 10,000 packets: requests, continuations, cancels, reports, every malformed kind

@@ -42,3 +42,27 @@ sig_variants() {
 	cp "$b.k1.q8" "$b.tsig.q8"
 	flip_byte "$b.tsig.q8" -1
 }
+
+# sig_startup_refusals FN: the start-up refusals every daemon given keys shares (an
+# unsigned, a tampered, a re-signed, a wrongly signed policy; a missing and a
+# malformed key file), each through the test's FN NAME PATTERN ARGS..., which fails
+# unless the program refuses ARGS saying PATTERN. Makes sig.ini (CONFIG with
+# policy_pubkey = k2 in [service]) and $KEYS (it, plus --pubkey k1). Needs $CFG, $T
+# and a.q8 with its variants (sig_variants a.q8).
+sig_startup_refusals() {
+	sed "s|^\[service\]|[service]\npolicy_pubkey = $T/k2.pub|" "$CFG" > sig.ini
+	grep -q "^policy_pubkey = $T/k2.pub" sig.ini || fail "sig.ini"
+	KEYS="--config sig.ini --pubkey $T/k1.pub"
+	"$1" unsigned "policy refused: a.q8: unsigned, and signed policies are required here (2 public keys configured)" \
+		$KEYS --policy a.q8
+	"$1" tampered "policy refused: a.tamp.q8: CRC32C .* corrupted, or tampered after signing" \
+		$KEYS --policy a.tamp.q8
+	"$1" "tampered signature" "policy refused: a.tsig.q8: Ed25519 signature does not verify with any of the 2 configured public keys" \
+		$KEYS --policy a.tsig.q8
+	"$1" "wrong key" "policy refused: a.k3.q8: Ed25519 signature does not verify with any of the 2 configured public keys" \
+		$KEYS --policy a.k3.q8
+	"$1" "missing --pubkey file" "pubkey: $T/missing.pub: cannot open: No such file" \
+		$KEYS --pubkey "$T/missing.pub" --policy a.k1.q8
+	"$1" "malformed --pubkey file" "pubkey: $T/bad.pub: expected 64 hex digits" \
+		$KEYS --pubkey "$T/bad.pub" --policy a.k1.q8
+}

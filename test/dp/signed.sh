@@ -58,27 +58,13 @@ if ! sig_keys; then
 fi
 sig_variants a.q8
 sig_variants b.q8
-# k2 through the config file (the service section), k1 on the command line
-sed "s|^\[service\]|[service]\npolicy_pubkey = $T/k2.pub|" "$CFG" > sig.ini
-grep -q "^policy_pubkey = $T/k2.pub" sig.ini || fail "sig.ini"
 sed "s|^\[service\]|[service]\npolicy_pubkey = $T/k2.pub, $T/nokey.pub|" "$CFG" > nokey.ini
-KEYS="--config sig.ini --pubkey $T/k1.pub"
 
 # ---- start-up ---------------------------------------------------------------------
-refused_start unsigned "policy refused: a.q8: unsigned, and signed policies are required here (2 public keys configured)" \
-	$KEYS --policy a.q8
-refused_start tampered "policy refused: a.tamp.q8: CRC32C .* corrupted, or tampered after signing" \
-	$KEYS --policy a.tamp.q8
-refused_start "tampered signature" "policy refused: a.tsig.q8: Ed25519 signature does not verify with any of the 2 configured public keys" \
-	$KEYS --policy a.tsig.q8
-refused_start "wrong key" "policy refused: a.k3.q8: Ed25519 signature does not verify with any of the 2 configured public keys" \
-	$KEYS --policy a.k3.q8
+# k2 through the config file (the service section), k1 on the command line
+sig_startup_refusals refused_start
 refused_start "one key, wrong" "policy refused: a.k3.q8: Ed25519 signature does not verify with the given public key" \
 	--config "$CFG" --pubkey "$T/k1.pub" --policy a.k3.q8
-refused_start "missing --pubkey file" "pubkey: $T/missing.pub: cannot open: No such file" \
-	$KEYS --pubkey "$T/missing.pub" --policy a.k1.q8
-refused_start "malformed --pubkey file" "pubkey: $T/bad.pub: expected 64 hex digits" \
-	$KEYS --pubkey "$T/bad.pub" --policy a.k1.q8
 refused_start "secret key as --pubkey" "pubkey: $T/k1.sec: expected 64 hex digits (a public key), found 128" \
 	$KEYS --pubkey "$T/k1.sec" --policy a.k1.q8
 refused_start "missing policy_pubkey file" "nokey.ini:[0-9]*: policy_pubkey: $T/nokey.pub: cannot open" \

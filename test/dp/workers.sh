@@ -11,12 +11,8 @@
 # timing no reference reproduces).
 # usage: workers.sh QSTEER_DP|none QSTEER_PCAP QSTEERCTL MKPOLICY CONFIG TRACE
 set -eu
-DP=$1 PCAP=$2 CTL=$3 MKPOL=$4 CFG=$5 TRACE=$6
 . "$(dirname "$0")/lib.sh"
-DP=$(abs "$DP") PCAP=$(abs "$PCAP") CTL=$(abs "$CTL") MKPOL=$(abs "$MKPOL")
-CFG=$(abs "$CFG") TRACE=$(abs "$TRACE")
-need_dp "$DP"
-enter_tmpdir workers
+dp_script_start workers "$@"
 CTLS="$CTL --socket $T/dp.sock"
 "$MKPOL" 1 a.q8 workers-a
 "$PCAP" gen --config "$CFG" --trace "$TRACE" --limit 4000 --speedup 200 --seed 5 \

@@ -67,23 +67,9 @@ if ! sig_keys; then
 fi
 sig_variants a.q8
 sig_variants b.q8
-sed "s|^\[service\]|[service]\npolicy_pubkey = $T/k2.pub|" "$CFG" > sig.ini
-grep -q "^policy_pubkey = $T/k2.pub" sig.ini || fail "sig.ini"
-KEYS="--config sig.ini --pubkey $T/k1.pub"
 
 # ---- start-up -----------------------------------------------------------------------
-refused unsigned "policy refused: a.q8: unsigned, and signed policies are required here (2 public keys configured)" \
-	$KEYS --policy a.q8
-refused tampered "policy refused: a.tamp.q8: CRC32C .* corrupted, or tampered after signing" \
-	$KEYS --policy a.tamp.q8
-refused "tampered signature" "policy refused: a.tsig.q8: Ed25519 signature does not verify with any of the 2 configured public keys" \
-	$KEYS --policy a.tsig.q8
-refused "wrong key" "policy refused: a.k3.q8: Ed25519 signature does not verify with any of the 2 configured public keys" \
-	$KEYS --policy a.k3.q8
-refused "missing --pubkey file" "pubkey: $T/missing.pub: cannot open: No such file" \
-	$KEYS --pubkey "$T/missing.pub" --policy a.k1.q8
-refused "malformed --pubkey file" "pubkey: $T/bad.pub: expected 64 hex digits" \
-	$KEYS --pubkey "$T/bad.pub" --policy a.k1.q8
+sig_startup_refusals refused
 for k in k1 k2; do
 	check $KEYS --policy a.$k.q8 || fail "a.$k.q8 refused: $(cat check.log)"
 	grep -q "policy a.$k.q8 OK" check.log || fail "a.$k.q8: $(cat check.log)"
