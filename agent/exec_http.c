@@ -26,9 +26,8 @@
 #include "qsteer/agent_http.h"
 #include "qsteer/ttft_window.h"
 #include "agent_int.h"
+#include "udp.h"
 
-#define BURST	     32
-#define DGRAM_MAX    2048
 #define SCRAPE_MAX   (4u << 20)
 #define DOWN_SCRAPES 3 /* consecutive failed scrapes: report the backend draining */
 
@@ -266,6 +265,7 @@ struct srv {
 	 * histogram (ttft_window.h: the same figure as the model executor's) */
 	struct qs_ttft_window ttft;
 	char url_comp[300], url_chat[300], url_metrics[300];
+	uint64_t rx_now; /* the time of the burst being received */
 };
 
 static void
@@ -798,6 +798,21 @@ write_port_file(const char *path, int port, char *msg, size_t msglen)
 	return QS_OK;
 }
 
+/* Each datagram in: the engine's request body is assembled from the raw packets
+ * (asm_add) before the intake's verdict acts on it. */
+static void
+http_in(void *ctx, int verdict, struct qs_agent_req *req, const uint8_t *dgram, uint32_t len)
+{
+	struct srv *s = ctx;
+
+	s->st->datagrams++;
+	asm_add(s, dgram, len, s->rx_now);
+	if (verdict == QS_AGENT_IN_REQUEST)
+		on_request(s, req);
+	else if (verdict == QS_AGENT_IN_CANCEL)
+		on_cancel(s, req);
+}
+
 int
 qs_agent_http_serve(const struct qs_agent_http_cfg *h, const struct qs_agent_cfg *acfg,
 		    const struct qs_agent_intake_cfg *icfg, struct qs_agent_serve_cfg *c,
@@ -805,15 +820,11 @@ qs_agent_http_serve(const struct qs_agent_http_cfg *h, const struct qs_agent_cfg
 {
 	static struct srv s; /* one executor per process; large tables */
 	struct qs_agent_addr lis, rep[QS_AGENT_MAX_REPORT_TO];
-	static uint8_t bufs[BURST][DGRAM_MAX];
-	struct mmsghdr mm[BURST];
-	struct iovec iov[BURST];
-	struct sockaddr_storage from[BURST];
+	static struct qs_agent_rx rx; /* large */
 	struct qs_agent_intake *in = NULL;
 	struct qs_qrp_report r;
-	uint8_t rbuf[QS_QRP_AUTH_MSG_LEN + QS_QRP_REPORT_TAG_LEN];
-	uint64_t start, now, next_report, next_scrape, rep_seq = 0;
-	int rc = QS_OK, one = 1;
+	uint64_t start, now, next_report, next_scrape, rep_seq;
+	int rc = QS_OK;
 	uint32_t i;
 
 	memset(st, 0, sizeof(*st));
@@ -867,22 +878,10 @@ qs_agent_http_serve(const struct qs_agent_http_cfg *h, const struct qs_agent_cfg
 		goto out;
 	}
 	curl_multi_setopt(s.multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)h->max_inflight + 1);
-	s.fd = socket(((const struct sockaddr *)(const void *)lis.b)->sa_family,
-		      SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (s.fd < 0 || setsockopt(s.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    bind(s.fd, (const void *)lis.b, lis.len)) {
-		snprintf(msg, msglen, "http executor: bind %s: %s", c->listen, strerror(errno));
+	s.fd = qs_agent_udp_listen(&lis, c->listen, "http executor", &c->bound_port, msg, msglen);
+	if (s.fd < 0) {
 		rc = QS_E_IO;
 		goto out;
-	}
-	{
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof(ss);
-
-		if (getsockname(s.fd, (void *)&ss, &sl) == 0)
-			c->bound_port =
-			    ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-							   : ((struct sockaddr_in *)&ss)->sin_port);
 	}
 	if (h->port_file[0]) {
 		rc = write_port_file(h->port_file, c->bound_port, msg, msglen);
@@ -891,16 +890,8 @@ qs_agent_http_serve(const struct qs_agent_http_cfg *h, const struct qs_agent_cfg
 	}
 	if (c->ready)
 		*c->ready = 1;
-	if (c->report_key.has_key) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_REALTIME, &ts); /* a rising sequence across restarts */
-		rep_seq = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-	}
-	for (i = 0; i < BURST; i++) {
-		iov[i].iov_base = bufs[i];
-		iov[i].iov_len = DGRAM_MAX;
-	}
+	rep_seq = qs_agent_udp_report_seq0(&c->report_key);
+	qs_agent_rx_init(&rx);
 	start = qs_agent_now_ns();
 	next_report = start + c->report_interval_ns;
 	next_scrape = start;
@@ -912,36 +903,8 @@ qs_agent_http_serve(const struct qs_agent_http_cfg *h, const struct qs_agent_cfg
 		now = qs_agent_now_ns();
 		if ((c->stop && *c->stop) || (c->max_run_ns && now - start >= c->max_run_ns))
 			break;
-		for (i = 0; i < BURST; i++) {
-			memset(&mm[i].msg_hdr, 0, sizeof(mm[i].msg_hdr));
-			mm[i].msg_hdr.msg_iov = &iov[i];
-			mm[i].msg_hdr.msg_iovlen = 1;
-			mm[i].msg_hdr.msg_name = &from[i];
-			mm[i].msg_hdr.msg_namelen = sizeof(from[i]);
-		}
-		n = recvmmsg(s.fd, mm, BURST, MSG_DONTWAIT, NULL);
-		for (i = 0; n > 0 && i < (uint32_t)n; i++) {
-			struct qs_agent_addr src;
-			struct qs_agent_req req;
-			int why;
-
-			st->datagrams++;
-			memset(&src, 0, sizeof(src));
-			src.len = QS_RC_MIN(mm[i].msg_hdr.msg_namelen, (socklen_t)sizeof(src.b));
-			memcpy(src.b, &from[i], src.len);
-			asm_add(&s, bufs[i], mm[i].msg_len, now);
-			switch (qs_agent_intake_feed(in, bufs[i], mm[i].msg_len, &src, now, &req,
-						     &why)) {
-			case QS_AGENT_IN_REQUEST:
-				on_request(&s, &req);
-				break;
-			case QS_AGENT_IN_CANCEL:
-				on_cancel(&s, &req);
-				break;
-			default:
-				break;
-			}
-		}
+		s.rx_now = now;
+		n = qs_agent_rx_burst(&rx, s.fd, in, now, http_in, &s);
 		qs_agent_intake_age(in, now);
 		asm_age(&s, now);
 		admit(&s);
@@ -955,16 +918,8 @@ qs_agent_http_serve(const struct qs_agent_http_cfg *h, const struct qs_agent_cfg
 		}
 		if (now >= next_report) {
 			fill_report(&s, now, &r);
-			for (i = 0; i < c->n_report_to; i++) {
-				uint32_t len =
-				    qs_agent_report_encode(&r, rep_seq, &c->report_key, rbuf);
-
-				if (sendto(s.fd, rbuf, len, 0, (const void *)rep[i].b, rep[i].len) <
-				    0)
-					st->send_errors++;
-				else
-					st->reports_sent++;
-			}
+			qs_agent_udp_report(s.fd, rep, c->n_report_to, &r, rep_seq, &c->report_key,
+					    &st->reports_sent, &st->send_errors);
 			rep_seq++;
 			next_report += c->report_interval_ns;
 			if (next_report <= now)

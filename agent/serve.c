@@ -22,9 +22,7 @@
 
 #include "qsteer/agent.h"
 #include "agent_int.h"
-
-#define BURST	  32
-#define DGRAM_MAX 2048
+#include "udp.h"
 
 uint64_t
 qs_agent_now_ns(void)
@@ -103,14 +101,6 @@ qs_agent_addr_parse(const char *s, uint16_t default_port, struct qs_agent_addr *
 	return QS_OK;
 }
 
-static int
-family_of(const struct qs_agent_addr *a)
-{
-	const struct sockaddr *sa = (const void *)a->b;
-
-	return sa->sa_family;
-}
-
 static void
 flush_events(struct qs_agent *a, int fd, uint16_t backend_id, struct qs_agent_serve_stats *st)
 {
@@ -147,34 +137,46 @@ wait_until(int fd, uint64_t deadline)
 	(void)ppoll(&pfd, 1, &ts, NULL);
 }
 
+/* Requests and cancels in, as the intake completes them. */
+struct serve_rx {
+	struct qs_agent *a;
+	struct qs_agent_serve_stats *st;
+	uint64_t now;
+};
+
+static void
+serve_in(void *ctx, int verdict, struct qs_agent_req *req, const uint8_t *dgram, uint32_t len)
+{
+	struct serve_rx *sr = ctx;
+
+	(void)dgram;
+	(void)len;
+	sr->st->datagrams++;
+	if (verdict == QS_AGENT_IN_REQUEST)
+		(void)qs_agent_submit(sr->a, req, sr->now);
+	else if (verdict == QS_AGENT_IN_CANCEL)
+		(void)qs_agent_cancel(sr->a, req, sr->now);
+}
+
 int
 qs_agent_serve(struct qs_agent *a, struct qs_agent_intake *in, struct qs_agent_serve_cfg *c,
 	       struct qs_agent_serve_stats *st, char *msg, size_t msglen)
 {
 	struct qs_agent_addr lis, rep[QS_AGENT_MAX_REPORT_TO];
-	uint8_t bufs[BURST][DGRAM_MAX];
-	struct mmsghdr mm[BURST];
-	struct iovec iov[BURST];
-	struct sockaddr_storage from[BURST];
-	int fd = -1, rfd = -1, rc = QS_OK, one = 1;
-	uint64_t start, now, next_report, busy_until = 0, last_end = 0, it_start, rep_seq = 0;
+	struct qs_agent_rx rx;
+	struct serve_rx sr = {a, st, 0};
+	int fd = -1, rfd = -1, rc = QS_OK;
+	uint64_t start, now, next_report, busy_until = 0, last_end = 0, it_start, rep_seq;
 	bool simulated = qs_agent_exec_simulated(a);
 	bool pending = false;
 	uint16_t backend_id;
 	uint32_t i;
 	struct qs_agent_iter it;
 	struct qs_qrp_report r;
-	uint8_t rbuf[QS_QRP_AUTH_MSG_LEN + QS_QRP_REPORT_TAG_LEN];
 
 	memset(st, 0, sizeof(*st));
 	start = qs_agent_now_ns();
-	if (c->report_key.has_key) {
-		struct timespec ts;
-
-		/* a keyed dataplane takes only a rising sequence, also after a restart */
-		clock_gettime(CLOCK_REALTIME, &ts);
-		rep_seq = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-	}
+	rep_seq = qs_agent_udp_report_seq0(&c->report_key);
 	if (c->n_report_to > QS_AGENT_MAX_REPORT_TO || c->report_interval_ns == 0) {
 		snprintf(msg, msglen, "serve: at most %d report addresses and a nonzero interval",
 			 QS_AGENT_MAX_REPORT_TO);
@@ -185,21 +187,10 @@ qs_agent_serve(struct qs_agent *a, struct qs_agent_intake *in, struct qs_agent_s
 		rc = qs_agent_addr_parse(c->report_to[i], QS_QRP_REPORT_PORT, &rep[i], msg, msglen);
 	if (rc != QS_OK)
 		return rc;
-	fd = socket(family_of(&lis), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    bind(fd, (const void *)lis.b, lis.len)) {
-		snprintf(msg, msglen, "serve: bind %s: %s", c->listen, strerror(errno));
+	fd = qs_agent_udp_listen(&lis, c->listen, "serve", &c->bound_port, msg, msglen);
+	if (fd < 0) {
 		rc = QS_E_IO;
 		goto out;
-	}
-	{
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof(ss);
-
-		if (getsockname(fd, (void *)&ss, &sl) == 0)
-			c->bound_port =
-			    ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-							   : ((struct sockaddr_in *)&ss)->sin_port);
 	}
 	rfd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (rfd >= 0) {
@@ -216,10 +207,7 @@ qs_agent_serve(struct qs_agent *a, struct qs_agent_intake *in, struct qs_agent_s
 	}
 	if (c->ready)
 		*c->ready = 1;
-	for (i = 0; i < BURST; i++) {
-		iov[i].iov_base = bufs[i];
-		iov[i].iov_len = DGRAM_MAX;
-	}
+	qs_agent_rx_init(&rx);
 	qs_agent_report(a, qs_agent_now_ns(), &r); /* opens the first report window */
 	backend_id = r.backend_id;
 	next_report = qs_agent_now_ns() + c->report_interval_ns;
@@ -235,49 +223,14 @@ qs_agent_serve(struct qs_agent *a, struct qs_agent_intake *in, struct qs_agent_s
 		    !pending)
 			break;
 		/* Requests in. */
-		for (i = 0; i < BURST; i++) {
-			memset(&mm[i].msg_hdr, 0, sizeof(mm[i].msg_hdr));
-			mm[i].msg_hdr.msg_iov = &iov[i];
-			mm[i].msg_hdr.msg_iovlen = 1;
-			mm[i].msg_hdr.msg_name = &from[i];
-			mm[i].msg_hdr.msg_namelen = sizeof(from[i]);
-		}
-		n = recvmmsg(fd, mm, BURST, MSG_DONTWAIT, NULL);
-		for (i = 0; n > 0 && i < (uint32_t)n; i++) {
-			struct qs_agent_addr src;
-			struct qs_agent_req req;
-			int why;
-
-			st->datagrams++;
-			memset(&src, 0, sizeof(src));
-			src.len = QS_RC_MIN(mm[i].msg_hdr.msg_namelen, (socklen_t)sizeof(src.b));
-			memcpy(src.b, &from[i], src.len);
-			switch (qs_agent_intake_feed(in, bufs[i], mm[i].msg_len, &src, now, &req,
-						     &why)) {
-			case QS_AGENT_IN_REQUEST:
-				(void)qs_agent_submit(a, &req, now);
-				break;
-			case QS_AGENT_IN_CANCEL:
-				(void)qs_agent_cancel(a, &req, now);
-				break;
-			default:
-				break;
-			}
-		}
+		sr.now = now;
+		n = qs_agent_rx_burst(&rx, fd, in, now, serve_in, &sr);
 		qs_agent_intake_age(in, now);
 		/* Reports out. */
 		if (now >= next_report) {
 			qs_agent_report(a, now, &r);
-			for (i = 0; i < c->n_report_to; i++) {
-				uint32_t len =
-				    qs_agent_report_encode(&r, rep_seq, &c->report_key, rbuf);
-
-				if (sendto(rfd, rbuf, len, 0, (const void *)rep[i].b, rep[i].len) <
-				    0)
-					st->send_errors++;
-				else
-					st->reports_sent++;
-			}
+			qs_agent_udp_report(rfd, rep, c->n_report_to, &r, rep_seq, &c->report_key,
+					    &st->reports_sent, &st->send_errors);
 			rep_seq++;
 			next_report += c->report_interval_ns;
 			if (next_report <= now) /* fell behind: skip, do not burst */
@@ -333,14 +286,8 @@ qs_agent_serve(struct qs_agent *a, struct qs_agent_intake *in, struct qs_agent_s
 	flush_events(a, fd, backend_id, st);
 	/* A last report, so the dataplanes see the final cumulative counts. */
 	qs_agent_report(a, qs_agent_now_ns(), &r);
-	for (i = 0; i < c->n_report_to; i++) {
-		uint32_t len = qs_agent_report_encode(&r, rep_seq, &c->report_key, rbuf);
-
-		if (sendto(rfd, rbuf, len, 0, (const void *)rep[i].b, rep[i].len) < 0)
-			st->send_errors++;
-		else
-			st->reports_sent++;
-	}
+	qs_agent_udp_report(rfd, rep, c->n_report_to, &r, rep_seq, &c->report_key,
+			    &st->reports_sent, &st->send_errors);
 out:
 	st->elapsed_ns = qs_agent_now_ns() - start;
 	if (fd >= 0)
