@@ -21,16 +21,14 @@
 #include <netinet/in.h>
 
 #include "qsteer/agent.h"
+#include "qsteer/clock.h"
 #include "agent_int.h"
 #include "udp.h"
 
 uint64_t
 qs_agent_now_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return qs_mono_ns();
 }
 
 void

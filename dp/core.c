@@ -216,6 +216,15 @@ tenant_row(const struct qs_dp_config *c, uint16_t t)
 
 /* ---- backend table ----------------------------------------------------------- */
 
+/* The packet is dropped for reason, and counted by it. */
+static inline void
+pkt_drop(struct qs_dp_worker *w, struct qs_dp_pkt *p, uint8_t reason)
+{
+	p->cls = QS_DP_C_DROP;
+	p->drop = reason;
+	w->ctr.drop[reason]++;
+}
+
 /* A report for backend idx, from its configured source (report_src.h) and, for a
  * keyed backend, with a valid tag. false: a replay (report_seq.h; dropped as
  * report-replay). */
@@ -363,8 +372,7 @@ qs_dp_prepare_rx(struct qs_dp_worker *w, struct qs_dp_shared *s, uint8_t *const 
 				b->verdict[i] = QS_DP_V_CONSUMED;
 				break;
 			}
-			p->cls = QS_DP_C_DROP;
-			w->ctr.drop[p->drop]++;
+			pkt_drop(w, p, p->drop);
 			break;
 		}
 		case QS_QRP_T_REQUEST:
@@ -702,16 +710,12 @@ qs_dp_commit(struct qs_dp_worker *w, const struct qs_dp_shared *s, uint8_t *cons
 			}
 			r++;
 			if (be >= c->n_backends) {
-				p->cls = QS_DP_C_DROP;
-				p->drop = QS_DP_D_NO_BACKEND;
-				w->ctr.drop[QS_DP_D_NO_BACKEND]++;
+				pkt_drop(w, p, QS_DP_D_NO_BACKEND);
 				continue;
 			}
 			rc = qs_dp_rewrite_inl(pkts[i], p, &c->be[be]);
 			if (rc != QS_DP_D_NONE) {
-				p->cls = QS_DP_C_DROP;
-				p->drop = (uint8_t)rc;
-				w->ctr.drop[rc]++;
+				pkt_drop(w, p, (uint8_t)rc);
 				continue;
 			}
 			w->sent_reqs[be]++;
@@ -728,9 +732,7 @@ qs_dp_commit(struct qs_dp_worker *w, const struct qs_dp_shared *s, uint8_t *cons
 				     c->request_ttl_ns);
 			/* after its last packet a request takes a cancel, not more packets */
 			if (!e || (e->done && p->h.type == QS_QRP_T_CONTINUATION)) {
-				p->cls = QS_DP_C_DROP;
-				p->drop = QS_DP_D_UNKNOWN_REQ;
-				w->ctr.drop[QS_DP_D_UNKNOWN_REQ]++;
+				pkt_drop(w, p, QS_DP_D_UNKNOWN_REQ);
 				continue;
 			}
 			be = e->backend;
@@ -742,9 +744,7 @@ qs_dp_commit(struct qs_dp_worker *w, const struct qs_dp_shared *s, uint8_t *cons
 			}
 			rc = qs_dp_rewrite_inl(pkts[i], p, &c->be[be]);
 			if (rc != QS_DP_D_NONE) {
-				p->cls = QS_DP_C_DROP;
-				p->drop = (uint8_t)rc;
-				w->ctr.drop[rc]++;
+				pkt_drop(w, p, (uint8_t)rc);
 				continue;
 			}
 		}

@@ -36,6 +36,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include "qsteer/clock.h"
 #include "qsteer/ctl.h"
 #include "stats_json.h"
 
@@ -1049,15 +1050,6 @@ qs_ctl_prometheus_text(struct qs_ctl_server *s)
 
 /* ---- socket I/O: one poll loop, every client its own buffers and deadline ---- */
 
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static void
 client_drop(struct ctl_client *c)
 {
@@ -1103,7 +1095,7 @@ client_flush(struct qs_ctl_server *s, struct ctl_client *c)
 		if (w <= 0)
 			return false;
 		c->out_off += (size_t)w;
-		c->last_ms = mono_ms(); /* after the answer was made, however long it took */
+		c->last_ms = qs_mono_ms(); /* after the answer was made, however long it took */
 		c->touched = ++s->tick;
 	}
 	return true;
@@ -1202,7 +1194,7 @@ client_read(struct qs_ctl_server *s, struct ctl_client *c, bool *drained)
 		}
 		c->have += (size_t)r;
 		c->in[c->have] = 0;
-		c->last_ms = mono_ms();
+		c->last_ms = qs_mono_ms();
 		c->touched = ++s->tick;
 		if (c->http) {
 			if (strstr(c->in, "\r\n\r\n") || strstr(c->in, "\n\n") || c->have == cap) {
@@ -1281,7 +1273,7 @@ qs_ctl_poll(struct qs_ctl_server *s, int timeout_ms)
 	struct pollfd p[2 + QS_CTL_MAX_CLIENTS];
 	int idx[2 + QS_CTL_MAX_CLIENTS]; /* client slot per pollfd, -1 listener */
 	int np = 0, n = 0, fd, i, wait = timeout_ms;
-	uint64_t now = mono_ms();
+	uint64_t now = qs_mono_ms();
 
 	if (!s)
 		return 0;
@@ -1312,7 +1304,7 @@ qs_ctl_poll(struct qs_ctl_server *s, int timeout_ms)
 	}
 	if (poll(p, (nfds_t)np, wait) < 0)
 		return 0;
-	now = mono_ms();
+	now = qs_mono_ms();
 	for (i = 0; i < np; i++) {
 		if (idx[i] >= 0 || !(p[i].revents & POLLIN))
 			continue;
@@ -1340,7 +1332,7 @@ qs_ctl_poll(struct qs_ctl_server *s, int timeout_ms)
 			n += client_progress(s, c);
 		/* a fresh clock: answering others (a policy load waits for an RCU grace
 		 * period) must not count against this client's idle allowance */
-		if (c->fd >= 0 && mono_ms() - c->last_ms >= CLIENT_IDLE_MS)
+		if (c->fd >= 0 && qs_mono_ms() - c->last_ms >= CLIENT_IDLE_MS)
 			client_drop(c); /* no progress for the idle allowance */
 	}
 	return n;

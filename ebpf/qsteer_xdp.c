@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
+#include "qsteer/clock.h"
 #include "qsteer/ctl.h"
 #include "qsteer/opt.h"
 #include "qsteer/stop.h"
@@ -30,15 +31,6 @@ struct daemon {
 	uint64_t start_ns;
 	uint64_t drain;
 };
-
-static uint64_t
-mono_ns(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
-}
 
 static json_t *
 counters_obj(struct daemon *d)
@@ -71,7 +63,7 @@ get_status(void *ctx, struct qs_ctl_status *out, char *msg, size_t msglen)
 {
 	struct daemon *d = ctx;
 	struct qs_dp_counters sum;
-	uint64_t now = mono_ns();
+	uint64_t now = qs_mono_ns();
 	uint32_t i;
 
 	if (qs_xdp_counters(d->x, &sum) != QS_OK) {
@@ -115,7 +107,7 @@ get_backends(void *ctx, struct qs_ctl_backends *out, char *msg, size_t msglen)
 {
 	struct daemon *d = ctx;
 	struct qs_dp_counters sum;
-	uint64_t now = mono_ns(), drain = qs_xdp_drain(d->x);
+	uint64_t now = qs_mono_ns(), drain = qs_xdp_drain(d->x);
 	uint32_t i;
 
 	(void)msg;
@@ -395,7 +387,7 @@ main(int argc, char **argv)
 	d.cfg = qs_xdp_config(d.x);
 	d.ifname = ifname;
 	d.mode = mode;
-	d.start_ns = mono_ns();
+	d.start_ns = qs_mono_ns();
 	if (qs_xdp_load_policy_spec(d.x, pol ? pol : "builtin:lor", msg, sizeof(msg)) != QS_OK) {
 		fprintf(stderr, "qsteer-xdp: policy refused: %s\n", msg);
 		goto cleanup;
@@ -442,7 +434,7 @@ main(int argc, char **argv)
 			usleep(100000);
 		if (srv && qs_ctl_shutdown_requested(srv))
 			qs_stop_flag = 1;
-		if (duration > 0 && (double)(mono_ns() - d.start_ns) / 1e9 >= duration)
+		if (duration > 0 && (double)(qs_mono_ns() - d.start_ns) / 1e9 >= duration)
 			qs_stop_flag = 1;
 	}
 	if (qs_xdp_detach(d.x, msg, sizeof(msg)) != QS_OK)

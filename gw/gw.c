@@ -38,6 +38,7 @@
 #include <microhttpd.h>
 
 #include "qsteer/agent_http.h"
+#include "qsteer/clock.h"
 #include "qsteer/crc32c.h"
 #include "qsteer/opt.h"
 
@@ -65,15 +66,6 @@ static atomic_uint_fast64_t g_next_id;
 /* what /metrics counts */
 static atomic_uint_fast64_t m_requests[3], m_status[6], m_cancels, m_inflight, m_timeouts,
     m_rejected, m_bad;
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000ull + (uint64_t)ts.tv_nsec / 1000000ull;
-}
 
 /* ---- OpenAI-style errors ---------------------------------------------------------- */
 
@@ -300,10 +292,10 @@ cancel_flight(struct flight *f)
 	atomic_fetch_add(&m_cancels, 1);
 	f->client_fd = -1;
 	for (i = 0; i < CANCEL_TRIES && !f->cancelled; i++) {
-		uint64_t until = now_ms() + 200;
+		uint64_t until = qs_mono_ms() + 200;
 
 		send_cancel(f);
-		while (!f->cancelled && now_ms() < until)
+		while (!f->cancelled && qs_mono_ms() < until)
 			pump(f, 50);
 	}
 	f->client_fd = fd;
@@ -351,7 +343,7 @@ stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
 
 	(void)pos;
 	for (;;) {
-		uint64_t t = now_ms();
+		uint64_t t = qs_mono_ms();
 
 		/* hand over what is contiguous */
 		if (f->next < f->n_ch && f->ch[f->next].have) {
@@ -622,8 +614,8 @@ handle(struct MHD_Connection *c, uint8_t ep, const char *body, size_t len)
 	f->fd = socket(g_svc.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 	f->client_fd = ci ? ci->connect_fd : -1;
-	f->first_deadline_ms = now_ms() + g_cfg.first_timeout_ms;
-	f->deadline_ms = now_ms() + g_cfg.timeout_ms;
+	f->first_deadline_ms = qs_mono_ms() + g_cfg.first_timeout_ms;
+	f->deadline_ms = qs_mono_ms() + g_cfg.timeout_ms;
 	if (f->fd < 0 || send_request(f, &h, ep, body, len)) {
 		flight_free(f);
 		return respond_error(c, 502, NULL, "cannot send to the service address %s: %s",
@@ -632,7 +624,7 @@ handle(struct MHD_Connection *c, uint8_t ep, const char *body, size_t len)
 	atomic_fetch_add(&m_inflight, 1);
 	/* Wait for the status (streaming) or the whole body. */
 	for (;;) {
-		uint64_t t = now_ms();
+		uint64_t t = qs_mono_ms();
 		uint64_t dl =
 		    f->got_first ? f->deadline_ms : QS_RC_MIN(f->first_deadline_ms, f->deadline_ms);
 

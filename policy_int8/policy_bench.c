@@ -29,6 +29,7 @@
 #include <time.h>
 
 #include "policy_bench.h"
+#include "qsteer/clock.h"
 #include "qsteer/opt.h"
 #include "qsteer/policy.h"
 
@@ -62,15 +63,6 @@ rng(void)
 	return (uint32_t)((rng_state * 0x2545f4914f6cdd1dull) >> 32);
 }
 
-static double
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
 /* Cycles per second from a chain of dependent adds (see the comment at the top). */
 static double
 clock_hz(void)
@@ -79,7 +71,7 @@ clock_hz(void)
 
 	for (int rep = 0; rep < 3; rep++) {
 		uint64_t iters = 20000000, acc = 0, i = iters;
-		double t0 = now_ns(), dt;
+		double t0 = (double)qs_mono_ns(), dt;
 
 #if defined(__x86_64__)
 		__asm__ volatile("1:\n\t"
@@ -102,7 +94,7 @@ clock_hz(void)
 		(void)i;
 		return 0;
 #endif
-		dt = now_ns() - t0;
+		dt = (double)qs_mono_ns() - t0;
 		if (dt > 0 && (double)iters * 8 / dt * 1e9 > best)
 			best = (double)iters * 8 / dt * 1e9;
 	}
@@ -193,10 +185,10 @@ sample(const struct qs_policy *p, enum qs_kernel k, const uint8_t *x, unsigned c
 	unsigned n = *iters;
 
 	for (;;) {
-		t0 = now_ns();
+		t0 = (double)qs_mono_ns();
 		for (unsigned i = 0; i < n; i++)
 			qs_policy_choose(p, k, x, b, c, NULL, NULL, choice);
-		dt = now_ns() - t0;
+		dt = (double)qs_mono_ns() - t0;
 		/* Calibrate the count on the first sample of a cell; keep it after. */
 		if (dt >= budget_ns * 0.5 || n >= (1u << 30))
 			break;

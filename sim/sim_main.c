@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "qsteer/clock.h"
 #include "qsteer/opt.h"
 #include "sim_report.h"
 
@@ -243,15 +244,6 @@ bench_config(struct qs_sim_config *c)
 	c->wl.cls[0].gen = (struct qs_sim_len){QS_SIM_DIST_LOGNORMAL, 128, 1.0, 1, 2000};
 }
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static int
 cmd_bench(const struct opts *o)
 {
@@ -279,12 +271,12 @@ cmd_bench(const struct opts *o)
 		return 1;
 	}
 	/* Setup (trace pre-pass, saturation estimates) is timed apart from the event loop. */
-	tc = now_s();
+	tc = (double)qs_mono_ns() * 1e-9;
 	rc = qs_sim_create(cfg, o->seed, &s, msg, sizeof(msg));
-	t0 = now_s();
+	t0 = (double)qs_mono_ns() * 1e-9;
 	if (rc == QS_OK)
 		rc = qs_sim_run(s, &r, msg, sizeof(msg));
-	t1 = now_s();
+	t1 = (double)qs_mono_ns() * 1e-9;
 	if (rc != QS_OK) {
 		fprintf(stderr, "qsteer-sim: %s\n", msg);
 		qs_sim_destroy(s);

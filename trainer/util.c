@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "util.h"
+#include "qsteer/clock.h"
 
 int
 qs_train_fail(int status, char *msg, size_t msglen, const char *fmt, ...)
@@ -33,8 +34,5 @@ qs_train_parse_u64(const char *s, uint64_t *v)
 double
 qs_train_now_s(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+	return (double)qs_mono_ns() * 1e-9;
 }

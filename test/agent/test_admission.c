@@ -37,6 +37,7 @@
 #include <cmocka.h>
 
 #include "qsteer/agent_wire.h"
+#include "qsteer/clock.h"
 #include "qsteer/wire.h"
 
 /* Backstops only a stuck agent reaches (the machine may be heavily loaded). */
@@ -49,15 +50,6 @@ static char tmpdir[64];
 /* The agent running now, if any: a failed check leaves the test function at once,
  * and a stopped agent must not outlive it (kill_child). */
 static pid_t child;
-
-static uint64_t
-mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static int
 udp_bound(uint16_t *port)
@@ -101,11 +93,11 @@ spawn(char *const args[], const char *log)
 static int
 reap(pid_t pid)
 {
-	uint64_t deadline = mono_ns() + BACKSTOP_S * 1000000000ull;
+	uint64_t deadline = qs_mono_ns() + BACKSTOP_S * 1000000000ull;
 	int st;
 
 	while (waitpid(pid, &st, WNOHANG) == 0) {
-		if (mono_ns() > deadline) {
+		if (qs_mono_ns() > deadline) {
 			kill(pid, SIGKILL);
 			waitpid(pid, &st, 0);
 			fail_msg("qsteer-agent still running after %d s", BACKSTOP_S);
@@ -203,7 +195,7 @@ high_position(const char *const extra[])
 	pid = spawn(args, log);
 
 	/* ready: its loop runs, so its socket is bound */
-	deadline = mono_ns() + BACKSTOP_S * 1000000000ull;
+	deadline = qs_mono_ns() + BACKSTOP_S * 1000000000ull;
 	for (;;) {
 		struct pollfd p = {rfd, POLLIN, 0};
 
@@ -213,7 +205,7 @@ high_position(const char *const extra[])
 			read_file(log, (char *)buf, sizeof(buf));
 			fail_msg("qsteer-agent exited before its first report: %s", buf);
 		}
-		if (mono_ns() > deadline) {
+		if (qs_mono_ns() > deadline) {
 			kill(pid, SIGKILL);
 			waitpid(pid, &status, 0);
 			fail_msg("no report from qsteer-agent in %d s", BACKSTOP_S);
@@ -231,8 +223,8 @@ high_position(const char *const extra[])
 	send_req(cfd, &to, HIGH_ID, 3);
 	assert_int_equal(kill(pid, SIGCONT), 0);
 
-	deadline = mono_ns() + BACKSTOP_S * 1000000000ull;
-	while (dones < N_LOW + 1 && mono_ns() < deadline) {
+	deadline = qs_mono_ns() + BACKSTOP_S * 1000000000ull;
+	while (dones < N_LOW + 1 && qs_mono_ns() < deadline) {
 		struct pollfd p[2] = {{cfd, POLLIN, 0}, {rfd, POLLIN, 0}};
 		struct qs_qra_resp r;
 		ssize_t got;

@@ -23,20 +23,12 @@
 #include <cmocka.h>
 
 #include "qsteer/agent.h"
+#include "qsteer/clock.h"
 
 #define N_REQ 24
 /* Backstops only a stuck agent reaches: on a busy machine the real-time model runs
  * slower, and nothing here may depend on how much slower. */
 #define BACKSTOP_S 60
-
-static uint64_t
-mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 struct srv {
 	struct qs_agent *a;
@@ -126,8 +118,8 @@ e2e(void **state)
 	s.c.max_run_ns = BACKSTOP_S * 1000000000ull;
 	s.c.ready = &s.ready;
 	assert_int_equal(pthread_create(&th, NULL, serve_thread, &s), 0);
-	deadline = mono_ns() + BACKSTOP_S * 1000000000ull;
-	while (!s.ready && mono_ns() < deadline)
+	deadline = qs_mono_ns() + BACKSTOP_S * 1000000000ull;
+	while (!s.ready && qs_mono_ns() < deadline)
 		usleep(1000);
 	assert_true(s.ready);
 	assert_true(s.c.bound_port > 0);
@@ -178,9 +170,9 @@ e2e(void **state)
 		sendto(cfd, buf, QS_QRP_HDR_LEN + 16, 0, (void *)&to, sizeof(to));
 	}
 	/* Collect responses and reports until done (or the backstop). */
-	deadline = mono_ns() + BACKSTOP_S * 1000000000ull;
+	deadline = qs_mono_ns() + BACKSTOP_S * 1000000000ull;
 	while ((dones < N_REQ || last_completed < N_REQ || !unknown_answers || !long_answer) &&
-	       mono_ns() < deadline) {
+	       qs_mono_ns() < deadline) {
 		struct pollfd p[2] = {{cfd, POLLIN, 0}, {rfd, POLLIN, 0}};
 		ssize_t n;
 

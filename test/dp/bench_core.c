@@ -17,20 +17,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "qsteer/clock.h"
 #include "qsteer/dp_core.h"
 
 enum { NPKT = 4096 };
 static uint8_t frames[NPKT][QS_DP_BENCH_FRAME];
 static uint32_t lens[NPKT];
-
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* the measured loop: callgrind --toggle-collect=bench_loop */
 __attribute__((noinline)) uint64_t bench_loop(struct qs_dp_worker *w, struct qs_dp_shared *s,
@@ -101,9 +93,9 @@ main(int argc, char **argv)
 
 	qs_dp_bench_workload(&w, &s, &set, frames, lens, NPKT, cont, now);
 	memset(&w.ctr, 0, sizeof(w.ctr));
-	t0 = now_ns();
+	t0 = qs_mono_ns();
 	n = bench_loop(&w, &s, &set, npk, burst, now);
-	t1 = now_ns();
+	t1 = qs_mono_ns();
 	printf("{\"bench\":\"%s\",\"packets\":%" PRIu64 ",\"mpps\":%.3f,\"tx\":%" PRIu64
 	       ",\"kernel\":\"%s\",\"burst\":%u,\"requests\":%" PRIu64 ",\"continuations\":%" PRIu64
 	       "}\n",

@@ -23,19 +23,11 @@
 #include <unistd.h>
 
 #include "load.h"
+#include "qsteer/clock.h"
 
 #define SEND_BURST 256
 #define RECV_BURST 256
 #define RCVBUF	   (4 << 20)
-
-static uint64_t
-mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* "HOST:PORT", "[V6]:PORT", "HOST" (port dflt) -> addrinfo. */
 static int
@@ -186,7 +178,7 @@ qs_load_run(struct qs_load_book *b, const struct qs_load_net_cfg *cin, struct qs
 		pfd[i].fd = fd[i];
 		pfd[i].events = POLLIN;
 	}
-	t0 = mono_ns();
+	t0 = qs_mono_ns();
 	b->mono_base = t0;
 	now = 0;
 	for (;;) {
@@ -194,7 +186,7 @@ qs_load_run(struct qs_load_book *b, const struct qs_load_net_cfg *cin, struct qs
 		uint32_t sent = 0;
 		struct timespec ts;
 
-		now = mono_ns() - t0;
+		now = qs_mono_ns() - t0;
 		if (c.stop && *c.stop) {
 			st->stopped = true;
 			break;
@@ -210,7 +202,7 @@ qs_load_run(struct qs_load_book *b, const struct qs_load_net_cfg *cin, struct qs
 			struct qs_load_req *r = &b->req[next];
 
 			r->sock = next % c.clients;
-			r->send_ns = mono_ns() - t0;
+			r->send_ns = qs_mono_ns() - t0;
 			if (r->send_ns == 0)
 				r->send_ns = 1; /* 0 means "not sent" */
 			if (send_one(b, next, &c, fd[r->sock], dst, sbuf, &st->packets_sent)) {
@@ -223,7 +215,7 @@ qs_load_run(struct qs_load_book *b, const struct qs_load_net_cfg *cin, struct qs
 			next++;
 			sent++;
 		}
-		now = mono_ns() - t0;
+		now = qs_mono_ns() - t0;
 		if (next == b->n && end_at == UINT64_MAX)
 			end_at = now + c.drain_ns;
 		wake = next < b->n ? b->req[next].sched_ns : end_at;
@@ -252,7 +244,7 @@ qs_load_run(struct qs_load_book *b, const struct qs_load_net_cfg *cin, struct qs
 					break;
 				}
 				(void)qs_load_on_datagram(b, i, rbuf, (uint32_t)got,
-							  mono_ns() - t0);
+							  qs_mono_ns() - t0);
 			}
 		}
 	}
