@@ -91,7 +91,7 @@ qs_dp_config_defaults(struct qs_dp_config *c)
 	    QS_DP_REPORT_STALE_INTERVALS * QS_QRP_REPORT_INTERVAL_MS * 1000000ull;
 	c->request_ttl_ns = 5000ull * 1000 * 1000;
 	c->prefix_max_age_ns = 10000ull * 1000 * 1000;
-	c->fallback = QS_BASELINE_LEAST_REQUESTS;
+	c->fallback = QS_BASELINE_FALLBACK;
 	c->fallback_seed = 1;
 	c->clock = QS_DP_CLOCK_TSC;
 }

@@ -231,6 +231,7 @@ qs_sim_config_default(struct qs_sim_config *c)
 	c->prefix_max_age_ns = 10000000000ull;
 	c->report_stale_intervals = QS_SIM_REPORT_STALE_INTERVALS;
 	c->mask_kv_full = true;
+	c->fallback = QS_BASELINE_FALLBACK;
 	c->forger.interval_ns = 5000000;
 }
 

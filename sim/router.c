@@ -35,7 +35,8 @@ qs_sim_router_parse(const char *spec, uint64_t seed, struct qs_sim_router *r, ch
 		}
 		r->is_policy = true;
 		snprintf(r->name, sizeof(r->name), "q8:%s", slash ? slash + 1 : spec + 3);
-		qs_baseline_init(&r->base, QS_BASELINE_LEAST_REQUESTS, seed);
+		r->seed = seed;
+		qs_baseline_init(&r->base, QS_BASELINE_FALLBACK, seed);
 		return QS_OK;
 	}
 	if (qs_baseline_parse(spec, &k))
@@ -53,6 +54,13 @@ qs_sim_router_free(struct qs_sim_router *r)
 {
 	qs_policy_free(r->policy);
 	r->policy = NULL;
+}
+
+void
+qs_sim_router_fallback(struct qs_sim_router *r, enum qs_baseline_kind k)
+{
+	if (r->is_policy && r->base.kind != k)
+		qs_baseline_init(&r->base, k, r->seed);
 }
 
 int
@@ -93,6 +101,7 @@ qs_sim_run(struct qs_sim *s, struct qs_sim_router *r, char *msg, size_t msglen)
 		return qs_sim_err(msg, msglen, QS_E_NOMEM, "out of memory");
 	/* Heuristics read the view only; building feature rows is for policies. */
 	qs_sim_set_features(s, r->is_policy);
+	qs_sim_router_fallback(r, s->cfg.fallback);
 	for (;;) {
 		int b;
 

@@ -287,6 +287,14 @@ scenario_key(struct scen_ctx *c, const char *n, const char *v)
 		cfg->report_stale_intervals = (uint32_t)d;
 		return 1;
 	}
+	if (!strcmp(n, "fallback")) {
+		if (qs_baseline_parse(v, &cfg->fallback))
+			return fail(c,
+				    "bad value '%s' for key '%s' (random, rr, lor, lot, jsq, p2c, "
+				    "sed or kv)",
+				    v, n);
+		return 1;
+	}
 	if (!strcmp(n, "mask_kv_full")) {
 		if (strcmp(v, "true") && strcmp(v, "false"))
 			return fail(c, "bad value '%s' for key '%s'", v, n);

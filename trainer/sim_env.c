@@ -199,7 +199,7 @@ sim_env_reset(void *env, uint64_t seed, char *msg, size_t msglen)
 		e->cfg = e->base;
 	}
 	qs_baseline_init(&e->teacher, e->teacher_kind, seed ^ 0x7eac);
-	qs_baseline_init(&e->fallback.base, QS_BASELINE_LEAST_REQUESTS, seed ^ 0xfa11);
+	qs_baseline_init(&e->fallback.base, e->cfg.fallback, seed ^ 0xfa11);
 	return qs_sim_create(&e->cfg, seed, &e->sim, msg, msglen);
 }
 

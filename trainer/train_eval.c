@@ -33,7 +33,7 @@ run_policy(void *ctx, struct qs_sim *s, uint64_t *agree, uint64_t *decisions, ch
 	int rc = d ? qs_ppo_actor_init(&act, pr->ag, msg, msglen) : QS_E_NOMEM;
 	int have_act = rc == QS_OK;
 
-	qs_baseline_init(&fb.base, QS_BASELINE_LEAST_REQUESTS, 0);
+	qs_baseline_init(&fb.base, qs_sim_config_of(s)->fallback, 0);
 	while (rc == QS_OK) {
 		uint32_t fa = 0;
 		uint16_t qa = QS_NO_CHOICE;

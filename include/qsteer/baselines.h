@@ -32,6 +32,17 @@ enum qs_baseline_kind {
 	QS_BASELINE__COUNT
 };
 
+/*
+ * The fallback heuristic's default: what decides a request when no backend may be
+ * chosen by the policy (every one stale, draining or KV-full), in qsteer-dp and
+ * qsteer-xdp (config `fallback`) and in the simulator ([scenario] fallback), so in
+ * the trainer. sed, the strongest heuristic on the shipped scenarios: with lor, on
+ * heterogeneous-servers, where every slot-limited server is full at 65% of the
+ * decisions, the shipped policy tied lor (SLO attainment 0.9903, 50 held-out seeds)
+ * instead of sed (0.9981); with sed it ties sed (docs/trainer.md).
+ */
+#define QS_BASELINE_FALLBACK QS_BASELINE_SED
+
 /* Weights of the KV-aware score; the defaults follow llm-d's default profile. */
 struct qs_baseline_kv_weights {
 	uint32_t queue;

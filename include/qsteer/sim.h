@@ -238,6 +238,9 @@ struct qs_sim_config {
 	uint64_t report_max_age_ns;
 	uint32_t report_stale_intervals;
 	bool mask_kv_full; /* mask one whose last report shows every KV block used (default) */
+	/* a policy router's heuristic when every backend is masked (QS_BASELINE_FALLBACK,
+	 * as the dataplanes' `fallback`) */
+	enum qs_baseline_kind fallback;
 	struct qs_sim_forger forger;
 	/* Per-request outcomes: a callback, and/or a queue drained by qs_sim_poll_outcomes. */
 	void (*on_outcome)(void *ctx, const struct qs_sim_outcome *o);
@@ -433,7 +436,8 @@ struct qs_policy;
 struct qs_sim_router {
 	char name[QS_SIM_NAME_LEN];
 	bool is_policy;
-	struct qs_baseline base;
+	uint64_t seed;
+	struct qs_baseline base;  /* a heuristic, or a policy's fallback */
 	struct qs_policy *policy; /* owned when loaded by qs_sim_router_parse */
 	uint64_t fallbacks;	  /* policy chose nothing, or every backend was masked:
 				   * the fallback heuristic decided */
@@ -442,6 +446,9 @@ struct qs_sim_router {
 int qs_sim_router_parse(const char *spec, uint64_t seed, struct qs_sim_router *r, char *msg,
 			size_t msglen);
 void qs_sim_router_free(struct qs_sim_router *r);
+/* A policy router's fallback heuristic (the config's `fallback`; qs_sim_run sets it
+ * from its scenario); a heuristic router keeps its own. */
+void qs_sim_router_fallback(struct qs_sim_router *r, enum qs_baseline_kind k);
 int qs_sim_router_choose(struct qs_sim_router *r, const struct qs_sim_decision *d);
 /* Drive s to the end with router r. */
 int qs_sim_run(struct qs_sim *s, struct qs_sim_router *r, char *msg, size_t msglen);

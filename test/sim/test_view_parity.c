@@ -68,8 +68,8 @@ make_cfg(struct qs_dp_config *c)
 	c->has_ip4 = true;
 	memcpy(c->ip4, (uint8_t[]){10, 0, 0, 1}, 4);
 	c->clock = QS_DP_CLOCK_PACKET;
-	/* the simulator's router falls back to least requests (sim/router.c) */
-	c->fallback = QS_BASELINE_LEAST_REQUESTS;
+	/* the fallback: the dataplane's default, QS_BASELINE_FALLBACK, as the
+	 * simulator's router's (sim/router.c) */
 	c->n_backends = NB;
 	for (i = 0; i < NB; i++) {
 		struct qs_dp_backend_cfg *b = &c->be[i];
@@ -158,12 +158,15 @@ main(int argc, char **argv)
 
 		qs_sim_config_default(&sc);
 		if (sc.report_interval_ns * sc.report_stale_intervals != cfg.report_max_age_ns ||
-		    sc.report_max_age_ns != 0 || !sc.mask_kv_full) {
-			printf("simulator defaults: %llu ns x %u intervals (age %llu), KV-full %d; "
-			       "the dataplane masks after %llu ns and when KV-full\n",
+		    sc.report_max_age_ns != 0 || !sc.mask_kv_full || sc.fallback != cfg.fallback) {
+			printf("simulator defaults: %llu ns x %u intervals (age %llu), KV-full %d, "
+			       "fallback %s; the dataplane masks after %llu ns and when KV-full, "
+			       "fallback %s\n",
 			       (unsigned long long)sc.report_interval_ns, sc.report_stale_intervals,
 			       (unsigned long long)sc.report_max_age_ns, sc.mask_kv_full,
-			       (unsigned long long)cfg.report_max_age_ns);
+			       qs_baseline_name(sc.fallback),
+			       (unsigned long long)cfg.report_max_age_ns,
+			       qs_baseline_name(cfg.fallback));
 			bad++;
 		}
 	}
