@@ -99,21 +99,6 @@ struct qs_xdp {
 	struct qs_dp_shadow shadow_base;
 };
 
-static void set_msg(char *msg, size_t msglen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-set_msg(char *msg, size_t msglen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!msg || !msglen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, msglen, fmt, ap);
-	va_end(ap);
-}
-
 /* libbpf's print callback: one process-wide destination (libbpf has one hook). */
 static FILE *log_file;
 static bool log_debug;
@@ -131,13 +116,13 @@ static int
 check_config(const struct qs_dp_config *c, char *msg, size_t msglen)
 {
 	if (c->n_backends == 0 || c->n_backends > QS_XDP_MAX_BACKENDS) {
-		set_msg(msg, msglen, "configuration has %u backends; the XDP program takes 1 to %d",
-			c->n_backends, QS_XDP_MAX_BACKENDS);
-		return QS_E_SHAPE;
+		return qs_fail(msg, msglen, QS_E_SHAPE,
+			       "configuration has %u backends; the XDP program takes 1 to %d",
+			       c->n_backends, QS_XDP_MAX_BACKENDS);
 	}
 	if ((unsigned)c->fallback >= QS_BASELINE__COUNT) {
-		set_msg(msg, msglen, "fallback baseline %d unknown", (int)c->fallback);
-		return QS_E_ARG;
+		return qs_fail(msg, msglen, QS_E_ARG, "fallback baseline %d unknown",
+			       (int)c->fallback);
 	}
 	return QS_OK;
 }
@@ -195,8 +180,7 @@ init_percpu(struct qs_xdp *x, char *msg, size_t msglen)
 	int rc = QS_E_IO;
 
 	if (!w || !rs || !pt) {
-		set_msg(msg, msglen, "out of memory");
-		rc = QS_E_NOMEM;
+		rc = qs_fail(msg, msglen, QS_E_NOMEM, "out of memory");
 		goto cleanup;
 	}
 	for (i = 0; i < n; i++) {
@@ -212,14 +196,15 @@ init_percpu(struct qs_xdp *x, char *msg, size_t msglen)
 				 BPF_ANY) ||
 	    bpf_map__update_elem(x->skel->maps.qs_prefix, &key, sizeof(key), pt, n * sizeof(*pt),
 				 BPF_ANY)) {
-		set_msg(msg, msglen, "initialising per-CPU state: %s", strerror(errno));
+		rc = qs_fail(msg, msglen, QS_E_IO, "initialising per-CPU state: %s",
+			     strerror(errno));
 		goto cleanup;
 	}
 	for (k = 0; k < QS_XDP_REQ_BLOCKS; k++)
 		if (bpf_map__update_elem(x->skel->maps.qs_reqtab, &k, sizeof(k), rs,
 					 n * sizeof(*rs), BPF_ANY)) {
-			set_msg(msg, msglen, "initialising the request-id table: %s",
-				strerror(errno));
+			rc = qs_fail(msg, msglen, QS_E_IO, "initialising the request-id table: %s",
+				     strerror(errno));
 			goto cleanup;
 		}
 	rc = QS_OK;
@@ -237,14 +222,14 @@ grace_init(struct qs_xdp *x, char *msg, size_t msglen)
 
 	x->grace_inner = bpf_map_create(BPF_MAP_TYPE_ARRAY, "qs_grace_in", 4, 4, 1, NULL);
 	if (x->grace_inner < 0) {
-		set_msg(msg, msglen, "creating the grace-period map: %s", strerror(errno));
-		return QS_E_IO;
+		return qs_fail(msg, msglen, QS_E_IO, "creating the grace-period map: %s",
+			       strerror(errno));
 	}
 	o.inner_map_fd = (uint32_t)x->grace_inner;
 	x->grace_outer = bpf_map_create(BPF_MAP_TYPE_ARRAY_OF_MAPS, "qs_grace", 4, 4, 1, &o);
 	if (x->grace_outer < 0) {
-		set_msg(msg, msglen, "creating the grace-period map: %s", strerror(errno));
-		return QS_E_IO;
+		return qs_fail(msg, msglen, QS_E_IO, "creating the grace-period map: %s",
+			       strerror(errno));
 	}
 	return QS_OK;
 }
@@ -256,8 +241,8 @@ grace_wait(struct qs_xdp *x, char *msg, size_t msglen)
 	uint32_t key = 0, fd = (uint32_t)x->grace_inner;
 
 	if (bpf_map_update_elem(x->grace_outer, &key, &fd, BPF_ANY)) {
-		set_msg(msg, msglen, "waiting for the grace period: %s", strerror(errno));
-		return QS_E_IO;
+		return qs_fail(msg, msglen, QS_E_IO, "waiting for the grace period: %s",
+			       strerror(errno));
 	}
 	return QS_OK;
 }
@@ -278,8 +263,7 @@ qs_xdp_open(const struct qs_dp_config *cfg, const struct qs_xdp_opts *opts, stru
 		return rc;
 	x = calloc(1, sizeof(*x));
 	if (!x) {
-		set_msg(msg, msglen, "out of memory");
-		return QS_E_NOMEM;
+		return qs_fail(msg, msglen, QS_E_NOMEM, "out of memory");
 	}
 	x->cfg = *cfg;
 	x->opts = *opts;
@@ -289,22 +273,20 @@ qs_xdp_open(const struct qs_dp_config *cfg, const struct qs_xdp_opts *opts, stru
 	libbpf_set_print(libbpf_print);
 	x->ncpus = libbpf_num_possible_cpus();
 	if (x->ncpus <= 0) {
-		set_msg(msg, msglen, "cannot count CPUs: %s", strerror(-x->ncpus));
-		rc = QS_E_IO;
+		rc = qs_fail(msg, msglen, QS_E_IO, "cannot count CPUs: %s", strerror(-x->ncpus));
 		goto cleanup;
 	}
 	x->skel = qsteer__open();
 	if (!x->skel) {
-		set_msg(msg, msglen, "open: BPF object: %s", strerror(errno));
-		rc = QS_E_IO;
+		rc = qs_fail(msg, msglen, QS_E_IO, "open: BPF object: %s", strerror(errno));
 		goto cleanup;
 	}
 	fill_rodata((struct qs_xdp_config *)&x->skel->rodata->qs_cfg, cfg, opts);
 	err = qsteer__load(x->skel);
 	if (err) {
-		set_msg(msg, msglen, "load: the kernel refused the XDP program (%s)%s",
-			strerror(-err), opts->log ? "; the verifier log is above" : "");
-		rc = QS_E_IO;
+		rc =
+		    qs_fail(msg, msglen, QS_E_IO, "load: the kernel refused the XDP program (%s)%s",
+			    strerror(-err), opts->log ? "; the verifier log is above" : "");
 		goto cleanup;
 	}
 	rc = init_percpu(x, msg, msglen);
@@ -353,14 +335,13 @@ qs_xdp_attach(struct qs_xdp *x, int ifindex, enum qs_xdp_attach_mode mode, char 
 		flags |= XDP_FLAGS_SKB_MODE;
 	err = bpf_xdp_attach(ifindex, bpf_program__fd(x->skel->progs.qsteer_xdp), flags, NULL);
 	if (err) {
-		set_msg(msg, msglen, "attach to ifindex %d (%s mode): %s%s", ifindex,
-			mode == QS_XDP_MODE_NATIVE    ? "native"
-			: mode == QS_XDP_MODE_GENERIC ? "generic"
-						      : "auto",
-			strerror(-err),
-			err == -EBUSY || err == -EEXIST ? " (another XDP program is attached)"
-							: "");
-		return QS_E_IO;
+		return qs_fail(
+		    msg, msglen, QS_E_IO, "attach to ifindex %d (%s mode): %s%s", ifindex,
+		    mode == QS_XDP_MODE_NATIVE	  ? "native"
+		    : mode == QS_XDP_MODE_GENERIC ? "generic"
+						  : "auto",
+		    strerror(-err),
+		    err == -EBUSY || err == -EEXIST ? " (another XDP program is attached)" : "");
 	}
 	x->ifindex = ifindex;
 	x->xdp_flags = flags & ~(uint32_t)XDP_FLAGS_UPDATE_IF_NOEXIST;
@@ -380,8 +361,7 @@ qs_xdp_detach(struct qs_xdp *x, char *msg, size_t msglen)
 	err = bpf_xdp_detach(x->ifindex, x->xdp_flags | XDP_FLAGS_REPLACE, &o);
 	x->ifindex = 0;
 	if (err) {
-		set_msg(msg, msglen, "detach: %s", strerror(-err));
-		return QS_E_IO;
+		return qs_fail(msg, msglen, QS_E_IO, "detach: %s", strerror(-err));
 	}
 	return QS_OK;
 }
@@ -392,18 +372,16 @@ qs_xdp_pin(struct qs_xdp *x, const char *dir, char *msg, size_t msglen)
 	int err;
 
 	if (strlen(dir) >= sizeof(x->pin_dir)) {
-		set_msg(msg, msglen, "pin directory name too long");
-		return QS_E_ARG;
+		return qs_fail(msg, msglen, QS_E_ARG, "pin directory name too long");
 	}
 	if (mkdir(dir, 0700) && errno != EEXIST) {
-		set_msg(msg, msglen, "pin: mkdir %s: %s", dir, strerror(errno));
-		return QS_E_IO;
+		return qs_fail(msg, msglen, QS_E_IO, "pin: mkdir %s: %s", dir, strerror(errno));
 	}
 	err = bpf_object__pin_maps(x->skel->obj, dir);
 	if (err) {
-		set_msg(msg, msglen, "pin maps under %s: %s (is bpffs mounted there?)", dir,
-			strerror(-err));
-		return QS_E_IO;
+		return qs_fail(msg, msglen, QS_E_IO,
+			       "pin maps under %s: %s (is bpffs mounted there?)", dir,
+			       strerror(-err));
 	}
 	snprintf(x->pin_dir, sizeof(x->pin_dir), "%s", dir);
 	return QS_OK;
@@ -565,32 +543,30 @@ qs_xdp_policy_pack(const struct qs_policy *p, struct qs_xdp_policy *out, char *m
 
 	memset(out, 0, sizeof(*out));
 	if (p->kind != QS_Q8_KIND_SCORER) {
-		set_msg(msg, msglen, "%s: the XDP program runs router scorers only (kind %u)",
-			p->name, p->kind);
-		return QS_E_KIND;
+		return qs_fail(msg, msglen, QS_E_KIND,
+			       "%s: the XDP program runs router scorers only (kind %u)", p->name,
+			       p->kind);
 	}
 	if (p->schema != QS_SCHEMA_ROUTER_V1) {
-		set_msg(msg, msglen, "%s: schema 0x%x, the XDP program builds router v1 features",
-			p->name, p->schema);
-		return QS_E_SCHEMA;
+		return qs_fail(msg, msglen, QS_E_SCHEMA,
+			       "%s: schema 0x%x, the XDP program builds router v1 features",
+			       p->name, p->schema);
 	}
 	nh = p->n_layers - 1u;
 	if (p->n_layers < 2 || nh > QS_XDP_MAX_HIDDEN_LAYERS || p->n_in != QS_XDP_IN ||
 	    p->n_out != 1) {
-		set_msg(
-		    msg, msglen,
+		return qs_fail(
+		    msg, msglen, QS_E_SHAPE,
 		    "%s: %u layers %u -> ... -> %u; the XDP program takes 16 -> H1 [-> H2] -> 1 "
 		    "(1 or 2 hidden layers of at most %d units)",
 		    p->name, p->n_layers, p->n_in, p->n_out, QS_XDP_MAX_HIDDEN);
-		return QS_E_SHAPE;
 	}
 	for (i = 0; i + 1 < p->n_layers; i++)
 		if (p->layer[i].n_out > QS_XDP_MAX_HIDDEN) {
-			set_msg(
-			    msg, msglen,
+			return qs_fail(
+			    msg, msglen, QS_E_SHAPE,
 			    "%s: hidden layer %u has %u units; the XDP program takes at most %d",
 			    p->name, i + 1, p->layer[i].n_out, QS_XDP_MAX_HIDDEN);
-			return QS_E_SHAPE;
 		}
 	L0 = &p->layer[0];
 	L1 = &p->layer[1];
@@ -613,14 +589,12 @@ qs_xdp_policy_pack(const struct qs_policy *p, struct qs_xdp_policy *out, char *m
 	if (nh == 2) {
 		/* only the two-layer kernels read t1 (from the constants before fold_l1) */
 		if (pack_thresholds(out->m1, out->c1, out->s1, out->t1) != 0) {
-			set_msg(msg, msglen, "%s: internal error: layer-1 thresholds inexact",
-				p->name);
-			return QS_E_VALUE;
+			return qs_fail(msg, msglen, QS_E_VALUE,
+				       "%s: internal error: layer-1 thresholds inexact", p->name);
 		}
 		if (fold_l1(out->m1, out->c1, out->s1) != 0) {
-			set_msg(msg, msglen, "%s: internal error: layer-1 constants inexact",
-				p->name);
-			return QS_E_VALUE;
+			return qs_fail(msg, msglen, QS_E_VALUE,
+				       "%s: internal error: layer-1 constants inexact", p->name);
 		}
 		for (i = 0; i < QS_XDP_MAX_HIDDEN; i++)
 			for (g = 0; g < QS_XDP_GROUPS; g++)
@@ -667,8 +641,8 @@ write_entry(struct qs_xdp *x, uint32_t e, const struct qs_xdp_policy *v,
 	    const struct qs_xdp_slot_info *info, char *msg, size_t msglen)
 {
 	if (bpf_map__update_elem(x->skel->maps.qs_policy, &e, sizeof(e), v, sizeof(*v), BPF_ANY)) {
-		set_msg(msg, msglen, "writing policy slot %u: %s", e, strerror(errno));
-		return QS_E_IO;
+		return qs_fail(msg, msglen, QS_E_IO, "writing policy slot %u: %s", e,
+			       strerror(errno));
 	}
 	x->slot[e] = *info;
 	return QS_OK;
@@ -697,8 +671,7 @@ qs_xdp_publish(struct qs_xdp *x, const struct qs_policy *p, enum qs_baseline_kin
 	int rc;
 
 	if (!v) {
-		set_msg(msg, msglen, "out of memory");
-		return QS_E_NOMEM;
+		return qs_fail(msg, msglen, QS_E_NOMEM, "out of memory");
 	}
 	memset(&info, 0, sizeof(info));
 	info.used = true;
@@ -715,8 +688,8 @@ qs_xdp_publish(struct qs_xdp *x, const struct qs_policy *p, enum qs_baseline_kin
 		info.shape[3] = 1;
 	} else {
 		if ((unsigned)builtin >= QS_BASELINE__COUNT) {
-			set_msg(msg, msglen, "builtin baseline %d unknown", (int)builtin);
-			rc = QS_E_ARG;
+			rc = qs_fail(msg, msglen, QS_E_ARG, "builtin baseline %d unknown",
+				     (int)builtin);
 			goto cleanup;
 		}
 		v->kind = QS_XDP_P_BUILTIN;
@@ -757,11 +730,10 @@ qs_xdp_load_policy_spec(struct qs_xdp *x, const char *spec, char *msg, size_t ms
 
 	if (strncmp(spec, "builtin:", 8) == 0) {
 		if (qs_baseline_parse(spec + 8, &k) != 0) {
-			set_msg(
-			    msg, msglen,
+			return qs_fail(
+			    msg, msglen, QS_E_ARG,
 			    "unknown builtin policy %s (random, rr, lor, lot, jsq, p2c, sed, kv)",
 			    spec);
-			return QS_E_ARG;
 		}
 		return qs_xdp_publish(x, NULL, k, spec, msg, msglen);
 	}
@@ -779,21 +751,19 @@ qs_xdp_publish_second(struct qs_xdp *x, const struct qs_policy *p, uint32_t mode
 	int rc;
 
 	if (mode != QS_XDP_SET_SHADOW && mode != QS_XDP_SET_CANARY) {
-		set_msg(msg, msglen, "second policy mode %u: shadow (1) or canary (2)", mode);
-		return QS_E_ARG;
+		return qs_fail(msg, msglen, QS_E_ARG,
+			       "second policy mode %u: shadow (1) or canary (2)", mode);
 	}
 	if (mode == QS_XDP_SET_CANARY && pct > 100) {
-		set_msg(msg, msglen, "canary percentage %u is above 100", pct);
-		return QS_E_ARG;
+		return qs_fail(msg, msglen, QS_E_ARG, "canary percentage %u is above 100", pct);
 	}
 	if (!x->slot[x->active].used || x->slot[x->active].builtin) {
-		set_msg(msg, msglen, "%s needs an active .q8 policy to compare with", mname);
-		return QS_E_ARG;
+		return qs_fail(msg, msglen, QS_E_ARG,
+			       "%s needs an active .q8 policy to compare with", mname);
 	}
 	v = calloc(1, sizeof(*v));
 	if (!v) {
-		set_msg(msg, msglen, "out of memory");
-		return QS_E_NOMEM;
+		return qs_fail(msg, msglen, QS_E_NOMEM, "out of memory");
 	}
 	rc = qs_xdp_policy_pack(p, v, msg, msglen);
 	if (rc != QS_OK)
@@ -832,12 +802,12 @@ qs_xdp_load_second_file(struct qs_xdp *x, const char *path, uint32_t mode, uint3
 	int rc;
 
 	if (strncmp(path, "builtin:", 8) == 0) {
-		set_msg(msg, msglen, "%s takes a .q8 policy, not a builtin", mname);
-		return QS_E_ARG;
+		return qs_fail(msg, msglen, QS_E_ARG, "%s takes a .q8 policy, not a builtin",
+			       mname);
 	}
 	if (!x->slot[x->active].used || x->slot[x->active].builtin) {
-		set_msg(msg, msglen, "%s needs an active .q8 policy to compare with", mname);
-		return QS_E_ARG;
+		return qs_fail(msg, msglen, QS_E_ARG,
+			       "%s needs an active .q8 policy to compare with", mname);
 	}
 	rc = qs_policy_load_file(path, &lo, &p, msg, msglen);
 	if (rc != QS_OK)
@@ -856,8 +826,7 @@ qs_xdp_rollback(struct qs_xdp *x, char *msg, size_t msglen)
 	if (x->mode != QS_XDP_SET_ACTIVE)
 		return set_word(x, x->active, QS_XDP_SET_ACTIVE, x->second, 0, msg, msglen);
 	if (!x->slot[prev].used) {
-		set_msg(msg, msglen, "no previous policy to roll back to");
-		return QS_E_ARG;
+		return qs_fail(msg, msglen, QS_E_ARG, "no previous policy to roll back to");
 	}
 	/* the previous policy is still intact in the other entry: one store */
 	return set_word(x, prev, QS_XDP_SET_ACTIVE, x->second, 0, msg, msglen);
@@ -988,8 +957,7 @@ qs_xdp_run(struct qs_xdp *x, const uint8_t *pkt, uint32_t len, uint64_t now_ns, 
 	x->skel->bss->qs_test_clock_ns = now_ns;
 	err = bpf_prog_test_run_opts(bpf_program__fd(x->skel->progs.qsteer_xdp), &o);
 	if (err) {
-		set_msg(msg, msglen, "BPF_PROG_TEST_RUN: %s", strerror(errno));
-		return QS_E_IO;
+		return qs_fail(msg, msglen, QS_E_IO, "BPF_PROG_TEST_RUN: %s", strerror(errno));
 	}
 	*verdict = o.retval;
 	*out_len = o.data_size_out;
@@ -1010,8 +978,7 @@ qs_xdp_bench(struct qs_xdp *x, bool tx_only, const uint8_t *pkt, uint32_t len, u
 	o.repeat = repeat;
 	err = bpf_prog_test_run_opts(bpf_program__fd(prog), &o);
 	if (err) {
-		set_msg(msg, msglen, "BPF_PROG_TEST_RUN: %s", strerror(errno));
-		return QS_E_IO;
+		return qs_fail(msg, msglen, QS_E_IO, "BPF_PROG_TEST_RUN: %s", strerror(errno));
 	}
 	*ns_per_run = o.duration;
 	*verdict = o.retval;

@@ -1,4 +1,7 @@
-/* status.c - names of qsteer's status codes. */
+/* status.c - names of qsteer's status codes, and the message a failure leaves. */
+#include <stdarg.h>
+#include <stdio.h>
+
 #include "qsteer/status.h"
 
 static const char *const status_names[QS_E__COUNT] = {
@@ -25,4 +28,17 @@ qs_status_name(int status)
 	if (status < 0 || status >= QS_E__COUNT)
 		return "unknown";
 	return status_names[status];
+}
+
+int
+qs_fail(char *msg, size_t msglen, int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (msg && msglen) {
+		va_start(ap, fmt);
+		vsnprintf(msg, msglen, fmt, ap);
+		va_end(ap);
+	}
+	return status;
 }

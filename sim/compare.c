@@ -138,11 +138,11 @@ qs_cmp_run(const struct qs_sim_config *cfg, const struct qs_cmp_router *routers,
 	uint32_t nj = n * o->seeds;
 
 	if (o->seeds < 1 || o->seeds > QS_CMP_MAX_SEEDS)
-		return qs_sim_err(msg, msglen, QS_E_ARG, "a compare runs 1..%d seeds, not %u",
-				  QS_CMP_MAX_SEEDS, o->seeds);
+		return qs_fail(msg, msglen, QS_E_ARG, "a compare runs 1..%d seeds, not %u",
+			       QS_CMP_MAX_SEEDS, o->seeds);
 	c.jobs = calloc(nj ? nj : 1, sizeof(*c.jobs));
 	if (!c.jobs)
-		return qs_sim_err(msg, msglen, QS_E_NOMEM, "out of memory");
+		return qs_fail(msg, msglen, QS_E_NOMEM, "out of memory");
 	qs_jobs_run(nj, o->threads, cmp_job_run, &c);
 	for (uint32_t j = 0; j < nj; j++) {
 		struct qs_cmp_row *row = &rows[j / o->seeds];
@@ -152,7 +152,7 @@ qs_cmp_run(const struct qs_sim_config *cfg, const struct qs_cmp_router *routers,
 
 			if (bad)
 				*bad = j;
-			qs_sim_err(msg, msglen, rc, "%s", c.jobs[j].msg);
+			qs_fail(msg, msglen, rc, "%s", c.jobs[j].msg);
 			free(c.jobs);
 			return rc;
 		}

@@ -30,19 +30,6 @@
 #include "qsteer/router_view.h"
 #include "sim_internal.h"
 
-int
-qs_sim_err(char *msg, size_t msglen, int status, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (msg && msglen) {
-		va_start(ap, fmt);
-		vsnprintf(msg, msglen, fmt, ap);
-		va_end(ap);
-	}
-	return status;
-}
-
 double
 qs_sim_rng_exp(uint64_t *s, double mean)
 {
@@ -273,89 +260,87 @@ check_config(const struct qs_sim_config *c, char *msg, size_t msglen)
 	uint32_t i;
 
 	if (c->n_backends == 0 || c->n_backends > QS_SIM_MAX_BACKENDS)
-		return qs_sim_err(msg, msglen, QS_E_ARG, "%s: %u backends (1..%d)", c->name,
-				  c->n_backends, QS_SIM_MAX_BACKENDS);
+		return qs_fail(msg, msglen, QS_E_ARG, "%s: %u backends (1..%d)", c->name,
+			       c->n_backends, QS_SIM_MAX_BACKENDS);
 	if (c->report_interval_ns == 0)
-		return qs_sim_err(msg, msglen, QS_E_VALUE, "%s: report interval 0", c->name);
+		return qs_fail(msg, msglen, QS_E_VALUE, "%s: report interval 0", c->name);
 	if (!(c->report_loss >= 0.0 && c->report_loss < 1.0))
-		return qs_sim_err(msg, msglen, QS_E_VALUE, "%s: report_loss must be in [0, 1)",
-				  c->name);
+		return qs_fail(msg, msglen, QS_E_VALUE, "%s: report_loss must be in [0, 1)",
+			       c->name);
 	if (c->report_transit_ns >= c->report_interval_ns)
-		return qs_sim_err(msg, msglen, QS_E_VALUE,
-				  "%s: report_transit_us %.1f must be below the report interval "
-				  "(%.1f us)",
-				  c->name, (double)c->report_transit_ns * 1e-3,
-				  (double)c->report_interval_ns * 1e-3);
+		return qs_fail(msg, msglen, QS_E_VALUE,
+			       "%s: report_transit_us %.1f must be below the report interval "
+			       "(%.1f us)",
+			       c->name, (double)c->report_transit_ns * 1e-3,
+			       (double)c->report_interval_ns * 1e-3);
 	if (c->report_transit_ns && c->forger.kind != QS_SIM_FORGE_NONE)
-		return qs_sim_err(msg, msglen, QS_E_VALUE,
-				  "%s: report_transit_us is not modelled with a [forger]", c->name);
+		return qs_fail(msg, msglen, QS_E_VALUE,
+			       "%s: report_transit_us is not modelled with a [forger]", c->name);
 	for (i = 0; c->report_transit_ns && i < c->n_backends; i++)
 		if (c->backend[i].report_key.has_key || c->backend[i].report_source_any)
-			return qs_sim_err(
-			    msg, msglen, QS_E_VALUE,
-			    "%s: report_transit_us is not modelled with a report_key or "
-			    "report_source = any (backend %u)",
-			    c->name, i);
+			return qs_fail(msg, msglen, QS_E_VALUE,
+				       "%s: report_transit_us is not modelled with a report_key or "
+				       "report_source = any (backend %u)",
+				       c->name, i);
 	if (c->forger.kind != QS_SIM_FORGE_NONE &&
 	    (c->forger.backend >= c->n_backends || c->forger.interval_ns == 0))
-		return qs_sim_err(msg, msglen, QS_E_VALUE,
-				  "%s: [forger] backend %u of %u, interval %llu ns (want a "
-				  "configured backend and an interval > 0)",
-				  c->name, c->forger.backend, c->n_backends,
-				  (unsigned long long)c->forger.interval_ns);
+		return qs_fail(msg, msglen, QS_E_VALUE,
+			       "%s: [forger] backend %u of %u, interval %llu ns (want a "
+			       "configured backend and an interval > 0)",
+			       c->name, c->forger.backend, c->n_backends,
+			       (unsigned long long)c->forger.interval_ns);
 	for (i = 0; i < c->wl.n_classes; i++)
 		if (!(c->wl.cls[i].abandon_ms >= 0 && c->wl.cls[i].abandon_frac >= 0 &&
 		      c->wl.cls[i].abandon_frac <= 1))
-			return qs_sim_err(msg, msglen, QS_E_VALUE,
-					  "%s: class %s: abandon_ms must be >= 0 and abandon_frac "
-					  "in [0, 1]",
-					  c->name, c->wl.cls[i].name);
+			return qs_fail(msg, msglen, QS_E_VALUE,
+				       "%s: class %s: abandon_ms must be >= 0 and abandon_frac "
+				       "in [0, 1]",
+				       c->name, c->wl.cls[i].name);
 	for (i = 0; i < c->n_backends; i++) {
 		const struct qs_sim_profile *p = &c->backend[i].prof;
 
 		if (c->backend[i].admission == QS_SIM_ADMIT_PRIORITY &&
 		    (p->model != QS_SIM_MODEL_BATCH ||
 		     !(c->backend[i].starve_ms >= 0 && c->backend[i].starve_ms <= 1e9)))
-			return qs_sim_err(msg, msglen, QS_E_VALUE,
-					  "backend %u (%s): admission = priority needs the batch "
-					  "model and starve_ms in [0, 1e9]",
-					  i, p->name);
+			return qs_fail(msg, msglen, QS_E_VALUE,
+				       "backend %u (%s): admission = priority needs the batch "
+				       "model and starve_ms in [0, 1e9]",
+				       i, p->name);
 		if (p->model == QS_SIM_MODEL_TOKRATE) {
 			if (!(p->tokens_per_s > 0) || p->concurrency == 0 || p->prefill_weight < 0)
-				return qs_sim_err(msg, msglen, QS_E_VALUE,
-						  "backend %u (%s): tokrate needs tokens_per_s > 0 "
-						  "and concurrency > 0",
-						  i, p->name);
+				return qs_fail(msg, msglen, QS_E_VALUE,
+					       "backend %u (%s): tokrate needs tokens_per_s > 0 "
+					       "and concurrency > 0",
+					       i, p->name);
 			continue;
 		}
 		if (p->max_seqs == 0 || p->max_tokens < p->max_seqs || p->kv_blocks == 0 ||
 		    p->max_model_len < 2)
-			return qs_sim_err(
+			return qs_fail(
 			    msg, msglen, QS_E_VALUE,
 			    "backend %u (%s): need max_seqs > 0, max_tokens >= max_seqs, "
 			    "kv_blocks > 0, max_model_len >= 2",
 			    i, p->name);
 		if (!p->chunked_prefill && p->max_tokens < p->max_model_len)
-			return qs_sim_err(
+			return qs_fail(
 			    msg, msglen, QS_E_VALUE,
 			    "backend %u (%s): without chunked prefill max_tokens must be "
 			    ">= max_model_len (as vLLM requires)",
 			    i, p->name);
 		if ((uint64_t)p->kv_blocks * QS_SIM_BLOCK_TOKENS < p->max_model_len + 1ull)
-			return qs_sim_err(
-			    msg, msglen, QS_E_VALUE,
-			    "backend %u (%s): kv_blocks hold fewer than max_model_len "
-			    "tokens, a long request could never run",
-			    i, p->name);
+			return qs_fail(msg, msglen, QS_E_VALUE,
+				       "backend %u (%s): kv_blocks hold fewer than max_model_len "
+				       "tokens, a long request could never run",
+				       i, p->name);
 		if (!(p->fixed_us >= 0 && p->prefill_us_per_token >= 0 &&
 		      p->decode_us_per_seq >= 0 && p->kv_us_per_token >= 0) ||
 		    p->fixed_us + p->prefill_us_per_token + p->decode_us_per_seq <= 0)
-			return qs_sim_err(
-			    msg, msglen, QS_E_VALUE,
-			    "backend %u (%s): iteration costs must be >= 0, not all 0", i, p->name);
+			return qs_fail(msg, msglen, QS_E_VALUE,
+				       "backend %u (%s): iteration costs must be >= 0, not all 0",
+				       i, p->name);
 		if (p->prefix_cache > 4096)
-			return qs_sim_err(msg, msglen, QS_E_VALUE,
-					  "backend %u (%s): prefix_cache > 4096", i, p->name);
+			return qs_fail(msg, msglen, QS_E_VALUE,
+				       "backend %u (%s): prefix_cache > 4096", i, p->name);
 	}
 	return QS_OK;
 }
@@ -583,13 +568,13 @@ push_next_arrival(struct qs_sim *s, char *msg, size_t msglen)
 	}
 	rc = qs_sim_pool_alloc(s, &ri);
 	if (rc != QS_OK)
-		return qs_sim_err(msg, msglen, rc, "out of memory for requests");
+		return qs_fail(msg, msglen, rc, "out of memory for requests");
 	memset(&s->pool.req[ri], 0, sizeof(s->pool.req[ri]));
 	s->pool.req[ri].r = r;
 	s->pool.req[ri].next = QS_NIL;
 	rc = qs_sim_heap_push(&s->heap, r.arrival_ns, QS_EV_ARRIVAL, ri, 0);
 	if (rc != QS_OK)
-		return qs_sim_err(msg, msglen, rc, "out of memory for events");
+		return qs_fail(msg, msglen, rc, "out of memory for events");
 	return QS_OK;
 }
 
@@ -616,7 +601,7 @@ sim_create(const struct qs_sim_config *cfg, uint64_t seed, const struct qs_sim_s
 		return rc;
 	s = calloc(1, sizeof(*s));
 	if (!s)
-		return qs_sim_err(msg, msglen, QS_E_NOMEM, "out of memory");
+		return qs_fail(msg, msglen, QS_E_NOMEM, "out of memory");
 	s->cfg = *cfg;
 	s->seed = seed;
 	s->pool.free_head = QS_NIL;
@@ -624,12 +609,12 @@ sim_create(const struct qs_sim_config *cfg, uint64_t seed, const struct qs_sim_s
 	s->build_features = true;
 	s->prefix = calloc(1, sizeof(*s->prefix));
 	if (!s->prefix) {
-		rc = qs_sim_err(msg, msglen, QS_E_NOMEM, "out of memory");
+		rc = qs_fail(msg, msglen, QS_E_NOMEM, "out of memory");
 		goto fail;
 	}
 	qs_prefix_init(s->prefix);
 	if (qs_sim_acc_init(&s->acc) != QS_OK) {
-		rc = qs_sim_err(msg, msglen, QS_E_NOMEM, "out of memory");
+		rc = qs_fail(msg, msglen, QS_E_NOMEM, "out of memory");
 		goto fail;
 	}
 	rc = qs_sim_wl_init_probe(&s->wl, &s->cfg, seed, sample, n_sample, msg, msglen);
@@ -653,7 +638,7 @@ sim_create(const struct qs_sim_config *cfg, uint64_t seed, const struct qs_sim_s
 
 		rc = qs_sim_backend_init(s, &s->be[i], i, &cfg->backend[i].prof);
 		if (rc != QS_OK) {
-			rc = qs_sim_err(msg, msglen, rc, "out of memory for backend %u", i);
+			rc = qs_fail(msg, msglen, rc, "out of memory for backend %u", i);
 			goto fail;
 		}
 		/* Agents are not synchronised: each reports with its own phase. */
@@ -1286,9 +1271,9 @@ qs_sim_next_decision(struct qs_sim *s, struct qs_sim_decision *d, char *msg, siz
 	int rc;
 
 	if (s->pending)
-		return qs_sim_err(msg, msglen, QS_E_ARG,
-				  "decision %llu is still waiting for qs_sim_route",
-				  (unsigned long long)s->decisions);
+		return qs_fail(msg, msglen, QS_E_ARG,
+			       "decision %llu is still waiting for qs_sim_route",
+			       (unsigned long long)s->decisions);
 	while (qs_sim_heap_next(&s->heap, &ev)) {
 		s->now = ev.t;
 		s->events++;
@@ -1311,7 +1296,7 @@ qs_sim_next_decision(struct qs_sim *s, struct qs_sim_decision *d, char *msg, siz
 			break;
 		}
 		if (rc != QS_OK)
-			return qs_sim_err(msg, msglen, rc, "out of memory in the event loop");
+			return qs_fail(msg, msglen, rc, "out of memory in the event loop");
 	}
 	memset(d, 0, offsetof(struct qs_sim_decision, backend));
 	d->done = true;
@@ -1345,12 +1330,12 @@ qs_sim_route(struct qs_sim *s, uint32_t b, char *msg, size_t msglen)
 	int rc;
 
 	if (!s->pending)
-		return qs_sim_err(msg, msglen, QS_E_ARG, "no decision is pending");
+		return qs_fail(msg, msglen, QS_E_ARG, "no decision is pending");
 	if (b >= s->nb)
-		return qs_sim_err(msg, msglen, QS_E_ARG, "backend %u of %u", b, s->nb);
+		return qs_fail(msg, msglen, QS_E_ARG, "backend %u of %u", b, s->nb);
 	if (s->pending_eligible && !(s->pending_eligible >> b & 1))
-		return qs_sim_err(msg, msglen, QS_E_ARG, "backend %u is masked in decision %llu", b,
-				  (unsigned long long)s->decisions);
+		return qs_fail(msg, msglen, QS_E_ARG, "backend %u is masked in decision %llu", b,
+			       (unsigned long long)s->decisions);
 	q = &s->pool.req[s->pending_req];
 	q->decision_id = s->decisions++;
 	q->backend = b;
@@ -1363,6 +1348,6 @@ qs_sim_route(struct qs_sim *s, uint32_t b, char *msg, size_t msglen)
 	if (rc == QS_OK)
 		rc = maybe_abandon(s, s->pending_req);
 	if (rc != QS_OK)
-		return qs_sim_err(msg, msglen, rc, "out of memory in backend %u", b);
+		return qs_fail(msg, msglen, rc, "out of memory in backend %u", b);
 	return push_next_arrival(s, msg, msglen);
 }

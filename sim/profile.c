@@ -17,8 +17,8 @@
 #include "profile_int.h"
 
 /* msg gets the message, the status is returned; every caller here has msg and msglen
- * in scope. A macro, not a copy of the simulator's qs_sim_err: this library links
- * nothing of the simulator, so the agent can load profiles without it. */
+ * in scope. A macro, not status.h's qs_fail: this library links nothing but libc
+ * and inih, so that the agent and the simulator both take it as it is. */
 #define FAIL(status, ...) (snprintf(msg, msglen, __VA_ARGS__), (status))
 
 void

@@ -29,9 +29,9 @@ qs_sim_router_parse(const char *spec, uint64_t seed, struct qs_sim_router *r, ch
 		if (r->policy->n_in != QS_FR_COUNT || r->policy->n_out != 1) {
 			qs_policy_free(r->policy);
 			r->policy = NULL;
-			return qs_sim_err(msg, msglen, QS_E_SHAPE,
-					  "%s: a router scorer takes %d inputs to 1 output",
-					  spec + 3, QS_FR_COUNT);
+			return qs_fail(msg, msglen, QS_E_SHAPE,
+				       "%s: a router scorer takes %d inputs to 1 output", spec + 3,
+				       QS_FR_COUNT);
 		}
 		r->is_policy = true;
 		snprintf(r->name, sizeof(r->name), "q8:%s", slash ? slash + 1 : spec + 3);
@@ -40,10 +40,10 @@ qs_sim_router_parse(const char *spec, uint64_t seed, struct qs_sim_router *r, ch
 		return QS_OK;
 	}
 	if (qs_baseline_parse(spec, &k))
-		return qs_sim_err(msg, msglen, QS_E_ARG,
-				  "unknown router '%s' (random, rr, lor, lot, jsq, p2c, sed, kv, "
-				  "q8:FILE)",
-				  spec);
+		return qs_fail(msg, msglen, QS_E_ARG,
+			       "unknown router '%s' (random, rr, lor, lot, jsq, p2c, sed, kv, "
+			       "q8:FILE)",
+			       spec);
 	qs_baseline_init(&r->base, k, qs_sim_stream(seed, QS_STREAM_ROUTER));
 	snprintf(r->name, sizeof(r->name), "%s", qs_baseline_name(k));
 	return QS_OK;
@@ -98,7 +98,7 @@ qs_sim_run(struct qs_sim *s, struct qs_sim_router *r, char *msg, size_t msglen)
 	int rc;
 
 	if (!d)
-		return qs_sim_err(msg, msglen, QS_E_NOMEM, "out of memory");
+		return qs_fail(msg, msglen, QS_E_NOMEM, "out of memory");
 	/* Heuristics read the view only; building feature rows is for policies. */
 	qs_sim_set_features(s, r->is_policy);
 	qs_sim_router_fallback(r, s->cfg.fallback);
@@ -110,8 +110,8 @@ qs_sim_run(struct qs_sim *s, struct qs_sim_router *r, char *msg, size_t msglen)
 			break;
 		b = qs_sim_router_choose(r, d);
 		if (b < 0) {
-			rc = qs_sim_err(msg, msglen, QS_E_VALUE, "router %s chose no backend",
-					r->name);
+			rc =
+			    qs_fail(msg, msglen, QS_E_VALUE, "router %s chose no backend", r->name);
 			break;
 		}
 		rc = qs_sim_route(s, (uint32_t)b, msg, msglen);

@@ -564,7 +564,7 @@ qs_sim_scenario_parse(const char *text, const char *label, const char *repo_root
 
 	c = calloc(1, sizeof(*c));
 	if (!c)
-		return qs_sim_err(msg, msglen, QS_E_NOMEM, "out of memory");
+		return qs_fail(msg, msglen, QS_E_NOMEM, "out of memory");
 	qs_sim_config_default(cfg);
 	c->cfg = cfg;
 	c->repo_root = repo_root;
@@ -572,8 +572,8 @@ qs_sim_scenario_parse(const char *text, const char *label, const char *repo_root
 	c->profile_dir = profile_dir;
 	line = ini_parse_string(text, handler, c);
 	if (line != 0) {
-		rc = qs_sim_err(msg, msglen, QS_E_VALUE, "%s:%d: %s", label, line,
-				c->failed ? c->err : "syntax error");
+		rc = qs_fail(msg, msglen, QS_E_VALUE, "%s:%d: %s", label, line,
+			     c->failed ? c->err : "syntax error");
 		goto out;
 	}
 	cfg->n_backends = 0;
@@ -581,35 +581,33 @@ qs_sim_scenario_parse(const char *text, const char *label, const char *repo_root
 		const struct group *g = &c->g[i];
 
 		if (!g->have_profile) {
-			rc = qs_sim_err(msg, msglen, QS_E_VALUE,
-					"%s: [backend.%s] names no profile or model", label,
-					g->name);
+			rc = qs_fail(msg, msglen, QS_E_VALUE,
+				     "%s: [backend.%s] names no profile or model", label, g->name);
 			goto out;
 		}
 		/* mixed is the agent's whole-prompt scheduler: a tokrate server has no
 		 * iterations, and chunked prefill already puts decodes first. */
 		if (g->schedule == QS_SIM_SCHED_MIXED &&
 		    (g->prof.model != QS_SIM_MODEL_BATCH || g->prof.chunked_prefill)) {
-			rc = qs_sim_err(msg, msglen, QS_E_VALUE,
-					"%s: [backend.%s]: schedule = mixed needs the batch model "
-					"without chunked prefill",
-					label, g->name);
+			rc = qs_fail(msg, msglen, QS_E_VALUE,
+				     "%s: [backend.%s]: schedule = mixed needs the batch model "
+				     "without chunked prefill",
+				     label, g->name);
 			goto out;
 		}
 		/* A capacity probe simulates one backend with the first backend's
 		 * settings and the probed profile (engine.c), so one schedule for all. */
 		if (g->schedule != c->g[0].schedule) {
-			rc = qs_sim_err(msg, msglen, QS_E_VALUE,
-					"%s: [backend.%s]: schedule differs from [backend.%s]'s; "
-					"every backend must use the same",
-					label, g->name, c->g[0].name);
+			rc = qs_fail(msg, msglen, QS_E_VALUE,
+				     "%s: [backend.%s]: schedule differs from [backend.%s]'s; "
+				     "every backend must use the same",
+				     label, g->name, c->g[0].name);
 			goto out;
 		}
 		for (j = 0; j < c->g[i].count; j++) {
 			if (cfg->n_backends == QS_SIM_MAX_BACKENDS) {
-				rc =
-				    qs_sim_err(msg, msglen, QS_E_VALUE, "%s: more than %d backends",
-					       label, QS_SIM_MAX_BACKENDS);
+				rc = qs_fail(msg, msglen, QS_E_VALUE, "%s: more than %d backends",
+					     label, QS_SIM_MAX_BACKENDS);
 				goto out;
 			}
 			cfg->backend[cfg->n_backends].prof = c->g[i].prof;
@@ -626,9 +624,9 @@ qs_sim_scenario_parse(const char *text, const char *label, const char *repo_root
 		}
 	}
 	if (cfg->n_backends == 0)
-		rc = qs_sim_err(msg, msglen, QS_E_VALUE, "%s: no [backend.*] section", label);
+		rc = qs_fail(msg, msglen, QS_E_VALUE, "%s: no [backend.*] section", label);
 	else if (cfg->wl.arrival == QS_SIM_ARR_TRACE && !cfg->wl.trace[0])
-		rc = qs_sim_err(msg, msglen, QS_E_VALUE, "%s: trace arrivals need 'trace'", label);
+		rc = qs_fail(msg, msglen, QS_E_VALUE, "%s: trace arrivals need 'trace'", label);
 out:
 	free(c);
 	return rc;

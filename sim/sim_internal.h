@@ -58,11 +58,6 @@ double qs_sim_rng_exp(uint64_t *s, double mean);
 double qs_sim_rng_normal(uint64_t *s);
 double qs_sim_rng_gamma(uint64_t *s, double shape, double scale);
 
-/* ---- messages -------------------------------------------------------------------- */
-
-int qs_sim_err(char *msg, size_t msglen, int status, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
 /* ---- event heap ------------------------------------------------------------------------ */
 
 enum qs_sim_ev {

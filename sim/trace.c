@@ -161,8 +161,8 @@ read_line(struct qs_sim_trace *t, int *len, char *msg, size_t msglen)
 		c = getc(t->f);
 		if (c == EOF) {
 			if (ferror(t->f))
-				return qs_sim_err(msg, msglen, QS_E_IO, "%s:%llu: read error",
-						  t->label, (unsigned long long)t->line + 1);
+				return qs_fail(msg, msglen, QS_E_IO, "%s:%llu: read error",
+					       t->label, (unsigned long long)t->line + 1);
 			if (n == 0) {
 				*len = -1;
 				return QS_OK;
@@ -172,9 +172,9 @@ read_line(struct qs_sim_trace *t, int *len, char *msg, size_t msglen)
 		if (c == '\n')
 			break;
 		if (n >= TRACE_LINE_MAX)
-			return qs_sim_err(msg, msglen, QS_E_SIZE,
-					  "%s:%llu:%d: line longer than %d bytes", t->label,
-					  (unsigned long long)t->line + 1, n + 1, TRACE_LINE_MAX);
+			return qs_fail(msg, msglen, QS_E_SIZE,
+				       "%s:%llu:%d: line longer than %d bytes", t->label,
+				       (unsigned long long)t->line + 1, n + 1, TRACE_LINE_MAX);
 		t->buf[n++] = (char)c;
 	}
 	t->line++;
@@ -206,8 +206,8 @@ read_header(struct qs_sim_trace *t, char *msg, size_t msglen)
 	if (rc != QS_OK)
 		return rc;
 	if (len < 0)
-		return qs_sim_err(msg, msglen, QS_E_TRUNCATED, "%s:1: empty file, no header",
-				  t->label);
+		return qs_fail(msg, msglen, QS_E_TRUNCATED, "%s:1: empty file, no header",
+			       t->label);
 	/* A UTF-8 byte order mark is allowed before the header. */
 	if (len >= 3 && (unsigned char)t->buf[0] == 0xef && (unsigned char)t->buf[1] == 0xbb &&
 	    (unsigned char)t->buf[2] == 0xbf)
@@ -219,9 +219,9 @@ read_header(struct qs_sim_trace *t, char *msg, size_t msglen)
 			int n = i - start;
 
 			if (col >= TRACE_MAX_COLS)
-				return qs_sim_err(msg, msglen, QS_E_SIZE,
-						  "%s:1:%d: more than %d columns", t->label, i + 1,
-						  TRACE_MAX_COLS);
+				return qs_fail(msg, msglen, QS_E_SIZE,
+					       "%s:1:%d: more than %d columns", t->label, i + 1,
+					       TRACE_MAX_COLS);
 			if (name_is(p, n, "TIMESTAMP"))
 				t->col_ts = col;
 			else if (name_is(p, n, "ContextTokens"))
@@ -234,10 +234,10 @@ read_header(struct qs_sim_trace *t, char *msg, size_t msglen)
 	}
 	t->ncols = col;
 	if (t->col_ts < 0 || t->col_ctx < 0 || t->col_gen < 0)
-		return qs_sim_err(msg, msglen, QS_E_VALUE,
-				  "%s:1:1: header must name TIMESTAMP, ContextTokens and "
-				  "GeneratedTokens",
-				  t->label);
+		return qs_fail(msg, msglen, QS_E_VALUE,
+			       "%s:1:1: header must name TIMESTAMP, ContextTokens and "
+			       "GeneratedTokens",
+			       t->label);
 	t->data_start = ftell(t->f);
 	return QS_OK;
 }
@@ -257,11 +257,11 @@ qs_sim_trace_open(const char *path, struct qs_sim_trace **out, char *msg, size_t
 	*out = NULL;
 	t = calloc(1, sizeof(*t));
 	if (!t)
-		return qs_sim_err(msg, msglen, QS_E_NOMEM, "out of memory");
+		return qs_fail(msg, msglen, QS_E_NOMEM, "out of memory");
 	snprintf(t->label, sizeof(t->label), "%s", path);
 	t->f = fopen(path, "rb");
 	if (!t->f) {
-		rc = qs_sim_err(msg, msglen, QS_E_IO, "%s: %s", path, strerror(errno));
+		rc = qs_fail(msg, msglen, QS_E_IO, "%s: %s", path, strerror(errno));
 		free(t);
 		return rc;
 	}
@@ -285,7 +285,7 @@ qs_sim_trace_open_stream(FILE *f, const char *label, struct qs_sim_trace **out, 
 	*out = NULL;
 	t = calloc(1, sizeof(*t));
 	if (!t)
-		return qs_sim_err(msg, msglen, QS_E_NOMEM, "out of memory");
+		return qs_fail(msg, msglen, QS_E_NOMEM, "out of memory");
 	snprintf(t->label, sizeof(t->label), "%s", label);
 	t->f = f;
 	rc = trace_init(t, msg, msglen);
@@ -311,7 +311,7 @@ int
 qs_sim_trace_rewind(struct qs_sim_trace *t, char *msg, size_t msglen)
 {
 	if (t->data_start < 0 || fseek(t->f, t->data_start, SEEK_SET) != 0)
-		return qs_sim_err(msg, msglen, QS_E_IO, "%s: cannot rewind", t->label);
+		return qs_fail(msg, msglen, QS_E_IO, "%s: cannot rewind", t->label);
 	t->line = 1;
 	return QS_OK;
 }
@@ -355,15 +355,14 @@ qs_sim_trace_next(struct qs_sim_trace *t, struct qs_sim_trace_row *row, bool *eo
 			got |= 4;
 		}
 		if (bad >= 0)
-			return qs_sim_err(msg, msglen, QS_E_VALUE, "%s:%llu:%d: bad %s field",
-					  t->label, (unsigned long long)t->line, start + bad + 1,
-					  col == t->col_ts ? "TIMESTAMP" : "token count");
+			return qs_fail(msg, msglen, QS_E_VALUE, "%s:%llu:%d: bad %s field",
+				       t->label, (unsigned long long)t->line, start + bad + 1,
+				       col == t->col_ts ? "TIMESTAMP" : "token count");
 		col++;
 		start = i + 1;
 	}
 	if (got != 7 || col != t->ncols)
-		return qs_sim_err(msg, msglen, QS_E_VALUE,
-				  "%s:%llu:%d: %d fields, the header has %d", t->label,
-				  (unsigned long long)t->line, len + 1, col, t->ncols);
+		return qs_fail(msg, msglen, QS_E_VALUE, "%s:%llu:%d: %d fields, the header has %d",
+			       t->label, (unsigned long long)t->line, len + 1, col, t->ncols);
 	return QS_OK;
 }

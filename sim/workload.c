@@ -91,7 +91,7 @@ trace_prepass(struct qs_sim_wl *w, char *msg, size_t msglen)
 	w->len_sample = malloc(QS_SIM_LEN_SAMPLE * sizeof(*w->len_sample));
 	w->len_sample_owned = true;
 	if (!w->len_sample)
-		return qs_sim_err(msg, msglen, QS_E_NOMEM, "out of memory");
+		return qs_fail(msg, msglen, QS_E_NOMEM, "out of memory");
 	for (;;) {
 		rc = qs_sim_trace_next(w->trace, &row, &eof, msg, msglen);
 		if (rc != QS_OK)
@@ -128,8 +128,8 @@ trace_prepass(struct qs_sim_wl *w, char *msg, size_t msglen)
 		sg += row.generated_tokens ? row.generated_tokens : 1;
 	}
 	if (n == 0)
-		return qs_sim_err(msg, msglen, QS_E_VALUE, "%s: no rows in the trace window",
-				  w->cfg->trace);
+		return qs_fail(msg, msglen, QS_E_VALUE, "%s: no rows in the trace window",
+			       w->cfg->trace);
 	w->tr_rows = n;
 	w->tr_mean_prompt = sp / (double)n;
 	w->tr_mean_gen = sg / (double)n;
@@ -193,24 +193,23 @@ qs_sim_wl_init_probe(struct qs_sim_wl *w, const struct qs_sim_config *cfg, uint6
 	w->rng_phase = qs_sim_stream(seed, QS_STREAM_PHASES);
 	w->rng_thin = qs_sim_stream(seed, QS_STREAM_TRACE);
 	if (c->n_classes > QS_SIM_MAX_CLASSES)
-		return qs_sim_err(msg, msglen, QS_E_VALUE, "%s: too many classes", cfg->name);
+		return qs_fail(msg, msglen, QS_E_VALUE, "%s: too many classes", cfg->name);
 	for (i = 0; i < c->n_classes; i++) {
 		lognormal_params(&c->cls[i].prompt, &w->ln_mu[i][0], &w->ln_sigma[i][0]);
 		lognormal_params(&c->cls[i].gen, &w->ln_mu[i][1], &w->ln_sigma[i][1]);
 		if (!(c->cls[i].weight >= 0))
-			return qs_sim_err(msg, msglen, QS_E_VALUE, "class %s: weight < 0",
-					  c->cls[i].name);
+			return qs_fail(msg, msglen, QS_E_VALUE, "class %s: weight < 0",
+				       c->cls[i].name);
 		if (c->arrival != QS_SIM_ARR_TRACE &&
 		    ((c->cls[i].prompt.dist == QS_SIM_DIST_LOGNORMAL &&
 		      !(c->cls[i].prompt.mean > 0)) ||
 		     (c->cls[i].gen.dist == QS_SIM_DIST_LOGNORMAL && !(c->cls[i].gen.mean > 0))))
-			return qs_sim_err(msg, msglen, QS_E_VALUE,
-					  "class %s: lognormal lengths need mean > 0",
-					  c->cls[i].name);
+			return qs_fail(msg, msglen, QS_E_VALUE,
+				       "class %s: lognormal lengths need mean > 0", c->cls[i].name);
 	}
 	if (c->arrival != QS_SIM_ARR_TRACE && c->n_classes == 0)
-		return qs_sim_err(msg, msglen, QS_E_VALUE,
-				  "%s: a synthetic workload needs at least one class", cfg->name);
+		return qs_fail(msg, msglen, QS_E_VALUE,
+			       "%s: a synthetic workload needs at least one class", cfg->name);
 	w->rate = c->rate;
 	if (c->arrival == QS_SIM_ARR_TRACE && sample && n_sample) {
 		sample_prepass(w, sample, n_sample);
@@ -227,26 +226,25 @@ qs_sim_wl_init_probe(struct qs_sim_wl *w, const struct qs_sim_config *cfg, uint6
 		if (c->rate > 0)
 			w->rate = c->rate;
 	} else if (c->arrival == QS_SIM_ARR_GAMMA && !(c->cv > 0)) {
-		return qs_sim_err(msg, msglen, QS_E_VALUE, "%s: gamma arrivals need cv > 0",
-				  cfg->name);
+		return qs_fail(msg, msglen, QS_E_VALUE, "%s: gamma arrivals need cv > 0",
+			       cfg->name);
 	} else if (c->arrival == QS_SIM_ARR_BURSTY &&
 		   !(c->burst_factor >= 1 && c->burst_mean_s > 0 && c->quiet_mean_s > 0)) {
-		return qs_sim_err(msg, msglen, QS_E_VALUE,
-				  "%s: bursty arrivals need burst_factor >= 1 and phase means > 0",
-				  cfg->name);
+		return qs_fail(msg, msglen, QS_E_VALUE,
+			       "%s: bursty arrivals need burst_factor >= 1 and phase means > 0",
+			       cfg->name);
 	} else if (c->arrival == QS_SIM_ARR_DIURNAL &&
 		   !(c->amplitude >= 0 && c->amplitude <= 1 && c->period_s > 0)) {
-		return qs_sim_err(msg, msglen, QS_E_VALUE,
-				  "%s: diurnal arrivals need 0 <= amplitude <= 1, period_s > 0",
-				  cfg->name);
+		return qs_fail(msg, msglen, QS_E_VALUE,
+			       "%s: diurnal arrivals need 0 <= amplitude <= 1, period_s > 0",
+			       cfg->name);
 	}
 	if (c->requests == 0 && !(c->duration_s > 0) && c->arrival != QS_SIM_ARR_TRACE)
-		return qs_sim_err(msg, msglen, QS_E_VALUE,
-				  "%s: a synthetic workload needs requests or duration_s",
-				  cfg->name);
+		return qs_fail(msg, msglen, QS_E_VALUE,
+			       "%s: a synthetic workload needs requests or duration_s", cfg->name);
 	if (!(w->rate > 0) && !(c->load > 0))
-		return qs_sim_err(msg, msglen, QS_E_VALUE,
-				  "%s: workload needs rate > 0 or load > 0", cfg->name);
+		return qs_fail(msg, msglen, QS_E_VALUE, "%s: workload needs rate > 0 or load > 0",
+			       cfg->name);
 	if (w->rate > 0)
 		qs_sim_wl_set_rate(w, w->rate);
 	return QS_OK;

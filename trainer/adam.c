@@ -30,16 +30,16 @@ qs_adam_init(struct qs_adam *a, const struct qs_adam_cfg *c, size_t n, char *msg
 	memset(a, 0, sizeof(*a));
 	if (!(c->lr > 0) || !(c->beta1 >= 0 && c->beta1 < 1) || !(c->beta2 >= 0 && c->beta2 < 1) ||
 	    !(c->eps > 0))
-		return qs_train_fail(
-		    QS_E_ARG, msg, msglen, "adam: lr %g, beta1 %g, beta2 %g, eps %g out of range",
-		    (double)c->lr, (double)c->beta1, (double)c->beta2, (double)c->eps);
+		return qs_fail(msg, msglen, QS_E_ARG,
+			       "adam: lr %g, beta1 %g, beta2 %g, eps %g out of range",
+			       (double)c->lr, (double)c->beta1, (double)c->beta2, (double)c->eps);
 	a->cfg = *c;
 	a->n = n;
 	a->m = calloc(n ? n : 1, sizeof(float));
 	a->v = calloc(n ? n : 1, sizeof(float));
 	if (!a->m || !a->v) {
 		qs_adam_free(a);
-		return qs_train_fail(QS_E_NOMEM, msg, msglen, "adam: %zu parameters", n);
+		return qs_fail(msg, msglen, QS_E_NOMEM, "adam: %zu parameters", n);
 	}
 	return QS_OK;
 }

@@ -33,7 +33,7 @@ bandit_create(void **env, const char *scenario, uint64_t seed, char *msg, size_t
 
 	(void)scenario;
 	if (!b)
-		return qs_train_fail(QS_E_NOMEM, msg, msglen, "bandit");
+		return qs_fail(msg, msglen, QS_E_NOMEM, "bandit");
 	qs_rng_seed(&b->rng, seed, 0xba);
 	*env = b;
 	return QS_OK;
@@ -99,8 +99,7 @@ bandit_act(void *env, uint32_t action, uint64_t tag, char *msg, size_t msglen)
 	uint32_t best = b->n_cand;
 
 	if (action >= b->n_cand || !(b->mask >> action & 1))
-		return qs_train_fail(QS_E_ARG, msg, msglen, "bandit: action %u not eligible",
-				     action);
+		return qs_fail(msg, msglen, QS_E_ARG, "bandit: action %u not eligible", action);
 	for (uint32_t c = 0; c < b->n_cand; c++)
 		if ((b->mask >> c & 1) &&
 		    (best == b->n_cand ||

@@ -163,8 +163,8 @@ collect(struct worker *w, uint32_t threads, struct ep_job *jobs, uint32_t n, cha
 		qs_ppo_actor_unpin(&w[t].actor);
 	for (uint32_t k = 0; k < n; k++)
 		if (jobs[k].rc != QS_OK) {
-			return qs_train_fail(jobs[k].rc, msg, msglen, "episode %" PRIu64 ": %s",
-					     jobs[k].index, jobs[k].msg);
+			return qs_fail(msg, msglen, jobs[k].rc, "episode %" PRIu64 ": %s",
+				       jobs[k].index, jobs[k].msg);
 		}
 	return QS_OK;
 }
@@ -330,7 +330,7 @@ cmd_train(struct bopts *o)
 		goto fail;
 	jobs = calloc(o->episodes, sizeof(*jobs));
 	if (!jobs) {
-		rc = qs_train_fail(QS_E_NOMEM, msg, sizeof(msg), "batch: no memory");
+		rc = qs_fail(msg, sizeof(msg), QS_E_NOMEM, "batch: no memory");
 		goto fail;
 	}
 	for (uint32_t k = 0; k < o->episodes && rc == QS_OK; k++)
@@ -348,8 +348,7 @@ cmd_train(struct bopts *o)
 	if (o->log) {
 		log = fopen(o->log, "w");
 		if (!log) {
-			rc = qs_train_fail(QS_E_IO, msg, sizeof(msg), "%s: %s", o->log,
-					   strerror(errno));
+			rc = qs_fail(msg, sizeof(msg), QS_E_IO, "%s: %s", o->log, strerror(errno));
 			goto fail;
 		}
 		fprintf(log, "iter,decisions,episode_return,slo_attainment,pi_loss,v_loss,entropy,"
@@ -399,7 +398,7 @@ cmd_train(struct bopts *o)
 	}
 	if (log && fclose(log) != 0) {
 		log = NULL;
-		rc = qs_train_fail(QS_E_IO, msg, sizeof(msg), "%s: write failed", o->log);
+		rc = qs_fail(msg, sizeof(msg), QS_E_IO, "%s: write failed", o->log);
 		goto fail;
 	}
 	log = NULL;

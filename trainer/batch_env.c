@@ -154,7 +154,7 @@ qs_benv_episode(const struct qs_benv_cfg *c, enum qs_agent_scn scn, uint64_t see
 		ext.ext_ctx = &e;
 		s = &ext;
 	} else if (!s) {
-		return qs_train_fail(QS_E_ARG, msg, msglen, "batch: an episode needs a policy");
+		return qs_fail(msg, msglen, QS_E_ARG, "batch: an episode needs a policy");
 	}
 	rc = qs_agent_exec_model(&c->agent.prof, &ex, msg, msglen);
 	if (rc != QS_OK)
@@ -164,10 +164,10 @@ qs_benv_episode(const struct qs_benv_cfg *c, enum qs_agent_scn scn, uint64_t see
 	if (rc != QS_OK)
 		return rc;
 	if (e.overflow)
-		return qs_train_fail(QS_E_SIZE, msg, msglen,
-				     "batch: the rollout buffer (%u decisions) filled up; %u "
-				     "decisions of a %s episode were not recorded",
-				     actor->out->cap, e.overflow, qs_agent_scn_name(scn));
+		return qs_fail(msg, msglen, QS_E_SIZE,
+			       "batch: the rollout buffer (%u decisions) filled up; %u "
+			       "decisions of a %s episode were not recorded",
+			       actor->out->cap, e.overflow, qs_agent_scn_name(scn));
 	if (e.actor && actor->out && actor->out->n > e.start)
 		qs_ppo_buf_end_episode(actor->out, actor->out->n - 1);
 	return QS_OK;

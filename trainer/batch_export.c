@@ -34,10 +34,10 @@ qs_bexp_write(const struct qs_mlp *pi, const uint8_t *x, uint32_t n, float pct,
 	memset(rep, 0, sizeof(*rep));
 	memset(&ws, 0, sizeof(ws));
 	if (pi->dim[0] != QS_FB_COUNT || pi->dim[pi->n_layers] != n_actions || n == 0)
-		return qs_train_fail(QS_E_SHAPE, msg, msglen,
-				     "batch export: a %u-input net with %u outputs for %u actions "
-				     "and %u states",
-				     pi->dim[0], pi->dim[pi->n_layers], n_actions, n);
+		return qs_fail(msg, msglen, QS_E_SHAPE,
+			       "batch export: a %u-input net with %u outputs for %u actions "
+			       "and %u states",
+			       pi->dim[0], pi->dim[pi->n_layers], n_actions, n);
 	rc = qs_quant_plan_init(&q, pi, msg, msglen);
 	if (rc != QS_OK)
 		return rc;
@@ -45,7 +45,7 @@ qs_bexp_write(const struct qs_mlp *pi, const uint8_t *x, uint32_t n, float pct,
 	mask = malloc((size_t)n * sizeof(*mask));
 	cls = malloc((size_t)n * sizeof(*cls));
 	if (!row_off || !mask || !cls) {
-		rc = qs_train_fail(QS_E_NOMEM, msg, msglen, "batch export: no memory");
+		rc = qs_fail(msg, msglen, QS_E_NOMEM, "batch export: no memory");
 		goto out;
 	}
 	for (uint32_t i = 0; i <= n; i++)
@@ -70,7 +70,7 @@ qs_bexp_write(const struct qs_mlp *pi, const uint8_t *x, uint32_t n, float pct,
 	cap = qs_q8_size(&d);
 	buf = malloc(cap ? cap : 1);
 	if (!buf) {
-		rc = qs_train_fail(QS_E_NOMEM, msg, msglen, "batch export: no memory");
+		rc = qs_fail(msg, msglen, QS_E_NOMEM, "batch export: no memory");
 		goto out;
 	}
 	rc = qs_q8_write(&d, buf, cap, &len, msg, msglen);

@@ -41,8 +41,8 @@ qs_ckpt_encode(const struct qs_ppo_agent *ag, const struct qs_ckpt_meta *meta, u
 	uint8_t *p;
 
 	if (size > MAX_CKPT_SIZE || cap < size)
-		return qs_train_fail(QS_E_SIZE, msg, msglen,
-				     "checkpoint: needs %zu bytes, buffer has %zu", size, cap);
+		return qs_fail(msg, msglen, QS_E_SIZE,
+			       "checkpoint: needs %zu bytes, buffer has %zu", size, cap);
 	memset(buf, 0, QS_CKPT_HDR_SIZE);
 	memcpy(buf, QS_CKPT_MAGIC, 4);
 	qs_train_wr32(buf + 4, QS_CKPT_VERSION);
@@ -83,50 +83,47 @@ check_header(const uint8_t *b, size_t len, const char *label, char *msg, size_t 
 	uint32_t v, hs, fs, algo;
 
 	if (len < 16)
-		return qs_train_fail(QS_E_TRUNCATED, msg, msglen,
-				     "%s: %zu bytes, too short for a checkpoint header (%d)", label,
-				     len, QS_CKPT_HDR_SIZE);
+		return qs_fail(msg, msglen, QS_E_TRUNCATED,
+			       "%s: %zu bytes, too short for a checkpoint header (%d)", label, len,
+			       QS_CKPT_HDR_SIZE);
 	if (memcmp(b, QS_CKPT_MAGIC, 4) != 0)
-		return qs_train_fail(
-		    QS_E_MAGIC, msg, msglen,
-		    "%s: not a qsteer checkpoint (magic at offset 0 is not \"%s\")", label,
-		    QS_CKPT_MAGIC);
+		return qs_fail(msg, msglen, QS_E_MAGIC,
+			       "%s: not a qsteer checkpoint (magic at offset 0 is not \"%s\")",
+			       label, QS_CKPT_MAGIC);
 	v = qs_train_rd32(b + 4);
 	if (v != QS_CKPT_VERSION)
-		return qs_train_fail(QS_E_VERSION, msg, msglen,
-				     "%s: checkpoint version %u, this trainer reads version %d",
-				     label, v, QS_CKPT_VERSION);
+		return qs_fail(msg, msglen, QS_E_VERSION,
+			       "%s: checkpoint version %u, this trainer reads version %d", label, v,
+			       QS_CKPT_VERSION);
 	hs = qs_train_rd32(b + 8);
 	if (hs != QS_CKPT_HDR_SIZE)
-		return qs_train_fail(QS_E_SIZE, msg, msglen,
-				     "%s: header size %u at offset 8, expected %d", label, hs,
-				     QS_CKPT_HDR_SIZE);
+		return qs_fail(msg, msglen, QS_E_SIZE,
+			       "%s: header size %u at offset 8, expected %d", label, hs,
+			       QS_CKPT_HDR_SIZE);
 	fs = qs_train_rd32(b + 12);
 	if (fs > MAX_CKPT_SIZE || fs < QS_CKPT_HDR_SIZE + 4)
-		return qs_train_fail(QS_E_SIZE, msg, msglen,
-				     "%s: declared file size %u at offset 12 is impossible", label,
-				     fs);
+		return qs_fail(msg, msglen, QS_E_SIZE,
+			       "%s: declared file size %u at offset 12 is impossible", label, fs);
 	if (len < fs)
-		return qs_train_fail(QS_E_TRUNCATED, msg, msglen,
-				     "%s: truncated: %zu bytes, the header declares %u", label, len,
-				     fs);
+		return qs_fail(msg, msglen, QS_E_TRUNCATED,
+			       "%s: truncated: %zu bytes, the header declares %u", label, len, fs);
 	if (len > fs)
-		return qs_train_fail(QS_E_SIZE, msg, msglen,
-				     "%s: %zu bytes, the header declares %u (trailing bytes)",
-				     label, len, fs);
+		return qs_fail(msg, msglen, QS_E_SIZE,
+			       "%s: %zu bytes, the header declares %u (trailing bytes)", label, len,
+			       fs);
 	if (qs_crc32c(0, b, fs - 4) != qs_train_rd32(b + fs - 4))
-		return qs_train_fail(QS_E_CRC, msg, msglen,
-				     "%s: CRC32C mismatch (stored %#010x, computed %#010x): the "
-				     "file is corrupt",
-				     label, qs_train_rd32(b + fs - 4), qs_crc32c(0, b, fs - 4));
+		return qs_fail(msg, msglen, QS_E_CRC,
+			       "%s: CRC32C mismatch (stored %#010x, computed %#010x): the "
+			       "file is corrupt",
+			       label, qs_train_rd32(b + fs - 4), qs_crc32c(0, b, fs - 4));
 	algo = qs_train_rd32(b + 16);
 	if (algo > QS_ALGO_REINFORCE)
-		return qs_train_fail(QS_E_VALUE, msg, msglen,
-				     "%s: algorithm %u at offset 16 is unknown", label, algo);
+		return qs_fail(msg, msglen, QS_E_VALUE, "%s: algorithm %u at offset 16 is unknown",
+			       label, algo);
 	for (int o = 148; o < QS_CKPT_HDR_SIZE; o++)
 		if (b[o])
-			return qs_train_fail(QS_E_VALUE, msg, msglen,
-					     "%s: reserved byte at offset %d is not 0", label, o);
+			return qs_fail(msg, msglen, QS_E_VALUE,
+				       "%s: reserved byte at offset %d is not 0", label, o);
 	return QS_OK;
 }
 
@@ -145,21 +142,20 @@ qs_ckpt_decode(const uint8_t *b, size_t len, const char *label, struct qs_ppo_ag
 		f[i] = qs_train_rd32(b + 16 + 4 * i);
 	if (f[0] != (uint32_t)ag->cfg.algo || f[1] != ag->cfg.n_feat || f[2] != ag->cfg.h1 ||
 	    f[3] != ag->cfg.h2 || f[4] != ag->cfg.vh || f[5] != npi || f[6] != nvf)
-		return qs_train_fail(QS_E_SHAPE, msg, msglen,
-				     "%s: checkpoint is %s %u->%u->%u->1 (value hidden %u, %u+%u "
-				     "parameters); this run is %s %u->%u->%u->1 (value hidden %u)",
-				     label, f[0] ? "reinforce" : "ppo", f[1], f[2], f[3], f[4],
-				     f[5], f[6], ag->cfg.algo ? "reinforce" : "ppo", ag->cfg.n_feat,
-				     ag->cfg.h1, ag->cfg.h2, ag->cfg.vh);
+		return qs_fail(msg, msglen, QS_E_SHAPE,
+			       "%s: checkpoint is %s %u->%u->%u->1 (value hidden %u, %u+%u "
+			       "parameters); this run is %s %u->%u->%u->1 (value hidden %u)",
+			       label, f[0] ? "reinforce" : "ppo", f[1], f[2], f[3], f[4], f[5],
+			       f[6], ag->cfg.algo ? "reinforce" : "ppo", ag->cfg.n_feat, ag->cfg.h1,
+			       ag->cfg.h2, ag->cfg.vh);
 	if (qs_train_rd32(b + 12) != qs_ckpt_size(ag))
-		return qs_train_fail(QS_E_SIZE, msg, msglen,
-				     "%s: %u bytes, but its shapes need %zu", label,
-				     qs_train_rd32(b + 12), qs_ckpt_size(ag));
+		return qs_fail(msg, msglen, QS_E_SIZE, "%s: %u bytes, but its shapes need %zu",
+			       label, qs_train_rd32(b + 12), qs_ckpt_size(ag));
 	/* Every float must be finite before anything is copied. */
 	for (size_t off = QS_CKPT_HDR_SIZE; off + 4 < len; off += 4)
 		if (!isfinite(qs_train_u2f(qs_train_rd32(b + off))))
-			return qs_train_fail(QS_E_VALUE, msg, msglen,
-					     "%s: non-finite float at offset %zu", label, off);
+			return qs_fail(msg, msglen, QS_E_VALUE,
+				       "%s: non-finite float at offset %zu", label, off);
 	meta->seed = qs_train_rd64(b + 44);
 	meta->step = qs_train_rd64(b + 52);
 	ag->updates = qs_train_rd64(b + 60);
@@ -190,28 +186,28 @@ qs_ckpt_save(const char *path, const struct qs_ppo_agent *ag, const struct qs_ck
 	int rc;
 
 	if (!buf)
-		return qs_train_fail(QS_E_NOMEM, msg, msglen, "checkpoint: %zu bytes", size);
+		return qs_fail(msg, msglen, QS_E_NOMEM, "checkpoint: %zu bytes", size);
 	rc = qs_ckpt_encode(ag, meta, buf, size, &len, msg, msglen);
 	if (rc != QS_OK)
 		goto out;
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp)) {
-		rc = qs_train_fail(QS_E_ARG, msg, msglen, "checkpoint: path too long");
+		rc = qs_fail(msg, msglen, QS_E_ARG, "checkpoint: path too long");
 		goto out;
 	}
 	f = fopen(tmp, "wb");
 	if (!f || fwrite(buf, 1, len, f) != len || fflush(f) != 0) {
-		rc = qs_train_fail(QS_E_IO, msg, msglen, "%s: %s", tmp, strerror(errno));
+		rc = qs_fail(msg, msglen, QS_E_IO, "%s: %s", tmp, strerror(errno));
 		goto out;
 	}
 	if (fclose(f) != 0) {
 		f = NULL;
-		rc = qs_train_fail(QS_E_IO, msg, msglen, "%s: %s", tmp, strerror(errno));
+		rc = qs_fail(msg, msglen, QS_E_IO, "%s: %s", tmp, strerror(errno));
 		goto out;
 	}
 	f = NULL;
 	if (rename(tmp, path) != 0) {
-		rc = qs_train_fail(QS_E_IO, msg, msglen, "rename %s -> %s: %s", tmp, path,
-				   strerror(errno));
+		rc = qs_fail(msg, msglen, QS_E_IO, "rename %s -> %s: %s", tmp, path,
+			     strerror(errno));
 		goto out;
 	}
 	rc = QS_OK;
@@ -230,7 +226,7 @@ read_file(const char *path, uint8_t **out, size_t *len, char *msg, size_t msglen
 	size_t n = 0, cap = 0;
 
 	if (!f)
-		return qs_train_fail(QS_E_IO, msg, msglen, "%s: %s", path, strerror(errno));
+		return qs_fail(msg, msglen, QS_E_IO, "%s: %s", path, strerror(errno));
 	for (;;) {
 		size_t got;
 
@@ -240,16 +236,16 @@ read_file(const char *path, uint8_t **out, size_t *len, char *msg, size_t msglen
 			if (cap >= MAX_CKPT_SIZE + 1) {
 				fclose(f);
 				free(buf);
-				return qs_train_fail(QS_E_SIZE, msg, msglen,
-						     "%s: larger than %u bytes, not a checkpoint",
-						     path, MAX_CKPT_SIZE);
+				return qs_fail(msg, msglen, QS_E_SIZE,
+					       "%s: larger than %u bytes, not a checkpoint", path,
+					       MAX_CKPT_SIZE);
 			}
 			cap = cap ? cap * 2 : 65536;
 			nb = realloc(buf, cap);
 			if (!nb) {
 				fclose(f);
 				free(buf);
-				return qs_train_fail(QS_E_NOMEM, msg, msglen, "%s", path);
+				return qs_fail(msg, msglen, QS_E_NOMEM, "%s", path);
 			}
 			buf = nb;
 		}
@@ -261,7 +257,7 @@ read_file(const char *path, uint8_t **out, size_t *len, char *msg, size_t msglen
 	if (ferror(f)) {
 		fclose(f);
 		free(buf);
-		return qs_train_fail(QS_E_IO, msg, msglen, "%s: read error", path);
+		return qs_fail(msg, msglen, QS_E_IO, "%s: read error", path);
 	}
 	fclose(f);
 	*out = buf;

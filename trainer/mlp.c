@@ -25,13 +25,12 @@ qs_mlp_init(struct qs_mlp *m, uint32_t n_layers, const uint32_t *dim, char *msg,
 
 	memset(m, 0, sizeof(*m));
 	if (n_layers < 1 || n_layers > QS_MLP_MAX_LAYERS)
-		return qs_train_fail(QS_E_SHAPE, msg, msglen, "mlp: %u layers (1..%d)", n_layers,
-				     QS_MLP_MAX_LAYERS);
+		return qs_fail(msg, msglen, QS_E_SHAPE, "mlp: %u layers (1..%d)", n_layers,
+			       QS_MLP_MAX_LAYERS);
 	for (uint32_t l = 0; l <= n_layers; l++) {
 		if (dim[l] < 1 || dim[l] > QS_MLP_MAX_DIM)
-			return qs_train_fail(QS_E_SHAPE, msg, msglen,
-					     "mlp: dimension %u is %u (1..%d)", l, dim[l],
-					     QS_MLP_MAX_DIM);
+			return qs_fail(msg, msglen, QS_E_SHAPE, "mlp: dimension %u is %u (1..%d)",
+				       l, dim[l], QS_MLP_MAX_DIM);
 		m->dim[l] = dim[l];
 	}
 	m->n_layers = n_layers;
@@ -44,7 +43,7 @@ qs_mlp_init(struct qs_mlp *m, uint32_t n_layers, const uint32_t *dim, char *msg,
 	m->n_params = off;
 	m->p = calloc(off, sizeof(float));
 	if (!m->p)
-		return qs_train_fail(QS_E_NOMEM, msg, msglen, "mlp: %zu parameters", off);
+		return qs_fail(msg, msglen, QS_E_NOMEM, "mlp: %zu parameters", off);
 	return QS_OK;
 }
 
@@ -93,7 +92,7 @@ qs_mlp_ws_init(struct qs_mlp_ws *ws, const struct qs_mlp *m, uint32_t cap, char 
 
 	memset(ws, 0, sizeof(*ws));
 	if (!cap)
-		return qs_train_fail(QS_E_ARG, msg, msglen, "mlp workspace: capacity 0");
+		return qs_fail(msg, msglen, QS_E_ARG, "mlp workspace: capacity 0");
 	for (uint32_t l = 0; l <= m->n_layers; l++)
 		md = m->dim[l] > md ? m->dim[l] : md;
 	for (uint32_t l = 1; l <= m->n_layers; l++)
@@ -102,7 +101,7 @@ qs_mlp_ws_init(struct qs_mlp_ws *ws, const struct qs_mlp *m, uint32_t cap, char 
 	total += m->n_params;
 	ws->block = malloc(total * sizeof(float));
 	if (!ws->block)
-		return qs_train_fail(QS_E_NOMEM, msg, msglen, "mlp workspace: %zu floats", total);
+		return qs_fail(msg, msglen, QS_E_NOMEM, "mlp workspace: %zu floats", total);
 	for (uint32_t l = 1; l <= m->n_layers; l++) {
 		ws->z[l - 1] = ws->block + off;
 		off += (size_t)cap * m->dim[l];

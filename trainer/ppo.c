@@ -139,10 +139,10 @@ buf_init(struct qs_ppo_buf *b, uint32_t n_env, uint32_t cap, uint32_t cap_rows, 
 	memset(b, 0, sizeof(*b));
 	if (!n_env || n_env > 65535 || !cap || !cap_rows || !n_feat || n_feat > MAX_FEAT ||
 	    !n_out || n_out > QS_PPO_MAX_LOGITS)
-		return qs_train_fail(QS_E_ARG, msg, msglen,
-				     "rollout buffer: %u envs, %u decisions, %u rows, %u features, "
-				     "%u outputs",
-				     n_env, cap, cap_rows, n_feat, n_out);
+		return qs_fail(msg, msglen, QS_E_ARG,
+			       "rollout buffer: %u envs, %u decisions, %u rows, %u features, "
+			       "%u outputs",
+			       n_env, cap, cap_rows, n_feat, n_out);
 	b->n_feat = n_feat;
 	b->n_env = n_env;
 	b->n_out = n_out;
@@ -164,7 +164,7 @@ buf_init(struct qs_ppo_buf *b, uint32_t n_env, uint32_t cap, uint32_t cap_rows, 
 	if (!b->rows || !b->row_off || !b->mask || !b->action || !b->env || !b->done || !b->logp ||
 	    !b->value || !b->reward || !b->adv || !b->ret || !b->boot || !b->scratch) {
 		qs_ppo_buf_free(b);
-		return qs_train_fail(QS_E_NOMEM, msg, msglen, "rollout buffer: %u decisions", cap);
+		return qs_fail(msg, msglen, QS_E_NOMEM, "rollout buffer: %u decisions", cap);
 	}
 	return QS_OK;
 }
@@ -469,7 +469,7 @@ qc_prepare(struct qs_ppo_agent *ag, const struct qs_ppo_buf *b, char *msg, size_
 	if (!qc) {
 		qc = calloc(1, sizeof(*qc));
 		if (!qc)
-			return qs_train_fail(QS_E_NOMEM, msg, msglen, "ppo: consistency scratch");
+			return qs_fail(msg, msglen, QS_E_NOMEM, "ppo: consistency scratch");
 		ag->qc = qc;
 		rc = qs_quant_plan_init(&qc->q, &ag->pi, msg, msglen);
 		if (rc == QS_OK)
@@ -483,8 +483,7 @@ qc_prepare(struct qs_ppo_agent *ag, const struct qs_ppo_buf *b, char *msg, size_
 			qc->ds = malloc((size_t)cap * sizeof(float));
 			qc->df = malloc((size_t)cap * sizeof(float));
 			if (!qc->x || !qc->ds || !qc->df)
-				rc = qs_train_fail(QS_E_NOMEM, msg, msglen,
-						   "ppo: consistency scratch");
+				rc = qs_fail(msg, msglen, QS_E_NOMEM, "ppo: consistency scratch");
 		}
 		if (rc != QS_OK) {
 			qc_free(qc); /* a later update starts over */
@@ -570,21 +569,20 @@ qs_ppo_agent_init(struct qs_ppo_agent *ag, const struct qs_ppo_cfg *c, uint64_t 
 	if (!c->n_feat || c->n_feat > MAX_FEAT || !c->minibatch || !c->epochs ||
 	    !(c->gamma >= 0 && c->gamma <= 1) || !(c->lambda >= 0 && c->lambda <= 1) ||
 	    !(c->clip > 0))
-		return qs_train_fail(QS_E_ARG, msg, msglen,
-				     "ppo: n_feat %u (1..%d), minibatch %u, epochs %u, gamma %g, "
-				     "lambda %g, clip %g",
-				     c->n_feat, MAX_FEAT, c->minibatch, c->epochs, (double)c->gamma,
-				     (double)c->lambda, (double)c->clip);
+		return qs_fail(msg, msglen, QS_E_ARG,
+			       "ppo: n_feat %u (1..%d), minibatch %u, epochs %u, gamma %g, "
+			       "lambda %g, clip %g",
+			       c->n_feat, MAX_FEAT, c->minibatch, c->epochs, (double)c->gamma,
+			       (double)c->lambda, (double)c->clip);
 	if (c->head == QS_PPO_HEAD_CLASSIFIER &&
 	    (c->n_actions < 2 || c->n_actions > QS_PPO_MAX_LOGITS || c->algo != QS_ALGO_PPO ||
 	     c->share_coef > 0 || c->consist_coef > 0 || c->center_coef > 0))
-		return qs_train_fail(QS_E_ARG, msg, msglen,
-				     "ppo: a classifier needs 2..%d actions (has %u), PPO, and no "
-				     "share, consistency or centering terms",
-				     QS_PPO_MAX_LOGITS, c->n_actions);
+		return qs_fail(msg, msglen, QS_E_ARG,
+			       "ppo: a classifier needs 2..%d actions (has %u), PPO, and no "
+			       "share, consistency or centering terms",
+			       QS_PPO_MAX_LOGITS, c->n_actions);
 	if (c->head != QS_PPO_HEAD_SCORER && c->head != QS_PPO_HEAD_CLASSIFIER)
-		return qs_train_fail(QS_E_ARG, msg, msglen, "ppo: unknown action head %d",
-				     (int)c->head);
+		return qs_fail(msg, msglen, QS_E_ARG, "ppo: unknown action head %d", (int)c->head);
 	ag->cfg = *c;
 	qs_rng_seed(&init, seed, hd->init_stream);
 	qs_rng_seed(&ag->rng, seed, hd->shuffle_stream);
@@ -623,7 +621,7 @@ qs_ppo_agent_init(struct qs_ppo_agent *ag, const struct qs_ppo_cfg *c, uint64_t 
 		h->t_clip = malloc(sc);
 		if (!h->g_pi || !h->g_vf || !h->x || !h->xs || !h->dscore || !h->prob || !h->dval ||
 		    !h->dh[0] || !h->dh[1] || !h->dm || !h->t_pi || !h->t_clip) {
-			rc = qs_train_fail(QS_E_NOMEM, msg, msglen, "ppo: update scratch");
+			rc = qs_fail(msg, msglen, QS_E_NOMEM, "ppo: update scratch");
 			break;
 		}
 		h->t_h = h->t_pi + sc;
@@ -638,7 +636,7 @@ qs_ppo_agent_init(struct qs_ppo_agent *ag, const struct qs_ppo_cfg *c, uint64_t 
 	ag->g_vf = calloc(ag->vf.n_params, sizeof(float));
 	if (!ag->g_pi || !ag->g_vf) {
 		qs_ppo_agent_free(ag);
-		return qs_train_fail(QS_E_NOMEM, msg, msglen, "ppo: update scratch");
+		return qs_fail(msg, msglen, QS_E_NOMEM, "ppo: update scratch");
 	}
 	qs_mlp_init_params(&ag->pi, &init, hd->pi_gain);
 	qs_mlp_init_params(&ag->vf, &init, hd->vf_gain);
@@ -1023,18 +1021,17 @@ qs_ppo_update(struct qs_ppo_agent *ag, struct qs_ppo_buf *b, struct qs_ppo_stats
 	int consist;
 
 	if (!b->n)
-		return qs_train_fail(QS_E_ARG, msg, msglen, "ppo update: empty buffer");
+		return qs_fail(msg, msglen, QS_E_ARG, "ppo update: empty buffer");
 	if (b->n_feat != c->n_feat || b->n_out != ag->n_out)
-		return qs_train_fail(QS_E_SHAPE, msg, msglen,
-				     "ppo update: buffer rows have %u features and %u outputs, the "
-				     "policy %u and %u",
-				     b->n_feat, b->n_out, c->n_feat, ag->n_out);
+		return qs_fail(msg, msglen, QS_E_SHAPE,
+			       "ppo update: buffer rows have %u features and %u outputs, the "
+			       "policy %u and %u",
+			       b->n_feat, b->n_out, c->n_feat, ag->n_out);
 	if (ag->perm_cap < b->n) {
 		uint32_t *p = realloc(ag->perm, (size_t)b->n * sizeof(uint32_t));
 
 		if (!p)
-			return qs_train_fail(QS_E_NOMEM, msg, msglen, "ppo update: %u indices",
-					     b->n);
+			return qs_fail(msg, msglen, QS_E_NOMEM, "ppo update: %u indices", b->n);
 		ag->perm = p;
 		ag->perm_cap = b->n;
 	}

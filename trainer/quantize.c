@@ -74,7 +74,7 @@ qs_quant_plan_init(struct qs_quant_plan *q, const struct qs_mlp *m, char *msg, s
 	/* Any output count: a scorer has 1 (qs_q8_write checks it against the kind),
 	 * the batching classifier one per action (batch_export.c). */
 	if (carve_block(q, lay_plan, &q->block) != QS_OK)
-		return qs_train_fail(QS_E_NOMEM, msg, msglen, "quantize: plan");
+		return qs_fail(msg, msglen, QS_E_NOMEM, "quantize: plan");
 	for (uint32_t l = 0; l < m->n_layers; l++) {
 		if (l + 1 < m->n_layers)
 			q->act_scale[l] = q->in_scale[l + 1];
@@ -132,24 +132,22 @@ qs_quant_plan_split(struct qs_quant_plan *q, const uint8_t *const *split, char *
 			uint32_t k = l + 1 < q->n_layers && split[l] ? split[l][j] : 1;
 
 			if (k < 1 || k > 8)
-				return qs_train_fail(
-				    QS_E_ARG, msg, msglen,
-				    "quantize: split %u for hidden layer %u channel %u "
-				    "(1..8)",
-				    k, l + 1, j);
+				return qs_fail(msg, msglen, QS_E_ARG,
+					       "quantize: split %u for hidden layer %u channel %u "
+					       "(1..8)",
+					       k, l + 1, j);
 			w += k;
 		}
 		if (w > QS_INT8_MAX_DIM)
-			return qs_train_fail(
-			    QS_E_ARG, msg, msglen,
-			    "quantize: hidden layer %u split to %u units, above the "
-			    "contract's %u",
-			    l + 1, w, QS_INT8_MAX_DIM);
+			return qs_fail(msg, msglen, QS_E_ARG,
+				       "quantize: hidden layer %u split to %u units, above the "
+				       "contract's %u",
+				       l + 1, w, QS_INT8_MAX_DIM);
 		q->xdim[l + 1] = w;
 	}
 	if (carve_block(q, lay_split, &q->xblock) != QS_OK) {
 		memset(q->split, 0, sizeof(q->split));
-		return qs_train_fail(QS_E_NOMEM, msg, msglen, "quantize: split plan");
+		return qs_fail(msg, msglen, QS_E_NOMEM, "quantize: split plan");
 	}
 	/* The output layer has no split (its array is carved but unused). */
 	q->split[q->n_layers - 1] = NULL;
@@ -309,16 +307,16 @@ qs_quant_split_alloc(struct qs_quant_plan *q, const struct qs_mlp *m,
 	int rc = QS_OK;
 
 	if (st->n_feat != m->dim[0] || !st->n)
-		return qs_train_fail(QS_E_ARG, msg, msglen,
-				     "split: %u decisions of %u features for a %u-input net", st->n,
-				     st->n_feat, m->dim[0]);
+		return qs_fail(msg, msglen, QS_E_ARG,
+			       "split: %u decisions of %u features for a %u-input net", st->n,
+			       st->n_feat, m->dim[0]);
 	for (uint32_t l = 0; l + 1 < m->n_layers; l++)
 		if (budget[l] && (budget[l] < m->dim[l + 1] || budget[l] > QS_INT8_MAX_DIM))
-			return qs_train_fail(QS_E_ARG, msg, msglen,
-					     "split: hidden layer %u has %u channels, budget %u "
-					     "(%u..%u)",
-					     l + 1, m->dim[l + 1], budget[l], m->dim[l + 1],
-					     QS_INT8_MAX_DIM);
+			return qs_fail(msg, msglen, QS_E_ARG,
+				       "split: hidden layer %u has %u channels, budget %u "
+				       "(%u..%u)",
+				       l + 1, m->dim[l + 1], budget[l], m->dim[l + 1],
+				       QS_INT8_MAX_DIM);
 	for (uint32_t d = 0; d < st->n; d += ALLOC_CHUNK) {
 		uint32_t e = d + ALLOC_CHUNK < st->n ? d + ALLOC_CHUNK : st->n;
 		uint32_t nr = st->row_off[e] - st->row_off[d];
@@ -330,7 +328,7 @@ qs_quant_split_alloc(struct qs_quant_plan *q, const struct qs_mlp *m,
 	x = malloc((size_t)cap * st->n_feat * sizeof(float));
 	one = calloc(QS_MLP_MAX_DIM, sizeof(float));
 	if (!ref || !cost || !x || !one) {
-		rc = qs_train_fail(QS_E_NOMEM, msg, msglen, "split: %u decisions", st->n);
+		rc = qs_fail(msg, msglen, QS_E_NOMEM, "split: %u decisions", st->n);
 		goto out;
 	}
 	rc = qs_mlp_ws_init(&ws, m, cap, msg, msglen);
@@ -356,7 +354,7 @@ qs_quant_split_alloc(struct qs_quant_plan *q, const struct qs_mlp *m,
 		}
 		k[l] = malloc(no);
 		if (!k[l]) {
-			rc = qs_train_fail(QS_E_NOMEM, msg, msglen, "split");
+			rc = qs_fail(msg, msglen, QS_E_NOMEM, "split");
 			break;
 		}
 		memset(k[l], 1, no);
@@ -411,9 +409,9 @@ qs_quant_calibrate(struct qs_quant_plan *q, const struct qs_mlp *m,
 	int rc;
 
 	if (!total || !max_rows || st->n_feat != m->dim[0] || !(pct > 0 && pct <= 1))
-		return qs_train_fail(QS_E_ARG, msg, msglen,
-				     "calibrate: %u rows of %u features for a %u-input net, pct %g",
-				     total, st->n_feat, m->dim[0], (double)pct);
+		return qs_fail(msg, msglen, QS_E_ARG,
+			       "calibrate: %u rows of %u features for a %u-input net, pct %g",
+			       total, st->n_feat, m->dim[0], (double)pct);
 	stride = (total + max_rows - 1) / max_rows;
 	n = (total + stride - 1) / stride;
 	rc = qs_mlp_ws_init(&ws, m, n, msg, msglen);
@@ -424,7 +422,7 @@ qs_quant_calibrate(struct qs_quant_plan *q, const struct qs_mlp *m,
 	x = malloc((size_t)n * m->dim[0] * sizeof(float));
 	vals = malloc((size_t)n * sizeof(float));
 	if (!x || !vals) {
-		rc = qs_train_fail(QS_E_NOMEM, msg, msglen, "calibrate: %u rows", n);
+		rc = qs_fail(msg, msglen, QS_E_NOMEM, "calibrate: %u rows", n);
 		goto out;
 	}
 	for (uint32_t r = 0; r < n; r++)
@@ -616,12 +614,12 @@ qs_quant_agreement_groups(const struct qs_mlp *m, const struct qs_policy *p,
 	int rc;
 
 	if (st->n_feat != m->dim[0] || st->n_feat != p->n_in || st->n_feat > 64 || !n_groups)
-		return qs_train_fail(QS_E_SHAPE, msg, msglen,
-				     "agreement: states have %u features, float net %u, int8 %u",
-				     st->n_feat, m->dim[0], p->n_in);
+		return qs_fail(msg, msglen, QS_E_SHAPE,
+			       "agreement: states have %u features, float net %u, int8 %u",
+			       st->n_feat, m->dim[0], p->n_in);
 	same = calloc(2 * (size_t)n_groups, sizeof(uint64_t));
 	if (!same)
-		return qs_train_fail(QS_E_NOMEM, msg, msglen, "agreement: %u groups", n_groups);
+		return qs_fail(msg, msglen, QS_E_NOMEM, "agreement: %u groups", n_groups);
 	counted = same + n_groups;
 	rc = qs_mlp_ws_init(&ws, m, QS_MAX_CANDIDATES, msg, msglen);
 	if (rc != QS_OK) {
@@ -643,8 +641,8 @@ qs_quant_agreement_groups(const struct qs_mlp *m, const struct qs_policy *p,
 		if (rc != QS_OK) {
 			qs_mlp_ws_free(&ws);
 			free(same);
-			return qs_train_fail(rc, msg, msglen, "agreement: int8 policy failed (%s)",
-					     qs_status_name(rc));
+			return qs_fail(msg, msglen, rc, "agreement: int8 policy failed (%s)",
+				       qs_status_name(rc));
 		}
 		counted[gi]++;
 		same[gi] += choice == fa;
@@ -733,9 +731,9 @@ qs_quant_qat(struct qs_mlp *m, const struct qs_mlp *teacher, struct qs_quant_pla
 
 	if (!st->n || !c->minibatch || !c->steps || !qs_mlp_same_shape(m, teacher) ||
 	    nf != m->dim[0])
-		return qs_train_fail(QS_E_ARG, msg, msglen,
-				     "qat: %u states, minibatch %u, %u steps, or shapes differ",
-				     st->n, c->minibatch, c->steps);
+		return qs_fail(msg, msglen, QS_E_ARG,
+			       "qat: %u states, minibatch %u, %u steps, or shapes differ", st->n,
+			       c->minibatch, c->steps);
 	qs_adam_defaults(&ac);
 	ac.lr = c->lr;
 	ac.max_grad_norm = 1.0f;
@@ -759,7 +757,7 @@ qs_quant_qat(struct qs_mlp *m, const struct qs_mlp *teacher, struct qs_quant_pla
 	pick = malloc((size_t)c->minibatch * sizeof(uint32_t));
 	risk = c->focus_frac > 0 ? malloc((size_t)st->n * sizeof(uint32_t)) : NULL;
 	if (!x || !g || !ds || !pt || !ps || !pick || (c->focus_frac > 0 && !risk)) {
-		rc = qs_train_fail(QS_E_NOMEM, msg, msglen, "qat: scratch");
+		rc = qs_fail(msg, msglen, QS_E_NOMEM, "qat: scratch");
 		goto out;
 	}
 	qs_rng_seed(&rng, c->seed, 0x9a7);

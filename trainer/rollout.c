@@ -45,9 +45,9 @@ qs_roll_init(struct qs_roll *r, const struct qs_train_env_ops *ops, const char *
 	memset(r, 0, sizeof(*r));
 	if (!ops || !n_env || n_env > 4096 || !n_threads || n_threads > 256 || !steps ||
 	    steps > (1u << 24))
-		return qs_train_fail(QS_E_ARG, msg, msglen,
-				     "rollouts: %u envs (1..4096), %u threads (1..256), %u steps",
-				     n_env, n_threads, steps);
+		return qs_fail(msg, msglen, QS_E_ARG,
+			       "rollouts: %u envs (1..4096), %u threads (1..256), %u steps", n_env,
+			       n_threads, steps);
 	r->ops = ops;
 	r->n_env = n_env;
 	r->n_threads = n_threads > n_env ? n_env : n_threads;
@@ -55,7 +55,7 @@ qs_roll_init(struct qs_roll *r, const struct qs_train_env_ops *ops, const char *
 	r->n_feat = ag->cfg.n_feat;
 	r->e = calloc(n_env, sizeof(*r->e));
 	if (!r->e)
-		return qs_train_fail(QS_E_NOMEM, msg, msglen, "rollouts: %u envs", n_env);
+		return qs_fail(msg, msglen, QS_E_NOMEM, "rollouts: %u envs", n_env);
 	for (uint32_t i = 0; i < n_env; i++) {
 		struct qs_roll_env *e = &r->e[i];
 
@@ -87,7 +87,7 @@ qs_roll_init(struct qs_roll *r, const struct qs_train_env_ops *ops, const char *
 		if (rc == QS_OK)
 			rc = qs_ppo_actor_init(&e->actor, ag, msg, msglen);
 		if (rc == QS_OK && !(e->credited = calloc(steps, 1)))
-			rc = qs_train_fail(QS_E_NOMEM, msg, msglen, "rollouts");
+			rc = qs_fail(msg, msglen, QS_E_NOMEM, "rollouts");
 		if (rc != QS_OK) {
 			qs_roll_free(r);
 			return rc;
@@ -219,17 +219,16 @@ collect_env(const struct qs_roll *r, struct qs_roll_env *e)
 		e->rc = qs_ppo_act(ag, &e->actor, e->rows, e->n_cand, e->mask, &e->rng, e->greedy,
 				   &action, &logp, &value);
 		if (e->rc != QS_OK)
-			return qs_train_fail(e->rc, e->msg, sizeof(e->msg),
-					     "env %s: decision with no eligible candidate",
-					     r->ops->name);
+			return qs_fail(e->msg, sizeof(e->msg), e->rc,
+				       "env %s: decision with no eligible candidate", r->ops->name);
 		if (r->bc && (!r->ops->teacher || r->ops->teacher(e->env, &action) != QS_OK))
-			return e->rc = qs_train_fail(QS_E_VALUE, e->msg, sizeof(e->msg),
-						     "env %s: no teacher choice", r->ops->name);
+			return e->rc = qs_fail(e->msg, sizeof(e->msg), QS_E_VALUE,
+					       "env %s: no teacher choice", r->ops->name);
 		e->rc = qs_ppo_buf_push(&e->buf, 0, e->rows, e->n_cand, e->mask, action, logp,
 					value, &idx);
 		if (e->rc != QS_OK)
-			return qs_train_fail(e->rc, e->msg, sizeof(e->msg),
-					     "rollout buffer: push failed");
+			return qs_fail(e->msg, sizeof(e->msg), e->rc,
+				       "rollout buffer: push failed");
 		e->have_obs = 0;
 		e->ep_last = idx;
 		e->decisions++;
@@ -295,10 +294,10 @@ qs_roll_collect(struct qs_roll *r, const struct qs_ppo_agent *ag, struct qs_ppo_
 	float lambda = ag->cfg.algo == QS_ALGO_REINFORCE ? 1.0f : ag->cfg.lambda;
 
 	if (out->n_env < r->n_env || out->n_feat != r->n_feat)
-		return qs_train_fail(QS_E_ARG, msg, msglen,
-				     "rollouts: output buffer has %u envs of %u features, need %u "
-				     "of %u",
-				     out->n_env, out->n_feat, r->n_env, r->n_feat);
+		return qs_fail(msg, msglen, QS_E_ARG,
+			       "rollouts: output buffer has %u envs of %u features, need %u "
+			       "of %u",
+			       out->n_env, out->n_feat, r->n_env, r->n_feat);
 	for (uint32_t i = 0; i < r->n_env; i++) {
 		r->e[i].ag = ag;
 		r->e[i].greedy = greedy;
@@ -317,7 +316,7 @@ qs_roll_collect(struct qs_roll *r, const struct qs_ppo_agent *ag, struct qs_ppo_
 		const struct qs_ppo_buf *b = &e->buf;
 
 		if (e->rc != QS_OK)
-			return qs_train_fail(e->rc, msg, msglen, "env %u: %s", i, e->msg);
+			return qs_fail(msg, msglen, e->rc, "env %u: %s", i, e->msg);
 		for (uint32_t k = 0; k < b->n; k++) {
 			uint32_t idx, r0 = b->row_off[k];
 			int rc = qs_ppo_buf_push(out, i, b->rows + (size_t)r0 * b->n_feat,
@@ -325,10 +324,10 @@ qs_roll_collect(struct qs_roll *r, const struct qs_ppo_agent *ag, struct qs_ppo_
 						 b->logp[k], b->value[k], &idx);
 
 			if (rc != QS_OK)
-				return qs_train_fail(rc, msg, msglen,
-						     "rollouts: merged buffer too small (%u "
-						     "decisions)",
-						     out->cap);
+				return qs_fail(msg, msglen, rc,
+					       "rollouts: merged buffer too small (%u "
+					       "decisions)",
+					       out->cap);
 			out->reward[idx] = b->reward[k];
 			out->done[idx] = b->done[k];
 		}

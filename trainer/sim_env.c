@@ -54,7 +54,7 @@ sim_env_create(void **env, const char *scenario, uint64_t seed, char *msg, size_
 
 	(void)seed;
 	if (!e)
-		return qs_train_fail(QS_E_NOMEM, msg, msglen, "sim env");
+		return qs_fail(msg, msglen, QS_E_NOMEM, "sim env");
 	rc = qs_sim_scenario_load_named(scenario, NULL, &e->base, msg, msglen);
 	if (rc != QS_OK) {
 		free(e);
@@ -137,10 +137,10 @@ sim_env_set(void *env, const char *key, const char *val, char *msg, size_t msgle
 		if (!strcmp(val, "auto"))
 			return pick_teacher(e, msg, msglen);
 		if (qs_baseline_parse(val, &e->teacher_kind))
-			return qs_train_fail(QS_E_ARG, msg, msglen, "unknown teacher '%s'", val);
+			return qs_fail(msg, msglen, QS_E_ARG, "unknown teacher '%s'", val);
 		return QS_OK;
 	}
-	return qs_train_fail(QS_E_ARG, msg, msglen, "sim env: unknown setting %s", key);
+	return qs_fail(msg, msglen, QS_E_ARG, "sim env: unknown setting %s", key);
 }
 
 /* Draw an episode's configuration from the scenario (domain randomization). */
@@ -260,7 +260,7 @@ sim_env_act(void *env, uint32_t action, uint64_t tag, char *msg, size_t msglen)
 			n *= 2;
 		t = realloc(e->tags, n * sizeof(*t));
 		if (!t)
-			return qs_train_fail(QS_E_NOMEM, msg, msglen, "sim env: tags");
+			return qs_fail(msg, msglen, QS_E_NOMEM, "sim env: tags");
 		for (uint64_t i = e->n_tags; i < n; i++)
 			t[i] = UINT64_MAX;
 		e->tags = t;

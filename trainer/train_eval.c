@@ -108,7 +108,7 @@ qs_train_eval_run(struct qs_train_eval *e, char *msg, size_t msglen)
 	}
 	e->rows = calloc(e->n, sizeof(*e->rows));
 	if (!e->rows)
-		return qs_train_fail(QS_E_NOMEM, msg, msglen, "out of memory");
+		return qs_fail(msg, msglen, QS_E_NOMEM, "out of memory");
 	co.threads = e->threads ? e->threads : 1;
 	co.threads = co.threads > 64 ? 64 : co.threads;
 	rc = qs_cmp_run(&e->cfg, rt, e->n, &co, e->rows, &bad, msg, msglen);
@@ -116,9 +116,9 @@ qs_train_eval_run(struct qs_train_eval *e, char *msg, size_t msglen)
 		char inner[512];
 
 		snprintf(inner, sizeof(inner), "%s", msg);
-		return qs_train_fail(rc, msg, msglen, "eval %s seed %" PRIu64 ": %s",
-				     e->names[bad / K] ? e->names[bad / K] : "float",
-				     e->seed + bad % K, inner);
+		return qs_fail(msg, msglen, rc, "eval %s seed %" PRIu64 ": %s",
+			       e->names[bad / K] ? e->names[bad / K] : "float", e->seed + bad % K,
+			       inner);
 	}
 	for (int i = 0; i < QS_BASELINE__COUNT; i++) {
 		double m = e->rows[i].mean[e->prim];

@@ -201,8 +201,7 @@ qs_train_export(const struct qs_train_export_cfg *o, const struct qs_train_env_o
 		n_scen += *t == ',';
 	n_scen = n_scen > QS_TRAIN_MAX_SCENARIOS ? QS_TRAIN_MAX_SCENARIOS : n_scen;
 	if (!grp && rc == QS_OK)
-		rc = qs_train_fail(QS_E_NOMEM, msg, sizeof(msg), "%u decisions' scenarios",
-				   states->cap);
+		rc = qs_fail(msg, sizeof(msg), QS_E_NOMEM, "%u decisions' scenarios", states->cap);
 	float best_s[QS_MLP_MAX_LAYERS * 64];
 	int best_round = -1, last_round = -1, ok;
 	double guard0[QS_TRAIN_MAX_SCENARIOS] = {0};

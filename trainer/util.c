@@ -1,25 +1,11 @@
-/* util.c - the trainer's small helpers: error messages, option numbers, the clock. */
+/* util.c - the trainer's small helpers: option numbers, the clock. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
 #include "util.h"
 #include "qsteer/clock.h"
-
-int
-qs_train_fail(int status, char *msg, size_t msglen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (msg && msglen) {
-		va_start(ap, fmt);
-		vsnprintf(msg, msglen, fmt, ap);
-		va_end(ap);
-	}
-	return status;
-}
 
 int
 qs_train_parse_u64(const char *s, uint64_t *v)

@@ -8,9 +8,7 @@
 
 #include "qsteer/status.h"
 
-/* Fill msg (may be NULL) and return status: libraries never print. */
-int qs_train_fail(int status, char *msg, size_t msglen, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+/* Messages: status.h's qs_fail (fill msg, may be NULL, and return the status). */
 
 /* A decimal unsigned option value, the whole string (no sign, no trailing text):
  * 0, or -1 if it is not one. */

@@ -5,6 +5,8 @@
 #ifndef QSTEER_STATUS_H
 #define QSTEER_STATUS_H
 
+#include <stddef.h>
+
 enum qs_status {
 	QS_OK = 0,
 	QS_E_ARG, /* a caller passed something impossible */
@@ -26,5 +28,10 @@ enum qs_status {
 
 /* Stable lower-case name of a status, e.g. "crc". */
 const char *qs_status_name(int status);
+
+/* Writes the message into msg (when it is not NULL) and returns status: how every
+ * library says what was wrong and where. */
+int qs_fail(char *msg, size_t msglen, int status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 #endif /* QSTEER_STATUS_H */
