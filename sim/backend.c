@@ -134,22 +134,21 @@ wait_pop(struct qs_sim *s, struct qs_sim_backend *be)
 static void
 record_first_token(struct qs_sim *s, struct qs_sim_backend *be, struct qs_sim_req *q, uint64_t t)
 {
-	uint64_t us;
-	uint32_t v, *slot;
+	uint32_t old, v;
 
 	if (q->first_done)
 		return;
 	q->first_done = true;
 	q->first_token_ns = t;
-	us = (t - q->r.arrival_ns) / 1000;
-	v = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
-	slot = &be->ttft_ring[be->ttft_pos++ % QS_SIM_TTFT_RING];
-	/* Keep the ring's max; rescan (at the next report) only when it may have left. */
+	old = be->ttft.us[be->ttft.pos % QS_TTFT_WINDOW];
+	qs_ttft_window_push(&be->ttft, t - q->r.arrival_ns);
+	v = be->ttft.us[(be->ttft.pos + QS_TTFT_WINDOW - 1) % QS_TTFT_WINDOW];
+	/* Keep the window's max, which every report reads, so that a first token costs
+	 * no scan of the window; rescan (at the next report) only when the max left. */
 	if (v >= be->ttft_max)
 		be->ttft_max = v;
-	else if (*slot == be->ttft_max)
+	else if (old == be->ttft_max)
 		be->ttft_dirty = true;
-	*slot = v;
 	(void)s;
 }
 

@@ -757,7 +757,6 @@ take_report(struct qs_sim *s, struct qs_sim_backend *be, uint64_t t)
 	bool transit = s->cfg.report_transit_ns != 0;
 	struct qs_sim_report *r =
 	    be->rep_checked ? &be->rep_own : (transit ? &be->rep_transit : &be->rep);
-	uint32_t i, mx = 0;
 	uint64_t dt = t - be->rep_prev_t;
 
 	r->t = t;
@@ -783,9 +782,7 @@ take_report(struct qs_sim *s, struct qs_sim_backend *be, uint64_t t)
 		       : r->decode_tps;
 	if (be->ttft_dirty) {
 		/* record_first_token keeps the max unless the max itself left the ring. */
-		for (i = 0; i < QS_SIM_TTFT_RING; i++)
-			mx = be->ttft_ring[i] > mx ? be->ttft_ring[i] : mx;
-		be->ttft_max = mx;
+		be->ttft_max = qs_ttft_window_max(&be->ttft);
 		be->ttft_dirty = false;
 	}
 	r->ttft_p99_us = be->ttft_max;

@@ -19,7 +19,6 @@
 #include "qsteer/ttft_window.h"
 
 #define QS_NIL		  0xffffffffu
-#define QS_SIM_TTFT_RING  QS_TTFT_WINDOW
 #define QS_SIM_SAT_SAMPLE 2000 /* requests per saturation-throughput estimate */
 #define QS_SIM_LEN_SAMPLE 2000 /* trace rows kept for the capacity estimates */
 #define QS_SIM_SLO_SAMPLE 2000 /* requests per SLO-attainment probe */
@@ -191,8 +190,8 @@ struct qs_sim_backend {
 	uint64_t adm_next;
 	uint32_t kv_phase[QS_SIM_BLOCK_TOKENS]; /* decoding slots per kv0 mod 16 */
 	bool dec_sched;	   /* the running iteration decodes every decoding slot */
-	bool ttft_dirty;   /* ttft_max needs a rescan of ttft_ring */
-	uint32_t ttft_max; /* max of ttft_ring unless ttft_dirty */
+	bool ttft_dirty;   /* ttft_max needs a rescan of ttft */
+	uint32_t ttft_max; /* qs_ttft_window_max(&ttft) unless ttft_dirty */
 	uint32_t kv_free;
 	bool busy;
 	uint64_t iter_start;
@@ -202,10 +201,9 @@ struct qs_sim_backend {
 	/* counters */
 	uint64_t received, received_tokens, completed, decoded, preemptions;
 	uint64_t prefill_pending;
-	uint64_t busy_ns; /* batch: iteration time; tokrate: slot time / concurrency */
-	uint32_t ttft_ring[QS_SIM_TTFT_RING];
-	uint32_t ttft_pos;
-	double tok_speed; /* tokrate: tokens/s per slot */
+	uint64_t busy_ns;	    /* batch: iteration time; tokrate: slot time / concurrency */
+	struct qs_ttft_window ttft; /* the report's TTFT figure, as the agent's */
+	double tok_speed;	    /* tokrate: tokens/s per slot */
 	/* reports (lazy: see engine.c) */
 	uint64_t rep_phase;
 	bool rep_lossy; /* reports can be lost (report_loss > 0 or an agent outage) */

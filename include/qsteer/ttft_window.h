@@ -6,9 +6,10 @@
  * no first token, and a per-interval p99 would read 0 in most reports, which is not
  * what the router's feature 10 (docs/features.md) was trained on. The agent
  * (agent.c, and exec_http.c where the engine publishes no TTFT histogram) and the
- * simulator's backends (sim/backend.c, its ring of this size) report the same
- * figure; issue 13 found them apart (the agent took the p99 of the interval alone,
- * 0 without a first token) and the shipped policy's live decisions with them.
+ * simulator's backends (sim/backend.c, which also keeps the max as first tokens
+ * come, so its event loop scans nothing) report the same figure from this window; issue 13 found
+ * them apart (the agent took the p99 of the interval alone, 0 without a first token) and the
+ * shipped policy's live decisions with them.
  */
 #ifndef QSTEER_TTFT_WINDOW_H
 #define QSTEER_TTFT_WINDOW_H
