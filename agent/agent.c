@@ -281,6 +281,25 @@ prefill_need(const struct seq *s)
 	return s->decoding ? 0 : s->req.prompt_tokens + s->generated - s->computed;
 }
 
+/* The stats row of tenant t: its own among the first QS_AGENT_TENANTS seen, else the
+ * others' (at most nine rows scanned, at submission and at an event). */
+static struct qs_agent_tenant_stats *
+tenant_row(struct qs_agent *a, uint16_t t)
+{
+	struct qs_agent_stats *st = &a->st;
+	uint32_t i;
+
+	for (i = 0; i < st->n_tenants; i++)
+		if (!st->tenant[i].others && st->tenant[i].tenant == t)
+			return &st->tenant[i];
+	if (st->n_tenants > QS_AGENT_TENANTS)
+		return &st->tenant[QS_AGENT_TENANTS];
+	i = st->n_tenants++;
+	st->tenant[i].tenant = i < QS_AGENT_TENANTS ? t : 0;
+	st->tenant[i].others = i == QS_AGENT_TENANTS;
+	return &st->tenant[i];
+}
+
 int
 qs_agent_submit(struct qs_agent *a, const struct qs_agent_req *r, uint64_t now_ns)
 {
@@ -289,11 +308,13 @@ qs_agent_submit(struct qs_agent *a, const struct qs_agent_req *r, uint64_t now_n
 	uint64_t ctx = (uint64_t)r->prompt_tokens + r->max_new_tokens;
 
 	a->st.received++;
+	tenant_row(a, r->tenant)->received++;
 	roll_window(a, now_ns);
 	a->arr_cur++;
 	if (r->max_new_tokens == 0 || r->prompt_tokens == 0 || a->n_free_slots == 0 ||
 	    ctx > (uint64_t)a->per_seq_blocks * QS_KV_BLOCK_TOKENS) {
 		a->st.rejected++;
+		tenant_row(a, r->tenant)->rejected++;
 		emit(a, QS_AGENT_EV_REJECTED, NULL, r, now_ns);
 		return QS_E_SIZE;
 	}
@@ -367,8 +388,9 @@ qs_agent_cancel(struct qs_agent *a, const struct qs_agent_req *c, uint64_t now_n
 				if (a->bslot[k] == i)
 					a->bslot[k] = NIL;
 		}
-		free_slot(a, i);
 		a->st.cancelled++;
+		tenant_row(a, s->req.tenant)->cancelled++;
+		free_slot(a, i);
 		return QS_OK;
 	}
 	emit(a, QS_AGENT_EV_CANCEL_UNKNOWN, NULL, c, now_ns);
@@ -786,9 +808,13 @@ qs_agent_step_finish(struct qs_agent *a, struct qs_agent_iter *it)
 			s->generated++;
 			if (s->generated == 1) {
 				uint64_t ttft = end - s->req.recv_ns;
+				struct qs_agent_tenant_stats *ts = tenant_row(a, s->req.tenant);
 
 				s->first_ns = end;
 				a->st.first_tokens++;
+				ts->first_tokens++;
+				if (ttft > ts->ttft_max_ns)
+					ts->ttft_max_ns = ttft;
 				emit(a, QS_AGENT_EV_FIRST, s, &s->req, end);
 				qs_ttft_window_push(&a->rep_ttft, ttft);
 				if (ttft > a->ttft_max_cur)
@@ -798,8 +824,9 @@ qs_agent_step_finish(struct qs_agent *a, struct qs_agent_iter *it)
 		if (s->generated >= s->req.max_new_tokens) {
 			emit(a, QS_AGENT_EV_DONE, s, &s->req, end);
 			list_remove(a, &a->running, i);
-			free_slot(a, i);
 			a->st.completed++;
+			tenant_row(a, s->req.tenant)->completed++;
+			free_slot(a, i);
 		}
 	}
 	a->last_iter_ns = ns;

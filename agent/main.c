@@ -89,6 +89,30 @@ serve_http(struct qs_agent_cli *o, char *msg, size_t msglen)
 #endif
 }
 
+/* With more than one tenant, a line each (the first QS_AGENT_TENANTS seen, then the
+ * rest together). */
+static void
+print_tenants(const struct qs_agent_stats *s)
+{
+	uint32_t i;
+
+	for (i = 0; s->n_tenants > 1 && i < s->n_tenants; i++) {
+		const struct qs_agent_tenant_stats *t = &s->tenant[i];
+		char name[32];
+
+		if (t->others)
+			snprintf(name, sizeof(name), "others");
+		else
+			snprintf(name, sizeof(name), "%u", t->tenant);
+		fprintf(stderr,
+			"qsteer-agent: tenant %s: %llu requests (%llu rejected), %llu completed, "
+			"%llu cancelled, longest TTFT %.1f ms\n",
+			name, (unsigned long long)t->received, (unsigned long long)t->rejected,
+			(unsigned long long)t->completed, (unsigned long long)t->cancelled,
+			(double)t->ttft_max_ns / 1e6);
+	}
+}
+
 /*
  * `qsteer-agent bench ARGS` runs qsteer-agent-bench ARGS, installed (and built)
  * beside this program: the bench runs the simulator, which the serving daemon does
@@ -210,6 +234,7 @@ main(int argc, char **argv)
 			(unsigned long long)s->preemptions, (unsigned long long)s->iterations,
 			(unsigned long long)is->dropped, (unsigned long long)ss.reports_sent,
 			(unsigned long long)ss.responses_sent);
+		print_tenants(s);
 	}
 	qs_agent_intake_destroy(in);
 	qs_agent_destroy(a);

@@ -331,6 +331,17 @@ struct qs_agent_iter {
 	struct qs_batch_decision dec;
 };
 
+/* Tenants with a row of their own in qs_agent_stats (the first seen); the others
+ * are summed in one more row, as the simulator's tenant metrics (sim.h). */
+#define QS_AGENT_TENANTS 8
+
+struct qs_agent_tenant_stats {
+	uint16_t tenant; /* the id; the others' row: 0 */
+	bool others;	 /* the row that sums every tenant past the first QS_AGENT_TENANTS */
+	uint64_t received, rejected, completed, cancelled, first_tokens;
+	uint64_t ttft_max_ns; /* the longest time to first token */
+};
+
 struct qs_agent_stats {
 	uint64_t received; /* submitted: accepted + rejected */
 	uint64_t rejected; /* queue full or longer than the KV cache */
@@ -343,6 +354,10 @@ struct qs_agent_stats {
 	uint64_t decode_tokens;
 	uint64_t prefill_tokens;
 	uint64_t events_lost; /* event buffer full (the caller did not drain it) */
+	/* per tenant (issue 15): rows in the order tenants were first seen, the
+	 * others' row (if any) last */
+	uint32_t n_tenants;
+	struct qs_agent_tenant_stats tenant[QS_AGENT_TENANTS + 1];
 };
 
 struct qs_agent;

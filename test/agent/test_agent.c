@@ -933,6 +933,70 @@ cancel_answers(void **state)
 	rig_down(&r);
 }
 
+/* Per-tenant counts (issue 15): a row per tenant in the order first seen, the ninth
+ * and later tenants summed in one more row; every request counted once where it
+ * ended (completed, cancelled, rejected), and each row's first tokens and longest
+ * TTFT its own. */
+static void
+tenant_stats(void **state)
+{
+	struct rig r;
+	struct qs_agent_iter it;
+	struct qs_agent_req q, c;
+	const struct qs_agent_stats *st;
+	uint64_t t = 0, sum = 0;
+	uint32_t i;
+
+	(void)state;
+	rig_up(&r, "fixed:2", 0, false);
+	/* tenants 5, 3, then 12 more (ids 100..111): 8 rows of their own, 6 summed */
+	for (i = 0; i < 14; i++) {
+		memset(&q, 0, sizeof(q));
+		q.id = 1 + i;
+		q.prompt_tokens = 8;
+		q.max_new_tokens = 3;
+		q.tenant = (uint16_t)(i == 0 ? 5 : i == 1 ? 3 : 100 + i);
+		assert_int_equal(qs_agent_submit(r.a, &q, 0), QS_OK);
+	}
+	memset(&q, 0, sizeof(q));
+	q.id = 99;
+	q.prompt_tokens = 8; /* no tokens to generate: rejected */
+	q.tenant = 3;
+	assert_int_equal(qs_agent_submit(r.a, &q, 0), QS_E_SIZE);
+	memset(&c, 0, sizeof(c));
+	c.id = 14; /* the last one, still waiting */
+	assert_int_equal(qs_agent_cancel(r.a, &c, 0), QS_OK);
+	for (i = 0; i < 200 && qs_agent_running(r.a) + qs_agent_waiting(r.a) > 0; i++) {
+		step_ok(&r, t, &it);
+		t += it.ns ? it.ns : 1000;
+	}
+	st = qs_agent_stats(r.a);
+	assert_int_equal(st->n_tenants, QS_AGENT_TENANTS + 1);
+	assert_int_equal(st->tenant[0].tenant, 5);
+	assert_int_equal(st->tenant[1].tenant, 3);
+	assert_int_equal(st->tenant[2].tenant, 102);
+	assert_false(st->tenant[QS_AGENT_TENANTS - 1].others);
+	assert_true(st->tenant[QS_AGENT_TENANTS].others);
+	assert_int_equal(st->tenant[1].received, 2);
+	assert_int_equal(st->tenant[1].rejected, 1);
+	assert_int_equal(st->tenant[1].completed, 1);
+	assert_int_equal(st->tenant[QS_AGENT_TENANTS].received, 6);
+	assert_int_equal(st->tenant[QS_AGENT_TENANTS].completed, 5);
+	assert_int_equal(st->tenant[QS_AGENT_TENANTS].cancelled, 1);
+	for (i = 0; i < st->n_tenants; i++) {
+		const struct qs_agent_tenant_stats *ts = &st->tenant[i];
+
+		sum += ts->received;
+		assert_int_equal(ts->received, ts->completed + ts->cancelled + ts->rejected);
+		assert_int_equal(ts->first_tokens, ts->completed);
+		assert_true(ts->completed == 0 || ts->ttft_max_ns > 0);
+	}
+	assert_int_equal(sum, st->received);
+	/* the later tenants waited behind the first two pairs: a longer worst TTFT */
+	assert_true(st->tenant[QS_AGENT_TENANTS].ttft_max_ns > st->tenant[0].ttft_max_ns);
+	rig_down(&r);
+}
+
 static void
 response_wire(void **state)
 {
@@ -1283,6 +1347,7 @@ main(void)
 	    cmocka_unit_test(reports_cumulative),
 	    cmocka_unit_test(response_wire),
 	    cmocka_unit_test(cancel_answers),
+	    cmocka_unit_test(tenant_stats),
 	    cmocka_unit_test(profile_parse_fit),
 	    cmocka_unit_test(bench_stream_is_the_scenario),
 	    cmocka_unit_test(bench_scenario_errors),
