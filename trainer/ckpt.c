@@ -117,7 +117,7 @@ check_header(const uint8_t *b, size_t len, const char *label, char *msg, size_t 
 			       "file is corrupt",
 			       label, qs_train_rd32(b + fs - 4), qs_crc32c(0, b, fs - 4));
 	algo = qs_train_rd32(b + 16);
-	if (algo > QS_ALGO_REINFORCE)
+	if (algo >= QS_ALGO_COUNT)
 		return qs_fail(msg, msglen, QS_E_VALUE, "%s: algorithm %u at offset 16 is unknown",
 			       label, algo);
 	for (int o = 148; o < QS_CKPT_HDR_SIZE; o++)
@@ -145,8 +145,8 @@ qs_ckpt_decode(const uint8_t *b, size_t len, const char *label, struct qs_ppo_ag
 		return qs_fail(msg, msglen, QS_E_SHAPE,
 			       "%s: checkpoint is %s %u->%u->%u->1 (value hidden %u, %u+%u "
 			       "parameters); this run is %s %u->%u->%u->1 (value hidden %u)",
-			       label, f[0] ? "reinforce" : "ppo", f[1], f[2], f[3], f[4], f[5],
-			       f[6], ag->cfg.algo ? "reinforce" : "ppo", ag->cfg.n_feat, ag->cfg.h1,
+			       label, qs_algo_name((enum qs_algo)f[0]), f[1], f[2], f[3], f[4],
+			       f[5], f[6], qs_algo_name(ag->cfg.algo), ag->cfg.n_feat, ag->cfg.h1,
 			       ag->cfg.h2, ag->cfg.vh);
 	if (qs_train_rd32(b + 12) != qs_ckpt_size(ag))
 		return qs_fail(msg, msglen, QS_E_SIZE, "%s: %u bytes, but its shapes need %zu",

@@ -92,6 +92,31 @@ rows_to_float(const struct head *h, const uint8_t *rows, size_t n, float *x)
 }
 
 void
+qs_ppo_rows_in(const struct qs_ppo_agent *ag, const uint8_t *rows, size_t n, float *x)
+{
+	rows_to_float(head_of(&ag->cfg), rows, n, x);
+}
+
+static const char *const algo_names[QS_ALGO_COUNT] = {"ppo", "reinforce", "a2c", "dqn"};
+
+const char *
+qs_algo_name(enum qs_algo a)
+{
+	return (unsigned)a < QS_ALGO_COUNT ? algo_names[a] : "?";
+}
+
+int
+qs_algo_parse(const char *s, enum qs_algo *out)
+{
+	for (unsigned i = 0; i < QS_ALGO_COUNT; i++)
+		if (s && !strcmp(s, algo_names[i])) {
+			*out = (enum qs_algo)i;
+			return QS_OK;
+		}
+	return QS_E_VALUE;
+}
+
+void
 qs_ppo_defaults(struct qs_ppo_cfg *c)
 {
 	memset(c, 0, sizeof(*c));
@@ -411,11 +436,30 @@ qs_ppo_act(const struct qs_ppo_agent *ag, struct qs_ppo_actor *a, const uint8_t 
 	s = qs_mlp_forward(&ag->pi, &a->ws_pi, a->x, n_rows, NULL);
 	memcpy(a->s, s, nl * sizeof(float));
 	lse = qs_mlp_softmax_masked(a->s, nl, mask, a->p);
-	pick = greedy ? qs_mlp_argmax_masked(a->s, nl, mask)
-		      : qs_mlp_sample_masked(a->p, nl, mask, qs_rng_uniform(rng));
-	*action = pick;
-	if (logp)
-		*logp = a->s[pick] - lse;
+	if (ag->cfg.algo == QS_ALGO_DQN && !greedy) {
+		/* Epsilon-greedy over Q; logp is that distribution's (for the logs only). */
+		uint32_t ne = (uint32_t)__builtin_popcountll(mask), best;
+		float eps = ag->explore_eps, u = qs_rng_uniform(rng);
+
+		best = qs_mlp_argmax_masked(a->s, nl, mask);
+		pick = best;
+		if (u < eps) {
+			uint64_t m = mask;
+
+			for (uint32_t k = qs_rng_below(rng, ne); k; k--)
+				m &= m - 1;
+			pick = (uint32_t)__builtin_ctzll(m);
+		}
+		*action = pick;
+		if (logp)
+			*logp = logf(eps / (float)ne + (pick == best ? 1 - eps : 0));
+	} else {
+		pick = greedy ? qs_mlp_argmax_masked(a->s, nl, mask)
+			      : qs_mlp_sample_masked(a->p, nl, mask, qs_rng_uniform(rng));
+		*action = pick;
+		if (logp)
+			*logp = a->s[pick] - lse;
+	}
 	if (value) {
 		const float *vx = a->x;
 
@@ -583,6 +627,8 @@ qs_ppo_agent_init(struct qs_ppo_agent *ag, const struct qs_ppo_cfg *c, uint64_t 
 			       QS_PPO_MAX_LOGITS, c->n_actions);
 	if (c->head != QS_PPO_HEAD_SCORER && c->head != QS_PPO_HEAD_CLASSIFIER)
 		return qs_fail(msg, msglen, QS_E_ARG, "ppo: unknown action head %d", (int)c->head);
+	if ((unsigned)c->algo >= QS_ALGO_COUNT)
+		return qs_fail(msg, msglen, QS_E_ARG, "ppo: unknown algorithm %d", (int)c->algo);
 	ag->cfg = *c;
 	qs_rng_seed(&init, seed, hd->init_stream);
 	qs_rng_seed(&ag->rng, seed, hd->shuffle_stream);
@@ -847,7 +893,8 @@ shard_run(struct qs_ppo_shard *sh)
 		if (ag->bc) {
 			sh->t_pi[k] = -lp;
 			dlogp = -1.0f;
-		} else if (c->algo == QS_ALGO_REINFORCE) {
+		} else if (c->algo == QS_ALGO_REINFORCE || c->algo == QS_ALGO_A2C) {
+			/* (their difference is in A: lambda 1 or cfg.lambda, rollout.c) */
 			sh->t_pi[k] = -A * lp;
 			dlogp = -A;
 		} else {
@@ -1016,12 +1063,15 @@ qs_ppo_update(struct qs_ppo_agent *ag, struct qs_ppo_buf *b, struct qs_ppo_stats
 {
 	const struct qs_ppo_cfg *c = &ag->cfg;
 	const struct head *hd = head_of(c);
-	uint32_t epochs = c->algo == QS_ALGO_REINFORCE ? 1 : c->epochs, mb = c->minibatch;
+	uint32_t epochs = c->algo == QS_ALGO_PPO ? c->epochs : 1, mb = c->minibatch;
 	struct qs_ppo_stats acc = {0}, one;
 	int consist;
 
 	if (!b->n)
 		return qs_fail(msg, msglen, QS_E_ARG, "ppo update: empty buffer");
+	if (c->algo == QS_ALGO_DQN && !ag->bc)
+		return qs_fail(msg, msglen, QS_E_ARG,
+			       "ppo update: DQN learns through qs_dqn_update (dqn.h)");
 	if (b->n_feat != c->n_feat || b->n_out != ag->n_out)
 		return qs_fail(msg, msglen, QS_E_SHAPE,
 			       "ppo update: buffer rows have %u features and %u outputs, the "

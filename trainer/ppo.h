@@ -1,7 +1,7 @@
 /*
  * ppo.h - the trainer's one policy-gradient core: PPO (clipped surrogate, GAE(lambda),
- * value loss, entropy bonus, minibatch epochs) and REINFORCE with a learned baseline,
- * over a rollout buffer of decisions, for both of qsteer's learned policies. What
+ * value loss, entropy bonus, minibatch epochs), REINFORCE with a learned baseline and
+ * A2C, over a rollout buffer of decisions, for both of qsteer's learned policies. What
  * differs between them is the action head (cfg.head):
  *
  *  - QS_PPO_HEAD_SCORER, the router (DESIGN.md 3.2): a decision is one row per
@@ -41,10 +41,21 @@
 #include "mlp.h"
 #include "rng.h"
 
-enum qs_algo {
-	QS_ALGO_PPO = 0,
-	QS_ALGO_REINFORCE,
-};
+/*
+ * The learners over this core. PPO: clipped surrogate, cfg.epochs passes. REINFORCE:
+ * -A log pi with Monte Carlo returns (lambda 1) against the learned baseline, one
+ * pass. A2C: the same unclipped -A log pi, one pass, but A is GAE(cfg.lambda) from
+ * the critic's bootstrapped values, as in synchronous advantage actor-critic. DQN
+ * (dqn.h): the scorer's output is Q(s, a), learned from a replay of transitions
+ * against a target network; this core only acts for it (epsilon-greedy) and keeps
+ * its network, optimizer and checkpoint.
+ */
+enum qs_algo { QS_ALGO_PPO = 0, QS_ALGO_REINFORCE, QS_ALGO_A2C, QS_ALGO_DQN, QS_ALGO_COUNT };
+
+/* "ppo", "reinforce", "a2c", "dqn"; "?" out of range. */
+const char *qs_algo_name(enum qs_algo a);
+/* The algorithm named s; QS_E_VALUE when none is. */
+int qs_algo_parse(const char *s, enum qs_algo *out);
 
 enum qs_ppo_head {
 	QS_PPO_HEAD_SCORER = 0, /* router: a row per candidate, one score each */
@@ -159,16 +170,19 @@ void qs_ppo_set_threads(struct qs_ppo_agent *ag, uint32_t n);
 
 /*
  * Run the policy on one decision's rows (a scorer's candidates, a classifier's one
- * state row) and pick one of its logits: sampled from the masked softmax, or the
- * argmax when greedy. Writes the action, its log-probability and the state value
- * (logp and value may be NULL; value NULL skips the value network). QS_E_ARG when
- * nothing is eligible or the logits exceed QS_PPO_MAX_LOGITS.
+ * state row) and pick one of its logits: sampled from the masked softmax (DQN:
+ * epsilon-greedy, explore_eps), or the argmax when greedy. Writes the action, its log-probability
+ * and the state value (logp and value may be NULL; value NULL skips the value network). QS_E_ARG
+ * when nothing is eligible or the logits exceed QS_PPO_MAX_LOGITS.
  */
 int qs_ppo_act(const struct qs_ppo_agent *ag, struct qs_ppo_actor *a, const uint8_t *rows,
 	       uint32_t n_rows, uint64_t mask, struct qs_rng *rng, int greedy, uint32_t *action,
 	       float *logp, float *value);
 /* Every logit of a decision of ag's head with n_rows rows eligible. */
 uint64_t qs_ppo_all(const struct qs_ppo_agent *ag, uint32_t n_rows);
+
+/* n feature bytes as the policy net's inputs (x / 127, rounded as ag's head does). */
+void qs_ppo_rows_in(const struct qs_ppo_agent *ag, const uint8_t *rows, size_t n, float *x);
 
 /* The value network's input: mean and max of x/127 over eligible rows. */
 void qs_ppo_summary(const uint8_t *rows, uint32_t n_cand, uint64_t mask, uint32_t n_feat,
@@ -227,6 +241,10 @@ struct qs_ppo_agent {
 	uint64_t updates;    /* calls to qs_ppo_update */
 	void *qc;	     /* consistency scratch (consist_coef > 0), allocated on first use */
 	float consist_agree; /* last update: float-vs-fake-quantized argmax agreement */
+	/* DQN's exploration: a sampled (not greedy) action is uniform over the eligible
+	 * candidates with this probability, else the argmax of Q. The training loop
+	 * anneals it; other algorithms sample their softmax and ignore it. */
+	float explore_eps;
 };
 
 /* Build the networks (initialized from seed) and the optimizers. */

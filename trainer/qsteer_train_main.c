@@ -18,6 +18,7 @@
 #include "batch_cmd.h"
 #endif
 #include "ckpt.h"
+#include "dqn.h"
 #include "env.h"
 #include "qsteer/features.h"
 #include "qsteer/opt.h"
@@ -34,8 +35,8 @@ struct opts {
 	const char *teacher, *init, *fckpt, *out_dir;
 	enum qs_algo algo;
 	uint64_t steps, seed, bc_steps, created;
-	double lr, bc_lr, ent, share, ppo_consist, ppo_temp, center;
-	uint32_t calib_per_env, epochs;
+	double lr, bc_lr, ent, share, ppo_consist, ppo_temp, center, gamma, eps_end;
+	uint32_t calib_per_env, epochs, dqn_target, dqn_steps;
 	/* The export's options (--calib-pct, --consist, --qat-*, --split...); the
 	 * scenario, output, seed, time and log are filled in when it runs. */
 	struct qs_train_export_cfg ex;
@@ -48,8 +49,9 @@ usage(void)
 {
 	fprintf(
 	    stderr,
-	    "usage: qsteer-train train --scenario S[,S...] [--algo ppo|reinforce] [--steps N] "
-	    "--out FILE.q8\n"
+	    "usage: qsteer-train train --scenario S[,S...] [--algo ppo|reinforce|a2c|dqn]\n"
+	    "                          [--steps N] --out FILE.q8\n"
+	    "                          [--gamma G] [--dqn-target N] [--dqn-steps N] [--eps-end E]\n"
 	    "                          [--bc-steps N] [--teacher auto|sed|kv|...] [--init CKPT]\n"
 	    "                          [--threads N] [--seed S] [--log CSV] [--checkpoint FILE]\n"
 	    "                          [--resume FILE] [--plot DIR] [--no-randomize] [--created "
@@ -142,6 +144,9 @@ cmd_train(const struct opts *o, int bench)
 	    bench && !o->scenario ? &qs_env_bandit : env_or_die(o->scenario);
 	struct qs_ppo_cfg c;
 	struct qs_ppo_agent ag;
+	struct qs_dqn_cfg dc;
+	struct qs_dqn dq = {0};
+	struct qs_dqn_stats dst;
 	struct qs_roll r, ev;
 	struct qs_ppo_buf b, states;
 	struct qs_ckpt_meta meta = {0};
@@ -170,15 +175,26 @@ cmd_train(const struct opts *o, int bench)
 	c.center_coef = (float)o->center;
 	c.consist_temp = (float)(o->ppo_temp > 0 ? o->ppo_temp : o->ex.qat_temp);
 	c.consist_pct = (float)o->ex.calib_pct;
+	if (o->gamma >= 0)
+		c.gamma = (float)o->gamma;
 	if (ops == &qs_env_bandit)
 		c.gamma = 0; /* a bandit: each decision earns only its own reward */
+	qs_dqn_defaults(&dc);
+	dc.gamma = c.gamma;
+	if (o->dqn_target)
+		dc.target_every = o->dqn_target;
+	if (o->dqn_steps)
+		dc.steps = o->dqn_steps;
+	if (o->eps_end >= 0)
+		dc.eps_end = (float)o->eps_end;
 	if (o->resume && (rc = qs_ckpt_peek(o->resume, &c, msg, sizeof(msg))) != QS_OK) {
 		fprintf(stderr, "qsteer-train: resume: %s\n", msg);
 		return 1;
 	}
 	updates = (total + per - 1) / per;
 	c.adam_pi.total_steps = c.adam_vf.total_steps =
-	    updates * c.epochs * ((per + c.minibatch - 1) / c.minibatch);
+	    c.algo == QS_ALGO_DQN ? updates * dc.steps
+				  : updates * c.epochs * ((per + c.minibatch - 1) / c.minibatch);
 	rc = qs_ppo_agent_init(&ag, &c, o->seed, msg, sizeof(msg));
 	if (rc != QS_OK) {
 		fprintf(stderr, "qsteer-train: %s\n", msg);
@@ -237,6 +253,9 @@ cmd_train(const struct opts *o, int bench)
 	if (rc == QS_OK)
 		rc = qs_ppo_buf_init(&states, N_ENV, N_ENV * o->calib_per_env,
 				     N_ENV * o->calib_per_env * 32, c.n_feat, msg, sizeof(msg));
+	if (rc == QS_OK && c.algo == QS_ALGO_DQN)
+		rc = qs_dqn_init(&dq, &dc, &ag, N_ENV, (uint32_t)per,
+				 (uint32_t)per * QS_MAX_CANDIDATES, o->seed, msg, sizeof(msg));
 	if (rc != QS_OK) {
 		fprintf(stderr, "qsteer-train: %s\n", msg);
 		return 1;
@@ -269,9 +288,18 @@ cmd_train(const struct opts *o, int bench)
 		ag.bc = bc;
 		/* Behaviour cloning takes larger steps than the policy gradient. */
 		ag.opt_pi.cfg.lr = bc ? (float)o->bc_lr : c.adam_pi.lr;
+		if (c.algo == QS_ALGO_DQN)
+			ag.explore_eps = qs_dqn_epsilon(&dc, bc ? 0 : step - o->bc_steps, o->steps);
 		rc = qs_roll_collect(&r, &ag, &b, 0, &rs, msg, sizeof(msg));
-		if (rc == QS_OK)
+		if (rc == QS_OK && c.algo == QS_ALGO_DQN && !bc) {
+			rc = qs_dqn_store(&dq, &b, msg, sizeof(msg));
+			if (rc == QS_OK)
+				rc = qs_dqn_update(&dq, &ag, &dst, msg, sizeof(msg));
+			/* The log's loss columns carry the TD loss and the mean Q. */
+			ps = (struct qs_ppo_stats){.pi_loss = dst.td_loss, .v_loss = dst.q_mean};
+		} else if (rc == QS_OK) {
 			rc = qs_ppo_update(&ag, &b, &ps, msg, sizeof(msg));
+		}
 		if (rc != QS_OK) {
 			fprintf(stderr, "\nqsteer-train: %s\n", msg);
 			break;
@@ -341,6 +369,7 @@ cmd_train(const struct opts *o, int bench)
 		qs_train_plot_curve(o->plot, o->log);
 	qs_ppo_buf_free(&b);
 	qs_ppo_buf_free(&states);
+	qs_dqn_free(&dq);
 	qs_roll_free(&r);
 	qs_roll_free(&ev);
 	qs_ppo_agent_free(&ag);
@@ -557,12 +586,8 @@ opt_algo(const struct qs_opt *opt, const char *val, void *ctx)
 	struct opts *o = ctx;
 
 	(void)opt;
-	if (!strcmp(val, "ppo"))
-		o->algo = QS_ALGO_PPO;
-	else if (!strcmp(val, "reinforce"))
-		o->algo = QS_ALGO_REINFORCE;
-	else {
-		fprintf(stderr, "qsteer-train: --algo %s: ppo or reinforce\n", val);
+	if (qs_algo_parse(val, &o->algo) != QS_OK) {
+		fprintf(stderr, "qsteer-train: --algo %s: ppo, reinforce, a2c or dqn\n", val);
 		return -1;
 	}
 	return 0;
@@ -612,6 +637,10 @@ main(int argc, char **argv)
 	    QS_OPT_FN("--split-width", opt_split),
 	    QS_OPT_U32("--qat-steps", &o.ex.qat_steps, 1, 1000000, "1..1000000"),
 	    QS_OPT_U32("--epochs", &o.epochs, 1, 64, "1..64"),
+	    QS_OPT_DOUBLE("--gamma", &o.gamma, 0, 1, VALUE),
+	    QS_OPT_DOUBLE("--eps-end", &o.eps_end, 0, 1, VALUE),
+	    QS_OPT_U32("--dqn-target", &o.dqn_target, 1, 1000000, "1..1000000"),
+	    QS_OPT_U32("--dqn-steps", &o.dqn_steps, 1, 4096, "1..4096"),
 	    QS_OPT_FN("--algo", opt_algo),
 	    QS_OPT_U64("--steps", &o.steps, 0, UINT64_MAX, COUNT),
 	    QS_OPT_U64("--seed", &o.seed, 0, UINT64_MAX, COUNT),
@@ -644,6 +673,8 @@ main(int argc, char **argv)
 	o.ex.qat_temp = 0.1;
 	o.calib_per_env = CALIB_PER_ENV;
 	o.ent = -1;
+	o.gamma = -1;
+	o.eps_end = -1;
 	rc = qs_opt_parse("qsteer-train", table, argc, argv, 2, &o.file, &o);
 	if (rc == QS_OPT_E_UNKNOWN)
 		return usage();

@@ -291,6 +291,7 @@ qs_roll_collect(struct qs_roll *r, const struct qs_ppo_agent *ag, struct qs_ppo_
 	uint32_t episodes = 0;
 	double ep_sum = 0, rew = 0;
 	uint64_t decisions = 0;
+	/* REINFORCE's returns are Monte Carlo; PPO's and A2C's advantages GAE(lambda). */
 	float lambda = ag->cfg.algo == QS_ALGO_REINFORCE ? 1.0f : ag->cfg.lambda;
 
 	if (out->n_env < r->n_env || out->n_feat != r->n_feat)

@@ -1,6 +1,6 @@
 #!/bin/sh
-# qsteer-train refuses malformed export options with exit status 2 and a message
-# naming the option, before any training runs.
+# qsteer-train refuses malformed options (export, algorithm, scenario list) with exit
+# status 2 and a message naming the option, before any training runs.
 exe=$1
 fail=0
 refuse() {
@@ -25,6 +25,9 @@ refuse "--split 9: one value per hidden layer" \
 	train --scenario bandit --out /dev/null --split 9
 refuse "--split-width 300: one value per hidden layer" \
 	train --scenario bandit --out /dev/null --split-width 300
+refuse "--algo dqm: ppo, reinforce, a2c or dqn" train --scenario bandit --out /dev/null --algo dqm
+refuse "--eps-end" train --scenario bandit --out /dev/null --algo dqn --eps-end 1.5
+refuse "--dqn-steps" train --scenario bandit --out /dev/null --algo dqn --dqn-steps 0
 s=bandit
 for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16; do s="$s,bandit"; done
 refuse "17 scenarios, at most 16" train --scenario "$s" --out /dev/null

@@ -145,6 +145,20 @@ test_damage(void **state)
 	assert_int_equal(qs_ckpt_decode(buf, size, "ck", &b, &m2, msg, sizeof(msg)), QS_E_SHAPE);
 	assert_non_null(strstr(msg, "16->32->16->1"));
 	assert_non_null(strstr(msg, "16->64->16->1"));
+	/* so does a run of another algorithm, naming both */
+	{
+		struct qs_ppo_agent dq;
+		struct qs_ppo_cfg c;
+
+		qs_ppo_defaults(&c);
+		c.algo = QS_ALGO_DQN;
+		assert_int_equal(qs_ppo_agent_init(&dq, &c, 2, NULL, 0), QS_OK);
+		assert_int_equal(qs_ckpt_decode(buf, size, "ck", &dq, &m2, msg, sizeof(msg)),
+				 QS_E_SHAPE);
+		assert_non_null(strstr(msg, "checkpoint is ppo 16->32->16->1"));
+		assert_non_null(strstr(msg, "this run is dqn 16->32->16->1"));
+		qs_ppo_agent_free(&dq);
+	}
 	/* missing file */
 	assert_int_equal(qs_ckpt_load("/nonexistent/qsteer.ckpt", &b, &m2, msg, sizeof(msg)),
 			 QS_E_IO);

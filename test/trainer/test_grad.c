@@ -21,6 +21,7 @@
 
 #include <cmocka.h>
 
+#include "dqn.h"
 #include "ppo.h"
 #include "tutil.h"
 
@@ -226,7 +227,7 @@ ref_loss(const struct loss_ctx *c, const double *ppi, const double *pvf, uint8_t
 		lse = ref_lse(s, nc, mask);
 		lp = s[c->b->action[i]] - lse;
 		h = ref_entropy(s, nc, mask);
-		if (cfg->algo == QS_ALGO_REINFORCE) {
+		if (cfg->algo == QS_ALGO_REINFORCE || cfg->algo == QS_ALGO_A2C) {
 			total += -A * lp;
 			clipped[k] = 0;
 		} else {
@@ -333,7 +334,7 @@ check_loss(enum qs_algo algo)
 			num = (lp - lm) / (2 * H);
 			if (rel_err(g[k], num, FLOOR) > TOL)
 				fail_msg("%s %s param %zu: analytic %g numeric %g",
-					 algo ? "reinforce" : "ppo", net ? "value" : "scorer", k,
+					 qs_algo_name(algo), net ? "value" : "scorer", k,
 					 (double)g[k], num);
 		}
 	}
@@ -357,6 +358,182 @@ test_reinforce_loss(void **state)
 {
 	(void)state;
 	check_loss(QS_ALGO_REINFORCE);
+}
+
+static void
+test_a2c_loss(void **state)
+{
+	(void)state;
+	check_loss(QS_ALGO_A2C);
+}
+
+/* ---- the DQN loss ------------------------------------------------------------------ */
+
+/* Q of one row under params p (double), x bytes / 127. */
+static double
+ref_q(const struct qs_mlp *m, const double *p, const uint8_t *row, uint32_t nf, uint64_t *pat)
+{
+	double x[16], q;
+
+	for (uint32_t f = 0; f < nf; f++)
+		x[f] = row[f] / 127.0;
+	ref_forward(m, p, x, &q);
+	if (pat)
+		*pat = (*pat ^ ref_pattern(m, p, x)) * 1099511628211ull;
+	return q;
+}
+
+/* The double-DQN Huber loss of qs_dqn_loss_grad, written again in double; pat
+ * collects every ReLU pattern, the argmax choices and the Huber branches. */
+static double
+ref_dqn_loss(const struct qs_dqn *d, const struct qs_ppo_agent *ag, const double *ppi,
+	     const double *ptg, uint32_t n, uint64_t *pat)
+{
+	uint32_t nf = ag->cfg.n_feat;
+	double total = 0;
+
+	*pat = 1469598103934665603ull;
+	for (uint32_t j = 0; j < n; j++) {
+		const struct qs_ppo_buf *b = d->pick_b[j];
+		uint32_t i = d->pick_i[j], r0 = b->row_off[i];
+		double y = b->reward[i], q, e;
+
+		if (d->pick_next[j] != QS_DQN_TERMINAL) {
+			uint32_t m = d->pick_next[j], m0 = b->row_off[m],
+				 nc = b->row_off[m + 1] - m0;
+			uint32_t best = nc;
+			double bq = 0;
+
+			for (uint32_t c = 0; c < nc; c++) {
+				double qo =
+				    ref_q(&ag->pi, ppi, b->rows + (size_t)(m0 + c) * nf, nf, pat);
+
+				if (b->mask[m] >> c & 1 && (best == nc || qo > bq))
+					best = c, bq = qo;
+			}
+			*pat = (*pat ^ best) * 1099511628211ull;
+			y += d->cfg.gamma *
+			     ref_q(&d->target, ptg, b->rows + (size_t)(m0 + best) * nf, nf, NULL);
+		}
+		q = ref_q(&ag->pi, ppi, b->rows + (size_t)(r0 + b->action[i]) * nf, nf, pat);
+		e = fabs(q - y);
+		*pat = (*pat ^ (e > d->cfg.huber)) * 1099511628211ull;
+		total += e <= d->cfg.huber ? 0.5 * e * e : d->cfg.huber * (e - 0.5 * d->cfg.huber);
+	}
+	return total / n;
+}
+
+/*
+ * qs_dqn_loss_grad against finite differences of the double reference, over the
+ * transitions a stored rollout yields (terminal ones included), with the target
+ * network apart from the online one and TD errors on both sides of the Huber knee.
+ * Also the replay's transition structure: successors within an environment, none
+ * across environments or after a rollout's last decision, terminal at an episode end.
+ */
+static void
+test_dqn_loss(void **state)
+{
+	struct qs_ppo_cfg cfg;
+	struct qs_ppo_agent ag;
+	struct qs_dqn_cfg dc;
+	struct qs_dqn d;
+	struct qs_ppo_buf b;
+	struct qs_rng rng;
+	uint8_t rows[8 * 4];
+	uint32_t n = 0, checked = 0, skipped = 0, terminal = 0;
+	double *ppi, *ptg, loss_ref, loss;
+	uint64_t pat0, pat1;
+
+	(void)state;
+	qs_ppo_defaults(&cfg);
+	cfg.algo = QS_ALGO_DQN;
+	cfg.n_feat = 4;
+	cfg.h1 = 6;
+	cfg.h2 = 5;
+	cfg.vh = 5;
+	assert_int_equal(qs_ppo_agent_init(&ag, &cfg, 3, NULL, 0), QS_OK);
+	qs_rng_seed(&rng, 11, 0);
+	qs_mlp_init_params(&ag.pi, &rng, 1.0f);
+	for (uint32_t l = 0; l < 3; l++)
+		for (uint32_t j = 0; j < ag.pi.dim[l + 1]; j++)
+			ag.pi.p[ag.pi.b_off[l] + j] = 0.1f * qs_rng_normal(&rng);
+	qs_dqn_defaults(&dc);
+	dc.batch = 16;
+	dc.replay = 2;
+	dc.gamma = 0.9f;
+	dc.huber = 0.5f;
+	assert_int_equal(qs_dqn_init(&d, &dc, &ag, 2, 16, 16 * 8, 5, NULL, 0), QS_OK);
+	/* a target apart from the online net, so double DQN's two roles differ */
+	for (size_t k = 0; k < d.target.n_params; k++)
+		d.target.p[k] += 0.3f * qs_rng_normal(&rng);
+	assert_int_equal(qs_ppo_buf_init(&b, 2, 16, 16 * 8, 4, NULL, 0), QS_OK);
+	for (uint32_t i = 0; i < 16; i++) {
+		uint32_t nc = 2 + qs_rng_below(&rng, 6), idx;
+		uint64_t mask;
+
+		for (uint32_t k = 0; k < nc * 4; k++)
+			rows[k] = (uint8_t)qs_rng_below(&rng, 128);
+		do
+			mask = qs_rng_next(&rng) & ((1ull << nc) - 1);
+		while (!mask);
+		/* env 0 for decisions 0..9, env 1 for 10..15 */
+		assert_int_equal(qs_ppo_buf_push(&b, i >= 10, rows, nc, mask,
+						 (uint32_t)__builtin_ctzll(mask), 0, 0, &idx),
+				 QS_OK);
+		assert_int_equal(qs_ppo_buf_credit(&b, idx, 2.0f * qs_rng_normal(&rng)), QS_OK);
+	}
+	assert_int_equal(qs_ppo_buf_end_episode(&b, 4), QS_OK);
+	assert_int_equal(qs_dqn_store(&d, &b, NULL, 0), QS_OK);
+	/* 9 -> none (env 0's last), 15 -> none (the rollout's last), 4 -> terminal */
+	assert_int_equal(d.succ[0][3], 4);
+	assert_int_equal(d.succ[0][4], QS_DQN_TERMINAL);
+	assert_int_equal(d.succ[0][9], QS_DQN_NONE);
+	assert_int_equal(d.succ[0][10], 11);
+	assert_int_equal(d.succ[0][15], QS_DQN_NONE);
+	assert_int_equal(d.n_trans[0], 14);
+	assert_int_equal(qs_dqn_transitions(&d), 14);
+	for (uint32_t k = 0; k < d.n_trans[0]; k++, n++) {
+		d.pick_b[n] = &d.slot[0];
+		d.pick_i[n] = d.trans[0][k];
+		d.pick_next[n] = d.succ[0][d.pick_i[n]];
+		terminal += d.pick_next[n] == QS_DQN_TERMINAL;
+	}
+	assert_int_equal(terminal, 1);
+	loss = qs_dqn_loss_grad(&d, &ag, n, NULL);
+	ppi = params_to_double(&ag.pi);
+	ptg = params_to_double(&d.target);
+	loss_ref = ref_dqn_loss(&d, &ag, ppi, ptg, n, &pat0);
+	assert_true(fabs(loss - loss_ref) < 1e-4 * (1 + fabs(loss_ref)));
+	for (size_t k = 0; k < ag.pi.n_params; k++) {
+		double keep = ppi[k], lp, lm, num;
+		int kink;
+
+		ppi[k] = keep + H;
+		lp = ref_dqn_loss(&d, &ag, ppi, ptg, n, &pat1);
+		kink = pat1 != pat0;
+		ppi[k] = keep - H;
+		lm = ref_dqn_loss(&d, &ag, ppi, ptg, n, &pat1);
+		kink |= pat1 != pat0;
+		ppi[k] = keep;
+		if (kink) {
+			skipped++;
+			continue;
+		}
+		checked++;
+		num = (lp - lm) / (2 * H);
+		if (rel_err(ag.g_pi[k], num, FLOOR) > TOL)
+			fail_msg("dqn param %zu: analytic %g numeric %g", k, (double)ag.g_pi[k],
+				 num);
+	}
+	assert_true(skipped * 10 < checked);
+	/* The update refuses an agent that is not DQN's. */
+	ag.cfg.algo = QS_ALGO_PPO;
+	assert_int_not_equal(qs_dqn_update(&d, &ag, NULL, NULL, 0), QS_OK);
+	free(ppi);
+	free(ptg);
+	qs_ppo_buf_free(&b);
+	qs_dqn_free(&d);
+	qs_ppo_agent_free(&ag);
 }
 
 /* ---- the shared-variance penalty (share_coef) ------------------------------------ */
@@ -578,6 +755,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_mlp_backward),  cmocka_unit_test(test_softmax_grads),
 	    cmocka_unit_test(test_ppo_loss),	  cmocka_unit_test(test_reinforce_loss),
+	    cmocka_unit_test(test_a2c_loss),	  cmocka_unit_test(test_dqn_loss),
 	    cmocka_unit_test(test_share_penalty), cmocka_unit_test(test_gae),
 	};
 
