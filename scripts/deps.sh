@@ -7,6 +7,7 @@ pkgs=(
 	build-essential meson ninja-build pkg-config
 	clang llvm lld libclang-rt-14-dev clang-format
 	libcmocka-dev python3-numpy
+	libopenmpi-dev openmpi-bin # qsteer-train --mpi and its test (test/trainer/mpi.sh)
 	libsodium-dev libjansson-dev libinih-dev libpcap-dev
 	gnuplot-nox
 	tshark groff-base

@@ -70,6 +70,21 @@ struct qs_roll_stats {
 };
 
 struct qs_roll_env;
+struct qs_roll;
+
+/*
+ * Rollouts spread over processes (dist.h): this process steps only the
+ * environments i with i % ranks == rank, then exchange() gives every process every
+ * environment's collection (qs_roll_pack / qs_roll_unpack), so that all of them
+ * merge, and update on, the batch one process would have collected alone: each
+ * environment's RNG stream and state are its own, wherever it runs. ranks 0 or 1:
+ * everything runs here.
+ */
+struct qs_roll_dist {
+	uint32_t rank, ranks;
+	int (*exchange)(struct qs_roll *r, void *ctx, char *msg, size_t msglen);
+	void *ctx;
+};
 
 struct qs_roll {
 	const struct qs_train_env_ops *ops;
@@ -77,6 +92,7 @@ struct qs_roll {
 	uint32_t n_env, n_threads, steps; /* steps: recorded decisions per env per rollout */
 	uint32_t n_feat;
 	struct qs_roll_env *e;
+	struct qs_roll_dist dist;
 };
 
 /* scenario may be a comma-separated list: environment i runs item i mod count. */
@@ -96,5 +112,19 @@ int qs_roll_set(struct qs_roll *r, const char *key, const char *val, char *msg, 
  */
 int qs_roll_collect(struct qs_roll *r, const struct qs_ppo_agent *ag, struct qs_ppo_buf *out,
 		    int greedy, struct qs_roll_stats *st, char *msg, size_t msglen);
+
+/*
+ * Environment i's last collection (its decisions, their rewards and episode ends,
+ * its bootstrap value, counters and status) as bytes in this machine's layout, for
+ * an exchange between processes of one build. pack returns the size and writes only
+ * when it fits in cap (out may be NULL to ask). unpack replaces environment i's
+ * collection with one packed elsewhere, and refuses bytes that are not one:
+ * QS_E_SIZE when the length disagrees with the header, QS_E_SHAPE when the header
+ * disagrees with this rollout's rows or capacity, QS_E_VALUE for a malformed
+ * decision (row offsets, action, environment id).
+ */
+size_t qs_roll_pack(const struct qs_roll *r, uint32_t i, uint8_t *out, size_t cap);
+int qs_roll_unpack(struct qs_roll *r, uint32_t i, const uint8_t *in, size_t len, char *msg,
+		   size_t msglen);
 
 #endif /* QSTEER_TRAINER_ENV_H */

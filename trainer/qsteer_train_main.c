@@ -18,6 +18,7 @@
 #include "batch_cmd.h"
 #endif
 #include "ckpt.h"
+#include "dist.h"
 #include "dqn.h"
 #include "env.h"
 #include "qsteer/features.h"
@@ -41,7 +42,7 @@ struct opts {
 	 * scenario, output, seed, time and log are filled in when it runs. */
 	struct qs_train_export_cfg ex;
 	uint32_t threads, seeds;
-	int json, randomize, quiet;
+	int json, randomize, quiet, mpi;
 };
 
 static int
@@ -52,6 +53,7 @@ usage(void)
 	    "usage: qsteer-train train --scenario S[,S...] [--algo ppo|reinforce|a2c|dqn]\n"
 	    "                          [--steps N] --out FILE.q8\n"
 	    "                          [--gamma G] [--dqn-target N] [--dqn-steps N] [--eps-end E]\n"
+	    "                          [--mpi] (under mpirun: rollouts over the ranks)\n"
 	    "                          [--bc-steps N] [--teacher auto|sed|kv|...] [--init CKPT]\n"
 	    "                          [--threads N] [--seed S] [--log CSV] [--checkpoint FILE]\n"
 	    "                          [--resume FILE] [--plot DIR] [--no-randomize] [--created "
@@ -154,6 +156,8 @@ cmd_train(const struct opts *o, int bench)
 	struct qs_ppo_stats ps;
 	const char *scen = bench && !o->scenario ? "bandit" : o->scenario;
 	uint64_t per = (uint64_t)N_ENV * STEPS_PER_ENV, updates, step = 0;
+	uint32_t rank = 0, ranks = 1;
+	struct opts quiet_rank;
 	uint64_t total = o->steps + o->bc_steps;
 	FILE *log = NULL;
 	char msg[512];
@@ -162,6 +166,20 @@ cmd_train(const struct opts *o, int bench)
 
 	if (!ops)
 		return 1;
+	if (o->mpi && qs_dist_init(&rank, &ranks, msg, sizeof(msg)) != QS_OK) {
+		fprintf(stderr, "qsteer-train: --mpi: %s\n", msg);
+		return 2;
+	}
+	if (rank) {
+		/* Every rank trains the same parameters; rank 0 alone writes and prints. */
+		quiet_rank = *o;
+		quiet_rank.out = quiet_rank.log = quiet_rank.ckpt = quiet_rank.plot = NULL;
+		quiet_rank.quiet = 1;
+		quiet_rank.json = 0;
+		o = &quiet_rank;
+		tty = 0;
+		bench = 0;
+	}
 	qs_ppo_defaults(&c);
 	c.algo = o->algo;
 	if (o->lr > 0)
@@ -240,6 +258,11 @@ cmd_train(const struct opts *o, int bench)
 	/* Rollout seeds advance with the step so a resumed run continues the stream. */
 	rc = qs_roll_init(&r, ops, scen, N_ENV, o->threads, STEPS_PER_ENV, &ag, o->seed + step, msg,
 			  sizeof(msg));
+	if (rc == QS_OK && o->mpi) {
+		qs_dist_attach(&r, rank, ranks);
+		if (!o->quiet && rank == 0)
+			fprintf(stderr, "qsteer-train: rollouts over %u MPI ranks\n", ranks);
+	}
 	if (rc == QS_OK && o->randomize)
 		rc = qs_roll_set(&r, "randomize", "1", msg, sizeof(msg));
 	if (rc == QS_OK && o->bc_steps && step < o->bc_steps)
@@ -373,6 +396,8 @@ cmd_train(const struct opts *o, int bench)
 	qs_roll_free(&r);
 	qs_roll_free(&ev);
 	qs_ppo_agent_free(&ag);
+	if (o->mpi)
+		qs_dist_finish();
 	return rc == QS_OK ? 0 : 1;
 }
 
@@ -604,6 +629,7 @@ main(int argc, char **argv)
 	    QS_OPT_FLAG("--json", &o.json, 1),
 	    QS_OPT_FLAG("--no-randomize", &o.randomize, 0),
 	    QS_OPT_FLAG("--quiet", &o.quiet, 1),
+	    QS_OPT_FLAG("--mpi", &o.mpi, 1),
 	    QS_OPT_FLAG("--recalib", &o.ex.recalib, 1),
 	    QS_OPT_FN("--scenario", opt_scenario),
 	    QS_OPT_STR("--out", &o.out),

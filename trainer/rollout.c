@@ -278,6 +278,8 @@ collect_job(void *arg, uint32_t i, uint32_t worker)
 	struct qs_roll *r = arg;
 
 	(void)worker;
+	if (r->dist.ranks > 1 && i % r->dist.ranks != r->dist.rank)
+		return; /* another process steps it; the exchange brings its collection */
 	/* The parameters are fixed during a collection: transpose them once. */
 	qs_ppo_actor_pin(&r->e[i].actor, r->e[i].ag);
 	r->e[i].rc = collect_env(r, &r->e[i]);
@@ -311,6 +313,12 @@ qs_roll_collect(struct qs_roll *r, const struct qs_ppo_agent *ag, struct qs_ppo_
 	/* Each environment owns its actor, RNG and buffer: the split over threads
 	 * cannot change what is collected. */
 	qs_jobs_run(r->n_env, r->n_threads, collect_job, r);
+	if (r->dist.ranks > 1) {
+		int rc = r->dist.exchange(r, r->dist.ctx, msg, msglen);
+
+		if (rc != QS_OK)
+			return rc;
+	}
 	qs_ppo_buf_clear(out);
 	for (uint32_t i = 0; i < r->n_env; i++) {
 		struct qs_roll_env *e = &r->e[i];
@@ -345,6 +353,121 @@ qs_roll_collect(struct qs_roll *r, const struct qs_ppo_agent *ag, struct qs_ppo_
 		st->episode_return = episodes ? ep_sum / episodes : 0;
 		st->reward_per_decision = decisions ? rew / (double)decisions : 0;
 	}
+	return QS_OK;
+}
+
+/* The packed header; the buffer's arrays follow it in the order pack writes them. */
+struct packed {
+	int32_t rc;
+	uint32_t n, n_rows, n_feat, episodes, pad;
+	uint64_t decisions;
+	double ep_ret_sum, rew_sum;
+	float boot, pad2;
+	char msg[256];
+};
+
+/* clang-format off */
+#define PACK_ARRAYS(X, b, n, nr)                 \
+	X((b)->row_off, (size_t)(n) + 1)        \
+	X((b)->rows, (size_t)(nr) * (b)->n_feat) \
+	X((b)->mask, n)                          \
+	X((b)->action, n)                        \
+	X((b)->env, n)                           \
+	X((b)->done, n)                          \
+	X((b)->logp, n)                          \
+	X((b)->value, n)                         \
+	X((b)->reward, n)
+/* clang-format on */
+
+size_t
+qs_roll_pack(const struct qs_roll *r, uint32_t i, uint8_t *out, size_t cap)
+{
+	const struct qs_roll_env *e = &r->e[i];
+	const struct qs_ppo_buf *b = &e->buf;
+	struct packed h = {0};
+	size_t size = sizeof(h), off;
+
+#define SIZE(a, cnt) size += (cnt) * sizeof(*(a));
+	PACK_ARRAYS(SIZE, b, b->n, b->n_rows)
+#undef SIZE
+	if (!out || cap < size)
+		return size;
+	h.rc = e->rc;
+	h.n = b->n;
+	h.n_rows = b->n_rows;
+	h.n_feat = b->n_feat;
+	h.episodes = e->episodes;
+	h.decisions = e->decisions;
+	h.ep_ret_sum = e->ep_ret_sum;
+	h.rew_sum = e->rew_sum;
+	h.boot = b->boot[0];
+	memcpy(h.msg, e->msg, sizeof(h.msg));
+	memcpy(out, &h, sizeof(h));
+	off = sizeof(h);
+#define PUT(a, cnt)                                                                                \
+	memcpy(out + off, (a), (cnt) * sizeof(*(a)));                                              \
+	off += (cnt) * sizeof(*(a));
+	PACK_ARRAYS(PUT, b, b->n, b->n_rows)
+#undef PUT
+	return size;
+}
+
+int
+qs_roll_unpack(struct qs_roll *r, uint32_t i, const uint8_t *in, size_t len, char *msg,
+	       size_t msglen)
+{
+	struct qs_roll_env *e = &r->e[i];
+	struct qs_ppo_buf *b = &e->buf;
+	struct packed h;
+	size_t want = sizeof(h), off = sizeof(h);
+
+	if (i >= r->n_env || len < sizeof(h))
+		return qs_fail(msg, msglen, QS_E_SIZE,
+			       "rollouts: environment %u's collection: %zu bytes, need at least "
+			       "%zu",
+			       i, len, sizeof(h));
+	memcpy(&h, in, sizeof(h));
+	if (h.n > b->cap || h.n_rows > b->cap_rows || h.n_feat != b->n_feat)
+		return qs_fail(msg, msglen, QS_E_SHAPE,
+			       "rollouts: environment %u's collection has %u decisions, %u rows "
+			       "of %u features; this rollout holds %u, %u, %u",
+			       i, h.n, h.n_rows, h.n_feat, b->cap, b->cap_rows, b->n_feat);
+#define SIZE(a, cnt) want += (cnt) * sizeof(*(a));
+	PACK_ARRAYS(SIZE, b, h.n, h.n_rows)
+#undef SIZE
+	if (len != want)
+		return qs_fail(msg, msglen, QS_E_SIZE,
+			       "rollouts: environment %u's collection: %zu bytes, its header "
+			       "says %zu",
+			       i, len, want);
+#define GET(a, cnt)                                                                                \
+	memcpy((a), in + off, (cnt) * sizeof(*(a)));                                               \
+	off += (cnt) * sizeof(*(a));
+	PACK_ARRAYS(GET, b, h.n, h.n_rows)
+#undef GET
+	if (b->row_off[0] != 0 || b->row_off[h.n] != h.n_rows)
+		return qs_fail(msg, msglen, QS_E_VALUE,
+			       "rollouts: environment %u's collection: row offsets %u..%u for %u "
+			       "rows",
+			       i, b->row_off[0], b->row_off[h.n], h.n_rows);
+	for (uint32_t k = 0; k < h.n; k++)
+		if (b->row_off[k + 1] < b->row_off[k] ||
+		    b->row_off[k + 1] - b->row_off[k] > QS_MAX_CANDIDATES || b->env[k] != 0 ||
+		    b->action[k] >= b->row_off[k + 1] - b->row_off[k])
+			return qs_fail(msg, msglen, QS_E_VALUE,
+				       "rollouts: environment %u's collection: decision %u is "
+				       "malformed",
+				       i, k);
+	b->n = h.n;
+	b->n_rows = h.n_rows;
+	b->boot[0] = h.boot;
+	e->rc = h.rc;
+	e->episodes = h.episodes;
+	e->decisions = h.decisions;
+	e->ep_ret_sum = h.ep_ret_sum;
+	e->rew_sum = h.rew_sum;
+	memcpy(e->msg, h.msg, sizeof(e->msg));
+	e->msg[sizeof(e->msg) - 1] = 0;
 	return QS_OK;
 }
 

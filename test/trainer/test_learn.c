@@ -221,6 +221,100 @@ test_threads_deterministic(void **state)
 	qs_ppo_agent_free(&ag);
 }
 
+/* An exchange in one process: the environments this "rank" skipped are unpacked
+ * from a single-process rollout's packs, as dist.c unpacks another rank's. */
+static int
+exchange_from(struct qs_roll *r, void *ctx, char *msg, size_t msglen)
+{
+	const struct qs_roll *src = ctx;
+	static uint8_t buf[1 << 20];
+
+	for (uint32_t i = 0; i < r->n_env; i++) {
+		size_t n;
+		int rc;
+
+		if (i % r->dist.ranks == r->dist.rank)
+			continue;
+		n = qs_roll_pack(src, i, buf, sizeof(buf));
+		if (n > sizeof(buf))
+			return QS_E_SIZE;
+		rc = qs_roll_unpack(r, i, buf, n, msg, msglen);
+		if (rc != QS_OK)
+			return rc;
+	}
+	return QS_OK;
+}
+
+/*
+ * Rollouts over ranks (env.h, struct qs_roll_dist): rank 0 of 2 steps environments
+ * 0, 2, 4, takes 1 and 3 from their packs, and merges the batch one process
+ * collects; damaged packs are refused with what is wrong.
+ */
+static void
+test_dist_exchange(void **state)
+{
+	struct qs_ppo_cfg c;
+	struct qs_ppo_agent ag;
+	struct qs_roll r1, r2;
+	struct qs_ppo_buf b1, b2;
+	static uint8_t pk[1 << 20];
+	char msg[256];
+	size_t n;
+
+	(void)state;
+	qs_ppo_defaults(&c);
+	assert_int_equal(qs_ppo_agent_init(&ag, &c, 5, NULL, 0), QS_OK);
+	assert_int_equal(qs_roll_init(&r1, &qs_env_bandit, "bandit", 5, 1, 100, &ag, 3, NULL, 0),
+			 QS_OK);
+	assert_int_equal(qs_roll_init(&r2, &qs_env_bandit, "bandit", 5, 2, 100, &ag, 3, NULL, 0),
+			 QS_OK);
+	r2.dist = (struct qs_roll_dist){0, 2, exchange_from, &r1};
+	assert_int_equal(qs_ppo_buf_init(&b1, 5, 500, 500 * 64, 16, NULL, 0), QS_OK);
+	assert_int_equal(qs_ppo_buf_init(&b2, 5, 500, 500 * 64, 16, NULL, 0), QS_OK);
+	for (int round = 0; round < 3; round++) {
+		struct qs_roll_stats s1, s2;
+
+		assert_int_equal(qs_roll_collect(&r1, &ag, &b1, 0, &s1, NULL, 0), QS_OK);
+		if (qs_roll_collect(&r2, &ag, &b2, 0, &s2, msg, sizeof(msg)) != QS_OK)
+			fail_msg("%s", msg);
+		assert_int_equal(b1.n, b2.n);
+		assert_int_equal(b1.n_rows, b2.n_rows);
+		assert_memory_equal(b1.rows, b2.rows, (size_t)b1.n_rows * 16);
+		assert_memory_equal(b1.env, b2.env, b1.n * 2);
+		assert_memory_equal(b1.action, b2.action, b1.n * 2);
+		assert_memory_equal(b1.done, b2.done, b1.n);
+		assert_memory_equal(b1.reward, b2.reward, b1.n * 4);
+		assert_memory_equal(b1.adv, b2.adv, b1.n * 4);
+		assert_true(s1.decisions == s2.decisions && s1.episodes == s2.episodes);
+		assert_true(s1.reward_per_decision == s2.reward_per_decision);
+	}
+	/* damage: truncated, grown, a decision's action past its rows */
+	n = qs_roll_pack(&r1, 1, pk, sizeof(pk));
+	assert_true(n > 64 && n <= sizeof(pk));
+	assert_int_equal(qs_roll_unpack(&r2, 1, pk, n - 1, msg, sizeof(msg)), QS_E_SIZE);
+	assert_non_null(strstr(msg, "environment 1"));
+	assert_int_equal(qs_roll_unpack(&r2, 1, pk, 10, msg, sizeof(msg)), QS_E_SIZE);
+	assert_int_equal(qs_roll_unpack(&r2, 1, pk, n + 4, msg, sizeof(msg)), QS_E_SIZE);
+	{
+		/* the arrays end with action (2 bytes), env (2), done (1), logp, value and
+		 * reward (4 each) per decision (rollout.c, PACK_ARRAYS) */
+		uint32_t nd;
+		size_t act;
+
+		memcpy(&nd, pk + 4, 4); /* struct packed: rc, then n */
+		act = n - (size_t)nd * (2 + 2 + 1 + 4 + 4 + 4);
+		pk[act] = 0xff;
+		pk[act + 1] = 0xff;
+		assert_int_equal(qs_roll_unpack(&r2, 1, pk, n, msg, sizeof(msg)), QS_E_VALUE);
+		assert_non_null(strstr(msg, "decision 0 is malformed"));
+	}
+	qs_ppo_buf_free(&b1);
+	qs_ppo_buf_free(&b2);
+	qs_roll_free(&r1);
+	qs_roll_free(&r2);
+	qs_ppo_agent_free(&ag);
+}
+
 /* The update's gradient shards make results independent of the update threads; so
  * does the consistency term (consist_coef), which runs after the shards are summed. */
 static void
@@ -364,6 +458,7 @@ main(void)
 	    cmocka_unit_test(test_a2c_learns),
 	    cmocka_unit_test(test_dqn_learns),
 	    cmocka_unit_test(test_threads_deterministic),
+	    cmocka_unit_test(test_dist_exchange),
 	    cmocka_unit_test(test_update_threads_deterministic),
 	    cmocka_unit_test(test_ppo_consist_learns),
 	};
