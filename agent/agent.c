@@ -80,6 +80,7 @@ struct qs_agent {
 	 * pick_priority found */
 	uint32_t since_starved;
 	uint32_t pick_starved, pick_have;
+	struct qs_admit_share share; /* fair share: recent prefill tokens per tenant */
 };
 
 void
@@ -152,6 +153,12 @@ qs_agent_create(const struct qs_agent_cfg *c, struct qs_batch_strategy *strategy
 		snprintf(msg, msglen,
 			 "agent: need a strategy, an executor, 1..2^20 slots and nonzero "
 			 "max_seqs, max_tokens, kv_blocks");
+		return QS_E_ARG;
+	}
+	if (c->admit_fair && !c->admit_priority) {
+		snprintf(msg, msglen,
+			 "agent: tenant fair share orders within priority "
+			 "admission: admit_fair needs admit_priority");
 		return QS_E_ARG;
 	}
 	a = calloc(1, sizeof(*a));
@@ -494,22 +501,31 @@ bucket_of(uint32_t tokens)
  * for coalescing (other buckets). NIL when none qualifies in the window.
  */
 /*
- * Priority admission (admit.h): the highest priority, earliest on a tie, or the
- * earliest starved one when its turn has come; over the whole queue (a priority
+ * Priority admission (admit.h): the highest priority (with fair share, then the
+ * tenant with the fewest recent prefill tokens), earliest on a tie, or the earliest starved one
+ * when its turn has come; over the whole queue (a priority
  * is not to be missed beyond a scan window), arrived requests only.
  */
 static uint32_t
 pick_priority(struct qs_agent *a, uint64_t now)
 {
 	uint32_t i, best = NIL, st = NIL;
+	uint64_t held = 0, bheld = 0;
 
+	if (a->cfg.admit_fair)
+		qs_admit_share_decay(&a->share, now);
 	for (i = a->waiting.head; i != NIL; i = a->seq[i].next) {
 		const struct seq *s = &a->seq[i];
 
 		if (s->req.recv_ns > now)
 			continue;
-		if (best == NIL || s->req.priority > a->seq[best].req.priority)
+		if (a->cfg.admit_fair)
+			held = qs_admit_share_get(&a->share, s->req.tenant);
+		if (best == NIL || qs_admit_better(s->req.priority, held, a->seq[best].req.priority,
+						   bheld, a->cfg.admit_fair)) {
 			best = i;
+			bheld = held;
+		}
 		if (st == NIL && qs_admit_starved(s->req.recv_ns, now, a->cfg.starve_ns))
 			st = i;
 	}
@@ -741,6 +757,8 @@ qs_agent_step_start(struct qs_agent *a, uint64_t now_ns, struct qs_agent_iter *i
 		if (a->cfg.admit_priority)
 			a->since_starved =
 			    qs_admit_since_next(a->pick_have, a->pick_starved, a->since_starved);
+		if (a->cfg.admit_fair)
+			qs_admit_share_add(&a->share, s->req.tenant, need);
 		s->state = S_RUNNING;
 		list_push_back(a, &a->running, i);
 		rc = grow(a, i, s->computed + n_tok);

@@ -15,8 +15,22 @@
 #include "qsteer/opt.h"
 #include "qsteer/report_key.h"
 
-/* --admission and [agent] admission; the index is admit_priority */
-static const char *const admission_names[] = {"fcfs", "priority", NULL};
+/* --admission and [agent] admission: fcfs, priority, or fair (priority with tenant
+ * fair share) */
+static const char *const admission_names[] = {"fcfs", "priority", "fair", NULL};
+
+/* Set the admission flags from one of admission_names; 0 when v is none of them. */
+static int
+set_admission(struct qs_agent_cfg *c, const char *v)
+{
+	for (int i = 0; admission_names[i]; i++)
+		if (!strcmp(v, admission_names[i])) {
+			c->admit_priority = i >= 1;
+			c->admit_fair = i == 2;
+			return 1;
+		}
+	return 0;
+}
 /* A starvation bound far past any request's life (11.6 days) is a typo. */
 #define STARVE_MS_MAX 1000000000ull
 
@@ -68,9 +82,11 @@ qs_agent_cli_usage(FILE *f)
 		"                           [engine] section; docs/deploy.md)\n"
 		"      --engine-max-inflight N  requests at the engine at once (default 64)\n"
 		"      --engine-kv-high-pct N   admit none while its KV usage is >= N%% (95)\n"
-		"      --admission A        fcfs (default: the strategy's order) or priority:\n"
-		"                           highest QRP priority first, lower ones preempted\n"
-		"                           (config: admission; not with http://)\n"
+		"      --admission A        fcfs (default: the strategy's order), priority:\n"
+		"                           highest QRP priority first, lower ones preempted,\n"
+		"                           or fair: priority, then the tenant with the\n"
+		"                           fewest prefill tokens admitted lately (config:\n"
+		"                           admission; not with http://)\n"
 		"      --starve-ms N        priority admission's starvation bound: while a\n"
 		"                           request has waited N ms, one admission in four is\n"
 		"                           the earliest such (0, the default: no bound;\n"
@@ -200,9 +216,7 @@ on_ini(void *user, const char *sec, const char *key, const char *v)
 			o->intake.table_size = (uint32_t)x;
 		else if (!strcmp(key, "reassembly_max_age_ms") && !qs_opt_u64_in(v, 1, 600000, &x))
 			o->intake.max_age_ns = x * 1000000ull;
-		else if (!strcmp(key, "admission") &&
-			 (!strcmp(v, admission_names[0]) || !strcmp(v, admission_names[1]))) {
-			o->agent.admit_priority = !strcmp(v, admission_names[1]);
+		else if (!strcmp(key, "admission") && set_admission(&o->agent, v)) {
 			snprintf(o->admission_src, sizeof(o->admission_src),
 				 "[agent] admission = %s", v);
 		} else if (!strcmp(key, "starve_ms") && !qs_opt_u64_in(v, 0, STARVE_MS_MAX, &x)) {
@@ -384,7 +398,7 @@ qs_agent_cli_parse(struct qs_agent_cli *o, int argc, char **argv, int first)
 	    QS_OPT_FN("--engine-max-inflight", opt_no_http),
 	    QS_OPT_FN("--engine-kv-high-pct", opt_no_http),
 #endif
-	    QS_OPT_CHOICE("--admission", &o->admission, admission_names, "fcfs or priority",
+	    QS_OPT_CHOICE("--admission", &o->admission, admission_names, "fcfs, priority or fair",
 			  .seen = &o->admission_given),
 	    QS_OPT_U64("--starve-ms", &o->starve_ms, 0, STARVE_MS_MAX,
 		       "milliseconds, 0 (no bound)..1000000000", .seen = &o->starve_given),
@@ -425,7 +439,7 @@ qs_agent_cli_parse(struct qs_agent_cli *o, int argc, char **argv, int first)
 	if (o->report_interval_given)
 		o->serve.report_interval_ns = o->report_interval_ms * 1000000ull;
 	if (o->admission_given) {
-		o->agent.admit_priority = o->admission == 1;
+		set_admission(&o->agent, admission_names[o->admission]);
 		snprintf(o->admission_src, sizeof(o->admission_src), "--admission %s",
 			 admission_names[o->admission]);
 	}

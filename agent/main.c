@@ -210,11 +210,12 @@ main(int argc, char **argv)
 		o.serve.max_run_ns = (uint64_t)(o.duration_s * 1e9);
 		o.serve.max_completed = o.max_completed;
 		if (o.agent.admit_priority && o.agent.starve_ns)
-			snprintf(adm, sizeof(adm),
-				 ", priority admission (starvation bound %llu ms)",
+			snprintf(adm, sizeof(adm), ", %s admission (starvation bound %llu ms)",
+				 o.agent.admit_fair ? "fair-share priority" : "priority",
 				 (unsigned long long)(o.agent.starve_ns / 1000000ull));
 		else if (o.agent.admit_priority)
-			snprintf(adm, sizeof(adm), ", priority admission (no starvation bound)");
+			snprintf(adm, sizeof(adm), ", %s admission (no starvation bound)",
+				 o.agent.admit_fair ? "fair-share priority" : "priority");
 		fprintf(stderr,
 			"qsteer-agent: %s executor, %s batching%s, listening on %s, "
 			"reporting to %u dataplane(s)\n",

@@ -418,7 +418,7 @@ preempt_last(struct qs_sim *s, struct qs_sim_backend *be)
 	preempt_slot(s, be, be->run_tail);
 }
 
-/* ---- priority admission (admit.h, as the agent's) ------------------------------------------ */
+/* ---- priority admission and tenant fair share (admit.h, as the agent's) -------------------- */
 
 /*
  * The waiting request to admit next (*prevp: the one before it in the queue) and,
@@ -430,14 +430,21 @@ wait_best(struct qs_sim *s, struct qs_sim_backend *be, uint32_t *prevp, uint32_t
 {
 	uint32_t i, prev = QS_NIL, best = be->wait_head, bprev = QS_NIL, bp = 0, st = QS_NIL,
 		    stprev = QS_NIL;
+	uint64_t held = 0, bheld = 0;
 
+	if (be->fair)
+		qs_admit_share_decay(&be->share, s->now);
 	for (i = be->wait_head; i != QS_NIL; prev = i, i = s->pool.req[i].next) {
 		const struct qs_sim_req *q = &s->pool.req[i];
 
-		if (i == be->wait_head || q->r.priority > bp) {
+		if (be->fair)
+			held = qs_admit_share_get(&be->share, q->r.tenant);
+		if (i == be->wait_head ||
+		    qs_admit_better(q->r.priority, held, bp, bheld, be->fair)) {
 			best = i;
 			bprev = prev;
 			bp = q->r.priority;
+			bheld = held;
 		}
 		if (st == QS_NIL && qs_admit_starved(q->r.arrival_ns, s->now, be->starve_ns)) {
 			st = i;
@@ -610,6 +617,8 @@ batch_step(struct qs_sim *s, struct qs_sim_backend *be)
 		if (be->prio) {
 			wait_unlink(s, be, ri, prev);
 			be->since_starved = qs_admit_since_next(have, starved, be->since_starved);
+			if (be->fair)
+				qs_admit_share_add(&be->share, q->r.tenant, rest);
 		} else {
 			wait_pop(s, be);
 		}

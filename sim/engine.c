@@ -299,13 +299,18 @@ check_config(const struct qs_sim_config *c, char *msg, size_t msglen)
 	for (i = 0; i < c->n_backends; i++) {
 		const struct qs_sim_profile *p = &c->backend[i].prof;
 
-		if (c->backend[i].admission == QS_SIM_ADMIT_PRIORITY &&
+		if ((unsigned)c->backend[i].admission > QS_SIM_ADMIT_FAIR)
+			return qs_fail(msg, msglen, QS_E_VALUE,
+				       "backend %u (%s): admission %d unknown", i, p->name,
+				       (int)c->backend[i].admission);
+		if (c->backend[i].admission != QS_SIM_ADMIT_FCFS &&
 		    (p->model != QS_SIM_MODEL_BATCH ||
 		     !(c->backend[i].starve_ms >= 0 && c->backend[i].starve_ms <= 1e9)))
-			return qs_fail(msg, msglen, QS_E_VALUE,
-				       "backend %u (%s): admission = priority needs the batch "
-				       "model and starve_ms in [0, 1e9]",
-				       i, p->name);
+			return qs_fail(
+			    msg, msglen, QS_E_VALUE,
+			    "backend %u (%s): admission = priority or fair needs the batch "
+			    "model and starve_ms in [0, 1e9]",
+			    i, p->name);
 		if (p->model == QS_SIM_MODEL_TOKRATE) {
 			if (!(p->tokens_per_s > 0) || p->concurrency == 0 || p->prefill_weight < 0)
 				return qs_fail(msg, msglen, QS_E_VALUE,
@@ -643,7 +648,8 @@ sim_create(const struct qs_sim_config *cfg, uint64_t seed, const struct qs_sim_s
 		}
 		/* Agents are not synchronised: each reports with its own phase. */
 		s->be[i].rep_phase = qs_splitmix64(&ph) % cfg->report_interval_ns;
-		s->be[i].prio = cfg->backend[i].admission == QS_SIM_ADMIT_PRIORITY;
+		s->be[i].prio = cfg->backend[i].admission != QS_SIM_ADMIT_FCFS;
+		s->be[i].fair = cfg->backend[i].admission == QS_SIM_ADMIT_FAIR;
 		s->be[i].starve_ns = (uint64_t)(cfg->backend[i].starve_ms * 1e6 + 0.5);
 		s->be[i].rep_next_t = s->be[i].rep_phase;
 		s->be[i].rep_transit = s->be[i].rep;

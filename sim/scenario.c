@@ -402,9 +402,12 @@ backend_key(struct scen_ctx *c, struct group *g, const char *n, const char *v)
 		return 1;
 	}
 	if (!strcmp(n, "admission")) {
-		if (strcmp(v, "fcfs") && strcmp(v, "priority"))
-			return fail(c, "bad value '%s' for key '%s' (fcfs or priority)", v, n);
-		g->admission = v[0] == 'p' ? QS_SIM_ADMIT_PRIORITY : QS_SIM_ADMIT_FCFS;
+		if (strcmp(v, "fcfs") && strcmp(v, "priority") && strcmp(v, "fair"))
+			return fail(c, "bad value '%s' for key '%s' (fcfs, priority or fair)", v,
+				    n);
+		g->admission = !strcmp(v, "priority") ? QS_SIM_ADMIT_PRIORITY
+			       : !strcmp(v, "fair")   ? QS_SIM_ADMIT_FAIR
+						      : QS_SIM_ADMIT_FCFS;
 		return 1;
 	}
 	if (!strcmp(n, "starve_ms")) {

@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 
+#include "qsteer/admit.h"
 #include "qsteer/prefix.h"
 #include "qsteer/report_src.h"
 #include "qsteer/rng.h"
@@ -169,7 +170,9 @@ struct qs_sim_backend {
 	uint32_t id;
 	struct qs_sim_profile prof;
 	bool mixed; /* batch without chunked prefill, schedule = mixed (backend.c) */
-	bool prio;  /* admission = priority (admit.h) */
+	bool prio;  /* admission = priority or fair (admit.h) */
+	bool fair;  /* admission = fair: tenant fair share within a priority */
+	struct qs_admit_share share; /* fair: recent prefill tokens per tenant */
 	uint64_t starve_ns;
 	uint32_t since_starved; /* admissions since a starved one (admit.h) */
 	/* queues */

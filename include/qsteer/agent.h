@@ -294,6 +294,10 @@ struct qs_agent_cfg {
 	 * preempted for a higher one that does not fit; starve_ns the starvation bound
 	 * (0: none). */
 	bool admit_priority;
+	/* Tenant fair share on top of it (admit.h; admission "fair", the simulator's
+	 * admission = fair): within a priority, the tenant with the fewest prefill
+	 * tokens admitted lately first. Needs admit_priority. */
+	bool admit_fair;
 	uint64_t starve_ns;
 };
 

@@ -334,7 +334,7 @@ test_refusals(void **state)
 	(void)state;
 	snprintf(ini, sizeof(ini), "%s/bad.ini", tmpdir);
 	refused((const char *const[]){"--admission", "lifo", NULL},
-		"qsteer-agent: --admission lifo: fcfs or priority\n");
+		"qsteer-agent: --admission lifo: fcfs, priority or fair\n");
 	refused((const char *const[]){"--admission", "priority", "--starve-ms", "1.5", NULL},
 		"qsteer-agent: --starve-ms 1.5: milliseconds, 0 (no bound)..1000000000\n");
 	refused((const char *const[]){"--admission", "priority", "--starve-ms", "-1", NULL},
@@ -345,6 +345,9 @@ test_refusals(void **state)
 	refused((const char *const[]){"--admission", "priority", "--executor", "http://127.0.0.1:9",
 				      NULL},
 		"qsteer-agent: --admission priority: priority admission is the agent's own "
+		"scheduler's");
+	refused((const char *const[]){"--admission", "fair", "--executor", "http://127.0.0.1:9", NULL},
+		"qsteer-agent: --admission fair: priority admission is the agent's own "
 		"scheduler's");
 	write_file(ini, "[agent]\nadmission = sometimes\n");
 	refused((const char *const[]){"-c", ini, NULL},

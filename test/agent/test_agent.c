@@ -669,6 +669,89 @@ sched_priority(void **state)
 	rig_down(&r);
 }
 
+/* Tenant fair share (admit.h, admission "fair"): the tally and the order. */
+static void
+sched_fair(void **state)
+{
+	struct rig r;
+	struct qs_agent_iter it;
+	struct qs_agent_req q;
+	struct qs_admit_share sh;
+	uint64_t t = 0;
+
+	(void)state;
+	/* The share: rows for the first QS_ADMIT_TENANTS tenants, one row for the rest;
+	 * every row halves each QS_ADMIT_SHARE_HALF_NS. */
+	qs_admit_share_clear(&sh);
+	for (uint32_t k = 0; k < QS_ADMIT_TENANTS + 2; k++)
+		qs_admit_share_add(&sh, (uint16_t)(100 + k), 4 * (k + 1));
+	qs_admit_share_add(&sh, 100, 20);
+	assert_int_equal(qs_admit_share_get(&sh, 100), 24);
+	assert_int_equal(qs_admit_share_get(&sh, 100 + QS_ADMIT_TENANTS - 1), 4 * QS_ADMIT_TENANTS);
+	assert_int_equal(qs_admit_share_get(&sh, 100 + QS_ADMIT_TENANTS),
+			 4 * (QS_ADMIT_TENANTS + 1) + 4 * (QS_ADMIT_TENANTS + 2));
+	qs_admit_share_decay(&sh, QS_ADMIT_SHARE_HALF_NS - 1); /* not a half-life yet */
+	assert_int_equal(qs_admit_share_get(&sh, 100), 24);
+	qs_admit_share_decay(&sh, 2 * QS_ADMIT_SHARE_HALF_NS); /* two */
+	assert_int_equal(qs_admit_share_get(&sh, 100), 6);
+	qs_admit_share_decay(&sh, 100 * QS_ADMIT_SHARE_HALF_NS);
+	assert_int_equal(qs_admit_share_get(&sh, 100), 0);
+	qs_admit_share_clear(&sh);
+	qs_admit_share_add(&sh, 7, 3);
+	assert_int_equal(qs_admit_share_get(&sh, 8), 0); /* nothing admitted */
+	/* The order: priority first, then fewer recent tokens, else the earlier. */
+	assert_true(qs_admit_better(2, 100, 1, 0, 1));
+	assert_true(qs_admit_better(1, 0, 1, 5, 1));
+	assert_false(qs_admit_better(1, 0, 1, 5, 0));
+	assert_false(qs_admit_better(1, 5, 1, 5, 1));
+
+	/* Two places. Tenant 1 runs a long sequence; then tenant 1 sends another and
+	 * tenant 2 one, in that order, same priority. Fair share admits tenant 2's
+	 * first (tenant 1 had 60 prefill tokens admitted, tenant 2 none); priority
+	 * admission alone, the earlier (tenant 1's). A fair agent without priority admission is
+	 * refused. */
+	for (int fair = 0; fair < 2; fair++) {
+		rig_up(&r, "fixed:2", 0, false);
+		qs_agent_destroy(r.a);
+		r.cfg.admit_priority = true;
+		r.cfg.admit_fair = fair;
+		assert_int_equal(qs_agent_create(&r.cfg, &r.st, &r.ex, &r.a, msg, sizeof(msg)),
+				 QS_OK);
+		t = 0;
+		memset(&q, 0, sizeof(q));
+		q.id = 1;
+		q.prompt_tokens = 60;
+		q.max_new_tokens = 20;
+		q.tenant = 1;
+		assert_int_equal(qs_agent_submit(r.a, &q, t), QS_OK);
+		step_ok(&r, t, &it);
+		t += it.ns;
+		assert_int_equal(first_of_step(&r), 1);
+		/* one place left beside it: who takes it? */
+		q.id = 2;
+		q.prompt_tokens = 10;
+		q.max_new_tokens = 2;
+		q.recv_ns = t;
+		assert_int_equal(qs_agent_submit(r.a, &q, t), QS_OK);
+		q.id = 3;
+		q.tenant = 2;
+		assert_int_equal(qs_agent_submit(r.a, &q, t), QS_OK);
+		step_ok(&r, t, &it);
+		t += it.ns;
+		assert_int_equal(first_of_step(&r), fair ? 3 : 2);
+		assert_int_equal(qs_agent_running(r.a), 2);
+		rig_down(&r);
+	}
+	rig_up(&r, "fixed:2", 0, false);
+	qs_agent_destroy(r.a);
+	r.cfg.admit_priority = false;
+	r.cfg.admit_fair = true;
+	assert_int_equal(qs_agent_create(&r.cfg, &r.st, &r.ex, &r.a, msg, sizeof(msg)), QS_E_ARG);
+	assert_non_null(strstr(msg, "admit_fair needs admit_priority"));
+	r.a = NULL;
+	rig_down(&r);
+}
+
 /* ---- learned strategy ------------------------------------------------------------------ */
 
 static struct qs_policy *
@@ -1340,6 +1423,7 @@ main(void)
 	    cmocka_unit_test(sched_chunked),
 	    cmocka_unit_test(sched_preempt),
 	    cmocka_unit_test(sched_priority),
+	    cmocka_unit_test(sched_fair),
 	    cmocka_unit_test(sched_stress),
 	    cmocka_unit_test(learned_actions),
 	    cmocka_unit_test(action_flags),
