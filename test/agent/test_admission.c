@@ -346,9 +346,10 @@ test_refusals(void **state)
 				      NULL},
 		"qsteer-agent: --admission priority: priority admission is the agent's own "
 		"scheduler's");
-	refused((const char *const[]){"--admission", "fair", "--executor", "http://127.0.0.1:9", NULL},
-		"qsteer-agent: --admission fair: priority admission is the agent's own "
-		"scheduler's");
+	refused(
+	    (const char *const[]){"--admission", "fair", "--executor", "http://127.0.0.1:9", NULL},
+	    "qsteer-agent: --admission fair: priority admission is the agent's own "
+	    "scheduler's");
 	write_file(ini, "[agent]\nadmission = sometimes\n");
 	refused((const char *const[]){"-c", ini, NULL},
 		"[agent] admission = 'sometimes': unknown key or bad value");
