@@ -336,6 +336,36 @@ p99_of(double *v, uint32_t n)
 	return n ? v[(uint32_t)(0.99 * (n - 1))] : 0;
 }
 
+/*
+ * Run c's one backend on 2,000 arrivals at 1.3x the saturation throughput the
+ * simulator estimates for it, then drain the backlog; every outcome goes to
+ * on_outcome, which sorts them into pr's two rows.
+ */
+static void
+overload(struct qs_sim_config *c, void (*on_outcome)(void *, const struct qs_sim_outcome *),
+	 struct prio_run *pr)
+{
+	struct qs_sim_metrics m;
+	struct qs_sim *s;
+	char msg[256];
+	double sat, slo;
+
+	c->wl.requests = 2000;
+	c->on_outcome = on_outcome;
+	c->outcome_ctx = pr;
+	assert_int_equal(qs_sim_create(c, 9, &s, msg, sizeof(msg)), QS_OK);
+	qs_sim_capacity_estimates(s, 0, &sat, &slo);
+	qs_sim_destroy(s);
+	assert_true(sat > 0);
+	c->wl.rate = 1.3 * sat;
+	assert_int_equal(qs_sim_create(c, 9, &s, msg, sizeof(msg)), QS_OK);
+	drive(s, 0);
+	qs_sim_metrics(s, &m);
+	assert_int_equal(m.completed, 2000);
+	assert_int_equal(pr->n[0] + pr->n[1], 2000);
+	qs_sim_destroy(s);
+}
+
 /* One backend, 30% priority 3 and 70% priority 0, 2,000 arrivals at 1.3x what it
  * serves, then the backlog drains: p99 TTFT of each class, and the worst of class
  * 0. */
@@ -345,9 +375,6 @@ prio_case(enum qs_sim_admission adm, double starve_ms, double p99[2], double *ma
 	struct qs_sim_config *c = base_config();
 	struct qs_sim_profile *p = &c->backend[0].prof;
 	struct prio_run *pr = calloc(1, sizeof(*pr));
-	struct qs_sim_metrics m;
-	struct qs_sim *s;
-	char msg[256];
 
 	assert_non_null(pr);
 	p->max_seqs = 8;
@@ -365,28 +392,10 @@ prio_case(enum qs_sim_admission adm, double starve_ms, double p99[2], double *ma
 	snprintf(c->wl.cls[1].name, sizeof(c->wl.cls[1].name), "low");
 	c->wl.cls[1].weight = 0.7;
 	c->wl.cls[1].priority = 0;
-	c->wl.requests = 2000;
-	c->on_outcome = prio_outcome;
-	c->outcome_ctx = pr;
-	assert_int_equal(qs_sim_create(c, 9, &s, msg, sizeof(msg)), QS_OK);
-	/* 1.3x the saturation throughput the simulator estimated for it */
-	{
-		double sat, slo;
-
-		qs_sim_capacity_estimates(s, 0, &sat, &slo);
-		qs_sim_destroy(s);
-		assert_true(sat > 0);
-		c->wl.rate = 1.3 * sat;
-		assert_int_equal(qs_sim_create(c, 9, &s, msg, sizeof(msg)), QS_OK);
-	}
-	drive(s, 0);
-	qs_sim_metrics(s, &m);
-	assert_int_equal(m.completed, 2000);
-	assert_int_equal(pr->n[0] + pr->n[1], 2000);
+	overload(c, prio_outcome, pr);
 	p99[0] = p99_of(pr->ttft[0], pr->n[0]);
 	p99[1] = p99_of(pr->ttft[1], pr->n[1]);
 	*max_lo = pr->ttft[1][pr->n[1] - 1];
-	qs_sim_destroy(s);
 	free(pr);
 	free(c);
 }
@@ -437,9 +446,6 @@ fair_case(enum qs_sim_admission adm, double p99[2])
 	struct qs_sim_config *c = base_config();
 	struct qs_sim_profile *p = &c->backend[0].prof;
 	struct prio_run *pr = calloc(1, sizeof(*pr));
-	struct qs_sim_metrics m;
-	struct qs_sim *s;
-	char msg[256];
 
 	assert_non_null(pr);
 	p->max_seqs = 8;
@@ -459,26 +465,9 @@ fair_case(enum qs_sim_admission adm, double p99[2])
 	c->wl.cls[1].tenant = 1;
 	c->wl.cls[1].prompt = (struct qs_sim_len){QS_SIM_DIST_LOGNORMAL, 2500, 0.2, 1, 3500};
 	c->wl.cls[1].gen = (struct qs_sim_len){QS_SIM_DIST_LOGNORMAL, 200, 0.5, 1, 500};
-	c->wl.requests = 2000;
-	c->on_outcome = tenant_outcome;
-	c->outcome_ctx = pr;
-	assert_int_equal(qs_sim_create(c, 9, &s, msg, sizeof(msg)), QS_OK);
-	{
-		double sat, slo;
-
-		qs_sim_capacity_estimates(s, 0, &sat, &slo);
-		qs_sim_destroy(s);
-		assert_true(sat > 0);
-		c->wl.rate = 1.3 * sat;
-		assert_int_equal(qs_sim_create(c, 9, &s, msg, sizeof(msg)), QS_OK);
-	}
-	drive(s, 0);
-	qs_sim_metrics(s, &m);
-	assert_int_equal(m.completed, 2000);
-	assert_int_equal(pr->n[0] + pr->n[1], 2000);
+	overload(c, tenant_outcome, pr);
 	p99[0] = p99_of(pr->ttft[0], pr->n[0]);
 	p99[1] = p99_of(pr->ttft[1], pr->n[1]);
-	qs_sim_destroy(s);
 	free(pr);
 	free(c);
 }

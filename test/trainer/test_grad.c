@@ -250,6 +250,29 @@ ref_loss(const struct loss_ctx *c, const double *ppi, const double *pvf, uint8_t
 	return total / c->n;
 }
 
+/* A 4 -> 6 -> 5 -> 1 scorer with value hidden 5: small enough for finite
+ * differences over every parameter. */
+static void
+tiny_cfg(struct qs_ppo_cfg *cfg, enum qs_algo algo)
+{
+	qs_ppo_defaults(cfg);
+	cfg->algo = algo;
+	cfg->n_feat = 4;
+	cfg->h1 = 6;
+	cfg->h2 = 5;
+	cfg->vh = 5;
+}
+
+/* Weights at gain 1 (scores that differ by O(1)) and biases bias + 0.1 N(0, 1). */
+static void
+random_net(struct qs_mlp *m, struct qs_rng *rng, float bias)
+{
+	qs_mlp_init_params(m, rng, 1.0f);
+	for (uint32_t l = 0; l < m->n_layers; l++)
+		for (uint32_t j = 0; j < m->dim[l + 1]; j++)
+			m->p[m->b_off[l] + j] = bias + 0.1f * qs_rng_normal(rng);
+}
+
 static void
 check_loss(enum qs_algo algo)
 {
@@ -264,12 +287,7 @@ check_loss(enum qs_algo algo)
 	struct loss_ctx lc;
 	struct qs_ppo_actor act;
 
-	qs_ppo_defaults(&cfg);
-	cfg.algo = algo;
-	cfg.n_feat = 4;
-	cfg.h1 = 6;
-	cfg.h2 = 5;
-	cfg.vh = 5;
+	tiny_cfg(&cfg, algo);
 	cfg.minibatch = 12;
 	cfg.ent_coef = 0.05f;
 	assert_int_equal(qs_ppo_agent_init(&ag, &cfg, 3, NULL, 0), QS_OK);
@@ -445,18 +463,10 @@ test_dqn_loss(void **state)
 	uint64_t pat0, pat1;
 
 	(void)state;
-	qs_ppo_defaults(&cfg);
-	cfg.algo = QS_ALGO_DQN;
-	cfg.n_feat = 4;
-	cfg.h1 = 6;
-	cfg.h2 = 5;
-	cfg.vh = 5;
+	tiny_cfg(&cfg, QS_ALGO_DQN);
 	assert_int_equal(qs_ppo_agent_init(&ag, &cfg, 3, NULL, 0), QS_OK);
 	qs_rng_seed(&rng, 11, 0);
-	qs_mlp_init_params(&ag.pi, &rng, 1.0f);
-	for (uint32_t l = 0; l < 3; l++)
-		for (uint32_t j = 0; j < ag.pi.dim[l + 1]; j++)
-			ag.pi.p[ag.pi.b_off[l] + j] = 0.1f * qs_rng_normal(&rng);
+	random_net(&ag.pi, &rng, 0);
 	qs_dqn_defaults(&dc);
 	dc.batch = 16;
 	dc.replay = 2;
@@ -639,19 +649,12 @@ test_share_penalty(void **state)
 	struct qs_ppo_actor act;
 
 	(void)state;
-	qs_ppo_defaults(&cfg);
-	cfg.n_feat = 4;
-	cfg.h1 = 6;
-	cfg.h2 = 5;
-	cfg.vh = 5;
+	tiny_cfg(&cfg, QS_ALGO_PPO);
 	cfg.minibatch = 12;
 	cfg.share_coef = 0.7f;
 	assert_int_equal(qs_ppo_agent_init(&ag, &cfg, 3, NULL, 0), QS_OK);
 	qs_rng_seed(&rng, 9, 0);
-	qs_mlp_init_params(&ag.pi, &rng, 1.0f);
-	for (uint32_t l = 0; l < 3; l++)
-		for (uint32_t j = 0; j < ag.pi.dim[l + 1]; j++)
-			ag.pi.p[ag.pi.b_off[l] + j] = 0.3f + 0.1f * qs_rng_normal(&rng);
+	random_net(&ag.pi, &rng, 0.3f);
 	assert_int_equal(qs_ppo_buf_init(&b, 2, 12, 12 * 8, 4, NULL, 0), QS_OK);
 	assert_int_equal(qs_ppo_actor_init(&act, &ag, NULL, 0), QS_OK);
 	for (uint32_t i = 0; i < 12; i++) {
