@@ -25,6 +25,9 @@
 #include "qsteer/opt.h"
 #include "train_export.h"
 #include "train_report.h"
+#ifdef QSTEER_HAVE_SIM
+#include "train_select.h"
+#endif
 #include "util.h"
 
 #define N_ENV	      8
@@ -37,7 +40,8 @@ struct opts {
 	enum qs_algo algo;
 	uint64_t steps, seed, bc_steps, created;
 	double lr, bc_lr, ent, share, ppo_consist, ppo_temp, center, gamma, eps_end;
-	uint32_t calib_per_env, epochs, dqn_target, dqn_steps;
+	uint32_t calib_per_env, epochs, dqn_target, dqn_steps, select_seeds;
+	uint64_t select_every; /* decisions between validation scores (0: no selection) */
 	/* The export's options (--calib-pct, --consist, --qat-*, --split...); the
 	 * scenario, output, seed, time and log are filled in when it runs. */
 	struct qs_train_export_cfg ex;
@@ -55,6 +59,7 @@ usage(void)
 	    "                          [--gamma G] [--dqn-target N] [--dqn-steps N] [--eps-end E]\n"
 	    "                          [--mpi] (under mpirun: rollouts over the ranks)\n"
 	    "                          [--bc-steps N] [--teacher auto|sed|kv|...] [--init CKPT]\n"
+	    "                          [--select-every N] [--select-seeds K]\n"
 	    "                          [--threads N] [--seed S] [--log CSV] [--checkpoint FILE]\n"
 	    "                          [--resume FILE] [--plot DIR] [--no-randomize] [--created "
 	    "T]\n"
@@ -139,6 +144,34 @@ export_policy(const struct opts *o, const struct qs_train_env_ops *ops, struct q
 	return rc;
 }
 
+#ifdef QSTEER_HAVE_SIM
+/* Score ag on the validation seeds (train_select.h) and say what was kept. */
+static int
+select_offer(const struct opts *o, struct qs_train_select *sel, const struct qs_ppo_agent *ag,
+	     uint64_t step)
+{
+	char msg[512];
+	int kept, rc = qs_train_select_offer(sel, ag, step, &kept, msg, sizeof(msg));
+
+	if (rc != QS_OK) {
+		fprintf(stderr, "\nqsteer-train: --select-every: %s\n", msg);
+		return rc;
+	}
+	if (!o->quiet) {
+		double mean = 0;
+
+		fprintf(stderr, "\nqsteer-train: validation at %" PRIu64 " decisions:", step);
+		for (uint32_t i = 0; i < sel->n_scen; i++) {
+			fprintf(stderr, " %s %+.2f%%", sel->name[i], sel->gain[i]);
+			mean += sel->gain[i] / sel->n_scen;
+		}
+		fprintf(stderr, "; mean %+.2f%%, score %+.2f%s\n", mean, sel->score,
+			kept ? " (kept)" : "");
+	}
+	return QS_OK;
+}
+#endif
+
 static int
 cmd_train(const struct opts *o, int bench)
 {
@@ -163,6 +196,16 @@ cmd_train(const struct opts *o, int bench)
 	char msg[512];
 	double t0, recent = 0;
 	int rc, tty = isatty(2) && !o->quiet;
+#ifdef QSTEER_HAVE_SIM
+	struct qs_train_select sel = {0};
+	int selecting = o->select_every > 0 && !bench;
+	uint64_t next_sel = 0;
+#else
+	if (o->select_every) {
+		fprintf(stderr, "qsteer-train: --select-every needs the simulator (sim/)\n");
+		return 2;
+	}
+#endif
 
 	if (!ops)
 		return 1;
@@ -301,11 +344,32 @@ cmd_train(const struct opts *o, int bench)
 			    "update,step,decisions_per_s,reward_per_decision,episode_return,"
 			    "pi_loss,v_loss,entropy,approx_kl,clip_frac,phase,elapsed_s,shared\n");
 	}
+#ifdef QSTEER_HAVE_SIM
+	if (selecting) {
+		rc = qs_train_select_init(&sel, o->scenario, o->select_seeds, o->threads, &ag, msg,
+					  sizeof(msg));
+		if (rc != QS_OK) {
+			fprintf(stderr, "qsteer-train: --select-every: %s\n", msg);
+			return 2;
+		}
+		next_sel = step > o->bc_steps ? step : o->bc_steps;
+	}
+#endif
 	t0 = qs_train_now_s();
 	uint64_t start = step;
 	while (step < total) {
 		double el, rate;
 		int bc = step < o->bc_steps;
+
+#ifdef QSTEER_HAVE_SIM
+		/* The RL phase's start (the clone) is the first candidate. */
+		if (selecting && !bc && step >= next_sel) {
+			rc = select_offer(o, &sel, &ag, step);
+			if (rc != QS_OK)
+				break;
+			next_sel = step + o->select_every;
+		}
+#endif
 
 		r.bc = bc;
 		ag.bc = bc;
@@ -359,6 +423,21 @@ cmd_train(const struct opts *o, int bench)
 	r.bc = 0;
 	if (tty && !bench)
 		fprintf(stderr, "\n");
+#ifdef QSTEER_HAVE_SIM
+	if (selecting && rc == QS_OK) {
+		rc = select_offer(o, &sel, &ag, step);
+		if (rc == QS_OK) {
+			qs_train_select_restore(&sel, &ag);
+			if (!o->quiet)
+				fprintf(stderr,
+					"qsteer-train: keeping the policy of %" PRIu64
+					" decisions (validation score %+.2f: the mean %% gain over "
+					"the best baseline, losses x%.0f)\n",
+					sel.kept_step, sel.kept_score, QS_SELECT_LOSS_WEIGHT);
+		}
+	}
+	qs_train_select_free(&sel);
+#endif
 	if (c.consist_coef > 0 && !bench && !o->quiet)
 		fprintf(stderr, "qsteer-train: last update's float-vs-fake-int8 agreement %.4f\n",
 			(double)ag.consist_agree);
@@ -640,6 +719,8 @@ main(int argc, char **argv)
 	    QS_OPT_STR("--init", &o.init),
 	    QS_OPT_STR("--float", &o.fckpt),
 	    QS_OPT_STR("--teacher", &o.teacher),
+	    QS_OPT_U64("--select-every", &o.select_every, 0, UINT64_MAX, COUNT),
+	    QS_OPT_U32("--select-seeds", &o.select_seeds, 1, 64, "1..64"),
 	    QS_OPT_STR("--plot", &o.plot),
 	    QS_OPT_DOUBLE("--lr", &o.lr, 0, 1, VALUE),
 	    QS_OPT_DOUBLE("--bc-lr", &o.bc_lr, 0, 1, VALUE),
@@ -690,6 +771,7 @@ main(int argc, char **argv)
 	o.seed = 1;
 	o.threads = 2;
 	o.seeds = 5;
+	o.select_seeds = 4;
 	o.randomize = 1;
 	o.created = UINT64_MAX;
 	o.bc_lr = 3e-3;

@@ -16,17 +16,11 @@ const enum qs_cmp_col qs_train_eval_cols[QS_TRAIN_EVAL_COLS] = {
     QS_CMP_TTFT_P50, QS_CMP_TTFT_P99, QS_CMP_TPOT_P99, QS_CMP_SLO, QS_CMP_GOODPUT,
 };
 
-/* The float policy's run (p NULL), or the int8 policy's scored against it. */
-struct policy_run {
-	const struct qs_ppo_agent *ag;
-	const struct qs_policy *p;
-};
-
-static int
-run_policy(void *ctx, struct qs_sim *s, uint64_t *agree, uint64_t *decisions, char *msg,
-	   size_t msglen)
+int
+qs_train_policy_run(void *ctx, struct qs_sim *s, uint64_t *agree, uint64_t *decisions, char *msg,
+		    size_t msglen)
 {
-	const struct policy_run *pr = ctx;
+	const struct qs_train_policy_run *pr = ctx;
 	struct qs_sim_decision *d = malloc(sizeof(*d));
 	struct qs_ppo_actor act;
 	struct qs_sim_router fb = {0};
@@ -70,7 +64,7 @@ qs_train_eval_run(struct qs_train_eval *e, char *msg, size_t msglen)
 {
 	struct qs_policy_load_opts lo = {QS_SCHEMA_ROUTER_V1, QS_Q8_KIND_SCORER, NULL};
 	struct qs_cmp_router rt[QS_BASELINE__COUNT + 2] = {{0}};
-	struct policy_run int8_run, float_run;
+	struct qs_train_policy_run int8_run, float_run;
 	struct qs_cmp_opts co = {.seeds = e->seeds, .seed0 = e->seed};
 	uint32_t K = e->seeds, bad = 0;
 	double best = 0, diff[QS_CMP_MAX_SEEDS], dm, dci, fm;
@@ -94,16 +88,16 @@ qs_train_eval_run(struct qs_train_eval *e, char *msg, size_t msglen)
 	e->q_i = (int)e->n;
 	rt[e->n].spec = e->names[e->n] = e->spec;
 	if (e->ag) {
-		int8_run = (struct policy_run){e->ag, e->p};
-		rt[e->n].run = run_policy;
+		int8_run = (struct qs_train_policy_run){e->ag, e->p};
+		rt[e->n].run = qs_train_policy_run;
 		rt[e->n].ctx = &int8_run;
 	}
 	e->n++;
 	if (e->ag) {
-		float_run = (struct policy_run){e->ag, NULL};
+		float_run = (struct qs_train_policy_run){e->ag, NULL};
 		e->f_i = (int)e->n;
 		e->names[e->n] = NULL;
-		rt[e->n] = (struct qs_cmp_router){"float", run_policy, &float_run};
+		rt[e->n] = (struct qs_cmp_router){"float", qs_train_policy_run, &float_run};
 		e->n++;
 	}
 	e->rows = calloc(e->n, sizeof(*e->rows));

@@ -44,6 +44,18 @@ struct qs_train_eval {
 	struct qs_policy *p;
 };
 
+/*
+ * compare.h's run hook for a trained policy: the float net's argmax (p NULL), or the
+ * int8 file p's choice counted against it decision by decision; decisions with
+ * nothing eligible go to the scenario's fallback, as everywhere else.
+ */
+struct qs_train_policy_run {
+	const struct qs_ppo_agent *ag;
+	const struct qs_policy *p;
+};
+int qs_train_policy_run(void *ctx, struct qs_sim *s, uint64_t *agree, uint64_t *decisions,
+			char *msg, size_t msglen);
+
 /* Run e's compare; msg says why not (qsteer-train prefixes its name). */
 int qs_train_eval_run(struct qs_train_eval *e, char *msg, size_t msglen);
 void qs_train_eval_free(struct qs_train_eval *e);
