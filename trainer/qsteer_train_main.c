@@ -39,7 +39,7 @@ struct opts {
 	const char *teacher, *init, *fckpt, *out_dir;
 	enum qs_algo algo;
 	uint64_t steps, seed, bc_steps, created;
-	double lr, bc_lr, ent, share, ppo_consist, ppo_temp, center, gamma, eps_end;
+	double lr, bc_lr, ent, share, ppo_consist, ppo_temp, center, gamma, eps_end, reward_tpot;
 	uint32_t calib_per_env, epochs, dqn_target, dqn_steps, select_seeds;
 	uint64_t select_every; /* decisions between validation scores (0: no selection) */
 	/* The export's options (--calib-pct, --consist, --qat-*, --split...); the
@@ -59,7 +59,7 @@ usage(void)
 	    "                          [--gamma G] [--dqn-target N] [--dqn-steps N] [--eps-end E]\n"
 	    "                          [--mpi] (under mpirun: rollouts over the ranks)\n"
 	    "                          [--bc-steps N] [--teacher auto|sed|kv|...] [--init CKPT]\n"
-	    "                          [--select-every N] [--select-seeds K]\n"
+	    "                          [--select-every N] [--select-seeds K] [--reward-tpot W]\n"
 	    "                          [--threads N] [--seed S] [--log CSV] [--checkpoint FILE]\n"
 	    "                          [--resume FILE] [--plot DIR] [--no-randomize] [--created "
 	    "T]\n"
@@ -163,6 +163,8 @@ select_offer(const struct opts *o, struct qs_train_select *sel, const struct qs_
 		fprintf(stderr, "\nqsteer-train: validation at %" PRIu64 " decisions:", step);
 		for (uint32_t i = 0; i < sel->n_scen; i++) {
 			fprintf(stderr, " %s %+.2f%%", sel->name[i], sel->gain[i]);
+			if (sel->cost[i] > 0)
+				fprintf(stderr, " (-%.2f)", sel->cost[i]);
 			mean += sel->gain[i] / sel->n_scen;
 		}
 		fprintf(stderr, "; mean %+.2f%%, score %+.2f%s\n", mean, sel->score,
@@ -308,6 +310,12 @@ cmd_train(const struct opts *o, int bench)
 	}
 	if (rc == QS_OK && o->randomize)
 		rc = qs_roll_set(&r, "randomize", "1", msg, sizeof(msg));
+	if (rc == QS_OK && o->reward_tpot > 0) {
+		char w[32];
+
+		snprintf(w, sizeof(w), "%.17g", o->reward_tpot);
+		rc = qs_roll_set(&r, "tpot_weight", w, msg, sizeof(msg));
+	}
 	if (rc == QS_OK && o->bc_steps && step < o->bc_steps)
 		rc = qs_roll_set(&r, "teacher", o->teacher ? o->teacher : "auto", msg, sizeof(msg));
 	if (rc == QS_OK)
@@ -432,7 +440,8 @@ cmd_train(const struct opts *o, int bench)
 				fprintf(stderr,
 					"qsteer-train: keeping the policy of %" PRIu64
 					" decisions (validation score %+.2f: the mean %% gain over "
-					"the best baseline, losses x%.0f)\n",
+					"the best baseline less the other columns' losses, a net "
+					"loss x%.0f)\n",
 					sel.kept_step, sel.kept_score, QS_SELECT_LOSS_WEIGHT);
 		}
 	}
@@ -724,6 +733,7 @@ main(int argc, char **argv)
 	    QS_OPT_STR("--plot", &o.plot),
 	    QS_OPT_DOUBLE("--lr", &o.lr, 0, 1, VALUE),
 	    QS_OPT_DOUBLE("--bc-lr", &o.bc_lr, 0, 1, VALUE),
+	    QS_OPT_DOUBLE("--reward-tpot", &o.reward_tpot, 0, 16, VALUE),
 	    QS_OPT_DOUBLE("--ent", &o.ent, 0, 1, VALUE),
 	    QS_OPT_DOUBLE("--calib-pct", &o.ex.calib_pct, 0.5, 1, VALUE),
 	    QS_OPT_DOUBLE("--share", &o.share, 0, 1, VALUE),

@@ -11,6 +11,8 @@
  * its SLO limit (TTFT, TPOT, E2E; TTFT against 1 s when the class has no limit):
  *   slo_attainment scenarios: r = 1[SLO met] - 0.25 min(x, 4)
  *   ttft_p99 scenarios:       r = 1[SLO met] - 0.25 min(y^2, 16), y = TTFT / TTFT_ref
+ *                              - 0.25 W min(z^2, 16), z = TPOT / TPOT limit ("tpot_weight"
+ *                              W, default 0: the policy otherwise buys TTFT with TPOT)
  * The square makes the tail expensive: p99 TTFT is a tail metric.
  *
  * Domain randomization ("randomize" = 1, training only): every episode draws the
@@ -41,7 +43,8 @@ struct sim_env {
 	struct qs_sim_router fallback; /* every backend masked: lor, as qs_sim_run's */
 	int randomize;
 	int ttft_metric;
-	uint64_t *tags; /* by decision id, this episode */
+	double tpot_weight; /* ttft_p99 scenarios: weight of the TPOT term (0: none) */
+	uint64_t *tags;	    /* by decision id, this episode */
 	uint64_t n_tags;
 	struct qs_sim_outcome out[64];
 };
@@ -131,6 +134,16 @@ sim_env_set(void *env, const char *key, const char *val, char *msg, size_t msgle
 
 	if (!strcmp(key, "randomize")) {
 		e->randomize = atoi(val);
+		return QS_OK;
+	}
+	if (!strcmp(key, "tpot_weight")) {
+		char *end;
+		double w = strtod(val, &end);
+
+		if (end == val || *end || !(w >= 0 && w <= 16))
+			return qs_fail(msg, msglen, QS_E_ARG, "tpot weight '%s': expected 0..16",
+				       val);
+		e->tpot_weight = w;
 		return QS_OK;
 	}
 	if (!strcmp(key, "teacher")) {
@@ -278,8 +291,14 @@ reward(const struct sim_env *e, const struct qs_sim_outcome *o)
 	double x = ttft / ref;
 
 	if (e->ttft_metric) {
-		x = x * x;
-		return (float)((o->slo_met ? 1.0 : 0.0) - 0.25 * (x > 16 ? 16 : x));
+		double pen = x * x > 16 ? 16 : x * x;
+
+		if (e->tpot_weight > 0 && slo->tpot_ms > 0 && o->tpot_ns) {
+			double t = (double)o->tpot_ns / 1e6 / slo->tpot_ms;
+
+			pen += e->tpot_weight * (t * t > 16 ? 16 : t * t);
+		}
+		return (float)((o->slo_met ? 1.0 : 0.0) - 0.25 * pen);
 	}
 	if (slo->e2e_ms > 0 && (double)o->e2e_ns / 1e6 / slo->e2e_ms > x)
 		x = (double)o->e2e_ns / 1e6 / slo->e2e_ms;

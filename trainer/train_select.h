@@ -1,7 +1,8 @@
 /*
  * train_select.h - keep the best policy the RL phase passed through, judged the way
  * eval judges it: the float net's argmax routing every training scenario on
- * validation seeds, against the best baseline on the same seeds.
+ * validation seeds, against the best baseline on the same seeds, on the whole table
+ * (the primary metric's gain less the losses on the other columns).
  *
  * Why: the policy gradient here is a noisy estimate (per-decision rewards from a
  * shared queue, approx KL ~1e-5 per update); over a long run the argmax policy
@@ -24,17 +25,21 @@
 
 #define QS_SELECT_MAX_SCEN 16
 #define QS_SELECT_SEED0	   (1ull << 63 | 0x5e1ec7000ull)
-/* A candidate's score: the mean over scenarios of its % gain over the best baseline,
- * a loss counted this many times. */
+/* A candidate's score: the mean over scenarios of its % gain over the best baseline
+ * on the primary metric less its % losses on the other columns of the table (TPOT
+ * p99, SLO attainment, goodput) beyond their paired 95% intervals, a negative
+ * result counted this many times. */
 #define QS_SELECT_LOSS_WEIGHT 4.0
 
 struct qs_train_select {
 	uint32_t n_scen, seeds, threads;
-	struct qs_sim_config *cfg;	      /* [n_scen] */
-	double best[QS_SELECT_MAX_SCEN];      /* best baseline's primary metric, validation seeds */
-	int ttft[QS_SELECT_MAX_SCEN];	      /* lower is better */
+	struct qs_sim_config *cfg;    /* [n_scen] */
+	struct qs_cmp_row *base;      /* [n_scen] the best baseline's (by the primary metric) */
+	int ttft[QS_SELECT_MAX_SCEN]; /* lower is better */
 	char name[QS_SELECT_MAX_SCEN][64];    /* scenario names, for the progress line */
 	double gain[QS_SELECT_MAX_SCEN];      /* the last scored candidate's, % (+ better) */
+	double cost[QS_SELECT_MAX_SCEN];      /* its losses on the other columns beyond their
+					       * paired 95% intervals, % (>= 0) */
 	double kept_gain[QS_SELECT_MAX_SCEN]; /* the kept candidate's */
 	double score;			      /* the last scored candidate's */
 	double kept_score;		      /* its score; -inf before the first */
