@@ -35,7 +35,7 @@ struct qs_train_select {
 	uint32_t n_scen, seeds, threads;
 	struct qs_sim_config *cfg;    /* [n_scen] */
 	struct qs_cmp_row *base;      /* [n_scen] the best baseline's (by the primary metric) */
-	int ttft[QS_SELECT_MAX_SCEN]; /* lower is better */
+	int ttft[QS_SELECT_MAX_SCEN]; /* primary metric p99 TTFT (lower is better), else SLO */
 	char name[QS_SELECT_MAX_SCEN][64];    /* scenario names, for the progress line */
 	double gain[QS_SELECT_MAX_SCEN];      /* the last scored candidate's, % (+ better) */
 	double cost[QS_SELECT_MAX_SCEN];      /* its losses on the other columns beyond their
