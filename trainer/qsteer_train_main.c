@@ -277,12 +277,27 @@ cmd_train(const struct opts *o, int bench)
 			return 2;
 		}
 	}
+#ifdef QSTEER_HAVE_SIM
+	/* Its scenarios are checked (and the baselines scored) before anything else. */
+	if (selecting) {
+		rc = qs_train_select_init(&sel, o->scenario, o->select_seeds, o->threads, &ag, msg,
+					  sizeof(msg));
+		if (rc != QS_OK) {
+			fprintf(stderr, "qsteer-train: --select-every: %s\n", msg);
+			qs_ppo_agent_free(&ag);
+			return 2;
+		}
+	}
+#endif
 	qs_ppo_set_threads(&ag, o->threads);
 	if (o->resume || o->init) {
 		rc = qs_ckpt_load(o->resume ? o->resume : o->init, &ag, &meta, msg, sizeof(msg));
 		if (rc != QS_OK) {
 			fprintf(stderr, "qsteer-train: %s: %s\n", o->resume ? "resume" : "init",
 				msg);
+#ifdef QSTEER_HAVE_SIM
+			qs_train_select_free(&sel);
+#endif
 			qs_ppo_agent_free(&ag);
 			return 1;
 		}
@@ -353,15 +368,8 @@ cmd_train(const struct opts *o, int bench)
 			    "pi_loss,v_loss,entropy,approx_kl,clip_frac,phase,elapsed_s,shared\n");
 	}
 #ifdef QSTEER_HAVE_SIM
-	if (selecting) {
-		rc = qs_train_select_init(&sel, o->scenario, o->select_seeds, o->threads, &ag, msg,
-					  sizeof(msg));
-		if (rc != QS_OK) {
-			fprintf(stderr, "qsteer-train: --select-every: %s\n", msg);
-			return 2;
-		}
+	if (selecting)
 		next_sel = step > o->bc_steps ? step : o->bc_steps;
-	}
 #endif
 	t0 = qs_train_now_s();
 	uint64_t start = step;

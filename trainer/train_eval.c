@@ -16,6 +16,36 @@ const enum qs_cmp_col qs_train_eval_cols[QS_TRAIN_EVAL_COLS] = {
     QS_CMP_TTFT_P50, QS_CMP_TTFT_P99, QS_CMP_TPOT_P99, QS_CMP_SLO, QS_CMP_GOODPUT,
 };
 
+const double qs_train_gap_edges[QS_TRAIN_GAP_BUCKETS - 1] = {0.1, 0.3, 1, 3, 10};
+
+/* The float scores' margin at an int8 decision, and whether the two choices differ. */
+static void
+count_margin(struct qs_train_margins *m, const struct qs_sim_decision *d, const float *s,
+	     uint32_t fa, int flip)
+{
+	const uint8_t *x = &d->features[0][0];
+	float runner = 0;
+	int have = 0, sat = 0, b = 0;
+
+	for (uint32_t i = 0; i < d->n_backends; i++)
+		if ((d->eligible >> i & 1) && i != fa && (!have || s[i] > runner)) {
+			runner = s[i];
+			have = 1;
+		}
+	if (!have)
+		return; /* one eligible candidate: nothing to flip */
+	while (b < QS_TRAIN_GAP_BUCKETS - 1 && s[fa] - runner >= qs_train_gap_edges[b])
+		b++;
+	for (uint32_t i = 0; i < d->n_backends * QS_FR_COUNT && !sat; i++)
+		sat = x[i] == 127;
+	__atomic_fetch_add(&m->n[b], 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&m->flips[b], (uint64_t)flip, __ATOMIC_RELAXED);
+	if (sat) {
+		__atomic_fetch_add(&m->sat_n, 1, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&m->sat_flips, (uint64_t)flip, __ATOMIC_RELAXED);
+	}
+}
+
 int
 qs_train_policy_run(void *ctx, struct qs_sim *s, uint64_t *agree, uint64_t *decisions, char *msg,
 		    size_t msglen)
@@ -48,6 +78,8 @@ qs_train_policy_run(void *ctx, struct qs_sim *s, uint64_t *agree, uint64_t *deci
 					 d->n_backends, &d->eligible, NULL, &qa);
 			(*decisions)++;
 			*agree += qa == fa;
+			if (pr->margins)
+				count_margin(pr->margins, d, act.s, fa, qa != fa);
 			if (qa == QS_NO_CHOICE)
 				qa = (uint16_t)fa;
 		}
@@ -88,13 +120,14 @@ qs_train_eval_run(struct qs_train_eval *e, char *msg, size_t msglen)
 	e->q_i = (int)e->n;
 	rt[e->n].spec = e->names[e->n] = e->spec;
 	if (e->ag) {
-		int8_run = (struct qs_train_policy_run){e->ag, e->p};
+		memset(&e->margins, 0, sizeof(e->margins));
+		int8_run = (struct qs_train_policy_run){e->ag, e->p, &e->margins};
 		rt[e->n].run = qs_train_policy_run;
 		rt[e->n].ctx = &int8_run;
 	}
 	e->n++;
 	if (e->ag) {
-		float_run = (struct qs_train_policy_run){e->ag, NULL};
+		float_run = (struct qs_train_policy_run){e->ag, NULL, NULL};
 		e->f_i = (int)e->n;
 		e->names[e->n] = NULL;
 		rt[e->n] = (struct qs_cmp_router){"float", qs_train_policy_run, &float_run};

@@ -21,6 +21,20 @@
 #define QS_TRAIN_EVAL_COLS 5
 extern const enum qs_cmp_col qs_train_eval_cols[QS_TRAIN_EVAL_COLS];
 
+/*
+ * Where the int8 policy's disagreements are, by the float net's margin at the
+ * decision (its best eligible score minus the runner-up's: only near-ties can flip
+ * under rounding) and at decisions with some feature at 127 (hidden activations
+ * beyond the calibrated ranges). Counted over every int8-run decision with two or
+ * more eligible candidates; the runs add into it from several threads at once.
+ */
+#define QS_TRAIN_GAP_BUCKETS 6 /* below 0.1, 0.3, 1, 3, 10 score units, then the rest */
+extern const double qs_train_gap_edges[QS_TRAIN_GAP_BUCKETS - 1];
+struct qs_train_margins {
+	uint64_t n[QS_TRAIN_GAP_BUCKETS], flips[QS_TRAIN_GAP_BUCKETS];
+	uint64_t sat_n, sat_flips;
+};
+
 struct qs_train_eval {
 	/* in */
 	const char *scenario;
@@ -37,9 +51,10 @@ struct qs_train_eval {
 	int best_i;   /* the best baseline by the primary metric */
 	int ttft;     /* primary metric ttft_p99 (lower is better), else SLO attainment */
 	enum qs_cmp_col prim;
-	uint64_t agree, decisions;    /* int8 decisions that match the float policy's (with ag) */
-	double diff_pct, diff_ci_pct; /* paired int8-minus-float difference of the primary
-				       * metric, % of the float mean (with ag) */
+	uint64_t agree, decisions; /* int8 decisions that match the float policy's (with ag) */
+	struct qs_train_margins margins; /* where the others are (with ag) */
+	double diff_pct, diff_ci_pct;	 /* paired int8-minus-float difference of the primary
+					  * metric, % of the float mean (with ag) */
 	char spec[1100];
 	struct qs_policy *p;
 };
@@ -52,6 +67,7 @@ struct qs_train_eval {
 struct qs_train_policy_run {
 	const struct qs_ppo_agent *ag;
 	const struct qs_policy *p;
+	struct qs_train_margins *margins; /* with p: where the disagreements are, or NULL */
 };
 int qs_train_policy_run(void *ctx, struct qs_sim *s, uint64_t *agree, uint64_t *decisions,
 			char *msg, size_t msglen);

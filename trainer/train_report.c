@@ -77,6 +77,23 @@ qs_train_plot_curve(const char *dir, const char *csv)
  * and "better", "worse" or "tie" by whether the interval excludes 0. The primary
  * metric alone can hide a loss on the others (issue 14: judge the whole table).
  */
+/* Where the int8 file's disagreements are: by the float margin, and at saturated
+ * inputs (train_eval.h). A row with no flips is still printed: it is the
+ * denominator that says whether a margin is rare or common. */
+static void
+print_margins(FILE *out, const struct qs_train_margins *m)
+{
+	fprintf(out, "float-vs-int8: flips / decisions by the float net's margin (score units):");
+	for (int b = 0; b < QS_TRAIN_GAP_BUCKETS; b++) {
+		if (b < QS_TRAIN_GAP_BUCKETS - 1)
+			fprintf(out, " <%g", qs_train_gap_edges[b]);
+		else
+			fprintf(out, " >=%g", qs_train_gap_edges[b - 1]);
+		fprintf(out, " %" PRIu64 "/%" PRIu64, m->flips[b], m->n[b]);
+	}
+	fprintf(out, "; with a feature at 127 %" PRIu64 "/%" PRIu64 "\n", m->sat_flips, m->sat_n);
+}
+
 static void
 print_vs_best(FILE *out, const struct qs_train_eval *e)
 {
@@ -160,6 +177,7 @@ qs_train_eval_print(FILE *out, const struct qs_train_eval *e, int json, const ch
 			    "paired 95%% CI +- %.2f%%)\n",
 			    e->decisions ? (double)e->agree / (double)e->decisions : 0.0,
 			    e->decisions, cfg->primary_metric, fm, qm, e->diff_pct, e->diff_ci_pct);
+			print_margins(out, &e->margins);
 			/* A tail metric over a replayed trace is chaotic: one flipped decision
 			 * reroutes every later request of that backend, so single seeds differ
 			 * by several percent either way. Say when K seeds cannot tell the
@@ -193,11 +211,27 @@ qs_train_eval_print(FILE *out, const struct qs_train_eval *e, int json, const ch
 			printf("}");
 		}
 		printf("]");
-		if (e->ag)
+		if (e->ag) {
+			const struct qs_train_margins *m = &e->margins;
+
 			printf(", \"agreement\": %.6f, \"metric_diff_pct\": %.4f, "
 			       "\"metric_diff_ci_pct\": %.4f",
 			       e->decisions ? (double)e->agree / (double)e->decisions : 0.0,
 			       e->diff_pct, e->diff_ci_pct);
+			printf(", \"margins\": [");
+			for (int b = 0; b < QS_TRAIN_GAP_BUCKETS; b++) {
+				if (b < QS_TRAIN_GAP_BUCKETS - 1)
+					printf("%s{\"below\": %g", b ? ", " : "",
+					       qs_train_gap_edges[b]);
+				else
+					printf(", {\"below\": null");
+				printf(", \"decisions\": %" PRIu64 ", \"flips\": %" PRIu64 "}",
+				       m->n[b], m->flips[b]);
+			}
+			printf("], \"saturated\": {\"decisions\": %" PRIu64 ", \"flips\": %" PRIu64
+			       "}",
+			       m->sat_n, m->sat_flips);
+		}
 		printf("}\n");
 	}
 	if (plot) {

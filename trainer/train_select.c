@@ -152,7 +152,7 @@ int
 qs_train_select_offer(struct qs_train_select *s, const struct qs_ppo_agent *ag, uint64_t step,
 		      int *kept, char *msg, size_t msglen)
 {
-	struct qs_train_policy_run pr = {ag, NULL};
+	struct qs_train_policy_run pr = {ag, NULL, NULL};
 	struct qs_cmp_router rt = {"float", qs_train_policy_run, &pr};
 	struct qs_cmp_opts co = {
 	    .seeds = s->seeds, .seed0 = QS_SELECT_SEED0, .threads = s->threads};

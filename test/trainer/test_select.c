@@ -69,6 +69,20 @@ test_select_keeps_best(void **state)
 	fl = e->rows[e->f_i].mean[e->prim];
 	gain = 100.0 * (best - fl) / best;
 	assert_true(fabs(gain - sel.gain[0]) < 1e-9);
+	/* eval's margin breakdown accounts for every disagreement: a decision with one
+	 * eligible candidate cannot flip, so the buckets' flips are all of them */
+	{
+		uint64_t n = 0, flips = 0;
+
+		for (int k = 0; k < QS_TRAIN_GAP_BUCKETS; k++) {
+			assert_true(e->margins.flips[k] <= e->margins.n[k]);
+			n += e->margins.n[k];
+			flips += e->margins.flips[k];
+		}
+		assert_true(n > 0 && n <= e->decisions);
+		assert_int_equal(flips, e->decisions - e->agree);
+		assert_true(e->margins.sat_flips <= e->margins.sat_n && e->margins.sat_n <= n);
+	}
 	/* static's primary metric is p99 TTFT: the other columns are TPOT p99 (lower is
 	 * better), SLO attainment and goodput (higher is better); a loss counts beyond
 	 * its paired 95% interval over the two seeds */
