@@ -416,8 +416,8 @@ int
 qs_roll_unpack(struct qs_roll *r, uint32_t i, const uint8_t *in, size_t len, char *msg,
 	       size_t msglen)
 {
-	struct qs_roll_env *e = &r->e[i];
-	struct qs_ppo_buf *b = &e->buf;
+	struct qs_roll_env *e;
+	struct qs_ppo_buf *b;
 	struct packed h;
 	size_t want = sizeof(h), off = sizeof(h);
 
@@ -426,6 +426,8 @@ qs_roll_unpack(struct qs_roll *r, uint32_t i, const uint8_t *in, size_t len, cha
 			       "rollouts: environment %u's collection: %zu bytes, need at least "
 			       "%zu",
 			       i, len, sizeof(h));
+	e = &r->e[i];
+	b = &e->buf;
 	memcpy(&h, in, sizeof(h));
 	if (h.n > b->cap || h.n_rows > b->cap_rows || h.n_feat != b->n_feat)
 		return qs_fail(msg, msglen, QS_E_SHAPE,

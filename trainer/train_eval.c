@@ -38,12 +38,22 @@ count_margin(struct qs_train_margins *m, const struct qs_sim_decision *d, const 
 		b++;
 	for (uint32_t i = 0; i < d->n_backends * QS_FR_COUNT && !sat; i++)
 		sat = x[i] == 127;
-	__atomic_fetch_add(&m->n[b], 1, __ATOMIC_RELAXED);
-	__atomic_fetch_add(&m->flips[b], (uint64_t)flip, __ATOMIC_RELAXED);
-	if (sat) {
-		__atomic_fetch_add(&m->sat_n, 1, __ATOMIC_RELAXED);
-		__atomic_fetch_add(&m->sat_flips, (uint64_t)flip, __ATOMIC_RELAXED);
+	m->n[b]++;
+	m->flips[b] += (uint64_t)flip;
+	m->sat_n += (uint64_t)sat;
+	m->sat_flips += (uint64_t)(sat && flip);
+}
+
+/* Add one run's counts into the shared total (runs end on several threads). */
+static void
+add_margins(struct qs_train_margins *to, const struct qs_train_margins *from)
+{
+	for (int b = 0; b < QS_TRAIN_GAP_BUCKETS; b++) {
+		__atomic_fetch_add(&to->n[b], from->n[b], __ATOMIC_RELAXED);
+		__atomic_fetch_add(&to->flips[b], from->flips[b], __ATOMIC_RELAXED);
 	}
+	__atomic_fetch_add(&to->sat_n, from->sat_n, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&to->sat_flips, from->sat_flips, __ATOMIC_RELAXED);
 }
 
 int
@@ -54,6 +64,7 @@ qs_train_policy_run(void *ctx, struct qs_sim *s, uint64_t *agree, uint64_t *deci
 	struct qs_sim_decision *d = malloc(sizeof(*d));
 	struct qs_ppo_actor act;
 	struct qs_sim_router fb = {0};
+	struct qs_train_margins mg = {{0}};
 	int rc = d ? qs_ppo_actor_init(&act, pr->ag, msg, msglen) : QS_E_NOMEM;
 	int have_act = rc == QS_OK;
 
@@ -79,12 +90,14 @@ qs_train_policy_run(void *ctx, struct qs_sim *s, uint64_t *agree, uint64_t *deci
 			(*decisions)++;
 			*agree += qa == fa;
 			if (pr->margins)
-				count_margin(pr->margins, d, act.s, fa, qa != fa);
+				count_margin(&mg, d, act.s, fa, qa != fa);
 			if (qa == QS_NO_CHOICE)
 				qa = (uint16_t)fa;
 		}
 		rc = qs_sim_route(s, pr->p ? qa : fa, msg, msglen);
 	}
+	if (pr->margins)
+		add_margins(pr->margins, &mg);
 	if (have_act)
 		qs_ppo_actor_free(&act);
 	free(d);

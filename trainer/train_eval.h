@@ -26,7 +26,8 @@ extern const enum qs_cmp_col qs_train_eval_cols[QS_TRAIN_EVAL_COLS];
  * decision (its best eligible score minus the runner-up's: only near-ties can flip
  * under rounding) and at decisions with some feature at 127 (hidden activations
  * beyond the calibrated ranges). Counted over every int8-run decision with two or
- * more eligible candidates; the runs add into it from several threads at once.
+ * more eligible candidates; each run counts its own and adds them in at its end
+ * (runs end on several threads at once).
  */
 #define QS_TRAIN_GAP_BUCKETS 6 /* below 0.1, 0.3, 1, 3, 10 score units, then the rest */
 extern const double qs_train_gap_edges[QS_TRAIN_GAP_BUCKETS - 1];

@@ -64,8 +64,9 @@ enum qs_sim_admission {
 	QS_SIM_ADMIT_PRIORITY, /* admit.h: highest priority, starved after starve_ms, and
 				* preemption of lower priorities; as qsteer-agent's
 				* --admission priority */
-	QS_SIM_ADMIT_FAIR,     /* priority, then the tenant holding the fewest KV blocks
-				* (admit.h); as qsteer-agent's --admission fair */
+	QS_SIM_ADMIT_FAIR,     /* priority, then the tenant with the fewest prefill tokens
+				* admitted lately (admit.h); as qsteer-agent's
+				* --admission fair */
 };
 
 struct qs_sim_backend_cfg {
