@@ -5,7 +5,7 @@
  * (the primary metric's gain less the losses on the other columns).
  *
  * Why: the policy gradient here is a noisy estimate (per-decision rewards from a
- * shared queue, approx KL ~1e-5 per update); over a long run the argmax policy
+ * shared queue, median approx KL 4e-5 per update); over a long run the argmax policy
  * random-walks away from the behaviour-cloned start while the sampled reward stays
  * flat (docs/trainer.md, "Selecting the policy"). Early stopping on a validation
  * set is the standard guard: the run ends on the best candidate, the start of RL
