@@ -9,6 +9,10 @@
  * computes those P + g positions and yields one token; a decode computes one
  * position (the last token's) and yields one token. So in the decode phase
  * computed == P + g - 1 and a decode needs blocks for computed + 1 tokens.
+ * With speculation a decode computes 1 + k positions (its last token's and k draft
+ * tokens) and yields 1 + the accepted ones, so computed == P + g - 1 still holds
+ * and the positions of rejected drafts are simply written again; k is at most
+ * the tokens it has left to generate - 1, so its blocks never exceed the request's.
  *
  * Lists are index-linked through the slot array; everything is allocated in
  * qs_agent_create, so an iteration never allocates. Every loop is bounded by the
@@ -59,6 +63,7 @@ struct qs_agent {
 	uint32_t tight_waiting;
 	struct qs_agent_batch_seq *bseq; /* hw max_seqs entries */
 	uint32_t *bslot;		 /* NIL: cancelled while its iteration ran */
+	uint32_t *bacc;			 /* the executor's accepted draft tokens per entry */
 	/* the iteration qs_agent_step_start ran and qs_agent_step_finish applies */
 	struct qs_agent_batch pend;
 	uint64_t pend_end, pend_ns;
@@ -161,6 +166,9 @@ qs_agent_create(const struct qs_agent_cfg *c, struct qs_batch_strategy *strategy
 			 "admission: admit_fair needs admit_priority");
 		return QS_E_ARG;
 	}
+	rc = qs_sim_profile_check_spec(&c->prof, c->prof.name, msg, msglen);
+	if (rc != QS_OK)
+		return rc;
 	a = calloc(1, sizeof(*a));
 	if (!a) {
 		snprintf(msg, msglen, "agent: out of memory");
@@ -182,9 +190,11 @@ qs_agent_create(const struct qs_agent_cfg *c, struct qs_batch_strategy *strategy
 	a->free_slots = malloc(c->max_slots * sizeof(uint32_t));
 	a->bseq = calloc(hw_seqs, sizeof(*a->bseq));
 	a->bslot = calloc(hw_seqs, sizeof(*a->bslot));
+	a->bacc = calloc(hw_seqs, sizeof(*a->bacc));
 	a->ev_cap = 2 * c->max_slots + 2 * hw_seqs + 64;
 	a->ev = calloc(a->ev_cap, sizeof(*a->ev));
-	if (!a->block_tab || !a->seq || !a->free_slots || !a->bseq || !a->bslot || !a->ev) {
+	if (!a->block_tab || !a->seq || !a->free_slots || !a->bseq || !a->bslot || !a->bacc ||
+	    !a->ev) {
 		qs_agent_destroy(a);
 		snprintf(msg, msglen, "agent: out of memory for %u slots", c->max_slots);
 		return QS_E_NOMEM;
@@ -210,6 +220,7 @@ qs_agent_destroy(struct qs_agent *a)
 	free(a->free_slots);
 	free(a->bseq);
 	free(a->bslot);
+	free(a->bacc);
 	free(a->ev);
 	free(a);
 }
@@ -484,6 +495,7 @@ build_view(struct qs_agent *a, uint64_t now, struct qs_batch_view *v)
 	v->hw.max_seqs = a->cfg.prof.max_seqs;
 	v->hw.max_tokens = a->cfg.prof.max_tokens;
 	v->hw.kv_reserve_pct = 0;
+	v->hw.spec_depth = QS_RC_MIN(a->cfg.prof.spec_max_depth, a->exec->spec_max_depth);
 	v->last_iter_ns = a->last_iter_ns;
 	v->now_ns = now;
 }
@@ -618,6 +630,7 @@ clamp_decision(const struct qs_batch_view *v, struct qs_batch_decision *d)
 	d->lim.max_seqs = QS_RC_MAX(1u, QS_RC_MIN(d->lim.max_seqs, v->hw.max_seqs));
 	d->lim.max_tokens = QS_RC_MAX(1u, QS_RC_MIN(d->lim.max_tokens, v->hw.max_tokens));
 	d->lim.kv_reserve_pct = QS_RC_MIN(d->lim.kv_reserve_pct, 100u);
+	d->lim.spec_depth = QS_RC_MIN(d->lim.spec_depth, v->hw.spec_depth);
 }
 
 static void
@@ -630,14 +643,22 @@ add_to_batch(struct qs_agent *a, struct qs_agent_batch *b, uint32_t i, uint32_t 
 	bs->slot = i;
 	bs->ctx_start = s->computed;
 	bs->n_tokens = n_tokens;
+	bs->draft = decode ? n_tokens - 1 : 0;
+	bs->accept_pct = s->req.spec_accept_pct;
+	bs->req_id = s->req.id;
 	bs->decode = decode;
 	bs->blocks = a->block_tab + (size_t)i * a->per_seq_blocks;
 	bs->n_blocks = s->n_blocks;
 	a->bslot[b->n] = i;
+	a->bacc[b->n] = 0;
 	b->n++;
 	if (decode) {
 		b->decode_seqs++;
+		/* the k + 1 positions attend over one read of the context: that read,
+		 * not the positions, is what speculation amortizes */
 		b->kv_tokens += s->computed + 1;
+		b->draft_tokens += bs->draft;
+		b->spec_depth = QS_RC_MAX(b->spec_depth, bs->draft);
 	} else {
 		b->prefill_tokens += n_tokens;
 	}
@@ -692,6 +713,7 @@ qs_agent_step_start(struct qs_agent *a, uint64_t now_ns, struct qs_agent_iter *i
 	a->prev_cap = d.lim.max_seqs;
 	memset(&b, 0, sizeof(b));
 	b.seq = a->bseq;
+	b.accepted = a->bacc;
 
 	/* 0. Priority admission: room for the request to admit next (admit.h). */
 	if (a->cfg.admit_priority && a->waiting.n > 0)
@@ -705,11 +727,21 @@ qs_agent_step_start(struct qs_agent *a, uint64_t now_ns, struct qs_agent_iter *i
 		bool decode = need == 0;
 
 		next = s->next;
-		n_tok = decode ? 1 : QS_RC_MIN(need, d.lim.max_tokens - tokens);
+		if (decode)
+			n_tok = 1 + QS_RC_MIN(d.lim.spec_depth,
+					      QS_RC_MIN(s->req.max_new_tokens - s->generated - 1,
+							d.lim.max_tokens - tokens - 1));
+		else
+			n_tok = QS_RC_MIN(need, d.lim.max_tokens - tokens);
 		for (;;) {
 			rc = grow(a, i, s->computed + n_tok);
 			if (rc == QS_OK)
 				break;
+			if (decode && n_tok > 1) {
+				n_tok =
+				    1; /* drafts are optional: no sequence is preempted for one */
+				continue;
+			}
 			/* Victim: the newest running sequence, possibly i itself. It is never
 			 * one already in the batch: those are older than i. */
 			k = a->running.tail;
@@ -790,6 +822,7 @@ qs_agent_step_start(struct qs_agent *a, uint64_t now_ns, struct qs_agent_iter *i
 	it->seqs = b.n;
 	it->prefill_tokens = b.prefill_tokens;
 	it->decode_seqs = b.decode_seqs;
+	it->draft_tokens = b.draft_tokens;
 	it->kv_used = qs_kv_used(&a->kv);
 	return QS_OK;
 }
@@ -813,10 +846,16 @@ qs_agent_step_finish(struct qs_agent *a, struct qs_agent_iter *it)
 			continue; /* cancelled meanwhile */
 		s = &a->seq[i];
 		if (b->seq[k].decode) {
-			s->computed += 1;
-			s->generated++;
-			a->st.decode_tokens++;
-			a->rep_decode_tokens++;
+			/* an executor's count past the draft is its bug: cap it, so a
+			 * sequence never outgrows its blocks */
+			uint32_t acc = QS_RC_MIN(b->accepted[k], b->seq[k].draft);
+
+			s->computed += 1 + acc;
+			s->generated += 1 + acc;
+			a->st.decode_tokens += 1 + acc;
+			a->st.spec_drafted += b->seq[k].draft;
+			a->st.spec_accepted += acc;
+			a->rep_decode_tokens += 1 + acc;
 		} else {
 			s->computed += b->seq[k].n_tokens;
 			a->st.prefill_tokens += b->seq[k].n_tokens;

@@ -10,8 +10,15 @@
 #include "qsteer/agent.h"
 #include "qsteer/policy.h"
 
+_Static_assert(QS_Q8_ACT_SPEC_MAX == QS_SPEC_DEPTH_MAX,
+	       "the action table's depth field and the profile's limit are one limit");
+
 const char *const qs_batch_builtin[] = {
     "fixed", "fixed:32", "adaptive", "coalesce", "latency", "throughput", NULL,
+};
+
+const char *const qs_batch_builtin_spec[] = {
+    "spec:1", "spec:2", "spec:4", "spec:8", "spec-rule", NULL,
 };
 
 static int
@@ -117,9 +124,22 @@ qs_batch_parse_signed(const char *spec, const struct qs_q8_keyset *keys,
 		s->kind = QS_BATCH_K_THROUGHPUT;
 		return QS_OK;
 	}
+	if (klen == 4 && !strncmp(spec, "spec", 4)) {
+		s->kind = QS_BATCH_K_FIXED;
+		if (!arg || parse_u32(arg, 1, QS_SPEC_DEPTH_MAX, &s->spec_depth)) {
+			snprintf(msg, msglen, "batching: spec:K needs a depth K in 1..%u, not '%s'",
+				 QS_SPEC_DEPTH_MAX, arg ? arg : "");
+			return QS_E_ARG;
+		}
+		return QS_OK;
+	}
+	if (!arg && !strcmp(spec, "spec-rule")) {
+		s->kind = QS_BATCH_K_SPEC_RULE;
+		return QS_OK;
+	}
 	snprintf(msg, msglen,
 		 "batching: unknown strategy '%s' (fixed[:N], adaptive[:MS], coalesce, latency, "
-		 "throughput, q8:FILE)",
+		 "throughput, spec:K, spec-rule, q8:FILE)",
 		 spec);
 	return QS_E_ARG;
 }
@@ -186,9 +206,37 @@ qs_batch_apply_action(const struct qs_q8_action *a, struct qs_batch_decision *d)
 	d->lim.max_seqs = a->max_seqs;
 	d->lim.max_tokens = a->max_tokens;
 	d->lim.kv_reserve_pct = a->kv_reserve_pct;
-	/* The loader refuses order 3; an action built in memory gets FCFS for it. */
+	/* The loader refuses order 3 and depths past QS_SPEC_DEPTH_MAX; an action built in
+	 * memory gets FCFS for the one, and the scheduler clamps the other. */
 	d->order = order[a->flags & QS_Q8_ACT_ORDER_MASK];
 	d->coalesce = (a->flags & QS_Q8_ACT_COALESCE) != 0;
+	d->lim.spec_depth = (a->flags & QS_Q8_ACT_SPEC_MASK) >> QS_Q8_ACT_SPEC_SHIFT;
+}
+
+/*
+ * The speculation rule: deep drafts while few sequences decode and their contexts
+ * are short, none at large batches. A decode iteration of a small batch is bound by
+ * reading the weights, so verifying k more positions is nearly free and every
+ * accepted token is a saved iteration; at large batches verification competes for
+ * compute with the sequences themselves (SmartSpec, Liu et al. 2024), and long
+ * contexts make each draft step read more KV.
+ */
+static uint32_t
+spec_rule(const struct qs_batch_view *v)
+{
+	static const struct {
+		uint32_t max_running, depth;
+	} t[] = {{4, 4}, {16, 3}, {32, 2}, {64, 1}};
+	uint32_t run = v->st.running, depth = 0, i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (run <= t[i].max_running) {
+			depth = t[i].depth;
+			break;
+		}
+	if (depth && run && v->st.run_ctx_tokens / run > 2048)
+		depth--;
+	return depth;
 }
 
 void
@@ -197,11 +245,16 @@ qs_batch_decide(struct qs_batch_strategy *s, const struct qs_batch_view *v,
 {
 	memset(d, 0, sizeof(*d));
 	d->lim = v->hw;
+	d->lim.spec_depth = 0; /* no strategy speculates unless it says so */
 	d->order = QS_BATCH_FCFS;
 	switch (s->kind) {
 	case QS_BATCH_K_FIXED:
 		if (s->fixed_seqs)
 			d->lim.max_seqs = s->fixed_seqs;
+		d->lim.spec_depth = s->spec_depth;
+		break;
+	case QS_BATCH_K_SPEC_RULE:
+		d->lim.spec_depth = spec_rule(v);
 		break;
 	case QS_BATCH_K_ADAPTIVE:
 		adaptive(s, v, d);

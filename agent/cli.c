@@ -93,8 +93,10 @@ qs_agent_cli_usage(FILE *f)
 		"                           config: starve_ms)\n"
 		"  -p, --sim-profile FILE   iteration-time profile for the model executor\n"
 		"  -b, --batching S         fixed[:N] | adaptive[:MS] | coalesce | latency |\n"
-		"                           throughput | q8:FILE (bench: repeatable;\n"
-		"                           'heuristics' = all of the built-in ones)\n"
+		"                           throughput | spec:K | spec-rule | q8:FILE (bench:\n"
+		"                           repeatable; 'heuristics' = the built-in ones,\n"
+		"                           'speculation' = spec:1,2,4,8 and spec-rule, added\n"
+		"                           by default when the profile has a draft model)\n"
 		"  -l, --listen ADDR        HOST:PORT for requests (default 0.0.0.0:%d)\n"
 		"  -r, --report-to ADDR     dataplane HOST:PORT for reports (repeatable)\n"
 		"      --backend-id N       id carried in reports\n"
@@ -131,21 +133,24 @@ qs_agent_cli_add_batching(struct qs_agent_cli *o, const char *v)
 	uint32_t n = 0;
 
 	/* "heuristics": every built-in strategy, so a learned policy is compared
-	 * with all of them in one run (-b heuristics -b q8:FILE). Expanded here so
-	 * the limit sees every strategy it stands for. */
-	if (!strcmp(v, "heuristics")) {
-		while (qs_batch_builtin[n])
+	 * with all of them in one run (-b heuristics -b q8:FILE); "speculation": the
+	 * speculation ones. Expanded here so the limit sees every strategy they stand
+	 * for. */
+	if (!strcmp(v, "heuristics") || !strcmp(v, "speculation")) {
+		const char *const *set = v[0] == 'h' ? qs_batch_builtin : qs_batch_builtin_spec;
+
+		while (set[n])
 			n++;
 		if (o->n_batching + n > QS_AGENT_CLI_MAX_STRATS) {
 			snprintf(o->err, sizeof(o->err),
-				 "at most %d batching strategies ('heuristics' is %u of them, "
+				 "at most %d batching strategies ('%s' is %u of them, "
 				 "%u already given)",
-				 QS_AGENT_CLI_MAX_STRATS, n, o->n_batching);
+				 QS_AGENT_CLI_MAX_STRATS, v, n, o->n_batching);
 			return -1;
 		}
-		for (n = 0; qs_batch_builtin[n]; n++)
+		for (n = 0; set[n]; n++)
 			snprintf(o->batching[o->n_batching++], sizeof(o->batching[0]), "%s",
-				 qs_batch_builtin[n]);
+				 set[n]);
 		return 0;
 	}
 	if (o->n_batching >= QS_AGENT_CLI_MAX_STRATS) {
@@ -404,7 +409,7 @@ qs_agent_cli_parse(struct qs_agent_cli *o, int argc, char **argv, int first)
 		       "milliseconds, 0 (no bound)..1000000000", .seen = &o->starve_given),
 	    /* bench's alone: serving refuses them (bench_only names the last) */
 	    QS_OPT_CHOICE("--scenario", &o->scenario, scn,
-			  "not a scenario (static, bursty, adversarial, or all)",
+			  "not a scenario (static, bursty, adversarial, long-context, or all)",
 			  .seen = &o->bench_only),
 	    QS_OPT_U32("--requests", &o->requests, 0, 10000000, "a count, 0..10000000",
 		       .seen = &o->bench_only),

@@ -17,6 +17,7 @@
 #include <ini.h>
 
 #include "qsteer/agent.h"
+#include "qsteer/rng.h"
 
 uint64_t
 qs_agent_model_iter_ns(const struct qs_sim_profile *p, uint64_t prefill_tokens,
@@ -29,12 +30,62 @@ qs_agent_model_iter_ns(const struct qs_sim_profile *p, uint64_t prefill_tokens,
 	return us <= 0 ? 0 : (uint64_t)llround(us * 1000.0);
 }
 
+uint64_t
+qs_agent_model_spec_ns(const struct qs_sim_profile *p, uint64_t prefill_tokens,
+		       uint64_t decode_seqs, uint64_t kv_tokens, uint64_t draft_tokens,
+		       uint32_t spec_depth)
+{
+	/* The target verifies the drafts as extra positions of the decodes (compute,
+	 * like prefill tokens; the context is read once); the draft model ran
+	 * spec_depth steps over the same sequences before it, each a small decode. */
+	double draft_step =
+	    p->draft_fixed_us + p->draft_cost_ratio * (p->decode_us_per_seq * (double)decode_seqs +
+						       p->kv_us_per_token * (double)kv_tokens);
+	double us = p->fixed_us +
+		    p->prefill_us_per_token * (double)(prefill_tokens + draft_tokens) +
+		    p->decode_us_per_seq * (double)decode_seqs +
+		    p->kv_us_per_token * (double)kv_tokens + (double)spec_depth * draft_step;
+
+	return us <= 0 ? 0 : (uint64_t)llround(us * 1000.0);
+}
+
+uint32_t
+qs_agent_model_accepted(uint64_t req_id, uint32_t position, uint32_t k, uint32_t pct)
+{
+	/* Leviathan et al.'s i.i.d. model: each draft token is accepted with
+	 * probability pct/100 until the first rejection; one splitmix64 draw per token,
+	 * its top 32 bits against pct/100 (exact to 2^-32). */
+	uint64_t h = req_id * 0x9e3779b97f4a7c15ull ^ (uint64_t)position << 32;
+	uint32_t n = 0;
+
+	pct = QS_RC_MIN(pct, 99u);
+	while (n < k) {
+		h = qs_mix64(h + 0x9e3779b97f4a7c15ull);
+		if ((h >> 32) * 100u >= (uint64_t)pct << 32)
+			break;
+		n++;
+	}
+	return n;
+}
+
 static int
 model_run(void *ctx, const struct qs_agent_batch *b, uint64_t *ns, char *msg, size_t msglen)
 {
+	const struct qs_sim_profile *p = ctx;
+	uint32_t def = (uint32_t)llround(p->spec_accept * 100.0);
+
 	(void)msg;
 	(void)msglen;
-	*ns = qs_agent_model_iter_ns(ctx, b->prefill_tokens, b->decode_seqs, b->kv_tokens);
+	*ns = qs_agent_model_spec_ns(p, b->prefill_tokens, b->decode_seqs, b->kv_tokens,
+				     b->draft_tokens, b->spec_depth);
+	for (uint32_t i = 0; i < b->n && b->draft_tokens; i++) {
+		const struct qs_agent_batch_seq *s = &b->seq[i];
+
+		b->accepted[i] = s->draft
+				     ? qs_agent_model_accepted(s->req_id, s->ctx_start, s->draft,
+							       s->accept_pct ? s->accept_pct : def)
+				     : 0;
+	}
 	return QS_OK;
 }
 
@@ -67,6 +118,7 @@ qs_agent_exec_model(const struct qs_sim_profile *p, struct qs_agent_exec *e, cha
 	e->run = model_run;
 	e->destroy = model_destroy;
 	e->simulated = true;
+	e->spec_max_depth = p->spec_max_depth;
 	return QS_OK;
 }
 
@@ -124,6 +176,14 @@ qs_agent_profile_write(FILE *f, const struct qs_sim_profile *p)
 			p->kv_us_per_token, p->max_seqs, p->max_tokens, p->kv_blocks,
 			p->max_model_len, p->chunked_prefill ? "true" : "false");
 
+	if (n >= 0 && p->spec_max_depth)
+		n = fprintf(f,
+			    "spec_max_depth = %u\n"
+			    "draft_fixed_us = %.3f\n"
+			    "draft_cost_ratio = %.6f\n"
+			    "spec_accept = %.2f\n",
+			    p->spec_max_depth, p->draft_fixed_us, p->draft_cost_ratio,
+			    p->spec_accept);
 	return n < 0 ? QS_E_IO : QS_OK;
 }
 

@@ -339,12 +339,14 @@ check_values(const uint8_t *b, const char *label, char *msg, size_t msglen)
 		uint32_t kv = q8_rd32(b + off + 8), fl = q8_rd32(b + off + 12);
 
 		if (!seqs || !toks || kv > 100 || (fl & ~QS_Q8_ACT_FLAGS_VALID) ||
-		    (fl & QS_Q8_ACT_ORDER_MASK) > QS_Q8_ACT_ORDER_PRIORITY)
+		    (fl & QS_Q8_ACT_ORDER_MASK) > QS_Q8_ACT_ORDER_PRIORITY ||
+		    (fl & QS_Q8_ACT_SPEC_MASK) >> QS_Q8_ACT_SPEC_SHIFT > QS_Q8_ACT_SPEC_MAX)
 			return q8_fail(
 			    QS_E_VALUE, msg, msglen, label,
 			    "action %u (offset %zu): max_seqs %u, max_tokens %u, kv_reserve_pct "
 			    "%u, flags %#x; needs seqs >= 1, tokens >= 1, pct <= 100, flags: order "
-			    "0..2 in bits 0-1, coalesce bit 2, no other bit",
+			    "0..2 in bits 0-1, coalesce bit 2, speculation depth 0..8 in bits 3-6, "
+			    "no other bit",
 			    a, off, seqs, toks, kv, fl);
 	}
 	return QS_OK;

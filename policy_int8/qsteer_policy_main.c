@@ -124,9 +124,18 @@ cmd_inspect(int argc, char **argv, void *ctx)
 			macs += (size_t)p->layer[l].n_in * p->layer[l].n_out;
 		printf("%zu\n", macs);
 	}
-	for (unsigned a = 0; a < p->n_actions; a++)
-		printf("action %2u   max_seqs %u  max_tokens %u  kv_reserve %u%%\n", a,
-		       p->action[a].max_seqs, p->action[a].max_tokens, p->action[a].kv_reserve_pct);
+	for (unsigned a = 0; a < p->n_actions; a++) {
+		static const char *const order[] = {"oldest", "shortest", "priority", "?"};
+		uint32_t fl = p->action[a].flags;
+
+		/* the loader checked the flags: every field below is defined */
+		printf("action %2u   max_seqs %u  max_tokens %u  kv_reserve %u%%  order %s%s  "
+		       "spec %u\n",
+		       a, p->action[a].max_seqs, p->action[a].max_tokens,
+		       p->action[a].kv_reserve_pct, order[fl & QS_Q8_ACT_ORDER_MASK],
+		       fl & QS_Q8_ACT_COALESCE ? "  coalesce" : "",
+		       (fl & QS_Q8_ACT_SPEC_MASK) >> QS_Q8_ACT_SPEC_SHIFT);
+	}
 	qs_policy_free(p);
 	return finish_stdout();
 }

@@ -311,6 +311,8 @@ check_config(const struct qs_sim_config *c, char *msg, size_t msglen)
 			    "backend %u (%s): admission = priority or fair needs the batch "
 			    "model and starve_ms in [0, 1e9]",
 			    i, p->name);
+		if (qs_sim_profile_check_spec(p, p->name, msg, msglen) != QS_OK)
+			return QS_E_VALUE;
 		if (p->model == QS_SIM_MODEL_TOKRATE) {
 			if (!(p->tokens_per_s > 0) || p->concurrency == 0 || p->prefill_weight < 0)
 				return qs_fail(msg, msglen, QS_E_VALUE,

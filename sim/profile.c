@@ -89,6 +89,10 @@ static const struct qs_sim_key profile_keys[] = {
     F(tokens_per_s, QS_KEY_DOUBLE),
     F(concurrency, QS_KEY_U32),
     F(prefill_weight, QS_KEY_DOUBLE),
+    F(spec_max_depth, QS_KEY_U32),
+    F(draft_fixed_us, QS_KEY_DOUBLE),
+    F(draft_cost_ratio, QS_KEY_DOUBLE),
+    F(spec_accept, QS_KEY_DOUBLE),
     {NULL, 0, 0},
 };
 #undef F
@@ -245,7 +249,40 @@ qs_sim_profile_parse(const char *text, const char *label, struct qs_sim_profile 
 			    c.failed ? c.err : "syntax error");
 	if (!p->name[0])
 		return FAIL(QS_E_VALUE, "%s: profile has no name", label);
+	return qs_sim_profile_check_spec(p, label, msg, msglen);
+}
+
+int
+qs_sim_profile_check_spec(const struct qs_sim_profile *p, const char *label, char *msg,
+			  size_t msglen)
+{
+	if (p->spec_max_depth > QS_SPEC_DEPTH_MAX)
+		return FAIL(QS_E_VALUE, "%s: spec_max_depth %u > %u", label, p->spec_max_depth,
+			    QS_SPEC_DEPTH_MAX);
+	if (!(p->draft_fixed_us >= 0 && p->draft_fixed_us <= 1e6))
+		return FAIL(QS_E_VALUE, "%s: draft_fixed_us %g not in [0, 1e6]", label,
+			    p->draft_fixed_us);
+	if (!(p->draft_cost_ratio >= 0 && p->draft_cost_ratio <= 1))
+		return FAIL(QS_E_VALUE, "%s: draft_cost_ratio %g not in [0, 1]", label,
+			    p->draft_cost_ratio);
+	if (!(p->spec_accept >= 0 && p->spec_accept <= 0.99))
+		return FAIL(QS_E_VALUE, "%s: spec_accept %g not in [0, 0.99]", label,
+			    p->spec_accept);
+	if (p->spec_max_depth > 0 && p->model != QS_SIM_MODEL_BATCH)
+		return FAIL(QS_E_VALUE, "%s: spec_max_depth needs the batch model", label);
 	return QS_OK;
+}
+
+double
+qs_spec_expected_tokens(double accept, uint32_t k)
+{
+	double t = 1, a = 1;
+
+	for (uint32_t i = 0; i < k; i++) {
+		a *= accept;
+		t += a;
+	}
+	return t;
 }
 
 int

@@ -150,6 +150,13 @@ class_key(struct scen_ctx *c, struct qs_sim_class *k, const char *n, const char 
 		*(n[8] == 'f' ? &k->abandon_frac : &k->abandon_ms) = d;
 		return 1;
 	}
+	if (!strcmp(n, "spec_accept")) {
+		if (qs_sim_parse_double(v, &d) || !(d >= 0.01 && d <= 0.99))
+			return fail(c, "bad value '%s' for key '%s' (a fraction in [0.01, 0.99])",
+				    v, n);
+		k->spec_accept_pct = (uint8_t)(d * 100.0 + 0.5);
+		return 1;
+	}
 	if (!strcmp(n, "when")) {
 		if (!strcmp(v, "always"))
 			k->when = QS_SIM_WHEN_ALWAYS;

@@ -135,6 +135,8 @@ qs_agent_bench_arrivals(const struct qs_agent_bench_cfg *c, const struct qs_agen
 		sc->wl.duration_s = 0;
 	}
 	memcpy(a->slo, sc->slo, sizeof(a->slo));
+	for (uint32_t i = 0; i < QS_SIM_MAX_CLASSES; i++)
+		a->spec_accept_pct[i] = sc->wl.cls[i].spec_accept_pct;
 	a->load = sc->wl.load;
 	rc = qs_sim_create(sc, c->seed, &sim, msg, msglen);
 	if (rc != QS_OK) {
@@ -272,6 +274,8 @@ qs_agent_bench_run(const struct qs_agent_bench_cfg *c, const struct qs_agent_cfg
 			q.tenant = rq[next].tenant;
 			q.priority = rq[next].priority;
 			q.slo_class = rq[next].slo_class;
+			q.spec_accept_pct =
+			    a->spec_accept_pct[rq[next].class_index % QS_SIM_MAX_CLASSES];
 			q.recv_ns = rq[next].arrival_ns;
 			(void)qs_agent_submit(ag, &q, t);
 		}

@@ -45,7 +45,10 @@ run_bench(struct qs_agent_cli *o, char *msg, size_t msglen)
 	uint32_t k;
 	bool first = true;
 
-	if (o->n_batching == 0 && qs_agent_cli_add_batching(o, "heuristics")) {
+	/* A profile with a draft model adds the speculation heuristics. */
+	if (o->n_batching == 0 &&
+	    (qs_agent_cli_add_batching(o, "heuristics") ||
+	     (o->agent.prof.spec_max_depth && qs_agent_cli_add_batching(o, "speculation")))) {
 		snprintf(msg, msglen, "%s", o->err);
 		return QS_E_ARG;
 	}

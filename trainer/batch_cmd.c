@@ -38,7 +38,9 @@ struct bopts {
 	uint32_t iters, episodes, requests, threads, seeds, eval_requests;
 	uint64_t seed, created;
 	double eval_load;
-	int scn_only;		/* -1: all scenarios */
+	uint32_t scn_mask;	/* bit s: scenario s (0: train the first three, eval all) */
+	int scn_only;		/* the one scenario of a one-bit mask, else -1 */
+	const char *profile;	/* agent profile file (NULL: the default profile) */
 	const char *train_only; /* the last option given that eval does not take */
 	int quiet;
 };
@@ -49,14 +51,18 @@ busage(FILE *f)
 	fprintf(
 	    f,
 	    "usage: qsteer-train batch train --out FILE.q8 [--iters N (400)] [--episodes E (8)]\n"
-	    "                          [--requests N] [--scenario static|bursty|adversarial|all]\n"
+	    "                          [--requests N] [--scenario S[,S...]|all] [--profile INI]\n"
 	    "                          [--seed S] [--threads T] [--log CSV] [--created T]\n"
 	    "                          [--seeds K] [--load X] [--quiet]\n"
 	    "       qsteer-train batch eval FILE.q8 [--seeds K] [--requests N] [--load X]\n"
+	    "                          [--scenario S[,S...]|all] [--profile INI]\n"
 	    "Trains the agent's int8 batching classifier (docs/agent.md) and compares it with\n"
-	    "every heuristic on held-out arrival seeds 1..K of the simulator's static, bursty\n"
-	    "and adversarial scenarios (sim/scenarios) on one backend, each at its own load\n"
-	    "unless --load X is given.\n");
+	    "every heuristic on held-out arrival seeds 1..K of the simulator's scenarios\n"
+	    "(sim/scenarios: static, bursty, adversarial, long-context) on one backend, each\n"
+	    "at its own load unless --load X is given. train uses the first three unless\n"
+	    "--scenario says otherwise; eval all four. --profile: the agent's profile (a\n"
+	    "profile with a draft model adds speculation depths to the actions and the\n"
+	    "speculation heuristics to the table).\n");
 	return 2;
 }
 
@@ -78,6 +84,44 @@ out_dir_writable(const char *path)
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * The environment the command runs in: the default profile or --profile's (its
+ * action table then follows the profile's limits and draft model), and the training
+ * scenarios: a one-scenario mask trains on it alone, as before masks; several
+ * train on them with equal weights.
+ */
+static int
+benv_setup(struct qs_benv_cfg *c, struct bopts *o, char *msg, size_t msglen)
+{
+	int rc;
+
+	qs_benv_defaults(c);
+	if (o->profile) {
+		rc = qs_sim_profile_load(o->profile, &c->agent.prof, msg, msglen);
+		if (rc != QS_OK)
+			return rc;
+		if (c->agent.prof.model != QS_SIM_MODEL_BATCH)
+			return qs_fail(msg, msglen, QS_E_VALUE,
+				       "%s: the agent needs a batch-model profile", o->profile);
+		c->agent.chunked_prefill = c->agent.prof.chunked_prefill;
+		c->n_actions = qs_benv_action_table(&c->agent.prof, c->action, QS_Q8_MAX_ACTIONS);
+	}
+	if (!o->scn_mask)
+		o->scn_mask = !strcmp(o->cmd, "train") ? 0x7u : (1u << QS_AGENT_SCN__COUNT) - 1;
+	o->scn_only = -1;
+	if ((o->scn_mask & (o->scn_mask - 1)) == 0) {
+		for (int s = 0; s < QS_AGENT_SCN__COUNT; s++)
+			if (o->scn_mask >> s & 1)
+				o->scn_only = s;
+		/* calibration reads the weights: the scenario trained on is among them */
+		c->scn_weight[o->scn_only] = 1;
+	} else {
+		for (int s = 0; s < QS_AGENT_SCN__COUNT; s++)
+			c->scn_weight[s] = (float)(o->scn_mask >> s & 1);
+	}
+	return QS_OK;
 }
 
 /* ---- rollouts on threads ------------------------------------------------------------- */
@@ -194,7 +238,7 @@ print_row(FILE *f, const char *scn, const struct eval_row *r, double fixed_goodp
 		fixed_goodput > 0 ? 100 * (r->goodput / fixed_goodput - 1) : 0.0);
 }
 
-#define MAX_ROWS 16 /* the heuristics, the float and the int8 policy */
+#define MAX_ROWS 16 /* the heuristics (6, and 5 of speculation), the float and the int8 policy */
 
 /*
  * Every heuristic, the float policy ag (may be NULL) and the int8 policy p, means
@@ -214,13 +258,19 @@ eval_table(const struct qs_benv_cfg *c, const struct bopts *o, struct qs_policy 
 	int rc = QS_OK;
 
 	/* The heuristics' rows, then the float's (ag), then the int8 policy's. */
-	while (qs_batch_builtin[nh] && nh + 2 < MAX_ROWS) {
-		rc = qs_batch_parse(qs_batch_builtin[nh], &s[nh], msg, msglen);
-		if (rc != QS_OK)
-			break;
-		if (!strcmp(qs_batch_builtin[nh], "fixed"))
-			fixed = nh; /* the hardware cap, oldest first */
-		nh++;
+	for (uint32_t k = 0, set = 0; set < 2 && rc == QS_OK; set++) {
+		const char *const *names = set ? qs_batch_builtin_spec : qs_batch_builtin;
+
+		if (set && !c->agent.prof.spec_max_depth)
+			break; /* without a draft model they are `fixed` again */
+		for (k = 0; names[k] && nh + 2 < MAX_ROWS; k++) {
+			rc = qs_batch_parse(names[k], &s[nh], msg, msglen);
+			if (rc != QS_OK)
+				break;
+			if (!strcmp(names[k], "fixed"))
+				fixed = nh; /* the hardware cap, oldest first */
+			nh++;
+		}
 	}
 	n = nh;
 	if (rc == QS_OK && ag)
@@ -233,7 +283,7 @@ eval_table(const struct qs_benv_cfg *c, const struct bopts *o, struct qs_policy 
 	for (int sc = 0; rc == QS_OK && sc < QS_AGENT_SCN__COUNT; sc++) {
 		enum qs_agent_scn scn = (enum qs_agent_scn)sc;
 
-		if (o->scn_only >= 0 && o->scn_only != sc)
+		if (!(o->scn_mask >> sc & 1))
 			continue;
 		/* the int8 policy's goodput minus fixed's, per seed: sum and sum of squares */
 		double dsum = 0, dsq = 0;
@@ -285,7 +335,7 @@ eval_table(const struct qs_benv_cfg *c, const struct bopts *o, struct qs_policy 
 	if (rc != QS_OK)
 		return rc;
 	for (int sc = 0; sc < QS_AGENT_SCN__COUNT; sc++)
-		if (o->scn_only < 0 || o->scn_only == sc)
+		if (o->scn_mask >> sc & 1)
 			printf("int8 policy vs fixed on %s: %+.2f%% goodput (paired 95%% CI +- "
 			       "%.2f%%)\n",
 			       qs_agent_scn_name((enum qs_agent_scn)sc), 100 * gain[sc],
@@ -318,7 +368,9 @@ cmd_train(struct bopts *o)
 	memset(&buf, 0, sizeof(buf));
 	memset(&states, 0, sizeof(states));
 	memset(&ag, 0, sizeof(ag));
-	qs_benv_defaults(&c);
+	rc = benv_setup(&c, o, msg, sizeof(msg));
+	if (rc != QS_OK)
+		goto fail;
 	c.requests = o->requests;
 	qs_ppo_classifier_defaults(&pc, QS_FB_COUNT, c.n_actions);
 	pc.adam_pi.total_steps = (uint64_t)o->iters * pc.epochs *
@@ -411,6 +463,8 @@ cmd_train(struct bopts *o)
 		struct qs_rng rng;
 		struct qs_benv_actor ac = {&ag, &w[0].actor, &rng, 1, &states};
 
+		if (!(c.scn_weight[sc] > 0))
+			continue; /* a scenario it never saw says nothing of its ranges */
 		qs_rng_seed(&rng, o->seed, 7);
 		rc = qs_benv_episode(&c, (enum qs_agent_scn)sc,
 				     QS_BENV_TRAIN_SEED_BASE - 1 - (uint64_t)sc, 0.9, c.requests,
@@ -458,8 +512,9 @@ cmd_eval(struct bopts *o)
 	char msg[512];
 	int rc;
 
-	qs_benv_defaults(&c);
-	rc = qs_policy_load_file(o->policy, &lo, &p, msg, sizeof(msg));
+	rc = benv_setup(&c, o, msg, sizeof(msg));
+	if (rc == QS_OK)
+		rc = qs_policy_load_file(o->policy, &lo, &p, msg, sizeof(msg));
 	if (rc == QS_OK)
 		rc = eval_table(&c, o, p, o->policy, NULL, NULL, msg, sizeof(msg));
 	qs_policy_free(p);
@@ -470,24 +525,47 @@ cmd_eval(struct bopts *o)
 	return 0;
 }
 
-/* --scenario S: one of the agent's scenarios, or all (-1) */
+/* --scenario S[,S...]: some of the agent's scenarios, or all */
 static int
 opt_scenario(const struct qs_opt *opt, const char *val, void *ctx)
 {
 	struct bopts *o = ctx;
+	const char *p = val;
+	uint32_t mask = 0;
 
 	if (!strcmp(val, "all")) {
-		o->scn_only = -1;
+		o->scn_mask = (1u << QS_AGENT_SCN__COUNT) - 1;
 		return 0;
 	}
-	for (int s = 0; s < QS_AGENT_SCN__COUNT; s++)
-		if (!strcmp(val, qs_agent_scn_name((enum qs_agent_scn)s))) {
-			o->scn_only = s;
-			return 0;
+	while (*p) {
+		size_t n = strcspn(p, ",");
+		int s;
+
+		for (s = 0; s < QS_AGENT_SCN__COUNT; s++) {
+			const char *name = qs_agent_scn_name((enum qs_agent_scn)s);
+
+			if (strlen(name) == n && !strncmp(p, name, n))
+				break;
 		}
-	fprintf(stderr, "qsteer-train batch: %s %s: static, bursty, adversarial or all\n",
-		opt->name, val);
-	return -1;
+		if (s == QS_AGENT_SCN__COUNT) {
+			fprintf(stderr,
+				"qsteer-train batch: %s %s: '%.*s' is not static, bursty, "
+				"adversarial, long-context or all\n",
+				opt->name, val, (int)n, p);
+			return -1;
+		}
+		mask |= 1u << s;
+		p += n;
+		if (*p == ',' && *++p == 0)
+			break;
+	}
+	if (!mask || p[-1] == ',') {
+		fprintf(stderr, "qsteer-train batch: %s '%s': a comma list of scenario names\n",
+			opt->name, val);
+		return -1;
+	}
+	o->scn_mask = mask;
+	return 0;
 }
 
 /* --load X: an open lower bound, which a DOUBLE row's closed range cannot say */
@@ -526,6 +604,7 @@ qs_train_batch_main(int argc, char **argv)
 	    QS_OPT_STR("--log", &o.log, .seen = &o.train_only),
 	    QS_OPT_FN("--scenario", opt_scenario),
 	    QS_OPT_FN("--load", opt_load),
+	    QS_OPT_STR("--profile", &o.profile),
 	    QS_OPT_U64("--seed", &o.seed, 0, UINT64_MAX, "not a number", .seen = &o.train_only),
 	    QS_OPT_U64("--created", &o.created, 0, UINT64_MAX, "not a number",
 		       .seen = &o.train_only),
@@ -553,6 +632,7 @@ qs_train_batch_main(int argc, char **argv)
 	o.seed = 1;
 	o.created = 0;
 	o.scn_only = -1;
+	o.scn_mask = 0;
 	if (argc < 2)
 		return busage(stderr);
 	o.cmd = argv[1];

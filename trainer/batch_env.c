@@ -21,8 +21,9 @@ qs_benv_defaults(struct qs_benv_cfg *c)
 	c->requests = 200;
 	c->load_lo = 0.7f;
 	c->load_hi = 1.3f;
+	/* long-context is opt-in (--scenario), so the default recipe is what it was */
 	for (int i = 0; i < QS_AGENT_SCN__COUNT; i++)
-		c->scn_weight[i] = 1;
+		c->scn_weight[i] = i != QS_AGENT_SCN_LONG_CONTEXT;
 	c->r_met = 1.0f;
 	c->r_late = 0.5f;
 	c->r_preempt = 0.05f;
@@ -55,6 +56,23 @@ qs_benv_action_table(const struct qs_sim_profile *p, struct qs_q8_action *a, uin
 	    {0, 0, 0, QS_Q8_ACT_ORDER_FCFS | QS_Q8_ACT_COALESCE},
 	    {0, 0, 10, QS_Q8_ACT_ORDER_SHORTEST},
 	};
+
+	/* With a draft model: speculation depths on the fixed shape, on the half budget
+	 * in priority order, on shortest-first and on the latency heuristic's shape;
+	 * the depth worth running falls with the batch and rises with the context the
+	 * decodes read, which the features show (running sequences, their context, the
+	 * iteration time) -- the policy learns where. */
+	static const struct {
+		uint8_t tok_shift, reserve, depth, flags;
+	} sp[] = {
+	    {0, 0, 1, QS_Q8_ACT_ORDER_FCFS},	  {0, 0, 2, QS_Q8_ACT_ORDER_FCFS},
+	    {0, 0, 3, QS_Q8_ACT_ORDER_FCFS},	  {0, 0, 4, QS_Q8_ACT_ORDER_FCFS},
+	    {0, 0, 6, QS_Q8_ACT_ORDER_FCFS},	  {0, 0, 8, QS_Q8_ACT_ORDER_FCFS},
+	    {1, 0, 1, QS_Q8_ACT_ORDER_PRIORITY},  {1, 0, 2, QS_Q8_ACT_ORDER_PRIORITY},
+	    {1, 0, 4, QS_Q8_ACT_ORDER_PRIORITY},  {0, 0, 2, QS_Q8_ACT_ORDER_SHORTEST},
+	    {0, 0, 4, QS_Q8_ACT_ORDER_SHORTEST},  {3, 10, 2, QS_Q8_ACT_ORDER_PRIORITY},
+	    {3, 10, 4, QS_Q8_ACT_ORDER_PRIORITY},
+	};
 	uint32_t n = 0;
 
 	for (uint32_t i = 0; i < sizeof(t) / sizeof(t[0]) && n < cap; i++, n++) {
@@ -62,6 +80,15 @@ qs_benv_action_table(const struct qs_sim_profile *p, struct qs_q8_action *a, uin
 		a[n].max_tokens = QS_RC_MAX(1u, p->max_tokens >> t[i].tok_shift);
 		a[n].kv_reserve_pct = t[i].reserve;
 		a[n].flags = t[i].flags;
+	}
+	for (uint32_t i = 0; i < sizeof(sp) / sizeof(sp[0]) && n < cap; i++) {
+		if (sp[i].depth > p->spec_max_depth)
+			continue;
+		a[n].max_seqs = p->max_seqs;
+		a[n].max_tokens = QS_RC_MAX(1u, p->max_tokens >> sp[i].tok_shift);
+		a[n].kv_reserve_pct = sp[i].reserve;
+		a[n].flags = sp[i].flags | (uint32_t)sp[i].depth << QS_Q8_ACT_SPEC_SHIFT;
+		n++;
 	}
 	return n;
 }

@@ -2,7 +2,7 @@
  * batch_env.h - the batching environment (issue 7): the agent's own scheduler
  * (libqsteer-agent: waiting queue, running set, paged KV, preemption) with the model
  * executor, driven in virtual time over the agent bench's arrivals -- the
- * simulator's static, bursty and adversarial multi-tenant scenarios
+ * simulator's static, bursty, adversarial multi-tenant and long-context scenarios
  * (sim/scenarios), on one backend with the agent's profile -- where the trainer's
  * float policy takes every iteration's batching decision.
  *

@@ -86,6 +86,10 @@ struct qs_agent_req {
 	uint16_t tenant;
 	uint8_t priority;
 	uint8_t slo_class;
+	/* The model executor's draft acceptance for this request, percent (0: the
+	 * profile's spec_accept). The bench sets it from the scenario's workload class;
+	 * a real engine measures its own and ignores it. */
+	uint8_t spec_accept_pct;
 	uint32_t packets;
 	uint64_t bytes;	  /* payload bytes after the headers, all packets */
 	uint64_t recv_ns; /* when the last packet arrived */
@@ -149,6 +153,7 @@ struct qs_batch_limits {
 	uint32_t max_seqs;	 /* sequences per iteration */
 	uint32_t max_tokens;	 /* prefill + decode tokens per iteration */
 	uint32_t kv_reserve_pct; /* admissions leave this share of blocks free */
+	uint32_t spec_depth;	 /* draft tokens per decoding sequence (0: no speculation) */
 };
 
 enum qs_batch_order {
@@ -180,7 +185,9 @@ enum qs_batch_kind {
 	QS_BATCH_K_LATENCY,
 	QS_BATCH_K_THROUGHPUT,
 	QS_BATCH_K_LEARNED,
-	QS_BATCH_K_EXTERNAL, /* decided by a caller's function (the trainer's float policy) */
+	QS_BATCH_K_EXTERNAL,  /* decided by a caller's function (the trainer's float policy) */
+	QS_BATCH_K_SPEC_RULE, /* fixed, with a speculation depth that falls with batch and context
+			       */
 	QS_BATCH_K__COUNT
 };
 
@@ -193,6 +200,7 @@ struct qs_batch_strategy {
 	char name[QS_AGENT_NAME_LEN];
 	enum qs_batch_kind kind;
 	uint32_t fixed_seqs;	   /* fixed: cap (0: the hardware cap) */
+	uint32_t spec_depth;	   /* fixed (spec:K): draft tokens per decoding sequence */
 	uint64_t target_iter_ns;   /* adaptive, latency: iteration time to stay under */
 	uint32_t adaptive_cap;	   /* adaptive: current cap (0: not started) */
 	uint32_t adaptive_tokens;  /* adaptive: current token budget */
@@ -207,7 +215,8 @@ void qs_batch_apply_action(const struct qs_q8_action *a, struct qs_batch_decisio
 
 /*
  * spec: "fixed", "fixed:N", "adaptive", "adaptive:TARGET_MS", "coalesce", "latency",
- * "throughput", or "q8:FILE" (a classifier for QS_SCHEMA_BATCH_V1).
+ * "throughput", "spec:K" (fixed with K draft tokens), "spec-rule", or "q8:FILE" (a
+ * classifier for QS_SCHEMA_BATCH_V1).
  */
 int qs_batch_parse(const char *spec, struct qs_batch_strategy *s, char *msg, size_t msglen);
 /*
@@ -225,6 +234,9 @@ void qs_batch_free(struct qs_batch_strategy *s);
 void qs_batch_decide(struct qs_batch_strategy *s, const struct qs_batch_view *v,
 		     struct qs_batch_decision *d);
 extern const char *const qs_batch_builtin[]; /* NULL-terminated list of heuristic specs */
+/* The speculation heuristics (NULL-terminated): the bench adds them for a profile
+ * with a draft model (spec_max_depth > 0); elsewhere they equal `fixed`. */
+extern const char *const qs_batch_builtin_spec[];
 
 /* ---- executors ------------------------------------------------------------------- */
 
@@ -232,7 +244,10 @@ extern const char *const qs_batch_builtin[]; /* NULL-terminated list of heuristi
 struct qs_agent_batch_seq {
 	uint32_t slot;
 	uint32_t ctx_start; /* tokens already in its KV blocks before this iteration */
-	uint32_t n_tokens;  /* tokens computed now: a prefill chunk, or 1 for a decode */
+	uint32_t n_tokens;  /* positions computed now: a prefill chunk, or 1 + draft */
+	uint32_t draft;	    /* decode: draft tokens proposed and verified now (0..8) */
+	uint8_t accept_pct; /* decode with draft: qs_agent_req.spec_accept_pct */
+	uint64_t req_id;
 	bool decode;
 	const uint32_t *blocks; /* its block table */
 	uint32_t n_blocks;
@@ -242,8 +257,13 @@ struct qs_agent_batch {
 	uint32_t n;
 	uint32_t prefill_tokens;
 	uint32_t decode_seqs;
-	uint64_t kv_tokens; /* context tokens the decodes read */
+	uint64_t kv_tokens;    /* context tokens the decodes read */
+	uint32_t draft_tokens; /* sum of the decodes' draft */
+	uint32_t spec_depth;   /* the largest draft: sequential draft-model steps */
 	struct qs_agent_batch_seq *seq;
+	/* Out, n entries: how many of seq[i]'s draft tokens the target accepted
+	 * (run() fills it when draft_tokens > 0; 0 for every other sequence). */
+	uint32_t *accepted;
 };
 
 struct qs_agent_exec {
@@ -253,12 +273,22 @@ struct qs_agent_exec {
 	int (*run)(void *ctx, const struct qs_agent_batch *b, uint64_t *ns, char *msg,
 		   size_t msglen);
 	void (*destroy)(void *ctx);
-	bool simulated; /* the caller must let *ns pass itself (model executor) */
+	bool simulated;		 /* the caller must let *ns pass itself (model executor) */
+	uint32_t spec_max_depth; /* draft tokens it can verify per sequence (0: none) */
 };
 
 /* The simulator's batch-model iteration time (sim.h), in ns. */
 uint64_t qs_agent_model_iter_ns(const struct qs_sim_profile *p, uint64_t prefill_tokens,
 				uint64_t decode_seqs, uint64_t kv_tokens);
+/* The same with speculation (profile.h): spec_depth draft steps, draft_tokens
+ * verified beside the decodes. */
+uint64_t qs_agent_model_spec_ns(const struct qs_sim_profile *p, uint64_t prefill_tokens,
+				uint64_t decode_seqs, uint64_t kv_tokens, uint64_t draft_tokens,
+				uint32_t spec_depth);
+/* The model executor's draw: how many of k draft tokens are accepted at per-token
+ * acceptance pct percent, from a hash of (request, position), so a run does not
+ * depend on the order sequences were batched in. */
+uint32_t qs_agent_model_accepted(uint64_t req_id, uint32_t position, uint32_t k, uint32_t pct);
 int qs_agent_exec_model(const struct qs_sim_profile *p, struct qs_agent_exec *e, char *msg,
 			size_t msglen);
 void qs_agent_exec_destroy(struct qs_agent_exec *e);
@@ -330,6 +360,7 @@ struct qs_agent_iter {
 	uint32_t seqs;
 	uint32_t prefill_tokens;
 	uint32_t decode_seqs;
+	uint32_t draft_tokens;
 	uint32_t preempted;
 	uint32_t kv_used;
 	struct qs_batch_decision dec;
@@ -357,7 +388,9 @@ struct qs_agent_stats {
 	uint64_t busy_ns;
 	uint64_t decode_tokens;
 	uint64_t prefill_tokens;
-	uint64_t events_lost; /* event buffer full (the caller did not drain it) */
+	uint64_t spec_drafted;	/* draft tokens verified */
+	uint64_t spec_accepted; /* of those, accepted */
+	uint64_t events_lost;	/* event buffer full (the caller did not drain it) */
 	/* per tenant (issue 15): rows in the order tenants were first seen, the
 	 * others' row (if any) last */
 	uint32_t n_tenants;

@@ -20,23 +20,24 @@ extern "C" {
 
 /*
  * The bench's scenarios are the simulator's (DESIGN.md 4): sim/scenarios/static.ini,
- * bursty.ini and adversarial.ini, loaded with qs_sim_scenario_load_named. Their workload
- * (arrival process, classes, tenants, priorities, SLO classes, burst-only classes,
- * load) and [slo.N] thresholds apply to ONE backend whose profile is the agent's, so
- * `load` is relative to this agent's SLO-bounded capacity as the simulator
- * estimates it (docs/sim.md, "Load"). The simulator itself generates the stream.
+ * bursty.ini, adversarial.ini and long-context.ini, loaded with qs_sim_scenario_load_named. Their
+ * workload (arrival process, classes, tenants, priorities, SLO classes, burst-only classes, load)
+ * and [slo.N] thresholds apply to ONE backend whose profile is the agent's, so `load` is relative
+ * to this agent's SLO-bounded capacity as the simulator estimates it (docs/sim.md, "Load"). The
+ * simulator itself generates the stream.
  */
 enum qs_agent_scn {
 	QS_AGENT_SCN_STATIC = 0,
 	QS_AGENT_SCN_BURSTY,
 	QS_AGENT_SCN_ADVERSARIAL,
+	QS_AGENT_SCN_LONG_CONTEXT, /* sim/scenarios/long-context.ini */
 	QS_AGENT_SCN__COUNT
 };
 /* Inline: qsteer-agent's option table names them without linking the simulator. */
 static inline const char *
 qs_agent_scn_name(enum qs_agent_scn s)
 {
-	static const char *const n[] = {"static", "bursty", "adversarial"};
+	static const char *const n[] = {"static", "bursty", "adversarial", "long-context"};
 
 	return (unsigned)s < QS_AGENT_SCN__COUNT ? n[s] : "unknown";
 }
@@ -68,7 +69,8 @@ struct qs_agent_bench_arrivals {
 	uint32_t n;
 	struct qs_sim_request *req; /* n, in arrival order */
 	struct qs_sim_slo slo[QS_SIM_SLO_CLASSES];
-	double load;	 /* offered load used */
+	uint8_t spec_accept_pct[QS_SIM_MAX_CLASSES]; /* per workload class (sim.h) */
+	double load;				     /* offered load used */
 	double rate_rps; /* the arrival rate the simulator derived from it */
 };
 

@@ -24,6 +24,7 @@ extern "C" {
 
 #define QS_SIM_BLOCK_TOKENS 16 /* KV cache block size, as vLLM */
 #define QS_SIM_NAME_LEN	    64
+#define QS_SPEC_DEPTH_MAX   8 /* draft tokens per sequence per iteration, at most */
 
 enum qs_sim_model {
 	QS_SIM_MODEL_BATCH = 0, /* vLLM-like iteration-level batching with a KV cache */
@@ -54,6 +55,20 @@ struct qs_sim_profile {
 	double tokens_per_s;	/* tokrate */
 	uint32_t concurrency;	/* tokrate */
 	double prefill_weight;	/* tokrate: cost of a prompt token relative to a generated one */
+	/*
+	 * Speculative decoding (batch model; the agent's scheduler and model executor,
+	 * docs/agent.md "Speculative decoding"). A draft model proposes k tokens per
+	 * decoding sequence in k steps, each costing draft_fixed_us + draft_cost_ratio *
+	 * (decode_us_per_seq * decodes + kv_us_per_token * KV tokens read); the target
+	 * verifies the k + 1 positions in one iteration, the k extra ones at
+	 * prefill_us_per_token. Each drafted token is accepted with probability
+	 * spec_accept (a workload class may set its own), up to the first rejection,
+	 * and the target adds one token of its own. spec_max_depth 0: no draft model.
+	 */
+	uint32_t spec_max_depth; /* 0..QS_SPEC_DEPTH_MAX */
+	double draft_fixed_us;	 /* per draft step */
+	double draft_cost_ratio; /* draft per-sequence and per-KV-token cost / target's, 0..1 */
+	double spec_accept;	 /* per-token acceptance, 0..0.99 */
 };
 
 /* An A100-80GB / Llama-2-7B-like batch profile (tests start from it). */
@@ -71,6 +86,17 @@ double qs_sim_profile_capacity_rps(const struct qs_sim_profile *p, double prompt
 int qs_sim_profile_load(const char *path, struct qs_sim_profile *p, char *msg, size_t msglen);
 int qs_sim_profile_parse(const char *text, const char *label, struct qs_sim_profile *p, char *msg,
 			 size_t msglen);
+/* The speculative-decoding keys in range (the loaders call it; so does whoever sets
+ * them otherwise). label names the profile in the message. */
+int qs_sim_profile_check_spec(const struct qs_sim_profile *p, const char *label, char *msg,
+			      size_t msglen);
+/*
+ * Expected tokens one decoding sequence gains per iteration at depth k with
+ * per-token acceptance a: 1 + a + ... + a^k = (1 - a^(k+1)) / (1 - a)
+ * (Leviathan et al., ICML 2023, eq. 1). Documentation and heuristics; the model
+ * executor draws the actual count.
+ */
+double qs_spec_expected_tokens(double accept, uint32_t k);
 
 #ifdef __cplusplus
 }

@@ -57,15 +57,20 @@ struct qs_q8_action {
 };
 
 /* Action flags. Bits 0-1: the order the waiting queue is admitted in (3 is invalid);
- * bit 2: admit only prompts in the first admitted one's log2 length bucket. The
- * other bits are reserved and must be 0, so a newer agent's flag is refused by an
- * older loader instead of being ignored. */
+ * bit 2: admit only prompts in the first admitted one's log2 length bucket; bits
+ * 3-6: speculation depth, draft tokens per decoding sequence (0..8; 9-15 invalid).
+ * The other bits are reserved and must be 0, so a newer agent's flag is refused by
+ * an older loader instead of being ignored (a loader from before depths refuses a
+ * file that sets one). */
 #define QS_Q8_ACT_ORDER_MASK	 0x3u
 #define QS_Q8_ACT_ORDER_FCFS	 0u /* oldest first */
 #define QS_Q8_ACT_ORDER_SHORTEST 1u /* shortest prompt first */
 #define QS_Q8_ACT_ORDER_PRIORITY 2u /* tightest SLO class, then priority, then oldest */
 #define QS_Q8_ACT_COALESCE	 0x4u
-#define QS_Q8_ACT_FLAGS_VALID	 0x7u
+#define QS_Q8_ACT_SPEC_SHIFT	 3u
+#define QS_Q8_ACT_SPEC_MASK	 0x78u
+#define QS_Q8_ACT_SPEC_MAX	 8u /* = profile.h's QS_SPEC_DEPTH_MAX (batch.c checks) */
+#define QS_Q8_ACT_FLAGS_VALID	 0x7fu
 
 #define QS_Q8_SIG_MAGIC	      "QSIG"
 #define QS_Q8_SIG_ALG_ED25519 1

@@ -154,6 +154,11 @@ struct qs_sim_class {
 	 * only. Decided per request by a hash of (seed, request id). */
 	double abandon_ms;
 	double abandon_frac;
+	/* Speculative decoding: the draft model's per-token acceptance on this class's
+	 * text, percent (1..99; 0: the backend profile's spec_accept). Only the agent's
+	 * model executor reads it (the bench, the batching environment); the cluster
+	 * simulator's backends do not speculate. */
+	uint8_t spec_accept_pct;
 };
 
 enum qs_sim_arrival {

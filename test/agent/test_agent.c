@@ -838,7 +838,8 @@ action_flags(void **state)
 	for (uint32_t f = 0; f <= QS_Q8_ACT_FLAGS_VALID; f++) {
 		struct qs_q8_action a = {7, 300, 12, f};
 
-		if ((f & QS_Q8_ACT_ORDER_MASK) > QS_Q8_ACT_ORDER_PRIORITY)
+		if ((f & QS_Q8_ACT_ORDER_MASK) > QS_Q8_ACT_ORDER_PRIORITY ||
+		    (f & QS_Q8_ACT_SPEC_MASK) >> QS_Q8_ACT_SPEC_SHIFT > QS_Q8_ACT_SPEC_MAX)
 			continue; /* the loader refuses these */
 		memset(&d, 0xff, sizeof(d));
 		qs_batch_apply_action(&a, &d);
@@ -847,7 +848,180 @@ action_flags(void **state)
 		assert_int_equal(d.lim.kv_reserve_pct, 12);
 		assert_int_equal(d.order, want[f & QS_Q8_ACT_ORDER_MASK]);
 		assert_int_equal(d.coalesce, (f & QS_Q8_ACT_COALESCE) != 0);
+		assert_int_equal(d.lim.spec_depth, f >> QS_Q8_ACT_SPEC_SHIFT);
 	}
+}
+
+/* The hand profile with a draft model: k draft steps of 50 + 0.1 * (decode + KV). */
+static void
+spec_rig_up(struct rig *r, const char *spec, uint32_t max_depth)
+{
+	hand_cfg(&r->cfg);
+	r->cfg.prof.spec_max_depth = max_depth;
+	r->cfg.prof.draft_fixed_us = 50;
+	r->cfg.prof.draft_cost_ratio = 0.1;
+	r->cfg.prof.spec_accept = 0.7;
+	assert_int_equal(qs_batch_parse(spec, &r->st, msg, sizeof(msg)), QS_OK);
+	assert_int_equal(qs_agent_exec_model(&r->cfg.prof, &r->ex, msg, sizeof(msg)), QS_OK);
+	assert_int_equal(qs_agent_create(&r->cfg, &r->st, &r->ex, &r->a, msg, sizeof(msg)), QS_OK);
+}
+
+/*
+ * Speculation by hand: every decode iteration verifies min(4, tokens left - 1)
+ * drafts, costs the formula's time, and gains 1 + the executor's accepted count;
+ * the request ends with exactly its tokens, in the iterations the draws predict,
+ * and its blocks come back.
+ */
+static void
+spec_by_hand(void **state)
+{
+	struct rig r;
+	struct qs_agent_iter it;
+	const struct qs_agent_event *ev;
+	uint32_t n, g = 1, comp = 16, iters = 1, drafted = 0, accepted = 0;
+	uint64_t now = 0;
+
+	(void)state;
+	spec_rig_up(&r, "spec:4", 4);
+	submit(&r, 7, 16, 10, 0);
+	step_ok(&r, now, &it); /* the prefill: 1000 + 10 * 16 us, first token */
+	assert_int_equal(it.ns, 1160000);
+	assert_int_equal(it.draft_tokens, 0);
+	now += it.ns;
+	qs_agent_events_clear(r.a);
+	while (g < 10) {
+		uint32_t k = QS_RC_MIN(4u, 10 - g - 1);
+		uint32_t acc = qs_agent_model_accepted(7, comp, k, 70);
+		double us = 1000 + 10.0 * k + 100 + (comp + 1) + k * (50 + 0.1 * (100 + comp + 1));
+
+		step_ok(&r, now, &it);
+		assert_int_equal(it.decode_seqs, 1);
+		assert_int_equal(it.draft_tokens, k);
+		assert_int_equal(it.ns, (uint64_t)llround(us * 1000));
+		assert_int_equal(it.dec.lim.spec_depth, 4);
+		now += it.ns;
+		g += 1 + acc;
+		comp += 1 + acc;
+		drafted += k;
+		accepted += acc;
+		iters++;
+		assert_int_equal(qs_agent_stats(r.a)->decode_tokens, g - 1);
+	}
+	assert_int_equal(g, 10); /* never past max_new_tokens */
+	ev = qs_agent_events(r.a, &n);
+	assert_int_equal(n, 1);
+	assert_int_equal(ev[0].kind, QS_AGENT_EV_DONE);
+	assert_int_equal(ev[0].tokens, 10);
+	assert_int_equal(qs_agent_stats(r.a)->iterations, iters);
+	assert_int_equal(qs_agent_stats(r.a)->spec_drafted, drafted);
+	assert_int_equal(qs_agent_stats(r.a)->spec_accepted, accepted);
+	assert_true(iters < 10); /* at 70% some draft was accepted, or the test says nothing */
+	assert_int_equal(qs_agent_kv(r.a)->n_free, r.cfg.prof.kv_blocks);
+	rig_down(&r);
+}
+
+/* Without a draft model (the profile's depth 0) spec:K is `fixed`, iteration for
+ * iteration; a profile's depth caps the strategy's. */
+static void
+spec_needs_draft_model(void **state)
+{
+	struct rig a, b;
+	struct qs_agent_iter ia, ib;
+	uint64_t now = 0;
+
+	(void)state;
+	spec_rig_up(&a, "spec:4", 0);
+	rig_up(&b, "fixed", 0, false);
+	submit(&a, 1, 40, 30, 0);
+	submit(&b, 1, 40, 30, 0);
+	for (int i = 0; i < 40; i++) {
+		step_ok(&a, now, &ia);
+		step_ok(&b, now, &ib);
+		assert_int_equal(ia.ns, ib.ns);
+		assert_int_equal(ia.draft_tokens, 0);
+		assert_int_equal(ia.dec.lim.spec_depth, 0);
+		now += ia.ns;
+	}
+	assert_int_equal(qs_agent_stats(a.a)->completed, 1);
+	rig_down(&a);
+	rig_down(&b);
+	spec_rig_up(&a, "spec:8", 2);
+	submit(&a, 1, 40, 30, 0);
+	step_ok(&a, 0, &ia);
+	step_ok(&a, ia.ns, &ia);
+	assert_int_equal(ia.dec.lim.spec_depth, 2);
+	assert_int_equal(ia.draft_tokens, 2);
+	rig_down(&a);
+	/* heuristics other than spec:K and spec-rule never speculate */
+	spec_rig_up(&a, "throughput", 4);
+	submit(&a, 1, 40, 30, 0);
+	step_ok(&a, 0, &ia);
+	step_ok(&a, ia.ns, &ia);
+	assert_int_equal(ia.draft_tokens, 0);
+	rig_down(&a);
+}
+
+/* The model executor's draws follow Leviathan et al.'s expectation, stay within the
+ * draft, and are a function of (request, position) alone. */
+static void
+spec_draws(void **state)
+{
+	static const uint32_t pct[] = {30, 70, 90};
+	uint64_t sum;
+
+	(void)state;
+	for (size_t p = 0; p < sizeof(pct) / sizeof(pct[0]); p++) {
+		sum = 0;
+		for (uint32_t i = 0; i < 200000; i++) {
+			uint32_t a = qs_agent_model_accepted(i / 50, 100 + i % 50, 4, pct[p]);
+
+			assert_true(a <= 4);
+			sum += a;
+		}
+		double want = qs_spec_expected_tokens(pct[p] / 100.0, 4) - 1, got = sum / 200000.0;
+
+		if (fabs(got - want) > 0.01 * want)
+			fail_msg("acceptance %u%%: %.4f accepted per draft of 4, want %.4f", pct[p],
+				 got, want);
+	}
+	assert_int_equal(qs_agent_model_accepted(5, 9, 0, 90), 0);
+	for (uint32_t i = 0; i < 1000; i++)
+		assert_int_equal(qs_agent_model_accepted(i, 3, 8, 0), 0);
+	assert_int_equal(qs_agent_model_accepted(12, 34, 8, 70),
+			 qs_agent_model_accepted(12, 34, 8, 70));
+	/* percentages past 99 are 99 (a draft model is never always right) */
+	assert_int_equal(qs_agent_model_accepted(12, 34, 8, 250),
+			 qs_agent_model_accepted(12, 34, 8, 99));
+}
+
+/* spec-rule: deep drafts for small batches, none for large ones, one less at long
+ * contexts. */
+static void
+spec_rule_depths(void **state)
+{
+	static const struct {
+		uint32_t running, ctx, depth;
+	} t[] = {{1, 100, 4},	{4, 400, 4},   {5, 500, 3},   {16, 1600, 3}, {17, 1700, 2},
+		 {32, 3200, 2}, {64, 6400, 1}, {65, 6500, 0}, {2, 8000, 3},  {64, 200000, 0}};
+	struct qs_batch_strategy s;
+	struct qs_batch_view v;
+	struct qs_batch_decision d;
+
+	(void)state;
+	assert_int_equal(qs_batch_parse("spec-rule", &s, msg, sizeof(msg)), QS_OK);
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		memset(&v, 0, sizeof(v));
+		v.hw = (struct qs_batch_limits){256, 8192, 0, 8};
+		v.st.running = t[i].running;
+		v.st.run_ctx_tokens = t[i].ctx;
+		qs_batch_decide(&s, &v, &d);
+		if (d.lim.spec_depth != t[i].depth)
+			fail_msg("%u running, %u context: depth %u, want %u", t[i].running,
+				 t[i].ctx, d.lim.spec_depth, t[i].depth);
+	}
+	assert_int_equal(qs_batch_parse("spec:9", &s, msg, sizeof(msg)), QS_E_ARG);
+	assert_non_null(strstr(msg, "1..8"));
+	assert_int_equal(qs_batch_parse("spec", &s, msg, sizeof(msg)), QS_E_ARG);
 }
 
 static void
@@ -1184,6 +1358,51 @@ profile_parse_fit(void **state)
  * resolved, routed round robin, arrives identically (the simulator's streams do not
  * depend on backends or routing). And the SLOs are the file's.
  */
+/*
+ * The long-context scenario on the profile with a draft model: the classes'
+ * acceptances reach the stream; spec:4 and fixed run the same arrivals to the same
+ * completions, and speculation shortens the time per output token (the decodes
+ * read thousands of context tokens each, which k + 1 positions share).
+ */
+static void
+bench_speculation(void **state)
+{
+	struct qs_agent_bench_cfg bc;
+	struct qs_agent_cfg ac;
+	struct qs_agent_bench_arrivals a;
+	struct qs_agent_bench_result rf, rs;
+	struct qs_batch_strategy sf, ss;
+	struct qs_agent_exec ex;
+
+	(void)state;
+	qs_agent_cfg_default(&ac);
+	if (qs_agent_profile_load(QSTEER_TEST_PROFILE_DIR "/a100-80gb-llama2-7b-spec.ini", &ac.prof,
+				  msg, sizeof(msg)) != QS_OK)
+		fail_msg("%s", msg);
+	qs_agent_bench_cfg_default(&bc, QS_AGENT_SCN_LONG_CONTEXT);
+	bc.requests = 300;
+	if (qs_agent_bench_arrivals(&bc, &ac, &a, msg, sizeof(msg)) != QS_OK)
+		fail_msg("%s", msg);
+	assert_int_equal(a.spec_accept_pct[0], 70); /* [class.docqa] */
+	assert_int_equal(a.spec_accept_pct[1], 77); /* [class.code] */
+	bc.arrivals = &a;
+	assert_int_equal(qs_batch_parse("fixed", &sf, msg, sizeof(msg)), QS_OK);
+	assert_int_equal(qs_batch_parse("spec:4", &ss, msg, sizeof(msg)), QS_OK);
+	assert_int_equal(qs_agent_exec_model(&ac.prof, &ex, msg, sizeof(msg)), QS_OK);
+	assert_int_equal(qs_agent_bench_run(&bc, &ac, &sf, &ex, &rf, msg, sizeof(msg)), QS_OK);
+	assert_int_equal(qs_agent_bench_run(&bc, &ac, &ss, &ex, &rs, msg, sizeof(msg)), QS_OK);
+	print_message("long-context, 300 requests: fixed TPOT p99 %.1f ms, spec:4 %.1f ms; "
+		      "iterations %llu / %llu\n",
+		      rf.tpot_p99_ms, rs.tpot_p99_ms, (unsigned long long)rf.iterations,
+		      (unsigned long long)rs.iterations);
+	assert_int_equal(rf.completed, 300);
+	assert_int_equal(rs.completed, 300);
+	assert_true(rs.tpot_p99_ms < rf.tpot_p99_ms);
+	assert_true(rs.iterations < rf.iterations);
+	qs_agent_exec_destroy(&ex);
+	qs_agent_bench_arrivals_free(&a);
+}
+
 static void
 bench_stream_is_the_scenario(void **state)
 {
@@ -1427,6 +1646,11 @@ main(void)
 	    cmocka_unit_test(sched_stress),
 	    cmocka_unit_test(learned_actions),
 	    cmocka_unit_test(action_flags),
+	    cmocka_unit_test(spec_by_hand),
+	    cmocka_unit_test(spec_needs_draft_model),
+	    cmocka_unit_test(spec_draws),
+	    cmocka_unit_test(spec_rule_depths),
+	    cmocka_unit_test(bench_speculation),
 	    cmocka_unit_test(batch_features),
 	    cmocka_unit_test(reports_cumulative),
 	    cmocka_unit_test(response_wire),

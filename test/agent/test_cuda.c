@@ -86,10 +86,22 @@ exec_runs(void **state)
 		fail_msg("%s", msg);
 	memset(s, 0, sizeof(s));
 	/* A 200-token prefill, then two decodes over 100- and 300-token contexts. */
-	s[0] = (struct qs_agent_batch_seq){0, 0, 200, false, blocks, 13};
-	s[1] = (struct qs_agent_batch_seq){1, 100, 1, true, blocks + 13, 7};
-	s[2] = (struct qs_agent_batch_seq){2, 300, 1, true, blocks + 20, 19};
-	b = (struct qs_agent_batch){3, 200, 2, 402, s};
+	s[0] = (struct qs_agent_batch_seq){
+	    .slot = 0, .ctx_start = 0, .n_tokens = 200, .blocks = blocks, .n_blocks = 13};
+	s[1] = (struct qs_agent_batch_seq){.slot = 1,
+					   .ctx_start = 100,
+					   .n_tokens = 1,
+					   .decode = true,
+					   .blocks = blocks + 13,
+					   .n_blocks = 7};
+	s[2] = (struct qs_agent_batch_seq){.slot = 2,
+					   .ctx_start = 300,
+					   .n_tokens = 1,
+					   .decode = true,
+					   .blocks = blocks + 20,
+					   .n_blocks = 19};
+	b = (struct qs_agent_batch){
+	    .n = 3, .prefill_tokens = 200, .decode_seqs = 2, .kv_tokens = 402, .seq = s};
 	if (e.run(e.ctx, &b, &ns, msg, sizeof(msg)) != QS_OK)
 		fail_msg("%s", msg);
 	assert_true(ns > 0);

@@ -699,7 +699,21 @@ static void
 act_flags(uint8_t *b, size_t *l)
 {
 	(void)l;
-	tu_wr32(b + CLS_ACT + 12, 8); /* a reserved bit */
+	tu_wr32(b + CLS_ACT + 12, 0x80); /* a reserved bit (past the depth field) */
+}
+
+static void
+act_spec9(uint8_t *b, size_t *l)
+{
+	(void)l;
+	tu_wr32(b + CLS_ACT + 12, 9u << QS_Q8_ACT_SPEC_SHIFT); /* depth 9 > 8 */
+}
+
+static void
+act_spec8(uint8_t *b, size_t *l)
+{
+	(void)l;
+	tu_wr32(b + CLS_ACT + 12, 8u << QS_Q8_ACT_SPEC_SHIFT | QS_Q8_ACT_ORDER_SHORTEST);
 }
 
 static void
@@ -845,6 +859,8 @@ test_crafted(void **state)
 	crafted(1, act_flags, 1, QS_E_VALUE, "action flags", NULL);
 	crafted(1, act_order, 1, QS_E_VALUE, "action order", NULL);
 	crafted(1, act_flags_ok, 1, QS_OK, "action priority + coalesce", NULL);
+	crafted(1, act_spec9, 1, QS_E_VALUE, "action speculation depth 9", NULL);
+	crafted(1, act_spec8, 1, QS_OK, "action speculation depth 8", NULL);
 	crafted(1, actions5, 1, QS_E_SHAPE, "5 actions, 6 outputs", NULL);
 	crafted(1, actions0, 1, QS_E_VALUE, "classifier without actions", NULL);
 	crafted(1, actions65, 1, QS_E_VALUE, "65 actions", NULL);

@@ -615,7 +615,7 @@ test_mm1_mean_wait(void **state)
 
 static const char *const scenarios[] = {
     "heterogeneous-servers", "multi-gpu-mixed", "static",	 "bursty",
-    "adversarial",	     "azure-code-70",	"azure-code-90",
+    "adversarial",	     "azure-code-70",	"azure-code-90", "long-context",
 };
 
 static int
@@ -927,6 +927,8 @@ test_forger_config(void **state)
 	    {"[backend.a]\nadmission = lottery\n", "bad value 'lottery' for key 'admission'"},
 	    {"[backend.a]\nstarve_ms = x\n", "bad value 'x' for key 'starve_ms'"},
 	    {"[class.a]\nabandon_ms = -1\n", "bad value '-1' for key 'abandon_ms'"},
+	    {"[class.a]\nspec_accept = 1\n", "bad value '1' for key 'spec_accept'"},
+	    {"[class.a]\nspec_accept = 0\n", "bad value '0' for key 'spec_accept'"},
 	};
 	struct qs_sim_config *c = calloc(1, sizeof(*c));
 	struct qs_sim *s;
@@ -1510,6 +1512,51 @@ test_unknown_key(void **state)
 	free(c);
 }
 
+/* The speculation keys: each out-of-range value is named, with the file; a
+ * scenario's classes carry their own acceptance. */
+static void
+test_spec_keys(void **state)
+{
+	static const struct {
+		const char *text, *want;
+	} bad[] = {
+	    {"spec_max_depth = 9\n", "spec_max_depth 9 > 8"},
+	    {"spec_accept = 1\n", "spec_accept 1 not in [0, 0.99]"},
+	    {"draft_cost_ratio = 1.5\n", "draft_cost_ratio 1.5 not in [0, 1]"},
+	    {"draft_fixed_us = 2e6\n", "draft_fixed_us 2e+06 not in [0, 1e6]"},
+	    {"draft_fixed_us = -1\n", "bad value '-1' for key 'draft_fixed_us'"},
+	    {"model = tokrate\nspec_max_depth = 2\n", "spec_max_depth needs the batch"},
+	};
+	struct qs_sim_config *c = calloc(1, sizeof(*c));
+	struct qs_sim_profile p;
+	char msg[512], t[256];
+
+	(void)state;
+	assert_non_null(c);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(t, sizeof(t), "[profile]\nname = p\n%s", bad[i].text);
+		assert_int_equal(qs_sim_profile_parse(t, "p.ini", &p, msg, sizeof(msg)),
+				 QS_E_VALUE);
+		if (!strstr(msg, bad[i].want) || !strstr(msg, "p.ini"))
+			fail_msg("'%s': got '%s', want '%s'", bad[i].text, msg, bad[i].want);
+	}
+	assert_int_equal(qs_sim_profile_load(QSTEER_SOURCE_DIR
+					     "/sim/profiles/a100-80gb-llama2-7b-spec.ini",
+					     &p, msg, sizeof(msg)),
+			 QS_OK);
+	assert_int_equal(p.spec_max_depth, 8);
+	assert_true(p.spec_accept == 0.70);
+	if (load_named("long-context", c, msg, sizeof(msg)) != QS_OK)
+		fail_msg("%s", msg);
+	assert_int_equal(c->wl.n_classes, 2);
+	assert_int_equal(c->wl.cls[0].spec_accept_pct, 70);
+	assert_int_equal(c->wl.cls[1].spec_accept_pct, 77);
+	/* Leviathan et al.'s expectation: 1 + a + ... + a^k */
+	assert_true(qs_spec_expected_tokens(0.7, 0) == 1.0);
+	assert_true(fabs(qs_spec_expected_tokens(0.7, 4) - (1 - pow(0.7, 5)) / 0.3) < 1e-12);
+	free(c);
+}
+
 static uint64_t fuzz_rng = 0x1234567;
 
 static uint32_t
@@ -1919,6 +1966,7 @@ main(void)
 	    cmocka_unit_test(test_forged_reports_refused),
 	    cmocka_unit_test(test_forged_reports_unprotected),
 	    cmocka_unit_test(test_forger_config),
+	    cmocka_unit_test(test_spec_keys),
 	    cmocka_unit_test(test_bad_trace),
 	    cmocka_unit_test(test_trace_window_per_seed),
 	    cmocka_unit_test(test_unknown_key),

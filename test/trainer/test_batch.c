@@ -14,6 +14,7 @@
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -403,6 +404,41 @@ env_rewards(void **state)
 }
 
 /* A training run writes the same bytes with 1 and 2 rollout threads. */
+/* The standard table: 16 actions without a draft model, depth 0 in all; with one,
+ * 13 more whose depths stay within the profile's, each a loadable action. */
+static void
+action_table_spec(void **state)
+{
+	struct qs_sim_profile p;
+	struct qs_q8_action a[QS_Q8_MAX_ACTIONS];
+	uint32_t n, seen[QS_SPEC_DEPTH_MAX + 1];
+
+	(void)state;
+	qs_sim_profile_default(&p);
+	n = qs_benv_action_table(&p, a, QS_Q8_MAX_ACTIONS);
+	assert_int_equal(n, 16);
+	for (uint32_t i = 0; i < n; i++)
+		assert_int_equal(a[i].flags & QS_Q8_ACT_SPEC_MASK, 0);
+	for (uint32_t max = 2; max <= 8; max += 6) {
+		p.spec_max_depth = max;
+		n = qs_benv_action_table(&p, a, QS_Q8_MAX_ACTIONS);
+		memset(seen, 0, sizeof(seen));
+		for (uint32_t i = 0; i < n; i++) {
+			uint32_t d = (a[i].flags & QS_Q8_ACT_SPEC_MASK) >> QS_Q8_ACT_SPEC_SHIFT;
+
+			assert_true(d <= max);
+			assert_int_equal(a[i].flags & ~QS_Q8_ACT_FLAGS_VALID, 0);
+			assert_true(a[i].max_seqs >= 1 && a[i].max_tokens >= 1);
+			seen[d]++;
+		}
+		assert_int_equal(seen[0], 16); /* the table without speculation comes first */
+		assert_int_equal(n, max == 8 ? 29 : 22);
+		assert_true(seen[1] > 0 && seen[2] > 0);
+	}
+	/* the cap is honoured */
+	assert_int_equal(qs_benv_action_table(&p, a, 20), 20);
+}
+
 static void
 threads_reproducible(void **state)
 {
@@ -449,6 +485,7 @@ main(void)
 	    cmocka_unit_test(classifier_grad),	     cmocka_unit_test(classifier_gae),
 	    cmocka_unit_test(classifier_head_rules), cmocka_unit_test(export_classifier),
 	    cmocka_unit_test(env_rewards),	     cmocka_unit_test(threads_reproducible),
+	    cmocka_unit_test(action_table_spec),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
