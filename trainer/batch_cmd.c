@@ -648,6 +648,18 @@ qs_train_batch_main(int argc, char **argv)
 		return 2;
 	}
 	o.policy = n_files ? files[0] : NULL;
+	if (o.profile) {
+		/* refused here, with the usage errors, before any episode runs */
+		struct qs_benv_cfg c;
+		uint32_t mask_given = o.scn_mask; /* benv_setup fills in the default */
+		char msg[512];
+
+		if (benv_setup(&c, &o, msg, sizeof(msg)) != QS_OK) {
+			fprintf(stderr, "qsteer-train batch: --profile %s\n", msg);
+			return 2;
+		}
+		o.scn_mask = mask_given;
+	}
 	if (requests_seen)
 		*(!strcmp(o.cmd, "eval") ? &o.eval_requests : &o.requests) = requests;
 	if (!strcmp(o.cmd, "train")) {

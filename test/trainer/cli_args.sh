@@ -35,4 +35,14 @@ refuse "--reward-tpot" train --scenario bandit --out /dev/null --reward-tpot 17
 s=bandit
 for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16; do s="$s,bandit"; done
 refuse "17 scenarios, at most 16" train --scenario "$s" --out /dev/null
+# the batching trainer: scenario lists and the agent's profile
+refuse "'steady' is not static, bursty, adversarial, long-context or all" \
+	batch eval /dev/null --scenario static,steady
+refuse "a comma list of scenario names" batch eval /dev/null --scenario static,
+refuse "--profile /nonexistent.ini: No such file" \
+	batch train --out /tmp/x.q8 --profile /nonexistent.ini
+printf '[profile]\nname = p\nspec_max_depth = 12\n' > "${TMPDIR:-/tmp}/qs-cli-spec.ini"
+refuse "spec_max_depth 12 > 8" \
+	batch eval /dev/null --profile "${TMPDIR:-/tmp}/qs-cli-spec.ini"
+rm -f "${TMPDIR:-/tmp}/qs-cli-spec.ini"
 exit $fail
