@@ -13,6 +13,8 @@
  * tokens) and yields 1 + the accepted ones, so computed == P + g - 1 still holds
  * and the positions of rejected drafts are simply written again; k is at most
  * the tokens it has left to generate - 1, so its blocks never exceed the request's.
+ * Drafts are added after every running sequence has its token (add_drafts), from
+ * the budget and blocks left: they never preempt or crowd out a decode.
  *
  * Lists are index-linked through the slot array; everything is allocated in
  * qs_agent_create, so an iteration never allocates. Every loop is bounded by the
@@ -25,6 +27,9 @@
 #include "qsteer/agent.h"
 #include "qsteer/ttft_window.h"
 #include "agent_int.h"
+
+/* A decode's drafts start at most one new block (add_drafts counts on it). */
+_Static_assert(QS_SPEC_DEPTH_MAX < QS_KV_BLOCK_TOKENS, "drafts fit one block");
 
 #define NIL	    0xffffffffu
 #define SCAN_WINDOW 64	/* waiting entries a non-FCFS order looks at */
@@ -643,7 +648,7 @@ add_to_batch(struct qs_agent *a, struct qs_agent_batch *b, uint32_t i, uint32_t 
 	bs->slot = i;
 	bs->ctx_start = s->computed;
 	bs->n_tokens = n_tokens;
-	bs->draft = decode ? n_tokens - 1 : 0;
+	bs->draft = 0; /* add_drafts gives the decodes theirs */
 	bs->accept_pct = s->req.spec_accept_pct;
 	bs->req_id = s->req.id;
 	bs->decode = decode;
@@ -657,11 +662,42 @@ add_to_batch(struct qs_agent *a, struct qs_agent_batch *b, uint32_t i, uint32_t 
 		/* the k + 1 positions attend over one read of the context: that read,
 		 * not the positions, is what speculation amortizes */
 		b->kv_tokens += s->computed + 1;
-		b->draft_tokens += bs->draft;
-		b->spec_depth = QS_RC_MAX(b->spec_depth, bs->draft);
 	} else {
 		b->prefill_tokens += n_tokens;
 	}
+}
+
+/*
+ * Give the batch's decodes up to depth drafts each (never past a request's last
+ * token - 1) from budget tokens and the free blocks; returns the tokens taken. The
+ * blocks are counted before they are taken, so a grow here cannot fail.
+ */
+static uint32_t
+add_drafts(struct qs_agent *a, struct qs_agent_batch *b, uint32_t depth, uint32_t budget)
+{
+	uint32_t taken = 0;
+
+	for (uint32_t k = 0; k < b->n && taken < budget; k++) {
+		struct qs_agent_batch_seq *bs = &b->seq[k];
+		struct seq *s = &a->seq[a->bslot[k]];
+		uint32_t d;
+
+		if (!bs->decode)
+			continue;
+		d = QS_RC_MIN(depth,
+			      QS_RC_MIN(s->req.max_new_tokens - s->generated - 1, budget - taken));
+		while (d > 0 && qs_kv_blocks_for(s->computed + 1 + d) > s->n_blocks + a->kv.n_free)
+			d--;
+		if (d == 0 || grow(a, a->bslot[k], s->computed + 1 + d) != QS_OK)
+			continue;
+		bs->n_tokens = 1 + d;
+		bs->draft = d;
+		bs->n_blocks = s->n_blocks;
+		b->draft_tokens += d;
+		b->spec_depth = QS_RC_MAX(b->spec_depth, d);
+		taken += d;
+	}
+	return taken;
 }
 
 int
@@ -727,21 +763,11 @@ qs_agent_step_start(struct qs_agent *a, uint64_t now_ns, struct qs_agent_iter *i
 		bool decode = need == 0;
 
 		next = s->next;
-		if (decode)
-			n_tok = 1 + QS_RC_MIN(d.lim.spec_depth,
-					      QS_RC_MIN(s->req.max_new_tokens - s->generated - 1,
-							d.lim.max_tokens - tokens - 1));
-		else
-			n_tok = QS_RC_MIN(need, d.lim.max_tokens - tokens);
+		n_tok = decode ? 1 : QS_RC_MIN(need, d.lim.max_tokens - tokens);
 		for (;;) {
 			rc = grow(a, i, s->computed + n_tok);
 			if (rc == QS_OK)
 				break;
-			if (decode && n_tok > 1) {
-				n_tok =
-				    1; /* drafts are optional: no sequence is preempted for one */
-				continue;
-			}
 			/* Victim: the newest running sequence, possibly i itself. It is never
 			 * one already in the batch: those are older than i. */
 			k = a->running.tail;
@@ -758,6 +784,12 @@ qs_agent_step_start(struct qs_agent *a, uint64_t now_ns, struct qs_agent_iter *i
 		add_to_batch(a, &b, i, n_tok, decode);
 		tokens += n_tok;
 	}
+
+	/* 1b. Drafts, once every running sequence has its token: out of what is left of
+	 * the budget and of the free blocks, oldest first, each cut to what fits. A
+	 * draft never preempts a sequence nor takes the place of another's decode. */
+	if (d.lim.spec_depth)
+		tokens += add_drafts(a, &b, d.lim.spec_depth, d.lim.max_tokens - tokens);
 
 	/* 2. Admissions from the waiting queue, in the strategy's order. */
 	reserve = (uint32_t)((uint64_t)a->kv.n_blocks * d.lim.kv_reserve_pct / 100u);
@@ -955,6 +987,25 @@ qs_agent_check(const struct qs_agent *a, char *msg, size_t msglen)
 			}
 		} else {
 			nr++;
+			/* what the token accounting at the top of this file promises, drafts
+			 * or not */
+			if (s->generated >= s->req.max_new_tokens ||
+			    (s->decoding &&
+			     s->computed != s->req.prompt_tokens + s->generated - 1)) {
+				snprintf(msg, msglen,
+					 "agent: running slot %u: %u of %u tokens generated, %u "
+					 "computed of a %u-token prompt",
+					 i, s->generated, s->req.max_new_tokens, s->computed,
+					 s->req.prompt_tokens);
+				return QS_E_VALUE;
+			}
+		}
+		if (s->n_blocks >
+		    qs_kv_blocks_for(s->req.prompt_tokens + s->req.max_new_tokens - 1)) {
+			snprintf(msg, msglen,
+				 "agent: slot %u holds %u blocks, more than its request needs", i,
+				 s->n_blocks);
+			return QS_E_VALUE;
 		}
 		if (qs_kv_blocks_for(s->computed) > s->n_blocks) {
 			snprintf(msg, msglen, "agent: slot %u has %u tokens in %u blocks", i,

@@ -5,9 +5,11 @@
  * then), the writer `--profile` uses, and the least-squares fit of the batch
  * model's four terms.
  *
- * The iteration-time formula is sim.h's batch model, term by term:
+ * The iteration time is profile.h's batch model (qs_sim_profile_iter_us, the
+ * simulator's backends' formula too):
  *   fixed_us + prefill_us_per_token * prefill tokens + decode_us_per_seq * decode
- *   sequences + kv_us_per_token * KV tokens the decodes read.
+ *   sequences + kv_us_per_token * KV tokens the decodes read, plus the draft steps
+ *   and verification when the batch speculates.
  */
 #include <errno.h>
 #include <math.h>
@@ -23,11 +25,7 @@ uint64_t
 qs_agent_model_iter_ns(const struct qs_sim_profile *p, uint64_t prefill_tokens,
 		       uint64_t decode_seqs, uint64_t kv_tokens)
 {
-	double us = p->fixed_us + p->prefill_us_per_token * (double)prefill_tokens +
-		    p->decode_us_per_seq * (double)decode_seqs +
-		    p->kv_us_per_token * (double)kv_tokens;
-
-	return us <= 0 ? 0 : (uint64_t)llround(us * 1000.0);
+	return qs_agent_model_spec_ns(p, prefill_tokens, decode_seqs, kv_tokens, 0, 0);
 }
 
 uint64_t
@@ -35,16 +33,8 @@ qs_agent_model_spec_ns(const struct qs_sim_profile *p, uint64_t prefill_tokens,
 		       uint64_t decode_seqs, uint64_t kv_tokens, uint64_t draft_tokens,
 		       uint32_t spec_depth)
 {
-	/* The target verifies the drafts as extra positions of the decodes (compute,
-	 * like prefill tokens; the context is read once); the draft model ran
-	 * spec_depth steps over the same sequences before it, each a small decode. */
-	double draft_step =
-	    p->draft_fixed_us + p->draft_cost_ratio * (p->decode_us_per_seq * (double)decode_seqs +
-						       p->kv_us_per_token * (double)kv_tokens);
-	double us = p->fixed_us +
-		    p->prefill_us_per_token * (double)(prefill_tokens + draft_tokens) +
-		    p->decode_us_per_seq * (double)decode_seqs +
-		    p->kv_us_per_token * (double)kv_tokens + (double)spec_depth * draft_step;
+	double us = qs_sim_profile_iter_us(p, (double)prefill_tokens, (double)decode_seqs,
+					   (double)kv_tokens, (double)draft_tokens, spec_depth);
 
 	return us <= 0 ? 0 : (uint64_t)llround(us * 1000.0);
 }

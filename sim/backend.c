@@ -16,7 +16,17 @@
  * recomputed later (vLLM's recompute preemption): it goes back to the head of the
  * waiting queue and must prefill its prompt and everything it generated.
  * Iteration time = fixed + a * prefill tokens + b * decode sequences + c * KV
- * tokens the decodes read (the profile's four coefficients).
+ * tokens the decodes read (the profile's four coefficients; profile.h's
+ * qs_sim_profile_iter_us, the agent's model executor's formula too).
+ *
+ * Speculative decoding (a profile with spec_depth k > 0): every decode verifies k
+ * drafts (their compute and the k draft steps in the iteration time) and the
+ * decoding set advances in lock step by 1 + the expected accepted drafts,
+ * E - 1 = a + ... + a^k at the profile's spec_accept a, carried from iteration to
+ * iteration as a fraction so that the mean is exact. The aggregates stay O(1); the
+ * price is that every sequence gains the same tokens in an iteration (the agent's
+ * model executor draws them per sequence and per workload class), and KV is taken
+ * for the accepted tokens only.
  *
  * Token accounting: a prefill of n tokens stores n tokens of KV and samples the
  * first output token; each decode stores the previous token's KV and samples one
@@ -71,6 +81,9 @@ qs_sim_backend_init(struct qs_sim *s, struct qs_sim_backend *be, uint32_t id,
 		be->n_slot_free = p->max_seqs;
 		be->run_head = be->run_tail = QS_NIL;
 		be->kv_free = p->kv_blocks;
+		be->dec_t = 1;
+		if (p->spec_depth)
+			be->spec_extra = qs_spec_expected_tokens(p->spec_accept, p->spec_depth) - 1;
 		if (p->prefix_cache) {
 			be->pcache = calloc(p->prefix_cache, sizeof(*be->pcache));
 			if (!be->pcache)
@@ -521,7 +534,17 @@ schedule_decodes(struct qs_sim *s, struct qs_sim_backend *be, uint64_t *kv_read)
 
 	if (be->n_dec == 0)
 		return 0;
-	need = be->kv_phase[(0 - be->dec_iter) % QS_SIM_BLOCK_TOKENS];
+	be->dec_t = 1;
+	if (be->prof.spec_depth) {
+		be->spec_frac += be->spec_extra;
+		be->dec_t += (uint32_t)be->spec_frac; /* spec_extra <= 8 */
+		be->spec_frac -= (uint32_t)be->spec_frac;
+	}
+	/* A slot takes a block when one of its next dec_t tokens starts one: kv + j a
+	 * multiple of 16, that is kv0 = -dec_iter - j (mod 16), for j < dec_t <= 9. */
+	need = 0;
+	for (uint32_t j = 0; j < be->dec_t; j++)
+		need += be->kv_phase[(0 - be->dec_iter - j) % QS_SIM_BLOCK_TOKENS];
 	if (need <= be->kv_free) {
 		be->kv_free -= need;
 	} else {
@@ -529,7 +552,8 @@ schedule_decodes(struct qs_sim *s, struct qs_sim_backend *be, uint64_t *kv_read)
 			struct qs_sim_slot *sl = &be->slot[si];
 			bool preempted_self = false;
 
-			if (!sl->in_prefill && slot_kv(be, sl) % QS_SIM_BLOCK_TOKENS == 0) {
+			if (!sl->in_prefill && blocks_for((uint32_t)slot_kv(be, sl) + be->dec_t) >
+						   blocks_for((uint32_t)slot_kv(be, sl))) {
 				while (be->kv_free == 0) {
 					bool self = si == be->run_tail;
 
@@ -553,6 +577,16 @@ schedule_decodes(struct qs_sim *s, struct qs_sim_backend *be, uint64_t *kv_read)
 	return be->n_dec;
 }
 
+/* The budget the decodes take: 1 + spec_depth positions each, at most what is left
+ * (without speculation decodes <= max_seqs <= max_tokens, so all of it fits). */
+static uint32_t
+verify_tokens(const struct qs_sim_profile *p, uint32_t decodes, uint32_t budget)
+{
+	uint64_t t = (uint64_t)decodes * (1 + p->spec_depth);
+
+	return t < budget ? (uint32_t)t : budget;
+}
+
 static int
 batch_step(struct qs_sim *s, struct qs_sim_backend *be)
 {
@@ -568,7 +602,7 @@ batch_step(struct qs_sim *s, struct qs_sim_backend *be)
 		priority_preempt(s, be);
 	if (p->chunked_prefill) {
 		decodes = schedule_decodes(s, be, &kv_read);
-		budget -= decodes;
+		budget -= verify_tokens(p, decodes, budget);
 		/* Continue partial prefills, in admission order. */
 		for (i = 0; i < be->n_pf && budget; i++) {
 			struct qs_sim_slot *sl = &be->slot[be->pf[i]];
@@ -593,7 +627,7 @@ batch_step(struct qs_sim *s, struct qs_sim_backend *be)
 		/* The agent's executor counts each decode's KV read with the token it
 		 * adds (context + 1, agent.c's add_to_batch); v0 counts the context. */
 		kv_read += decodes;
-		budget -= decodes; /* decodes <= max_seqs <= max_tokens */
+		budget -= verify_tokens(p, decodes, budget);
 	} else if (be->n_waiting == 0 || be->n_running == p->max_seqs) {
 		decodes = schedule_decodes(s, be, &kv_read);
 		budget = 0;
@@ -640,8 +674,8 @@ batch_step(struct qs_sim *s, struct qs_sim_backend *be)
 	tokens = decodes + prefill;
 	if (tokens == 0)
 		return QS_OK; /* nothing fits: wait for a completion to free blocks */
-	us = p->fixed_us + p->prefill_us_per_token * prefill + p->decode_us_per_seq * decodes +
-	     p->kv_us_per_token * (double)kv_read;
+	us = qs_sim_profile_iter_us(p, prefill, decodes, (double)kv_read,
+				    (double)decodes * p->spec_depth, decodes ? p->spec_depth : 0);
 	be->iter_ns = (uint64_t)(us * 1000.0 + 0.5);
 	if (be->iter_ns == 0)
 		be->iter_ns = 1;
@@ -754,8 +788,8 @@ qs_sim_backend_iter_end(struct qs_sim *s, struct qs_sim_backend *be)
 	if (be->dec_sched) {
 		/* Every decoding sequence got its token: advance them all at once. */
 		be->dec_sched = false;
-		be->dec_iter++;
-		be->decoded += be->n_dec;
+		be->dec_iter += be->dec_t;
+		be->decoded += (uint64_t)be->n_dec * be->dec_t;
 		while (be->n_dec && be->slot[be->fh[0]].fin <= be->dec_iter) {
 			uint32_t si = be->fh[0];
 

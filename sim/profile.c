@@ -90,6 +90,7 @@ static const struct qs_sim_key profile_keys[] = {
     F(concurrency, QS_KEY_U32),
     F(prefill_weight, QS_KEY_DOUBLE),
     F(spec_max_depth, QS_KEY_U32),
+    F(spec_depth, QS_KEY_U32),
     F(draft_fixed_us, QS_KEY_DOUBLE),
     F(draft_cost_ratio, QS_KEY_DOUBLE),
     F(spec_accept, QS_KEY_DOUBLE),
@@ -268,9 +269,31 @@ qs_sim_profile_check_spec(const struct qs_sim_profile *p, const char *label, cha
 	if (!(p->spec_accept >= 0 && p->spec_accept <= 0.99))
 		return FAIL(QS_E_VALUE, "%s: spec_accept %g not in [0, 0.99]", label,
 			    p->spec_accept);
+	if (p->spec_depth > p->spec_max_depth)
+		return FAIL(QS_E_VALUE, "%s: spec_depth %u > spec_max_depth %u", label,
+			    p->spec_depth, p->spec_max_depth);
 	if (p->spec_max_depth > 0 && p->model != QS_SIM_MODEL_BATCH)
 		return FAIL(QS_E_VALUE, "%s: spec_max_depth needs the batch model", label);
 	return QS_OK;
+}
+
+double
+qs_sim_profile_iter_us(const struct qs_sim_profile *p, double prefill_tokens, double decode_seqs,
+		       double kv_tokens, double draft_tokens, uint32_t spec_depth)
+{
+	double us = p->fixed_us + p->prefill_us_per_token * prefill_tokens +
+		    p->decode_us_per_seq * decode_seqs + p->kv_us_per_token * kv_tokens;
+
+	/* The target verifies the drafts as extra positions of the decodes (compute,
+	 * like prefill tokens; the context is read once); the draft model ran
+	 * spec_depth steps over the same sequences before it, each a small decode. */
+	if (spec_depth)
+		us += p->prefill_us_per_token * draft_tokens +
+		      (double)spec_depth *
+			  (p->draft_fixed_us +
+			   p->draft_cost_ratio * (p->decode_us_per_seq * decode_seqs +
+						  p->kv_us_per_token * kv_tokens));
+	return us;
 }
 
 double

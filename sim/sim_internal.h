@@ -122,7 +122,8 @@ struct qs_sim_pool {
 /*
  * A running sequence of a batch backend. Sequences past their prefill
  * ("decoding") do not store their own KV length: every decode iteration
- * advances all of them by one token, so the backend keeps one shared counter
+ * advances all of them by one token (by dec_t with speculation), so the backend
+ * keeps one shared counter
  * (dec_iter) and each sequence stores kv0 = kv_tokens - dec_iter (mod 2^64) and
  * the counter value at which it completes. A decode-only iteration is then O(1):
  * its KV read is sum(kv0) + n * dec_iter, and the sequences that need a new KV
@@ -188,7 +189,11 @@ struct qs_sim_backend {
 	uint32_t *fh; /* decoding slots: min-heap on (fin, adm) */
 	uint32_t n_dec;
 	uint32_t *done;	   /* scratch: slots completing at an iteration end */
-	uint64_t dec_iter; /* decode iterations so far */
+	uint64_t dec_iter; /* tokens every decoding slot has gained: 1 per decode
+			    * iteration, dec_t with speculation */
+	uint32_t dec_t;	   /* tokens the running decode iteration adds to each */
+	double spec_frac;  /* speculation: accepted drafts owed, fraction of a token */
+	double spec_extra; /* speculation: expected accepted drafts per decode */
 	uint64_t sum_kv0;  /* sum of kv0 over decoding slots (mod 2^64) */
 	uint64_t adm_next;
 	uint32_t kv_phase[QS_SIM_BLOCK_TOKENS]; /* decoding slots per kv0 mod 16 */

@@ -66,6 +66,8 @@ struct qs_sim_profile {
 	 * and the target adds one token of its own. spec_max_depth 0: no draft model.
 	 */
 	uint32_t spec_max_depth; /* 0..QS_SPEC_DEPTH_MAX */
+	uint32_t spec_depth;	 /* the simulator's backends' fixed depth (<= max; the agent's
+				  * strategies decide their own) */
 	double draft_fixed_us;	 /* per draft step */
 	double draft_cost_ratio; /* draft per-sequence and per-KV-token cost / target's, 0..1 */
 	double spec_accept;	 /* per-token acceptance, 0..0.99 */
@@ -97,6 +99,15 @@ int qs_sim_profile_check_spec(const struct qs_sim_profile *p, const char *label,
  * executor draws the actual count.
  */
 double qs_spec_expected_tokens(double accept, uint32_t k);
+/*
+ * The batch model's iteration time in us, the one formula of the simulator's
+ * backends and the agent's model executor: fixed_us + prefill_us_per_token * prefill
+ * + decode_us_per_seq * decodes + kv_us_per_token * KV read, and with speculation
+ * (spec_depth > 0) + prefill_us_per_token * draft_tokens + spec_depth draft steps.
+ */
+double qs_sim_profile_iter_us(const struct qs_sim_profile *p, double prefill_tokens,
+			      double decode_seqs, double kv_tokens, double draft_tokens,
+			      uint32_t spec_depth);
 
 #ifdef __cplusplus
 }

@@ -155,9 +155,9 @@ struct qs_sim_class {
 	double abandon_ms;
 	double abandon_frac;
 	/* Speculative decoding: the draft model's per-token acceptance on this class's
-	 * text, percent (1..99; 0: the backend profile's spec_accept). Only the agent's
-	 * model executor reads it (the bench, the batching environment); the cluster
-	 * simulator's backends do not speculate. */
+	 * text, percent (1..99; 0: the backend profile's spec_accept). The agent's
+	 * model executor reads it (the bench, the batching environment); the
+	 * simulator's backends advance their decodes by the profile's mean. */
 	uint8_t spec_accept_pct;
 };
 

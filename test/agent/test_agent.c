@@ -26,6 +26,8 @@
 #include "qsteer/agent_bench.h"
 #include "qsteer/policy.h"
 #include "qsteer/ttft_window.h"
+/* white box: the two halves of an iteration, to cancel while one runs */
+#include "../../agent/agent_int.h"
 
 static char msg[512];
 
@@ -920,6 +922,101 @@ spec_by_hand(void **state)
 	rig_down(&r);
 }
 
+/* Drafts come out of what the decodes leave: one sequence's drafts never preempt
+ * another nor take its decode's place in the budget. */
+static void
+spec_leftovers_only(void **state)
+{
+	struct rig r;
+	struct qs_agent_iter it;
+
+	(void)state;
+	/* 4 blocks: after both decodes take theirs one is left for drafts; the older
+	 * sequence's drafts are cut to its own block (1), the newer's fill its (8) */
+	spec_rig_up(&r, "spec:8", 8);
+	qs_agent_destroy(r.a);
+	r.cfg.prof.kv_blocks = 4;
+	assert_int_equal(qs_agent_create(&r.cfg, &r.st, &r.ex, &r.a, msg, sizeof(msg)), QS_OK);
+	submit(&r, 1, 30, 20, 0);
+	submit(&r, 2, 16, 20, 0);
+	step_ok(&r, 0, &it);
+	assert_int_equal(it.seqs, 2);
+	step_ok(&r, it.ns, &it);
+	assert_int_equal(it.seqs, 2);
+	assert_int_equal(it.decode_seqs, 2);
+	assert_int_equal(it.preempted, 0);
+	assert_int_equal(it.draft_tokens, 1 + 8);
+	rig_down(&r);
+	/* a 12-token budget: four decodes first, the 8 tokens left are drafts */
+	spec_rig_up(&r, "spec:8", 8);
+	qs_agent_destroy(r.a);
+	r.cfg.prof.max_tokens = 12;
+	assert_int_equal(qs_agent_create(&r.cfg, &r.st, &r.ex, &r.a, msg, sizeof(msg)), QS_OK);
+	for (uint64_t id = 1; id <= 4; id++)
+		submit(&r, id, 2, 20, 0);
+	step_ok(&r, 0, &it);
+	assert_int_equal(it.seqs, 4);
+	step_ok(&r, it.ns, &it);
+	assert_int_equal(it.decode_seqs, 4);
+	assert_int_equal(it.draft_tokens, 8);
+	assert_int_equal(it.preempted, 0);
+	rig_down(&r);
+}
+
+/* Random traffic under speculation, with cancels while iterations run: every
+ * invariant of qs_agent_check holds after every step, and the cache drains. */
+static void
+spec_stress(void **state)
+{
+	static const char *const strat[] = {"spec:8", "spec:1", "spec-rule"};
+	uint64_t x = 0x5eed;
+
+	(void)state;
+	for (int v = 0; v < 6; v++) {
+		struct rig r;
+		struct qs_agent_iter it;
+		uint64_t now = 0, id = 1;
+
+		spec_rig_up(&r, strat[v % 3], 8);
+		qs_agent_destroy(r.a);
+		r.cfg.prof.kv_blocks = 24;
+		r.cfg.chunked_prefill = v >= 3;
+		assert_int_equal(qs_agent_create(&r.cfg, &r.st, &r.ex, &r.a, msg, sizeof(msg)),
+				 QS_OK);
+		for (int step = 0; step < 1500; step++) {
+			x = x * 6364136223846793005ull + 1442695040888963407ull;
+			if ((x >> 60) < 6 && step < 1200) {
+				struct qs_agent_req q;
+
+				memset(&q, 0, sizeof(q));
+				q.id = id++;
+				q.prompt_tokens = 1 + (uint32_t)(x >> 20) % 60;
+				q.max_new_tokens = 1 + (uint32_t)(x >> 30) % 40;
+				q.spec_accept_pct = (uint8_t)((x >> 40) % 100);
+				(void)qs_agent_submit(r.a, &q, now); /* too long: rejected */
+			}
+			assert_int_equal(qs_agent_step_start(r.a, now, &it, msg, sizeof(msg)),
+					 QS_OK);
+			if ((x >> 56) % 8 == 0 && id > 1) {
+				struct qs_agent_req c;
+
+				memset(&c, 0, sizeof(c));
+				c.id = 1 + (x >> 8) % (id - 1);
+				(void)qs_agent_cancel(r.a, &c, now); /* may be gone already */
+			}
+			qs_agent_step_finish(r.a, &it);
+			qs_agent_events_clear(r.a);
+			if (qs_agent_check(r.a, msg, sizeof(msg)) != QS_OK)
+				fail_msg("%s, step %d: %s", strat[v % 3], step, msg);
+			now += it.ns ? it.ns : 1000000;
+		}
+		assert_int_equal(qs_agent_running(r.a) + qs_agent_waiting(r.a), 0);
+		assert_int_equal(qs_agent_kv(r.a)->n_free, 24);
+		assert_true(qs_agent_stats(r.a)->spec_accepted > 0);
+		rig_down(&r);
+	}
+}
+
 /* Without a draft model (the profile's depth 0) spec:K is `fixed`, iteration for
  * iteration; a profile's depth caps the strategy's. */
 static void
@@ -1353,12 +1450,6 @@ profile_parse_fit(void **state)
 /* ---- bench streams: the simulator's scenarios ------------------------------------------------ */
 
 /*
- * The bench's stream is the simulator's workload for the scenario file, request for
- * request: the same file on its own six backends, at the rate the bench's one backend
- * resolved, routed round robin, arrives identically (the simulator's streams do not
- * depend on backends or routing). And the SLOs are the file's.
- */
-/*
  * The long-context scenario on the profile with a draft model: the classes'
  * acceptances reach the stream; spec:4 and fixed run the same arrivals to the same
  * completions, and speculation shortens the time per output token (the decodes
@@ -1403,6 +1494,12 @@ bench_speculation(void **state)
 	qs_agent_bench_arrivals_free(&a);
 }
 
+/*
+ * The bench's stream is the simulator's workload for the scenario file, request for
+ * request: the same file on its own six backends, at the rate the bench's one backend
+ * resolved, routed round robin, arrives identically (the simulator's streams do not
+ * depend on backends or routing). And the SLOs are the file's.
+ */
 static void
 bench_stream_is_the_scenario(void **state)
 {
@@ -1647,6 +1744,8 @@ main(void)
 	    cmocka_unit_test(learned_actions),
 	    cmocka_unit_test(action_flags),
 	    cmocka_unit_test(spec_by_hand),
+	    cmocka_unit_test(spec_leftovers_only),
+	    cmocka_unit_test(spec_stress),
 	    cmocka_unit_test(spec_needs_draft_model),
 	    cmocka_unit_test(spec_draws),
 	    cmocka_unit_test(spec_rule_depths),

@@ -66,6 +66,8 @@ drive(struct qs_sim *s, int to)
 	free(d);
 }
 
+static int load_named(const char *name, struct qs_sim_config *c, char *msg, size_t msglen);
+
 struct outs {
 	struct qs_sim_outcome o[64];
 	uint32_t n;
@@ -114,6 +116,95 @@ test_ttft_is_prefill(void **state)
 	assert_int_equal(x.o[0].tpot_ns, (uint64_t)(it * 1000) / 4);
 	qs_sim_destroy(s);
 	free(c);
+}
+
+/*
+ * Speculation by hand (profile spec_depth 2 at acceptance 0.5: 0.75 accepted drafts
+ * a decode, carried as a fraction): the decoding sequence gains 1, 2, 2, 2, 1, 2
+ * tokens in six decode iterations of 1000 + 50 + 10 * 2 drafts + 2 * 100 draft-step
+ * us plus the context read; the last overshoot ends it at its 10th token.
+ */
+static void
+test_spec_by_hand(void **state)
+{
+	struct qs_sim_config *c = base_config();
+	struct qs_sim_profile *p = &c->backend[0].prof;
+	struct qs_sim *s;
+	struct outs x = {.n = 0};
+	char msg[256];
+	double it;
+
+	(void)state;
+	p->fixed_us = 1000;
+	p->prefill_us_per_token = 10;
+	p->decode_us_per_seq = 50;
+	p->kv_us_per_token = 1;
+	p->spec_max_depth = 4;
+	p->spec_depth = 2;
+	p->draft_fixed_us = 100;
+	p->spec_accept = 0.5;
+	c->wl.rate = 1;
+	c->wl.requests = 1;
+	c->wl.cls[0].prompt = (struct qs_sim_len){QS_SIM_DIST_FIXED, 100, 0, 0, 0};
+	c->wl.cls[0].gen = (struct qs_sim_len){QS_SIM_DIST_FIXED, 10, 0, 0, 0};
+	c->on_outcome = collect;
+	c->outcome_ctx = &x;
+	assert_int_equal(qs_sim_create(c, 7, &s, msg, sizeof(msg)), QS_OK);
+	drive(s, 0);
+	assert_int_equal(x.n, 1);
+	assert_int_equal(x.o[0].ttft_ns, 2000000);
+	/* contexts read: 100, 101, 103, 105, 107, 108 */
+	it = 6 * (1000 + 50 + 10 * 2 + 2 * 100) + (100 + 101 + 103 + 105 + 107 + 108);
+	assert_int_equal(x.o[0].e2e_ns, 2000000 + (uint64_t)(it * 1000));
+	qs_sim_destroy(s);
+	/* a depth past the profile's maximum is refused at create, naming it */
+	p->spec_depth = 5;
+	assert_int_equal(qs_sim_create(c, 7, &s, msg, sizeof(msg)), QS_E_VALUE);
+	assert_non_null(strstr(msg, "spec_depth 5 > spec_max_depth 4"));
+	free(c);
+}
+
+/* The long-context scenario on the draft-model profile at depth 4 against depth 0:
+ * the same arrivals all complete (Little's law holds), decodes take fewer
+ * iterations, and the TPOT p99 falls as the agent's bench shows. */
+static void
+test_spec_long_context(void **state)
+{
+	struct qs_sim_metrics m[2];
+
+	(void)state;
+	for (int d = 0; d < 2; d++) {
+		struct qs_sim_config *c = calloc(1, sizeof(*c));
+		struct qs_sim_profile sp;
+		struct qs_sim *s;
+		char msg[512];
+
+		assert_non_null(c);
+		if (load_named("long-context", c, msg, sizeof(msg)) != QS_OK ||
+		    qs_sim_profile_load(QSTEER_SOURCE_DIR
+					"/sim/profiles/a100-80gb-llama2-7b-spec.ini",
+					&sp, msg, sizeof(msg)) != QS_OK)
+			fail_msg("%s", msg);
+		c->wl.requests = 3000;
+		for (uint32_t b = 0; b < c->n_backends; b++) {
+			c->backend[b].prof = sp;
+			c->backend[b].prof.spec_depth = d ? 4 : 0;
+		}
+		/* the same arrival rate for both: load would rescale it by capacity */
+		c->wl.load = 0;
+		c->wl.rate = 3.5;
+		assert_int_equal(qs_sim_create(c, 3, &s, msg, sizeof(msg)), QS_OK);
+		drive(s, -1);
+		qs_sim_metrics(s, &m[d]);
+		assert_int_equal(m[d].completed, m[d].arrived);
+		assert_true(fabs(m[d].little_l - m[d].little_lambda_w) <= 1e-9 * m[d].little_l);
+		qs_sim_destroy(s);
+		free(c);
+	}
+	print_message("long-context at 3.5 req/s: TPOT p99 %.1f ms without drafts, %.1f ms at "
+		      "depth 4\n",
+		      m[0].p99_ms[QS_SIM_M_TPOT], m[1].p99_ms[QS_SIM_M_TPOT]);
+	assert_true(m[1].p99_ms[QS_SIM_M_TPOT] < 0.8 * m[0].p99_ms[QS_SIM_M_TPOT]);
 }
 
 struct itercheck {
@@ -1967,6 +2058,8 @@ main(void)
 	    cmocka_unit_test(test_forged_reports_unprotected),
 	    cmocka_unit_test(test_forger_config),
 	    cmocka_unit_test(test_spec_keys),
+	    cmocka_unit_test(test_spec_by_hand),
+	    cmocka_unit_test(test_spec_long_context),
 	    cmocka_unit_test(test_bad_trace),
 	    cmocka_unit_test(test_trace_window_per_seed),
 	    cmocka_unit_test(test_unknown_key),

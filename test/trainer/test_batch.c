@@ -403,7 +403,6 @@ env_rewards(void **state)
 	assert_float_equal(sum, -(double)r.preemptions, 1e-9);
 }
 
-/* A training run writes the same bytes with 1 and 2 rollout threads. */
 /* The standard table: 16 actions without a draft model, depth 0 in all; with one,
  * 13 more whose depths stay within the profile's, each a loadable action. */
 static void
@@ -431,7 +430,9 @@ action_table_spec(void **state)
 			assert_true(a[i].max_seqs >= 1 && a[i].max_tokens >= 1);
 			seen[d]++;
 		}
-		assert_int_equal(seen[0], 16); /* the table without speculation comes first */
+		assert_int_equal(seen[0], 16);
+		for (uint32_t i = 0; i < 16; i++) /* the table without speculation comes first */
+			assert_int_equal(a[i].flags & QS_Q8_ACT_SPEC_MASK, 0);
 		assert_int_equal(n, max == 8 ? 29 : 22);
 		assert_true(seen[1] > 0 && seen[2] > 0);
 	}
@@ -439,6 +440,7 @@ action_table_spec(void **state)
 	assert_int_equal(qs_benv_action_table(&p, a, 20), 20);
 }
 
+/* A training run writes the same bytes with 1 and 2 rollout threads. */
 static void
 threads_reproducible(void **state)
 {
