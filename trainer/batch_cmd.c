@@ -38,9 +38,11 @@ struct bopts {
 	uint32_t iters, episodes, requests, threads, seeds, eval_requests;
 	uint64_t seed, created;
 	double eval_load;
-	uint32_t scn_mask;	/* bit s: scenario s (0: train the first three, eval all) */
-	int scn_only;		/* the one scenario of a one-bit mask, else -1 */
-	const char *profile;	/* agent profile file (NULL: the default profile) */
+	uint32_t scn_mask;     /* bit s: scenario s (0: train the first three, eval all) */
+	int scn_only;	       /* the one scenario of a one-bit mask, else -1 */
+	const char *profile;   /* agent profile file (NULL: the default profile) */
+	uint32_t select_every; /* iterations between validation candidates (0: none) */
+	uint32_t select_seeds;
 	const char *train_only; /* the last option given that eval does not take */
 	int quiet;
 };
@@ -54,6 +56,7 @@ busage(FILE *f)
 	    "                          [--requests N] [--scenario S[,S...]|all] [--profile INI]\n"
 	    "                          [--seed S] [--threads T] [--log CSV] [--created T]\n"
 	    "                          [--seeds K] [--load X] [--quiet]\n"
+	    "                          [--select-every N [--select-seeds K (3)]]\n"
 	    "       qsteer-train batch eval FILE.q8 [--seeds K] [--requests N] [--load X]\n"
 	    "                          [--scenario S[,S...]|all] [--profile INI]\n"
 	    "Trains the agent's int8 batching classifier (docs/agent.md) and compares it with\n"
@@ -62,7 +65,9 @@ busage(FILE *f)
 	    "at its own load unless --load X is given. train uses the first three unless\n"
 	    "--scenario says otherwise; eval all four. --profile: the agent's profile (a\n"
 	    "profile with a draft model adds speculation depths to the actions and the\n"
-	    "speculation heuristics to the table).\n");
+	    "speculation heuristics to the table). --select-every N: score the greedy policy\n"
+	    "every N iterations (and untrained, and last) on validation streams and end on\n"
+	    "the best.\n");
 	return 2;
 }
 
@@ -343,6 +348,121 @@ eval_table(const struct qs_benv_cfg *c, const struct bopts *o, struct qs_policy 
 	return QS_OK;
 }
 
+/* ---- validation selection ------------------------------------------------------------------ */
+
+/*
+ * Keep the best policy training passed through (the batching counterpart of
+ * train_select.h, for the same reason: a run's greedy policy wanders while its
+ * sampled return stays flat). Each candidate -- the untrained net, every
+ * --select-every iterations, the last -- runs greedy on validation streams:
+ * every training scenario, seeds QS_BSEL_SEED0 + 1..K (never an evaluation seed, a
+ * small integer, nor a training one, 2^40 + seed * 1000003 + episode), at the
+ * scenario's own load and at load 1.0, 1000 requests each. Its score is the mean
+ * over those streams of its goodput relative to fixed's on the same stream.
+ */
+#define QS_BSEL_SEED0	 (1ull << 62 | 0xba7c5e1ull << 8)
+#define QS_BSEL_REQUESTS 1000
+#define QS_BSEL_MAX	 (QS_AGENT_SCN__COUNT * 2 * 16)
+
+struct bsel {
+	uint32_t n;
+	struct qs_agent_bench_arrivals arr[QS_BSEL_MAX];
+	enum qs_agent_scn scn[QS_BSEL_MAX];
+	double load[QS_BSEL_MAX], g_fixed[QS_BSEL_MAX];
+	double kept_score;
+	uint32_t kept_iter;
+	int kept;
+	float *pi, *vf;
+	size_t n_pi, n_vf;
+};
+
+static void
+bsel_free(struct bsel *b)
+{
+	for (uint32_t i = 0; i < b->n; i++)
+		qs_agent_bench_arrivals_free(&b->arr[i]);
+	free(b->pi);
+	free(b->vf);
+	memset(b, 0, sizeof(*b));
+}
+
+static int
+bsel_init(struct bsel *b, const struct qs_benv_cfg *c, const struct bopts *o,
+	  const struct qs_ppo_agent *ag, char *msg, size_t msglen)
+{
+	struct qs_batch_strategy fixed;
+	int rc = qs_batch_parse("fixed", &fixed, msg, msglen);
+
+	memset(b, 0, sizeof(*b));
+	b->n_pi = ag->pi.n_params;
+	b->n_vf = ag->vf.n_params;
+	b->pi = malloc(b->n_pi * sizeof(float));
+	b->vf = malloc(b->n_vf * sizeof(float));
+	if (rc == QS_OK && (!b->pi || !b->vf))
+		rc = qs_fail(msg, msglen, QS_E_NOMEM, "batch: no memory for selection");
+	for (int sc = 0; rc == QS_OK && sc < QS_AGENT_SCN__COUNT; sc++) {
+		if (!(c->scn_weight[sc] > 0))
+			continue;
+		for (uint32_t k = 1; rc == QS_OK && k <= o->select_seeds; k++)
+			for (int l = 0; rc == QS_OK && l < 2; l++) {
+				struct qs_agent_bench_result r;
+				uint32_t i = b->n;
+
+				b->scn[i] = (enum qs_agent_scn)sc;
+				b->load[i] = l ? 1.0 : 0; /* 0: the scenario's own */
+				rc = qs_benv_arrivals(c, b->scn[i], QS_BSEL_SEED0 + k, b->load[i],
+						      QS_BSEL_REQUESTS, &b->arr[i], msg, msglen);
+				if (rc != QS_OK)
+					break;
+				b->n++;
+				rc = qs_benv_episode(c, b->scn[i], QS_BSEL_SEED0 + k, b->load[i],
+						     QS_BSEL_REQUESTS, &b->arr[i], NULL, &fixed, &r,
+						     msg, msglen);
+				b->g_fixed[i] = r.goodput_rps;
+				if (rc == QS_OK && !(r.goodput_rps > 0))
+					rc = qs_fail(
+					    msg, msglen, QS_E_VALUE,
+					    "batch: selection stream %u: fixed has no goodput", i);
+			}
+	}
+	qs_batch_free(&fixed);
+	b->kept_score = -INFINITY;
+	return rc;
+}
+
+/* Score ag's greedy policy (actor: scratch); keep its parameters when it is the best. */
+static int
+bsel_offer(struct bsel *b, const struct qs_benv_cfg *c, const struct qs_ppo_agent *ag,
+	   struct qs_ppo_actor *actor, uint32_t iter, int quiet, char *msg, size_t msglen)
+{
+	double score = 0;
+	int rc = QS_OK;
+
+	qs_ppo_actor_pin(actor, ag);
+	for (uint32_t i = 0; rc == QS_OK && i < b->n; i++) {
+		struct qs_agent_bench_result r;
+		struct qs_benv_actor ac = {ag, actor, NULL, 1, NULL};
+
+		rc = qs_benv_episode(c, b->scn[i], 0, b->load[i], QS_BSEL_REQUESTS, &b->arr[i], &ac,
+				     NULL, &r, msg, msglen);
+		score += (r.goodput_rps / b->g_fixed[i] - 1) / b->n;
+	}
+	qs_ppo_actor_unpin(actor);
+	if (rc != QS_OK)
+		return rc;
+	if (score > b->kept_score) {
+		b->kept_score = score;
+		b->kept_iter = iter;
+		b->kept = 1;
+		memcpy(b->pi, ag->pi.p, b->n_pi * sizeof(float));
+		memcpy(b->vf, ag->vf.p, b->n_vf * sizeof(float));
+	}
+	if (!quiet)
+		fprintf(stderr, "\nbatch: select: iter %u  goodput vs fixed %+.2f%%%s\n", iter,
+			100 * score, b->kept_iter == iter ? "  (kept)" : "");
+	return QS_OK;
+}
+
 /* ---- train ----------------------------------------------------------------------------- */
 
 static int
@@ -355,6 +475,7 @@ cmd_train(struct bopts *o)
 	struct ep_job *jobs = NULL;
 	struct worker w[MAX_THREADS];
 	struct qs_bexp_report rep;
+	struct bsel *sel = NULL;
 	struct qs_policy *p = NULL;
 	struct qs_policy_load_opts lo = {QS_SCHEMA_BATCH_V1, QS_Q8_KIND_CLASSIFIER, NULL};
 	double t0 = qs_train_now_s();
@@ -406,6 +527,15 @@ cmd_train(struct bopts *o)
 		fprintf(log, "iter,decisions,episode_return,slo_attainment,pi_loss,v_loss,entropy,"
 			     "approx_kl,clip_frac,seconds\n");
 	}
+	if (rc == QS_OK && o->select_every) {
+		sel = calloc(1, sizeof(*sel));
+		rc = sel ? bsel_init(sel, &c, o, &ag, msg, sizeof(msg))
+			 : qs_fail(msg, sizeof(msg), QS_E_NOMEM, "batch: no memory");
+		if (rc == QS_OK)
+			rc = bsel_offer(sel, &c, &ag, &w[0].actor, 0, o->quiet, msg, sizeof(msg));
+		if (rc != QS_OK)
+			goto fail;
+	}
 	for (uint32_t it = 0; it < o->iters; it++) {
 		struct qs_ppo_stats st;
 		double ret = 0, slo = 0;
@@ -447,6 +577,20 @@ cmd_train(struct bopts *o)
 			if (it + 1 == o->iters)
 				fputc('\n', stderr);
 		}
+		if (sel && ((it + 1) % o->select_every == 0 || it + 1 == o->iters)) {
+			rc = bsel_offer(sel, &c, &ag, &w[0].actor, it + 1, o->quiet, msg,
+					sizeof(msg));
+			if (rc != QS_OK)
+				goto fail;
+		}
+	}
+	if (sel && sel->kept) {
+		/* the run ends on the best candidate, the untrained net included */
+		memcpy(ag.pi.p, sel->pi, sel->n_pi * sizeof(float));
+		memcpy(ag.vf.p, sel->vf, sel->n_vf * sizeof(float));
+		printf("selected: the candidate of iteration %u (goodput vs fixed on the "
+		       "validation streams %+.2f%%)\n",
+		       sel->kept_iter, 100 * sel->kept_score);
 	}
 	if (log && fclose(log) != 0) {
 		log = NULL;
@@ -500,6 +644,10 @@ fail:
 	qs_ppo_buf_free(&buf);
 	qs_ppo_buf_free(&states);
 	qs_ppo_agent_free(&ag);
+	if (sel) {
+		bsel_free(sel);
+		free(sel);
+	}
 	return rc == QS_OK ? 0 : 1;
 }
 
@@ -617,6 +765,10 @@ qs_train_batch_main(int argc, char **argv)
 	    QS_OPT_U32("--requests", &requests, 1, 100000, "needs 1..100000",
 		       .seen = &requests_seen),
 	    QS_OPT_U32("--seeds", &o.seeds, 0, 1000, "needs 0..1000"),
+	    QS_OPT_U32("--select-every", &o.select_every, 1, 100000, "needs 1..100000 iterations",
+		       .seen = &o.train_only),
+	    QS_OPT_U32("--select-seeds", &o.select_seeds, 1, 16, "needs 1..16",
+		       .seen = &o.train_only),
 	    QS_OPT_ARGS(files, &n_files, 0, 1),
 	    QS_OPT_END,
 	};
@@ -633,6 +785,7 @@ qs_train_batch_main(int argc, char **argv)
 	o.created = 0;
 	o.scn_only = -1;
 	o.scn_mask = 0;
+	o.select_seeds = 3;
 	if (argc < 2)
 		return busage(stderr);
 	o.cmd = argv[1];

@@ -39,6 +39,8 @@ refuse "17 scenarios, at most 16" train --scenario "$s" --out /dev/null
 refuse "'steady' is not static, bursty, adversarial, long-context or all" \
 	batch eval /dev/null --scenario static,steady
 refuse "a comma list of scenario names" batch eval /dev/null --scenario static,
+refuse "--select-every applies to train only" batch eval /dev/null --select-every 5
+refuse "--select-seeds" batch train --out /tmp/x.q8 --select-every 5 --select-seeds 0
 refuse "--profile /nonexistent.ini: No such file" \
 	batch train --out /tmp/x.q8 --profile /nonexistent.ini
 printf '[profile]\nname = p\nspec_max_depth = 12\n' > "${TMPDIR:-/tmp}/qs-cli-spec.ini"
