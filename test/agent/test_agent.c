@@ -856,13 +856,18 @@ action_flags(void **state)
 
 /* The hand profile with a draft model: k draft steps of 50 + 0.1 * (decode + KV). */
 static void
-spec_rig_up(struct rig *r, const char *spec, uint32_t max_depth)
+spec_rig_up(struct rig *r, const char *spec, uint32_t max_depth, uint32_t kv_blocks,
+	    uint32_t max_tokens)
 {
 	hand_cfg(&r->cfg);
 	r->cfg.prof.spec_max_depth = max_depth;
 	r->cfg.prof.draft_fixed_us = 50;
 	r->cfg.prof.draft_cost_ratio = 0.1;
 	r->cfg.prof.spec_accept = 0.7;
+	if (kv_blocks)
+		r->cfg.prof.kv_blocks = kv_blocks;
+	if (max_tokens)
+		r->cfg.prof.max_tokens = max_tokens;
 	assert_int_equal(qs_batch_parse(spec, &r->st, msg, sizeof(msg)), QS_OK);
 	assert_int_equal(qs_agent_exec_model(&r->cfg.prof, &r->ex, msg, sizeof(msg)), QS_OK);
 	assert_int_equal(qs_agent_create(&r->cfg, &r->st, &r->ex, &r->a, msg, sizeof(msg)), QS_OK);
@@ -884,7 +889,7 @@ spec_by_hand(void **state)
 	uint64_t now = 0;
 
 	(void)state;
-	spec_rig_up(&r, "spec:4", 4);
+	spec_rig_up(&r, "spec:4", 4, 0, 0);
 	submit(&r, 7, 16, 10, 0);
 	step_ok(&r, now, &it); /* the prefill: 1000 + 10 * 16 us, first token */
 	assert_int_equal(it.ns, 1160000);
@@ -933,10 +938,7 @@ spec_leftovers_only(void **state)
 	(void)state;
 	/* 4 blocks: after both decodes take theirs one is left for drafts; the older
 	 * sequence's drafts are cut to its own block (1), the newer's fill its (8) */
-	spec_rig_up(&r, "spec:8", 8);
-	qs_agent_destroy(r.a);
-	r.cfg.prof.kv_blocks = 4;
-	assert_int_equal(qs_agent_create(&r.cfg, &r.st, &r.ex, &r.a, msg, sizeof(msg)), QS_OK);
+	spec_rig_up(&r, "spec:8", 8, 4, 0);
 	submit(&r, 1, 30, 20, 0);
 	submit(&r, 2, 16, 20, 0);
 	step_ok(&r, 0, &it);
@@ -948,10 +950,7 @@ spec_leftovers_only(void **state)
 	assert_int_equal(it.draft_tokens, 1 + 8);
 	rig_down(&r);
 	/* a 12-token budget: four decodes first, the 8 tokens left are drafts */
-	spec_rig_up(&r, "spec:8", 8);
-	qs_agent_destroy(r.a);
-	r.cfg.prof.max_tokens = 12;
-	assert_int_equal(qs_agent_create(&r.cfg, &r.st, &r.ex, &r.a, msg, sizeof(msg)), QS_OK);
+	spec_rig_up(&r, "spec:8", 8, 0, 12);
 	for (uint64_t id = 1; id <= 4; id++)
 		submit(&r, id, 2, 20, 0);
 	step_ok(&r, 0, &it);
@@ -977,9 +976,8 @@ spec_stress(void **state)
 		struct qs_agent_iter it;
 		uint64_t now = 0, id = 1;
 
-		spec_rig_up(&r, strat[v % 3], 8);
-		qs_agent_destroy(r.a);
-		r.cfg.prof.kv_blocks = 24;
+		spec_rig_up(&r, strat[v % 3], 8, 24, 0);
+		qs_agent_destroy(r.a); /* again, with chunked prefill or without */
 		r.cfg.chunked_prefill = v >= 3;
 		assert_int_equal(qs_agent_create(&r.cfg, &r.st, &r.ex, &r.a, msg, sizeof(msg)),
 				 QS_OK);
@@ -1027,7 +1025,7 @@ spec_needs_draft_model(void **state)
 	uint64_t now = 0;
 
 	(void)state;
-	spec_rig_up(&a, "spec:4", 0);
+	spec_rig_up(&a, "spec:4", 0, 0, 0);
 	rig_up(&b, "fixed", 0, false);
 	submit(&a, 1, 40, 30, 0);
 	submit(&b, 1, 40, 30, 0);
@@ -1042,7 +1040,7 @@ spec_needs_draft_model(void **state)
 	assert_int_equal(qs_agent_stats(a.a)->completed, 1);
 	rig_down(&a);
 	rig_down(&b);
-	spec_rig_up(&a, "spec:8", 2);
+	spec_rig_up(&a, "spec:8", 2, 0, 0);
 	submit(&a, 1, 40, 30, 0);
 	step_ok(&a, 0, &ia);
 	step_ok(&a, ia.ns, &ia);
@@ -1050,7 +1048,7 @@ spec_needs_draft_model(void **state)
 	assert_int_equal(ia.draft_tokens, 2);
 	rig_down(&a);
 	/* heuristics other than spec:K and spec-rule never speculate */
-	spec_rig_up(&a, "throughput", 4);
+	spec_rig_up(&a, "throughput", 4, 0, 0);
 	submit(&a, 1, 40, 30, 0);
 	step_ok(&a, 0, &ia);
 	step_ok(&a, ia.ns, &ia);

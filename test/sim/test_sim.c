@@ -84,27 +84,38 @@ collect(void *ctx, const struct qs_sim_outcome *o)
 
 /* ---- hand-computed cases ----------------------------------------------------------- */
 
-static void
-test_ttft_is_prefill(void **state)
+/* One request of fixed lengths on one backend whose costs are easy to add by hand
+ * (1000 us an iteration, 10 a prefill token, 50 a decode, 1 a KV token read); its
+ * outcome goes to x. */
+static struct qs_sim_config *
+one_request(uint32_t prompt, uint32_t gen, struct outs *x)
 {
 	struct qs_sim_config *c = base_config();
 	struct qs_sim_profile *p = &c->backend[0].prof;
-	struct qs_sim *s;
-	struct outs x = {.n = 0};
-	char msg[256];
-	double it;
 
-	(void)state;
 	p->fixed_us = 1000;
 	p->prefill_us_per_token = 10;
 	p->decode_us_per_seq = 50;
 	p->kv_us_per_token = 1;
 	c->wl.rate = 1;
 	c->wl.requests = 1;
-	c->wl.cls[0].prompt = (struct qs_sim_len){QS_SIM_DIST_FIXED, 100, 0, 0, 0};
-	c->wl.cls[0].gen = (struct qs_sim_len){QS_SIM_DIST_FIXED, 5, 0, 0, 0};
+	c->wl.cls[0].prompt = (struct qs_sim_len){QS_SIM_DIST_FIXED, prompt, 0, 0, 0};
+	c->wl.cls[0].gen = (struct qs_sim_len){QS_SIM_DIST_FIXED, gen, 0, 0, 0};
 	c->on_outcome = collect;
-	c->outcome_ctx = &x;
+	c->outcome_ctx = x;
+	return c;
+}
+
+static void
+test_ttft_is_prefill(void **state)
+{
+	struct outs x = {.n = 0};
+	struct qs_sim_config *c = one_request(100, 5, &x);
+	struct qs_sim *s;
+	char msg[256];
+	double it;
+
+	(void)state;
 	assert_int_equal(qs_sim_create(c, 7, &s, msg, sizeof(msg)), QS_OK);
 	drive(s, 0);
 	assert_int_equal(x.n, 1);
@@ -127,28 +138,18 @@ test_ttft_is_prefill(void **state)
 static void
 test_spec_by_hand(void **state)
 {
-	struct qs_sim_config *c = base_config();
+	struct outs x = {.n = 0};
+	struct qs_sim_config *c = one_request(100, 10, &x);
 	struct qs_sim_profile *p = &c->backend[0].prof;
 	struct qs_sim *s;
-	struct outs x = {.n = 0};
 	char msg[256];
 	double it;
 
 	(void)state;
-	p->fixed_us = 1000;
-	p->prefill_us_per_token = 10;
-	p->decode_us_per_seq = 50;
-	p->kv_us_per_token = 1;
 	p->spec_max_depth = 4;
 	p->spec_depth = 2;
 	p->draft_fixed_us = 100;
 	p->spec_accept = 0.5;
-	c->wl.rate = 1;
-	c->wl.requests = 1;
-	c->wl.cls[0].prompt = (struct qs_sim_len){QS_SIM_DIST_FIXED, 100, 0, 0, 0};
-	c->wl.cls[0].gen = (struct qs_sim_len){QS_SIM_DIST_FIXED, 10, 0, 0, 0};
-	c->on_outcome = collect;
-	c->outcome_ctx = &x;
 	assert_int_equal(qs_sim_create(c, 7, &s, msg, sizeof(msg)), QS_OK);
 	drive(s, 0);
 	assert_int_equal(x.n, 1);
