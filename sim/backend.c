@@ -528,16 +528,23 @@ priority_preempt(struct qs_sim *s, struct qs_sim_backend *be)
  * KV read to *kv_read and returns how many decodes were scheduled.
  */
 static uint32_t
-schedule_decodes(struct qs_sim *s, struct qs_sim_backend *be, uint64_t *kv_read)
+schedule_decodes(struct qs_sim *s, struct qs_sim_backend *be, uint64_t *kv_read, uint32_t budget)
 {
 	uint32_t need, si;
 
 	if (be->n_dec == 0)
 		return 0;
 	be->dec_t = 1;
-	if (be->prof.spec_depth) {
-		be->spec_frac += be->spec_extra;
-		be->dec_t += (uint32_t)be->spec_frac; /* spec_extra <= 8 */
+	/* Drafts within the token budget, as the agent cuts them (1 + k positions a
+	 * decode); the decodes themselves always fit (n_dec <= max_seqs <= budget). */
+	be->dec_k = be->prof.spec_depth;
+	if (be->dec_k && (uint64_t)be->n_dec * (1 + be->dec_k) > budget)
+		be->dec_k = budget > be->n_dec ? (budget - be->n_dec) / be->n_dec : 0;
+	if (be->dec_k) {
+		be->spec_frac += be->dec_k == be->prof.spec_depth
+				     ? be->spec_extra
+				     : qs_spec_expected_tokens(be->prof.spec_accept, be->dec_k) - 1;
+		be->dec_t += (uint32_t)be->spec_frac; /* < 9 */
 		be->spec_frac -= (uint32_t)be->spec_frac;
 	}
 	/* A slot takes a block when one of its next dec_t tokens starts one: kv + j a
@@ -577,12 +584,12 @@ schedule_decodes(struct qs_sim *s, struct qs_sim_backend *be, uint64_t *kv_read)
 	return be->n_dec;
 }
 
-/* The budget the decodes take: 1 + spec_depth positions each, at most what is left
- * (without speculation decodes <= max_seqs <= max_tokens, so all of it fits). */
+/* The budget the decodes take: 1 + dec_k positions each (schedule_decodes fitted
+ * dec_k to the budget; decodes <= max_seqs <= max_tokens, so all of it fits). */
 static uint32_t
-verify_tokens(const struct qs_sim_profile *p, uint32_t decodes, uint32_t budget)
+verify_tokens(const struct qs_sim_backend *be, uint32_t decodes, uint32_t budget)
 {
-	uint64_t t = (uint64_t)decodes * (1 + p->spec_depth);
+	uint64_t t = (uint64_t)decodes * (1 + be->dec_k);
 
 	return t < budget ? (uint32_t)t : budget;
 }
@@ -601,8 +608,8 @@ batch_step(struct qs_sim *s, struct qs_sim_backend *be)
 	if (be->prio && be->n_waiting)
 		priority_preempt(s, be);
 	if (p->chunked_prefill) {
-		decodes = schedule_decodes(s, be, &kv_read);
-		budget -= verify_tokens(p, decodes, budget);
+		decodes = schedule_decodes(s, be, &kv_read, budget);
+		budget -= verify_tokens(be, decodes, budget);
 		/* Continue partial prefills, in admission order. */
 		for (i = 0; i < be->n_pf && budget; i++) {
 			struct qs_sim_slot *sl = &be->slot[be->pf[i]];
@@ -623,13 +630,13 @@ batch_step(struct qs_sim *s, struct qs_sim_backend *be)
 			budget -= chunk;
 		}
 	} else if (be->mixed) {
-		decodes = schedule_decodes(s, be, &kv_read);
+		decodes = schedule_decodes(s, be, &kv_read, budget);
 		/* The agent's executor counts each decode's KV read with the token it
 		 * adds (context + 1, agent.c's add_to_batch); v0 counts the context. */
 		kv_read += decodes;
-		budget -= verify_tokens(p, decodes, budget);
+		budget -= verify_tokens(be, decodes, budget);
 	} else if (be->n_waiting == 0 || be->n_running == p->max_seqs) {
-		decodes = schedule_decodes(s, be, &kv_read);
+		decodes = schedule_decodes(s, be, &kv_read, budget);
 		budget = 0;
 	}
 	/* Admit from the head of the waiting queue while the head fits (FCFS), or the
@@ -670,12 +677,12 @@ batch_step(struct qs_sim *s, struct qs_sim_backend *be)
 		budget = chunk < budget ? budget - chunk : 0;
 	}
 	if (!p->chunked_prefill && !be->mixed && prefill == 0 && decodes == 0 && be->n_running)
-		decodes = schedule_decodes(s, be, &kv_read);
+		decodes = schedule_decodes(s, be, &kv_read, p->max_tokens);
 	tokens = decodes + prefill;
 	if (tokens == 0)
 		return QS_OK; /* nothing fits: wait for a completion to free blocks */
 	us = qs_sim_profile_iter_us(p, prefill, decodes, (double)kv_read,
-				    (double)decodes * p->spec_depth, decodes ? p->spec_depth : 0);
+				    (double)decodes * be->dec_k, decodes ? be->dec_k : 0);
 	be->iter_ns = (uint64_t)(us * 1000.0 + 0.5);
 	if (be->iter_ns == 0)
 		be->iter_ns = 1;
@@ -793,6 +800,7 @@ qs_sim_backend_iter_end(struct qs_sim *s, struct qs_sim_backend *be)
 		while (be->n_dec && be->slot[be->fh[0]].fin <= be->dec_iter) {
 			uint32_t si = be->fh[0];
 
+			be->decoded -= be->dec_iter - be->slot[si].fin; /* past its last token */
 			be->slot[si].blocks = blocks_for((uint32_t)slot_kv(be, &be->slot[si]));
 			dec_leave(be, si);
 			be->done[nd++] = si;

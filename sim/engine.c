@@ -339,6 +339,15 @@ check_config(const struct qs_sim_config *c, char *msg, size_t msglen)
 				       "backend %u (%s): kv_blocks hold fewer than max_model_len "
 				       "tokens, a long request could never run",
 				       i, p->name);
+		/* A decoding set advanced in lock step can run up to spec_depth tokens past a
+		 * request's last one (backend.c); the longest request must still fit. */
+		if ((uint64_t)p->kv_blocks * QS_SIM_BLOCK_TOKENS <
+		    p->max_model_len + 1ull + p->spec_depth)
+			return qs_fail(msg, msglen, QS_E_VALUE,
+				       "backend %u (%s): kv_blocks hold fewer than max_model_len + "
+				       "spec_depth (%u) tokens, the longest request could never "
+				       "finish",
+				       i, p->name, p->spec_depth);
 		if (!(p->fixed_us >= 0 && p->prefill_us_per_token >= 0 &&
 		      p->decode_us_per_seq >= 0 && p->kv_us_per_token >= 0) ||
 		    p->fixed_us + p->prefill_us_per_token + p->decode_us_per_seq <= 0)

@@ -192,6 +192,8 @@ struct qs_sim_backend {
 	uint64_t dec_iter; /* tokens every decoding slot has gained: 1 per decode
 			    * iteration, dec_t with speculation */
 	uint32_t dec_t;	   /* tokens the running decode iteration adds to each */
+	uint32_t dec_k;	   /* drafts each decode verifies in it (spec_depth, cut to the
+			    * budget) */
 	double spec_frac;  /* speculation: accepted drafts owed, fraction of a token */
 	double spec_extra; /* speculation: expected accepted drafts per decode */
 	uint64_t sum_kv0;  /* sum of kv0 over decoding slots (mod 2^64) */

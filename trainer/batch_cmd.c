@@ -356,7 +356,8 @@ eval_table(const struct qs_benv_cfg *c, const struct bopts *o, struct qs_policy 
  * sampled return stays flat). Each candidate -- the untrained net, every
  * --select-every iterations, the last -- runs greedy on validation streams:
  * every training scenario, seeds QS_BSEL_SEED0 + 1..K (never an evaluation seed, a
- * small integer, nor a training one, 2^40 + seed * 1000003 + episode), at the
+ * small integer, nor a training one, 2^40 + seed * 1000003 + episode, for any
+ * --seed below 4e12), at the
  * scenario's own load and at load 1.0, 1000 requests each. Its score is the mean
  * over those streams of its goodput relative to fixed's on the same stream.
  */
@@ -445,7 +446,8 @@ bsel_offer(struct bsel *b, const struct qs_benv_cfg *c, const struct qs_ppo_agen
 
 		rc = qs_benv_episode(c, b->scn[i], 0, b->load[i], QS_BSEL_REQUESTS, &b->arr[i], &ac,
 				     NULL, &r, msg, msglen);
-		score += (r.goodput_rps / b->g_fixed[i] - 1) / b->n;
+		if (rc == QS_OK)
+			score += (r.goodput_rps / b->g_fixed[i] - 1) / b->n;
 	}
 	qs_ppo_actor_unpin(actor);
 	if (rc != QS_OK)
@@ -740,7 +742,7 @@ qs_train_batch_main(int argc, char **argv)
 {
 	struct bopts o;
 	uint32_t requests = 0;
-	const char *requests_seen = NULL, *files[1];
+	const char *requests_seen = NULL, *select_seeds_seen = NULL, *files[1];
 	unsigned n_files = 0;
 	/* .seen = &o.train_only: the last option given that eval does not take, so eval
 	 * can name it */
@@ -768,7 +770,7 @@ qs_train_batch_main(int argc, char **argv)
 	    QS_OPT_U32("--select-every", &o.select_every, 1, 100000, "needs 1..100000 iterations",
 		       .seen = &o.train_only),
 	    QS_OPT_U32("--select-seeds", &o.select_seeds, 1, 16, "needs 1..16",
-		       .seen = &o.train_only),
+		       .seen = &select_seeds_seen),
 	    QS_OPT_ARGS(files, &n_files, 0, 1),
 	    QS_OPT_END,
 	};
@@ -801,6 +803,10 @@ qs_train_batch_main(int argc, char **argv)
 		return 2;
 	}
 	o.policy = n_files ? files[0] : NULL;
+	if (select_seeds_seen && !o.select_every) {
+		fprintf(stderr, "qsteer-train batch: --select-seeds needs --select-every\n");
+		return 2;
+	}
 	if (o.profile) {
 		/* refused here, with the usage errors, before any episode runs */
 		struct qs_benv_cfg c;

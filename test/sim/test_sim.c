@@ -158,6 +158,32 @@ test_spec_by_hand(void **state)
 	it = 6 * (1000 + 50 + 10 * 2 + 2 * 100) + (100 + 101 + 103 + 105 + 107 + 108);
 	assert_int_equal(x.o[0].e2e_ns, 2000000 + (uint64_t)(it * 1000));
 	qs_sim_destroy(s);
+	/* A 2-token budget (chunked prefill) cuts the drafts to 1 (1 + 1 positions):
+	 * 0.5 accepted a decode, so 1, 2, 1, 2, 1, 2 tokens; the prompt went in 50
+	 * chunks of 1000 + 10 * 2 us. */
+	p->chunked_prefill = true;
+	p->max_tokens = 2;
+	p->max_seqs = 1;
+	x.n = 0;
+	assert_int_equal(qs_sim_create(c, 7, &s, msg, sizeof(msg)), QS_OK);
+	drive(s, 0);
+	assert_int_equal(x.n, 1);
+	assert_int_equal(x.o[0].ttft_ns, 50 * 1020000);
+	it = 6 * (1000 + 50 + 10 * 1 + 1 * 100) + (100 + 101 + 103 + 104 + 106 + 107);
+	assert_int_equal(x.o[0].e2e_ns, 50 * 1020000 + (uint64_t)(it * 1000));
+	qs_sim_destroy(s);
+	p->chunked_prefill = false;
+	p->max_tokens = 8192;
+	p->max_seqs = 4;
+	/* the longest request must fit with the lock step's overshoot of up to
+	 * spec_depth tokens, or it could never finish */
+	p->max_model_len = 1039;
+	p->kv_blocks = 65; /* 1040 tokens: max_model_len + 1, not + 1 + 2 */
+	assert_int_equal(qs_sim_create(c, 7, &s, msg, sizeof(msg)), QS_E_VALUE);
+	assert_non_null(strstr(msg, "max_model_len + spec_depth (2)"));
+	p->kv_blocks = 66;
+	assert_int_equal(qs_sim_create(c, 7, &s, msg, sizeof(msg)), QS_OK);
+	qs_sim_destroy(s);
 	/* a depth past the profile's maximum is refused at create, naming it */
 	p->spec_depth = 5;
 	assert_int_equal(qs_sim_create(c, 7, &s, msg, sizeof(msg)), QS_E_VALUE);

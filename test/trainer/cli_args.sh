@@ -40,6 +40,7 @@ refuse "'steady' is not static, bursty, adversarial, long-context or all" \
 	batch eval /dev/null --scenario static,steady
 refuse "a comma list of scenario names" batch eval /dev/null --scenario static,
 refuse "--select-every applies to train only" batch eval /dev/null --select-every 5
+refuse "--select-seeds needs --select-every" batch train --out /tmp/x.q8 --select-seeds 2
 refuse "--select-seeds" batch train --out /tmp/x.q8 --select-every 5 --select-seeds 0
 refuse "--profile /nonexistent.ini: No such file" \
 	batch train --out /tmp/x.q8 --profile /nonexistent.ini
