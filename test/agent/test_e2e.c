@@ -66,9 +66,18 @@ udp_bound(uint16_t *port)
 	return fd;
 }
 
+/* The run's batching: a heuristic, or speculation with a draft model in the
+ * profile, so the serving loop's responses are checked with drafts too (every
+ * completion exactly its max_new_tokens; a cancel mid-run). */
+struct e2e_param {
+	const char *strategy;
+	uint32_t spec_max_depth;
+};
+
 static void
 e2e(void **state)
 {
+	const struct e2e_param *par = *state;
 	struct srv s;
 	struct qs_agent_cfg ac;
 	struct qs_batch_strategy st;
@@ -92,7 +101,6 @@ e2e(void **state)
 	struct qs_qrp_hdr ch;
 	volatile int stop = 0;
 
-	(void)state;
 	memset(&s, 0, sizeof(s));
 	qs_agent_cfg_default(&ac);
 	/* A fast profile so the run takes tens of milliseconds. */
@@ -100,8 +108,12 @@ e2e(void **state)
 	ac.prof.prefill_us_per_token = 1;
 	ac.prof.decode_us_per_seq = 10;
 	ac.prof.kv_us_per_token = 0.01;
+	ac.prof.spec_max_depth = par->spec_max_depth;
+	ac.prof.draft_fixed_us = 20;
+	ac.prof.draft_cost_ratio = 0.1;
+	ac.prof.spec_accept = 0.7;
 	ac.backend_id = 5;
-	assert_int_equal(qs_batch_parse("adaptive", &st, msg, sizeof(msg)), QS_OK);
+	assert_int_equal(qs_batch_parse(par->strategy, &st, msg, sizeof(msg)), QS_OK);
 	assert_int_equal(qs_agent_exec_model(&ac.prof, &ex, msg, sizeof(msg)), QS_OK);
 	assert_int_equal(qs_agent_create(&ac, &st, &ex, &s.a, msg, sizeof(msg)), QS_OK);
 	qs_agent_intake_cfg_default(&ic);
@@ -258,6 +270,8 @@ e2e(void **state)
 	 * there), and the two answers to the cancels */
 	assert_int_equal(s.st.responses_sent, 2 * N_REQ + 1 + long_done + 2);
 	assert_int_equal(qs_agent_check(s.a, msg, sizeof(msg)), QS_OK);
+	if (par->spec_max_depth) /* the drafts ran, and some were accepted */
+		assert_true(qs_agent_stats(s.a)->spec_accepted > 0);
 	close(cfd);
 	close(rfd);
 	qs_agent_intake_destroy(s.in);
@@ -269,7 +283,11 @@ e2e(void **state)
 int
 main(void)
 {
-	const struct CMUnitTest tests[] = {cmocka_unit_test(e2e)};
+	static struct e2e_param heuristic = {"adaptive", 0}, spec = {"spec:4", 4};
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_prestate(e2e, &heuristic),
+	    cmocka_unit_test_prestate(e2e, &spec),
+	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
