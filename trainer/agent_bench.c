@@ -344,6 +344,8 @@ qs_agent_bench_run(const struct qs_agent_bench_cfg *c, const struct qs_agent_cfg
 		goto out;
 	res->preemptions = qs_agent_stats(ag)->preemptions;
 	res->iterations = qs_agent_stats(ag)->iterations;
+	res->spec_drafted = qs_agent_stats(ag)->spec_drafted;
+	res->spec_accepted = qs_agent_stats(ag)->spec_accepted;
 	res->makespan_s =
 	    n && last_done > rq[0].arrival_ns ? (double)(last_done - rq[0].arrival_ns) / 1e9 : 0;
 	if (res->makespan_s > 0) {

@@ -23,13 +23,15 @@ print_result(const struct qs_agent_cli *o, const char *scn, const struct qs_agen
 		       "\"goodput_rps\":%.3f,\"throughput_tps\":%.1f,\"ttft_p50_ms\":%.2f,"
 		       "\"ttft_p99_ms\":%.2f,\"tpot_p50_ms\":%.2f,\"tpot_p99_ms\":%.2f,"
 		       "\"preemptions\":%llu,\"iterations\":%llu,\"makespan_s\":%.3f,"
-		       "\"requests\":%u,\"load\":%.3f,\"rate_rps\":%.4f}",
+		       "\"requests\":%u,\"load\":%.3f,\"rate_rps\":%.4f,"
+		       "\"spec_drafted\":%llu,\"spec_accepted\":%llu}",
 		       first ? "" : ",\n", scn, o->executor, r->strategy,
 		       (unsigned long long)r->completed, (unsigned long long)r->slo_met,
 		       r->slo_attainment, r->goodput_rps, r->throughput_tps, r->ttft_p50_ms,
 		       r->ttft_p99_ms, r->tpot_p50_ms, r->tpot_p99_ms,
 		       (unsigned long long)r->preemptions, (unsigned long long)r->iterations,
-		       r->makespan_s, r->requests, r->load, r->rate_rps);
+		       r->makespan_s, r->requests, r->load, r->rate_rps,
+		       (unsigned long long)r->spec_drafted, (unsigned long long)r->spec_accepted);
 		return;
 	}
 	printf("%-12s %-18s %9.3f %7.1f%% %11.1f %11.1f %10.1f %8llu\n", scn, r->strategy,

@@ -92,6 +92,7 @@ struct qs_agent_bench_result {
 	uint64_t slo_met;
 	uint64_t preemptions;
 	uint64_t iterations;
+	uint64_t spec_drafted, spec_accepted; /* draft tokens verified, accepted */
 	double makespan_s;
 	double goodput_rps;
 	double throughput_tps;
