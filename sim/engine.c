@@ -30,6 +30,8 @@
 #include "qsteer/router_view.h"
 #include "sim_internal.h"
 
+static void quality_masks(struct qs_sim *s);
+
 double
 qs_sim_rng_exp(uint64_t *s, double mean)
 {
@@ -689,6 +691,7 @@ sim_create(const struct qs_sim_config *cfg, uint64_t seed, const struct qs_sim_s
 		min_cap = s->capacity[i] < min_cap ? s->capacity[i] : min_cap;
 	for (i = 0; i < s->nb; i++)
 		s->capacity_class[i] = capacity_class(s->capacity[i], min_cap);
+	quality_masks(s);
 	if (cfg->wl.load > 0.0) {
 		double total = 0;
 
@@ -1134,6 +1137,10 @@ qs_sim_complete(struct qs_sim *s, struct qs_sim_backend *be, uint32_t ri)
 	tpot_ms = (double)o.tpot_ns * 1e-6;
 	e2e_ms = (double)o.e2e_ns * 1e-6;
 	o.slo_met = qs_sim_slo_met(slo, ttft_ms, tpot_ms, e2e_ms);
+	o.difficulty = q->r.difficulty;
+	o.quality = qs_sim_backend_quality(&s->cfg.backend[be->id], q->r.difficulty);
+	o.quality_best = s->q_best[q->r.difficulty % QS_SIM_DIFFICULTIES];
+	o.quality_ok = o.quality >= slo->quality_floor * o.quality_best;
 	be->completed++;
 	qs_sim_acc_complete(&s->acc, &o, s->now);
 	if (s->cfg.on_outcome)
@@ -1222,6 +1229,47 @@ qs_sim_view(const struct qs_sim_view_backend *vb, uint32_t nb, uint64_t now_ns,
 			qs_feat_router_v1(&d->freq, &d->backend[i], &d->global, d->features[i]);
 }
 
+/*
+ * Cascade (docs/sim.md, "Model variants"): per difficulty the best quality any
+ * backend reaches; per (SLO class, difficulty) the backends whose quality is at
+ * least the class's floor times that best -- never empty, the best one qualifies;
+ * and the backends of the lowest and of the highest mean quality.
+ */
+static void
+quality_masks(struct qs_sim *s)
+{
+	double mean[QS_SIM_MAX_BACKENDS], lo = INFINITY, hi = -INFINITY;
+	uint32_t i, c, d;
+
+	for (d = 0; d < QS_SIM_DIFFICULTIES; d++) {
+		s->q_best[d] = 0;
+		for (i = 0; i < s->nb; i++)
+			s->q_best[d] =
+			    fmax(s->q_best[d], qs_sim_backend_quality(&s->cfg.backend[i], d));
+	}
+	for (c = 0; c < QS_SIM_SLO_CLASSES; c++)
+		for (d = 0; d < QS_SIM_DIFFICULTIES; d++) {
+			s->q_ok[c][d] = 0;
+			for (i = 0; i < s->nb; i++)
+				if (s->cfg.quality_unmasked ||
+				    qs_sim_backend_quality(&s->cfg.backend[i], d) >=
+					s->cfg.slo[c].quality_floor * s->q_best[d])
+					s->q_ok[c][d] |= 1ull << i;
+		}
+	for (i = 0; i < s->nb; i++) {
+		mean[i] = 0;
+		for (d = 0; d < QS_SIM_DIFFICULTIES; d++)
+			mean[i] += qs_sim_backend_quality(&s->cfg.backend[i], d);
+		lo = fmin(lo, mean[i]);
+		hi = fmax(hi, mean[i]);
+	}
+	s->v_small = s->v_large = 0;
+	for (i = 0; i < s->nb; i++) {
+		s->v_small |= (uint64_t)(mean[i] == lo) << i;
+		s->v_large |= (uint64_t)(mean[i] == hi) << i;
+	}
+}
+
 static void
 build_view(struct qs_sim *s, struct qs_sim_decision *d)
 {
@@ -1255,7 +1303,13 @@ build_view(struct qs_sim *s, struct qs_sim_decision *d)
 		vb[i].rep.flags = 0; /* simulated agents never drain themselves */
 		vb[i].last_ns = be->rep.t;
 		vb[i].valid = be->rep_valid;
-		vb[i].drained = drain_at > 0 && now_s >= drain_at;
+		/* a backend below the request's quality floor is no candidate, as a
+		 * draining one: the router never sees it, the fallback neither */
+		vb[i].drained = (drain_at > 0 && now_s >= drain_at) ||
+				!(s->q_ok[q->r.slo_class % QS_SIM_SLO_CLASSES]
+					 [q->r.difficulty % QS_SIM_DIFFICULTIES] >>
+				      i &
+				  1);
 		/* what was sent since the report was taken, as the dataplane counts it (it
 		 * resets its per-worker counts when a backend's report generation changes;
 		 * docs/features.md rows 11-12). Sent minus the report's received, counted
@@ -1267,6 +1321,8 @@ build_view(struct qs_sim *s, struct qs_sim_decision *d)
 	}
 	qs_sim_view(vb, s->nb, s->now, report_max_age(&s->cfg), s->cfg.mask_kv_full, hit,
 		    s->build_features, d);
+	d->variant_small = s->v_small;
+	d->variant_large = s->v_large;
 	if (!d->eligible)
 		s->all_masked++;
 	s->pending_eligible = d->eligible;

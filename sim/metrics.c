@@ -132,6 +132,15 @@ qs_sim_acc_complete(struct qs_sim_acc *a, const struct qs_sim_outcome *o, uint64
 		a->slo_met++;
 		a->class_met[o->slo_class & 3]++;
 	}
+	if (o->quality_best > 0) { /* the simulator's; a live tally's carry none */
+		a->q_n++;
+		a->q_sum += o->quality;
+		a->q_best_sum += o->quality_best;
+		a->q_viol += !o->quality_ok;
+		a->sla_viol += !o->quality_ok || !o->slo_met;
+		if (o->quality_ok && o->slo_met)
+			a->q_met_sum += o->quality;
+	}
 	{
 		struct qs_sim_tenant_acc *r = tenant_row(a, o->tenant);
 
@@ -227,7 +236,14 @@ acc_metrics(const struct qs_sim_acc *a, struct qs_sim_metrics *m)
 		t->attainment = r->n ? (double)r->met / (double)r->n : 0;
 		t->ttft_p99_ms = r->ttft.count ? qs_sim_hist_quantile(&r->ttft, 0.99) * 1e-6 : 0;
 	}
+	if (a->q_n) {
+		m->quality_mean = a->q_sum / (double)a->q_n;
+		m->accuracy_loss = a->q_best_sum > 0 ? 1 - a->q_sum / a->q_best_sum : 0;
+		m->sla_violation_rate = (double)a->sla_viol / (double)a->q_n;
+		m->quality_violations = a->q_viol;
+	}
 	if (span_s > 0) {
+		m->quality_goodput_rps = a->q_met_sum / span_s;
 		m->goodput_rps = (double)a->slo_met / span_s;
 		m->throughput_rps = (double)a->completed / span_s;
 		m->throughput_tps = (double)a->gen_tokens / span_s;

@@ -39,13 +39,24 @@ qs_sim_router_parse(const char *spec, uint64_t seed, struct qs_sim_router *r, ch
 		qs_baseline_init(&r->base, QS_BASELINE_FALLBACK, seed);
 		return QS_OK;
 	}
+	{
+		static const char *const pre[] = {"small:", "large:", "thresh:"};
+
+		for (int i = 0; i < 3; i++)
+			if (!strncmp(spec, pre[i], strlen(pre[i]))) {
+				r->variant = QS_SIM_VARIANT_SMALL + i;
+				spec += strlen(pre[i]);
+				break;
+			}
+	}
 	if (qs_baseline_parse(spec, &k))
 		return qs_fail(msg, msglen, QS_E_ARG,
 			       "unknown router '%s' (random, rr, lor, lot, jsq, p2c, sed, kv, "
-			       "q8:FILE)",
-			       spec);
+			       "each also as small:H, large:H or thresh:H; q8:FILE)",
+			       r->name);
 	qs_baseline_init(&r->base, k, qs_sim_stream(seed, QS_STREAM_ROUTER));
-	snprintf(r->name, sizeof(r->name), "%s", qs_baseline_name(k));
+	if (r->variant == QS_SIM_VARIANT_ANY)
+		snprintf(r->name, sizeof(r->name), "%s", qs_baseline_name(k));
 	return QS_OK;
 }
 
@@ -86,6 +97,17 @@ qs_sim_router_choose(struct qs_sim_router *r, const struct qs_sim_decision *d)
 			return choice;
 		/* DESIGN 3.1: the caller falls back to its heuristic and counts it. */
 		r->fallbacks++;
+	}
+	if (r->variant != QS_SIM_VARIANT_ANY) {
+		uint64_t set = r->variant == QS_SIM_VARIANT_SMALL   ? d->variant_small
+			       : r->variant == QS_SIM_VARIANT_LARGE ? d->variant_large
+			       : d->req.difficulty >= 2		    ? d->variant_large
+								    : d->variant_small;
+
+		/* within the candidates; none of the variant's: any candidate */
+		if (d->eligible & set)
+			return qs_baseline_choose(&r->base, &d->freq, d->backend, d->n_backends,
+						  d->eligible & set, d->capacity);
 	}
 	return qs_baseline_choose(&r->base, &d->freq, d->backend, d->n_backends, d->eligible,
 				  d->capacity);

@@ -32,6 +32,9 @@ struct group {
 	enum qs_sim_schedule schedule;
 	bool have_schedule;
 	bool have_profile;
+	char variant[32];
+	bool has_quality;
+	double quality[QS_SIM_DIFFICULTIES];
 };
 
 struct scen_ctx {
@@ -148,6 +151,13 @@ class_key(struct scen_ctx *c, struct qs_sim_class *k, const char *n, const char 
 			return fail(c, "bad value '%s' for key '%s' (%s)", v, n,
 				    n[8] == 'f' ? "a fraction in [0, 1]" : "ms, >= 0");
 		*(n[8] == 'f' ? &k->abandon_frac : &k->abandon_ms) = d;
+		return 1;
+	}
+	if (!strcmp(n, "difficulty")) {
+		if (qs_sim_parse_u64(v, &u) || u >= QS_SIM_DIFFICULTIES)
+			return fail(c, "bad value '%s' for key '%s' (0..%d)", v, n,
+				    QS_SIM_DIFFICULTIES - 1);
+		k->difficulty = (uint8_t)u;
 		return 1;
 	}
 	if (!strcmp(n, "spec_accept")) {
@@ -345,16 +355,20 @@ slo_key(struct scen_ctx *c, int cls, const char *n, const char *v)
 	double d;
 	int i;
 
-	if (strcmp(n, "ttft_ms") && strcmp(n, "tpot_ms") && strcmp(n, "e2e_ms"))
+	if (strcmp(n, "ttft_ms") && strcmp(n, "tpot_ms") && strcmp(n, "e2e_ms") &&
+	    strcmp(n, "quality_floor"))
 		return fail(c, "unknown key '%s' in [%s]", n, "slo");
-	if (qs_sim_parse_double(v, &d) || d < 0)
-		return fail(c, "bad value '%s' for key '%s'", v, n);
+	if (qs_sim_parse_double(v, &d) || d < 0 || (n[0] == 'q' && d > 1))
+		return fail(c, "bad value '%s' for key '%s'%s", v, n,
+			    n[0] == 'q' ? " (a share of the best quality, 0..1)" : "");
 	for (i = 0; i < QS_SIM_SLO_CLASSES; i++) {
 		struct qs_sim_slo *s = &c->cfg->slo[i];
 
 		if (cls >= 0 && i != cls)
 			continue;
-		if (n[1] == 't')
+		if (n[0] == 'q')
+			s->quality_floor = d;
+		else if (n[1] == 't')
 			s->ttft_ms = d;
 		else if (n[1] == 'p')
 			s->tpot_ms = d;
@@ -423,6 +437,38 @@ backend_key(struct scen_ctx *c, struct group *g, const char *n, const char *v)
 		if (qs_sim_parse_double(v, &d) || d < 0 || d > 1e9)
 			return fail(c, "bad value '%s' for key '%s' (ms, 0 for no bound)", v, n);
 		g->starve_ms = d;
+		return 1;
+	}
+	if (!strcmp(n, "variant")) {
+		if (!*v || strlen(v) >= sizeof(g->variant))
+			return fail(c, "bad value '%s' for key '%s' (a name, 1..31 characters)", v,
+				    n);
+		snprintf(g->variant, sizeof(g->variant), "%s", v);
+		return 1;
+	}
+	if (!strcmp(n, "quality")) {
+		/* 1..4 accuracies, difficulty 0 first; a short list repeats its last */
+		char buf[256], *p = buf, *tok, *save = NULL;
+		uint32_t k = 0;
+		double d = 0;
+
+		snprintf(buf, sizeof(buf), "%s", v);
+		for (tok = strtok_r(p, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+			while (*tok == ' ')
+				tok++;
+			if (k == QS_SIM_DIFFICULTIES || qs_sim_parse_double(tok, &d) || d < 0 ||
+			    d > 1)
+				return fail(c,
+					    "bad value '%s' for key '%s' (1..%d accuracies in "
+					    "0..1, difficulty 0 first)",
+					    v, n, QS_SIM_DIFFICULTIES);
+			g->quality[k++] = d;
+		}
+		if (k == 0)
+			return fail(c, "bad value '%s' for key '%s'", v, n);
+		for (; k < QS_SIM_DIFFICULTIES; k++)
+			g->quality[k] = d;
+		g->has_quality = true;
 		return 1;
 	}
 	if (!strcmp(n, "report_source")) {
@@ -630,6 +676,11 @@ qs_sim_scenario_parse(const char *text, const char *label, const char *repo_root
 			cfg->backend[cfg->n_backends].report_source_any = c->g[i].report_source_any;
 			cfg->backend[cfg->n_backends].admission = c->g[i].admission;
 			cfg->backend[cfg->n_backends].starve_ms = c->g[i].starve_ms;
+			snprintf(cfg->backend[cfg->n_backends].variant,
+				 sizeof(cfg->backend[0].variant), "%s", c->g[i].variant);
+			cfg->backend[cfg->n_backends].has_quality = c->g[i].has_quality;
+			memcpy(cfg->backend[cfg->n_backends].quality, c->g[i].quality,
+			       sizeof(c->g[i].quality));
 			cfg->n_backends++;
 		}
 	}

@@ -331,6 +331,10 @@ struct qs_sim_acc {
 	uint64_t area_t; /* last time the in-system count changed */
 	double area;	 /* integral of in-system count, request-ns */
 	double sum_e2e_ns;
+	/* cascade: quality served and best, over completions that carry them; quality
+	 * of those within SLO and floor; floor misses; latency or floor misses */
+	uint64_t q_n, q_viol, sla_viol;
+	double q_sum, q_best_sum, q_met_sum;
 };
 
 int qs_sim_acc_init(struct qs_sim_acc *a);
@@ -359,6 +363,12 @@ struct qs_sim {
 	double sat_rps[QS_SIM_MAX_BACKENDS]; /* saturation throughput estimate (0: none) */
 	double slo_rps[QS_SIM_MAX_BACKENDS]; /* SLO-bounded capacity (0: none) */
 	uint8_t capacity_class[QS_SIM_MAX_BACKENDS];
+	/* cascade: the best backend's quality per difficulty, the backends each SLO
+	 * class may use on each difficulty (its quality floor), the lowest- and
+	 * highest-quality variants' backends */
+	double q_best[QS_SIM_DIFFICULTIES];
+	uint64_t q_ok[QS_SIM_SLO_CLASSES][QS_SIM_DIFFICULTIES];
+	uint64_t v_small, v_large;
 	/* router side */
 	uint64_t rep_drop_seed;
 	uint64_t abandon_seed;

@@ -38,6 +38,7 @@ struct opts {
 	int json;
 	const char *requests;
 	const char *plot;
+	int no_quality_mask;
 };
 
 static void
@@ -45,12 +46,14 @@ usage(FILE *f)
 {
 	fprintf(f,
 		"usage: qsteer-sim run --scenario FILE|NAME --router R [--seed N] [--trace CSV]\n"
-		"                      [--rate R] [--json] [--requests CSV]\n"
+		"                      [--rate R] [--json] [--requests CSV] [--no-quality-mask]\n"
 		"       qsteer-sim compare --scenario FILE|NAME [--seeds K] [--seed N]\n"
 		"                      [--router q8:FILE]... [--json] [--plot DIR]\n"
 		"       qsteer-sim bench [--json] [--scenario FILE|NAME] [--router R]\n"
 		"       qsteer-sim list\n"
-		"routers: random rr lor lot jsq p2c sed kv q8:FILE\n");
+		"routers: random rr lor lot jsq p2c sed kv q8:FILE; with model variants\n"
+		"(cascade) also small:H, large:H, thresh:H for a heuristic H\n"
+		"--no-quality-mask: quality floors judged, not enforced\n");
 }
 
 static int
@@ -68,6 +71,8 @@ load_scenario(const struct opts *o, struct qs_sim_config *cfg)
 		fprintf(stderr, "qsteer-sim: %s\n", msg);
 		return 1;
 	}
+	/* quality floors judged, not enforced: the baselines that ignore them */
+	cfg->quality_unmasked = o->no_quality_mask != 0;
 	if (o->trace) {
 		cfg->wl.arrival = QS_SIM_ARR_TRACE;
 		snprintf(cfg->wl.trace, sizeof(cfg->wl.trace), "%s", o->trace);
@@ -356,6 +361,7 @@ parse_args(int argc, char **argv, struct opts *o)
 {
 	const struct qs_opt table[] = {
 	    QS_OPT_FLAG("--json", &o->json, 1),
+	    QS_OPT_FLAG("--no-quality-mask", &o->no_quality_mask, 1),
 	    QS_OPT_HELP_FLAG("-h"),
 	    QS_OPT_HELP_FLAG("--help"),
 	    QS_OPT_STR("--scenario", &o->scenario),

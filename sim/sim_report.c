@@ -33,6 +33,53 @@ report_counts(const struct qs_sim_metrics *m, unsigned long long v[8])
 	v[7] = m->forged_taken;
 }
 
+/* A cascade scenario: some backend has a quality table or some class a floor. */
+static bool
+cascade(const struct qs_sim_config *c)
+{
+	for (uint32_t i = 0; i < c->n_backends; i++)
+		if (c->backend[i].has_quality)
+			return true;
+	for (uint32_t i = 0; i < QS_SIM_SLO_CLASSES; i++)
+		if (c->slo[i].quality_floor > 0)
+			return true;
+	return false;
+}
+
+/* Each variant's share of the completed requests, in order of first appearance. */
+static void
+variant_split(FILE *f, const struct qs_sim_config *c, const struct qs_sim_metrics *m, bool json)
+{
+	uint64_t total = 0;
+
+	for (uint32_t i = 0; i < m->n_backends; i++)
+		total += m->be_completed[i];
+	for (uint32_t i = 0, n = 0; i < c->n_backends && i < m->n_backends; i++) {
+		const char *v = c->backend[i].variant[0] ? c->backend[i].variant : "(unnamed)";
+		uint64_t sum = 0;
+		uint32_t j;
+
+		for (j = 0; j < i; j++)
+			if (!strcmp(c->backend[j].variant[0] ? c->backend[j].variant : "(unnamed)",
+				    v))
+				break;
+		if (j < i)
+			continue; /* counted with its first backend */
+		for (j = i; j < c->n_backends && j < m->n_backends; j++)
+			if (!strcmp(c->backend[j].variant[0] ? c->backend[j].variant : "(unnamed)",
+				    v))
+				sum += m->be_completed[j];
+		if (json) {
+			fprintf(f, "%s", n++ ? ", " : "");
+			qs_report_json_str(f, v);
+			fprintf(f, ": %.6f", total ? (double)sum / (double)total : 0);
+		} else {
+			fprintf(f, "%s%s %.1f%%", n++ ? ", " : "", v,
+				total ? 100.0 * (double)sum / (double)total : 0);
+		}
+	}
+}
+
 void
 qs_report_run_table(FILE *f, const struct qs_sim_config *c, const char *router, uint64_t seed,
 		    const struct qs_sim_metrics *m, uint64_t fallbacks)
@@ -57,6 +104,16 @@ qs_report_run_table(FILE *f, const struct qs_sim_config *c, const char *router, 
 	fprintf(f, "\n");
 	fprintf(f, "goodput    %.3f req/s; throughput %.3f req/s, %.1f tok/s\n", m->goodput_rps,
 		m->throughput_rps, m->throughput_tps);
+	if (cascade(c)) {
+		fprintf(f,
+			"cascade    quality %.4f, accuracy loss %.2f%% against the best backend, "
+			"quality-weighted goodput %.3f req/s, SLA violations %.2f%% (%llu below "
+			"their floor); traffic: ",
+			m->quality_mean, 100 * m->accuracy_loss, m->quality_goodput_rps,
+			100 * m->sla_violation_rate, (unsigned long long)m->quality_violations);
+		variant_split(f, c, m, false);
+		fprintf(f, "\n");
+	}
 	fprintf(f, "events     preemptions %llu, prefix-cache hits %llu, truncated %llu%s",
 		(unsigned long long)m->preemptions, (unsigned long long)m->prefix_hits,
 		(unsigned long long)m->truncated, fallbacks ? "" : "\n");
@@ -142,6 +199,16 @@ qs_report_run_json(FILE *f, const struct qs_sim_config *c, const char *router, u
 			(unsigned long long)m->class_n[i], m->class_attainment[i]);
 	fprintf(f, "], \"goodput_rps\": %.6f, \"throughput_rps\": %.6f, \"throughput_tps\": %.3f",
 		m->goodput_rps, m->throughput_rps, m->throughput_tps);
+	if (cascade(c)) {
+		fprintf(f,
+			", \"quality_mean\": %.6f, \"accuracy_loss\": %.6f, "
+			"\"quality_goodput_rps\": %.6f, \"sla_violation_rate\": %.6f, "
+			"\"quality_violations\": %llu, \"variant_traffic\": {",
+			m->quality_mean, m->accuracy_loss, m->quality_goodput_rps,
+			m->sla_violation_rate, (unsigned long long)m->quality_violations);
+		variant_split(f, c, m, true);
+		fprintf(f, "}");
+	}
 	fprintf(f,
 		", \"preemptions\": %llu, \"prefix_hits\": %llu, \"truncated\": %llu, "
 		"\"policy_fallbacks\": %llu",

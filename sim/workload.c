@@ -464,6 +464,7 @@ qs_sim_wl_next(struct qs_sim_wl *w, struct qs_sim_request *r, bool *have, char *
 	if (c->n_classes) {
 		k = &c->cls[ci];
 		r->class_index = (uint8_t)ci;
+		r->difficulty = k->difficulty;
 		r->slo_class = k->slo_class;
 		r->priority = k->priority;
 		r->tenant = k->tenant;

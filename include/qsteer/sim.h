@@ -40,6 +40,7 @@
 
 #define QS_SIM_MAX_BACKENDS QS_MAX_CANDIDATES
 #define QS_SIM_MAX_CLASSES  8
+#define QS_SIM_DIFFICULTIES 4 /* request difficulty classes 0 (easiest)..3 (cascade) */
 #define QS_SIM_SLO_CLASSES  4
 #define QS_SIM_PATH_LEN	    1024
 #define QS_SIM_TENANTS	    8 /* tenants with their own metrics row (more: summed as other) */
@@ -89,7 +90,21 @@ struct qs_sim_backend_cfg {
 	 * checks (report_src.h, report_auth.h, report_seq.h). */
 	struct qs_report_key report_key;
 	bool report_source_any;
+	/* Cascade (issue 15): the model variant this backend serves and its quality,
+	 * the accuracy it reaches on each difficulty class (0..1). Without one
+	 * (has_quality false) every class counts 1: the reference. docs/sim.md,
+	 * "Model variants". */
+	char variant[32];
+	bool has_quality;
+	double quality[QS_SIM_DIFFICULTIES];
 };
+
+/* A backend's quality on difficulty class d (1 without a quality table). */
+static inline double
+qs_sim_backend_quality(const struct qs_sim_backend_cfg *b, unsigned d)
+{
+	return b->has_quality ? b->quality[d % QS_SIM_DIFFICULTIES] : 1.0;
+}
 
 /*
  * An adversary on the report path ([forger] in a scenario), for the test that the
@@ -159,6 +174,7 @@ struct qs_sim_class {
 	 * model executor reads it (the bench, the batching environment); the
 	 * simulator's backends advance their decodes by the profile's mean. */
 	uint8_t spec_accept_pct;
+	uint8_t difficulty; /* 0..3: the column of the backends' quality tables */
 };
 
 enum qs_sim_arrival {
@@ -198,6 +214,10 @@ struct qs_sim_slo {
 	double ttft_ms;
 	double tpot_ms;
 	double e2e_ms;
+	/* Cascade: the variant a request is served by must reach at least this share
+	 * of the best backend's quality on the request's difficulty (0: no floor). The
+	 * router never sees the others as candidates: a hard constraint, not a weight. */
+	double quality_floor;
 };
 
 /* Do these times meet slo (every limit that is set)? The one judgement the simulator
@@ -246,6 +266,9 @@ struct qs_sim_config {
 	uint64_t report_max_age_ns;
 	uint32_t report_stale_intervals;
 	bool mask_kv_full; /* mask one whose last report shows every KV block used (default) */
+	/* cascade: quality floors judged but not enforced (qsteer-sim --no-quality-mask:
+	 * the baselines that ignore them, such as always the smallest variant) */
+	bool quality_unmasked;
 	/* a policy router's heuristic when every backend is masked (QS_BASELINE_FALLBACK,
 	 * as the dataplanes' `fallback`) */
 	enum qs_baseline_kind fallback;
@@ -337,6 +360,7 @@ struct qs_sim_request {
 	uint8_t priority;
 	uint8_t slo_class;
 	uint8_t class_index; /* workload class it was drawn from */
+	uint8_t difficulty;  /* its class's (cascade) */
 };
 
 struct qs_sim_decision {
@@ -347,6 +371,10 @@ struct qs_sim_decision {
 	struct qs_feat_request freq;
 	uint32_t n_backends;
 	uint64_t eligible; /* bit i: backend i may be chosen */
+	/* cascade: the backends of the variant with the lowest and with the highest
+	 * mean quality (all of them without quality tables), for the variant
+	 * baselines (router.c) */
+	uint64_t variant_small, variant_large;
 	/* eligible == 0: the backends the fallback heuristic may use (not draining;
 	 * stale and KV-full ones included, but only those heard from lately when
 	 * any is: router_view.h qs_rview_fallback_set), as the dataplanes' */
@@ -404,6 +432,11 @@ struct qs_sim_outcome {
 	uint64_t ttft_ns;
 	uint64_t tpot_ns; /* (e2e - ttft) / (gen - 1); 0 when gen == 1 */
 	uint64_t e2e_ns;
+	/* cascade: the serving backend's quality on the request's difficulty, the best
+	 * backend's, and whether it met its SLO class's quality floor */
+	uint8_t difficulty;
+	bool quality_ok;
+	double quality, quality_best;
 };
 
 /* One batch-model iteration as scheduled (on_iteration). */
@@ -449,8 +482,19 @@ struct qs_sim_router {
 	struct qs_policy *policy; /* owned when loaded by qs_sim_router_parse */
 	uint64_t fallbacks;	  /* policy chose nothing, or every backend was masked:
 				   * the fallback heuristic decided */
+	/* cascade baselines: "small:H" / "large:H" keep heuristic H to the lowest- /
+	 * highest-quality variant's backends, "thresh:H" sends difficulty >= 2 to the
+	 * highest and the rest to the lowest (each within the candidates, so a quality
+	 * floor still holds) */
+	enum {
+		QS_SIM_VARIANT_ANY = 0,
+		QS_SIM_VARIANT_SMALL,
+		QS_SIM_VARIANT_LARGE,
+		QS_SIM_VARIANT_THRESH
+	} variant;
 };
-/* "random", "rr", ..., or "q8:FILE" (loads and checks the policy). */
+/* "random", "rr", ..., "small:H", "large:H", "thresh:H" (H a heuristic), or "q8:FILE"
+ * (loads and checks the policy). */
 int qs_sim_router_parse(const char *spec, uint64_t seed, struct qs_sim_router *r, char *msg,
 			size_t msglen);
 void qs_sim_router_free(struct qs_sim_router *r);
@@ -483,6 +527,12 @@ struct qs_sim_metrics {
 	uint64_t class_n[QS_SIM_SLO_CLASSES];
 	double class_attainment[QS_SIM_SLO_CLASSES];
 	double goodput_rps; /* requests within SLO per second of makespan */
+	/* cascade (docs/sim.md, "Model variants"): the mean quality served; the
+	 * accuracy loss against the best backend on every request, 1 - served / best;
+	 * quality-weighted goodput (the quality of requests within SLO and floor per
+	 * second); the share that missed a latency SLO or its quality floor */
+	double quality_mean, accuracy_loss, quality_goodput_rps, sla_violation_rate;
+	uint64_t quality_violations;
 	double throughput_rps;
 	double throughput_tps;	/* generated tokens per second */
 	double little_l;	/* time-average requests in the system */

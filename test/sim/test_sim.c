@@ -234,6 +234,133 @@ test_spec_long_context(void **state)
 	assert_true(m[1].p99_ms[QS_SIM_M_TPOT] < 0.8 * m[0].p99_ms[QS_SIM_M_TPOT]);
 }
 
+/* Cascade routing, enforced and judged: a reference backend and a cheaper variant
+ * (0.97 of it on easy requests, 0.5 on hard ones) under a 0.95 floor. */
+struct cascade_run {
+	uint32_t easy_on[2], hard_on[2];
+	struct qs_sim_metrics m;
+};
+
+static void
+cascade_collect(void *ctx, const struct qs_sim_outcome *o)
+{
+	struct cascade_run *x = ctx;
+
+	(o->difficulty ? x->hard_on : x->easy_on)[o->backend & 1]++;
+	/* what each outcome carries: its backend's quality and the best */
+	assert_true(o->quality == (o->backend ? (o->difficulty ? 0.5 : 0.97) : 1.0));
+	assert_true(o->quality_best == 1.0);
+	assert_int_equal(o->quality_ok, o->quality >= 0.95);
+}
+
+static void
+cascade_run(const char *router, bool unmasked, struct cascade_run *x)
+{
+	struct qs_sim_config *c = base_config();
+	struct qs_sim_router r;
+	struct qs_sim *s;
+	char msg[256];
+
+	memset(x, 0, sizeof(*x));
+	c->n_backends = 2;
+	c->backend[1] = c->backend[0];
+	snprintf(c->backend[1].variant, sizeof(c->backend[1].variant), "w4");
+	c->backend[1].has_quality = true;
+	c->backend[1].quality[0] = 0.97;
+	c->backend[1].quality[1] = c->backend[1].quality[2] = c->backend[1].quality[3] = 0.5;
+	c->wl.rate = 0.5; /* light: no KV-full masking, nothing waits */
+	c->wl.requests = 400;
+	c->wl.n_classes = 2;
+	c->wl.cls[1] = c->wl.cls[0];
+	c->wl.cls[1].difficulty = 1;
+	for (int k = 0; k < 2; k++) {
+		c->wl.cls[k].slo_class = 1;
+		c->wl.cls[k].prompt = (struct qs_sim_len){QS_SIM_DIST_FIXED, 100, 0, 0, 0};
+		c->wl.cls[k].gen = (struct qs_sim_len){QS_SIM_DIST_FIXED, 20, 0, 0, 0};
+	}
+	c->slo[1].quality_floor = 0.95;
+	c->quality_unmasked = unmasked;
+	c->on_outcome = cascade_collect;
+	c->outcome_ctx = x;
+	assert_int_equal(qs_sim_router_parse(router, 1, &r, msg, sizeof(msg)), QS_OK);
+	assert_int_equal(qs_sim_create(c, 9, &s, msg, sizeof(msg)), QS_OK);
+	if (qs_sim_run(s, &r, msg, sizeof(msg)) != QS_OK)
+		fail_msg("%s: %s", router, msg);
+	qs_sim_metrics(s, &x->m);
+	qs_sim_destroy(s);
+	qs_sim_router_free(&r);
+	free(c);
+}
+
+static void
+test_cascade(void **state)
+{
+	struct cascade_run x;
+	uint32_t easy, hard;
+
+	(void)state;
+	/* the floor is a mask: hard requests only ever reach the reference, whatever
+	 * the router prefers; easy ones go to the variant the router asks for */
+	cascade_run("small:lor", false, &x);
+	easy = x.easy_on[0] + x.easy_on[1];
+	hard = x.hard_on[0] + x.hard_on[1];
+	assert_int_equal(easy + hard, 400);
+	assert_true(easy > 100 && hard > 100);
+	assert_int_equal(x.hard_on[1], 0);
+	assert_int_equal(x.easy_on[0], 0);
+	assert_int_equal(x.m.quality_violations, 0);
+	assert_true(fabs(x.m.quality_mean - (0.97 * easy + hard) / 400.0) < 1e-12);
+	assert_true(fabs(x.m.accuracy_loss - (1 - (0.97 * easy + hard) / 400.0)) < 1e-12);
+	cascade_run("large:lor", false, &x);
+	assert_int_equal(x.easy_on[1] + x.hard_on[1], 0);
+	assert_true(x.m.accuracy_loss == 0 && x.m.quality_mean == 1);
+	/* judged but not enforced: always the small variant misses every hard floor */
+	cascade_run("small:lor", true, &x);
+	assert_int_equal(x.easy_on[0] + x.hard_on[0], 0);
+	assert_int_equal(x.m.quality_violations, x.hard_on[1]);
+	assert_true(fabs(x.m.sla_violation_rate - x.hard_on[1] / 400.0) < 1e-12);
+	/* the difficulty threshold sends difficulty >= 2 large: here all to small,
+	 * within the candidates, so the floor still holds */
+	cascade_run("thresh:lor", false, &x);
+	assert_int_equal(x.hard_on[1] + x.easy_on[0], 0);
+	assert_int_equal(x.m.quality_violations, 0);
+}
+
+static void
+test_cascade_keys(void **state)
+{
+	static const struct {
+		const char *text, *want;
+	} bad[] = {
+	    {"[class.a]\ndifficulty = 4\n", "bad value '4' for key 'difficulty' (0..3)"},
+	    {"[slo]\nquality_floor = 1.5\n", "bad value '1.5' for key 'quality_floor'"},
+	    {"[backend.a]\nquality = 0.5,1.2\n", "bad value '0.5,1.2' for key 'quality'"},
+	    {"[backend.a]\nquality = 1,1,1,1,1\n", "bad value '1,1,1,1,1' for key 'quality'"},
+	    {"[backend.a]\nvariant = \n", "for key 'variant'"},
+	};
+	struct qs_sim_config *c = calloc(1, sizeof(*c));
+	char msg[512];
+
+	(void)state;
+	assert_non_null(c);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_not_equal(qs_sim_scenario_parse(bad[i].text, "t.ini", NULL, ".", ".", c,
+							   msg, sizeof(msg)),
+				     QS_OK);
+		if (!strstr(msg, bad[i].want))
+			fail_msg("'%s': got '%s', want '%s'", bad[i].text, msg, bad[i].want);
+	}
+	if (load_named("cascade", c, msg, sizeof(msg)) != QS_OK)
+		fail_msg("%s", msg);
+	assert_int_equal(c->n_backends, 6);
+	assert_true(c->backend[3].has_quality && c->backend[3].quality[2] == 0.3738);
+	assert_true(c->backend[3].quality[3] == 0.3738); /* a short list repeats its last */
+	assert_string_equal(c->backend[5].variant, "w4");
+	assert_true(c->slo[1].quality_floor == 0.98 && c->slo[0].quality_floor == 0.95);
+	assert_int_equal(c->wl.cls[2].difficulty, 2);
+	free(c);
+}
+
 struct itercheck {
 	uint64_t n, preempt_iters, max_seqs_seen, max_tok_seen;
 	int bad;
@@ -732,8 +859,8 @@ test_mm1_mean_wait(void **state)
 /* ---- scenarios: Little's law, determinism ---------------------------------------------- */
 
 static const char *const scenarios[] = {
-    "heterogeneous-servers", "multi-gpu-mixed", "static",	 "bursty",
-    "adversarial",	     "azure-code-70",	"azure-code-90", "long-context",
+    "heterogeneous-servers", "multi-gpu-mixed", "static",	"bursty",  "adversarial",
+    "azure-code-70",	     "azure-code-90",	"long-context", "cascade",
 };
 
 static int
@@ -2087,6 +2214,8 @@ main(void)
 	    cmocka_unit_test(test_spec_keys),
 	    cmocka_unit_test(test_spec_by_hand),
 	    cmocka_unit_test(test_spec_long_context),
+	    cmocka_unit_test(test_cascade),
+	    cmocka_unit_test(test_cascade_keys),
 	    cmocka_unit_test(test_bad_trace),
 	    cmocka_unit_test(test_trace_window_per_seed),
 	    cmocka_unit_test(test_unknown_key),
