@@ -1238,25 +1238,27 @@ qs_sim_view(const struct qs_sim_view_backend *vb, uint32_t nb, uint64_t now_ns,
 static void
 quality_masks(struct qs_sim *s)
 {
+	/* qs_sim_new bounds nb; the clamp tells the compiler so (-Warray-bounds). */
+	const uint32_t nb = s->nb < QS_SIM_MAX_BACKENDS ? s->nb : QS_SIM_MAX_BACKENDS;
 	double mean[QS_SIM_MAX_BACKENDS], lo = INFINITY, hi = -INFINITY;
 	uint32_t i, c, d;
 
 	for (d = 0; d < QS_SIM_DIFFICULTIES; d++) {
 		s->q_best[d] = 0;
-		for (i = 0; i < s->nb; i++)
+		for (i = 0; i < nb; i++)
 			s->q_best[d] =
 			    fmax(s->q_best[d], qs_sim_backend_quality(&s->cfg.backend[i], d));
 	}
 	for (c = 0; c < QS_SIM_SLO_CLASSES; c++)
 		for (d = 0; d < QS_SIM_DIFFICULTIES; d++) {
 			s->q_ok[c][d] = 0;
-			for (i = 0; i < s->nb; i++)
+			for (i = 0; i < nb; i++)
 				if (s->cfg.quality_unmasked ||
 				    qs_sim_backend_quality(&s->cfg.backend[i], d) >=
 					s->cfg.slo[c].quality_floor * s->q_best[d])
 					s->q_ok[c][d] |= 1ull << i;
 		}
-	for (i = 0; i < s->nb; i++) {
+	for (i = 0; i < nb; i++) {
 		mean[i] = 0;
 		for (d = 0; d < QS_SIM_DIFFICULTIES; d++)
 			mean[i] += qs_sim_backend_quality(&s->cfg.backend[i], d);
@@ -1264,7 +1266,7 @@ quality_masks(struct qs_sim *s)
 		hi = fmax(hi, mean[i]);
 	}
 	s->v_small = s->v_large = 0;
-	for (i = 0; i < s->nb; i++) {
+	for (i = 0; i < nb; i++) {
 		s->v_small |= (uint64_t)(mean[i] == lo) << i;
 		s->v_large |= (uint64_t)(mean[i] == hi) << i;
 	}
