@@ -1138,6 +1138,7 @@ qs_sim_complete(struct qs_sim *s, struct qs_sim_backend *be, uint32_t ri)
 	e2e_ms = (double)o.e2e_ns * 1e-6;
 	o.slo_met = qs_sim_slo_met(slo, ttft_ms, tpot_ms, e2e_ms);
 	o.difficulty = q->r.difficulty;
+	o.quality_known = true;
 	o.quality = qs_sim_backend_quality(&s->cfg.backend[be->id], q->r.difficulty);
 	o.quality_best = s->q_best[q->r.difficulty % QS_SIM_DIFFICULTIES];
 	o.quality_ok = o.quality >= slo->quality_floor * o.quality_best;
@@ -1240,24 +1241,18 @@ quality_masks(struct qs_sim *s)
 {
 	/* qs_sim_new bounds nb; the clamp tells the compiler so (-Warray-bounds). */
 	const uint32_t nb = s->nb < QS_SIM_MAX_BACKENDS ? s->nb : QS_SIM_MAX_BACKENDS;
-	double mean[QS_SIM_MAX_BACKENDS], lo = INFINITY, hi = -INFINITY;
+	double mean[QS_SIM_MAX_BACKENDS], q[QS_SIM_MAX_BACKENDS][QS_DIFFICULTIES],
+	    floor[QS_QUALITY_SLO], lo = INFINITY, hi = -INFINITY;
 	uint32_t i, c, d;
 
-	for (d = 0; d < QS_SIM_DIFFICULTIES; d++) {
-		s->q_best[d] = 0;
-		for (i = 0; i < nb; i++)
-			s->q_best[d] =
-			    fmax(s->q_best[d], qs_sim_backend_quality(&s->cfg.backend[i], d));
-	}
-	for (c = 0; c < QS_SIM_SLO_CLASSES; c++)
-		for (d = 0; d < QS_SIM_DIFFICULTIES; d++) {
-			s->q_ok[c][d] = 0;
-			for (i = 0; i < nb; i++)
-				if (s->cfg.quality_unmasked ||
-				    qs_sim_backend_quality(&s->cfg.backend[i], d) >=
-					s->cfg.slo[c].quality_floor * s->q_best[d])
-					s->q_ok[c][d] |= 1ull << i;
-		}
+	for (i = 0; i < nb; i++)
+		for (d = 0; d < QS_DIFFICULTIES; d++)
+			q[i][d] = qs_sim_backend_quality(&s->cfg.backend[i], d);
+	for (c = 0; c < QS_QUALITY_SLO; c++)
+		floor[c] = s->cfg.slo[c].quality_floor;
+	/* the dataplanes' definition (quality.h), so a floor masks the same backends */
+	qs_quality_admissible((const double(*)[QS_DIFFICULTIES])q, nb, floor,
+			      s->cfg.quality_unmasked, s->q_best, s->q_ok);
 	for (i = 0; i < nb; i++) {
 		mean[i] = 0;
 		for (d = 0; d < QS_SIM_DIFFICULTIES; d++)
@@ -1325,6 +1320,9 @@ build_view(struct qs_sim *s, struct qs_sim_decision *d)
 		    s->build_features, d);
 	d->variant_small = s->v_small;
 	d->variant_large = s->v_large;
+	d->admissible =
+	    s->q_ok[q->r.slo_class % QS_SIM_SLO_CLASSES][q->r.difficulty % QS_SIM_DIFFICULTIES];
+	s->pending_admissible = d->admissible;
 	if (!d->eligible)
 		s->all_masked++;
 	s->pending_eligible = d->eligible;
@@ -1408,6 +1406,10 @@ qs_sim_route(struct qs_sim *s, uint32_t b, char *msg, size_t msglen)
 	if (s->pending_eligible && !(s->pending_eligible >> b & 1))
 		return qs_fail(msg, msglen, QS_E_ARG, "backend %u is masked in decision %llu", b,
 			       (unsigned long long)s->decisions);
+	if (!(s->pending_admissible >> b & 1))
+		return qs_fail(msg, msglen, QS_E_ARG,
+			       "backend %u is below the request's quality floor in decision %llu",
+			       b, (unsigned long long)s->decisions);
 	q = &s->pool.req[s->pending_req];
 	q->decision_id = s->decisions++;
 	q->backend = b;

@@ -132,8 +132,9 @@ qs_sim_acc_complete(struct qs_sim_acc *a, const struct qs_sim_outcome *o, uint64
 		a->slo_met++;
 		a->class_met[o->slo_class & 3]++;
 	}
-	if (o->quality_best > 0) { /* the simulator's; a live tally's carry none */
+	if (o->quality_known) {
 		a->q_n++;
+		a->sla_n++;
 		a->q_sum += o->quality;
 		a->q_best_sum += o->quality_best;
 		a->q_viol += !o->quality_ok;
@@ -162,6 +163,8 @@ qs_sim_acc_cancel(struct qs_sim_acc *a, uint8_t slo_class, uint16_t tenant, uint
 	a->cancel_saved_tokens += saved_tokens;
 	a->sum_cancel_ns += (double)(t - arrival_ns);
 	a->class_n[slo_class & 3]++; /* judged: the client gave up, the SLO was missed */
+	a->sla_n++;
+	a->sla_viol++;
 }
 
 double
@@ -239,9 +242,10 @@ acc_metrics(const struct qs_sim_acc *a, struct qs_sim_metrics *m)
 	if (a->q_n) {
 		m->quality_mean = a->q_sum / (double)a->q_n;
 		m->accuracy_loss = a->q_best_sum > 0 ? 1 - a->q_sum / a->q_best_sum : 0;
-		m->sla_violation_rate = (double)a->sla_viol / (double)a->q_n;
 		m->quality_violations = a->q_viol;
 	}
+	if (a->sla_n)
+		m->sla_violation_rate = (double)a->sla_viol / (double)a->sla_n;
 	if (span_s > 0) {
 		m->quality_goodput_rps = a->q_met_sum / span_s;
 		m->goodput_rps = (double)a->slo_met / span_s;

@@ -80,13 +80,11 @@ qs_sim_router_choose(struct qs_sim_router *r, const struct qs_sim_decision *d)
 	if (d->eligible == 0 && d->n_backends) {
 		/* Every backend masked: the configured fallback heuristic decides among
 		 * those not draining, as the dataplane's (DESIGN 3.1), and it is counted;
-		 * where the dataplane would drop the request (all draining), among all. */
+		 * where the dataplane would drop the request (all draining), among those
+		 * its quality floor admits: a floor holds even then. */
 		r->fallbacks++;
 		return qs_baseline_choose(&r->base, &d->freq, d->backend, d->n_backends,
-					  d->fallback		? d->fallback
-					  : d->n_backends == 64 ? ~0ull
-								: (1ull << d->n_backends) - 1,
-					  d->capacity);
+					  d->fallback ? d->fallback : d->admissible, d->capacity);
 	}
 	if (r->is_policy) {
 		uint16_t choice = QS_NO_CHOICE;

@@ -447,27 +447,11 @@ backend_key(struct scen_ctx *c, struct group *g, const char *n, const char *v)
 		return 1;
 	}
 	if (!strcmp(n, "quality")) {
-		/* 1..4 accuracies, difficulty 0 first; a short list repeats its last */
-		char buf[256], *p = buf, *tok, *save = NULL;
-		uint32_t k = 0;
-		double d = 0;
-
-		snprintf(buf, sizeof(buf), "%s", v);
-		for (tok = strtok_r(p, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-			while (*tok == ' ')
-				tok++;
-			if (k == QS_SIM_DIFFICULTIES || qs_sim_parse_double(tok, &d) || d < 0 ||
-			    d > 1)
-				return fail(c,
-					    "bad value '%s' for key '%s' (1..%d accuracies in "
-					    "0..1, difficulty 0 first)",
-					    v, n, QS_SIM_DIFFICULTIES);
-			g->quality[k++] = d;
-		}
-		if (k == 0)
-			return fail(c, "bad value '%s' for key '%s'", v, n);
-		for (; k < QS_SIM_DIFFICULTIES; k++)
-			g->quality[k] = d;
+		if (qs_quality_parse_list(v, g->quality) != 0)
+			return fail(c,
+				    "bad value '%s' for key '%s' (1..%d accuracies in 0..1, "
+				    "difficulty 0 first)",
+				    v, n, QS_SIM_DIFFICULTIES);
 		g->has_quality = true;
 		return 1;
 	}
@@ -649,6 +633,17 @@ qs_sim_scenario_parse(const char *text, const char *label, const char *repo_root
 				     "%s: [backend.%s]: schedule = mixed needs the batch model "
 				     "without chunked prefill",
 				     label, g->name);
+			goto out;
+		}
+		/* One group without a quality table would count 1 everywhere, the best,
+		 * and its floor would mask every other group: a forgotten line, not a
+		 * reference, so all or none. */
+		if (g->has_quality != c->g[0].has_quality) {
+			rc = qs_fail(msg, msglen, QS_E_VALUE,
+				     "%s: [backend.%s] %s a quality table and [backend.%s] %s; "
+				     "give every backend one or none",
+				     label, g->name, g->has_quality ? "has" : "lacks", c->g[0].name,
+				     c->g[0].has_quality ? "has" : "lacks");
 			goto out;
 		}
 		/* A capacity probe simulates one backend with the first backend's

@@ -332,8 +332,9 @@ struct qs_sim_acc {
 	double area;	 /* integral of in-system count, request-ns */
 	double sum_e2e_ns;
 	/* cascade: quality served and best, over completions that carry them; quality
-	 * of those within SLO and floor; floor misses; latency or floor misses */
-	uint64_t q_n, q_viol, sla_viol;
+	 * of those within SLO and floor; floor misses; latency or floor misses over
+	 * sla_n requests judged (those completions and the cancelled: SLO missed) */
+	uint64_t q_n, q_viol, sla_viol, sla_n;
 	double q_sum, q_best_sum, q_met_sum;
 };
 
@@ -368,6 +369,7 @@ struct qs_sim {
 	 * highest-quality variants' backends */
 	double q_best[QS_SIM_DIFFICULTIES];
 	uint64_t q_ok[QS_SIM_SLO_CLASSES][QS_SIM_DIFFICULTIES];
+	uint64_t pending_admissible; /* q_ok of the pending decision's request */
 	uint64_t v_small, v_large;
 	/* router side */
 	uint64_t rep_drop_seed;

@@ -35,13 +35,14 @@
 #include "features.h"
 #include "profile.h"
 #include "report_auth.h"
+#include "quality.h"
 #include "status.h"
 #include "wire.h"
 
 #define QS_SIM_MAX_BACKENDS QS_MAX_CANDIDATES
 #define QS_SIM_MAX_CLASSES  8
-#define QS_SIM_DIFFICULTIES 4 /* request difficulty classes 0 (easiest)..3 (cascade) */
-#define QS_SIM_SLO_CLASSES  4
+#define QS_SIM_DIFFICULTIES QS_DIFFICULTIES /* request difficulty classes (quality.h) */
+#define QS_SIM_SLO_CLASSES  QS_QUALITY_SLO
 #define QS_SIM_PATH_LEN	    1024
 #define QS_SIM_TENANTS	    8 /* tenants with their own metrics row (more: summed as other) */
 
@@ -379,6 +380,10 @@ struct qs_sim_decision {
 	 * stale and KV-full ones included, but only those heard from lately when
 	 * any is: router_view.h qs_rview_fallback_set), as the dataplanes' */
 	uint64_t fallback;
+	/* cascade: the backends whose quality meets the request's floor (all without
+	 * floors). Never empty; where the dataplane would drop the request (every one
+	 * of them draining) the simulator's router still keeps to these. */
+	uint64_t admissible;
 	struct qs_feat_backend backend[QS_SIM_MAX_BACKENDS];
 	struct qs_feat_global global;
 	const uint32_t *capacity; /* n_backends configured capacity weights */
@@ -435,6 +440,7 @@ struct qs_sim_outcome {
 	/* cascade: the serving backend's quality on the request's difficulty, the best
 	 * backend's, and whether it met its SLO class's quality floor */
 	uint8_t difficulty;
+	bool quality_known; /* the simulator's outcomes; a live tally's carry none */
 	bool quality_ok;
 	double quality, quality_best;
 };

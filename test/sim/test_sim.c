@@ -253,8 +253,14 @@ cascade_collect(void *ctx, const struct qs_sim_outcome *o)
 	assert_int_equal(o->quality_ok, o->quality >= 0.95);
 }
 
+enum cascade_twist {
+	TWIST_NONE,
+	TWIST_DRAIN_REF,   /* the reference backend drains from the start */
+	TWIST_ABANDON_ALL, /* every client gives up after 1 us without a token */
+};
+
 static void
-cascade_run(const char *router, bool unmasked, struct cascade_run *x)
+cascade_run_twist(const char *router, bool unmasked, enum cascade_twist tw, struct cascade_run *x)
 {
 	struct qs_sim_config *c = base_config();
 	struct qs_sim_router r;
@@ -280,6 +286,13 @@ cascade_run(const char *router, bool unmasked, struct cascade_run *x)
 	}
 	c->slo[1].quality_floor = 0.95;
 	c->quality_unmasked = unmasked;
+	if (tw == TWIST_DRAIN_REF)
+		c->backend[0].drain_at_s = 1e-9;
+	if (tw == TWIST_ABANDON_ALL)
+		for (int k = 0; k < 2; k++) {
+			c->wl.cls[k].abandon_ms = 1e-3;
+			c->wl.cls[k].abandon_frac = 1;
+		}
 	c->on_outcome = cascade_collect;
 	c->outcome_ctx = x;
 	assert_int_equal(qs_sim_router_parse(router, 1, &r, msg, sizeof(msg)), QS_OK);
@@ -290,6 +303,12 @@ cascade_run(const char *router, bool unmasked, struct cascade_run *x)
 	qs_sim_destroy(s);
 	qs_sim_router_free(&r);
 	free(c);
+}
+
+static void
+cascade_run(const char *router, bool unmasked, struct cascade_run *x)
+{
+	cascade_run_twist(router, unmasked, TWIST_NONE, x);
 }
 
 static void
@@ -324,6 +343,18 @@ test_cascade(void **state)
 	cascade_run("thresh:lor", false, &x);
 	assert_int_equal(x.hard_on[1] + x.easy_on[0], 0);
 	assert_int_equal(x.m.quality_violations, 0);
+	/* the only backend a hard request may use drains: the dataplane would drop it,
+	 * the simulator's fallback keeps to the admissible set all the same (it once
+	 * chose among every backend, the masked variant included) */
+	cascade_run_twist("lor", false, TWIST_DRAIN_REF, &x);
+	assert_true(x.hard_on[0] > 100);
+	assert_int_equal(x.hard_on[1], 0);
+	assert_int_equal(x.m.quality_violations, 0);
+	/* a cancelled request missed its SLO: an SLA violation, not left out of it */
+	cascade_run_twist("small:lor", false, TWIST_ABANDON_ALL, &x);
+	assert_true(x.m.cancelled > 0);
+	assert_true(fabs(x.m.sla_violation_rate -
+			 (double)x.m.cancelled / (double)(x.m.cancelled + x.m.completed)) < 1e-12);
 }
 
 static void
@@ -337,6 +368,10 @@ test_cascade_keys(void **state)
 	    {"[backend.a]\nquality = 0.5,1.2\n", "bad value '0.5,1.2' for key 'quality'"},
 	    {"[backend.a]\nquality = 1,1,1,1,1\n", "bad value '1,1,1,1,1' for key 'quality'"},
 	    {"[backend.a]\nvariant = \n", "for key 'variant'"},
+	    {"[backend.a]\nquality = 0.7,,0.4\n", "bad value '0.7,,0.4' for key 'quality'"},
+	    {"[backend.a]\nmodel = tokrate\nquality = 0.9\n[backend.b]\nmodel = "
+	     "tokrate\n",
+	     "[backend.b] lacks a quality table and [backend.a] has"},
 	};
 	struct qs_sim_config *c = calloc(1, sizeof(*c));
 	char msg[512];
