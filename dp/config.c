@@ -115,6 +115,7 @@ handler(void *user, const char *section, const char *name, const char *value)
 	struct cfg_ctx *x = user;
 	struct qs_dp_config *c = x->c;
 	uint64_t u;
+	uint32_t j;
 
 	/* An inih built to call handlers on new sections passes NULL name and value:
 	 * nothing to set. (Also tells gcc that section is never NULL below.) */
@@ -137,6 +138,8 @@ handler(void *user, const char *section, const char *name, const char *value)
 			b->id = (uint16_t)(c->n_backends - 1);
 			b->capacity = 1;
 			b->capacity_class = 1;
+			for (j = 0; j < QS_DIFFICULTIES; j++)
+				b->quality[j] = 1;
 			while (*nm == ' ' || *nm == '.' || *nm == ':')
 				nm++;
 			snprintf(b->name, sizeof(b->name), "%s", *nm ? nm : "backend");
@@ -165,8 +168,19 @@ handler(void *user, const char *section, const char *name, const char *value)
 			b->capacity = (uint32_t)u;
 		else if (strcmp(name, "name") == 0)
 			snprintf(b->name, sizeof(b->name), "%s", value);
-		else if (strcmp(name, "report_from") == 0 &&
-			 parse_report_from(value, &b->report_src) == 0)
+		else if (strcmp(name, "variant") == 0 && *value)
+			snprintf(b->variant, sizeof(b->variant), "%s", value);
+		else if (strcmp(name, "quality") == 0) {
+			if (qs_quality_parse_list(value, b->quality) != 0) {
+				snprintf(x->err, sizeof(x->err),
+					 "[%s] quality = %s: want 1 to %d accuracies in 0..1, "
+					 "comma-separated, difficulty 0 first",
+					 section, value, QS_DIFFICULTIES);
+				return 0;
+			}
+			b->has_quality = true;
+		} else if (strcmp(name, "report_from") == 0 &&
+			   parse_report_from(value, &b->report_src) == 0)
 			;
 		else if (strcmp(name, "report_key") == 0) {
 			if (qs_report_key_hex(value, &b->report_key) != 0) {
@@ -258,6 +272,37 @@ handler(void *user, const char *section, const char *name, const char *value)
 			c->tenant[c->n_tenants++] = (uint16_t)t;
 			q = *end ? end + 1 : end;
 		}
+	} else if (strcmp(name, "quality_floor") == 0) {
+		if (qs_quality_parse_list(value, c->quality_floor) != 0) {
+			snprintf(x->err, sizeof(x->err),
+				 "[%s] quality_floor = %s: want 1 to %d shares of the best "
+				 "quality in 0..1, comma-separated, SLO class 0 first",
+				 section, value, QS_QUALITY_SLO);
+			return 0;
+		}
+	} else if (strcmp(name, "difficulty_prompt_tokens") == 0) {
+		/* 1..3 ascending prompt lengths: from each, one class harder */
+		const char *q = value;
+
+		memset(c->difficulty_prompt_tokens, 0, sizeof(c->difficulty_prompt_tokens));
+		for (j = 0; *q; j++) {
+			char *end;
+			unsigned long t;
+
+			errno = 0;
+			t = strtoul(q, &end, 10);
+			if (j == 3 || end == q || errno || t == 0 || t > UINT32_MAX ||
+			    (*end && *end != ',') ||
+			    (j > 0 && t <= c->difficulty_prompt_tokens[j - 1])) {
+				snprintf(x->err, sizeof(x->err),
+					 "[%s] difficulty_prompt_tokens = %s: want 1 to 3 "
+					 "ascending prompt lengths > 0, comma-separated",
+					 section, value);
+				return 0;
+			}
+			c->difficulty_prompt_tokens[j] = (uint32_t)t;
+			q = *end ? end + 1 : end;
+		}
 	} else if (strcmp(name, "clock") == 0 && strcmp(value, "tsc") == 0)
 		c->clock = QS_DP_CLOCK_TSC;
 	else if (strcmp(name, "clock") == 0 && strcmp(value, "packet") == 0)
@@ -268,6 +313,24 @@ handler(void *user, const char *section, const char *name, const char *value)
 		return 0;
 	}
 	return 1;
+}
+
+void
+qs_dp_config_quality(struct qs_dp_config *c)
+{
+	double q[QS_DP_MAX_BACKENDS][QS_DIFFICULTIES], best[QS_DIFFICULTIES];
+	uint64_t ok[QS_QUALITY_SLO][QS_DIFFICULTIES],
+	    all = c->n_backends >= 64 ? ~0ull : (1ull << c->n_backends) - 1;
+	uint32_t i, d;
+
+	for (i = 0; i < c->n_backends && i < QS_DP_MAX_BACKENDS; i++)
+		for (d = 0; d < QS_DIFFICULTIES; d++)
+			q[i][d] = c->be[i].quality[d];
+	qs_quality_admissible((const double(*)[QS_DIFFICULTIES])q, c->n_backends, c->quality_floor,
+			      0, best, ok);
+	for (i = 0; i < QS_QUALITY_SLO; i++)
+		for (d = 0; d < QS_DIFFICULTIES; d++)
+			c->quality_masked[i][d] = all & ~ok[i][d];
 }
 
 int
@@ -320,5 +383,16 @@ qs_dp_config_load(const char *path, struct qs_dp_config *c, char *msg, size_t ms
 				return QS_E_VALUE;
 			}
 	}
+	for (i = 1; i < c->n_backends; i++)
+		if (c->be[i].has_quality != c->be[0].has_quality) {
+			/* one without would count 1 everywhere, the best, and mask the rest */
+			snprintf(msg, msglen,
+				 "%s: backend %s %s a quality table and backend %s %s; give "
+				 "every backend one or none",
+				 path, c->be[i].name, c->be[i].has_quality ? "has" : "lacks",
+				 c->be[0].name, c->be[0].has_quality ? "has" : "lacks");
+			return QS_E_VALUE;
+		}
+	qs_dp_config_quality(c);
 	return QS_OK;
 }

@@ -410,11 +410,9 @@ qs_dp_prepare_view(struct qs_dp_worker *w, const struct qs_dp_shared *s, uint64_
 {
 	struct qs_dp_burst *b = &w->b;
 	const struct qs_dp_config *c = &s->cfg;
-	uint64_t now = b->now_ns, fam[2] = {0, 0}, elig[2] = {0, 0};
-	uint32_t i, nb = c->n_backends, r, cnd, need = 0;
-	struct qs_feat_global gl[2];
-	uint8_t tmpl[2][QS_DP_MAX_BACKENDS][QS_FR_COUNT];
-	const uint8_t(*tm[2])[QS_FR_COUNT];
+	uint64_t now = b->now_ns, fam[2] = {0, 0}, tkey[QS_DP_TMPL_SETS], telig[QS_DP_TMPL_SETS];
+	uint32_t i, nb = c->n_backends, r, cnd, nt = 0, evict = 0;
+	uint8_t tmpl[QS_DP_TMPL_SETS][QS_DP_MAX_BACKENDS][QS_FR_COUNT];
 
 	/*
 	 * A burst without a request needs no view: nothing in it reads the masks or the
@@ -465,50 +463,64 @@ qs_dp_prepare_view(struct qs_dp_worker *w, const struct qs_dp_shared *s, uint64_
 		if (c->be[i].has_ip6)
 			fam[1] |= 1ull << i;
 	}
+	/* each request's admissible backends: all but those below its SLO class's
+	 * quality floor on its difficulty (quality.h; none masked without a cascade) */
+	for (r = 0; r < b->n_req; r++) {
+		const struct qs_dp_pkt *p = &b->pkt[b->req_pkt[r]];
+
+		b->req_adm[r] =
+		    ~c->quality_masked[p->h.slo_class & (QS_QUALITY_SLO - 1)][qs_rview_difficulty(
+			p->h.flags, p->h.prompt_tokens, c->difficulty_prompt_tokens[0],
+			c->difficulty_prompt_tokens[1], c->difficulty_prompt_tokens[2])];
+	}
 	if (b->n_cand == 0) {
 		for (r = 0; r < b->n_req; r++)
 			b->req_elig[r] = 0;
 		return;
 	}
 
-	/*
-	 * Per family present among the burst's requests: the global features and each
-	 * candidate's request-free row (request fields 0, prefix hit 0). Two families
-	 * whose candidates are the same share one set of templates.
-	 */
-	for (r = 0; r < b->n_req; r++)
-		need |= 1u << b->pkt[b->req_pkt[r]].ipv6;
-	for (cnd = 0; cnd < b->n_cand; cnd++)
-		for (i = 0; i < 2; i++)
-			if (fam[i] & (1ull << b->cand_be[cnd]))
-				elig[i] |= 1ull << cnd;
-	tm[0] = tm[1] = NULL;
-	for (i = 0; i < 2; i++) {
-		struct qs_feat_request rq0 = {0, 0, 0, 0};
-
-		if (!(need & (1u << i)))
-			continue;
-		if (i == 1 && tm[0] && elig[1] == elig[0]) {
-			tm[1] = tm[0];
-			continue;
-		}
-		/* over the candidates with this family (router_view.h) */
-		qs_rview_global(b->fb, nb, b->cand_mask & fam[i], &gl[i]);
-		for (cnd = 0; cnd < b->n_cand; cnd++)
-			qs_feat_router_v1(&rq0, &b->fb[b->cand_be[cnd]], &gl[i], tmpl[i][cnd]);
-		tm[i] = (const uint8_t(*)[QS_FR_COUNT])tmpl[i];
-	}
-
 	for (r = 0; r < b->n_req; r++) {
 		const struct qs_dp_pkt *p = &b->pkt[b->req_pkt[r]];
 		struct qs_feat_request rq = {p->h.prompt_tokens, p->h.max_new_tokens, p->h.priority,
 					     p->h.slo_class};
-		const uint8_t(*t)[QS_FR_COUNT] = tm[p->ipv6];
 		const uint32_t nc = b->n_cand;
+		const uint64_t key =
+		    b->cand_mask & fam[p->ipv6] & b->req_adm[r]; /* what it may choose */
 		uint8_t rv[QS_FR_COUNT] = {0}, *x = &b->x[(size_t)r * nc * QS_FR_COUNT];
+		const uint8_t(*t)[QS_FR_COUNT];
 		qs_dp_row_v rvv;
 		uint32_t hit =
 		    qs_prefix_lookup(&w->prefix, p->h.prefix_hash, now, c->prefix_max_age_ns);
+		uint32_t k;
+
+		/*
+		 * Each candidate's request-free row (request fields 0, prefix hit 0) over
+		 * the global features of the backends this request may choose: the
+		 * candidates with its address family that its quality floor admits
+		 * (router_view.h, as the XDP program and the simulator). Requests that
+		 * may choose the same set share one template set; a burst has few such
+		 * sets (two families, a few SLO class and difficulty pairs), and a row is
+		 * finished before the next request may evict its set.
+		 */
+		for (k = 0; k < nt && tkey[k] != key; k++)
+			;
+		if (k == nt) {
+			struct qs_feat_request rq0 = {0, 0, 0, 0};
+			struct qs_feat_global gl;
+
+			if (nt < QS_DP_TMPL_SETS)
+				k = nt++;
+			else
+				k = evict++ % QS_DP_TMPL_SETS;
+			tkey[k] = key;
+			telig[k] = 0;
+			qs_rview_global(b->fb, nb, key, &gl);
+			for (cnd = 0; cnd < nc; cnd++) {
+				qs_feat_router_v1(&rq0, &b->fb[b->cand_be[cnd]], &gl, tmpl[k][cnd]);
+				telig[k] |= (uint64_t)(key >> b->cand_be[cnd] & 1) << cnd;
+			}
+		}
+		t = (const uint8_t(*)[QS_FR_COUNT])tmpl[k];
 
 		/*
 		 * Row = the candidate's template | this request's fields. Every router v1
@@ -529,7 +541,7 @@ qs_dp_prepare_view(struct qs_dp_worker *w, const struct qs_dp_shared *s, uint64_
 				if (b->cand_be[cnd] == hit)
 					x[(size_t)cnd * QS_FR_COUNT + QS_FR_PREFIX_HIT] = 127;
 		}
-		b->req_elig[r] = elig[p->ipv6];
+		b->req_elig[r] = telig[k];
 	}
 }
 
@@ -618,8 +630,8 @@ qs_dp_decide(struct qs_dp_worker *w, const struct qs_dp_config *c,
 	}
 	for (r = 0; r < b->n_req; r++) {
 		const struct qs_dp_pkt *p = &b->pkt[b->req_pkt[r]];
-		uint64_t m = qs_rview_fallback_set(b->heard_mask & fam[p->ipv6],
-						   b->fallback_mask & fam[p->ipv6]);
+		const uint64_t may = fam[p->ipv6] & b->req_adm[r];
+		uint64_t m = qs_rview_fallback_set(b->heard_mask & may, b->fallback_mask & may);
 		struct qs_feat_request rq;
 		uint32_t hit;
 		int k;

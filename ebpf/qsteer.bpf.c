@@ -1540,6 +1540,15 @@ qs_xdp_decide(const struct pkt *p, struct qs_xdp_worker *w, struct qs_xdp_scratc
 			sc->ncand++;
 		}
 	}
+	/* the backends this request may choose: those with its address family that
+	 * its quality floor admits (quality.h; none masked without a cascade), so the
+	 * global features, the policy, a builtin and the fallback all keep to them */
+	sc->fam &= ~qs_cfg.quality_masked[p->h.slo_class & 3]
+					 [qs_rview_difficulty(p->h.flags, p->h.prompt_tokens,
+							      qs_cfg.difficulty_prompt_tokens[0],
+							      qs_cfg.difficulty_prompt_tokens[1],
+							      qs_cfg.difficulty_prompt_tokens[2]) &
+					  3];
 	cand = sc->cand;
 	fbm = sc->fbm;
 	fam = sc->fam;

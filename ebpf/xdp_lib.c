@@ -150,6 +150,13 @@ fill_rodata(struct qs_xdp_config *r, const struct qs_dp_config *c, const struct 
 	r->prefix_max_age_ns = c->prefix_max_age_ns;
 	r->n_tenants = c->n_tenants;
 	memcpy(r->tenant, c->tenant, sizeof(r->tenant));
+	_Static_assert(sizeof(r->quality_masked) == sizeof(c->quality_masked) &&
+			   sizeof(r->difficulty_prompt_tokens) ==
+			       sizeof(c->difficulty_prompt_tokens),
+		       "cascade tables: dp_core.h and xdp.h agree");
+	memcpy(r->quality_masked, c->quality_masked, sizeof(r->quality_masked));
+	memcpy(r->difficulty_prompt_tokens, c->difficulty_prompt_tokens,
+	       sizeof(r->difficulty_prompt_tokens));
 	for (i = 0; i < c->n_backends; i++) {
 		struct qs_xdp_backend_cfg *b = &r->be[i];
 		const struct qs_dp_backend_cfg *s = &c->be[i];

@@ -232,6 +232,7 @@ qs_sim_config_open_loop(struct qs_sim_config *c)
 	c->report_max_age_ns = 0;
 	c->report_stale_intervals = 0;
 	c->mask_kv_full = false;
+	c->quality_unmasked = true;
 	c->report_loss = 0;
 	c->forger.kind = QS_SIM_FORGE_NONE;
 	c->on_outcome = NULL;

@@ -50,6 +50,7 @@
 #include "features.h"
 #include "policy.h"
 #include "prefix.h"
+#include "quality.h"
 #include "report_auth.h"
 #include "report_src.h"
 #include "reqtab.h"
@@ -57,6 +58,9 @@
 #include "wire.h"
 
 #define QS_DP_MAX_BACKENDS 64 /* one u64 eligibility mask */
+/* Feature template sets a burst keeps at once (dp/core.c prepare_view): one per set of
+ * backends a request may choose (address family x cascade admissibility). */
+#define QS_DP_TMPL_SETS 4
 /* Reports missed before a backend is masked, by default (DESIGN.md 7: a dead
  * backend stops receiving requests within two report intervals). */
 #define QS_DP_REPORT_STALE_INTERVALS 2
@@ -93,6 +97,11 @@ struct qs_dp_backend_cfg {
 	/* report_key: with one, its reports must carry a valid tag and a rising
 	 * sequence (report_auth.h) */
 	struct qs_report_key report_key;
+	/* cascade (docs/dataplane.md, "Model variants"): its accuracy per difficulty
+	 * class (quality = ...; all 1 without), and the variant's name for displays */
+	bool has_quality;
+	double quality[QS_DIFFICULTIES];
+	char variant[QS_DP_NAME_LEN];
 };
 
 /* Tenants counted on their own (config `tenants`; the rest as one "other"). */
@@ -117,6 +126,13 @@ struct qs_dp_config {
 	enum qs_dp_clock clock;
 	uint32_t n_backends;
 	struct qs_dp_backend_cfg be[QS_DP_MAX_BACKENDS];
+	/* Cascade: the prompt lengths from which a request that carries no difficulty
+	 * counts as class 1, 2, 3 (0: unused; router_view.h), each SLO class's quality
+	 * floor, and from them per SLO class and difficulty the backends below the
+	 * floor, never candidates (quality.h; zeros: no cascade, nothing masked) */
+	uint32_t difficulty_prompt_tokens[3];
+	double quality_floor[QS_QUALITY_SLO];
+	uint64_t quality_masked[QS_QUALITY_SLO][QS_DIFFICULTIES];
 	/* policy_pubkey (control plane only): with a key, every policy file loaded,
 	 * at start or live, must be signed with one of them (docs/dataplane.md) */
 	struct qs_q8_keyset policy_keys;
@@ -125,6 +141,10 @@ struct qs_dp_config {
 /* The report source a backend without report_from gets: its own ip / ip6, any port
  * (agents report from an ephemeral port). For configurations built in code. */
 void qs_dp_report_src_default(struct qs_dp_backend_cfg *b);
+
+/* quality_masked from the backends' quality and the floors (quality.h); the loader
+ * calls it, a configuration built in code calls it after setting them. */
+void qs_dp_config_quality(struct qs_dp_config *c);
 
 /* Defaults, then the INI file (docs/dataplane.md). msg says what and which line. */
 void qs_dp_config_defaults(struct qs_dp_config *c);
@@ -255,6 +275,7 @@ struct qs_dp_burst {
 	uint32_t n_req;
 	uint8_t req_pkt[QS_DP_BURST];
 	uint64_t req_elig[QS_DP_BURST]; /* candidate-index space */
+	uint64_t req_adm[QS_DP_BURST];	/* backends its quality floor admits */
 	uint32_t n_cand;
 	uint8_t cand_be[QS_DP_MAX_BACKENDS]; /* candidate index -> backend index */
 	uint64_t cand_mask;		     /* backends eligible for the policy */

@@ -11,7 +11,8 @@
  *     2   1  version 1
  *     3   1  type: 1 request, 2 continuation, 3 backend report, 4 cancel
  *     4   2  flags: bit 0 last packet of the request; bit 1 (reports only) a
- *                16-byte tag follows the body (report_auth.h)
+ *                16-byte tag follows the body (report_auth.h); bit 2 (requests
+ *                only) the request carries its difficulty class 0..3 in bits 3-4
  *     6   2  tenant
  *     8   8  request id (reports: the agent's report sequence number)
  *    16   4  prompt tokens
@@ -61,7 +62,15 @@
  * the report (unknown flag: field), as DESIGN.md 7 asks of wire additions. */
 #define QS_QRP_F_AUTH	      0x0002
 #define QS_QRP_REPORT_TAG_LEN 16
-#define QS_QRP_RF_DRAINING    0x0001
+/* Requests only: the client says how hard the request is, difficulty class 0
+ * (easiest)..3 in bits 3-4, for cascade routing across model variants (quality.h,
+ * docs/wire.md). Difficulty bits without bit 2 are refused; a request without it
+ * gets the dataplane's estimate from its prompt length (router_view.h). A v1 peer
+ * that predates it refuses such a request (unknown flag: field). */
+#define QS_QRP_F_DIFFICULTY 0x0004
+#define QS_QRP_F_DIFF_SHIFT 3
+#define QS_QRP_F_DIFF_MASK  0x0018
+#define QS_QRP_RF_DRAINING  0x0001
 
 /* Host-order view of a QRP header. */
 struct qs_qrp_hdr {
@@ -170,7 +179,11 @@ qs_qrp_parse_hdr(const qs_u8 *p, qs_u32 len, struct qs_qrp_hdr *h)
 		return QS_QRP_E_HDR_LEN;
 	if (h->priority > 3 || h->slo_class > 3)
 		return QS_QRP_E_FIELD;
-	if (h->flags & ~(QS_QRP_F_LAST | (h->type == QS_QRP_T_REPORT ? QS_QRP_F_AUTH : 0)))
+	if (h->flags &
+	    ~(QS_QRP_F_LAST | (h->type == QS_QRP_T_REPORT ? QS_QRP_F_AUTH : 0) |
+	      (h->type == QS_QRP_T_REQUEST ? QS_QRP_F_DIFFICULTY | QS_QRP_F_DIFF_MASK : 0)))
+		return QS_QRP_E_FIELD;
+	if ((h->flags & QS_QRP_F_DIFF_MASK) && !(h->flags & QS_QRP_F_DIFFICULTY))
 		return QS_QRP_E_FIELD;
 	if ((h->flags & QS_QRP_F_AUTH) && h->hdr_len != QS_QRP_HDR_LEN)
 		return QS_QRP_E_FIELD;
@@ -200,6 +213,13 @@ qs_qrp_parse_report(const qs_u8 *p, qs_u32 len, struct qs_qrp_report *r)
 	if (r->flags & ~QS_QRP_RF_DRAINING)
 		return QS_QRP_E_FIELD;
 	return QS_QRP_OK;
+}
+
+/* A request's flags carrying difficulty class d (0..3). */
+QS_RC_FN qs_u16
+qs_qrp_difficulty_flags(qs_u32 d)
+{
+	return (qs_u16)(QS_QRP_F_DIFFICULTY | (d & 3) << QS_QRP_F_DIFF_SHIFT);
 }
 
 /* Bytes a report with these header flags needs after its header. */

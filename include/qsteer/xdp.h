@@ -164,6 +164,11 @@ struct qs_xdp_config {
 	qs_u32 n_tenants; /* per-tenant counters (dp_core.h config `tenants`) */
 	qs_u16 tenant[QS_XDP_TENANTS];
 	qs_u16 pad_;
+	/* cascade (dp_core.h's fields of the same names): per SLO class and difficulty
+	 * the backends below the quality floor, and the prompt lengths that give a
+	 * difficulty to a request that carries none */
+	qs_u32 difficulty_prompt_tokens[3];
+	qs_u64 quality_masked[4][4];
 	struct qs_xdp_backend_cfg be[QS_XDP_MAX_BACKENDS];
 };
 

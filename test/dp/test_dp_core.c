@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "qsteer/dp_core.h"
+#include "qsteer/router_view.h"
 
 #define MS 1000000ull
 
@@ -763,6 +764,163 @@ test_cancel(void **state)
 	assert_int_equal(how, QS_REQTAB_SAME);
 }
 
+/* QS_TEST_CONFIG with extra lines after [service] and after each [backend ...]
+ * header (be[k] for the k-th of the first n_be, be[0] for the rest; NULL: none). */
+static void
+cfg_with(char *path, const char *svc, const char *const *be, uint32_t n_be)
+{
+	const char *base = getenv("QS_TEST_CONFIG");
+	char line[512];
+	uint32_t k = 0;
+	FILE *in, *out;
+	int fd;
+
+	assert_non_null(base);
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	out = fdopen(fd, "w");
+	in = fopen(base, "r");
+	assert_non_null(out);
+	assert_non_null(in);
+	while (fgets(line, sizeof(line), in)) {
+		fputs(line, out);
+		if (strncmp(line, "[service]", 9) == 0 && svc)
+			fprintf(out, "%s\n", svc);
+		if (strncmp(line, "[backend", 8) == 0 && be) {
+			fprintf(out, "%s\n", be[k < n_be ? k : 0]);
+			k++;
+		}
+	}
+	fclose(in);
+	fclose(out);
+}
+
+/*
+ * Cascade: backends' quality per difficulty and SLO classes' floors give per class and
+ * difficulty the backends below the floor (quality.h); a request's difficulty is
+ * the one its header carries, else its prompt's class by the thresholds; a backend
+ * below the floor is neither the policy's nor a builtin's nor the fallback's.
+ */
+static void
+test_cascade_floors(void **state)
+{
+	static const struct {
+		const char *svc;
+		const char *be[2];
+		const char *want;
+	} bad[] = {
+	    {NULL, {"quality = 1.2", NULL}, "quality = 1.2: want 1 to 4 accuracies in 0..1"},
+	    {NULL, {"quality = 0.9,,0.5", NULL}, "quality = 0.9,,0.5: want"},
+	    {NULL, {"quality = 1,1,1,1,1", NULL}, "quality = 1,1,1,1,1: want"},
+	    {"quality_floor = 2", {NULL, NULL}, "quality_floor = 2: want 1 to 4 shares"},
+	    {"difficulty_prompt_tokens = 3000,1000", {NULL, NULL}, "want 1 to 3 ascending"},
+	    {"difficulty_prompt_tokens = 0", {NULL, NULL}, "want 1 to 3 ascending"},
+	    {"difficulty_prompt_tokens = 1,2,3,4", {NULL, NULL}, "want 1 to 3 ascending"},
+	    {NULL, {"quality = 0.9", "name = x"}, "lacks a quality table and backend"},
+	};
+	static uint8_t fr[16][2048];
+	uint32_t lens[16], i, k, on[8] = {0};
+	struct qs_dp_policy_set set = {0};
+	struct qs_dp_config c2;
+	char path[] = "/tmp/qsteer-dp-core-XXXXXX", msg[512];
+	const char *be[2] = {"quality = 1", "quality = 0.99, 0.5"};
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *b2[2] = {bad[i].be[0], bad[i].be[1] ? bad[i].be[1] : bad[i].be[0]};
+
+		cfg_with(path, bad[i].svc, b2[0] ? b2 : NULL, 2);
+		qs_dp_config_defaults(&c2);
+		assert_int_not_equal(qs_dp_config_load(path, &c2, msg, sizeof(msg)), QS_OK);
+		if (!strstr(msg, bad[i].want))
+			fail_msg("case %u: got '%s', want '%s'", i, msg, bad[i].want);
+		unlink(path);
+		memcpy(path + strlen(path) - 6, "XXXXXX", 6);
+	}
+	/* backend 1 a variant: 0.99 on easy, 0.5 on harder; the rest the reference */
+	cfg_with(path, "quality_floor = 0, 0.98\ndifficulty_prompt_tokens = 1000", be, 2);
+	qs_dp_config_defaults(&c2);
+	if (qs_dp_config_load(path, &c2, msg, sizeof(msg)) != QS_OK)
+		fail_msg("%s", msg);
+	unlink(path);
+	assert_true(c2.n_backends >= 2);
+	assert_true(c2.be[1].has_quality && c2.be[1].quality[3] == 0.5);
+	assert_true(c2.quality_floor[3] == 0.98); /* a short list repeats its last */
+	for (k = 0; k < QS_DIFFICULTIES; k++) {
+		assert_int_equal(c2.quality_masked[0][k], 0);
+		assert_int_equal(c2.quality_masked[1][k], k ? 2 : 0);
+	}
+	assert_int_equal(c2.difficulty_prompt_tokens[0], 1000);
+	assert_int_equal(c2.difficulty_prompt_tokens[1], 0);
+
+	/* decisions: rr over the candidates; SLO class 2 (req()'s) has the 0.98 floor */
+	memcpy(sh->cfg.quality_masked, c2.quality_masked, sizeof(c2.quality_masked));
+	memcpy(sh->cfg.difficulty_prompt_tokens, c2.difficulty_prompt_tokens,
+	       sizeof(c2.difficulty_prompt_tokens));
+	set.builtin = QS_BASELINE_ROUND_ROBIN;
+	report_all(0, 1);
+	for (i = 0; i < 16; i++) /* hard: carried (8) or a long prompt (8) */
+		lens[i] = req(fr[i], QS_QRP_T_REQUEST, 1100 + i,
+			      QS_QRP_F_LAST | (i < 8 ? qs_qrp_difficulty_flags(1 + i % 3) : 0),
+			      i < 8 ? 10 : 1000 + i, false, 0);
+	burst(fr, lens, 16, 1, &set);
+	for (i = 0; i < 16; i++) {
+		assert_int_equal(wk->b.verdict[i], QS_DP_V_TX);
+		on[wk->b.backend[i]]++;
+	}
+	assert_int_equal(on[1], 0);
+	/* easy: carried 0 on a long prompt, or a short prompt: backend 1 takes its turn */
+	for (i = 0; i < 16; i++)
+		lens[i] = req(fr[i], QS_QRP_T_REQUEST, 1200 + i,
+			      QS_QRP_F_LAST | (i < 8 ? qs_qrp_difficulty_flags(0) : 0),
+			      i < 8 ? 5000 : 10, false, 0);
+	burst(fr, lens, 16, 2, &set);
+	memset(on, 0, sizeof(on));
+	for (i = 0; i < 16; i++)
+		on[wk->b.backend[i]]++;
+	assert_true(on[1] >= 1);
+	/* with every candidate masked (reports stale), the fallback keeps the floor */
+	for (i = 0; i < 16; i++)
+		lens[i] = req(fr[i], QS_QRP_T_REQUEST, 1300 + i,
+			      QS_QRP_F_LAST | qs_qrp_difficulty_flags(3), 10, false, 0);
+	burst(fr, lens, 16, 500, &set);
+	for (i = 0; i < 16; i++) {
+		assert_int_equal(wk->b.how[i], QS_DP_HOW_FALLBACK);
+		assert_int_not_equal(wk->b.backend[i], 1);
+	}
+	memset(sh->cfg.quality_masked, 0, sizeof(sh->cfg.quality_masked));
+	memset(sh->cfg.difficulty_prompt_tokens, 0, sizeof(sh->cfg.difficulty_prompt_tokens));
+}
+
+/* The difficulty bits belong to requests, and only with their flag (wire.h). */
+static void
+test_parse_difficulty(void **state)
+{
+	uint8_t buf[2048];
+	struct qs_dp_pkt p;
+	uint32_t len;
+
+	(void)state;
+	len = req(buf, QS_QRP_T_REQUEST, 42, QS_QRP_F_LAST | qs_qrp_difficulty_flags(3), 100, false,
+		  0);
+	qs_dp_parse(&cfg, buf, len, &p);
+	assert_int_equal(p.cls, QS_DP_C_QRP);
+	assert_int_equal(qs_rview_difficulty(p.h.flags, 0, 0, 0, 0), 3);
+	assert_int_equal(qs_rview_difficulty(QS_QRP_F_LAST, 2500, 1000, 2000, 3000), 2);
+	assert_int_equal(qs_rview_difficulty(QS_QRP_F_LAST, 2500, 0, 0, 0), 0);
+	len =
+	    req(buf, QS_QRP_T_REQUEST, 42, QS_QRP_F_LAST | 3 << QS_QRP_F_DIFF_SHIFT, 100, false, 0);
+	qs_dp_parse(&cfg, buf, len, &p);
+	assert_int_equal(p.drop, QS_DP_D_QRP_FIELD);
+	len = req(buf, QS_QRP_T_CONTINUATION, 42, QS_QRP_F_LAST | qs_qrp_difficulty_flags(1), 100,
+		  false, 0);
+	qs_dp_parse(&cfg, buf, len, &p);
+	assert_int_equal(p.drop, QS_DP_D_QRP_FIELD);
+	len = req(buf, QS_QRP_T_CANCEL, 42, qs_qrp_difficulty_flags(0), 100, false, 0);
+	qs_dp_parse(&cfg, buf, len, &p);
+	assert_int_equal(p.drop, QS_DP_D_QRP_FIELD);
+}
+
 static void
 test_tenant_counters(void **state)
 {
@@ -784,26 +942,12 @@ test_tenant_counters(void **state)
 			  {"7,7", "tenant 7 twice"},
 			  {"70000", "want up to 16 tenant ids"},
 			  {"1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17", "want up to 16"}};
-		const char *base = getenv("QS_TEST_CONFIG");
 		char path[] = "/tmp/qsteer-dp-core-XXXXXX", line[512];
-		FILE *in, *out;
-		int fd, k;
+		int k;
 
-		assert_non_null(base);
 		for (k = 0; k < 4; k++) {
-			fd = mkstemp(path);
-			assert_true(fd >= 0);
-			out = fdopen(fd, "w");
-			in = fopen(base, "r");
-			assert_non_null(out);
-			assert_non_null(in);
-			while (fgets(line, sizeof(line), in)) {
-				fputs(line, out);
-				if (strncmp(line, "[service]", 9) == 0)
-					fprintf(out, "tenants = %s\n", cs[k].val);
-			}
-			fclose(in);
-			fclose(out);
+			snprintf(line, sizeof(line), "tenants = %s", cs[k].val);
+			cfg_with(path, line, NULL, 0);
 			if (cs[k].want) {
 				assert_int_not_equal(qs_dp_config_load(path, &c2, msg, sizeof(msg)),
 						     QS_OK);
@@ -1080,6 +1224,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_request_table, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tenant_counters, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cascade_floors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_parse_difficulty, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_decision_reference, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_feature_rows, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_shadow_canary, setup, teardown),

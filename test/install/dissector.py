@@ -132,8 +132,11 @@ def decode_qrp(p):
         why = "hdr-len"
     elif e["qrp.priority"] > 3 or e["qrp.slo_class"] > 3:
         why = "field"
-    elif e["qrp.flags"] & ~(3 if e["qrp.type"] == 3 else 1):
-        why = "field"  # bit 1, a tag after the report body, only on reports
+    elif e["qrp.flags"] & ~(3 if e["qrp.type"] == 3 else 0x1d if e["qrp.type"] == 1 else 1):
+        why = "field"  # bit 1, a tag after the report body, only on reports; bits
+        # 2-4, the difficulty and its class, only on requests
+    elif e["qrp.flags"] & 0x18 and not e["qrp.flags"] & 4:
+        why = "field"  # difficulty class bits without their flag
     elif e["qrp.flags"] & 2 and e["qrp.hdr_len"] != 32:
         why = "field"
     if why:
@@ -226,6 +229,11 @@ def extra_frames():
         udp4_frame(be, 45002, svc, 7789, qrp(3, 2, 0, big, 0, 0, 0, 0, 0, report + bytes(15))),
         udp4_frame(cl, 40005, svc, 7788, qrp(1, 3, 7, 43, 10, 10, 0, 0, 0)),
         udp4_frame(cl, 40005, svc, 7788, qrp(4, 1, 7, 42, 0, 0, 0, 3, 3)),
+        # difficulty (docs/wire.md): class 3 carried; its bits without the flag; the
+        # flag on a continuation
+        udp4_frame(cl, 40005, svc, 7788, qrp(1, 0x1d, 7, 44, 10, 10, 0, 0, 1)),
+        udp4_frame(cl, 40005, svc, 7788, qrp(1, 0x09, 7, 45, 10, 10, 0, 0, 1)),
+        udp4_frame(cl, 40005, svc, 7788, qrp(2, 0x05, 7, 44, 0, 0, 0, 0, 1)),
     ]
 
 

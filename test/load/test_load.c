@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "qsteer/agent_wire.h"
+#include "qsteer/router_view.h"
 #include "qsteer/wire.h"
 
 #include "load.h"
@@ -218,6 +219,14 @@ test_packets(void **state)
 	assert_int_equal(h.prefix_hash, 0xabcdef01u);
 	assert_int_equal(h.prompt_tokens, 100);
 	assert_int_equal(h.max_new_tokens, 10);
+	/* a cascade scenario's request says how hard it is, on its first packet */
+	b.req[1].has_difficulty = true;
+	b.req[1].difficulty = 2;
+	len = qs_load_packet(&b, 1, 0, 256, 0, buf);
+	assert_int_equal(qs_qrp_parse_hdr(buf, len, &h), QS_QRP_OK);
+	assert_int_equal(h.flags, QS_QRP_F_LAST | QS_QRP_F_DIFFICULTY | 2 << QS_QRP_F_DIFF_SHIFT);
+	assert_int_equal(qs_rview_difficulty(h.flags, 100, 1, 2, 3), 2); /* not 3 */
+	b.req[1].has_difficulty = false;
 	/* 500 payload bytes in 128-byte datagrams: 96 + 96 + 96 + 96 + 116 -> 6 packets */
 	assert_int_equal(qs_load_packets(500, 128), 6);
 	for (k = 0; k < 6; k++) {

@@ -10,7 +10,9 @@
  * whose agent stops (stale after report_interval x report_stale_intervals), one
  * reporting its KV cache full, one reporting it drains, one drained by the
  * operator, and a stretch where every report is stale (the fallback decides over
- * the stale backends heard from lately, not over the one silent for 100 ms). The router the
+ * the stale backends heard from lately, not over the one silent for 100 ms). Cascade
+ * floors mask backends per request by SLO class and difficulty, which the request
+ * carries or the dataplanes derive from its prompt length (quality.h). The router the
  * simulator models keeps what the dataplane keeps: the last report, when it came, and what it sent
  * since.
  *
@@ -59,6 +61,11 @@ rnd(uint32_t n)
 	return (uint32_t)((z ^ (z >> 31)) % n);
 }
 
+static const double quality[3][QS_DIFFICULTIES] = {
+    {1, 1, 1, 1}, {0.99, 0.95, 0.8, 0.6}, {0.97, 0.9, 0.6, 0.4}};
+static const double floors[QS_QUALITY_SLO] = {0, 0.98, 0.9, 0.5};
+static const uint32_t prompt_thr[3] = {1000, 3000, 6000};
+
 static void
 make_cfg(struct qs_dp_config *c)
 {
@@ -85,7 +92,14 @@ make_cfg(struct qs_dp_config *c)
 		b->capacity_class = (uint8_t)(i % 8);
 		snprintf(b->name, sizeof(b->name), "b%u", i);
 		qs_dp_report_src_default(b);
+		/* cascade: 0 and 1 the reference (never masked, so no request is ever
+		 * dropped where the simulator would route it), 2-3 and 4-5 two variants */
+		b->has_quality = true;
+		memcpy(b->quality, quality[i / 2], sizeof(b->quality));
 	}
+	memcpy(c->quality_floor, floors, sizeof(floors));
+	memcpy(c->difficulty_prompt_tokens, prompt_thr, sizeof(prompt_thr));
+	qs_dp_config_quality(c);
 }
 
 static void
@@ -132,7 +146,9 @@ main(int argc, char **argv)
 	struct qs_policy_load_opts lo = {QS_SCHEMA_ROUTER_V1, QS_Q8_KIND_SCORER, NULL};
 	struct qs_sim_router router;
 	struct qs_sim_view_backend vb[NB];
-	uint64_t seq[NB] = {0}, now = 0, req_id = 1, n_req = 0, n_fallback = 0, n_masked = 0;
+	uint64_t seq[NB] = {0}, now = 0, req_id = 1, n_req = 0, n_fallback = 0, n_masked = 0,
+		 n_floor = 0, ok[QS_QUALITY_SLO][QS_DIFFICULTIES];
+	double qtab[NB][QS_DIFFICULTIES], best[QS_DIFFICULTIES];
 	uint32_t capacity[NB], t, i, k;
 	char msg[512], spec[1024];
 #ifdef QS_PARITY_XDP
@@ -193,6 +209,10 @@ main(int argc, char **argv)
 		capacity[i] = cfg.be[i].capacity;
 	}
 	qs_prefix_init(&prefix);
+	/* the simulator's admissible sets, as qs_sim_create computes them */
+	for (i = 0; i < NB; i++)
+		memcpy(qtab[i], quality[i / 2], sizeof(qtab[i]));
+	qs_quality_admissible((const double(*)[QS_DIFFICULTIES])qtab, NB, floors, 0, best, ok);
 #ifdef QS_PARITY_XDP
 	/* one CPU: the program's per-CPU worker 0 is the one every run uses */
 	CPU_ZERO(&cpus);
@@ -215,8 +235,6 @@ main(int argc, char **argv)
 		uint64_t drain = t >= 100 && t < 120 ? 1ull << 5 : 0; /* operator drains 5 */
 
 		__atomic_store_n(&sh->admin_drain, drain, __ATOMIC_RELEASE);
-		for (i = 0; i < NB; i++)
-			vb[i].drained = drain >> i & 1;
 #ifdef QS_PARITY_XDP
 		if (xdp)
 			qs_xdp_set_drain(x, drain);
@@ -286,10 +304,25 @@ main(int argc, char **argv)
 					       32};
 			struct qs_dp_flow f;
 			uint8_t fr[2048], in[2048], *fp = fr, cli[4] = {192, 168, 0, 7};
-			uint32_t len, cnd, hit;
+			uint32_t len, cnd, hit, diff;
+			uint64_t adm;
 			uint16_t dpb;
 			int sb;
 
+			/* half carry a difficulty; the others' is their prompt's class */
+			if (rnd(2)) {
+				diff = rnd(4);
+				h.flags |= qs_qrp_difficulty_flags(diff);
+			} else {
+				diff = (h.prompt_tokens >= prompt_thr[0]) +
+				       (h.prompt_tokens >= prompt_thr[1]) +
+				       (h.prompt_tokens >= prompt_thr[2]);
+			}
+			/* what the simulator's engine hides from its router (build_view) */
+			adm = ok[h.slo_class][diff];
+			n_floor += adm != (1ull << NB) - 1;
+			for (i = 0; i < NB; i++)
+				vb[i].drained = (drain >> i & 1) || !(adm >> i & 1);
 			now = t * MS + 700000ull + k * 100000ull;
 			flow(&cfg, &f, cli, cfg.port);
 			len = qs_dp_build_qrp(fr, sizeof(fr), &f, &h, NULL, 40);
@@ -303,6 +336,7 @@ main(int argc, char **argv)
 			d.freq.priority = h.priority;
 			d.freq.slo_class = h.slo_class;
 			d.capacity = capacity;
+			d.admissible = adm;
 			qs_sim_view(vb, NB, now, cfg.report_max_age_ns, true, hit, true, &d);
 			sb = qs_sim_router_choose(&router, &d);
 			n_masked += d.eligible != ((1ull << NB) - 1);
@@ -310,11 +344,18 @@ main(int argc, char **argv)
 
 			/* the dataplane's */
 			qs_dp_process(wk, sh, &set, &fp, &len, 1, now);
-			CHECK(wk->b.cand_mask == d.eligible, "candidates: dp %#llx, sim %#llx",
-			      (unsigned long long)wk->b.cand_mask, (unsigned long long)d.eligible);
-			if (wk->b.n_cand == 0) {
+			CHECK(wk->b.req_adm[0] == (~cfg.quality_masked[h.slo_class][diff]),
+			      "admissible: dp %#llx, sim %#llx",
+			      (unsigned long long)(wk->b.req_adm[0] & ((1ull << NB) - 1)),
+			      (unsigned long long)adm);
+			CHECK((wk->b.cand_mask & wk->b.req_adm[0]) == d.eligible,
+			      "candidates: dp %#llx, sim %#llx",
+			      (unsigned long long)(wk->b.cand_mask & wk->b.req_adm[0]),
+			      (unsigned long long)d.eligible);
+			if ((wk->b.cand_mask & wk->b.req_adm[0]) == 0) {
 				uint64_t fb =
-				    qs_rview_fallback_set(wk->b.heard_mask, wk->b.fallback_mask);
+				    qs_rview_fallback_set(wk->b.heard_mask & wk->b.req_adm[0],
+							  wk->b.fallback_mask & wk->b.req_adm[0]);
 
 				CHECK(fb == d.fallback, "fallback: dp %#llx, sim %#llx",
 				      (unsigned long long)fb, (unsigned long long)d.fallback);
@@ -325,7 +366,9 @@ main(int argc, char **argv)
 					      "%d",
 					      (unsigned long long)d.fallback, (int)sb);
 			}
-			for (cnd = 0; cnd < wk->b.n_cand && wk->b.cand_mask == d.eligible; cnd++) {
+			for (cnd = 0; cnd < wk->b.n_cand &&
+				      (wk->b.cand_mask & wk->b.req_adm[0]) == d.eligible;
+			     cnd++) {
 				const uint8_t *a = &wk->b.x[(size_t)cnd * QS_FR_COUNT];
 				const uint8_t *s = d.features[wk->b.cand_be[cnd]];
 
@@ -372,11 +415,13 @@ main(int argc, char **argv)
 		}
 	}
 	/* the sequence must have exercised what it claims to */
-	CHECK(n_masked > 100 && n_fallback > 20, "only %llu masked and %llu all-masked decisions",
-	      (unsigned long long)n_masked, (unsigned long long)n_fallback);
-	printf("%llu requests (%llu with a backend masked, %llu with all), dp%s and the "
-	       "simulator's view: %s\n",
-	       (unsigned long long)n_req, (unsigned long long)n_masked,
+	CHECK(n_masked > 100 && n_fallback > 20 && n_floor > 100 && n_floor < n_req - 100,
+	      "only %llu masked, %llu all-masked and %llu floor-masked decisions",
+	      (unsigned long long)n_masked, (unsigned long long)n_fallback,
+	      (unsigned long long)n_floor);
+	printf("%llu requests (%llu with a backend masked, %llu below a quality floor, %llu "
+	       "with all), dp%s and the simulator's view: %s\n",
+	       (unsigned long long)n_req, (unsigned long long)n_masked, (unsigned long long)n_floor,
 	       (unsigned long long)n_fallback, xdp ? ", XDP" : "", bad ? "DIFFER" : "equal");
 #ifdef QS_PARITY_XDP
 	if (x)

@@ -125,6 +125,9 @@ from_scenario(const struct qs_load_src_cfg *c, struct qs_sim_config *sc, struct 
 		r->tenant = d->req.tenant;
 		r->priority = d->req.priority;
 		r->slo_class = d->req.slo_class & 3;
+		/* a cascade scenario's clients say how hard each request is */
+		r->has_difficulty = sc->backend[0].has_quality;
+		r->difficulty = d->req.difficulty & 3;
 		r->class_index = d->req.class_index;
 		rc = qs_sim_route(
 		    sim, (uint32_t)(d->decision_id % (sc->n_backends ? sc->n_backends : 1)), msg,

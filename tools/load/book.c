@@ -43,6 +43,8 @@ qs_load_packet(const struct qs_load_book *b, uint32_t i, uint32_t payload, uint3
 	memset(&h, 0, sizeof(h));
 	h.type = k == 0 ? QS_QRP_T_REQUEST : QS_QRP_T_CONTINUATION;
 	h.flags = k + 1 == n ? QS_QRP_F_LAST : 0;
+	if (k == 0 && r->has_difficulty)
+		h.flags |= qs_qrp_difficulty_flags(r->difficulty);
 	h.tenant = r->tenant;
 	h.request_id = b->id_base + i;
 	h.prompt_tokens = r->prompt_tokens;

@@ -69,6 +69,10 @@ struct qs_load_req {
 	uint16_t tenant;
 	uint8_t priority;
 	uint8_t slo_class;
+	/* a cascade scenario's: the difficulty class its header carries (without, as
+	 * in other scenarios, the dataplane derives one from the prompt length) */
+	bool has_difficulty;
+	uint8_t difficulty;
 	uint8_t class_index;
 	uint8_t state; /* enum qs_load_state */
 	uint8_t flags; /* QS_LOAD_RF_* */

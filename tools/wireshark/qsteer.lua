@@ -29,6 +29,8 @@ f.type = ProtoField.uint8("qrp.type", "Type", base.DEC, qrp_types)
 f.flags = ProtoField.uint16("qrp.flags", "Flags", base.HEX)
 f.flag_last = ProtoField.bool("qrp.flags.last", "Last packet of the request", 16, nil, 0x0001)
 f.flag_auth = ProtoField.bool("qrp.flags.auth", "Report tag follows the body", 16, nil, 0x0002)
+f.flag_diff = ProtoField.bool("qrp.flags.difficulty", "Carries its difficulty", 16, nil, 0x0004)
+f.difficulty = ProtoField.uint16("qrp.flags.difficulty_class", "Difficulty class", base.DEC, nil, 0x0018)
 f.tenant = ProtoField.uint16("qrp.tenant", "Tenant", base.DEC)
 f.request_id = ProtoField.uint64("qrp.request_id", "Request id (reports: sequence)", base.DEC)
 f.prompt_tokens = ProtoField.uint32("qrp.prompt_tokens", "Prompt tokens", base.DEC)
@@ -96,6 +98,10 @@ local function dissect_qrp(tvb, pinfo, root)
 	local ft = t:add(f.flags, tvb(4, 2))
 	ft:add(f.flag_last, tvb(4, 2))
 	ft:add(f.flag_auth, tvb(4, 2))
+	if bit.band(tvb(4, 2):uint(), 0x0004) ~= 0 then
+		ft:add(f.flag_diff, tvb(4, 2))
+		ft:add(f.difficulty, tvb(4, 2))
+	end
 	t:add(f.tenant, tvb(6, 2))
 	t:add(f.request_id, tvb(8, 8))
 	t:add(f.prompt_tokens, tvb(16, 4))
@@ -118,8 +124,10 @@ local function dissect_qrp(tvb, pinfo, root)
 		why = "hdr-len"
 	elseif tvb(28, 1):uint() > 3 or tvb(29, 1):uint() > 3 then
 		why = "field"
-	elseif bit.band(flags, typ == 3 and 0xfffc or 0xfffe) ~= 0 then
-		why = "field" -- bit 1 (tag follows) only on reports
+	elseif bit.band(flags, typ == 3 and 0xfffc or typ == 1 and 0xffe2 or 0xfffe) ~= 0 then
+		why = "field" -- bit 1 (tag follows) only on reports, 2-4 (difficulty) on requests
+	elseif bit.band(flags, 0x0018) ~= 0 and bit.band(flags, 0x0004) == 0 then
+		why = "field" -- difficulty bits without their flag
 	elseif bit.band(flags, 2) ~= 0 and hdr_len ~= QRP_HDR_LEN then
 		why = "field"
 	end
