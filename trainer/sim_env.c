@@ -283,12 +283,23 @@ sim_env_act(void *env, uint32_t action, uint64_t tag, char *msg, size_t msglen)
 	return qs_sim_route(e->sim, action, msg, msglen);
 }
 
+/*
+ * Reward: the request's goodput, weighted by the quality it was served at against
+ * the best backend's (cascade routing; 1 without model variants, so other scenarios'
+ * rewards are as they were), minus a latency penalty. Quality floors are masks
+ * (quality.h), not terms here: the policy cannot trade them away.
+ */
 static float
 reward(const struct sim_env *e, const struct qs_sim_outcome *o)
 {
 	const struct qs_sim_slo *slo = &e->cfg.slo[o->slo_class & 3];
 	double ttft = (double)o->ttft_ns / 1e6, ref = slo->ttft_ms > 0 ? slo->ttft_ms : 1000.0;
 	double x = ttft / ref;
+	const double good =
+	    !o->slo_met ? 0.0
+	    : o->quality_known && o->quality_best > 0 && o->quality < o->quality_best
+		? o->quality / o->quality_best
+		: 1.0;
 
 	if (e->ttft_metric) {
 		double pen = x * x > 16 ? 16 : x * x;
@@ -298,13 +309,13 @@ reward(const struct sim_env *e, const struct qs_sim_outcome *o)
 
 			pen += e->tpot_weight * (t * t > 16 ? 16 : t * t);
 		}
-		return (float)((o->slo_met ? 1.0 : 0.0) - 0.25 * pen);
+		return (float)(good - 0.25 * pen);
 	}
 	if (slo->e2e_ms > 0 && (double)o->e2e_ns / 1e6 / slo->e2e_ms > x)
 		x = (double)o->e2e_ns / 1e6 / slo->e2e_ms;
 	if (slo->tpot_ms > 0 && (double)o->tpot_ns / 1e6 / slo->tpot_ms > x)
 		x = (double)o->tpot_ns / 1e6 / slo->tpot_ms;
-	return (float)((o->slo_met ? 1.0 : 0.0) - 0.25 * (x > 4 ? 4 : x));
+	return (float)(good - 0.25 * (x > 4 ? 4 : x));
 }
 
 static uint32_t
