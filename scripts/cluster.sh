@@ -16,7 +16,9 @@
 #   --routers "R ..."      routers for live-vs-sim: q8 (the --policy file),
 #                          sed kv lor rr ... (default "q8 sed kv lor rr"; "" = none)
 #   --policy FILE.q8       the router "q8" (default policies/default-router.q8)
-#   --scenario trace|chat  arrivals for live-vs-sim (default trace)
+#   --scenario trace|chat|cascade  arrivals for live-vs-sim (default trace);
+#                          cascade: Llama-2-13B agents, the first half fp16, the
+#                          rest 4-bit, with quality floors (docs/cluster.md)
 #   --rate R --requests N  arrival rate (req/s) and count (default: 8 req/s, 400)
 #   --seed N               scenario seed (default 1)
 #   --live-runs K          live runs per router, interleaved (default 1); the table
@@ -78,7 +80,7 @@ while [ $# -gt 0 ]; do
 	shift
 done
 case $MODE in dp) MODES=dp ;; xdp) MODES=xdp ;; both) MODES="dp xdp" ;; *) usage ;; esac
-case $SCEN in trace|chat) ;; *) usage ;; esac
+case $SCEN in trace|chat|cascade) ;; *) usage ;; esac
 case $SCHEDULE in mixed|vllm-v0) ;; *) usage ;; esac
 [ "$SIM_TRANSIT" = auto ] || [[ $SIM_TRANSIT =~ ^[0-9]+(\.[0-9]+)?$ ]] ||
 	{ echo "cluster.sh: --sim-transit auto or microseconds, not '$SIM_TRANSIT'" >&2; exit 2; }
@@ -148,11 +150,24 @@ ctl() { timeout 120 "$CTL" --socket "$SOCK" "$@"; }
 SVC=10.77.0.1 CLIENT=10.77.0.2 SVCMAC=02:51:00:00:00:01
 agent_ip() { echo "10.77.0.$((10 + $1))"; }
 agent_mac() { printf '02:51:00:00:01:%02x' "$1"; }
-# a heterogeneous mix like azure-code-70: the first half A100, the rest H100
+# a heterogeneous mix like azure-code-70: the first half A100, the rest H100; for the
+# cascade, the first half the full-precision model and the rest its 4-bit variant
+# (all A100s), each with its accuracy per difficulty as sim/scenarios/cascade.ini's
 NA100=$(((AGENTS + 1) / 2)) NH100=$((AGENTS - (AGENTS + 1) / 2))
-agent_profile() { [ "$1" -lt "$NA100" ] && echo a100-80gb-llama2-7b || echo h100-80gb-llama2-7b; }
+agent_profile() {
+	if [ "$SCEN" = cascade ]; then
+		[ "$1" -lt "$NA100" ] && echo a100-80gb-llama2-13b || echo a100-80gb-llama2-13b-w4
+	else
+		[ "$1" -lt "$NA100" ] && echo a100-80gb-llama2-7b || echo h100-80gb-llama2-7b
+	fi
+}
+Q_FP16="0.7432, 0.5568, 0.4284" Q_W4="0.7378, 0.5428, 0.3738"
 
-say "topology: $AGENTS GPU hosts ($NA100 x A100, $NH100 x H100), namespaces ${P}*"
+if [ "$SCEN" = cascade ]; then
+	say "topology: $AGENTS GPU hosts ($NA100 x A100 fp16, $NH100 x A100 W4, Llama-2-13B), namespaces ${P}*"
+else
+	say "topology: $AGENTS GPU hosts ($NA100 x A100, $NH100 x H100), namespaces ${P}*"
+fi
 ip netns add "$NSF" 2> /dev/null || skip "cannot create network namespaces"
 nsinit() { # $1 namespace: lo up, no IPv6 (no ND/MLD noise on the wires)
 	ip netns exec "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
@@ -188,12 +203,19 @@ done
 
 # ---- configuration ------------------------------------------------------------------
 sed -e "s/@SERVICE_IP@/$SVC/" "$ROOT/scripts/cluster/dp.ini" > "$T/dp.ini"
+# the cascade's floors per SLO class (0 first), as the scenario's [slo.N]
+if [ "$SCEN" = cascade ]; then
+	sed -i 's/^\[service\]$/[service]\nquality_floor = 0.95, 0.98/' "$T/dp.ini"
+fi
 # the fallback's heard window: ten mask ages (router_view.h QS_RVIEW_HEARD_AGES), the
 # mask age being report_interval_ms x report_stale_intervals
 HEARD_MS=$(awk -F'[=;]' '/^report_interval_ms/ { i = $2 } /^report_stale_intervals/ { k = $2 }
 	END { print i * k * 10 }' "$T/dp.ini")
 for i in $(seq 0 $((AGENTS - 1))); do
-	if [ "$i" -lt "$NA100" ]; then cap=100 cls=0; else cap=200 cls=2; fi
+	if [ "$SCEN" = cascade ]; then
+		cap=100 cls=0
+		[ "$i" -lt "$NA100" ] && q=$Q_FP16 || q=$Q_W4
+	elif [ "$i" -lt "$NA100" ]; then cap=100 cls=0; else cap=200 cls=2; fi
 	# each agent signs its reports with its own key, and the dataplane believes a
 	# backend's reports only with that key's tag (docs/wire.md, report authentication)
 	(umask 077; od -An -N16 -tx1 /dev/urandom | tr -d ' \n' > "$T/gpu$i.key")
@@ -208,6 +230,7 @@ for i in $(seq 0 $((AGENTS - 1))); do
 	capacity = $cap
 	report_key_file = $T/gpu$i.key
 	EOF
+	if [ "$SCEN" = cascade ]; then printf 'quality = %s\n' "$q" >> "$T/dp.ini"; fi
 done
 # scenario NAME RATE REQUESTS OUTFILE: a template with the cluster's backends (the
 # same capacities as the dataplane's, so sed and the capacity feature agree), each
@@ -216,6 +239,13 @@ done
 scenario() {
 	sed -e "s|@TRACE@|$ROOT/data/traces/azure_llm_2023_code.csv|" -e "s/@RATE@/$2/" \
 	    -e "s/@REQUESTS@/$3/" "$ROOT/scripts/cluster/$1.ini" > "$4"
+	if [ "$1" = cascade ]; then
+		printf '\n[backend.fp16]\nprofile = a100-80gb-llama2-13b\ncount = %d\ncapacity = 100\nschedule = %s\nvariant = fp16\nquality = %s\n' \
+			$NA100 "$SCHEDULE" "$Q_FP16" >> "$4"
+		printf '\n[backend.w4]\nprofile = a100-80gb-llama2-13b-w4\ncount = %d\ncapacity = 100\nschedule = %s\nvariant = w4\nquality = %s\n' \
+			$NH100 "$SCHEDULE" "$Q_W4" >> "$4"
+		return 0
+	fi
 	printf '\n[backend.a100]\nprofile = a100-80gb-llama2-7b\ncount = %d\ncapacity = 100\nschedule = %s\n' \
 		$NA100 "$SCHEDULE" >> "$4"
 	[ $NH100 -gt 0 ] && printf '\n[backend.h100]\nprofile = h100-80gb-llama2-7b\ncount = %d\ncapacity = 200\nschedule = %s\n' \
@@ -385,6 +415,37 @@ for M in $MODES; do
 			[ "$CI" = 1 ] && check_all_answered "$name"
 		done
 	done
+	# The cascade's floors, live: no medium or hard interactive request (classes 1
+	# and 2 of scripts/cluster/cascade.ini) may reach a 4-bit agent (backend ids
+	# above NA100); the split per class shows the easy ones did.
+	if [ "$SCEN" = cascade ]; then
+		for f in "$OUT/$M"-*.csv; do
+			[ -s "$f" ] || continue
+			bad=$(python3 - "$f" "$NA100" "$Q_FP16" "$Q_W4" <<-'PY'
+			import csv, sys
+			na = int(sys.argv[2])
+			qf, qw = ([float(x) for x in a.split(",")] for a in sys.argv[3:5])
+			diff = [0, 1, 2, 1]  # the classes' difficulties (cascade.ini)
+			n, w4, served, best = [0] * 4, [0] * 4, 0.0, 0.0
+			for r in csv.DictReader(open(sys.argv[1])):
+			    if r["outcome"] != "answered" or not r["backend"]:
+			        continue
+			    c = int(r["class"])
+			    n[c] += 1
+			    on_w4 = int(r["backend"]) > na
+			    w4[c] += on_w4
+			    served += (qw if on_w4 else qf)[diff[c]]
+			    best += qf[diff[c]]
+			names = ["easy", "medium", "hard", "bulk"]
+			print(w4[1] + w4[2], end=" ")
+			print(", ".join("%s %d/%d" % (names[c], w4[c], n[c]) for c in range(4)), end="")
+			print("; accuracy loss %.2f%%" % (100 * (1 - served / best) if best else 0))
+			PY
+			)
+			echo "   floors in $(basename "$f"): on 4-bit agents $bad"
+			[ "${bad%% *}" = 0 ] || fail "$(basename "$f"): ${bad%% *} requests below their quality floor"
+		done
+	fi
 	# The report transit: a live report reaches the dataplane a while after the agent
 	# took it, and a request sent meanwhile is in neither the report nor the sent
 	# counts (docs/sim.md, "Report transit"). Its length is measured, not fitted: the

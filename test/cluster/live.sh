@@ -21,9 +21,16 @@ modes=
 case $modes in "dp xdp") mode=both ;; *) mode=$(echo $modes) ;; esac
 leftover() { ip netns list 2> /dev/null | grep -c "^qcl$1[fcsg]" || true; }
 set +e
-"$SRC/scripts/cluster.sh" --ci --build "$BUILD" --mode "$mode" --agents 4 \
-	--routers sed --scenario chat --rate 50 --requests 800 --p50-tol 26 \
-	--ops --ops-rate 50 --ops-requests 600 &
+if [ "${QS_CLUSTER_KIND:-}" = cascade ]; then
+	# cascade routing live: fp16 and 4-bit agents, quality floors in the dataplane;
+	# --ci fails the run if a request below its floor reached a 4-bit agent
+	"$SRC/scripts/cluster.sh" --ci --build "$BUILD" --mode "$mode" --agents 4 \
+		--routers kv --scenario cascade --rate 8 --requests 120 --phasings 5 &
+else
+	"$SRC/scripts/cluster.sh" --ci --build "$BUILD" --mode "$mode" --agents 4 \
+		--routers sed --scenario chat --rate 50 --requests 800 --p50-tol 26 \
+		--ops --ops-rate 50 --ops-requests 600 &
+fi
 pid=$!
 wait $pid
 rc=$?
@@ -32,4 +39,4 @@ set -e
 [ "$(leftover $pid)" = 0 ] || { echo "FAIL: namespaces qcl$pid* left behind"; exit 1; }
 [ ! -e "/var/run/dpdk/qsteer-cluster-$pid" ] || { echo "FAIL: DPDK runtime dir left behind"; exit 1; }
 [ $rc = 0 ] || exit $rc
-echo "cluster-live: OK ($mode)"
+echo "cluster-live${QS_CLUSTER_KIND:+ ($QS_CLUSTER_KIND)}: OK ($mode)"
