@@ -40,6 +40,7 @@
 #include "qsteer/agent_http.h"
 #include "qsteer/clock.h"
 #include "qsteer/crc32c.h"
+#include "qsteer/quality.h"
 #include "qsteer/opt.h"
 
 #define QS_GW_PREFIX_BYTES 256
@@ -317,6 +318,8 @@ send_request(struct flight *f, const struct qs_qrp_hdr *h0, uint8_t ep, const ch
 
 		h.type = k == 0 ? QS_QRP_T_REQUEST : QS_QRP_T_CONTINUATION;
 		h.flags = off + n >= total ? QS_QRP_F_LAST : 0;
+		if (k == 0) /* a difficulty belongs to the request's first packet (wire.h) */
+			h.flags |= h0->flags & (QS_QRP_F_DIFFICULTY | QS_QRP_F_DIFF_MASK);
 		qs_qrp_write_hdr(pkt, &h);
 		for (i = 0; i < n; i++) {
 			size_t at = off + i;
@@ -592,11 +595,18 @@ handle(struct MHD_Connection *c, uint8_t ep, const char *body, size_t len)
 	}
 	h.priority = hdr_u8(c, "X-QSteer-Priority", 0, 3, &bad_hdr);
 	h.slo_class = hdr_u8(c, "X-QSteer-SLO-Class", 0, 3, &bad_hdr);
+	/* cascade routing: how hard the client says the request is (docs/wire.md); without
+	 * it the dataplane estimates from the prompt length */
+	if (MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-QSteer-Difficulty"))
+		h.flags = qs_qrp_difficulty_flags(
+		    hdr_u8(c, "X-QSteer-Difficulty", 0, QS_DIFFICULTIES - 1, &bad_hdr));
 	if (bad_hdr) {
 		atomic_fetch_add(&m_bad, 1);
-		return respond_error(c, 400, NULL,
-				     "X-QSteer-Tenant must be 0..65535, "
-				     "X-QSteer-Priority and X-QSteer-SLO-Class 0..3");
+		return respond_error(
+		    c, 400, NULL,
+		    "X-QSteer-Tenant must be 0..65535, "
+		    "X-QSteer-Priority, X-QSteer-SLO-Class and X-QSteer-Difficulty "
+		    "0..3");
 	}
 	h.prompt_tokens = (uint32_t)QS_RC_MIN((bytes + 3) / 4 + extra, 1ull << 20);
 	if (h.prompt_tokens == 0)
@@ -879,8 +889,9 @@ usage(FILE *f)
 		"      --connection-limit N   concurrent HTTP connections (default 1024)\n"
 		"endpoints: POST /v1/completions, POST /v1/chat/completions (\"stream\": true\n"
 		"for SSE), GET /metrics (Prometheus), GET /healthz. Request headers\n"
-		"X-QSteer-Priority and X-QSteer-SLO-Class (0..3) and X-QSteer-Tenant set the\n"
-		"QRP fields. Prompt tokens are estimated as ceil(bytes / 4) of the prompt text.\n",
+		"X-QSteer-Priority, X-QSteer-SLO-Class, X-QSteer-Difficulty (0..3) and\n"
+		"X-QSteer-Tenant set the QRP fields. Prompt tokens are estimated as ceil(bytes / "
+		"4) of the prompt text.\n",
 		QS_QRP_PORT, QS_GW_MAX_PACKETS * QS_GW_PKT_PAYLOAD - QS_GW_BODY_HDR,
 		QS_GW_MAX_PACKETS);
 }

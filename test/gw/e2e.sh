@@ -145,6 +145,11 @@ c=$(curl -sS -o out -w '%{http_code}' "$URL/v1/completions" --data-binary "{\"pr
 [ "$c" = 413 ] && is_error 413 || fail "big body: status $c"
 c=$(post /v1/completions '{"prompt":"x"}' -H 'X-QSteer-Priority: 9')
 [ "$c" = 400 ] && is_error 400 || fail "bad priority header: status $c"
+c=$(post /v1/completions '{"prompt":"x"}' -H 'X-QSteer-Difficulty: 4')
+[ "$c" = 400 ] && is_error 400 || fail "bad difficulty header: status $c"
+# a difficulty travels in the request's first packet and the agent takes it
+c=$(post /v1/completions '{"prompt":"x","max_tokens":2}' -H 'X-QSteer-Difficulty: 3')
+[ "$c" = 200 ] || fail "difficulty 3: status $c $(cat out)"
 kill -0 $GPID || fail "the gateway died"
 # a 60 KB prompt goes over many QRP packets and comes back
 head -c 60000 /dev/zero | tr '\0' b > mid
