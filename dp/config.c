@@ -281,27 +281,31 @@ handler(void *user, const char *section, const char *name, const char *value)
 			return 0;
 		}
 	} else if (strcmp(name, "difficulty_prompt_tokens") == 0) {
-		/* 1..3 ascending prompt lengths: from each, one class harder */
-		const char *q = value;
+		/* 1..3 ascending prompt lengths: from each, one class harder (no sign,
+		 * no empty field) */
+		char buf[128], *q = buf, *comma;
 
 		memset(c->difficulty_prompt_tokens, 0, sizeof(c->difficulty_prompt_tokens));
-		for (j = 0; *q; j++) {
-			char *end;
-			unsigned long t;
-
-			errno = 0;
-			t = strtoul(q, &end, 10);
-			if (j == 3 || end == q || errno || t == 0 || t > UINT32_MAX ||
-			    (*end && *end != ',') ||
-			    (j > 0 && t <= c->difficulty_prompt_tokens[j - 1])) {
+		snprintf(buf, sizeof(buf), "%s", value);
+		for (j = 0;; j++) {
+			comma = strchr(q, ',');
+			if (comma)
+				*comma = '\0';
+			while (*q == ' ' || *q == '\t')
+				q++;
+			if (j == 3 || strlen(value) >= sizeof(buf) || *q < '0' || *q > '9' ||
+			    parse_u64(q, UINT32_MAX, &u) != 0 || u == 0 ||
+			    (j > 0 && u <= c->difficulty_prompt_tokens[j - 1])) {
 				snprintf(x->err, sizeof(x->err),
 					 "[%s] difficulty_prompt_tokens = %s: want 1 to 3 "
 					 "ascending prompt lengths > 0, comma-separated",
 					 section, value);
 				return 0;
 			}
-			c->difficulty_prompt_tokens[j] = (uint32_t)t;
-			q = *end ? end + 1 : end;
+			c->difficulty_prompt_tokens[j] = (uint32_t)u;
+			if (!comma)
+				break;
+			q = comma + 1;
 		}
 	} else if (strcmp(name, "clock") == 0 && strcmp(value, "tsc") == 0)
 		c->clock = QS_DP_CLOCK_TSC;

@@ -203,9 +203,10 @@ done
 
 # ---- configuration ------------------------------------------------------------------
 sed -e "s/@SERVICE_IP@/$SVC/" "$ROOT/scripts/cluster/dp.ini" > "$T/dp.ini"
-# the cascade's floors per SLO class (0 first), as the scenario's [slo.N]
+# the cascade's floors per SLO class (0 first), as the scenario's [slo.N] (2 and 3
+# have none there)
 if [ "$SCEN" = cascade ]; then
-	sed -i 's/^\[service\]$/[service]\nquality_floor = 0.95, 0.98/' "$T/dp.ini"
+	sed -i 's/^\[service\]$/[service]\nquality_floor = 0.95, 0.98, 0, 0/' "$T/dp.ini"
 fi
 # the fallback's heard window: ten mask ages (router_view.h QS_RVIEW_HEARD_AGES), the
 # mask age being report_interval_ms x report_stale_intervals
@@ -428,7 +429,7 @@ for M in $MODES; do
 			diff = [0, 1, 2, 1]  # the classes' difficulties (cascade.ini)
 			n, w4, served, best = [0] * 4, [0] * 4, 0.0, 0.0
 			for r in csv.DictReader(open(sys.argv[1])):
-			    if r["outcome"] != "answered" or not r["backend"]:
+			    if not r["backend"]:  # routed: answered or rejected by the agent
 			        continue
 			    c = int(r["class"])
 			    n[c] += 1

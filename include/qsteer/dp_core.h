@@ -58,9 +58,10 @@
 #include "wire.h"
 
 #define QS_DP_MAX_BACKENDS 64 /* one u64 eligibility mask */
-/* Feature template sets a burst keeps at once (dp/core.c prepare_view): one per set of
- * backends a request may choose (address family x cascade admissibility). */
-#define QS_DP_TMPL_SETS 4
+/* Feature template sets a burst may need (dp/core.c prepare_view): one per set of
+ * backends a request may choose, address family x cascade admissibility, at most 2 x
+ * 16 (the distinct quality masks of 4 SLO classes x 4 difficulties): never evicted. */
+#define QS_DP_TMPL_SETS 32
 /* Reports missed before a backend is masked, by default (DESIGN.md 7: a dead
  * backend stops receiving requests within two report intervals). */
 #define QS_DP_REPORT_STALE_INTERVALS 2
@@ -276,6 +277,10 @@ struct qs_dp_burst {
 	uint8_t req_pkt[QS_DP_BURST];
 	uint64_t req_elig[QS_DP_BURST]; /* candidate-index space */
 	uint64_t req_adm[QS_DP_BURST];	/* backends its quality floor admits */
+	/* request-free feature rows per set of backends a request may choose (tkey),
+	 * and which candidates that set holds (telig); built as the burst needs them */
+	uint64_t tkey[QS_DP_TMPL_SETS], telig[QS_DP_TMPL_SETS];
+	uint8_t tmpl[QS_DP_TMPL_SETS][QS_DP_MAX_BACKENDS][QS_FR_COUNT];
 	uint32_t n_cand;
 	uint8_t cand_be[QS_DP_MAX_BACKENDS]; /* candidate index -> backend index */
 	uint64_t cand_mask;		     /* backends eligible for the policy */

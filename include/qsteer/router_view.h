@@ -115,15 +115,20 @@ qs_rview_fallback_set(qs_u64 heard, qs_u64 any)
 /*
  * A request's difficulty class (cascade routing, quality.h): the client's when its
  * header carries one (wire.h QS_QRP_F_DIFFICULTY), else how many of the dataplane's
- * prompt-length thresholds t0, t1, t2 the prompt reaches (a threshold 0 is unused;
- * none set: 0). Prompt length is what a dataplane can measure of difficulty. (By
- * value: the XDP program's are volatile read-only data.)
+ * prompt-length thresholds t0, t1, t2 the prompt reaches (a threshold 0 is unused).
+ * Prompt length is what a dataplane can measure of difficulty; with no threshold
+ * set it measures nothing, and a request that says nothing counts as the hardest,
+ * class 3: a quality floor then keeps it on the best variants rather than letting an
+ * unlabelled client (an HTTP gateway without the header, say) reach the weakest.
+ * (By value: the XDP program's are volatile read-only data.)
  */
 QS_RC_FN qs_u32
 qs_rview_difficulty(qs_u16 flags, qs_u32 prompt_tokens, qs_u32 t0, qs_u32 t1, qs_u32 t2)
 {
 	if (flags & QS_QRP_F_DIFFICULTY)
 		return (flags & QS_QRP_F_DIFF_MASK) >> QS_QRP_F_DIFF_SHIFT;
+	if (t0 == 0)
+		return 3;
 	return (qs_u32)(t0 != 0 && prompt_tokens >= t0) + (qs_u32)(t1 != 0 && prompt_tokens >= t1) +
 	       (qs_u32)(t2 != 0 && prompt_tokens >= t2);
 }

@@ -816,6 +816,9 @@ test_cascade_floors(void **state)
 	    {"difficulty_prompt_tokens = 3000,1000", {NULL, NULL}, "want 1 to 3 ascending"},
 	    {"difficulty_prompt_tokens = 0", {NULL, NULL}, "want 1 to 3 ascending"},
 	    {"difficulty_prompt_tokens = 1,2,3,4", {NULL, NULL}, "want 1 to 3 ascending"},
+	    {"difficulty_prompt_tokens = 1000,", {NULL, NULL}, "want 1 to 3 ascending"},
+	    {"difficulty_prompt_tokens = -5", {NULL, NULL}, "want 1 to 3 ascending"},
+	    {"difficulty_prompt_tokens = +5", {NULL, NULL}, "want 1 to 3 ascending"},
 	    {NULL, {"quality = 0.9", "name = x"}, "lacks a quality table and backend"},
 	};
 	static uint8_t fr[16][2048];
@@ -907,7 +910,10 @@ test_parse_difficulty(void **state)
 	assert_int_equal(p.cls, QS_DP_C_QRP);
 	assert_int_equal(qs_rview_difficulty(p.h.flags, 0, 0, 0, 0), 3);
 	assert_int_equal(qs_rview_difficulty(QS_QRP_F_LAST, 2500, 1000, 2000, 3000), 2);
-	assert_int_equal(qs_rview_difficulty(QS_QRP_F_LAST, 2500, 0, 0, 0), 0);
+	assert_int_equal(qs_rview_difficulty(QS_QRP_F_LAST, 2500, 1000, 0, 0), 1);
+	assert_int_equal(qs_rview_difficulty(QS_QRP_F_LAST, 999, 1000, 0, 0), 0);
+	/* nothing said and nothing to measure by: the hardest, kept off weak variants */
+	assert_int_equal(qs_rview_difficulty(QS_QRP_F_LAST, 10, 0, 0, 0), 3);
 	len =
 	    req(buf, QS_QRP_T_REQUEST, 42, QS_QRP_F_LAST | 3 << QS_QRP_F_DIFF_SHIFT, 100, false, 0);
 	qs_dp_parse(&cfg, buf, len, &p);
