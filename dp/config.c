@@ -345,6 +345,10 @@ qs_dp_config_load(const char *path, struct qs_dp_config *c, char *msg, size_t ms
 	int line;
 	uint32_t i, j;
 
+	/* the header's contract, "defaults, then the INI file": a caller's stale or
+	 * uninitialised struct must not leak into the result (a test loaded into an
+	 * uninitialised one and got garbage quality floors under ASan) */
+	qs_dp_config_defaults(c);
 	memset(&x, 0, sizeof(x));
 	x.c = c;
 	x.interval_ms = QS_QRP_REPORT_INTERVAL_MS;
