@@ -286,16 +286,19 @@ handler(void *user, const char *section, const char *name, const char *value)
 		char buf[128], *q = buf, *comma;
 
 		memset(c->difficulty_prompt_tokens, 0, sizeof(c->difficulty_prompt_tokens));
+		if (strlen(value) >= sizeof(buf))
+			j = 3; /* too long for three numbers: refused below */
+		else
+			j = 0;
 		snprintf(buf, sizeof(buf), "%s", value);
-		for (j = 0;; j++) {
+		for (;; j++) {
 			comma = strchr(q, ',');
 			if (comma)
 				*comma = '\0';
 			while (*q == ' ' || *q == '\t')
 				q++;
-			if (j == 3 || strlen(value) >= sizeof(buf) || *q < '0' || *q > '9' ||
-			    parse_u64(q, UINT32_MAX, &u) != 0 || u == 0 ||
-			    (j > 0 && u <= c->difficulty_prompt_tokens[j - 1])) {
+			if (j >= 3 || *q < '0' || *q > '9' || parse_u64(q, UINT32_MAX, &u) != 0 ||
+			    u == 0 || (j > 0 && u <= c->difficulty_prompt_tokens[j - 1])) {
 				snprintf(x->err, sizeof(x->err),
 					 "[%s] difficulty_prompt_tokens = %s: want 1 to 3 "
 					 "ascending prompt lengths > 0, comma-separated",

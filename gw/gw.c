@@ -40,8 +40,8 @@
 #include "qsteer/agent_http.h"
 #include "qsteer/clock.h"
 #include "qsteer/crc32c.h"
-#include "qsteer/quality.h"
 #include "qsteer/opt.h"
+#include "qsteer/quality.h"
 
 #define QS_GW_PREFIX_BYTES 256
 #define QS_GW_MAX_PACKETS  64
@@ -596,7 +596,7 @@ handle(struct MHD_Connection *c, uint8_t ep, const char *body, size_t len)
 	h.priority = hdr_u8(c, "X-QSteer-Priority", 0, 3, &bad_hdr);
 	h.slo_class = hdr_u8(c, "X-QSteer-SLO-Class", 0, 3, &bad_hdr);
 	/* cascade routing: how hard the client says the request is (docs/wire.md); without
-	 * it the dataplane estimates from the prompt length */
+	 * it the dataplane estimates from the prompt length, or takes the hardest */
 	if (MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-QSteer-Difficulty"))
 		h.flags = qs_qrp_difficulty_flags(
 		    hdr_u8(c, "X-QSteer-Difficulty", 0, QS_DIFFICULTIES - 1, &bad_hdr));

@@ -1256,8 +1256,8 @@ quality_masks(struct qs_sim *s)
 			      s->cfg.quality_unmasked, s->q_best, s->q_ok);
 	for (i = 0; i < nb; i++) {
 		mean[i] = 0;
-		for (d = 0; d < QS_SIM_DIFFICULTIES; d++)
-			mean[i] += qs_sim_backend_quality(&s->cfg.backend[i], d);
+		for (d = 0; d < QS_DIFFICULTIES; d++)
+			mean[i] += q[i][d];
 		lo = fmin(lo, mean[i]);
 		hi = fmax(hi, mean[i]);
 	}

@@ -70,7 +70,7 @@ struct qs_load_req {
 	uint8_t priority;
 	uint8_t slo_class;
 	/* a cascade scenario's: the difficulty class its header carries (without, as
-	 * in other scenarios, the dataplane derives one from the prompt length) */
+	 * in other scenarios, the dataplane derives one: router_view.h) */
 	bool has_difficulty;
 	uint8_t difficulty;
 	uint8_t class_index;
