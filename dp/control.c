@@ -152,18 +152,10 @@ get_backends(void *ctx, struct qs_ctl_backends *out, char *msg, size_t msglen)
 	qs_dpw_info(&info);
 	out->n = sh->cfg.n_backends;
 	for (i = 0; i < sh->cfg.n_backends; i++) {
-		const struct qs_dp_backend_cfg *b = &sh->cfg.be[i];
 		const struct qs_dp_backend_state *st = &sh->be[i];
 		struct qs_ctl_backend *o = &out->be[i];
 
-		if (b->has_ip4)
-			inet_ntop(AF_INET, b->ip4, o->ip, sizeof(o->ip));
-		else
-			inet_ntop(AF_INET6, b->ip6, o->ip, sizeof(o->ip));
-		snprintf(o->name, sizeof(o->name), "%s", b->name);
-		o->id = b->id;
-		o->port = b->port;
-		o->capacity_class = b->capacity_class;
+		qs_ctl_backend_config(&sh->cfg, i, o);
 		o->reported = st->valid;
 		o->fresh = qs_dp_backend_fresh(sh, i, info.now_ns);
 		o->has_report_age = st->valid && info.now_ns >= st->last_ns;

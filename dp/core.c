@@ -44,6 +44,7 @@ static const char *const drop_names[QS_DP_D__COUNT] = {
     [QS_DP_D_NO_BACKEND] = "no-backend",
     [QS_DP_D_FAMILY] = "family",
     [QS_DP_D_TX] = "tx",
+    [QS_DP_D_QUALITY_FLOOR] = "quality-floor",
 };
 
 const char *
@@ -643,7 +644,9 @@ qs_dp_decide(struct qs_dp_worker *w, const struct qs_dp_config *c,
 		}
 		/* no candidate the policy may pick: the configured heuristic decides */
 		out[r] = 0xffff;
-		b->how[r] = QS_DP_HOW_NONE;
+		b->how[r] = qs_rview_floor_left_none(b->fallback_mask, fam[p->ipv6], b->req_adm[r])
+				? QS_DP_HOW_FLOOR
+				: QS_DP_HOW_NONE;
 		if (!m)
 			continue;
 		rq.prompt_tokens = p->h.prompt_tokens;
@@ -690,9 +693,11 @@ qs_dp_commit(struct qs_dp_worker *w, const struct qs_dp_shared *s, uint8_t *cons
 		if (p->cls != QS_DP_C_QRP)
 			continue;
 		if (p->h.type == QS_QRP_T_REQUEST) {
+			const uint8_t how = b->how[r];
+
 			be = req_backend[r];
 			w->ctr.requests++;
-			switch (b->how[r]) {
+			switch (how) {
 			case QS_DP_HOW_POLICY:
 				w->ctr.decided_policy++;
 				break;
@@ -723,7 +728,9 @@ qs_dp_commit(struct qs_dp_worker *w, const struct qs_dp_shared *s, uint8_t *cons
 			}
 			r++;
 			if (be >= c->n_backends) {
-				pkt_drop(w, p, QS_DP_D_NO_BACKEND);
+				pkt_drop(w, p,
+					 how == QS_DP_HOW_FLOOR ? QS_DP_D_QUALITY_FLOOR
+								: QS_DP_D_NO_BACKEND);
 				continue;
 			}
 			rc = qs_dp_rewrite_inl(pkts[i], p, &c->be[be]);

@@ -406,7 +406,44 @@ backend_json(const struct qs_ctl_backend *b)
 	json_object_set_new(o, "kv_total", json_integer(b->kv_total));
 	json_object_set_new(o, "report_seq", json_integer((json_int_t)b->report_seq));
 	json_object_set_new(o, "sent", json_integer((json_int_t)b->sent));
+	json_object_set_new(o, "variant", b->variant[0] ? json_string(b->variant) : json_null());
+	{
+		json_t *f = json_array();
+		uint32_t c, d;
+
+		for (c = 0; c < QS_QUALITY_SLO; c++) {
+			json_t *ds = json_array();
+
+			for (d = 0; d < QS_DIFFICULTIES; d++)
+				if (b->below_floor[c] >> d & 1)
+					json_array_append_new(ds, json_integer(d));
+			json_array_append_new(f, ds);
+		}
+		json_object_set_new(o, "below_floor", f);
+	}
 	return o;
+}
+
+void
+qs_ctl_backend_config(const struct qs_dp_config *c, uint32_t i, struct qs_ctl_backend *o)
+{
+	const struct qs_dp_backend_cfg *b = &c->be[i];
+	uint32_t k, d;
+
+	snprintf(o->name, sizeof(o->name), "%s", b->name);
+	o->id = b->id;
+	if (b->has_ip4)
+		inet_ntop(AF_INET, b->ip4, o->ip, sizeof(o->ip));
+	else if (b->has_ip6)
+		inet_ntop(AF_INET6, b->ip6, o->ip, sizeof(o->ip));
+	o->port = b->port;
+	o->capacity_class = b->capacity_class;
+	snprintf(o->variant, sizeof(o->variant), "%s", b->variant);
+	for (k = 0; k < QS_QUALITY_SLO; k++) {
+		o->below_floor[k] = 0;
+		for (d = 0; d < QS_DIFFICULTIES; d++)
+			o->below_floor[k] |= (uint8_t)((c->quality_masked[k][d] >> i & 1) << d);
+	}
 }
 
 static int

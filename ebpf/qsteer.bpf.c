@@ -125,7 +125,8 @@ struct qs_xdp_scratch {
 	/* this request's masks, kept in map memory so the verifier does not track every
 	 * combination of their bits as a separate state */
 	qs_u64 cand, fbm, fam;
-	qs_u64 heardm; /* backends heard from lately (router_view.h qs_rview_heard) */
+	qs_u64 fam_any; /* fam before the quality floor (a drop's reason) */
+	qs_u64 heardm;	/* backends heard from lately (router_view.h qs_rview_heard) */
 	qs_u32 ncand, pad_;
 	qs_s32 best, pad2_; /* a baseline's running best */
 	qs_u64 bv, qmin, qmax;
@@ -179,6 +180,7 @@ struct {
 #define HOW_BUILTIN  2
 #define HOW_FALLBACK 3
 #define HOW_NONE     4
+#define HOW_FLOOR    5 /* none: the quality floor admits no backend that is up */
 
 #define barrier_() asm volatile("" ::: "memory")
 
@@ -1543,6 +1545,7 @@ qs_xdp_decide(const struct pkt *p, struct qs_xdp_worker *w, struct qs_xdp_scratc
 	/* the backends this request may choose: those with its address family that
 	 * its quality floor admits (quality.h; none masked without a cascade), so the
 	 * global features, the policy, a builtin and the fallback all keep to them */
+	sc->fam_any = sc->fam;
 	sc->fam &= ~qs_cfg.quality_masked[p->h.slo_class & 3]
 					 [qs_rview_difficulty(p->h.flags, p->h.prompt_tokens,
 							      qs_cfg.difficulty_prompt_tokens[0],
@@ -1615,7 +1618,7 @@ qs_xdp_decide(const struct pkt *p, struct qs_xdp_worker *w, struct qs_xdp_scratc
 		}
 	}
 	/* no candidate the policy may pick: the configured heuristic decides */
-	*how = HOW_NONE;
+	*how = qs_rview_floor_left_none(fbm, sc->fam_any, fam) ? HOW_FLOOR : HOW_NONE;
 	if (!(fbm & fam))
 		return QS_XDP_NO_BACKEND;
 	for (i = 0; i < QS_XDP_MAX_BACKENDS; i++) {
@@ -1751,7 +1754,7 @@ qsteer_xdp(struct xdp_md *ctx)
 				ctr->shadow_disagree++;
 		}
 		if (be >= qs_cfg.n_backends || be >= QS_XDP_MAX_BACKENDS) {
-			ctr->drop[QS_DP_D_NO_BACKEND]++;
+			ctr->drop[how == HOW_FLOOR ? QS_DP_D_QUALITY_FLOOR : QS_DP_D_NO_BACKEND]++;
 			return XDP_DROP;
 		}
 		if (sc->shadow) {

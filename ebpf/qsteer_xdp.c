@@ -114,20 +114,12 @@ get_backends(void *ctx, struct qs_ctl_backends *out, char *msg, size_t msglen)
 	(void)msglen;
 	qs_xdp_counters(d->x, &sum);
 	for (i = 0; i < d->cfg->n_backends; i++) {
-		const struct qs_dp_backend_cfg *b = &d->cfg->be[i];
 		struct qs_ctl_backend *o = &out->be[out->n++];
 		struct qs_xdp_backend_state st;
 
 		memset(&st, 0, sizeof(st));
 		qs_xdp_backend_state(d->x, i, &st);
-		snprintf(o->name, sizeof(o->name), "%s", b->name);
-		o->id = b->id;
-		if (b->has_ip4)
-			inet_ntop(AF_INET, b->ip4, o->ip, sizeof(o->ip));
-		else if (b->has_ip6)
-			inet_ntop(AF_INET6, b->ip6, o->ip, sizeof(o->ip));
-		o->port = b->port;
-		o->capacity_class = b->capacity_class;
+		qs_ctl_backend_config(d->cfg, i, o);
 		o->reported = st.valid;
 		o->fresh = fresh(d, &st, now);
 		o->has_report_age = st.valid && now >= st.last_ns;

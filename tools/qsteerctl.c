@@ -219,8 +219,9 @@ print_backends(json_t *a)
 	size_t i;
 	json_t *b;
 
-	printf("%-10s %5s %-16s %5s %-6s %7s %7s %7s %11s %9s\n", "NAME", "ID", "ADDRESS", "PORT",
-	       "STATE", "AGE_MS", "WAITING", "RUNNING", "KV", "SENT");
+	printf("%-10s %5s %-16s %5s %-6s %7s %7s %7s %11s %9s  %-8s %s\n", "NAME", "ID", "ADDRESS",
+	       "PORT", "STATE", "AGE_MS", "WAITING", "RUNNING", "KV", "SENT", "VARIANT",
+	       "BELOW_FLOOR");
 	json_array_foreach(a, i, b)
 	{
 		const char *state = json_is_true(json_object_get(b, "drained"))	   ? "drain*"
@@ -228,7 +229,10 @@ print_backends(json_t *a)
 				    : json_is_true(json_object_get(b, "fresh"))	   ? "up"
 				    : json_is_true(json_object_get(b, "reported")) ? "stale"
 										   : "silent";
-		char age[24], kv[32];
+		char age[24], kv[32], floor[64] = "-";
+		const char *variant = json_string_value(json_object_get(b, "variant"));
+		json_t *fl = json_object_get(b, "below_floor"), *ds, *dv;
+		size_t c, d, n = 0;
 
 		if (json_is_integer(json_object_get(b, "report_age_ms")))
 			snprintf(age, sizeof(age), "%" JSON_INTEGER_FORMAT,
@@ -237,14 +241,27 @@ print_backends(json_t *a)
 			snprintf(age, sizeof(age), "-");
 		snprintf(kv, sizeof(kv), "%" JSON_INTEGER_FORMAT "/%" JSON_INTEGER_FORMAT,
 			 ival(b, "kv_used"), ival(b, "kv_total"));
+		/* "CLASS:DIFFICULTIES ...", e.g. "2:23 3:123": the floors it fails */
+		json_array_foreach(fl, c, ds)
+		{
+			if (!json_array_size(ds) || n + 8 >= sizeof(floor))
+				continue;
+			n += (size_t)snprintf(floor + n, sizeof(floor) - n, "%s%zu:", n ? " " : "",
+					      c);
+			json_array_foreach(ds, d, dv) n +=
+			    (size_t)snprintf(floor + n, sizeof(floor) - n, "%" JSON_INTEGER_FORMAT,
+					     json_integer_value(dv));
+		}
 		printf("%-10s %5" JSON_INTEGER_FORMAT " %-16s %5" JSON_INTEGER_FORMAT
 		       " %-6s %7s %7" JSON_INTEGER_FORMAT " %7" JSON_INTEGER_FORMAT
-		       " %11s %9" JSON_INTEGER_FORMAT "\n",
+		       " %11s %9" JSON_INTEGER_FORMAT "  %-8s %s\n",
 		       json_string_value(json_object_get(b, "name")), ival(b, "id"),
 		       json_string_value(json_object_get(b, "ip")), ival(b, "port"), state, age,
-		       ival(b, "waiting"), ival(b, "running"), kv, ival(b, "sent"));
+		       ival(b, "waiting"), ival(b, "running"), kv, ival(b, "sent"),
+		       variant ? variant : "-", floor);
 	}
-	printf("(drain* = drained by the operator; drain = the agent reports draining)\n");
+	printf("(drain* = drained by the operator; drain = the agent reports draining;\n"
+	       " BELOW_FLOOR: SLO class:difficulties whose quality floor it fails)\n");
 }
 
 /* ---- the request: one opt.h table per command ------------------------------------ */

@@ -120,6 +120,10 @@ struct qs_ctl_backend {
 	bool draining, drained;
 	uint32_t waiting, running, kv_used, kv_total;
 	uint64_t report_seq, sent;
+	/* cascade routing: the model variant ("" none) and, per SLO class, the
+	 * difficulties whose quality floor it fails (bit d; config quality_masked) */
+	char variant[QS_DP_NAME_LEN];
+	uint8_t below_floor[QS_QUALITY_SLO];
 };
 struct qs_ctl_backends {
 	uint32_t n;
@@ -217,6 +221,10 @@ bool qs_ctl_shutdown_requested(const struct qs_ctl_server *s);
 
 /* Close the sockets and remove the socket file. NULL is fine. */
 void qs_ctl_close(struct qs_ctl_server *s);
+
+/* The configured part of backend i's entry (name, id, address, port, capacity
+ * class, variant, floors), the same in both daemons; the caller adds the state. */
+void qs_ctl_backend_config(const struct qs_dp_config *c, uint32_t i, struct qs_ctl_backend *o);
 
 /*
  * One request line in, one response line out (no newline; caller frees): what the

@@ -113,6 +113,19 @@ qs_rview_fallback_set(qs_u64 heard, qs_u64 any)
 }
 
 /*
+ * Whether a request that found no backend was left none by its quality floor
+ * (cascade routing, quality.h): a backend of its address family that the fallback
+ * could have taken exists, but none of them is admissible. The dataplanes then drop
+ * it as quality-floor rather than no-backend (drop.h), so an operator sees that the
+ * strong variants are down, not the whole fleet.
+ */
+QS_RC_FN qs_u32
+qs_rview_floor_left_none(qs_u64 fallback, qs_u64 family, qs_u64 admissible)
+{
+	return (fallback & family) != 0 && (fallback & family & admissible) == 0;
+}
+
+/*
  * A request's difficulty class (cascade routing, quality.h): the client's when its
  * header carries one (wire.h QS_QRP_F_DIFFICULTY), else how many of the dataplane's
  * prompt-length thresholds t0, t1, t2 the prompt reaches (a threshold 0 is unused).

@@ -62,10 +62,16 @@ f_counters(void *ctx, struct qs_ctl_counters *out, char *msg, size_t msglen)
 static int
 f_backends(void *ctx, struct qs_ctl_backends *out, char *msg, size_t msglen)
 {
-	(void)ctx;
+	struct fake *f = ctx;
+
 	(void)msg;
 	(void)msglen;
 	out->n = 2;
+	/* backend 1 a 4-bit variant below SLO class 2's floor on difficulties 2 and 3 */
+	snprintf(f->cfg.be[1].variant, sizeof(f->cfg.be[1].variant), "w4");
+	f->cfg.quality_masked[2][2] = f->cfg.quality_masked[2][3] = 2;
+	qs_ctl_backend_config(&f->cfg, 0, &out->be[0]);
+	qs_ctl_backend_config(&f->cfg, 1, &out->be[1]);
 	snprintf(out->be[0].name, sizeof(out->be[0].name), "gpu0");
 	out->be[0].reported = true;
 	out->be[0].fresh = true;
@@ -251,6 +257,21 @@ test_dispatch(void **state)
 	j = ask(s, "{\"cmd\":\"stats\"}");
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "counters"), "rx")),
 			 42);
+	json_decref(j);
+	j = ask(s, "{\"cmd\":\"backends\"}");
+	{
+		json_t *b = json_object_get(j, "backends");
+		char *f0 = json_dumps(json_object_get(json_array_get(b, 0), "below_floor"), 0);
+		char *f1 = json_dumps(json_object_get(json_array_get(b, 1), "below_floor"), 0);
+
+		assert_true(json_is_null(json_object_get(json_array_get(b, 0), "variant")));
+		assert_string_equal(
+		    json_string_value(json_object_get(json_array_get(b, 1), "variant")), "w4");
+		assert_string_equal(f0, "[[], [], [], []]");
+		assert_string_equal(f1, "[[], [], [2, 3], []]");
+		free(f0);
+		free(f1);
+	}
 	json_decref(j);
 	j = ask(s, "{\"cmd\":\"xdp.maps\",\"x\":5}");
 	assert_int_equal(json_integer_value(json_object_get(j, "echo")), 5);

@@ -302,7 +302,8 @@ test_rendering(void **state)
 				  "\"capacity_class\":2,\"reported\":false,\"fresh\":false,"
 				  "\"report_age_ms\":null,\"draining\":false,\"drained\":false,"
 				  "\"waiting\":5,\"running\":4294967295,\"kv_used\":100,"
-				  "\"kv_total\":4096,\"report_seq\":28,\"sent\":41}"));
+				  "\"kv_total\":4096,\"report_seq\":28,\"sent\":41,"
+				  "\"variant\":null,\"below_floor\":[[],[],[],[]]}"));
 	free(r);
 	r = ask(s, "{\"cmd\":\"stats\"}");
 	assert_non_null(strstr(r, "\"per_worker\":[{\"worker\":0,\"lcore\":1,\"queue\":0,"

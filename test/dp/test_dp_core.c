@@ -891,6 +891,24 @@ test_cascade_floors(void **state)
 		assert_int_equal(wk->b.how[i], QS_DP_HOW_FALLBACK);
 		assert_int_not_equal(wk->b.backend[i], 1);
 	}
+	/* every admissible backend drained, backend 1 up: the floor left it none, and
+	 * says so (quality-floor); all drained: no-backend */
+	report_all(600, 1);
+	sh->admin_drain = ~(uint64_t)2;
+	lens[0] = req(fr[0], QS_QRP_T_REQUEST, 1400, QS_QRP_F_LAST | qs_qrp_difficulty_flags(3), 10,
+		      false, 0);
+	lens[1] = req(fr[1], QS_QRP_T_REQUEST, 1401, QS_QRP_F_LAST | qs_qrp_difficulty_flags(0), 10,
+		      false, 0);
+	burst(fr, lens, 2, 601, &set);
+	assert_int_equal(wk->b.verdict[0], QS_DP_V_DROP);
+	assert_int_equal(wk->b.pkt[0].drop, QS_DP_D_QUALITY_FLOOR);
+	assert_int_equal(wk->b.verdict[1], QS_DP_V_TX); /* easy: backend 1 admits it */
+	assert_int_equal(wk->b.backend[1], 1);
+	sh->admin_drain = ~(uint64_t)0;
+	burst(fr, lens, 1, 602, &set);
+	assert_int_equal(wk->b.pkt[0].drop, QS_DP_D_NO_BACKEND);
+	assert_string_equal(qs_dp_drop_name(QS_DP_D_QUALITY_FLOOR), "quality-floor");
+	sh->admin_drain = 0;
 	memset(sh->cfg.quality_masked, 0, sizeof(sh->cfg.quality_masked));
 	memset(sh->cfg.difficulty_prompt_tokens, 0, sizeof(sh->cfg.difficulty_prompt_tokens));
 }

@@ -414,6 +414,59 @@ main(int argc, char **argv)
 			}
 		}
 	}
+	/*
+	 * The floor's drop: every backend a hard request's floor admits drained by the
+	 * operator, the others up: dropped as quality-floor, not no-backend, by both
+	 * dataplanes; with every backend drained, no-backend.
+	 */
+	for (k = 0; k < 2; k++) {
+		struct qs_qrp_hdr h = {QS_QRP_T_REQUEST,
+				       QS_QRP_F_LAST | qs_qrp_difficulty_flags(3),
+				       1,
+				       req_id++,
+				       100,
+				       10,
+				       0,
+				       0,
+				       3,
+				       32};
+		const uint64_t drain = k ? ~0ull : ok[3][3];
+		const enum qs_dp_drop want = k ? QS_DP_D_NO_BACKEND : QS_DP_D_QUALITY_FLOOR;
+		struct qs_dp_flow f;
+		uint8_t fr[2048], in[2048], *fp = fr, cli[4] = {192, 168, 0, 7};
+		uint32_t len;
+
+		CHECK(ok[3][3] != (1ull << NB) - 1, "the hardest class masks no backend");
+		__atomic_store_n(&sh->admin_drain, drain, __ATOMIC_RELEASE);
+		now = END_MS * MS;
+		flow(&cfg, &f, cli, cfg.port);
+		len = qs_dp_build_qrp(fr, sizeof(fr), &f, &h, NULL, 40);
+		memcpy(in, fr, len);
+		qs_dp_process(wk, sh, &set, &fp, &len, 1, now);
+		CHECK(wk->b.verdict[0] == QS_DP_V_DROP && wk->b.pkt[0].drop == want,
+		      "dp: drained %#llx, drop %s, want %s", (unsigned long long)drain,
+		      qs_dp_drop_name(wk->b.pkt[0].drop), qs_dp_drop_name(want));
+#ifdef QS_PARITY_XDP
+		if (xdp) {
+			struct qs_dp_counters c0, c1;
+			uint8_t out[2048];
+			uint32_t verdict, olen;
+
+			qs_xdp_set_drain(x, drain);
+			if (qs_xdp_counters(x, &c0) != QS_OK ||
+			    qs_xdp_run(x, in, len, now, &verdict, out, sizeof(out), &olen, msg,
+				       sizeof(msg)) != QS_OK ||
+			    qs_xdp_counters(x, &c1) != QS_OK) {
+				fprintf(stderr, "XDP: %s\n", msg);
+				return 2;
+			}
+			CHECK(verdict == QS_XDP_DROP && c1.drop[want] == c0.drop[want] + 1,
+			      "XDP: drained %#llx, verdict %u, %s %llu -> %llu",
+			      (unsigned long long)drain, verdict, qs_dp_drop_name(want),
+			      (unsigned long long)c0.drop[want], (unsigned long long)c1.drop[want]);
+		}
+#endif
+	}
 	/* the sequence must have exercised what it claims to */
 	CHECK(n_masked > 100 && n_fallback > 20 && n_floor > 100 && n_floor < n_req - 100,
 	      "only %llu masked, %llu all-masked and %llu floor-masked decisions",
