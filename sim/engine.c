@@ -568,6 +568,64 @@ capacity_class(uint32_t cap, uint32_t min_cap)
 	return (uint8_t)(r < 0 ? 0 : r > 7 ? 7 : r);
 }
 
+/*
+ * The rate a fleet can carry when quality floors confine some requests to some
+ * backends (cascade). In the fluid limit, traffic whose admissible set lies within a
+ * set U of backends must fit U's capacity, for every U (Hall's condition for the
+ * bipartite flow from request kinds to backends); checking the unions of the
+ * distinct admissible sets suffices, since any other U confines the same traffic as
+ * the largest such union inside it and has no less capacity. Returns the bound on
+ * the total rate (infinity when no floor confines anything).
+ */
+static double
+floor_rate_bound(const struct qs_sim *s, const double *cap)
+{
+	uint64_t set[QS_SIM_SLO_CLASSES * QS_SIM_DIFFICULTIES], all = 0;
+	double share[QS_SIM_SLO_CLASSES * QS_SIM_DIFFICULTIES], wsum = 0, bound = INFINITY;
+	uint32_t n = 0, c, k, u, i;
+
+	for (i = 0; i < s->nb; i++)
+		all |= 1ull << i;
+	for (c = 0; c < s->cfg.wl.n_classes; c++)
+		wsum += s->cfg.wl.cls[c].weight;
+	if (!(wsum > 0))
+		return bound;
+	for (c = 0; c < s->cfg.wl.n_classes; c++) {
+		const struct qs_sim_class *cl = &s->cfg.wl.cls[c];
+		uint64_t a = s->q_ok[cl->slo_class % QS_SIM_SLO_CLASSES]
+				    [cl->difficulty % QS_SIM_DIFFICULTIES] &
+			     all;
+
+		for (k = 0; k < n && set[k] != a; k++)
+			;
+		if (k == n) {
+			set[n] = a;
+			share[n++] = 0;
+		}
+		share[k] += cl->weight / wsum;
+	}
+	/* n <= 16 distinct sets: at most 2^16 unions */
+	for (u = 1; u < (1u << n); u++) {
+		uint64_t U = 0;
+		double sh = 0, cu = 0;
+
+		for (k = 0; k < n; k++)
+			if (u >> k & 1)
+				U |= set[k];
+		if (U == all)
+			continue; /* the whole fleet: the plain sum */
+		for (k = 0; k < n; k++)
+			if ((set[k] & ~U) == 0)
+				sh += share[k];
+		for (i = 0; i < s->nb; i++)
+			if (U >> i & 1)
+				cu += cap[i];
+		if (sh > 0)
+			bound = fmin(bound, cu / sh);
+	}
+	return bound;
+}
+
 static int
 push_next_arrival(struct qs_sim *s, char *msg, size_t msglen)
 {
@@ -696,9 +754,11 @@ sim_create(const struct qs_sim_config *cfg, uint64_t seed, const struct qs_sim_s
 	if (cfg->wl.load > 0.0) {
 		double total = 0;
 
-		/* load is a fraction of the SLO-bounded capacity (docs/sim.md, "Load"). */
+		/* load is a fraction of the SLO-bounded capacity (docs/sim.md, "Load"),
+		 * of what the quality floors let the fleet carry where they bind */
 		for (i = 0; i < s->nb; i++)
 			total += slo[i];
+		total = fmin(total, floor_rate_bound(s, slo));
 		qs_sim_wl_set_rate(&s->wl, cfg->wl.load * total);
 	}
 	rc = push_next_arrival(s, msg, msglen);

@@ -311,6 +311,52 @@ cascade_run(const char *router, bool unmasked, struct cascade_run *x)
 	cascade_run_twist(router, unmasked, TWIST_NONE, x);
 }
 
+/* Load with floors that bind: 80% of the traffic may use backend 0 only, so the
+ * fleet carries at most backend 0's capacity / 0.8, not the sum over four. */
+static void
+test_cascade_load(void **state)
+{
+	struct qs_sim_config *c = base_config();
+	double sat, slo[4], want, sum = 0;
+	struct qs_sim *s;
+	char msg[256];
+
+	(void)state;
+	c->n_backends = 4;
+	for (int b = 1; b < 4; b++) {
+		c->backend[b] = c->backend[0];
+		c->backend[b].has_quality = true;
+		c->backend[b].quality[0] = 0.97;
+		c->backend[b].quality[1] = c->backend[b].quality[2] = c->backend[b].quality[3] =
+		    0.5;
+	}
+	c->wl.n_classes = 2;
+	c->wl.cls[1] = c->wl.cls[0];
+	c->wl.cls[0].weight = 0.2;
+	c->wl.cls[1].weight = 0.8;
+	c->wl.cls[1].difficulty = 1;
+	c->wl.cls[0].slo_class = c->wl.cls[1].slo_class = 1;
+	c->slo[1].quality_floor = 0.95;
+	c->wl.rate = 0;
+	c->wl.load = 0.5;
+	c->wl.requests = 10;
+	for (int unmasked = 0; unmasked < 2; unmasked++) {
+		c->quality_unmasked = unmasked;
+		assert_int_equal(qs_sim_create(c, 9, &s, msg, sizeof(msg)), QS_OK);
+		sum = 0;
+		for (uint32_t b = 0; b < 4; b++) {
+			qs_sim_capacity_estimates(s, b, &sat, &slo[b]);
+			sum += slo[b];
+		}
+		want = 0.5 * (unmasked ? sum : slo[0] / 0.8);
+		if (fabs(qs_sim_arrival_rate(s) - want) > 1e-9 * want)
+			fail_msg("unmasked %d: rate %.6f, want %.6f (sum %.6f)", unmasked,
+				 qs_sim_arrival_rate(s), want, sum);
+		qs_sim_destroy(s);
+	}
+	free(c);
+}
+
 static void
 test_cascade(void **state)
 {
@@ -2250,6 +2296,7 @@ main(void)
 	    cmocka_unit_test(test_spec_by_hand),
 	    cmocka_unit_test(test_spec_long_context),
 	    cmocka_unit_test(test_cascade),
+	    cmocka_unit_test(test_cascade_load),
 	    cmocka_unit_test(test_cascade_keys),
 	    cmocka_unit_test(test_bad_trace),
 	    cmocka_unit_test(test_trace_window_per_seed),
