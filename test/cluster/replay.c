@@ -19,13 +19,16 @@
  *
  * usage: cluster-replay --scenario FILE [--seed N] [--schedule vllm-v0|mixed]
  *                       (--live CSV [--router R --explain] | --router R) [--check]
- *                       [--out CSV]
+ *                       [--out CSV] [--view-out CSV]
  * --check: exit 1 unless sim and agent agree on every request's first-token and
  * completion time (to the nanosecond's rounding, 1 us) and neither lost one.
  * --explain (with --live and --router): every decision where R, on the simulator's
  * view of the live run's trajectory, would have chosen another backend than the
  * live dataplane did, with that view (how far the live routing is explained).
  * --out: per request, the backend and the three TTFTs.
+ * --view-out CSV: per decision and candidate, the router-v1 feature row of the
+ * simulator's view (index, t_ms, candidate id, f0..f15), to compare with what the
+ * live dataplane saw (qsteer-pcap decisions on a capture of the run).
  */
 #include <inttypes.h>
 #include <math.h>
@@ -317,7 +320,9 @@ diff(const struct run *R, enum src a, enum src b, const char *name, double *v)
 int
 main(int argc, char **argv)
 {
-	const char *scen = NULL, *live = NULL, *router = NULL, *sched = NULL, *out = NULL;
+	const char *scen = NULL, *live = NULL, *router = NULL, *sched = NULL, *out = NULL,
+		   *view_out = NULL;
+	FILE *vf = NULL;
 	uint64_t seed = 1;
 	bool check = false, explain = false;
 	struct qs_sim_config *cfg = calloc(1, sizeof(*cfg));
@@ -355,6 +360,8 @@ main(int argc, char **argv)
 			sched = val;
 		else if (!strcmp(o, "--out"))
 			out = val;
+		else if (!strcmp(o, "--view-out"))
+			view_out = val;
 		else
 			goto usage;
 	}
@@ -400,7 +407,18 @@ main(int argc, char **argv)
 		fprintf(stderr, "cluster-replay: %s\n", msg);
 		return 1;
 	}
-	qs_sim_set_features(sim, router && !strncmp(router, "q8:", 3));
+	qs_sim_set_features(sim, (router && !strncmp(router, "q8:", 3)) || view_out);
+	if (view_out) {
+		vf = fopen(view_out, "w");
+		if (!vf) {
+			perror(view_out);
+			return 1;
+		}
+		fprintf(vf, "index,t_ms,candidate");
+		for (i = 0; i < QS_FR_COUNT; i++)
+			fprintf(vf, ",f%u", i);
+		fputc('\n', vf);
+	}
 	for (;;) {
 		struct req *q;
 
@@ -432,6 +450,15 @@ main(int argc, char **argv)
 		q->slo_class = d->req.slo_class;
 		q->priority = d->req.priority;
 		q->sim_ttft_ns = q->sim_e2e_ns = q->ag_ttft_ns = q->ag_e2e_ns = -1;
+		for (i = 0; vf && i < d->n_backends; i++) {
+			if (!(d->eligible >> i & 1))
+				continue;
+			fprintf(vf, "%" PRIu64 ",%.6f,%u", d->decision_id, (d->now_ns - t0) / 1e6,
+				i + 1);
+			for (k = 0; k < QS_FR_COUNT; k++)
+				fprintf(vf, ",%u", d->features[i][k]);
+			fputc('\n', vf);
+		}
 		if (explain) {
 			int c = qs_sim_router_choose(&rt, d);
 
@@ -466,6 +493,10 @@ main(int argc, char **argv)
 		rc = qs_sim_route(sim, b, msg, sizeof(msg));
 		if (rc != QS_OK)
 			break;
+	}
+	if (vf && fclose(vf) != 0) {
+		perror(view_out);
+		return 1;
 	}
 	if (rc != QS_OK) {
 		fprintf(stderr, "cluster-replay: %s\n", msg);
@@ -546,6 +577,6 @@ main(int argc, char **argv)
 usage:
 	fprintf(stderr, "usage: cluster-replay --scenario FILE [--seed N] "
 			"[--schedule vllm-v0|mixed] (--live CSV [--router R --explain] | "
-			"--router R) [--check] [--out CSV]\n");
+			"--router R) [--check] [--out CSV] [--view-out CSV]\n");
 	return 2;
 }

@@ -10,6 +10,8 @@
  *          for byte, checksums and counters too; --alt-policy, --canary and
  *          --drained check a live swap, a canary and an operator's drain.
  *   split  (split.c) software RSS for the multi-worker test.
+ *   decisions (decisions.c) every request's decision and the feature rows it was
+ *          made on, from a capture replayed through the core.
  *
  * docs/dataplane.md explains why these decisions are reproducible.
  */
@@ -31,7 +33,9 @@ qs_pcap_usage(FILE *f)
 	       "                   [--burst N] [--max-print N]\n"
 	       "                   [--canary PCT (with --alt-policy) | --drained ID[,ID]] "
 	       "[--windows N]\n"
-	       "       qsteer-pcap split --in IN --queues N --prefix P [--config FILE]\n");
+	       "       qsteer-pcap split --in IN --queues N --prefix P [--config FILE]\n"
+	       "       qsteer-pcap decisions --in IN --config FILE --policy FILE.q8|builtin:NAME\n"
+	       "                   [--out CSV] [--burst N]\n");
 }
 
 void
@@ -54,6 +58,7 @@ main(int argc, char **argv)
 	    {"gen", qs_pcap_gen},
 	    {"check", qs_pcap_check},
 	    {"split", qs_pcap_split},
+	    {"decisions", qs_pcap_decisions},
 	    {NULL, NULL},
 	};
 

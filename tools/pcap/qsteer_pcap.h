@@ -1,6 +1,6 @@
 /*
  * qsteer_pcap.h - what qsteer-pcap's commands share (tools/pcap/): one file per
- * command (gen.c, check.c, split.c) behind main.c's dispatch, the usage text and the
+ * command (gen.c, check.c, split.c, decisions.c) behind main.c's dispatch, the usage text and the
  * fatal-error exit. Each command's options are an opt.h table.
  */
 #ifndef QSTEER_TOOLS_PCAP_H
@@ -20,5 +20,6 @@ void qs_pcap_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), nore
 int qs_pcap_gen(int argc, char **argv, void *ctx);
 int qs_pcap_check(int argc, char **argv, void *ctx);
 int qs_pcap_split(int argc, char **argv, void *ctx);
+int qs_pcap_decisions(int argc, char **argv, void *ctx);
 
 #endif
