@@ -831,14 +831,36 @@ report_lost(const struct qs_sim *s, uint32_t b, uint64_t k)
 	return (double)(h >> 11) * 0x1.0p-53 < s->cfg.report_loss;
 }
 
-/* The agent's report at t: straight to the router, or, checked, to rep_own first. */
+/*
+ * Boundaries up to k_last are crossed at once: the state has been constant since the
+ * backend's last event, which came before the first of them (rep_next_k), so every
+ * decode token since the boundary before it falls in that first interval and none in
+ * a later one. The agent reports the tokens of its own interval (agent.c
+ * qs_agent_report), so a report after an idle interval says 0 whatever came before;
+ * taking the tokens since the previous *taken* report instead (as this once did)
+ * spread them over every interval the lazy sampling skipped, and the live
+ * dataplane saw 0 where the simulator showed a rate in 236 of 1,200 candidate rows
+ * of a q8 trace run (docs/cluster.md, "Which inputs differ").
+ */
 static void
-take_report(struct qs_sim *s, struct qs_sim_backend *be, uint64_t t)
+cross_boundaries(struct qs_sim_backend *be, uint64_t k_last, uint64_t P)
 {
+	be->win_k = be->rep_next_k;
+	be->win_tokens = be->decoded - be->dec_at_bnd;
+	be->dec_at_bnd = be->decoded;
+	be->rep_next_k = k_last + 1;
+	be->rep_next_t = be->rep_phase + (k_last + 1) * P;
+}
+
+/* The agent's report of boundary k: straight to the router, or, checked, to rep_own
+ * first. */
+static void
+take_report(struct qs_sim *s, struct qs_sim_backend *be, uint64_t k)
+{
+	const uint64_t P = s->cfg.report_interval_ns, t = be->rep_phase + k * P;
 	bool transit = s->cfg.report_transit_ns != 0;
 	struct qs_sim_report *r =
 	    be->rep_checked ? &be->rep_own : (transit ? &be->rep_transit : &be->rep);
-	uint64_t dt = t - be->rep_prev_t;
 
 	r->t = t;
 	if (transit) {
@@ -855,12 +877,9 @@ take_report(struct qs_sim *s, struct qs_sim_backend *be, uint64_t t)
 	r->running = be->n_running;
 	r->kv_used = qs_sim_backend_kv_used(be);
 	r->kv_total = qs_sim_backend_kv_total(be);
-	if (be->decoded == be->rep_prev_decoded)
-		r->decode_tps = dt ? 0 : r->decode_tps; /* no division for an idle interval */
-	else
-		r->decode_tps =
-		    dt ? (uint32_t)((be->decoded - be->rep_prev_decoded) * 1000000000ull / dt)
-		       : r->decode_tps;
+	r->decode_tps = k == be->win_k && be->win_tokens
+			    ? (uint32_t)QS_RC_MIN(be->win_tokens * 1000000000ull / P, UINT32_MAX)
+			    : 0;
 	if (be->ttft_dirty) {
 		/* record_first_token keeps the max unless the max itself left the ring. */
 		be->ttft_max = qs_ttft_window_max(&be->ttft);
@@ -872,8 +891,6 @@ take_report(struct qs_sim *s, struct qs_sim_backend *be, uint64_t t)
 	r->received = be->received;
 	r->received_tokens = be->received_tokens;
 	r->completed = be->completed;
-	be->rep_prev_decoded = be->decoded;
-	be->rep_prev_t = t;
 	(void)s;
 }
 
@@ -1009,7 +1026,7 @@ send_genuine(struct qs_sim *s, struct qs_sim_backend *be, uint64_t k)
 	uint8_t msg[QS_QRP_AUTH_MSG_LEN + QS_QRP_REPORT_TAG_LEN];
 	uint64_t t = be->rep_phase + k * s->cfg.report_interval_ns;
 
-	take_report(s, be, t);
+	take_report(s, be, k);
 	encode_report(be, &be->rep_own, be->rep_seq_base + k,
 		      bc->report_key.has_key ? bc->report_key.key : NULL, msg);
 	if (be->forge_next_t != UINT64_MAX && !be->forge_captured &&
@@ -1032,8 +1049,7 @@ send_genuine_upto(struct qs_sim *s, struct qs_sim_backend *be, uint64_t until)
 		return;
 	k_last = (until - be->rep_phase) / P;
 	lo = be->rep_next_k;
-	be->rep_next_k = k_last + 1;
-	be->rep_next_t = be->rep_phase + (k_last + 1) * P;
+	cross_boundaries(be, k_last, P);
 	for (k = k_last, tries = 0; tries < 64; k--, tries++) {
 		if (!be->rep_lossy || !report_lost(s, be->id, k)) {
 			send_genuine(s, be, k);
@@ -1139,20 +1155,17 @@ reports_sample(struct qs_sim *s, struct qs_sim_backend *be, uint64_t t)
 		return;
 	/* One boundary crossed (the usual case) needs no division. */
 	k_last = t - be->rep_next_t < P ? be->rep_next_k : (t - be->rep_phase) / P;
+	lo = be->rep_next_k;
+	cross_boundaries(be, k_last, P);
 	if (!be->rep_lossy) {
-		be->rep_next_k = k_last + 1;
-		be->rep_next_t = be->rep_phase + (k_last + 1) * P;
-		take_report(s, be, be->rep_next_t - P);
+		take_report(s, be, k_last);
 		return;
 	}
 	/* The state has been constant since the last event, so the newest delivered
 	 * report among the crossed boundaries is the only one that matters. */
-	lo = be->rep_next_k;
-	be->rep_next_k = k_last + 1;
-	be->rep_next_t = be->rep_phase + (k_last + 1) * P;
 	for (k = k_last, tries = 0; tries < 64; k--, tries++) {
 		if (!report_lost(s, be->id, k)) {
-			take_report(s, be, be->rep_phase + k * P);
+			take_report(s, be, k);
 			return;
 		}
 		if (k == lo)

@@ -219,8 +219,11 @@ struct qs_sim_backend {
 	bool rep_lossy; /* reports can be lost (report_loss > 0 or an agent outage) */
 	uint64_t rep_next_k;
 	uint64_t rep_next_t; /* time of boundary rep_next_k */
-	uint64_t rep_prev_decoded;
-	uint64_t rep_prev_t;
+	/* decode tokens per report interval, as the agent counts them: decoded at the
+	 * newest boundary crossed, and the tokens of the first interval of the last
+	 * crossing (win_k); a later interval of the same crossing had none */
+	uint64_t dec_at_bnd;
+	uint64_t win_k, win_tokens;
 	struct qs_sim_report rep;
 	bool rep_valid; /* rep was taken (the router masks a backend never heard from) */
 	/* Checked reports (engine.c): the agent's own last report (rep is then what the
