@@ -34,6 +34,10 @@
 #   --ops                  operations under load: swaps (active/shadow/canary/rollback)
 #                          and an agent killed and restarted
 #   --hop                  the steering hop's cost (dataplane vs straight to an agent)
+#   --capture              mode dp: record the steering host's ingress (reports and
+#                          requests) of every live-vs-sim run as OUT/NAME.pcap, with
+#                          OUT/dp-capture.ini and the report keys to replay it
+#                          (qsteer-pcap decisions; docs/cluster.md, "Which inputs differ")
 #   --ci                   assert (exit 1 on failure): every request answered, 0
 #                          malformed, 0 lost in swaps, the killed agent masked
 #   --p50-tol PCT          with --ci: each router's live TTFT p50 within PCT % of
@@ -47,7 +51,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 MODE=dp AGENTS=4 ROUTERS="q8 sed kv lor rr" SCEN=trace RATE=8 REQUESTS=400 SEED=1
-OPS=0 HOP=0 CI=0 BUILD=${QSTEER_BUILD:-} OUTDIR= Q8=$ROOT/policies/default-router.q8
+OPS=0 HOP=0 CAPTURE=0 CI=0 BUILD=${QSTEER_BUILD:-} OUTDIR= Q8=$ROOT/policies/default-router.q8
 OPS_RATE=40 OPS_REQUESTS=1000 HOP_RATE=50 HOP_REQUESTS=400 SCHEDULE=mixed P50_TOL= LAG_STARVED_MS=10
 LIVE_RUNS=1 PHASINGS=40 SIM_TRANSIT=auto
 usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 2; }
@@ -71,6 +75,7 @@ while [ $# -gt 0 ]; do
 	--hop-requests) HOP_REQUESTS=$2; shift ;;
 	--ops) OPS=1 ;;
 	--hop) HOP=1 ;;
+	--capture) CAPTURE=1 ;;
 	--ci) CI=1 ;;
 	--build) BUILD=$2; shift ;;
 	--out) OUTDIR=$2; shift ;;
@@ -129,6 +134,7 @@ cleanup() {
 	set +e
 	trap - EXIT INT TERM
 	[ -n "$LOADPID" ] && kill "$LOADPID" 2> /dev/null && wait "$LOADPID" 2> /dev/null
+	[ -n "${CAP_PID:-}" ] && kill -INT "$CAP_PID" 2> /dev/null && wait "$CAP_PID" 2> /dev/null
 	stop_dataplane
 	for i in "${!APID[@]}"; do stop_agent "$i"; done
 	for n in $NSC $NSS $NSF $(seq -f "${P}g%g" 0 $((AGENTS - 1))); do
@@ -257,6 +263,28 @@ scenario "$SCEN" "$RATE" "$REQUESTS" "$T/main.ini"
 scenario chat "$OPS_RATE" "$OPS_REQUESTS" "$T/ops.ini"
 scenario hop "$HOP_RATE" "$HOP_REQUESTS" "$T/hop.ini"
 cp "$T/dp.ini" "$T/main.ini" "$OUT/"
+if [ "$CAPTURE" = 1 ]; then
+	command -v dumpcap > /dev/null || skip "--capture needs dumpcap (Debian's wireshark-common)"
+	[ -n "$OUTDIR" ] || echo "cluster: --capture without --out: the captures go with the temporary directory" >&2
+	# the replay needs the report keys the run's dataplane believed
+	cp "$T"/gpu*.key "$OUT/"
+	sed "s|$T/|$OUT/|" "$T/dp.ini" > "$OUT/dp-capture.ini"
+fi
+# capture_start NAME / capture_stop: the steering host's ingress during one run
+capture_start() {
+	[ "$CAPTURE" = 1 ] && [ "$M" = dp ] || return 0
+	ip netns exec "$NSS" dumpcap -q -P -i s0 -f "udp and dst host $SVC" -w "$OUT/$1.pcap" \
+		2> "$OUT/$1.capture.err" &
+	CAP_PID=$!
+	for _ in $(seq 50); do [ -s "$OUT/$1.pcap" ] && break; sleep 0.1; done
+	[ -s "$OUT/$1.pcap" ] || echo "cluster: dumpcap did not start: $(cat "$OUT/$1.capture.err")" >&2
+}
+capture_stop() {
+	[ -n "${CAP_PID:-}" ] || return 0
+	kill -INT "$CAP_PID" 2> /dev/null || true
+	wait "$CAP_PID" 2> /dev/null || true
+	CAP_PID=
+}
 export QSTEER_SCENARIO_DIR=$ROOT/sim/scenarios
 
 # ---- processes ----------------------------------------------------------------------
@@ -409,10 +437,17 @@ for M in $MODES; do
 	# ([scenario] report_phase_seed, docs/sim.md), and table.py compares medians.
 	for k in $(seq 1 "$LIVE_RUNS"); do
 		for R in $ROUTERS; do
+			# fresh agents for every run, as the simulator's: an agent's TTFT figure
+			# is the largest of its last 32 first tokens, and those of the previous
+			# run (or of the health check) filled the first ~30 reports of the next
+			# (docs/cluster.md, "Which inputs differ")
+			for i in $(seq 0 $((AGENTS - 1))); do stop_agent "$i"; start_agent "$i"; done
 			ctl policy load "$(policy_path "$R")" > /dev/null || { fail "policy load $R"; continue; }
 			wait_fresh "$AGENTS" || true
 			name=$M-$R; [ "$k" = 1 ] || name=$M-$R-run$k
+			capture_start "$name"
 			load "$SVC:7788" "$T/main.ini" "$name"
+			capture_stop
 			[ "$CI" = 1 ] && check_all_answered "$name"
 		done
 	done
