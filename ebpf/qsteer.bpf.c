@@ -180,7 +180,7 @@ struct {
 #define HOW_BUILTIN  2
 #define HOW_FALLBACK 3
 #define HOW_NONE     4
-#define HOW_FLOOR    5 /* none: the quality floor admits no backend that is up */
+#define HOW_FLOOR    5 /* none: every backend the quality floor admits drains */
 
 #define barrier_() asm volatile("" ::: "memory")
 

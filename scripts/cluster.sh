@@ -353,6 +353,23 @@ wait_fresh() { # $1 count: wait until that many backends have a fresh report (30
 		sleep 0.1
 	done
 }
+# restart_agents: every agent stopped and started again; returns once every backend
+# has a fresh report from its new agent (a report sequence other than the stopped
+# agent's last: a report of the old one, up to 10 ms old, is still fresh)
+restart_agents() {
+	local before k=0
+	for i in $(seq 0 $((AGENTS - 1))); do stop_agent "$i"; done
+	before=$(backends_json | python3 -c 'import json,sys
+print(" ".join("%d:%d" % (b["id"], b["report_seq"]) for b in json.load(sys.stdin).get("backends", [])))')
+	for i in $(seq 0 $((AGENTS - 1))); do start_agent "$i"; done
+	until backends_json | python3 -c 'import json,sys
+old = dict(map(int, x.split(":")) for x in sys.argv[1].split())
+b = json.load(sys.stdin).get("backends", [])
+sys.exit(0 if b and all(x["fresh"] and x["report_seq"] != old.get(x["id"]) for x in b) else 1)' "$before"; do
+		k=$((k + 1)); [ $k -le 300 ] || { fail "agents not reporting 30 s after their restart"; return 1; }
+		sleep 0.1
+	done
+}
 # load TARGET SCENARIO LABEL [extra]: one qsteer-load run from the client namespace;
 # result in $OUT/LABEL.json and LABEL.csv; a hard time bound from the scenario. The
 # run ends as soon as every request is settled; the drain (60 s after the last send
@@ -441,7 +458,7 @@ for M in $MODES; do
 			# is the largest of its last 32 first tokens, and those of the previous
 			# run (or of the health check) filled the first ~30 reports of the next
 			# (docs/cluster.md, "Which inputs differ")
-			for i in $(seq 0 $((AGENTS - 1))); do stop_agent "$i"; start_agent "$i"; done
+			restart_agents || true
 			ctl policy load "$(policy_path "$R")" > /dev/null || { fail "policy load $R"; continue; }
 			wait_fresh "$AGENTS" || true
 			name=$M-$R; [ "$k" = 1 ] || name=$M-$R-run$k

@@ -244,13 +244,21 @@ print_backends(json_t *a)
 		/* "CLASS:DIFFICULTIES ...", e.g. "2:23 3:123": the floors it fails */
 		json_array_foreach(fl, c, ds)
 		{
-			if (!json_array_size(ds) || n + 8 >= sizeof(floor))
+			/* SLO classes and difficulties are 0..3: "c:dddd " fits 7 bytes */
+			if (!json_array_size(ds) || c > 3 || n + 8 >= sizeof(floor))
 				continue;
-			n += (size_t)snprintf(floor + n, sizeof(floor) - n, "%s%zu:", n ? " " : "",
-					      c);
-			json_array_foreach(ds, d, dv) n +=
-			    (size_t)snprintf(floor + n, sizeof(floor) - n, "%" JSON_INTEGER_FORMAT,
-					     json_integer_value(dv));
+			if (n)
+				floor[n++] = ' ';
+			floor[n++] = (char)('0' + c);
+			floor[n++] = ':';
+			json_array_foreach(ds, d, dv)
+			{
+				json_int_t v = json_integer_value(dv);
+
+				if (d < 4 && v >= 0 && v <= 3)
+					floor[n++] = (char)('0' + v);
+			}
+			floor[n] = '\0';
 		}
 		printf("%-10s %5" JSON_INTEGER_FORMAT " %-16s %5" JSON_INTEGER_FORMAT
 		       " %-6s %7s %7" JSON_INTEGER_FORMAT " %7" JSON_INTEGER_FORMAT

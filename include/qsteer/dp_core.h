@@ -302,7 +302,7 @@ enum qs_dp_how {
 	QS_DP_HOW_BUILTIN,
 	QS_DP_HOW_FALLBACK,
 	QS_DP_HOW_NONE,
-	QS_DP_HOW_FLOOR, /* none: its quality floor admits no backend that is up */
+	QS_DP_HOW_FLOOR, /* none: every backend its quality floor admits drains */
 };
 
 struct qs_dp_worker {

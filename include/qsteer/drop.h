@@ -33,8 +33,9 @@ enum qs_dp_drop {
 	QS_DP_D_NO_BACKEND,    /* not even the fallback found a backend */
 	QS_DP_D_FAMILY,	       /* chosen backend lacks an address of the packet's family */
 	QS_DP_D_TX,	       /* the NIC refused it (DPDK shell only) */
-	QS_DP_D_QUALITY_FLOOR, /* no backend meeting the request's quality floor is up, but
-				* one below it is (router_view.h qs_rview_floor_left_none) */
+	QS_DP_D_QUALITY_FLOOR, /* every backend the request's quality floor admits drains
+				* (operator or agent), one below it does not
+				* (router_view.h qs_rview_floor_left_none) */
 	QS_DP_D__COUNT
 };
 

@@ -115,9 +115,12 @@ qs_rview_fallback_set(qs_u64 heard, qs_u64 any)
 /*
  * Whether a request that found no backend was left none by its quality floor
  * (cascade routing, quality.h): a backend of its address family that the fallback
- * could have taken exists, but none of them is admissible. The dataplanes then drop
- * it as quality-floor rather than no-backend (drop.h), so an operator sees that the
- * strong variants are down, not the whole fleet.
+ * could have taken exists, but none of them is admissible. The fallback takes any
+ * backend not draining, stale or silent ones too (qs_rview_fallback_set), so a
+ * request finds none only when every admissible backend drains (the operator's
+ * drain or the agent's own); the dataplanes then drop it as quality-floor rather
+ * than no-backend (drop.h), so an operator sees that the strong variants are
+ * drained, not the whole fleet.
  */
 QS_RC_FN qs_u32
 qs_rview_floor_left_none(qs_u64 fallback, qs_u64 family, qs_u64 admissible)

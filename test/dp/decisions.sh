@@ -9,11 +9,12 @@ set -eu
 PCAP=$1 POL=$2 CFG=$3 TRACE=$4 Q8=$5
 PY=/usr/bin/python3
 T=$(mktemp -d /tmp/qsteer-decisions.XXXXXX)
-trap 'rm -rf "$T"' EXIT INT TERM
+trap 'rm -rf "$T"' EXIT
+trap 'exit 130' INT TERM
 "$PCAP" gen --config "$CFG" --trace "$TRACE" --limit 400 --seed 5 --out "$T/in.pcap" \
 	--manifest "$T/m.json" > /dev/null
 "$PCAP" decisions --in "$T/in.pcap" --config "$CFG" --policy "$Q8" --out "$T/d.csv" \
-	2> "$T/err.txt"
+	2> "$T/err.txt" || { cat "$T/err.txt"; exit 1; }
 cat "$T/err.txt"
 # the candidate rows of each policy decision, one blank line between requests
 $PY - "$T/d.csv" "$T/rows.txt" "$T/meta.txt" <<'PY'

@@ -188,8 +188,8 @@ qs_pcap_decisions(int argc, char **argv, void *ctx)
 	if (rc == -1)
 		qs_pcap_die("%s: %s", inp, pcap_geterr(pc));
 	pcap_close(pc);
-	if (outp)
-		fclose(f);
+	if (ferror(f) || (outp && fclose(f) != 0))
+		qs_pcap_die("%s: write failed", outp ? outp : "standard output");
 	fprintf(stderr, "qsteer-pcap decisions: %" PRIu64 " packets, %" PRIu64 " requests\n",
 		packets, requests);
 	qs_policy_free(p);
