@@ -56,25 +56,6 @@ read_pcap(const char *path, size_t *n)
 	return v;
 }
 
-static int
-load_set(const char *spec, struct qs_dp_policy_set *set, struct qs_policy **pol)
-{
-	struct qs_policy_load_opts lo = {QS_SCHEMA_ROUTER_V1, QS_Q8_KIND_SCORER, NULL};
-	char msg[512];
-
-	memset(set, 0, sizeof(*set));
-	*pol = NULL;
-	if (strncmp(spec, "builtin:", 8) == 0) {
-		if (qs_baseline_parse(spec + 8, &set->builtin) != 0)
-			qs_pcap_die("unknown builtin policy %s", spec);
-		return 0;
-	}
-	if (qs_policy_load_file(spec, &lo, pol, msg, sizeof(msg)) != QS_OK)
-		qs_pcap_die("%s", msg);
-	set->active = *pol;
-	return 0;
-}
-
 /* Independent validation of a transmitted frame's checksums (reference code). */
 static const char *
 verify_csums(const struct qs_dp_config *c, const uint8_t *d, uint32_t len)
@@ -255,9 +236,9 @@ qs_pcap_check(int argc, char **argv, void *ctx)
 			"qsteer-pcap: note: %s uses clock = tsc; the reference uses the "
 			"packets' timestamps, so ageing may differ from the run\n",
 			cfgpath);
-	load_set(pol, &setA, &pA);
+	qs_pcap_load_policy(pol, &setA, &pA);
 	if (alt)
-		load_set(alt, &setB, &pB);
+		qs_pcap_load_policy(alt, &setB, &pB);
 	if (canary >= 0) {
 		if (!pA || !pB)
 			qs_pcap_die("--canary needs .q8 files for --policy and --alt-policy");

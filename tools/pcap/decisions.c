@@ -33,25 +33,6 @@ static const char *const how_names[] = {
     [QS_DP_HOW_NONE] = "none",	     [QS_DP_HOW_FLOOR] = "floor",
 };
 
-static int
-load_policy(const char *spec, struct qs_dp_policy_set *set, struct qs_policy **pol)
-{
-	struct qs_policy_load_opts lo = {QS_SCHEMA_ROUTER_V1, QS_Q8_KIND_SCORER, NULL};
-	char msg[512];
-
-	memset(set, 0, sizeof(*set));
-	*pol = NULL;
-	if (strncmp(spec, "builtin:", 8) == 0) {
-		if (qs_baseline_parse(spec + 8, &set->builtin) != 0)
-			qs_pcap_die("--policy %s: unknown builtin", spec);
-		return 0;
-	}
-	if (qs_policy_load_file(spec, &lo, pol, msg, sizeof(msg)) != QS_OK)
-		qs_pcap_die("%s", msg);
-	set->active = *pol;
-	return 0;
-}
-
 /* The rows of the burst just processed. */
 static uint64_t
 write_rows(FILE *f, const struct qs_dp_worker *w, const struct qs_dp_config *c, uint64_t t0)
@@ -140,7 +121,7 @@ qs_pcap_decisions(int argc, char **argv, void *ctx)
 	qs_dp_config_defaults(&c);
 	if (qs_dp_config_load(cfgpath, &c, msg, sizeof(msg)) != QS_OK)
 		qs_pcap_die("%s", msg);
-	load_policy(pol, &set, &p);
+	qs_pcap_load_policy(pol, &set, &p);
 	pc = pcap_open_offline(inp, err);
 	if (!pc)
 		qs_pcap_die("%s: %s", inp, err);

@@ -17,6 +17,9 @@
  */
 #include <stdarg.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include "qsteer/dp_core.h"
 
 #include "qsteer_pcap.h"
 
@@ -49,6 +52,24 @@ qs_pcap_die(const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	exit(2);
+}
+
+void
+qs_pcap_load_policy(const char *spec, struct qs_dp_policy_set *set, struct qs_policy **pol)
+{
+	struct qs_policy_load_opts lo = {QS_SCHEMA_ROUTER_V1, QS_Q8_KIND_SCORER, NULL};
+	char msg[512];
+
+	memset(set, 0, sizeof(*set));
+	*pol = NULL;
+	if (strncmp(spec, "builtin:", 8) == 0) {
+		if (qs_baseline_parse(spec + 8, &set->builtin) != 0)
+			qs_pcap_die("--policy %s: unknown builtin", spec);
+		return;
+	}
+	if (qs_policy_load_file(spec, &lo, pol, msg, sizeof(msg)) != QS_OK)
+		qs_pcap_die("%s", msg);
+	set->active = *pol;
 }
 
 int

@@ -16,6 +16,13 @@ void qs_pcap_usage(FILE *f);
 /* "qsteer-pcap: " + the message, and exit 2. */
 void qs_pcap_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
+struct qs_dp_policy_set;
+struct qs_policy;
+
+/* FILE.q8 (router v1 scorer) or builtin:NAME as the policy set's active policy; *pol
+ * is the loaded file (NULL for a builtin), for qs_policy_free. Dies with the reason. */
+void qs_pcap_load_policy(const char *spec, struct qs_dp_policy_set *set, struct qs_policy **pol);
+
 /* The commands: argv[0] is the command's name; they return the exit status. */
 int qs_pcap_gen(int argc, char **argv, void *ctx);
 int qs_pcap_check(int argc, char **argv, void *ctx);
