@@ -44,13 +44,13 @@ kt_dot4(kt_vec acc, kt_vec x, const int8_t *w)
 	    _mm256_madd_epi16(_mm256_maddubs_epi16(x, _mm256_set1_epi32(d)), _mm256_set1_epi16(1)));
 }
 
-/* kt_clamp_bound's two-step requantization; vpmuludq reads the low dword of each
+/* kernel_tile.h's two-step requantization; vpmuludq reads the low dword of each
  * qword, so the odd lanes are shifted down, multiplied and blended back. */
 static inline kt_vec
-kt_requant(kt_vec acc, const int32_t *m, const uint8_t *s)
+kt_requant(kt_vec acc, const int32_t *m, const uint8_t *s, const int32_t *clamp)
 {
 	__m256i a = _mm256_min_epi32(_mm256_max_epi32(acc, _mm256_setzero_si256()),
-				     _mm256_set1_epi32(kt_clamp_bound(*m, *s)));
+				     _mm256_set1_epi32(*clamp));
 	__m256i mv = _mm256_set1_epi32(*m);
 	__m128i sc = _mm_cvtsi32_si128(*s - 1);
 	__m256i pe = _mm256_mul_epu32(a, mv);

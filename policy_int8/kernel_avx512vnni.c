@@ -3,7 +3,7 @@
  * lanes"), the tile driver of kernel_tile.h (shared with kernel_avx2.c) over AVX-512
  * operations: one vpdpbusd per (output, 4-input group) with the weight dword
  * broadcast from memory, so every instruction does 64 useful MACs whatever the layer
- * shape. Must give exactly the integers of kernel_scalar.c; see kt_clamp_bound for
+ * shape. Must give exactly the integers of kernel_scalar.c; see kernel_tile.h for
  * the one trick in the requantization.
  */
 #include <immintrin.h>
@@ -43,13 +43,13 @@ kt_dot4(kt_vec acc, kt_vec x, const int8_t *w)
 	return _mm512_dpbusd_epi32(acc, x, _mm512_set1_epi32(d));
 }
 
-/* kt_clamp_bound's two-step requantization; vpmuludq reads the low dword of each
+/* kernel_tile.h's two-step requantization; vpmuludq reads the low dword of each
  * qword, so the odd lanes are shifted down, multiplied and shuffled back. */
 static inline kt_vec
-kt_requant(kt_vec acc, const int32_t *m, const uint8_t *s)
+kt_requant(kt_vec acc, const int32_t *m, const uint8_t *s, const int32_t *clamp)
 {
 	__m512i a = _mm512_min_epi32(_mm512_max_epi32(acc, _mm512_setzero_si512()),
-				     _mm512_set1_epi32(kt_clamp_bound(*m, *s)));
+				     _mm512_set1_epi32(*clamp));
 	__m512i mv = _mm512_set1_epi32(*m);
 	__m128i sc = _mm_cvtsi32_si128(*s - 1);
 	__m512i pe = _mm512_mul_epu32(a, mv);

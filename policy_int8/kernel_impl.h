@@ -24,4 +24,18 @@ qs_kern_fn qs_kern_avx512vnni;
 qs_kern_fn qs_kern_neon;
 #endif
 
+/*
+ * The bound A that the tile kernels clamp an accumulator to before requantizing
+ * (kernel_tile.h explains why the result is unchanged): with mb the bit length of
+ * M, A = 2^(30 + S - mb), or INT32_MAX when no int32 reaches it. The loader stores
+ * it per output (struct qs_policy_layer's clamp).
+ */
+static inline int32_t
+qs_kern_clamp_bound(int32_t m, unsigned s)
+{
+	int e = 30 + (int)s - (32 - __builtin_clz((unsigned)m));
+
+	return e >= 31 ? INT32_MAX : (int32_t)1 << e;
+}
+
 #endif /* QSTEER_KERNEL_IMPL_H */

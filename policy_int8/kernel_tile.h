@@ -49,9 +49,10 @@ static inline kt_vec kt_add(kt_vec a, kt_vec b);
 /* acc + per lane the dot product of x's four u8 with the four s8 at w (exact, no
  * saturation: inputs are 0..127 and |w| <= 127). */
 static inline kt_vec kt_dot4(kt_vec acc, kt_vec x, const int8_t *w);
-/* One output's accumulators to t = (clamp(acc, 0, kt_clamp_bound(M, S)) * M) >> (S-1)
- * per lane (see kt_clamp_bound). */
-static inline kt_vec kt_requant(kt_vec acc, const int32_t *m, const uint8_t *s);
+/* One output's accumulators to t = (clamp(acc, 0, A) * M) >> (S-1) per lane, A the
+ * output's clamp bound (below). */
+static inline kt_vec kt_requant(kt_vec acc, const int32_t *m, const uint8_t *s,
+				const int32_t *clamp);
 /* Four outputs' t values (lane = row) to one group vector: each lane's four bytes
  * (t + 1) >> 1 clamped to [0, 127], outputs 0..3 in order. */
 static inline kt_vec kt_pack4(kt_vec y0, kt_vec y1, kt_vec y2, kt_vec y3);
@@ -74,23 +75,21 @@ static inline void kt_store_rows(int32_t *out, kt_vec v, unsigned nrows);
  * returns t and kt_pack4() finishes with a rounding average once the packs have
  * saturated t to [0, 255]: (255 + 1) >> 1 = 128 still clamps to 127.
  * All values are non-negative, so unsigned multiplies and logical shifts are exact
- * (AVX2 has no 64-bit arithmetic shift).
+ * (AVX2 has no 64-bit arithmetic shift). A depends only on M and S: the loader
+ * stores it per output (struct qs_policy_layer's clamp, qs_kern_clamp_bound).
  */
-static inline int32_t
-kt_clamp_bound(int32_t m, unsigned s)
-{
-	int e = 30 + (int)s - (32 - __builtin_clz((unsigned)m));
-
-	return e >= 31 ? INT32_MAX : (int32_t)1 << e;
-}
 
 /*
- * Eight outputs from w (rows ws apart) over ng groups: eight independent chains hide
+ * Eight outputs from their block of w_blk (group g's eight weight dwords at
+ * wb + 32 g, struct qs_policy_layer) over ng groups: eight independent chains hide
  * the multiply-add's latency, and each input group is loaded once for all eight.
- * Always inlined so that callers passing a constant ng get it fully unrolled.
+ * Every weight is one pointer plus a constant: with the eight row pointers of the
+ * row-major layout GCC ran out of general registers, spilled them and reloaded one
+ * per multiply-add (1.2-1.3x slower, docs/bench.md). Always inlined so that callers
+ * passing a constant ng get it fully unrolled.
  */
 static inline __attribute__((always_inline)) void
-kt_mac8(const int8_t *w, size_t ws, const int32_t *bias, const kt_vec *in, unsigned ng, kt_vec *acc)
+kt_mac8(const int8_t *wb, const int32_t *bias, const kt_vec *in, unsigned ng, kt_vec *acc)
 {
 	kt_vec a0 = kt_set1(bias[0]), a1 = kt_set1(bias[1]), a2 = kt_set1(bias[2]);
 	kt_vec a3 = kt_set1(bias[3]), a4 = kt_set1(bias[4]), a5 = kt_set1(bias[5]);
@@ -99,16 +98,16 @@ kt_mac8(const int8_t *w, size_t ws, const int32_t *bias, const kt_vec *in, unsig
 #pragma GCC unroll 8
 	for (unsigned g = 0; g < ng; g++) {
 		kt_vec x = in[g];
-		const int8_t *p = w + 4 * g;
+		const int8_t *p = wb + 32 * g;
 
 		a0 = kt_dot4(a0, x, p);
-		a1 = kt_dot4(a1, x, p + ws);
-		a2 = kt_dot4(a2, x, p + 2 * ws);
-		a3 = kt_dot4(a3, x, p + 3 * ws);
-		a4 = kt_dot4(a4, x, p + 4 * ws);
-		a5 = kt_dot4(a5, x, p + 5 * ws);
-		a6 = kt_dot4(a6, x, p + 6 * ws);
-		a7 = kt_dot4(a7, x, p + 7 * ws);
+		a1 = kt_dot4(a1, x, p + 4);
+		a2 = kt_dot4(a2, x, p + 8);
+		a3 = kt_dot4(a3, x, p + 12);
+		a4 = kt_dot4(a4, x, p + 16);
+		a5 = kt_dot4(a5, x, p + 20);
+		a6 = kt_dot4(a6, x, p + 24);
+		a7 = kt_dot4(a7, x, p + 28);
 	}
 	acc[0] = a0;
 	acc[1] = a1;
@@ -142,22 +141,22 @@ kt_mac1(const int8_t *w, int32_t bias, const kt_vec *in, unsigned ng)
 static KT_HIDDEN_ATTR void
 kt_hidden8(const struct qs_policy_layer *L, const kt_vec *in, unsigned ng, unsigned j0, kt_vec *o)
 {
-	const int8_t *w = L->w + (size_t)j0 * L->w_stride;
+	const int8_t *wb = L->w_blk + (size_t)j0 * L->w_stride;
 	kt_vec acc[8], y[8];
 
 	switch (ng) {
 	case 4:
-		kt_mac8(w, L->w_stride, L->bias + j0, in, 4, acc);
+		kt_mac8(wb, L->bias + j0, in, 4, acc);
 		break;
 	case 8:
-		kt_mac8(w, L->w_stride, L->bias + j0, in, 8, acc);
+		kt_mac8(wb, L->bias + j0, in, 8, acc);
 		break;
 	default:
-		kt_mac8(w, L->w_stride, L->bias + j0, in, ng, acc);
+		kt_mac8(wb, L->bias + j0, in, ng, acc);
 		break;
 	}
 	for (unsigned q = 0; q < 8; q++)
-		y[q] = kt_requant(acc[q], L->m + j0 + q, L->s + j0 + q);
+		y[q] = kt_requant(acc[q], L->m + j0 + q, L->s + j0 + q, L->clamp + j0 + q);
 	o[j0 / 4] = kt_pack4(y[0], y[1], y[2], y[3]);
 	o[j0 / 4 + 1] = kt_pack4(y[4], y[5], y[6], y[7]);
 }
@@ -202,12 +201,12 @@ kt_tile(const struct qs_policy *p, const uint8_t *x, size_t stride, unsigned nro
 			kt_vec y[4];
 
 			for (unsigned q = 0; q < 4; q++)
-				y[q] =
-				    j0 + q < L->n_out
-					? kt_requant(kt_mac1(L->w + (size_t)(j0 + q) * L->w_stride,
-							     L->bias[j0 + q], in, ng),
-						     L->m + j0 + q, L->s + j0 + q)
-					: kt_zero();
+				y[q] = j0 + q < L->n_out
+					   ? kt_requant(
+						 kt_mac1(L->w + (size_t)(j0 + q) * L->w_stride,
+							 L->bias[j0 + q], in, ng),
+						 L->m + j0 + q, L->s + j0 + q, L->clamp + j0 + q)
+					   : kt_zero();
 			o[j0 / 4] = kt_pack4(y[0], y[1], y[2], y[3]);
 		}
 		ng = (L->n_out + 3u) / 4;
