@@ -16,7 +16,7 @@ median. Rows sim*/err*: the simulator with the live run's routing replayed
 (cluster-replay, OUT/MODE-R-replay.txt): the error left when the decisions are the
 same. The simulator's report transit for the mode (OUT/MODE-transit-us.txt, cluster.sh
 --sim-transit) heads the table."""
-import json, os, sys
+import json, os, random, sys
 
 out, mode, routers = sys.argv[1], sys.argv[2], sys.argv[3:]
 cols = [("ttft_p50_ms", "TTFT p50"), ("ttft_p99_ms", "TTFT p99"), ("tpot_p99_ms", "TPOT p99"),
@@ -67,6 +67,8 @@ def row(router, label, vals):
 rows = []
 summary = []
 phase_p99 = {}  # router -> its p99 TTFT over the report phasings
+bands = []  # (router, live median inside the simulator's band on p50 and p99)
+BOOT = 4000
 print("live (%s) vs simulated, same arrivals; ms, attainment fraction, goodput req/s; err = (live-sim)/sim"
       % ("qsteer-dp on af_packet" if mode == "dp" else "qsteer-xdp generic"))
 try:
@@ -107,6 +109,22 @@ for r in routers:
             min(x[P99] for x in ph), max(x[P99] for x in ph)))
         print("%-6s %-5s" % ("", "errP") + "".join(err(live[c], med[c]) for c, _ in cols))
         phase_p99[r] = [x[P99] for x in ph]
+        # How far a median of this many live runs may stray from simP by chance alone:
+        # the central 95% of the median of len(runs) phasings drawn with replacement.
+        rng = random.Random(1)
+        band = {}
+        for c in (P50, P99):
+            vals = [x[c] for x in ph]
+            meds = sorted(median([rng.choice(vals) for _ in runs]) for _ in range(BOOT))
+            band[c] = (meds[int(0.025 * BOOT)], meds[int(0.975 * BOOT) - 1])
+        inside = all(band[c][0] <= live[c] <= band[c][1] for c in (P50, P99))
+        print("%-6s %-5s" % ("", "") + "   simulator's 95%% band for a median of %d run(s): p50 %.0f..%.0f"
+              " (%+.1f%%..%+.1f%%), p99 %.0f..%.0f (%+.1f%%..%+.1f%%); live %s" % (
+                  len(runs), band[P50][0], band[P50][1], 100 * (band[P50][0] / med[P50] - 1),
+                  100 * (band[P50][1] / med[P50] - 1), band[P99][0], band[P99][1],
+                  100 * (band[P99][0] / med[P99] - 1), 100 * (band[P99][1] / med[P99] - 1),
+                  "inside" if inside else "OUTSIDE"))
+        bands.append((r, inside))
     rep = replayed(os.path.join(out, "%s-%s-replay.txt" % (mode, r)))
     if rep:
         # the simulator on live run 1's own routing (cluster-replay): no router divergence
@@ -150,6 +168,11 @@ if pairs:
           "pairs): %d of %d; live in the same order: %d%s" % (
               100 * RESOLVED, res, len(pairs), agree,
               "" if not differ else "; differ: " + "; ".join(differ)))
+if bands:
+    print("live medians inside the simulator's 95%% band for their number of runs (p50 and p99): "
+          "%d of %d%s" % (sum(1 for _, i in bands if i), len(bands),
+                          "" if all(i for _, i in bands) else "; outside: " +
+                          ", ".join(r for r, i in bands if not i)))
 if summary:
     worst = max(max(abs(a), abs(b)) for _, a, b in summary)
     print("largest |errP| on TTFT p50/p99 over the routers: %.1f%%" % worst)
