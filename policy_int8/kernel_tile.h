@@ -84,8 +84,8 @@ static inline void kt_store_rows(int32_t *out, kt_vec v, unsigned nrows);
  * wb + 32 g, struct qs_policy_layer) over ng groups: eight independent chains hide
  * the multiply-add's latency, and each input group is loaded once for all eight.
  * Every weight is one pointer plus a constant: with the eight row pointers of the
- * row-major layout GCC ran out of general registers, spilled them and reloaded one
- * per multiply-add (1.2-1.3x slower, docs/bench.md). Always inlined so that callers
+ * row-major layout GCC ran out of general registers and reloaded spilled ones inside
+ * the loop (1.25-1.33x slower, docs/bench.md). Always inlined so that callers
  * passing a constant ng get it fully unrolled.
  */
 static inline __attribute__((always_inline)) void

@@ -410,31 +410,27 @@ align64(size_t n)
 	return (n + 63) & ~(size_t)63;
 }
 
-/* The tile kernels' derived arrays (struct qs_policy_layer's w_blk and clamp) from
- * the layer's weights and requantization, carved from the load's allocation. */
+/* The tile kernels' derived arrays for a hidden layer (struct qs_policy_layer's w_blk
+ * and clamp), carved from the load's allocation; the output layer and a hidden
+ * layer's last n_out % 8 outputs are read row-major (kernel_tile.h), so they have none. */
 static void
 blocks_build(struct qs_policy_layer *L, uint8_t *mem, size_t *at)
 {
-	unsigned ng = L->w_stride / 4u, nb = (L->n_out + 7u) / 8u;
+	unsigned ng = L->w_stride / 4u, nb = L->n_out / 8u;
 	int8_t *wb = (int8_t *)(mem + *at);
 	int32_t *clamp;
 
 	*at += align64((size_t)nb * 8 * L->w_stride);
 	for (unsigned b = 0; b < nb; b++)
 		for (unsigned g = 0; g < ng; g++)
-			for (unsigned q = 0; q < 8; q++) {
-				unsigned j = 8 * b + q;
-				int8_t *d = wb + (((size_t)b * ng + g) * 8 + q) * 4;
-
-				if (j < L->n_out)
-					memcpy(d, L->w + (size_t)j * L->w_stride + 4 * g, 4);
-			}
+			for (unsigned q = 0; q < 8; q++)
+				memcpy(wb + (((size_t)b * ng + g) * 8 + q) * 4,
+				       L->w + (size_t)(8 * b + q) * L->w_stride + 4 * g, 4);
 	L->w_blk = wb;
 	clamp = (int32_t *)(mem + *at);
 	*at += align64(4 * (size_t)L->n_out);
-	if (L->m)
-		for (unsigned j = 0; j < L->n_out; j++)
-			clamp[j] = qs_kern_clamp_bound(L->m[j], L->s[j]);
+	for (unsigned j = 0; j < L->n_out; j++)
+		clamp[j] = qs_kern_clamp_bound(L->m[j], L->s[j]);
 	L->clamp = clamp;
 }
 
@@ -464,7 +460,8 @@ qs_policy_load(const void *buf, size_t len, const char *label,
 		size_t n_in = q8_rd16(e), n_out = q8_rd16(e + 2);
 
 		need += align64(n_out * QS_Q8_PAD4(n_in)) + 3 * align64(4 * n_out) + align64(n_out);
-		need += align64((n_out + 7) / 8 * 8 * QS_Q8_PAD4(n_in)) + align64(4 * n_out);
+		if (l + 1 < n_layers) /* blocks_build */
+			need += align64(n_out / 8 * 8 * QS_Q8_PAD4(n_in)) + align64(4 * n_out);
 	}
 	need += align64((size_t)n_actions * sizeof(struct qs_q8_action));
 	mem = aligned_alloc(64, need);
@@ -522,7 +519,8 @@ qs_policy_load(const void *buf, size_t len, const char *label,
 		}
 		L->w = w;
 		L->bias = bias;
-		blocks_build(L, mem, &at);
+		if (L->m)
+			blocks_build(L, mem, &at);
 		if (n_in > p->max_dim)
 			p->max_dim = n_in;
 		if (n_out > p->max_dim)

@@ -30,10 +30,10 @@ struct qs_policy_layer {
 	const int32_t *bias;
 	const int32_t *m;
 	const uint8_t *s;
-	/* Derived by the loader for the x86 tile kernels (policy_int8/kernel_tile.h):
-	 * the weights in blocks of eight outputs, [ceil(n_out / 8)][w_stride / 4][8]
-	 * dwords (outputs past n_out zero), so that a block's eight multiply-adds per
-	 * input group read one pointer plus a constant; and, for hidden layers, each
+	/* Derived by the loader for the x86 tile kernels (policy_int8/kernel_tile.h),
+	 * hidden layers only (NULL in the output layer): the full blocks of eight
+	 * outputs' weights, [n_out / 8][w_stride / 4][8] dwords, so that a block's eight
+	 * multiply-adds per input group read one pointer plus a constant; and each
 	 * output's requantization clamp bound (qs_kern_clamp_bound). */
 	const int8_t *w_blk;
 	const int32_t *clamp;
