@@ -156,6 +156,7 @@ main(int argc, char **argv)
 	struct qs_agent *a = NULL;
 	struct qs_agent_intake *in = NULL;
 	struct qs_agent_serve_stats ss;
+	char late[20480];  /* the lateness histogram, at most 1,000 "US:COUNT " entries */
 	char adm[96] = ""; /* the admission rule, said at start when not the default */
 	int rc;
 
@@ -235,6 +236,8 @@ main(int argc, char **argv)
 			(unsigned long long)s->preemptions, (unsigned long long)s->iterations,
 			(unsigned long long)is->dropped, (unsigned long long)ss.reports_sent,
 			(unsigned long long)ss.responses_sent);
+		qs_agent_serve_late_format(&ss, late, sizeof(late));
+		fprintf(stderr, "qsteer-agent: report lateness us: %s\n", late);
 		print_tenants(s);
 	}
 	qs_agent_intake_destroy(in);

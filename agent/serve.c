@@ -156,6 +156,31 @@ serve_in(void *ctx, int verdict, struct qs_agent_req *req, const uint8_t *dgram,
 		(void)qs_agent_cancel(sr->a, req, sr->now);
 }
 
+void
+qs_agent_serve_late_format(const struct qs_agent_serve_stats *st, char *buf, size_t len)
+{
+	size_t o = 0;
+	uint32_t i;
+	int w;
+
+	if (len == 0)
+		return;
+	buf[0] = 0;
+	for (i = 0; i < QS_AGENT_LATE_BUCKETS; i++) {
+		if (!st->report_late[i])
+			continue;
+		w = snprintf(buf + o, len - o, "%llu:%u ",
+			     (unsigned long long)(i * QS_AGENT_LATE_BUCKET_NS / 1000),
+			     st->report_late[i]);
+		if (w < 0 || (size_t)w >= len - o)
+			return; /* truncated: the max below is then missing, which the reader checks
+				 */
+		o += (size_t)w;
+	}
+	(void)snprintf(buf + o, len - o, "max %llu",
+		       (unsigned long long)(st->report_late_max_ns / 1000));
+}
+
 int
 qs_agent_serve(struct qs_agent *a, struct qs_agent_intake *in, struct qs_agent_serve_cfg *c,
 	       struct qs_agent_serve_stats *st, char *msg, size_t msglen)
@@ -226,6 +251,11 @@ qs_agent_serve(struct qs_agent *a, struct qs_agent_intake *in, struct qs_agent_s
 		qs_agent_intake_age(in, now);
 		/* Reports out. */
 		if (now >= next_report) {
+			uint64_t late = now - next_report;
+
+			st->report_late[QS_RC_MIN(late / QS_AGENT_LATE_BUCKET_NS,
+						  QS_AGENT_LATE_BUCKETS - 1)]++;
+			st->report_late_max_ns = QS_RC_MAX(st->report_late_max_ns, late);
 			qs_agent_report(a, now, &r);
 			qs_agent_udp_report(rfd, rep, c->n_report_to, &r, rep_seq, &c->report_key,
 					    &st->reports_sent, &st->send_errors);

@@ -257,10 +257,54 @@ report_max_age(const struct qs_sim_config *c)
 
 static void checked_init(struct qs_sim *s, struct qs_sim_backend *be);
 
+/* How late backend b's agent sends its report k (report_late; 0 without). */
+static uint64_t
+report_late_ns(const struct qs_sim *s, uint32_t b, uint64_t k)
+{
+	const struct qs_sim_report_late *l = &s->cfg.report_late;
+	double u, q0 = 0.0, v0 = 0.0;
+	uint32_t i;
+
+	if (l->n == 0)
+		return 0;
+	u = (double)(qs_mix64(s->rep_late_seed ^ qs_mix64(((uint64_t)b << 48) ^ k)) >> 11) *
+	    0x1.0p-53;
+	for (i = 0; i < l->n; i++) {
+		if (u < l->q[i])
+			return (uint64_t)(v0 + ((double)l->ns[i] - v0) * (u - q0) / (l->q[i] - q0));
+		q0 = l->q[i];
+		v0 = (double)l->ns[i];
+	}
+	return l->ns[l->n - 1];
+}
+
+int
+qs_sim_report_late_check(const struct qs_sim_report_late *l, char *msg, size_t msglen)
+{
+	uint32_t i;
+
+	if (l->n > QS_SIM_LATE_KNOTS)
+		return qs_fail(msg, msglen, QS_E_VALUE, "report lateness: %u knots (at most %d)",
+			       l->n, QS_SIM_LATE_KNOTS);
+	for (i = 0; i < l->n; i++) {
+		if (!(l->q[i] > (i ? l->q[i - 1] : 0.0) && l->q[i] <= 1.0))
+			return qs_fail(msg, msglen, QS_E_VALUE,
+				       "report lateness knot %u: quantile %g must rise, in (0, 1]",
+				       i + 1, l->q[i]);
+		if (l->ns[i] < (i ? l->ns[i - 1] : 0) || l->ns[i] > 1000000000ull)
+			return qs_fail(
+			    msg, msglen, QS_E_VALUE,
+			    "report lateness knot %u: %.1f us must not fall, at most 1 s", i + 1,
+			    (double)l->ns[i] * 1e-3);
+	}
+	return QS_OK;
+}
+
 static int
 check_config(const struct qs_sim_config *c, char *msg, size_t msglen)
 {
 	uint32_t i;
+	int rc;
 
 	if (c->n_backends == 0 || c->n_backends > QS_SIM_MAX_BACKENDS)
 		return qs_fail(msg, msglen, QS_E_ARG, "%s: %u backends (1..%d)", c->name,
@@ -276,9 +320,20 @@ check_config(const struct qs_sim_config *c, char *msg, size_t msglen)
 			       "(%.1f us)",
 			       c->name, (double)c->report_transit_ns * 1e-3,
 			       (double)c->report_interval_ns * 1e-3);
-	if (c->report_transit_ns && c->forger.kind != QS_SIM_FORGE_NONE)
+	rc = qs_sim_report_late_check(&c->report_late, msg, msglen);
+	if (rc != QS_OK)
+		return rc;
+	if ((c->report_transit_ns || c->report_late.n) && c->forger.kind != QS_SIM_FORGE_NONE)
 		return qs_fail(msg, msglen, QS_E_VALUE,
-			       "%s: report_transit_us is not modelled with a [forger]", c->name);
+			       "%s: report_transit_us and report_late_us are not modelled with a "
+			       "[forger]",
+			       c->name);
+	for (i = 0; c->report_late.n && i < c->n_backends; i++)
+		if (c->backend[i].report_key.has_key || c->backend[i].report_source_any)
+			return qs_fail(msg, msglen, QS_E_VALUE,
+				       "%s: report_late_us is not modelled with a report_key or "
+				       "report_source = any (backend %u)",
+				       c->name, i);
 	for (i = 0; c->report_transit_ns && i < c->n_backends; i++)
 		if (c->backend[i].report_key.has_key || c->backend[i].report_source_any)
 			return qs_fail(msg, msglen, QS_E_VALUE,
@@ -707,6 +762,9 @@ sim_create(const struct qs_sim_config *cfg, uint64_t seed, const struct qs_sim_s
 	sat = s->sat_rps;
 	slo = s->slo_rps;
 	s->rep_drop_seed = qs_sim_stream(seed, QS_STREAM_REPORT_DROP);
+	/* lateness varies with the phases: both are the agents' timing, not the load's */
+	s->rep_late_seed = qs_sim_stream(cfg->report_phase_seed ? cfg->report_phase_seed : seed,
+					 QS_STREAM_REPORT_LATE);
 	s->abandon_seed = qs_sim_stream(seed, QS_STREAM_ABANDON);
 	for (i = 0; i < s->nb; i++) {
 		uint64_t ph = qs_sim_stream(cfg->report_phase_seed ? cfg->report_phase_seed : seed,
@@ -723,7 +781,9 @@ sim_create(const struct qs_sim_config *cfg, uint64_t seed, const struct qs_sim_s
 		s->be[i].prio = cfg->backend[i].admission != QS_SIM_ADMIT_FCFS;
 		s->be[i].fair = cfg->backend[i].admission == QS_SIM_ADMIT_FAIR;
 		s->be[i].starve_ns = (uint64_t)(cfg->backend[i].starve_ms * 1e6 + 0.5);
-		s->be[i].rep_next_t = s->be[i].rep_phase;
+		s->be[i].rep_nom_t = s->be[i].rep_phase;
+		s->be[i].rep_late = cfg->report_late.n > 0;
+		s->be[i].rep_next_t = s->be[i].rep_phase + report_late_ns(s, i, 0);
 		s->be[i].rep_transit = s->be[i].rep;
 		s->be[i].rep_arrive_t = UINT64_MAX;
 		s->be[i].rep_lossy = cfg->report_loss > 0.0 || cfg->backend[i].down_at_s > 0 ||
@@ -811,8 +871,9 @@ qs_sim_capacity_estimates(const struct qs_sim *s, uint32_t b, double *sat_rps, d
 /* ---- reports -----------------------------------------------------------------------------------
  */
 
+/* Report k of backend b, due at t_ns: lost on its way, or not sent (an outage). */
 static bool
-report_lost(const struct qs_sim *s, uint32_t b, uint64_t k)
+report_lost(const struct qs_sim *s, uint32_t b, uint64_t k, uint64_t t_ns)
 {
 	uint64_t h;
 
@@ -820,7 +881,7 @@ report_lost(const struct qs_sim *s, uint32_t b, uint64_t k)
 
 	if (bc->down_at_s > 0 || bc->up_at_s > 0) {
 		/* Agent outage: nothing is reported in [down_at_s, up_at_s). */
-		double t = (double)(s->be[b].rep_phase + k * s->cfg.report_interval_ns) * 1e-9;
+		double t = (double)t_ns * 1e-9;
 
 		if (t >= bc->down_at_s && (bc->up_at_s <= bc->down_at_s || t < bc->up_at_s))
 			return true;
@@ -852,12 +913,12 @@ cross_boundaries(struct qs_sim_backend *be, uint64_t k_last, uint64_t P)
 	be->rep_next_t = be->rep_phase + (k_last + 1) * P;
 }
 
-/* The agent's report of boundary k: straight to the router, or, checked, to rep_own
- * first. */
+/* The agent's report of boundary k, sent at t: straight to the router, or, checked,
+ * to rep_own first. */
 static void
-take_report(struct qs_sim *s, struct qs_sim_backend *be, uint64_t k)
+take_report(struct qs_sim *s, struct qs_sim_backend *be, uint64_t k, uint64_t t)
 {
-	const uint64_t P = s->cfg.report_interval_ns, t = be->rep_phase + k * P;
+	const uint64_t P = s->cfg.report_interval_ns;
 	bool transit = s->cfg.report_transit_ns != 0;
 	struct qs_sim_report *r =
 	    be->rep_checked ? &be->rep_own : (transit ? &be->rep_transit : &be->rep);
@@ -1026,7 +1087,7 @@ send_genuine(struct qs_sim *s, struct qs_sim_backend *be, uint64_t k)
 	uint8_t msg[QS_QRP_AUTH_MSG_LEN + QS_QRP_REPORT_TAG_LEN];
 	uint64_t t = be->rep_phase + k * s->cfg.report_interval_ns;
 
-	take_report(s, be, k);
+	take_report(s, be, k, t);
 	encode_report(be, &be->rep_own, be->rep_seq_base + k,
 		      bc->report_key.has_key ? bc->report_key.key : NULL, msg);
 	if (be->forge_next_t != UINT64_MAX && !be->forge_captured &&
@@ -1051,7 +1112,7 @@ send_genuine_upto(struct qs_sim *s, struct qs_sim_backend *be, uint64_t until)
 	lo = be->rep_next_k;
 	cross_boundaries(be, k_last, P);
 	for (k = k_last, tries = 0; tries < 64; k--, tries++) {
-		if (!be->rep_lossy || !report_lost(s, be->id, k)) {
+		if (!be->rep_lossy || !report_lost(s, be->id, k, be->rep_phase + k * P)) {
 			send_genuine(s, be, k);
 			return;
 		}
@@ -1143,6 +1204,58 @@ qs_sim_reports_take(struct qs_sim *s, struct qs_sim_backend *be, uint64_t t)
 	report_arrive(s, be, t);
 }
 
+/* Boundaries a quiet backend's late reports are walked one by one, at most, before
+ * the walk skips to the last few: their reports say the same, and only the newest
+ * reaches the router. */
+#define QS_SIM_LATE_WALK 64
+
+/*
+ * reports_sample with report_late: the agent sends report k at its boundary plus its
+ * lateness; one late by an interval or more takes the place of those due
+ * meanwhile and the agent's later boundaries follow it (agent/serve.c: the next is
+ * due an interval after the late send), so boundaries are walked in order. A late
+ * report says the state at its boundary, not at its send: the state is constant
+ * between events, and what a late report would add is at most its lateness.
+ */
+static void
+reports_sample_late(struct qs_sim *s, struct qs_sim_backend *be, uint64_t t)
+{
+	const uint64_t P = s->cfg.report_interval_ns;
+	uint64_t k, late, taken_k = 0, taken_t = 0, m;
+	bool taken = false, first = true;
+	uint32_t n;
+
+	for (n = 0; be->rep_next_t <= t && n < 4 * QS_SIM_LATE_WALK; n++) {
+		k = be->rep_next_k;
+		if (n == QS_SIM_LATE_WALK && be->rep_nom_t + 2 * P < t) {
+			/* a long quiet spell: on to the last two boundaries before t */
+			m = (t - be->rep_nom_t) / P - 1;
+			be->rep_nom_t += m * P;
+			be->rep_next_k += m;
+			be->rep_next_t = be->rep_nom_t + report_late_ns(s, be->id, be->rep_next_k);
+			continue;
+		}
+		if (first) {
+			/* every token since the last boundary falls in the first interval */
+			be->win_k = k;
+			be->win_tokens = be->decoded - be->dec_at_bnd;
+			be->dec_at_bnd = be->decoded;
+			first = false;
+		}
+		if (!be->rep_lossy || !report_lost(s, be->id, k, be->rep_next_t)) {
+			taken = true;
+			taken_k = k;
+			taken_t = be->rep_next_t;
+		}
+		late = be->rep_next_t - be->rep_nom_t;
+		be->rep_nom_t = (late >= P ? be->rep_next_t : be->rep_nom_t) + P;
+		be->rep_next_k = k + 1;
+		be->rep_next_t = be->rep_nom_t + report_late_ns(s, be->id, k + 1);
+	}
+	if (taken)
+		take_report(s, be, taken_k, taken_t);
+}
+
 /* The agent's newest report up to t, taken (lazily: the state has been constant
  * since the backend's last event). */
 static void
@@ -1153,19 +1266,23 @@ reports_sample(struct qs_sim *s, struct qs_sim_backend *be, uint64_t t)
 
 	if (t < be->rep_next_t)
 		return;
+	if (be->rep_late) {
+		reports_sample_late(s, be, t);
+		return;
+	}
 	/* One boundary crossed (the usual case) needs no division. */
 	k_last = t - be->rep_next_t < P ? be->rep_next_k : (t - be->rep_phase) / P;
 	lo = be->rep_next_k;
 	cross_boundaries(be, k_last, P);
 	if (!be->rep_lossy) {
-		take_report(s, be, k_last);
+		take_report(s, be, k_last, be->rep_phase + k_last * P);
 		return;
 	}
 	/* The state has been constant since the last event, so the newest delivered
 	 * report among the crossed boundaries is the only one that matters. */
 	for (k = k_last, tries = 0; tries < 64; k--, tries++) {
-		if (!report_lost(s, be->id, k)) {
-			take_report(s, be, k);
+		if (!report_lost(s, be->id, k, be->rep_phase + k * P)) {
+			take_report(s, be, k, be->rep_phase + k * P);
 			return;
 		}
 		if (k == lo)

@@ -270,6 +270,38 @@ workload_key(struct scen_ctx *c, const char *n, const char *v)
 	return fail(c, "unknown key '%s' in [%s]", n, "workload");
 }
 
+/* report_late_us = Q:US,Q:US,...: the lateness distribution's knots (sim.h). */
+static int
+parse_late(struct scen_ctx *c, struct qs_sim_config *cfg, const char *n, const char *v)
+{
+	struct qs_sim_report_late l;
+	const char *p = v;
+	char *end, err[160];
+	double q, us;
+
+	memset(&l, 0, sizeof(l));
+	while (*p) {
+		if (l.n == QS_SIM_LATE_KNOTS)
+			return fail(c, "%s: more than %d knots", n, QS_SIM_LATE_KNOTS);
+		q = strtod(p, &end);
+		if (end == p || *end != ':')
+			return fail(c, "%s: knot %u is not Q:US in '%s'", n, l.n + 1, v);
+		p = end + 1;
+		us = strtod(p, &end);
+		if (end == p || (*end && *end != ','))
+			return fail(c, "%s: knot %u is not Q:US in '%s'", n, l.n + 1, v);
+		if (!(us >= 0 && us <= 1e6))
+			return fail(c, "%s: knot %u: %g us is outside 0..1000000", n, l.n + 1, us);
+		l.q[l.n] = q;
+		l.ns[l.n++] = (uint64_t)(us * 1e3 + 0.5);
+		p = *end ? end + 1 : end;
+	}
+	if (qs_sim_report_late_check(&l, err, sizeof(err)) != QS_OK)
+		return fail(c, "%s: %s", n, err);
+	cfg->report_late = l;
+	return 1;
+}
+
 static int
 scenario_key(struct scen_ctx *c, const char *n, const char *v)
 {
@@ -334,6 +366,8 @@ scenario_key(struct scen_ctx *c, const char *n, const char *v)
 		cfg->report_transit_ns = (uint64_t)(d * 1e3 + 0.5);
 		return 1;
 	}
+	if (!strcmp(n, "report_late_us"))
+		return parse_late(c, cfg, n, v);
 	if (!strcmp(n, "report_interval_ms") || !strcmp(n, "report_loss") ||
 	    !strcmp(n, "prefix_max_age_s")) {
 		if (qs_sim_parse_double(v, &d) || d < 0)

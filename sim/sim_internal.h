@@ -52,6 +52,7 @@ enum qs_sim_stream_id {
 	QS_STREAM_ROUTER,
 	QS_STREAM_ABANDON,
 	QS_STREAM_TRACE, /* a trace window's offset and thinning */
+	QS_STREAM_REPORT_LATE,
 };
 
 double qs_sim_rng_exp(uint64_t *s, double mean);
@@ -218,7 +219,11 @@ struct qs_sim_backend {
 	uint64_t rep_phase;
 	bool rep_lossy; /* reports can be lost (report_loss > 0 or an agent outage) */
 	uint64_t rep_next_k;
-	uint64_t rep_next_t; /* time of boundary rep_next_k */
+	uint64_t rep_next_t; /* time of boundary rep_next_k (report_late: when it is sent) */
+	/* report_late: boundary rep_next_k's time before its lateness; a report late by
+	 * an interval or more moves the later ones (the agent keeps its phase) */
+	uint64_t rep_nom_t;
+	bool rep_late;
 	/* decode tokens per report interval, as the agent counts them: decoded at the
 	 * newest boundary crossed, and the tokens of the first interval of the last
 	 * crossing (win_k); a later interval of the same crossing had none */
@@ -376,6 +381,7 @@ struct qs_sim {
 	uint64_t v_small, v_large;
 	/* router side */
 	uint64_t rep_drop_seed;
+	uint64_t rep_late_seed;
 	uint64_t abandon_seed;
 	uint64_t sent[QS_SIM_MAX_BACKENDS];
 	uint64_t sent_tokens[QS_SIM_MAX_BACKENDS];

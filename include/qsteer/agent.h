@@ -455,13 +455,27 @@ struct qs_agent_serve_cfg {
 	volatile int *ready;	/* set to 1 once the socket is bound (tests) */
 };
 
+/* Report lateness buckets: 50 us each up to 50 ms, the last one everything beyond. */
+#define QS_AGENT_LATE_BUCKETS	1000
+#define QS_AGENT_LATE_BUCKET_NS 50000ull
+
 struct qs_agent_serve_stats {
 	uint64_t datagrams;
 	uint64_t reports_sent;
 	uint64_t responses_sent;
 	uint64_t send_errors;
 	uint64_t elapsed_ns;
+	/* How long after its due time each report went out. The loop's wait wakes late
+	 * on a busy machine, and a report two intervals late masks the backend in the
+	 * dataplane for a moment; qsteer-sim models the distribution measured here
+	 * ([scenario] report_late_us, docs/sim.md). */
+	uint32_t report_late[QS_AGENT_LATE_BUCKETS];
+	uint64_t report_late_max_ns;
 };
+
+/* The lateness histogram as "LOWER_US:COUNT ..." over its nonempty buckets, then
+ * "max US" (what scripts/cluster.sh reads from the agent's exit line). */
+void qs_agent_serve_late_format(const struct qs_agent_serve_stats *st, char *buf, size_t len);
 
 void qs_agent_serve_cfg_default(struct qs_agent_serve_cfg *c);
 /* Parse "HOST:PORT" / "[V6]:PORT" / "PORT" into a sockaddr (struct qs_agent_addr). */

@@ -231,6 +231,7 @@ struct qs_sim_iter;
 /* Reports a backend may miss before it is masked: the dataplane's
  * QS_DP_REPORT_STALE_INTERVALS (test-view-parity checks that they agree). */
 #define QS_SIM_REPORT_STALE_INTERVALS 2
+#define QS_SIM_LATE_KNOTS	      16 /* report_late's knots, at most */
 
 struct qs_sim_config {
 	char name[QS_SIM_NAME_LEN];
@@ -256,6 +257,20 @@ struct qs_sim_config {
 	 * dataplane (docs/sim.md, "Report transit"). Below the report interval.
 	 */
 	uint64_t report_transit_ns;
+	/*
+	 * How late each agent sends its reports, as a distribution (n = 0: on time,
+	 * the default): n knots (q, ns), q rising in (0, 1], ns not falling, linear
+	 * between them from (0, 0) and flat past the last. A live agent's wait wakes
+	 * late on a busy machine; a report late by an interval masks its backend for
+	 * a moment, and the agent's later reports then keep the late one's phase
+	 * (agent/serve.c). qsteer-agent measures the distribution (its exit line),
+	 * scripts/cluster.sh sets it (docs/sim.md, "Report lateness").
+	 */
+	struct qs_sim_report_late {
+		uint32_t n;
+		double q[QS_SIM_LATE_KNOTS];
+		uint64_t ns[QS_SIM_LATE_KNOTS];
+	} report_late;
 	uint64_t prefix_max_age_ns; /* router prefix-affinity ageing (default 10 s) */
 	/*
 	 * DESIGN 3.1, with the dataplane's defaults (so a policy trains with the masks
@@ -285,6 +300,8 @@ struct qs_sim_config {
 
 /* Defaults: no backends, Poisson at 1 req/s, 5 ms reports, no loss, no SLOs; stale
  * and KV-full backends masked as the dataplane masks them. */
+/* report_late's knots in order and in range (QS_OK), or what is wrong with which. */
+int qs_sim_report_late_check(const struct qs_sim_report_late *l, char *msg, size_t msglen);
 void qs_sim_config_default(struct qs_sim_config *c);
 /*
  * For a caller that routes every request itself and wants the arrival stream alone

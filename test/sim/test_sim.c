@@ -1683,6 +1683,116 @@ test_report_transit(void **state)
 	free(c);
 }
 
+/* Masked stretches of backend 0 after its first reports, over a run at 200
+ * decisions/s: how many, and the longest (from its first masked decision to its
+ * last). */
+static void
+late_pass(struct qs_sim_config *c, uint32_t *stretches, uint64_t *longest_ns, uint32_t *masked)
+{
+	struct qs_sim_decision *d = malloc(sizeof(*d));
+	uint64_t first = 0, last = 0;
+	bool in = false;
+	struct qs_sim *s;
+	char msg[256];
+
+	assert_non_null(d);
+	*stretches = *masked = 0;
+	*longest_ns = 0;
+	assert_int_equal(qs_sim_create(c, 11, &s, msg, sizeof(msg)), QS_OK);
+	for (;;) {
+		assert_int_equal(qs_sim_next_decision(s, d, msg, sizeof(msg)), QS_OK);
+		if (d->done)
+			break;
+		if (!(d->eligible & 1) && d->now_ns > 50000000) { /* heard from by then */
+			if (!in)
+				first = d->now_ns, (*stretches)++;
+			last = d->now_ns;
+			in = true;
+			(*masked)++;
+		} else if (in) {
+			*longest_ns = QS_RC_MAX(*longest_ns, last - first);
+			in = false;
+		}
+		assert_int_equal(qs_sim_route(s, 0, msg, sizeof(msg)), QS_OK);
+	}
+	qs_sim_destroy(s);
+	free(d);
+}
+
+/*
+ * report_late_us: a report sent 12 ms late leaves its backend unheard for 17 ms,
+ * masked (10 ms stale age) until it lands, 7 ms; reports late by less than an
+ * interval leave every gap at 5 ms and mask nothing. The agent's next report is due
+ * an interval after a late one (agent/serve.c), so lateness does not add up.
+ */
+static void
+test_report_late(void **state)
+{
+	struct qs_sim_config *c = base_config();
+	uint32_t stretches, masked;
+	uint64_t longest;
+	struct qs_sim *s;
+	char msg[512];
+
+	(void)state;
+	c->wl.rate = 200;
+	c->wl.requests = 4000;
+	c->wl.cls[0].prompt = (struct qs_sim_len){QS_SIM_DIST_FIXED, 10, 0, 0, 0};
+	c->wl.cls[0].gen = (struct qs_sim_len){QS_SIM_DIST_FIXED, 2, 0, 0, 0};
+	late_pass(c, &stretches, &longest, &masked);
+	assert_int_equal(masked, 0);
+
+	/* 2% of reports 12 ms late: ~80 over the run's 20 s, each masking 7 ms */
+	c->report_late =
+	    (struct qs_sim_report_late){3, {0.98, 0.98000001, 1.0}, {0, 12000000, 12000000}};
+	late_pass(c, &stretches, &longest, &masked);
+	print_message("12 ms late on 2%%: %u masked stretches, the longest %.2f ms, %u decisions\n",
+		      stretches, (double)longest * 1e-6, masked);
+	assert_in_range(stretches, 30, 110);
+	assert_true(longest <= 7000000);
+	c->report_transit_ns = 50000; /* with a transit too */
+	late_pass(c, &stretches, &longest, &masked);
+	assert_in_range(stretches, 30, 110);
+	assert_true(longest <= 7050000);
+	c->report_transit_ns = 0;
+
+	/* every report 4 ms late: every gap stays 5 ms */
+	c->report_late = (struct qs_sim_report_late){2, {1e-9, 1.0}, {4000000, 4000000}};
+	late_pass(c, &stretches, &longest, &masked);
+	assert_int_equal(masked, 0);
+
+	/* every report 6 ms late: each keeps the last one's phase, gaps of 11 ms */
+	c->report_late = (struct qs_sim_report_late){2, {1e-9, 1.0}, {6000000, 6000000}};
+	late_pass(c, &stretches, &longest, &masked);
+	print_message("6 ms late on all: %u masked stretches, %u decisions\n", stretches, masked);
+	assert_in_range(masked, 240, 480); /* 1 ms of each 11: ~9% of 4,000 */
+
+	c->forger.kind = QS_SIM_FORGE_SOURCE;
+	assert_int_equal(qs_sim_create(c, 3, &s, msg, sizeof(msg)), QS_E_VALUE);
+	assert_non_null(strstr(msg, "[forger]"));
+	c->forger.kind = QS_SIM_FORGE_NONE;
+	c->report_late = (struct qs_sim_report_late){2, {0.5, 0.4}, {10000, 20000}};
+	assert_int_equal(qs_sim_create(c, 3, &s, msg, sizeof(msg)), QS_E_VALUE);
+	assert_non_null(strstr(msg, "knot 2"));
+	free(c);
+
+	c = calloc(1, sizeof(*c));
+	assert_non_null(c);
+	assert_int_equal(
+	    parse_with_key("report_late_us = 0.5:12,0.999:5200.5,1:19000", c, msg, sizeof(msg)),
+	    QS_OK);
+	assert_int_equal(c->report_late.n, 3);
+	assert_int_equal(c->report_late.ns[1], 5200500);
+	assert_int_equal(parse_with_key("report_late_us = 0.5:12,0.4:20", c, msg, sizeof(msg)),
+			 QS_E_VALUE);
+	assert_non_null(strstr(msg, "must rise"));
+	assert_int_equal(parse_with_key("report_late_us = 0.5", c, msg, sizeof(msg)), QS_E_VALUE);
+	assert_non_null(strstr(msg, "not Q:US"));
+	assert_int_equal(parse_with_key("report_late_us = 0.5:-1", c, msg, sizeof(msg)),
+			 QS_E_VALUE);
+	free(c);
+}
+
 /*
  * A report's decode tokens/s is over its own interval, as the agent counts them
  * (agent.c qs_agent_report): the tokens of the iterations that ended in it, times
@@ -2329,6 +2439,7 @@ main(void)
 	    cmocka_unit_test(test_determinism),
 	    cmocka_unit_test(test_report_phase_seed),
 	    cmocka_unit_test(test_report_transit),
+	    cmocka_unit_test(test_report_late),
 	    cmocka_unit_test(test_instances_independent),
 	    cmocka_unit_test(test_pull_api),
 	    cmocka_unit_test(test_lossy_reports),
