@@ -31,6 +31,9 @@
 #   --sim-transit auto|US  the simulator's report transit ([scenario]
 #                          report_transit_us, docs/sim.md): auto (default) is the
 #                          median reach the mode's live runs measured; 0 is none
+#   --sim-late auto|off    the simulator's report lateness ([scenario]
+#                          report_late_us, docs/sim.md): auto (default) is what the
+#                          mode's live agents measured; off is none
 #   --ops                  operations under load: swaps (active/shadow/canary/rollback)
 #                          and an agent killed and restarted
 #   --hop                  the steering hop's cost (dataplane vs straight to an agent)
@@ -53,7 +56,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 MODE=dp AGENTS=4 ROUTERS="q8 sed kv lor rr" SCEN=trace RATE=8 REQUESTS=400 SEED=1
 OPS=0 HOP=0 CAPTURE=0 CI=0 BUILD=${QSTEER_BUILD:-} OUTDIR= Q8=$ROOT/policies/default-router.q8
 OPS_RATE=40 OPS_REQUESTS=1000 HOP_RATE=50 HOP_REQUESTS=400 SCHEDULE=mixed P50_TOL= LAG_STARVED_MS=10
-LIVE_RUNS=1 PHASINGS=40 SIM_TRANSIT=auto
+LIVE_RUNS=1 PHASINGS=40 SIM_TRANSIT=auto SIM_LATE=auto
 usage() { sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 2; }
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -69,6 +72,7 @@ while [ $# -gt 0 ]; do
 	--p50-tol) P50_TOL=$2; shift ;;
 	--sim-schedule) SCHEDULE=$2; shift ;;
 	--sim-transit) SIM_TRANSIT=$2; shift ;;
+	--sim-late) SIM_LATE=$2; shift ;;
 	--phasings) PHASINGS=$2; shift ;;
 	--ops-rate) OPS_RATE=$2; shift ;;
 	--ops-requests) OPS_REQUESTS=$2; shift ;;
@@ -89,6 +93,7 @@ case $SCEN in trace|chat|cascade) ;; *) usage ;; esac
 case $SCHEDULE in mixed|vllm-v0) ;; *) usage ;; esac
 [ "$SIM_TRANSIT" = auto ] || [[ $SIM_TRANSIT =~ ^[0-9]+(\.[0-9]+)?$ ]] ||
 	{ echo "cluster.sh: --sim-transit auto or microseconds, not '$SIM_TRANSIT'" >&2; exit 2; }
+case $SIM_LATE in auto|off) ;; *) echo "cluster.sh: --sim-late auto or off, not '$SIM_LATE'" >&2; exit 2 ;; esac
 [ -f "$Q8" ] || { echo "cluster.sh: --policy $Q8: no such file" >&2; exit 2; }
 [ "$AGENTS" -ge 2 ] && [ "$AGENTS" -le 8 ] || { echo "cluster.sh: --agents 2..8" >&2; exit 2; }
 [[ $LIVE_RUNS =~ ^[0-9]+$ ]] && [ "$LIVE_RUNS" -ge 1 ] && [ "$LIVE_RUNS" -le 20 ] ||
@@ -452,6 +457,11 @@ for M in $MODES; do
 	# and the simulator cannot know: so the prediction is also a distribution, the
 	# simulation at the same seed (same arrivals) over PHASINGS report phase seeds
 	# ([scenario] report_phase_seed, docs/sim.md), and table.py compares medians.
+	# where this mode's lines begin in each agent's log (its lateness, below)
+	late_from=()
+	for i in $(seq 0 $((AGENTS - 1))); do
+		late_from[$i]="$OUT/agent$i.log:$(wc -l < "$OUT/agent$i.log" 2> /dev/null || echo 0)"
+	done
 	for k in $(seq 1 "$LIVE_RUNS"); do
 		for R in $ROUTERS; do
 			# fresh agents for every run, as the simulator's: an agent's TTFT figure
@@ -531,7 +541,21 @@ for M in $MODES; do
 			echo "   report transit for the simulator: $transit us (--sim-transit)"
 		fi
 		echo "$transit" > "$OUT/$M-transit-us.txt"
-		sed "s/^\[scenario\]\$/[scenario]\nreport_transit_us = $transit/" "$T/main.ini" > "$T/sim-$M.ini"
+		# The report lateness: how late each agent sent its reports, from their
+		# exit lines (agent/serve.c); a report an interval late masks its backend
+		# for a moment, and rr then skips it (docs/cluster.md). The last run's
+		# agents are restarted so that theirs is in.
+		late=
+		if [ "$SIM_LATE" = auto ]; then
+			restart_agents || true
+			python3 "$ROOT/scripts/cluster/late.py" "${late_from[@]}" > "$T/late.txt"
+			late=$(head -1 "$T/late.txt")
+			echo "   report lateness for the simulator: $(sed -n 2p "$T/late.txt")"
+			cp "$T/late.txt" "$OUT/$M-late.txt"
+		fi
+		sed "s/^\[scenario\]\$/[scenario]\nreport_transit_us = $transit${late:+\nreport_late_us = $late}/" \
+			"$T/main.ini" > "$T/sim-$M.ini"
+		cp "$T/sim-$M.ini" "$OUT/sim-$M.ini"
 	fi
 	for R in $ROUTERS; do
 		timeout 600 "$SIM" run --scenario "$T/sim-$M.ini" --router "$(sim_router "$R")" \
