@@ -1099,26 +1099,40 @@ send_genuine(struct qs_sim *s, struct qs_sim_backend *be, uint64_t k)
 	offer_report(s, be, msg, be->rep_src.ip4, be->rep_own.received_tokens, t, false);
 }
 
+/*
+ * The newest boundary in lo..k_last whose report was delivered (*k), looking back at
+ * most 64: the state has been constant since the last event, so among the crossed
+ * boundaries only the newest delivered report matters. False: all lost.
+ */
+static bool
+newest_delivered(const struct qs_sim *s, const struct qs_sim_backend *be, uint64_t lo,
+		 uint64_t k_last, uint64_t *k)
+{
+	const uint64_t P = s->cfg.report_interval_ns;
+	uint32_t tries;
+
+	for (*k = k_last, tries = 0; tries < 64; (*k)--, tries++) {
+		if (!be->rep_lossy || !report_lost(s, be->id, *k, be->rep_phase + *k * P))
+			return true;
+		if (*k == lo)
+			return false;
+	}
+	return false;
+}
+
 /* The newest delivered genuine report among the boundaries up to until. */
 static void
 send_genuine_upto(struct qs_sim *s, struct qs_sim_backend *be, uint64_t until)
 {
 	uint64_t P = s->cfg.report_interval_ns, k_last, k, lo;
-	uint32_t tries;
 
 	if (until < be->rep_next_t)
 		return;
 	k_last = (until - be->rep_phase) / P;
 	lo = be->rep_next_k;
 	cross_boundaries(be, k_last, P);
-	for (k = k_last, tries = 0; tries < 64; k--, tries++) {
-		if (!be->rep_lossy || !report_lost(s, be->id, k, be->rep_phase + k * P)) {
-			send_genuine(s, be, k);
-			return;
-		}
-		if (k == lo)
-			return;
-	}
+	if (newest_delivered(s, be, lo, k_last, &k))
+		send_genuine(s, be, k);
 }
 
 static void
@@ -1262,7 +1276,6 @@ static void
 reports_sample(struct qs_sim *s, struct qs_sim_backend *be, uint64_t t)
 {
 	uint64_t P = s->cfg.report_interval_ns, k_last, k, lo;
-	uint32_t tries;
 
 	if (t < be->rep_next_t)
 		return;
@@ -1274,20 +1287,8 @@ reports_sample(struct qs_sim *s, struct qs_sim_backend *be, uint64_t t)
 	k_last = t - be->rep_next_t < P ? be->rep_next_k : (t - be->rep_phase) / P;
 	lo = be->rep_next_k;
 	cross_boundaries(be, k_last, P);
-	if (!be->rep_lossy) {
-		take_report(s, be, k_last, be->rep_phase + k_last * P);
-		return;
-	}
-	/* The state has been constant since the last event, so the newest delivered
-	 * report among the crossed boundaries is the only one that matters. */
-	for (k = k_last, tries = 0; tries < 64; k--, tries++) {
-		if (!report_lost(s, be->id, k, be->rep_phase + k * P)) {
-			take_report(s, be, k, be->rep_phase + k * P);
-			return;
-		}
-		if (k == lo)
-			return;
-	}
+	if (newest_delivered(s, be, lo, k_last, &k))
+		take_report(s, be, k, be->rep_phase + k * P);
 }
 
 /* ---- completion ------------------------------------------------------------------------------ */
