@@ -1219,9 +1219,11 @@ qs_sim_reports_take(struct qs_sim *s, struct qs_sim_backend *be, uint64_t t)
 }
 
 /* Boundaries a quiet backend's late reports are walked one by one, at most, before
- * the walk skips to the last few: their reports say the same, and only the newest
- * reaches the router. */
+ * the walk skips to the last QS_SIM_LATE_KEEP: their reports say the same, and only
+ * the newest one sent reaches the router; skipping to the very last boundary would
+ * lose the one before it whenever the last is late, and mask the backend. */
 #define QS_SIM_LATE_WALK 64
+#define QS_SIM_LATE_KEEP 16 /* boundaries before t walked after a skip (80 ms at 5 ms) */
 
 /*
  * reports_sample with report_late: the agent sends report k at its boundary plus its
@@ -1241,9 +1243,10 @@ reports_sample_late(struct qs_sim *s, struct qs_sim_backend *be, uint64_t t)
 
 	for (n = 0; be->rep_next_t <= t && n < 4 * QS_SIM_LATE_WALK; n++) {
 		k = be->rep_next_k;
-		if (n == QS_SIM_LATE_WALK && be->rep_nom_t + 2 * P < t) {
-			/* a long quiet spell: on to the last two boundaries before t */
-			m = (t - be->rep_nom_t) / P - 1;
+		if (n == QS_SIM_LATE_WALK && be->rep_nom_t + (QS_SIM_LATE_KEEP + 1) * P < t) {
+			/* a long quiet spell: on to the last boundaries before t, enough of
+			 * them that the newest on time is among them */
+			m = (t - be->rep_nom_t) / P - QS_SIM_LATE_KEEP;
 			be->rep_nom_t += m * P;
 			be->rep_next_k += m;
 			be->rep_next_t = be->rep_nom_t + report_late_ns(s, be->id, be->rep_next_k);

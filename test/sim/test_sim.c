@@ -1756,6 +1756,29 @@ test_report_late(void **state)
 	assert_true(longest <= 7050000);
 	c->report_transit_ns = 0;
 
+	/* Poisson decisions see the masked share of time whatever their rate: at 2/s the
+	 * walk skips most of each quiet spell's boundaries, and must still find the
+	 * report an on-time boundary left just before a late one (30% of them 12 ms
+	 * late here) */
+	{
+		double dense, sparse;
+
+		c->report_late =
+		    (struct qs_sim_report_late){3, {0.7, 0.70000001, 1.0}, {0, 12000000, 12000000}};
+		late_pass(c, &stretches, &longest, &masked);
+		dense = masked / 4000.0;
+		c->wl.rate = 2;
+		c->wl.requests = 1500;
+		late_pass(c, &stretches, &longest, &masked);
+		sparse = masked / 1500.0;
+		print_message(
+		    "30%% 12 ms late: masked at %.3f of decisions at 200/s, %.3f at 2/s\n", dense,
+		    sparse);
+		assert_true(fabs(sparse - dense) < 0.04); /* 3.5 sd of 1,500 draws */
+		c->wl.rate = 200;
+		c->wl.requests = 4000;
+	}
+
 	/* every report 4 ms late: every gap stays 5 ms */
 	c->report_late = (struct qs_sim_report_late){2, {1e-9, 1.0}, {4000000, 4000000}};
 	late_pass(c, &stretches, &longest, &masked);
