@@ -551,6 +551,7 @@ for M in $MODES; do
 			python3 "$ROOT/scripts/cluster/late.py" "${late_from[@]}" > "$T/late.txt"
 			late=$(head -1 "$T/late.txt")
 			echo "   report lateness for the simulator: $(sed -n 2p "$T/late.txt")"
+			[ "$CI" = 1 ] && [ -z "$late" ] && fail "no agent printed its report lateness at exit"
 			cp "$T/late.txt" "$OUT/$M-late.txt"
 		fi
 		sed "s/^\[scenario\]\$/[scenario]\nreport_transit_us = $transit${late:+\nreport_late_us = $late}/" \
