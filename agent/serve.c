@@ -172,9 +172,10 @@ qs_agent_serve_late_format(const struct qs_agent_serve_stats *st, char *buf, siz
 		w = snprintf(buf + o, len - o, "%llu:%u ",
 			     (unsigned long long)(i * QS_AGENT_LATE_BUCKET_NS / 1000),
 			     st->report_late[i]);
+		/* truncated: the "max" that ends the line is then missing, and the reader
+		 * (scripts/cluster/late.py) leaves the line out */
 		if (w < 0 || (size_t)w >= len - o)
-			return; /* truncated: the max below is then missing, which the reader checks
-				 */
+			return;
 		o += (size_t)w;
 	}
 	(void)snprintf(buf + o, len - o, "max %llu",

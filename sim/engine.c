@@ -782,7 +782,6 @@ sim_create(const struct qs_sim_config *cfg, uint64_t seed, const struct qs_sim_s
 		s->be[i].fair = cfg->backend[i].admission == QS_SIM_ADMIT_FAIR;
 		s->be[i].starve_ns = (uint64_t)(cfg->backend[i].starve_ms * 1e6 + 0.5);
 		s->be[i].rep_nom_t = s->be[i].rep_phase;
-		s->be[i].rep_late = cfg->report_late.n > 0;
 		s->be[i].rep_next_t = s->be[i].rep_phase + report_late_ns(s, i, 0);
 		s->be[i].rep_transit = s->be[i].rep;
 		s->be[i].rep_arrive_t = UINT64_MAX;
@@ -1282,7 +1281,7 @@ reports_sample(struct qs_sim *s, struct qs_sim_backend *be, uint64_t t)
 
 	if (t < be->rep_next_t)
 		return;
-	if (be->rep_late) {
+	if (s->cfg.report_late.n) {
 		reports_sample_late(s, be, t);
 		return;
 	}

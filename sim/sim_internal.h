@@ -223,7 +223,6 @@ struct qs_sim_backend {
 	/* report_late: boundary rep_next_k's time before its lateness; a report late by
 	 * an interval or more moves the later ones (the agent keeps its phase) */
 	uint64_t rep_nom_t;
-	bool rep_late;
 	/* decode tokens per report interval, as the agent counts them: decoded at the
 	 * newest boundary crossed, and the tokens of the first interval of the last
 	 * crossing (win_k); a later interval of the same crossing had none */

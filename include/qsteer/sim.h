@@ -298,10 +298,10 @@ struct qs_sim_config {
 	void *iter_ctx;
 };
 
-/* Defaults: no backends, Poisson at 1 req/s, 5 ms reports, no loss, no SLOs; stale
- * and KV-full backends masked as the dataplane masks them. */
 /* report_late's knots in order and in range (QS_OK), or what is wrong with which. */
 int qs_sim_report_late_check(const struct qs_sim_report_late *l, char *msg, size_t msglen);
+/* Defaults: no backends, Poisson at 1 req/s, 5 ms reports, no loss, no SLOs; stale
+ * and KV-full backends masked as the dataplane masks them. */
 void qs_sim_config_default(struct qs_sim_config *c);
 /*
  * For a caller that routes every request itself and wants the arrival stream alone
