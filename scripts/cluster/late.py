@@ -16,6 +16,7 @@ TAG = "qsteer-agent: report lateness us: "
 QUANTILES = (0.5, 0.9, 0.99, 0.995, 0.998, 0.999, 0.9993, 0.9995, 0.9997, 0.9998,
              0.9999, 0.99995, 1.0)
 BUCKET_US = 50
+LAST_US = 49950  # the agent's last bucket holds everything from here on (agent.h)
 
 
 def main(args):
@@ -33,17 +34,25 @@ def main(args):
             if len(f) < 2 or f[-2] != "max":
                 print("late.py: %s: a truncated lateness line, left out" % path, file=sys.stderr)
                 continue
-            for kv in f[:-2]:
-                lo, n = kv.split(":")
-                hist[int(lo)] = hist.get(int(lo), 0) + int(n)
-            top = max(top, int(f[-1]))
+            try:
+                got = [tuple(int(x) for x in kv.split(":")) for kv in f[:-2]]
+                got_top = int(f[-1])
+                if any(len(g) != 2 or g[0] < 0 or g[1] < 0 for g in got) or got_top < 0:
+                    raise ValueError("not LOWER:COUNT")
+            except ValueError:
+                print("late.py: %s: a malformed lateness line, left out: %s" % (path, row[:120]),
+                      file=sys.stderr)
+                continue
+            for lo, n in got:
+                hist[lo] = hist.get(lo, 0) + n
+            top = max(top, got_top)
             lines += 1
     total = sum(hist.values())
     if total == 0:
         print("")
         print("no lateness measured (no agent exit line)")
         return
-    knots, acc, prev = [], 0, 0.0
+    knots, prev = [], 0.0
     keys = sorted(hist)
     for q in QUANTILES:
         want = q * total
@@ -51,8 +60,9 @@ def main(args):
         for lo in keys:
             n = hist[lo]
             if acc + n >= want:
-                # linear inside the bucket; the last bucket ends at the largest seen
-                hi = lo + BUCKET_US if lo + BUCKET_US < top else top
+                # linear inside the bucket, which ends at the largest seen if that is
+                # inside it or the bucket is the agent's open-ended last one
+                hi = top if lo >= LAST_US else min(lo + BUCKET_US, top)
                 us = lo + (hi - lo) * ((want - acc) / n)
                 break
             acc += n
