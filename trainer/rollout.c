@@ -197,10 +197,29 @@ next_obs(const struct qs_roll *r, struct qs_roll_env *e)
 	return e->have_obs;
 }
 
+/* Wait for an observation and score it: 1 with its action (and log-probability and
+ * value where asked), 0 if the episode ended instead, -1 on error (e->rc, e->msg). */
+static int
+next_decision(const struct qs_roll *r, struct qs_roll_env *e, uint32_t *action, float *logp,
+	      float *value)
+{
+	int got = next_obs(r, e);
+
+	if (got <= 0)
+		return got;
+	e->rc = qs_ppo_act(e->ag, &e->actor, e->rows, e->n_cand, e->mask, &e->rng, e->greedy,
+			   action, logp, value);
+	if (e->rc != QS_OK) {
+		qs_fail(e->msg, sizeof(e->msg), e->rc,
+			"env %s: decision with no eligible candidate", r->ops->name);
+		return -1;
+	}
+	return 1;
+}
+
 static int
 collect_env(const struct qs_roll *r, struct qs_roll_env *e)
 {
-	const struct qs_ppo_agent *ag = e->ag;
 	uint32_t drained = 0, action, idx;
 	float logp, value;
 	int got;
@@ -211,16 +230,11 @@ collect_env(const struct qs_roll *r, struct qs_roll_env *e)
 	e->gen++;
 	e->ep_last = -1;
 	while (e->buf.n < r->steps) {
-		got = next_obs(r, e);
+		got = next_decision(r, e, &action, &logp, &value);
 		if (got < 0)
 			return e->rc;
 		if (!got)
 			continue;
-		e->rc = qs_ppo_act(ag, &e->actor, e->rows, e->n_cand, e->mask, &e->rng, e->greedy,
-				   &action, &logp, &value);
-		if (e->rc != QS_OK)
-			return qs_fail(e->msg, sizeof(e->msg), e->rc,
-				       "env %s: decision with no eligible candidate", r->ops->name);
 		if (r->bc && (!r->ops->teacher || r->ops->teacher(e->env, &action) != QS_OK))
 			return e->rc = qs_fail(e->msg, sizeof(e->msg), QS_E_VALUE,
 					       "env %s: no teacher choice", r->ops->name);
@@ -240,25 +254,18 @@ collect_env(const struct qs_roll *r, struct qs_roll_env *e)
 	}
 	/* Bootstrap from the state after the last recorded decision, then act unrecorded
 	 * until the recorded decisions' requests have completed (their rewards are late). */
-	got = next_obs(r, e);
+	got = next_decision(r, e, &action, NULL, &value);
 	if (got < 0)
 		return e->rc;
-	if (got) {
-		e->rc = qs_ppo_act(ag, &e->actor, e->rows, e->n_cand, e->mask, &e->rng, e->greedy,
-				   &action, NULL, &value);
-		if (e->rc != QS_OK)
-			return e->rc;
+	if (got)
 		qs_ppo_buf_bootstrap(&e->buf, 0, value);
-	}
 	while (e->n_credited < e->buf.n && drained < r->steps) {
-		got = next_obs(r, e);
+		got = next_decision(r, e, &action, NULL, NULL);
 		if (got < 0)
 			return e->rc;
 		if (!got)
 			continue;
-		e->rc = qs_ppo_act(ag, &e->actor, e->rows, e->n_cand, e->mask, &e->rng, e->greedy,
-				   &action, NULL, NULL);
-		if (e->rc == QS_OK && r->bc && r->ops->teacher)
+		if (r->bc && r->ops->teacher)
 			e->rc = r->ops->teacher(e->env, &action);
 		if (e->rc == QS_OK)
 			e->rc = r->ops->act(e->env, action, TAG_NONE, e->msg, sizeof(e->msg));
