@@ -20,7 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <cmocka.h>
+#include "qs_test.h"
 
 #include "qsteer/admit.h"
 #include "qsteer/agent_bench.h"
@@ -1722,42 +1722,19 @@ ttft_window_cases(void **state)
 	assert_int_equal(qs_ttft_window_max(&w), UINT32_MAX);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(ttft_window_cases),
-	    cmocka_unit_test(kv_basic),
-	    cmocka_unit_test(kv_random),
-	    cmocka_unit_test(intake_cases),
-	    cmocka_unit_test(intake_fuzz),
-	    cmocka_unit_test(sched_fixed2),
-	    cmocka_unit_test(sched_strategies),
-	    cmocka_unit_test(sched_adaptive_backoff),
-	    cmocka_unit_test(sched_chunked),
-	    cmocka_unit_test(sched_preempt),
-	    cmocka_unit_test(sched_priority),
-	    cmocka_unit_test(sched_fair),
-	    cmocka_unit_test(sched_stress),
-	    cmocka_unit_test(learned_actions),
-	    cmocka_unit_test(action_flags),
-	    cmocka_unit_test(spec_by_hand),
-	    cmocka_unit_test(spec_leftovers_only),
-	    cmocka_unit_test(spec_stress),
-	    cmocka_unit_test(spec_needs_draft_model),
-	    cmocka_unit_test(spec_draws),
-	    cmocka_unit_test(spec_rule_depths),
-	    cmocka_unit_test(bench_speculation),
-	    cmocka_unit_test(batch_features),
-	    cmocka_unit_test(reports_cumulative),
-	    cmocka_unit_test(response_wire),
-	    cmocka_unit_test(cancel_answers),
-	    cmocka_unit_test(tenant_stats),
-	    cmocka_unit_test(profile_parse_fit),
-	    cmocka_unit_test(bench_stream_is_the_scenario),
-	    cmocka_unit_test(bench_scenario_errors),
-	    cmocka_unit_test(bench_smoke),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+QS_TEST_MAIN(cmocka_unit_test(ttft_window_cases), cmocka_unit_test(kv_basic),
+	     cmocka_unit_test(kv_random), cmocka_unit_test(intake_cases),
+	     cmocka_unit_test(intake_fuzz), cmocka_unit_test(sched_fixed2),
+	     cmocka_unit_test(sched_strategies), cmocka_unit_test(sched_adaptive_backoff),
+	     cmocka_unit_test(sched_chunked), cmocka_unit_test(sched_preempt),
+	     cmocka_unit_test(sched_priority), cmocka_unit_test(sched_fair),
+	     cmocka_unit_test(sched_stress), cmocka_unit_test(learned_actions),
+	     cmocka_unit_test(action_flags), cmocka_unit_test(spec_by_hand),
+	     cmocka_unit_test(spec_leftovers_only), cmocka_unit_test(spec_stress),
+	     cmocka_unit_test(spec_needs_draft_model), cmocka_unit_test(spec_draws),
+	     cmocka_unit_test(spec_rule_depths), cmocka_unit_test(bench_speculation),
+	     cmocka_unit_test(batch_features), cmocka_unit_test(reports_cumulative),
+	     cmocka_unit_test(response_wire), cmocka_unit_test(cancel_answers),
+	     cmocka_unit_test(tenant_stats), cmocka_unit_test(profile_parse_fit),
+	     cmocka_unit_test(bench_stream_is_the_scenario),
+	     cmocka_unit_test(bench_scenario_errors), cmocka_unit_test(bench_smoke))

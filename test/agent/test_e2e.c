@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <cmocka.h>
+#include "qs_test.h"
 
 #include "qsteer/agent.h"
 #include "qsteer/clock.h"
@@ -296,14 +296,6 @@ e2e(void **state)
 	qs_batch_free(&st);
 }
 
-int
-main(void)
-{
-	static struct e2e_param heuristic = {"adaptive", 0}, spec = {"spec:4", 4};
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_prestate(e2e, &heuristic),
-	    cmocka_unit_test_prestate(e2e, &spec),
-	};
+static struct e2e_param heuristic = {"adaptive", 0}, spec = {"spec:4", 4};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+QS_TEST_MAIN(cmocka_unit_test_prestate(e2e, &heuristic), cmocka_unit_test_prestate(e2e, &spec))

@@ -19,7 +19,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
-#include <cmocka.h>
+#include "qs_test.h"
 
 #include "qsteer/ctl.h"
 #include "qsteer/dp_core.h"
@@ -521,14 +521,6 @@ test_concurrent(void **state)
 	unlink(msg);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_validation),	    cmocka_unit_test(test_dispatch),
-	    cmocka_unit_test(test_prometheus_text), cmocka_unit_test(test_socket),
-	    cmocka_unit_test(test_concurrent),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+QS_TEST_MAIN(cmocka_unit_test(test_validation), cmocka_unit_test(test_dispatch),
+	     cmocka_unit_test(test_prometheus_text), cmocka_unit_test(test_socket),
+	     cmocka_unit_test(test_concurrent))

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cmocka.h>
+#include "qs_test.h"
 
 #include "qsteer/ctl.h"
 
@@ -419,14 +419,5 @@ test_unsupported(void **state)
 	qs_ctl_close(s);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_rendering),
-	    cmocka_unit_test(test_actions),
-	    cmocka_unit_test(test_unsupported),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+QS_TEST_MAIN(cmocka_unit_test(test_rendering), cmocka_unit_test(test_actions),
+	     cmocka_unit_test(test_unsupported))

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cmocka.h>
+#include "qs_test.h"
 
 #include "qsteer/dp_core.h"
 #include "qsteer/router_view.h"
@@ -1234,30 +1234,29 @@ test_no_backend(void **state)
 	assert_string_equal(qs_dp_drop_name(QS_DP_D_NO_BACKEND), "no-backend");
 }
 
-int
-main(void)
+static int
+free_policies(void **state)
 {
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_parse_good, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_parse_malformed, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_parse_truncated, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_checksums, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_backend_ageing, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_report_source, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_report_auth, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_request_table, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_tenant_counters, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_cascade_floors, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_parse_difficulty, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_decision_reference, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_feature_rows, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_shadow_canary, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_no_backend, setup, teardown),
-	};
-	int rc = cmocka_run_group_tests(tests, NULL, NULL);
-
+	(void)state;
 	qs_policy_free(polA);
 	qs_policy_free(polB);
-	return rc;
+	return 0;
 }
+
+QS_TEST_MAIN_GROUP(NULL, free_policies,
+		   cmocka_unit_test_setup_teardown(test_parse_good, setup, teardown),
+		   cmocka_unit_test_setup_teardown(test_parse_malformed, setup, teardown),
+		   cmocka_unit_test_setup_teardown(test_parse_truncated, setup, teardown),
+		   cmocka_unit_test_setup_teardown(test_checksums, setup, teardown),
+		   cmocka_unit_test_setup_teardown(test_backend_ageing, setup, teardown),
+		   cmocka_unit_test_setup_teardown(test_report_source, setup, teardown),
+		   cmocka_unit_test_setup_teardown(test_report_auth, setup, teardown),
+		   cmocka_unit_test_setup_teardown(test_request_table, setup, teardown),
+		   cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
+		   cmocka_unit_test_setup_teardown(test_tenant_counters, setup, teardown),
+		   cmocka_unit_test_setup_teardown(test_cascade_floors, setup, teardown),
+		   cmocka_unit_test_setup_teardown(test_parse_difficulty, setup, teardown),
+		   cmocka_unit_test_setup_teardown(test_decision_reference, setup, teardown),
+		   cmocka_unit_test_setup_teardown(test_feature_rows, setup, teardown),
+		   cmocka_unit_test_setup_teardown(test_shadow_canary, setup, teardown),
+		   cmocka_unit_test_setup_teardown(test_no_backend, setup, teardown))

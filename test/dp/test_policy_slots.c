@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cmocka.h>
+#include "qs_test.h"
 
 #include "policy_slots.h" /* dp/, private to qsteer-dp */
 
@@ -448,15 +448,5 @@ test_nth_allocation_fails(void **state)
 	}
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_sequence),
-	    cmocka_unit_test(test_refusals),
-	    cmocka_unit_test(test_drain),
-	    cmocka_unit_test(test_nth_allocation_fails),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+QS_TEST_MAIN(cmocka_unit_test(test_sequence), cmocka_unit_test(test_refusals),
+	     cmocka_unit_test(test_drain), cmocka_unit_test(test_nth_allocation_fails))

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cmocka.h>
+#include "qs_test.h"
 
 #include "qsteer/ctl.h"
 #include "qsteer/dp_core.h"
@@ -300,15 +300,5 @@ test_ctl_shadow(void **state)
 	}
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_canary_pick_unchanged),
-	    cmocka_unit_test(test_json),
-	    cmocka_unit_test(test_core_counts),
-	    cmocka_unit_test(test_ctl_shadow),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+QS_TEST_MAIN(cmocka_unit_test(test_canary_pick_unchanged), cmocka_unit_test(test_json),
+	     cmocka_unit_test(test_core_counts), cmocka_unit_test(test_ctl_shadow))

@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include <cmocka.h>
+#include "qs_test.h"
 
 #include "qsteer/policy.h"
 
@@ -78,13 +78,4 @@ test_score_every_kernel(void **state)
 	qs_policy_free(q);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_hidden_values),
-	    cmocka_unit_test(test_score_every_kernel),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+QS_TEST_MAIN(cmocka_unit_test(test_hidden_values), cmocka_unit_test(test_score_every_kernel))

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <cmocka.h>
+#include "qs_test.h"
 
 #include "qsteer/agent_wire.h"
 #include "qsteer/router_view.h"
@@ -486,15 +486,7 @@ test_summary(void **state)
 	free(s);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_scale),	   cmocka_unit_test(test_scenario_arrivals),
-	    cmocka_unit_test(test_trace_arrivals), cmocka_unit_test(test_packets),
-	    cmocka_unit_test(test_datagrams),	   cmocka_unit_test(test_summary),
-	    cmocka_unit_test(test_reach),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+QS_TEST_MAIN(cmocka_unit_test(test_scale), cmocka_unit_test(test_scenario_arrivals),
+	     cmocka_unit_test(test_trace_arrivals), cmocka_unit_test(test_packets),
+	     cmocka_unit_test(test_datagrams), cmocka_unit_test(test_summary),
+	     cmocka_unit_test(test_reach))

@@ -25,7 +25,7 @@
 #include <string.h>
 #include <time.h>
 
-#include <cmocka.h>
+#include "qs_test.h"
 
 #include "qsteer/policy.h"
 #include "testutil.h"
@@ -395,13 +395,4 @@ test_run_args(void **state)
 	free_policy(&P);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_run_args),
-	    cmocka_unit_test(test_differential),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+QS_TEST_MAIN(cmocka_unit_test(test_run_args), cmocka_unit_test(test_differential))

@@ -15,7 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <cmocka.h>
+#include "qs_test.h"
 
 #include "qsteer/features.h"
 #include "qsteer/int8.h"
@@ -310,14 +310,6 @@ test_requant(void **state)
 	}
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_msb),	      cmocka_unit_test(test_log2q),
-	    cmocka_unit_test(test_ratio_q7),  cmocka_unit_test(test_class4_clamp),
-	    cmocka_unit_test(test_router_v1), cmocka_unit_test(test_requant),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+QS_TEST_MAIN(cmocka_unit_test(test_msb), cmocka_unit_test(test_log2q),
+	     cmocka_unit_test(test_ratio_q7), cmocka_unit_test(test_class4_clamp),
+	     cmocka_unit_test(test_router_v1), cmocka_unit_test(test_requant))

@@ -18,7 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <cmocka.h>
+#include "qs_test.h"
 
 #ifdef TEST_HAVE_SODIUM
 #include <sodium.h>
@@ -1131,16 +1131,8 @@ test_keyset(void **state)
 #endif
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_roundtrip),	  cmocka_unit_test(test_writer_refuses),
-	    cmocka_unit_test(test_shape_message), cmocka_unit_test(test_truncation),
-	    cmocka_unit_test(test_bitflips),	  cmocka_unit_test(test_crafted),
-	    cmocka_unit_test(test_files),	  cmocka_unit_test(test_signatures),
-	    cmocka_unit_test(test_keyset),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+QS_TEST_MAIN(cmocka_unit_test(test_roundtrip), cmocka_unit_test(test_writer_refuses),
+	     cmocka_unit_test(test_shape_message), cmocka_unit_test(test_truncation),
+	     cmocka_unit_test(test_bitflips), cmocka_unit_test(test_crafted),
+	     cmocka_unit_test(test_files), cmocka_unit_test(test_signatures),
+	     cmocka_unit_test(test_keyset))

@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cmocka.h>
+#include "qs_test.h"
 #include <sodium.h>
 
 #include "qsteer/report_key.h"
@@ -138,17 +138,14 @@ test_key_file(void **state)
 	rmdir(dir);
 }
 
-int
-main(void)
+/* libsodium is the reference the checks compare against. */
+static int
+init_sodium(void **state)
 {
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_siphash_vs_libsodium),
-	    cmocka_unit_test(test_sign_and_check),
-	    cmocka_unit_test(test_key_hex),
-	    cmocka_unit_test(test_key_file),
-	};
-
-	if (sodium_init() < 0)
-		return 1;
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	(void)state;
+	return sodium_init() < 0 ? -1 : 0;
 }
+
+QS_TEST_MAIN_GROUP(init_sodium, NULL, cmocka_unit_test(test_siphash_vs_libsodium),
+		   cmocka_unit_test(test_sign_and_check), cmocka_unit_test(test_key_hex),
+		   cmocka_unit_test(test_key_file))

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <cmocka.h>
+#include "qs_test.h"
 
 #include "qsteer/policy.h"
 #include "qsteer/prefix.h"
@@ -2450,48 +2450,24 @@ test_masks(void **state)
 	free(d);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_ttft_is_prefill),
-	    cmocka_unit_test(test_kv_full_preempts),
-	    cmocka_unit_test(test_caps_hold),
-	    cmocka_unit_test(test_mm1_mean_wait),
-	    cmocka_unit_test(test_little_every_scenario),
-	    cmocka_unit_test(test_determinism),
-	    cmocka_unit_test(test_report_phase_seed),
-	    cmocka_unit_test(test_report_transit),
-	    cmocka_unit_test(test_report_late),
-	    cmocka_unit_test(test_instances_independent),
-	    cmocka_unit_test(test_pull_api),
-	    cmocka_unit_test(test_lossy_reports),
-	    cmocka_unit_test(test_cancel_queued),
-	    cmocka_unit_test(test_cancel_prefilling),
-	    cmocka_unit_test(test_priority_admission),
-	    cmocka_unit_test(test_fair_admission),
-	    cmocka_unit_test(test_tenant_metrics),
-	    cmocka_unit_test(test_checked_reports_change_nothing),
-	    cmocka_unit_test(test_forged_reports_refused),
-	    cmocka_unit_test(test_forged_reports_unprotected),
-	    cmocka_unit_test(test_forger_config),
-	    cmocka_unit_test(test_spec_keys),
-	    cmocka_unit_test(test_spec_by_hand),
-	    cmocka_unit_test(test_spec_long_context),
-	    cmocka_unit_test(test_cascade),
-	    cmocka_unit_test(test_cascade_load),
-	    cmocka_unit_test(test_report_decode_window),
-	    cmocka_unit_test(test_cascade_keys),
-	    cmocka_unit_test(test_bad_trace),
-	    cmocka_unit_test(test_trace_window_per_seed),
-	    cmocka_unit_test(test_unknown_key),
-	    cmocka_unit_test(test_fuzz_readers),
-	    cmocka_unit_test(test_baselines),
-	    cmocka_unit_test(test_prefix_table),
-	    cmocka_unit_test(test_q8_router),
-	    cmocka_unit_test(test_fallback),
-	    cmocka_unit_test(test_masks),
-	};
-
-	return cmocka_run_group_tests_name("sim", tests, NULL, NULL);
-}
+QS_TEST_MAIN(cmocka_unit_test(test_ttft_is_prefill), cmocka_unit_test(test_kv_full_preempts),
+	     cmocka_unit_test(test_caps_hold), cmocka_unit_test(test_mm1_mean_wait),
+	     cmocka_unit_test(test_little_every_scenario), cmocka_unit_test(test_determinism),
+	     cmocka_unit_test(test_report_phase_seed), cmocka_unit_test(test_report_transit),
+	     cmocka_unit_test(test_report_late), cmocka_unit_test(test_instances_independent),
+	     cmocka_unit_test(test_pull_api), cmocka_unit_test(test_lossy_reports),
+	     cmocka_unit_test(test_cancel_queued), cmocka_unit_test(test_cancel_prefilling),
+	     cmocka_unit_test(test_priority_admission), cmocka_unit_test(test_fair_admission),
+	     cmocka_unit_test(test_tenant_metrics),
+	     cmocka_unit_test(test_checked_reports_change_nothing),
+	     cmocka_unit_test(test_forged_reports_refused),
+	     cmocka_unit_test(test_forged_reports_unprotected),
+	     cmocka_unit_test(test_forger_config), cmocka_unit_test(test_spec_keys),
+	     cmocka_unit_test(test_spec_by_hand), cmocka_unit_test(test_spec_long_context),
+	     cmocka_unit_test(test_cascade), cmocka_unit_test(test_cascade_load),
+	     cmocka_unit_test(test_report_decode_window), cmocka_unit_test(test_cascade_keys),
+	     cmocka_unit_test(test_bad_trace), cmocka_unit_test(test_trace_window_per_seed),
+	     cmocka_unit_test(test_unknown_key), cmocka_unit_test(test_fuzz_readers),
+	     cmocka_unit_test(test_baselines), cmocka_unit_test(test_prefix_table),
+	     cmocka_unit_test(test_q8_router), cmocka_unit_test(test_fallback),
+	     cmocka_unit_test(test_masks))

@@ -7,7 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
-#include <cmocka.h>
+#include "qs_test.h"
 
 #include <float.h>
 #include <unistd.h>
@@ -404,15 +404,7 @@ test_dispatch(void **state)
 	assert_string_equal(cap_end(), ""); /* the usage went to stdout */
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_values),     cmocka_unit_test(test_equals),
-	    cmocka_unit_test(test_refusals),   cmocka_unit_test(test_words),
-	    cmocka_unit_test(test_positional), cmocka_unit_test(test_or_usage),
-	    cmocka_unit_test(test_dispatch),   cmocka_unit_test(test_flag_fn),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+QS_TEST_MAIN(cmocka_unit_test(test_values), cmocka_unit_test(test_equals),
+	     cmocka_unit_test(test_refusals), cmocka_unit_test(test_words),
+	     cmocka_unit_test(test_positional), cmocka_unit_test(test_or_usage),
+	     cmocka_unit_test(test_dispatch), cmocka_unit_test(test_flag_fn))

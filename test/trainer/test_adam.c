@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <cmocka.h>
+#include "qs_test.h"
 #include <math.h>
 #include <string.h>
 
@@ -108,15 +108,5 @@ test_bad_config(void **state)
 	assert_non_null(strstr(msg, "beta2"));
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_two_steps),
-	    cmocka_unit_test(test_clip),
-	    cmocka_unit_test(test_schedule),
-	    cmocka_unit_test(test_bad_config),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+QS_TEST_MAIN(cmocka_unit_test(test_two_steps), cmocka_unit_test(test_clip),
+	     cmocka_unit_test(test_schedule), cmocka_unit_test(test_bad_config))

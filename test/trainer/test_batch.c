@@ -17,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <cmocka.h>
+#include "qs_test.h"
 
 #include "batch_cmd.h"
 #include "batch_env.h"
@@ -480,15 +480,7 @@ threads_reproducible(void **state)
 	unlink(p2);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(classifier_grad),	     cmocka_unit_test(classifier_gae),
-	    cmocka_unit_test(classifier_head_rules), cmocka_unit_test(export_classifier),
-	    cmocka_unit_test(env_rewards),	     cmocka_unit_test(threads_reproducible),
-	    cmocka_unit_test(action_table_spec),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+QS_TEST_MAIN(cmocka_unit_test(classifier_grad), cmocka_unit_test(classifier_gae),
+	     cmocka_unit_test(classifier_head_rules), cmocka_unit_test(export_classifier),
+	     cmocka_unit_test(env_rewards), cmocka_unit_test(threads_reproducible),
+	     cmocka_unit_test(action_table_spec))

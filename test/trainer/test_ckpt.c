@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <cmocka.h>
+#include "qs_test.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,13 +170,4 @@ test_damage(void **state)
 	qs_ppo_agent_free(&keep);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_round_trip),
-	    cmocka_unit_test(test_damage),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+QS_TEST_MAIN(cmocka_unit_test(test_round_trip), cmocka_unit_test(test_damage))

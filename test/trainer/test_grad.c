@@ -18,8 +18,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
-#include <cmocka.h>
+#include "qs_test.h"
 
 #include "dqn.h"
 #include "ppo.h"
@@ -29,18 +30,46 @@
 #define TOL   1e-3
 #define FLOOR 1e-4
 
+enum { MLP_ROWS = 4 };
+
+/* sum_r sum_k c[r][k] out[r][k] over the rows of 5 inputs, 3 outputs. */
+struct mlp_loss {
+	const struct qs_mlp *m;
+	const double *p;
+	const double *x;
+	const float *c;
+};
+
+static double
+mlp_loss_at(void *ctx, uint64_t *key)
+{
+	const struct mlp_loss *a = ctx;
+	double out[3], l = 0;
+
+	*key = 1469598103934665603ull;
+	for (int r = 0; r < MLP_ROWS; r++) {
+		*key = (*key ^ ref_forward_layers(a->m, a->p, a->x + r * 5, NULL, out)) *
+		       1099511628211ull;
+		for (int j = 0; j < 3; j++)
+			l += a->c[r * 3 + j] * out[j];
+	}
+	return l;
+}
+
 static void
 test_mlp_backward(void **state)
 {
 	uint32_t dim[4] = {5, 7, 6, 3};
-	enum { N = 4 };
+	enum { N = MLP_ROWS };
 	struct qs_mlp m;
 	struct qs_mlp_ws ws;
 	struct qs_rng rng;
 	float x[N * 5], c[N * 3], dx[N * 5];
 	double xd[N * 5], *pd, out[3];
 	float *grad;
-	uint32_t checked = 0, skipped = 0;
+	struct ref_grad_tally t = {0};
+	struct mlp_loss ml;
+	uint64_t key0;
 
 	(void)state;
 	assert_int_equal(qs_mlp_init(&m, 3, dim, NULL, 0), QS_OK);
@@ -60,35 +89,10 @@ test_mlp_backward(void **state)
 	pd = params_to_double(&m);
 
 	/* L = sum_r sum_k c[r][k] out[r][k] */
-	for (size_t k = 0; k < m.n_params; k++) {
-		double lp = 0, lm = 0, keep = pd[k];
-		int kink = 0;
-
-		for (int r = 0; r < N; r++) {
-			uint64_t base = ref_pattern(&m, pd, xd + r * 5);
-
-			pd[k] = keep + H;
-			kink |= ref_pattern(&m, pd, xd + r * 5) != base;
-			ref_forward(&m, pd, xd + r * 5, out);
-			for (int j = 0; j < 3; j++)
-				lp += c[r * 3 + j] * out[j];
-			pd[k] = keep - H;
-			kink |= ref_pattern(&m, pd, xd + r * 5) != base;
-			ref_forward(&m, pd, xd + r * 5, out);
-			for (int j = 0; j < 3; j++)
-				lm += c[r * 3 + j] * out[j];
-			pd[k] = keep;
-		}
-		if (kink) {
-			skipped++;
-			continue;
-		}
-		checked++;
-		if (rel_err(grad[k], (lp - lm) / (2 * H), FLOOR) > TOL)
-			fail_msg("param %zu: analytic %g numeric %g", k, (double)grad[k],
-				 (lp - lm) / (2 * H));
-	}
-	assert_true(skipped * 20 < checked);
+	ml = (struct mlp_loss){&m, pd, xd, c};
+	mlp_loss_at(&ml, &key0);
+	ref_grad_check("mlp", mlp_loss_at, &ml, pd, grad, m.n_params, key0, H, TOL, FLOOR, &t);
+	assert_true(t.skipped * 20 < t.checked);
 	/* Inputs. */
 	for (int i = 0; i < N * 5; i++) {
 		int r = i / 5;
@@ -250,6 +254,24 @@ ref_loss(const struct loss_ctx *c, const double *ppi, const double *pvf, uint8_t
 	return total / c->n;
 }
 
+/* ref_loss at (ppi, pvf); its key also changes with any decision's clip branch. */
+struct ppo_loss {
+	const struct loss_ctx *c;
+	const double *ppi, *pvf;
+};
+
+static double
+ppo_loss_at(void *ctx, uint64_t *key)
+{
+	const struct ppo_loss *a = ctx;
+	uint8_t clip[12];
+	double l = ref_loss(a->c, a->ppi, a->pvf, clip, key);
+
+	for (int i = 0; i < 12; i++)
+		*key = (*key ^ clip[i]) * 1099511628211ull;
+	return l;
+}
+
 /* A 4 -> 6 -> 5 -> 1 scorer with value hidden 5: small enough for finite
  * differences over every parameter. */
 static void
@@ -280,11 +302,14 @@ check_loss(enum qs_algo algo)
 	struct qs_ppo_agent ag;
 	struct qs_ppo_buf b;
 	struct qs_rng rng;
-	uint32_t idx[12], checked = 0, skipped = 0;
-	uint8_t rows[8 * 4], clip0[12], clip1[12];
+	uint32_t idx[12];
+	uint8_t rows[8 * 4];
 	double *ppi, *pvf, loss_ref, loss;
-	uint64_t pat0, pat1;
+	struct ref_grad_tally t = {0};
+	uint64_t key0;
 	struct loss_ctx lc;
+	struct ppo_loss pl;
+	char what[64];
 	struct qs_ppo_actor act;
 
 	tiny_cfg(&cfg, algo);
@@ -326,37 +351,16 @@ check_loss(enum qs_algo algo)
 	loss = qs_ppo_loss_grad(&ag, &b, idx, 12, NULL);
 	ppi = params_to_double(&ag.pi);
 	pvf = params_to_double(&ag.vf);
-	loss_ref = ref_loss(&lc, ppi, pvf, clip0, &pat0);
+	pl = (struct ppo_loss){&lc, ppi, pvf};
+	loss_ref = ppo_loss_at(&pl, &key0);
 	assert_true(fabs(loss - loss_ref) < 1e-4 * (1 + fabs(loss_ref)));
-	for (int net = 0; net < 2; net++) {
-		double *pd = net ? pvf : ppi;
-		const float *g = net ? ag.g_vf : ag.g_pi;
-		size_t np = net ? ag.vf.n_params : ag.pi.n_params;
-
-		for (size_t k = 0; k < np; k++) {
-			double keep = pd[k], lp, lm, num;
-			int kink = 0;
-
-			pd[k] = keep + H;
-			lp = ref_loss(&lc, ppi, pvf, clip1, &pat1);
-			kink |= pat1 != pat0 || memcmp(clip0, clip1, 12);
-			pd[k] = keep - H;
-			lm = ref_loss(&lc, ppi, pvf, clip1, &pat1);
-			kink |= pat1 != pat0 || memcmp(clip0, clip1, 12);
-			pd[k] = keep;
-			if (kink) {
-				skipped++;
-				continue;
-			}
-			checked++;
-			num = (lp - lm) / (2 * H);
-			if (rel_err(g[k], num, FLOOR) > TOL)
-				fail_msg("%s %s param %zu: analytic %g numeric %g",
-					 qs_algo_name(algo), net ? "value" : "scorer", k,
-					 (double)g[k], num);
-		}
-	}
-	assert_true(skipped * 10 < checked);
+	snprintf(what, sizeof(what), "%s scorer", qs_algo_name(algo));
+	ref_grad_check(what, ppo_loss_at, &pl, ppi, ag.g_pi, ag.pi.n_params, key0, H, TOL, FLOOR,
+		       &t);
+	snprintf(what, sizeof(what), "%s value", qs_algo_name(algo));
+	ref_grad_check(what, ppo_loss_at, &pl, pvf, ag.g_vf, ag.vf.n_params, key0, H, TOL, FLOOR,
+		       &t);
+	assert_true(t.skipped * 10 < t.checked);
 	free(ppi);
 	free(pvf);
 	qs_ppo_actor_free(&act);
@@ -441,6 +445,21 @@ ref_dqn_loss(const struct qs_dqn *d, const struct qs_ppo_agent *ag, const double
 	return total / n;
 }
 
+struct dqn_loss {
+	const struct qs_dqn *d;
+	const struct qs_ppo_agent *ag;
+	const double *ppi, *ptg;
+	uint32_t n;
+};
+
+static double
+dqn_loss_at(void *ctx, uint64_t *key)
+{
+	const struct dqn_loss *a = ctx;
+
+	return ref_dqn_loss(a->d, a->ag, a->ppi, a->ptg, a->n, key);
+}
+
 /*
  * qs_dqn_loss_grad against finite differences of the double reference, over the
  * transitions a stored rollout yields (terminal ones included), with the target
@@ -458,9 +477,11 @@ test_dqn_loss(void **state)
 	struct qs_ppo_buf b;
 	struct qs_rng rng;
 	uint8_t rows[8 * 4];
-	uint32_t n = 0, checked = 0, skipped = 0, terminal = 0;
+	uint32_t n = 0, terminal = 0;
 	double *ppi, *ptg, loss_ref, loss;
-	uint64_t pat0, pat1;
+	struct ref_grad_tally t = {0};
+	struct dqn_loss dl;
+	uint64_t key0;
 
 	(void)state;
 	tiny_cfg(&cfg, QS_ALGO_DQN);
@@ -512,30 +533,12 @@ test_dqn_loss(void **state)
 	loss = qs_dqn_loss_grad(&d, &ag, n, NULL);
 	ppi = params_to_double(&ag.pi);
 	ptg = params_to_double(&d.target);
-	loss_ref = ref_dqn_loss(&d, &ag, ppi, ptg, n, &pat0);
+	dl = (struct dqn_loss){&d, &ag, ppi, ptg, n};
+	loss_ref = dqn_loss_at(&dl, &key0);
 	assert_true(fabs(loss - loss_ref) < 1e-4 * (1 + fabs(loss_ref)));
-	for (size_t k = 0; k < ag.pi.n_params; k++) {
-		double keep = ppi[k], lp, lm, num;
-		int kink;
-
-		ppi[k] = keep + H;
-		lp = ref_dqn_loss(&d, &ag, ppi, ptg, n, &pat1);
-		kink = pat1 != pat0;
-		ppi[k] = keep - H;
-		lm = ref_dqn_loss(&d, &ag, ppi, ptg, n, &pat1);
-		kink |= pat1 != pat0;
-		ppi[k] = keep;
-		if (kink) {
-			skipped++;
-			continue;
-		}
-		checked++;
-		num = (lp - lm) / (2 * H);
-		if (rel_err(ag.g_pi[k], num, FLOOR) > TOL)
-			fail_msg("dqn param %zu: analytic %g numeric %g", k, (double)ag.g_pi[k],
-				 num);
-	}
-	assert_true(skipped * 10 < checked);
+	ref_grad_check("dqn", dqn_loss_at, &dl, ppi, ag.g_pi, ag.pi.n_params, key0, H, TOL, FLOOR,
+		       &t);
+	assert_true(t.skipped * 10 < t.checked);
 	/* The update refuses an agent that is not DQN's. */
 	ag.cfg.algo = QS_ALGO_PPO;
 	assert_int_not_equal(qs_dqn_update(&d, &ag, NULL, NULL, 0), QS_OK);
@@ -547,27 +550,6 @@ test_dqn_loss(void **state)
 }
 
 /* ---- the shared-variance penalty (share_coef) ------------------------------------ */
-
-/* Hidden outputs (layers 0, 1) and the score of one row, in double. */
-static void
-ref_layers(const struct qs_mlp *m, const double *p, const double *x, double out[3][64])
-{
-	double a[QS_MLP_MAX_DIM];
-
-	memcpy(a, x, m->dim[0] * sizeof(double));
-	for (uint32_t l = 0; l < m->n_layers; l++) {
-		uint32_t ni = m->dim[l], no = m->dim[l + 1];
-
-		for (uint32_t j = 0; j < no; j++) {
-			double z = p[m->b_off[l] + j];
-
-			for (uint32_t i = 0; i < ni; i++)
-				z += p[m->w_off[l] + (size_t)j * ni + i] * a[i];
-			out[l][j] = l + 1 < m->n_layers ? (z > 0 ? z : 0) : z;
-		}
-		memcpy(a, out[l], no * sizeof(double));
-	}
-}
 
 /* The penalty as documented in ppo.c, in double: per shard (the fixed split of
  * qs_ppo_loss_grad), coef * (shard decisions / n) / 3 times the sum over the two
@@ -582,7 +564,7 @@ ref_share(const struct loss_ctx *c, const double *ppi, uint64_t *pattern)
 	*pattern = 1469598103934665603ull;
 	for (int sh = 0; sh < 2; sh++) {
 		uint32_t n = c->n - off < per ? c->n - off : per, nr = 0;
-		static double h[256][3][64];
+		static double h[256][3][QS_MLP_MAX_DIM];
 		uint32_t dec[256];
 		double sum = 0;
 
@@ -595,9 +577,9 @@ ref_share(const struct loss_ctx *c, const double *ppi, uint64_t *pattern)
 
 				for (uint32_t f = 0; f < nf; f++)
 					x[f] = c->b->rows[(size_t)(r0 + cc) * nf + f] / 127.0;
-				ref_layers(m, ppi, x, h[nr]);
 				dec[nr] = k;
-				*pattern = (*pattern ^ ref_pattern(m, ppi, x)) * 1099511628211ull;
+				*pattern = (*pattern ^ ref_forward_layers(m, ppi, x, h[nr], NULL)) *
+					   1099511628211ull;
 			}
 		}
 		for (uint32_t l = 0; l < 3; l++) {
@@ -631,6 +613,19 @@ ref_share(const struct loss_ctx *c, const double *ppi, uint64_t *pattern)
 	return total;
 }
 
+struct share_loss {
+	const struct loss_ctx *c;
+	const double *ppi;
+};
+
+static double
+share_loss_at(void *ctx, uint64_t *key)
+{
+	const struct share_loss *a = ctx;
+
+	return ref_share(a->c, a->ppi, key);
+}
+
 /* qs_ppo_loss_grad with share_coef minus without, against finite differences of the
  * double penalty. */
 static void
@@ -640,11 +635,13 @@ test_share_penalty(void **state)
 	struct qs_ppo_agent ag;
 	struct qs_ppo_buf b;
 	struct qs_rng rng;
-	uint32_t idx[12], checked = 0, skipped = 0;
+	uint32_t idx[12];
 	uint8_t rows[8 * 4];
 	double *ppi, pen;
 	float l_on, l_off, *g_on;
-	uint64_t pat0, pat1;
+	struct ref_grad_tally t = {0};
+	struct share_loss sl;
+	uint64_t key0;
 	struct loss_ctx lc;
 	struct qs_ppo_actor act;
 
@@ -679,31 +676,16 @@ test_share_penalty(void **state)
 	l_off = qs_ppo_loss_grad(&ag, &b, idx, 12, NULL);
 	ag.cfg.share_coef = cfg.share_coef;
 	ppi = params_to_double(&ag.pi);
-	pen = ref_share(&lc, ppi, &pat0);
+	sl = (struct share_loss){&lc, ppi};
+	pen = share_loss_at(&sl, &key0);
 	assert_true(pen > 0.01);
 	assert_true(fabs((l_on - l_off) - pen) < 1e-4 * (1 + pen));
-	for (size_t k = 0; k < ag.pi.n_params; k++) {
-		double keep = ppi[k], lp, lm, num;
-		int kink;
-
-		ppi[k] = keep + H;
-		lp = ref_share(&lc, ppi, &pat1);
-		kink = pat1 != pat0;
-		ppi[k] = keep - H;
-		lm = ref_share(&lc, ppi, &pat1);
-		kink |= pat1 != pat0;
-		ppi[k] = keep;
-		if (kink) {
-			skipped++;
-			continue;
-		}
-		checked++;
-		num = (lp - lm) / (2 * H);
-		if (rel_err(g_on[k] - ag.g_pi[k], num, FLOOR) > 1e-2)
-			fail_msg("share penalty param %zu: analytic %g numeric %g", k,
-				 (double)(g_on[k] - ag.g_pi[k]), num);
-	}
-	assert_true(checked > 50 && skipped * 10 < checked);
+	/* the penalty's gradient: with it minus without */
+	for (size_t k = 0; k < ag.pi.n_params; k++)
+		g_on[k] -= ag.g_pi[k];
+	ref_grad_check("share penalty", share_loss_at, &sl, ppi, g_on, ag.pi.n_params, key0, H,
+		       1e-2, FLOOR, &t);
+	assert_true(t.checked > 50 && t.skipped * 10 < t.checked);
 	free(g_on);
 	free(ppi);
 	qs_ppo_actor_free(&act);
@@ -752,15 +734,7 @@ test_gae(void **state)
 	qs_ppo_buf_free(&b);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_mlp_backward),  cmocka_unit_test(test_softmax_grads),
-	    cmocka_unit_test(test_ppo_loss),	  cmocka_unit_test(test_reinforce_loss),
-	    cmocka_unit_test(test_a2c_loss),	  cmocka_unit_test(test_dqn_loss),
-	    cmocka_unit_test(test_share_penalty), cmocka_unit_test(test_gae),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+QS_TEST_MAIN(cmocka_unit_test(test_mlp_backward), cmocka_unit_test(test_softmax_grads),
+	     cmocka_unit_test(test_ppo_loss), cmocka_unit_test(test_reinforce_loss),
+	     cmocka_unit_test(test_a2c_loss), cmocka_unit_test(test_dqn_loss),
+	     cmocka_unit_test(test_share_penalty), cmocka_unit_test(test_gae))

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <cmocka.h>
+#include "qs_test.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -441,21 +441,9 @@ test_shuffle(void **state)
 	qs_rng_shuffle(&a, v, 1);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_sample_masked),
-	    cmocka_unit_test(test_shuffle),
-	    cmocka_unit_test(test_ppo_learns),
-	    cmocka_unit_test(test_reinforce_learns),
-	    cmocka_unit_test(test_a2c_learns),
-	    cmocka_unit_test(test_dqn_learns),
-	    cmocka_unit_test(test_threads_deterministic),
-	    cmocka_unit_test(test_dist_exchange),
-	    cmocka_unit_test(test_update_threads_deterministic),
-	    cmocka_unit_test(test_ppo_consist_learns),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+QS_TEST_MAIN(cmocka_unit_test(test_sample_masked), cmocka_unit_test(test_shuffle),
+	     cmocka_unit_test(test_ppo_learns), cmocka_unit_test(test_reinforce_learns),
+	     cmocka_unit_test(test_a2c_learns), cmocka_unit_test(test_dqn_learns),
+	     cmocka_unit_test(test_threads_deterministic), cmocka_unit_test(test_dist_exchange),
+	     cmocka_unit_test(test_update_threads_deterministic),
+	     cmocka_unit_test(test_ppo_consist_learns))

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <cmocka.h>
+#include "qs_test.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -593,15 +593,7 @@ test_split_three_hidden(void **state)
 	fixture_free(&f);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_multiplier),	       cmocka_unit_test(test_round_trip),
-	    cmocka_unit_test(test_agreement),	       cmocka_unit_test(test_qat),
-	    cmocka_unit_test(test_split_three_hidden), cmocka_unit_test(test_agreement_groups),
-	    cmocka_unit_test(test_qat_focus),	       cmocka_unit_test(test_split),
-	};
-
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+QS_TEST_MAIN(cmocka_unit_test(test_multiplier), cmocka_unit_test(test_round_trip),
+	     cmocka_unit_test(test_agreement), cmocka_unit_test(test_qat),
+	     cmocka_unit_test(test_split_three_hidden), cmocka_unit_test(test_agreement_groups),
+	     cmocka_unit_test(test_qat_focus), cmocka_unit_test(test_split))

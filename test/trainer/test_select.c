@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cmocka.h>
+#include "qs_test.h"
 
 #include "ckpt.h"
 #include "env.h"
@@ -213,14 +213,5 @@ test_reward_tpot(void **state)
 	free(b);
 }
 
-int
-main(void)
-{
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_select_keeps_best),
-	    cmocka_unit_test(test_select_rejects),
-	    cmocka_unit_test(test_reward_tpot),
-	};
-
-	return cmocka_run_group_tests_name("trainer-select", tests, NULL, NULL);
-}
+QS_TEST_MAIN(cmocka_unit_test(test_select_keeps_best), cmocka_unit_test(test_select_rejects),
+	     cmocka_unit_test(test_reward_tpot))
