@@ -8,57 +8,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "qsteer/le.h"
 #include "qsteer/policy.h"
-
-static inline uint16_t
-q8_rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static inline uint32_t
-q8_rd32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static inline uint64_t
-q8_rd64(const uint8_t *p)
-{
-	return (uint64_t)q8_rd32(p) | (uint64_t)q8_rd32(p + 4) << 32;
-}
-
-static inline void
-q8_wr16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static inline void
-q8_wr32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static inline void
-q8_wr64(uint8_t *p, uint64_t v)
-{
-	q8_wr32(p, (uint32_t)v);
-	q8_wr32(p + 4, (uint32_t)(v >> 32));
-}
-
-/* Bytes one layer takes in a file. */
-static inline size_t
-q8_layer_bytes(uint32_t n_in, uint32_t n_out, int hidden)
-{
-	size_t b = QS_Q8_PAD4((size_t)n_in * n_out) + 4 * (size_t)n_out;
-
-	if (hidden)
-		b += 4 * (size_t)n_out + QS_Q8_PAD4(n_out);
-	return b;
-}
 
 /* "label: text" into msg; returns status so callers can `return q8_fail(...)`. */
 __attribute__((format(printf, 5, 6))) static inline int

@@ -87,17 +87,17 @@ check_header(const uint8_t *b, size_t len, const char *label,
 	if (len < QS_Q8_HDR_SIZE)
 		return q8_fail(QS_E_TRUNCATED, msg, msglen, label,
 			       "%zu bytes, shorter than the %d-byte header", len, QS_Q8_HDR_SIZE);
-	version = q8_rd16(b + QS_Q8_HDR_VERSION);
+	version = qs_le_rd16(b + QS_Q8_HDR_VERSION);
 	if (version != QS_Q8_VERSION)
 		return q8_fail(QS_E_VERSION, msg, msglen, label,
 			       "format version %u at offset %d; this build reads version %d",
 			       version, QS_Q8_HDR_VERSION, QS_Q8_VERSION);
-	hdr_size = q8_rd16(b + QS_Q8_HDR_HDR_SIZE);
+	hdr_size = qs_le_rd16(b + QS_Q8_HDR_HDR_SIZE);
 	if (hdr_size != QS_Q8_HDR_SIZE)
 		return q8_fail(QS_E_VALUE, msg, msglen, label,
 			       "header size %u at offset %d, version 1 has %d", hdr_size,
 			       QS_Q8_HDR_HDR_SIZE, QS_Q8_HDR_SIZE);
-	kind = q8_rd16(b + QS_Q8_HDR_KIND);
+	kind = qs_le_rd16(b + QS_Q8_HDR_KIND);
 	if (kind != QS_Q8_KIND_SCORER && kind != QS_Q8_KIND_CLASSIFIER)
 		return q8_fail(QS_E_KIND, msg, msglen, label,
 			       "kind %u at offset %d (1 scorer, 2 classifier)", kind,
@@ -105,7 +105,7 @@ check_header(const uint8_t *b, size_t len, const char *label,
 	if (opts && opts->expect_kind && opts->expect_kind != kind)
 		return q8_fail(QS_E_KIND, msg, msglen, label, "is a %s, this program needs a %s",
 			       qs_q8_kind_name(kind), qs_q8_kind_name(opts->expect_kind));
-	schema = q8_rd32(b + QS_Q8_HDR_SCHEMA);
+	schema = qs_le_rd32(b + QS_Q8_HDR_SCHEMA);
 	if (qs_feat_schema_inputs(schema) < 0)
 		return q8_fail(QS_E_SCHEMA, msg, msglen, label, "unknown feature schema %#x",
 			       schema);
@@ -126,7 +126,7 @@ check_header(const uint8_t *b, size_t len, const char *label,
 		    "trained for feature schema %#x (%s), this program builds schema %#x (%s)",
 		    schema, qs_q8_schema_name(schema), opts->expect_schema,
 		    qs_q8_schema_name(opts->expect_schema));
-	flags = q8_rd16(b + QS_Q8_HDR_FLAGS);
+	flags = qs_le_rd16(b + QS_Q8_HDR_FLAGS);
 	if (flags)
 		return q8_fail(QS_E_VALUE, msg, msglen, label,
 			       "flags %#x at offset %d, none are defined", flags, QS_Q8_HDR_FLAGS);
@@ -157,10 +157,10 @@ static int
 check_layers(const uint8_t *b, size_t len, const char *label, size_t *expect_size, char *msg,
 	     size_t msglen)
 {
-	uint32_t kind = q8_rd16(b + QS_Q8_HDR_KIND);
-	uint32_t n_layers = q8_rd16(b + QS_Q8_HDR_LAYERS);
-	uint32_t n_actions = q8_rd16(b + QS_Q8_HDR_ACTIONS);
-	int schema_in = qs_feat_schema_inputs(q8_rd32(b + QS_Q8_HDR_SCHEMA));
+	uint32_t kind = qs_le_rd16(b + QS_Q8_HDR_KIND);
+	uint32_t n_layers = qs_le_rd16(b + QS_Q8_HDR_LAYERS);
+	uint32_t n_actions = qs_le_rd16(b + QS_Q8_HDR_ACTIONS);
+	int schema_in = qs_feat_schema_inputs(qs_le_rd32(b + QS_Q8_HDR_SCHEMA));
 	size_t table_end, size;
 	uint32_t prev_out = 0, last_out = 0;
 
@@ -175,7 +175,7 @@ check_layers(const uint8_t *b, size_t len, const char *label, size_t *expect_siz
 	size = table_end;
 	for (uint32_t l = 0; l < n_layers; l++) {
 		const uint8_t *e = b + QS_Q8_HDR_SIZE + l * QS_Q8_LAYER_ENTRY_SIZE;
-		uint32_t n_in = q8_rd16(e), n_out = q8_rd16(e + 2), rsv = q8_rd32(e + 4);
+		uint32_t n_in = qs_le_rd16(e), n_out = qs_le_rd16(e + 2), rsv = qs_le_rd32(e + 4);
 
 		if (n_in < 1 || n_in > QS_INT8_MAX_DIM)
 			return q8_fail(QS_E_SHAPE, msg, msglen, label,
@@ -198,7 +198,7 @@ check_layers(const uint8_t *b, size_t len, const char *label, size_t *expect_siz
 				       "layer %u has %u inputs but layer %u has %u outputs", l + 1,
 				       n_in, l, prev_out);
 		prev_out = last_out = n_out;
-		size += q8_layer_bytes(n_in, n_out, l + 1 < n_layers);
+		size += qs_q8_layer_bytes(n_in, n_out, l + 1 < n_layers);
 	}
 	if (kind == QS_Q8_KIND_SCORER) {
 		if (last_out != 1)
@@ -237,10 +237,10 @@ check_signature(const uint8_t *b, size_t file_size, const char *label,
 				       "%d bytes follow the policy but do not start with \"QSIG\" "
 				       "(offset %zu)",
 				       QS_Q8_SIG_SIZE, file_size);
-		if (q8_rd32(t + 4) != QS_Q8_SIG_ALG_ED25519)
+		if (qs_le_rd32(t + 4) != QS_Q8_SIG_ALG_ED25519)
 			return q8_fail(QS_E_SIGNATURE, msg, msglen, label,
 				       "signature algorithm %u at offset %zu (1 = Ed25519)",
-				       q8_rd32(t + 4), file_size + 4);
+				       qs_le_rd32(t + 4), file_size + 4);
 	}
 	n_keys =
 	    (opts && opts->ed25519_pubkey ? 1u : 0u) + (opts && opts->keys ? opts->keys->n : 0u);
@@ -279,13 +279,13 @@ check_signature(const uint8_t *b, size_t file_size, const char *label,
 static int
 check_values(const uint8_t *b, const char *label, char *msg, size_t msglen)
 {
-	uint32_t n_layers = q8_rd16(b + QS_Q8_HDR_LAYERS);
-	uint32_t n_actions = q8_rd16(b + QS_Q8_HDR_ACTIONS);
+	uint32_t n_layers = qs_le_rd16(b + QS_Q8_HDR_LAYERS);
+	uint32_t n_actions = qs_le_rd16(b + QS_Q8_HDR_ACTIONS);
 	size_t off = QS_Q8_HDR_SIZE + (size_t)n_layers * QS_Q8_LAYER_ENTRY_SIZE;
 
 	for (uint32_t l = 0; l < n_layers; l++) {
 		const uint8_t *e = b + QS_Q8_HDR_SIZE + l * QS_Q8_LAYER_ENTRY_SIZE;
-		uint32_t n_in = q8_rd16(e), n_out = q8_rd16(e + 2);
+		uint32_t n_in = qs_le_rd16(e), n_out = qs_le_rd16(e + 2);
 		size_t nw = (size_t)n_in * n_out;
 		int hidden = l + 1 < n_layers;
 
@@ -303,7 +303,7 @@ check_values(const uint8_t *b, const char *label, char *msg, size_t msglen)
 				    off + i);
 		off += QS_Q8_PAD4(nw);
 		for (uint32_t j = 0; j < n_out; j++, off += 4) {
-			int32_t bias = (int32_t)q8_rd32(b + off);
+			int32_t bias = (int32_t)qs_le_rd32(b + off);
 
 			if (bias > QS_INT8_MAX_ABS_BIAS || bias < -QS_INT8_MAX_ABS_BIAS)
 				return q8_fail(
@@ -314,7 +314,7 @@ check_values(const uint8_t *b, const char *label, char *msg, size_t msglen)
 		if (!hidden)
 			continue;
 		for (uint32_t j = 0; j < n_out; j++, off += 4) {
-			int32_t m = (int32_t)q8_rd32(b + off);
+			int32_t m = (int32_t)qs_le_rd32(b + off);
 
 			if (m <= 0)
 				return q8_fail(
@@ -336,8 +336,8 @@ check_values(const uint8_t *b, const char *label, char *msg, size_t msglen)
 		off += QS_Q8_PAD4(n_out);
 	}
 	for (uint32_t a = 0; a < n_actions; a++, off += QS_Q8_ACTION_SIZE) {
-		uint32_t seqs = q8_rd32(b + off), toks = q8_rd32(b + off + 4);
-		uint32_t kv = q8_rd32(b + off + 8), fl = q8_rd32(b + off + 12);
+		uint32_t seqs = qs_le_rd32(b + off), toks = qs_le_rd32(b + off + 4);
+		uint32_t kv = qs_le_rd32(b + off + 8), fl = qs_le_rd32(b + off + 12);
 
 		if (!seqs || !toks || kv > 100 || (fl & ~QS_Q8_ACT_FLAGS_VALID) ||
 		    (fl & QS_Q8_ACT_ORDER_MASK) > QS_Q8_ACT_ORDER_PRIORITY ||
@@ -364,7 +364,7 @@ qs_q8__check(const uint8_t *b, size_t len, const char *label,
 
 	if ((rc = check_header(b, len, label, opts, msg, msglen)))
 		return rc;
-	file_size = q8_rd32(b + QS_Q8_HDR_FILE_SIZE);
+	file_size = qs_le_rd32(b + QS_Q8_HDR_FILE_SIZE);
 	if (file_size > QS_Q8_MAX_FILE_SIZE)
 		return q8_fail(
 		    QS_E_SIZE, msg, msglen, label,
@@ -383,7 +383,7 @@ qs_q8__check(const uint8_t *b, size_t len, const char *label,
 		return q8_fail(QS_E_SIZE, msg, msglen, label,
 			       "%zu bytes follow the %u-byte policy (a signature trailer is %d)",
 			       len - file_size, file_size, QS_Q8_SIG_SIZE);
-	crc = q8_rd32(b + file_size - 4);
+	crc = qs_le_rd32(b + file_size - 4);
 	want_crc = qs_crc32c(0, b, file_size - 4);
 	if (crc != want_crc)
 		return q8_fail(QS_E_CRC, msg, msglen, label,
@@ -396,10 +396,10 @@ qs_q8__check(const uint8_t *b, size_t len, const char *label,
 	if ((rc = check_values(b, label, msg, msglen)))
 		return rc;
 	cid = qs_q8_content_id(b, file_size);
-	if (cid != q8_rd64(b + QS_Q8_HDR_CONTENT_ID))
+	if (cid != qs_le_rd64(b + QS_Q8_HDR_CONTENT_ID))
 		return q8_fail(QS_E_VALUE, msg, msglen, label,
 			       "content id %016llx at offset %d, the content gives %016llx",
-			       (unsigned long long)q8_rd64(b + QS_Q8_HDR_CONTENT_ID),
+			       (unsigned long long)qs_le_rd64(b + QS_Q8_HDR_CONTENT_ID),
 			       QS_Q8_HDR_CONTENT_ID, (unsigned long long)cid);
 	return QS_OK;
 }
@@ -450,14 +450,14 @@ qs_policy_load(const void *buf, size_t len, const char *label,
 		return q8_fail(QS_E_ARG, msg, msglen, label, "no input or no output pointer");
 	if ((rc = qs_q8__check(b, len, label, opts, &sig, msg, msglen)))
 		return rc;
-	n_layers = q8_rd16(b + QS_Q8_HDR_LAYERS);
-	n_actions = q8_rd16(b + QS_Q8_HDR_ACTIONS);
+	n_layers = qs_le_rd16(b + QS_Q8_HDR_LAYERS);
+	n_actions = qs_le_rd16(b + QS_Q8_HDR_ACTIONS);
 
 	/* One allocation: the struct, then each layer's arrays, each 64-byte aligned. */
 	need = align64(sizeof(*p));
 	for (uint32_t l = 0; l < n_layers; l++) {
 		const uint8_t *e = b + QS_Q8_HDR_SIZE + l * QS_Q8_LAYER_ENTRY_SIZE;
-		size_t n_in = q8_rd16(e), n_out = q8_rd16(e + 2);
+		size_t n_in = qs_le_rd16(e), n_out = qs_le_rd16(e + 2);
 
 		need += align64(n_out * QS_Q8_PAD4(n_in)) + 3 * align64(4 * n_out) + align64(n_out);
 		if (l + 1 < n_layers) /* blocks_build */
@@ -471,13 +471,13 @@ qs_policy_load(const void *buf, size_t len, const char *label,
 	p = (struct qs_policy *)mem;
 	at = align64(sizeof(*p));
 
-	p->version = q8_rd16(b + QS_Q8_HDR_VERSION);
-	p->kind = q8_rd16(b + QS_Q8_HDR_KIND);
-	p->schema = q8_rd32(b + QS_Q8_HDR_SCHEMA);
-	p->created = q8_rd64(b + QS_Q8_HDR_CREATED);
-	p->content_id = q8_rd64(b + QS_Q8_HDR_CONTENT_ID);
-	p->file_size = q8_rd32(b + QS_Q8_HDR_FILE_SIZE);
-	p->crc = q8_rd32(b + p->file_size - 4);
+	p->version = qs_le_rd16(b + QS_Q8_HDR_VERSION);
+	p->kind = qs_le_rd16(b + QS_Q8_HDR_KIND);
+	p->schema = qs_le_rd32(b + QS_Q8_HDR_SCHEMA);
+	p->created = qs_le_rd64(b + QS_Q8_HDR_CREATED);
+	p->content_id = qs_le_rd64(b + QS_Q8_HDR_CONTENT_ID);
+	p->file_size = qs_le_rd32(b + QS_Q8_HDR_FILE_SIZE);
+	p->crc = qs_le_rd32(b + p->file_size - 4);
 	p->has_signature = sig;
 	p->is_signed = sig && opts && (opts->ed25519_pubkey || (opts->keys && opts->keys->n));
 	memcpy(p->name, b + QS_Q8_HDR_NAME, QS_Q8_NAME_LEN);
@@ -488,7 +488,7 @@ qs_policy_load(const void *buf, size_t len, const char *label,
 	for (uint32_t l = 0; l < n_layers; l++) {
 		const uint8_t *e = b + QS_Q8_HDR_SIZE + l * QS_Q8_LAYER_ENTRY_SIZE;
 		struct qs_policy_layer *L = &p->layer[l];
-		uint16_t n_in = q8_rd16(e), n_out = q8_rd16(e + 2);
+		uint16_t n_in = qs_le_rd16(e), n_out = qs_le_rd16(e + 2);
 		int8_t *w;
 		int32_t *bias, *m;
 		uint8_t *s;
@@ -504,14 +504,14 @@ qs_policy_load(const void *buf, size_t len, const char *label,
 		bias = (int32_t *)(mem + at);
 		at += align64(4 * (size_t)n_out);
 		for (uint32_t j = 0; j < n_out; j++, off += 4)
-			bias[j] = (int32_t)q8_rd32(b + off);
+			bias[j] = (int32_t)qs_le_rd32(b + off);
 		m = (int32_t *)(mem + at);
 		at += align64(4 * (size_t)n_out);
 		s = mem + at;
 		at += align64(4 * (size_t)n_out) + align64(n_out);
 		if (l + 1 < n_layers) {
 			for (uint32_t j = 0; j < n_out; j++, off += 4)
-				m[j] = (int32_t)q8_rd32(b + off);
+				m[j] = (int32_t)qs_le_rd32(b + off);
 			memcpy(s, b + off, n_out);
 			off += QS_Q8_PAD4(n_out);
 			L->m = m;
@@ -530,10 +530,10 @@ qs_policy_load(const void *buf, size_t len, const char *label,
 		struct qs_q8_action *a = (struct qs_q8_action *)(mem + at);
 
 		for (uint32_t i = 0; i < n_actions; i++, off += QS_Q8_ACTION_SIZE) {
-			a[i].max_seqs = q8_rd32(b + off);
-			a[i].max_tokens = q8_rd32(b + off + 4);
-			a[i].kv_reserve_pct = q8_rd32(b + off + 8);
-			a[i].flags = q8_rd32(b + off + 12);
+			a[i].max_seqs = qs_le_rd32(b + off);
+			a[i].max_tokens = qs_le_rd32(b + off + 4);
+			a[i].kv_reserve_pct = qs_le_rd32(b + off + 8);
+			a[i].flags = qs_le_rd32(b + off + 12);
 		}
 		p->action = a;
 	}

@@ -29,7 +29,7 @@ qs_q8_size(const struct qs_q8_desc *d)
 		if (!d->layer[l].n_in || d->layer[l].n_in > QS_INT8_MAX_DIM || !d->layer[l].n_out ||
 		    d->layer[l].n_out > QS_INT8_MAX_DIM)
 			return 0;
-		size += q8_layer_bytes(d->layer[l].n_in, d->layer[l].n_out, l + 1 < d->n_layers);
+		size += qs_q8_layer_bytes(d->layer[l].n_in, d->layer[l].n_out, l + 1 < d->n_layers);
 	}
 	if (d->n_actions > QS_Q8_MAX_ACTIONS)
 		return 0;
@@ -67,21 +67,21 @@ qs_q8_write(const struct qs_q8_desc *d, uint8_t *buf, size_t cap, size_t *len, c
 
 	memset(buf, 0, size);
 	memcpy(buf + QS_Q8_HDR_MAGIC, QS_Q8_MAGIC, 4);
-	q8_wr16(buf + QS_Q8_HDR_VERSION, QS_Q8_VERSION);
-	q8_wr16(buf + QS_Q8_HDR_KIND, d->kind);
-	q8_wr32(buf + QS_Q8_HDR_SCHEMA, d->schema);
-	q8_wr32(buf + QS_Q8_HDR_FILE_SIZE, (uint32_t)size);
-	q8_wr16(buf + QS_Q8_HDR_HDR_SIZE, QS_Q8_HDR_SIZE);
-	q8_wr16(buf + QS_Q8_HDR_LAYERS, d->n_layers);
-	q8_wr16(buf + QS_Q8_HDR_ACTIONS, d->n_actions);
-	q8_wr64(buf + QS_Q8_HDR_CREATED, d->created);
+	qs_le_wr16(buf + QS_Q8_HDR_VERSION, QS_Q8_VERSION);
+	qs_le_wr16(buf + QS_Q8_HDR_KIND, d->kind);
+	qs_le_wr32(buf + QS_Q8_HDR_SCHEMA, d->schema);
+	qs_le_wr32(buf + QS_Q8_HDR_FILE_SIZE, (uint32_t)size);
+	qs_le_wr16(buf + QS_Q8_HDR_HDR_SIZE, QS_Q8_HDR_SIZE);
+	qs_le_wr16(buf + QS_Q8_HDR_LAYERS, d->n_layers);
+	qs_le_wr16(buf + QS_Q8_HDR_ACTIONS, d->n_actions);
+	qs_le_wr64(buf + QS_Q8_HDR_CREATED, d->created);
 	if (name_len)
 		memcpy(buf + QS_Q8_HDR_NAME, d->name, name_len);
 
 	off = QS_Q8_HDR_SIZE;
 	for (uint32_t l = 0; l < d->n_layers; l++, off += QS_Q8_LAYER_ENTRY_SIZE) {
-		q8_wr16(buf + off, d->layer[l].n_in);
-		q8_wr16(buf + off + 2, d->layer[l].n_out);
+		qs_le_wr16(buf + off, d->layer[l].n_in);
+		qs_le_wr16(buf + off + 2, d->layer[l].n_out);
 	}
 	for (uint32_t l = 0; l < d->n_layers; l++) {
 		const struct qs_q8_layer_desc *L = &d->layer[l];
@@ -90,22 +90,22 @@ qs_q8_write(const struct qs_q8_desc *d, uint8_t *buf, size_t cap, size_t *len, c
 		memcpy(buf + off, L->w, nw);
 		off += QS_Q8_PAD4(nw);
 		for (uint32_t j = 0; j < L->n_out; j++, off += 4)
-			q8_wr32(buf + off, (uint32_t)L->bias[j]);
+			qs_le_wr32(buf + off, (uint32_t)L->bias[j]);
 		if (l + 1 == d->n_layers)
 			continue;
 		for (uint32_t j = 0; j < L->n_out; j++, off += 4)
-			q8_wr32(buf + off, (uint32_t)L->m[j]);
+			qs_le_wr32(buf + off, (uint32_t)L->m[j]);
 		memcpy(buf + off, L->s, L->n_out);
 		off += QS_Q8_PAD4(L->n_out);
 	}
 	for (uint32_t a = 0; a < d->n_actions; a++, off += QS_Q8_ACTION_SIZE) {
-		q8_wr32(buf + off, d->action[a].max_seqs);
-		q8_wr32(buf + off + 4, d->action[a].max_tokens);
-		q8_wr32(buf + off + 8, d->action[a].kv_reserve_pct);
-		q8_wr32(buf + off + 12, d->action[a].flags);
+		qs_le_wr32(buf + off, d->action[a].max_seqs);
+		qs_le_wr32(buf + off + 4, d->action[a].max_tokens);
+		qs_le_wr32(buf + off + 8, d->action[a].kv_reserve_pct);
+		qs_le_wr32(buf + off + 12, d->action[a].flags);
 	}
-	q8_wr64(buf + QS_Q8_HDR_CONTENT_ID, qs_q8_content_id(buf, size));
-	q8_wr32(buf + size - 4, qs_crc32c(0, buf, size - 4));
+	qs_le_wr64(buf + QS_Q8_HDR_CONTENT_ID, qs_q8_content_id(buf, size));
+	qs_le_wr32(buf + size - 4, qs_crc32c(0, buf, size - 4));
 	rc = qs_q8__check(buf, size, label, NULL, &sig, msg, msglen);
 	if (rc != QS_OK)
 		return rc; /* the description holds something the format refuses */
@@ -210,7 +210,7 @@ qs_q8_sign(uint8_t *buf, size_t len, size_t cap, const uint8_t sk[64], size_t *o
 		return q8_fail(QS_E_UNSUPPORTED, msg, msglen, "policy",
 			       "libsodium failed to start");
 	memcpy(buf + len, QS_Q8_SIG_MAGIC, 4);
-	q8_wr32(buf + len + 4, QS_Q8_SIG_ALG_ED25519);
+	qs_le_wr32(buf + len + 4, QS_Q8_SIG_ALG_ED25519);
 	crypto_sign_detached(buf + len + 8, NULL, buf, len, sk);
 	*out_len = len + QS_Q8_SIG_SIZE;
 	return QS_OK;

@@ -23,14 +23,14 @@ static void
 put_floats(uint8_t **p, const float *f, size_t n)
 {
 	for (size_t i = 0; i < n; i++, *p += 4)
-		qs_train_wr32(*p, qs_train_f2u(f[i]));
+		qs_le_wr32(*p, qs_train_f2u(f[i]));
 }
 
 static void
 get_floats(const uint8_t **p, float *f, size_t n)
 {
 	for (size_t i = 0; i < n; i++, *p += 4)
-		f[i] = qs_train_u2f(qs_train_rd32(*p));
+		f[i] = qs_train_u2f(qs_le_rd32(*p));
 }
 
 int
@@ -45,24 +45,24 @@ qs_ckpt_encode(const struct qs_ppo_agent *ag, const struct qs_ckpt_meta *meta, u
 			       "checkpoint: needs %zu bytes, buffer has %zu", size, cap);
 	memset(buf, 0, QS_CKPT_HDR_SIZE);
 	memcpy(buf, QS_CKPT_MAGIC, 4);
-	qs_train_wr32(buf + 4, QS_CKPT_VERSION);
-	qs_train_wr32(buf + 8, QS_CKPT_HDR_SIZE);
-	qs_train_wr32(buf + 12, (uint32_t)size);
-	qs_train_wr32(buf + 16, (uint32_t)ag->cfg.algo);
-	qs_train_wr32(buf + 20, ag->cfg.n_feat);
-	qs_train_wr32(buf + 24, ag->cfg.h1);
-	qs_train_wr32(buf + 28, ag->cfg.h2);
-	qs_train_wr32(buf + 32, ag->cfg.vh);
-	qs_train_wr32(buf + 36, (uint32_t)ag->pi.n_params);
-	qs_train_wr32(buf + 40, (uint32_t)ag->vf.n_params);
-	qs_train_wr64(buf + 44, meta->seed);
-	qs_train_wr64(buf + 52, meta->step);
-	qs_train_wr64(buf + 60, ag->updates);
-	qs_train_wr64(buf + 68, ag->opt_pi.t);
-	qs_train_wr64(buf + 76, ag->opt_vf.t);
+	qs_le_wr32(buf + 4, QS_CKPT_VERSION);
+	qs_le_wr32(buf + 8, QS_CKPT_HDR_SIZE);
+	qs_le_wr32(buf + 12, (uint32_t)size);
+	qs_le_wr32(buf + 16, (uint32_t)ag->cfg.algo);
+	qs_le_wr32(buf + 20, ag->cfg.n_feat);
+	qs_le_wr32(buf + 24, ag->cfg.h1);
+	qs_le_wr32(buf + 28, ag->cfg.h2);
+	qs_le_wr32(buf + 32, ag->cfg.vh);
+	qs_le_wr32(buf + 36, (uint32_t)ag->pi.n_params);
+	qs_le_wr32(buf + 40, (uint32_t)ag->vf.n_params);
+	qs_le_wr64(buf + 44, meta->seed);
+	qs_le_wr64(buf + 52, meta->step);
+	qs_le_wr64(buf + 60, ag->updates);
+	qs_le_wr64(buf + 68, ag->opt_pi.t);
+	qs_le_wr64(buf + 76, ag->opt_vf.t);
 	for (int i = 0; i < 4; i++) {
-		qs_train_wr64(buf + 84 + 8 * i, ag->rng.s[i]);
-		qs_train_wr64(buf + 116 + 8 * i, meta->rng.s[i]);
+		qs_le_wr64(buf + 84 + 8 * i, ag->rng.s[i]);
+		qs_le_wr64(buf + 116 + 8 * i, meta->rng.s[i]);
 	}
 	p = buf + QS_CKPT_HDR_SIZE;
 	put_floats(&p, ag->pi.p, ag->pi.n_params);
@@ -71,7 +71,7 @@ qs_ckpt_encode(const struct qs_ppo_agent *ag, const struct qs_ckpt_meta *meta, u
 	put_floats(&p, ag->opt_pi.v, ag->pi.n_params);
 	put_floats(&p, ag->opt_vf.m, ag->vf.n_params);
 	put_floats(&p, ag->opt_vf.v, ag->vf.n_params);
-	qs_train_wr32(p, qs_crc32c(0, buf, size - 4));
+	qs_le_wr32(p, qs_crc32c(0, buf, size - 4));
 	*len = size;
 	return QS_OK;
 }
@@ -90,17 +90,17 @@ check_header(const uint8_t *b, size_t len, const char *label, char *msg, size_t 
 		return qs_fail(msg, msglen, QS_E_MAGIC,
 			       "%s: not a qsteer checkpoint (magic at offset 0 is not \"%s\")",
 			       label, QS_CKPT_MAGIC);
-	v = qs_train_rd32(b + 4);
+	v = qs_le_rd32(b + 4);
 	if (v != QS_CKPT_VERSION)
 		return qs_fail(msg, msglen, QS_E_VERSION,
 			       "%s: checkpoint version %u, this trainer reads version %d", label, v,
 			       QS_CKPT_VERSION);
-	hs = qs_train_rd32(b + 8);
+	hs = qs_le_rd32(b + 8);
 	if (hs != QS_CKPT_HDR_SIZE)
 		return qs_fail(msg, msglen, QS_E_SIZE,
 			       "%s: header size %u at offset 8, expected %d", label, hs,
 			       QS_CKPT_HDR_SIZE);
-	fs = qs_train_rd32(b + 12);
+	fs = qs_le_rd32(b + 12);
 	if (fs > MAX_CKPT_SIZE || fs < QS_CKPT_HDR_SIZE + 4)
 		return qs_fail(msg, msglen, QS_E_SIZE,
 			       "%s: declared file size %u at offset 12 is impossible", label, fs);
@@ -111,12 +111,12 @@ check_header(const uint8_t *b, size_t len, const char *label, char *msg, size_t 
 		return qs_fail(msg, msglen, QS_E_SIZE,
 			       "%s: %zu bytes, the header declares %u (trailing bytes)", label, len,
 			       fs);
-	if (qs_crc32c(0, b, fs - 4) != qs_train_rd32(b + fs - 4))
+	if (qs_crc32c(0, b, fs - 4) != qs_le_rd32(b + fs - 4))
 		return qs_fail(msg, msglen, QS_E_CRC,
 			       "%s: CRC32C mismatch (stored %#010x, computed %#010x): the "
 			       "file is corrupt",
-			       label, qs_train_rd32(b + fs - 4), qs_crc32c(0, b, fs - 4));
-	algo = qs_train_rd32(b + 16);
+			       label, qs_le_rd32(b + fs - 4), qs_crc32c(0, b, fs - 4));
+	algo = qs_le_rd32(b + 16);
 	if (algo >= QS_ALGO_COUNT)
 		return qs_fail(msg, msglen, QS_E_VALUE, "%s: algorithm %u at offset 16 is unknown",
 			       label, algo);
@@ -139,7 +139,7 @@ qs_ckpt_decode(const uint8_t *b, size_t len, const char *label, struct qs_ppo_ag
 	if (rc != QS_OK)
 		return rc;
 	for (int i = 0; i < 7; i++)
-		f[i] = qs_train_rd32(b + 16 + 4 * i);
+		f[i] = qs_le_rd32(b + 16 + 4 * i);
 	if (f[0] != (uint32_t)ag->cfg.algo || f[1] != ag->cfg.n_feat || f[2] != ag->cfg.h1 ||
 	    f[3] != ag->cfg.h2 || f[4] != ag->cfg.vh || f[5] != npi || f[6] != nvf)
 		return qs_fail(msg, msglen, QS_E_SHAPE,
@@ -148,22 +148,22 @@ qs_ckpt_decode(const uint8_t *b, size_t len, const char *label, struct qs_ppo_ag
 			       label, qs_algo_name((enum qs_algo)f[0]), f[1], f[2], f[3], f[4],
 			       f[5], f[6], qs_algo_name(ag->cfg.algo), ag->cfg.n_feat, ag->cfg.h1,
 			       ag->cfg.h2, ag->cfg.vh);
-	if (qs_train_rd32(b + 12) != qs_ckpt_size(ag))
+	if (qs_le_rd32(b + 12) != qs_ckpt_size(ag))
 		return qs_fail(msg, msglen, QS_E_SIZE, "%s: %u bytes, but its shapes need %zu",
-			       label, qs_train_rd32(b + 12), qs_ckpt_size(ag));
+			       label, qs_le_rd32(b + 12), qs_ckpt_size(ag));
 	/* Every float must be finite before anything is copied. */
 	for (size_t off = QS_CKPT_HDR_SIZE; off + 4 < len; off += 4)
-		if (!isfinite(qs_train_u2f(qs_train_rd32(b + off))))
+		if (!isfinite(qs_train_u2f(qs_le_rd32(b + off))))
 			return qs_fail(msg, msglen, QS_E_VALUE,
 				       "%s: non-finite float at offset %zu", label, off);
-	meta->seed = qs_train_rd64(b + 44);
-	meta->step = qs_train_rd64(b + 52);
-	ag->updates = qs_train_rd64(b + 60);
-	ag->opt_pi.t = qs_train_rd64(b + 68);
-	ag->opt_vf.t = qs_train_rd64(b + 76);
+	meta->seed = qs_le_rd64(b + 44);
+	meta->step = qs_le_rd64(b + 52);
+	ag->updates = qs_le_rd64(b + 60);
+	ag->opt_pi.t = qs_le_rd64(b + 68);
+	ag->opt_vf.t = qs_le_rd64(b + 76);
 	for (int i = 0; i < 4; i++) {
-		ag->rng.s[i] = qs_train_rd64(b + 84 + 8 * i);
-		meta->rng.s[i] = qs_train_rd64(b + 116 + 8 * i);
+		ag->rng.s[i] = qs_le_rd64(b + 84 + 8 * i);
+		meta->rng.s[i] = qs_le_rd64(b + 116 + 8 * i);
 	}
 	p = b + QS_CKPT_HDR_SIZE;
 	get_floats(&p, ag->pi.p, npi);
@@ -291,11 +291,11 @@ qs_ckpt_peek(const char *path, struct qs_ppo_cfg *cfg, char *msg, size_t msglen)
 		return rc;
 	rc = check_header(buf, len, path, msg, msglen);
 	if (rc == QS_OK) {
-		cfg->algo = (enum qs_algo)qs_train_rd32(buf + 16);
-		cfg->n_feat = qs_train_rd32(buf + 20);
-		cfg->h1 = qs_train_rd32(buf + 24);
-		cfg->h2 = qs_train_rd32(buf + 28);
-		cfg->vh = qs_train_rd32(buf + 32);
+		cfg->algo = (enum qs_algo)qs_le_rd32(buf + 16);
+		cfg->n_feat = qs_le_rd32(buf + 20);
+		cfg->h1 = qs_le_rd32(buf + 24);
+		cfg->h2 = qs_le_rd32(buf + 28);
+		cfg->vh = qs_le_rd32(buf + 32);
 	}
 	free(buf);
 	return rc;

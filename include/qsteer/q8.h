@@ -79,6 +79,19 @@ struct qs_q8_action {
 /* Weights' bytes per layer are padded so that every section starts 4-byte aligned. */
 #define QS_Q8_PAD4(n) (((n) + 3u) & ~3u)
 
+/* Bytes one layer takes in a file: its int8 weights (padded), int32 biases and, for a
+ * hidden layer, its requantization multipliers and shifts (padded). 64-bit, so any
+ * 16-bit shape a file claims sizes without overflow before it is refused. */
+QS_RC_FN qs_u64
+qs_q8_layer_bytes(qs_u32 n_in, qs_u32 n_out, int hidden)
+{
+	qs_u64 b = QS_Q8_PAD4((qs_u64)n_in * n_out) + 4 * (qs_u64)n_out;
+
+	if (hidden)
+		b += 4 * (qs_u64)n_out + QS_Q8_PAD4((qs_u64)n_out);
+	return b;
+}
+
 /*
  * The largest valid file: every dimension at its limit. Loaders reject anything
  * bigger before reading it.

@@ -12,6 +12,7 @@
 #ifndef QSTEER_SIPHASH_H
 #define QSTEER_SIPHASH_H
 
+#include "le.h"
 #include "rc.h"
 
 #define QS_SIPHASH_KEY_LEN 16
@@ -23,23 +24,6 @@ QS_RC_FN qs_u64
 qs_sip_rotl(qs_u64 x, int b)
 {
 	return (x << b) | (x >> (64 - b));
-}
-
-QS_RC_FN qs_u64
-qs_sip_le64(const qs_u8 *p)
-{
-	return (qs_u64)p[0] | (qs_u64)p[1] << 8 | (qs_u64)p[2] << 16 | (qs_u64)p[3] << 24 |
-	       (qs_u64)p[4] << 32 | (qs_u64)p[5] << 40 | (qs_u64)p[6] << 48 | (qs_u64)p[7] << 56;
-}
-
-QS_RC_FN void
-qs_sip_wr_le64(qs_u8 *p, qs_u64 v)
-{
-	int i;
-
-	QS_RC_UNROLL
-	for (i = 0; i < 8; i++)
-		p[i] = (qs_u8)(v >> (8 * i));
 }
 
 /* One SipRound on the state v[0..3]. */
@@ -83,8 +67,8 @@ qs_siphash128(const qs_u8 *key, const qs_u8 *msg, qs_u32 len, qs_u8 *out)
 
 	if (len > QS_SIPHASH_MAX_LEN)
 		return -1;
-	k0 = qs_sip_le64(key);
-	k1 = qs_sip_le64(key + 8);
+	k0 = qs_le_rd64(key);
+	k1 = qs_le_rd64(key + 8);
 	v[0] = k0 ^ 0x736f6d6570736575ull;
 	v[1] = k1 ^ 0x646f72616e646f6dull ^ 0xee; /* 0xee: the 128-bit variant */
 	v[2] = k0 ^ 0x6c7967656e657261ull;
@@ -93,7 +77,7 @@ qs_siphash128(const qs_u8 *key, const qs_u8 *msg, qs_u32 len, qs_u8 *out)
 	for (i = 0; i < QS_SIPHASH_MAX_LEN / 8; i++) {
 		if (i >= nblk)
 			break;
-		qs_sip_compress(v, qs_sip_le64(msg + 8 * i));
+		qs_sip_compress(v, qs_le_rd64(msg + 8 * i));
 	}
 	b = (qs_u64)(len & 0xff) << 56;
 	tail = len & 7;
@@ -107,12 +91,12 @@ qs_siphash128(const qs_u8 *key, const qs_u8 *msg, qs_u32 len, qs_u8 *out)
 	QS_RC_UNROLL
 	for (i = 0; i < 4; i++)
 		qs_sip_round(v);
-	qs_sip_wr_le64(out, v[0] ^ v[1] ^ v[2] ^ v[3]);
+	qs_le_wr64(out, v[0] ^ v[1] ^ v[2] ^ v[3]);
 	v[1] ^= 0xdd;
 	QS_RC_UNROLL
 	for (i = 0; i < 4; i++)
 		qs_sip_round(v);
-	qs_sip_wr_le64(out + 8, v[0] ^ v[1] ^ v[2] ^ v[3]);
+	qs_le_wr64(out + 8, v[0] ^ v[1] ^ v[2] ^ v[3]);
 	return 0;
 }
 

@@ -21,6 +21,7 @@
 
 #include "fuzz_q8.h"
 #include "qsteer/crc32c.h"
+#include "qsteer/le.h"
 #include "qsteer/policy.h"
 
 /* Re-describe a loaded policy for the writer (weights repacked without padding). */
@@ -108,13 +109,6 @@ try_load(const uint8_t *data, size_t size)
 	}
 }
 
-static void
-put32(uint8_t *b, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		b[i] = (uint8_t)(v >> (8 * i));
-}
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -125,11 +119,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < QS_Q8_HDR_SIZE + 4 || size > sizeof(fixed))
 		return 0;
 	memcpy(fixed, data, size);
-	put32(fixed + QS_Q8_HDR_FILE_SIZE, (uint32_t)size);
+	qs_le_wr32(fixed + QS_Q8_HDR_FILE_SIZE, (uint32_t)size);
 	cid = qs_q8_content_id(fixed, size);
-	put32(fixed + QS_Q8_HDR_CONTENT_ID, (uint32_t)cid);
-	put32(fixed + QS_Q8_HDR_CONTENT_ID + 4, (uint32_t)(cid >> 32));
-	put32(fixed + size - 4, qs_crc32c(0, fixed, size - 4));
+	qs_le_wr64(fixed + QS_Q8_HDR_CONTENT_ID, cid);
+	qs_le_wr32(fixed + size - 4, qs_crc32c(0, fixed, size - 4));
 	/* Exact-size heap copy, so ASan sees any read past the end. */
 	{
 		uint8_t *copy = malloc(size);

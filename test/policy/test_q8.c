@@ -137,7 +137,7 @@ check_roundtrip(const struct sample *S, const struct qs_policy *p)
 	assert_int_equal(p->schema, d->schema);
 	assert_true(p->created == d->created);
 	assert_true(p->content_id == qs_q8_content_id(S->file, S->len));
-	assert_int_equal(p->crc, tu_rd32(S->file + S->len - 4));
+	assert_int_equal(p->crc, qs_le_rd32(S->file + S->len - 4));
 	assert_int_equal(p->crc, qs_crc32c(0, S->file, S->len - 4));
 	assert_int_equal(p->file_size, S->len);
 	assert_int_equal(p->file_size, qs_q8_size(d));
@@ -235,7 +235,8 @@ test_roundtrip(void **state)
 		T.d.created = 5;
 		assert_int_equal(qs_q8_write(&T.d, T.file, sizeof(T.file), &T.len, NULL, 0), QS_OK);
 		assert_true(qs_q8_content_id(S.file, S.len) == qs_q8_content_id(T.file, T.len));
-		assert_int_not_equal(tu_rd32(S.file + S.len - 4), tu_rd32(T.file + T.len - 4));
+		assert_int_not_equal(qs_le_rd32(S.file + S.len - 4),
+				     qs_le_rd32(T.file + T.len - 4));
 		T.w[0][5] ^= 1;
 		assert_int_equal(qs_q8_write(&T.d, T.file, sizeof(T.file), &T.len, NULL, 0), QS_OK);
 		assert_true(qs_q8_content_id(S.file, S.len) != qs_q8_content_id(T.file, T.len));
@@ -290,7 +291,7 @@ test_shape_message(void **state)
 	    tu_craft(QS_Q8_KIND_SCORER, QS_SCHEMA_ROUTER_V1, 3, n_in, n_out, 0, "router", &len);
 
 	(void)state;
-	assert_int_equal(tu_rd32(b + len - 4), qs_crc32c(0, b, len - 4));
+	assert_int_equal(qs_le_rd32(b + len - 4), qs_crc32c(0, b, len - 4));
 	assert_int_equal(qs_policy_load(b, len, "router.q8", NULL, &p, msg, sizeof(msg)),
 			 QS_E_SHAPE);
 	assert_string_equal(msg, "router.q8: layer 2 has 32 inputs but layer 1 has 16 outputs");
@@ -414,56 +415,56 @@ static void
 version0(uint8_t *b, size_t *l)
 {
 	(void)l;
-	tu_wr16(b + QS_Q8_HDR_VERSION, 0);
+	qs_le_wr16(b + QS_Q8_HDR_VERSION, 0);
 }
 
 static void
 version2(uint8_t *b, size_t *l)
 {
 	(void)l;
-	tu_wr16(b + QS_Q8_HDR_VERSION, 2);
+	qs_le_wr16(b + QS_Q8_HDR_VERSION, 2);
 }
 
 static void
 kind0(uint8_t *b, size_t *l)
 {
 	(void)l;
-	tu_wr16(b + QS_Q8_HDR_KIND, 0);
+	qs_le_wr16(b + QS_Q8_HDR_KIND, 0);
 }
 
 static void
 kind3(uint8_t *b, size_t *l)
 {
 	(void)l;
-	tu_wr16(b + QS_Q8_HDR_KIND, 3);
+	qs_le_wr16(b + QS_Q8_HDR_KIND, 3);
 }
 
 static void
 schema_unknown(uint8_t *b, size_t *l)
 {
 	(void)l;
-	tu_wr32(b + QS_Q8_HDR_SCHEMA, 77);
+	qs_le_wr32(b + QS_Q8_HDR_SCHEMA, 77);
 }
 
 static void
 schema_router(uint8_t *b, size_t *l)
 {
 	(void)l;
-	tu_wr32(b + QS_Q8_HDR_SCHEMA, 1);
+	qs_le_wr32(b + QS_Q8_HDR_SCHEMA, 1);
 }
 
 static void
 hdr_size(uint8_t *b, size_t *l)
 {
 	(void)l;
-	tu_wr16(b + QS_Q8_HDR_HDR_SIZE, 128);
+	qs_le_wr16(b + QS_Q8_HDR_HDR_SIZE, 128);
 }
 
 static void
 flags(uint8_t *b, size_t *l)
 {
 	(void)l;
-	tu_wr16(b + QS_Q8_HDR_FLAGS, 1);
+	qs_le_wr16(b + QS_Q8_HDR_FLAGS, 1);
 }
 
 static void
@@ -498,110 +499,110 @@ static void
 layers0(uint8_t *b, size_t *l)
 {
 	(void)l;
-	tu_wr16(b + QS_Q8_HDR_LAYERS, 0);
+	qs_le_wr16(b + QS_Q8_HDR_LAYERS, 0);
 }
 
 static void
 layers9(uint8_t *b, size_t *l)
 {
 	(void)l;
-	tu_wr16(b + QS_Q8_HDR_LAYERS, 9);
+	qs_le_wr16(b + QS_Q8_HDR_LAYERS, 9);
 }
 
 static void
 layers_max(uint8_t *b, size_t *l)
 {
 	(void)l;
-	tu_wr16(b + QS_Q8_HDR_LAYERS, 65535);
+	qs_le_wr16(b + QS_Q8_HDR_LAYERS, 65535);
 }
 
 static void
 layers_3(uint8_t *b, size_t *l)
 {
 	(void)l;
-	tu_wr16(b + QS_Q8_HDR_LAYERS, 3);
+	qs_le_wr16(b + QS_Q8_HDR_LAYERS, 3);
 }
 
 static void
 in0(uint8_t *b, size_t *l)
 {
 	(void)l;
-	tu_wr16(b + QS_Q8_HDR_SIZE + 8, 0);
+	qs_le_wr16(b + QS_Q8_HDR_SIZE + 8, 0);
 }
 
 static void
 in257(uint8_t *b, size_t *l)
 {
 	(void)l;
-	tu_wr16(b + QS_Q8_HDR_SIZE + 8, 257);
+	qs_le_wr16(b + QS_Q8_HDR_SIZE + 8, 257);
 }
 
 static void
 in_max(uint8_t *b, size_t *l)
 {
 	(void)l;
-	tu_wr16(b + QS_Q8_HDR_SIZE + 8, 65535);
+	qs_le_wr16(b + QS_Q8_HDR_SIZE + 8, 65535);
 }
 
 static void
 out0(uint8_t *b, size_t *l)
 {
 	(void)l;
-	tu_wr16(b + QS_Q8_HDR_SIZE + 2, 0);
+	qs_le_wr16(b + QS_Q8_HDR_SIZE + 2, 0);
 }
 
 static void
 out257(uint8_t *b, size_t *l)
 {
 	(void)l;
-	tu_wr16(b + QS_Q8_HDR_SIZE + 10, 257);
+	qs_le_wr16(b + QS_Q8_HDR_SIZE + 10, 257);
 }
 
 static void
 out_max(uint8_t *b, size_t *l)
 {
 	(void)l;
-	tu_wr16(b + QS_Q8_HDR_SIZE + 2, 65535);
+	qs_le_wr16(b + QS_Q8_HDR_SIZE + 2, 65535);
 }
 
 static void
 in_schema(uint8_t *b, size_t *l)
 {
 	(void)l;
-	tu_wr16(b + QS_Q8_HDR_SIZE, 17);
+	qs_le_wr16(b + QS_Q8_HDR_SIZE, 17);
 }
 
 static void
 entry_rsv(uint8_t *b, size_t *l)
 {
 	(void)l;
-	tu_wr32(b + QS_Q8_HDR_SIZE + 12, 1);
+	qs_le_wr32(b + QS_Q8_HDR_SIZE + 12, 1);
 }
 
 static void
 size_huge(uint8_t *b, size_t *l)
 {
 	(void)l;
-	tu_wr32(b + QS_Q8_HDR_FILE_SIZE, 0xffffffffu);
+	qs_le_wr32(b + QS_Q8_HDR_FILE_SIZE, 0xffffffffu);
 }
 
 static void
 size_max1(uint8_t *b, size_t *l)
 {
 	(void)l;
-	tu_wr32(b + QS_Q8_HDR_FILE_SIZE, QS_Q8_MAX_FILE_SIZE + 1);
+	qs_le_wr32(b + QS_Q8_HDR_FILE_SIZE, QS_Q8_MAX_FILE_SIZE + 1);
 }
 
 static void
 size_minus4(uint8_t *b, size_t *l)
 {
-	tu_wr32(b + QS_Q8_HDR_FILE_SIZE, (uint32_t)*l - 4);
+	qs_le_wr32(b + QS_Q8_HDR_FILE_SIZE, (uint32_t)*l - 4);
 }
 
 static void
 size_plus4(uint8_t *b, size_t *l)
 {
-	tu_wr32(b + QS_Q8_HDR_FILE_SIZE, (uint32_t)*l + 4);
+	qs_le_wr32(b + QS_Q8_HDR_FILE_SIZE, (uint32_t)*l + 4);
 }
 
 static void
@@ -615,42 +616,42 @@ static void
 bias_big(uint8_t *b, size_t *l)
 {
 	(void)l;
-	tu_wr32(b + CLS_B0 + 8, QS_INT8_MAX_ABS_BIAS + 1);
+	qs_le_wr32(b + CLS_B0 + 8, QS_INT8_MAX_ABS_BIAS + 1);
 }
 
 static void
 bias_neg(uint8_t *b, size_t *l)
 {
 	(void)l;
-	tu_wr32(b + CLS_B1, (uint32_t)-QS_INT8_MAX_ABS_BIAS - 1);
+	qs_le_wr32(b + CLS_B1, (uint32_t)-QS_INT8_MAX_ABS_BIAS - 1);
 }
 
 static void
 bias_edge(uint8_t *b, size_t *l)
 {
 	(void)l;
-	tu_wr32(b + CLS_B1, (uint32_t)-QS_INT8_MAX_ABS_BIAS);
+	qs_le_wr32(b + CLS_B1, (uint32_t)-QS_INT8_MAX_ABS_BIAS);
 }
 
 static void
 m0(uint8_t *b, size_t *l)
 {
 	(void)l;
-	tu_wr32(b + CLS_M0 + 4 * 23, 0);
+	qs_le_wr32(b + CLS_M0 + 4 * 23, 0);
 }
 
 static void
 mneg(uint8_t *b, size_t *l)
 {
 	(void)l;
-	tu_wr32(b + CLS_M0, 0x80000000u);
+	qs_le_wr32(b + CLS_M0, 0x80000000u);
 }
 
 static void
 m_edge(uint8_t *b, size_t *l)
 {
 	(void)l;
-	tu_wr32(b + CLS_M0, 0x7fffffffu);
+	qs_le_wr32(b + CLS_M0, 0x7fffffffu);
 }
 
 static void
@@ -678,77 +679,77 @@ static void
 act_seqs0(uint8_t *b, size_t *l)
 {
 	(void)l;
-	tu_wr32(b + CLS_ACT + 16 * 5, 0);
+	qs_le_wr32(b + CLS_ACT + 16 * 5, 0);
 }
 
 static void
 act_toks0(uint8_t *b, size_t *l)
 {
 	(void)l;
-	tu_wr32(b + CLS_ACT + 4, 0);
+	qs_le_wr32(b + CLS_ACT + 4, 0);
 }
 
 static void
 act_pct(uint8_t *b, size_t *l)
 {
 	(void)l;
-	tu_wr32(b + CLS_ACT + 8, 101);
+	qs_le_wr32(b + CLS_ACT + 8, 101);
 }
 
 static void
 act_flags(uint8_t *b, size_t *l)
 {
 	(void)l;
-	tu_wr32(b + CLS_ACT + 12, 0x80); /* a reserved bit (past the depth field) */
+	qs_le_wr32(b + CLS_ACT + 12, 0x80); /* a reserved bit (past the depth field) */
 }
 
 static void
 act_spec9(uint8_t *b, size_t *l)
 {
 	(void)l;
-	tu_wr32(b + CLS_ACT + 12, 9u << QS_Q8_ACT_SPEC_SHIFT); /* depth 9 > 8 */
+	qs_le_wr32(b + CLS_ACT + 12, 9u << QS_Q8_ACT_SPEC_SHIFT); /* depth 9 > 8 */
 }
 
 static void
 act_spec8(uint8_t *b, size_t *l)
 {
 	(void)l;
-	tu_wr32(b + CLS_ACT + 12, 8u << QS_Q8_ACT_SPEC_SHIFT | QS_Q8_ACT_ORDER_SHORTEST);
+	qs_le_wr32(b + CLS_ACT + 12, 8u << QS_Q8_ACT_SPEC_SHIFT | QS_Q8_ACT_ORDER_SHORTEST);
 }
 
 static void
 act_flags_ok(uint8_t *b, size_t *l)
 {
 	(void)l;
-	tu_wr32(b + CLS_ACT + 12, QS_Q8_ACT_ORDER_PRIORITY | QS_Q8_ACT_COALESCE);
+	qs_le_wr32(b + CLS_ACT + 12, QS_Q8_ACT_ORDER_PRIORITY | QS_Q8_ACT_COALESCE);
 }
 
 static void
 act_order(uint8_t *b, size_t *l)
 {
 	(void)l;
-	tu_wr32(b + CLS_ACT + 12, 3); /* order 3 is not defined */
+	qs_le_wr32(b + CLS_ACT + 12, 3); /* order 3 is not defined */
 }
 
 static void
 actions5(uint8_t *b, size_t *l)
 {
 	(void)l;
-	tu_wr16(b + QS_Q8_HDR_ACTIONS, 5);
+	qs_le_wr16(b + QS_Q8_HDR_ACTIONS, 5);
 }
 
 static void
 actions0(uint8_t *b, size_t *l)
 {
 	(void)l;
-	tu_wr16(b + QS_Q8_HDR_ACTIONS, 0);
+	qs_le_wr16(b + QS_Q8_HDR_ACTIONS, 0);
 }
 
 static void
 actions65(uint8_t *b, size_t *l)
 {
 	(void)l;
-	tu_wr16(b + QS_Q8_HDR_ACTIONS, 65);
+	qs_le_wr16(b + QS_Q8_HDR_ACTIONS, 65);
 }
 
 static void
@@ -774,7 +775,7 @@ static void
 cid_bad(uint8_t *b, size_t *l)
 {
 	b[QS_Q8_HDR_CONTENT_ID] ^= 1;
-	tu_wr32(b + *l - 4, qs_crc32c(0, b, *l - 4));
+	qs_le_wr32(b + *l - 4, qs_crc32c(0, b, *l - 4));
 }
 
 static void
@@ -789,15 +790,15 @@ static void
 scorer_actions(uint8_t *b, size_t *l)
 {
 	(void)l;
-	tu_wr16(b + QS_Q8_HDR_ACTIONS, 1);
+	qs_le_wr16(b + QS_Q8_HDR_ACTIONS, 1);
 }
 
 static void
 scorer_as_cls(uint8_t *b, size_t *l)
 {
 	(void)l;
-	tu_wr16(b + QS_Q8_HDR_KIND, 2);
-	tu_wr16(b + QS_Q8_HDR_ACTIONS, 1);
+	qs_le_wr16(b + QS_Q8_HDR_KIND, 2);
+	qs_le_wr16(b + QS_Q8_HDR_ACTIONS, 1);
 }
 
 static void

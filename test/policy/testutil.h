@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "qsteer/crc32c.h"
+#include "qsteer/le.h"
 #include "qsteer/policy.h"
 #include "qsteer/rng.h"
 
@@ -38,41 +39,6 @@ tu_range(struct tu_rng *r, int64_t lo, int64_t hi)
 	return lo + (int64_t)(tu_next(r) % span);
 }
 
-/* ---- little-endian access ----------------------------------------------------- */
-
-static inline void
-tu_wr16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static inline void
-tu_wr32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static inline void
-tu_wr64(uint8_t *p, uint64_t v)
-{
-	tu_wr32(p, (uint32_t)v);
-	tu_wr32(p + 4, (uint32_t)(v >> 32));
-}
-
-static inline uint16_t
-tu_rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static inline uint32_t
-tu_rd32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 /* ---- raw .q8 images ------------------------------------------------------------- */
 
 /*
@@ -82,19 +48,8 @@ tu_rd32(const uint8_t *p)
 static inline void
 tu_refix(uint8_t *b, size_t len)
 {
-	tu_wr64(b + QS_Q8_HDR_CONTENT_ID, qs_q8_content_id(b, len));
-	tu_wr32(b + len - 4, qs_crc32c(0, b, len - 4));
-}
-
-/* Bytes one layer takes (q8.h layout). */
-static inline size_t
-tu_layer_bytes(uint32_t n_in, uint32_t n_out, int hidden)
-{
-	size_t b = QS_Q8_PAD4((size_t)n_in * n_out) + 4 * (size_t)n_out;
-
-	if (hidden)
-		b += 4 * (size_t)n_out + QS_Q8_PAD4(n_out);
-	return b;
+	qs_le_wr64(b + QS_Q8_HDR_CONTENT_ID, qs_q8_content_id(b, len));
+	qs_le_wr32(b + len - 4, qs_crc32c(0, b, len - 4));
 }
 
 /*
@@ -112,26 +67,26 @@ tu_craft(uint16_t kind, uint32_t schema, uint16_t n_layers, const uint16_t *n_in
 	uint8_t *b;
 
 	for (uint32_t l = 0; l < n_layers; l++)
-		size += tu_layer_bytes(n_in[l], n_out[l], l + 1 < n_layers);
+		size += qs_q8_layer_bytes(n_in[l], n_out[l], l + 1 < n_layers);
 	size += (size_t)n_actions * QS_Q8_ACTION_SIZE + 4;
 	b = calloc(1, size);
 	if (!b)
 		abort();
 	memcpy(b, QS_Q8_MAGIC, 4);
-	tu_wr16(b + QS_Q8_HDR_VERSION, QS_Q8_VERSION);
-	tu_wr16(b + QS_Q8_HDR_KIND, kind);
-	tu_wr32(b + QS_Q8_HDR_SCHEMA, schema);
-	tu_wr32(b + QS_Q8_HDR_FILE_SIZE, (uint32_t)size);
-	tu_wr16(b + QS_Q8_HDR_HDR_SIZE, QS_Q8_HDR_SIZE);
-	tu_wr16(b + QS_Q8_HDR_LAYERS, n_layers);
-	tu_wr16(b + QS_Q8_HDR_ACTIONS, n_actions);
-	tu_wr64(b + QS_Q8_HDR_CREATED, 1700000000);
+	qs_le_wr16(b + QS_Q8_HDR_VERSION, QS_Q8_VERSION);
+	qs_le_wr16(b + QS_Q8_HDR_KIND, kind);
+	qs_le_wr32(b + QS_Q8_HDR_SCHEMA, schema);
+	qs_le_wr32(b + QS_Q8_HDR_FILE_SIZE, (uint32_t)size);
+	qs_le_wr16(b + QS_Q8_HDR_HDR_SIZE, QS_Q8_HDR_SIZE);
+	qs_le_wr16(b + QS_Q8_HDR_LAYERS, n_layers);
+	qs_le_wr16(b + QS_Q8_HDR_ACTIONS, n_actions);
+	qs_le_wr64(b + QS_Q8_HDR_CREATED, 1700000000);
 	if (name)
 		memcpy(b + QS_Q8_HDR_NAME, name, strnlen(name, QS_Q8_NAME_LEN - 1));
 	off = QS_Q8_HDR_SIZE;
 	for (uint32_t l = 0; l < n_layers; l++, off += QS_Q8_LAYER_ENTRY_SIZE) {
-		tu_wr16(b + off, n_in[l]);
-		tu_wr16(b + off + 2, n_out[l]);
+		qs_le_wr16(b + off, n_in[l]);
+		qs_le_wr16(b + off + 2, n_out[l]);
 	}
 	for (uint32_t l = 0; l < n_layers; l++) {
 		size_t nw = (size_t)n_in[l] * n_out[l];
@@ -142,15 +97,15 @@ tu_craft(uint16_t kind, uint32_t schema, uint16_t n_layers, const uint16_t *n_in
 		off += 4 * (size_t)n_out[l]; /* biases 0 */
 		if (l + 1 < n_layers) {
 			for (uint32_t j = 0; j < n_out[l]; j++, off += 4)
-				tu_wr32(b + off, 1u << 20);
+				qs_le_wr32(b + off, 1u << 20);
 			for (uint32_t j = 0; j < n_out[l]; j++)
 				b[off + j] = 24;
 			off += QS_Q8_PAD4(n_out[l]);
 		}
 	}
 	for (uint32_t a = 0; a < n_actions; a++, off += QS_Q8_ACTION_SIZE) {
-		tu_wr32(b + off, 1);
-		tu_wr32(b + off + 4, 1);
+		qs_le_wr32(b + off, 1);
+		qs_le_wr32(b + off + 4, 1);
 	}
 	tu_refix(b, size);
 	*len = size;

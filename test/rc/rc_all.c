@@ -8,6 +8,7 @@
  */
 #include "qsteer/features.h"
 #include "qsteer/int8.h"
+#include "qsteer/le.h"
 #include "qsteer/report_auth.h"
 #include "qsteer/report_seq.h"
 #include "qsteer/report_src.h"
@@ -35,6 +36,7 @@ struct rc_out {
 	qs_s32 parse_hdr;
 	qs_s32 parse_report;
 	qs_u64 report_received;
+	qs_u64 le[3];	  /* le.h: 16, 32 and 64-bit loads after stores */
 	qs_s32 src_ok[4]; /* qs_report_src_ok: right v4, wrong v4, right v6, wrong port */
 	qs_s32 key_hex;
 	qs_s32 auth_ok[3]; /* qs_report_auth_ok: signed, one bit flipped, untagged */
@@ -83,6 +85,16 @@ rc_all(const qs_u8 *x, const qs_s8 *w, struct rc_out *o)
 	o->parse_report =
 	    qs_qrp_parse_report(pkt + h.hdr_len, (qs_u32)sizeof(pkt) - h.hdr_len, &rep);
 	o->report_received = rep.received;
+	{
+		qs_u8 b[8];
+
+		qs_le_wr64(b, 0x0102030405060708ull);
+		o->le[0] = qs_le_rd16(b);
+		o->le[1] = qs_le_rd32(b + 4);
+		qs_le_wr32(b, 0xa1b2c3d4u);
+		qs_le_wr16(b + 4, 0xe5f6);
+		o->le[2] = qs_le_rd64(b);
+	}
 	o->key_hex = qs_report_key_hex("00112233445566778899aabbccddeeff", &key);
 	pkt[5] |= QS_QRP_F_AUTH;
 	qs_report_sign(key.key, pkt);
@@ -159,6 +171,9 @@ main(void)
 	EXPECT("parse_hdr", o.parse_hdr, QS_QRP_OK);
 	EXPECT("parse_report", o.parse_report, QS_QRP_OK);
 	EXPECT("report received", o.report_received, 0x123456789ull);
+	EXPECT("le rd16", o.le[0], 0x0708);
+	EXPECT("le rd32", o.le[1], 0x01020304);
+	EXPECT("le rd64 after wr32, wr16", o.le[2], 0x0102e5f6a1b2c3d4ull);
 	EXPECT("report key hex", o.key_hex, 0);
 	EXPECT("report signed", o.auth_ok[0], 1);
 	EXPECT("report tampered", o.auth_ok[1], 0);
