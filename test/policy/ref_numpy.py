@@ -11,6 +11,8 @@ import os
 import struct
 import sys
 
+from q8sums import crc32c, fnv1a64
+
 try:
     import numpy as np
 except ImportError:
@@ -20,26 +22,6 @@ except ImportError:
 NAMES = ["router_v1", "batch_cls", "raw_odd", "raw_deep"]
 HDR = 96
 SCHEMAS = {1: 16, 2: 16, 0x7E570000: 0}  # schema id -> inputs (0: any)
-
-
-def crc32c(data):
-    table = []
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-        table.append(c)
-    crc = 0xFFFFFFFF
-    for b in data:
-        crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8)
-    return crc ^ 0xFFFFFFFF
-
-
-def fnv1a64(data):
-    h = 0xCBF29CE484222325
-    for b in data:
-        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
-    return h
 
 
 def fail(name, text):
