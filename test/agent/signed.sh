@@ -29,14 +29,8 @@ serve() {
 	timeout 60 "$AG" --listen 127.0.0.1:0 --duration 0.1 "$@" > "$log" 2>&1 || rc=$?
 	return $rc
 }
-# refused WHAT PATTERN ARGS...
-refused() {
-	what=$1 pat=$2
-	shift 2
-	if serve start.log "$@"; then fail "start with $what was not refused: $(cat start.log)"; fi
-	grep -q -- "$pat" start.log || fail "start with $what: want '$pat', got: $(cat start.log)"
-	echo "start-up, $what: $(grep -- "$pat" start.log | head -1)"
-}
+# refused WHAT PATTERN ARGS...: qsteer-agent must exit non-zero saying PATTERN
+refused() { sig_refused serve "$@"; }
 
 cp "$BATCH" batch.q8
 if ! sig_keys; then
