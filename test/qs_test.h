@@ -13,6 +13,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -29,6 +31,20 @@ qs_test_run(const struct CMUnitTest *tests, size_t n, int argc, char **argv,
 	if (argc > 1)
 		cmocka_set_test_filter(argv[1]);
 	return _cmocka_run_group_tests(slash ? slash + 1 : name, tests, n, setup, teardown);
+}
+
+/* A new file from the template path (".../name-XXXXXX", completed in place), open
+ * for writing; the test removes it. */
+static inline FILE *
+qs_test_tmpfile(char *path)
+{
+	int fd = mkstemp(path);
+	FILE *f;
+
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	assert_non_null(f);
+	return f;
 }
 
 /* main, with a group setup and teardown (NULL for none) around all the tests. */

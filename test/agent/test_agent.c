@@ -1392,7 +1392,6 @@ profile_parse_fit(void **state)
 	double rms;
 	uint32_t n = 0, a, b, c;
 	char path[] = "/tmp/qsteer-agent-profile-XXXXXX";
-	int fd;
 	FILE *f;
 
 	(void)state;
@@ -1428,9 +1427,7 @@ profile_parse_fit(void **state)
 	assert_true(q.decode_us_per_seq > 2.999 && q.decode_us_per_seq < 3.001);
 	assert_true(q.kv_us_per_token > 0.4999 && q.kv_us_per_token < 0.5001);
 	/* Written, it loads back (through the simulator's loader when it is built). */
-	fd = mkstemp(path);
-	assert_true(fd >= 0);
-	f = fdopen(fd, "w");
+	f = qs_test_tmpfile(path);
 	assert_int_equal(qs_agent_profile_write(f, &q), QS_OK);
 	fclose(f);
 	memset(&p, 0, sizeof(p));

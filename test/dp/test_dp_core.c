@@ -16,6 +16,7 @@
 
 #include "qs_test.h"
 
+#include "qs_test_dp.h"
 #include "qsteer/dp_core.h"
 #include "qsteer/router_view.h"
 
@@ -31,32 +32,18 @@ make_cfg(void)
 {
 	uint32_t i;
 
-	qs_dp_config_defaults(&cfg);
-	cfg.has_ip4 = true;
-	memcpy(cfg.ip4, (uint8_t[]){10, 0, 0, 1}, 4);
+	qs_test_dp_config(&cfg, 8);
 	cfg.has_ip6 = true;
 	cfg.ip6[0] = 0xfd;
 	cfg.ip6[15] = 1;
-	cfg.clock = QS_DP_CLOCK_PACKET;
-	cfg.n_backends = 8;
 	for (i = 0; i < 8; i++) {
 		struct qs_dp_backend_cfg *b = &cfg.be[i];
 
-		memset(b, 0, sizeof(*b));
-		b->id = (uint16_t)(100 + i);
-		b->mac[0] = 2;
-		b->mac[5] = (uint8_t)i;
-		b->has_ip4 = true;
-		memcpy(b->ip4, (uint8_t[]){10, 1, 0, (uint8_t)(10 + i)}, 4);
 		b->has_ip6 = i != 3;
 		b->ip6[0] = 0xfd;
 		b->ip6[1] = 1;
 		b->ip6[15] = (uint8_t)(10 + i);
-		b->port = (uint16_t)(8000 + i);
-		b->capacity = 1;
-		b->capacity_class = (uint8_t)(i % 8);
-		snprintf(b->name, sizeof(b->name), "b%u", i);
-		qs_dp_report_src_default(b); /* as qs_dp_config_load does */
+		qs_dp_report_src_default(b); /* its addresses changed */
 	}
 }
 
@@ -773,14 +760,10 @@ cfg_with(char *path, const char *svc, const char *const *be, uint32_t n_be)
 	char line[512];
 	uint32_t k = 0;
 	FILE *in, *out;
-	int fd;
 
 	assert_non_null(base);
-	fd = mkstemp(path);
-	assert_true(fd >= 0);
-	out = fdopen(fd, "w");
+	out = qs_test_tmpfile(path);
 	in = fopen(base, "r");
-	assert_non_null(out);
 	assert_non_null(in);
 	while (fgets(line, sizeof(line), in)) {
 		fputs(line, out);

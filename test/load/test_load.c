@@ -149,13 +149,9 @@ test_trace_arrivals(void **state)
 	struct qs_load_book b;
 	char msg[512];
 	FILE *f;
-	int fd;
 
 	(void)state;
-	fd = mkstemp(path);
-	assert_true(fd >= 0);
-	f = fdopen(fd, "w");
-	assert_non_null(f);
+	f = qs_test_tmpfile(path);
 	/* out of order on purpose; 0 generated tokens becomes 1 */
 	fprintf(f, "TIMESTAMP,ContextTokens,GeneratedTokens\n"
 		   "2023-11-16 18:15:46.000000,100,10\n"

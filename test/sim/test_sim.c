@@ -1912,13 +1912,9 @@ test_trace_window_per_seed(void **state)
 	static uint32_t a[512], b[512], a2[512];
 	uint32_t na, nb, na2, i;
 	FILE *f;
-	int fd;
 
 	(void)state;
-	fd = mkstemp(path);
-	assert_true(fd >= 0);
-	f = fdopen(fd, "w");
-	assert_non_null(f);
+	f = qs_test_tmpfile(path);
 	fprintf(f, "TIMESTAMP,ContextTokens,GeneratedTokens\n");
 	for (i = 1; i <= 400; i++) /* one row a second */
 		fprintf(f, "%u.5,%u,2\n", i, i);

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "qs_test_dp.h"
 #include "qsteer/dp_core.h"
 #include "qsteer/prefix.h"
 #include "qsteer/router_view.h"
@@ -71,27 +72,13 @@ make_cfg(struct qs_dp_config *c)
 {
 	uint32_t i;
 
-	qs_dp_config_defaults(c); /* report_max_age_ns: 5 ms x 2 */
-	c->has_ip4 = true;
-	memcpy(c->ip4, (uint8_t[]){10, 0, 0, 1}, 4);
-	c->clock = QS_DP_CLOCK_PACKET;
+	qs_test_dp_config(c, NB); /* report_max_age_ns: 5 ms x 2 */
 	/* the fallback: the dataplane's default, QS_BASELINE_FALLBACK, as the
 	 * simulator's router's (sim/router.c) */
-	c->n_backends = NB;
 	for (i = 0; i < NB; i++) {
 		struct qs_dp_backend_cfg *b = &c->be[i];
 
-		memset(b, 0, sizeof(*b));
-		b->id = (uint16_t)(100 + i);
-		b->mac[0] = 2;
-		b->mac[5] = (uint8_t)i;
-		b->has_ip4 = true;
-		memcpy(b->ip4, (uint8_t[]){10, 1, 0, (uint8_t)(10 + i)}, 4);
-		b->port = (uint16_t)(8000 + i);
 		b->capacity = 1 + i % 3;
-		b->capacity_class = (uint8_t)(i % 8);
-		snprintf(b->name, sizeof(b->name), "b%u", i);
-		qs_dp_report_src_default(b);
 		/* cascade: 0 and 1 the reference (never masked, so no request is ever
 		 * dropped where the simulator would route it), 2-3 and 4-5 two variants */
 		b->has_quality = true;
