@@ -66,6 +66,20 @@ drive(struct qs_sim *s, int to)
 	free(d);
 }
 
+/* A simulator of c with seed, driven to the end as drive(s, to) does; a refused c
+ * fails the test with the simulator's message. */
+static struct qs_sim *
+run_sim(const struct qs_sim_config *c, uint64_t seed, int to)
+{
+	struct qs_sim *s;
+	char msg[256];
+
+	if (qs_sim_create(c, seed, &s, msg, sizeof(msg)) != QS_OK)
+		fail_msg("qs_sim_create: %s", msg);
+	drive(s, to);
+	return s;
+}
+
 static int load_named(const char *name, struct qs_sim_config *c, char *msg, size_t msglen);
 
 struct outs {
@@ -112,12 +126,10 @@ test_ttft_is_prefill(void **state)
 	struct outs x = {.n = 0};
 	struct qs_sim_config *c = one_request(100, 5, &x);
 	struct qs_sim *s;
-	char msg[256];
 	double it;
 
 	(void)state;
-	assert_int_equal(qs_sim_create(c, 7, &s, msg, sizeof(msg)), QS_OK);
-	drive(s, 0);
+	s = run_sim(c, 7, 0);
 	assert_int_equal(x.n, 1);
 	/* Prefill of 100 tokens: 1000 + 10 * 100 us. */
 	assert_int_equal(x.o[0].ttft_ns, 2000000);
@@ -150,8 +162,7 @@ test_spec_by_hand(void **state)
 	p->spec_depth = 2;
 	p->draft_fixed_us = 100;
 	p->spec_accept = 0.5;
-	assert_int_equal(qs_sim_create(c, 7, &s, msg, sizeof(msg)), QS_OK);
-	drive(s, 0);
+	s = run_sim(c, 7, 0);
 	assert_int_equal(x.n, 1);
 	assert_int_equal(x.o[0].ttft_ns, 2000000);
 	/* contexts read: 100, 101, 103, 105, 107, 108 */
@@ -165,8 +176,7 @@ test_spec_by_hand(void **state)
 	p->max_tokens = 2;
 	p->max_seqs = 1;
 	x.n = 0;
-	assert_int_equal(qs_sim_create(c, 7, &s, msg, sizeof(msg)), QS_OK);
-	drive(s, 0);
+	s = run_sim(c, 7, 0);
 	assert_int_equal(x.n, 1);
 	assert_int_equal(x.o[0].ttft_ns, 50 * 1020000);
 	it = 6 * (1000 + 50 + 10 * 1 + 1 * 100) + (100 + 101 + 103 + 104 + 106 + 107);
@@ -220,8 +230,7 @@ test_spec_long_context(void **state)
 		/* the same arrival rate for both: load would rescale it by capacity */
 		c->wl.load = 0;
 		c->wl.rate = 3.5;
-		assert_int_equal(qs_sim_create(c, 3, &s, msg, sizeof(msg)), QS_OK);
-		drive(s, -1);
+		s = run_sim(c, 3, -1);
 		qs_sim_metrics(s, &m[d]);
 		assert_int_equal(m[d].completed, m[d].arrived);
 		assert_true(fabs(m[d].little_l - m[d].little_lambda_w) <= 1e-9 * m[d].little_l);
@@ -478,7 +487,6 @@ test_kv_full_preempts(void **state)
 	struct outs x = {.n = 0};
 	struct qs_sim_metrics m;
 	struct qs_sim *s;
-	char msg[256];
 
 	(void)state;
 	/* Three 16-token blocks; two requests of 16 + 20 tokens cannot both grow. */
@@ -492,8 +500,7 @@ test_kv_full_preempts(void **state)
 	c->outcome_ctx = &x;
 	c->on_iteration = check_iter;
 	c->iter_ctx = &k;
-	assert_int_equal(qs_sim_create(c, 1, &s, msg, sizeof(msg)), QS_OK);
-	drive(s, 0);
+	s = run_sim(c, 1, 0);
 	qs_sim_metrics(s, &m);
 	/*
 	 * A prefills (1 block), B prefills (1 block, 1 left); the first decode gives A
@@ -524,7 +531,6 @@ test_cancel_queued(void **state)
 	struct qs_sim_metrics m;
 	struct qs_sim *s;
 	struct outs x = {.n = 0};
-	char msg[256];
 
 	(void)state;
 	/* one sequence at a time: the second request waits behind the first's 1,000
@@ -542,8 +548,7 @@ test_cancel_queued(void **state)
 	c->wl.cls[0].abandon_frac = 1;
 	c->on_outcome = collect;
 	c->outcome_ctx = &x;
-	assert_int_equal(qs_sim_create(c, 7, &s, msg, sizeof(msg)), QS_OK);
-	drive(s, 0);
+	s = run_sim(c, 7, 0);
 	qs_sim_metrics(s, &m);
 	assert_int_equal(x.n, 1);
 	assert_int_equal(x.o[0].request_id, 0);
@@ -555,8 +560,7 @@ test_cancel_queued(void **state)
 	/* a patient client (abandon_frac 0) waits it out */
 	c->wl.cls[0].abandon_frac = 0;
 	x.n = 0;
-	assert_int_equal(qs_sim_create(c, 7, &s, msg, sizeof(msg)), QS_OK);
-	drive(s, 0);
+	s = run_sim(c, 7, 0);
 	qs_sim_metrics(s, &m);
 	assert_int_equal(m.completed, 2);
 	assert_int_equal(m.cancelled, 0);
@@ -572,7 +576,6 @@ cancel_prefilling_case(bool chunked)
 	struct qs_sim_metrics m;
 	struct qs_sim *s;
 	struct outs x = {.n = 0};
-	char msg[256];
 	uint32_t i;
 
 	/* Two classes, half each: 1,000-token prompts whose clients give up after 5 ms
@@ -601,8 +604,7 @@ cancel_prefilling_case(bool chunked)
 	c->wl.requests = 400;
 	c->on_outcome = collect;
 	c->outcome_ctx = &x;
-	assert_int_equal(qs_sim_create(c, 5, &s, msg, sizeof(msg)), QS_OK);
-	drive(s, 0);
+	s = run_sim(c, 5, 0);
 	qs_sim_metrics(s, &m);
 	assert_int_equal(m.completed + m.cancelled, 400);
 	assert_true(m.cancelled > 150 && m.completed > 150);
@@ -684,8 +686,7 @@ overload(struct qs_sim_config *c, void (*on_outcome)(void *, const struct qs_sim
 	qs_sim_destroy(s);
 	assert_true(sat > 0);
 	c->wl.rate = 1.3 * sat;
-	assert_int_equal(qs_sim_create(c, 9, &s, msg, sizeof(msg)), QS_OK);
-	drive(s, 0);
+	s = run_sim(c, 9, 0);
 	qs_sim_metrics(s, &m);
 	assert_int_equal(m.completed, 2000);
 	assert_int_equal(pr->n[0] + pr->n[1], 2000);
@@ -826,7 +827,6 @@ caps_case(bool chunked)
 	struct itercheck k = {0};
 	struct qs_sim_metrics m;
 	struct qs_sim *s;
-	char msg[256];
 
 	p->max_seqs = 8;
 	p->max_tokens = chunked ? 512 : 1024;
@@ -839,8 +839,7 @@ caps_case(bool chunked)
 	c->wl.cls[0].gen = (struct qs_sim_len){QS_SIM_DIST_LOGNORMAL, 100, 1, 1, 500};
 	c->on_iteration = check_iter;
 	c->iter_ctx = &k;
-	assert_int_equal(qs_sim_create(c, 3, &s, msg, sizeof(msg)), QS_OK);
-	drive(s, 0);
+	s = run_sim(c, 3, 0);
 	qs_sim_metrics(s, &m);
 	assert_int_equal(m.completed, 3000);
 	assert_int_equal(k.bad, 0);
@@ -892,7 +891,6 @@ test_mm1_mean_wait(void **state)
 	uint64_t n = e ? strtoull(e, NULL, 10) : 1000000;
 	double mean_tok = 1000, q, es, lambda = 0.5, rho, wq, got, tol;
 	struct qs_sim *s;
-	char msg[256];
 
 	(void)state;
 	if (n < 1000)
@@ -907,8 +905,7 @@ test_mm1_mean_wait(void **state)
 	c->wl.cls[0].gen = (struct qs_sim_len){QS_SIM_DIST_EXP, mean_tok, 0, 1, 100000000};
 	c->on_outcome = mm1_outcome;
 	c->outcome_ctx = &mm;
-	assert_int_equal(qs_sim_create(c, 11, &s, msg, sizeof(msg)), QS_OK);
-	drive(s, 0);
+	s = run_sim(c, 11, 0);
 	assert_int_equal(mm.n, n);
 	/*
 	 * Service = ceil(Exp(1000)) tokens at 1000 tok/s: exponential to within 0.05%
@@ -1052,8 +1049,7 @@ test_tenant_metrics(void **state)
 	/* adversarial: tenant 0 is SLO class 1, tenant 1 SLO class 0 */
 	assert_int_equal(load_named("adversarial", c, msg, sizeof(msg)), QS_OK);
 	c->wl.requests = 3000;
-	assert_int_equal(qs_sim_create(c, 3, &s, msg, sizeof(msg)), QS_OK);
-	drive(s, -1);
+	s = run_sim(c, 3, -1);
 	qs_sim_metrics(s, &m);
 	qs_sim_destroy(s);
 	assert_int_equal(m.n_tenants, 2);
@@ -1444,8 +1440,7 @@ test_lossy_reports(void **state)
 	c->wl.requests = 3000;
 	c->report_loss = 0.9;
 	c->report_interval_ns = 1000000;
-	assert_int_equal(qs_sim_create(c, 4, &s, msg, sizeof(msg)), QS_OK);
-	drive(s, -1);
+	s = run_sim(c, 4, -1);
 	qs_sim_metrics(s, &m);
 	assert_int_equal(m.completed, 3000);
 	qs_sim_destroy(s);
