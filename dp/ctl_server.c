@@ -890,6 +890,50 @@ label_name(const char *obj)
  * what the dataplane believes of each backend, in base units. A backend never
  * reported has no report age (absent, not 0).
  */
+static const char *
+jstr(json_t *o, const char *k)
+{
+	const char *v = json_string_value(json_object_get(o, k));
+
+	return v ? v : "";
+}
+
+/* A metric family's HELP and TYPE lines. */
+static void
+prom_family(struct strbuf *b, const char *prefix, const char *metric, const char *type,
+	    const char *help)
+{
+	sb_printf(b, "# HELP %s_%s %s\n# TYPE %s_%s %s\n", prefix, metric, help, prefix, metric,
+		  type);
+}
+
+/* The start of a sample, prefix_metric{label="value" (escaped); the caller ends it. */
+static void
+prom_sample(struct strbuf *b, const char *prefix, const char *metric, const char *label,
+	    const char *value)
+{
+	sb_printf(b, "%s_%s{%s=\"", prefix, metric, label);
+	sb_label(b, value);
+	sb_printf(b, "\"");
+}
+
+/* A counter family, one sample per element of arr: its backend name, its integer field. */
+static void
+prom_per_backend(struct strbuf *b, const char *prefix, const char *metric, const char *help,
+		 json_t *arr, const char *field)
+{
+	json_t *o;
+	size_t i;
+
+	prom_family(b, prefix, metric, "counter", help);
+	json_array_foreach(arr, i, o)
+	{
+		prom_sample(b, prefix, metric, "backend", jstr(o, "backend"));
+		sb_printf(b, "} %" JSON_INTEGER_FORMAT "\n",
+			  json_integer_value(json_object_get(o, field)));
+	}
+}
+
 static void
 prometheus_backends(struct qs_ctl_server *s, struct strbuf *b)
 {
@@ -915,8 +959,7 @@ prometheus_backends(struct qs_ctl_server *s, struct strbuf *b)
 		return;
 	}
 	for (k = 0; k < sizeof(g) / sizeof(g[0]); k++) {
-		sb_printf(b, "# HELP %s_%s %s\n# TYPE %s_%s gauge\n", s->prefix, g[k].metric,
-			  g[k].help, s->prefix, g[k].metric);
+		prom_family(b, s->prefix, g[k].metric, "gauge", g[k].help);
 		json_array_foreach(arr, i, o)
 		{
 			const char *name = json_string_value(json_object_get(o, "name"));
@@ -929,31 +972,20 @@ prometheus_backends(struct qs_ctl_server *s, struct strbuf *b)
 					 json_is_true(json_object_get(o, "draining")) ||
 					 json_is_true(json_object_get(o, "drained"));
 
-				sb_printf(b, "%s_%s{backend=\"", s->prefix, g[k].metric);
-				sb_label(b, name);
-				sb_printf(b, "\"} %d\n", m ? 1 : 0);
+				prom_sample(b, s->prefix, g[k].metric, "backend", name);
+				sb_printf(b, "} %d\n", m ? 1 : 0);
 				continue;
 			}
 			if (!json_is_integer(v))
 				continue;
-			sb_printf(b, "%s_%s{backend=\"", s->prefix, g[k].metric);
-			sb_label(b, name);
+			prom_sample(b, s->prefix, g[k].metric, "backend", name);
 			if (strcmp(g[k].field, "report_age_ms") == 0)
-				sb_printf(b, "\"} %.3f\n", (double)json_integer_value(v) / 1000.0);
+				sb_printf(b, "} %.3f\n", (double)json_integer_value(v) / 1000.0);
 			else
-				sb_printf(b, "\"} %" JSON_INTEGER_FORMAT "\n",
-					  json_integer_value(v));
+				sb_printf(b, "} %" JSON_INTEGER_FORMAT "\n", json_integer_value(v));
 		}
 	}
 	json_decref(resp);
-}
-
-static const char *
-jstr(json_t *o, const char *k)
-{
-	const char *v = json_string_value(json_object_get(o, k));
-
-	return v ? v : "";
 }
 
 /*
@@ -974,49 +1006,27 @@ prometheus_shadow(struct qs_ctl_server *s, struct strbuf *b)
 		return;
 	}
 	win = json_object_get(resp, "window");
-	sb_printf(b,
-		  "# HELP %s_shadow_agreement_ratio Share of the requests the shadow policy "
-		  "scored since it was loaded on which it chose the active policy's backend.\n"
-		  "# TYPE %s_shadow_agreement_ratio gauge\n",
-		  s->prefix, s->prefix);
+	prom_family(b, s->prefix, "shadow_agreement_ratio", "gauge",
+		    "Share of the requests the shadow policy scored since it was loaded on which "
+		    "it chose the active policy's backend.");
 	if (json_is_object(win) && json_is_integer(ppm = json_object_get(win, "agreement_ppm")))
 		sb_printf(b, "%s_shadow_agreement_ratio %.6f\n", s->prefix,
 			  (double)json_integer_value(ppm) / 1e6);
 	arr = json_object_get(tot, "per_backend");
-	sb_printf(b,
-		  "# HELP %s_backend_shadow_active_send_total Shadow-scored requests the active "
-		  "policy sent to the backend.\n# TYPE %s_backend_shadow_active_send_total "
-		  "counter\n",
-		  s->prefix, s->prefix);
-	json_array_foreach(arr, i, o)
-	{
-		sb_printf(b, "%s_backend_shadow_active_send_total{backend=\"", s->prefix);
-		sb_label(b, jstr(o, "backend"));
-		sb_printf(b, "\"} %" JSON_INTEGER_FORMAT "\n",
-			  json_integer_value(json_object_get(o, "active")));
-	}
-	sb_printf(b,
-		  "# HELP %s_backend_shadow_would_send_total Shadow-scored requests the shadow "
-		  "policy would have sent to the backend.\n# TYPE "
-		  "%s_backend_shadow_would_send_total counter\n",
-		  s->prefix, s->prefix);
-	json_array_foreach(arr, i, o)
-	{
-		sb_printf(b, "%s_backend_shadow_would_send_total{backend=\"", s->prefix);
-		sb_label(b, jstr(o, "backend"));
-		sb_printf(b, "\"} %" JSON_INTEGER_FORMAT "\n",
-			  json_integer_value(json_object_get(o, "shadow")));
-	}
-	sb_printf(b,
-		  "# HELP %s_shadow_disagreements_total Shadow-scored requests by the active "
-		  "policy's backend and the shadow's other choice.\n# TYPE "
-		  "%s_shadow_disagreements_total counter\n",
-		  s->prefix, s->prefix);
+	prom_per_backend(b, s->prefix, "backend_shadow_active_send_total",
+			 "Shadow-scored requests the active policy sent to the backend.", arr,
+			 "active");
+	prom_per_backend(b, s->prefix, "backend_shadow_would_send_total",
+			 "Shadow-scored requests the shadow policy would have sent to the backend.",
+			 arr, "shadow");
+	prom_family(b, s->prefix, "shadow_disagreements_total", "counter",
+		    "Shadow-scored requests by the active policy's backend and the shadow's other "
+		    "choice.");
 	json_array_foreach(json_object_get(tot, "disagreements"), i, o)
 	{
-		sb_printf(b, "%s_shadow_disagreements_total{active=\"", s->prefix);
-		sb_label(b, jstr(o, "active"));
-		sb_printf(b, "\",shadow=\"");
+		prom_sample(b, s->prefix, "shadow_disagreements_total", "active",
+			    jstr(o, "active"));
+		sb_printf(b, ",shadow=\"");
 		sb_label(b, jstr(o, "shadow"));
 		sb_printf(b, "\"} %" JSON_INTEGER_FORMAT "\n",
 			  json_integer_value(json_object_get(o, "count")));
