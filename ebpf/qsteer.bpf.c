@@ -33,6 +33,7 @@
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
+#include "qsteer/baseline_cost.h"
 #include "qsteer/int8.h"
 #include "qsteer/rng.h"
 #include "qsteer/report_seq.h"
@@ -421,12 +422,6 @@ nth_bit(qs_u64 m, qs_u32 k)
 	return (int)popcount64((m & -m) - 1);
 }
 
-static __always_inline qs_u64
-outstanding(const struct qs_feat_backend *b)
-{
-	return (qs_u64)b->waiting + b->running + b->sent_reqs;
-}
-
 /* qs_baseline_choose over be[0..n) with the eligibility mask and capacities. */
 /* bpf_loop bodies of the baselines: verified once each, for any index. */
 struct bl_ctx {
@@ -475,18 +470,17 @@ bl_scan(__u32 i, void *arg)
 
 		if (best >= 0 && sc->cap[best & (QS_XDP_MAX_BACKENDS - 1)])
 			cb = sc->cap[best & (QS_XDP_MAX_BACKENDS - 1)];
-		v = outstanding(be) + 1;
-		/* (o_i + 1) / c_i < (o_b + 1) / c_b, cross-multiplied */
-		if (best < 0 || v * cb < sc->bv * ci) {
+		v = qs_bl_outstanding(be);
+		if (best < 0 || qs_bl_sed_better(v, ci, sc->bv, cb)) {
 			sc->best = (qs_s32)i;
 			sc->bv = v;
 		}
 		return 0;
 	}
 	case QS_XDP_B_KV: {
-		qs_u64 sq, skv, sp, qmin = sc->qmin, qmax = sc->qmax;
+		qs_u64 qmin = sc->qmin, qmax = sc->qmax;
 
-		q = (qs_u64)be->waiting + be->sent_reqs;
+		q = qs_bl_kv_queue(be);
 		if (c->phase == 1) {
 			if (q < qmin)
 				sc->qmin = q;
@@ -494,16 +488,8 @@ bl_scan(__u32 i, void *arg)
 				sc->qmax = q;
 			return 0;
 		}
-		sq = qmax > qmin ? (qmax - q) * 1000 / (qmax - qmin) : 1000;
-		if (be->kv_total)
-			skv = 1000 - (be->kv_used >= be->kv_total
-					  ? 1000
-					  : (qs_u64)be->kv_used * 1000 / be->kv_total);
-		else
-			skv = 1000;
-		sp = be->prefix_hit ? 1000 : 0;
-		/* llm-d's default profile: queue 2, KV 2, prefix 3 (qs_baseline_init) */
-		v = 2 * sq + 2 * skv + 3 * sp;
+		v = qs_bl_kv_score(be, qmin, qmax, QS_BL_KV_W_QUEUE, QS_BL_KV_W_KV,
+				   QS_BL_KV_W_PREFIX);
 		if (best < 0 || v > sc->bv) {
 			sc->best = (qs_s32)i;
 			sc->bv = v;
@@ -511,13 +497,13 @@ bl_scan(__u32 i, void *arg)
 		return 0;
 	}
 	case QS_XDP_B_LOT:
-		v = (qs_u64)be->prefill_pending + be->sent_tokens + (qs_u64)be->kv_used * 16;
+		v = qs_bl_token_load(be);
 		break;
 	case QS_XDP_B_JSQ:
-		v = (qs_u64)be->waiting + be->running;
+		v = qs_bl_jsq(be);
 		break;
 	default: /* lor */
-		v = outstanding(be);
+		v = qs_bl_outstanding(be);
 		break;
 	}
 	if (best < 0 || v < sc->bv) {
@@ -582,7 +568,7 @@ qs_xdp_baseline_choose(struct qs_xdp_baseline *r, struct qs_xdp_scratch *sc, qs_
 		}
 		if (ia < 0 || ib < 0 || ia >= QS_XDP_MAX_BACKENDS || ib >= QS_XDP_MAX_BACKENDS)
 			return -1;
-		return outstanding(&be[ib]) < outstanding(&be[ia]) ? ib : ia;
+		return qs_bl_outstanding(&be[ib]) < qs_bl_outstanding(&be[ia]) ? ib : ia;
 	}
 	{
 		struct bl_ctx c = {eligible, kind, 0, n, 0, -1};

@@ -8,6 +8,7 @@
  */
 #include <string.h>
 
+#include "qsteer/baseline_cost.h"
 #include "qsteer/baselines.h"
 #include "qsteer/rng.h"
 
@@ -58,9 +59,9 @@ qs_baseline_init(struct qs_baseline *r, enum qs_baseline_kind k, uint64_t seed)
 	r->kind = k;
 	r->rng = seed ^ 0x5bd1e9955bd1e995ull;
 	/* llm-d's default scheduling profile: queue 2, KV utilisation 2, prefix 3. */
-	r->kvw.queue = 2;
-	r->kvw.kv = 2;
-	r->kvw.prefix = 3;
+	r->kvw.queue = QS_BL_KV_W_QUEUE;
+	r->kvw.kv = QS_BL_KV_W_KV;
+	r->kvw.prefix = QS_BL_KV_W_PREFIX;
 }
 
 /* Index of the k-th (0-based) set bit of m. */
@@ -70,18 +71,6 @@ nth_bit(uint64_t m, uint32_t k)
 	while (k--)
 		m &= m - 1;
 	return m ? __builtin_ctzll(m) : -1;
-}
-
-static uint64_t
-outstanding(const struct qs_feat_backend *b)
-{
-	return (uint64_t)b->waiting + b->running + b->sent_reqs;
-}
-
-static uint64_t
-token_load(const struct qs_feat_backend *b)
-{
-	return (uint64_t)b->prefill_pending + b->sent_tokens + (uint64_t)b->kv_used * 16;
 }
 
 int
@@ -132,7 +121,7 @@ qs_baseline_choose(struct qs_baseline *r, const struct qs_feat_request *rq,
 			ia = ib;
 			ib = t;
 		}
-		return outstanding(&be[ib]) < outstanding(&be[ia]) ? ib : ia;
+		return qs_bl_outstanding(&be[ib]) < qs_bl_outstanding(&be[ia]) ? ib : ia;
 	}
 	case QS_BASELINE_SED:
 		for (i = 0; i < n; i++) {
@@ -142,42 +131,29 @@ qs_baseline_choose(struct qs_baseline *r, const struct qs_feat_request *rq,
 				continue;
 			ci = capacity && capacity[i] ? capacity[i] : 1;
 			cb = best >= 0 && capacity && capacity[best] ? capacity[best] : 1;
-			/* (o_i + 1) / c_i < (o_b + 1) / c_b, cross-multiplied. */
-			if (best < 0 || (outstanding(&be[i]) + 1) * cb < bv * ci) {
+			if (best < 0 || qs_bl_sed_better(qs_bl_outstanding(&be[i]), ci, bv, cb)) {
 				best = (int)i;
-				bv = outstanding(&be[i]) + 1;
+				bv = qs_bl_outstanding(&be[i]);
 			}
 		}
 		return best;
 	case QS_BASELINE_KV_AWARE: {
-		/*
-		 * Gateway-style weighted sum of per-candidate scores in [0, 1000]:
-		 * queue (min-max normalised over the candidates, fewer is better),
-		 * free KV fraction, and prefix affinity (1000 on a hit).
-		 */
 		uint64_t qmin = UINT64_MAX, qmax = 0, q;
 
 		for (i = 0; i < n; i++) {
 			if (!(eligible >> i & 1))
 				continue;
-			q = (uint64_t)be[i].waiting + be[i].sent_reqs;
+			q = qs_bl_kv_queue(&be[i]);
 			qmin = q < qmin ? q : qmin;
 			qmax = q > qmax ? q : qmax;
 		}
 		for (i = 0; i < n; i++) {
-			uint64_t sq, skv, sp, score;
+			uint64_t score;
 
 			if (!(eligible >> i & 1))
 				continue;
-			q = (uint64_t)be[i].waiting + be[i].sent_reqs;
-			sq = qmax > qmin ? (qmax - q) * 1000 / (qmax - qmin) : 1000;
-			skv = be[i].kv_total
-				  ? 1000 - (be[i].kv_used >= be[i].kv_total
-						? 1000
-						: (uint64_t)be[i].kv_used * 1000 / be[i].kv_total)
-				  : 1000;
-			sp = be[i].prefix_hit ? 1000 : 0;
-			score = r->kvw.queue * sq + r->kvw.kv * skv + r->kvw.prefix * sp;
+			score = qs_bl_kv_score(&be[i], qmin, qmax, r->kvw.queue, r->kvw.kv,
+					       r->kvw.prefix);
 			if (best < 0 || score > bv) {
 				best = (int)i;
 				bv = score;
@@ -196,13 +172,13 @@ qs_baseline_choose(struct qs_baseline *r, const struct qs_feat_request *rq,
 			continue;
 		switch (r->kind) {
 		case QS_BASELINE_LEAST_TOKENS:
-			v = token_load(&be[i]);
+			v = qs_bl_token_load(&be[i]);
 			break;
 		case QS_BASELINE_JSQ:
-			v = (uint64_t)be[i].waiting + be[i].running;
+			v = qs_bl_jsq(&be[i]);
 			break;
 		default:
-			v = outstanding(&be[i]);
+			v = qs_bl_outstanding(&be[i]);
 			break;
 		}
 		if (best < 0 || v < bv) {
