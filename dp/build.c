@@ -112,13 +112,13 @@ qs_dp_bench_workload(struct qs_dp_worker *w, struct qs_dp_shared *s,
 	uint32_t i, b, tl;
 
 	/* rewritten frames come round again: accept any destination, keep the port */
-	s->cfg.has_ip4 = s->cfg.has_ip6 = false;
+	s->cfg.svc.has_ip4 = s->cfg.svc.has_ip6 = false;
 	for (b = 0; b < s->cfg.n_backends; b++)
-		s->cfg.be[b].port = s->cfg.port;
+		s->cfg.be[b].port = s->cfg.svc.port;
 	memset(&f, 0, sizeof(f));
 	f.src_ip[0] = 192;
 	f.dst_ip[0] = 10;
-	f.dport = s->cfg.port;
+	f.dport = s->cfg.svc.port;
 	/* every backend reports once (fresh for the whole run: the clock is pinned) */
 	for (b = 0; b < s->cfg.n_backends; b++) {
 		memset(&h, 0, sizeof(h));
@@ -132,7 +132,7 @@ qs_dp_bench_workload(struct qs_dp_worker *w, struct qs_dp_shared *s,
 		r.kv_total = 4096;
 		r.decode_tps = 1000 + b;
 		r.ttft_p99_us = 50000;
-		f.dport = s->cfg.report_port;
+		f.dport = s->cfg.svc.report_port;
 		/* from the agent's own address, where the dataplane believes reports */
 		if (s->cfg.be[b].report_src.has_ip4)
 			memcpy(f.src_ip, s->cfg.be[b].report_src.ip4, 4);
@@ -140,7 +140,7 @@ qs_dp_bench_workload(struct qs_dp_worker *w, struct qs_dp_shared *s,
 		bufs[0] = tmp;
 		qs_dp_process(w, s, set, bufs, &tl, 1, now);
 	}
-	f.dport = s->cfg.port;
+	f.dport = s->cfg.svc.port;
 	memset(f.src_ip, 0, sizeof(f.src_ip));
 	f.src_ip[0] = 192;
 	for (i = 0; i < n; i++) {

@@ -205,14 +205,14 @@ handler(void *user, const char *section, const char *name, const char *value)
 		}
 		return 1;
 	}
-	if (strcmp(name, "ip") == 0 && inet_pton(AF_INET, value, c->ip4) == 1)
-		c->has_ip4 = true;
-	else if (strcmp(name, "ip6") == 0 && inet_pton(AF_INET6, value, c->ip6) == 1)
-		c->has_ip6 = true;
+	if (strcmp(name, "ip") == 0 && inet_pton(AF_INET, value, c->svc.ip4) == 1)
+		c->svc.has_ip4 = true;
+	else if (strcmp(name, "ip6") == 0 && inet_pton(AF_INET6, value, c->svc.ip6) == 1)
+		c->svc.has_ip6 = true;
 	else if (strcmp(name, "port") == 0 && parse_u64(value, 65535, &u) == 0 && u > 0)
-		c->port = (uint16_t)u;
+		c->svc.port = (uint16_t)u;
 	else if (strcmp(name, "report_port") == 0 && parse_u64(value, 65535, &u) == 0 && u > 0)
-		c->report_port = (uint16_t)u;
+		c->svc.report_port = (uint16_t)u;
 	else if (strcmp(name, "non_qrp") == 0 &&
 		 (strcmp(value, "drop") == 0 || strcmp(value, "pass") == 0))
 		c->pass_non_qrp = strcmp(value, "pass") == 0;

@@ -85,8 +85,8 @@ void
 qs_dp_config_defaults(struct qs_dp_config *c)
 {
 	memset(c, 0, sizeof(*c));
-	c->port = QS_QRP_PORT;
-	c->report_port = QS_QRP_REPORT_PORT;
+	c->svc.port = QS_QRP_PORT;
+	c->svc.report_port = QS_QRP_REPORT_PORT;
 	c->pass_non_qrp = false;
 	c->report_max_age_ns =
 	    QS_DP_REPORT_STALE_INTERVALS * QS_QRP_REPORT_INTERVAL_MS * 1000000ull;

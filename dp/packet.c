@@ -2,11 +2,12 @@
  * packet.c - the general parser and the checksums of qsteer-dp's packets, on plain
  * byte buffers.
  *
- * The parser is the dataplane's trust boundary (it is the libFuzzer target): every
- * read is preceded by a length check against the frame, the IP header's lengths
- * are checked against the frame and the UDP length against the IP payload, and the
- * QRP header and report body are parsed only by wire.h. Trailing Ethernet padding
- * beyond the IP total length is allowed and ignored.
+ * The parser is the dataplane's trust boundary (it is the libFuzzer target). The
+ * frame up to the UDP payload is pkt_parse.h's, the very code the XDP program
+ * runs: every read preceded by a check against the frame's end, the IP header's
+ * lengths checked against the frame and the UDP length against the IP payload.
+ * The QRP header and report body are parsed only by wire.h. Trailing Ethernet
+ * padding beyond the IP total length is allowed and ignored.
  *
  * This is the general parser, behind the fast path (packet_fast.h): its header is
  * packet_general.h, and it never includes the fast path.
@@ -15,10 +16,6 @@
 
 #include "qsteer/dp_core.h"
 #include "packet_general.h"
-
-#define ETHERTYPE_IPV6 0x86dd
-#define ETHERTYPE_VLAN 0x8100
-#define ETHERTYPE_QINQ 0x88a8
 
 static void
 drop(struct qs_dp_pkt *out, enum qs_dp_drop why)
@@ -97,128 +94,34 @@ void
 qs_dp__parse_general(const struct qs_dp_config *c, const uint8_t *buf, uint32_t len,
 		     struct qs_dp_pkt *out)
 {
-	uint32_t off = 12, tags = 0, l4, ip_end, ulen, dport;
-	uint16_t et;
-	const uint8_t *ip, *udp;
+	struct qs_pkt_l4 l = {0};
 	enum qs_qrp_err e;
+	int d;
 
 	out->cls = QS_DP_C_DROP;
 	out->drop = QS_DP_D_NONE;
-	out->ipv6 = 0;
-	if (len < ETH_HLEN) {
-		drop(out, QS_DP_D_ETH_SHORT);
-		return;
-	}
-	et = qs_qrp_rd16(buf + off);
-	while (et == ETHERTYPE_VLAN || et == ETHERTYPE_QINQ) {
-		if (++tags > 2) {
-			drop(out, QS_DP_D_VLAN_DEPTH);
-			return;
-		}
-		off += 4;
-		if (off + 2 > len) {
-			drop(out, QS_DP_D_ETH_SHORT);
-			return;
-		}
-		et = qs_qrp_rd16(buf + off);
-	}
-	off += 2;
-	out->l3_off = (uint16_t)off;
-	ip = buf + off;
-	if (et == ETHERTYPE_IPV4) {
-		uint32_t ihl, tot;
-
-		if (off + 20 > len || (ip[0] >> 4) != 4) {
-			drop(out, QS_DP_D_IP_HDR);
-			return;
-		}
-		ihl = (uint32_t)(ip[0] & 15) * 4;
-		tot = qs_qrp_rd16(ip + 2);
-		if (ihl < 20 || tot < ihl || off + tot > len) {
-			drop(out, QS_DP_D_IP_HDR);
-			return;
-		}
-		if (!ip4_csum_ok(ip, ihl)) {
-			drop(out, QS_DP_D_IP_CSUM);
-			return;
-		}
-		if (ip[9] != IPPROTO_UDP_) {
-			non_qrp(out);
-			return;
-		}
-		if (qs_qrp_rd16(ip + 6) & 0x3fff) {
-			drop(out, QS_DP_D_IP_FRAG);
-			return;
-		}
-		if (c->has_ip4 && memcmp(ip + 16, c->ip4, 4) != 0) {
-			non_qrp(out);
-			return;
-		}
-		l4 = off + ihl;
-		ip_end = off + tot;
-	} else if (et == ETHERTYPE_IPV6) {
-		uint32_t plen;
-		uint8_t nh;
-
-		if (off + 40 > len || (ip[0] >> 4) != 6) {
-			drop(out, QS_DP_D_IP_HDR);
-			return;
-		}
-		plen = qs_qrp_rd16(ip + 4);
-		if (off + 40 + plen > len) {
-			drop(out, QS_DP_D_IP_HDR);
-			return;
-		}
-		nh = ip[6];
-		if (nh == 44) {
-			drop(out, QS_DP_D_IP_FRAG);
-			return;
-		}
-		if (nh == 0 || nh == 43 || nh == 60) {
-			drop(out, QS_DP_D_IP6_EXT);
-			return;
-		}
-		if (nh != IPPROTO_UDP_) {
-			non_qrp(out);
-			return;
-		}
-		if (c->has_ip6 && memcmp(ip + 24, c->ip6, 16) != 0) {
-			non_qrp(out);
-			return;
-		}
-		out->ipv6 = 1;
-		l4 = off + 40;
-		ip_end = l4 + plen;
-	} else {
+	d = qs_pkt_parse(buf, buf + len, &c->svc, &l);
+	out->ipv6 = l.ipv6;
+	out->l3_off = l.l3_off;
+	out->l4_off = l.l4_off;
+	if (d == QS_DP_D_NON_QRP) {
 		non_qrp(out);
 		return;
 	}
-	out->l4_off = (uint16_t)l4;
-	if (l4 + UDP_HLEN > ip_end) {
-		drop(out, QS_DP_D_UDP_HDR);
+	if (d != QS_DP_D_NONE) {
+		drop(out, (enum qs_dp_drop)d);
 		return;
 	}
-	udp = buf + l4;
-	ulen = qs_qrp_rd16(udp + 4);
-	if (ulen < UDP_HLEN || l4 + ulen > ip_end || (out->ipv6 && qs_qrp_rd16(udp + 6) == 0)) {
-		drop(out, QS_DP_D_UDP_HDR);
-		return;
-	}
-	dport = qs_qrp_rd16(udp + 2);
-	if (dport != c->port && dport != c->report_port) {
-		non_qrp(out);
-		return;
-	}
-	out->pay_off = (uint16_t)(l4 + UDP_HLEN);
-	out->pay_len = (uint16_t)(ulen - UDP_HLEN);
+	out->pay_off = l.pay_off;
+	out->pay_len = l.pay_len;
 	e = qs_qrp_parse_hdr(buf + out->pay_off, out->pay_len, &out->h);
 	if (e != QS_QRP_OK) {
 		drop(out, (enum qs_dp_drop)(QS_DP_D_QRP_SHORT + (e - QS_QRP_E_SHORT)));
 		return;
 	}
-	if ((out->h.type == QS_QRP_T_REPORT) != (dport == c->report_port)) {
+	if ((out->h.type == QS_QRP_T_REPORT) != (l.dport == c->svc.report_port)) {
 		/* the two ports are one when configured so: then any type is fine */
-		if (c->port != c->report_port) {
+		if (c->svc.port != c->svc.report_port) {
 			drop(out, QS_DP_D_WRONG_PORT);
 			return;
 		}

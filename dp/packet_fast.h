@@ -37,8 +37,8 @@ qs_dp_parse_fast4(const struct qs_dp_config *c, const uint8_t *buf, uint32_t len
 	ulen = qs_qrp_rd16(udp + 4);
 	/* ulen >= 8 + a header and 20 + ulen <= tot imply tot >= ihl and l4 + 8 <= end */
 	if (ETH_HLEN + tot > len || ulen < UDP_HLEN + QS_QRP_HDR_LEN || 20 + ulen > tot ||
-	    (qs_qrp_rd16(ip + 6) & 0x3fff) || qs_qrp_rd16(udp + 2) != c->port ||
-	    !ip4_csum_ok(ip, 20) || (c->has_ip4 && ld32(ip + 16) != ld32(c->ip4)) ||
+	    (qs_qrp_rd16(ip + 6) & 0x3fff) || qs_qrp_rd16(udp + 2) != c->svc.port ||
+	    !ip4_csum_ok(ip, 20) || (c->svc.has_ip4 && ld32(ip + 16) != ld32(c->svc.ip4)) ||
 	    udp[UDP_HLEN + 3] == QS_QRP_T_REPORT)
 		return false;
 	if (qs_qrp_parse_hdr(udp + UDP_HLEN, ulen - UDP_HLEN, &out->h) != QS_QRP_OK)

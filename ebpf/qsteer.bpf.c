@@ -169,13 +169,6 @@ struct {
 	__type(value, struct qs_xdp_l1cache);
 } qs_l1cache SEC(".maps");
 
-#define ETH_HLEN_ 14
-#define ET_IPV4	  0x0800
-#define ET_IPV6	  0x86dd
-#define ET_VLAN	  0x8100
-#define ET_QINQ	  0x88a8
-#define PROTO_UDP 17
-
 #define HOW_POLICY   0
 #define HOW_CANARY   1
 #define HOW_BUILTIN  2
@@ -187,7 +180,7 @@ struct {
 
 static __u32 zero_key;
 
-/* ---- parse (dp/packet.c, qs_dp_parse) ------------------------------------------------ */
+/* ---- parse (pkt_parse.h, as qs_dp_parse) ------------------------------------------------ */
 
 struct pkt {
 	qs_u8 drop; /* enum qs_dp_drop (drop.h), or NONE with cls */
@@ -218,121 +211,33 @@ __noinline int
 qs_xdp_parse(struct xdp_md *ctx, struct pkt *out, struct qs_xdp_scratch *sc)
 {
 	qs_u8 *data = (qs_u8 *)(long)ctx->data, *end = (qs_u8 *)(long)ctx->data_end;
-	qs_u32 len = (qs_u32)(end - data), off = 12, l4, ip_end, ulen, dport, i;
-	qs_u16 et;
-	qs_u8 *ip, *udp, *hb = sc->hb;
-	int e;
+	const struct qs_pkt_service *svc;
+	struct qs_pkt_l4 l = {};
+	qs_u8 *udp, *hb;
+	int d, e;
 
 	if (!out || !sc)
 		return QS_DP_D_ETH_SHORT;
+	hb = sc->hb;
 	out->cls = 0;
-	out->ipv6 = 0;
-	if (data + ETH_HLEN_ > end)
-		return QS_DP_D_ETH_SHORT;
-	et = rd16(data + 12);
-	/* at most two tags; a third is vlan-depth, as the dataplane counts it */
-#pragma unroll
-	for (i = 0; i < 3; i++) {
-		if (et != ET_VLAN && et != ET_QINQ)
-			break;
-		if (i == 2)
-			return QS_DP_D_VLAN_DEPTH;
-		off += 4;
-		if (data + off + 2 > end)
-			return QS_DP_D_ETH_SHORT;
-		et = rd16(data + off);
-	}
-	off += 2;
-	out->l3_off = (qs_u16)off;
-	ip = data + off;
-	if (et == ET_IPV4) {
-		qs_u32 ihl, tot, sum = 0;
-
-		if (ip + 20 > end || (ip[0] >> 4) != 4)
-			return QS_DP_D_IP_HDR;
-		ihl = (qs_u32)(ip[0] & 15) * 4;
-		tot = rd16(ip + 2);
-		if (ihl < 20 || tot < ihl || off + tot > len)
-			return QS_DP_D_IP_HDR;
-			/* header checksum over ihl bytes (the frame holds them: tot <= len - off)
-			 */
-#pragma unroll
-		for (i = 0; i < 30; i++) {
-			if (i * 2 >= ihl)
-				break;
-			if (ip + i * 2 + 2 > end)
-				return QS_DP_D_IP_HDR;
-			sum += (qs_u32)ip[i * 2] << 8 | ip[i * 2 + 1];
-		}
-		if (fold16(sum) != 0xffff)
-			return QS_DP_D_IP_CSUM;
-		if (ip[9] != PROTO_UDP) {
-			out->cls = 1;
-			return QS_DP_D_NON_QRP;
-		}
-		if (rd16(ip + 6) & 0x3fff)
-			return QS_DP_D_IP_FRAG;
-		if (qs_cfg.has_ip4 && (ip[16] != qs_cfg.ip4[0] || ip[17] != qs_cfg.ip4[1] ||
-				       ip[18] != qs_cfg.ip4[2] || ip[19] != qs_cfg.ip4[3])) {
-			out->cls = 1;
-			return QS_DP_D_NON_QRP;
-		}
-		l4 = off + ihl;
-		ip_end = off + tot;
-	} else if (et == ET_IPV6) {
-		qs_u32 plen;
-		qs_u8 nh;
-
-		if (ip + 40 > end || (ip[0] >> 4) != 6)
-			return QS_DP_D_IP_HDR;
-		plen = rd16(ip + 4);
-		if (off + 40 + plen > len)
-			return QS_DP_D_IP_HDR;
-		nh = ip[6];
-		if (nh == 44)
-			return QS_DP_D_IP_FRAG;
-		if (nh == 0 || nh == 43 || nh == 60)
-			return QS_DP_D_IP6_EXT;
-		if (nh != PROTO_UDP) {
-			out->cls = 1;
-			return QS_DP_D_NON_QRP;
-		}
-		if (qs_cfg.has_ip6) {
-			qs_u8 diff = 0;
-
-#pragma unroll
-			for (i = 0; i < 16; i++)
-				diff |= ip[24 + i] ^ qs_cfg.ip6[i];
-			if (diff) {
-				out->cls = 1;
-				return QS_DP_D_NON_QRP;
-			}
-		}
-		out->ipv6 = 1;
-		l4 = off + 40;
-		ip_end = l4 + plen;
-	} else {
+	/* the service's fields are read-only data the loader set (const volatile): read
+	 * through a plain pointer clang could see where, it would fold in the zeros
+	 * qs_cfg is initialised with; the empty asm hides it (libbpf's barrier_var) */
+	svc = (const struct qs_pkt_service *)&qs_cfg.svc;
+	asm volatile("" : "+r"(svc));
+	d = qs_pkt_parse(data, end, svc, &l);
+	out->ipv6 = l.ipv6;
+	out->l3_off = l.l3_off;
+	out->l4_off = l.l4_off;
+	if (d == QS_DP_D_NON_QRP)
 		out->cls = 1;
-		return QS_DP_D_NON_QRP;
-	}
-	out->l4_off = (qs_u16)l4;
-	if (l4 + 8 > ip_end)
-		return QS_DP_D_UDP_HDR;
-	if (l4 > 128)
-		return QS_DP_D_UDP_HDR; /* unreachable: l3 <= 22, ihl <= 60 */
-	udp = data + l4;
-	if (udp + 8 > end)
-		return QS_DP_D_UDP_HDR;
-	ulen = rd16(udp + 4);
-	if (ulen < 8 || l4 + ulen > ip_end || (out->ipv6 && rd16(udp + 6) == 0))
-		return QS_DP_D_UDP_HDR;
-	dport = rd16(udp + 2);
-	if (dport != qs_cfg.port && dport != qs_cfg.report_port) {
-		out->cls = 1;
-		return QS_DP_D_NON_QRP;
-	}
-	out->pay_off = (qs_u16)(l4 + 8);
-	out->pay_len = (qs_u16)(ulen - 8);
+	if (d != QS_DP_D_NONE)
+		return d;
+	out->pay_off = l.pay_off;
+	out->pay_len = l.pay_len;
+	if (l.l4_off > QS_PKT_MAX_L4_OFF)
+		return QS_DP_D_UDP_HDR; /* unreachable (pkt_parse.h): bounds udp for the verifier */
+	udp = data + l.l4_off;
 	/* wire.h parses; it sees a copy of the header bytes the frame has */
 	__builtin_memset(hb, 0, QS_QRP_HDR_LEN);
 	if (out->pay_len >= QS_QRP_HDR_LEN) {
@@ -343,8 +248,8 @@ qs_xdp_parse(struct xdp_md *ctx, struct pkt *out, struct qs_xdp_scratch *sc)
 	e = qs_qrp_parse_hdr(hb, out->pay_len, &out->h);
 	if (e != QS_QRP_OK)
 		return QS_DP_D_QRP_SHORT + (e - QS_QRP_E_SHORT);
-	if ((out->h.type == QS_QRP_T_REPORT) != (dport == qs_cfg.report_port)) {
-		if (qs_cfg.port != qs_cfg.report_port)
+	if ((out->h.type == QS_QRP_T_REPORT) != (l.dport == qs_cfg.svc.report_port)) {
+		if (qs_cfg.svc.port != qs_cfg.svc.report_port)
 			return QS_DP_D_WRONG_PORT;
 	}
 	out->cls = 2;

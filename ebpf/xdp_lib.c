@@ -133,14 +133,9 @@ fill_rodata(struct qs_xdp_config *r, const struct qs_dp_config *c, const struct 
 	uint32_t i;
 
 	memset(r, 0, sizeof(*r));
-	r->has_ip4 = c->has_ip4;
-	r->has_ip6 = c->has_ip6;
+	r->svc = c->svc;
 	r->pass_non_qrp = c->pass_non_qrp;
 	r->test_clock = o->test_clock;
-	memcpy(r->ip4, c->ip4, 4);
-	memcpy(r->ip6, c->ip6, 16);
-	r->port = c->port;
-	r->report_port = c->report_port;
 	r->n_backends = c->n_backends;
 	r->fallback = (uint32_t)c->fallback;
 	r->egress_ifindex = o->egress_ifindex;

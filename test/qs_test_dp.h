@@ -17,8 +17,8 @@ static inline void
 qs_test_dp_config(struct qs_dp_config *c, uint32_t n_backends)
 {
 	qs_dp_config_defaults(c);
-	c->has_ip4 = true;
-	memcpy(c->ip4, (uint8_t[]){10, 0, 0, 1}, 4);
+	c->svc.has_ip4 = true;
+	memcpy(c->svc.ip4, (uint8_t[]){10, 0, 0, 1}, 4);
 	c->clock = QS_DP_CLOCK_PACKET;
 	c->n_backends = n_backends;
 	for (uint32_t i = 0; i < n_backends; i++) {

@@ -48,6 +48,7 @@
 #include "baselines.h"
 #include "drop.h"
 #include "features.h"
+#include "pkt_parse.h"
 #include "policy.h"
 #include "prefix.h"
 #include "quality.h"
@@ -109,13 +110,9 @@ struct qs_dp_backend_cfg {
 #define QS_DP_TENANTS 16
 
 struct qs_dp_config {
-	bool has_ip4, has_ip6; /* service addresses; absent: any destination */
-	uint32_t n_tenants;    /* 0: no per-tenant counters */
+	struct qs_pkt_service svc; /* the service's addresses and ports (pkt_parse.h) */
+	uint32_t n_tenants;	   /* 0: no per-tenant counters */
 	uint16_t tenant[QS_DP_TENANTS];
-	uint8_t ip4[4];
-	uint8_t ip6[16];
-	uint16_t port;	      /* requests */
-	uint16_t report_port; /* backend reports */
 	bool pass_non_qrp;
 	/* a backend silent this long is masked: report_interval_ms x
 	 * report_stale_intervals (default 5 ms x 2), or report_max_age_ms */

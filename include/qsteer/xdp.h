@@ -16,6 +16,7 @@
 
 #include "drop.h"
 #include "features.h"
+#include "pkt_parse.h"
 #include "prefix.h"
 #include "report_auth.h"
 #include "report_src.h"
@@ -149,11 +150,9 @@ struct qs_xdp_backend_cfg {
 };
 
 struct qs_xdp_config {
-	qs_u8 has_ip4, has_ip6, pass_non_qrp;
+	struct qs_pkt_service svc; /* the service's addresses and ports (pkt_parse.h) */
+	qs_u8 pass_non_qrp;
 	qs_u8 test_clock; /* 1: the clock is qs_test_clock_ns (BPF_PROG_TEST_RUN replay) */
-	qs_u8 ip4[4];
-	qs_u8 ip6[16];
-	qs_u16 port, report_port;
 	qs_u32 n_backends;
 	qs_u32 fallback;       /* QS_XDP_B_* */
 	qs_u32 egress_ifindex; /* 0: XDP_TX back out of the receiving interface */

@@ -26,9 +26,9 @@ init(void)
 	uint32_t i;
 
 	qs_dp_config_defaults(&c);
-	c.has_ip4 = true;
-	c.ip4[0] = 10;
-	c.ip4[3] = 1;
+	c.svc.has_ip4 = true;
+	c.svc.ip4[0] = 10;
+	c.svc.ip4[3] = 1;
 	c.n_backends = 4;
 	for (i = 0; i < 4; i++) {
 		c.be[i].id = (uint16_t)(10 + i);

@@ -33,9 +33,9 @@ make_cfg(void)
 	uint32_t i;
 
 	qs_test_dp_config(&cfg, 8);
-	cfg.has_ip6 = true;
-	cfg.ip6[0] = 0xfd;
-	cfg.ip6[15] = 1;
+	cfg.svc.has_ip6 = true;
+	cfg.svc.ip6[0] = 0xfd;
+	cfg.svc.ip6[15] = 1;
 	for (i = 0; i < 8; i++) {
 		struct qs_dp_backend_cfg *b = &cfg.be[i];
 
@@ -132,10 +132,10 @@ flow(struct qs_dp_flow *f, bool v6, uint16_t vlan, uint16_t dport)
 		f->src_ip[0] = 0xfd;
 		f->src_ip[1] = 9;
 		f->src_ip[15] = 7;
-		memcpy(f->dst_ip, cfg.ip6, 16);
+		memcpy(f->dst_ip, cfg.svc.ip6, 16);
 	} else {
 		memcpy(f->src_ip, (uint8_t[]){192, 168, 0, 7}, 4);
-		memcpy(f->dst_ip, cfg.ip4, 4);
+		memcpy(f->dst_ip, cfg.svc.ip4, 4);
 	}
 	f->sport = 40000;
 	f->dport = dport;
@@ -148,7 +148,7 @@ req(uint8_t *buf, uint8_t type, uint64_t id, uint16_t flags, uint32_t prompt, bo
 	struct qs_dp_flow f;
 	struct qs_qrp_hdr h = {type, flags, 1, id, prompt, 50, prefix, 1, 2, 32};
 
-	flow(&f, v6, 0, cfg.port);
+	flow(&f, v6, 0, cfg.svc.port);
 	return qs_dp_build_qrp(buf, 2048, &f, &h, NULL, 40);
 }
 
@@ -161,7 +161,7 @@ report_src(uint8_t *buf, uint16_t be_id, uint64_t seq, uint32_t waiting, uint16_
 	struct qs_qrp_hdr h = {QS_QRP_T_REPORT, 0, 0, seq, 0, 0, 0, 0, 0, 32};
 	struct qs_qrp_report r = {be_id, flags, waiting, 3, 100, 4096, 900, 30000, 50, seq, seq, 0};
 
-	flow(&f, v6, 0, cfg.report_port);
+	flow(&f, v6, 0, cfg.svc.report_port);
 	if (src)
 		memcpy(f.src_ip, src, v6 ? 16 : 4);
 	f.sport = sport;
@@ -298,7 +298,7 @@ test_report_auth(void **state)
 	assert_int_equal(qs_report_key_hex("000102030405060708090a0b0c0d0e0f\n", &key), 0);
 	assert_int_equal(qs_report_key_hex("f00102030405060708090a0b0c0d0e0f", &wrong), 0);
 	sh->cfg.be[0].report_key = key;
-	flow(&f, false, 0, cfg.report_port);
+	flow(&f, false, 0, cfg.svc.report_port);
 	memcpy(f.src_ip, cfg.be[0].ip4, 4);
 	f.sport = 40000;
 	/* signed: believed */
@@ -360,7 +360,7 @@ test_report_auth(void **state)
 	/* the tag flag means nothing on a request: refused as a bad field */
 	h.type = QS_QRP_T_REQUEST;
 	h.flags = QS_QRP_F_LAST | QS_QRP_F_AUTH;
-	flow(&f, false, 77, cfg.port);
+	flow(&f, false, 77, cfg.svc.port);
 	lens[0] = qs_dp_build_qrp(fr[0], 2048, &f, &h, NULL, 0);
 	qs_dp_parse(&cfg, fr[0], lens[0], &p);
 	assert_int_equal(p.cls, QS_DP_C_DROP);
@@ -389,7 +389,7 @@ test_parse_good(void **state)
 	qs_dp_parse(&cfg, buf, len, &p);
 	assert_int_equal(p.cls, QS_DP_C_QRP);
 	assert_int_equal(p.ipv6, 1);
-	flow(&f, false, 77, cfg.port);
+	flow(&f, false, 77, cfg.svc.port);
 	len = qs_dp_build_qrp(buf, sizeof(buf), &f, &h, NULL, 0);
 	qs_dp_parse(&cfg, buf, len, &p);
 	assert_int_equal(p.cls, QS_DP_C_QRP);
@@ -453,7 +453,7 @@ test_parse_malformed(void **state)
 	len = report(buf, 100, 1, 1, 0);
 	qs_dp_parse(&cfg, buf, len, &p);
 	assert_int_equal(p.cls, QS_DP_C_QRP);
-	qs_qrp_wr16(buf + 36, cfg.port);
+	qs_qrp_wr16(buf + 36, cfg.svc.port);
 	qs_dp_parse(&cfg, buf, len, &p);
 	assert_int_equal(p.drop, QS_DP_D_WRONG_PORT);
 	/* non-QRP: another port, another address, ARP */
@@ -462,7 +462,7 @@ test_parse_malformed(void **state)
 	len = qs_dp_build_udp(buf, sizeof(buf), &f, pay, 40);
 	qs_dp_parse(&cfg, buf, len, &p);
 	assert_int_equal(p.cls, QS_DP_C_NON_QRP);
-	flow(&f, false, 0, cfg.port);
+	flow(&f, false, 0, cfg.svc.port);
 	f.dst_ip[3] = 99;
 	len = qs_dp_build_qrp(buf, sizeof(buf), &f, &h, NULL, 0);
 	qs_dp_parse(&cfg, buf, len, &p);
@@ -537,7 +537,7 @@ test_checksums(void **state)
 
 		if (v6 && !b->has_ip6)
 			continue;
-		flow(&f, v6, vlan, cfg.port);
+		flow(&f, v6, vlan, cfg.svc.port);
 		f.sport = (uint16_t)(k * 131);
 		len = qs_dp_build_qrp(buf, sizeof(buf), &f, &h, NULL, k % 97);
 		qs_dp_parse(&cfg, buf, len, &p);
@@ -980,14 +980,14 @@ test_tenant_counters(void **state)
 		struct qs_qrp_hdr h = {
 		    QS_QRP_T_REQUEST, QS_QRP_F_LAST, tenants[i], 900 + i, 10, 50, 0, 1, 2, 32};
 
-		flow(&f, false, 0, cfg.port);
+		flow(&f, false, 0, cfg.svc.port);
 		lens[i] = qs_dp_build_qrp(fr[i], 2048, &f, &h, NULL, 40);
 	}
 	burst(fr, lens, 4, 1, &set);
 	{
 		struct qs_qrp_hdr h = {QS_QRP_T_CANCEL, 0, 9, 901, 0, 0, 0, 0, 0, 32};
 
-		flow(&f, false, 0, cfg.port);
+		flow(&f, false, 0, cfg.svc.port);
 		lens[0] = qs_dp_build_qrp(fr[0], 2048, &f, &h, NULL, 0);
 	}
 	burst(fr, lens, 1, 2, &set);
@@ -1099,7 +1099,7 @@ test_feature_rows(void **state)
 				       (uint8_t)(3 - i % 4),
 				       32};
 
-		flow(&f, i % 3 == 1, 0, cfg.port);
+		flow(&f, i % 3 == 1, 0, cfg.svc.port);
 		lens[i] = qs_dp_build_qrp(fr[i], 2048, &f, &h, NULL, 40);
 		bufs[i] = fr[i];
 	}

@@ -266,11 +266,11 @@ flow(struct qs_dp_flow *f, const struct qs_dp_config *c, uint16_t dport, bool v6
 	if (v6) {
 		f->src_ip[0] = 0xfd;
 		f->src_ip[15] = (uint8_t)k;
-		memcpy(f->dst_ip, c->ip6, 16);
+		memcpy(f->dst_ip, c->svc.ip6, 16);
 	} else {
 		f->src_ip[0] = 192;
 		f->src_ip[3] = (uint8_t)k;
-		memcpy(f->dst_ip, c->ip4, 4);
+		memcpy(f->dst_ip, c->svc.ip4, 4);
 	}
 	f->sport = (uint16_t)(40000 + k);
 	f->dport = dport;
@@ -329,7 +329,7 @@ traffic_swap(struct qs_xdp *x, const struct qs_dp_config *c, const struct qs_dp_
 				r.ttft_p99_us = (uint32_t)(rnd(&seed) % 5000000);
 				r.prefill_pending = (uint32_t)rnd(&seed);
 				r.flags = rnd(&seed) % 9 == 0 ? QS_QRP_RF_DRAINING : 0;
-				flow(&f, c, c->report_port, false, 200 + j);
+				flow(&f, c, c->svc.report_port, false, 200 + j);
 				memcpy(f.src_ip, c->be[j].ip4, 4); /* the agent's address */
 				len = qs_dp_build_qrp(pkt, sizeof(pkt), &f, &h, &r, 0);
 				bad += (uint64_t)both(x, w, s, set, pkt, len, now);
@@ -344,7 +344,7 @@ traffic_swap(struct qs_xdp *x, const struct qs_dp_config *c, const struct qs_dp_
 		h.prefix_hash = (uint32_t)(rnd(&seed) % 8);
 		h.priority = (uint8_t)(rnd(&seed) % 4);
 		h.slo_class = (uint8_t)(rnd(&seed) % 4);
-		flow(&f, c, c->port, rnd(&seed) % 3 == 0, (uint32_t)(rnd(&seed) % 50));
+		flow(&f, c, c->svc.port, rnd(&seed) % 3 == 0, (uint32_t)(rnd(&seed) % 50));
 		len = qs_dp_build_qrp(pkt, sizeof(pkt), &f, &h, NULL, (uint32_t)(rnd(&seed) % 100));
 		if (mangle) {
 			/* a truncation, or a flipped byte (checksums may or may not catch it) */

@@ -9,6 +9,7 @@
 #include "qsteer/features.h"
 #include "qsteer/int8.h"
 #include "qsteer/le.h"
+#include "qsteer/pkt_parse.h"
 #include "qsteer/report_auth.h"
 #include "qsteer/report_seq.h"
 #include "qsteer/report_src.h"
@@ -37,6 +38,7 @@ struct rc_out {
 	qs_s32 parse_report;
 	qs_u64 report_received;
 	qs_u64 le[3];	  /* le.h: 16, 32 and 64-bit loads after stores */
+	qs_s32 pkt[3];	  /* pkt_parse.h: a runt, an ARP frame, IPv4 with a zero checksum */
 	qs_s32 src_ok[4]; /* qs_report_src_ok: right v4, wrong v4, right v6, wrong port */
 	qs_s32 key_hex;
 	qs_s32 auth_ok[3]; /* qs_report_auth_ok: signed, one bit flipped, untagged */
@@ -94,6 +96,22 @@ rc_all(const qs_u8 *x, const qs_s8 *w, struct rc_out *o)
 		qs_le_wr32(b, 0xa1b2c3d4u);
 		qs_le_wr16(b + 4, 0xe5f6);
 		o->le[2] = qs_le_rd64(b);
+	}
+	{
+		qs_u8 f[42] = {0};
+		struct qs_pkt_service svc = {0};
+		struct qs_pkt_l4 l;
+
+		svc.port = QS_QRP_PORT;
+		o->pkt[0] = qs_pkt_parse(f, f + 10, &svc, &l);
+		f[12] = 0x08;
+		f[13] = 0x06;
+		o->pkt[1] = qs_pkt_parse(f, f + 42, &svc, &l);
+		f[13] = 0x00;
+		f[14] = 0x45;
+		f[17] = 28;
+		f[23] = QS_PKT_PROTO_UDP;
+		o->pkt[2] = qs_pkt_parse(f, f + 42, &svc, &l);
 	}
 	o->key_hex = qs_report_key_hex("00112233445566778899aabbccddeeff", &key);
 	pkt[5] |= QS_QRP_F_AUTH;
@@ -174,6 +192,9 @@ main(void)
 	EXPECT("le rd16", o.le[0], 0x0708);
 	EXPECT("le rd32", o.le[1], 0x01020304);
 	EXPECT("le rd64 after wr32, wr16", o.le[2], 0x0102e5f6a1b2c3d4ull);
+	EXPECT("pkt runt", o.pkt[0], QS_DP_D_ETH_SHORT);
+	EXPECT("pkt arp", o.pkt[1], QS_DP_D_NON_QRP);
+	EXPECT("pkt ipv4 checksum", o.pkt[2], QS_DP_D_IP_CSUM);
 	EXPECT("report key hex", o.key_hex, 0);
 	EXPECT("report signed", o.auth_ok[0], 1);
 	EXPECT("report tampered", o.auth_ok[1], 0);

@@ -98,7 +98,7 @@ flow(const struct qs_dp_config *c, struct qs_dp_flow *f, const uint8_t *src, uin
 	f->dst_mac[0] = 2;
 	f->dst_mac[5] = 0x01;
 	memcpy(f->src_ip, src, 4);
-	memcpy(f->dst_ip, c->ip4, 4);
+	memcpy(f->dst_ip, c->svc.ip4, 4);
 	f->sport = 40000;
 	f->dport = dport;
 }
@@ -252,7 +252,7 @@ main(int argc, char **argv)
 			r.prefill_pending = rnd(50000);
 			r.received = ++seq[i];
 			h.request_id = seq[i];
-			flow(&cfg, &f, cfg.be[i].ip4, cfg.report_port);
+			flow(&cfg, &f, cfg.be[i].ip4, cfg.svc.report_port);
 			len = qs_dp_build_report(fr, sizeof(fr), &f, &h, &r, NULL);
 			qs_dp_process(wk, sh, &set, &fp, &len, 1, now);
 			CHECK(wk->b.verdict[0] == QS_DP_V_CONSUMED,
@@ -311,7 +311,7 @@ main(int argc, char **argv)
 			for (i = 0; i < NB; i++)
 				vb[i].drained = (drain >> i & 1) || !(adm >> i & 1);
 			now = t * MS + 700000ull + k * 100000ull;
-			flow(&cfg, &f, cli, cfg.port);
+			flow(&cfg, &f, cli, cfg.svc.port);
 			len = qs_dp_build_qrp(fr, sizeof(fr), &f, &h, NULL, 40);
 			memcpy(in, fr, len); /* the dataplane rewrites fr in place */
 			n_req++;
@@ -426,7 +426,7 @@ main(int argc, char **argv)
 		CHECK(ok[3][3] != (1ull << NB) - 1, "the hardest class masks no backend");
 		__atomic_store_n(&sh->admin_drain, drain, __ATOMIC_RELEASE);
 		now = END_MS * MS;
-		flow(&cfg, &f, cli, cfg.port);
+		flow(&cfg, &f, cli, cfg.svc.port);
 		len = qs_dp_build_qrp(fr, sizeof(fr), &f, &h, NULL, 40);
 		memcpy(in, fr, len);
 		qs_dp_process(wk, sh, &set, &fp, &len, 1, now);

@@ -64,7 +64,7 @@ verify_csums(const struct qs_dp_config *c, const uint8_t *d, uint32_t len)
 	struct qs_dp_config any = *c;
 
 	/* the frame now goes to a backend: accept any destination and port */
-	any.has_ip4 = any.has_ip6 = false;
+	any.svc.has_ip4 = any.svc.has_ip6 = false;
 	qs_dp_parse(&any, d, len, &p);
 	if (p.cls == QS_DP_C_DROP && p.drop == QS_DP_D_IP_CSUM)
 		return "ipv4 header checksum";
@@ -511,15 +511,15 @@ qs_pcap_check(int argc, char **argv, void *ctx)
 		uint64_t window_reqs = 0;
 
 		/* continuations of requests already there still go (they must) */
-		any.has_ip4 = any.has_ip6 = false;
+		any.svc.has_ip4 = any.svc.has_ip6 = false;
 		for (k = first_b_out; k < last_b_out && k < n_out; k++) {
 			struct qs_dp_pkt pk;
 
 			/* parse as if the backend's port were the service's */
-			any.port = c.port;
+			any.svc.port = c.svc.port;
 			qs_dp_parse(&any, out[k].data, out[k].len, &pk);
 			if (pk.l4_off && pk.l4_off + 4u <= out[k].len) {
-				any.port = qs_qrp_rd16(out[k].data + pk.l4_off + 2);
+				any.svc.port = qs_qrp_rd16(out[k].data + pk.l4_off + 2);
 				qs_dp_parse(&any, out[k].data, out[k].len, &pk);
 			}
 			if (pk.cls != QS_DP_C_QRP || pk.h.type != QS_QRP_T_REQUEST)

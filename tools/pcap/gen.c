@@ -100,14 +100,14 @@ client_flow(struct gen *g, struct qs_dp_flow *f, uint32_t client, bool v6, uint1
 		f->src_ip[1] = 0x01;
 		f->src_ip[15] = (uint8_t)(client + 1);
 		f->src_ip[14] = (uint8_t)(client >> 8);
-		memcpy(f->dst_ip, c->ip6, 16);
+		memcpy(f->dst_ip, c->svc.ip6, 16);
 	} else {
 		f->src_ip[0] = 192;
 		f->src_ip[1] = 168;
 		f->src_ip[2] = (uint8_t)(client >> 8);
 		f->src_ip[3] = (uint8_t)(client + 1);
-		if (c->has_ip4) {
-			memcpy(f->dst_ip, c->ip4, 4);
+		if (c->svc.has_ip4) {
+			memcpy(f->dst_ip, c->svc.ip4, 4);
 		} else {
 			f->dst_ip[0] = 10;
 			f->dst_ip[3] = 1;
@@ -124,7 +124,7 @@ backend_flow(struct gen *g, struct qs_dp_flow *f, uint32_t b)
 {
 	const struct qs_dp_backend_cfg *be = &g->c->be[b];
 
-	client_flow(g, f, 100 + b, !be->has_ip4, g->c->report_port);
+	client_flow(g, f, 100 + b, !be->has_ip4, g->c->svc.report_port);
 	if (be->has_ip4)
 		memcpy(f->src_ip, be->ip4, 4);
 	else
@@ -154,7 +154,7 @@ gen_malformed(struct gen *g, uint32_t k, uint8_t *buf, uint32_t cap, uint32_t *l
 	uint32_t l;
 	uint32_t ip;
 
-	client_flow(g, &f, 7, false, g->c->port);
+	client_flow(g, &f, 7, false, g->c->svc.port);
 	h.request_id = 0x7700000000ull + g->seq;
 	l = qs_dp_build_qrp(buf, cap, &f, &h, NULL, 16);
 	ip = 14;
@@ -191,7 +191,7 @@ gen_malformed(struct gen *g, uint32_t k, uint8_t *buf, uint32_t cap, uint32_t *l
 		return QS_DP_D_IP_FRAG;
 	}
 	case 5: /* IPv6 hop-by-hop options before UDP */
-		client_flow(g, &f, 7, true, g->c->port);
+		client_flow(g, &f, 7, true, g->c->svc.port);
 		l = qs_dp_build_qrp(buf, cap, &f, &h, NULL, 16);
 		buf[14 + 6] = 0;
 		*len = l;
@@ -252,7 +252,7 @@ gen_malformed(struct gen *g, uint32_t k, uint8_t *buf, uint32_t cap, uint32_t *l
 		h.type = QS_QRP_T_REPORT;
 		h.flags = 0;
 		*len = qs_dp_build_qrp(buf, cap, &f, &h, &r, 0);
-		return g->c->port == g->c->report_port ? QS_DP_D_NONE : QS_DP_D_WRONG_PORT;
+		return g->c->svc.port == g->c->svc.report_port ? QS_DP_D_NONE : QS_DP_D_WRONG_PORT;
 	}
 	case 16: { /* a report from a backend nobody configured */
 		struct qs_qrp_report r;
@@ -261,7 +261,7 @@ gen_malformed(struct gen *g, uint32_t k, uint8_t *buf, uint32_t cap, uint32_t *l
 		r.backend_id = 0xfffe;
 		h.type = QS_QRP_T_REPORT;
 		h.flags = 0;
-		client_flow(g, &f, 7, false, g->c->report_port);
+		client_flow(g, &f, 7, false, g->c->svc.report_port);
 		*len = qs_dp_build_qrp(buf, cap, &f, &h, &r, 0);
 		return QS_DP_D_REPORT_BACKEND;
 	}
@@ -276,7 +276,7 @@ gen_malformed(struct gen *g, uint32_t k, uint8_t *buf, uint32_t cap, uint32_t *l
 		h.type = QS_QRP_T_REPORT;
 		h.flags = 0;
 		h.request_id = 1000000000ull + g->seq;
-		client_flow(g, &f, 9, false, g->c->report_port);
+		client_flow(g, &f, 9, false, g->c->svc.report_port);
 		*len = qs_dp_build_qrp(buf, cap, &f, &h, &r, 0);
 		return g->c->be[g->seq % g->c->n_backends].report_src.any ? QS_DP_D_NONE
 									  : QS_DP_D_REPORT_SOURCE;
@@ -311,7 +311,7 @@ gen_malformed(struct gen *g, uint32_t k, uint8_t *buf, uint32_t cap, uint32_t *l
 	default: /* a short report body */
 		h.type = QS_QRP_T_REPORT;
 		h.flags = 0;
-		client_flow(g, &f, 7, false, g->c->report_port);
+		client_flow(g, &f, 7, false, g->c->svc.report_port);
 		qs_qrp_write_hdr(pay, &h);
 		memset(pay + 32, 0, 20);
 		*len = qs_dp_build_udp(buf, cap, &f, pay, 52);
@@ -484,9 +484,9 @@ qs_pcap_gen(int argc, char **argv, void *ctx)
 		struct qs_dp_flow f;
 		struct qs_qrp_hdr h;
 		uint32_t client = rng_below(&g.rng, 200), extra, k;
-		bool v6 = c.has_ip6 && rng_below(&g.rng, 100) < v6pct;
+		bool v6 = c.svc.has_ip6 && rng_below(&g.rng, 100) < v6pct;
 
-		client_flow(&g, &f, client, v6, c.port);
+		client_flow(&g, &f, client, v6, c.svc.port);
 		memset(&h, 0, sizeof(h));
 		h.type = QS_QRP_T_REQUEST;
 		h.tenant = (uint16_t)(client % 4);

@@ -51,7 +51,7 @@ qs_pcap_split(int argc, char **argv, void *ctx)
 	qs_dp_config_defaults(&c);
 	if (cfgpath && qs_dp_config_load(cfgpath, &c, err, sizeof(err)) != QS_OK)
 		qs_pcap_die("%s", err);
-	c.has_ip4 = c.has_ip6 = false; /* hash every flow, whatever its destination */
+	c.svc.has_ip4 = c.svc.has_ip6 = false; /* hash every flow, whatever its destination */
 	p = pcap_open_offline(inp, err);
 	if (!p)
 		qs_pcap_die("%s: %s", inp, err);
