@@ -45,18 +45,10 @@ qs_dp_csum_add(uint32_t sum, const uint8_t *p, uint32_t len)
 	return sum;
 }
 
-static inline uint16_t
-fold16(uint32_t sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)sum;
-}
-
 uint16_t
 qs_dp_csum_fold(uint32_t sum)
 {
-	return fold16(sum);
+	return (uint16_t)qs_csum_fold(sum);
 }
 
 uint16_t

@@ -61,14 +61,6 @@ qs_dp_parse_inl(const struct qs_dp_config *c, const uint8_t *buf, uint32_t len,
 		qs_dp__parse_general(c, buf, len, out);
 }
 
-/* Two end-around-carry folds take any 32-bit sum to 16 bits: same as fold16. */
-static inline uint32_t
-fold2(uint32_t sum)
-{
-	sum = (sum & 0xffff) + (sum >> 16);
-	return (sum & 0xffff) + (sum >> 16);
-}
-
 static inline uint32_t
 ld16(const uint8_t *p)
 {
@@ -116,12 +108,12 @@ qs_dp_rewrite_inl(uint8_t *buf, const struct qs_dp_pkt *p, const struct qs_dp_ba
 	} else {
 		delta = (uint16_t)~ld16(ip + 16) + ld16(b->ip4) + (uint16_t)~ld16(ip + 18) +
 			ld16(b->ip4 + 2);
-		st16(ip + 10, ~fold2((uint16_t)~ld16(ip + 10) + delta));
+		st16(ip + 10, ~qs_csum_fold((uint16_t)~ld16(ip + 10) + delta));
 	}
 	/* IPv4 UDP checksum 0 means "none" and stays so */
 	if (uc != 0) {
-		c = (uint16_t)~fold2((uint16_t)~uc + delta);
-		c = (uint16_t)~fold2((uint16_t)~c + (uint16_t)~ld16(udp + 2) + ld16(port));
+		c = (uint16_t)~qs_csum_fold((uint16_t)~uc + delta);
+		c = (uint16_t)~qs_csum_fold((uint16_t)~c + (uint16_t)~ld16(udp + 2) + ld16(port));
 		st16(udp + 6, c == 0 ? 0xffff : c);
 	}
 	if (p->ipv6)

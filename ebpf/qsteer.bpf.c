@@ -34,6 +34,7 @@
 #include <bpf/bpf_helpers.h>
 
 #include "qsteer/baseline_cost.h"
+#include "qsteer/csum.h"
 #include "qsteer/int8.h"
 #include "qsteer/rng.h"
 #include "qsteer/report_seq.h"
@@ -189,15 +190,6 @@ struct pkt {
 	qs_u16 l3_off, l4_off, pay_off, pay_len;
 	struct qs_qrp_hdr h;
 };
-
-static __always_inline qs_u32
-fold16(qs_u32 sum)
-{
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	return sum;
-}
 
 static __always_inline qs_u16
 rd16(const qs_u8 *p)
@@ -1219,22 +1211,6 @@ backend_view(const struct qs_xdp_backend_state *e, struct qs_xdp_scratch *sc, qs
 
 /* ---- rewrite (dp/packet.c qs_dp_rewrite) ------------------------------------------------ */
 
-/* RFC 1624 eqn. 3 over len bytes (even), as dp/packet.c csum_replace. */
-static __always_inline qs_u16
-csum_replace(qs_u16 csum, const qs_u8 *old, const qs_u8 *new_, qs_u32 len)
-{
-	qs_u32 sum = (qs_u16)~csum, i;
-
-#pragma unroll
-	for (i = 0; i < 16; i += 2) {
-		if (i >= len)
-			break;
-		sum += (qs_u16) ~((qs_u32)old[i] << 8 | old[i + 1]);
-		sum += (qs_u32)new_[i] << 8 | new_[i + 1];
-	}
-	return (qs_u16)~fold16(sum);
-}
-
 /* Global: verified once (called for requests and for continuations). */
 __noinline int
 qs_xdp_rewrite(struct xdp_md *ctx, const struct pkt *p, qs_u32 bi)
@@ -1282,8 +1258,8 @@ qs_xdp_rewrite(struct xdp_md *ctx, const struct pkt *p, qs_u32 bi)
 		for (i = 0; i < 16; i++)
 			na[i] = b->ip6[i];
 		if (uc != 0) {
-			c = csum_replace(uc, dst, na, 16);
-			c = csum_replace(c, udp + 2, port, 2);
+			c = qs_csum_replace(uc, dst, na, 16);
+			c = qs_csum_replace(c, udp + 2, port, 2);
 			udp[6] = (qs_u8)((c == 0 ? 0xffff : c) >> 8);
 			udp[7] = (qs_u8)(c == 0 ? 0xffff : c);
 		}
@@ -1296,12 +1272,12 @@ qs_xdp_rewrite(struct xdp_md *ctx, const struct pkt *p, qs_u32 bi)
 #pragma unroll
 		for (i = 0; i < 4; i++)
 			na[i] = b->ip4[i];
-		c = csum_replace(rd16(ip + 10), dst, na, 4);
+		c = qs_csum_replace(rd16(ip + 10), dst, na, 4);
 		ip[10] = (qs_u8)(c >> 8);
 		ip[11] = (qs_u8)c;
 		if (uc != 0) {
-			c = csum_replace(uc, dst, na, 4);
-			c = csum_replace(c, udp + 2, port, 2);
+			c = qs_csum_replace(uc, dst, na, 4);
+			c = qs_csum_replace(c, udp + 2, port, 2);
 			udp[6] = (qs_u8)((c == 0 ? 0xffff : c) >> 8);
 			udp[7] = (qs_u8)(c == 0 ? 0xffff : c);
 		}

@@ -13,6 +13,7 @@
 #ifndef QSTEER_PKT_PARSE_H
 #define QSTEER_PKT_PARSE_H
 
+#include "csum.h"
 #include "drop.h"
 #include "rc.h"
 #include "wire.h"
@@ -58,10 +59,7 @@ qs_pkt_ip4_csum_ok(const qs_u8 *ip, const qs_u8 *end, qs_u32 ihl)
 			return 0;
 		sum += (qs_u32)ip[i * 2] << 8 | ip[i * 2 + 1];
 	}
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	return sum == 0xffff;
+	return qs_csum_fold(sum) == 0xffff;
 }
 
 /*

@@ -38,6 +38,7 @@ struct rc_out {
 	qs_s32 parse_report;
 	qs_u64 report_received;
 	qs_u64 le[3];	  /* le.h: 16, 32 and 64-bit loads after stores */
+	qs_u32 csum;	  /* csum.h: 0x1234 after a word goes from 0 to 1 */
 	qs_s32 pkt[3];	  /* pkt_parse.h: a runt, an ARP frame, IPv4 with a zero checksum */
 	qs_s32 src_ok[4]; /* qs_report_src_ok: right v4, wrong v4, right v6, wrong port */
 	qs_s32 key_hex;
@@ -112,6 +113,8 @@ rc_all(const qs_u8 *x, const qs_s8 *w, struct rc_out *o)
 		f[17] = 28;
 		f[23] = QS_PKT_PROTO_UDP;
 		o->pkt[2] = qs_pkt_parse(f, f + 42, &svc, &l);
+		f[1] = 1;
+		o->csum = qs_csum_replace(0x1234, f + 2, f, 2);
 	}
 	o->key_hex = qs_report_key_hex("00112233445566778899aabbccddeeff", &key);
 	pkt[5] |= QS_QRP_F_AUTH;
@@ -192,6 +195,7 @@ main(void)
 	EXPECT("le rd16", o.le[0], 0x0708);
 	EXPECT("le rd32", o.le[1], 0x01020304);
 	EXPECT("le rd64 after wr32, wr16", o.le[2], 0x0102e5f6a1b2c3d4ull);
+	EXPECT("csum replace", o.csum, 0x1233);
 	EXPECT("pkt runt", o.pkt[0], QS_DP_D_ETH_SHORT);
 	EXPECT("pkt arp", o.pkt[1], QS_DP_D_NON_QRP);
 	EXPECT("pkt ipv4 checksum", o.pkt[2], QS_DP_D_IP_CSUM);
