@@ -278,7 +278,7 @@ parse_report(struct xdp_md *ctx, const struct pkt *p, struct qs_xdp_scratch *sc,
 	return QS_DP_D_NONE;
 }
 
-/* ---- baselines (sim/baselines.c, the same arithmetic) ------------------------------ */
+/* ---- baselines (baseline_cost.h's costs; the scan over bpf_loop is this program's) --- */
 
 static __always_inline qs_u64
 rng_next(qs_u64 *s)

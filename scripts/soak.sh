@@ -42,12 +42,8 @@ soak_swaps() {
 	. "$OLDPWD/test/dp/lib.sh"
 	NPKT=$(pcap_count in.pcap)
 	[ "$NPKT" -ge $((SWAPS * 2)) ] || fail "$NPKT packets for $SWAPS swaps"
-	timeout 3600 "$DP" --no-huge -m 256 --no-pci --file-prefix "qsteer-soak-$$" -l 0,1 \
-		--vdev "net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap" -- \
-		--config "$CFG" --policy a.q8 --burst 1 --control "$T/dp.sock" --rx-hold \
-		--stats-out stats.json > dp.log 2>&1 &
-	DPPID=$!
-	wait_socket "$T/dp.sock"
+	start_dp soak "net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap" "$T/dp.sock" \
+		--config "$CFG" --policy a.q8 --burst 1 --rx-hold --stats-out stats.json
 	pid=$(pgrep -P "$DPPID" -x qsteer-dp || echo "$DPPID")
 	rss() { awk '/^VmRSS/ {print $2}' "/proc/$pid/status"; }
 	local n t0 rss0 rss1 per=$(((NPKT - 200) / SWAPS))

@@ -32,18 +32,15 @@ echo "not running: $(cat err.txt)"
 	--malformed 40 --out in.pcap
 
 NPKT=$(pcap_count in.pcap)
-start_dp() { # $1: file prefix tag. Held: the test meters traffic between its actions.
+start_held() { # $1: file prefix tag. Held: the test meters traffic between its actions.
 	rm -f "$SOCK" out.pcap stats.json
-	timeout 3600 "$DP" --no-huge -m 256 --no-pci --file-prefix "qsteer-ctl-$1-$$" -l 0,1 \
-		--vdev "net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap" -- \
-		--config "$CFG" --policy a.q8 --control "$SOCK" --prometheus 127.0.0.1:0 \
-		--rx-hold --stats-out stats.json > dp.log 2>&1 &
-	DPPID=$!
-	wait_socket "$SOCK"
+	start_dp "ctl-$1" "net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap" "$SOCK" \
+		--config "$CFG" --policy a.q8 --prometheus 127.0.0.1:0 --rx-hold \
+		--stats-out stats.json
 }
 
 # ---- run 1: drain / undrain, --json, permission, Prometheus ----------------------
-start_dp drain
+start_held drain
 [ "$(stat -c %a "$SOCK")" = 600 ] || fail "socket mode $(stat -c %a "$SOCK")"
 rc=0
 setpriv --reuid=65534 --regid=65534 --clear-groups "$CTL" --socket "$SOCK" status \
@@ -54,10 +51,9 @@ echo "unprivileged: $(cat err.txt)"
 
 # a second daemon on the same control path refuses and leaves the first one's socket
 rc=0
-timeout 3600 "$DP" --no-huge -m 256 --no-pci --file-prefix "qsteer-ctl-second-$$" -l 0,1 \
-	--vdev "net_pcap0,rx_pcap=in.pcap,tx_pcap=second.pcap" -- --config "$CFG" --policy a.q8 \
-	--control "$SOCK" --rx-hold \
-	> second.log 2>&1 || rc=$?
+# shellcheck disable=SC2046
+timeout 3600 "$DP" $(dp_eal ctl-second) --vdev "net_pcap0,rx_pcap=in.pcap,tx_pcap=second.pcap" \
+	-- --config "$CFG" --policy a.q8 --control "$SOCK" --rx-hold > second.log 2>&1 || rc=$?
 [ $rc != 0 ] || fail "a second qsteer-dp started on $SOCK"
 grep -q "another daemon is running on this control socket" second.log ||
 	fail "second daemon: $(tail -3 second.log)"
@@ -127,7 +123,7 @@ assert b >= 10 and a >= 10 and mix == 0, (a, b, both, mix)
 PY
 
 # ---- run 2: canary 30% then rollback --------------------------------------------
-start_dp canary
+start_held canary
 $CTLS rx allow 20 > /dev/null
 wait_bursts 20
 $CTLS policy load b.q8 --canary 30 > /dev/null

@@ -21,13 +21,9 @@ NB=$(((NPKT + 31) / 32))
 # ran under which policy depends on the counters, not on how fast anything is.
 # --pace-us keeps a worker inside a burst for a while, so a swap issued while a
 # metered burst is in flight waits for it in the RCU grace period.
-timeout 3600 "$DP" --no-huge -m 256 --no-pci --file-prefix "qsteer-swap-$$" -l 0,1 \
-	--vdev "net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap" -- \
-	--config "$CFG" --policy a.q8 --control "$SOCK" --pace-us 2000 --rx-hold \
-	--stats-out stats.json > dp.log 2>&1 &
-DPPID=$!
 CTLS="$CTL --socket $SOCK"
-wait_socket "$SOCK"
+start_dp swap "net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap" "$SOCK" \
+	--config "$CFG" --policy a.q8 --pace-us 2000 --rx-hold --stats-out stats.json
 [ "$(stat -c %a "$SOCK")" = 600 ] || fail "socket mode $(stat -c %a "$SOCK")"
 $CTLS rx | grep -q "rx gated, 0 bursts allowed, 0 bursts received" || fail "rx not held: $($CTLS rx)"
 $CTLS rx allow 4 > /dev/null

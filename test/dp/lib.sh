@@ -50,6 +50,23 @@ dp_script_start() {
 	enter_tmpdir "$_name"
 }
 
+# dp_eal NAME: the EAL arguments every test gives qsteer-dp: no hugepages, no PCI
+# devices, a file prefix of its own, lcores 0 and 1 unless $DP_LCORES says otherwise
+dp_eal() { echo "--no-huge -m 256 --no-pci --file-prefix qsteer-$1-$$ ${DP_LCORES:--l 0,1}"; }
+
+# start_dp NAME VDEV SOCKET ARGS...: qsteer-dp in the background on the virtual
+# device VDEV with the daemon's ARGS and its control socket at SOCKET; its output in
+# dp.log, its pid in $DPPID; returns once the socket answers ($CTLS must name it)
+start_dp() {
+	_name=$1 _vdev=$2 _sock=$3
+	shift 3
+	# shellcheck disable=SC2046
+	timeout 3600 "$DP" $(dp_eal "$_name") --vdev "$_vdev" -- "$@" --control "$_sock" \
+		> dp.log 2>&1 &
+	DPPID=$!
+	wait_socket "$_sock"
+}
+
 # fail MSG: the test failed (with the daemon's last words, if it has a log here)
 fail() { echo "FAIL: $*"; [ -f dp.log ] && tail -20 dp.log; exit 1; }
 

@@ -15,12 +15,8 @@ CTLS="$CTL --socket $T/dp.sock"
 "$PCAP" gen --config "$CFG" --trace "$TRACE" --limit 5000 --speedup 200 \
 	--malformed 380 --out in.pcap --manifest manifest.json
 # the daemon runs until every packet is in and the test stops it (no idle guess)
-timeout 3600 "$DP" --no-huge -m 256 --no-pci --file-prefix "qsteer-replay-$BURST-$$" -l 0,1 \
-	--vdev "net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap" -- \
-	--config "$CFG" --policy a.q8 --burst "$BURST" --control "$T/dp.sock" \
-	--stats-out stats.json > dp.log 2>&1 &
-DPPID=$!
-wait_socket "$T/dp.sock"
+start_dp "replay-$BURST" "net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap" "$T/dp.sock" \
+	--config "$CFG" --policy a.q8 --burst "$BURST" --stats-out stats.json
 run_out "$(pcap_count in.pcap)"
 stop_dp
 "$PCAP" check --in in.pcap --out out.pcap --config "$CFG" --policy a.q8 --burst "$BURST" \

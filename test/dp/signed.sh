@@ -30,8 +30,9 @@ run_dp() {
 	shift
 	N=$((N + 1))
 	rc=0
-	timeout 3600 "$DP" --no-huge -m 256 --no-pci --file-prefix "qsteer-sig-$N-$$" -l 0,1 \
-		--vdev "net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap" -- "$@" > "$log" 2>&1 || rc=$?
+	# shellcheck disable=SC2046
+	timeout 3600 "$DP" $(dp_eal "sig-$N") --vdev "net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap" \
+		-- "$@" > "$log" 2>&1 || rc=$?
 	return $rc
 }
 
@@ -62,11 +63,9 @@ run_dp start.log --config "$CFG" --policy a.q8 --bench 0.01 || fail "unsigned wi
 
 # ---- live loads -------------------------------------------------------------------
 rm -f "$SOCK"
-timeout 3600 "$DP" --no-huge -m 256 --no-pci --file-prefix "qsteer-sig-live-$$" -l 0,1 \
-	--vdev "net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap" -- \
-	$KEYS --policy a.k1.q8 --control "$SOCK" --rx-hold > dp.log 2>&1 &
-DPPID=$!
-wait_socket "$SOCK"
+# shellcheck disable=SC2086
+start_dp sig-live "net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap" "$SOCK" $KEYS --policy a.k1.q8 \
+	--rx-hold
 grep -q "policies must be signed with one of 2 public keys" dp.log || fail "no key count in the log"
 
 sig_live_refusals

@@ -20,13 +20,10 @@ CTLS="$CTL --socket $T/dp.sock"
 "$PCAP" split --in in.pcap --queues 2 --prefix q --config "$CFG"
 # main lcore 0 and workers 1, 2 on however many CPUs there are (two here)
 LAST=$(($(nproc) - 1))
-timeout 3600 "$DP" --no-huge -m 256 --no-pci --file-prefix "qsteer-workers-$$" \
-	--lcores "0@0,1@0,2@$LAST" \
-	--vdev "net_pcap0,rx_pcap=q0.pcap,rx_pcap=q1.pcap,tx_pcap=out0.pcap,tx_pcap=out1.pcap" -- \
-	--config "$CFG" --policy a.q8 --control "$T/dp.sock" --stats-out stats.json \
-	> dp.log 2>&1 &
-DPPID=$!
-wait_socket "$T/dp.sock"
+DP_LCORES="--lcores 0@0,1@0,2@$LAST"
+start_dp workers \
+	"net_pcap0,rx_pcap=q0.pcap,rx_pcap=q1.pcap,tx_pcap=out0.pcap,tx_pcap=out1.pcap" "$T/dp.sock" \
+	--config "$CFG" --policy a.q8 --stats-out stats.json
 run_out "$(pcap_count in.pcap)"
 stop_dp
 grep -q "2 workers" dp.log || { cat dp.log; echo "FAIL: not two workers"; exit 1; }

@@ -85,12 +85,8 @@ PY
 if [ "$DP" != none ] && "$DP" --no-huge -m 64 --no-pci --file-prefix "qsteer-xdp-help-$$" \
 		-l 0 -- --help 2>&1 | grep -q -- '--burst'; then
 	echo "== qsteer-dp --burst 1 on net_pcap"
-	timeout 3600 "$DP" --no-huge -m 256 --no-pci --file-prefix "qsteer-xdp-replay-$$" -l 0,1 \
-		--vdev "net_pcap0,rx_pcap=in.pcap,tx_pcap=dp.pcap" -- \
-		--config "$CFG" --policy a.q8 --burst 1 --control "$T/dp.sock" \
-		--stats-out dp.json > dp.log 2>&1 &
-	DPPID=$!
-	wait_socket "$T/dp.sock"
+	start_dp xdp-replay "net_pcap0,rx_pcap=in.pcap,tx_pcap=dp.pcap" "$T/dp.sock" \
+		--config "$CFG" --policy a.q8 --burst 1 --stats-out dp.json
 	run_out "$(pcap_count in.pcap)"
 	stop_dp
 	"$PCAP" check --burst 1 --in in.pcap --out dp.pcap --config "$CFG" --policy a.q8 \
@@ -103,12 +99,8 @@ if [ "$DP" != none ] && "$DP" --no-huge -m 64 --no-pci --file-prefix "qsteer-xdp
 	run_second() {
 		m=$1
 		shift
-		timeout 3600 "$DP" --no-huge -m 256 --no-pci --file-prefix "qsteer-xdp-$m-$$" -l 0,1 \
-			--vdev "net_pcap0,rx_pcap=in.pcap,tx_pcap=dp-$m.pcap" -- \
-			--config "$CFG" --policy a.q8 --burst 1 --rx-hold --control "$T/dp.sock" \
-			> dp.log 2>&1 &
-		DPPID=$!
-		wait_socket "$T/dp.sock"
+		start_dp "xdp-$m" "net_pcap0,rx_pcap=in.pcap,tx_pcap=dp-$m.pcap" "$T/dp.sock" \
+			--config "$CFG" --policy a.q8 --burst 1 --rx-hold
 		$CTLS policy load b.q8 "$@" > /dev/null || fail "qsteer-dp: b.q8 $*"
 		run_out "$(pcap_count in.pcap)"
 	}

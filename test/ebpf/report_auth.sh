@@ -83,12 +83,8 @@ PY
 
 if [ "$DP" != none ]; then
 	echo "== qsteer-dp on net_pcap with the keyed config"
-	timeout 3600 "$DP" --no-huge -m 256 --no-pci --file-prefix "qsteer-rauth-$$" -l 0,1 \
-		--vdev "net_pcap0,rx_pcap=in.pcap,tx_pcap=dp.pcap" -- \
-		--config "$CFG" --policy a.q8 --control "$T/dp.sock" --stats-out dp.json \
-		> dp.log 2>&1 &
-	DPPID=$!
-	wait_socket "$T/dp.sock"
+	start_dp rauth "net_pcap0,rx_pcap=in.pcap,tx_pcap=dp.pcap" "$T/dp.sock" \
+		--config "$CFG" --policy a.q8 --stats-out dp.json
 	run_out "$(pcap_count in.pcap)"
 	stop_dp
 	"$PCAP" check --in in.pcap --out dp.pcap --config "$CFG" --policy a.q8 \
