@@ -36,7 +36,7 @@
 
 struct opts {
 	const char *cmd, *scenario, *out, *log, *ckpt, *resume, *plot, *file;
-	const char *teacher, *init, *fckpt, *out_dir;
+	const char *teacher, *teacher_ties, *init, *fckpt, *out_dir;
 	enum qs_algo algo;
 	uint64_t steps, seed, bc_steps, created;
 	double lr, bc_lr, ent, share, ppo_consist, ppo_temp, center, gamma, eps_end, reward_tpot;
@@ -59,6 +59,7 @@ usage(void)
 	    "                          [--gamma G] [--dqn-target N] [--dqn-steps N] [--eps-end E]\n"
 	    "                          [--mpi] (under mpirun: rollouts over the ranks)\n"
 	    "                          [--bc-steps N] [--teacher auto|sed|kv|...] [--init CKPT]\n"
+	    "                          [--teacher-ties index|load]\n"
 	    "                          [--select-every N] [--select-seeds K] [--reward-tpot W]\n"
 	    "                          [--lr X] [--bc-lr X] [--ent X] [--epochs N] [--quiet]\n"
 	    "                          [--calib-pct P] [--calib-per-env N]\n"
@@ -335,6 +336,8 @@ cmd_train(const struct opts *o, int bench)
 	}
 	if (rc == QS_OK && o->bc_steps && step < o->bc_steps)
 		rc = qs_roll_set(&r, "teacher", o->teacher ? o->teacher : "auto", msg, sizeof(msg));
+	if (rc == QS_OK && o->bc_steps && step < o->bc_steps && o->teacher_ties)
+		rc = qs_roll_set(&r, "teacher_ties", o->teacher_ties, msg, sizeof(msg));
 	if (rc == QS_OK)
 		rc = qs_roll_init(&ev, ops, scen, N_ENV, o->threads, o->calib_per_env, &ag,
 				  o->seed ^ 0x5eedf00dull, msg, sizeof(msg));
@@ -716,6 +719,20 @@ opt_algo(const struct qs_opt *opt, const char *val, void *ctx)
 	return 0;
 }
 
+static int
+opt_teacher_ties(const struct qs_opt *opt, const char *val, void *ctx)
+{
+	struct opts *o = ctx;
+
+	(void)opt;
+	if (strcmp(val, "index") && strcmp(val, "load")) {
+		fprintf(stderr, "qsteer-train: --teacher-ties %s: index or load\n", val);
+		return -1;
+	}
+	o->teacher_ties = val;
+	return 0;
+}
+
 #define VALUE "not a valid value"
 #define COUNT "not a valid count"
 
@@ -738,6 +755,7 @@ main(int argc, char **argv)
 	    QS_OPT_STR("--init", &o.init),
 	    QS_OPT_STR("--float", &o.fckpt),
 	    QS_OPT_STR("--teacher", &o.teacher),
+	    QS_OPT_FN("--teacher-ties", opt_teacher_ties),
 	    QS_OPT_U64("--select-every", &o.select_every, 0, UINT64_MAX, COUNT),
 	    QS_OPT_U32("--select-seeds", &o.select_seeds, 1, 64, "1..64"),
 	    QS_OPT_STR("--plot", &o.plot),

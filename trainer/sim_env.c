@@ -30,6 +30,8 @@
 #include <string.h>
 
 #include "env.h"
+#include "qsteer/baseline_cost.h"
+#include "qsteer/baselines.h"
 #include "qsteer/sim.h"
 #include "rng.h"
 #include "util.h"
@@ -42,6 +44,7 @@ struct sim_env {
 	enum qs_baseline_kind teacher_kind;
 	struct qs_sim_router fallback; /* every backend masked: lor, as qs_sim_run's */
 	int randomize;
+	int teacher_ties_load; /* the teacher's ties: the least outstanding, not the lowest index */
 	int ttft_metric;
 	double tpot_weight; /* ttft_p99 scenarios: weight of the TPOT term (0: none) */
 	uint64_t *tags;	    /* by decision id, this episode */
@@ -144,6 +147,13 @@ sim_env_set(void *env, const char *key, const char *val, char *msg, size_t msgle
 			return qs_fail(msg, msglen, QS_E_ARG, "tpot weight '%s': expected 0..16",
 				       val);
 		e->tpot_weight = w;
+		return QS_OK;
+	}
+	if (!strcmp(key, "teacher_ties")) {
+		if (strcmp(val, "index") && strcmp(val, "load"))
+			return qs_fail(msg, msglen, QS_E_ARG, "teacher ties '%s': index or load",
+				       val);
+		e->teacher_ties_load = !strcmp(val, "load");
 		return QS_OK;
 	}
 	if (!strcmp(key, "teacher")) {
@@ -255,6 +265,18 @@ sim_env_teacher(void *env, uint32_t *action)
 
 	if (b < 0 || !(e->d.eligible >> b & 1))
 		return QS_E_VALUE;
+	if (e->teacher_ties_load) {
+		/* among the candidates the heuristic ranks as well as b, the one with the
+		 * fewest outstanding requests (features 0, 1 and 7 show it), then the
+		 * lowest index: a rule the rows tell, where the lowest index is not */
+		uint64_t tied = qs_baseline_tied(&e->teacher, e->d.backend, e->d.n_backends,
+						 e->d.eligible, e->d.capacity, (uint32_t)b);
+
+		for (uint32_t i = 0; i < e->d.n_backends; i++)
+			if ((tied >> i & 1) && qs_bl_outstanding(&e->d.backend[i]) <
+						   qs_bl_outstanding(&e->d.backend[b]))
+				b = (int)i;
+	}
 	*action = (uint32_t)b;
 	return QS_OK;
 }

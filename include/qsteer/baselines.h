@@ -73,4 +73,13 @@ int qs_baseline_choose(struct qs_baseline *r, const struct qs_feat_request *rq,
 		       const struct qs_feat_backend *be, uint32_t n, uint64_t eligible,
 		       const uint32_t *capacity);
 
+/*
+ * The eligible backends the deterministic heuristics (lor, lot, jsq, sed, kv) rank
+ * exactly as well as backend b; for the others, b alone. A behaviour-cloning
+ * teacher uses it to break the ties qs_baseline_choose gives to the lowest index,
+ * which the candidates' feature rows cannot tell apart.
+ */
+uint64_t qs_baseline_tied(const struct qs_baseline *r, const struct qs_feat_backend *be, uint32_t n,
+			  uint64_t eligible, const uint32_t *capacity, uint32_t b);
+
 #endif /* QSTEER_BASELINES_H */

@@ -2139,6 +2139,7 @@ test_baselines(void **state)
 	struct qs_feat_backend be[8];
 	struct qs_feat_request rq = {.prompt_tokens = 100, .max_new_tokens = 10};
 	uint32_t cap[8] = {1, 1, 1, 1, 4, 1, 1, 1};
+	uint64_t t;
 	int k, i, j;
 
 	(void)state;
@@ -2162,10 +2163,20 @@ test_baselines(void **state)
 			a = qs_baseline_choose(&r, &rq, be, 8, mask, cap);
 			b = qs_baseline_choose(&r2, &rq, be, 8, mask, cap);
 			assert_int_equal(a, b); /* same seed, same choices */
-			if (!mask)
+			if (!mask) {
 				assert_int_equal(a, -1);
+				continue;
+			}
+			assert_true(a >= 0 && (mask >> a & 1));
+			/* the ranked heuristics' ties go to the lowest index: the choice is
+			 * the lowest of the eligible backends ranked as well as it */
+			t = qs_baseline_tied(&r, be, 8, mask, cap, (uint32_t)a);
+			assert_true((t >> a & 1) && (t & ~mask) == 0);
+			if (k == QS_BASELINE_RANDOM || k == QS_BASELINE_P2C ||
+			    k == QS_BASELINE_ROUND_ROBIN)
+				assert_int_equal(t, 1ull << a);
 			else
-				assert_true(a >= 0 && (mask >> a & 1));
+				assert_int_equal(__builtin_ctzll(t), a);
 		}
 	}
 	/* Ties go to the lowest eligible index; SED weighs capacity. */
@@ -2177,6 +2188,7 @@ test_baselines(void **state)
 			continue;
 		qs_baseline_init(&r, (enum qs_baseline_kind)k, 1);
 		assert_int_equal(qs_baseline_choose(&r, &rq, be, 8, 0xfc, NULL), 2);
+		assert_int_equal(qs_baseline_tied(&r, be, 8, 0xfc, NULL, 2), 0xfc);
 	}
 	{
 		struct qs_baseline r;
@@ -2185,6 +2197,9 @@ test_baselines(void **state)
 			be[j].waiting = 2;
 		qs_baseline_init(&r, QS_BASELINE_SED, 1);
 		assert_int_equal(qs_baseline_choose(&r, &rq, be, 8, 0xff, cap), 4);
+		/* capacity 4 ranks alone; the capacity-1 backends tie among themselves */
+		assert_int_equal(qs_baseline_tied(&r, be, 8, 0xff, cap, 4), 0x10);
+		assert_int_equal(qs_baseline_tied(&r, be, 8, 0xff, cap, 0), 0xef);
 		qs_baseline_init(&r, QS_BASELINE_ROUND_ROBIN, 1);
 		assert_int_equal(qs_baseline_choose(&r, &rq, be, 8, 0x0a, NULL), 1);
 		assert_int_equal(qs_baseline_choose(&r, &rq, be, 8, 0x0a, NULL), 3);

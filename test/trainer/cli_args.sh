@@ -32,6 +32,7 @@ refuse "--dqn-steps" train --scenario bandit --out /dev/null --algo dqn --dqn-st
 refuse "--select-every.*simulator" train --scenario bandit --out /dev/null --select-every 2048
 refuse "--select-seeds" train --scenario bandit --out /dev/null --select-every 2048 --select-seeds 0
 refuse "--reward-tpot" train --scenario bandit --out /dev/null --reward-tpot 17
+refuse "--teacher-ties lowest: index or load" train --scenario bandit --out /dev/null --teacher-ties lowest
 s=bandit
 for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16; do s="$s,bandit"; done
 refuse "17 scenarios, at most 16" train --scenario "$s" --out /dev/null
