@@ -189,17 +189,38 @@ qs_baseline_choose(struct qs_baseline *r, const struct qs_feat_request *rq,
 	return best;
 }
 
+/* What a ranked heuristic compares, for qs_baseline_tied (sed: its load, weighed by
+ * capacity there). */
+static uint64_t
+ranked_cost(const struct qs_baseline *r, const struct qs_feat_backend *b, uint64_t qmin,
+	    uint64_t qmax)
+{
+	switch (r->kind) {
+	case QS_BASELINE_KV_AWARE:
+		return qs_bl_kv_score(b, qmin, qmax, r->kvw.queue, r->kvw.kv, r->kvw.prefix);
+	case QS_BASELINE_LEAST_TOKENS:
+		return qs_bl_token_load(b);
+	case QS_BASELINE_JSQ:
+		return qs_bl_jsq(b);
+	default: /* lor, sed */
+		return qs_bl_outstanding(b);
+	}
+}
+
 uint64_t
 qs_baseline_tied(const struct qs_baseline *r, const struct qs_feat_backend *be, uint32_t n,
 		 uint64_t eligible, const uint32_t *capacity, uint32_t b)
 {
-	uint64_t tied = 0, qmin = UINT64_MAX, qmax = 0, cb, vb = 0;
+	uint64_t tied = 1ull << b, qmin = UINT64_MAX, qmax = 0, cb, vb;
 	uint32_t i;
 
 	if (n > QS_MAX_CANDIDATES)
 		n = QS_MAX_CANDIDATES;
 	if (b >= n)
 		return 0;
+	if (r->kind == QS_BASELINE_RANDOM || r->kind == QS_BASELINE_ROUND_ROBIN ||
+	    r->kind == QS_BASELINE_P2C)
+		return tied;
 	if (n < 64)
 		eligible &= (1ull << n) - 1;
 	if (r->kind == QS_BASELINE_KV_AWARE)
@@ -213,40 +234,16 @@ qs_baseline_tied(const struct qs_baseline *r, const struct qs_feat_backend *be, 
 			qmax = q > qmax ? q : qmax;
 		}
 	cb = capacity && capacity[b] ? capacity[b] : 1;
+	vb = ranked_cost(r, &be[b], qmin, qmax);
 	for (i = 0; i < n; i++) {
 		uint64_t ci = capacity && capacity[i] ? capacity[i] : 1, v;
 
 		if (!(eligible >> i & 1))
 			continue;
-		switch (r->kind) {
-		case QS_BASELINE_KV_AWARE:
-			v = qs_bl_kv_score(&be[i], qmin, qmax, r->kvw.queue, r->kvw.kv,
-					   r->kvw.prefix);
-			vb = qs_bl_kv_score(&be[b], qmin, qmax, r->kvw.queue, r->kvw.kv,
-					    r->kvw.prefix);
-			break;
-		case QS_BASELINE_SED:
-			/* (o_i + 1) / c_i == (o_b + 1) / c_b, cross-multiplied */
-			v = (qs_bl_outstanding(&be[i]) + 1) * cb;
-			vb = (qs_bl_outstanding(&be[b]) + 1) * ci;
-			break;
-		case QS_BASELINE_LEAST_TOKENS:
-			v = qs_bl_token_load(&be[i]);
-			vb = qs_bl_token_load(&be[b]);
-			break;
-		case QS_BASELINE_JSQ:
-			v = qs_bl_jsq(&be[i]);
-			vb = qs_bl_jsq(&be[b]);
-			break;
-		case QS_BASELINE_LEAST_REQUESTS:
-			v = qs_bl_outstanding(&be[i]);
-			vb = qs_bl_outstanding(&be[b]);
-			break;
-		default:
-			return 1ull << b;
-		}
-		if (v == vb)
+		v = ranked_cost(r, &be[i], qmin, qmax);
+		/* sed: (o_i + 1) / c_i == (o_b + 1) / c_b, cross-multiplied */
+		if (r->kind == QS_BASELINE_SED ? (v + 1) * cb == (vb + 1) * ci : v == vb)
 			tied |= 1ull << i;
 	}
-	return tied | 1ull << b;
+	return tied;
 }
