@@ -74,7 +74,7 @@ qs_dp_udp_csum(const uint8_t *buf, const struct qs_dp_pkt *p)
 		sum = qs_dp_csum_add(0, ip + 12, 8);
 		sum += ulen;
 	}
-	sum += IPPROTO_UDP_;
+	sum += QS_PKT_PROTO_UDP;
 	sum = qs_dp_csum_add(sum, udp, 6);
 	sum = qs_dp_csum_add(sum, udp + 8, ulen - 8);
 	c = (uint16_t)~qs_dp_csum_fold(sum);

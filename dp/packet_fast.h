@@ -27,29 +27,30 @@ static inline bool
 qs_dp_parse_fast4(const struct qs_dp_config *c, const uint8_t *buf, uint32_t len,
 		  struct qs_dp_pkt *out)
 {
-	const uint8_t *ip = buf + ETH_HLEN, *udp = ip + 20;
+	const uint8_t *ip = buf + QS_PKT_ETH_HLEN, *udp = ip + 20;
 	uint32_t tot, ulen;
 
-	if (len < ETH_HLEN + 20 + UDP_HLEN + QS_QRP_HDR_LEN ||
-	    qs_qrp_rd16(buf + 12) != ETHERTYPE_IPV4 || ip[0] != 0x45 || ip[9] != IPPROTO_UDP_)
+	if (len < QS_PKT_ETH_HLEN + 20 + QS_PKT_UDP_HLEN + QS_QRP_HDR_LEN ||
+	    qs_qrp_rd16(buf + 12) != QS_PKT_ET_IPV4 || ip[0] != 0x45 || ip[9] != QS_PKT_PROTO_UDP)
 		return false;
 	tot = qs_qrp_rd16(ip + 2);
 	ulen = qs_qrp_rd16(udp + 4);
 	/* ulen >= 8 + a header and 20 + ulen <= tot imply tot >= ihl and l4 + 8 <= end */
-	if (ETH_HLEN + tot > len || ulen < UDP_HLEN + QS_QRP_HDR_LEN || 20 + ulen > tot ||
-	    (qs_qrp_rd16(ip + 6) & 0x3fff) || qs_qrp_rd16(udp + 2) != c->svc.port ||
-	    !ip4_csum_ok(ip, 20) || (c->svc.has_ip4 && ld32(ip + 16) != ld32(c->svc.ip4)) ||
-	    udp[UDP_HLEN + 3] == QS_QRP_T_REPORT)
+	if (QS_PKT_ETH_HLEN + tot > len || ulen < QS_PKT_UDP_HLEN + QS_QRP_HDR_LEN ||
+	    20 + ulen > tot || (qs_qrp_rd16(ip + 6) & 0x3fff) ||
+	    qs_qrp_rd16(udp + 2) != c->svc.port || !ip4_csum_ok(ip, 20) ||
+	    (c->svc.has_ip4 && ld32(ip + 16) != ld32(c->svc.ip4)) ||
+	    udp[QS_PKT_UDP_HLEN + 3] == QS_QRP_T_REPORT)
 		return false;
-	if (qs_qrp_parse_hdr(udp + UDP_HLEN, ulen - UDP_HLEN, &out->h) != QS_QRP_OK)
+	if (qs_qrp_parse_hdr(udp + QS_PKT_UDP_HLEN, ulen - QS_PKT_UDP_HLEN, &out->h) != QS_QRP_OK)
 		return false; /* the general parser parses it again and names the error */
 	out->cls = QS_DP_C_QRP;
 	out->drop = QS_DP_D_NONE;
 	out->ipv6 = 0;
-	out->l3_off = ETH_HLEN;
-	out->l4_off = ETH_HLEN + 20;
-	out->pay_off = ETH_HLEN + 20 + UDP_HLEN;
-	out->pay_len = (uint16_t)(ulen - UDP_HLEN);
+	out->l3_off = QS_PKT_ETH_HLEN;
+	out->l4_off = QS_PKT_ETH_HLEN + 20;
+	out->pay_off = QS_PKT_ETH_HLEN + 20 + QS_PKT_UDP_HLEN;
+	out->pay_len = (uint16_t)(ulen - QS_PKT_UDP_HLEN);
 	return true;
 }
 

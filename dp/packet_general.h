@@ -1,8 +1,9 @@
 /*
  * packet_general.h - private to dp/: the general packet parser (packet.c) and what
- * it shares with the fast path (packet_fast.h, which includes this file): the wire
- * constants and the IPv4 header checksum check. The fast path hands every frame it
- * does not take to qs_dp__parse_general; nothing here depends on the fast path.
+ * it shares with the fast path (packet_fast.h, which includes this file): the IPv4
+ * header checksum check (the wire constants are pkt_parse.h's). The fast path hands
+ * every frame it does not take to qs_dp__parse_general; nothing here depends on the
+ * fast path.
  */
 #ifndef QSTEER_DP_PACKET_GENERAL_H
 #define QSTEER_DP_PACKET_GENERAL_H
@@ -12,11 +13,6 @@
 #include <string.h>
 
 #include "qsteer/dp_core.h"
-
-#define ETH_HLEN       14
-#define ETHERTYPE_IPV4 0x0800
-#define IPPROTO_UDP_   17
-#define UDP_HLEN       8
 
 static inline uint32_t
 ld32(const uint8_t *p)

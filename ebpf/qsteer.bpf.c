@@ -191,12 +191,6 @@ struct pkt {
 	struct qs_qrp_hdr h;
 };
 
-static __always_inline qs_u16
-rd16(const qs_u8 *p)
-{
-	return (qs_u16)((qs_u16)p[0] << 8 | p[1]);
-}
-
 /* Global: verified once; the caller sees the offsets as unknown values and checks
  * them again where it uses them. */
 __noinline int
@@ -1248,7 +1242,7 @@ qs_xdp_rewrite(struct xdp_md *ctx, const struct pkt *p, qs_u32 bi)
 	}
 	port[0] = (qs_u8)(b->port >> 8);
 	port[1] = (qs_u8)b->port;
-	uc = rd16(udp + 6);
+	uc = qs_qrp_rd16(udp + 6);
 	if (p->ipv6) {
 		qs_u8 *dst = ip + 24;
 
@@ -1272,7 +1266,7 @@ qs_xdp_rewrite(struct xdp_md *ctx, const struct pkt *p, qs_u32 bi)
 #pragma unroll
 		for (i = 0; i < 4; i++)
 			na[i] = b->ip4[i];
-		c = qs_csum_replace(rd16(ip + 10), dst, na, 4);
+		c = qs_csum_replace(qs_qrp_rd16(ip + 10), dst, na, 4);
 		ip[10] = (qs_u8)(c >> 8);
 		ip[11] = (qs_u8)c;
 		if (uc != 0) {

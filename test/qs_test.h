@@ -33,7 +33,7 @@ qs_test_run(const struct CMUnitTest *tests, size_t n, int argc, char **argv,
 	return _cmocka_run_group_tests(slash ? slash + 1 : name, tests, n, setup, teardown);
 }
 
-/* A new file from the template path (".../name-XXXXXX", completed in place), open
+/* A new file from path, a mkstemp(3) template the call completes in place, open
  * for writing; the test removes it. */
 static inline FILE *
 qs_test_tmpfile(char *path)
